@@ -1,0 +1,167 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// FS is a Store on a local directory. Each object is one file; writes go to a temporary file in
+// the same directory that is synced and renamed into place, so a crash leaves the old object or
+// the new one.
+type FS struct {
+	root string
+}
+
+var _ Store = (*FS)(nil)
+
+// NewFS returns a Store rooted at dir, creating dir if needed.
+func NewFS(dir string) (*FS, error) {
+	if dir == "" {
+		return nil, errors.New("store: empty directory")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	return &FS{root: dir}, nil
+}
+
+// Dir returns the directory the store lives in.
+func (s *FS) Dir() string { return s.root }
+
+func (s *FS) path(key string) (string, error) {
+	if err := ValidKey(key); err != nil {
+		return "", err
+	}
+	return filepath.Join(s.root, filepath.FromSlash(key)), nil
+}
+
+// Get implements Store.
+func (s *FS) Get(ctx context.Context, key string) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	p, err := s.path(key)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Open(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, key)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxObjectBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("store: read %s: %w", key, err)
+	}
+	if len(data) > MaxObjectBytes {
+		return nil, fmt.Errorf("%w: %s exceeds %d bytes", ErrTooLarge, key, MaxObjectBytes)
+	}
+	return data, nil
+}
+
+// Put implements Store.
+func (s *FS) Put(ctx context.Context, key string, data []byte) error {
+	return s.write(ctx, key, data, false)
+}
+
+// Create implements Store.
+func (s *FS) Create(ctx context.Context, key string, data []byte) error {
+	return s.write(ctx, key, data, true)
+}
+
+func (s *FS) write(ctx context.Context, key string, data []byte, exclusive bool) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if len(data) > MaxObjectBytes {
+		return fmt.Errorf("%w: %s: %d bytes", ErrTooLarge, key, len(data))
+	}
+	p, err := s.path(key)
+	if err != nil {
+		return err
+	}
+	dir := filepath.Dir(p)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	tmp, err := os.CreateTemp(dir, ".tmp-*")
+	if err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return fmt.Errorf("store: write %s: %w", key, err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("store: sync %s: %w", key, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	if exclusive {
+		// A hard link fails if the target exists, which makes create-if-absent atomic.
+		if err := os.Link(tmp.Name(), p); err != nil {
+			if errors.Is(err, fs.ErrExist) {
+				return fmt.Errorf("%w: %s", ErrExist, key)
+			}
+			return fmt.Errorf("store: %w", err)
+		}
+	} else if err := os.Rename(tmp.Name(), p); err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	return syncDir(dir)
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("store: sync dir: %w", err)
+	}
+	return nil
+}
+
+// List implements Store.
+func (s *FS) List(ctx context.Context, prefix string) ([]string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var keys []string
+	err := filepath.WalkDir(s.root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() || strings.HasPrefix(d.Name(), ".tmp-") {
+			return nil
+		}
+		rel, err := filepath.Rel(s.root, p)
+		if err != nil {
+			return err
+		}
+		key := filepath.ToSlash(rel)
+		if strings.HasPrefix(key, prefix) && ValidKey(key) == nil {
+			keys = append(keys, key)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: list %q: %w", prefix, err)
+	}
+	sort.Strings(keys)
+	return keys, nil
+}
