@@ -1,0 +1,214 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/vigilauth/vigil/models"
+	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
+)
+
+// LocalData supplies the device's recent behaviour as feature vectors for local training.
+type LocalData interface {
+	Features() [][]float64
+}
+
+// Rows is LocalData held in memory.
+type Rows [][]float64
+
+// Features implements LocalData.
+func (r Rows) Features() [][]float64 { return r }
+
+// Bounds on what a task may ask of the device, so that a faulty or hostile coordinator cannot
+// make it train without end.
+const (
+	maxLocalEpochs = 200
+	maxBatchSize   = 4096
+)
+
+// Config configures an Agent.
+type Config struct {
+	DeviceID        string
+	Region          string
+	EnrollmentToken string
+	// FeatureSet is the feature extractor the device's data comes from; the agent refuses a
+	// model built for another.
+	FeatureSet  string
+	Coordinator vigilv1.CoordinatorClient
+	Data        LocalData
+	// Sealer protects updates for the wire. Required.
+	Sealer Sealer
+	// Seed makes local training reproducible; each round derives its own seed from it.
+	Seed   uint64
+	Logger *slog.Logger
+}
+
+func (c *Config) validate() error {
+	if err := vigilv1.ValidID("device ID", c.DeviceID); err != nil {
+		return fmt.Errorf("client: %w", err)
+	}
+	if c.Coordinator == nil || c.Data == nil || c.Sealer == nil {
+		return errors.New("client: Coordinator, Data and Sealer are required")
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return nil
+}
+
+// Agent takes part in federated rounds for one device. It is not safe for concurrent use.
+type Agent struct {
+	cfg      Config
+	spec     models.Spec
+	enrolled bool
+	base     struct {
+		version uint64
+		params  []float64
+	}
+}
+
+// New returns an Agent; it enrols on first use.
+func New(cfg Config) (*Agent, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	return &Agent{cfg: cfg}, nil
+}
+
+// Enroll registers the device and learns the model it will train.
+func (a *Agent) Enroll(ctx context.Context) error {
+	resp, err := a.cfg.Coordinator.Enroll(ctx, &vigilv1.EnrollRequest{
+		DeviceId: a.cfg.DeviceID, Region: a.cfg.Region, EnrollmentToken: a.cfg.EnrollmentToken,
+	})
+	if err != nil {
+		return fmt.Errorf("client: enrol: %w", err)
+	}
+	spec, err := specFromProto(resp.GetModel())
+	if err != nil {
+		return fmt.Errorf("client: enrol: %w", err)
+	}
+	if a.cfg.FeatureSet != "" && resp.GetModel().GetFeatureSet() != a.cfg.FeatureSet {
+		return fmt.Errorf("client: the coordinator's model uses features %q, this device extracts %q",
+			resp.GetModel().GetFeatureSet(), a.cfg.FeatureSet)
+	}
+	a.spec, a.enrolled = spec, true
+	a.cfg.Logger.Info("enrolled", "device", a.cfg.DeviceID, "model", resp.GetModel().GetName(), "params", spec.NumParams())
+	return nil
+}
+
+// Result says what one Poll did.
+type Result struct {
+	// Round is the round the device submitted to, or 0 if it had no task.
+	Round uint64
+	// Accepted is the round's accepted-update count after this device's update.
+	Accepted int
+	// TrainLoss is the mean reconstruction loss of the last local epoch.
+	TrainLoss float64
+	// RetryAfter is when the coordinator asked to be polled again, if there was no task.
+	RetryAfter time.Duration
+}
+
+// Poll asks for a task once and, if there is one, trains and submits the update.
+func (a *Agent) Poll(ctx context.Context) (Result, error) {
+	if !a.enrolled {
+		if err := a.Enroll(ctx); err != nil {
+			return Result{}, err
+		}
+	}
+	resp, err := a.cfg.Coordinator.GetTask(ctx, &vigilv1.GetTaskRequest{DeviceId: a.cfg.DeviceID})
+	if status.Code(err) == codes.NotFound {
+		a.enrolled = false // the coordinator forgot us (e.g. restarted): enrol again next time
+	}
+	if err != nil {
+		return Result{}, fmt.Errorf("client: get task: %w", err)
+	}
+	t := resp.GetTask()
+	if t == nil {
+		return Result{RetryAfter: time.Duration(resp.GetRetryAfterMillis()) * time.Millisecond}, nil
+	}
+	return a.do(ctx, t)
+}
+
+func (a *Agent) do(ctx context.Context, t *vigilv1.Task) (Result, error) {
+	cfg, err := trainConfig(t, a.cfg.Seed)
+	if err != nil {
+		return Result{}, fmt.Errorf("client: round %d: %w", t.GetRound(), err)
+	}
+	base, err := a.model(ctx, t.GetBaseVersion())
+	if err != nil {
+		return Result{}, fmt.Errorf("client: round %d: %w", t.GetRound(), err)
+	}
+	data := a.cfg.Data.Features()
+	res, err := models.Train(ctx, a.spec, base, data, cfg)
+	if err != nil {
+		return Result{}, fmt.Errorf("client: round %d: local training: %w", t.GetRound(), err)
+	}
+	delta := make([]float64, len(base))
+	for i := range delta {
+		delta[i] = res.Params[i] - base[i]
+	}
+	u, err := a.cfg.Sealer.Seal(ctx, t, delta)
+	if err != nil {
+		return Result{}, fmt.Errorf("client: round %d: %w", t.GetRound(), err)
+	}
+	loss := res.EpochLoss[len(res.EpochLoss)-1]
+	sub, err := a.cfg.Coordinator.SubmitUpdate(ctx, &vigilv1.SubmitUpdateRequest{
+		DeviceId: a.cfg.DeviceID, Round: t.GetRound(), Nonce: t.GetNonce(), BaseVersion: t.GetBaseVersion(),
+		Update: u, TrainLoss: loss,
+	})
+	if err != nil {
+		return Result{}, fmt.Errorf("client: round %d: submit: %w", t.GetRound(), err)
+	}
+	a.cfg.Logger.Debug("update submitted", "round", t.GetRound(), "loss", loss, "accepted", sub.GetAccepted())
+	return Result{Round: t.GetRound(), Accepted: int(sub.GetAccepted()), TrainLoss: loss}, nil
+}
+
+func trainConfig(t *vigilv1.Task, seed uint64) (models.TrainConfig, error) {
+	tr := t.GetTraining()
+	switch {
+	case tr == nil:
+		return models.TrainConfig{}, errors.New("task has no training settings")
+	case tr.GetLocalEpochs() < 1 || tr.GetLocalEpochs() > maxLocalEpochs:
+		return models.TrainConfig{}, fmt.Errorf("task asks for %d local epochs, the device allows 1..%d", tr.GetLocalEpochs(), maxLocalEpochs)
+	case tr.GetBatchSize() < 1 || tr.GetBatchSize() > maxBatchSize:
+		return models.TrainConfig{}, fmt.Errorf("task asks for batch size %d, the device allows 1..%d", tr.GetBatchSize(), maxBatchSize)
+	case !(tr.GetLearningRate() > 0 && tr.GetLearningRate() <= 1):
+		return models.TrainConfig{}, fmt.Errorf("task asks for learning rate %v, the device allows (0, 1]", tr.GetLearningRate())
+	}
+	return models.TrainConfig{
+		Epochs: int(tr.GetLocalEpochs()), BatchSize: int(tr.GetBatchSize()), LearningRate: tr.GetLearningRate(),
+		Seed: seed ^ t.GetRound()*0x9e3779b97f4a7c15,
+	}, nil
+}
+
+// model returns the parameters of a global version, fetching them once.
+func (a *Agent) model(ctx context.Context, version uint64) ([]float64, error) {
+	if a.base.params != nil && a.base.version == version {
+		return a.base.params, nil
+	}
+	resp, err := a.cfg.Coordinator.GetModel(ctx, &vigilv1.GetModelRequest{Version: version})
+	if err != nil {
+		return nil, fmt.Errorf("fetch model v%d: %w", version, err)
+	}
+	if resp.GetVersion() != version {
+		return nil, fmt.Errorf("asked for model v%d, got v%d", version, resp.GetVersion())
+	}
+	spec, err := specFromProto(resp.GetSpec())
+	if err != nil {
+		return nil, fmt.Errorf("model v%d: %w", version, err)
+	}
+	if !sameSpec(spec, a.spec) {
+		return nil, fmt.Errorf("model v%d has layers %v, enrolment promised %v", version, spec.Layers, a.spec.Layers)
+	}
+	if err := spec.CheckParams(resp.GetParams()); err != nil {
+		return nil, fmt.Errorf("model v%d: %w", version, err)
+	}
+	a.base.version, a.base.params = version, resp.GetParams()
+	return a.base.params, nil
+}

@@ -1,0 +1,238 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/vigilauth/vigil/client"
+	"github.com/vigilauth/vigil/coordinator"
+	"github.com/vigilauth/vigil/models"
+	"github.com/vigilauth/vigil/models/keystroke"
+	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
+	"github.com/vigilauth/vigil/store"
+)
+
+type demoFlags struct {
+	devices, rounds, window, windows int
+	aalto, storeDir                  string
+	seed                             uint64
+	logLevel                         slog.Level
+}
+
+func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var f demoFlags
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.IntVar(&f.devices, "devices", 8, "number of simulated devices")
+	fs.IntVar(&f.rounds, "rounds", 6, "number of federated rounds")
+	fs.IntVar(&f.window, "window", 50, "keystrokes per window")
+	fs.IntVar(&f.windows, "windows", 40, "windows each synthetic user types (a quarter is held out)")
+	fs.StringVar(&f.aalto, "aalto", "", "directory of Aalto keystroke files: one device per participant instead of synthetic users")
+	fs.StringVar(&f.storeDir, "store", "", "directory for the model store (default: a new temporary directory)")
+	fs.Uint64Var(&f.seed, "seed", 1, "seed for synthetic users, the initial model and local training")
+	fs.TextVar(&f.logLevel, "log-level", slog.LevelWarn, "log level: debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	switch {
+	case fs.NArg() > 0:
+		return fmt.Errorf("demo: unexpected argument %q", fs.Arg(0))
+	case f.devices < 1 || f.devices > 1000:
+		return fmt.Errorf("demo: --devices %d out of range 1..1000", f.devices)
+	case f.rounds < 1 || f.rounds > 1000:
+		return fmt.Errorf("demo: --rounds %d out of range 1..1000", f.rounds)
+	case f.window < 10 || f.window > 1000:
+		return fmt.Errorf("demo: --window %d out of range 10..1000", f.window)
+	case f.windows < 4:
+		return fmt.Errorf("demo: --windows %d: need at least 4", f.windows)
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: f.logLevel}))
+
+	devs, err := demoDevices(f, stdout)
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	if f.storeDir == "" {
+		if f.storeDir, err = os.MkdirTemp("", "vigil-demo-"); err != nil {
+			return fmt.Errorf("demo: %w", err)
+		}
+	}
+	st, err := store.NewFS(f.storeDir)
+	if err != nil {
+		return fmt.Errorf("demo: --store: %w", err)
+	}
+	var heldOut [][]float64
+	for _, d := range devs {
+		heldOut = append(heldOut, d.heldOut...)
+	}
+	spec := globalSpec()
+
+	events := make(chan coordinator.Event, 4*len(devs)+16)
+	coord, err := coordinator.New(ctx, coordinator.Config{
+		Spec: spec, FeatureSet: keystroke.FeatureSet, InitSeed: f.seed,
+		Rounds: f.rounds, DevicesPerRound: len(devs), MinUpdates: max(1, len(devs)/2), MinEnrolled: len(devs),
+		RoundTimeout: 60 * time.Second, Store: st, Logger: logger,
+		Events: func(e coordinator.Event) { events <- e },
+	}, coordinator.Insecure{})
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	start := coord.Global()
+	startLoss, err := heldOutLoss(spec, start.Params, heldOut)
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	srv := grpc.NewServer(coordinator.ServerOptions()...)
+	coord.Register(srv)
+	fmt.Fprintf(stdout, "coordinator on %s (gRPC), %d devices, %d rounds, model %v (%d parameters), store %s\n",
+		lis.Addr(), len(devs), f.rounds, spec.Layers, spec.NumParams(), f.storeDir)
+	fmt.Fprintf(stdout, "updates travel in the clear (encryption and differential privacy are not wired into the demo yet)\n")
+	fmt.Fprintf(stdout, "global model v%d: held-out loss %.4f\n", start.Meta.Version, startLoss)
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return srv.Serve(lis) })
+	devCtx, stopDevices := context.WithCancel(gctx)
+	for i, d := range devs {
+		conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(vigilv1.MaxMessageBytes), grpc.MaxCallSendMsgSize(vigilv1.MaxMessageBytes)))
+		if err != nil {
+			stopDevices()
+			return fmt.Errorf("demo: %w", err)
+		}
+		defer conn.Close()
+		agent, err := client.New(client.Config{
+			DeviceID: d.id, Coordinator: vigilv1.NewCoordinatorClient(conn), Data: client.Rows(d.train),
+			Sealer: client.InsecurePlaintext{}, FeatureSet: keystroke.FeatureSet, Seed: f.seed + uint64(i), Logger: logger,
+		})
+		if err != nil {
+			stopDevices()
+			return fmt.Errorf("demo: %w", err)
+		}
+		g.Go(func() error {
+			if err := agent.Run(devCtx); !errors.Is(err, context.Canceled) {
+				return err
+			}
+			return nil
+		})
+	}
+	runErr := make(chan error, 1)
+	go func() { runErr <- coord.Run(gctx); close(events) }()
+
+	rows, err := showRounds(events, newProgressBar(stderr, f.rounds), spec, st, heldOut)
+	if err == nil {
+		err = <-runErr
+	}
+	stopDevices()
+	srv.GracefulStop()
+	if gerr := g.Wait(); err == nil && gerr != nil && !errors.Is(gerr, grpc.ErrServerStopped) {
+		err = gerr
+	}
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	printSummary(stdout, startLoss, rows, f.storeDir)
+	return nil
+}
+
+func demoDevices(f demoFlags, stdout io.Writer) ([]deviceData, error) {
+	if f.aalto == "" {
+		devs := make([]deviceData, f.devices)
+		for i := range devs {
+			devs[i] = syntheticDevice(fmt.Sprintf("device-%03d", i+1), f.seed+uint64(i), f.windows, f.window)
+		}
+		return devs, nil
+	}
+	devs, stats, err := aaltoDevices(f.aalto, f.devices, f.window, 4)
+	if err != nil {
+		return nil, fmt.Errorf("--aalto %s: %w", f.aalto, err)
+	}
+	fmt.Fprintf(stdout, "read %d participants from %s: %d keystroke rows, %d kept, dropped %v\n",
+		len(devs), f.aalto, stats.Rows, stats.Kept, stats.Dropped)
+	return devs, nil
+}
+
+type roundRow struct {
+	round     uint64
+	version   uint64
+	devices   int
+	loss      float64
+	trainLoss float64
+	took      time.Duration
+}
+
+// showRounds draws progress from the coordinator's events and measures each new global version
+// on the held-out windows, until the events end.
+func showRounds(events <-chan coordinator.Event, bar progressBar, spec models.Spec, st store.Store, heldOut [][]float64) ([]roundRow, error) {
+	var rows []roundRow
+	selected := map[uint64]int{}
+	for e := range events {
+		switch e.Kind {
+		case coordinator.RoundStarted:
+			selected[e.Round] = e.Selected
+			bar.draw(e.Round, 0, e.Selected)
+		case coordinator.UpdateAccepted:
+			bar.draw(e.Round, e.Accepted, selected[e.Round])
+		case coordinator.RoundFailed:
+			bar.failed(e.Round, e.Err)
+		case coordinator.RoundCompleted:
+			m, err := coordinator.LoadModel(context.Background(), st, "keystroke-ae", e.Version)
+			if err != nil {
+				return nil, err
+			}
+			loss, err := heldOutLoss(spec, m.Params, heldOut)
+			if err != nil {
+				return nil, err
+			}
+			bar.done(e.Round, e.Accepted, e.Selected, e.Duration, loss)
+			rows = append(rows, roundRow{round: e.Round, version: e.Version, devices: e.Accepted, loss: loss, trainLoss: e.MeanTrainLoss, took: e.Duration})
+		}
+	}
+	return rows, nil
+}
+
+func heldOutLoss(spec models.Spec, params []float64, rows [][]float64) (float64, error) {
+	s, err := models.NewScorer(spec, params)
+	if err != nil {
+		return 0, err
+	}
+	var sum float64
+	for _, r := range rows {
+		sum += s.Score(r)
+	}
+	return sum / float64(len(rows)), nil
+}
+
+func printSummary(w io.Writer, startLoss float64, rows []roundRow, dir string) {
+	fmt.Fprintf(w, "\n%-6s %-8s %-8s %-14s %-15s %s\n", "round", "version", "updates", "held-out loss", "device loss", "time")
+	fmt.Fprintf(w, "%-6s %-8s %-8s %-14.4f %-15s %s\n", "-", "v1", "-", startLoss, "-", "-")
+	var total time.Duration
+	for _, r := range rows {
+		fmt.Fprintf(w, "%-6d %-8s %-8d %-14.4f %-15.4f %.2fs\n", r.round, fmt.Sprintf("v%d", r.version), r.devices, r.loss, r.trainLoss, r.took.Seconds())
+		total += r.took
+	}
+	if len(rows) == 0 {
+		fmt.Fprintln(w, "no round completed")
+		return
+	}
+	last := rows[len(rows)-1]
+	fmt.Fprintf(w, "\nheld-out loss %.4f -> %.4f (%+.0f%%) over %d rounds in %.1fs; every version is in %s\n",
+		startLoss, last.loss, 100*(last.loss-startLoss)/startLoss, len(rows), total.Seconds(), dir)
+}

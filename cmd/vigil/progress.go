@@ -1,0 +1,62 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+)
+
+// progressBar draws one line per round that fills up as updates arrive and is finished with
+// the round's result. On a terminal the line is redrawn in place; elsewhere (a log file, CI)
+// only the finished line is written.
+type progressBar struct {
+	w      io.Writer
+	rounds int
+	live   bool
+}
+
+func newProgressBar(w io.Writer, rounds int) progressBar {
+	return progressBar{w: w, rounds: rounds, live: isTerminal(w)}
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+func (p progressBar) draw(round uint64, got, of int) {
+	if p.live {
+		p.line(round, got, of)
+	}
+}
+
+func (p progressBar) line(round uint64, got, of int) {
+	const width = 24
+	filled := 0
+	if of > 0 {
+		filled = min(width, got*width/of)
+	}
+	if p.live {
+		fmt.Fprint(p.w, "\r")
+	}
+	fmt.Fprintf(p.w, "round %d/%d [%s%s] %d/%d updates", round, p.rounds,
+		strings.Repeat("█", filled), strings.Repeat("░", width-filled), got, of)
+}
+
+func (p progressBar) done(round uint64, got, of int, d time.Duration, loss float64) {
+	p.line(round, got, of)
+	fmt.Fprintf(p.w, "  %6.2fs  held-out loss %.4f\n", d.Seconds(), loss)
+}
+
+func (p progressBar) failed(round uint64, err error) {
+	if p.live {
+		fmt.Fprint(p.w, "\r")
+	}
+	fmt.Fprintf(p.w, "round %d/%d failed: %v\n", round, p.rounds, err)
+}

@@ -1,0 +1,138 @@
+package coordinator
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/vigilauth/vigil/aggregation"
+	"github.com/vigilauth/vigil/coordinator/round"
+	"github.com/vigilauth/vigil/models"
+	"github.com/vigilauth/vigil/store"
+)
+
+// Config configures a Coordinator. Zero values take the documented defaults.
+type Config struct {
+	// ModelName names the global model in the store (default "keystroke-ae").
+	ModelName string
+	// FeatureSet names the devices' feature extractor; devices refuse a model of another set.
+	FeatureSet string
+	// Spec is the global model's architecture. Required.
+	Spec models.Spec
+	// InitSeed seeds the first global model when the store holds none.
+	InitSeed uint64
+
+	// Rounds stops Run after this many completed rounds; 0 runs until the context ends.
+	Rounds int
+	// DevicesPerRound is the expected number of devices sampled per round (default 10).
+	DevicesPerRound int
+	// MinUpdates is the fewest updates a round may release (default 2).
+	MinUpdates int
+	// TargetUpdates closes a round early once this many updates are in (0: wait for all sampled
+	// devices or the deadline).
+	TargetUpdates int
+	// RoundTimeout is how long a round collects updates (default 30s).
+	RoundTimeout time.Duration
+	// MinEnrolled is how many devices must be enrolled before the first round starts
+	// (default MinUpdates).
+	MinEnrolled int
+
+	// Training is what devices are told to do with their local data.
+	Training Training
+	// Server applies the averaged update (default FedAvg with learning rate 1).
+	Server aggregation.ServerOptimizer
+
+	// Store keeps every global model version. Required.
+	Store store.Store
+	// Logger receives structured logs (default: discard).
+	Logger *slog.Logger
+	// Metrics registers the coordinator's Prometheus metrics (default: a private registry).
+	Metrics prometheus.Registerer
+	// Events, if set, is called synchronously with every round event, e.g. to draw progress.
+	Events func(Event)
+	// Now and Rand replace the clock and the source of randomness in tests.
+	Now  func() time.Time
+	Rand io.Reader
+	// TickInterval is how often Run checks deadlines (default 50ms).
+	TickInterval time.Duration
+}
+
+// Training is the local training devices run on their own data.
+type Training struct {
+	LocalEpochs  int     // default 5
+	LearningRate float64 // default 5e-3
+	BatchSize    int     // default 16
+}
+
+func (c *Config) validate() error {
+	if c.Store == nil {
+		return errors.New("coordinator: no store configured")
+	}
+	if err := c.Spec.Validate(); err != nil {
+		return fmt.Errorf("coordinator: %w", err)
+	}
+	if c.ModelName == "" {
+		c.ModelName = "keystroke-ae"
+	}
+	if err := store.ValidKey(c.ModelName); err != nil {
+		return fmt.Errorf("coordinator: model name: %w", err)
+	}
+	if c.DevicesPerRound == 0 {
+		c.DevicesPerRound = 10
+	}
+	if c.MinUpdates == 0 {
+		c.MinUpdates = min(2, c.DevicesPerRound)
+	}
+	if c.MinEnrolled == 0 {
+		c.MinEnrolled = c.MinUpdates
+	}
+	if c.RoundTimeout == 0 {
+		c.RoundTimeout = 30 * time.Second
+	}
+	if c.Rounds < 0 {
+		return fmt.Errorf("coordinator: rounds %d is negative", c.Rounds)
+	}
+	if c.Training.LocalEpochs == 0 {
+		c.Training.LocalEpochs = 5
+	}
+	if c.Training.LearningRate == 0 {
+		c.Training.LearningRate = 5e-3
+	}
+	if c.Training.BatchSize == 0 {
+		c.Training.BatchSize = 16
+	}
+	if c.Training.LocalEpochs < 0 || c.Training.LocalEpochs > 1000 || c.Training.BatchSize < 0 || !(c.Training.LearningRate > 0) {
+		return fmt.Errorf("coordinator: training settings out of range: %+v", c.Training)
+	}
+	if c.Server == nil {
+		c.Server = aggregation.FedAvg{LearningRate: 1}
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Metrics == nil {
+		c.Metrics = prometheus.NewRegistry()
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Rand == nil {
+		c.Rand = rand.Reader
+	}
+	if c.TickInterval == 0 {
+		c.TickInterval = 50 * time.Millisecond
+	}
+	return nil
+}
+
+func (c *Config) roundConfig() round.Config {
+	return round.Config{
+		ExpectedParticipants: c.DevicesPerRound,
+		Quorum:               aggregation.Quorum{Min: c.MinUpdates, Target: c.TargetUpdates},
+		Timeout:              c.RoundTimeout,
+	}
+}

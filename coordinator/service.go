@@ -1,0 +1,226 @@
+package coordinator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/vigilauth/vigil/aggregation"
+	"github.com/vigilauth/vigil/coordinator/round"
+	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
+	"github.com/vigilauth/vigil/store"
+)
+
+// ServerOptions are the gRPC server options the coordinator's API needs: message size bounds.
+func ServerOptions() []grpc.ServerOption {
+	return []grpc.ServerOption{
+		grpc.MaxRecvMsgSize(vigilv1.MaxMessageBytes),
+		grpc.MaxSendMsgSize(vigilv1.MaxMessageBytes),
+	}
+}
+
+// Register serves the coordinator's API on s.
+func (c *Coordinator) Register(s *grpc.Server) { vigilv1.RegisterCoordinatorServer(s, c) }
+
+// Reasons attached to rejections, as google.rpc.ErrorInfo reasons in the "vigil" domain.
+const (
+	ReasonInvalidArgument = "INVALID_ARGUMENT"
+	ReasonUnknownDevice   = "UNKNOWN_DEVICE"
+	ReasonUnknownRound    = "UNKNOWN_ROUND"
+	ReasonNotSelected     = "NOT_SELECTED"
+	ReasonDuplicate       = "DUPLICATE_UPDATE"
+	ReasonBadNonce        = "NONCE_MISMATCH"
+	ReasonStaleBase       = "STALE_BASE_VERSION"
+	ReasonDeadline        = "DEADLINE_PASSED"
+	ReasonRoundClosed     = "ROUND_CLOSED"
+	ReasonBadUpdate       = "INVALID_UPDATE"
+	ReasonUnknownVersion  = "UNKNOWN_MODEL_VERSION"
+)
+
+func reject(code codes.Code, reason, msg string) error {
+	st := status.New(code, msg)
+	if d, err := st.WithDetails(&errdetails.ErrorInfo{Reason: reason, Domain: "vigil"}); err == nil {
+		st = d
+	}
+	return st.Err()
+}
+
+// Reason returns the ErrorInfo reason of a status error from the coordinator, or "".
+func Reason(err error) string {
+	st, ok := status.FromError(err)
+	if !ok {
+		return ""
+	}
+	for _, d := range st.Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok {
+			return info.GetReason()
+		}
+	}
+	return ""
+}
+
+// Enroll implements vigilv1.CoordinatorServer.
+func (c *Coordinator) Enroll(ctx context.Context, req *vigilv1.EnrollRequest) (*vigilv1.EnrollResponse, error) {
+	if err := vigilv1.ValidID("device_id", req.GetDeviceId()); err != nil {
+		return nil, reject(codes.InvalidArgument, ReasonInvalidArgument, err.Error())
+	}
+	if req.GetRegion() != "" {
+		if err := vigilv1.ValidID("region", req.GetRegion()); err != nil {
+			return nil, reject(codes.InvalidArgument, ReasonInvalidArgument, err.Error())
+		}
+	}
+	if len(req.GetEnrollmentToken()) > vigilv1.MaxTokenLen || len(req.GetCertificateRequest()) > vigilv1.MaxCertificateBytes {
+		return nil, reject(codes.InvalidArgument, ReasonInvalidArgument, "enrollment_token or certificate_request exceeds its size limit")
+	}
+	c.mu.Lock()
+	_, known := c.devices[req.GetDeviceId()]
+	if !known {
+		c.devices[req.GetDeviceId()] = device{region: req.GetRegion(), enrolled: c.cfg.Now()}
+	}
+	n, g := len(c.devices), c.global
+	c.mu.Unlock()
+	c.metrics.enrolled.Set(float64(n))
+	if !known {
+		c.log.Info("device enrolled", "device", req.GetDeviceId(), "region", req.GetRegion(), "enrolled", n)
+		c.notify()
+	}
+	return &vigilv1.EnrollResponse{Model: specProto(g.Meta), GlobalVersion: g.Meta.Version}, nil
+}
+
+// GetTask implements vigilv1.CoordinatorServer.
+func (c *Coordinator) GetTask(ctx context.Context, req *vigilv1.GetTaskRequest) (*vigilv1.GetTaskResponse, error) {
+	if err := vigilv1.ValidID("device_id", req.GetDeviceId()); err != nil {
+		return nil, reject(codes.InvalidArgument, ReasonInvalidArgument, err.Error())
+	}
+	c.mu.Lock()
+	_, known := c.devices[req.GetDeviceId()]
+	t, ok := c.engine.Task(req.GetDeviceId())
+	version := c.global.Meta.Version
+	c.mu.Unlock()
+	if !known {
+		return nil, reject(codes.NotFound, ReasonUnknownDevice, fmt.Sprintf("device %q is not enrolled", req.GetDeviceId()))
+	}
+	retry := uint64(max(c.cfg.TickInterval.Milliseconds(), 20))
+	if !ok {
+		return &vigilv1.GetTaskResponse{RetryAfterMillis: retry, GlobalVersion: version}, nil
+	}
+	tr := c.cfg.Training
+	return &vigilv1.GetTaskResponse{GlobalVersion: version, Task: &vigilv1.Task{
+		Round: t.Round, Nonce: t.Nonce, BaseVersion: t.BaseVersion,
+		Training: &vigilv1.TrainingConfig{LocalEpochs: uint32(tr.LocalEpochs), LearningRate: tr.LearningRate, BatchSize: uint32(tr.BatchSize)},
+		Privacy: &vigilv1.PrivacyConfig{
+			MinParticipants: uint32(c.cfg.MinUpdates), ExpectedParticipants: uint32(c.cfg.DevicesPerRound),
+		},
+		Encryption: c.sealing.Encryption(),
+		Deadline:   timestamppb.New(t.Deadline),
+	}}, nil
+}
+
+// SubmitUpdate implements vigilv1.CoordinatorServer.
+func (c *Coordinator) SubmitUpdate(ctx context.Context, req *vigilv1.SubmitUpdateRequest) (*vigilv1.SubmitUpdateResponse, error) {
+	n, err := c.submit(req)
+	if err != nil {
+		c.metrics.updates.WithLabelValues("rejected", Reason(err)).Inc()
+		c.log.Info("update rejected", "device", req.GetDeviceId(), "round", req.GetRound(), "err", status.Convert(err).Message())
+		c.emit(Event{Kind: UpdateRejected, Round: req.GetRound(), Device: req.GetDeviceId(), Err: err})
+		return nil, err
+	}
+	c.metrics.updates.WithLabelValues("accepted", "").Inc()
+	c.emit(Event{Kind: UpdateAccepted, Round: req.GetRound(), Device: req.GetDeviceId(), Accepted: n})
+	c.notify()
+	return &vigilv1.SubmitUpdateResponse{Accepted: uint32(n)}, nil
+}
+
+func (c *Coordinator) submit(req *vigilv1.SubmitUpdateRequest) (int, error) {
+	if err := vigilv1.ValidID("device_id", req.GetDeviceId()); err != nil {
+		return 0, reject(codes.InvalidArgument, ReasonInvalidArgument, err.Error())
+	}
+	if len(req.GetNonce()) != vigilv1.NonceSize {
+		return 0, reject(codes.InvalidArgument, ReasonInvalidArgument, fmt.Sprintf("nonce is %d bytes, want %d", len(req.GetNonce()), vigilv1.NonceSize))
+	}
+	u := req.GetUpdate()
+	if u == nil {
+		return 0, reject(codes.InvalidArgument, ReasonBadUpdate, "update is missing")
+	}
+	if u.GetDimension() > vigilv1.MaxParams || len(u.GetValues()) > vigilv1.MaxParams || len(u.GetCiphertexts()) > vigilv1.MaxCiphertexts {
+		return 0, reject(codes.InvalidArgument, ReasonBadUpdate, "update exceeds the size limits")
+	}
+	if math.IsNaN(req.GetTrainLoss()) || math.IsInf(req.GetTrainLoss(), 0) || req.GetTrainLoss() < 0 {
+		return 0, reject(codes.InvalidArgument, ReasonInvalidArgument, fmt.Sprintf("train_loss %v is not a finite non-negative number", req.GetTrainLoss()))
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.devices[req.GetDeviceId()]; !ok {
+		return 0, reject(codes.NotFound, ReasonUnknownDevice, fmt.Sprintf("device %q is not enrolled", req.GetDeviceId()))
+	}
+	n, err := c.engine.Submit(c.cfg.Now(), round.Submission{
+		Device: req.GetDeviceId(), Round: req.GetRound(), Nonce: req.GetNonce(), BaseVersion: req.GetBaseVersion(), Update: u,
+	})
+	if err != nil {
+		return 0, submitStatus(err)
+	}
+	c.lossSum += req.GetTrainLoss()
+	return n, nil
+}
+
+func submitStatus(err error) error {
+	msg := err.Error()
+	switch {
+	case errors.Is(err, round.ErrUnknownRound):
+		return reject(codes.FailedPrecondition, ReasonUnknownRound, msg)
+	case errors.Is(err, round.ErrNotSelected):
+		return reject(codes.PermissionDenied, ReasonNotSelected, msg)
+	case errors.Is(err, round.ErrDuplicate):
+		return reject(codes.AlreadyExists, ReasonDuplicate, msg)
+	case errors.Is(err, round.ErrBadNonce):
+		return reject(codes.PermissionDenied, ReasonBadNonce, msg)
+	case errors.Is(err, round.ErrStaleBase):
+		return reject(codes.FailedPrecondition, ReasonStaleBase, msg)
+	case errors.Is(err, round.ErrDeadline):
+		return reject(codes.DeadlineExceeded, ReasonDeadline, msg)
+	case errors.Is(err, round.ErrClosed):
+		return reject(codes.FailedPrecondition, ReasonRoundClosed, msg)
+	case errors.Is(err, aggregation.ErrBadUpdate):
+		return reject(codes.InvalidArgument, ReasonBadUpdate, msg)
+	}
+	return status.Error(codes.Internal, msg)
+}
+
+// GetModel implements vigilv1.CoordinatorServer.
+func (c *Coordinator) GetModel(ctx context.Context, req *vigilv1.GetModelRequest) (*vigilv1.GetModelResponse, error) {
+	c.mu.Lock()
+	g := c.global
+	c.mu.Unlock()
+	if v := req.GetVersion(); v != 0 && v != g.Meta.Version {
+		if v > g.Meta.Version {
+			return nil, reject(codes.NotFound, ReasonUnknownVersion, fmt.Sprintf("model version %d does not exist; the newest is %d", v, g.Meta.Version))
+		}
+		old, err := LoadModel(ctx, c.cfg.Store, c.cfg.ModelName, v)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, reject(codes.NotFound, ReasonUnknownVersion, fmt.Sprintf("model version %d is not in the store", v))
+		}
+		if err != nil {
+			return nil, status.Error(codes.Internal, err.Error())
+		}
+		g = old
+	}
+	return &vigilv1.GetModelResponse{Version: g.Meta.Version, Spec: specProto(g.Meta), Params: g.Params}, nil
+}
+
+func specProto(m ModelMeta) *vigilv1.ModelSpec {
+	layers := make([]uint32, len(m.Layers))
+	for i, w := range m.Layers {
+		layers[i] = uint32(w)
+	}
+	return &vigilv1.ModelSpec{
+		Name: m.Name, FeatureSet: m.FeatureSet, Layers: layers, Activation: m.Activation,
+		NumParams: uint64(m.Spec().NumParams()),
+	}
+}
