@@ -1,0 +1,80 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+
+	"github.com/vigilauth/vigil/dp"
+)
+
+// planFlagNames maps dp parameter names to the flags of `privacy plan` and
+// `privacy curve`.
+func planFlagNames() map[string]string {
+	return map[string]string{
+		"epsilon budget":             "epsilon",
+		"delta":                      "delta",
+		"enrolled population":        "population",
+		"expected devices per round": "clients-per-round",
+		"rounds":                     "rounds",
+		"plan tolerance":             "tolerance",
+		"sampling rate q":            "sampling-rate",
+		"noise multiplier z":         "noise-multipliers",
+	}
+}
+
+// runPrivacyPlan is `vigil privacy plan`: the smallest noise multiplier
+// that keeps a training run within an (epsilon, delta) budget.
+func runPrivacyPlan(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("privacy plan", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		cfg    dp.PlanConfig
+		acct   accountingFlags
+		asJSON bool
+	)
+	fs.Float64Var(&cfg.Epsilon, "epsilon", 0, "epsilon budget > 0 (required)")
+	fs.Float64Var(&cfg.Delta, "delta", 0, "delta in (0, 1) (required)")
+	fs.IntVar(&cfg.Population, "population", 0, "enrolled devices (users) N (required)")
+	fs.IntVar(&cfg.ClientsPerRound, "clients-per-round", 0, "expected participants per round K <= N (required)")
+	fs.IntVar(&cfg.Rounds, "rounds", 0, "rounds of training R (required)")
+	fs.Float64Var(&cfg.Tolerance, "tolerance", 1e-6, "relative precision of the search for z")
+	acct.register(fs)
+	fs.BoolVar(&asJSON, "json", false, "print the result as JSON")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := requireFlags(setFlags(fs), "epsilon", "delta", "population", "clients-per-round", "rounds"); err != nil {
+		return err
+	}
+	opts, err := acct.options()
+	if err != nil {
+		return err
+	}
+	cfg.Options = opts
+	res, err := dp.Plan(cfg)
+	if err != nil {
+		return blameFlag(err, planFlagNames())
+	}
+	if asJSON {
+		return writeJSON(stdout, struct {
+			NoiseMultiplier float64 `json:"noise_multiplier"`
+			Epsilon         float64 `json:"epsilon"`
+			Order           float64 `json:"order"`
+			SamplingRate    float64 `json:"sampling_rate"`
+			Tolerance       float64 `json:"tolerance"`
+			AtLowerLimit    bool    `json:"at_lower_limit"`
+		}{res.NoiseMultiplier, res.Epsilon, res.Order, res.SamplingRate, cfg.Tolerance, res.AtLowerLimit})
+	}
+	fmt.Fprintf(stdout, "smallest noise multiplier: z = %.6g\n", res.NoiseMultiplier)
+	fmt.Fprintf(stdout, "  gives epsilon = %.8g <= %g at delta = %g after %d rounds (optimal RDP order %v)\n",
+		res.Epsilon, cfg.Epsilon, cfg.Delta, cfg.Rounds, res.Order)
+	fmt.Fprintf(stdout, "  sampling rate q = %d/%d = %g (user-level: one device per user)\n", cfg.ClientsPerRound, cfg.Population, res.SamplingRate)
+	fmt.Fprintf(stdout, "  search: bisection on z, stops at a relative width of %g; z is at most that far above the true minimum\n", cfg.Tolerance)
+	if res.AtLowerLimit {
+		fmt.Fprintf(stdout, "  note: even z = %g meets the budget; the search goes no lower\n", res.NoiseMultiplier)
+	}
+	fmt.Fprintf(stdout, "  each device adds noise of stddev z*C/sqrt(m_min); accounting: %s\n", acct.describe(opts))
+	return nil
+}
