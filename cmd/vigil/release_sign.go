@@ -1,0 +1,170 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"time"
+
+	"github.com/vigilauth/vigil/crypto/sig"
+	"github.com/vigilauth/vigil/release"
+	"github.com/vigilauth/vigil/store"
+)
+
+// `vigil release sign` writes signed documents into a staging directory laid out exactly like a
+// store, which `vigil release publish` then copies to the regions' stores.
+func runReleaseSign(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	kinds := map[string]func(context.Context, []string, io.Writer, io.Writer) error{
+		"root":     runSignRoot,
+		"release":  runSignRelease,
+		"latest":   runSignLatest,
+		"keyepoch": runSignKeyEpoch,
+	}
+	if len(args) == 0 || kinds[args[0]] == nil {
+		fmt.Fprintln(stderr, "usage: vigil release sign root|release|latest|keyepoch [flags]")
+		if len(args) == 0 {
+			return errors.New("release sign: say what to sign")
+		}
+		return fmt.Errorf("release sign: unknown document %q", args[0])
+	}
+	return kinds[args[0]](ctx, args[1:], stdout, stderr)
+}
+
+func readKeys(flagName string, paths []string) ([]release.Signer, error) {
+	if len(paths) == 0 {
+		return nil, fmt.Errorf("flag -%s is required", flagName)
+	}
+	var out []release.Signer
+	for _, p := range paths {
+		k, err := sig.ReadPrivateKeyFile(p)
+		if err != nil {
+			return nil, fmt.Errorf("flag -%s: %w", flagName, err)
+		}
+		out = append(out, k)
+	}
+	return out, nil
+}
+
+func readKey(flagName, path string) (release.Signer, error) {
+	if path == "" {
+		return nil, fmt.Errorf("flag -%s is required", flagName)
+	}
+	k, err := sig.ReadPrivateKeyFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("flag -%s: %w", flagName, err)
+	}
+	return k, nil
+}
+
+func readPubs(flagName string, paths []string) ([]*sig.PublicKey, error) {
+	if len(paths) == 0 {
+		return nil, fmt.Errorf("flag -%s is required", flagName)
+	}
+	var out []*sig.PublicKey
+	for _, p := range paths {
+		k, err := sig.ReadPublicKeyFile(p)
+		if err != nil {
+			return nil, fmt.Errorf("flag -%s: %w", flagName, err)
+		}
+		out = append(out, k)
+	}
+	return out, nil
+}
+
+func openStage(dir string) (*store.FS, error) {
+	if dir == "" {
+		return nil, errors.New("flag -stage is required")
+	}
+	return store.NewFS(dir)
+}
+
+func stagePublisher() *release.Publisher {
+	p, _ := release.NewPublisher(release.PublisherConfig{Attempts: 1})
+	return p
+}
+
+func runSignRoot(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("release sign root", stderr)
+	stage := fs.String("stage", "", "staging `DIR` to write root/<version>.root.json into")
+	version := fs.Uint64("version", 0, "root `VERSION` (1 for the first root, previous+1 for a rotation)")
+	expires := fs.String("expires", "8760h", "expiry: a duration from now or an RFC 3339 time")
+	var rootPubs, releasePubs, tsPubs, keys listFlag
+	fs.Var(&rootPubs, "root", "root role public key `FILES` (repeatable, comma-separated)")
+	fs.Var(&releasePubs, "release", "release role public key `FILES`")
+	fs.Var(&tsPubs, "timestamp", "timestamp role public key `FILES`")
+	rootT := fs.Int("root-threshold", 1, "root signatures a key change needs")
+	releaseT := fs.Int("release-threshold", 1, "release signatures a manifest needs")
+	tsT := fs.Int("timestamp-threshold", 1, "timestamp signatures a pointer needs")
+	fs.Var(&keys, "key", "private key `FILES` to sign with: the new root keys, and for a rotation also the previous root's")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := noArgs(fs); err != nil {
+		return err
+	}
+	fail := func(err error) error { return fmt.Errorf("release sign root: %w", err) }
+	if *version == 0 {
+		return fail(errors.New("flag -version is required (at least 1)"))
+	}
+	exp, err := parseTime("expires", *expires, time.Now())
+	if err != nil {
+		return fail(err)
+	}
+	var specs [3]release.RoleSpec
+	for i, r := range []struct {
+		flag  string
+		paths []string
+		t     int
+	}{{"root", rootPubs, *rootT}, {"release", releasePubs, *releaseT}, {"timestamp", tsPubs, *tsT}} {
+		pks, err := readPubs(r.flag, r.paths)
+		if err != nil {
+			return fail(err)
+		}
+		specs[i] = release.RoleSpec{Keys: pks, Threshold: r.t}
+	}
+	signers, err := readKeys("key", keys)
+	if err != nil {
+		return fail(err)
+	}
+	root, err := release.NewRoot(*version, exp, specs[0], specs[1], specs[2])
+	if err != nil {
+		return fail(err)
+	}
+	env, err := release.Sign(root, signers...)
+	if err != nil {
+		return fail(err)
+	}
+	// Refuse to write a root that devices would refuse: it must carry its own threshold.
+	if _, err := release.ParseTrustedRoot(env); err != nil {
+		return fail(fmt.Errorf("flag -key: %w", err))
+	}
+	st, err := openStage(*stage)
+	if err != nil {
+		return fail(err)
+	}
+	// A rotation must also carry the previous root's threshold; check it when that root is staged.
+	if *version > 1 {
+		prevData, err := st.Get(ctx, release.RootKey(*version-1))
+		switch {
+		case err == nil:
+			prev, err := release.ParseTrustedRoot(prevData)
+			if err != nil {
+				return fail(fmt.Errorf("staged root version %d: %w", *version-1, err))
+			}
+			if _, err := prev.VerifyNext(env); err != nil {
+				return fail(fmt.Errorf("flag -key: %w", err))
+			}
+		case !errors.Is(err, store.ErrNotFound):
+			return fail(err)
+		default:
+			fmt.Fprintf(stderr, "warning: root version %d is not in %s; not checking the rotation signatures\n", *version-1, *stage)
+		}
+	}
+	if err := st.Create(ctx, release.RootKey(*version), env); err != nil {
+		return fail(err)
+	}
+	fmt.Fprintf(stdout, "root version %d signed by %d key(s), expires %s\nwrote %s\n", *version, len(signers), exp.UTC().Format(time.RFC3339), filepath.Join(*stage, release.RootKey(*version)))
+	return nil
+}

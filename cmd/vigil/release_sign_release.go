@@ -1,0 +1,242 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/vigilauth/vigil/release"
+	"github.com/vigilauth/vigil/store"
+)
+
+// evalFlag parses "name=value,name=value".
+func evalFlag(v string) (map[string]float64, error) {
+	out := map[string]float64{}
+	for _, kv := range strings.Split(v, ",") {
+		if kv = strings.TrimSpace(kv); kv == "" {
+			continue
+		}
+		name, val, ok := strings.Cut(kv, "=")
+		f, err := strconv.ParseFloat(val, 64)
+		if !ok || err != nil {
+			return nil, fmt.Errorf("flag -eval: %q is not name=number", kv)
+		}
+		out[name] = f
+	}
+	return out, nil
+}
+
+// readArtifacts reads every regular file of dir (not recursing) as an artifact.
+func readArtifacts(dir string) (map[string][]byte, error) {
+	if dir == "" {
+		return nil, errors.New("flag -artifacts is required")
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("flag -artifacts: %w", err)
+	}
+	files := map[string][]byte{}
+	for _, e := range entries {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		data, err := readFileFlag("artifacts", filepath.Join(dir, e.Name()), store.MaxObjectBytes)
+		if err != nil {
+			return nil, err
+		}
+		files[e.Name()] = data
+	}
+	if len(files) == 0 {
+		return nil, fmt.Errorf("flag -artifacts: %s holds no files", dir)
+	}
+	return files, nil
+}
+
+func runSignRelease(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("release sign release", stderr)
+	stage := fs.String("stage", "", "staging `DIR` (a filesystem store) to write the release into")
+	model := fs.String("model", "", "model `NAME`")
+	version := fs.Uint64("version", 0, "release `VERSION`, greater than every earlier one")
+	parent := fs.Int64("parent", -1, "parent `VERSION` (default version-1)")
+	artifacts := fs.String("artifacts", "", "`DIR` whose files are the release's artifacts")
+	expires := fs.String("expires", "720h", "manifest expiry: a duration or an RFC 3339 time")
+	latestExpires := fs.String("latest-expires", "6h", "latest pointer expiry; keep it short")
+	rounds := fs.Uint64("rounds", 0, "federated rounds the model was trained for")
+	devices := fs.Uint64("devices", 0, "devices whose updates the model includes")
+	epsilon := fs.Float64("epsilon", 0, "DP epsilon spent")
+	delta := fs.Float64("delta", 0, "DP delta spent")
+	evals := fs.String("eval", "", "evaluation figures, `name=value,...`")
+	releaseKey := fs.String("release-key", "", "release role private key `FILE`")
+	tsKey := fs.String("timestamp-key", "", "timestamp role private key `FILE`")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := noArgs(fs); err != nil {
+		return err
+	}
+	fail := func(err error) error { return fmt.Errorf("release sign release: %w", err) }
+	if *model == "" {
+		return fail(errors.New("flag -model is required"))
+	}
+	if *version == 0 {
+		return fail(errors.New("flag -version is required (at least 1)"))
+	}
+	par := *version - 1
+	if *parent >= 0 {
+		par = uint64(*parent)
+	}
+	now := time.Now()
+	exp, err := parseTime("expires", *expires, now)
+	if err != nil {
+		return fail(err)
+	}
+	lexp, err := parseTime("latest-expires", *latestExpires, now)
+	if err != nil {
+		return fail(err)
+	}
+	eval, err := evalFlag(*evals)
+	if err != nil {
+		return fail(err)
+	}
+	files, err := readArtifacts(*artifacts)
+	if err != nil {
+		return fail(err)
+	}
+	rel, err := readKey("release-key", *releaseKey)
+	if err != nil {
+		return fail(err)
+	}
+	ts, err := readKey("timestamp-key", *tsKey)
+	if err != nil {
+		return fail(err)
+	}
+	b, err := release.Build(release.Spec{
+		Model: *model, Version: *version, Parent: par, Created: now, Expires: exp,
+		Training: release.Training{Rounds: *rounds, Devices: *devices, Epsilon: *epsilon, Delta: *delta, Eval: eval},
+		Files:    files, LatestExpires: lexp,
+	}, rel, ts)
+	if err != nil {
+		return fail(err)
+	}
+	st, err := openStage(*stage)
+	if err != nil {
+		return fail(err)
+	}
+	if err := stagePublisher().Publish(ctx, []release.Region{{Name: "stage", Store: st}}, b); err != nil {
+		return fail(err)
+	}
+	fmt.Fprintf(stdout, "%s version %d (parent %d): %d artifact(s), manifest expires %s, pointer expires %s\nstaged in %s\n",
+		*model, *version, par, len(files), exp.UTC().Format(time.RFC3339), lexp.UTC().Format(time.RFC3339), *stage)
+	return nil
+}
+
+func runSignLatest(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("release sign latest", stderr)
+	stage := fs.String("stage", "", "staging `DIR` holding the release")
+	model := fs.String("model", "", "model `NAME`")
+	version := fs.Uint64("version", 0, "version to point to (default: the one the staged pointer names)")
+	expires := fs.String("expires", "6h", "pointer expiry: a duration or an RFC 3339 time")
+	tsKey := fs.String("timestamp-key", "", "timestamp role private key `FILE`")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := noArgs(fs); err != nil {
+		return err
+	}
+	fail := func(err error) error { return fmt.Errorf("release sign latest: %w", err) }
+	if *model == "" {
+		return fail(errors.New("flag -model is required"))
+	}
+	exp, err := parseTime("expires", *expires, time.Now())
+	if err != nil {
+		return fail(err)
+	}
+	ts, err := readKey("timestamp-key", *tsKey)
+	if err != nil {
+		return fail(err)
+	}
+	st, err := openStage(*stage)
+	if err != nil {
+		return fail(err)
+	}
+	v := *version
+	if v == 0 {
+		data, err := st.Get(ctx, release.LatestKey(*model))
+		if err != nil {
+			return fail(fmt.Errorf("no -version given and no staged pointer: %w", err))
+		}
+		_, doc, err := release.DecodeUnverified(data)
+		l, ok := doc.(*release.Latest)
+		if err != nil || !ok {
+			return fail(fmt.Errorf("staged pointer %s: %v", release.LatestKey(*model), err))
+		}
+		v = l.Version
+	}
+	data, err := st.Get(ctx, release.ManifestKey(*model, v))
+	if err != nil {
+		return fail(err)
+	}
+	_, doc, err := release.DecodeUnverified(data)
+	m, ok := doc.(*release.Manifest)
+	if err != nil || !ok {
+		return fail(fmt.Errorf("staged manifest %s: %v", release.ManifestKey(*model, v), err))
+	}
+	env, err := release.SignLatestFor(m, exp, ts)
+	if err != nil {
+		return fail(err)
+	}
+	if err := stagePublisher().PublishLatest(ctx, []release.Region{{Name: "stage", Store: st}}, env); err != nil {
+		return fail(err)
+	}
+	fmt.Fprintf(stdout, "pointer to %s version %d, expires %s\n", *model, v, exp.UTC().Format(time.RFC3339))
+	return nil
+}
+
+func runSignKeyEpoch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("release sign keyepoch", stderr)
+	stage := fs.String("stage", "", "staging `DIR`")
+	epoch := fs.Uint64("epoch", 0, "key `EPOCH` (at least 1)")
+	params := fs.String("params", "", "`ID` of the HE parameter set")
+	pkFile := fs.String("public-key", "", "`FILE` holding the serialised collective public key")
+	expires := fs.String("expires", "2160h", "expiry: a duration or an RFC 3339 time")
+	releaseKey := fs.String("release-key", "", "release role private key `FILE`")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := noArgs(fs); err != nil {
+		return err
+	}
+	fail := func(err error) error { return fmt.Errorf("release sign keyepoch: %w", err) }
+	now := time.Now()
+	exp, err := parseTime("expires", *expires, now)
+	if err != nil {
+		return fail(err)
+	}
+	pk, err := readFileFlag("public-key", *pkFile, store.MaxObjectBytes)
+	if err != nil {
+		return fail(err)
+	}
+	rel, err := readKey("release-key", *releaseKey)
+	if err != nil {
+		return fail(err)
+	}
+	doc, err := release.Sign(release.NewKeyEpoch(*epoch, *params, pk, now, exp), rel)
+	if err != nil {
+		return fail(fmt.Errorf("flags -epoch/-params: %w", err))
+	}
+	st, err := openStage(*stage)
+	if err != nil {
+		return fail(err)
+	}
+	if err := stagePublisher().PublishKeyEpoch(ctx, []release.Region{{Name: "stage", Store: st}}, doc, pk); err != nil {
+		return fail(err)
+	}
+	fmt.Fprintf(stdout, "key epoch %d (%s), %d-byte collective key, expires %s\n", *epoch, *params, len(pk), exp.UTC().Format(time.RFC3339))
+	return nil
+}

@@ -1,0 +1,184 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func release_(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	err := runRelease(context.Background(), args, &out, &errb)
+	return out.String() + errb.String(), err
+}
+
+func mustRelease(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := release_(t, args...)
+	if err != nil {
+		t.Fatalf("vigil release %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+// operatorSetup makes keys, a root and a staged release v1 the way an operator would.
+func operatorSetup(t *testing.T) (dir, stage string) {
+	dir = t.TempDir()
+	k := func(n string) string { return filepath.Join(dir, n) }
+	for _, n := range []string{"root", "release", "ts"} {
+		mustRelease(t, "keygen", "-out", k(n))
+	}
+	stage = k("stage")
+	mustRelease(t, "sign", "root", "-stage", stage, "-version", "1", "-expires", "8760h",
+		"-root", k("root.pub"), "-release", k("release.pub"), "-timestamp", k("ts.pub"), "-key", k("root.key"))
+	art := k("artifacts")
+	os.MkdirAll(art, 0o755)
+	os.WriteFile(filepath.Join(art, "model.bin"), []byte("global model weights v1"), 0o644)
+	os.WriteFile(filepath.Join(art, "scaler.json"), []byte(`{"mean":[0.1]}`), 0o644)
+	mustRelease(t, "sign", "release", "-stage", stage, "-model", "vigil-ae", "-version", "1",
+		"-artifacts", art, "-rounds", "5", "-devices", "40", "-epsilon", "1.2", "-delta", "1e-5", "-eval", "eer=0.08,auc=0.97",
+		"-release-key", k("release.key"), "-timestamp-key", k("ts.key"))
+	return dir, stage
+}
+
+func TestReleaseCLIFlow(t *testing.T) {
+	dir, stage := operatorSetup(t)
+	root := filepath.Join(stage, "root", "1.root.json")
+	dest := filepath.Join(dir, "eu")
+	out := mustRelease(t, "publish", "-from", stage, "-to", dest)
+	if !strings.Contains(out, "published vigil-ae version 1 (2 artifacts)") {
+		t.Fatalf("publish output:\n%s", out)
+	}
+	out = mustRelease(t, "verify", "-root", root, "-model", "vigil-ae", dest)
+	t.Logf("verify:\n%s", out)
+	if !strings.HasPrefix(out, "OK "+dest+": vigil-ae version 1") || !strings.Contains(out, "model.bin") {
+		t.Fatalf("verify output:\n%s", out)
+	}
+	out = mustRelease(t, "inspect", filepath.Join(dest, "releases/vigil-ae/latest.json"))
+	if !strings.HasPrefix(out, "NOT VERIFIED") || !strings.Contains(out, `"version": 1`) {
+		t.Fatalf("inspect output:\n%s", out)
+	}
+
+	// Publishing again is harmless; the store keeps one release.
+	mustRelease(t, "publish", "-from", stage, "-to", dest)
+
+	// Installed version 1: verify says so instead of pretending success.
+	if out, err := release_(t, "verify", "-root", root, "-model", "vigil-ae", "-installed", "1", dest); err == nil || !strings.Contains(out, "nothing newer") {
+		t.Fatalf("verify with v1 installed: %v\n%s", err, out)
+	}
+	// Verifying after the pointer expired names the pointer and the expiry.
+	if out, err := release_(t, "verify", "-root", root, "-model", "vigil-ae", "-at", "2099-01-01T00:00:00Z", dest); err == nil ||
+		!strings.Contains(out, "expired") {
+		t.Fatalf("verify far in the future: %v\n%s", err, out)
+	}
+	// Tamper with an artifact: verify names the object and the mismatch.
+	art := filepath.Join(dest, "releases/vigil-ae/1/artifacts/model.bin")
+	if err := os.WriteFile(art, []byte("global model weights v1 + backdoor"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := release_(t, "verify", "-root", root, "-model", "vigil-ae", dest)
+	t.Logf("tampered artifact:\n%s", out)
+	if err == nil || !strings.Contains(out, "FAIL") || !strings.Contains(err.Error(), "releases/vigil-ae/1/artifacts/model.bin") ||
+		!strings.Contains(err.Error(), "hash mismatch") {
+		t.Fatalf("tampered artifact: %v\n%s", err, out)
+	}
+}
+
+func TestReleaseCLIRootRotation(t *testing.T) {
+	dir, stage := operatorSetup(t)
+	k := func(n string) string { return filepath.Join(dir, n) }
+	for _, n := range []string{"root2", "release2", "ts2"} {
+		mustRelease(t, "keygen", "-out", k(n))
+	}
+	// Root v2 signed by the old root key only: refused before anything is written.
+	if out, err := release_(t, "sign", "root", "-stage", stage, "-version", "2",
+		"-root", k("root2.pub"), "-release", k("release2.pub"), "-timestamp", k("ts2.pub"), "-key", k("root.key")); err == nil {
+		t.Fatalf("root v2 without its own root key signed:\n%s", out)
+	}
+	// Root v2 signed by the new root key only: the previous root's threshold is missing.
+	if out, err := release_(t, "sign", "root", "-stage", stage, "-version", "2",
+		"-root", k("root2.pub"), "-release", k("release2.pub"), "-timestamp", k("ts2.pub"), "-key", k("root2.key")); err == nil ||
+		!strings.Contains(err.Error(), "root version 1") {
+		t.Fatalf("root v2 without the old root key: %v\n%s", err, out)
+	}
+	mustRelease(t, "sign", "root", "-stage", stage, "-version", "2",
+		"-root", k("root2.pub"), "-release", k("release2.pub"), "-timestamp", k("ts2.pub"), "-key", k("root.key"), "-key", k("root2.key"))
+	// The staged v1 pointer is signed by the old timestamp key: after rotation devices refuse it.
+	dest := k("eu")
+	mustRelease(t, "publish", "-from", stage, "-to", dest)
+	pinned := filepath.Join(stage, "root", "1.root.json")
+	if out, err := release_(t, "verify", "-root", pinned, "-model", "vigil-ae", dest); err == nil || !strings.Contains(out, "not trust") {
+		t.Fatalf("old keys after rotation: %v\n%s", err, out)
+	}
+	art := k("artifacts")
+	mustRelease(t, "sign", "release", "-stage", stage, "-model", "vigil-ae", "-version", "2", "-artifacts", art,
+		"-release-key", k("release2.key"), "-timestamp-key", k("ts2.key"))
+	mustRelease(t, "publish", "-from", stage, "-to", dest)
+	out := mustRelease(t, "verify", "-root", pinned, "-model", "vigil-ae", dest)
+	if !strings.Contains(out, "version 2 (parent 1) verified against root version 2") {
+		t.Fatalf("verify after rotation:\n%s", out)
+	}
+}
+
+func TestReleaseCLIErrorsNameTheFlag(t *testing.T) {
+	dir, stage := operatorSetup(t)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"keygen"}, "-out"},
+		{[]string{"keygen", "-out", filepath.Join(dir, "root")}, "already exists"},
+		{[]string{"sign", "release", "-stage", stage, "-version", "3", "-artifacts", dir}, "-model"},
+		{[]string{"sign", "release", "-stage", stage, "-model", "m", "-version", "3", "-artifacts", filepath.Join(dir, "nope"),
+			"-release-key", filepath.Join(dir, "release.key"), "-timestamp-key", filepath.Join(dir, "ts.key")}, "-artifacts"},
+		{[]string{"sign", "release", "-stage", stage, "-model", "m", "-version", "3", "-artifacts", filepath.Join(dir, "artifacts"),
+			"-release-key", filepath.Join(dir, "release.pub"), "-timestamp-key", filepath.Join(dir, "ts.key")}, "-release-key"},
+		{[]string{"sign", "release", "-stage", stage, "-model", "m", "-version", "3", "-expires", "soon"}, "-expires"},
+		{[]string{"sign", "root", "-stage", stage, "-version", "1", "-root", filepath.Join(dir, "root.pub")}, "-release"},
+		{[]string{"verify", "-model", "vigil-ae", stage}, "-root"},
+		{[]string{"verify", "-root", filepath.Join(dir, "root.pub"), "-model", "vigil-ae", stage}, "-root"},
+		{[]string{"verify", "-root", filepath.Join(stage, "root/1.root.json"), "-model", "vigil-ae"}, "LOCATION"},
+		{[]string{"verify", "-root", filepath.Join(stage, "root/1.root.json"), "-model", "vigil-ae", "http://x"}, "s3://"},
+		{[]string{"publish", "-from", stage}, "-to"},
+		{[]string{"publish", "-from", filepath.Join(dir, "nope"), "-to", filepath.Join(dir, "x")}, "-from"},
+		{[]string{"inspect", filepath.Join(dir, "root.pub")}, "malformed"},
+		{[]string{"bogus"}, "unknown command"},
+	} {
+		out, err := release_(t, tc.args...)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: error %v does not mention %q\n%s", tc.args, err, tc.want, out)
+		}
+		t.Logf("%s: %v", tc.args[0], err)
+	}
+}
+
+// TestReleaseCLIS3 publishes to and verifies an s3:// location on the test MinIO server.
+func TestReleaseCLIS3(t *testing.T) {
+	if os.Getenv("VIGIL_MINIO_ENDPOINT") == "" || os.Getenv("VIGIL_MINIO_ACCESS_KEY") == "" || os.Getenv("VIGIL_MINIO_SECRET_KEY") == "" {
+		t.Skip("skipping: no MinIO server; set VIGIL_MINIO_ENDPOINT, VIGIL_MINIO_ACCESS_KEY, VIGIL_MINIO_SECRET_KEY (see .ci/minio.sh)")
+	}
+	_, stage := operatorSetup(t)
+	var b [4]byte
+	rand.Read(b[:])
+	loc := "s3://vigil-cli-" + hex.EncodeToString(b[:]) + "/eu"
+	mustRelease(t, "publish", "-from", stage, "-to", loc, "-attempts", "2")
+	out := mustRelease(t, "verify", "-root", filepath.Join(stage, "root/1.root.json"), "-model", "vigil-ae", loc)
+	if !strings.HasPrefix(out, "OK "+loc+": vigil-ae version 1") {
+		t.Fatalf("verify s3:\n%s", out)
+	}
+	out = mustRelease(t, "inspect", strings.TrimSuffix(loc, "/eu")+"/eu/releases/vigil-ae/latest.json")
+	if !strings.Contains(out, "NOT VERIFIED") {
+		t.Fatalf("inspect s3:\n%s", out)
+	}
+	// A wrong model name: the pointer does not exist, and verify says which object is missing.
+	out, err := release_(t, "verify", "-root", filepath.Join(stage, "root/1.root.json"), "-model", "other", loc)
+	if err == nil || !strings.Contains(out, "missing object") || !strings.Contains(out, "releases/other/latest.json") {
+		t.Fatalf("verify missing model: %v\n%s", err, out)
+	}
+}

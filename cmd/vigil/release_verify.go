@@ -1,0 +1,144 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/vigilauth/vigil/release"
+	"github.com/vigilauth/vigil/store"
+)
+
+func runReleaseVerify(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("release verify", stderr)
+	rootFile := fs.String("root", "", "pinned root `FILE` (a root envelope, e.g. root/1.root.json)")
+	model := fs.String("model", "", "model `NAME`")
+	installed := fs.Uint64("installed", 0, "version the device runs; older or equal releases are refused")
+	at := fs.String("at", "", "verify as of this RFC 3339 `TIME` (default now)")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: vigil release verify -root FILE -model NAME [flags] LOCATION\n\nLOCATION is a directory or s3://bucket[/prefix].")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	fail := func(err error) error { return fmt.Errorf("release verify: %w", err) }
+	if fs.NArg() != 1 {
+		return fail(errors.New("give exactly one LOCATION (a directory or s3://bucket[/prefix])"))
+	}
+	loc := fs.Arg(0)
+	if *model == "" {
+		return fail(errors.New("flag -model is required"))
+	}
+	now := time.Now()
+	if *at != "" {
+		t, err := time.Parse(time.RFC3339, *at)
+		if err != nil {
+			return fail(fmt.Errorf("flag -at: %w", err))
+		}
+		now = t
+	}
+	pinned, err := readFileFlag("root", *rootFile, release.MaxEnvelopeBytes)
+	if err != nil {
+		return fail(err)
+	}
+	v, err := release.NewVerifier(release.VerifierConfig{Root: pinned, Model: *model, Version: *installed})
+	if err != nil {
+		return fail(fmt.Errorf("flag -root: %w", err))
+	}
+	st, err := openStore(ctx, loc, false)
+	if err != nil {
+		return fail(err)
+	}
+	b, err := v.Fetch(ctx, st, now)
+	if err != nil {
+		fmt.Fprintf(stdout, "FAIL %s: %s\n", loc, reason(err))
+		return fail(fmt.Errorf("%s: %w", loc, err))
+	}
+	m := b.Manifest
+	fmt.Fprintf(stdout, "OK %s: %s version %d (parent %d) verified against root version %d\n", loc, m.Model, m.Version, m.Parent, v.Root().Version)
+	fmt.Fprintf(stdout, "  created %s, manifest expires %s\n", m.Created.Format(time.RFC3339), m.Expires.Format(time.RFC3339))
+	fmt.Fprintf(stdout, "  training: %d rounds, %d devices, epsilon %g, delta %g\n", m.Training.Rounds, m.Training.Devices, m.Training.Epsilon, m.Training.Delta)
+	for _, a := range m.Artifacts {
+		fmt.Fprintf(stdout, "  artifact %-24s %10d bytes  sha256 %s  ok\n", a.Name, a.Size, a.SHA256)
+	}
+	return nil
+}
+
+// reason names the failure class in words an operator can act on; the error itself says where.
+func reason(err error) string {
+	for _, c := range []struct {
+		err  error
+		what string
+	}{
+		{release.ErrUpToDate, "nothing newer than the installed version"},
+		{release.ErrRollback, "rollback: older than what the device trusts or runs"},
+		{release.ErrExpired, "expired metadata"},
+		{release.ErrHashMismatch, "an object's hash or size differs from the signed one (tampered or corrupt)"},
+		{release.ErrMixAndMatch, "documents do not belong together (mix-and-match)"},
+		{release.ErrBadSignature, "invalid signature by a trusted key (tampered document)"},
+		{release.ErrUnknownKey, "signed by a key the root does not trust for this role"},
+		{release.ErrThreshold, "not enough valid signatures"},
+		{release.ErrRootVersion, "root versions out of sequence"},
+		{release.ErrWrongType, "wrong kind of document"},
+		{release.ErrMalformed, "malformed or non-canonical document"},
+		{store.ErrNotFound, "missing object"},
+	} {
+		if errors.Is(err, c.err) {
+			return c.what + ": " + err.Error()
+		}
+	}
+	return err.Error()
+}
+
+func runReleaseInspect(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("release inspect", stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: vigil release inspect FILE | s3://bucket/key\n\nPrints a signed document and its signers WITHOUT verifying anything.")
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	fail := func(err error) error { return fmt.Errorf("release inspect: %w", err) }
+	if fs.NArg() != 1 {
+		return fail(errors.New("give exactly one FILE or s3://bucket/key"))
+	}
+	loc := fs.Arg(0)
+	var data []byte
+	if rest, ok := strings.CutPrefix(loc, "s3://"); ok {
+		bucket, key, _ := strings.Cut(rest, "/")
+		st, err := openStore(ctx, "s3://"+bucket, false)
+		if err != nil {
+			return fail(err)
+		}
+		if data, err = st.Get(ctx, key); err != nil {
+			return fail(err)
+		}
+	} else {
+		var err error
+		if data, err = readFileFlag("file", loc, release.MaxEnvelopeBytes); err != nil {
+			return fail(err)
+		}
+	}
+	env, doc, err := release.DecodeUnverified(data)
+	if env == nil {
+		return fail(fmt.Errorf("%s: %w", loc, err))
+	}
+	fmt.Fprintf(stdout, "NOT VERIFIED: %s\ntype %s\n", loc, env.PayloadType)
+	for _, s := range env.Signatures {
+		fmt.Fprintf(stdout, "signature by key %s\n", s.KeyID)
+	}
+	if err != nil {
+		return fail(fmt.Errorf("%s: payload: %w", loc, err))
+	}
+	pretty, err := json.MarshalIndent(doc, "", "  ")
+	if err != nil {
+		return fail(err)
+	}
+	fmt.Fprintf(stdout, "%s\n", pretty)
+	return nil
+}

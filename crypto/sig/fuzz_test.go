@@ -1,0 +1,53 @@
+package sig
+
+import (
+	"bytes"
+	"os"
+	"testing"
+)
+
+func FuzzParsePublicKeyPEM(f *testing.F) {
+	seed, _ := os.ReadFile("testdata/ietf-mldsa65.pub.pem")
+	f.Add(seed)
+	f.Add([]byte("-----BEGIN PUBLIC KEY-----\n-----END PUBLIC KEY-----\n"))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		pk, err := ParsePublicKeyPEM(data)
+		if err != nil {
+			return
+		}
+		// Strict parsing means the accepted input is exactly the canonical encoding.
+		if !bytes.Equal(MarshalPublicKey(pk), data) {
+			t.Fatalf("accepted non-canonical public key encoding")
+		}
+	})
+}
+
+func FuzzParsePrivateKeyPEM(f *testing.F) {
+	seed, _ := os.ReadFile("testdata/ietf-mldsa65.key.pem")
+	f.Add(seed)
+	f.Add([]byte("-----BEGIN PRIVATE KEY-----\nMAA=\n-----END PRIVATE KEY-----\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		k, err := ParsePrivateKeyPEM(data)
+		if err != nil {
+			return
+		}
+		if !bytes.Equal(MarshalPrivateKey(k), data) {
+			t.Fatalf("accepted non-canonical private key encoding")
+		}
+	})
+}
+
+func FuzzVerify(f *testing.F) {
+	k, err := NewKeyFromSeed(make([]byte, SeedSize))
+	if err != nil {
+		f.Fatal(err)
+	}
+	s, _ := k.sign([]byte("m"), "", false)
+	f.Add([]byte("m"), s)
+	f.Add([]byte{}, []byte{})
+	f.Fuzz(func(t *testing.T, msg, signature []byte) {
+		// Verification of arbitrary bytes must never panic.
+		_ = k.Public().Verify(msg, signature, "")
+	})
+}

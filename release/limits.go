@@ -1,0 +1,24 @@
+package release
+
+// Every size and count bound of the package, in one place. They are far above what a real
+// release needs and low enough that a hostile store cannot make a device allocate much before
+// a signature has been checked.
+const (
+	// MaxEnvelopeBytes bounds one encoded envelope (root, manifest, pointer, key epoch).
+	MaxEnvelopeBytes = 1 << 20
+	// MaxSignatures bounds the signatures in one envelope.
+	MaxSignatures = 16
+	// MaxPayloadTypeLen bounds an envelope's payloadType.
+	MaxPayloadTypeLen = 128
+	// MaxRootKeys bounds the keys one root document lists.
+	MaxRootKeys = 32
+	// MaxArtifacts bounds the artifacts of one manifest.
+	MaxArtifacts = 64
+	// MaxNameLen bounds model names, artifact names, parameter IDs and evaluation figure names.
+	MaxNameLen = 64
+	// MaxEvalFigures bounds the evaluation figures of one manifest.
+	MaxEvalFigures = 64
+	// MaxRootSteps bounds how many root versions one Fetch walks, so a store cannot keep a device
+	// busy forever; a device further behind catches up over several polls.
+	MaxRootSteps = 64
+)

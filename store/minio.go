@@ -1,0 +1,234 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+)
+
+// MinIOConfig configures a Store on a MinIO (or other S3) bucket.
+type MinIOConfig struct {
+	// Endpoint is host:port of the server, without scheme.
+	Endpoint  string
+	AccessKey string
+	SecretKey string
+	// Bucket holds the objects; EnsureBucket creates it with versioning and object locking.
+	Bucket string
+	// Prefix, if set, is a key prefix inside the bucket (a valid key, no trailing slash), so
+	// several stores can share one bucket.
+	Prefix string
+	// Region is the bucket's region (default "us-east-1", MinIO's default).
+	Region string
+	// TLS selects https.
+	TLS bool
+	// Retention is how long objects written with Create stay locked in compliance mode: no one,
+	// not even the root user, can delete or overwrite that version before it ends.
+	// Default 365 days.
+	Retention time.Duration
+}
+
+func (c *MinIOConfig) validate() error {
+	if c.Endpoint == "" || strings.Contains(c.Endpoint, "://") {
+		return fmt.Errorf("store: minio: endpoint %q must be host:port without scheme", c.Endpoint)
+	}
+	if c.AccessKey == "" || c.SecretKey == "" {
+		return errors.New("store: minio: access key and secret key are required")
+	}
+	if len(c.Bucket) < 3 || len(c.Bucket) > 63 || strings.ToLower(c.Bucket) != c.Bucket || strings.ContainsAny(c.Bucket, "/_ ") {
+		return fmt.Errorf("store: minio: bucket %q is not a valid bucket name (3..63 lowercase letters, digits, '.', '-')", c.Bucket)
+	}
+	if c.Prefix != "" {
+		if err := ValidKey(c.Prefix); err != nil {
+			return fmt.Errorf("store: minio: prefix: %w", err)
+		}
+	}
+	if c.Region == "" {
+		c.Region = "us-east-1"
+	}
+	if c.Retention == 0 {
+		c.Retention = 365 * 24 * time.Hour
+	}
+	if c.Retention < 24*time.Hour {
+		return fmt.Errorf("store: minio: retention %v is shorter than one day (S3 object lock works in days)", c.Retention)
+	}
+	return nil
+}
+
+// MinIO is a Store on a MinIO bucket with versioning and object locking. Create writes an
+// object only if the key is free (a conditional PUT with If-None-Match: *) and locks that
+// version for the retention period (WORM); Put writes a new version of a mutable object such as
+// a release pointer, and earlier versions stay in the bucket's history.
+type MinIO struct {
+	client    *minio.Client
+	bucket    string
+	prefix    string
+	region    string
+	retention time.Duration
+	now       func() time.Time
+}
+
+var _ Store = (*MinIO)(nil)
+
+// NewMinIO returns a MinIO store. It does not contact the server; call EnsureBucket on the
+// writer's side before the first write.
+func NewMinIO(cfg MinIOConfig) (*MinIO, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	client, err := minio.New(cfg.Endpoint, &minio.Options{
+		Creds:  credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, ""),
+		Secure: cfg.TLS,
+		Region: cfg.Region,
+		// Callers (the release publisher, the device poll loop) retry with their own backoff;
+		// retrying inside too would multiply the wait while a region is down.
+		MaxRetries: 1,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: minio: %w", err)
+	}
+	p := cfg.Prefix
+	if p != "" {
+		p += "/"
+	}
+	return &MinIO{client: client, bucket: cfg.Bucket, prefix: p, region: cfg.Region, retention: cfg.Retention, now: time.Now}, nil
+}
+
+// Client returns the underlying minio-go client, for administration and tests.
+func (s *MinIO) Client() *minio.Client { return s.client }
+
+// Bucket returns the bucket name.
+func (s *MinIO) Bucket() string { return s.bucket }
+
+// EnsureBucket creates the bucket with object locking (which also turns on versioning) if it
+// does not exist, and refuses a bucket that exists without both: object locking can only be
+// enabled when a bucket is created, and write-once releases depend on it.
+func (s *MinIO) EnsureBucket(ctx context.Context) error {
+	exists, err := s.client.BucketExists(ctx, s.bucket)
+	if err != nil {
+		return fmt.Errorf("store: minio: bucket %s: %w", s.bucket, err)
+	}
+	if !exists {
+		err := s.client.MakeBucket(ctx, s.bucket, minio.MakeBucketOptions{Region: s.region, ObjectLocking: true})
+		if err != nil && minio.ToErrorResponse(err).Code != "BucketAlreadyOwnedByYou" {
+			return fmt.Errorf("store: minio: create bucket %s: %w", s.bucket, err)
+		}
+	}
+	lock, _, _, _, err := s.client.GetObjectLockConfig(ctx, s.bucket)
+	if err != nil || lock != "Enabled" {
+		return fmt.Errorf("store: minio: bucket %s has no object lock (recreate it with object locking): %v", s.bucket, err)
+	}
+	v, err := s.client.GetBucketVersioning(ctx, s.bucket)
+	if err != nil {
+		return fmt.Errorf("store: minio: bucket %s versioning: %w", s.bucket, err)
+	}
+	if !v.Enabled() {
+		return fmt.Errorf("store: minio: bucket %s does not have versioning enabled", s.bucket)
+	}
+	return nil
+}
+
+func (s *MinIO) object(key string) (string, error) {
+	if err := ValidKey(key); err != nil {
+		return "", err
+	}
+	return s.prefix + key, nil
+}
+
+// Get implements Store.
+func (s *MinIO) Get(ctx context.Context, key string) ([]byte, error) {
+	name, err := s.object(key)
+	if err != nil {
+		return nil, err
+	}
+	obj, err := s.client.GetObject(ctx, s.bucket, name, minio.GetObjectOptions{})
+	if err != nil {
+		return nil, s.mapErr("get", key, err)
+	}
+	defer obj.Close()
+	data, err := io.ReadAll(io.LimitReader(obj, MaxObjectBytes+1))
+	if err != nil {
+		return nil, s.mapErr("get", key, err)
+	}
+	if len(data) > MaxObjectBytes {
+		return nil, fmt.Errorf("%w: %s exceeds %d bytes", ErrTooLarge, key, MaxObjectBytes)
+	}
+	return data, nil
+}
+
+// Put implements Store.
+func (s *MinIO) Put(ctx context.Context, key string, data []byte) error {
+	return s.put(ctx, key, data, false)
+}
+
+// Create implements Store. The object version it writes is locked in compliance mode until
+// the retention period ends.
+func (s *MinIO) Create(ctx context.Context, key string, data []byte) error {
+	return s.put(ctx, key, data, true)
+}
+
+func (s *MinIO) put(ctx context.Context, key string, data []byte, once bool) error {
+	if len(data) > MaxObjectBytes {
+		return fmt.Errorf("%w: %s: %d bytes", ErrTooLarge, key, len(data))
+	}
+	name, err := s.object(key)
+	if err != nil {
+		return err
+	}
+	opts := minio.PutObjectOptions{
+		ContentType: "application/octet-stream",
+		// One PUT keeps the write atomic and the condition below on the request that creates
+		// the object; MaxObjectBytes is far below S3's 5 GiB single-PUT limit.
+		DisableMultipart: true,
+		// S3 requires an integrity header on writes to object-locked buckets.
+		SendContentMd5: true,
+	}
+	if once {
+		opts.SetMatchETagExcept("*") // If-None-Match: *
+		opts.Mode = minio.Compliance
+		opts.RetainUntilDate = s.now().Add(s.retention)
+	}
+	_, err = s.client.PutObject(ctx, s.bucket, name, bytes.NewReader(data), int64(len(data)), opts)
+	if err != nil {
+		return s.mapErr("put", key, err)
+	}
+	return nil
+}
+
+// List implements Store.
+func (s *MinIO) List(ctx context.Context, prefix string) ([]string, error) {
+	var keys []string
+	for obj := range s.client.ListObjects(ctx, s.bucket, minio.ListObjectsOptions{Prefix: s.prefix + prefix, Recursive: true}) {
+		if obj.Err != nil {
+			return nil, s.mapErr("list", prefix, obj.Err)
+		}
+		key := strings.TrimPrefix(obj.Key, s.prefix)
+		if ValidKey(key) == nil {
+			keys = append(keys, key)
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	sort.Strings(keys)
+	return keys, nil
+}
+
+func (s *MinIO) mapErr(op, key string, err error) error {
+	resp := minio.ToErrorResponse(err)
+	switch {
+	case resp.Code == "NoSuchKey" || resp.StatusCode == http.StatusNotFound && resp.Code != "NoSuchBucket":
+		return fmt.Errorf("%w: %s", ErrNotFound, key)
+	case resp.Code == "PreconditionFailed" || resp.StatusCode == http.StatusPreconditionFailed:
+		return fmt.Errorf("%w: %s", ErrExist, key)
+	}
+	return fmt.Errorf("store: minio: %s %s/%s: %w", op, s.bucket, s.prefix+key, err)
+}
