@@ -162,6 +162,11 @@ func (a *Agent) do(ctx context.Context, t *vigilv1.Task) (Result, error) {
 		DeviceId: a.cfg.DeviceID, Round: t.GetRound(), Nonce: t.GetNonce(), BaseVersion: t.GetBaseVersion(),
 		Update: u, TrainLoss: loss,
 	})
+	if status.Code(err) == codes.AlreadyExists {
+		// An earlier attempt got through but its answer was lost: the update is in, once.
+		a.cfg.Logger.Info("update was already accepted", "round", t.GetRound())
+		return Result{Round: t.GetRound(), TrainLoss: loss}, nil
+	}
 	if err != nil {
 		return Result{}, fmt.Errorf("client: round %d: submit: %w", t.GetRound(), err)
 	}

@@ -48,6 +48,10 @@ type Config struct {
 
 	// Store keeps every global model version. Required.
 	Store store.Store
+	// StateDir holds the coordinator's durable state (device registry, the open round and its
+	// running sum). With it, an update is acknowledged only once it is on disk and a restart
+	// resumes the round; without it nothing survives a restart.
+	StateDir string
 	// Logger receives structured logs (default: discard).
 	Logger *slog.Logger
 	// Metrics registers the coordinator's Prometheus metrics (default: a private registry).

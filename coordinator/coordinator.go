@@ -31,6 +31,21 @@ type Coordinator struct {
 	devices   map[string]device
 	completed int
 	lossSum   float64 // sum of reported training losses in the open round
+	abandoned uint64  // a round found closed at restart, to report once
+	servable  uint64  // the open round once its start is durable: only its tasks are handed out
+
+	// Durability: changes made under mu are written by the next commit; handlers that must not
+	// answer before their change is on disk wait for pending.done.
+	state   *stateFile // nil: nothing is persisted
+	dirty   bool
+	pending *commit
+	stopped chan struct{}
+}
+
+// commit is one write of the state file; err is set before done is closed.
+type commit struct {
+	done chan struct{}
+	err  error
 }
 
 type device struct {
@@ -60,10 +75,27 @@ func New(ctx context.Context, cfg Config, sealing Sealing) (*Coordinator, error)
 		return nil, fmt.Errorf("coordinator: %w", err)
 	}
 	m.globalVersion.Set(float64(global.Meta.Version))
-	return &Coordinator{
+	c := &Coordinator{
 		cfg: cfg, sealing: sealing, log: cfg.Logger, metrics: m,
 		wake: make(chan struct{}, 1), engine: engine, global: global, devices: map[string]device{},
-	}, nil
+		pending: &commit{done: make(chan struct{})}, stopped: make(chan struct{}),
+	}
+	if cfg.StateDir != "" {
+		if c.state, err = newStateFile(cfg.StateDir); err != nil {
+			return nil, err
+		}
+		saved, err := c.state.load()
+		if err != nil {
+			return nil, err
+		}
+		if saved != nil {
+			if err := c.restore(saved); err != nil {
+				return nil, err
+			}
+		}
+	}
+	m.enrolled.Set(float64(len(c.devices)))
+	return c, nil
 }
 
 func loadOrInit(ctx context.Context, cfg Config) (GlobalModel, error) {
@@ -107,12 +139,24 @@ func (c *Coordinator) Completed() int {
 	return c.completed
 }
 
-// Run drives rounds until cfg.Rounds have completed or ctx ends.
+// Run drives rounds until cfg.Rounds have completed or ctx ends. It is also what writes the
+// durable state, so updates are acknowledged only while it runs.
 func (c *Coordinator) Run(ctx context.Context) error {
+	defer close(c.stopped)
 	tick := time.NewTicker(c.cfg.TickInterval)
 	defer tick.Stop()
+	if r := c.abandoned; r != 0 {
+		c.metrics.rounds.WithLabelValues("failed").Inc()
+		c.emit(Event{Kind: RoundFailed, Round: r, Err: errors.New("the coordinator stopped while the round was closing")})
+	}
 	for {
+		if err := c.commit(); err != nil {
+			return err
+		}
 		done, err := c.step(ctx)
+		if err == nil {
+			err = c.commit()
+		}
 		if err != nil || done {
 			return err
 		}
@@ -143,14 +187,19 @@ func (c *Coordinator) step(ctx context.Context) (done bool, err error) {
 	now := c.cfg.Now()
 	c.mu.Lock()
 	if c.engine.Current() == 0 {
-		defer c.mu.Unlock()
-		if c.cfg.Rounds > 0 && c.completed >= c.cfg.Rounds {
-			return true, nil
-		}
-		if len(c.devices) < c.cfg.MinEnrolled {
-			return false, nil
+		if c.cfg.Rounds > 0 && c.completed >= c.cfg.Rounds || len(c.devices) < c.cfg.MinEnrolled {
+			c.mu.Unlock()
+			return c.cfg.Rounds > 0 && c.completed >= c.cfg.Rounds, nil
 		}
 		c.startLocked(now)
+		c.mu.Unlock()
+		// Tasks go out only once the round is on disk, so a round number is never reused.
+		if err := c.commit(); err != nil {
+			return false, err
+		}
+		c.mu.Lock()
+		c.servable = c.engine.Current()
+		c.mu.Unlock()
 		return false, nil
 	}
 	outcome, _ := c.engine.Decide(now)
@@ -164,7 +213,12 @@ func (c *Coordinator) step(ctx context.Context) (done bool, err error) {
 		return false, fmt.Errorf("coordinator: %w", err)
 	}
 	base, lossSum := c.global, c.lossSum
+	c.dirty = true
 	c.mu.Unlock()
+	// The frozen participant set is on disk before anyone is asked to open the sum.
+	if err := c.commit(); err != nil {
+		return false, err
+	}
 
 	var next GlobalModel
 	if outcome == aggregation.Close {
@@ -180,6 +234,7 @@ func (c *Coordinator) step(ctx context.Context) (done bool, err error) {
 
 	c.mu.Lock()
 	c.engine.Finish()
+	c.dirty = true
 	if err == nil {
 		c.global = next
 		c.completed++
@@ -213,6 +268,7 @@ func (c *Coordinator) startLocked(now time.Time) {
 	}
 	sort.Strings(ids)
 	c.lossSum = 0
+	c.dirty = true
 	id, selected, err := c.engine.Start(now, c.global.Meta.Version, ids, c.sealing.NewSum(len(c.global.Params)), c.cfg.Rand)
 	if err != nil {
 		c.metrics.rounds.WithLabelValues("failed").Inc()
@@ -250,4 +306,50 @@ func (c *Coordinator) release(ctx context.Context, closed round.Closed, base Glo
 		return GlobalModel{}, err
 	}
 	return next, nil
+}
+
+// commit writes the state file if anything changed since the last write, and releases the
+// handlers waiting for that. A failed write stops the coordinator: it must not acknowledge
+// updates it cannot keep, and on restart it resumes from the last state written.
+func (c *Coordinator) commit() error {
+	c.mu.Lock()
+	if !c.dirty {
+		c.mu.Unlock()
+		return nil
+	}
+	cm := c.pending
+	c.pending = &commit{done: make(chan struct{})}
+	c.dirty = false
+	if c.state == nil {
+		c.mu.Unlock()
+		close(cm.done)
+		return nil
+	}
+	st, err := c.snapshotLocked()
+	c.mu.Unlock()
+	if err == nil {
+		err = c.state.save(st)
+	}
+	cm.err = err
+	close(cm.done)
+	if err != nil {
+		return fmt.Errorf("coordinator: stopping, the state could not be saved: %w", err)
+	}
+	return nil
+}
+
+// durable waits until cm is written. c.mu must not be held.
+func (c *Coordinator) durable(ctx context.Context, cm *commit) error {
+	if c.state == nil {
+		return nil
+	}
+	c.notify()
+	select {
+	case <-cm.done:
+		return cm.err
+	case <-c.stopped:
+		return errors.New("the coordinator is stopping")
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }

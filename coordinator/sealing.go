@@ -15,6 +15,8 @@ type Sealing interface {
 	Encryption() *vigilv1.EncryptionConfig
 	// NewSum returns an empty running sum for one round of dim-parameter updates.
 	NewSum(dim int) aggregation.Accumulator
+	// RestoreSum decodes a running sum saved with its MarshalBinary.
+	RestoreSum(dim int, data []byte) (aggregation.Accumulator, error)
 	// Open returns the plaintext sum of a closed round's updates.
 	Open(ctx context.Context, round uint64, sum aggregation.Accumulator) ([]float64, error)
 }
@@ -32,6 +34,11 @@ func (Insecure) Encryption() *vigilv1.EncryptionConfig {
 
 // NewSum implements Sealing.
 func (Insecure) NewSum(dim int) aggregation.Accumulator { return aggregation.NewPlainAccumulator(dim) }
+
+// RestoreSum implements Sealing.
+func (Insecure) RestoreSum(dim int, data []byte) (aggregation.Accumulator, error) {
+	return aggregation.UnmarshalPlainAccumulator(dim, data)
+}
 
 // Open implements Sealing.
 func (Insecure) Open(_ context.Context, _ uint64, sum aggregation.Accumulator) ([]float64, error) {

@@ -42,6 +42,7 @@ const (
 	ReasonRoundClosed     = "ROUND_CLOSED"
 	ReasonBadUpdate       = "INVALID_UPDATE"
 	ReasonUnknownVersion  = "UNKNOWN_MODEL_VERSION"
+	ReasonNotDurable      = "NOT_DURABLE"
 )
 
 func reject(code codes.Code, reason, msg string) error {
@@ -83,9 +84,13 @@ func (c *Coordinator) Enroll(ctx context.Context, req *vigilv1.EnrollRequest) (*
 	_, known := c.devices[req.GetDeviceId()]
 	if !known {
 		c.devices[req.GetDeviceId()] = device{region: req.GetRegion(), enrolled: c.cfg.Now()}
+		c.dirty = true
 	}
-	n, g := len(c.devices), c.global
+	n, g, cm := len(c.devices), c.global, c.pending
 	c.mu.Unlock()
+	if err := c.durable(ctx, cm); err != nil {
+		return nil, reject(codes.Unavailable, ReasonNotDurable, "enrolment could not be made durable: "+err.Error())
+	}
 	c.metrics.enrolled.Set(float64(n))
 	if !known {
 		c.log.Info("device enrolled", "device", req.GetDeviceId(), "region", req.GetRegion(), "enrolled", n)
@@ -102,6 +107,7 @@ func (c *Coordinator) GetTask(ctx context.Context, req *vigilv1.GetTaskRequest) 
 	c.mu.Lock()
 	_, known := c.devices[req.GetDeviceId()]
 	t, ok := c.engine.Task(req.GetDeviceId())
+	ok = ok && t.Round == c.servable
 	version := c.global.Meta.Version
 	c.mu.Unlock()
 	if !known {
@@ -125,7 +131,12 @@ func (c *Coordinator) GetTask(ctx context.Context, req *vigilv1.GetTaskRequest) 
 
 // SubmitUpdate implements vigilv1.CoordinatorServer.
 func (c *Coordinator) SubmitUpdate(ctx context.Context, req *vigilv1.SubmitUpdateRequest) (*vigilv1.SubmitUpdateResponse, error) {
-	n, err := c.submit(req)
+	n, cm, err := c.submit(req)
+	if err == nil {
+		if derr := c.durable(ctx, cm); derr != nil {
+			err = reject(codes.Unavailable, ReasonNotDurable, "the update could not be made durable; send it again: "+derr.Error())
+		}
+	}
 	if err != nil {
 		c.metrics.updates.WithLabelValues("rejected", Reason(err)).Inc()
 		c.log.Info("update rejected", "device", req.GetDeviceId(), "round", req.GetRound(), "err", status.Convert(err).Message())
@@ -134,40 +145,41 @@ func (c *Coordinator) SubmitUpdate(ctx context.Context, req *vigilv1.SubmitUpdat
 	}
 	c.metrics.updates.WithLabelValues("accepted", "").Inc()
 	c.emit(Event{Kind: UpdateAccepted, Round: req.GetRound(), Device: req.GetDeviceId(), Accepted: n})
-	c.notify()
 	return &vigilv1.SubmitUpdateResponse{Accepted: uint32(n)}, nil
 }
 
-func (c *Coordinator) submit(req *vigilv1.SubmitUpdateRequest) (int, error) {
+// submit adds the update to the round's sum and returns the commit that will make it durable.
+func (c *Coordinator) submit(req *vigilv1.SubmitUpdateRequest) (int, *commit, error) {
 	if err := vigilv1.ValidID("device_id", req.GetDeviceId()); err != nil {
-		return 0, reject(codes.InvalidArgument, ReasonInvalidArgument, err.Error())
+		return 0, nil, reject(codes.InvalidArgument, ReasonInvalidArgument, err.Error())
 	}
 	if len(req.GetNonce()) != vigilv1.NonceSize {
-		return 0, reject(codes.InvalidArgument, ReasonInvalidArgument, fmt.Sprintf("nonce is %d bytes, want %d", len(req.GetNonce()), vigilv1.NonceSize))
+		return 0, nil, reject(codes.InvalidArgument, ReasonInvalidArgument, fmt.Sprintf("nonce is %d bytes, want %d", len(req.GetNonce()), vigilv1.NonceSize))
 	}
 	u := req.GetUpdate()
 	if u == nil {
-		return 0, reject(codes.InvalidArgument, ReasonBadUpdate, "update is missing")
+		return 0, nil, reject(codes.InvalidArgument, ReasonBadUpdate, "update is missing")
 	}
 	if u.GetDimension() > vigilv1.MaxParams || len(u.GetValues()) > vigilv1.MaxParams || len(u.GetCiphertexts()) > vigilv1.MaxCiphertexts {
-		return 0, reject(codes.InvalidArgument, ReasonBadUpdate, "update exceeds the size limits")
+		return 0, nil, reject(codes.InvalidArgument, ReasonBadUpdate, "update exceeds the size limits")
 	}
 	if math.IsNaN(req.GetTrainLoss()) || math.IsInf(req.GetTrainLoss(), 0) || req.GetTrainLoss() < 0 {
-		return 0, reject(codes.InvalidArgument, ReasonInvalidArgument, fmt.Sprintf("train_loss %v is not a finite non-negative number", req.GetTrainLoss()))
+		return 0, nil, reject(codes.InvalidArgument, ReasonInvalidArgument, fmt.Sprintf("train_loss %v is not a finite non-negative number", req.GetTrainLoss()))
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if _, ok := c.devices[req.GetDeviceId()]; !ok {
-		return 0, reject(codes.NotFound, ReasonUnknownDevice, fmt.Sprintf("device %q is not enrolled", req.GetDeviceId()))
+		return 0, nil, reject(codes.NotFound, ReasonUnknownDevice, fmt.Sprintf("device %q is not enrolled", req.GetDeviceId()))
 	}
 	n, err := c.engine.Submit(c.cfg.Now(), round.Submission{
 		Device: req.GetDeviceId(), Round: req.GetRound(), Nonce: req.GetNonce(), BaseVersion: req.GetBaseVersion(), Update: u,
 	})
 	if err != nil {
-		return 0, submitStatus(err)
+		return 0, nil, submitStatus(err)
 	}
 	c.lossSum += req.GetTrainLoss()
-	return n, nil
+	c.dirty = true
+	return n, c.pending, nil
 }
 
 func submitStatus(err error) error {

@@ -1,0 +1,149 @@
+package coordinator_test
+
+import (
+	"context"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+
+	"github.com/vigilauth/vigil/coordinator"
+	"github.com/vigilauth/vigil/models/keystroke"
+	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
+	"github.com/vigilauth/vigil/store"
+)
+
+// serve starts a coordinator over the given store and state directories and returns its client
+// API and a function that stops it as abruptly as the test can: Run and the server end without
+// any further writes.
+func serve(t *testing.T, storeDir, stateDir string) (vigilv1.CoordinatorClient, *coordinator.Coordinator, func()) {
+	t.Helper()
+	st, err := store.NewFS(storeDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := coordinator.New(context.Background(), coordinator.Config{
+		Store: st, StateDir: stateDir, Spec: spec, FeatureSet: keystroke.FeatureSet,
+		DevicesPerRound: 3, MinUpdates: 3, MinEnrolled: 3, RoundTimeout: time.Minute, Rounds: 1,
+	}, coordinator.Insecure{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer(coordinator.ServerOptions()...)
+	c.Register(srv)
+	go srv.Serve(lis)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			<-done
+			srv.Stop()
+			conn.Close()
+		})
+	}
+	t.Cleanup(stop)
+	return vigilv1.NewCoordinatorClient(conn), c, stop
+}
+
+func waitTask(t *testing.T, api vigilv1.CoordinatorClient, device string) *vigilv1.Task {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		r, err := api.GetTask(context.Background(), &vigilv1.GetTaskRequest{DeviceId: device})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.GetTask() != nil {
+			return r.GetTask()
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("no task for %s", device)
+	return nil
+}
+
+func update(tk *vigilv1.Task, device string, value float64) *vigilv1.SubmitUpdateRequest {
+	vals := make([]float64, spec.NumParams())
+	vals[0] = value
+	return &vigilv1.SubmitUpdateRequest{DeviceId: device, Round: tk.GetRound(), Nonce: tk.GetNonce(), BaseVersion: tk.GetBaseVersion(),
+		Update: &vigilv1.Update{Encoding: vigilv1.UpdateEncoding_UPDATE_ENCODING_PLAINTEXT, Dimension: uint64(len(vals)), Values: vals}}
+}
+
+// TestRestartResumesRound stops the coordinator after two of three updates were acknowledged
+// and starts a new one on the same directories: the round resumes with exactly those two, a
+// resent update is refused as a duplicate, and the third completes the round.
+func TestRestartResumesRound(t *testing.T) {
+	storeDir, stateDir := t.TempDir(), t.TempDir()
+	ctx := context.Background()
+	api, _, stop := serve(t, storeDir, stateDir)
+	for _, d := range []string{"a", "b", "c"} {
+		if _, err := api.Enroll(ctx, &vigilv1.EnrollRequest{DeviceId: d}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ta, tb, tc := waitTask(t, api, "a"), waitTask(t, api, "b"), waitTask(t, api, "c")
+	if _, err := api.SubmitUpdate(ctx, update(ta, "a", 1)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := api.SubmitUpdate(ctx, update(tb, "b", 10)); err != nil {
+		t.Fatal(err)
+	}
+	stop()
+
+	api, c, _ := serve(t, storeDir, stateDir)
+	tc2 := waitTask(t, api, "c")
+	if tc2.GetRound() != tc.GetRound() || string(tc2.GetNonce()) != string(tc.GetNonce()) {
+		t.Fatalf("after restart c's task is round %d, want the resumed round %d with the same nonce", tc2.GetRound(), tc.GetRound())
+	}
+	if r, _ := api.GetTask(ctx, &vigilv1.GetTaskRequest{DeviceId: "a"}); r.GetTask() != nil {
+		t.Fatal("a got a task again although its update was acknowledged")
+	}
+	if _, err := api.SubmitUpdate(ctx, update(ta, "a", 1)); status.Code(err) != codes.AlreadyExists {
+		t.Fatalf("a's update sent again after the restart: %v, want AlreadyExists", err)
+	}
+	if _, err := api.SubmitUpdate(ctx, update(tc2, "c", 100)); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for c.Completed() < 1 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	g := c.Global()
+	st, _ := store.NewFS(storeDir)
+	v1, err := coordinator.LoadModel(ctx, st, "keystroke-ae", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The average of 1, 10 and 100, each counted once.
+	if g.Meta.Version != 2 || g.Meta.Participants != 3 || g.Params[0]-v1.Params[0] != 37 {
+		t.Fatalf("released v%d with %d participants and Δp0 = %v; want v2, 3, 37", g.Meta.Version, g.Meta.Participants, g.Params[0]-v1.Params[0])
+	}
+}
+
+func TestCorruptStateIsRefused(t *testing.T) {
+	stateDir := t.TempDir()
+	st, _ := store.NewFS(t.TempDir())
+	if err := writeFile(stateDir+"/coordinator.state", []byte("\x08\x02garbage")); err != nil {
+		t.Fatal(err)
+	}
+	_, err := coordinator.New(context.Background(), coordinator.Config{Store: st, StateDir: stateDir, Spec: spec}, coordinator.Insecure{})
+	if err == nil {
+		t.Fatal("corrupt state file accepted")
+	}
+}

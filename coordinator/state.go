@@ -1,0 +1,172 @@
+package coordinator
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/vigilauth/vigil/coordinator/round"
+	statev1 "github.com/vigilauth/vigil/proto/vigil/state/v1"
+)
+
+// stateFormat is the version of the state file this code writes and reads.
+const stateFormat = 1
+
+// maxStateBytes bounds the state file: the registry plus one running sum.
+const maxStateBytes = 256 << 20
+
+// stateFile is the coordinator's durable state: one protobuf file replaced atomically.
+type stateFile struct{ path string }
+
+func newStateFile(dir string) (*stateFile, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("coordinator: state directory: %w", err)
+	}
+	return &stateFile{path: filepath.Join(dir, "coordinator.state")}, nil
+}
+
+// load returns the saved state, or nil if none was ever saved.
+func (f *stateFile) load() (*statev1.CoordinatorState, error) {
+	raw, err := os.ReadFile(f.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("coordinator: %w", err)
+	}
+	return decodeState(raw)
+}
+
+func decodeState(raw []byte) (*statev1.CoordinatorState, error) {
+	if len(raw) > maxStateBytes {
+		return nil, fmt.Errorf("coordinator: state file of %d bytes exceeds %d", len(raw), maxStateBytes)
+	}
+	var st statev1.CoordinatorState
+	if err := proto.Unmarshal(raw, &st); err != nil {
+		return nil, fmt.Errorf("coordinator: corrupt state file: %w", err)
+	}
+	if len(st.ProtoReflect().GetUnknown()) > 0 {
+		return nil, errors.New("coordinator: state file has fields this version does not know")
+	}
+	if st.GetFormat() != stateFormat {
+		return nil, fmt.Errorf("coordinator: state file format %d, this version reads %d", st.GetFormat(), stateFormat)
+	}
+	return &st, nil
+}
+
+func (f *stateFile) save(st *statev1.CoordinatorState) error {
+	raw, err := proto.MarshalOptions{Deterministic: true}.Marshal(st)
+	if err != nil {
+		return fmt.Errorf("coordinator: %w", err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(f.path), ".state-*")
+	if err != nil {
+		return fmt.Errorf("coordinator: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(raw); err != nil {
+		tmp.Close()
+		return fmt.Errorf("coordinator: write state: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("coordinator: sync state: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("coordinator: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), f.path); err != nil {
+		return fmt.Errorf("coordinator: %w", err)
+	}
+	d, err := os.Open(filepath.Dir(f.path))
+	if err != nil {
+		return fmt.Errorf("coordinator: %w", err)
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// snapshotLocked captures the state to save. c.mu must be held.
+func (c *Coordinator) snapshotLocked() (*statev1.CoordinatorState, error) {
+	st := &statev1.CoordinatorState{Format: stateFormat, ModelName: c.cfg.ModelName, LastRound: c.engine.LastRound()}
+	ids := make([]string, 0, len(c.devices))
+	for id := range c.devices {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		d := c.devices[id]
+		st.Devices = append(st.Devices, &statev1.Device{Id: id, Region: d.region, Enrolled: timestamppb.New(d.enrolled)})
+	}
+	rs, ok := c.engine.State()
+	if !ok {
+		return st, nil
+	}
+	sum := c.engine.Sum()
+	raw, err := sum.MarshalBinary()
+	if err != nil {
+		return nil, fmt.Errorf("coordinator: encode the running sum: %w", err)
+	}
+	r := &statev1.Round{
+		Id: rs.Round, BaseVersion: rs.BaseVersion, Started: timestamppb.New(rs.Started), Deadline: timestamppb.New(rs.Deadline),
+		Phase: statev1.Phase_PHASE_COLLECTING, Sum: raw, Count: uint32(sum.Count()), LossSum: c.lossSum,
+	}
+	if rs.Closed {
+		r.Phase = statev1.Phase_PHASE_CLOSED
+	}
+	for _, t := range rs.Tasks {
+		r.Tasks = append(r.Tasks, &statev1.Task{Device: t.Device, Nonce: t.Nonce, Submitted: t.Submitted})
+	}
+	st.Round = r
+	return st, nil
+}
+
+// restore applies saved state to a new coordinator. A round saved while collecting resumes with
+// exactly the acknowledged updates; a round saved after it closed is given up (its sum may have
+// been opened already), unless the store shows that it was released.
+func (c *Coordinator) restore(st *statev1.CoordinatorState) error {
+	if st.GetModelName() != c.cfg.ModelName {
+		return fmt.Errorf("coordinator: state file belongs to model %q, configured is %q", st.GetModelName(), c.cfg.ModelName)
+	}
+	for _, d := range st.GetDevices() {
+		c.devices[d.GetId()] = device{region: d.GetRegion(), enrolled: d.GetEnrolled().AsTime()}
+	}
+	c.engine.SetLastRound(st.GetLastRound())
+	r := st.GetRound()
+	if r == nil {
+		return nil
+	}
+	switch {
+	case r.GetId() <= c.global.Meta.Round:
+		c.log.Info("saved round was released before the restart", "round", r.GetId(), "version", c.global.Meta.Version)
+		return nil
+	case r.GetPhase() == statev1.Phase_PHASE_CLOSED:
+		c.log.Warn("round was closing when the coordinator stopped; it is given up", "round", r.GetId())
+		c.abandoned = r.GetId()
+		return nil
+	case r.GetBaseVersion() != c.global.Meta.Version:
+		return fmt.Errorf("coordinator: saved round %d trains version %d but the store's newest is %d", r.GetId(), r.GetBaseVersion(), c.global.Meta.Version)
+	}
+	sum, err := c.sealing.RestoreSum(len(c.global.Params), r.GetSum())
+	if err != nil {
+		return fmt.Errorf("coordinator: round %d: %w", r.GetId(), err)
+	}
+	rs := round.State{Round: r.GetId(), BaseVersion: r.GetBaseVersion(), Started: r.GetStarted().AsTime(), Deadline: r.GetDeadline().AsTime()}
+	for _, t := range r.GetTasks() {
+		rs.Tasks = append(rs.Tasks, round.TaskState{Device: t.GetDevice(), Nonce: t.GetNonce(), Submitted: t.GetSubmitted()})
+	}
+	if err := c.engine.Restore(rs, sum); err != nil {
+		return fmt.Errorf("coordinator: %w", err)
+	}
+	c.lossSum = r.GetLossSum()
+	c.servable = r.GetId()
+	c.log.Info("resumed round", "round", r.GetId(), "updates", sum.Count(), "deadline", rs.Deadline.Format(time.RFC3339))
+	return nil
+}
