@@ -26,6 +26,8 @@ func commands() []command {
 		{"demo", "run a coordinator and simulated devices in one process for a few rounds", runDemo},
 		{"coordinator", "run the coordinator: federated rounds over gRPC, /metrics for Prometheus", runCoordinator},
 		{"client", "run one device agent against a coordinator", runClient},
+		{"privacy", "tools for privacy reviewers: epsilon, plan, curve, ledger", runPrivacy},
+		{"release", "sign, verify, publish and inspect model releases: keygen, sign, verify, publish, inspect", runRelease},
 	}
 }
 
