@@ -2,14 +2,17 @@ package client
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/vigilauth/vigil/dp"
 	"github.com/vigilauth/vigil/models"
 	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
 )
@@ -45,7 +48,14 @@ type Config struct {
 	// Sealer protects updates for the wire. Required.
 	Sealer Sealer
 	// Seed makes local training reproducible; each round derives its own seed from it.
-	Seed   uint64
+	Seed uint64
+	// Ledger, if set, is the device's own privacy ledger: the device refuses tasks that would
+	// take it past its budget.
+	Ledger *dp.Ledger
+	// MinNoiseMultiplier refuses tasks asking for less noise than the device's policy.
+	MinNoiseMultiplier float64
+	// Rand supplies the noise; it must be a cryptographic source (default crypto/rand).
+	Rand   io.Reader
 	Logger *slog.Logger
 }
 
@@ -58,6 +68,9 @@ func (c *Config) validate() error {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Rand == nil {
+		c.Rand = rand.Reader
 	}
 	return nil
 }
@@ -140,6 +153,9 @@ func (a *Agent) do(ctx context.Context, t *vigilv1.Task) (Result, error) {
 	if err != nil {
 		return Result{}, fmt.Errorf("client: round %d: %w", t.GetRound(), err)
 	}
+	if err := a.checkPrivacy(t.GetPrivacy()); err != nil {
+		return Result{}, fmt.Errorf("client: round %d: %w", t.GetRound(), err)
+	}
 	base, err := a.model(ctx, t.GetBaseVersion())
 	if err != nil {
 		return Result{}, fmt.Errorf("client: round %d: %w", t.GetRound(), err)
@@ -153,9 +169,18 @@ func (a *Agent) do(ctx context.Context, t *vigilv1.Task) (Result, error) {
 	for i := range delta {
 		delta[i] = res.Params[i] - base[i]
 	}
+	if err := protect(delta, t.GetPrivacy(), a.cfg.Rand); err != nil {
+		return Result{}, fmt.Errorf("client: round %d: %w", t.GetRound(), err)
+	}
 	u, err := a.cfg.Sealer.Seal(ctx, t, delta)
 	if err != nil {
 		return Result{}, fmt.Errorf("client: round %d: %w", t.GetRound(), err)
+	}
+	if a.cfg.Ledger != nil && t.GetPrivacy().GetNoiseMultiplier() > 0 {
+		// Charged before the update leaves the device, so a lost answer never leaves it uncounted.
+		if _, err := a.cfg.Ledger.Charge(t.GetRound(), privacyEvent(t.GetPrivacy())); err != nil {
+			return Result{}, fmt.Errorf("client: round %d: privacy ledger: %w", t.GetRound(), err)
+		}
 	}
 	loss := res.EpochLoss[len(res.EpochLoss)-1]
 	sub, err := a.cfg.Coordinator.SubmitUpdate(ctx, &vigilv1.SubmitUpdateRequest{

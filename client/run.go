@@ -2,7 +2,10 @@ package client
 
 import (
 	"context"
+	"errors"
 	"time"
+
+	"github.com/vigilauth/vigil/dp"
 )
 
 // Run polls for tasks and carries them out until ctx ends, backing off on errors.
@@ -28,6 +31,9 @@ func (a *Agent) RunRounds(ctx context.Context, rounds int, done func(Result)) er
 		switch {
 		case ctx.Err() != nil:
 			return ctx.Err()
+		case errors.Is(err, dp.ErrBudgetExhausted):
+			// The device stops taking part for good: its own privacy budget is spent.
+			return err
 		case err != nil:
 			a.cfg.Logger.Warn("poll failed", "device", a.cfg.DeviceID, "err", err, "retry_in", backoff)
 			wait = backoff

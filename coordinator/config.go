@@ -43,6 +43,8 @@ type Config struct {
 
 	// Training is what devices are told to do with their local data.
 	Training Training
+	// Privacy makes the rounds differentially private (off when zero).
+	Privacy Privacy
 	// Server applies the averaged update (default FedAvg with learning rate 1).
 	Server aggregation.ServerOptimizer
 
@@ -52,6 +54,8 @@ type Config struct {
 	// running sum). With it, an update is acknowledged only once it is on disk and a restart
 	// resumes the round; without it nothing survives a restart.
 	StateDir string
+	// Publisher, if set, receives every released version to sign and publish to the fleet.
+	Publisher Publisher
 	// Logger receives structured logs (default: discard).
 	Logger *slog.Logger
 	// Metrics registers the coordinator's Prometheus metrics (default: a private registry).
@@ -111,6 +115,9 @@ func (c *Config) validate() error {
 	}
 	if c.Training.LocalEpochs < 0 || c.Training.LocalEpochs > 1000 || c.Training.BatchSize < 0 || !(c.Training.LearningRate > 0) {
 		return fmt.Errorf("coordinator: training settings out of range: %+v", c.Training)
+	}
+	if err := c.Privacy.validate(); err != nil {
+		return err
 	}
 	if c.Server == nil {
 		c.Server = aggregation.FedAvg{LearningRate: 1}

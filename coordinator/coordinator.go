@@ -5,12 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sort"
+	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
-	"github.com/vigilauth/vigil/aggregation"
 	"github.com/vigilauth/vigil/coordinator/round"
+	"github.com/vigilauth/vigil/dp"
 	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
 )
 
@@ -30,9 +31,13 @@ type Coordinator struct {
 	global    GlobalModel
 	devices   map[string]device
 	completed int
-	lossSum   float64 // sum of reported training losses in the open round
-	abandoned uint64  // a round found closed at restart, to report once
-	servable  uint64  // the open round once its start is durable: only its tasks are handed out
+	open      openRound
+	abandoned uint64 // a round found closed at restart, to report once
+	servable  uint64 // the open round once its start is durable: only its tasks are handed out
+	ledger    *dp.Ledger
+
+	unpublished    uint64 // a version not yet taken by the Publisher
+	lastPublishTry time.Time
 
 	// Durability: changes made under mu are written by the next commit; handlers that must not
 	// answer before their change is on disk wait for pending.done.
@@ -80,6 +85,15 @@ func New(ctx context.Context, cfg Config, sealing Sealing) (*Coordinator, error)
 		wake: make(chan struct{}, 1), engine: engine, global: global, devices: map[string]device{},
 		pending: &commit{done: make(chan struct{})}, stopped: make(chan struct{}),
 	}
+	if cfg.Privacy.Enabled() {
+		if err := os.MkdirAll(filepath.Dir(cfg.Privacy.LedgerPath), 0o700); err != nil {
+			return nil, fmt.Errorf("coordinator: ledger directory: %w", err)
+		}
+		if c.ledger, err = dp.OpenLedger(cfg.Privacy.LedgerPath, cfg.ModelName, cfg.Privacy.Budget); err != nil {
+			return nil, fmt.Errorf("coordinator: %w", err)
+		}
+	}
+	c.unpublished = global.Meta.Version
 	if cfg.StateDir != "" {
 		if c.state, err = newStateFile(cfg.StateDir); err != nil {
 			return nil, err
@@ -137,219 +151,4 @@ func (c *Coordinator) Completed() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.completed
-}
-
-// Run drives rounds until cfg.Rounds have completed or ctx ends. It is also what writes the
-// durable state, so updates are acknowledged only while it runs.
-func (c *Coordinator) Run(ctx context.Context) error {
-	defer close(c.stopped)
-	tick := time.NewTicker(c.cfg.TickInterval)
-	defer tick.Stop()
-	if r := c.abandoned; r != 0 {
-		c.metrics.rounds.WithLabelValues("failed").Inc()
-		c.emit(Event{Kind: RoundFailed, Round: r, Err: errors.New("the coordinator stopped while the round was closing")})
-	}
-	for {
-		if err := c.commit(); err != nil {
-			return err
-		}
-		done, err := c.step(ctx)
-		if err == nil {
-			err = c.commit()
-		}
-		if err != nil || done {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-tick.C:
-		case <-c.wake:
-		}
-	}
-}
-
-func (c *Coordinator) emit(e Event) {
-	if c.cfg.Events != nil {
-		c.cfg.Events(e)
-	}
-}
-
-func (c *Coordinator) notify() {
-	select {
-	case c.wake <- struct{}{}:
-	default:
-	}
-}
-
-// step starts a round, or closes or fails the open one, as the time and the quorum say.
-func (c *Coordinator) step(ctx context.Context) (done bool, err error) {
-	now := c.cfg.Now()
-	c.mu.Lock()
-	if c.engine.Current() == 0 {
-		if c.cfg.Rounds > 0 && c.completed >= c.cfg.Rounds || len(c.devices) < c.cfg.MinEnrolled {
-			c.mu.Unlock()
-			return c.cfg.Rounds > 0 && c.completed >= c.cfg.Rounds, nil
-		}
-		c.startLocked(now)
-		c.mu.Unlock()
-		// Tasks go out only once the round is on disk, so a round number is never reused.
-		if err := c.commit(); err != nil {
-			return false, err
-		}
-		c.mu.Lock()
-		c.servable = c.engine.Current()
-		c.mu.Unlock()
-		return false, nil
-	}
-	outcome, _ := c.engine.Decide(now)
-	if outcome == aggregation.Wait {
-		c.mu.Unlock()
-		return false, nil
-	}
-	closed, err := c.engine.Close()
-	if err != nil {
-		c.mu.Unlock()
-		return false, fmt.Errorf("coordinator: %w", err)
-	}
-	base, lossSum := c.global, c.lossSum
-	c.dirty = true
-	c.mu.Unlock()
-	// The frozen participant set is on disk before anyone is asked to open the sum.
-	if err := c.commit(); err != nil {
-		return false, err
-	}
-
-	var next GlobalModel
-	if outcome == aggregation.Close {
-		next, err = c.release(ctx, closed, base, lossSum)
-	} else {
-		err = fmt.Errorf("only %d of %d sampled devices answered by the deadline; at least %d are needed",
-			len(closed.Participants), closed.Selected, c.cfg.MinUpdates)
-	}
-	dur := now.Sub(closed.Started)
-	if outcome == aggregation.Close && err == nil {
-		dur = c.cfg.Now().Sub(closed.Started)
-	}
-
-	c.mu.Lock()
-	c.engine.Finish()
-	c.dirty = true
-	if err == nil {
-		c.global = next
-		c.completed++
-	}
-	c.mu.Unlock()
-
-	c.metrics.roundDuration.Observe(dur.Seconds())
-	if err != nil {
-		if ctx.Err() != nil {
-			return false, ctx.Err()
-		}
-		c.metrics.rounds.WithLabelValues("failed").Inc()
-		c.log.Warn("round failed", "round", closed.Round, "err", err)
-		c.emit(Event{Kind: RoundFailed, Round: closed.Round, Selected: closed.Selected, Accepted: len(closed.Participants), Duration: dur, Err: err})
-		return false, nil
-	}
-	c.metrics.rounds.WithLabelValues("completed").Inc()
-	c.metrics.participants.Set(float64(len(closed.Participants)))
-	c.metrics.globalVersion.Set(float64(next.Meta.Version))
-	c.log.Info("round completed", "round", closed.Round, "version", next.Meta.Version,
-		"participants", len(closed.Participants), "selected", closed.Selected, "duration", dur)
-	c.emit(Event{Kind: RoundCompleted, Round: closed.Round, Selected: closed.Selected, Accepted: len(closed.Participants),
-		Version: next.Meta.Version, Duration: dur, MeanTrainLoss: next.Meta.MeanTrainLoss})
-	return false, nil
-}
-
-func (c *Coordinator) startLocked(now time.Time) {
-	ids := make([]string, 0, len(c.devices))
-	for id := range c.devices {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	c.lossSum = 0
-	c.dirty = true
-	id, selected, err := c.engine.Start(now, c.global.Meta.Version, ids, c.sealing.NewSum(len(c.global.Params)), c.cfg.Rand)
-	if err != nil {
-		c.metrics.rounds.WithLabelValues("failed").Inc()
-		c.log.Warn("round not started", "round", id, "err", err)
-		c.emit(Event{Kind: RoundFailed, Round: id, Err: err})
-		return
-	}
-	c.log.Info("round started", "round", id, "base_version", c.global.Meta.Version, "selected", len(selected), "enrolled", len(ids))
-	c.emit(Event{Kind: RoundStarted, Round: id, Selected: len(selected)})
-}
-
-// release opens the closed round's sum, applies the server optimiser and stores the new version.
-func (c *Coordinator) release(ctx context.Context, closed round.Closed, base GlobalModel, lossSum float64) (GlobalModel, error) {
-	sum, err := c.sealing.Open(ctx, closed.Round, closed.Sum)
-	if err != nil {
-		return GlobalModel{}, fmt.Errorf("open the sum: %w", err)
-	}
-	n := len(closed.Participants)
-	avg, err := aggregation.Average(sum, float64(n))
-	if err != nil {
-		return GlobalModel{}, err
-	}
-	params, err := c.cfg.Server.Step(base.Params, avg)
-	if err != nil {
-		return GlobalModel{}, err
-	}
-	next := GlobalModel{Params: params, Meta: base.Meta}
-	next.Meta.Version = base.Meta.Version + 1
-	next.Meta.Parent = base.Meta.Version
-	next.Meta.Round = closed.Round
-	next.Meta.Created = c.cfg.Now().UTC()
-	next.Meta.Participants = n
-	next.Meta.MeanTrainLoss = lossSum / float64(n)
-	if err := saveModel(ctx, c.cfg.Store, next); err != nil {
-		return GlobalModel{}, err
-	}
-	return next, nil
-}
-
-// commit writes the state file if anything changed since the last write, and releases the
-// handlers waiting for that. A failed write stops the coordinator: it must not acknowledge
-// updates it cannot keep, and on restart it resumes from the last state written.
-func (c *Coordinator) commit() error {
-	c.mu.Lock()
-	if !c.dirty {
-		c.mu.Unlock()
-		return nil
-	}
-	cm := c.pending
-	c.pending = &commit{done: make(chan struct{})}
-	c.dirty = false
-	if c.state == nil {
-		c.mu.Unlock()
-		close(cm.done)
-		return nil
-	}
-	st, err := c.snapshotLocked()
-	c.mu.Unlock()
-	if err == nil {
-		err = c.state.save(st)
-	}
-	cm.err = err
-	close(cm.done)
-	if err != nil {
-		return fmt.Errorf("coordinator: stopping, the state could not be saved: %w", err)
-	}
-	return nil
-}
-
-// durable waits until cm is written. c.mu must not be held.
-func (c *Coordinator) durable(ctx context.Context, cm *commit) error {
-	if c.state == nil {
-		return nil
-	}
-	c.notify()
-	select {
-	case <-cm.done:
-		return cm.err
-	case <-c.stopped:
-		return errors.New("the coordinator is stopping")
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }

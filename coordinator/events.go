@@ -46,6 +46,9 @@ type Event struct {
 	Duration time.Duration
 	// MeanTrainLoss is the participants' mean reported training loss (RoundCompleted).
 	MeanTrainLoss float64
+	// Epsilon is the model's privacy loss so far at Delta (RoundCompleted; zero without
+	// differential privacy).
+	Epsilon, Delta float64
 	// Err says why an update was rejected or a round failed.
 	Err error
 }

@@ -11,6 +11,7 @@ type metrics struct {
 	participants  prometheus.Gauge
 	enrolled      prometheus.Gauge
 	globalVersion prometheus.Gauge
+	epsilon       prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -34,8 +35,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		globalVersion: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "vigil_global_model_version", Help: "Newest global model version.",
 		}),
+		epsilon: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "vigil_privacy_epsilon_spent", Help: "The global model's privacy loss so far, at the budget's delta.",
+		}),
 	}
-	for _, c := range []prometheus.Collector{m.rounds, m.updates, m.roundDuration, m.participants, m.enrolled, m.globalVersion} {
+	for _, c := range []prometheus.Collector{m.rounds, m.updates, m.roundDuration, m.participants, m.enrolled, m.globalVersion, m.epsilon} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -122,6 +122,7 @@ func (c *Coordinator) GetTask(ctx context.Context, req *vigilv1.GetTaskRequest) 
 		Round: t.Round, Nonce: t.Nonce, BaseVersion: t.BaseVersion,
 		Training: &vigilv1.TrainingConfig{LocalEpochs: uint32(tr.LocalEpochs), LearningRate: tr.LearningRate, BatchSize: uint32(tr.BatchSize)},
 		Privacy: &vigilv1.PrivacyConfig{
+			ClipNorm: c.cfg.Privacy.ClipNorm, NoiseMultiplier: c.cfg.Privacy.NoiseMultiplier,
 			MinParticipants: uint32(c.cfg.MinUpdates), ExpectedParticipants: uint32(c.cfg.DevicesPerRound),
 		},
 		Encryption: c.sealing.Encryption(),
@@ -177,7 +178,7 @@ func (c *Coordinator) submit(req *vigilv1.SubmitUpdateRequest) (int, *commit, er
 	if err != nil {
 		return 0, nil, submitStatus(err)
 	}
-	c.lossSum += req.GetTrainLoss()
+	c.open.lossSum += req.GetTrainLoss()
 	c.dirty = true
 	return n, c.pending, nil
 }

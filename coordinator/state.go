@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/vigilauth/vigil/coordinator/round"
+	"github.com/vigilauth/vigil/dp"
 	statev1 "github.com/vigilauth/vigil/proto/vigil/state/v1"
 )
 
@@ -116,7 +117,8 @@ func (c *Coordinator) snapshotLocked() (*statev1.CoordinatorState, error) {
 	}
 	r := &statev1.Round{
 		Id: rs.Round, BaseVersion: rs.BaseVersion, Started: timestamppb.New(rs.Started), Deadline: timestamppb.New(rs.Deadline),
-		Phase: statev1.Phase_PHASE_COLLECTING, Sum: raw, Count: uint32(sum.Count()), LossSum: c.lossSum,
+		Phase: statev1.Phase_PHASE_COLLECTING, Sum: raw, Count: uint32(sum.Count()), LossSum: c.open.lossSum,
+		SamplingRate: c.open.event.SamplingRate, ExpectedParticipants: c.open.expected,
 	}
 	if rs.Closed {
 		r.Phase = statev1.Phase_PHASE_CLOSED
@@ -165,7 +167,11 @@ func (c *Coordinator) restore(st *statev1.CoordinatorState) error {
 	if err := c.engine.Restore(rs, sum); err != nil {
 		return fmt.Errorf("coordinator: %w", err)
 	}
-	c.lossSum = r.GetLossSum()
+	c.open = openRound{
+		lossSum:  r.GetLossSum(),
+		event:    dp.Event{SamplingRate: r.GetSamplingRate(), NoiseMultiplier: c.cfg.Privacy.NoiseMultiplier, Steps: 1},
+		expected: r.GetExpectedParticipants(),
+	}
 	c.servable = r.GetId()
 	c.log.Info("resumed round", "round", r.GetId(), "updates", sum.Count(), "deadline", rs.Deadline.Format(time.RFC3339))
 	return nil

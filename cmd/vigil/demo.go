@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/vigilauth/vigil/client"
 	"github.com/vigilauth/vigil/coordinator"
+	"github.com/vigilauth/vigil/dp"
 	"github.com/vigilauth/vigil/models"
 	"github.com/vigilauth/vigil/models/keystroke"
 	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
@@ -24,24 +26,30 @@ import (
 )
 
 type demoFlags struct {
-	devices, rounds, window, windows int
-	aalto, storeDir                  string
-	seed                             uint64
-	logLevel                         slog.Level
+	devices, perRound, rounds, window, windows int
+	aalto, storeDir                            string
+	seed                                       uint64
+	logLevel                                   slog.Level
+	clip, noise, epsilon, delta                float64
 }
 
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var f demoFlags
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.IntVar(&f.devices, "devices", 8, "number of simulated devices")
-	fs.IntVar(&f.rounds, "rounds", 6, "number of federated rounds")
+	fs.IntVar(&f.devices, "devices", 200, "number of simulated devices")
+	fs.IntVar(&f.perRound, "devices-per-round", 0, "expected number of devices sampled per round (default a quarter of the devices)")
+	fs.IntVar(&f.rounds, "rounds", 20, "most federated rounds to run (the privacy budget may stop the demo earlier)")
 	fs.IntVar(&f.window, "window", 50, "keystrokes per window")
 	fs.IntVar(&f.windows, "windows", 40, "windows each synthetic user types (a quarter is held out)")
 	fs.StringVar(&f.aalto, "aalto", "", "directory of Aalto keystroke files: one device per participant instead of synthetic users")
-	fs.StringVar(&f.storeDir, "store", "", "directory for the model store (default: a new temporary directory)")
+	fs.StringVar(&f.storeDir, "dir", "", "directory for the model store and the coordinator's state (default: a new temporary directory)")
 	fs.Uint64Var(&f.seed, "seed", 1, "seed for synthetic users, the initial model and local training")
 	fs.TextVar(&f.logLevel, "log-level", slog.LevelWarn, "log level: debug, info, warn or error")
+	fs.Float64Var(&f.clip, "clip", 0.5, "L2 clip norm C of each device's update")
+	fs.Float64Var(&f.noise, "noise-multiplier", 1.0, "noise multiplier z (0 turns differential privacy off)")
+	fs.Float64Var(&f.epsilon, "epsilon", 8, "privacy budget: the demo stops before a round would exceed it")
+	fs.Float64Var(&f.delta, "delta", 1e-5, "delta of the privacy budget")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -56,6 +64,10 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return fmt.Errorf("demo: --window %d out of range 10..1000", f.window)
 	case f.windows < 4:
 		return fmt.Errorf("demo: --windows %d: need at least 4", f.windows)
+	case f.perRound < 0:
+		return fmt.Errorf("demo: --devices-per-round %d is negative", f.perRound)
+	case f.noise < 0 || f.clip <= 0:
+		return fmt.Errorf("demo: --noise-multiplier %v and --clip %v: need z >= 0 and C > 0", f.noise, f.clip)
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: f.logLevel}))
 
@@ -68,9 +80,20 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			return fmt.Errorf("demo: %w", err)
 		}
 	}
-	st, err := store.NewFS(f.storeDir)
+	st, err := store.NewFS(filepath.Join(f.storeDir, "store"))
 	if err != nil {
-		return fmt.Errorf("demo: --store: %w", err)
+		return fmt.Errorf("demo: --dir: %w", err)
+	}
+	perRound := min(f.perRound, len(devs))
+	if f.perRound == 0 {
+		perRound = max(1, len(devs)/4)
+	}
+	privacy := coordinator.Privacy{ClipNorm: f.clip}
+	if f.noise > 0 {
+		privacy = coordinator.Privacy{
+			ClipNorm: f.clip, NoiseMultiplier: f.noise, Budget: dp.Budget{Epsilon: f.epsilon, Delta: f.delta},
+			LedgerPath: filepath.Join(f.storeDir, "state", "model.ledger"),
+		}
 	}
 	var heldOut [][]float64
 	for _, d := range devs {
@@ -81,9 +104,10 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	events := make(chan coordinator.Event, 4*len(devs)+16)
 	coord, err := coordinator.New(ctx, coordinator.Config{
 		Spec: spec, FeatureSet: keystroke.FeatureSet, InitSeed: f.seed,
-		Rounds: f.rounds, DevicesPerRound: len(devs), MinUpdates: max(1, len(devs)/2), MinEnrolled: len(devs),
-		RoundTimeout: 60 * time.Second, Store: st, Logger: logger,
-		Events: func(e coordinator.Event) { events <- e },
+		Rounds: f.rounds, DevicesPerRound: perRound, MinUpdates: max(1, perRound/2), MinEnrolled: len(devs),
+		RoundTimeout: 60 * time.Second, Store: st, StateDir: filepath.Join(f.storeDir, "state"), Logger: logger,
+		Privacy: privacy,
+		Events:  func(e coordinator.Event) { events <- e },
 	}, coordinator.Insecure{})
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
@@ -100,9 +124,15 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	srv := grpc.NewServer(coordinator.ServerOptions()...)
 	coord.Register(srv)
-	fmt.Fprintf(stdout, "coordinator on %s (gRPC), %d devices, %d rounds, model %v (%d parameters), store %s\n",
-		lis.Addr(), len(devs), f.rounds, spec.Layers, spec.NumParams(), f.storeDir)
-	fmt.Fprintf(stdout, "updates travel in the clear (encryption and differential privacy are not wired into the demo yet)\n")
+	fmt.Fprintf(stdout, "coordinator on %s (gRPC), %d devices, %d expected per round, up to %d rounds, model %v (%d parameters), in %s\n",
+		lis.Addr(), len(devs), perRound, f.rounds, spec.Layers, spec.NumParams(), f.storeDir)
+	if privacy.Enabled() {
+		fmt.Fprintf(stdout, "differential privacy: updates clipped to L2 norm %g, noise multiplier %g, budget epsilon %g at delta %g\n",
+			f.clip, f.noise, f.epsilon, f.delta)
+	} else {
+		fmt.Fprintf(stdout, "differential privacy off (--noise-multiplier 0); updates clipped to L2 norm %g\n", f.clip)
+	}
+	fmt.Fprintf(stdout, "updates travel in the clear (encryption is not wired into the demo yet)\n")
 	fmt.Fprintf(stdout, "global model v%d: held-out loss %.4f\n", start.Meta.Version, startLoss)
 
 	ctx, cancel := context.WithCancel(ctx)
@@ -140,6 +170,10 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err == nil {
 		err = <-runErr
 	}
+	if errors.Is(err, dp.ErrBudgetExhausted) {
+		fmt.Fprintf(stdout, "stopped before round %d: %v\n", len(rows)+1, err)
+		err = nil
+	}
 	stopDevices()
 	srv.GracefulStop()
 	if gerr := g.Wait(); err == nil && gerr != nil && !errors.Is(gerr, grpc.ErrServerStopped) {
@@ -176,6 +210,7 @@ type roundRow struct {
 	loss      float64
 	trainLoss float64
 	took      time.Duration
+	epsilon   float64
 }
 
 // showRounds draws progress from the coordinator's events and measures each new global version
@@ -201,8 +236,8 @@ func showRounds(events <-chan coordinator.Event, bar progressBar, spec models.Sp
 			if err != nil {
 				return nil, err
 			}
-			bar.done(e.Round, e.Accepted, e.Selected, e.Duration, loss)
-			rows = append(rows, roundRow{round: e.Round, version: e.Version, devices: e.Accepted, loss: loss, trainLoss: e.MeanTrainLoss, took: e.Duration})
+			bar.done(e.Round, e.Accepted, e.Selected, e.Duration, loss, e.Epsilon)
+			rows = append(rows, roundRow{round: e.Round, version: e.Version, devices: e.Accepted, loss: loss, trainLoss: e.MeanTrainLoss, took: e.Duration, epsilon: e.Epsilon})
 		}
 	}
 	return rows, nil
@@ -221,11 +256,11 @@ func heldOutLoss(spec models.Spec, params []float64, rows [][]float64) (float64,
 }
 
 func printSummary(w io.Writer, startLoss float64, rows []roundRow, dir string) {
-	fmt.Fprintf(w, "\n%-6s %-8s %-8s %-14s %-15s %s\n", "round", "version", "updates", "held-out loss", "device loss", "time")
-	fmt.Fprintf(w, "%-6s %-8s %-8s %-14.4f %-15s %s\n", "-", "v1", "-", startLoss, "-", "-")
+	fmt.Fprintf(w, "\n%-6s %-8s %-8s %-14s %-12s %-8s %s\n", "round", "version", "updates", "held-out loss", "device loss", "epsilon", "time")
+	fmt.Fprintf(w, "%-6s %-8s %-8s %-14.4f %-12s %-8s %s\n", "-", "v1", "-", startLoss, "-", "0", "-")
 	var total time.Duration
 	for _, r := range rows {
-		fmt.Fprintf(w, "%-6d %-8s %-8d %-14.4f %-15.4f %.2fs\n", r.round, fmt.Sprintf("v%d", r.version), r.devices, r.loss, r.trainLoss, r.took.Seconds())
+		fmt.Fprintf(w, "%-6d %-8s %-8d %-14.4f %-12.4f %-8.3f %.2fs\n", r.round, fmt.Sprintf("v%d", r.version), r.devices, r.loss, r.trainLoss, r.epsilon, r.took.Seconds())
 		total += r.took
 	}
 	if len(rows) == 0 {

@@ -49,9 +49,9 @@ func (p progressBar) line(round uint64, got, of int) {
 		strings.Repeat("█", filled), strings.Repeat("░", width-filled), got, of)
 }
 
-func (p progressBar) done(round uint64, got, of int, d time.Duration, loss float64) {
+func (p progressBar) done(round uint64, got, of int, d time.Duration, loss, epsilon float64) {
 	p.line(round, got, of)
-	fmt.Fprintf(p.w, "  %6.2fs  held-out loss %.4f\n", d.Seconds(), loss)
+	fmt.Fprintf(p.w, "  %6.2fs  held-out loss %.4f  epsilon %.3f\n", d.Seconds(), loss, epsilon)
 }
 
 func (p progressBar) failed(round uint64, err error) {

@@ -285,11 +285,15 @@ type Round struct {
 	Phase       Phase                  `protobuf:"varint,5,opt,name=phase,proto3,enum=vigil.state.v1.Phase" json:"phase,omitempty"`
 	Tasks       []*Task                `protobuf:"bytes,6,rep,name=tasks,proto3" json:"tasks,omitempty"`
 	// Sum is the accumulator's own encoding of the running sum.
-	Sum           []byte  `protobuf:"bytes,7,opt,name=sum,proto3" json:"sum,omitempty"`
-	Count         uint32  `protobuf:"varint,8,opt,name=count,proto3" json:"count,omitempty"`
-	LossSum       float64 `protobuf:"fixed64,9,opt,name=loss_sum,json=lossSum,proto3" json:"loss_sum,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Sum     []byte  `protobuf:"bytes,7,opt,name=sum,proto3" json:"sum,omitempty"`
+	Count   uint32  `protobuf:"varint,8,opt,name=count,proto3" json:"count,omitempty"`
+	LossSum float64 `protobuf:"fixed64,9,opt,name=loss_sum,json=lossSum,proto3" json:"loss_sum,omitempty"`
+	// SamplingRate is q = K/N when the round started, what the privacy ledger is charged with.
+	SamplingRate float64 `protobuf:"fixed64,10,opt,name=sampling_rate,json=samplingRate,proto3" json:"sampling_rate,omitempty"`
+	// ExpectedParticipants is q·N, the fixed denominator of the average under differential privacy.
+	ExpectedParticipants float64 `protobuf:"fixed64,11,opt,name=expected_participants,json=expectedParticipants,proto3" json:"expected_participants,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
 }
 
 func (x *Round) Reset() {
@@ -385,6 +389,20 @@ func (x *Round) GetLossSum() float64 {
 	return 0
 }
 
+func (x *Round) GetSamplingRate() float64 {
+	if x != nil {
+		return x.SamplingRate
+	}
+	return 0
+}
+
+func (x *Round) GetExpectedParticipants() float64 {
+	if x != nil {
+		return x.ExpectedParticipants
+	}
+	return 0
+}
+
 var File_vigil_state_v1_state_proto protoreflect.FileDescriptor
 
 const file_vigil_state_v1_state_proto_rawDesc = "" +
@@ -405,7 +423,7 @@ const file_vigil_state_v1_state_proto_rawDesc = "" +
 	"\x04Task\x12\x16\n" +
 	"\x06device\x18\x01 \x01(\tR\x06device\x12\x14\n" +
 	"\x05nonce\x18\x02 \x01(\fR\x05nonce\x12\x1c\n" +
-	"\tsubmitted\x18\x03 \x01(\bR\tsubmitted\"\xc4\x02\n" +
+	"\tsubmitted\x18\x03 \x01(\bR\tsubmitted\"\x9e\x03\n" +
 	"\x05Round\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12!\n" +
 	"\fbase_version\x18\x02 \x01(\x04R\vbaseVersion\x124\n" +
@@ -415,7 +433,10 @@ const file_vigil_state_v1_state_proto_rawDesc = "" +
 	"\x05tasks\x18\x06 \x03(\v2\x14.vigil.state.v1.TaskR\x05tasks\x12\x10\n" +
 	"\x03sum\x18\a \x01(\fR\x03sum\x12\x14\n" +
 	"\x05count\x18\b \x01(\rR\x05count\x12\x19\n" +
-	"\bloss_sum\x18\t \x01(\x01R\alossSum*F\n" +
+	"\bloss_sum\x18\t \x01(\x01R\alossSum\x12#\n" +
+	"\rsampling_rate\x18\n" +
+	" \x01(\x01R\fsamplingRate\x123\n" +
+	"\x15expected_participants\x18\v \x01(\x01R\x14expectedParticipants*F\n" +
 	"\x05Phase\x12\x15\n" +
 	"\x11PHASE_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10PHASE_COLLECTING\x10\x01\x12\x10\n" +

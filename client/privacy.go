@@ -1,0 +1,58 @@
+package client
+
+import (
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/vigilauth/vigil/dp"
+	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
+)
+
+// privacyEvent is what taking part in the task costs this device: one Gaussian step with the
+// task's noise multiplier and no amplification by sampling, because the device knows it took
+// part.
+func privacyEvent(p *vigilv1.PrivacyConfig) dp.Event {
+	return dp.Event{SamplingRate: 1, NoiseMultiplier: p.GetNoiseMultiplier(), Steps: 1}
+}
+
+// checkPrivacy refuses a task whose privacy settings are malformed or weaker than the device's
+// policy, or which would take the device past its own budget.
+func (a *Agent) checkPrivacy(p *vigilv1.PrivacyConfig) error {
+	c, z := p.GetClipNorm(), p.GetNoiseMultiplier()
+	switch {
+	case c < 0 || z < 0:
+		return fmt.Errorf("task has clip norm %v and noise multiplier %v; neither may be negative", c, z)
+	case z > 0 && !(c > 0):
+		return errors.New("task asks for noise without a clip norm to calibrate it to")
+	case z > 0 && p.GetMinParticipants() < 1:
+		return errors.New("task asks for distributed noise but names no minimum number of participants")
+	case z < a.cfg.MinNoiseMultiplier:
+		return fmt.Errorf("task asks for noise multiplier %v, this device requires at least %v", z, a.cfg.MinNoiseMultiplier)
+	}
+	if a.cfg.Ledger != nil && z > 0 {
+		if _, _, err := a.cfg.Ledger.Check(privacyEvent(p)); err != nil {
+			return fmt.Errorf("this device's privacy budget is spent: %w", err)
+		}
+	}
+	return nil
+}
+
+// protect clips delta to the task's norm and adds this device's share of the noise: with at
+// least m_min devices doing the same, the sum carries Gaussian noise of standard deviation z·C.
+func protect(delta []float64, p *vigilv1.PrivacyConfig, rnd io.Reader) error {
+	c, z := p.GetClipNorm(), p.GetNoiseMultiplier()
+	if c > 0 {
+		if _, err := dp.ClipL2(delta, c); err != nil {
+			return err
+		}
+	}
+	if z == 0 {
+		return nil
+	}
+	sigma, err := dp.DeviceNoiseStd(z, c, int(p.GetMinParticipants()))
+	if err != nil {
+		return err
+	}
+	return dp.AddGaussian(delta, sigma, rnd)
+}

@@ -1,0 +1,53 @@
+package coordinator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// commit writes the state file if anything changed since the last write, and releases the
+// handlers waiting for that. A failed write stops the coordinator: it must not acknowledge
+// updates it cannot keep, and on restart it resumes from the last state written.
+func (c *Coordinator) commit() error {
+	c.mu.Lock()
+	if !c.dirty {
+		c.mu.Unlock()
+		return nil
+	}
+	cm := c.pending
+	c.pending = &commit{done: make(chan struct{})}
+	c.dirty = false
+	if c.state == nil {
+		c.mu.Unlock()
+		close(cm.done)
+		return nil
+	}
+	st, err := c.snapshotLocked()
+	c.mu.Unlock()
+	if err == nil {
+		err = c.state.save(st)
+	}
+	cm.err = err
+	close(cm.done)
+	if err != nil {
+		return fmt.Errorf("coordinator: stopping, the state could not be saved: %w", err)
+	}
+	return nil
+}
+
+// durable waits until cm is written. c.mu must not be held.
+func (c *Coordinator) durable(ctx context.Context, cm *commit) error {
+	if c.state == nil {
+		return nil
+	}
+	c.notify()
+	select {
+	case <-cm.done:
+		return cm.err
+	case <-c.stopped:
+		return errors.New("the coordinator is stopping")
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

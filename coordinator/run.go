@@ -1,0 +1,251 @@
+package coordinator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/vigilauth/vigil/aggregation"
+	"github.com/vigilauth/vigil/coordinator/round"
+	"github.com/vigilauth/vigil/dp"
+)
+
+// Run drives rounds until cfg.Rounds have completed, the privacy budget is spent, or ctx ends.
+// It is also what writes the durable state, so updates are acknowledged only while it runs.
+// When the budget stops it, the error wraps dp.ErrBudgetExhausted.
+func (c *Coordinator) Run(ctx context.Context) error {
+	defer close(c.stopped)
+	tick := time.NewTicker(c.cfg.TickInterval)
+	defer tick.Stop()
+	if r := c.abandoned; r != 0 {
+		c.metrics.rounds.WithLabelValues("failed").Inc()
+		c.emit(Event{Kind: RoundFailed, Round: r, Err: errors.New("the coordinator stopped while the round was closing")})
+	}
+	for {
+		c.publishPending(ctx)
+		if err := c.commit(); err != nil {
+			return err
+		}
+		done, err := c.step(ctx)
+		if err == nil {
+			err = c.commit()
+		}
+		if err != nil || done {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		case <-c.wake:
+		}
+	}
+}
+
+func (c *Coordinator) emit(e Event) {
+	if c.cfg.Events != nil {
+		c.cfg.Events(e)
+	}
+}
+
+func (c *Coordinator) notify() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// step starts a round, or closes or fails the open one, as the time and the quorum say.
+func (c *Coordinator) step(ctx context.Context) (done bool, err error) {
+	now := c.cfg.Now()
+	c.mu.Lock()
+	if c.engine.Current() == 0 {
+		c.mu.Unlock()
+		return c.start(now)
+	}
+	outcome, _ := c.engine.Decide(now)
+	if outcome == aggregation.Wait {
+		c.mu.Unlock()
+		return false, nil
+	}
+	closed, err := c.engine.Close()
+	if err != nil {
+		c.mu.Unlock()
+		return false, fmt.Errorf("coordinator: %w", err)
+	}
+	info := c.open
+	c.dirty = true
+	c.mu.Unlock()
+	// The frozen participant set is on disk before anyone is asked to open the sum.
+	if err := c.commit(); err != nil {
+		return false, err
+	}
+
+	var next GlobalModel
+	if outcome == aggregation.Close {
+		next, err = c.release(ctx, closed, info)
+	} else {
+		err = fmt.Errorf("only %d of %d sampled devices answered by the deadline; at least %d are needed",
+			len(closed.Participants), closed.Selected, c.cfg.MinUpdates)
+	}
+	dur := c.cfg.Now().Sub(closed.Started)
+
+	c.mu.Lock()
+	c.engine.Finish()
+	c.dirty = true
+	if err == nil {
+		c.global = next
+		c.completed++
+		c.unpublished = next.Meta.Version
+	}
+	c.mu.Unlock()
+
+	c.metrics.roundDuration.Observe(dur.Seconds())
+	if err != nil {
+		if ctx.Err() != nil {
+			return false, ctx.Err()
+		}
+		c.metrics.rounds.WithLabelValues("failed").Inc()
+		c.log.Warn("round failed", "round", closed.Round, "err", err)
+		c.emit(Event{Kind: RoundFailed, Round: closed.Round, Selected: closed.Selected, Accepted: len(closed.Participants), Duration: dur, Err: err})
+		return false, nil
+	}
+	eps, delta := c.spent()
+	c.metrics.rounds.WithLabelValues("completed").Inc()
+	c.metrics.participants.Set(float64(len(closed.Participants)))
+	c.metrics.globalVersion.Set(float64(next.Meta.Version))
+	c.metrics.epsilon.Set(eps)
+	c.log.Info("round completed", "round", closed.Round, "version", next.Meta.Version,
+		"participants", len(closed.Participants), "selected", closed.Selected, "duration", dur, "epsilon", eps)
+	c.emit(Event{Kind: RoundCompleted, Round: closed.Round, Selected: closed.Selected, Accepted: len(closed.Participants),
+		Version: next.Meta.Version, Duration: dur, MeanTrainLoss: next.Meta.MeanTrainLoss, Epsilon: eps, Delta: delta})
+	c.publishPending(ctx)
+	return false, nil
+}
+
+// openRound is what the coordinator remembers about the open round besides the engine's state.
+type openRound struct {
+	lossSum float64 // sum of the participants' reported training losses
+	event   dp.Event
+	// expected is q·N, the fixed denominator under differential privacy.
+	expected float64
+}
+
+// start opens the next round if the configuration, the enrolled devices and the privacy budget
+// allow it. done is true when no round will ever start again.
+func (c *Coordinator) start(now time.Time) (done bool, err error) {
+	c.mu.Lock()
+	if c.cfg.Rounds > 0 && c.completed >= c.cfg.Rounds {
+		c.mu.Unlock()
+		return true, nil
+	}
+	if len(c.devices) < c.cfg.MinEnrolled {
+		c.mu.Unlock()
+		return false, nil
+	}
+	ids := make([]string, 0, len(c.devices))
+	for id := range c.devices {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	ev, err := c.roundEvent(len(ids))
+	if err != nil {
+		c.mu.Unlock()
+		return false, fmt.Errorf("coordinator: %w", err)
+	}
+	if c.ledger != nil {
+		if _, _, err := c.ledger.Check(ev); err != nil {
+			c.mu.Unlock()
+			c.log.Info("no further rounds: the privacy budget would be exceeded", "err", err)
+			return true, fmt.Errorf("coordinator: %w", err)
+		}
+	}
+	c.open = openRound{event: ev, expected: ev.SamplingRate * float64(len(ids))}
+	c.dirty = true
+	id, selected, err := c.engine.Start(now, c.global.Meta.Version, ids, c.sealing.NewSum(len(c.global.Params)), c.cfg.Rand)
+	c.mu.Unlock()
+	if err != nil {
+		c.metrics.rounds.WithLabelValues("failed").Inc()
+		c.log.Warn("round not started", "round", id, "err", err)
+		c.emit(Event{Kind: RoundFailed, Round: id, Err: err})
+		return false, nil
+	}
+	// Tasks go out only once the round is on disk, so a round number is never reused.
+	if err := c.commit(); err != nil {
+		return false, err
+	}
+	c.mu.Lock()
+	c.servable = id
+	c.mu.Unlock()
+	c.log.Info("round started", "round", id, "base_version", c.global.Meta.Version, "selected", len(selected), "enrolled", len(ids))
+	c.emit(Event{Kind: RoundStarted, Round: id, Selected: len(selected)})
+	return false, nil
+}
+
+// release charges the round to the privacy ledger, opens the closed round's sum, applies the
+// server optimiser and stores the new version.
+func (c *Coordinator) release(ctx context.Context, closed round.Closed, info openRound) (GlobalModel, error) {
+	if c.ledger != nil {
+		// Charged before the sum is opened: a crash after opening must not leave it uncounted.
+		if _, err := c.ledger.Charge(closed.Round, info.event); err != nil {
+			return GlobalModel{}, fmt.Errorf("privacy ledger: %w", err)
+		}
+	}
+	sum, err := c.sealing.Open(ctx, closed.Round, closed.Sum)
+	if err != nil {
+		return GlobalModel{}, fmt.Errorf("open the sum: %w", err)
+	}
+	n := len(closed.Participants)
+	denominator := float64(n)
+	if c.cfg.Privacy.Enabled() {
+		denominator = info.expected
+	}
+	avg, err := aggregation.Average(sum, denominator)
+	if err != nil {
+		return GlobalModel{}, err
+	}
+	base := c.Global()
+	params, err := c.cfg.Server.Step(base.Params, avg)
+	if err != nil {
+		return GlobalModel{}, err
+	}
+	next := GlobalModel{Params: params, Meta: base.Meta}
+	next.Meta.Version = base.Meta.Version + 1
+	next.Meta.Parent = base.Meta.Version
+	next.Meta.Round = closed.Round
+	next.Meta.Created = c.cfg.Now().UTC()
+	next.Meta.Participants = n
+	next.Meta.MeanTrainLoss = info.lossSum / float64(n)
+	if err := saveModel(ctx, c.cfg.Store, next); err != nil {
+		return GlobalModel{}, err
+	}
+	return next, nil
+}
+
+// publishPending hands the newest version to the Publisher if it has not taken it yet, at most
+// once a second while it keeps failing.
+func (c *Coordinator) publishPending(ctx context.Context) {
+	c.mu.Lock()
+	v, g := c.unpublished, c.global
+	due := v != 0 && c.cfg.Now().Sub(c.lastPublishTry) >= time.Second
+	if due {
+		c.lastPublishTry = c.cfg.Now()
+	}
+	c.mu.Unlock()
+	if !due || c.cfg.Publisher == nil || g.Meta.Version != v {
+		return
+	}
+	eps, delta := c.spent()
+	if err := c.publish(ctx, g, eps, delta); err != nil {
+		c.log.Warn("release not yet handed to the publisher; will retry", "version", v, "err", err)
+		return
+	}
+	c.mu.Lock()
+	if c.unpublished == v {
+		c.unpublished = 0
+	}
+	c.lastPublishTry = time.Time{}
+	c.mu.Unlock()
+}
