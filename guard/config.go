@@ -1,0 +1,219 @@
+package guard
+
+import (
+	"fmt"
+	"math"
+	"time"
+)
+
+// Config configures a Guard. A zero field means its default; New fills them in (see
+// DefaultConfig for the values) and rejects values out of range.
+type Config struct {
+	Trust   TrustConfig
+	Context ContextConfig
+	Tiers   TierConfig
+
+	// KeystrokeWindow and KeystrokeHop: the scorer sees the last KeystrokeWindow keystrokes
+	// every KeystrokeHop keystrokes. Defaults 50 and 25.
+	KeystrokeWindow, KeystrokeHop int
+	// MouseWindow and MouseHop: the same for mouse events. Defaults 200 and 100.
+	MouseWindow, MouseHop int
+
+	// ReorderTolerance is how far an event may lag the newest one of its session before it is
+	// rejected as out of order, for streams (keyboard, mouse, context) captured separately.
+	// Default 100 ms.
+	ReorderTolerance time.Duration
+	// MaxClockSkew is how far in the future, by Clock, an event may lie. Default 5 minutes.
+	MaxClockSkew time.Duration
+
+	// Scorers gives each user's behavioural scorer. Nil means behaviour enters only through
+	// ObserveBehaviour; keystroke and mouse events are then checked and ordered but not scored.
+	Scorers ScorerSource
+	// Recorder receives every decision and session event; nil records nothing.
+	Recorder Recorder
+	// Clock returns the current time; default time.Now. Replays set it to the replayed time.
+	Clock func() time.Time
+}
+
+// TrustConfig sets how fast trust is earned and lost, in points on the 0-100 scale.
+type TrustConfig struct {
+	// InitialTrust is where a new user's sessions start: moderate, above the soft-challenge
+	// band but below what sensitive resources usually require. Default 70.
+	InitialTrust float64
+	// EstablishedTrust is where sessions start once the user has MaturityWindows consistent
+	// windows behind them; in between, the start rises linearly. Defaults 85 and 200.
+	EstablishedTrust float64
+	MaturityWindows  int
+	// ConsistentBelow: a window with anomaly below it is consistent and may earn trust, up to
+	// GainPerWindow at anomaly 0. Defaults 0.35 and 2.
+	ConsistentBelow float64
+	GainPerWindow   float64
+	// GainPerMinute and GainBurst bound earning over time: an allowance accrues at
+	// GainPerMinute up to GainBurst, and gains spend it. Defaults 6 and 6.
+	GainPerMinute float64
+	GainBurst     float64
+	// LossAbove: a window with anomaly above it costs trust, rising linearly to
+	// MaxBehaviourLoss at anomaly 1. Defaults 0.6 and 40: one certainly foreign window takes a
+	// monitored session into the soft-challenge band, three take any session to zero.
+	// Overlapping windows are not charged twice for the same input: a window's loss is scaled
+	// by the share of its events not already in a window that cost trust.
+	LossAbove        float64
+	MaxBehaviourLoss float64
+	// ContextAmplify: after context signals of severity s, behavioural losses are multiplied
+	// by 1 + ContextAmplify*s and gains by 1 - s, until consistent windows halve s away.
+	// Default 1.
+	ContextAmplify float64
+}
+
+// ContextConfig sets the context rules.
+type ContextConfig struct {
+	// MaxTravelKmh is the fastest plausible travel: an airliner's 900 km/h plus slack.
+	// Default 1000.
+	MaxTravelKmh float64
+	// DefaultAccuracyKm is the location uncertainty assumed when an event gives none.
+	// Default 50 (city-level IP geolocation).
+	DefaultAccuracyKm float64
+	// Trust lost to each rule at full severity. Defaults 40, 15, 10 and 10: all four together
+	// take an established session into the hard-challenge band, and the behavioural losses they
+	// amplify finish it; a traveller's new device and network alone cost 25.
+	ImpossibleTravelLoss float64
+	NewDeviceLoss        float64
+	NewNetworkLoss       float64
+	UnusualHourLoss      float64
+	// HourPrior is how many observations' worth of uniform activity smooth the hour-of-week
+	// histogram, and HourMinObservations how many observations it needs before it judges any
+	// hour. Defaults 10 and 40. (An observation is one session active in one hour-of-week
+	// slot.) The prior alone keeps a never-seen hour's ratio at HourPrior/(n+HourPrior), so with
+	// the defaults nothing is unusual before about 60 observations, and a never-seen hour
+	// reaches full severity only as n grows large.
+	HourPrior           float64
+	HourMinObservations int
+	// UnusualHourRatio: an hour whose smoothed share of activity is below this fraction of
+	// the average hour's is unusual. Default 0.15.
+	UnusualHourRatio float64
+	// LearnAfterWindows: a session's new device, network, location and hours join the user's
+	// baseline after this many consistent windows in good standing (or at once on a passed
+	// challenge or an analyst's "genuine"). Default 10.
+	LearnAfterWindows int
+}
+
+// TierConfig sets the response tiers. Trust at or above SoftBelow is monitored passively;
+// below it a soft challenge is issued, below HardBelow a hard one, below TerminateBelow the
+// session is revoked.
+type TierConfig struct {
+	// Defaults 60, 35 and 10.
+	SoftBelow, HardBelow, TerminateBelow float64
+	// How long a challenge may stay unanswered before it counts as failed.
+	// Defaults 2 and 5 minutes.
+	SoftTimeout, HardTimeout time.Duration
+	// Trust a passed challenge restores (if trust was lower). Defaults 80 and 90: a hard
+	// challenge is a full re-authentication, stronger evidence than the login itself.
+	SoftPassTrust, HardPassTrust float64
+}
+
+// DefaultConfig returns the defaults New fills in.
+func DefaultConfig() Config {
+	var c Config
+	if err := c.validate(); err != nil {
+		panic(err) // the defaults are constants; a failure is a bug in this file
+	}
+	return c
+}
+
+func (c *Config) validate() error {
+	t, x, r := &c.Trust, &c.Context, &c.Tiers
+	floats := []struct {
+		name     string
+		v        *float64
+		def, max float64
+	}{
+		{"Trust.InitialTrust", &t.InitialTrust, 70, MaxTrust},
+		{"Trust.EstablishedTrust", &t.EstablishedTrust, 85, MaxTrust},
+		{"Trust.ConsistentBelow", &t.ConsistentBelow, 0.35, 1},
+		{"Trust.GainPerWindow", &t.GainPerWindow, 2, MaxTrust},
+		{"Trust.GainPerMinute", &t.GainPerMinute, 6, MaxTrust},
+		{"Trust.GainBurst", &t.GainBurst, 6, MaxTrust},
+		{"Trust.LossAbove", &t.LossAbove, 0.6, 1},
+		{"Trust.MaxBehaviourLoss", &t.MaxBehaviourLoss, 40, MaxTrust},
+		{"Trust.ContextAmplify", &t.ContextAmplify, 1, 10},
+		{"Context.MaxTravelKmh", &x.MaxTravelKmh, 1000, 100_000},
+		{"Context.DefaultAccuracyKm", &x.DefaultAccuracyKm, 50, MaxAccuracyKm},
+		{"Context.ImpossibleTravelLoss", &x.ImpossibleTravelLoss, 40, MaxTrust},
+		{"Context.NewDeviceLoss", &x.NewDeviceLoss, 15, MaxTrust},
+		{"Context.NewNetworkLoss", &x.NewNetworkLoss, 10, MaxTrust},
+		{"Context.UnusualHourLoss", &x.UnusualHourLoss, 10, MaxTrust},
+		{"Context.HourPrior", &x.HourPrior, 10, 1e6},
+		{"Context.UnusualHourRatio", &x.UnusualHourRatio, 0.15, 1},
+		{"Tiers.SoftBelow", &r.SoftBelow, 60, MaxTrust},
+		{"Tiers.HardBelow", &r.HardBelow, 35, MaxTrust},
+		{"Tiers.TerminateBelow", &r.TerminateBelow, 10, MaxTrust},
+		{"Tiers.SoftPassTrust", &r.SoftPassTrust, 80, MaxTrust},
+		{"Tiers.HardPassTrust", &r.HardPassTrust, 90, MaxTrust},
+	}
+	for _, f := range floats {
+		if *f.v == 0 {
+			*f.v = f.def
+		}
+		if math.IsNaN(*f.v) || *f.v < 0 || *f.v > f.max {
+			return fmt.Errorf("%w: %s = %v, want 0..%v", ErrConfig, f.name, *f.v, f.max)
+		}
+	}
+	ints := []struct {
+		name     string
+		v        *int
+		def, max int
+	}{
+		{"Trust.MaturityWindows", &t.MaturityWindows, 200, 1 << 30},
+		{"Context.HourMinObservations", &x.HourMinObservations, 40, 1 << 30},
+		{"Context.LearnAfterWindows", &x.LearnAfterWindows, 10, 1 << 30},
+		{"KeystrokeWindow", &c.KeystrokeWindow, 50, MaxWindow},
+		{"KeystrokeHop", &c.KeystrokeHop, 25, MaxWindow},
+		{"MouseWindow", &c.MouseWindow, 200, MaxWindow},
+		{"MouseHop", &c.MouseHop, 100, MaxWindow},
+	}
+	for _, f := range ints {
+		if *f.v == 0 {
+			*f.v = f.def
+		}
+		if *f.v < 0 || *f.v > f.max {
+			return fmt.Errorf("%w: %s = %d, want 1..%d", ErrConfig, f.name, *f.v, f.max)
+		}
+	}
+	durations := []struct {
+		name string
+		v    *time.Duration
+		def  time.Duration
+	}{
+		{"ReorderTolerance", &c.ReorderTolerance, 100 * time.Millisecond},
+		{"MaxClockSkew", &c.MaxClockSkew, 5 * time.Minute},
+		{"Tiers.SoftTimeout", &r.SoftTimeout, 2 * time.Minute},
+		{"Tiers.HardTimeout", &r.HardTimeout, 5 * time.Minute},
+	}
+	for _, f := range durations {
+		if *f.v == 0 {
+			*f.v = f.def
+		}
+		if *f.v < 0 {
+			return fmt.Errorf("%w: %s = %v must not be negative", ErrConfig, f.name, *f.v)
+		}
+	}
+	switch {
+	case !(r.TerminateBelow < r.HardBelow-1 && r.HardBelow < r.SoftBelow):
+		// A failed soft challenge drops trust to HardBelow-1, which must not terminate.
+		return fmt.Errorf("%w: tiers need TerminateBelow (%v) < HardBelow-1 (%v) and HardBelow < SoftBelow (%v)", ErrConfig, r.TerminateBelow, r.HardBelow-1, r.SoftBelow)
+	case r.SoftPassTrust < r.SoftBelow || r.HardPassTrust < r.SoftBelow:
+		return fmt.Errorf("%w: a passed challenge must restore trust to at least SoftBelow (%v)", ErrConfig, r.SoftBelow)
+	case t.InitialTrust > t.EstablishedTrust:
+		return fmt.Errorf("%w: Trust.InitialTrust (%v) above Trust.EstablishedTrust (%v)", ErrConfig, t.InitialTrust, t.EstablishedTrust)
+	case t.ConsistentBelow > t.LossAbove:
+		return fmt.Errorf("%w: Trust.ConsistentBelow (%v) above Trust.LossAbove (%v)", ErrConfig, t.ConsistentBelow, t.LossAbove)
+	case t.LossAbove >= 1:
+		return fmt.Errorf("%w: Trust.LossAbove must be below 1", ErrConfig)
+	case c.KeystrokeHop > c.KeystrokeWindow || c.MouseHop > c.MouseWindow:
+		return fmt.Errorf("%w: a hop longer than its window skips events", ErrConfig)
+	}
+	if c.Clock == nil {
+		c.Clock = time.Now
+	}
+	return nil
+}

@@ -1,0 +1,196 @@
+package guard
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/vigilauth/vigil/audit"
+)
+
+// Recorder receives every authorization decision and every change in a session's standing.
+// Authorize calls RecordDecision on its own goroutine: implementations must not block or
+// allocate (AuditQueue hands entries to a bounded buffer).
+type Recorder interface {
+	RecordDecision(d Decision)
+	RecordTransition(t Transition)
+}
+
+// AuditQueue is a Recorder that feeds an audit.Log through a bounded buffer. Recording never
+// blocks: when the buffer is full the entry is dropped and counted, and the writer puts a gap
+// record with the count into the log, so a loss is visible to anyone verifying the log rather
+// than silent. One goroutine runs Run (or calls Drain) and owns the Log.
+type AuditQueue struct {
+	ch       chan auditItem
+	dropped  atomic.Uint64
+	reported uint64 // drops already written as gaps; owned by the draining goroutine
+}
+
+type auditItem struct {
+	decision   Decision
+	transition Transition
+	isDecision bool
+}
+
+var _ Recorder = (*AuditQueue)(nil)
+
+// DefaultAuditQueueSize is the buffer NewAuditQueue uses for a size of 0: at 1 µs per
+// Authorize it covers a few milliseconds of a writer stalled on a slow disk.
+const DefaultAuditQueueSize = 4096
+
+// NewAuditQueue returns a queue buffering up to size entries (0 means DefaultAuditQueueSize).
+func NewAuditQueue(size int) *AuditQueue {
+	if size <= 0 {
+		size = DefaultAuditQueueSize
+	}
+	return &AuditQueue{ch: make(chan auditItem, size)}
+}
+
+// RecordDecision implements Recorder.
+func (q *AuditQueue) RecordDecision(d Decision) {
+	select {
+	case q.ch <- auditItem{decision: d, isDecision: true}:
+	default:
+		q.dropped.Add(1)
+	}
+}
+
+// RecordTransition implements Recorder.
+func (q *AuditQueue) RecordTransition(t Transition) {
+	select {
+	case q.ch <- auditItem{transition: t}:
+	default:
+		q.dropped.Add(1)
+	}
+}
+
+// Dropped returns how many entries the queue has dropped so far.
+func (q *AuditQueue) Dropped() uint64 { return q.dropped.Load() }
+
+// Run writes queued entries to log until ctx is done, checking every tick (0 means one second)
+// whether a timed checkpoint is due. On return it has written everything queued and signed a
+// final checkpoint; it does not close log. It returns nil when ctx ends, or the first write
+// error.
+func (q *AuditQueue) Run(ctx context.Context, log *audit.Log, tick time.Duration) error {
+	if tick <= 0 {
+		tick = time.Second
+	}
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			if err := q.Drain(log, time.Now()); err != nil {
+				return err
+			}
+			return log.Checkpoint(time.Now())
+		case it := <-q.ch:
+			if err := q.write(log, it, time.Now()); err != nil {
+				return err
+			}
+			if err := q.Drain(log, time.Now()); err != nil {
+				return err
+			}
+		case now := <-t.C:
+			if err := q.Drain(log, now); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// Drain writes a gap record for entries dropped since the last call, then every entry queued
+// now, signs a checkpoint if one is due, and flushes.
+func (q *AuditQueue) Drain(log *audit.Log, now time.Time) error {
+	for {
+		select {
+		case it := <-q.ch:
+			if err := q.write(log, it, now); err != nil {
+				return err
+			}
+			continue
+		default:
+		}
+		break
+	}
+	if err := q.noteDrops(log, now); err != nil {
+		return err
+	}
+	if log.CheckpointDue(now) {
+		if err := log.Checkpoint(now); err != nil {
+			return err
+		}
+	}
+	return log.Flush()
+}
+
+func (q *AuditQueue) noteDrops(log *audit.Log, now time.Time) error {
+	if d := q.dropped.Load(); d > q.reported {
+		if _, err := log.AppendGap(now, d-q.reported); err != nil {
+			return err
+		}
+		q.reported = d
+	}
+	return nil
+}
+
+func (q *AuditQueue) write(log *audit.Log, it auditItem, now time.Time) error {
+	if err := q.noteDrops(log, now); err != nil {
+		return err
+	}
+	var err error
+	if it.isDecision {
+		_, err = log.AppendDecision(now, it.decision.auditRecord())
+	} else {
+		_, err = log.AppendSessionEvent(now, it.transition.auditRecord())
+	}
+	if errors.Is(err, audit.ErrMalformed) {
+		// Nothing was written; count the entry as dropped so a gap record shows it.
+		q.dropped.Add(1)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("guard: audit: %w", err)
+	}
+	return nil
+}
+
+// auditName fits a caller-supplied name (an unknown resource, say) into the audit format.
+func auditName(s string) string {
+	switch {
+	case s == "":
+		return "-"
+	case len(s) > audit.MaxNameBytes:
+		return s[:audit.MaxNameBytes-8] + "…"
+	}
+	return s
+}
+
+func auditReasons(rs []Reason) []audit.Reason {
+	if len(rs) == 0 {
+		return nil
+	}
+	out := make([]audit.Reason, len(rs))
+	for i, r := range rs {
+		out[i] = audit.Reason{Signal: r.Signal.String(), Impact: roundTrust(r.Impact), Text: r.Text}
+	}
+	return out
+}
+
+func (d *Decision) auditRecord() audit.Decision {
+	return audit.Decision{
+		At: d.At, Session: auditName(d.Session), User: d.User, Resource: auditName(d.Resource), Allow: d.Allow,
+		Outcome: d.Outcome.String(), Tier: d.Tier.String(), Trust: d.Trust, Required: d.Required,
+		Reasons: auditReasons(d.Reasons),
+	}
+}
+
+func (t *Transition) auditRecord() audit.SessionEvent {
+	return audit.SessionEvent{
+		At: t.At, Session: t.Session, User: t.User, Event: t.Kind.String(),
+		From: t.From.String(), To: t.To.String(), Trust: t.Trust, Challenge: t.Challenge,
+		Reasons: auditReasons(t.Reasons),
+	}
+}

@@ -1,0 +1,159 @@
+package guard
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vigilauth/vigil/audit"
+)
+
+func testAuditLog(t *testing.T) (*audit.Log, *bytes.Buffer, audit.Verifier) {
+	t.Helper()
+	signer, _, err := audit.GenerateMLDSA65(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	log, err := audit.New(&buf, audit.Head{}, audit.Config{Signer: signer, CheckpointEvery: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return log, &buf, signer.Public()
+}
+
+// TestAuditQueueOverflowLeavesAGap fills the queue with no writer running: recording never
+// blocks, the overflow is counted, and the log shows it as a gap that Verify reports.
+func TestAuditQueueOverflowLeavesAGap(t *testing.T) {
+	q := NewAuditQueue(3)
+	g, err := New(Config{Recorder: q}, mustPolicy(t, testPolicy))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	must(t)(g.OpenSession("s", "alice", now)) // 1 transition queued
+	done := make(chan struct{})
+	go func() {
+		for i := 0; i < 10; i++ {
+			g.Authorize(context.Background(), "s", "billing")
+		}
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("recording blocked on a full queue")
+	}
+	if q.Dropped() != 8 {
+		t.Fatalf("dropped %d, want 8 (capacity 3, 11 entries)", q.Dropped())
+	}
+	log, buf, v := testAuditLog(t)
+	if err := q.Drain(log, now); err != nil {
+		t.Fatal(err)
+	}
+	if err := log.Checkpoint(now); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := audit.Verify(buf, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Dropped != 8 || rep.Decisions != 2 || rep.SessionEvents != 1 {
+		t.Fatalf("report %+v", rep)
+	}
+}
+
+func TestAuditQueueRunWritesAndSignsUntilCancelled(t *testing.T) {
+	q := NewAuditQueue(0)
+	g, err := New(Config{Recorder: q}, mustPolicy(t, testPolicy))
+	if err != nil {
+		t.Fatal(err)
+	}
+	log, buf, v := testAuditLog(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- q.Run(ctx, log, 10*time.Millisecond) }()
+
+	now := time.Now()
+	must(t)(g.OpenSession("s", "alice", now))
+	long := strings.Repeat("x", 5000) // an absurd resource name still gets a (shortened) record
+	for _, res := range []string{"docs.read", "billing", long, ""} {
+		g.Authorize(context.Background(), "s", res)
+	}
+	must(t)(g.Feedback("s", VerdictCompromised, now))
+	g.Authorize(context.Background(), "s", "docs.read")
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	rep, err := audit.Verify(bytes.NewReader(buf.Bytes()), v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Decisions != 5 || rep.SessionEvents != 3 || rep.Dropped != 0 || rep.Unsigned() != 1 {
+		// opened, feedback_compromised, revoked; the final checkpoint is the one unsigned record.
+		t.Fatalf("report %+v", rep)
+	}
+	var events []string
+	var outcomes []string
+	for _, line := range bytes.SplitAfter(buf.Bytes(), []byte("\n")) {
+		if len(line) == 0 {
+			continue
+		}
+		r, err := audit.DecodeRecord(line)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Session != nil {
+			events = append(events, r.Session.Event+":"+r.Session.From+">"+r.Session.To)
+		}
+		if r.Decision != nil {
+			outcomes = append(outcomes, r.Decision.Outcome)
+		}
+	}
+	if got := strings.Join(events, " "); got != "opened:none>monitor feedback_compromised:monitor>terminate revoked:terminate>terminate" {
+		t.Errorf("session events: %s", got)
+	}
+	if got := strings.Join(outcomes, " "); got != "allowed low_trust unknown_resource unknown_resource revoked" {
+		t.Errorf("outcomes: %s", got)
+	}
+}
+
+type brokenWriter struct{}
+
+func (brokenWriter) Write([]byte) (int, error) { return 0, errors.New("disk on fire") }
+
+func TestAuditQueueRunStopsOnWriteError(t *testing.T) {
+	q := NewAuditQueue(0)
+	signer, _, _ := audit.GenerateMLDSA65(nil)
+	log, _ := audit.New(brokenWriter{}, audit.Head{}, audit.Config{Signer: signer})
+	q.RecordDecision(Decision{Session: "s", Resource: "r", Outcome: OutcomeAllowed, Tier: TierMonitor, At: time.Now()})
+	err := q.Run(context.Background(), log, time.Second)
+	if err == nil || !strings.Contains(err.Error(), "disk on fire") {
+		t.Fatalf("Run = %v", err)
+	}
+}
+
+func TestWindow(t *testing.T) {
+	w := newWindow[int](4, 2)
+	var got [][]int
+	for i := 1; i <= 9; i++ {
+		if out, ok := w.push(i); ok {
+			got = append(got, append([]int(nil), out...))
+		}
+	}
+	want := [][]int{{1, 2, 3, 4}, {3, 4, 5, 6}, {5, 6, 7, 8}}
+	if len(got) != len(want) {
+		t.Fatalf("windows %v, want %v", got, want)
+	}
+	for i := range want {
+		for j := range want[i] {
+			if got[i][j] != want[i][j] {
+				t.Fatalf("windows %v, want %v", got, want)
+			}
+		}
+	}
+}
