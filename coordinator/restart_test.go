@@ -147,3 +147,42 @@ func TestCorruptStateIsRefused(t *testing.T) {
 		t.Fatal("corrupt state file accepted")
 	}
 }
+
+// TestDisconnectMidUpload cancels an upload while its bytes are still on the wire: the
+// coordinator never sees a partial update, and the round goes on with everything else.
+func TestDisconnectMidUpload(t *testing.T) {
+	api, c, _ := serve(t, t.TempDir(), t.TempDir())
+	ctx := context.Background()
+	for _, d := range []string{"a", "b", "c"} {
+		if _, err := api.Enroll(ctx, &vigilv1.EnrollRequest{DeviceId: d}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ta, tb := waitTask(t, api, "a"), waitTask(t, api, "b")
+	if _, err := api.SubmitUpdate(ctx, update(ta, "a", 1)); err != nil {
+		t.Fatal(err)
+	}
+	huge := update(tb, "b", 1)
+	huge.Update.Values = make([]float64, 1<<20) // 8 MiB: long enough on the wire to cut
+	huge.Update.Dimension = 1 << 20
+	cut, cancel := context.WithTimeout(ctx, time.Millisecond)
+	_, err := api.SubmitUpdate(cut, huge)
+	cancel()
+	if err == nil {
+		t.Fatal("the cut upload succeeded")
+	}
+	if _, err := api.SubmitUpdate(ctx, update(tb, "b", 10)); err != nil {
+		t.Fatalf("b's complete upload after the cut one: %v", err)
+	}
+	if _, err := api.SubmitUpdate(ctx, update(waitTask(t, api, "c"), "c", 100)); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); c.Completed() < 1; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("round did not complete")
+		}
+	}
+	if g := c.Global(); g.Meta.Participants != 3 {
+		t.Fatalf("%d participants, want 3", g.Meta.Participants)
+	}
+}

@@ -78,7 +78,7 @@ func TestSeparateProcesses(t *testing.T) {
 	defer cancel()
 	dir := t.TempDir()
 	coord := vigilCmd(ctx, "coordinator", "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0",
-		"--store", dir, "--rounds", "2", "--devices-per-round", "3", "--min-updates", "3", "--insecure-plaintext", "--log-level", "warn")
+		"--dir", dir, "--rounds", "2", "--devices-per-round", "3", "--min-updates", "3", "--insecure-plaintext", "--log-level", "warn")
 	out, err := coord.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -144,7 +144,7 @@ func TestSeparateProcesses(t *testing.T) {
 		t.Fatalf("coordinator summary %q", summary)
 	}
 	for v := 1; v <= 3; v++ {
-		if _, err := os.Stat(filepath.Join(dir, "models", "keystroke-ae", fmt.Sprintf("v%010d", v), "meta.json")); err != nil {
+		if _, err := os.Stat(filepath.Join(dir, "store", "models", "keystroke-ae", fmt.Sprintf("v%010d", v), "meta.json")); err != nil {
 			t.Errorf("version %d not stored: %v", v, err)
 		}
 	}

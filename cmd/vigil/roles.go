@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/vigilauth/vigil/client"
 	"github.com/vigilauth/vigil/coordinator"
+	"github.com/vigilauth/vigil/dp"
 	"github.com/vigilauth/vigil/models/keystroke"
 	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
 	"github.com/vigilauth/vigil/store"
@@ -31,7 +33,7 @@ func runCoordinator(ctx context.Context, args []string, stdout, stderr io.Writer
 	fs.SetOutput(stderr)
 	listen := fs.String("listen", "127.0.0.1:7070", "gRPC address to serve devices on")
 	metricsListen := fs.String("metrics-listen", "127.0.0.1:9464", "HTTP address for Prometheus /metrics (empty: off)")
-	storeDir := fs.String("store", "vigil-data", "directory of the model store")
+	dir := fs.String("dir", "vigil-data", "directory of the model store (store/) and the coordinator's durable state (state/)")
 	rounds := fs.Int("rounds", 0, "exit after this many completed rounds (0: run until interrupted)")
 	perRound := fs.Int("devices-per-round", 10, "expected number of devices sampled per round")
 	minUpdates := fs.Int("min-updates", 2, "fewest updates a round may release")
@@ -39,6 +41,10 @@ func runCoordinator(ctx context.Context, args []string, stdout, stderr io.Writer
 	timeout := fs.Duration("round-timeout", 30*time.Second, "how long a round collects updates")
 	seed := fs.Uint64("seed", 1, "seed of the first global model, when the store has none")
 	plaintext := fs.Bool("insecure-plaintext", false, "accept updates in the clear (debugging only)")
+	clip := fs.Float64("clip", 0, "L2 clip norm C of device updates (0: no clipping)")
+	noise := fs.Float64("noise-multiplier", 0, "noise multiplier z for differential privacy (0: off)")
+	epsilon := fs.Float64("epsilon", 0, "privacy budget epsilon (required with --noise-multiplier)")
+	delta := fs.Float64("delta", 1e-5, "delta of the privacy budget")
 	logLevel := slog.LevelInfo
 	fs.TextVar(&logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
@@ -47,19 +53,28 @@ func runCoordinator(ctx context.Context, args []string, stdout, stderr io.Writer
 	if fs.NArg() > 0 {
 		return fmt.Errorf("coordinator: unexpected argument %q", fs.Arg(0))
 	}
+	privacy := coordinator.Privacy{ClipNorm: *clip}
+	if *noise != 0 {
+		if *epsilon <= 0 {
+			return errors.New("coordinator: --noise-multiplier needs a privacy budget: give --epsilon")
+		}
+		privacy = coordinator.Privacy{ClipNorm: *clip, NoiseMultiplier: *noise, Budget: dp.Budget{Epsilon: *epsilon, Delta: *delta},
+			LedgerPath: filepath.Join(*dir, "state", "model.ledger")}
+	}
 	if !*plaintext {
 		return fmt.Errorf("coordinator: %s", plaintextRefusal)
 	}
 	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: logLevel}))
-	st, err := store.NewFS(*storeDir)
+	st, err := store.NewFS(filepath.Join(*dir, "store"))
 	if err != nil {
-		return fmt.Errorf("coordinator: --store: %w", err)
+		return fmt.Errorf("coordinator: --dir: %w", err)
 	}
 	reg := prometheus.NewRegistry()
 	coord, err := coordinator.New(ctx, coordinator.Config{
 		Spec: globalSpec(), FeatureSet: keystroke.FeatureSet, InitSeed: *seed,
 		Rounds: *rounds, DevicesPerRound: *perRound, MinUpdates: *minUpdates, MinEnrolled: *minEnrolled,
-		RoundTimeout: *timeout, Store: st, Logger: logger, Metrics: reg,
+		RoundTimeout: *timeout, Store: st, StateDir: filepath.Join(*dir, "state"), Privacy: privacy,
+		Logger: logger, Metrics: reg,
 	}, coordinator.Insecure{})
 	if err != nil {
 		return fmt.Errorf("coordinator: %w", err)
@@ -87,11 +102,16 @@ func runCoordinator(ctx context.Context, args []string, stdout, stderr io.Writer
 		fmt.Fprintf(stdout, "metrics on http://%s/metrics\n", mlis.Addr())
 	}
 	err = coord.Run(ctx)
-	if errors.Is(err, context.Canceled) {
+	switch {
+	case errors.Is(err, context.Canceled):
+		// SIGTERM or SIGINT: everything acknowledged is on disk; a restart resumes the round.
+		err = nil
+	case errors.Is(err, dp.ErrBudgetExhausted):
+		fmt.Fprintf(stdout, "privacy budget reached: %v\n", err)
 		err = nil
 	}
 	g := coord.Global()
-	fmt.Fprintf(stdout, "stopped after %d rounds; global model v%d in %s\n", coord.Completed(), g.Meta.Version, *storeDir)
+	fmt.Fprintf(stdout, "stopped after %d rounds; global model v%d in %s\n", coord.Completed(), g.Meta.Version, *dir)
 	return err
 }
 

@@ -1,0 +1,172 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/vigilauth/vigil/coordinator"
+	"github.com/vigilauth/vigil/dp"
+	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
+	"github.com/vigilauth/vigil/store"
+)
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// metric returns the value of one sample of the coordinator's /metrics, or -1.
+func metric(url, sample string) float64 {
+	resp, err := http.Get(url)
+	if err != nil {
+		return -1
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	m := regexp.MustCompile(regexp.QuoteMeta(sample) + ` (\S+)`).FindSubmatch(body)
+	if m == nil {
+		return -1
+	}
+	v, _ := strconv.ParseFloat(string(m[1]), 64)
+	return v
+}
+
+// TestCoordinatorProcessFaults kills the coordinator process in the middle of a private round,
+// once with SIGKILL and once with SIGTERM, after three of four updates were acknowledged, and
+// restarts it on the same directory: the round resumes with exactly those three, the fourth
+// completes it, and the privacy ledger holds the round once.
+func TestCoordinatorProcessFaults(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts and kills processes")
+	}
+	for _, sig := range []syscall.Signal{syscall.SIGKILL, syscall.SIGTERM} {
+		t.Run(sig.String(), func(t *testing.T) { processFault(t, sig) })
+	}
+}
+
+func processFault(t *testing.T, sig syscall.Signal) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	dir, addr, metricsAddr := t.TempDir(), freeAddr(t), freeAddr(t)
+	startCoordinator := func() (*exec.Cmd, *lineWaiter) {
+		c := vigilCmd(ctx, "coordinator", "--listen", addr, "--metrics-listen", metricsAddr, "--dir", dir,
+			"--rounds", "1", "--devices-per-round", "4", "--min-updates", "4", "--round-timeout", "2m",
+			"--clip", "1", "--noise-multiplier", "1", "--epsilon", "50", "--insecure-plaintext", "--log-level", "warn")
+		out, err := c.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		w := watch(t, out)
+		w.wait(t, "coordinator listening on ")
+		return c, w
+	}
+	coord, _ := startCoordinator()
+
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	api := vigilv1.NewCoordinatorClient(conn)
+	// The test itself is the fourth device, which answers only after the restart.
+	if _, err := api.Enroll(ctx, &vigilv1.EnrollRequest{DeviceId: "late"}); err != nil {
+		t.Fatal(err)
+	}
+	var clients []*exec.Cmd
+	for i := 1; i <= 3; i++ {
+		c := vigilCmd(ctx, "client", "--coordinator", addr, "--device-id", fmt.Sprintf("proc-%d", i),
+			"--synthetic-seed", fmt.Sprint(i), "--rounds", "1", "--insecure-plaintext", "--log-level", "error")
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		clients = append(clients, c)
+	}
+	url := "http://" + metricsAddr + "/metrics"
+	for deadline := time.Now().Add(time.Minute); metric(url, `vigil_updates_total{reason="",result="accepted"}`) < 3; {
+		if time.Now().After(deadline) {
+			t.Fatal("three updates were not accepted within a minute")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	if err := coord.Process.Signal(sig); err != nil {
+		t.Fatal(err)
+	}
+	err = coord.Wait()
+	if sig == syscall.SIGTERM && err != nil {
+		t.Fatalf("coordinator did not stop cleanly on SIGTERM: %v", err)
+	}
+	if sig == syscall.SIGKILL && err == nil {
+		t.Fatal("coordinator survived SIGKILL")
+	}
+
+	coord, lines := startCoordinator()
+	var task *vigilv1.Task
+	for deadline := time.Now().Add(time.Minute); task == nil; {
+		r, err := api.GetTask(ctx, &vigilv1.GetTaskRequest{DeviceId: "late"})
+		if err == nil {
+			task = r.GetTask()
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no task for the late device after the restart: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if task.GetRound() != 1 {
+		t.Fatalf("after the restart the late device is asked for round %d, want the resumed round 1", task.GetRound())
+	}
+	vals := make([]float64, globalSpec().NumParams())
+	resp, err := api.SubmitUpdate(ctx, &vigilv1.SubmitUpdateRequest{DeviceId: "late", Round: 1, Nonce: task.GetNonce(), BaseVersion: task.GetBaseVersion(),
+		Update: &vigilv1.Update{Encoding: vigilv1.UpdateEncoding_UPDATE_ENCODING_PLAINTEXT, Dimension: uint64(len(vals)), Values: vals}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.GetAccepted() != 4 {
+		t.Fatalf("the late update made %d accepted updates, want 4: three survived the restart, none twice", resp.GetAccepted())
+	}
+	lines.wait(t, "stopped after 1 rounds")
+	if err := coord.Wait(); err != nil {
+		t.Fatalf("restarted coordinator: %v", err)
+	}
+	for i, c := range clients {
+		if err := c.Wait(); err != nil {
+			t.Errorf("client %d: %v", i+1, err)
+		}
+	}
+	st, _ := store.NewFS(filepath.Join(dir, "store"))
+	g, err := coordinator.LoadModel(ctx, st, "keystroke-ae", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.Meta.Version != 2 || g.Meta.Participants != 4 {
+		t.Fatalf("released v%d with %d participants, want v2 with 4", g.Meta.Version, g.Meta.Participants)
+	}
+	l, err := dp.ReadLedger(filepath.Join(dir, "state", "model.ledger"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(l.Entries) != 1 || l.Entries[0].Round != 1 {
+		t.Fatalf("ledger entries %+v, want round 1 once", l.Entries)
+	}
+}
