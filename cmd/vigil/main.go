@@ -27,6 +27,7 @@ func commands() []command {
 		{"coordinator", "run the coordinator: federated rounds over gRPC, /metrics for Prometheus", runCoordinator},
 		{"client", "run one device agent against a coordinator", runClient},
 		{"privacy", "tools for privacy reviewers: epsilon, plan, curve, ledger", runPrivacy},
+		{"pki", "device identity: create the CA, issue enrolment tokens and trustee certificates, revoke", runPKI},
 		{"audit", "verify decision logs and create checkpoint keys", runAudit},
 		{"release", "sign, verify, publish and inspect model releases: keygen, sign, verify, publish, inspect", runRelease},
 	}

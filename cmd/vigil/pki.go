@@ -1,0 +1,207 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/vigilauth/vigil/pki"
+)
+
+// runPKI is `vigil pki`: the operator's tools for the deployment's CA, enrolment tokens,
+// revocations and trustee certificates.
+func runPKI(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	subs := []struct {
+		name, summary string
+		run           func(context.Context, []string, io.Writer, io.Writer) error
+	}{
+		{"init", "create the CA, the coordinator's certificate and empty token and revocation files", runPKIInit},
+		{"token", "print a one-time enrolment token for one device ID", runPKIToken},
+		{"revoke", "revoke a device, trustee or coordinator, or one certificate by serial", runPKIRevoke},
+		{"issue-trustee", "make a trustee's key and certificate (server and client) in a directory", runPKIIssueTrustee},
+		{"show", "describe the CA, the coordinator's certificate, the tokens and the revocations", runPKIShow},
+	}
+	usage := func() {
+		fmt.Fprintln(stderr, "usage: vigil pki <command> [flags]\n\ncommands:")
+		for _, s := range subs {
+			fmt.Fprintf(stderr, "  %-14s %s\n", s.name, s.summary)
+		}
+	}
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage()
+		if len(args) == 0 {
+			return errors.New("pki: no command given")
+		}
+		return flag.ErrHelp
+	}
+	for _, s := range subs {
+		if s.name == args[0] {
+			return s.run(ctx, args[1:], stdout, stderr)
+		}
+	}
+	usage()
+	return fmt.Errorf("pki: unknown command %q", args[0])
+}
+
+// pkiFlagSet returns a flag set for `vigil pki <name>` with the -dir flag every command takes.
+func pkiFlagSet(name string, stderr io.Writer) (*flag.FlagSet, *string) {
+	fs := flag.NewFlagSet("pki "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dir := fs.String("dir", "", "the PKI `directory` (CA, tokens, revocations, coordinator credentials)")
+	return fs, dir
+}
+
+// parsePKIFlags parses args and checks that -dir is given and nothing is left over.
+func parsePKIFlags(fs *flag.FlagSet, dir *string, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%s: unexpected argument %q", fs.Name(), fs.Arg(0))
+	}
+	if *dir == "" {
+		return fmt.Errorf("%s: flag -dir is required", fs.Name())
+	}
+	return nil
+}
+
+// pkiHosts is a repeatable, comma-separated list of host names and IP addresses.
+type pkiHosts []string
+
+func (h *pkiHosts) String() string { return strings.Join(*h, ",") }
+
+func (h *pkiHosts) Set(v string) error {
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			*h = append(*h, s)
+		}
+	}
+	return nil
+}
+
+func runPKIInit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs, dir := pkiFlagSet("init", stderr)
+	name := fs.String("name", "Vigil CA", "the CA's common name")
+	coordID := fs.String("coordinator-id", "coordinator", "the coordinator's identity")
+	hosts := pkiHosts{}
+	fs.Var(&hosts, "hosts", "DNS names and IP addresses the coordinator serves on, comma-separated (default localhost,127.0.0.1,::1)")
+	caValidity := fs.Duration("ca-validity", pki.DefaultCAValidity, "lifetime of the CA certificate")
+	validity := fs.Duration("validity", pki.DefaultServerValidity, "lifetime of the coordinator's certificate")
+	if err := parsePKIFlags(fs, dir, args); err != nil {
+		return err
+	}
+	if len(hosts) == 0 {
+		hosts = pkiHosts{"localhost", "127.0.0.1", "::1"}
+	}
+	if err := pki.Coordinator(*coordID).Validate(); err != nil {
+		return fmt.Errorf("pki init: flag -coordinator-id: %w", err)
+	}
+	if _, _, err := pki.ParseHosts(hosts); err != nil {
+		return fmt.Errorf("pki init: flag -hosts: %w", err)
+	}
+	a, err := pki.InitAuthority(*dir, *name, *coordID, hosts, *caValidity, *validity, time.Now())
+	if err != nil {
+		return fmt.Errorf("pki init: -dir %s: %w", *dir, err)
+	}
+	fmt.Fprintf(stdout, "CA             %s (%s)\n", filepath.Join(*dir, pki.CACertFile), pki.Fingerprint(a.CA.Certificate()))
+	fmt.Fprintf(stdout, "CA key         %s (mode 0600; keep it off shared disks)\n", filepath.Join(*dir, pki.CAKeyFile))
+	fmt.Fprintf(stdout, "coordinator    %s in %s, serving %s\n", pki.Coordinator(*coordID), filepath.Join(*dir, pki.CoordinatorDir), hosts.String())
+	fmt.Fprintln(stdout, "Give devices the CA certificate with their token; they check the coordinator against it.")
+	return nil
+}
+
+func runPKIToken(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs, dir := pkiFlagSet("token", stderr)
+	device := fs.String("device-id", "", "the device the token may enrol (required)")
+	ttl := fs.Duration("ttl", 24*time.Hour, "how long the token stays valid")
+	if err := parsePKIFlags(fs, dir, args); err != nil {
+		return err
+	}
+	if *device == "" {
+		return errors.New("pki token: flag -device-id is required")
+	}
+	if err := pki.Device(*device).Validate(); err != nil {
+		return fmt.Errorf("pki token: flag -device-id: %w", err)
+	}
+	if *ttl <= 0 || *ttl > pki.MaxTokenTTL {
+		return fmt.Errorf("pki token: flag -ttl %v is outside (0, %v]", *ttl, pki.MaxTokenTTL)
+	}
+	// Least privilege: the token store and the CA certificate, never the CA key.
+	caPath := filepath.Join(*dir, pki.CACertFile)
+	caCerts, err := pki.ReadCertificates(caPath)
+	if err != nil {
+		return fmt.Errorf("pki token: -dir: %w", err)
+	}
+	tokens, err := pki.OpenTokens(filepath.Join(*dir, pki.TokensFile))
+	if err != nil {
+		return fmt.Errorf("pki token: -dir: %w", err)
+	}
+	now := time.Now()
+	token, err := tokens.Issue(*device, *ttl, now)
+	if err != nil {
+		return fmt.Errorf("pki token: %w", err)
+	}
+	fmt.Fprintln(stdout, token)
+	fmt.Fprintf(stderr, "one-time token for device %q, valid until %s; shown only now.\n", *device, now.Add(*ttl).UTC().Format(time.RFC3339))
+	fmt.Fprintf(stderr, "the device also needs %s (%s)\n", caPath, pki.Fingerprint(caCerts[0]))
+	return nil
+}
+
+func runPKIRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs, dir := pkiFlagSet("revoke", stderr)
+	device := fs.String("device-id", "", "revoke this device's certificates and outstanding tokens")
+	trustee := fs.String("trustee-id", "", "revoke this trustee's certificates")
+	coord := fs.String("coordinator-id", "", "revoke this coordinator's certificates")
+	serial := fs.String("serial", "", "revoke the one certificate with this serial number (hex, as `pki show` prints)")
+	if err := parsePKIFlags(fs, dir, args); err != nil {
+		return err
+	}
+	var set []string
+	for _, f := range []struct{ name, v string }{{"device-id", *device}, {"trustee-id", *trustee}, {"coordinator-id", *coord}, {"serial", *serial}} {
+		if f.v != "" {
+			set = append(set, "-"+f.name)
+		}
+	}
+	if len(set) != 1 {
+		return fmt.Errorf("pki revoke: give exactly one of -device-id, -trustee-id, -coordinator-id and -serial (got %d)", len(set))
+	}
+	// Only the revocation list is needed, so this works on a trustee's host too, where -dir holds
+	// just that trustee's revoked.json.
+	revs, err := pki.OpenRevocations(filepath.Join(*dir, pki.RevocationsFile))
+	if err != nil {
+		return fmt.Errorf("pki revoke: -dir: %w", err)
+	}
+	now := time.Now()
+	if *serial != "" {
+		n, err := pki.ParseSerial(*serial)
+		if err != nil {
+			return fmt.Errorf("pki revoke: flag -serial: %w", err)
+		}
+		if err := revs.RevokeSerial(n, now); err != nil {
+			return fmt.Errorf("pki revoke: %w", err)
+		}
+		fmt.Fprintf(stdout, "revoked certificate %s\n", n.Text(16))
+		return nil
+	}
+	id := pki.Device(*device)
+	switch {
+	case *trustee != "":
+		id = pki.Trustee(*trustee)
+	case *coord != "":
+		id = pki.Coordinator(*coord)
+	}
+	if err := id.Validate(); err != nil {
+		return fmt.Errorf("pki revoke: flag %s: %w", set[0], err)
+	}
+	if err := revs.RevokeIdentity(id, now); err != nil {
+		return fmt.Errorf("pki revoke: %w", err)
+	}
+	fmt.Fprintf(stdout, "revoked %s as of %s: its certificates and tokens issued until now are refused\n", id, now.UTC().Format(time.RFC3339))
+	fmt.Fprintf(stdout, "a running server using %s refuses it within %v, without a restart\n", filepath.Join(*dir, pki.RevocationsFile), pki.RevocationRecheck)
+	return nil
+}

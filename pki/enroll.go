@@ -1,0 +1,123 @@
+package pki
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
+)
+
+// EnrollerConfig configures an Enroller.
+type EnrollerConfig struct {
+	CA          *CA
+	Tokens      *Tokens
+	Revocations *Revocations
+	// Validity is the lifetime of device certificates; zero means DefaultDeviceValidity.
+	Validity time.Duration
+}
+
+func (c *EnrollerConfig) validate() error {
+	if c.CA == nil || c.Tokens == nil || c.Revocations == nil {
+		return errors.New("pki: enroller needs a CA, a token store and a revocation list")
+	}
+	if c.Validity == 0 {
+		c.Validity = DefaultDeviceValidity
+	}
+	return checkValidity(c.Validity)
+}
+
+// Enroller turns an enrolment (device ID, one-time token, certificate request) into a device
+// certificate. It is what the coordinator's Enroll handler calls.
+type Enroller struct {
+	cfg EnrollerConfig
+}
+
+// NewEnroller returns an Enroller.
+func NewEnroller(cfg EnrollerConfig) (*Enroller, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	return &Enroller{cfg: cfg}, nil
+}
+
+// Issued is a certificate handed out at enrolment, in the form EnrollResponse carries.
+type Issued struct {
+	Certificate    []byte   // DER
+	CACertificates [][]byte // DER
+	Identity       Identity
+	NotAfter       time.Time
+}
+
+// Enroll checks the request and the token, issues a certificate for deviceID on the request's
+// key, and only then redeems the token, so that a request refused for any reason leaves the token
+// usable, and a token is used up by exactly one certificate. A token issued before the device was
+// last revoked is refused with ErrRevoked.
+func (e *Enroller) Enroll(deviceID, token string, csrDER []byte, now time.Time) (Issued, error) {
+	if err := vigilv1.ValidID("device_id", deviceID); err != nil {
+		return Issued{}, fmt.Errorf("%w: %w", ErrBadIdentity, err)
+	}
+	id := Device(deviceID)
+	// Cheapest first: the token is a lookup, the request costs a signature verification.
+	issuedAt, err := e.cfg.Tokens.Check(token, deviceID, now)
+	if err != nil {
+		return Issued{}, err
+	}
+	csr, err := ParseCSR(csrDER)
+	if err != nil {
+		return Issued{}, err
+	}
+	at, revoked, err := e.cfg.Revocations.RevokedAt(id, now)
+	if err != nil {
+		return Issued{}, err
+	}
+	if revoked && !issuedAt.After(at) {
+		return Issued{}, fmt.Errorf("%w: %s was revoked at %s, after its token was issued; issue a new token",
+			ErrRevoked, id, at.Format(time.RFC3339))
+	}
+	spec := CertSpec{Identity: id, PublicKey: csr.PublicKey, Validity: e.cfg.Validity}
+	if revoked {
+		spec.StartAfter = at
+	}
+	cert, err := e.cfg.CA.Issue(spec, now)
+	if err != nil {
+		return Issued{}, err
+	}
+	if err := e.cfg.Tokens.Redeem(token, deviceID, now); err != nil {
+		return Issued{}, err // another enrolment won the race; this certificate is never handed out
+	}
+	return Issued{
+		Certificate: cert.Raw, CACertificates: [][]byte{e.cfg.CA.Certificate().Raw},
+		Identity: id, NotAfter: cert.NotAfter,
+	}, nil
+}
+
+// Renew issues a fresh certificate for an already authenticated identity (taken from its
+// verified, unrevoked client certificate, never from the request) on the request's key, so a
+// device can replace its certificate before it expires without a new token.
+func (e *Enroller) Renew(id Identity, csrDER []byte, now time.Time) (Issued, error) {
+	if err := id.Validate(); err != nil {
+		return Issued{}, err
+	}
+	if id.Role != RoleDevice {
+		return Issued{}, fmt.Errorf("%w: only devices renew through the coordinator, not %s", ErrBadIdentity, id)
+	}
+	csr, err := ParseCSR(csrDER)
+	if err != nil {
+		return Issued{}, err
+	}
+	// The caller's certificate passed the revocation check, but a certificate backdated from
+	// now might not: start after the last revocation.
+	at, _, err := e.cfg.Revocations.RevokedAt(id, now)
+	if err != nil {
+		return Issued{}, err
+	}
+	cert, err := e.cfg.CA.Issue(CertSpec{Identity: id, PublicKey: csr.PublicKey, Validity: e.cfg.Validity, StartAfter: at}, now)
+	if err != nil {
+		return Issued{}, err
+	}
+	return Issued{
+		Certificate: cert.Raw, CACertificates: [][]byte{e.cfg.CA.Certificate().Raw},
+		Identity: id, NotAfter: cert.NotAfter,
+	}, nil
+}

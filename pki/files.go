@@ -1,0 +1,106 @@
+package pki
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+)
+
+// writeFileAtomic replaces path with data: it writes a temporary file in the same directory,
+// syncs it, renames it over path and syncs the directory, so a crash leaves either the old or
+// the new contents, never a mix. With exclusive set it refuses to replace an existing file.
+func writeFileAtomic(path string, data []byte, mode os.FileMode, exclusive bool) error {
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("pki: %w", err)
+	}
+	clean := func(e error) error {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return e
+	}
+	if err := tmp.Chmod(mode); err != nil {
+		return clean(fmt.Errorf("pki: %w", err))
+	}
+	if _, err := tmp.Write(data); err != nil {
+		return clean(fmt.Errorf("pki: write %s: %w", path, err))
+	}
+	if err := tmp.Sync(); err != nil {
+		return clean(fmt.Errorf("pki: sync %s: %w", path, err))
+	}
+	if err := tmp.Close(); err != nil {
+		return clean(fmt.Errorf("pki: %w", err))
+	}
+	if exclusive {
+		// A hard link fails if path exists, unlike rename, so two writers cannot both win.
+		err = os.Link(tmp.Name(), path)
+		os.Remove(tmp.Name())
+		if errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("pki: %s exists already; refusing to overwrite it", path)
+		}
+	} else {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("pki: %w", err)
+	}
+	return syncDir(dir)
+}
+
+func syncDir(dir string) error {
+	if runtime.GOOS == "windows" {
+		return nil
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("pki: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("pki: sync %s: %w", dir, err)
+	}
+	return nil
+}
+
+// readFileLimited reads a regular file of at most limit bytes.
+func readFileLimited(path string, limit int64) ([]byte, fs.FileInfo, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("pki: %w", err)
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return nil, nil, fmt.Errorf("pki: %w", err)
+	}
+	if !info.Mode().IsRegular() {
+		return nil, nil, fmt.Errorf("pki: %s is not a regular file", path)
+	}
+	if info.Size() > limit {
+		return nil, nil, fmt.Errorf("pki: %s is %d bytes, the limit is %d", path, info.Size(), limit)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, nil, fmt.Errorf("pki: read %s: %w", path, err)
+	}
+	if int64(len(data)) > limit {
+		return nil, nil, fmt.Errorf("pki: %s grew past %d bytes while being read", path, limit)
+	}
+	return data, info, nil
+}
+
+// checkPrivate refuses a secret file that group or others may access, as ssh does: such a key
+// may already be compromised.
+func checkPrivate(path string, info fs.FileInfo) error {
+	if runtime.GOOS != "windows" && info.Mode().Perm()&0o077 != 0 {
+		return fmt.Errorf("pki: %s has mode %04o; it must not be accessible to group or others (chmod 600 %s)",
+			path, info.Mode().Perm(), path)
+	}
+	return nil
+}

@@ -1,0 +1,143 @@
+package pki
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestTokenRedeemedOnceAcrossReload(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tokens.json")
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	tokens, err := OpenTokens(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := tokens.Issue("dev-a", 24*time.Hour, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tok) != 43 {
+		t.Fatalf("token %q has %d characters, want 43", tok, len(tok))
+	}
+	data, _ := os.ReadFile(path)
+	if strings.Contains(string(data), tok) {
+		t.Fatal("the token file holds the token itself")
+	}
+	if info, _ := os.Stat(path); info.Mode().Perm() != 0o600 {
+		t.Fatalf("token file mode %v", info.Mode().Perm())
+	}
+	if err := tokens.Redeem(tok, "dev-a", now.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	// A new process (a restarted coordinator) reads the file and refuses the token.
+	again, err := OpenTokens(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := again.Redeem(tok, "dev-a", now.Add(2*time.Hour)); !errors.Is(err, ErrTokenUsed) {
+		t.Fatalf("redeem after reload: %v, want ErrTokenUsed", err)
+	}
+	if s, err := again.Stats(now.Add(2 * time.Hour)); err != nil || s != (TokenStats{Redeemed: 1}) {
+		t.Fatalf("stats %+v, %v", s, err)
+	}
+}
+
+func TestTokenRefusals(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tokens.json")
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	tokens, _ := OpenTokens(path)
+	tok, _ := tokens.Issue("dev-a", time.Hour, now)
+	for _, tc := range []struct {
+		name   string
+		token  string
+		device string
+		at     time.Time
+		want   error
+	}{
+		{"wrong device", tok, "dev-b", now, ErrTokenWrongDevice},
+		{"expired at the instant", tok, "dev-a", now.Add(time.Hour), ErrTokenExpired},
+		{"unknown", strings.Repeat("A", 43), "dev-a", now, ErrTokenUnknown},
+		{"padded", tok + "=", "dev-a", now, ErrTokenUnknown},
+		{"standard base64", strings.Replace(tok, tok[:1], "+", 1), "dev-a", now, ErrTokenUnknown},
+		{"empty", "", "dev-a", now, ErrTokenUnknown},
+	} {
+		if err := tokens.Redeem(tc.token, tc.device, tc.at); !errors.Is(err, tc.want) {
+			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
+		}
+	}
+	// None of the refusals used the token up.
+	if err := tokens.Redeem(tok, "dev-a", now.Add(time.Hour-time.Nanosecond)); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		id  string
+		ttl time.Duration
+	}{{"", time.Hour}, {"a/b", time.Hour}, {"dev", 0}, {"dev", MaxTokenTTL + 1}} {
+		if _, err := tokens.Issue(tc.id, tc.ttl, now); err == nil {
+			t.Errorf("Issue(%q, %v) succeeded", tc.id, tc.ttl)
+		}
+	}
+}
+
+func TestTokenRedeemedExactlyOnceUnderRace(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tokens.json")
+	now := time.Now()
+	first, _ := OpenTokens(path)
+	tok, _ := first.Issue("dev-a", time.Hour, now)
+	// Two stores on the same file stand for two processes.
+	second, _ := OpenTokens(path)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	wins, used := 0, 0
+	for i := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := []*Tokens{first, second}[i%2].Redeem(tok, "dev-a", now)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				wins++
+			case errors.Is(err, ErrTokenUsed):
+				used++
+			default:
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if wins != 1 || used != 15 {
+		t.Fatalf("%d redemptions succeeded and %d were refused as used; want 1 and 15", wins, used)
+	}
+}
+
+func TestTokensPrunedAfterRetention(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tokens.json")
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	tokens, _ := OpenTokens(path)
+	old, _ := tokens.Issue("dev-a", time.Hour, now)
+	later := now.Add(time.Hour + TokenRetention + time.Second)
+	if _, err := tokens.Issue("dev-b", time.Hour, later); err != nil {
+		t.Fatal(err)
+	}
+	if s, _ := tokens.Stats(later); s != (TokenStats{Outstanding: 1}) {
+		t.Fatalf("stats after pruning %+v", s)
+	}
+	if err := tokens.Redeem(old, "dev-a", later); !errors.Is(err, ErrTokenUnknown) {
+		t.Fatalf("pruned token: %v", err)
+	}
+}
+
+func TestCorruptTokenFileRefused(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tokens.json")
+	os.WriteFile(path, []byte(`{"version":1,"tokens":[],"extra":1}`), 0o600)
+	if _, err := OpenTokens(path); err == nil || !strings.Contains(err.Error(), path) {
+		t.Fatalf("corrupt token file: %v", err)
+	}
+}
