@@ -64,10 +64,16 @@ type TrusteeInfoResponse struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	TrusteeId string                 `protobuf:"bytes,1,opt,name=trustee_id,json=trusteeId,proto3" json:"trustee_id,omitempty"`
 	// ShamirIndex is the trustee's public point in the threshold secret sharing.
-	ShamirIndex   uint64 `protobuf:"varint,2,opt,name=shamir_index,json=shamirIndex,proto3" json:"shamir_index,omitempty"`
-	ParamsId      string `protobuf:"bytes,3,opt,name=params_id,json=paramsId,proto3" json:"params_id,omitempty"`
-	KeyEpoch      uint64 `protobuf:"varint,4,opt,name=key_epoch,json=keyEpoch,proto3" json:"key_epoch,omitempty"`
-	Threshold     uint32 `protobuf:"varint,5,opt,name=threshold,proto3" json:"threshold,omitempty"`
+	ShamirIndex uint64 `protobuf:"varint,2,opt,name=shamir_index,json=shamirIndex,proto3" json:"shamir_index,omitempty"`
+	ParamsId    string `protobuf:"bytes,3,opt,name=params_id,json=paramsId,proto3" json:"params_id,omitempty"`
+	KeyEpoch    uint64 `protobuf:"varint,4,opt,name=key_epoch,json=keyEpoch,proto3" json:"key_epoch,omitempty"`
+	Threshold   uint32 `protobuf:"varint,5,opt,name=threshold,proto3" json:"threshold,omitempty"`
+	// MinContributors is this trustee's m_min: it refuses sums of fewer updates.
+	MinContributors uint32 `protobuf:"varint,6,opt,name=min_contributors,json=minContributors,proto3" json:"min_contributors,omitempty"`
+	// LastRound is the last round this trustee decrypted (0 if none); it refuses rounds up to it.
+	LastRound uint64 `protobuf:"varint,7,opt,name=last_round,json=lastRound,proto3" json:"last_round,omitempty"`
+	// KeyDigest is the SHA-256 of the key-epoch document the trustee's share belongs to.
+	KeyDigest     []byte `protobuf:"bytes,8,opt,name=key_digest,json=keyDigest,proto3" json:"key_digest,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -135,6 +141,27 @@ func (x *TrusteeInfoResponse) GetThreshold() uint32 {
 		return x.Threshold
 	}
 	return 0
+}
+
+func (x *TrusteeInfoResponse) GetMinContributors() uint32 {
+	if x != nil {
+		return x.MinContributors
+	}
+	return 0
+}
+
+func (x *TrusteeInfoResponse) GetLastRound() uint64 {
+	if x != nil {
+		return x.LastRound
+	}
+	return 0
+}
+
+func (x *TrusteeInfoResponse) GetKeyDigest() []byte {
+	if x != nil {
+		return x.KeyDigest
+	}
+	return nil
 }
 
 type DecryptionShareRequest struct {
@@ -282,14 +309,19 @@ var File_vigil_v1_trustee_proto protoreflect.FileDescriptor
 const file_vigil_v1_trustee_proto_rawDesc = "" +
 	"\n" +
 	"\x16vigil/v1/trustee.proto\x12\bvigil.v1\"\x14\n" +
-	"\x12TrusteeInfoRequest\"\xaf\x01\n" +
+	"\x12TrusteeInfoRequest\"\x98\x02\n" +
 	"\x13TrusteeInfoResponse\x12\x1d\n" +
 	"\n" +
 	"trustee_id\x18\x01 \x01(\tR\ttrusteeId\x12!\n" +
 	"\fshamir_index\x18\x02 \x01(\x04R\vshamirIndex\x12\x1b\n" +
 	"\tparams_id\x18\x03 \x01(\tR\bparamsId\x12\x1b\n" +
 	"\tkey_epoch\x18\x04 \x01(\x04R\bkeyEpoch\x12\x1c\n" +
-	"\tthreshold\x18\x05 \x01(\rR\tthreshold\"\xe2\x01\n" +
+	"\tthreshold\x18\x05 \x01(\rR\tthreshold\x12)\n" +
+	"\x10min_contributors\x18\x06 \x01(\rR\x0fminContributors\x12\x1d\n" +
+	"\n" +
+	"last_round\x18\a \x01(\x04R\tlastRound\x12\x1d\n" +
+	"\n" +
+	"key_digest\x18\b \x01(\fR\tkeyDigest\"\xe2\x01\n" +
 	"\x16DecryptionShareRequest\x12\x14\n" +
 	"\x05round\x18\x01 \x01(\x04R\x05round\x12\x1b\n" +
 	"\tkey_epoch\x18\x02 \x01(\x04R\bkeyEpoch\x12\x1b\n" +

@@ -30,9 +30,14 @@ const (
 //
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 type TrusteeClient interface {
-	// Info describes the trustee and the key epoch it holds a share of.
+	// Info describes the trustee and the key epoch it holds a share of. The coordinator calls it
+	// on every trustee before a decryption, to choose an active set of t trustees that are up.
 	Info(ctx context.Context, in *TrusteeInfoRequest, opts ...grpc.CallOption) (*TrusteeInfoResponse, error)
-	// DecryptionShare returns this trustee's share of the decryption of one round's sum.
+	// DecryptionShare returns this trustee's share of the decryption of one round's sum. A trustee
+	// answers at most one request per round and per sum: it refuses a round at or below the last
+	// one it decrypted, a sum it has already decrypted under any round, fewer contributors than its
+	// m_min, and another key epoch or parameter set. Sending exactly the same request again returns
+	// exactly the same answer (so a lost reply can be retried without a second decryption).
 	DecryptionShare(ctx context.Context, in *DecryptionShareRequest, opts ...grpc.CallOption) (*DecryptionShareResponse, error)
 }
 
@@ -68,9 +73,14 @@ func (c *trusteeClient) DecryptionShare(ctx context.Context, in *DecryptionShare
 // All implementations must embed UnimplementedTrusteeServer
 // for forward compatibility.
 type TrusteeServer interface {
-	// Info describes the trustee and the key epoch it holds a share of.
+	// Info describes the trustee and the key epoch it holds a share of. The coordinator calls it
+	// on every trustee before a decryption, to choose an active set of t trustees that are up.
 	Info(context.Context, *TrusteeInfoRequest) (*TrusteeInfoResponse, error)
-	// DecryptionShare returns this trustee's share of the decryption of one round's sum.
+	// DecryptionShare returns this trustee's share of the decryption of one round's sum. A trustee
+	// answers at most one request per round and per sum: it refuses a round at or below the last
+	// one it decrypted, a sum it has already decrypted under any round, fewer contributors than its
+	// m_min, and another key epoch or parameter set. Sending exactly the same request again returns
+	// exactly the same answer (so a lost reply can be retried without a second decryption).
 	DecryptionShare(context.Context, *DecryptionShareRequest) (*DecryptionShareResponse, error)
 	mustEmbedUnimplementedTrusteeServer()
 }

@@ -1,0 +1,243 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/vigilauth/vigil/crypto/he"
+	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
+	"github.com/vigilauth/vigil/trustee"
+)
+
+func runTrusteeCLI(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	err := runTrustee(context.Background(), args, &out, &errb)
+	return out.String() + errb.String(), err
+}
+
+func mustTrusteeCLI(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := runTrusteeCLI(t, args...)
+	if err != nil {
+		t.Fatalf("vigil trustee %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+func requireMode(t *testing.T, path string, want os.FileMode) {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fi.Mode().Perm(); got != want {
+		t.Fatalf("%s has mode %04o, want %04o", path, got, want)
+	}
+}
+
+// addrWriter collects serve's stdout and hands over the listening address.
+type addrWriter struct {
+	mu   sync.Mutex
+	buf  bytes.Buffer
+	addr chan string
+}
+
+func (w *addrWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf.Write(p)
+	if i := strings.Index(w.buf.String(), "listening on "); i >= 0 {
+		rest := w.buf.String()[i+len("listening on "):]
+		if j := strings.IndexByte(rest, '\n'); j >= 0 {
+			select {
+			case w.addr <- rest[:j]:
+			default:
+			}
+		}
+	}
+	return len(p), nil
+}
+
+// TestTrusteeCeremonyAndServeCLI runs the distributed ceremony through the CLI, serves two of
+// the three trustees with `vigil trustee serve` over loopback gRPC (the third stays offline)
+// and decrypts a sum through them.
+func TestTrusteeCeremonyAndServeCLI(t *testing.T) {
+	root := t.TempDir()
+	ids := []string{"privacy", "security", "audit"}
+	var pubs []string
+	for _, id := range ids {
+		dir := filepath.Join(root, id)
+		mustTrusteeCLI(t, "init", "--dir", dir, "--id", id)
+		requireMode(t, filepath.Join(dir, trustee.IdentityFile), 0o600)
+		pubs = append(pubs, filepath.Join(dir, identityPubFile))
+	}
+	roster := filepath.Join(root, "roster.bin")
+	out := mustTrusteeCLI(t, append([]string{"roster", "--out", roster, "--threshold", "2", "--epoch", "4"}, pubs...)...)
+	if !strings.Contains(out, "roster digest") {
+		t.Fatalf("roster output has no digest:\n%s", out)
+	}
+	var dealings []string
+	for _, id := range ids {
+		d := filepath.Join(root, id+".dealing")
+		mustTrusteeCLI(t, "deal", "--dir", filepath.Join(root, id), "--roster", roster, "--out", d)
+		dealings = append(dealings, d)
+	}
+	var keys [][]byte
+	for _, id := range ids {
+		dir := filepath.Join(root, id)
+		mustTrusteeCLI(t, append([]string{"finish", "--dir", dir, "--roster", roster}, dealings...)...)
+		requireMode(t, filepath.Join(dir, trustee.ShareFile), 0o600)
+		k, err := os.ReadFile(filepath.Join(dir, trustee.KeyEpochFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, k)
+	}
+	for _, k := range keys[1:] {
+		if !bytes.Equal(k, keys[0]) {
+			t.Fatal("trustees finished with different key epochs")
+		}
+	}
+	if _, err := runTrusteeCLI(t, append([]string{"finish", "--dir", filepath.Join(root, "audit"), "--roster", roster}, dealings...)...); err == nil {
+		t.Fatal("finish overwrote an existing share")
+	}
+
+	p := he.DefaultParams()
+	key, err := he.ParseKeyEpoch(p, keys[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var clients []vigilv1.TrusteeClient
+	var wg sync.WaitGroup
+	for _, id := range ids[1:] {
+		w := &addrWriter{addr: make(chan string, 1)}
+		wg.Go(func() {
+			if err := runTrustee(ctx, []string{"serve", "--dir", filepath.Join(root, id), "--listen", "127.0.0.1:0", "--min-contributors", "2"}, w, io.Discard); err != nil {
+				t.Errorf("serve %s: %v", id, err)
+			}
+		})
+		var addr string
+		select {
+		case addr = <-w.addr:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("serve %s did not start", id)
+		}
+		clients = append(clients, dialTrustee(t, addr))
+	}
+	// The first trustee is offline: its address refuses connections.
+	lis, _ := net.Listen("tcp", "127.0.0.1:0")
+	offline := lis.Addr().String()
+	lis.Close()
+	clients = append([]vigilv1.TrusteeClient{dialTrustee(t, offline)}, clients...)
+
+	enc, _ := he.NewEncryptor(key)
+	acc, _ := he.NewAccumulator(p, key.Epoch, 3000)
+	want := make([]float64, 3000)
+	for d := range 3 {
+		u := make([]float64, 3000)
+		for i := range u {
+			u[i] = math.Sin(float64(i*(d+1))) / 100
+			want[i] += u[i]
+		}
+		b := he.UpdateBinding(key.Epoch, 1, fmt.Sprint(d), nil)
+		cts, err := enc.Encrypt(u, 1, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := acc.Add(cts, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sum, _ := acc.Seal(1)
+	client, err := trustee.NewClient(trustee.ClientConfig{Key: key, Trustees: clients, ProbeTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := client.DecryptSum(ctx, sum, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range want {
+		if math.Abs(res.Sum[i]-want[i]) > 1e-6 {
+			t.Fatalf("value %d: %v, want %v", i, res.Sum[i], want[i])
+		}
+	}
+	if strings.Join(res.Trustees, ",") != "security,audit" {
+		t.Fatalf("decrypted by %v, want security and audit", res.Trustees)
+	}
+	cancel()
+	wg.Wait()
+}
+
+func dialTrustee(t *testing.T, addr string) vigilv1.TrusteeClient {
+	t.Helper()
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return vigilv1.NewTrusteeClient(conn)
+}
+
+func TestTrusteeLocalCeremonyCLI(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "keys")
+	mustTrusteeCLI(t, "ceremony", "--out", out, "--trustees", "a,b,c", "--threshold", "2")
+	for _, id := range []string{"a", "b", "c"} {
+		requireMode(t, filepath.Join(out, id), 0o700)
+		requireMode(t, filepath.Join(out, id, trustee.ShareFile), 0o600)
+	}
+	if _, err := trustee.LoadKeyEpoch(he.DefaultParams(), filepath.Join(out, trustee.KeyEpochFile)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := runTrusteeCLI(t, "ceremony", "--out", out, "--trustees", "a,b,c", "--threshold", "2"); err == nil {
+		t.Fatal("ceremony overwrote existing shares")
+	}
+}
+
+func TestTrusteeCLIErrors(t *testing.T) {
+	dir := t.TempDir()
+	mustTrusteeCLI(t, "ceremony", "--out", dir, "--trustees", "a,b", "--threshold", "2")
+	loose := filepath.Join(t.TempDir(), "loose")
+	mustTrusteeCLI(t, "ceremony", "--out", loose, "--trustees", "a,b", "--threshold", "2")
+	os.Chmod(filepath.Join(loose, "a", trustee.ShareFile), 0o644)
+
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{nil, "no subcommand"},
+		{[]string{"bogus"}, "unknown subcommand"},
+		{[]string{"init", "--id", "x"}, "--dir is required"},
+		{[]string{"init", "--dir", t.TempDir(), "--id", "has space"}, "--id"},
+		{[]string{"roster", "--out", filepath.Join(dir, "r")}, "public identity files"},
+		{[]string{"ceremony", "--out", t.TempDir(), "--trustees", "a,b,c", "--threshold", "1"}, "--threshold 1"},
+		{[]string{"serve", "--dir", filepath.Join(dir, "a")}, "--min-contributors"},
+		{[]string{"serve", "--dir", filepath.Join(dir, "a"), "--min-contributors", "3", "--listen", "0.0.0.0:0"}, "not a loopback address"},
+		{[]string{"serve", "--dir", filepath.Join(dir, "a"), "--min-contributors", "3", "--tls-cert", "c.pem"}, "needs all of"},
+		{[]string{"serve", "--dir", filepath.Join(loose, "a"), "--min-contributors", "3"}, "chmod 600"},
+		{[]string{"serve", "--dir", filepath.Join(dir, "nobody"), "--min-contributors", "3"}, "no such file"},
+		{[]string{"deal", "--dir", filepath.Join(dir, "a"), "--roster", filepath.Join(dir, "missing"), "--out", "x"}, "identity.key"},
+	}
+	for _, c := range cases {
+		out, err := runTrusteeCLI(t, c.args...)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("vigil trustee %v: error %v, want one mentioning %q\n%s", c.args, err, c.want, out)
+		}
+	}
+}

@@ -1,0 +1,151 @@
+package trustee
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/vigilauth/vigil/crypto/he"
+)
+
+// maxFileBytes bounds what readFile reads: share files are about 66 KB, journals about 1 MB
+// per cached answer (up to 128 ciphertexts: 8.4 MB) plus 32 bytes per decrypted round.
+const maxFileBytes = 64 << 20
+
+// File names inside a trustee directory.
+const (
+	ShareFile    = "share.key"    // the secret share (mode 0600)
+	IdentityFile = "identity.key" // the ceremony identity (mode 0600)
+	KeyEpochFile = "key-epoch.bin"
+	JournalFile  = "journal.bin" // decisions that must survive restarts (mode 0600)
+)
+
+// ErrInsecureFile reports a secret file that others than its owner may read or write.
+var ErrInsecureFile = errors.New("trustee: secret file is accessible to others")
+
+// WriteSecretFile writes data to path atomically with mode 0600: a temporary file in the same
+// directory, fsync, rename, fsync of the directory. A crash leaves the old file or the new
+// one, never a mixture.
+func WriteSecretFile(path string, data []byte) error {
+	return writeFileAtomic(path, data, 0o600)
+}
+
+// WritePublicFile is WriteSecretFile for public documents (mode 0644).
+func WritePublicFile(path string, data []byte) error {
+	return writeFileAtomic(path, data, 0o644)
+}
+
+func writeFileAtomic(path string, data []byte, mode fs.FileMode) (err error) {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("trustee: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	if err = f.Chmod(mode); err != nil {
+		return fmt.Errorf("trustee: %w", err)
+	}
+	if _, err = f.Write(data); err != nil {
+		return fmt.Errorf("trustee: writing %s: %w", path, err)
+	}
+	if err = f.Sync(); err != nil {
+		return fmt.Errorf("trustee: syncing %s: %w", path, err)
+	}
+	if err = f.Close(); err != nil {
+		return fmt.Errorf("trustee: %w", err)
+	}
+	if err = os.Rename(f.Name(), path); err != nil {
+		return fmt.Errorf("trustee: %w", err)
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("trustee: %w", err)
+	}
+	defer d.Close()
+	if err = d.Sync(); err != nil {
+		return fmt.Errorf("trustee: syncing directory %s: %w", dir, err)
+	}
+	return nil
+}
+
+// ReadSecretFile reads a secret file, refusing one that group or others may access (like
+// ssh does for private keys) and one larger than the package's limit.
+func ReadSecretFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("trustee: %w", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("trustee: %w", err)
+	}
+	if perm := st.Mode().Perm(); perm&0o077 != 0 {
+		return nil, fmt.Errorf("%w: %s has mode %04o; run chmod 600 %s", ErrInsecureFile, path, perm, path)
+	}
+	return readLimited(f, path)
+}
+
+// ReadPublicFile reads a public document, with the same size limit.
+func ReadPublicFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("trustee: %w", err)
+	}
+	defer f.Close()
+	return readLimited(f, path)
+}
+
+func readLimited(r io.Reader, path string) ([]byte, error) {
+	data, err := io.ReadAll(io.LimitReader(r, maxFileBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("trustee: reading %s: %w", path, err)
+	}
+	if len(data) > maxFileBytes {
+		return nil, fmt.Errorf("trustee: %s is larger than %d bytes", path, maxFileBytes)
+	}
+	return data, nil
+}
+
+// LoadShare reads and decodes a secret share file.
+func LoadShare(p he.Params, path string) (*he.SecretShare, error) {
+	data, err := ReadSecretFile(path)
+	if err != nil {
+		return nil, err
+	}
+	s, err := he.ParseSecretShare(p, data)
+	if err != nil {
+		return nil, fmt.Errorf("trustee: %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// SaveShare writes a secret share file with mode 0600.
+func SaveShare(path string, s *he.SecretShare) error {
+	data, err := s.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	return WriteSecretFile(path, data)
+}
+
+// LoadKeyEpoch reads and decodes a key-epoch document.
+func LoadKeyEpoch(p he.Params, path string) (*he.KeyEpoch, error) {
+	data, err := ReadPublicFile(path)
+	if err != nil {
+		return nil, err
+	}
+	k, err := he.ParseKeyEpoch(p, data)
+	if err != nil {
+		return nil, fmt.Errorf("trustee: %s: %w", path, err)
+	}
+	return k, nil
+}

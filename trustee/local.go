@@ -1,0 +1,114 @@
+package trustee
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+
+	"github.com/vigilauth/vigil/crypto/he"
+	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+)
+
+// LocalConfig configures StartLocal.
+type LocalConfig struct {
+	// Shares are the trustees' secret shares, one trustee per share. Required.
+	Shares []*he.SecretShare
+	// MinContributors is every trustee's m_min (see Config). Required.
+	MinContributors int
+	// StateDir holds one directory per trustee (named by its id) with its journal. Required.
+	StateDir string
+	// Logger receives the trustees' logs, each with a "trustee" attribute (default: discard).
+	Logger *slog.Logger
+}
+
+// LocalCluster is a set of trustee services running in this process, each on its own
+// loopback TCP port with its own journal, reached through real gRPC connections. It is what
+// the demo runs by default and what tests use; a deployment runs `vigil trustee serve` on
+// separate hosts instead.
+type LocalCluster struct {
+	// Clients are connections to the trustees, in the order of LocalConfig.Shares.
+	Clients []vigilv1.TrusteeClient
+	// Addrs are the trustees' listening addresses, in the same order.
+	Addrs []string
+
+	servers []*grpc.Server
+	conns   []*grpc.ClientConn
+}
+
+// StartLocal starts one trustee service per share on 127.0.0.1.
+func StartLocal(cfg LocalConfig) (_ *LocalCluster, err error) {
+	if len(cfg.Shares) == 0 {
+		return nil, errors.New("trustee: StartLocal: no shares")
+	}
+	if cfg.StateDir == "" {
+		return nil, errors.New("trustee: StartLocal: no state directory")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	c := &LocalCluster{}
+	defer func() {
+		if err != nil {
+			c.Close()
+		}
+	}()
+	for _, share := range cfg.Shares {
+		if share == nil {
+			return nil, errors.New("trustee: StartLocal: nil share")
+		}
+		id := share.TrusteeID()
+		dir := filepath.Join(cfg.StateDir, id)
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("trustee: %w", err)
+		}
+		srv, err := NewServer(Config{
+			Share:           share,
+			MinContributors: cfg.MinContributors,
+			Journal:         FileJournal{Path: filepath.Join(dir, JournalFile)},
+			Logger:          cfg.Logger.With("trustee", id),
+		})
+		if err != nil {
+			return nil, err
+		}
+		lis, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("trustee: %w", err)
+		}
+		gs := grpc.NewServer(ServerOptions()...)
+		vigilv1.RegisterTrusteeServer(gs, srv)
+		go gs.Serve(lis)
+		c.servers = append(c.servers, gs)
+		addr := lis.Addr().String()
+		conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			return nil, fmt.Errorf("trustee: %w", err)
+		}
+		c.conns = append(c.conns, conn)
+		c.Clients = append(c.Clients, vigilv1.NewTrusteeClient(conn))
+		c.Addrs = append(c.Addrs, addr)
+	}
+	return c, nil
+}
+
+// Stop takes trustee i offline: its server stops and its port refuses connections, as when
+// its host is down.
+func (c *LocalCluster) Stop(i int) {
+	if i >= 0 && i < len(c.servers) {
+		c.servers[i].Stop()
+	}
+}
+
+// Close stops every trustee and closes the connections.
+func (c *LocalCluster) Close() {
+	for _, conn := range c.conns {
+		conn.Close()
+	}
+	for _, s := range c.servers {
+		s.Stop()
+	}
+}
