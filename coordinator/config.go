@@ -12,6 +12,7 @@ import (
 	"github.com/vigilauth/vigil/aggregation"
 	"github.com/vigilauth/vigil/coordinator/round"
 	"github.com/vigilauth/vigil/models"
+	"github.com/vigilauth/vigil/pki"
 	"github.com/vigilauth/vigil/store"
 )
 
@@ -54,6 +55,10 @@ type Config struct {
 	// running sum). With it, an update is acknowledged only once it is on disk and a restart
 	// resumes the round; without it nothing survives a restart.
 	StateDir string
+	// Enroller, if set, issues device certificates at enrolment, and every other call must then
+	// come from the certificate of the device it names. Serve the API with pki's TLS
+	// configuration and guard (see package pki).
+	Enroller *pki.Enroller
 	// Publisher, if set, receives every released version to sign and publish to the fleet.
 	Publisher Publisher
 	// Logger receives structured logs (default: discard).

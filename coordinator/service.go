@@ -80,6 +80,10 @@ func (c *Coordinator) Enroll(ctx context.Context, req *vigilv1.EnrollRequest) (*
 	if len(req.GetEnrollmentToken()) > vigilv1.MaxTokenLen || len(req.GetCertificateRequest()) > vigilv1.MaxCertificateBytes {
 		return nil, reject(codes.InvalidArgument, ReasonInvalidArgument, "enrollment_token or certificate_request exceeds its size limit")
 	}
+	issued, err := c.certify(ctx, req)
+	if err != nil {
+		return nil, err
+	}
 	c.mu.Lock()
 	_, known := c.devices[req.GetDeviceId()]
 	if !known {
@@ -96,13 +100,20 @@ func (c *Coordinator) Enroll(ctx context.Context, req *vigilv1.EnrollRequest) (*
 		c.log.Info("device enrolled", "device", req.GetDeviceId(), "region", req.GetRegion(), "enrolled", n)
 		c.notify()
 	}
-	return &vigilv1.EnrollResponse{Model: specProto(g.Meta), GlobalVersion: g.Meta.Version}, nil
+	resp := &vigilv1.EnrollResponse{Model: specProto(g.Meta), GlobalVersion: g.Meta.Version}
+	if issued != nil {
+		resp.Certificate, resp.CaCertificates = issued.Certificate, issued.CACertificates
+	}
+	return resp, nil
 }
 
 // GetTask implements vigilv1.CoordinatorServer.
 func (c *Coordinator) GetTask(ctx context.Context, req *vigilv1.GetTaskRequest) (*vigilv1.GetTaskResponse, error) {
 	if err := vigilv1.ValidID("device_id", req.GetDeviceId()); err != nil {
 		return nil, reject(codes.InvalidArgument, ReasonInvalidArgument, err.Error())
+	}
+	if err := c.requireDevice(ctx, req.GetDeviceId()); err != nil {
+		return nil, err
 	}
 	c.mu.Lock()
 	_, known := c.devices[req.GetDeviceId()]
@@ -132,6 +143,10 @@ func (c *Coordinator) GetTask(ctx context.Context, req *vigilv1.GetTaskRequest) 
 
 // SubmitUpdate implements vigilv1.CoordinatorServer.
 func (c *Coordinator) SubmitUpdate(ctx context.Context, req *vigilv1.SubmitUpdateRequest) (*vigilv1.SubmitUpdateResponse, error) {
+	if err := c.requireDevice(ctx, req.GetDeviceId()); err != nil {
+		c.metrics.updates.WithLabelValues("rejected", Reason(err)).Inc()
+		return nil, err
+	}
 	n, cm, err := c.submit(req)
 	if err == nil {
 		if derr := c.durable(ctx, cm); derr != nil {
