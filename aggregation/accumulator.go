@@ -10,13 +10,22 @@ import (
 )
 
 // Accumulator is a round's running sum of device updates as they arrive on the wire. Add checks
-// an update completely before changing the sum, so a rejected update leaves it as it was.
-// MarshalBinary encodes the sum for the coordinator's durable state; each implementation comes
-// with a function that decodes it again. Implementations are not safe for concurrent use.
+// an update completely before changing the sum, so a rejected update leaves it as it was; an
+// update that does not fit the sum is an error wrapping ErrBadUpdate. MarshalBinary encodes the
+// sum for the coordinator's durable state; each implementation comes with a function that
+// decodes it again. Implementations are not safe for concurrent use.
 type Accumulator interface {
-	Add(u *vigilv1.Update) error
+	Add(from Origin, u *vigilv1.Update) error
 	Count() int
 	MarshalBinary() ([]byte, error)
+}
+
+// Origin is where an update comes from: the task it answers. Encrypted updates are bound to
+// it, so an update cannot be moved to another round or device.
+type Origin struct {
+	Round  uint64
+	Device string
+	Nonce  []byte
 }
 
 // PlainAccumulator sums updates sent in the clear. It exists for debugging and tests: with it
@@ -32,8 +41,8 @@ func NewPlainAccumulator(dim int) *PlainAccumulator {
 	return &PlainAccumulator{Sum: NewSum(dim)}
 }
 
-// Add implements Accumulator.
-func (a *PlainAccumulator) Add(u *vigilv1.Update) error {
+// Add implements Accumulator. Plaintext updates carry no binding, so from is not used.
+func (a *PlainAccumulator) Add(_ Origin, u *vigilv1.Update) error {
 	if u.GetEncoding() != vigilv1.UpdateEncoding_UPDATE_ENCODING_PLAINTEXT {
 		return fmt.Errorf("%w: encoding %v, this round takes plaintext updates", ErrBadUpdate, u.GetEncoding())
 	}

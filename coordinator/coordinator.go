@@ -67,6 +67,9 @@ func New(ctx context.Context, cfg Config, sealing Sealing) (*Coordinator, error)
 	if sealing == nil {
 		return nil, errors.New("coordinator: no sealing configured (use Insecure{} explicitly for plaintext updates)")
 	}
+	if _, encrypted := sealing.(*ThresholdHE); encrypted && !(cfg.Privacy.ClipNorm > 0) {
+		return nil, errors.New("coordinator: encrypted updates are encoded relative to the clip norm: set Privacy.ClipNorm")
+	}
 	m, err := newMetrics(cfg.Metrics)
 	if err != nil {
 		return nil, fmt.Errorf("coordinator: metrics: %w", err)

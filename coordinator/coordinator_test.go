@@ -51,6 +51,11 @@ type fixture struct {
 
 func start(t *testing.T, cfg coordinator.Config) *fixture {
 	t.Helper()
+	return startWith(t, cfg, coordinator.Insecure{})
+}
+
+func startWith(t *testing.T, cfg coordinator.Config, sealing coordinator.Sealing) *fixture {
+	t.Helper()
 	st, err := store.NewFS(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -60,7 +65,7 @@ func start(t *testing.T, cfg coordinator.Config) *fixture {
 	cfg.Spec = spec
 	cfg.FeatureSet = keystroke.FeatureSet
 	cfg.Events = func(e coordinator.Event) { events <- e }
-	c, err := coordinator.New(context.Background(), cfg, coordinator.Insecure{})
+	c, err := coordinator.New(context.Background(), cfg, sealing)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -162,9 +162,14 @@ func (c *Coordinator) start(now time.Time) (done bool, err error) {
 			return true, fmt.Errorf("coordinator: %w", err)
 		}
 	}
+	sum, err := c.sealing.NewSum(len(c.global.Params))
+	if err != nil {
+		c.mu.Unlock()
+		return false, fmt.Errorf("coordinator: %w", err)
+	}
 	c.open = openRound{event: ev, expected: ev.SamplingRate * float64(len(ids))}
 	c.dirty = true
-	id, selected, err := c.engine.Start(now, c.global.Meta.Version, ids, c.sealing.NewSum(len(c.global.Params)), c.cfg.Rand)
+	id, selected, err := c.engine.Start(now, c.global.Meta.Version, ids, sum, c.cfg.Rand)
 	c.mu.Unlock()
 	if err != nil {
 		c.metrics.rounds.WithLabelValues("failed").Inc()
@@ -193,7 +198,7 @@ func (c *Coordinator) release(ctx context.Context, closed round.Closed, info ope
 			return GlobalModel{}, fmt.Errorf("privacy ledger: %w", err)
 		}
 	}
-	sum, err := c.sealing.Open(ctx, closed.Round, closed.Sum)
+	sum, err := c.sealing.Open(ctx, closed.Round, closed.Sum, c.cfg.Privacy.ClipNorm)
 	if err != nil {
 		return GlobalModel{}, fmt.Errorf("open the sum: %w", err)
 	}

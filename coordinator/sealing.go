@@ -14,11 +14,12 @@ type Sealing interface {
 	// Encryption is what tasks tell devices about sealing their updates.
 	Encryption() *vigilv1.EncryptionConfig
 	// NewSum returns an empty running sum for one round of dim-parameter updates.
-	NewSum(dim int) aggregation.Accumulator
+	NewSum(dim int) (aggregation.Accumulator, error)
 	// RestoreSum decodes a running sum saved with its MarshalBinary.
 	RestoreSum(dim int, data []byte) (aggregation.Accumulator, error)
-	// Open returns the plaintext sum of a closed round's updates.
-	Open(ctx context.Context, round uint64, sum aggregation.Accumulator) ([]float64, error)
+	// Open returns the plaintext sum of a closed round's updates, which were clipped to
+	// clipNorm.
+	Open(ctx context.Context, round uint64, sum aggregation.Accumulator, clipNorm float64) ([]float64, error)
 }
 
 // Insecure sends updates in the clear: the coordinator sees every device's update. It is for
@@ -33,7 +34,9 @@ func (Insecure) Encryption() *vigilv1.EncryptionConfig {
 }
 
 // NewSum implements Sealing.
-func (Insecure) NewSum(dim int) aggregation.Accumulator { return aggregation.NewPlainAccumulator(dim) }
+func (Insecure) NewSum(dim int) (aggregation.Accumulator, error) {
+	return aggregation.NewPlainAccumulator(dim), nil
+}
 
 // RestoreSum implements Sealing.
 func (Insecure) RestoreSum(dim int, data []byte) (aggregation.Accumulator, error) {
@@ -41,7 +44,7 @@ func (Insecure) RestoreSum(dim int, data []byte) (aggregation.Accumulator, error
 }
 
 // Open implements Sealing.
-func (Insecure) Open(_ context.Context, _ uint64, sum aggregation.Accumulator) ([]float64, error) {
+func (Insecure) Open(_ context.Context, _ uint64, sum aggregation.Accumulator, _ float64) ([]float64, error) {
 	p, ok := sum.(*aggregation.PlainAccumulator)
 	if !ok {
 		return nil, fmt.Errorf("coordinator: insecure sealing cannot open a %T", sum)

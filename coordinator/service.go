@@ -43,6 +43,7 @@ const (
 	ReasonBadUpdate       = "INVALID_UPDATE"
 	ReasonUnknownVersion  = "UNKNOWN_MODEL_VERSION"
 	ReasonNotDurable      = "NOT_DURABLE"
+	ReasonNoKeyEpoch      = "NO_KEY_EPOCH"
 )
 
 func reject(code codes.Code, reason, msg string) error {
@@ -251,4 +252,18 @@ func specProto(m ModelMeta) *vigilv1.ModelSpec {
 		Name: m.Name, FeatureSet: m.FeatureSet, Layers: layers, Activation: m.Activation,
 		NumParams: uint64(m.Spec().NumParams()),
 	}
+}
+
+// GetKeyEpoch implements vigilv1.CoordinatorServer: the signed document of the key epoch
+// devices must encrypt under, and the key.
+func (c *Coordinator) GetKeyEpoch(ctx context.Context, req *vigilv1.GetKeyEpochRequest) (*vigilv1.GetKeyEpochResponse, error) {
+	th, ok := c.sealing.(*ThresholdHE)
+	if !ok {
+		return nil, reject(codes.FailedPrecondition, ReasonNoKeyEpoch, "this coordinator takes plaintext updates: there is no key epoch")
+	}
+	if e := req.GetEpoch(); e != 0 && e != th.key.Epoch {
+		return nil, reject(codes.NotFound, ReasonNoKeyEpoch, fmt.Sprintf("key epoch %d is not in use; the current one is %d", e, th.key.Epoch))
+	}
+	doc, pk := th.KeyEpoch()
+	return &vigilv1.GetKeyEpochResponse{Document: doc, PublicKey: pk}, nil
 }

@@ -207,7 +207,7 @@ func (e *Engine) Submit(now time.Time, s Submission) (int, error) {
 	case s.BaseVersion != c.base:
 		return 0, fmt.Errorf("%w: version %d, the round trains version %d", ErrStaleBase, s.BaseVersion, c.base)
 	}
-	if err := c.sum.Add(s.Update); err != nil {
+	if err := c.sum.Add(aggregation.Origin{Round: s.Round, Device: s.Device, Nonce: s.Nonce}, s.Update); err != nil {
 		return 0, err
 	}
 	t.submitted = true

@@ -846,8 +846,12 @@ func (x *GetKeyEpochRequest) GetEpoch() uint64 {
 
 type GetKeyEpochResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Document is the signed key-epoch document, verified by devices against the root of trust.
-	Document      []byte `protobuf:"bytes,1,opt,name=document,proto3" json:"document,omitempty"`
+	// Document is the signed key-epoch document (a release envelope), verified by devices against
+	// the root of trust.
+	Document []byte `protobuf:"bytes,1,opt,name=document,proto3" json:"document,omitempty"`
+	// PublicKey is the key epoch's canonical encoding, collective public key included; the
+	// document names its SHA-256 and size.
+	PublicKey     []byte `protobuf:"bytes,2,opt,name=public_key,json=publicKey,proto3" json:"public_key,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -885,6 +889,13 @@ func (*GetKeyEpochResponse) Descriptor() ([]byte, []int) {
 func (x *GetKeyEpochResponse) GetDocument() []byte {
 	if x != nil {
 		return x.Document
+	}
+	return nil
+}
+
+func (x *GetKeyEpochResponse) GetPublicKey() []byte {
+	if x != nil {
+		return x.PublicKey
 	}
 	return nil
 }
@@ -1047,9 +1058,11 @@ const file_vigil_v1_coordinator_proto_rawDesc = "" +
 	"\x04spec\x18\x02 \x01(\v2\x13.vigil.v1.ModelSpecR\x04spec\x12\x16\n" +
 	"\x06params\x18\x03 \x03(\x01R\x06params\"*\n" +
 	"\x12GetKeyEpochRequest\x12\x14\n" +
-	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\"1\n" +
+	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\"P\n" +
 	"\x13GetKeyEpochResponse\x12\x1a\n" +
-	"\bdocument\x18\x01 \x01(\fR\bdocument\"R\n" +
+	"\bdocument\x18\x01 \x01(\fR\bdocument\x12\x1d\n" +
+	"\n" +
+	"public_key\x18\x02 \x01(\fR\tpublicKey\"R\n" +
 	"\x13ListReleasesRequest\x12\x16\n" +
 	"\x06region\x18\x01 \x01(\tR\x06region\x12#\n" +
 	"\rafter_version\x18\x02 \x01(\x04R\fafterVersion\"E\n" +

@@ -6,9 +6,9 @@ import (
 
 // Every size bound of the API, in one place. Servers check them before doing any work.
 const (
-	// MaxMessageBytes bounds any single gRPC message (a 1M-parameter update in the clear is 8 MiB;
-	// encrypted, 100,000 parameters take about 1.7 MiB).
-	MaxMessageBytes = 16 << 20
+	// MaxMessageBytes bounds any single gRPC message: an update of MaxParams parameters, in the
+	// clear (8 MiB) or encrypted (about 16.8 MB), with room for its envelope.
+	MaxMessageBytes = 20 << 20
 	// MaxParams bounds the dimension of a model and of an update.
 	MaxParams = 1 << 20
 	// MaxCiphertexts bounds the ciphertexts of one encrypted update or sum.

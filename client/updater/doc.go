@@ -1,0 +1,34 @@
+// Package updater keeps a device's global model up to date from its region's object store,
+// safely.
+//
+// Poll reads the store through a release.Verifier: root of trust (walking rotations) -> the
+// short-lived pointer -> the manifest it names -> every artifact's hash. It refuses rollback,
+// expired metadata, documents that do not match one another, and signatures by keys the root
+// does not trust (the errors wrap the release package's sentinels). A release that verifies is
+// staged in the state directory as a candidate; it never replaces the running model directly.
+//
+// The candidate then runs in shadow: Observe scores each live feature window with the current
+// model and the candidate side by side, and after Config.ShadowWindows windows the candidate is
+// promoted if Config.Health accepts the comparison (by default: every candidate score finite and
+// its mean reconstruction error at most 10% above the current model's) and rejected otherwise.
+// A rejected version is never fetched again. The model it replaced is kept, and Rollback returns
+// to it.
+//
+// # State directory
+//
+//	root.json                    newest trusted root (after rotations)
+//	state.json                   current, previous and candidate versions with their artifact
+//	                             hashes; the newest version accepted; rejected versions
+//	versions/<v>/manifest.json   the verified manifest envelope, for audit
+//	versions/<v>/params.f64      parameters (little-endian float64)
+//	versions/<v>/meta.json       model metadata (architecture, feature set)
+//
+// A version's files are written into a temporary directory, synced, and renamed into place;
+// only then is state.json replaced (temporary file, sync, rename, sync of the directory). That
+// rename is the single switch: a crash at any point leaves the previous state.json, which names
+// only complete versions, so the old model keeps running. Directories state.json does not name
+// are removed on the next start.
+//
+// The first model a device ever gets is installed directly: there is nothing to shadow it
+// against.
+package updater

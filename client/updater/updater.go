@@ -1,0 +1,307 @@
+package updater
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/vigilauth/vigil/release"
+)
+
+// Updater keeps one device's global model up to date (see the package doc). Its methods are
+// safe for concurrent use; Poll calls run one at a time.
+type Updater struct {
+	cfg  Config
+	disk *disk
+
+	pollMu    sync.Mutex // serialises Poll; guards verifier and rootSaved
+	verifier  *release.Verifier
+	rootSaved uint64 // version of the root in root.json (or the pinned one)
+
+	mu        sync.Mutex // guards what follows
+	root      uint64     // version of the newest trusted root
+	st        *state
+	current   *Model
+	previous  *Model
+	candidate *Model
+	shadow    *shadow // nil without a candidate
+}
+
+// New opens the state directory (creating it on first start), loads the installed models and
+// the trust state, and removes anything a crash left behind.
+func New(cfg Config) (*Updater, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	d := &disk{dir: cfg.Dir}
+	return open(cfg, d)
+}
+
+func open(cfg Config, d *disk) (*Updater, error) {
+	if err := os.MkdirAll(filepath.Join(cfg.Dir, versionsDir), 0o700); err != nil {
+		return nil, fmt.Errorf("updater: %w", err)
+	}
+	if err := removeTemp(cfg.Dir); err != nil {
+		return nil, err
+	}
+	rootEnv, rootVersion, err := loadRoot(cfg.Dir, cfg.PinnedRoot)
+	if err != nil {
+		return nil, err
+	}
+	st, err := d.loadState(cfg.Model)
+	if err != nil {
+		return nil, err
+	}
+	u := &Updater{cfg: cfg, disk: d, rootSaved: rootVersion, root: rootVersion, st: st}
+	if err := u.loadModels(); err != nil {
+		return nil, err
+	}
+	if err := d.collect(u.st); err != nil {
+		return nil, fmt.Errorf("updater: %w", err)
+	}
+	u.verifier, err = release.NewVerifier(release.VerifierConfig{Root: rootEnv, Model: cfg.Model, Version: u.st.Verified})
+	if err != nil {
+		return nil, fmt.Errorf("updater: %w", err)
+	}
+	u.resetShadowLocked()
+	return u, nil
+}
+
+// loadModels loads the versions state.json names. The running model must load; a damaged
+// previous model is forgotten, and a damaged candidate is dropped and fetched again.
+func (u *Updater) loadModels() error {
+	load := func(x *slot) (*Model, error) {
+		if x == nil {
+			return nil, nil
+		}
+		files, err := u.disk.readVersion(x)
+		if err != nil {
+			return nil, err
+		}
+		m, err := parseModel(u.cfg.Model, x.Version, u.cfg.FeatureSet, files)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
+		}
+		return m, nil
+	}
+	var err error
+	if u.current, err = load(u.st.Current); err != nil {
+		return fmt.Errorf("updater: running model v%d: %w", u.st.Current.Version, err)
+	}
+	next := u.st.clone()
+	if u.previous, err = load(u.st.Previous); err != nil {
+		next.Previous = nil
+	}
+	if u.candidate, err = load(u.st.Candidate); err != nil {
+		next.Candidate = nil
+		next.Verified = max(u.st.Current.Version, slicesMax(u.st.Rejected))
+	}
+	if next.Previous != u.st.Previous || next.Candidate != u.st.Candidate {
+		if err := u.disk.saveState(next); err != nil {
+			return err
+		}
+		u.st = next
+	}
+	return nil
+}
+
+func slicesMax(vs []uint64) uint64 {
+	var m uint64
+	for _, v := range vs {
+		m = max(m, v)
+	}
+	return m
+}
+
+// loadRoot returns the newer of the pinned root and the one saved in root.json.
+func loadRoot(dir string, pinned []byte) ([]byte, uint64, error) {
+	pr, err := release.ParseTrustedRoot(pinned)
+	if err != nil {
+		return nil, 0, fmt.Errorf("updater: pinned root: %w", err)
+	}
+	path := filepath.Join(dir, rootFile)
+	saved, err := readSmall(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return pinned, pr.Version, nil
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("updater: %w", err)
+	}
+	sr, err := release.ParseTrustedRoot(saved)
+	if err != nil {
+		return nil, 0, fmt.Errorf("updater: %s: %w: %w", path, ErrCorrupt, err)
+	}
+	if sr.Version > pr.Version {
+		return saved, sr.Version, nil
+	}
+	return pinned, pr.Version, nil
+}
+
+func removeTemp(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("updater: %w", err)
+	}
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), tempPrefix) {
+			if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+				return fmt.Errorf("updater: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+// Poll checks the store once. If a newer release verifies, it is staged as the candidate (or,
+// on a device without a model, installed) and the event says so; with nothing new the event
+// is NoChange. Verification failures are returned as errors wrapping the release package's
+// sentinels, and nothing changes. A genuine release that cannot run on this device is rejected
+// for good (event Rejected).
+func (u *Updater) Poll(ctx context.Context) (Event, error) {
+	u.pollMu.Lock()
+	defer u.pollMu.Unlock()
+	b, err := u.verifier.Fetch(ctx, u.cfg.Store, u.cfg.Now())
+	if rerr := u.saveRoot(); rerr != nil && err == nil {
+		err = rerr
+	}
+	u.mu.Lock()
+	u.root = u.verifier.Root().Version
+	u.mu.Unlock()
+	if errors.Is(err, release.ErrUpToDate) {
+		return Event{Kind: NoChange, Version: u.verifier.Version()}, nil
+	}
+	if err != nil {
+		return Event{}, fmt.Errorf("updater: poll: %w", err)
+	}
+	v := b.Manifest.Version
+	m, perr := parseModel(u.cfg.Model, v, u.cfg.FeatureSet, b.Files)
+
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if perr == nil && u.current != nil && m.Spec.InputDim() != u.current.Spec.InputDim() {
+		perr = fmt.Errorf("%w: v%d reads %d features, the running model %d", ErrIncompatible, v, m.Spec.InputDim(), u.current.Spec.InputDim())
+	}
+	next := u.st.clone()
+	next.Verified = v
+	if perr != nil {
+		next.reject(v)
+		if err := u.commitLocked(next); err != nil {
+			return Event{}, err
+		}
+		return Event{Kind: Rejected, Version: v, Reason: perr}, nil
+	}
+	files := map[string][]byte{ArtifactParams: b.Files[ArtifactParams], ArtifactMeta: b.Files[ArtifactMeta], manifestArt: b.ManifestEnvelope}
+	if err := u.disk.writeVersion(v, files); err != nil {
+		return Event{}, err
+	}
+	x := &slot{Version: v, Files: map[string]string{}}
+	for name, data := range files {
+		x.Files[name] = sha256Hex(data)
+	}
+	ev := Event{Kind: Staged, Version: v}
+	if u.current == nil {
+		next.Current = x
+		ev = Event{Kind: Installed, Version: v}
+	} else {
+		next.Candidate = x
+	}
+	if err := u.commitLocked(next); err != nil {
+		return Event{}, err
+	}
+	if ev.Kind == Installed {
+		u.current = m
+	} else {
+		u.candidate = m
+	}
+	u.resetShadowLocked()
+	return ev, nil
+}
+
+// commitLocked makes next the state: on disk first (the switch), then in the verifier, then
+// removes the files no version of next needs. The caller updates the models.
+func (u *Updater) commitLocked(next *state) error {
+	if err := u.disk.saveState(next); err != nil {
+		return err
+	}
+	u.st = next
+	if next.Verified > u.verifier.Version() {
+		if err := u.verifier.SetInstalled(next.Verified); err != nil {
+			return fmt.Errorf("updater: %w", err)
+		}
+	}
+	// Left-over files cost only space, and the next start removes them.
+	_ = u.disk.collect(next)
+	return nil
+}
+
+// saveRoot persists the verifier's root if a rotation made it newer than the saved one.
+func (u *Updater) saveRoot() error {
+	r := u.verifier.Root()
+	if r.Version <= u.rootSaved {
+		return nil
+	}
+	if err := u.disk.replaceFile(rootFile, u.verifier.RootEnvelope()); err != nil {
+		return fmt.Errorf("updater: save %s: %w", rootFile, err)
+	}
+	u.rootSaved = r.Version
+	return nil
+}
+
+// Current returns the running model, or nil if none is installed yet.
+func (u *Updater) Current() *Model {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.current
+}
+
+// Candidate returns the model in shadow evaluation, or nil.
+func (u *Updater) Candidate() *Model {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.candidate
+}
+
+// Previous returns the model Rollback would return to, or nil.
+func (u *Updater) Previous() *Model {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.previous
+}
+
+// Status describes the updater's state, for logs and the CLI.
+type Status struct {
+	Model                        string
+	Current, Previous, Candidate uint64 // 0: none
+	// Verified is the newest version accepted from the store; nothing older is accepted.
+	Verified uint64
+	// Rejected lists the most recent rejected versions.
+	Rejected []uint64
+	// ShadowWindows counts the windows the candidate has been scored on.
+	ShadowWindows int
+	// RootVersion is the version of the newest trusted root.
+	RootVersion uint64
+}
+
+// Status returns the updater's state.
+func (u *Updater) Status() Status {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	ver := func(x *slot) uint64 {
+		if x == nil {
+			return 0
+		}
+		return x.Version
+	}
+	s := Status{
+		Model: u.cfg.Model, Current: ver(u.st.Current), Previous: ver(u.st.Previous), Candidate: ver(u.st.Candidate),
+		Verified: u.st.Verified, Rejected: append([]uint64(nil), u.st.Rejected...), RootVersion: u.root,
+	}
+	if u.shadow != nil {
+		s.ShadowWindows = u.shadow.n
+	}
+	return s
+}

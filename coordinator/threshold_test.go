@@ -1,0 +1,218 @@
+package coordinator_test
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"math"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/vigilauth/vigil/client"
+	"github.com/vigilauth/vigil/coordinator"
+	"github.com/vigilauth/vigil/crypto/he"
+	"github.com/vigilauth/vigil/models/keystroke"
+	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
+	"github.com/vigilauth/vigil/release"
+	"github.com/vigilauth/vigil/trustee"
+)
+
+// encrypted is a coordinator taking threshold-CKKS updates, with three trustees (t = 2) in this
+// process over real gRPC on loopback, and the root of trust its key epoch is signed under.
+type encrypted struct {
+	*fixture
+	keys    *release.KeySet
+	key     *he.KeyEpoch
+	cluster *trustee.LocalCluster
+}
+
+func startEncrypted(t *testing.T, cfg coordinator.Config) *encrypted {
+	t.Helper()
+	now := time.Now()
+	keys, err := release.NewKeySet(rand.Reader, now.Add(24*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	params := he.DefaultParams()
+	shares, key, err := he.LocalCeremony(params, 1, []string{"privacy", "security", "audit"}, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cluster, err := trustee.StartLocal(trustee.LocalConfig{Shares: shares, MinContributors: max(2, cfg.MinUpdates), StateDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cluster.Close)
+	tc, err := trustee.NewClient(trustee.ClientConfig{Key: key, Trustees: cluster.Clients})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pk, _ := key.MarshalBinary()
+	doc, err := keys.SignKeyEpoch(1, params.ID(), pk, now, now.Add(24*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealing, err := coordinator.NewThresholdHE(key, doc, tc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Privacy.ClipNorm == 0 {
+		cfg.Privacy.ClipNorm = 1
+	}
+	return &encrypted{fixture: startWith(t, cfg, sealing), keys: keys, key: key, cluster: cluster}
+}
+
+// TestEncryptedRoundsOverGRPC trains with encrypted updates: devices verify the signed key
+// epoch, encrypt, the coordinator adds ciphertexts, trustees decrypt the sum, and the global
+// model improves as in the clear.
+func TestEncryptedRoundsOverGRPC(t *testing.T) {
+	const devices, rounds = 4, 3
+	f := startEncrypted(t, coordinator.Config{Rounds: rounds, DevicesPerRound: devices, MinUpdates: 3, MinEnrolled: devices,
+		RoundTimeout: 30 * time.Second, Privacy: coordinator.Privacy{ClipNorm: 1}})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var heldOut [][]float64
+	var wg sync.WaitGroup
+	for i := range devices {
+		rows := typistRows(t, uint64(i+1), 40)
+		heldOut = append(heldOut, rows[30:]...)
+		id := fmt.Sprintf("dev-%d", i)
+		keys, err := client.NewSignedKeys(f.api, f.keys.RootEnvelope, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := client.New(client.Config{DeviceID: id, Coordinator: f.api, Data: client.Rows(rows[:30]),
+			Sealer: client.NewThresholdSealer(id, keys), FeatureSet: keystroke.FeatureSet, Seed: uint64(i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Add(1)
+		go func() { defer wg.Done(); a.Run(ctx) }()
+	}
+	before := meanLoss(t, f.coord.Global().Params, heldOut)
+	if err := f.coord.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	wg.Wait()
+	after := meanLoss(t, f.coord.Global().Params, heldOut)
+	if f.coord.Completed() != rounds || !(after < 0.8*before) {
+		t.Fatalf("%d rounds, held-out loss %.4f -> %.4f", f.coord.Completed(), before, after)
+	}
+}
+
+// submitEncrypted encrypts vals as device d's answer to its task, as a device would.
+func (f *encrypted) submitEncrypted(t *testing.T, d string, vals []float64) (*vigilv1.SubmitUpdateRequest, error) {
+	t.Helper()
+	tk := waitTask(t, f.api, d)
+	enc, err := he.NewEncryptor(f.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cts, err := enc.Encrypt(vals, 1, he.UpdateBinding(f.key.Epoch, tk.GetRound(), d, tk.GetNonce()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := &vigilv1.SubmitUpdateRequest{DeviceId: d, Round: tk.GetRound(), Nonce: tk.GetNonce(), BaseVersion: tk.GetBaseVersion(),
+		Update: &vigilv1.Update{Encoding: vigilv1.UpdateEncoding_UPDATE_ENCODING_CKKS_THRESHOLD, Dimension: uint64(len(vals)),
+			ParamsId: f.key.Params().ID(), KeyEpoch: f.key.Epoch, Ciphertexts: cts}}
+	_, err = f.api.SubmitUpdate(context.Background(), req)
+	return req, err
+}
+
+// TestEncryptedSumIsExactAndRejectsMisfits submits known vectors: the released average matches
+// the plaintext average to 1e-6 of the clip norm with one trustee offline, and plaintext,
+// replayed or foreign ciphertexts are refused without disturbing the sum.
+func TestEncryptedSumIsExactAndRejectsMisfits(t *testing.T) {
+	f := startEncrypted(t, coordinator.Config{Rounds: 1, DevicesPerRound: 3, MinUpdates: 3, RoundTimeout: time.Minute})
+	f.cluster.Stop(0) // n - t = 1 trustee offline
+	ctx := context.Background()
+	for _, d := range []string{"a", "b", "c"} {
+		if _, err := f.api.Enroll(ctx, &vigilv1.EnrollRequest{DeviceId: d}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	done := make(chan error, 1)
+	go func() { done <- f.coord.Run(ctx) }()
+	n := spec.NumParams()
+	vec := func(scale float64) []float64 {
+		v := make([]float64, n)
+		for i := range v {
+			v[i] = scale * math.Sin(float64(i)) / math.Sqrt(float64(n))
+		}
+		return v
+	}
+	reqA, err := f.submitEncrypted(t, "a", vec(0.9))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb := waitTask(t, f.api, "b")
+	for _, tc := range []struct {
+		name string
+		req  *vigilv1.SubmitUpdateRequest
+		want string
+	}{
+		{"plaintext", &vigilv1.SubmitUpdateRequest{DeviceId: "b", Round: tb.GetRound(), Nonce: tb.GetNonce(), BaseVersion: tb.GetBaseVersion(),
+			Update: &vigilv1.Update{Encoding: vigilv1.UpdateEncoding_UPDATE_ENCODING_PLAINTEXT, Dimension: uint64(n), Values: vec(1)}}, "takes threshold CKKS"},
+		{"a's ciphertexts as b's", &vigilv1.SubmitUpdateRequest{DeviceId: "b", Round: tb.GetRound(), Nonce: tb.GetNonce(), BaseVersion: tb.GetBaseVersion(),
+			Update: reqA.Update}, "bound to another context"},
+		{"other parameters", &vigilv1.SubmitUpdateRequest{DeviceId: "b", Round: tb.GetRound(), Nonce: tb.GetNonce(), BaseVersion: tb.GetBaseVersion(),
+			Update: &vigilv1.Update{Encoding: vigilv1.UpdateEncoding_UPDATE_ENCODING_CKKS_THRESHOLD, Dimension: uint64(n), ParamsId: "other", KeyEpoch: 1, Ciphertexts: reqA.Update.Ciphertexts}}, "HE parameters"},
+		{"other epoch", &vigilv1.SubmitUpdateRequest{DeviceId: "b", Round: tb.GetRound(), Nonce: tb.GetNonce(), BaseVersion: tb.GetBaseVersion(),
+			Update: &vigilv1.Update{Encoding: vigilv1.UpdateEncoding_UPDATE_ENCODING_CKKS_THRESHOLD, Dimension: uint64(n), ParamsId: f.key.Params().ID(), KeyEpoch: 2, Ciphertexts: reqA.Update.Ciphertexts}}, "key epoch 2"},
+		{"truncated", &vigilv1.SubmitUpdateRequest{DeviceId: "b", Round: tb.GetRound(), Nonce: tb.GetNonce(), BaseVersion: tb.GetBaseVersion(),
+			Update: &vigilv1.Update{Encoding: vigilv1.UpdateEncoding_UPDATE_ENCODING_CKKS_THRESHOLD, Dimension: uint64(n), ParamsId: f.key.Params().ID(), KeyEpoch: 1,
+				Ciphertexts: [][]byte{reqA.Update.Ciphertexts[0][:100]}}}, "malformed"},
+	} {
+		_, err := f.api.SubmitUpdate(ctx, tc.req)
+		if status.Code(err) != codes.InvalidArgument || !strings.Contains(status.Convert(err).Message(), tc.want) {
+			t.Errorf("%s: %v, want InvalidArgument mentioning %q", tc.name, err, tc.want)
+		}
+	}
+	if _, err := f.submitEncrypted(t, "b", vec(-0.5)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.submitEncrypted(t, "c", vec(0.2)); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	v1, _ := coordinator.LoadModel(ctx, f.store, "keystroke-ae", 1)
+	g := f.coord.Global()
+	want := vec((0.9 - 0.5 + 0.2) / 3)
+	var worst float64
+	for i := range want {
+		worst = max(worst, math.Abs(g.Params[i]-v1.Params[i]-want[i]))
+	}
+	if g.Meta.Participants != 3 || worst > 1e-6 {
+		t.Fatalf("%d participants, max error %.3g of the clip norm, want 3 and at most 1e-6", g.Meta.Participants, worst)
+	}
+	t.Logf("max absolute error of the decrypted average: %.3g (clip norm 1)", worst)
+}
+
+// TestDeviceRefusesUnsignedKey serves a key epoch signed by a key outside the device's root of
+// trust: the device refuses to encrypt under it.
+func TestDeviceRefusesUnsignedKey(t *testing.T) {
+	f := startEncrypted(t, coordinator.Config{DevicesPerRound: 1, MinUpdates: 1})
+	other, err := release.NewKeySet(rand.Reader, time.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := client.NewSignedKeys(f.api, other.RootEnvelope, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := keys.KeyEpoch(context.Background(), 1); err == nil || !strings.Contains(err.Error(), "does not verify") {
+		t.Fatalf("key signed outside the device's root: %v", err)
+	}
+	good, _ := client.NewSignedKeys(f.api, f.keys.RootEnvelope, nil)
+	if _, err := good.KeyEpoch(context.Background(), 1); err != nil {
+		t.Fatalf("properly signed key refused: %v", err)
+	}
+}
