@@ -36,7 +36,9 @@ func (c *Coordinator) commit() error {
 	return nil
 }
 
-// durable waits until cm is written. c.mu must not be held.
+// durable waits until cm is written. Call it only after a change that set c.dirty under the
+// same lock hold that read c.pending: a clean state is never written, so cm would wait for an
+// unrelated change. c.mu must not be held.
 func (c *Coordinator) durable(ctx context.Context, cm *commit) error {
 	if c.state == nil {
 		return nil

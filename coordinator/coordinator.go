@@ -136,7 +136,7 @@ func loadOrInit(ctx context.Context, cfg Config) (GlobalModel, error) {
 		Name: cfg.ModelName, Version: 1, Created: cfg.Now().UTC(), FeatureSet: cfg.FeatureSet,
 		Layers: cfg.Spec.Layers, Activation: string(cfg.Spec.Activation),
 	}}
-	if err := saveModel(ctx, cfg.Store, g); err != nil {
+	if err := saveModel(ctx, cfg.Store, &g); err != nil {
 		return GlobalModel{}, err
 	}
 	return g, nil

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -138,6 +139,13 @@ func TestRoundsOverGRPC(t *testing.T) {
 		if m.Version != uint64(i+2) || m.Parent != uint64(i+1) || m.Participants != devices {
 			t.Errorf("version %d: %+v", i+2, m)
 		}
+	}
+	stored, err := coordinator.LoadModel(context.Background(), f.store, "keystroke-ae", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(stored.Meta, f.coord.Global().Meta) {
+		t.Fatalf("the model in memory differs from the stored one:\n%+v\n%+v", f.coord.Global().Meta, stored.Meta)
 	}
 	after := meanLoss(t, f.coord.Global().Params, heldOut)
 	if !(after < 0.7*before) {

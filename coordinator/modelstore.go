@@ -74,7 +74,9 @@ func DecodeParams(b []byte) ([]float64, error) {
 	return params, nil
 }
 
-func saveModel(ctx context.Context, st store.Store, m GlobalModel) error {
+// saveModel stores m, filling in m.Meta's digest and parameter count, so that the model kept in
+// memory is the one a restart would load.
+func saveModel(ctx context.Context, st store.Store, m *GlobalModel) error {
 	raw := EncodeParams(m.Params)
 	sum := sha256.Sum256(raw)
 	m.Meta.ParamsSHA256 = hex.EncodeToString(sum[:])

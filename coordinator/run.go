@@ -223,7 +223,7 @@ func (c *Coordinator) release(ctx context.Context, closed round.Closed, info ope
 	next.Meta.Created = c.cfg.Now().UTC()
 	next.Meta.Participants = n
 	next.Meta.MeanTrainLoss = info.lossSum / float64(n)
-	if err := saveModel(ctx, c.cfg.Store, next); err != nil {
+	if err := saveModel(ctx, c.cfg.Store, &next); err != nil {
 		return GlobalModel{}, err
 	}
 	return next, nil

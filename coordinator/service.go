@@ -93,8 +93,10 @@ func (c *Coordinator) Enroll(ctx context.Context, req *vigilv1.EnrollRequest) (*
 	}
 	n, g, cm := len(c.devices), c.global, c.pending
 	c.mu.Unlock()
-	if err := c.durable(ctx, cm); err != nil {
-		return nil, reject(codes.Unavailable, ReasonNotDurable, "enrolment could not be made durable: "+err.Error())
+	if !known {
+		if err := c.durable(ctx, cm); err != nil {
+			return nil, reject(codes.Unavailable, ReasonNotDurable, "enrolment could not be made durable: "+err.Error())
+		}
 	}
 	c.metrics.enrolled.Set(float64(n))
 	if !known {

@@ -24,6 +24,11 @@ type LocalConfig struct {
 	StateDir string
 	// Logger receives the trustees' logs, each with a "trustee" attribute (default: discard).
 	Logger *slog.Logger
+	// ServerOptions, if set, gives the extra gRPC server options of trustee id, such as mutual
+	// TLS and pki's guard admitting only the coordinator.
+	ServerOptions func(id string) ([]grpc.ServerOption, error)
+	// DialOptions, if set, gives the options to reach trustee id with (default: plain loopback).
+	DialOptions func(id string) ([]grpc.DialOption, error)
 }
 
 // LocalCluster is a set of trustee services running in this process, each on its own
@@ -79,12 +84,27 @@ func StartLocal(cfg LocalConfig) (_ *LocalCluster, err error) {
 		if err != nil {
 			return nil, fmt.Errorf("trustee: %w", err)
 		}
-		gs := grpc.NewServer(ServerOptions()...)
+		opts := ServerOptions()
+		if cfg.ServerOptions != nil {
+			extra, err := cfg.ServerOptions(id)
+			if err != nil {
+				return nil, err
+			}
+			opts = append(opts, extra...)
+		}
+		gs := grpc.NewServer(opts...)
 		vigilv1.RegisterTrusteeServer(gs, srv)
 		go gs.Serve(lis)
 		c.servers = append(c.servers, gs)
 		addr := lis.Addr().String()
-		conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		dial := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+		if cfg.DialOptions != nil {
+			if dial, err = cfg.DialOptions(id); err != nil {
+				return nil, err
+			}
+		}
+		dial = append(dial, grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessageBytes), grpc.MaxCallSendMsgSize(MaxMessageBytes)))
+		conn, err := grpc.NewClient(addr, dial...)
 		if err != nil {
 			return nil, fmt.Errorf("trustee: %w", err)
 		}

@@ -273,7 +273,7 @@ func (d *disk) readVersion(x *slot) (map[string][]byte, error) {
 }
 
 // collect removes every entry of versions/ that s does not name: temporary directories and
-// versions left behind by a crash or replaced.
+// versions left behind by a crash. It runs only when the state directory is opened.
 func (d *disk) collect(s *state) error {
 	keep := map[string]bool{}
 	for _, x := range s.slots() {

@@ -179,12 +179,30 @@ func (u *Updater) Poll(ctx context.Context) (Event, error) {
 	}
 	v := b.Manifest.Version
 	m, perr := parseModel(u.cfg.Model, v, u.cfg.FeatureSet, b.Files)
+	// Only Poll installs a first model, and Poll calls are serialised, so what is read here
+	// holds until the commit below. Promotions keep the input width (it is checked at staging).
+	u.mu.Lock()
+	running := u.current
+	u.mu.Unlock()
+	if perr == nil && running != nil && m.Spec.InputDim() != running.Spec.InputDim() {
+		perr = fmt.Errorf("%w: v%d reads %d features, the running model %d", ErrIncompatible, v, m.Spec.InputDim(), running.Spec.InputDim())
+	}
+	var x *slot
+	if perr == nil {
+		// Written outside the lock, so that scoring is not held up by the disk: no other
+		// operation touches a version newer than every one the state names.
+		files := map[string][]byte{ArtifactParams: b.Files[ArtifactParams], ArtifactMeta: b.Files[ArtifactMeta], manifestArt: b.ManifestEnvelope}
+		if err := u.disk.writeVersion(v, files); err != nil {
+			return Event{}, err
+		}
+		x = &slot{Version: v, Files: map[string]string{}}
+		for name, data := range files {
+			x.Files[name] = sha256Hex(data)
+		}
+	}
 
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	if perr == nil && u.current != nil && m.Spec.InputDim() != u.current.Spec.InputDim() {
-		perr = fmt.Errorf("%w: v%d reads %d features, the running model %d", ErrIncompatible, v, m.Spec.InputDim(), u.current.Spec.InputDim())
-	}
 	next := u.st.clone()
 	next.Verified = v
 	if perr != nil {
@@ -192,18 +210,13 @@ func (u *Updater) Poll(ctx context.Context) (Event, error) {
 		if err := u.commitLocked(next); err != nil {
 			return Event{}, err
 		}
+		if err := u.verifier.SetInstalled(v); err != nil {
+			return Event{}, fmt.Errorf("updater: %w", err)
+		}
 		return Event{Kind: Rejected, Version: v, Reason: perr}, nil
 	}
-	files := map[string][]byte{ArtifactParams: b.Files[ArtifactParams], ArtifactMeta: b.Files[ArtifactMeta], manifestArt: b.ManifestEnvelope}
-	if err := u.disk.writeVersion(v, files); err != nil {
-		return Event{}, err
-	}
-	x := &slot{Version: v, Files: map[string]string{}}
-	for name, data := range files {
-		x.Files[name] = sha256Hex(data)
-	}
 	ev := Event{Kind: Staged, Version: v}
-	if u.current == nil {
+	if running == nil {
 		next.Current = x
 		ev = Event{Kind: Installed, Version: v}
 	} else {
@@ -211,6 +224,9 @@ func (u *Updater) Poll(ctx context.Context) (Event, error) {
 	}
 	if err := u.commitLocked(next); err != nil {
 		return Event{}, err
+	}
+	if err := u.verifier.SetInstalled(v); err != nil {
+		return Event{}, fmt.Errorf("updater: %w", err)
 	}
 	if ev.Kind == Installed {
 		u.current = m
@@ -221,20 +237,25 @@ func (u *Updater) Poll(ctx context.Context) (Event, error) {
 	return ev, nil
 }
 
-// commitLocked makes next the state: on disk first (the switch), then in the verifier, then
-// removes the files no version of next needs. The caller updates the models.
+// commitLocked makes next the state (replacing state.json is the switch) and removes the
+// versions next no longer names. The caller updates the models (and Poll the verifier).
 func (u *Updater) commitLocked(next *state) error {
 	if err := u.disk.saveState(next); err != nil {
 		return err
 	}
+	prev := u.st
 	u.st = next
-	if next.Verified > u.verifier.Version() {
-		if err := u.verifier.SetInstalled(next.Verified); err != nil {
-			return fmt.Errorf("updater: %w", err)
+	// Remove the versions next no longer names. Left-over files cost only space, and the next
+	// start removes them.
+	keep := map[uint64]bool{}
+	for _, x := range next.slots() {
+		keep[x.Version] = true
+	}
+	for _, x := range prev.slots() {
+		if !keep[x.Version] {
+			_ = os.RemoveAll(u.disk.versionDir(x.Version))
 		}
 	}
-	// Left-over files cost only space, and the next start removes them.
-	_ = u.disk.collect(next)
 	return nil
 }
 

@@ -1,0 +1,57 @@
+package updater
+
+import (
+	"encoding/json"
+	"reflect"
+	"testing"
+)
+
+// FuzzDecodeState: the state file decoder never panics, and what it accepts is a consistent
+// state that round-trips.
+func FuzzDecodeState(f *testing.F) {
+	files := map[string]string{ArtifactParams: "aa", ArtifactMeta: "bb", manifestArt: "cc"}
+	for _, s := range []state{
+		{Format: stateFormat, Model: testModel},
+		{Format: stateFormat, Model: testModel, Verified: 3, Current: &slot{2, files}, Previous: &slot{1, files}, Candidate: &slot{3, files}, Rejected: []uint64{1}},
+		{Format: stateFormat, Model: testModel, Verified: 3, Current: &slot{3, files}, Candidate: &slot{2, files}},
+	} {
+		data, _ := json.MarshalIndent(s, "", "  ")
+		f.Add(data)
+	}
+	f.Add([]byte(`{"format":"vigil-updater-state-v1","model":"keystroke-ae","verified":1,"current":{"version":1,"files":{}},"previous":null,"candidate":null,"rejected":null} x`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		s, err := decodeState(data, testModel)
+		if err != nil {
+			return
+		}
+		enc, err := json.Marshal(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, err := decodeState(enc, testModel)
+		if err != nil || !reflect.DeepEqual(again, s) {
+			t.Fatalf("round trip: %v\n%+v\n%+v", err, s, again)
+		}
+	})
+}
+
+// FuzzDecodeMeta: meta.json decoding never panics, and parseModel never panics on what a
+// store could serve.
+func FuzzDecodeMeta(f *testing.F) {
+	files := modelFiles(f, 1, testSpec, make([]float64, testSpec.NumParams()), testFeatures)
+	f.Add(files[ArtifactMeta], files[ArtifactParams])
+	f.Add([]byte(`{"name":"keystroke-ae","version":1,"layers":[6,4,6],"activation":"tanh","feature_set":"test-features-v1","num_params":58}`), make([]byte, 58*8))
+	f.Add([]byte(`{"layers":[1e9]}`), []byte{})
+	f.Fuzz(func(t *testing.T, meta, params []byte) {
+		if m, err := DecodeMeta(meta); err == nil && len(m.Layers) > maxLayers {
+			t.Fatalf("accepted %d layers", len(m.Layers))
+		}
+		m, err := parseModel(testModel, 1, testFeatures, map[string][]byte{ArtifactMeta: meta, ArtifactParams: params})
+		if err != nil {
+			return
+		}
+		if _, err := m.NewScorer(); err != nil {
+			t.Fatalf("accepted a model that does not load: %v", err)
+		}
+	})
+}
