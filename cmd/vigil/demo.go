@@ -14,7 +14,6 @@ import (
 
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/vigilauth/vigil/client"
 	"github.com/vigilauth/vigil/coordinator"
@@ -31,9 +30,114 @@ type demoFlags struct {
 	seed                                       uint64
 	logLevel                                   slog.Level
 	clip, noise, epsilon, delta                float64
+	trustees, threshold                        int
+	plaintext                                  bool
 }
 
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	f, err := parseDemoFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: f.logLevel}))
+	devs, err := demoDevices(f, stdout)
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	if f.storeDir == "" {
+		if f.storeDir, err = os.MkdirTemp("", "vigil-demo-"); err != nil {
+			return fmt.Errorf("demo: %w", err)
+		}
+	}
+	st, err := store.NewFS(filepath.Join(f.storeDir, "store"))
+	if err != nil {
+		return fmt.Errorf("demo: --dir: %w", err)
+	}
+	perRound := min(f.perRound, len(devs))
+	if f.perRound == 0 {
+		perRound = max(2, len(devs)/4)
+	}
+	minUpdates := max(2, perRound/2)
+	now := time.Now()
+	emb, err := newEmbedded(f.storeDir, f.trustees, f.threshold, minUpdates, now)
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	defer emb.close()
+	var sealing coordinator.Sealing = coordinator.Insecure{}
+	if !f.plaintext {
+		if sealing, err = emb.sealing(); err != nil {
+			return fmt.Errorf("demo: %w", err)
+		}
+	}
+	enroller, err := emb.enroller()
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	var heldOut [][]float64
+	for _, d := range devs {
+		heldOut = append(heldOut, d.heldOut...)
+	}
+	spec := globalSpec()
+	events := make(chan coordinator.Event, 4*len(devs)+16)
+	coord, err := coordinator.New(ctx, coordinator.Config{
+		Spec: spec, FeatureSet: keystroke.FeatureSet, InitSeed: f.seed,
+		Rounds: f.rounds, DevicesPerRound: perRound, MinUpdates: minUpdates, MinEnrolled: len(devs),
+		RoundTimeout: 60 * time.Second, Store: st, StateDir: filepath.Join(f.storeDir, "state"), Logger: logger,
+		Privacy: f.privacy(filepath.Join(f.storeDir, "state", "model.ledger")), Enroller: enroller,
+		Events: func(e coordinator.Event) { events <- e },
+	}, sealing)
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	startLoss, err := heldOutLoss(spec, coord.Global().Params, heldOut)
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	opts, err := emb.serverOptions()
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	srv := grpc.NewServer(opts...)
+	coord.Register(srv)
+	go srv.Serve(lis)
+	defer srv.Stop()
+
+	fmt.Fprintf(stdout, "coordinator on %s: %d devices, %d expected per round, up to %d rounds, model %v (%d parameters), files in %s\n",
+		lis.Addr(), len(devs), perRound, f.rounds, spec.Layers, spec.NumParams(), f.storeDir)
+	fmt.Fprintln(stdout, "every connection is mutual TLS 1.3 (X25519MLKEM768); devices enrol with one-time tokens")
+	if f.plaintext {
+		fmt.Fprintln(stdout, "INSECURE: updates travel in the clear (--insecure-plaintext); the coordinator sees each one")
+	} else {
+		fmt.Fprintln(stdout, emb.describe())
+	}
+	fmt.Fprintln(stdout, f.privacyLine())
+	fmt.Fprintf(stdout, "global model v1: held-out loss %.4f\n", startLoss)
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	fleet := runFleet(ctx, devs, lis.Addr().String(), emb, f, logger)
+	rows, err := runRounds(ctx, coord, events, newProgressBar(stderr, f.rounds), spec, st, heldOut)
+	if errors.Is(err, dp.ErrBudgetExhausted) {
+		fmt.Fprintf(stdout, "stopped before round %d: %v\n", len(rows)+1, err)
+		err = nil
+	}
+	cancel()
+	if ferr := fleet.Wait(); err == nil {
+		err = ferr
+	}
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	printSummary(stdout, startLoss, rows, f.storeDir)
+	return nil
+}
+
+func parseDemoFlags(args []string, stderr io.Writer) (demoFlags, error) {
 	var f demoFlags
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -50,140 +154,95 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.Float64Var(&f.noise, "noise-multiplier", 1.0, "noise multiplier z (0 turns differential privacy off)")
 	fs.Float64Var(&f.epsilon, "epsilon", 8, "privacy budget: the demo stops before a round would exceed it")
 	fs.Float64Var(&f.delta, "delta", 1e-5, "delta of the privacy budget")
+	fs.IntVar(&f.trustees, "trustees", 3, "number of trustees holding shares of the decryption key")
+	fs.IntVar(&f.threshold, "threshold", 2, "trustees needed to decrypt a round's sum")
+	fs.BoolVar(&f.plaintext, "insecure-plaintext", false, "send updates in the clear instead of encrypted (debugging only)")
 	if err := fs.Parse(args); err != nil {
-		return err
+		return f, err
 	}
 	switch {
 	case fs.NArg() > 0:
-		return fmt.Errorf("demo: unexpected argument %q", fs.Arg(0))
-	case f.devices < 1 || f.devices > 1000:
-		return fmt.Errorf("demo: --devices %d out of range 1..1000", f.devices)
+		return f, fmt.Errorf("demo: unexpected argument %q", fs.Arg(0))
+	case f.devices < 2 || f.devices > 1000:
+		return f, fmt.Errorf("demo: --devices %d out of range 2..1000", f.devices)
 	case f.rounds < 1 || f.rounds > 1000:
-		return fmt.Errorf("demo: --rounds %d out of range 1..1000", f.rounds)
+		return f, fmt.Errorf("demo: --rounds %d out of range 1..1000", f.rounds)
 	case f.window < 10 || f.window > 1000:
-		return fmt.Errorf("demo: --window %d out of range 10..1000", f.window)
+		return f, fmt.Errorf("demo: --window %d out of range 10..1000", f.window)
 	case f.windows < 4:
-		return fmt.Errorf("demo: --windows %d: need at least 4", f.windows)
-	case f.perRound < 0:
-		return fmt.Errorf("demo: --devices-per-round %d is negative", f.perRound)
+		return f, fmt.Errorf("demo: --windows %d: need at least 4", f.windows)
+	case f.perRound < 0 || f.perRound == 1:
+		return f, fmt.Errorf("demo: --devices-per-round %d: need at least 2 (trustees never decrypt a single update)", f.perRound)
 	case f.noise < 0 || f.clip <= 0:
-		return fmt.Errorf("demo: --noise-multiplier %v and --clip %v: need z >= 0 and C > 0", f.noise, f.clip)
+		return f, fmt.Errorf("demo: --noise-multiplier %v and --clip %v: need z >= 0 and C > 0", f.noise, f.clip)
 	}
-	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: f.logLevel}))
+	return f, nil
+}
 
-	devs, err := demoDevices(f, stdout)
-	if err != nil {
-		return fmt.Errorf("demo: %w", err)
+func (f demoFlags) privacy(ledger string) coordinator.Privacy {
+	if f.noise == 0 {
+		return coordinator.Privacy{ClipNorm: f.clip}
 	}
-	if f.storeDir == "" {
-		if f.storeDir, err = os.MkdirTemp("", "vigil-demo-"); err != nil {
-			return fmt.Errorf("demo: %w", err)
-		}
-	}
-	st, err := store.NewFS(filepath.Join(f.storeDir, "store"))
-	if err != nil {
-		return fmt.Errorf("demo: --dir: %w", err)
-	}
-	perRound := min(f.perRound, len(devs))
-	if f.perRound == 0 {
-		perRound = max(1, len(devs)/4)
-	}
-	privacy := coordinator.Privacy{ClipNorm: f.clip}
-	if f.noise > 0 {
-		privacy = coordinator.Privacy{
-			ClipNorm: f.clip, NoiseMultiplier: f.noise, Budget: dp.Budget{Epsilon: f.epsilon, Delta: f.delta},
-			LedgerPath: filepath.Join(f.storeDir, "state", "model.ledger"),
-		}
-	}
-	var heldOut [][]float64
-	for _, d := range devs {
-		heldOut = append(heldOut, d.heldOut...)
-	}
-	spec := globalSpec()
+	return coordinator.Privacy{ClipNorm: f.clip, NoiseMultiplier: f.noise, Budget: dp.Budget{Epsilon: f.epsilon, Delta: f.delta}, LedgerPath: ledger}
+}
 
-	events := make(chan coordinator.Event, 4*len(devs)+16)
-	coord, err := coordinator.New(ctx, coordinator.Config{
-		Spec: spec, FeatureSet: keystroke.FeatureSet, InitSeed: f.seed,
-		Rounds: f.rounds, DevicesPerRound: perRound, MinUpdates: max(1, perRound/2), MinEnrolled: len(devs),
-		RoundTimeout: 60 * time.Second, Store: st, StateDir: filepath.Join(f.storeDir, "state"), Logger: logger,
-		Privacy: privacy,
-		Events:  func(e coordinator.Event) { events <- e },
-	}, coordinator.Insecure{})
-	if err != nil {
-		return fmt.Errorf("demo: %w", err)
+func (f demoFlags) privacyLine() string {
+	if f.noise == 0 {
+		return fmt.Sprintf("differential privacy off (--noise-multiplier 0); updates clipped to L2 norm %g", f.clip)
 	}
-	start := coord.Global()
-	startLoss, err := heldOutLoss(spec, start.Params, heldOut)
-	if err != nil {
-		return fmt.Errorf("demo: %w", err)
-	}
+	return fmt.Sprintf("differential privacy: updates clipped to L2 norm %g, noise multiplier %g, budget epsilon %g at delta %g",
+		f.clip, f.noise, f.epsilon, f.delta)
+}
 
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return fmt.Errorf("demo: %w", err)
-	}
-	srv := grpc.NewServer(coordinator.ServerOptions()...)
-	coord.Register(srv)
-	fmt.Fprintf(stdout, "coordinator on %s (gRPC), %d devices, %d expected per round, up to %d rounds, model %v (%d parameters), in %s\n",
-		lis.Addr(), len(devs), perRound, f.rounds, spec.Layers, spec.NumParams(), f.storeDir)
-	if privacy.Enabled() {
-		fmt.Fprintf(stdout, "differential privacy: updates clipped to L2 norm %g, noise multiplier %g, budget epsilon %g at delta %g\n",
-			f.clip, f.noise, f.epsilon, f.delta)
-	} else {
-		fmt.Fprintf(stdout, "differential privacy off (--noise-multiplier 0); updates clipped to L2 norm %g\n", f.clip)
-	}
-	fmt.Fprintf(stdout, "updates travel in the clear (encryption is not wired into the demo yet)\n")
-	fmt.Fprintf(stdout, "global model v%d: held-out loss %.4f\n", start.Meta.Version, startLoss)
-
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+// runFleet enrols every device with a one-time token and runs its agent until ctx ends.
+func runFleet(ctx context.Context, devs []deviceData, addr string, emb *embedded, f demoFlags, logger *slog.Logger) *errgroup.Group {
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return srv.Serve(lis) })
-	devCtx, stopDevices := context.WithCancel(gctx)
 	for i, d := range devs {
-		conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()),
-			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(vigilv1.MaxMessageBytes), grpc.MaxCallSendMsgSize(vigilv1.MaxMessageBytes)))
-		if err != nil {
-			stopDevices()
-			return fmt.Errorf("demo: %w", err)
-		}
-		defer conn.Close()
-		agent, err := client.New(client.Config{
-			DeviceID: d.id, Coordinator: vigilv1.NewCoordinatorClient(conn), Data: client.Rows(d.train),
-			Sealer: client.InsecurePlaintext{}, FeatureSet: keystroke.FeatureSet, Seed: f.seed + uint64(i), Logger: logger,
-		})
-		if err != nil {
-			stopDevices()
-			return fmt.Errorf("demo: %w", err)
-		}
 		g.Go(func() error {
-			if err := agent.Run(devCtx); !errors.Is(err, context.Canceled) {
+			conn, err := emb.enrolDevice(gctx, addr, d.id, time.Now())
+			if err != nil {
+				return err
+			}
+			defer conn.Close()
+			api := vigilv1.NewCoordinatorClient(conn)
+			var sealer client.Sealer = client.InsecurePlaintext{}
+			if !f.plaintext {
+				keys, err := client.NewSignedKeys(api, emb.keys.RootEnvelope, nil)
+				if err != nil {
+					return err
+				}
+				sealer = client.NewThresholdSealer(d.id, keys)
+			}
+			agent, err := client.New(client.Config{
+				DeviceID: d.id, Coordinator: api, Data: client.Rows(d.train),
+				Sealer: sealer, FeatureSet: keystroke.FeatureSet, Seed: f.seed + uint64(i), Logger: logger,
+			})
+			if err != nil {
+				return err
+			}
+			if err := agent.Run(gctx); !errors.Is(err, context.Canceled) {
 				return err
 			}
 			return nil
 		})
 	}
-	runErr := make(chan error, 1)
-	go func() { runErr <- coord.Run(gctx); close(events) }()
+	return g
+}
 
-	rows, err := showRounds(events, newProgressBar(stderr, f.rounds), spec, st, heldOut)
-	if err == nil {
-		err = <-runErr
+// runRounds runs the coordinator until it stops, drawing progress from its events.
+func runRounds(ctx context.Context, coord *coordinator.Coordinator, events chan coordinator.Event, bar progressBar,
+	spec models.Spec, st store.Store, heldOut [][]float64) ([]roundRow, error) {
+	runErr := make(chan error, 1)
+	go func() { runErr <- coord.Run(ctx); close(events) }()
+	rows, err := showRounds(events, bar, spec, st, heldOut)
+	go func() {
+		for range events { // if showRounds stopped early, keep the coordinator from blocking
+		}
+	}()
+	if rerr := <-runErr; err == nil {
+		err = rerr
 	}
-	if errors.Is(err, dp.ErrBudgetExhausted) {
-		fmt.Fprintf(stdout, "stopped before round %d: %v\n", len(rows)+1, err)
-		err = nil
-	}
-	stopDevices()
-	srv.GracefulStop()
-	if gerr := g.Wait(); err == nil && gerr != nil && !errors.Is(gerr, grpc.ErrServerStopped) {
-		err = gerr
-	}
-	if err != nil {
-		return fmt.Errorf("demo: %w", err)
-	}
-	printSummary(stdout, startLoss, rows, f.storeDir)
-	return nil
+	return rows, err
 }
 
 func demoDevices(f demoFlags, stdout io.Writer) ([]deviceData, error) {

@@ -1,0 +1,21 @@
+package main
+
+import (
+	"crypto/tls"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+
+	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
+)
+
+// dialCoordinator connects to the coordinator with TLS config tc, or in the clear if tc is nil.
+func dialCoordinator(addr string, tc *tls.Config) (*grpc.ClientConn, error) {
+	tcreds := insecure.NewCredentials()
+	if tc != nil {
+		tcreds = credentials.NewTLS(tc)
+	}
+	return grpc.NewClient(addr, grpc.WithTransportCredentials(tcreds),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(vigilv1.MaxMessageBytes), grpc.MaxCallSendMsgSize(vigilv1.MaxMessageBytes)))
+}
