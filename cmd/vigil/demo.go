@@ -30,7 +30,7 @@ type demoFlags struct {
 	seed                                       uint64
 	logLevel                                   slog.Level
 	clip, noise, epsilon, delta                float64
-	trustees, threshold                        int
+	trustees, threshold, updaters              int
 	plaintext                                  bool
 }
 
@@ -74,6 +74,14 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
+	rel, err := newReleases(ctx, f.storeDir, emb)
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	publisher, err := rel.publisher()
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
 	var heldOut [][]float64
 	for _, d := range devs {
 		heldOut = append(heldOut, d.heldOut...)
@@ -84,7 +92,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		Spec: spec, FeatureSet: keystroke.FeatureSet, InitSeed: f.seed,
 		Rounds: f.rounds, DevicesPerRound: perRound, MinUpdates: minUpdates, MinEnrolled: len(devs),
 		RoundTimeout: 60 * time.Second, Store: st, StateDir: filepath.Join(f.storeDir, "state"), Logger: logger,
-		Privacy: f.privacy(filepath.Join(f.storeDir, "state", "model.ledger")), Enroller: enroller,
+		Privacy: f.privacy(filepath.Join(f.storeDir, "state", "model.ledger")), Enroller: enroller, Publisher: publisher,
 		Events: func(e coordinator.Event) { events <- e },
 	}, sealing)
 	if err != nil {
@@ -120,11 +128,16 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	fleet := runFleet(ctx, devs, lis.Addr().String(), emb, f, logger)
+	go rel.outbox.Run(ctx)
+	fleet := runFleet(ctx, devs, lis.Addr().String(), emb, rel, f, logger)
 	rows, err := runRounds(ctx, coord, events, newProgressBar(stderr, f.rounds), spec, st, heldOut)
 	if errors.Is(err, dp.ErrBudgetExhausted) {
 		fmt.Fprintf(stdout, "stopped before round %d: %v\n", len(rows)+1, err)
 		err = nil
+	}
+	if err == nil {
+		// Give the fleet one polling interval and a shadow evaluation to take the last release.
+		time.Sleep(demoPollInterval + 6*50*time.Millisecond)
 	}
 	cancel()
 	if ferr := fleet.Wait(); err == nil {
@@ -134,6 +147,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return fmt.Errorf("demo: %w", err)
 	}
 	printSummary(stdout, startLoss, rows, f.storeDir)
+	rel.pickup.report(stdout, coord.Global().Meta.Version, min(f.updaters, len(devs)))
 	return nil
 }
 
@@ -156,6 +170,7 @@ func parseDemoFlags(args []string, stderr io.Writer) (demoFlags, error) {
 	fs.Float64Var(&f.delta, "delta", 1e-5, "delta of the privacy budget")
 	fs.IntVar(&f.trustees, "trustees", 3, "number of trustees holding shares of the decryption key")
 	fs.IntVar(&f.threshold, "threshold", 2, "trustees needed to decrypt a round's sum")
+	fs.IntVar(&f.updaters, "updaters", 20, "devices that also run the release updater (each writes its installed models to disk)")
 	fs.BoolVar(&f.plaintext, "insecure-plaintext", false, "send updates in the clear instead of encrypted (debugging only)")
 	if err := fs.Parse(args); err != nil {
 		return f, err
@@ -173,6 +188,8 @@ func parseDemoFlags(args []string, stderr io.Writer) (demoFlags, error) {
 		return f, fmt.Errorf("demo: --windows %d: need at least 4", f.windows)
 	case f.perRound < 0 || f.perRound == 1:
 		return f, fmt.Errorf("demo: --devices-per-round %d: need at least 2 (trustees never decrypt a single update)", f.perRound)
+	case f.updaters < 0:
+		return f, fmt.Errorf("demo: --updaters %d is negative", f.updaters)
 	case f.noise < 0 || f.clip <= 0:
 		return f, fmt.Errorf("demo: --noise-multiplier %v and --clip %v: need z >= 0 and C > 0", f.noise, f.clip)
 	}
@@ -195,9 +212,17 @@ func (f demoFlags) privacyLine() string {
 }
 
 // runFleet enrols every device with a one-time token and runs its agent until ctx ends.
-func runFleet(ctx context.Context, devs []deviceData, addr string, emb *embedded, f demoFlags, logger *slog.Logger) *errgroup.Group {
+func runFleet(ctx context.Context, devs []deviceData, addr string, emb *embedded, rel *releases, f demoFlags, logger *slog.Logger) *errgroup.Group {
 	g, gctx := errgroup.WithContext(ctx)
 	for i, d := range devs {
+		if i < f.updaters {
+			g.Go(func() error {
+				if err := rel.runUpdater(gctx, f.storeDir, d.id, i, emb.keys.RootEnvelope, d.heldOut); !errors.Is(err, context.Canceled) {
+					return fmt.Errorf("device %s updater: %w", d.id, err)
+				}
+				return nil
+			})
+		}
 		g.Go(func() error {
 			conn, err := emb.enrolDevice(gctx, addr, d.id, time.Now())
 			if err != nil {
