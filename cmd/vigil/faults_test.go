@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -14,11 +15,10 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-
+	"github.com/vigilauth/vigil/client"
 	"github.com/vigilauth/vigil/coordinator"
 	"github.com/vigilauth/vigil/dp"
+	"github.com/vigilauth/vigil/pki"
 	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
 	"github.com/vigilauth/vigil/store"
 )
@@ -49,10 +49,11 @@ func metric(url, sample string) float64 {
 	return v
 }
 
-// TestCoordinatorProcessFaults kills the coordinator process in the middle of a private round,
-// once with SIGKILL and once with SIGTERM, after three of four updates were acknowledged, and
-// restarts it on the same directory: the round resumes with exactly those three, the fourth
-// completes it, and the privacy ledger holds the round once.
+// TestCoordinatorProcessFaults kills the coordinator process in the middle of a private,
+// encrypted round, once with SIGKILL and once with SIGTERM, after three of four updates were
+// acknowledged, and restarts it on the same directory: the round resumes with exactly those
+// three in its encrypted sum, the fourth completes it, the trustees (separate processes that
+// outlive the coordinator) decrypt it once, and the privacy ledger holds the round once.
 func TestCoordinatorProcessFaults(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts and kills processes")
@@ -65,41 +66,30 @@ func TestCoordinatorProcessFaults(t *testing.T) {
 func processFault(t *testing.T, sig syscall.Signal) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	dir, addr, metricsAddr := t.TempDir(), freeAddr(t), freeAddr(t)
+	orgDir, dir, addr, metricsAddr := org(t), t.TempDir(), freeAddr(t), freeAddr(t)
+	trustees := startTrustees(t, ctx, orgDir, 4)
 	startCoordinator := func() (*exec.Cmd, *lineWaiter) {
-		c := vigilCmd(ctx, "coordinator", "--listen", addr, "--metrics-listen", metricsAddr, "--dir", dir,
+		args := []string{"coordinator", "--org", orgDir, "--listen", addr, "--metrics-listen", metricsAddr, "--dir", dir,
 			"--rounds", "1", "--devices-per-round", "4", "--min-updates", "4", "--round-timeout", "2m",
-			"--clip", "1", "--noise-multiplier", "1", "--epsilon", "50", "--insecure-plaintext", "--log-level", "warn")
-		out, err := c.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := c.Start(); err != nil {
-			t.Fatal(err)
-		}
-		w := watch(t, out)
+			"--clip", "1", "--noise-multiplier", "1", "--epsilon", "50", "--log-level", "warn"}
+		c, w, _ := startProcess(t, ctx, append(args, trustees...)...)
 		w.wait(t, "coordinator listening on ")
 		return c, w
 	}
 	coord, _ := startCoordinator()
 
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	api := vigilv1.NewCoordinatorClient(conn)
 	// The test itself is the fourth device, which answers only after the restart.
-	if _, err := api.Enroll(ctx, &vigilv1.EnrollRequest{DeviceId: "late"}); err != nil {
-		t.Fatal(err)
-	}
+	api, sealer := testDevice(t, ctx, orgDir, addr, "late")
 	var clients []*exec.Cmd
 	for i := 1; i <= 3; i++ {
-		c := vigilCmd(ctx, "client", "--coordinator", addr, "--device-id", fmt.Sprintf("proc-%d", i),
-			"--synthetic-seed", fmt.Sprint(i), "--rounds", "1", "--insecure-plaintext", "--log-level", "error")
-		if err := c.Start(); err != nil {
-			t.Fatal(err)
-		}
+		id := fmt.Sprintf("proc-%d", i)
+		c, out, _ := startProcess(t, ctx, "client", "--coordinator", addr, "--device-id", id, "--dir", filepath.Join(t.TempDir(), id),
+			"--ca", filepath.Join(orgDir, "pki", "ca.pem"), "--token", token(t, orgDir, id), "--root", filepath.Join(orgDir, "root.json"),
+			"--synthetic-seed", fmt.Sprint(i), "--rounds", "1", "--log-level", "error")
+		go func() {
+			for range out.lines {
+			}
+		}()
 		clients = append(clients, c)
 	}
 	url := "http://" + metricsAddr + "/metrics"
@@ -113,7 +103,7 @@ func processFault(t *testing.T, sig syscall.Signal) {
 	if err := coord.Process.Signal(sig); err != nil {
 		t.Fatal(err)
 	}
-	err = coord.Wait()
+	err := coord.Wait()
 	if sig == syscall.SIGTERM && err != nil {
 		t.Fatalf("coordinator did not stop cleanly on SIGTERM: %v", err)
 	}
@@ -136,9 +126,11 @@ func processFault(t *testing.T, sig syscall.Signal) {
 	if task.GetRound() != 1 {
 		t.Fatalf("after the restart the late device is asked for round %d, want the resumed round 1", task.GetRound())
 	}
-	vals := make([]float64, globalSpec().NumParams())
-	resp, err := api.SubmitUpdate(ctx, &vigilv1.SubmitUpdateRequest{DeviceId: "late", Round: 1, Nonce: task.GetNonce(), BaseVersion: task.GetBaseVersion(),
-		Update: &vigilv1.Update{Encoding: vigilv1.UpdateEncoding_UPDATE_ENCODING_PLAINTEXT, Dimension: uint64(len(vals)), Values: vals}})
+	u, err := sealer.Seal(ctx, task, make([]float64, globalSpec().NumParams()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := api.SubmitUpdate(ctx, &vigilv1.SubmitUpdateRequest{DeviceId: "late", Round: 1, Nonce: task.GetNonce(), BaseVersion: task.GetBaseVersion(), Update: u})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,4 +161,38 @@ func processFault(t *testing.T, sig syscall.Signal) {
 	if len(l.Entries) != 1 || l.Entries[0].Round != 1 {
 		t.Fatalf("ledger entries %+v, want round 1 once", l.Entries)
 	}
+}
+
+// testDevice enrols device id with a token over TLS and returns its API and encrypting sealer.
+func testDevice(t *testing.T, ctx context.Context, orgDir, addr, id string) (vigilv1.CoordinatorClient, client.Sealer) {
+	t.Helper()
+	ca, err := pki.ReadCertificates(filepath.Join(orgDir, "pki", "ca.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	boot, err := dialCoordinator(addr, pki.ClientTLS(nil, pki.Credentials{Roots: ca}.RootPool(), pki.Coordinator("")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer boot.Close()
+	creds, err := client.Enrol(ctx, vigilv1.NewCoordinatorClient(boot), id, "", token(t, orgDir, id), ca, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert := creds.TLSCertificate()
+	conn, err := dialCoordinator(addr, pki.ClientTLS(&cert, creds.RootPool(), pki.Coordinator("")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	api := vigilv1.NewCoordinatorClient(conn)
+	root, err := os.ReadFile(filepath.Join(orgDir, "root.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := client.NewSignedKeys(api, root, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return api, client.NewThresholdSealer(id, keys)
 }

@@ -24,6 +24,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"demo", "run a coordinator and simulated devices in one process for a few rounds", runDemo},
+		{"setup", "create an organisation locally: CA, root of trust, key ceremony, trustee credentials", runSetup},
 		{"coordinator", "run the coordinator: federated rounds over gRPC, /metrics for Prometheus", runCoordinator},
 		{"client", "run one device agent against a coordinator", runClient},
 		{"trustee", "run a trustee holding one share of the HE secret key, or run the key ceremony", runTrustee},

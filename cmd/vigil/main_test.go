@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -68,54 +69,92 @@ func (w *lineWaiter) wait(t *testing.T, prefix string) string {
 	}
 }
 
-// TestSeparateProcesses runs the coordinator and three clients as separate OS processes talking
-// gRPC over loopback, scrapes the coordinator's /metrics mid-run, and checks the stored versions.
+// org creates an organisation with `vigil setup` and returns its directory.
+func org(t *testing.T) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "org")
+	if err := run(context.Background(), []string{"setup", "--dir", dir}, io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// token issues a one-time enrolment token for device with `vigil pki token`.
+func token(t *testing.T, orgDir, device string) string {
+	t.Helper()
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"pki", "token", "--dir", filepath.Join(orgDir, "pki"), "--device-id", device}, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(out.String())
+}
+
+// startProcess starts `vigil args...` and returns it with its stdout lines.
+func startProcess(t *testing.T, ctx context.Context, args ...string) (*exec.Cmd, *lineWaiter, *bytes.Buffer) {
+	t.Helper()
+	c := vigilCmd(ctx, args...)
+	out, err := c.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	c.Stderr = &stderr
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Process.Kill(); c.Wait() })
+	return c, watch(t, out), &stderr
+}
+
+// startTrustees runs every trustee of the organisation as its own process, over mutual TLS, and
+// returns the --trustee flags that reach them.
+func startTrustees(t *testing.T, ctx context.Context, orgDir string, minContributors int) []string {
+	t.Helper()
+	var flags []string
+	for _, id := range []string{"privacy-office", "security", "audit"} {
+		dir := filepath.Join(orgDir, "trustees", id)
+		_, lines, _ := startProcess(t, ctx, "trustee", "serve", "--dir", dir, "--pki-dir", filepath.Join(dir, "tls"),
+			"--min-contributors", fmt.Sprint(minContributors), "--listen", "127.0.0.1:0", "--log-level", "warn")
+		line := lines.wait(t, "trustee "+id)
+		addr := line[strings.LastIndex(line, " ")+1:]
+		flags = append(flags, "--trustee", id+"="+addr)
+		go func() {
+			for range lines.lines {
+			}
+		}()
+	}
+	return flags
+}
+
+// TestSeparateProcesses runs every role as its own OS process over mutual TLS on loopback: three
+// trustees, the coordinator, and three devices that enrol with one-time tokens, send encrypted
+// updates, and install the signed releases from their region's store. It scrapes the
+// coordinator's /metrics mid-run, then verifies the published release with `vigil release verify`.
 func TestSeparateProcesses(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts several processes")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	dir := t.TempDir()
-	coord := vigilCmd(ctx, "coordinator", "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0",
-		"--dir", dir, "--rounds", "2", "--devices-per-round", "3", "--min-updates", "3", "--insecure-plaintext", "--log-level", "warn")
-	out, err := coord.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var coordErr bytes.Buffer
-	coord.Stderr = &coordErr
-	if err := coord.Start(); err != nil {
-		t.Fatal(err)
-	}
-	lines := watch(t, out)
+	orgDir, dir, region := org(t), t.TempDir(), t.TempDir()
+	args := []string{"coordinator", "--org", orgDir, "--dir", dir, "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0",
+		"--region", "eu=" + region, "--rounds", "2", "--devices-per-round", "3", "--min-updates", "3", "--log-level", "warn"}
+	coord, lines, coordErr := startProcess(t, ctx, append(args, startTrustees(t, ctx, orgDir, 3)...)...)
 	addr := lines.wait(t, "coordinator listening on ")
 	metricsURL := lines.wait(t, "metrics on ")
 
 	var clients []*exec.Cmd
-	var firstOut *lineWaiter
+	var outs []*lineWaiter
 	for i := 1; i <= 3; i++ {
-		c := vigilCmd(ctx, "client", "--coordinator", addr, "--device-id", fmt.Sprintf("proc-%d", i),
-			"--synthetic-seed", fmt.Sprint(i), "--rounds", "2", "--insecure-plaintext", "--log-level", "warn")
-		cout, err := c.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := c.Start(); err != nil {
-			t.Fatal(err)
-		}
-		w := watch(t, cout)
-		if i == 1 {
-			firstOut = w
-		} else {
-			go func() {
-				for range w.lines {
-				}
-			}()
-		}
+		id := fmt.Sprintf("proc-%d", i)
+		c, out, _ := startProcess(t, ctx, "client", "--coordinator", addr, "--device-id", id, "--dir", filepath.Join(t.TempDir(), id),
+			"--ca", filepath.Join(orgDir, "pki", "ca.pem"), "--token", token(t, orgDir, id), "--root", filepath.Join(orgDir, "root.json"),
+			"--region-store", region, "--poll", "100ms", "--synthetic-seed", fmt.Sprint(i), "--log-level", "error")
 		clients = append(clients, c)
+		outs = append(outs, out)
 	}
-	firstOut.wait(t, "submitted round 1")
+	outs[0].wait(t, "enrolled as proc-1")
+	outs[0].wait(t, "submitted round 1")
 	resp, err := http.Get(metricsURL)
 	if err != nil {
 		t.Fatal(err)
@@ -127,13 +166,20 @@ func TestSeparateProcesses(t *testing.T) {
 			t.Errorf("/metrics lacks %q:\n%s", want, body)
 		}
 	}
-	go func() {
-		for range firstOut.lines {
-		}
-	}()
+	// The devices run until stopped; the first one must install v1 and stage the release of
+	// round 2 (v3) from its region store.
+	outs[0].wait(t, "release v3 staged")
+	if !strings.Contains(outs[0].all.String(), "release v1 installed") {
+		t.Fatalf("the device did not install the first release:\n%s", outs[0].all.String())
+	}
 	for i, c := range clients {
+		go func() {
+			for range outs[i].lines {
+			}
+		}()
+		c.Process.Signal(syscall.SIGTERM)
 		if err := c.Wait(); err != nil {
-			t.Fatalf("client %d: %v", i+1, err)
+			t.Fatalf("client %d did not stop cleanly: %v", i+1, err)
 		}
 	}
 	summary := lines.wait(t, "stopped after ")
@@ -148,6 +194,10 @@ func TestSeparateProcesses(t *testing.T) {
 			t.Errorf("version %d not stored: %v", v, err)
 		}
 	}
+	var verified bytes.Buffer
+	if err := run(ctx, []string{"release", "verify", "--root", filepath.Join(orgDir, "root.json"), "--model", "keystroke-ae", region}, &verified, io.Discard); err != nil {
+		t.Fatalf("vigil release verify of the region store: %v\n%s", err, verified.String())
+	}
 }
 
 func TestCommandErrors(t *testing.T) {
@@ -160,11 +210,17 @@ func TestCommandErrors(t *testing.T) {
 		{[]string{"demo", "--devices", "0"}, "--devices 0"},
 		{[]string{"demo", "--rounds", "x"}, `invalid value "x" for flag -rounds`},
 		{[]string{"demo", "--aalto", "/does/not/exist"}, "--aalto /does/not/exist"},
-		{[]string{"coordinator"}, "--insecure-plaintext"},
+		{[]string{"coordinator"}, "--org is required"},
+		{[]string{"coordinator", "--org", "/nope"}, "--trustee"},
+		{[]string{"coordinator", "--org", "/nope", "--insecure-plaintext"}, "--org"},
+		{[]string{"coordinator", "--org", "/nope", "--insecure-plaintext", "--clip", "0"}, "--clip 0"},
 		{[]string{"client", "--insecure-plaintext"}, "--device-id is required"},
 		{[]string{"client", "--device-id", "a", "--insecure-plaintext"}, "exactly one of --synthetic-seed"},
+		{[]string{"client", "--device-id", "a", "--synthetic-seed", "1"}, "--root is required"},
 		{[]string{"client", "--device-id", "a b", "--synthetic-seed", "1", "--insecure-plaintext"}, `--device-id "a b"`},
 		{[]string{"client", "--device-id", "a", "--aalto-file", "/nope.gz", "--insecure-plaintext"}, "--aalto-file"},
+		{[]string{"client", "--device-id", "a", "--synthetic-seed", "1", "--insecure-plaintext", "--dir", "/nonexistent/x"}, "enrol with --token and --ca"},
+		{[]string{"setup"}, "--dir is required"},
 	} {
 		var stderr bytes.Buffer
 		err := run(ctx, tc.args, io.Discard, &stderr)

@@ -2,20 +2,18 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
-	"os"
 	"path/filepath"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 
 	"github.com/vigilauth/vigil/crypto/he"
+	"github.com/vigilauth/vigil/pki"
 	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
 	"github.com/vigilauth/vigil/trustee"
 )
@@ -25,9 +23,7 @@ func runTrusteeServe(ctx context.Context, args []string, stdout, stderr io.Write
 	dir := fs.String("dir", "", "the trustee's directory: share.key (mode 0600) and the journal")
 	listen := fs.String("listen", "127.0.0.1:7171", "address to serve the Trustee gRPC service on")
 	minContributors := fs.Int("min-contributors", 0, "m_min: refuse to decrypt sums of fewer updates (at least 2)")
-	certFile := fs.String("tls-cert", "", "server certificate (PEM) for mutual TLS")
-	keyFile := fs.String("tls-key", "", "server private key (PEM) for mutual TLS")
-	clientCA := fs.String("client-ca", "", "CA certificates (PEM) that the coordinator's client certificate must chain to")
+	pkiDir := fs.String("pki-dir", "", "directory with this trustee's TLS credentials (key.pem, cert.pem, ca.pem, revoked.json), as `vigil pki issue-trustee` writes them")
 	logLevel := slog.LevelInfo
 	fs.TextVar(&logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
@@ -42,7 +38,7 @@ func runTrusteeServe(ctx context.Context, args []string, stdout, stderr io.Write
 	if *minContributors < 2 {
 		return fmt.Errorf("trustee serve: --min-contributors %d: must be at least 2 (set it to the deployment's m_min)", *minContributors)
 	}
-	creds, err := trusteeServerCredentials(*listen, *certFile, *keyFile, *clientCA)
+	transport, err := trusteeServerOptions(*listen, *pkiDir)
 	if err != nil {
 		return err
 	}
@@ -64,11 +60,7 @@ func runTrusteeServe(ctx context.Context, args []string, stdout, stderr io.Write
 	if err != nil {
 		return fmt.Errorf("trustee serve: --listen: %w", err)
 	}
-	opts := trustee.ServerOptions()
-	if creds != nil {
-		opts = append(opts, grpc.Creds(creds))
-	}
-	gs := grpc.NewServer(opts...)
+	gs := grpc.NewServer(append(trustee.ServerOptions(), transport...)...)
 	vigilv1.RegisterTrusteeServer(gs, srv)
 	served := make(chan error, 1)
 	go func() { served <- gs.Serve(lis) }()
@@ -83,39 +75,35 @@ func runTrusteeServe(ctx context.Context, args []string, stdout, stderr io.Write
 	}
 }
 
-// trusteeServerCredentials returns mutual-TLS credentials from the flags, or nil for a loopback
-// address without them. A trustee must answer only its coordinator, so serving on any other
-// address without client authentication is refused.
-func trusteeServerCredentials(listen, certFile, keyFile, caFile string) (credentials.TransportCredentials, error) {
-	if certFile == "" && keyFile == "" && caFile == "" {
+// trusteeServerOptions returns the trustee's transport: mutual TLS with the credentials in
+// pkiDir (from `vigil pki issue-trustee` or `vigil setup`) and pki's guard, which admits only
+// the coordinator's certificate and checks the trustee's revocation list. Without pkiDir the
+// trustee serves in the clear, which is allowed only on a loopback address.
+func trusteeServerOptions(listen, pkiDir string) ([]grpc.ServerOption, error) {
+	if pkiDir == "" {
 		host, _, err := net.SplitHostPort(listen)
 		if err != nil {
 			return nil, fmt.Errorf("trustee serve: --listen %q: %w", listen, err)
 		}
 		if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-			return nil, fmt.Errorf("trustee serve: --listen %s is not a loopback address: pass --tls-cert, --tls-key and --client-ca so that only the coordinator can ask for decryptions", listen)
+			return nil, fmt.Errorf("trustee serve: --listen %s is not a loopback address: pass --pki-dir so that only the coordinator can ask for decryptions", listen)
 		}
 		return nil, nil
 	}
-	if certFile == "" || keyFile == "" || caFile == "" {
-		return nil, errors.New("trustee serve: mutual TLS needs all of --tls-cert, --tls-key and --client-ca")
-	}
-	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	creds, err := pki.LoadCredentials(pkiDir)
 	if err != nil {
-		return nil, fmt.Errorf("trustee serve: --tls-cert/--tls-key: %w", err)
+		return nil, fmt.Errorf("trustee serve: --pki-dir: %w", err)
 	}
-	pem, err := os.ReadFile(caFile)
+	if _, err := creds.Verify(time.Now()); err != nil {
+		return nil, fmt.Errorf("trustee serve: --pki-dir %s: %w", pkiDir, err)
+	}
+	revs, err := pki.OpenRevocations(filepath.Join(pkiDir, pki.RevocationsFile))
 	if err != nil {
-		return nil, fmt.Errorf("trustee serve: --client-ca: %w", err)
+		return nil, fmt.Errorf("trustee serve: --pki-dir: %w", err)
 	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("trustee serve: --client-ca %s: no PEM certificates", caFile)
+	g, err := pki.NewGuard(pki.GuardConfig{Roles: []pki.Role{pki.RoleCoordinator}, Revocations: revs})
+	if err != nil {
+		return nil, fmt.Errorf("trustee serve: %w", err)
 	}
-	return credentials.NewTLS(&tls.Config{
-		Certificates: []tls.Certificate{cert},
-		ClientCAs:    pool,
-		ClientAuth:   tls.RequireAndVerifyClientCert,
-		MinVersion:   tls.VersionTLS13,
-	}), nil
+	return append(g.ServerOptions(), grpc.Creds(credentials.NewTLS(pki.ServerTLS(creds.TLSCertificate(), creds.RootPool())))), nil
 }

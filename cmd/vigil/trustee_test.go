@@ -229,7 +229,7 @@ func TestTrusteeCLIErrors(t *testing.T) {
 		{[]string{"ceremony", "--out", t.TempDir(), "--trustees", "a,b,c", "--threshold", "1"}, "--threshold 1"},
 		{[]string{"serve", "--dir", filepath.Join(dir, "a")}, "--min-contributors"},
 		{[]string{"serve", "--dir", filepath.Join(dir, "a"), "--min-contributors", "3", "--listen", "0.0.0.0:0"}, "not a loopback address"},
-		{[]string{"serve", "--dir", filepath.Join(dir, "a"), "--min-contributors", "3", "--tls-cert", "c.pem"}, "needs all of"},
+		{[]string{"serve", "--dir", filepath.Join(dir, "a"), "--min-contributors", "3", "--pki-dir", filepath.Join(dir, "no-pki")}, "--pki-dir"},
 		{[]string{"serve", "--dir", filepath.Join(loose, "a"), "--min-contributors", "3"}, "chmod 600"},
 		{[]string{"serve", "--dir", filepath.Join(dir, "nobody"), "--min-contributors", "3"}, "no such file"},
 		{[]string{"deal", "--dir", filepath.Join(dir, "a"), "--roster", filepath.Join(dir, "missing"), "--out", "x"}, "identity.key"},

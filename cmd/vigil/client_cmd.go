@@ -1,0 +1,216 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"google.golang.org/grpc"
+
+	"github.com/vigilauth/vigil/client"
+	"github.com/vigilauth/vigil/client/updater"
+	"github.com/vigilauth/vigil/dp"
+	"github.com/vigilauth/vigil/models/keystroke"
+	"github.com/vigilauth/vigil/pki"
+	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
+)
+
+type clientFlags struct {
+	addr, id, dir, ca, token, root, regionStore, aaltoFile string
+	synthSeed                                              uint64
+	windows, window, rounds                                int
+	epsilon, delta, minNoise                               float64
+	poll                                                   time.Duration
+	plaintext                                              bool
+	logLevel                                               slog.Level
+}
+
+func runClient(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	f, err := parseClientFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	var data deviceData
+	if f.aaltoFile != "" {
+		if data, err = aaltoFileDevice(f.id, f.aaltoFile, f.window); err != nil {
+			return fmt.Errorf("client: --aalto-file: %w", err)
+		}
+	} else {
+		data = syntheticDevice(f.id, f.synthSeed, f.windows, f.window)
+	}
+	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: f.logLevel}))
+	conn, err := deviceConnection(ctx, f, stdout)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	api := vigilv1.NewCoordinatorClient(conn)
+	var root []byte
+	if f.root != "" {
+		if root, err = os.ReadFile(f.root); err != nil {
+			return fmt.Errorf("client: --root: %w", err)
+		}
+	}
+	var sealer client.Sealer = client.InsecurePlaintext{}
+	if !f.plaintext {
+		keys, err := client.NewSignedKeys(api, root, nil)
+		if err != nil {
+			return fmt.Errorf("client: --root: %w", err)
+		}
+		sealer = client.NewThresholdSealer(f.id, keys)
+	}
+	cfg := client.Config{
+		DeviceID: f.id, Coordinator: api, Data: client.Rows(data.train), Sealer: sealer,
+		FeatureSet: keystroke.FeatureSet, Seed: f.synthSeed, MinNoiseMultiplier: f.minNoise, Logger: logger,
+	}
+	if f.epsilon > 0 {
+		if cfg.Ledger, err = dp.OpenLedger(filepath.Join(f.dir, "privacy.ledger"), f.id, dp.Budget{Epsilon: f.epsilon, Delta: f.delta}); err != nil {
+			return fmt.Errorf("client: --epsilon: %w", err)
+		}
+	}
+	agent, err := client.New(cfg)
+	if err != nil {
+		return fmt.Errorf("client: %w", err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if f.regionStore != "" {
+		if err := startUpdater(ctx, f, root, data.heldOut, stdout); err != nil {
+			return err
+		}
+	}
+	err = agent.RunRounds(ctx, f.rounds, func(r client.Result) {
+		fmt.Fprintf(stdout, "submitted round %d (%d updates in), local loss %.4f\n", r.Round, r.Accepted, r.TrainLoss)
+	})
+	switch {
+	case errors.Is(err, context.Canceled):
+		return nil
+	case errors.Is(err, dp.ErrBudgetExhausted):
+		fmt.Fprintf(stdout, "stopped taking part: %v\n", err)
+		return nil
+	}
+	return err
+}
+
+func parseClientFlags(args []string, stderr io.Writer) (clientFlags, error) {
+	var f clientFlags
+	fs := flag.NewFlagSet("client", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&f.addr, "coordinator", "127.0.0.1:7070", "gRPC address of the coordinator")
+	fs.StringVar(&f.id, "device-id", "", "this device's ID (required)")
+	fs.StringVar(&f.dir, "dir", "", "this device's state `directory`: identity, privacy ledger, installed models (default vigil-device-ID)")
+	fs.StringVar(&f.ca, "ca", "", "the organisation's CA certificate (PEM), to trust the coordinator when enrolling")
+	fs.StringVar(&f.token, "token", "", "one-time enrolment token (first run only; `vigil pki token`)")
+	fs.StringVar(&f.root, "root", "", "the organisation's pinned root of trust (root.json), to verify key epochs and releases")
+	fs.StringVar(&f.regionStore, "region-store", "", "this device's region store (DIR or s3://bucket/prefix): keep the installed model up to date from it")
+	fs.DurationVar(&f.poll, "poll", time.Minute, "how often to poll the region store for releases")
+	fs.Uint64Var(&f.synthSeed, "synthetic-seed", 0, "type as the synthetic user with this seed")
+	fs.StringVar(&f.aaltoFile, "aalto-file", "", "type as the participant of this Aalto keystroke file")
+	fs.IntVar(&f.windows, "windows", 40, "windows of typing the synthetic user produces")
+	fs.IntVar(&f.window, "window", 50, "keystrokes per window")
+	fs.IntVar(&f.rounds, "rounds", 0, "exit after contributing to this many rounds (0: run until interrupted)")
+	fs.Float64Var(&f.epsilon, "epsilon", 0, "this device's own privacy budget (0: no device ledger)")
+	fs.Float64Var(&f.delta, "delta", 1e-5, "delta of the device's privacy budget")
+	fs.Float64Var(&f.minNoise, "min-noise-multiplier", 0, "refuse tasks asking for less noise than this")
+	fs.BoolVar(&f.plaintext, "insecure-plaintext", false, "send updates in the clear (debugging only)")
+	fs.TextVar(&f.logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return f, err
+	}
+	switch {
+	case fs.NArg() > 0:
+		return f, fmt.Errorf("client: unexpected argument %q", fs.Arg(0))
+	case f.id == "":
+		return f, errors.New("client: --device-id is required")
+	case (f.synthSeed == 0) == (f.aaltoFile == ""):
+		return f, errors.New("client: give exactly one of --synthetic-seed (non-zero) and --aalto-file")
+	case f.window < 10 || f.windows < 4:
+		return f, fmt.Errorf("client: --window %d or --windows %d too small", f.window, f.windows)
+	case f.root == "" && (!f.plaintext || f.regionStore != ""):
+		return f, errors.New("client: --root is required: the device verifies key epochs and releases against it")
+	}
+	if err := vigilv1.ValidID("--device-id", f.id); err != nil {
+		return f, fmt.Errorf("client: %w", err)
+	}
+	if f.dir == "" {
+		f.dir = "vigil-device-" + f.id
+	}
+	return f, nil
+}
+
+// deviceConnection returns a connection to the coordinator presenting the device's certificate,
+// enrolling first with --token if the device has none yet.
+func deviceConnection(ctx context.Context, f clientFlags, stdout io.Writer) (*grpc.ClientConn, error) {
+	idDir := filepath.Join(f.dir, "identity")
+	creds, err := pki.LoadCredentials(idDir)
+	if errors.Is(err, os.ErrNotExist) {
+		if f.token == "" || f.ca == "" {
+			return nil, fmt.Errorf("client: %s holds no identity: enrol with --token and --ca", idDir)
+		}
+		boot, err := pki.ReadCertificates(f.ca)
+		if err != nil {
+			return nil, fmt.Errorf("client: --ca: %w", err)
+		}
+		bootCreds := pki.Credentials{Roots: boot}
+		conn, err := dialCoordinator(f.addr, pki.ClientTLS(nil, bootCreds.RootPool(), pki.Coordinator("")))
+		if err != nil {
+			return nil, fmt.Errorf("client: --coordinator: %w", err)
+		}
+		creds, err = client.Enrol(ctx, vigilv1.NewCoordinatorClient(conn), f.id, "", f.token, boot, time.Now())
+		conn.Close()
+		if err != nil {
+			return nil, err
+		}
+		if err := pki.SaveCredentials(idDir, creds); err != nil {
+			return nil, fmt.Errorf("client: --dir: %w", err)
+		}
+		fmt.Fprintf(stdout, "enrolled as %s, certificate valid until %s\n", f.id, creds.Leaf().NotAfter.Format(time.RFC3339))
+	} else if err != nil {
+		return nil, fmt.Errorf("client: %s: %w", idDir, err)
+	}
+	cert := creds.TLSCertificate()
+	conn, err := dialCoordinator(f.addr, pki.ClientTLS(&cert, creds.RootPool(), pki.Coordinator("")))
+	if err != nil {
+		return nil, fmt.Errorf("client: --coordinator: %w", err)
+	}
+	return conn, nil
+}
+
+// startUpdater keeps the device's installed global model up to date from its region's store.
+func startUpdater(ctx context.Context, f clientFlags, root []byte, windows [][]float64, stdout io.Writer) error {
+	st, err := openStore(ctx, f.regionStore, false)
+	if err != nil {
+		return fmt.Errorf("client: --region-store: %w", err)
+	}
+	u, err := updater.New(updater.Config{
+		Store: st, Model: "keystroke-ae", FeatureSet: keystroke.FeatureSet,
+		Dir: filepath.Join(f.dir, "updater"), PinnedRoot: root, Interval: f.poll, ShadowWindows: 5,
+	})
+	if err != nil {
+		return fmt.Errorf("client: %w", err)
+	}
+	live := make(chan []float64)
+	go func() {
+		for i := 0; ctx.Err() == nil; i++ {
+			select {
+			case live <- windows[i%len(windows)]:
+			case <-ctx.Done():
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}()
+	go u.Run(ctx, live, func(ev updater.Event, err error) {
+		if err != nil {
+			fmt.Fprintf(stdout, "release check failed: %v\n", err)
+			return
+		}
+		fmt.Fprintf(stdout, "release v%d %s\n", ev.Version, ev.Kind)
+	})
+	return nil
+}

@@ -1,0 +1,295 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+
+	"github.com/vigilauth/vigil/coordinator"
+	"github.com/vigilauth/vigil/crypto/he"
+	"github.com/vigilauth/vigil/crypto/sig"
+	"github.com/vigilauth/vigil/dp"
+	"github.com/vigilauth/vigil/models/keystroke"
+	"github.com/vigilauth/vigil/pki"
+	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
+	"github.com/vigilauth/vigil/release"
+	"github.com/vigilauth/vigil/store"
+	"github.com/vigilauth/vigil/trustee"
+)
+
+type coordinatorFlags struct {
+	org, dir, listen, metricsListen      string
+	rounds, perRound, minUpdates, minEnr int
+	releaseEvery                         int
+	timeout                              time.Duration
+	seed                                 uint64
+	plaintext                            bool
+	clip, noise, epsilon, delta          float64
+	trustees, regions                    listFlag
+	logLevel                             slog.Level
+}
+
+func runCoordinator(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var f coordinatorFlags
+	fs := flag.NewFlagSet("coordinator", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&f.org, "org", "", "organisation directory made by `vigil setup` (required): CA, key epoch, release keys")
+	fs.StringVar(&f.dir, "dir", "vigil-coordinator", "directory of the model store (store/) and the coordinator's durable state (state/)")
+	fs.StringVar(&f.listen, "listen", "127.0.0.1:7070", "gRPC address to serve devices on (mutual TLS)")
+	fs.StringVar(&f.metricsListen, "metrics-listen", "127.0.0.1:9464", "HTTP address for Prometheus /metrics (empty: off)")
+	fs.Var(&f.trustees, "trustee", "a trustee as ID=HOST:PORT (repeatable; all n trustees of the key epoch)")
+	fs.Var(&f.regions, "region", "a release store as NAME=DIR or NAME=s3://bucket/prefix (repeatable; none: no releases)")
+	fs.IntVar(&f.releaseEvery, "release-every", 1, "publish a release every K completed rounds")
+	fs.IntVar(&f.rounds, "rounds", 0, "exit after this many completed rounds (0: run until interrupted)")
+	fs.IntVar(&f.perRound, "devices-per-round", 10, "expected number of devices sampled per round")
+	fs.IntVar(&f.minUpdates, "min-updates", 2, "fewest updates a round may release (m_min; trustees refuse fewer)")
+	fs.IntVar(&f.minEnr, "min-enrolled", 0, "devices to wait for before the first round (default --min-updates)")
+	fs.DurationVar(&f.timeout, "round-timeout", 30*time.Second, "how long a round collects updates")
+	fs.Uint64Var(&f.seed, "seed", 1, "seed of the first global model, when the store has none")
+	fs.BoolVar(&f.plaintext, "insecure-plaintext", false, "take updates in the clear instead of encrypted (debugging only)")
+	fs.Float64Var(&f.clip, "clip", 1, "L2 clip norm C of device updates")
+	fs.Float64Var(&f.noise, "noise-multiplier", 0, "noise multiplier z for differential privacy (0: off)")
+	fs.Float64Var(&f.epsilon, "epsilon", 0, "privacy budget epsilon (required with --noise-multiplier)")
+	fs.Float64Var(&f.delta, "delta", 1e-5, "delta of the privacy budget")
+	fs.TextVar(&f.logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	switch {
+	case fs.NArg() > 0:
+		return fmt.Errorf("coordinator: unexpected argument %q", fs.Arg(0))
+	case f.org == "":
+		return errors.New("coordinator: --org is required (create one with `vigil setup --dir DIR`)")
+	case !(f.clip > 0):
+		return fmt.Errorf("coordinator: --clip %v must be positive", f.clip)
+	case f.noise != 0 && !(f.epsilon > 0):
+		return errors.New("coordinator: --noise-multiplier needs a privacy budget: give --epsilon")
+	case !f.plaintext && len(f.trustees) == 0:
+		return errors.New("coordinator: encrypted updates need the trustees: give --trustee ID=HOST:PORT for each (or --insecure-plaintext)")
+	case f.releaseEvery < 1:
+		return fmt.Errorf("coordinator: --release-every %d must be at least 1", f.releaseEvery)
+	}
+	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: f.logLevel}))
+	auth, err := pki.OpenAuthority(filepath.Join(f.org, orgPKI))
+	if err != nil {
+		return fmt.Errorf("coordinator: --org: %w", err)
+	}
+	creds, err := auth.CoordinatorCredentials()
+	if err != nil {
+		return fmt.Errorf("coordinator: --org: %w", err)
+	}
+	var sealing coordinator.Sealing = coordinator.Insecure{}
+	if !f.plaintext {
+		if sealing, err = orgSealing(f.org, f.trustees, creds, auth); err != nil {
+			return fmt.Errorf("coordinator: %w", err)
+		}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	publisher, outbox, err := orgPublisher(ctx, f, logger)
+	if err != nil {
+		return fmt.Errorf("coordinator: %w", err)
+	}
+	enroller, err := pki.NewEnroller(pki.EnrollerConfig{CA: auth.CA, Tokens: auth.Tokens, Revocations: auth.Revocations})
+	if err != nil {
+		return fmt.Errorf("coordinator: %w", err)
+	}
+	st, err := store.NewFS(filepath.Join(f.dir, "store"))
+	if err != nil {
+		return fmt.Errorf("coordinator: --dir: %w", err)
+	}
+	privacy := coordinator.Privacy{ClipNorm: f.clip}
+	if f.noise != 0 {
+		privacy = coordinator.Privacy{ClipNorm: f.clip, NoiseMultiplier: f.noise, Budget: dp.Budget{Epsilon: f.epsilon, Delta: f.delta},
+			LedgerPath: filepath.Join(f.dir, "state", "model.ledger")}
+	}
+	reg := prometheus.NewRegistry()
+	coord, err := coordinator.New(ctx, coordinator.Config{
+		Spec: globalSpec(), FeatureSet: keystroke.FeatureSet, InitSeed: f.seed,
+		Rounds: f.rounds, DevicesPerRound: f.perRound, MinUpdates: f.minUpdates, MinEnrolled: f.minEnr,
+		RoundTimeout: f.timeout, Store: st, StateDir: filepath.Join(f.dir, "state"), Privacy: privacy,
+		Enroller: enroller, Publisher: publisher, Logger: logger, Metrics: reg,
+	}, sealing)
+	if err != nil {
+		return fmt.Errorf("coordinator: %w", err)
+	}
+	opts, err := coordinatorServerOptions(auth, creds)
+	if err != nil {
+		return fmt.Errorf("coordinator: %w", err)
+	}
+	lis, err := net.Listen("tcp", f.listen)
+	if err != nil {
+		return fmt.Errorf("coordinator: --listen: %w", err)
+	}
+	srv := grpc.NewServer(opts...)
+	coord.Register(srv)
+	go srv.Serve(lis)
+	defer srv.Stop()
+	fmt.Fprintf(stdout, "coordinator listening on %s\n", lis.Addr())
+	if f.metricsListen != "" {
+		stop, addr, err := serveMetrics(f.metricsListen, reg)
+		if err != nil {
+			return fmt.Errorf("coordinator: --metrics-listen: %w", err)
+		}
+		defer stop()
+		fmt.Fprintf(stdout, "metrics on http://%s/metrics\n", addr)
+	}
+	err = coord.Run(ctx)
+	switch {
+	case errors.Is(err, context.Canceled):
+		// SIGTERM or SIGINT: everything acknowledged is on disk; a restart resumes the round.
+		err = nil
+	case errors.Is(err, dp.ErrBudgetExhausted):
+		fmt.Fprintf(stdout, "privacy budget reached: %v\n", err)
+		err = nil
+	}
+	if outbox != nil {
+		// Releases not yet published are safe in the outbox and go out at the next start; a
+		// clean stop still tries once, so that a finished run leaves the regions complete.
+		flushCtx, cancelFlush := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		if ferr := outbox.Flush(flushCtx); ferr != nil {
+			fmt.Fprintf(stdout, "releases left in the outbox for the next start: %v\n", ferr)
+		}
+		cancelFlush()
+	}
+	g := coord.Global()
+	fmt.Fprintf(stdout, "stopped after %d rounds; global model v%d in %s\n", coord.Completed(), g.Meta.Version, f.dir)
+	return err
+}
+
+// orgSealing connects to the trustees over mutual TLS and returns the encrypted sealing of the
+// organisation's key epoch.
+func orgSealing(org string, trustees []string, creds pki.Credentials, auth *pki.Authority) (coordinator.Sealing, error) {
+	pk, err := os.ReadFile(filepath.Join(org, orgKeyEpoch))
+	if err != nil {
+		return nil, fmt.Errorf("--org: %w", err)
+	}
+	key, err := he.ParseKeyEpoch(he.DefaultParams(), pk)
+	if err != nil {
+		return nil, fmt.Errorf("--org: %s: %w", orgKeyEpoch, err)
+	}
+	doc, err := os.ReadFile(filepath.Join(org, orgKeyEpochDoc))
+	if err != nil {
+		return nil, fmt.Errorf("--org: %w", err)
+	}
+	cert := creds.TLSCertificate()
+	var clients []vigilv1.TrusteeClient
+	for _, t := range trustees {
+		id, addr, ok := strings.Cut(t, "=")
+		if !ok || id == "" || addr == "" {
+			return nil, fmt.Errorf("--trustee %q: want ID=HOST:PORT", t)
+		}
+		conn, err := grpc.NewClient(addr,
+			grpc.WithTransportCredentials(credentials.NewTLS(pki.ClientTLS(&cert, auth.CA.Pool(), pki.Trustee(id)))),
+			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(trustee.MaxMessageBytes), grpc.MaxCallSendMsgSize(trustee.MaxMessageBytes)))
+		if err != nil {
+			return nil, fmt.Errorf("--trustee %q: %w", t, err)
+		}
+		clients = append(clients, vigilv1.NewTrusteeClient(conn))
+	}
+	tc, err := trustee.NewClient(trustee.ClientConfig{Key: key, Trustees: clients})
+	if err != nil {
+		return nil, fmt.Errorf("--trustee: %w", err)
+	}
+	return coordinator.NewThresholdHE(key, doc, tc)
+}
+
+// orgPublisher returns the release publisher for the --region stores, with the organisation's
+// release and timestamp keys, and its outbox, which it runs until ctx ends; nil without regions.
+func orgPublisher(ctx context.Context, f coordinatorFlags, logger *slog.Logger) (coordinator.Publisher, *release.Outbox, error) {
+	if len(f.regions) == 0 {
+		return nil, nil, nil
+	}
+	var regions []release.Region
+	for _, r := range f.regions {
+		name, loc, ok := strings.Cut(r, "=")
+		if !ok || name == "" || loc == "" {
+			return nil, nil, fmt.Errorf("--region %q: want NAME=DIR or NAME=s3://bucket/prefix", r)
+		}
+		st, err := openStore(ctx, loc, true)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--region %s: %w", name, err)
+		}
+		regions = append(regions, release.Region{Name: name, Store: st})
+	}
+	relKey, err := sig.ReadPrivateKeyFile(filepath.Join(f.org, orgKeys, "release.key"))
+	if err != nil {
+		return nil, nil, fmt.Errorf("--org: %w", err)
+	}
+	tsKey, err := sig.ReadPrivateKeyFile(filepath.Join(f.org, orgKeys, "timestamp.key"))
+	if err != nil {
+		return nil, nil, fmt.Errorf("--org: %w", err)
+	}
+	root, err := os.ReadFile(filepath.Join(f.org, orgRoot))
+	if err != nil {
+		return nil, nil, fmt.Errorf("--org: %w", err)
+	}
+	pub, err := release.NewPublisher(release.PublisherConfig{})
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := pub.PublishRoot(ctx, regions, root); err != nil {
+		logger.Warn("root of trust not yet in every region; devices there cannot verify until it is", "err", err)
+	}
+	ob, err := release.NewOutbox(release.OutboxConfig{
+		Dir: filepath.Join(f.dir, "state", "outbox"), Model: "keystroke-ae", Regions: regions,
+		ReleaseKey: relKey, TimestampKey: tsKey,
+		Events: func(e release.OutboxEvent) {
+			if e.Err != nil {
+				logger.Warn("release not published", "region", e.Region, "version", e.Version, "failures", e.Failures, "err", e.Err)
+			} else if !e.Refresh {
+				logger.Info("release published", "region", e.Region, "version", e.Version)
+			}
+		},
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	go ob.Run(ctx)
+	pub2, err := coordinator.NewReleasePublisher(ob, coordinator.ReleasePublisherConfig{Every: uint64(f.releaseEvery)})
+	return pub2, ob, err
+}
+
+// coordinatorServerOptions serve the API with mutual TLS and pki's guard: devices only, each
+// with a token bucket, Enroll open to callers without a certificate.
+func coordinatorServerOptions(auth *pki.Authority, creds pki.Credentials) ([]grpc.ServerOption, error) {
+	lim, err := pki.NewLimiter(pki.LimiterConfig{Rate: 50, Burst: 100})
+	if err != nil {
+		return nil, err
+	}
+	g, err := pki.NewGuard(pki.GuardConfig{
+		Roles: []pki.Role{pki.RoleDevice}, Unauthenticated: []string{vigilv1.Coordinator_Enroll_FullMethodName},
+		Revocations: auth.Revocations, Limiter: lim,
+	})
+	if err != nil {
+		return nil, err
+	}
+	opts := append(coordinator.ServerOptions(), g.ServerOptions()...)
+	return append(opts, grpc.Creds(credentials.NewTLS(pki.ServerTLS(creds.TLSCertificate(), auth.CA.Pool())))), nil
+}
+
+func serveMetrics(addr string, reg *prometheus.Registry) (stop func(), bound string, err error) {
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, "", err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go hs.Serve(lis)
+	return func() { hs.Close() }, lis.Addr().String(), nil
+}

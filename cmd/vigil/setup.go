@@ -1,0 +1,135 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/vigilauth/vigil/crypto/he"
+	"github.com/vigilauth/vigil/crypto/sig"
+	"github.com/vigilauth/vigil/pki"
+	"github.com/vigilauth/vigil/release"
+	"github.com/vigilauth/vigil/trustee"
+)
+
+// An organisation directory made by `vigil setup`, which the other commands read with --org.
+const (
+	orgPKI         = "pki"
+	orgKeys        = "keys"
+	orgRoot        = "root.json"      // root of trust version 1: what devices pin
+	orgKeyEpoch    = "key-epoch.bin"  // the collective HE key, canonical encoding
+	orgKeyEpochDoc = "key-epoch.json" // its document, signed by the release key
+	orgTrustees    = "trustees"
+	orgTrusteeTLS  = "tls"
+)
+
+// runSetup creates, in one step and on one host, everything an organisation needs to run Vigil
+// locally. In a real deployment these steps happen on separate machines (see the README).
+func runSetup(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("setup", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dir := fs.String("dir", "", "organisation `directory` to create (required; must not exist or be empty)")
+	trusteeList := fs.String("trustees", "privacy-office,security,audit", "comma-separated trustee ids, in Shamir point order")
+	threshold := fs.Int("threshold", 2, "trustees needed to decrypt a sum")
+	hostList := fs.String("hosts", "127.0.0.1,localhost", "comma-separated names and addresses the coordinator and trustees serve on")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	switch {
+	case fs.NArg() > 0:
+		return fmt.Errorf("setup: unexpected argument %q", fs.Arg(0))
+	case *dir == "":
+		return errors.New("setup: --dir is required")
+	}
+	if entries, err := os.ReadDir(*dir); err == nil && len(entries) > 0 {
+		return fmt.Errorf("setup: --dir %s is not empty; refusing to overwrite an organisation", *dir)
+	}
+	ids := strings.Split(*trusteeList, ",")
+	if len(ids) < 2 || *threshold < 2 || *threshold > len(ids) {
+		return fmt.Errorf("setup: --trustees %q with --threshold %d: need at least 2 trustees and a threshold from 2 to their number", *trusteeList, *threshold)
+	}
+	hosts := strings.Split(*hostList, ",")
+	now := time.Now()
+	if err := os.MkdirAll(*dir, 0o700); err != nil {
+		return fmt.Errorf("setup: --dir: %w", err)
+	}
+	auth, err := pki.InitAuthority(filepath.Join(*dir, orgPKI), "Vigil CA", "coordinator", hosts, 5*365*24*time.Hour, 365*24*time.Hour, now)
+	if err != nil {
+		return fmt.Errorf("setup: %w", err)
+	}
+	keys, err := release.NewKeySet(rand.Reader, now.Add(365*24*time.Hour))
+	if err != nil {
+		return fmt.Errorf("setup: %w", err)
+	}
+	for name, k := range map[string]*sig.PrivateKey{"root": keys.Root, "release": keys.Release, "timestamp": keys.Timestamp} {
+		base := filepath.Join(*dir, orgKeys, name)
+		if err := os.MkdirAll(filepath.Dir(base), 0o700); err != nil {
+			return fmt.Errorf("setup: %w", err)
+		}
+		if err := sig.WritePrivateKeyFile(base+".key", k); err != nil {
+			return fmt.Errorf("setup: %w", err)
+		}
+		if err := sig.WritePublicKeyFile(base+".pub", k.Public()); err != nil {
+			return fmt.Errorf("setup: %w", err)
+		}
+	}
+	if err := trustee.WritePublicFile(filepath.Join(*dir, orgRoot), keys.RootEnvelope); err != nil {
+		return fmt.Errorf("setup: %w", err)
+	}
+	params := he.DefaultParams()
+	shares, key, err := he.LocalCeremony(params, 1, ids, *threshold)
+	if err != nil {
+		return fmt.Errorf("setup: key ceremony: %w", err)
+	}
+	pk, err := key.MarshalBinary()
+	if err != nil {
+		return fmt.Errorf("setup: %w", err)
+	}
+	doc, err := keys.SignKeyEpoch(1, params.ID(), pk, now, now.Add(365*24*time.Hour))
+	if err != nil {
+		return fmt.Errorf("setup: %w", err)
+	}
+	if err := trustee.WritePublicFile(filepath.Join(*dir, orgKeyEpoch), pk); err != nil {
+		return fmt.Errorf("setup: %w", err)
+	}
+	if err := trustee.WritePublicFile(filepath.Join(*dir, orgKeyEpochDoc), doc); err != nil {
+		return fmt.Errorf("setup: %w", err)
+	}
+	for _, share := range shares {
+		tdir := filepath.Join(*dir, orgTrustees, share.TrusteeID())
+		if err := os.MkdirAll(tdir, 0o700); err != nil {
+			return fmt.Errorf("setup: %w", err)
+		}
+		if err := trustee.SaveShare(filepath.Join(tdir, trustee.ShareFile), share); err != nil {
+			return fmt.Errorf("setup: %w", err)
+		}
+		creds, err := auth.IssueCredentials(pki.Trustee(share.TrusteeID()), hosts, 365*24*time.Hour, now)
+		if err != nil {
+			return fmt.Errorf("setup: %w", err)
+		}
+		if err := pki.SaveCredentials(filepath.Join(tdir, orgTrusteeTLS), creds); err != nil {
+			return fmt.Errorf("setup: %w", err)
+		}
+	}
+	fmt.Fprintf(stdout, `organisation created in %[1]s:
+  %[2]s/        CA, the coordinator's TLS credentials, enrolment tokens, revocations
+  %[3]s/       ML-DSA-65 keys of the root, release and timestamp roles (move root.key offline)
+  %[4]s      root of trust version 1: what devices pin
+  %[5]s %[6]s  key epoch 1 (%[7]d-of-%[8]d threshold CKKS) and its signed document
+  %[9]s/   one directory per trustee: share.key (0600) and tls/
+
+next:
+  vigil trustee serve --dir %[1]s/%[9]s/ID --pki-dir %[1]s/%[9]s/ID/%[10]s --min-contributors M --listen 127.0.0.1:PORT   (each trustee)
+  vigil coordinator --org %[1]s --trustee ID=127.0.0.1:PORT ...                                      (coordinator)
+  vigil pki token --dir %[1]s/%[2]s --device-id DEVICE                                            (one per device)
+  vigil client --org-ca %[1]s/%[2]s/ca.pem --root %[1]s/%[4]s --device-id DEVICE --token TOKEN ...  (each device)
+`, *dir, orgPKI, orgKeys, orgRoot, orgKeyEpoch, orgKeyEpochDoc, *threshold, len(ids), orgTrustees, orgTrusteeTLS)
+	return nil
+}
