@@ -72,6 +72,9 @@ type Config struct {
 	Rand io.Reader
 	// TickInterval is how often Run checks deadlines (default 50ms).
 	TickInterval time.Duration
+	// LongPoll is how long GetTask waits for a round to open before answering that there is no
+	// task (default 10s).
+	LongPoll time.Duration
 }
 
 // Training is the local training devices run on their own data.
@@ -141,6 +144,9 @@ func (c *Config) validate() error {
 	}
 	if c.TickInterval == 0 {
 		c.TickInterval = 50 * time.Millisecond
+	}
+	if c.LongPoll == 0 {
+		c.LongPoll = 10 * time.Second
 	}
 	return nil
 }

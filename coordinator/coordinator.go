@@ -32,8 +32,9 @@ type Coordinator struct {
 	devices   map[string]device
 	completed int
 	open      openRound
-	abandoned uint64 // a round found closed at restart, to report once
-	servable  uint64 // the open round once its start is durable: only its tasks are handed out
+	abandoned uint64        // a round found closed at restart, to report once
+	servable  uint64        // the open round once its start is durable: only its tasks are handed out
+	opened    chan struct{} // closed, and replaced, when a round becomes servable
 	ledger    *dp.Ledger
 
 	unpublished    uint64 // a version not yet taken by the Publisher
@@ -86,7 +87,7 @@ func New(ctx context.Context, cfg Config, sealing Sealing) (*Coordinator, error)
 	c := &Coordinator{
 		cfg: cfg, sealing: sealing, log: cfg.Logger, metrics: m,
 		wake: make(chan struct{}, 1), engine: engine, global: global, devices: map[string]device{},
-		pending: &commit{done: make(chan struct{})}, stopped: make(chan struct{}),
+		pending: &commit{done: make(chan struct{})}, stopped: make(chan struct{}), opened: make(chan struct{}),
 	}
 	if cfg.Privacy.Enabled() {
 		if err := os.MkdirAll(filepath.Dir(cfg.Privacy.LedgerPath), 0o700); err != nil {

@@ -183,6 +183,8 @@ func (c *Coordinator) start(now time.Time) (done bool, err error) {
 	}
 	c.mu.Lock()
 	c.servable = id
+	close(c.opened)
+	c.opened = make(chan struct{})
 	c.mu.Unlock()
 	c.log.Info("round started", "round", id, "base_version", c.global.Meta.Version, "selected", len(selected), "enrolled", len(ids))
 	c.emit(Event{Kind: RoundStarted, Round: id, Selected: len(selected)})

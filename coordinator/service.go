@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"time"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
@@ -110,7 +111,9 @@ func (c *Coordinator) Enroll(ctx context.Context, req *vigilv1.EnrollRequest) (*
 	return resp, nil
 }
 
-// GetTask implements vigilv1.CoordinatorServer.
+// GetTask implements vigilv1.CoordinatorServer. When the device has no task it waits, up to
+// Config.LongPoll, for the next round to open instead of answering at once, so that idle devices
+// cost nothing and selected ones learn of their task without delay.
 func (c *Coordinator) GetTask(ctx context.Context, req *vigilv1.GetTaskRequest) (*vigilv1.GetTaskResponse, error) {
 	if err := vigilv1.ValidID("device_id", req.GetDeviceId()); err != nil {
 		return nil, reject(codes.InvalidArgument, ReasonInvalidArgument, err.Error())
@@ -118,19 +121,36 @@ func (c *Coordinator) GetTask(ctx context.Context, req *vigilv1.GetTaskRequest) 
 	if err := c.requireDevice(ctx, req.GetDeviceId()); err != nil {
 		return nil, err
 	}
-	c.mu.Lock()
-	_, known := c.devices[req.GetDeviceId()]
-	t, ok := c.engine.Task(req.GetDeviceId())
-	ok = ok && t.Round == c.servable
-	version := c.global.Meta.Version
-	c.mu.Unlock()
-	if !known {
-		return nil, reject(codes.NotFound, ReasonUnknownDevice, fmt.Sprintf("device %q is not enrolled", req.GetDeviceId()))
+	wait := time.NewTimer(c.cfg.LongPoll)
+	defer wait.Stop()
+	for waited := false; ; waited = true {
+		c.mu.Lock()
+		_, known := c.devices[req.GetDeviceId()]
+		t, ok := c.engine.Task(req.GetDeviceId())
+		ok = ok && t.Round == c.servable
+		version, opened := c.global.Meta.Version, c.opened
+		c.mu.Unlock()
+		if !known {
+			return nil, reject(codes.NotFound, ReasonUnknownDevice, fmt.Sprintf("device %q is not enrolled", req.GetDeviceId()))
+		}
+		if ok {
+			return c.taskResponse(t, version), nil
+		}
+		if waited {
+			return &vigilv1.GetTaskResponse{GlobalVersion: version}, nil
+		}
+		select {
+		case <-opened:
+		case <-wait.C:
+		case <-ctx.Done():
+			return nil, status.FromContextError(ctx.Err()).Err()
+		case <-c.stopped:
+			return &vigilv1.GetTaskResponse{GlobalVersion: version, RetryAfterMillis: 1000}, nil
+		}
 	}
-	retry := uint64(max(c.cfg.TickInterval.Milliseconds(), 20))
-	if !ok {
-		return &vigilv1.GetTaskResponse{RetryAfterMillis: retry, GlobalVersion: version}, nil
-	}
+}
+
+func (c *Coordinator) taskResponse(t round.Task, version uint64) *vigilv1.GetTaskResponse {
 	tr := c.cfg.Training
 	return &vigilv1.GetTaskResponse{GlobalVersion: version, Task: &vigilv1.Task{
 		Round: t.Round, Nonce: t.Nonce, BaseVersion: t.BaseVersion,
@@ -141,7 +161,7 @@ func (c *Coordinator) GetTask(ctx context.Context, req *vigilv1.GetTaskRequest) 
 		},
 		Encryption: c.sealing.Encryption(),
 		Deadline:   timestamppb.New(t.Deadline),
-	}}, nil
+	}}
 }
 
 // SubmitUpdate implements vigilv1.CoordinatorServer.

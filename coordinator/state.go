@@ -172,7 +172,7 @@ func (c *Coordinator) restore(st *statev1.CoordinatorState) error {
 		event:    dp.Event{SamplingRate: r.GetSamplingRate(), NoiseMultiplier: c.cfg.Privacy.NoiseMultiplier, Steps: 1},
 		expected: r.GetExpectedParticipants(),
 	}
-	c.servable = r.GetId()
+	c.servable = r.GetId() // no one waits yet: New has not returned
 	c.log.Info("resumed round", "round", r.GetId(), "updates", sum.Count(), "deadline", rs.Deadline.Format(time.RFC3339))
 	return nil
 }
