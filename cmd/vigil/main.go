@@ -28,6 +28,7 @@ func commands() []command {
 		{"coordinator", "run the coordinator: federated rounds over gRPC, /metrics for Prometheus", runCoordinator},
 		{"client", "run one device agent against a coordinator", runClient},
 		{"trustee", "run a trustee holding one share of the HE secret key, or run the key ceremony", runTrustee},
+		{"eval", "measure the behavioural models on recorded data (keystrokes, mouse)", runEval},
 		{"privacy", "tools for privacy reviewers: epsilon, plan, curve, ledger", runPrivacy},
 		{"pki", "device identity: create the CA, issue enrolment tokens and trustee certificates, revoke", runPKI},
 		{"audit", "verify decision logs and create checkpoint keys", runAudit},

@@ -1,6 +1,12 @@
-// Package keystroke turns raw key press and release events into fixed-length feature vectors
-// over windows of keystrokes, reads the Aalto "136M Keystrokes" files, and generates synthetic
-// typists for demos and tests.
+// Package keystroke turns raw key press and release events into features over windows of
+// keystrokes, reads the Aalto "136M Keystrokes" files, and generates synthetic typists for demos
+// and tests.
+//
+// Two feature sets: FeatureSet ("keystroke-timing-v1", Extractor) is a fixed vector of 16
+// window statistics; TimingFeatureSet ("keystroke-digraph-v2", TimingExtractor) adds every
+// timing event of the window (hold of each key in the context of its neighbours, press-to-press
+// and release-to-press latency of each digraph) to a 31-entry summary, for the per-user models
+// of package models (see NewLayout).
 package keystroke
 
 import "time"

@@ -92,8 +92,10 @@ func (t *Typist) press(ks []Keystroke, prev, code int) []Keystroke {
 	}
 	hold := math.Exp(t.holdMu + t.keyOffset[code&127] + t.holdSigma*t.rng.NormFloat64())
 	t.clock += time.Duration(dd * float64(time.Millisecond))
-	press := t.clock
-	return append(ks, Keystroke{Code: code, Press: press, Release: press + time.Duration(hold*float64(time.Millisecond))})
+	// Whole milliseconds, as browsers and most operating systems report key events.
+	press := t.clock.Round(time.Millisecond)
+	release := press + time.Duration(hold*float64(time.Millisecond)).Round(time.Millisecond)
+	return append(ks, Keystroke{Code: code, Press: press, Release: release})
 }
 
 // digraphOffset is a fixed pseudo-random offset per (typist, key pair): some finger transitions

@@ -1,0 +1,124 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+
+	"github.com/vigilauth/vigil/models"
+	"github.com/vigilauth/vigil/models/eval"
+	"github.com/vigilauth/vigil/models/metrics"
+)
+
+func runEvalKeystrokes(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("eval keystrokes", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var c commonEvalFlags
+	c.register(fs, "../shared/datasets/aalto-keystrokes", "keystrokes-det.png")
+	window := fs.Int("window", 50, "keystrokes per window (L)")
+	enrol := fs.Int("enrol", 5, "enrolment windows per user (G)")
+	users := fs.Int("users", 0, "evaluate only this many participants, in file name order (0: all)")
+	skip := fs.Int("skip", 0, "skip this many participants first, in file name order")
+	rounds := fs.Int("rounds", 10, "federated averaging rounds for the global autoencoder")
+	background := fs.Int("background", 0, "the first N selected participants only train the federated models and are not evaluated")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("eval keystrokes: unexpected argument %q", fs.Arg(0))
+	}
+	if err := c.check(); err != nil {
+		return err
+	}
+	switch {
+	case *window < 10 || *window > 10000:
+		return fmt.Errorf("flag -window: %d, want 10..10000", *window)
+	case *enrol < 1 || *enrol > 1000:
+		return fmt.Errorf("flag -enrol: %d, want 1..1000", *enrol)
+	case *users < 0:
+		return fmt.Errorf("flag -users: %d is negative", *users)
+	case *skip < 0:
+		return fmt.Errorf("flag -skip: %d is negative", *skip)
+	case *background < 0:
+		return fmt.Errorf("flag -background: %d is negative", *background)
+	case *rounds < 1 || *rounds > 1000:
+		return fmt.Errorf("flag -rounds: %d, want 1..1000", *rounds)
+	}
+	cfg := eval.KeystrokeConfig{
+		Dir: c.data, Window: *window, Enrol: *enrol, Users: *users, Skip: *skip, Background: *background, Seed: c.seed, Workers: c.workers,
+		Model:    models.UserModelConfig{Scaling: models.Scaling(c.scaling)},
+		Fed:      eval.FedConfig{Rounds: *rounds},
+		Progress: evalProgress(stderr),
+	}
+	fmt.Fprintf(stderr, "eval keystrokes: data %s, window %d, enrol %d, seed %d\n", c.data, *window, *enrol, c.seed)
+	res, err := eval.Keystrokes(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("eval keystrokes: %w", err)
+	}
+	if c.png != "" {
+		err := evalWritePNG(c.png, true, fmt.Sprintf("Keystrokes, L=%d, G=%d, %d users (pooled trials)", res.Config.Window, res.Config.Enrol, res.Users),
+			metrics.Series{Name: "federated", Curve: res.Federated.Curve},
+			metrics.Series{Name: "alone", Curve: res.Alone.Curve})
+		if err != nil {
+			return err
+		}
+	}
+	if c.jsonOut {
+		return evalWriteJSON(stdout, keystrokeJSON(res, c))
+	}
+	printKeystrokes(stdout, res, c)
+	return nil
+}
+
+func keystrokeJSON(res *eval.KeystrokeResult, c commonEvalFlags) map[string]any {
+	cfg := res.Config
+	return map[string]any{
+		"eval":            "keystrokes",
+		"data":            cfg.Dir,
+		"window":          cfg.Window,
+		"enrol":           cfg.Enrol,
+		"seed":            cfg.Seed,
+		"skip":            cfg.Skip,
+		"users_limit":     cfg.Users,
+		"background":      cfg.Background,
+		"scaling":         c.scaling,
+		"fed_rounds":      cfg.Fed.Rounds,
+		"protocol":        res.Protocol,
+		"users":           res.Users,
+		"genuine_trials":  res.GenuineTrials,
+		"impostor_trials": res.ImpostorTrials,
+		"eer_mean":        res.Federated.EERMean,
+		"eer_pooled":      res.Federated.EERPooled,
+		"federated":       res.Federated,
+		"alone":           res.Alone,
+		"rows":            res.Read.Rows,
+		"rows_kept":       res.Read.Kept,
+		"dropped":         res.Read.Dropped,
+		"png":             c.png,
+	}
+}
+
+func printKeystrokes(w io.Writer, res *eval.KeystrokeResult, c commonEvalFlags) {
+	cfg := res.Config
+	fmt.Fprintf(w, "vigil eval keystrokes --data %s --window %d --enrol %d --seed %d --users %d --skip %d --background %d --rounds %d --scaling %s\n",
+		cfg.Dir, cfg.Window, cfg.Enrol, cfg.Seed, cfg.Users, cfg.Skip, cfg.Background, cfg.Fed.Rounds, c.scaling)
+	fmt.Fprintf(w, "participants %d selected, %d background, %d evaluated; trials: %d genuine, %d impostor\n", res.Files, res.Config.Background, res.Users, res.GenuineTrials, res.ImpostorTrials)
+	evalPrintDropped(w, res.Read.Rows, res.Read.Kept, res.Read.Dropped)
+	fmt.Fprintf(w, "protocol:\n%s\n\n", evalWrap(res.Protocol, 100))
+	fmt.Fprintf(w, "%-12s %-12s %10s %10s\n", "mode", "detector", "EER mean", "EER pooled")
+	for _, m := range []struct {
+		name string
+		o    eval.Outcome
+	}{{"federated", res.Federated}, {"alone", res.Alone}} {
+		for _, d := range []string{"profile", "autoencoder", "forest", "combined"} {
+			r := m.o.Detectors[d]
+			fmt.Fprintf(w, "%-12s %-12s %9.2f%% %9.2f%%\n", m.name, d, 100*r.EERMean, 100*r.EERPooled)
+		}
+		fmt.Fprintf(w, "%-12s at the users' own thresholds: FAR %.2f%%, FRR %.2f%%\n", m.name, 100*m.o.FAR, 100*m.o.FRR)
+	}
+	fmt.Fprintf(w, "\ntime: read %v, federation %v, evaluation %v\n", res.LoadTime.Round(1e6), res.FederationTime.Round(1e6), res.EvalTime.Round(1e6))
+	if c.png != "" {
+		fmt.Fprintf(w, "DET curve: %s\n", c.png)
+	}
+}

@@ -1,0 +1,75 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"image/png"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const evalAaltoDir = "../../../shared/datasets/aalto-keystrokes"
+
+func TestEvalRejectsBadArguments(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		args []string
+		want string // the flag or word the error must name
+	}{
+		{nil, "keystrokes or mouse"},
+		{[]string{"typing"}, "typing"},
+		{[]string{"keystrokes", "--data", filepath.Join(t.TempDir(), "nope")}, "-data"},
+		{[]string{"keystrokes", "--data", t.TempDir(), "--window", "3"}, "-window"},
+		{[]string{"keystrokes", "--data", t.TempDir(), "--enrol", "0"}, "-enrol"},
+		{[]string{"keystrokes", "--data", t.TempDir(), "--users", "-1"}, "-users"},
+		{[]string{"keystrokes", "--data", t.TempDir(), "--scaling", "minmax"}, "-scaling"},
+		{[]string{"keystrokes", "--data", t.TempDir(), "extra"}, "extra"},
+		{[]string{"keystrokes", "--data", t.TempDir()}, "no *_keystrokes"},
+		{[]string{"mouse", "--data", t.TempDir()}, "training_files"},
+		{[]string{"takeover"}, "not available"},
+	} {
+		var out, errOut bytes.Buffer
+		err := runEval(ctx, tc.args, &out, &errOut)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("eval %q: error %v, want one naming %q", tc.args, err, tc.want)
+		}
+	}
+}
+
+func TestEvalKeystrokesJSON(t *testing.T) {
+	if _, err := os.Stat(evalAaltoDir); err != nil {
+		t.Skipf("Aalto keystroke data not available at %s", evalAaltoDir)
+	}
+	pngPath := filepath.Join(t.TempDir(), "det.png")
+	var out, errOut bytes.Buffer
+	err := runEval(context.Background(), []string{"keystrokes", "--data", evalAaltoDir, "--users", "12", "--rounds", "2", "--seed", "7", "--json", "--png", pngPath}, &out, &errOut)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, errOut.String())
+	}
+	var res map[string]any
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+		t.Fatalf("output is not one JSON object: %v\n%s", err, out.String())
+	}
+	for _, k := range []string{"eer_mean", "eer_pooled", "users", "genuine_trials", "impostor_trials", "seed", "dropped", "alone"} {
+		if _, ok := res[k]; !ok {
+			t.Errorf("JSON lacks %q", k)
+		}
+	}
+	if res["seed"].(float64) != 7 || res["users"].(float64) < 10 {
+		t.Errorf("seed %v, users %v", res["seed"], res["users"])
+	}
+	f, err := os.Open(pngPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := png.Decode(f); err != nil {
+		t.Fatalf("curve is not a PNG: %v", err)
+	}
+	if !strings.Contains(errOut.String(), "seed 7") {
+		t.Errorf("settings not printed on stderr: %s", errOut.String())
+	}
+}

@@ -1,0 +1,242 @@
+package eval
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/vigilauth/vigil/aggregation"
+	"github.com/vigilauth/vigil/models"
+	"github.com/vigilauth/vigil/models/keystroke"
+)
+
+// KeystrokeConfig sets a keystroke evaluation. The zero value of every field but Dir gives the
+// default.
+type KeystrokeConfig struct {
+	// Dir holds the participants' *_keystrokes.txt[.gz] files.
+	Dir string
+	// Window is L, the keystrokes per window (default 50); Enrol is G, the windows each user
+	// enrols with (default 5); Stride is the step between the overlapping enrolment windows
+	// that feed the autoencoder and forest (default Window/5).
+	Window, Enrol, Stride int
+	// Skip and Users select participants by file name order: skip the first Skip, then take
+	// Users (0: all the rest). Development tuning used Skip 0, Users 100.
+	Skip, Users int
+	// Background, when positive, takes the first Background selected participants out of the
+	// evaluation: only they train the federated models (on their enrolment windows), and the
+	// rest are evaluated, so that no evaluated user's data is in the federation at all.
+	Background int
+	// Seed fixes every random choice: initialisations, forests, federated sampling.
+	Seed uint64
+	// Workers bounds the parallelism (default GOMAXPROCS).
+	Workers int
+	// Model configures the user models; Fed the federated training of the global autoencoder.
+	Model models.UserModelConfig
+	Fed   FedConfig
+	// Progress, when set, is told of progress through each stage.
+	Progress func(stage string, done, total int) `json:"-"`
+}
+
+func (c *KeystrokeConfig) validate() error {
+	if c.Dir == "" {
+		return fmt.Errorf("eval: no data directory")
+	}
+	if c.Window == 0 {
+		c.Window = 50
+	}
+	if c.Enrol == 0 {
+		c.Enrol = 5
+	}
+	if c.Stride == 0 {
+		c.Stride = max(c.Window/5, 1)
+	}
+	switch {
+	case c.Window < 10 || c.Window > 10000:
+		return fmt.Errorf("eval: window of %d keystrokes, want 10..10000", c.Window)
+	case c.Enrol < 1 || c.Enrol > 1000:
+		return fmt.Errorf("eval: %d enrolment windows, want 1..1000", c.Enrol)
+	case c.Stride < 1 || c.Stride > c.Window:
+		return fmt.Errorf("eval: stride %d, want 1..window", c.Stride)
+	case c.Skip < 0 || c.Users < 0 || c.Background < 0:
+		return fmt.Errorf("eval: negative participant selection (skip %d, users %d, background %d)", c.Skip, c.Users, c.Background)
+	}
+	var err error
+	if c.Model, err = c.Model.WithDefaults(); err != nil {
+		return err
+	}
+	return c.Fed.validate()
+}
+
+func (c *KeystrokeConfig) progress(stage string) func(done, total int) {
+	if c.Progress == nil {
+		return nil
+	}
+	return func(done, total int) { c.Progress(stage, done, total) }
+}
+
+// KeystrokeResult is the outcome of a keystroke evaluation.
+type KeystrokeResult struct {
+	Config KeystrokeConfig
+	// Protocol describes in words what was trained on what and what was tested.
+	Protocol string
+	// Files is the number of participant files selected; Users the number evaluated.
+	Files, Users int
+	// Read counts the rows read and kept, and what was dropped, by reason (rows, windows,
+	// participants).
+	Read keystroke.ReadStats
+	// GenuineTrials and ImpostorTrials count the trials of each user model, summed over users.
+	GenuineTrials, ImpostorTrials int
+	// Federated is the result with the federated population model and global autoencoder;
+	// Alone with every device learning only from its own enrolment.
+	Federated, Alone Outcome
+	// Durations of the stages.
+	LoadTime, FederationTime, EvalTime time.Duration
+}
+
+// Keystrokes runs the keystroke evaluation: per user, enrol on the first Enrol windows, test on
+// the user's remaining windows (genuine) and on every other user's test windows (impostors).
+func Keystrokes(ctx context.Context, cfg KeystrokeConfig) (*KeystrokeResult, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	files, err := keystroke.AaltoFiles(cfg.Dir)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Skip >= len(files) {
+		return nil, fmt.Errorf("eval: skipping %d of %d participant files leaves none", cfg.Skip, len(files))
+	}
+	files = files[cfg.Skip:]
+	if cfg.Users > 0 && cfg.Users < len(files) {
+		files = files[:cfg.Users]
+	}
+	res := &KeystrokeResult{Config: cfg, Files: len(files)}
+	start := time.Now()
+	users, stats, err := loadKeystrokeUsers(ctx, files, cfg.Window, cfg.Enrol, cfg.Stride, cfg.Workers, cfg.progress("read"))
+	res.Read = stats
+	if err != nil {
+		return res, err
+	}
+	fedUsers := users
+	if cfg.Background > 0 {
+		if cfg.Background > len(users)-2 {
+			return res, fmt.Errorf("eval: %d background participants leave fewer than 2 of %d to evaluate", cfg.Background, len(users))
+		}
+		fedUsers, users = users[:cfg.Background], users[cfg.Background:]
+	}
+	res.Users = len(users)
+	res.LoadTime = time.Since(start)
+	res.Protocol = keystrokeProtocol(cfg, len(users))
+
+	start = time.Now()
+	layout := keystroke.NewLayout()
+	global, err := federate(ctx, layout, fedUsers, cfg)
+	if err != nil {
+		return res, err
+	}
+	res.FederationTime = time.Since(start)
+
+	start = time.Now()
+	trials, err := scoreUsers(ctx, layout, global, users, cfg)
+	if err != nil {
+		return res, err
+	}
+	res.EvalTime = time.Since(start)
+	for _, t := range trials {
+		res.GenuineTrials += t.genuine
+		res.ImpostorTrials += t.impostor
+	}
+	if res.Federated, err = summarise(trials, modeFederated); err != nil {
+		return res, err
+	}
+	if res.Alone, err = summarise(trials, modeAlone); err != nil {
+		return res, err
+	}
+	return res, nil
+}
+
+func keystrokeProtocol(cfg KeystrokeConfig, users int) string {
+	who := "every device contributes sufficient statistics of its own enrolment windows"
+	if cfg.Background > 0 {
+		who = fmt.Sprintf("only the %d background participants, who are not evaluated, contribute sufficient statistics of their enrolment windows", cfg.Background)
+	}
+	return fmt.Sprintf("Each participant's keystrokes (all test sections in time order) are cut into "+
+		"consecutive windows of %d keystrokes; windows with too few usable timings are dropped. "+
+		"The first %d usable windows enrol the user; the rest are the user's genuine trials. "+
+		"Impostor trials of a user are the test windows of all other %d participants. "+
+		"Federated: %s to the "+
+		"population model (one exact federated sum) and train the global autoencoder on their own "+
+		"enrolment windows by FedAvg (%d rounds of up to %d devices, %d local epochs, plaintext simulation "+
+		"without DP noise); personal models start from the global autoencoder and are judged against "+
+		"the population. Alone: the same models learnt from the user's enrolment only. "+
+		"No test window is used in any training, personal or federated.",
+		cfg.Window, cfg.Enrol, users-1, who, cfg.Fed.Rounds, cfg.Fed.PerRound, cfg.Fed.LocalEpochs)
+}
+
+// federate builds what the federation would give every device from users' enrolments.
+func federate(ctx context.Context, layout *models.Layout, users []keyUser, cfg KeystrokeConfig) (*models.Global, error) {
+	ids := make([]string, len(users))
+	enrol := make([]models.Enrolment, len(users))
+	for i, u := range users {
+		ids[i] = u.id
+		enrol[i] = models.Enrolment{Windows: u.enrol, Summaries: enrolRows(u)}
+	}
+	return federateEnrolments(ctx, layout, ids, enrol, cfg.Model, cfg.Fed, cfg.Seed, cfg.Workers, cfg.progress("federate"))
+}
+
+// federateEnrolments builds what the federation would give every device: the population model
+// from the sum of every device's enrolment statistics, and the global autoencoder by federated
+// averaging over every device's normalised enrolment summaries.
+func federateEnrolments(ctx context.Context, layout *models.Layout, ids []string, enrol []models.Enrolment, mc models.UserModelConfig, fc FedConfig, seed uint64, workers int, progress func(done, total int)) (*models.Global, error) {
+	// The coordinator's plaintext running sum stands in for the encrypted one.
+	sum := aggregation.NewSum(models.ContributionLen(layout))
+	for i, e := range enrol {
+		c, err := models.Contribution(layout, e.Windows)
+		if err != nil {
+			return nil, fmt.Errorf("eval: %s: %w", ids[i], err)
+		}
+		if err := sum.Add(c); err != nil {
+			return nil, fmt.Errorf("eval: %s: %w", ids[i], err)
+		}
+	}
+	pop, err := models.NewPopulation(layout, sum.Values(), models.PopulationConfig{})
+	if err != nil {
+		return nil, err
+	}
+	spec, err := models.AutoencoderSpec(layout, mc)
+	if err != nil {
+		return nil, err
+	}
+	devices := make([][][]float64, len(enrol))
+	for i, e := range enrol {
+		rows := e.Summaries
+		if len(rows) == 0 {
+			for _, w := range e.Windows {
+				rows = append(rows, w.Dense)
+			}
+		}
+		if _, devices[i], err = models.NormaliseSummaries(layout, pop, rows, mc); err != nil {
+			return nil, fmt.Errorf("eval: %s: %w", ids[i], err)
+		}
+	}
+	init, err := spec.InitParams(seed)
+	if err != nil {
+		return nil, err
+	}
+	params, err := fedAvg(ctx, spec, init, devices, fc, mc.Train, seed, workers, progress)
+	if err != nil {
+		return nil, err
+	}
+	return &models.Global{Population: pop, Spec: spec, Params: params}, nil
+}
+
+func enrolRows(u keyUser) [][]float64 {
+	if len(u.overlap) > 0 {
+		return u.overlap
+	}
+	rows := make([][]float64, len(u.enrol))
+	for i, w := range u.enrol {
+		rows[i] = w.Dense
+	}
+	return rows
+}

@@ -1,0 +1,284 @@
+package eval
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"github.com/vigilauth/vigil/models"
+	"github.com/vigilauth/vigil/models/metrics"
+	"github.com/vigilauth/vigil/models/mouse"
+)
+
+// MouseConfig sets a mouse evaluation. The zero value of every field but Dir gives the default.
+type MouseConfig struct {
+	// Dir holds training_files/, test_files/ and public_labels.csv as the Balabit data does.
+	Dir string
+	// Development evaluates without the test labels: each user's last training session is held
+	// out and cut into pseudo-sessions of DevActions actions, scored against every user's model.
+	// Settings were tuned this way, never on the labelled test sessions.
+	Development bool
+	DevActions  int
+	// Seed fixes every random choice.
+	Seed uint64
+	// Workers bounds the parallelism (default GOMAXPROCS).
+	Workers int
+	// Segment sets how sessions are cut into actions.
+	Segment mouse.SegmentConfig
+	// MaxRows bounds the action summaries the autoencoder and forest learn from per user
+	// (default 3000, evenly spaced over the training data); the profile learns from all.
+	MaxRows int
+	// Model configures the user models (defaults as models.UserModelConfig, but 20 epochs with
+	// batches of 64); Fed the federated training of the global autoencoder.
+	Model models.UserModelConfig
+	Fed   FedConfig
+	// Progress, when set, is told of progress through each stage.
+	Progress func(stage string, done, total int) `json:"-"`
+}
+
+func (c *MouseConfig) validate() error {
+	if c.Dir == "" {
+		return fmt.Errorf("eval: no data directory")
+	}
+	if c.DevActions == 0 {
+		c.DevActions = 50
+	}
+	if c.MaxRows == 0 {
+		c.MaxRows = 3000
+	}
+	if c.Model.Train.Epochs == 0 {
+		c.Model.Train.Epochs = 20
+	}
+	if c.Model.Train.BatchSize == 0 {
+		c.Model.Train.BatchSize = 64
+	}
+	if c.DevActions < 1 || c.MaxRows < 2 {
+		return fmt.Errorf("eval: dev actions %d or max rows %d out of range", c.DevActions, c.MaxRows)
+	}
+	var err error
+	if c.Model, err = c.Model.WithDefaults(); err != nil {
+		return err
+	}
+	if c.Segment, err = c.Segment.WithDefaults(); err != nil {
+		return err
+	}
+	if c.Fed.Rounds == 0 {
+		c.Fed.Rounds = 10
+	}
+	if c.Fed.PerRound == 0 {
+		c.Fed.PerRound = 10
+	}
+	if c.Fed.LocalEpochs == 0 {
+		c.Fed.LocalEpochs = 2
+	}
+	return c.Fed.validate()
+}
+
+func (c *MouseConfig) progress(stage string) func(done, total int) {
+	if c.Progress == nil {
+		return nil
+	}
+	return func(done, total int) { c.Progress(stage, done, total) }
+}
+
+// MouseResult is the outcome of a mouse evaluation.
+type MouseResult struct {
+	Config   MouseConfig
+	Protocol string
+	// Users is the number of user models; Sessions the number of scored test sessions, of
+	// which Genuine by the account's owner and Impostor by someone else; Unscored counts test
+	// sessions without a label or whose user has no training sessions, which are not scored.
+	Users, Sessions, Genuine, Impostor, Unscored int
+	// TrainActions and TestActions count the actions (windows) used.
+	TrainActions, TestActions int
+	// Read counts rows read and kept, and what was dropped, by reason (rows and actions).
+	Read mouse.ReadStats
+	// Federated and Alone are the results with and without the federation's models.
+	Federated, Alone                   MouseOutcome
+	LoadTime, FederationTime, EvalTime time.Duration
+}
+
+// MouseOutcome is the result of one mode of a mouse evaluation.
+type MouseOutcome struct {
+	// AUC is the area under the ROC of all scored sessions together.
+	AUC float64 `json:"auc"`
+	// EERMean is the mean of UserEER; EERPooled the EER of all sessions together.
+	EERMean   float64            `json:"eer_mean"`
+	EERPooled float64            `json:"eer_pooled"`
+	UserEER   map[string]float64 `json:"user_eer"`
+	// Detectors holds the AUC of each detector's session scores on its own.
+	Detectors map[string]float64 `json:"detector_auc"`
+	// FAR and FRR are the shares of impostor sessions accepted and genuine sessions rejected at
+	// the users' own thresholds.
+	FAR   float64       `json:"far_at_user_threshold"`
+	FRR   float64       `json:"frr_at_user_threshold"`
+	Curve metrics.Curve `json:"-"`
+	// Fitted is the threshold placement fitted to this run's session scores (how the defaults
+	// were set, on the development protocol), and FittedEER the pooled EER it gives.
+	Fitted    models.ThresholdConfig `json:"-"`
+	FittedEER float64                `json:"-"`
+}
+
+// mouseTrial is one scored session.
+type mouseTrial struct {
+	user     string
+	impostor bool
+	score    [numModes]float64
+	detector [numModes][numDetectors]float64 // session means of each detector's scores
+	level    [numModes]float64               // the user model's enrolment level
+}
+
+// Mouse runs the mouse evaluation: per user, learn from that user's training sessions only;
+// score every labelled test session recorded under the user's account by the mean, over its
+// actions, of the combined score relative to the user's threshold.
+func Mouse(ctx context.Context, cfg MouseConfig) (*MouseResult, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	res := &MouseResult{Config: cfg}
+	start := time.Now()
+	trainFiles, err := mouse.BalabitSessions(cfg.Dir, "training_files")
+	if err != nil {
+		return nil, err
+	}
+	train, st, err := loadMouseSessions(ctx, trainFiles, cfg.Segment, cfg.Workers, cfg.progress("read training"))
+	res.Read.Add(st)
+	if err != nil {
+		return res, err
+	}
+	byUser := map[string][]mouseSession{}
+	for _, s := range train {
+		byUser[s.user] = append(byUser[s.user], s)
+	}
+	var users []string
+	for u := range byUser {
+		users = append(users, u)
+	}
+	sort.Strings(users)
+	if len(users) < 2 {
+		return res, fmt.Errorf("eval: %d users with training sessions, need at least 2", len(users))
+	}
+
+	var tests []mouseSession
+	labels := map[string]bool{}
+	if cfg.Development {
+		tests = holdOut(byUser, users, cfg.DevActions)
+		res.Protocol = fmt.Sprintf("Development protocol (no test labels used): each user's last training session is held out "+
+			"and cut into pseudo-sessions of %d actions; every user model learns from the user's other training sessions and "+
+			"scores every pseudo-session (its own user's: genuine; other users': impostor).", cfg.DevActions)
+	} else {
+		testFiles, err := mouse.BalabitSessions(cfg.Dir, "test_files")
+		if err != nil {
+			return res, err
+		}
+		if labels, err = readLabels(filepath.Join(cfg.Dir, "public_labels.csv")); err != nil {
+			return res, err
+		}
+		var labelled []mouse.Session
+		for _, s := range testFiles {
+			if _, ok := labels[s.Name]; ok && byUser[s.User] != nil {
+				labelled = append(labelled, s)
+			} else {
+				res.Unscored++
+			}
+		}
+		if tests, st, err = loadMouseSessions(ctx, labelled, cfg.Segment, cfg.Workers, cfg.progress("read test")); err != nil {
+			return res, err
+		}
+		res.Read.Add(st)
+		res.Protocol = "Each user model learns from that user's training sessions only; each labelled test session is scored " +
+			"by the model of the account it was recorded under, as the mean over its actions of the combined score relative " +
+			"to the user's threshold; is_illegal = 1 marks impostor sessions. Federated: the population model is the sum of " +
+			"every user's training statistics and the global autoencoder is trained by FedAvg on every user's training " +
+			"actions (plaintext simulation without DP noise)."
+	}
+	res.Users = len(users)
+	res.LoadTime = time.Since(start)
+
+	start = time.Now()
+	layout := mouse.NewLayout()
+	enrol := make([]models.Enrolment, len(users))
+	for i, u := range users {
+		var e models.Enrolment
+		for _, s := range byUser[u] {
+			e.Windows = append(e.Windows, s.windows...)
+		}
+		for _, w := range e.Windows {
+			e.Summaries = append(e.Summaries, w.Dense)
+		}
+		e.Summaries = sample(e.Summaries, cfg.MaxRows)
+		res.TrainActions += len(e.Windows)
+		enrol[i] = e
+	}
+	global, err := federateEnrolments(ctx, layout, users, enrol, cfg.Model, cfg.Fed, cfg.Seed, cfg.Workers, cfg.progress("federate"))
+	if err != nil {
+		return res, err
+	}
+	res.FederationTime = time.Since(start)
+
+	start = time.Now()
+	modelsByUser := make([][numModes]*models.UserModel, len(users))
+	err = forEach(ctx, len(users), cfg.Workers, cfg.progress("train"), func(i int) error {
+		mc := cfg.Model
+		mc.Train.Seed, mc.Forest.Seed = cfg.Seed+uint64(i), cfg.Seed+uint64(i)
+		for mode, g := range [numModes]*models.Global{modeFederated: global, modeAlone: nil} {
+			m, err := models.FitUserModel(ctx, layout, g, enrol[i], mc)
+			if err != nil {
+				return fmt.Errorf("eval: %s: %w", users[i], err)
+			}
+			modelsByUser[i][mode] = m
+		}
+		return nil
+	})
+	if err != nil {
+		return res, err
+	}
+	userIndex := map[string]int{}
+	for i, u := range users {
+		userIndex[u] = i
+	}
+	var trials []mouseTrial
+	for _, s := range tests {
+		if len(s.windows) == 0 {
+			res.Read.Dropped = addDrop(res.Read.Dropped, "test session without actions", 1)
+			continue
+		}
+		res.TestActions += len(s.windows)
+		if cfg.Development {
+			// A pseudo-session is scored by every user's model: genuine for its own user's.
+			for i, u := range users {
+				dt := mouseTrial{user: u, impostor: u != s.user}
+				for mode := range dt.score {
+					m := modelsByUser[i][mode]
+					dt.score[mode], dt.detector[mode], dt.level[mode] = sessionScore(m, s.windows), detectorMeans(m, s.windows), m.EnrolmentLevel()
+				}
+				trials = append(trials, dt)
+			}
+			continue
+		}
+		t := mouseTrial{user: s.user, impostor: labels[s.name]}
+		for mode := range t.score {
+			m := modelsByUser[userIndex[s.user]][mode]
+			t.score[mode], t.detector[mode], t.level[mode] = sessionScore(m, s.windows), detectorMeans(m, s.windows), m.EnrolmentLevel()
+		}
+		trials = append(trials, t)
+	}
+	res.EvalTime = time.Since(start)
+	for _, t := range trials {
+		res.Sessions++
+		if t.impostor {
+			res.Impostor++
+		} else {
+			res.Genuine++
+		}
+	}
+	if res.Federated, err = mouseOutcome(trials, modeFederated); err != nil {
+		return res, err
+	}
+	if res.Alone, err = mouseOutcome(trials, modeAlone); err != nil {
+		return res, err
+	}
+	return res, nil
+}

@@ -1,0 +1,133 @@
+package keystroke
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/vigilauth/vigil/models"
+)
+
+// Buckets of TimingFeatureSet beyond the events: pooling buckets that back rare digraphs off to
+// "any digraph into this key", then the window summary.
+const (
+	ddIntoBase       = NumBuckets
+	udIntoBase       = ddIntoBase + NumKeyClasses
+	summaryBase      = udIntoBase + NumKeyClasses
+	numLayoutBuckets = summaryBase + NumSummaryFeatures
+)
+
+// Kinds of TimingFeatureSet, in Layout order.
+const (
+	KindHold = iota
+	KindPressPress
+	KindReleasePress
+	KindHoldAfter
+	KindHoldBefore
+	KindSummary
+)
+
+// NewLayout describes TimingFeatureSet to the models package. Holds are scored in context (the
+// hold of a key after and before each other key), with the plain per-key hold as the bucket they
+// back off to; digraph latencies back off to all digraphs into the same key, and those to the
+// user's overall speed.
+func NewLayout() *models.Layout {
+	l := &models.Layout{
+		Name: TimingFeatureSet,
+		Kinds: []models.Kind{
+			KindHold:         {Name: "hold times", Weight: 0},
+			KindPressPress:   {Name: "press-to-press intervals", Weight: 1},
+			KindReleasePress: {Name: "release-to-press gaps", Weight: 1},
+			KindHoldAfter:    {Name: "hold times after each key", Weight: 1},
+			KindHoldBefore:   {Name: "hold times before each key", Weight: 1},
+			KindSummary:      {Name: "window summary", Weight: 0.8},
+		},
+		BucketKind: make([]int, numLayoutBuckets),
+		Parent:     make([]int, numLayoutBuckets),
+		Offset:     make([]int, numLayoutBuckets),
+		Names:      make([]string, numLayoutBuckets),
+		DenseBase:  summaryBase,
+		NumDense:   NumSummaryFeatures,
+		Natural:    natural,
+		Weights:    models.Weights{Profile: 1, Autoencoder: 0.3, Forest: 0.3},
+		// Fitted by models/eval on the first 100 participants of the Aalto data (L=50, G=5).
+		Threshold:      models.ThresholdConfig{Offset: 1.096, Slope: 0.25, Typical: -1.610, Temperature: 0.413, Set: true},
+		ThresholdAlone: models.ThresholdConfig{Offset: 0.222, Slope: 0.5, Typical: -1.896, Temperature: 0.438, Set: true},
+	}
+	for b := range l.BucketKind {
+		l.Parent[b], l.Offset[b] = -1, -1
+	}
+	for c := 0; c < NumKeyClasses; c++ {
+		l.BucketKind[c], l.Offset[c] = KindHold, 0
+		l.Names[c] = BucketName(c)
+		l.BucketKind[ddIntoBase+c], l.Offset[ddIntoBase+c] = -1, 1
+		l.Names[ddIntoBase+c] = "press-to-press time into " + KeyClassName(c)
+		l.BucketKind[udIntoBase+c], l.Offset[udIntoBase+c] = -1, 2
+		l.Names[udIntoBase+c] = "release-to-press gap into " + KeyClassName(c)
+		for p := 0; p < NumKeyClasses; p++ {
+			pair := p*NumKeyClasses + c
+			for _, s := range []struct{ base, kind, parent int }{
+				{ddBase, KindPressPress, ddIntoBase + c},
+				{udBase, KindReleasePress, udIntoBase + c},
+				{hpBase, KindHoldAfter, c},
+				{hnBase, KindHoldBefore, p},
+			} {
+				l.BucketKind[s.base+pair], l.Parent[s.base+pair] = s.kind, s.parent
+				l.Names[s.base+pair] = BucketName(s.base + pair)
+			}
+		}
+	}
+	for d, name := range summaryNames {
+		l.BucketKind[summaryBase+d] = KindSummary
+		l.Names[summaryBase+d] = name
+	}
+	return l
+}
+
+// Window converts Timings to the models' view of a window. The result shares t's buffers.
+func (t *Timings) Window() models.Window {
+	return models.Window{Dense: t.Summary, Events: t.Events}
+}
+
+// natural converts a bucket value to milliseconds where it is a time.
+func natural(b int, v float64) (float64, string) {
+	switch {
+	case b < udBase || b >= hpBase && b < NumBuckets:
+		return math.Exp(v), "ms"
+	case b < NumBuckets:
+		return 20 * math.Sinh(v), "ms"
+	case b >= summaryBase:
+		d := b - summaryBase
+		switch {
+		case d < sumUD && d%7 != 1:
+			return math.Exp(v), "ms"
+		case d >= sumUD && d < sumUD+7 && d%7 != 1:
+			return 20 * math.Sinh(v), "ms"
+		case d >= sumOverlap && d <= sumCapsLock:
+			return 100 * v, "%"
+		}
+	}
+	return v, ""
+}
+
+// BucketName describes bucket b of TimingFeatureSet's events in plain words, e.g. "hold time of
+// E after T" or "press-to-press time from T to H".
+func BucketName(b int) string {
+	if b < 0 || b >= NumBuckets {
+		return "unknown timing"
+	}
+	if b < ddBase {
+		return "hold time of " + KeyClassName(b)
+	}
+	pair := (b - ddBase) % numDigraphBuckets
+	p, c := KeyClassName(pair/NumKeyClasses), KeyClassName(pair%NumKeyClasses)
+	switch (b - ddBase) / numDigraphBuckets {
+	case 0:
+		return fmt.Sprintf("press-to-press time from %s to %s", p, c)
+	case 1:
+		return fmt.Sprintf("release-to-press gap from %s to %s", p, c)
+	case 2:
+		return fmt.Sprintf("hold time of %s after %s", c, p)
+	default:
+		return fmt.Sprintf("hold time of %s before %s", p, c)
+	}
+}
