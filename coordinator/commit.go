@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 )
 
 // commit writes the state file if anything changed since the last write, and releases the
@@ -15,9 +16,15 @@ func (c *Coordinator) commit() error {
 		c.mu.Unlock()
 		return nil
 	}
+	if wait := c.cfg.CommitEvery - c.cfg.Now().Sub(c.lastCommit); c.state != nil && wait > 0 {
+		c.mu.Unlock()
+		time.Sleep(wait)
+		c.mu.Lock()
+	}
 	cm := c.pending
 	c.pending = &commit{done: make(chan struct{})}
 	c.dirty = false
+	c.lastCommit = c.cfg.Now()
 	if c.state == nil {
 		c.mu.Unlock()
 		close(cm.done)

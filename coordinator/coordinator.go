@@ -42,10 +42,11 @@ type Coordinator struct {
 
 	// Durability: changes made under mu are written by the next commit; handlers that must not
 	// answer before their change is on disk wait for pending.done.
-	state   *stateFile // nil: nothing is persisted
-	dirty   bool
-	pending *commit
-	stopped chan struct{}
+	state      *stateFile // nil: nothing is persisted
+	dirty      bool
+	lastCommit time.Time
+	pending    *commit
+	stopped    chan struct{}
 }
 
 // commit is one write of the state file; err is set before done is closed.

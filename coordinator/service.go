@@ -19,11 +19,16 @@ import (
 	"github.com/vigilauth/vigil/store"
 )
 
-// ServerOptions are the gRPC server options the coordinator's API needs: message size bounds.
+// ServerOptions are the gRPC server options the coordinator's API needs: message size bounds,
+// and read buffers and flow-control windows sized for updates of megabytes rather than the
+// defaults' kilobytes.
 func ServerOptions() []grpc.ServerOption {
 	return []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(vigilv1.MaxMessageBytes),
 		grpc.MaxSendMsgSize(vigilv1.MaxMessageBytes),
+		grpc.ReadBufferSize(256 << 10),
+		grpc.InitialWindowSize(4 << 20),
+		grpc.InitialConnWindowSize(16 << 20),
 	}
 }
 

@@ -9,8 +9,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -23,6 +25,7 @@ import (
 	"github.com/vigilauth/vigil/crypto/he"
 	"github.com/vigilauth/vigil/crypto/sig"
 	"github.com/vigilauth/vigil/dp"
+	"github.com/vigilauth/vigil/models"
 	"github.com/vigilauth/vigil/models/keystroke"
 	"github.com/vigilauth/vigil/pki"
 	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
@@ -40,6 +43,8 @@ type coordinatorFlags struct {
 	plaintext                            bool
 	clip, noise, epsilon, delta          float64
 	trustees, regions                    listFlag
+	layers                               string
+	pprof                                bool
 	logLevel                             slog.Level
 }
 
@@ -60,11 +65,13 @@ func runCoordinator(ctx context.Context, args []string, stdout, stderr io.Writer
 	fs.IntVar(&f.minEnr, "min-enrolled", 0, "devices to wait for before the first round (default --min-updates)")
 	fs.DurationVar(&f.timeout, "round-timeout", 30*time.Second, "how long a round collects updates")
 	fs.Uint64Var(&f.seed, "seed", 1, "seed of the first global model, when the store has none")
+	fs.StringVar(&f.layers, "model-layers", "", "widths of the global autoencoder's layers, e.g. 16,3000,16 (default the keystroke model's)")
 	fs.BoolVar(&f.plaintext, "insecure-plaintext", false, "take updates in the clear instead of encrypted (debugging only)")
 	fs.Float64Var(&f.clip, "clip", 1, "L2 clip norm C of device updates")
 	fs.Float64Var(&f.noise, "noise-multiplier", 0, "noise multiplier z for differential privacy (0: off)")
 	fs.Float64Var(&f.epsilon, "epsilon", 0, "privacy budget epsilon (required with --noise-multiplier)")
 	fs.Float64Var(&f.delta, "delta", 1e-5, "delta of the privacy budget")
+	fs.BoolVar(&f.pprof, "pprof", false, "also serve Go's /debug/pprof/ profiles on --metrics-listen")
 	fs.TextVar(&f.logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -72,6 +79,8 @@ func runCoordinator(ctx context.Context, args []string, stdout, stderr io.Writer
 	switch {
 	case fs.NArg() > 0:
 		return fmt.Errorf("coordinator: unexpected argument %q", fs.Arg(0))
+	case f.pprof && f.metricsListen == "":
+		return errors.New("coordinator: --pprof needs --metrics-listen")
 	case f.org == "":
 		return errors.New("coordinator: --org is required (create one with `vigil setup --dir DIR`)")
 	case !(f.clip > 0):
@@ -117,9 +126,15 @@ func runCoordinator(ctx context.Context, args []string, stdout, stderr io.Writer
 		privacy = coordinator.Privacy{ClipNorm: f.clip, NoiseMultiplier: f.noise, Budget: dp.Budget{Epsilon: f.epsilon, Delta: f.delta},
 			LedgerPath: filepath.Join(f.dir, "state", "model.ledger")}
 	}
+	spec := globalSpec()
+	if f.layers != "" {
+		if spec, err = parseLayers(f.layers); err != nil {
+			return fmt.Errorf("coordinator: --model-layers: %w", err)
+		}
+	}
 	reg := prometheus.NewRegistry()
 	coord, err := coordinator.New(ctx, coordinator.Config{
-		Spec: globalSpec(), FeatureSet: keystroke.FeatureSet, InitSeed: f.seed,
+		Spec: spec, FeatureSet: keystroke.FeatureSet, InitSeed: f.seed,
 		Rounds: f.rounds, DevicesPerRound: f.perRound, MinUpdates: f.minUpdates, MinEnrolled: f.minEnr,
 		RoundTimeout: f.timeout, Store: st, StateDir: filepath.Join(f.dir, "state"), Privacy: privacy,
 		Enroller: enroller, Publisher: publisher, Logger: logger, Metrics: reg,
@@ -141,7 +156,7 @@ func runCoordinator(ctx context.Context, args []string, stdout, stderr io.Writer
 	defer srv.Stop()
 	fmt.Fprintf(stdout, "coordinator listening on %s\n", lis.Addr())
 	if f.metricsListen != "" {
-		stop, addr, err := serveMetrics(f.metricsListen, reg)
+		stop, addr, err := serveMetrics(f.metricsListen, reg, f.pprof)
 		if err != nil {
 			return fmt.Errorf("coordinator: --metrics-listen: %w", err)
 		}
@@ -168,7 +183,39 @@ func runCoordinator(ctx context.Context, args []string, stdout, stderr io.Writer
 	}
 	g := coord.Global()
 	fmt.Fprintf(stdout, "stopped after %d rounds; global model v%d in %s\n", coord.Completed(), g.Meta.Version, f.dir)
+	if peak, ok := peakRSS(); ok {
+		fmt.Fprintf(stdout, "peak memory %d MiB\n", peak>>20)
+	}
 	return err
+}
+
+// parseLayers reads comma-separated layer widths into an autoencoder spec.
+func parseLayers(s string) (models.Spec, error) {
+	var layers []int
+	for _, f := range strings.Split(s, ",") {
+		w, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil {
+			return models.Spec{}, fmt.Errorf("%q is not a list of integers", s)
+		}
+		layers = append(layers, w)
+	}
+	spec := models.Spec{Layers: layers, Activation: models.Tanh}
+	return spec, spec.Validate()
+}
+
+// peakRSS returns the process's peak resident memory (Linux VmHWM).
+func peakRSS() (uint64, bool) {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			return kb << 10, err == nil
+		}
+	}
+	return 0, false
 }
 
 // orgSealing connects to the trustees over mutual TLS and returns the encrypted sealing of the
@@ -282,13 +329,18 @@ func coordinatorServerOptions(auth *pki.Authority, creds pki.Credentials) ([]grp
 	return append(opts, grpc.Creds(credentials.NewTLS(pki.ServerTLS(creds.TLSCertificate(), auth.CA.Pool())))), nil
 }
 
-func serveMetrics(addr string, reg *prometheus.Registry) (stop func(), bound string, err error) {
+func serveMetrics(addr string, reg *prometheus.Registry, profiles bool) (stop func(), bound string, err error) {
 	lis, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, "", err
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	if profiles {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go hs.Serve(lis)
 	return func() { hs.Close() }, lis.Addr().String(), nil

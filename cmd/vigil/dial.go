@@ -17,5 +17,6 @@ func dialCoordinator(addr string, tc *tls.Config) (*grpc.ClientConn, error) {
 		tcreds = credentials.NewTLS(tc)
 	}
 	return grpc.NewClient(addr, grpc.WithTransportCredentials(tcreds),
+		grpc.WithWriteBufferSize(256<<10), grpc.WithInitialWindowSize(4<<20), grpc.WithInitialConnWindowSize(16<<20),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(vigilv1.MaxMessageBytes), grpc.MaxCallSendMsgSize(vigilv1.MaxMessageBytes)))
 }

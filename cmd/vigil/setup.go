@@ -55,68 +55,8 @@ func runSetup(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if len(ids) < 2 || *threshold < 2 || *threshold > len(ids) {
 		return fmt.Errorf("setup: --trustees %q with --threshold %d: need at least 2 trustees and a threshold from 2 to their number", *trusteeList, *threshold)
 	}
-	hosts := strings.Split(*hostList, ",")
-	now := time.Now()
-	if err := os.MkdirAll(*dir, 0o700); err != nil {
-		return fmt.Errorf("setup: --dir: %w", err)
-	}
-	auth, err := pki.InitAuthority(filepath.Join(*dir, orgPKI), "Vigil CA", "coordinator", hosts, 5*365*24*time.Hour, 365*24*time.Hour, now)
-	if err != nil {
+	if err := setupOrg(*dir, ids, *threshold, strings.Split(*hostList, ","), time.Now()); err != nil {
 		return fmt.Errorf("setup: %w", err)
-	}
-	keys, err := release.NewKeySet(rand.Reader, now.Add(365*24*time.Hour))
-	if err != nil {
-		return fmt.Errorf("setup: %w", err)
-	}
-	for name, k := range map[string]*sig.PrivateKey{"root": keys.Root, "release": keys.Release, "timestamp": keys.Timestamp} {
-		base := filepath.Join(*dir, orgKeys, name)
-		if err := os.MkdirAll(filepath.Dir(base), 0o700); err != nil {
-			return fmt.Errorf("setup: %w", err)
-		}
-		if err := sig.WritePrivateKeyFile(base+".key", k); err != nil {
-			return fmt.Errorf("setup: %w", err)
-		}
-		if err := sig.WritePublicKeyFile(base+".pub", k.Public()); err != nil {
-			return fmt.Errorf("setup: %w", err)
-		}
-	}
-	if err := trustee.WritePublicFile(filepath.Join(*dir, orgRoot), keys.RootEnvelope); err != nil {
-		return fmt.Errorf("setup: %w", err)
-	}
-	params := he.DefaultParams()
-	shares, key, err := he.LocalCeremony(params, 1, ids, *threshold)
-	if err != nil {
-		return fmt.Errorf("setup: key ceremony: %w", err)
-	}
-	pk, err := key.MarshalBinary()
-	if err != nil {
-		return fmt.Errorf("setup: %w", err)
-	}
-	doc, err := keys.SignKeyEpoch(1, params.ID(), pk, now, now.Add(365*24*time.Hour))
-	if err != nil {
-		return fmt.Errorf("setup: %w", err)
-	}
-	if err := trustee.WritePublicFile(filepath.Join(*dir, orgKeyEpoch), pk); err != nil {
-		return fmt.Errorf("setup: %w", err)
-	}
-	if err := trustee.WritePublicFile(filepath.Join(*dir, orgKeyEpochDoc), doc); err != nil {
-		return fmt.Errorf("setup: %w", err)
-	}
-	for _, share := range shares {
-		tdir := filepath.Join(*dir, orgTrustees, share.TrusteeID())
-		if err := os.MkdirAll(tdir, 0o700); err != nil {
-			return fmt.Errorf("setup: %w", err)
-		}
-		if err := trustee.SaveShare(filepath.Join(tdir, trustee.ShareFile), share); err != nil {
-			return fmt.Errorf("setup: %w", err)
-		}
-		creds, err := auth.IssueCredentials(pki.Trustee(share.TrusteeID()), hosts, 365*24*time.Hour, now)
-		if err != nil {
-			return fmt.Errorf("setup: %w", err)
-		}
-		if err := pki.SaveCredentials(filepath.Join(tdir, orgTrusteeTLS), creds); err != nil {
-			return fmt.Errorf("setup: %w", err)
-		}
 	}
 	fmt.Fprintf(stdout, `organisation created in %[1]s:
   %[2]s/        CA, the coordinator's TLS credentials, enrolment tokens, revocations
@@ -131,5 +71,71 @@ next:
   vigil pki token --dir %[1]s/%[2]s --device-id DEVICE                                            (one per device)
   vigil client --org-ca %[1]s/%[2]s/ca.pem --root %[1]s/%[4]s --device-id DEVICE --token TOKEN ...  (each device)
 `, *dir, orgPKI, orgKeys, orgRoot, orgKeyEpoch, orgKeyEpochDoc, *threshold, len(ids), orgTrustees, orgTrusteeTLS)
+	return nil
+}
+
+// setupOrg creates the organisation directory dir: see runSetup.
+func setupOrg(dir string, ids []string, threshold int, hosts []string, now time.Time) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	auth, err := pki.InitAuthority(filepath.Join(dir, orgPKI), "Vigil CA", "coordinator", hosts, 5*365*24*time.Hour, 365*24*time.Hour, now)
+	if err != nil {
+		return err
+	}
+	keys, err := release.NewKeySet(rand.Reader, now.Add(365*24*time.Hour))
+	if err != nil {
+		return err
+	}
+	for name, k := range map[string]*sig.PrivateKey{"root": keys.Root, "release": keys.Release, "timestamp": keys.Timestamp} {
+		base := filepath.Join(dir, orgKeys, name)
+		if err := os.MkdirAll(filepath.Dir(base), 0o700); err != nil {
+			return err
+		}
+		if err := sig.WritePrivateKeyFile(base+".key", k); err != nil {
+			return err
+		}
+		if err := sig.WritePublicKeyFile(base+".pub", k.Public()); err != nil {
+			return err
+		}
+	}
+	if err := trustee.WritePublicFile(filepath.Join(dir, orgRoot), keys.RootEnvelope); err != nil {
+		return err
+	}
+	params := he.DefaultParams()
+	shares, key, err := he.LocalCeremony(params, 1, ids, threshold)
+	if err != nil {
+		return fmt.Errorf("key ceremony: %w", err)
+	}
+	pk, err := key.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	doc, err := keys.SignKeyEpoch(1, params.ID(), pk, now, now.Add(365*24*time.Hour))
+	if err != nil {
+		return err
+	}
+	if err := trustee.WritePublicFile(filepath.Join(dir, orgKeyEpoch), pk); err != nil {
+		return err
+	}
+	if err := trustee.WritePublicFile(filepath.Join(dir, orgKeyEpochDoc), doc); err != nil {
+		return err
+	}
+	for _, share := range shares {
+		tdir := filepath.Join(dir, orgTrustees, share.TrusteeID())
+		if err := os.MkdirAll(tdir, 0o700); err != nil {
+			return err
+		}
+		if err := trustee.SaveShare(filepath.Join(tdir, trustee.ShareFile), share); err != nil {
+			return err
+		}
+		creds, err := auth.IssueCredentials(pki.Trustee(share.TrusteeID()), hosts, 365*24*time.Hour, now)
+		if err != nil {
+			return err
+		}
+		if err := pki.SaveCredentials(filepath.Join(tdir, orgTrusteeTLS), creds); err != nil {
+			return err
+		}
+	}
 	return nil
 }
