@@ -29,7 +29,7 @@ func serve(t *testing.T, storeDir, stateDir string) (vigilv1.CoordinatorClient, 
 	}
 	c, err := coordinator.New(context.Background(), coordinator.Config{
 		Store: st, StateDir: stateDir, Spec: spec, FeatureSet: keystroke.FeatureSet,
-		DevicesPerRound: 3, MinUpdates: 3, MinEnrolled: 3, RoundTimeout: time.Minute, Rounds: 1,
+		DevicesPerRound: 3, MinUpdates: 3, MinEnrolled: 3, RoundTimeout: time.Minute, Rounds: 1, LongPoll: 100 * time.Millisecond,
 	}, coordinator.Insecure{})
 	if err != nil {
 		t.Fatal(err)
