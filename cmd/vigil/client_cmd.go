@@ -16,7 +16,6 @@ import (
 	"github.com/vigilauth/vigil/client"
 	"github.com/vigilauth/vigil/client/updater"
 	"github.com/vigilauth/vigil/dp"
-	"github.com/vigilauth/vigil/models/keystroke"
 	"github.com/vigilauth/vigil/pki"
 	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
 )
@@ -41,8 +40,8 @@ func runClient(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		if data, err = aaltoFileDevice(f.id, f.aaltoFile, f.window); err != nil {
 			return fmt.Errorf("client: --aalto-file: %w", err)
 		}
-	} else {
-		data = syntheticDevice(f.id, f.synthSeed, f.windows, f.window)
+	} else if data, err = syntheticDevice(f.id, f.synthSeed, f.windows, f.window); err != nil {
+		return fmt.Errorf("client: %w", err)
 	}
 	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: f.logLevel}))
 	conn, err := deviceConnection(ctx, f, stdout)
@@ -67,7 +66,7 @@ func runClient(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	cfg := client.Config{
 		DeviceID: f.id, Coordinator: api, Data: client.Rows(data.train), Sealer: sealer,
-		FeatureSet: keystroke.FeatureSet, Seed: f.synthSeed, MinNoiseMultiplier: f.minNoise, Logger: logger,
+		FeatureSet: featureSet, Seed: f.synthSeed, MinNoiseMultiplier: f.minNoise, Logger: logger,
 	}
 	if f.epsilon > 0 {
 		if cfg.Ledger, err = dp.OpenLedger(filepath.Join(f.dir, "privacy.ledger"), f.id, dp.Budget{Epsilon: f.epsilon, Delta: f.delta}); err != nil {
@@ -189,7 +188,7 @@ func startUpdater(ctx context.Context, f clientFlags, root []byte, windows [][]f
 		return fmt.Errorf("client: --region-store: %w", err)
 	}
 	u, err := updater.New(updater.Config{
-		Store: st, Model: "keystroke-ae", FeatureSet: keystroke.FeatureSet,
+		Store: st, Model: "keystroke-ae", FeatureSet: featureSet,
 		Dir: filepath.Join(f.dir, "updater"), PinnedRoot: root, Interval: f.poll, ShadowWindows: 5,
 	})
 	if err != nil {

@@ -26,7 +26,6 @@ import (
 	"github.com/vigilauth/vigil/crypto/sig"
 	"github.com/vigilauth/vigil/dp"
 	"github.com/vigilauth/vigil/models"
-	"github.com/vigilauth/vigil/models/keystroke"
 	"github.com/vigilauth/vigil/pki"
 	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
 	"github.com/vigilauth/vigil/release"
@@ -134,7 +133,7 @@ func runCoordinator(ctx context.Context, args []string, stdout, stderr io.Writer
 	}
 	reg := prometheus.NewRegistry()
 	coord, err := coordinator.New(ctx, coordinator.Config{
-		Spec: spec, FeatureSet: keystroke.FeatureSet, InitSeed: f.seed,
+		Spec: spec, FeatureSet: featureSet, InitSeed: f.seed,
 		Rounds: f.rounds, DevicesPerRound: f.perRound, MinUpdates: f.minUpdates, MinEnrolled: f.minEnr,
 		RoundTimeout: f.timeout, Store: st, StateDir: filepath.Join(f.dir, "state"), Privacy: privacy,
 		Enroller: enroller, Publisher: publisher, Logger: logger, Metrics: reg,

@@ -19,7 +19,6 @@ import (
 	"github.com/vigilauth/vigil/coordinator"
 	"github.com/vigilauth/vigil/dp"
 	"github.com/vigilauth/vigil/models"
-	"github.com/vigilauth/vigil/models/keystroke"
 	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
 	"github.com/vigilauth/vigil/store"
 )
@@ -89,7 +88,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	spec := globalSpec()
 	events := make(chan coordinator.Event, 4*len(devs)+16)
 	coord, err := coordinator.New(ctx, coordinator.Config{
-		Spec: spec, FeatureSet: keystroke.FeatureSet, InitSeed: f.seed,
+		Spec: spec, FeatureSet: featureSet, InitSeed: f.seed,
 		Rounds: f.rounds, DevicesPerRound: perRound, MinUpdates: minUpdates, MinEnrolled: len(devs),
 		RoundTimeout: 60 * time.Second, Store: st, StateDir: filepath.Join(f.storeDir, "state"), Logger: logger,
 		Privacy: f.privacy(filepath.Join(f.storeDir, "state", "model.ledger")), Enroller: enroller, Publisher: publisher,
@@ -240,7 +239,7 @@ func runFleet(ctx context.Context, devs []deviceData, addr string, emb *embedded
 			}
 			agent, err := client.New(client.Config{
 				DeviceID: d.id, Coordinator: api, Data: client.Rows(d.train),
-				Sealer: sealer, FeatureSet: keystroke.FeatureSet, Seed: f.seed + uint64(i), Logger: logger,
+				Sealer: sealer, FeatureSet: featureSet, Seed: f.seed + uint64(i), Logger: logger,
 			})
 			if err != nil {
 				return err
@@ -274,7 +273,11 @@ func demoDevices(f demoFlags, stdout io.Writer) ([]deviceData, error) {
 	if f.aalto == "" {
 		devs := make([]deviceData, f.devices)
 		for i := range devs {
-			devs[i] = syntheticDevice(fmt.Sprintf("device-%03d", i+1), f.seed+uint64(i), f.windows, f.window)
+			d, err := syntheticDevice(fmt.Sprintf("device-%03d", i+1), f.seed+uint64(i), f.windows, f.window)
+			if err != nil {
+				return nil, err
+			}
+			devs[i] = d
 		}
 		return devs, nil
 	}

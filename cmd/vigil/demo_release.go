@@ -11,7 +11,6 @@ import (
 
 	"github.com/vigilauth/vigil/client/updater"
 	"github.com/vigilauth/vigil/coordinator"
-	"github.com/vigilauth/vigil/models/keystroke"
 	"github.com/vigilauth/vigil/release"
 	"github.com/vigilauth/vigil/store"
 )
@@ -68,7 +67,7 @@ func (r *releases) publisher() (coordinator.Publisher, error) {
 func (r *releases) runUpdater(ctx context.Context, dir, device string, region int, pinnedRoot []byte, windows [][]float64) error {
 	reg := r.regions[region%len(r.regions)]
 	u, err := updater.New(updater.Config{
-		Store: reg.Store, Model: "keystroke-ae", FeatureSet: keystroke.FeatureSet,
+		Store: reg.Store, Model: "keystroke-ae", FeatureSet: featureSet,
 		Dir: filepath.Join(dir, "devices", device), PinnedRoot: pinnedRoot,
 		Interval: demoPollInterval, ShadowWindows: 5,
 	})

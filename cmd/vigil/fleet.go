@@ -4,21 +4,31 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/vigilauth/vigil/models"
 	"github.com/vigilauth/vigil/models/keystroke"
 )
 
-// globalSpec is the architecture of the shared keystroke model the demo and the coordinator
-// train by default.
+// featureSet is what the federated model is learnt over: summaries of keystroke windows, the
+// same rows every device's personal autoencoder (models.UserModel) learns from.
+const featureSet = keystroke.TimingFeatureSet
+
+// globalSpec is the global autoencoder the federation trains: the architecture of the user
+// models' autoencoder, which starts from it.
 func globalSpec() models.Spec {
-	n := keystroke.NumFeatures
-	return models.Spec{Layers: []int{n, 12, 4, 12, n}, Activation: models.Tanh}
+	spec, err := models.AutoencoderSpec(keystroke.NewLayout(), models.UserModelConfig{})
+	if err != nil {
+		// The layout and the default configuration are constants; TestGlobalSpec checks them.
+		panic(fmt.Sprintf("vigil: default model spec: %v", err))
+	}
+	return spec
 }
 
-// deviceData is one simulated device's behaviour as feature vectors: windows it trains on, and
-// later windows it never trains on, which measure the global model.
+// deviceData is one simulated device's behaviour as the rows it learns from: normalised
+// summaries of windows it trains on, and of later windows it never trains on, which measure the
+// global model.
 type deviceData struct {
 	id      string
 	train   [][]float64
@@ -26,27 +36,44 @@ type deviceData struct {
 }
 
 // syntheticDevice returns a device typing as the synthetic typist seed.
-func syntheticDevice(id string, seed uint64, windows, window int) deviceData {
-	return split(id, featureRows(keystroke.NewTypist(seed).Type(windows*window), window))
+func syntheticDevice(id string, seed uint64, windows, window int) (deviceData, error) {
+	return deviceRows(id, keystroke.NewTypist(seed).Type(windows*window), window)
 }
 
-// featureRows returns the feature vectors of the usable windows of ks.
-func featureRows(ks []keystroke.Keystroke, window int) [][]float64 {
-	var e keystroke.Extractor
+// deviceRows keeps the last quarter of a device's keystrokes (its most recent behaviour) out of
+// training, summarises windows every half window in each part, and normalises both with the
+// device's own normaliser fitted on its training part, as a user model does.
+func deviceRows(id string, ks []keystroke.Keystroke, window int) (deviceData, error) {
+	cut := len(ks) - len(ks)/4
+	train, heldOut := summaries(ks[:cut], window), summaries(ks[cut:], window)
+	if len(train) < 4 || len(heldOut) < 1 {
+		return deviceData{}, fmt.Errorf("device %s: %d and %d usable windows of %d keystrokes; need at least 4 to train and 1 to hold out",
+			id, len(train), len(heldOut), window)
+	}
+	norm, rows, err := models.NormaliseSummaries(keystroke.NewLayout(), nil, train, models.UserModelConfig{})
+	if err != nil {
+		return deviceData{}, fmt.Errorf("device %s: %w", id, err)
+	}
+	d := deviceData{id: id, train: rows}
+	for _, r := range heldOut {
+		out := make([]float64, len(r))
+		norm.Apply(out, r)
+		d.heldOut = append(d.heldOut, out)
+	}
+	return d, nil
+}
+
+// summaries returns the summaries of the windows of ks that start every half window.
+func summaries(ks []keystroke.Keystroke, window int) [][]float64 {
+	var ex keystroke.TimingExtractor
+	var t keystroke.Timings
 	var rows [][]float64
-	for _, w := range keystroke.Windows(ks, window) {
-		f := make([]float64, keystroke.NumFeatures)
-		if err := e.Extract(f, w); err == nil {
-			rows = append(rows, f)
+	for start := 0; start+window <= len(ks); start += max(1, window/2) {
+		if ex.Extract(&t, ks[start:start+window]) == nil {
+			rows = append(rows, slices.Clone(t.Summary))
 		}
 	}
 	return rows
-}
-
-// split keeps the last quarter of a device's windows (its most recent behaviour) out of training.
-func split(id string, rows [][]float64) deviceData {
-	cut := len(rows) - max(1, len(rows)/4)
-	return deviceData{id: id, train: rows[:cut], heldOut: rows[cut:]}
 }
 
 // aaltoDevices returns up to n devices, one per participant file in dir with at least
@@ -69,15 +96,15 @@ func aaltoDevices(dir string, n, window, minWindows int) ([]deviceData, keystrok
 			return nil, stats, err
 		}
 		stats.Add(st)
-		rows := featureRows(p.Keystrokes(), window)
-		if len(rows) < minWindows {
-			continue
-		}
 		id := "aalto-" + p.ID
 		if p.ID == "" {
 			id = "aalto-" + strings.TrimSuffix(filepath.Base(path), "_keystrokes.txt.gz")
 		}
-		devs = append(devs, split(id, rows))
+		d, err := deviceRows(id, p.Keystrokes(), window)
+		if err != nil || len(d.train) < minWindows {
+			continue
+		}
+		devs = append(devs, d)
 	}
 	if len(devs) == 0 {
 		return nil, stats, errors.New("no participant has enough windows")
@@ -94,9 +121,9 @@ func aaltoFileDevice(id, path string, window int) (deviceData, error) {
 	if err != nil {
 		return deviceData{}, err
 	}
-	rows := featureRows(p.Keystrokes(), window)
-	if len(rows) < 4 {
-		return deviceData{}, fmt.Errorf("%s has %d usable windows of %d keystrokes; at least 4 are needed", path, len(rows), window)
+	d, err := deviceRows(id, p.Keystrokes(), window)
+	if err != nil {
+		return deviceData{}, fmt.Errorf("%s: %w", path, err)
 	}
-	return split(id, rows), nil
+	return d, nil
 }
