@@ -14,6 +14,7 @@ import (
 
 	"github.com/vigilauth/vigil/coordinator/round"
 	"github.com/vigilauth/vigil/dp"
+	"github.com/vigilauth/vigil/internal/atomicfile"
 	statev1 "github.com/vigilauth/vigil/proto/vigil/state/v1"
 )
 
@@ -67,31 +68,10 @@ func (f *stateFile) save(st *statev1.CoordinatorState) error {
 	if err != nil {
 		return fmt.Errorf("coordinator: %w", err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(f.path), ".state-*")
-	if err != nil {
-		return fmt.Errorf("coordinator: %w", err)
+	if err := atomicfile.Write(f.path, raw, 0o600); err != nil {
+		return fmt.Errorf("coordinator: save state: %w", err)
 	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(raw); err != nil {
-		tmp.Close()
-		return fmt.Errorf("coordinator: write state: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("coordinator: sync state: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("coordinator: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), f.path); err != nil {
-		return fmt.Errorf("coordinator: %w", err)
-	}
-	d, err := os.Open(filepath.Dir(f.path))
-	if err != nil {
-		return fmt.Errorf("coordinator: %w", err)
-	}
-	defer d.Close()
-	return d.Sync()
+	return nil
 }
 
 // snapshotLocked captures the state to save. c.mu must be held.

@@ -2,9 +2,9 @@ package dp
 
 import (
 	"fmt"
+	"github.com/vigilauth/vigil/internal/atomicfile"
 	"io"
 	"os"
-	"path/filepath"
 )
 
 // Ledger file I/O: capped reads and crash-safe replacement.
@@ -37,38 +37,7 @@ func readCapped(path string) ([]byte, error) {
 }
 
 // writeFileAtomic replaces path with data so that a crash leaves either the
-// old or the new content: write a temporary file in the same directory,
-// fsync it, rename it over path, fsync the directory.
-func writeFileAtomic(path string, data []byte) (err error) {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			os.Remove(tmp)
-		}
-	}()
-	if _, err = f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(tmp, path); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+// old or the new content.
+func writeFileAtomic(path string, data []byte) error {
+	return atomicfile.Write(path, data, 0o600)
 }

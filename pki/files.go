@@ -3,67 +3,28 @@ package pki
 import (
 	"errors"
 	"fmt"
+	"github.com/vigilauth/vigil/internal/atomicfile"
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"runtime"
 )
 
-// writeFileAtomic replaces path with data: it writes a temporary file in the same directory,
-// syncs it, renames it over path and syncs the directory, so a crash leaves either the old or
-// the new contents, never a mix. With exclusive set it refuses to replace an existing file.
+// writeFileAtomic replaces path with data so that a crash leaves either the old or the new
+// contents, never a mix. With exclusive set it refuses to replace an existing file.
 func writeFileAtomic(path string, data []byte, mode os.FileMode, exclusive bool) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("pki: %w", err)
-	}
-	clean := func(e error) error {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return e
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		return clean(fmt.Errorf("pki: %w", err))
-	}
-	if _, err := tmp.Write(data); err != nil {
-		return clean(fmt.Errorf("pki: write %s: %w", path, err))
-	}
-	if err := tmp.Sync(); err != nil {
-		return clean(fmt.Errorf("pki: sync %s: %w", path, err))
-	}
-	if err := tmp.Close(); err != nil {
-		return clean(fmt.Errorf("pki: %w", err))
-	}
-	if exclusive {
-		// A hard link fails if path exists, unlike rename, so two writers cannot both win.
-		err = os.Link(tmp.Name(), path)
-		os.Remove(tmp.Name())
-		if errors.Is(err, fs.ErrExist) {
-			return fmt.Errorf("pki: %s exists already; refusing to overwrite it", path)
+	if !exclusive {
+		if err := atomicfile.Write(path, data, mode); err != nil {
+			return fmt.Errorf("pki: %w", err)
 		}
-	} else {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("pki: %w", err)
-	}
-	return syncDir(dir)
-}
-
-func syncDir(dir string) error {
-	if runtime.GOOS == "windows" {
 		return nil
 	}
-	d, err := os.Open(dir)
+	err := atomicfile.Create(path, data, mode)
+	if errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("pki: %s exists already; refusing to overwrite it", path)
+	}
 	if err != nil {
 		return fmt.Errorf("pki: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("pki: sync %s: %w", dir, err)
 	}
 	return nil
 }

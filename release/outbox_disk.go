@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/vigilauth/vigil/internal/atomicfile"
 	"io"
 	"os"
 	"path/filepath"
@@ -95,7 +96,7 @@ func loadQueue(dir, model string) (map[uint64]*queued, error) {
 	queue := map[uint64]*queued{}
 	for _, e := range entries {
 		name := e.Name()
-		if strings.HasPrefix(name, tempPrefix) {
+		if atomicfile.IsTemp(name) {
 			if err := os.Remove(filepath.Join(dir, name)); err != nil {
 				return nil, fmt.Errorf("release: outbox: %w", err)
 			}
@@ -201,38 +202,10 @@ func writeProgress(dir string, published map[string]uint64) error {
 	return writeFileAtomic(dir, progressFile, data)
 }
 
-// writeFileAtomic replaces dir/name with data: temporary file, fsync, rename, fsync of dir.
+// writeFileAtomic replaces dir/name with data.
 func writeFileAtomic(dir, name string, data []byte) error {
-	f, err := os.CreateTemp(dir, tempPrefix+name+"-*")
-	if err != nil {
-		return fmt.Errorf("release: outbox: %w", err)
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, filepath.Join(dir, name))
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("release: outbox: write %s: %w", filepath.Join(dir, name), err)
-	}
-	if err := syncDir(dir); err != nil {
+	if err := atomicfile.Write(filepath.Join(dir, name), data, 0o600); err != nil {
 		return fmt.Errorf("release: outbox: %w", err)
 	}
 	return nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/vigilauth/vigil/internal/atomicfile"
 )
 
 // FS is a Store on a local directory. Each object is one file; writes go to a temporary file in
@@ -90,48 +92,16 @@ func (s *FS) write(ctx context.Context, key string, data []byte, exclusive bool)
 	if err != nil {
 		return err
 	}
-	dir := filepath.Dir(p)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
-	tmp, err := os.CreateTemp(dir, ".tmp-*")
+	if !exclusive {
+		err = atomicfile.Write(p, data, 0o644)
+	} else if err = atomicfile.Create(p, data, 0o644); errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("%w: %s", ErrExist, key)
+	}
 	if err != nil {
 		return fmt.Errorf("store: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("store: write %s: %w", key, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("store: sync %s: %w", key, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("store: %w", err)
-	}
-	if exclusive {
-		// A hard link fails if the target exists, which makes create-if-absent atomic.
-		if err := os.Link(tmp.Name(), p); err != nil {
-			if errors.Is(err, fs.ErrExist) {
-				return fmt.Errorf("%w: %s", ErrExist, key)
-			}
-			return fmt.Errorf("store: %w", err)
-		}
-	} else if err := os.Rename(tmp.Name(), p); err != nil {
-		return fmt.Errorf("store: %w", err)
-	}
-	return syncDir(dir)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("store: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("store: sync dir: %w", err)
 	}
 	return nil
 }
@@ -146,7 +116,7 @@ func (s *FS) List(ctx context.Context, prefix string) ([]string, error) {
 		if err != nil {
 			return err
 		}
-		if d.IsDir() || strings.HasPrefix(d.Name(), ".tmp-") {
+		if d.IsDir() || atomicfile.IsTemp(d.Name()) {
 			return nil
 		}
 		rel, err := filepath.Rel(s.root, p)

@@ -6,9 +6,9 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
 
 	"github.com/vigilauth/vigil/crypto/he"
+	"github.com/vigilauth/vigil/internal/atomicfile"
 )
 
 // maxFileBytes bounds what readFile reads: share files are about 66 KB, journals about 1 MB
@@ -38,40 +38,9 @@ func WritePublicFile(path string, data []byte) error {
 	return writeFileAtomic(path, data, 0o644)
 }
 
-func writeFileAtomic(path string, data []byte, mode fs.FileMode) (err error) {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
+func writeFileAtomic(path string, data []byte, mode fs.FileMode) error {
+	if err := atomicfile.Write(path, data, mode); err != nil {
 		return fmt.Errorf("trustee: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if err = f.Chmod(mode); err != nil {
-		return fmt.Errorf("trustee: %w", err)
-	}
-	if _, err = f.Write(data); err != nil {
-		return fmt.Errorf("trustee: writing %s: %w", path, err)
-	}
-	if err = f.Sync(); err != nil {
-		return fmt.Errorf("trustee: syncing %s: %w", path, err)
-	}
-	if err = f.Close(); err != nil {
-		return fmt.Errorf("trustee: %w", err)
-	}
-	if err = os.Rename(f.Name(), path); err != nil {
-		return fmt.Errorf("trustee: %w", err)
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("trustee: %w", err)
-	}
-	defer d.Close()
-	if err = d.Sync(); err != nil {
-		return fmt.Errorf("trustee: syncing directory %s: %w", dir, err)
 	}
 	return nil
 }

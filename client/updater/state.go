@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/vigilauth/vigil/internal/atomicfile"
 	"io"
 	"os"
 	"path/filepath"
@@ -314,11 +315,4 @@ func readSmall(path string) ([]byte, error) {
 	return data, nil
 }
 
-func syncDir(dir string) error {
-	f, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	return f.Sync()
-}
+func syncDir(dir string) error { return atomicfile.SyncDir(dir) }

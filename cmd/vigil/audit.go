@@ -8,6 +8,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/vigilauth/vigil/internal/atomicfile"
 	"io"
 	"os"
 
@@ -192,20 +193,7 @@ func runAuditKeygen(args []string, stdout, stderr io.Writer) error {
 
 // writeNew writes a file that must not exist yet, so that keygen never overwrites a key.
 func writeNew(path string, data []byte, mode os.FileMode) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		os.Remove(path)
-		return err
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(path)
-		return err
-	}
-	return nil
+	return atomicfile.Create(path, data, mode)
 }
 
 // ctxReader stops reading when ctx is done, so that verifying a large log can be interrupted.

@@ -2,6 +2,7 @@ package sig
 
 import (
 	"fmt"
+	"github.com/vigilauth/vigil/internal/atomicfile"
 	"io"
 	"io/fs"
 	"os"
@@ -19,23 +20,10 @@ func WritePublicKeyFile(path string, pk *PublicKey) error {
 	return writeNew(path, MarshalPublicKey(pk), 0o644)
 }
 
+// writeNew writes a file that must not exist yet, all or nothing: a crash mid-write never
+// leaves a partial key file that would then block writing the key again.
 func writeNew(path string, data []byte, mode os.FileMode) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
-	if err != nil {
-		return fmt.Errorf("sig: %w", err)
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		os.Remove(path)
-		return fmt.Errorf("sig: write %s: %w", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		os.Remove(path)
-		return fmt.Errorf("sig: sync %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(path)
+	if err := atomicfile.Create(path, data, mode); err != nil {
 		return fmt.Errorf("sig: %w", err)
 	}
 	return nil

@@ -1,0 +1,61 @@
+package atomicfile
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+)
+
+func TestWriteReplacesAndLeavesNothingBehind(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "f")
+	for _, content := range []string{"one", "two"} {
+		if err := Write(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := os.ReadFile(p); string(got) != content {
+			t.Fatalf("read %q, want %q", got, content)
+		}
+	}
+	fi, _ := os.Stat(p)
+	if fi.Mode().Perm() != 0o600 {
+		t.Fatalf("mode %v, want 0600", fi.Mode().Perm())
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Fatalf("directory holds %d entries, want only the file", len(entries))
+	}
+}
+
+func TestCreateHasOneWinner(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "f")
+	var wg sync.WaitGroup
+	errs := make([]error, 16)
+	for i := range errs {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs[i] = Create(p, []byte{byte(i)}, 0o644) }()
+	}
+	wg.Wait()
+	won := 0
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			won++
+		case !errors.Is(err, fs.ErrExist):
+			t.Fatalf("unexpected error %v", err)
+		}
+	}
+	if won != 1 {
+		t.Fatalf("%d writers won, want exactly 1", won)
+	}
+}
+
+func TestIsTemp(t *testing.T) {
+	for name, want := range map[string]bool{".f.tmp-123": true, "f": false, ".hidden": false, "f.tmp-1": false} {
+		if IsTemp(name) != want {
+			t.Errorf("IsTemp(%q) = %v", name, !want)
+		}
+	}
+}
