@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/vigilauth/vigil/aggregation"
 	"github.com/vigilauth/vigil/coordinator/round"
 	"github.com/vigilauth/vigil/models"

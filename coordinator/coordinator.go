@@ -12,6 +12,7 @@ import (
 
 	"github.com/vigilauth/vigil/coordinator/round"
 	"github.com/vigilauth/vigil/dp"
+	"github.com/vigilauth/vigil/models"
 	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
 )
 
@@ -134,7 +135,7 @@ func loadOrInit(ctx context.Context, cfg Config) (GlobalModel, error) {
 	if err != nil {
 		return GlobalModel{}, fmt.Errorf("coordinator: %w", err)
 	}
-	g = GlobalModel{Params: params, Meta: ModelMeta{
+	g = GlobalModel{Params: params, Meta: models.Meta{
 		Name: cfg.ModelName, Version: 1, Created: cfg.Now().UTC(), FeatureSet: cfg.FeatureSet,
 		Layers: cfg.Spec.Layers, Activation: string(cfg.Spec.Activation),
 	}}

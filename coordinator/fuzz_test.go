@@ -36,15 +36,15 @@ func FuzzDecodeState(f *testing.F) {
 }
 
 func FuzzDecodeParams(f *testing.F) {
-	f.Add(EncodeParams([]float64{1, -2, 3.5}))
+	f.Add(models.EncodeParams([]float64{1, -2, 3.5}))
 	f.Add([]byte{1, 2, 3})
-	f.Add(EncodeParams([]float64{0}))
+	f.Add(models.EncodeParams([]float64{0}))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		p, err := DecodeParams(b)
+		p, err := models.DecodeParams(b)
 		if err != nil {
 			return
 		}
-		if got := EncodeParams(p); string(got) != string(b) {
+		if got := models.EncodeParams(p); string(got) != string(b) {
 			t.Fatalf("parameters do not round-trip")
 		}
 	})

@@ -1,18 +1,14 @@
 package coordinator
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/vigilauth/vigil/models"
 	"github.com/vigilauth/vigil/store"
@@ -20,64 +16,18 @@ import (
 
 // GlobalModel is one version of the global model with what is known of how it was made.
 type GlobalModel struct {
-	Meta   ModelMeta
+	Meta   models.Meta
 	Params []float64
-}
-
-// ModelMeta describes a stored global model version.
-type ModelMeta struct {
-	Name         string    `json:"name"`
-	Version      uint64    `json:"version"`
-	Parent       uint64    `json:"parent,omitempty"`
-	Round        uint64    `json:"round,omitempty"`
-	Created      time.Time `json:"created"`
-	FeatureSet   string    `json:"feature_set"`
-	Layers       []int     `json:"layers"`
-	Activation   string    `json:"activation"`
-	NumParams    int       `json:"num_params"`
-	ParamsSHA256 string    `json:"params_sha256"`
-	Participants int       `json:"participants,omitempty"`
-	// MeanTrainLoss is the mean of the participants' reported local training losses.
-	MeanTrainLoss float64 `json:"mean_train_loss,omitempty"`
-}
-
-// Spec returns the model architecture the metadata names.
-func (m ModelMeta) Spec() models.Spec {
-	return models.Spec{Layers: m.Layers, Activation: models.Activation(m.Activation)}
 }
 
 // Store keys: models/<name>/v<version, 10 digits>/params.f64 (little-endian float64s) and
 // .../meta.json, written in that order so that a version whose meta exists is complete.
 func versionPrefix(name string, v uint64) string { return fmt.Sprintf("models/%s/v%010d/", name, v) }
 
-// EncodeParams returns params as little-endian float64s.
-func EncodeParams(params []float64) []byte {
-	b := make([]byte, 8*len(params))
-	for i, v := range params {
-		binary.LittleEndian.PutUint64(b[8*i:], math.Float64bits(v))
-	}
-	return b
-}
-
-// DecodeParams parses little-endian float64s, refusing a ragged length or non-finite values.
-func DecodeParams(b []byte) ([]float64, error) {
-	if len(b)%8 != 0 {
-		return nil, fmt.Errorf("coordinator: parameter file of %d bytes is not a whole number of float64s", len(b))
-	}
-	params := make([]float64, len(b)/8)
-	for i := range params {
-		params[i] = math.Float64frombits(binary.LittleEndian.Uint64(b[8*i:]))
-		if math.IsNaN(params[i]) || math.IsInf(params[i], 0) {
-			return nil, fmt.Errorf("coordinator: parameter %d is %v", i, params[i])
-		}
-	}
-	return params, nil
-}
-
 // saveModel stores m, filling in m.Meta's digest and parameter count, so that the model kept in
 // memory is the one a restart would load.
 func saveModel(ctx context.Context, st store.Store, m *GlobalModel) error {
-	raw := EncodeParams(m.Params)
+	raw := models.EncodeParams(m.Params)
 	sum := sha256.Sum256(raw)
 	m.Meta.ParamsSHA256 = hex.EncodeToString(sum[:])
 	m.Meta.NumParams = len(m.Params)
@@ -87,10 +37,10 @@ func saveModel(ctx context.Context, st store.Store, m *GlobalModel) error {
 	}
 	prefix := versionPrefix(m.Meta.Name, m.Meta.Version)
 	// Create, not Put: a version once written is never replaced.
-	if err := st.Create(ctx, prefix+"params.f64", raw); err != nil {
+	if err := st.Create(ctx, prefix+models.ArtifactParams, raw); err != nil {
 		return fmt.Errorf("coordinator: save model v%d: %w", m.Meta.Version, err)
 	}
-	if err := st.Create(ctx, prefix+"meta.json", meta); err != nil {
+	if err := st.Create(ctx, prefix+models.ArtifactMeta, meta); err != nil {
 		return fmt.Errorf("coordinator: save model v%d: %w", m.Meta.Version, err)
 	}
 	return nil
@@ -98,25 +48,23 @@ func saveModel(ctx context.Context, st store.Store, m *GlobalModel) error {
 
 func loadModel(ctx context.Context, st store.Store, name string, v uint64) (GlobalModel, error) {
 	prefix := versionPrefix(name, v)
-	metaRaw, err := st.Get(ctx, prefix+"meta.json")
+	metaRaw, err := st.Get(ctx, prefix+models.ArtifactMeta)
 	if err != nil {
 		return GlobalModel{}, fmt.Errorf("coordinator: model v%d: %w", v, err)
 	}
 	var m GlobalModel
-	dec := json.NewDecoder(bytes.NewReader(metaRaw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&m.Meta); err != nil {
-		return GlobalModel{}, fmt.Errorf("coordinator: model v%d meta: %w", v, err)
+	if m.Meta, err = models.DecodeMeta(metaRaw); err != nil {
+		return GlobalModel{}, fmt.Errorf("coordinator: model v%d: %w", v, err)
 	}
-	raw, err := st.Get(ctx, prefix+"params.f64")
+	raw, err := st.Get(ctx, prefix+models.ArtifactParams)
 	if err != nil {
 		return GlobalModel{}, fmt.Errorf("coordinator: model v%d: %w", v, err)
 	}
 	if sum := sha256.Sum256(raw); hex.EncodeToString(sum[:]) != m.Meta.ParamsSHA256 {
 		return GlobalModel{}, fmt.Errorf("coordinator: model v%d: parameters do not match their recorded SHA-256", v)
 	}
-	if m.Params, err = DecodeParams(raw); err != nil {
-		return GlobalModel{}, fmt.Errorf("model v%d: %w", v, err)
+	if m.Params, err = models.DecodeParams(raw); err != nil {
+		return GlobalModel{}, fmt.Errorf("coordinator: model v%d: %w", v, err)
 	}
 	if err := m.Meta.Spec().CheckParams(m.Params); err != nil {
 		return GlobalModel{}, fmt.Errorf("coordinator: model v%d: %w", v, err)
@@ -145,12 +93,12 @@ func latestVersion(ctx context.Context, st store.Store, name string) (uint64, er
 }
 
 // ListVersions returns the metadata of every stored version of the named model, oldest first.
-func ListVersions(ctx context.Context, st store.Store, name string) ([]ModelMeta, error) {
+func ListVersions(ctx context.Context, st store.Store, name string) ([]models.Meta, error) {
 	latest, err := latestVersion(ctx, st, name)
 	if err != nil {
 		return nil, err
 	}
-	var metas []ModelMeta
+	var metas []models.Meta
 	for v := uint64(1); v <= latest; v++ {
 		m, err := loadModel(ctx, st, name, v)
 		if errors.Is(err, store.ErrNotFound) {

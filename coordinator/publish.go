@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/vigilauth/vigil/models"
 )
 
 // Publisher hands released global models to the fleet: it signs them and puts them where
@@ -21,7 +23,7 @@ type Release struct {
 	Parent  uint64
 	Created time.Time
 	// Files are the release's artifacts by name: "params.f64" (the parameters as little-endian
-	// float64s) and "meta.json" (the version's ModelMeta).
+	// float64s) and "meta.json" (the version's models.Meta).
 	Files map[string][]byte
 	// Training facts: the round, the devices in it, and the privacy spent so far by the model.
 	Round   uint64
@@ -31,12 +33,6 @@ type Release struct {
 	// Eval holds evaluation figures by name, if any.
 	Eval map[string]float64
 }
-
-// Artifact names of a release.
-const (
-	ArtifactParams = "params.f64"
-	ArtifactMeta   = "meta.json"
-)
 
 func (c *Coordinator) publish(ctx context.Context, m GlobalModel, epsilon, delta float64) error {
 	if c.cfg.Publisher == nil {
@@ -48,7 +44,7 @@ func (c *Coordinator) publish(ctx context.Context, m GlobalModel, epsilon, delta
 	}
 	r := Release{
 		Model: m.Meta.Name, Version: m.Meta.Version, Parent: m.Meta.Parent, Created: m.Meta.Created,
-		Files: map[string][]byte{ArtifactParams: EncodeParams(m.Params), ArtifactMeta: meta},
+		Files: map[string][]byte{models.ArtifactParams: models.EncodeParams(m.Params), models.ArtifactMeta: meta},
 		Round: m.Meta.Round, Devices: m.Meta.Participants, Epsilon: epsilon, Delta: delta,
 	}
 	if err := c.cfg.Publisher.Publish(ctx, r); err != nil {

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"maps"
 
+	"github.com/vigilauth/vigil/models"
 	"github.com/vigilauth/vigil/release"
 )
 
@@ -71,24 +72,24 @@ func ReleaseSpec(r Release) (release.Spec, error) {
 	fail := func(format string, a ...any) (release.Spec, error) {
 		return release.Spec{}, fmt.Errorf("coordinator: release %s v%d: "+format, append([]any{r.Model, r.Version}, a...)...)
 	}
-	raw, ok := r.Files[ArtifactParams]
+	raw, ok := r.Files[models.ArtifactParams]
 	if !ok {
-		return fail("no %s", ArtifactParams)
+		return fail("no %s", models.ArtifactParams)
 	}
-	metaRaw, ok := r.Files[ArtifactMeta]
+	metaRaw, ok := r.Files[models.ArtifactMeta]
 	if !ok {
-		return fail("no %s", ArtifactMeta)
+		return fail("no %s", models.ArtifactMeta)
 	}
-	var meta ModelMeta
+	var meta models.Meta
 	dec := json.NewDecoder(bytes.NewReader(metaRaw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&meta); err != nil {
-		return fail("%s: %w", ArtifactMeta, err)
+		return fail("%s: %w", models.ArtifactMeta, err)
 	}
 	if meta.Name != r.Model || meta.Version != r.Version {
-		return fail("%s describes %s v%d", ArtifactMeta, meta.Name, meta.Version)
+		return fail("%s describes %s v%d", models.ArtifactMeta, meta.Name, meta.Version)
 	}
-	params, err := DecodeParams(raw)
+	params, err := models.DecodeParams(raw)
 	if err != nil {
 		return fail("%w", err)
 	}
@@ -102,7 +103,7 @@ func ReleaseSpec(r Release) (release.Spec, error) {
 	digest := hex.EncodeToString(sum[:])
 	if meta.ParamsSHA256 != "" && meta.ParamsSHA256 != digest || meta.NumParams != 0 && meta.NumParams != len(params) {
 		return fail("%s records %d parameters with sha256 %s, %s holds %d with %s",
-			ArtifactMeta, meta.NumParams, meta.ParamsSHA256, ArtifactParams, len(params), digest)
+			models.ArtifactMeta, meta.NumParams, meta.ParamsSHA256, models.ArtifactParams, len(params), digest)
 	}
 	meta.ParamsSHA256, meta.NumParams = digest, len(params)
 	metaOut, err := json.MarshalIndent(meta, "", "  ")
@@ -113,7 +114,7 @@ func ReleaseSpec(r Release) (release.Spec, error) {
 		return fail("negative device count %d", r.Devices)
 	}
 	files := maps.Clone(r.Files)
-	files[ArtifactMeta] = metaOut
+	files[models.ArtifactMeta] = metaOut
 	return release.Spec{
 		Model:   r.Model,
 		Version: r.Version,

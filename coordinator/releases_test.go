@@ -20,6 +20,7 @@ import (
 	"github.com/vigilauth/vigil/client/updater"
 	"github.com/vigilauth/vigil/coordinator"
 	"github.com/vigilauth/vigil/crypto/sig"
+	"github.com/vigilauth/vigil/models"
 	"github.com/vigilauth/vigil/models/keystroke"
 	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
 	"github.com/vigilauth/vigil/release"
@@ -219,10 +220,10 @@ func TestReleasePublisherAcrossRestart(t *testing.T) {
 	}
 }
 
-// TestReleaseMetaFormat pins the device's reading of meta.json to the coordinator's ModelMeta:
-// every field the coordinator writes must be one the device decodes strictly, and back.
+// TestReleaseMetaFormat checks the meta.json a release carries: it decodes strictly, as devices
+// read it, to the coordinator's metadata with the parameter count and digest filled in.
 func TestReleaseMetaFormat(t *testing.T) {
-	meta := coordinator.ModelMeta{
+	meta := models.Meta{
 		Name: "keystroke-ae", Version: 3, Parent: 2, Round: 7, Created: time.Date(2026, 3, 1, 12, 0, 0, 5, time.UTC),
 		FeatureSet: keystroke.FeatureSet, Layers: spec.Layers, Activation: string(spec.Activation),
 		Participants: 4, MeanTrainLoss: 0.125,
@@ -232,11 +233,11 @@ func TestReleaseMetaFormat(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := updater.DecodeMeta(s.Files[coordinator.ArtifactMeta])
+	got, err := models.DecodeMeta(s.Files[models.ArtifactMeta])
 	if err != nil {
 		t.Fatal(err)
 	}
-	var back coordinator.ModelMeta
+	var back models.Meta
 	raw, _ := json.Marshal(got)
 	if err := json.Unmarshal(raw, &back); err != nil {
 		t.Fatal(err)
@@ -247,7 +248,7 @@ func TestReleaseMetaFormat(t *testing.T) {
 	}
 }
 
-func release3(t *testing.T, meta coordinator.ModelMeta, params []float64) coordinator.Release {
+func release3(t *testing.T, meta models.Meta, params []float64) coordinator.Release {
 	t.Helper()
 	raw, err := json.MarshalIndent(meta, "", "  ")
 	if err != nil {
@@ -256,13 +257,13 @@ func release3(t *testing.T, meta coordinator.ModelMeta, params []float64) coordi
 	return coordinator.Release{
 		Model: meta.Name, Version: meta.Version, Parent: meta.Parent, Created: meta.Created, Round: meta.Round,
 		Devices: meta.Participants, Epsilon: 1.5, Delta: 1e-5, Eval: map[string]float64{"eer": 0.1},
-		Files: map[string][]byte{coordinator.ArtifactParams: coordinator.EncodeParams(params), coordinator.ArtifactMeta: raw},
+		Files: map[string][]byte{models.ArtifactParams: models.EncodeParams(params), models.ArtifactMeta: raw},
 	}
 }
 
 func TestReleaseSpec(t *testing.T) {
 	params, _ := spec.InitParams(3)
-	meta := coordinator.ModelMeta{
+	meta := models.Meta{
 		Name: "keystroke-ae", Version: 3, Parent: 2, Round: 7, Created: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC),
 		FeatureSet: keystroke.FeatureSet, Layers: spec.Layers, Activation: string(spec.Activation), Participants: 4,
 	}
@@ -273,7 +274,7 @@ func TestReleaseSpec(t *testing.T) {
 	}
 	want := release.Training{Rounds: 7, Devices: 4, Epsilon: 1.5, Delta: 1e-5, Eval: map[string]float64{"eer": 0.1}}
 	if s.Model != "keystroke-ae" || s.Version != 3 || s.Parent != 2 || !s.Created.Equal(meta.Created) || !reflect.DeepEqual(s.Training, want) ||
-		string(s.Files[coordinator.ArtifactParams]) != string(good.Files[coordinator.ArtifactParams]) {
+		string(s.Files[models.ArtifactParams]) != string(good.Files[models.ArtifactParams]) {
 		t.Fatalf("spec %+v", s)
 	}
 
@@ -284,21 +285,21 @@ func TestReleaseSpec(t *testing.T) {
 		edit func(r *coordinator.Release)
 		want string
 	}{
-		{"no params", func(r *coordinator.Release) { delete(r.Files, coordinator.ArtifactParams) }, "no params.f64"},
-		{"no meta", func(r *coordinator.Release) { delete(r.Files, coordinator.ArtifactMeta) }, "no meta.json"},
+		{"no params", func(r *coordinator.Release) { delete(r.Files, models.ArtifactParams) }, "no params.f64"},
+		{"no meta", func(r *coordinator.Release) { delete(r.Files, models.ArtifactMeta) }, "no meta.json"},
 		{"meta of another version", func(r *coordinator.Release) { r.Version = 4 }, "describes keystroke-ae v3"},
 		{"unknown meta field", func(r *coordinator.Release) {
-			r.Files[coordinator.ArtifactMeta] = []byte(`{"name":"keystroke-ae","bogus":1}`)
+			r.Files[models.ArtifactMeta] = []byte(`{"name":"keystroke-ae","bogus":1}`)
 		}, "bogus"},
-		{"NaN parameter", func(r *coordinator.Release) { r.Files[coordinator.ArtifactParams] = coordinator.EncodeParams(nan) }, "parameter 5"},
+		{"NaN parameter", func(r *coordinator.Release) { r.Files[models.ArtifactParams] = models.EncodeParams(nan) }, "parameter 5"},
 		{"too few parameters", func(r *coordinator.Release) {
-			r.Files[coordinator.ArtifactParams] = coordinator.EncodeParams(params[1:])
+			r.Files[models.ArtifactParams] = models.EncodeParams(params[1:])
 		}, "parameters"},
-		{"ragged parameters", func(r *coordinator.Release) { r.Files[coordinator.ArtifactParams] = []byte{1, 2, 3} }, "whole number"},
+		{"ragged parameters", func(r *coordinator.Release) { r.Files[models.ArtifactParams] = []byte{1, 2, 3} }, "whole number"},
 		{"recorded hash differs", func(r *coordinator.Release) {
 			m := meta
 			m.ParamsSHA256 = strings.Repeat("0", 64)
-			r.Files[coordinator.ArtifactMeta], _ = json.Marshal(m)
+			r.Files[models.ArtifactMeta], _ = json.Marshal(m)
 		}, "sha256"},
 		{"negative devices", func(r *coordinator.Release) { r.Devices = -1 }, "negative"},
 	} {
@@ -322,7 +323,7 @@ func TestReleasePublisherEvery(t *testing.T) {
 	}
 	params, _ := spec.InitParams(1)
 	for v := uint64(1); v <= 5; v++ {
-		meta := coordinator.ModelMeta{
+		meta := models.Meta{
 			Name: "keystroke-ae", Version: v, Round: v - 1, Created: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC),
 			FeatureSet: keystroke.FeatureSet, Layers: spec.Layers, Activation: string(spec.Activation),
 		}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/vigilauth/vigil/aggregation"
 	"github.com/vigilauth/vigil/coordinator/round"
+	"github.com/vigilauth/vigil/models"
 	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
 	"github.com/vigilauth/vigil/store"
 )
@@ -270,7 +271,7 @@ func (c *Coordinator) GetModel(ctx context.Context, req *vigilv1.GetModelRequest
 	return &vigilv1.GetModelResponse{Version: g.Meta.Version, Spec: specProto(g.Meta), Params: g.Params}, nil
 }
 
-func specProto(m ModelMeta) *vigilv1.ModelSpec {
+func specProto(m models.Meta) *vigilv1.ModelSpec {
 	layers := make([]uint32, len(m.Layers))
 	for i, w := range m.Layers {
 		layers[i] = uint32(w)

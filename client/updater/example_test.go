@@ -99,5 +99,5 @@ func modelFiles(version uint64, spec models.Spec, params []float64) map[string][
 		Name: "keystroke-ae", Version: version, Created: time.Now().UTC(), FeatureSet: "example-features",
 		Layers: spec.Layers, Activation: string(spec.Activation), NumParams: len(params), ParamsSHA256: hex.EncodeToString(sum[:]),
 	})
-	return map[string][]byte{updater.ArtifactParams: raw, updater.ArtifactMeta: meta}
+	return map[string][]byte{models.ArtifactParams: raw, models.ArtifactMeta: meta}
 }

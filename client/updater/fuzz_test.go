@@ -4,12 +4,14 @@ import (
 	"encoding/json"
 	"reflect"
 	"testing"
+
+	"github.com/vigilauth/vigil/models"
 )
 
 // FuzzDecodeState: the state file decoder never panics, and what it accepts is a consistent
 // state that round-trips.
 func FuzzDecodeState(f *testing.F) {
-	files := map[string]string{ArtifactParams: "aa", ArtifactMeta: "bb", manifestArt: "cc"}
+	files := map[string]string{models.ArtifactParams: "aa", models.ArtifactMeta: "bb", manifestArt: "cc"}
 	for _, s := range []state{
 		{Format: stateFormat, Model: testModel},
 		{Format: stateFormat, Model: testModel, Verified: 3, Current: &slot{2, files}, Previous: &slot{1, files}, Candidate: &slot{3, files}, Rejected: []uint64{1}},
@@ -39,14 +41,14 @@ func FuzzDecodeState(f *testing.F) {
 // store could serve.
 func FuzzDecodeMeta(f *testing.F) {
 	files := modelFiles(f, 1, testSpec, make([]float64, testSpec.NumParams()), testFeatures)
-	f.Add(files[ArtifactMeta], files[ArtifactParams])
+	f.Add(files[models.ArtifactMeta], files[models.ArtifactParams])
 	f.Add([]byte(`{"name":"keystroke-ae","version":1,"layers":[6,4,6],"activation":"tanh","feature_set":"test-features-v1","num_params":58}`), make([]byte, 58*8))
 	f.Add([]byte(`{"layers":[1e9]}`), []byte{})
 	f.Fuzz(func(t *testing.T, meta, params []byte) {
-		if m, err := DecodeMeta(meta); err == nil && len(m.Layers) > maxLayers {
+		if m, err := models.DecodeMeta(meta); err == nil && len(m.Layers) > 64 {
 			t.Fatalf("accepted %d layers", len(m.Layers))
 		}
-		m, err := parseModel(testModel, 1, testFeatures, map[string][]byte{ArtifactMeta: meta, ArtifactParams: params})
+		m, err := parseModel(testModel, 1, testFeatures, map[string][]byte{models.ArtifactMeta: meta, models.ArtifactParams: params})
 		if err != nil {
 			return
 		}

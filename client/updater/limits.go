@@ -7,9 +7,6 @@ const (
 	// maxRejected is how many rejected versions the state remembers (for Status; the newest
 	// accepted version alone already keeps them from being fetched again).
 	maxRejected = 16
-	// maxLayers bounds the layers a model's metadata may list.
-	maxLayers = 64
-	// maxMetaBytes bounds meta.json; maxStateBytes bounds state.json and root.json.
-	maxMetaBytes  = 64 << 10
+	// maxStateBytes bounds state.json and root.json.
 	maxStateBytes = 1 << 20
 )

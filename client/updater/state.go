@@ -7,13 +7,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/vigilauth/vigil/internal/atomicfile"
 	"io"
 	"os"
 	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
+
+	"github.com/vigilauth/vigil/internal/atomicfile"
+	"github.com/vigilauth/vigil/models"
 )
 
 const (
@@ -84,8 +86,8 @@ func (s *state) validate(model string) error {
 		if x.Version == 0 || x.Version > s.Verified {
 			return fmt.Errorf("version %d out of range 1..%d", x.Version, s.Verified)
 		}
-		if len(x.Files) != 3 || x.Files[ArtifactParams] == "" || x.Files[ArtifactMeta] == "" || x.Files[manifestArt] == "" {
-			return fmt.Errorf("version %d must list %s, %s and %s", x.Version, ArtifactParams, ArtifactMeta, manifestArt)
+		if len(x.Files) != 3 || x.Files[models.ArtifactParams] == "" || x.Files[models.ArtifactMeta] == "" || x.Files[manifestArt] == "" {
+			return fmt.Errorf("version %d must list %s, %s and %s", x.Version, models.ArtifactParams, models.ArtifactMeta, manifestArt)
 		}
 	}
 	if s.Current == nil && (s.Previous != nil || s.Candidate != nil) {

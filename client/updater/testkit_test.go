@@ -86,7 +86,7 @@ func modelFiles(t testing.TB, version uint64, spec models.Spec, params []float64
 	if err != nil {
 		t.Fatal(err)
 	}
-	return map[string][]byte{ArtifactParams: raw, ArtifactMeta: meta}
+	return map[string][]byte{models.ArtifactParams: raw, models.ArtifactMeta: meta}
 }
 
 // bundle builds a signed release of params as version.

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/vigilauth/vigil/models"
 	"github.com/vigilauth/vigil/release"
 )
 
@@ -191,7 +192,7 @@ func (u *Updater) Poll(ctx context.Context) (Event, error) {
 	if perr == nil {
 		// Written outside the lock, so that scoring is not held up by the disk: no other
 		// operation touches a version newer than every one the state names.
-		files := map[string][]byte{ArtifactParams: b.Files[ArtifactParams], ArtifactMeta: b.Files[ArtifactMeta], manifestArt: b.ManifestEnvelope}
+		files := map[string][]byte{models.ArtifactParams: b.Files[models.ArtifactParams], models.ArtifactMeta: b.Files[models.ArtifactMeta], manifestArt: b.ManifestEnvelope}
 		if err := u.disk.writeVersion(v, files); err != nil {
 			return Event{}, err
 		}

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigilauth/vigil/models"
 	"github.com/vigilauth/vigil/release"
 )
 
@@ -194,7 +195,7 @@ func TestPollRefusesAttacks(t *testing.T) {
 	}{
 		{"tampered artifact", func(t *testing.T, tr *trust, st *storeFS, clk *clock) {
 			tr.publishModel(t, st, 2, base)
-			st.rewrite(t, release.ArtifactKey(testModel, 2, ArtifactParams), func(b []byte) []byte { b[0] ^= 1; return b })
+			st.rewrite(t, release.ArtifactKey(testModel, 2, models.ArtifactParams), func(b []byte) []byte { b[0] ^= 1; return b })
 		}, release.ErrHashMismatch},
 		{"tampered manifest", func(t *testing.T, tr *trust, st *storeFS, clk *clock) {
 			tr.publishModel(t, st, 2, base)
@@ -362,7 +363,7 @@ func TestDamagedStateDirectory(t *testing.T) {
 	tr.publishModel(t, st, 2, base)
 	mustPoll(t, u, Staged, 2)
 
-	cand := filepath.Join(d.cfg.Dir, versionsDir, "2", ArtifactParams)
+	cand := filepath.Join(d.cfg.Dir, versionsDir, "2", models.ArtifactParams)
 	if err := os.WriteFile(cand, []byte("damaged"), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -372,7 +373,7 @@ func TestDamagedStateDirectory(t *testing.T) {
 	}
 	mustPoll(t, u, Staged, 2)
 
-	cur := filepath.Join(d.cfg.Dir, versionsDir, "1", ArtifactMeta)
+	cur := filepath.Join(d.cfg.Dir, versionsDir, "1", models.ArtifactMeta)
 	if err := os.WriteFile(cur, []byte("{}"), 0o600); err != nil {
 		t.Fatal(err)
 	}

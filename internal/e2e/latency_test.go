@@ -10,6 +10,7 @@ import (
 
 	"github.com/vigilauth/vigil/client/updater"
 	"github.com/vigilauth/vigil/coordinator"
+	"github.com/vigilauth/vigil/models"
 	"github.com/vigilauth/vigil/models/keystroke"
 	"github.com/vigilauth/vigil/release"
 )
@@ -62,13 +63,13 @@ func BenchmarkReleaseToStagedMinIO(b *testing.B) {
 		b.Fatal(err)
 	}
 	hand := func(v uint64) time.Time {
-		meta, _ := json.Marshal(coordinator.ModelMeta{
+		meta, _ := json.Marshal(models.Meta{
 			Name: modelName, Version: v, Parent: v - 1, Round: v - 1, Created: time.Now().UTC(),
 			FeatureSet: keystroke.FeatureSet, Layers: spec.Layers, Activation: string(spec.Activation),
 		})
 		if err := pub.Publish(ctx, coordinator.Release{
 			Model: modelName, Version: v, Parent: v - 1, Created: time.Now().UTC(), Round: v - 1, Devices: 3,
-			Files: map[string][]byte{coordinator.ArtifactParams: coordinator.EncodeParams(params), coordinator.ArtifactMeta: meta},
+			Files: map[string][]byte{models.ArtifactParams: models.EncodeParams(params), models.ArtifactMeta: meta},
 		}); err != nil {
 			b.Fatal(err)
 		}

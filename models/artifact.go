@@ -1,0 +1,94 @@
+package models
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"time"
+)
+
+// The files of a global model version, as the coordinator stores and releases them.
+const (
+	// ArtifactParams holds the parameters as little-endian float64s, in the order of Spec.
+	ArtifactParams = "params.f64"
+	// ArtifactMeta holds the version's Meta as JSON.
+	ArtifactMeta = "meta.json"
+)
+
+// Bounds on a meta.json, so that a hostile file cannot make a reader allocate without limit.
+const (
+	maxMetaBytes = 64 << 10
+	maxLayers    = 64
+)
+
+// Meta describes one version of a global model: what it is, how it was made, and the digest of
+// its parameters.
+type Meta struct {
+	Name         string    `json:"name"`
+	Version      uint64    `json:"version"`
+	Parent       uint64    `json:"parent,omitempty"`
+	Round        uint64    `json:"round,omitempty"`
+	Created      time.Time `json:"created"`
+	FeatureSet   string    `json:"feature_set"`
+	Layers       []int     `json:"layers"`
+	Activation   string    `json:"activation"`
+	NumParams    int       `json:"num_params"`
+	ParamsSHA256 string    `json:"params_sha256"`
+	Participants int       `json:"participants,omitempty"`
+	// MeanTrainLoss is the mean of the participants' reported local training losses.
+	MeanTrainLoss float64 `json:"mean_train_loss,omitempty"`
+}
+
+// Spec returns the architecture the metadata names.
+func (m Meta) Spec() Spec {
+	return Spec{Layers: m.Layers, Activation: Activation(m.Activation)}
+}
+
+// DecodeMeta strictly decodes a meta.json: unknown fields, trailing data and more than a
+// bounded number of layers are refused.
+func DecodeMeta(data []byte) (Meta, error) {
+	var m Meta
+	if len(data) > maxMetaBytes {
+		return m, fmt.Errorf("models: %s is %d bytes, at most %d", ArtifactMeta, len(data), maxMetaBytes)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&m); err != nil {
+		return m, fmt.Errorf("models: %s: %w", ArtifactMeta, err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return m, fmt.Errorf("models: %s: trailing data", ArtifactMeta)
+	}
+	if len(m.Layers) > maxLayers {
+		return m, fmt.Errorf("models: %s lists %d layers, at most %d", ArtifactMeta, len(m.Layers), maxLayers)
+	}
+	return m, nil
+}
+
+// EncodeParams returns params as little-endian float64s.
+func EncodeParams(params []float64) []byte {
+	b := make([]byte, 8*len(params))
+	for i, v := range params {
+		binary.LittleEndian.PutUint64(b[8*i:], math.Float64bits(v))
+	}
+	return b
+}
+
+// DecodeParams parses little-endian float64s, refusing a ragged length or non-finite values.
+func DecodeParams(b []byte) ([]float64, error) {
+	if len(b)%8 != 0 {
+		return nil, fmt.Errorf("models: %s of %d bytes is not a whole number of float64s", ArtifactParams, len(b))
+	}
+	params := make([]float64, len(b)/8)
+	for i := range params {
+		params[i] = math.Float64frombits(binary.LittleEndian.Uint64(b[8*i:]))
+		if math.IsNaN(params[i]) || math.IsInf(params[i], 0) {
+			return nil, fmt.Errorf("models: parameter %d is %v", i, params[i])
+		}
+	}
+	return params, nil
+}
