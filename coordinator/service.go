@@ -7,7 +7,6 @@ import (
 	"math"
 	"time"
 
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -53,27 +52,10 @@ const (
 	ReasonNoKeyEpoch      = "NO_KEY_EPOCH"
 )
 
-func reject(code codes.Code, reason, msg string) error {
-	st := status.New(code, msg)
-	if d, err := st.WithDetails(&errdetails.ErrorInfo{Reason: reason, Domain: "vigil"}); err == nil {
-		st = d
-	}
-	return st.Err()
-}
+func reject(code codes.Code, reason, msg string) error { return vigilv1.Error(code, reason, msg, 0) }
 
 // Reason returns the ErrorInfo reason of a status error from the coordinator, or "".
-func Reason(err error) string {
-	st, ok := status.FromError(err)
-	if !ok {
-		return ""
-	}
-	for _, d := range st.Details() {
-		if info, ok := d.(*errdetails.ErrorInfo); ok {
-			return info.GetReason()
-		}
-	}
-	return ""
-}
+func Reason(err error) string { return vigilv1.Reason(err) }
 
 // Enroll implements vigilv1.CoordinatorServer.
 func (c *Coordinator) Enroll(ctx context.Context, req *vigilv1.EnrollRequest) (*vigilv1.EnrollResponse, error) {

@@ -5,10 +5,10 @@ import (
 	"errors"
 	"time"
 
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
+
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/types/known/durationpb"
 )
 
 // Reasons attached to refusals as google.rpc.ErrorInfo reasons in the "vigil" domain, the same
@@ -28,25 +28,12 @@ const (
 	ReasonTokenWrongDevice   = "TOKEN_WRONG_DEVICE"     // PermissionDenied
 	ReasonBadCSR             = "BAD_CSR"                // InvalidArgument
 	ReasonInvalidArgument    = "INVALID_ARGUMENT"       // InvalidArgument
-	reasonDomain             = "vigil"
 	reasonInternalUnexpected = "INTERNAL"
 )
 
 // refuse builds a status error with an ErrorInfo reason and, if retry > 0, a RetryInfo.
 func refuse(code codes.Code, reason, msg string, retry time.Duration) error {
-	st := status.New(code, msg)
-	info := &errdetails.ErrorInfo{Reason: reason, Domain: reasonDomain}
-	var with *status.Status
-	var err error
-	if retry > 0 {
-		with, err = st.WithDetails(info, &errdetails.RetryInfo{RetryDelay: durationpb.New(retry)})
-	} else {
-		with, err = st.WithDetails(info)
-	}
-	if err != nil {
-		return st.Err() // only for a status code OK, which refuse is never given
-	}
-	return with.Err()
+	return vigilv1.Error(code, reason, msg, retry)
 }
 
 // StatusError converts an error from this package (Enroller, Tokens, Revocations) into a gRPC
@@ -88,15 +75,4 @@ func StatusError(err error) error {
 }
 
 // Reason returns the ErrorInfo reason of a status error, or "".
-func Reason(err error) string {
-	st, ok := status.FromError(err)
-	if !ok {
-		return ""
-	}
-	for _, d := range st.Details() {
-		if info, ok := d.(*errdetails.ErrorInfo); ok {
-			return info.GetReason()
-		}
-	}
-	return ""
-}
+func Reason(err error) string { return vigilv1.Reason(err) }
