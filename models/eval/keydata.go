@@ -60,9 +60,9 @@ func loadKeystrokeUsers(ctx context.Context, files []string, window, enrol, stri
 		total.Add(l.stats)
 		switch {
 		case l.err != nil:
-			total.Dropped = addDrop(total.Dropped, DropUnreadableFile, 1)
+			total.Drop(DropUnreadableFile, 1)
 		case len(l.user.test) == 0:
-			total.Dropped = addDrop(total.Dropped, DropFewWindows, 1)
+			total.Drop(DropFewWindows, 1)
 		default:
 			users = append(users, l.user)
 		}
@@ -71,14 +71,6 @@ func loadKeystrokeUsers(ctx context.Context, files []string, window, enrol, stri
 		return nil, total, fmt.Errorf("eval: %d usable participants, need at least 2 (dropped: %v)", len(users), total.Dropped)
 	}
 	return users, total, nil
-}
-
-func addDrop(m map[string]int, reason string, n int) map[string]int {
-	if m == nil {
-		m = map[string]int{}
-	}
-	m[reason] += n
-	return m
 }
 
 // splitUser cuts one participant's keystrokes into windows and splits them for the protocol.
@@ -91,7 +83,7 @@ func splitUser(p keystroke.Participant, st keystroke.ReadStats, window, enrol, s
 	for i, w := range keystroke.Windows(ks, window) {
 		if err := ex.Extract(&t, w); err != nil {
 			if errors.Is(err, keystroke.ErrWindowTooSparse) {
-				st.Dropped = addDrop(st.Dropped, DropSparseWindow, 1)
+				st.Drop(DropSparseWindow, 1)
 			}
 			continue
 		}

@@ -242,7 +242,7 @@ func Mouse(ctx context.Context, cfg MouseConfig) (*MouseResult, error) {
 	var trials []mouseTrial
 	for _, s := range tests {
 		if len(s.windows) == 0 {
-			res.Read.Dropped = addDrop(res.Read.Dropped, "test session without actions", 1)
+			res.Read.Drop("test session without actions", 1)
 			continue
 		}
 		res.TestActions += len(s.windows)

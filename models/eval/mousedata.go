@@ -32,7 +32,7 @@ func loadMouseSessions(ctx context.Context, sessions []mouse.Session, seg mouse.
 			return err
 		}
 		if short > 0 {
-			st.Dropped = addDrop(st.Dropped, mouse.DropShortAction, short)
+			st.Drop(mouse.DropShortAction, short)
 		}
 		var ex mouse.Extractor
 		f := make([]float64, mouse.NumFeatures)
@@ -40,7 +40,7 @@ func loadMouseSessions(ctx context.Context, sessions []mouse.Session, seg mouse.
 		for _, a := range actions {
 			if err := ex.Extract(f, a); err != nil {
 				if errors.Is(err, mouse.ErrActionTooShort) {
-					st.Dropped = addDrop(st.Dropped, DropActionNoShape, 1)
+					st.Drop(DropActionNoShape, 1)
 					continue
 				}
 				return err

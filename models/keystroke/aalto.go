@@ -2,7 +2,6 @@ package keystroke
 
 import (
 	"bufio"
-	"compress/gzip"
 	"fmt"
 	"io"
 	"os"
@@ -11,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/vigilauth/vigil/models"
 )
 
 // Participant is the typing of one person: one session per transcribed test section, keystrokes
@@ -30,30 +31,7 @@ func (p Participant) Keystrokes() []Keystroke {
 }
 
 // ReadStats counts what a reader kept and what it dropped, by reason.
-type ReadStats struct {
-	Rows    int
-	Kept    int
-	Dropped map[string]int
-}
-
-func (s *ReadStats) drop(reason string) {
-	if s.Dropped == nil {
-		s.Dropped = map[string]int{}
-	}
-	s.Dropped[reason]++
-}
-
-// Add merges o into s.
-func (s *ReadStats) Add(o ReadStats) {
-	s.Rows += o.Rows
-	s.Kept += o.Kept
-	for k, v := range o.Dropped {
-		if s.Dropped == nil {
-			s.Dropped = map[string]int{}
-		}
-		s.Dropped[k] += v
-	}
-}
+type ReadStats = models.ReadStats
 
 // Reasons rows are dropped.
 const (
@@ -98,17 +76,17 @@ func ReadAalto(r io.Reader) (Participant, ReadStats, error) {
 		f := strings.Split(line, "\t")
 		pid, section, press, rel, code, ok := parseRow(f)
 		if !ok {
-			st.drop(DropMalformed)
+			st.Drop(DropMalformed, 1)
 			continue
 		}
 		if code < 0 || code > 1023 {
-			st.drop(DropBadKey)
+			st.Drop(DropBadKey, 1)
 			continue
 		}
 		if id == "" {
 			id = pid
 		} else if pid != id {
-			st.drop(DropOtherPerson)
+			st.Drop(DropOtherPerson, 1)
 			continue
 		}
 		rows = append(rows, raw{section: section, press: press, relMs: rel, code: code})
@@ -140,7 +118,7 @@ func ReadAalto(r io.Reader) (Participant, ReadStats, error) {
 			section, last = r.section, 0
 		}
 		if len(cur) > 0 && r.press < last {
-			st.drop(DropNonMonotonic)
+			st.Drop(DropNonMonotonic, 1)
 			continue
 		}
 		last = r.press
@@ -188,20 +166,11 @@ func parseRow(f []string) (pid, section string, press, release int64, code int, 
 
 // ReadAaltoFile reads one participant file, gzip-compressed when its name ends in .gz.
 func ReadAaltoFile(path string) (Participant, ReadStats, error) {
-	f, err := os.Open(path)
+	r, err := models.OpenData(path)
 	if err != nil {
 		return Participant{}, ReadStats{}, fmt.Errorf("keystroke: %w", err)
 	}
-	defer f.Close()
-	var r io.Reader = f
-	if strings.HasSuffix(path, ".gz") {
-		zr, err := gzip.NewReader(f)
-		if err != nil {
-			return Participant{}, ReadStats{}, fmt.Errorf("keystroke: %s: %w", path, err)
-		}
-		defer zr.Close()
-		r = zr
-	}
+	defer r.Close()
 	p, st, err := ReadAalto(r)
 	if err != nil {
 		return p, st, fmt.Errorf("%s: %w", path, err)

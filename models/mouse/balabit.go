@@ -2,7 +2,6 @@ package mouse
 
 import (
 	"bufio"
-	"compress/gzip"
 	"fmt"
 	"io"
 	"math"
@@ -12,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/vigilauth/vigil/models"
 )
 
 // maxCoordinate bounds plausible screen coordinates; Balabit marks a pointer outside the remote
@@ -75,30 +76,30 @@ func ReadBalabit(r io.Reader) ([]Event, ReadStats, error) {
 		st.Rows++
 		f := strings.Split(line, ",")
 		if len(f) != 6 {
-			st.drop(DropMalformed)
+			st.Drop(DropMalformed, 1)
 			continue
 		}
 		t, err1 := strconv.ParseFloat(f[1], 64)
 		x, err2 := strconv.ParseFloat(f[4], 64)
 		y, err3 := strconv.ParseFloat(f[5], 64)
 		if err1 != nil || err2 != nil || err3 != nil || math.IsNaN(t) || math.IsInf(t, 0) || t < 0 || t > 1e9 {
-			st.drop(DropMalformed)
+			st.Drop(DropMalformed, 1)
 			continue
 		}
 		b, okB := parseButton(f[2])
 		s, okS := parseState(f[3])
 		if !okB || !okS {
-			st.drop(DropUnknown)
+			st.Drop(DropUnknown, 1)
 			continue
 		}
 		if !(x >= 0 && x < maxCoordinate && y >= 0 && y < maxCoordinate) {
-			st.drop(DropOffScreen)
+			st.Drop(DropOffScreen, 1)
 			continue
 		}
 		if math.IsNaN(origin) {
 			origin = t
 		} else if t < last {
-			st.drop(DropNonMonotonic)
+			st.Drop(DropNonMonotonic, 1)
 			continue
 		}
 		last = t
@@ -114,20 +115,11 @@ func ReadBalabit(r io.Reader) ([]Event, ReadStats, error) {
 
 // ReadBalabitFile reads one session file, gzip-compressed when its name ends in .gz.
 func ReadBalabitFile(path string) ([]Event, ReadStats, error) {
-	f, err := os.Open(path)
+	r, err := models.OpenData(path)
 	if err != nil {
 		return nil, ReadStats{}, fmt.Errorf("mouse: %w", err)
 	}
-	defer f.Close()
-	var r io.Reader = f
-	if strings.HasSuffix(path, ".gz") {
-		zr, err := gzip.NewReader(f)
-		if err != nil {
-			return nil, ReadStats{}, fmt.Errorf("mouse: %s: %w", path, err)
-		}
-		defer zr.Close()
-		r = zr
-	}
+	defer r.Close()
 	ev, st, err := ReadBalabit(r)
 	if err != nil {
 		return ev, st, fmt.Errorf("%s: %w", path, err)

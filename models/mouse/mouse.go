@@ -4,7 +4,11 @@
 // Balabit Mouse Dynamics Challenge files.
 package mouse
 
-import "time"
+import (
+	"time"
+
+	"github.com/vigilauth/vigil/models"
+)
 
 // Button is the mouse button an event concerns.
 type Button uint8
@@ -41,30 +45,7 @@ type Event struct {
 }
 
 // ReadStats counts what a reader kept and what it dropped, by reason.
-type ReadStats struct {
-	Rows    int
-	Kept    int
-	Dropped map[string]int
-}
-
-func (s *ReadStats) drop(reason string) {
-	if s.Dropped == nil {
-		s.Dropped = map[string]int{}
-	}
-	s.Dropped[reason]++
-}
-
-// Add merges o into s.
-func (s *ReadStats) Add(o ReadStats) {
-	s.Rows += o.Rows
-	s.Kept += o.Kept
-	for k, v := range o.Dropped {
-		if s.Dropped == nil {
-			s.Dropped = map[string]int{}
-		}
-		s.Dropped[k] += v
-	}
-}
+type ReadStats = models.ReadStats
 
 // Reasons rows (and actions) are dropped.
 const (
