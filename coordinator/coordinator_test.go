@@ -25,21 +25,22 @@ import (
 	"github.com/vigilauth/vigil/store"
 )
 
-var spec = models.Spec{Layers: []int{keystroke.NumFeatures, 12, 4, 12, keystroke.NumFeatures}, Activation: models.Tanh}
+// spec is the global autoencoder over keystroke window summaries, as the fleet trains it.
+var spec = models.Spec{Layers: []int{len(keystroke.SummaryNames()), 16, 6, 16, len(keystroke.SummaryNames())}, Activation: models.Tanh}
 
-// typistRows returns n feature vectors of windows of 50 keystrokes typed by the typist seed.
+// typistRows returns the normalised summaries of n windows of 50 keystrokes (every 25) typed by
+// the synthetic typist seed.
 func typistRows(t testing.TB, seed uint64, n int) [][]float64 {
 	t.Helper()
-	ty := keystroke.NewTypist(seed)
-	var e keystroke.Extractor
-	rows := make([][]float64, 0, n)
-	for len(rows) < n {
-		f := make([]float64, keystroke.NumFeatures)
-		if err := e.Extract(f, ty.Type(50)); err == nil {
-			rows = append(rows, f)
-		}
+	rows := keystroke.Summaries(keystroke.NewTypist(seed).Type(25*n+25), 50, 25)
+	if len(rows) < n {
+		t.Fatalf("typist %d gave %d usable windows, want %d", seed, len(rows), n)
 	}
-	return rows
+	_, norm, err := models.NormaliseSummaries(keystroke.NewLayout(), nil, rows[:n], models.UserModelConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return norm
 }
 
 type fixture struct {
@@ -64,7 +65,7 @@ func startWith(t *testing.T, cfg coordinator.Config, sealing coordinator.Sealing
 	events := make(chan coordinator.Event, 1000)
 	cfg.Store = st
 	cfg.Spec = spec
-	cfg.FeatureSet = keystroke.FeatureSet
+	cfg.FeatureSet = keystroke.TimingFeatureSet
 	cfg.Events = func(e coordinator.Event) { events <- e }
 	c, err := coordinator.New(context.Background(), cfg, sealing)
 	if err != nil {
@@ -113,7 +114,7 @@ func TestRoundsOverGRPC(t *testing.T) {
 		heldOut = append(heldOut, rows[30:]...)
 		a, err := client.New(client.Config{
 			DeviceID: fmt.Sprintf("dev-%d", i), Coordinator: f.api, Data: client.Rows(rows[:30]),
-			Sealer: client.InsecurePlaintext{}, FeatureSet: keystroke.FeatureSet, Seed: uint64(i),
+			Sealer: client.InsecurePlaintext{}, FeatureSet: keystroke.TimingFeatureSet, Seed: uint64(i),
 		})
 		if err != nil {
 			t.Fatal(err)

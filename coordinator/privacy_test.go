@@ -29,7 +29,7 @@ func TestPrivateRoundsStopAtBudget(t *testing.T) {
 	for i := range devices {
 		a, err := client.New(client.Config{
 			DeviceID: fmt.Sprintf("dev-%d", i), Coordinator: f.api, Data: client.Rows(typistRows(t, uint64(i+1), 12)),
-			Sealer: client.InsecurePlaintext{}, FeatureSet: keystroke.FeatureSet, Seed: uint64(i),
+			Sealer: client.InsecurePlaintext{}, FeatureSet: keystroke.TimingFeatureSet, Seed: uint64(i),
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -120,7 +120,7 @@ func TestDeviceStopsAtItsBudget(t *testing.T) {
 	}
 	a, err := client.New(client.Config{
 		DeviceID: "dev", Coordinator: f.api, Data: client.Rows(typistRows(t, 1, 12)), Ledger: ledger,
-		Sealer: client.InsecurePlaintext{}, FeatureSet: keystroke.FeatureSet,
+		Sealer: client.InsecurePlaintext{}, FeatureSet: keystroke.TimingFeatureSet,
 	})
 	if err != nil {
 		t.Fatal(err)

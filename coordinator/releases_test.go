@@ -102,7 +102,7 @@ func coordinatorRound(t *testing.T, storeDir string, pub coordinator.Publisher, 
 	}
 	const devices = 3
 	c, err := coordinator.New(context.Background(), coordinator.Config{
-		Store: st, Spec: spec, FeatureSet: keystroke.FeatureSet, InitSeed: 1, Publisher: pub,
+		Store: st, Spec: spec, FeatureSet: keystroke.TimingFeatureSet, InitSeed: 1, Publisher: pub,
 		DevicesPerRound: devices, MinUpdates: devices, MinEnrolled: devices, RoundTimeout: 30 * time.Second,
 		Rounds: rounds, TickInterval: 10 * time.Millisecond,
 	}, coordinator.Insecure{})
@@ -140,7 +140,7 @@ func coordinatorRound(t *testing.T, storeDir string, pub coordinator.Publisher, 
 		a, err := client.New(client.Config{
 			DeviceID: fmt.Sprintf("dev-%d", i), Coordinator: vigilv1.NewCoordinatorClient(conn),
 			Data: client.Rows(typistRows(t, uint64(i+1), 30)), Sealer: client.InsecurePlaintext{},
-			FeatureSet: keystroke.FeatureSet, Seed: uint64(i),
+			FeatureSet: keystroke.TimingFeatureSet, Seed: uint64(i),
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -202,7 +202,7 @@ func TestReleasePublisherAcrossRestart(t *testing.T) {
 	}
 
 	u, err := updater.New(updater.Config{
-		Store: region, Model: "keystroke-ae", FeatureSet: keystroke.FeatureSet, Dir: t.TempDir(), PinnedRoot: keys.rootEnv,
+		Store: region, Model: "keystroke-ae", FeatureSet: keystroke.TimingFeatureSet, Dir: t.TempDir(), PinnedRoot: keys.rootEnv,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -225,7 +225,7 @@ func TestReleasePublisherAcrossRestart(t *testing.T) {
 func TestReleaseMetaFormat(t *testing.T) {
 	meta := models.Meta{
 		Name: "keystroke-ae", Version: 3, Parent: 2, Round: 7, Created: time.Date(2026, 3, 1, 12, 0, 0, 5, time.UTC),
-		FeatureSet: keystroke.FeatureSet, Layers: spec.Layers, Activation: string(spec.Activation),
+		FeatureSet: keystroke.TimingFeatureSet, Layers: spec.Layers, Activation: string(spec.Activation),
 		Participants: 4, MeanTrainLoss: 0.125,
 	}
 	params, _ := spec.InitParams(3)
@@ -265,7 +265,7 @@ func TestReleaseSpec(t *testing.T) {
 	params, _ := spec.InitParams(3)
 	meta := models.Meta{
 		Name: "keystroke-ae", Version: 3, Parent: 2, Round: 7, Created: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC),
-		FeatureSet: keystroke.FeatureSet, Layers: spec.Layers, Activation: string(spec.Activation), Participants: 4,
+		FeatureSet: keystroke.TimingFeatureSet, Layers: spec.Layers, Activation: string(spec.Activation), Participants: 4,
 	}
 	good := release3(t, meta, params)
 	s, err := coordinator.ReleaseSpec(good)
@@ -325,7 +325,7 @@ func TestReleasePublisherEvery(t *testing.T) {
 	for v := uint64(1); v <= 5; v++ {
 		meta := models.Meta{
 			Name: "keystroke-ae", Version: v, Round: v - 1, Created: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC),
-			FeatureSet: keystroke.FeatureSet, Layers: spec.Layers, Activation: string(spec.Activation),
+			FeatureSet: keystroke.TimingFeatureSet, Layers: spec.Layers, Activation: string(spec.Activation),
 		}
 		if v > 1 {
 			meta.Parent = v - 1

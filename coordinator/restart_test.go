@@ -28,7 +28,7 @@ func serve(t *testing.T, storeDir, stateDir string) (vigilv1.CoordinatorClient, 
 		t.Fatal(err)
 	}
 	c, err := coordinator.New(context.Background(), coordinator.Config{
-		Store: st, StateDir: stateDir, Spec: spec, FeatureSet: keystroke.FeatureSet,
+		Store: st, StateDir: stateDir, Spec: spec, FeatureSet: keystroke.TimingFeatureSet,
 		DevicesPerRound: 3, MinUpdates: 3, MinEnrolled: 3, RoundTimeout: time.Minute, Rounds: 1, LongPoll: 100 * time.Millisecond,
 	}, coordinator.Insecure{})
 	if err != nil {

@@ -87,7 +87,7 @@ func TestEncryptedRoundsOverGRPC(t *testing.T) {
 			t.Fatal(err)
 		}
 		a, err := client.New(client.Config{DeviceID: id, Coordinator: f.api, Data: client.Rows(rows[:30]),
-			Sealer: client.NewThresholdSealer(id, keys), FeatureSet: keystroke.FeatureSet, Seed: uint64(i)})
+			Sealer: client.NewThresholdSealer(id, keys), FeatureSet: keystroke.TimingFeatureSet, Seed: uint64(i)})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-	"slices"
 	"strings"
 
 	"github.com/vigilauth/vigil/models"
@@ -45,7 +44,7 @@ func syntheticDevice(id string, seed uint64, windows, window int) (deviceData, e
 // device's own normaliser fitted on its training part, as a user model does.
 func deviceRows(id string, ks []keystroke.Keystroke, window int) (deviceData, error) {
 	cut := len(ks) - len(ks)/4
-	train, heldOut := summaries(ks[:cut], window), summaries(ks[cut:], window)
+	train, heldOut := keystroke.Summaries(ks[:cut], window, window/2), keystroke.Summaries(ks[cut:], window, window/2)
 	if len(train) < 4 || len(heldOut) < 1 {
 		return deviceData{}, fmt.Errorf("device %s: %d and %d usable windows of %d keystrokes; need at least 4 to train and 1 to hold out",
 			id, len(train), len(heldOut), window)
@@ -61,19 +60,6 @@ func deviceRows(id string, ks []keystroke.Keystroke, window int) (deviceData, er
 		d.heldOut = append(d.heldOut, out)
 	}
 	return d, nil
-}
-
-// summaries returns the summaries of the windows of ks that start every half window.
-func summaries(ks []keystroke.Keystroke, window int) [][]float64 {
-	var ex keystroke.TimingExtractor
-	var t keystroke.Timings
-	var rows [][]float64
-	for start := 0; start+window <= len(ks); start += max(1, window/2) {
-		if ex.Extract(&t, ks[start:start+window]) == nil {
-			rows = append(rows, slices.Clone(t.Summary))
-		}
-	}
-	return rows
 }
 
 // aaltoDevices returns up to n devices, one per participant file in dir with at least

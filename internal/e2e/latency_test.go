@@ -47,7 +47,7 @@ func BenchmarkReleaseToStagedMinIO(b *testing.B) {
 	defer cancel()
 	go outbox.Run(ctx)
 	dev, err := updater.New(updater.Config{
-		Store: us, Model: modelName, FeatureSet: keystroke.FeatureSet, Dir: b.TempDir(), PinnedRoot: k.rootEnv, Interval: interval,
+		Store: us, Model: modelName, FeatureSet: keystroke.TimingFeatureSet, Dir: b.TempDir(), PinnedRoot: k.rootEnv, Interval: interval,
 	})
 	if err != nil {
 		b.Fatal(err)
@@ -65,7 +65,7 @@ func BenchmarkReleaseToStagedMinIO(b *testing.B) {
 	hand := func(v uint64) time.Time {
 		meta, _ := json.Marshal(models.Meta{
 			Name: modelName, Version: v, Parent: v - 1, Round: v - 1, Created: time.Now().UTC(),
-			FeatureSet: keystroke.FeatureSet, Layers: spec.Layers, Activation: string(spec.Activation),
+			FeatureSet: keystroke.TimingFeatureSet, Layers: spec.Layers, Activation: string(spec.Activation),
 		})
 		if err := pub.Publish(ctx, coordinator.Release{
 			Model: modelName, Version: v, Parent: v - 1, Created: time.Now().UTC(), Round: v - 1, Devices: 3,

@@ -27,21 +27,22 @@ import (
 
 const modelName = "keystroke-ae"
 
-var spec = models.Spec{Layers: []int{keystroke.NumFeatures, 12, 4, 12, keystroke.NumFeatures}, Activation: models.Tanh}
+// spec is the global autoencoder over keystroke window summaries, as the fleet trains it.
+var spec = models.Spec{Layers: []int{len(keystroke.SummaryNames()), 16, 6, 16, len(keystroke.SummaryNames())}, Activation: models.Tanh}
 
-// typistRows returns n feature vectors of windows of 50 keystrokes typed by the typist seed.
+// typistRows returns the normalised summaries of n windows of 50 keystrokes (every 25) typed by
+// the synthetic typist seed.
 func typistRows(t testing.TB, seed uint64, n int) [][]float64 {
 	t.Helper()
-	ty := keystroke.NewTypist(seed)
-	var e keystroke.Extractor
-	rows := make([][]float64, 0, n)
-	for len(rows) < n {
-		f := make([]float64, keystroke.NumFeatures)
-		if err := e.Extract(f, ty.Type(50)); err == nil {
-			rows = append(rows, f)
-		}
+	rows := keystroke.Summaries(keystroke.NewTypist(seed).Type(25*n+25), 50, 25)
+	if len(rows) < n {
+		t.Fatalf("typist %d gave %d usable windows, want %d", seed, len(rows), n)
 	}
-	return rows
+	_, norm, err := models.NormaliseSummaries(keystroke.NewLayout(), nil, rows[:n], models.UserModelConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return norm
 }
 
 // timeline records what happened when, for waiting on and for the latency figures.
@@ -183,7 +184,7 @@ func TestReleaseCycleMinIO(t *testing.T) {
 	}
 	const devices = 3
 	coord, err := coordinator.New(ctx, coordinator.Config{
-		Store: st, Spec: spec, FeatureSet: keystroke.FeatureSet, InitSeed: 1, Publisher: pub,
+		Store: st, Spec: spec, FeatureSet: keystroke.TimingFeatureSet, InitSeed: 1, Publisher: pub,
 		DevicesPerRound: devices, MinUpdates: devices, MinEnrolled: devices, RoundTimeout: 30 * time.Second,
 		Rounds: 1, TickInterval: 10 * time.Millisecond,
 		Events: func(e coordinator.Event) {
@@ -214,7 +215,7 @@ func TestReleaseCycleMinIO(t *testing.T) {
 	// The device of user 0 in us, polling every 100 ms.
 	const interval = 100 * time.Millisecond
 	dev, err := updater.New(updater.Config{
-		Store: us, Model: modelName, FeatureSet: keystroke.FeatureSet, Dir: t.TempDir(), PinnedRoot: k.rootEnv,
+		Store: us, Model: modelName, FeatureSet: keystroke.TimingFeatureSet, Dir: t.TempDir(), PinnedRoot: k.rootEnv,
 		Interval: interval, ShadowWindows: 20,
 	})
 	if err != nil {
@@ -245,7 +246,7 @@ func TestReleaseCycleMinIO(t *testing.T) {
 		a, err := client.New(client.Config{
 			DeviceID: fmt.Sprintf("dev-%d", i), Coordinator: vigilv1.NewCoordinatorClient(conn),
 			Data: client.Rows(typistRows(t, uint64(i+1), 30)), Sealer: client.InsecurePlaintext{},
-			FeatureSet: keystroke.FeatureSet, Seed: uint64(i),
+			FeatureSet: keystroke.TimingFeatureSet, Seed: uint64(i),
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -284,7 +285,7 @@ func TestReleaseCycleMinIO(t *testing.T) {
 		t.Fatalf("eu status while down: %+v", euStatus)
 	}
 	euDevice := func() *updater.Updater {
-		u, err := updater.New(updater.Config{Store: eu, Model: modelName, FeatureSet: keystroke.FeatureSet, Dir: t.TempDir(), PinnedRoot: k.rootEnv})
+		u, err := updater.New(updater.Config{Store: eu, Model: modelName, FeatureSet: keystroke.TimingFeatureSet, Dir: t.TempDir(), PinnedRoot: k.rootEnv})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -34,10 +34,10 @@ func FuzzReadAalto(f *testing.F) {
 		if kept != st.Kept || st.Kept+dropped != st.Rows {
 			t.Fatalf("rows %d != kept %d + dropped %d (sessions hold %d)", st.Rows, st.Kept, dropped, kept)
 		}
-		var e Extractor
-		f := make([]float64, NumFeatures)
+		var ex TimingExtractor
+		var tm Timings
 		for _, w := range Windows(p.Keystrokes(), 10) {
-			_ = e.Extract(f, w)
+			_ = ex.Extract(&tm, w)
 		}
 	})
 }

@@ -2,11 +2,10 @@
 // keystrokes, reads the Aalto "136M Keystrokes" files, and generates synthetic typists for demos
 // and tests.
 //
-// Two feature sets: FeatureSet ("keystroke-timing-v1", Extractor) is a fixed vector of 16
-// window statistics; TimingFeatureSet ("keystroke-digraph-v2", TimingExtractor) adds every
-// timing event of the window (hold of each key in the context of its neighbours, press-to-press
-// and release-to-press latency of each digraph) to a 31-entry summary, for the per-user models
-// of package models (see NewLayout).
+// The feature set, TimingFeatureSet ("keystroke-digraph-v2", TimingExtractor), is a 31-entry
+// summary of a window together with every timing event in it (hold of each key in the context
+// of its neighbours, press-to-press and release-to-press latency of each digraph), for the
+// per-user models of package models (see NewLayout).
 package keystroke
 
 import "time"

@@ -131,3 +131,17 @@ func BucketName(b int) string {
 		return fmt.Sprintf("hold time of %s before %s", p, c)
 	}
 }
+
+// Summaries returns the summaries of the usable windows of window keystrokes that start every
+// stride keystrokes of ks: the rows an autoencoder over TimingFeatureSet learns from.
+func Summaries(ks []Keystroke, window, stride int) [][]float64 {
+	var ex TimingExtractor
+	var t Timings
+	var rows [][]float64
+	for start := 0; start+window <= len(ks); start += max(1, stride) {
+		if ex.Extract(&t, ks[start:start+window]) == nil {
+			rows = append(rows, append([]float64(nil), t.Summary...))
+		}
+	}
+	return rows
+}
