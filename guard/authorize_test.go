@@ -15,7 +15,7 @@ func TestAuthorizeFailsClosed(t *testing.T) {
 	must(t)(g.OpenSession("fresh", "alice", t0))   // a new user: trust 70
 	must(t)(g.OpenSession("low", "bob", t0))       // brought into a soft challenge
 	must(t)(g.OpenSession("revoked", "carol", t0)) // terminated
-	must(t)(g.ObserveBehaviour("low", t0.Add(time.Second), 0.8, []Deviation{{"hold time of e", 3}}))
+	must(t)(g.ObserveBehaviour("low", t0.Add(time.Second), 0.8, []Deviation{{Feature: "hold time of e", Z: 3}}))
 	must(t)(g.Feedback("revoked", VerdictCompromised, t0.Add(time.Second)))
 	cancelled, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -80,7 +80,7 @@ func TestAuthorizeDoesNotAllocate(t *testing.T) {
 	}
 	now := time.Now()
 	must(t)(g.OpenSession("s", "alice", now))
-	must(t)(g.ObserveBehaviour("s", now, 0.7, []Deviation{{"hold time of e", 2}}))
+	must(t)(g.ObserveBehaviour("s", now, 0.7, []Deviation{{Feature: "hold time of e", Z: 2}}))
 	ctx := context.Background()
 	for _, c := range []struct{ session, resource string }{
 		{"s", "docs.read"}, {"s", "billing"}, {"s", "unknown"}, {"ghost", "docs.read"},

@@ -2,7 +2,6 @@ package guard
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"sort"
 	"testing"
@@ -49,7 +48,7 @@ func benchGuard(b *testing.B, withAudit bool) (*Guard, func()) {
 		b.Fatal(err)
 	}
 	for i := 0; i < 5; i++ {
-		g.ObserveBehaviour("s-bench", now, 0.1, []Deviation{{"hold time of e", 0.4}})
+		g.ObserveBehaviour("s-bench", now, 0.1, []Deviation{{Feature: "hold time of e", Z: 0.4}})
 	}
 	return g, stop
 }
@@ -107,56 +106,14 @@ func BenchmarkAuthorizeParallel(b *testing.B) {
 }
 
 // BenchmarkEventToTrust measures the scoring path: from an event handed to the guard to the
-// updated status published. It reports the latency distribution over all events (p50, p99,
-// max) and over the events that complete a window and move trust (window-p50, window-p99).
-// "keystrokes" scores windows with the stand-in typing scorer over real Aalto typing;
-// "behaviour" feeds already-scored windows through ObserveBehaviour; "context" evaluates the
-// context rules.
+// updated status published, reporting the latency distribution (p50, p99, max). "behaviour"
+// feeds already-scored windows through ObserveBehaviour; "context" evaluates the context rules.
+// BenchmarkKeystrokeToTrust (realtyping_bench_test.go) measures keystrokes scored by the real
+// models.
 func BenchmarkEventToTrust(b *testing.B) {
-	b.Run("keystrokes", func(b *testing.B) {
-		pop := loadPopulation(b)
-		ty := newTypist(b, pop, pop.test[0])
-		g, err := New(Config{Scorers: ScorerSourceFunc(func(string) (BehaviourScorer, error) { return ty.scorer, nil })}, mustPolicy(b, testPolicy))
-		if err != nil {
-			b.Fatal(err)
-		}
-		start := time.Now().Add(-24 * time.Hour)
-		src := events("s", ty.unseen, start)
-		lat := make([]time.Duration, 0, b.N)
-		var windowLat []time.Duration
-		id, sid := 0, ""
-		b.ResetTimer()
-		for i := 0; i < b.N; i++ {
-			k := i % len(src)
-			if k == 0 {
-				b.StopTimer()
-				// A fresh session per pass over the data, so time keeps moving forward.
-				id++
-				sid = fmt.Sprintf("s%d", id)
-				if _, err := g.OpenSession(sid, "u", start); err != nil {
-					b.Fatal(err)
-				}
-				b.StartTimer()
-			}
-			ev := src[k]
-			ev.Session = sid
-			t0 := time.Now()
-			_, err := g.ObserveKeystroke(ev)
-			d := time.Since(t0)
-			if err != nil {
-				b.Fatal(err)
-			}
-			lat = append(lat, d)
-			if k+1 >= g.cfg.KeystrokeWindow && (k+1-g.cfg.KeystrokeWindow)%g.cfg.KeystrokeHop == 0 {
-				windowLat = append(windowLat, d)
-			}
-		}
-		reportLatency(b, "", lat)
-		reportLatency(b, "window-", windowLat)
-	})
 	b.Run("behaviour", func(b *testing.B) {
 		g, _ := benchGuard(b, false)
-		devs := []Deviation{{"hold time of e", 2.5}, {"latency from t to h", -1.5}}
+		devs := []Deviation{{Feature: "hold time of e", Z: 2.5}, {Feature: "latency from t to h", Z: -1.5}}
 		at := time.Now()
 		lat := make([]time.Duration, 0, b.N)
 		b.ResetTimer()

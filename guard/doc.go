@@ -3,8 +3,9 @@
 // each privileged action.
 //
 // Events come in on the scoring path: keystrokes and mouse events, which the user's
-// BehaviourScorer turns into calibrated anomaly scores window by window (or scores computed
-// elsewhere, through ObserveBehaviour), and context events, to which four rules apply:
+// BehaviourScorer turns into calibrated anomaly scores window by window (package
+// guard/behaviour gives the scorer of Vigil's per-user models; scores computed elsewhere come
+// in through ObserveBehaviour), and context events, to which four rules apply:
 // impossible travel (great-circle distance beyond both locations' uncertainty, over the time
 // elapsed, against a plausible top speed), a device fingerprint or network never seen with the
 // user, and an hour of the week at which the user is rarely active (learned per user and

@@ -188,9 +188,14 @@ func checkScore(session string, s BehaviourScore) error {
 		if d.Feature == "" || len(d.Feature) > MaxFeatureBytes {
 			return invalid(kind, session, "deviation %d: feature name must be 1..%d bytes", i, MaxFeatureBytes)
 		}
-		if math.IsNaN(d.Z) || math.IsInf(d.Z, 0) {
-			return invalid(kind, session, "deviation %d (%s): z %v is not finite", i, d.Feature, d.Z)
+		if !finite(d.Z) || !finite(d.Value) || !finite(d.Baseline) {
+			return invalid(kind, session, "deviation %d (%s): z %v, value %v, baseline %v must be finite", i, d.Feature, d.Z, d.Value, d.Baseline)
+		}
+		if len(d.Unit) > MaxUnitBytes {
+			return invalid(kind, session, "deviation %d (%s): unit of %d bytes, limit %d", i, d.Feature, len(d.Unit), MaxUnitBytes)
 		}
 	}
 	return nil
 }
+
+func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }

@@ -46,13 +46,14 @@ func Example() {
 	// Output:
 	// true soft_challenge allowed
 	// false soft_challenge low_trust
-	// behaviour unlike this user's (anomaly 0.80): latency from t to h +3.4σ, hold time of space -2.1σ from baseline (-20)
+	// behaviour unlike this user's (anomaly 0.80): latency from t to h +3.4σ, hold time of space -2.1σ from baseline (-21)
 	// monitor 80
 }
 
 // lengthScorer is what a models engineer writes: one scorer per user, fed windows of input,
 // returning a calibrated anomaly and the features that deviated. This toy looks only at the mean
-// hold time against the user's enrolled mean.
+// hold time against the user's enrolled mean; package guard/behaviour is the real one, on the
+// per-user models of package models.
 type lengthScorer struct {
 	meanHoldMs, sdHoldMs float64
 }
@@ -92,5 +93,5 @@ func ExampleBehaviourScorer() {
 		st, _ = g.ObserveKeystroke(guard.KeystrokeEvent{Session: "s-1", Press: press, Release: press.Add(160 * time.Millisecond), Key: 'E'})
 	}
 	fmt.Println(st.Tier, st.Reasons[0].Text)
-	// Output: hard_challenge typing unlike this user's (anomaly 1.00): mean hold time +6.0σ from baseline
+	// Output: soft_challenge typing unlike this user's (anomaly 1.00): mean hold time +6.0σ from baseline
 }

@@ -94,7 +94,7 @@ func TestConsistentSessionsTeachTheBaselineAndMature(t *testing.T) {
 	must(t)(g.ObserveContext(contextAt("s1", placeChicago, "laptop", "home-wifi", at)))
 	// LearnAfterWindows consistent windows commit the new network without any feedback.
 	for i := 1; i <= g.cfg.Context.LearnAfterWindows; i++ {
-		must(t)(g.ObserveBehaviour("s1", at.Add(time.Duration(i)*time.Minute), 0.1, nil))
+		must(t)(g.ObserveBehaviour("s1", at.Add(time.Duration(i)*time.Minute), 0.05, nil))
 	}
 	must(t)(g.OpenSession("s2", "alice", at.Add(time.Hour)))
 	st := must(t)(g.ObserveContext(contextAt("s2", placeChicago, "laptop", "home-wifi", at.Add(time.Hour))))
@@ -108,7 +108,7 @@ func TestConsistentSessionsTeachTheBaselineAndMature(t *testing.T) {
 	at = at.Add(2 * time.Hour)
 	for i := 0; i < g.cfg.Trust.MaturityWindows; i++ {
 		at = at.Add(time.Minute)
-		must(t)(g.ObserveBehaviour("s2", at, 0.1, nil))
+		must(t)(g.ObserveBehaviour("s2", at, 0.05, nil))
 	}
 	if st := must(t)(g.OpenSession("s3", "alice", at)); st.Trust != g.cfg.Trust.EstablishedTrust {
 		t.Fatalf("an established user starts at %.2f, want %.2f", st.Trust, g.cfg.Trust.EstablishedTrust)

@@ -20,9 +20,11 @@ const (
 	MaxReasons        = 5
 	MaxTrackedSignals = 32
 	// MaxDeviations bounds the per-feature deviations a behaviour score may carry, and
-	// MaxFeatureBytes a feature's name; explanations name the largest two.
+	// MaxFeatureBytes a feature's name and MaxUnitBytes its unit; explanations name the first
+	// two.
 	MaxDeviations       = 64
 	MaxFeatureBytes     = 96
+	MaxUnitBytes        = 16
 	deviationsExplained = 2
 	// MaxWindow bounds a keystroke or mouse window.
 	MaxWindow = 4096

@@ -119,29 +119,27 @@ func (l *ledger) top() []Reason {
 	return all
 }
 
-// behaviourText explains a deviating window: its anomaly and the two features furthest from
-// the owner's baseline.
+// behaviourText explains a deviating window: its anomaly and the first two deviations the
+// scorer gave.
 func behaviourText(source string, s BehaviourScore) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s unlike this user's (anomaly %.2f)", source, s.Anomaly)
-	first, second := -1, -1
-	for i, d := range s.Deviations {
-		switch {
-		case first < 0 || math.Abs(d.Z) > math.Abs(s.Deviations[first].Z):
-			first, second = i, first
-		case second < 0 || math.Abs(d.Z) > math.Abs(s.Deviations[second].Z):
-			second = i
-		}
-	}
-	for n, i := range []int{first, second}[:min(deviationsExplained, len(s.Deviations))] {
+	// The scorer orders deviations by how much they explain, which need not be by |Z|: a
+	// feature far from the owner's habit but also far from everybody else's says little.
+	unitless := false
+	for n, d := range s.Deviations[:min(deviationsExplained, len(s.Deviations))] {
 		sep := ": "
 		if n > 0 {
 			sep = ", "
 		}
-		d := s.Deviations[i]
+		if d.Unit != "" {
+			fmt.Fprintf(&b, "%s%s %.3g %s, usually %.3g %s (%+.1fσ)", sep, d.Feature, d.Value, d.Unit, d.Baseline, d.Unit, d.Z)
+			continue
+		}
 		fmt.Fprintf(&b, "%s%s %+.1fσ", sep, d.Feature, d.Z)
+		unitless = true
 	}
-	if len(s.Deviations) > 0 {
+	if unitless {
 		b.WriteString(" from baseline")
 	}
 	return b.String()

@@ -8,8 +8,9 @@ type BehaviourScore struct {
 	// someone else. Calibrated means comparable across users and models: read it as the
 	// probability that the window was not produced by the owner, at even prior odds.
 	Anomaly float64
-	// Deviations name the features that moved most against the owner's baseline, largest
-	// first. Explanations quote the first two; they may be empty.
+	// Deviations name the features that moved most against the owner's baseline, the most
+	// telling first. Explanations quote the first two; they may be empty. The guard reads them only
+	// during the call that returned them, so a scorer may reuse the slice.
 	Deviations []Deviation
 }
 
@@ -21,6 +22,10 @@ type Deviation struct {
 	// Z is the deviation in standard deviations of the owner's baseline; positive means larger
 	// (longer, faster, further) than usual.
 	Z float64
+	// Value is what the window showed and Baseline what the owner usually shows, in Unit
+	// (e.g. "ms"). All three are optional: explanations quote them when Unit is set.
+	Value, Baseline float64
+	Unit            string
 }
 
 // BehaviourScorer scores one user's behaviour. The guard asks its ScorerSource for one per

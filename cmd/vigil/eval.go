@@ -24,7 +24,7 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		evalUsage(stderr)
 		if len(args) == 0 {
-			return errors.New("eval: name what to evaluate: keystrokes or mouse")
+			return errors.New("eval: name what to evaluate: keystrokes, mouse or takeover")
 		}
 		return nil
 	}
@@ -34,19 +34,20 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	case "mouse":
 		return runEvalMouse(ctx, args[1:], stdout, stderr)
 	case "takeover":
-		return errors.New("eval takeover: not available yet")
+		return runEvalTakeover(ctx, args[1:], stdout, stderr)
 	}
 	evalUsage(stderr)
-	return fmt.Errorf("eval: unknown evaluation %q, want keystrokes or mouse", args[0])
+	return fmt.Errorf("eval: unknown evaluation %q, want keystrokes, mouse or takeover", args[0])
 }
 
 func evalUsage(w io.Writer) {
-	fmt.Fprintln(w, `usage: vigil eval <keystrokes|mouse> [flags]
+	fmt.Fprintln(w, `usage: vigil eval <keystrokes|mouse|takeover> [flags]
 
   keystrokes  per-user keystroke models on windows of typing (Aalto 136M Keystrokes layout)
   mouse       per-user mouse models on sessions of pointer events (Balabit layout)
+  takeover    the session guard on replayed sessions in which another person takes over
 
-Run 'vigil eval keystrokes -h' or 'vigil eval mouse -h' for flags.`)
+Run 'vigil eval <name> -h' for flags.`)
 }
 
 // commonEvalFlags are the flags both evaluations share.

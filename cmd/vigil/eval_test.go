@@ -19,7 +19,7 @@ func TestEvalRejectsBadArguments(t *testing.T) {
 		args []string
 		want string // the flag or word the error must name
 	}{
-		{nil, "keystrokes or mouse"},
+		{nil, "keystrokes, mouse or takeover"},
 		{[]string{"typing"}, "typing"},
 		{[]string{"keystrokes", "--data", filepath.Join(t.TempDir(), "nope")}, "-data"},
 		{[]string{"keystrokes", "--data", t.TempDir(), "--window", "3"}, "-window"},
@@ -29,7 +29,7 @@ func TestEvalRejectsBadArguments(t *testing.T) {
 		{[]string{"keystrokes", "--data", t.TempDir(), "extra"}, "extra"},
 		{[]string{"keystrokes", "--data", t.TempDir()}, "no *_keystrokes"},
 		{[]string{"mouse", "--data", t.TempDir()}, "training_files"},
-		{[]string{"takeover"}, "not available"},
+		{[]string{"takeover", "--data", filepath.Join(t.TempDir(), "nope")}, "-data"},
 	} {
 		var out, errOut bytes.Buffer
 		err := runEval(ctx, tc.args, &out, &errOut)
