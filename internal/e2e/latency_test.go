@@ -10,6 +10,7 @@ import (
 
 	"github.com/vigilauth/vigil/client/updater"
 	"github.com/vigilauth/vigil/coordinator"
+	"github.com/vigilauth/vigil/internal/miniotest"
 	"github.com/vigilauth/vigil/models"
 	"github.com/vigilauth/vigil/models/keystroke"
 	"github.com/vigilauth/vigil/release"
@@ -24,7 +25,7 @@ import (
 // time until the outbox has written the release (pointer last) to the bucket.
 func BenchmarkReleaseToStagedMinIO(b *testing.B) {
 	const interval = 100 * time.Millisecond
-	us := sharedMinIO(b, "vigil-bench-us")
+	us := miniotest.Shared(b, "vigil-bench-us")
 	inStore := make(chan time.Time, 1) // when the outbox finished writing a release to the bucket
 	k := newKeys(b)
 	outbox, err := release.NewOutbox(release.OutboxConfig{

@@ -18,6 +18,7 @@ import (
 	"github.com/vigilauth/vigil/client/updater"
 	"github.com/vigilauth/vigil/coordinator"
 	"github.com/vigilauth/vigil/crypto/sig"
+	"github.com/vigilauth/vigil/internal/miniotest"
 	"github.com/vigilauth/vigil/models"
 	"github.com/vigilauth/vigil/models/keystroke"
 	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
@@ -133,10 +134,10 @@ func newKeys(t testing.TB) *keys {
 // after the first object of the backlog is written, and is restarted once more: eu ends up with
 // both releases, every object stored exactly once, and a device there installs the newest.
 func TestReleaseCycleMinIO(t *testing.T) {
-	us := sharedMinIO(t, "vigil-e2e-us")
-	euSrv := startOwnMinIO(t)
-	eu := euSrv.store(t, "vigil-e2e-eu")
-	euSrv.stop() // the eu region is down from the start
+	us := miniotest.Shared(t, "vigil-e2e-us")
+	euSrv := miniotest.Start(t)
+	eu := euSrv.Store(t, "vigil-e2e-eu")
+	euSrv.Stop() // the eu region is down from the start
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -147,13 +148,13 @@ func TestReleaseCycleMinIO(t *testing.T) {
 	// later: the outbox must finish the interrupted publication without writing anything twice.
 	var restartErr error
 	euRestarted := make(chan struct{})
-	euCrashing := &afterWrites{Store: eu, n: 1, hook: func() {
-		euSrv.stop()
+	euCrashing := &miniotest.AfterWrites{Store: eu, N: 1, Hook: func() {
+		euSrv.Stop()
 		tl.add("eu crashed after its first write")
 		go func() {
 			defer close(euRestarted)
 			time.Sleep(time.Second)
-			restartErr = euSrv.start()
+			restartErr = euSrv.Restart()
 			tl.add("eu restarted again")
 		}()
 	}}
@@ -297,7 +298,7 @@ func TestReleaseCycleMinIO(t *testing.T) {
 
 	// eu comes back (and crashes once more inside the outbox's first write).
 	tl.add("eu restarted")
-	if err := euSrv.start(); err != nil {
+	if err := euSrv.Restart(); err != nil {
 		t.Fatal(err)
 	}
 	tl.wait(t, "eu has v2")
@@ -306,7 +307,7 @@ func TestReleaseCycleMinIO(t *testing.T) {
 		t.Fatal(restartErr)
 	}
 	for v := uint64(1); v <= 2; v++ {
-		objs := objectVersions(t, eu, release.ReleasePrefix(modelName)+fmt.Sprint(v)+"/")
+		objs := miniotest.Versions(t, eu, release.ReleasePrefix(modelName)+fmt.Sprint(v)+"/")
 		if len(objs) != 3 {
 			t.Errorf("eu v%d objects %v, want params.f64, meta.json and the manifest", v, objs)
 		}
