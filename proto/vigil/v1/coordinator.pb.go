@@ -900,102 +900,6 @@ func (x *GetKeyEpochResponse) GetPublicKey() []byte {
 	return nil
 }
 
-type ListReleasesRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Region        string                 `protobuf:"bytes,1,opt,name=region,proto3" json:"region,omitempty"`
-	AfterVersion  uint64                 `protobuf:"varint,2,opt,name=after_version,json=afterVersion,proto3" json:"after_version,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *ListReleasesRequest) Reset() {
-	*x = ListReleasesRequest{}
-	mi := &file_vigil_v1_coordinator_proto_msgTypes[14]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *ListReleasesRequest) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*ListReleasesRequest) ProtoMessage() {}
-
-func (x *ListReleasesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_v1_coordinator_proto_msgTypes[14]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use ListReleasesRequest.ProtoReflect.Descriptor instead.
-func (*ListReleasesRequest) Descriptor() ([]byte, []int) {
-	return file_vigil_v1_coordinator_proto_rawDescGZIP(), []int{14}
-}
-
-func (x *ListReleasesRequest) GetRegion() string {
-	if x != nil {
-		return x.Region
-	}
-	return ""
-}
-
-func (x *ListReleasesRequest) GetAfterVersion() uint64 {
-	if x != nil {
-		return x.AfterVersion
-	}
-	return 0
-}
-
-type ListReleasesResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Releases      []*Release             `protobuf:"bytes,1,rep,name=releases,proto3" json:"releases,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *ListReleasesResponse) Reset() {
-	*x = ListReleasesResponse{}
-	mi := &file_vigil_v1_coordinator_proto_msgTypes[15]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *ListReleasesResponse) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*ListReleasesResponse) ProtoMessage() {}
-
-func (x *ListReleasesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_v1_coordinator_proto_msgTypes[15]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use ListReleasesResponse.ProtoReflect.Descriptor instead.
-func (*ListReleasesResponse) Descriptor() ([]byte, []int) {
-	return file_vigil_v1_coordinator_proto_rawDescGZIP(), []int{15}
-}
-
-func (x *ListReleasesResponse) GetReleases() []*Release {
-	if x != nil {
-		return x.Releases
-	}
-	return nil
-}
-
 var File_vigil_v1_coordinator_proto protoreflect.FileDescriptor
 
 const file_vigil_v1_coordinator_proto_rawDesc = "" +
@@ -1062,19 +966,13 @@ const file_vigil_v1_coordinator_proto_rawDesc = "" +
 	"\x13GetKeyEpochResponse\x12\x1a\n" +
 	"\bdocument\x18\x01 \x01(\fR\bdocument\x12\x1d\n" +
 	"\n" +
-	"public_key\x18\x02 \x01(\fR\tpublicKey\"R\n" +
-	"\x13ListReleasesRequest\x12\x16\n" +
-	"\x06region\x18\x01 \x01(\tR\x06region\x12#\n" +
-	"\rafter_version\x18\x02 \x01(\x04R\fafterVersion\"E\n" +
-	"\x14ListReleasesResponse\x12-\n" +
-	"\breleases\x18\x01 \x03(\v2\x11.vigil.v1.ReleaseR\breleases2\xb7\x03\n" +
+	"public_key\x18\x02 \x01(\fR\tpublicKey2\xe8\x02\n" +
 	"\vCoordinator\x12;\n" +
 	"\x06Enroll\x12\x17.vigil.v1.EnrollRequest\x1a\x18.vigil.v1.EnrollResponse\x12>\n" +
 	"\aGetTask\x12\x18.vigil.v1.GetTaskRequest\x1a\x19.vigil.v1.GetTaskResponse\x12M\n" +
 	"\fSubmitUpdate\x12\x1d.vigil.v1.SubmitUpdateRequest\x1a\x1e.vigil.v1.SubmitUpdateResponse\x12A\n" +
 	"\bGetModel\x12\x19.vigil.v1.GetModelRequest\x1a\x1a.vigil.v1.GetModelResponse\x12J\n" +
-	"\vGetKeyEpoch\x12\x1c.vigil.v1.GetKeyEpochRequest\x1a\x1d.vigil.v1.GetKeyEpochResponse\x12M\n" +
-	"\fListReleases\x12\x1d.vigil.v1.ListReleasesRequest\x1a\x1e.vigil.v1.ListReleasesResponseB3Z1github.com/vigilauth/vigil/proto/vigil/v1;vigilv1b\x06proto3"
+	"\vGetKeyEpoch\x12\x1c.vigil.v1.GetKeyEpochRequest\x1a\x1d.vigil.v1.GetKeyEpochResponseB3Z1github.com/vigilauth/vigil/proto/vigil/v1;vigilv1b\x06proto3"
 
 var (
 	file_vigil_v1_coordinator_proto_rawDescOnce sync.Once
@@ -1088,7 +986,7 @@ func file_vigil_v1_coordinator_proto_rawDescGZIP() []byte {
 	return file_vigil_v1_coordinator_proto_rawDescData
 }
 
-var file_vigil_v1_coordinator_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_vigil_v1_coordinator_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_vigil_v1_coordinator_proto_goTypes = []any{
 	(*EnrollRequest)(nil),         // 0: vigil.v1.EnrollRequest
 	(*EnrollResponse)(nil),        // 1: vigil.v1.EnrollResponse
@@ -1104,42 +1002,36 @@ var file_vigil_v1_coordinator_proto_goTypes = []any{
 	(*GetModelResponse)(nil),      // 11: vigil.v1.GetModelResponse
 	(*GetKeyEpochRequest)(nil),    // 12: vigil.v1.GetKeyEpochRequest
 	(*GetKeyEpochResponse)(nil),   // 13: vigil.v1.GetKeyEpochResponse
-	(*ListReleasesRequest)(nil),   // 14: vigil.v1.ListReleasesRequest
-	(*ListReleasesResponse)(nil),  // 15: vigil.v1.ListReleasesResponse
-	(*ModelSpec)(nil),             // 16: vigil.v1.ModelSpec
-	(*timestamppb.Timestamp)(nil), // 17: google.protobuf.Timestamp
-	(UpdateEncoding)(0),           // 18: vigil.v1.UpdateEncoding
-	(*Update)(nil),                // 19: vigil.v1.Update
-	(*Release)(nil),               // 20: vigil.v1.Release
+	(*ModelSpec)(nil),             // 14: vigil.v1.ModelSpec
+	(*timestamppb.Timestamp)(nil), // 15: google.protobuf.Timestamp
+	(UpdateEncoding)(0),           // 16: vigil.v1.UpdateEncoding
+	(*Update)(nil),                // 17: vigil.v1.Update
 }
 var file_vigil_v1_coordinator_proto_depIdxs = []int32{
-	16, // 0: vigil.v1.EnrollResponse.model:type_name -> vigil.v1.ModelSpec
+	14, // 0: vigil.v1.EnrollResponse.model:type_name -> vigil.v1.ModelSpec
 	4,  // 1: vigil.v1.GetTaskResponse.task:type_name -> vigil.v1.Task
 	5,  // 2: vigil.v1.Task.training:type_name -> vigil.v1.TrainingConfig
 	6,  // 3: vigil.v1.Task.privacy:type_name -> vigil.v1.PrivacyConfig
 	7,  // 4: vigil.v1.Task.encryption:type_name -> vigil.v1.EncryptionConfig
-	17, // 5: vigil.v1.Task.deadline:type_name -> google.protobuf.Timestamp
-	18, // 6: vigil.v1.EncryptionConfig.encoding:type_name -> vigil.v1.UpdateEncoding
-	19, // 7: vigil.v1.SubmitUpdateRequest.update:type_name -> vigil.v1.Update
-	16, // 8: vigil.v1.GetModelResponse.spec:type_name -> vigil.v1.ModelSpec
-	20, // 9: vigil.v1.ListReleasesResponse.releases:type_name -> vigil.v1.Release
-	0,  // 10: vigil.v1.Coordinator.Enroll:input_type -> vigil.v1.EnrollRequest
-	2,  // 11: vigil.v1.Coordinator.GetTask:input_type -> vigil.v1.GetTaskRequest
-	8,  // 12: vigil.v1.Coordinator.SubmitUpdate:input_type -> vigil.v1.SubmitUpdateRequest
-	10, // 13: vigil.v1.Coordinator.GetModel:input_type -> vigil.v1.GetModelRequest
-	12, // 14: vigil.v1.Coordinator.GetKeyEpoch:input_type -> vigil.v1.GetKeyEpochRequest
-	14, // 15: vigil.v1.Coordinator.ListReleases:input_type -> vigil.v1.ListReleasesRequest
-	1,  // 16: vigil.v1.Coordinator.Enroll:output_type -> vigil.v1.EnrollResponse
-	3,  // 17: vigil.v1.Coordinator.GetTask:output_type -> vigil.v1.GetTaskResponse
-	9,  // 18: vigil.v1.Coordinator.SubmitUpdate:output_type -> vigil.v1.SubmitUpdateResponse
-	11, // 19: vigil.v1.Coordinator.GetModel:output_type -> vigil.v1.GetModelResponse
-	13, // 20: vigil.v1.Coordinator.GetKeyEpoch:output_type -> vigil.v1.GetKeyEpochResponse
-	15, // 21: vigil.v1.Coordinator.ListReleases:output_type -> vigil.v1.ListReleasesResponse
-	16, // [16:22] is the sub-list for method output_type
-	10, // [10:16] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	15, // 5: vigil.v1.Task.deadline:type_name -> google.protobuf.Timestamp
+	16, // 6: vigil.v1.EncryptionConfig.encoding:type_name -> vigil.v1.UpdateEncoding
+	17, // 7: vigil.v1.SubmitUpdateRequest.update:type_name -> vigil.v1.Update
+	14, // 8: vigil.v1.GetModelResponse.spec:type_name -> vigil.v1.ModelSpec
+	0,  // 9: vigil.v1.Coordinator.Enroll:input_type -> vigil.v1.EnrollRequest
+	2,  // 10: vigil.v1.Coordinator.GetTask:input_type -> vigil.v1.GetTaskRequest
+	8,  // 11: vigil.v1.Coordinator.SubmitUpdate:input_type -> vigil.v1.SubmitUpdateRequest
+	10, // 12: vigil.v1.Coordinator.GetModel:input_type -> vigil.v1.GetModelRequest
+	12, // 13: vigil.v1.Coordinator.GetKeyEpoch:input_type -> vigil.v1.GetKeyEpochRequest
+	1,  // 14: vigil.v1.Coordinator.Enroll:output_type -> vigil.v1.EnrollResponse
+	3,  // 15: vigil.v1.Coordinator.GetTask:output_type -> vigil.v1.GetTaskResponse
+	9,  // 16: vigil.v1.Coordinator.SubmitUpdate:output_type -> vigil.v1.SubmitUpdateResponse
+	11, // 17: vigil.v1.Coordinator.GetModel:output_type -> vigil.v1.GetModelResponse
+	13, // 18: vigil.v1.Coordinator.GetKeyEpoch:output_type -> vigil.v1.GetKeyEpochResponse
+	14, // [14:19] is the sub-list for method output_type
+	9,  // [9:14] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_vigil_v1_coordinator_proto_init() }
@@ -1154,7 +1046,7 @@ func file_vigil_v1_coordinator_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_vigil_v1_coordinator_proto_rawDesc), len(file_vigil_v1_coordinator_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   16,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -26,7 +26,6 @@ const (
 	Coordinator_SubmitUpdate_FullMethodName = "/vigil.v1.Coordinator/SubmitUpdate"
 	Coordinator_GetModel_FullMethodName     = "/vigil.v1.Coordinator/GetModel"
 	Coordinator_GetKeyEpoch_FullMethodName  = "/vigil.v1.Coordinator/GetKeyEpoch"
-	Coordinator_ListReleases_FullMethodName = "/vigil.v1.Coordinator/ListReleases"
 )
 
 // CoordinatorClient is the client API for Coordinator service.
@@ -34,6 +33,8 @@ const (
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
 // Coordinator runs federated rounds. Limits on every field are in limits.go of the Go package.
+// Devices discover model releases from their region's store, through the signed, short-lived
+// latest pointer, not from the coordinator.
 type CoordinatorClient interface {
 	// Enroll registers a device and returns the model it will train.
 	Enroll(ctx context.Context, in *EnrollRequest, opts ...grpc.CallOption) (*EnrollResponse, error)
@@ -45,8 +46,6 @@ type CoordinatorClient interface {
 	GetModel(ctx context.Context, in *GetModelRequest, opts ...grpc.CallOption) (*GetModelResponse, error)
 	// GetKeyEpoch returns the signed key-epoch document that carries the collective HE public key.
 	GetKeyEpoch(ctx context.Context, in *GetKeyEpochRequest, opts ...grpc.CallOption) (*GetKeyEpochResponse, error)
-	// ListReleases returns signed releases newer than a version.
-	ListReleases(ctx context.Context, in *ListReleasesRequest, opts ...grpc.CallOption) (*ListReleasesResponse, error)
 }
 
 type coordinatorClient struct {
@@ -107,21 +106,13 @@ func (c *coordinatorClient) GetKeyEpoch(ctx context.Context, in *GetKeyEpochRequ
 	return out, nil
 }
 
-func (c *coordinatorClient) ListReleases(ctx context.Context, in *ListReleasesRequest, opts ...grpc.CallOption) (*ListReleasesResponse, error) {
-	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(ListReleasesResponse)
-	err := c.cc.Invoke(ctx, Coordinator_ListReleases_FullMethodName, in, out, cOpts...)
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
 // CoordinatorServer is the server API for Coordinator service.
 // All implementations must embed UnimplementedCoordinatorServer
 // for forward compatibility.
 //
 // Coordinator runs federated rounds. Limits on every field are in limits.go of the Go package.
+// Devices discover model releases from their region's store, through the signed, short-lived
+// latest pointer, not from the coordinator.
 type CoordinatorServer interface {
 	// Enroll registers a device and returns the model it will train.
 	Enroll(context.Context, *EnrollRequest) (*EnrollResponse, error)
@@ -133,8 +124,6 @@ type CoordinatorServer interface {
 	GetModel(context.Context, *GetModelRequest) (*GetModelResponse, error)
 	// GetKeyEpoch returns the signed key-epoch document that carries the collective HE public key.
 	GetKeyEpoch(context.Context, *GetKeyEpochRequest) (*GetKeyEpochResponse, error)
-	// ListReleases returns signed releases newer than a version.
-	ListReleases(context.Context, *ListReleasesRequest) (*ListReleasesResponse, error)
 	mustEmbedUnimplementedCoordinatorServer()
 }
 
@@ -159,9 +148,6 @@ func (UnimplementedCoordinatorServer) GetModel(context.Context, *GetModelRequest
 }
 func (UnimplementedCoordinatorServer) GetKeyEpoch(context.Context, *GetKeyEpochRequest) (*GetKeyEpochResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetKeyEpoch not implemented")
-}
-func (UnimplementedCoordinatorServer) ListReleases(context.Context, *ListReleasesRequest) (*ListReleasesResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "method ListReleases not implemented")
 }
 func (UnimplementedCoordinatorServer) mustEmbedUnimplementedCoordinatorServer() {}
 func (UnimplementedCoordinatorServer) testEmbeddedByValue()                     {}
@@ -274,24 +260,6 @@ func _Coordinator_GetKeyEpoch_Handler(srv interface{}, ctx context.Context, dec 
 	return interceptor(ctx, in, info, handler)
 }
 
-func _Coordinator_ListReleases_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(ListReleasesRequest)
-	if err := dec(in); err != nil {
-		return nil, err
-	}
-	if interceptor == nil {
-		return srv.(CoordinatorServer).ListReleases(ctx, in)
-	}
-	info := &grpc.UnaryServerInfo{
-		Server:     srv,
-		FullMethod: Coordinator_ListReleases_FullMethodName,
-	}
-	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(CoordinatorServer).ListReleases(ctx, req.(*ListReleasesRequest))
-	}
-	return interceptor(ctx, in, info, handler)
-}
-
 // Coordinator_ServiceDesc is the grpc.ServiceDesc for Coordinator service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -318,10 +286,6 @@ var Coordinator_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetKeyEpoch",
 			Handler:    _Coordinator_GetKeyEpoch_Handler,
-		},
-		{
-			MethodName: "ListReleases",
-			Handler:    _Coordinator_ListReleases_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -249,78 +249,6 @@ func (x *Update) GetCiphertexts() [][]byte {
 	return nil
 }
 
-// Release points to a signed model release in object storage.
-type Release struct {
-	state   protoimpl.MessageState `protogen:"open.v1"`
-	Version uint64                 `protobuf:"varint,1,opt,name=version,proto3" json:"version,omitempty"`
-	// ManifestKey is the store key of the signed release manifest.
-	ManifestKey string `protobuf:"bytes,2,opt,name=manifest_key,json=manifestKey,proto3" json:"manifest_key,omitempty"`
-	// ManifestSha256 is the SHA-256 of the manifest bytes.
-	ManifestSha256 []byte `protobuf:"bytes,3,opt,name=manifest_sha256,json=manifestSha256,proto3" json:"manifest_sha256,omitempty"`
-	// Region names the store the release was published to.
-	Region        string `protobuf:"bytes,4,opt,name=region,proto3" json:"region,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *Release) Reset() {
-	*x = Release{}
-	mi := &file_vigil_v1_types_proto_msgTypes[2]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *Release) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*Release) ProtoMessage() {}
-
-func (x *Release) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_v1_types_proto_msgTypes[2]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use Release.ProtoReflect.Descriptor instead.
-func (*Release) Descriptor() ([]byte, []int) {
-	return file_vigil_v1_types_proto_rawDescGZIP(), []int{2}
-}
-
-func (x *Release) GetVersion() uint64 {
-	if x != nil {
-		return x.Version
-	}
-	return 0
-}
-
-func (x *Release) GetManifestKey() string {
-	if x != nil {
-		return x.ManifestKey
-	}
-	return ""
-}
-
-func (x *Release) GetManifestSha256() []byte {
-	if x != nil {
-		return x.ManifestSha256
-	}
-	return nil
-}
-
-func (x *Release) GetRegion() string {
-	if x != nil {
-		return x.Region
-	}
-	return ""
-}
-
 var File_vigil_v1_types_proto protoreflect.FileDescriptor
 
 const file_vigil_v1_types_proto_rawDesc = "" +
@@ -342,12 +270,7 @@ const file_vigil_v1_types_proto_rawDesc = "" +
 	"\x06values\x18\x03 \x03(\x01R\x06values\x12\x1b\n" +
 	"\tparams_id\x18\x04 \x01(\tR\bparamsId\x12\x1b\n" +
 	"\tkey_epoch\x18\x05 \x01(\x04R\bkeyEpoch\x12 \n" +
-	"\vciphertexts\x18\x06 \x03(\fR\vciphertexts\"\x87\x01\n" +
-	"\aRelease\x12\x18\n" +
-	"\aversion\x18\x01 \x01(\x04R\aversion\x12!\n" +
-	"\fmanifest_key\x18\x02 \x01(\tR\vmanifestKey\x12'\n" +
-	"\x0fmanifest_sha256\x18\x03 \x01(\fR\x0emanifestSha256\x12\x16\n" +
-	"\x06region\x18\x04 \x01(\tR\x06region*t\n" +
+	"\vciphertexts\x18\x06 \x03(\fR\vciphertexts*t\n" +
 	"\x0eUpdateEncoding\x12\x1f\n" +
 	"\x1bUPDATE_ENCODING_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19UPDATE_ENCODING_PLAINTEXT\x10\x01\x12\"\n" +
@@ -366,12 +289,11 @@ func file_vigil_v1_types_proto_rawDescGZIP() []byte {
 }
 
 var file_vigil_v1_types_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_vigil_v1_types_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
+var file_vigil_v1_types_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
 var file_vigil_v1_types_proto_goTypes = []any{
 	(UpdateEncoding)(0), // 0: vigil.v1.UpdateEncoding
 	(*ModelSpec)(nil),   // 1: vigil.v1.ModelSpec
 	(*Update)(nil),      // 2: vigil.v1.Update
-	(*Release)(nil),     // 3: vigil.v1.Release
 }
 var file_vigil_v1_types_proto_depIdxs = []int32{
 	0, // 0: vigil.v1.Update.encoding:type_name -> vigil.v1.UpdateEncoding
@@ -393,7 +315,7 @@ func file_vigil_v1_types_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_vigil_v1_types_proto_rawDesc), len(file_vigil_v1_types_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   3,
+			NumMessages:   2,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
