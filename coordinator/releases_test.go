@@ -2,6 +2,7 @@ package coordinator_test
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,7 +20,6 @@ import (
 	"github.com/vigilauth/vigil/client"
 	"github.com/vigilauth/vigil/client/updater"
 	"github.com/vigilauth/vigil/coordinator"
-	"github.com/vigilauth/vigil/crypto/sig"
 	"github.com/vigilauth/vigil/models"
 	"github.com/vigilauth/vigil/models/keystroke"
 	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
@@ -28,37 +28,21 @@ import (
 )
 
 // releaseKeys is a root of trust with one key per role.
-type releaseKeys struct {
-	root, release, timestamp *sig.PrivateKey
-	rootEnv                  []byte
-}
+type releaseKeys struct{ *release.KeySet }
 
-func newReleaseKeys(t *testing.T) *releaseKeys {
+func newReleaseKeys(t *testing.T) releaseKeys {
 	t.Helper()
-	k := &releaseKeys{}
-	for _, p := range []**sig.PrivateKey{&k.root, &k.release, &k.timestamp} {
-		var err error
-		if *p, err = sig.GenerateKey(nil); err != nil {
-			t.Fatal(err)
-		}
-	}
-	r, err := release.NewRoot(1, time.Now().AddDate(1, 0, 0),
-		release.RoleSpec{Keys: []*sig.PublicKey{k.root.Public()}, Threshold: 1},
-		release.RoleSpec{Keys: []*sig.PublicKey{k.release.Public()}, Threshold: 1},
-		release.RoleSpec{Keys: []*sig.PublicKey{k.timestamp.Public()}, Threshold: 1})
+	ks, err := release.NewKeySet(rand.Reader, time.Now().AddDate(1, 0, 0))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if k.rootEnv, err = release.Sign(r, k.root); err != nil {
-		t.Fatal(err)
-	}
-	return k
+	return releaseKeys{ks}
 }
 
-func (k *releaseKeys) outbox(t *testing.T, dir string, regions ...release.Region) *release.Outbox {
+func (k releaseKeys) outbox(t *testing.T, dir string, regions ...release.Region) *release.Outbox {
 	t.Helper()
 	o, err := release.NewOutbox(release.OutboxConfig{
-		Dir: dir, Model: "keystroke-ae", Regions: regions, ReleaseKey: k.release, TimestampKey: k.timestamp,
+		Dir: dir, Model: "keystroke-ae", Regions: regions, ReleaseKey: k.Release, TimestampKey: k.Timestamp,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -202,7 +186,7 @@ func TestReleasePublisherAcrossRestart(t *testing.T) {
 	}
 
 	u, err := updater.New(updater.Config{
-		Store: region, Model: "keystroke-ae", FeatureSet: keystroke.TimingFeatureSet, Dir: t.TempDir(), PinnedRoot: keys.rootEnv,
+		Store: region, Model: "keystroke-ae", FeatureSet: keystroke.TimingFeatureSet, Dir: t.TempDir(), PinnedRoot: keys.RootEnvelope,
 	})
 	if err != nil {
 		t.Fatal(err)

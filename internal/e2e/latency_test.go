@@ -30,7 +30,7 @@ func BenchmarkReleaseToStagedMinIO(b *testing.B) {
 	k := newKeys(b)
 	outbox, err := release.NewOutbox(release.OutboxConfig{
 		Dir: b.TempDir(), Model: modelName, Regions: []release.Region{{Name: "us", Store: us}},
-		ReleaseKey: k.release, TimestampKey: k.timestamp, InitialBackoff: 50 * time.Millisecond, MaxBackoff: 500 * time.Millisecond,
+		ReleaseKey: k.Release, TimestampKey: k.Timestamp, InitialBackoff: 50 * time.Millisecond, MaxBackoff: 500 * time.Millisecond,
 		Events: func(e release.OutboxEvent) {
 			if e.Err == nil && !e.Refresh {
 				inStore <- time.Now()
@@ -48,7 +48,7 @@ func BenchmarkReleaseToStagedMinIO(b *testing.B) {
 	defer cancel()
 	go outbox.Run(ctx)
 	dev, err := updater.New(updater.Config{
-		Store: us, Model: modelName, FeatureSet: keystroke.TimingFeatureSet, Dir: b.TempDir(), PinnedRoot: k.rootEnv, Interval: interval,
+		Store: us, Model: modelName, FeatureSet: keystroke.TimingFeatureSet, Dir: b.TempDir(), PinnedRoot: k.RootEnvelope, Interval: interval,
 	})
 	if err != nil {
 		b.Fatal(err)

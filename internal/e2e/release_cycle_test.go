@@ -2,6 +2,7 @@ package e2e_test
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"net"
@@ -17,7 +18,6 @@ import (
 	"github.com/vigilauth/vigil/client"
 	"github.com/vigilauth/vigil/client/updater"
 	"github.com/vigilauth/vigil/coordinator"
-	"github.com/vigilauth/vigil/crypto/sig"
 	"github.com/vigilauth/vigil/internal/miniotest"
 	"github.com/vigilauth/vigil/models"
 	"github.com/vigilauth/vigil/models/keystroke"
@@ -99,31 +99,13 @@ func (tl *timeline) String() string {
 	return b.String()
 }
 
-type keys struct {
-	root, release, timestamp *sig.PrivateKey
-	rootEnv                  []byte
-}
-
-func newKeys(t testing.TB) *keys {
+func newKeys(t testing.TB) *release.KeySet {
 	t.Helper()
-	k := &keys{}
-	for _, p := range []**sig.PrivateKey{&k.root, &k.release, &k.timestamp} {
-		var err error
-		if *p, err = sig.GenerateKey(nil); err != nil {
-			t.Fatal(err)
-		}
-	}
-	r, err := release.NewRoot(1, time.Now().AddDate(1, 0, 0),
-		release.RoleSpec{Keys: []*sig.PublicKey{k.root.Public()}, Threshold: 1},
-		release.RoleSpec{Keys: []*sig.PublicKey{k.release.Public()}, Threshold: 1},
-		release.RoleSpec{Keys: []*sig.PublicKey{k.timestamp.Public()}, Threshold: 1})
+	ks, err := release.NewKeySet(rand.Reader, time.Now().AddDate(1, 0, 0))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if k.rootEnv, err = release.Sign(r, k.root); err != nil {
-		t.Fatal(err)
-	}
-	return k
+	return ks
 }
 
 // TestReleaseCycleMinIO runs the whole release path against real MinIO: a coordinator runs a
@@ -161,7 +143,7 @@ func TestReleaseCycleMinIO(t *testing.T) {
 	outbox, err := release.NewOutbox(release.OutboxConfig{
 		Dir: t.TempDir(), Model: modelName,
 		Regions:    []release.Region{{Name: "us", Store: us}, {Name: "eu", Store: euCrashing}},
-		ReleaseKey: k.release, TimestampKey: k.timestamp,
+		ReleaseKey: k.Release, TimestampKey: k.Timestamp,
 		InitialBackoff: 50 * time.Millisecond, MaxBackoff: 500 * time.Millisecond,
 		Events: func(e release.OutboxEvent) {
 			if e.Err == nil {
@@ -216,7 +198,7 @@ func TestReleaseCycleMinIO(t *testing.T) {
 	// The device of user 0 in us, polling every 100 ms.
 	const interval = 100 * time.Millisecond
 	dev, err := updater.New(updater.Config{
-		Store: us, Model: modelName, FeatureSet: keystroke.TimingFeatureSet, Dir: t.TempDir(), PinnedRoot: k.rootEnv,
+		Store: us, Model: modelName, FeatureSet: keystroke.TimingFeatureSet, Dir: t.TempDir(), PinnedRoot: k.RootEnvelope,
 		Interval: interval, ShadowWindows: 20,
 	})
 	if err != nil {
@@ -286,7 +268,7 @@ func TestReleaseCycleMinIO(t *testing.T) {
 		t.Fatalf("eu status while down: %+v", euStatus)
 	}
 	euDevice := func() *updater.Updater {
-		u, err := updater.New(updater.Config{Store: eu, Model: modelName, FeatureSet: keystroke.TimingFeatureSet, Dir: t.TempDir(), PinnedRoot: k.rootEnv})
+		u, err := updater.New(updater.Config{Store: eu, Model: modelName, FeatureSet: keystroke.TimingFeatureSet, Dir: t.TempDir(), PinnedRoot: k.RootEnvelope})
 		if err != nil {
 			t.Fatal(err)
 		}
