@@ -185,7 +185,7 @@ func (a *Agent) do(ctx context.Context, t *vigilv1.Task) (Result, error) {
 	loss := res.EpochLoss[len(res.EpochLoss)-1]
 	sub, err := a.cfg.Coordinator.SubmitUpdate(ctx, &vigilv1.SubmitUpdateRequest{
 		DeviceId: a.cfg.DeviceID, Round: t.GetRound(), Nonce: t.GetNonce(), BaseVersion: t.GetBaseVersion(),
-		Update: u, TrainLoss: loss,
+		Update: u,
 	})
 	if status.Code(err) == codes.AlreadyExists {
 		// An earlier attempt got through but its answer was lost: the update is in, once.

@@ -127,8 +127,7 @@ func (c *Coordinator) step(ctx context.Context) (done bool, err error) {
 
 // openRound is what the coordinator remembers about the open round besides the engine's state.
 type openRound struct {
-	lossSum float64 // sum of the participants' reported training losses
-	event   dp.Event
+	event dp.Event
 	// expected is q·N, the fixed denominator under differential privacy.
 	expected float64
 }
@@ -224,7 +223,6 @@ func (c *Coordinator) release(ctx context.Context, closed round.Closed, info ope
 	next.Meta.Round = closed.Round
 	next.Meta.Created = c.cfg.Now().UTC()
 	next.Meta.Participants = n
-	next.Meta.MeanTrainLoss = info.lossSum / float64(n)
 	if err := saveModel(ctx, c.cfg.Store, &next); err != nil {
 		return GlobalModel{}, err
 	}

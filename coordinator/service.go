@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"time"
 
 	"google.golang.org/grpc"
@@ -190,9 +189,6 @@ func (c *Coordinator) submit(req *vigilv1.SubmitUpdateRequest) (int, *commit, er
 	if u.GetDimension() > vigilv1.MaxParams || len(u.GetValues()) > vigilv1.MaxParams || len(u.GetCiphertexts()) > vigilv1.MaxCiphertexts {
 		return 0, nil, reject(codes.InvalidArgument, ReasonBadUpdate, "update exceeds the size limits")
 	}
-	if math.IsNaN(req.GetTrainLoss()) || math.IsInf(req.GetTrainLoss(), 0) || req.GetTrainLoss() < 0 {
-		return 0, nil, reject(codes.InvalidArgument, ReasonInvalidArgument, fmt.Sprintf("train_loss %v is not a finite non-negative number", req.GetTrainLoss()))
-	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if _, ok := c.devices[req.GetDeviceId()]; !ok {
@@ -204,7 +200,6 @@ func (c *Coordinator) submit(req *vigilv1.SubmitUpdateRequest) (int, *commit, er
 	if err != nil {
 		return 0, nil, submitStatus(err)
 	}
-	c.open.lossSum += req.GetTrainLoss()
 	c.dirty = true
 	return n, c.pending, nil
 }

@@ -97,7 +97,7 @@ func (c *Coordinator) snapshotLocked() (*statev1.CoordinatorState, error) {
 	}
 	r := &statev1.Round{
 		Id: rs.Round, BaseVersion: rs.BaseVersion, Started: timestamppb.New(rs.Started), Deadline: timestamppb.New(rs.Deadline),
-		Phase: statev1.Phase_PHASE_COLLECTING, Sum: raw, Count: uint32(sum.Count()), LossSum: c.open.lossSum,
+		Phase: statev1.Phase_PHASE_COLLECTING, Sum: raw, Count: uint32(sum.Count()),
 		SamplingRate: c.open.event.SamplingRate, ExpectedParticipants: c.open.expected,
 	}
 	if rs.Closed {
@@ -148,7 +148,6 @@ func (c *Coordinator) restore(st *statev1.CoordinatorState) error {
 		return fmt.Errorf("coordinator: %w", err)
 	}
 	c.open = openRound{
-		lossSum:  r.GetLossSum(),
 		event:    dp.Event{SamplingRate: r.GetSamplingRate(), NoiseMultiplier: c.cfg.Privacy.NoiseMultiplier, Steps: 1},
 		expected: r.GetExpectedParticipants(),
 	}

@@ -26,16 +26,24 @@ const (
 
 type EnrollRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// DeviceId is 1-64 characters of [A-Za-z0-9._-].
+	// DeviceId is 1-64 characters of [A-Za-z0-9._-]; it must be the device record's.
 	DeviceId string `protobuf:"bytes,1,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"`
-	// EnrollmentToken is a one-time token issued by the organisation.
+	// EnrollmentToken is TRANSITIONAL and being removed: device identities come from the
+	// enrolment authority's device record, a role the coordinator does not hold.
 	EnrollmentToken string `protobuf:"bytes,2,opt,name=enrollment_token,json=enrollmentToken,proto3" json:"enrollment_token,omitempty"`
 	// Region names where the device's data must stay; it selects the release store.
 	Region string `protobuf:"bytes,3,opt,name=region,proto3" json:"region,omitempty"`
-	// CertificateRequest is a PKCS#10 request (DER) for the device's identity key.
+	// CertificateRequest is a PKCS#10 request (DER) for the device's TLS key.
 	CertificateRequest []byte `protobuf:"bytes,4,opt,name=certificate_request,json=certificateRequest,proto3" json:"certificate_request,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// DeviceRecord is the device's record signed by the enrolment authority (a release envelope
+	// verified under the root of trust's enrolment role): device id, region and the device's
+	// ML-DSA-65 signing key.
+	DeviceRecord []byte `protobuf:"bytes,5,opt,name=device_record,json=deviceRecord,proto3" json:"device_record,omitempty"`
+	// RecordProof is the device's ML-DSA-65 signature, under the record's key, over the
+	// certificate request: it proves the caller holds the record's key.
+	RecordProof   []byte `protobuf:"bytes,6,opt,name=record_proof,json=recordProof,proto3" json:"record_proof,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *EnrollRequest) Reset() {
@@ -96,12 +104,27 @@ func (x *EnrollRequest) GetCertificateRequest() []byte {
 	return nil
 }
 
+func (x *EnrollRequest) GetDeviceRecord() []byte {
+	if x != nil {
+		return x.DeviceRecord
+	}
+	return nil
+}
+
+func (x *EnrollRequest) GetRecordProof() []byte {
+	if x != nil {
+		return x.RecordProof
+	}
+	return nil
+}
+
 type EnrollResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Model *ModelSpec             `protobuf:"bytes,1,opt,name=model,proto3" json:"model,omitempty"`
 	// GlobalVersion is the newest global model version.
 	GlobalVersion uint64 `protobuf:"varint,2,opt,name=global_version,json=globalVersion,proto3" json:"global_version,omitempty"`
-	// Certificate is the device certificate (DER) issued by the coordinator's CA.
+	// Certificate is the device's TLS certificate (DER) issued by the coordinator's CA. It is only
+	// a transport identity: what counts towards a round is the enrolment authority's record.
 	Certificate []byte `protobuf:"bytes,3,opt,name=certificate,proto3" json:"certificate,omitempty"`
 	// CaCertificates are the certificates (DER) of the CA chain.
 	CaCertificates [][]byte `protobuf:"bytes,4,rep,name=ca_certificates,json=caCertificates,proto3" json:"ca_certificates,omitempty"`
@@ -281,11 +304,14 @@ type Task struct {
 	// Nonce is fresh randomness the update must echo: it binds the update to (round, device).
 	Nonce []byte `protobuf:"bytes,2,opt,name=nonce,proto3" json:"nonce,omitempty"`
 	// BaseVersion is the global model version to start from.
-	BaseVersion   uint64                 `protobuf:"varint,3,opt,name=base_version,json=baseVersion,proto3" json:"base_version,omitempty"`
-	Training      *TrainingConfig        `protobuf:"bytes,4,opt,name=training,proto3" json:"training,omitempty"`
-	Privacy       *PrivacyConfig         `protobuf:"bytes,5,opt,name=privacy,proto3" json:"privacy,omitempty"`
-	Encryption    *EncryptionConfig      `protobuf:"bytes,6,opt,name=encryption,proto3" json:"encryption,omitempty"`
-	Deadline      *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=deadline,proto3" json:"deadline,omitempty"`
+	BaseVersion uint64                 `protobuf:"varint,3,opt,name=base_version,json=baseVersion,proto3" json:"base_version,omitempty"`
+	Training    *TrainingConfig        `protobuf:"bytes,4,opt,name=training,proto3" json:"training,omitempty"`
+	Privacy     *PrivacyConfig         `protobuf:"bytes,5,opt,name=privacy,proto3" json:"privacy,omitempty"`
+	Encryption  *EncryptionConfig      `protobuf:"bytes,6,opt,name=encryption,proto3" json:"encryption,omitempty"`
+	Deadline    *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=deadline,proto3" json:"deadline,omitempty"`
+	// Policy is the signed privacy policy (a release envelope under the root of trust's privacy
+	// role) that the task's privacy settings must satisfy; devices refuse tasks outside it.
+	Policy        []byte `protobuf:"bytes,8,opt,name=policy,proto3" json:"policy,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -369,6 +395,13 @@ func (x *Task) GetDeadline() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Task) GetPolicy() []byte {
+	if x != nil {
+		return x.Policy
+	}
+	return nil
+}
+
 type TrainingConfig struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	LocalEpochs   uint32                 `protobuf:"varint,1,opt,name=local_epochs,json=localEpochs,proto3" json:"local_epochs,omitempty"`
@@ -440,8 +473,11 @@ type PrivacyConfig struct {
 	MinParticipants uint32 `protobuf:"varint,3,opt,name=min_participants,json=minParticipants,proto3" json:"min_participants,omitempty"`
 	// ExpectedParticipants is the fixed denominator of the average.
 	ExpectedParticipants uint32 `protobuf:"varint,4,opt,name=expected_participants,json=expectedParticipants,proto3" json:"expected_participants,omitempty"`
-	unknownFields        protoimpl.UnknownFields
-	sizeCache            protoimpl.SizeCache
+	// ToleratedDevices is t_dev, the number of compromised devices per round the noise is
+	// calibrated against: each device adds noise for m_min - t_dev honest contributors.
+	ToleratedDevices uint32 `protobuf:"varint,5,opt,name=tolerated_devices,json=toleratedDevices,proto3" json:"tolerated_devices,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *PrivacyConfig) Reset() {
@@ -498,6 +534,13 @@ func (x *PrivacyConfig) GetMinParticipants() uint32 {
 func (x *PrivacyConfig) GetExpectedParticipants() uint32 {
 	if x != nil {
 		return x.ExpectedParticipants
+	}
+	return 0
+}
+
+func (x *PrivacyConfig) GetToleratedDevices() uint32 {
+	if x != nil {
+		return x.ToleratedDevices
 	}
 	return 0
 }
@@ -571,8 +614,10 @@ type SubmitUpdateRequest struct {
 	// BaseVersion echoes Task.base_version.
 	BaseVersion uint64  `protobuf:"varint,4,opt,name=base_version,json=baseVersion,proto3" json:"base_version,omitempty"`
 	Update      *Update `protobuf:"bytes,5,opt,name=update,proto3" json:"update,omitempty"`
-	// TrainLoss is the device's mean reconstruction loss after local training (monitoring only).
-	TrainLoss     float64 `protobuf:"fixed64,6,opt,name=train_loss,json=trainLoss,proto3" json:"train_loss,omitempty"`
+	// Signature is the device's ML-DSA-65 signature, under the key of its enrolment record, over
+	// the update statement (crypto/he.UpdateStatement): key epoch, round, device, nonce, base
+	// version and every ciphertext. Trustees check it before they count the update.
+	Signature     []byte `protobuf:"bytes,7,opt,name=signature,proto3" json:"signature,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -642,11 +687,11 @@ func (x *SubmitUpdateRequest) GetUpdate() *Update {
 	return nil
 }
 
-func (x *SubmitUpdateRequest) GetTrainLoss() float64 {
+func (x *SubmitUpdateRequest) GetSignature() []byte {
 	if x != nil {
-		return x.TrainLoss
+		return x.Signature
 	}
-	return 0
+	return nil
 }
 
 type SubmitUpdateResponse struct {
@@ -904,12 +949,14 @@ var File_vigil_v1_coordinator_proto protoreflect.FileDescriptor
 
 const file_vigil_v1_coordinator_proto_rawDesc = "" +
 	"\n" +
-	"\x1avigil/v1/coordinator.proto\x12\bvigil.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x14vigil/v1/types.proto\"\xa0\x01\n" +
+	"\x1avigil/v1/coordinator.proto\x12\bvigil.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x14vigil/v1/types.proto\"\xe8\x01\n" +
 	"\rEnrollRequest\x12\x1b\n" +
 	"\tdevice_id\x18\x01 \x01(\tR\bdeviceId\x12)\n" +
 	"\x10enrollment_token\x18\x02 \x01(\tR\x0fenrollmentToken\x12\x16\n" +
 	"\x06region\x18\x03 \x01(\tR\x06region\x12/\n" +
-	"\x13certificate_request\x18\x04 \x01(\fR\x12certificateRequest\"\xad\x01\n" +
+	"\x13certificate_request\x18\x04 \x01(\fR\x12certificateRequest\x12#\n" +
+	"\rdevice_record\x18\x05 \x01(\fR\fdeviceRecord\x12!\n" +
+	"\frecord_proof\x18\x06 \x01(\fR\vrecordProof\"\xad\x01\n" +
 	"\x0eEnrollResponse\x12)\n" +
 	"\x05model\x18\x01 \x01(\v2\x13.vigil.v1.ModelSpecR\x05model\x12%\n" +
 	"\x0eglobal_version\x18\x02 \x01(\x04R\rglobalVersion\x12 \n" +
@@ -920,7 +967,7 @@ const file_vigil_v1_coordinator_proto_rawDesc = "" +
 	"\x0fGetTaskResponse\x12\"\n" +
 	"\x04task\x18\x01 \x01(\v2\x0e.vigil.v1.TaskR\x04task\x12,\n" +
 	"\x12retry_after_millis\x18\x02 \x01(\x04R\x10retryAfterMillis\x12%\n" +
-	"\x0eglobal_version\x18\x03 \x01(\x04R\rglobalVersion\"\xb2\x02\n" +
+	"\x0eglobal_version\x18\x03 \x01(\x04R\rglobalVersion\"\xca\x02\n" +
 	"\x04Task\x12\x14\n" +
 	"\x05round\x18\x01 \x01(\x04R\x05round\x12\x14\n" +
 	"\x05nonce\x18\x02 \x01(\fR\x05nonce\x12!\n" +
@@ -930,29 +977,31 @@ const file_vigil_v1_coordinator_proto_rawDesc = "" +
 	"\n" +
 	"encryption\x18\x06 \x01(\v2\x1a.vigil.v1.EncryptionConfigR\n" +
 	"encryption\x126\n" +
-	"\bdeadline\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\bdeadline\"w\n" +
+	"\bdeadline\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\bdeadline\x12\x16\n" +
+	"\x06policy\x18\b \x01(\fR\x06policy\"w\n" +
 	"\x0eTrainingConfig\x12!\n" +
 	"\flocal_epochs\x18\x01 \x01(\rR\vlocalEpochs\x12#\n" +
 	"\rlearning_rate\x18\x02 \x01(\x01R\flearningRate\x12\x1d\n" +
 	"\n" +
-	"batch_size\x18\x03 \x01(\rR\tbatchSize\"\xb7\x01\n" +
+	"batch_size\x18\x03 \x01(\rR\tbatchSize\"\xe4\x01\n" +
 	"\rPrivacyConfig\x12\x1b\n" +
 	"\tclip_norm\x18\x01 \x01(\x01R\bclipNorm\x12)\n" +
 	"\x10noise_multiplier\x18\x02 \x01(\x01R\x0fnoiseMultiplier\x12)\n" +
 	"\x10min_participants\x18\x03 \x01(\rR\x0fminParticipants\x123\n" +
-	"\x15expected_participants\x18\x04 \x01(\rR\x14expectedParticipants\"\x82\x01\n" +
+	"\x15expected_participants\x18\x04 \x01(\rR\x14expectedParticipants\x12+\n" +
+	"\x11tolerated_devices\x18\x05 \x01(\rR\x10toleratedDevices\"\x82\x01\n" +
 	"\x10EncryptionConfig\x124\n" +
 	"\bencoding\x18\x01 \x01(\x0e2\x18.vigil.v1.UpdateEncodingR\bencoding\x12\x1b\n" +
 	"\tparams_id\x18\x02 \x01(\tR\bparamsId\x12\x1b\n" +
-	"\tkey_epoch\x18\x03 \x01(\x04R\bkeyEpoch\"\xca\x01\n" +
+	"\tkey_epoch\x18\x03 \x01(\x04R\bkeyEpoch\"\xdb\x01\n" +
 	"\x13SubmitUpdateRequest\x12\x1b\n" +
 	"\tdevice_id\x18\x01 \x01(\tR\bdeviceId\x12\x14\n" +
 	"\x05round\x18\x02 \x01(\x04R\x05round\x12\x14\n" +
 	"\x05nonce\x18\x03 \x01(\fR\x05nonce\x12!\n" +
 	"\fbase_version\x18\x04 \x01(\x04R\vbaseVersion\x12(\n" +
-	"\x06update\x18\x05 \x01(\v2\x10.vigil.v1.UpdateR\x06update\x12\x1d\n" +
-	"\n" +
-	"train_loss\x18\x06 \x01(\x01R\ttrainLoss\"2\n" +
+	"\x06update\x18\x05 \x01(\v2\x10.vigil.v1.UpdateR\x06update\x12\x1c\n" +
+	"\tsignature\x18\a \x01(\fR\tsignatureJ\x04\b\x06\x10\aR\n" +
+	"train_loss\"2\n" +
 	"\x14SubmitUpdateResponse\x12\x1a\n" +
 	"\baccepted\x18\x01 \x01(\rR\baccepted\"+\n" +
 	"\x0fGetModelRequest\x12\x18\n" +
