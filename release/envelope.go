@@ -13,6 +13,9 @@ const (
 	TypeManifest = "application/vnd.vigil.manifest.v1+json"
 	TypeLatest   = "application/vnd.vigil.latest.v1+json"
 	TypeKeyEpoch = "application/vnd.vigil.keyepoch.v1+json"
+	// TypeDeviceRecord and TypePrivacyPolicy are signed by the enrolment and privacy roles.
+	TypeDeviceRecord  = "application/vnd.vigil.device.v1+json"
+	TypePrivacyPolicy = "application/vnd.vigil.privacy-policy.v1+json"
 )
 
 // Signer signs documents. *sig.PrivateKey implements it; a hardware-backed key can too.

@@ -23,6 +23,8 @@ var (
 	ErrThreshold = errors.New("release: signature threshold not met")
 	// ErrExpired means a document is past its expiry.
 	ErrExpired = errors.New("release: expired")
+	// ErrPolicy means a task asks for privacy settings outside the signed privacy policy.
+	ErrPolicy = errors.New("release: outside the privacy policy")
 	// ErrRollback means a document is older than one the device already trusts or runs.
 	ErrRollback = errors.New("release: rollback refused")
 	// ErrMixAndMatch means documents that must agree (pointer, manifest, artifacts) do not.

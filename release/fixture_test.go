@@ -56,10 +56,13 @@ func newTrust(t testing.TB, nRoot, rootThreshold int) *trust {
 	for i := 0; i < nRoot; i++ {
 		tr.rootKeys = append(tr.rootKeys, newKey(t))
 	}
-	r, err := NewRoot(1, t0.Add(365*24*time.Hour),
-		RoleSpec{Keys: pubs(tr.rootKeys...), Threshold: rootThreshold},
-		RoleSpec{Keys: pubs(tr.release), Threshold: 1},
-		RoleSpec{Keys: pubs(tr.timestamp), Threshold: 1})
+	r, err := NewRoot(1, t0.Add(365*24*time.Hour), RootRoles{
+		Root:      RoleSpec{Keys: pubs(tr.rootKeys...), Threshold: rootThreshold},
+		Release:   RoleSpec{Keys: pubs(tr.release), Threshold: 1},
+		Timestamp: RoleSpec{Keys: pubs(tr.timestamp), Threshold: 1},
+		// The roles these tests do not exercise share the release key.
+		Trustees: RoleSpec{Keys: pubs(tr.release), Threshold: 1}, Enrolment: RoleSpec{Keys: pubs(tr.release), Threshold: 1}, Privacy: RoleSpec{Keys: pubs(tr.release), Threshold: 1},
+	})
 	if err != nil {
 		t.Fatal(err)
 	}

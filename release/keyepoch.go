@@ -6,7 +6,9 @@ import (
 )
 
 // KeyEpoch approves the collective homomorphic-encryption public key of one key epoch. It is
-// signed by the release role; the key itself is stored beside it and checked by hash and size.
+// signed by a threshold of the trustees themselves (the root's trustees role), each after its
+// own test decryption, never by a key the coordinator holds; the key itself is stored beside it
+// and checked by hash and size.
 type KeyEpoch struct {
 	Created         time.Time `json:"created"`
 	Epoch           uint64    `json:"epoch"`

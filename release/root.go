@@ -20,7 +20,18 @@ const (
 	RoleRelease Role = "release"
 	// RoleTimestamp signs the short-lived Latest pointers; it is an online key.
 	RoleTimestamp Role = "timestamp"
+	// RoleTrustees signs key-epoch documents: the trustees' own ML-DSA keys, t of n, so that no
+	// one who runs the coordinator can make devices encrypt to a key of its choosing.
+	RoleTrustees Role = "trustees"
+	// RoleEnrolment signs device records: the enrolment authority, a role the coordinator does
+	// not hold, so that the coordinator cannot invent devices to fill a round.
+	RoleEnrolment Role = "enrolment"
+	// RolePrivacy signs the privacy policy devices hold tasks to: the privacy office's key.
+	RolePrivacy Role = "privacy"
 )
+
+// roles lists every role a root must define, in the order they are checked.
+var roles = [...]Role{RoleRoot, RoleRelease, RoleTimestamp, RoleTrustees, RoleEnrolment, RolePrivacy}
 
 // Root is the root-of-trust document.
 type Root struct {
@@ -40,9 +51,12 @@ type Key struct {
 
 // Roles assigns keys and thresholds to each role.
 type Roles struct {
+	Enrolment RoleKeys `json:"enrolment"`
+	Privacy   RoleKeys `json:"privacy"`
 	Release   RoleKeys `json:"release"`
 	Root      RoleKeys `json:"root"`
 	Timestamp RoleKeys `json:"timestamp"`
+	Trustees  RoleKeys `json:"trustees"`
 }
 
 // RoleKeys lists the key IDs of one role, sorted, and how many must sign.
@@ -57,8 +71,19 @@ type RoleSpec struct {
 	Threshold int
 }
 
+// RootRoles describes every role of a root when building one.
+type RootRoles struct {
+	Root, Release, Timestamp RoleSpec
+	// Trustees are the key ceremony's trustees; Threshold should be the ceremony's t.
+	Trustees RoleSpec
+	// Enrolment is the enrolment authority.
+	Enrolment RoleSpec
+	// Privacy is the privacy office.
+	Privacy RoleSpec
+}
+
 // NewRoot builds and validates a root document.
-func NewRoot(version uint64, expires time.Time, root, release, timestamp RoleSpec) (*Root, error) {
+func NewRoot(version uint64, expires time.Time, spec RootRoles) (*Root, error) {
 	r := &Root{Version: version, Expires: canonicalTime(expires), Keys: map[sig.KeyID]Key{}}
 	build := func(spec RoleSpec) RoleKeys {
 		rk := RoleKeys{Threshold: spec.Threshold}
@@ -71,7 +96,10 @@ func NewRoot(version uint64, expires time.Time, root, release, timestamp RoleSpe
 		slices.Sort(rk.KeyIDs)
 		return rk
 	}
-	r.Roles = Roles{Root: build(root), Release: build(release), Timestamp: build(timestamp)}
+	r.Roles = Roles{
+		Root: build(spec.Root), Release: build(spec.Release), Timestamp: build(spec.Timestamp),
+		Trustees: build(spec.Trustees), Enrolment: build(spec.Enrolment), Privacy: build(spec.Privacy),
+	}
 	if err := r.validate(); err != nil {
 		return nil, err
 	}
@@ -88,6 +116,12 @@ func (r *Root) role(name Role) (RoleKeys, bool) {
 		return r.Roles.Release, true
 	case RoleTimestamp:
 		return r.Roles.Timestamp, true
+	case RoleTrustees:
+		return r.Roles.Trustees, true
+	case RoleEnrolment:
+		return r.Roles.Enrolment, true
+	case RolePrivacy:
+		return r.Roles.Privacy, true
 	}
 	return RoleKeys{}, false
 }
@@ -117,7 +151,7 @@ func (r *Root) validate() error {
 		r.pub[id] = pk
 	}
 	used := map[sig.KeyID]bool{}
-	for _, name := range []Role{RoleRoot, RoleRelease, RoleTimestamp} {
+	for _, name := range roles {
 		rk, _ := r.role(name)
 		if rk.Threshold < 1 || rk.Threshold > len(rk.KeyIDs) {
 			return fmt.Errorf("%w: role %s: threshold %d with %d keys", ErrMalformed, name, rk.Threshold, len(rk.KeyIDs))

@@ -13,10 +13,13 @@ import (
 // the given signers.
 func rotate(t *testing.T, prev *Root, version uint64, rootKey, release, timestamp *sig.PrivateKey, by ...*sig.PrivateKey) []byte {
 	t.Helper()
-	r, err := NewRoot(version, t0.Add(365*24*time.Hour),
-		RoleSpec{Keys: pubs(rootKey), Threshold: 1},
-		RoleSpec{Keys: pubs(release), Threshold: 1},
-		RoleSpec{Keys: pubs(timestamp), Threshold: 1})
+	r, err := NewRoot(version, t0.Add(365*24*time.Hour), RootRoles{
+		Root:      RoleSpec{Keys: pubs(rootKey), Threshold: 1},
+		Release:   RoleSpec{Keys: pubs(release), Threshold: 1},
+		Timestamp: RoleSpec{Keys: pubs(timestamp), Threshold: 1},
+		// The roles these tests do not exercise share the release key.
+		Trustees: RoleSpec{Keys: pubs(release), Threshold: 1}, Enrolment: RoleSpec{Keys: pubs(release), Threshold: 1}, Privacy: RoleSpec{Keys: pubs(release), Threshold: 1},
+	})
 	if err != nil {
 		t.Fatal(err)
 	}

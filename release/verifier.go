@@ -160,7 +160,7 @@ func (v *Verifier) VerifyKeyEpoch(data, publicKey []byte, now time.Time) (*KeyEp
 	if err != nil {
 		return nil, err
 	}
-	payload, err := v.root.verifyRole(env, RoleRelease, TypeKeyEpoch)
+	payload, err := v.root.verifyRole(env, RoleTrustees, TypeKeyEpoch)
 	if err != nil {
 		return nil, err
 	}

@@ -31,10 +31,13 @@ func Example() {
 	rootKey, _ := sig.GenerateKey(nil)
 	releaseKey, _ := sig.GenerateKey(nil)
 	timestampKey, _ := sig.GenerateKey(nil)
-	root, _ := release.NewRoot(1, time.Now().AddDate(1, 0, 0),
-		release.RoleSpec{Keys: []*sig.PublicKey{rootKey.Public()}, Threshold: 1},
-		release.RoleSpec{Keys: []*sig.PublicKey{releaseKey.Public()}, Threshold: 1},
-		release.RoleSpec{Keys: []*sig.PublicKey{timestampKey.Public()}, Threshold: 1})
+	root, _ := release.NewRoot(1, time.Now().AddDate(1, 0, 0), release.RootRoles{
+		Root:      release.RoleSpec{Keys: []*sig.PublicKey{rootKey.Public()}, Threshold: 1},
+		Release:   release.RoleSpec{Keys: []*sig.PublicKey{releaseKey.Public()}, Threshold: 1},
+		Timestamp: release.RoleSpec{Keys: []*sig.PublicKey{timestampKey.Public()}, Threshold: 1},
+		// The roles these tests do not exercise share the release key.
+		Trustees: release.RoleSpec{Keys: []*sig.PublicKey{releaseKey.Public()}, Threshold: 1}, Enrolment: release.RoleSpec{Keys: []*sig.PublicKey{releaseKey.Public()}, Threshold: 1}, Privacy: release.RoleSpec{Keys: []*sig.PublicKey{releaseKey.Public()}, Threshold: 1},
+	})
 	pinned, _ := release.Sign(root, rootKey)
 
 	// Coordinator side: one region, an outbox in front of it.

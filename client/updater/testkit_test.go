@@ -52,10 +52,13 @@ func newTrust(t testing.TB) *trust {
 
 func makeRoot(t testing.TB, version uint64, root, rel, ts *sig.PrivateKey, by ...*sig.PrivateKey) (*release.Root, []byte) {
 	t.Helper()
-	r, err := release.NewRoot(version, t0.AddDate(1, 0, 0),
-		release.RoleSpec{Keys: []*sig.PublicKey{root.Public()}, Threshold: 1},
-		release.RoleSpec{Keys: []*sig.PublicKey{rel.Public()}, Threshold: 1},
-		release.RoleSpec{Keys: []*sig.PublicKey{ts.Public()}, Threshold: 1})
+	r, err := release.NewRoot(version, t0.AddDate(1, 0, 0), release.RootRoles{
+		Root:      release.RoleSpec{Keys: []*sig.PublicKey{root.Public()}, Threshold: 1},
+		Release:   release.RoleSpec{Keys: []*sig.PublicKey{rel.Public()}, Threshold: 1},
+		Timestamp: release.RoleSpec{Keys: []*sig.PublicKey{ts.Public()}, Threshold: 1},
+		// The roles these tests do not exercise share the release key.
+		Trustees: release.RoleSpec{Keys: []*sig.PublicKey{rel.Public()}, Threshold: 1}, Enrolment: release.RoleSpec{Keys: []*sig.PublicKey{rel.Public()}, Threshold: 1}, Privacy: release.RoleSpec{Keys: []*sig.PublicKey{rel.Public()}, Threshold: 1},
+	})
 	if err != nil {
 		t.Fatal(err)
 	}

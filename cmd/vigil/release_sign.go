@@ -90,13 +90,19 @@ func runSignRoot(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	stage := fs.String("stage", "", "staging `DIR` to write root/<version>.root.json into")
 	version := fs.Uint64("version", 0, "root `VERSION` (1 for the first root, previous+1 for a rotation)")
 	expires := fs.String("expires", "8760h", "expiry: a duration from now or an RFC 3339 time")
-	var rootPubs, releasePubs, tsPubs, keys listFlag
+	var rootPubs, releasePubs, tsPubs, trusteePubs, enrolPubs, privacyPubs, keys listFlag
 	fs.Var(&rootPubs, "root", "root role public key `FILES` (repeatable, comma-separated)")
 	fs.Var(&releasePubs, "release", "release role public key `FILES`")
 	fs.Var(&tsPubs, "timestamp", "timestamp role public key `FILES`")
+	fs.Var(&trusteePubs, "trustees", "trustees role public key `FILES`: the trustees' signing keys, which approve key epochs")
+	fs.Var(&enrolPubs, "enrolment", "enrolment role public key `FILES`: the enrolment authority, which signs device records")
+	fs.Var(&privacyPubs, "privacy", "privacy role public key `FILES`: the privacy office, which signs the privacy policy")
 	rootT := fs.Int("root-threshold", 1, "root signatures a key change needs")
 	releaseT := fs.Int("release-threshold", 1, "release signatures a manifest needs")
 	tsT := fs.Int("timestamp-threshold", 1, "timestamp signatures a pointer needs")
+	trusteeT := fs.Int("trustees-threshold", 2, "trustee signatures a key epoch needs (the ceremony's t)")
+	enrolT := fs.Int("enrolment-threshold", 1, "enrolment signatures a device record needs")
+	privacyT := fs.Int("privacy-threshold", 1, "privacy signatures a privacy policy needs")
 	fs.Var(&keys, "key", "private key `FILES` to sign with: the new root keys, and for a rotation also the previous root's")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -112,12 +118,15 @@ func runSignRoot(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return fail(err)
 	}
-	var specs [3]release.RoleSpec
+	var specs [6]release.RoleSpec
 	for i, r := range []struct {
 		flag  string
 		paths []string
 		t     int
-	}{{"root", rootPubs, *rootT}, {"release", releasePubs, *releaseT}, {"timestamp", tsPubs, *tsT}} {
+	}{
+		{"root", rootPubs, *rootT}, {"release", releasePubs, *releaseT}, {"timestamp", tsPubs, *tsT},
+		{"trustees", trusteePubs, *trusteeT}, {"enrolment", enrolPubs, *enrolT}, {"privacy", privacyPubs, *privacyT},
+	} {
 		pks, err := readPubs(r.flag, r.paths)
 		if err != nil {
 			return fail(err)
@@ -128,7 +137,9 @@ func runSignRoot(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return fail(err)
 	}
-	root, err := release.NewRoot(*version, exp, specs[0], specs[1], specs[2])
+	root, err := release.NewRoot(*version, exp, release.RootRoles{
+		Root: specs[0], Release: specs[1], Timestamp: specs[2], Trustees: specs[3], Enrolment: specs[4], Privacy: specs[5],
+	})
 	if err != nil {
 		return fail(err)
 	}

@@ -27,16 +27,31 @@ func mustRelease(t *testing.T, args ...string) string {
 	return out
 }
 
+// signRoot runs `vigil release sign root` for the keys named root, rel and ts in dir (the roles
+// these tests do not exercise get operatorSetup's keys), signed with the key files signers.
+func signRoot(t *testing.T, dir, stage, version, root, rel, ts string, signers ...string) (string, error) {
+	t.Helper()
+	k := func(n string) string { return filepath.Join(dir, n) }
+	args := []string{"sign", "root", "-stage", stage, "-version", version, "-expires", "8760h",
+		"-root", k(root + ".pub"), "-release", k(rel + ".pub"), "-timestamp", k(ts + ".pub"),
+		"-trustees", k("trustee.pub"), "-trustees-threshold", "1", "-enrolment", k("enrol.pub"), "-privacy", k("privacy.pub")}
+	for _, s := range signers {
+		args = append(args, "-key", k(s+".key"))
+	}
+	return release_(t, args...)
+}
+
 // operatorSetup makes keys, a root and a staged release v1 the way an operator would.
 func operatorSetup(t *testing.T) (dir, stage string) {
 	dir = t.TempDir()
 	k := func(n string) string { return filepath.Join(dir, n) }
-	for _, n := range []string{"root", "release", "ts"} {
+	for _, n := range []string{"root", "release", "ts", "trustee", "enrol", "privacy"} {
 		mustRelease(t, "keygen", "-out", k(n))
 	}
 	stage = k("stage")
-	mustRelease(t, "sign", "root", "-stage", stage, "-version", "1", "-expires", "8760h",
-		"-root", k("root.pub"), "-release", k("release.pub"), "-timestamp", k("ts.pub"), "-key", k("root.key"))
+	if out, err := signRoot(t, dir, stage, "1", "root", "release", "ts", "root"); err != nil {
+		t.Fatalf("sign root: %v\n%s", err, out)
+	}
 	art := k("artifacts")
 	os.MkdirAll(art, 0o755)
 	os.WriteFile(filepath.Join(art, "model.bin"), []byte("global model weights v1"), 0o644)
@@ -97,18 +112,17 @@ func TestReleaseCLIRootRotation(t *testing.T) {
 		mustRelease(t, "keygen", "-out", k(n))
 	}
 	// Root v2 signed by the old root key only: refused before anything is written.
-	if out, err := release_(t, "sign", "root", "-stage", stage, "-version", "2",
-		"-root", k("root2.pub"), "-release", k("release2.pub"), "-timestamp", k("ts2.pub"), "-key", k("root.key")); err == nil {
+	if out, err := signRoot(t, dir, stage, "2", "root2", "release2", "ts2", "root"); err == nil {
 		t.Fatalf("root v2 without its own root key signed:\n%s", out)
 	}
 	// Root v2 signed by the new root key only: the previous root's threshold is missing.
-	if out, err := release_(t, "sign", "root", "-stage", stage, "-version", "2",
-		"-root", k("root2.pub"), "-release", k("release2.pub"), "-timestamp", k("ts2.pub"), "-key", k("root2.key")); err == nil ||
+	if out, err := signRoot(t, dir, stage, "2", "root2", "release2", "ts2", "root2"); err == nil ||
 		!strings.Contains(err.Error(), "root version 1") {
 		t.Fatalf("root v2 without the old root key: %v\n%s", err, out)
 	}
-	mustRelease(t, "sign", "root", "-stage", stage, "-version", "2",
-		"-root", k("root2.pub"), "-release", k("release2.pub"), "-timestamp", k("ts2.pub"), "-key", k("root.key"), "-key", k("root2.key"))
+	if out, err := signRoot(t, dir, stage, "2", "root2", "release2", "ts2", "root", "root2"); err != nil {
+		t.Fatalf("sign root v2: %v\n%s", err, out)
+	}
 	// The staged v1 pointer is signed by the old timestamp key: after rotation devices refuse it.
 	dest := k("eu")
 	mustRelease(t, "publish", "-from", stage, "-to", dest)
