@@ -54,6 +54,9 @@ type Config struct {
 	Ledger *dp.Ledger
 	// MinNoiseMultiplier refuses tasks asking for less noise than the device's policy.
 	MinNoiseMultiplier float64
+	// Policy, if set, holds every task to the privacy policy signed under the device's root of
+	// trust (see PolicyGuard). Deployed devices always set it.
+	Policy *PolicyGuard
 	// Rand supplies the noise; it must be a cryptographic source (default crypto/rand).
 	Rand   io.Reader
 	Logger *slog.Logger
@@ -152,6 +155,11 @@ func (a *Agent) do(ctx context.Context, t *vigilv1.Task) (Result, error) {
 	cfg, err := trainConfig(t, a.cfg.Seed)
 	if err != nil {
 		return Result{}, fmt.Errorf("client: round %d: %w", t.GetRound(), err)
+	}
+	if a.cfg.Policy != nil {
+		if err := a.cfg.Policy.Check(t); err != nil {
+			return Result{}, fmt.Errorf("client: round %d: %w", t.GetRound(), err)
+		}
 	}
 	if err := a.checkPrivacy(t.GetPrivacy()); err != nil {
 		return Result{}, fmt.Errorf("client: round %d: %w", t.GetRound(), err)

@@ -47,6 +47,10 @@ type Config struct {
 	Training Training
 	// Privacy makes the rounds differentially private (off when zero).
 	Privacy Privacy
+	// PrivacyPolicy is the privacy office's signed policy (a release envelope under the root's
+	// privacy role), handed to devices with every task: they refuse tasks outside it. The
+	// coordinator cannot make one; it only passes it on.
+	PrivacyPolicy []byte
 	// Server applies the averaged update (default FedAvg with learning rate 1).
 	Server aggregation.ServerOptimizer
 

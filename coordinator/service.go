@@ -148,6 +148,7 @@ func (c *Coordinator) taskResponse(t round.Task, version uint64) *vigilv1.GetTas
 		},
 		Encryption: c.sealing.Encryption(),
 		Deadline:   timestamppb.New(t.Deadline),
+		Policy:     c.cfg.PrivacyPolicy,
 	}}
 }
 

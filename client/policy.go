@@ -1,0 +1,72 @@
+package client
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
+	"github.com/vigilauth/vigil/release"
+)
+
+// PolicyGuard holds every task to the privacy policy signed by the privacy office (the root of
+// trust's privacy role), which the coordinator cannot sign. Without it a coordinator could ask
+// for m_min = 2^32-1, shrinking the device's noise zC/sqrt(m_min - t_dev) to almost nothing
+// while the device's ledger charged the full z, or ask for z = 0 outright.
+//
+// The guard remembers the newest policy it has verified and refuses an older one, so a
+// coordinator cannot roll a device back to a laxer policy either.
+type PolicyGuard struct {
+	root *release.Root
+	now  func() time.Time
+
+	mu     sync.Mutex
+	newest *release.PrivacyPolicy
+}
+
+// NewPolicyGuard returns a guard that verifies policies under root, the device's pinned root
+// of trust, at the time now gives (default time.Now).
+func NewPolicyGuard(root *release.Root, now func() time.Time) (*PolicyGuard, error) {
+	if root == nil {
+		return nil, errors.New("client: a policy guard needs the pinned root of trust")
+	}
+	if now == nil {
+		now = time.Now
+	}
+	return &PolicyGuard{root: root, now: now}, nil
+}
+
+// Check verifies the policy the task carries and that the task's privacy settings are inside
+// it. It returns an error wrapping release.ErrPolicy for a task outside the policy.
+func (g *PolicyGuard) Check(t *vigilv1.Task) error {
+	doc := t.GetPolicy()
+	if len(doc) == 0 {
+		return fmt.Errorf("%w: the task carries no signed privacy policy", release.ErrPolicy)
+	}
+	p, err := g.root.VerifyPrivacyPolicy(doc, g.now())
+	if err != nil {
+		return fmt.Errorf("the task's privacy policy does not verify: %w", err)
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.newest != nil && p.Version < g.newest.Version {
+		return fmt.Errorf("%w: the task carries privacy policy v%d, this device has seen v%d", release.ErrPolicy, p.Version, g.newest.Version)
+	}
+	pc := t.GetPrivacy()
+	if err := p.Check(release.Task{
+		NoiseMultiplier: pc.GetNoiseMultiplier(), ClipNorm: pc.GetClipNorm(),
+		MinParticipants: pc.GetMinParticipants(), ToleratedDevices: pc.GetToleratedDevices(),
+	}); err != nil {
+		return err
+	}
+	g.newest = p
+	return nil
+}
+
+// Policy returns the newest policy the guard has accepted, or nil.
+func (g *PolicyGuard) Policy() *release.PrivacyPolicy {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.newest
+}

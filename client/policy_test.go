@@ -1,0 +1,128 @@
+package client
+
+import (
+	"crypto/rand"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
+	"github.com/vigilauth/vigil/release"
+)
+
+// policyFixture is an organisation's root of trust and a policy signed by its privacy office.
+type policyFixture struct {
+	keys  *release.KeySet
+	root  *release.Root
+	now   time.Time
+	valid *release.PrivacyPolicy
+}
+
+func newPolicyFixture(t *testing.T) *policyFixture {
+	t.Helper()
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	keys, err := release.NewKeySet(rand.Reader, now.AddDate(1, 0, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := release.ParseTrustedRoot(keys.RootEnvelope)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &policyFixture{keys: keys, root: root, now: now, valid: &release.PrivacyPolicy{
+		Version: 1, Created: now, Expires: now.AddDate(0, 6, 0),
+		MinNoiseMultiplier: 0.8, MinParticipants: 10, MaxParticipants: 1000, MaxClipNorm: 1, MinToleratedDevices: 2,
+	}}
+}
+
+func (f *policyFixture) sign(t *testing.T, p *release.PrivacyPolicy, by release.Signer) []byte {
+	t.Helper()
+	doc, err := release.Sign(p, by)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return doc
+}
+
+func (f *policyFixture) guard(t *testing.T) *PolicyGuard {
+	t.Helper()
+	g, err := NewPolicyGuard(f.root, func() time.Time { return f.now })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
+func task(policy []byte, z, c float64, mMin, tDev uint32) *vigilv1.Task {
+	return &vigilv1.Task{Round: 7, Policy: policy, Privacy: &vigilv1.PrivacyConfig{
+		NoiseMultiplier: z, ClipNorm: c, MinParticipants: mMin, ToleratedDevices: tDev, ExpectedParticipants: 25,
+	}}
+}
+
+// TestAttackNoiseInflation is the attack of a coordinator that lies to devices about the
+// round's privacy settings: a huge m_min makes each device add almost no noise (zC/sqrt(m_min))
+// while its ledger charges z; z = 0 turns the noise off; a huge C lets one update dominate.
+// Devices hold every task to the privacy office's signed policy, which the coordinator cannot
+// sign, and refuse.
+func TestAttackNoiseInflation(t *testing.T) {
+	f := newPolicyFixture(t)
+	doc := f.sign(t, f.valid, f.keys.Privacy)
+	forged := *f.valid
+	forged.MinNoiseMultiplier, forged.MaxParticipants = 1e-9, 1<<32-1
+	for _, tc := range []struct {
+		name string
+		task *vigilv1.Task
+		want string
+	}{
+		{"huge m_min shrinks the device's noise", task(doc, 1, 1, 1<<32-1, 2), "m_min 4294967295 is outside"},
+		{"noise turned off", task(doc, 0, 1, 25, 2), "noise multiplier 0 is below"},
+		{"noise below the floor", task(doc, 0.5, 1, 25, 2), "noise multiplier 0.5 is below"},
+		{"clip norm above the ceiling", task(doc, 1, 1e9, 25, 2), "clip norm 1e+09"},
+		{"no margin for colluding devices", task(doc, 1, 1, 25, 0), "tolerated devices 0"},
+		{"m_min below the floor", task(doc, 1, 1, 2, 1), "m_min 2 is outside"},
+		{"no policy at all", task(nil, 1, 1, 25, 2), "no signed privacy policy"},
+		{"a laxer policy signed with the coordinator's release key", task(f.sign(t, &forged, f.keys.Release), 1e-6, 1, 1<<32-1, 2), "does not verify"},
+		{"a laxer policy signed with the coordinator's timestamp key", task(f.sign(t, &forged, f.keys.Timestamp), 1e-6, 1, 1<<32-1, 2), "does not verify"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := f.guard(t).Check(tc.task)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Check = %v, want a refusal containing %q", err, tc.want)
+			}
+		})
+	}
+	if err := f.guard(t).Check(task(doc, 1, 1, 25, 2)); err != nil {
+		t.Fatalf("a task inside the policy was refused: %v", err)
+	}
+}
+
+// TestAttackPolicyRollback: a coordinator that once sent policy v2 cannot go back to the laxer
+// v1, though v1 is genuinely signed and unexpired.
+func TestAttackPolicyRollback(t *testing.T) {
+	f := newPolicyFixture(t)
+	v1 := f.sign(t, f.valid, f.keys.Privacy)
+	stricter := *f.valid
+	stricter.Version, stricter.MinNoiseMultiplier = 2, 1.2
+	v2 := f.sign(t, &stricter, f.keys.Privacy)
+	g := f.guard(t)
+	if err := g.Check(task(v2, 1.2, 1, 25, 2)); err != nil {
+		t.Fatal(err)
+	}
+	err := g.Check(task(v1, 0.9, 1, 25, 2))
+	if !errors.Is(err, release.ErrPolicy) || !strings.Contains(err.Error(), "has seen v2") {
+		t.Fatalf("rollback to policy v1: %v", err)
+	}
+	if got := g.Policy().Version; got != 2 {
+		t.Fatalf("guard holds policy v%d, want v2", got)
+	}
+}
+
+func TestPolicyExpired(t *testing.T) {
+	f := newPolicyFixture(t)
+	doc := f.sign(t, f.valid, f.keys.Privacy)
+	f.now = f.valid.Expires.Add(time.Second)
+	if err := f.guard(t).Check(task(doc, 1, 1, 25, 2)); !errors.Is(err, release.ErrExpired) {
+		t.Fatalf("expired policy: %v", err)
+	}
+}
