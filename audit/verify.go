@@ -49,17 +49,29 @@ func (e *VerifyError) Unwrap() error { return e.Err }
 // Verify reads a whole log and checks every record: strict canonical encoding, its hash, its
 // sequence number, its link to the record before, non-decreasing times, and every checkpoint's
 // signature under v. It returns a *VerifyError naming the first problem.
-func Verify(r io.Reader, v Verifier) (Report, error) {
+//
+// A log cut back to one of its checkpoints still verifies: use VerifyAgainst with a head
+// exported before the cut.
+func Verify(r io.Reader, v Verifier) (Report, error) { return verify(r, v, nil) }
+
+func verify(r io.Reader, v Verifier, expect *Head) (Report, error) {
 	if v == nil {
 		return Report{}, errors.New("audit: Verify needs a Verifier")
 	}
 	key := KeyIDOf(v.PublicKey())
 	br := bufio.NewReaderSize(r, MaxRecordBytes)
 	var rep Report
+	var check headCheck
+	if expect != nil {
+		check.want = *expect
+	}
 	line := 0
 	for {
 		b, err := readLine(br)
 		if err == io.EOF {
+			if err := check.result(rep, line); err != nil {
+				return Report{}, err
+			}
 			return rep, nil
 		}
 		line++
@@ -115,6 +127,7 @@ func Verify(r io.Reader, v Verifier) (Report, error) {
 		}
 		rep.Records++
 		rep.Head = Head{Seq: rec.Seq, Hash: rec.Hash, Time: rec.Time}
+		check.see(rec.Seq, rec.Hash)
 	}
 }
 

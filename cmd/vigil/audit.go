@@ -50,6 +50,9 @@ func runAuditVerify(ctx context.Context, args []string, stdout, stderr io.Writer
 	keyPath := fs.String("key", "", "ML-DSA-65 public key that signs the checkpoints: raw 1,952 bytes or base64 `FILE`")
 	strict := fs.Bool("strict", false, "also fail on gap records (dropped decisions) and on records after the last checkpoint")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
+	headPath := fs.String("head", "", "a signed head the log's owner exported (JSON `FILE`): the log must reach it unchanged, so a log cut back to a checkpoint fails")
+	expectSeq := fs.Uint64("expect-seq", 0, "the log must hold at least record `N` (a head kept outside the log)")
+	expectHead := fs.String("expect-head", "", "with --expect-seq: the hash of record N, 64 hex digits (`HASH`)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -65,12 +68,16 @@ func runAuditVerify(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err != nil {
 		return fmt.Errorf("audit verify: --key %s: %w", *keyPath, err)
 	}
+	expect, err := expectedHead(*headPath, *expectSeq, *expectHead, v)
+	if err != nil {
+		return fmt.Errorf("audit verify: %w", err)
+	}
 	f, err := os.Open(*logPath)
 	if err != nil {
 		return fmt.Errorf("audit verify: --log: %w", err)
 	}
 	defer f.Close()
-	rep, err := audit.Verify(ctxReader{ctx, f}, v)
+	rep, err := audit.VerifyAgainst(ctxReader{ctx, f}, v, expect)
 	if err != nil {
 		return fmt.Errorf("audit verify: %s: %w", *logPath, err)
 	}
@@ -91,6 +98,34 @@ func runAuditVerify(ctx context.Context, args []string, stdout, stderr io.Writer
 		return fmt.Errorf("audit verify: %s: %d records after the last checkpoint are unsigned (--strict)", *logPath, rep.Unsigned()-1)
 	}
 	return nil
+}
+
+// expectedHead is the head the log must reach: from a signed head file, or from a sequence
+// number and hash an operator kept; the zero Head when neither is given.
+func expectedHead(headPath string, seq uint64, hash string, v audit.Verifier) (audit.Head, error) {
+	switch {
+	case headPath != "" && (seq != 0 || hash != ""):
+		return audit.Head{}, errors.New("--head and --expect-seq/--expect-head are alternatives; give one")
+	case headPath != "":
+		data, err := os.ReadFile(headPath)
+		if err != nil {
+			return audit.Head{}, fmt.Errorf("--head: %w", err)
+		}
+		h, err := audit.ParseSignedHead(data, v)
+		if err != nil {
+			return audit.Head{}, fmt.Errorf("--head %s: %w", headPath, err)
+		}
+		return h, nil
+	case hash != "" && seq == 0:
+		return audit.Head{}, errors.New("--expect-head needs --expect-seq, the record it is the hash of")
+	}
+	h := audit.Head{Seq: seq}
+	if hash != "" {
+		if err := h.Hash.UnmarshalText([]byte(hash)); err != nil {
+			return audit.Head{}, fmt.Errorf("--expect-head: %w", err)
+		}
+	}
+	return h, nil
 }
 
 func writeReport(w io.Writer, path string, rep audit.Report, key audit.KeyID) {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -182,4 +183,84 @@ func mustSigner(t *testing.T) audit.Signer {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// TestAttackAuditTruncationCLI: a log cut back to a checkpoint, or emptied, passes `vigil audit
+// verify` alone (even --strict) but fails against the head its owner exported, or against a
+// sequence number an operator kept.
+func TestAttackAuditTruncationCLI(t *testing.T) {
+	dir := t.TempDir()
+	priv, pub := keygen(t, dir, "device")
+	seed, err := os.ReadFile(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := audit.NewMLDSA65Signer(seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "decisions.log")
+	l, err := audit.Open(path, audit.Config{Signer: signer, CheckpointEvery: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2025, 2, 24, 20, 0, 0, 0, time.UTC)
+	for i := 0; i < 10; i++ {
+		if _, err := l.AppendDecision(at, audit.Decision{At: at, Session: "s-alice", Resource: "billing", Outcome: "allowed",
+			Tier: "monitor", Trust: 90, Required: 85}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.Checkpoint(at); err != nil {
+		t.Fatal(err)
+	}
+	sh, err := l.SignHead()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(at); err != nil {
+		t.Fatal(err)
+	}
+	headJSON, _ := json.Marshal(sh)
+	headPath := filepath.Join(dir, "head.json")
+	os.WriteFile(headPath, headJSON, 0o600)
+
+	data, _ := os.ReadFile(path)
+	lines := bytes.SplitAfter(data, []byte("\n"))
+	firstCheckpoint := 0
+	for i, line := range lines {
+		if bytes.Contains(line, []byte(`"checkpoint"`)) {
+			firstCheckpoint = i + 1
+			break
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		log  []byte
+	}{
+		{"cut back to the first checkpoint", bytes.Join(lines[:firstCheckpoint], nil)},
+		{"emptied", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cut := filepath.Join(t.TempDir(), "cut.log")
+			os.WriteFile(cut, tc.log, 0o600)
+			var out bytes.Buffer
+			if tc.log != nil {
+				if err := runAudit(context.Background(), []string{"verify", "--strict", "--log", cut, "--key", pub}, &out, &out); err != nil {
+					t.Fatalf("the cut log fails even alone (the attack needs it to pass): %v", err)
+				}
+			}
+			for _, flags := range [][]string{{"--head", headPath}, {"--expect-seq", fmt.Sprint(sh.Seq), "--expect-head", sh.Hash.String()}} {
+				args := append([]string{"verify", "--log", cut, "--key", pub}, flags...)
+				err := runAudit(context.Background(), args, &out, &out)
+				if !errors.Is(err, audit.ErrTruncated) || !strings.Contains(err.Error(), "cut off") {
+					t.Fatalf("verify %v: %v", flags, err)
+				}
+			}
+		})
+	}
+	var out bytes.Buffer
+	if err := runAudit(context.Background(), []string{"verify", "--log", path, "--key", pub, "--head", headPath}, &out, &out); err != nil {
+		t.Fatalf("the whole log against its head: %v\n%s", err, out.String())
+	}
 }
