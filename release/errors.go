@@ -39,6 +39,12 @@ var (
 	// ErrConflict means a store already holds a different object under a write-once key: a
 	// different release with the same version exists. Publishing never overwrites it.
 	ErrConflict = errors.New("release: conflicting object already published")
+	// ErrUnverified means a store holds a document the publisher cannot verify and could not
+	// replace: it never reports success for such a region.
+	ErrUnverified = errors.New("release: region holds a document that does not verify")
+	// ErrVersionJump means a signer was asked for a version far above the newest one; a typo
+	// there would burn every version below it.
+	ErrVersionJump = errors.New("release: version jumps far ahead")
 )
 
 // SignatureError reports why an envelope did not carry enough valid signatures for a role.

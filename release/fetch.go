@@ -21,18 +21,35 @@ type Bundle struct {
 // Fetch reads st and returns the newest release for the device if it is newer than the
 // installed version and everything verifies: first any newer roots (one version at a time),
 // then the pointer, the manifest it names and every artifact. It returns an error wrapping
-// ErrUpToDate when the pointer names the installed version. New roots are trusted as soon as
-// they verify (read them back with RootEnvelope); the installed version changes only through
-// SetInstalled.
+// ErrUpToDate when the pointer names the installed version or one passed to Skip. New roots are
+// trusted as soon as they verify (read them back with RootEnvelope); the installed version
+// changes only through SetInstalledManifest.
+//
+// Every read is bounded: documents by MaxEnvelopeBytes, each artifact by its signed size,
+// before a byte is read where the store can tell sizes. Write-once objects are read version by
+// version, oldest first (see store.VersionReader), and the first that verifies is used, so that
+// a later plain PUT, a delete marker or junk written first under the key by someone holding the
+// bucket's credentials does not stop the device. Bound the whole call with ctx's deadline.
 func (v *Verifier) Fetch(ctx context.Context, st store.Store, now time.Time) (*Bundle, error) {
-	if err := v.UpdateRoots(ctx, st); err != nil {
-		return nil, err
+	// A root that does not verify is not trusted, exactly as if it were absent; the device goes
+	// on under the root it trusts, and reports the refused root only if nothing else verifies.
+	rootErr := v.UpdateRoots(ctx, st)
+	if ctx.Err() != nil {
+		return nil, rootErr
 	}
+	b, err := v.fetch(ctx, st, now)
+	if err != nil && rootErr != nil && !errors.Is(err, ErrUpToDate) {
+		return nil, errors.Join(err, rootErr)
+	}
+	return b, err
+}
+
+func (v *Verifier) fetch(ctx context.Context, st store.Store, now time.Time) (*Bundle, error) {
 	if err := v.CheckRoot(now); err != nil {
 		return nil, err
 	}
 	key := LatestKey(v.model)
-	ptr, err := st.Get(ctx, key)
+	ptr, err := store.GetLimit(ctx, st, key, MaxEnvelopeBytes)
 	if err != nil {
 		return nil, fmt.Errorf("release: fetch %s: %w", key, err)
 	}
@@ -40,46 +57,64 @@ func (v *Verifier) Fetch(ctx context.Context, st store.Store, now time.Time) (*B
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", key, err)
 	}
-	if l.Version == v.version {
+	if l.Version == v.version || v.skip[l.Version] {
 		return nil, fmt.Errorf("%w: version %d", ErrUpToDate, l.Version)
 	}
 	key = ManifestKey(v.model, l.Version)
-	md, err := st.Get(ctx, key)
+	var m *Manifest
+	md, err := firstVerified(ctx, st, key, MaxEnvelopeBytes, func(data []byte) error {
+		var err error
+		m, err = v.VerifyManifest(data, l, now)
+		return err
+	})
 	if err != nil {
-		return nil, fmt.Errorf("release: fetch %s: %w", key, err)
-	}
-	m, err := v.VerifyManifest(md, l, now)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", key, err)
+		return nil, err
 	}
 	b := &Bundle{Manifest: m, ManifestEnvelope: md, LatestEnvelope: ptr, Files: make(map[string][]byte, len(m.Artifacts))}
 	for _, a := range m.Artifacts {
-		key = ArtifactKey(m.Model, m.Version, a.Name)
-		data, err := st.Get(ctx, key)
+		data, err := firstVerified(ctx, st, ArtifactKey(m.Model, m.Version, a.Name), a.Size, func(data []byte) error {
+			return VerifyArtifact(m, a.Name, data)
+		})
 		if err != nil {
-			return nil, fmt.Errorf("release: fetch %s: %w", key, err)
-		}
-		if err := VerifyArtifact(m, a.Name, data); err != nil {
-			return nil, fmt.Errorf("%s: %w", key, err)
+			return nil, err
 		}
 		b.Files[a.Name] = data
 	}
 	return b, nil
 }
 
-// UpdateRoots trusts every newer root in st, one version at a time, up to MaxRootSteps.
+// firstVerified reads the versions of the write-once object key, oldest first, and returns the
+// first that check accepts. The error names the key and, if no version is accepted, wraps the
+// first version's refusal.
+func firstVerified(ctx context.Context, st store.Store, key string, limit int64, check func([]byte) error) ([]byte, error) {
+	versions, err := store.GetVersions(ctx, st, key, limit, MaxObjectVersions)
+	if err != nil {
+		return nil, fmt.Errorf("release: fetch %s: %w", key, err)
+	}
+	var first error
+	for _, data := range versions {
+		err := check(data)
+		if err == nil {
+			return data, nil
+		}
+		if first == nil {
+			first = err
+		}
+	}
+	return nil, fmt.Errorf("%s: %w", key, first)
+}
+
+// UpdateRoots trusts every newer root in st, one version at a time, up to MaxRootSteps. Of the
+// stored versions of each root key it trusts the first that verifies.
 func (v *Verifier) UpdateRoots(ctx context.Context, st store.Store) error {
 	for i := 0; i < MaxRootSteps; i++ {
 		key := RootKey(v.root.Version + 1)
-		data, err := st.Get(ctx, key)
+		_, err := firstVerified(ctx, st, key, MaxEnvelopeBytes, v.UpdateRoot)
 		if errors.Is(err, store.ErrNotFound) {
 			return nil
 		}
 		if err != nil {
-			return fmt.Errorf("release: fetch %s: %w", key, err)
-		}
-		if err := v.UpdateRoot(data); err != nil {
-			return fmt.Errorf("%s: %w", key, err)
+			return err
 		}
 	}
 	return nil
@@ -95,11 +130,11 @@ func (v *Verifier) FetchKeyEpoch(ctx context.Context, st store.Store, epoch uint
 		return nil, nil, err
 	}
 	dkey, pkey := KeyEpochKey(epoch), CollectiveKeyKey(epoch)
-	doc, err := st.Get(ctx, dkey)
+	doc, err := store.GetLimit(ctx, st, dkey, MaxEnvelopeBytes)
 	if err != nil {
 		return nil, nil, fmt.Errorf("release: fetch %s: %w", dkey, err)
 	}
-	pk, err := st.Get(ctx, pkey)
+	pk, err := store.GetLimit(ctx, st, pkey, store.MaxObjectBytes)
 	if err != nil {
 		return nil, nil, fmt.Errorf("release: fetch %s: %w", pkey, err)
 	}

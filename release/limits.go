@@ -21,4 +21,8 @@ const (
 	// MaxRootSteps bounds how many root versions one Fetch walks, so a store cannot keep a device
 	// busy forever; a device further behind catches up over several polls.
 	MaxRootSteps = 64
+	// MaxObjectVersions bounds how many stored versions of one write-once object a reader tries
+	// (oldest first) before giving up: junk written under a key by someone holding the bucket's
+	// credentials is skipped, the genuine version read.
+	MaxObjectVersions = 8
 )

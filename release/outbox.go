@@ -9,6 +9,8 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/vigilauth/vigil/crypto/sig"
 )
 
 // OutboxConfig configures an Outbox. Zero durations take the documented defaults.
@@ -25,6 +27,12 @@ type OutboxConfig struct {
 	Publisher *Publisher
 	// ReleaseKey signs manifests and TimestampKey signs the pointers. Both are required.
 	ReleaseKey, TimestampKey Signer
+	// Root is the encoded envelope of the current root of trust. What the regions already hold
+	// is verified against it (see PublisherConfig.Root), so that a forged pointer cannot freeze
+	// a region while the outbox reports success. Without it, the outbox trusts only what its own
+	// release and timestamp keys signed, if they can say their public keys (*sig.PrivateKey
+	// can).
+	Root []byte
 	// Expiry is how long a manifest is valid (default 365 days). A device refuses to install an
 	// expired manifest, so a model left unchanged for longer needs a new version.
 	Expiry time.Duration
@@ -76,6 +84,10 @@ func (c *OutboxConfig) validate() error {
 		}
 		c.Publisher = p
 	}
+	root, err := outboxRoot(c.Root, c.ReleaseKey, c.TimestampKey)
+	if err != nil {
+		return err
+	}
 	def := func(d *time.Duration, v time.Duration) {
 		if *d == 0 {
 			*d = v
@@ -99,7 +111,38 @@ func (c *OutboxConfig) validate() error {
 	if c.Sleep == nil {
 		c.Sleep = sleepContext
 	}
+	if root != nil {
+		c.Publisher = c.Publisher.WithRoot(root, c.Now)
+	}
 	return nil
+}
+
+// publicKeyer is a Signer that can say its public key, as *sig.PrivateKey can.
+type publicKeyer interface {
+	Public() *sig.PublicKey
+}
+
+// outboxRoot returns the root an outbox verifies regions against: the configured one, or
+// failing that a root made in memory of its own release and timestamp keys (never signed,
+// never published), or nil if neither is available.
+func outboxRoot(env []byte, rel, ts Signer) (*Root, error) {
+	if len(env) > 0 {
+		r, err := ParseTrustedRoot(env)
+		if err != nil {
+			return nil, fmt.Errorf("release: outbox: root: %w", err)
+		}
+		return r, nil
+	}
+	rp, ok1 := rel.(publicKeyer)
+	tp, ok2 := ts.(publicKeyer)
+	if !ok1 || !ok2 {
+		return nil, nil
+	}
+	one := func(pk *sig.PublicKey) RoleSpec { return RoleSpec{Keys: []*sig.PublicKey{pk}, Threshold: 1} }
+	r := one(rp.Public())
+	return NewRoot(1, time.Now().Add(100*365*24*time.Hour), RootRoles{
+		Root: r, Release: r, Timestamp: one(tp.Public()), Trustees: r, Enrolment: r, Privacy: r,
+	})
 }
 
 // Outbox is a durable queue of signed releases on their way to the stores of every region.

@@ -26,11 +26,16 @@ type PublisherConfig struct {
 	MaxBackoff     time.Duration
 	// Sleep waits d or until ctx is done. Tests inject it; the default uses a timer.
 	Sleep func(ctx context.Context, d time.Duration) error
-	// Root, if set, is the current root of trust. A pointer already in a store that names a newer
-	// version then holds the publisher back only if it verifies under Root's timestamp role, so
-	// a forged high-version pointer written by someone with write access to a bucket cannot pin
-	// a region. Without Root any well-formed newer pointer is respected.
+	// Root is the current root of trust; set it. Every document already in a store is checked
+	// against it: a pointer that names a newer version holds the publisher back only if it
+	// verifies under Root's timestamp role and has not expired, so a forged high-version pointer
+	// cannot pin a region; a write-once document that does not verify is junk, and the genuine
+	// one is added beside it (readers take the first version that verifies). Without Root
+	// nothing can be verified: a newer pointer is then an error (ErrUnverified), never a silent
+	// success, and a different document under a write-once key is a conflict.
 	Root *Root
+	// Now is the clock pointer expiry is judged by (default time.Now).
+	Now func() time.Time
 }
 
 func (c *PublisherConfig) validate() error {
@@ -45,6 +50,9 @@ func (c *PublisherConfig) validate() error {
 	}
 	if c.Sleep == nil {
 		c.Sleep = sleepContext
+	}
+	if c.Now == nil {
+		c.Now = time.Now
 	}
 	if c.Attempts < 1 || c.InitialBackoff < 0 || c.MaxBackoff < c.InitialBackoff {
 		return fmt.Errorf("release: publisher: attempts %d, backoff %v..%v out of range", c.Attempts, c.InitialBackoff, c.MaxBackoff)
@@ -90,6 +98,20 @@ func (e *RegionError) Error() string {
 
 func (e *RegionError) Unwrap() error { return e.Err }
 
+// WithRoot returns a Publisher like p that verifies what stores hold against root, judging
+// expiry by now (nil: p's clock).
+func (p *Publisher) WithRoot(root *Root, now func() time.Time) *Publisher {
+	cfg := p.cfg
+	cfg.Root = root
+	if now != nil {
+		cfg.Now = now
+	}
+	return &Publisher{cfg: cfg}
+}
+
+// Root returns the root the publisher verifies against, or nil.
+func (p *Publisher) Root() *Root { return p.cfg.Root }
+
 // object is one write of a publication, in order.
 type object struct {
 	key  string
@@ -97,6 +119,9 @@ type object struct {
 	kind objectKind
 	// version of a pointer, which must not replace a newer one
 	version uint64
+	// payloadType and role of an envelope, to verify what a store already holds
+	payloadType string
+	role        Role
 }
 
 type objectKind int
@@ -104,7 +129,8 @@ type objectKind int
 const (
 	exactOnce    objectKind = iota // write once; an identical object there counts as written
 	envelopeOnce                   // write once; an envelope of the same payload counts as written
-	pointer                        // replace, unless the store holds a newer pointer
+	pointer                        // replace, unless the store holds a verified newer pointer
+	checkOnly                      // write nothing; refuse if the key holds a different genuine envelope
 )
 
 // Publish writes b to every region: artifacts, then the manifest, then the pointer. Each write
@@ -146,7 +172,12 @@ func bundleObjects(b *Bundle) ([]object, error) {
 	if len(b.Files) != len(m.Artifacts) {
 		return nil, fmt.Errorf("release: publish: %w: %d files for %d artifacts", ErrMixAndMatch, len(b.Files), len(m.Artifacts))
 	}
-	var objs []object
+	// The manifest key is checked first, so that no artifact is written beside a different
+	// genuine release of the same version.
+	mobj := object{key: ManifestKey(m.Model, m.Version), data: b.ManifestEnvelope, kind: envelopeOnce, payloadType: TypeManifest, role: RoleRelease}
+	check := mobj
+	check.kind = checkOnly
+	objs := []object{check}
 	for _, a := range m.Artifacts {
 		data, ok := b.Files[a.Name]
 		if !ok {
@@ -157,9 +188,8 @@ func bundleObjects(b *Bundle) ([]object, error) {
 		}
 		objs = append(objs, object{key: ArtifactKey(m.Model, m.Version, a.Name), data: data, kind: exactOnce})
 	}
-	objs = append(objs,
-		object{key: ManifestKey(m.Model, m.Version), data: b.ManifestEnvelope, kind: envelopeOnce},
-		object{key: LatestKey(m.Model), data: b.LatestEnvelope, kind: pointer, version: l.Version})
+	objs = append(objs, mobj,
+		object{key: LatestKey(m.Model), data: b.LatestEnvelope, kind: pointer, version: l.Version, payloadType: TypeLatest, role: RoleTimestamp})
 	return objs, nil
 }
 
@@ -174,7 +204,7 @@ func (p *Publisher) PublishLatest(ctx context.Context, regions []Region, latest 
 	if !ok {
 		return fmt.Errorf("release: publish latest: %w: envelope holds a %T", ErrWrongType, doc)
 	}
-	return p.publish(ctx, regions, []object{{key: LatestKey(l.Model), data: latest, kind: pointer, version: l.Version}})
+	return p.publish(ctx, regions, []object{{key: LatestKey(l.Model), data: latest, kind: pointer, version: l.Version, payloadType: TypeLatest, role: RoleTimestamp}})
 }
 
 // PublishRoot writes a root envelope under its version. Publish roots before anything they sign.
@@ -187,7 +217,7 @@ func (p *Publisher) PublishRoot(ctx context.Context, regions []Region, root []by
 	if !ok {
 		return fmt.Errorf("release: publish root: %w: envelope holds a %T", ErrWrongType, doc)
 	}
-	return p.publish(ctx, regions, []object{{key: RootKey(r.Version), data: root, kind: envelopeOnce}})
+	return p.publish(ctx, regions, []object{{key: RootKey(r.Version), data: root, kind: envelopeOnce, payloadType: TypeRoot, role: RoleRoot}})
 }
 
 // PublishKeyEpoch writes the collective public key of an epoch and then its signed document.
@@ -205,7 +235,7 @@ func (p *Publisher) PublishKeyEpoch(ctx context.Context, regions []Region, doc, 
 	}
 	return p.publish(ctx, regions, []object{
 		{key: CollectiveKeyKey(k.Epoch), data: publicKey, kind: exactOnce},
-		{key: KeyEpochKey(k.Epoch), data: doc, kind: envelopeOnce},
+		{key: KeyEpochKey(k.Epoch), data: doc, kind: envelopeOnce, payloadType: TypeKeyEpoch, role: RoleTrustees},
 	})
 }
 
@@ -236,7 +266,7 @@ func (p *Publisher) publishRegion(ctx context.Context, r Region, objs []object) 
 	for attempt := 1; ; attempt++ {
 		var err error
 		for next < len(objs) {
-			if err = writeObject(ctx, r.Store, objs[next], p.cfg.Root); err != nil {
+			if err = writeObject(ctx, r.Store, objs[next], storeTrust{root: p.cfg.Root, now: p.cfg.Now}); err != nil {
 				break
 			}
 			next++

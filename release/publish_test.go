@@ -115,6 +115,12 @@ func TestPointerNeverMovesBack(t *testing.T) {
 	st := newFS(t)
 	tr.publishAll(t, st, tr.bundle(t, 1), tr.bundle(t, 2))
 	p, _ := publisher(t, 1)
+	// Without a root the publisher cannot tell a newer pointer from a forgery: an error, never
+	// a silent success.
+	if err := p.Publish(ctx, []Region{{"eu", st}}, tr.bundle(t, 1)); !errors.Is(err, ErrUnverified) {
+		t.Fatalf("without a root: %v, want ErrUnverified", err)
+	}
+	p = p.WithRoot(tr.root, func() time.Time { return t0 })
 	if err := p.Publish(ctx, []Region{{"eu", st}}, tr.bundle(t, 1)); err != nil {
 		t.Fatal(err)
 	}
@@ -160,16 +166,17 @@ func TestForgedNewerPointerDoesNotPinRegion(t *testing.T) {
 	if err := st.Put(ctx, LatestKey("vigil-ae"), evil.bundle(t, 1000).LatestEnvelope); err != nil {
 		t.Fatal(err)
 	}
-	// Without the root the publisher cannot tell the forgery from a newer release.
+	// Without the root the publisher cannot tell the forgery from a newer release, and says so
+	// instead of reporting success.
 	p, _ := publisher(t, 1)
-	if err := p.Publish(ctx, []Region{{"eu", st}}, tr.bundle(t, 2)); err != nil {
-		t.Fatal(err)
+	if err := p.Publish(ctx, []Region{{"eu", st}}, tr.bundle(t, 2)); !errors.Is(err, ErrUnverified) {
+		t.Fatalf("without root: %v, want ErrUnverified", err)
 	}
 	if _, err := tr.verifier(t, 1).Fetch(ctx, st, t0); !errors.Is(err, ErrUnknownKey) {
 		t.Fatalf("without root: got %v, want the forged pointer still in place", err)
 	}
 	// With the root it overwrites the forgery.
-	withRoot, err := NewPublisher(PublisherConfig{Attempts: 1, Root: tr.root})
+	withRoot, err := NewPublisher(PublisherConfig{Attempts: 1, Root: tr.root, Now: func() time.Time { return t0 }})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,60 +5,196 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/vigilauth/vigil/store"
 )
 
 // permanent reports errors that retrying cannot fix.
 func permanent(err error) bool {
-	return errors.Is(err, ErrConflict) || errors.Is(err, store.ErrBadKey) || errors.Is(err, store.ErrTooLarge) ||
+	return errors.Is(err, ErrConflict) || errors.Is(err, ErrUnverified) || errors.Is(err, store.ErrBadKey) || errors.Is(err, store.ErrTooLarge) ||
 		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 }
 
-func writeObject(ctx context.Context, st store.Store, o object, root *Root) error {
-	if o.kind == pointer {
-		return writePointer(ctx, st, o, root)
+// storeTrust is what a publisher checks documents already in a store against.
+type storeTrust struct {
+	root *Root // nil: nothing can be verified
+	now  func() time.Time
+}
+
+// verdict classifies an object version already stored under a key we write.
+type verdict int
+
+const (
+	junk    verdict = iota // does not verify: someone else's writing, replaced
+	same                   // ours, or an equally valid signing of the same document
+	genuine                // a different document that verifies: a real conflict
+)
+
+// judge classifies have against o.
+func (t storeTrust) judge(o object, have []byte) verdict {
+	if bytes.Equal(have, o.data) {
+		return same
+	}
+	if o.kind == exactOnce {
+		// An artifact is genuine only through its manifest, which is checked before it.
+		if t.root == nil {
+			return genuine // without a root, refuse to replace anything (as before roots were known)
+		}
+		return junk
+	}
+	env, err := ParseEnvelope(have)
+	if err != nil {
+		return junk
+	}
+	ours, err := ParseEnvelope(o.data)
+	if err != nil || env.PayloadType != ours.PayloadType {
+		return junk
+	}
+	if o.payloadType == TypeRoot {
+		// A root is checked against its own root keys; the device checks the chain.
+		if _, err := ParseTrustedRoot(have); err != nil {
+			return junk
+		}
+	} else if t.root != nil {
+		if _, err := t.root.verifyRole(env, o.role, o.payloadType); err != nil {
+			return junk
+		}
+	}
+	if bytes.Equal(env.Payload, ours.Payload) {
+		// A document signed again after a crash has new (hedged) signatures but the same
+		// payload; the copy already published is equally valid.
+		return same
+	}
+	return genuine
+}
+
+func writeObject(ctx context.Context, st store.Store, o object, t storeTrust) error {
+	switch o.kind {
+	case pointer:
+		return writePointer(ctx, st, o, t)
+	case checkOnly:
+		return checkFree(ctx, st, o, t)
 	}
 	err := st.Create(ctx, o.key, o.data)
 	if !errors.Is(err, store.ErrExist) {
 		return err
 	}
-	have, err := st.Get(ctx, o.key)
+	return settle(ctx, st, o, t)
+}
+
+// settle handles a write-once key that is taken: done if a stored version is ours (readers
+// take the oldest version that verifies), a conflict if one is a different genuine document,
+// and otherwise (junk only, or our version hidden behind a plain PUT or a delete marker) our
+// version is added, locked, and read back.
+func settle(ctx context.Context, st store.Store, o object, t storeTrust) error {
+	limit := max(int64(len(o.data)), MaxEnvelopeBytes)
+	versions, err := store.GetVersions(ctx, st, o.key, limit, MaxObjectVersions)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	for _, have := range versions {
+		switch t.judge(o, have) {
+		case same:
+			return nil
+		case genuine:
+			return fmt.Errorf("%w: %s", ErrConflict, o.key)
+		}
+	}
+	if len(versions) >= MaxObjectVersions {
+		return fmt.Errorf("%w: %s holds %d versions that do not verify; readers would not reach a new one", ErrUnverified, o.key, len(versions))
+	}
+	if err := store.PutVersion(ctx, st, o.key, o.data); err != nil {
+		return err
+	}
+	versions, err = store.GetVersions(ctx, st, o.key, limit, MaxObjectVersions)
 	if err != nil {
 		return err
 	}
-	if bytes.Equal(have, o.data) {
-		return nil
-	}
-	if o.kind == envelopeOnce {
-		// A document signed again after a crash has new (hedged) signatures but the same
-		// payload; the copy already published is equally valid.
-		old, err1 := ParseEnvelope(have)
-		ours, err2 := ParseEnvelope(o.data)
-		if err1 == nil && err2 == nil && old.PayloadType == ours.PayloadType && bytes.Equal(old.Payload, ours.Payload) {
+	for _, have := range versions {
+		if t.judge(o, have) == same {
 			return nil
 		}
 	}
-	return fmt.Errorf("%w: %s", ErrConflict, o.key)
+	return fmt.Errorf("%w: %s: the version just written is not readable", ErrUnverified, o.key)
 }
 
-func writePointer(ctx context.Context, st store.Store, o object, root *Root) error {
-	have, err := st.Get(ctx, o.key)
-	switch {
-	case err == nil:
-		if env, doc, derr := DecodeUnverified(have); derr == nil {
-			l, ok := doc.(*Latest)
-			genuine := root == nil
-			if root != nil {
-				_, verr := root.verifyRole(env, RoleTimestamp, TypeLatest)
-				genuine = verr == nil
-			}
-			if ok && genuine && l.Version > o.version {
-				return nil // a newer release is already published; never move the pointer back
-			}
-		}
-	case !errors.Is(err, store.ErrNotFound):
+// checkFree refuses, before anything is written, a key that holds a different genuine document.
+func checkFree(ctx context.Context, st store.Store, o object, t storeTrust) error {
+	versions, err := store.GetVersions(ctx, st, o.key, MaxEnvelopeBytes, MaxObjectVersions)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
 		return err
 	}
-	return st.Put(ctx, o.key, o.data)
+	for _, have := range versions {
+		if t.judge(o, have) == same {
+			return nil
+		}
+	}
+	for _, have := range versions {
+		if t.judge(o, have) == genuine {
+			return fmt.Errorf("%w: %s", ErrConflict, o.key)
+		}
+	}
+	return nil
+}
+
+// pointerState reads the pointer stored under o.key: its version if it verifies (under the
+// publisher's root, unexpired), and whether it is exactly ours.
+func pointerState(ctx context.Context, st store.Store, o object, t storeTrust) (have []byte, verified bool, version uint64, err error) {
+	have, err = store.GetLimit(ctx, st, o.key, MaxEnvelopeBytes)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, false, 0, nil
+	}
+	if errors.Is(err, store.ErrTooLarge) {
+		return nil, false, 0, nil // junk; replaced
+	}
+	if err != nil {
+		return nil, false, 0, err
+	}
+	env, doc, derr := DecodeUnverified(have)
+	l, ok := doc.(*Latest)
+	if derr != nil || !ok || t.root == nil {
+		return have, false, 0, nil
+	}
+	if _, verr := t.root.verifyRole(env, RoleTimestamp, TypeLatest); verr != nil || !t.now().Before(l.Expires) {
+		return have, false, 0, nil
+	}
+	return have, true, l.Version, nil
+}
+
+// writePointer replaces the pointer unless the store holds a verified pointer to a newer
+// version, and then reads it back: it succeeds only if the region's pointer is ours or a
+// verified newer one. A pointer that does not verify (forged, junk, expired) is replaced;
+// without a root to verify with, a pointer that names a newer version is an error, never a
+// silent success.
+func writePointer(ctx context.Context, st store.Store, o object, t storeTrust) error {
+	have, verified, version, err := pointerState(ctx, st, o, t)
+	if err != nil {
+		return err
+	}
+	if verified && version > o.version {
+		return nil // a newer release is already published; never move the pointer back
+	}
+	if have != nil && t.root == nil && !bytes.Equal(have, o.data) {
+		if _, doc, derr := DecodeUnverified(have); derr == nil {
+			if l, ok := doc.(*Latest); ok && l.Version > o.version {
+				return fmt.Errorf("%w: %s names version %d and there is no root to verify it with", ErrUnverified, o.key, l.Version)
+			}
+		}
+	}
+	// Written even when identical: a refresh also repairs a store that lost the object.
+	if err := st.Put(ctx, o.key, o.data); err != nil {
+		return err
+	}
+	back, verified, version, err := pointerState(ctx, st, o, t)
+	if err != nil {
+		return err
+	}
+	if bytes.Equal(back, o.data) || verified && version > o.version {
+		return nil
+	}
+	return fmt.Errorf("%w: %s: the pointer read back is not the one written", ErrUnverified, o.key)
 }

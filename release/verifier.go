@@ -12,8 +12,17 @@ type VerifierConfig struct {
 	Root []byte
 	// Model is the model name the device runs.
 	Model string
-	// Version is the installed model version (0 if none); nothing older or equal is installed.
+	// Version is the installed model version (0 if none): the rollback floor. Nothing older is
+	// accepted and nothing equal is fetched again.
 	Version uint64
+	// Installed is the manifest envelope of Version, if the device has it. A new root under
+	// which it no longer verifies (the release keys that signed it were rotated out) resets the
+	// floor to 0, as TUF does after a key rotation, so that a release signed with compromised
+	// keys at a huge version cannot lock out every genuine release that follows.
+	Installed []byte
+	// Skip lists versions above the floor that the device already holds or has refused (a
+	// candidate in shadow, rejected releases): Fetch treats a pointer naming one as nothing new.
+	Skip []uint64
 	// KeyEpoch is the newest key epoch the device accepted (0 if none).
 	KeyEpoch uint64
 }
@@ -35,11 +44,14 @@ func (c *VerifierConfig) validate() (*Root, error) {
 // Verifier checks releases for one device. Its Verify methods are pure functions of the trust
 // state, the input bytes and the time passed in. It is not safe for concurrent use.
 type Verifier struct {
-	root     *Root
-	rootEnv  []byte
-	model    string
-	version  uint64
-	keyEpoch uint64
+	root      *Root
+	rootEnv   []byte
+	model     string
+	version   uint64
+	installed []byte // manifest envelope of version, or nil
+	floorSet  bool   // a root update reset the floor
+	skip      map[uint64]bool
+	keyEpoch  uint64
 }
 
 // NewVerifier returns a Verifier starting from cfg.
@@ -48,13 +60,24 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Verifier{
-		root:     r,
-		rootEnv:  append([]byte(nil), cfg.Root...),
-		model:    cfg.Model,
-		version:  cfg.Version,
-		keyEpoch: cfg.KeyEpoch,
-	}, nil
+	v := &Verifier{
+		root:      r,
+		rootEnv:   append([]byte(nil), cfg.Root...),
+		model:     cfg.Model,
+		version:   cfg.Version,
+		installed: append([]byte(nil), cfg.Installed...),
+		skip:      map[uint64]bool{},
+		keyEpoch:  cfg.KeyEpoch,
+	}
+	if len(cfg.Installed) == 0 {
+		v.installed = nil
+	}
+	for _, s := range cfg.Skip {
+		v.skip[s] = true
+	}
+	// A device that restarts after a rotation it had not yet applied to its floor applies it now.
+	v.checkFloor()
+	return v, nil
 }
 
 // Root returns the newest trusted root.
@@ -69,14 +92,51 @@ func (v *Verifier) Version() uint64 { return v.version }
 // KeyEpoch returns the newest accepted key epoch.
 func (v *Verifier) KeyEpoch() uint64 { return v.keyEpoch }
 
-// SetInstalled records that version is now installed. It refuses to go backwards.
+// SetInstalled records that version is now installed. It refuses to go backwards. Prefer
+// SetInstalledManifest, which lets a later key rotation reset the floor.
 func (v *Verifier) SetInstalled(version uint64) error {
 	if version < v.version {
 		return fmt.Errorf("%w: cannot record version %d as installed over %d", ErrRollback, version, v.version)
 	}
-	v.version = version
+	v.version, v.installed = version, nil
 	return nil
 }
+
+// SetInstalledManifest records that the release whose manifest envelope is manifest is now
+// installed: its version becomes the floor. Call it only for a release the device verified
+// and installed, never for one it refused: the floor is what a forged release with a huge
+// version would try to raise.
+func (v *Verifier) SetInstalledManifest(manifest []byte) error {
+	env, err := ParseEnvelope(manifest)
+	if err != nil {
+		return err
+	}
+	payload, err := v.root.verifyRole(env, RoleRelease, TypeManifest)
+	if err != nil {
+		return err
+	}
+	m, err := decodeManifest(payload)
+	if err != nil {
+		return err
+	}
+	if m.Model != v.model {
+		return fmt.Errorf("%w: manifest is for model %q, device runs %q", ErrMixAndMatch, m.Model, v.model)
+	}
+	if err := v.SetInstalled(m.Version); err != nil {
+		return err
+	}
+	v.installed = append([]byte(nil), manifest...)
+	return nil
+}
+
+// Skip makes Fetch treat a pointer naming version as nothing new: the device holds it as a
+// candidate or has refused it.
+func (v *Verifier) Skip(version uint64) { v.skip[version] = true }
+
+// FloorReset reports whether a root rotation reset the floor since the Verifier was made: the
+// release keys that signed the installed release are no longer trusted, so any release newer
+// than 0 signed by the current keys is accepted.
+func (v *Verifier) FloorReset() bool { return v.floorSet }
 
 // UpdateRoot verifies data as the root following the trusted one and, if it verifies, trusts it.
 func (v *Verifier) UpdateRoot(data []byte) error {
@@ -85,7 +145,23 @@ func (v *Verifier) UpdateRoot(data []byte) error {
 		return err
 	}
 	v.root, v.rootEnv = next, append([]byte(nil), data...)
+	v.checkFloor()
 	return nil
+}
+
+// checkFloor resets the floor when the installed manifest no longer verifies under the
+// trusted root's release role.
+func (v *Verifier) checkFloor() {
+	if v.installed == nil {
+		return
+	}
+	env, err := ParseEnvelope(v.installed)
+	if err == nil {
+		_, err = v.root.verifyRole(env, RoleRelease, TypeManifest)
+	}
+	if err != nil {
+		v.version, v.installed, v.floorSet = 0, nil, true
+	}
 }
 
 // CheckRoot refuses an expired trusted root: until a newer root is found, nothing it vouches

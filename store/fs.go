@@ -21,7 +21,10 @@ type FS struct {
 	root string
 }
 
-var _ Store = (*FS)(nil)
+var (
+	_ Store         = (*FS)(nil)
+	_ LimitedGetter = (*FS)(nil)
+)
 
 // NewFS returns a Store rooted at dir, creating dir if needed.
 func NewFS(dir string) (*FS, error) {
@@ -46,6 +49,11 @@ func (s *FS) path(key string) (string, error) {
 
 // Get implements Store.
 func (s *FS) Get(ctx context.Context, key string) ([]byte, error) {
+	return s.GetLimit(ctx, key, MaxObjectBytes)
+}
+
+// GetLimit implements LimitedGetter.
+func (s *FS) GetLimit(ctx context.Context, key string, limit int64) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -61,12 +69,16 @@ func (s *FS) Get(ctx context.Context, key string) ([]byte, error) {
 		return nil, fmt.Errorf("store: %w", err)
 	}
 	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, MaxObjectBytes+1))
+	limit = min(limit, MaxObjectBytes)
+	if info, err := f.Stat(); err == nil && info.Size() > limit {
+		return nil, fmt.Errorf("%w: %s is %d bytes, at most %d", ErrTooLarge, key, info.Size(), limit)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
 	if err != nil {
 		return nil, fmt.Errorf("store: read %s: %w", key, err)
 	}
-	if len(data) > MaxObjectBytes {
-		return nil, fmt.Errorf("%w: %s exceeds %d bytes", ErrTooLarge, key, MaxObjectBytes)
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("%w: %s exceeds %d bytes", ErrTooLarge, key, limit)
 	}
 	return data, nil
 }

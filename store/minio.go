@@ -76,7 +76,12 @@ type MinIO struct {
 	now       func() time.Time
 }
 
-var _ Store = (*MinIO)(nil)
+var (
+	_ Store         = (*MinIO)(nil)
+	_ LimitedGetter = (*MinIO)(nil)
+	_ VersionReader = (*MinIO)(nil)
+	_ VersionWriter = (*MinIO)(nil)
+)
 
 // NewMinIO returns a MinIO store. It does not contact the server; call EnsureBucket on the
 // writer's side before the first write.
@@ -145,37 +150,126 @@ func (s *MinIO) object(key string) (string, error) {
 
 // Get implements Store.
 func (s *MinIO) Get(ctx context.Context, key string) ([]byte, error) {
+	return s.GetLimit(ctx, key, MaxObjectBytes)
+}
+
+// GetLimit implements LimitedGetter: the size the server announces is checked before a byte of
+// the body is read, and the buffer is allocated once at that size.
+func (s *MinIO) GetLimit(ctx context.Context, key string, limit int64) ([]byte, error) {
+	return s.getVersion(ctx, key, "", limit)
+}
+
+func (s *MinIO) getVersion(ctx context.Context, key, versionID string, limit int64) ([]byte, error) {
 	name, err := s.object(key)
 	if err != nil {
 		return nil, err
 	}
-	obj, err := s.client.GetObject(ctx, s.bucket, name, minio.GetObjectOptions{})
+	limit = min(limit, MaxObjectBytes)
+	obj, err := s.client.GetObject(ctx, s.bucket, name, minio.GetObjectOptions{VersionID: versionID})
 	if err != nil {
 		return nil, s.mapErr("get", key, err)
 	}
 	defer obj.Close()
-	data, err := io.ReadAll(io.LimitReader(obj, MaxObjectBytes+1))
+	info, err := obj.Stat()
 	if err != nil {
 		return nil, s.mapErr("get", key, err)
 	}
-	if len(data) > MaxObjectBytes {
-		return nil, fmt.Errorf("%w: %s exceeds %d bytes", ErrTooLarge, key, MaxObjectBytes)
+	if info.Size > limit || info.Size < 0 {
+		return nil, fmt.Errorf("%w: %s is %d bytes, at most %d", ErrTooLarge, key, info.Size, limit)
 	}
-	return data, nil
+	buf := bytes.NewBuffer(make([]byte, 0, info.Size))
+	// The announced size is checked above; reading one byte more catches a server that sends
+	// more than it announced.
+	if _, err := io.Copy(buf, io.LimitReader(obj, info.Size+1)); err != nil {
+		return nil, s.mapErr("get", key, err)
+	}
+	if int64(buf.Len()) != info.Size {
+		return nil, fmt.Errorf("store: minio: get %s: %d bytes, the server announced %d", key, buf.Len(), info.Size)
+	}
+	return buf.Bytes(), nil
 }
+
+// GetVersions implements VersionReader.
+func (s *MinIO) GetVersions(ctx context.Context, key string, limit int64, max int) ([][]byte, error) {
+	name, err := s.object(key)
+	if err != nil {
+		return nil, err
+	}
+	type version struct {
+		id   string
+		at   time.Time
+		size int64
+	}
+	var vs []version
+	lctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for obj := range s.client.ListObjects(lctx, s.bucket, minio.ListObjectsOptions{Prefix: name, WithVersions: true}) {
+		if obj.Err != nil {
+			return nil, s.mapErr("list versions", key, obj.Err)
+		}
+		if obj.Key != name || obj.IsDeleteMarker {
+			continue
+		}
+		vs = append(vs, version{id: obj.VersionID, at: obj.LastModified, size: obj.Size})
+		if len(vs) > maxListedVersions {
+			break
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if len(vs) == 0 {
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, key)
+	}
+	sort.SliceStable(vs, func(i, j int) bool { return vs[i].at.Before(vs[j].at) })
+	var out [][]byte
+	for _, v := range vs {
+		if len(out) == max {
+			break
+		}
+		if v.size > limit {
+			continue
+		}
+		data, err := s.getVersion(ctx, key, v.id, limit)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, data)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%w: every version of %s is larger than %d bytes", ErrTooLarge, key, limit)
+	}
+	return out, nil
+}
+
+// maxListedVersions bounds the versions of one key GetVersions lists.
+const maxListedVersions = 1000
 
 // Put implements Store.
 func (s *MinIO) Put(ctx context.Context, key string, data []byte) error {
-	return s.put(ctx, key, data, false)
+	return s.put(ctx, key, data, putPlain)
+}
+
+// PutVersion implements VersionWriter: an unconditional write, locked like Create's.
+func (s *MinIO) PutVersion(ctx context.Context, key string, data []byte) error {
+	return s.put(ctx, key, data, putLocked)
 }
 
 // Create implements Store. The object version it writes is locked in compliance mode until
 // the retention period ends.
 func (s *MinIO) Create(ctx context.Context, key string, data []byte) error {
-	return s.put(ctx, key, data, true)
+	return s.put(ctx, key, data, putOnce)
 }
 
-func (s *MinIO) put(ctx context.Context, key string, data []byte, once bool) error {
+type putMode int
+
+const (
+	putPlain  putMode = iota // a new version, unlocked
+	putOnce                  // only if the key is free, locked
+	putLocked                // a new version, locked
+)
+
+func (s *MinIO) put(ctx context.Context, key string, data []byte, mode putMode) error {
 	if len(data) > MaxObjectBytes {
 		return fmt.Errorf("%w: %s: %d bytes", ErrTooLarge, key, len(data))
 	}
@@ -191,8 +285,10 @@ func (s *MinIO) put(ctx context.Context, key string, data []byte, once bool) err
 		// S3 requires an integrity header on writes to object-locked buckets.
 		SendContentMd5: true,
 	}
-	if once {
+	if mode == putOnce {
 		opts.SetMatchETagExcept("*") // If-None-Match: *
+	}
+	if mode != putPlain {
 		opts.Mode = minio.Compliance
 		opts.RetainUntilDate = s.now().Add(s.retention)
 	}

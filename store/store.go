@@ -37,6 +37,71 @@ type Store interface {
 	List(ctx context.Context, prefix string) ([]string, error)
 }
 
+// LimitedGetter is a Store that can refuse an object larger than a caller's limit before
+// reading it, by the size the server reports, so that a hostile store cannot make a reader
+// allocate more than the limit.
+type LimitedGetter interface {
+	// GetLimit is Get for an object of at most limit bytes; a larger one is an error wrapping
+	// ErrTooLarge.
+	GetLimit(ctx context.Context, key string, limit int64) ([]byte, error)
+}
+
+// VersionReader is a Store that keeps every version of an object (a versioned bucket). Readers
+// of write-once objects use it: the version written first (and locked) is the object; a later
+// plain PUT or DELETE by someone holding the bucket's credentials adds versions, which readers
+// skip if they do not verify.
+type VersionReader interface {
+	// GetVersions returns up to max versions of key, oldest first, each of at most limit
+	// bytes; delete markers are skipped. A key with no version is an error wrapping
+	// ErrNotFound. A version larger than limit is skipped, not read.
+	GetVersions(ctx context.Context, key string, limit int64, max int) ([][]byte, error)
+}
+
+// VersionWriter is a Store that can add a version to a write-once object, locked like the
+// version Create writes. The release publisher uses it to put a genuine document after junk that
+// someone else wrote first under the same key; readers skip the junk.
+type VersionWriter interface {
+	PutVersion(ctx context.Context, key string, data []byte) error
+}
+
+// PutVersion adds data as a new, locked version of key when st keeps versions, and replaces the
+// object otherwise.
+func PutVersion(ctx context.Context, st Store, key string, data []byte) error {
+	if vw, ok := st.(VersionWriter); ok {
+		return vw.PutVersion(ctx, key, data)
+	}
+	return st.Put(ctx, key, data)
+}
+
+// GetLimit reads key from st, refusing an object larger than limit: before reading when st is
+// a LimitedGetter, after reading otherwise (a local store is trusted not to be hostile).
+func GetLimit(ctx context.Context, st Store, key string, limit int64) ([]byte, error) {
+	if lg, ok := st.(LimitedGetter); ok {
+		return lg.GetLimit(ctx, key, limit)
+	}
+	data, err := st.Get(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("%w: %s is %d bytes, at most %d", ErrTooLarge, key, len(data), limit)
+	}
+	return data, nil
+}
+
+// GetVersions returns the versions of key in st, oldest first (see VersionReader); a store
+// that keeps no history has one version, the object itself.
+func GetVersions(ctx context.Context, st Store, key string, limit int64, max int) ([][]byte, error) {
+	if vr, ok := st.(VersionReader); ok {
+		return vr.GetVersions(ctx, key, limit, max)
+	}
+	data, err := GetLimit(ctx, st, key, limit)
+	if err != nil {
+		return nil, err
+	}
+	return [][]byte{data}, nil
+}
+
 // ValidKey reports whether key is a well-formed store key: non-empty slash-separated segments of
 // ASCII letters, digits, '.', '_' and '-', none of them "." or "..", at most 512 bytes.
 func ValidKey(key string) error {

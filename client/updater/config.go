@@ -43,6 +43,10 @@ type Config struct {
 	PinnedRoot []byte
 	// Interval is how often Run polls the store (default 1 minute).
 	Interval time.Duration
+	// PollTimeout bounds one Poll, every read of it together (default 2 minutes): a store that
+	// answers slowly, or drips bytes, cannot hold the updater longer. Every read is also bounded
+	// in size by the signed metadata (documents 1 MiB, artifacts their signed size).
+	PollTimeout time.Duration
 	// ShadowWindows is how many live windows a candidate is scored on beside the current model
 	// before it is promoted or rejected (default 50).
 	ShadowWindows int
@@ -71,6 +75,9 @@ func (c *Config) validate() error {
 	if c.Interval == 0 {
 		c.Interval = time.Minute
 	}
+	if c.PollTimeout == 0 {
+		c.PollTimeout = 2 * time.Minute
+	}
 	if c.ShadowWindows == 0 {
 		c.ShadowWindows = 50
 	}
@@ -80,7 +87,7 @@ func (c *Config) validate() error {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
-	if c.Interval < 0 || c.ShadowWindows < 1 || c.ShadowWindows > maxShadowWindows {
+	if c.Interval < 0 || c.PollTimeout < 0 || c.ShadowWindows < 1 || c.ShadowWindows > maxShadowWindows {
 		return fmt.Errorf("updater: interval %v must be positive and shadow windows %d in 1..%d", c.Interval, c.ShadowWindows, maxShadowWindows)
 	}
 	return nil

@@ -18,6 +18,8 @@ type Model struct {
 	Spec    models.Spec
 	// Params are the parameters; shared, do not modify.
 	Params []float64
+
+	manifest []byte // the verified manifest envelope
 }
 
 // NewScorer returns a scorer over the model's parameters.

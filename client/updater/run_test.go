@@ -99,7 +99,8 @@ func TestConcurrentPollAndObserve(t *testing.T) {
 	if err := <-observed; err != nil {
 		t.Fatal(err)
 	}
-	if s := u.Status(); s.Verified != 6 || s.Current == 0 {
+	// The floor follows what was promoted, never what was only staged.
+	if s := u.Status(); s.Verified != s.Current || s.Current == 0 || max(s.Current, s.Candidate) != 6 {
 		t.Fatalf("status %+v", s)
 	}
 	u = d.open()

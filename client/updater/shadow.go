@@ -128,6 +128,9 @@ func (u *Updater) Observe(window []float64) (Event, error) {
 func (u *Updater) promoteLocked(stats ShadowStats) (Event, error) {
 	next := u.st.clone()
 	next.Previous, next.Current, next.Candidate = next.Current, next.Candidate, nil
+	// The promoted version is now verified and installed: it becomes the floor (the verifier
+	// follows at the next poll).
+	next.Verified = max(next.Verified, next.Current.Version)
 	if err := u.commitLocked(next); err != nil {
 		return Event{}, err
 	}

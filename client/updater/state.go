@@ -39,8 +39,12 @@ type slot struct {
 type state struct {
 	Format string `json:"format"`
 	Model  string `json:"model"`
-	// Verified is the newest version accepted from the store (staged, installed or rejected);
-	// the verifier refuses anything older, and the same version is not fetched again.
+	// Verified is the rollback floor: the newest version the device verified and installed
+	// (first install or promotion). The verifier refuses anything older. It is never raised by a
+	// release the device refused or only staged, so a release signed with stolen keys at version
+	// 2^64-1 cannot lock out what follows; and a root rotation that drops the keys which signed
+	// the installed release resets it to 0 (then Verified < Current.Version until the next
+	// install). A staged candidate and rejected versions are not fetched again.
 	Verified  uint64   `json:"verified"`
 	Current   *slot    `json:"current"`
 	Previous  *slot    `json:"previous"`
@@ -83,8 +87,8 @@ func (s *state) validate(model string) error {
 		return fmt.Errorf("%d rejected versions, at most %d", len(s.Rejected), maxRejected)
 	}
 	for _, x := range s.slots() {
-		if x.Version == 0 || x.Version > s.Verified {
-			return fmt.Errorf("version %d out of range 1..%d", x.Version, s.Verified)
+		if x.Version == 0 {
+			return errors.New("version 0 in a slot")
 		}
 		if len(x.Files) != 3 || x.Files[models.ArtifactParams] == "" || x.Files[models.ArtifactMeta] == "" || x.Files[manifestArt] == "" {
 			return fmt.Errorf("version %d must list %s, %s and %s", x.Version, models.ArtifactParams, models.ArtifactMeta, manifestArt)

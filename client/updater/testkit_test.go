@@ -84,7 +84,7 @@ func modelFiles(t testing.TB, version uint64, spec models.Spec, params []float64
 	meta, err := json.MarshalIndent(Meta{
 		Name: testModel, Version: version, Parent: version - 1, Round: version - 1, Created: t0,
 		FeatureSet: featureSet, Layers: spec.Layers, Activation: string(spec.Activation),
-		NumParams: len(params), ParamsSHA256: hex.EncodeToString(sum[:]), Participants: 3,
+		NumParams: len(params), ParamsSHA256: hex.EncodeToString(sum[:]),
 	}, "", "  ")
 	if err != nil {
 		t.Fatal(err)

@@ -64,12 +64,25 @@ func open(cfg Config, d *disk) (*Updater, error) {
 	if err := d.collect(u.st); err != nil {
 		return nil, fmt.Errorf("updater: %w", err)
 	}
-	u.verifier, err = release.NewVerifier(release.VerifierConfig{Root: rootEnv, Model: cfg.Model, Version: u.st.Verified})
+	u.verifier, err = release.NewVerifier(u.verifierConfig(rootEnv))
 	if err != nil {
 		return nil, fmt.Errorf("updater: %w", err)
 	}
 	u.resetShadowLocked()
 	return u, nil
+}
+
+// verifierConfig is the verifier's trust state from the device's: the floor with the manifest
+// that set it (when the running version set it), and the versions not to fetch again.
+func (u *Updater) verifierConfig(rootEnv []byte) release.VerifierConfig {
+	cfg := release.VerifierConfig{Root: rootEnv, Model: u.cfg.Model, Version: u.st.Verified, Skip: append([]uint64(nil), u.st.Rejected...)}
+	if u.st.Candidate != nil {
+		cfg.Skip = append(cfg.Skip, u.st.Candidate.Version)
+	}
+	if u.current != nil && u.current.Version == u.st.Verified {
+		cfg.Installed = u.current.manifest
+	}
+	return cfg
 }
 
 // loadModels loads the versions state.json names. The running model must load; a damaged
@@ -87,6 +100,7 @@ func (u *Updater) loadModels() error {
 		if err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
 		}
+		m.manifest = files[manifestArt]
 		return m, nil
 	}
 	var err error
@@ -99,7 +113,6 @@ func (u *Updater) loadModels() error {
 	}
 	if u.candidate, err = load(u.st.Candidate); err != nil {
 		next.Candidate = nil
-		next.Verified = max(u.st.Current.Version, slicesMax(u.st.Rejected))
 	}
 	if next.Previous != u.st.Previous || next.Candidate != u.st.Candidate {
 		if err := u.disk.saveState(next); err != nil {
@@ -108,14 +121,6 @@ func (u *Updater) loadModels() error {
 		u.st = next
 	}
 	return nil
-}
-
-func slicesMax(vs []uint64) uint64 {
-	var m uint64
-	for _, v := range vs {
-		m = max(m, v)
-	}
-	return m
 }
 
 // loadRoot returns the newer of the pinned root and the one saved in root.json.
@@ -165,9 +170,18 @@ func removeTemp(dir string) error {
 func (u *Updater) Poll(ctx context.Context) (Event, error) {
 	u.pollMu.Lock()
 	defer u.pollMu.Unlock()
+	// One deadline for the whole poll: a store that drips bytes cannot hold it longer.
+	ctx, cancel := context.WithTimeout(ctx, u.cfg.PollTimeout)
+	defer cancel()
+	if err := u.syncFloor(); err != nil {
+		return Event{}, err
+	}
 	b, err := u.verifier.Fetch(ctx, u.cfg.Store, u.cfg.Now())
 	if rerr := u.saveRoot(); rerr != nil && err == nil {
 		err = rerr
+	}
+	if ferr := u.saveFloorReset(); ferr != nil && err == nil {
+		err = ferr
 	}
 	u.mu.Lock()
 	u.root = u.verifier.Root().Version
@@ -180,18 +194,23 @@ func (u *Updater) Poll(ctx context.Context) (Event, error) {
 	}
 	v := b.Manifest.Version
 	m, perr := parseModel(u.cfg.Model, v, u.cfg.FeatureSet, b.Files)
-	// Only Poll installs a first model, and Poll calls are serialised, so what is read here
-	// holds until the commit below. Promotions keep the input width (it is checked at staging).
+	// Only Poll installs directly, and Poll calls are serialised, so what is read here holds
+	// until the commit below. Promotions keep the input width (it is checked at staging).
 	u.mu.Lock()
 	running := u.current
+	// After a rotation reset the floor, the running model was signed by keys the root no
+	// longer trusts: a genuine release replaces it directly, without a shadow comparison
+	// against it.
+	direct := running == nil || u.st.Verified < running.Version
 	u.mu.Unlock()
-	if perr == nil && running != nil && m.Spec.InputDim() != running.Spec.InputDim() {
+	if perr == nil && !direct && m.Spec.InputDim() != running.Spec.InputDim() {
 		perr = fmt.Errorf("%w: v%d reads %d features, the running model %d", ErrIncompatible, v, m.Spec.InputDim(), running.Spec.InputDim())
 	}
 	var x *slot
 	if perr == nil {
+		m.manifest = b.ManifestEnvelope
 		// Written outside the lock, so that scoring is not held up by the disk: no other
-		// operation touches a version newer than every one the state names.
+		// operation touches a version the state does not name.
 		files := map[string][]byte{models.ArtifactParams: b.Files[models.ArtifactParams], models.ArtifactMeta: b.Files[models.ArtifactMeta], manifestArt: b.ManifestEnvelope}
 		if err := u.disk.writeVersion(v, files); err != nil {
 			return Event{}, err
@@ -205,37 +224,66 @@ func (u *Updater) Poll(ctx context.Context) (Event, error) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	next := u.st.clone()
-	next.Verified = v
 	if perr != nil {
+		// Refused: remembered so it is not fetched again, but the floor stays where it is.
 		next.reject(v)
 		if err := u.commitLocked(next); err != nil {
 			return Event{}, err
 		}
-		if err := u.verifier.SetInstalled(v); err != nil {
-			return Event{}, fmt.Errorf("updater: %w", err)
-		}
+		u.verifier.Skip(v)
 		return Event{Kind: Rejected, Version: v, Reason: perr}, nil
 	}
 	ev := Event{Kind: Staged, Version: v}
-	if running == nil {
-		next.Current = x
+	if direct {
+		next.Current, next.Previous, next.Candidate = x, nil, nil
+		next.Verified = v
 		ev = Event{Kind: Installed, Version: v}
+		if running != nil {
+			ev.Replaced = running.Version
+		}
 	} else {
 		next.Candidate = x
 	}
 	if err := u.commitLocked(next); err != nil {
 		return Event{}, err
 	}
-	if err := u.verifier.SetInstalled(v); err != nil {
-		return Event{}, fmt.Errorf("updater: %w", err)
-	}
 	if ev.Kind == Installed {
-		u.current = m
+		if err := u.verifier.SetInstalledManifest(b.ManifestEnvelope); err != nil {
+			return Event{}, fmt.Errorf("updater: %w", err)
+		}
+		u.current, u.previous, u.candidate = m, nil, nil
 	} else {
+		u.verifier.Skip(v)
 		u.candidate = m
 	}
 	u.resetShadowLocked()
 	return ev, nil
+}
+
+// syncFloor raises the verifier's floor to a promotion made since the last poll.
+func (u *Updater) syncFloor() error {
+	u.mu.Lock()
+	floor, cur := u.st.Verified, u.current
+	u.mu.Unlock()
+	if cur == nil || cur.Version != floor || u.verifier.Version() >= floor {
+		return nil
+	}
+	if err := u.verifier.SetInstalledManifest(cur.manifest); err != nil {
+		return fmt.Errorf("updater: running v%d: %w", cur.Version, err)
+	}
+	return nil
+}
+
+// saveFloorReset persists a floor that a root rotation reset.
+func (u *Updater) saveFloorReset() error {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if f := u.verifier.Version(); f < u.st.Verified {
+		next := u.st.clone()
+		next.Verified = f
+		return u.commitLocked(next)
+	}
+	return nil
 }
 
 // commitLocked makes next the state (replacing state.json is the switch) and removes the
@@ -298,7 +346,8 @@ func (u *Updater) Previous() *Model {
 type Status struct {
 	Model                        string
 	Current, Previous, Candidate uint64 // 0: none
-	// Verified is the newest version accepted from the store; nothing older is accepted.
+	// Verified is the rollback floor: the newest version verified and installed; nothing older
+	// is accepted. It is below Current after a root rotation dropped the keys that signed it.
 	Verified uint64
 	// Rejected lists the most recent rejected versions.
 	Rejected []uint64
