@@ -1,0 +1,229 @@
+package agent
+
+import (
+	"context"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/vigilauth/vigil/audit"
+	"github.com/vigilauth/vigil/guard"
+	"github.com/vigilauth/vigil/guard/behaviour"
+	"github.com/vigilauth/vigil/models"
+	"github.com/vigilauth/vigil/models/keystroke"
+	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
+)
+
+// Agent is the device agent: the session guard behind the local API, with the users'
+// enrolments and baselines persisted, and its decisions in a signed audit log. Its methods are
+// the API's calls (it implements vigilv1.AgentServer); the gRPC and HTTP faces authenticate
+// the caller and call them. Run owns the loops (audit log, saving, challenge deadlines).
+type Agent struct {
+	vigilv1.UnimplementedAgentServer
+
+	cfg     Config
+	g       *guard.Guard
+	scorers *behaviour.Source
+	queue   *guard.AuditQueue
+	log     *audit.Log
+	signer  *audit.MLDSA65Signer
+	secret  string
+	key     []byte
+	layout  *models.Layout
+
+	mu       sync.Mutex
+	state    *State
+	dirty    bool
+	users    map[string]*userRT
+	sessions map[string]*session
+	tokens   map[string]*session
+
+	heads   chan chan headResult
+	fitting sync.WaitGroup
+	closed  bool
+}
+
+// userRT is what the agent holds in memory for a user besides their persisted state.
+type userRT struct {
+	enr     *enroller
+	fitting bool
+}
+
+// New opens (or creates) the agent in cfg.Dir: keys, state, audit log. Users enrolled in an
+// earlier run get their model fitted again from the stored summaries and their baseline back.
+func New(cfg Config) (*Agent, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
+	}
+	a := &Agent{cfg: cfg, scorers: behaviour.NewSource(), queue: guard.NewAuditQueue(0), layout: keystroke.NewLayout(),
+		users: map[string]*userRT{}, sessions: map[string]*session{}, tokens: map[string]*session{}, heads: make(chan chan headResult)}
+	var err error
+	if a.secret, err = loadSecret(cfg.Dir); err != nil {
+		return nil, err
+	}
+	if a.key, err = loadDeviceKey(cfg.Dir); err != nil {
+		return nil, err
+	}
+	if a.signer, err = loadAuditSigner(cfg.Dir); err != nil {
+		return nil, err
+	}
+	if a.state, err = loadState(cfg.Dir, a.key); err != nil {
+		return nil, err
+	}
+	gc := cfg.Guard
+	gc.Scorers, gc.Recorder, gc.Clock = a.scorers, a.queue, cfg.Clock
+	if a.g, err = guard.New(gc, cfg.Policy); err != nil {
+		return nil, err
+	}
+	for user, us := range a.state.Users {
+		if us.Enrolled {
+			m, err := a.fit(us.Enrolment, us.Seed)
+			if err != nil {
+				return nil, fmt.Errorf("agent: refitting %q from the stored enrolment: %w", user, err)
+			}
+			if err := a.scorers.SetModel(user, m); err != nil {
+				return nil, err
+			}
+		}
+		if us.Baseline != nil {
+			if err := a.g.RestoreBaseline(*us.Baseline); err != nil {
+				return nil, fmt.Errorf("agent: restoring %q: %w", user, err)
+			}
+		}
+	}
+	if a.log, err = audit.Open(cfg.Dir+"/"+AuditLogFile, audit.Config{Signer: a.signer}); err != nil {
+		return nil, err
+	}
+	cfg.Logger.Info("agent ready", "dir", cfg.Dir, "users", len(a.state.Users))
+	return a, nil
+}
+
+// Guard returns the agent's session guard, for in-process applications (Authorize costs no
+// allocation there).
+func (a *Agent) Guard() *guard.Guard { return a.g }
+
+// Secret returns the install secret applications present.
+func (a *Agent) Secret() string { return a.secret }
+
+func (a *Agent) fit(e models.Enrolment, seed uint64) (*models.UserModel, error) {
+	return behaviour.FitKeystrokes(context.Background(), a.layout, nil, e, models.UserModelConfig{Train: models.TrainConfig{Seed: seed}})
+}
+
+// userState returns user's persisted state, creating it. a.mu must be held.
+func (a *Agent) userState(user string) (*UserState, *userRT) {
+	us := a.state.Users[user]
+	if us == nil {
+		us = &UserState{}
+		a.state.Users[user] = us
+	}
+	rt := a.users[user]
+	if rt == nil {
+		rt = &userRT{enr: newEnroller(a.windowSize())}
+		a.users[user] = rt
+	}
+	return us, rt
+}
+
+func (a *Agent) windowSize() int {
+	if a.cfg.Guard.KeystrokeWindow > 0 {
+		return a.cfg.Guard.KeystrokeWindow
+	}
+	return guard.DefaultConfig().KeystrokeWindow
+}
+
+// enrolKeystrokes feeds a user's accepted keystrokes, from a session in good standing, to
+// their enrolment, and fits their model once it has enough windows. a.mu must be held.
+func (a *Agent) enrolKeystrokes(user string, evs []guard.KeystrokeEvent) {
+	us, rt := a.userState(user)
+	if us.Enrolled || rt.fitting {
+		return
+	}
+	for _, ev := range evs {
+		rt.enr.push(ev, &us.Enrolment)
+	}
+	a.dirty = true
+	if len(us.Enrolment.Windows) < a.cfg.EnrolWindows {
+		return
+	}
+	us.Enrolment.Windows = us.Enrolment.Windows[:a.cfg.EnrolWindows]
+	rt.fitting = true
+	rt.enr.reset()
+	seed := uint64(time.Now().UnixNano())
+	enrol := models.Enrolment{Windows: slices.Clone(us.Enrolment.Windows), Summaries: slices.Clone(us.Enrolment.Summaries)}
+	a.fitting.Add(1)
+	go func() {
+		defer a.fitting.Done()
+		start := time.Now()
+		m, err := a.fit(enrol, seed)
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		rt.fitting = false
+		if err != nil {
+			a.cfg.Logger.Warn("enrolment failed; collecting more typing", "user", user, "err", err)
+			us.Enrolment = models.Enrolment{}
+			return
+		}
+		if err := a.scorers.SetModel(user, m); err != nil {
+			a.cfg.Logger.Error("enrolment", "user", user, "err", err)
+			return
+		}
+		us.Enrolled, us.Seed = true, seed
+		a.cfg.Logger.Info("user enrolled", "user", user, "windows", len(enrol.Windows), "summaries", len(enrol.Summaries), "fit", time.Since(start).Round(time.Millisecond))
+		if err := a.saveLocked(); err != nil {
+			a.cfg.Logger.Error("saving state", "err", err)
+		}
+	}()
+}
+
+// saveLocked writes the state with every user's current guard baseline. a.mu must be held.
+func (a *Agent) saveLocked() error {
+	for user, us := range a.state.Users {
+		if b, ok := a.g.Baseline(user); ok {
+			us.Baseline = &b
+		}
+	}
+	if err := saveState(a.cfg.Dir, a.key, a.state); err != nil {
+		return err
+	}
+	a.dirty = false
+	return nil
+}
+
+// Save writes the state now.
+func (a *Agent) Save() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.saveLocked()
+}
+
+// WaitEnrolments waits until no model is being fitted.
+func (a *Agent) WaitEnrolments() { a.fitting.Wait() }
+
+// History returns a copy of user's trust history, newest last.
+func (a *Agent) History(user string) []SessionSummary {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if us := a.state.Users[user]; us != nil {
+		return slices.Clone(us.History)
+	}
+	return nil
+}
+
+// Enrolled reports whether user has a fitted model.
+func (a *Agent) Enrolled(user string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	us := a.state.Users[user]
+	return us != nil && us.Enrolled
+}
+
+func newToken() (string, error) {
+	b, err := randomBytes(secretBytes)
+	return hex.EncodeToString(b), err
+}

@@ -1,0 +1,375 @@
+package agent
+
+import (
+	"context"
+	"slices"
+	"strconv"
+	"time"
+	"unicode"
+
+	"google.golang.org/grpc/codes"
+
+	"github.com/vigilauth/vigil/guard"
+	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
+)
+
+// caller is who is calling, as a face of the API authenticated them: an application holding
+// the install secret (admin), or a page holding one session's token.
+type caller struct {
+	admin   bool
+	session string
+}
+
+type callerKey struct{}
+
+// withCaller returns ctx carrying the authenticated caller.
+func withCaller(ctx context.Context, c caller) context.Context {
+	return context.WithValue(ctx, callerKey{}, c)
+}
+
+// authenticate resolves a bearer credential: the install secret or a live session's token.
+func (a *Agent) authenticate(credential string) (caller, error) {
+	if credential != "" {
+		if secretEqual(credential, a.secret) {
+			return caller{admin: true}, nil
+		}
+		a.mu.Lock()
+		s := a.tokens[credential]
+		a.mu.Unlock()
+		if s != nil {
+			return caller{session: s.id}, nil
+		}
+	}
+	return caller{}, apiError(codes.Unauthenticated, ReasonBadSecret, "authorization",
+		"missing or wrong credential: send \"authorization: Bearer <install secret or session token>\"", 0)
+}
+
+// allowed checks that the caller in ctx may act on session; admin may act on any, a page only
+// on its own, and only in calls a page may make (pageOK).
+func allowed(ctx context.Context, session string, pageOK bool) error {
+	c, _ := ctx.Value(callerKey{}).(caller)
+	switch {
+	case c.admin:
+		return nil
+	case c.session == "":
+		return apiError(codes.Unauthenticated, ReasonBadSecret, "authorization", "unauthenticated call", 0)
+	case !pageOK:
+		return apiError(codes.PermissionDenied, ReasonWrongSession, "authorization", "a session token may not make this call: it needs the install secret", 0)
+	case c.session != session:
+		return apiError(codes.PermissionDenied, ReasonWrongSession, "session", "this session token belongs to another session", 0)
+	}
+	return nil
+}
+
+// checkName rejects identifiers the guard and the audit log cannot carry.
+func checkName(field, v string) error {
+	if v == "" {
+		return badField(field, "missing")
+	}
+	if len(v) > guard.MaxIDBytes {
+		return badField(field, "%d bytes, limit %d", len(v), guard.MaxIDBytes)
+	}
+	for _, r := range v {
+		if !unicode.IsPrint(r) {
+			return badField(field, "contains the non-printable character %U", r)
+		}
+	}
+	return nil
+}
+
+func (a *Agent) lookup(id string) (*session, error) {
+	a.mu.Lock()
+	s := a.sessions[id]
+	a.mu.Unlock()
+	if s == nil {
+		return nil, apiError(codes.NotFound, ReasonUnknownSession, "session", "no open session "+quote(id), 0)
+	}
+	return s, nil
+}
+
+func quote(s string) string {
+	if len(s) > 64 {
+		s = s[:64] + "…"
+	}
+	return "\"" + s + "\""
+}
+
+// withEnrolment adds the user's enrolment progress to a status.
+func (a *Agent) withEnrolment(m *vigilv1.SessionStatus, user string) *vigilv1.SessionStatus {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	p := &vigilv1.EnrolmentProgress{WindowsNeeded: uint32(a.cfg.EnrolWindows)}
+	if us := a.state.Users[user]; us != nil {
+		p.Enrolled, p.Windows = us.Enrolled, uint32(min(len(us.Enrolment.Windows), a.cfg.EnrolWindows))
+	}
+	m.Enrolment = p
+	return m
+}
+
+// StartSession implements vigilv1.AgentServer.
+func (a *Agent) StartSession(ctx context.Context, req *vigilv1.StartSessionRequest) (*vigilv1.SessionStatus, error) {
+	if err := allowed(ctx, req.Session, false); err != nil {
+		return nil, err
+	}
+	if err := checkName("session", req.Session); err != nil {
+		return nil, err
+	}
+	if err := checkName("user", req.User); err != nil {
+		return nil, err
+	}
+	token, err := newToken()
+	if err != nil {
+		return nil, err
+	}
+	a.mu.Lock()
+	if a.closed {
+		a.mu.Unlock()
+		return nil, apiError(codes.Unavailable, "SHUTTING_DOWN", "", "the agent is shutting down", time.Second)
+	}
+	if len(a.sessions) >= MaxSessions {
+		a.mu.Unlock()
+		return nil, apiError(codes.ResourceExhausted, ReasonTooMany, "", "the agent guards its maximum of live sessions; end some first", 0)
+	}
+	a.userState(req.User)
+	a.mu.Unlock()
+	now := a.cfg.Clock()
+	st, err := a.g.OpenSession(req.Session, req.User, now)
+	if err != nil {
+		return nil, guardError(err, "session")
+	}
+	s := newSession(req.Session, req.User, token, now, st.Trust)
+	a.mu.Lock()
+	a.sessions[s.id], a.tokens[token] = s, s
+	a.mu.Unlock()
+	a.cfg.Logger.Info("session started", "session", s.id, "user", s.user, "trust", st.Trust)
+	m := a.withEnrolment(statusMsg(st), req.User)
+	m.SessionToken = token
+	return m, nil
+}
+
+// EndSession implements vigilv1.AgentServer.
+func (a *Agent) EndSession(ctx context.Context, req *vigilv1.EndSessionRequest) (*vigilv1.SessionStatus, error) {
+	if err := allowed(ctx, req.Session, false); err != nil {
+		return nil, err
+	}
+	s, err := a.lookup(req.Session)
+	if err != nil {
+		return nil, err
+	}
+	st, _ := a.g.Status(s.id)
+	if err := a.g.CloseSession(s.id, a.cfg.Clock()); err != nil {
+		return nil, guardError(err, "session")
+	}
+	a.mu.Lock()
+	a.finish(s, st, false)
+	err = a.saveLocked()
+	a.mu.Unlock()
+	if err != nil {
+		a.cfg.Logger.Error("saving state", "err", err)
+	}
+	s.notify()
+	m := a.withEnrolment(statusMsg(st), s.user)
+	m.Ended = true
+	return m, nil
+}
+
+// finish removes a session and adds it to its user's history. a.mu must be held.
+func (a *Agent) finish(s *session, st guard.Status, shutdown bool) {
+	delete(a.sessions, s.id)
+	delete(a.tokens, s.token)
+	us, rt := a.userState(s.user)
+	rt.enr.reset() // enrolment windows never span sessions
+	s.mu.Lock()
+	minTrust := s.minTrust
+	s.mu.Unlock()
+	us.History = append(us.History, SessionSummary{Session: s.id, Start: s.start, End: a.cfg.Clock(), FinalTrust: st.Trust,
+		MinTrust: minTrust, Tier: st.Tier.String(), Allowed: int(s.allowed.Load()), Denied: int(s.denied.Load()), EndedByShutdown: shutdown})
+	if n := len(us.History); n > MaxHistory {
+		us.History = slices.Delete(us.History, 0, n-MaxHistory)
+	}
+	a.dirty = true
+}
+
+// SendEvents implements vigilv1.AgentServer. The batch is checked field by field first (a bad
+// field refuses the whole batch), then applied in time order; events the guard refuses (out of
+// order, say) are counted and the rest applied.
+func (a *Agent) SendEvents(ctx context.Context, req *vigilv1.SendEventsRequest) (*vigilv1.SendEventsResponse, error) {
+	if err := allowed(ctx, req.Session, true); err != nil {
+		return nil, err
+	}
+	s, err := a.lookup(req.Session)
+	if err != nil {
+		return nil, err
+	}
+	n := len(req.Keys) + len(req.Pointer)
+	if n > MaxBatchEvents {
+		return nil, badField("keys", "%d events in one batch, limit %d", n, MaxBatchEvents)
+	}
+	evs, err := convertBatch(req)
+	if err != nil {
+		return nil, err
+	}
+	slices.SortStableFunc(evs, func(x, y event) int { return x.at.Compare(y.at) })
+
+	s.mu.Lock()
+	ok, wait := s.take(n, time.Now())
+	if !ok {
+		s.mu.Unlock()
+		return nil, apiError(codes.ResourceExhausted, ReasonRateLimited, "", "too many events for this session: at most "+
+			strconv.Itoa(EventsPerSecond)+" per second", wait)
+	}
+	resp := &vigilv1.SendEventsResponse{}
+	var st guard.Status
+	var keys []guard.KeystrokeEvent
+	for _, ev := range evs {
+		var err error
+		switch {
+		case ev.key != nil:
+			st, err = a.g.ObserveKeystroke(*ev.key)
+			if err == nil && st.Tier == guard.TierMonitor {
+				keys = append(keys, *ev.key)
+			}
+		case ev.mouse != nil:
+			st, err = a.g.ObserveMouse(*ev.mouse)
+		default:
+			st, err = a.g.ObserveContext(*ev.cx)
+		}
+		if err != nil {
+			if resp.Rejected == 0 {
+				resp.RejectedReason = ev.field + ": " + err.Error()
+			}
+			resp.Rejected++
+			continue
+		}
+		resp.Accepted++
+	}
+	if len(evs) == 0 || resp.Accepted == 0 {
+		if st, err = a.g.Status(s.id); err != nil {
+			s.mu.Unlock()
+			return nil, guardError(err, "session")
+		}
+	}
+	s.minTrust = min(s.minTrust, st.Trust)
+	s.mu.Unlock()
+	if len(keys) > 0 {
+		a.mu.Lock()
+		a.enrolKeystrokes(s.user, keys)
+		a.mu.Unlock()
+	}
+	if resp.Accepted > 0 {
+		s.notify()
+	}
+	resp.Status = a.withEnrolment(statusMsg(st), s.user)
+	return resp, nil
+}
+
+// Authorize implements vigilv1.AgentServer. It is the guard's Authorize: no lock, no wait.
+func (a *Agent) Authorize(ctx context.Context, req *vigilv1.AuthorizeRequest) (*vigilv1.AuthorizeResponse, error) {
+	if err := allowed(ctx, req.Session, true); err != nil {
+		return nil, err
+	}
+	if len(req.Resource) > guard.MaxResourceBytes {
+		return nil, badField("resource", "%d bytes, limit %d", len(req.Resource), guard.MaxResourceBytes)
+	}
+	d := a.g.Authorize(ctx, req.Session, req.Resource)
+	if s, _ := a.lookup(req.Session); s != nil {
+		if d.Allow {
+			s.allowed.Add(1)
+		} else {
+			s.denied.Add(1)
+		}
+	}
+	return decisionMsg(&d), nil
+}
+
+// AnswerChallenge implements vigilv1.AgentServer. Only the application (install secret) may
+// report an answer: a page could otherwise pass its own challenge.
+func (a *Agent) AnswerChallenge(ctx context.Context, req *vigilv1.AnswerChallengeRequest) (*vigilv1.SessionStatus, error) {
+	if err := allowed(ctx, req.Session, false); err != nil {
+		return nil, err
+	}
+	s, err := a.lookup(req.Session)
+	if err != nil {
+		return nil, err
+	}
+	st, err := a.g.AnswerChallenge(s.id, req.ChallengeId, req.Passed, a.cfg.Clock())
+	if err != nil {
+		return nil, guardError(err, "challenge_id")
+	}
+	s.notify()
+	return a.withEnrolment(statusMsg(st), s.user), nil
+}
+
+// Feedback implements vigilv1.AgentServer.
+func (a *Agent) Feedback(ctx context.Context, req *vigilv1.FeedbackRequest) (*vigilv1.SessionStatus, error) {
+	if err := allowed(ctx, req.Session, false); err != nil {
+		return nil, err
+	}
+	var v guard.Verdict
+	switch req.Verdict {
+	case "genuine":
+		v = guard.VerdictGenuine
+	case "compromised":
+		v = guard.VerdictCompromised
+	default:
+		return nil, badField("verdict", "%q, want genuine or compromised", req.Verdict)
+	}
+	s, err := a.lookup(req.Session)
+	if err != nil {
+		return nil, err
+	}
+	st, err := a.g.Feedback(s.id, v, a.cfg.Clock())
+	if err != nil {
+		return nil, guardError(err, "verdict")
+	}
+	s.notify()
+	return a.withEnrolment(statusMsg(st), s.user), nil
+}
+
+// WatchSession implements vigilv1.AgentServer: the current status at once, then each change,
+// until the session ends or the caller goes.
+func (a *Agent) WatchSession(req *vigilv1.WatchSessionRequest, stream vigilv1.Agent_WatchSessionServer) error {
+	return a.watch(stream.Context(), req.Session, stream.Send)
+}
+
+func (a *Agent) watch(ctx context.Context, id string, send func(*vigilv1.SessionStatus) error) error {
+	if err := allowed(ctx, id, true); err != nil {
+		return err
+	}
+	s, err := a.lookup(id)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	if s.watchers >= MaxWatchers {
+		s.mu.Unlock()
+		return apiError(codes.ResourceExhausted, ReasonRateLimited, "", "too many watchers of this session", 0)
+	}
+	s.watchers++
+	s.mu.Unlock()
+	defer func() { s.mu.Lock(); s.watchers--; s.mu.Unlock() }()
+	var last *vigilv1.SessionStatus
+	tick := time.NewTicker(watchPoll)
+	defer tick.Stop()
+	for {
+		changed := s.wait()
+		st, err := a.g.Status(id)
+		if err != nil { // ended
+			return nil
+		}
+		m := a.withEnrolment(statusMsg(st), s.user)
+		if last == nil || m.UpdatedUnixMs != last.UpdatedUnixMs || m.Trust != last.Trust || m.Tier != last.Tier ||
+			m.Enrolment.Windows != last.Enrolment.Windows || m.Enrolment.Enrolled != last.Enrolment.Enrolled {
+			if err := send(m); err != nil {
+				return err
+			}
+			last = m
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-changed:
+		case <-tick.C:
+		}
+	}
+}

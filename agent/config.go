@@ -1,0 +1,71 @@
+package agent
+
+import (
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/vigilauth/vigil/guard"
+)
+
+// Config configures an Agent. Dir is required; every other zero field means its default.
+type Config struct {
+	// Dir holds the agent's keys, encrypted state and audit log (created 0700 if absent).
+	Dir string
+	// Policy is the minimum trust per resource; nil means DefaultPolicy.
+	Policy *guard.Policy
+	// Guard configures the session guard (Scorers, Recorder and Clock are the agent's own).
+	Guard guard.Config
+	// EnrolWindows is how many disjoint windows of GuardWindow keystrokes enrol a user
+	// (default 5, the keystroke protocol's G).
+	EnrolWindows int
+	// HeadInterval is how often a signed head of the audit log is exported (default 1 minute).
+	HeadInterval time.Duration
+	// SaveInterval is how often changed state is written (default 30 seconds); it is also
+	// written when a user's enrolment completes, when a session ends and on shutdown.
+	SaveInterval time.Duration
+	// Logger receives the agent's operational messages; nil discards them.
+	Logger *slog.Logger
+	// Clock returns the current time (default time.Now).
+	Clock func() time.Time
+}
+
+// DefaultPolicy is the policy of an agent started without one: reading needs little trust,
+// a privileged transfer needs an established session.
+const DefaultPolicy = "profile.read 40\ndocuments.read 50\ntransfer 70\nadmin 85\n"
+
+func (c *Config) validate() error {
+	if c.Dir == "" {
+		return fmt.Errorf("agent: Config.Dir is required")
+	}
+	if c.Policy == nil {
+		p, err := guard.ParsePolicy(strings.NewReader(DefaultPolicy))
+		if err != nil {
+			return err
+		}
+		c.Policy = p
+	}
+	if c.EnrolWindows == 0 {
+		c.EnrolWindows = 5
+	}
+	if c.EnrolWindows < 1 || c.EnrolWindows > 100 {
+		return fmt.Errorf("agent: EnrolWindows %d, want 1..100", c.EnrolWindows)
+	}
+	if c.HeadInterval == 0 {
+		c.HeadInterval = time.Minute
+	}
+	if c.SaveInterval == 0 {
+		c.SaveInterval = 30 * time.Second
+	}
+	if c.HeadInterval < 0 || c.SaveInterval < 0 {
+		return fmt.Errorf("agent: negative interval")
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Clock == nil {
+		c.Clock = time.Now
+	}
+	return nil
+}

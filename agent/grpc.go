@@ -1,0 +1,63 @@
+package agent
+
+import (
+	"context"
+	"strings"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
+
+	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
+)
+
+// bearer returns the credential of an "authorization: Bearer ..." value.
+func bearer(v string) string {
+	if len(v) > 7 && strings.EqualFold(v[:7], "bearer ") {
+		return strings.TrimSpace(v[7:])
+	}
+	return ""
+}
+
+func (a *Agent) grpcCaller(ctx context.Context) (context.Context, error) {
+	md, _ := metadata.FromIncomingContext(ctx)
+	var cred string
+	if v := md.Get("authorization"); len(v) == 1 {
+		cred = bearer(v[0])
+	}
+	c, err := a.authenticate(cred)
+	if err != nil {
+		return nil, err
+	}
+	return withCaller(ctx, c), nil
+}
+
+// GRPCServer returns a gRPC server with the Agent service registered behind the bearer
+// authentication. Serve it on a loopback address or a unix socket only.
+func (a *Agent) GRPCServer(opts ...grpc.ServerOption) *grpc.Server {
+	opts = append(opts,
+		grpc.MaxRecvMsgSize(MaxBodyBytes),
+		grpc.UnaryInterceptor(func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+			ctx, err := a.grpcCaller(ctx)
+			if err != nil {
+				return nil, err
+			}
+			return h(ctx, req)
+		}),
+		grpc.StreamInterceptor(func(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+			ctx, err := a.grpcCaller(ss.Context())
+			if err != nil {
+				return err
+			}
+			return h(srv, &authedStream{ss, ctx})
+		}))
+	s := grpc.NewServer(opts...)
+	vigilv1.RegisterAgentServer(s, a)
+	return s
+}
+
+type authedStream struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+func (s *authedStream) Context() context.Context { return s.ctx }

@@ -1,0 +1,26 @@
+package agent
+
+import "time"
+
+// Every size cap and rate bound of the agent's API, in one place.
+const (
+	// MaxBodyBytes bounds an HTTP request body.
+	MaxBodyBytes = 1 << 20
+	// MaxBatchEvents bounds the keys plus pointer samples of one SendEvents call.
+	MaxBatchEvents = 4096
+	// EventsPerSecond and EventBurst bound one session's events: far above real typing and a
+	// pointer sampled at 120 Hz, far below what would let one page starve the agent.
+	EventsPerSecond = 2000
+	EventBurst      = 8000
+	// MaxSessions bounds the live sessions of one agent.
+	MaxSessions = 1024
+	// MaxHistory bounds the session summaries kept per user.
+	MaxHistory = 50
+	// MaxStateBytes bounds the encrypted state file.
+	MaxStateBytes = 256 << 20
+	// MaxWatchers bounds concurrent WatchSession streams per session.
+	MaxWatchers = 8
+	// watchPoll is how often a watcher looks for a change the agent did not announce
+	// (a challenge expiring on the guard's Tick).
+	watchPoll = time.Second
+)

@@ -1,0 +1,84 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+)
+
+// Listen opens a listener for the local API: "unix:/path" for a unix socket (created 0600, so
+// only the owner's processes can connect), otherwise a TCP address that must be on the
+// loopback: the agent is never reachable from the network.
+func Listen(addr string) (net.Listener, error) {
+	if path, ok := strings.CutPrefix(addr, "unix:"); ok {
+		os.Remove(path) // a socket left by a previous run
+		l, err := net.Listen("unix", path)
+		if err != nil {
+			return nil, fmt.Errorf("agent: %w", err)
+		}
+		if err := os.Chmod(path, 0o600); err != nil {
+			l.Close()
+			return nil, fmt.Errorf("agent: %w", err)
+		}
+		return l, nil
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("agent: listen address %q: %w", addr, err)
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return nil, fmt.Errorf("agent: listen address %q is not on the loopback (127.0.0.1, ::1) or a unix socket", addr)
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
+	}
+	return l, nil
+}
+
+// Serve runs the agent's loops and serves the gRPC face on grpcLis and the HTTP face on
+// httpLis (either may be nil) until ctx is done; then it stops the servers, ends the sessions,
+// saves the state and closes the audit log.
+func (a *Agent) Serve(ctx context.Context, grpcLis, httpLis net.Listener, opts HTTPOptions) error {
+	runCtx, stopRun := context.WithCancel(context.Background())
+	defer stopRun()
+	runErr := make(chan error, 1)
+	go func() { runErr <- a.Run(runCtx) }()
+
+	g, gctx := errgroup.WithContext(ctx)
+	gs := a.GRPCServer()
+	hs := &http.Server{Handler: a.HTTPHandler(opts), ReadHeaderTimeout: 5 * time.Second}
+	if grpcLis != nil {
+		g.Go(func() error { return gs.Serve(grpcLis) })
+	}
+	if httpLis != nil {
+		g.Go(func() error {
+			if err := hs.Serve(httpLis); !errors.Is(err, http.ErrServerClosed) {
+				return err
+			}
+			return nil
+		})
+	}
+	g.Go(func() error {
+		<-gctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		hs.Shutdown(sctx) // WebSocket watchers end when their request context does
+		hs.Close()
+		gs.Stop()
+		return nil
+	})
+	err := g.Wait()
+	stopRun()
+	if rerr := <-runErr; rerr != nil && err == nil {
+		err = rerr
+	}
+	return err
+}

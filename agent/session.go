@@ -1,0 +1,58 @@
+package agent
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// session is one live session as the agent sees it: its token, its rate limit and the
+// watchers of its status. The guard keeps its trust.
+type session struct {
+	id, user, token string
+	start           time.Time
+
+	mu       sync.Mutex // serialises the session's event batches and guards what follows
+	tokens   float64    // event allowance (token bucket)
+	refilled time.Time
+	minTrust float64
+	watchers int
+	changed  chan struct{} // closed and replaced on every change of status
+
+	allowed, denied atomic.Int64
+}
+
+func newSession(id, user, token string, now time.Time, trust float64) *session {
+	return &session{id: id, user: user, token: token, start: now, tokens: EventBurst, refilled: now,
+		minTrust: trust, changed: make(chan struct{})}
+}
+
+// take spends n events of the session's allowance and reports whether there were enough, and
+// if not how long until there will be. s.mu must be held.
+func (s *session) take(n int, now time.Time) (bool, time.Duration) {
+	if d := now.Sub(s.refilled); d > 0 {
+		s.tokens = min(EventBurst, s.tokens+d.Seconds()*EventsPerSecond)
+		s.refilled = now
+	}
+	if float64(n) > s.tokens {
+		wait := time.Duration((float64(n) - s.tokens) / EventsPerSecond * float64(time.Second))
+		return false, max(wait, time.Millisecond)
+	}
+	s.tokens -= float64(n)
+	return true, 0
+}
+
+// notify wakes the session's watchers.
+func (s *session) notify() {
+	s.mu.Lock()
+	close(s.changed)
+	s.changed = make(chan struct{})
+	s.mu.Unlock()
+}
+
+// wait returns a channel closed at the next change.
+func (s *session) wait() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.changed
+}

@@ -1,0 +1,128 @@
+package agent
+
+import (
+	"bytes"
+	"encoding/gob"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"golang.org/x/crypto/chacha20poly1305"
+
+	"github.com/vigilauth/vigil/guard"
+	"github.com/vigilauth/vigil/internal/atomicfile"
+	"github.com/vigilauth/vigil/models"
+)
+
+// stateMagic starts the state file and is the AEAD's associated data, so a file of another
+// kind or version does not decrypt as state.
+const stateMagic = "vigil/agent/state/v1\n"
+
+// State is what the agent keeps across restarts. It holds feature summaries and baselines,
+// never raw input events.
+type State struct {
+	Users map[string]*UserState
+}
+
+// UserState is one user's part of the State.
+type UserState struct {
+	// Enrolment holds the feature summaries of the user's enrolment windows (models.Window
+	// Dense summaries and per-bucket timings; no key sequence) and Seed the seed their model
+	// was fitted with, so the same model is fitted again after a restart.
+	Enrolment models.Enrolment
+	Seed      uint64
+	Enrolled  bool
+	// Baseline is the guard's context baseline (devices, networks, hours, maturity).
+	Baseline *guard.Baseline
+	// History lists the user's last sessions, newest last.
+	History []SessionSummary
+}
+
+// SessionSummary is one finished (or interrupted) session in a user's trust history.
+type SessionSummary struct {
+	Session         string
+	Start, End      time.Time
+	FinalTrust      float64
+	MinTrust        float64
+	Tier            string
+	Allowed, Denied int
+	EndedByShutdown bool
+}
+
+// sealState encrypts st under key: magic || nonce || XChaCha20-Poly1305(gob(st)).
+func sealState(key []byte, st *State) ([]byte, error) {
+	var plain bytes.Buffer
+	if err := gob.NewEncoder(&plain).Encode(st); err != nil {
+		return nil, fmt.Errorf("agent: encode state: %w", err)
+	}
+	aead, err := chacha20poly1305.NewX(key)
+	if err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
+	}
+	nonce, err := randomBytes(aead.NonceSize())
+	if err != nil {
+		return nil, err
+	}
+	out := append([]byte(stateMagic), nonce...)
+	return aead.Seal(out, nonce, plain.Bytes(), []byte(stateMagic)), nil
+}
+
+// openState decrypts and decodes a sealed state.
+func openState(key, data []byte) (*State, error) {
+	aead, err := chacha20poly1305.NewX(key)
+	if err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
+	}
+	if len(data) < len(stateMagic)+aead.NonceSize()+aead.Overhead() || string(data[:len(stateMagic)]) != stateMagic {
+		return nil, fmt.Errorf("%w: not an agent state file", ErrState)
+	}
+	nonce := data[len(stateMagic) : len(stateMagic)+aead.NonceSize()]
+	plain, err := aead.Open(nil, nonce, data[len(stateMagic)+aead.NonceSize():], []byte(stateMagic))
+	if err != nil {
+		return nil, fmt.Errorf("%w: the state file does not decrypt under this device's key (altered, or another device's)", ErrState)
+	}
+	st := &State{}
+	if err := gob.NewDecoder(bytes.NewReader(plain)).Decode(st); err != nil {
+		return nil, fmt.Errorf("%w: decode state: %v", ErrState, err)
+	}
+	if st.Users == nil {
+		st.Users = map[string]*UserState{}
+	}
+	return st, nil
+}
+
+// loadState reads dir's state file; a missing one is an empty state.
+func loadState(dir string, key []byte) (*State, error) {
+	f, err := os.Open(filepath.Join(dir, StateFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return &State{Users: map[string]*UserState{}}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxStateBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
+	}
+	if len(data) > MaxStateBytes {
+		return nil, fmt.Errorf("%w: state file beyond %d bytes", ErrState, MaxStateBytes)
+	}
+	return openState(key, data)
+}
+
+// saveState writes st to dir's state file, all or nothing.
+func saveState(dir string, key []byte, st *State) error {
+	data, err := sealState(key, st)
+	if err != nil {
+		return err
+	}
+	if err := atomicfile.Write(filepath.Join(dir, StateFile), data, 0o600); err != nil {
+		return fmt.Errorf("agent: save state: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,205 @@
+// vigil.js: Vigil's capture script for web applications. Plain JavaScript, no build step;
+// the Vigil agent on the device serves it as /vigil.js.
+//
+//   <script src="http://127.0.0.1:7412/vigil.js"></script>
+//   Vigil.start({session: "s-1", token: tokenFromYourServer});   // after sign-in
+//   Vigil.onStatus(function (st) { ... st.trust, st.tier, st.reasons ... });
+//   Vigil.authorize("transfer").then(function (d) { ... d.allow, d.explanation ... });
+//   Vigil.stop();                                                 // at sign-out
+//
+// Your server starts the session with the agent (StartSession, with the install secret) and
+// hands the page the session token it returns: the token lets this script send the session's
+// events, read its status and ask Authorize for it, nothing else. Decide privileged actions on
+// your server too: a page can be tampered with.
+//
+// Privacy: nothing typed in a password field, or inside an element marked data-vigil-ignore
+// (or with autocomplete="one-time-code" / "cc-*"), is captured at all. Keys are reduced to what
+// the typing features need: letters keep their identity; digits, punctuation and every other
+// key are sent as their class only. The agent keeps raw events in memory for the current window
+// only and stores feature summaries.
+(function (global) {
+  "use strict";
+
+  var script = document.currentScript;
+  var endpoint = script ? new URL(script.src).origin : "http://127.0.0.1:7412";
+  var FLUSH_MS = 250, MAX_BATCH = 2000, MAX_HOLD_MS = 5000;
+
+  var state = null; // {session, token, keys, pointer, held, timer, listeners}
+  var statusListeners = [];
+
+  function now(e) {
+    // High-resolution event time in ms since the epoch.
+    return performance.timeOrigin + (e && e.timeStamp ? e.timeStamp : performance.now());
+  }
+
+  function ignored(target) {
+    if (!target || !target.closest) return false;
+    if (target.closest("[data-vigil-ignore]")) return true;
+    if (target.tagName === "INPUT" && (target.type === "password" || target.type === "hidden")) return true;
+    var ac = (target.getAttribute && target.getAttribute("autocomplete")) || "";
+    return ac === "one-time-code" || ac.indexOf("cc-") === 0 || ac === "current-password" || ac === "new-password";
+  }
+
+  // keyClass reduces a keyCode to the representative of its class (see models/keystroke).
+  function keyClass(c) {
+    if (c >= 65 && c <= 90) return c;                                  // letters
+    if (c === 32 || c === 16 || c === 8 || c === 190 || c === 188 || c === 222 || c === 20) return c;
+    if (c === 110) return 190;                                          // keypad full stop
+    if ((c >= 48 && c <= 57) || (c >= 96 && c <= 105)) return 48;       // digits
+    if (c >= 37 && c <= 40) return 37;                                  // arrows
+    if (c === 186 || c === 187 || c === 189 || c === 191 || c === 192 || (c >= 219 && c <= 221) ||
+        c === 59 || c === 61 || c === 173 || c === 45 || (c >= 106 && c <= 111)) return 186;
+    return 1;                                                           // any other key
+  }
+
+  function onKeyDown(e) {
+    if (!state || e.repeat || ignored(e.target)) return;
+    var c = e.keyCode || e.which;
+    if (!c) return;
+    if (!state.held[c]) state.held[c] = now(e);
+  }
+
+  function onKeyUp(e) {
+    if (!state) return;
+    var c = e.keyCode || e.which;
+    var press = state.held[c];
+    if (press === undefined) return;
+    delete state.held[c];
+    if (ignored(e.target)) return;
+    var release = Math.max(press, now(e));
+    state.keys.push({pressMs: press, releaseMs: release, code: keyClass(c)});
+  }
+
+  var lastMove = 0;
+  function onPointer(e) {
+    if (!state || ignored(e.target)) return;
+    var t = now(e), action, button = "none";
+    if (e.type === "pointermove") {
+      if (t - lastMove < 8) return; // ~120 Hz is plenty
+      lastMove = t;
+      action = e.buttons ? "drag" : "move";
+      if (e.buttons) button = "left";
+    } else {
+      action = e.type === "pointerdown" ? "press" : "release";
+      button = ["left", "middle", "right"][e.button] || "other";
+    }
+    state.pointer.push({atMs: t, x: Math.round(e.clientX), y: Math.round(e.clientY), button: button, action: action});
+    if (state.pointer.length > MAX_BATCH) state.pointer.splice(0, state.pointer.length - MAX_BATCH);
+  }
+
+  function onWheel(e) {
+    if (!state || ignored(e.target)) return;
+    state.pointer.push({atMs: now(e), x: Math.round(e.clientX), y: Math.round(e.clientY), button: "scroll",
+      action: e.deltaY > 0 ? "scroll_down" : "scroll_up"});
+  }
+
+  function api(method, body) {
+    return fetch(endpoint + "/v1/agent/" + method, {
+      method: "POST",
+      headers: {"Authorization": "Bearer " + state.token, "Content-Type": "application/json"},
+      body: JSON.stringify(body)
+    }).then(function (r) {
+      return r.json().then(function (j) {
+        if (!r.ok) { var err = new Error(j.error || r.statusText); err.reason = j.reason; err.field = j.field; throw err; }
+        return j;
+      });
+    });
+  }
+
+  function publish(st) {
+    for (var i = 0; i < statusListeners.length; i++) {
+      try { statusListeners[i](st); } catch (e) { /* a listener's bug is not ours */ }
+    }
+  }
+
+  // flush sends the events whose order is settled: nothing at or after the press of a key
+  // still held, since that key will be sent later and the agent wants each session in order.
+  var inFlight = null;
+  function flush() {
+    if (!state || inFlight) return inFlight || Promise.resolve();
+    var cutoff = Infinity, t = now();
+    for (var c in state.held) {
+      if (t - state.held[c] > MAX_HOLD_MS) { delete state.held[c]; continue; } // stuck key
+      cutoff = Math.min(cutoff, state.held[c]);
+    }
+    var keys = [], keep = [], i;
+    state.keys.sort(function (a, b) { return a.pressMs - b.pressMs; });
+    for (i = 0; i < state.keys.length; i++) (state.keys[i].pressMs < cutoff && keys.length < MAX_BATCH ? keys : keep).push(state.keys[i]);
+    state.keys = keep;
+    var pointer = [], pkeep = [];
+    for (i = 0; i < state.pointer.length; i++) (state.pointer[i].atMs < cutoff && pointer.length < MAX_BATCH ? pointer : pkeep).push(state.pointer[i]);
+    state.pointer = pkeep;
+    if (!keys.length && !pointer.length) return Promise.resolve();
+    var s = state;
+    inFlight = api("SendEvents", {session: s.session, keys: keys, pointer: pointer}).then(function (r) {
+      inFlight = null;
+      s.sent += r.accepted || 0;
+      if (r.status) publish(r.status);
+      return r;
+    }, function (err) {
+      inFlight = null;
+      if (global.console) console.warn("vigil: events refused:", err.message);
+    });
+    return inFlight;
+  }
+
+  var Vigil = {
+    // start begins capturing for a session: opts {session, token, endpoint?}.
+    start: function (opts) {
+      if (typeof opts === "string") opts = {session: opts, token: arguments[1]};
+      if (!opts || !opts.session || !opts.token) throw new Error("Vigil.start: session and token are required");
+      Vigil.stop();
+      if (opts.endpoint) endpoint = opts.endpoint;
+      state = {session: opts.session, token: opts.token, keys: [], pointer: [], held: {}, sent: 0};
+      document.addEventListener("keydown", onKeyDown, true);
+      document.addEventListener("keyup", onKeyUp, true);
+      document.addEventListener("pointermove", onPointer, true);
+      document.addEventListener("pointerdown", onPointer, true);
+      document.addEventListener("pointerup", onPointer, true);
+      document.addEventListener("wheel", onWheel, {capture: true, passive: true});
+      state.timer = setInterval(flush, FLUSH_MS);
+      return Vigil.status();
+    },
+    // stop ends capturing (the application's server ends the session).
+    stop: function () {
+      if (!state) return;
+      clearInterval(state.timer);
+      document.removeEventListener("keydown", onKeyDown, true);
+      document.removeEventListener("keyup", onKeyUp, true);
+      document.removeEventListener("pointermove", onPointer, true);
+      document.removeEventListener("pointerdown", onPointer, true);
+      document.removeEventListener("pointerup", onPointer, true);
+      document.removeEventListener("wheel", onWheel, {capture: true, passive: true});
+      state = null;
+    },
+    // flush sends what is captured now; it resolves when the agent has applied it.
+    flush: flush,
+    // status resolves to the session's current status.
+    status: function () {
+      return api("SendEvents", {session: state.session}).then(function (r) { publish(r.status); return r.status; });
+    },
+    // authorize asks the agent whether the session may use resource now; it resolves to the
+    // decision {allow, outcome, trust, required, tier, challenge, reasons, explanation}. Pending
+    // events are sent first, so the decision reflects everything typed so far.
+    authorize: function (resource) {
+      if (!state) return Promise.reject(new Error("Vigil.authorize: no session started"));
+      var s = state;
+      return flush().then(function () { return flush(); }).then(function () {
+        return api("Authorize", {session: s.session, resource: resource});
+      });
+    },
+    // onStatus calls fn with every status the agent returns.
+    onStatus: function (fn) { statusListeners.push(fn); },
+    // watch streams status changes over a WebSocket; fn as for onStatus.
+    watch: function (fn) {
+      var ws = new WebSocket(endpoint.replace(/^http/, "ws") + "/v1/agent/WatchSession?session=" +
+        encodeURIComponent(state.session) + "&token=" + encodeURIComponent(state.token));
+      ws.onmessage = function (m) { var j = JSON.parse(m.data); if (!j.error) fn(j); };
+      return ws;
+    },
+    // sent is the number of events the agent accepted in this session.
+    sent: function () { return state ? state.sent : 0; },
+    pending: function () { return state ? state.keys.length + state.pointer.length : 0; }
+  };
+  global.Vigil = Vigil;
+})(window);

@@ -1,0 +1,70 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/vigilauth/vigil/agent"
+	"github.com/vigilauth/vigil/guard"
+)
+
+// runAgent runs the device agent: the local API (gRPC and HTTP/JSON), the capture script, and
+// optionally the demo application.
+func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	home, _ := os.UserHomeDir()
+	dir := fs.String("dir", filepath.Join(home, ".vigil", "agent"), "the agent's keys, encrypted state and audit log `DIR`")
+	grpcAddr := fs.String("grpc", "127.0.0.1:7411", "gRPC API `ADDR`: a loopback host:port or unix:/path/to/socket; empty to disable")
+	httpAddr := fs.String("http", "127.0.0.1:7412", "HTTP/JSON API, /vigil.js and the demo `ADDR`: loopback host:port or unix:/path")
+	demo := fs.Bool("demo-app", false, "serve the demo web application at /demo/")
+	policyPath := fs.String("policy", "", "minimum trust per resource, one 'resource trust' per line `FILE` (default: "+
+		"profile.read 40, documents.read 50, transfer 70, admin 85)")
+	heads := fs.Duration("head-interval", time.Minute, "how often to export a signed head of the audit log")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("agent: unexpected argument %q", fs.Arg(0))
+	}
+	if *grpcAddr == "" && *httpAddr == "" {
+		return errors.New("agent: --grpc and --http are both empty: nothing to serve")
+	}
+	cfg := agent.Config{Dir: *dir, HeadInterval: *heads, Logger: slog.New(slog.NewTextHandler(stderr, nil))}
+	if *policyPath != "" {
+		p, err := guard.LoadPolicy(*policyPath)
+		if err != nil {
+			return fmt.Errorf("agent: --policy: %w", err)
+		}
+		cfg.Policy = p
+	}
+	a, err := agent.New(cfg)
+	if err != nil {
+		return err
+	}
+	var gl, hl = nilListener(), nilListener()
+	if *grpcAddr != "" {
+		if gl, err = agent.Listen(*grpcAddr); err != nil {
+			return fmt.Errorf("agent: --grpc: %w", err)
+		}
+	}
+	if *httpAddr != "" {
+		if hl, err = agent.Listen(*httpAddr); err != nil {
+			return fmt.Errorf("agent: --http: %w", err)
+		}
+	}
+	logPath, pubPath := a.AuditPaths()
+	fmt.Fprintf(stdout, "vigil agent: gRPC %s, HTTP %s; secret in %s; audit log %s (key %s)\n",
+		addrOf(gl), addrOf(hl), filepath.Join(*dir, agent.SecretFile), logPath, pubPath)
+	if *demo && hl != nil {
+		fmt.Fprintf(stdout, "demo application: http://%s/demo/\n", hl.Addr())
+	}
+	return a.Serve(ctx, gl, hl, agent.HTTPOptions{DemoApp: *demo})
+}
