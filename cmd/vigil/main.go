@@ -31,9 +31,8 @@ func commands() []command {
 		{"trustee", "run a trustee holding one share of the HE secret key, or run the key ceremony", runTrustee},
 		{"eval", "measure the behavioural models on recorded data (keystrokes, mouse)", runEval},
 		{"loadtest", "measure a coordinator process under a fleet of devices sending encrypted updates", runLoadtest},
-		{"privacy", "tools for privacy reviewers: epsilon, plan, curve, ledger, report", runPrivacy},
-		{"enrol", "the enrolment authority: create it, issue one-time tokens, serve device registrations", runEnrol},
-		{"pki", "transport identity: create the CA, issue trustee certificates, revoke", runPKI},
+		{"privacy", "tools for privacy reviewers: epsilon, plan, curve, ledger", runPrivacy},
+		{"pki", "device identity: create the CA, issue enrolment tokens and trustee certificates, revoke", runPKI},
 		{"audit", "verify decision logs and create checkpoint keys", runAudit},
 		{"release", "sign, verify, publish and inspect model releases: keygen, sign, verify, publish, inspect", runRelease},
 	}
