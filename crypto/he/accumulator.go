@@ -9,7 +9,7 @@ import (
 // Accumulator is a round's running encrypted sum: the coordinator adds each device's
 // encrypted update as it arrives and, at the deadline, seals the sum for the trustees.
 //
-// Memory is the sum itself, 16 bytes per model parameter (rounded up to whole ciphertexts),
+// Memory is the sum itself, 32 bytes per model parameter (rounded up to whole ciphertexts),
 // plus a fixed 128 KiB filter of the fingerprints of accepted updates for replay detection
 // (see replayFilter); nothing grows with the number of devices. Add checks an update completely before touching the sum, so a
 // rejected update leaves the sum and the count exactly as they were.
@@ -20,14 +20,14 @@ type Accumulator struct {
 	epoch  uint64
 	dim    int
 	k      int
-	sum    []uint64 // k ciphertexts, each c0 then c1, N coefficients per polynomial
+	sum    []uint64 // k ciphertexts, each c0 then c1, each polynomial in the flat RNS layout
 	count  int
 	seen   *replayFilter
 	sealed bool
 }
 
-// fingerprintCoeffs is how many leading coefficients of each c1 the replay fingerprint covers.
-// c1 = u a + e1 is uniform modulo Q, so 32 coefficients (about 1,900 bits) never repeat across
+// fingerprintCoeffs is how many leading residues (modulo q0) of each c1 the replay fingerprint
+// covers. c1 = u a + e1 is uniform modulo Q, so 32 residues (about 1,900 bits) never repeat across
 // honest encryptions; and an attacker who alters a replayed body anywhere evades a hash of all
 // of it as easily as a hash of a prefix, so hashing more would only cost time.
 const fingerprintCoeffs = 32
@@ -46,7 +46,7 @@ func NewAccumulator(p Params, epoch uint64, dim int) (*Accumulator, error) {
 		epoch:  epoch,
 		dim:    dim,
 		k:      k,
-		sum:    make([]uint64, k*2*p.N()),
+		sum:    make([]uint64, k*2*p.polyLen()),
 		seen:   newReplayFilter(),
 	}, nil
 }
@@ -77,8 +77,8 @@ func (a *Accumulator) Add(update [][]byte, b Binding) error {
 		if err := a.checkHeader(h, j, b); err != nil {
 			return fmt.Errorf("ciphertext %d: %w", j, err)
 		}
-		n8 := 8 * a.params.N()
-		fp.Write(coeffs[n8 : n8+8*fingerprintCoeffs])
+		c1 := a.params.polyBytes()
+		fp.Write(coeffs[c1 : c1+8*fingerprintCoeffs])
 		bodies = append(bodies, coeffs)
 	}
 	var key [32]byte
@@ -87,9 +87,9 @@ func (a *Accumulator) Add(update [][]byte, b Binding) error {
 		return fmt.Errorf("%w: this update's ciphertexts are already in the sum", ErrReplay)
 	}
 	// Everything is checked: from here on nothing can fail.
-	block := 2 * a.params.N()
+	block := 2 * a.params.polyLen()
 	for j, body := range bodies {
-		addInto(a.sum[j*block:(j+1)*block], body, a.params.q)
+		addRNS(a.params, a.sum[j*block:(j+1)*block], body)
 	}
 	a.seen.add(key)
 	a.count++
@@ -113,7 +113,8 @@ func (a *Accumulator) checkHeader(h blobHeader, j int, b Binding) error {
 }
 
 // addInto adds the little-endian coefficients in src to dst modulo q, without branches on the
-// data. Both operands are below q < 2^60, so the sum is below 2^61 and cannot wrap.
+// data. Both operands are below q < 2^60, so the sum is below 2^61 and cannot wrap. addRNS
+// applies it to each prime's residues.
 func addInto(dst []uint64, src []byte, q uint64) {
 	src = src[:8*len(dst)]
 	for i := range dst {
@@ -145,11 +146,11 @@ func (a *Accumulator) Seal(round uint64) (*Sum, error) {
 	a.sealed = true
 	s := &Sum{Epoch: a.epoch, Round: round, Contributors: a.count, Dimension: a.dim, params: a.params}
 	b := SumBinding(a.epoch, round, a.count)
-	n := a.params.N()
+	n, pl := a.params.N(), a.params.polyLen()
 	for j := 0; j < a.k; j++ {
 		h := blobHeader{kind: kindSum, epoch: a.epoch, binding: b, index: uint32(j), count: uint32(a.k), dim: uint64(a.dim)}
-		c0 := a.sum[2*j*n : (2*j+1)*n]
-		c1 := a.sum[(2*j+1)*n : (2*j+2)*n]
+		c0 := split(a.sum[2*j*pl:(2*j+1)*pl], n)
+		c1 := split(a.sum[(2*j+1)*pl:(2*j+2)*pl], n)
 		blob, err := appendBlob(make([]byte, 0, blobSize(a.params, 2)), a.params, h, c0, c1)
 		if err != nil {
 			return nil, err

@@ -9,7 +9,8 @@ import (
 
 // Accumulator state layout, for a coordinator that keeps its open round on disk
 // (little-endian): magic "VGHA", version 1, parameter digest (16), epoch (8), dimension (4),
-// count (4), sealed (1), replay filter (2^20 bits), the sum (k * 2 * N coefficients), and the
+// count (4), sealed (1), replay filter (2^20 bits), the sum (k ciphertexts of two polynomials
+// in the flat RNS layout of rns.go, 2 * 2 * N residues each), and the
 // SHA-256 of everything before (32).
 const (
 	accumulatorMagic   = "VGHA"
@@ -79,8 +80,8 @@ func ParseAccumulator(p Params, data []byte) (*Accumulator, error) {
 		return nil, err
 	}
 	readCoeffs(a.seen.bits, bits)
-	if i := firstUnreduced(raw, p.q); i >= 0 {
-		return nil, fmt.Errorf("%w: accumulator coefficient %d is not reduced modulo Q", ErrMalformed, i)
+	if i := firstUnreduced(p, raw); i >= 0 {
+		return nil, fmt.Errorf("%w: accumulator residue %d is not reduced modulo its prime", ErrMalformed, i)
 	}
 	readCoeffs(a.sum, raw)
 	return a, nil

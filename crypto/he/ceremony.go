@@ -75,7 +75,7 @@ func Deal(roster *Roster, self *Identity) (*Dealing, error) {
 	from := roster.Members[me].Point
 
 	sk := rlwe.NewKeyGenerator(rp).GenSecretKeyNew()
-	defer clear(sk.Value.Q.Coeffs[0])
+	defer erase(sk.Value.Q)
 	thr := mhe.NewThresholdizer(rp)
 	poly, err := thr.GenShamirPolynomial(roster.Threshold, sk)
 	if err != nil {
@@ -83,13 +83,13 @@ func Deal(roster *Roster, self *Identity) (*Dealing, error) {
 	}
 	defer func() {
 		for _, c := range poly.Value {
-			clear(c.Q.Coeffs[0])
+			erase(c.Q)
 		}
 	}()
 
 	d := &Dealing{RosterDigest: digest, From: from, params: p}
 	share := thr.AllocateThresholdSecretShare()
-	defer clear(share.Q.Coeffs[0])
+	defer erase(share.Q)
 	for _, m := range roster.Members {
 		thr.GenShamirSecretShare(mhe.ShamirPublicPoint(m.Point), poly, &share)
 		ringQ.Reduce(share.Q, share.Q)
@@ -97,7 +97,7 @@ func Deal(roster *Roster, self *Identity) (*Dealing, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%w: member %q: HPKE public key: %v", ErrCeremony, m.ID, err)
 		}
-		plain := appendCoeffs(make([]byte, 0, 8*p.N()), share.Q.Coeffs[0])
+		plain := appendPoly(make([]byte, 0, p.polyBytes()), share.Q)
 		sealed, err := hpke.Seal(pk, ceremonyKDF(), ceremonyAEAD(), shareInfo(digest, from, m.Point), plain)
 		clear(plain)
 		if err != nil {
@@ -110,7 +110,7 @@ func Deal(roster *Roster, self *Identity) (*Dealing, error) {
 	pkShare := ckg.AllocateShare()
 	ckg.GenShare(sk, sampleCRP(p, roster.CRS), &pkShare)
 	ringQ.Reduce(pkShare.Value.Q, pkShare.Value.Q)
-	d.PKShare = slices.Clone(pkShare.Value.Q.Coeffs[0])
+	d.PKShare = flatten(pkShare.Value.Q)
 
 	msg := d.signedPart()
 	d.Signature = make([]byte, mldsa65.SignatureSize)
@@ -151,7 +151,7 @@ func Finish(roster *Roster, self *Identity, dealings []*Dealing) (*SecretShare, 
 	thr := mhe.NewThresholdizer(rp)
 	tsk := thr.AllocateThresholdSecretShare()
 	part := thr.AllocateThresholdSecretShare()
-	defer clear(part.Q.Coeffs[0])
+	defer erase(part.Q)
 	ckg := mhe.NewPublicKeyGenProtocol(rp)
 	agg := ckg.AllocateShare()
 	pkShare := ckg.AllocateShare()
@@ -161,16 +161,16 @@ func Finish(roster *Roster, self *Identity, dealings []*Dealing) (*SecretShare, 
 		if err != nil {
 			return nil, nil, fmt.Errorf("%w: the share from %q does not open: %v", ErrCeremony, m.ID, err)
 		}
-		if len(plain) != 8*p.N() || firstUnreduced(plain, p.q) >= 0 {
+		if len(plain) != p.polyBytes() || firstUnreduced(p, plain) >= 0 {
 			clear(plain)
 			return nil, nil, fmt.Errorf("%w: the share from %q is not a polynomial modulo Q", ErrCeremony, m.ID)
 		}
-		readCoeffs(part.Q.Coeffs[0], plain)
+		readPoly(part.Q, plain)
 		clear(plain)
 		if err := thr.AggregateShares(tsk, part, &tsk); err != nil {
 			return nil, nil, fmt.Errorf("he: aggregating shares: %w", err)
 		}
-		copy(pkShare.Value.Q.Coeffs[0], d.PKShare)
+		unflatten(pkShare.Value.Q, d.PKShare)
 		ckg.AggregateShares(agg, pkShare, &agg)
 	}
 	pk := rlwe.NewPublicKey(rp)
@@ -182,7 +182,7 @@ func Finish(roster *Roster, self *Identity, dealings []*Dealing) (*SecretShare, 
 		Trustees:  roster.trustees(),
 		CRS:       roster.CRS,
 		params:    p,
-		b:         slices.Clone(pk.Value[0].Q.Coeffs[0]),
+		b:         flatten(pk.Value[0].Q),
 	}
 	keyDigest, err := key.Digest()
 	if err != nil {
@@ -195,9 +195,9 @@ func Finish(roster *Roster, self *Identity, dealings []*Dealing) (*SecretShare, 
 		Trustees:  roster.trustees(),
 		KeyDigest: keyDigest,
 		params:    p,
-		value:     slices.Clone(tsk.Q.Coeffs[0]),
+		value:     flatten(tsk.Q),
 	}
-	clear(tsk.Q.Coeffs[0])
+	erase(tsk.Q)
 	return share, key, nil
 }
 

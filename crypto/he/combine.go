@@ -74,15 +74,15 @@ func Combine(key *KeyEpoch, sum *Sum, shares [][][]byte, clipNorm float64) ([]fl
 	n := p.N()
 	out := make([]float64, s.Dimension)
 	unit := clipNorm / p.scale
-	acc := make([]uint64, n)
+	acc := make([]uint64, p.polyLen())
 	for j := range k {
-		readCoeffs(acc, s.Ciphertexts[j][blobHeaderSize:blobHeaderSize+8*n]) // c0
+		readCoeffs(acc, s.Ciphertexts[j][blobHeaderSize:blobHeaderSize+p.polyBytes()]) // c0
 		for i := range bodies {
-			addInto(acc, bodies[i][j], p.q)
+			addRNS(p, acc, bodies[i][j])
 		}
 		dst := out[j*n : min((j+1)*n, s.Dimension)]
 		for i := range dst {
-			dst[i] = decodeCoeff(acc[i], p.q) * unit
+			dst[i] = p.decodeCoeff(acc[i], acc[n+i]) * unit
 		}
 	}
 	return out, nil

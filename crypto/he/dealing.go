@@ -8,15 +8,16 @@ import (
 )
 
 // Dealing layout (little-endian): magic "VGHD", version 1, parameter digest (16), roster
-// digest (32), dealer's point (8), public-key share (N * 8), n (2), n * { length (4), sealed
-// share }, then the ML-DSA-65 signature (fixed size) over everything before it.
+// digest (32), dealer's point (8), public-key share (2N * 8, the flat RNS layout of rns.go),
+// n (2), n * { length (4), sealed share }, then the ML-DSA-65 signature (fixed size) over
+// everything before it.
 
-// maxSealedBytes bounds one sealed share: the 8N-byte polynomial plus the HPKE encapsulated
-// key and tag, with room to spare.
-func maxSealedBytes(p Params) int { return 8*p.N() + 4096 }
+// maxSealedBytes bounds one sealed share: the polynomial (2N residues of 8 bytes) plus the
+// HPKE encapsulated key and tag, with room to spare.
+func maxSealedBytes(p Params) int { return p.polyBytes() + 4096 }
 
 func (d *Dealing) signedPart() []byte {
-	out := make([]byte, 0, 64+8*len(d.PKShare)+len(d.Sealed)*(8*d.params.N()+1200))
+	out := make([]byte, 0, 64+8*len(d.PKShare)+len(d.Sealed)*(d.params.polyBytes()+1200))
 	out = append(out, dealingMagic...)
 	out = append(out, dealingVersion)
 	out = append(out, d.params.digest[:]...)
@@ -91,13 +92,11 @@ func (d *Dealing) check(p Params, n int) error {
 	if d.From == 0 || d.From > MaxPoint {
 		return fmt.Errorf("%w: dealer's Shamir point %d", ErrMalformed, d.From)
 	}
-	if len(d.PKShare) != p.N() {
-		return fmt.Errorf("%w: public-key share of %d coefficients", ErrMalformed, len(d.PKShare))
+	if len(d.PKShare) != p.polyLen() {
+		return fmt.Errorf("%w: public-key share of %d residues", ErrMalformed, len(d.PKShare))
 	}
-	for i, c := range d.PKShare {
-		if c >= p.q {
-			return fmt.Errorf("%w: public-key share coefficient %d is not reduced modulo Q", ErrMalformed, i)
-		}
+	if i := unreducedAt(p, d.PKShare); i >= 0 {
+		return fmt.Errorf("%w: public-key share residue %d is not reduced modulo its prime", ErrMalformed, i)
 	}
 	if len(d.Sealed) != n || n < MinTrustees || n > MaxTrustees {
 		return fmt.Errorf("%w: %d sealed shares for %d trustees", ErrMalformed, len(d.Sealed), n)

@@ -6,6 +6,7 @@ import (
 
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
 	"github.com/tuneinsight/lattigo/v5/mhe"
+	"github.com/tuneinsight/lattigo/v5/ring"
 )
 
 // Decryptor computes one trustee's decryption shares of sealed sums: lattigo's collective
@@ -14,8 +15,10 @@ import (
 // its Shamir share into a t-out-of-t additive share for the active set (mhe.Combiner), so that
 // exactly the t shares of that set add up to a decryption.
 //
-// Each share is h = s_i c1 + e_i with flooding noise e_i of standard deviation 2^15 (see the
-// package documentation). The Decryptor does not remember what it decrypted: refusing a
+// Each share is h = s_i c1 + g_i + e_i: lattigo's key-switch share with its own small Gaussian
+// error g_i (sigma 3.2), plus flooding noise e_i uniform on [-(2^75 - 1), 2^75 - 1] drawn from
+// crypto/rand (flooding.go), wide enough that the shares reveal nothing beyond the decrypted sum
+// (see the package documentation). The Decryptor does not remember what it decrypted: refusing a
 // second request for the same round or sum is the caller's job (the trustee service does it,
 // persistently), because it must survive restarts.
 //
@@ -27,6 +30,7 @@ type Decryptor struct {
 	cmb    mhe.Combiner
 	tsk    mhe.ShamirSecretShare
 	zero   *rlwe.SecretKey
+	flood  *flooder
 }
 
 // NewDecryptor returns a Decryptor for share.
@@ -39,7 +43,9 @@ func NewDecryptor(share *SecretShare) (*Decryptor, error) {
 	}
 	p := share.params
 	rp := p.rlwe()
-	ks, err := mhe.NewKeySwitchProtocol(rp, p.smudging)
+	// Sigma 0: lattigo adds only its own fresh-encryption error; the flooding noise is added
+	// separately, because lattigo's Gaussian sampler approximates at the width needed.
+	ks, err := mhe.NewKeySwitchProtocol(rp, ring.DiscreteGaussian{Sigma: 0, Bound: 0})
 	if err != nil {
 		return nil, fmt.Errorf("he: key-switch protocol: %w", err)
 	}
@@ -48,7 +54,7 @@ func NewDecryptor(share *SecretShare) (*Decryptor, error) {
 		points[i] = mhe.ShamirPublicPoint(t.Point)
 	}
 	tsk := mhe.NewThresholdizer(rp).AllocateThresholdSecretShare()
-	copy(tsk.Q.Coeffs[0], share.value)
+	unflatten(tsk.Q, share.value)
 	return &Decryptor{
 		params: p,
 		share:  share,
@@ -56,6 +62,7 @@ func NewDecryptor(share *SecretShare) (*Decryptor, error) {
 		cmb:    mhe.NewCombiner(rp, mhe.ShamirPublicPoint(share.Point), points, share.Threshold),
 		tsk:    tsk,
 		zero:   rlwe.NewSecretKey(rp),
+		flood:  newFlooder(p),
 	}, nil
 }
 
@@ -86,26 +93,28 @@ func (d *Decryptor) Share(sum *Sum, active []uint64) ([][]byte, error) {
 		points[i] = mhe.ShamirPublicPoint(x)
 	}
 	sk := rlwe.NewSecretKey(rp)
-	defer clear(sk.Value.Q.Coeffs[0])
+	defer erase(sk.Value.Q)
 	if err := d.cmb.GenAdditiveShare(points, mhe.ShamirPublicPoint(d.share.Point), d.tsk, sk); err != nil {
 		return nil, fmt.Errorf("he: additive share: %w", err)
 	}
 
 	binding := shareBinding(sum.Binding(), active)
-	ct := rlwe.NewCiphertext(rp, 1, 0)
+	ct := rlwe.NewCiphertext(rp, 1, rp.MaxLevel())
 	ct.IsNTT = false
-	out := d.ks.AllocateShare(0)
+	out := d.ks.AllocateShare(rp.MaxLevel())
 	ringQ := rp.RingQ()
 	k := len(sum.Ciphertexts)
 	shares := make([][]byte, k)
 	for j := range k {
-		c0, c1 := sum.polys(j)
-		copy(ct.Value[0].Coeffs[0], c0)
-		copy(ct.Value[1].Coeffs[0], c1)
+		_, c1 := sum.polys(j) // GenShare does not read c0
+		unflatten(ct.Value[1], c1)
 		d.ks.GenShare(sk, d.zero, ct, &out)
 		ringQ.Reduce(out.Value, out.Value)
+		if err := d.flood.readAndAdd(out.Value); err != nil {
+			return nil, err
+		}
 		h := blobHeader{kind: kindShare, epoch: sum.Epoch, binding: binding, index: uint32(j), count: uint32(k), dim: uint64(sum.Dimension), point: d.share.Point}
-		blob, err := appendBlob(make([]byte, 0, blobSize(d.params, 1)), d.params, h, out.Value.Coeffs[0])
+		blob, err := appendBlob(make([]byte, 0, blobSize(d.params, 1)), d.params, h, out.Value.Coeffs)
 		if err != nil {
 			return nil, err
 		}

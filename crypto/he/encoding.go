@@ -56,17 +56,18 @@ func (r *reader) u64() uint64 {
 	return 0
 }
 
-// coeffs reads N coefficients and checks that each is reduced modulo Q.
+// coeffs reads one polynomial in the flat RNS layout (rns.go) and checks that each residue is
+// reduced modulo its prime.
 func (r *reader) coeffs(p Params) []uint64 {
-	raw := r.take(8 * p.N())
+	raw := r.take(p.polyBytes())
 	if raw == nil {
 		return nil
 	}
-	if i := firstUnreduced(raw, p.q); i >= 0 {
-		r.err = fmt.Errorf("%w: %s coefficient %d is not reduced modulo Q", ErrMalformed, r.what, i)
+	if i := firstUnreduced(p, raw); i >= 0 {
+		r.err = fmt.Errorf("%w: %s residue %d is not reduced modulo its prime", ErrMalformed, r.what, i)
 		return nil
 	}
-	out := make([]uint64, p.N())
+	out := make([]uint64, p.polyLen())
 	readCoeffs(out, raw)
 	return out
 }

@@ -24,9 +24,9 @@ func TestEncryptorMatchesLattigo(t *testing.T) {
 	dec := rlwe.NewDecryptor(rp, s)
 	rng := testRNG(t)
 	msg := randomUpdate(rng, p.N(), 1)
-	want := make([]uint64, p.N())
+	want := rp.RingQ().NewPoly()
 	for i, v := range msg {
-		want[i] = encodeCoeff(v*p.scale, p.q)
+		want.Coeffs[0][i], want.Coeffs[1][i] = p.encodeCoeff(v * p.scale)
 	}
 
 	// noiseStd decrypts ct and returns the standard deviation of (decryption - message).
@@ -35,9 +35,10 @@ func TestEncryptorMatchesLattigo(t *testing.T) {
 		if pt.IsNTT {
 			ringQ.INTT(pt.Value, pt.Value)
 		}
+		ringQ.Sub(pt.Value, want, pt.Value)
 		var sum2 float64
-		for i, c := range pt.Value.Coeffs[0] {
-			d := decodeCoeff((c+p.q-want[i])%p.q, p.q)
+		for i := range p.N() {
+			d := p.decodeCoeff(pt.Value.Coeffs[0][i], pt.Value.Coeffs[1][i])
 			sum2 += d * d
 		}
 		return math.Sqrt(sum2 / float64(p.N()))
@@ -54,15 +55,15 @@ func TestEncryptorMatchesLattigo(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ct := rlwe.NewCiphertext(rp, 1, 0)
+		ct := rlwe.NewCiphertext(rp, 1, rp.MaxLevel())
 		ct.IsNTT = false
-		readCoeffs(ct.Value[0].Coeffs[0], cts[0][blobHeaderSize:])
-		readCoeffs(ct.Value[1].Coeffs[0], cts[0][blobHeaderSize+8*p.N():])
+		readPoly(ct.Value[0], cts[0][blobHeaderSize:])
+		readPoly(ct.Value[1], cts[0][blobHeaderSize+p.polyBytes():])
 		mine += noiseStd(ct) / trials
 
-		pt := rlwe.NewPlaintext(rp, 0)
+		pt := rlwe.NewPlaintext(rp, rp.MaxLevel())
 		pt.IsNTT = false
-		copy(pt.Value.Coeffs[0], want)
+		pt.Value.Copy(want)
 		ref, err := rlwe.NewEncryptor(rp, f.key.publicKey()).EncryptNew(pt)
 		if err != nil {
 			t.Fatal(err)

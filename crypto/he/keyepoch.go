@@ -32,13 +32,14 @@ type KeyEpoch struct {
 	CRS      [32]byte
 
 	params Params
-	b      []uint64 // NTT and Montgomery form, as lattigo keeps public keys
+	b      []uint64 // NTT and Montgomery form, as lattigo keeps public keys; flat RNS layout
 }
 
 // Key-epoch document layout (little-endian):
 //
 //	magic "VGHK", version 1, parameter digest (16), epoch (8), threshold (2), n (2),
-//	n * { point (8), id length (1), id }, CRS (32), b: N coefficients (8 each)
+//	n * { point (8), id length (1), id }, CRS (32), b: one polynomial in the flat RNS
+//	layout of rns.go (2N residues, 8 bytes each)
 const (
 	keyEpochMagic   = "VGHK"
 	keyEpochVersion = 1
@@ -62,9 +63,7 @@ func (k *KeyEpoch) MarshalBinary() ([]byte, error) {
 		out = append(out, t.ID...)
 	}
 	out = append(out, k.CRS[:]...)
-	for _, c := range k.b {
-		out = binary.LittleEndian.AppendUint64(out, c)
-	}
+	out = appendCoeffs(out, k.b)
 	return out, nil
 }
 
@@ -125,13 +124,11 @@ func (k *KeyEpoch) check() error {
 	if err := checkTrusteeSet(k.Trustees, k.Threshold); err != nil {
 		return err
 	}
-	if len(k.b) != k.params.N() {
+	if len(k.b) != k.params.polyLen() {
 		return fmt.Errorf("%w: key epoch has no public key", ErrMalformed)
 	}
-	for i, c := range k.b {
-		if c >= k.params.q {
-			return fmt.Errorf("%w: public key coefficient %d is not reduced modulo Q", ErrMalformed, i)
-		}
+	if i := unreducedAt(k.params, k.b); i >= 0 {
+		return fmt.Errorf("%w: public key residue %d is not reduced modulo its prime", ErrMalformed, i)
 	}
 	return nil
 }
@@ -169,7 +166,7 @@ func checkTrusteeSet(ts []Trustee, threshold int) error {
 func (k *KeyEpoch) publicKey() *rlwe.PublicKey {
 	rp := k.params.rlwe()
 	pk := rlwe.NewPublicKey(rp)
-	copy(pk.Value[0].Q.Coeffs[0], k.b)
+	unflatten(pk.Value[0].Q, k.b)
 	crp := sampleCRP(k.params, k.CRS)
 	pk.Value[1].Q.Copy(crp.Value.Q)
 	return pk

@@ -4,11 +4,13 @@ package he
 // allocate, and the precision bound in params.go is stated for the worst case they allow.
 const (
 	// MaxDimension bounds the number of model parameters in one update or sum
-	// (128 ciphertexts at N = 8192).
+	// (128 ciphertexts at N = 8192, 33,565,696 bytes).
 	MaxDimension = 1 << 20
 
 	// MaxContributors bounds the number of updates in one sum. Together with MaxAbsUnits and
-	// the scale it keeps the sum inside (-Q/2, Q/2): 10,000 * 16 * 2^41 < 2^58.3 < Q/2 = 2^59.
+	// the scale it keeps the sum inside (-Q/2, Q/2): 10,000 * 16 * 2^100 < 2^117.3, plus noise
+	// below 2^79.1, < Q/2 = 2^119. It also bounds the encryption noise B of a sum that the
+	// flooding noise must hide (see the package documentation).
 	MaxContributors = 10_000
 
 	// MaxAbsUnits bounds each coordinate of an update in units of the clip norm C: an encrypted
@@ -33,6 +35,7 @@ const (
 	MaxIDLen = 64
 
 	// MaxDealingBytes bounds one serialised ceremony dealing: the public-key share plus one
-	// sealed Shamir share per trustee.
-	MaxDealingBytes = 2 << 20
+	// sealed Shamir share per trustee, each a polynomial of 131,072 bytes (two moduli), so
+	// about 17 * 131,072 + 16 * 1,200 = 2.25 MB for MaxTrustees.
+	MaxDealingBytes = 4 << 20
 )

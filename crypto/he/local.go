@@ -94,19 +94,19 @@ func CheckShares(key *KeyEpoch, shares []*SecretShare) error {
 			first = s
 			continue
 		}
-		if !slices.Equal(first.Value.Q.Coeffs[0], s.Value.Q.Coeffs[0]) {
+		if !first.Value.Q.Equal(&s.Value.Q) {
 			return fmt.Errorf("%w: trustees %v reconstruct another secret than the first window", ErrCeremony, active)
 		}
 	}
-	defer clear(first.Value.Q.Coeffs[0])
-	ct := rlwe.NewEncryptor(rp, key.publicKey()).EncryptZeroNew(0)
+	defer erase(first.Value.Q)
+	ct := rlwe.NewEncryptor(rp, key.publicKey()).EncryptZeroNew(rp.MaxLevel())
 	pt := rlwe.NewDecryptor(rp, first).DecryptNew(ct)
 	if pt.IsNTT {
 		rp.RingQ().INTT(pt.Value, pt.Value)
 	}
 	limit := float64(uint64(1) << 24)
-	for i, c := range pt.Value.Coeffs[0] {
-		if v := decodeCoeff(c, p.q); v > limit || v < -limit {
+	for i := range p.N() {
+		if v := p.decodeCoeff(pt.Value.Coeffs[0][i], pt.Value.Coeffs[1][i]); v > limit || v < -limit {
 			return fmt.Errorf("%w: the reconstructed secret does not decrypt under the public key (coefficient %d)", ErrCeremony, i)
 		}
 	}
@@ -118,7 +118,7 @@ func reconstruct(p Params, shares []*SecretShare, active []uint64) (*rlwe.Secret
 	rp := p.rlwe()
 	sum := rlwe.NewSecretKey(rp)
 	part := rlwe.NewSecretKey(rp)
-	defer clear(part.Value.Q.Coeffs[0])
+	defer erase(part.Value.Q)
 	points := make([]mhe.ShamirPublicPoint, len(active))
 	for i, x := range active {
 		points[i] = mhe.ShamirPublicPoint(x)
@@ -134,12 +134,12 @@ func reconstruct(p Params, shares []*SecretShare, active []uint64) (*rlwe.Secret
 			all[i] = mhe.ShamirPublicPoint(tr.Point)
 		}
 		tsk := mhe.NewThresholdizer(rp).AllocateThresholdSecretShare()
-		copy(tsk.Q.Coeffs[0], s.value)
+		unflatten(tsk.Q, s.value)
 		cmb := mhe.NewCombiner(rp, mhe.ShamirPublicPoint(s.Point), all, s.Threshold)
 		if err := cmb.GenAdditiveShare(points, mhe.ShamirPublicPoint(s.Point), tsk, part); err != nil {
 			return nil, fmt.Errorf("he: additive share: %w", err)
 		}
-		clear(tsk.Q.Coeffs[0])
+		erase(tsk.Q)
 		rp.RingQ().Add(sum.Value.Q, part.Value.Q, sum.Value.Q)
 	}
 	return sum, nil

@@ -38,7 +38,7 @@ func TestAccumulatorRejects(t *testing.T) {
 	ctB, _ := enc.Encrypt(uB, clip, bindB)
 	earlier := UpdateBinding(epoch, round-1, "dev-b", nonce(2))
 	ctEarlier, _ := enc.Encrypt(uB, clip, earlier)
-	otherParams, err := newParams(1152921504606748673)
+	otherParams, err := newParams(defaultQ1, defaultQ0) // the same primes in the other order
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,13 +80,19 @@ func TestAccumulatorRejects(t *testing.T) {
 		{"another key epoch", mutate(ctB, 0, func(b []byte) []byte { binary.LittleEndian.PutUint64(b[24:], epoch+1); return b }), ErrEpoch},
 		{"ciphertexts out of order", [][]byte{ctB[1], ctB[0]}, ErrMalformed},
 		{"a sum where an update belongs", sealed.Ciphertexts, ErrMalformed},
-		{"unreduced coefficient", mutate(ctB, 1, func(b []byte) []byte {
-			binary.LittleEndian.PutUint64(b[blobHeaderSize+800:], f.params.Q())
+		{"unreduced residue modulo q0", mutate(ctB, 1, func(b []byte) []byte {
+			binary.LittleEndian.PutUint64(b[blobHeaderSize+800:], f.params.Moduli()[0])
+			return b
+		}), ErrMalformed},
+		// q1 < q0: a residue that would be reduced modulo q0 but is not modulo q1.
+		{"unreduced residue modulo q1", mutate(ctB, 1, func(b []byte) []byte {
+			binary.LittleEndian.PutUint64(b[blobHeaderSize+8*f.params.N()+800:], f.params.Moduli()[1])
 			return b
 		}), ErrMalformed},
 		{"bad magic", mutate(ctB, 0, func(b []byte) []byte { b[0] = 'X'; return b }), ErrMalformed},
 		{"unknown version", mutate(ctB, 0, func(b []byte) []byte { b[4] = 2; return b }), ErrMalformed},
-		{"level 1", mutate(ctB, 0, func(b []byte) []byte { b[7] = 1; return b }), ErrMalformed},
+		{"level 0", mutate(ctB, 0, func(b []byte) []byte { b[7] = 0; return b }), ErrMalformed},
+		{"level 2", mutate(ctB, 0, func(b []byte) []byte { b[7] = 2; return b }), ErrMalformed},
 		{"degree 2", mutate(ctB, 0, func(b []byte) []byte { b[6] = 2; return b }), ErrMalformed},
 	}
 	for _, c := range cases {

@@ -21,14 +21,15 @@ type SecretShare struct {
 	KeyDigest [32]byte
 
 	params Params
-	value  []uint64 // NTT and Montgomery form, as lattigo keeps secret keys
+	value  []uint64 // NTT and Montgomery form, as lattigo keeps secret keys; flat RNS layout
 }
 
 // Share file layout (little-endian):
 //
 //	magic "VGHS", version 1, parameter digest (16), epoch (8), threshold (2), n (2),
 //	n * { point (8), id length (1), id }, own point (8), key digest (32),
-//	share: N coefficients (8 each), SHA-256 of everything before (32)
+//	share: one polynomial in the flat RNS layout of rns.go (2N residues, 8 bytes each),
+//	SHA-256 of everything before (32)
 //
 // The checksum catches a damaged file before a damaged key produces wrong decryption shares.
 const (
@@ -126,13 +127,11 @@ func (s *SecretShare) check() error {
 	if s.TrusteeID() == "" {
 		return fmt.Errorf("%w: own Shamir point %d is not among the trustees", ErrMalformed, s.Point)
 	}
-	if len(s.value) != s.params.N() {
+	if len(s.value) != s.params.polyLen() {
 		return fmt.Errorf("%w: secret share has no key material", ErrMalformed)
 	}
-	for i, c := range s.value {
-		if c >= s.params.q {
-			return fmt.Errorf("%w: secret share coefficient %d is not reduced modulo Q", ErrMalformed, i)
-		}
+	if i := unreducedAt(s.params, s.value); i >= 0 {
+		return fmt.Errorf("%w: secret share residue %d is not reduced modulo its prime", ErrMalformed, i)
 	}
 	return nil
 }

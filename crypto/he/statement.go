@@ -39,7 +39,7 @@ func UpdateParts(p Params, cts [][]byte) (heads [][32]byte, c1 [][]byte, err err
 }
 
 // C1Bytes is the size of one ciphertext's c1 polynomial as serialised.
-func (p Params) C1Bytes() int { return 8 * p.N() }
+func (p Params) C1Bytes() int { return p.polyBytes() }
 
 // UpdateStatement is the digest a device signs for its update: bound by binding (see
 // UpdateBinding) to key epoch, round, device and nonce, made from base version baseVersion,

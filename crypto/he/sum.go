@@ -69,7 +69,7 @@ func (s *Sum) Fingerprint() [32]byte {
 	h.Write([]byte("vigil/he/sum-fingerprint/v1"))
 	body := 0
 	if s.params.valid() == nil {
-		body = blobHeaderSize + 8*s.params.N()
+		body = blobHeaderSize + s.params.polyBytes()
 	}
 	for _, blob := range s.Ciphertexts {
 		if len(blob) >= body {
@@ -86,12 +86,13 @@ func (s *Sum) Fingerprint() [32]byte {
 // Binding is the binding the sum's ciphertexts carry.
 func (s *Sum) Binding() Binding { return SumBinding(s.Epoch, s.Round, s.Contributors) }
 
-// polys returns c0 and c1 of ciphertext j; the sum was checked when it was made or parsed.
+// polys returns c0 and c1 of ciphertext j in the flat RNS layout (rns.go); the sum was
+// checked when it was made or parsed.
 func (s *Sum) polys(j int) (c0, c1 []uint64) {
-	n := s.params.N()
+	pb := s.params.polyBytes()
 	body := s.Ciphertexts[j][blobHeaderSize:]
-	c0, c1 = make([]uint64, n), make([]uint64, n)
-	readCoeffs(c0, body[:8*n])
-	readCoeffs(c1, body[8*n:])
+	c0, c1 = make([]uint64, s.params.polyLen()), make([]uint64, s.params.polyLen())
+	readCoeffs(c0, body[:pb])
+	readCoeffs(c1, body[pb:])
 	return c0, c1
 }

@@ -14,11 +14,11 @@ import (
 func rawCombine(p Params, c0 []uint64, shares [][]byte, dim int, clip float64) []float64 {
 	acc := slices.Clone(c0)
 	for _, s := range shares {
-		addInto(acc, s[blobHeaderSize:], p.q)
+		addRNS(p, acc, s[blobHeaderSize:])
 	}
 	out := make([]float64, dim)
 	for i := range out {
-		out[i] = decodeCoeff(acc[i], p.q) * clip / p.scale
+		out[i] = p.decodeCoeff(acc[i], acc[p.N()+i]) * clip / p.scale
 	}
 	return out
 }
@@ -34,7 +34,7 @@ func medianAbsDiff(a, b []float64) float64 {
 }
 
 // garbage is the error level of a failed decryption: a uniform value modulo Q decodes to
-// about Q/4 / 2^41 = 131,000 clip norms on average; anything above 1,000 C is not the data.
+// about Q/4 / 2^100 = 262,000 clip norms on average; anything above 1,000 C is not the data.
 const garbage = 1000.0
 
 // TestThresholdAccess: any t of n trustees decrypt the sum; t-1 cannot, whatever they do with
@@ -143,18 +143,19 @@ func TestCoordinatorCannotDecryptUpdate(t *testing.T) {
 	// ... but not device 0's ciphertext, neither as sent nor as recovered homomorphically
 	// from the sum by subtracting the other devices' ciphertexts (which gives exactly device
 	// 0's ciphertext: the shares are tied to the sum's c1, not to the plaintext).
-	dev0 := cts[0][0][blobHeaderSize : blobHeaderSize+8*f.params.N()]
-	c0 := make([]uint64, f.params.N())
+	dev0 := cts[0][0][blobHeaderSize : blobHeaderSize+f.params.polyBytes()]
+	c0 := make([]uint64, f.params.polyLen())
 	readCoeffs(c0, dev0)
 	if e := medianAbsDiff(rawCombine(f.params, c0, shares, dim, clip), updates[0]); e < garbage*clip {
 		t.Fatalf("sum shares applied to device 0's ciphertext: median error %.3g C", e/clip)
 	}
 	sub := slices.Clone(sc0)
 	for _, ct := range cts[1:] {
-		neg := make([]uint64, f.params.N())
+		neg := make([]uint64, f.params.polyLen())
 		readCoeffs(neg, ct[0][blobHeaderSize:])
 		for i := range sub {
-			sub[i] = (sub[i] + f.params.q - neg[i]) % f.params.q
+			q := f.params.q[i/f.params.N()]
+			sub[i] = (sub[i] + q - neg[i]) % q
 		}
 	}
 	if !slices.Equal(sub, c0) {

@@ -7,14 +7,14 @@ import (
 
 // Wire format of ciphertexts, sums and decryption shares ("blobs"). One decoder checks all
 // three, so that nothing a device or trustee sends reaches lattigo unchecked. All integers
-// are little-endian; a blob is exactly blobHeaderSize + polys*N*8 bytes:
+// are little-endian; a blob is exactly blobHeaderSize + polys*2*N*8 bytes:
 //
 //	off size field
 //	  0    4 magic "VGHE"
 //	  4    1 version (1)
 //	  5    1 kind: 1 device update ciphertext, 2 sum ciphertext, 3 decryption share
 //	  6    1 degree: 1 for ciphertexts (two polynomials c0, c1), 0 for shares (one polynomial)
-//	  7    1 level: 0 (the parameter set has one modulus)
+//	  7    1 level: 1 (lattigo's numbering: two RNS primes, q0 and q1)
 //	  8   16 parameter digest
 //	 24    8 key epoch
 //	 32   32 binding (see binding.go)
@@ -22,7 +22,8 @@ import (
 //	 68    4 count of those blobs: ceil(dimension / N)
 //	 72    8 dimension: the number of model parameters the whole vector carries
 //	 80    8 Shamir point of the trustee (shares), zero otherwise
-//	 88  ... coefficients, N per polynomial, each in [0, Q), in the coefficient domain
+//	 88  ... polynomials in the coefficient domain, each in the flat RNS layout of rns.go:
+//	         N residues modulo q0, then N modulo q1, each reduced modulo its prime
 const (
 	blobMagic      = "VGHE"
 	blobVersion    = 1
@@ -68,14 +69,15 @@ type blobHeader struct {
 }
 
 // blobSize is the exact size of a blob with polys polynomials.
-func blobSize(p Params, polys int) int { return blobHeaderSize + polys*p.N()*8 }
+func blobSize(p Params, polys int) int { return blobHeaderSize + polys*p.polyBytes() }
 
 // maxBlobs is the most blobs one vector may take.
 func maxBlobs(p Params) int { return p.Ciphertexts(MaxDimension) }
 
-// appendBlob serialises a blob. The polynomials must be reduced modulo Q; a coefficient that
-// is not means a bug in this package or lattigo, and is reported rather than sent.
-func appendBlob(dst []byte, p Params, h blobHeader, polys ...[]uint64) ([]byte, error) {
+// appendBlob serialises a blob. Each polynomial is given as its residues per prime (lattigo's
+// Coeffs), which must be reduced; a residue that is not means a bug in this package or
+// lattigo, and is reported rather than sent.
+func appendBlob(dst []byte, p Params, h blobHeader, polys ...[][]uint64) ([]byte, error) {
 	if len(polys) != h.kind.polys() {
 		return nil, fmt.Errorf("he: internal error: %v with %d polynomials", h.kind, len(polys))
 	}
@@ -84,7 +86,7 @@ func appendBlob(dst []byte, p Params, h blobHeader, polys ...[]uint64) ([]byte, 
 	hdr[4] = blobVersion
 	hdr[5] = byte(h.kind)
 	hdr[6] = byte(len(polys) - 1)
-	hdr[7] = 0
+	hdr[7] = levels - 1
 	copy(hdr[8:24], p.digest[:])
 	binary.LittleEndian.PutUint64(hdr[24:], h.epoch)
 	copy(hdr[32:64], h.binding[:])
@@ -94,14 +96,19 @@ func appendBlob(dst []byte, p Params, h blobHeader, polys ...[]uint64) ([]byte, 
 	binary.LittleEndian.PutUint64(hdr[80:], h.point)
 	dst = append(dst, hdr[:]...)
 	for _, poly := range polys {
-		if len(poly) != p.N() {
-			return nil, fmt.Errorf("he: internal error: polynomial of %d coefficients", len(poly))
+		if len(poly) != levels {
+			return nil, fmt.Errorf("he: internal error: polynomial with %d levels", len(poly))
 		}
-		for i, c := range poly {
-			if c >= p.q {
-				return nil, fmt.Errorf("he: internal error: coefficient %d not reduced", i)
+		for l, residues := range poly {
+			if len(residues) != p.N() {
+				return nil, fmt.Errorf("he: internal error: polynomial of %d coefficients", len(residues))
 			}
-			dst = binary.LittleEndian.AppendUint64(dst, c)
+			for i, c := range residues {
+				if c >= p.q[l] {
+					return nil, fmt.Errorf("he: internal error: coefficient %d not reduced modulo q%d", i, l)
+				}
+				dst = binary.LittleEndian.AppendUint64(dst, c)
+			}
 		}
 	}
 	return dst, nil
@@ -128,8 +135,8 @@ func parseBlob(p Params, b []byte) (blobHeader, []byte, error) {
 	if int(b[6]) != h.kind.polys()-1 {
 		return h, nil, fmt.Errorf("%w: %v of degree %d, want %d", ErrMalformed, h.kind, b[6], h.kind.polys()-1)
 	}
-	if b[7] != 0 {
-		return h, nil, fmt.Errorf("%w: level %d, the parameter set has only level 0", ErrMalformed, b[7])
+	if b[7] != levels-1 {
+		return h, nil, fmt.Errorf("%w: level %d, the parameter set has level %d", ErrMalformed, b[7], levels-1)
 	}
 	if string(b[8:24]) != string(p.digest[:]) {
 		return h, nil, fmt.Errorf("%w: %v made under parameters %x, want %s", ErrParams, h.kind, b[8:16], p.ID())
@@ -156,21 +163,10 @@ func parseBlob(p Params, b []byte) (blobHeader, []byte, error) {
 		return h, nil, fmt.Errorf("%w: %v with Shamir point %d", ErrMalformed, h.kind, h.point)
 	}
 	coeffs := b[blobHeaderSize:]
-	if i := firstUnreduced(coeffs, p.q); i >= 0 {
-		return h, nil, fmt.Errorf("%w: coefficient %d is not reduced modulo Q", ErrMalformed, i)
+	if i := firstUnreduced(p, coeffs); i >= 0 {
+		return h, nil, fmt.Errorf("%w: residue %d is not reduced modulo its prime", ErrMalformed, i)
 	}
 	return h, coeffs, nil
-}
-
-// firstUnreduced returns the index of the first little-endian coefficient in b that is not
-// below q, or -1.
-func firstUnreduced(b []byte, q uint64) int {
-	for i := 0; i+8 <= len(b); i += 8 {
-		if binary.LittleEndian.Uint64(b[i:]) >= q {
-			return i / 8
-		}
-	}
-	return -1
 }
 
 // readCoeffs copies little-endian coefficients from b into dst.

@@ -7,8 +7,9 @@ import (
 // Every size bound of the API, in one place. Servers check them before doing any work.
 const (
 	// MaxMessageBytes bounds any single gRPC message: an update of MaxParams parameters, in the
-	// clear (8 MiB) or encrypted (about 16.8 MB), with room for its envelope.
-	MaxMessageBytes = 20 << 20
+	// clear (8 MiB) or encrypted (128 ciphertexts of 262,232 bytes, about 33.6 MB, since
+	// ciphertexts carry two moduli), with room for its envelope.
+	MaxMessageBytes = 40 << 20
 	// MaxParams bounds the dimension of a model and of an update.
 	MaxParams = 1 << 20
 	// MaxCiphertexts bounds the ciphertexts of one encrypted update or sum.
