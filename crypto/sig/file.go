@@ -31,20 +31,17 @@ func writeNew(path string, data []byte, mode os.FileMode) error {
 
 // ReadPrivateKeyFile reads a private key file written by WritePrivateKeyFile. On Unix it
 // refuses a file that group or others can read or write, as ssh does, because such a key may
-// already be compromised.
+// already be compromised. An encrypted key file is refused with ErrEncrypted; read it with
+// ReadPrivateKeyFileWith.
 func ReadPrivateKeyFile(path string) (*PrivateKey, error) {
-	data, info, err := readSmall(path)
-	if err != nil {
-		return nil, err
+	return ReadPrivateKeyFileWith(path, nil)
+}
+
+func checkKeyMode(path string, perm os.FileMode) error {
+	if runtime.GOOS != "windows" && perm&0o077 != 0 {
+		return fmt.Errorf("sig: private key %s has mode %04o; it must not be accessible to group or others (chmod 600)", path, perm)
 	}
-	k, err := ParsePrivateKeyPEM(data)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	if runtime.GOOS != "windows" && info.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("sig: private key %s has mode %04o; it must not be accessible to group or others (chmod 600)", path, info.Mode().Perm())
-	}
-	return k, nil
+	return nil
 }
 
 // ReadPublicKeyFile reads a public key file written by WritePublicKeyFile.
