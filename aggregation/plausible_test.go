@@ -49,7 +49,7 @@ func TestCheckSumAcceptsHonestSums(t *testing.T) {
 }
 
 // TestAttackKeyLeakThroughRelease is the review's attack 5 as the coordinator would see the
-// decrypted sum: a compromised device submitted (0, 64·2^41), so the sum carries 64·s in units of
+// decrypted sum: a compromised device submitted (0, 64·Δ), Δ the encoding scale, so the sum carries 64·s in units of
 // the clip norm (s the collective secret: each coefficient a sum of three ternary keys). The
 // check refuses the sum before anything is released, down to 8·s. A leak of about 1·s per
 // coordinate, comparable to the DP noise, still passes: that residual risk is stated in the
