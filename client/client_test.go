@@ -50,6 +50,7 @@ func TestCheckPrivacy(t *testing.T) {
 		{"noise without clip", &vigilv1.PrivacyConfig{NoiseMultiplier: 1, MinParticipants: 5}, "without a clip norm"},
 		{"no m_min", &vigilv1.PrivacyConfig{ClipNorm: 1, NoiseMultiplier: 1}, "minimum number of participants"},
 		{"negative", &vigilv1.PrivacyConfig{ClipNorm: -1, NoiseMultiplier: 1, MinParticipants: 5}, "negative"},
+		{"t_dev leaves no honest device", &vigilv1.PrivacyConfig{ClipNorm: 1, NoiseMultiplier: 20, MinParticipants: 5, ToleratedDevices: 5}, "t_dev"},
 		{"over the device budget", &vigilv1.PrivacyConfig{ClipNorm: 1, NoiseMultiplier: 1, MinParticipants: 5}, "privacy budget is spent"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -62,7 +63,7 @@ func TestCheckPrivacy(t *testing.T) {
 }
 
 // TestProtect checks the device's clipping and its share of the noise: the clipped delta has
-// norm C, and the noise has the standard deviation z·C/sqrt(m_min).
+// norm C, and the noise has the standard deviation z·C/sqrt(m_min - t_dev).
 func TestProtect(t *testing.T) {
 	const n = 20000
 	delta := make([]float64, n)
@@ -80,7 +81,7 @@ func TestProtect(t *testing.T) {
 		t.Fatalf("clipped norm %v, want 2", math.Sqrt(norm))
 	}
 	zero := make([]float64, n)
-	if err := protect(zero, &vigilv1.PrivacyConfig{ClipNorm: 2, NoiseMultiplier: 1.5, MinParticipants: 9}, rand.Reader); err != nil {
+	if err := protect(zero, &vigilv1.PrivacyConfig{ClipNorm: 2, NoiseMultiplier: 1.5, MinParticipants: 10, ToleratedDevices: 1}, rand.Reader); err != nil {
 		t.Fatal(err)
 	}
 	var ss float64

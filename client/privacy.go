@@ -13,7 +13,7 @@ import (
 // task's noise multiplier and no amplification by sampling, because the device knows it took
 // part.
 func privacyEvent(p *vigilv1.PrivacyConfig) dp.Event {
-	return dp.Event{SamplingRate: 1, NoiseMultiplier: p.GetNoiseMultiplier(), Steps: 1}
+	return dp.Event{SamplingRate: 1, NoiseMultiplier: p.GetNoiseMultiplier(), Steps: 1, Mechanism: dp.KnownParticipation}
 }
 
 // checkPrivacy refuses a task whose privacy settings are malformed or weaker than the device's
@@ -30,6 +30,11 @@ func (a *Agent) checkPrivacy(p *vigilv1.PrivacyConfig) error {
 	case z < a.cfg.MinNoiseMultiplier:
 		return fmt.Errorf("task asks for noise multiplier %v, this device requires at least %v", z, a.cfg.MinNoiseMultiplier)
 	}
+	if z > 0 {
+		if _, err := deviceNoiseStd(p); err != nil {
+			return fmt.Errorf("task's privacy settings: %w", err)
+		}
+	}
 	if a.cfg.Ledger != nil && z > 0 {
 		if _, _, err := a.cfg.Ledger.Check(privacyEvent(p)); err != nil {
 			return fmt.Errorf("this device's privacy budget is spent: %w", err)
@@ -38,8 +43,14 @@ func (a *Agent) checkPrivacy(p *vigilv1.PrivacyConfig) error {
 	return nil
 }
 
-// protect clips delta to the task's norm and adds this device's share of the noise: with at
-// least m_min devices doing the same, the sum carries Gaussian noise of standard deviation z·C.
+// deviceNoiseStd is this device's share of the task's noise: z·C/sqrt(m_min - t_dev), so that
+// the honest devices of a released sum carry z·C even if t_dev of the devices in it collude.
+// The four numbers come from the task, so a privacy policy checks them, not this formula.
+func deviceNoiseStd(p *vigilv1.PrivacyConfig) (float64, error) {
+	return dp.DeviceNoiseStd(p.GetNoiseMultiplier(), p.GetClipNorm(), int(p.GetMinParticipants()), int(p.GetToleratedDevices()))
+}
+
+// protect clips delta to the task's norm and adds this device's share of the noise.
 func protect(delta []float64, p *vigilv1.PrivacyConfig, rnd io.Reader) error {
 	c, z := p.GetClipNorm(), p.GetNoiseMultiplier()
 	if c > 0 {
@@ -50,7 +61,7 @@ func protect(delta []float64, p *vigilv1.PrivacyConfig, rnd io.Reader) error {
 	if z == 0 {
 		return nil
 	}
-	sigma, err := dp.DeviceNoiseStd(z, c, int(p.GetMinParticipants()))
+	sigma, err := deviceNoiseStd(p)
 	if err != nil {
 		return err
 	}

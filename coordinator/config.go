@@ -35,7 +35,7 @@ type Config struct {
 	// MinUpdates is the fewest updates a round may release (default 2).
 	MinUpdates int
 	// TargetUpdates closes a round early once this many updates are in (0: wait for all sampled
-	// devices or the deadline).
+	// devices or the deadline). Refused with differential privacy: it breaks Poisson sampling.
 	TargetUpdates int
 	// RoundTimeout is how long a round collects updates (default 30s).
 	RoundTimeout time.Duration
@@ -45,7 +45,8 @@ type Config struct {
 
 	// Training is what devices are told to do with their local data.
 	Training Training
-	// Privacy makes the rounds differentially private (off when zero).
+	// Privacy makes the rounds differentially private. Required: set a noise multiplier and a
+	// budget, or InsecureNoDP.
 	Privacy Privacy
 	// PrivacyPolicy is the privacy office's signed policy (a release envelope under the root's
 	// privacy role), handed to devices with every task: they refuse tasks outside it. The
@@ -134,7 +135,7 @@ func (c *Config) validate() error {
 	if c.Training.LocalEpochs < 0 || c.Training.LocalEpochs > 1000 || c.Training.BatchSize < 0 || !(c.Training.LearningRate > 0) {
 		return fmt.Errorf("coordinator: training settings out of range: %+v", c.Training)
 	}
-	if err := c.Privacy.validate(); err != nil {
+	if err := c.validatePrivacy(); err != nil {
 		return err
 	}
 	if c.Server == nil {

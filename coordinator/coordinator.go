@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -91,13 +89,8 @@ func New(ctx context.Context, cfg Config, sealing Sealing) (*Coordinator, error)
 		wake: make(chan struct{}, 1), engine: engine, global: global, devices: map[string]device{},
 		pending: &commit{done: make(chan struct{})}, stopped: make(chan struct{}), opened: make(chan struct{}),
 	}
-	if cfg.Privacy.Enabled() {
-		if err := os.MkdirAll(filepath.Dir(cfg.Privacy.LedgerPath), 0o700); err != nil {
-			return nil, fmt.Errorf("coordinator: ledger directory: %w", err)
-		}
-		if c.ledger, err = dp.OpenLedger(cfg.Privacy.LedgerPath, cfg.ModelName, cfg.Privacy.Budget); err != nil {
-			return nil, fmt.Errorf("coordinator: %w", err)
-		}
+	if err := c.openLedger(); err != nil {
+		return nil, err
 	}
 	c.unpublished = global.Meta.Version
 	if cfg.StateDir != "" {

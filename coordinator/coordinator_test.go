@@ -67,6 +67,10 @@ func startWith(t *testing.T, cfg coordinator.Config, sealing coordinator.Sealing
 	cfg.Spec = spec
 	cfg.FeatureSet = keystroke.TimingFeatureSet
 	cfg.Events = func(e coordinator.Event) { events <- e }
+	if !cfg.Privacy.Enabled() {
+		// Most tests check the protocol, not privacy: they say so explicitly.
+		cfg.Privacy.InsecureNoDP = true
+	}
 	c, err := coordinator.New(context.Background(), cfg, sealing)
 	if err != nil {
 		t.Fatal(err)
@@ -137,7 +141,9 @@ func TestRoundsOverGRPC(t *testing.T) {
 		t.Fatalf("store holds %d versions, want %d", len(metas), rounds+1)
 	}
 	for i, m := range metas[1:] {
-		if m.Version != uint64(i+2) || m.Parent != uint64(i+1) || m.Participants != devices {
+		// The round's participant count is not published; that the round ran without
+		// differential privacy is.
+		if m.Version != uint64(i+2) || m.Parent != uint64(i+1) || m.Privacy == nil || m.Privacy.DifferentialPrivacy {
 			t.Errorf("version %d: %+v", i+2, m)
 		}
 	}
@@ -238,8 +244,8 @@ func TestBadUpdatesAreRejected(t *testing.T) {
 	// Both accepted updates had 1 at index 0: their average moved parameter 0 by exactly 1.
 	v1, _ := coordinator.LoadModel(ctx, f.store, "keystroke-ae", 1)
 	v2 := f.coord.Global()
-	if v2.Meta.Version != 2 || v2.Meta.Participants != 2 || math.Abs(v2.Params[0]-v1.Params[0]-1) > 1e-12 || v2.Params[1] != v1.Params[1] {
-		t.Fatalf("round result: v%d with %d participants, Δp0 = %v", v2.Meta.Version, v2.Meta.Participants, v2.Params[0]-v1.Params[0])
+	if v2.Meta.Version != 2 || v2.Participants != 2 || math.Abs(v2.Params[0]-v1.Params[0]-1) > 1e-12 || v2.Params[1] != v1.Params[1] {
+		t.Fatalf("round result: v%d with %d participants, Δp0 = %v", v2.Meta.Version, v2.Participants, v2.Params[0]-v1.Params[0])
 	}
 }
 

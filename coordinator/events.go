@@ -44,8 +44,6 @@ type Event struct {
 	Version uint64
 	// Duration is the time from start to completion or failure.
 	Duration time.Duration
-	// MeanTrainLoss is the participants' mean reported training loss (RoundCompleted).
-	MeanTrainLoss float64
 	// Epsilon is the model's privacy loss so far at Delta (RoundCompleted; zero without
 	// differential privacy).
 	Epsilon, Delta float64

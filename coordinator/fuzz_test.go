@@ -90,7 +90,7 @@ func fuzzCoordinator(tb testing.TB) *Coordinator {
 	now := time.Date(2026, 11, 21, 0, 0, 0, 0, time.UTC)
 	c, err := New(context.Background(), Config{
 		Store: st, Spec: models.Spec{Layers: []int{3, 2, 3}, Activation: models.Tanh},
-		DevicesPerRound: 1, MinUpdates: 1, Now: func() time.Time { return now },
+		DevicesPerRound: 1, MinUpdates: 1, Now: func() time.Time { return now }, Privacy: Privacy{InsecureNoDP: true},
 	}, Insecure{})
 	if err != nil {
 		tb.Fatal(err)

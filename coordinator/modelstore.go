@@ -18,6 +18,9 @@ import (
 type GlobalModel struct {
 	Meta   models.Meta
 	Params []float64
+	// Participants is the number of updates in the round that made this version, kept in
+	// memory for the operator; it is neither stored nor published (zero once loaded).
+	Participants int
 }
 
 // Store keys: models/<name>/v<version, 10 digits>/params.f64 (little-endian float64s) and

@@ -17,7 +17,8 @@ import (
 )
 
 // TestPrivateRoundsStopAtBudget runs DP rounds until the model's budget stops them and checks
-// the ledger against the accountant: each completed round charged exactly once with q = K/N.
+// the ledger against the accountant: each completed round charged exactly once with q = K/N,
+// participation known.
 func TestPrivateRoundsStopAtBudget(t *testing.T) {
 	const devices = 4
 	ledgerPath := filepath.Join(t.TempDir(), "model.ledger")
@@ -64,7 +65,7 @@ func TestPrivateRoundsStopAtBudget(t *testing.T) {
 		t.Fatalf("ledger has %d entries for %d rounds", len(l.Entries), rounds)
 	}
 	q := 2.0 / devices
-	want, _, err := dp.Epsilon([]dp.Event{{SamplingRate: q, NoiseMultiplier: 1, Steps: rounds}}, 1e-5, dp.Options{})
+	want, _, err := dp.Epsilon([]dp.Event{{SamplingRate: q, NoiseMultiplier: 1, Steps: rounds, Mechanism: dp.KnownParticipation}}, 1e-5, dp.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +73,7 @@ func TestPrivateRoundsStopAtBudget(t *testing.T) {
 	if d := spent - want; d > 1e-9 || d < -1e-9 || spent > 12 || last != spent {
 		t.Fatalf("ledger says epsilon %v, the accountant %v for %d rounds at q=%v (events said %v)", spent, want, rounds, q, last)
 	}
-	next, _, _ := dp.Epsilon([]dp.Event{{SamplingRate: q, NoiseMultiplier: 1, Steps: rounds + 1}}, 1e-5, dp.Options{})
+	next, _, _ := dp.Epsilon([]dp.Event{{SamplingRate: q, NoiseMultiplier: 1, Steps: rounds + 1, Mechanism: dp.KnownParticipation}}, 1e-5, dp.Options{})
 	if next <= 12 {
 		t.Fatalf("the coordinator stopped at epsilon %v although one more round (%v) fits the budget", spent, next)
 	}

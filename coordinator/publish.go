@@ -45,7 +45,8 @@ func (c *Coordinator) publish(ctx context.Context, m GlobalModel, epsilon, delta
 	r := Release{
 		Model: m.Meta.Name, Version: m.Meta.Version, Parent: m.Meta.Parent, Created: m.Meta.Created,
 		Files: map[string][]byte{models.ArtifactParams: models.EncodeParams(m.Params), models.ArtifactMeta: meta},
-		Round: m.Meta.Round, Devices: m.Meta.Participants, Epsilon: epsilon, Delta: delta,
+		// Devices stays 0: a round's participant count is not published (see models.PrivacyMeta).
+		Round: m.Meta.Round, Epsilon: epsilon, Delta: delta,
 	}
 	if err := c.cfg.Publisher.Publish(ctx, r); err != nil {
 		return fmt.Errorf("coordinator: publish v%d: %w", m.Meta.Version, err)

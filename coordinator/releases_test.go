@@ -88,7 +88,7 @@ func coordinatorRound(t *testing.T, storeDir string, pub coordinator.Publisher, 
 	c, err := coordinator.New(context.Background(), coordinator.Config{
 		Store: st, Spec: spec, FeatureSet: keystroke.TimingFeatureSet, InitSeed: 1, Publisher: pub,
 		DevicesPerRound: devices, MinUpdates: devices, MinEnrolled: devices, RoundTimeout: 30 * time.Second,
-		Rounds: rounds, TickInterval: 10 * time.Millisecond,
+		Rounds: rounds, TickInterval: 10 * time.Millisecond, Privacy: coordinator.Privacy{InsecureNoDP: true},
 	}, coordinator.Insecure{})
 	if err != nil {
 		t.Fatal(err)
@@ -210,7 +210,8 @@ func TestReleaseMetaFormat(t *testing.T) {
 	meta := models.Meta{
 		Name: "keystroke-ae", Version: 3, Parent: 2, Round: 7, Created: time.Date(2026, 3, 1, 12, 0, 0, 5, time.UTC),
 		FeatureSet: keystroke.TimingFeatureSet, Layers: spec.Layers, Activation: string(spec.Activation),
-		Participants: 4, MeanTrainLoss: 0.125,
+		Privacy: &models.PrivacyMeta{DifferentialPrivacy: true, Mechanism: "known-participation", NoiseMultiplier: 2, ClipNorm: 0.5,
+			MinParticipants: 25, ToleratedDevices: 3, SamplingRate: 0.25, Epsilon: 1.5, Delta: 1e-5},
 	}
 	params, _ := spec.InitParams(3)
 	s, err := coordinator.ReleaseSpec(release3(t, meta, params))
@@ -240,7 +241,7 @@ func release3(t *testing.T, meta models.Meta, params []float64) coordinator.Rele
 	}
 	return coordinator.Release{
 		Model: meta.Name, Version: meta.Version, Parent: meta.Parent, Created: meta.Created, Round: meta.Round,
-		Devices: meta.Participants, Epsilon: 1.5, Delta: 1e-5, Eval: map[string]float64{"eer": 0.1},
+		Devices: 4, Epsilon: 1.5, Delta: 1e-5, Eval: map[string]float64{"eer": 0.1},
 		Files: map[string][]byte{models.ArtifactParams: models.EncodeParams(params), models.ArtifactMeta: raw},
 	}
 }
@@ -249,7 +250,7 @@ func TestReleaseSpec(t *testing.T) {
 	params, _ := spec.InitParams(3)
 	meta := models.Meta{
 		Name: "keystroke-ae", Version: 3, Parent: 2, Round: 7, Created: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC),
-		FeatureSet: keystroke.TimingFeatureSet, Layers: spec.Layers, Activation: string(spec.Activation), Participants: 4,
+		FeatureSet: keystroke.TimingFeatureSet, Layers: spec.Layers, Activation: string(spec.Activation),
 	}
 	good := release3(t, meta, params)
 	s, err := coordinator.ReleaseSpec(good)

@@ -120,16 +120,15 @@ func (c *Coordinator) step(ctx context.Context) (done bool, err error) {
 	c.log.Info("round completed", "round", closed.Round, "version", next.Meta.Version,
 		"participants", len(closed.Participants), "selected", closed.Selected, "duration", dur, "epsilon", eps)
 	c.emit(Event{Kind: RoundCompleted, Round: closed.Round, Selected: closed.Selected, Accepted: len(closed.Participants),
-		Version: next.Meta.Version, Duration: dur, MeanTrainLoss: next.Meta.MeanTrainLoss, Epsilon: eps, Delta: delta})
+		Version: next.Meta.Version, Duration: dur, Epsilon: eps, Delta: delta})
 	c.publishPending(ctx)
 	return false, nil
 }
 
 // openRound is what the coordinator remembers about the open round besides the engine's state.
 type openRound struct {
-	event dp.Event
-	// expected is q·N, the fixed denominator under differential privacy.
-	expected float64
+	round   uint64
+	privacy roundPrivacy
 }
 
 // start opens the next round if the configuration, the enrolled devices and the privacy budget
@@ -149,13 +148,13 @@ func (c *Coordinator) start(now time.Time) (done bool, err error) {
 		ids = append(ids, id)
 	}
 	sort.Strings(ids)
-	ev, err := c.roundEvent(len(ids))
+	rp, err := c.roundPrivacy(len(ids))
 	if err != nil {
 		c.mu.Unlock()
 		return false, fmt.Errorf("coordinator: %w", err)
 	}
-	if c.ledger != nil {
-		if _, _, err := c.ledger.Check(ev); err != nil {
+	if c.ledger != nil && !rp.insecureNoDP {
+		if _, _, err := c.ledger.Check(rp.event()); err != nil {
 			c.mu.Unlock()
 			c.log.Info("no further rounds: the privacy budget would be exceeded", "err", err)
 			return true, fmt.Errorf("coordinator: %w", err)
@@ -166,9 +165,10 @@ func (c *Coordinator) start(now time.Time) (done bool, err error) {
 		c.mu.Unlock()
 		return false, fmt.Errorf("coordinator: %w", err)
 	}
-	c.open = openRound{event: ev, expected: ev.SamplingRate * float64(len(ids))}
 	c.dirty = true
 	id, selected, err := c.engine.Start(now, c.global.Meta.Version, ids, sum, c.cfg.Rand)
+	// The round's privacy is saved with it by the commit below, before any device is asked.
+	c.open = openRound{round: id, privacy: rp}
 	c.mu.Unlock()
 	if err != nil {
 		c.metrics.rounds.WithLabelValues("failed").Inc()
@@ -193,9 +193,13 @@ func (c *Coordinator) start(now time.Time) (done bool, err error) {
 // release charges the round to the privacy ledger, opens the closed round's sum, applies the
 // server optimiser and stores the new version.
 func (c *Coordinator) release(ctx context.Context, closed round.Closed, info openRound) (GlobalModel, error) {
+	var (
+		charged dp.LedgerEntry
+		err     error
+	)
 	if c.ledger != nil {
 		// Charged before the sum is opened: a crash after opening must not leave it uncounted.
-		if _, err := c.ledger.Charge(closed.Round, info.event); err != nil {
+		if charged, err = c.ledger.ChargeRound(info.privacy.charge(closed.Round, len(closed.Participants), c.cfg.Now())); err != nil {
 			return GlobalModel{}, fmt.Errorf("privacy ledger: %w", err)
 		}
 	}
@@ -205,8 +209,8 @@ func (c *Coordinator) release(ctx context.Context, closed round.Closed, info ope
 	}
 	n := len(closed.Participants)
 	denominator := float64(n)
-	if c.cfg.Privacy.Enabled() {
-		denominator = info.expected
+	if !info.privacy.insecureNoDP {
+		denominator = info.privacy.expected
 	}
 	avg, err := aggregation.Average(sum, denominator)
 	if err != nil {
@@ -222,9 +226,17 @@ func (c *Coordinator) release(ctx context.Context, closed round.Closed, info ope
 	next.Meta.Parent = base.Meta.Version
 	next.Meta.Round = closed.Round
 	next.Meta.Created = c.cfg.Now().UTC()
-	next.Meta.Participants = n
+	next.Meta.Privacy = info.privacy.meta(charged, c.ledger)
+	next.Participants = n
 	if err := saveModel(ctx, c.cfg.Store, &next); err != nil {
 		return GlobalModel{}, err
+	}
+	if c.ledger != nil {
+		// The version is stored, so the round has happened; a hash not yet in the ledger is
+		// recorded at the next start (openLedger), so this failure only delays it.
+		if err := c.ledger.RecordRelease(closed.Round, next.Meta.ParamsSHA256); err != nil {
+			c.log.Warn("released model's hash not yet in the privacy ledger", "round", closed.Round, "err", err)
+		}
 	}
 	return next, nil
 }

@@ -141,11 +141,8 @@ func (c *Coordinator) taskResponse(t round.Task, version uint64) *vigilv1.GetTas
 	tr := c.cfg.Training
 	return &vigilv1.GetTaskResponse{GlobalVersion: version, Task: &vigilv1.Task{
 		Round: t.Round, Nonce: t.Nonce, BaseVersion: t.BaseVersion,
-		Training: &vigilv1.TrainingConfig{LocalEpochs: uint32(tr.LocalEpochs), LearningRate: tr.LearningRate, BatchSize: uint32(tr.BatchSize)},
-		Privacy: &vigilv1.PrivacyConfig{
-			ClipNorm: c.cfg.Privacy.ClipNorm, NoiseMultiplier: c.cfg.Privacy.NoiseMultiplier,
-			MinParticipants: uint32(c.cfg.MinUpdates), ExpectedParticipants: uint32(c.cfg.DevicesPerRound),
-		},
+		Training:   &vigilv1.TrainingConfig{LocalEpochs: uint32(tr.LocalEpochs), LearningRate: tr.LearningRate, BatchSize: uint32(tr.BatchSize)},
+		Privacy:    c.taskPrivacy(t.Round),
 		Encryption: c.sealing.Encryption(),
 		Deadline:   timestamppb.New(t.Deadline),
 		Policy:     c.cfg.PrivacyPolicy,

@@ -13,7 +13,6 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/vigilauth/vigil/coordinator/round"
-	"github.com/vigilauth/vigil/dp"
 	"github.com/vigilauth/vigil/internal/atomicfile"
 	statev1 "github.com/vigilauth/vigil/proto/vigil/state/v1"
 )
@@ -98,7 +97,8 @@ func (c *Coordinator) snapshotLocked() (*statev1.CoordinatorState, error) {
 	r := &statev1.Round{
 		Id: rs.Round, BaseVersion: rs.BaseVersion, Started: timestamppb.New(rs.Started), Deadline: timestamppb.New(rs.Deadline),
 		Phase: statev1.Phase_PHASE_COLLECTING, Sum: raw, Count: uint32(sum.Count()),
-		SamplingRate: c.open.event.SamplingRate, ExpectedParticipants: c.open.expected,
+		SamplingRate: c.open.privacy.samplingRate, ExpectedParticipants: c.open.privacy.expected,
+		Privacy: encodeRoundPrivacy(c.open.privacy),
 	}
 	if rs.Closed {
 		r.Phase = statev1.Phase_PHASE_CLOSED
@@ -136,6 +136,15 @@ func (c *Coordinator) restore(st *statev1.CoordinatorState) error {
 	case r.GetBaseVersion() != c.global.Meta.Version:
 		return fmt.Errorf("coordinator: saved round %d trains version %d but the store's newest is %d", r.GetId(), r.GetBaseVersion(), c.global.Meta.Version)
 	}
+	saved := decodeRoundPrivacy(r)
+	now := c.cfg.Privacy
+	configured := roundPrivacy{insecureNoDP: now.InsecureNoDP, noiseMultiplier: now.NoiseMultiplier, clipNorm: now.ClipNorm,
+		minParticipants: c.cfg.MinUpdates, toleratedDevices: now.ToleratedDevices}
+	if d := saved.diff(configured); d != "" {
+		// Devices have already noised for the saved settings; charging the configured ones
+		// would record a privacy loss the round did not have.
+		return fmt.Errorf("%w: round %d: %s; restart with the round's settings to finish it", ErrRoundSettingsChanged, r.GetId(), d)
+	}
 	sum, err := c.sealing.RestoreSum(len(c.global.Params), r.GetSum())
 	if err != nil {
 		return fmt.Errorf("coordinator: round %d: %w", r.GetId(), err)
@@ -147,11 +156,44 @@ func (c *Coordinator) restore(st *statev1.CoordinatorState) error {
 	if err := c.engine.Restore(rs, sum); err != nil {
 		return fmt.Errorf("coordinator: %w", err)
 	}
-	c.open = openRound{
-		event:    dp.Event{SamplingRate: r.GetSamplingRate(), NoiseMultiplier: c.cfg.Privacy.NoiseMultiplier, Steps: 1},
-		expected: r.GetExpectedParticipants(),
-	}
+	c.open = openRound{round: r.GetId(), privacy: saved}
 	c.servable = r.GetId() // no one waits yet: New has not returned
 	c.log.Info("resumed round", "round", r.GetId(), "updates", sum.Count(), "deadline", rs.Deadline.Format(time.RFC3339))
 	return nil
+}
+
+func encodeRoundPrivacy(p roundPrivacy) *statev1.RoundPrivacy {
+	return &statev1.RoundPrivacy{
+		InsecureNoDp: p.insecureNoDP, NoiseMultiplier: p.noiseMultiplier, ClipNorm: p.clipNorm,
+		MinParticipants: uint32(p.minParticipants), ToleratedDevices: uint32(p.toleratedDevices),
+	}
+}
+
+func decodeRoundPrivacy(r *statev1.Round) roundPrivacy {
+	p := r.GetPrivacy()
+	return roundPrivacy{
+		insecureNoDP: p.GetInsecureNoDp(), noiseMultiplier: p.GetNoiseMultiplier(), clipNorm: p.GetClipNorm(),
+		minParticipants: int(p.GetMinParticipants()), toleratedDevices: int(p.GetToleratedDevices()),
+		samplingRate: r.GetSamplingRate(), expected: r.GetExpectedParticipants(),
+	}
+}
+
+// StateSummary is what a reviewer's tool reads from a coordinator's state directory.
+type StateSummary struct {
+	Model     string // the model the state belongs to
+	Enrolled  int    // devices enrolled: the population N the sampling rate q = K/N is of
+	LastRound uint64 // the highest round ever started
+}
+
+// ReadStateSummary reads the summary of the state saved in stateDir (Config.StateDir).
+func ReadStateSummary(stateDir string) (StateSummary, error) {
+	f := &stateFile{path: filepath.Join(stateDir, "coordinator.state")}
+	st, err := f.load()
+	if err != nil {
+		return StateSummary{}, err
+	}
+	if st == nil {
+		return StateSummary{}, fmt.Errorf("coordinator: no state in %s: %w", stateDir, fs.ErrNotExist)
+	}
+	return StateSummary{Model: st.GetModelName(), Enrolled: len(st.GetDevices()), LastRound: st.GetLastRound()}, nil
 }

@@ -190,8 +190,8 @@ func TestEncryptedSumIsExactAndRejectsMisfits(t *testing.T) {
 	for i := range want {
 		worst = max(worst, math.Abs(g.Params[i]-v1.Params[i]-want[i]))
 	}
-	if g.Meta.Participants != 3 || worst > 1e-6 {
-		t.Fatalf("%d participants, max error %.3g of the clip norm, want 3 and at most 1e-6", g.Meta.Participants, worst)
+	if g.Participants != 3 || worst > 1e-6 {
+		t.Fatalf("%d participants, max error %.3g of the clip norm, want 3 and at most 1e-6", g.Participants, worst)
 	}
 	t.Logf("max absolute error of the decrypted average: %.3g (clip norm 1)", worst)
 }

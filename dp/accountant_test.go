@@ -123,7 +123,7 @@ func TestEpsilonCrossImplementation(t *testing.T) {
 // larger RDP than the signed series.
 func TestBoundSeriesIsConservative(t *testing.T) {
 	orders := dp.DefaultOrders()
-	for _, ev := range []dp.Event{{0.04, 1.5, 2250}, {0.01, 0.8, 100}, {0.3, 3, 10}, {1e-5, 1, 1}} {
+	for _, ev := range []dp.Event{{SamplingRate: 0.04, NoiseMultiplier: 1.5, Steps: 2250}, {SamplingRate: 0.01, NoiseMultiplier: 0.8, Steps: 100}, {SamplingRate: 0.3, NoiseMultiplier: 3, Steps: 10}, {SamplingRate: 1e-5, NoiseMultiplier: 1, Steps: 1}} {
 		b, err := dp.RDP(ev, orders, dp.SeriesBound)
 		if err != nil {
 			t.Fatal(err)
@@ -144,11 +144,11 @@ func TestBoundSeriesIsConservative(t *testing.T) {
 // TestCompositionAdds: composing events adds RDP, so composing (q, z, T1)
 // and (q, z, T2) equals one event of T1+T2 steps.
 func TestCompositionAdds(t *testing.T) {
-	a, _, err := dp.Epsilon([]dp.Event{{0.01, 1.1, 300}, {0.01, 1.1, 200}}, 1e-6, dp.Options{})
+	a, _, err := dp.Epsilon([]dp.Event{{SamplingRate: 0.01, NoiseMultiplier: 1.1, Steps: 300}, {SamplingRate: 0.01, NoiseMultiplier: 1.1, Steps: 200}}, 1e-6, dp.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _, err := dp.Epsilon([]dp.Event{{0.01, 1.1, 500}}, 1e-6, dp.Options{})
+	b, _, err := dp.Epsilon([]dp.Event{{SamplingRate: 0.01, NoiseMultiplier: 1.1, Steps: 500}}, 1e-6, dp.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,19 +169,19 @@ func TestEpsilonMonotone(t *testing.T) {
 	}
 	prev := math.Inf(1)
 	for z := 0.5; z < 5; z *= 1.1 {
-		e := eps(dp.Event{0.01, z, 1000}, 1e-6)
+		e := eps(dp.Event{SamplingRate: 0.01, NoiseMultiplier: z, Steps: 1000}, 1e-6)
 		if e > prev {
 			t.Errorf("z=%v: epsilon %v rose from %v", z, e, prev)
 		}
 		prev = e
 	}
-	if eps(dp.Event{0.01, 1, 10}, 1e-6) > eps(dp.Event{0.01, 1, 11}, 1e-6) {
+	if eps(dp.Event{SamplingRate: 0.01, NoiseMultiplier: 1, Steps: 10}, 1e-6) > eps(dp.Event{SamplingRate: 0.01, NoiseMultiplier: 1, Steps: 11}, 1e-6) {
 		t.Error("epsilon fell with more steps")
 	}
-	if eps(dp.Event{0.01, 1, 10}, 1e-6) > eps(dp.Event{0.02, 1, 10}, 1e-6) {
+	if eps(dp.Event{SamplingRate: 0.01, NoiseMultiplier: 1, Steps: 10}, 1e-6) > eps(dp.Event{SamplingRate: 0.02, NoiseMultiplier: 1, Steps: 10}, 1e-6) {
 		t.Error("epsilon fell with a higher rate")
 	}
-	if eps(dp.Event{0.01, 1, 10}, 1e-3) > eps(dp.Event{0.01, 1, 10}, 1e-6) {
+	if eps(dp.Event{SamplingRate: 0.01, NoiseMultiplier: 1, Steps: 10}, 1e-3) > eps(dp.Event{SamplingRate: 0.01, NoiseMultiplier: 1, Steps: 10}, 1e-6) {
 		t.Error("epsilon rose with a larger delta")
 	}
 }

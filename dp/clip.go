@@ -69,23 +69,6 @@ func l2Norm(v []float64) (float64, error) {
 	return maxAbs * math.Sqrt(sum+comp), nil
 }
 
-// DeviceNoiseStd returns the standard deviation each device adds to its
-// clipped update in distributed DP: z·C/sqrt(mMin). The sum of mMin or more
-// honest devices then carries Gaussian noise of standard deviation at least
-// z·C, the noise the accountant assumes for noise multiplier z.
-func DeviceNoiseStd(z, c float64, mMin int) (float64, error) {
-	if !(z > 0) || math.IsInf(z, 1) {
-		return 0, paramErr("noise multiplier z", z, "a finite number > 0")
-	}
-	if !(c > 0) || math.IsInf(c, 1) {
-		return 0, paramErr("clip norm C", c, "a finite number > 0")
-	}
-	if mMin < 1 {
-		return 0, paramErr("m_min", mMin, ">= 1")
-	}
-	return z * c / math.Sqrt(float64(mMin)), nil
-}
-
 // FixedDenominatorMean divides the decrypted sum in place by the expected
 // number of participants, never by the observed count. DP-FedAvg divides by
 // a fixed, public denominator so that one user's presence or absence

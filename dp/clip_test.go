@@ -77,21 +77,6 @@ func TestClipL2Behaviour(t *testing.T) {
 	}
 }
 
-func TestDeviceNoiseStd(t *testing.T) {
-	s, err := dp.DeviceNoiseStd(1.2, 0.5, 16)
-	if err != nil || s != 0.15 {
-		t.Errorf("got %v %v, want 0.15", s, err)
-	}
-	for _, tc := range []struct {
-		z, c float64
-		m    int
-	}{{0, 1, 1}, {1, 0, 1}, {1, 1, 0}, {math.NaN(), 1, 1}, {1, math.Inf(1), 1}} {
-		if _, err := dp.DeviceNoiseStd(tc.z, tc.c, tc.m); !errors.Is(err, dp.ErrInvalidParameter) {
-			t.Errorf("%+v: err %v", tc, err)
-		}
-	}
-}
-
 func TestFixedDenominatorMean(t *testing.T) {
 	sum := []float64{10, -20, 30}
 	if err := dp.FixedDenominatorMean(sum, 10); err != nil || sum[0] != 1 || sum[1] != -2 || sum[2] != 3 {

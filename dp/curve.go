@@ -6,10 +6,10 @@ import "fmt"
 // subsampled Gaussian with rate q and noise multiplier z, at delta:
 // curve[t-1] is the epsilon after t rounds. It computes the one-round RDP
 // curve once and scales it, so a curve costs one RDP evaluation plus one
-// cheap conversion per round.
+// cheap conversion per round. rounds is capped at MaxCurveRounds.
 func EpsilonCurve(q, z float64, rounds int, delta float64, opts Options) ([]float64, error) {
-	if rounds < 1 {
-		return nil, paramErr("rounds", rounds, ">= 1")
+	if rounds < 1 || rounds > MaxCurveRounds {
+		return nil, paramErr("rounds", rounds, fmt.Sprintf("in [1, %d]", MaxCurveRounds))
 	}
 	if err := validateDelta(delta); err != nil {
 		return nil, err

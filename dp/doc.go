@@ -3,59 +3,99 @@
 // privacy ledgers with budgets, and the planning tools behind
 // `vigil privacy`. This comment is written for privacy reviewers.
 //
-// # What is protected: user-level DP
+// # What is protected: user-level DP, zero-out adjacency
 //
 // The unit of privacy is a user, not an example. Each user has one device,
 // and a device's whole contribution to a round (the difference between the
 // model it fine-tuned on its user's recent behaviour and the global model)
-// is one record. Two federations are neighbours when one has an extra user
-// (add-or-remove-one). A guarantee of (epsilon, delta) means: for any user,
-// and any set S of possible published model sequences, the probability that
-// the federation publishes something in S with that user is at most
-// e^epsilon times the probability without that user, plus delta. Delta
-// should be well below 1/population; epsilon is the number reviewers cap.
+// is one record. Two federations are neighbours when they differ in one
+// user's data: in one of them that user's device contributes, in every
+// round, the zero update instead of its own (zero-out adjacency, Kairouz et
+// al. 2021). The device is still enrolled, still sampled, still adds its
+// noise and is still counted. A guarantee of (epsilon, delta) means: for
+// any user and any set S of possible published outcomes (model sequences,
+// and also who took part in which round), the probability of S with the
+// user's real data is at most e^epsilon times the probability with the
+// zero update, plus delta. Delta should be well below 1/population (`vigil
+// privacy report` warns otherwise); epsilon is the number reviewers cap.
+//
+// Zero-out, not add-or-remove, because the mechanism below cannot hide
+// whether a user took part: the coordinator sees who sends an update, and
+// the noise of a sum grows with the number of honest devices in it, which
+// a released model of 10^5 parameters reveals to within a fraction of a
+// percent. Under add-or-remove adjacency one user's presence would change
+// both the participant count and the noise variance, and the
+// subsampled-Gaussian analysis would not apply. Under zero-out both are
+// identical in neighbouring federations, so the count may be known.
 //
 // # The mechanism: DP-FedAvg with distributed noise
 //
 //  1. Sampling. Each round the coordinator invites devices so that every
 //     enrolled device takes part independently with probability
 //     q = K/N (K expected participants per round, N enrolled devices;
-//     UserLevelSamplingRate). The accountant assumes this Poisson sampling.
+//     UserLevelSamplingRate). Rounds are never closed early on a count of
+//     answers (the coordinator refuses TargetUpdates with DP).
 //  2. Clipping. Each device scales its update to L2 norm at most C
-//     (ClipL2), so one user moves the sum by at most C.
+//     (ClipL2), so replacing one user's update by zero moves the sum by at
+//     most C.
 //  3. Distributed noise. Each device adds Gaussian noise of standard
-//     deviation z·C/sqrt(m_min) to every coordinate (DeviceNoiseStd,
-//     Noiser). The coordinator decrypts only the homomorphic sum of at
-//     least m_min contributions, so as long as m_min devices are honest the
-//     sum carries noise of standard deviation at least z·C: exactly the
-//     Gaussian mechanism with noise multiplier z. The coordinator never sees
-//     a single device's update in the clear.
+//     deviation z·C/sqrt(m_min - t_dev) to every coordinate
+//     (DeviceNoiseStd, Noiser). The trustees decrypt only a homomorphic sum
+//     of at least m_min contributions; at most t_dev of them are assumed
+//     malicious (they may omit or subtract their own noise), so the sum
+//     holds at least m_min - t_dev honest shares: noise of standard
+//     deviation at least z·C. The coordinator never sees a single device's
+//     update in the clear.
 //  4. Fixed denominator. The coordinator divides the noised sum by the
 //     expected number of participants K, never by the observed count
-//     (FixedDenominatorMean), so the sensitivity of the average is C/K
-//     whatever the sample turned out to be.
-//  5. Accounting. One round is one step of the Poisson-subsampled Gaussian
-//     mechanism with (q, z). The accountant (Epsilon, Accountant, RDP)
-//     computes its Rényi DP exactly (Mironov, Talwar, Zhang 2019) at a list
-//     of orders, composes rounds by adding RDP, and converts to (epsilon,
-//     delta). Defaults follow Google's dp_accounting: its 156 default
-//     orders, its conservative series at fractional orders, and the
-//     improved conversion of Balle et al. 2020. The signed series of
-//     Opacus / TF-Privacy, the classic conversion of Mironov 2017 and the
-//     other libraries' order lists are available for comparison.
+//     (FixedDenominatorMean): post-processing with a public constant.
+//  5. Accounting. One round is one step of KnownParticipation with (q, z).
+//     The argument: fix everything but one user u's data. The published
+//     outcome of a round is (P, Y), P the set of participants and Y the
+//     decrypted sum. P has the same law in both neighbours (sampling,
+//     answering and counting do not look at the data). Given P without u,
+//     Y has the same law in both. Given P with u, Y = A + x_u + G in one
+//     and A + G in the other, where A (the other honest updates and
+//     whatever the at most t_dev malicious devices send, none of which
+//     sees x_u) and G (all honest noise, variance at least (z·C)² per
+//     coordinate, independent of A and of x_u) have the same law in both;
+//     ||x_u|| <= C. The Rényi divergence of order α of that pair is at most
+//     α/(2z²): the Gaussian mechanism with sensitivity C and noise z·C,
+//     maximised over A by convexity, with noise beyond z·C only lowering
+//     it (a larger-variance Gaussian is a post-processing of a smaller
+//     one: add independent noise). Hence for the round
+//     exp((α-1)·D_α) = 1 - q + q·exp((α-1)·α/(2z²)), which is what RDP
+//     computes for KnownParticipation. Rounds compose adaptively by adding
+//     RDP; the total converts to (epsilon, delta) as below. What this does
+//     not claim: amplification by hidden sampling (PoissonHidden, the
+//     Mironov-Talwar-Zhang analysis); it would need the participants and
+//     the noise variance to be secret, and neither is.
+//     TestPrivacyMechanismMatchesAnalysis integrates the mechanism's
+//     actual output law and fails if calibration and analysis drift apart.
 //  6. Budgets. A Ledger per model (coordinator) and per device records each
-//     charged round on disk. The coordinator refuses to start a round that
-//     would push the model past its epsilon budget; a device refuses to take
-//     part once its own budget is spent (Ledger.Check, Ledger.Charge, both
-//     failing with ErrBudgetExhausted and the numbers). The model ledger
-//     charges every round with q = K/N; a device ledger charges only the
-//     rounds it contributes to, but with q = 1 (no amplification): a bound
-//     on what its updates' contents reveal that holds even if who took part
-//     becomes known. The epsilon
-//     spent so far goes into every release manifest (Ledger.Spent).
+//     charged round on disk, with the round's C, m_min, t_dev, participant
+//     count, time and the released model's SHA-256, under an HMAC whose
+//     key lives beside it. The coordinator refuses to start a round that
+//     would push the model past its epsilon budget, and refuses to start
+//     at all if the ledger is missing, behind the model store or replaced;
+//     a device refuses to take part once its own budget is spent
+//     (Ledger.Check, Ledger.Charge, failing with ErrBudgetExhausted and the
+//     numbers). A device ledger charges each round it contributes to with
+//     q = 1. The epsilon spent so far goes into every release.
+//  7. Rounds without differential privacy (an explicit InsecureNoDP at the
+//     coordinator) are recorded as such in the ledger and in every release;
+//     after one, no round of that model is ever charged as private again
+//     (ErrNotPrivate): its loss is unbounded.
 //
 // Reviewers check a configuration with `vigil privacy epsilon` and `plan`,
-// look at `curve` plots, and audit a ledger with `vigil privacy ledger`.
+// look at `curve` plots, audit a ledger with `vigil privacy ledger`, and
+// sign off a coordinator's models with `vigil privacy report`.
+//
+// The accountant itself (RDP of PoissonHidden) follows Google's
+// dp_accounting: its 156 default orders, its conservative series at
+// fractional orders, and the improved conversion of Balle et al. 2020. The
+// signed series of Opacus / TF-Privacy, the classic conversion of Mironov
+// 2017 and the other libraries' order lists are available for comparison.
 //
 // # Numerics of the accountant
 //

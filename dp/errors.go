@@ -22,7 +22,7 @@ var (
 	// budget. The concrete error is a *BudgetError with the numbers.
 	ErrBudgetExhausted = errors.New("dp: privacy budget exhausted")
 
-	// ErrLedgerCorrupt means a ledger file failed its checksum, is not in
+	// ErrLedgerCorrupt means a ledger file failed its MAC, lacks its key, is not in
 	// canonical form, exceeds a size cap, or records epsilons that do not
 	// follow from its own entries.
 	ErrLedgerCorrupt = errors.New("dp: privacy ledger is corrupt")
@@ -34,6 +34,11 @@ var (
 	// ErrRoundConflict means a round is charged twice with different events,
 	// or a round older than the last charged one is charged for the first time.
 	ErrRoundConflict = errors.New("dp: round conflicts with the ledger")
+
+	// ErrNotPrivate means a subject released a round without differential
+	// privacy, so no later round can make its releases private: its
+	// privacy loss is unbounded.
+	ErrNotPrivate = errors.New("dp: subject was trained without differential privacy")
 
 	// ErrLedgerFull means the ledger reached MaxLedgerEntries.
 	ErrLedgerFull = errors.New("dp: privacy ledger is full")

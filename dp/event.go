@@ -5,15 +5,58 @@ import (
 	"math"
 )
 
-// Event is T steps of the Poisson-subsampled Gaussian mechanism: in each
-// step every user takes part independently with probability SamplingRate,
-// the participants' contributions (each clipped to L2 norm C) are summed,
-// and Gaussian noise of standard deviation NoiseMultiplier·C is added to the
-// sum. One federated round of Vigil is one step.
+// Event is T steps of a sampled Gaussian mechanism: in each step every user
+// takes part independently with probability SamplingRate, the participants'
+// contributions (each clipped to L2 norm C) are summed, and Gaussian noise
+// of standard deviation NoiseMultiplier·C is added to the sum. Mechanism
+// says what the adversary is assumed to know about who took part, and so
+// which analysis applies. One federated round of Vigil is one step of
+// KnownParticipation (see the package documentation for why).
 type Event struct {
-	SamplingRate    float64 // q, in (0, 1]
-	NoiseMultiplier float64 // z, noise stddev over clip norm, > 0
-	Steps           int     // T, >= 0
+	SamplingRate    float64   // q, in (0, 1]
+	NoiseMultiplier float64   // z, noise stddev over clip norm, > 0
+	Steps           int       // T, >= 0
+	Mechanism       Mechanism // default PoissonHidden
+}
+
+// Mechanism names the analysis of an Event.
+type Mechanism int
+
+const (
+	// PoissonHidden is the Poisson-subsampled Gaussian under add-or-remove
+	// adjacency when nobody learns who was sampled: privacy amplification
+	// by sampling applies in full (Mironov, Talwar, Zhang 2019). It is what
+	// dp_accounting, Opacus and TF-Privacy compute, and the default.
+	PoissonHidden Mechanism = iota
+	// KnownParticipation is the same sampling and noise when the adversary
+	// learns, for every step, whether the user took part (an aggregator
+	// sees who sends an update), under zero-out adjacency. The joint law of
+	// (participation, output) gives RDP
+	// log(1 - q + q·exp((α-1)·α/(2z²)))/(α-1) per step: amplification by
+	// q, not by q². Vigil's rounds are charged with it.
+	KnownParticipation
+)
+
+// String returns "poisson-hidden" or "known-participation".
+func (m Mechanism) String() string {
+	switch m {
+	case PoissonHidden:
+		return "poisson-hidden"
+	case KnownParticipation:
+		return "known-participation"
+	}
+	return fmt.Sprintf("Mechanism(%d)", int(m))
+}
+
+// ParseMechanism parses the names String returns.
+func ParseMechanism(name string) (Mechanism, error) {
+	switch name {
+	case "poisson-hidden", "":
+		return PoissonHidden, nil
+	case "known-participation":
+		return KnownParticipation, nil
+	}
+	return 0, paramErr("mechanism", fmt.Sprintf("%q", name), `"poisson-hidden" or "known-participation"`)
 }
 
 // Validate reports a *ParamError if the event is outside the domain of the
@@ -28,12 +71,20 @@ func (e Event) Validate() error {
 	if e.Steps < 0 {
 		return paramErr("steps T", e.Steps, ">= 0")
 	}
+	if e.Mechanism != PoissonHidden && e.Mechanism != KnownParticipation {
+		return paramErr("mechanism", e.Mechanism, `"poisson-hidden" or "known-participation"`)
+	}
 	return nil
 }
 
-// String formats the event as Q:Z:T, the syntax of `vigil privacy epsilon --event`.
+// String formats the event as Q:Z:T, the syntax of `vigil privacy epsilon
+// --event`, with ":known" appended for KnownParticipation.
 func (e Event) String() string {
-	return fmt.Sprintf("%v:%v:%d", e.SamplingRate, e.NoiseMultiplier, e.Steps)
+	s := fmt.Sprintf("%v:%v:%d", e.SamplingRate, e.NoiseMultiplier, e.Steps)
+	if e.Mechanism == KnownParticipation {
+		s += ":known"
+	}
+	return s
 }
 
 // UserLevelSamplingRate returns q = expectedPerRound / population, the

@@ -62,12 +62,12 @@ func ExampleLedger() {
 
 // A device clips its update to norm C and adds its share of the noise.
 func ExampleNoiser() {
-	update := []float64{3, 4} // a model delta of norm 5
-	const c, z, mMin = 1.0, 1.1, 10
+	update := []float64{3, 4}                // a model delta of norm 5
+	const c, z, mMin, tDev = 1.0, 1.1, 10, 1 // noise for 9 honest devices of 10
 	if _, err := dp.ClipL2(update, c); err != nil {
 		panic(err)
 	}
-	sigma, err := dp.DeviceNoiseStd(z, c, mMin)
+	sigma, err := dp.DeviceNoiseStd(z, c, mMin, tDev)
 	if err != nil {
 		panic(err)
 	}
@@ -79,5 +79,5 @@ func ExampleNoiser() {
 		panic(err)
 	}
 	fmt.Printf("sigma %.4f, grid 2^%v\n", n.Sigma(), math.Log2(n.Grid()))
-	// Output: sigma 0.3479, grid 2^-16
+	// Output: sigma 0.3667, grid 2^-16
 }

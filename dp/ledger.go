@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"sort"
+	"time"
 )
 
 // Ledger is a persisted privacy ledger for one subject: a model (at the
@@ -37,6 +38,7 @@ import (
 // must be owned by one process: the package does not lock the file.
 type Ledger struct {
 	path string
+	key  []byte
 	snap LedgerSnapshot
 	acc  *Accountant // RDP of all entries
 }
@@ -45,6 +47,9 @@ type Ledger struct {
 // empty history if it does not exist. An existing file must be intact and
 // record the same subject and budget; otherwise the error wraps
 // ErrLedgerCorrupt or ErrLedgerMismatch and names both values.
+//
+// The file's MAC key lives beside it in path+".key" (LedgerKeyPath),
+// created with the ledger; an existing ledger without its key is corrupt.
 func OpenLedger(path, subject string, budget Budget) (*Ledger, error) {
 	if err := validateSubject(subject); err != nil {
 		return nil, err
@@ -60,6 +65,9 @@ func OpenLedger(path, subject string, budget Budget) (*Ledger, error) {
 	data, err := readCapped(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
+		if l.key, err = loadOrCreateKey(LedgerKeyPath(path)); err != nil {
+			return nil, err
+		}
 		l.snap = LedgerSnapshot{Subject: subject, Budget: budget, Entries: []LedgerEntry{}}
 		if err := l.persist(); err != nil {
 			return nil, err
@@ -68,7 +76,10 @@ func OpenLedger(path, subject string, budget Budget) (*Ledger, error) {
 	case err != nil:
 		return nil, fmt.Errorf("dp: opening ledger: %w", err)
 	}
-	snap, acc, err := decodeLedger(data)
+	if l.key, err = readKey(LedgerKeyPath(path)); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	snap, acc, err := decodeLedger(data, l.key)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -105,6 +116,9 @@ func (l *Ledger) project(round uint64, ev Event) (eps, order float64, err error)
 	if err := validateChargeEvent(ev); err != nil {
 		return 0, 0, err
 	}
+	if r := l.snap.Unprotected(); len(r) > 0 {
+		return 0, 0, fmt.Errorf("%w: %s released round %d without differential privacy", ErrNotPrivate, l.snap.Subject, r[0])
+	}
 	r, err := RDP(ev, l.acc.opts.Orders, l.acc.opts.Series)
 	if err != nil {
 		return 0, 0, err
@@ -124,44 +138,156 @@ func (l *Ledger) project(round uint64, ev Event) (eps, order float64, err error)
 	return eps, order, nil
 }
 
-// Charge records round as having run ev, and persists the ledger. It
-// refuses (with a *BudgetError, errors.Is ErrBudgetExhausted) a round that
-// would exceed the budget; nothing is recorded then.
-//
-// Charge is idempotent: charging a round that is already recorded with the
-// same event returns the recorded entry and changes nothing, so a retried
-// charge never counts twice. A recorded round with a different event, or a
-// new round older than the last recorded one, is ErrRoundConflict.
+// Charge records round as having run ev, and persists the ledger: what a
+// device records for a round it contributes to. It is ChargeRound without
+// the round's parameters.
 func (l *Ledger) Charge(round uint64, ev Event) (LedgerEntry, error) {
+	return l.ChargeRound(RoundCharge{Round: round, Event: ev})
+}
+
+// RoundCharge is one round to record: its event and, at the coordinator,
+// the parameters the round ran with.
+type RoundCharge struct {
+	Round uint64
+	// Event is what the round cost. Ignored when Unprotected.
+	Event Event
+	// Unprotected records a round released without differential privacy:
+	// nothing is charged, but the subject can never again be charged a
+	// private round (ErrNotPrivate), and every report shows it.
+	Unprotected bool
+	// The round's parameters: clip norm C, m_min, tolerated devices t_dev
+	// and the number of updates in the released sum. All zero in a
+	// device's ledger.
+	ClipNorm         float64
+	MinParticipants  int
+	ToleratedDevices int
+	Participants     int
+	// Time is when the round was charged (zero: not recorded).
+	Time time.Time
+}
+
+func (rc RoundCharge) entry() LedgerEntry {
+	e := LedgerEntry{Round: rc.Round, Mechanism: MechanismNone, ClipNorm: rc.ClipNorm,
+		MinParticipants: rc.MinParticipants, ToleratedDevices: rc.ToleratedDevices, Participants: rc.Participants}
+	if !rc.Unprotected {
+		e.Mechanism = rc.Event.Mechanism.String()
+		e.SamplingRate, e.NoiseMultiplier, e.Steps = rc.Event.SamplingRate, rc.Event.NoiseMultiplier, rc.Event.Steps
+	}
+	if !rc.Time.IsZero() {
+		e.Time = rc.Time.UTC().Truncate(time.Second).Format(time.RFC3339)
+	}
+	return e
+}
+
+// sameCharge reports whether a recorded entry is the charge e, ignoring
+// when it was recorded and what it released.
+func sameCharge(a, b LedgerEntry) bool {
+	a.Time, a.ModelSHA256, a.Epsilon, a.Order = "", "", 0, 0
+	b.Time, b.ModelSHA256, b.Epsilon, b.Order = "", "", 0, 0
+	return a == b
+}
+
+// ChargeRound records a round and persists the ledger. It refuses (with a
+// *BudgetError, errors.Is ErrBudgetExhausted) a round that would exceed
+// the budget, and any private round once an unprotected one is recorded
+// (ErrNotPrivate); nothing is recorded then.
+//
+// ChargeRound is idempotent: charging a round that is already recorded with
+// the same event and parameters returns the recorded entry and changes
+// nothing, so a retried charge never counts twice. A recorded round with a
+// different charge, or a new round older than the last recorded one, is
+// ErrRoundConflict.
+func (l *Ledger) ChargeRound(rc RoundCharge) (LedgerEntry, error) {
+	e := rc.entry()
+	if err := validateDetails(e); err != nil {
+		return LedgerEntry{}, fmt.Errorf("%w: round %d: %v", ErrInvalidParameter, rc.Round, err)
+	}
 	entries := l.snap.Entries
-	i := sort.Search(len(entries), func(i int) bool { return entries[i].Round >= round })
+	i := sort.Search(len(entries), func(i int) bool { return entries[i].Round >= rc.Round })
 	if i < len(entries) {
-		if entries[i].Round == round {
-			if entries[i].Event() == ev {
+		if entries[i].Round == rc.Round {
+			if sameCharge(entries[i], e) {
 				return entries[i], nil
 			}
-			return LedgerEntry{}, fmt.Errorf("%w: round %d of %s was charged with %v, now %v", ErrRoundConflict, round, l.snap.Subject, entries[i].Event(), ev)
+			return LedgerEntry{}, fmt.Errorf("%w: round %d of %s was charged with %+v, now %+v", ErrRoundConflict, rc.Round, l.snap.Subject, entries[i], e)
 		}
-		return LedgerEntry{}, fmt.Errorf("%w: round %d of %s is older than the last charged round %d", ErrRoundConflict, round, l.snap.Subject, entries[len(entries)-1].Round)
+		return LedgerEntry{}, fmt.Errorf("%w: round %d of %s is older than the last charged round %d", ErrRoundConflict, rc.Round, l.snap.Subject, entries[len(entries)-1].Round)
 	}
 	if len(entries) >= MaxLedgerEntries {
 		return LedgerEntry{}, fmt.Errorf("%w: %d rounds recorded for %s", ErrLedgerFull, len(entries), l.snap.Subject)
 	}
-	eps, order, err := l.project(round, ev)
-	if err != nil {
-		return LedgerEntry{}, err
+	if rc.Unprotected {
+		e.Epsilon, e.Order = l.snap.Spent()
+	} else {
+		eps, order, err := l.project(rc.Round, rc.Event)
+		if err != nil {
+			return LedgerEntry{}, err
+		}
+		e.Epsilon, e.Order = eps, order
 	}
-	e := LedgerEntry{Round: round, SamplingRate: ev.SamplingRate, NoiseMultiplier: ev.NoiseMultiplier, Steps: ev.Steps, Epsilon: eps, Order: order}
 	l.snap.Entries = append(entries, e)
 	if err := l.persist(); err != nil {
 		l.snap.Entries = entries[:len(entries):len(entries)]
 		return LedgerEntry{}, err
 	}
-	if err := l.acc.Compose(ev); err != nil { // cannot fail: project validated ev
-		return LedgerEntry{}, err
+	if !rc.Unprotected {
+		if err := l.acc.Compose(rc.Event); err != nil { // cannot fail: project validated the event
+			return LedgerEntry{}, err
+		}
 	}
 	return e, nil
 }
+
+// RecordRelease records the SHA-256 (lower-case hex) of the parameters
+// round released. It is idempotent; a different hash for a round that has
+// one, or a round not in the ledger, is ErrRoundConflict.
+func (l *Ledger) RecordRelease(round uint64, modelSHA256 string) error {
+	entries := l.snap.Entries
+	i := sort.Search(len(entries), func(i int) bool { return entries[i].Round >= round })
+	if i == len(entries) || entries[i].Round != round {
+		return fmt.Errorf("%w: round %d of %s released a model but was never charged", ErrRoundConflict, round, l.snap.Subject)
+	}
+	switch entries[i].ModelSHA256 {
+	case modelSHA256:
+		return nil
+	case "":
+	default:
+		return fmt.Errorf("%w: round %d of %s released %s, now %s", ErrRoundConflict, round, l.snap.Subject, entries[i].ModelSHA256, modelSHA256)
+	}
+	e := entries[i]
+	e.ModelSHA256 = modelSHA256
+	if err := validateDetails(e); err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalidParameter, err)
+	}
+	l.snap.Entries = append([]LedgerEntry(nil), entries...)
+	l.snap.Entries[i] = e
+	if err := l.persist(); err != nil {
+		l.snap.Entries = entries
+		return err
+	}
+	return nil
+}
+
+// Last returns the newest entry, and false if there is none.
+func (l *Ledger) Last() (LedgerEntry, bool) {
+	if len(l.snap.Entries) == 0 {
+		return LedgerEntry{}, false
+	}
+	return l.snap.Entries[len(l.snap.Entries)-1], true
+}
+
+// Entry returns the entry of round, and false if the round is not recorded.
+func (l *Ledger) Entry(round uint64) (LedgerEntry, bool) {
+	entries := l.snap.Entries
+	i := sort.Search(len(entries), func(i int) bool { return entries[i].Round >= round })
+	if i < len(entries) && entries[i].Round == round {
+		return entries[i], true
+	}
+	return LedgerEntry{}, false
+}
+
+// Unprotected returns the rounds recorded as released without differential privacy.
+func (l *Ledger) Unprotected() []uint64 { return l.snap.Unprotected() }
 
 // Spent returns the epsilon spent so far at the budget's delta, and the
 // RDP order that gives it (0, 0 before the first round).
@@ -186,7 +312,7 @@ func (l *Ledger) Path() string { return l.path }
 func (l *Ledger) Entries() []LedgerEntry { return append([]LedgerEntry(nil), l.snap.Entries...) }
 
 func (l *Ledger) persist() error {
-	data, err := l.snap.Encode()
+	data, err := l.snap.Encode(l.key)
 	if err != nil {
 		return err
 	}

@@ -1,26 +1,74 @@
 package dp
 
 import (
+	"crypto/rand"
+	"errors"
 	"fmt"
-	"github.com/vigilauth/vigil/internal/atomicfile"
 	"io"
+	"io/fs"
 	"os"
+
+	"github.com/vigilauth/vigil/internal/atomicfile"
 )
 
 // Ledger file I/O: capped reads and crash-safe replacement.
 
-// ReadLedger reads and validates the ledger file at path, without binding
-// it to a subject or budget (for reviewers' tools).
+// LedgerKeyPath returns where the MAC key of the ledger at path lives.
+func LedgerKeyPath(path string) string { return path + ".key" }
+
+// ReadLedger reads and validates the ledger file at path under its key at
+// LedgerKeyPath(path), without binding it to a subject or budget (for
+// reviewers' tools).
 func ReadLedger(path string) (*LedgerSnapshot, error) {
 	data, err := readCapped(path)
 	if err != nil {
 		return nil, err
 	}
-	s, err := DecodeLedger(data)
+	key, err := readKey(LedgerKeyPath(path))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	s, err := DecodeLedger(data, key)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return s, nil
+}
+
+// readKey reads a ledger's MAC key; a missing or malformed key makes the
+// ledger unverifiable, which is corruption, not a fresh start.
+func readKey(path string) ([]byte, error) {
+	key, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, corrupt("its MAC key %s is missing", path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("dp: reading ledger key: %w", err)
+	}
+	if len(key) != LedgerKeySize {
+		return nil, corrupt("MAC key %s has %d bytes, want %d", path, len(key), LedgerKeySize)
+	}
+	return key, nil
+}
+
+// loadOrCreateKey returns the key at path, creating a random one if there
+// is none (a new ledger).
+func loadOrCreateKey(path string) ([]byte, error) {
+	key, err := readKey(path)
+	if err == nil || !errors.Is(err, ErrLedgerCorrupt) {
+		return key, err
+	}
+	if _, serr := os.Stat(path); serr == nil {
+		return nil, err // present but malformed: never overwrite it
+	}
+	key = make([]byte, LedgerKeySize)
+	if _, err := rand.Read(key); err != nil {
+		return nil, fmt.Errorf("dp: ledger key: %w", err)
+	}
+	if err := writeFileAtomic(path, key); err != nil {
+		return nil, fmt.Errorf("dp: writing ledger key %s: %w", path, err)
+	}
+	return key, nil
 }
 
 func readCapped(path string) ([]byte, error) {

@@ -32,7 +32,7 @@ func TestLedgerChargesAndSurvivesRestart(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want, order, err := dp.Epsilon([]dp.Event{{0.01, 1.0, int(r)}}, testBudget.Delta, dp.Options{})
+		want, order, err := dp.Epsilon([]dp.Event{{SamplingRate: 0.01, NoiseMultiplier: 1.0, Steps: int(r)}}, testBudget.Delta, dp.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -56,14 +56,14 @@ func TestLedgerChargesAndSurvivesRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, _, _ := dp.Epsilon([]dp.Event{{0.01, 1.0, rounds + 1}}, testBudget.Delta, dp.Options{})
+	want, _, _ := dp.Epsilon([]dp.Event{{SamplingRate: 0.01, NoiseMultiplier: 1.0, Steps: rounds + 1}}, testBudget.Delta, dp.Options{})
 	if math.Abs(e.Epsilon-want) > 1e-12*want {
 		t.Errorf("round %d after restart: %v, want %v", rounds+1, e.Epsilon, want)
 	}
 	// No temporary files are left behind.
 	files, _ := os.ReadDir(filepath.Dir(path))
-	if len(files) != 1 {
-		t.Errorf("directory holds %d files, want only the ledger", len(files))
+	if len(files) != 2 {
+		t.Errorf("directory holds %d files, want only the ledger and its key", len(files))
 	}
 }
 
@@ -194,17 +194,18 @@ func TestLedgerRejectsForeignAndCorruptFiles(t *testing.T) {
 	}
 }
 
-// TestLedgerRecomputesEpsilon: a file whose checksum is valid but whose
+// TestLedgerRecomputesEpsilon: a file whose MAC is valid but whose
 // recorded epsilon does not follow from its entries is corrupt.
 func TestLedgerRecomputesEpsilon(t *testing.T) {
 	snap := &dp.LedgerSnapshot{Subject: "model/a", Budget: testBudget, Entries: []dp.LedgerEntry{
-		{Round: 1, SamplingRate: 0.01, NoiseMultiplier: 1, Steps: 1, Epsilon: 0.001, Order: 63},
+		{Round: 1, Mechanism: "poisson-hidden", SamplingRate: 0.01, NoiseMultiplier: 1, Steps: 1, Epsilon: 0.001, Order: 63},
 	}}
-	data, err := snap.Encode()
+	key := bytes.Repeat([]byte{1}, dp.LedgerKeySize)
+	data, err := snap.Encode(key)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := dp.DecodeLedger(data); !errors.Is(err, dp.ErrLedgerCorrupt) || !strings.Contains(err.Error(), "recorded epsilon") {
+	if _, err := dp.DecodeLedger(data, key); !errors.Is(err, dp.ErrLedgerCorrupt) || !strings.Contains(err.Error(), "recorded epsilon") {
 		t.Errorf("err = %v", err)
 	}
 }
@@ -247,6 +248,10 @@ func TestLedgerChargeFailsCleanly(t *testing.T) {
 		t.Fatal(err)
 	}
 	spent, _ := l.Spent()
+	key, err := os.ReadFile(dp.LedgerKeyPath(path))
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := os.RemoveAll(dir); err != nil {
 		t.Fatal(err)
 	}
@@ -257,6 +262,9 @@ func TestLedgerChargeFailsCleanly(t *testing.T) {
 		t.Fatalf("failed charge changed the ledger: spent %v, %d entries", got, len(l.Entries()))
 	}
 	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dp.LedgerKeyPath(path), key, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := l.Charge(2, roundEvent); err != nil {

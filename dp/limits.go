@@ -26,6 +26,11 @@ const (
 	// MaxLedgerEntries caps the number of rounds a ledger records.
 	MaxLedgerEntries = 100000
 
+	// MaxCurveRounds caps EpsilonCurve: one conversion per round and order,
+	// and one float per round, so 10^5 rounds cost about a second and
+	// 0.8 MB. No federated model trains for more rounds than a ledger holds.
+	MaxCurveRounds = MaxLedgerEntries
+
 	// MaxSubjectLen caps the length of a ledger subject in bytes.
 	MaxSubjectLen = 256
 

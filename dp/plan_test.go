@@ -20,7 +20,7 @@ func TestPlanFindsSmallestNoise(t *testing.T) {
 		}
 		q := float64(cfg.ClientsPerRound) / float64(cfg.Population)
 		eps := func(z float64) float64 {
-			e, _, err := dp.Epsilon([]dp.Event{{q, z, cfg.Rounds}}, cfg.Delta, cfg.Options)
+			e, _, err := dp.Epsilon([]dp.Event{{SamplingRate: q, NoiseMultiplier: z, Steps: cfg.Rounds}}, cfg.Delta, cfg.Options)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -87,7 +87,7 @@ func TestEpsilonCurve(t *testing.T) {
 		t.Fatalf("%d points", len(curve))
 	}
 	for _, r := range []int{1, 17, rounds} {
-		want, _, err := dp.Epsilon([]dp.Event{{0.01, 1.1, r}}, 1e-6, dp.Options{})
+		want, _, err := dp.Epsilon([]dp.Event{{SamplingRate: 0.01, NoiseMultiplier: 1.1, Steps: r}}, 1e-6, dp.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}

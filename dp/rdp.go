@@ -69,9 +69,27 @@ func RDP(ev Event, orders []float64, series Series) ([]float64, error) {
 		return out, nil
 	}
 	for i, a := range orders {
+		if ev.Mechanism == KnownParticipation {
+			out[i] = float64(ev.Steps) * rdpKnownParticipation(ev.SamplingRate, ev.NoiseMultiplier, a)
+			continue
+		}
 		out[i] = float64(ev.Steps) * rdpOneStep(ev.SamplingRate, ev.NoiseMultiplier, a, series)
 	}
 	return out, nil
+}
+
+// rdpKnownParticipation is the RDP at order a of one step when the
+// adversary sees whether the user took part. The output is the pair
+// (participated, Y); it is identical under both neighbours when the user
+// did not take part (probability 1-q), and a Gaussian shifted by at most C
+// with noise z·C when it did, whose Rényi divergence is a/(2z²). So
+// exp((a-1)·D_a) = 1 - q + q·exp((a-1)·a/(2z²)), in both directions.
+func rdpKnownParticipation(q, sigma, a float64) float64 {
+	gauss := a / (2 * sigma * sigma)
+	if q == 1 {
+		return gauss
+	}
+	return logAdd(math.Log1p(-q), math.Log(q)+(a-1)*gauss) / (a - 1)
 }
 
 // rdpOneStep is the RDP of one step at order a. Inputs are validated.

@@ -72,15 +72,15 @@ func TestIssueReferenceEpsilons(t *testing.T) {
 	}{
 		// tensorflow/privacy compute_dp_sgd_privacy_test.py Test0 (n=60000,
 		// batch 150, z 1.3, 15 epochs); orders of compute_dp_sgd_privacy_lib.py.
-		{"tf-privacy/mnist/improved", []dp.Event{{150.0 / 60000, 1.3, 6000}}, 1e-5, dp.TFPrivacyOrders(), dp.ConversionImproved, "0.7242234026109595", 19},
-		{"tf-privacy/mnist/classic", []dp.Event{{150.0 / 60000, 1.3, 6000}}, 1e-5, dp.TFPrivacyOrders(), dp.ConversionClassic, "0.941870567", 19},
-		{"orders-2-5-10-20-100", []dp.Event{{0.01, 1.0, 300}}, 1e-5, []float64{2, 5, 10, 20, 100}, dp.ConversionImproved, "2.39", 5},
+		{"tf-privacy/mnist/improved", []dp.Event{{SamplingRate: 150.0 / 60000, NoiseMultiplier: 1.3, Steps: 6000}}, 1e-5, dp.TFPrivacyOrders(), dp.ConversionImproved, "0.7242234026109595", 19},
+		{"tf-privacy/mnist/classic", []dp.Event{{SamplingRate: 150.0 / 60000, NoiseMultiplier: 1.3, Steps: 6000}}, 1e-5, dp.TFPrivacyOrders(), dp.ConversionClassic, "0.941870567", 19},
+		{"orders-2-5-10-20-100", []dp.Event{{SamplingRate: 0.01, NoiseMultiplier: 1.0, Steps: 300}}, 1e-5, []float64{2, 5, 10, 20, 100}, dp.ConversionImproved, "2.39", 5},
 		// opacus/accountants/analysis/rdp.py module docstring.
-		{"opacus/two-events", []dp.Event{{1e-5, 1.0, 10}, {1e-4, 3.0, 4}}, 1e-5, rangeOrders(2, 32), dp.ConversionImproved, "0.336", 23},
+		{"opacus/two-events", []dp.Event{{SamplingRate: 1e-5, NoiseMultiplier: 1.0, Steps: 10}, {SamplingRate: 1e-4, NoiseMultiplier: 3.0, Steps: 4}}, 1e-5, rangeOrders(2, 32), dp.ConversionImproved, "0.336", 23},
 		// tf-privacy rdp_accountant_test.py / dp_accounting
 		// rdp_privacy_accountant_test.py: z chosen for exactly (1, 1e-6)-DP;
 		// they assert 7 decimal places.
-		{"gaussian/q=1", []dp.Event{{1, 4.530877117, 1}}, 1e-6, dense, dp.ConversionImproved, "1.0000000", 0},
+		{"gaussian/q=1", []dp.Event{{SamplingRate: 1, NoiseMultiplier: 4.530877117, Steps: 1}}, 1e-6, dense, dp.ConversionImproved, "1.0000000", 0},
 	} {
 		for _, series := range []dp.Series{dp.SeriesBound, dp.SeriesSigned} {
 			t.Run(tc.name+"/"+series.String(), func(t *testing.T) {
@@ -135,13 +135,13 @@ func TestPublishedEpsilons(t *testing.T) {
 	}{
 		// tensorflow/privacy tensorflow_privacy/privacy/analysis/compute_dp_sgd_privacy_test.py, Test1:
 		// n=100000, batch 100, z 1.0, 30 epochs -> 30000 steps.
-		{"tf-privacy/Test1", []dp.Event{{0.001, 1.0, 30000}}, 1e-7, dp.Options{Orders: dp.TFPrivacyOrders()}, "1.4154988495444845", 13},
+		{"tf-privacy/Test1", []dp.Event{{SamplingRate: 0.001, NoiseMultiplier: 1.0, Steps: 30000}}, 1e-7, dp.Options{Orders: dp.TFPrivacyOrders()}, "1.4154988495444845", 13},
 		// Same file, Test2: n=1e8, batch 1024, z 0.1, 10 epochs -> ceil(976562.5) steps.
-		{"tf-privacy/Test2", []dp.Event{{1024.0 / 1e8, 0.1, 976563}}, 1e-7, dp.Options{Orders: dp.TFPrivacyOrders()}, "5907982.31138195", 1.25},
-		{"tf-privacy/Test2/signed", []dp.Event{{1024.0 / 1e8, 0.1, 976563}}, 1e-7, dp.Options{Orders: dp.TFPrivacyOrders(), Series: dp.SeriesSigned}, "5907982.31138195", 1.25},
+		{"tf-privacy/Test2", []dp.Event{{SamplingRate: 1024.0 / 1e8, NoiseMultiplier: 0.1, Steps: 976563}}, 1e-7, dp.Options{Orders: dp.TFPrivacyOrders()}, "5907982.31138195", 1.25},
+		{"tf-privacy/Test2/signed", []dp.Event{{SamplingRate: 1024.0 / 1e8, NoiseMultiplier: 0.1, Steps: 976563}}, 1e-7, dp.Options{Orders: dp.TFPrivacyOrders(), Series: dp.SeriesSigned}, "5907982.31138195", 1.25},
 		// pytorch/opacus opacus/tests/accountants_test.py test_rdp_accountant:
 		// z 1.5, q 0.04, int(90/0.04) = 2250 steps, DEFAULT_ALPHAS, 7 places.
-		{"opacus/test_rdp_accountant", []dp.Event{{0.04, 1.5, 2250}}, 1e-5, dp.Options{Orders: dp.OpacusOrders(), Series: dp.SeriesSigned}, "7.32911117143", 3.9},
+		{"opacus/test_rdp_accountant", []dp.Event{{SamplingRate: 0.04, NoiseMultiplier: 1.5, Steps: 2250}}, 1e-5, dp.Options{Orders: dp.OpacusOrders(), Series: dp.SeriesSigned}, "7.32911117143", 3.9},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			eps, order, err := dp.Epsilon(tc.events, tc.delta, tc.opts)

@@ -38,9 +38,33 @@ type Meta struct {
 	Activation   string    `json:"activation"`
 	NumParams    int       `json:"num_params"`
 	ParamsSHA256 string    `json:"params_sha256"`
-	Participants int       `json:"participants,omitempty"`
-	// MeanTrainLoss is the mean of the participants' reported local training losses.
-	MeanTrainLoss float64 `json:"mean_train_loss,omitempty"`
+	// Privacy says how the round that made this version protected its participants. Absent
+	// only for the initial version, which no round made. Nothing else about the round (how
+	// many took part, how well they trained) is published: every statistic in a release must be
+	// one the privacy accountant covers.
+	Privacy *PrivacyMeta `json:"privacy,omitempty"`
+}
+
+// PrivacyMeta is the privacy of the round that made a version: fixed, public settings and the
+// epsilon the model's ledger records after it, no per-round counts.
+type PrivacyMeta struct {
+	// DifferentialPrivacy is false when the round was released without it (the coordinator's
+	// explicit InsecureNoDP): then nothing below bounds what the version reveals.
+	DifferentialPrivacy bool `json:"differential_privacy"`
+	// Mechanism and Adjacency name the analysis (see package dp).
+	Mechanism string `json:"mechanism,omitempty"`
+	Adjacency string `json:"adjacency,omitempty"`
+	// NoiseMultiplier z, ClipNorm C, MinParticipants m_min and ToleratedDevices t_dev: every
+	// honest device added noise z·C/sqrt(m_min - t_dev).
+	NoiseMultiplier  float64 `json:"noise_multiplier,omitempty"`
+	ClipNorm         float64 `json:"clip_norm,omitempty"`
+	MinParticipants  int     `json:"min_participants,omitempty"`
+	ToleratedDevices int     `json:"tolerated_devices,omitempty"`
+	// SamplingRate is q = K/N.
+	SamplingRate float64 `json:"sampling_rate,omitempty"`
+	// Epsilon is the model's total privacy loss after this round at Delta.
+	Epsilon float64 `json:"epsilon,omitempty"`
+	Delta   float64 `json:"delta,omitempty"`
 }
 
 // Spec returns the architecture the metadata names.

@@ -26,7 +26,7 @@ type clientFlags struct {
 	windows, window, rounds                                int
 	epsilon, delta, minNoise                               float64
 	poll                                                   time.Duration
-	plaintext                                              bool
+	plaintext, noDP                                        bool
 	logLevel                                               slog.Level
 }
 
@@ -68,11 +68,10 @@ func runClient(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		DeviceID: f.id, Coordinator: api, Data: client.Rows(data.train), Sealer: sealer,
 		FeatureSet: featureSet, Seed: f.synthSeed, MinNoiseMultiplier: f.minNoise, Logger: logger,
 	}
-	if f.epsilon > 0 {
-		if cfg.Ledger, err = dp.OpenLedger(filepath.Join(f.dir, "privacy.ledger"), f.id, dp.Budget{Epsilon: f.epsilon, Delta: f.delta}); err != nil {
-			return fmt.Errorf("client: --epsilon: %w", err)
-		}
+	if cfg.Ledger, err = deviceLedger(f.dir, f.id, f.epsilon, f.delta); err != nil {
+		return fmt.Errorf("client: --epsilon: %w", err)
 	}
+	fmt.Fprintf(stdout, "device privacy ledger %s: budget epsilon %g at delta %g\n", cfg.Ledger.Path(), f.epsilon, f.delta)
 	agent, err := client.New(cfg)
 	if err != nil {
 		return fmt.Errorf("client: %w", err)
@@ -114,9 +113,10 @@ func parseClientFlags(args []string, stderr io.Writer) (clientFlags, error) {
 	fs.IntVar(&f.windows, "windows", 40, "windows of typing the synthetic user produces")
 	fs.IntVar(&f.window, "window", 50, "keystrokes per window")
 	fs.IntVar(&f.rounds, "rounds", 0, "exit after contributing to this many rounds (0: run until interrupted)")
-	fs.Float64Var(&f.epsilon, "epsilon", 0, "this device's own privacy budget (0: no device ledger)")
+	fs.Float64Var(&f.epsilon, "epsilon", 16, "this device's own privacy budget, kept in its ledger (every contributed round charged without amplification)")
 	fs.Float64Var(&f.delta, "delta", 1e-5, "delta of the device's privacy budget")
-	fs.Float64Var(&f.minNoise, "min-noise-multiplier", 0, "refuse tasks asking for less noise than this")
+	fs.Float64Var(&f.minNoise, "min-noise-multiplier", 0.5, "refuse tasks asking for less noise than this")
+	fs.BoolVar(&f.noDP, "insecure-no-dp", false, "take part in rounds WITHOUT differential privacy (no noise); for debugging only")
 	fs.BoolVar(&f.plaintext, "insecure-plaintext", false, "send updates in the clear (debugging only)")
 	fs.TextVar(&f.logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
@@ -139,6 +139,17 @@ func parseClientFlags(args []string, stderr io.Writer) (clientFlags, error) {
 	}
 	if f.dir == "" {
 		f.dir = "vigil-device-" + f.id
+	}
+	switch {
+	case f.noDP && setFlag(fs, "min-noise-multiplier"):
+		return f, errors.New("client: --insecure-no-dp conflicts with --min-noise-multiplier")
+	case f.noDP:
+		f.minNoise = 0
+	case !(f.minNoise > 0):
+		return f, fmt.Errorf("client: --min-noise-multiplier %v: must be positive (to accept tasks without noise, say --insecure-no-dp)", f.minNoise)
+	}
+	if !(f.epsilon > 0) {
+		return f, fmt.Errorf("client: --epsilon %v must be positive", f.epsilon)
 	}
 	return f, nil
 }

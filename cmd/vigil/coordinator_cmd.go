@@ -39,8 +39,9 @@ type coordinatorFlags struct {
 	releaseEvery                         int
 	timeout                              time.Duration
 	seed                                 uint64
-	plaintext                            bool
+	plaintext, noDP                      bool
 	clip, noise, epsilon, delta          float64
+	tolerated                            int
 	trustees, regions                    listFlag
 	layers                               string
 	pprof                                bool
@@ -67,9 +68,11 @@ func runCoordinator(ctx context.Context, args []string, stdout, stderr io.Writer
 	fs.StringVar(&f.layers, "model-layers", "", "widths of the global autoencoder's layers, e.g. 16,3000,16 (default the keystroke model's)")
 	fs.BoolVar(&f.plaintext, "insecure-plaintext", false, "take updates in the clear instead of encrypted (debugging only)")
 	fs.Float64Var(&f.clip, "clip", 1, "L2 clip norm C of device updates")
-	fs.Float64Var(&f.noise, "noise-multiplier", 0, "noise multiplier z for differential privacy (0: off)")
-	fs.Float64Var(&f.epsilon, "epsilon", 0, "privacy budget epsilon (required with --noise-multiplier)")
-	fs.Float64Var(&f.delta, "delta", 1e-5, "delta of the privacy budget")
+	fs.Float64Var(&f.noise, "noise-multiplier", 1, "noise multiplier z of the differentially private rounds (> 0)")
+	fs.Float64Var(&f.epsilon, "epsilon", 10, "privacy budget epsilon of the model: no round starts that would exceed it")
+	fs.Float64Var(&f.delta, "delta", 1e-5, "delta of the privacy budget (keep it below 1/enrolled devices)")
+	fs.IntVar(&f.tolerated, "tolerated-devices", 0, "malicious devices per round the noise is calibrated against, t_dev < --min-updates (default ceil(m_min/10))")
+	fs.BoolVar(&f.noDP, "insecure-no-dp", false, "release rounds WITHOUT differential privacy; recorded in the ledger and every release, and the model can never be made private again")
 	fs.BoolVar(&f.pprof, "pprof", false, "also serve Go's /debug/pprof/ profiles on --metrics-listen")
 	fs.TextVar(&f.logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
@@ -84,8 +87,12 @@ func runCoordinator(ctx context.Context, args []string, stdout, stderr io.Writer
 		return errors.New("coordinator: --org is required (create one with `vigil setup --dir DIR`)")
 	case !(f.clip > 0):
 		return fmt.Errorf("coordinator: --clip %v must be positive", f.clip)
-	case f.noise != 0 && !(f.epsilon > 0):
-		return errors.New("coordinator: --noise-multiplier needs a privacy budget: give --epsilon")
+	case f.noDP && setFlag(fs, "noise-multiplier"):
+		return errors.New("coordinator: --insecure-no-dp conflicts with --noise-multiplier")
+	case !f.noDP && !(f.noise > 0):
+		return fmt.Errorf("coordinator: --noise-multiplier %v: differential privacy needs z > 0 (to release rounds without it, say --insecure-no-dp)", f.noise)
+	case !f.noDP && !(f.epsilon > 0):
+		return fmt.Errorf("coordinator: --epsilon %v must be positive", f.epsilon)
 	case !f.plaintext && len(f.trustees) == 0:
 		return errors.New("coordinator: encrypted updates need the trustees: give --trustee ID=HOST:PORT for each (or --insecure-plaintext)")
 	case f.releaseEvery < 1:
@@ -120,11 +127,7 @@ func runCoordinator(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err != nil {
 		return fmt.Errorf("coordinator: --dir: %w", err)
 	}
-	privacy := coordinator.Privacy{ClipNorm: f.clip}
-	if f.noise != 0 {
-		privacy = coordinator.Privacy{ClipNorm: f.clip, NoiseMultiplier: f.noise, Budget: dp.Budget{Epsilon: f.epsilon, Delta: f.delta},
-			LedgerPath: filepath.Join(f.dir, "state", "model.ledger")}
-	}
+	privacy := coordinatorPrivacy(f.noDP, f.clip, f.noise, f.epsilon, f.delta, f.tolerated, filepath.Join(f.dir, "state"))
 	spec := globalSpec()
 	if f.layers != "" {
 		if spec, err = parseLayers(f.layers); err != nil {
@@ -154,6 +157,8 @@ func runCoordinator(ctx context.Context, args []string, stdout, stderr io.Writer
 	go srv.Serve(lis)
 	defer srv.Stop()
 	fmt.Fprintf(stdout, "coordinator listening on %s\n", lis.Addr())
+	fmt.Fprintf(stdout, "%s\nprivacy ledger %s (review it with `vigil privacy report --dir %s`)\n",
+		privacyLine(privacy, f.minUpdates), privacy.LedgerPath, f.dir)
 	if f.metricsListen != "" {
 		stop, addr, err := serveMetrics(f.metricsListen, reg, f.pprof)
 		if err != nil {

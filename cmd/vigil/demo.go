@@ -28,9 +28,9 @@ type demoFlags struct {
 	aalto, storeDir                            string
 	seed                                       uint64
 	logLevel                                   slog.Level
-	clip, noise, epsilon, delta                float64
-	trustees, threshold, updaters              int
-	plaintext                                  bool
+	clip, noise, epsilon, delta, deviceEpsilon float64
+	trustees, threshold, updaters, tolerated   int
+	plaintext, noDP                            bool
 }
 
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -91,7 +91,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		Spec: spec, FeatureSet: featureSet, InitSeed: f.seed,
 		Rounds: f.rounds, DevicesPerRound: perRound, MinUpdates: minUpdates, MinEnrolled: len(devs),
 		RoundTimeout: 60 * time.Second, Store: st, StateDir: filepath.Join(f.storeDir, "state"), Logger: logger,
-		Privacy: f.privacy(filepath.Join(f.storeDir, "state", "model.ledger")), Enroller: enroller, Publisher: publisher,
+		Privacy: f.privacy(), Enroller: enroller, Publisher: publisher,
 		Events: func(e coordinator.Event) { events <- e },
 	}, sealing)
 	if err != nil {
@@ -122,7 +122,9 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	} else {
 		fmt.Fprintln(stdout, emb.describe())
 	}
-	fmt.Fprintln(stdout, f.privacyLine())
+	fmt.Fprintln(stdout, privacyLine(f.privacy(), minUpdates))
+	fmt.Fprintf(stdout, "the model's privacy ledger is %s; each device keeps its own in %s\n",
+		f.privacy().LedgerPath, filepath.Join(f.storeDir, "devices", "DEVICE", "privacy.ledger"))
 	fmt.Fprintf(stdout, "global model v1: held-out loss %.4f\n", startLoss)
 
 	ctx, cancel := context.WithCancel(ctx)
@@ -147,6 +149,9 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	printSummary(stdout, startLoss, rows, f.storeDir)
 	rel.pickup.report(stdout, coord.Global().Meta.Version, min(f.updaters, len(devs)))
+	if err := printReportSummary(stdout, f.storeDir, len(devs)); err != nil {
+		return fmt.Errorf("demo: privacy report: %w", err)
+	}
 	return nil
 }
 
@@ -164,9 +169,12 @@ func parseDemoFlags(args []string, stderr io.Writer) (demoFlags, error) {
 	fs.Uint64Var(&f.seed, "seed", 1, "seed for synthetic users, the initial model and local training")
 	fs.TextVar(&f.logLevel, "log-level", slog.LevelWarn, "log level: debug, info, warn or error")
 	fs.Float64Var(&f.clip, "clip", 0.5, "L2 clip norm C of each device's update")
-	fs.Float64Var(&f.noise, "noise-multiplier", 1.0, "noise multiplier z (0 turns differential privacy off)")
+	fs.Float64Var(&f.noise, "noise-multiplier", 2, "noise multiplier z (> 0)")
 	fs.Float64Var(&f.epsilon, "epsilon", 8, "privacy budget: the demo stops before a round would exceed it")
 	fs.Float64Var(&f.delta, "delta", 1e-5, "delta of the privacy budget")
+	fs.Float64Var(&f.deviceEpsilon, "device-epsilon", 16, "each device's own privacy budget (its rounds charged without amplification)")
+	fs.IntVar(&f.tolerated, "tolerated-devices", 0, "malicious devices per round the noise is calibrated against (default ceil(m_min/10))")
+	fs.BoolVar(&f.noDP, "insecure-no-dp", false, "run the rounds WITHOUT differential privacy (recorded in the ledger and every release)")
 	fs.IntVar(&f.trustees, "trustees", 3, "number of trustees holding shares of the decryption key")
 	fs.IntVar(&f.threshold, "threshold", 2, "trustees needed to decrypt a round's sum")
 	fs.IntVar(&f.updaters, "updaters", 20, "devices that also run the release updater (each writes its installed models to disk)")
@@ -189,25 +197,20 @@ func parseDemoFlags(args []string, stderr io.Writer) (demoFlags, error) {
 		return f, fmt.Errorf("demo: --devices-per-round %d: need at least 2 (trustees never decrypt a single update)", f.perRound)
 	case f.updaters < 0:
 		return f, fmt.Errorf("demo: --updaters %d is negative", f.updaters)
-	case f.noise < 0 || f.clip <= 0:
-		return f, fmt.Errorf("demo: --noise-multiplier %v and --clip %v: need z >= 0 and C > 0", f.noise, f.clip)
+	case f.clip <= 0:
+		return f, fmt.Errorf("demo: --clip %v: need C > 0", f.clip)
+	case f.noDP && setFlag(fs, "noise-multiplier"):
+		return f, errors.New("demo: --insecure-no-dp conflicts with --noise-multiplier")
+	case !f.noDP && !(f.noise > 0):
+		return f, fmt.Errorf("demo: --noise-multiplier %v: differential privacy needs z > 0 (to run without it, say --insecure-no-dp)", f.noise)
+	case !(f.deviceEpsilon > 0):
+		return f, fmt.Errorf("demo: --device-epsilon %v must be positive", f.deviceEpsilon)
 	}
 	return f, nil
 }
 
-func (f demoFlags) privacy(ledger string) coordinator.Privacy {
-	if f.noise == 0 {
-		return coordinator.Privacy{ClipNorm: f.clip}
-	}
-	return coordinator.Privacy{ClipNorm: f.clip, NoiseMultiplier: f.noise, Budget: dp.Budget{Epsilon: f.epsilon, Delta: f.delta}, LedgerPath: ledger}
-}
-
-func (f demoFlags) privacyLine() string {
-	if f.noise == 0 {
-		return fmt.Sprintf("differential privacy off (--noise-multiplier 0); updates clipped to L2 norm %g", f.clip)
-	}
-	return fmt.Sprintf("differential privacy: updates clipped to L2 norm %g, noise multiplier %g, budget epsilon %g at delta %g",
-		f.clip, f.noise, f.epsilon, f.delta)
+func (f demoFlags) privacy() coordinator.Privacy {
+	return coordinatorPrivacy(f.noDP, f.clip, f.noise, f.epsilon, f.delta, f.tolerated, filepath.Join(f.storeDir, "state"))
 }
 
 // runFleet enrols every device with a one-time token and runs its agent until ctx ends.
@@ -237,14 +240,25 @@ func runFleet(ctx context.Context, devs []deviceData, addr string, emb *embedded
 				}
 				sealer = client.NewThresholdSealer(d.id, keys)
 			}
-			agent, err := client.New(client.Config{
+			cfg := client.Config{
 				DeviceID: d.id, Coordinator: api, Data: client.Rows(d.train),
 				Sealer: sealer, FeatureSet: featureSet, Seed: f.seed + uint64(i), Logger: logger,
-			})
+			}
+			if !f.noDP {
+				cfg.MinNoiseMultiplier = f.noise
+			}
+			if cfg.Ledger, err = deviceLedger(filepath.Join(f.storeDir, "devices", d.id), d.id, f.deviceEpsilon, f.delta); err != nil {
+				return err
+			}
+			agent, err := client.New(cfg)
 			if err != nil {
 				return err
 			}
-			if err := agent.Run(gctx); !errors.Is(err, context.Canceled) {
+			switch err := agent.Run(gctx); {
+			case errors.Is(err, context.Canceled):
+			case errors.Is(err, dp.ErrBudgetExhausted):
+				logger.Info("device stopped taking part: its privacy budget is spent", "device", d.id, "err", err)
+			default:
 				return err
 			}
 			return nil
@@ -291,13 +305,12 @@ func demoDevices(f demoFlags, stdout io.Writer) ([]deviceData, error) {
 }
 
 type roundRow struct {
-	round     uint64
-	version   uint64
-	devices   int
-	loss      float64
-	trainLoss float64
-	took      time.Duration
-	epsilon   float64
+	round   uint64
+	version uint64
+	devices int
+	loss    float64
+	took    time.Duration
+	epsilon float64
 }
 
 // showRounds draws progress from the coordinator's events and measures each new global version
@@ -324,7 +337,7 @@ func showRounds(events <-chan coordinator.Event, bar progressBar, spec models.Sp
 				return nil, err
 			}
 			bar.done(e.Round, e.Accepted, e.Selected, e.Duration, loss, e.Epsilon)
-			rows = append(rows, roundRow{round: e.Round, version: e.Version, devices: e.Accepted, loss: loss, trainLoss: e.MeanTrainLoss, took: e.Duration, epsilon: e.Epsilon})
+			rows = append(rows, roundRow{round: e.Round, version: e.Version, devices: e.Accepted, loss: loss, took: e.Duration, epsilon: e.Epsilon})
 		}
 	}
 	return rows, nil
@@ -343,11 +356,11 @@ func heldOutLoss(spec models.Spec, params []float64, rows [][]float64) (float64,
 }
 
 func printSummary(w io.Writer, startLoss float64, rows []roundRow, dir string) {
-	fmt.Fprintf(w, "\n%-6s %-8s %-8s %-14s %-12s %-8s %s\n", "round", "version", "updates", "held-out loss", "device loss", "epsilon", "time")
-	fmt.Fprintf(w, "%-6s %-8s %-8s %-14.4f %-12s %-8s %s\n", "-", "v1", "-", startLoss, "-", "0", "-")
+	fmt.Fprintf(w, "\n%-6s %-8s %-8s %-14s %-8s %s\n", "round", "version", "updates", "held-out loss", "epsilon", "time")
+	fmt.Fprintf(w, "%-6s %-8s %-8s %-14.4f %-8s %s\n", "-", "v1", "-", startLoss, "0", "-")
 	var total time.Duration
 	for _, r := range rows {
-		fmt.Fprintf(w, "%-6d %-8s %-8d %-14.4f %-12.4f %-8.3f %.2fs\n", r.round, fmt.Sprintf("v%d", r.version), r.devices, r.loss, r.trainLoss, r.epsilon, r.took.Seconds())
+		fmt.Fprintf(w, "%-6d %-8s %-8d %-14.4f %-8.3f %.2fs\n", r.round, fmt.Sprintf("v%d", r.version), r.devices, r.loss, r.epsilon, r.took.Seconds())
 		total += r.took
 	}
 	if len(rows) == 0 {

@@ -31,7 +31,7 @@ func commands() []command {
 		{"trustee", "run a trustee holding one share of the HE secret key, or run the key ceremony", runTrustee},
 		{"eval", "measure the behavioural models on recorded data (keystrokes, mouse)", runEval},
 		{"loadtest", "measure a coordinator process under a fleet of devices sending encrypted updates", runLoadtest},
-		{"privacy", "tools for privacy reviewers: epsilon, plan, curve, ledger", runPrivacy},
+		{"privacy", "tools for privacy reviewers: epsilon, plan, curve, ledger, report", runPrivacy},
 		{"pki", "device identity: create the CA, issue enrolment tokens and trustee certificates, revoke", runPKI},
 		{"audit", "verify decision logs and create checkpoint keys", runAudit},
 		{"release", "sign, verify, publish and inspect model releases: keygen, sign, verify, publish, inspect", runRelease},

@@ -238,7 +238,7 @@ func TestCommandErrors(t *testing.T) {
 
 func TestDemo(t *testing.T) {
 	var stdout, stderr bytes.Buffer
-	if err := run(context.Background(), []string{"demo", "--devices", "4", "--rounds", "3", "--noise-multiplier", "0", "--dir", t.TempDir()}, &stdout, &stderr); err != nil {
+	if err := run(context.Background(), []string{"demo", "--devices", "4", "--rounds", "3", "--insecure-no-dp", "--dir", t.TempDir()}, &stdout, &stderr); err != nil {
 		t.Fatalf("demo: %v\n%s", err, stderr.String())
 	}
 	out := stdout.String()

@@ -26,6 +26,8 @@ func privacySubcommands() []privacySubcommand {
 		{"plan", "smallest noise multiplier that meets an (epsilon, delta) budget", runPrivacyPlan},
 		{"curve", "epsilon against rounds for several noise multipliers (table, PNG)", runPrivacyCurve},
 		{"ledger", "what a privacy ledger file records, round by round", runPrivacyLedger},
+		{"report", "a coordinator's models: every charged round, epsilon per model and composed, assumptions, warnings (text, JSON, signed HTML)", runPrivacyReport},
+		{"verify-report", "check the signature of an HTML privacy report", runPrivacyVerifyReport},
 	}
 }
 
@@ -56,7 +58,7 @@ func runPrivacy(ctx context.Context, args []string, stdout, stderr io.Writer) er
 func privacyUsage(w io.Writer) {
 	fmt.Fprintln(w, "usage: vigil privacy <subcommand> [flags]\n\nsubcommands:")
 	for _, c := range privacySubcommands() {
-		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-14s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, "\nRun 'vigil privacy <subcommand> -h' for its flags.")
 }
@@ -151,11 +153,16 @@ func (l *eventList) String() string {
 	return strings.Join(parts, " ")
 }
 
-// Set parses Q:Z:T (sampling rate, noise multiplier, steps).
+// Set parses Q:Z:T (sampling rate, noise multiplier, steps), or Q:Z:T:known for steps with
+// participation known to the adversary (what Vigil's ledgers charge).
 func (l *eventList) Set(s string) error {
 	p := strings.Split(s, ":")
+	var mech dp.Mechanism
+	if len(p) == 4 && p[3] == "known" {
+		p, mech = p[:3], dp.KnownParticipation
+	}
 	if len(p) != 3 {
-		return fmt.Errorf("want Q:Z:T (sampling rate, noise multiplier, steps), got %q", s)
+		return fmt.Errorf("want Q:Z:T or Q:Z:T:known (sampling rate, noise multiplier, steps), got %q", s)
 	}
 	q, err := strconv.ParseFloat(p[0], 64)
 	if err != nil {
@@ -169,7 +176,7 @@ func (l *eventList) Set(s string) error {
 	if err != nil {
 		return fmt.Errorf("steps %q is not an integer", p[2])
 	}
-	ev := dp.Event{SamplingRate: q, NoiseMultiplier: z, Steps: t}
+	ev := dp.Event{SamplingRate: q, NoiseMultiplier: z, Steps: t, Mechanism: mech}
 	if err := ev.Validate(); err != nil {
 		return err
 	}

@@ -36,7 +36,7 @@ func runPrivacyCurve(ctx context.Context, args []string, stdout, stderr io.Write
 	fs.Float64Var(&q, "sampling-rate", 0, "sampling rate q in (0, 1] (or give --population and --clients-per-round)")
 	fs.IntVar(&population, "population", 0, "enrolled devices N")
 	fs.IntVar(&perRound, "clients-per-round", 0, "expected participants per round K")
-	fs.IntVar(&rounds, "rounds", 0, "rounds to plot (required)")
+	fs.IntVar(&rounds, "rounds", 0, fmt.Sprintf("rounds to plot (required, at most %d)", dp.MaxCurveRounds))
 	fs.Float64Var(&delta, "delta", 0, "delta in (0, 1) (required)")
 	fs.StringVar(&zList, "noise-multipliers", "0.8,1,1.2,1.5,2", "comma-separated noise multipliers, one curve each")
 	fs.Float64Var(&budget, "budget", 0, "draw this epsilon budget as a horizontal line")
@@ -64,6 +64,10 @@ func runPrivacyCurve(ctx context.Context, args []string, stdout, stderr io.Write
 	case !set["sampling-rate"]:
 		return errors.New("missing --sampling-rate (or --population and --clients-per-round)")
 	}
+	if rounds < 1 || rounds > dp.MaxCurveRounds {
+		// Checked before any work: each round costs a conversion per order and a float.
+		return fmt.Errorf("--rounds %d: must be in [1, %d]", rounds, dp.MaxCurveRounds)
+	}
 	if set["budget"] && !(budget > 0) {
 		return fmt.Errorf("--budget: %v is not a positive epsilon", budget)
 	}
@@ -83,6 +87,9 @@ func runPrivacyCurve(ctx context.Context, args []string, stdout, stderr io.Write
 		fmt.Fprintf(stderr, "curve %d/%d: z = %g, %d rounds\n", i+1, len(zs), z, rounds)
 		if curves[i], err = dp.EpsilonCurve(q, z, rounds, delta, opts); err != nil {
 			return blameFlag(err, planFlagNames())
+		}
+		if err := ctx.Err(); err != nil { // a curve takes at most about a second
+			return err
 		}
 	}
 	if pngPath != "" {

@@ -285,15 +285,17 @@ type Round struct {
 	Phase       Phase                  `protobuf:"varint,5,opt,name=phase,proto3,enum=vigil.state.v1.Phase" json:"phase,omitempty"`
 	Tasks       []*Task                `protobuf:"bytes,6,rep,name=tasks,proto3" json:"tasks,omitempty"`
 	// Sum is the accumulator's own encoding of the running sum.
-	Sum     []byte  `protobuf:"bytes,7,opt,name=sum,proto3" json:"sum,omitempty"`
-	Count   uint32  `protobuf:"varint,8,opt,name=count,proto3" json:"count,omitempty"`
-	LossSum float64 `protobuf:"fixed64,9,opt,name=loss_sum,json=lossSum,proto3" json:"loss_sum,omitempty"`
+	Sum   []byte `protobuf:"bytes,7,opt,name=sum,proto3" json:"sum,omitempty"`
+	Count uint32 `protobuf:"varint,8,opt,name=count,proto3" json:"count,omitempty"`
 	// SamplingRate is q = K/N when the round started, what the privacy ledger is charged with.
 	SamplingRate float64 `protobuf:"fixed64,10,opt,name=sampling_rate,json=samplingRate,proto3" json:"sampling_rate,omitempty"`
 	// ExpectedParticipants is q·N, the fixed denominator of the average under differential privacy.
 	ExpectedParticipants float64 `protobuf:"fixed64,11,opt,name=expected_participants,json=expectedParticipants,proto3" json:"expected_participants,omitempty"`
-	unknownFields        protoimpl.UnknownFields
-	sizeCache            protoimpl.SizeCache
+	// The round's privacy, fixed when it started and saved before any device was asked: the
+	// ledger is charged with these and a restart with other settings is refused.
+	Privacy       *RoundPrivacy `protobuf:"bytes,12,opt,name=privacy,proto3" json:"privacy,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Round) Reset() {
@@ -382,13 +384,6 @@ func (x *Round) GetCount() uint32 {
 	return 0
 }
 
-func (x *Round) GetLossSum() float64 {
-	if x != nil {
-		return x.LossSum
-	}
-	return 0
-}
-
 func (x *Round) GetSamplingRate() float64 {
 	if x != nil {
 		return x.SamplingRate
@@ -399,6 +394,94 @@ func (x *Round) GetSamplingRate() float64 {
 func (x *Round) GetExpectedParticipants() float64 {
 	if x != nil {
 		return x.ExpectedParticipants
+	}
+	return 0
+}
+
+func (x *Round) GetPrivacy() *RoundPrivacy {
+	if x != nil {
+		return x.Privacy
+	}
+	return nil
+}
+
+type RoundPrivacy struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// InsecureNoDp: the round is released without differential privacy.
+	InsecureNoDp bool `protobuf:"varint,1,opt,name=insecure_no_dp,json=insecureNoDp,proto3" json:"insecure_no_dp,omitempty"`
+	// NoiseMultiplier is z.
+	NoiseMultiplier float64 `protobuf:"fixed64,2,opt,name=noise_multiplier,json=noiseMultiplier,proto3" json:"noise_multiplier,omitempty"`
+	// ClipNorm is C.
+	ClipNorm float64 `protobuf:"fixed64,3,opt,name=clip_norm,json=clipNorm,proto3" json:"clip_norm,omitempty"`
+	// MinParticipants is m_min.
+	MinParticipants uint32 `protobuf:"varint,4,opt,name=min_participants,json=minParticipants,proto3" json:"min_participants,omitempty"`
+	// ToleratedDevices is t_dev.
+	ToleratedDevices uint32 `protobuf:"varint,5,opt,name=tolerated_devices,json=toleratedDevices,proto3" json:"tolerated_devices,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *RoundPrivacy) Reset() {
+	*x = RoundPrivacy{}
+	mi := &file_vigil_state_v1_state_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RoundPrivacy) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RoundPrivacy) ProtoMessage() {}
+
+func (x *RoundPrivacy) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_state_v1_state_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RoundPrivacy.ProtoReflect.Descriptor instead.
+func (*RoundPrivacy) Descriptor() ([]byte, []int) {
+	return file_vigil_state_v1_state_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *RoundPrivacy) GetInsecureNoDp() bool {
+	if x != nil {
+		return x.InsecureNoDp
+	}
+	return false
+}
+
+func (x *RoundPrivacy) GetNoiseMultiplier() float64 {
+	if x != nil {
+		return x.NoiseMultiplier
+	}
+	return 0
+}
+
+func (x *RoundPrivacy) GetClipNorm() float64 {
+	if x != nil {
+		return x.ClipNorm
+	}
+	return 0
+}
+
+func (x *RoundPrivacy) GetMinParticipants() uint32 {
+	if x != nil {
+		return x.MinParticipants
+	}
+	return 0
+}
+
+func (x *RoundPrivacy) GetToleratedDevices() uint32 {
+	if x != nil {
+		return x.ToleratedDevices
 	}
 	return 0
 }
@@ -423,7 +506,7 @@ const file_vigil_state_v1_state_proto_rawDesc = "" +
 	"\x04Task\x12\x16\n" +
 	"\x06device\x18\x01 \x01(\tR\x06device\x12\x14\n" +
 	"\x05nonce\x18\x02 \x01(\fR\x05nonce\x12\x1c\n" +
-	"\tsubmitted\x18\x03 \x01(\bR\tsubmitted\"\x9e\x03\n" +
+	"\tsubmitted\x18\x03 \x01(\bR\tsubmitted\"\xcb\x03\n" +
 	"\x05Round\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12!\n" +
 	"\fbase_version\x18\x02 \x01(\x04R\vbaseVersion\x124\n" +
@@ -432,11 +515,18 @@ const file_vigil_state_v1_state_proto_rawDesc = "" +
 	"\x05phase\x18\x05 \x01(\x0e2\x15.vigil.state.v1.PhaseR\x05phase\x12*\n" +
 	"\x05tasks\x18\x06 \x03(\v2\x14.vigil.state.v1.TaskR\x05tasks\x12\x10\n" +
 	"\x03sum\x18\a \x01(\fR\x03sum\x12\x14\n" +
-	"\x05count\x18\b \x01(\rR\x05count\x12\x19\n" +
-	"\bloss_sum\x18\t \x01(\x01R\alossSum\x12#\n" +
+	"\x05count\x18\b \x01(\rR\x05count\x12#\n" +
 	"\rsampling_rate\x18\n" +
 	" \x01(\x01R\fsamplingRate\x123\n" +
-	"\x15expected_participants\x18\v \x01(\x01R\x14expectedParticipants*F\n" +
+	"\x15expected_participants\x18\v \x01(\x01R\x14expectedParticipants\x126\n" +
+	"\aprivacy\x18\f \x01(\v2\x1c.vigil.state.v1.RoundPrivacyR\aprivacyJ\x04\b\t\x10\n" +
+	"R\bloss_sum\"\xd4\x01\n" +
+	"\fRoundPrivacy\x12$\n" +
+	"\x0einsecure_no_dp\x18\x01 \x01(\bR\finsecureNoDp\x12)\n" +
+	"\x10noise_multiplier\x18\x02 \x01(\x01R\x0fnoiseMultiplier\x12\x1b\n" +
+	"\tclip_norm\x18\x03 \x01(\x01R\bclipNorm\x12)\n" +
+	"\x10min_participants\x18\x04 \x01(\rR\x0fminParticipants\x12+\n" +
+	"\x11tolerated_devices\x18\x05 \x01(\rR\x10toleratedDevices*F\n" +
 	"\x05Phase\x12\x15\n" +
 	"\x11PHASE_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10PHASE_COLLECTING\x10\x01\x12\x10\n" +
@@ -455,28 +545,30 @@ func file_vigil_state_v1_state_proto_rawDescGZIP() []byte {
 }
 
 var file_vigil_state_v1_state_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_vigil_state_v1_state_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_vigil_state_v1_state_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
 var file_vigil_state_v1_state_proto_goTypes = []any{
 	(Phase)(0),                    // 0: vigil.state.v1.Phase
 	(*CoordinatorState)(nil),      // 1: vigil.state.v1.CoordinatorState
 	(*Device)(nil),                // 2: vigil.state.v1.Device
 	(*Task)(nil),                  // 3: vigil.state.v1.Task
 	(*Round)(nil),                 // 4: vigil.state.v1.Round
-	(*timestamppb.Timestamp)(nil), // 5: google.protobuf.Timestamp
+	(*RoundPrivacy)(nil),          // 5: vigil.state.v1.RoundPrivacy
+	(*timestamppb.Timestamp)(nil), // 6: google.protobuf.Timestamp
 }
 var file_vigil_state_v1_state_proto_depIdxs = []int32{
 	2, // 0: vigil.state.v1.CoordinatorState.devices:type_name -> vigil.state.v1.Device
 	4, // 1: vigil.state.v1.CoordinatorState.round:type_name -> vigil.state.v1.Round
-	5, // 2: vigil.state.v1.Device.enrolled:type_name -> google.protobuf.Timestamp
-	5, // 3: vigil.state.v1.Round.started:type_name -> google.protobuf.Timestamp
-	5, // 4: vigil.state.v1.Round.deadline:type_name -> google.protobuf.Timestamp
+	6, // 2: vigil.state.v1.Device.enrolled:type_name -> google.protobuf.Timestamp
+	6, // 3: vigil.state.v1.Round.started:type_name -> google.protobuf.Timestamp
+	6, // 4: vigil.state.v1.Round.deadline:type_name -> google.protobuf.Timestamp
 	0, // 5: vigil.state.v1.Round.phase:type_name -> vigil.state.v1.Phase
 	3, // 6: vigil.state.v1.Round.tasks:type_name -> vigil.state.v1.Task
-	7, // [7:7] is the sub-list for method output_type
-	7, // [7:7] is the sub-list for method input_type
-	7, // [7:7] is the sub-list for extension type_name
-	7, // [7:7] is the sub-list for extension extendee
-	0, // [0:7] is the sub-list for field type_name
+	5, // 7: vigil.state.v1.Round.privacy:type_name -> vigil.state.v1.RoundPrivacy
+	8, // [8:8] is the sub-list for method output_type
+	8, // [8:8] is the sub-list for method input_type
+	8, // [8:8] is the sub-list for extension type_name
+	8, // [8:8] is the sub-list for extension extendee
+	0, // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_vigil_state_v1_state_proto_init() }
@@ -490,7 +582,7 @@ func file_vigil_state_v1_state_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_vigil_state_v1_state_proto_rawDesc), len(file_vigil_state_v1_state_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   4,
+			NumMessages:   5,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

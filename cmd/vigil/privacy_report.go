@@ -1,0 +1,368 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/vigilauth/vigil/coordinator"
+	"github.com/vigilauth/vigil/crypto/sig"
+	"github.com/vigilauth/vigil/dp"
+	"github.com/vigilauth/vigil/models"
+	"github.com/vigilauth/vigil/store"
+)
+
+// reportSignatureContext is the ML-DSA context string of a signed privacy report, so that the
+// signature cannot be taken for a signature on anything else.
+const reportSignatureContext = "vigil privacy report v1"
+
+// maxReportModels caps how many model ledgers one report reads.
+const maxReportModels = 64
+
+// privacyReport is what `vigil privacy report` says about a coordinator's models.
+type privacyReport struct {
+	Generated   string        `json:"generated"`
+	Dir         string        `json:"dir"`
+	Population  int           `json:"population"`
+	Accounting  string        `json:"accounting"`
+	Mechanism   string        `json:"mechanism"`
+	Adjacency   string        `json:"adjacency"`
+	Assumptions []string      `json:"assumptions"`
+	Models      []modelReport `json:"models"`
+	Composed    composed      `json:"composed"`
+	Warnings    []string      `json:"warnings"`
+}
+
+type composed struct {
+	Models  int     `json:"models"`
+	Epsilon float64 `json:"epsilon"`
+	Order   float64 `json:"order"`
+	Delta   float64 `json:"delta"`
+}
+
+type modelReport struct {
+	Model       string        `json:"model"`
+	Ledger      string        `json:"ledger"`
+	Budget      dp.Budget     `json:"budget"`
+	Spent       float64       `json:"spent"`
+	Order       float64       `json:"order"`
+	Remaining   float64       `json:"remaining"`
+	Unprotected []uint64      `json:"unprotected_rounds"`
+	Versions    int           `json:"versions"`
+	Rounds      []roundReport `json:"rounds"`
+}
+
+type roundReport struct {
+	dp.LedgerEntry
+	// EpsilonIncrease is what this round added to the model's epsilon.
+	EpsilonIncrease float64 `json:"epsilon_increase"`
+	// Version is the stored version the round released (0: none in the store).
+	Version uint64 `json:"version"`
+	// Store says whether the store's version matches the ledger's hash.
+	Store string `json:"store"`
+}
+
+func assumptions() []string {
+	return []string{
+		"The coordinator is honest but curious: it follows the protocol, sees who sends an update in each round, and learns only the decrypted sum.",
+		"Fewer than the threshold of trustees collude with the coordinator, so no single encrypted update is ever decrypted, and trustees refuse sums of fewer than m_min updates.",
+		"At most t_dev devices in a round are malicious; each honest device clips its update to C and adds discrete Gaussian noise of stddev zC/sqrt(m_min - t_dev), so the at least m_min - t_dev honest shares of a released sum carry noise zC.",
+		"Each user has one device, and a device is sampled for a round independently with probability q = K/N.",
+		"Epsilon is for the adjacency stated above; extra noise from more honest participants only lowers the real loss.",
+	}
+}
+
+// runPrivacyReport is `vigil privacy report`: per model, every charged round with its parameters,
+// the epsilon spent, the epsilon composed across models, the assumptions, and warnings.
+func runPrivacyReport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("privacy report", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		dir, model, htmlPath, keyPath string
+		population                    int
+		delta                         float64
+		asJSON                        bool
+	)
+	fs.StringVar(&dir, "dir", "", "the coordinator's directory (--dir of `vigil coordinator` or `vigil demo`), with state/ and store/ (required)")
+	fs.StringVar(&model, "model", "", "report on this model only (default: every model with a ledger)")
+	fs.IntVar(&population, "population", 0, "enrolled devices N (default: read from the coordinator's state)")
+	fs.Float64Var(&delta, "delta", 0, "delta of the composition across models (default the smallest ledger delta)")
+	fs.BoolVar(&asJSON, "json", false, "print the report as JSON")
+	fs.StringVar(&htmlPath, "html", "", "also write the report as HTML to this file")
+	fs.StringVar(&keyPath, "sign-key", "", "sign the HTML with this ML-DSA-65 private key (`vigil release keygen`); the signature goes to FILE.sig")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	switch {
+	case dir == "":
+		return errors.New("missing required flag --dir")
+	case keyPath != "" && htmlPath == "":
+		return errors.New("--sign-key signs the HTML: give --html too")
+	case population < 0:
+		return fmt.Errorf("--population %d is negative", population)
+	}
+	rep, err := buildReport(ctx, dir, model, population, delta)
+	if err != nil {
+		return err
+	}
+	if htmlPath != "" {
+		if err := writeReportHTML(htmlPath, keyPath, rep); err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "wrote %s\n", htmlPath)
+	}
+	if asJSON {
+		return writeJSON(stdout, rep)
+	}
+	writeReportText(stdout, rep)
+	return nil
+}
+
+// buildReport reads the ledgers in dir/state and checks them against the store in dir/store.
+func buildReport(ctx context.Context, dir, only string, population int, delta float64) (*privacyReport, error) {
+	stateDir := filepath.Join(dir, "state")
+	paths, err := filepath.Glob(filepath.Join(stateDir, "*.ledger"))
+	if err != nil {
+		return nil, err
+	}
+	if len(paths) == 0 {
+		return nil, fmt.Errorf("--dir: no privacy ledger in %s: %w", stateDir, fs.ErrNotExist)
+	}
+	if len(paths) > maxReportModels {
+		return nil, fmt.Errorf("--dir: %d ledgers in %s, at most %d per report", len(paths), stateDir, maxReportModels)
+	}
+	rep := &privacyReport{
+		Generated: time.Now().UTC().Format(time.RFC3339), Dir: dir, Population: population,
+		Accounting: dp.LedgerAccounting, Mechanism: dp.KnownParticipation.String(), Adjacency: coordinator.Adjacency,
+		Assumptions: assumptions(), Warnings: []string{},
+	}
+	if rep.Population == 0 {
+		if s, err := coordinator.ReadStateSummary(stateDir); err == nil {
+			rep.Population = s.Enrolled
+		} else {
+			rep.Warnings = append(rep.Warnings, fmt.Sprintf("population unknown (%v): give --population to check delta against it", err))
+		}
+	}
+	st, err := store.NewFS(filepath.Join(dir, "store"))
+	if err != nil {
+		return nil, fmt.Errorf("--dir: %w", err)
+	}
+	var snaps []*dp.LedgerSnapshot
+	for _, p := range paths {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		snap, err := dp.ReadLedger(p)
+		if err != nil {
+			return nil, fmt.Errorf("ledger: %w", err)
+		}
+		if only != "" && snap.Subject != only {
+			continue
+		}
+		m, warnings, err := modelReportOf(ctx, st, p, snap)
+		if err != nil {
+			return nil, err
+		}
+		rep.Models = append(rep.Models, m)
+		rep.Warnings = append(rep.Warnings, warnings...)
+		snaps = append(snaps, snap)
+	}
+	if len(rep.Models) == 0 {
+		return nil, fmt.Errorf("--model: no ledger in %s belongs to %q", stateDir, only)
+	}
+	if delta == 0 {
+		delta = snaps[0].Budget.Delta
+		for _, s := range snaps {
+			delta = min(delta, s.Budget.Delta)
+		}
+	}
+	eps, order, err := dp.ComposeLedgers(delta, snaps...)
+	if err != nil {
+		return nil, blameFlag(err, map[string]string{"delta": "delta"})
+	}
+	rep.Composed = composed{Models: len(snaps), Epsilon: eps, Order: order, Delta: delta}
+	if rep.Population > 0 {
+		for _, m := range rep.Models {
+			if m.Budget.Delta > 1/float64(rep.Population) {
+				rep.Warnings = append(rep.Warnings, fmt.Sprintf("%s: delta %g is not small against the population: it exceeds 1/N = %.3g (N = %d); "+
+					"an (epsilon, delta) guarantee then allows revealing some user's data outright with probability delta", m.Model, m.Budget.Delta, 1/float64(rep.Population), rep.Population))
+			}
+		}
+	}
+	return rep, nil
+}
+
+// modelReportOf reports one ledger and checks every round against the store's versions.
+func modelReportOf(ctx context.Context, st store.Store, path string, snap *dp.LedgerSnapshot) (modelReport, []string, error) {
+	spent, order := snap.Spent()
+	m := modelReport{Model: snap.Subject, Ledger: path, Budget: snap.Budget, Spent: spent, Order: order,
+		Remaining: snap.Budget.Epsilon - spent, Unprotected: snap.Unprotected()}
+	if m.Unprotected == nil {
+		m.Unprotected = []uint64{}
+	}
+	var warnings []string
+	warn := func(format string, args ...any) {
+		warnings = append(warnings, m.Model+": "+fmt.Sprintf(format, args...))
+	}
+	versions, err := coordinator.ListVersions(ctx, st, snap.Subject)
+	if err != nil {
+		return m, nil, fmt.Errorf("store: %w", err)
+	}
+	m.Versions = len(versions)
+	byRound := map[uint64]models.Meta{}
+	for _, v := range versions {
+		if v.Round == 0 {
+			continue
+		}
+		byRound[v.Round] = v
+		if v.Privacy == nil || !v.Privacy.DifferentialPrivacy {
+			warn("version %d (round %d) was released WITHOUT differential privacy", v.Version, v.Round)
+		}
+	}
+	prev := 0.0
+	inLedger := map[uint64]bool{}
+	for _, e := range snap.Entries {
+		inLedger[e.Round] = true
+		r := roundReport{LedgerEntry: e, EpsilonIncrease: e.Epsilon - prev, Store: "no version in the store (round charged, not released)"}
+		prev = e.Epsilon
+		if v, ok := byRound[e.Round]; ok {
+			r.Version = v.Version
+			switch {
+			case e.ModelSHA256 == "":
+				r.Store = "released; the ledger has no hash yet (recorded at the coordinator's next start)"
+			case e.ModelSHA256 == v.ParamsSHA256:
+				r.Store = "matches the store"
+			default:
+				r.Store = "MISMATCH: the store's parameters differ from the released hash"
+				warn("round %d: the store's v%d does not match the hash the ledger recorded", e.Round, v.Version)
+			}
+		}
+		if e.Private() && e.ToleratedDevices == 0 && e.MinParticipants > 1 {
+			warn("round %d tolerates no malicious device (t_dev = 0): one colluder lowers the noise", e.Round)
+		}
+		m.Rounds = append(m.Rounds, r)
+	}
+	if m.Rounds == nil {
+		m.Rounds = []roundReport{}
+	}
+	rounds := make([]uint64, 0, len(byRound))
+	for r := range byRound {
+		if !inLedger[r] {
+			rounds = append(rounds, r)
+		}
+	}
+	sort.Slice(rounds, func(i, j int) bool { return rounds[i] < rounds[j] })
+	for _, r := range rounds {
+		warn("version %d was released by round %d, which the ledger does not record: its privacy loss is not accounted", byRound[r].Version, r)
+	}
+	if len(m.Unprotected) > 0 {
+		warn("differential privacy was OFF in round(s) %v: the model's privacy loss is unbounded whatever epsilon says", m.Unprotected)
+	}
+	if spent >= 0.9*snap.Budget.Epsilon {
+		warn("budget almost spent: epsilon %.4g of %g (%.0f%%)", spent, snap.Budget.Epsilon, 100*spent/snap.Budget.Epsilon)
+	}
+	return m, warnings, nil
+}
+
+func writeReportText(w io.Writer, rep *privacyReport) {
+	fmt.Fprintf(w, "privacy report for %s (generated %s)\n", rep.Dir, rep.Generated)
+	fmt.Fprintf(w, "  adjacency:  %s\n  mechanism:  %s (sampled Gaussian, participation known to the coordinator)\n  accounting: %s\n",
+		rep.Adjacency, rep.Mechanism, rep.Accounting)
+	if rep.Population > 0 {
+		fmt.Fprintf(w, "  population: %d enrolled devices\n", rep.Population)
+	}
+	fmt.Fprintln(w, "  assumptions:")
+	for _, a := range rep.Assumptions {
+		fmt.Fprintf(w, "    - %s\n", a)
+	}
+	for _, m := range rep.Models {
+		fmt.Fprintf(w, "\nmodel %s: ledger %s, %d stored versions\n", m.Model, m.Ledger, m.Versions)
+		fmt.Fprintf(w, "%7s %7s %-19s %6s %8s %6s %5s %5s %6s %9s %9s  %-12s %s\n",
+			"round", "version", "mechanism", "z", "q", "C", "m_min", "t_dev", "parts", "epsilon", "+round", "model", "time")
+		for _, r := range m.Rounds {
+			sum := r.ModelSHA256
+			if len(sum) > 12 {
+				sum = sum[:12]
+			}
+			v := "-"
+			if r.Version != 0 {
+				v = fmt.Sprintf("v%d", r.Version)
+			}
+			fmt.Fprintf(w, "%7d %7s %-19s %6.4g %8.4g %6.4g %5d %5d %6d %9.5g %9.4g  %-12s %s\n",
+				r.Round, v, r.Mechanism, r.NoiseMultiplier, r.SamplingRate, r.ClipNorm, r.MinParticipants, r.ToleratedDevices,
+				r.Participants, r.Epsilon, r.EpsilonIncrease, sum, r.Time)
+		}
+		fmt.Fprintf(w, "  spent epsilon %.6g of %g at delta %g (%.1f%%) in %d rounds; remaining %.6g\n",
+			m.Spent, m.Budget.Epsilon, m.Budget.Delta, 100*m.Spent/m.Budget.Epsilon, len(m.Rounds), m.Remaining)
+	}
+	fmt.Fprintf(w, "\ncomposed across %d model(s): epsilon %.6g at delta %g (RDP order %v)\n",
+		rep.Composed.Models, rep.Composed.Epsilon, rep.Composed.Delta, rep.Composed.Order)
+	if len(rep.Warnings) == 0 {
+		fmt.Fprintln(w, "no warnings")
+		return
+	}
+	fmt.Fprintf(w, "%d warning(s):\n", len(rep.Warnings))
+	for _, s := range rep.Warnings {
+		fmt.Fprintf(w, "  ! %s\n", s)
+	}
+}
+
+// printReportSummary prints the few lines of the report the demo ends with.
+func printReportSummary(w io.Writer, dir string, population int) error {
+	rep, err := buildReport(context.Background(), dir, "", population, 0)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(w, "\nprivacy report (`vigil privacy report --dir "+dir+"` for the whole of it):")
+	for _, m := range rep.Models {
+		fmt.Fprintf(w, "  model %s: epsilon %.4g of %g at delta %g over %d charged rounds; ledger %s\n",
+			m.Model, m.Spent, m.Budget.Epsilon, m.Budget.Delta, len(m.Rounds), m.Ledger)
+	}
+	fmt.Fprintf(w, "  adjacency: %s\n", rep.Adjacency)
+	if len(rep.Warnings) == 0 {
+		fmt.Fprintln(w, "  no warnings")
+	}
+	for _, s := range rep.Warnings {
+		fmt.Fprintf(w, "  ! %s\n", s)
+	}
+	return nil
+}
+
+// writeReportHTML writes the report as one self-contained HTML page, and, with a key, its
+// detached ML-DSA-65 signature to path.sig.
+func writeReportHTML(path, keyPath string, rep *privacyReport) error {
+	var key *sig.PrivateKey
+	if keyPath != "" {
+		var err error
+		if key, err = sig.ReadPrivateKeyFile(keyPath); err != nil {
+			return fmt.Errorf("--sign-key: %w", err)
+		}
+	}
+	var b strings.Builder
+	if err := reportHTML.Execute(&b, rep); err != nil {
+		return fmt.Errorf("--html: %w", err)
+	}
+	page := []byte(b.String())
+	if err := os.WriteFile(path, page, 0o644); err != nil {
+		return fmt.Errorf("--html: %w", err)
+	}
+	if key == nil {
+		return nil
+	}
+	signature, err := key.Sign(page, reportSignatureContext)
+	if err != nil {
+		return fmt.Errorf("--sign-key: %w", err)
+	}
+	if err := os.WriteFile(path+".sig", signature, 0o644); err != nil {
+		return fmt.Errorf("--html: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,173 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vigilauth/vigil/crypto/sig"
+	"github.com/vigilauth/vigil/dp"
+)
+
+// TestPrivacyOnByDefault is issue 12's item 4: turning differential privacy off takes
+// --insecure-no-dp; a zero noise multiplier is refused with a message saying so.
+func TestPrivacyOnByDefault(t *testing.T) {
+	for _, args := range [][]string{
+		{"coordinator", "--org", t.TempDir(), "--noise-multiplier", "0"},
+		{"coordinator", "--org", t.TempDir(), "--insecure-no-dp", "--noise-multiplier", "1"},
+		{"client", "--device-id", "d", "--synthetic-seed", "1", "--root", "x", "--min-noise-multiplier", "0"},
+		{"demo", "--noise-multiplier", "0"},
+	} {
+		err := run(context.Background(), args, io.Discard, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), "insecure-no-dp") {
+			t.Errorf("%v: %v, want a refusal naming --insecure-no-dp", args, err)
+		}
+	}
+}
+
+// TestPrivacyCurveIsCapped is issue 12's attack 8: `privacy curve --rounds 1e8` used 811 MB for
+// five minutes and ignored SIGTERM. The rounds are capped before any work, and a cancelled
+// context stops the command.
+func TestPrivacyCurveIsCapped(t *testing.T) {
+	args := []string{"privacy", "curve", "--sampling-rate", "0.01", "--delta", "1e-5", "--noise-multipliers", "1"}
+	start := time.Now()
+	err := run(context.Background(), append(args, "--rounds", "100000000"), io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "--rounds") || time.Since(start) > time.Second {
+		t.Fatalf("1e8 rounds: %v after %v, want a quick refusal naming --rounds", err, time.Since(start))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := run(ctx, append(args, "--rounds", "1000"), io.Discard, io.Discard); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled: %v", err)
+	}
+	start = time.Now()
+	if err := run(context.Background(), append(args, "--rounds", "100000"), io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("a curve of the maximum %d rounds: %v", dp.MaxCurveRounds, time.Since(start))
+}
+
+// writeTestLedger writes dir/state/model.ledger for keystroke-ae with the given budget and rounds.
+func writeTestLedger(t *testing.T, dir string, budget dp.Budget, charges ...dp.RoundCharge) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Join(dir, "state"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	l, err := dp.OpenLedger(filepath.Join(dir, "state", "model.ledger"), "keystroke-ae", budget)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range charges {
+		if _, err := l.ChargeRound(c); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestPrivacyReportWarns is issue 12's item 9: a reviewer is told when delta is not small
+// against the population (delta 0.01 with N = 1000 was accepted silently), when the budget is
+// almost spent, and when differential privacy was off at any point.
+func TestPrivacyReportWarns(t *testing.T) {
+	dir := t.TempDir()
+	round := func(r uint64, z float64) dp.RoundCharge {
+		return dp.RoundCharge{Round: r, Event: dp.Event{SamplingRate: 0.5, NoiseMultiplier: z, Steps: 1, Mechanism: dp.KnownParticipation},
+			ClipNorm: 1, MinParticipants: 10, ToleratedDevices: 1, Participants: 12, Time: time.Now()}
+	}
+	one, _, err := dp.Epsilon([]dp.Event{round(1, 2).Event}, 0.01, dp.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeTestLedger(t, dir, dp.Budget{Epsilon: 1.05 * one, Delta: 0.01}, round(1, 2), dp.RoundCharge{Round: 2, Unprotected: true, ClipNorm: 1, MinParticipants: 10, Participants: 10})
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"privacy", "report", "--dir", dir, "--population", "1000", "--json"}, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	var rep privacyReport
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatal(err)
+	}
+	all := strings.Join(rep.Warnings, "\n")
+	for _, want := range []string{"exceeds 1/N", "OFF in round(s) [2]", "budget almost spent"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("warnings lack %q:\n%s", want, all)
+		}
+	}
+	if len(rep.Models) != 1 || len(rep.Models[0].Rounds) != 2 || rep.Models[0].Rounds[0].ToleratedDevices != 1 || rep.Adjacency == "" {
+		t.Fatalf("report %+v", rep)
+	}
+}
+
+// TestPrivacyReportOnDemo runs the demo with its defaults (differential privacy on, device
+// ledgers) and reviews its state directory: JSON, text, and a signed HTML page.
+func TestPrivacyReportOnDemo(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the demo")
+	}
+	dir := t.TempDir()
+	var stdout, stderr bytes.Buffer
+	if err := run(context.Background(), []string{"demo", "--devices", "4", "--rounds", "2", "--dir", dir}, &stdout, &stderr); err != nil {
+		t.Fatalf("demo: %v\n%s", err, stderr.String())
+	}
+	for _, want := range []string{"privacy ledger is " + filepath.Join(dir, "state", "model.ledger"), "privacy report", "tolerating t_dev = 1"} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("demo output lacks %q:\n%s", want, stdout.String())
+		}
+	}
+	devLedgers, _ := filepath.Glob(filepath.Join(dir, "devices", "*", "privacy.ledger"))
+	if len(devLedgers) != 4 {
+		t.Errorf("%d device ledgers, want 4", len(devLedgers))
+	}
+
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"privacy", "report", "--dir", dir, "--json"}, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	var rep privacyReport
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Models) != 1 || rep.Population != 4 {
+		t.Fatalf("report %+v", rep)
+	}
+	m := rep.Models[0]
+	if len(m.Rounds) != 2 || m.Spent <= 0 || rep.Composed.Epsilon != m.Spent {
+		t.Fatalf("model report %+v, composed %+v", m, rep.Composed)
+	}
+	for _, r := range m.Rounds {
+		if r.Mechanism != "known-participation" || r.Store != "matches the store" || r.ToleratedDevices != 1 || r.NoiseMultiplier != 2 || r.Participants < 2 {
+			t.Errorf("round %+v", r)
+		}
+	}
+
+	key, err := sig.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyPath, pubPath, html := filepath.Join(t.TempDir(), "reviewer.key"), filepath.Join(t.TempDir(), "reviewer.pub"), filepath.Join(t.TempDir(), "report.html")
+	if err := sig.WritePrivateKeyFile(keyPath, key); err != nil {
+		t.Fatal(err)
+	}
+	if err := sig.WritePublicKeyFile(pubPath, key.Public()); err != nil {
+		t.Fatal(err)
+	}
+	if err := run(context.Background(), []string{"privacy", "report", "--dir", dir, "--html", html, "--sign-key", keyPath}, io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if err := run(context.Background(), []string{"privacy", "verify-report", "--html", html, "--public-key", pubPath}, io.Discard, io.Discard); err != nil {
+		t.Fatalf("signed report does not verify: %v", err)
+	}
+	page, _ := os.ReadFile(html)
+	if err := os.WriteFile(html, bytes.Replace(page, []byte("epsilon"), []byte("epsilom"), 1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := run(context.Background(), []string{"privacy", "verify-report", "--html", html, "--public-key", pubPath}, io.Discard, io.Discard); !errors.Is(err, sig.ErrBadSignature) {
+		t.Fatalf("edited report: %v, want ErrBadSignature", err)
+	}
+}
