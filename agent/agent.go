@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"encoding/hex"
+	"hash/fnv"
 	"fmt"
 	"os"
 	"slices"
@@ -154,7 +155,7 @@ func (a *Agent) enrolKeystrokes(user string, evs []guard.KeystrokeEvent) {
 	us.Enrolment.Windows = us.Enrolment.Windows[:a.cfg.EnrolWindows]
 	rt.fitting = true
 	rt.enr.reset()
-	seed := uint64(time.Now().UnixNano())
+	seed := userSeed(user)
 	enrol := models.Enrolment{Windows: slices.Clone(us.Enrolment.Windows), Summaries: slices.Clone(us.Enrolment.Summaries)}
 	a.fitting.Add(1)
 	go func() {
@@ -221,6 +222,14 @@ func (a *Agent) Enrolled(user string) bool {
 	defer a.mu.Unlock()
 	us := a.state.Users[user]
 	return us != nil && us.Enrolled
+}
+
+// userSeed fixes the training seed of a user's model, so a model fitted on the same
+// enrolment is the same model, on this device or in a test replaying the same typing.
+func userSeed(user string) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(user))
+	return h.Sum64()
 }
 
 func newToken() (string, error) {
