@@ -27,7 +27,7 @@ func runPrivacyEpsilon(_ context.Context, args []string, stdout, stderr io.Write
 	fs.Float64Var(&z, "noise-multiplier", 0, "noise multiplier z > 0: noise stddev / clip norm")
 	fs.IntVar(&steps, "steps", 0, "steps (rounds) T >= 0")
 	fs.Float64Var(&delta, "delta", 0, "delta in (0, 1) (required)")
-	fs.Var(&events, "event", "a further event Q:Z:T to compose (repeatable)")
+	fs.Var(&events, "event", "a further event Q:Z:T, or Q:Z:T:known for participation known to the adversary, to compose (repeatable)")
 	acct.register(fs)
 	fs.BoolVar(&asJSON, "json", false, `print {"epsilon": E, "order": A}`)
 	if err := parseFlags(fs, args); err != nil {
@@ -70,8 +70,16 @@ func runPrivacyEpsilon(_ context.Context, args []string, stdout, stderr io.Write
 	}
 	fmt.Fprintf(stdout, "epsilon = %.6g at delta = %g (optimal RDP order %v)\n", eps, delta, order)
 	for _, ev := range all {
-		fmt.Fprintf(stdout, "  event: q = %g, z = %g, T = %d\n", ev.SamplingRate, ev.NoiseMultiplier, ev.Steps)
+		fmt.Fprintf(stdout, "  event: q = %g, z = %g, T = %d, %s\n", ev.SamplingRate, ev.NoiseMultiplier, ev.Steps, mechanismWords(ev.Mechanism))
 	}
-	fmt.Fprintf(stdout, "  accounting: Poisson-subsampled Gaussian, RDP, %s\n", acct.describe(opts))
+	fmt.Fprintf(stdout, "  accounting: sampled Gaussian, RDP, %s\n", acct.describe(opts))
 	return nil
+}
+
+// mechanismWords says in words what an event's mechanism assumes.
+func mechanismWords(m dp.Mechanism) string {
+	if m == dp.KnownParticipation {
+		return "participation known to the adversary (what Vigil's ledgers charge)"
+	}
+	return "Poisson sampling hidden from the adversary"
 }

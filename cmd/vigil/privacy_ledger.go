@@ -55,12 +55,21 @@ func runPrivacyLedger(_ context.Context, args []string, stdout, stderr io.Writer
 	}
 	fmt.Fprintf(stdout, "ledger %s\n  subject:    %s\n  budget:     epsilon %g at delta %g\n  accounting: %s\n\n",
 		path, snap.Subject, snap.Budget.Epsilon, snap.Budget.Delta, dp.LedgerAccounting)
-	fmt.Fprintf(stdout, "%10s %14s %10s %6s %14s %12s %6s\n", "round", "sampling_rate", "z", "steps", "epsilon_total", "this_round", "order")
+	fmt.Fprintf(stdout, "%10s %-19s %14s %10s %6s %8s %5s %5s %6s %14s %12s %6s  %-12s %s\n", "round", "mechanism", "sampling_rate", "z", "steps",
+		"C", "m_min", "t_dev", "parts", "epsilon_total", "this_round", "order", "model", "time")
 	prev := 0.0
 	for _, e := range snap.Entries {
-		fmt.Fprintf(stdout, "%10d %14.6g %10.6g %6d %14.6g %12.6g %6v\n",
-			e.Round, e.SamplingRate, e.NoiseMultiplier, e.Steps, e.Epsilon, e.Epsilon-prev, e.Order)
+		sum := e.ModelSHA256
+		if len(sum) > 12 {
+			sum = sum[:12]
+		}
+		fmt.Fprintf(stdout, "%10d %-19s %14.6g %10.6g %6d %8.4g %5d %5d %6d %14.6g %12.6g %6v  %-12s %s\n",
+			e.Round, e.Mechanism, e.SamplingRate, e.NoiseMultiplier, e.Steps, e.ClipNorm, e.MinParticipants, e.ToleratedDevices,
+			e.Participants, e.Epsilon, e.Epsilon-prev, e.Order, sum, e.Time)
 		prev = e.Epsilon
+	}
+	if r := snap.Unprotected(); len(r) > 0 {
+		fmt.Fprintf(stdout, "\nWARNING: rounds %v were released WITHOUT differential privacy: the subject's privacy loss is unbounded\n", r)
 	}
 	fmt.Fprintf(stdout, "\nspent epsilon %.6g of %g (%.1f%%) in %d rounds; remaining %.6g\n",
 		spent, snap.Budget.Epsilon, 100*spent/snap.Budget.Epsilon, len(snap.Entries), snap.Budget.Epsilon-spent)
