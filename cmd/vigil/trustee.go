@@ -15,8 +15,12 @@ var trusteeCommands = []struct {
 }{
 	{"init", "create this trustee's ceremony identity in --dir", runTrusteeInit},
 	{"roster", "assemble the ceremony roster from the trustees' public identities", runTrusteeRoster},
-	{"deal", "make this trustee's dealing for a roster", runTrusteeDeal},
-	{"finish", "verify all dealings and write this trustee's share and the key epoch", runTrusteeFinish},
+	{"deal", "make this trustee's dealing for a roster; publish only a commitment to it", runTrusteeDeal},
+	{"reveal", "check every trustee's commitment, then publish this trustee's dealing", runTrusteeReveal},
+	{"finish", "verify all commitments and dealings and write this trustee's share and the key epoch", runTrusteeFinish},
+	{"challenge", "start this trustee's test decryption of the new key epoch", runTrusteeChallenge},
+	{"respond", "decrypt another trustee's challenge with this trustee's share", runTrusteeRespond},
+	{"approve", "finish this trustee's test decryption and, if it succeeds, approve the key epoch", runTrusteeApprove},
 	{"ceremony", "run the whole ceremony for n trustees on this (air-gapped) host", runTrusteeCeremony},
 	{"serve", "serve decryption shares over gRPC from the share in --dir", runTrusteeServe},
 }
@@ -27,12 +31,20 @@ var trusteeCommands = []struct {
 //
 //	each trustee:   vigil trustee init --dir D --id ID           (publishes D/identity.pub)
 //	anyone:         vigil trustee roster --out roster.bin --threshold T A.pub B.pub C.pub
-//	each trustee:   vigil trustee deal --dir D --roster roster.bin --out ID.dealing
-//	each trustee:   vigil trustee finish --dir D --roster roster.bin *.dealing
+//	each trustee:   vigil trustee deal --dir D --roster roster.bin --out ID.commit
+//	                (keeps its dealing in D, publishes only the commitment)
+//	each trustee, once all n commitments are in:
+//	                vigil trustee reveal --dir D --roster roster.bin --commitments A.commit,... --out ID.dealing
+//	each trustee:   vigil trustee finish --dir D --roster roster.bin --commitments A.commit,... --dealings A.dealing,...
+//	each trustee:   vigil trustee challenge --dir D --roster roster.bin --out ID.challenge
+//	the t-1 trustees each challenge names:
+//	                vigil trustee respond --dir D --roster roster.bin --challenge X.challenge --out ID-for-X.response
+//	each trustee:   vigil trustee approve --dir D --roster roster.bin --responses Y-for-ID.response,... --out ID.approval
 //	each trustee:   vigil trustee serve --dir D --listen HOST:PORT --min-contributors M ...
 //
-// Trustees compare the roster digest that roster, deal and finish print, and the key digest
-// that finish prints, out of band; the coordinator publishes D/key-epoch.bin, signed.
+// Trustees compare the roster digest that roster and deal print, and the key digest that
+// finish and approve print, out of band; the key epoch D/key-epoch.bin is signed only with
+// the trustees' approvals, each made after that trustee's own test decryption succeeded.
 func runTrustee(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		trusteeUsage(stderr)

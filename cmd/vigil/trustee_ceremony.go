@@ -14,7 +14,11 @@ import (
 	"github.com/vigilauth/vigil/trustee"
 )
 
-const identityPubFile = "identity.pub"
+const (
+	identityPubFile = "identity.pub"
+	rosterFile      = "roster.bin"
+	approvalFile    = "approval.bin"
+)
 
 func runTrusteeInit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newTrusteeFlags("init", stderr)
@@ -106,11 +110,21 @@ func runTrusteeRoster(ctx context.Context, args []string, stdout, stderr io.Writ
 	return nil
 }
 
+// Files a trustee keeps in its directory between ceremony steps.
+const (
+	// pendingDealingFile holds the trustee's dealing from deal until reveal publishes it: until
+	// every trustee has committed, its public-key share must stay unseen (mode 0600).
+	pendingDealingFile = "dealing.key"
+	// revealedFile records the digest of the commitments the trustee revealed against; finish
+	// refuses any other set.
+	revealedFile = "commitments.sha256"
+)
+
 func runTrusteeDeal(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newTrusteeFlags("deal", stderr)
-	dir := fs.String("dir", "", "the trustee's directory (holds identity.key)")
+	dir := fs.String("dir", "", "the trustee's directory (holds identity.key; receives the unrevealed dealing)")
 	rosterPath := fs.String("roster", "", "the roster file")
-	out := fs.String("out", "", "file to write this trustee's dealing to")
+	out := fs.String("out", "", "file to write this trustee's public commitment to")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -120,22 +134,85 @@ func runTrusteeDeal(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err := errors.Join(trusteeRequireFlag("deal", "dir", *dir), trusteeRequireFlag("deal", "roster", *rosterPath), trusteeRequireFlag("deal", "out", *out)); err != nil {
 		return err
 	}
+	pending := filepath.Join(*dir, pendingDealingFile)
+	if err := trusteeRefuseExisting("deal", pending); err != nil {
+		return err
+	}
 	ident, roster, err := loadCeremonyInputs(*dir, *rosterPath)
 	if err != nil {
 		return err
 	}
-	d, err := he.Deal(roster, ident)
+	d, c, err := he.Deal(roster, ident)
 	if err != nil {
 		return fmt.Errorf("trustee deal: %w", err)
 	}
-	data, err := d.MarshalBinary()
+	dealing, err := d.MarshalBinary()
 	if err != nil {
+		return err
+	}
+	commitment, err := c.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	if err := trustee.WriteSecretFile(pending, dealing); err != nil {
+		return err
+	}
+	if err := trustee.WritePublicFile(*out, commitment); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "commitment of %s for roster %s written to %s; the dealing stays in %s until every trustee has committed (vigil trustee reveal)\n",
+		ident.ID, hex.EncodeToString(d.RosterDigest[:]), *out, pending)
+	return nil
+}
+
+func runTrusteeReveal(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newTrusteeFlags("reveal", stderr)
+	dir := fs.String("dir", "", "the trustee's directory (holds identity.key and the dealing from deal)")
+	rosterPath := fs.String("roster", "", "the roster file")
+	out := fs.String("out", "", "file to write this trustee's dealing to")
+	var commitPaths fileList
+	fs.Var(&commitPaths, "commitments", "every trustee's commitment file (comma-separated, or the flag repeated)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := trusteeNoArgs("reveal", fs.Args()); err != nil {
+		return err
+	}
+	if err := errors.Join(trusteeRequireFlag("reveal", "dir", *dir), trusteeRequireFlag("reveal", "roster", *rosterPath),
+		trusteeRequireFlag("reveal", "out", *out), trusteeRequireFlag("reveal", "commitments", commitPaths.String())); err != nil {
+		return err
+	}
+	ident, roster, err := loadCeremonyInputs(*dir, *rosterPath)
+	if err != nil {
+		return err
+	}
+	pending := filepath.Join(*dir, pendingDealingFile)
+	data, err := trustee.ReadSecretFile(pending)
+	if err != nil {
+		return fmt.Errorf("trustee reveal: %w (run vigil trustee deal first)", err)
+	}
+	d, err := he.ParseDealing(he.DefaultParams(), data)
+	if err != nil {
+		return fmt.Errorf("trustee reveal: %s: %w", pending, err)
+	}
+	commitments, err := readCommitments("reveal", roster, commitPaths)
+	if err != nil {
+		return err
+	}
+	if err := he.Reveal(roster, d, commitments.list); err != nil {
+		return fmt.Errorf("trustee reveal: %w", commitments.blame(err))
+	}
+	digest, err := he.CommitmentsDigest(commitments.list)
+	if err != nil {
+		return err
+	}
+	if err := trustee.WritePublicFile(filepath.Join(*dir, revealedFile), []byte(hex.EncodeToString(digest[:])+"\n")); err != nil {
 		return err
 	}
 	if err := trustee.WritePublicFile(*out, data); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "dealing of %s for roster %s written to %s\n", ident.ID, hex.EncodeToString(d.RosterDigest[:]), *out)
+	fmt.Fprintf(stdout, "all %d commitments verified; dealing of %s written to %s\n", len(roster.Members), ident.ID, *out)
 	return nil
 }
 
@@ -143,14 +220,18 @@ func runTrusteeFinish(ctx context.Context, args []string, stdout, stderr io.Writ
 	fs := newTrusteeFlags("finish", stderr)
 	dir := fs.String("dir", "", "the trustee's directory (holds identity.key; receives share.key and key-epoch.bin)")
 	rosterPath := fs.String("roster", "", "the roster file")
+	var commitPaths, dealingPaths fileList
+	fs.Var(&commitPaths, "commitments", "every trustee's commitment file, the ones given to reveal (comma-separated, or the flag repeated)")
+	fs.Var(&dealingPaths, "dealings", "every trustee's dealing file (comma-separated, or the flag repeated)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if err := errors.Join(trusteeRequireFlag("finish", "dir", *dir), trusteeRequireFlag("finish", "roster", *rosterPath)); err != nil {
+	if err := trusteeNoArgs("finish", fs.Args()); err != nil {
 		return err
 	}
-	if fs.NArg() == 0 {
-		return errors.New("trustee finish: give every trustee's dealing file as arguments")
+	if err := errors.Join(trusteeRequireFlag("finish", "dir", *dir), trusteeRequireFlag("finish", "roster", *rosterPath),
+		trusteeRequireFlag("finish", "commitments", commitPaths.String()), trusteeRequireFlag("finish", "dealings", dealingPaths.String())); err != nil {
+		return err
 	}
 	sharePath := filepath.Join(*dir, trustee.ShareFile)
 	if err := trusteeRefuseExisting("finish", sharePath); err != nil {
@@ -160,8 +241,40 @@ func runTrusteeFinish(ctx context.Context, args []string, stdout, stderr io.Writ
 	if err != nil {
 		return err
 	}
+	commitments, err := readCommitments("finish", roster, commitPaths)
+	if err != nil {
+		return err
+	}
+	// The commitments must be those this trustee revealed against: a second commitment that
+	// a dealer made after seeing the revealed dealings is exactly the rogue-key attack. Check
+	// them one by one first, for an error that names the trustee and file at fault.
+	recorded, err := trustee.ReadPublicFile(filepath.Join(*dir, revealedFile))
+	if err != nil {
+		return fmt.Errorf("trustee finish: %w (run vigil trustee reveal first)", err)
+	}
+	pending := filepath.Join(*dir, pendingDealingFile)
+	data, err := trustee.ReadSecretFile(pending)
+	if err != nil {
+		return fmt.Errorf("trustee finish: %w", err)
+	}
+	own, err := he.ParseDealing(he.DefaultParams(), data)
+	if err != nil {
+		return fmt.Errorf("trustee finish: %s: %w", pending, err)
+	}
+	if err := he.Reveal(roster, own, commitments.list); err != nil {
+		return fmt.Errorf("trustee finish: %w", commitments.blame(err))
+	}
+	digest, err := he.CommitmentsDigest(commitments.list)
+	if err != nil {
+		return err
+	}
+	if strings.TrimSpace(string(recorded)) != hex.EncodeToString(digest[:]) {
+		return fmt.Errorf("trustee finish: the commitments %s are not the ones this trustee revealed its dealing against (%s): a trustee may have committed twice",
+			commitPaths.String(), filepath.Join(*dir, revealedFile))
+	}
+	files := ceremonyFiles{kind: "dealing", paths: map[uint64]string{}}
 	var dealings []*he.Dealing
-	for _, path := range fs.Args() {
+	for _, path := range dealingPaths {
 		data, err := trustee.ReadPublicFile(path)
 		if err != nil {
 			return err
@@ -170,11 +283,12 @@ func runTrusteeFinish(ctx context.Context, args []string, stdout, stderr io.Writ
 		if err != nil {
 			return fmt.Errorf("trustee finish: %s: %w", path, err)
 		}
+		files.paths[d.From] = path
 		dealings = append(dealings, d)
 	}
-	share, key, err := he.Finish(roster, ident, dealings)
+	share, key, err := he.Finish(roster, ident, commitments.list, dealings)
 	if err != nil {
-		return fmt.Errorf("trustee finish: %w", err)
+		return fmt.Errorf("trustee finish: %w", commitments.blame(files.blame(err)))
 	}
 	return writeCeremonyResult(stdout, *dir, share, key)
 }
@@ -196,16 +310,19 @@ func runTrusteeCeremony(ctx context.Context, args []string, stdout, stderr io.Wr
 	}
 	names := strings.Split(*ids, ",")
 	for _, id := range names {
-		if err := trusteeRefuseExisting("ceremony", filepath.Join(*out, id, trustee.ShareFile)); err != nil {
-			return err
+		for _, f := range []string{trustee.ShareFile, trustee.IdentityFile} {
+			if err := trusteeRefuseExisting("ceremony", filepath.Join(*out, id, f)); err != nil {
+				return err
+			}
 		}
 	}
 	fmt.Fprintf(stderr, "running the key ceremony for %d trustees on this host...\n", len(names))
-	shares, key, err := he.LocalCeremony(he.DefaultParams(), *epoch, names, *threshold)
+	res, err := he.RunLocalCeremony(he.DefaultParams(), *epoch, names, *threshold)
 	if err != nil {
 		return fmt.Errorf("trustee ceremony: --trustees %q --threshold %d: %w", *ids, *threshold, err)
 	}
-	for _, share := range shares {
+	key := res.Key
+	for i, share := range res.Shares {
 		dir := filepath.Join(*out, share.TrusteeID())
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return fmt.Errorf("trustee ceremony: --out: %w", err)
@@ -213,6 +330,16 @@ func runTrusteeCeremony(ctx context.Context, args []string, stdout, stderr io.Wr
 		if err := writeCeremonyResult(stdout, dir, share, key); err != nil {
 			return err
 		}
+		if err := writeLocalTrustee(dir, res.Identities[i], res.Approvals[i]); err != nil {
+			return err
+		}
+	}
+	rosterData, err := res.Roster.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	if err := trustee.WritePublicFile(filepath.Join(*out, rosterFile), rosterData); err != nil {
+		return err
 	}
 	data, err := key.MarshalBinary()
 	if err != nil {
@@ -222,8 +349,33 @@ func runTrusteeCeremony(ctx context.Context, args []string, stdout, stderr io.Wr
 	if err := trustee.WritePublicFile(keyPath, data); err != nil {
 		return err
 	}
+	fmt.Fprintf(stdout, "every trustee's test decryption succeeded; approvals in %s/*/%s\n", *out, approvalFile)
 	fmt.Fprintf(stdout, "key epoch %d written to %s; this host saw every share: wipe it once the shares are with their trustees\n", key.Epoch, keyPath)
 	return nil
+}
+
+// writeLocalTrustee writes what the one-host ceremony made for a trustee besides its share:
+// its identity (secret, it signs the trustee's approvals) and its approval of the key epoch.
+func writeLocalTrustee(dir string, ident *he.Identity, approval *he.Approval) error {
+	priv, err := ident.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	pub, err := ident.Public().MarshalBinary()
+	if err != nil {
+		return err
+	}
+	ab, err := approval.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	if err := trustee.WriteSecretFile(filepath.Join(dir, trustee.IdentityFile), priv); err != nil {
+		return err
+	}
+	if err := trustee.WritePublicFile(filepath.Join(dir, identityPubFile), pub); err != nil {
+		return err
+	}
+	return trustee.WritePublicFile(filepath.Join(dir, approvalFile), ab)
 }
 
 // writeCeremonyResult writes a trustee's share (0600) and the key epoch into dir.

@@ -90,29 +90,9 @@ func TestTrusteeCeremonyAndServeCLI(t *testing.T) {
 	if !strings.Contains(out, "roster digest") {
 		t.Fatalf("roster output has no digest:\n%s", out)
 	}
-	var dealings []string
-	for _, id := range ids {
-		d := filepath.Join(root, id+".dealing")
-		mustTrusteeCLI(t, "deal", "--dir", filepath.Join(root, id), "--roster", roster, "--out", d)
-		dealings = append(dealings, d)
-	}
-	var keys [][]byte
-	for _, id := range ids {
-		dir := filepath.Join(root, id)
-		mustTrusteeCLI(t, append([]string{"finish", "--dir", dir, "--roster", roster}, dealings...)...)
-		requireMode(t, filepath.Join(dir, trustee.ShareFile), 0o600)
-		k, err := os.ReadFile(filepath.Join(dir, trustee.KeyEpochFile))
-		if err != nil {
-			t.Fatal(err)
-		}
-		keys = append(keys, k)
-	}
-	for _, k := range keys[1:] {
-		if !bytes.Equal(k, keys[0]) {
-			t.Fatal("trustees finished with different key epochs")
-		}
-	}
-	if _, err := runTrusteeCLI(t, append([]string{"finish", "--dir", filepath.Join(root, "audit"), "--roster", roster}, dealings...)...); err == nil {
+	keys := runCeremonyCLI(t, root, roster, ids)
+	if _, err := runTrusteeCLI(t, "finish", "--dir", filepath.Join(root, "audit"), "--roster", roster,
+		"--commitments", ceremonyFileList(root, ids, ".commit"), "--dealings", ceremonyFileList(root, ids, ".dealing")); err == nil {
 		t.Fatal("finish overwrote an existing share")
 	}
 
@@ -185,6 +165,70 @@ func TestTrusteeCeremonyAndServeCLI(t *testing.T) {
 	wg.Wait()
 }
 
+// ceremonyFileList is the comma-separated list of root/ID+suffix for ids.
+func ceremonyFileList(root string, ids []string, suffix string) string {
+	var out []string
+	for _, id := range ids {
+		out = append(out, filepath.Join(root, id+suffix))
+	}
+	return strings.Join(out, ",")
+}
+
+// runCeremonyCLI runs the distributed ceremony's rounds after the roster for trustees ids
+// whose directories are root/ID: deal (commit), reveal, finish, then every trustee's test
+// decryption (challenge, respond, approve). It returns the key epochs the trustees wrote.
+func runCeremonyCLI(t *testing.T, root, roster string, ids []string) [][]byte {
+	t.Helper()
+	dir := func(id string) string { return filepath.Join(root, id) }
+	for _, id := range ids {
+		out := mustTrusteeCLI(t, "deal", "--dir", dir(id), "--roster", roster, "--out", filepath.Join(root, id+".commit"))
+		if !strings.Contains(out, "commitment of "+id) {
+			t.Fatalf("deal output:\n%s", out)
+		}
+		if _, err := os.Stat(filepath.Join(root, id+".dealing")); err == nil {
+			t.Fatal("deal published the dealing before every trustee committed")
+		}
+		requireMode(t, filepath.Join(dir(id), pendingDealingFile), 0o600)
+	}
+	commits := ceremonyFileList(root, ids, ".commit")
+	for _, id := range ids {
+		mustTrusteeCLI(t, "reveal", "--dir", dir(id), "--roster", roster, "--commitments", commits, "--out", filepath.Join(root, id+".dealing"))
+	}
+	var keys [][]byte
+	for _, id := range ids {
+		mustTrusteeCLI(t, "finish", "--dir", dir(id), "--roster", roster, "--commitments", commits, "--dealings", ceremonyFileList(root, ids, ".dealing"))
+		requireMode(t, filepath.Join(dir(id), trustee.ShareFile), 0o600)
+		k, err := os.ReadFile(filepath.Join(dir(id), trustee.KeyEpochFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, k)
+	}
+	for _, k := range keys[1:] {
+		if !bytes.Equal(k, keys[0]) {
+			t.Fatal("trustees finished with different key epochs")
+		}
+	}
+	// Test decryption: each trustee challenges; the trustees each challenge names answer.
+	for _, id := range ids {
+		out := mustTrusteeCLI(t, "challenge", "--dir", dir(id), "--roster", roster, "--out", filepath.Join(root, id+".challenge"))
+		requireMode(t, filepath.Join(dir(id), keyCheckFile), 0o600)
+		var responses []string
+		_, asked, _ := strings.Cut(out, "to be answered by: ")
+		asked, _, _ = strings.Cut(asked, "\n")
+		for _, other := range strings.Split(asked, ", ") {
+			resp := filepath.Join(root, other+"-for-"+id+".response")
+			mustTrusteeCLI(t, "respond", "--dir", dir(other), "--roster", roster, "--challenge", filepath.Join(root, id+".challenge"), "--out", resp)
+			responses = append(responses, resp)
+		}
+		out = mustTrusteeCLI(t, "approve", "--dir", dir(id), "--roster", roster, "--responses", strings.Join(responses, ","), "--out", filepath.Join(root, id+".approval"))
+		if !strings.Contains(out, "test decryption of "+id+"'s challenge succeeded") {
+			t.Fatalf("approve output:\n%s", out)
+		}
+	}
+	return keys
+}
+
 func dialTrustee(t *testing.T, addr string) vigilv1.TrusteeClient {
 	t.Helper()
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
@@ -197,13 +241,38 @@ func dialTrustee(t *testing.T, addr string) vigilv1.TrusteeClient {
 
 func TestTrusteeLocalCeremonyCLI(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "keys")
-	mustTrusteeCLI(t, "ceremony", "--out", out, "--trustees", "a,b,c", "--threshold", "2")
+	msg := mustTrusteeCLI(t, "ceremony", "--out", out, "--trustees", "a,b,c", "--threshold", "2")
+	if !strings.Contains(msg, "test decryption succeeded") {
+		t.Fatalf("ceremony output:\n%s", msg)
+	}
+	p := he.DefaultParams()
+	key, err := trustee.LoadKeyEpoch(p, filepath.Join(out, trustee.KeyEpochFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rb, err := os.ReadFile(filepath.Join(out, rosterFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	roster, err := he.ParseRoster(p, rb)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, id := range []string{"a", "b", "c"} {
 		requireMode(t, filepath.Join(out, id), 0o700)
 		requireMode(t, filepath.Join(out, id, trustee.ShareFile), 0o600)
-	}
-	if _, err := trustee.LoadKeyEpoch(he.DefaultParams(), filepath.Join(out, trustee.KeyEpochFile)); err != nil {
-		t.Fatal(err)
+		requireMode(t, filepath.Join(out, id, trustee.IdentityFile), 0o600)
+		ab, err := os.ReadFile(filepath.Join(out, id, approvalFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := he.ParseApproval(ab)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := a.Verify(roster, key); err != nil || a.Trustee != id {
+			t.Errorf("%s's approval: %v (by %q)", id, err, a.Trustee)
+		}
 	}
 	if _, err := runTrusteeCLI(t, "ceremony", "--out", out, "--trustees", "a,b,c", "--threshold", "2"); err == nil {
 		t.Fatal("ceremony overwrote existing shares")
@@ -232,7 +301,13 @@ func TestTrusteeCLIErrors(t *testing.T) {
 		{[]string{"serve", "--dir", filepath.Join(dir, "a"), "--min-contributors", "3", "--pki-dir", filepath.Join(dir, "no-pki")}, "--pki-dir"},
 		{[]string{"serve", "--dir", filepath.Join(loose, "a"), "--min-contributors", "3"}, "chmod 600"},
 		{[]string{"serve", "--dir", filepath.Join(dir, "nobody"), "--min-contributors", "3"}, "no such file"},
-		{[]string{"deal", "--dir", filepath.Join(dir, "a"), "--roster", filepath.Join(dir, "missing"), "--out", "x"}, "identity.key"},
+		{[]string{"deal", "--dir", filepath.Join(dir, "nobody"), "--roster", filepath.Join(dir, "missing"), "--out", "x"}, "identity.key"},
+		{[]string{"deal", "--dir", filepath.Join(dir, "a"), "--roster", filepath.Join(dir, "missing"), "--out", "x"}, "missing"},
+		{[]string{"reveal", "--dir", filepath.Join(dir, "a"), "--roster", filepath.Join(dir, rosterFile), "--out", "x"}, "--commitments is required"},
+		{[]string{"reveal", "--dir", filepath.Join(dir, "b"), "--roster", filepath.Join(dir, rosterFile), "--out", "x", "--commitments", "y"}, "run vigil trustee deal first"},
+		{[]string{"finish", "--dir", t.TempDir(), "--roster", filepath.Join(dir, rosterFile), "--commitments", "y"}, "--dealings is required"},
+		{[]string{"approve", "--dir", filepath.Join(dir, "b"), "--roster", filepath.Join(dir, rosterFile), "--out", "x", "--responses", "y"}, "run vigil trustee challenge first"},
+		{[]string{"respond", "--dir", filepath.Join(dir, "a"), "--roster", filepath.Join(dir, rosterFile), "--out", "x", "--challenge", filepath.Join(dir, "missing")}, "missing"},
 	}
 	for _, c := range cases {
 		out, err := runTrusteeCLI(t, c.args...)

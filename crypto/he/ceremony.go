@@ -11,29 +11,43 @@ import (
 	"github.com/tuneinsight/lattigo/v5/mhe"
 )
 
-// The key ceremony is distributed and has one round of messages, relayed by anyone (the
-// coordinator, a shared directory, a USB stick): the relay is trusted with nothing.
+// The key ceremony is distributed and has four rounds of messages (commitments, dealings,
+// challenges, responses) before the approvals, relayed by anyone (the coordinator, a shared
+// directory, a USB stick): the relay is trusted with nothing.
 //
 //  1. Each trustee makes an Identity and publishes its PublicIdentity.
 //  2. Someone assembles the Roster (NewRoster); the trustees compare its Digest out of band.
-//  3. Each trustee i calls Deal: it samples a fresh secret s_i (never stored), Shamir-shares it
-//     with threshold t (mhe.Thresholdizer), seals the share for trustee j to j's HPKE key with
-//     (roster, i, j) as HPKE info, computes its public-key share -a s_i + e_i from the CRS (mhe
-//     public-key generation), and signs the dealing with its ML-DSA key.
-//  4. Each trustee j calls Finish with all n dealings: it checks every signature and roster
-//     digest, opens the n shares sealed to it and adds them into its share of s = sum s_i
-//     (mhe.Thresholdizer.AggregateShares), and adds the public-key shares into the collective
-//     public key (b, a) = (-a s + e, a). Every trustee computes the same KeyEpoch; they compare
-//     its Digest before the coordinator publishes it.
+//  3. Commit. Each trustee i calls Deal: it samples a fresh secret s_i (never stored),
+//     Shamir-shares it with threshold t (mhe.Thresholdizer), seals the share for trustee j to
+//     j's HPKE key with (roster, i, j) as HPKE info, computes its public-key share -a s_i + e_i
+//     from the CRS (mhe public-key generation), and signs the dealing with its ML-DSA key. It
+//     keeps the dealing and publishes only its Commitment: the signed SHA-256 of the dealing.
+//  4. Reveal. Once a trustee holds all n commitments, Reveal checks them and the trustee
+//     publishes its dealing. Nobody has seen a public-key share before every dealer is bound
+//     to its own, so no dealer can choose its share to cancel the others' (the rogue-key
+//     attack).
+//  5. Finish. Each trustee j calls Finish with the n commitments and the n dealings: it checks
+//     every signature, roster digest and commitment, opens the n shares sealed to it and adds
+//     them into its share of s = sum s_i (mhe.Thresholdizer.AggregateShares), and adds the
+//     public-key shares into the collective public key (b, a) = (-a s + e, a). Every trustee
+//     computes the same KeyEpoch.
+//  6. Test decryption (keycheck.go). Each trustee encrypts a random message of its own under
+//     the new key, has t-1 others decrypt it with their shares, adds its own share last and
+//     approves the key epoch only if the message comes back. The key epoch is signed only with
+//     enough approvals.
 //
-// Trust assumption: as in lattigo's mhe, the protocol is secure against passive (honest but
-// curious) trustees, up to t-1 of them colluding: nothing proves that a trustee's shares are
-// consistent with its public-key share, so a malicious trustee can make the key unusable
-// (detected at the first decryption), though not learn more than it could passively. The relay
-// sees only sealed shares and public values; a relay that drops or alters a dealing stops the
+// Trust assumption: as in lattigo's mhe, the protocol keeps the key secret against passive
+// (honest but curious) trustees, up to t-1 of them colluding. Against a malicious trustee it
+// keeps the key from becoming one the trustee knows alone (commitments, then the test
+// decryption, which a key whose secret the trustees' shares do not reconstruct fails), but
+// nothing proves that a trustee's Shamir shares are consistent with its public-key share or
+// with each other, so a malicious trustee can still make the key unusable for some or all
+// sets of t trustees: the test decryption detects that for the sets it tries. The relay sees
+// only sealed shares and public values; a relay that drops or alters a message stops the
 // ceremony (signatures, digests), it cannot change its outcome.
 
-// Dealing is one trustee's single ceremony message.
+// Dealing is one trustee's sealed Shamir shares and public-key share, published only after
+// every trustee has committed (see Commitment).
 type Dealing struct {
 	RosterDigest [32]byte
 	From         uint64   // the dealer's Shamir point
@@ -50,24 +64,26 @@ const (
 	dealingContext = "vigil/he/dealing/v1"
 )
 
-// Deal runs the dealing step for self, a member of roster.
-func Deal(roster *Roster, self *Identity) (*Dealing, error) {
+// Deal runs the dealing step for self, a member of roster. It returns the dealing, which self
+// keeps until Reveal allows it to be published, and the commitment to it, which self publishes
+// now.
+func Deal(roster *Roster, self *Identity) (*Dealing, *Commitment, error) {
 	if roster == nil {
-		return nil, fmt.Errorf("he: Deal: nil roster")
+		return nil, nil, fmt.Errorf("he: Deal: nil roster")
 	}
 	if err := self.valid(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := roster.check(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	me := roster.index(self.ID)
 	if me < 0 || !slices.Equal(roster.Members[me].KEM, self.Public().KEM) {
-		return nil, fmt.Errorf("%w: %q is not on the roster with this identity", ErrCeremony, self.ID)
+		return nil, nil, fmt.Errorf("%w: %q is not on the roster with this identity", ErrCeremony, self.ID)
 	}
 	digest, err := roster.Digest()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	p := roster.params
 	rp := p.rlwe()
@@ -79,7 +95,7 @@ func Deal(roster *Roster, self *Identity) (*Dealing, error) {
 	thr := mhe.NewThresholdizer(rp)
 	poly, err := thr.GenShamirPolynomial(roster.Threshold, sk)
 	if err != nil {
-		return nil, fmt.Errorf("he: Shamir polynomial: %w", err)
+		return nil, nil, fmt.Errorf("he: Shamir polynomial: %w", err)
 	}
 	defer func() {
 		for _, c := range poly.Value {
@@ -95,13 +111,13 @@ func Deal(roster *Roster, self *Identity) (*Dealing, error) {
 		ringQ.Reduce(share.Q, share.Q)
 		pk, err := ceremonyKEM().NewPublicKey(m.KEM)
 		if err != nil {
-			return nil, fmt.Errorf("%w: member %q: HPKE public key: %v", ErrCeremony, m.ID, err)
+			return nil, nil, fmt.Errorf("%w: member %q: HPKE public key: %v", ErrCeremony, m.ID, err)
 		}
 		plain := appendPoly(make([]byte, 0, p.polyBytes()), share.Q)
 		sealed, err := hpke.Seal(pk, ceremonyKDF(), ceremonyAEAD(), shareInfo(digest, from, m.Point), plain)
 		clear(plain)
 		if err != nil {
-			return nil, fmt.Errorf("he: sealing share for %q: %w", m.ID, err)
+			return nil, nil, fmt.Errorf("he: sealing share for %q: %w", m.ID, err)
 		}
 		d.Sealed = append(d.Sealed, sealed)
 	}
@@ -115,14 +131,21 @@ func Deal(roster *Roster, self *Identity) (*Dealing, error) {
 	msg := d.signedPart()
 	d.Signature = make([]byte, mldsa65.SignatureSize)
 	if err := mldsa65.SignTo(self.sig, msg, []byte(dealingContext), true, d.Signature); err != nil {
-		return nil, fmt.Errorf("he: signing dealing: %w", err)
+		return nil, nil, fmt.Errorf("he: signing dealing: %w", err)
 	}
-	return d, nil
+	c, err := commit(self, d)
+	if err != nil {
+		return nil, nil, err
+	}
+	return d, c, nil
 }
 
-// Finish runs the last step for self: it verifies all dealings (one from every member of
-// roster, in any order), and returns self's secret share and the key epoch.
-func Finish(roster *Roster, self *Identity, dealings []*Dealing) (*SecretShare, *KeyEpoch, error) {
+// Finish runs the last step for self: it verifies all commitments and all dealings (one of
+// each from every member of roster, in any order; commitments must be the ones self checked
+// with Reveal), and returns self's secret share and the key epoch. It refuses, with a
+// *TrusteeError naming the trustee, a missing commitment or dealing, one not signed by the
+// roster member, and a dealing that does not match its dealer's commitment.
+func Finish(roster *Roster, self *Identity, commitments []*Commitment, dealings []*Dealing) (*SecretShare, *KeyEpoch, error) {
 	if roster == nil {
 		return nil, nil, fmt.Errorf("he: Finish: nil roster")
 	}
@@ -140,7 +163,11 @@ func Finish(roster *Roster, self *Identity, dealings []*Dealing) (*SecretShare, 
 	if err != nil {
 		return nil, nil, err
 	}
-	byPoint, err := verifyDealings(roster, digest, dealings)
+	commits, err := verifyCommitments(roster, digest, commitments)
+	if err != nil {
+		return nil, nil, err
+	}
+	byPoint, err := verifyDealings(roster, digest, commits, dealings)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -159,11 +186,11 @@ func Finish(roster *Roster, self *Identity, dealings []*Dealing) (*SecretShare, 
 		d := byPoint[m.Point]
 		plain, err := hpke.Open(self.kem, ceremonyKDF(), ceremonyAEAD(), shareInfo(digest, d.From, myPoint), d.Sealed[me])
 		if err != nil {
-			return nil, nil, fmt.Errorf("%w: the share from %q does not open: %v", ErrCeremony, m.ID, err)
+			return nil, nil, trusteeErr(m, ErrCeremony, "the share from %q does not open: %v", m.ID, err)
 		}
 		if len(plain) != p.polyBytes() || firstUnreduced(p, plain) >= 0 {
 			clear(plain)
-			return nil, nil, fmt.Errorf("%w: the share from %q is not a polynomial modulo Q", ErrCeremony, m.ID)
+			return nil, nil, trusteeErr(m, ErrCeremony, "the share from %q is not a polynomial modulo Q", m.ID)
 		}
 		readPoly(part.Q, plain)
 		clear(plain)
@@ -201,11 +228,9 @@ func Finish(roster *Roster, self *Identity, dealings []*Dealing) (*SecretShare, 
 	return share, key, nil
 }
 
-// verifyDealings checks that dealings are exactly one valid, signed dealing per member.
-func verifyDealings(roster *Roster, digest [32]byte, dealings []*Dealing) (map[uint64]*Dealing, error) {
-	if len(dealings) != len(roster.Members) {
-		return nil, fmt.Errorf("%w: %d dealings for %d trustees", ErrCeremony, len(dealings), len(roster.Members))
-	}
+// verifyDealings checks that dealings are exactly one valid, signed dealing per member, each
+// the one its dealer committed to.
+func verifyDealings(roster *Roster, digest [32]byte, commits map[uint64]*Commitment, dealings []*Dealing) (map[uint64]*Dealing, error) {
 	byPoint := make(map[uint64]*Dealing, len(dealings))
 	for i, d := range dealings {
 		if d == nil {
@@ -214,24 +239,33 @@ func verifyDealings(roster *Roster, digest [32]byte, dealings []*Dealing) (map[u
 		if err := d.check(roster.params, len(roster.Members)); err != nil {
 			return nil, fmt.Errorf("dealing %d: %w", i, err)
 		}
-		if d.RosterDigest != digest {
-			return nil, fmt.Errorf("%w: dealing %d was made for another roster", ErrCeremony, i)
-		}
 		k := slices.IndexFunc(roster.Members, func(m Member) bool { return m.Point == d.From })
 		if k < 0 {
 			return nil, fmt.Errorf("%w: dealing %d is from Shamir point %d, not on the roster", ErrCeremony, i, d.From)
 		}
+		m := roster.Members[k]
+		if d.RosterDigest != digest {
+			return nil, trusteeErr(m, ErrCeremony, "the dealing from %q was made for another roster", m.ID)
+		}
 		if byPoint[d.From] != nil {
-			return nil, fmt.Errorf("%w: two dealings from %q", ErrCeremony, roster.Members[k].ID)
+			return nil, trusteeErr(m, ErrCeremony, "two dealings from %q", m.ID)
 		}
 		var pub mldsa65.PublicKey
-		if err := pub.UnmarshalBinary(roster.Members[k].Sign); err != nil {
-			return nil, fmt.Errorf("%w: member %q: %v", ErrCeremony, roster.Members[k].ID, err)
+		if err := pub.UnmarshalBinary(m.Sign); err != nil {
+			return nil, trusteeErr(m, ErrCeremony, "member %q: %v", m.ID, err)
 		}
 		if !mldsa65.Verify(&pub, d.signedPart(), []byte(dealingContext), d.Signature) {
-			return nil, fmt.Errorf("%w: the dealing from %q has a bad signature", ErrCeremony, roster.Members[k].ID)
+			return nil, trusteeErr(m, ErrCeremony, "the dealing from %q has a bad signature", m.ID)
+		}
+		if c := commits[d.From]; c == nil || c.DealingDigest != d.digest() {
+			return nil, trusteeErr(m, ErrCeremony, "the dealing from %q does not match its commitment", m.ID)
 		}
 		byPoint[d.From] = d
+	}
+	for _, m := range roster.Members {
+		if byPoint[m.Point] == nil {
+			return nil, trusteeErr(m, ErrCeremony, "no dealing from %q", m.ID)
+		}
 	}
 	return byPoint, nil
 }

@@ -2,17 +2,20 @@ package he
 
 import (
 	"bytes"
+	"errors"
+	"strings"
 	"testing"
 )
 
 type ceremonyRun struct {
-	params   Params
-	idents   []*Identity
-	roster   *Roster
-	dealings []*Dealing
+	params      Params
+	idents      []*Identity
+	roster      *Roster
+	dealings    []*Dealing
+	commitments []*Commitment
 }
 
-func newCeremonyRun(t *testing.T, n, threshold int) *ceremonyRun {
+func newCeremonyRun(t testing.TB, n, threshold int) *ceremonyRun {
 	t.Helper()
 	c := &ceremonyRun{params: DefaultParams()}
 	var pubs []PublicIdentity
@@ -29,13 +32,34 @@ func newCeremonyRun(t *testing.T, n, threshold int) *ceremonyRun {
 		t.Fatal(err)
 	}
 	for _, ident := range c.idents {
-		d, err := Deal(c.roster, ident)
+		d, cm, err := Deal(c.roster, ident)
 		if err != nil {
 			t.Fatal(err)
 		}
 		c.dealings = append(c.dealings, d)
+		c.commitments = append(c.commitments, cm)
+	}
+	for _, d := range c.dealings {
+		if err := Reveal(c.roster, d, c.commitments); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return c
+}
+
+// finish runs Finish for every trustee and returns the shares and the (common) key.
+func (c *ceremonyRun) finish(t testing.TB) ([]*SecretShare, *KeyEpoch) {
+	t.Helper()
+	var shares []*SecretShare
+	var key *KeyEpoch
+	for _, ident := range c.idents {
+		s, k, err := Finish(c.roster, ident, c.commitments, c.dealings)
+		if err != nil {
+			t.Fatalf("%s: %v", ident.ID, err)
+		}
+		shares, key = append(shares, s), k
+	}
+	return shares, key
 }
 
 // TestDistributedCeremony runs the ceremony through its serialised messages, as trustees on
@@ -49,13 +73,17 @@ func TestDistributedCeremony(t *testing.T) {
 	for _, d := range c.dealings {
 		wire = append(wire, roundTrip(t, "dealing", d, (*Dealing).MarshalBinary, func(b []byte) (*Dealing, error) { return ParseDealing(p, b) }))
 	}
+	var commits []*Commitment
+	for _, cm := range c.commitments {
+		commits = append(commits, roundTrip(t, "commitment", cm, (*Commitment).MarshalBinary, func(b []byte) (*Commitment, error) { return ParseCommitment(p, b) }))
+	}
 	var shares []*SecretShare
 	var keys [][]byte
 	for i, ident := range c.idents {
 		ident = roundTrip(t, "identity", ident, (*Identity).MarshalBinary, ParseIdentity)
 		// Each trustee sees the dealings in another order.
 		order := append(append([]*Dealing{}, wire[i:]...), wire[:i]...)
-		share, key, err := Finish(roster, ident, order)
+		share, key, err := Finish(roster, ident, commits, order)
 		if err != nil {
 			t.Fatalf("%s: %v", ident.ID, err)
 		}
@@ -93,34 +121,90 @@ func TestCeremonyRejects(t *testing.T) {
 	swapped.Sealed = [][]byte{c.dealings[1].Sealed[1], c.dealings[1].Sealed[0], c.dealings[1].Sealed[2]}
 	swapped.Signature = other.dealings[1].Signature
 	foreign := *other.dealings[1]
+	// bob re-deals after committing: a valid, signed dealing, but not the committed one.
+	redealt, _, err := Deal(c.roster, c.idents[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A stranger signs a commitment in bob's name.
+	strangerCommit, err := commit(mallory, c.dealings[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	with := func(list []*Commitment, i int, cm *Commitment) []*Commitment {
+		out := append([]*Commitment(nil), list...)
+		out[i] = cm
+		return out
+	}
 
 	cases := []struct {
-		name     string
-		self     *Identity
-		dealings []*Dealing
+		name        string
+		self        *Identity
+		commitments []*Commitment
+		dealings    []*Dealing
+		blame       string // the trustee a *TrusteeError must name, if any
 	}{
-		{"missing dealing", c.idents[0], c.dealings[:2]},
-		{"duplicate dealing", c.idents[0], []*Dealing{c.dealings[0], c.dealings[1], c.dealings[1]}},
-		{"altered public-key share", c.idents[0], []*Dealing{c.dealings[0], &forged, c.dealings[2]}},
-		{"re-signed by a stranger", c.idents[0], []*Dealing{c.dealings[0], &swapped, c.dealings[2]}},
-		{"dealing for another roster", c.idents[0], []*Dealing{c.dealings[0], &foreign, c.dealings[2]}},
-		{"impostor with the same id", mallory, c.dealings},
+		{"missing dealing", c.idents[0], c.commitments, c.dealings[:2], "carol"},
+		{"duplicate dealing", c.idents[0], c.commitments, []*Dealing{c.dealings[0], c.dealings[1], c.dealings[1]}, "bob"},
+		{"altered public-key share", c.idents[0], c.commitments, []*Dealing{c.dealings[0], &forged, c.dealings[2]}, "bob"},
+		{"re-signed by a stranger", c.idents[0], c.commitments, []*Dealing{c.dealings[0], &swapped, c.dealings[2]}, "bob"},
+		{"dealing for another roster", c.idents[0], c.commitments, []*Dealing{c.dealings[0], &foreign, c.dealings[2]}, "bob"},
+		{"dealing other than the committed one", c.idents[0], c.commitments, []*Dealing{c.dealings[0], redealt, c.dealings[2]}, "bob"},
+		{"missing commitment", c.idents[0], c.commitments[:2], c.dealings, "carol"},
+		{"duplicate commitment", c.idents[0], []*Commitment{c.commitments[0], c.commitments[1], c.commitments[1]}, c.dealings, "bob"},
+		{"commitment signed by a stranger", c.idents[0], with(c.commitments, 1, strangerCommit), c.dealings, "bob"},
+		{"commitment for another roster", c.idents[0], with(c.commitments, 1, other.commitments[1]), c.dealings, "bob"},
+		{"impostor with the same id", mallory, c.commitments, c.dealings, ""},
 	}
 	for _, tc := range cases {
-		if _, _, err := Finish(c.roster, tc.self, tc.dealings); !isErr(err, ErrCeremony) {
+		_, _, err := Finish(c.roster, tc.self, tc.commitments, tc.dealings)
+		if !isErr(err, ErrCeremony) {
 			t.Errorf("%s: got %v, want ErrCeremony", tc.name, err)
+			continue
+		}
+		var te *TrusteeError
+		if tc.blame != "" && (!errors.As(err, &te) || te.Trustee != tc.blame || !strings.Contains(err.Error(), tc.blame)) {
+			t.Errorf("%s: %v does not blame %q", tc.name, err, tc.blame)
 		}
 	}
 	for _, bad := range []*Identity{nil, {}, {ID: "alice"}} {
-		if _, err := Deal(c.roster, bad); !isErr(err, ErrCeremony) {
+		if _, _, err := Deal(c.roster, bad); !isErr(err, ErrCeremony) {
 			t.Errorf("Deal with an unusable identity: %v, want ErrCeremony", err)
 		}
-		if _, _, err := Finish(c.roster, bad, c.dealings); !isErr(err, ErrCeremony) {
+		if _, _, err := Finish(c.roster, bad, c.commitments, c.dealings); !isErr(err, ErrCeremony) {
 			t.Errorf("Finish with an unusable identity: %v, want ErrCeremony", err)
 		}
 	}
-	if _, err := Deal(c.roster, mallory); !isErr(err, ErrCeremony) {
+	if _, _, err := Deal(c.roster, mallory); !isErr(err, ErrCeremony) {
 		t.Errorf("impostor dealing: %v, want ErrCeremony", err)
+	}
+}
+
+// TestRevealRejects checks that a trustee's dealing is not released before every trustee is
+// bound by a valid commitment: the whole defence against the rogue-key attack.
+func TestRevealRejects(t *testing.T) {
+	c := newCeremonyRun(t, 3, 2)
+	other := newCeremonyRun(t, 3, 2)
+	cases := []struct {
+		name        string
+		commitments []*Commitment
+	}{
+		{"one trustee has not committed", c.commitments[:2]},
+		{"no commitments", nil},
+		{"a commitment for another roster", []*Commitment{c.commitments[0], c.commitments[1], other.commitments[2]}},
+		{"own commitment missing, another's twice", []*Commitment{c.commitments[1], c.commitments[1], c.commitments[2]}},
+	}
+	for _, tc := range cases {
+		if err := Reveal(c.roster, c.dealings[0], tc.commitments); !isErr(err, ErrCeremony) {
+			t.Errorf("%s: Reveal gave %v, want ErrCeremony", tc.name, err)
+		}
+	}
+	// The set of commitments has one digest whatever the order it arrived in.
+	d1, _ := CommitmentsDigest(c.commitments)
+	d2, _ := CommitmentsDigest([]*Commitment{c.commitments[2], c.commitments[0], c.commitments[1]})
+	d3, _ := CommitmentsDigest(other.commitments)
+	if d1 != d2 || d1 == d3 {
+		t.Errorf("CommitmentsDigest: same set %x and %x, other set %x", d1[:4], d2[:4], d3[:4])
 	}
 }
 

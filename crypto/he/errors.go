@@ -30,6 +30,8 @@ var (
 	// repeated Shamir point, or a trustee that is not part of the active set.
 	ErrThreshold = errors.New("he: invalid trustee set")
 	// ErrCeremony reports a key-ceremony message that does not verify: another roster, a bad
-	// signature, a missing or duplicate dealing, or a share that does not open.
+	// signature, a missing or duplicate commitment, dealing or response, a dealing that does not
+	// match its dealer's commitment, or a share that does not open. Errors about one trustee's
+	// message are a *TrusteeError that names it.
 	ErrCeremony = errors.New("he: key ceremony failed")
 )

@@ -113,13 +113,20 @@ func FuzzKeyEpoch(f *testing.F) {
 
 func FuzzCeremonyMessages(f *testing.F) {
 	p := DefaultParams()
-	a, _ := NewIdentity("a")
-	b, _ := NewIdentity("b")
-	roster, err := NewRoster(p, 1, 2, []PublicIdentity{a.Public(), b.Public()})
+	res, err := RunLocalCeremony(p, 1, []string{"a", "b"}, 2)
 	if err != nil {
 		f.Fatal(err)
 	}
-	d, err := Deal(roster, a)
+	a, roster := res.Identities[0], res.Roster
+	d, c, err := Deal(roster, a)
+	if err != nil {
+		f.Fatal(err)
+	}
+	kc, err := NewKeyCheck(roster, res.Key, a)
+	if err != nil {
+		f.Fatal(err)
+	}
+	resp, err := Respond(roster, res.Shares[1], res.Identities[1], kc.Challenge())
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -127,15 +134,19 @@ func FuzzCeremonyMessages(f *testing.F) {
 	db, _ := d.MarshalBinary()
 	ib, _ := a.MarshalBinary()
 	pb, _ := a.Public().MarshalBinary()
-	for _, seed := range [][]byte{rb, db, ib, pb} {
-		for kind := range byte(4) {
+	cb, _ := c.MarshalBinary()
+	chb, _ := kc.Challenge().MarshalBinary()
+	rsb, _ := resp.MarshalBinary()
+	ab, _ := res.Approvals[0].MarshalBinary()
+	for _, seed := range [][]byte{rb, db, ib, pb, cb, chb, rsb, ab} {
+		for kind := range byte(8) {
 			f.Add(kind, seed)
 		}
 	}
 	f.Fuzz(func(t *testing.T, kind byte, data []byte) {
 		var again []byte
 		var err error
-		switch kind % 4 {
+		switch kind % 8 {
 		case 0:
 			var r *Roster
 			if r, err = ParseRoster(p, data); err == nil {
@@ -156,9 +167,29 @@ func FuzzCeremonyMessages(f *testing.F) {
 			if pi, err = ParsePublicIdentity(data); err == nil {
 				again, err = pi.MarshalBinary()
 			}
+		case 4:
+			var c *Commitment
+			if c, err = ParseCommitment(p, data); err == nil {
+				again, err = c.MarshalBinary()
+			}
+		case 5:
+			var c *Challenge
+			if c, err = ParseChallenge(p, data); err == nil {
+				again, err = c.MarshalBinary()
+			}
+		case 6:
+			var r *Response
+			if r, err = ParseResponse(p, data); err == nil {
+				again, err = r.MarshalBinary()
+			}
+		case 7:
+			var a *Approval
+			if a, err = ParseApproval(data); err == nil {
+				again, err = a.MarshalBinary()
+			}
 		}
 		if err == nil && !bytes.Equal(again, data) {
-			t.Fatalf("kind %d: parsed message does not re-encode to its input", kind%4)
+			t.Fatalf("kind %d: parsed message does not re-encode to its input", kind%8)
 		}
 	})
 }

@@ -8,13 +8,17 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"strings"
 
 	"github.com/cloudflare/circl/sign/mldsa/mldsa65"
+
+	"github.com/vigilauth/vigil/crypto/sig"
 )
 
 // Identity is a trustee's long-term ceremony identity: an HPKE key (ML-KEM-768 + X25519
 // hybrid, RFC 9180 with the hybrid KEM from crypto/hpke) that other trustees seal their Shamir
-// shares to, and an ML-DSA-65 key that signs the trustee's own dealing. It is secret.
+// shares to, and an ML-DSA-65 key that signs the trustee's own ceremony messages and its
+// approval of the key epoch (see KeyCheck.Approve). It is secret.
 type Identity struct {
 	ID      string
 	kem     hpke.PrivateKey
@@ -66,6 +70,46 @@ func (id *Identity) valid() error {
 		return fmt.Errorf("%w: identity not made by NewIdentity or ParseIdentity", ErrCeremony)
 	}
 	return nil
+}
+
+// ceremonyContextPrefix starts the FIPS 204 context strings of the ceremony's own messages
+// (dealings, commitments, challenges, responses, approvals); Sign refuses them, so that only
+// this package's steps, with their checks, can produce those messages.
+const ceremonyContextPrefix = "vigil/he/"
+
+// SigningSeed returns a copy of the 32-byte FIPS 204 seed of the identity's ML-DSA-65 key,
+// whose public key is Public().Sign. It is what crypto/sig.NewKeyFromSeed takes, for a caller
+// that signs documents of its own (the key-epoch document under the root of trust) with the
+// trustee's key.
+func (id *Identity) SigningSeed() []byte { return clone(id.sigSeed[:]) }
+
+// SigningKey returns the identity's ML-DSA-65 key as a crypto/sig key, which is what the
+// release package's signers are. Its public key is Public().Sign.
+func (id *Identity) SigningKey() (*sig.PrivateKey, error) {
+	if err := id.valid(); err != nil {
+		return nil, err
+	}
+	return sig.NewKeyFromSeed(id.sigSeed[:])
+}
+
+// Sign returns a hedged ML-DSA-65 signature of message under the FIPS 204 context string
+// context with the identity's key, verifiable with Public().Sign. It refuses the contexts of
+// the ceremony's own messages (those starting "vigil/he/").
+func (id *Identity) Sign(message []byte, context string) ([]byte, error) {
+	if err := id.valid(); err != nil {
+		return nil, err
+	}
+	if strings.HasPrefix(context, ceremonyContextPrefix) {
+		return nil, fmt.Errorf("he: Sign: context %q is reserved for the key ceremony's own messages", context)
+	}
+	if len(context) > sig.MaxContextSize {
+		return nil, fmt.Errorf("he: Sign: context of %d bytes, at most %d", len(context), sig.MaxContextSize)
+	}
+	out := make([]byte, mldsa65.SignatureSize)
+	if err := mldsa65.SignTo(id.sig, message, []byte(context), true, out); err != nil {
+		return nil, fmt.Errorf("he: signing: %w", err)
+	}
+	return out, nil
 }
 
 // Public returns the public half of the identity.

@@ -38,4 +38,8 @@ const (
 	// sealed Shamir share per trustee, each a polynomial of 131,072 bytes (two moduli), so
 	// about 17 * 131,072 + 16 * 1,200 = 2.25 MB for MaxTrustees.
 	MaxDealingBytes = 4 << 20
+
+	// MaxKeyCheckBytes bounds one serialised test-decryption challenge or response (a
+	// one-ciphertext sum or its decryption share, and a signature), and each blob in it.
+	MaxKeyCheckBytes = 4 << 20
 )

@@ -1,0 +1,128 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestTrusteeCLIAttackRogueDealing is the review's rogue-key attack through the CLI: mallory
+// commits, sees the honest dealings once they are revealed, deals again and publishes the new
+// dealing (with a new commitment to it). The honest trustees' finish refuses both the swapped
+// dealing and the swapped commitment, naming the file and the trustee.
+func TestTrusteeCLIAttackRogueDealing(t *testing.T) {
+	root := t.TempDir()
+	ids := []string{"alice", "bob", "mallory"}
+	dir := func(id string) string { return filepath.Join(root, id) }
+	file := func(name string) string { return filepath.Join(root, name) }
+	var pubs []string
+	for _, id := range ids {
+		mustTrusteeCLI(t, "init", "--dir", dir(id), "--id", id)
+		pubs = append(pubs, filepath.Join(dir(id), identityPubFile))
+	}
+	roster := file("roster.bin")
+	mustTrusteeCLI(t, append([]string{"roster", "--out", roster, "--threshold", "2"}, pubs...)...)
+	for _, id := range ids {
+		mustTrusteeCLI(t, "deal", "--dir", dir(id), "--roster", roster, "--out", file(id+".commit"))
+	}
+	commits := ceremonyFileList(root, ids, ".commit")
+
+	// An honest trustee does not reveal before it has every commitment.
+	_, err := runTrusteeCLI(t, "reveal", "--dir", dir("alice"), "--roster", roster, "--commitments", ceremonyFileList(root, ids[:2], ".commit"), "--out", file("early.dealing"))
+	if err == nil || !strings.Contains(err.Error(), `no commitment from "mallory"`) {
+		t.Fatalf("reveal without mallory's commitment: %v", err)
+	}
+	if _, err := os.Stat(file("early.dealing")); err == nil {
+		t.Fatal("reveal published the dealing anyway")
+	}
+	for _, id := range ids[:2] {
+		mustTrusteeCLI(t, "reveal", "--dir", dir(id), "--roster", roster, "--commitments", commits, "--out", file(id+".dealing"))
+	}
+
+	// Mallory has seen alice's and bob's dealings; she deals again and reveals the new one.
+	if err := os.Rename(filepath.Join(dir("mallory"), pendingDealingFile), filepath.Join(dir("mallory"), "first.key")); err != nil {
+		t.Fatal(err)
+	}
+	mustTrusteeCLI(t, "deal", "--dir", dir("mallory"), "--roster", roster, "--out", file("mallory-late.commit"))
+	late := strings.Join([]string{file("alice.commit"), file("bob.commit"), file("mallory-late.commit")}, ",")
+	mustTrusteeCLI(t, "reveal", "--dir", dir("mallory"), "--roster", roster, "--commitments", late, "--out", file("mallory.dealing"))
+	dealings := ceremonyFileList(root, ids, ".dealing")
+
+	cases := []struct {
+		name        string
+		commitments string
+		want        []string
+	}{
+		{"swapped dealing", commits, []string{"dealing file " + file("mallory.dealing"), `the dealing from "mallory" does not match its commitment`}},
+		{"swapped commitment", late, []string{"mallory-late.commit", "not the ones this trustee revealed its dealing against"}},
+		{"both commitments", commits + "," + file("mallory-late.commit"), []string{"commitment file " + file("mallory-late.commit"), `two commitments from "mallory"`}},
+	}
+	for _, c := range cases {
+		_, err := runTrusteeCLI(t, "finish", "--dir", dir("alice"), "--roster", roster, "--commitments", c.commitments, "--dealings", dealings)
+		for _, w := range c.want {
+			if err == nil || !strings.Contains(err.Error(), w) {
+				t.Errorf("%s: finish gave %v, want an error mentioning %q", c.name, err, w)
+			}
+		}
+	}
+}
+
+// TestTrusteeCLIAttackSkipTestDecryption checks that approve needs this trustee's own
+// challenge answered by the trustees it names, and that respond decrypts one challenge per
+// challenger.
+func TestTrusteeCLIAttackSkipTestDecryption(t *testing.T) {
+	root := t.TempDir()
+	ids := []string{"alice", "bob", "carol"}
+	dir := func(id string) string { return filepath.Join(root, id) }
+	file := func(name string) string { return filepath.Join(root, name) }
+	var pubs []string
+	for _, id := range ids {
+		mustTrusteeCLI(t, "init", "--dir", dir(id), "--id", id)
+		pubs = append(pubs, filepath.Join(dir(id), identityPubFile))
+	}
+	roster := file("roster.bin")
+	mustTrusteeCLI(t, append([]string{"roster", "--out", roster, "--threshold", "2"}, pubs...)...)
+	runCeremonyCLI(t, root, roster, ids) // alice's challenge was answered by bob
+
+	// Carol answered bob's challenge; presented to alice as an answer to hers, it is refused.
+	_, err := runTrusteeCLI(t, "approve", "--dir", dir("alice"), "--roster", roster, "--responses", file("carol-for-bob.response"), "--out", file("x.approval"))
+	for _, w := range []string{"carol-for-bob.response", `the response from "carol" answers another challenge`, "do not sign"} {
+		if err == nil || !strings.Contains(err.Error(), w) {
+			t.Errorf("approve with carol's answer to bob: %v, want an error mentioning %q", err, w)
+		}
+	}
+	// Bob's response file altered in transit.
+	data, err := os.ReadFile(file("bob-for-alice.response"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[len(data)/2] ^= 1
+	os.WriteFile(file("altered.response"), data, 0o644)
+	if _, err := runTrusteeCLI(t, "approve", "--dir", dir("alice"), "--roster", roster, "--responses", file("altered.response"), "--out", file("x.approval")); err == nil || !strings.Contains(err.Error(), "not signed") {
+		t.Errorf("approve with an altered response: %v", err)
+	}
+	if _, err := os.Stat(file("x.approval")); err == nil {
+		t.Error("a refused approve wrote an approval")
+	}
+
+	// Alice makes a second challenge: bob, who answered her first, refuses the second.
+	os.Rename(filepath.Join(dir("alice"), keyCheckFile), filepath.Join(dir("alice"), "first.key"))
+	mustTrusteeCLI(t, "challenge", "--dir", dir("alice"), "--roster", roster, "--out", file("alice2.challenge"))
+	_, err = runTrusteeCLI(t, "respond", "--dir", dir("bob"), "--roster", roster, "--challenge", file("alice2.challenge"), "--out", file("bob-for-alice2.response"))
+	if err == nil || !strings.Contains(err.Error(), "one challenge per trustee") || !strings.Contains(err.Error(), "alice2.challenge") {
+		t.Errorf("bob answering alice's second challenge: %v", err)
+	}
+	// The same challenge again gets the same answer, not a second decryption.
+	mustTrusteeCLI(t, "respond", "--dir", dir("bob"), "--roster", roster, "--challenge", file("alice.challenge"), "--out", file("again.response"))
+	first, _ := os.ReadFile(file("bob-for-alice.response"))
+	again, _ := os.ReadFile(file("again.response"))
+	if string(first) != string(again) {
+		t.Error("bob decrypted alice's challenge a second time")
+	}
+	// Carol is not in alice's active set.
+	if _, err := runTrusteeCLI(t, "respond", "--dir", dir("carol"), "--roster", roster, "--challenge", file("alice.challenge"), "--out", file("carol-for-alice.response")); err == nil ||
+		!strings.Contains(err.Error(), `does not ask "carol"`) {
+		t.Errorf("carol answering alice's challenge: %v", err)
+	}
+}

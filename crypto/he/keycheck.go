@@ -1,0 +1,358 @@
+package he
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"math"
+	mrand "math/rand/v2"
+	"slices"
+
+	"github.com/cloudflare/circl/sign/mldsa/mldsa65"
+)
+
+// The threshold test decryption, the ceremony's last step (after Finish, before anyone signs
+// the key epoch). Every trustee j, for itself:
+//
+//  1. NewKeyCheck: j draws a random message m_j, keeps it secret, and publishes a Challenge: a
+//     fresh encryption of m_j under the collective public key, with the active set of t
+//     trustees that will decrypt it (j and the t-1 trustees after j in roster order).
+//  2. Respond: each other trustee of the active set computes its decryption share of the
+//     challenge with its secret share, through the same Decryptor.Share the trustee service
+//     uses, and returns it signed.
+//  3. KeyCheck.Approve: once the t-1 responses are in, j computes its own decryption share,
+//     only now, adds all t (Combine) and compares the result with m_j. Only if they agree does
+//     j sign its Approval of the key epoch's digest.
+//
+// Why this catches a rogue key: the trustees' shares reconstruct s = sum of the dealt
+// secrets, so a challenge decrypts correctly only if the public key really is (-a s + e, a).
+// A dealer whose public-key share does not match what it dealt makes every challenge fail.
+// A rogue trustee that knew the secret of a rogue key could decrypt j's challenge itself, but
+// to make j's check pass it would have to predict j's own share, which j computes after all
+// responses arrived and never publishes; and it cannot answer with m_j, which only j knows.
+//
+// What j learns: the t-1 decryption shares of one ciphertext it made, each with flooding
+// noise. Each trustee answers each other trustee's challenge once (the CLI keeps a record),
+// so a ceremony releases at most n-1 shares per trustee, all of ciphertexts under a key that
+// no device has used yet. A challenge from anyone but a roster member is refused.
+
+// ErrKeyCheck reports a test decryption that did not give back the challenger's message: the
+// key epoch must not be approved.
+var ErrKeyCheck = errors.New("he: test decryption failed")
+
+// challengeRound is the round challenge sums are sealed under. The coordinator numbers rounds
+// from 1 (round.State refuses 0), so a challenge or its decryption shares can never be passed
+// off as a round's sum or shares of it: both are bound to the round.
+const challengeRound = 0
+
+// KeyCheck is a challenger's test decryption in progress: the challenge it published and the
+// seed of its secret message. It is secret until Approve.
+type KeyCheck struct {
+	roster    *Roster
+	key       *KeyEpoch
+	challenge *Challenge
+	seed      [32]byte
+}
+
+// NewKeyCheck starts self's test decryption of key, the outcome of the ceremony of roster:
+// it draws a secret message and encrypts it under key. Publish Challenge(); keep the KeyCheck
+// (MarshalBinary) secret until Approve.
+func NewKeyCheck(roster *Roster, key *KeyEpoch, self *Identity) (*KeyCheck, error) {
+	if err := checkRosterKey(roster, key); err != nil {
+		return nil, err
+	}
+	me, err := rosterMember(roster, self)
+	if err != nil {
+		return nil, err
+	}
+	kc := &KeyCheck{roster: roster, key: key}
+	if _, err := rand.Read(kc.seed[:]); err != nil {
+		return nil, fmt.Errorf("he: randomness: %w", err)
+	}
+	msg := challengeMessage(key.params, kc.seed)
+	enc, err := NewEncryptor(key)
+	if err != nil {
+		return nil, err
+	}
+	// The binding is in the clear, so it names the challenger and not the message.
+	b := UpdateBinding(key.Epoch, challengeRound, "key-check/"+self.ID, nil)
+	cts, err := enc.Encrypt(msg, 1, b)
+	if err != nil {
+		return nil, fmt.Errorf("he: encrypting the challenge: %w", err)
+	}
+	acc, err := NewAccumulator(key.params, key.Epoch, len(msg))
+	if err != nil {
+		return nil, err
+	}
+	if err := acc.Add(cts, b); err != nil {
+		return nil, fmt.Errorf("he: the challenge: %w", err)
+	}
+	sum, err := acc.Seal(challengeRound)
+	if err != nil {
+		return nil, err
+	}
+	c := &Challenge{Epoch: key.Epoch, From: me.Point, Active: defaultActive(roster, me.Point), Ciphertexts: sum.Ciphertexts, params: key.params}
+	if c.KeyDigest, err = key.Digest(); err != nil {
+		return nil, err
+	}
+	if c.Signature, err = signAs(self, c.signedPart(), challengeContext); err != nil {
+		return nil, err
+	}
+	kc.challenge = c
+	return kc, nil
+}
+
+// Challenge returns the challenge to publish.
+func (kc *KeyCheck) Challenge() *Challenge { return kc.challenge }
+
+// Respond computes self's decryption share of another trustee's challenge to the key epoch
+// that share belongs to. It refuses a challenge that is not signed by a member of roster, is
+// for another key, comes from self, or does not name self in its active set. A challenge
+// holds whatever ciphertext its maker put in it, so a trustee answers challenges only during
+// the ceremony, before any device encrypts under the key, and at most one per challenger.
+func Respond(roster *Roster, share *SecretShare, self *Identity, c *Challenge) (*Response, error) {
+	if roster == nil || share == nil || c == nil {
+		return nil, fmt.Errorf("he: Respond: nil roster, share or challenge")
+	}
+	if err := roster.check(); err != nil {
+		return nil, err
+	}
+	me, err := rosterMember(roster, self)
+	if err != nil {
+		return nil, err
+	}
+	if err := share.check(); err != nil {
+		return nil, err
+	}
+	if share.Point != me.Point || share.Epoch != roster.Epoch || !slices.Equal(share.Trustees, roster.trustees()) {
+		return nil, fmt.Errorf("%w: the share is not %q's share of the key of this roster", ErrCeremony, self.ID)
+	}
+	from, err := verifyChallenge(roster, share.params, c)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case c.KeyDigest != share.KeyDigest:
+		return nil, trusteeErr(from, ErrCeremony, "the challenge from %q is for key %x, this share is of key %x", from.ID, c.KeyDigest[:8], share.KeyDigest[:8])
+	case c.From == me.Point:
+		return nil, fmt.Errorf("%w: a trustee does not answer its own challenge (it adds its share last, in Approve)", ErrCeremony)
+	case !slices.Contains(c.Active, me.Point):
+		return nil, trusteeErr(from, ErrCeremony, "the challenge from %q does not ask %q to answer", from.ID, self.ID)
+	}
+	sum, err := c.sum()
+	if err != nil {
+		return nil, trusteeErr(from, ErrCeremony, "the challenge from %q: %v", from.ID, err)
+	}
+	dec, err := NewDecryptor(share)
+	if err != nil {
+		return nil, err
+	}
+	shares, err := dec.Share(sum, c.Active)
+	if err != nil {
+		return nil, fmt.Errorf("he: decryption share of %q's challenge: %w", from.ID, err)
+	}
+	r := &Response{ChallengeDigest: c.Digest(), From: me.Point, Shares: shares, params: share.params}
+	if r.Signature, err = signAs(self, r.signedPart(), responseContext); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// Approve finishes self's test decryption: it checks that responses hold one signed response
+// to self's challenge from every other trustee of the active set (a *TrusteeError names the
+// one missing or at fault), computes self's own decryption share only now, adds the t shares
+// and compares the decryption with the secret message. If every coefficient is within
+// Params.ErrorBound it returns self's Approval of the key epoch; otherwise an error wrapping
+// ErrKeyCheck, and the key epoch must not be signed.
+func (kc *KeyCheck) Approve(share *SecretShare, self *Identity, responses []*Response) (*Approval, error) {
+	if kc == nil || kc.challenge == nil || share == nil {
+		return nil, fmt.Errorf("he: Approve: nil key check or share")
+	}
+	c, roster, key := kc.challenge, kc.roster, kc.key
+	me, err := rosterMember(roster, self)
+	if err != nil {
+		return nil, err
+	}
+	if err := share.check(); err != nil {
+		return nil, err
+	}
+	if me.Point != c.From || share.Point != c.From || share.KeyDigest != c.KeyDigest {
+		return nil, fmt.Errorf("%w: the challenge, the share and the identity are not all %q's, of key %x", ErrCeremony, self.ID, c.KeyDigest[:8])
+	}
+	byPoint, err := verifyResponses(roster, c, responses)
+	if err != nil {
+		return nil, err
+	}
+	sum, err := c.sum()
+	if err != nil {
+		return nil, err
+	}
+	// Self's own share, computed after every other share is fixed: a rogue responder cannot
+	// have adapted its share to it.
+	dec, err := NewDecryptor(share)
+	if err != nil {
+		return nil, err
+	}
+	own, err := dec.Share(sum, c.Active)
+	if err != nil {
+		return nil, err
+	}
+	answers := [][][]byte{own}
+	for _, x := range c.Active {
+		if x != me.Point {
+			answers = append(answers, byPoint[x].Shares)
+		}
+	}
+	got, err := Combine(key, sum, answers, 1)
+	if err != nil {
+		return nil, fmt.Errorf("%w: combining the shares of %q's challenge: %v", ErrKeyCheck, self.ID, err)
+	}
+	want := challengeMessage(key.params, kc.seed)
+	bound := key.params.ErrorBound(1, len(key.Trustees), key.Threshold)
+	for i := range want {
+		if d := math.Abs(got[i] - want[i]); !(d <= bound) {
+			return nil, fmt.Errorf("%w: %q's challenge decrypts wrongly with trustees %v (coefficient %d is off by %.3g, the bound is %.3g): the shares are not shares of this key's secret",
+				ErrKeyCheck, self.ID, c.Active, i, d, bound)
+		}
+	}
+	a := &Approval{KeyDigest: c.KeyDigest, Trustee: self.ID}
+	if a.Signature, err = signAs(self, a.KeyDigest[:], ApprovalContext); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// verifyResponses checks that responses are exactly one signed response to c from every
+// trustee of c's active set other than the challenger.
+func verifyResponses(roster *Roster, c *Challenge, responses []*Response) (map[uint64]*Response, error) {
+	digest := c.Digest()
+	byPoint := make(map[uint64]*Response, len(c.Active))
+	for i, r := range responses {
+		if r == nil {
+			return nil, fmt.Errorf("%w: response %d is nil", ErrCeremony, i)
+		}
+		if err := r.check(c.params); err != nil {
+			return nil, fmt.Errorf("response %d: %w", i, err)
+		}
+		k := slices.IndexFunc(roster.Members, func(m Member) bool { return m.Point == r.From })
+		if k < 0 {
+			return nil, fmt.Errorf("%w: response %d is from Shamir point %d, not on the roster", ErrCeremony, i, r.From)
+		}
+		m := roster.Members[k]
+		switch {
+		case r.ChallengeDigest != digest:
+			return nil, trusteeErr(m, ErrCeremony, "the response from %q answers another challenge", m.ID)
+		case r.From == c.From || !slices.Contains(c.Active, r.From):
+			return nil, trusteeErr(m, ErrCeremony, "%q was not asked to answer this challenge", m.ID)
+		case byPoint[r.From] != nil:
+			return nil, trusteeErr(m, ErrCeremony, "two responses from %q", m.ID)
+		case !verifyAs(m, r.signedPart(), responseContext, r.Signature):
+			return nil, trusteeErr(m, ErrCeremony, "the response from %q is not signed by %q's identity key", m.ID, m.ID)
+		}
+		byPoint[r.From] = r
+	}
+	for _, x := range c.Active {
+		if x != c.From && byPoint[x] == nil {
+			m := roster.Members[slices.IndexFunc(roster.Members, func(m Member) bool { return m.Point == x })]
+			return nil, trusteeErr(m, ErrCeremony, "no response from %q", m.ID)
+		}
+	}
+	return byPoint, nil
+}
+
+// verifyChallenge checks c's shape and signature against roster and returns its challenger.
+func verifyChallenge(roster *Roster, p Params, c *Challenge) (Member, error) {
+	if err := c.check(p); err != nil {
+		return Member{}, err
+	}
+	k := slices.IndexFunc(roster.Members, func(m Member) bool { return m.Point == c.From })
+	if k < 0 {
+		return Member{}, fmt.Errorf("%w: challenge from Shamir point %d, not on the roster", ErrCeremony, c.From)
+	}
+	m := roster.Members[k]
+	if c.Epoch != roster.Epoch {
+		return Member{}, trusteeErr(m, ErrEpoch, "the challenge from %q is for key epoch %d, the roster's is %d", m.ID, c.Epoch, roster.Epoch)
+	}
+	if err := checkActive(roster.trustees(), roster.Threshold, c.Active); err != nil {
+		return Member{}, trusteeErr(m, ErrCeremony, "the challenge from %q: %v", m.ID, err)
+	}
+	if !verifyAs(m, c.signedPart(), challengeContext, c.Signature) {
+		return Member{}, trusteeErr(m, ErrCeremony, "the challenge from %q is not signed by %q's identity key", m.ID, m.ID)
+	}
+	return m, nil
+}
+
+// defaultActive is the active set of the challenge of the trustee at point: it and the t-1
+// trustees after it in roster order, cyclically, so that the n challenges together try n
+// different sets and every trustee's share is used in t of them.
+func defaultActive(roster *Roster, point uint64) []uint64 {
+	n := len(roster.Members)
+	k := slices.IndexFunc(roster.Members, func(m Member) bool { return m.Point == point })
+	active := make([]uint64, roster.Threshold)
+	for i := range active {
+		active[i] = roster.Members[(k+i)%n].Point
+	}
+	slices.Sort(active)
+	return active
+}
+
+// challengeMessage expands seed into the challenge's message: one ciphertext's worth of
+// values uniform in [-1, 1) (ChaCha8 keyed with the seed), about 40 unpredictable bits per
+// coefficient once encoded, so no guess passes the comparison.
+func challengeMessage(p Params, seed [32]byte) []float64 {
+	rng := mrand.New(mrand.NewChaCha8(seed))
+	msg := make([]float64, p.N())
+	for i := range msg {
+		msg[i] = 2*rng.Float64() - 1
+	}
+	return msg
+}
+
+// checkRosterKey checks that key is the outcome of roster's ceremony.
+func checkRosterKey(roster *Roster, key *KeyEpoch) error {
+	if roster == nil || key == nil {
+		return fmt.Errorf("he: nil roster or key epoch")
+	}
+	if err := roster.check(); err != nil {
+		return err
+	}
+	if err := key.check(); err != nil {
+		return err
+	}
+	if key.params.digest != roster.params.digest || key.Epoch != roster.Epoch || key.Threshold != roster.Threshold ||
+		key.CRS != roster.CRS || !slices.Equal(key.Trustees, roster.trustees()) {
+		return fmt.Errorf("%w: the key epoch is not the outcome of this roster's ceremony", ErrCeremony)
+	}
+	return nil
+}
+
+// rosterMember returns self's entry on roster, refusing an identity whose keys differ.
+func rosterMember(roster *Roster, self *Identity) (Member, error) {
+	if err := self.valid(); err != nil {
+		return Member{}, err
+	}
+	k := roster.index(self.ID)
+	pub := self.Public()
+	if k < 0 || !slices.Equal(roster.Members[k].KEM, pub.KEM) || !slices.Equal(roster.Members[k].Sign, pub.Sign) {
+		return Member{}, fmt.Errorf("%w: %q is not on the roster with this identity", ErrCeremony, self.ID)
+	}
+	return roster.Members[k], nil
+}
+
+// signAs signs msg with self's ML-DSA key under one of the ceremony's contexts.
+func signAs(self *Identity, msg []byte, context string) ([]byte, error) {
+	out := make([]byte, mldsa65.SignatureSize)
+	if err := mldsa65.SignTo(self.sig, msg, []byte(context), true, out); err != nil {
+		return nil, fmt.Errorf("he: signing: %w", err)
+	}
+	return out, nil
+}
+
+// verifyAs checks signature on msg under m's ML-DSA key.
+func verifyAs(m Member, msg []byte, context string, signature []byte) bool {
+	var pub mldsa65.PublicKey
+	if err := pub.UnmarshalBinary(m.Sign); err != nil {
+		return false
+	}
+	return mldsa65.Verify(&pub, msg, []byte(context), signature)
+}

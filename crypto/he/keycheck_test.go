@@ -1,0 +1,242 @@
+package he
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/vigilauth/vigil/crypto/sig"
+)
+
+// keyCheckRun is a finished ceremony, ready for the test decryption.
+type keyCheckRun struct {
+	*ceremonyRun
+	shares []*SecretShare
+	key    *KeyEpoch
+}
+
+func newKeyCheckRun(t testing.TB, n, threshold int) *keyCheckRun {
+	t.Helper()
+	c := newCeremonyRun(t, n, threshold)
+	shares, key := c.finish(t)
+	return &keyCheckRun{ceremonyRun: c, shares: shares, key: key}
+}
+
+// respond has every trustee named in kc's challenge, other than the challenger, answer it.
+func (r *keyCheckRun) respond(t testing.TB, kc *KeyCheck) []*Response {
+	t.Helper()
+	var out []*Response
+	for i, ident := range r.idents {
+		x := r.roster.Members[i].Point
+		if x == kc.Challenge().From || !slices.Contains(kc.Challenge().Active, x) {
+			continue
+		}
+		resp, err := Respond(r.roster, r.shares[i], ident, kc.Challenge())
+		if err != nil {
+			t.Fatalf("%s answering: %v", ident.ID, err)
+		}
+		out = append(out, resp)
+	}
+	return out
+}
+
+// TestKeyCheck runs every trustee's test decryption through the serialised messages, as
+// trustees on different hosts would, and checks the approvals.
+func TestKeyCheck(t *testing.T) {
+	for _, tc := range []struct{ n, threshold int }{{3, 2}, {3, 3}, {4, 3}} {
+		r := newKeyCheckRun(t, tc.n, tc.threshold)
+		p := r.params
+		for i, ident := range r.idents {
+			kc, err := NewKeyCheck(r.roster, r.key, ident)
+			if err != nil {
+				t.Fatal(err)
+			}
+			kc = roundTrip(t, "key check", kc, (*KeyCheck).MarshalBinary, func(b []byte) (*KeyCheck, error) { return ParseKeyCheck(r.roster, r.key, b) })
+			c := roundTrip(t, "challenge", kc.Challenge(), (*Challenge).MarshalBinary, func(b []byte) (*Challenge, error) { return ParseChallenge(p, b) })
+			if len(c.Active) != tc.threshold || !slices.Contains(c.Active, r.roster.Members[i].Point) {
+				t.Fatalf("%s's challenge asks %v", ident.ID, c.Active)
+			}
+			var responses []*Response
+			for _, resp := range r.respond(t, kc) {
+				responses = append(responses, roundTrip(t, "response", resp, (*Response).MarshalBinary, func(b []byte) (*Response, error) { return ParseResponse(p, b) }))
+			}
+			if len(responses) != tc.threshold-1 {
+				t.Fatalf("%d responses to %s's challenge, want %d", len(responses), ident.ID, tc.threshold-1)
+			}
+			a, err := kc.Approve(r.shares[i], ident, responses)
+			if err != nil {
+				t.Fatalf("%d-of-%d, %s: %v", tc.threshold, tc.n, ident.ID, err)
+			}
+			a = roundTrip(t, "approval", a, (*Approval).MarshalBinary, ParseApproval)
+			if err := a.Verify(r.roster, r.key); err != nil {
+				t.Fatal(err)
+			}
+			// The approval is a plain ML-DSA-65 signature by the trustee's identity key: what a
+			// root of trust listing PublicIdentity.Sign as a role key verifies.
+			pub, err := sig.ParsePublicKey(ident.Public().Sign)
+			if err != nil {
+				t.Fatal(err)
+			}
+			digest, _ := r.key.Digest()
+			if err := pub.Verify(digest[:], a.Signature, ApprovalContext); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+func TestRunLocalCeremonyApprovals(t *testing.T) {
+	res, err := RunLocalCeremony(DefaultParams(), 2, []string{"privacy", "security", "audit"}, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Approvals) != 3 || len(res.Identities) != 3 || len(res.Shares) != 3 {
+		t.Fatalf("%d approvals, %d identities, %d shares", len(res.Approvals), len(res.Identities), len(res.Shares))
+	}
+	for i, a := range res.Approvals {
+		if a.Trustee != res.Identities[i].ID {
+			t.Errorf("approval %d is by %q", i, a.Trustee)
+		}
+		if err := a.Verify(res.Roster, res.Key); err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+func TestKeyCheckRejects(t *testing.T) {
+	r := newKeyCheckRun(t, 3, 2)
+	alice, bob, carol := r.idents[0], r.idents[1], r.idents[2]
+	kc, err := NewKeyCheck(r.roster, r.key, alice) // active set {alice, bob}
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := kc.Challenge()
+	good := r.respond(t, kc)
+
+	// Respond refuses.
+	resigned := func(mut func(*Challenge)) *Challenge {
+		cc := *c
+		mut(&cc)
+		if cc.Signature, err = signAs(alice, cc.signedPart(), challengeContext); err != nil {
+			t.Fatal(err)
+		}
+		return &cc
+	}
+	unsigned := *c
+	unsigned.Epoch++
+	respondCases := []struct {
+		name  string
+		share *SecretShare
+		self  *Identity
+		c     *Challenge
+	}{
+		{"own challenge", r.shares[0], alice, c},
+		{"not in the active set", r.shares[2], carol, c},
+		{"another key's challenge", r.shares[1], bob, resigned(func(cc *Challenge) { cc.KeyDigest[0] ^= 1 })},
+		{"altered after signing", r.shares[1], bob, &unsigned},
+		{"someone else's share", r.shares[2], bob, c},
+	}
+	for _, tc := range respondCases {
+		if _, err := Respond(r.roster, tc.share, tc.self, tc.c); err == nil {
+			t.Errorf("Respond, %s: accepted", tc.name)
+		}
+	}
+
+	// Approve refuses, and never returns an approval with an error.
+	other, err := NewKeyCheck(r.roster, r.key, alice) // a second challenge of alice
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale := r.respond(t, other)
+	fromCarol := *good[0]
+	fromCarol.From = r.roster.Members[2].Point
+	if fromCarol.Signature, err = signAs(carol, fromCarol.signedPart(), responseContext); err != nil {
+		t.Fatal(err)
+	}
+	forged := *good[0]
+	forged.Shares = [][]byte{slices.Clone(good[0].Shares[0])}
+	forged.Shares[0][len(forged.Shares[0])-1] ^= 1
+	approveCases := []struct {
+		name      string
+		share     *SecretShare
+		self      *Identity
+		responses []*Response
+		want      string
+	}{
+		{"no responses", r.shares[0], alice, nil, `no response from "bob"`},
+		{"response to another challenge", r.shares[0], alice, stale, "another challenge"},
+		{"two responses from bob", r.shares[0], alice, []*Response{good[0], good[0]}, `two responses from "bob"`},
+		{"response from a trustee not asked", r.shares[0], alice, []*Response{good[0], &fromCarol}, `"carol" was not asked`},
+		{"response altered by the relay", r.shares[0], alice, []*Response{&forged}, "not signed"},
+		{"bob's share instead of alice's", r.shares[1], alice, good, "not all"},
+		{"bob's identity", r.shares[0], bob, good, "not all"},
+	}
+	for _, tc := range approveCases {
+		a, err := kc.Approve(tc.share, tc.self, tc.responses)
+		if err == nil || a != nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Approve, %s: approval %v, error %v; want one mentioning %q", tc.name, a, err, tc.want)
+		}
+	}
+	if _, err := kc.Approve(r.shares[0], alice, good); err != nil {
+		t.Fatalf("the good responses: %v", err)
+	}
+}
+
+func TestIdentitySigning(t *testing.T) {
+	ident, err := NewIdentity("alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := ident.SigningKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(key.Public().Bytes(), ident.Public().Sign) || !slices.Equal(key.Seed(), ident.SigningSeed()) {
+		t.Fatal("SigningKey is not the identity's ML-DSA key")
+	}
+	s, err := ident.Sign([]byte("document"), "vigil/release/v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := key.Public().Verify([]byte("document"), s, "vigil/release/v1"); err != nil {
+		t.Fatal(err)
+	}
+	for _, ctx := range []string{ApprovalContext, dealingContext, commitmentContext, challengeContext, responseContext, strings.Repeat("x", 256)} {
+		if _, err := ident.Sign([]byte("x"), ctx); err == nil {
+			t.Errorf("Sign accepted the context %.40q", ctx)
+		}
+	}
+}
+
+// BenchmarkLocalCeremony measures the whole ceremony for three trustees, 2-of-3, on one host:
+// identities, roster, commit, reveal, finish, every trustee's test decryption and CheckShares.
+func BenchmarkLocalCeremony(b *testing.B) {
+	p := DefaultParams()
+	for b.Loop() {
+		if _, err := RunLocalCeremony(p, 1, []string{"a", "b", "c"}, 2); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkKeyCheck measures one trustee's test decryption, 2-of-3: its challenge, one
+// response and its approval.
+func BenchmarkKeyCheck(b *testing.B) {
+	res, err := RunLocalCeremony(DefaultParams(), 1, []string{"a", "b", "c"}, 2)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		kc, err := NewKeyCheck(res.Roster, res.Key, res.Identities[0])
+		if err != nil {
+			b.Fatal(err)
+		}
+		resp, err := Respond(res.Roster, res.Shares[1], res.Identities[1], kc.Challenge())
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := kc.Approve(res.Shares[0], res.Identities[0], []*Response{resp}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
