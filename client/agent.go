@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/vigilauth/vigil/dp"
+	"github.com/vigilauth/vigil/enrolment"
 	"github.com/vigilauth/vigil/models"
 	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
 )
@@ -37,9 +38,12 @@ const (
 
 // Config configures an Agent.
 type Config struct {
-	DeviceID        string
-	Region          string
-	EnrollmentToken string
+	DeviceID string
+	Region   string
+	// Identity is the device's enrolment (Enrol): Enroll presents its device record, and its
+	// signing key signs every encrypted update. Nil only against a coordinator that checks no
+	// records (tests, plaintext debugging).
+	Identity *Identity
 	// FeatureSet is the feature extractor the device's data comes from; the agent refuses a
 	// model built for another.
 	FeatureSet  string
@@ -68,6 +72,14 @@ func (c *Config) validate() error {
 	}
 	if c.Coordinator == nil || c.Data == nil || c.Sealer == nil {
 		return errors.New("client: Coordinator, Data and Sealer are required")
+	}
+	if c.Identity != nil {
+		if c.Identity.DeviceID != c.DeviceID || c.Identity.SigningKey == nil || len(c.Identity.Record) == 0 {
+			return fmt.Errorf("client: the identity is for %q or lacks its signing key or record; the agent runs %q", c.Identity.DeviceID, c.DeviceID)
+		}
+		if c.Region == "" {
+			c.Region = c.Identity.Region
+		}
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -99,9 +111,16 @@ func New(cfg Config) (*Agent, error) {
 
 // Enroll registers the device and learns the model it will train.
 func (a *Agent) Enroll(ctx context.Context) error {
-	resp, err := a.cfg.Coordinator.Enroll(ctx, &vigilv1.EnrollRequest{
-		DeviceId: a.cfg.DeviceID, Region: a.cfg.Region, EnrollmentToken: a.cfg.EnrollmentToken,
-	})
+	req := &vigilv1.EnrollRequest{DeviceId: a.cfg.DeviceID, Region: a.cfg.Region}
+	if id := a.cfg.Identity; id != nil {
+		// Already certified: the proof covers an empty certificate request.
+		proof, err := enrolment.ProveRecord(id.SigningKey, a.cfg.DeviceID, nil)
+		if err != nil {
+			return fmt.Errorf("client: enrol: %w", err)
+		}
+		req.DeviceRecord, req.RecordProof = id.Record, proof
+	}
+	resp, err := a.cfg.Coordinator.Enroll(ctx, req)
 	if err != nil {
 		return fmt.Errorf("client: enrol: %w", err)
 	}
@@ -190,11 +209,17 @@ func (a *Agent) do(ctx context.Context, t *vigilv1.Task) (Result, error) {
 			return Result{}, fmt.Errorf("client: round %d: privacy ledger: %w", t.GetRound(), err)
 		}
 	}
-	loss := res.EpochLoss[len(res.EpochLoss)-1]
-	sub, err := a.cfg.Coordinator.SubmitUpdate(ctx, &vigilv1.SubmitUpdateRequest{
+	req := &vigilv1.SubmitUpdateRequest{
 		DeviceId: a.cfg.DeviceID, Round: t.GetRound(), Nonce: t.GetNonce(), BaseVersion: t.GetBaseVersion(),
 		Update: u,
-	})
+	}
+	if a.cfg.Identity != nil && u.GetEncoding() == vigilv1.UpdateEncoding_UPDATE_ENCODING_CKKS_THRESHOLD {
+		if req.Signature, err = SignUpdate(a.cfg.Identity.SigningKey, a.cfg.DeviceID, t, u); err != nil {
+			return Result{}, fmt.Errorf("client: round %d: %w", t.GetRound(), err)
+		}
+	}
+	loss := res.EpochLoss[len(res.EpochLoss)-1]
+	sub, err := a.cfg.Coordinator.SubmitUpdate(ctx, req)
 	if status.Code(err) == codes.AlreadyExists {
 		// An earlier attempt got through but its answer was lost: the update is in, once.
 		a.cfg.Logger.Info("update was already accepted", "round", t.GetRound())

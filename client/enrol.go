@@ -3,36 +3,149 @@ package client
 import (
 	"context"
 	"crypto/x509"
+	"errors"
 	"fmt"
+	"os"
 	"time"
 
+	"github.com/vigilauth/vigil/crypto/sig"
+	"github.com/vigilauth/vigil/enrolment"
 	"github.com/vigilauth/vigil/pki"
 	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
+	"github.com/vigilauth/vigil/release"
 )
 
-// Enrol obtains the device's certificate with its one-time token: it makes an identity key and
-// a certificate request, sends them with the token, and accepts the certificate only if it
-// names this device and chains to a CA the device was given beforehand (bootstrap). api must be
-// a connection that trusts the coordinator through bootstrap and presents no client certificate;
-// afterwards the device reconnects presenting the returned credentials.
-func Enrol(ctx context.Context, api vigilv1.CoordinatorClient, deviceID, region, token string, bootstrap []*x509.Certificate, now time.Time) (pki.Credentials, error) {
-	key, err := pki.GenerateKey()
+// EnrolConfig configures Enrol.
+type EnrolConfig struct {
+	// Dir keeps the identity (created with mode 0700), so that an interrupted enrolment resumes
+	// and a restarted device keeps its keys. Empty keeps everything in memory (load tests).
+	Dir      string
+	DeviceID string
+	// Region is where the device's data stays; the record names it. Required to register.
+	Region string
+	// Token is the one-time token from the enrolment authority (`vigil enrol token`), needed
+	// only until the device holds its record.
+	Token string
+	// Authority is a connection to the enrolment authority over TLS that trusts the
+	// authority's CA (pki.ClientTLS with pki.EnrolmentAuthority).
+	Authority vigilv1.EnrolmentClient
+	// Coordinator is a connection that trusts the coordinator through Bootstrap and presents no
+	// client certificate; afterwards the device reconnects presenting Identity.TLS.
+	Coordinator vigilv1.CoordinatorClient
+	Bootstrap   []*x509.Certificate
+	// Root, if set, is the device's pinned root of trust: the record received must verify
+	// under its enrolment role.
+	Root *release.Root
+	// Now replaces the clock in tests.
+	Now func() time.Time
+}
+
+// Enrol gives the device its identities, resuming from whatever Dir already holds:
+//
+//  1. an ML-DSA-65 signing key, generated on the device and saved before anything is sent;
+//  2. a device record: the device registers with the enrolment authority (token, region,
+//     public key and a proof that it holds the key) and checks that the record names it;
+//  3. a TLS certificate: the device enrols with the coordinator presenting the record and a
+//     proof over its certificate request, and accepts the certificate only if it names this
+//     device and chains to a CA it was given beforehand (Bootstrap).
+func Enrol(ctx context.Context, cfg EnrolConfig) (*Identity, error) {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if err := vigilv1.ValidID("device ID", cfg.DeviceID); err != nil {
+		return nil, fmt.Errorf("client: %w", err)
+	}
+	if cfg.Dir != "" {
+		if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+			return nil, fmt.Errorf("client: %w", err)
+		}
+	}
+	key, err := signingKey(cfg.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("client: signing key: %w", err)
+	}
+	record, err := savedRecord(cfg.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("client: %w", err)
+	}
+	if record == nil {
+		if record, err = register(ctx, cfg, key); err != nil {
+			return nil, err
+		}
+		if err := saveRecord(cfg.Dir, record); err != nil {
+			return nil, fmt.Errorf("client: %w", err)
+		}
+	}
+	rec, err := decodeRecord(record, key.Public())
+	if err != nil {
+		return nil, fmt.Errorf("client: device record: %w", err)
+	}
+	if rec.DeviceID != cfg.DeviceID || cfg.Region != "" && rec.Region != cfg.Region {
+		return nil, fmt.Errorf("client: the device record is for %q in region %q, not %q in %q", rec.DeviceID, rec.Region, cfg.DeviceID, cfg.Region)
+	}
+	creds, err := certify(ctx, cfg, rec.Region, key, record)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Dir != "" {
+		if err := pki.SaveCredentials(cfg.Dir, creds); err != nil {
+			return nil, fmt.Errorf("client: %w", err)
+		}
+	}
+	return &Identity{DeviceID: cfg.DeviceID, Region: rec.Region, SigningKey: key, Record: record, TLS: creds}, nil
+}
+
+// register redeems the token with the enrolment authority for a device record naming key.
+func register(ctx context.Context, cfg EnrolConfig, key *sig.PrivateKey) ([]byte, error) {
+	switch {
+	case cfg.Authority == nil || cfg.Token == "":
+		return nil, errors.New("client: the device has no device record yet: it needs the enrolment authority and a one-time token")
+	case cfg.Region == "":
+		return nil, errors.New("client: registering needs the device's region")
+	}
+	req := &vigilv1.RegisterRequest{DeviceId: cfg.DeviceID, Token: cfg.Token, Region: cfg.Region}
+	if err := enrolment.SignRegistration(req, key); err != nil {
+		return nil, err
+	}
+	resp, err := cfg.Authority.Register(ctx, req)
+	if err != nil {
+		return nil, fmt.Errorf("client: register %s with the enrolment authority: %w", cfg.DeviceID, err)
+	}
+	record := resp.GetDeviceRecord()
+	if cfg.Root != nil {
+		if _, err := cfg.Root.VerifyDeviceRecord(record, cfg.Now()); err != nil {
+			return nil, fmt.Errorf("client: the enrolment authority's record does not verify under the pinned root: %w", err)
+		}
+	}
+	return record, nil
+}
+
+// certify enrols with the coordinator for a TLS certificate, presenting the device record.
+func certify(ctx context.Context, cfg EnrolConfig, region string, key *sig.PrivateKey, record []byte) (pki.Credentials, error) {
+	if cfg.Coordinator == nil {
+		return pki.Credentials{}, errors.New("client: enrolling needs a connection to the coordinator")
+	}
+	tlsKey, err := pki.GenerateKey()
 	if err != nil {
 		return pki.Credentials{}, fmt.Errorf("client: %w", err)
 	}
-	csr, err := pki.CreateCSR(key, deviceID)
+	csr, err := pki.CreateCSR(tlsKey, cfg.DeviceID)
 	if err != nil {
 		return pki.Credentials{}, fmt.Errorf("client: %w", err)
 	}
-	resp, err := api.Enroll(ctx, &vigilv1.EnrollRequest{
-		DeviceId: deviceID, Region: region, EnrollmentToken: token, CertificateRequest: csr,
+	proof, err := enrolment.ProveRecord(key, cfg.DeviceID, csr)
+	if err != nil {
+		return pki.Credentials{}, err
+	}
+	resp, err := cfg.Coordinator.Enroll(ctx, &vigilv1.EnrollRequest{
+		DeviceId: cfg.DeviceID, Region: region, CertificateRequest: csr, DeviceRecord: record, RecordProof: proof,
 	})
 	if err != nil {
-		return pki.Credentials{}, fmt.Errorf("client: enrol %s: %w", deviceID, err)
+		return pki.Credentials{}, fmt.Errorf("client: enrol %s: %w", cfg.DeviceID, err)
 	}
-	creds, err := pki.AcceptEnrolment(key, resp.GetCertificate(), resp.GetCaCertificates(), bootstrap, pki.Device(deviceID), now)
+	creds, err := pki.AcceptEnrolment(tlsKey, resp.GetCertificate(), resp.GetCaCertificates(), cfg.Bootstrap, pki.Device(cfg.DeviceID), cfg.Now())
 	if err != nil {
-		return pki.Credentials{}, fmt.Errorf("client: enrol %s: %w", deviceID, err)
+		return pki.Credentials{}, fmt.Errorf("client: enrol %s: %w", cfg.DeviceID, err)
 	}
 	return creds, nil
 }

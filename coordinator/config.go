@@ -14,6 +14,7 @@ import (
 	"github.com/vigilauth/vigil/coordinator/round"
 	"github.com/vigilauth/vigil/models"
 	"github.com/vigilauth/vigil/pki"
+	"github.com/vigilauth/vigil/release"
 	"github.com/vigilauth/vigil/store"
 )
 
@@ -61,9 +62,18 @@ type Config struct {
 	// running sum). With it, an update is acknowledged only once it is on disk and a restart
 	// resumes the round; without it nothing survives a restart.
 	StateDir string
+	// Root, if set, is the root of trust whose enrolment role signs device records: Enroll then
+	// requires a device record that verifies under it, for the device and region enrolling, and
+	// the device's proof that it holds the record's key, and the coordinator keeps the record's
+	// key to check the device's update signatures. The enrolment authority, not the coordinator,
+	// holds that role, so the coordinator cannot invent devices. Nil accepts devices without a
+	// record (unit tests and plaintext debugging); `vigil coordinator` and `vigil demo` always
+	// set it.
+	Root *release.Root
 	// Enroller, if set, issues device certificates at enrolment, and every other call must then
 	// come from the certificate of the device it names. Serve the API with pki's TLS
-	// configuration and guard (see package pki).
+	// configuration and guard (see package pki). It needs Root: a device's device record is
+	// what authorises its certificate.
 	Enroller *pki.Enroller
 	// Publisher, if set, receives every released version to sign and publish to the fleet.
 	Publisher Publisher
@@ -161,6 +171,9 @@ func (c *Config) validate() error {
 	}
 	if c.LongPoll == 0 {
 		c.LongPoll = 10 * time.Second
+	}
+	if c.Enroller != nil && c.Root == nil {
+		return errors.New("coordinator: an Enroller issues certificates only to devices with a verified device record: set Root")
 	}
 	return nil
 }

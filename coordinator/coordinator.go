@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/vigilauth/vigil/coordinator/round"
+	"github.com/vigilauth/vigil/crypto/sig"
 	"github.com/vigilauth/vigil/dp"
 	"github.com/vigilauth/vigil/models"
 	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
@@ -57,6 +58,12 @@ type commit struct {
 type device struct {
 	region   string
 	enrolled time.Time
+	// record is the device record the enrolment authority signed, and key the key it names,
+	// which signs the device's updates; nil when Config.Root is nil. issued is the record's
+	// issue time: an older record never replaces a newer one.
+	record []byte
+	key    *sig.PublicKey
+	issued time.Time
 }
 
 // New returns a Coordinator that resumes from the newest global model in cfg.Store, or creates

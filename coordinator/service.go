@@ -1,6 +1,7 @@
 package coordinator
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -49,6 +50,12 @@ const (
 	ReasonUnknownVersion  = "UNKNOWN_MODEL_VERSION"
 	ReasonNotDurable      = "NOT_DURABLE"
 	ReasonNoKeyEpoch      = "NO_KEY_EPOCH"
+	// Enrolment with a root of trust (Config.Root).
+	ReasonNoRecord       = "NO_DEVICE_RECORD"    // Unauthenticated: no device record
+	ReasonBadRecord      = "BAD_DEVICE_RECORD"   // Unauthenticated: not signed by the enrolment role, expired or malformed
+	ReasonRecordMismatch = "RECORD_MISMATCH"     // PermissionDenied: the record names another device or region
+	ReasonBadRecordProof = "BAD_RECORD_PROOF"    // Unauthenticated: the caller did not prove it holds the record's key
+	ReasonStaleRecord    = "STALE_DEVICE_RECORD" // FailedPrecondition: older than the record the device enrolled with
 )
 
 func reject(code codes.Code, reason, msg string) error { return vigilv1.Error(code, reason, msg, 0) }
@@ -56,7 +63,10 @@ func reject(code codes.Code, reason, msg string) error { return vigilv1.Error(co
 // Reason returns the ErrorInfo reason of a status error from the coordinator, or "".
 func Reason(err error) string { return vigilv1.Reason(err) }
 
-// Enroll implements vigilv1.CoordinatorServer.
+// Enroll implements vigilv1.CoordinatorServer. With a root of trust (Config.Root) it registers
+// only devices that present a device record signed by the enrolment authority, and keeps the
+// record's key, which signs the device's updates; a newer record replaces an older one (a device
+// that registered again), an older one is refused.
 func (c *Coordinator) Enroll(ctx context.Context, req *vigilv1.EnrollRequest) (*vigilv1.EnrollResponse, error) {
 	if err := vigilv1.ValidID("device_id", req.GetDeviceId()); err != nil {
 		return nil, reject(codes.InvalidArgument, ReasonInvalidArgument, err.Error())
@@ -66,30 +76,52 @@ func (c *Coordinator) Enroll(ctx context.Context, req *vigilv1.EnrollRequest) (*
 			return nil, reject(codes.InvalidArgument, ReasonInvalidArgument, err.Error())
 		}
 	}
-	if len(req.GetEnrollmentToken()) > vigilv1.MaxTokenLen || len(req.GetCertificateRequest()) > vigilv1.MaxCertificateBytes {
-		return nil, reject(codes.InvalidArgument, ReasonInvalidArgument, "enrollment_token or certificate_request exceeds its size limit")
+	if len(req.GetCertificateRequest()) > vigilv1.MaxCertificateBytes || len(req.GetDeviceRecord()) > vigilv1.MaxDeviceRecordBytes ||
+		len(req.GetRecordProof()) > vigilv1.MaxDeviceRecordBytes {
+		return nil, reject(codes.InvalidArgument, ReasonInvalidArgument, "certificate_request, device_record or record_proof exceeds its size limit")
 	}
-	issued, err := c.certify(ctx, req)
+	now := c.cfg.Now()
+	rec, err := c.checkRecord(req, now)
 	if err != nil {
 		return nil, err
 	}
+	issued, err := c.certify(ctx, req, rec, now)
+	if err != nil {
+		return nil, err
+	}
+	id := req.GetDeviceId()
 	c.mu.Lock()
-	_, known := c.devices[req.GetDeviceId()]
+	d, known := c.devices[id]
+	changed := !known
 	if !known {
-		c.devices[req.GetDeviceId()] = device{region: req.GetRegion(), enrolled: c.cfg.Now()}
+		d = device{region: req.GetRegion(), enrolled: now}
+	}
+	if rec != nil && !bytes.Equal(req.GetDeviceRecord(), d.record) {
+		if !d.issued.IsZero() && rec.Issued.Before(d.issued) {
+			c.mu.Unlock()
+			return nil, reject(codes.FailedPrecondition, ReasonStaleRecord, fmt.Sprintf(
+				"the device record was issued at %s, before the one %q enrolled with (%s)", rec.Issued.Format(time.RFC3339), id, d.issued.Format(time.RFC3339)))
+		}
+		d.region, d.record, d.key, d.issued = rec.Region, req.GetDeviceRecord(), rec.Key(), rec.Issued
+		changed = true
+	}
+	if changed {
+		c.devices[id] = d
 		c.dirty = true
 	}
 	n, g, cm := len(c.devices), c.global, c.pending
 	c.mu.Unlock()
-	if !known {
+	if changed {
 		if err := c.durable(ctx, cm); err != nil {
 			return nil, reject(codes.Unavailable, ReasonNotDurable, "enrolment could not be made durable: "+err.Error())
 		}
 	}
 	c.metrics.enrolled.Set(float64(n))
 	if !known {
-		c.log.Info("device enrolled", "device", req.GetDeviceId(), "region", req.GetRegion(), "enrolled", n)
+		c.log.Info("device enrolled", "device", id, "region", d.region, "enrolled", n, "recorded", rec != nil)
 		c.notify()
+	} else if changed {
+		c.log.Info("device record replaced", "device", id, "region", d.region)
 	}
 	resp := &vigilv1.EnrollResponse{Model: specProto(g.Meta), GlobalVersion: g.Meta.Version}
 	if issued != nil {

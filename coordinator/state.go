@@ -15,6 +15,7 @@ import (
 	"github.com/vigilauth/vigil/coordinator/round"
 	"github.com/vigilauth/vigil/internal/atomicfile"
 	statev1 "github.com/vigilauth/vigil/proto/vigil/state/v1"
+	"github.com/vigilauth/vigil/release"
 )
 
 // stateFormat is the version of the state file this code writes and reads.
@@ -83,7 +84,7 @@ func (c *Coordinator) snapshotLocked() (*statev1.CoordinatorState, error) {
 	sort.Strings(ids)
 	for _, id := range ids {
 		d := c.devices[id]
-		st.Devices = append(st.Devices, &statev1.Device{Id: id, Region: d.region, Enrolled: timestamppb.New(d.enrolled)})
+		st.Devices = append(st.Devices, &statev1.Device{Id: id, Region: d.region, Enrolled: timestamppb.New(d.enrolled), Record: d.record})
 	}
 	rs, ok := c.engine.State()
 	if !ok {
@@ -118,7 +119,11 @@ func (c *Coordinator) restore(st *statev1.CoordinatorState) error {
 		return fmt.Errorf("coordinator: state file belongs to model %q, configured is %q", st.GetModelName(), c.cfg.ModelName)
 	}
 	for _, d := range st.GetDevices() {
-		c.devices[d.GetId()] = device{region: d.GetRegion(), enrolled: d.GetEnrolled().AsTime()}
+		dev, err := restoreDevice(d)
+		if err != nil {
+			return err
+		}
+		c.devices[d.GetId()] = dev
 	}
 	c.engine.SetLastRound(st.GetLastRound())
 	r := st.GetRound()
@@ -196,4 +201,22 @@ func ReadStateSummary(stateDir string) (StateSummary, error) {
 		return StateSummary{}, fmt.Errorf("coordinator: no state in %s: %w", stateDir, fs.ErrNotExist)
 	}
 	return StateSummary{Model: st.GetModelName(), Enrolled: len(st.GetDevices()), LastRound: st.GetLastRound()}, nil
+}
+
+// restoreDevice rebuilds a registry entry, taking the device's update-signing key from its
+// record. The record was verified at enrolment and comes back from the coordinator's own state
+// file, so it is decoded, not verified again: an expiry since then must not drop the device
+// from a round it is in.
+func restoreDevice(d *statev1.Device) (device, error) {
+	dev := device{region: d.GetRegion(), enrolled: d.GetEnrolled().AsTime()}
+	if len(d.GetRecord()) == 0 {
+		return dev, nil
+	}
+	_, doc, err := release.DecodeUnverified(d.GetRecord())
+	rec, ok := doc.(*release.DeviceRecord)
+	if err != nil || !ok || rec.DeviceID != d.GetId() {
+		return device{}, fmt.Errorf("coordinator: state file: device %q: its record does not decode as its own (%v)", d.GetId(), err)
+	}
+	dev.record, dev.key, dev.issued = d.GetRecord(), rec.Key(), rec.Issued
+	return dev, nil
 }

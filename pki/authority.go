@@ -9,24 +9,24 @@ import (
 )
 
 // Layout of a PKI directory as `vigil pki init` makes it: the CA (CACertFile, CAKeyFile), the
-// token store, the revocation list and the coordinator's own credentials.
+// revocation list and the coordinator's own credentials. Enrolment tokens are not here: the
+// enrolment authority, a separate role, keeps them (TokensFile in its own directory).
 const (
 	TokensFile      = "tokens.json"
 	RevocationsFile = "revoked.json"
 	CoordinatorDir  = "coordinator"
 )
 
-// Authority is an opened PKI directory: what a coordinator needs to enrol devices and check
-// revocations.
+// Authority is an opened PKI directory: what a coordinator needs to issue transport
+// certificates and check revocations.
 type Authority struct {
 	Dir         string
 	CA          *CA
-	Tokens      *Tokens
 	Revocations *Revocations
 }
 
-// InitAuthority creates a PKI directory: a new CA named name, an empty token store and
-// revocation list, and credentials for the coordinator coordinatorID serving on hosts. It refuses
+// InitAuthority creates a PKI directory: a new CA named name, an empty revocation list, and
+// credentials for the coordinator coordinatorID serving on hosts. It refuses
 // a directory that already holds a CA.
 func InitAuthority(dir, name, coordinatorID string, hosts []string, caValidity, serverValidity time.Duration, now time.Time) (*Authority, error) {
 	if _, err := os.Stat(filepath.Join(dir, CAKeyFile)); err == nil {
@@ -60,15 +60,11 @@ func OpenAuthority(dir string) (*Authority, error) {
 	if err != nil {
 		return nil, err
 	}
-	tokens, err := OpenTokens(filepath.Join(dir, TokensFile))
-	if err != nil {
-		return nil, err
-	}
 	revs, err := OpenRevocations(filepath.Join(dir, RevocationsFile))
 	if err != nil {
 		return nil, err
 	}
-	return &Authority{Dir: dir, CA: ca, Tokens: tokens, Revocations: revs}, nil
+	return &Authority{Dir: dir, CA: ca, Revocations: revs}, nil
 }
 
 // CoordinatorCredentials loads the coordinator's credentials from the directory.

@@ -11,15 +11,14 @@ import (
 // EnrollerConfig configures an Enroller.
 type EnrollerConfig struct {
 	CA          *CA
-	Tokens      *Tokens
 	Revocations *Revocations
 	// Validity is the lifetime of device certificates; zero means DefaultDeviceValidity.
 	Validity time.Duration
 }
 
 func (c *EnrollerConfig) validate() error {
-	if c.CA == nil || c.Tokens == nil || c.Revocations == nil {
-		return errors.New("pki: enroller needs a CA, a token store and a revocation list")
+	if c.CA == nil || c.Revocations == nil {
+		return errors.New("pki: enroller needs a CA and a revocation list")
 	}
 	if c.Validity == 0 {
 		c.Validity = DefaultDeviceValidity
@@ -27,8 +26,11 @@ func (c *EnrollerConfig) validate() error {
 	return checkValidity(c.Validity)
 }
 
-// Enroller turns an enrolment (device ID, one-time token, certificate request) into a device
-// certificate. It is what the coordinator's Enroll handler calls.
+// Enroller turns an enrolment (device ID, certificate request) into a device's TLS certificate.
+// It is what the coordinator's Enroll handler calls once it has established that the requester
+// may take the name: in Vigil, by a device record that the enrolment authority signed (package
+// enrolment), a role the coordinator does not hold. The certificate is only a transport
+// identity.
 type Enroller struct {
 	cfg EnrollerConfig
 }
@@ -49,20 +51,15 @@ type Issued struct {
 	NotAfter       time.Time
 }
 
-// Enroll checks the request and the token, issues a certificate for deviceID on the request's
-// key, and only then redeems the token, so that a request refused for any reason leaves the token
-// usable, and a token is used up by exactly one certificate. A token issued before the device was
-// last revoked is refused with ErrRevoked.
-func (e *Enroller) Enroll(deviceID, token string, csrDER []byte, now time.Time) (Issued, error) {
+// Enroll issues a certificate for deviceID on the request's key. The caller has checked that
+// the requester may take the name deviceID, by an authorisation granted at authorised (the
+// device record's issue time); an authorisation granted before the device was last revoked is
+// refused with ErrRevoked, so that re-enrolling a revoked device takes a new one.
+func (e *Enroller) Enroll(deviceID string, authorised time.Time, csrDER []byte, now time.Time) (Issued, error) {
 	if err := vigilv1.ValidID("device_id", deviceID); err != nil {
 		return Issued{}, fmt.Errorf("%w: %w", ErrBadIdentity, err)
 	}
 	id := Device(deviceID)
-	// Cheapest first: the token is a lookup, the request costs a signature verification.
-	issuedAt, err := e.cfg.Tokens.Check(token, deviceID, now)
-	if err != nil {
-		return Issued{}, err
-	}
 	csr, err := ParseCSR(csrDER)
 	if err != nil {
 		return Issued{}, err
@@ -71,9 +68,9 @@ func (e *Enroller) Enroll(deviceID, token string, csrDER []byte, now time.Time) 
 	if err != nil {
 		return Issued{}, err
 	}
-	if revoked && !issuedAt.After(at) {
-		return Issued{}, fmt.Errorf("%w: %s was revoked at %s, after its token was issued; issue a new token",
-			ErrRevoked, id, at.Format(time.RFC3339))
+	if revoked && !authorised.After(at) {
+		return Issued{}, fmt.Errorf("%w: %s was revoked at %s, after its enrolment was authorised at %s; enrol it anew",
+			ErrRevoked, id, at.Format(time.RFC3339), authorised.Format(time.RFC3339))
 	}
 	spec := CertSpec{Identity: id, PublicKey: csr.PublicKey, Validity: e.cfg.Validity}
 	if revoked {
@@ -83,9 +80,6 @@ func (e *Enroller) Enroll(deviceID, token string, csrDER []byte, now time.Time) 
 	if err != nil {
 		return Issued{}, err
 	}
-	if err := e.cfg.Tokens.Redeem(token, deviceID, now); err != nil {
-		return Issued{}, err // another enrolment won the race; this certificate is never handed out
-	}
 	return Issued{
 		Certificate: cert.Raw, CACertificates: [][]byte{e.cfg.CA.Certificate().Raw},
 		Identity: id, NotAfter: cert.NotAfter,
@@ -94,7 +88,7 @@ func (e *Enroller) Enroll(deviceID, token string, csrDER []byte, now time.Time) 
 
 // Renew issues a fresh certificate for an already authenticated identity (taken from its
 // verified, unrevoked client certificate, never from the request) on the request's key, so a
-// device can replace its certificate before it expires without a new token.
+// device can replace its certificate before it expires without enrolling anew.
 func (e *Enroller) Renew(id Identity, csrDER []byte, now time.Time) (Issued, error) {
 	if err := id.Validate(); err != nil {
 		return Issued{}, err

@@ -5,7 +5,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -21,14 +20,13 @@ func TestCertificatesAfterRevocationAreNotBornRevoked(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := NewEnroller(EnrollerConfig{CA: a.CA, Tokens: a.Tokens, Revocations: a.Revocations})
+	e, err := NewEnroller(EnrollerConfig{CA: a.CA, Revocations: a.Revocations})
 	if err != nil {
 		t.Fatal(err)
 	}
 	key, _ := GenerateKey()
 	csr, _ := CreateCSR(key, "dev-a")
-	tok, _ := a.Tokens.Issue("dev-a", time.Hour, t0)
-	first, err := e.Enroll("dev-a", tok, csr, t0.Add(time.Minute))
+	first, err := e.Enroll("dev-a", t0, csr, t0.Add(time.Minute))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,9 +50,12 @@ func TestCertificatesAfterRevocationAreNotBornRevoked(t *testing.T) {
 	}
 	check("first certificate", first, revokedAt, true)
 
+	// An enrolment authorised before the revocation is refused.
+	if _, err := e.Enroll("dev-a", t0, csr, revokedAt.Add(time.Second)); !errors.Is(err, ErrRevoked) {
+		t.Fatalf("enrolment authorised before the revocation: %v, want ErrRevoked", err)
+	}
 	// Enrolled again 3 s after the revocation, well within the backdating window.
-	tok2, _ := a.Tokens.Issue("dev-a", time.Hour, revokedAt.Add(time.Second))
-	second, err := e.Enroll("dev-a", tok2, csr, revokedAt.Add(3*time.Second))
+	second, err := e.Enroll("dev-a", revokedAt.Add(time.Second), csr, revokedAt.Add(3*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,34 +88,25 @@ func TestCertificatesAfterRevocationAreNotBornRevoked(t *testing.T) {
 
 func TestEnrollmentRefusals(t *testing.T) {
 	e := newEnv(t, envOptions{})
-	tokA, err := e.tokens.Issue("dev-a", time.Hour, e.clock.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = e.tryEnroll("dev-b", tokA)
-	wantStatus(t, err, codes.PermissionDenied, ReasonTokenWrongDevice)
-	_, err = e.tryEnroll("dev-a", strings.Repeat("A", 43))
-	wantStatus(t, err, codes.Unauthenticated, ReasonTokenUnknown)
-	_, err = e.tryEnroll("dev-a", "short")
-	wantStatus(t, err, codes.Unauthenticated, ReasonTokenUnknown)
+	_, err := e.tryEnroll("dev-a")
+	wantStatus(t, err, codes.PermissionDenied, reasonNotAuthorised)
 
-	e.enrollWith("dev-a", tokA) // the failed attempts did not use the token up
-	_, err = e.tryEnroll("dev-a", tokA)
-	wantStatus(t, err, codes.Unauthenticated, ReasonTokenUsed)
-
-	tokC, _ := e.tokens.Issue("dev-c", time.Minute, e.clock.Now())
-	e.clock.Add(time.Minute)
-	_, err = e.tryEnroll("dev-c", tokC)
-	wantStatus(t, err, codes.Unauthenticated, ReasonTokenExpired)
-
-	// A request with a broken signature is refused and leaves the token usable.
-	tokD, _ := e.tokens.Issue("dev-d", time.Hour, e.clock.Now())
+	// A request with a broken signature is refused.
+	e.authorise("dev-d", e.clock.Now())
 	key, _ := GenerateKey()
 	csr, _ := CreateCSR(key, "dev-d")
 	csr[len(csr)-1] ^= 1
-	_, err = e.dial(nil).Enroll(context.Background(), &vigilv1.EnrollRequest{DeviceId: "dev-d", EnrollmentToken: tokD, CertificateRequest: csr})
+	_, err = e.dial(nil).Enroll(context.Background(), &vigilv1.EnrollRequest{DeviceId: "dev-d", CertificateRequest: csr})
 	wantStatus(t, err, codes.InvalidArgument, ReasonBadCSR)
-	e.enrollWith("dev-d", tokD)
+	_, err = e.dial(nil).Enroll(context.Background(), &vigilv1.EnrollRequest{DeviceId: "dev-d"})
+	wantStatus(t, err, codes.InvalidArgument, ReasonBadCSR)
+	e.enroll("dev-d")
+
+	// An invalid device ID never reaches the CA.
+	e.authorise("a/b", e.clock.Now())
+	csr, _ = CreateCSR(key, "dev-d")
+	_, err = e.dial(nil).Enroll(context.Background(), &vigilv1.EnrollRequest{DeviceId: "a/b", CertificateRequest: csr})
+	wantStatus(t, err, codes.InvalidArgument, ReasonInvalidArgument)
 }
 
 func parseDER(der []byte) (*x509.Certificate, error) { return x509.ParseCertificate(der) }

@@ -11,20 +11,29 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/status"
 
 	"github.com/vigilauth/vigil/pki"
 	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
 )
 
-// coordinator is the part of a Coordinator service that pki touches.
+// coordinator is the part of a Coordinator service that pki touches. Vigil's coordinator takes
+// a device's authorisation to enrol from a device record the enrolment authority signed
+// (package enrolment); here the operator lists the devices that may enrol.
 type coordinator struct {
 	vigilv1.UnimplementedCoordinatorServer
 	enroller *pki.Enroller
+	allowed  map[string]time.Time // device ID -> when it was allowed to enrol
 }
 
 func (c *coordinator) Enroll(ctx context.Context, req *vigilv1.EnrollRequest) (*vigilv1.EnrollResponse, error) {
-	iss, err := c.enroller.Enroll(req.GetDeviceId(), req.GetEnrollmentToken(), req.GetCertificateRequest(), time.Now())
+	at, ok := c.allowed[req.GetDeviceId()]
+	if !ok {
+		return nil, status.Error(codes.PermissionDenied, "this device may not enrol")
+	}
+	iss, err := c.enroller.Enroll(req.GetDeviceId(), at, req.GetCertificateRequest(), time.Now())
 	if err != nil {
 		return nil, pki.StatusError(err)
 	}
@@ -46,12 +55,11 @@ func Example() {
 	defer os.RemoveAll(tmp)
 	dir := filepath.Join(tmp, "pki")
 
-	// Operator: `vigil pki init` and `vigil pki token`.
+	// Operator: `vigil pki init`; the device is allowed to enrol.
 	auth, err := pki.InitAuthority(dir, "Vigil CA", "coordinator", []string{"127.0.0.1"}, 0, 0, time.Now())
 	if err != nil {
 		log.Fatal(err)
 	}
-	token, _ := auth.Tokens.Issue("laptop-7", 24*time.Hour, time.Now())
 
 	// Coordinator.
 	coordCreds, _ := auth.CoordinatorCredentials()
@@ -60,16 +68,16 @@ func Example() {
 		Unauthenticated: []string{vigilv1.Coordinator_Enroll_FullMethodName},
 		Revocations:     auth.Revocations,
 	})
-	enroller, _ := pki.NewEnroller(pki.EnrollerConfig{CA: auth.CA, Tokens: auth.Tokens, Revocations: auth.Revocations})
+	enroller, _ := pki.NewEnroller(pki.EnrollerConfig{CA: auth.CA, Revocations: auth.Revocations})
 	srv := grpc.NewServer(append(guard.ServerOptions(),
 		grpc.Creds(credentials.NewTLS(pki.ServerTLS(coordCreds.TLSCertificate(), auth.CA.Pool()))),
 		grpc.MaxRecvMsgSize(vigilv1.MaxMessageBytes))...)
-	vigilv1.RegisterCoordinatorServer(srv, &coordinator{enroller: enroller})
+	vigilv1.RegisterCoordinatorServer(srv, &coordinator{enroller: enroller, allowed: map[string]time.Time{"laptop-7": time.Now()}})
 	lis, _ := net.Listen("tcp", "127.0.0.1:0")
 	go srv.Serve(lis)
 	defer srv.Stop()
 
-	// Device, before enrolment: it trusts the CA certificate it was given with its token.
+	// Device, before enrolment: it trusts the CA certificate it was given.
 	bootstrap, _ := pki.ReadCertificates(filepath.Join(dir, pki.CACertFile))
 	roots := pki.Credentials{Roots: bootstrap}.RootPool()
 	dial := func(creds *pki.Credentials) vigilv1.CoordinatorClient {
@@ -85,7 +93,7 @@ func Example() {
 	ctx := context.Background()
 	key, _ := pki.GenerateKey()
 	csr, _ := pki.CreateCSR(key, "laptop-7")
-	resp, err := dial(nil).Enroll(ctx, &vigilv1.EnrollRequest{DeviceId: "laptop-7", EnrollmentToken: token, CertificateRequest: csr})
+	resp, err := dial(nil).Enroll(ctx, &vigilv1.EnrollRequest{DeviceId: "laptop-7", CertificateRequest: csr})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -36,21 +36,32 @@ func (c *clock) Now() time.Time      { return time.Unix(0, c.ns.Load()) }
 func (c *clock) Add(d time.Duration) { c.ns.Add(int64(d)) }
 
 // testCoordinator is the smallest Coordinator service that uses pki the way the real one should:
-// Enroll through the Enroller, every other call checked with RequireDevice.
+// Enroll through the Enroller, every other call checked with RequireDevice. Vigil's coordinator
+// takes a device's authorisation to enrol from a device record the enrolment authority signed;
+// here the test authorises device IDs directly.
 type testCoordinator struct {
 	vigilv1.UnimplementedCoordinatorServer
 	enroller *Enroller
 	now      func() time.Time
 
-	mu    sync.Mutex
-	state tls.ConnectionState // of the last GetTask
+	mu         sync.Mutex
+	state      tls.ConnectionState  // of the last GetTask
+	authorised map[string]time.Time // device ID -> when its enrolment was authorised
 }
 
+const reasonNotAuthorised = "NOT_AUTHORISED"
+
 func (s *testCoordinator) Enroll(ctx context.Context, req *vigilv1.EnrollRequest) (*vigilv1.EnrollResponse, error) {
-	if len(req.GetEnrollmentToken()) > vigilv1.MaxTokenLen || len(req.GetCertificateRequest()) > vigilv1.MaxCertificateBytes {
+	if len(req.GetCertificateRequest()) > vigilv1.MaxCertificateBytes {
 		return nil, refuse(codes.InvalidArgument, ReasonInvalidArgument, "too large", 0)
 	}
-	iss, err := s.enroller.Enroll(req.GetDeviceId(), req.GetEnrollmentToken(), req.GetCertificateRequest(), s.now())
+	s.mu.Lock()
+	at, ok := s.authorised[req.GetDeviceId()]
+	s.mu.Unlock()
+	if !ok {
+		return nil, refuse(codes.PermissionDenied, reasonNotAuthorised, req.GetDeviceId()+" may not enrol", 0)
+	}
+	iss, err := s.enroller.Enroll(req.GetDeviceId(), at, req.GetCertificateRequest(), s.now())
 	if err != nil {
 		return nil, StatusError(err)
 	}
@@ -84,18 +95,17 @@ func (l *countingListener) Accept() (net.Conn, error) {
 	return c, err
 }
 
-// env is a coordinator with a CA, token store and revocation list in a temporary directory,
-// serving the test Coordinator over real TLS on loopback.
+// env is a coordinator with a CA and revocation list in a temporary directory, serving the test
+// Coordinator over real TLS on loopback.
 type env struct {
-	t      *testing.T
-	dir    string
-	ca     *CA
-	tokens *Tokens
-	revs   *Revocations
-	clock  *clock
-	coord  Credentials
-	lis    *countingListener
-	srv    *testCoordinator
+	t     *testing.T
+	dir   string
+	ca    *CA
+	revs  *Revocations
+	clock *clock
+	coord Credentials
+	lis   *countingListener
+	srv   *testCoordinator
 }
 
 type envOptions struct {
@@ -118,15 +128,11 @@ func newEnv(t *testing.T, opt envOptions) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tokens, err := OpenTokens(filepath.Join(dir, "tokens.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	revs, err := OpenRevocations(filepath.Join(dir, "revoked.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	enroller, err := NewEnroller(EnrollerConfig{CA: ca, Tokens: tokens, Revocations: revs})
+	enroller, err := NewEnroller(EnrollerConfig{CA: ca, Revocations: revs})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,9 +144,9 @@ func newEnv(t *testing.T, opt envOptions) *env {
 		t.Fatal(err)
 	}
 	e := &env{
-		t: t, dir: dir, ca: ca, tokens: tokens, revs: revs, clock: clk,
+		t: t, dir: dir, ca: ca, revs: revs, clock: clk,
 		coord: Credentials{Key: key, Chain: []*x509.Certificate{cert}, Roots: []*x509.Certificate{ca.Certificate()}},
-		srv:   &testCoordinator{enroller: enroller, now: clk.Now},
+		srv:   &testCoordinator{enroller: enroller, now: clk.Now, authorised: map[string]time.Time{}},
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -172,27 +178,26 @@ func (e *env) dial(cert *tls.Certificate) vigilv1.CoordinatorClient {
 	return vigilv1.NewCoordinatorClient(conn)
 }
 
-// enroll runs a device's whole enrolment over the network: token, key, CSR, Enroll without a
-// client certificate, and checking the answer.
-func (e *env) enroll(deviceID string) Credentials {
-	e.t.Helper()
-	token, err := e.tokens.Issue(deviceID, time.Hour, e.clock.Now())
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return e.enrollWith(deviceID, token)
+// authorise lets deviceID enrol, as authorised at at.
+func (e *env) authorise(deviceID string, at time.Time) {
+	e.srv.mu.Lock()
+	e.srv.authorised[deviceID] = at
+	e.srv.mu.Unlock()
 }
 
-func (e *env) enrollWith(deviceID, token string) Credentials {
+// enroll authorises deviceID now and runs its whole enrolment over the network: key, CSR,
+// Enroll without a client certificate, and checking the answer.
+func (e *env) enroll(deviceID string) Credentials {
 	e.t.Helper()
-	creds, err := e.tryEnroll(deviceID, token)
+	e.authorise(deviceID, e.clock.Now())
+	creds, err := e.tryEnroll(deviceID)
 	if err != nil {
 		e.t.Fatalf("enrol %s: %v", deviceID, err)
 	}
 	return creds
 }
 
-func (e *env) tryEnroll(deviceID, token string) (Credentials, error) {
+func (e *env) tryEnroll(deviceID string) (Credentials, error) {
 	key, err := GenerateKey()
 	if err != nil {
 		return Credentials{}, err
@@ -203,7 +208,7 @@ func (e *env) tryEnroll(deviceID, token string) (Credentials, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	resp, err := e.dial(nil).Enroll(ctx, &vigilv1.EnrollRequest{DeviceId: deviceID, EnrollmentToken: token, CertificateRequest: csr})
+	resp, err := e.dial(nil).Enroll(ctx, &vigilv1.EnrollRequest{DeviceId: deviceID, CertificateRequest: csr})
 	if err != nil {
 		return Credentials{}, err
 	}

@@ -18,10 +18,15 @@ const (
 	RoleDevice      Role = "device"
 	RoleCoordinator Role = "coordinator"
 	RoleTrustee     Role = "trustee"
+	// RoleEnrolment is the enrolment authority's server. Its certificate comes from the
+	// authority's own CA, never the coordinator's: a coordinator that could pass for the
+	// authority could take a device's one-time token and register a key of its own under the
+	// device's name.
+	RoleEnrolment Role = "enrolment"
 )
 
 func (r Role) valid() bool {
-	return r == RoleDevice || r == RoleCoordinator || r == RoleTrustee
+	return r == RoleDevice || r == RoleCoordinator || r == RoleTrustee || r == RoleEnrolment
 }
 
 // TrustDomain is the SPIFFE trust domain of every identity URI. The CA, not the domain, is the
@@ -42,6 +47,9 @@ func Coordinator(id string) Identity { return Identity{Role: RoleCoordinator, ID
 
 // Trustee returns the Identity of a trustee.
 func Trustee(id string) Identity { return Identity{Role: RoleTrustee, ID: id} }
+
+// EnrolmentAuthority returns the Identity of an enrolment authority's server.
+func EnrolmentAuthority(id string) Identity { return Identity{Role: RoleEnrolment, ID: id} }
 
 // Validate reports whether id has a known role and a well-formed identifier.
 func (id Identity) Validate() error {

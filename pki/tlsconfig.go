@@ -26,6 +26,15 @@ func ServerTLS(cert tls.Certificate, clientCAs *x509.CertPool) *tls.Config {
 	}
 }
 
+// ServerOnlyTLS returns the TLS configuration of a server that authenticates no client: the
+// enrolment authority, whose callers are devices without a certificate, authorised by their
+// one-time token instead. Like ServerTLS it speaks TLS 1.3 with KeyExchange only.
+func ServerOnlyTLS(cert tls.Certificate) *tls.Config {
+	c := ServerTLS(cert, nil)
+	c.ClientAuth = tls.NoClientCert
+	return c
+}
+
 // ClientTLS returns the TLS configuration for dialling a coordinator or trustee. It speaks TLS
 // 1.3 with KeyExchange only, verifies the server's chain against roots and its host name as
 // usual, and requires that the server's certificate names the identity server (any ID of that

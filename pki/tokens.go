@@ -17,9 +17,9 @@ import (
 // to the one device ID it may enrol: a token that could enrol any ID would let whoever holds it
 // take the name of a device already enrolled.
 //
-// Each change is a locked read-modify-write of the file, written atomically, so several processes
-// (a coordinator and `vigil pki token`) may share it, and a token redeemed stays redeemed across
-// restarts. Tokens is safe for concurrent use.
+// Each change is a locked read-modify-write of the file, written atomically, so several
+// processes (an enrolment authority and `vigil enrol token`) may share it, and a token redeemed
+// stays redeemed across restarts. Tokens is safe for concurrent use.
 type Tokens struct {
 	path string
 	mu   sync.Mutex

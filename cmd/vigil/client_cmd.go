@@ -12,16 +12,19 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 
 	"github.com/vigilauth/vigil/client"
 	"github.com/vigilauth/vigil/client/updater"
 	"github.com/vigilauth/vigil/dp"
 	"github.com/vigilauth/vigil/pki"
 	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
+	"github.com/vigilauth/vigil/release"
 )
 
 type clientFlags struct {
 	addr, id, dir, ca, token, root, regionStore, aaltoFile string
+	enrol, enrolCA, region                                 string
 	synthSeed                                              uint64
 	windows, window, rounds                                int
 	epsilon, delta, minNoise                               float64
@@ -44,18 +47,18 @@ func runClient(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return fmt.Errorf("client: %w", err)
 	}
 	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: f.logLevel}))
-	conn, err := deviceConnection(ctx, f, stdout)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	api := vigilv1.NewCoordinatorClient(conn)
 	var root []byte
 	if f.root != "" {
 		if root, err = os.ReadFile(f.root); err != nil {
 			return fmt.Errorf("client: --root: %w", err)
 		}
 	}
+	conn, id, err := deviceConnection(ctx, f, root, stdout)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	api := vigilv1.NewCoordinatorClient(conn)
 	var sealer client.Sealer = client.InsecurePlaintext{}
 	if !f.plaintext {
 		keys, err := client.NewSignedKeys(api, root, nil)
@@ -65,18 +68,13 @@ func runClient(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		sealer = client.NewThresholdSealer(f.id, keys)
 	}
 	cfg := client.Config{
-		DeviceID: f.id, Coordinator: api, Data: client.Rows(data.train), Sealer: sealer,
+		DeviceID: f.id, Identity: id, Coordinator: api, Data: client.Rows(data.train), Sealer: sealer,
 		FeatureSet: featureSet, Seed: f.synthSeed, MinNoiseMultiplier: f.minNoise, Logger: logger,
 	}
-	if f.noDP {
-		// A device that takes part in rounds without noise has no finite privacy loss to keep.
-		fmt.Fprintln(stdout, "INSECURE: taking part in rounds WITHOUT differential privacy (--insecure-no-dp); no device ledger")
-	} else {
-		if cfg.Ledger, err = deviceLedger(f.dir, f.id, f.epsilon, f.delta); err != nil {
-			return fmt.Errorf("client: --epsilon: %w", err)
-		}
-		fmt.Fprintf(stdout, "device privacy ledger %s: budget epsilon %g at delta %g\n", cfg.Ledger.Path(), f.epsilon, f.delta)
+	if cfg.Ledger, err = deviceLedger(f.dir, f.id, f.epsilon, f.delta); err != nil {
+		return fmt.Errorf("client: --epsilon: %w", err)
 	}
+	fmt.Fprintf(stdout, "device privacy ledger %s: budget epsilon %g at delta %g\n", cfg.Ledger.Path(), f.epsilon, f.delta)
 	agent, err := client.New(cfg)
 	if err != nil {
 		return fmt.Errorf("client: %w", err)
@@ -109,7 +107,10 @@ func parseClientFlags(args []string, stderr io.Writer) (clientFlags, error) {
 	fs.StringVar(&f.id, "device-id", "", "this device's ID (required)")
 	fs.StringVar(&f.dir, "dir", "", "this device's state `directory`: identity, privacy ledger, installed models (default vigil-device-ID)")
 	fs.StringVar(&f.ca, "ca", "", "the organisation's CA certificate (PEM), to trust the coordinator when enrolling")
-	fs.StringVar(&f.token, "token", "", "one-time enrolment token (first run only; `vigil pki token`)")
+	fs.StringVar(&f.enrol, "enrol", "", "gRPC address of the enrolment authority (`vigil enrol serve`; first run only)")
+	fs.StringVar(&f.enrolCA, "enrol-ca", "", "the enrolment authority's TLS CA certificate (ORG/enrol/ca.pem; first run only)")
+	fs.StringVar(&f.token, "token", "", "one-time enrolment token from the enrolment authority (first run only; `vigil enrol token`)")
+	fs.StringVar(&f.region, "region", "", "the region this device's data stays in, which its device record names (first run only)")
 	fs.StringVar(&f.root, "root", "", "the organisation's pinned root of trust (root.json), to verify key epochs and releases")
 	fs.StringVar(&f.regionStore, "region-store", "", "this device's region store (DIR or s3://bucket/prefix): keep the installed model up to date from it")
 	fs.DurationVar(&f.poll, "poll", time.Minute, "how often to poll the region store for releases")
@@ -159,42 +160,75 @@ func parseClientFlags(args []string, stderr io.Writer) (clientFlags, error) {
 	return f, nil
 }
 
-// deviceConnection returns a connection to the coordinator presenting the device's certificate,
-// enrolling first with --token if the device has none yet.
-func deviceConnection(ctx context.Context, f clientFlags, stdout io.Writer) (*grpc.ClientConn, error) {
+// deviceConnection returns a connection to the coordinator presenting the device's
+// certificate, and the device's identity. On the first run the device enrols: it registers
+// with the enrolment authority (--enrol, --enrol-ca, --token, --region) for a device record and
+// then enrols with the coordinator (--ca) for its TLS certificate; an interrupted enrolment
+// resumes from what --dir holds.
+func deviceConnection(ctx context.Context, f clientFlags, pinnedRoot []byte, stdout io.Writer) (*grpc.ClientConn, *client.Identity, error) {
 	idDir := filepath.Join(f.dir, "identity")
-	creds, err := pki.LoadCredentials(idDir)
+	id, err := client.LoadIdentity(idDir)
 	if errors.Is(err, os.ErrNotExist) {
-		if f.token == "" || f.ca == "" {
-			return nil, fmt.Errorf("client: %s holds no identity: enrol with --token and --ca", idDir)
+		if id, err = enrolDevice(ctx, f, idDir, pinnedRoot); err != nil {
+			return nil, nil, err
 		}
-		boot, err := pki.ReadCertificates(f.ca)
-		if err != nil {
-			return nil, fmt.Errorf("client: --ca: %w", err)
-		}
-		bootCreds := pki.Credentials{Roots: boot}
-		conn, err := dialCoordinator(f.addr, pki.ClientTLS(nil, bootCreds.RootPool(), pki.Coordinator("")))
-		if err != nil {
-			return nil, fmt.Errorf("client: --coordinator: %w", err)
-		}
-		creds, err = client.Enrol(ctx, vigilv1.NewCoordinatorClient(conn), f.id, "", f.token, boot, time.Now())
-		conn.Close()
-		if err != nil {
-			return nil, err
-		}
-		if err := pki.SaveCredentials(idDir, creds); err != nil {
-			return nil, fmt.Errorf("client: --dir: %w", err)
-		}
-		fmt.Fprintf(stdout, "enrolled as %s, certificate valid until %s\n", f.id, creds.Leaf().NotAfter.Format(time.RFC3339))
+		fmt.Fprintf(stdout, "enrolled as %s in region %s, certificate valid until %s\n", f.id, id.Region, id.TLS.Leaf().NotAfter.Format(time.RFC3339))
 	} else if err != nil {
-		return nil, fmt.Errorf("client: %s: %w", idDir, err)
+		return nil, nil, fmt.Errorf("client: --dir: %w", err)
 	}
-	cert := creds.TLSCertificate()
-	conn, err := dialCoordinator(f.addr, pki.ClientTLS(&cert, creds.RootPool(), pki.Coordinator("")))
+	if id.DeviceID != f.id {
+		return nil, nil, fmt.Errorf("client: --dir %s holds the identity of %q, not --device-id %q", f.dir, id.DeviceID, f.id)
+	}
+	cert := id.TLS.TLSCertificate()
+	conn, err := dialCoordinator(f.addr, pki.ClientTLS(&cert, id.TLS.RootPool(), pki.Coordinator("")))
+	if err != nil {
+		return nil, nil, fmt.Errorf("client: --coordinator: %w", err)
+	}
+	return conn, id, nil
+}
+
+// enrolDevice runs the device's enrolment into idDir.
+func enrolDevice(ctx context.Context, f clientFlags, idDir string, pinnedRoot []byte) (*client.Identity, error) {
+	if f.ca == "" {
+		return nil, fmt.Errorf("client: %s holds no identity: enrol with --enrol, --enrol-ca, --token, --region and --ca", idDir)
+	}
+	boot, err := pki.ReadCertificates(f.ca)
+	if err != nil {
+		return nil, fmt.Errorf("client: --ca: %w", err)
+	}
+	cfg := client.EnrolConfig{Dir: idDir, DeviceID: f.id, Region: f.region, Token: f.token, Bootstrap: boot}
+	if len(pinnedRoot) > 0 {
+		if cfg.Root, err = release.ParseTrustedRoot(pinnedRoot); err != nil {
+			return nil, fmt.Errorf("client: --root: %w", err)
+		}
+	}
+	if f.enrol != "" {
+		if f.enrolCA == "" {
+			return nil, errors.New("client: --enrol needs --enrol-ca, the enrolment authority's TLS CA certificate")
+		}
+		authCA, err := pki.ReadCertificates(f.enrolCA)
+		if err != nil {
+			return nil, fmt.Errorf("client: --enrol-ca: %w", err)
+		}
+		conn, err := grpc.NewClient(f.enrol, grpc.WithTransportCredentials(credentials.NewTLS(
+			pki.ClientTLS(nil, pki.Credentials{Roots: authCA}.RootPool(), pki.EnrolmentAuthority("")))))
+		if err != nil {
+			return nil, fmt.Errorf("client: --enrol: %w", err)
+		}
+		defer conn.Close()
+		cfg.Authority = vigilv1.NewEnrolmentClient(conn)
+	}
+	conn, err := dialCoordinator(f.addr, pki.ClientTLS(nil, pki.Credentials{Roots: boot}.RootPool(), pki.Coordinator("")))
 	if err != nil {
 		return nil, fmt.Errorf("client: --coordinator: %w", err)
 	}
-	return conn, nil
+	defer conn.Close()
+	cfg.Coordinator = vigilv1.NewCoordinatorClient(conn)
+	id, err := client.Enrol(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("%w (flags --enrol, --enrol-ca, --token, --region, --ca)", err)
+	}
+	return id, nil
 }
 
 // startUpdater keeps the device's installed global model up to date from its region's store.

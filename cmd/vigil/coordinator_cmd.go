@@ -119,9 +119,13 @@ func runCoordinator(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err != nil {
 		return fmt.Errorf("coordinator: %w", err)
 	}
-	enroller, err := pki.NewEnroller(pki.EnrollerConfig{CA: auth.CA, Tokens: auth.Tokens, Revocations: auth.Revocations})
+	enroller, err := pki.NewEnroller(pki.EnrollerConfig{CA: auth.CA, Revocations: auth.Revocations})
 	if err != nil {
 		return fmt.Errorf("coordinator: %w", err)
+	}
+	root, err := orgTrustRoot(f.org)
+	if err != nil {
+		return fmt.Errorf("coordinator: --org: %w", err)
 	}
 	st, err := store.NewFS(filepath.Join(f.dir, "store"))
 	if err != nil {
@@ -139,7 +143,7 @@ func runCoordinator(ctx context.Context, args []string, stdout, stderr io.Writer
 		Spec: spec, FeatureSet: featureSet, InitSeed: f.seed,
 		Rounds: f.rounds, DevicesPerRound: f.perRound, MinUpdates: f.minUpdates, MinEnrolled: f.minEnr,
 		RoundTimeout: f.timeout, Store: st, StateDir: filepath.Join(f.dir, "state"), Privacy: privacy,
-		Enroller: enroller, Publisher: publisher, Logger: logger, Metrics: reg,
+		Root: root, Enroller: enroller, Publisher: publisher, Logger: logger, Metrics: reg,
 	}, sealing)
 	if err != nil {
 		return fmt.Errorf("coordinator: %w", err)
@@ -191,6 +195,20 @@ func runCoordinator(ctx context.Context, args []string, stdout, stderr io.Writer
 		fmt.Fprintf(stdout, "peak memory %d MiB\n", peak>>20)
 	}
 	return err
+}
+
+// orgTrustRoot reads the organisation's root of trust: the coordinator enrols only devices whose
+// record its enrolment role signed.
+func orgTrustRoot(org string) (*release.Root, error) {
+	data, err := os.ReadFile(filepath.Join(org, orgRoot))
+	if err != nil {
+		return nil, err
+	}
+	root, err := release.ParseTrustedRoot(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", orgRoot, err)
+	}
+	return root, nil
 }
 
 // parseLayers reads comma-separated layer widths into an autoencoder spec.

@@ -91,7 +91,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		Spec: spec, FeatureSet: featureSet, InitSeed: f.seed,
 		Rounds: f.rounds, DevicesPerRound: perRound, MinUpdates: minUpdates, MinEnrolled: len(devs),
 		RoundTimeout: 60 * time.Second, Store: st, StateDir: filepath.Join(f.storeDir, "state"), Logger: logger,
-		Privacy: f.privacy(), Enroller: enroller, Publisher: publisher,
+		Privacy: f.privacy(), Root: emb.root, Enroller: enroller, Publisher: publisher,
 		Events: func(e coordinator.Event) { events <- e },
 	}, sealing)
 	if err != nil {
@@ -116,7 +116,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 
 	fmt.Fprintf(stdout, "coordinator on %s: %d devices, %d expected per round, up to %d rounds, model %v (%d parameters), files in %s\n",
 		lis.Addr(), len(devs), perRound, f.rounds, spec.Layers, spec.NumParams(), f.storeDir)
-	fmt.Fprintln(stdout, "every connection is mutual TLS 1.3 (X25519MLKEM768); devices enrol with one-time tokens")
+	fmt.Fprintln(stdout, "every connection is mutual TLS 1.3 (X25519MLKEM768); devices register with the enrolment authority (one-time tokens) and sign their updates")
 	if f.plaintext {
 		fmt.Fprintln(stdout, "INSECURE: updates travel in the clear (--insecure-plaintext); the coordinator sees each one")
 	} else {
@@ -213,7 +213,8 @@ func (f demoFlags) privacy() coordinator.Privacy {
 	return coordinatorPrivacy(f.noDP, f.clip, f.noise, f.epsilon, f.delta, f.tolerated, filepath.Join(f.storeDir, "state"))
 }
 
-// runFleet enrols every device with a one-time token and runs its agent until ctx ends.
+// runFleet registers every device with the enrolment authority using a one-time token, enrols
+// it with the coordinator, and runs its agent until ctx ends.
 func runFleet(ctx context.Context, devs []deviceData, addr string, emb *embedded, rel *releases, f demoFlags, logger *slog.Logger) *errgroup.Group {
 	g, gctx := errgroup.WithContext(ctx)
 	for i, d := range devs {
@@ -226,7 +227,7 @@ func runFleet(ctx context.Context, devs []deviceData, addr string, emb *embedded
 			})
 		}
 		g.Go(func() error {
-			conn, err := emb.enrolDevice(gctx, addr, d.id, time.Now())
+			conn, id, err := emb.enrolDevice(gctx, addr, d.id, demoRegions[i%len(demoRegions)], time.Now())
 			if err != nil {
 				return err
 			}
@@ -241,14 +242,14 @@ func runFleet(ctx context.Context, devs []deviceData, addr string, emb *embedded
 				sealer = client.NewThresholdSealer(d.id, keys)
 			}
 			cfg := client.Config{
-				DeviceID: d.id, Coordinator: api, Data: client.Rows(d.train),
+				DeviceID: d.id, Identity: id, Coordinator: api, Data: client.Rows(d.train),
 				Sealer: sealer, FeatureSet: featureSet, Seed: f.seed + uint64(i), Logger: logger,
 			}
 			if !f.noDP {
 				cfg.MinNoiseMultiplier = f.noise
-				if cfg.Ledger, err = deviceLedger(filepath.Join(f.storeDir, "devices", d.id), d.id, f.deviceEpsilon, f.delta); err != nil {
-					return err
-				}
+			}
+			if cfg.Ledger, err = deviceLedger(filepath.Join(f.storeDir, "devices", d.id), d.id, f.deviceEpsilon, f.delta); err != nil {
+				return err
 			}
 			agent, err := client.New(cfg)
 			if err != nil {

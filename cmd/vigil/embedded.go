@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"fmt"
+	"net"
 	"path/filepath"
 	"strings"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/vigilauth/vigil/client"
 	"github.com/vigilauth/vigil/coordinator"
 	"github.com/vigilauth/vigil/crypto/he"
+	"github.com/vigilauth/vigil/enrolment"
 	"github.com/vigilauth/vigil/pki"
 	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
 	"github.com/vigilauth/vigil/release"
@@ -22,12 +24,18 @@ import (
 )
 
 // embedded is an organisation's whole trust setup in one process, as the demo runs it: a CA
-// whose certificates secure every connection with mutual TLS, a root of trust, a threshold key
-// ceremony, and the trustees serving decryption shares over TLS on 127.0.0.1.
+// whose certificates secure every connection with mutual TLS, an enrolment authority serving
+// device records over its own TLS, a root of trust whose enrolment role is that authority's
+// key, a threshold key ceremony, and the trustees serving decryption shares over TLS on
+// 127.0.0.1.
 type embedded struct {
 	auth        *pki.Authority
 	coordCreds  pki.Credentials
+	enrol       *enrolment.Dir
+	enrolAddr   string
+	enrolSrv    *grpc.Server
 	keys        *release.KeySet
+	root        *release.Root
 	key         *he.KeyEpoch
 	keyDocument []byte
 	trustees    *trustee.LocalCluster
@@ -51,6 +59,9 @@ func newEmbedded(dir string, trustees, threshold, minContributors int, now time.
 		return nil, err
 	}
 	if e.keys, err = release.NewKeySet(rand.Reader, now.Add(365*24*time.Hour)); err != nil {
+		return nil, err
+	}
+	if err := e.startEnrolment(filepath.Join(dir, "enrol"), now); err != nil {
 		return nil, err
 	}
 	params := he.DefaultParams()
@@ -104,9 +115,37 @@ func (e *embedded) sealing() (coordinator.Sealing, error) {
 	return coordinator.NewThresholdHE(e.key, e.keyDocument, tc)
 }
 
-// enroller issues device certificates against the authority's tokens.
+// startEnrolment creates the enrolment authority in dir, gives the root's enrolment role to
+// its key, and serves it on 127.0.0.1.
+func (e *embedded) startEnrolment(dir string, now time.Time) error {
+	var err error
+	if e.enrol, err = enrolment.InitDir(dir, []string{"127.0.0.1"}, now); err != nil {
+		return err
+	}
+	if err := withEnrolmentKey(e.keys, e.enrol.Key.Public()); err != nil {
+		return err
+	}
+	if e.root, err = release.ParseTrustedRoot(e.keys.RootEnvelope); err != nil {
+		return err
+	}
+	a, err := enrolment.New(enrolment.Config{Key: e.enrol.Key, Tokens: e.enrol.Tokens})
+	if err != nil {
+		return err
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	e.enrolSrv = grpc.NewServer(enrolment.ServerOptions(e.enrol.TLS)...)
+	a.RegisterService(e.enrolSrv)
+	go e.enrolSrv.Serve(lis)
+	e.enrolAddr = lis.Addr().String()
+	return nil
+}
+
+// enroller issues device certificates to devices whose device record verifies.
 func (e *embedded) enroller() (*pki.Enroller, error) {
-	return pki.NewEnroller(pki.EnrollerConfig{CA: e.auth.CA, Tokens: e.auth.Tokens, Revocations: e.auth.Revocations})
+	return pki.NewEnroller(pki.EnrollerConfig{CA: e.auth.CA, Revocations: e.auth.Revocations})
 }
 
 // serverOptions serve the coordinator's API with mutual TLS and the guard: devices only, one
@@ -127,25 +166,39 @@ func (e *embedded) serverOptions() ([]grpc.ServerOption, error) {
 	return append(opts, grpc.Creds(credentials.NewTLS(pki.ServerTLS(e.coordCreds.TLSCertificate(), e.auth.CA.Pool())))), nil
 }
 
-// enrolDevice gives device id a one-time token, lets it enrol over a connection that trusts
-// the CA, and returns its connection presenting its own certificate.
-func (e *embedded) enrolDevice(ctx context.Context, addr, id string, now time.Time) (*grpc.ClientConn, error) {
-	token, err := e.auth.Tokens.Issue(id, time.Hour, now)
+// enrolDevice gives device id a one-time token, lets it register with the enrolment authority
+// for a device record in region, enrol with the coordinator over a connection that trusts the
+// CA, and returns its connection presenting its own certificate, and its identity.
+func (e *embedded) enrolDevice(ctx context.Context, addr, id, region string, now time.Time) (*grpc.ClientConn, *client.Identity, error) {
+	token, err := e.enrol.Tokens.Issue(id, time.Hour, now)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	ca := e.auth.CA.Certificate()
+	authority, err := grpc.NewClient(e.enrolAddr, grpc.WithTransportCredentials(credentials.NewTLS(
+		pki.ClientTLS(nil, pki.Credentials{Roots: e.enrol.TLS.Roots}.RootPool(), pki.EnrolmentAuthority("")))))
+	if err != nil {
+		return nil, nil, err
+	}
+	defer authority.Close()
 	boot, err := dialCoordinator(addr, pki.ClientTLS(nil, e.auth.CA.Pool(), pki.Coordinator("")))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer boot.Close()
-	creds, err := client.Enrol(ctx, vigilv1.NewCoordinatorClient(boot), id, "", token, []*x509.Certificate{ca}, now)
+	ident, err := client.Enrol(ctx, client.EnrolConfig{
+		DeviceID: id, Region: region, Token: token,
+		Authority: vigilv1.NewEnrolmentClient(authority), Coordinator: vigilv1.NewCoordinatorClient(boot),
+		Bootstrap: []*x509.Certificate{e.auth.CA.Certificate()}, Root: e.root, Now: func() time.Time { return now },
+	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	cert := creds.TLSCertificate()
-	return dialCoordinator(addr, pki.ClientTLS(&cert, creds.RootPool(), pki.Coordinator("")))
+	cert := ident.TLS.TLSCertificate()
+	conn, err := dialCoordinator(addr, pki.ClientTLS(&cert, ident.TLS.RootPool(), pki.Coordinator("")))
+	if err != nil {
+		return nil, nil, err
+	}
+	return conn, ident, nil
 }
 
 func (e *embedded) describe() string {
@@ -153,4 +206,9 @@ func (e *embedded) describe() string {
 		e.key.Epoch, e.key.Params().N(), e.key.Threshold, len(e.trusteeIDs), strings.Join(e.trusteeIDs, ", "))
 }
 
-func (e *embedded) close() { e.trustees.Close() }
+func (e *embedded) close() {
+	e.trustees.Close()
+	if e.enrolSrv != nil {
+		e.enrolSrv.Stop()
+	}
+}

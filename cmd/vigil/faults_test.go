@@ -15,6 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+
 	"github.com/vigilauth/vigil/client"
 	"github.com/vigilauth/vigil/coordinator"
 	"github.com/vigilauth/vigil/dp"
@@ -68,6 +71,7 @@ func processFault(t *testing.T, sig syscall.Signal) {
 	defer cancel()
 	orgDir, dir, addr, metricsAddr := org(t), t.TempDir(), freeAddr(t), freeAddr(t)
 	trustees := startTrustees(t, ctx, orgDir, 4)
+	enrolAddr := startAuthority(t, ctx, orgDir)
 	startCoordinator := func() (*exec.Cmd, *lineWaiter) {
 		args := []string{"coordinator", "--org", orgDir, "--listen", addr, "--metrics-listen", metricsAddr, "--dir", dir,
 			"--rounds", "1", "--devices-per-round", "4", "--min-updates", "4", "--round-timeout", "2m",
@@ -79,13 +83,14 @@ func processFault(t *testing.T, sig syscall.Signal) {
 	coord, _ := startCoordinator()
 
 	// The test itself is the fourth device, which answers only after the restart.
-	api, sealer := testDevice(t, ctx, orgDir, addr, "late")
+	api, sealer, late := testDevice(t, ctx, orgDir, enrolAddr, addr, "late")
 	var clients []*exec.Cmd
 	for i := 1; i <= 3; i++ {
 		id := fmt.Sprintf("proc-%d", i)
-		c, out, _ := startProcess(t, ctx, "client", "--coordinator", addr, "--device-id", id, "--dir", filepath.Join(t.TempDir(), id),
-			"--ca", filepath.Join(orgDir, "pki", "ca.pem"), "--token", token(t, orgDir, id), "--root", filepath.Join(orgDir, "root.json"),
-			"--synthetic-seed", fmt.Sprint(i), "--rounds", "1", "--log-level", "error")
+		args := append([]string{"client", "--coordinator", addr, "--device-id", id, "--dir", filepath.Join(t.TempDir(), id),
+			"--root", filepath.Join(orgDir, "root.json"), "--synthetic-seed", fmt.Sprint(i), "--rounds", "1", "--log-level", "error"},
+			enrolFlags(t, orgDir, enrolAddr, id)...)
+		c, out, _ := startProcess(t, ctx, args...)
 		go func() {
 			for range out.lines {
 			}
@@ -130,7 +135,11 @@ func processFault(t *testing.T, sig syscall.Signal) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err := api.SubmitUpdate(ctx, &vigilv1.SubmitUpdateRequest{DeviceId: "late", Round: 1, Nonce: task.GetNonce(), BaseVersion: task.GetBaseVersion(), Update: u})
+	signature, err := client.SignUpdate(late.SigningKey, "late", task, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := api.SubmitUpdate(ctx, &vigilv1.SubmitUpdateRequest{DeviceId: "late", Round: 1, Nonce: task.GetNonce(), BaseVersion: task.GetBaseVersion(), Update: u, Signature: signature})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,24 +173,38 @@ func processFault(t *testing.T, sig syscall.Signal) {
 	}
 }
 
-// testDevice enrols device id with a token over TLS and returns its API and encrypting sealer.
-func testDevice(t *testing.T, ctx context.Context, orgDir, addr, id string) (vigilv1.CoordinatorClient, client.Sealer) {
+// testDevice registers device id with the enrolment authority at enrolAddr, enrols it with the
+// coordinator over TLS, and returns its API, its encrypting sealer and its identity.
+func testDevice(t *testing.T, ctx context.Context, orgDir, enrolAddr, addr, id string) (vigilv1.CoordinatorClient, client.Sealer, *client.Identity) {
 	t.Helper()
 	ca, err := pki.ReadCertificates(filepath.Join(orgDir, "pki", "ca.pem"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	authCA, err := pki.ReadCertificates(filepath.Join(orgDir, "enrol", "ca.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	authority, err := grpc.NewClient(enrolAddr, grpc.WithTransportCredentials(credentials.NewTLS(
+		pki.ClientTLS(nil, pki.Credentials{Roots: authCA}.RootPool(), pki.EnrolmentAuthority("")))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer authority.Close()
 	boot, err := dialCoordinator(addr, pki.ClientTLS(nil, pki.Credentials{Roots: ca}.RootPool(), pki.Coordinator("")))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer boot.Close()
-	creds, err := client.Enrol(ctx, vigilv1.NewCoordinatorClient(boot), id, "", token(t, orgDir, id), ca, time.Now())
+	ident, err := client.Enrol(ctx, client.EnrolConfig{
+		DeviceID: id, Region: "eu", Token: token(t, orgDir, id), Authority: vigilv1.NewEnrolmentClient(authority),
+		Coordinator: vigilv1.NewCoordinatorClient(boot), Bootstrap: ca,
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	cert := creds.TLSCertificate()
-	conn, err := dialCoordinator(addr, pki.ClientTLS(&cert, creds.RootPool(), pki.Coordinator("")))
+	cert := ident.TLS.TLSCertificate()
+	conn, err := dialCoordinator(addr, pki.ClientTLS(&cert, ident.TLS.RootPool(), pki.Coordinator("")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,5 +218,5 @@ func testDevice(t *testing.T, ctx context.Context, orgDir, addr, id string) (vig
 	if err != nil {
 		t.Fatal(err)
 	}
-	return api, client.NewThresholdSealer(id, keys)
+	return api, client.NewThresholdSealer(id, keys), ident
 }

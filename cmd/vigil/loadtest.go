@@ -23,11 +23,14 @@ import (
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/vigilauth/vigil/client"
 	"github.com/vigilauth/vigil/coordinator"
+	"github.com/vigilauth/vigil/crypto/sig"
+	"github.com/vigilauth/vigil/enrolment"
 	"github.com/vigilauth/vigil/pki"
 	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
 )
@@ -123,6 +126,7 @@ func runLoadtest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 // load is a running load test: the organisation, the child processes and the devices.
 type load struct {
 	org, addr string
+	enrolAddr string
 	hidden    int
 	procs     []*exec.Cmd
 	coordOut  *bufio.Scanner
@@ -135,6 +139,7 @@ type load struct {
 
 type loadDevice struct {
 	id     string
+	key    *sig.PrivateKey // signs the device's updates; its device record names it
 	api    vigilv1.CoordinatorClient
 	conn   *grpc.ClientConn
 	sealer *client.ThresholdSealer
@@ -160,6 +165,12 @@ func startLoad(ctx context.Context, f loadFlags, progress func(string, ...any)) 
 		}
 		trusteeFlags = append(trusteeFlags, "--trustee", id+"="+line[strings.LastIndex(line, " ")+1:])
 	}
+	line, err := l.spawn(ctx, exe, "enrolment authority listening on ", "enrol", "serve", "--dir", filepath.Join(l.org, orgEnrol),
+		"--listen", "127.0.0.1:0", "--log-level", "warn")
+	if err != nil {
+		return nil, err
+	}
+	l.enrolAddr = strings.Fields(strings.TrimPrefix(line, "enrolment authority listening on "))[0]
 	args := []string{"coordinator", "--org", l.org, "--dir", filepath.Join(f.dir, "coordinator"), "--listen", "127.0.0.1:0",
 		"--metrics-listen", f.metrics, "--devices-per-round", fmt.Sprint(f.devices),
 		"--min-updates", fmt.Sprint(f.devices), "--min-enrolled", fmt.Sprint(f.devices), "--round-timeout", "15m",
@@ -167,12 +178,12 @@ func startLoad(ctx context.Context, f loadFlags, progress func(string, ...any)) 
 	if f.metrics != "" {
 		args = append(args, "--pprof")
 	}
-	line, err := l.spawn(ctx, exe, "coordinator listening on ", append(args, trusteeFlags...)...)
+	line, err = l.spawn(ctx, exe, "coordinator listening on ", append(args, trusteeFlags...)...)
 	if err != nil {
 		return nil, err
 	}
 	l.addr = strings.TrimPrefix(line, "coordinator listening on ")
-	progress("coordinator (pid %d) on %s with 3 trustee processes; enrolling %d devices", l.procs[len(l.procs)-1].Process.Pid, l.addr, f.devices)
+	progress("coordinator (pid %d) on %s with 3 trustee processes and the enrolment authority; enrolling %d devices", l.procs[len(l.procs)-1].Process.Pid, l.addr, f.devices)
 	start := time.Now()
 	if err := l.enrol(ctx, f.devices); err != nil {
 		return nil, err
@@ -222,14 +233,23 @@ func (l *load) stop() {
 	}
 }
 
-// enrol gives every device a token and a certificate, as many at once as the coordinator's rate
-// limit for callers without a certificate allows.
+// enrol gives every device a token, registers it with the enrolment authority process for a
+// device record and enrols it with the coordinator for a certificate, as many at once as the
+// coordinator's rate limit for callers without a certificate allows.
 func (l *load) enrol(ctx context.Context, n int) error {
 	auth, err := pki.OpenAuthority(filepath.Join(l.org, orgPKI))
 	if err != nil {
 		return err
 	}
 	ca := []*x509.Certificate{auth.CA.Certificate()}
+	tokens, err := pki.OpenTokens(filepath.Join(l.org, orgEnrol, enrolment.TokensFile))
+	if err != nil {
+		return err
+	}
+	authCA, err := pki.ReadCertificates(filepath.Join(l.org, orgEnrol, pki.CACertFile))
+	if err != nil {
+		return err
+	}
 	root, err := os.ReadFile(filepath.Join(l.org, orgRoot))
 	if err != nil {
 		return err
@@ -239,19 +259,29 @@ func (l *load) enrol(ctx context.Context, n int) error {
 		return err
 	}
 	defer boot.Close()
+	authority, err := grpc.NewClient(l.enrolAddr, grpc.WithTransportCredentials(credentials.NewTLS(
+		pki.ClientTLS(nil, pki.Credentials{Roots: authCA}.RootPool(), pki.EnrolmentAuthority("")))))
+	if err != nil {
+		return err
+	}
+	defer authority.Close()
 	l.devices = make([]*loadDevice, n)
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(8)
 	for i := range l.devices {
 		g.Go(func() error {
 			id := fmt.Sprintf("load-%05d", i)
-			token, err := auth.Tokens.Issue(id, time.Hour, time.Now())
+			token, err := tokens.Issue(id, time.Hour, time.Now())
 			if err != nil {
 				return err
 			}
-			var creds pki.Credentials
+			cfg := client.EnrolConfig{
+				DeviceID: id, Region: "eu", Token: token, Authority: vigilv1.NewEnrolmentClient(authority),
+				Coordinator: vigilv1.NewCoordinatorClient(boot), Bootstrap: ca,
+			}
+			var ident *client.Identity
 			for {
-				creds, err = client.Enrol(gctx, vigilv1.NewCoordinatorClient(boot), id, "", token, ca, time.Now())
+				ident, err = client.Enrol(gctx, cfg)
 				if status.Code(errors.Unwrap(err)) != codes.ResourceExhausted && status.Code(err) != codes.ResourceExhausted {
 					break
 				}
@@ -261,8 +291,8 @@ func (l *load) enrol(ctx context.Context, n int) error {
 			if err != nil {
 				return err
 			}
-			cert := creds.TLSCertificate()
-			conn, err := dialCoordinator(l.addr, pki.ClientTLS(&cert, creds.RootPool(), pki.Coordinator("")))
+			cert := ident.TLS.TLSCertificate()
+			conn, err := dialCoordinator(l.addr, pki.ClientTLS(&cert, ident.TLS.RootPool(), pki.Coordinator("")))
 			if err != nil {
 				return err
 			}
@@ -271,7 +301,7 @@ func (l *load) enrol(ctx context.Context, n int) error {
 			if err != nil {
 				return err
 			}
-			l.devices[i] = &loadDevice{id: id, api: api, conn: conn, sealer: client.NewThresholdSealer(id, keys)}
+			l.devices[i] = &loadDevice{id: id, key: ident.SigningKey, api: api, conn: conn, sealer: client.NewThresholdSealer(id, keys)}
 			return nil
 		})
 	}
@@ -339,6 +369,7 @@ func (l *load) round(ctx context.Context, f loadFlags, base *vigilv1.GetModelRes
 	dim := len(base.GetParams())
 	tasks := make([]*vigilv1.Task, len(l.devices))
 	updates := make([]*vigilv1.Update, len(l.devices))
+	signatures := make([][]byte, len(l.devices))
 	start := time.Now()
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(runtime.GOMAXPROCS(0))
@@ -352,7 +383,11 @@ func (l *load) round(ctx context.Context, f loadFlags, base *vigilv1.GetModelRes
 				tasks[i] = r.GetTask()
 			}
 			u, err := d.sealer.Seal(gctx, tasks[i], loadUpdate(i, tasks[i].GetRound(), dim))
+			if err != nil {
+				return err
+			}
 			updates[i] = u
+			signatures[i], err = client.SignUpdate(d.key, d.id, tasks[i], u)
 			return err
 		})
 	}
@@ -372,7 +407,7 @@ func (l *load) round(ctx context.Context, f loadFlags, base *vigilv1.GetModelRes
 		g.Go(func() error {
 			t := tasks[i]
 			t0 := time.Now()
-			_, err := d.api.SubmitUpdate(gctx, &vigilv1.SubmitUpdateRequest{DeviceId: d.id, Round: t.GetRound(), Nonce: t.GetNonce(), BaseVersion: t.GetBaseVersion(), Update: updates[i]})
+			_, err := d.api.SubmitUpdate(gctx, &vigilv1.SubmitUpdateRequest{DeviceId: d.id, Round: t.GetRound(), Nonce: t.GetNonce(), BaseVersion: t.GetBaseVersion(), Update: updates[i], Signature: signatures[i]})
 			took := time.Since(t0)
 			if err != nil {
 				l.count(fmt.Sprintf("%s %s", status.Code(err), coordinator.Reason(err)))

@@ -32,7 +32,8 @@ func commands() []command {
 		{"eval", "measure the behavioural models on recorded data (keystrokes, mouse)", runEval},
 		{"loadtest", "measure a coordinator process under a fleet of devices sending encrypted updates", runLoadtest},
 		{"privacy", "tools for privacy reviewers: epsilon, plan, curve, ledger, report", runPrivacy},
-		{"pki", "device identity: create the CA, issue enrolment tokens and trustee certificates, revoke", runPKI},
+		{"enrol", "the enrolment authority: create it, issue one-time tokens, serve device registrations", runEnrol},
+		{"pki", "transport identity: create the CA, issue trustee certificates, revoke", runPKI},
 		{"audit", "verify decision logs and create checkpoint keys", runAudit},
 		{"release", "sign, verify, publish and inspect model releases: keygen, sign, verify, publish, inspect", runRelease},
 	}

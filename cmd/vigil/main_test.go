@@ -81,14 +81,21 @@ func org(t *testing.T) string {
 	return dir
 }
 
-// token issues a one-time enrolment token for device with `vigil pki token`.
+// token issues a one-time enrolment token for device with `vigil enrol token`.
 func token(t *testing.T, orgDir, device string) string {
 	t.Helper()
 	var out bytes.Buffer
-	if err := run(context.Background(), []string{"pki", "token", "--dir", filepath.Join(orgDir, "pki"), "--device-id", device}, &out, io.Discard); err != nil {
+	if err := run(context.Background(), []string{"enrol", "token", "--dir", filepath.Join(orgDir, "enrol"), "--device-id", device}, &out, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	return strings.TrimSpace(out.String())
+}
+
+// enrolFlags are the flags with which `vigil client` device registers with the enrolment
+// authority at addr and enrols with the coordinator, region eu.
+func enrolFlags(t *testing.T, orgDir, addr, device string) []string {
+	return []string{"--enrol", addr, "--enrol-ca", filepath.Join(orgDir, "enrol", "ca.pem"), "--token", token(t, orgDir, device),
+		"--region", "eu", "--ca", filepath.Join(orgDir, "pki", "ca.pem")}
 }
 
 // startProcess starts `vigil args...` and returns it with its stdout lines.
@@ -106,6 +113,19 @@ func startProcess(t *testing.T, ctx context.Context, args ...string) (*exec.Cmd,
 	}
 	t.Cleanup(func() { c.Process.Kill(); c.Wait() })
 	return c, watch(t, out), &stderr
+}
+
+// startAuthority runs the organisation's enrolment authority as its own process and returns
+// its address.
+func startAuthority(t *testing.T, ctx context.Context, orgDir string) string {
+	t.Helper()
+	_, lines, _ := startProcess(t, ctx, "enrol", "serve", "--dir", filepath.Join(orgDir, "enrol"), "--listen", "127.0.0.1:0", "--log-level", "warn")
+	addr := strings.Fields(lines.wait(t, "enrolment authority listening on "))[0]
+	go func() {
+		for range lines.lines {
+		}
+	}()
+	return addr
 }
 
 // startTrustees runs every trustee of the organisation as its own process, over mutual TLS, and
@@ -128,9 +148,11 @@ func startTrustees(t *testing.T, ctx context.Context, orgDir string, minContribu
 	return flags
 }
 
-// TestSeparateProcesses runs every role as its own OS process over mutual TLS on loopback: three
-// trustees, the coordinator, and three devices that enrol with one-time tokens, send encrypted
-// updates, and install the signed releases from their region's store. It scrapes the
+// TestSeparateProcesses runs every role as its own OS process over TLS on loopback: the
+// enrolment authority, three trustees, the coordinator, and three devices that register with
+// the authority using one-time tokens, enrol with the coordinator presenting their device
+// records, send signed encrypted updates, and install the signed releases from their region's
+// store. It scrapes the
 // coordinator's /metrics mid-run, then verifies the published release with `vigil release verify`.
 func TestSeparateProcesses(t *testing.T) {
 	if testing.Short() {
@@ -141,6 +163,7 @@ func TestSeparateProcesses(t *testing.T) {
 	orgDir, dir, region := org(t), t.TempDir(), t.TempDir()
 	args := []string{"coordinator", "--org", orgDir, "--dir", dir, "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0",
 		"--region", "eu=" + region, "--rounds", "2", "--devices-per-round", "3", "--min-updates", "3", "--log-level", "warn"}
+	enrolAddr := startAuthority(t, ctx, orgDir)
 	coord, lines, coordErr := startProcess(t, ctx, append(args, startTrustees(t, ctx, orgDir, 3)...)...)
 	addr := lines.wait(t, "coordinator listening on ")
 	metricsURL := lines.wait(t, "metrics on ")
@@ -149,9 +172,10 @@ func TestSeparateProcesses(t *testing.T) {
 	var outs []*lineWaiter
 	for i := 1; i <= 3; i++ {
 		id := fmt.Sprintf("proc-%d", i)
-		c, out, _ := startProcess(t, ctx, "client", "--coordinator", addr, "--device-id", id, "--dir", filepath.Join(t.TempDir(), id),
-			"--ca", filepath.Join(orgDir, "pki", "ca.pem"), "--token", token(t, orgDir, id), "--root", filepath.Join(orgDir, "root.json"),
-			"--region-store", region, "--poll", "100ms", "--synthetic-seed", fmt.Sprint(i), "--log-level", "error")
+		args := append([]string{"client", "--coordinator", addr, "--device-id", id, "--dir", filepath.Join(t.TempDir(), id),
+			"--root", filepath.Join(orgDir, "root.json"), "--region-store", region, "--poll", "100ms", "--synthetic-seed", fmt.Sprint(i),
+			"--log-level", "error"}, enrolFlags(t, orgDir, enrolAddr, id)...)
+		c, out, _ := startProcess(t, ctx, args...)
 		clients = append(clients, c)
 		outs = append(outs, out)
 	}
@@ -221,7 +245,7 @@ func TestCommandErrors(t *testing.T) {
 		{[]string{"client", "--device-id", "a", "--synthetic-seed", "1"}, "--root is required"},
 		{[]string{"client", "--device-id", "a b", "--synthetic-seed", "1", "--insecure-plaintext"}, `--device-id "a b"`},
 		{[]string{"client", "--device-id", "a", "--aalto-file", "/nope.gz", "--insecure-plaintext"}, "--aalto-file"},
-		{[]string{"client", "--device-id", "a", "--synthetic-seed", "1", "--insecure-plaintext", "--dir", "/nonexistent/x"}, "enrol with --token and --ca"},
+		{[]string{"client", "--device-id", "a", "--synthetic-seed", "1", "--insecure-plaintext", "--dir", "/nonexistent/x"}, "enrol with --enrol, --enrol-ca, --token, --region and --ca"},
 		{[]string{"setup"}, "--dir is required"},
 	} {
 		var stderr bytes.Buffer

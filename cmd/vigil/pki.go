@@ -13,18 +13,18 @@ import (
 	"github.com/vigilauth/vigil/pki"
 )
 
-// runPKI is `vigil pki`: the operator's tools for the deployment's CA, enrolment tokens,
-// revocations and trustee certificates.
+// runPKI is `vigil pki`: the operator's tools for the deployment's CA (which issues transport
+// certificates only), revocations and trustee certificates. Enrolment tokens come from the
+// enrolment authority (`vigil enrol token`), a role the coordinator does not hold.
 func runPKI(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	subs := []struct {
 		name, summary string
 		run           func(context.Context, []string, io.Writer, io.Writer) error
 	}{
-		{"init", "create the CA, the coordinator's certificate and empty token and revocation files", runPKIInit},
-		{"token", "print a one-time enrolment token for one device ID", runPKIToken},
+		{"init", "create the CA, the coordinator's certificate and an empty revocation file", runPKIInit},
 		{"revoke", "revoke a device, trustee or coordinator, or one certificate by serial", runPKIRevoke},
 		{"issue-trustee", "make a trustee's key and certificate (server and client) in a directory", runPKIIssueTrustee},
-		{"show", "describe the CA, the coordinator's certificate, the tokens and the revocations", runPKIShow},
+		{"show", "describe the CA, the coordinator's certificate and the revocations", runPKIShow},
 	}
 	usage := func() {
 		fmt.Fprintln(stderr, "usage: vigil pki <command> [flags]\n\ncommands:")
@@ -52,7 +52,7 @@ func runPKI(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 func pkiFlagSet(name string, stderr io.Writer) (*flag.FlagSet, *string) {
 	fs := flag.NewFlagSet("pki "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	dir := fs.String("dir", "", "the PKI `directory` (CA, tokens, revocations, coordinator credentials)")
+	dir := fs.String("dir", "", "the PKI `directory` (CA, revocations, coordinator credentials)")
 	return fs, dir
 }
 
@@ -111,50 +111,13 @@ func runPKIInit(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fmt.Fprintf(stdout, "CA             %s (%s)\n", filepath.Join(*dir, pki.CACertFile), pki.Fingerprint(a.CA.Certificate()))
 	fmt.Fprintf(stdout, "CA key         %s (mode 0600; keep it off shared disks)\n", filepath.Join(*dir, pki.CAKeyFile))
 	fmt.Fprintf(stdout, "coordinator    %s in %s, serving %s\n", pki.Coordinator(*coordID), filepath.Join(*dir, pki.CoordinatorDir), hosts.String())
-	fmt.Fprintln(stdout, "Give devices the CA certificate with their token; they check the coordinator against it.")
-	return nil
-}
-
-func runPKIToken(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs, dir := pkiFlagSet("token", stderr)
-	device := fs.String("device-id", "", "the device the token may enrol (required)")
-	ttl := fs.Duration("ttl", 24*time.Hour, "how long the token stays valid")
-	if err := parsePKIFlags(fs, dir, args); err != nil {
-		return err
-	}
-	if *device == "" {
-		return errors.New("pki token: flag -device-id is required")
-	}
-	if err := pki.Device(*device).Validate(); err != nil {
-		return fmt.Errorf("pki token: flag -device-id: %w", err)
-	}
-	if *ttl <= 0 || *ttl > pki.MaxTokenTTL {
-		return fmt.Errorf("pki token: flag -ttl %v is outside (0, %v]", *ttl, pki.MaxTokenTTL)
-	}
-	// Least privilege: the token store and the CA certificate, never the CA key.
-	caPath := filepath.Join(*dir, pki.CACertFile)
-	caCerts, err := pki.ReadCertificates(caPath)
-	if err != nil {
-		return fmt.Errorf("pki token: -dir: %w", err)
-	}
-	tokens, err := pki.OpenTokens(filepath.Join(*dir, pki.TokensFile))
-	if err != nil {
-		return fmt.Errorf("pki token: -dir: %w", err)
-	}
-	now := time.Now()
-	token, err := tokens.Issue(*device, *ttl, now)
-	if err != nil {
-		return fmt.Errorf("pki token: %w", err)
-	}
-	fmt.Fprintln(stdout, token)
-	fmt.Fprintf(stderr, "one-time token for device %q, valid until %s; shown only now.\n", *device, now.Add(*ttl).UTC().Format(time.RFC3339))
-	fmt.Fprintf(stderr, "the device also needs %s (%s)\n", caPath, pki.Fingerprint(caCerts[0]))
+	fmt.Fprintln(stdout, "Give devices the CA certificate; they check the coordinator against it when they enrol.")
 	return nil
 }
 
 func runPKIRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs, dir := pkiFlagSet("revoke", stderr)
-	device := fs.String("device-id", "", "revoke this device's certificates and outstanding tokens")
+	device := fs.String("device-id", "", "revoke this device's certificates and every enrolment authorised before now")
 	trustee := fs.String("trustee-id", "", "revoke this trustee's certificates")
 	coord := fs.String("coordinator-id", "", "revoke this coordinator's certificates")
 	serial := fs.String("serial", "", "revoke the one certificate with this serial number (hex, as `pki show` prints)")
@@ -201,7 +164,7 @@ func runPKIRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err := revs.RevokeIdentity(id, now); err != nil {
 		return fmt.Errorf("pki revoke: %w", err)
 	}
-	fmt.Fprintf(stdout, "revoked %s as of %s: its certificates and tokens issued until now are refused\n", id, now.UTC().Format(time.RFC3339))
+	fmt.Fprintf(stdout, "revoked %s as of %s: its certificates, and enrolments with device records issued until now, are refused\n", id, now.UTC().Format(time.RFC3339))
 	fmt.Fprintf(stdout, "a running server using %s refuses it within %v, without a restart\n", filepath.Join(*dir, pki.RevocationsFile), pki.RevocationRecheck)
 	return nil
 }

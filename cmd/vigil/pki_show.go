@@ -84,11 +84,6 @@ func runPKIShow(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		}
 		fmt.Fprintf(stdout, "             valid %s, hosts %s\n", validityText(leaf, now), hostsText(leaf))
 	}
-	st, err := a.Tokens.Stats(now)
-	if err != nil {
-		return fmt.Errorf("pki show: %w", err)
-	}
-	fmt.Fprintf(stdout, "tokens       %d outstanding, %d used, %d expired\n", st.Outstanding, st.Redeemed, st.Expired)
 	ids, serials, err := a.Revocations.List()
 	if err != nil {
 		return fmt.Errorf("pki show: %w", err)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/vigilauth/vigil/crypto/he"
 	"github.com/vigilauth/vigil/crypto/sig"
+	"github.com/vigilauth/vigil/enrolment"
 	"github.com/vigilauth/vigil/pki"
 	"github.com/vigilauth/vigil/release"
 	"github.com/vigilauth/vigil/trustee"
@@ -22,6 +23,7 @@ import (
 // An organisation directory made by `vigil setup`, which the other commands read with --org.
 const (
 	orgPKI         = "pki"
+	orgEnrol       = "enrol" // the enrolment authority: in a deployment, on its own machine
 	orgKeys        = "keys"
 	orgRoot        = "root.json"      // root of trust version 1: what devices pin
 	orgKeyEpoch    = "key-epoch.bin"  // the collective HE key, canonical encoding
@@ -59,7 +61,8 @@ func runSetup(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("setup: %w", err)
 	}
 	fmt.Fprintf(stdout, `organisation created in %[1]s:
-  %[2]s/        CA, the coordinator's TLS credentials, enrolment tokens, revocations
+  %[2]s/        CA, the coordinator's TLS credentials, revocations
+  %[11]s/      the enrolment authority: its ML-DSA-65 record key (the root's enrolment role), tokens, its own TLS CA
   %[3]s/       ML-DSA-65 keys of the root, release and timestamp roles (move root.key offline)
   %[4]s      root of trust version 1: what devices pin
   %[5]s %[6]s  key epoch 1 (%[7]d-of-%[8]d threshold CKKS) and its signed document
@@ -68,9 +71,11 @@ func runSetup(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 next:
   vigil trustee serve --dir %[1]s/%[9]s/ID --pki-dir %[1]s/%[9]s/ID/%[10]s --min-contributors M --listen 127.0.0.1:PORT   (each trustee)
   vigil coordinator --org %[1]s --trustee ID=127.0.0.1:PORT ...                                      (coordinator)
-  vigil pki token --dir %[1]s/%[2]s --device-id DEVICE                                            (one per device)
-  vigil client --org-ca %[1]s/%[2]s/ca.pem --root %[1]s/%[4]s --device-id DEVICE --token TOKEN ...  (each device)
-`, *dir, orgPKI, orgKeys, orgRoot, orgKeyEpoch, orgKeyEpochDoc, *threshold, len(ids), orgTrustees, orgTrusteeTLS)
+  vigil enrol serve --dir %[1]s/%[11]s --listen 127.0.0.1:7060                                    (enrolment authority)
+  vigil enrol token --dir %[1]s/%[11]s --device-id DEVICE                                          (one per device)
+  vigil client --enrol 127.0.0.1:7060 --enrol-ca %[1]s/%[11]s/ca.pem --token TOKEN --region REGION \
+      --ca %[1]s/%[2]s/ca.pem --root %[1]s/%[4]s --device-id DEVICE ...                            (each device)
+`, *dir, orgPKI, orgKeys, orgRoot, orgKeyEpoch, orgKeyEpochDoc, *threshold, len(ids), orgTrustees, orgTrusteeTLS, orgEnrol)
 	return nil
 }
 
@@ -83,8 +88,17 @@ func setupOrg(dir string, ids []string, threshold int, hosts []string, now time.
 	if err != nil {
 		return err
 	}
+	authority, err := enrolment.InitDir(filepath.Join(dir, orgEnrol), hosts, now)
+	if err != nil {
+		return err
+	}
 	keys, err := release.NewKeySet(rand.Reader, now.Add(365*24*time.Hour))
 	if err != nil {
+		return err
+	}
+	// The root's enrolment role is the authority's key, not one the key set made: the
+	// coordinator, which reads the rest of this directory, never holds it.
+	if err := withEnrolmentKey(keys, authority.Key.Public()); err != nil {
 		return err
 	}
 	for name, k := range map[string]*sig.PrivateKey{"root": keys.Root, "release": keys.Release, "timestamp": keys.Timestamp} {

@@ -28,9 +28,6 @@ type EnrollRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// DeviceId is 1-64 characters of [A-Za-z0-9._-]; it must be the device record's.
 	DeviceId string `protobuf:"bytes,1,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"`
-	// EnrollmentToken is TRANSITIONAL and being removed: device identities come from the
-	// enrolment authority's device record, a role the coordinator does not hold.
-	EnrollmentToken string `protobuf:"bytes,2,opt,name=enrollment_token,json=enrollmentToken,proto3" json:"enrollment_token,omitempty"`
 	// Region names where the device's data must stay; it selects the release store.
 	Region string `protobuf:"bytes,3,opt,name=region,proto3" json:"region,omitempty"`
 	// CertificateRequest is a PKCS#10 request (DER) for the device's TLS key.
@@ -79,13 +76,6 @@ func (*EnrollRequest) Descriptor() ([]byte, []int) {
 func (x *EnrollRequest) GetDeviceId() string {
 	if x != nil {
 		return x.DeviceId
-	}
-	return ""
-}
-
-func (x *EnrollRequest) GetEnrollmentToken() string {
-	if x != nil {
-		return x.EnrollmentToken
 	}
 	return ""
 }
@@ -949,14 +939,13 @@ var File_vigil_v1_coordinator_proto protoreflect.FileDescriptor
 
 const file_vigil_v1_coordinator_proto_rawDesc = "" +
 	"\n" +
-	"\x1avigil/v1/coordinator.proto\x12\bvigil.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x14vigil/v1/types.proto\"\xe8\x01\n" +
+	"\x1avigil/v1/coordinator.proto\x12\bvigil.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x14vigil/v1/types.proto\"\xd5\x01\n" +
 	"\rEnrollRequest\x12\x1b\n" +
-	"\tdevice_id\x18\x01 \x01(\tR\bdeviceId\x12)\n" +
-	"\x10enrollment_token\x18\x02 \x01(\tR\x0fenrollmentToken\x12\x16\n" +
+	"\tdevice_id\x18\x01 \x01(\tR\bdeviceId\x12\x16\n" +
 	"\x06region\x18\x03 \x01(\tR\x06region\x12/\n" +
 	"\x13certificate_request\x18\x04 \x01(\fR\x12certificateRequest\x12#\n" +
 	"\rdevice_record\x18\x05 \x01(\fR\fdeviceRecord\x12!\n" +
-	"\frecord_proof\x18\x06 \x01(\fR\vrecordProof\"\xad\x01\n" +
+	"\frecord_proof\x18\x06 \x01(\fR\vrecordProofJ\x04\b\x02\x10\x03R\x10enrollment_token\"\xad\x01\n" +
 	"\x0eEnrollResponse\x12)\n" +
 	"\x05model\x18\x01 \x01(\v2\x13.vigil.v1.ModelSpecR\x05model\x12%\n" +
 	"\x0eglobal_version\x18\x02 \x01(\x04R\rglobalVersion\x12 \n" +

@@ -22,6 +22,9 @@ const (
 	MaxTokenLen = 256
 	// MaxCertificateBytes bounds certificates and certificate requests.
 	MaxCertificateBytes = 16 << 10
+	// MaxDeviceRecordBytes bounds a signed device record: an envelope holding an ML-DSA-65
+	// public key and one or a few ML-DSA-65 signatures, all base64, about 8 KB with one.
+	MaxDeviceRecordBytes = 32 << 10
 	// NonceSize is the exact length of a task nonce.
 	NonceSize = 16
 )

@@ -157,10 +157,13 @@ func (x *CoordinatorState) GetRound() *Round {
 }
 
 type Device struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	Region        string                 `protobuf:"bytes,2,opt,name=region,proto3" json:"region,omitempty"`
-	Enrolled      *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=enrolled,proto3" json:"enrolled,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Id       string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Region   string                 `protobuf:"bytes,2,opt,name=region,proto3" json:"region,omitempty"`
+	Enrolled *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=enrolled,proto3" json:"enrolled,omitempty"`
+	// Record is the device record the enrolment authority signed (a release envelope), naming
+	// the key that signs the device's updates; empty when the coordinator checks no records.
+	Record        []byte `protobuf:"bytes,4,opt,name=record,proto3" json:"record,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -212,6 +215,13 @@ func (x *Device) GetRegion() string {
 func (x *Device) GetEnrolled() *timestamppb.Timestamp {
 	if x != nil {
 		return x.Enrolled
+	}
+	return nil
+}
+
+func (x *Device) GetRecord() []byte {
+	if x != nil {
+		return x.Record
 	}
 	return nil
 }
@@ -498,11 +508,12 @@ const file_vigil_state_v1_state_proto_rawDesc = "" +
 	"\n" +
 	"last_round\x18\x03 \x01(\x04R\tlastRound\x120\n" +
 	"\adevices\x18\x04 \x03(\v2\x16.vigil.state.v1.DeviceR\adevices\x12+\n" +
-	"\x05round\x18\x05 \x01(\v2\x15.vigil.state.v1.RoundR\x05round\"h\n" +
+	"\x05round\x18\x05 \x01(\v2\x15.vigil.state.v1.RoundR\x05round\"\x80\x01\n" +
 	"\x06Device\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
 	"\x06region\x18\x02 \x01(\tR\x06region\x126\n" +
-	"\benrolled\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\benrolled\"R\n" +
+	"\benrolled\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\benrolled\x12\x16\n" +
+	"\x06record\x18\x04 \x01(\fR\x06record\"R\n" +
 	"\x04Task\x12\x16\n" +
 	"\x06device\x18\x01 \x01(\tR\x06device\x12\x14\n" +
 	"\x05nonce\x18\x02 \x01(\fR\x05nonce\x12\x1c\n" +

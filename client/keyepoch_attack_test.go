@@ -1,0 +1,106 @@
+package client
+
+import (
+	"context"
+	"crypto/rand"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/vigilauth/vigil/crypto/he"
+	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
+	"github.com/vigilauth/vigil/release"
+)
+
+// rogueCoordinator serves a key epoch of its own making, signed with the keys a coordinator
+// holds online.
+type rogueCoordinator struct {
+	vigilv1.UnimplementedCoordinatorServer
+	document, publicKey []byte
+}
+
+func (r *rogueCoordinator) GetKeyEpoch(context.Context, *vigilv1.GetKeyEpochRequest) (*vigilv1.GetKeyEpochResponse, error) {
+	return &vigilv1.GetKeyEpochResponse{Document: r.document, PublicKey: r.publicKey}, nil
+}
+
+// serveRogue serves r on a loopback port and returns a client of it.
+func serveRogue(t *testing.T, r *rogueCoordinator) vigilv1.CoordinatorClient {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer()
+	vigilv1.RegisterCoordinatorServer(srv, r)
+	go srv.Serve(lis)
+	t.Cleanup(srv.Stop)
+	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return vigilv1.NewCoordinatorClient(conn)
+}
+
+// TestAttackCoordinatorSubstitutesKey is the attack of a coordinator that runs a key ceremony
+// alone, so that it knows the whole secret, and signs the key-epoch document with every key it
+// holds online (release, timestamp). Devices accept key epochs only under the root's trustees
+// role and refuse to encrypt under its key.
+func TestAttackCoordinatorSubstitutesKey(t *testing.T) {
+	now := time.Now()
+	org, err := release.NewKeySet(rand.Reader, now.AddDate(1, 0, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := he.DefaultParams()
+	// The coordinator plays every trustee: it holds all the shares, hence the secret.
+	_, key, err := he.LocalCeremony(p, 1, []string{"a", "b", "c"}, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pk, err := key.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := release.NewKeyEpoch(1, p.ID(), pk, now, now.AddDate(0, 1, 0))
+	for _, tc := range []struct {
+		name    string
+		signers []release.Signer
+	}{
+		{"release key", []release.Signer{org.Release}},
+		{"timestamp key", []release.Signer{org.Timestamp}},
+		{"release and timestamp keys", []release.Signer{org.Release, org.Timestamp}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			signed, err := release.Sign(doc, tc.signers...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			api := serveRogue(t, &rogueCoordinator{document: signed, publicKey: pk})
+			keys, err := NewSignedKeys(api, org.RootEnvelope, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = keys.KeyEpoch(context.Background(), 1)
+			if err == nil || !strings.Contains(err.Error(), "does not verify") || !strings.Contains(err.Error(), "trustees") {
+				t.Fatalf("KeyEpoch = %v, want a refusal naming the trustees role", err)
+			}
+		})
+	}
+	// The same document approved by the trustees is accepted: the refusal is about who signed.
+	signed, err := org.SignKeyEpoch(1, p.ID(), pk, now, now.AddDate(0, 1, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := NewSignedKeys(serveRogue(t, &rogueCoordinator{document: signed, publicKey: pk}), org.RootEnvelope, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := keys.KeyEpoch(context.Background(), 1); err != nil {
+		t.Fatalf("trustee-signed key epoch refused: %v", err)
+	}
+}

@@ -1,0 +1,186 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"time"
+
+	"google.golang.org/grpc"
+
+	"github.com/vigilauth/vigil/crypto/sig"
+	"github.com/vigilauth/vigil/enrolment"
+	"github.com/vigilauth/vigil/pki"
+	"github.com/vigilauth/vigil/release"
+)
+
+// runEnrol is `vigil enrol`: the enrolment authority, a role separate from the coordinator,
+// which alone can say that a device exists.
+func runEnrol(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	subs := []struct {
+		name, summary string
+		run           func(context.Context, []string, io.Writer, io.Writer) error
+	}{
+		{"init", "create the authority: its ML-DSA-65 record key, a token store, its own TLS CA and certificate", runEnrolInit},
+		{"token", "print a one-time token with which one device ID registers", runEnrolToken},
+		{"serve", "serve registrations: a valid token and proof of key possession buy a signed device record", runEnrolServe},
+	}
+	usage := func() {
+		fmt.Fprintln(stderr, "usage: vigil enrol <command> [flags]\n\ncommands:")
+		for _, s := range subs {
+			fmt.Fprintf(stderr, "  %-8s %s\n", s.name, s.summary)
+		}
+	}
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage()
+		if len(args) == 0 {
+			return errors.New("enrol: no command given")
+		}
+		return flag.ErrHelp
+	}
+	for _, s := range subs {
+		if s.name == args[0] {
+			return s.run(ctx, args[1:], stdout, stderr)
+		}
+	}
+	usage()
+	return fmt.Errorf("enrol: unknown command %q", args[0])
+}
+
+// enrolFlagSet returns a flag set for `vigil enrol <name>` with the --dir flag every command
+// takes.
+func enrolFlagSet(name string, stderr io.Writer) (*flag.FlagSet, *string) {
+	fs := flag.NewFlagSet("enrol "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dir := fs.String("dir", "", "the authority's `directory` (record key, tokens, TLS); in an organisation from `vigil setup`, ORG/enrol")
+	return fs, dir
+}
+
+func runEnrolInit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs, dir := enrolFlagSet("init", stderr)
+	hosts := pkiHosts{}
+	fs.Var(&hosts, "hosts", "DNS names and IP addresses the authority serves on, comma-separated (default localhost,127.0.0.1,::1)")
+	if err := parsePKIFlags(fs, dir, args); err != nil {
+		return err
+	}
+	if len(hosts) == 0 {
+		hosts = pkiHosts{"localhost", "127.0.0.1", "::1"}
+	}
+	if _, _, err := pki.ParseHosts(hosts); err != nil {
+		return fmt.Errorf("enrol init: flag -hosts: %w", err)
+	}
+	d, err := enrolment.InitDir(*dir, hosts, time.Now())
+	if err != nil {
+		return fmt.Errorf("enrol init: -dir %s: %w", *dir, err)
+	}
+	printEnrolInit(stdout, d)
+	return nil
+}
+
+func printEnrolInit(w io.Writer, d *enrolment.Dir) {
+	fmt.Fprintf(w, "record key     %s (ML-DSA-65 %s, mode 0600)\n", filepath.Join(d.Path, enrolment.KeyFile), d.Key.ID().Short())
+	fmt.Fprintf(w, "public key     %s: list it in the root's enrolment role (vigil release sign root -enrolment)\n", filepath.Join(d.Path, enrolment.PublicKeyFile))
+	fmt.Fprintf(w, "TLS CA         %s (%s): give it to devices with their token\n", d.CACertPath(), pki.Fingerprint(d.TLS.Roots[0]))
+}
+
+func runEnrolToken(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs, dir := enrolFlagSet("token", stderr)
+	device := fs.String("device-id", "", "the device the token may register (required)")
+	ttl := fs.Duration("ttl", enrolment.DefaultTokenTTL, "how long the token stays valid")
+	if err := parsePKIFlags(fs, dir, args); err != nil {
+		return err
+	}
+	if *device == "" {
+		return errors.New("enrol token: flag -device-id is required")
+	}
+	if err := pki.Device(*device).Validate(); err != nil {
+		return fmt.Errorf("enrol token: flag -device-id: %w", err)
+	}
+	if *ttl <= 0 || *ttl > pki.MaxTokenTTL {
+		return fmt.Errorf("enrol token: flag -ttl %v is outside (0, %v]", *ttl, pki.MaxTokenTTL)
+	}
+	// Least privilege: the token store and the TLS CA certificate, never the record key.
+	caPath := filepath.Join(*dir, pki.CACertFile)
+	caCerts, err := pki.ReadCertificates(caPath)
+	if err != nil {
+		return fmt.Errorf("enrol token: -dir: %w", err)
+	}
+	tokens, err := pki.OpenTokens(filepath.Join(*dir, enrolment.TokensFile))
+	if err != nil {
+		return fmt.Errorf("enrol token: -dir: %w", err)
+	}
+	now := time.Now()
+	token, err := tokens.Issue(*device, *ttl, now)
+	if err != nil {
+		return fmt.Errorf("enrol token: %w", err)
+	}
+	fmt.Fprintln(stdout, token)
+	fmt.Fprintf(stderr, "one-time token for device %q, valid until %s; shown only now.\n", *device, now.Add(*ttl).UTC().Format(time.RFC3339))
+	fmt.Fprintf(stderr, "the device also needs %s (%s) to reach the authority\n", caPath, pki.Fingerprint(caCerts[0]))
+	return nil
+}
+
+func runEnrolServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs, dir := enrolFlagSet("serve", stderr)
+	listen := fs.String("listen", "127.0.0.1:7060", "gRPC address to serve devices on (TLS)")
+	var logLevel slog.Level
+	fs.TextVar(&logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn or error")
+	if err := parsePKIFlags(fs, dir, args); err != nil {
+		return err
+	}
+	d, err := enrolment.OpenDir(*dir)
+	if err != nil {
+		return fmt.Errorf("enrol serve: -dir: %w", err)
+	}
+	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: logLevel}))
+	a, err := enrolment.New(enrolment.Config{Key: d.Key, Tokens: d.Tokens, Logger: logger})
+	if err != nil {
+		return fmt.Errorf("enrol serve: %w", err)
+	}
+	lis, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return fmt.Errorf("enrol serve: -listen: %w", err)
+	}
+	srv := grpc.NewServer(enrolment.ServerOptions(d.TLS)...)
+	a.RegisterService(srv)
+	go srv.Serve(lis)
+	fmt.Fprintf(stdout, "enrolment authority listening on %s (record key %s)\n", lis.Addr(), d.Key.ID().Short())
+	<-ctx.Done()
+	srv.GracefulStop()
+	return nil
+}
+
+// withEnrolmentKey re-signs the key set's root with the enrolment role given to enrol, the key
+// of an enrolment authority the key set does not hold, keeping every other role, and drops the
+// key set's own enrolment key, so that nothing holding the key set can sign device records.
+func withEnrolmentKey(ks *release.KeySet, enrol *sig.PublicKey) error {
+	old, err := release.ParseTrustedRoot(ks.RootEnvelope)
+	if err != nil {
+		return err
+	}
+	spec := func(rk release.RoleKeys) release.RoleSpec {
+		s := release.RoleSpec{Threshold: rk.Threshold}
+		for _, id := range rk.KeyIDs {
+			s.Keys = append(s.Keys, old.PublicKey(id))
+		}
+		return s
+	}
+	r := old.Roles
+	root, err := release.NewRoot(old.Version, old.Expires, release.RootRoles{
+		Root: spec(r.Root), Release: spec(r.Release), Timestamp: spec(r.Timestamp), Trustees: spec(r.Trustees),
+		Enrolment: release.RoleSpec{Keys: []*sig.PublicKey{enrol}, Threshold: 1}, Privacy: spec(r.Privacy),
+	})
+	if err != nil {
+		return err
+	}
+	if ks.RootEnvelope, err = release.Sign(root, ks.Root); err != nil {
+		return err
+	}
+	ks.Enrolment = nil
+	return nil
+}
