@@ -3,8 +3,8 @@ package agent
 import (
 	"context"
 	"encoding/hex"
-	"hash/fnv"
 	"fmt"
+	"hash/fnv"
 	"os"
 	"slices"
 	"sync"
@@ -35,16 +35,23 @@ type Agent struct {
 	key     []byte
 	layout  *models.Layout
 
-	mu       sync.Mutex
-	state    *State
-	dirty    bool
-	users    map[string]*userRT
+	// mu guards the persisted state and the users' enrolment; smu the live sessions. Neither
+	// is held while the state is written to disk (saveMu serialises the writers), so a slow
+	// disk never delays the API.
+	mu     sync.Mutex
+	state  *State
+	dirty  bool
+	users  map[string]*userRT
+	closed bool
+
+	smu      sync.RWMutex
 	sessions map[string]*session
 	tokens   map[string]*session
 
+	saveMu sync.Mutex
+
 	heads   chan chan headResult
 	fitting sync.WaitGroup
-	closed  bool
 }
 
 // userRT is what the agent holds in memory for a user besides their persisted state.
@@ -163,44 +170,54 @@ func (a *Agent) enrolKeystrokes(user string, evs []guard.KeystrokeEvent) {
 		start := time.Now()
 		m, err := a.fit(enrol, seed)
 		a.mu.Lock()
-		defer a.mu.Unlock()
 		rt.fitting = false
+		if err == nil {
+			err = a.scorers.SetModel(user, m)
+		}
 		if err != nil {
+			a.mu.Unlock()
 			a.cfg.Logger.Warn("enrolment failed; collecting more typing", "user", user, "err", err)
 			us.Enrolment = models.Enrolment{}
 			return
 		}
-		if err := a.scorers.SetModel(user, m); err != nil {
-			a.cfg.Logger.Error("enrolment", "user", user, "err", err)
-			return
-		}
 		us.Enrolled, us.Seed = true, seed
+		a.mu.Unlock()
 		a.cfg.Logger.Info("user enrolled", "user", user, "windows", len(enrol.Windows), "summaries", len(enrol.Summaries), "fit", time.Since(start).Round(time.Millisecond))
-		if err := a.saveLocked(); err != nil {
+		if err := a.Save(); err != nil {
 			a.cfg.Logger.Error("saving state", "err", err)
 		}
 	}()
 }
 
-// saveLocked writes the state with every user's current guard baseline. a.mu must be held.
-func (a *Agent) saveLocked() error {
+// Save writes the state now, with every user's current guard baseline. The state is sealed
+// under mu and written outside it.
+func (a *Agent) Save() error {
+	a.saveMu.Lock()
+	defer a.saveMu.Unlock()
+	a.mu.Lock()
 	for user, us := range a.state.Users {
 		if b, ok := a.g.Baseline(user); ok {
 			us.Baseline = &b
 		}
 	}
-	if err := saveState(a.cfg.Dir, a.key, a.state); err != nil {
+	data, err := sealState(a.key, a.state)
+	a.dirty = false
+	a.mu.Unlock()
+	if err != nil {
 		return err
 	}
-	a.dirty = false
-	return nil
+	return writeState(a.cfg.Dir, data)
 }
 
-// Save writes the state now.
-func (a *Agent) Save() error {
+// saveIfDirty writes the state if it changed since the last write.
+func (a *Agent) saveIfDirty() error {
 	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.saveLocked()
+	dirty := a.dirty
+	a.mu.Unlock()
+	if !dirty {
+		return nil
+	}
+	return a.Save()
 }
 
 // WaitEnrolments waits until no model is being fitted.

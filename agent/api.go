@@ -33,9 +33,9 @@ func (a *Agent) authenticate(credential string) (caller, error) {
 		if secretEqual(credential, a.secret) {
 			return caller{admin: true}, nil
 		}
-		a.mu.Lock()
+		a.smu.RLock()
 		s := a.tokens[credential]
-		a.mu.Unlock()
+		a.smu.RUnlock()
 		if s != nil {
 			return caller{session: s.id}, nil
 		}
@@ -78,9 +78,9 @@ func checkName(field, v string) error {
 }
 
 func (a *Agent) lookup(id string) (*session, error) {
-	a.mu.Lock()
+	a.smu.RLock()
 	s := a.sessions[id]
-	a.mu.Unlock()
+	a.smu.RUnlock()
 	if s == nil {
 		return nil, apiError(codes.NotFound, ReasonUnknownSession, "session", "no open session "+quote(id), 0)
 	}
@@ -122,25 +122,26 @@ func (a *Agent) StartSession(ctx context.Context, req *vigilv1.StartSessionReque
 		return nil, err
 	}
 	a.mu.Lock()
-	if a.closed {
-		a.mu.Unlock()
-		return nil, apiError(codes.Unavailable, "SHUTTING_DOWN", "", "the agent is shutting down", time.Second)
-	}
-	if len(a.sessions) >= MaxSessions {
-		a.mu.Unlock()
-		return nil, apiError(codes.ResourceExhausted, ReasonTooMany, "", "the agent guards its maximum of live sessions; end some first", 0)
-	}
+	closed := a.closed
 	a.userState(req.User)
 	a.mu.Unlock()
+	if closed {
+		return nil, apiError(codes.Unavailable, "SHUTTING_DOWN", "", "the agent is shutting down", time.Second)
+	}
 	now := a.cfg.Clock()
 	st, err := a.g.OpenSession(req.Session, req.User, now)
 	if err != nil {
 		return nil, guardError(err, "session")
 	}
 	s := newSession(req.Session, req.User, token, now, st.Trust)
-	a.mu.Lock()
+	a.smu.Lock()
+	if len(a.sessions) >= MaxSessions {
+		a.smu.Unlock()
+		a.g.CloseSession(s.id, now)
+		return nil, apiError(codes.ResourceExhausted, ReasonTooMany, "", "the agent guards its maximum of "+strconv.Itoa(MaxSessions)+" live sessions; end some first", 0)
+	}
 	a.sessions[s.id], a.tokens[token] = s, s
-	a.mu.Unlock()
+	a.smu.Unlock()
 	a.cfg.Logger.Info("session started", "session", s.id, "user", s.user, "trust", st.Trust)
 	m := a.withEnrolment(statusMsg(st), req.User)
 	m.SessionToken = token
@@ -160,11 +161,8 @@ func (a *Agent) EndSession(ctx context.Context, req *vigilv1.EndSessionRequest) 
 	if err := a.g.CloseSession(s.id, a.cfg.Clock()); err != nil {
 		return nil, guardError(err, "session")
 	}
-	a.mu.Lock()
 	a.finish(s, st, false)
-	err = a.saveLocked()
-	a.mu.Unlock()
-	if err != nil {
+	if err := a.Save(); err != nil {
 		a.cfg.Logger.Error("saving state", "err", err)
 	}
 	s.notify()
@@ -173,10 +171,14 @@ func (a *Agent) EndSession(ctx context.Context, req *vigilv1.EndSessionRequest) 
 	return m, nil
 }
 
-// finish removes a session and adds it to its user's history. a.mu must be held.
+// finish removes a session and adds it to its user's history.
 func (a *Agent) finish(s *session, st guard.Status, shutdown bool) {
+	a.smu.Lock()
 	delete(a.sessions, s.id)
 	delete(a.tokens, s.token)
+	a.smu.Unlock()
+	a.mu.Lock()
+	defer a.mu.Unlock()
 	us, rt := a.userState(s.user)
 	rt.enr.reset() // enrolment windows never span sessions
 	s.mu.Lock()

@@ -46,23 +46,17 @@ func (a *Agent) Run(ctx context.Context) error {
 			h, err := a.exportHead()
 			reply <- headResult{h, err}
 		case <-save.C:
-			a.mu.Lock()
-			var err error
-			if a.dirty {
-				err = a.saveLocked()
-			}
-			a.mu.Unlock()
-			if err != nil {
+			if err := a.saveIfDirty(); err != nil {
 				a.cfg.Logger.Error("saving state", "err", err)
 			}
 		case now := <-tick.C:
 			a.g.Tick(now)
-			a.mu.Lock()
+			a.smu.RLock()
 			live := make([]*session, 0, len(a.sessions))
 			for _, s := range a.sessions {
 				live = append(live, s)
 			}
-			a.mu.Unlock()
+			a.smu.RUnlock()
 			for _, s := range live {
 				s.notify()
 			}
@@ -129,12 +123,18 @@ func (a *Agent) shutdown() error {
 	a.fitting.Wait()
 	a.mu.Lock()
 	a.closed = true
+	a.mu.Unlock()
+	a.smu.RLock()
+	live := make([]*session, 0, len(a.sessions))
 	for _, s := range a.sessions {
+		live = append(live, s)
+	}
+	a.smu.RUnlock()
+	for _, s := range live {
 		st, _ := a.g.Status(s.id)
 		a.finish(s, st, true)
 	}
-	err := a.saveLocked()
-	a.mu.Unlock()
+	err := a.Save()
 	if _, herr := a.exportHead(); herr != nil && err == nil {
 		err = herr
 	}

@@ -115,12 +115,8 @@ func loadState(dir string, key []byte) (*State, error) {
 	return openState(key, data)
 }
 
-// saveState writes st to dir's state file, all or nothing.
-func saveState(dir string, key []byte, st *State) error {
-	data, err := sealState(key, st)
-	if err != nil {
-		return err
-	}
+// writeState writes a sealed state to dir's state file, all or nothing.
+func writeState(dir string, data []byte) error {
 	if err := atomicfile.Write(filepath.Join(dir, StateFile), data, 0o600); err != nil {
 		return fmt.Errorf("agent: save state: %w", err)
 	}
