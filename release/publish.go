@@ -145,6 +145,25 @@ func (p *Publisher) Publish(ctx context.Context, regions []Region, b *Bundle) er
 	return p.publish(ctx, regions, objs)
 }
 
+// PublishFiles writes a release's artifacts and manifest but not its pointer: a version older
+// than the one the pointer names, published so that every region holds every release
+// (`vigil release publish -all`). Devices fetch only what the pointer names.
+func (p *Publisher) PublishFiles(ctx context.Context, regions []Region, manifest []byte, files map[string][]byte) error {
+	_, mdoc, err := DecodeUnverified(manifest)
+	if err != nil {
+		return fmt.Errorf("release: publish: manifest: %w", err)
+	}
+	m, ok := mdoc.(*Manifest)
+	if !ok {
+		return fmt.Errorf("release: publish: %w: manifest envelope holds a %T", ErrWrongType, mdoc)
+	}
+	objs, err := releaseObjects(m, manifest, files)
+	if err != nil {
+		return err
+	}
+	return p.publish(ctx, regions, objs)
+}
+
 func bundleObjects(b *Bundle) ([]object, error) {
 	_, mdoc, err := DecodeUnverified(b.ManifestEnvelope)
 	if err != nil {
@@ -169,17 +188,27 @@ func bundleObjects(b *Bundle) ([]object, error) {
 	if l.Model != m.Model || l.Version != m.Version || l.ManifestSHA256 != sha256Hex(menv.Payload) {
 		return nil, fmt.Errorf("release: publish: %w: pointer does not name this manifest", ErrMixAndMatch)
 	}
-	if len(b.Files) != len(m.Artifacts) {
-		return nil, fmt.Errorf("release: publish: %w: %d files for %d artifacts", ErrMixAndMatch, len(b.Files), len(m.Artifacts))
+	objs, err := releaseObjects(m, b.ManifestEnvelope, b.Files)
+	if err != nil {
+		return nil, err
+	}
+	return append(objs,
+		object{key: LatestKey(m.Model), data: b.LatestEnvelope, kind: pointer, version: l.Version, payloadType: TypeLatest, role: RoleTimestamp}), nil
+}
+
+// releaseObjects are the writes of a release's artifacts and manifest, in order.
+func releaseObjects(m *Manifest, manifest []byte, files map[string][]byte) ([]object, error) {
+	if len(files) != len(m.Artifacts) {
+		return nil, fmt.Errorf("release: publish: %w: %d files for %d artifacts", ErrMixAndMatch, len(files), len(m.Artifacts))
 	}
 	// The manifest key is checked first, so that no artifact is written beside a different
 	// genuine release of the same version.
-	mobj := object{key: ManifestKey(m.Model, m.Version), data: b.ManifestEnvelope, kind: envelopeOnce, payloadType: TypeManifest, role: RoleRelease}
+	mobj := object{key: ManifestKey(m.Model, m.Version), data: manifest, kind: envelopeOnce, payloadType: TypeManifest, role: RoleRelease}
 	check := mobj
 	check.kind = checkOnly
 	objs := []object{check}
 	for _, a := range m.Artifacts {
-		data, ok := b.Files[a.Name]
+		data, ok := files[a.Name]
 		if !ok {
 			return nil, fmt.Errorf("release: publish: %w: artifact %s missing", ErrMixAndMatch, a.Name)
 		}
@@ -188,9 +217,7 @@ func bundleObjects(b *Bundle) ([]object, error) {
 		}
 		objs = append(objs, object{key: ArtifactKey(m.Model, m.Version, a.Name), data: data, kind: exactOnce})
 	}
-	objs = append(objs, mobj,
-		object{key: LatestKey(m.Model), data: b.LatestEnvelope, kind: pointer, version: l.Version, payloadType: TypeLatest, role: RoleTimestamp})
-	return objs, nil
+	return append(objs, mobj), nil
 }
 
 // PublishLatest replaces the pointer of its model in every region, unless a region holds a

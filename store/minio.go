@@ -74,6 +74,7 @@ type MinIO struct {
 	region    string
 	retention time.Duration
 	now       func() time.Time
+	admin     *MinIOAdmin // the same credentials on the admin API, to tell an admin apart
 }
 
 var (
@@ -104,7 +105,11 @@ func NewMinIO(cfg MinIOConfig) (*MinIO, error) {
 	if p != "" {
 		p += "/"
 	}
-	return &MinIO{client: client, bucket: cfg.Bucket, prefix: p, region: cfg.Region, retention: cfg.Retention, now: time.Now}, nil
+	admin, err := NewMinIOAdmin(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &MinIO{client: client, bucket: cfg.Bucket, prefix: p, region: cfg.Region, retention: cfg.Retention, now: time.Now, admin: admin}, nil
 }
 
 // Client returns the underlying minio-go client, for administration and tests.

@@ -132,3 +132,13 @@ func (a *MinIOAdmin) seal(data []byte) ([]byte, error) {
 	out := append(append(append([]byte{}, salt[:]...), 0x01), nonce[:]...)
 	return aead.Seal(out, n, data, ad), nil
 }
+
+// IsAdmin reports whether st's credentials can use the admin API: then they are the region's
+// admin (root) credentials, which the publisher must not use.
+func IsAdmin(ctx context.Context, st *MinIO) (bool, error) {
+	if st.admin == nil {
+		return false, nil
+	}
+	err := st.admin.do(ctx, http.MethodGet, "info", url.Values{}, nil)
+	return err == nil, err
+}

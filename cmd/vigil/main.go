@@ -44,8 +44,15 @@ func main() {
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	if err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "vigil:", err)
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0) // help was asked for and printed
+		}
+		fmt.Fprintln(os.Stderr, "vigil:", err)
+		// A command whose exit codes mean something (vigil release) says which; anything else
+		// is 2.
+		var coded interface{ ExitCode() int }
+		if errors.As(err, &coded) {
+			os.Exit(coded.ExitCode())
 		}
 		os.Exit(2)
 	}

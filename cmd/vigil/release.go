@@ -20,35 +20,79 @@ func runRelease(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		name, summary string
 		run           func(context.Context, []string, io.Writer, io.Writer) error
 	}{
-		{"keygen", "make an ML-DSA-65 key pair (PREFIX.key, PREFIX.pub)", runReleaseKeygen},
-		{"sign", "sign a root, a release, a fresh latest pointer or a key epoch into a staging directory", runReleaseSign},
-		{"publish", "copy a staging directory to stores (directories or s3://bucket/prefix), retrying", runReleasePublish},
+		{"keygen", "make an ML-DSA-65 key pair (PREFIX.key, encrypted under a passphrase, and PREFIX.pub)", runReleaseKeygen},
+		{"sign", "sign a root, a release, a fresh latest pointer or a key epoch into a staging directory; --add-signature, --merge", runReleaseSign},
+		{"publish", "verify a staging directory against its root, then copy it to every region, retrying", runReleasePublish},
+		{"status", "per region: what is published, whether it verifies, versions and expiries, with warnings", runReleaseStatus},
 		{"verify", "verify the newest release in a store against a pinned root; say exactly what failed", runReleaseVerify},
 		{"inspect", "print a signed document WITHOUT verifying it", runReleaseInspect},
+		{"init-region", "set up a region's bucket with the admin credentials: object lock, publisher and reader users, policies", runReleaseInitRegion},
 	}
-	usage := func() {
-		fmt.Fprintln(stderr, "usage: vigil release <command> [flags]\n\ncommands:")
+	usage := func(w io.Writer) {
+		fmt.Fprintln(w, "usage: vigil release <command> [flags]\n\ncommands:")
 		for _, s := range subs {
-			fmt.Fprintf(stderr, "  %-8s %s\n", s.name, s.summary)
+			fmt.Fprintf(w, "  %-11s %s\n", s.name, s.summary)
 		}
-		fmt.Fprintln(stderr, "\nStores: a directory, or s3://bucket[/prefix] on MinIO with credentials from")
-		fmt.Fprintln(stderr, "VIGIL_MINIO_ENDPOINT, VIGIL_MINIO_ACCESS_KEY, VIGIL_MINIO_SECRET_KEY (VIGIL_MINIO_TLS=1 for https).")
+		fmt.Fprintln(w, "\nStores: a directory, or s3://bucket[/prefix] on MinIO with credentials from")
+		fmt.Fprintln(w, "VIGIL_MINIO_ENDPOINT, VIGIL_MINIO_ACCESS_KEY, VIGIL_MINIO_SECRET_KEY (VIGIL_MINIO_TLS=1 for https).")
+		fmt.Fprintln(w, "Encrypted keys: VIGIL_KEY_PASSPHRASE_FILE (or VIGIL_KEY_PASSPHRASE); a hardware key is -key exec:PROGRAM.")
+		fmt.Fprintln(w, "\nExit codes: 0 done (or nothing to do); 1 refused: something does not verify, expired or conflicts;")
+		fmt.Fprintln(w, "2 usage: a flag or file is wrong; 3 warnings: something expires soon; 4 a region failed (retry).")
 	}
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		usage()
-		if len(args) == 0 {
-			return errors.New("release: no command given")
-		}
-		return flag.ErrHelp
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
+		usage(stdout)
+		return nil
+	}
+	if len(args) == 0 {
+		usage(stderr)
+		return usageErr(errors.New("release: no command given"))
 	}
 	for _, s := range subs {
 		if s.name == args[0] {
-			return s.run(ctx, args[1:], stdout, stderr)
+			err := s.run(ctx, args[1:], stdout, stderr)
+			if errors.Is(err, flag.ErrHelp) {
+				return nil // the flag package printed the help that was asked for
+			}
+			return err
 		}
 	}
-	usage()
-	return fmt.Errorf("release: unknown command %q", args[0])
+	usage(stderr)
+	return usageErr(fmt.Errorf("release: unknown command %q", args[0]))
 }
+
+// Exit codes of `vigil release` (main turns an error with ExitCode into the process's).
+const (
+	exitRefused = 1 // something does not verify, has expired, or conflicts
+	exitUsage   = 2 // a flag or a file is wrong
+	exitWarn    = 3 // everything verifies but something expires soon
+	exitRegion  = 4 // a region could not be brought up to date (an outage: retry)
+)
+
+// exitError carries the exit code of a failed command.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+// ExitCode is the process exit code for e.
+func (e *exitError) ExitCode() int { return e.code }
+
+func withCode(code int, err error) error {
+	if err == nil {
+		return nil
+	}
+	var ee *exitError
+	if errors.As(err, &ee) || errors.Is(err, flag.ErrHelp) {
+		return err
+	}
+	return &exitError{code: code, err: err}
+}
+
+func usageErr(err error) error   { return withCode(exitUsage, err) }
+func refusedErr(err error) error { return withCode(exitRefused, err) }
 
 // listFlag collects a repeatable, comma-separated flag.
 type listFlag []string
@@ -160,16 +204,30 @@ func readFileFlag(name, path string, limit int64) ([]byte, error) {
 	return data, nil
 }
 
+// newFlagSet returns a flag set whose errors go to stderr and whose help, when asked for with
+// -h, goes to stdout.
 func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	return fs
 }
 
+// parseReleaseFlags parses args, printing the help on stdout when -h is given.
+func parseReleaseFlags(fs *flag.FlagSet, args []string, stdout io.Writer) error {
+	for _, a := range args {
+		if a == "-h" || a == "-help" || a == "--help" {
+			fs.SetOutput(stdout)
+			fs.Usage()
+			return flag.ErrHelp
+		}
+	}
+	return usageErr(fs.Parse(args))
+}
+
 // noArgs refuses positional arguments a command does not take.
 func noArgs(fs *flag.FlagSet) error {
 	if fs.NArg() > 0 {
-		return fmt.Errorf("%s: unexpected argument %q", fs.Name(), fs.Arg(0))
+		return usageErr(fmt.Errorf("%s: unexpected argument %q", fs.Name(), fs.Arg(0)))
 	}
 	return nil
 }

@@ -21,13 +21,25 @@ func runReleasePublish(ctx context.Context, args []string, stdout, stderr io.Wri
 	fs.Var(&to, "to", "destination `LOCATIONS`: directories or s3://bucket[/prefix] (repeatable, comma-separated)")
 	attempts := fs.Int("attempts", 8, "tries per destination before giving up")
 	backoff := fs.Duration("backoff", 500*time.Millisecond, "first wait after a failure; doubles up to 30s")
-	if err := fs.Parse(args); err != nil {
+	all := fs.Bool("all", false, "also publish every older staged release a region lacks (default: only the one each staged pointer names)")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), `usage: vigil release publish -from DIR -to LOCATION[,LOCATION...] [-all]
+
+Verifies everything staged against the staged roots first and writes nothing if anything fails.
+Then publishes, per region and in order: roots, key epochs, releases (artifacts, manifest, then
+the pointer). A region that is down does not hold up the others; run the same command again
+when it is back. s3:// regions are written with the publisher credentials that
+'vigil release init-region' set up, never with the admin's.
+Exit codes: 0 every region verified; 1 refused (nothing written); 2 usage; 4 a region failed.`)
+		fs.PrintDefaults()
+	}
+	if err := parseReleaseFlags(fs, args, stdout); err != nil {
 		return err
 	}
 	if err := noArgs(fs); err != nil {
 		return err
 	}
-	fail := func(err error) error { return fmt.Errorf("release publish: %w", err) }
+	fail := func(err error) error { return usageErr(fmt.Errorf("release publish: %w", err)) }
 	if *from == "" {
 		return fail(errors.New("flag -from is required"))
 	}
@@ -38,11 +50,23 @@ func runReleasePublish(ctx context.Context, args []string, stdout, stderr io.Wri
 	if err != nil {
 		return fail(fmt.Errorf("flag -from: %w", err))
 	}
+	root, probs, err := checkStage(ctx, stage, time.Now())
+	if err != nil {
+		return fail(fmt.Errorf("flag -from: %w", err))
+	}
+	if err := stageError(*from, probs); err != nil {
+		return refusedErr(fmt.Errorf("release publish: %w", err))
+	}
 	var regions []release.Region
 	for _, loc := range to {
 		st, err := openStore(ctx, loc, true)
 		if err != nil {
 			return fail(fmt.Errorf("flag -to: %w", err))
+		}
+		if m, ok := st.(*store.MinIO); ok {
+			if admin, _ := store.IsAdmin(ctx, m); admin {
+				return fail(fmt.Errorf("flag -to: %s: VIGIL_MINIO_ACCESS_KEY is the region's admin; publish with the publisher credentials `vigil release init-region` set up (object lock is all that binds the admin)", loc))
+			}
 		}
 		regions = append(regions, release.Region{Name: loc, Store: st})
 	}
@@ -50,6 +74,7 @@ func runReleasePublish(ctx context.Context, args []string, stdout, stderr io.Wri
 		Attempts:       *attempts,
 		InitialBackoff: *backoff,
 		MaxBackoff:     max(30*time.Second, *backoff),
+		Root:           root,
 		Sleep: func(ctx context.Context, d time.Duration) error {
 			fmt.Fprintf(stderr, "release publish: a destination failed; retrying in %v\n", d)
 			t := time.NewTimer(d)
@@ -65,12 +90,76 @@ func runReleasePublish(ctx context.Context, args []string, stdout, stderr io.Wri
 	if err != nil {
 		return fail(fmt.Errorf("flags -attempts/-backoff: %w", err))
 	}
-	return publishStage(ctx, stage, p, regions, stdout)
+	return publishStage(ctx, stage, p, regions, *all, stdout)
+}
+
+// regionResult tracks one region through a publication: once a step fails there, later steps
+// skip it, so it never gets a release before the root that signs it.
+type regionResult struct {
+	region release.Region
+	err    error
+	done   []string
+}
+
+// step publishes one staged item to every region still healthy.
+func step(results []*regionResult, what string, publish func([]release.Region) error) {
+	var live []*regionResult
+	var regions []release.Region
+	for _, r := range results {
+		if r.err == nil {
+			live, regions = append(live, r), append(regions, r.region)
+		}
+	}
+	if len(live) == 0 {
+		return
+	}
+	err := publish(regions)
+	for _, r := range live {
+		switch {
+		case err == nil:
+			r.done = append(r.done, what)
+		case !isRegionErrs(err):
+			r.err = fmt.Errorf("%s: %w", what, err) // the item itself is at fault
+		default:
+			r.done = append(r.done, what)
+			for _, e := range unjoin(err) {
+				var re *release.RegionError
+				if errors.As(e, &re) && re.Region == r.region.Name {
+					r.err, r.done = fmt.Errorf("%s: %w", what, e), r.done[:len(r.done)-1]
+				}
+			}
+		}
+	}
+}
+
+func unjoin(err error) []error {
+	if err == nil {
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}
+
+func isRegionErrs(err error) bool {
+	for _, e := range unjoin(err) {
+		var re *release.RegionError
+		if !errors.As(e, &re) {
+			return false
+		}
+	}
+	return true
 }
 
 // publishStage publishes, in order, every staged root (oldest first), every staged key epoch,
-// and for every model the release its staged pointer names.
-func publishStage(ctx context.Context, stage store.Store, p *release.Publisher, regions []release.Region, stdout io.Writer) error {
+// and for every model the release its staged pointer names (with all, first every older staged
+// release). Then it reads each region back as a device would, and reports per region.
+func publishStage(ctx context.Context, stage store.Store, p *release.Publisher, regions []release.Region, all bool, stdout io.Writer) error {
+	results := make([]*regionResult, len(regions))
+	for i, r := range regions {
+		results[i] = &regionResult{region: r}
+	}
 	roots, err := numbered(ctx, stage, "root/", ".root.json")
 	if err != nil {
 		return err
@@ -80,10 +169,7 @@ func publishStage(ctx context.Context, stage store.Store, p *release.Publisher, 
 		if err != nil {
 			return err
 		}
-		if err := p.PublishRoot(ctx, regions, data); err != nil {
-			return fmt.Errorf("root version %d: %w", v, err)
-		}
-		fmt.Fprintf(stdout, "published root version %d\n", v)
+		step(results, fmt.Sprintf("root version %d", v), func(rs []release.Region) error { return p.PublishRoot(ctx, rs, data) })
 	}
 	epochs, err := numbered(ctx, stage, "keyepochs/", ".json")
 	if err != nil {
@@ -98,35 +184,126 @@ func publishStage(ctx context.Context, stage store.Store, p *release.Publisher, 
 		if err != nil {
 			return err
 		}
-		if err := p.PublishKeyEpoch(ctx, regions, doc, pk); err != nil {
-			return fmt.Errorf("key epoch %d: %w", e, err)
-		}
-		fmt.Fprintf(stdout, "published key epoch %d\n", e)
+		step(results, fmt.Sprintf("key epoch %d", e), func(rs []release.Region) error { return p.PublishKeyEpoch(ctx, rs, doc, pk) })
 	}
-	keys, err := stage.List(ctx, "releases/")
+	models, err := stagedModels(ctx, stage)
 	if err != nil {
 		return err
 	}
-	published := 0
-	for _, k := range keys {
-		model, ok := strings.CutSuffix(strings.TrimPrefix(k, "releases/"), "/latest.json")
-		if !ok || strings.Contains(model, "/") {
-			continue
-		}
+	for _, model := range models {
 		b, err := stagedBundle(ctx, stage, model)
 		if err != nil {
 			return err
 		}
-		if err := p.Publish(ctx, regions, b); err != nil {
-			return fmt.Errorf("%s version %d: %w", model, b.Manifest.Version, err)
+		if all {
+			older, err := numbered(ctx, stage, release.ReleasePrefix(model), "/manifest.json")
+			if err != nil {
+				return err
+			}
+			for _, v := range older {
+				if v >= b.Manifest.Version {
+					continue
+				}
+				menv, files, err := stagedFiles(ctx, stage, model, v)
+				if err != nil {
+					return err
+				}
+				step(results, fmt.Sprintf("%s version %d", model, v), func(rs []release.Region) error { return p.PublishFiles(ctx, rs, menv, files) })
+			}
 		}
-		fmt.Fprintf(stdout, "published %s version %d (%d artifacts) to %d store(s)\n", model, b.Manifest.Version, len(b.Files), len(regions))
-		published++
+		step(results, fmt.Sprintf("%s version %d (%d artifacts, pointer)", model, b.Manifest.Version, len(b.Files)),
+			func(rs []release.Region) error { return p.Publish(ctx, rs, b) })
 	}
-	if len(roots)+len(epochs)+published == 0 {
-		return errors.New("flag -from: the staging directory holds nothing to publish")
+	if len(roots)+len(epochs)+len(models) == 0 {
+		return usageErr(errors.New("release publish: flag -from: the staging directory holds nothing to publish"))
+	}
+	// Read every region back as a device that trusts the staged root would: success is
+	// reported only for a region whose pointers verify and name what was published.
+	rootEnv, _ := stage.Get(ctx, release.RootKey(p.Root().Version))
+	for _, r := range results {
+		if r.err != nil {
+			continue
+		}
+		for _, model := range models {
+			v, err := release.NewVerifier(release.VerifierConfig{Root: rootEnv, Model: model})
+			if err != nil {
+				return err
+			}
+			if _, err := v.Fetch(ctx, r.region.Store, time.Now()); err != nil {
+				r.err = fmt.Errorf("read back %s: %w", model, err)
+			}
+		}
+	}
+	var failed, refused []error
+	for _, r := range results {
+		if r.err == nil {
+			fmt.Fprintf(stdout, "%s: published and verified: %s\n", r.region.Name, strings.Join(r.done, ", "))
+			continue
+		}
+		fmt.Fprintf(stdout, "%s: FAILED: %v\n", r.region.Name, r.err)
+		e := fmt.Errorf("region %s: %w", r.region.Name, r.err)
+		if errors.Is(r.err, release.ErrConflict) || errors.Is(r.err, release.ErrUnverified) || isVerification(r.err) {
+			refused = append(refused, e)
+		} else {
+			failed = append(failed, e)
+		}
+	}
+	if len(refused) > 0 {
+		return refusedErr(fmt.Errorf("release publish: %w", errors.Join(append(refused, failed...)...)))
+	}
+	if len(failed) > 0 {
+		return withCode(exitRegion, fmt.Errorf("release publish: %w (run the same command again when the region is back)", errors.Join(failed...)))
 	}
 	return nil
+}
+
+// isVerification reports errors that mean something does not verify.
+func isVerification(err error) bool {
+	for _, e := range []error{release.ErrRollback, release.ErrExpired, release.ErrHashMismatch, release.ErrMixAndMatch,
+		release.ErrBadSignature, release.ErrUnknownKey, release.ErrThreshold, release.ErrRootVersion, release.ErrWrongType, release.ErrMalformed} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// stagedModels lists the models that have a staged pointer.
+func stagedModels(ctx context.Context, stage store.Store) ([]string, error) {
+	keys, err := stage.List(ctx, "releases/")
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, k := range keys {
+		model, ok := strings.CutSuffix(strings.TrimPrefix(k, "releases/"), "/latest.json")
+		if ok && !strings.Contains(model, "/") {
+			out = append(out, model)
+		}
+	}
+	return out, nil
+}
+
+// stagedFiles reads the manifest and artifacts of a staged version.
+func stagedFiles(ctx context.Context, stage store.Store, model string, v uint64) ([]byte, map[string][]byte, error) {
+	menv, err := stage.Get(ctx, release.ManifestKey(model, v))
+	if err != nil {
+		return nil, nil, err
+	}
+	_, doc, err := release.DecodeUnverified(menv)
+	m, ok := doc.(*release.Manifest)
+	if err != nil || !ok {
+		return nil, nil, fmt.Errorf("%s: not a manifest: %v", release.ManifestKey(model, v), err)
+	}
+	files := map[string][]byte{}
+	for _, a := range m.Artifacts {
+		data, err := stage.Get(ctx, release.ArtifactKey(model, v, a.Name))
+		if err != nil {
+			return nil, nil, err
+		}
+		files[a.Name] = data
+	}
+	return menv, files, nil
 }
 
 // numbered lists the numbers N of keys prefix+N+suffix, ascending.

@@ -17,45 +17,34 @@ import (
 // store, which `vigil release publish` then copies to the regions' stores.
 func runReleaseSign(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	kinds := map[string]func(context.Context, []string, io.Writer, io.Writer) error{
-		"root":     runSignRoot,
-		"release":  runSignRelease,
-		"latest":   runSignLatest,
-		"keyepoch": runSignKeyEpoch,
+		"root":            runSignRoot,
+		"release":         runSignRelease,
+		"latest":          runSignLatest,
+		"keyepoch":        runSignKeyEpoch,
+		"--add-signature": runAddSignature,
+		"-add-signature":  runAddSignature,
+		"--merge":         runMergeSignatures,
+		"-merge":          runMergeSignatures,
+	}
+	const usage = `usage: vigil release sign root|release|latest|keyepoch [flags]
+       vigil release sign --add-signature FILE -key KEY [-out FILE] [-stage DIR]
+       vigil release sign --merge -out FILE FILE...
+
+Threshold signing on separate machines: one signer signs a document (e.g. 'sign root -partial'),
+each further signer runs --add-signature on a copy of the file on their own machine, and the
+copies are merged with --merge (or the file is passed from signer to signer).`
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
+		fmt.Fprintln(stdout, usage)
+		return nil
 	}
 	if len(args) == 0 || kinds[args[0]] == nil {
-		fmt.Fprintln(stderr, "usage: vigil release sign root|release|latest|keyepoch [flags]")
+		fmt.Fprintln(stderr, usage)
 		if len(args) == 0 {
-			return errors.New("release sign: say what to sign")
+			return usageErr(errors.New("release sign: say what to sign"))
 		}
-		return fmt.Errorf("release sign: unknown document %q", args[0])
+		return usageErr(fmt.Errorf("release sign: unknown document %q", args[0]))
 	}
 	return kinds[args[0]](ctx, args[1:], stdout, stderr)
-}
-
-func readKeys(flagName string, paths []string) ([]release.Signer, error) {
-	if len(paths) == 0 {
-		return nil, fmt.Errorf("flag -%s is required", flagName)
-	}
-	var out []release.Signer
-	for _, p := range paths {
-		k, err := sig.ReadPrivateKeyFile(p)
-		if err != nil {
-			return nil, fmt.Errorf("flag -%s: %w", flagName, err)
-		}
-		out = append(out, k)
-	}
-	return out, nil
-}
-
-func readKey(flagName, path string) (release.Signer, error) {
-	if path == "" {
-		return nil, fmt.Errorf("flag -%s is required", flagName)
-	}
-	k, err := sig.ReadPrivateKeyFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("flag -%s: %w", flagName, err)
-	}
-	return k, nil
 }
 
 func readPubs(flagName string, paths []string) ([]*sig.PublicKey, error) {
@@ -80,8 +69,9 @@ func openStage(dir string) (*store.FS, error) {
 	return store.NewFS(dir)
 }
 
-func stagePublisher() *release.Publisher {
-	p, _ := release.NewPublisher(release.PublisherConfig{Attempts: 1})
+// stagePublisher writes into a staging directory, verifying what it holds against root.
+func stagePublisher(root *release.Root) *release.Publisher {
+	p, _ := release.NewPublisher(release.PublisherConfig{Attempts: 1, Root: root})
 	return p
 }
 
@@ -103,14 +93,15 @@ func runSignRoot(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	trusteeT := fs.Int("trustees-threshold", 2, "trustee signatures a key epoch needs (the ceremony's t)")
 	enrolT := fs.Int("enrolment-threshold", 1, "enrolment signatures a device record needs")
 	privacyT := fs.Int("privacy-threshold", 1, "privacy signatures a privacy policy needs")
-	fs.Var(&keys, "key", "private key `FILES` to sign with: the new root keys, and for a rotation also the previous root's")
-	if err := fs.Parse(args); err != nil {
+	fs.Var(&keys, "key", "private key `FILES` to sign with: the new root keys, and for a rotation also the previous root's (key files, or exec:PROGRAM for a hardware key)")
+	partial := fs.Bool("partial", false, "write the root even if it lacks signatures, for other signers to add theirs with --add-signature on their own machines (publish refuses it until the thresholds are met)")
+	if err := parseReleaseFlags(fs, args, stdout); err != nil {
 		return err
 	}
 	if err := noArgs(fs); err != nil {
 		return err
 	}
-	fail := func(err error) error { return fmt.Errorf("release sign root: %w", err) }
+	fail := func(err error) error { return usageErr(fmt.Errorf("release sign root: %w", err)) }
 	if *version == 0 {
 		return fail(errors.New("flag -version is required (at least 1)"))
 	}
@@ -147,25 +138,17 @@ func runSignRoot(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return fail(err)
 	}
-	// Refuse to write a root that devices would refuse: it must carry its own threshold.
-	if _, err := release.ParseTrustedRoot(env); err != nil {
-		return fail(fmt.Errorf("flag -key: %w", err))
-	}
 	st, err := openStage(*stage)
 	if err != nil {
 		return fail(err)
 	}
-	// A rotation must also carry the previous root's threshold; check it when that root is staged.
+	var prev *release.Root
 	if *version > 1 {
 		prevData, err := st.Get(ctx, release.RootKey(*version-1))
 		switch {
 		case err == nil:
-			prev, err := release.ParseTrustedRoot(prevData)
-			if err != nil {
+			if prev, err = release.ParseTrustedRoot(prevData); err != nil {
 				return fail(fmt.Errorf("staged root version %d: %w", *version-1, err))
-			}
-			if _, err := prev.VerifyNext(env); err != nil {
-				return fail(fmt.Errorf("flag -key: %w", err))
 			}
 		case !errors.Is(err, store.ErrNotFound):
 			return fail(err)
@@ -173,9 +156,25 @@ func runSignRoot(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			fmt.Fprintf(stderr, "warning: root version %d is not in %s; not checking the rotation signatures\n", *version-1, *stage)
 		}
 	}
+	// Refuse to write a root that devices would refuse: it must carry its own threshold and,
+	// for a rotation, the previous root's. A partial root is written for others to complete.
+	if !*partial {
+		if _, err := release.ParseTrustedRoot(env); err != nil {
+			return fail(fmt.Errorf("flag -key: %w (sign with -partial and collect the other signatures with --add-signature)", err))
+		}
+		if prev != nil {
+			if _, err := prev.VerifyNext(env); err != nil {
+				return fail(fmt.Errorf("flag -key: %w", err))
+			}
+		}
+	}
 	if err := st.Create(ctx, release.RootKey(*version), env); err != nil {
+		if errors.Is(err, store.ErrExist) {
+			return fail(fmt.Errorf("root version %d is already staged in %s; add signatures to it with --add-signature", *version, *stage))
+		}
 		return fail(err)
 	}
 	fmt.Fprintf(stdout, "root version %d signed by %d key(s), expires %s\nwrote %s\n", *version, len(signers), exp.UTC().Format(time.RFC3339), filepath.Join(*stage, release.RootKey(*version)))
+	printRootSignatures(stdout, env, prev)
 	return nil
 }

@@ -58,6 +58,28 @@ func readArtifacts(dir string) (map[string][]byte, error) {
 	return files, nil
 }
 
+// maxVersionStep is how far above the newest staged version `sign release` goes without -force.
+const maxVersionStep = 100
+
+// newestStaged returns the newest version of model whose manifest is staged (0 if none).
+func newestStaged(ctx context.Context, st store.Store, model string) (uint64, error) {
+	keys, err := st.List(ctx, release.ReleasePrefix(model))
+	if err != nil {
+		return 0, err
+	}
+	var newest uint64
+	for _, k := range keys {
+		rest, ok := strings.CutSuffix(strings.TrimPrefix(k, release.ReleasePrefix(model)), "/manifest.json")
+		if !ok {
+			continue
+		}
+		if v, err := strconv.ParseUint(rest, 10, 64); err == nil {
+			newest = max(newest, v)
+		}
+	}
+	return newest, nil
+}
+
 func runSignRelease(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("release sign release", stderr)
 	stage := fs.String("stage", "", "staging `DIR` (a filesystem store) to write the release into")
@@ -72,15 +94,16 @@ func runSignRelease(ctx context.Context, args []string, stdout, stderr io.Writer
 	epsilon := fs.Float64("epsilon", 0, "DP epsilon spent")
 	delta := fs.Float64("delta", 0, "DP delta spent")
 	evals := fs.String("eval", "", "evaluation figures, `name=value,...`")
-	releaseKey := fs.String("release-key", "", "release role private key `FILE`")
-	tsKey := fs.String("timestamp-key", "", "timestamp role private key `FILE`")
-	if err := fs.Parse(args); err != nil {
+	releaseKey := fs.String("release-key", "", "release role private key `FILE` (or exec:PROGRAM)")
+	tsKey := fs.String("timestamp-key", "", "timestamp role private key `FILE` (or exec:PROGRAM)")
+	force := fs.Bool("force", false, fmt.Sprintf("sign a version more than %d above the newest staged one (a typo there burns every version below it)", maxVersionStep))
+	if err := parseReleaseFlags(fs, args, stdout); err != nil {
 		return err
 	}
 	if err := noArgs(fs); err != nil {
 		return err
 	}
-	fail := func(err error) error { return fmt.Errorf("release sign release: %w", err) }
+	fail := func(err error) error { return usageErr(fmt.Errorf("release sign release: %w", err)) }
 	if *model == "" {
 		return fail(errors.New("flag -model is required"))
 	}
@@ -116,6 +139,26 @@ func runSignRelease(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err != nil {
 		return fail(err)
 	}
+	st, err := openStage(*stage)
+	if err != nil {
+		return fail(err)
+	}
+	root, _, err := stagedRoot(ctx, st, 0)
+	if err != nil {
+		return fail(fmt.Errorf("flag -stage: %w", err))
+	}
+	newest, err := newestStaged(ctx, st, *model)
+	if err != nil {
+		return fail(err)
+	}
+	if *version <= newest {
+		return refusedErr(fmt.Errorf("release sign release: flag -version: %w: %s version %d is staged in %s; a new release needs a version above it",
+			release.ErrRollback, *model, newest, *stage))
+	}
+	if *version > newest+maxVersionStep && !*force {
+		return refusedErr(fmt.Errorf("release sign release: flag -version: %w: %d is %d above the newest staged version %d; devices never accept a version below one they installed, so check it and give -force if it is meant",
+			release.ErrVersionJump, *version, *version-newest, newest))
+	}
 	b, err := release.Build(release.Spec{
 		Model: *model, Version: *version, Parent: par, Created: now, Expires: exp,
 		Training: release.Training{Rounds: *rounds, Devices: *devices, Epsilon: *epsilon, Delta: *delta, Eval: eval},
@@ -124,12 +167,16 @@ func runSignRelease(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err != nil {
 		return fail(err)
 	}
-	st, err := openStage(*stage)
-	if err != nil {
-		return fail(err)
+	// Check against the staged root before writing anything: a release signed with the wrong
+	// key would be refused by every device, and its version burned.
+	if _, err := release.VerifyDocument(root, b.ManifestEnvelope); err != nil {
+		return refusedErr(fmt.Errorf("release sign release: flag -release-key: the manifest does not verify under root version %d: %w", root.Version, err))
 	}
-	if err := stagePublisher().Publish(ctx, []release.Region{{Name: "stage", Store: st}}, b); err != nil {
-		return fail(err)
+	if _, err := release.VerifyDocument(root, b.LatestEnvelope); err != nil {
+		return refusedErr(fmt.Errorf("release sign release: flag -timestamp-key: the pointer does not verify under root version %d: %w", root.Version, err))
+	}
+	if err := stagePublisher(root).Publish(ctx, []release.Region{{Name: "stage", Store: st}}, b); err != nil {
+		return refusedErr(fmt.Errorf("release sign release: %w", err))
 	}
 	fmt.Fprintf(stdout, "%s version %d (parent %d): %d artifact(s), manifest expires %s, pointer expires %s\nstaged in %s\n",
 		*model, *version, par, len(files), exp.UTC().Format(time.RFC3339), lexp.UTC().Format(time.RFC3339), *stage)
@@ -142,14 +189,14 @@ func runSignLatest(ctx context.Context, args []string, stdout, stderr io.Writer)
 	model := fs.String("model", "", "model `NAME`")
 	version := fs.Uint64("version", 0, "version to point to (default: the one the staged pointer names)")
 	expires := fs.String("expires", "6h", "pointer expiry: a duration or an RFC 3339 time")
-	tsKey := fs.String("timestamp-key", "", "timestamp role private key `FILE`")
-	if err := fs.Parse(args); err != nil {
+	tsKey := fs.String("timestamp-key", "", "timestamp role private key `FILE` (or exec:PROGRAM)")
+	if err := parseReleaseFlags(fs, args, stdout); err != nil {
 		return err
 	}
 	if err := noArgs(fs); err != nil {
 		return err
 	}
-	fail := func(err error) error { return fmt.Errorf("release sign latest: %w", err) }
+	fail := func(err error) error { return usageErr(fmt.Errorf("release sign latest: %w", err)) }
 	if *model == "" {
 		return fail(errors.New("flag -model is required"))
 	}
@@ -164,6 +211,10 @@ func runSignLatest(ctx context.Context, args []string, stdout, stderr io.Writer)
 	st, err := openStage(*stage)
 	if err != nil {
 		return fail(err)
+	}
+	root, _, err := stagedRoot(ctx, st, 0)
+	if err != nil {
+		return fail(fmt.Errorf("flag -stage: %w", err))
 	}
 	v := *version
 	if v == 0 {
@@ -191,8 +242,11 @@ func runSignLatest(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err != nil {
 		return fail(err)
 	}
-	if err := stagePublisher().PublishLatest(ctx, []release.Region{{Name: "stage", Store: st}}, env); err != nil {
-		return fail(err)
+	if _, err := release.VerifyDocument(root, env); err != nil {
+		return refusedErr(fmt.Errorf("release sign latest: flag -timestamp-key: the pointer does not verify under root version %d: %w", root.Version, err))
+	}
+	if err := stagePublisher(root).PublishLatest(ctx, []release.Region{{Name: "stage", Store: st}}, env); err != nil {
+		return refusedErr(fmt.Errorf("release sign latest: %w", err))
 	}
 	fmt.Fprintf(stdout, "pointer to %s version %d, expires %s\n", *model, v, exp.UTC().Format(time.RFC3339))
 	return nil
@@ -205,14 +259,16 @@ func runSignKeyEpoch(ctx context.Context, args []string, stdout, stderr io.Write
 	params := fs.String("params", "", "`ID` of the HE parameter set")
 	pkFile := fs.String("public-key", "", "`FILE` holding the serialised collective public key")
 	expires := fs.String("expires", "2160h", "expiry: a duration or an RFC 3339 time")
-	releaseKey := fs.String("release-key", "", "release role private key `FILE`")
-	if err := fs.Parse(args); err != nil {
+	var keys listFlag
+	fs.Var(&keys, "key", "trustee private key `FILES` (the trustees role signs key epochs; each trustee may instead add theirs with --add-signature)")
+	partial := fs.Bool("partial", false, "write the document even if it lacks the trustees' threshold, for the others to add their signatures")
+	if err := parseReleaseFlags(fs, args, stdout); err != nil {
 		return err
 	}
 	if err := noArgs(fs); err != nil {
 		return err
 	}
-	fail := func(err error) error { return fmt.Errorf("release sign keyepoch: %w", err) }
+	fail := func(err error) error { return usageErr(fmt.Errorf("release sign keyepoch: %w", err)) }
 	now := time.Now()
 	exp, err := parseTime("expires", *expires, now)
 	if err != nil {
@@ -222,11 +278,11 @@ func runSignKeyEpoch(ctx context.Context, args []string, stdout, stderr io.Write
 	if err != nil {
 		return fail(err)
 	}
-	rel, err := readKey("release-key", *releaseKey)
+	signers, err := readKeys("key", keys)
 	if err != nil {
 		return fail(err)
 	}
-	doc, err := release.Sign(release.NewKeyEpoch(*epoch, *params, pk, now, exp), rel)
+	doc, err := release.Sign(release.NewKeyEpoch(*epoch, *params, pk, now, exp), signers...)
 	if err != nil {
 		return fail(fmt.Errorf("flags -epoch/-params: %w", err))
 	}
@@ -234,8 +290,15 @@ func runSignKeyEpoch(ctx context.Context, args []string, stdout, stderr io.Write
 	if err != nil {
 		return fail(err)
 	}
-	if err := stagePublisher().PublishKeyEpoch(ctx, []release.Region{{Name: "stage", Store: st}}, doc, pk); err != nil {
-		return fail(err)
+	root, _, err := stagedRoot(ctx, st, 0)
+	if err != nil {
+		return fail(fmt.Errorf("flag -stage: %w", err))
+	}
+	if _, err := release.VerifyDocument(root, doc); err != nil && !*partial {
+		return refusedErr(fmt.Errorf("release sign keyepoch: flag -key: the key epoch does not verify under root version %d: %w", root.Version, err))
+	}
+	if err := stagePublisher(nil).PublishKeyEpoch(ctx, []release.Region{{Name: "stage", Store: st}}, doc, pk); err != nil {
+		return refusedErr(fmt.Errorf("release sign keyepoch: %w", err))
 	}
 	fmt.Fprintf(stdout, "key epoch %d (%s), %d-byte collective key, expires %s\n", *epoch, *params, len(pk), exp.UTC().Format(time.RFC3339))
 	return nil

@@ -23,10 +23,10 @@ func runReleaseVerify(ctx context.Context, args []string, stdout, stderr io.Writ
 		fmt.Fprintln(stderr, "usage: vigil release verify -root FILE -model NAME [flags] LOCATION\n\nLOCATION is a directory or s3://bucket[/prefix].")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseReleaseFlags(fs, args, stdout); err != nil {
 		return err
 	}
-	fail := func(err error) error { return fmt.Errorf("release verify: %w", err) }
+	fail := func(err error) error { return usageErr(fmt.Errorf("release verify: %w", err)) }
 	if fs.NArg() != 1 {
 		return fail(errors.New("give exactly one LOCATION (a directory or s3://bucket[/prefix])"))
 	}
@@ -55,13 +55,24 @@ func runReleaseVerify(ctx context.Context, args []string, stdout, stderr io.Writ
 		return fail(err)
 	}
 	b, err := v.Fetch(ctx, st, now)
+	if errors.Is(err, release.ErrUpToDate) {
+		// Nothing newer than the installed version is not a failure.
+		fmt.Fprintf(stdout, "UP TO DATE %s: %s version %d is the newest, verified against root version %d (expires %s)\n",
+			loc, *model, *installed, v.Root().Version, v.Root().Expires.Format(time.RFC3339))
+		return nil
+	}
 	if err != nil {
 		fmt.Fprintf(stdout, "FAIL %s: %s\n", loc, reason(err))
-		return fail(fmt.Errorf("%s: %w", loc, err))
+		return refusedErr(fmt.Errorf("release verify: %s: %w", loc, err))
 	}
 	m := b.Manifest
 	fmt.Fprintf(stdout, "OK %s: %s version %d (parent %d) verified against root version %d\n", loc, m.Model, m.Version, m.Parent, v.Root().Version)
-	fmt.Fprintf(stdout, "  created %s, manifest expires %s\n", m.Created.Format(time.RFC3339), m.Expires.Format(time.RFC3339))
+	_, ldoc, _ := release.DecodeUnverified(b.LatestEnvelope)
+	if l, ok := ldoc.(*release.Latest); ok {
+		fmt.Fprintf(stdout, "  pointer expires  %s (in %v)\n", l.Expires.Format(time.RFC3339), l.Expires.Sub(now).Round(time.Minute))
+	}
+	fmt.Fprintf(stdout, "  manifest expires %s (in %v), created %s\n", m.Expires.Format(time.RFC3339), m.Expires.Sub(now).Round(time.Minute), m.Created.Format(time.RFC3339))
+	fmt.Fprintf(stdout, "  root version %d expires %s (in %v)\n", v.Root().Version, v.Root().Expires.Format(time.RFC3339), v.Root().Expires.Sub(now).Round(time.Minute))
 	fmt.Fprintf(stdout, "  training: %d rounds, %d devices, epsilon %g, delta %g\n", m.Training.Rounds, m.Training.Devices, m.Training.Epsilon, m.Training.Delta)
 	for _, a := range m.Artifacts {
 		fmt.Fprintf(stdout, "  artifact %-24s %10d bytes  sha256 %s  ok\n", a.Name, a.Size, a.SHA256)
@@ -100,10 +111,10 @@ func runReleaseInspect(ctx context.Context, args []string, stdout, stderr io.Wri
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: vigil release inspect FILE | s3://bucket/key\n\nPrints a signed document and its signers WITHOUT verifying anything.")
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseReleaseFlags(fs, args, stdout); err != nil {
 		return err
 	}
-	fail := func(err error) error { return fmt.Errorf("release inspect: %w", err) }
+	fail := func(err error) error { return usageErr(fmt.Errorf("release inspect: %w", err)) }
 	if fs.NArg() != 1 {
 		return fail(errors.New("give exactly one FILE or s3://bucket/key"))
 	}

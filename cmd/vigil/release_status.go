@@ -1,0 +1,126 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/vigilauth/vigil/release"
+)
+
+// runReleaseStatus is `vigil release status`: what every region holds, checked as a device
+// would check it, with the expiries that need action coming up.
+func runReleaseStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("release status", stderr)
+	rootFile := fs.String("root", "", "pinned root `FILE` devices ship with (e.g. root/1.root.json)")
+	warnRoot := fs.Duration("warn-root", 30*24*time.Hour, "warn when the newest root expires within `DURATION`")
+	warnManifest := fs.Duration("warn-manifest", 7*24*time.Hour, "warn when a published manifest expires within `DURATION`")
+	warnPointer := fs.Duration("warn-pointer", time.Hour, "warn when a pointer expires within `DURATION` (the coordinator re-signs pointers every few hours)")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), `usage: vigil release status -root FILE LOCATION...
+
+For each region (a directory or s3://bucket[/prefix]): the newest root it holds and its expiry,
+for every model the version its pointer names with the pointer's and the manifest's expiries,
+the versions stored, and whether everything verifies as a device would check it.
+Exit codes: 0 all verified; 1 something does not verify or has expired; 2 usage;
+3 everything verifies but something expires within the warning windows.`)
+		fs.PrintDefaults()
+	}
+	if err := parseReleaseFlags(fs, reorder(args), stdout); err != nil {
+		return err
+	}
+	fail := func(err error) error { return usageErr(fmt.Errorf("release status: %w", err)) }
+	if fs.NArg() == 0 {
+		return fail(errors.New("give at least one LOCATION"))
+	}
+	pinned, err := readFileFlag("root", *rootFile, release.MaxEnvelopeBytes)
+	if err != nil {
+		return fail(err)
+	}
+	if _, err := release.ParseTrustedRoot(pinned); err != nil {
+		return fail(fmt.Errorf("flag -root: %w", err))
+	}
+	now := time.Now()
+	warns, errs := 0, 0
+	report := func(level, format string, a ...any) {
+		switch level {
+		case "WARN":
+			warns++
+		case "FAIL":
+			errs++
+		}
+		fmt.Fprintf(stdout, "  %-4s "+format+"\n", append([]any{level}, a...)...)
+	}
+	expiry := func(what string, at time.Time, window time.Duration) {
+		left := at.Sub(now).Round(time.Minute)
+		switch {
+		case left <= 0:
+			report("FAIL", "%s expired at %s", what, at.Format(time.RFC3339))
+		case left < window:
+			report("WARN", "%s expires in %v (%s)", what, left, at.Format(time.RFC3339))
+		default:
+			report("OK", "%s expires in %v (%s)", what, left, at.Format(time.RFC3339))
+		}
+	}
+	for _, loc := range fs.Args() {
+		fmt.Fprintf(stdout, "%s\n", loc)
+		st, err := openStore(ctx, loc, false)
+		if err != nil {
+			report("FAIL", "cannot open: %v", err)
+			continue
+		}
+		rv, err := release.NewVerifier(release.VerifierConfig{Root: pinned, Model: "status"})
+		if err != nil {
+			return fail(err)
+		}
+		if err := rv.UpdateRoots(ctx, st); err != nil {
+			report("FAIL", "root: %s", reason(err))
+		}
+		root := rv.Root()
+		expiry(fmt.Sprintf("root version %d", root.Version), root.Expires, *warnRoot)
+		models, err := stagedModels(ctx, st)
+		if err != nil {
+			report("FAIL", "cannot list releases: %v", err)
+			continue
+		}
+		if len(models) == 0 {
+			report("WARN", "no release published")
+		}
+		for _, model := range models {
+			v, err := release.NewVerifier(release.VerifierConfig{Root: rv.RootEnvelope(), Model: model})
+			if err != nil {
+				return fail(err)
+			}
+			b, err := v.Fetch(ctx, st, now)
+			if err != nil {
+				report("FAIL", "%s: %s", model, reason(err))
+				continue
+			}
+			stored, _ := numbered(ctx, st, release.ReleasePrefix(model), "/manifest.json")
+			report("OK", "%s version %d verified (versions stored: %v)", model, b.Manifest.Version, stored)
+			_, ldoc, _ := release.DecodeUnverified(b.LatestEnvelope)
+			if l, ok := ldoc.(*release.Latest); ok {
+				expiry(fmt.Sprintf("%s pointer", model), l.Expires, *warnPointer)
+			}
+			expiry(fmt.Sprintf("%s version %d manifest", model, b.Manifest.Version), b.Manifest.Expires, *warnManifest)
+		}
+		if epochs, err := numbered(ctx, st, "keyepochs/", ".json"); err == nil && len(epochs) > 0 {
+			e := epochs[len(epochs)-1]
+			k, _, err := rv.FetchKeyEpoch(ctx, st, e, now)
+			if err != nil {
+				report("FAIL", "key epoch %d: %s", e, reason(err))
+			} else {
+				expiry(fmt.Sprintf("key epoch %d", e), k.Expires, *warnManifest)
+			}
+		}
+	}
+	switch {
+	case errs > 0:
+		return refusedErr(fmt.Errorf("release status: %d problem(s), %d warning(s)", errs, warns))
+	case warns > 0:
+		return withCode(exitWarn, fmt.Errorf("release status: %d warning(s)", warns))
+	}
+	return nil
+}
