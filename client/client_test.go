@@ -50,6 +50,7 @@ func TestCheckPrivacy(t *testing.T) {
 		{"noise without clip", &vigilv1.PrivacyConfig{NoiseMultiplier: 1, MinParticipants: 5}, "without a clip norm"},
 		{"no m_min", &vigilv1.PrivacyConfig{ClipNorm: 1, NoiseMultiplier: 1}, "minimum number of participants"},
 		{"negative", &vigilv1.PrivacyConfig{ClipNorm: -1, NoiseMultiplier: 1, MinParticipants: 5}, "negative"},
+		{"no noise on a device with a ledger", &vigilv1.PrivacyConfig{ClipNorm: 1}, "at least 0.5"},
 		{"t_dev leaves no honest device", &vigilv1.PrivacyConfig{ClipNorm: 1, NoiseMultiplier: 20, MinParticipants: 5, ToleratedDevices: 5}, "t_dev"},
 		{"over the device budget", &vigilv1.PrivacyConfig{ClipNorm: 1, NoiseMultiplier: 1, MinParticipants: 5}, "privacy budget is spent"},
 	} {

@@ -29,6 +29,10 @@ func (a *Agent) checkPrivacy(p *vigilv1.PrivacyConfig) error {
 		return errors.New("task asks for distributed noise but names no minimum number of participants")
 	case z < a.cfg.MinNoiseMultiplier:
 		return fmt.Errorf("task asks for noise multiplier %v, this device requires at least %v", z, a.cfg.MinNoiseMultiplier)
+	case z == 0 && a.cfg.Ledger != nil:
+		// A round without noise has no finite privacy loss: a device that accounts its own
+		// loss cannot take part in one.
+		return errors.New("task asks for no differential privacy; this device keeps a privacy ledger and takes part only in private rounds")
 	}
 	if z > 0 {
 		if _, err := deviceNoiseStd(p); err != nil {

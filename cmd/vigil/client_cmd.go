@@ -71,10 +71,15 @@ func runClient(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		DeviceID: f.id, Identity: id, Coordinator: api, Data: client.Rows(data.train), Sealer: sealer,
 		FeatureSet: featureSet, Seed: f.synthSeed, MinNoiseMultiplier: f.minNoise, Logger: logger,
 	}
-	if cfg.Ledger, err = deviceLedger(f.dir, f.id, f.epsilon, f.delta); err != nil {
-		return fmt.Errorf("client: --epsilon: %w", err)
+	if f.noDP {
+		// A device that takes part in rounds without noise has no finite privacy loss to keep.
+		fmt.Fprintln(stdout, "INSECURE: taking part in rounds WITHOUT differential privacy (--insecure-no-dp); no device ledger")
+	} else {
+		if cfg.Ledger, err = deviceLedger(f.dir, f.id, f.epsilon, f.delta); err != nil {
+			return fmt.Errorf("client: --epsilon: %w", err)
+		}
+		fmt.Fprintf(stdout, "device privacy ledger %s: budget epsilon %g at delta %g\n", cfg.Ledger.Path(), f.epsilon, f.delta)
 	}
-	fmt.Fprintf(stdout, "device privacy ledger %s: budget epsilon %g at delta %g\n", cfg.Ledger.Path(), f.epsilon, f.delta)
 	agent, err := client.New(cfg)
 	if err != nil {
 		return fmt.Errorf("client: %w", err)

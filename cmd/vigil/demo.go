@@ -247,9 +247,9 @@ func runFleet(ctx context.Context, devs []deviceData, addr string, emb *embedded
 			}
 			if !f.noDP {
 				cfg.MinNoiseMultiplier = f.noise
-			}
-			if cfg.Ledger, err = deviceLedger(filepath.Join(f.storeDir, "devices", d.id), d.id, f.deviceEpsilon, f.delta); err != nil {
-				return err
+				if cfg.Ledger, err = deviceLedger(filepath.Join(f.storeDir, "devices", d.id), d.id, f.deviceEpsilon, f.delta); err != nil {
+					return err
+				}
 			}
 			agent, err := client.New(cfg)
 			if err != nil {
