@@ -110,6 +110,12 @@ func (s *Server) Stop() {
 	s.cmd = nil
 }
 
+// Endpoint returns the server's host:port.
+func (s *Server) Endpoint() string { return s.addr }
+
+// RootCredentials returns the server's root (admin) access and secret keys.
+func (s *Server) RootCredentials() (access, secret string) { return s.user, s.pass }
+
 // Store returns a store on bucket of this server, creating the bucket if needed.
 func (s *Server) Store(t testing.TB, bucket string) *store.MinIO {
 	t.Helper()
