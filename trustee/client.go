@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"slices"
 	"strings"
 	"sync"
@@ -17,31 +18,44 @@ import (
 	"google.golang.org/grpc/status"
 )
 
-// MaxMessageBytes bounds a trustee request or answer: the largest encrypted sum (128
-// ciphertexts of 131,160 bytes for 2^20 parameters) plus framing.
-const MaxMessageBytes = 20 << 20
+// MaxMessageBytes bounds a trustee request or answer: one contribution of the largest update
+// (128 c1 polynomials of 262,144 bytes for 2^20 parameters, 33.6 MB, with their digests), or
+// the shares of the largest sum (128 of 131,160 bytes), plus framing.
+const MaxMessageBytes = 40 << 20
 
 // ServerOptions are the gRPC server options a trustee service needs (message size limits
-// that fit the largest sum).
+// that fit the largest contribution and answer).
 func ServerOptions() []grpc.ServerOption {
 	return []grpc.ServerOption{grpc.MaxRecvMsgSize(MaxMessageBytes), grpc.MaxSendMsgSize(MaxMessageBytes)}
 }
 
-// ErrNotEnoughTrustees reports that fewer than t trustees could take part.
+// ErrNotEnoughTrustees reports that fewer trustees than the commit quorum or the threshold
+// could take part.
 var ErrNotEnoughTrustees = errors.New("trustee: not enough trustees available")
+
+// Contributions are a closed round's contributions as the coordinator stored them, in the
+// order their updates entered its sum.
+type Contributions interface {
+	// Len is the number of contributions.
+	Len() int
+	// All yields every contribution; each call is a new pass (one per trustee).
+	All() iter.Seq2[*vigilv1.Contribution, error]
+}
 
 // ClientConfig configures a Client.
 type ClientConfig struct {
 	// Key is the key epoch the sums are encrypted under. Required.
 	Key *he.KeyEpoch
-	// Trustees are connections to all n trustees, in any order; up to n-t may be down.
+	// Trustees are connections to all n trustees, in any order; up to n - Quorum(n, t) may be
+	// down.
 	Trustees []vigilv1.TrusteeClient
 	// ProbeTimeout bounds the Info call that finds which trustees are up (default 2s).
 	ProbeTimeout time.Duration
-	// CallTimeout bounds one DecryptionShare call (default 30s).
+	// CallTimeout bounds one CommitSum or DecryptionShare call (default 2m: CommitSum streams
+	// every update of the round).
 	CallTimeout time.Duration
-	// Retries is how often a DecryptionShare call that failed in transport is resent,
-	// byte-identical, so the trustee answers it from its journal (default 2).
+	// Retries is how often a call that failed in transport is resent, unchanged, so the
+	// trustee answers it from its journal (default 2).
 	Retries int
 }
 
@@ -56,7 +70,7 @@ func (c *ClientConfig) validate() error {
 		c.ProbeTimeout = 2 * time.Second
 	}
 	if c.CallTimeout == 0 {
-		c.CallTimeout = 30 * time.Second
+		c.CallTimeout = 2 * time.Minute
 	}
 	if c.Retries == 0 {
 		c.Retries = 2
@@ -67,9 +81,11 @@ func (c *ClientConfig) validate() error {
 	return nil
 }
 
-// Client is the coordinator's side of threshold decryption: it finds t trustees that are up
-// and hold shares of the right key, asks them concurrently for their shares of one sum, and
-// combines the answers.
+// Client is the coordinator's side of threshold decryption. For each round it streams the
+// round's contributions to every trustee that is up (CommitSum), needs commitments to the same
+// participant set and c1 sum from a quorum of them, then asks t of those, rotating with the
+// round, for their shares (DecryptionShare, with the commitments) and combines the shares with
+// its own sum, whose c0 only it holds.
 type Client struct {
 	cfg       ClientConfig
 	keyDigest [32]byte
@@ -93,39 +109,73 @@ type Result struct {
 	Sum []float64
 	// Trustees are the ids of the active set, by Shamir point.
 	Trustees []string
+	// Committed are the ids of the trustees that committed to the set.
+	Committed []string
 }
 
-// DecryptSum decrypts a sealed sum with the first t trustees (by Shamir point) that answer
-// Info in time and can serve it. Once the active set is fixed it is never changed for this
-// sum: trustees refuse a second request for a round, so if one of the t fails after retries
-// the sum cannot be decrypted and DecryptSum returns an error naming it.
-func (c *Client) DecryptSum(ctx context.Context, sum *he.Sum, clipNorm float64) (*Result, error) {
-	if sum == nil {
-		return nil, errors.New("trustee: DecryptSum: nil sum")
+// DecryptSum decrypts sum, the coordinator's sealed sum of exactly the updates in contribs.
+// Once a trustee has committed to the set it will decrypt no other set of the round, and once
+// the active set is asked it is never changed: if one of the t fails after retries the round
+// cannot be decrypted and DecryptSum returns an error naming it.
+func (c *Client) DecryptSum(ctx context.Context, sum *he.Sum, contribs Contributions, clipNorm float64) (*Result, error) {
+	key := c.cfg.Key
+	switch {
+	case sum == nil || contribs == nil:
+		return nil, errors.New("trustee: DecryptSum: nil sum or contributions")
+	case sum.Epoch != key.Epoch:
+		return nil, fmt.Errorf("trustee: DecryptSum: the sum is under key epoch %d, the client holds epoch %d", sum.Epoch, key.Epoch)
+	case contribs.Len() != sum.Contributors:
+		return nil, fmt.Errorf("trustee: DecryptSum: %d contributions for a sum of %d updates", contribs.Len(), sum.Contributors)
 	}
-	if sum.Epoch != c.cfg.Key.Epoch {
-		return nil, fmt.Errorf("trustee: DecryptSum: the sum is under key epoch %d, the client holds epoch %d", sum.Epoch, c.cfg.Key.Epoch)
-	}
-	active, err := c.probe(ctx, sum)
+	need := Quorum(len(key.Trustees), key.Threshold)
+	up, err := c.probe(ctx, sum, need)
 	if err != nil {
 		return nil, err
 	}
+	hdr := &vigilv1.SumHeader{Round: sum.Round, KeyEpoch: sum.Epoch, ParamsId: key.Params().ID(),
+		Dimension: uint64(sum.Dimension), Contributors: uint32(sum.Contributors)}
+	commitments := make([]*vigilv1.SumCommitment, len(up))
+	errs := make([]error, len(up))
+	var wg sync.WaitGroup
+	for i, a := range up {
+		wg.Go(func() { commitments[i], errs[i] = c.commit(ctx, a, hdr, contribs) })
+	}
+	wg.Wait()
+	c1 := sum.C1Digest()
+	var committed []candidate
+	var agreed []*vigilv1.SumCommitment
+	var why []string
+	var set []byte
+	for i, cm := range commitments {
+		switch {
+		case errs[i] != nil:
+			why = append(why, errs[i].Error())
+		case !bytes.Equal(cm.GetC1Digest(), c1[:]) || cm.GetContributors() != uint32(sum.Contributors) || cm.GetRound() != sum.Round:
+			why = append(why, fmt.Sprintf("trustee %s committed to another sum than the coordinator's", up[i].info.GetTrusteeId()))
+		case set != nil && !bytes.Equal(cm.GetSetDigest(), set):
+			why = append(why, fmt.Sprintf("trustee %s computed another set digest", up[i].info.GetTrusteeId()))
+		default:
+			set = cm.GetSetDigest()
+			committed = append(committed, up[i])
+			agreed = append(agreed, cm)
+		}
+	}
+	if len(committed) < need || len(committed) < key.Threshold {
+		return nil, fmt.Errorf("%w: %d trustees committed to round %d, %d are needed (%s)",
+			ErrNotEnoughTrustees, len(committed), sum.Round, max(need, key.Threshold), strings.Join(why, "; "))
+	}
+	active := rotate(committed, sum.Round, key.Threshold)
 	points := make([]uint64, len(active))
 	ids := make([]string, len(active))
 	for i, a := range active {
 		points[i], ids[i] = a.info.GetShamirIndex(), a.info.GetTrusteeId()
 	}
 	req := &vigilv1.DecryptionShareRequest{
-		Round:               sum.Round,
-		KeyEpoch:            sum.Epoch,
-		ParamsId:            c.cfg.Key.Params().ID(),
-		Contributors:        uint32(sum.Contributors),
-		Ciphertexts:         sum.Ciphertexts,
-		ActiveShamirIndices: points,
+		Round: sum.Round, KeyEpoch: sum.Epoch, ParamsId: key.Params().ID(), Contributors: uint32(sum.Contributors),
+		ActiveShamirIndices: points, SetDigest: set, Commitments: agreed,
 	}
 	shares := make([][][]byte, len(active))
-	errs := make([]error, len(active))
-	var wg sync.WaitGroup
+	errs = make([]error, len(active))
 	for i, a := range active {
 		wg.Go(func() { shares[i], errs[i] = c.share(ctx, a, req) })
 	}
@@ -133,11 +183,28 @@ func (c *Client) DecryptSum(ctx context.Context, sum *he.Sum, clipNorm float64) 
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("trustee: decrypting round %d with %v: %w", sum.Round, ids, err)
 	}
-	values, err := he.Combine(c.cfg.Key, sum, shares, clipNorm)
+	values, err := he.Combine(key, sum, shares, clipNorm)
 	if err != nil {
 		return nil, fmt.Errorf("trustee: combining the shares of %v: %w", ids, err)
 	}
-	return &Result{Sum: values, Trustees: ids}, nil
+	res := &Result{Sum: values, Trustees: ids}
+	for _, a := range committed {
+		res.Committed = append(res.Committed, a.info.GetTrusteeId())
+	}
+	return res, nil
+}
+
+// rotate picks t of the committed trustees (sorted by Shamir point), starting at an offset
+// that moves with the round so that the decryption work is spread over the trustees, and
+// returns them sorted by point.
+func rotate(committed []candidate, round uint64, t int) []candidate {
+	start := int(round % uint64(len(committed)))
+	out := make([]candidate, 0, t)
+	for i := range t {
+		out = append(out, committed[(start+i)%len(committed)])
+	}
+	slices.SortFunc(out, func(a, b candidate) int { return int(a.info.GetShamirIndex()) - int(b.info.GetShamirIndex()) })
+	return out
 }
 
 type candidate struct {
@@ -145,9 +212,9 @@ type candidate struct {
 	info   *vigilv1.TrusteeInfoResponse
 }
 
-// probe asks every trustee for Info concurrently and picks the first t that can serve sum.
-func (c *Client) probe(ctx context.Context, sum *he.Sum) ([]candidate, error) {
-	key := c.cfg.Key
+// probe asks every trustee for Info concurrently and returns those that can serve sum, by
+// Shamir point, if there are at least need of them.
+func (c *Client) probe(ctx context.Context, sum *he.Sum, need int) ([]candidate, error) {
 	infos := make([]*vigilv1.TrusteeInfoResponse, len(c.cfg.Trustees))
 	reasons := make([]string, len(c.cfg.Trustees))
 	var wg sync.WaitGroup
@@ -174,18 +241,19 @@ func (c *Client) probe(ctx context.Context, sum *he.Sum) ([]candidate, error) {
 			ok = append(ok, candidate{client: c.cfg.Trustees[i], info: info})
 		}
 	}
-	if len(ok) < key.Threshold {
+	need = max(need, c.cfg.Key.Threshold)
+	if len(ok) < need {
 		var why []string
 		for _, r := range reasons {
 			if r != "" {
 				why = append(why, r)
 			}
 		}
-		return nil, fmt.Errorf("%w: %d of %d can serve round %d, the threshold is %d (%s)",
-			ErrNotEnoughTrustees, len(ok), len(c.cfg.Trustees), sum.Round, key.Threshold, strings.Join(why, "; "))
+		return nil, fmt.Errorf("%w: %d of %d can serve round %d, %d must commit to it (%s)",
+			ErrNotEnoughTrustees, len(ok), len(c.cfg.Trustees), sum.Round, need, strings.Join(why, "; "))
 	}
 	slices.SortFunc(ok, func(a, b candidate) int { return int(a.info.GetShamirIndex()) - int(b.info.GetShamirIndex()) })
-	return ok[:key.Threshold], nil
+	return ok, nil
 }
 
 // unfit says why a trustee cannot serve sum, or "".
@@ -210,30 +278,97 @@ func (c *Client) unfit(info *vigilv1.TrusteeInfoResponse, sum *he.Sum) string {
 	return ""
 }
 
-// share sends req to one trustee, resending it unchanged after transport failures.
-func (c *Client) share(ctx context.Context, a candidate, req *vigilv1.DecryptionShareRequest) ([][]byte, error) {
+// retry runs call until it succeeds, fails other than in transport, or the retries are spent.
+func (c *Client) retry(ctx context.Context, call func(ctx context.Context) error) error {
 	var err error
 	for attempt := 0; attempt <= c.cfg.Retries; attempt++ {
 		if attempt > 0 {
 			select {
 			case <-ctx.Done():
-				return nil, ctx.Err()
+				return ctx.Err()
 			case <-time.After(time.Duration(attempt) * 200 * time.Millisecond):
 			}
 		}
 		cctx, cancel := context.WithTimeout(ctx, c.cfg.CallTimeout)
-		var resp *vigilv1.DecryptionShareResponse
-		resp, err = a.client.DecryptionShare(cctx, req, grpc.MaxCallRecvMsgSize(MaxMessageBytes), grpc.MaxCallSendMsgSize(MaxMessageBytes))
+		err = call(cctx)
 		cancel()
-		if err == nil {
-			if resp.GetTrusteeId() != a.info.GetTrusteeId() {
-				return nil, fmt.Errorf("trustee %s answered as %q", a.info.GetTrusteeId(), resp.GetTrusteeId())
-			}
-			return resp.GetShares(), nil
-		}
-		if code := status.Code(err); code != codes.Unavailable && code != codes.DeadlineExceeded && code != codes.Aborted {
-			break
+		if code := status.Code(err); err == nil || code != codes.Unavailable && code != codes.DeadlineExceeded && code != codes.Aborted {
+			return err
 		}
 	}
-	return nil, fmt.Errorf("trustee %s: %w", a.info.GetTrusteeId(), err)
+	return err
+}
+
+// commit streams the round's contributions to one trustee and returns its commitment. A
+// trustee answers a repeated stream of the same set with the same commitment, so resending
+// after a transport failure is safe.
+func (c *Client) commit(ctx context.Context, a candidate, hdr *vigilv1.SumHeader, contribs Contributions) (*vigilv1.SumCommitment, error) {
+	var out *vigilv1.SumCommitment
+	err := c.retry(ctx, func(ctx context.Context) error {
+		stream, err := a.client.CommitSum(ctx, grpc.MaxCallRecvMsgSize(MaxMessageBytes), grpc.MaxCallSendMsgSize(MaxMessageBytes))
+		if err != nil {
+			return err
+		}
+		if err := stream.Send(&vigilv1.SumPart{Part: &vigilv1.SumPart_Header{Header: hdr}}); err != nil {
+			_, rerr := stream.CloseAndRecv()
+			return errors.Join(err, rerr)
+		}
+		for ct, err := range contribs.All() {
+			if err != nil {
+				return fmt.Errorf("reading the round's contributions: %w", err)
+			}
+			if err := stream.Send(&vigilv1.SumPart{Part: &vigilv1.SumPart_Contribution{Contribution: ct}}); err != nil {
+				// The trustee ended the stream; its status says why.
+				_, rerr := stream.CloseAndRecv()
+				if rerr != nil {
+					return rerr
+				}
+				return err
+			}
+		}
+		out, err = stream.CloseAndRecv()
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("trustee %s: %w", a.info.GetTrusteeId(), err)
+	}
+	if out.GetTrusteeId() != a.info.GetTrusteeId() {
+		return nil, fmt.Errorf("trustee %s committed as %q", a.info.GetTrusteeId(), out.GetTrusteeId())
+	}
+	return out, nil
+}
+
+// share sends req to one trustee, resending it unchanged after transport failures.
+func (c *Client) share(ctx context.Context, a candidate, req *vigilv1.DecryptionShareRequest) ([][]byte, error) {
+	var resp *vigilv1.DecryptionShareResponse
+	err := c.retry(ctx, func(ctx context.Context) error {
+		var err error
+		resp, err = a.client.DecryptionShare(ctx, req, grpc.MaxCallRecvMsgSize(MaxMessageBytes), grpc.MaxCallSendMsgSize(MaxMessageBytes))
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("trustee %s: %w", a.info.GetTrusteeId(), err)
+	}
+	if resp.GetTrusteeId() != a.info.GetTrusteeId() {
+		return nil, fmt.Errorf("trustee %s answered as %q", a.info.GetTrusteeId(), resp.GetTrusteeId())
+	}
+	return resp.GetShares(), nil
+}
+
+// SliceContributions holds contributions in memory: for tests, and for a coordinator without
+// a state directory.
+type SliceContributions []*vigilv1.Contribution
+
+// Len implements Contributions.
+func (s SliceContributions) Len() int { return len(s) }
+
+// All implements Contributions.
+func (s SliceContributions) All() iter.Seq2[*vigilv1.Contribution, error] {
+	return func(yield func(*vigilv1.Contribution, error) bool) {
+		for _, c := range s {
+			if !yield(c, nil) {
+				return
+			}
+		}
+	}
 }

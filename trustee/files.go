@@ -11,8 +11,8 @@ import (
 	"github.com/vigilauth/vigil/internal/atomicfile"
 )
 
-// maxFileBytes bounds what readFile reads: share files are about 66 KB, journals about 1 MB
-// per cached answer (up to 128 ciphertexts: 8.4 MB) plus 32 bytes per decrypted round.
+// maxFileBytes bounds what readFile reads: share files are about 130 KB; a journal holds one
+// cached answer and one c1 sum, each up to 128 polynomials of 131,072 bytes (16.8 MB).
 const maxFileBytes = 64 << 20
 
 // File names inside a trustee directory.
@@ -21,6 +21,9 @@ const (
 	IdentityFile = "identity.key" // the ceremony identity (mode 0600)
 	KeyEpochFile = "key-epoch.bin"
 	JournalFile  = "journal.bin" // decisions that must survive restarts (mode 0600)
+	// MarkerFile is written beside the share before the first journal entry: a trustee whose
+	// journal is missing but whose marker exists refuses to start (FileJournal.Marker).
+	MarkerFile = "journal.required"
 )
 
 // ErrInsecureFile reports a secret file that others than its owner may read or write.

@@ -1,60 +1,79 @@
 package trustee
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 )
 
 // Refusals a trustee gives; the server maps them to gRPC status codes (see status.go).
 var (
-	// ErrRoundDone: the round is at or below the last round this trustee decrypted, and the
-	// request is not an identical retry of that last one.
+	// ErrRoundDone: the round is at or below the last round this trustee decrypted or
+	// committed to, and the request is not an identical retry.
 	ErrRoundDone = errors.New("trustee: round already decrypted")
-	// ErrSumDone: this very sum (by the fingerprint of its c1 polynomials) was decrypted
-	// before, under some round.
-	ErrSumDone = errors.New("trustee: sum already decrypted")
-	// ErrTooFewContributors: the sum has fewer updates than the trustee's m_min.
+	// ErrOtherSet: this trustee committed to another participant set for the round; it
+	// commits to one set per round and decrypts only that one.
+	ErrOtherSet = errors.New("trustee: committed to another participant set for this round")
+	// ErrNotCommitted: a decryption request for a round or set this trustee has not committed
+	// to (CommitSum comes first).
+	ErrNotCommitted = errors.New("trustee: no commitment to this participant set")
+	// ErrTooFewContributors: the set has fewer updates than the trustee's m_min.
 	ErrTooFewContributors = errors.New("trustee: too few contributors")
+	// ErrContribution: a contribution that does not verify: unknown or repeated device, a
+	// device record not signed by the enrolment role, a bad update signature, malformed c1.
+	ErrContribution = errors.New("trustee: contribution refused")
 	// ErrKeyMismatch: the request names another parameter set or key epoch than the share.
 	ErrKeyMismatch = errors.New("trustee: not this trustee's key")
 )
 
-// request is what the guard needs to know about a decryption request.
-type request struct {
-	round        uint64
-	contributors int
-	digest       [32]byte // of the whole request, for recognising identical retries
-	sum          [32]byte // he.Sum.Fingerprint
+// commitDecision is the trustee's policy for a verified participant set of round with digest
+// set: it returns the saved commitment for a repeat of the one it made (so that a lost reply
+// costs nothing), nil to go ahead and commit, or a refusal. A trustee commits to at most one
+// set per round, to rounds in increasing order, and never to a round it already decrypted.
+func commitDecision(st *State, round uint64, set [32]byte) (saved []byte, err error) {
+	c := st.Committed
+	if c.Round == round && c.Round != 0 {
+		if c.SetDigest == set {
+			return c.Commitment, nil
+		}
+		return nil, fmt.Errorf("%w: round %d is committed to set %x, this is set %x", ErrOtherSet, round, c.SetDigest[:8], set[:8])
+	}
+	if round <= st.LastRound {
+		return nil, fmt.Errorf("%w: round %d is not after round %d, the last one this trustee decrypted", ErrRoundDone, round, st.LastRound)
+	}
+	if round < c.Round {
+		return nil, fmt.Errorf("%w: round %d is before round %d, which this trustee has committed to", ErrRoundDone, round, c.Round)
+	}
+	return nil, nil
 }
 
-// decide is the trustee's policy, a pure function of its persisted state: it returns the
-// saved answer for an identical retry of the last request, nil to go ahead and decrypt, or a
-// refusal. A trustee answers each round at most once, rounds only in increasing order, and
-// each sum at most once whatever round it comes under, so no ciphertext is ever the input of
-// two runs of the decryption protocol.
-func decide(st *State, minContributors int, req request) (cached [][]byte, err error) {
+// decrypt is what the guard needs to know about a decryption request.
+type decrypt struct {
+	round        uint64
+	set          []byte
+	contributors uint32
+	digest       [32]byte // of the whole request, for recognising identical retries
+}
+
+// decide is the trustee's decryption policy, a pure function of its persisted state: the
+// saved answer for an identical retry of the last request, nil to go ahead, or a refusal. A
+// trustee decrypts each round at most once, rounds only in increasing order, and only the set
+// it committed to for the round. The quorum of commitments is checked by the caller.
+func decide(st *State, req decrypt) (cached [][]byte, err error) {
 	if st.Response != nil && req.round == st.LastRound && req.digest == st.Request {
 		return st.Response, nil
-	}
-	if req.contributors < minContributors {
-		return nil, fmt.Errorf("%w: the sum of round %d has %d updates, this trustee requires at least %d",
-			ErrTooFewContributors, req.round, req.contributors, minContributors)
 	}
 	if req.round <= st.LastRound {
 		return nil, fmt.Errorf("%w: round %d is not after round %d, the last one this trustee decrypted",
 			ErrRoundDone, req.round, st.LastRound)
 	}
-	if st.decrypted(req.sum) {
-		return nil, fmt.Errorf("%w: round %d presents a sum this trustee has already decrypted", ErrSumDone, req.round)
+	c := st.Committed
+	if c.Round != req.round {
+		return nil, fmt.Errorf("%w: round %d (this trustee's last commitment is to round %d)", ErrNotCommitted, req.round, c.Round)
+	}
+	if !bytes.Equal(req.set, c.SetDigest[:]) || req.contributors != c.Contributors {
+		return nil, fmt.Errorf("%w: round %d is committed to another set of %d updates, not the requested one of %d",
+			ErrOtherSet, req.round, c.Contributors, req.contributors)
 	}
 	return nil, nil
-}
-
-// record is the state after answering req with resp.
-func record(st State, req request, resp [][]byte) State {
-	st.LastRound = req.round
-	st.Request = req.digest
-	st.Response = resp
-	st.Sums = append(st.Sums[:len(st.Sums):len(st.Sums)], req.sum)
-	return st
 }

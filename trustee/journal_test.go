@@ -15,7 +15,8 @@ func sampleState() State {
 		LastRound: 42,
 		Request:   [32]byte{1, 2, 3},
 		Response:  [][]byte{[]byte("share-0"), {}, []byte("share-2")},
-		Sums:      [][32]byte{{9}, {8}, {7}},
+		Committed: Committed{Round: 43, SetDigest: [32]byte{9}, Contributors: 5, C1Digest: [32]byte{8},
+			Commitment: []byte("signed commitment"), C1: []byte("c1 sum")},
 	}
 }
 
@@ -95,34 +96,56 @@ func TestShareFile(t *testing.T) {
 
 func TestDecide(t *testing.T) {
 	st := State{}
-	r := func(round uint64, contributors int, d, s byte) request {
-		return request{round: round, contributors: contributors, digest: [32]byte{d}, sum: [32]byte{s}}
+	set := func(b byte) [32]byte { return [32]byte{b} }
+	commit := func(round uint64, s byte) {
+		saved, err := commitDecision(&st, round, set(s))
+		if err != nil || saved != nil {
+			t.Fatalf("commit round %d: %v, %v", round, saved, err)
+		}
+		st.Committed = Committed{Round: round, SetDigest: set(s), Contributors: 5, Commitment: []byte{byte(round)}}
+	}
+	r := func(round uint64, s, d byte) decrypt {
+		sd := set(s)
+		return decrypt{round: round, set: sd[:], contributors: 5, digest: [32]byte{d}}
+	}
+	commit(1, 1)
+	if saved, err := commitDecision(&st, 1, set(1)); err != nil || saved == nil {
+		t.Fatalf("repeated commitment to the same set: %v, %v", saved, err)
+	}
+	if _, err := commitDecision(&st, 1, set(2)); !errors.Is(err, ErrOtherSet) {
+		t.Fatalf("second set for round 1: %v, want ErrOtherSet", err)
 	}
 	cases := []struct {
 		name   string
-		req    request
+		req    decrypt
 		want   error
 		cached bool
 	}{
-		{"first round", r(1, 5, 1, 1), nil, false},
-		{"identical retry", r(1, 5, 1, 1), nil, true},
-		{"same round, other request", r(1, 5, 2, 1), ErrRoundDone, false},
-		{"earlier round", r(0, 5, 3, 3), ErrRoundDone, false},
-		{"old sum, new round", r(2, 5, 4, 1), ErrSumDone, false},
-		{"too few", r(2, 2, 5, 5), ErrTooFewContributors, false},
-		{"next round", r(2, 5, 6, 6), nil, false},
+		{"round not committed", r(2, 1, 1), ErrNotCommitted, false},
+		{"other set", r(1, 2, 1), ErrOtherSet, false},
+		{"first round", r(1, 1, 1), nil, false},
+		{"identical retry", r(1, 1, 1), nil, true},
+		{"same round, other request", r(1, 1, 2), ErrRoundDone, false},
+		{"earlier round", r(0, 1, 3), ErrRoundDone, false},
 	}
 	for _, c := range cases {
-		cached, err := decide(&st, 3, c.req)
+		cached, err := decide(&st, c.req)
 		if !errors.Is(err, c.want) || (cached != nil) != c.cached {
 			t.Fatalf("%s: cached %v, err %v; want cached %v, err %v", c.name, cached != nil, err, c.cached, c.want)
 		}
 		if err == nil && cached == nil {
-			st = record(st, c.req, [][]byte{{byte(c.req.round)}})
+			st.LastRound, st.Request, st.Response = c.req.round, c.req.digest, [][]byte{{byte(c.req.round)}}
 		}
 	}
-	if st.LastRound != 2 || len(st.Sums) != 2 {
-		t.Fatalf("state %+v", st)
+	if _, err := commitDecision(&st, 1, set(1)); err != nil {
+		t.Fatalf("repeated commitment after decryption: %v", err)
+	}
+	if _, err := commitDecision(&st, 1, set(3)); !errors.Is(err, ErrOtherSet) {
+		t.Fatalf("other set after decryption: %v, want ErrOtherSet", err)
+	}
+	commit(3, 3)
+	if _, err := commitDecision(&st, 2, set(2)); !errors.Is(err, ErrRoundDone) {
+		t.Fatalf("commitment to a round before the committed one: %v, want ErrRoundDone", err)
 	}
 }
 

@@ -1,15 +1,19 @@
 package trustee
 
 import (
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/vigilauth/vigil/crypto/he"
+	"github.com/vigilauth/vigil/crypto/sig"
 	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
+	"github.com/vigilauth/vigil/release"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 )
@@ -22,6 +26,17 @@ type LocalConfig struct {
 	MinContributors int
 	// StateDir holds one directory per trustee (named by its id) with its journal. Required.
 	StateDir string
+	// Signers are the trustees' commitment-signing keys, in the order of Shares (default:
+	// generated here).
+	Signers []*sig.PrivateKey
+	// Root is every trustee's pinned root of trust (see Config.Root). Without it the trustees
+	// run in the TRANSITIONAL mode that accepts unsigned contributions.
+	Root *release.Root
+	// Trustees are the keys whose commitments count (see Config.Trustees); default: the root's
+	// trustees role if Root is set, else the Signers' public keys.
+	Trustees []*sig.PublicKey
+	// Now is the trustees' clock (default time.Now).
+	Now func() time.Time
 	// Logger receives the trustees' logs, each with a "trustee" attribute (default: discard).
 	Logger *slog.Logger
 	// ServerOptions, if set, gives the extra gRPC server options of trustee id, such as mutual
@@ -40,6 +55,8 @@ type LocalCluster struct {
 	Clients []vigilv1.TrusteeClient
 	// Addrs are the trustees' listening addresses, in the same order.
 	Addrs []string
+	// Signers are the trustees' commitment-signing keys, in the same order.
+	Signers []*sig.PrivateKey
 
 	servers []*grpc.Server
 	conns   []*grpc.ClientConn
@@ -56,13 +73,30 @@ func StartLocal(cfg LocalConfig) (_ *LocalCluster, err error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	c := &LocalCluster{}
+	if cfg.Signers == nil {
+		for range cfg.Shares {
+			k, err := sig.GenerateKey(rand.Reader)
+			if err != nil {
+				return nil, fmt.Errorf("trustee: %w", err)
+			}
+			cfg.Signers = append(cfg.Signers, k)
+		}
+	}
+	if len(cfg.Signers) != len(cfg.Shares) {
+		return nil, fmt.Errorf("trustee: StartLocal: %d signing keys for %d shares", len(cfg.Signers), len(cfg.Shares))
+	}
+	if cfg.Trustees == nil && cfg.Root == nil {
+		for _, k := range cfg.Signers {
+			cfg.Trustees = append(cfg.Trustees, k.Public())
+		}
+	}
+	c := &LocalCluster{Signers: cfg.Signers}
 	defer func() {
 		if err != nil {
 			c.Close()
 		}
 	}()
-	for _, share := range cfg.Shares {
+	for i, share := range cfg.Shares {
 		if share == nil {
 			return nil, errors.New("trustee: StartLocal: nil share")
 		}
@@ -74,7 +108,11 @@ func StartLocal(cfg LocalConfig) (_ *LocalCluster, err error) {
 		srv, err := NewServer(Config{
 			Share:           share,
 			MinContributors: cfg.MinContributors,
-			Journal:         FileJournal{Path: filepath.Join(dir, JournalFile)},
+			Journal:         FileJournal{Path: filepath.Join(dir, JournalFile), Marker: filepath.Join(dir, MarkerFile)},
+			Signer:          cfg.Signers[i],
+			Root:            cfg.Root,
+			Trustees:        cfg.Trustees,
+			Now:             cfg.Now,
 			Logger:          cfg.Logger.With("trustee", id),
 		})
 		if err != nil {

@@ -6,23 +6,47 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/vigilauth/vigil/crypto/he"
+	"github.com/vigilauth/vigil/crypto/sig"
 	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
+	"github.com/vigilauth/vigil/release"
 )
 
 // Config configures a trustee Server.
 type Config struct {
 	// Share is this trustee's secret share from the key ceremony. Required.
 	Share *he.SecretShare
-	// MinContributors is m_min: the trustee refuses sums of fewer updates. Required, at
-	// least 2 (a "sum" of one update is that device's update).
+	// MinContributors is m_min: the trustee refuses sets of fewer distinct enrolled devices.
+	// Required, at least 2 (a "sum" of one update is that device's update).
 	MinContributors int
 	// Journal persists the trustee's decisions. Required: without it a restart would allow a
 	// second decryption of the same round.
 	Journal Journal
+	// Signer signs the trustee's commitments: its ceremony identity's ML-DSA-65 key
+	// (he.Identity.SigningKey). Required.
+	Signer *sig.PrivateKey
+	// Root is the pinned root of trust: device records must verify under its enrolment role,
+	// and, unless Trustees is set, commitments count only under keys of its trustees role.
+	//
+	// TRANSITIONAL: without a root the trustee cannot tell enrolled devices from invented ones
+	// and accepts contributions without device records or signatures. That mode exists only
+	// until devices sign their updates; every deployment configures a root.
+	Root *release.Root
+	// Trustees are the keys whose commitments count towards the quorum (default: the root's
+	// trustees role). They must include Signer's key and be at most n, the key epoch's number
+	// of trustees. With neither Root nor Trustees (TRANSITIONAL) only the trustee's own
+	// commitment is checked, and different trustees could decrypt different sets of a round.
+	Trustees []*sig.PublicKey
+	// Now is the clock device records are checked against (default time.Now).
+	Now func() time.Time
 	// Logger receives one record per request (default: discard).
 	Logger *slog.Logger
 }
@@ -37,20 +61,43 @@ func (c *Config) validate() error {
 	if c.Journal == nil {
 		return errors.New("trustee: no journal configured")
 	}
+	if c.Signer == nil {
+		return errors.New("trustee: no signing key configured for commitments")
+	}
+	if c.Trustees == nil && c.Root != nil {
+		c.Trustees = TrusteeKeys(c.Root)
+	}
+	if c.Trustees != nil {
+		n := len(c.Share.Trustees)
+		ids := map[sig.KeyID]bool{}
+		for _, k := range c.Trustees {
+			ids[k.ID()] = true
+		}
+		switch {
+		case !ids[c.Signer.ID()]:
+			return fmt.Errorf("trustee: this trustee's signing key %s is not among the trustee keys whose commitments count", c.Signer.ID().Short())
+		case len(ids) > n:
+			// More keys than trustees would let quorums of q keys miss each other.
+			return fmt.Errorf("trustee: %d trustee keys for a key epoch of %d trustees", len(ids), n)
+		case len(ids) < Quorum(n, c.Share.Threshold):
+			return fmt.Errorf("trustee: %d trustee keys, a quorum of %d is needed", len(ids), Quorum(n, c.Share.Threshold))
+		}
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	return nil
 }
 
-// Server is one trustee as a gRPC service (vigilv1.TrusteeServer). It computes decryption
-// shares only for requests its policy allows (see decide) and saves each decision before it
-// releases the share. Requests are served one at a time.
-//
-// The trustee cannot see devices, so it takes the contributor count from the coordinator: a
-// coordinator that lies about it, or re-randomises a sum and presents it as a new round,
-// defeats m_min. The trust model makes the coordinator honest but curious; device-signed
-// receipts checked here would remove that assumption and are not built.
+// Server is one trustee as a gRPC service (vigilv1.TrusteeServer). CommitSum verifies a
+// round's device-signed contributions and commits, durably, to that one participant set;
+// DecryptionShare then shares the decryption of the trustee's own c1 sum of that set, once,
+// given commitments to it from a quorum of trustees (see Quorum). Each decision is saved
+// before the answer leaves. Decisions are taken one at a time; contributions are verified
+// concurrently with other requests.
 type Server struct {
 	vigilv1.UnimplementedTrusteeServer
 
@@ -78,6 +125,12 @@ func NewServer(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.Root == nil {
+		cfg.Logger.Warn("TRANSITIONAL: no root of trust configured: device records and update signatures are not checked")
+	}
+	if cfg.Trustees == nil {
+		cfg.Logger.Warn("TRANSITIONAL: no trustee keys configured: the quorum of commitments is not checked")
+	}
 	return &Server{cfg: cfg, params: cfg.Share.Params(), keyDigest: cfg.Share.KeyDigest, dec: dec, state: st}, nil
 }
 
@@ -97,6 +150,100 @@ func (s *Server) Info(ctx context.Context, _ *vigilv1.TrusteeInfoRequest) (*vigi
 		LastRound:       last,
 		KeyDigest:       s.keyDigest[:],
 	}, nil
+}
+
+// CommitSum implements vigilv1.TrusteeServer.
+func (s *Server) CommitSum(stream grpc.ClientStreamingServer[vigilv1.SumPart, vigilv1.SumCommitment]) error {
+	ctx := stream.Context()
+	c, hdr, err := s.commitSum(stream)
+	log := s.cfg.Logger.With("round", hdr.GetRound(), "contributors", hdr.GetContributors())
+	if err != nil {
+		log.WarnContext(ctx, "commitment refused", "err", err)
+		return toStatus(err)
+	}
+	log.InfoContext(ctx, "committed to a participant set", "set", fmt.Sprintf("%x", c.GetSetDigest()[:8]))
+	return stream.SendAndClose(c)
+}
+
+func (s *Server) commitSum(stream grpc.ClientStreamingServer[vigilv1.SumPart, vigilv1.SumCommitment]) (*vigilv1.SumCommitment, *vigilv1.SumHeader, error) {
+	first, err := stream.Recv()
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: no header: %v", ErrContribution, err)
+	}
+	hdr := first.GetHeader()
+	s.mu.Lock()
+	last := s.state.LastRound
+	s.mu.Unlock()
+	v, err := newSumVerifier(s.cfg.Share, s.cfg.MinContributors, last, s.cfg.Root, s.cfg.Now(), hdr)
+	if err != nil {
+		return nil, hdr, err
+	}
+	for {
+		part, err := stream.Recv()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, hdr, err
+		}
+		if part.GetContribution() == nil {
+			return nil, hdr, fmt.Errorf("%w: a second header in the stream", ErrContribution)
+		}
+		if err := v.add(part.GetContribution()); err != nil {
+			return nil, hdr, err
+		}
+	}
+	set, err := v.finish()
+	if err != nil {
+		return nil, hdr, err
+	}
+	c, err := s.commit(hdr, set, v.c1)
+	return c, hdr, err
+}
+
+// commit decides, saves and signs the trustee's commitment to a verified set.
+func (s *Server) commit(hdr *vigilv1.SumHeader, set [32]byte, c1 *he.C1Sum) (*vigilv1.SumCommitment, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	saved, err := commitDecision(&s.state, hdr.GetRound(), set)
+	if err != nil {
+		return nil, err
+	}
+	if saved != nil {
+		return parseCommitment(saved)
+	}
+	c1Digest := c1.Digest()
+	c := &vigilv1.SumCommitment{
+		TrusteeId: s.cfg.Share.TrusteeID(), Round: hdr.GetRound(), KeyEpoch: hdr.GetKeyEpoch(),
+		SetDigest: set[:], Contributors: hdr.GetContributors(), C1Digest: c1Digest[:],
+	}
+	if err := signCommitment(c, s.cfg.Signer); err != nil {
+		return nil, err
+	}
+	raw, err := proto.MarshalOptions{Deterministic: true}.Marshal(c)
+	if err != nil {
+		return nil, fmt.Errorf("trustee: %w", err)
+	}
+	c1Bytes, err := c1.MarshalBinary()
+	if err != nil {
+		return nil, err
+	}
+	next := s.state
+	next.Committed = Committed{Round: hdr.GetRound(), SetDigest: set, Contributors: hdr.GetContributors(), C1Digest: c1Digest, Commitment: raw, C1: c1Bytes}
+	// Saved before it is answered: a trustee that crashed after answering must remember the set.
+	if err := s.cfg.Journal.Save(next); err != nil {
+		return nil, fmt.Errorf("trustee: saving the commitment before answering: %w", err)
+	}
+	s.state = next
+	return c, nil
+}
+
+func parseCommitment(raw []byte) (*vigilv1.SumCommitment, error) {
+	var c vigilv1.SumCommitment
+	if err := proto.Unmarshal(raw, &c); err != nil {
+		return nil, fmt.Errorf("trustee: the journal's commitment: %w", err)
+	}
+	return &c, nil
 }
 
 // DecryptionShare implements vigilv1.TrusteeServer.
@@ -119,27 +266,39 @@ func (s *Server) decryptionShare(req *vigilv1.DecryptionShareRequest) (*vigilv1.
 	if req.GetKeyEpoch() != sh.Epoch {
 		return nil, fmt.Errorf("%w: key epoch %d, this trustee holds a share of epoch %d", ErrKeyMismatch, req.GetKeyEpoch(), sh.Epoch)
 	}
-	contributors := int(req.GetContributors())
-	sum, err := he.ParseSum(s.params, sh.Epoch, req.GetRound(), contributors, req.GetCiphertexts())
-	if err != nil {
-		return nil, err
-	}
-	r := request{round: req.GetRound(), contributors: contributors, digest: requestDigest(req), sum: sum.Fingerprint()}
+	d := decrypt{round: req.GetRound(), set: req.GetSetDigest(), contributors: req.GetContributors(), digest: requestDigest(req)}
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	cached, err := decide(&s.state, s.cfg.MinContributors, r)
+	cached, err := decide(&s.state, d)
 	if err != nil {
 		return nil, err
 	}
 	if cached != nil {
 		return &vigilv1.DecryptionShareResponse{TrusteeId: sh.TrusteeID(), Shares: cached}, nil
 	}
-	shares, err := s.dec.Share(sum, req.GetActiveShamirIndices())
+	own, err := parseCommitment(s.state.Committed.Commitment)
 	if err != nil {
 		return nil, err
 	}
-	next := record(s.state, r, shares)
+	if s.cfg.Trustees != nil {
+		need := Quorum(len(sh.Trustees), sh.Threshold)
+		if _, err := quorumCheck(req.GetCommitments(), own, s.cfg.Trustees, s.cfg.Signer.Public(), need); err != nil {
+			return nil, err
+		}
+	}
+	c1, err := he.ParseC1Sum(s.params, s.state.Committed.C1)
+	if err != nil {
+		return nil, fmt.Errorf("trustee: the journal's c1 sum: %w", err)
+	}
+	shares, err := s.dec.ShareC1(c1, req.GetRound(), req.GetActiveShamirIndices())
+	if err != nil {
+		return nil, err
+	}
+	next := s.state
+	next.LastRound, next.Request, next.Response = d.round, d.digest, shares
+	// The c1 sum is not needed any more: this round is never decrypted again.
+	next.Committed.C1 = nil
 	if err := s.cfg.Journal.Save(next); err != nil {
 		return nil, fmt.Errorf("trustee: saving the decision before answering: %w", err)
 	}
@@ -147,27 +306,31 @@ func (s *Server) decryptionShare(req *vigilv1.DecryptionShareRequest) (*vigilv1.
 	return &vigilv1.DecryptionShareResponse{TrusteeId: sh.TrusteeID(), Shares: shares}, nil
 }
 
-// requestDigest hashes every field of the request, so that only a byte-identical retry is
+// requestDigest hashes every field of the request, so that only an identical retry is
 // recognised as one.
 func requestDigest(req *vigilv1.DecryptionShareRequest) [32]byte {
 	h := sha256.New()
 	var buf []byte
-	buf = append(buf, "vigil/trustee/request/v1"...)
+	field := func(p []byte) {
+		buf = binary.LittleEndian.AppendUint64(buf, uint64(len(p)))
+		buf = append(buf, p...)
+	}
+	field([]byte("vigil/trustee/request/v2"))
 	buf = binary.LittleEndian.AppendUint64(buf, req.GetRound())
 	buf = binary.LittleEndian.AppendUint64(buf, req.GetKeyEpoch())
-	buf = binary.LittleEndian.AppendUint64(buf, uint64(len(req.GetParamsId())))
-	buf = append(buf, req.GetParamsId()...)
+	field([]byte(req.GetParamsId()))
 	buf = binary.LittleEndian.AppendUint64(buf, uint64(req.GetContributors()))
 	buf = binary.LittleEndian.AppendUint64(buf, uint64(len(req.GetActiveShamirIndices())))
 	for _, x := range req.GetActiveShamirIndices() {
 		buf = binary.LittleEndian.AppendUint64(buf, x)
 	}
-	buf = binary.LittleEndian.AppendUint64(buf, uint64(len(req.GetCiphertexts())))
-	h.Write(buf)
-	for _, c := range req.GetCiphertexts() {
-		h.Write(binary.LittleEndian.AppendUint64(nil, uint64(len(c))))
-		h.Write(c)
+	field(req.GetSetDigest())
+	buf = binary.LittleEndian.AppendUint64(buf, uint64(len(req.GetCommitments())))
+	for _, c := range req.GetCommitments() {
+		field(commitmentMessage(c))
+		field(c.GetSignature())
 	}
+	h.Write(buf)
 	var out [32]byte
 	h.Sum(out[:0])
 	return out

@@ -1,0 +1,108 @@
+package he
+
+import (
+	"encoding/binary"
+	"errors"
+	"testing"
+)
+
+// TestShareC1MatchesTheSum: trustees that add the updates' c1 polynomials themselves and
+// share that sum give shares that combine with the coordinator's sealed sum (its c0 and the
+// same c1) to the sum of the updates, within the precision bound; and the c1 digest the
+// trustees commit to equals the sealed sum's.
+func TestShareC1MatchesTheSum(t *testing.T) {
+	f := newFixture(t, 3, 2)
+	rng := testRNG(t)
+	const dim, devices, round = 9000, 5, 4
+	enc, err := NewEncryptor(f.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	acc, _ := NewAccumulator(f.params, f.key.Epoch, dim)
+	c1s, _ := NewC1Sum(f.params, f.key.Epoch, dim)
+	want := make([]float64, dim)
+	for d := range devices {
+		u := randomUpdate(rng, dim, 1)
+		for i := range u {
+			want[i] += u[i]
+		}
+		b := UpdateBinding(f.key.Epoch, round, "dev", nonce(d))
+		cts, err := enc.Encrypt(u, 1, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := acc.Add(cts, b); err != nil {
+			t.Fatal(err)
+		}
+		_, c1, err := UpdateParts(f.params, cts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c1s.Add(c1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sum, err := acc.Seal(round)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.C1Digest() != c1s.Digest() {
+		t.Fatal("the trustees' c1 digest differs from the sealed sum's")
+	}
+	c1s = roundTrip(t, "C1Sum", c1s, (*C1Sum).MarshalBinary, func(b []byte) (*C1Sum, error) { return ParseC1Sum(f.params, b) })
+	decs := f.decryptors(t)
+	active := []uint64{f.shares[0].Point, f.shares[2].Point}
+	var shares [][][]byte
+	for _, i := range []int{0, 2} {
+		s, err := decs[i].ShareC1(c1s, round, active)
+		if err != nil {
+			t.Fatal(err)
+		}
+		shares = append(shares, s)
+	}
+	got, err := Combine(f.key, sum, shares, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bound := f.params.ErrorBound(devices, 3, 2)
+	if d := maxAbsDiff(got, want); d > bound {
+		t.Fatalf("decrypted sum off by %.3g, bound %.3g", d, bound)
+	}
+	// Shares made for another round do not combine with this round's sum.
+	other, err := decs[1].ShareC1(c1s, round+1, []uint64{f.shares[0].Point, f.shares[1].Point})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Combine(f.key, sum, [][][]byte{shares[0], other}, 1); err == nil {
+		t.Fatal("a share bound to another round combined")
+	}
+}
+
+func TestC1SumRejects(t *testing.T) {
+	p := DefaultParams()
+	s, err := NewC1Sum(p, 1, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unreduced := make([]byte, p.C1Bytes())
+	binary.LittleEndian.PutUint64(unreduced[8:], ^uint64(0))
+	for name, c := range map[string]struct {
+		c1   [][]byte
+		want error
+	}{
+		"no polynomials":    {nil, ErrDimension},
+		"two polynomials":   {[][]byte{make([]byte, p.C1Bytes()), make([]byte, p.C1Bytes())}, ErrDimension},
+		"short polynomial":  {[][]byte{make([]byte, p.C1Bytes()-8)}, ErrMalformed},
+		"unreduced residue": {[][]byte{unreduced}, ErrMalformed},
+	} {
+		if err := s.Add(c.c1); !errors.Is(err, c.want) {
+			t.Errorf("%s: %v, want %v", name, err, c.want)
+		}
+	}
+	if s.Count() != 0 {
+		t.Fatalf("refused polynomials counted: %d", s.Count())
+	}
+	if _, err := NewDecryptor(nil); err == nil {
+		t.Fatal("nil share accepted")
+	}
+}

@@ -1,0 +1,163 @@
+package trustee
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/vigilauth/vigil/crypto/he"
+	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
+	"github.com/vigilauth/vigil/release"
+)
+
+// sumVerifier checks one CommitSum stream, a header and then one contribution at a time, and
+// adds the contributions' c1 polynomials into the trustee's own sum. It is pure (no I/O, no
+// clock: now is given): the server feeds it from the stream. Its memory is the c1 sum plus
+// one (device, statement digest) pair per device, which the set digest needs.
+type sumVerifier struct {
+	params  he.Params
+	root    *release.Root // nil: TRANSITIONAL, device records and signatures are not checked
+	now     time.Time
+	hdr     *vigilv1.SumHeader
+	c1      *he.C1Sum
+	seen    map[string]bool
+	members []member
+}
+
+// member is one device of the participant set and the digest of the update it signed.
+type member struct {
+	device    string
+	statement [32]byte
+}
+
+// newSumVerifier checks the header against the trustee's key and policy: its parameter set
+// and key epoch, a dimension in range, at least minContributors announced, and a round after
+// lastRound, the last one the trustee decrypted.
+func newSumVerifier(sh *he.SecretShare, minContributors int, lastRound uint64, root *release.Root, now time.Time, hdr *vigilv1.SumHeader) (*sumVerifier, error) {
+	p := sh.Params()
+	switch {
+	case hdr == nil:
+		return nil, fmt.Errorf("%w: the stream does not start with a header", ErrContribution)
+	case hdr.GetParamsId() != p.ID():
+		return nil, fmt.Errorf("%w: parameter set %q, this trustee holds a share under %q", ErrKeyMismatch, hdr.GetParamsId(), p.ID())
+	case hdr.GetKeyEpoch() != sh.Epoch:
+		return nil, fmt.Errorf("%w: key epoch %d, this trustee holds a share of epoch %d", ErrKeyMismatch, hdr.GetKeyEpoch(), sh.Epoch)
+	case int(hdr.GetContributors()) < minContributors:
+		return nil, fmt.Errorf("%w: round %d announces %d updates, this trustee requires at least %d",
+			ErrTooFewContributors, hdr.GetRound(), hdr.GetContributors(), minContributors)
+	case hdr.GetContributors() > he.MaxContributors:
+		return nil, fmt.Errorf("%w: %d contributors, at most %d", ErrContribution, hdr.GetContributors(), he.MaxContributors)
+	case hdr.GetRound() <= lastRound:
+		return nil, fmt.Errorf("%w: round %d is not after round %d, the last one this trustee decrypted", ErrRoundDone, hdr.GetRound(), lastRound)
+	case hdr.GetDimension() < 1 || hdr.GetDimension() > he.MaxDimension:
+		return nil, fmt.Errorf("%w: dimension %d, want 1 to %d", ErrContribution, hdr.GetDimension(), he.MaxDimension)
+	}
+	c1, err := he.NewC1Sum(p, sh.Epoch, int(hdr.GetDimension()))
+	if err != nil {
+		return nil, err
+	}
+	return &sumVerifier{params: p, root: root, now: now, hdr: hdr, c1: c1, seen: map[string]bool{}}, nil
+}
+
+// add checks one contribution and adds its c1 polynomials. It refuses, changing nothing: more
+// contributions than announced, a device twice, a device record that does not verify under
+// the root's enrolment role or names another device, a signature that does not verify over
+// the statement recomputed from what arrived, and c1 polynomials of the wrong number, size or
+// with unreduced residues.
+func (v *sumVerifier) add(c *vigilv1.Contribution) error {
+	dev := c.GetDeviceId()
+	if err := vigilv1.ValidID("device_id", dev); err != nil {
+		return fmt.Errorf("%w: %v", ErrContribution, err)
+	}
+	if len(v.members) >= int(v.hdr.GetContributors()) {
+		return fmt.Errorf("%w: more than the %d contributions the header announced", ErrContribution, v.hdr.GetContributors())
+	}
+	if v.seen[dev] {
+		return fmt.Errorf("%w: device %q contributes twice to round %d", ErrContribution, dev, v.hdr.GetRound())
+	}
+	if len(c.GetNonce()) != vigilv1.NonceSize {
+		return fmt.Errorf("%w: device %q: nonce of %d bytes, want %d", ErrContribution, dev, len(c.GetNonce()), vigilv1.NonceSize)
+	}
+	heads := make([][32]byte, len(c.GetHeadDigests()))
+	for j, h := range c.GetHeadDigests() {
+		if len(h) != 32 {
+			return fmt.Errorf("%w: device %q: header digest %d is %d bytes", ErrContribution, dev, j, len(h))
+		}
+		heads[j] = [32]byte(h)
+	}
+	epoch, round := v.hdr.GetKeyEpoch(), v.hdr.GetRound()
+	binding := he.UpdateBinding(epoch, round, dev, c.GetNonce())
+	stmt, err := he.UpdateStatement(v.params, binding, c.GetBaseVersion(), heads, c.GetC1())
+	if err != nil {
+		return fmt.Errorf("%w: device %q: %w", ErrContribution, dev, err)
+	}
+	if v.root != nil {
+		rec, err := v.root.VerifyDeviceRecord(c.GetDeviceRecord(), v.now)
+		if err != nil {
+			return fmt.Errorf("%w: device %q: its record does not verify under the enrolment role: %w", ErrContribution, dev, err)
+		}
+		if rec.DeviceID != dev {
+			return fmt.Errorf("%w: device %q presents the record of device %q", ErrContribution, dev, rec.DeviceID)
+		}
+		if err := rec.Key().Verify(stmt[:], c.GetSignature(), he.UpdateContext); err != nil {
+			return fmt.Errorf("%w: device %q: the update's signature does not verify for round %d (altered, replayed or forged): %w",
+				ErrContribution, dev, round, err)
+		}
+	}
+	if err := v.c1.Add(c.GetC1()); err != nil {
+		return fmt.Errorf("%w: device %q: %w", ErrContribution, dev, err)
+	}
+	v.seen[dev] = true
+	v.members = append(v.members, member{device: dev, statement: stmt})
+	return nil
+}
+
+// finish checks that every announced contribution arrived and returns the set digest.
+func (v *sumVerifier) finish() ([32]byte, error) {
+	if len(v.members) != int(v.hdr.GetContributors()) {
+		return [32]byte{}, fmt.Errorf("%w: %d contributions arrived, the header announced %d", ErrContribution, len(v.members), v.hdr.GetContributors())
+	}
+	return setDigest(v.hdr, v.members), nil
+}
+
+// setDigest names a participant set: SHA-256 over the round's key epoch, round and dimension
+// and the (device, statement digest) pairs sorted by device, so that the order in which the
+// coordinator streams them does not matter and any other update or device changes it.
+func setDigest(hdr *vigilv1.SumHeader, members []member) [32]byte {
+	sorted := slices.Clone(members)
+	slices.SortFunc(sorted, func(a, b member) int { return strings.Compare(a.device, b.device) })
+	h := sha256.New()
+	var buf []byte
+	buf = append(buf, "vigil/trustee/set/v1"...)
+	buf = binary.BigEndian.AppendUint64(buf, hdr.GetKeyEpoch())
+	buf = binary.BigEndian.AppendUint64(buf, hdr.GetRound())
+	buf = binary.BigEndian.AppendUint64(buf, hdr.GetDimension())
+	buf = binary.BigEndian.AppendUint64(buf, uint64(len(sorted)))
+	h.Write(buf)
+	for _, m := range sorted {
+		h.Write(binary.BigEndian.AppendUint64(nil, uint64(len(m.device))))
+		h.Write([]byte(m.device))
+		h.Write(m.statement[:])
+	}
+	var out [32]byte
+	h.Sum(out[:0])
+	return out
+}
+
+// NewContribution is the contribution a coordinator stores and streams for one accepted
+// update: the device's record and signature as they arrived, and the update's ciphertexts
+// split as the statement covers them (he.UpdateParts). The c1 slices share cts's memory.
+func NewContribution(p he.Params, record []byte, device string, nonce []byte, baseVersion uint64, cts [][]byte, signature []byte) (*vigilv1.Contribution, error) {
+	heads, c1, err := he.UpdateParts(p, cts)
+	if err != nil {
+		return nil, err
+	}
+	c := &vigilv1.Contribution{DeviceRecord: record, DeviceId: device, Nonce: nonce, BaseVersion: baseVersion, Signature: signature, C1: c1}
+	for _, h := range heads {
+		c.HeadDigests = append(c.HeadDigests, h[:])
+	}
+	return c, nil
+}
