@@ -29,7 +29,15 @@ import (
 // ignores amplification by sampling, so it bounds what the contents of the
 // device's updates reveal even if it becomes known which devices took part
 // (participation itself is then public), which a device cannot rule out.
-// The model ledger charges every round with q = K/N.
+// The model ledger charges every round with KnownParticipation at q = K/N,
+// with the round's parameters (ChargeRound), and then the released model's
+// hash (RecordRelease).
+//
+// Integrity: the file carries an HMAC-SHA256 under a random key kept in
+// LedgerKeyPath(path), so an edit by anyone without the key is detected.
+// Whoever holds the key can rewrite the file consistently; the coordinator
+// therefore also binds the ledger to its model store (the newest released
+// round and its hash must be recorded).
 //
 // A file that exists is never silently replaced: an empty or truncated
 // file is reported as corrupt, not treated as a new ledger.
