@@ -158,6 +158,7 @@
 // # Package shape
 //
 // The accountant is pure computation. The ledger does file I/O only in
-// OpenLedger, Charge and ReadLedger. Nothing logs. Sizes and iteration caps
-// live in limits.go. Types are not safe for concurrent use unless stated.
+// OpenLedger, Charge, ChargeRound, RecordRelease and ReadLedger. Nothing
+// logs. Sizes and iteration caps live in limits.go. Types are not safe for
+// concurrent use unless stated.
 package dp

@@ -1,0 +1,73 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+)
+
+// writeReportText prints the report for a terminal: assumptions, one table per model, the
+// composition and the warnings.
+func writeReportText(w io.Writer, rep *privacyReport) {
+	fmt.Fprintf(w, "privacy report for %s (generated %s)\n", rep.Dir, rep.Generated)
+	fmt.Fprintf(w, "  adjacency:  %s\n  mechanism:  %s (sampled Gaussian, participation known to the coordinator)\n  accounting: %s\n",
+		rep.Adjacency, rep.Mechanism, rep.Accounting)
+	if rep.Population > 0 {
+		fmt.Fprintf(w, "  population: %d enrolled devices\n", rep.Population)
+	}
+	fmt.Fprintln(w, "  assumptions:")
+	for _, a := range rep.Assumptions {
+		fmt.Fprintf(w, "    - %s\n", a)
+	}
+	for _, m := range rep.Models {
+		fmt.Fprintf(w, "\nmodel %s: ledger %s, %d stored versions\n", m.Model, m.Ledger, m.Versions)
+		fmt.Fprintf(w, "%7s %7s %-19s %6s %8s %6s %5s %5s %6s %9s %9s  %-12s %s\n",
+			"round", "version", "mechanism", "z", "q", "C", "m_min", "t_dev", "parts", "epsilon", "+round", "model", "time")
+		for _, r := range m.Rounds {
+			sum := r.ModelSHA256
+			if len(sum) > 12 {
+				sum = sum[:12]
+			}
+			v := "-"
+			if r.Version != 0 {
+				v = fmt.Sprintf("v%d", r.Version)
+			}
+			fmt.Fprintf(w, "%7d %7s %-19s %6.4g %8.4g %6.4g %5d %5d %6d %9.5g %9.4g  %-12s %s\n",
+				r.Round, v, r.Mechanism, r.NoiseMultiplier, r.SamplingRate, r.ClipNorm, r.MinParticipants, r.ToleratedDevices,
+				r.Participants, r.Epsilon, r.EpsilonIncrease, sum, r.Time)
+		}
+		fmt.Fprintf(w, "  spent epsilon %.6g of %g at delta %g (%.1f%%) in %d rounds; remaining %.6g\n",
+			m.Spent, m.Budget.Epsilon, m.Budget.Delta, 100*m.Spent/m.Budget.Epsilon, len(m.Rounds), m.Remaining)
+	}
+	fmt.Fprintf(w, "\ncomposed across %d model(s): epsilon %.6g at delta %g (RDP order %v)\n",
+		rep.Composed.Models, rep.Composed.Epsilon, rep.Composed.Delta, rep.Composed.Order)
+	if len(rep.Warnings) == 0 {
+		fmt.Fprintln(w, "no warnings")
+		return
+	}
+	fmt.Fprintf(w, "%d warning(s):\n", len(rep.Warnings))
+	for _, s := range rep.Warnings {
+		fmt.Fprintf(w, "  ! %s\n", s)
+	}
+}
+
+// printReportSummary prints the few lines of the report the demo ends with.
+func printReportSummary(w io.Writer, dir string, population int) error {
+	rep, err := buildReport(context.Background(), dir, "", population, 0)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(w, "\nprivacy report (`vigil privacy report --dir "+dir+"` for the whole of it):")
+	for _, m := range rep.Models {
+		fmt.Fprintf(w, "  model %s: epsilon %.4g of %g at delta %g over %d charged rounds; ledger %s\n",
+			m.Model, m.Spent, m.Budget.Epsilon, m.Budget.Delta, len(m.Rounds), m.Ledger)
+	}
+	fmt.Fprintf(w, "  adjacency: %s\n", rep.Adjacency)
+	if len(rep.Warnings) == 0 {
+		fmt.Fprintln(w, "  no warnings")
+	}
+	for _, s := range rep.Warnings {
+		fmt.Fprintf(w, "  ! %s\n", s)
+	}
+	return nil
+}
