@@ -246,6 +246,10 @@ func TestCommandErrors(t *testing.T) {
 		{[]string{"client", "--device-id", "a b", "--synthetic-seed", "1", "--insecure-plaintext"}, `--device-id "a b"`},
 		{[]string{"client", "--device-id", "a", "--aalto-file", "/nope.gz", "--insecure-plaintext"}, "--aalto-file"},
 		{[]string{"client", "--device-id", "a", "--synthetic-seed", "1", "--insecure-plaintext", "--dir", "/nonexistent/x"}, "enrol with --enrol, --enrol-ca, --token, --region and --ca"},
+		{[]string{"client", "--device-id", "a", "--synthetic-seed", "1", "--insecure-plaintext", "--dir", "/nonexistent/x", "--ca", "/nope.pem"}, "--ca"},
+		{[]string{"enrol"}, "enrol: no command given"},
+		{[]string{"enrol", "serve", "--dir", "/nonexistent/enrol"}, "vigil enrol init"},
+		{[]string{"pki", "token", "--dir", "/nonexistent"}, `unknown command "token"`},
 		{[]string{"setup"}, "--dir is required"},
 	} {
 		var stderr bytes.Buffer
