@@ -34,6 +34,11 @@ type MouseConfig struct {
 	// batches of 64); Fed the federated training of the global autoencoder.
 	Model models.UserModelConfig
 	Fed   FedConfig
+	// Privacy, when enabled, replaces the plaintext federation by the deployable one, as for
+	// keystrokes: the population model from DP rounds, no global autoencoder. Its Fleet
+	// defaults to 500: the data set's 10 users stand for a fleet of 500 devices (see
+	// PrivacyConfig.Fleet), since no round of 10 devices outweighs its noise.
+	Privacy PrivacyConfig
 	// Progress, when set, is told of progress through each stage.
 	Progress func(stage string, done, total int) `json:"-"`
 }
@@ -73,6 +78,12 @@ func (c *MouseConfig) validate() error {
 	if c.Fed.LocalEpochs == 0 {
 		c.Fed.LocalEpochs = 2
 	}
+	if c.Privacy.Enabled() && c.Privacy.Fleet == 0 {
+		c.Privacy.Fleet = 500
+	}
+	if err := c.Privacy.validate(); err != nil {
+		return err
+	}
 	return c.Fed.validate()
 }
 
@@ -98,10 +109,14 @@ type MouseResult struct {
 	// Federated and Alone are the results with and without the federation's models.
 	Federated, Alone                   MouseOutcome
 	LoadTime, FederationTime, EvalTime time.Duration
+	// Private reports the simulated DP rounds when Config.Privacy is enabled.
+	Private *PrivateRounds `json:",omitempty"`
 }
 
 // MouseOutcome is the result of one mode of a mouse evaluation.
 type MouseOutcome struct {
+	// AUCCI is a bootstrap 95% interval of AUC over sessions.
+	AUCCI Interval `json:"auc_ci95"`
 	// AUC is the area under the ROC of all scored sessions together.
 	AUC float64 `json:"auc"`
 	// EERMean is the mean of UserEER; EERPooled the EER of all sessions together.
@@ -212,8 +227,18 @@ func Mouse(ctx context.Context, cfg MouseConfig) (*MouseResult, error) {
 		res.TrainActions += len(e.Windows)
 		enrol[i] = e
 	}
-	global, err := federateEnrolments(ctx, layout, users, enrol, cfg.Model, cfg.Fed, cfg.Seed, cfg.Workers, cfg.progress("federate"))
-	if err != nil {
+	var global *models.Global
+	if cfg.Privacy.Enabled() {
+		// The layout has no public centres: a centring round learns them (see privatePopulation).
+		pop, rep, err := privatePopulation(ctx, layout, nil, users, enrol, cfg.Privacy, cfg.Seed, cfg.Workers)
+		if err != nil {
+			return res, err
+		}
+		global, res.Private = &models.Global{Population: pop}, &rep
+		res.Protocol += fmt.Sprintf(" Deployable federation instead: the population model from one centring and one statistics round "+
+			"of a simulated fleet of %d devices (recorded user i mod %d each), clipped and noised on every device, "+
+			"no global autoencoder.", rep.Fleet, len(users))
+	} else if global, err = federateEnrolments(ctx, layout, users, enrol, cfg.Model, cfg.Fed, cfg.Seed, cfg.Workers, cfg.progress("federate")); err != nil {
 		return res, err
 	}
 	res.FederationTime = time.Since(start)

@@ -105,6 +105,7 @@ func mouseOutcome(trials []mouseTrial, mode int) (MouseOutcome, error) {
 		return o, err
 	}
 	o.AUC, o.EERPooled, o.Curve = c.AUC(), c.EER(), c
+	o.AUCCI = bootstrapAUC(gen, imp, uint64(len(trials)))
 	o.FAR, o.FRR = float64(fa)/float64(len(imp)), float64(fr)/float64(len(gen))
 	var n int
 	for u, p := range perUser {

@@ -66,6 +66,9 @@ func scoreUsers(ctx context.Context, layout *models.Layout, global *models.Globa
 		mc.Forest.Seed = cfg.Seed + uint64(i)
 		t := &out[i]
 		for mode, g := range [numModes]*models.Global{modeFederated: global, modeAlone: nil} {
+			if mode == modeAlone && cfg.SkipAlone {
+				continue
+			}
 			m, err := models.FitUserModel(ctx, layout, g, enrol, mc)
 			if err != nil {
 				return fmt.Errorf("eval: participant %s: %w", u.id, err)
@@ -107,6 +110,10 @@ type Outcome struct {
 	// users' own thresholds (anomaly 0.5).
 	FAR float64 `json:"far_at_user_threshold"`
 	FRR float64 `json:"frr_at_user_threshold"`
+	// EERMeanCI and EERPooledCI are bootstrap 95% intervals of the combined score's rates over
+	// users.
+	EERMeanCI   Interval `json:"eer_mean_ci95"`
+	EERPooledCI Interval `json:"eer_pooled_ci95"`
 	// UserEER lists each user's EER of the combined score.
 	UserEER []float64 `json:"user_eer,omitempty"`
 	// Curve is the pooled ROC of the combined score.
@@ -152,6 +159,7 @@ func summarise(trials []userTrials, mode int) (Outcome, error) {
 		ng += t.genuine
 	}
 	o.FAR, o.FRR = float64(fa)/math.Max(float64(ni), 1), float64(fr)/math.Max(float64(ng), 1)
+	o.EERMeanCI, o.EERPooledCI = bootstrapRates(trials, o.UserEER, mode, uint64(len(trials)))
 	var err error
 	o.Fitted, o.FittedEER, err = calibrateThreshold(trials, mode)
 	return o, err

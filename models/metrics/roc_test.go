@@ -135,3 +135,18 @@ func ExampleEER() {
 	fmt.Printf("EER %.2f, AUC %.4f\n", eer, auc)
 	// Output: EER 0.25, AUC 0.9375
 }
+
+func TestWriteTradeoff(t *testing.T) {
+	s := TradeoffSeries{Name: "EER", Points: []TradeoffPoint{{1, 0.2, 0.18, 0.22}, {8, 0.05, 0.04, 0.06}, {math.Inf(1), 0.04, 0.035, 0.045}}}
+	var buf bytes.Buffer
+	if err := WriteTradeoff(&buf, "t", "EER", s); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.HasPrefix(buf.Bytes(), []byte("\x89PNG")) {
+		t.Fatal("not a PNG")
+	}
+	bad := TradeoffSeries{Name: "bad", Points: []TradeoffPoint{{0, 0.1, 0.1, 0.1}}}
+	if err := WriteTradeoff(&buf, "t", "EER", bad); err == nil {
+		t.Error("epsilon 0 accepted")
+	}
+}

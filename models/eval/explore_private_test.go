@@ -1,0 +1,144 @@
+package eval
+
+import (
+	"context"
+	"math"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/vigilauth/vigil/models"
+	"github.com/vigilauth/vigil/models/keystroke"
+)
+
+// TestExplorePrivate compares population components on one load of the data; it runs only with
+// VIGIL_EXPLORE set (users to load), since it takes minutes.
+func TestExplorePrivate(t *testing.T) {
+	n, _ := strconv.Atoi(os.Getenv("VIGIL_EXPLORE"))
+	if n == 0 {
+		t.Skip("VIGIL_EXPLORE not set")
+	}
+	skipWithout(t, aaltoDir)
+	ctx := context.Background()
+	files, _ := keystroke.AaltoFiles(aaltoDir)
+	files = files[:n]
+	cfg := KeystrokeConfig{Dir: aaltoDir, SkipAlone: true, Seed: 1}
+	if err := cfg.validate(); err != nil {
+		t.Fatal(err)
+	}
+	users, _, err := loadKeystrokeUsers(ctx, files, cfg.Window, cfg.Enrol, cfg.Stride, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	layout := keystroke.NewLayout()
+	ids, enrol := keyEnrolments(users)
+	run := func(name string, g *models.Global) {
+		trials, err := scoreUsers(ctx, layout, g, users, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o, err := summarise(trials, modeFederated)
+		if err != nil {
+			t.Fatal(err)
+		}
+		usable := 0
+		if g != nil {
+			for _, m := range g.Population.Mean {
+				if !math.IsNaN(m) {
+					usable++
+				}
+			}
+		}
+		t.Logf("%-40s mean %.2f%% pooled %.2f%% profile %.2f/%.2f FAR %.2f FRR %.2f buckets %d", name, 100*o.EERMean, 100*o.EERPooled,
+			100*o.Detectors["profile"].EERMean, 100*o.Detectors["profile"].EERPooled, 100*o.FAR, 100*o.FRR, usable)
+	}
+	for _, v := range strings.Split(os.Getenv("VIGIL_VARIANTS"), ",") {
+		switch {
+		case v == "exact":
+			sum := make([]float64, models.ContributionLen(layout))
+			for _, e := range enrol {
+				c, _ := models.Contribution(layout, e.Windows)
+				for i := range c {
+					sum[i] += c[i]
+				}
+			}
+			pop, err := models.NewPopulation(layout, sum, models.PopulationConfig{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			run("exact population, no global AE", &models.Global{Population: pop})
+		case v == "pooledvar" || v == "pooledbetween" || v == "pooledwithin":
+			sum := make([]float64, models.ContributionLen(layout))
+			for _, e := range enrol {
+				c, _ := models.Contribution(layout, e.Windows)
+				for i := range c {
+					sum[i] += c[i]
+				}
+			}
+			pop, err := models.NewPopulation(layout, sum, models.PopulationConfig{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			nk := len(layout.Kinds) + 1
+			w, wi, be := make([]float64, nk), make([]float64, nk), make([]float64, nk)
+			for b, m := range pop.Mean {
+				if math.IsNaN(m) {
+					continue
+				}
+				g := layout.BucketKind[b] + 1
+				if b >= layout.DenseBase {
+					continue
+				}
+				w[g] += pop.Freq[b]
+				wi[g] += pop.Freq[b] * pop.Within[b]
+				be[g] += pop.Freq[b] * pop.Between[b]
+			}
+			for b, m := range pop.Mean {
+				if math.IsNaN(m) || b >= layout.DenseBase {
+					continue
+				}
+				g := layout.BucketKind[b] + 1
+				if v != "pooledbetween" {
+					pop.Within[b] = wi[g] / w[g]
+				}
+				if v != "pooledwithin" {
+					pop.Between[b] = be[g] / w[g]
+				}
+			}
+			run(v, &models.Global{Population: pop})
+		case strings.HasPrefix(v, "eps"):
+			// epsN[:clipC]
+			parts := strings.Split(strings.TrimPrefix(v, "eps"), ":")
+			eps, _ := strconv.ParseFloat(parts[0], 64)
+			pc := PrivacyConfig{Epsilon: eps}
+			if len(parts) > 1 {
+				pc.Stats.Clip, _ = strconv.ParseFloat(parts[1], 64)
+			}
+			if err := pc.validate(); err != nil {
+				t.Fatal(err)
+			}
+			if len(parts) > 3 {
+				pc.Stats.Backoff = parts[3] == "b"
+			}
+			if len(parts) > 5 {
+				pc.Stats.Relevance, _ = strconv.ParseFloat(parts[5], 64)
+			}
+			if len(parts) > 4 && parts[4] != "" {
+				for i, f := range strings.Split(parts[4], "/") {
+					pc.Stats.Weight[i], _ = strconv.ParseFloat(f, 64)
+				}
+			}
+			centres, err := keystrokeCentres(layout, 50)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pop, rep, err := privatePopulation(ctx, layout, centres, ids, enrol, pc, 1, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("%s: z %.3f spent %.3f, clip %v, noise %v, m_min %d t_dev %d", v, rep.NoiseMultiplier, rep.EpsilonSpent, rep.Clip, rep.DeviceNoise, rep.MMin, rep.TDev)
+			run(v, &models.Global{Population: pop})
+		}
+	}
+}
