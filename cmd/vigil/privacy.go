@@ -26,6 +26,7 @@ func privacySubcommands() []privacySubcommand {
 		{"plan", "smallest noise multiplier that meets an (epsilon, delta) budget", runPrivacyPlan},
 		{"curve", "epsilon against rounds for several noise multipliers (table, PNG)", runPrivacyCurve},
 		{"ledger", "what a privacy ledger file records, round by round", runPrivacyLedger},
+		{"tradeoff", "accuracy of the deployable models against epsilon, on recorded data (table, PNG)", runPrivacyTradeoff},
 		{"report", "a coordinator's models: every charged round, epsilon per model and composed, assumptions, warnings (text, JSON, signed HTML)", runPrivacyReport},
 		{"verify-report", "check the signature of an HTML privacy report", runPrivacyVerifyReport},
 	}
