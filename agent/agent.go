@@ -120,7 +120,19 @@ func (a *Agent) Guard() *guard.Guard { return a.g }
 func (a *Agent) Secret() string { return a.secret }
 
 func (a *Agent) fit(e models.Enrolment, seed uint64) (*models.UserModel, error) {
-	return behaviour.FitKeystrokes(context.Background(), a.layout, nil, e, models.UserModelConfig{Train: models.TrainConfig{Seed: seed}})
+	a.mu.Lock()
+	g := a.cfg.Global
+	a.mu.Unlock()
+	return a.fitOn(g, e, seed)
+}
+
+// fitOn fits a personal model on global g (nil: the device learns alone).
+func (a *Agent) fitOn(g *models.Global, e models.Enrolment, seed uint64) (*models.UserModel, error) {
+	l := a.layout
+	if g != nil && g.Population != nil {
+		l = nil // the population's layout
+	}
+	return behaviour.FitKeystrokes(context.Background(), l, g, e, models.UserModelConfig{Train: models.TrainConfig{Seed: seed}})
 }
 
 // userState returns user's persisted state, creating it. a.mu must be held.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/vigilauth/vigil/guard"
+	"github.com/vigilauth/vigil/models"
 )
 
 // Config configures an Agent. Dir is required; every other zero field means its default.
@@ -15,6 +16,9 @@ type Config struct {
 	Dir string
 	// Policy is the minimum trust per resource; nil means DefaultPolicy.
 	Policy *guard.Policy
+	// Global is the federation's global model that personal models are fitted on (the updater's
+	// current release); nil means the device learns alone. SetGlobal replaces it at run time.
+	Global *models.Global
 	// Guard configures the session guard (Scorers, Recorder and Clock are the agent's own).
 	Guard guard.Config
 	// EnrolWindows is how many disjoint windows of GuardWindow keystrokes enrol a user

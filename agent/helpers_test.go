@@ -109,10 +109,13 @@ func sendTyping(tb testing.TB, c vigilv1.AgentClient, ctx context.Context, sessi
 		if err != nil {
 			tb.Fatal(err)
 		}
+		st = r.Status
+		if st.Revoked {
+			return st // the guard terminated the session: no more events
+		}
 		if r.Rejected > 0 {
 			tb.Fatalf("%d events rejected: %s", r.Rejected, r.RejectedReason)
 		}
-		st = r.Status
 	}
 	return st
 }
