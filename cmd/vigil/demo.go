@@ -116,7 +116,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 
 	fmt.Fprintf(stdout, "coordinator on %s: %d devices, %d expected per round, up to %d rounds, model %v (%d parameters), files in %s\n",
 		lis.Addr(), len(devs), perRound, f.rounds, spec.Layers, spec.NumParams(), f.storeDir)
-	fmt.Fprintln(stdout, "every connection is mutual TLS 1.3 (X25519MLKEM768); devices register with the enrolment authority (one-time tokens) and sign their updates")
+	fmt.Fprintln(stdout, "every connection is mutual TLS 1.3 (X25519MLKEM768); devices register with the enrolment authority (one-time tokens) and sign their encrypted updates")
 	if f.plaintext {
 		fmt.Fprintln(stdout, "INSECURE: updates travel in the clear (--insecure-plaintext); the coordinator sees each one")
 	} else {
