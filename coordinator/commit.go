@@ -33,6 +33,10 @@ func (c *Coordinator) commit() error {
 	st, err := c.snapshotLocked()
 	c.mu.Unlock()
 	if err == nil {
+		// The contributions the snapshot counts reach the disk before the count does.
+		err = c.contribs.sync()
+	}
+	if err == nil {
 		err = c.state.save(st)
 	}
 	cm.err = err

@@ -36,6 +36,7 @@ type Coordinator struct {
 	servable  uint64        // the open round once its start is durable: only its tasks are handed out
 	opened    chan struct{} // closed, and replaced, when a round becomes servable
 	ledger    *dp.Ledger
+	contribs  *contributionLog // the open round's contributions, for the trustees
 
 	unpublished    uint64 // a version not yet taken by the Publisher
 	lastPublishTry time.Time
@@ -113,6 +114,15 @@ func New(ctx context.Context, cfg Config, sealing Sealing) (*Coordinator, error)
 				return nil, err
 			}
 		}
+	}
+	c.contribs = newContributionLog(cfg.StateDir)
+	if _, encrypted := sealing.(*ThresholdHE); encrypted && c.engine.Current() != 0 {
+		cur := c.engine.Current()
+		if err := c.contribs.recover(cur, c.engine.Sum().Count()); err != nil {
+			return nil, err
+		}
+	} else if err := c.contribs.recover(0, 0); err != nil {
+		return nil, err
 	}
 	m.enrolled.Set(float64(len(c.devices)))
 	return c, nil

@@ -10,6 +10,7 @@ import (
 	"github.com/vigilauth/vigil/aggregation"
 	"github.com/vigilauth/vigil/coordinator/round"
 	"github.com/vigilauth/vigil/dp"
+	"github.com/vigilauth/vigil/trustee"
 )
 
 // Run drives rounds until cfg.Rounds have completed, the privacy budget is spent, or ctx ends.
@@ -203,7 +204,14 @@ func (c *Coordinator) release(ctx context.Context, closed round.Closed, info ope
 			return GlobalModel{}, fmt.Errorf("privacy ledger: %w", err)
 		}
 	}
-	sum, err := c.sealing.Open(ctx, closed.Round, closed.Sum, c.cfg.Privacy.ClipNorm)
+	var contribs trustee.Contributions
+	if _, encrypted := c.sealing.(*ThresholdHE); encrypted {
+		var err error
+		if contribs, err = c.contribs.of(closed.Round, closed.Sum.Count()); err != nil {
+			return GlobalModel{}, err
+		}
+	}
+	sum, err := c.sealing.Open(ctx, closed.Round, closed.Sum, contribs, c.cfg.Privacy.ClipNorm)
 	if err != nil {
 		return GlobalModel{}, fmt.Errorf("open the sum: %w", err)
 	}

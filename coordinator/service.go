@@ -56,6 +56,9 @@ const (
 	ReasonRecordMismatch = "RECORD_MISMATCH"     // PermissionDenied: the record names another device or region
 	ReasonBadRecordProof = "BAD_RECORD_PROOF"    // Unauthenticated: the caller did not prove it holds the record's key
 	ReasonStaleRecord    = "STALE_DEVICE_RECORD" // FailedPrecondition: older than the record the device enrolled with
+	// ReasonBadSignature: PermissionDenied: with a root of trust, an update without the
+	// device's valid signature over its statement (he.UpdateStatement) is refused.
+	ReasonBadSignature = "BAD_UPDATE_SIGNATURE"
 )
 
 func reject(code codes.Code, reason, msg string) error { return vigilv1.Error(code, reason, msg, 0) }
@@ -220,14 +223,33 @@ func (c *Coordinator) submit(req *vigilv1.SubmitUpdateRequest) (int, *commit, er
 		return 0, nil, reject(codes.InvalidArgument, ReasonBadUpdate, "update exceeds the size limits")
 	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if _, ok := c.devices[req.GetDeviceId()]; !ok {
+	d, ok := c.devices[req.GetDeviceId()]
+	c.mu.Unlock()
+	if !ok {
 		return 0, nil, reject(codes.NotFound, ReasonUnknownDevice, fmt.Sprintf("device %q is not enrolled", req.GetDeviceId()))
+	}
+	// The signature is checked outside the lock: it hashes the whole update.
+	contrib, err := c.contribution(req, d)
+	if err != nil {
+		return 0, nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var undo func()
+	if contrib != nil && req.GetRound() == c.engine.Current() {
+		// Logged before it enters the sum, and taken out again if the round refuses it, so
+		// that the log and the sum always hold the same updates in the same order.
+		if undo, err = c.contribs.appendFor(req.GetRound(), contrib); err != nil {
+			return 0, nil, reject(codes.Unavailable, ReasonNotDurable, "the update could not be logged; send it again: "+err.Error())
+		}
 	}
 	n, err := c.engine.Submit(c.cfg.Now(), round.Submission{
 		Device: req.GetDeviceId(), Round: req.GetRound(), Nonce: req.GetNonce(), BaseVersion: req.GetBaseVersion(), Update: u,
 	})
 	if err != nil {
+		if undo != nil {
+			undo()
+		}
 		return 0, nil, submitStatus(err)
 	}
 	c.dirty = true

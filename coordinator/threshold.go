@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 
+	"google.golang.org/grpc/codes"
+
 	"github.com/vigilauth/vigil/aggregation"
 	"github.com/vigilauth/vigil/crypto/he"
 	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
@@ -12,9 +14,12 @@ import (
 )
 
 // ThresholdHE seals updates with threshold CKKS: devices encrypt under the collective key of a
-// key epoch signed under the root of trust, the coordinator only adds ciphertexts, and a quorum
-// of trustees decrypts each round's sum, exactly once. Nothing the coordinator holds lets it
-// decrypt a single device's update.
+// key epoch signed under the root of trust, the coordinator only adds ciphertexts, and the
+// trustees decrypt each round's sum, exactly once, after each of a quorum of them has verified
+// every device's signed update and added the updates' c1 polynomials itself. Nothing the
+// coordinator holds lets it decrypt a single device's update, and nothing it can send a
+// trustee makes the trustee decrypt anything but a sum of at least m_min enrolled devices'
+// signed updates of that round.
 type ThresholdHE struct {
 	key       *he.KeyEpoch
 	publicKey []byte // the key epoch's canonical encoding
@@ -55,17 +60,22 @@ func (t *ThresholdHE) RestoreSum(dim int, data []byte) (aggregation.Accumulator,
 	return aggregation.UnmarshalEncryptedAccumulator(t.key, data)
 }
 
-// Open implements Sealing: it seals the sum and has t trustees decrypt it.
-func (t *ThresholdHE) Open(ctx context.Context, round uint64, sum aggregation.Accumulator, clipNorm float64) ([]float64, error) {
+// Open implements Sealing: it seals the sum, streams the round's contributions to the
+// trustees for their commitments, and has t of them decrypt; their shares combine with the
+// sealed sum's c0, which never left the coordinator.
+func (t *ThresholdHE) Open(ctx context.Context, round uint64, sum aggregation.Accumulator, contribs trustee.Contributions, clipNorm float64) ([]float64, error) {
 	acc, ok := sum.(*aggregation.EncryptedAccumulator)
 	if !ok {
 		return nil, fmt.Errorf("coordinator: threshold HE cannot open a %T", sum)
+	}
+	if contribs == nil {
+		return nil, errors.New("coordinator: threshold HE needs the round's contributions")
 	}
 	sealed, err := acc.Seal(round)
 	if err != nil {
 		return nil, err
 	}
-	res, err := t.trustees.DecryptSum(ctx, sealed, clipNorm)
+	res, err := t.trustees.DecryptSum(ctx, sealed, contribs, clipNorm)
 	if err != nil {
 		return nil, err
 	}
@@ -74,3 +84,34 @@ func (t *ThresholdHE) Open(ctx context.Context, round uint64, sum aggregation.Ac
 
 // KeyEpoch returns the signed key-epoch document and the key it approves.
 func (t *ThresholdHE) KeyEpoch() (document, publicKey []byte) { return t.document, t.publicKey }
+
+// contribution checks device d's signature over its encrypted update, when signed is set
+// (the coordinator has a root of trust, so d's key is its record's), and returns what the
+// trustees need of the update. An update that fails here never counts.
+func (t *ThresholdHE) contribution(req *vigilv1.SubmitUpdateRequest, d device, signed bool) (*vigilv1.Contribution, error) {
+	p := t.key.Params()
+	u := req.GetUpdate()
+	c, err := trustee.NewContribution(p, d.record, req.GetDeviceId(), req.GetNonce(), req.GetBaseVersion(), u.GetCiphertexts(), req.GetSignature())
+	if err != nil {
+		return nil, reject(codes.InvalidArgument, ReasonBadUpdate, err.Error())
+	}
+	if !signed {
+		return c, nil
+	}
+	if d.key == nil {
+		return nil, reject(codes.PermissionDenied, ReasonBadSignature, fmt.Sprintf("device %q has no update-signing key on record", req.GetDeviceId()))
+	}
+	heads := make([][32]byte, len(c.GetHeadDigests()))
+	for j, h := range c.GetHeadDigests() {
+		heads[j] = [32]byte(h)
+	}
+	stmt, err := he.UpdateStatement(p, he.UpdateBinding(t.key.Epoch, req.GetRound(), req.GetDeviceId(), req.GetNonce()), req.GetBaseVersion(), heads, c.GetC1())
+	if err != nil {
+		return nil, reject(codes.InvalidArgument, ReasonBadUpdate, err.Error())
+	}
+	if err := d.key.Verify(stmt[:], req.GetSignature(), he.UpdateContext); err != nil {
+		return nil, reject(codes.PermissionDenied, ReasonBadSignature, fmt.Sprintf(
+			"the update's signature does not verify under device %q's key for round %d of key epoch %d: %v", req.GetDeviceId(), req.GetRound(), t.key.Epoch, err))
+	}
+	return c, nil
+}

@@ -16,6 +16,7 @@ import (
 	"github.com/vigilauth/vigil/client"
 	"github.com/vigilauth/vigil/coordinator"
 	"github.com/vigilauth/vigil/crypto/he"
+	"github.com/vigilauth/vigil/crypto/sig"
 	"github.com/vigilauth/vigil/enrolment"
 	"github.com/vigilauth/vigil/pki"
 	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
@@ -58,7 +59,15 @@ func newEmbedded(dir string, trustees, threshold, minContributors int, now time.
 	if e.coordCreds, err = e.auth.CoordinatorCredentials(); err != nil {
 		return nil, err
 	}
-	if e.keys, err = release.NewKeySet(rand.Reader, now.Add(365*24*time.Hour)); err != nil {
+	// The trustees' keys make the root's trustees role: they sign the key epoch and the
+	// trustees' commitments to each round's participant set.
+	signers := make([]*sig.PrivateKey, trustees)
+	for i := range signers {
+		if signers[i], err = sig.GenerateKey(rand.Reader); err != nil {
+			return nil, err
+		}
+	}
+	if e.keys, err = release.NewKeySetWithTrustees(rand.Reader, now.Add(365*24*time.Hour), signers, threshold); err != nil {
 		return nil, err
 	}
 	if err := e.startEnrolment(filepath.Join(dir, "enrol"), now); err != nil {
@@ -78,7 +87,7 @@ func newEmbedded(dir string, trustees, threshold, minContributors int, now time.
 		return nil, err
 	}
 	e.trustees, err = trustee.StartLocal(trustee.LocalConfig{
-		Shares: shares, MinContributors: minContributors, StateDir: filepath.Join(dir, "trustees"),
+		Shares: shares, Signers: signers, Root: e.root, MinContributors: minContributors, StateDir: filepath.Join(dir, "trustees"),
 		ServerOptions: func(id string) ([]grpc.ServerOption, error) { return e.trusteeServerOptions(id, now) },
 		DialOptions: func(id string) ([]grpc.DialOption, error) {
 			cert := e.coordCreds.TLSCertificate()

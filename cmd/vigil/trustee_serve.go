@@ -2,8 +2,11 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"path/filepath"
@@ -13,8 +16,10 @@ import (
 	"google.golang.org/grpc/credentials"
 
 	"github.com/vigilauth/vigil/crypto/he"
+	"github.com/vigilauth/vigil/crypto/sig"
 	"github.com/vigilauth/vigil/pki"
 	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
+	"github.com/vigilauth/vigil/release"
 	"github.com/vigilauth/vigil/trustee"
 )
 
@@ -23,6 +28,7 @@ func runTrusteeServe(ctx context.Context, args []string, stdout, stderr io.Write
 	dir := fs.String("dir", "", "the trustee's directory: share.key (mode 0600) and the journal")
 	listen := fs.String("listen", "127.0.0.1:7171", "address to serve the Trustee gRPC service on")
 	minContributors := fs.Int("min-contributors", 0, "m_min: refuse to decrypt sums of fewer updates (at least 2)")
+	rootPath := fs.String("root", "", "the organisation's pinned root of trust (root.json): device records must verify under its enrolment role and commitments under its trustees role; required in a deployment")
 	pkiDir := fs.String("pki-dir", "", "directory with this trustee's TLS credentials (key.pem, cert.pem, ca.pem, revoked.json), as `vigil pki issue-trustee` writes them")
 	logLevel := slog.LevelInfo
 	fs.TextVar(&logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn or error")
@@ -47,12 +53,32 @@ func runTrusteeServe(ctx context.Context, args []string, stdout, stderr io.Write
 		return fmt.Errorf("trustee serve: --dir: %w", err)
 	}
 	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: logLevel})).With("trustee", share.TrusteeID())
-	srv, err := trustee.NewServer(trustee.Config{
+	cfg := trustee.Config{
 		Share:           share,
 		MinContributors: *minContributors,
-		Journal:         trustee.FileJournal{Path: filepath.Join(*dir, trustee.JournalFile)},
-		Logger:          logger,
-	})
+		Journal: trustee.FileJournal{
+			Path:   filepath.Join(*dir, trustee.JournalFile),
+			Marker: filepath.Join(*dir, trustee.MarkerFile),
+		},
+		Logger: logger,
+	}
+	if cfg.Signer, err = trusteeSigningKey(*dir, *rootPath != ""); err != nil {
+		return fmt.Errorf("trustee serve: %w", err)
+	}
+	if *rootPath != "" {
+		data, err := trustee.ReadPublicFile(*rootPath)
+		if err != nil {
+			return fmt.Errorf("trustee serve: --root: %w", err)
+		}
+		if cfg.Root, err = release.ParseTrustedRoot(data); err != nil {
+			return fmt.Errorf("trustee serve: --root %s: %w", *rootPath, err)
+		}
+	}
+	srv, err := trustee.NewServer(cfg)
+	if errors.Is(err, trustee.ErrJournalMissing) {
+		return fmt.Errorf("trustee serve: %w\n  Restore %s from the trustee's backup and start again. Do not delete %s:\n  a trustee without its journal could be made to decrypt rounds it has already decrypted", err,
+			cfg.Journal.(trustee.FileJournal).Path, cfg.Journal.(trustee.FileJournal).Marker)
+	}
 	if err != nil {
 		return fmt.Errorf("trustee serve: %w", err)
 	}
@@ -73,6 +99,27 @@ func runTrusteeServe(ctx context.Context, args []string, stdout, stderr io.Write
 	case err := <-served:
 		return fmt.Errorf("trustee serve: %w", err)
 	}
+}
+
+// trusteeSigningKey returns the key the trustee signs its commitments with: its ceremony
+// identity's ML-DSA-65 key (identity.key in dir), which the root's trustees role lists.
+// TRANSITIONAL: without a root (required false) and without an identity file, as `vigil setup`
+// still makes trustees, a key is generated for this run; no other trustee can check its
+// commitments, and without a root none checks any.
+func trusteeSigningKey(dir string, required bool) (*sig.PrivateKey, error) {
+	path := filepath.Join(dir, trustee.IdentityFile)
+	data, err := trustee.ReadSecretFile(path)
+	if errors.Is(err, fs.ErrNotExist) && !required {
+		return sig.GenerateKey(rand.Reader)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("the commitment-signing key: %w", err)
+	}
+	ident, err := he.ParseIdentity(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return ident.SigningKey()
 }
 
 // trusteeServerOptions returns the trustee's transport: mutual TLS with the credentials in

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -105,37 +106,41 @@ func TestTrusteeCeremonyAndServeCLI(t *testing.T) {
 	defer cancel()
 	var clients []vigilv1.TrusteeClient
 	var wg sync.WaitGroup
-	for _, id := range ids[1:] {
+	serve := func(id string) vigilv1.TrusteeClient {
 		w := &addrWriter{addr: make(chan string, 1)}
 		wg.Go(func() {
 			if err := runTrustee(ctx, []string{"serve", "--dir", filepath.Join(root, id), "--listen", "127.0.0.1:0", "--min-contributors", "2"}, w, io.Discard); err != nil {
 				t.Errorf("serve %s: %v", id, err)
 			}
 		})
-		var addr string
 		select {
-		case addr = <-w.addr:
+		case addr := <-w.addr:
+			return dialTrustee(t, addr)
 		case <-time.After(10 * time.Second):
 			t.Fatalf("serve %s did not start", id)
+			return nil
 		}
-		clients = append(clients, dialTrustee(t, addr))
+	}
+	for _, id := range ids[1:] {
+		clients = append(clients, serve(id))
 	}
 	// The first trustee is offline: its address refuses connections.
 	lis, _ := net.Listen("tcp", "127.0.0.1:0")
 	offline := lis.Addr().String()
 	lis.Close()
-	clients = append([]vigilv1.TrusteeClient{dialTrustee(t, offline)}, clients...)
 
 	enc, _ := he.NewEncryptor(key)
 	acc, _ := he.NewAccumulator(p, key.Epoch, 3000)
 	want := make([]float64, 3000)
+	var contribs trustee.SliceContributions
 	for d := range 3 {
 		u := make([]float64, 3000)
 		for i := range u {
 			u[i] = math.Sin(float64(i*(d+1))) / 100
 			want[i] += u[i]
 		}
-		b := he.UpdateBinding(key.Epoch, 1, fmt.Sprint(d), nil)
+		dev, nonce := fmt.Sprint("dev-", d), make([]byte, vigilv1.NonceSize)
+		b := he.UpdateBinding(key.Epoch, 1, dev, nonce)
 		cts, err := enc.Encrypt(u, 1, b)
 		if err != nil {
 			t.Fatal(err)
@@ -143,13 +148,29 @@ func TestTrusteeCeremonyAndServeCLI(t *testing.T) {
 		if err := acc.Add(cts, b); err != nil {
 			t.Fatal(err)
 		}
+		// Without --root the trustees take contributions without device records (TRANSITIONAL).
+		c, err := trustee.NewContribution(p, nil, dev, nonce, 0, cts, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		contribs = append(contribs, c)
 	}
 	sum, _ := acc.Seal(1)
-	client, err := trustee.NewClient(trustee.ClientConfig{Key: key, Trustees: clients, ProbeTimeout: time.Second})
+	// With n = 3 and t = 2 the commit quorum is 3: one trustee offline stops the round before
+	// anyone decrypts.
+	client, err := trustee.NewClient(trustee.ClientConfig{Key: key, Trustees: append([]vigilv1.TrusteeClient{dialTrustee(t, offline)}, clients...), ProbeTimeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := client.DecryptSum(ctx, sum, 1)
+	if _, err := client.DecryptSum(ctx, sum, contribs, 1); !errors.Is(err, trustee.ErrNotEnoughTrustees) {
+		t.Fatalf("2 of 3 trustees up: %v, want ErrNotEnoughTrustees", err)
+	}
+	clients = append([]vigilv1.TrusteeClient{serve(ids[0])}, clients...)
+	client, err = trustee.NewClient(trustee.ClientConfig{Key: key, Trustees: clients, ProbeTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := client.DecryptSum(ctx, sum, contribs, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,8 +179,8 @@ func TestTrusteeCeremonyAndServeCLI(t *testing.T) {
 			t.Fatalf("value %d: %v, want %v", i, res.Sum[i], want[i])
 		}
 	}
-	if strings.Join(res.Trustees, ",") != "security,audit" {
-		t.Fatalf("decrypted by %v, want security and audit", res.Trustees)
+	if len(res.Committed) != 3 || len(res.Trustees) != 2 {
+		t.Fatalf("committed %v, decrypted by %v; want 3 and 2", res.Committed, res.Trustees)
 	}
 	cancel()
 	wg.Wait()

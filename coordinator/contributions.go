@@ -1,0 +1,273 @@
+package coordinator
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"iter"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"google.golang.org/protobuf/proto"
+
+	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
+	"github.com/vigilauth/vigil/trustee"
+)
+
+// contributionLog keeps the open round's contributions: for each accepted encrypted update,
+// what the trustees need to verify it and add its c1 polynomials (trustee.NewContribution).
+// The c0 polynomials stay only in the coordinator's running sum.
+//
+// With a state directory the log is one append-only file per round, contributions-ROUND.bin,
+// of length-prefixed protobuf records in the order the updates entered the sum. It is fsynced
+// by the group commit before the state file that counts the updates is written, so the first
+// Count() records of the file are always exactly the updates in the saved sum; records after
+// them (an update that arrived after the last state write, then a crash) are cut off at
+// restart. Without a state directory the contributions are kept in memory.
+//
+// Its own mutex guards it; appends happen under the coordinator's mutex too, in the same order
+// as the sum's additions.
+type contributionLog struct {
+	dir string // "": in memory
+
+	mu    sync.Mutex
+	round uint64
+	f     *os.File
+	size  int64
+	count int
+	mem   []*vigilv1.Contribution
+}
+
+// maxContributionBytes bounds one record: the c1 polynomials of the largest update plus its
+// digests, record and signature.
+const maxContributionBytes = trustee.MaxMessageBytes
+
+func newContributionLog(dir string) *contributionLog { return &contributionLog{dir: dir} }
+
+func (l *contributionLog) path(round uint64) string {
+	return filepath.Join(l.dir, fmt.Sprintf("contributions-%d.bin", round))
+}
+
+// begin starts round's log, dropping every other round's. l.mu must be held.
+func (l *contributionLog) begin(round uint64) error {
+	l.closeLocked()
+	l.round, l.size, l.count, l.mem = round, 0, 0, nil
+	if l.dir == "" {
+		return nil
+	}
+	if err := l.removeOthers(round); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(l.path(round), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("coordinator: contribution log: %w", err)
+	}
+	l.f = f
+	return nil
+}
+
+func (l *contributionLog) closeLocked() {
+	if l.f != nil {
+		l.f.Close()
+		l.f = nil
+	}
+}
+
+// removeOthers deletes the logs of rounds other than keep: once a round is over, its
+// contributions are of no use.
+func (l *contributionLog) removeOthers(keep uint64) error {
+	entries, err := os.ReadDir(l.dir)
+	if err != nil {
+		return fmt.Errorf("coordinator: contribution log: %w", err)
+	}
+	for _, e := range entries {
+		name := e.Name()
+		if strings.HasPrefix(name, "contributions-") && strings.HasSuffix(name, ".bin") && name != filepath.Base(l.path(keep)) {
+			if err := os.Remove(filepath.Join(l.dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("coordinator: contribution log: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+// appendFor adds c to round's log and returns a function that takes it out again, for when
+// the update is then refused by the round.
+func (l *contributionLog) appendFor(round uint64, c *vigilv1.Contribution) (undo func(), err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if round != l.round || (l.dir != "" && l.f == nil) {
+		if err := l.begin(round); err != nil {
+			return nil, err
+		}
+	}
+	if l.dir == "" {
+		l.mem = append(l.mem, c)
+		l.count++
+		return func() { l.mu.Lock(); l.mem = l.mem[:len(l.mem)-1]; l.count--; l.mu.Unlock() }, nil
+	}
+	raw, err := proto.MarshalOptions{Deterministic: true}.Marshal(c)
+	if err != nil {
+		return nil, fmt.Errorf("coordinator: contribution: %w", err)
+	}
+	rec := binary.LittleEndian.AppendUint32(make([]byte, 0, 4+len(raw)), uint32(len(raw)))
+	rec = append(rec, raw...)
+	mark := l.size
+	if _, err := l.f.WriteAt(rec, mark); err != nil {
+		l.f.Truncate(mark)
+		return nil, fmt.Errorf("coordinator: contribution log: %w", err)
+	}
+	l.size += int64(len(rec))
+	l.count++
+	f := l.f
+	return func() {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		if l.f == f && l.size == mark+int64(len(rec)) {
+			l.f.Truncate(mark)
+			l.size, l.count = mark, l.count-1
+		}
+	}, nil
+}
+
+// sync makes every appended contribution durable. The group commit calls it before it writes
+// the state file that counts them.
+func (l *contributionLog) sync() error {
+	l.mu.Lock()
+	f := l.f
+	l.mu.Unlock()
+	if f == nil {
+		return nil
+	}
+	if err := f.Sync(); err != nil && !errors.Is(err, os.ErrClosed) {
+		return fmt.Errorf("coordinator: contribution log: %w", err)
+	}
+	return nil
+}
+
+// recover reopens round's log after a restart and cuts it to its first count records, the
+// ones in the saved sum; round 0 means no round is collecting, and every log is dropped.
+func (l *contributionLog) recover(round uint64, count int) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.closeLocked()
+	l.round, l.size, l.count, l.mem = round, 0, 0, nil
+	if l.dir == "" {
+		return nil
+	}
+	if err := l.removeOthers(round); err != nil || round == 0 {
+		return err
+	}
+	f, err := os.OpenFile(l.path(round), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("coordinator: contribution log: %w", err)
+	}
+	r := bufio.NewReader(io.NewSectionReader(f, 0, 1<<62))
+	var size int64
+	for i := range count {
+		n, err := skipRecord(r)
+		if err != nil {
+			f.Close()
+			return fmt.Errorf("coordinator: round %d's contribution log holds %d of its %d updates: %w", round, i, count, err)
+		}
+		size += n
+	}
+	if err := f.Truncate(size); err != nil {
+		f.Close()
+		return fmt.Errorf("coordinator: contribution log: %w", err)
+	}
+	l.f, l.size, l.count = f, size, count
+	return nil
+}
+
+func skipRecord(r *bufio.Reader) (int64, error) {
+	var hdr [4]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return 0, err
+	}
+	n := binary.LittleEndian.Uint32(hdr[:])
+	if n > maxContributionBytes {
+		return 0, fmt.Errorf("record of %d bytes", n)
+	}
+	if _, err := r.Discard(int(n)); err != nil {
+		return 0, err
+	}
+	return 4 + int64(n), nil
+}
+
+// of returns round's first count contributions, for the trustees: the closed round's.
+func (l *contributionLog) of(round uint64, count int) (trustee.Contributions, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.round != round || l.count < count {
+		return nil, fmt.Errorf("coordinator: the contribution log holds %d updates of round %d, not %d of round %d", l.count, l.round, count, round)
+	}
+	if l.dir == "" {
+		return trustee.SliceContributions(l.mem[:count]), nil
+	}
+	return fileContributions{path: l.path(round), count: count}, nil
+}
+
+// fileContributions reads a round's log, one record at a time.
+type fileContributions struct {
+	path  string
+	count int
+}
+
+// Len implements trustee.Contributions.
+func (f fileContributions) Len() int { return f.count }
+
+// All implements trustee.Contributions.
+func (f fileContributions) All() iter.Seq2[*vigilv1.Contribution, error] {
+	return func(yield func(*vigilv1.Contribution, error) bool) {
+		file, err := os.Open(f.path)
+		if err != nil {
+			yield(nil, err)
+			return
+		}
+		defer file.Close()
+		r := bufio.NewReaderSize(file, 1<<20)
+		for range f.count {
+			var hdr [4]byte
+			if _, err := io.ReadFull(r, hdr[:]); err != nil {
+				yield(nil, err)
+				return
+			}
+			n := binary.LittleEndian.Uint32(hdr[:])
+			if n > maxContributionBytes {
+				yield(nil, fmt.Errorf("record of %d bytes in %s", n, f.path))
+				return
+			}
+			raw := make([]byte, n)
+			if _, err := io.ReadFull(r, raw); err != nil {
+				yield(nil, err)
+				return
+			}
+			var c vigilv1.Contribution
+			if err := proto.Unmarshal(raw, &c); err != nil {
+				yield(nil, fmt.Errorf("%s: %w", f.path, err))
+				return
+			}
+			if !yield(&c, nil) {
+				return
+			}
+		}
+	}
+}
+
+// contribution checks the update's signature, if the coordinator has a root of trust, and
+// returns what the trustees need of it; nil for a sealing whose sums trustees do not open.
+// Without a root (TRANSITIONAL, until devices sign their updates) the signature is not
+// checked, and trustees configured with a root will refuse the round.
+func (c *Coordinator) contribution(req *vigilv1.SubmitUpdateRequest, d device) (*vigilv1.Contribution, error) {
+	th, ok := c.sealing.(*ThresholdHE)
+	if !ok || req.GetUpdate().GetEncoding() != vigilv1.UpdateEncoding_UPDATE_ENCODING_CKKS_THRESHOLD {
+		return nil, nil // the sum refuses what is not a threshold CKKS update
+	}
+	return th.contribution(req, d, c.cfg.Root != nil)
+}
