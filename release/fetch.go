@@ -75,6 +75,10 @@ func (v *Verifier) fetch(ctx context.Context, st store.Store, now time.Time) (*B
 		data, err := firstVerified(ctx, st, ArtifactKey(m.Model, m.Version, a.Name), a.Size, func(data []byte) error {
 			return VerifyArtifact(m, a.Name, data)
 		})
+		if errors.Is(err, store.ErrTooLarge) {
+			// Larger than its signed size: tampered, refused before it is read.
+			return nil, fmt.Errorf("%w: artifact %s is larger than its signed %d bytes: %w", ErrHashMismatch, a.Name, a.Size, err)
+		}
 		if err != nil {
 			return nil, err
 		}

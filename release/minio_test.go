@@ -155,7 +155,8 @@ func TestMinIORegionDownThenRestarted(t *testing.T) {
 
 // TestMinIOTamperedArtifactRefused overwrites an artifact on a real bucket. Object lock keeps
 // the signed version, but S3 lets anyone with write access add a newer version under the same
-// key, so the device must (and does) catch it by hash.
+// key: the device reads the versions oldest first and takes the one whose hash the manifest
+// signs, so the forgery never reaches it; a store holding only the forgery is refused by hash.
 func TestMinIOTamperedArtifactRefused(t *testing.T) {
 	ctx := context.Background()
 	st := miniotest.Shared(t, "vigil-us")
@@ -165,11 +166,21 @@ func TestMinIOTamperedArtifactRefused(t *testing.T) {
 	if err := st.Put(ctx, key, []byte("weights of version 1, backdoored")); err != nil {
 		t.Fatal(err)
 	}
-	_, err := tr.verifier(t, 0).Fetch(ctx, st, t0)
-	if !errors.Is(err, ErrHashMismatch) || !strings.Contains(err.Error(), key) {
-		t.Fatalf("got %v, want ErrHashMismatch naming %s", err, key)
+	b, err := tr.verifier(t, 0).Fetch(ctx, st, t0)
+	if err != nil || string(b.Files["model.bin"]) != "weights of version 1" {
+		t.Fatalf("device over a forged newer version: %v", err)
 	}
 	if n := miniotest.Versions(t, st, key)[key]; n != 2 {
 		t.Fatalf("%s has %d versions, want the locked original and the forgery", key, n)
+	}
+	// A store without version history (here a directory) holding only the forgery.
+	fs := newFS(t)
+	tr.publishAll(t, fs, tr.bundle(t, 1))
+	if err := fs.Put(ctx, key, []byte("weights of version 1, backdoored")); err != nil {
+		t.Fatal(err)
+	}
+	_, err = tr.verifier(t, 0).Fetch(ctx, fs, t0)
+	if !errors.Is(err, ErrHashMismatch) || !strings.Contains(err.Error(), key) {
+		t.Fatalf("got %v, want ErrHashMismatch naming %s", err, key)
 	}
 }

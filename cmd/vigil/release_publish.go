@@ -51,8 +51,11 @@ Exit codes: 0 every region verified; 1 refused (nothing written); 2 usage; 4 a r
 		return fail(fmt.Errorf("flag -from: %w", err))
 	}
 	root, probs, err := checkStage(ctx, stage, time.Now())
-	if err != nil {
+	if errors.Is(err, store.ErrNotFound) {
 		return fail(fmt.Errorf("flag -from: %w", err))
+	}
+	if err != nil {
+		return refusedErr(fmt.Errorf("release publish: %s does not verify; nothing was written: %w", *from, err))
 	}
 	if err := stageError(*from, probs); err != nil {
 		return refusedErr(fmt.Errorf("release publish: %w", err))

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,6 +17,18 @@ func release_(t *testing.T, args ...string) (string, error) {
 	var out, errb bytes.Buffer
 	err := runRelease(context.Background(), args, &out, &errb)
 	return out.String() + errb.String(), err
+}
+
+// exitCode is the process exit code main would use for err.
+func exitCode(err error) int {
+	var coded interface{ ExitCode() int }
+	if errors.As(err, &coded) {
+		return coded.ExitCode()
+	}
+	if err != nil {
+		return 2
+	}
+	return 0
 }
 
 func mustRelease(t *testing.T, args ...string) string {
@@ -41,12 +54,15 @@ func signRoot(t *testing.T, dir, stage, version, root, rel, ts string, signers .
 	return release_(t, args...)
 }
 
-// operatorSetup makes keys, a root and a staged release v1 the way an operator would.
+// operatorSetup makes keys, a root and a staged release v1 the way an operator would: the
+// offline root key encrypted under a passphrase, the online keys plain.
 func operatorSetup(t *testing.T) (dir, stage string) {
 	dir = t.TempDir()
 	k := func(n string) string { return filepath.Join(dir, n) }
-	for _, n := range []string{"root", "release", "ts", "trustee", "enrol", "privacy"} {
-		mustRelease(t, "keygen", "-out", k(n))
+	t.Setenv("VIGIL_KEY_PASSPHRASE", "correct horse battery staple")
+	mustRelease(t, "keygen", "-out", k("root"))
+	for _, n := range []string{"release", "ts", "trustee", "enrol", "privacy"} {
+		mustRelease(t, "keygen", "-unencrypted", "-out", k(n))
 	}
 	stage = k("stage")
 	if out, err := signRoot(t, dir, stage, "1", "root", "release", "ts", "root"); err != nil {
@@ -67,7 +83,7 @@ func TestReleaseCLIFlow(t *testing.T) {
 	root := filepath.Join(stage, "root", "1.root.json")
 	dest := filepath.Join(dir, "eu")
 	out := mustRelease(t, "publish", "-from", stage, "-to", dest)
-	if !strings.Contains(out, "published vigil-ae version 1 (2 artifacts)") {
+	if !strings.Contains(out, dest+": published and verified: root version 1, vigil-ae version 1 (2 artifacts, pointer)") {
 		t.Fatalf("publish output:\n%s", out)
 	}
 	out = mustRelease(t, "verify", "-root", root, "-model", "vigil-ae", dest)
@@ -83,8 +99,8 @@ func TestReleaseCLIFlow(t *testing.T) {
 	// Publishing again is harmless; the store keeps one release.
 	mustRelease(t, "publish", "-from", stage, "-to", dest)
 
-	// Installed version 1: verify says so instead of pretending success.
-	if out, err := release_(t, "verify", "-root", root, "-model", "vigil-ae", "-installed", "1", dest); err == nil || !strings.Contains(out, "nothing newer") {
+	// Installed version 1: verify says so, and it is not a failure.
+	if out, err := release_(t, "verify", "-root", root, "-model", "vigil-ae", "-installed", "1", dest); err != nil || !strings.HasPrefix(out, "UP TO DATE") {
 		t.Fatalf("verify with v1 installed: %v\n%s", err, out)
 	}
 	// Verifying after the pointer expired names the pointer and the expiry.
@@ -108,8 +124,9 @@ func TestReleaseCLIFlow(t *testing.T) {
 func TestReleaseCLIRootRotation(t *testing.T) {
 	dir, stage := operatorSetup(t)
 	k := func(n string) string { return filepath.Join(dir, n) }
-	for _, n := range []string{"root2", "release2", "ts2"} {
-		mustRelease(t, "keygen", "-out", k(n))
+	mustRelease(t, "keygen", "-out", k("root2"))
+	for _, n := range []string{"release2", "ts2"} {
+		mustRelease(t, "keygen", "-unencrypted", "-out", k(n))
 	}
 	// Root v2 signed by the old root key only: refused before anything is written.
 	if out, err := signRoot(t, dir, stage, "2", "root2", "release2", "ts2", "root"); err == nil {
@@ -123,13 +140,17 @@ func TestReleaseCLIRootRotation(t *testing.T) {
 	if out, err := signRoot(t, dir, stage, "2", "root2", "release2", "ts2", "root", "root2"); err != nil {
 		t.Fatalf("sign root v2: %v\n%s", err, out)
 	}
-	// The staged v1 pointer is signed by the old timestamp key: after rotation devices refuse it.
+	// The staged v1 pointer is signed by the old timestamp key: devices under root v2 would
+	// refuse it, so publish refuses the stage before writing anything.
 	dest := k("eu")
-	mustRelease(t, "publish", "-from", stage, "-to", dest)
-	pinned := filepath.Join(stage, "root", "1.root.json")
-	if out, err := release_(t, "verify", "-root", pinned, "-model", "vigil-ae", dest); err == nil || !strings.Contains(out, "not trust") {
-		t.Fatalf("old keys after rotation: %v\n%s", err, out)
+	if out, err := release_(t, "publish", "-from", stage, "-to", dest); err == nil || !strings.Contains(err.Error(), "releases/vigil-ae/latest.json") ||
+		!strings.Contains(err.Error(), "untrusted key") || exitCode(err) != exitRefused {
+		t.Fatalf("publish with old keys after rotation: %v\n%s", err, out)
 	}
+	if _, err := os.Stat(dest); err == nil {
+		t.Fatal("publish wrote to the region although the stage does not verify")
+	}
+	pinned := filepath.Join(stage, "root", "1.root.json")
 	art := k("artifacts")
 	mustRelease(t, "sign", "release", "-stage", stage, "-model", "vigil-ae", "-version", "2", "-artifacts", art,
 		"-release-key", k("release2.key"), "-timestamp-key", k("ts2.key"))
@@ -146,7 +167,7 @@ func TestReleaseCLIErrorsNameTheFlag(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"keygen"}, "-out"},
+		{[]string{"keygen", "-unencrypted"}, "-out"},
 		{[]string{"keygen", "-out", filepath.Join(dir, "root")}, "already exists"},
 		{[]string{"sign", "release", "-stage", stage, "-version", "3", "-artifacts", dir}, "-model"},
 		{[]string{"sign", "release", "-stage", stage, "-model", "m", "-version", "3", "-artifacts", filepath.Join(dir, "nope"),
@@ -177,10 +198,22 @@ func TestReleaseCLIS3(t *testing.T) {
 	if os.Getenv("VIGIL_MINIO_ENDPOINT") == "" || os.Getenv("VIGIL_MINIO_ACCESS_KEY") == "" || os.Getenv("VIGIL_MINIO_SECRET_KEY") == "" {
 		t.Skip("skipping: no MinIO server; set VIGIL_MINIO_ENDPOINT, VIGIL_MINIO_ACCESS_KEY, VIGIL_MINIO_SECRET_KEY (see .ci/minio.sh)")
 	}
-	_, stage := operatorSetup(t)
+	dir, stage := operatorSetup(t)
 	var b [4]byte
 	rand.Read(b[:])
 	loc := "s3://vigil-cli-" + hex.EncodeToString(b[:]) + "/eu"
+	// With the admin's credentials publish refuses; init-region makes the publisher.
+	if out, err := release_(t, "publish", "-from", stage, "-to", loc); err == nil || !strings.Contains(err.Error(), "admin") {
+		t.Fatalf("publish with the admin credentials: %v\n%s", err, out)
+	}
+	secret := filepath.Join(dir, "publisher.secret")
+	mustRelease(t, "init-region", "-to", loc, "-publisher", "pub-"+hex.EncodeToString(b[:]), "-publisher-secret-file", secret)
+	data, err := os.ReadFile(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("VIGIL_MINIO_ACCESS_KEY", "pub-"+hex.EncodeToString(b[:]))
+	t.Setenv("VIGIL_MINIO_SECRET_KEY", strings.TrimSpace(string(data)))
 	mustRelease(t, "publish", "-from", stage, "-to", loc, "-attempts", "2")
 	out := mustRelease(t, "verify", "-root", filepath.Join(stage, "root/1.root.json"), "-model", "vigil-ae", loc)
 	if !strings.HasPrefix(out, "OK "+loc+": vigil-ae version 1") {
@@ -191,7 +224,7 @@ func TestReleaseCLIS3(t *testing.T) {
 		t.Fatalf("inspect s3:\n%s", out)
 	}
 	// A wrong model name: the pointer does not exist, and verify says which object is missing.
-	out, err := release_(t, "verify", "-root", filepath.Join(stage, "root/1.root.json"), "-model", "other", loc)
+	out, err = release_(t, "verify", "-root", filepath.Join(stage, "root/1.root.json"), "-model", "other", loc)
 	if err == nil || !strings.Contains(out, "missing object") || !strings.Contains(out, "releases/other/latest.json") {
 		t.Fatalf("verify missing model: %v\n%s", err, out)
 	}
