@@ -172,9 +172,6 @@ type DecryptionShareRequest struct {
 	ParamsId string                 `protobuf:"bytes,3,opt,name=params_id,json=paramsId,proto3" json:"params_id,omitempty"`
 	// Contributors is the number of device updates in the sum; trustees refuse fewer than m_min.
 	Contributors uint32 `protobuf:"varint,4,opt,name=contributors,proto3" json:"contributors,omitempty"`
-	// Ciphertexts is TRANSITIONAL and being removed: the trustee adds up the c1 polynomials
-	// itself (CommitSum).
-	Ciphertexts [][]byte `protobuf:"bytes,5,rep,name=ciphertexts,proto3" json:"ciphertexts,omitempty"`
 	// ActiveShamirIndices lists the t trustees whose shares will be combined, this one included.
 	ActiveShamirIndices []uint64 `protobuf:"varint,6,rep,packed,name=active_shamir_indices,json=activeShamirIndices,proto3" json:"active_shamir_indices,omitempty"`
 	// SetDigest names the participant set the trustee committed to for the round.
@@ -241,13 +238,6 @@ func (x *DecryptionShareRequest) GetContributors() uint32 {
 		return x.Contributors
 	}
 	return 0
-}
-
-func (x *DecryptionShareRequest) GetCiphertexts() [][]byte {
-	if x != nil {
-		return x.Ciphertexts
-	}
-	return nil
 }
 
 func (x *DecryptionShareRequest) GetActiveShamirIndices() []uint64 {
@@ -697,17 +687,16 @@ const file_vigil_v1_trustee_proto_rawDesc = "" +
 	"\n" +
 	"last_round\x18\a \x01(\x04R\tlastRound\x12\x1d\n" +
 	"\n" +
-	"key_digest\x18\b \x01(\fR\tkeyDigest\"\xbc\x02\n" +
+	"key_digest\x18\b \x01(\fR\tkeyDigest\"\xad\x02\n" +
 	"\x16DecryptionShareRequest\x12\x14\n" +
 	"\x05round\x18\x01 \x01(\x04R\x05round\x12\x1b\n" +
 	"\tkey_epoch\x18\x02 \x01(\x04R\bkeyEpoch\x12\x1b\n" +
 	"\tparams_id\x18\x03 \x01(\tR\bparamsId\x12\"\n" +
-	"\fcontributors\x18\x04 \x01(\rR\fcontributors\x12 \n" +
-	"\vciphertexts\x18\x05 \x03(\fR\vciphertexts\x122\n" +
+	"\fcontributors\x18\x04 \x01(\rR\fcontributors\x122\n" +
 	"\x15active_shamir_indices\x18\x06 \x03(\x04R\x13activeShamirIndices\x12\x1d\n" +
 	"\n" +
 	"set_digest\x18\a \x01(\fR\tsetDigest\x129\n" +
-	"\vcommitments\x18\b \x03(\v2\x17.vigil.v1.SumCommitmentR\vcommitments\"~\n" +
+	"\vcommitments\x18\b \x03(\v2\x17.vigil.v1.SumCommitmentR\vcommitmentsJ\x04\b\x05\x10\x06R\vciphertexts\"~\n" +
 	"\aSumPart\x12-\n" +
 	"\x06header\x18\x01 \x01(\v2\x13.vigil.v1.SumHeaderH\x00R\x06header\x12<\n" +
 	"\fcontribution\x18\x02 \x01(\v2\x16.vigil.v1.ContributionH\x00R\fcontributionB\x06\n" +
