@@ -8,6 +8,12 @@ import "fmt"
 // curve once and scales it, so a curve costs one RDP evaluation plus one
 // cheap conversion per round. rounds is capped at MaxCurveRounds.
 func EpsilonCurve(q, z float64, rounds int, delta float64, opts Options) ([]float64, error) {
+	return EpsilonCurveOf(Event{SamplingRate: q, NoiseMultiplier: z, Steps: 1}, rounds, delta, opts)
+}
+
+// EpsilonCurveOf is EpsilonCurve for rounds of one step of step's mechanism,
+// sampling rate and noise multiplier (its Steps is ignored).
+func EpsilonCurveOf(step Event, rounds int, delta float64, opts Options) ([]float64, error) {
 	if rounds < 1 || rounds > MaxCurveRounds {
 		return nil, paramErr("rounds", rounds, fmt.Sprintf("in [1, %d]", MaxCurveRounds))
 	}
@@ -18,7 +24,8 @@ func EpsilonCurve(q, z float64, rounds int, delta float64, opts Options) ([]floa
 	if err != nil {
 		return nil, err
 	}
-	one, err := RDP(Event{SamplingRate: q, NoiseMultiplier: z, Steps: 1}, o.Orders, o.Series)
+	step.Steps = 1
+	one, err := RDP(step, o.Orders, o.Series)
 	if err != nil {
 		return nil, err
 	}

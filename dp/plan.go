@@ -17,6 +17,9 @@ type PlanConfig struct {
 	ClientsPerRound int     // expected participants per round, in [1, Population]
 	Rounds          int     // rounds of training, >= 1
 	Options         Options // accounting options (zero value = defaults)
+	// Mechanism is the analysis of each round (zero value PoissonHidden;
+	// Vigil's ledgers charge KnownParticipation).
+	Mechanism Mechanism
 	// Tolerance is the relative width at which the search for z stops:
 	// the returned z exceeds the smallest feasible z by at most
 	// Tolerance·z. Zero means 1e-6.
@@ -43,6 +46,9 @@ func (c PlanConfig) validate() (PlanConfig, error) {
 	}
 	if c.Rounds < 1 {
 		return c, paramErr("rounds", c.Rounds, ">= 1")
+	}
+	if c.Mechanism != PoissonHidden && c.Mechanism != KnownParticipation {
+		return c, paramErr("mechanism", c.Mechanism, `"poisson-hidden" or "known-participation"`)
 	}
 	if c.Tolerance == 0 {
 		c.Tolerance = 1e-6
@@ -75,7 +81,7 @@ func Plan(cfg PlanConfig) (PlanResult, error) {
 	// epsAt returns +Inf for a z whose epsilon is not finite: such a z
 	// does not meet the budget.
 	epsAt := func(z float64) (eps, order float64, err error) {
-		r, err := RDP(Event{SamplingRate: q, NoiseMultiplier: z, Steps: c.Rounds}, c.Options.Orders, c.Options.Series)
+		r, err := RDP(Event{SamplingRate: q, NoiseMultiplier: z, Steps: c.Rounds, Mechanism: c.Mechanism}, c.Options.Orders, c.Options.Series)
 		if err != nil {
 			return 0, 0, err
 		}

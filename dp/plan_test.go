@@ -104,3 +104,32 @@ func TestEpsilonCurve(t *testing.T) {
 		t.Errorf("rounds 0: %v", err)
 	}
 }
+
+// TestPlanAndCurveOfKnownParticipation: planning and curves for the
+// mechanism Vigil charges agree with the accountant, and ask for more noise
+// than the hidden-sampling analysis.
+func TestPlanAndCurveOfKnownParticipation(t *testing.T) {
+	cfg := dp.PlanConfig{Epsilon: 8, Delta: 1e-5, Population: 200, ClientsPerRound: 50, Rounds: 20}
+	hidden, err := dp.Plan(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Mechanism = dp.KnownParticipation
+	known, err := dp.Plan(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := dp.Event{SamplingRate: 0.25, NoiseMultiplier: known.NoiseMultiplier, Steps: 20, Mechanism: dp.KnownParticipation}
+	eps, _, err := dp.Epsilon([]dp.Event{ev}, 1e-5, dp.Options{})
+	if err != nil || eps > 8 || eps != known.Epsilon || !(known.NoiseMultiplier > hidden.NoiseMultiplier) {
+		t.Fatalf("known: z %v epsilon %v (recomputed %v, %v); hidden z %v", known.NoiseMultiplier, known.Epsilon, eps, err, hidden.NoiseMultiplier)
+	}
+	curve, err := dp.EpsilonCurveOf(ev, 20, 1e-5, dp.Options{})
+	if err != nil || math.Abs(curve[19]-eps) > 1e-12*eps {
+		t.Fatalf("curve ends at %v, want %v (%v)", curve[len(curve)-1], eps, err)
+	}
+	cfg.Mechanism = 7
+	if _, err := dp.Plan(cfg); !errors.Is(err, dp.ErrInvalidParameter) {
+		t.Fatalf("unknown mechanism: %v", err)
+	}
+}

@@ -138,8 +138,38 @@ func (a *accountingFlags) describe(opts dp.Options) string {
 	return fmt.Sprintf("orders %s (%d), series %s, conversion %s", a.orders, len(opts.Orders), opts.Series, opts.Conversion)
 }
 
-// eventList is the repeatable --event Q:Z:T flag.
-type eventList []dp.Event
+// mechanismFlag is --mechanism: which analysis an event gets. The default is the one Vigil's
+// ledgers charge, so that what a reviewer plans is what the coordinator will spend.
+type mechanismFlag struct{ m dp.Mechanism }
+
+var _ flag.Value = (*mechanismFlag)(nil)
+
+func (f *mechanismFlag) register(fs *flag.FlagSet) {
+	f.m = dp.KnownParticipation
+	fs.Var(f, "mechanism", "analysis of each round: known-participation (what Vigil's ledgers charge: the coordinator sees who takes part) "+
+		"or poisson-hidden (amplification by hidden sampling, as dp_accounting, Opacus and TF-Privacy compute)")
+}
+
+func (f *mechanismFlag) String() string { return f.m.String() }
+
+// Set parses a mechanism name.
+func (f *mechanismFlag) Set(s string) error {
+	m, err := dp.ParseMechanism(s)
+	if err != nil || s == "" {
+		return fmt.Errorf("want known-participation or poisson-hidden, got %q", s)
+	}
+	f.m = m
+	return nil
+}
+
+// eventSpec is one --event; explicit is set when it names its mechanism.
+type eventSpec struct {
+	ev       dp.Event
+	explicit bool
+}
+
+// eventList is the repeatable --event Q:Z:T[:known|:hidden] flag.
+type eventList []eventSpec
 
 var _ flag.Value = (*eventList)(nil)
 
@@ -149,21 +179,42 @@ func (l *eventList) String() string {
 	}
 	parts := make([]string, len(*l))
 	for i, e := range *l {
-		parts[i] = e.String()
+		parts[i] = e.ev.String()
 	}
 	return strings.Join(parts, " ")
 }
 
-// Set parses Q:Z:T (sampling rate, noise multiplier, steps), or Q:Z:T:known for steps with
-// participation known to the adversary (what Vigil's ledgers charge).
+// events returns the events, those without a mechanism of their own taking def.
+func (l eventList) events(def dp.Mechanism) []dp.Event {
+	out := make([]dp.Event, len(l))
+	for i, e := range l {
+		out[i] = e.ev
+		if !e.explicit {
+			out[i].Mechanism = def
+		}
+	}
+	return out
+}
+
+// Set parses Q:Z:T (sampling rate, noise multiplier, steps), optionally followed by :known
+// (participation known to the adversary) or :hidden (Poisson sampling hidden); without either
+// the event takes --mechanism.
 func (l *eventList) Set(s string) error {
 	p := strings.Split(s, ":")
-	var mech dp.Mechanism
-	if len(p) == 4 && p[3] == "known" {
-		p, mech = p[:3], dp.KnownParticipation
+	var spec eventSpec
+	if len(p) == 4 {
+		switch p[3] {
+		case "known":
+			spec.ev.Mechanism, spec.explicit = dp.KnownParticipation, true
+		case "hidden":
+			spec.ev.Mechanism, spec.explicit = dp.PoissonHidden, true
+		default:
+			return fmt.Errorf("mechanism suffix %q: want known or hidden", p[3])
+		}
+		p = p[:3]
 	}
 	if len(p) != 3 {
-		return fmt.Errorf("want Q:Z:T or Q:Z:T:known (sampling rate, noise multiplier, steps), got %q", s)
+		return fmt.Errorf("want Q:Z:T[:known|:hidden] (sampling rate, noise multiplier, steps), got %q", s)
 	}
 	q, err := strconv.ParseFloat(p[0], 64)
 	if err != nil {
@@ -177,11 +228,11 @@ func (l *eventList) Set(s string) error {
 	if err != nil {
 		return fmt.Errorf("steps %q is not an integer", p[2])
 	}
-	ev := dp.Event{SamplingRate: q, NoiseMultiplier: z, Steps: t, Mechanism: mech}
-	if err := ev.Validate(); err != nil {
+	spec.ev.SamplingRate, spec.ev.NoiseMultiplier, spec.ev.Steps = q, z, t
+	if err := spec.ev.Validate(); err != nil {
 		return err
 	}
-	*l = append(*l, ev)
+	*l = append(*l, spec)
 	return nil
 }
 

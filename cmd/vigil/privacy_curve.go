@@ -31,6 +31,7 @@ func runPrivacyCurve(ctx context.Context, args []string, stdout, stderr io.Write
 		rounds               int
 		zList, pngPath       string
 		acct                 accountingFlags
+		mech                 mechanismFlag
 		asJSON               bool
 	)
 	fs.Float64Var(&q, "sampling-rate", 0, "sampling rate q in (0, 1] (or give --population and --clients-per-round)")
@@ -42,6 +43,7 @@ func runPrivacyCurve(ctx context.Context, args []string, stdout, stderr io.Write
 	fs.Float64Var(&budget, "budget", 0, "draw this epsilon budget as a horizontal line")
 	fs.StringVar(&pngPath, "png", "", "write the plot to this PNG file")
 	acct.register(fs)
+	mech.register(fs)
 	fs.BoolVar(&asJSON, "json", false, "print the curves as JSON instead of a table")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -85,7 +87,8 @@ func runPrivacyCurve(ctx context.Context, args []string, stdout, stderr io.Write
 			return err
 		}
 		fmt.Fprintf(stderr, "curve %d/%d: z = %g, %d rounds\n", i+1, len(zs), z, rounds)
-		if curves[i], err = dp.EpsilonCurve(q, z, rounds, delta, opts); err != nil {
+		step := dp.Event{SamplingRate: q, NoiseMultiplier: z, Steps: 1, Mechanism: mech.m}
+		if curves[i], err = dp.EpsilonCurveOf(step, rounds, delta, opts); err != nil {
 			return blameFlag(err, planFlagNames())
 		}
 		if err := ctx.Err(); err != nil { // a curve takes at most about a second
@@ -107,14 +110,15 @@ func runPrivacyCurve(ctx context.Context, args []string, stdout, stderr io.Write
 			SamplingRate float64 `json:"sampling_rate"`
 			Delta        float64 `json:"delta"`
 			Rounds       int     `json:"rounds"`
+			Mechanism    string  `json:"mechanism"`
 			Curves       []curve `json:"curves"`
-		}{q, delta, rounds, nil}
+		}{q, delta, rounds, mech.m.String(), nil}
 		for i, z := range zs {
 			out.Curves = append(out.Curves, curve{z, curves[i]})
 		}
 		return writeJSON(stdout, out)
 	}
-	fmt.Fprintf(stdout, "epsilon at delta = %g after each round, q = %g (%s)\n", delta, q, acct.describe(opts))
+	fmt.Fprintf(stdout, "epsilon at delta = %g after each round, q = %g, %s (%s)\n", delta, q, mechanismWords(mech.m), acct.describe(opts))
 	fmt.Fprintf(stdout, "%8s", "round")
 	for _, z := range zs {
 		fmt.Fprintf(stdout, " %12s", "z="+strconv.FormatFloat(z, 'g', -1, 64))

@@ -20,6 +20,7 @@ func runPrivacyEpsilon(_ context.Context, args []string, stdout, stderr io.Write
 		q, z, delta float64
 		steps       int
 		events      eventList
+		mech        mechanismFlag
 		acct        accountingFlags
 		asJSON      bool
 	)
@@ -27,7 +28,8 @@ func runPrivacyEpsilon(_ context.Context, args []string, stdout, stderr io.Write
 	fs.Float64Var(&z, "noise-multiplier", 0, "noise multiplier z > 0: noise stddev / clip norm")
 	fs.IntVar(&steps, "steps", 0, "steps (rounds) T >= 0")
 	fs.Float64Var(&delta, "delta", 0, "delta in (0, 1) (required)")
-	fs.Var(&events, "event", "a further event Q:Z:T, or Q:Z:T:known for participation known to the adversary, to compose (repeatable)")
+	fs.Var(&events, "event", "a further event Q:Z:T to compose, :known or :hidden appended to override --mechanism (repeatable)")
+	mech.register(fs)
 	acct.register(fs)
 	fs.BoolVar(&asJSON, "json", false, `print {"epsilon": E, "order": A}`)
 	if err := parseFlags(fs, args); err != nil {
@@ -46,7 +48,7 @@ func runPrivacyEpsilon(_ context.Context, args []string, stdout, stderr io.Write
 		if err := requireFlags(set, "sampling-rate", "noise-multiplier", "steps"); err != nil {
 			return fmt.Errorf("%w (an event needs all three)", err)
 		}
-		ev := dp.Event{SamplingRate: q, NoiseMultiplier: z, Steps: steps}
+		ev := dp.Event{SamplingRate: q, NoiseMultiplier: z, Steps: steps, Mechanism: mech.m}
 		if err := ev.Validate(); err != nil {
 			return blameFlag(err, map[string]string{
 				"sampling rate q": "sampling-rate", "noise multiplier z": "noise-multiplier", "steps T": "steps",
@@ -54,7 +56,7 @@ func runPrivacyEpsilon(_ context.Context, args []string, stdout, stderr io.Write
 		}
 		all = append(all, ev)
 	}
-	all = append(all, events...)
+	all = append(all, events.events(mech.m)...)
 	if len(all) == 0 {
 		return errors.New("no event: give --sampling-rate, --noise-multiplier and --steps, or at least one --event Q:Z:T")
 	}

@@ -32,6 +32,7 @@ func runPrivacyPlan(_ context.Context, args []string, stdout, stderr io.Writer) 
 	var (
 		cfg    dp.PlanConfig
 		acct   accountingFlags
+		mech   mechanismFlag
 		asJSON bool
 	)
 	fs.Float64Var(&cfg.Epsilon, "epsilon", 0, "epsilon budget > 0 (required)")
@@ -41,6 +42,7 @@ func runPrivacyPlan(_ context.Context, args []string, stdout, stderr io.Writer) 
 	fs.IntVar(&cfg.Rounds, "rounds", 0, "rounds of training R (required)")
 	fs.Float64Var(&cfg.Tolerance, "tolerance", 1e-6, "relative precision of the search for z")
 	acct.register(fs)
+	mech.register(fs)
 	fs.BoolVar(&asJSON, "json", false, "print the result as JSON")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -52,7 +54,7 @@ func runPrivacyPlan(_ context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return err
 	}
-	cfg.Options = opts
+	cfg.Options, cfg.Mechanism = opts, mech.m
 	res, err := dp.Plan(cfg)
 	if err != nil {
 		return blameFlag(err, planFlagNames())
@@ -65,7 +67,8 @@ func runPrivacyPlan(_ context.Context, args []string, stdout, stderr io.Writer) 
 			SamplingRate    float64 `json:"sampling_rate"`
 			Tolerance       float64 `json:"tolerance"`
 			AtLowerLimit    bool    `json:"at_lower_limit"`
-		}{res.NoiseMultiplier, res.Epsilon, res.Order, res.SamplingRate, cfg.Tolerance, res.AtLowerLimit})
+			Mechanism       string  `json:"mechanism"`
+		}{res.NoiseMultiplier, res.Epsilon, res.Order, res.SamplingRate, cfg.Tolerance, res.AtLowerLimit, mech.m.String()})
 	}
 	fmt.Fprintf(stdout, "smallest noise multiplier: z = %.6g\n", res.NoiseMultiplier)
 	fmt.Fprintf(stdout, "  gives epsilon = %.8g <= %g at delta = %g after %d rounds (optimal RDP order %v)\n",
@@ -75,6 +78,7 @@ func runPrivacyPlan(_ context.Context, args []string, stdout, stderr io.Writer) 
 	if res.AtLowerLimit {
 		fmt.Fprintf(stdout, "  note: even z = %g meets the budget; the search goes no lower\n", res.NoiseMultiplier)
 	}
-	fmt.Fprintf(stdout, "  each device adds noise of stddev z*C/sqrt(m_min); accounting: %s\n", acct.describe(opts))
+	fmt.Fprintf(stdout, "  each round: %s\n", mechanismWords(mech.m))
+	fmt.Fprintf(stdout, "  each device adds noise of stddev z*C/sqrt(m_min - t_dev); accounting: %s\n", acct.describe(opts))
 	return nil
 }

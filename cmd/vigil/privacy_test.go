@@ -30,7 +30,7 @@ func TestPrivacyEpsilonReferenceValues(t *testing.T) {
 		want       float64
 	}{{"improved", 0.7242234026109595}, {"classic", 0.941870567}} {
 		out, _, err := privacy(t, "epsilon", "--sampling-rate", "0.0025", "--noise-multiplier", "1.3", "--steps", "6000",
-			"--delta", "1e-5", "--orders", "tf-privacy", "--conversion", tc.conversion, "--json")
+			"--delta", "1e-5", "--orders", "tf-privacy", "--conversion", tc.conversion, "--mechanism", "poisson-hidden", "--json")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -53,7 +53,7 @@ func TestPrivacyEpsilonReferenceValues(t *testing.T) {
 }
 
 func TestPrivacyEpsilonComposedEvents(t *testing.T) {
-	out, _, err := privacy(t, "epsilon", "--event", "1e-5:1.0:10", "--event", "1e-4:3.0:4", "--delta", "1e-5", "--series", "signed")
+	out, _, err := privacy(t, "epsilon", "--event", "1e-5:1.0:10", "--event", "1e-4:3.0:4:hidden", "--delta", "1e-5", "--series", "signed", "--mechanism", "poisson-hidden")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,6 +107,8 @@ func TestPrivacyErrorsNameTheFlag(t *testing.T) {
 		{with("--event", "0.1:1"), "-event"},
 		{with("--event", "2:1:1"), "-event"},
 		{with("--event", "0.1:x:1"), "-event"},
+		{with("--event", "0.1:1:1:maybe"), "-event"},
+		{with("--mechanism", "hidden"), "-mechanism"},
 		{[]string{"epsilon", "--sampling-rate", "0.1", "--delta", "1e-5"}, "--noise-multiplier"},
 		{[]string{"epsilon", "--sampling-rate", "0.1", "--noise-multiplier", "1", "--steps", "1"}, "--delta"},
 		{[]string{"epsilon", "--delta", "1e-5"}, "--event"},
@@ -138,7 +140,7 @@ func TestPrivacyErrorsNameTheFlag(t *testing.T) {
 }
 
 func TestPrivacyPlan(t *testing.T) {
-	out, _, err := privacy(t, "plan", "--epsilon", "8", "--delta", "1e-6", "--population", "100000", "--clients-per-round", "1000", "--rounds", "1000", "--json")
+	out, _, err := privacy(t, "plan", "--epsilon", "8", "--delta", "1e-6", "--population", "100000", "--clients-per-round", "1000", "--rounds", "1000", "--mechanism", "poisson-hidden", "--json")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +156,7 @@ func TestPrivacyPlan(t *testing.T) {
 	if err != nil || eps > 8 || eps != res.Epsilon || res.SamplingRate != 0.01 {
 		t.Errorf("plan %s: recomputed epsilon %v (%v)", out, eps, err)
 	}
-	out, _, err = privacy(t, "plan", "--epsilon", "8", "--delta", "1e-6", "--population", "100000", "--clients-per-round", "1000", "--rounds", "1000")
+	out, _, err = privacy(t, "plan", "--epsilon", "8", "--delta", "1e-6", "--population", "100000", "--clients-per-round", "1000", "--rounds", "1000", "--mechanism", "poisson-hidden")
 	if err != nil || !strings.Contains(out, "smallest noise multiplier: z = 0.645") || !strings.Contains(out, "tolerance") && !strings.Contains(out, "relative width") {
 		t.Errorf("human output:\n%s (%v)", out, err)
 	}
@@ -187,7 +189,7 @@ func TestPrivacyCurvePNG(t *testing.T) {
 		t.Errorf("no progress on stderr: %q", stderr)
 	}
 	// JSON: the last point of each curve is the epsilon after all rounds.
-	out, _, err = privacy(t, "curve", "--sampling-rate", "0.01", "--rounds", "50", "--delta", "1e-6", "--noise-multipliers", "1.1", "--json")
+	out, _, err = privacy(t, "curve", "--sampling-rate", "0.01", "--rounds", "50", "--delta", "1e-6", "--noise-multipliers", "1.1", "--mechanism", "poisson-hidden", "--json")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -247,5 +249,44 @@ func TestPrivacyLedger(t *testing.T) {
 	os.WriteFile(bad, bytes.Replace(data, []byte(`"steps":1`), []byte(`"steps":2`), 1), 0o600)
 	if _, _, err := privacy(t, "ledger", "--path", bad); !errors.Is(err, dp.ErrLedgerCorrupt) || !strings.Contains(err.Error(), bad) {
 		t.Errorf("corrupt file: %v", err)
+	}
+}
+
+// TestPrivacyMechanismDefault: the reviewers' tools default to the analysis Vigil's ledgers
+// charge (participation known), so that a plan is what the coordinator will spend;
+// --mechanism poisson-hidden and an event's :hidden suffix give the hidden-sampling analysis.
+func TestPrivacyMechanismDefault(t *testing.T) {
+	eps := func(args ...string) float64 {
+		t.Helper()
+		out, _, err := privacy(t, append([]string{"epsilon", "--delta", "1e-5", "--json"}, args...)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got struct{ Epsilon float64 }
+		if err := json.Unmarshal([]byte(out), &got); err != nil {
+			t.Fatal(err)
+		}
+		return got.Epsilon
+	}
+	single := []string{"--sampling-rate", "0.25", "--noise-multiplier", "2", "--steps", "20"}
+	known, _, _ := dp.Epsilon([]dp.Event{{SamplingRate: 0.25, NoiseMultiplier: 2, Steps: 20, Mechanism: dp.KnownParticipation}}, 1e-5, dp.Options{})
+	hidden, _, _ := dp.Epsilon([]dp.Event{{SamplingRate: 0.25, NoiseMultiplier: 2, Steps: 20}}, 1e-5, dp.Options{})
+	for name, tc := range map[string]struct {
+		args []string
+		want float64
+	}{
+		"default":          {single, known},
+		"hidden":           {append(single, "--mechanism", "poisson-hidden"), hidden},
+		"event":            {[]string{"--event", "0.25:2:20"}, known},
+		"event :hidden":    {[]string{"--event", "0.25:2:20:hidden"}, hidden},
+		"event :known":     {[]string{"--event", "0.25:2:20:known", "--mechanism", "poisson-hidden"}, known},
+		"flag then suffix": {[]string{"--mechanism", "poisson-hidden", "--event", "0.25:2:20"}, hidden},
+	} {
+		if got := eps(tc.args...); got != tc.want {
+			t.Errorf("%s: epsilon %v, want %v", name, got, tc.want)
+		}
+	}
+	if !(known > hidden) {
+		t.Fatalf("known %v <= hidden %v", known, hidden)
 	}
 }
