@@ -17,9 +17,12 @@
 // device, Seal(round) at the deadline, then the trustees' shares go to Combine(key, sum,
 // shares, clipNorm), which returns the sum of the updates.
 //
-// Trustee: ParseSum(params, epoch, round, contributors, ciphertexts), then
-// NewDecryptor(share).Share(sum, activeSet). Refusing repeated requests is the trustee
-// service's job, because it must be persistent.
+// Trustee: NewC1Sum(params, epoch, dim), then Add(c1) for each device update whose signature
+// it has checked over UpdateStatement (UpdateParts gives what the device signed), then
+// NewDecryptor(share).ShareC1(c1Sum, round, activeSet): the trustee decrypts only a sum it
+// added up itself (verify.go). The coordinator checks Sum.C1Digest against the trustees'
+// commitments before Combine. Refusing repeated requests is the trustee service's job,
+// because it must be persistent.
 //
 // # Parameters and security
 //
@@ -96,8 +99,8 @@
 // is within B (the package does not prove well-formedness of device ciphertexts, and a device
 // colluding with the coordinator that encrypts with larger noise is outside the claim), the
 // key ceremony's errors were sampled honestly (passive trustees), and a sum is decrypted once
-// (Accumulator.Seal works once; trustees refuse a repeated round or sum fingerprint), so that
-// the per-decryption distance is not multiplied by repeated requests. The DP noise in the sum
+// (trustees decrypt each round once, and only their own sum of updates signed for that round),
+// so that the per-decryption distance is not multiplied by repeated requests. The DP noise in the sum
 // is no longer needed to protect the trustees' key shares; it protects the devices' updates
 // in the decrypted sum, as before.
 //
@@ -119,8 +122,10 @@
 // trustees, t = 2) 1.7e-7 C: inside the 1e-6 C target. TestSumPrecision measures 6.0e-8 C (t = 2,
 // 100,000 parameters), the largest value two uniform floodings reach.
 //
-// The trustee checks cannot stop a coordinator that breaks the protocol (for example one that
-// re-randomises a sum and presents it as a new round, or claims m_min contributors for a sum of
-// one update): the coordinator is trusted to be honest but curious, as in the architecture's
-// trust model.
+// The coordinator is not trusted to follow the protocol for any of this: a decryption share
+// depends only on c1, and trustees share only the sum of c1 polynomials they added up
+// themselves from updates signed for that round by at least m_min distinct devices whose
+// records the enrolment authority signed (package trustee). The coordinator cannot express a
+// crafted "sum" such as c1 = 2^k, present one update as a sum, re-present a decrypted sum with
+// an encryption of zero added or under another round, or invent devices.
 package he
