@@ -120,7 +120,7 @@ func TestAttackZeroEncryptionBypass(t *testing.T) {
 	for i := range cluster.Clients {
 		_, err := commitSum(cluster.Clients[i], header(k, 1, dim, 4), append(r1.contribs[:3:3], zero1))
 		// Trustees of the active set have decrypted round 1; the third has committed to it.
-		wantRefusal(t, "round 1's set plus an encryption of zero, as round 1", err, codes.AlreadyExists, "round 1 is")
+		wantRefusal(t, "round 1's set plus an encryption of zero, as round 1", err, codes.AlreadyExists, "round 1 is committed to set")
 		_, err = commitSum(cluster.Clients[i], header(k, 2, dim, 4), append(r1.contribs[:3:3], zero2))
 		wantRefusal(t, "round 1's set plus an encryption of zero, as round 2", err, codes.PermissionDenied, "signature does not verify for round 2")
 		_, err = commitSum(cluster.Clients[i], header(k, 2, dim, 3), r1.contribs)

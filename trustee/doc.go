@@ -8,8 +8,8 @@
 //  1. CommitSum: the coordinator streams the round's contributions, one per accepted device
 //     update: the device's record, its id, nonce, base version, signature, the digests of each
 //     ciphertext's header and c0, and the c1 polynomials. The trustee checks the header (its
-//     key epoch and parameters, at least m_min contributors announced, a round after the last
-//     one it decrypted), and for every contribution: the record verifies under the pinned
+//     key epoch and parameters, at least m_min contributors announced, a round not before the
+//     last one it decrypted), and for every contribution: the record verifies under the pinned
 //     root's enrolment role and names that device; no device twice; the device's ML-DSA-65
 //     signature verifies over the update statement it recomputes (crypto/he.UpdateStatement:
 //     key epoch, round, device, nonce, base version, every byte of every ciphertext); every

@@ -138,6 +138,10 @@ func TestTrusteeRefuses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	again, err = commitSum(tc, header(k, 5, 100, 3), r5.contribs)
+	if err != nil || !proto.Equal(again, cms[0]) {
+		t.Fatalf("repeated commitment after decryption: %v, %v; want the same commitment", again, err)
+	}
 	retry, err := tc.DecryptionShare(ctx, shareRequest(k, r5, cms, 0, 1))
 	if err != nil {
 		t.Fatalf("identical retry: %v", err)

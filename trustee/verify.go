@@ -34,8 +34,8 @@ type member struct {
 }
 
 // newSumVerifier checks the header against the trustee's key and policy: its parameter set
-// and key epoch, a dimension in range, at least minContributors announced, and a round after
-// lastRound, the last one the trustee decrypted.
+// and key epoch, a dimension in range, at least minContributors announced, and a round not
+// before lastRound, the last one the trustee decrypted.
 func newSumVerifier(sh *he.SecretShare, minContributors int, lastRound uint64, root *release.Root, now time.Time, hdr *vigilv1.SumHeader) (*sumVerifier, error) {
 	p := sh.Params()
 	switch {
@@ -50,8 +50,10 @@ func newSumVerifier(sh *he.SecretShare, minContributors int, lastRound uint64, r
 			ErrTooFewContributors, hdr.GetRound(), hdr.GetContributors(), minContributors)
 	case hdr.GetContributors() > he.MaxContributors:
 		return nil, fmt.Errorf("%w: %d contributors, at most %d", ErrContribution, hdr.GetContributors(), he.MaxContributors)
-	case hdr.GetRound() <= lastRound:
-		return nil, fmt.Errorf("%w: round %d is not after round %d, the last one this trustee decrypted", ErrRoundDone, hdr.GetRound(), lastRound)
+	case hdr.GetRound() < lastRound:
+		// The last decrypted round itself goes on: the same set again gets the same commitment
+		// (commitDecision), any other set is refused there.
+		return nil, fmt.Errorf("%w: round %d is before round %d, the last one this trustee decrypted", ErrRoundDone, hdr.GetRound(), lastRound)
 	case hdr.GetDimension() < 1 || hdr.GetDimension() > he.MaxDimension:
 		return nil, fmt.Errorf("%w: dimension %d, want 1 to %d", ErrContribution, hdr.GetDimension(), he.MaxDimension)
 	}
