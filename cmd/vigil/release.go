@@ -126,10 +126,14 @@ func parseTime(name, v string, now time.Time) (time.Time, error) {
 	return t, nil
 }
 
-// minioFromEnv returns the MinIO settings of the environment.
-func minioFromEnv(bucket, prefix string) (store.MinIOConfig, error) {
+// minioFromEnv returns the MinIO settings of the environment; endpoint, if not empty, replaces
+// VIGIL_MINIO_ENDPOINT.
+func minioFromEnv(endpoint, bucket, prefix string) (store.MinIOConfig, error) {
+	if endpoint == "" {
+		endpoint = os.Getenv("VIGIL_MINIO_ENDPOINT")
+	}
 	cfg := store.MinIOConfig{
-		Endpoint:  os.Getenv("VIGIL_MINIO_ENDPOINT"),
+		Endpoint:  endpoint,
 		AccessKey: os.Getenv("VIGIL_MINIO_ACCESS_KEY"),
 		SecretKey: os.Getenv("VIGIL_MINIO_SECRET_KEY"),
 		Region:    os.Getenv("VIGIL_MINIO_REGION"),
@@ -149,12 +153,36 @@ func minioFromEnv(bucket, prefix string) (store.MinIOConfig, error) {
 	return cfg, nil
 }
 
-// openStore opens a location: s3://bucket[/prefix] or a directory. A writer's bucket is created
-// with object locking if needed; a reader's directory must already exist.
+// s3Location parses s3://bucket[/prefix] (endpoint from VIGIL_MINIO_ENDPOINT) and
+// s3+http://host:port/bucket[/prefix] or s3+https://... (one endpoint per region), with the
+// credentials of the environment.
+func s3Location(loc string) (store.MinIOConfig, bool, error) {
+	endpoint, tls := "", false
+	rest, ok := strings.CutPrefix(loc, "s3://")
+	if !ok {
+		for scheme, secure := range map[string]bool{"s3+http://": false, "s3+https://": true} {
+			if r, found := strings.CutPrefix(loc, scheme); found {
+				endpoint, rest, _ = strings.Cut(r, "/")
+				tls, ok = secure, true
+			}
+		}
+	}
+	if !ok {
+		return store.MinIOConfig{}, false, nil
+	}
+	bucket, prefix, _ := strings.Cut(rest, "/")
+	cfg, err := minioFromEnv(endpoint, bucket, strings.TrimSuffix(prefix, "/"))
+	if endpoint != "" {
+		cfg.TLS = tls
+	}
+	return cfg, true, err
+}
+
+// openStore opens a location: s3://bucket[/prefix], s3+http(s)://host:port/bucket[/prefix] or a
+// directory. A writer's bucket is created with object locking if needed (the region's admin
+// does that with `vigil release init-region`); a reader's directory must already exist.
 func openStore(ctx context.Context, loc string, write bool) (store.Store, error) {
-	if rest, ok := strings.CutPrefix(loc, "s3://"); ok {
-		bucket, prefix, _ := strings.Cut(rest, "/")
-		cfg, err := minioFromEnv(bucket, strings.TrimSuffix(prefix, "/"))
+	if cfg, ok, err := s3Location(loc); ok {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", loc, err)
 		}

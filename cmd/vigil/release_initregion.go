@@ -18,7 +18,7 @@ import (
 // admin (MinIO root) credentials, which are then put away.
 func runReleaseInitRegion(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("release init-region", stderr)
-	to := fs.String("to", "", "the region: s3://`BUCKET`[/prefix]")
+	to := fs.String("to", "", "the region: s3://`BUCKET`[/prefix] or s3+http(s)://HOST:PORT/BUCKET[/prefix]")
 	publisher := fs.String("publisher", "", "`NAME` of the publisher user to create (or update)")
 	pubSecret := fs.String("publisher-secret-file", "", "`FILE` holding the publisher's secret key; created with a random one (mode 0600) if missing")
 	reader := fs.String("reader", "", "`NAME` of the devices' read-only user (optional)")
@@ -41,12 +41,10 @@ credentials afterwards, never the admin's. Idempotent: run it again to repair a 
 		return err
 	}
 	fail := func(err error) error { return usageErr(fmt.Errorf("release init-region: %w", err)) }
-	rest, ok := strings.CutPrefix(*to, "s3://")
+	cfg, ok, err := s3Location(*to)
 	if !ok {
-		return fail(errors.New("flag -to must be s3://BUCKET[/prefix]"))
+		return fail(errors.New("flag -to must be s3://BUCKET[/prefix] or s3+http(s)://HOST:PORT/BUCKET[/prefix]"))
 	}
-	bucket, prefix, _ := strings.Cut(rest, "/")
-	cfg, err := minioFromEnv(bucket, strings.TrimSuffix(prefix, "/"))
 	if err != nil {
 		return fail(fmt.Errorf("flag -to: %w", err))
 	}

@@ -62,7 +62,10 @@ Exit codes: 0 every region verified; 1 refused (nothing written); 2 usage; 4 a r
 	}
 	var regions []release.Region
 	for _, loc := range to {
-		st, err := openStore(ctx, loc, true)
+		// A region's bucket is made (with object lock) by `vigil release init-region`; publish
+		// does not contact a region before publishing, so that one that is down fails alone.
+		_, isS3, _ := s3Location(loc)
+		st, err := openStore(ctx, loc, !isS3)
 		if err != nil {
 			return fail(fmt.Errorf("flag -to: %w", err))
 		}
@@ -214,7 +217,7 @@ func publishStage(ctx context.Context, stage store.Store, p *release.Publisher, 
 				step(results, fmt.Sprintf("%s version %d", model, v), func(rs []release.Region) error { return p.PublishFiles(ctx, rs, menv, files) })
 			}
 		}
-		step(results, fmt.Sprintf("%s version %d (%d artifacts, pointer)", model, b.Manifest.Version, len(b.Files)),
+		step(results, fmt.Sprintf("%s version %d (%d artifact(s), pointer)", model, b.Manifest.Version, len(b.Files)),
 			func(rs []release.Region) error { return p.Publish(ctx, rs, b) })
 	}
 	if len(roots)+len(epochs)+len(models) == 0 {

@@ -83,7 +83,7 @@ func TestReleaseCLIFlow(t *testing.T) {
 	root := filepath.Join(stage, "root", "1.root.json")
 	dest := filepath.Join(dir, "eu")
 	out := mustRelease(t, "publish", "-from", stage, "-to", dest)
-	if !strings.Contains(out, dest+": published and verified: root version 1, vigil-ae version 1 (2 artifacts, pointer)") {
+	if !strings.Contains(out, dest+": published and verified: root version 1, vigil-ae version 1 (2 artifact(s), pointer)") {
 		t.Fatalf("publish output:\n%s", out)
 	}
 	out = mustRelease(t, "verify", "-root", root, "-model", "vigil-ae", dest)
@@ -227,5 +227,34 @@ func TestReleaseCLIS3(t *testing.T) {
 	out, err = release_(t, "verify", "-root", filepath.Join(stage, "root/1.root.json"), "-model", "other", loc)
 	if err == nil || !strings.Contains(out, "missing object") || !strings.Contains(out, "releases/other/latest.json") {
 		t.Fatalf("verify missing model: %v\n%s", err, out)
+	}
+}
+
+// TestReleaseCLIPublishAll checks that publish sends only the release the staged pointer names
+// unless -all is given, and that -all fills in every older staged release a region lacks.
+func TestReleaseCLIPublishAll(t *testing.T) {
+	dir, stage := operatorSetup(t)
+	k := func(n string) string { return filepath.Join(dir, n) }
+	mustRelease(t, "sign", "release", "-stage", stage, "-model", "vigil-ae", "-version", "2", "-artifacts", k("artifacts"),
+		"-release-key", k("release.key"), "-timestamp-key", k("ts.key"))
+	late := k("late-region")
+	mustRelease(t, "publish", "-from", stage, "-to", late)
+	if _, err := os.Stat(filepath.Join(late, "releases/vigil-ae/1/manifest.json")); err == nil {
+		t.Fatal("publish without -all sent version 1")
+	}
+	out := mustRelease(t, "publish", "-from", stage, "-to", late, "-all")
+	if !strings.Contains(out, "vigil-ae version 1, vigil-ae version 2") {
+		t.Fatalf("publish -all:\n%s", out)
+	}
+	if _, err := os.Stat(filepath.Join(late, "releases/vigil-ae/1/manifest.json")); err != nil {
+		t.Fatalf("publish -all did not send version 1: %v", err)
+	}
+	out = mustRelease(t, "status", "-root", filepath.Join(stage, "root/1.root.json"), "-warn-pointer", "1m", late)
+	if !strings.Contains(out, "vigil-ae version 2 verified (versions stored: [1 2])") {
+		t.Fatalf("status:\n%s", out)
+	}
+	// Help goes to stdout when asked for, and is not an error.
+	if out, err := release_(t, "publish", "-h"); err != nil || !strings.Contains(out, "Exit codes") {
+		t.Fatalf("publish -h: %v\n%s", err, out)
 	}
 }
