@@ -61,7 +61,7 @@ func TestReleaseOperatorWalkthrough(t *testing.T) {
 	rootArgs := func(version, rel, ts, key string, extra ...string) []string {
 		return append([]string{"sign", "root", "-stage", k("stage"), "-version", version,
 			"-root", k("alice/root-alice.pub") + "," + k("bob/root-bob.pub") + "," + k("safe/root-safe.pub"), "-root-threshold", "2",
-			"-release", k("online/"+rel+".pub"), "-timestamp", k("online/"+ts+".pub"),
+			"-release", k("online/" + rel + ".pub"), "-timestamp", k("online/" + ts + ".pub"),
 			"-trustees", k("online/trustee.pub"), "-trustees-threshold", "1",
 			"-enrolment", k("online/enrolment.pub"), "-privacy", k("online/privacy.pub"), "-key", key}, extra...)
 	}
