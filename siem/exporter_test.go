@@ -1,0 +1,261 @@
+package siem
+
+import (
+	"context"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/vigilauth/vigil/audit"
+	"github.com/vigilauth/vigil/guard"
+)
+
+const testToken = "11111111-2222-3333-4444-555555555555"
+
+// testConfig points an exporter at both collectors, with quick retries.
+func testConfig(t testing.TB, dir string, pki *testPKI, hec *hecCollector, sys *syslogCollector) Config {
+	cfg := Config{Dir: dir, RetryMin: 20 * time.Millisecond, RetryMax: 200 * time.Millisecond, BatchEvents: 50,
+		Source: Source{Version: "test", Service: "bank", Host: "host-1"}}
+	if hec != nil {
+		cfg.HEC = &HECConfig{URL: hec.url(), Token: testToken, RootCAs: pki.pool, Timeout: 2 * time.Second}
+	}
+	if sys != nil {
+		cfg.Syslog = &SyslogConfig{Addr: sys.addr, RootCAs: pki.pool, Confirm: 100 * time.Millisecond, Timeout: 2 * time.Second}
+	}
+	return cfg
+}
+
+func record(e *Exporter, ds []guard.Decision, ts []guard.Transition) {
+	for i := range ds {
+		e.RecordDecision(ds[i])
+		e.RecordTransition(ts[i])
+	}
+}
+
+// TestExportEveryDecisionArrives sends decisions and changes of standing to a local HTTPS
+// collector and a syslog-over-TLS listener: every one arrives at both, at least once, and
+// every event satisfies the OCSF rules.
+func TestExportEveryDecisionArrives(t *testing.T) {
+	pki := newTestPKI(t)
+	hec, sys := newHECCollector(t, pki, testToken), newSyslogCollector(t, pki)
+	reg := prometheus.NewRegistry()
+	cfg := testConfig(t, t.TempDir(), pki, hec, sys)
+	cfg.Registerer = reg
+	e, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := runExporter(t, e)
+	ds, ts, uids := testDecisions(300, time.Now())
+	record(e, ds, ts)
+	hec.got.waitAll(uids, 20*time.Second)
+	sys.got.waitAll(uids, 20*time.Second)
+	stop()
+	if got := value(e.m.queued); got != 600 {
+		t.Errorf("vigil_siem_queued_total = %v, want 600", got)
+	}
+	if got := value(e.m.sent.WithLabelValues("hec")); got < 600 {
+		t.Errorf("vigil_siem_sent_total{sink=hec} = %v, want at least 600", got)
+	}
+	if e.Dropped() != 0 {
+		t.Errorf("%d dropped", e.Dropped())
+	}
+	fams, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]bool{}
+	for _, f := range fams {
+		names[f.GetName()] = true
+	}
+	for _, n := range []string{"vigil_siem_queued_total", "vigil_siem_sent_total", "vigil_siem_send_failures_total",
+		"vigil_siem_dropped_total", "vigil_siem_spool_bytes", "vigil_siem_pending_bytes", "vigil_siem_spooled_total"} {
+		if !names[n] {
+			t.Errorf("metric %s not registered", n)
+		}
+	}
+	// A denied decision arrives as a Detection Finding naming the resource.
+	d := FromDecision(Source{}, auditDecision(&ds[0]), 0)
+	if ev := hec.got.events[d.Metadata.UID]; ev.ClassUID != ClassDetectionFinding || ev.Resources[0].Name != "transfer" ||
+		ev.Unmapped.Vigil.Outcome != "low_trust" || ev.Metadata.Product.Version != "test" {
+		t.Errorf("denied decision arrived as %+v", ev)
+	}
+}
+
+// TestExportSurvivesCollectorOutage stops both collectors while decisions keep coming, starts
+// them again on the same addresses, and checks that nothing was lost.
+func TestExportSurvivesCollectorOutage(t *testing.T) {
+	pki := newTestPKI(t)
+	hec, sys := newHECCollector(t, pki, testToken), newSyslogCollector(t, pki)
+	e, err := New(testConfig(t, t.TempDir(), pki, hec, sys))
+	if err != nil {
+		t.Fatal(err)
+	}
+	runExporter(t, e)
+	ds, ts, uids := testDecisions(400, time.Now())
+	record(e, ds[:100], ts[:100])
+	hec.got.waitAll(uids[:200], 20*time.Second)
+	sys.got.waitAll(uids[:200], 20*time.Second)
+
+	hec.stop()
+	sys.stop()
+	record(e, ds[100:300], ts[100:300])
+	time.Sleep(300 * time.Millisecond) // failing deliveries and reconnects meanwhile
+	hec.start()
+	sys.start()
+	record(e, ds[300:], ts[300:])
+	hec.got.waitAll(uids, 30*time.Second)
+	sys.got.waitAll(uids, 30*time.Second)
+	if got := value(e.m.failed.WithLabelValues("hec")); got == 0 {
+		t.Error("no failed HEC delivery counted during the outage")
+	}
+	if u, total := sys.got.count(); u != len(uids) {
+		t.Errorf("syslog: %d unique events (%d with duplicates), want %d", u, total, len(uids))
+	}
+}
+
+// TestExportSurvivesRestart closes the exporter while the collectors are down, opens a new one
+// on the same spool directory, and checks that everything queued before arrives.
+func TestExportSurvivesRestart(t *testing.T) {
+	pki := newTestPKI(t)
+	hec, sys := newHECCollector(t, pki, testToken), newSyslogCollector(t, pki)
+	dir := t.TempDir()
+	ds, ts, uids := testDecisions(200, time.Now())
+
+	e1, err := New(testConfig(t, dir, pki, hec, sys))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop1 := runExporter(t, e1)
+	record(e1, ds[:50], ts[:50])
+	hec.got.waitAll(uids[:100], 20*time.Second)
+	sys.got.waitAll(uids[:100], 20*time.Second)
+	hec.stop()
+	sys.stop()
+	record(e1, ds[50:150], ts[50:150])
+	time.Sleep(100 * time.Millisecond)
+	stop1() // the agent stops with events spooled but not delivered
+
+	e2, err := New(testConfig(t, dir, pki, hec, sys))
+	if err != nil {
+		t.Fatal(err)
+	}
+	runExporter(t, e2)
+	record(e2, ds[150:], ts[150:])
+	hec.start()
+	sys.start()
+	hec.got.waitAll(uids, 30*time.Second)
+	sys.got.waitAll(uids, 30*time.Second)
+}
+
+// TestQueueFullGapArrives fills the queue while nothing drains it: Enqueue drops and counts,
+// and once the exporter runs a gap finding with the count reaches the collector.
+func TestQueueFullGapArrives(t *testing.T) {
+	pki := newTestPKI(t)
+	hec := newHECCollector(t, pki, testToken)
+	cfg := testConfig(t, t.TempDir(), pki, hec, nil)
+	cfg.QueueSize = 10
+	e, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds, ts, uids := testDecisions(15, time.Now())
+	record(e, ds, ts) // 30 entries into a queue of 10
+	if e.Dropped() != 20 || value(e.m.dropped[DropQueueFull]) != 20 {
+		t.Fatalf("dropped %d, want 20", e.Dropped())
+	}
+	runExporter(t, e)
+	hec.got.waitAll(uids[:10], 20*time.Second)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var gap uint64
+		hec.got.mu.Lock()
+		for _, ev := range hec.got.events {
+			if ev.Unmapped != nil && ev.Unmapped.Vigil.Kind == "gap" {
+				gap += ev.Unmapped.Vigil.Dropped
+			}
+		}
+		hec.got.mu.Unlock()
+		if gap == 20 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("gap findings report %d lost, want 20", gap)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestDeliverReplaysAuditRecords spools records of a decision log and delivers them with
+// Deliver, which returns once the collector has everything.
+func TestDeliverReplaysAuditRecords(t *testing.T) {
+	pki := newTestPKI(t)
+	hec := newHECCollector(t, pki, testToken)
+	e, err := New(testConfig(t, t.TempDir(), pki, hec, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var recs []audit.Record
+	var uids []string
+	for i := range 20 {
+		d := audit.Decision{At: testAt.Add(time.Duration(i)), Session: "s", Resource: "r", Allow: true, Outcome: "allowed", Tier: "monitor"}
+		recs = append(recs, audit.Record{Seq: uint64(i + 1), Kind: audit.KindDecision, Decision: &d})
+		uids = append(uids, FromDecision(Source{}, d, 0).Metadata.UID)
+	}
+	recs = append(recs, audit.Record{Seq: 21, Kind: audit.KindCheckpoint, Checkpoint: &audit.Checkpoint{}})
+	if n, err := e.AppendRecords(recs); err != nil || n != 20 {
+		t.Fatalf("AppendRecords = %d, %v", n, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := e.Deliver(ctx); err != nil {
+		t.Fatal(err)
+	}
+	hec.got.waitAll(uids, time.Second)
+	if ev := hec.got.events[uids[3]]; ev.Metadata.Sequence != 4 {
+		t.Errorf("metadata.sequence %d, want the audit record's 4", ev.Metadata.Sequence)
+	}
+}
+
+// TestHECRefusesWrongCA checks that a collector whose certificate the configured CA did not
+// sign gets nothing: deliveries fail and are counted.
+func TestHECRefusesWrongCA(t *testing.T) {
+	pki, other := newTestPKI(t), newTestPKI(t)
+	hec := newHECCollector(t, pki, testToken)
+	cfg := testConfig(t, t.TempDir(), other, hec, nil)
+	e, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runExporter(t, e)
+	ds, ts, _ := testDecisions(1, time.Now())
+	record(e, ds, ts)
+	deadline := time.Now().Add(10 * time.Second)
+	for value(e.m.failed.WithLabelValues("hec")) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no failure counted")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if u, _ := hec.got.count(); u != 0 {
+		t.Fatalf("collector with an unknown certificate received %d events", u)
+	}
+	if _, err := os.Stat(cfg.Dir); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// value reads a counter or gauge.
+func value(c prometheus.Metric) float64 {
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		panic(err)
+	}
+	if m.Counter != nil {
+		return m.Counter.GetValue()
+	}
+	return m.Gauge.GetValue()
+}
