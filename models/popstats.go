@@ -39,8 +39,8 @@ type PopulationStatsConfig struct {
 	// Clip is the L2 norm a device's contribution stays within (default 20): the clip norm C of
 	// the round that sums the contributions.
 	Clip float64
-	// MaxDev bounds a device's deviation from a bucket's centre (default 2, in the bucket's
-	// units) and MaxVar its within-bucket variance (default 1).
+	// MaxDev bounds a device's deviation from a bucket's centre (default 3) and MaxVar its
+	// within-bucket variance (default 1), both in the reference's scale.
 	MaxDev, MaxVar float64
 	// Weight scales each entry before summing (default 1, 2, 1, 1, 0.5 for users, deviation,
 	// square, variance, has-variance): a larger weight buys an entry more signal against the
@@ -64,7 +64,7 @@ func (c *PopulationStatsConfig) validate() error {
 		}
 	}
 	def(&c.Clip, 20)
-	def(&c.MaxDev, 2)
+	def(&c.MaxDev, 3)
 	def(&c.MaxVar, 1)
 	def(&c.MinUsers, 1)
 	def(&c.Relevance, 2)
@@ -82,30 +82,46 @@ func (c *PopulationStatsConfig) validate() error {
 // PopulationStats encodes a device's windows into a bounded contribution and decodes the noisy
 // mean of many contributions into a Population. It holds no mutable state.
 type PopulationStats struct {
-	layout *Layout
-	center []float64
-	cfg    PopulationStatsConfig
+	layout        *Layout
+	center, scale []float64
+	cfg           PopulationStatsConfig
 }
 
-// NewPopulationStats returns the encoding for layout l around the public per-bucket centres
-// center (NaN: the bucket is not described), for example the previous release's population
-// means or CentersFrom's output.
-func NewPopulationStats(l *Layout, center []float64, cfg PopulationStatsConfig) (*PopulationStats, error) {
+// Reference is the public reference a PopulationStats encoding is relative to: per bucket, the
+// centre a device's mean is measured from (NaN: the bucket is not described) and the scale it
+// is measured in (nil: 1 for every bucket). Standardising puts buckets of very different
+// units (log-times, rates of a few percent) on one footing against one noise.
+type Reference struct {
+	Center, Scale []float64
+}
+
+// NewPopulationStats returns the encoding for layout l around the public reference ref, for
+// example ReferenceByKind over windows that describe nobody, or the previous release's
+// population (ReferenceFrom).
+func NewPopulationStats(l *Layout, ref Reference, cfg PopulationStatsConfig) (*PopulationStats, error) {
 	if err := l.Validate(); err != nil {
 		return nil, err
 	}
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	if len(center) != l.NumBuckets() {
-		return nil, fmt.Errorf("%w: %d centres for %d buckets of %s", ErrBadData, len(center), l.NumBuckets(), l.Name)
+	nb := l.NumBuckets()
+	if len(ref.Center) != nb || (ref.Scale != nil && len(ref.Scale) != nb) {
+		return nil, fmt.Errorf("%w: %d centres and %d scales for %d buckets of %s", ErrBadData, len(ref.Center), len(ref.Scale), nb, l.Name)
 	}
-	for b, c := range center {
-		if math.IsInf(c, 0) {
-			return nil, fmt.Errorf("%w: centre of bucket %d is %v", ErrBadData, b, c)
+	scale := ref.Scale
+	if scale == nil {
+		scale = make([]float64, nb)
+		for b := range scale {
+			scale[b] = 1
 		}
 	}
-	return &PopulationStats{layout: l, center: slices.Clone(center), cfg: cfg}, nil
+	for b := range ref.Center {
+		if math.IsInf(ref.Center[b], 0) || !(scale[b] > 0) || math.IsInf(scale[b], 1) {
+			return nil, fmt.Errorf("%w: reference of bucket %d is centre %v, scale %v", ErrBadData, b, ref.Center[b], scale[b])
+		}
+	}
+	return &PopulationStats{layout: l, center: slices.Clone(ref.Center), scale: slices.Clone(scale), cfg: cfg}, nil
 }
 
 // Len is the length of a contribution.
@@ -155,11 +171,12 @@ func (s *PopulationStats) Contribute(windows []Window) ([]float64, error) {
 		omega := n / (n + s.cfg.Relevance)
 		var e [psPerBucket]float64
 		e[psUsers] = omega
-		d := clamp(m-s.center[b], s.cfg.MaxDev)
+		sc := s.scale[b]
+		d := clamp((m-s.center[b])/sc, s.cfg.MaxDev)
 		e[psDev] = omega * d
 		v := 0.0
 		if n >= 2 {
-			v = min(max(acc.sumSq[b]-n*m*m, 0)/(n-1), s.cfg.MaxVar)
+			v = min(max(acc.sumSq[b]-n*m*m, 0)/(n-1)/(sc*sc), s.cfg.MaxVar)
 			e[psVar], e[psHasVar] = omega*v, omega
 		}
 		// E[d^2] = (true deviation)^2 + v/n: subtracting v/n leaves the between-user part.
@@ -213,8 +230,9 @@ func (s *PopulationStats) Decode(sum []float64, noiseStd float64) (*Population, 
 	// Noise of an entry, in the entry's units.
 	noise := func(i int) float64 { return noiseStd / w[i] }
 
-	// Per bucket: devices, raw mean deviation and its noise.
-	users, dev, se2 := make([]float64, nb), make([]float64, nb), make([]float64, nb)
+	// Per bucket: devices, mean deviation and its noise variance, in the reference's scale;
+	// se2 is the noise variance of the mean in the bucket's own units.
+	users, dev, std2, se2 := make([]float64, nb), make([]float64, nb), make([]float64, nb), make([]float64, nb)
 	for b := 0; b < nb; b++ {
 		users[b] = entry(b, psUsers)
 		p.Freq[b] = max(users[b], 0)
@@ -224,8 +242,9 @@ func (s *PopulationStats) Decode(sum []float64, noiseStd float64) (*Population, 
 			continue
 		}
 		dev[b] = entry(b, psDev) / users[b]
-		se2[b] = sq(noise(psDev) / users[b])
-		p.Mean[b] = s.center[b] + dev[b]
+		std2[b] = sq(noise(psDev) / users[b])
+		se2[b] = std2[b] * sq(s.scale[b])
+		p.Mean[b] = s.center[b] + s.scale[b]*dev[b]
 	}
 
 	// Variances: per bucket for dense buckets, pooled per group for the others.
@@ -248,12 +267,13 @@ func (s *PopulationStats) Decode(sum []float64, noiseStd float64) (*Population, 
 			if hasVar >= minUsers {
 				within = entry(b, psVar) / hasVar
 			}
-			between := entry(b, psSquare)/users[b] - dev[b]*dev[b] + se2[b]
+			between := entry(b, psSquare)/users[b] - dev[b]*dev[b] + std2[b]
 			if !(within > 0) {
 				p.Mean[b] = math.NaN()
 				continue
 			}
-			p.Within[b], p.Between[b] = within, max(between, 0.01*within)
+			s2 := sq(s.scale[b])
+			p.Within[b], p.Between[b] = s2*within, s2*max(between, 0.01*within)
 			continue
 		}
 		g := group(b)
@@ -262,7 +282,7 @@ func (s *PopulationStats) Decode(sum []float64, noiseStd float64) (*Population, 
 		gVar[g] += entry(b, psVar)
 		gSquare[g] += entry(b, psSquare)
 		// E[users * dev^2] carries users * se2 of noise.
-		gMeanSq[g] += users[b] * (dev[b]*dev[b] - se2[b])
+		gMeanSq[g] += users[b] * (dev[b]*dev[b] - std2[b])
 	}
 	within, between := make([]float64, groups), make([]float64, groups)
 	for g := range within {
@@ -280,7 +300,8 @@ func (s *PopulationStats) Decode(sum []float64, noiseStd float64) (*Population, 
 			p.Mean[b] = math.NaN()
 			continue
 		}
-		p.Within[b], p.Between[b] = within[g], between[g]
+		s2 := sq(s.scale[b])
+		p.Within[b], p.Between[b] = s2*within[g], s2*between[g]
 	}
 
 	// Means: shrink each bucket towards its parent, parents first.
@@ -360,48 +381,71 @@ func (s *PopulationStats) shrinkMeans(p *Population, se2 []float64) {
 
 func sq(x float64) float64 { return x * x }
 
-// CentersFrom returns the per-bucket means of pop as the centres of a PopulationStats
-// encoding, NaN where pop has none: how each release's population becomes the next one's
-// public reference.
-func CentersFrom(pop *Population) []float64 { return slices.Clone(pop.Mean) }
+// ReferenceFrom returns pop as the reference of a PopulationStats encoding: its means as
+// centres and the square roots of its within- plus between-user variances as scales (NaN
+// centre and scale 1 where pop models nothing): how each release's population becomes the next
+// one's public reference.
+func ReferenceFrom(pop *Population) Reference {
+	ref := Reference{Center: slices.Clone(pop.Mean), Scale: make([]float64, len(pop.Mean))}
+	for b := range ref.Scale {
+		ref.Scale[b] = 1
+		if !math.IsNaN(pop.Mean[b]) {
+			if v := pop.Within[b] + pop.Between[b]; v > 0 {
+				ref.Scale[b] = math.Sqrt(v)
+			}
+		}
+	}
+	return ref
+}
 
-// CentersByKind returns public centres from windows that describe nobody in particular (for
-// example synthetic typists'): each dense bucket gets the windows' mean, every other bucket the
-// mean of all events of its kind (a pooling bucket: of all events it pools, by offset group),
-// since such windows say nothing about any one key or digraph.
-func CentersByKind(l *Layout, windows []Window) ([]float64, error) {
+// ReferenceByKind returns a public reference from windows that describe nobody in particular
+// (for example synthetic typists'): each dense bucket gets the windows' mean and standard
+// deviation, every other bucket the mean and standard deviation of all events of its kind (a
+// pooling bucket: of all events it pools, by offset group), since such windows say nothing
+// about any one key or digraph. A bucket without events gets centre NaN; a scale without
+// spread, 1.
+func ReferenceByKind(l *Layout, windows []Window) (Reference, error) {
 	if err := l.Validate(); err != nil {
-		return nil, err
+		return Reference{}, err
 	}
 	acc := newAccumulator(l.NumBuckets())
 	for i, w := range windows {
 		if err := l.checkWindow(w); err != nil {
-			return nil, fmt.Errorf("window %d: %w", i, err)
+			return Reference{}, fmt.Errorf("window %d: %w", i, err)
 		}
 		acc.addWindow(l, w, 1)
 	}
-	// Group: the kind for event buckets, maxKinds+offset group for pooling buckets.
+	dense := func(b int) bool { return b >= l.DenseBase && b < l.DenseBase+l.NumDense }
+	// Group: the kind for event buckets, maxKinds+1+offset group for pooling buckets.
 	key := func(b int) int {
 		if k := l.BucketKind[b]; k >= 0 {
 			return k
 		}
 		return maxKinds + 1 + l.Offset[b]
 	}
-	n, sum := map[int]float64{}, map[int]float64{}
+	n, sum, sumSq := map[int]float64{}, map[int]float64{}, map[int]float64{}
 	for b := range acc.n {
-		if b >= l.DenseBase && b < l.DenseBase+l.NumDense {
+		if !dense(b) {
+			n[key(b)] += acc.n[b]
+			sum[key(b)] += acc.sum[b]
+			sumSq[key(b)] += acc.sumSq[b]
+		}
+	}
+	ref := Reference{Center: make([]float64, l.NumBuckets()), Scale: make([]float64, l.NumBuckets())}
+	for b := range ref.Center {
+		cn, cs, cq := n[key(b)], sum[key(b)], sumSq[key(b)]
+		if dense(b) {
+			cn, cs, cq = acc.n[b], acc.sum[b], acc.sumSq[b]
+		}
+		ref.Center[b], ref.Scale[b] = math.NaN(), 1
+		if cn == 0 {
 			continue
 		}
-		n[key(b)] += acc.n[b]
-		sum[key(b)] += acc.sum[b]
-	}
-	out := make([]float64, l.NumBuckets())
-	for b := range out {
-		if b >= l.DenseBase && b < l.DenseBase+l.NumDense {
-			out[b] = acc.sum[b] / acc.n[b] // NaN without events
-			continue
+		m := cs / cn
+		ref.Center[b] = m
+		if v := cq/cn - m*m; v > 1e-12 {
+			ref.Scale[b] = math.Sqrt(v)
 		}
-		out[b] = sum[key(b)] / n[key(b)]
 	}
-	return out, nil
+	return ref, nil
 }

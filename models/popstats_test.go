@@ -12,11 +12,16 @@ import (
 func TestPopulationStatsMatchesExact(t *testing.T) {
 	l := testLayout()
 	rng := rand.New(rand.NewPCG(3, 3))
-	centres, err := CentersByKind(l, testWindows(rng, 20, 0))
+	// A public reference from other, made-up users: their spread, not one user's.
+	var public []Window
+	for u := 0; u < 20; u++ {
+		public = append(public, testWindows(rng, 2, 0.3*rng.NormFloat64())...)
+	}
+	ref, err := ReferenceByKind(l, public)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := NewPopulationStats(l, centres, PopulationStatsConfig{Clip: 50, MaxVar: 4})
+	s, err := NewPopulationStats(l, ref, PopulationStatsConfig{Clip: 50, MaxVar: 4})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +99,7 @@ func TestPopulationStatsBudget(t *testing.T) {
 	l := testLayout()
 	centres := make([]float64, l.NumBuckets())
 	// Room for two buckets of three events (weight 0.6), not for a third of one event (1/3).
-	s, err := NewPopulationStats(l, centres, PopulationStatsConfig{Clip: 1.05, MaxDev: 0.5, MaxVar: 0.5})
+	s, err := NewPopulationStats(l, Reference{Center: centres}, PopulationStatsConfig{Clip: 1.05, MaxDev: 0.5, MaxVar: 0.5})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +121,7 @@ func TestPopulationStatsNoise(t *testing.T) {
 	l := testLayout()
 	centres := make([]float64, l.NumBuckets())
 	for _, backoff := range []bool{false, true} {
-		s, err := NewPopulationStats(l, centres, PopulationStatsConfig{Backoff: backoff})
+		s, err := NewPopulationStats(l, Reference{Center: centres}, PopulationStatsConfig{Backoff: backoff})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -145,7 +150,7 @@ func TestPopulationStatsNoise(t *testing.T) {
 			t.Errorf("rare bucket mean %v, its root's %v", pop.Mean[2], pop.Mean[0])
 		}
 	}
-	s, _ := NewPopulationStats(l, centres, PopulationStatsConfig{})
+	s, _ := NewPopulationStats(l, Reference{Center: centres}, PopulationStatsConfig{})
 	for _, tc := range []struct {
 		name  string
 		sum   []float64

@@ -194,6 +194,11 @@ func (m *UserModel) Layout() *Layout { return m.layout }
 // Threshold returns the user's decision threshold on Scores.Combined.
 func (m *UserModel) Threshold() float64 { return m.threshold }
 
+// Temperature returns the width of the anomaly's rise around the threshold for one window (see
+// ThresholdConfig): the mean of k windows' combined scores is k times less noisy, so a caller
+// judging it uses Temperature()/sqrt(k).
+func (m *UserModel) Temperature() float64 { return m.cfg.Threshold.Temperature }
+
 // EnrolmentLevel returns the mean profile score of the user's enrolment windows, each scored
 // against a profile learnt from the other windows (or folds), from which the threshold is placed (see
 // ThresholdConfig).

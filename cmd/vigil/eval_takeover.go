@@ -31,6 +31,9 @@ func runEvalTakeover(ctx context.Context, args []string, stdout, stderr io.Write
 	impostors := fs.Int("impostors", 5, "takeover sessions per participant, each by another participant")
 	start := fs.String("start", string(takeover.StartEstablished), "trust sessions start at: established (a user with a long history) or new")
 	rounds := fs.Int("rounds", 10, "federated averaging rounds for the global autoencoder")
+	background := fs.Int("background", 0, "the first N selected participants only train the federation and are not replayed")
+	var priv privacyFlags
+	priv.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -40,7 +43,13 @@ func runEvalTakeover(ctx context.Context, args []string, stdout, stderr io.Write
 	if err := c.check(); err != nil {
 		return err
 	}
+	privacy, err := priv.config()
+	if err != nil {
+		return err
+	}
 	switch {
+	case *background < 0:
+		return fmt.Errorf("flag -background: %d is negative", *background)
 	case *window < 10 || *window > 4096:
 		return fmt.Errorf("flag -window: %d, want 10..4096", *window)
 	case *hop < 0 || *hop > *window:
@@ -61,13 +70,13 @@ func runEvalTakeover(ctx context.Context, args []string, stdout, stderr io.Write
 		return fmt.Errorf("flag -rounds: %d, want 1..1000", *rounds)
 	}
 	cfg := takeover.Config{
-		Dir: c.data, Window: *window, Hop: *hop, Enrol: *enrol, Users: *users, Skip: *skip,
+		Dir: c.data, Window: *window, Hop: *hop, Enrol: *enrol, Users: *users, Skip: *skip, Background: *background, Privacy: privacy,
 		Impostors: *impostors, Seed: c.seed, Start: takeover.Start(*start), Workers: c.workers,
 		Model:    models.UserModelConfig{Scaling: models.Scaling(c.scaling)},
 		Fed:      eval.FedConfig{Rounds: *rounds},
 		Progress: evalProgress(stderr),
 	}
-	fmt.Fprintf(stderr, "eval takeover: data %s, window %d, enrol %d, %d impostors per participant, seed %d\n", c.data, *window, *enrol, *impostors, c.seed)
+	fmt.Fprintf(stderr, "eval takeover: data %s, window %d, enrol %d, %d impostors per participant, seed %d, %s\n", c.data, *window, *enrol, *impostors, c.seed, priv.describe())
 	res, err := takeover.Run(ctx, cfg)
 	if err != nil {
 		return fmt.Errorf("eval takeover: %w", err)
@@ -122,6 +131,10 @@ func takeoverJSON(res *takeover.Result, c commonEvalFlags) map[string]any {
 		"users_limit":                    cfg.Users,
 		"scaling":                        c.scaling,
 		"fed_rounds":                     cfg.Fed.Rounds,
+		"background":                     cfg.Background,
+		"epsilon":                        jsonEpsilon(cfg.Privacy),
+		"deployable":                     res.Private != nil,
+		"private_rounds":                 res.Private,
 		"protocol":                       res.Protocol,
 		"users":                          res.Users,
 		"median_keystrokes_to_challenge": jsonNumber(t.Median),
@@ -143,9 +156,10 @@ func takeoverJSON(res *takeover.Result, c commonEvalFlags) map[string]any {
 
 func printTakeover(w io.Writer, res *takeover.Result, c commonEvalFlags) {
 	cfg, g, t := res.Config, res.Genuine, res.Takeover
-	fmt.Fprintf(w, "vigil eval takeover --data %s --window %d --hop %d --enrol %d --impostors %d --start %s --seed %d --users %d --skip %d --rounds %d --scaling %s\n",
-		cfg.Dir, cfg.Window, cfg.Hop, cfg.Enrol, cfg.Impostors, cfg.Start, cfg.Seed, cfg.Users, cfg.Skip, cfg.Fed.Rounds, c.scaling)
-	fmt.Fprintf(w, "participants %d selected, %d evaluated\n", res.Files, res.Users)
+	fmt.Fprintf(w, "vigil eval takeover --data %s --window %d --hop %d --enrol %d --impostors %d --start %s --seed %d --users %d --skip %d --background %d --rounds %d --scaling %s%s\n",
+		cfg.Dir, cfg.Window, cfg.Hop, cfg.Enrol, cfg.Impostors, cfg.Start, cfg.Seed, cfg.Users, cfg.Skip, cfg.Background, cfg.Fed.Rounds, c.scaling, epsilonArg(cfg.Privacy))
+	fmt.Fprintf(w, "participants %d selected, %d background, %d evaluated; %s\n", res.Files, cfg.Background, res.Users, federatedLabel(res.Private))
+	printPrivateRounds(w, res.Private)
 	evalPrintDropped(w, res.Read.Rows, res.Read.Kept, res.Read.Dropped)
 	fmt.Fprintf(w, "held-out keystrokes replayed without a hold time (release unknown or implausible): %d\n", res.HoldsCleared)
 	fmt.Fprintf(w, "protocol:\n%s\n\n", evalWrap(res.Protocol, 100))

@@ -16,5 +16,8 @@
 // keeps the scorers of many users and gives them to the guard (guard.Config.Scorers); a user
 // enrolled after their first session, or whose model is refreshed, is picked up at once.
 //
-// Mouse windows are not scored yet: ScoreMouse gives no opinion (guard.ErrNotScored).
+// Mouse windows are scored by the user's mouse model when the scorer has one (SetMouseModel):
+// the window's events are cut into actions, each scored, and the window judged by the actions'
+// mean score; the guard fuses mouse and typing opinions into one trust score. Without a mouse
+// model ScoreMouse gives no opinion (guard.ErrNotScored).
 package behaviour

@@ -26,6 +26,7 @@ type Scorer struct {
 	devs   []guard.Deviation
 	recent recent
 	stats  Stats
+	mouse  mouseScorer
 }
 
 var _ guard.BehaviourScorer = (*Scorer)(nil)
@@ -35,6 +36,9 @@ type Stats struct {
 	// Scored is the number of windows scored; Sparse the windows without enough usable timings
 	// to score (no opinion given); Unenrolled the windows seen before the scorer had a model.
 	Scored, Sparse, Unenrolled int
+	// MouseScored is the number of mouse windows scored; MouseUnscored those without a mouse
+	// model or without a usable action.
+	MouseScored, MouseUnscored int
 	// Learnt is the number of windows the model learnt from on feedback, and Feedbacks the
 	// number of genuine verdicts (challenges passed, analysts' confirmations) that taught it.
 	Learnt, Feedbacks int
@@ -107,9 +111,28 @@ func (s *Scorer) ScoreKeystrokes(window []guard.KeystrokeEvent) (guard.Behaviour
 	return guard.BehaviourScore{Anomaly: anomaly, Deviations: s.devs}, nil
 }
 
-// ScoreMouse implements guard.BehaviourScorer. Mouse windows are not scored yet.
-func (s *Scorer) ScoreMouse([]guard.MouseEvent) (guard.BehaviourScore, error) {
-	return guard.BehaviourScore{}, guard.ErrNotScored
+// SetMouseModel gives the scorer the user's mouse model (layout mouse.FeatureSet); nil removes
+// it, and mouse windows get no opinion.
+func (s *Scorer) SetMouseModel(m *models.UserModel) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.mouse.setModel(m)
+}
+
+// ScoreMouse implements guard.BehaviourScorer: it cuts the window into mouse actions, scores
+// each with the user's mouse model and judges the window by their mean (see mouseScorer). Without
+// a mouse model, or without a usable action in the window, it gives no opinion.
+func (s *Scorer) ScoreMouse(window []guard.MouseEvent) (guard.BehaviourScore, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	score, err := s.mouse.score(window)
+	switch {
+	case err == nil:
+		s.stats.MouseScored++
+	case errors.Is(err, guard.ErrNotScored):
+		s.stats.MouseUnscored++
+	}
+	return score, err
 }
 
 // Feedback implements guard.BehaviourScorer. A genuine verdict (a passed challenge, an

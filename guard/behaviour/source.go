@@ -40,6 +40,14 @@ func (s *Source) Scorer(user string) *Scorer {
 	return sc
 }
 
+// SetMouseModel gives user the mouse model m (nil removes it).
+func (s *Source) SetMouseModel(user string, m *models.UserModel) error {
+	if user == "" {
+		return fmt.Errorf("behaviour: empty user")
+	}
+	return s.Scorer(user).SetMouseModel(m)
+}
+
 // SetModel gives user the keystroke model m (nil removes it).
 func (s *Source) SetModel(user string, m *models.UserModel) error {
 	if user == "" {

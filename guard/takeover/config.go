@@ -35,6 +35,10 @@ type Config struct {
 	// Skip and Users select participants in file name order: skip the first Skip, then take
 	// Users (0: all the rest).
 	Skip, Users int
+	// Background, when positive, takes the first Background selected participants out of the
+	// replay: only their devices train the federation, so that no replayed participant's data
+	// is in it.
+	Background int
 	// Impostors is the number of takeover sessions per participant, each by a different other
 	// participant drawn with the seed (default 5).
 	Impostors int
@@ -52,6 +56,10 @@ type Config struct {
 	// Model configures the user models; Fed the federated training of the global autoencoder.
 	Model models.UserModelConfig `json:"-"`
 	Fed   eval.FedConfig
+	// Privacy, when enabled, replaces the plaintext federation by the deployable one
+	// (eval.FederatePrivately): the population model from simulated DP rounds, no global
+	// autoencoder.
+	Privacy eval.PrivacyConfig
 	// Progress, when set, is told of progress through each stage.
 	Progress func(stage string, done, total int) `json:"-"`
 }
@@ -87,8 +95,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("takeover: %d enrolment windows, want 1..1000", c.Enrol)
 	case c.Stride < 1 || c.Stride > c.Window:
 		return fmt.Errorf("takeover: stride %d, want 1..%d (the window)", c.Stride, c.Window)
-	case c.Skip < 0 || c.Users < 0:
-		return fmt.Errorf("takeover: negative participant selection (skip %d, users %d)", c.Skip, c.Users)
+	case c.Skip < 0 || c.Users < 0 || c.Background < 0:
+		return fmt.Errorf("takeover: negative participant selection (skip %d, users %d, background %d)", c.Skip, c.Users, c.Background)
 	case c.Impostors < 1 || c.Impostors > 1000:
 		return fmt.Errorf("takeover: %d impostors per participant, want 1..1000", c.Impostors)
 	case c.Start != StartEstablished && c.Start != StartNew:
@@ -99,6 +107,9 @@ func (c *Config) validate() error {
 		return err
 	}
 	if c.Fed, err = c.Fed.WithDefaults(); err != nil {
+		return err
+	}
+	if c.Privacy, err = c.Privacy.WithDefaults(); err != nil {
 		return err
 	}
 	c.Guard.KeystrokeWindow, c.Guard.KeystrokeHop = c.Window, c.Hop
@@ -146,6 +157,8 @@ type Result struct {
 	Takeover TakeoverOutcome
 	// Durations of the stages.
 	LoadTime, FederationTime, ReplayTime time.Duration
+	// Private reports the simulated DP round when Config.Privacy is enabled.
+	Private *eval.PrivateRounds `json:",omitempty"`
 }
 
 // GenuineOutcome counts what genuine sessions went through.

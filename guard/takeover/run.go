@@ -60,17 +60,29 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err != nil {
 		return res, err
 	}
+	fed := ps
+	if cfg.Background > 0 {
+		if cfg.Background > len(ps)-2 {
+			return res, fmt.Errorf("takeover: %d background participants leave fewer than 2 of %d to replay", cfg.Background, len(ps))
+		}
+		fed, ps = ps[:cfg.Background], ps[cfg.Background:]
+	}
 	res.Users = len(ps)
 	res.LoadTime = time.Since(start)
 
 	start = time.Now()
 	layout := keystroke.NewLayout()
-	ids := make([]string, len(ps))
-	enrol := make([]models.Enrolment, len(ps))
-	for i, p := range ps {
+	ids := make([]string, len(fed))
+	enrol := make([]models.Enrolment, len(fed))
+	for i, p := range fed {
 		ids[i], enrol[i] = p.id, p.enrol
 	}
-	global, err := eval.Federate(ctx, layout, ids, enrol, cfg.Model, cfg.Fed, cfg.Seed, cfg.Workers, cfg.progress("federate"))
+	var global *models.Global
+	if cfg.Privacy.Enabled() {
+		global, res.Private, err = eval.FederatePrivately(ctx, layout, ids, enrol, cfg.Privacy, cfg.Seed, cfg.Workers)
+	} else {
+		global, err = eval.Federate(ctx, layout, ids, enrol, cfg.Model, cfg.Fed, cfg.Seed, cfg.Workers, cfg.progress("federate"))
+	}
 	if err != nil {
 		return res, err
 	}
@@ -155,19 +167,30 @@ func impostors(rng *rand.Rand, users, self, n int) []int {
 }
 
 func protocol(cfg Config) string {
+	who := "every participant's device contributes"
+	if cfg.Background > 0 {
+		who = fmt.Sprintf("only the first %d participants' devices, which are not replayed, contribute", cfg.Background)
+	}
+	fed := fmt.Sprintf("Federated models as in 'vigil eval keystrokes' (plaintext simulation, which no release can ship): "+
+		"%s enrolment statistics to the population model and trains the global autoencoder on its enrolment by FedAvg "+
+		"(%d rounds of up to %d devices, without clipping or DP noise)", who, cfg.Fed.Rounds, cfg.Fed.PerRound)
+	if p := cfg.Privacy; p.Enabled() {
+		fed = fmt.Sprintf("Deployable federation as in 'vigil eval keystrokes --epsilon %g': %s bounded population "+
+			"statistics in one DP round (clipped, noised on every device, total epsilon %g at delta %g); no global autoencoder",
+			p.Epsilon, who, p.Epsilon, p.Delta)
+	}
 	return fmt.Sprintf("Each participant's keystrokes (all test sections in time order) are cut into consecutive "+
 		"windows of %d; the first %d usable windows enrol the participant and the typing after them is held out. "+
-		"Federated models as in 'vigil eval keystrokes': every participant's device contributes its enrolment "+
-		"statistics to the population model and trains the global autoencoder on its enrolment by FedAvg "+
-		"(%d rounds of up to %d devices, plaintext simulation without DP noise); each participant's model is "+
+		"%s; each participant's model is "+
 		"fitted on their own enrolment. Sessions are replayed through a real guard (window %d, hop %d, "+
-		"sessions start at %s trust) with constant, benign context, so only typing moves trust. Genuine: the "+
+		"sessions start at %s trust) with constant, benign context, so only typing moves trust (no data set has "+
+		"typing and mouse from the same people, so the replay is typing-only). Genuine: the "+
 		"participant's held-out typing; every challenge is passed at once (and teaches the model). Takeover: "+
 		"%d other participants drawn with the seed; the participant's first P held-out keystrokes (P uniform "+
 		"in %d..%d), then the other participant's held-out typing until the session is challenged (soft "+
 		"challenge or above) or that typing runs out (missed). Every session has its own guard; a model that "+
 		"learnt from a passed challenge is refitted before the next session. No held-out keystroke is used in "+
 		"any training.",
-		cfg.Window, cfg.Enrol, cfg.Fed.Rounds, cfg.Fed.PerRound, cfg.Window, cfg.Hop, cfg.Start,
+		cfg.Window, cfg.Enrol, fed, cfg.Window, cfg.Hop, cfg.Start,
 		cfg.Impostors, cfg.Window, 3*cfg.Window)
 }

@@ -129,11 +129,11 @@ func TestExplorePrivate(t *testing.T) {
 					pc.Stats.Weight[i], _ = strconv.ParseFloat(f, 64)
 				}
 			}
-			centres, err := keystrokeCentres(layout, 50)
+			ref, err := keystrokeReference(layout, 50)
 			if err != nil {
 				t.Fatal(err)
 			}
-			pop, rep, err := privatePopulation(ctx, layout, centres, ids, enrol, pc, 1, 0)
+			pop, rep, err := privatePopulation(ctx, layout, ref, ids, enrol, pc, 1, 0)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -95,17 +95,17 @@ type PrivateRounds struct {
 	Buckets, Total int
 }
 
-// privatePopulation runs the statistics round over the devices' enrolment windows around the
-// public centres. Without centres (nil), a centring round first learns the means of the broad
+// privatePopulation runs the statistics round over the devices' enrolment windows relative to
+// the public reference. Without one (nil), a centring round first learns the means of the broad
 // buckets (those without a parent) around zero, spending CenterShare of the noise precision;
 // a bucket with a parent takes its ancestor's centre.
-func privatePopulation(ctx context.Context, layout *models.Layout, centres []float64, ids []string, enrol []models.Enrolment, cfg PrivacyConfig, seed uint64, workers int) (*models.Population, PrivateRounds, error) {
+func privatePopulation(ctx context.Context, layout *models.Layout, ref *models.Reference, ids []string, enrol []models.Enrolment, cfg PrivacyConfig, seed uint64, workers int) (*models.Population, PrivateRounds, error) {
 	fleet := max(cfg.Fleet, len(enrol))
 	rep := PrivateRounds{Epsilon: cfg.Epsilon, Delta: cfg.Delta, Devices: len(enrol), Fleet: fleet, Total: layout.NumBuckets()}
 	noisy := !math.IsInf(cfg.Epsilon, 1)
 	var zCentre, z float64
 	switch {
-	case noisy && centres == nil:
+	case noisy && ref == nil:
 		var err error
 		if zCentre, z, rep.EpsilonSpent, err = calibrateNoise(cfg.Epsilon, cfg.Delta, cfg.CenterShare); err != nil {
 			return nil, rep, err
@@ -124,13 +124,14 @@ func privatePopulation(ctx context.Context, layout *models.Layout, centres []flo
 	expected := float64(fleet) // q = 1: every enrolled device is asked
 	rep.MMin = max(1, int(cfg.MinShare*expected))
 	rep.TDev = dp.DefaultToleratedDevices(rep.MMin)
-	if centres == nil {
-		var err error
-		if centres, err = centringRound(ctx, layout, ids, enrol, zCentre, noisy, fleet, rep.MMin, rep.TDev, seed+7, workers); err != nil {
+	if ref == nil {
+		centres, err := centringRound(ctx, layout, ids, enrol, zCentre, noisy, fleet, rep.MMin, rep.TDev, seed+7, workers)
+		if err != nil {
 			return nil, rep, err
 		}
+		ref = &models.Reference{Center: centres}
 	}
-	stats, err := models.NewPopulationStats(layout, centres, cfg.Stats)
+	stats, err := models.NewPopulationStats(layout, *ref, cfg.Stats)
 	if err != nil {
 		return nil, rep, err
 	}
@@ -164,7 +165,7 @@ func centringRound(ctx context.Context, layout *models.Layout, ids []string, enr
 	// Only the mean matters: the norm goes to the count and the value, which is not centred
 	// and so is given a small weight; room for every broad bucket at values up to 10.
 	w := [5]float64{1, 0.2, 1e-3, 1e-3, 1e-3}
-	s, err := models.NewPopulationStats(layout, broad, models.PopulationStatsConfig{
+	s, err := models.NewPopulationStats(layout, models.Reference{Center: broad}, models.PopulationStatsConfig{
 		Clip: math.Sqrt(float64(roots) * 5.1), MaxDev: 20, MaxVar: 1, Weight: w,
 	})
 	if err != nil {
@@ -313,9 +314,9 @@ func seedBytes(seed, device uint64) [32]byte {
 	return b
 }
 
-// keystrokeCentres are the public centres of the keystroke population round: the timings of
+// keystrokeReference is the public reference of the keystroke population round: the timings of
 // synthetic typists (keystroke.Typist), which are nobody's, by kind.
-func keystrokeCentres(layout *models.Layout, window int) ([]float64, error) {
+func keystrokeReference(layout *models.Layout, window int) (*models.Reference, error) {
 	var windows []models.Window
 	var ex keystroke.TimingExtractor
 	var t keystroke.Timings
@@ -327,5 +328,42 @@ func keystrokeCentres(layout *models.Layout, window int) ([]float64, error) {
 			windows = append(windows, models.Window{Dense: slices.Clone(t.Summary), Events: slices.Clone(t.Events)})
 		}
 	}
-	return models.CentersByKind(layout, windows)
+	ref, err := models.ReferenceByKind(layout, windows)
+	return &ref, err
+}
+
+// FederatePrivately builds what the deployable federation gives every keystroke device: the
+// population model from the simulated DP round over the devices' enrolments (see
+// PrivacyConfig), relative to the synthetic typists' public reference, and no global
+// autoencoder. It is exported for evaluations built on the models elsewhere (the session
+// guard's takeover evaluation), so that they use the same rounds rather than a copy of them.
+func FederatePrivately(ctx context.Context, layout *models.Layout, ids []string, enrol []models.Enrolment, cfg PrivacyConfig, seed uint64, workers int) (*models.Global, *PrivateRounds, error) {
+	if len(ids) != len(enrol) || len(enrol) == 0 {
+		return nil, nil, fmt.Errorf("eval: %d device ids for %d enrolments", len(ids), len(enrol))
+	}
+	if layout.Name != keystroke.TimingFeatureSet {
+		return nil, nil, fmt.Errorf("eval: private federation of layout %q, want %q", layout.Name, keystroke.TimingFeatureSet)
+	}
+	if !cfg.Enabled() {
+		return nil, nil, fmt.Errorf("eval: private federation without an epsilon")
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, nil, err
+	}
+	ref, err := keystrokeReference(layout, 50)
+	if err != nil {
+		return nil, nil, err
+	}
+	pop, rep, err := privatePopulation(ctx, layout, ref, ids, enrol, cfg, seed, workers)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &models.Global{Population: pop}, &rep, nil
+}
+
+// WithDefaults returns c with every unset field at its default, or an error naming the setting
+// out of range.
+func (c PrivacyConfig) WithDefaults() (PrivacyConfig, error) {
+	err := c.validate()
+	return c, err
 }

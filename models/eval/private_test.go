@@ -35,7 +35,7 @@ func syntheticEnrolments(t *testing.T, n int) ([]string, []models.Enrolment) {
 func TestPrivatePopulation(t *testing.T) {
 	layout := keystroke.NewLayout()
 	ids, enrol := syntheticEnrolments(t, 60)
-	centres, err := keystrokeCentres(layout, 50)
+	ref, err := keystrokeReference(layout, 50)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +45,7 @@ func TestPrivatePopulation(t *testing.T) {
 		if err := cfg.validate(); err != nil {
 			t.Fatal(err)
 		}
-		pop, rep, err := privatePopulation(context.Background(), layout, centres, ids, enrol, cfg, 1, 2)
+		pop, rep, err := privatePopulation(context.Background(), layout, ref, ids, enrol, cfg, 1, 2)
 		if err != nil {
 			t.Fatalf("epsilon %v: %v", eps, err)
 		}

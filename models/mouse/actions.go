@@ -76,9 +76,16 @@ func (c *SegmentConfig) validate() error {
 // and are not part of any action; a release without a press is ignored. The actions' Points
 // share events' backing array. dropped counts actions left out for having too few points.
 func Segment(events []Event, cfg SegmentConfig) (actions []Action, dropped int, err error) {
+	return AppendSegments(nil, events, cfg)
+}
+
+// AppendSegments is Segment appending to dst, for a live path that reuses one buffer: it
+// allocates nothing when dst has room.
+func AppendSegments(dst []Action, events []Event, cfg SegmentConfig) (actions []Action, dropped int, err error) {
 	if err := cfg.validate(); err != nil {
-		return nil, 0, err
+		return dst, 0, err
 	}
+	actions = dst
 	start := 0 // first event of the current action
 	pressed := false
 	var press time.Duration
