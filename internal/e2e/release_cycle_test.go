@@ -170,6 +170,8 @@ func TestReleaseCycleMinIO(t *testing.T) {
 		Store: st, Spec: spec, FeatureSet: keystroke.TimingFeatureSet, InitSeed: 1, Publisher: pub,
 		DevicesPerRound: devices, MinUpdates: devices, MinEnrolled: devices, RoundTimeout: 30 * time.Second,
 		Rounds: 1, TickInterval: 10 * time.Millisecond,
+		// This test is about the release path; the privacy of rounds has its own tests.
+		Privacy: coordinator.Privacy{InsecureNoDP: true},
 		Events: func(e coordinator.Event) {
 			if e.Kind == coordinator.RoundCompleted {
 				tl.add("round completed: v%d", e.Version)
