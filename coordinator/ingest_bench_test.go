@@ -105,6 +105,7 @@ func BenchmarkIngest100k(b *testing.B) {
 		contribs[i] = verify(i)
 	}
 	b.Run("verify", func(b *testing.B) {
+		reportCPU(b)
 		i := 0
 		for b.Loop() {
 			verify(i % devices)
@@ -112,6 +113,7 @@ func BenchmarkIngest100k(b *testing.B) {
 		}
 	})
 	b.Run("add", func(b *testing.B) {
+		reportCPU(b)
 		i := 0
 		for b.Loop() {
 			add(i % devices)
@@ -119,6 +121,7 @@ func BenchmarkIngest100k(b *testing.B) {
 		}
 	})
 	b.Run("log", func(b *testing.B) {
+		reportCPU(b)
 		i := 0
 		for b.Loop() {
 			store(i%devices, contribs[i%devices])
@@ -127,6 +130,7 @@ func BenchmarkIngest100k(b *testing.B) {
 	})
 	b.Run("all", func(b *testing.B) {
 		b.ReportAllocs()
+		reportCPU(b)
 		i := 0
 		for b.Loop() {
 			c := verify(i % devices)

@@ -24,6 +24,7 @@ func BenchmarkVerifyContribution100k(b *testing.B) {
 	b.SetBytes(int64(len(r.contribs[0].GetC1()) * k.params.C1Bytes()))
 	b.ReportAllocs()
 	b.ResetTimer()
+	reportCPU(b)
 	var v *sumVerifier
 	i := 0
 	for b.Loop() {
