@@ -13,7 +13,8 @@
 // spool. What cannot reach the spool (the channel or the spool is full) is counted, and a
 // Detection Finding saying how many events were lost is spooled in their place, as the audit
 // log's gap records do. Events carry a stable metadata.uid, so a collector can drop the
-// duplicates that at-least-once delivery implies.
+// duplicates that at-least-once delivery implies; events replayed from a decision log carry the
+// record's sequence number in metadata.sequence.
 //
 // The OCSF attributes the schema requires for each class, and the constraints it places on
 // them, are listed in one place (schema.go); Validate checks an encoded event against them.

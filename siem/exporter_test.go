@@ -203,7 +203,7 @@ func TestDeliverReplaysAuditRecords(t *testing.T) {
 	for i := range 20 {
 		d := audit.Decision{At: testAt.Add(time.Duration(i)), Session: "s", Resource: "r", Allow: true, Outcome: "allowed", Tier: "monitor"}
 		recs = append(recs, audit.Record{Seq: uint64(i + 1), Kind: audit.KindDecision, Decision: &d})
-		uids = append(uids, FromDecision(Source{}, d, 0).Metadata.UID)
+		uids = append(uids, FromDecision(Source{}, d, uint64(i+1)).Metadata.UID)
 	}
 	recs = append(recs, audit.Record{Seq: 21, Kind: audit.KindCheckpoint, Checkpoint: &audit.Checkpoint{}})
 	if n, err := e.AppendRecords(recs); err != nil || n != 20 {

@@ -36,14 +36,17 @@ func (s Source) withDefaults() Source {
 // uidDomain separates event IDs from any other hash of the same fields.
 const uidDomain = "vigil/siem/event/v1\n"
 
-// eventUID derives an entry's metadata.uid from the fields that identify it, so the same entry
-// gets the same ID from the live exporter, from a replayed spool and from a replayed audit log.
-func eventUID(kind string, at time.Time, parts ...string) string {
+// eventUID derives an entry's metadata.uid from the fields that identify it, so a resent event
+// keeps its ID. seq, the audit record's sequence number when the entry comes from a log, is
+// part of it: records of one log are distinct even when their fields are not.
+func eventUID(kind string, at time.Time, seq uint64, parts ...string) string {
 	h := sha256.New()
 	h.Write([]byte(uidDomain))
 	h.Write([]byte(kind))
 	var b [8]byte
 	binary.BigEndian.PutUint64(b[:], uint64(at.UnixNano()))
+	h.Write(b[:])
+	binary.BigEndian.PutUint64(b[:], seq)
 	h.Write(b[:])
 	for _, p := range parts {
 		binary.BigEndian.PutUint64(b[:], uint64(len(p)))
@@ -105,7 +108,7 @@ func reasonText(rs []audit.Reason) string {
 func FromDecision(src Source, d audit.Decision, seq uint64) Event {
 	src = src.withDefaults()
 	at := d.At.UTC()
-	uid := eventUID("decision", at, d.Session, d.Resource, d.Outcome)
+	uid := eventUID("decision", at, seq, d.Session, d.Resource, d.Outcome)
 	trust := d.Trust
 	det := Details{Kind: string(audit.KindDecision), Outcome: d.Outcome, Tier: d.Tier, Trust: &trust,
 		Required: d.Required, Host: src.Host, Reasons: reasons(d.Reasons)}
@@ -192,7 +195,7 @@ func FromSession(src Source, s audit.SessionEvent, seq uint64) Event {
 	src = src.withDefaults()
 	at := s.At.UTC()
 	m := sessionMapping(s.Event)
-	uid := eventUID("session", at, s.Session, s.Event, fmt.Sprint(s.Challenge))
+	uid := eventUID("session", at, seq, s.Session, s.Event, fmt.Sprint(s.Challenge))
 	e := base(src, ClassAuthentication, m.activity, m.name, at, uid, seq)
 	e.setSeverity(m.severity)
 	e.StatusID, e.Status, e.StatusDetail = m.status, statusName(m.status), s.Event
@@ -215,7 +218,7 @@ func FromSession(src Source, s audit.SessionEvent, seq uint64) Event {
 func FromGap(src Source, at time.Time, dropped uint64, where string, seq uint64) Event {
 	src = src.withDefaults()
 	at = at.UTC()
-	uid := eventUID("gap", at, where, fmt.Sprint(dropped), fmt.Sprint(seq))
+	uid := eventUID("gap", at, seq, where, fmt.Sprint(dropped))
 	e := base(src, ClassDetectionFinding, FindingCreate, "Create", at, uid, seq)
 	e.setSeverity(SeverityHigh)
 	e.StatusID, e.Status, e.StatusDetail = FindingStatusNew, "New", "gap"

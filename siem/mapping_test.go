@@ -72,12 +72,16 @@ func TestMappingSatisfiesSchema(t *testing.T) {
 }
 
 // TestEventUIDStable checks that the same entry always gets the same metadata.uid (so a
-// collector can drop duplicates) and that different entries get different ones.
+// collector can drop duplicates) and that different entries, or different records of a log,
+// get different ones.
 func TestEventUIDStable(t *testing.T) {
 	d := audit.Decision{At: testAt, Session: "s1", User: "alice", Resource: "transfer", Outcome: "low_trust", Tier: "monitor", Trust: 40}
-	a, b := FromDecision(Source{}, d, 0), FromDecision(Source{Version: "other"}, d, 99)
+	a, b := FromDecision(Source{}, d, 0), FromDecision(Source{Version: "other", Host: "h"}, d, 0)
 	if a.Metadata.UID != b.Metadata.UID {
-		t.Fatalf("uid depends on the source or sequence: %s %s", a.Metadata.UID, b.Metadata.UID)
+		t.Fatalf("uid depends on the source: %s %s", a.Metadata.UID, b.Metadata.UID)
+	}
+	if r1, r2 := FromDecision(Source{}, d, 1), FromDecision(Source{}, d, 2); r1.Metadata.UID == r2.Metadata.UID {
+		t.Fatal("two log records with the same fields share a uid")
 	}
 	d.At = d.At.Add(time.Nanosecond)
 	if c := FromDecision(Source{}, d, 0); c.Metadata.UID == a.Metadata.UID {

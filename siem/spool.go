@@ -53,7 +53,8 @@ type Cursor struct {
 }
 
 // OpenSpool opens (or creates) the spool in dir for the named senders. maxBytes bounds the
-// segments on disk; segBytes is the size at which a new segment starts.
+// segments on disk; segBytes is the size at which a new segment starts (a segment grows past
+// it by at most one Append, which is never split across segments).
 func OpenSpool(dir string, maxBytes, segBytes int64, senders ...string) (*Spool, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("siem: spool: %w", err)
