@@ -5,77 +5,12 @@ import (
 	"slices"
 	"strconv"
 	"time"
-	"unicode"
 
 	"google.golang.org/grpc/codes"
 
 	"github.com/vigilauth/vigil/guard"
 	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
 )
-
-// caller is who is calling, as a face of the API authenticated them: an application holding
-// the install secret (admin), or a page holding one session's token.
-type caller struct {
-	admin   bool
-	session string
-}
-
-type callerKey struct{}
-
-// withCaller returns ctx carrying the authenticated caller.
-func withCaller(ctx context.Context, c caller) context.Context {
-	return context.WithValue(ctx, callerKey{}, c)
-}
-
-// authenticate resolves a bearer credential: the install secret or a live session's token.
-func (a *Agent) authenticate(credential string) (caller, error) {
-	if credential != "" {
-		if secretEqual(credential, a.secret) {
-			return caller{admin: true}, nil
-		}
-		a.smu.RLock()
-		s := a.tokens[credential]
-		a.smu.RUnlock()
-		if s != nil {
-			return caller{session: s.id}, nil
-		}
-	}
-	return caller{}, apiError(codes.Unauthenticated, ReasonBadSecret, "authorization",
-		"missing or wrong credential: send \"authorization: Bearer <install secret or session token>\"", 0)
-}
-
-// allowed checks that the caller in ctx may act on session; admin may act on any, a page only
-// on its own, and only in calls a page may make (pageOK).
-func allowed(ctx context.Context, session string, pageOK bool) error {
-	c, _ := ctx.Value(callerKey{}).(caller)
-	switch {
-	case c.admin:
-		return nil
-	case c.session == "":
-		return apiError(codes.Unauthenticated, ReasonBadSecret, "authorization", "unauthenticated call", 0)
-	case !pageOK:
-		return apiError(codes.PermissionDenied, ReasonWrongSession, "authorization", "a session token may not make this call: it needs the install secret", 0)
-	case c.session != session:
-		return apiError(codes.PermissionDenied, ReasonWrongSession, "session", "this session token belongs to another session", 0)
-	}
-	return nil
-}
-
-// checkName rejects identifiers the guard and the audit log cannot carry.
-func checkName(field, v string) error {
-	if v == "" {
-		return badField(field, "missing")
-	}
-	if len(v) > guard.MaxIDBytes {
-		return badField(field, "%d bytes, limit %d", len(v), guard.MaxIDBytes)
-	}
-	for _, r := range v {
-		if !unicode.IsPrint(r) {
-			return badField(field, "contains the non-printable character %U", r)
-		}
-	}
-	return nil
-}
 
 func (a *Agent) lookup(id string) (*session, error) {
 	a.smu.RLock()
@@ -85,13 +20,6 @@ func (a *Agent) lookup(id string) (*session, error) {
 		return nil, apiError(codes.NotFound, ReasonUnknownSession, "session", "no open session "+quote(id), 0)
 	}
 	return s, nil
-}
-
-func quote(s string) string {
-	if len(s) > 64 {
-		s = s[:64] + "…"
-	}
-	return "\"" + s + "\""
 }
 
 // withEnrolment adds the user's enrolment progress to a status.
@@ -326,52 +254,4 @@ func (a *Agent) Feedback(ctx context.Context, req *vigilv1.FeedbackRequest) (*vi
 	}
 	s.notify()
 	return a.withEnrolment(statusMsg(st), s.user), nil
-}
-
-// WatchSession implements vigilv1.AgentServer: the current status at once, then each change,
-// until the session ends or the caller goes.
-func (a *Agent) WatchSession(req *vigilv1.WatchSessionRequest, stream vigilv1.Agent_WatchSessionServer) error {
-	return a.watch(stream.Context(), req.Session, stream.Send)
-}
-
-func (a *Agent) watch(ctx context.Context, id string, send func(*vigilv1.SessionStatus) error) error {
-	if err := allowed(ctx, id, true); err != nil {
-		return err
-	}
-	s, err := a.lookup(id)
-	if err != nil {
-		return err
-	}
-	s.mu.Lock()
-	if s.watchers >= MaxWatchers {
-		s.mu.Unlock()
-		return apiError(codes.ResourceExhausted, ReasonRateLimited, "", "too many watchers of this session", 0)
-	}
-	s.watchers++
-	s.mu.Unlock()
-	defer func() { s.mu.Lock(); s.watchers--; s.mu.Unlock() }()
-	var last *vigilv1.SessionStatus
-	tick := time.NewTicker(watchPoll)
-	defer tick.Stop()
-	for {
-		changed := s.wait()
-		st, err := a.g.Status(id)
-		if err != nil { // ended
-			return nil
-		}
-		m := a.withEnrolment(statusMsg(st), s.user)
-		if last == nil || m.UpdatedUnixMs != last.UpdatedUnixMs || m.Trust != last.Trust || m.Tier != last.Tier ||
-			m.Enrolment.Windows != last.Enrolment.Windows || m.Enrolment.Enrolled != last.Enrolment.Enrolled {
-			if err := send(m); err != nil {
-				return err
-			}
-			last = m
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-changed:
-		case <-tick.C:
-		}
-	}
 }

@@ -120,8 +120,6 @@ func sendTyping(tb testing.TB, c vigilv1.AgentClient, ctx context.Context, sessi
 	return st
 }
 
-func contains(s, sub string) bool { return strings.Contains(s, sub) }
-
 func mustB64(tb testing.TB, b []byte) []byte {
 	tb.Helper()
 	out, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(b)))

@@ -1,0 +1,81 @@
+package agent
+
+import (
+	"context"
+	"unicode"
+
+	"google.golang.org/grpc/codes"
+
+	"github.com/vigilauth/vigil/guard"
+)
+
+// caller is who is calling, as a face of the API authenticated them: an application holding
+// the install secret (admin), or a page holding one session's token.
+type caller struct {
+	admin   bool
+	session string
+}
+
+type callerKey struct{}
+
+// withCaller returns ctx carrying the authenticated caller.
+func withCaller(ctx context.Context, c caller) context.Context {
+	return context.WithValue(ctx, callerKey{}, c)
+}
+
+// authenticate resolves a bearer credential: the install secret or a live session's token.
+func (a *Agent) authenticate(credential string) (caller, error) {
+	if credential != "" {
+		if secretEqual(credential, a.secret) {
+			return caller{admin: true}, nil
+		}
+		a.smu.RLock()
+		s := a.tokens[credential]
+		a.smu.RUnlock()
+		if s != nil {
+			return caller{session: s.id}, nil
+		}
+	}
+	return caller{}, apiError(codes.Unauthenticated, ReasonBadSecret, "authorization",
+		"missing or wrong credential: send \"authorization: Bearer <install secret or session token>\"", 0)
+}
+
+// allowed checks that the caller in ctx may act on session; admin may act on any, a page only
+// on its own, and only in calls a page may make (pageOK).
+func allowed(ctx context.Context, session string, pageOK bool) error {
+	c, _ := ctx.Value(callerKey{}).(caller)
+	switch {
+	case c.admin:
+		return nil
+	case c.session == "":
+		return apiError(codes.Unauthenticated, ReasonBadSecret, "authorization", "unauthenticated call", 0)
+	case !pageOK:
+		return apiError(codes.PermissionDenied, ReasonWrongSession, "authorization", "a session token may not make this call: it needs the install secret", 0)
+	case c.session != session:
+		return apiError(codes.PermissionDenied, ReasonWrongSession, "session", "this session token belongs to another session", 0)
+	}
+	return nil
+}
+
+// checkName rejects identifiers the guard and the audit log cannot carry.
+func checkName(field, v string) error {
+	if v == "" {
+		return badField(field, "missing")
+	}
+	if len(v) > guard.MaxIDBytes {
+		return badField(field, "%d bytes, limit %d", len(v), guard.MaxIDBytes)
+	}
+	for _, r := range v {
+		if !unicode.IsPrint(r) {
+			return badField(field, "contains the non-printable character %U", r)
+		}
+	}
+	return nil
+}
+
+func quote(s string) string {
+	if len(s) > 64 {
+		s = s[:64] + "…"
+	}
+	return "\"" + s + "\""
+}
