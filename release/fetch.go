@@ -138,7 +138,15 @@ func (v *Verifier) FetchKeyEpoch(ctx context.Context, st store.Store, epoch uint
 	if err != nil {
 		return nil, nil, fmt.Errorf("release: fetch %s: %w", dkey, err)
 	}
-	pk, err := store.GetLimit(ctx, st, pkey, store.MaxObjectBytes)
+	// The signed document says how large the key is; nothing larger is read.
+	size, err := v.keyEpochSize(doc)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", dkey, err)
+	}
+	pk, err := store.GetLimit(ctx, st, pkey, size)
+	if errors.Is(err, store.ErrTooLarge) {
+		return nil, nil, fmt.Errorf("%s: %w: larger than the signed %d bytes: %w", pkey, ErrHashMismatch, size, err)
+	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("release: fetch %s: %w", pkey, err)
 	}
@@ -150,4 +158,22 @@ func (v *Verifier) FetchKeyEpoch(ctx context.Context, st store.Store, epoch uint
 		return nil, nil, fmt.Errorf("%s: %w: document is for epoch %d", dkey, ErrMixAndMatch, k.Epoch)
 	}
 	return k, pk, nil
+}
+
+// keyEpochSize returns the collective key size a key-epoch document signs, once its
+// signatures verify.
+func (v *Verifier) keyEpochSize(data []byte) (int64, error) {
+	env, err := ParseEnvelope(data)
+	if err != nil {
+		return 0, err
+	}
+	payload, err := v.root.verifyRole(env, RoleTrustees, TypeKeyEpoch)
+	if err != nil {
+		return 0, err
+	}
+	k, err := decodeKeyEpoch(payload)
+	if err != nil {
+		return 0, err
+	}
+	return k.PublicKeySize, nil
 }
