@@ -52,6 +52,7 @@ type Agent struct {
 
 	heads   chan chan headResult
 	fitting sync.WaitGroup
+	done    chan struct{} // closed when the agent shuts down: watchers end
 }
 
 // userRT is what the agent holds in memory for a user besides their persisted state.
@@ -70,7 +71,7 @@ func New(cfg Config) (*Agent, error) {
 		return nil, fmt.Errorf("agent: %w", err)
 	}
 	a := &Agent{cfg: cfg, scorers: behaviour.NewSource(), queue: guard.NewAuditQueue(0), layout: keystroke.NewLayout(),
-		users: map[string]*userRT{}, sessions: map[string]*session{}, tokens: map[string]*session{}, heads: make(chan chan headResult)}
+		users: map[string]*userRT{}, sessions: map[string]*session{}, tokens: map[string]*session{}, heads: make(chan chan headResult), done: make(chan struct{})}
 	var err error
 	if a.secret, err = loadSecret(cfg.Dir); err != nil {
 		return nil, err

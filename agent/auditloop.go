@@ -124,6 +124,7 @@ func (a *Agent) shutdown() error {
 	a.mu.Lock()
 	a.closed = true
 	a.mu.Unlock()
+	close(a.done)
 	a.smu.RLock()
 	live := make([]*session, 0, len(a.sessions))
 	for _, s := range a.sessions {

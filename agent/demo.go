@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -112,7 +113,14 @@ func (a *Agent) demoRoutes(mux *http.ServeMux) {
 	})
 }
 
+// readJSON decodes a JSON body. It insists on the JSON content type: a page of another origin
+// can only send one after a CORS preflight, which the demo's routes never grant, so no other
+// site can sign in to the demo or act in its sessions from a visitor's browser.
 func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
+	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		writeError(w, badField("content-type", "%q, want application/json", ct))
+		return false
+	}
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
 	if err := dec.Decode(v); err != nil {
 		writeError(w, badField("body", "malformed JSON: %v", err))

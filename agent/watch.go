@@ -51,6 +51,8 @@ func (a *Agent) watch(ctx context.Context, id string, send func(*vigilv1.Session
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-a.done:
+			return nil
 		case <-changed:
 		case <-tick.C:
 		}
