@@ -101,3 +101,38 @@ func TestAttackFastForward(t *testing.T) {
 		})
 	}
 }
+
+// TestFloorResetSurvivesLatePromotion: a candidate staged under the old keys is promoted after
+// a rotation retired them. Its manifest cannot be the floor any more, so the floor stays reset
+// and the first release under the new keys still comes through.
+func TestFloorResetSurvivesLatePromotion(t *testing.T) {
+	tr := newTrust(t)
+	st := newFS(t)
+	base := baseParams(t)
+	tr.publishModel(t, st, 1, base)
+	d := newDevice(t, tr, st)
+	d.cfg.ShadowWindows = 3
+	u := d.open()
+	mustPoll(t, u, Installed, 1)
+	tr.publishModel(t, st, 5, base)
+	mustPoll(t, u, Staged, 5)
+
+	next := &trust{root: tr.root, release: newKey(t), timestamp: newKey(t)}
+	next.rootDoc, next.rootEnv = makeRoot(t, 2, next.root, next.release, next.timestamp, tr.root)
+	p, _ := release.NewPublisher(release.PublisherConfig{Attempts: 1, Root: next.rootDoc})
+	if err := p.PublishRoot(context.Background(), []release.Region{{Name: "r", Store: st}}, next.rootEnv); err != nil {
+		t.Fatal(err)
+	}
+	// The pointer still names v5 under the retired timestamp key: refused, but the root is taken.
+	if _, err := u.Poll(context.Background()); !errors.Is(err, release.ErrUnknownKey) {
+		t.Fatalf("poll after the rotation: %v", err)
+	}
+	if ev := observeAll(t, u, windows(3)); ev.Kind != Promoted || ev.Version != 5 {
+		t.Fatalf("late promotion: %+v", ev)
+	}
+	publishWithRoot(t, st, next.rootDoc, next.bundle(t, 2, modelFiles(t, 2, testSpec, base, testFeatures)))
+	mustPoll(t, u, Installed, 2)
+	if s := u.Status(); s.Current != 2 || s.Verified != 2 {
+		t.Fatalf("after the first release under the new keys: %+v", s)
+	}
+}

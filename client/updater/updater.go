@@ -260,18 +260,22 @@ func (u *Updater) Poll(ctx context.Context) (Event, error) {
 	return ev, nil
 }
 
-// syncFloor raises the verifier's floor to a promotion made since the last poll.
+// syncFloor raises the verifier's floor to a promotion made since the last poll. A promoted
+// release whose manifest no longer verifies (a rotation retired its key while it was in
+// shadow) cannot be a floor: the floor is reset instead, as the rotation would have done.
 func (u *Updater) syncFloor() error {
 	u.mu.Lock()
+	defer u.mu.Unlock()
 	floor, cur := u.st.Verified, u.current
-	u.mu.Unlock()
 	if cur == nil || cur.Version != floor || u.verifier.Version() >= floor {
 		return nil
 	}
-	if err := u.verifier.SetInstalledManifest(cur.manifest); err != nil {
-		return fmt.Errorf("updater: running v%d: %w", cur.Version, err)
+	if err := u.verifier.SetInstalledManifest(cur.manifest); err == nil {
+		return nil
 	}
-	return nil
+	next := u.st.clone()
+	next.Verified = u.verifier.Version()
+	return u.commitLocked(next)
 }
 
 // saveFloorReset persists a floor that a root rotation reset.
