@@ -3,8 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
+	"github.com/vigilauth/vigil/release"
 	"io"
 	"math"
 	"net"
@@ -306,6 +308,21 @@ func TestTrusteeCLIErrors(t *testing.T) {
 	loose := filepath.Join(t.TempDir(), "loose")
 	mustTrusteeCLI(t, "ceremony", "--out", loose, "--trustees", "a,b", "--threshold", "2")
 	os.Chmod(filepath.Join(loose, "a", trustee.ShareFile), 0o644)
+	// A trustee that has served (its marker exists) but whose journal is gone.
+	amnesiac := filepath.Join(t.TempDir(), "amnesiac")
+	mustTrusteeCLI(t, "ceremony", "--out", amnesiac, "--trustees", "a,b", "--threshold", "2")
+	if err := os.WriteFile(filepath.Join(amnesiac, "a", trustee.MarkerFile), []byte("served\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// A root whose trustees role does not list the trustee's ceremony key.
+	other, err := release.NewKeySet(rand.Reader, time.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherRoot := filepath.Join(t.TempDir(), "root.json")
+	if err := os.WriteFile(otherRoot, other.RootEnvelope, 0o644); err != nil {
+		t.Fatal(err)
+	}
 
 	cases := []struct {
 		args []string
@@ -322,6 +339,9 @@ func TestTrusteeCLIErrors(t *testing.T) {
 		{[]string{"serve", "--dir", filepath.Join(dir, "a"), "--min-contributors", "3", "--pki-dir", filepath.Join(dir, "no-pki")}, "--pki-dir"},
 		{[]string{"serve", "--dir", filepath.Join(loose, "a"), "--min-contributors", "3"}, "chmod 600"},
 		{[]string{"serve", "--dir", filepath.Join(dir, "nobody"), "--min-contributors", "3"}, "no such file"},
+		{[]string{"serve", "--dir", filepath.Join(amnesiac, "a"), "--min-contributors", "3"}, "Restore"},
+		{[]string{"serve", "--dir", filepath.Join(dir, "a"), "--min-contributors", "3", "--root", filepath.Join(dir, "no-root.json")}, "--root"},
+		{[]string{"serve", "--dir", filepath.Join(dir, "a"), "--min-contributors", "3", "--root", otherRoot}, "is not among the trustee keys"},
 		{[]string{"deal", "--dir", filepath.Join(dir, "nobody"), "--roster", filepath.Join(dir, "missing"), "--out", "x"}, "identity.key"},
 		{[]string{"deal", "--dir", filepath.Join(dir, "a"), "--roster", filepath.Join(dir, "missing"), "--out", "x"}, "missing"},
 		{[]string{"reveal", "--dir", filepath.Join(dir, "a"), "--roster", filepath.Join(dir, rosterFile), "--out", "x"}, "--commitments is required"},
