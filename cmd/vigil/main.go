@@ -35,6 +35,7 @@ func commands() []command {
 		{"enrol", "the enrolment authority: create it, issue one-time tokens, serve device registrations", runEnrol},
 		{"pki", "transport identity: create the CA, issue trustee certificates, revoke", runPKI},
 		{"audit", "verify decision logs and create checkpoint keys", runAudit},
+		{"siem", "deliver decisions as OCSF events to a Splunk HEC endpoint or a syslog-over-TLS receiver", runSIEM},
 		{"release", "sign, verify, publish and inspect model releases: keygen, sign, verify, publish, inspect", runRelease},
 	}
 }

@@ -1,0 +1,162 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/x509"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/vigilauth/vigil/audit"
+	"github.com/vigilauth/vigil/siem"
+)
+
+const siemUsage = `usage: vigil siem <subcommand> [flags]
+
+subcommands:
+  send   deliver a spool, or a decision log, to a Splunk HEC endpoint and/or a syslog-over-TLS receiver
+`
+
+// runSIEM implements "vigil siem".
+func runSIEM(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, siemUsage)
+		return errors.New("siem: missing subcommand (send)")
+	}
+	switch args[0] {
+	case "send":
+		return runSIEMSend(ctx, args[1:], stdout, stderr)
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stderr, siemUsage)
+		return flag.ErrHelp
+	}
+	fmt.Fprint(stderr, siemUsage)
+	return fmt.Errorf("siem: unknown subcommand %q", args[0])
+}
+
+func runSIEMSend(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("siem send", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	spool := fs.String("spool", "", "the spool `DIR` to deliver (an agent's, or a new one for --log)")
+	hecURL := fs.String("hec", "", "Splunk HEC endpoint `URL` (https://host:8088; /services/collector/event is added)")
+	tokenFile := fs.String("token-file", "", "`FILE` holding the HEC token")
+	syslogAddr := fs.String("syslog", "", "syslog-over-TLS receiver `HOST:PORT` (RFC 5425)")
+	caFile := fs.String("ca", "", "PEM `FILE` of the CA certificates that sign the collectors' certificates (default: the system's)")
+	logPath := fs.String("log", "", "a decision log (JSON lines) `FILE` to spool and deliver")
+	keyPath := fs.String("key", "", "with --log: the ML-DSA-65 public key `FILE` its checkpoints verify under; the log is verified before anything is sent")
+	service := fs.String("service", "", "service.name of Authentication events: the application the guard protects (default vigil)")
+	host := fs.String("host", "", "the host that made the decisions, under unmapped.vigil.host")
+	timeout := fs.Duration("timeout", 5*time.Minute, "give up if the collectors have not acknowledged everything by then")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	switch {
+	case fs.NArg() > 0:
+		return fmt.Errorf("siem send: unexpected argument %q", fs.Arg(0))
+	case *spool == "":
+		return errors.New("siem send: --spool is required")
+	case *hecURL == "" && *syslogAddr == "":
+		return errors.New("siem send: give --hec, --syslog or both")
+	case *hecURL != "" && *tokenFile == "":
+		return errors.New("siem send: --hec needs --token-file")
+	case *hecURL == "" && *tokenFile != "":
+		return errors.New("siem send: --token-file without --hec")
+	case *keyPath != "" && *logPath == "":
+		return errors.New("siem send: --key verifies --log; give --log")
+	case *timeout <= 0:
+		return errors.New("siem send: --timeout must be positive")
+	}
+	cfg := siem.Config{Dir: *spool, Source: siem.Source{Service: *service, Host: *host}}
+	var pool *x509.CertPool
+	if *caFile != "" {
+		pem, err := os.ReadFile(*caFile)
+		if err != nil {
+			return fmt.Errorf("siem send: --ca: %w", err)
+		}
+		pool = x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return fmt.Errorf("siem send: --ca %s: no PEM certificate in it", *caFile)
+		}
+	}
+	if *hecURL != "" {
+		token, err := os.ReadFile(*tokenFile)
+		if err != nil {
+			return fmt.Errorf("siem send: --token-file: %w", err)
+		}
+		cfg.HEC = &siem.HECConfig{URL: *hecURL, Token: strings.TrimSpace(string(token)), RootCAs: pool}
+	}
+	if *syslogAddr != "" {
+		cfg.Syslog = &siem.SyslogConfig{Addr: *syslogAddr, RootCAs: pool}
+	}
+	exp, err := siem.New(cfg)
+	if err != nil {
+		return fmt.Errorf("siem send: %w", flagNamed(err))
+	}
+	if *logPath != "" {
+		n, err := spoolLog(exp, *logPath, *keyPath, stderr)
+		if err != nil {
+			exp.Close()
+			return fmt.Errorf("siem send: %w", err)
+		}
+		fmt.Fprintf(stdout, "spooled %d events from %s\n", n, *logPath)
+	}
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	if err := exp.Deliver(ctx); err != nil {
+		return fmt.Errorf("siem send: not everything in %s was acknowledged: %w", *spool, err)
+	}
+	fmt.Fprintf(stdout, "delivered everything in %s\n", *spool)
+	return nil
+}
+
+// flagNamed rewords the library's field names as the flags that set them.
+func flagNamed(err error) error {
+	r := strings.NewReplacer("HEC.URL", "--hec", "HEC.Token", "--token-file", "Syslog.Addr", "--syslog", "Dir (the spool directory)", "--spool")
+	if !errors.Is(err, siem.ErrConfig) {
+		return err
+	}
+	return fmt.Errorf("%w: %s", siem.ErrConfig, r.Replace(strings.TrimPrefix(err.Error(), siem.ErrConfig.Error()+": ")))
+}
+
+// spoolLog verifies the log at path (if keyPath is set) and spools its records. The file is
+// read once, so what is sent is what was verified.
+func spoolLog(exp *siem.Exporter, path, keyPath string, stderr io.Writer) (int, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return 0, fmt.Errorf("--log: %w", err)
+	}
+	if keyPath != "" {
+		v, err := loadVerifier(keyPath)
+		if err != nil {
+			return 0, fmt.Errorf("--key %s: %w", keyPath, err)
+		}
+		if _, err := audit.Verify(bytes.NewReader(data), v); err != nil {
+			return 0, fmt.Errorf("--log %s does not verify, nothing sent: %w", path, err)
+		}
+	} else {
+		fmt.Fprintf(stderr, "vigil siem send: --log %s is sent without verification (no --key)\n", path)
+	}
+	var recs []audit.Record
+	total, line := 0, 0
+	for text := range bytes.Lines(data) {
+		line++
+		r, err := audit.DecodeRecord(text)
+		if err != nil {
+			return total, fmt.Errorf("--log %s: line %d: %w", path, line, err)
+		}
+		if recs = append(recs, r); len(recs) == 1000 {
+			n, err := exp.AppendRecords(recs)
+			if total += n; err != nil {
+				return total, err
+			}
+			recs = recs[:0]
+		}
+	}
+	n, err := exp.AppendRecords(recs)
+	return total + n, err
+}
