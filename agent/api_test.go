@@ -225,6 +225,32 @@ func TestRestartKeepsEnrolmentAndBaseline(t *testing.T) {
 	if err != nil || rep.Decisions+rep.SessionEvents == 0 {
 		t.Fatalf("audit log: %+v %v", rep, err)
 	}
+	// The same log and a fresh head over the HTTP face, for export.
+	r3 := startAgent(t, dir, "", false)
+	req, _ := http.NewRequest("GET", r3.httpURL+"/v1/audit/log", nil)
+	req.Header.Set("Authorization", "Bearer "+r3.secret)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exported, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if rep2, err := audit.VerifyAgainst(bytes.NewReader(exported), v, audit.Head{Seq: head.Seq, Hash: head.Hash, Time: head.Time}); err != nil || rep2.Head.Seq <= head.Seq {
+		t.Fatalf("the exported log: %+v %v", rep2, err)
+	}
+	req, _ = http.NewRequest("GET", r3.httpURL+"/v1/history?user=carol", nil)
+	req.Header.Set("Authorization", "Bearer "+r3.secret)
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hist []agent.SessionSummary
+	json.NewDecoder(resp.Body).Decode(&hist)
+	resp.Body.Close()
+	if len(hist) != 2 || hist[0].Session != "first" || hist[1].Session != "second" || !hist[1].EndedByShutdown || hist[1].MinTrust >= 60 {
+		t.Fatalf("history over HTTP: %+v", hist)
+	}
+	r3.stop()
 
 	// Tampering and loose permissions are refused.
 	bad := append([]byte(nil), raw...)

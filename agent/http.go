@@ -35,6 +35,7 @@ type HTTPOptions struct {
 //	POST /v1/agent/{StartSession,EndSession,SendEvents,Authorize,AnswerChallenge,Feedback}
 //	     protojson request and response bodies, "Authorization: Bearer <secret or token>"
 //	GET  /v1/agent/WatchSession?session=S&token=T   WebSocket of SessionStatus (JSON)
+//	GET  /v1/history?user=U   the user's trust history, newest last (install secret)
 //	GET  /v1/audit/head   a freshly signed head of the audit log (install secret)
 //	GET  /v1/audit/log    the audit log, complete up to the head just signed (install secret)
 //	GET  /vigil.js        the capture script
@@ -103,6 +104,22 @@ func (a *Agent) HTTPHandler(opts HTTPOptions) http.Handler {
 				websocket.JSON.Send(ws, errorBody(err))
 			}
 		},
+	})
+	mux.HandleFunc("GET /v1/history", func(w http.ResponseWriter, r *http.Request) {
+		if !a.httpAdmin(w, r) {
+			return
+		}
+		user := r.URL.Query().Get("user")
+		if err := checkName("user", user); err != nil {
+			writeError(w, err)
+			return
+		}
+		h := a.History(user)
+		if h == nil {
+			h = []SessionSummary{}
+		}
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(h)
 	})
 	mux.HandleFunc("GET /v1/audit/head", func(w http.ResponseWriter, r *http.Request) {
 		if !a.httpAdmin(w, r) {
