@@ -106,3 +106,26 @@ func TestC1SumRejects(t *testing.T) {
 		t.Fatal("nil share accepted")
 	}
 }
+
+// FuzzParseC1Sum: whatever a trustee's journal holds, ParseC1Sum either refuses it or returns
+// a sum that encodes back to exactly those bytes.
+func FuzzParseC1Sum(f *testing.F) {
+	p := DefaultParams()
+	s, _ := NewC1Sum(p, 3, 10)
+	c1 := make([]byte, p.C1Bytes())
+	c1[0] = 7
+	s.Add([][]byte{c1})
+	good, _ := s.MarshalBinary()
+	f.Add(good)
+	f.Add(good[:c1HeaderSize])
+	f.Fuzz(func(t *testing.T, data []byte) {
+		got, err := ParseC1Sum(p, data)
+		if err != nil {
+			return
+		}
+		again, _ := got.MarshalBinary()
+		if string(again) != string(data) {
+			t.Fatal("parsed c1 sum does not re-encode to its input")
+		}
+	})
+}
