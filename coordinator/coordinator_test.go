@@ -223,9 +223,15 @@ func TestBadUpdatesAreRejected(t *testing.T) {
 		{"stale base", mod(func(r *vigilv1.SubmitUpdateRequest) { r.BaseVersion = 0 }), codes.FailedPrecondition, coordinator.ReasonStaleBase, "version 0"},
 		{"missing update", mod(func(r *vigilv1.SubmitUpdateRequest) { r.Update = nil }), codes.InvalidArgument, coordinator.ReasonBadUpdate, "missing"},
 		{"oversized", mod(func(r *vigilv1.SubmitUpdateRequest) {
-			r.Update.Values = make([]float64, 3<<20)
-			r.Update.Dimension = 3 << 20
+			// Past the message limit: gRPC refuses it before the handler decodes anything.
+			n := vigilv1.MaxMessageBytes/8 + 1<<10
+			r.Update.Values = make([]float64, n)
+			r.Update.Dimension = uint64(n)
 		}), codes.ResourceExhausted, "", "larger than max"},
+		{"over the dimension limit", mod(func(r *vigilv1.SubmitUpdateRequest) {
+			r.Update.Values = make([]float64, vigilv1.MaxParams+1)
+			r.Update.Dimension = vigilv1.MaxParams + 1
+		}), codes.InvalidArgument, coordinator.ReasonBadUpdate, "exceeds the size limits"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := f.api.SubmitUpdate(ctx, tc.req)
