@@ -8,6 +8,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/vigilauth/vigil/crypto/he"
 	"github.com/vigilauth/vigil/crypto/sig"
 	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
 	"google.golang.org/grpc/codes"
@@ -270,4 +271,50 @@ func TestConfigRejects(t *testing.T) {
 	if _, err := NewClient(ClientConfig{Key: k.key}); err == nil {
 		t.Errorf("client without trustees accepted")
 	}
+}
+
+// TestDeviceDropoutDoesNotBlock: of five devices in a round, one drops out halfway through
+// its upload and one never sends; the round seals with the three complete updates, their
+// contributions go to the trustees, and the trustees decrypt exactly their sum.
+func TestDeviceDropoutDoesNotBlock(t *testing.T) {
+	k := newTestKey(t, 3, 2)
+	cluster := startCluster(t, k, t.TempDir())
+	const dim, round = 9000, 1
+	devs := k.devices(t, 5)
+	enc, _ := he.NewEncryptor(k.key)
+	acc, _ := he.NewAccumulator(k.params, k.key.Epoch, dim)
+	want := make([]float64, dim)
+	var contribs SliceContributions
+	for i, d := range devs {
+		u := make([]float64, dim)
+		for j := range u {
+			u[j] = float64((i+1)*(j%7)) / 1000
+		}
+		cts, c := k.signedUpdate(t, enc, d, round, u)
+		b := he.UpdateBinding(k.key.Epoch, round, d.id, nonce(round, d.id))
+		switch i {
+		case 3: // connection lost after the first ciphertext
+			if err := acc.Add(cts[:1], b); !errors.Is(err, he.ErrDimension) {
+				t.Fatalf("partial upload: %v, want ErrDimension", err)
+			}
+		case 4: // never sends
+		default:
+			if err := acc.Add(cts, b); err != nil {
+				t.Fatal(err)
+			}
+			contribs = append(contribs, c)
+			for j := range u {
+				want[j] += u[j]
+			}
+		}
+	}
+	sum, err := acc.Seal(round)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := newClient(t, k, cluster).DecryptSum(context.Background(), sum, contribs, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkClose(t, res.Sum, want)
 }
