@@ -56,10 +56,26 @@
 // is idempotent (an identical object already there counts as done), so a publication interrupted
 // by a crash or an outage completes, exactly once, when it is retried.
 //
+// Regions are not trusted to hold only what the publisher wrote: anyone with the bucket's
+// credentials can add versions (MinIO's object lock stops only deletion and overwriting of the
+// locked version). So the Publisher verifies what a region already holds against the current
+// root (PublisherConfig.Root): a pointer that does not verify or has expired is replaced, junk
+// under a write-once key gets the genuine document added as a new locked version beside it, a
+// different genuine document is ErrConflict; and it reads the pointer back, never reporting
+// success (ErrUnverified) for a region whose pointer is not the one written or a verified newer
+// one. Readers (Verifier.Fetch) read write-once objects version by version, oldest first, and
+// take the first that verifies, so a later plain PUT, a delete marker or junk written first is
+// skipped; every read is bounded by the signed metadata (MaxEnvelopeBytes for documents, the
+// signed size for artifacts and the collective key) before a byte of the body is read.
+//
 // # Verification
 //
 // A Verifier holds a device's trust state (newest trusted root, installed version, newest key
-// epoch). Its methods are pure: bytes and the current time in, a verified document or an error
+// epoch). The installed version is the rollback floor; the device raises it only for a release
+// it verified and installed (SetInstalledManifest), never for one it refused, and a root update
+// under which the installed manifest no longer verifies (its release key was rotated out) resets
+// it to 0, as TUF does, so a release signed with stolen keys at version 2^64-1 cannot lock the
+// device out of every genuine release after the rotation. Its methods are pure: bytes and the current time in, a verified document or an error
 // out. Verifier.Fetch is the one I/O edge: it reads a store, walks new roots, then checks
 // pointer -> manifest -> artifact hashes. Failures wrap the sentinel errors in errors.go
 // (ErrRollback, ErrExpired, ErrUnknownKey, ErrThreshold, ErrBadSignature, ErrHashMismatch,

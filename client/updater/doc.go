@@ -30,5 +30,12 @@
 // are removed on the next start.
 //
 // The first model a device ever gets is installed directly: there is nothing to shadow it
-// against.
+// against. So is the first release after a root rotation retired the key that signed the running
+// model: the rotation reset the rollback floor (state.json's verified), and a model the root no
+// longer vouches for is no yardstick. The floor rises only on an install or a promotion, never
+// for a staged or rejected release.
+//
+// Each Poll has one deadline (Config.PollTimeout) for all its reads, which are bounded by the
+// signed sizes; Run polls in its own goroutine, so live windows are scored while a poll waits on
+// a slow region.
 package updater

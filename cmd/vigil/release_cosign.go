@@ -96,6 +96,7 @@ func runMergeSignatures(ctx context.Context, args []string, stdout, stderr io.Wr
 }
 
 // reorder moves flags before positional arguments, so that `--add-signature FILE -key K` parses.
+// It is used only by commands whose flags all take a value (a "-name value" pair is moved whole).
 func reorder(args []string) []string {
 	var flags, pos []string
 	for i := 0; i < len(args); i++ {

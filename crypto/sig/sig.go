@@ -6,7 +6,8 @@
 // them all. Private keys are kept as the 32-byte FIPS 204 seed, the form that RFC 9881
 // (ML-DSA in X.509) recommends; key files use the RFC 9881 PKCS #8 and SubjectPublicKeyInfo
 // encodings in PEM, so they are byte-compatible with other ML-DSA implementations (see
-// encoding.go).
+// encoding.go). Offline keys are kept encrypted under a passphrase (scrypt and
+// XChaCha20-Poly1305, see keyenc.go).
 //
 // Signing is hedged (FIPS 204 randomized signing with fresh randomness), which is the FIPS 204
 // default and keeps a signer safe against fault attacks on deterministic signing; verification
