@@ -16,6 +16,7 @@ import (
 	"github.com/vigilauth/vigil/models"
 	"github.com/vigilauth/vigil/models/keystroke"
 	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
+	"github.com/vigilauth/vigil/siem"
 )
 
 // Agent is the device agent: the session guard behind the local API, with the users'
@@ -87,12 +88,15 @@ func New(cfg Config) (*Agent, error) {
 	}
 	gc := cfg.Guard
 	gc.Scorers, gc.Recorder, gc.Clock = a.scorers, a.queue, cfg.Clock
+	if cfg.Export != nil {
+		gc.Recorder = siem.Tee(a.queue, cfg.Export)
+	}
 	if a.g, err = guard.New(gc, cfg.Policy); err != nil {
 		return nil, err
 	}
 	for user, us := range a.state.Users {
 		if us.Enrolled {
-			m, err := a.fit(us.Enrolment, us.Seed)
+			m, err := a.fitOn(cfg.Global, us.Enrolment, us.Seed, us.Learnt)
 			if err != nil {
 				return nil, fmt.Errorf("agent: refitting %q from the stored enrolment: %w", user, err)
 			}
@@ -124,16 +128,55 @@ func (a *Agent) fit(e models.Enrolment, seed uint64) (*models.UserModel, error) 
 	a.mu.Lock()
 	g := a.cfg.Global
 	a.mu.Unlock()
-	return a.fitOn(g, e, seed)
+	return a.fitOn(g, e, seed, nil)
 }
 
-// fitOn fits a personal model on global g (nil: the device learns alone).
-func (a *Agent) fitOn(g *models.Global, e models.Enrolment, seed uint64) (*models.UserModel, error) {
+// fitOn fits a personal model on global g (nil: the device learns alone) and teaches it the
+// windows verdicts taught the user's previous model.
+func (a *Agent) fitOn(g *models.Global, e models.Enrolment, seed uint64, learnt []models.Window) (*models.UserModel, error) {
 	l := a.layout
 	if g != nil && g.Population != nil {
 		l = nil // the population's layout
 	}
-	return behaviour.FitKeystrokes(context.Background(), l, g, e, models.UserModelConfig{Train: models.TrainConfig{Seed: seed}})
+	m, err := behaviour.FitKeystrokes(context.Background(), l, g, e, models.UserModelConfig{Train: models.TrainConfig{Seed: seed}})
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range learnt {
+		if err := m.Feedback(w, true); err != nil {
+			return nil, fmt.Errorf("agent: replaying a learnt window: %w", err)
+		}
+	}
+	return m, nil
+}
+
+// learn records that a verdict taught the model a session's windows, so a refit replays them.
+func (a *Agent) learn(s *session) {
+	w := s.takeWindows()
+	if len(w) == 0 {
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	us, _ := a.userState(s.user)
+	if !us.Enrolled {
+		return
+	}
+	us.Learnt = append(us.Learnt, w...)
+	if n := len(us.Learnt); n > MaxLearntWindows {
+		us.Learnt = slices.Delete(us.Learnt, 0, n-MaxLearntWindows)
+	}
+	a.dirty = true
+}
+
+// Learnt returns how many windows verdicts have taught user's model and the agent keeps.
+func (a *Agent) Learnt(user string) int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if us := a.state.Users[user]; us != nil {
+		return len(us.Learnt)
+	}
+	return 0
 }
 
 // userState returns user's persisted state, creating it. a.mu must be held.
@@ -145,7 +188,7 @@ func (a *Agent) userState(user string) (*UserState, *userRT) {
 	}
 	rt := a.users[user]
 	if rt == nil {
-		rt = &userRT{enr: newEnroller(a.windowSize())}
+		rt = &userRT{enr: newEnroller(a.windowSize(), true)}
 		a.users[user] = rt
 	}
 	return us, rt

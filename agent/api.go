@@ -61,7 +61,7 @@ func (a *Agent) StartSession(ctx context.Context, req *vigilv1.StartSessionReque
 	if err != nil {
 		return nil, guardError(err, "session")
 	}
-	s := newSession(req.Session, req.User, token, now, st.Trust)
+	s := newSession(req.Session, req.User, token, now, st.Trust, a.windowSize())
 	a.smu.Lock()
 	if len(a.sessions) >= MaxSessions {
 		a.smu.Unlock()
@@ -141,6 +141,7 @@ func (a *Agent) SendEvents(ctx context.Context, req *vigilv1.SendEventsRequest) 
 	}
 	slices.SortStableFunc(evs, func(x, y event) int { return x.at.Compare(y.at) })
 
+	enrolled := a.Enrolled(s.user) // before s.mu: finish takes a.mu, then s.mu
 	s.mu.Lock()
 	ok, wait := s.take(n, time.Now())
 	if !ok {
@@ -150,14 +151,17 @@ func (a *Agent) SendEvents(ctx context.Context, req *vigilv1.SendEventsRequest) 
 	}
 	resp := &vigilv1.SendEventsResponse{}
 	var st guard.Status
-	var keys []guard.KeystrokeEvent
+	var keys, accepted []guard.KeystrokeEvent
 	for _, ev := range evs {
 		var err error
 		switch {
 		case ev.key != nil:
 			st, err = a.g.ObserveKeystroke(*ev.key)
-			if err == nil && st.Tier == guard.TierMonitor {
-				keys = append(keys, *ev.key)
+			if err == nil {
+				accepted = append(accepted, *ev.key)
+				if st.Tier == guard.TierMonitor {
+					keys = append(keys, *ev.key)
+				}
 			}
 		case ev.mouse != nil:
 			st, err = a.g.ObserveMouse(*ev.mouse)
@@ -180,6 +184,9 @@ func (a *Agent) SendEvents(ctx context.Context, req *vigilv1.SendEventsRequest) 
 		}
 	}
 	s.minTrust = min(s.minTrust, st.Trust)
+	if len(accepted) > 0 && enrolled {
+		s.keep(accepted) // the user has a model: a verdict may teach it these windows
+	}
 	s.mu.Unlock()
 	if len(keys) > 0 {
 		a.mu.Lock()
@@ -226,6 +233,9 @@ func (a *Agent) AnswerChallenge(ctx context.Context, req *vigilv1.AnswerChalleng
 	if err != nil {
 		return nil, guardError(err, "challenge_id")
 	}
+	if req.Passed {
+		a.learn(s)
+	}
 	s.notify()
 	return a.withEnrolment(statusMsg(st), s.user), nil
 }
@@ -251,6 +261,11 @@ func (a *Agent) Feedback(ctx context.Context, req *vigilv1.FeedbackRequest) (*vi
 	st, err := a.g.Feedback(s.id, v, a.cfg.Clock())
 	if err != nil {
 		return nil, guardError(err, "verdict")
+	}
+	if v == guard.VerdictGenuine {
+		a.learn(s)
+	} else {
+		s.takeWindows() // never learnt from
 	}
 	s.notify()
 	return a.withEnrolment(statusMsg(st), s.user), nil

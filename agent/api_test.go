@@ -265,3 +265,45 @@ func TestRestartKeepsEnrolmentAndBaseline(t *testing.T) {
 		t.Fatalf("a device key readable by others: %v", err)
 	}
 }
+
+// What a passed challenge teaches a user's model survives a restart: the agent keeps the
+// session's windows the verdict covered and replays them into the refitted model.
+func TestPassedChallengeTeachingSurvivesRestart(t *testing.T) {
+	dir := t.TempDir()
+	r := startAgent(t, dir, "", false)
+	ctx := as(context.Background(), r.secret)
+	if _, err := r.grpc.StartSession(ctx, &vigilv1.StartSessionRequest{Session: "a", User: "fay"}); err != nil {
+		t.Fatal(err)
+	}
+	sendTyping(t, r.grpc, ctx, "a", keyTimings(keystroke.NewTypist(1).Type(300), time.Now()))
+	r.a.WaitEnrolments()
+	// The owner's typing has changed (typist 4 stands in for it): challenged, and passed.
+	drifted := keystroke.NewTypist(4)
+	typing := keyTimings(drifted.Type(200), time.Now().Add(10*time.Minute))
+	var st *vigilv1.SessionStatus
+	for i := 0; i < len(typing); i += 25 {
+		resp, err := r.grpc.SendEvents(ctx, &vigilv1.SendEventsRequest{Session: "a", Keys: typing[i : i+25]})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st = resp.Status; st.Challenge != nil {
+			break
+		}
+	}
+	if st.Challenge == nil {
+		t.Fatalf("the drifted typing was not challenged: trust %.1f", st.Trust)
+	}
+	if _, err := r.grpc.AnswerChallenge(ctx, &vigilv1.AnswerChallengeRequest{Session: "a", ChallengeId: st.Challenge.Id, Passed: true}); err != nil {
+		t.Fatal(err)
+	}
+	learnt := r.a.Learnt("fay")
+	if learnt == 0 {
+		t.Fatal("a passed challenge kept no windows to relearn")
+	}
+	r.stop()
+	r2 := startAgent(t, dir, "", false)
+	if got := r2.a.Learnt("fay"); got != learnt {
+		t.Fatalf("%d learnt windows before the restart, %d after", learnt, got)
+	}
+	t.Logf("%d windows taught by the passed challenge kept across the restart", learnt)
+}

@@ -16,6 +16,7 @@ import (
 // the last window of raw keystrokes, in memory; what it accumulates are feature summaries.
 type enroller struct {
 	size, stride int
+	summaries    bool                   // also the overlapping summaries (enrolment); windows only otherwise
 	ring         []guard.KeystrokeEvent // the last size keystrokes, oldest first once full
 	since        int                    // keystrokes since the last disjoint window
 	sinceSummary int
@@ -25,8 +26,8 @@ type enroller struct {
 	keys []keystroke.Keystroke
 }
 
-func newEnroller(size int) *enroller {
-	return &enroller{size: size, stride: max(size/5, 1), ring: make([]guard.KeystrokeEvent, 0, size)}
+func newEnroller(size int, summaries bool) *enroller {
+	return &enroller{size: size, stride: max(size/5, 1), summaries: summaries, ring: make([]guard.KeystrokeEvent, 0, size)}
 }
 
 // reset forgets the raw keystrokes kept, for example when a session ends: windows never span
@@ -48,7 +49,7 @@ func (e *enroller) push(ev guard.KeystrokeEvent, enrol *models.Enrolment) {
 	if len(e.ring) < e.size {
 		return
 	}
-	if e.sinceSummary >= e.stride {
+	if e.summaries && e.sinceSummary >= e.stride {
 		e.sinceSummary = 0
 		if e.extract() == nil {
 			enrol.Summaries = append(enrol.Summaries, slices.Clone(e.t.Summary))

@@ -41,14 +41,15 @@ func (a *Agent) SetGlobal(ctx context.Context, g *models.Global) error {
 	a.mu.Lock()
 	a.cfg.Global = g
 	type job struct {
-		user  string
-		enrol models.Enrolment
-		seed  uint64
+		user   string
+		enrol  models.Enrolment
+		seed   uint64
+		learnt []models.Window
 	}
 	var jobs []job
 	for user, us := range a.state.Users {
 		if us.Enrolled {
-			jobs = append(jobs, job{user, us.Enrolment, us.Seed})
+			jobs = append(jobs, job{user, us.Enrolment, us.Seed, slices.Clone(us.Learnt)})
 		}
 	}
 	a.mu.Unlock()
@@ -57,7 +58,7 @@ func (a *Agent) SetGlobal(ctx context.Context, g *models.Global) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		m, err := a.fitOn(g, j.enrol, j.seed)
+		m, err := a.fitOn(g, j.enrol, j.seed, j.learnt)
 		if err == nil {
 			err = a.scorers.SetModel(j.user, m)
 		}

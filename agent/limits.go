@@ -14,6 +14,11 @@ const (
 	EventBurst      = 8000
 	// MaxSessions bounds the live sessions of one agent.
 	MaxSessions = 1024
+	// MaxSessionWindows bounds the windows of a session kept for a verdict (a passed challenge,
+	// an analyst's "genuine"), as the scorer keeps about as many; MaxLearntWindows the windows
+	// kept per user that verdicts taught the model, replayed into it after a refit.
+	MaxSessionWindows = 32
+	MaxLearntWindows  = 256
 	// MaxHistory bounds the session summaries kept per user.
 	MaxHistory = 50
 	// MaxStateBytes bounds the encrypted state file.

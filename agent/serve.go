@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc"
 )
 
 // Listen opens a listener for the local API: "unix:/path" for a unix socket (created 0600, so
@@ -56,7 +57,12 @@ func (a *Agent) Serve(ctx context.Context, grpcLis, httpLis net.Listener, opts H
 	gs := a.GRPCServer()
 	hs := &http.Server{Handler: a.HTTPHandler(opts), ReadHeaderTimeout: 5 * time.Second}
 	if grpcLis != nil {
-		g.Go(func() error { return gs.Serve(grpcLis) })
+		g.Go(func() error {
+			if err := gs.Serve(grpcLis); !errors.Is(err, grpc.ErrServerStopped) {
+				return err
+			}
+			return nil // stopped before it started serving
+		})
 	}
 	if httpLis != nil {
 		g.Go(func() error {

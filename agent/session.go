@@ -1,9 +1,13 @@
 package agent
 
 import (
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/vigilauth/vigil/guard"
+	"github.com/vigilauth/vigil/models"
 )
 
 // session is one live session as the agent sees it: its token, its rate limit and the
@@ -20,11 +24,15 @@ type session struct {
 	changed  chan struct{} // closed and replaced on every change of status
 
 	allowed, denied atomic.Int64
+
+	// recent cuts the session's typing into windows a verdict may teach the model (s.mu).
+	recent  *enroller
+	windows models.Enrolment
 }
 
-func newSession(id, user, token string, now time.Time, trust float64) *session {
+func newSession(id, user, token string, now time.Time, trust float64, size int) *session {
 	return &session{id: id, user: user, token: token, start: now, tokens: EventBurst, refilled: now,
-		minTrust: trust, changed: make(chan struct{})}
+		minTrust: trust, changed: make(chan struct{}), recent: newEnroller(size, false)}
 }
 
 // take spends n events of the session's allowance and reports whether there were enough, and
@@ -55,4 +63,23 @@ func (s *session) wait() <-chan struct{} {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.changed
+}
+
+// keep adds keystrokes of the session to the windows a verdict may teach. s.mu must be held.
+func (s *session) keep(evs []guard.KeystrokeEvent) {
+	for _, ev := range evs {
+		s.recent.push(ev, &s.windows)
+	}
+	if n := len(s.windows.Windows); n > MaxSessionWindows {
+		s.windows.Windows = slices.Delete(s.windows.Windows, 0, n-MaxSessionWindows)
+	}
+}
+
+// takeWindows returns the windows kept and forgets them: a verdict teaches each once.
+func (s *session) takeWindows() []models.Window {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	w := s.windows.Windows
+	s.windows.Windows = nil
+	return w
 }

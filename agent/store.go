@@ -36,6 +36,9 @@ type UserState struct {
 	Enrolment models.Enrolment
 	Seed      uint64
 	Enrolled  bool
+	// Learnt holds the windows (feature summaries) that passed challenges and analysts'
+	// confirmations taught the model since enrolment, oldest first: a refit replays them.
+	Learnt []models.Window
 	// Baseline is the guard's context baseline (devices, networks, hours, maturity).
 	Baseline *guard.Baseline
 	// History lists the user's last sessions, newest last.
