@@ -73,6 +73,9 @@ func New(ctx context.Context, cfg Config, sealing Sealing) (*Coordinator, error)
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
+	if err := cfg.checkPolicy(); err != nil {
+		return nil, err
+	}
 	if sealing == nil {
 		return nil, errors.New("coordinator: no sealing configured (use Insecure{} explicitly for plaintext updates)")
 	}

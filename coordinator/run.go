@@ -215,6 +215,10 @@ func (c *Coordinator) release(ctx context.Context, closed round.Closed, info ope
 	if err != nil {
 		return GlobalModel{}, fmt.Errorf("open the sum: %w", err)
 	}
+	if err := checkPlausible(sum, len(closed.Participants), info.privacy); err != nil {
+		c.log.Error("decrypted sum refused", "round", closed.Round, "err", err)
+		return GlobalModel{}, err
+	}
 	n := len(closed.Participants)
 	denominator := float64(n)
 	if !info.privacy.insecureNoDP {

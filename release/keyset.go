@@ -37,22 +37,52 @@ func NewKeySet(rnd io.Reader, expires time.Time) (*KeySet, error) {
 // NewKeySetWithTrustees is NewKeySet with the trustees' keys given: threshold of them sign
 // each key epoch.
 func NewKeySetWithTrustees(rnd io.Reader, expires time.Time, trustees []*sig.PrivateKey, threshold int) (*KeySet, error) {
-	ks := KeySet{Trustees: trustees, TrusteeThreshold: threshold}
-	for _, k := range []**sig.PrivateKey{&ks.Root, &ks.Release, &ks.Timestamp, &ks.Enrolment, &ks.Privacy} {
+	return NewKeySetWith(rnd, expires, KeySetOptions{Trustees: trustees, TrusteeThreshold: threshold})
+}
+
+// KeySetOptions are the keys a key set takes from the parties that hold them instead of
+// generating them.
+type KeySetOptions struct {
+	// Trustees are the ceremony's trustees' keys (he.Identity.SigningKey), TrusteeThreshold of
+	// which approve a key epoch. Required.
+	Trustees         []*sig.PrivateKey
+	TrusteeThreshold int
+	// Enrolment, if set, is the enrolment authority's public key: the root's enrolment role
+	// names it and the key set holds no enrolment private key (KeySet.Enrolment is nil), as
+	// an organisation whose authority runs apart from the coordinator needs.
+	Enrolment *sig.PublicKey
+}
+
+// NewKeySetWith generates the keys opts does not give, from rnd (a cryptographic source), and
+// signs root version 1, valid until expires.
+func NewKeySetWith(rnd io.Reader, expires time.Time, opts KeySetOptions) (*KeySet, error) {
+	if len(opts.Trustees) == 0 {
+		return nil, fmt.Errorf("release: a key set needs the trustees' keys")
+	}
+	ks := KeySet{Trustees: opts.Trustees, TrusteeThreshold: opts.TrusteeThreshold}
+	generate := []**sig.PrivateKey{&ks.Root, &ks.Release, &ks.Timestamp, &ks.Privacy}
+	if opts.Enrolment == nil {
+		generate = append(generate, &ks.Enrolment)
+	}
+	for _, k := range generate {
 		key, err := sig.GenerateKey(rnd)
 		if err != nil {
 			return nil, fmt.Errorf("release: %w", err)
 		}
 		*k = key
 	}
-	one := func(k *sig.PrivateKey) RoleSpec { return RoleSpec{Keys: []*sig.PublicKey{k.Public()}, Threshold: 1} }
-	tspec := RoleSpec{Threshold: threshold}
-	for _, k := range trustees {
+	one := func(k *sig.PublicKey) RoleSpec { return RoleSpec{Keys: []*sig.PublicKey{k}, Threshold: 1} }
+	enrol := opts.Enrolment
+	if enrol == nil {
+		enrol = ks.Enrolment.Public()
+	}
+	tspec := RoleSpec{Threshold: opts.TrusteeThreshold}
+	for _, k := range opts.Trustees {
 		tspec.Keys = append(tspec.Keys, k.Public())
 	}
 	root, err := NewRoot(1, expires, RootRoles{
-		Root: one(ks.Root), Release: one(ks.Release), Timestamp: one(ks.Timestamp),
-		Trustees: tspec, Enrolment: one(ks.Enrolment), Privacy: one(ks.Privacy),
+		Root: one(ks.Root.Public()), Release: one(ks.Release.Public()), Timestamp: one(ks.Timestamp.Public()),
+		Trustees: tspec, Enrolment: one(enrol), Privacy: one(ks.Privacy.Public()),
 	})
 	if err != nil {
 		return nil, err

@@ -79,6 +79,18 @@ func runClient(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			return fmt.Errorf("client: --epsilon: %w", err)
 		}
 		fmt.Fprintf(stdout, "device privacy ledger %s: budget epsilon %g at delta %g\n", cfg.Ledger.Path(), f.epsilon, f.delta)
+		// Every task must keep to the privacy policy signed under the pinned root: the
+		// coordinator cannot lower the device's noise by lying about m_min or z.
+		if len(root) == 0 {
+			return errors.New("client: --root is required: tasks are held to the privacy policy signed under it (or run --insecure-no-dp)")
+		}
+		trusted, err := release.ParseTrustedRoot(root)
+		if err != nil {
+			return fmt.Errorf("client: --root: %w", err)
+		}
+		if cfg.Policy, err = client.NewPolicyGuard(trusted, nil); err != nil {
+			return fmt.Errorf("client: --root: %w", err)
+		}
 	}
 	agent, err := client.New(cfg)
 	if err != nil {

@@ -42,6 +42,7 @@ type coordinatorFlags struct {
 	plaintext, noDP                      bool
 	clip, noise, epsilon, delta          float64
 	tolerated                            int
+	policy                               string
 	trustees, regions                    listFlag
 	layers                               string
 	pprof                                bool
@@ -72,6 +73,7 @@ func runCoordinator(ctx context.Context, args []string, stdout, stderr io.Writer
 	fs.Float64Var(&f.epsilon, "epsilon", 10, "privacy budget epsilon of the model: no round starts that would exceed it")
 	fs.Float64Var(&f.delta, "delta", 1e-5, "delta of the privacy budget (keep it below 1/enrolled devices)")
 	fs.IntVar(&f.tolerated, "tolerated-devices", 0, "malicious devices per round the noise is calibrated against, t_dev < --min-updates (default ceil(m_min/10))")
+	fs.StringVar(&f.policy, "privacy-policy", "", "the privacy office's signed privacy policy `FILE` handed to devices with every task (default ORG/"+orgPolicy+")")
 	fs.BoolVar(&f.noDP, "insecure-no-dp", false, "release rounds WITHOUT differential privacy; recorded in the ledger and every release, and the model can never be made private again")
 	fs.BoolVar(&f.pprof, "pprof", false, "also serve Go's /debug/pprof/ profiles on --metrics-listen")
 	fs.TextVar(&f.logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn or error")
@@ -132,6 +134,16 @@ func runCoordinator(ctx context.Context, args []string, stdout, stderr io.Writer
 		return fmt.Errorf("coordinator: --dir: %w", err)
 	}
 	privacy := coordinatorPrivacy(f.noDP, f.clip, f.noise, f.epsilon, f.delta, f.tolerated, filepath.Join(f.dir, "state"))
+	var policy []byte
+	if !f.noDP {
+		path := f.policy
+		if path == "" {
+			path = filepath.Join(f.org, orgPolicy)
+		}
+		if policy, err = os.ReadFile(path); err != nil {
+			return fmt.Errorf("coordinator: --privacy-policy: %w (devices refuse tasks without the privacy office's signed policy)", err)
+		}
+	}
 	spec := globalSpec()
 	if f.layers != "" {
 		if spec, err = parseLayers(f.layers); err != nil {
@@ -143,7 +155,7 @@ func runCoordinator(ctx context.Context, args []string, stdout, stderr io.Writer
 		Spec: spec, FeatureSet: featureSet, InitSeed: f.seed,
 		Rounds: f.rounds, DevicesPerRound: f.perRound, MinUpdates: f.minUpdates, MinEnrolled: f.minEnr,
 		RoundTimeout: f.timeout, Store: st, StateDir: filepath.Join(f.dir, "state"), Privacy: privacy,
-		Root: root, Enroller: enroller, Publisher: publisher, Logger: logger, Metrics: reg,
+		PrivacyPolicy: policy, Root: root, Enroller: enroller, Publisher: publisher, Logger: logger, Metrics: reg,
 	}, sealing)
 	if err != nil {
 		return fmt.Errorf("coordinator: %w", err)

@@ -20,6 +20,7 @@ import (
 	"github.com/vigilauth/vigil/dp"
 	"github.com/vigilauth/vigil/models"
 	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
+	"github.com/vigilauth/vigil/release"
 	"github.com/vigilauth/vigil/store"
 )
 
@@ -58,7 +59,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	minUpdates := max(2, perRound/2)
 	now := time.Now()
-	emb, err := newEmbedded(f.storeDir, f.trustees, f.threshold, minUpdates, now)
+	emb, err := newEmbedded(f.storeDir, f.trustees, f.threshold, minUpdates, f.policy(minUpdates, now), now)
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
@@ -91,7 +92,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		Spec: spec, FeatureSet: featureSet, InitSeed: f.seed,
 		Rounds: f.rounds, DevicesPerRound: perRound, MinUpdates: minUpdates, MinEnrolled: len(devs),
 		RoundTimeout: 60 * time.Second, Store: st, StateDir: filepath.Join(f.storeDir, "state"), Logger: logger,
-		Privacy: f.privacy(), Root: emb.root, Enroller: enroller, Publisher: publisher,
+		Privacy: f.privacy(), PrivacyPolicy: emb.policy, Root: emb.root, Enroller: enroller, Publisher: publisher,
 		Events: func(e coordinator.Event) { events <- e },
 	}, sealing)
 	if err != nil {
@@ -213,6 +214,20 @@ func (f demoFlags) privacy() coordinator.Privacy {
 	return coordinatorPrivacy(f.noDP, f.clip, f.noise, f.epsilon, f.delta, f.tolerated, filepath.Join(f.storeDir, "state"))
 }
 
+// policy is the privacy policy the demo's privacy office signs: exactly the demo's settings as
+// floors and ceilings, so the devices refuse any task that asks for less. Without differential
+// privacy there is no policy to sign (no policy allows z = 0) and the devices check none.
+func (f demoFlags) policy(minUpdates int, now time.Time) *release.PrivacyPolicy {
+	if f.noDP {
+		return nil
+	}
+	tDev := f.tolerated
+	if tDev == 0 {
+		tDev = dp.DefaultToleratedDevices(minUpdates)
+	}
+	return defaultPolicy(f.noise, uint32(minUpdates), uint32(tDev), f.clip, now)
+}
+
 // runFleet registers every device with the enrolment authority using a one-time token, enrols
 // it with the coordinator, and runs its agent until ctx ends.
 func runFleet(ctx context.Context, devs []deviceData, addr string, emb *embedded, rel *releases, f demoFlags, logger *slog.Logger) *errgroup.Group {
@@ -246,6 +261,9 @@ func runFleet(ctx context.Context, devs []deviceData, addr string, emb *embedded
 				Sealer: sealer, FeatureSet: featureSet, Seed: f.seed + uint64(i), Logger: logger,
 			}
 			if !f.noDP {
+				if cfg.Policy, err = client.NewPolicyGuard(emb.root, nil); err != nil {
+					return err
+				}
 				cfg.MinNoiseMultiplier = f.noise
 				if cfg.Ledger, err = deviceLedger(filepath.Join(f.storeDir, "devices", d.id), d.id, f.deviceEpsilon, f.delta); err != nil {
 					return err

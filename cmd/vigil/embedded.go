@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/x509"
 	"fmt"
 	"net"
@@ -16,7 +15,6 @@ import (
 	"github.com/vigilauth/vigil/client"
 	"github.com/vigilauth/vigil/coordinator"
 	"github.com/vigilauth/vigil/crypto/he"
-	"github.com/vigilauth/vigil/crypto/sig"
 	"github.com/vigilauth/vigil/enrolment"
 	"github.com/vigilauth/vigil/pki"
 	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
@@ -39,6 +37,7 @@ type embedded struct {
 	root        *release.Root
 	key         *he.KeyEpoch
 	keyDocument []byte
+	policy      []byte // the privacy office's signed policy; nil without differential privacy
 	trustees    *trustee.LocalCluster
 	trusteeIDs  []string
 }
@@ -46,7 +45,7 @@ type embedded struct {
 // trusteeIDs are the trustees' names, as three offices of an organisation would hold them.
 var defaultTrustees = []string{"privacy-office", "security", "audit", "legal", "works-council"}
 
-func newEmbedded(dir string, trustees, threshold, minContributors int, now time.Time) (_ *embedded, err error) {
+func newEmbedded(dir string, trustees, threshold, minContributors int, policy *release.PrivacyPolicy, now time.Time) (_ *embedded, err error) {
 	if trustees < 2 || trustees > len(defaultTrustees) || threshold < 2 || threshold > trustees {
 		return nil, fmt.Errorf("need 2 to %d trustees and a threshold from 2 to their number, got %d of %d", len(defaultTrustees), threshold, trustees)
 	}
@@ -59,35 +58,21 @@ func newEmbedded(dir string, trustees, threshold, minContributors int, now time.
 	if e.coordCreds, err = e.auth.CoordinatorCredentials(); err != nil {
 		return nil, err
 	}
-	// The trustees' keys make the root's trustees role: they sign the key epoch and the
-	// trustees' commitments to each round's participant set.
-	signers := make([]*sig.PrivateKey, trustees)
-	for i := range signers {
-		if signers[i], err = sig.GenerateKey(rand.Reader); err != nil {
-			return nil, err
-		}
-	}
-	if e.keys, err = release.NewKeySetWithTrustees(rand.Reader, now.Add(365*24*time.Hour), signers, threshold); err != nil {
+	if e.enrol, err = enrolment.InitDir(filepath.Join(dir, "enrol"), []string{"127.0.0.1"}, now); err != nil {
 		return nil, err
 	}
-	if err := e.startEnrolment(filepath.Join(dir, "enrol"), now); err != nil {
-		return nil, err
-	}
-	params := he.DefaultParams()
-	shares, key, err := he.LocalCeremony(params, 1, e.trusteeIDs, threshold)
+	// The trustees' ceremony keys make the root's trustees role: they approve the key epoch
+	// after their test decryptions and sign their commitments to each round's participant set.
+	trust, err := newOrgTrust(e.trusteeIDs, threshold, e.enrol.Key.Public(), policy, now, 90*24*time.Hour)
 	if err != nil {
 		return nil, err
 	}
-	e.key = key
-	pk, err := key.MarshalBinary()
-	if err != nil {
-		return nil, err
-	}
-	if e.keyDocument, err = e.keys.SignKeyEpoch(1, params.ID(), pk, now, now.Add(90*24*time.Hour)); err != nil {
+	e.keys, e.root, e.key, e.keyDocument, e.policy = trust.keys, trust.root, trust.ceremony.Key, trust.keyDocument, trust.policy
+	if err := e.startEnrolment(); err != nil {
 		return nil, err
 	}
 	e.trustees, err = trustee.StartLocal(trustee.LocalConfig{
-		Shares: shares, Signers: signers, Root: e.root, MinContributors: minContributors, StateDir: filepath.Join(dir, "trustees"),
+		Shares: trust.ceremony.Shares, Signers: trust.signers, Root: e.root, MinContributors: minContributors, StateDir: filepath.Join(dir, "trustees"),
 		ServerOptions: func(id string) ([]grpc.ServerOption, error) { return e.trusteeServerOptions(id, now) },
 		DialOptions: func(id string) ([]grpc.DialOption, error) {
 			cert := e.coordCreds.TLSCertificate()
@@ -124,19 +109,8 @@ func (e *embedded) sealing() (coordinator.Sealing, error) {
 	return coordinator.NewThresholdHE(e.key, e.keyDocument, tc)
 }
 
-// startEnrolment creates the enrolment authority in dir, gives the root's enrolment role to
-// its key, and serves it on 127.0.0.1.
-func (e *embedded) startEnrolment(dir string, now time.Time) error {
-	var err error
-	if e.enrol, err = enrolment.InitDir(dir, []string{"127.0.0.1"}, now); err != nil {
-		return err
-	}
-	if err := withEnrolmentKey(e.keys, e.enrol.Key.Public()); err != nil {
-		return err
-	}
-	if e.root, err = release.ParseTrustedRoot(e.keys.RootEnvelope); err != nil {
-		return err
-	}
+// startEnrolment serves the enrolment authority on 127.0.0.1.
+func (e *embedded) startEnrolment() error {
 	a, err := enrolment.New(enrolment.Config{Key: e.enrol.Key, Tokens: e.enrol.Tokens})
 	if err != nil {
 		return err
@@ -211,8 +185,9 @@ func (e *embedded) enrolDevice(ctx context.Context, addr, id, region string, now
 }
 
 func (e *embedded) describe() string {
-	return fmt.Sprintf("updates encrypted with threshold CKKS under key epoch %d (N=%d, one 60-bit modulus); %d-of-%d trustees (%s) over mutual TLS",
-		e.key.Epoch, e.key.Params().N(), e.key.Threshold, len(e.trusteeIDs), strings.Join(e.trusteeIDs, ", "))
+	return fmt.Sprintf("updates encrypted with threshold CKKS under key epoch %d (N=%d, %d moduli of 60 bits), approved by the trustees after their test decryptions; "+
+		"%d-of-%d trustees (%s) over mutual TLS decrypt only sums they verified",
+		e.key.Epoch, e.key.Params().N(), len(e.key.Params().Moduli()), e.key.Threshold, len(e.trusteeIDs), strings.Join(e.trusteeIDs, ", "))
 }
 
 func (e *embedded) close() {

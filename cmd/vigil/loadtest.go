@@ -148,7 +148,7 @@ type loadDevice struct {
 func startLoad(ctx context.Context, f loadFlags, progress func(string, ...any)) (*load, error) {
 	l := &load{org: filepath.Join(f.dir, "org"), rejected: map[string]int{}, hidden: max(1, (f.params-16)/33)}
 	trustees := []string{"privacy-office", "security", "audit"}
-	if err := setupOrg(l.org, trustees, 2, []string{"127.0.0.1", "localhost"}, time.Now()); err != nil {
+	if err := setupOrg(l.org, trustees, 2, []string{"127.0.0.1", "localhost"}, defaultPolicyFlags(), time.Now()); err != nil {
 		return nil, err
 	}
 	exe, err := os.Executable()

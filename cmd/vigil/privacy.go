@@ -29,6 +29,7 @@ func privacySubcommands() []privacySubcommand {
 		{"tradeoff", "accuracy of the deployable models against epsilon, on recorded data (table, PNG)", runPrivacyTradeoff},
 		{"report", "a coordinator's models: every charged round, epsilon per model and composed, assumptions, warnings (text, JSON, signed HTML)", runPrivacyReport},
 		{"verify-report", "check the signature of an HTML privacy report", runPrivacyVerifyReport},
+		{"policy", "sign the privacy policy devices hold every task to (privacy office)", runPrivacyPolicy},
 	}
 }
 

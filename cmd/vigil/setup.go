@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"flag"
 	"fmt"
@@ -12,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/vigilauth/vigil/crypto/he"
 	"github.com/vigilauth/vigil/crypto/sig"
 	"github.com/vigilauth/vigil/enrolment"
 	"github.com/vigilauth/vigil/pki"
@@ -27,7 +25,9 @@ const (
 	orgKeys        = "keys"
 	orgRoot        = "root.json"      // root of trust version 1: what devices pin
 	orgKeyEpoch    = "key-epoch.bin"  // the collective HE key, canonical encoding
-	orgKeyEpochDoc = "key-epoch.json" // its document, signed by the release key
+	orgKeyEpochDoc = "key-epoch.json" // its document, signed by the trustees that approved it
+	orgPrivacy     = "privacy"             // the privacy office's key: in a deployment, with the privacy office
+	orgPolicy      = "privacy-policy.json" // the privacy policy, signed by the privacy office
 	orgTrustees    = "trustees"
 	orgTrusteeTLS  = "tls"
 )
@@ -41,6 +41,11 @@ func runSetup(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	trusteeList := fs.String("trustees", "privacy-office,security,audit", "comma-separated trustee ids, in Shamir point order")
 	threshold := fs.Int("threshold", 2, "trustees needed to decrypt a sum")
 	hostList := fs.String("hosts", "127.0.0.1,localhost", "comma-separated names and addresses the coordinator and trustees serve on")
+	pol, def := policyFlags{}, defaultPolicyFlags()
+	fs.Float64Var(&pol.minNoise, "policy-min-noise", def.minNoise, "privacy policy: the least noise multiplier z a task may ask for (> 0)")
+	fs.UintVar(&pol.minParticipants, "policy-min-participants", def.minParticipants, "privacy policy: the least m_min a task may name")
+	fs.UintVar(&pol.minTolerated, "policy-min-tolerated", def.minTolerated, "privacy policy: the least t_dev (malicious devices per round) a task may calibrate against")
+	fs.Float64Var(&pol.maxClip, "policy-max-clip", def.maxClip, "privacy policy: the largest clip norm C a task may ask for")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -57,7 +62,7 @@ func runSetup(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if len(ids) < 2 || *threshold < 2 || *threshold > len(ids) {
 		return fmt.Errorf("setup: --trustees %q with --threshold %d: need at least 2 trustees and a threshold from 2 to their number", *trusteeList, *threshold)
 	}
-	if err := setupOrg(*dir, ids, *threshold, strings.Split(*hostList, ","), time.Now()); err != nil {
+	if err := setupOrg(*dir, ids, *threshold, strings.Split(*hostList, ","), pol, time.Now()); err != nil {
 		return fmt.Errorf("setup: %w", err)
 	}
 	fmt.Fprintf(stdout, `organisation created in %[1]s:
@@ -65,8 +70,9 @@ func runSetup(ctx context.Context, args []string, stdout, stderr io.Writer) erro
   %[11]s/      the enrolment authority: its ML-DSA-65 record key (the root's enrolment role), tokens, its own TLS CA
   %[3]s/       ML-DSA-65 keys of the root, release and timestamp roles (move root.key offline)
   %[4]s      root of trust version 1: what devices pin
-  %[5]s %[6]s  key epoch 1 (%[7]d-of-%[8]d threshold CKKS) and its signed document
-  %[9]s/   one directory per trustee: share.key (0600) and tls/
+  %[5]s %[6]s  key epoch 1 (%[7]d-of-%[8]d threshold CKKS), approved and signed by the trustees
+  %[9]s/   one directory per trustee: share.key and identity.key (0600), tls/
+  %[12]s/ %[13]s  the privacy office's key and the privacy policy devices hold tasks to
 
 next:
   vigil trustee serve --dir %[1]s/%[9]s/ID --pki-dir %[1]s/%[9]s/ID/%[10]s --min-contributors M --listen 127.0.0.1:PORT   (each trustee)
@@ -75,12 +81,28 @@ next:
   vigil enrol token --dir %[1]s/%[11]s --device-id DEVICE                                          (one per device)
   vigil client --enrol 127.0.0.1:7060 --enrol-ca %[1]s/%[11]s/ca.pem --token TOKEN --region REGION \
       --ca %[1]s/%[2]s/ca.pem --root %[1]s/%[4]s --device-id DEVICE ...                            (each device)
-`, *dir, orgPKI, orgKeys, orgRoot, orgKeyEpoch, orgKeyEpochDoc, *threshold, len(ids), orgTrustees, orgTrusteeTLS, orgEnrol)
+`, *dir, orgPKI, orgKeys, orgRoot, orgKeyEpoch, orgKeyEpochDoc, *threshold, len(ids), orgTrustees, orgTrusteeTLS, orgEnrol, orgPrivacy, orgPolicy)
 	return nil
 }
 
+// policyFlags are the floors and ceilings of the privacy policy `vigil setup` signs.
+type policyFlags struct {
+	minNoise, maxClip             float64
+	minParticipants, minTolerated uint
+}
+
+// defaultPolicyFlags allow the coordinator's defaults (z = 1, C = 1, m_min = 2, t_dev = 1) and
+// nothing weaker.
+func defaultPolicyFlags() policyFlags {
+	return policyFlags{minNoise: 1, maxClip: 1, minParticipants: 2, minTolerated: 1}
+}
+
+func (f policyFlags) policy(now time.Time) *release.PrivacyPolicy {
+	return defaultPolicy(f.minNoise, uint32(f.minParticipants), uint32(f.minTolerated), f.maxClip, now)
+}
+
 // setupOrg creates the organisation directory dir: see runSetup.
-func setupOrg(dir string, ids []string, threshold int, hosts []string, now time.Time) error {
+func setupOrg(dir string, ids []string, threshold int, hosts []string, pol policyFlags, now time.Time) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
@@ -92,17 +114,18 @@ func setupOrg(dir string, ids []string, threshold int, hosts []string, now time.
 	if err != nil {
 		return err
 	}
-	keys, err := release.NewKeySet(rand.Reader, now.Add(365*24*time.Hour))
+	// The root's enrolment role is the authority's key and its trustees role the trustees'
+	// ceremony keys: the coordinator, which reads the rest of this directory, holds neither.
+	trust, err := newOrgTrust(ids, threshold, authority.Key.Public(), pol.policy(now), now, 365*24*time.Hour)
 	if err != nil {
 		return err
 	}
-	// The root's enrolment role is the authority's key, not one the key set made: the
-	// coordinator, which reads the rest of this directory, never holds it.
-	if err := withEnrolmentKey(keys, authority.Key.Public()); err != nil {
-		return err
-	}
-	for name, k := range map[string]*sig.PrivateKey{"root": keys.Root, "release": keys.Release, "timestamp": keys.Timestamp} {
-		base := filepath.Join(dir, orgKeys, name)
+	keys := trust.keys
+	for name, k := range map[string]*sig.PrivateKey{
+		filepath.Join(orgKeys, "root"): keys.Root, filepath.Join(orgKeys, "release"): keys.Release,
+		filepath.Join(orgKeys, "timestamp"): keys.Timestamp, filepath.Join(orgPrivacy, "privacy"): keys.Privacy,
+	} {
+		base := filepath.Join(dir, name)
 		if err := os.MkdirAll(filepath.Dir(base), 0o700); err != nil {
 			return err
 		}
@@ -113,34 +136,29 @@ func setupOrg(dir string, ids []string, threshold int, hosts []string, now time.
 			return err
 		}
 	}
-	if err := trustee.WritePublicFile(filepath.Join(dir, orgRoot), keys.RootEnvelope); err != nil {
-		return err
+	for name, data := range map[string][]byte{
+		orgRoot: keys.RootEnvelope, orgKeyEpoch: trust.publicKey, orgKeyEpochDoc: trust.keyDocument, orgPolicy: trust.policy,
+	} {
+		if err := trustee.WritePublicFile(filepath.Join(dir, name), data); err != nil {
+			return err
+		}
 	}
-	params := he.DefaultParams()
-	shares, key, err := he.LocalCeremony(params, 1, ids, threshold)
-	if err != nil {
-		return fmt.Errorf("key ceremony: %w", err)
-	}
-	pk, err := key.MarshalBinary()
-	if err != nil {
-		return err
-	}
-	doc, err := keys.SignKeyEpoch(1, params.ID(), pk, now, now.Add(365*24*time.Hour))
-	if err != nil {
-		return err
-	}
-	if err := trustee.WritePublicFile(filepath.Join(dir, orgKeyEpoch), pk); err != nil {
-		return err
-	}
-	if err := trustee.WritePublicFile(filepath.Join(dir, orgKeyEpochDoc), doc); err != nil {
-		return err
-	}
-	for _, share := range shares {
+	for i, share := range trust.ceremony.Shares {
+		if got := trust.ceremony.Identities[i].ID; got != share.TrusteeID() {
+			return fmt.Errorf("key ceremony: identity %d is %s, share %d is %s's", i, got, i, share.TrusteeID())
+		}
 		tdir := filepath.Join(dir, orgTrustees, share.TrusteeID())
 		if err := os.MkdirAll(tdir, 0o700); err != nil {
 			return err
 		}
 		if err := trustee.SaveShare(filepath.Join(tdir, trustee.ShareFile), share); err != nil {
+			return err
+		}
+		ident, err := trust.ceremony.Identities[i].MarshalBinary()
+		if err != nil {
+			return err
+		}
+		if err := trustee.WriteSecretFile(filepath.Join(tdir, trustee.IdentityFile), ident); err != nil {
 			return err
 		}
 		creds, err := auth.IssueCredentials(pki.Trustee(share.TrusteeID()), hosts, 365*24*time.Hour, now)
