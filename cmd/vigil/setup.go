@@ -23,9 +23,9 @@ const (
 	orgPKI         = "pki"
 	orgEnrol       = "enrol" // the enrolment authority: in a deployment, on its own machine
 	orgKeys        = "keys"
-	orgRoot        = "root.json"      // root of trust version 1: what devices pin
-	orgKeyEpoch    = "key-epoch.bin"  // the collective HE key, canonical encoding
-	orgKeyEpochDoc = "key-epoch.json" // its document, signed by the trustees that approved it
+	orgRoot        = "root.json"           // root of trust version 1: what devices pin
+	orgKeyEpoch    = "key-epoch.bin"       // the collective HE key, canonical encoding
+	orgKeyEpochDoc = "key-epoch.json"      // its document, signed by the trustees that approved it
 	orgPrivacy     = "privacy"             // the privacy office's key: in a deployment, with the privacy office
 	orgPolicy      = "privacy-policy.json" // the privacy policy, signed by the privacy office
 	orgTrustees    = "trustees"
