@@ -28,6 +28,7 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	policyPath := fs.String("policy", "", "minimum trust per resource, one 'resource trust' per line `FILE` (default: "+
 		"profile.read 40, documents.read 50, transfer 70, admin 85)")
 	heads := fs.Duration("head-interval", time.Minute, "how often to export a signed head of the audit log")
+	siemFlags := addSIEMFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -38,6 +39,12 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return errors.New("agent: --grpc and --http are both empty: nothing to serve")
 	}
 	cfg := agent.Config{Dir: *dir, HeadInterval: *heads, Logger: slog.New(slog.NewTextHandler(stderr, nil))}
+	export, stopExport, err := siemFlags.start(cfg.Logger)
+	if err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
+	defer stopExport() // after Serve, so the sessions ended by shutdown are exported too
+	cfg.Export = export
 	if *policyPath != "" {
 		p, err := guard.LoadPolicy(*policyPath)
 		if err != nil {
@@ -45,20 +52,24 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		cfg.Policy = p
 	}
-	a, err := agent.New(cfg)
-	if err != nil {
-		return err
-	}
+	// Listen first: a wrong address fails before any key or state is created.
 	var gl, hl = nilListener(), nilListener()
+	var err error
 	if *grpcAddr != "" {
 		if gl, err = agent.Listen(*grpcAddr); err != nil {
-			return fmt.Errorf("agent: --grpc: %w", err)
+			return fmt.Errorf("--grpc: %w", err)
 		}
+		defer gl.Close()
 	}
 	if *httpAddr != "" {
 		if hl, err = agent.Listen(*httpAddr); err != nil {
-			return fmt.Errorf("agent: --http: %w", err)
+			return fmt.Errorf("--http: %w", err)
 		}
+		defer hl.Close()
+	}
+	a, err := agent.New(cfg)
+	if err != nil {
+		return err
 	}
 	logPath, pubPath := a.AuditPaths()
 	fmt.Fprintf(stdout, "vigil agent: gRPC %s, HTTP %s; secret in %s; audit log %s (key %s)\n",
