@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -226,6 +227,9 @@ func (s *MinIO) GetVersions(ctx context.Context, key string, limit int64, max in
 	if len(vs) == 0 {
 		return nil, fmt.Errorf("%w: %s", ErrNotFound, key)
 	}
+	// S3 lists the versions of a key newest first; reversed, and then sorted by time (stable,
+	// for versions written within the same millisecond), they are oldest first.
+	slices.Reverse(vs)
 	sort.SliceStable(vs, func(i, j int) bool { return vs[i].at.Before(vs[j].at) })
 	var out [][]byte
 	for _, v := range vs {
