@@ -13,10 +13,8 @@ import (
 
 	"google.golang.org/grpc"
 
-	"github.com/vigilauth/vigil/crypto/sig"
 	"github.com/vigilauth/vigil/enrolment"
 	"github.com/vigilauth/vigil/pki"
-	"github.com/vigilauth/vigil/release"
 )
 
 // runEnrol is `vigil enrol`: the enrolment authority, a role separate from the coordinator,
@@ -152,35 +150,5 @@ func runEnrolServe(ctx context.Context, args []string, stdout, stderr io.Writer)
 	fmt.Fprintf(stdout, "enrolment authority listening on %s (record key %s)\n", lis.Addr(), d.Key.ID().Short())
 	<-ctx.Done()
 	srv.GracefulStop()
-	return nil
-}
-
-// withEnrolmentKey re-signs the key set's root with the enrolment role given to enrol, the key
-// of an enrolment authority the key set does not hold, keeping every other role, and drops the
-// key set's own enrolment key, so that nothing holding the key set can sign device records.
-func withEnrolmentKey(ks *release.KeySet, enrol *sig.PublicKey) error {
-	old, err := release.ParseTrustedRoot(ks.RootEnvelope)
-	if err != nil {
-		return err
-	}
-	spec := func(rk release.RoleKeys) release.RoleSpec {
-		s := release.RoleSpec{Threshold: rk.Threshold}
-		for _, id := range rk.KeyIDs {
-			s.Keys = append(s.Keys, old.PublicKey(id))
-		}
-		return s
-	}
-	r := old.Roles
-	root, err := release.NewRoot(old.Version, old.Expires, release.RootRoles{
-		Root: spec(r.Root), Release: spec(r.Release), Timestamp: spec(r.Timestamp), Trustees: spec(r.Trustees),
-		Enrolment: release.RoleSpec{Keys: []*sig.PublicKey{enrol}, Threshold: 1}, Privacy: spec(r.Privacy),
-	})
-	if err != nil {
-		return err
-	}
-	if ks.RootEnvelope, err = release.Sign(root, ks.Root); err != nil {
-		return err
-	}
-	ks.Enrolment = nil
 	return nil
 }
