@@ -39,9 +39,9 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return errors.New("agent: --grpc and --http are both empty: nothing to serve")
 	}
 	cfg := agent.Config{Dir: *dir, HeadInterval: *heads, Logger: slog.New(slog.NewTextHandler(stderr, nil))}
-	export, stopExport, err := siemFlags.start(cfg.Logger)
-	if err != nil {
-		return fmt.Errorf("agent: %w", err)
+	export, stopExport, siemErr := siemFlags.start(cfg.Logger)
+	if siemErr != nil {
+		return fmt.Errorf("agent: %w", siemErr)
 	}
 	defer stopExport() // after Serve, so the sessions ended by shutdown are exported too
 	cfg.Export = export

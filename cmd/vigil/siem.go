@@ -60,42 +60,19 @@ func runSIEMSend(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return fmt.Errorf("siem send: unexpected argument %q", fs.Arg(0))
 	case *spool == "":
 		return errors.New("siem send: --spool is required")
-	case *hecURL == "" && *syslogAddr == "":
-		return errors.New("siem send: give --hec, --syslog or both")
-	case *hecURL != "" && *tokenFile == "":
-		return errors.New("siem send: --hec needs --token-file")
-	case *hecURL == "" && *tokenFile != "":
-		return errors.New("siem send: --token-file without --hec")
 	case *keyPath != "" && *logPath == "":
 		return errors.New("siem send: --key verifies --log; give --log")
 	case *timeout <= 0:
 		return errors.New("siem send: --timeout must be positive")
 	}
-	cfg := siem.Config{Dir: *spool, Source: siem.Source{Service: *service, Host: *host}}
-	var pool *x509.CertPool
-	if *caFile != "" {
-		pem, err := os.ReadFile(*caFile)
-		if err != nil {
-			return fmt.Errorf("siem send: --ca: %w", err)
-		}
-		pool = x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return fmt.Errorf("siem send: --ca %s: no PEM certificate in it", *caFile)
-		}
+	cfg, err := siemConfig("--", *spool, *hecURL, *tokenFile, *syslogAddr, *caFile)
+	if err != nil {
+		return fmt.Errorf("siem send: %w", err)
 	}
-	if *hecURL != "" {
-		token, err := os.ReadFile(*tokenFile)
-		if err != nil {
-			return fmt.Errorf("siem send: --token-file: %w", err)
-		}
-		cfg.HEC = &siem.HECConfig{URL: *hecURL, Token: strings.TrimSpace(string(token)), RootCAs: pool}
-	}
-	if *syslogAddr != "" {
-		cfg.Syslog = &siem.SyslogConfig{Addr: *syslogAddr, RootCAs: pool}
-	}
+	cfg.Source = siem.Source{Service: *service, Host: *host}
 	exp, err := siem.New(cfg)
 	if err != nil {
-		return fmt.Errorf("siem send: %w", flagNamed(err))
+		return fmt.Errorf("siem send: %w", flagNamed("--", err))
 	}
 	if *logPath != "" {
 		n, err := spoolLog(exp, *logPath, *keyPath, stderr)
@@ -114,12 +91,49 @@ func runSIEMSend(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	return nil
 }
 
+// siemConfig builds an exporter's configuration from flag values; errors name the flags,
+// which are prefix+"spool", prefix+"hec" and so on.
+func siemConfig(prefix, spool, hecURL, tokenFile, syslogAddr, caFile string) (siem.Config, error) {
+	switch {
+	case hecURL == "" && syslogAddr == "":
+		return siem.Config{}, fmt.Errorf("give %shec, %ssyslog or both", prefix, prefix)
+	case hecURL != "" && tokenFile == "":
+		return siem.Config{}, fmt.Errorf("%shec needs %stoken-file", prefix, prefix)
+	case hecURL == "" && tokenFile != "":
+		return siem.Config{}, fmt.Errorf("%stoken-file without %shec", prefix, prefix)
+	}
+	cfg := siem.Config{Dir: spool}
+	var pool *x509.CertPool
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return cfg, fmt.Errorf("%sca: %w", prefix, err)
+		}
+		pool = x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return cfg, fmt.Errorf("%sca %s: no PEM certificate in it", prefix, caFile)
+		}
+	}
+	if hecURL != "" {
+		token, err := os.ReadFile(tokenFile)
+		if err != nil {
+			return cfg, fmt.Errorf("%stoken-file: %w", prefix, err)
+		}
+		cfg.HEC = &siem.HECConfig{URL: hecURL, Token: strings.TrimSpace(string(token)), RootCAs: pool}
+	}
+	if syslogAddr != "" {
+		cfg.Syslog = &siem.SyslogConfig{Addr: syslogAddr, RootCAs: pool}
+	}
+	return cfg, nil
+}
+
 // flagNamed rewords the library's field names as the flags that set them.
-func flagNamed(err error) error {
-	r := strings.NewReplacer("HEC.URL", "--hec", "HEC.Token", "--token-file", "Syslog.Addr", "--syslog", "Dir (the spool directory)", "--spool")
+func flagNamed(prefix string, err error) error {
 	if !errors.Is(err, siem.ErrConfig) {
 		return err
 	}
+	r := strings.NewReplacer("HEC.URL", prefix+"hec", "HEC.Token", prefix+"token-file", "Syslog.Addr", prefix+"syslog",
+		"Dir (the spool directory)", prefix+"spool")
 	return fmt.Errorf("%w: %s", siem.ErrConfig, r.Replace(strings.TrimPrefix(err.Error(), siem.ErrConfig.Error()+": ")))
 }
 

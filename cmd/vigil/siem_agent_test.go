@@ -1,0 +1,95 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vigilauth/vigil/agent"
+)
+
+// TestAgentSIEMExport runs the agent with the exporter the --siem-* flags build: a session
+// opened, a transfer decided and the session closed reach the spool, and `vigil siem send`
+// delivers them from that spool to a local HTTPS collector as valid OCSF.
+func TestAgentSIEMExport(t *testing.T) {
+	dir := t.TempDir()
+	srv, caFile, got := testHEC(t, "tok")
+	tokenFile := filepath.Join(dir, "token")
+	os.WriteFile(tokenFile, []byte("tok"), 0o600)
+	spool := filepath.Join(dir, "spool")
+
+	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
+	sf := addSIEMFlags(fs)
+	// Port 1 refuses connections: the agent spools while its collector is unreachable.
+	if err := fs.Parse([]string{"--siem-spool", spool, "--siem-hec", "https://127.0.0.1:1", "--siem-token-file", tokenFile, "--siem-service", "bank"}); err != nil {
+		t.Fatal(err)
+	}
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	export, stop, err := sf.start(logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := agent.New(agent.Config{Dir: filepath.Join(dir, "agent"), Export: export, Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, now := a.Guard(), time.Now()
+	if _, err := g.OpenSession("s1", "alice", now); err != nil {
+		t.Fatal(err)
+	}
+	d := g.Authorize(context.Background(), "s1", "transfer")
+	if err := g.CloseSession("s1", now.Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	stop()
+
+	var out bytes.Buffer
+	if err := runSIEM(context.Background(), []string{"send", "--spool", spool, "--hec", srv.URL, "--token-file", tokenFile, "--ca", caFile}, &out, &out); err != nil {
+		t.Fatalf("siem send: %v\n%s", err, out.String())
+	}
+	var kinds []string
+	for _, ev := range got() {
+		if ev.Unmapped.Vigil.Kind == "decision" && ev.Unmapped.Vigil.Outcome != d.Outcome.String() {
+			t.Errorf("decision arrived with outcome %q, the guard decided %q", ev.Unmapped.Vigil.Outcome, d.Outcome)
+		}
+		kinds = append(kinds, ev.Unmapped.Vigil.Kind+":"+ev.Unmapped.Vigil.Event+ev.Unmapped.Vigil.Outcome)
+	}
+	all := strings.Join(kinds, " ")
+	for _, want := range []string{"session:opened", "decision:" + d.Outcome.String(), "session:closed"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("collector has %q, missing %s", all, want)
+		}
+	}
+}
+
+// TestAgentSIEMFlagErrors checks that the agent's --siem-* flags are refused naming the flag.
+func TestAgentSIEMFlagErrors(t *testing.T) {
+	tests := []struct {
+		args  []string
+		wants string
+	}{
+		{[]string{"--siem-hec", "https://h"}, "--siem-spool"},
+		{[]string{"--siem-spool", t.TempDir()}, "--siem-hec, --siem-syslog"},
+		{[]string{"--siem-spool", t.TempDir(), "--siem-hec", "https://h"}, "--siem-token-file"},
+		{[]string{"--siem-spool", t.TempDir(), "--siem-syslog", "nohost"}, "--siem-syslog"},
+	}
+	for _, tc := range tests {
+		fs := flag.NewFlagSet("agent", flag.ContinueOnError)
+		sf := addSIEMFlags(fs)
+		if err := fs.Parse(tc.args); err != nil {
+			t.Fatal(err)
+		}
+		_, stop, err := sf.start(slog.New(slog.DiscardHandler))
+		stop()
+		if err == nil || !strings.Contains(err.Error(), tc.wants) {
+			t.Errorf("%v: %v, want an error naming %q", tc.args, err, tc.wants)
+		}
+	}
+}
