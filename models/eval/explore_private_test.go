@@ -12,8 +12,16 @@ import (
 	"github.com/vigilauth/vigil/models/keystroke"
 )
 
-// TestExplorePrivate compares population components on one load of the data; it runs only with
-// VIGIL_EXPLORE set (users to load), since it takes minutes.
+// TestExplorePrivate compares population components on one load of the data, scoring only the
+// federated mode; it runs only with VIGIL_EXPLORE set (participants to load, in file name
+// order), since it takes minutes. VIGIL_VARIANTS lists, comma-separated:
+//
+//   - exact: NewPopulation from the exact sum of raw statistics, no global autoencoder;
+//   - pooledvar, pooledwithin, pooledbetween: exact, with event buckets' variances replaced by
+//     their kind's (event-weighted);
+//   - epsE:C::B:W:R:M: the deployable round at total epsilon E (inf: no noise), clip C, backoff
+//     (b) or not (n), weights W (five, slash-separated), Relevance R, NoiseMargin M; empty
+//     fields take the defaults.
 func TestExplorePrivate(t *testing.T) {
 	n, _ := strconv.Atoi(os.Getenv("VIGIL_EXPLORE"))
 	if n == 0 {
@@ -121,8 +129,11 @@ func TestExplorePrivate(t *testing.T) {
 			if len(parts) > 3 {
 				pc.Stats.Backoff = parts[3] == "b"
 			}
-			if len(parts) > 5 {
+			if len(parts) > 5 && parts[5] != "" {
 				pc.Stats.Relevance, _ = strconv.ParseFloat(parts[5], 64)
+			}
+			if len(parts) > 6 {
+				pc.Stats.NoiseMargin, _ = strconv.ParseFloat(parts[6], 64)
 			}
 			if len(parts) > 4 && parts[4] != "" {
 				for i, f := range strings.Split(parts[4], "/") {
