@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"runtime"
 	"sync"
 	"time"
 
@@ -178,20 +179,8 @@ func (s *Server) commitSum(stream grpc.ClientStreamingServer[vigilv1.SumPart, vi
 	if err != nil {
 		return nil, hdr, err
 	}
-	for {
-		part, err := stream.Recv()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, hdr, err
-		}
-		if part.GetContribution() == nil {
-			return nil, hdr, fmt.Errorf("%w: a second header in the stream", ErrContribution)
-		}
-		if err := v.add(part.GetContribution()); err != nil {
-			return nil, hdr, err
-		}
+	if err := verifyStream(stream, v, runtime.GOMAXPROCS(0)); err != nil {
+		return nil, hdr, err
 	}
 	set, err := v.finish()
 	if err != nil {
@@ -199,6 +188,60 @@ func (s *Server) commitSum(stream grpc.ClientStreamingServer[vigilv1.SumPart, vi
 	}
 	c, err := s.commit(hdr, set, v.c1)
 	return c, hdr, err
+}
+
+// verifyStream feeds the stream's contributions to v, checking up to workers of them at once
+// (records and signatures are the costly part) and adding them one at a time. At most workers
+// contributions are held besides the one being received, so memory stays bounded whatever the
+// number of devices. It stops at the first refusal.
+func verifyStream(stream grpc.ClientStreamingServer[vigilv1.SumPart, vigilv1.SumCommitment], v *sumVerifier, workers int) error {
+	type result struct {
+		c   *vigilv1.Contribution
+		m   member
+		err error
+	}
+	results := make(chan result, workers)
+	inflight := 0
+	var first error
+	settle := func(r result) {
+		inflight--
+		if first == nil && r.err != nil {
+			first = r.err
+		}
+		if first == nil {
+			first = v.accept(r.c, r.m)
+		}
+	}
+	for first == nil {
+		part, err := stream.Recv()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			first = err
+			break
+		}
+		c := part.GetContribution()
+		if c == nil {
+			first = fmt.Errorf("%w: a second header in the stream", ErrContribution)
+			break
+		}
+		if first = v.admit(c); first != nil {
+			break
+		}
+		if inflight == workers {
+			settle(<-results)
+		}
+		inflight++
+		go func() {
+			m, err := v.check(c)
+			results <- result{c, m, err}
+		}()
+	}
+	for inflight > 0 {
+		settle(<-results)
+	}
+	return first
 }
 
 // commit decides, saves and signs the trustee's commitment to a verified set.

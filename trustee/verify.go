@@ -68,25 +68,47 @@ func newSumVerifier(sh *he.SecretShare, minContributors int, lastRound uint64, r
 // contributions than announced, a device twice, a device record that does not verify under
 // the root's enrolment role or names another device, a signature that does not verify over
 // the statement recomputed from what arrived, and c1 polynomials of the wrong number, size or
-// with unreduced residues.
+// with unreduced residues. It is admit, check and accept in one; the server runs check, the
+// costly step, for several contributions at a time.
 func (v *sumVerifier) add(c *vigilv1.Contribution) error {
+	if err := v.admit(c); err != nil {
+		return err
+	}
+	m, err := v.check(c)
+	if err != nil {
+		return err
+	}
+	return v.accept(c, m)
+}
+
+// admit is the cheap checks, in stream order: a valid device id not seen before in the
+// stream, no more contributions than announced. It reserves the device.
+func (v *sumVerifier) admit(c *vigilv1.Contribution) error {
 	dev := c.GetDeviceId()
 	if err := vigilv1.ValidID("device_id", dev); err != nil {
 		return fmt.Errorf("%w: %v", ErrContribution, err)
 	}
-	if len(v.members) >= int(v.hdr.GetContributors()) {
+	if len(v.seen) >= int(v.hdr.GetContributors()) {
 		return fmt.Errorf("%w: more than the %d contributions the header announced", ErrContribution, v.hdr.GetContributors())
 	}
 	if v.seen[dev] {
 		return fmt.Errorf("%w: device %q contributes twice to round %d", ErrContribution, dev, v.hdr.GetRound())
 	}
+	v.seen[dev] = true
+	return nil
+}
+
+// check verifies a contribution's record and signature and returns its member entry. It only
+// reads v, so several checks may run at once.
+func (v *sumVerifier) check(c *vigilv1.Contribution) (member, error) {
+	dev := c.GetDeviceId()
 	if len(c.GetNonce()) != vigilv1.NonceSize {
-		return fmt.Errorf("%w: device %q: nonce of %d bytes, want %d", ErrContribution, dev, len(c.GetNonce()), vigilv1.NonceSize)
+		return member{}, fmt.Errorf("%w: device %q: nonce of %d bytes, want %d", ErrContribution, dev, len(c.GetNonce()), vigilv1.NonceSize)
 	}
 	heads := make([][32]byte, len(c.GetHeadDigests()))
 	for j, h := range c.GetHeadDigests() {
 		if len(h) != 32 {
-			return fmt.Errorf("%w: device %q: header digest %d is %d bytes", ErrContribution, dev, j, len(h))
+			return member{}, fmt.Errorf("%w: device %q: header digest %d is %d bytes", ErrContribution, dev, j, len(h))
 		}
 		heads[j] = [32]byte(h)
 	}
@@ -94,26 +116,31 @@ func (v *sumVerifier) add(c *vigilv1.Contribution) error {
 	binding := he.UpdateBinding(epoch, round, dev, c.GetNonce())
 	stmt, err := he.UpdateStatement(v.params, binding, c.GetBaseVersion(), heads, c.GetC1())
 	if err != nil {
-		return fmt.Errorf("%w: device %q: %w", ErrContribution, dev, err)
+		return member{}, fmt.Errorf("%w: device %q: %w", ErrContribution, dev, err)
 	}
 	if v.root != nil {
 		rec, err := v.root.VerifyDeviceRecord(c.GetDeviceRecord(), v.now)
 		if err != nil {
-			return fmt.Errorf("%w: device %q: its record does not verify under the enrolment role: %w", ErrContribution, dev, err)
+			return member{}, fmt.Errorf("%w: device %q: its record does not verify under the enrolment role: %w", ErrContribution, dev, err)
 		}
 		if rec.DeviceID != dev {
-			return fmt.Errorf("%w: device %q presents the record of device %q", ErrContribution, dev, rec.DeviceID)
+			return member{}, fmt.Errorf("%w: device %q presents the record of device %q", ErrContribution, dev, rec.DeviceID)
 		}
 		if err := rec.Key().Verify(stmt[:], c.GetSignature(), he.UpdateContext); err != nil {
-			return fmt.Errorf("%w: device %q: the update's signature does not verify for round %d (altered, replayed or forged): %w",
+			return member{}, fmt.Errorf("%w: device %q: the update's signature does not verify for round %d (altered, replayed or forged): %w",
 				ErrContribution, dev, round, err)
 		}
 	}
+	return member{device: dev, statement: stmt}, nil
+}
+
+// accept adds a checked contribution's c1 polynomials (C1Sum.Add checks their number, size and
+// reduction) and counts it.
+func (v *sumVerifier) accept(c *vigilv1.Contribution, m member) error {
 	if err := v.c1.Add(c.GetC1()); err != nil {
-		return fmt.Errorf("%w: device %q: %w", ErrContribution, dev, err)
+		return fmt.Errorf("%w: device %q: %w", ErrContribution, m.device, err)
 	}
-	v.seen[dev] = true
-	v.members = append(v.members, member{device: dev, statement: stmt})
+	v.members = append(v.members, m)
 	return nil
 }
 
