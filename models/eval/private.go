@@ -149,24 +149,31 @@ func privatePopulation(ctx context.Context, layout *models.Layout, ref *models.R
 	return pop, rep, nil
 }
 
-// centringRound learns public centres: the broad buckets' means around zero, every other
-// bucket taking its nearest broad ancestor's.
+// centringRound learns public centres: the means of the broad buckets (those that are roots
+// or pool others) around zero, every other bucket taking its parent's, so that a device's
+// deviations in the statistics round are from the nearest broad mean, not from a root's.
 func centringRound(ctx context.Context, layout *models.Layout, ids []string, enrol []models.Enrolment, z float64, noisy bool, fleet, mMin, tDev int, seed uint64, workers int) ([]float64, error) {
 	nb := layout.NumBuckets()
 	broad := make([]float64, nb)
-	roots := 0
+	pools := make([]bool, nb)
+	for b := range broad {
+		if a := layout.Parent[b]; a >= 0 {
+			pools[a] = true
+		}
+	}
+	n := 0
 	for b := range broad {
 		broad[b] = math.NaN()
-		if layout.Parent[b] < 0 {
+		if layout.Parent[b] < 0 || pools[b] {
 			broad[b] = 0
-			roots++
+			n++
 		}
 	}
 	// Only the mean matters: the norm goes to the count and the value, which is not centred
 	// and so is given a small weight; room for every broad bucket at values up to 10.
 	w := [5]float64{1, 0.2, 1e-3, 1e-3, 1e-3}
 	s, err := models.NewPopulationStats(layout, models.Reference{Center: broad}, models.PopulationStatsConfig{
-		Clip: math.Sqrt(float64(roots) * 5.1), MaxDev: 20, MaxVar: 1, Weight: w,
+		Clip: math.Sqrt(float64(n) * 5.1), MaxDev: 20, MaxVar: 1, Weight: w,
 	})
 	if err != nil {
 		return nil, err
@@ -177,12 +184,16 @@ func centringRound(ctx context.Context, layout *models.Layout, ids []string, enr
 	}
 	out := make([]float64, nb)
 	for b := range out {
-		r := layout.Parent[b]
 		a := b
-		for ; r >= 0; r = layout.Parent[r] {
-			a = r
+		for math.IsNaN(broad[a]) || math.IsNaN(pop.Mean[a]) {
+			if a = layout.Parent[a]; a < 0 {
+				break
+			}
 		}
-		out[b] = pop.Mean[a]
+		out[b] = math.NaN()
+		if a >= 0 {
+			out[b] = pop.Mean[a]
+		}
 	}
 	return out, nil
 }

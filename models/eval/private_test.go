@@ -95,3 +95,24 @@ func TestCentringRound(t *testing.T) {
 		t.Fatal("nothing modelled after a centring round")
 	}
 }
+
+// TestMouseDeployable runs the mouse development protocol with the deployable federation at
+// epsilon 8 (a simulated fleet of 500 devices), with small models.
+func TestMouseDeployable(t *testing.T) {
+	skipWithout(t, balabitDir)
+	cfg := MouseConfig{Dir: balabitDir, Development: true, Seed: 1, MaxRows: 300, Privacy: PrivacyConfig{Epsilon: 8}}
+	cfg.Model.Train.Epochs = 5
+	res, err := Mouse(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := res.Private
+	t.Logf("development AUC deployable (epsilon 8) %.4f [%.4f, %.4f], alone %.4f; z %.3f, centring z %.3f, %d buckets",
+		res.Federated.AUC, res.Federated.AUCCI.Lo, res.Federated.AUCCI.Hi, res.Alone.AUC, p.NoiseMultiplier, p.CentringNoise, p.Buckets)
+	if p == nil || p.Fleet != 500 || p.Devices != 10 || !(p.EpsilonSpent <= 8) {
+		t.Fatalf("private rounds %+v", p)
+	}
+	if !(res.Federated.AUC > 0.8) {
+		t.Fatalf("deployable AUC %.3f: far below what these models reach", res.Federated.AUC)
+	}
+}
