@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"os"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/vigilauth/vigil/guard"
 	"github.com/vigilauth/vigil/siem"
 )
@@ -14,7 +16,7 @@ import (
 // siemFlags are a long-running command's flags for exporting its decisions to a SIEM (the
 // agent's --siem-*).
 type siemFlags struct {
-	spool, hec, tokenFile, syslog, ca, service *string
+	spool, hec, tokenFile, syslog, ca, service, metrics *string
 }
 
 func addSIEMFlags(fs *flag.FlagSet) *siemFlags {
@@ -25,6 +27,7 @@ func addSIEMFlags(fs *flag.FlagSet) *siemFlags {
 		syslog:    fs.String("siem-syslog", "", "syslog-over-TLS receiver `HOST:PORT` for --siem-spool"),
 		ca:        fs.String("siem-ca", "", "PEM `FILE` of the CAs that sign the collectors' certificates (default: the system's)"),
 		service:   fs.String("siem-service", "", "service.name in the events: the application the guard protects"),
+		metrics:   fs.String("siem-metrics", "", "serve the exporter's Prometheus metrics (vigil_siem_*) at http://`ADDR`/metrics"),
 	}
 }
 
@@ -34,8 +37,8 @@ func addSIEMFlags(fs *flag.FlagSet) *siemFlags {
 func (f *siemFlags) start(logger *slog.Logger) (rec guard.Recorder, stop func(), err error) {
 	noop := func() {}
 	if *f.spool == "" {
-		if *f.hec != "" || *f.syslog != "" || *f.tokenFile != "" {
-			return nil, noop, fmt.Errorf("--siem-hec, --siem-syslog and --siem-token-file need --siem-spool")
+		if *f.hec != "" || *f.syslog != "" || *f.tokenFile != "" || *f.metrics != "" {
+			return nil, noop, fmt.Errorf("--siem-hec, --siem-syslog, --siem-token-file and --siem-metrics need --siem-spool")
 		}
 		return nil, noop, nil
 	}
@@ -45,9 +48,20 @@ func (f *siemFlags) start(logger *slog.Logger) (rec guard.Recorder, stop func(),
 	}
 	host, _ := os.Hostname()
 	cfg.Source, cfg.Logger = siem.Source{Service: *f.service, Host: host}, logger
+	reg := prometheus.NewRegistry()
+	cfg.Registerer = reg
 	exp, err := siem.New(cfg)
 	if err != nil {
 		return nil, noop, flagNamed("--siem-", err)
+	}
+	stopMetrics := func() {}
+	if *f.metrics != "" {
+		var bound string
+		if stopMetrics, bound, err = serveMetrics(*f.metrics, reg, false); err != nil {
+			exp.Close()
+			return nil, noop, fmt.Errorf("--siem-metrics: %w", err)
+		}
+		logger.Info("SIEM exporter metrics", "url", "http://"+bound+"/metrics")
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -57,5 +71,5 @@ func (f *siemFlags) start(logger *slog.Logger) (rec guard.Recorder, stop func(),
 			logger.Error("SIEM export stopped; decisions are counted as dropped from now on", "err", err)
 		}
 	}()
-	return exp, func() { cancel(); <-done }, nil
+	return exp, func() { cancel(); <-done; stopMetrics() }, nil
 }

@@ -6,9 +6,12 @@ import (
 	"flag"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -28,13 +31,19 @@ func TestAgentSIEMExport(t *testing.T) {
 	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
 	sf := addSIEMFlags(fs)
 	// Port 1 refuses connections: the agent spools while its collector is unreachable.
-	if err := fs.Parse([]string{"--siem-spool", spool, "--siem-hec", "https://127.0.0.1:1", "--siem-token-file", tokenFile, "--siem-service", "bank"}); err != nil {
+	if err := fs.Parse([]string{"--siem-spool", spool, "--siem-hec", "https://127.0.0.1:1", "--siem-token-file", tokenFile,
+		"--siem-service", "bank", "--siem-metrics", "127.0.0.1:0"}); err != nil {
 		t.Fatal(err)
 	}
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	var logs syncBuffer
+	logger := slog.New(slog.NewTextHandler(&logs, nil))
 	export, stop, err := sf.start(logger)
 	if err != nil {
 		t.Fatal(err)
+	}
+	metricsURL := regexp.MustCompile(`url=(http://\S+/metrics)`).FindStringSubmatch(logs.String())
+	if metricsURL == nil {
+		t.Fatalf("no metrics URL logged: %s", logs.String())
 	}
 	a, err := agent.New(agent.Config{Dir: filepath.Join(dir, "agent"), Export: export, Logger: logger})
 	if err != nil {
@@ -47,6 +56,15 @@ func TestAgentSIEMExport(t *testing.T) {
 	d := g.Authorize(context.Background(), "s1", "transfer")
 	if err := g.CloseSession("s1", now.Add(time.Second)); err != nil {
 		t.Fatal(err)
+	}
+	resp, err := http.Get(metricsURL[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !regexp.MustCompile(`(?m)^vigil_siem_queued_total [1-9]`).Match(page) {
+		t.Errorf("--siem-metrics page lacks a positive vigil_siem_queued_total:\n%s", page)
 	}
 	stop()
 
@@ -79,6 +97,8 @@ func TestAgentSIEMFlagErrors(t *testing.T) {
 		{[]string{"--siem-spool", t.TempDir()}, "--siem-hec, --siem-syslog"},
 		{[]string{"--siem-spool", t.TempDir(), "--siem-hec", "https://h"}, "--siem-token-file"},
 		{[]string{"--siem-spool", t.TempDir(), "--siem-syslog", "nohost"}, "--siem-syslog"},
+		{[]string{"--siem-metrics", "127.0.0.1:0"}, "--siem-spool"},
+		{[]string{"--siem-spool", t.TempDir(), "--siem-syslog", "h:6514", "--siem-metrics", "256.0.0.1:1"}, "--siem-metrics"},
 	}
 	for _, tc := range tests {
 		fs := flag.NewFlagSet("agent", flag.ContinueOnError)
@@ -92,4 +112,22 @@ func TestAgentSIEMFlagErrors(t *testing.T) {
 			t.Errorf("%v: %v, want an error naming %q", tc.args, err, tc.wants)
 		}
 	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a logger on another goroutine.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
