@@ -119,6 +119,11 @@ func TestReleaseOperatorWalkthrough(t *testing.T) {
 		!strings.Contains(out, usLoc+": FAILED") {
 		t.Fatalf("publish with us down: %v (exit %d)\n%s", err, exitCode(err), out)
 	}
+	out, err = release_(t, "status", "-root", k("stage/root/1.root.json"), euLoc, usLoc)
+	t.Logf("$ vigil release status (us down)\n%s%v", out, err)
+	if exitCode(err) != exitRefused || !strings.Contains(out, "vigil-ae version 2 verified") || !strings.Contains(out, "FAIL") {
+		t.Fatalf("status with us down: %v (exit %d)\n%s", err, exitCode(err), out)
+	}
 	if err := us.Restart(); err != nil {
 		t.Fatal(err)
 	}
