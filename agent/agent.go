@@ -57,7 +57,6 @@ type Agent struct {
 
 // userRT is what the agent holds in memory for a user besides their persisted state.
 type userRT struct {
-	enr     *enroller
 	fitting bool
 }
 
@@ -184,7 +183,7 @@ func (a *Agent) userState(user string) (*UserState, *userRT) {
 	}
 	rt := a.users[user]
 	if rt == nil {
-		rt = &userRT{enr: newEnroller(a.windowSize(), true)}
+		rt = &userRT{}
 		a.users[user] = rt
 	}
 	return us, rt
@@ -197,15 +196,17 @@ func (a *Agent) windowSize() int {
 	return guard.DefaultConfig().KeystrokeWindow
 }
 
-// enrolKeystrokes feeds a user's accepted keystrokes, from a session in good standing, to
-// their enrolment, and fits their model once it has enough windows. a.mu must be held.
-func (a *Agent) enrolKeystrokes(user string, evs []guard.KeystrokeEvent) {
+// enrolKeystrokes feeds accepted keystrokes of session s, in good standing, to its user's
+// enrolment (each session cuts its own windows, so none spans two sessions), and fits the
+// user's model once it has enough windows. s.mu and a.mu must be held, in that order.
+func (a *Agent) enrolKeystrokes(s *session, evs []guard.KeystrokeEvent) {
+	user := s.user
 	us, rt := a.userState(user)
 	if us.Enrolled || rt.fitting {
 		return
 	}
 	for _, ev := range evs {
-		rt.enr.push(ev, &us.Enrolment)
+		s.enr.push(ev, &us.Enrolment)
 	}
 	a.dirty = true
 	if len(us.Enrolment.Windows) < a.cfg.EnrolWindows {
@@ -213,7 +214,7 @@ func (a *Agent) enrolKeystrokes(user string, evs []guard.KeystrokeEvent) {
 	}
 	us.Enrolment.Windows = us.Enrolment.Windows[:a.cfg.EnrolWindows]
 	rt.fitting = true
-	rt.enr.reset()
+	s.enr.reset()
 	seed := userSeed(user)
 	enrol := models.Enrolment{Windows: slices.Clone(us.Enrolment.Windows), Summaries: slices.Clone(us.Enrolment.Summaries)}
 	a.fitting.Add(1)

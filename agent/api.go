@@ -105,13 +105,12 @@ func (a *Agent) finish(s *session, st guard.Status, shutdown bool) {
 	delete(a.sessions, s.id)
 	delete(a.tokens, s.token)
 	a.smu.Unlock()
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	us, rt := a.userState(s.user)
-	rt.enr.reset() // enrolment windows never span sessions
-	s.mu.Lock()
+	s.mu.Lock() // never under a.mu: SendEvents takes s.mu, then a.mu
 	minTrust := s.minTrust
 	s.mu.Unlock()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	us, _ := a.userState(s.user)
 	us.History = append(us.History, SessionSummary{Session: s.id, Start: s.start, End: a.cfg.Clock(), FinalTrust: st.Trust,
 		MinTrust: minTrust, Tier: st.Tier.String(), Allowed: int(s.allowed.Load()), Denied: int(s.denied.Load()), EndedByShutdown: shutdown})
 	if n := len(us.History); n > MaxHistory {
@@ -187,12 +186,12 @@ func (a *Agent) SendEvents(ctx context.Context, req *vigilv1.SendEventsRequest) 
 	if len(accepted) > 0 && enrolled {
 		s.keep(accepted) // the user has a model: a verdict may teach it these windows
 	}
-	s.mu.Unlock()
-	if len(keys) > 0 {
+	if len(keys) > 0 && !enrolled {
 		a.mu.Lock()
-		a.enrolKeystrokes(s.user, keys)
+		a.enrolKeystrokes(s, keys)
 		a.mu.Unlock()
 	}
+	s.mu.Unlock()
 	if resp.Accepted > 0 {
 		s.notify()
 	}

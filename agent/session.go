@@ -25,14 +25,16 @@ type session struct {
 
 	allowed, denied atomic.Int64
 
-	// recent cuts the session's typing into windows a verdict may teach the model (s.mu).
+	// enr cuts the session's typing into its user's enrolment windows, before the user has a
+	// model; recent into the windows a verdict may teach the model after. Both under s.mu.
+	enr     *enroller
 	recent  *enroller
 	windows models.Enrolment
 }
 
 func newSession(id, user, token string, now time.Time, trust float64, size int) *session {
 	return &session{id: id, user: user, token: token, start: now, tokens: EventBurst, refilled: now,
-		minTrust: trust, changed: make(chan struct{}), recent: newEnroller(size, false)}
+		minTrust: trust, changed: make(chan struct{}), enr: newEnroller(size, true), recent: newEnroller(size, false)}
 }
 
 // take spends n events of the session's allowance and reports whether there were enough, and
