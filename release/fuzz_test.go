@@ -82,3 +82,29 @@ func FuzzVerifier(f *testing.F) {
 		_, _, _ = DecodeUnverified(data)
 	})
 }
+
+// FuzzMergeSignatures merges arbitrary envelopes with genuine ones: never a panic, and what it
+// accepts is one strict envelope carrying every distinct signer, whose signatures still verify.
+func FuzzMergeSignatures(f *testing.F) {
+	tr, seeds := fuzzSeeds(f)
+	for _, s := range seeds {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		for _, genuine := range [][]byte{tr.rootEnv, data} {
+			merged, err := MergeSignatures(genuine, data)
+			if err != nil {
+				continue
+			}
+			env, err := ParseEnvelope(merged)
+			if err != nil {
+				t.Fatalf("merged envelope does not parse: %v", err)
+			}
+			if bytes.Equal(genuine, tr.rootEnv) {
+				if _, err := ParseTrustedRoot(merged); err != nil {
+					t.Fatalf("merging %d signature(s) into the genuine root broke it: %v", len(env.Signatures), err)
+				}
+			}
+		}
+	})
+}

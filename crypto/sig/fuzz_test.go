@@ -51,3 +51,24 @@ func FuzzVerify(f *testing.F) {
 		_ = k.Public().Verify(msg, signature, "")
 	})
 }
+
+// FuzzDecryptPrivateKey feeds arbitrary files to the encrypted-key decoder: never a panic, and
+// nothing but the genuine file decrypts under the passphrase.
+func FuzzDecryptPrivateKey(f *testing.F) {
+	k, err := GenerateKey(nil)
+	if err != nil {
+		f.Fatal(err)
+	}
+	genuine, err := encryptPrivateKey(k, []byte("pass"), minScryptLogN)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(genuine)
+	f.Add(MarshalPrivateKey(k))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		got, err := DecryptPrivateKey(data, []byte("pass"))
+		if err == nil && (!bytes.Equal(data, genuine) || got.ID() != k.ID()) {
+			t.Fatal("a file other than the genuine one decrypted")
+		}
+	})
+}
