@@ -96,9 +96,24 @@ func (l *contributionLog) removeOthers(keep uint64) error {
 	return nil
 }
 
-// appendFor adds c to round's log and returns a function that takes it out again, for when
-// the update is then refused by the round.
-func (l *contributionLog) appendFor(round uint64, c *vigilv1.Contribution) (undo func(), err error) {
+// encode returns c's log record (length-prefixed protobuf), or nil for a log in memory. It
+// needs no lock: callers encode before they take the coordinator's mutex.
+func (l *contributionLog) encode(c *vigilv1.Contribution) ([]byte, error) {
+	if l.dir == "" {
+		return nil, nil
+	}
+	size := proto.Size(c)
+	rec := binary.LittleEndian.AppendUint32(make([]byte, 0, 4+size), uint32(size))
+	rec, err := proto.MarshalOptions{Deterministic: true}.MarshalAppend(rec, c)
+	if err != nil {
+		return nil, fmt.Errorf("coordinator: contribution: %w", err)
+	}
+	return rec, nil
+}
+
+// appendFor adds c, encoded as rec (see encode), to round's log and returns a function that
+// takes it out again, for when the update is then refused by the round.
+func (l *contributionLog) appendFor(round uint64, c *vigilv1.Contribution, rec []byte) (undo func(), err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if round != l.round || (l.dir != "" && l.f == nil) {
@@ -111,12 +126,11 @@ func (l *contributionLog) appendFor(round uint64, c *vigilv1.Contribution) (undo
 		l.count++
 		return func() { l.mu.Lock(); l.mem = l.mem[:len(l.mem)-1]; l.count--; l.mu.Unlock() }, nil
 	}
-	raw, err := proto.MarshalOptions{Deterministic: true}.Marshal(c)
-	if err != nil {
-		return nil, fmt.Errorf("coordinator: contribution: %w", err)
+	if rec == nil {
+		if rec, err = l.encode(c); err != nil {
+			return nil, err
+		}
 	}
-	rec := binary.LittleEndian.AppendUint32(make([]byte, 0, 4+len(raw)), uint32(len(raw)))
-	rec = append(rec, raw...)
 	mark := l.size
 	if _, err := l.f.WriteAt(rec, mark); err != nil {
 		l.f.Truncate(mark)

@@ -91,7 +91,11 @@ func BenchmarkIngest100k(b *testing.B) {
 			log.begin(1)
 			log.mu.Unlock()
 		}
-		if _, err := log.appendFor(1, c); err != nil {
+		rec, err := log.encode(c)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := log.appendFor(1, c, rec); err != nil {
 			b.Fatal(err)
 		}
 		if i == devices-1 {

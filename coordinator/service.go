@@ -110,6 +110,7 @@ func (c *Coordinator) Enroll(ctx context.Context, req *vigilv1.EnrollRequest) (*
 	}
 	if changed {
 		c.devices[id] = d
+		delete(c.removed, id)
 		c.dirty = true
 	}
 	n, g, cm := len(c.devices), c.global, c.pending
@@ -143,6 +144,7 @@ func (c *Coordinator) GetTask(ctx context.Context, req *vigilv1.GetTaskRequest) 
 	if err := c.requireDevice(ctx, req.GetDeviceId()); err != nil {
 		return nil, err
 	}
+	c.seen(req.GetDeviceId())
 	wait := time.NewTimer(c.cfg.LongPoll)
 	defer wait.Stop()
 	for waited := false; ; waited = true {
@@ -233,13 +235,20 @@ func (c *Coordinator) submit(req *vigilv1.SubmitUpdateRequest) (int, *commit, er
 	if err != nil {
 		return 0, nil, err
 	}
+	var rec []byte
+	if contrib != nil {
+		// Encoded here too: copying 1.7 MB under the lock would serialise the handlers.
+		if rec, err = c.contribs.encode(contrib); err != nil {
+			return 0, nil, status.Error(codes.Internal, err.Error())
+		}
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var undo func()
 	if contrib != nil && req.GetRound() == c.engine.Current() {
 		// Logged before it enters the sum, and taken out again if the round refuses it, so
 		// that the log and the sum always hold the same updates in the same order.
-		if undo, err = c.contribs.appendFor(req.GetRound(), contrib); err != nil {
+		if undo, err = c.contribs.appendFor(req.GetRound(), contrib, rec); err != nil {
 			return 0, nil, reject(codes.Unavailable, ReasonNotDurable, "the update could not be logged; send it again: "+err.Error())
 		}
 	}
