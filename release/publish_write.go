@@ -90,7 +90,8 @@ func writeObject(ctx context.Context, st store.Store, o object, t storeTrust) er
 func settle(ctx context.Context, st store.Store, o object, t storeTrust) error {
 	limit := max(int64(len(o.data)), MaxEnvelopeBytes)
 	versions, err := store.GetVersions(ctx, st, o.key, limit, MaxObjectVersions)
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
+	// Nothing readable, or only objects larger than anything we write: junk.
+	if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrTooLarge) {
 		return err
 	}
 	for _, have := range versions {
@@ -122,7 +123,7 @@ func settle(ctx context.Context, st store.Store, o object, t storeTrust) error {
 // checkFree refuses, before anything is written, a key that holds a different genuine document.
 func checkFree(ctx context.Context, st store.Store, o object, t storeTrust) error {
 	versions, err := store.GetVersions(ctx, st, o.key, MaxEnvelopeBytes, MaxObjectVersions)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrTooLarge) {
 		return nil
 	}
 	if err != nil {
