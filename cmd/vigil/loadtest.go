@@ -159,7 +159,7 @@ func startLoad(ctx context.Context, f loadFlags, progress func(string, ...any)) 
 	for _, id := range trustees {
 		dir := filepath.Join(l.org, orgTrustees, id)
 		line, err := l.spawn(ctx, exe, "trustee "+id, "trustee", "serve", "--dir", dir, "--pki-dir", filepath.Join(dir, orgTrusteeTLS),
-			"--min-contributors", fmt.Sprint(f.devices), "--listen", "127.0.0.1:0", "--log-level", "warn")
+			"--root", filepath.Join(l.org, orgRoot), "--min-contributors", fmt.Sprint(f.devices), "--listen", "127.0.0.1:0", "--log-level", "warn")
 		if err != nil {
 			return nil, err
 		}

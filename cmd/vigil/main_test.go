@@ -135,7 +135,7 @@ func startTrustees(t *testing.T, ctx context.Context, orgDir string, minContribu
 	var flags []string
 	for _, id := range []string{"privacy-office", "security", "audit"} {
 		dir := filepath.Join(orgDir, "trustees", id)
-		_, lines, _ := startProcess(t, ctx, "trustee", "serve", "--dir", dir, "--pki-dir", filepath.Join(dir, "tls"),
+		_, lines, _ := startProcess(t, ctx, "trustee", "serve", "--dir", dir, "--pki-dir", filepath.Join(dir, "tls"), "--root", filepath.Join(orgDir, "root.json"),
 			"--min-contributors", fmt.Sprint(minContributors), "--listen", "127.0.0.1:0", "--log-level", "warn")
 		line := lines.wait(t, "trustee "+id)
 		addr := line[strings.LastIndex(line, " ")+1:]

@@ -75,7 +75,7 @@ func runSetup(ctx context.Context, args []string, stdout, stderr io.Writer) erro
   %[12]s/ %[13]s  the privacy office's key and the privacy policy devices hold tasks to
 
 next:
-  vigil trustee serve --dir %[1]s/%[9]s/ID --pki-dir %[1]s/%[9]s/ID/%[10]s --min-contributors M --listen 127.0.0.1:PORT   (each trustee)
+  vigil trustee serve --dir %[1]s/%[9]s/ID --pki-dir %[1]s/%[9]s/ID/%[10]s --root %[1]s/%[4]s --min-contributors M --listen 127.0.0.1:PORT   (each trustee)
   vigil coordinator --org %[1]s --trustee ID=127.0.0.1:PORT ...                                      (coordinator)
   vigil enrol serve --dir %[1]s/%[11]s --listen 127.0.0.1:7060                                    (enrolment authority)
   vigil enrol token --dir %[1]s/%[11]s --device-id DEVICE                                          (one per device)
