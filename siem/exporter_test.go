@@ -2,6 +2,7 @@ package siem
 
 import (
 	"context"
+	"net/http"
 	"os"
 	"testing"
 	"time"
@@ -258,4 +259,96 @@ func value(c prometheus.Metric) float64 {
 		return m.Counter.GetValue()
 	}
 	return m.Gauge.GetValue()
+}
+
+// TestHECRefusalsAreRetried has the collector refuse with 503 (busy) and then 403 (a token it
+// does not know yet): nothing is acknowledged meanwhile, failures are counted, and once it
+// accepts, everything arrives.
+func TestHECRefusalsAreRetried(t *testing.T) {
+	pki := newTestPKI(t)
+	hec := newHECCollector(t, pki, testToken)
+	e, err := New(testConfig(t, t.TempDir(), pki, hec, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	runExporter(t, e)
+	ds, ts, uids := testDecisions(50, time.Now())
+	for _, code := range []int32{http.StatusServiceUnavailable, http.StatusForbidden} {
+		hec.refuse.Store(code)
+		before := value(e.m.failed.WithLabelValues("hec"))
+		record(e, ds[:25], ts[:25])
+		deadline := time.Now().Add(10 * time.Second)
+		for value(e.m.failed.WithLabelValues("hec")) < before+2 {
+			if time.Now().After(deadline) {
+				t.Fatalf("status %d: no failures counted", code)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if acked := e.spool.Cursor("hec").Acked(); acked != 0 {
+			t.Fatalf("status %d: offset %d acknowledged though the collector refused", code, acked)
+		}
+	}
+	hec.refuse.Store(0)
+	record(e, ds[25:], ts[25:])
+	hec.got.waitAll(uids, 20*time.Second)
+}
+
+// TestSpoolFullIsCountedAndReported fills a small spool while the collector is down: the
+// events that do not fit are dropped with reason spool_full, and once the collector is back a
+// gap finding with their count arrives after the events that were spooled.
+func TestSpoolFullIsCountedAndReported(t *testing.T) {
+	pki := newTestPKI(t)
+	hec := newHECCollector(t, pki, testToken)
+	hec.stop()
+	cfg := testConfig(t, t.TempDir(), pki, hec, nil)
+	cfg.SegmentBytes, cfg.MaxSpoolBytes = MinSegmentBytes, 2*MinSegmentBytes
+	e, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runExporter(t, e)
+	ds, ts, _ := testDecisions(600, time.Now()) // about 1 KiB each: more than 512 KiB
+	for i := range ds {
+		for len(e.ch) > cap(e.ch)/2 { // never let the queue drop: only the spool may
+			time.Sleep(time.Millisecond)
+		}
+		e.RecordDecision(ds[i])
+		e.RecordTransition(ts[i])
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for value(e.m.dropped[DropSpoolFull]) == 0 || len(e.ch) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("spool of %d bytes never overflowed (%v bytes held)", cfg.MaxSpoolBytes, value(e.m.spoolBytes))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if held := value(e.m.spoolBytes); held > float64(cfg.MaxSpoolBytes) {
+		t.Fatalf("spool holds %v bytes, bound %d", held, cfg.MaxSpoolBytes)
+	}
+	if value(e.m.dropped[DropQueueFull]) != 0 {
+		t.Fatal("the queue dropped; the test wants only the spool to")
+	}
+	hec.start()
+	deadline = time.Now().Add(30 * time.Second)
+	for {
+		var gap uint64
+		delivered := 0
+		hec.got.mu.Lock()
+		for _, ev := range hec.got.events {
+			if ev.Unmapped != nil && ev.Unmapped.Vigil.Kind == "gap" {
+				gap += ev.Unmapped.Vigil.Dropped
+			} else {
+				delivered++
+			}
+		}
+		hec.got.mu.Unlock()
+		dropped := uint64(value(e.m.dropped[DropSpoolFull]))
+		if gap == dropped && gap > 0 && delivered+int(gap) == 1200 {
+			return // every one of the 1,200 entries either arrived or is reported lost
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("gap findings report %d lost, the exporter counted %d, %d delivered; want 1,200 in all", gap, dropped, delivered)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

@@ -22,6 +22,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -142,6 +143,8 @@ type hecCollector struct {
 	got   *received
 	posts int
 	mu    sync.Mutex
+	// refuse, when not 0, is the HTTP status every request gets instead of being read.
+	refuse atomic.Int32
 }
 
 func newHECCollector(t testing.TB, pki *testPKI, token string) *hecCollector {
@@ -183,6 +186,10 @@ func (c *hecCollector) stop() {
 }
 
 func (c *hecCollector) serve(w http.ResponseWriter, r *http.Request) {
+	if code := int(c.refuse.Load()); code != 0 {
+		http.Error(w, `{"text":"Server is busy","code":9}`, code)
+		return
+	}
 	switch {
 	case r.Method != http.MethodPost || r.URL.Path != "/services/collector/event":
 		http.Error(w, `{"text":"Not found","code":404}`, http.StatusNotFound)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 )
 
@@ -64,6 +65,9 @@ func Validate(line []byte) error {
 	dec.UseNumber()
 	if err := dec.Decode(&ev); err != nil {
 		return fmt.Errorf("%w: %v", ErrInvalidEvent, err)
+	}
+	if dec.Decode(new(any)) != io.EOF {
+		return fmt.Errorf("%w: data after the event", ErrInvalidEvent)
 	}
 	class, _ := intAt(ev, "class_uid")
 	var rules *ClassRules
