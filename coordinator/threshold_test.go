@@ -121,6 +121,22 @@ func (f *encrypted) enroll(t *testing.T, d string) {
 	}
 }
 
+// identity is device d's enrolment as the enrolment authority would give it: a key of its own
+// and a record for it signed by the root's enrolment role.
+func (f *encrypted) identity(t *testing.T, d string) *client.Identity {
+	t.Helper()
+	key, err := sig.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	rec, err := f.keys.SignDeviceRecord(release.NewDeviceRecord(d, "eu", key.Public(), now.Add(-time.Minute), now.Add(time.Hour)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &client.Identity{DeviceID: d, Region: "eu", SigningKey: key, Record: rec}
+}
+
 // signUpdate is what a device does before it sends its update: it signs the statement over
 // the update's binding, base version and every ciphertext, with its record's key.
 func signUpdate(t *testing.T, key *sig.PrivateKey, k *he.KeyEpoch, req *vigilv1.SubmitUpdateRequest) {
@@ -144,9 +160,8 @@ func signUpdate(t *testing.T, key *sig.PrivateKey, k *he.KeyEpoch, req *vigilv1.
 // model improves as in the clear.
 func TestEncryptedRoundsOverGRPC(t *testing.T) {
 	const devices, rounds = 4, 3
-	// TRANSITIONAL: the client does not sign its updates yet, so this runs without a root.
 	f := startEncrypted(t, coordinator.Config{Rounds: rounds, DevicesPerRound: devices, MinUpdates: 3, MinEnrolled: devices,
-		RoundTimeout: 30 * time.Second, Privacy: coordinator.Privacy{ClipNorm: 1}}, false)
+		RoundTimeout: 30 * time.Second, Privacy: coordinator.Privacy{ClipNorm: 1}}, true)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var heldOut [][]float64
@@ -159,7 +174,7 @@ func TestEncryptedRoundsOverGRPC(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		a, err := client.New(client.Config{DeviceID: id, Coordinator: f.api, Data: client.Rows(rows[:30]),
+		a, err := client.New(client.Config{DeviceID: id, Coordinator: f.api, Data: client.Rows(rows[:30]), Identity: f.identity(t, id),
 			Sealer: client.NewThresholdSealer(id, keys), FeatureSet: keystroke.TimingFeatureSet, Seed: uint64(i)})
 		if err != nil {
 			t.Fatal(err)
