@@ -5,6 +5,7 @@
 //   Vigil.start({session: "s-1", token: tokenFromYourServer});   // after sign-in
 //   Vigil.onStatus(function (st) { ... st.trust, st.tier, st.reasons ... });
 //   Vigil.authorize("transfer").then(function (d) { ... d.allow, d.explanation ... });
+//   Vigil.onError(function (err) { ... err.reason ... });     // e.g. the agent restarted
 //   Vigil.stop();                                                 // at sign-out
 //
 // Your server starts the session with the agent (StartSession, with the install secret) and
@@ -24,8 +25,8 @@
   var endpoint = script ? new URL(script.src).origin : "http://127.0.0.1:7412";
   var FLUSH_MS = 250, MAX_BATCH = 2000, MAX_HOLD_MS = 5000;
 
-  var state = null; // {session, token, keys, pointer, held, timer, listeners}
-  var statusListeners = [];
+  var state = null; // {session, token, keys, pointer, held, timer, sent}
+  var statusListeners = [], errorListeners = [];
 
   function now(e) {
     // High-resolution event time in ms since the epoch.
@@ -100,10 +101,20 @@
       body: JSON.stringify(body)
     }).then(function (r) {
       return r.json().then(function (j) {
-        if (!r.ok) { var err = new Error(j.error || r.statusText); err.reason = j.reason; err.field = j.field; throw err; }
+        if (!r.ok) {
+          var err = new Error(j.error || r.statusText);
+          err.status = r.status; err.reason = j.reason; err.field = j.field;
+          throw err;
+        }
         return j;
       });
     });
+  }
+
+  function failed(err) {
+    for (var i = 0; i < errorListeners.length; i++) {
+      try { errorListeners[i](err); } catch (e) { /* a listener's bug is not ours */ }
+    }
   }
 
   function publish(st) {
@@ -138,7 +149,14 @@
       return r;
     }, function (err) {
       inFlight = null;
-      if (global.console) console.warn("vigil: events refused:", err.message);
+      // The agent busy (429) or unreachable for a moment: keep the events for the next flush,
+      // within bounds. Anything else (the session ended, a malformed event) drops them.
+      if ((err.status === 429 || err.status === undefined) && state === s) {
+        s.keys = keys.concat(s.keys).slice(-MAX_BATCH);
+        s.pointer = pointer.concat(s.pointer).slice(-MAX_BATCH);
+      }
+      if (global.console) console.warn("vigil: events not taken:", err.message);
+      failed(err);
     });
     return inFlight;
   }
@@ -176,7 +194,8 @@
     flush: flush,
     // status resolves to the session's current status.
     status: function () {
-      return api("SendEvents", {session: state.session}).then(function (r) { publish(r.status); return r.status; });
+      return api("SendEvents", {session: state.session}).then(function (r) { publish(r.status); return r.status; },
+        function (err) { failed(err); throw err; });
     },
     // authorize asks the agent whether the session may use resource now; it resolves to the
     // decision {allow, outcome, trust, required, tier, challenge, reasons, explanation}. Pending
@@ -190,6 +209,9 @@
     },
     // onStatus calls fn with every status the agent returns.
     onStatus: function (fn) { statusListeners.push(fn); },
+    // onError calls fn with every refusal: err.status (HTTP), err.reason (e.g. UNKNOWN_SESSION
+    // or BAD_SECRET after the agent restarted: start the session again), err.field.
+    onError: function (fn) { errorListeners.push(fn); },
     // watch streams status changes over a WebSocket; fn as for onStatus.
     watch: function (fn) {
       var ws = new WebSocket(endpoint.replace(/^http/, "ws") + "/v1/agent/WatchSession?session=" +
