@@ -13,6 +13,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"io"
+	"log"
 	"math/big"
 	"net"
 	"net/http"
@@ -173,6 +174,7 @@ func (c *hecCollector) start() {
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(c.serve))
 	srv.Listener = l
 	srv.TLS = &tls.Config{Certificates: []tls.Certificate{c.pki.server}}
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // handshakes refused on purpose
 	srv.StartTLS()
 	c.srv = srv
 }
