@@ -140,7 +140,7 @@ func (a *Agent) SendEvents(ctx context.Context, req *vigilv1.SendEventsRequest) 
 	}
 	slices.SortStableFunc(evs, func(x, y event) int { return x.at.Compare(y.at) })
 
-	enrolled := a.Enrolled(s.user) // before s.mu: finish takes a.mu, then s.mu
+	enrolled := a.Enrolled(s.user)
 	s.mu.Lock()
 	ok, wait := s.take(n, time.Now())
 	if !ok {
