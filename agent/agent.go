@@ -16,6 +16,7 @@ import (
 	"github.com/vigilauth/vigil/models"
 	"github.com/vigilauth/vigil/models/keystroke"
 	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
+	"github.com/vigilauth/vigil/siem"
 )
 
 // Agent is the device agent: the session guard behind the local API, with the users'
@@ -86,6 +87,9 @@ func New(cfg Config) (*Agent, error) {
 	}
 	gc := cfg.Guard
 	gc.Scorers, gc.Recorder, gc.Clock = a.scorers, a.queue, cfg.Clock
+	if cfg.Export != nil {
+		gc.Recorder = siem.Tee(a.queue, cfg.Export)
+	}
 	if a.g, err = guard.New(gc, cfg.Policy); err != nil {
 		return nil, err
 	}

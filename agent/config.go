@@ -33,6 +33,9 @@ type Config struct {
 	Logger *slog.Logger
 	// Clock returns the current time (default time.Now).
 	Clock func() time.Time
+	// Export also receives every decision and change of standing the audit log does (the SIEM
+	// exporter, siem.Exporter); like the audit queue it must never block. Nil for none.
+	Export guard.Recorder
 }
 
 // DefaultPolicy is the policy of an agent started without one: reading needs little trust,

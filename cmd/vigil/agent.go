@@ -28,6 +28,7 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	policyPath := fs.String("policy", "", "minimum trust per resource, one 'resource trust' per line `FILE` (default: "+
 		"profile.read 40, documents.read 50, transfer 70, admin 85)")
 	heads := fs.Duration("head-interval", time.Minute, "how often to export a signed head of the audit log")
+	siemFlags := addSIEMFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -38,6 +39,12 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return errors.New("agent: --grpc and --http are both empty: nothing to serve")
 	}
 	cfg := agent.Config{Dir: *dir, HeadInterval: *heads, Logger: slog.New(slog.NewTextHandler(stderr, nil))}
+	export, stopExport, siemErr := siemFlags.start(cfg.Logger)
+	if siemErr != nil {
+		return fmt.Errorf("agent: %w", siemErr)
+	}
+	defer stopExport() // after Serve, so the sessions ended by shutdown are exported too
+	cfg.Export = export
 	if *policyPath != "" {
 		p, err := guard.LoadPolicy(*policyPath)
 		if err != nil {
