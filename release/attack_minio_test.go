@@ -63,14 +63,18 @@ func TestAttackObjectLockMinIO(t *testing.T) {
 		t.Fatalf("republish after plain PUT and DELETE: %v", err)
 	}
 
-	// Junk under the next root's key, locked: devices go on under root v1.
+	// Junk under the next root's key, locked: bytes that are no envelope, and a root v2 the
+	// attacker signed with keys of their own. Devices go on under root v1.
 	rawPut(t, st, RootKey(2), []byte(`{"junk":true}`), true)
+	mallory := newKey(t)
+	rawPut(t, st, RootKey(2), rotate(t, tr.root, 2, mallory, mallory, mallory, mallory), true)
 	if b, err := tr.verifier(t, 0).Fetch(ctx, st, now); err != nil || b.Manifest.Version != 1 {
 		t.Fatalf("device with junk at root/2: %v", err)
 	}
 	// The real root v2 (new release key) is published beside the junk, and devices walk to it.
 	rel2 := newKey(t)
 	env2 := rotate(t, tr.root, 2, tr.rootKeys[0], rel2, tr.timestamp, tr.rootKeys[0])
+	// The publisher trusts root v1, the predecessor: the attacker's root does not follow it.
 	if err := p.PublishRoot(ctx, regions, env2); err != nil {
 		t.Fatalf("publish root v2 over junk: %v", err)
 	}
@@ -89,8 +93,8 @@ func TestAttackObjectLockMinIO(t *testing.T) {
 	if b, err := v.Fetch(ctx, st, now); err != nil || b.Manifest.Version != 2 || v.Root().Version != 2 {
 		t.Fatalf("device after root v2 beside junk: %v", err)
 	}
-	if n := miniotest.Versions(t, st, RootKey(2))[RootKey(2)]; n != 2 {
-		t.Fatalf("%d versions of root/2, want junk + genuine", n)
+	if n := miniotest.Versions(t, st, RootKey(2))[RootKey(2)]; n != 3 {
+		t.Fatalf("%d versions of root/2, want two junk + genuine", n)
 	}
 }
 

@@ -235,6 +235,9 @@ func (p *Publisher) PublishLatest(ctx context.Context, regions []Region, latest 
 }
 
 // PublishRoot writes a root envelope under its version. Publish roots before anything they sign.
+// With the publisher's Root the predecessor of this one, a different root already under the key
+// is a conflict only if it follows Root as devices check it; one that does not (junk, or a root
+// someone signed with keys of their own) gets the genuine one added beside it.
 func (p *Publisher) PublishRoot(ctx context.Context, regions []Region, root []byte) error {
 	_, doc, err := DecodeUnverified(root)
 	if err != nil {
@@ -244,7 +247,7 @@ func (p *Publisher) PublishRoot(ctx context.Context, regions []Region, root []by
 	if !ok {
 		return fmt.Errorf("release: publish root: %w: envelope holds a %T", ErrWrongType, doc)
 	}
-	return p.publish(ctx, regions, []object{{key: RootKey(r.Version), data: root, kind: envelopeOnce, payloadType: TypeRoot, role: RoleRoot}})
+	return p.publish(ctx, regions, []object{{key: RootKey(r.Version), data: root, kind: envelopeOnce, version: r.Version, payloadType: TypeRoot, role: RoleRoot}})
 }
 
 // PublishKeyEpoch writes the collective public key of an epoch and then its signed document.

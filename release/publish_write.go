@@ -52,8 +52,15 @@ func (t storeTrust) judge(o object, have []byte) verdict {
 		return junk
 	}
 	if o.payloadType == TypeRoot {
-		// A root is checked against its own root keys; the device checks the chain.
-		if _, err := ParseTrustedRoot(have); err != nil {
+		// A root is genuine if it follows the publisher's root (when that is its predecessor),
+		// as devices check it; otherwise at least its own root keys must have signed it.
+		var err error
+		if t.root != nil && o.version == t.root.Version+1 {
+			_, err = t.root.VerifyNext(have)
+		} else {
+			_, err = ParseTrustedRoot(have)
+		}
+		if err != nil {
 			return junk
 		}
 	} else if t.root != nil {

@@ -175,7 +175,13 @@ func publishStage(ctx context.Context, stage store.Store, p *release.Publisher, 
 		if err != nil {
 			return err
 		}
-		step(results, fmt.Sprintf("root version %d", v), func(rs []release.Region) error { return p.PublishRoot(ctx, rs, data) })
+		// Each root is published by a publisher that trusts its predecessor, so that what a
+		// region already holds under its key is judged as devices judge it.
+		rp := p
+		if prev, _, err := stagedRoot(ctx, stage, v-1); err == nil && v > 1 {
+			rp = p.WithRoot(prev, nil)
+		}
+		step(results, fmt.Sprintf("root version %d", v), func(rs []release.Region) error { return rp.PublishRoot(ctx, rs, data) })
 	}
 	epochs, err := numbered(ctx, stage, "keyepochs/", ".json")
 	if err != nil {
