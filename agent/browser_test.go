@@ -135,6 +135,11 @@ func TestBrowserSession(t *testing.T) {
 	if !st.Enrolment.Enrolled || st.Trust < 70 {
 		t.Fatalf("session 1: %+v", st)
 	}
+	var pushed string
+	b.eval(`document.body.dataset.pushed || "0"`, &pushed)
+	if pushed == "0" {
+		t.Fatal("the page's live meter received no status over the WebSocket")
+	}
 	d := b.transfer()
 	b.screenshot("enrolled-transfer-allowed")
 	if !d.Allow {
