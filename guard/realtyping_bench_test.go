@@ -1,6 +1,7 @@
 package guard_test
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -9,6 +10,8 @@ import (
 
 	"github.com/vigilauth/vigil/guard"
 	"github.com/vigilauth/vigil/guard/behaviour"
+	"github.com/vigilauth/vigil/models"
+	"github.com/vigilauth/vigil/models/keystroke"
 )
 
 // BenchmarkKeystrokeToTrust measures the scoring path with the real models: from a keystroke
@@ -84,15 +87,41 @@ func BenchmarkKeystrokeToTrust(b *testing.B) {
 }
 
 // BenchmarkScoreWindow measures the scorer alone on one window of 50 real keystrokes: timing
-// extraction, the model's score and the explanation, as the guard calls it.
+// extraction, the model's score and the explanation, as the guard calls it. Plaintext is the
+// plaintext federation's model; Deployable the model learnt against the population of the
+// deployable DP round (epsilon 8), which models more buckets (backoff), so more events are
+// scored.
 func BenchmarkScoreWindow(b *testing.B) {
 	f := loadFleet(b)
-	ty := newTypist(b, f, 0)
-	sc, err := behaviour.NewScorer(ty.model)
+	b.Run("plaintext", func(b *testing.B) {
+		ty := newTypist(b, f, 0)
+		benchScoreWindow(b, ty.model, ty.unseen)
+	})
+	b.Run("deployable", func(b *testing.B) {
+		g := f.deployable(b)
+		p, _, err := keystroke.ReadAaltoFile(f.test[0])
+		if err != nil {
+			b.Fatal(err)
+		}
+		ks := p.Keystrokes()
+		enrol, st, err := behaviour.KeystrokeEnrolment(ks, behaviour.EnrolConfig{Window: windowSize, Windows: enrolWindows})
+		if err != nil {
+			b.Fatal(err)
+		}
+		m, err := behaviour.FitKeystrokes(context.Background(), f.layout, g, enrol, models.UserModelConfig{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		benchScoreWindow(b, m, ks[st.Used:])
+	})
+}
+
+func benchScoreWindow(b *testing.B, m *models.UserModel, unseen []keystroke.Keystroke) {
+	sc, err := behaviour.NewScorer(m)
 	if err != nil {
 		b.Fatal(err)
 	}
-	evs := events("s", ty.unseen, time.Now())
+	evs := events("s", unseen, time.Now())
 	var windows [][]guard.KeystrokeEvent
 	for i := 0; i+50 <= len(evs); i += 25 {
 		windows = append(windows, evs[i:i+50])

@@ -35,6 +35,25 @@ type fleet struct {
 	layout *models.Layout
 	global *models.Global
 	test   []string // participant files not in the background
+	// The background devices, and the deployable federation they make (built on first use).
+	ids         []string
+	enrol       []models.Enrolment
+	privateOnce sync.Once
+	private     *models.Global
+	privateErr  error
+}
+
+// deployable returns the federation the deployable rounds give at epsilon 8 (the population
+// model only, learnt under DP), built once.
+func (f *fleet) deployable(tb testing.TB) *models.Global {
+	tb.Helper()
+	f.privateOnce.Do(func() {
+		f.private, _, f.privateErr = eval.FederatePrivately(context.Background(), f.layout, f.ids, f.enrol, eval.PrivacyConfig{Epsilon: 8}, 1, 0)
+	})
+	if f.privateErr != nil {
+		tb.Fatalf("the deployable federation: %v", f.privateErr)
+	}
+	return f.private
 }
 
 var (
@@ -73,6 +92,7 @@ func loadFleet(tb testing.TB) *fleet {
 			}
 			ids, enrol = append(ids, p.ID), append(enrol, e)
 		}
+		f.ids, f.enrol = ids, enrol
 		f.global, fleetErr = eval.Federate(context.Background(), f.layout, ids, enrol, models.UserModelConfig{}, eval.FedConfig{}, 1, 0, nil)
 		fleetVal = f
 	})

@@ -1,9 +1,11 @@
 package metrics
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"math"
+	"slices"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -53,7 +55,10 @@ func WriteTradeoff(w io.Writer, title, yLabel string, series ...TradeoffSeries) 
 		var xys plotter.XYs
 		var bars plotter.XYs
 		var errs plotter.YErrors
-		for _, pt := range s.Points {
+		// Drawn from the smallest budget to no noise, whatever order they were measured in.
+		pts := slices.Clone(s.Points)
+		slices.SortStableFunc(pts, func(a, b TradeoffPoint) int { return cmp.Compare(a.Epsilon, b.Epsilon) })
+		for _, pt := range pts {
 			if !(pt.Epsilon > 0) {
 				return fmt.Errorf("metrics: tradeoff point at epsilon %v", pt.Epsilon)
 			}
@@ -73,11 +78,11 @@ func WriteTradeoff(w io.Writer, title, yLabel string, series ...TradeoffSeries) 
 		if err := addLine(p, i, s.Name, xys); err != nil {
 			return err
 		}
-		pts, err := plotter.NewScatter(xys)
+		dots, err := plotter.NewScatter(xys)
 		if err != nil {
 			return fmt.Errorf("metrics: plot %s: %w", s.Name, err)
 		}
-		pts.Color, pts.Shape = lineColor(i), draw.CircleGlyph{}
+		dots.Color, dots.Shape = lineColor(i), draw.CircleGlyph{}
 		eb, err := plotter.NewYErrorBars(struct {
 			plotter.XYer
 			plotter.YErrorer
@@ -86,7 +91,7 @@ func WriteTradeoff(w io.Writer, title, yLabel string, series ...TradeoffSeries) 
 			return fmt.Errorf("metrics: plot %s: %w", s.Name, err)
 		}
 		eb.Color, eb.CapWidth = lineColor(i), vg.Points(6)
-		p.Add(pts, eb)
+		p.Add(dots, eb)
 	}
 	p.X.Tick.Marker = plot.ConstantTicks(ticks)
 	p.Y.Min = 0
