@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -176,5 +177,26 @@ func TestSpoolCorrupt(t *testing.T) {
 				t.Fatalf("OpenSpool = %v, want ErrCorrupt naming %q", err, tc.wants)
 			}
 		})
+	}
+}
+
+// TestReadSpoolStatus checks the read-only view against a spool with two senders.
+func TestReadSpoolStatus(t *testing.T) {
+	dir := t.TempDir()
+	s, err := OpenSpool(dir, 1<<20, MinSegmentBytes, "hec", "syslog")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Append(lines(0, 10))
+	one := int64(len(lines(0, 1)))
+	s.Cursor("hec").Ack(4 * one)
+	s.Close()
+	st, err := ReadSpoolStatus(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Segments != 1 || st.End != 10*one || st.Pending("hec") != 6*one || st.Pending("syslog") != 10*one ||
+		!slices.Equal(st.Senders(), []string{"hec"}) {
+		t.Fatalf("status %+v", st)
 	}
 }

@@ -36,6 +36,7 @@ func commands() []command {
 		{"pki", "transport identity: create the CA, issue trustee certificates, revoke", runPKI},
 		{"audit", "verify decision logs and create checkpoint keys", runAudit},
 		{"siem", "deliver decisions as OCSF events to a Splunk HEC endpoint or a syslog-over-TLS receiver", runSIEM},
+		{"console", "read-only web pages for operators: the verified decision log, the SIEM backlog (mutual TLS)", runConsole},
 		{"release", "sign, verify, publish and inspect model releases: keygen, sign, verify, publish, inspect", runRelease},
 	}
 }

@@ -1,0 +1,90 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/vigilauth/vigil/console"
+)
+
+// runConsole implements "vigil console": the read-only web pages, behind mutual TLS.
+func runConsole(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("console", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	listen := fs.String("listen", "127.0.0.1:7420", "HTTPS `ADDR` to serve on")
+	certPath := fs.String("tls-cert", "", "the console's certificate chain, PEM `FILE`")
+	keyPath := fs.String("tls-key", "", "the console's private key, PEM `FILE`")
+	clientCA := fs.String("client-ca", "", "PEM `FILE` of the CA whose client certificates may read the console (mutual TLS; required)")
+	logPath := fs.String("log", "", "the decision log to show `FILE`")
+	auditKey := fs.String("key", "", "the ML-DSA-65 public key `FILE` the log's checkpoints verify under")
+	spool := fs.String("spool", "", "a SIEM exporter's spool `DIR` whose backlog to show (optional)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	switch {
+	case fs.NArg() > 0:
+		return fmt.Errorf("console: unexpected argument %q", fs.Arg(0))
+	case *certPath == "" || *keyPath == "":
+		return errors.New("console: --tls-cert and --tls-key are required")
+	case *clientCA == "":
+		return errors.New("console: --client-ca is required: the console is served to client certificates only")
+	case *logPath == "":
+		return errors.New("console: --log is required")
+	case *auditKey == "":
+		return errors.New("console: --key is required")
+	}
+	cert, err := tls.LoadX509KeyPair(*certPath, *keyPath)
+	if err != nil {
+		return fmt.Errorf("console: --tls-cert/--tls-key: %w", err)
+	}
+	pem, err := os.ReadFile(*clientCA)
+	if err != nil {
+		return fmt.Errorf("console: --client-ca: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return fmt.Errorf("console: --client-ca %s: no PEM certificate in it", *clientCA)
+	}
+	v, err := loadVerifier(*auditKey)
+	if err != nil {
+		return fmt.Errorf("console: --key %s: %w", *auditKey, err)
+	}
+	if _, err := os.Stat(*logPath); err != nil {
+		return fmt.Errorf("console: --log: %w", err)
+	}
+	h, err := console.New(console.Config{LogPath: *logPath, Verifier: v, SpoolDir: *spool})
+	if err != nil {
+		return err
+	}
+	lis, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return fmt.Errorf("console: --listen: %w", err)
+	}
+	srv := &http.Server{
+		Handler: h,
+		TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, ClientAuth: tls.RequireAndVerifyClientCert,
+			ClientCAs: pool, MinVersion: tls.VersionTLS13},
+		ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: time.Minute, IdleTimeout: time.Minute,
+	}
+	fmt.Fprintf(stdout, "vigil console on https://%s/ (client certificates from %s)\n", lis.Addr(), *clientCA)
+	done := make(chan error, 1)
+	go func() { done <- srv.ServeTLS(lis, "", "") }()
+	select {
+	case err := <-done:
+		return fmt.Errorf("console: %w", err)
+	case <-ctx.Done():
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(sctx)
+		return nil
+	}
+}

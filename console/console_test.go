@@ -1,0 +1,148 @@
+package console
+
+import (
+	"bytes"
+	"crypto/rand"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vigilauth/vigil/audit"
+	"github.com/vigilauth/vigil/siem"
+)
+
+// testLog writes a signed log: an opened session, decisions (one denied, one for a session
+// whose name is markup), a gap, a revocation.
+func testLog(t *testing.T) (string, audit.Verifier) {
+	t.Helper()
+	signer, _, err := audit.GenerateMLDSA65(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "audit.log")
+	l, err := audit.Open(path, audit.Config{Signer: signer, CheckpointEvery: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC)
+	step := func() time.Time { at = at.Add(time.Second); return at }
+	must := func(_ audit.Record, err error) {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(l.AppendSessionEvent(step(), audit.SessionEvent{At: at, Session: "s-alice", User: "alice", Event: "opened", From: "none", To: "monitor", Trust: 50}))
+	must(l.AppendDecision(step(), audit.Decision{At: at, Session: "s-alice", User: "alice", Resource: "transfer", Allow: true, Outcome: "allowed", Tier: "monitor", Trust: 80, Required: 70}))
+	must(l.AppendDecision(step(), audit.Decision{At: at, Session: "s-alice", User: "alice", Resource: "admin", Outcome: "low_trust", Tier: "soft_challenge", Trust: 31, Required: 85,
+		Reasons: []audit.Reason{{Signal: "impossible_travel", Impact: -40, Text: "900 km in 5 minutes"}}}))
+	must(l.AppendDecision(step(), audit.Decision{At: at, Session: "<script>alert(1)</script>", User: "mallory", Resource: "transfer", Outcome: "unknown_session", Tier: "none"}))
+	must(l.AppendGap(step(), 7))
+	must(l.AppendSessionEvent(step(), audit.SessionEvent{At: at, Session: "s-alice", User: "alice", Event: "revoked", From: "hard_challenge", To: "terminate", Trust: 5}))
+	if err := l.Close(step()); err != nil {
+		t.Fatal(err)
+	}
+	return path, signer.Public()
+}
+
+func get(t *testing.T, h http.Handler, method, target string) (*http.Response, string) {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(method, target, nil))
+	body, _ := io.ReadAll(rec.Result().Body)
+	return rec.Result(), string(body)
+}
+
+// TestPages checks each page: what it shows, what it filters out, the escaping of names from
+// the log, the headers, and that nothing but reading is allowed.
+func TestPages(t *testing.T) {
+	logPath, v := testLog(t)
+	spool := t.TempDir()
+	sp, err := siem.OpenSpool(spool, 1<<20, siem.MinSegmentBytes, "hec")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp.Append([]byte("{}\n{}\n"))
+	sp.Cursor("hec").Ack(3)
+	sp.Close()
+	h, err := New(Config{LogPath: logPath, Verifier: v, SpoolDir: spool})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, method, target string
+		status               int
+		wants, refuses       []string
+	}{
+		{"overview", "GET", "/", 200, []string{"verifies", "3 decisions", "2 changes of standing", "7 entries were dropped", "<td>hec</td><td>3</td><td>3</td>"}, nil},
+		{"all decisions", "GET", "/decisions", 200, []string{"s-alice", "900 km in 5 minutes (-40)", `class="deny"`, "revoked", "7 entries were dropped before the log",
+			"&lt;script&gt;alert(1)&lt;/script&gt;"}, []string{"<script>"}},
+		{"by user", "GET", "/decisions?user=mallory", 200, []string{"mallory"}, []string{"s-alice"}},
+		{"by outcome", "GET", "/decisions?outcome=low_trust", 200, []string{"admin"}, []string{"revoked", "mallory"}},
+		{"by event", "GET", "/decisions?session=s-alice&outcome=revoked", 200, []string{"hard_challenge to terminate"}, []string{"admin"}},
+		{"stylesheet", "GET", "/style.css", 200, []string{"table{"}, nil},
+		{"post refused", "POST", "/decisions", 405, []string{"read-only"}, nil},
+		{"unknown page", "GET", "/admin", 404, nil, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, body := get(t, h, tc.method, tc.target)
+			if resp.StatusCode != tc.status {
+				t.Fatalf("status %d, want %d\n%s", resp.StatusCode, tc.status, body)
+			}
+			for _, w := range tc.wants {
+				if !strings.Contains(body, w) {
+					t.Errorf("page lacks %q\n%s", w, body)
+				}
+			}
+			for _, r := range tc.refuses {
+				if strings.Contains(body, r) {
+					t.Errorf("page shows %q", r)
+				}
+			}
+			if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'none'") {
+				t.Errorf("Content-Security-Policy %q", csp)
+			}
+			if strings.Contains(body, "<script") || strings.Contains(body, "http://") || strings.Contains(body, "https://") {
+				t.Error("page has a script or a third-party reference")
+			}
+		})
+	}
+}
+
+// TestTamperedLogShowsNothing alters one decision: the pages say the log does not verify and
+// list none of its entries.
+func TestTamperedLogShowsNothing(t *testing.T) {
+	logPath, v := testLog(t)
+	data, _ := os.ReadFile(logPath)
+	os.WriteFile(logPath, bytes.Replace(data, []byte(`"trust":31`), []byte(`"trust":91`), 1), 0o600)
+	h, err := New(Config{LogPath: logPath, Verifier: v})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, body := get(t, h, "GET", "/decisions")
+	if !strings.Contains(body, "does not verify") || strings.Contains(body, "s-alice") {
+		t.Fatalf("tampered log shown:\n%s", body)
+	}
+}
+
+// TestConfigErrors checks the required fields.
+func TestConfigErrors(t *testing.T) {
+	_, v := testLog(t)
+	for _, tc := range []struct {
+		cfg   Config
+		wants string
+	}{
+		{Config{Verifier: v}, "LogPath"},
+		{Config{LogPath: "x"}, "Verifier"},
+		{Config{LogPath: "x", Verifier: v, Rows: -1}, "Rows"},
+	} {
+		if _, err := New(tc.cfg); err == nil || !strings.Contains(err.Error(), tc.wants) {
+			t.Errorf("New(%+v) = %v, want an error naming %s", tc.cfg, err, tc.wants)
+		}
+	}
+}

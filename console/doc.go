@@ -1,0 +1,11 @@
+// Package console serves read-only web pages for operators and privacy reviewers: a decision
+// log, verified against its checkpoint key before anything in it is shown, with its decisions
+// and changes of standing filtered by session, user, outcome or event; and the SIEM spool's
+// backlog per collector.
+//
+// Pages are rendered on the server with html/template, with no JavaScript and no third-party
+// assets, under a Content-Security-Policy that allows only the console's own stylesheet. The
+// handler answers GET and HEAD only. It does no authentication itself: the binary (vigil
+// console) serves it behind mutual TLS, so only holders of a client certificate from the
+// operators' CA reach it.
+package console

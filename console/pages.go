@@ -1,0 +1,62 @@
+package console
+
+// pages are the console's templates: one layout, two pages. html/template escapes every value
+// for its context, so names from the log (sessions, users, reasons) cannot become markup.
+const pages = `
+{{define "head"}}<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Vigil console</title>
+<link rel="stylesheet" href="/style.css"></head><body>
+<header><a href="/">Vigil console</a> <a href="/decisions">Decisions</a></header><main>{{end}}
+{{define "foot"}}</main></body></html>{{end}}
+
+{{define "logstatus"}}
+{{if .Err}}<p class="bad">The decision log {{.Path}} does not verify, so nothing in it is shown: {{.Err}}</p>
+{{else}}<p class="good">{{.Path}} verifies: {{.Report.Records}} records, {{.Report.Decisions}} decisions,
+{{.Report.SessionEvents}} changes of standing, {{.Report.Checkpoints}} signed checkpoints; head record {{.Report.Head.Seq}}
+at {{time .Report.Head.Time}}, {{.Report.Unsigned}} records after the last checkpoint.</p>
+{{if .Report.Dropped}}<p class="bad">{{.Report.Dropped}} entries were dropped before the log (gap records).</p>{{end}}
+{{end}}{{end}}
+
+{{define "overview"}}{{template "head"}}
+<h1>Decision log</h1>
+{{template "logstatus" .Log}}
+<h1>SIEM export</h1>
+{{if not .SpoolDir}}<p>No spool given (--spool).</p>
+{{else if .SpoolErr}}<p class="bad">{{.SpoolErr}}</p>
+{{else}}<p>{{.SpoolDir}}: {{.Spool.Segments}} segments, {{.Spool.Bytes}} bytes.</p>
+<table><tr><th>collector</th><th>acknowledged offset</th><th>not yet acknowledged (bytes)</th></tr>
+{{range .Spool.Senders}}<tr><td>{{.}}</td><td>{{index $.Spool.Acked .}}</td><td>{{$.Spool.Pending .}}</td></tr>{{end}}
+</table>{{end}}
+{{template "foot"}}{{end}}
+
+{{define "decisions"}}{{template "head"}}
+<h1>Decisions and changes of standing</h1>
+<form method="get" action="/decisions">
+<label>session <input name="session" value="{{.Filter.Session}}"></label>
+<label>user <input name="user" value="{{.Filter.User}}"></label>
+<label>outcome or event <input name="outcome" value="{{.Filter.Outcome}}"></label>
+<button type="submit">Filter</button></form>
+{{template "logstatus" .Log}}
+{{if not .Log.Err}}<p>The newest {{len .Log.Records}} matching entries (at most {{.Rows}}), newest first.</p>
+<table><tr><th>record</th><th>time</th><th>session</th><th>user</th><th>what</th><th>outcome</th><th>tier</th><th>trust</th><th>reasons</th></tr>
+{{range .Log.Records}}{{if .Decision}}{{with .Decision}}<tr class="{{if .Allow}}allow{{else}}deny{{end}}">{{end}}
+<td>{{.Seq}}</td><td>{{time .Decision.At}}</td><td>{{.Decision.Session}}</td><td>{{.Decision.User}}</td>
+<td>{{.Decision.Resource}}</td><td>{{.Decision.Outcome}}</td><td>{{.Decision.Tier}}</td>
+<td>{{printf "%.0f" .Decision.Trust}}{{if .Decision.Required}} of {{printf "%.0f" .Decision.Required}}{{end}}</td>
+<td>{{range .Decision.Reasons}}{{.Text}} ({{printf "%+.0f" .Impact}})<br>{{end}}</td></tr>
+{{else if .Session}}<tr><td>{{.Seq}}</td><td>{{time .Session.At}}</td><td>{{.Session.Session}}</td><td>{{.Session.User}}</td>
+<td>change of standing</td><td>{{.Session.Event}}</td><td>{{.Session.From}} to {{.Session.To}}</td>
+<td>{{printf "%.0f" .Session.Trust}}</td><td>{{range .Session.Reasons}}{{.Text}} ({{printf "%+.0f" .Impact}})<br>{{end}}</td></tr>
+{{else if .Gap}}<tr class="gap"><td>{{.Seq}}</td><td>{{time .Time}}</td><td colspan="7">{{.Gap.Dropped}} entries were dropped before the log</td></tr>
+{{end}}{{end}}
+</table>{{end}}
+{{template "foot"}}{{end}}
+`
+
+// style is the console's only stylesheet, served from /style.css.
+const style = `body{font:14px/1.4 system-ui,sans-serif;margin:0;color:#111}
+header{background:#1d2b3a;padding:.6em 1em}header a{color:#fff;margin-right:1.5em;text-decoration:none}
+main{padding:1em}h1{font-size:1.2em}table{border-collapse:collapse;width:100%}
+th,td{border-bottom:1px solid #ddd;padding:.3em .5em;text-align:left;vertical-align:top}
+tr.deny{background:#fdecea}tr.gap{background:#fff4d6}.bad{color:#a40000;font-weight:600}.good{color:#145a14}
+form label{margin-right:1em}`
