@@ -328,7 +328,7 @@ func orgPublisher(ctx context.Context, f coordinatorFlags, logger *slog.Logger) 
 	}
 	ob, err := release.NewOutbox(release.OutboxConfig{
 		Dir: filepath.Join(f.dir, "state", "outbox"), Model: "keystroke-ae", Regions: regions,
-		ReleaseKey: relKey, TimestampKey: tsKey,
+		ReleaseKey: relKey, TimestampKey: tsKey, Root: root,
 		Events: func(e release.OutboxEvent) {
 			if e.Err != nil {
 				logger.Warn("release not published", "region", e.Region, "version", e.Version, "failures", e.Failures, "err", e.Err)
