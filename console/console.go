@@ -31,6 +31,9 @@ type Config struct {
 	Verifier audit.Verifier
 	// SpoolDir is a SIEM exporter's spool to show; empty for none.
 	SpoolDir string
+	// Ledgers are privacy ledgers (package dp) to show privacy reviewers: the coordinator's
+	// per model, a device's.
+	Ledgers []string
 	// Rows bounds the decisions page (default DefaultRows).
 	Rows int
 }
@@ -61,6 +64,7 @@ func New(cfg Config) (http.Handler, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", c.overview)
 	mux.HandleFunc("GET /decisions", c.decisions)
+	mux.HandleFunc("GET /privacy", c.privacy)
 	mux.HandleFunc("GET /style.css", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/css; charset=utf-8")
 		w.Write([]byte(style))

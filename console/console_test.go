@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/vigilauth/vigil/audit"
+	"github.com/vigilauth/vigil/dp"
 	"github.com/vigilauth/vigil/siem"
 )
 
@@ -143,6 +144,42 @@ func TestConfigErrors(t *testing.T) {
 	} {
 		if _, err := New(tc.cfg); err == nil || !strings.Contains(err.Error(), tc.wants) {
 			t.Errorf("New(%+v) = %v, want an error naming %s", tc.cfg, err, tc.wants)
+		}
+	}
+}
+
+// TestPrivacyPage shows a ledger with two private rounds and one released without DP, and a
+// ledger file that does not parse.
+func TestPrivacyPage(t *testing.T) {
+	logPath, v := testLog(t)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "global.ledger")
+	l, err := dp.OpenLedger(path, "model/global", dp.Budget{Epsilon: 10, Delta: 1e-5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := dp.Event{SamplingRate: 0.25, NoiseMultiplier: 1, Steps: 1}
+	for round := uint64(1); round <= 2; round++ {
+		if _, err := l.ChargeRound(dp.RoundCharge{Round: round, Event: ev, ClipNorm: 1, MinParticipants: 3, Participants: 5}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := l.ChargeRound(dp.RoundCharge{Round: 3, Unprotected: true, ClipNorm: 1, MinParticipants: 3, Participants: 5}); err != nil {
+		t.Fatal(err)
+	}
+	bad := filepath.Join(dir, "bad.ledger")
+	os.WriteFile(bad, []byte("not a ledger"), 0o600)
+	h, err := New(Config{LogPath: logPath, Verifier: v, Ledgers: []string{path, bad}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, body := get(t, h, "GET", "/privacy")
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	for _, w := range []string{"model/global", "of 10 at delta 1e-05", "in 3 rounds", "Rounds [3] were released without differential privacy", bad} {
+		if !strings.Contains(body, w) {
+			t.Errorf("privacy page lacks %q\n%s", w, body)
 		}
 	}
 }

@@ -1,7 +1,8 @@
 // Package console serves read-only web pages for operators and privacy reviewers: a decision
 // log, verified against its checkpoint key before anything in it is shown, with its decisions
-// and changes of standing filtered by session, user, outcome or event; and the SIEM spool's
-// backlog per collector.
+// and changes of standing filtered by session, user, outcome or event; the SIEM spool's backlog
+// per collector; and, for privacy reviewers, privacy ledgers: budget, epsilon spent, and every
+// round with its parameters.
 //
 // Pages are rendered on the server with html/template, with no JavaScript and no third-party
 // assets, under a Content-Security-Policy that allows only the console's own stylesheet. The

@@ -6,7 +6,7 @@ const pages = `
 {{define "head"}}<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Vigil console</title>
 <link rel="stylesheet" href="/style.css"></head><body>
-<header><a href="/">Vigil console</a> <a href="/decisions">Decisions</a></header><main>{{end}}
+<header><a href="/">Vigil console</a> <a href="/decisions">Decisions</a> <a href="/privacy">Privacy</a></header><main>{{end}}
 {{define "foot"}}</main></body></html>{{end}}
 
 {{define "logstatus"}}
@@ -27,6 +27,22 @@ at {{time .Report.Head.Time}}, {{.Report.Unsigned}} records after the last check
 <table><tr><th>collector</th><th>acknowledged offset</th><th>not yet acknowledged (bytes)</th></tr>
 {{range .Spool.Senders}}<tr><td>{{.}}</td><td>{{index $.Spool.Acked .}}</td><td>{{$.Spool.Pending .}}</td></tr>{{end}}
 </table>{{end}}
+{{template "foot"}}{{end}}
+
+{{define "privacy"}}{{template "head"}}
+<h1>Privacy ledgers</h1>
+{{if not .}}<p>No ledger given (--ledger).</p>{{end}}
+{{range .}}<h2>{{.Path}}</h2>
+{{if .Err}}<p class="bad">{{.Err}}</p>{{else}}
+<p>Subject {{.Subject}}: epsilon {{printf "%.4g" .Spent}} spent of {{.Budget.Epsilon}} at delta {{.Budget.Delta}}
+({{printf "%.1f" .Percent}}%), {{printf "%.4g" .Remaining}} remaining, in {{len .Rounds}} rounds.</p>
+{{if .Unprotected}}<p class="bad">Rounds {{.Unprotected}} were released without differential privacy: the subject's privacy loss is unbounded.</p>{{end}}
+<table><tr><th>round</th><th>mechanism</th><th>q</th><th>z</th><th>steps</th><th>C</th><th>m_min</th><th>t_dev</th><th>participants</th><th>epsilon after</th><th>this round</th><th>model SHA-256</th><th>time</th></tr>
+{{range .Rounds}}<tr{{if not .Private}} class="deny"{{end}}><td>{{.Round}}</td><td>{{.Mechanism}}</td><td>{{printf "%.4g" .SamplingRate}}</td>
+<td>{{printf "%.4g" .NoiseMultiplier}}</td><td>{{.Steps}}</td><td>{{printf "%.4g" .ClipNorm}}</td><td>{{.MinParticipants}}</td>
+<td>{{.ToleratedDevices}}</td><td>{{.Participants}}</td><td>{{printf "%.4g" .Epsilon}}</td><td>{{printf "%.4g" .ThisRound}}</td>
+<td>{{.ModelSHA256}}</td><td>{{.Time}}</td></tr>
+{{end}}</table>{{end}}{{end}}
 {{template "foot"}}{{end}}
 
 {{define "decisions"}}{{template "head"}}

@@ -27,6 +27,8 @@ func runConsole(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	logPath := fs.String("log", "", "the decision log to show `FILE`")
 	auditKey := fs.String("key", "", "the ML-DSA-65 public key `FILE` the log's checkpoints verify under")
 	spool := fs.String("spool", "", "a SIEM exporter's spool `DIR` whose backlog to show (optional)")
+	var ledgers listFlag
+	fs.Var(&ledgers, "ledger", "a privacy ledger `FILE` to show privacy reviewers (repeatable: the coordinator's per model, a device's)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -61,7 +63,12 @@ func runConsole(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if _, err := os.Stat(*logPath); err != nil {
 		return fmt.Errorf("console: --log: %w", err)
 	}
-	h, err := console.New(console.Config{LogPath: *logPath, Verifier: v, SpoolDir: *spool})
+	for _, l := range ledgers {
+		if _, err := os.Stat(l); err != nil {
+			return fmt.Errorf("console: --ledger: %w", err)
+		}
+	}
+	h, err := console.New(console.Config{LogPath: *logPath, Verifier: v, SpoolDir: *spool, Ledgers: ledgers})
 	if err != nil {
 		return err
 	}

@@ -108,6 +108,9 @@ func TestConsoleMutualTLS(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.Contains(string(body), "s-alice") || !strings.Contains(string(body), "verifies") {
 		t.Fatalf("operator got %d:\n%s", resp.StatusCode, body)
 	}
+	if resp.TLS == nil || resp.TLS.Version != tls.VersionTLS13 {
+		t.Errorf("connection state %+v, want TLS 1.3", resp.TLS)
+	}
 	for name, c := range map[string]*http.Client{"no certificate": client(), "another CA": client(issueOther("stranger", false))} {
 		if resp, err := c.Get(url); err == nil {
 			resp.Body.Close()
@@ -134,6 +137,7 @@ func TestConsoleFlagErrors(t *testing.T) {
 		{append(append([]string{}, base[:4]...), "--client-ca", pub, "--log", pub, "--key", pub), "--client-ca"},
 		{append(append([]string{}, base...), "--listen", "256.1.1.1:1"), "--listen"},
 		{append(append([]string{}, base[:8]...), "--key", certFile), "--key"},
+		{append(append([]string{}, base...), "--ledger", filepath.Join(dir, "missing.ledger")), "--ledger"},
 	}
 	for _, tc := range tests {
 		err := runConsole(context.Background(), tc.args, io.Discard, io.Discard)
