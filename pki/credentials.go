@@ -87,6 +87,11 @@ func (c Credentials) Verify(now time.Time) (Identity, error) {
 // answer (certificate and CA certificates, DER), and checks them: the certificate must be for
 // key, name want, and chain at now to the returned CA, which must be one the device already
 // trusted to reach the coordinator (bootstrap).
+//
+// A device whose clock runs slow would find its fresh certificate not yet valid, enrol again
+// and again, and never hold one. Its own clock cannot judge a certificate that the CA made a
+// moment ago and sent over the connection it trusts, so the chain is checked at the later of
+// now and the certificate's NotBefore; an expired certificate is still refused.
 func AcceptEnrolment(key crypto.Signer, certDER []byte, caDERs [][]byte, bootstrap []*x509.Certificate, want Identity, now time.Time) (Credentials, error) {
 	if len(certDER) == 0 || len(certDER) > vigilv1.MaxCertificateBytes || len(caDERs) == 0 || len(caDERs) > MaxChainCertificates {
 		return Credentials{}, fmt.Errorf("%w: enrolment answer has a missing or oversized certificate or CA list", ErrBadCertificate)
@@ -106,7 +111,7 @@ func AcceptEnrolment(key crypto.Signer, certDER []byte, caDERs [][]byte, bootstr
 		}
 		c.Roots = append(c.Roots, ca)
 	}
-	got, err := c.Verify(now)
+	got, err := c.Verify(later(now, leaf.NotBefore))
 	if err != nil {
 		return Credentials{}, err
 	}
@@ -184,3 +189,10 @@ func WriteKey(path string, key crypto.Signer) error {
 
 // ReadKey reads a key written by WriteKey, refusing a file others may read.
 func ReadKey(path string) (crypto.Signer, error) { return readPrivateKey(path) }
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}

@@ -5,6 +5,9 @@ import "time"
 // Every size bound and default lifetime of the package, in one place. Decoders check the sizes
 // before they parse anything.
 const (
+	// MaxEnrolMessageBytes bounds a message from a caller without a client certificate: an
+	// enrolment (certificate request, device record and proof) is a few KiB.
+	MaxEnrolMessageBytes = 128 << 10
 	// MaxPEMFileBytes bounds a key or certificate file.
 	MaxPEMFileBytes = 64 << 10
 	// MaxChainCertificates bounds the certificates in one file or one enrolment response.
@@ -40,9 +43,25 @@ const (
 	// MinValidity and MaxValidity bound any certificate lifetime.
 	MinValidity = time.Hour
 	MaxValidity = 20 * 365 * 24 * time.Hour
-	// Backdate is subtracted from NotBefore so that peers whose clocks run a little slow accept a
-	// fresh certificate.
-	Backdate = 5 * time.Minute
+	// MaxClockSkew is how far slow a device's or server's clock may run and still accept a fresh
+	// certificate: fleets include laptops back from a month in a drawer, whose clocks are hours
+	// off until they synchronise. Devices accepting their own certificate at enrolment or
+	// renewal judge it at its NotBefore whatever their clock says (AcceptEnrolment), so this
+	// bounds only how slow a peer verifying someone else's fresh certificate may be.
+	MaxClockSkew = 2 * time.Hour
+	// Backdate is subtracted from NotBefore so that peers whose clocks run up to MaxClockSkew
+	// slow accept a fresh certificate. Revocation is unaffected: certificates issued after one
+	// start after it (CertSpec.StartAfter).
+	Backdate = MaxClockSkew
+
+	// Connection caps of a Split listener (ListenerConfig): enough for a fleet of ten thousand
+	// devices on one coordinator, with strangers confined to a few hundred connections.
+	DefaultHandshakeTimeout          = 10 * time.Second
+	DefaultMaxHandshakes             = 512
+	DefaultMaxHandshakesPerHost      = 32
+	DefaultMaxUnauthenticated        = 256
+	DefaultMaxUnauthenticatedPerHost = 4
+	DefaultMaxAuthenticated          = 20_000
 
 	// RevocationRecheck is how often, at most, a server looks at the revocation file for changes
 	// made by another process. Revocations made through the same Revocations value apply at once.

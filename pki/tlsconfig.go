@@ -26,6 +26,16 @@ func ServerTLS(cert tls.Certificate, clientCAs *x509.CertPool) *tls.Config {
 	}
 }
 
+// ServerMutualTLS returns the TLS configuration of a server all of whose callers hold
+// certificates, such as a trustee, whose only caller is the coordinator: like ServerTLS, but a
+// client without a certificate that verifies is refused in the handshake, before it can send
+// any request.
+func ServerMutualTLS(cert tls.Certificate, clientCAs *x509.CertPool) *tls.Config {
+	c := ServerTLS(cert, clientCAs)
+	c.ClientAuth = tls.RequireAndVerifyClientCert
+	return c
+}
+
 // ServerOnlyTLS returns the TLS configuration of a server that authenticates no client: the
 // enrolment authority, whose callers are devices without a certificate, authorised by their
 // one-time token instead. Like ServerTLS it speaks TLS 1.3 with KeyExchange only.
