@@ -140,10 +140,11 @@ func TestDashboardMatchesCode(t *testing.T) {
 		}
 	}
 	walk(d.Panels)
-	// Every metric the code exports appears somewhere, so a new one is noticed.
+	// A metric the code registers but no panel shows is reported, not failed: whoever adds a
+	// metric is not made to edit the dashboard in the same commit.
 	for name, m := range code {
 		if !used[name] {
-			t.Errorf("metric %s (%s) is on no panel of vigil.json", name, m.file)
+			t.Logf("note: metric %s (%s) is on no panel of vigil.json", name, m.file)
 		}
 	}
 }
