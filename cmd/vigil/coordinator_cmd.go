@@ -160,18 +160,18 @@ func runCoordinator(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err != nil {
 		return fmt.Errorf("coordinator: %w", err)
 	}
-	opts, err := coordinatorServerOptions(auth, creds)
-	if err != nil {
-		return fmt.Errorf("coordinator: %w", err)
-	}
 	lis, err := net.Listen("tcp", f.listen)
 	if err != nil {
 		return fmt.Errorf("coordinator: --listen: %w", err)
 	}
-	srv := grpc.NewServer(opts...)
-	coord.Register(srv)
-	go srv.Serve(lis)
-	defer srv.Stop()
+	srv, err := serveCoordinator(lis, coord, creds.TLSCertificate(), auth.CA.Pool(), auth.Revocations, 50)
+	if err != nil {
+		lis.Close()
+		return fmt.Errorf("coordinator: %w", err)
+	}
+	// Also on a failed state write: the calls waiting for it are answered NOT_DURABLE, so
+	// their devices retry instead of seeing the connection drop.
+	defer srv.stop(5 * time.Second)
 	fmt.Fprintf(stdout, "coordinator listening on %s\n", lis.Addr())
 	fmt.Fprintf(stdout, "%s\nprivacy ledger %s (review it with `vigil privacy report --dir %s`)\n",
 		privacyLine(privacy, f.minUpdates), privacy.LedgerPath, f.dir)
@@ -343,24 +343,6 @@ func orgPublisher(ctx context.Context, f coordinatorFlags, logger *slog.Logger) 
 	go ob.Run(ctx)
 	pub2, err := coordinator.NewReleasePublisher(ob, coordinator.ReleasePublisherConfig{Every: uint64(f.releaseEvery)})
 	return pub2, ob, err
-}
-
-// coordinatorServerOptions serve the API with mutual TLS and pki's guard: devices only, each
-// with a token bucket, Enroll open to callers without a certificate.
-func coordinatorServerOptions(auth *pki.Authority, creds pki.Credentials) ([]grpc.ServerOption, error) {
-	lim, err := pki.NewLimiter(pki.LimiterConfig{Rate: 50, Burst: 100})
-	if err != nil {
-		return nil, err
-	}
-	g, err := pki.NewGuard(pki.GuardConfig{
-		Roles: []pki.Role{pki.RoleDevice}, Unauthenticated: []string{vigilv1.Coordinator_Enroll_FullMethodName},
-		Revocations: auth.Revocations, Limiter: lim,
-	})
-	if err != nil {
-		return nil, err
-	}
-	opts := append(coordinator.ServerOptions(), g.ServerOptions()...)
-	return append(opts, grpc.Creds(credentials.NewTLS(pki.ServerTLS(creds.TLSCertificate(), auth.CA.Pool())))), nil
 }
 
 func serveMetrics(addr string, reg *prometheus.Registry, profiles bool) (stop func(), bound string, err error) {

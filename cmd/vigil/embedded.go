@@ -85,18 +85,18 @@ func newEmbedded(dir string, trustees, threshold, minContributors int, policy *r
 	return e, nil
 }
 
-// trusteeServerOptions are mutual TLS with a certificate for trustee id and a guard that admits
-// only the coordinator.
+// trusteeServerOptions are mutual TLS with a certificate for trustee id, required at the
+// handshake, and a guard that admits only the coordinator.
 func (e *embedded) trusteeServerOptions(id string, now time.Time) ([]grpc.ServerOption, error) {
 	creds, err := e.auth.IssueCredentials(pki.Trustee(id), []string{"127.0.0.1"}, 30*24*time.Hour, now)
 	if err != nil {
 		return nil, err
 	}
-	g, err := pki.NewGuard(pki.GuardConfig{Roles: []pki.Role{pki.RoleCoordinator}, Revocations: e.auth.Revocations})
+	opts, err := trusteeTransport(e.auth.Revocations)
 	if err != nil {
 		return nil, err
 	}
-	return append(g.ServerOptions(), grpc.Creds(credentials.NewTLS(pki.ServerTLS(creds.TLSCertificate(), e.auth.CA.Pool())))), nil
+	return append(opts, grpc.Creds(credentials.NewTLS(pki.ServerMutualTLS(creds.TLSCertificate(), e.auth.CA.Pool())))), nil
 }
 
 // sealing returns the encrypted sealing: updates under the signed key epoch, sums decrypted by

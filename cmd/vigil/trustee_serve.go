@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -13,7 +14,6 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials"
 
 	"github.com/vigilauth/vigil/crypto/he"
 	"github.com/vigilauth/vigil/crypto/sig"
@@ -44,7 +44,7 @@ func runTrusteeServe(ctx context.Context, args []string, stdout, stderr io.Write
 	if *minContributors < 2 {
 		return fmt.Errorf("trustee serve: --min-contributors %d: must be at least 2 (set it to the deployment's m_min)", *minContributors)
 	}
-	transport, err := trusteeServerOptions(*listen, *pkiDir)
+	transport, tlsConfig, err := trusteeServerOptions(*listen, *pkiDir)
 	if err != nil {
 		return err
 	}
@@ -82,9 +82,19 @@ func runTrusteeServe(ctx context.Context, args []string, stdout, stderr io.Write
 	if err != nil {
 		return fmt.Errorf("trustee serve: %w", err)
 	}
-	lis, err := net.Listen("tcp", *listen)
-	if err != nil {
+	var lis net.Listener
+	if lis, err = net.Listen("tcp", *listen); err != nil {
 		return fmt.Errorf("trustee serve: --listen: %w", err)
+	}
+	if tlsConfig != nil {
+		// The handshake is done by the split listener, which bounds the connections still in
+		// theirs, so that strangers holding connections open cannot keep the coordinator out.
+		split, err := pki.NewSplit(lis, pki.ListenerConfig{TLS: tlsConfig})
+		if err != nil {
+			lis.Close()
+			return fmt.Errorf("trustee serve: %w", err)
+		}
+		lis = split.Authenticated()
 	}
 	gs := grpc.NewServer(append(trustee.ServerOptions(), transport...)...)
 	vigilv1.RegisterTrusteeServer(gs, srv)
@@ -123,34 +133,35 @@ func trusteeSigningKey(dir string, required bool) (*sig.PrivateKey, error) {
 }
 
 // trusteeServerOptions returns the trustee's transport: mutual TLS with the credentials in
-// pkiDir (from `vigil pki issue-trustee` or `vigil setup`) and pki's guard, which admits only
-// the coordinator's certificate and checks the trustee's revocation list. Without pkiDir the
-// trustee serves in the clear, which is allowed only on a loopback address.
-func trusteeServerOptions(listen, pkiDir string) ([]grpc.ServerOption, error) {
+// pkiDir (from `vigil pki issue-trustee` or `vigil setup`), required at the handshake, and pki's
+// guard, which admits only the coordinator's certificate and checks the trustee's revocation
+// list. It returns the TLS configuration for a pki.Split, whose connections the options expect.
+// Without pkiDir the trustee serves in the clear, which is allowed only on a loopback address.
+func trusteeServerOptions(listen, pkiDir string) ([]grpc.ServerOption, *tls.Config, error) {
 	if pkiDir == "" {
 		host, _, err := net.SplitHostPort(listen)
 		if err != nil {
-			return nil, fmt.Errorf("trustee serve: --listen %q: %w", listen, err)
+			return nil, nil, fmt.Errorf("trustee serve: --listen %q: %w", listen, err)
 		}
 		if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-			return nil, fmt.Errorf("trustee serve: --listen %s is not a loopback address: pass --pki-dir so that only the coordinator can ask for decryptions", listen)
+			return nil, nil, fmt.Errorf("trustee serve: --listen %s is not a loopback address: pass --pki-dir so that only the coordinator can ask for decryptions", listen)
 		}
-		return nil, nil
+		return nil, nil, nil
 	}
 	creds, err := pki.LoadCredentials(pkiDir)
 	if err != nil {
-		return nil, fmt.Errorf("trustee serve: --pki-dir: %w", err)
+		return nil, nil, fmt.Errorf("trustee serve: --pki-dir: %w", err)
 	}
 	if _, err := creds.Verify(time.Now()); err != nil {
-		return nil, fmt.Errorf("trustee serve: --pki-dir %s: %w", pkiDir, err)
+		return nil, nil, fmt.Errorf("trustee serve: --pki-dir %s: %w", pkiDir, err)
 	}
 	revs, err := pki.OpenRevocations(filepath.Join(pkiDir, pki.RevocationsFile))
 	if err != nil {
-		return nil, fmt.Errorf("trustee serve: --pki-dir: %w", err)
+		return nil, nil, fmt.Errorf("trustee serve: --pki-dir: %w", err)
 	}
-	g, err := pki.NewGuard(pki.GuardConfig{Roles: []pki.Role{pki.RoleCoordinator}, Revocations: revs})
+	opts, err := trusteeTransport(revs)
 	if err != nil {
-		return nil, fmt.Errorf("trustee serve: %w", err)
+		return nil, nil, fmt.Errorf("trustee serve: %w", err)
 	}
-	return append(g.ServerOptions(), grpc.Creds(credentials.NewTLS(pki.ServerTLS(creds.TLSCertificate(), creds.RootPool())))), nil
+	return append(opts, grpc.Creds(pki.Handshaken())), pki.ServerMutualTLS(creds.TLSCertificate(), creds.RootPool()), nil
 }

@@ -1,0 +1,120 @@
+package main
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"net"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/keepalive"
+
+	"github.com/vigilauth/vigil/coordinator"
+	"github.com/vigilauth/vigil/pki"
+	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
+)
+
+// Connection policy of the coordinator. Devices hold one connection and long-poll GetTask on
+// it, so an established device connection is rarely idle; strangers get seconds, not minutes.
+const (
+	// deviceIdle closes a device connection without calls for this long.
+	deviceIdle = 15 * time.Minute
+	// deviceConnAge recycles device connections, so that a renewed certificate is presented
+	// and a revoked one is dropped within a day even on a connection that never goes idle.
+	deviceConnAge   = 24 * time.Hour
+	deviceConnGrace = 5 * time.Minute // time to finish an upload once recycled
+	// deviceStreams bounds concurrent calls on one device connection: a device makes one or
+	// two at a time; more is a misbehaving or hostile client.
+	deviceStreams = 8
+	// enrolIdle, enrolConnAge and enrolStreams bound connections without a certificate: an
+	// enrolment is one call.
+	enrolIdle    = 20 * time.Second
+	enrolConnAge = 2 * time.Minute
+	enrolStreams = 2
+	// keepaliveMin is the most frequent client keepalive ping tolerated.
+	keepaliveMin = 20 * time.Second
+)
+
+// coordinatorServers serve the coordinator's API on one address, as two gRPC servers behind a
+// pki.Split: connections with a verified device certificate reach the full API with the 40 MiB
+// message limit; connections without one reach a server that serves Enroll only, reads at most
+// pki.MaxEnrolMessageBytes per message and refuses any other method before reading its body.
+type coordinatorServers struct {
+	split        *pki.Split
+	devices, new *grpc.Server
+}
+
+// serveCoordinator starts serving coord on lis with cert, verifying device certificates
+// against clientCAs and revs; callers without a certificate are limited to rate calls per
+// second per address.
+func serveCoordinator(lis net.Listener, coord *coordinator.Coordinator, cert tls.Certificate, clientCAs *x509.CertPool, revs *pki.Revocations, rate float64) (*coordinatorServers, error) {
+	devLim, err := pki.NewLimiter(pki.LimiterConfig{Rate: rate, Burst: 2 * int(rate)})
+	if err != nil {
+		return nil, err
+	}
+	devGuard, err := pki.NewGuard(pki.GuardConfig{Roles: []pki.Role{pki.RoleDevice}, Revocations: revs, Limiter: devLim})
+	if err != nil {
+		return nil, err
+	}
+	// Per address, since these callers have no identity yet; a whole office behind one address
+	// may enrol at once, so the rate is the devices'.
+	newLim, err := pki.NewLimiter(pki.LimiterConfig{Rate: rate, Burst: 2 * int(rate)})
+	if err != nil {
+		return nil, err
+	}
+	newGuard, err := pki.NewGuard(pki.GuardConfig{
+		Roles: []pki.Role{pki.RoleDevice}, Unauthenticated: []string{vigilv1.Coordinator_Enroll_FullMethodName},
+		Revocations: revs, Limiter: newLim,
+	})
+	if err != nil {
+		return nil, err
+	}
+	split, err := pki.NewSplit(lis, pki.ListenerConfig{TLS: pki.ServerTLS(cert, clientCAs)})
+	if err != nil {
+		return nil, err
+	}
+	enforce := grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: keepaliveMin, PermitWithoutStream: true})
+	devOpts := append(coordinator.ServerOptions(), devGuard.ServerOptions()...)
+	devOpts = append(devOpts, grpc.Creds(pki.Handshaken()), grpc.MaxConcurrentStreams(deviceStreams), enforce,
+		grpc.KeepaliveParams(keepalive.ServerParameters{
+			MaxConnectionIdle: deviceIdle, MaxConnectionAge: deviceConnAge, MaxConnectionAgeGrace: deviceConnGrace,
+			Time: time.Minute, Timeout: 20 * time.Second,
+		}))
+	newOpts := append(newGuard.ServerOptions(), grpc.Creds(pki.Handshaken()),
+		grpc.InTapHandle(pki.OnlyMethods(vigilv1.Coordinator_Enroll_FullMethodName)),
+		grpc.MaxRecvMsgSize(pki.MaxEnrolMessageBytes), grpc.MaxSendMsgSize(vigilv1.MaxMessageBytes),
+		grpc.MaxConcurrentStreams(enrolStreams), enforce,
+		grpc.KeepaliveParams(keepalive.ServerParameters{
+			MaxConnectionIdle: enrolIdle, MaxConnectionAge: enrolConnAge, MaxConnectionAgeGrace: 10 * time.Second,
+			Time: 10 * time.Second, Timeout: 10 * time.Second,
+		}))
+	s := &coordinatorServers{split: split, devices: grpc.NewServer(devOpts...), new: grpc.NewServer(newOpts...)}
+	coord.Register(s.devices)
+	coord.Register(s.new)
+	go s.devices.Serve(split.Authenticated())
+	go s.new.Serve(split.Unauthenticated())
+	return s, nil
+}
+
+// Addr returns the address served.
+func (s *coordinatorServers) Addr() net.Addr { return s.split.Addr() }
+
+// stop stops accepting and lets calls in flight finish for up to grace, so that a device whose
+// update could not be made durable hears NOT_DURABLE rather than a broken connection; then it
+// closes what remains.
+func (s *coordinatorServers) stop(grace time.Duration) {
+	s.split.Close()
+	done := make(chan struct{})
+	go func() {
+		s.devices.GracefulStop()
+		s.new.GracefulStop()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(grace):
+		s.devices.Stop()
+		s.new.Stop()
+		<-done
+	}
+}
