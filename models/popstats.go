@@ -46,6 +46,10 @@ type PopulationStatsConfig struct {
 	// square, variance, has-variance): a larger weight buys an entry more signal against the
 	// same noise at the price of norm.
 	Weight [psPerBucket]float64
+	// PoolByRoot pools event buckets' variances per kind under each root bucket rather than per
+	// kind: for layouts whose kinds mix features of different units under different roots
+	// (mouse: one root per feature).
+	PoolByRoot bool
 	// Backoff gives a bucket too rare to be modelled the model of its nearest modelled
 	// ancestor.
 	Backoff bool
@@ -249,8 +253,7 @@ func (s *PopulationStats) Decode(sum []float64, noiseStd float64) (*Population, 
 	}
 
 	// Variances: per bucket for dense buckets, pooled per group for the others.
-	groups := len(l.Kinds) + 1
-	group := func(b int) int { return l.BucketKind[b] + 1 }
+	groups, group := s.poolGroups()
 	var (
 		gUsers  = make([]float64, groups)
 		gHasVar = make([]float64, groups)
@@ -334,8 +337,7 @@ func (s *PopulationStats) Decode(sum []float64, noiseStd float64) (*Population, 
 func (s *PopulationStats) shrinkMeans(p *Population, se2 []float64) {
 	l := s.layout
 	nb := l.NumBuckets()
-	groups := len(l.Kinds) + 1
-	group := func(b int) int { return l.BucketKind[b] + 1 }
+	groups, group := s.poolGroups()
 	var num, den = make([]float64, groups), make([]float64, groups)
 	for b := 0; b < nb; b++ {
 		a := l.Parent[b]
@@ -378,6 +380,18 @@ func (s *PopulationStats) shrinkMeans(p *Population, se2 []float64) {
 		k := t / (t + se2[b])
 		p.Mean[b] = p.Mean[a] + k*(p.Mean[b]-p.Mean[a])
 	}
+}
+
+// poolGroups returns the number of groups event buckets pool their variances in and each
+// bucket's group: its kind (pooling buckets together), or with PoolByRoot its kind under its
+// root bucket.
+func (s *PopulationStats) poolGroups() (int, func(b int) int) {
+	l := s.layout
+	nk := len(l.Kinds) + 1
+	if !s.cfg.PoolByRoot {
+		return nk, func(b int) int { return l.BucketKind[b] + 1 }
+	}
+	return nk * l.NumBuckets(), func(b int) int { return l.root(b)*nk + l.BucketKind[b] + 1 }
 }
 
 func sq(x float64) float64 { return x * x }

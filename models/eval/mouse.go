@@ -87,6 +87,10 @@ func (c *MouseConfig) validate() error {
 		// a fleet of hundreds, while a smaller clip leaves most buckets unmodelled.
 		c.Privacy.Stats.Clip = 80
 	}
+	if c.Privacy.Enabled() {
+		// The mouse layout's kinds mix features of different units; each feature is a root.
+		c.Privacy.Stats.PoolByRoot = true
+	}
 	if err := c.Privacy.validate(); err != nil {
 		return err
 	}
