@@ -51,6 +51,8 @@ type HECConfig struct {
 	Token string
 	// RootCAs verify the collector's certificate; nil means the system's roots.
 	RootCAs *x509.CertPool
+	// Certificates are presented to a collector that asks for a client certificate.
+	Certificates []tls.Certificate
 	// SourceType and Index are HEC's sourcetype (default "ocsf") and index (default: the
 	// token's).
 	SourceType string

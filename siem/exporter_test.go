@@ -2,6 +2,7 @@ package siem
 
 import (
 	"context"
+	"crypto/tls"
 	"net/http"
 	"os"
 	"testing"
@@ -354,5 +355,56 @@ func TestSpoolFullIsCountedAndReported(t *testing.T) {
 			t.Fatalf("gap findings report %d lost, the exporter counted %d, %d delivered; want 1,200 in all", gap, dropped, delivered)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestSyslogMutualTLS has the receiver require a client certificate: without one nothing
+// arrives and failures are counted; with one everything arrives. A receiver whose certificate
+// the configured CA did not sign gets nothing.
+func TestSyslogMutualTLS(t *testing.T) {
+	pki, other := newTestPKI(t), newTestPKI(t)
+	sys := newSyslogCollector(t, pki)
+	sys.stop()
+	sys.mutual = true
+	sys.start()
+	ds, ts, uids := testDecisions(20, time.Now())
+	for _, tc := range []struct {
+		name    string
+		roots   *testPKI
+		certs   []tls.Certificate
+		arrives bool
+	}{
+		{"no client certificate", pki, nil, false},
+		{"receiver from another CA", other, []tls.Certificate{pki.client}, false},
+		{"client certificate", pki, []tls.Certificate{pki.client}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := testConfig(t, t.TempDir(), tc.roots, nil, sys)
+			cfg.Syslog.Certificates = tc.certs
+			e, err := New(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			stop := runExporter(t, e)
+			defer stop()
+			record(e, ds, ts)
+			if tc.arrives {
+				sys.got.waitAll(uids, 20*time.Second)
+				return
+			}
+			deadline := time.Now().Add(10 * time.Second)
+			for value(e.m.failed.WithLabelValues("syslog")) < 2 {
+				if time.Now().After(deadline) {
+					t.Fatal("no failures counted")
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			if u, _ := sys.got.count(); u != 0 {
+				t.Fatalf("%d events arrived", u)
+			}
+			if e.spool.Cursor("syslog").Acked() != 0 {
+				t.Fatal("events acknowledged that never arrived")
+			}
+		})
 	}
 }

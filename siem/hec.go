@@ -22,7 +22,7 @@ type hecSender struct {
 
 func newHECSender(cfg *HECConfig, src Source) *hecSender {
 	tr := &http.Transport{
-		TLSClientConfig:     &tls.Config{RootCAs: cfg.RootCAs, MinVersion: tls.VersionTLS12},
+		TLSClientConfig:     &tls.Config{RootCAs: cfg.RootCAs, Certificates: cfg.Certificates, MinVersion: tls.VersionTLS12},
 		ForceAttemptHTTP2:   true,
 		MaxIdleConnsPerHost: 2,
 	}

@@ -34,6 +34,7 @@ import (
 type testPKI struct {
 	pool   *x509.CertPool
 	server tls.Certificate
+	client tls.Certificate // for collectors that require a client certificate
 	caFile string // the CA in PEM
 }
 
@@ -57,13 +58,22 @@ func newTestPKI(t testing.TB) *testPKI {
 	if err != nil {
 		t.Fatal(err)
 	}
+	ckey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	cleaf := &x509.Certificate{SerialNumber: big.NewInt(3), Subject: pkix.Name{CommonName: "exporter"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, KeyUsage: x509.KeyUsageDigitalSignature}
+	cder, err := x509.CreateCertificate(rand.Reader, cleaf, caCert, &ckey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
 	pool := x509.NewCertPool()
 	pool.AddCert(caCert)
 	caFile := filepath.Join(t.TempDir(), "ca.pem")
 	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return &testPKI{pool: pool, server: tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, caFile: caFile}
+	return &testPKI{pool: pool, server: tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key},
+		client: tls.Certificate{Certificate: [][]byte{cder}, PrivateKey: ckey}, caFile: caFile}
 }
 
 // received counts the events a collector received, by metadata.uid, checking each against
@@ -232,6 +242,9 @@ type syslogCollector struct {
 	conns map[net.Conn]bool
 	wg    sync.WaitGroup
 	bad   []string
+	// mutual, when set before start, makes the listener require a client certificate from
+	// the test CA.
+	mutual bool
 }
 
 func newSyslogCollector(t testing.TB, pki *testPKI) *syslogCollector {
@@ -245,7 +258,11 @@ func (c *syslogCollector) start() {
 	c.t.Helper()
 	var err error
 	for i := 0; i < 50; i++ {
-		if c.l, err = tls.Listen("tcp", c.addr, &tls.Config{Certificates: []tls.Certificate{c.pki.server}}); err == nil {
+		cfg := &tls.Config{Certificates: []tls.Certificate{c.pki.server}}
+		if c.mutual {
+			cfg.ClientAuth, cfg.ClientCAs = tls.RequireAndVerifyClientCert, c.pki.pool
+		}
+		if c.l, err = tls.Listen("tcp", c.addr, cfg); err == nil {
 			break
 		}
 		time.Sleep(20 * time.Millisecond)

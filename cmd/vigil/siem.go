@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"flag"
@@ -47,6 +48,8 @@ func runSIEMSend(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	tokenFile := fs.String("token-file", "", "`FILE` holding the HEC token")
 	syslogAddr := fs.String("syslog", "", "syslog-over-TLS receiver `HOST:PORT` (RFC 5425)")
 	caFile := fs.String("ca", "", "PEM `FILE` of the CA certificates that sign the collectors' certificates (default: the system's)")
+	clientCert := fs.String("client-cert", "", "PEM `FILE`: a client certificate for collectors that require one (mutual TLS), with --client-key")
+	clientKey := fs.String("client-key", "", "PEM `FILE`: the client certificate's private key")
 	logPath := fs.String("log", "", "a decision log (JSON lines) `FILE` to spool and deliver")
 	keyPath := fs.String("key", "", "with --log: the ML-DSA-65 public key `FILE` its checkpoints verify under; the log is verified before anything is sent")
 	service := fs.String("service", "", "service.name of Authentication events: the application the guard protects (default vigil)")
@@ -65,7 +68,7 @@ func runSIEMSend(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	case *timeout <= 0:
 		return errors.New("siem send: --timeout must be positive")
 	}
-	cfg, err := siemConfig("--", *spool, *hecURL, *tokenFile, *syslogAddr, *caFile)
+	cfg, err := siemConfig("--", *spool, *hecURL, *tokenFile, *syslogAddr, *caFile, *clientCert, *clientKey)
 	if err != nil {
 		return fmt.Errorf("siem send: %w", err)
 	}
@@ -93,7 +96,7 @@ func runSIEMSend(ctx context.Context, args []string, stdout, stderr io.Writer) e
 
 // siemConfig builds an exporter's configuration from flag values; errors name the flags,
 // which are prefix+"spool", prefix+"hec" and so on.
-func siemConfig(prefix, spool, hecURL, tokenFile, syslogAddr, caFile string) (siem.Config, error) {
+func siemConfig(prefix, spool, hecURL, tokenFile, syslogAddr, caFile, certFile, keyFile string) (siem.Config, error) {
 	switch {
 	case hecURL == "" && syslogAddr == "":
 		return siem.Config{}, fmt.Errorf("give %shec, %ssyslog or both", prefix, prefix)
@@ -103,6 +106,17 @@ func siemConfig(prefix, spool, hecURL, tokenFile, syslogAddr, caFile string) (si
 		return siem.Config{}, fmt.Errorf("%stoken-file without %shec", prefix, prefix)
 	}
 	cfg := siem.Config{Dir: spool}
+	var certs []tls.Certificate
+	switch {
+	case (certFile == "") != (keyFile == ""):
+		return cfg, fmt.Errorf("%sclient-cert and %sclient-key go together", prefix, prefix)
+	case certFile != "":
+		c, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			return cfg, fmt.Errorf("%sclient-cert/%sclient-key: %w", prefix, prefix, err)
+		}
+		certs = []tls.Certificate{c}
+	}
 	var pool *x509.CertPool
 	if caFile != "" {
 		pem, err := os.ReadFile(caFile)
@@ -119,10 +133,10 @@ func siemConfig(prefix, spool, hecURL, tokenFile, syslogAddr, caFile string) (si
 		if err != nil {
 			return cfg, fmt.Errorf("%stoken-file: %w", prefix, err)
 		}
-		cfg.HEC = &siem.HECConfig{URL: hecURL, Token: strings.TrimSpace(string(token)), RootCAs: pool}
+		cfg.HEC = &siem.HECConfig{URL: hecURL, Token: strings.TrimSpace(string(token)), RootCAs: pool, Certificates: certs}
 	}
 	if syslogAddr != "" {
-		cfg.Syslog = &siem.SyslogConfig{Addr: syslogAddr, RootCAs: pool}
+		cfg.Syslog = &siem.SyslogConfig{Addr: syslogAddr, RootCAs: pool, Certificates: certs}
 	}
 	return cfg, nil
 }

@@ -16,7 +16,7 @@ import (
 // siemFlags are a long-running command's flags for exporting its decisions to a SIEM (the
 // agent's --siem-*).
 type siemFlags struct {
-	spool, hec, tokenFile, syslog, ca, service, metrics *string
+	spool, hec, tokenFile, syslog, ca, cert, key, service, metrics *string
 }
 
 func addSIEMFlags(fs *flag.FlagSet) *siemFlags {
@@ -26,6 +26,8 @@ func addSIEMFlags(fs *flag.FlagSet) *siemFlags {
 		tokenFile: fs.String("siem-token-file", "", "`FILE` holding the HEC token"),
 		syslog:    fs.String("siem-syslog", "", "syslog-over-TLS receiver `HOST:PORT` for --siem-spool"),
 		ca:        fs.String("siem-ca", "", "PEM `FILE` of the CAs that sign the collectors' certificates (default: the system's)"),
+		cert:      fs.String("siem-client-cert", "", "PEM `FILE`: a client certificate for collectors that require one, with --siem-client-key"),
+		key:       fs.String("siem-client-key", "", "PEM `FILE`: the client certificate's private key"),
 		service:   fs.String("siem-service", "", "service.name in the events: the application the guard protects"),
 		metrics:   fs.String("siem-metrics", "", "serve the exporter's Prometheus metrics (vigil_siem_*) at http://`ADDR`/metrics"),
 	}
@@ -42,7 +44,7 @@ func (f *siemFlags) start(logger *slog.Logger) (rec guard.Recorder, stop func(),
 		}
 		return nil, noop, nil
 	}
-	cfg, err := siemConfig("--siem-", *f.spool, *f.hec, *f.tokenFile, *f.syslog, *f.ca)
+	cfg, err := siemConfig("--siem-", *f.spool, *f.hec, *f.tokenFile, *f.syslog, *f.ca, *f.cert, *f.key)
 	if err != nil {
 		return nil, noop, err
 	}

@@ -98,6 +98,7 @@ func TestAgentSIEMFlagErrors(t *testing.T) {
 		{[]string{"--siem-spool", t.TempDir(), "--siem-hec", "https://h"}, "--siem-token-file"},
 		{[]string{"--siem-spool", t.TempDir(), "--siem-syslog", "nohost"}, "--siem-syslog"},
 		{[]string{"--siem-metrics", "127.0.0.1:0"}, "--siem-spool"},
+		{[]string{"--siem-spool", t.TempDir(), "--siem-syslog", "h:6514", "--siem-client-key", "k.pem"}, "--siem-client-cert and --siem-client-key"},
 		{[]string{"--siem-spool", t.TempDir(), "--siem-syslog", "h:6514", "--siem-metrics", "256.0.0.1:1"}, "--siem-metrics"},
 	}
 	for _, tc := range tests {

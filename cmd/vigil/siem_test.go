@@ -119,6 +119,8 @@ func TestSIEMSendFlagErrors(t *testing.T) {
 		{[]string{"send", "--spool", dir, "--syslog", "h:6514", "--ca", notPEM}, "--ca"},
 		{[]string{"send", "--spool", dir, "--syslog", "h:6514", "--key", tok}, "--log"},
 		{[]string{"send", "--spool", dir, "--syslog", "h:6514", "--log", filepath.Join(dir, "missing")}, "--log"},
+		{[]string{"send", "--spool", dir, "--syslog", "h:6514", "--client-cert", tok}, "--client-cert and --client-key"},
+		{[]string{"send", "--spool", dir, "--syslog", "h:6514", "--client-cert", tok, "--client-key", tok}, "--client-cert/--client-key"},
 		{[]string{"frobnicate"}, "unknown subcommand"},
 	}
 	for _, tc := range tests {
