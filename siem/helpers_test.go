@@ -35,7 +35,7 @@ type testPKI struct {
 	pool   *x509.CertPool
 	server tls.Certificate
 	client tls.Certificate // for collectors that require a client certificate
-	caFile string // the CA in PEM
+	caFile string          // the CA in PEM
 }
 
 func newTestPKI(t testing.TB) *testPKI {
