@@ -115,7 +115,10 @@ func Validate(line []byte) error {
 	if !contains(validSeverities, sev) {
 		problems = append(problems, fmt.Sprintf("severity_id %d not defined", sev))
 	}
-	if !contains(validStatuses, st) && class != ClassDetectionFinding {
+	if class == ClassDetectionFinding {
+		validStatuses = []int{0, 1, 2, 3, 4, 5, 6, 99} // a finding's status_id is its lifecycle
+	}
+	if !contains(validStatuses, st) {
 		problems = append(problems, fmt.Sprintf("status_id %d not defined", st))
 	}
 	if t <= 0 {
