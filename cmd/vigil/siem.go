@@ -21,17 +21,20 @@ const siemUsage = `usage: vigil siem <subcommand> [flags]
 
 subcommands:
   send   deliver a spool, or a decision log, to a Splunk HEC endpoint and/or a syslog-over-TLS receiver
+  check  check OCSF events (JSON lines: a spool segment, a collector's export) against the schema's rules
 `
 
 // runSIEM implements "vigil siem".
 func runSIEM(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, siemUsage)
-		return errors.New("siem: missing subcommand (send)")
+		return errors.New("siem: missing subcommand (send or check)")
 	}
 	switch args[0] {
 	case "send":
 		return runSIEMSend(ctx, args[1:], stdout, stderr)
+	case "check":
+		return runSIEMCheck(args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stderr, siemUsage)
 		return flag.ErrHelp
@@ -187,4 +190,34 @@ func spoolLog(exp *siem.Exporter, path, keyPath string, stderr io.Writer) (int, 
 	}
 	n, err := exp.AppendRecords(recs)
 	return total + n, err
+}
+
+// runSIEMCheck checks every line of a file of OCSF events with siem.Validate and names the
+// first that fails.
+func runSIEMCheck(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("siem check", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("file", "", "OCSF events, one JSON object per line `FILE`")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	switch {
+	case fs.NArg() > 0:
+		return fmt.Errorf("siem check: unexpected argument %q", fs.Arg(0))
+	case *path == "":
+		return errors.New("siem check: --file is required")
+	}
+	data, err := os.ReadFile(*path)
+	if err != nil {
+		return fmt.Errorf("siem check: --file: %w", err)
+	}
+	n := 0
+	for line := range bytes.Lines(data) {
+		n++
+		if err := siem.Validate(line); err != nil {
+			return fmt.Errorf("siem check: %s: line %d: %w", *path, n, err)
+		}
+	}
+	fmt.Fprintf(stdout, "%s: %d events satisfy the OCSF rules for their classes\n", *path, n)
+	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/vigilauth/vigil/siem"
 )
@@ -129,5 +131,23 @@ func TestSIEMSendFlagErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.wants) {
 			t.Errorf("vigil siem %s: %v, want an error naming %q", strings.Join(tc.args, " "), err, tc.wants)
 		}
+	}
+}
+
+// TestSIEMCheck checks a spool segment the agent test's kind of events fill, and a broken line.
+func TestSIEMCheck(t *testing.T) {
+	dir := t.TempDir()
+	good := siem.FromGap(siem.Source{}, time.Now(), 3, "test", 0)
+	line, _ := siem.AppendEvent(nil, &good)
+	path := filepath.Join(dir, "events.jsonl")
+	os.WriteFile(path, append(append([]byte{}, line...), line...), 0o600)
+	var out bytes.Buffer
+	if err := runSIEM(context.Background(), []string{"check", "--file", path}, &out, &out); err != nil || !strings.Contains(out.String(), "2 events") {
+		t.Fatalf("check: %v %s", err, out.String())
+	}
+	os.WriteFile(path, append(append([]byte{}, line...), bytes.Replace(line, []byte(`"class_uid":2004`), []byte(`"class_uid":2003`), 1)...), 0o600)
+	err := runSIEM(context.Background(), []string{"check", "--file", path}, &out, &out)
+	if !errors.Is(err, siem.ErrInvalidEvent) || !strings.Contains(err.Error(), "line 2") {
+		t.Fatalf("check of a broken event: %v", err)
 	}
 }
