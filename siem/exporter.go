@@ -28,6 +28,9 @@ type Exporter struct {
 	running  atomic.Bool
 }
 
+// kindRecord marks an item that carries an audit log record rather than a guard entry.
+const kindRecord audit.Kind = "record"
+
 // item is one entry on its way to the spool: from the guard, or a record of an audit log.
 type item struct {
 	kind     audit.Kind
@@ -78,7 +81,7 @@ func (e *Exporter) Enqueue(r audit.Record) bool {
 	if r.Kind == audit.KindCheckpoint {
 		return true
 	}
-	return e.offer(item{kind: "record", record: r})
+	return e.offer(item{kind: kindRecord, record: r})
 }
 
 func (e *Exporter) offer(it item) bool {
