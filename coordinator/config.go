@@ -43,6 +43,15 @@ type Config struct {
 	// MinEnrolled is how many devices must be enrolled before the first round starts
 	// (default MinUpdates).
 	MinEnrolled int
+	// RoundInterval is the shortest time from the start of one round to the start of the
+	// next (0: the next round starts as soon as the previous one ends). It paces a run so
+	// that the budget, the CPU and the stores are not spent as fast as devices can answer.
+	RoundInterval time.Duration
+	// FailureBackoff is how long the next round waits after a failed round or a failed
+	// trustee check, doubled for every further failure in a row (default 5s).
+	FailureBackoff time.Duration
+	// MaxBackoff caps FailureBackoff's doubling (default 5m).
+	MaxBackoff time.Duration
 
 	// Training is what devices are told to do with their local data.
 	Training Training
@@ -75,6 +84,9 @@ type Config struct {
 	// configuration and guard (see package pki). It needs Root: a device's device record is
 	// what authorises its certificate.
 	Enroller *pki.Enroller
+	// Revocations, if set, is the deployment's revocation list: a revoked device leaves the
+	// registry before the next round is sampled, and RemoveDevice revokes the device it removes.
+	Revocations Revocations
 	// Publisher, if set, receives every released version to sign and publish to the fleet.
 	Publisher Publisher
 	// Logger receives structured logs (default: discard).
@@ -129,6 +141,16 @@ func (c *Config) validate() error {
 	}
 	if c.RoundTimeout == 0 {
 		c.RoundTimeout = 30 * time.Second
+	}
+	if c.FailureBackoff == 0 {
+		c.FailureBackoff = 5 * time.Second
+	}
+	if c.MaxBackoff == 0 {
+		c.MaxBackoff = 5 * time.Minute
+	}
+	if c.RoundInterval < 0 || c.FailureBackoff < 0 || c.MaxBackoff < c.FailureBackoff {
+		return fmt.Errorf("coordinator: round interval %v, failure backoff %v and max backoff %v: none may be negative, and the max not below the backoff",
+			c.RoundInterval, c.FailureBackoff, c.MaxBackoff)
 	}
 	if c.Rounds < 0 {
 		return fmt.Errorf("coordinator: rounds %d is negative", c.Rounds)

@@ -13,6 +13,7 @@ import (
 	"github.com/vigilauth/vigil/dp"
 	"github.com/vigilauth/vigil/models"
 	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
+	"github.com/vigilauth/vigil/trustee"
 )
 
 // Coordinator runs federated rounds. Serve its gRPC API with Register and drive its rounds with
@@ -37,6 +38,19 @@ type Coordinator struct {
 	opened    chan struct{} // closed, and replaced, when a round becomes servable
 	ledger    *dp.Ledger
 	contribs  *contributionLog // the open round's contributions, for the trustees
+
+	// Operating the run: pacing, back-off, the operator's pause and abort, and what the
+	// status reports (in memory only, except the pause).
+	notBefore         time.Time // no round starts before this (pacing or back-off)
+	failures          int       // failed rounds or trustee checks in a row
+	paused            bool
+	waitingForDevices bool
+	abort             string // non-empty: the operator aborted the open round, with this reason
+	closing           bool   // the open round's sum is being opened
+	lastSeen          map[string]time.Time
+	removed           map[string]removal
+	trustees          []trustee.Health // the last trustee check
+	lastRound         roundSummary     // the last round that ended
 
 	unpublished    uint64 // a version not yet taken by the Publisher
 	lastPublishTry time.Time
@@ -98,6 +112,7 @@ func New(ctx context.Context, cfg Config, sealing Sealing) (*Coordinator, error)
 	c := &Coordinator{
 		cfg: cfg, sealing: sealing, log: cfg.Logger, metrics: m,
 		wake: make(chan struct{}, 1), engine: engine, global: global, devices: map[string]device{},
+		lastSeen: map[string]time.Time{}, removed: map[string]removal{},
 		pending: &commit{done: make(chan struct{})}, stopped: make(chan struct{}), opened: make(chan struct{}),
 	}
 	if err := c.openLedger(); err != nil {
@@ -126,6 +141,11 @@ func New(ctx context.Context, cfg Config, sealing Sealing) (*Coordinator, error)
 		}
 	} else if err := c.contribs.recover(0, 0); err != nil {
 		return nil, err
+	}
+	c.loadPaused()
+	c.setRemaining()
+	if eps, _ := c.spent(); eps > 0 {
+		m.epsilon.Set(eps)
 	}
 	m.enrolled.Set(float64(len(c.devices)))
 	return c, nil

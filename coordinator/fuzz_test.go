@@ -96,7 +96,7 @@ func fuzzCoordinator(tb testing.TB) *Coordinator {
 		tb.Fatal(err)
 	}
 	c.devices["dev"] = device{}
-	if _, err := c.start(now); err != nil {
+	if _, err := c.start(context.Background(), now); err != nil {
 		tb.Fatal(err)
 	}
 	return c

@@ -263,3 +263,12 @@ func (c *Coordinator) spent() (epsilon, delta float64) {
 	eps, _ := c.ledger.Spent()
 	return eps, c.ledger.Budget().Delta
 }
+
+// setRemaining updates the remaining-budget gauge.
+func (c *Coordinator) setRemaining() {
+	if c.ledger == nil || !c.cfg.Privacy.Enabled() {
+		return
+	}
+	eps, _ := c.ledger.Spent()
+	c.metrics.epsilonRemaining.Set(max(0, c.ledger.Budget().Epsilon-eps))
+}

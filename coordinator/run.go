@@ -64,9 +64,13 @@ func (c *Coordinator) step(ctx context.Context) (done bool, err error) {
 	c.mu.Lock()
 	if c.engine.Current() == 0 {
 		c.mu.Unlock()
-		return c.start(now)
+		return c.start(ctx, now)
 	}
 	outcome, _ := c.engine.Decide(now)
+	aborted := c.abort
+	if aborted != "" {
+		outcome = aggregation.Fail
+	}
 	if outcome == aggregation.Wait {
 		c.mu.Unlock()
 		return false, nil
@@ -78,6 +82,7 @@ func (c *Coordinator) step(ctx context.Context) (done bool, err error) {
 	}
 	info := c.open
 	c.dirty = true
+	c.closing = true
 	c.mu.Unlock()
 	// The frozen participant set is on disk before anyone is asked to open the sum.
 	if err := c.commit(); err != nil {
@@ -85,22 +90,35 @@ func (c *Coordinator) step(ctx context.Context) (done bool, err error) {
 	}
 
 	var next GlobalModel
-	if outcome == aggregation.Close {
+	switch {
+	case aborted != "":
+		err = fmt.Errorf("%s; nothing charged or released", aborted)
+	case outcome == aggregation.Close:
 		next, err = c.release(ctx, closed, info)
-	} else {
-		err = fmt.Errorf("only %d of %d sampled devices answered by the deadline; at least %d are needed",
+	default:
+		err = fmt.Errorf("only %d of %d sampled devices answered by the deadline; at least %d are needed; nothing charged or released",
 			len(closed.Participants), closed.Selected, c.cfg.MinUpdates)
 	}
-	dur := c.cfg.Now().Sub(closed.Started)
+	end := c.cfg.Now()
+	dur := end.Sub(closed.Started)
 
 	c.mu.Lock()
 	c.engine.Finish()
 	c.dirty = true
+	c.closing, c.abort = false, ""
+	sum := roundSummary{Round: closed.Round, Selected: closed.Selected, Participants: len(closed.Participants), Ended: end, Duration: dur}
+	var wait time.Duration
 	if err == nil {
 		c.global = next
 		c.completed++
 		c.unpublished = next.Meta.Version
+		c.failures = 0
+		sum.Outcome, sum.Version = "completed", next.Meta.Version
+	} else {
+		wait = c.backoffLocked(end)
+		sum.Outcome, sum.Reason = "failed", err.Error()
 	}
+	c.lastRound = sum
 	c.mu.Unlock()
 
 	c.metrics.roundDuration.Observe(dur.Seconds())
@@ -108,8 +126,11 @@ func (c *Coordinator) step(ctx context.Context) (done bool, err error) {
 		if ctx.Err() != nil {
 			return false, ctx.Err()
 		}
+		if errors.Is(err, ErrTrusteesAhead) {
+			return true, err
+		}
 		c.metrics.rounds.WithLabelValues("failed").Inc()
-		c.log.Warn("round failed", "round", closed.Round, "err", err)
+		c.log.Warn("round failed", "round", closed.Round, "err", err, "duration", dur, "next_try_in", wait)
 		c.emit(Event{Kind: RoundFailed, Round: closed.Round, Selected: closed.Selected, Accepted: len(closed.Participants), Duration: dur, Err: err})
 		return false, nil
 	}
@@ -118,12 +139,23 @@ func (c *Coordinator) step(ctx context.Context) (done bool, err error) {
 	c.metrics.participants.Set(float64(len(closed.Participants)))
 	c.metrics.globalVersion.Set(float64(next.Meta.Version))
 	c.metrics.epsilon.Set(eps)
+	c.setRemaining()
 	c.log.Info("round completed", "round", closed.Round, "version", next.Meta.Version,
 		"participants", len(closed.Participants), "selected", closed.Selected, "duration", dur, "epsilon", eps)
 	c.emit(Event{Kind: RoundCompleted, Round: closed.Round, Selected: closed.Selected, Accepted: len(closed.Participants),
 		Version: next.Meta.Version, Duration: dur, Epsilon: eps, Delta: delta})
 	c.publishPending(ctx)
 	return false, nil
+}
+
+// roundSummary is how the last round ended, for the operator's status.
+type roundSummary struct {
+	Round                  uint64
+	Outcome, Reason        string
+	Selected, Participants int
+	Version                uint64
+	Ended                  time.Time
+	Duration               time.Duration
 }
 
 // openRound is what the coordinator remembers about the open round besides the engine's state.
@@ -134,13 +166,46 @@ type openRound struct {
 
 // start opens the next round if the configuration, the enrolled devices and the privacy budget
 // allow it. done is true when no round will ever start again.
-func (c *Coordinator) start(now time.Time) (done bool, err error) {
+func (c *Coordinator) start(ctx context.Context, now time.Time) (done bool, err error) {
 	c.mu.Lock()
 	if c.cfg.Rounds > 0 && c.completed >= c.cfg.Rounds {
 		c.mu.Unlock()
 		return true, nil
 	}
-	if len(c.devices) < c.cfg.MinEnrolled {
+	if c.paused || now.Before(c.notBefore) {
+		c.mu.Unlock()
+		return false, nil
+	}
+	c.pruneRevokedLocked(now)
+	if n := len(c.devices); n < c.cfg.MinEnrolled || n < c.cfg.DevicesPerRound {
+		// Fewer devices than a round expects (q = K/N > 1), say after revocations: wait for
+		// enrolments rather than stop.
+		if n >= c.cfg.MinEnrolled && !c.waitingForDevices {
+			c.log.Warn("rounds wait for devices: fewer are enrolled than a round samples", "enrolled", n, "devices_per_round", c.cfg.DevicesPerRound)
+		}
+		c.waitingForDevices = true
+		c.mu.Unlock()
+		return false, nil
+	}
+	c.waitingForDevices = false
+	next := c.engine.LastRound() + 1
+	c.mu.Unlock()
+	// The trustees are asked before the round starts, so that devices do not train, and the
+	// budget is not charged, for a round no quorum of trustees could open.
+	if err := c.preflight(ctx, next, c.cfg.MinUpdates); err != nil {
+		if errors.Is(err, ErrTrusteesAhead) {
+			c.log.Error("refusing to start rounds", "round", next, "err", err)
+			return true, err
+		}
+		c.mu.Lock()
+		wait := c.backoffLocked(c.cfg.Now())
+		c.mu.Unlock()
+		c.metrics.preflightFailures.Inc()
+		c.log.Warn("round not started: the trustees cannot serve it; nothing charged", "round", next, "err", err, "next_try_in", wait)
+		return false, nil
+	}
+	c.mu.Lock()
+	if c.engine.Current() != 0 || c.paused {
 		c.mu.Unlock()
 		return false, nil
 	}
@@ -170,6 +235,12 @@ func (c *Coordinator) start(now time.Time) (done bool, err error) {
 	id, selected, err := c.engine.Start(now, c.global.Meta.Version, ids, sum, c.cfg.Rand)
 	// The round's privacy is saved with it by the commit below, before any device is asked.
 	c.open = openRound{round: id, privacy: rp}
+	if c.cfg.RoundInterval > 0 {
+		c.notBefore = now.Add(c.cfg.RoundInterval)
+	}
+	if err != nil {
+		c.backoffLocked(now)
+	}
 	c.mu.Unlock()
 	if err != nil {
 		c.metrics.rounds.WithLabelValues("failed").Inc()
@@ -198,6 +269,11 @@ func (c *Coordinator) release(ctx context.Context, closed round.Closed, info ope
 		charged dp.LedgerEntry
 		err     error
 	)
+	// The trustees are asked again, with the round's participant count, before anything is
+	// charged: a round they cannot open must not spend the budget.
+	if err := c.preflight(ctx, closed.Round, len(closed.Participants)); err != nil {
+		return GlobalModel{}, fmt.Errorf("the trustees cannot open the sum; nothing charged: %w", err)
+	}
 	if c.ledger != nil {
 		// Charged before the sum is opened: a crash after opening must not leave it uncounted.
 		if charged, err = c.ledger.ChargeRound(info.privacy.charge(closed.Round, len(closed.Participants), c.cfg.Now())); err != nil {

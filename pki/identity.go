@@ -23,10 +23,14 @@ const (
 	// authority could take a device's one-time token and register a key of its own under the
 	// device's name.
 	RoleEnrolment Role = "enrolment"
+	// RoleOperator is a person operating the coordinator: its certificate is admitted only by
+	// the coordinator's admin API (status, pause, resume, abort, removing devices), never by
+	// the device or trustee services.
+	RoleOperator Role = "operator"
 )
 
 func (r Role) valid() bool {
-	return r == RoleDevice || r == RoleCoordinator || r == RoleTrustee || r == RoleEnrolment
+	return r == RoleDevice || r == RoleCoordinator || r == RoleTrustee || r == RoleEnrolment || r == RoleOperator
 }
 
 // TrustDomain is the SPIFFE trust domain of every identity URI. The CA, not the domain, is the
@@ -47,6 +51,9 @@ func Coordinator(id string) Identity { return Identity{Role: RoleCoordinator, ID
 
 // Trustee returns the Identity of a trustee.
 func Trustee(id string) Identity { return Identity{Role: RoleTrustee, ID: id} }
+
+// Operator returns the identity of the operator id.
+func Operator(id string) Identity { return Identity{Role: RoleOperator, ID: id} }
 
 // EnrolmentAuthority returns the Identity of an enrolment authority's server.
 func EnrolmentAuthority(id string) Identity { return Identity{Role: RoleEnrolment, ID: id} }

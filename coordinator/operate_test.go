@@ -1,0 +1,289 @@
+package coordinator_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/vigilauth/vigil/coordinator"
+	"github.com/vigilauth/vigil/pki"
+	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
+	"github.com/vigilauth/vigil/trustee"
+)
+
+// gatedSealing is plaintext sealing whose trustees answer the check before each round and
+// before each charge with whatever err holds.
+type gatedSealing struct {
+	coordinator.Insecure
+	err    atomic.Pointer[error]
+	checks atomic.Int32
+}
+
+func (g *gatedSealing) set(err error) { g.err.Store(&err) }
+
+func (g *gatedSealing) Ready(ctx context.Context, round uint64, contributors int) ([]trustee.Health, error) {
+	g.checks.Add(1)
+	err := *g.err.Load()
+	h := trustee.Health{ID: "privacy", Reachable: err == nil}
+	if err != nil {
+		h.Problem = err.Error()
+	}
+	return []trustee.Health{h}, err
+}
+
+// runWith runs a private coordinator over sealing until the test ends; done receives Run's
+// result.
+func runWith(t *testing.T, cfg coordinator.Config, sealing coordinator.Sealing) (vigilv1.CoordinatorClient, *coordinator.Coordinator, chan error) {
+	t.Helper()
+	c, err := coordinator.New(context.Background(), cfg, sealing)
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := serveAPI(t, c)
+	ctx, cancel := context.WithCancel(context.Background())
+	done, finished := make(chan error, 1), make(chan struct{})
+	go func() {
+		done <- c.Run(ctx)
+		close(finished)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-finished
+	})
+	return api, c, done
+}
+
+func enrol(t *testing.T, api vigilv1.CoordinatorClient, ids ...string) {
+	t.Helper()
+	for _, d := range ids {
+		if _, err := api.Enroll(context.Background(), &vigilv1.EnrollRequest{DeviceId: d}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
+// TestNoBudgetSpentWhenTrusteesRefuse is issue 18's third bullet: a coordinator whose trustees
+// cannot serve spent 88.5% of its budget on two failed rounds. Now no round starts while the
+// trustees cannot serve it, a round whose trustees fail before it closes is not charged, and
+// failures back off instead of repeating every tick.
+func TestNoBudgetSpentWhenTrusteesRefuse(t *testing.T) {
+	cfg := privateConfig(t, t.TempDir(), t.TempDir(), 1)
+	cfg.Rounds, cfg.FailureBackoff, cfg.MaxBackoff = 2, 100*time.Millisecond, 200*time.Millisecond
+	g := &gatedSealing{}
+	g.set(fmt.Errorf("%w: trustee audit: connection refused", trustee.ErrNotEnoughTrustees))
+	api, c, _ := runWith(t, cfg, g)
+	enrol(t, api, "a", "b", "c")
+
+	time.Sleep(500 * time.Millisecond)
+	st := c.Status()
+	if st.GetOpenRound() != nil || st.GetLastRoundStarted() != 0 || st.GetPrivacy().GetEpsilonSpent() != 0 {
+		t.Fatalf("with the trustees down: open round %v, last started %d, epsilon %v; want none, 0, 0",
+			st.GetOpenRound(), st.GetLastRoundStarted(), st.GetPrivacy().GetEpsilonSpent())
+	}
+	// 500 ms at a 50 ms tick would be 10 checks without back-off; 100, 200, 200 ms allow about 4.
+	if n := g.checks.Load(); n > 5 {
+		t.Errorf("%d trustee checks in 500 ms: the coordinator does not back off", n)
+	}
+	if tr := st.GetTrustees(); len(tr) != 1 || !strings.Contains(tr[0].GetProblem(), "connection refused") {
+		t.Errorf("status trustees = %v, want the check's problem", tr)
+	}
+
+	// The trustees come back; the round starts, and they fail again before it closes.
+	g.set(nil)
+	tasks := map[string]*vigilv1.Task{}
+	for _, d := range []string{"a", "b", "c"} {
+		tasks[d] = waitTask(t, api, d)
+	}
+	g.set(fmt.Errorf("%w: trustee security: connection refused", trustee.ErrNotEnoughTrustees))
+	for d, tk := range tasks {
+		if _, err := api.SubmitUpdate(context.Background(), update(tk, d, 0.1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, "the round to fail", func() bool { return c.Status().GetLastRound().GetOutcome() == "failed" })
+	st = c.Status()
+	if eps := st.GetPrivacy().GetEpsilonSpent(); eps != 0 {
+		t.Errorf("a round the trustees could not open spent epsilon %v", eps)
+	}
+	if r := st.GetLastRound().GetReason(); !strings.Contains(r, "nothing charged") {
+		t.Errorf("failed round's reason %q does not say nothing was charged", r)
+	}
+}
+
+// TestTrusteesAheadIsFatal: trustees that already decrypted the next round number mean the
+// coordinator's state is not theirs; Run stops with ErrTrusteesAhead (a non-zero exit) instead
+// of charging rounds that must fail.
+func TestTrusteesAheadIsFatal(t *testing.T) {
+	cfg := privateConfig(t, t.TempDir(), t.TempDir(), 1)
+	g := &gatedSealing{}
+	g.set(fmt.Errorf("%w: round 1 is next, but trustee privacy decrypted round 2", trustee.ErrRoundServed))
+	api, c, done := runWith(t, cfg, g)
+	enrol(t, api, "a", "b", "c")
+	select {
+	case err := <-done:
+		if !errors.Is(err, coordinator.ErrTrusteesAhead) {
+			t.Fatalf("Run = %v, want ErrTrusteesAhead", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run kept going against trustees that are ahead")
+	}
+	if eps := c.Status().GetPrivacy().GetEpsilonSpent(); eps != 0 {
+		t.Errorf("epsilon %v spent", eps)
+	}
+}
+
+// revocationList is an in-memory Revocations.
+type revocationList struct {
+	mu  sync.Mutex
+	ids map[pki.Identity]time.Time
+}
+
+func (r *revocationList) RevokedAt(id pki.Identity, now time.Time) (time.Time, bool, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	at, ok := r.ids[id]
+	return at, ok, nil
+}
+
+func (r *revocationList) RevokeIdentity(id pki.Identity, now time.Time) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.ids[id] = now
+	return nil
+}
+
+// TestRevokedDeviceIsNotSampled is issue 18's second bullet: a revoked device stayed in the
+// registry, in N and in the sample, and with m_min = 3 every round that sampled it failed at
+// the deadline. Now it leaves the registry before the next round is sampled; a device the
+// operator removes is revoked too, and rounds wait for devices rather than stop when fewer are
+// left than a round samples.
+func TestRevokedDeviceIsNotSampled(t *testing.T) {
+	cfg := privateConfig(t, t.TempDir(), t.TempDir(), 1)
+	cfg.Rounds = 2 // K = 3
+	revs := &revocationList{ids: map[pki.Identity]time.Time{}}
+	cfg.Revocations = revs
+	c, err := coordinator.New(context.Background(), cfg, coordinator.Insecure{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := serveAPI(t, c)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go c.Run(ctx)
+	c.Pause() // until d is revoked
+	enrol(t, api, "a", "b", "c", "d")
+	revs.RevokeIdentity(pki.Device("d"), time.Now())
+	c.Resume()
+
+	// N = 3 after the revocation, so q = 1: a, b and c are sampled, and only they.
+	for _, d := range []string{"a", "b", "c"} {
+		tk := waitTask(t, api, d)
+		if _, err := api.SubmitUpdate(ctx, update(tk, d, 0.1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitCompleted(t, c, 1)
+	if got := c.Status().GetLastRound().GetSelected(); got != 3 {
+		t.Errorf("round sampled %d devices, want 3", got)
+	}
+	if _, err := api.GetTask(ctx, &vigilv1.GetTaskRequest{DeviceId: "d"}); status.Code(err) != codes.NotFound {
+		t.Errorf("revoked device's GetTask = %v, want NotFound", err)
+	}
+	st := c.Status()
+	if len(st.GetDevices()) != 3 || len(st.GetRemoved()) != 1 || st.GetRemoved()[0].GetId() != "d" ||
+		!strings.HasPrefix(st.GetRemoved()[0].GetReason(), "revoked") {
+		t.Fatalf("status devices %v removed %v; want 3 and d revoked", st.GetDevices(), st.GetRemoved())
+	}
+
+	// The operator pauses, aborts whatever round started meanwhile and removes c: it is
+	// revoked, and with two devices left no round starts.
+	c.Pause()
+	c.Abort("")
+	eventually(t, "no open round", func() bool { return c.Status().GetOpenRound() == nil })
+	if err := c.RemoveDevice(ctx, "c", ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, revoked, _ := revs.RevokedAt(pki.Device("c"), time.Now()); !revoked {
+		t.Error("RemoveDevice did not revoke the device")
+	}
+	if err := c.RemoveDevice(ctx, "c", ""); !errors.Is(err, coordinator.ErrUnknownDevice) {
+		t.Errorf("removing c twice = %v, want ErrUnknownDevice", err)
+	}
+	c.Resume()
+	time.Sleep(300 * time.Millisecond)
+	if st := c.Status(); st.GetOpenRound() != nil || len(st.GetDevices()) != 2 {
+		t.Errorf("after removing c: open round %v, devices %v; want none and a, b", st.GetOpenRound(), st.GetDevices())
+	}
+	enrol(t, api, "e")
+	for _, d := range []string{"a", "b", "e"} {
+		tk := waitTask(t, api, d)
+		if _, err := api.SubmitUpdate(ctx, update(tk, d, 0.1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitCompleted(t, c, 2)
+}
+
+// TestPauseResumeAbortAndPacing: a paused coordinator starts no round until resumed; an
+// aborted round fails without being charged; rounds start no closer than RoundInterval.
+func TestPauseResumeAbortAndPacing(t *testing.T) {
+	cfg := privateConfig(t, t.TempDir(), t.TempDir(), 1)
+	cfg.Rounds, cfg.RoundInterval = 0, 700*time.Millisecond
+	cfg.FailureBackoff = 10 * time.Millisecond
+	c, err := coordinator.New(context.Background(), cfg, coordinator.Insecure{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Pause(); err != nil {
+		t.Fatal(err)
+	}
+	api := serveAPI(t, c)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go c.Run(ctx)
+	enrol(t, api, "a", "b", "c")
+	time.Sleep(300 * time.Millisecond)
+	if st := c.Status(); !st.GetPaused() || st.GetLastRoundStarted() != 0 {
+		t.Fatalf("paused coordinator: paused %v, started round %d", st.GetPaused(), st.GetLastRoundStarted())
+	}
+	if err := c.Resume(); err != nil {
+		t.Fatal(err)
+	}
+	first := waitTask(t, api, "a")
+	started := time.Now()
+	if st := c.Status(); len(st.GetOpenRound().GetMissing()) != 3 {
+		t.Errorf("open round's missing devices %v, want a, b, c", st.GetOpenRound().GetMissing())
+	}
+	r, err := c.Abort("")
+	if err != nil || r != first.GetRound() {
+		t.Fatalf("Abort = %d, %v; want round %d", r, err, first.GetRound())
+	}
+	eventually(t, "the aborted round to end", func() bool { return c.Status().GetLastRound().GetOutcome() == "failed" })
+	if st := c.Status(); !strings.Contains(st.GetLastRound().GetReason(), "aborted") || st.GetPrivacy().GetEpsilonSpent() != 0 {
+		t.Errorf("aborted round: reason %q, epsilon %v", st.GetLastRound().GetReason(), st.GetPrivacy().GetEpsilonSpent())
+	}
+	second := waitTask(t, api, "a")
+	if second.GetRound() == first.GetRound() {
+		t.Fatal("no new round after the abort")
+	}
+	if gap := time.Since(started); gap < 600*time.Millisecond {
+		t.Errorf("next round started %v after the previous one, the interval is 700ms", gap)
+	}
+}

@@ -1,0 +1,134 @@
+package coordinator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/vigilauth/vigil/trustee"
+)
+
+// ErrTrusteesAhead is fatal: a trustee has already decrypted a round at or after the one the
+// coordinator would start next, so its state directory is not the one the trustees served (a
+// fresh or restored directory). Every such round would be charged and fail; Run stops instead.
+var ErrTrusteesAhead = errors.New("coordinator: the trustees have already decrypted this round number")
+
+// readiness is implemented by a Sealing that needs others to open a sum: Ready says, before
+// anything is charged, whether round's sum of contributors updates could be opened now.
+type readiness interface {
+	Ready(ctx context.Context, round uint64, contributors int) ([]trustee.Health, error)
+}
+
+// preflight asks the sealing whether it could open round now, records the trustees' health
+// for the status and the metrics, and returns why not.
+func (c *Coordinator) preflight(ctx context.Context, round uint64, contributors int) error {
+	r, ok := c.sealing.(readiness)
+	if !ok {
+		return nil
+	}
+	health, err := r.Ready(ctx, round, contributors)
+	c.mu.Lock()
+	c.trustees = health
+	c.mu.Unlock()
+	for _, h := range health {
+		up := 0.0
+		if h.Problem == "" {
+			up = 1
+		}
+		c.metrics.trusteeUp.WithLabelValues(h.ID).Set(up)
+		if h.Reachable {
+			c.metrics.trusteeLatency.WithLabelValues(h.ID).Observe(h.Latency.Seconds())
+		}
+	}
+	if errors.Is(err, trustee.ErrRoundServed) {
+		return fmt.Errorf("%w: %w", ErrTrusteesAhead, err)
+	}
+	return err
+}
+
+// backoffLocked holds the next round back after a failure: FailureBackoff doubled for every
+// failure in a row, at most MaxBackoff, so trustees or devices that are down are not hammered
+// and a storm of failing rounds cannot burn the budget. c.mu must be held.
+func (c *Coordinator) backoffLocked(now time.Time) time.Duration {
+	c.failures++
+	d := c.cfg.FailureBackoff
+	for i := 1; i < c.failures && d < c.cfg.MaxBackoff; i++ {
+		d *= 2
+	}
+	d = min(d, c.cfg.MaxBackoff)
+	if t := now.Add(d); t.After(c.notBefore) {
+		c.notBefore = t // never earlier than the pacing allows
+	}
+	return d
+}
+
+// Pause stops new rounds from starting; the open round, if any, runs to its end. A pause
+// survives a restart (a file "paused" in the state directory).
+func (c *Coordinator) Pause() error {
+	c.mu.Lock()
+	c.paused = true
+	c.mu.Unlock()
+	c.metrics.paused.Set(1)
+	c.log.Info("rounds paused by the operator")
+	if c.cfg.StateDir == "" {
+		return nil
+	}
+	if err := os.WriteFile(filepath.Join(c.cfg.StateDir, "paused"), nil, 0o600); err != nil {
+		return fmt.Errorf("coordinator: pause: %w", err)
+	}
+	return nil
+}
+
+// Resume lets rounds start again, at once: the pacing and any back-off are reset.
+func (c *Coordinator) Resume() error {
+	c.mu.Lock()
+	c.paused = false
+	c.notBefore = time.Time{}
+	c.failures = 0
+	c.mu.Unlock()
+	c.metrics.paused.Set(0)
+	c.log.Info("rounds resumed by the operator")
+	c.notify()
+	if c.cfg.StateDir == "" {
+		return nil
+	}
+	if err := os.Remove(filepath.Join(c.cfg.StateDir, "paused")); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("coordinator: resume: %w", err)
+	}
+	return nil
+}
+
+// ErrNoOpenRound is returned by Abort when no round is collecting updates.
+var ErrNoOpenRound = errors.New("coordinator: no round is open")
+
+// Abort fails the open round without charging it or opening its sum; devices' updates to it
+// are discarded. It returns the round's number. A round already closing (its sum being
+// opened) cannot be aborted.
+func (c *Coordinator) Abort(reason string) (uint64, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cur := c.engine.Current()
+	if cur == 0 || c.closing {
+		return 0, ErrNoOpenRound
+	}
+	if reason == "" {
+		reason = "aborted by the operator"
+	}
+	c.abort = reason
+	c.notify()
+	return cur, nil
+}
+
+func (c *Coordinator) loadPaused() {
+	if c.cfg.StateDir == "" {
+		return
+	}
+	if _, err := os.Stat(filepath.Join(c.cfg.StateDir, "paused")); err == nil {
+		c.paused = true
+		c.metrics.paused.Set(1)
+		c.log.Warn("rounds are paused (resume with `vigil admin resume`)")
+	}
+}
