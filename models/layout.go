@@ -61,6 +61,10 @@ type Layout struct {
 	// Threshold and ThresholdAlone are the default threshold placements of user models with and
 	// without a federation (Global), for the default UserModelConfig.
 	Threshold, ThresholdAlone ThresholdConfig
+	// ThresholdStats, when Set, places the thresholds of user models whose population came
+	// from the deployable statistics round (Population.FromStats), which scores on another
+	// level than the exact population; unset, they take Threshold.
+	ThresholdStats ThresholdConfig
 	// Natural converts a value on bucket b's scale to the unit people read (e.g. milliseconds)
 	// and names that unit; nil means values are shown as they are.
 	Natural func(b int, v float64) (float64, string)
@@ -121,6 +125,9 @@ func (l *Layout) Validate() error {
 		if err := t.validate(); err != nil || !t.Set {
 			return fmt.Errorf("%w: default thresholds missing or out of range", ErrBadLayout)
 		}
+	}
+	if err := l.ThresholdStats.validate(); err != nil {
+		return fmt.Errorf("%w: thresholds for the statistics round's population out of range", ErrBadLayout)
 	}
 	for k, kind := range l.Kinds {
 		if !(kind.Weight >= 0 && kind.Weight < 1e6) {

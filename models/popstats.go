@@ -228,7 +228,7 @@ func (s *PopulationStats) Decode(sum []float64, noiseStd float64) (*Population, 
 	}
 	nb := l.NumBuckets()
 	w := s.cfg.Weight
-	p := &Population{Layout: l, Mean: make([]float64, nb), Within: make([]float64, nb), Between: make([]float64, nb), Freq: make([]float64, nb)}
+	p := &Population{Layout: l, Mean: make([]float64, nb), Within: make([]float64, nb), Between: make([]float64, nb), Freq: make([]float64, nb), FromStats: true}
 	minUsers := s.cfg.MinUsers + s.cfg.NoiseMargin*noiseStd/w[psUsers]
 	dense := func(b int) bool { return b >= l.DenseBase && b < l.DenseBase+l.NumDense }
 	entry := func(b, i int) float64 { return sum[b*psPerBucket+i] / w[i] }

@@ -123,6 +123,9 @@ type Population struct {
 	Mean, Within, Between []float64
 	// Freq is the number of events seen per bucket, over all devices.
 	Freq []float64
+	// FromStats marks a population decoded from the deployable statistics round
+	// (PopulationStats), whose user models take the layout's ThresholdStats.
+	FromStats bool
 }
 
 // NewPopulation derives the population model from the sum of devices' contributions.

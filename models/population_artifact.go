@@ -15,16 +15,21 @@ const ArtifactPopulation = "population.f64"
 const populationMagic = "vigil-population-v1\n"
 
 // EncodePopulation serialises pop: the magic line, the layout's name (length-prefixed), the
-// number of buckets, Users, then per bucket Mean, Within, Between and Freq, all little-endian
-// float64s. A bucket without a model has Mean NaN and zero variances.
+// number of buckets, flags (1: FromStats), Users, then per bucket Mean, Within, Between and
+// Freq, all little-endian. A bucket without a model has Mean NaN and zero variances.
 func EncodePopulation(pop *Population) []byte {
 	name := pop.Layout.Name
 	nb := pop.Layout.NumBuckets()
-	out := make([]byte, 0, len(populationMagic)+4+len(name)+8+8+32*nb)
+	out := make([]byte, 0, len(populationMagic)+4+len(name)+24+32*nb)
 	out = append(out, populationMagic...)
 	out = binary.LittleEndian.AppendUint32(out, uint32(len(name)))
 	out = append(out, name...)
 	out = binary.LittleEndian.AppendUint64(out, uint64(nb))
+	var flags uint64
+	if pop.FromStats {
+		flags = 1
+	}
+	out = binary.LittleEndian.AppendUint64(out, flags)
 	out = binary.LittleEndian.AppendUint64(out, math.Float64bits(pop.Users))
 	for b := 0; b < nb; b++ {
 		for _, v := range [4]float64{pop.Mean[b], pop.Within[b], pop.Between[b], pop.Freq[b]} {
@@ -61,14 +66,18 @@ func DecodePopulation(l *Layout, data []byte) (*Population, error) {
 	}
 	data = data[n:]
 	nb := l.NumBuckets()
-	if len(data) != 16+32*nb {
-		return nil, bad("%d bytes of statistics, layout %s needs %d", len(data), l.Name, 16+32*nb)
+	if len(data) != 24+32*nb {
+		return nil, bad("%d bytes of statistics, layout %s needs %d", len(data), l.Name, 24+32*nb)
 	}
 	if got := binary.LittleEndian.Uint64(data); got != uint64(nb) {
 		return nil, bad("%d buckets, layout %s has %d", got, l.Name, nb)
 	}
-	f := func(i int) float64 { return math.Float64frombits(binary.LittleEndian.Uint64(data[8+8*i:])) }
-	p := &Population{Layout: l, Users: f(0), Mean: make([]float64, nb), Within: make([]float64, nb), Between: make([]float64, nb), Freq: make([]float64, nb)}
+	flags := binary.LittleEndian.Uint64(data[8:])
+	if flags > 1 {
+		return nil, bad("unknown flags %#x", flags)
+	}
+	f := func(i int) float64 { return math.Float64frombits(binary.LittleEndian.Uint64(data[16+8*i:])) }
+	p := &Population{Layout: l, FromStats: flags == 1, Users: f(0), Mean: make([]float64, nb), Within: make([]float64, nb), Between: make([]float64, nb), Freq: make([]float64, nb)}
 	if !(p.Users >= 0) || math.IsInf(p.Users, 1) {
 		return nil, bad("users %v", p.Users)
 	}

@@ -10,6 +10,7 @@ import (
 func TestPopulationArtifactRoundTrip(t *testing.T) {
 	l := testLayout()
 	pop := testPopulation(t, l, 50, 1)
+	pop.FromStats = true
 	data := EncodePopulation(pop)
 	got, err := DecodePopulation(l, data)
 	if err != nil {
@@ -18,7 +19,7 @@ func TestPopulationArtifactRoundTrip(t *testing.T) {
 	same := func(a, b []float64) bool {
 		return slices.EqualFunc(a, b, func(x, y float64) bool { return x == y || math.IsNaN(x) && math.IsNaN(y) })
 	}
-	if got.Users != pop.Users || !same(got.Mean, pop.Mean) || !same(got.Within, pop.Within) || !same(got.Between, pop.Between) || !same(got.Freq, pop.Freq) {
+	if got.Users != pop.Users || !got.FromStats || !same(got.Mean, pop.Mean) || !same(got.Within, pop.Within) || !same(got.Between, pop.Between) || !same(got.Freq, pop.Freq) {
 		t.Fatal("population changed through its artifact")
 	}
 	other := testLayout()
@@ -27,7 +28,7 @@ func TestPopulationArtifactRoundTrip(t *testing.T) {
 		t.Errorf("another layout: %v", err)
 	}
 	corrupt := func(f func([]byte) []byte) []byte { return f(slices.Clone(data)) }
-	mean0 := len(populationMagic) + 4 + len(l.Name) + 16 // bucket 0's mean
+	mean0 := len(populationMagic) + 4 + len(l.Name) + 24 // bucket 0's mean
 	for _, tc := range []struct {
 		name string
 		data []byte

@@ -144,9 +144,13 @@ func FitUserModel(ctx context.Context, l *Layout, global *Global, enrol Enrolmen
 		cfg.Weights = l.Weights
 	}
 	if !cfg.Threshold.Set {
-		cfg.Threshold = l.Threshold
-		if pop == nil {
+		switch {
+		case pop == nil:
 			cfg.Threshold = l.ThresholdAlone
+		case pop.FromStats && l.ThresholdStats.Set:
+			cfg.Threshold = l.ThresholdStats
+		default:
+			cfg.Threshold = l.Threshold
 		}
 	}
 	m := &UserModel{layout: l, cfg: cfg, buf: make([]float64, l.NumDense), devs: make([]Deviation, 0, MaxDeviations)}

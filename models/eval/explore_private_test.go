@@ -63,6 +63,45 @@ func TestExplorePrivate(t *testing.T) {
 	}
 	for _, v := range strings.Split(os.Getenv("VIGIL_VARIANTS"), ",") {
 		switch {
+		case strings.HasPrefix(v, "fit"):
+			// fitE: the deployable population at epsilon E from every loaded device; the
+			// threshold placement fitted to the first 100 participants' trials.
+			eps, _ := strconv.ParseFloat(strings.TrimPrefix(v, "fit"), 64)
+			pc := PrivacyConfig{Epsilon: eps}
+			g, _, err := FederatePrivately(ctx, layout, ids, enrol, pc, 1, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			dev := users[:min(100, len(users))]
+			trials, err := scoreUsers(ctx, layout, g, dev, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			o, err := summarise(trials, modeFederated)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("%s: fitted on %d development participants: %+v (pooled EER %.4f); FAR %.4f FRR %.4f at the current defaults", v, len(dev), o.Fitted, o.FittedEER, o.FAR, o.FRR)
+			f := o.Fitted
+			for _, off := range []float64{f.Offset, f.Offset + 0.1, f.Offset + 0.2, f.Offset + 0.3, f.Offset + 0.4} {
+				var fa, fr, ni, ng float64
+				for _, tr := range trials {
+					th := off + f.Slope*(tr.level[modeFederated]-f.Typical)
+					for _, sc := range tr.gen[modeFederated][detCombined] {
+						ng++
+						if sc >= th {
+							fr++
+						}
+					}
+					for _, sc := range tr.imp[modeFederated][detCombined] {
+						ni++
+						if sc < th {
+							fa++
+						}
+					}
+				}
+				t.Logf("  offset %.3f: FAR %.4f FRR %.4f on the development participants", off, fa/ni, fr/ng)
+			}
 		case v == "exact":
 			sum := make([]float64, models.ContributionLen(layout))
 			for _, e := range enrol {

@@ -52,6 +52,10 @@ func NewLayout() *models.Layout {
 		// Fitted by models/eval on the first 100 participants of the Aalto data (L=50, G=5).
 		Threshold:      models.ThresholdConfig{Offset: 1.096, Slope: 0.25, Typical: -1.610, Temperature: 0.413, Set: true},
 		ThresholdAlone: models.ThresholdConfig{Offset: 0.222, Slope: 0.5, Typical: -1.896, Temperature: 0.438, Set: true},
+		// Fitted the same way on the first 100 participants' trials, against the population of
+		// the deployable round at epsilon 8 over all 500 devices' enrolments (models/eval
+		// TestExplorePrivate, VIGIL_VARIANTS=fit8).
+		ThresholdStats: models.ThresholdConfig{Offset: 0.518, Slope: 0.5, Typical: -1.882, Temperature: 0.414, Set: true},
 	}
 	for b := range l.BucketKind {
 		l.Parent[b], l.Offset[b] = -1, -1
