@@ -132,3 +132,68 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// TestAgentRestartLosesNothing records decisions on an agent whose collector is unreachable,
+// stops the agent, starts it again on the same directories with the collector reachable, and
+// checks that what the first run decided arrives, with what the second run decides.
+func TestAgentRestartLosesNothing(t *testing.T) {
+	dir := t.TempDir()
+	srv, caFile, got := testHEC(t, "tok")
+	tokenFile := filepath.Join(dir, "token")
+	os.WriteFile(tokenFile, []byte("tok"), 0o600)
+	spool, agentDir := filepath.Join(dir, "spool"), filepath.Join(dir, "agent")
+	logger := slog.New(slog.DiscardHandler)
+	delivered := func() map[string]int {
+		count := map[string]int{}
+		for _, ev := range got() {
+			if ev.Unmapped.Vigil.Kind == "decision" && ev.Session != nil {
+				count[ev.Session.UID]++
+			}
+		}
+		return count
+	}
+	run := func(hecURL, session string, at time.Time, wait func()) {
+		fs := flag.NewFlagSet("agent", flag.ContinueOnError)
+		sf := addSIEMFlags(fs)
+		if err := fs.Parse([]string{"--siem-spool", spool, "--siem-hec", hecURL, "--siem-token-file", tokenFile, "--siem-ca", caFile}); err != nil {
+			t.Fatal(err)
+		}
+		export, stop, err := sf.start(logger)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := agent.New(agent.Config{Dir: agentDir, Export: export, Logger: logger})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- a.Run(ctx) }()
+		g := a.Guard()
+		if _, err := g.OpenSession(session, "alice", at); err != nil {
+			t.Fatal(err)
+		}
+		for range 5 {
+			g.Authorize(context.Background(), session, "transfer")
+		}
+		wait()
+		cancel() // the agent shuts down: live sessions end, then the exporter stops
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		stop()
+	}
+	run("https://127.0.0.1:1", "s-before", time.Now(), func() {}) // collector unreachable
+	// The restarted agent's exporter delivers what the first run spooled, and its own.
+	run(srv.URL, "s-after", time.Now(), func() {
+		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			count := delivered()
+			if count["s-before"] == 5 && count["s-after"] == 5 {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("decisions delivered per session: %v, want 5 each", count)
+			}
+		}
+	})
+}
