@@ -24,6 +24,7 @@ type DeliveryError struct {
 	Err    error
 }
 
+// Error implements error.
 func (e *DeliveryError) Error() string {
 	if e.Status != 0 {
 		return "siem: " + e.Sink + ": collector answered " + httpStatus(e.Status) + ": " + e.Err.Error()
@@ -31,6 +32,7 @@ func (e *DeliveryError) Error() string {
 	return "siem: " + e.Sink + ": " + e.Err.Error()
 }
 
+// Unwrap returns the underlying failure.
 func (e *DeliveryError) Unwrap() error { return e.Err }
 
 // errConnClosed reports a syslog receiver that closed the connection.
