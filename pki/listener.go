@@ -77,8 +77,8 @@ type Split struct {
 	done   chan struct{}
 	once   sync.Once
 
-	mu                     sync.Mutex
-	hosts                  map[string]*hostConns
+	mu                       sync.Mutex
+	hosts                    map[string]*hostConns
 	pending, strange, authed int // totals
 }
 
