@@ -65,9 +65,11 @@ func startEncrypted(t *testing.T, cfg coordinator.Config, signed bool) *encrypte
 	if err != nil {
 		t.Fatal(err)
 	}
-	lc := trustee.LocalConfig{Shares: shares, Signers: signers, Trustees: trustee.TrusteeKeys(root), MinContributors: max(2, cfg.MinUpdates), StateDir: t.TempDir()}
+	// The trustees always hold the root; signed says whether the coordinator does too (without
+	// it, it takes unsigned updates, which the trustees would then refuse).
+	lc := trustee.LocalConfig{Shares: shares, Signers: signers, Root: root, MinContributors: max(2, cfg.MinUpdates), StateDir: t.TempDir()}
 	if signed {
-		lc.Root, cfg.Root = root, root
+		cfg.Root = root
 	}
 	cluster, err := trustee.StartLocal(lc)
 	if err != nil {

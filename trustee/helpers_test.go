@@ -176,7 +176,8 @@ func (k *testKey) sealedRound(t testing.TB, devs []device, round uint64, dim int
 
 func newClient(t testing.TB, k *testKey, c *LocalCluster) *Client {
 	t.Helper()
-	cl, err := NewClient(ClientConfig{Key: k.key, Trustees: c.Clients})
+	// A generous probe timeout: the tests run on a loaded shared machine.
+	cl, err := NewClient(ClientConfig{Key: k.key, Trustees: c.Clients, ProbeTimeout: 10 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,11 +29,10 @@ type LocalConfig struct {
 	// Signers are the trustees' commitment-signing keys, in the order of Shares (default:
 	// generated here).
 	Signers []*sig.PrivateKey
-	// Root is every trustee's pinned root of trust (see Config.Root). Without it the trustees
-	// run in the TRANSITIONAL mode that accepts unsigned contributions.
+	// Root is every trustee's pinned root of trust (see Config.Root). Required.
 	Root *release.Root
 	// Trustees are the keys whose commitments count (see Config.Trustees); default: the root's
-	// trustees role if Root is set, else the Signers' public keys.
+	// trustees role.
 	Trustees []*sig.PublicKey
 	// Now is the trustees' clock (default time.Now).
 	Now func() time.Time
@@ -84,11 +83,6 @@ func StartLocal(cfg LocalConfig) (_ *LocalCluster, err error) {
 	}
 	if len(cfg.Signers) != len(cfg.Shares) {
 		return nil, fmt.Errorf("trustee: StartLocal: %d signing keys for %d shares", len(cfg.Signers), len(cfg.Shares))
-	}
-	if cfg.Trustees == nil && cfg.Root == nil {
-		for _, k := range cfg.Signers {
-			cfg.Trustees = append(cfg.Trustees, k.Public())
-		}
 	}
 	c := &LocalCluster{Signers: cfg.Signers}
 	defer func() {

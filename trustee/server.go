@@ -36,15 +36,11 @@ type Config struct {
 	Signer *sig.PrivateKey
 	// Root is the pinned root of trust: device records must verify under its enrolment role,
 	// and, unless Trustees is set, commitments count only under keys of its trustees role.
-	//
-	// TRANSITIONAL: without a root the trustee cannot tell enrolled devices from invented ones
-	// and accepts contributions without device records or signatures. That mode exists only
-	// until devices sign their updates; every deployment configures a root.
+	// Required.
 	Root *release.Root
 	// Trustees are the keys whose commitments count towards the quorum (default: the root's
 	// trustees role). They must include Signer's key and be at most n, the key epoch's number
-	// of trustees. With neither Root nor Trustees (TRANSITIONAL) only the trustee's own
-	// commitment is checked, and different trustees could decrypt different sets of a round.
+	// of trustees, and at least the quorum.
 	Trustees []*sig.PublicKey
 	// Now is the clock device records are checked against (default time.Now).
 	Now func() time.Time
@@ -65,24 +61,25 @@ func (c *Config) validate() error {
 	if c.Signer == nil {
 		return errors.New("trustee: no signing key configured for commitments")
 	}
-	if c.Trustees == nil && c.Root != nil {
+	if c.Root == nil {
+		return errors.New("trustee: no root of trust configured: device records and commitments are checked under it")
+	}
+	if c.Trustees == nil {
 		c.Trustees = TrusteeKeys(c.Root)
 	}
-	if c.Trustees != nil {
-		n := len(c.Share.Trustees)
-		ids := map[sig.KeyID]bool{}
-		for _, k := range c.Trustees {
-			ids[k.ID()] = true
-		}
-		switch {
-		case !ids[c.Signer.ID()]:
-			return fmt.Errorf("trustee: this trustee's signing key %s is not among the trustee keys whose commitments count", c.Signer.ID().Short())
-		case len(ids) > n:
-			// More keys than trustees would let quorums of q keys miss each other.
-			return fmt.Errorf("trustee: %d trustee keys for a key epoch of %d trustees", len(ids), n)
-		case len(ids) < Quorum(n, c.Share.Threshold):
-			return fmt.Errorf("trustee: %d trustee keys, a quorum of %d is needed", len(ids), Quorum(n, c.Share.Threshold))
-		}
+	n := len(c.Share.Trustees)
+	ids := map[sig.KeyID]bool{}
+	for _, k := range c.Trustees {
+		ids[k.ID()] = true
+	}
+	switch {
+	case !ids[c.Signer.ID()]:
+		return fmt.Errorf("trustee: this trustee's signing key %s is not among the trustee keys whose commitments count", c.Signer.ID().Short())
+	case len(ids) > n:
+		// More keys than trustees would let quorums of q keys miss each other.
+		return fmt.Errorf("trustee: %d trustee keys for a key epoch of %d trustees", len(ids), n)
+	case len(ids) < Quorum(n, c.Share.Threshold):
+		return fmt.Errorf("trustee: %d trustee keys, a quorum of %d is needed", len(ids), Quorum(n, c.Share.Threshold))
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -125,12 +122,6 @@ func NewServer(cfg Config) (*Server, error) {
 	st, err := cfg.Journal.Load()
 	if err != nil {
 		return nil, err
-	}
-	if cfg.Root == nil {
-		cfg.Logger.Warn("TRANSITIONAL: no root of trust configured: device records and update signatures are not checked")
-	}
-	if cfg.Trustees == nil {
-		cfg.Logger.Warn("TRANSITIONAL: no trustee keys configured: the quorum of commitments is not checked")
 	}
 	return &Server{cfg: cfg, params: cfg.Share.Params(), keyDigest: cfg.Share.KeyDigest, dec: dec, state: st}, nil
 }
@@ -324,11 +315,9 @@ func (s *Server) decryptionShare(req *vigilv1.DecryptionShareRequest) (*vigilv1.
 	if err != nil {
 		return nil, err
 	}
-	if s.cfg.Trustees != nil {
-		need := Quorum(len(sh.Trustees), sh.Threshold)
-		if _, err := quorumCheck(req.GetCommitments(), own, s.cfg.Trustees, s.cfg.Signer.Public(), need); err != nil {
-			return nil, err
-		}
+	need := Quorum(len(sh.Trustees), sh.Threshold)
+	if _, err := quorumCheck(req.GetCommitments(), own, s.cfg.Trustees, s.cfg.Signer.Public(), need); err != nil {
+		return nil, err
 	}
 	c1, err := he.ParseC1Sum(s.params, s.state.Committed.C1)
 	if err != nil {

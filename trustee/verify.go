@@ -3,6 +3,7 @@ package trustee
 import (
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -19,7 +20,7 @@ import (
 // one (device, statement digest) pair per device, which the set digest needs.
 type sumVerifier struct {
 	params  he.Params
-	root    *release.Root // nil: TRANSITIONAL, device records and signatures are not checked
+	root    *release.Root
 	now     time.Time
 	hdr     *vigilv1.SumHeader
 	c1      *he.C1Sum
@@ -39,6 +40,8 @@ type member struct {
 func newSumVerifier(sh *he.SecretShare, minContributors int, lastRound uint64, root *release.Root, now time.Time, hdr *vigilv1.SumHeader) (*sumVerifier, error) {
 	p := sh.Params()
 	switch {
+	case root == nil:
+		return nil, errors.New("trustee: no root of trust to check device records under")
 	case hdr == nil:
 		return nil, fmt.Errorf("%w: the stream does not start with a header", ErrContribution)
 	case hdr.GetParamsId() != p.ID():
@@ -118,18 +121,16 @@ func (v *sumVerifier) check(c *vigilv1.Contribution) (member, error) {
 	if err != nil {
 		return member{}, fmt.Errorf("%w: device %q: %w", ErrContribution, dev, err)
 	}
-	if v.root != nil {
-		rec, err := v.root.VerifyDeviceRecord(c.GetDeviceRecord(), v.now)
-		if err != nil {
-			return member{}, fmt.Errorf("%w: device %q: its record does not verify under the enrolment role: %w", ErrContribution, dev, err)
-		}
-		if rec.DeviceID != dev {
-			return member{}, fmt.Errorf("%w: device %q presents the record of device %q", ErrContribution, dev, rec.DeviceID)
-		}
-		if err := rec.Key().Verify(stmt[:], c.GetSignature(), he.UpdateContext); err != nil {
-			return member{}, fmt.Errorf("%w: device %q: the update's signature does not verify for round %d (altered, replayed or forged): %w",
-				ErrContribution, dev, round, err)
-		}
+	rec, err := v.root.VerifyDeviceRecord(c.GetDeviceRecord(), v.now)
+	if err != nil {
+		return member{}, fmt.Errorf("%w: device %q: its record does not verify under the enrolment role: %w", ErrContribution, dev, err)
+	}
+	if rec.DeviceID != dev {
+		return member{}, fmt.Errorf("%w: device %q presents the record of device %q", ErrContribution, dev, rec.DeviceID)
+	}
+	if err := rec.Key().Verify(stmt[:], c.GetSignature(), he.UpdateContext); err != nil {
+		return member{}, fmt.Errorf("%w: device %q: the update's signature does not verify for round %d (altered, replayed or forged): %w",
+			ErrContribution, dev, round, err)
 	}
 	return member{device: dev, statement: stmt}, nil
 }
