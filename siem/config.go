@@ -184,8 +184,9 @@ func (s *SyslogConfig) validate(host string) error {
 	if s.Hostname == "" {
 		s.Hostname = "-"
 	}
-	if len(s.Hostname) > 255 || strings.ContainsAny(s.Hostname, " \t\r\n") {
-		return configError("Syslog.Hostname %q: at most 255 printable characters without spaces", s.Hostname)
+	if len(s.Hostname) > 255 || strings.IndexFunc(s.Hostname, func(r rune) bool { return r < 33 || r > 126 }) >= 0 {
+		// RFC 5424 section 6.2.4: HOSTNAME is 1*255PRINTUSASCII.
+		return configError("Syslog.Hostname %q: at most 255 printable ASCII characters without spaces", s.Hostname)
 	}
 	setDefault(&s.Confirm, DefaultSyslogConfirm)
 	setDefault(&s.Timeout, DefaultTimeout)

@@ -26,6 +26,7 @@ func TestConfigErrors(t *testing.T) {
 		{"no syslog addr", Config{Dir: "d", Syslog: &SyslogConfig{}}, "Syslog.Addr is required"},
 		{"syslog without port", Config{Dir: "d", Syslog: &SyslogConfig{Addr: "h"}}, "Syslog.Addr"},
 		{"syslog bad hostname", Config{Dir: "d", Syslog: &SyslogConfig{Addr: "h:6514", Hostname: "a b"}}, "Syslog.Hostname"},
+		{"syslog non-ASCII hostname", Config{Dir: "d", Syslog: &SyslogConfig{Addr: "h:6514", Hostname: "hôte"}}, "Syslog.Hostname"},
 		{"negative queue", Config{Dir: "d", HEC: hec("https://h", "t"), QueueSize: -1}, "negative"},
 		{"tiny segment", Config{Dir: "d", HEC: hec("https://h", "t"), SegmentBytes: 10}, "SegmentBytes"},
 		{"spool under two segments", Config{Dir: "d", HEC: hec("https://h", "t"), MaxSpoolBytes: MinSegmentBytes}, "MaxSpoolBytes"},
