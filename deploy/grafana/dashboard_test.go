@@ -17,11 +17,38 @@ type metric struct {
 	kind   string // Counter, Gauge, Histogram, Summary
 	labels []string
 	file   string
+	// name matches the metric's names when the code builds them ("vigil_rpc_" + side +
+	// "_duration_seconds"); nil for a literal name.
+	name *regexp.Regexp
 }
 
 // optsPattern finds a metric's options and, for a vector, its label names:
-// prometheus.CounterOpts{Name: "vigil_x", ...}, []string{"a", "b"}.
-var optsPattern = regexp.MustCompile(`(Counter|Gauge|Histogram|Summary)Opts\{[^}]*?Name:\s*"(vigil_[a-z0-9_]+)"[^}]*\}(?:,\s*\[\]string\{([^}]*)\})?`)
+// prometheus.CounterOpts{Name: "vigil_x", ...}, []string{"a", "b"}. The name may be built
+// from literals and variables: "vigil_rpc_" + side + "_duration_seconds".
+var optsPattern = regexp.MustCompile(`(Counter|Gauge|Histogram|Summary)Opts\{[^}]*?Name:\s*("vigil_[a-z0-9_]*"(?:\s*\+\s*(?:[A-Za-z_]\w*|"[a-z0-9_]*"))*)[^}]*\}(?:,\s*\[\]string\{([^}]*)\})?`)
+
+// nameOf turns a name expression into the metric's name, or for a built name into a display
+// form with * for each variable and a pattern matching the names it can take.
+func nameOf(expr string) (string, *regexp.Regexp) {
+	var display, pattern strings.Builder
+	built := false
+	for _, part := range strings.Split(expr, "+") {
+		part = strings.TrimSpace(part)
+		if strings.HasPrefix(part, `"`) {
+			lit := strings.Trim(part, `"`)
+			display.WriteString(lit)
+			pattern.WriteString(regexp.QuoteMeta(lit))
+			continue
+		}
+		built = true
+		display.WriteString("*")
+		pattern.WriteString(`[a-z0-9_]+`)
+	}
+	if !built {
+		return display.String(), nil
+	}
+	return display.String(), regexp.MustCompile("^" + pattern.String() + "$")
+}
 
 // codeMetrics scans the module's Go code (tests excluded) for the metrics it registers.
 func codeMetrics(t *testing.T) map[string]metric {
@@ -55,7 +82,8 @@ func codeMetrics(t *testing.T) map[string]metric {
 					labels = append(labels, l)
 				}
 			}
-			found[m[2]] = metric{kind: m[1], labels: labels, file: path}
+			name, re := nameOf(m[2])
+			found[name] = metric{kind: m[1], labels: labels, file: path, name: re}
 		}
 		return nil
 	})
@@ -189,13 +217,24 @@ func checkExpr(expr string, code map[string]metric, used map[string]bool) []stri
 // lookup finds the metric a series name belongs to: itself, or a histogram or summary whose
 // _bucket, _sum or _count series it is.
 func lookup(name string, code map[string]metric) (string, metric, bool) {
-	if m, ok := code[name]; ok {
-		return name, m, true
+	find := func(n string) (string, metric, bool) {
+		if m, ok := code[n]; ok && m.name == nil {
+			return n, m, true
+		}
+		for key, m := range code {
+			if m.name != nil && m.name.MatchString(n) {
+				return key, m, true
+			}
+		}
+		return "", metric{}, false
+	}
+	if key, m, ok := find(name); ok {
+		return key, m, true
 	}
 	for _, suffix := range []string{"_bucket", "_sum", "_count"} {
 		base := strings.TrimSuffix(name, suffix)
-		if m, ok := code[base]; ok && base != name && (m.kind == "Histogram" || m.kind == "Summary" && suffix != "_bucket") {
-			return base, m, true
+		if key, m, ok := find(base); ok && base != name && (m.kind == "Histogram" || m.kind == "Summary" && suffix != "_bucket") {
+			return key, m, true
 		}
 	}
 	return "", metric{}, false
@@ -204,9 +243,11 @@ func lookup(name string, code map[string]metric) (string, metric, bool) {
 // TestDashboardCheckCatchesDrift makes sure the check above fails for a renamed metric and a
 // label the metric does not have.
 func TestDashboardCheckCatchesDrift(t *testing.T) {
+	rpcName, rpcPattern := nameOf(`"vigil_rpc_" + side + "_duration_seconds"`)
 	code := map[string]metric{
 		"vigil_rounds_total":           {kind: "Counter", labels: []string{"result"}},
 		"vigil_round_duration_seconds": {kind: "Histogram"},
+		rpcName:                        {kind: "Histogram", labels: []string{"method"}, name: rpcPattern},
 	}
 	tests := []struct {
 		expr string
@@ -219,6 +260,8 @@ func TestDashboardCheckCatchesDrift(t *testing.T) {
 		{`rate(vigil_rounds_total{sink="hec"}[5m])`, false},
 		{`rate(vigil_rounds_total_bucket[5m])`, false},
 		{`up`, false},
+		{`histogram_quantile(0.99, sum by (le, method) (rate(vigil_rpc_server_duration_seconds_bucket[5m])))`, true},
+		{`rate(vigil_rpc_server_refused_total[5m])`, false},
 	}
 	for _, tc := range tests {
 		problems := checkExpr(tc.expr, code, map[string]bool{})
