@@ -30,6 +30,12 @@ func TestEvalRejectsBadArguments(t *testing.T) {
 		{[]string{"keystrokes", "--data", t.TempDir()}, "no *_keystrokes"},
 		{[]string{"mouse", "--data", t.TempDir()}, "training_files"},
 		{[]string{"takeover", "--data", filepath.Join(t.TempDir(), "nope")}, "-data"},
+		{[]string{"keystrokes", "--data", t.TempDir(), "--epsilon", "0"}, "-epsilon"},
+		{[]string{"keystrokes", "--data", t.TempDir(), "--epsilon", "-1"}, "-epsilon"},
+		{[]string{"keystrokes", "--data", t.TempDir(), "--epsilon", "lots"}, "-epsilon"},
+		{[]string{"keystrokes", "--data", t.TempDir(), "--clip", "5"}, "-clip"},
+		{[]string{"mouse", "--data", t.TempDir(), "--epsilon", "8", "--fleet", "0"}, "-fleet"},
+		{[]string{"takeover", "--data", t.TempDir(), "--epsilon", "8", "--background", "-2"}, "-background"},
 	} {
 		var out, errOut bytes.Buffer
 		err := runEval(ctx, tc.args, &out, &errOut)
@@ -71,5 +77,38 @@ func TestEvalKeystrokesJSON(t *testing.T) {
 	}
 	if !strings.Contains(errOut.String(), "seed 7") {
 		t.Errorf("settings not printed on stderr: %s", errOut.String())
+	}
+}
+
+// TestEvalKeystrokesDeployable runs the deployable federation on a few participants and checks
+// that the JSON says what was deployed, with intervals.
+func TestEvalKeystrokesDeployable(t *testing.T) {
+	if _, err := os.Stat(evalAaltoDir); err != nil {
+		t.Skipf("Aalto keystroke data not available at %s", evalAaltoDir)
+	}
+	var out, errOut bytes.Buffer
+	err := runEval(context.Background(), []string{"keystrokes", "--data", evalAaltoDir, "--users", "20", "--epsilon", "8", "--json", "--png", ""}, &out, &errOut)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, errOut.String())
+	}
+	var res struct {
+		Epsilon    any  `json:"epsilon"`
+		Deployable bool `json:"deployable"`
+		EERMeanCI  struct {
+			Lo, Hi float64
+		} `json:"eer_mean_ci95"`
+		EERMean float64 `json:"eer_mean"`
+		Private struct {
+			NoiseMultiplier, EpsilonSpent float64
+		} `json:"private_rounds"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+		t.Fatalf("output is not one JSON object: %v\n%s", err, out.String())
+	}
+	if res.Epsilon != 8.0 || !res.Deployable || !(res.Private.NoiseMultiplier > 0) || !(res.Private.EpsilonSpent <= 8) {
+		t.Fatalf("epsilon %v, deployable %v, rounds %+v", res.Epsilon, res.Deployable, res.Private)
+	}
+	if !(res.EERMeanCI.Lo <= res.EERMean && res.EERMean <= res.EERMeanCI.Hi) {
+		t.Errorf("EER %v outside its interval %+v", res.EERMean, res.EERMeanCI)
 	}
 }
