@@ -3,12 +3,33 @@ package client
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/vigilauth/vigil/dp"
+	"github.com/vigilauth/vigil/pki"
+	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
 )
 
-// Run polls for tasks and carries them out until ctx ends, backing off on errors.
+// ErrRefused reports that the coordinator refused the device in a way retrying cannot change:
+// its certificate is revoked (an operator removing a device revokes it), or names no device.
+// A device the coordinator does not know enrols again instead: the coordinator may have lost
+// its registry.
+var ErrRefused = errors.New("client: the coordinator refuses this device")
+
+// final returns an error wrapping ErrRefused if err can never succeed by retrying, or nil.
+func final(err error) error {
+	switch r := vigilv1.Reason(err); r {
+	case pki.ReasonRevoked:
+		return fmt.Errorf("%w: its certificate is revoked (REVOKED); enrol again with a new token from the enrolment authority: %w", ErrRefused, err)
+	case pki.ReasonWrongRole, pki.ReasonBadIdentity:
+		return fmt.Errorf("%w (%s): %w", ErrRefused, r, err)
+	}
+	return nil
+}
+
+// Run polls for tasks and carries them out until ctx ends, backing off on errors. It stops
+// with an error wrapping ErrRefused when the coordinator refuses the device for good.
 func (a *Agent) Run(ctx context.Context) error { return a.RunRounds(ctx, 0, nil) }
 
 // RunRounds is Run that returns nil once the device has contributed to rounds rounds (0: no
@@ -34,6 +55,8 @@ func (a *Agent) RunRounds(ctx context.Context, rounds int, done func(Result)) er
 		case errors.Is(err, dp.ErrBudgetExhausted):
 			// The device stops taking part for good: its own privacy budget is spent.
 			return err
+		case final(err) != nil:
+			return final(err)
 		case err != nil:
 			a.cfg.Logger.Warn("poll failed", "device", a.cfg.DeviceID, "err", err, "retry_in", backoff)
 			wait = backoff

@@ -31,9 +31,22 @@ func (c *Coordinator) preflight(ctx context.Context, round uint64, contributors 
 	}
 	health, err := r.Ready(ctx, round, contributors)
 	c.mu.Lock()
+	before := map[string]string{}
+	for _, h := range c.trustees {
+		before[h.ID] = h.Problem
+	}
 	c.trustees = health
 	c.mu.Unlock()
 	for _, h := range health {
+		// Each trustee's failure is logged when it starts and when it ends, even while the
+		// others are enough: a third trustee that is down must not go unnoticed.
+		if was, known := before[h.ID]; h.Problem != was || !known && h.Problem != "" {
+			if h.Problem != "" {
+				c.log.Warn("trustee cannot serve the next round", "trustee", h.ID, "round", round, "problem", h.Problem)
+			} else {
+				c.log.Info("trustee can serve rounds", "trustee", h.ID, "last_round", h.LastRound, "latency", h.Latency)
+			}
+		}
 		up := 0.0
 		if h.Problem == "" {
 			up = 1

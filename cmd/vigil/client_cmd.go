@@ -46,7 +46,7 @@ func runClient(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	} else if data, err = syntheticDevice(f.id, f.synthSeed, f.windows, f.window); err != nil {
 		return fmt.Errorf("client: %w", err)
 	}
-	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: f.logLevel}))
+	logger := newLogger(stderr, f.logLevel)
 	var root []byte
 	if f.root != "" {
 		if root, err = os.ReadFile(f.root); err != nil {

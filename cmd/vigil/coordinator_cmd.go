@@ -25,6 +25,7 @@ import (
 	"github.com/vigilauth/vigil/crypto/he"
 	"github.com/vigilauth/vigil/crypto/sig"
 	"github.com/vigilauth/vigil/dp"
+	"github.com/vigilauth/vigil/internal/rpcmetrics"
 	"github.com/vigilauth/vigil/models"
 	"github.com/vigilauth/vigil/pki"
 	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
@@ -35,6 +36,8 @@ import (
 
 type coordinatorFlags struct {
 	org, dir, listen, metricsListen      string
+	adminListen                          string
+	interval                             time.Duration
 	rounds, perRound, minUpdates, minEnr int
 	releaseEvery                         int
 	timeout                              time.Duration
@@ -64,7 +67,10 @@ func runCoordinator(ctx context.Context, args []string, stdout, stderr io.Writer
 	fs.IntVar(&f.perRound, "devices-per-round", 10, "expected number of devices sampled per round")
 	fs.IntVar(&f.minUpdates, "min-updates", 2, "fewest updates a round may release (m_min; trustees refuse fewer)")
 	fs.IntVar(&f.minEnr, "min-enrolled", 0, "devices to wait for before the first round (default --min-updates)")
-	fs.DurationVar(&f.timeout, "round-timeout", 30*time.Second, "how long a round collects updates")
+	f.timeout = 30 * time.Second
+	fs.Var(durationFlag{&f.timeout}, "round-timeout", "how long a round collects updates, e.g. 30s or 2m")
+	fs.Var(durationFlag{&f.interval}, "round-interval", "shortest time from the start of one round to the start of the next, e.g. 1m (0: no pause between rounds)")
+	fs.StringVar(&f.adminListen, "admin-listen", "127.0.0.1:7072", "gRPC address of the operators' API (`vigil status`, `vigil admin`; mutual TLS, operator certificates only; empty: off)")
 	fs.Uint64Var(&f.seed, "seed", 1, "seed of the first global model, when the store has none")
 	fs.StringVar(&f.layers, "model-layers", "", "widths of the global autoencoder's layers, e.g. 16,3000,16 (default the keystroke model's)")
 	fs.BoolVar(&f.plaintext, "insecure-plaintext", false, "take updates in the clear instead of encrypted (debugging only)")
@@ -100,7 +106,7 @@ func runCoordinator(ctx context.Context, args []string, stdout, stderr io.Writer
 	case f.releaseEvery < 1:
 		return fmt.Errorf("coordinator: --release-every %d must be at least 1", f.releaseEvery)
 	}
-	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: f.logLevel}))
+	logger := newLogger(stderr, f.logLevel)
 	auth, err := pki.OpenAuthority(filepath.Join(f.org, orgPKI))
 	if err != nil {
 		return fmt.Errorf("coordinator: --org: %w", err)
@@ -117,7 +123,12 @@ func runCoordinator(ctx context.Context, args []string, stdout, stderr io.Writer
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	publisher, outbox, err := orgPublisher(ctx, f, logger)
+	reg := newRoleRegistry()
+	regions, err := newRegionTracker(reg)
+	if err != nil {
+		return fmt.Errorf("coordinator: metrics: %w", err)
+	}
+	publisher, outbox, err := orgPublisher(ctx, f, logger, regions)
 	if err != nil {
 		return fmt.Errorf("coordinator: %w", err)
 	}
@@ -150,11 +161,10 @@ func runCoordinator(ctx context.Context, args []string, stdout, stderr io.Writer
 			return fmt.Errorf("coordinator: --model-layers: %w", err)
 		}
 	}
-	reg := prometheus.NewRegistry()
 	coord, err := coordinator.New(ctx, coordinator.Config{
 		Spec: spec, FeatureSet: featureSet, InitSeed: f.seed,
 		Rounds: f.rounds, DevicesPerRound: f.perRound, MinUpdates: f.minUpdates, MinEnrolled: f.minEnr,
-		RoundTimeout: f.timeout, Store: st, StateDir: filepath.Join(f.dir, "state"), Privacy: privacy,
+		RoundTimeout: f.timeout, RoundInterval: f.interval, Revocations: auth.Revocations, Store: st, StateDir: filepath.Join(f.dir, "state"), Privacy: privacy,
 		PrivacyPolicy: policy, Root: root, Enroller: enroller, Publisher: publisher, Logger: logger, Metrics: reg,
 	}, sealing)
 	if err != nil {
@@ -164,7 +174,12 @@ func runCoordinator(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err != nil {
 		return fmt.Errorf("coordinator: --listen: %w", err)
 	}
-	srv, err := serveCoordinator(lis, coord, creds.TLSCertificate(), auth.CA.Pool(), auth.Revocations, 50)
+	rpcm, err := rpcmetrics.New(reg, "server")
+	if err != nil {
+		lis.Close()
+		return fmt.Errorf("coordinator: metrics: %w", err)
+	}
+	srv, err := serveCoordinator(lis, coord, creds.TLSCertificate(), auth.CA.Pool(), auth.Revocations, 50, rpcm.ServerOptions()...)
 	if err != nil {
 		lis.Close()
 		return fmt.Errorf("coordinator: %w", err)
@@ -175,15 +190,26 @@ func runCoordinator(ctx context.Context, args []string, stdout, stderr io.Writer
 	fmt.Fprintf(stdout, "coordinator listening on %s\n", lis.Addr())
 	fmt.Fprintf(stdout, "%s\nprivacy ledger %s (review it with `vigil privacy report --dir %s`)\n",
 		privacyLine(privacy, f.minUpdates), privacy.LedgerPath, f.dir)
+	if f.adminListen != "" {
+		stop, addr, err := serveAdmin(f.adminListen, coord, auth, creds, rpcm, regions)
+		if err != nil {
+			return fmt.Errorf("coordinator: --admin-listen: %w", err)
+		}
+		defer stop()
+		fmt.Fprintf(stdout, "operators' API on %s (`vigil status --org %s`)\n", addr, f.org)
+	}
+	var ready readiness
 	if f.metricsListen != "" {
-		stop, addr, err := serveMetrics(f.metricsListen, reg, f.pprof)
+		stop, addr, err := serveOps(f.metricsListen, reg, &ready, f.pprof)
 		if err != nil {
 			return fmt.Errorf("coordinator: --metrics-listen: %w", err)
 		}
 		defer stop()
-		fmt.Fprintf(stdout, "metrics on http://%s/metrics\n", addr)
+		fmt.Fprintf(stdout, "metrics on http://%s/metrics, health on /healthz and /readyz\n", addr)
 	}
+	ready.set(nil)
 	err = coord.Run(ctx)
+	ready.set(errors.New("stopping"))
 	switch {
 	case errors.Is(err, context.Canceled):
 		// SIGTERM or SIGINT: everything acknowledged is on disk; a restart resumes the round.
@@ -191,6 +217,10 @@ func runCoordinator(ctx context.Context, args []string, stdout, stderr io.Writer
 	case errors.Is(err, dp.ErrBudgetExhausted):
 		fmt.Fprintf(stdout, "privacy budget reached: %v\n", err)
 		err = nil
+	case err != nil:
+		// Fatal: the exit status says so, after the outbox has had its chance below.
+		logger.Error("coordinator stopped", "err", err)
+		err = fmt.Errorf("coordinator: %w", err)
 	}
 	if outbox != nil {
 		// Releases not yet published are safe in the outbox and go out at the next start; a
@@ -291,7 +321,7 @@ func orgSealing(org string, trustees []string, creds pki.Credentials, auth *pki.
 
 // orgPublisher returns the release publisher for the --region stores, with the organisation's
 // release and timestamp keys, and its outbox, which it runs until ctx ends; nil without regions.
-func orgPublisher(ctx context.Context, f coordinatorFlags, logger *slog.Logger) (coordinator.Publisher, *release.Outbox, error) {
+func orgPublisher(ctx context.Context, f coordinatorFlags, logger *slog.Logger, tracker *regionTracker) (coordinator.Publisher, *release.Outbox, error) {
 	if len(f.regions) == 0 {
 		return nil, nil, nil
 	}
@@ -330,6 +360,7 @@ func orgPublisher(ctx context.Context, f coordinatorFlags, logger *slog.Logger) 
 		Dir: filepath.Join(f.dir, "state", "outbox"), Model: "keystroke-ae", Regions: regions,
 		ReleaseKey: relKey, TimestampKey: tsKey, Root: root,
 		Events: func(e release.OutboxEvent) {
+			tracker.record(e)
 			if e.Err != nil {
 				logger.Warn("release not published", "region", e.Region, "version", e.Version, "failures", e.Failures, "err", e.Err)
 			} else if !e.Refresh {

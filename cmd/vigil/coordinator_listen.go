@@ -47,7 +47,7 @@ type coordinatorServers struct {
 // serveCoordinator starts serving coord on lis with cert, verifying device certificates
 // against clientCAs and revs; callers without a certificate are limited to rate calls per
 // second per address.
-func serveCoordinator(lis net.Listener, coord *coordinator.Coordinator, cert tls.Certificate, clientCAs *x509.CertPool, revs *pki.Revocations, rate float64) (*coordinatorServers, error) {
+func serveCoordinator(lis net.Listener, coord *coordinator.Coordinator, cert tls.Certificate, clientCAs *x509.CertPool, revs *pki.Revocations, rate float64, measure ...grpc.ServerOption) (*coordinatorServers, error) {
 	devLim, err := pki.NewLimiter(pki.LimiterConfig{Rate: rate, Burst: 2 * int(rate)})
 	if err != nil {
 		return nil, err
@@ -74,13 +74,14 @@ func serveCoordinator(lis net.Listener, coord *coordinator.Coordinator, cert tls
 		return nil, err
 	}
 	enforce := grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: keepaliveMin, PermitWithoutStream: true})
-	devOpts := append(coordinator.ServerOptions(), devGuard.ServerOptions()...)
+	// measure comes before the guards, so that the calls they refuse are counted.
+	devOpts := append(append(measure[:len(measure):len(measure)], coordinator.ServerOptions()...), devGuard.ServerOptions()...)
 	devOpts = append(devOpts, grpc.Creds(pki.Handshaken()), grpc.MaxConcurrentStreams(deviceStreams), enforce,
 		grpc.KeepaliveParams(keepalive.ServerParameters{
 			MaxConnectionIdle: deviceIdle, MaxConnectionAge: deviceConnAge, MaxConnectionAgeGrace: deviceConnGrace,
 			Time: time.Minute, Timeout: 20 * time.Second,
 		}))
-	newOpts := append(newGuard.ServerOptions(), grpc.Creds(pki.Handshaken()),
+	newOpts := append(append(measure[:len(measure):len(measure)], newGuard.ServerOptions()...), grpc.Creds(pki.Handshaken()),
 		grpc.InTapHandle(pki.OnlyMethods(vigilv1.Coordinator_Enroll_FullMethodName)),
 		grpc.MaxRecvMsgSize(pki.MaxEnrolMessageBytes), grpc.MaxSendMsgSize(vigilv1.MaxMessageBytes),
 		grpc.MaxConcurrentStreams(enrolStreams), enforce,

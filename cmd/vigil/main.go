@@ -27,6 +27,8 @@ func commands() []command {
 		{"demo", "run a coordinator and simulated devices in one process for a few rounds", runDemo},
 		{"setup", "create an organisation locally: CA, root of trust, key ceremony, trustee credentials", runSetup},
 		{"coordinator", "run the coordinator: federated rounds over gRPC, /metrics for Prometheus", runCoordinator},
+		{"status", "show a running coordinator: rounds, devices, trustees, regions, privacy budget", runStatus},
+		{"admin", "operate a running coordinator: pause, resume, abort a round, remove a device", runAdmin},
 		{"client", "run one device agent against a coordinator", runClient},
 		{"trustee", "run a trustee holding one share of the HE secret key, or run the key ceremony", runTrustee},
 		{"eval", "measure the behavioural models on recorded data (keystrokes, mouse)", runEval},
@@ -38,6 +40,7 @@ func commands() []command {
 		{"siem", "deliver decisions as OCSF events to a Splunk HEC endpoint or a syslog-over-TLS receiver", runSIEM},
 		{"console", "read-only web pages for operators: the verified decision log, the SIEM backlog (mutual TLS)", runConsole},
 		{"release", "sign, verify, publish and inspect model releases: keygen, sign, verify, publish, inspect", runRelease},
+		{"version", "print the build: version, VCS revision, Go version", runVersion},
 	}
 }
 
@@ -61,12 +64,16 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+	if len(args) == 0 {
 		usage(stderr)
-		if len(args) == 0 {
-			return errors.New("no command given")
-		}
+		return usageError{errors.New("no command given")}
+	}
+	if isHelp(args[0]) {
+		usage(stdout) // asked for: on stdout, so that `vigil --help | less` shows it
 		return nil
+	}
+	if args[0] == "--version" {
+		return runVersion(ctx, nil, stdout, stderr)
 	}
 	for _, c := range commands() {
 		if c.name == args[0] {

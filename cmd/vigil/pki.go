@@ -25,6 +25,7 @@ func runPKI(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		{"revoke", "revoke a device, trustee or coordinator, or one certificate by serial", runPKIRevoke},
 		{"issue-trustee", "make a trustee's key and certificate (server and client) in a directory", runPKIIssueTrustee},
 		{"show", "describe the CA, the coordinator's certificate and the revocations", runPKIShow},
+		{"operator", "make an operator's key and certificate for the coordinator's admin API (vigil status, vigil admin)", runPKIOperator},
 	}
 	usage := func() {
 		fmt.Fprintln(stderr, "usage: vigil pki <command> [flags]\n\ncommands:")

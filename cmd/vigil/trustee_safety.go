@@ -1,0 +1,53 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+)
+
+// trusteeLockFile is the lock a serving trustee holds in its directory.
+const trusteeLockFile = "serve.lock"
+
+// errTrusteeLocked means another `vigil trustee serve` holds the directory.
+var errTrusteeLocked = errors.New("another trustee process is serving this directory")
+
+// lockTrusteeDir takes an exclusive, non-blocking lock on dir/serve.lock for as long as the
+// process serves: two processes on one share would keep two journals of what was decrypted,
+// and each could be asked to decrypt what the other already has. The kernel drops the lock
+// when the process dies, so a crash leaves nothing to clean up.
+func lockTrusteeDir(dir string) (unlock func(), err error) {
+	path := filepath.Join(dir, trusteeLockFile)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("%w (%s is locked)", errTrusteeLocked, path)
+		}
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	f.Truncate(0)
+	fmt.Fprintf(f, "%d\n", os.Getpid())
+	return func() {
+		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		f.Close()
+	}, nil
+}
+
+// trusteePlaintextCheck refuses to serve in the clear unless the operator said so: without
+// --pki-dir anyone who reaches the port could ask for decryptions.
+func trusteePlaintextCheck(pkiDir string, insecurePlaintext bool) error {
+	switch {
+	case pkiDir == "" && !insecurePlaintext:
+		return errors.New("trustee serve: --pki-dir is required: it holds the TLS credentials that admit only the coordinator " +
+			"(from `vigil setup` in ORG/trustees/ID/tls, or `vigil pki issue-trustee`); to serve in the clear on a loopback address for debugging, say --insecure-plaintext")
+	case pkiDir != "" && insecurePlaintext:
+		return errors.New("trustee serve: --insecure-plaintext conflicts with --pki-dir")
+	}
+	return nil
+}
