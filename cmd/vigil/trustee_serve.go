@@ -17,6 +17,7 @@ import (
 
 	"github.com/vigilauth/vigil/crypto/he"
 	"github.com/vigilauth/vigil/crypto/sig"
+	"github.com/vigilauth/vigil/internal/rpcmetrics"
 	"github.com/vigilauth/vigil/pki"
 	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
 	"github.com/vigilauth/vigil/release"
@@ -29,7 +30,9 @@ func runTrusteeServe(ctx context.Context, args []string, stdout, stderr io.Write
 	listen := fs.String("listen", "127.0.0.1:7171", "address to serve the Trustee gRPC service on")
 	minContributors := fs.Int("min-contributors", 0, "m_min: refuse to decrypt sums of fewer updates (at least 2)")
 	rootPath := fs.String("root", "", "the organisation's pinned root of trust (root.json): device records must verify under its enrolment role and commitments under its trustees role; required in a deployment")
-	pkiDir := fs.String("pki-dir", "", "directory with this trustee's TLS credentials (key.pem, cert.pem, ca.pem, revoked.json), as `vigil pki issue-trustee` writes them")
+	pkiDir := fs.String("pki-dir", "", "directory with this trustee's TLS credentials (key.pem, cert.pem, ca.pem, revoked.json), as `vigil pki issue-trustee` writes them (required unless --insecure-plaintext)")
+	plaintext := fs.Bool("insecure-plaintext", false, "serve WITHOUT TLS, on a loopback address only: anyone on the host can ask for decryptions (debugging only)")
+	metricsListen := fs.String("metrics-listen", "", "HTTP address for Prometheus /metrics, /healthz and /readyz (empty: off)")
 	logLevel := slog.LevelInfo
 	fs.TextVar(&logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
@@ -44,6 +47,14 @@ func runTrusteeServe(ctx context.Context, args []string, stdout, stderr io.Write
 	if *minContributors < 2 {
 		return fmt.Errorf("trustee serve: --min-contributors %d: must be at least 2 (set it to the deployment's m_min)", *minContributors)
 	}
+	if err := trusteePlaintextCheck(*pkiDir, *plaintext); err != nil {
+		return err
+	}
+	unlock, err := lockTrusteeDir(*dir)
+	if err != nil {
+		return fmt.Errorf("trustee serve: --dir: %w", err)
+	}
+	defer unlock()
 	transport, tlsConfig, err := trusteeServerOptions(*listen, *pkiDir)
 	if err != nil {
 		return err
@@ -52,7 +63,10 @@ func runTrusteeServe(ctx context.Context, args []string, stdout, stderr io.Write
 	if err != nil {
 		return fmt.Errorf("trustee serve: --dir: %w", err)
 	}
-	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: logLevel})).With("trustee", share.TrusteeID())
+	logger := newLogger(stderr, logLevel).With("trustee", share.TrusteeID())
+	if *plaintext {
+		logger.Warn("serving WITHOUT TLS (--insecure-plaintext): anyone on this host can ask for decryptions")
+	}
 	cfg := trustee.Config{
 		Share:           share,
 		MinContributors: *minContributors,
@@ -96,10 +110,26 @@ func runTrusteeServe(ctx context.Context, args []string, stdout, stderr io.Write
 		}
 		lis = split.Authenticated()
 	}
-	gs := grpc.NewServer(append(trustee.ServerOptions(), transport...)...)
+	reg := newRoleRegistry()
+	rpcm, err := rpcmetrics.New(reg, "server")
+	if err != nil {
+		return fmt.Errorf("trustee serve: metrics: %w", err)
+	}
+	rpcm.Logger = logger // every refused or failed call names its caller's method and reason
+	var ready readiness
+	if *metricsListen != "" {
+		stop, addr, err := serveOps(*metricsListen, reg, &ready, false)
+		if err != nil {
+			return fmt.Errorf("trustee serve: --metrics-listen: %w", err)
+		}
+		defer stop()
+		fmt.Fprintf(stdout, "metrics on http://%s/metrics, health on /healthz and /readyz\n", addr)
+	}
+	gs := grpc.NewServer(append(append(rpcm.ServerOptions(), trustee.ServerOptions()...), transport...)...)
 	vigilv1.RegisterTrusteeServer(gs, srv)
 	served := make(chan error, 1)
 	go func() { served <- gs.Serve(lis) }()
+	ready.set(nil)
 	fmt.Fprintf(stdout, "trustee %s (point %d, key epoch %d, %d-of-%d) listening on %s\n",
 		share.TrusteeID(), share.Point, share.Epoch, share.Threshold, len(share.Trustees), lis.Addr())
 	select {
