@@ -40,7 +40,7 @@ var trusteeCommands = []struct {
 //	the t-1 trustees each challenge names:
 //	                vigil trustee respond --dir D --roster roster.bin --challenge X.challenge --out ID-for-X.response
 //	each trustee:   vigil trustee approve --dir D --roster roster.bin --responses Y-for-ID.response,... --out ID.approval
-//	each trustee:   vigil trustee serve --dir D --listen HOST:PORT --min-contributors M ...
+//	each trustee:   vigil trustee serve --dir D --root ROOT --listen HOST:PORT --min-contributors M ...
 //
 // Trustees compare the roster digest that roster and deal print, and the key digest that
 // finish and approve print, out of band; the key epoch D/key-epoch.bin is signed only with

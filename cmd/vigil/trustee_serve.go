@@ -2,12 +2,10 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"net"
 	"path/filepath"
@@ -29,7 +27,7 @@ func runTrusteeServe(ctx context.Context, args []string, stdout, stderr io.Write
 	dir := fs.String("dir", "", "the trustee's directory: share.key (mode 0600) and the journal")
 	listen := fs.String("listen", "127.0.0.1:7171", "address to serve the Trustee gRPC service on")
 	minContributors := fs.Int("min-contributors", 0, "m_min: refuse to decrypt sums of fewer updates (at least 2)")
-	rootPath := fs.String("root", "", "the organisation's pinned root of trust (root.json): device records must verify under its enrolment role and commitments under its trustees role; required in a deployment")
+	rootPath := fs.String("root", "", "the organisation's pinned root of trust (root.json): device records must verify under its enrolment role and commitments under its trustees role (required)")
 	pkiDir := fs.String("pki-dir", "", "directory with this trustee's TLS credentials (key.pem, cert.pem, ca.pem, revoked.json), as `vigil pki issue-trustee` writes them (required unless --insecure-plaintext)")
 	plaintext := fs.Bool("insecure-plaintext", false, "serve WITHOUT TLS, on a loopback address only: anyone on the host can ask for decryptions (debugging only)")
 	metricsListen := fs.String("metrics-listen", "", "HTTP address for Prometheus /metrics, /healthz and /readyz (empty: off)")
@@ -76,17 +74,18 @@ func runTrusteeServe(ctx context.Context, args []string, stdout, stderr io.Write
 		},
 		Logger: logger,
 	}
-	if cfg.Signer, err = trusteeSigningKey(*dir, *rootPath != ""); err != nil {
-		return fmt.Errorf("trustee serve: %w", err)
+	if err := trusteeRequireFlag("serve", "root", *rootPath); err != nil {
+		return err
 	}
-	if *rootPath != "" {
-		data, err := trustee.ReadPublicFile(*rootPath)
-		if err != nil {
-			return fmt.Errorf("trustee serve: --root: %w", err)
-		}
-		if cfg.Root, err = release.ParseTrustedRoot(data); err != nil {
-			return fmt.Errorf("trustee serve: --root %s: %w", *rootPath, err)
-		}
+	data, err := trustee.ReadPublicFile(*rootPath)
+	if err != nil {
+		return fmt.Errorf("trustee serve: --root: %w", err)
+	}
+	if cfg.Root, err = release.ParseTrustedRoot(data); err != nil {
+		return fmt.Errorf("trustee serve: --root %s: %w", *rootPath, err)
+	}
+	if cfg.Signer, err = trusteeSigningKey(*dir); err != nil {
+		return fmt.Errorf("trustee serve: %w", err)
 	}
 	srv, err := trustee.NewServer(cfg)
 	if errors.Is(err, trustee.ErrJournalMissing) {
@@ -123,7 +122,7 @@ func runTrusteeServe(ctx context.Context, args []string, stdout, stderr io.Write
 			return fmt.Errorf("trustee serve: --metrics-listen: %w", err)
 		}
 		defer stop()
-		fmt.Fprintf(stdout, "metrics on http://%s/metrics, health on /healthz and /readyz\n", addr)
+		fmt.Fprintf(stdout, "metrics on http://%s/metrics\nhealth on http://%s/healthz and /readyz\n", addr, addr)
 	}
 	gs := grpc.NewServer(append(append(rpcm.ServerOptions(), trustee.ServerOptions()...), transport...)...)
 	vigilv1.RegisterTrusteeServer(gs, srv)
@@ -143,15 +142,9 @@ func runTrusteeServe(ctx context.Context, args []string, stdout, stderr io.Write
 
 // trusteeSigningKey returns the key the trustee signs its commitments with: its ceremony
 // identity's ML-DSA-65 key (identity.key in dir), which the root's trustees role lists.
-// TRANSITIONAL: without a root (required false) and without an identity file, as `vigil setup`
-// still makes trustees, a key is generated for this run; no other trustee can check its
-// commitments, and without a root none checks any.
-func trusteeSigningKey(dir string, required bool) (*sig.PrivateKey, error) {
+func trusteeSigningKey(dir string) (*sig.PrivateKey, error) {
 	path := filepath.Join(dir, trustee.IdentityFile)
 	data, err := trustee.ReadSecretFile(path)
-	if errors.Is(err, fs.ErrNotExist) && !required {
-		return sig.GenerateKey(rand.Reader)
-	}
 	if err != nil {
 		return nil, fmt.Errorf("the commitment-signing key: %w", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"github.com/vigilauth/vigil/crypto/sig"
 	"github.com/vigilauth/vigil/release"
 	"io"
 	"math"
@@ -76,8 +77,9 @@ func (w *addrWriter) Write(p []byte) (int, error) {
 }
 
 // TestTrusteeCeremonyAndServeCLI runs the distributed ceremony through the CLI, serves two of
-// the three trustees with `vigil trustee serve` over loopback gRPC (the third stays offline)
-// and decrypts a sum through them.
+// the trustees with `vigil trustee serve --root` over loopback gRPC, and decrypts a sum of
+// device-signed updates through them: not with one trustee offline (the commit quorum is 3
+// of 3), then with all three.
 func TestTrusteeCeremonyAndServeCLI(t *testing.T) {
 	root := t.TempDir()
 	ids := []string{"privacy", "security", "audit"}
@@ -108,10 +110,15 @@ func TestTrusteeCeremonyAndServeCLI(t *testing.T) {
 	defer cancel()
 	var clients []vigilv1.TrusteeClient
 	var wg sync.WaitGroup
+	var dirs []string
+	for _, id := range ids {
+		dirs = append(dirs, filepath.Join(root, id))
+	}
+	rootPath, ks := trusteeRoot(t, t.TempDir(), 2, dirs...)
 	serve := func(id string) vigilv1.TrusteeClient {
 		w := &addrWriter{addr: make(chan string, 1)}
 		wg.Go(func() {
-			if err := runTrustee(ctx, []string{"serve", "--dir", filepath.Join(root, id), "--listen", "127.0.0.1:0", "--min-contributors", "2"}, w, io.Discard); err != nil {
+			if err := runTrustee(ctx, []string{"serve", "--insecure-plaintext", "--dir", filepath.Join(root, id), "--root", rootPath, "--listen", "127.0.0.1:0", "--min-contributors", "2"}, w, io.Discard); err != nil {
 				t.Errorf("serve %s: %v", id, err)
 			}
 		})
@@ -150,8 +157,25 @@ func TestTrusteeCeremonyAndServeCLI(t *testing.T) {
 		if err := acc.Add(cts, b); err != nil {
 			t.Fatal(err)
 		}
-		// Without --root the trustees take contributions without device records (TRANSITIONAL).
-		c, err := trustee.NewContribution(p, nil, dev, nonce, 0, cts, nil)
+		// The device: enrolled by the root's enrolment key, signing its update.
+		dk, _ := sig.GenerateKey(rand.Reader)
+		rec, err := ks.SignDeviceRecord(release.NewDeviceRecord(dev, "eu", dk.Public(), time.Now().Add(-time.Minute), time.Now().Add(time.Hour)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		heads, c1, err := he.UpdateParts(p, cts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stmt, err := he.UpdateStatement(p, b, 0, heads, c1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		signature, err := dk.Sign(stmt[:], he.UpdateContext)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := trustee.NewContribution(p, rec, dev, nonce, 0, cts, signature)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -186,6 +210,30 @@ func TestTrusteeCeremonyAndServeCLI(t *testing.T) {
 	}
 	cancel()
 	wg.Wait()
+}
+
+// trusteeRoot writes, in dir, a root of trust whose trustees role is the ceremony identities
+// of the trustees in dirs (threshold of them) and returns its path and key set, whose
+// enrolment key signs device records.
+func trusteeRoot(t *testing.T, dir string, threshold int, dirs ...string) (string, *release.KeySet) {
+	t.Helper()
+	var signers []*sig.PrivateKey
+	for _, d := range dirs {
+		k, err := trusteeSigningKey(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		signers = append(signers, k)
+	}
+	ks, err := release.NewKeySetWithTrustees(rand.Reader, time.Now().Add(time.Hour), signers, threshold)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "root.json")
+	if err := os.WriteFile(path, ks.RootEnvelope, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path, ks
 }
 
 // ceremonyFileList is the comma-separated list of root/ID+suffix for ids.
@@ -314,6 +362,7 @@ func TestTrusteeCLIErrors(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(amnesiac, "a", trustee.MarkerFile), []byte("served\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	amnesiacRoot, _ := trusteeRoot(t, t.TempDir(), 2, filepath.Join(amnesiac, "a"), filepath.Join(amnesiac, "b"))
 	// A root whose trustees role does not list the trustee's ceremony key.
 	other, err := release.NewKeySet(rand.Reader, time.Now().Add(time.Hour))
 	if err != nil {
@@ -335,13 +384,14 @@ func TestTrusteeCLIErrors(t *testing.T) {
 		{[]string{"roster", "--out", filepath.Join(dir, "r")}, "public identity files"},
 		{[]string{"ceremony", "--out", t.TempDir(), "--trustees", "a,b,c", "--threshold", "1"}, "--threshold 1"},
 		{[]string{"serve", "--dir", filepath.Join(dir, "a")}, "--min-contributors"},
-		{[]string{"serve", "--dir", filepath.Join(dir, "a"), "--min-contributors", "3", "--listen", "0.0.0.0:0"}, "not a loopback address"},
+		{[]string{"serve", "--insecure-plaintext", "--dir", filepath.Join(dir, "a"), "--min-contributors", "3", "--listen", "0.0.0.0:0"}, "not a loopback address"},
 		{[]string{"serve", "--dir", filepath.Join(dir, "a"), "--min-contributors", "3", "--pki-dir", filepath.Join(dir, "no-pki")}, "--pki-dir"},
-		{[]string{"serve", "--dir", filepath.Join(loose, "a"), "--min-contributors", "3"}, "chmod 600"},
-		{[]string{"serve", "--dir", filepath.Join(dir, "nobody"), "--min-contributors", "3"}, "no such file"},
-		{[]string{"serve", "--dir", filepath.Join(amnesiac, "a"), "--min-contributors", "3"}, "Restore"},
-		{[]string{"serve", "--dir", filepath.Join(dir, "a"), "--min-contributors", "3", "--root", filepath.Join(dir, "no-root.json")}, "--root"},
-		{[]string{"serve", "--dir", filepath.Join(dir, "a"), "--min-contributors", "3", "--root", otherRoot}, "is not among the trustee keys"},
+		{[]string{"serve", "--insecure-plaintext", "--dir", filepath.Join(loose, "a"), "--min-contributors", "3"}, "chmod 600"},
+		{[]string{"serve", "--insecure-plaintext", "--dir", filepath.Join(dir, "nobody"), "--min-contributors", "3"}, "no such file"},
+		{[]string{"serve", "--insecure-plaintext", "--dir", filepath.Join(amnesiac, "a"), "--min-contributors", "3", "--root", amnesiacRoot}, "Restore"},
+		{[]string{"serve", "--insecure-plaintext", "--dir", filepath.Join(dir, "a"), "--min-contributors", "3"}, "--root is required"},
+		{[]string{"serve", "--insecure-plaintext", "--dir", filepath.Join(dir, "a"), "--min-contributors", "3", "--root", filepath.Join(dir, "no-root.json")}, "--root"},
+		{[]string{"serve", "--insecure-plaintext", "--dir", filepath.Join(dir, "a"), "--min-contributors", "3", "--root", otherRoot}, "is not among the trustee keys"},
 		{[]string{"deal", "--dir", filepath.Join(dir, "nobody"), "--roster", filepath.Join(dir, "missing"), "--out", "x"}, "identity.key"},
 		{[]string{"deal", "--dir", filepath.Join(dir, "a"), "--roster", filepath.Join(dir, "missing"), "--out", "x"}, "missing"},
 		{[]string{"reveal", "--dir", filepath.Join(dir, "a"), "--roster", filepath.Join(dir, rosterFile), "--out", "x"}, "--commitments is required"},
