@@ -1,0 +1,239 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/encoding/protojson"
+
+	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
+)
+
+// TestHelpExitCodes is issue 18's last bullet: help went to stderr (so `vigil --help | less`
+// was empty) and -h exited 0 in some commands and 2 in others. Help asked for goes to stdout
+// and exits 0; a wrong flag exits 2 naming it.
+func TestHelpExitCodes(t *testing.T) {
+	for _, tc := range []struct {
+		args     []string
+		wantOut  string
+		wantCode int
+	}{
+		{[]string{"--help"}, "usage: vigil <command>", 0},
+		{[]string{"-h"}, "usage: vigil <command>", 0},
+		{[]string{"help"}, "usage: vigil <command>", 0},
+		{[]string{"status", "-h"}, "usage: vigil status", 0},
+		{[]string{"admin", "--help"}, "remove-device", 0},
+		{[]string{"admin", "pause", "-h"}, "-operator", 0},
+		{[]string{"pki", "operator", "-h"}, "-id", 0},
+		{[]string{"version"}, "vigil ", 0},
+		{[]string{"--version"}, "vigil ", 0},
+		{[]string{"status", "--bogus"}, "", 2},
+		{[]string{"admin", "frobnicate"}, "", 2},
+		{[]string{}, "", 2},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			err := run(context.Background(), tc.args, &stdout, &stderr)
+			code := 0
+			var coded interface{ ExitCode() int }
+			switch {
+			case err == nil, errors.Is(err, flag.ErrHelp):
+			case errors.As(err, &coded):
+				code = coded.ExitCode()
+			default:
+				code = 2
+			}
+			if code != tc.wantCode || !strings.Contains(stdout.String(), tc.wantOut) {
+				t.Errorf("vigil %v: exit %d (err %v), stdout %q; want exit %d and %q on stdout", tc.args, code, err, stdout.String(), tc.wantCode, tc.wantOut)
+			}
+			if tc.wantCode == 0 && stderr.Len() > 0 {
+				t.Errorf("vigil %v wrote to stderr: %q", tc.args, stderr.String())
+			}
+		})
+	}
+	// The same through a real process, as a shell sees it.
+	out, err := vigilCmd(context.Background(), "status", "--help").Output()
+	if err != nil || !bytes.Contains(out, []byte("usage: vigil status")) {
+		t.Errorf("vigil status --help as a process: %v, stdout %q", err, out)
+	}
+	err = vigilCmd(context.Background(), "status", "--round-timeout", "5").Run()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 2 {
+		t.Errorf("vigil status with a wrong flag as a process: %v, want exit status 2", err)
+	}
+}
+
+// TestTrusteeServeSafety is issue 18's fourth bullet with real processes: `trustee serve`
+// without --pki-dir served in the clear with no warning, and a second serve on the same
+// directory started. Now the first is refused unless --insecure-plaintext, and the second
+// exits naming the lock.
+func TestTrusteeServeSafety(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	orgDir := org(t)
+	dir := filepath.Join(orgDir, "trustees", "audit")
+	base := []string{"trustee", "serve", "--dir", dir, "--root", filepath.Join(orgDir, "root.json"), "--min-contributors", "3", "--listen", "127.0.0.1:0"}
+
+	var stderr bytes.Buffer
+	c := vigilCmd(ctx, base...)
+	c.Stderr = &stderr
+	if err := c.Run(); err == nil || !strings.Contains(stderr.String(), "--insecure-plaintext") {
+		t.Fatalf("trustee serve without --pki-dir: %v, stderr %q; want a refusal naming --insecure-plaintext", err, stderr.String())
+	}
+
+	_, lines, _ := startProcess(t, ctx, append(base, "--pki-dir", filepath.Join(dir, "tls"), "--log-level", "warn")...)
+	lines.wait(t, "trustee audit")
+	stderr.Reset()
+	c = vigilCmd(ctx, append(base, "--pki-dir", filepath.Join(dir, "tls"))...)
+	c.Stderr = &stderr
+	if err := c.Run(); err == nil || !strings.Contains(stderr.String(), "another trustee process is serving this directory") {
+		t.Fatalf("second trustee serve on %s: %v, stderr %q; want the lock named", dir, err, stderr.String())
+	}
+}
+
+// TestOperatorWalkthrough follows the README's operator section with real processes: the
+// organisation, its enrolment authority and three trustees, a paced coordinator with DP on
+// by default, three devices; `vigil pki operator`, `vigil status` (text and JSON), /healthz
+// and /readyz, `vigil admin pause`, and `vigil admin remove-device`, after which the removed
+// device's client stops with a clear message instead of retrying forever.
+func TestOperatorWalkthrough(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts several processes")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	orgDir, dir, region := org(t), t.TempDir(), t.TempDir()
+	enrolAddr := startAuthority(t, ctx, orgDir)
+	args := []string{"coordinator", "--org", orgDir, "--dir", dir, "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0",
+		"--admin-listen", "127.0.0.1:0", "--region", "eu=" + region, "--devices-per-round", "3", "--min-updates", "3",
+		"--round-interval", "2s", "--log-level", "warn"}
+	coord, lines, coordErr := startProcess(t, ctx, append(args, startTrustees(t, ctx, orgDir, 3)...)...)
+	addr := lines.wait(t, "coordinator listening on ")
+	admin := strings.Fields(lines.wait(t, "operators' API on "))[0]
+	metricsURL := lines.wait(t, "metrics on ")
+	go func() {
+		for range lines.lines {
+		}
+	}()
+
+	var clients []*exec.Cmd
+	var errs []*bytes.Buffer
+	var outs []*lineWaiter
+	for i := 1; i <= 3; i++ {
+		id := fmt.Sprintf("d%d", i)
+		args := append([]string{"client", "--coordinator", addr, "--device-id", id, "--dir", filepath.Join(t.TempDir(), id),
+			"--root", filepath.Join(orgDir, "root.json"), "--region-store", region, "--poll", "200ms", "--synthetic-seed", fmt.Sprint(i),
+			"--log-level", "error"}, enrolFlags(t, orgDir, enrolAddr, id)...)
+		c, out, stderr := startProcess(t, ctx, args...)
+		clients, outs, errs = append(clients, c), append(outs, out), append(errs, stderr)
+	}
+
+	var out bytes.Buffer
+	if err := run(ctx, []string{"pki", "operator", "--dir", filepath.Join(orgDir, "pki"), "--id", "alice"}, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	operator := filepath.Join(orgDir, "operators", "alice")
+	status := func() *vigilv1.StatusResponse {
+		t.Helper()
+		var out bytes.Buffer
+		if err := run(ctx, []string{"status", "--operator", operator, "--coordinator", admin, "--json"}, &out, io.Discard); err != nil {
+			t.Fatal(err)
+		}
+		var st vigilv1.StatusResponse
+		if err := protojson.Unmarshal(out.Bytes(), &st); err != nil {
+			t.Fatalf("vigil status --json: %v\n%s", err, out.String())
+		}
+		return &st
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for st := status(); st.GetCompletedRounds() < 2; st = status() {
+		if time.Now().After(deadline) {
+			t.Fatalf("no two rounds completed; status %v", st)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	st := status()
+	if p := st.GetPrivacy(); !p.GetDifferentialPrivacy() || !(p.GetEpsilonSpent() > 0) || !(p.GetEpsilonRemaining() < p.GetEpsilonBudget()) {
+		t.Errorf("status privacy %v: want DP on, some epsilon spent", p)
+	}
+	if len(st.GetTrustees()) != 3 || len(st.GetDevices()) != 3 {
+		t.Errorf("status: trustees %v, devices %v; want 3 and 3", st.GetTrustees(), st.GetDevices())
+	}
+	for _, tr := range st.GetTrustees() {
+		if tr.GetProblem() != "" {
+			t.Errorf("trustee %s: %s", tr.GetId(), tr.GetProblem())
+		}
+	}
+	// Rounds are paced: two completed rounds took at least the interval between their starts.
+	out.Reset()
+	if err := run(ctx, []string{"status", "--operator", operator, "--coordinator", admin}, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"keystroke-ae v", "epsilon", "d1", "privacy-office", "eu"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("vigil status lacks %q:\n%s", want, out.String())
+		}
+	}
+	for _, path := range []string{"/healthz", "/readyz"} {
+		resp, err := http.Get(strings.TrimSuffix(metricsURL, "/metrics") + path)
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Errorf("GET %s: %v %v", path, resp, err)
+		} else {
+			resp.Body.Close()
+		}
+	}
+
+	if err := run(ctx, []string{"admin", "pause", "--operator", operator, "--coordinator", admin}, io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if !status().GetPaused() {
+		t.Error("status does not say paused after vigil admin pause")
+	}
+	if err := run(ctx, []string{"admin", "remove-device", "--operator", operator, "--coordinator", admin, "--device-id", "d3"}, io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if rm := status().GetRemoved(); len(rm) != 1 || rm[0].GetId() != "d3" {
+		t.Errorf("status removed %v, want d3", rm)
+	}
+	go func() {
+		for range outs[2].lines {
+		}
+	}()
+	done := make(chan error, 1)
+	go func() { done <- clients[2].Wait() }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(errs[2].String(), "revoked") {
+			t.Errorf("removed device's client: %v, stderr %q; want a non-zero exit saying it is revoked", err, errs[2].String())
+		}
+	case <-time.After(40 * time.Second):
+		t.Fatal("the removed device's client kept retrying")
+	}
+
+	for i, c := range clients[:2] {
+		go func() {
+			for range outs[i].lines {
+			}
+		}()
+		c.Process.Signal(syscall.SIGTERM)
+		c.Wait()
+	}
+	coord.Process.Signal(syscall.SIGTERM)
+	if err := coord.Wait(); err != nil {
+		t.Fatalf("coordinator: %v\n%s", err, coordErr.String())
+	}
+}
