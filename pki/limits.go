@@ -58,7 +58,7 @@ const (
 	// devices on one coordinator, with strangers confined to a few hundred connections.
 	DefaultHandshakeTimeout          = 10 * time.Second
 	DefaultMaxHandshakes             = 512
-	DefaultMaxHandshakesPerHost      = 32
+	DefaultMaxHandshakesPerHost      = 16
 	DefaultMaxUnauthenticated        = 256
 	DefaultMaxUnauthenticatedPerHost = 4
 	DefaultMaxAuthenticated          = 20_000

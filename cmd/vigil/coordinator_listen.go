@@ -84,6 +84,9 @@ func serveCoordinator(lis net.Listener, coord *coordinator.Coordinator, cert tls
 	newOpts := append(append(measure[:len(measure):len(measure)], newGuard.ServerOptions()...), grpc.Creds(pki.Handshaken()),
 		grpc.InTapHandle(pki.OnlyMethods(vigilv1.Coordinator_Enroll_FullMethodName)),
 		grpc.MaxRecvMsgSize(pki.MaxEnrolMessageBytes), grpc.MaxSendMsgSize(vigilv1.MaxMessageBytes),
+		// Fixed windows: gRPC's dynamic windows would grow to megabytes, and a caller sending a
+		// large message could push that much before its call is refused.
+		grpc.InitialWindowSize(pki.MaxEnrolMessageBytes), grpc.InitialConnWindowSize(pki.MaxEnrolMessageBytes),
 		grpc.MaxConcurrentStreams(enrolStreams), enforce,
 		grpc.KeepaliveParams(keepalive.ServerParameters{
 			MaxConnectionIdle: enrolIdle, MaxConnectionAge: enrolConnAge, MaxConnectionAgeGrace: 10 * time.Second,

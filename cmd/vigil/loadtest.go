@@ -41,6 +41,8 @@ type loadFlags struct {
 	json                                 bool
 	metrics                              string
 	timeout                              time.Duration
+	hostile                              int
+	attack, attackCA                     string
 }
 
 // loadReport is what vigil loadtest measures, as --json prints it.
@@ -56,6 +58,23 @@ type loadReport struct {
 	LostUpdates    int            `json:"lost_updates"`
 	MaxSumError    float64        `json:"max_sum_error"`
 	UploadBytes    int            `json:"upload_bytes_per_update"`
+	Hostile        *hostileReport `json:"hostile,omitempty"`
+}
+
+// hostileReport compares the fleet's submissions in rounds without and with attackers.
+type hostileReport struct {
+	Clients       int     `json:"clients"`
+	IdleConns     int     `json:"idle_connections"`
+	LargeCallers  int     `json:"large_message_callers"`
+	FloodCallers  int     `json:"flood_callers"`
+	AttackCalls   int64   `json:"attack_calls"`
+	Refused       string  `json:"attack_refusals"`
+	CalmPerSec    float64 `json:"calm_updates_per_second"`
+	HostilePerSec float64 `json:"hostile_updates_per_second"`
+	CalmP99       float64 `json:"calm_p99_submit_ms"`
+	HostileP99    float64 `json:"hostile_p99_submit_ms"`
+	// Ratio is the throughput under attack over the throughput without; the goal is >= 0.8.
+	Ratio float64 `json:"throughput_ratio"`
 }
 
 type loadRound struct {
@@ -68,6 +87,7 @@ type loadRound struct {
 	P50Millis     float64 `json:"p50_submit_ms"`
 	P99Millis     float64 `json:"p99_submit_ms"`
 	MaxSumError   float64 `json:"max_sum_error"`
+	Hostile       bool    `json:"hostile,omitempty"`
 }
 
 // runLoadtest measures a coordinator under a fleet: N devices (goroutines here, each with its
@@ -85,8 +105,14 @@ func runLoadtest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fs.BoolVar(&f.json, "json", false, "print one JSON object instead of text")
 	fs.StringVar(&f.metrics, "coordinator-metrics", "", "serve the coordinator's /metrics and /debug/pprof/ on this address (default off)")
 	fs.DurationVar(&f.timeout, "timeout", 20*time.Minute, "give up after this long")
+	fs.IntVar(&f.hostile, "hostile", 0, "attacking clients without certificates during every second round's submissions: a third each hold 100 idle connections, send 19 MiB calls, or flood small calls; the report compares the fleet's throughput and p99 with and without them")
+	fs.StringVar(&f.attack, "attack", "", "internal: run only --hostile attackers against this coordinator address until stdin closes (the load test's attacking process)")
+	fs.StringVar(&f.attackCA, "attack-ca", "", "internal: the CA certificate the attackers complete TLS handshakes with")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if f.attack != "" {
+		return runAttackers(ctx, f, os.Stdin, stdout)
 	}
 	switch {
 	case fs.NArg() > 0:
@@ -97,6 +123,10 @@ func runLoadtest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return fmt.Errorf("loadtest: --params %d out of range 1000..%d", f.params, vigilv1.MaxParams)
 	case f.rounds < 1 || f.concurrency < 1:
 		return fmt.Errorf("loadtest: --rounds %d and --concurrency %d must be positive", f.rounds, f.concurrency)
+	case f.hostile < 0 || f.hostile > 3000:
+		return fmt.Errorf("loadtest: --hostile %d out of range 0..3000", f.hostile)
+	case f.hostile > 0 && f.rounds < 2:
+		return fmt.Errorf("loadtest: --hostile needs --rounds of at least 2: rounds without and with attackers alternate")
 	}
 	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
@@ -134,6 +164,10 @@ type load struct {
 	lat       []time.Duration
 	rejected  map[string]int
 	upload    int // bytes of one encrypted update
+	roots     *x509.CertPool
+	hostile   *hostileReport
+	calmLat   []time.Duration
+	attackLat []time.Duration
 	mu        sync.Mutex
 }
 
@@ -174,7 +208,10 @@ func startLoad(ctx context.Context, f loadFlags, progress func(string, ...any)) 
 	args := []string{"coordinator", "--org", l.org, "--dir", filepath.Join(f.dir, "coordinator"), "--listen", "127.0.0.1:0",
 		"--metrics-listen", f.metrics, "--devices-per-round", fmt.Sprint(f.devices),
 		"--min-updates", fmt.Sprint(f.devices), "--min-enrolled", fmt.Sprint(f.devices), "--round-timeout", "15m",
-		"--model-layers", fmt.Sprintf("16,%d,16", l.hidden), "--log-level", "warn"}
+		"--model-layers", fmt.Sprintf("16,%d,16", l.hidden), "--log-level", "warn",
+		// The load test measures throughput, not privacy: a budget large enough for its rounds
+		// (the default stops the coordinator after about three of them).
+		"--epsilon", "1000000"}
 	if f.metrics != "" {
 		args = append(args, "--pprof")
 	}
@@ -242,6 +279,7 @@ func (l *load) enrol(ctx context.Context, n int) error {
 		return err
 	}
 	ca := []*x509.Certificate{auth.CA.Certificate()}
+	l.roots = auth.CA.Pool()
 	tokens, err := pki.OpenTokens(filepath.Join(l.org, orgEnrol, enrolment.TokensFile))
 	if err != nil {
 		return err
@@ -333,10 +371,16 @@ func (l *load) run(ctx context.Context, f loadFlags, progress func(string, ...an
 	}
 	rep.Params = len(base.GetParams())
 	var submitted, submitTime float64
-	for range f.rounds {
-		lr, next, err := l.round(ctx, f, base, progress)
+	var calm, attacked [2]float64 // accepted, seconds
+	for r := range f.rounds {
+		lr, next, err := l.round(ctx, f, base, f.hostile > 0 && r%2 == 1, progress)
 		if err != nil {
 			return rep, err
+		}
+		if lr.Hostile {
+			attacked[0], attacked[1] = attacked[0]+float64(lr.Accepted), attacked[1]+lr.SubmitSec
+		} else {
+			calm[0], calm[1] = calm[0]+float64(lr.Accepted), calm[1]+lr.SubmitSec
 		}
 		rep.Rounds = append(rep.Rounds, lr)
 		submitted += float64(lr.Accepted)
@@ -350,6 +394,12 @@ func (l *load) run(ctx context.Context, f loadFlags, progress func(string, ...an
 	slices.Sort(l.lat)
 	rep.P50Millis = ms(l.lat[len(l.lat)/2])
 	rep.P99Millis = ms(l.lat[len(l.lat)*99/100])
+	if h := l.hostile; h != nil {
+		h.CalmPerSec, h.HostilePerSec = calm[0]/calm[1], attacked[0]/attacked[1]
+		h.Ratio = h.HostilePerSec / h.CalmPerSec
+		h.CalmP99, h.HostileP99 = p99(l.calmLat), p99(l.attackLat)
+		rep.Hostile = h
+	}
 	// A clean stop parks the round the coordinator opened next and reports its peak memory.
 	coord := l.procs[len(l.procs)-1]
 	coord.Process.Signal(syscall.SIGTERM)
@@ -365,7 +415,7 @@ func (l *load) run(ctx context.Context, f loadFlags, progress func(string, ...an
 // round runs one round: every device takes its task and encrypts its update, then all submit
 // at once (at most --concurrency in flight), and the round's release is checked against the sum
 // of the acknowledged updates.
-func (l *load) round(ctx context.Context, f loadFlags, base *vigilv1.GetModelResponse, progress func(string, ...any)) (loadRound, *vigilv1.GetModelResponse, error) {
+func (l *load) round(ctx context.Context, f loadFlags, base *vigilv1.GetModelResponse, attack bool, progress func(string, ...any)) (loadRound, *vigilv1.GetModelResponse, error) {
 	dim := len(base.GetParams())
 	tasks := make([]*vigilv1.Task, len(l.devices))
 	updates := make([]*vigilv1.Update, len(l.devices))
@@ -400,6 +450,14 @@ func (l *load) round(ctx context.Context, f loadFlags, base *vigilv1.GetModelRes
 
 	accepted := make([]bool, len(l.devices))
 	var lat []time.Duration
+	stopAttack := func() {}
+	if attack {
+		lr.Hostile = true
+		var err error
+		if stopAttack, err = l.attack(ctx, f.hostile, progress); err != nil {
+			return lr, nil, err
+		}
+	}
 	start = time.Now()
 	g, gctx = errgroup.WithContext(ctx)
 	g.SetLimit(f.concurrency)
@@ -423,6 +481,12 @@ func (l *load) round(ctx context.Context, f loadFlags, base *vigilv1.GetModelRes
 	}
 	g.Wait()
 	lr.SubmitSec = time.Since(start).Seconds()
+	stopAttack()
+	if attack {
+		l.attackLat = append(l.attackLat, lat...)
+	} else {
+		l.calmLat = append(l.calmLat, lat...)
+	}
 	want := make([]float64, dim)
 	for i, ok := range accepted {
 		if ok {
@@ -455,6 +519,91 @@ func (l *load) round(ctx context.Context, f loadFlags, base *vigilv1.GetModelRes
 	return lr, next, nil
 }
 
+// attack starts n attacking clients against the coordinator and returns the function that
+// stops them and records what they did; it lets them ramp up for two seconds first. They run
+// in a process of their own at the lowest CPU priority, as attackers on other machines would:
+// on the same cores at the same priority, the attackers' own work would be counted as the
+// coordinator's loss.
+func (l *load) attack(ctx context.Context, n int, progress func(string, ...any)) (stop func(), err error) {
+	idle, large, flood := hostileMix(n)
+	if l.hostile == nil {
+		l.hostile = &hostileReport{Clients: n, IdleConns: idle, LargeCallers: large, FloodCallers: flood}
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.CommandContext(ctx, exe, "loadtest", "--attack", l.addr, "--attack-ca", filepath.Join(l.org, orgPKI, pki.CACertFile),
+		"--hostile", fmt.Sprint(n))
+	cmd.Stderr = os.Stderr
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	// Best effort: without the privilege to lower it the attackers run at normal priority.
+	syscall.Setpriority(syscall.PRIO_PROCESS, cmd.Process.Pid, 19)
+	progress("%d attackers (pid %d): %d idle connections, %d callers of 19 MiB without a certificate, %d flooding", n, cmd.Process.Pid, idle, large, flood)
+	time.Sleep(2 * time.Second)
+	return func() {
+		in.Close()
+		var st attackStats
+		err := json.NewDecoder(out).Decode(&st)
+		cmd.Wait()
+		if err != nil {
+			progress("the attackers reported nothing: %v", err)
+			return
+		}
+		l.hostile.AttackCalls += st.Calls
+		l.hostile.Refused = st.Refused
+		progress("attackers stopped after %d calls; refused: %s", st.Calls, st.Refused)
+	}, nil
+}
+
+// hostileMix divides n attacking clients: a third each hold 100 idle connections, send 19 MiB
+// calls, or flood small calls.
+func hostileMix(n int) (idleConns, large, flood int) {
+	return 100 * ((n + 2) / 3), (n + 1) / 3, n / 3
+}
+
+// attackStats is what the attacking process reports when it stops.
+type attackStats struct {
+	Calls   int64  `json:"calls"`
+	Refused string `json:"refused"`
+}
+
+// runAttackers is the attacking process: it attacks f.attack until stdin closes, then prints
+// its attackStats.
+func runAttackers(ctx context.Context, f loadFlags, stdin io.Reader, stdout io.Writer) error {
+	ca, err := pki.ReadCertificates(f.attackCA)
+	if err != nil {
+		return fmt.Errorf("loadtest: --attack-ca: %w", err)
+	}
+	idle, large, flood := hostileMix(f.hostile)
+	ctx, cancel := context.WithCancel(ctx)
+	stats, wait := startHostile(ctx, hostileConfig{Addr: f.attack, Roots: pki.Credentials{Roots: ca}.RootPool(),
+		Idle: idle, Large: large, LargeBytes: 19 << 20, Flood: flood, Sources: min(f.hostile, 200)})
+	io.Copy(io.Discard, stdin)
+	cancel()
+	wait()
+	return json.NewEncoder(stdout).Encode(attackStats{Calls: stats.Calls.Load(), Refused: stats.String()})
+}
+
+func p99(lat []time.Duration) float64 {
+	if len(lat) == 0 {
+		return 0
+	}
+	lat = slices.Clone(lat)
+	slices.Sort(lat)
+	return ms(lat[len(lat)*99/100])
+}
+
 func printLoadReport(w io.Writer, r loadReport) {
 	fmt.Fprintf(w, "%d devices, %d-parameter encrypted updates of %d bytes, %d rounds\n", r.Devices, r.Params, r.UploadBytes, len(r.Rounds))
 	fmt.Fprintf(w, "%-6s %-9s %-12s %-11s %-10s %-9s %-9s %s\n", "round", "accepted", "encrypt (s)", "submit (s)", "updates/s", "p50 (ms)", "p99 (ms)", "release (s)")
@@ -465,6 +614,12 @@ func printLoadReport(w io.Writer, r loadReport) {
 	fmt.Fprintf(w, "submission latency: p50 %.0f ms, p99 %.0f ms\n", r.P50Millis, r.P99Millis)
 	fmt.Fprintf(w, "coordinator peak memory: %d MiB\n", r.CoordinatorMiB)
 	fmt.Fprintf(w, "lost updates: %d; the decrypted average matches the acknowledged updates to %.2g (clip norm 1)\n", r.LostUpdates, r.MaxSumError)
+	if h := r.Hostile; h != nil {
+		fmt.Fprintf(w, "under attack (%d clients: %d idle connections, %d callers of 19 MiB, %d flooding; %d attack calls, refused %s):\n",
+			h.Clients, h.IdleConns, h.LargeCallers, h.FloodCallers, h.AttackCalls, h.Refused)
+		fmt.Fprintf(w, "  updates/s %.0f without, %.0f with (ratio %.2f, goal >= 0.8); p99 %.0f ms without, %.0f ms with\n",
+			h.CalmPerSec, h.HostilePerSec, h.Ratio, h.CalmP99, h.HostileP99)
+	}
 	if len(r.Rejected) == 0 {
 		fmt.Fprintln(w, "rejected: none")
 	}
