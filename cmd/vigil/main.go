@@ -75,6 +75,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if args[0] == "--version" {
 		return runVersion(ctx, nil, stdout, stderr)
 	}
+	if asksHelp(args) {
+		// Help that was asked for goes to stdout, so that `vigil <command> -h | less` shows it,
+		// whichever writer the command prints its usage to.
+		stderr = stdout
+	}
 	for _, c := range commands() {
 		if c.name == args[0] {
 			return c.run(ctx, args[1:], stdout, stderr)
@@ -90,4 +95,18 @@ func usage(w io.Writer) {
 		fmt.Fprintf(w, "  %-12s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, "\nRun 'vigil <command> -h' for a command's flags.")
+}
+
+// asksHelp reports whether the command line asks for help: -h, -help or --help before any
+// "--".
+func asksHelp(args []string) bool {
+	for _, a := range args {
+		switch a {
+		case "--":
+			return false
+		case "-h", "-help", "--help":
+			return true
+		}
+	}
+	return false
 }

@@ -62,6 +62,18 @@ func TestHelpExitCodes(t *testing.T) {
 			}
 		})
 	}
+	// Every command and subcommand: -h prints help on stdout and exits 0.
+	for _, c := range commands() {
+		args := []string{c.name, "-h"}
+		var stdout, stderr bytes.Buffer
+		err := run(context.Background(), args, &stdout, &stderr)
+		if err != nil && !errors.Is(err, flag.ErrHelp) {
+			t.Errorf("vigil %s -h: %v (exit status 2)", c.name, err)
+		}
+		if stdout.Len() == 0 || stderr.Len() > 0 {
+			t.Errorf("vigil %s -h: %d bytes on stdout, stderr %q; want the help on stdout", c.name, stdout.Len(), stderr.String())
+		}
+	}
 	// The same through a real process, as a shell sees it.
 	out, err := vigilCmd(context.Background(), "status", "--help").Output()
 	if err != nil || !bytes.Contains(out, []byte("usage: vigil status")) {
