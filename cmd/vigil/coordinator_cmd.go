@@ -56,7 +56,7 @@ func runCoordinator(ctx context.Context, args []string, stdout, stderr io.Writer
 	var f coordinatorFlags
 	fs := flag.NewFlagSet("coordinator", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&f.org, "org", "", "organisation directory made by `vigil setup` (required): CA, key epoch, release keys")
+	fs.StringVar(&f.org, "org", "", "organisation `DIR` made by vigil setup (required): CA, key epoch, release keys")
 	fs.StringVar(&f.dir, "dir", "vigil-coordinator", "directory of the model store (store/) and the coordinator's durable state (state/)")
 	fs.StringVar(&f.listen, "listen", "127.0.0.1:7070", "gRPC address to serve devices on (mutual TLS)")
 	fs.StringVar(&f.metricsListen, "metrics-listen", "127.0.0.1:9464", "HTTP address for Prometheus /metrics (empty: off)")
@@ -70,7 +70,7 @@ func runCoordinator(ctx context.Context, args []string, stdout, stderr io.Writer
 	f.timeout = 30 * time.Second
 	fs.Var(durationFlag{&f.timeout}, "round-timeout", "how long a round collects updates, e.g. 30s or 2m")
 	fs.Var(durationFlag{&f.interval}, "round-interval", "shortest time from the start of one round to the start of the next, e.g. 1m (0: no pause between rounds)")
-	fs.StringVar(&f.adminListen, "admin-listen", "", "gRPC address of the operators' API for `vigil status` and `vigil admin`, e.g. 127.0.0.1:7072 (mutual TLS, operator certificates only; empty: off)")
+	fs.StringVar(&f.adminListen, "admin-listen", "", "gRPC `address` of the operators' API for vigil status and vigil admin, e.g. 127.0.0.1:7072 (mutual TLS, operator certificates only; empty: off)")
 	fs.Uint64Var(&f.seed, "seed", 1, "seed of the first global model, when the store has none")
 	fs.StringVar(&f.layers, "model-layers", "", "widths of the global autoencoder's layers, e.g. 16,3000,16 (default the keystroke model's)")
 	fs.BoolVar(&f.plaintext, "insecure-plaintext", false, "take updates in the clear instead of encrypted (debugging only)")

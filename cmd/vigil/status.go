@@ -26,7 +26,7 @@ type adminFlags struct {
 }
 
 func (a *adminFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&a.operator, "operator", "", "directory with the operator's credentials, from `vigil pki operator` (required)")
+	fs.StringVar(&a.operator, "operator", "", "`directory` with the operator's credentials, from vigil pki operator (required)")
 	fs.StringVar(&a.addr, "coordinator", "127.0.0.1:7072", "the coordinator's --admin-listen address")
 	fs.StringVar(&a.coordinatorID, "coordinator-id", "coordinator", "the coordinator's identity in its certificate")
 	a.timeout = 10 * time.Second

@@ -28,7 +28,7 @@ func runTrusteeServe(ctx context.Context, args []string, stdout, stderr io.Write
 	listen := fs.String("listen", "127.0.0.1:7171", "address to serve the Trustee gRPC service on")
 	minContributors := fs.Int("min-contributors", 0, "m_min: refuse to decrypt sums of fewer updates (at least 2)")
 	rootPath := fs.String("root", "", "the organisation's pinned root of trust (root.json): device records must verify under its enrolment role and commitments under its trustees role (required)")
-	pkiDir := fs.String("pki-dir", "", "directory with this trustee's TLS credentials (key.pem, cert.pem, ca.pem, revoked.json), as `vigil pki issue-trustee` writes them (required unless --insecure-plaintext)")
+	pkiDir := fs.String("pki-dir", "", "`directory` with this trustee's TLS credentials (key.pem, cert.pem, ca.pem, revoked.json), as vigil pki issue-trustee or vigil setup write them (required unless --insecure-plaintext)")
 	plaintext := fs.Bool("insecure-plaintext", false, "serve WITHOUT TLS, on a loopback address only: anyone on the host can ask for decryptions (debugging only)")
 	metricsListen := fs.String("metrics-listen", "", "HTTP address for Prometheus /metrics, /healthz and /readyz (empty: off)")
 	logLevel := slog.LevelInfo
