@@ -11,12 +11,14 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 
 	"github.com/vigilauth/vigil/client"
 	"github.com/vigilauth/vigil/client/updater"
 	"github.com/vigilauth/vigil/dp"
+	"github.com/vigilauth/vigil/internal/rpcmetrics"
 	"github.com/vigilauth/vigil/pki"
 	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
 	"github.com/vigilauth/vigil/release"
@@ -25,6 +27,7 @@ import (
 type clientFlags struct {
 	addr, id, dir, ca, token, root, regionStore, aaltoFile string
 	enrol, enrolCA, region                                 string
+	metricsListen                                          string
 	synthSeed                                              uint64
 	windows, window, rounds                                int
 	epsilon, delta, minNoise                               float64
@@ -53,7 +56,23 @@ func runClient(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			return fmt.Errorf("client: --root: %w", err)
 		}
 	}
-	conn, id, err := deviceConnection(ctx, f, root, stdout)
+	reg := newRoleRegistry()
+	rpcm, err := rpcmetrics.New(reg, "client")
+	if err != nil {
+		return fmt.Errorf("client: metrics: %w", err)
+	}
+	contributed := prometheus.NewCounter(prometheus.CounterOpts{Name: "vigil_client_rounds_total", Help: "Rounds this device sent an update to."})
+	reg.MustRegister(contributed)
+	var ready readiness
+	if f.metricsListen != "" {
+		stop, addr, err := serveOps(f.metricsListen, reg, &ready, false)
+		if err != nil {
+			return fmt.Errorf("client: --metrics-listen: %w", err)
+		}
+		defer stop()
+		fmt.Fprintf(stdout, "metrics on http://%s/metrics\n", addr)
+	}
+	conn, id, err := deviceConnection(ctx, f, root, stdout, rpcm.DialOptions()...)
 	if err != nil {
 		return err
 	}
@@ -103,7 +122,9 @@ func runClient(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			return err
 		}
 	}
+	ready.set(nil)
 	err = agent.RunRounds(ctx, f.rounds, func(r client.Result) {
+		contributed.Inc()
 		fmt.Fprintf(stdout, "submitted round %d (%d updates in), local loss %.4f\n", r.Round, r.Accepted, r.TrainLoss)
 	})
 	switch {
@@ -121,6 +142,7 @@ func parseClientFlags(args []string, stderr io.Writer) (clientFlags, error) {
 	fs := flag.NewFlagSet("client", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&f.addr, "coordinator", "127.0.0.1:7070", "gRPC address of the coordinator")
+	fs.StringVar(&f.metricsListen, "metrics-listen", "", "HTTP `address` for Prometheus /metrics, /healthz and /readyz (empty: off)")
 	fs.StringVar(&f.id, "device-id", "", "this device's ID (required)")
 	fs.StringVar(&f.dir, "dir", "", "this device's state `directory`: identity, privacy ledger, installed models (default vigil-device-ID)")
 	fs.StringVar(&f.ca, "ca", "", "the organisation's CA certificate (PEM), to trust the coordinator when enrolling")
@@ -182,7 +204,7 @@ func parseClientFlags(args []string, stderr io.Writer) (clientFlags, error) {
 // with the enrolment authority (--enrol, --enrol-ca, --token, --region) for a device record and
 // then enrols with the coordinator (--ca) for its TLS certificate; an interrupted enrolment
 // resumes from what --dir holds.
-func deviceConnection(ctx context.Context, f clientFlags, pinnedRoot []byte, stdout io.Writer) (*grpc.ClientConn, *client.Identity, error) {
+func deviceConnection(ctx context.Context, f clientFlags, pinnedRoot []byte, stdout io.Writer, dial ...grpc.DialOption) (*grpc.ClientConn, *client.Identity, error) {
 	idDir := filepath.Join(f.dir, "identity")
 	id, err := client.LoadIdentity(idDir)
 	if errors.Is(err, os.ErrNotExist) {
@@ -197,7 +219,7 @@ func deviceConnection(ctx context.Context, f clientFlags, pinnedRoot []byte, std
 		return nil, nil, fmt.Errorf("client: --dir %s holds the identity of %q, not --device-id %q", f.dir, id.DeviceID, f.id)
 	}
 	cert := id.TLS.TLSCertificate()
-	conn, err := dialCoordinator(f.addr, pki.ClientTLS(&cert, id.TLS.RootPool(), pki.Coordinator("")))
+	conn, err := dialCoordinator(f.addr, pki.ClientTLS(&cert, id.TLS.RootPool(), pki.Coordinator("")), dial...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("client: --coordinator: %w", err)
 	}

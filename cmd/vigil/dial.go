@@ -11,12 +11,13 @@ import (
 )
 
 // dialCoordinator connects to the coordinator with TLS config tc, or in the clear if tc is nil.
-func dialCoordinator(addr string, tc *tls.Config) (*grpc.ClientConn, error) {
+func dialCoordinator(addr string, tc *tls.Config, extra ...grpc.DialOption) (*grpc.ClientConn, error) {
 	tcreds := insecure.NewCredentials()
 	if tc != nil {
 		tcreds = credentials.NewTLS(tc)
 	}
-	return grpc.NewClient(addr, grpc.WithTransportCredentials(tcreds),
-		grpc.WithWriteBufferSize(256<<10), grpc.WithInitialWindowSize(4<<20), grpc.WithInitialConnWindowSize(16<<20),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(vigilv1.MaxMessageBytes), grpc.MaxCallSendMsgSize(vigilv1.MaxMessageBytes)))
+	opts := append([]grpc.DialOption{grpc.WithTransportCredentials(tcreds),
+		grpc.WithWriteBufferSize(256 << 10), grpc.WithInitialWindowSize(4 << 20), grpc.WithInitialConnWindowSize(16 << 20),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(vigilv1.MaxMessageBytes), grpc.MaxCallSendMsgSize(vigilv1.MaxMessageBytes))}, extra...)
+	return grpc.NewClient(addr, opts...)
 }

@@ -150,10 +150,14 @@ func TestOperatorWalkthrough(t *testing.T) {
 		args := append([]string{"client", "--coordinator", addr, "--device-id", id, "--dir", filepath.Join(t.TempDir(), id),
 			"--root", filepath.Join(orgDir, "root.json"), "--region-store", region, "--poll", "200ms", "--synthetic-seed", fmt.Sprint(i),
 			"--log-level", "error"}, enrolFlags(t, orgDir, enrolAddr, id)...)
+		if i == 1 {
+			args = append(args, "--metrics-listen", "127.0.0.1:0")
+		}
 		c, out, stderr := startProcess(t, ctx, args...)
 		clients, outs, errs = append(clients, c), append(outs, out), append(errs, stderr)
 	}
 
+	clientMetrics := outs[0].wait(t, "metrics on ")
 	var out bytes.Buffer
 	if err := run(ctx, []string{"pki", "operator", "--dir", filepath.Join(orgDir, "pki"), "--id", "alice"}, &out, io.Discard); err != nil {
 		t.Fatal(err)
@@ -206,6 +210,23 @@ func TestOperatorWalkthrough(t *testing.T) {
 			t.Errorf("GET %s: %v %v", path, resp, err)
 		} else {
 			resp.Body.Close()
+		}
+	}
+
+	for url, wants := range map[string][]string{
+		metricsURL:    {"vigil_rpc_server_duration_seconds_count{code=\"OK\",method=\"/vigil.v1.Coordinator/SubmitUpdate\"}", "vigil_privacy_epsilon_remaining", "vigil_trustee_up{trustee=\"audit\"} 1", "go_build_info", "go_goroutines"},
+		clientMetrics: {"vigil_rpc_client_duration_seconds_count{code=\"OK\",method=\"/vigil.v1.Coordinator/SubmitUpdate\"}", "vigil_client_rounds_total", "go_build_info"},
+	} {
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		for _, want := range wants {
+			if !bytes.Contains(body, []byte(want)) {
+				t.Errorf("%s lacks %q", url, want)
+			}
 		}
 	}
 
