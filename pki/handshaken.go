@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/tap"
 )
 
@@ -43,13 +45,26 @@ func (handshaken) OverrideServerName(string) error { return nil }
 
 // OnlyMethods returns a tap handle for the server of connections without a client certificate:
 // it refuses every method but those listed (Unauthenticated, NO_CLIENT_CERT) when the call's
-// headers arrive, before any of its message is read.
-func OnlyMethods(methods ...string) tap.ServerInHandle {
+// headers arrive, before any of its message is read. With a limiter, every call, refused or
+// not, first spends from its remote address's budget (ResourceExhausted, RATE_LIMITED), so
+// that a flood of calls that would be refused anyway costs no more than a flood of enrolments.
+func OnlyMethods(limiter *Limiter, methods ...string) tap.ServerInHandle {
 	allowed := map[string]bool{}
 	for _, m := range methods {
 		allowed[m] = true
 	}
 	return func(ctx context.Context, info *tap.Info) (context.Context, error) {
+		if limiter != nil {
+			var addr net.Addr
+			if p, ok := peer.FromContext(ctx); ok {
+				addr = p.Addr
+			}
+			key := "addr:" + remoteHost(addr)
+			if ok, retry := limiter.Allow(key, time.Now()); !ok {
+				return nil, refuse(codes.ResourceExhausted, ReasonRateLimited,
+					fmt.Sprintf("rate limit exceeded for %s; retry in %v", key, retry.Round(time.Millisecond)), retry)
+			}
+		}
 		if !allowed[info.FullMethodName] {
 			return nil, refuse(codes.Unauthenticated, ReasonNoClientCert,
 				fmt.Sprintf("%s needs a client certificate; enrol first", info.FullMethodName), 0)

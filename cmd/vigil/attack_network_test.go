@@ -75,12 +75,10 @@ func TestAttackHostileNetwork(t *testing.T) {
 		actx, stop := context.WithCancel(ctx)
 		stats, wait := startHostile(actx, hostileConfig{Addr: addr, Roots: roots, Idle: 3000, Sources: 60})
 		defer func() { stop(); wait() }()
-		for deadline := time.Now().Add(30 * time.Second); stats.IdleOpen.Load() < 2000; time.Sleep(50 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				break // the coordinator closing them is the point; go on with what is open
-			}
-		}
-		t.Logf("attackers hold %d idle connections (%d handshaking at the coordinator or refused)", stats.IdleOpen.Load(), 3000-stats.IdleOpen.Load())
+		// Every attacker has connected by now; the coordinator holds what its caps allow and
+		// closes the rest, which reconnect again and again.
+		time.Sleep(5 * time.Second)
+		t.Logf("3,000 attackers connecting; %d connections open at this moment", stats.IdleOpen.Load())
 		start := time.Now()
 		fresh = enrolAttackDevice(t, cleanup, ctx, orgDir, enrolAddr, addr, "fresh", 0)
 		callCtx, cancelCall := context.WithTimeout(ctx, 10*time.Second)

@@ -31,6 +31,9 @@ const (
 	enrolIdle    = 20 * time.Second
 	enrolConnAge = 2 * time.Minute
 	enrolStreams = 2
+	// strangerRate and strangerBurst limit the calls of one address without a certificate.
+	strangerRate  = 20
+	strangerBurst = 200
 	// keepaliveMin is the most frequent client keepalive ping tolerated.
 	keepaliveMin = 20 * time.Second
 )
@@ -45,8 +48,7 @@ type coordinatorServers struct {
 }
 
 // serveCoordinator starts serving coord on lis with cert, verifying device certificates
-// against clientCAs and revs; callers without a certificate are limited to rate calls per
-// second per address.
+// against clientCAs and revs; devices are limited to rate calls per second each.
 func serveCoordinator(lis net.Listener, coord *coordinator.Coordinator, cert tls.Certificate, clientCAs *x509.CertPool, revs *pki.Revocations, rate float64, measure ...grpc.ServerOption) (*coordinatorServers, error) {
 	devLim, err := pki.NewLimiter(pki.LimiterConfig{Rate: rate, Burst: 2 * int(rate)})
 	if err != nil {
@@ -56,15 +58,17 @@ func serveCoordinator(lis net.Listener, coord *coordinator.Coordinator, cert tls
 	if err != nil {
 		return nil, err
 	}
-	// Per address, since these callers have no identity yet; a whole office behind one address
-	// may enrol at once, so the rate is the devices'.
-	newLim, err := pki.NewLimiter(pki.LimiterConfig{Rate: rate, Burst: 2 * int(rate)})
+	// Callers without a certificate are limited per address, since they have no identity yet,
+	// in the tap, before anything else is done for them. A whole office behind one address
+	// may enrol at once: the burst lets a few hundred devices through, the rate then holds a
+	// flood to what a device enrolment costs.
+	newLim, err := pki.NewLimiter(pki.LimiterConfig{Rate: strangerRate, Burst: strangerBurst})
 	if err != nil {
 		return nil, err
 	}
 	newGuard, err := pki.NewGuard(pki.GuardConfig{
 		Roles: []pki.Role{pki.RoleDevice}, Unauthenticated: []string{vigilv1.Coordinator_Enroll_FullMethodName},
-		Revocations: revs, Limiter: newLim,
+		Revocations: revs,
 	})
 	if err != nil {
 		return nil, err
@@ -82,7 +86,7 @@ func serveCoordinator(lis net.Listener, coord *coordinator.Coordinator, cert tls
 			Time: time.Minute, Timeout: 20 * time.Second,
 		}))
 	newOpts := append(append(measure[:len(measure):len(measure)], newGuard.ServerOptions()...), grpc.Creds(pki.Handshaken()),
-		grpc.InTapHandle(pki.OnlyMethods(vigilv1.Coordinator_Enroll_FullMethodName)),
+		grpc.InTapHandle(pki.OnlyMethods(newLim, vigilv1.Coordinator_Enroll_FullMethodName)),
 		grpc.MaxRecvMsgSize(pki.MaxEnrolMessageBytes), grpc.MaxSendMsgSize(vigilv1.MaxMessageBytes),
 		// Fixed windows: gRPC's dynamic windows would grow to megabytes, and a caller sending a
 		// large message could push that much before its call is refused.
