@@ -185,8 +185,15 @@ func TestRevokedDeviceIsNotSampled(t *testing.T) {
 	}
 	api := serveAPI(t, c)
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go c.Run(ctx)
+	ran := make(chan struct{})
+	go func() {
+		c.Run(ctx)
+		close(ran)
+	}()
+	defer func() {
+		cancel()
+		<-ran // Run writes the state directory until it returns
+	}()
 	c.Pause() // until d is revoked
 	enrol(t, api, "a", "b", "c", "d")
 	revs.RevokeIdentity(pki.Device("d"), time.Now())
@@ -256,8 +263,15 @@ func TestPauseResumeAbortAndPacing(t *testing.T) {
 	}
 	api := serveAPI(t, c)
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go c.Run(ctx)
+	ran := make(chan struct{})
+	go func() {
+		c.Run(ctx)
+		close(ran)
+	}()
+	defer func() {
+		cancel()
+		<-ran // Run writes the state directory until it returns
+	}()
 	enrol(t, api, "a", "b", "c")
 	time.Sleep(300 * time.Millisecond)
 	if st := c.Status(); !st.GetPaused() || st.GetLastRoundStarted() != 0 {

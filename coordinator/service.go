@@ -195,7 +195,12 @@ func (c *Coordinator) SubmitUpdate(ctx context.Context, req *vigilv1.SubmitUpdat
 	n, cm, err := c.submit(req)
 	if err == nil {
 		if derr := c.durable(ctx, cm); derr != nil {
-			err = reject(codes.Unavailable, ReasonNotDurable, "the update could not be made durable; send it again: "+derr.Error())
+			// The update is in the round's sum: it reaches the disk with the next write unless
+			// that write fails (which stops Run). It is not counted as rejected, only as not
+			// confirmed; a resend is answered DUPLICATE_UPDATE, which devices take as done.
+			c.metrics.updates.WithLabelValues("unconfirmed", ReasonNotDurable).Inc()
+			c.log.Info("update taken but its durability not confirmed to the device", "device", req.GetDeviceId(), "round", req.GetRound(), "err", derr)
+			return nil, reject(codes.Unavailable, ReasonNotDurable, "the update could not be confirmed durable; send it again: "+derr.Error())
 		}
 	}
 	if err != nil {
