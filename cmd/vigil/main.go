@@ -82,7 +82,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	for _, c := range commands() {
 		if c.name == args[0] {
-			return c.run(ctx, args[1:], stdout, stderr)
+			rest, err := expandConfig(args[1:])
+			if err != nil {
+				return fmt.Errorf("%s: %w", c.name, err)
+			}
+			return c.run(ctx, rest, stdout, stderr)
 		}
 	}
 	usage(stderr)
