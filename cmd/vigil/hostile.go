@@ -33,6 +33,9 @@ type hostileConfig struct {
 	LargeBytes int
 	// Flood is how many callers send small unauthenticated calls as fast as they are answered.
 	Flood int
+	// Relentless attackers reconnect at once when the server closes an idle connection,
+	// instead of pausing longer each time it closes one at once.
+	Relentless bool
 	// Sources is how many loopback source addresses (127.0.0.2 onwards) the attackers spread
 	// over when Addr is on loopback, as attackers on many hosts would; 0 means 1.
 	Sources int
@@ -84,7 +87,7 @@ func startHostile(ctx context.Context, cfg hostileConfig) (stats *hostileStats, 
 	tlsConfig := pki.ClientTLS(nil, cfg.Roots, pki.Coordinator(""))
 	tlsConfig.ServerName, _, _ = net.SplitHostPort(cfg.Addr)
 	for i := range cfg.Idle {
-		wg.Go(func() { holdIdle(ctx, dialer(i), cfg.Addr, tlsConfig, i%10 == 0, stats) })
+		wg.Go(func() { holdIdle(ctx, dialer(i), cfg.Addr, tlsConfig, i%10 == 0, cfg.Relentless, stats) })
 	}
 	if cfg.Large > 0 {
 		// One message, shared by every caller and never copied: the attackers' memory stays
@@ -116,7 +119,7 @@ func startHostile(ctx context.Context, cfg hostileConfig) (stats *hostileStats, 
 // connection refused or closed at once is retried after a growing pause, as a patient attacker
 // would: retrying at once would burn this machine's CPU (in a load test, shared with the fleet
 // measured), not the server's.
-func holdIdle(ctx context.Context, d *net.Dialer, addr string, tc *tls.Config, handshake bool, stats *hostileStats) {
+func holdIdle(ctx context.Context, d *net.Dialer, addr string, tc *tls.Config, handshake, relentless bool, stats *hostileStats) {
 	pause := 50 * time.Millisecond
 	for ctx.Err() == nil {
 		opened := time.Now()
@@ -127,6 +130,9 @@ func holdIdle(ctx context.Context, d *net.Dialer, addr string, tc *tls.Config, h
 			stop()
 			c.Close()
 			stats.IdleOpen.Add(-1)
+		}
+		if relentless {
+			continue
 		}
 		if time.Since(opened) > time.Second {
 			pause = 50 * time.Millisecond
