@@ -32,7 +32,8 @@ type RenewConfig struct {
 	// memory only.
 	Dir string
 	// Coordinator is a connection presenting the device's current certificate: dial it with
-	// Renewer.ClientTLS, so that new connections present the newest certificate.
+	// Renewer.ClientTLS, so that new connections present the newest certificate. It may be set
+	// with Connect after NewRenewer, before the first renewal.
 	Coordinator vigilv1.CoordinatorClient
 	// Bootstrap, if set, is a connection without a client certificate, used when the current
 	// certificate has already expired (a device off for longer than the remaining lifetime):
@@ -56,13 +57,18 @@ func NewRenewer(id *Identity, cfg RenewConfig) (*Renewer, error) {
 	if id == nil || len(id.TLS.Chain) == 0 || id.SigningKey == nil {
 		return nil, errors.New("client: renewal needs an enrolled identity")
 	}
-	if cfg.Coordinator == nil {
-		return nil, errors.New("client: renewal needs a connection to the coordinator")
-	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
 	return &Renewer{cfg: cfg, id: id}, nil
+}
+
+// Connect sets the connections renewals use (RenewConfig.Coordinator and Bootstrap), for a
+// Coordinator dialled with ClientTLS. Call it before Run or the first renewal.
+func (r *Renewer) Connect(coordinator, bootstrap vigilv1.CoordinatorClient) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.cfg.Coordinator, r.cfg.Bootstrap = coordinator, bootstrap
 }
 
 // Identity returns the device's identity with its newest certificate.
@@ -74,11 +80,17 @@ func (r *Renewer) Identity() *Identity {
 
 // ClientTLS returns the TLS configuration for connections to the coordinator: each handshake
 // presents the newest certificate, so that connections made after a renewal (the coordinator
-// recycles its connections daily) use it.
+// recycles its connections daily) use it. An expired certificate is not presented, since the
+// handshake would fail: the connection then reaches the coordinator as a stranger, which may
+// only enrol, as Renew does.
 func (r *Renewer) ClientTLS(server pki.Identity) *tls.Config {
 	c := pki.ClientTLS(nil, r.Identity().TLS.RootPool(), server)
 	c.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
-		cert := r.Identity().TLS.TLSCertificate()
+		creds := r.Identity().TLS
+		if r.cfg.Now().After(creds.Leaf().NotAfter) {
+			return &tls.Certificate{}, nil
+		}
+		cert := creds.TLSCertificate()
 		return &cert, nil
 	}
 	return c
@@ -98,15 +110,19 @@ func (r *Renewer) RenewIfDue(ctx context.Context) (bool, error) {
 // Renew replaces the certificate now, on a new key: over Coordinator while the current one is
 // valid, over Bootstrap once it has expired.
 func (r *Renewer) Renew(ctx context.Context) error {
-	id := r.Identity()
+	r.mu.Lock()
+	id, api, bootstrap := r.id, r.cfg.Coordinator, r.cfg.Bootstrap
+	r.mu.Unlock()
 	now := r.cfg.Now()
-	api := r.cfg.Coordinator
+	if api == nil {
+		return errors.New("client: renewal needs a connection to the coordinator")
+	}
 	if now.After(id.TLS.Leaf().NotAfter) {
-		if r.cfg.Bootstrap == nil {
+		if bootstrap == nil {
 			return fmt.Errorf("client: the certificate of %s expired at %s and there is no connection to enrol again",
 				id.DeviceID, id.TLS.Leaf().NotAfter.Format(time.RFC3339))
 		}
-		api = r.cfg.Bootstrap
+		api = bootstrap
 	}
 	tlsKey, err := pki.GenerateKey()
 	if err != nil {

@@ -218,11 +218,25 @@ func deviceConnection(ctx context.Context, f clientFlags, pinnedRoot []byte, std
 	if id.DeviceID != f.id {
 		return nil, nil, fmt.Errorf("client: --dir %s holds the identity of %q, not --device-id %q", f.dir, id.DeviceID, f.id)
 	}
-	cert := id.TLS.TLSCertificate()
-	conn, err := dialCoordinator(f.addr, pki.ClientTLS(&cert, id.TLS.RootPool(), pki.Coordinator("")), dial...)
+	// The certificate is renewed at two thirds of its lifetime while the device runs; new
+	// connections present the newest (the coordinator recycles connections daily).
+	renewer, err := client.NewRenewer(id, client.RenewConfig{Dir: idDir})
+	if err != nil {
+		return nil, nil, err
+	}
+	conn, err := dialCoordinator(f.addr, renewer.ClientTLS(pki.Coordinator("")), dial...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("client: --coordinator: %w", err)
 	}
+	boot, err := dialCoordinator(f.addr, pki.ClientTLS(nil, id.TLS.RootPool(), pki.Coordinator("")), dial...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("client: --coordinator: %w", err)
+	}
+	renewer.Connect(vigilv1.NewCoordinatorClient(conn), vigilv1.NewCoordinatorClient(boot))
+	go func() {
+		renewer.Run(ctx)
+		boot.Close()
+	}()
 	return conn, id, nil
 }
 
