@@ -41,6 +41,7 @@ func commands() []command {
 		{"console", "read-only web pages for operators: the verified decision log, the SIEM backlog (mutual TLS)", runConsole},
 		{"release", "sign, verify, publish and inspect model releases: keygen, sign, verify, publish, inspect", runRelease},
 		{"version", "print the build: version, VCS revision, Go version", runVersion},
+		{"completion", "print shell completion for bash, zsh or fish", runCompletion},
 	}
 }
 
@@ -74,6 +75,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if args[0] == "--version" {
 		return runVersion(ctx, nil, stdout, stderr)
+	}
+	if args[0] == "__complete" {
+		return runComplete(ctx, args[1:], stdout, io.Discard)
 	}
 	if asksHelp(args) {
 		// Help that was asked for goes to stdout, so that `vigil <command> -h | less` shows it,
