@@ -220,3 +220,38 @@ func TestCredentialsRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// TestAcceptEnrolmentWithSkewedClock: a device accepts the certificate the CA has just made
+// however slow its clock runs (it judges it at the certificate's NotBefore), but never one that
+// has expired by its clock.
+func TestAcceptEnrolmentWithSkewedClock(t *testing.T) {
+	now := time.Now()
+	ca, _ := NewCA("x", 0, now.Add(-time.Hour))
+	key, _ := GenerateKey()
+	csr, _ := CreateCSR(key, "dev-a")
+	cert, err := ca.IssueFromCSR(csr, Device("dev-a"), 0, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := []*x509.Certificate{ca.Certificate()}
+	for _, tc := range []struct {
+		name string
+		skew time.Duration
+		ok   bool
+	}{
+		{"on time", 0, true},
+		{"an hour slow", -time.Hour, true},
+		{"beyond MaxClockSkew", -MaxClockSkew - time.Hour, true},
+		{"three days slow", -72 * time.Hour, true},
+		{"a day fast", 24 * time.Hour, true},
+		{"fast past the certificate's expiry", DefaultDeviceValidity + time.Hour, false},
+	} {
+		_, err := AcceptEnrolment(key, cert.Raw, [][]byte{ca.Certificate().Raw}, roots, Device("dev-a"), now.Add(tc.skew))
+		if tc.ok && err != nil || !tc.ok && !errors.Is(err, ErrBadCertificate) {
+			t.Errorf("%s: %v", tc.name, err)
+		}
+	}
+	if got := now.Sub(cert.NotBefore); got < MaxClockSkew || got > MaxClockSkew+time.Second {
+		t.Errorf("a fresh certificate starts %v before its issue, want MaxClockSkew (%v), so that peers that slow accept it", got, MaxClockSkew)
+	}
+}
