@@ -76,7 +76,8 @@ func runSetup(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 next:
   vigil trustee serve --dir %[1]s/%[9]s/ID --pki-dir %[1]s/%[9]s/ID/%[10]s --root %[1]s/%[4]s --min-contributors M --listen 127.0.0.1:PORT   (each trustee)
-  vigil coordinator --org %[1]s --trustee ID=127.0.0.1:PORT ...                                      (coordinator)
+  vigil coordinator --org %[1]s --trustee ID=127.0.0.1:PORT ... --round-interval 1m --admin-listen 127.0.0.1:7072   (coordinator)
+  vigil pki operator --dir %[1]s/%[2]s --id NAME, then vigil status --operator %[1]s/operators/NAME --coordinator 127.0.0.1:7072   (operators)
   vigil enrol serve --dir %[1]s/%[11]s --listen 127.0.0.1:7060                                    (enrolment authority)
   vigil enrol token --dir %[1]s/%[11]s --device-id DEVICE                                          (one per device)
   vigil client --enrol 127.0.0.1:7060 --enrol-ca %[1]s/%[11]s/ca.pem --token TOKEN --region REGION \
