@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/keepalive"
 
 	"github.com/vigilauth/vigil/crypto/sig"
 	"github.com/vigilauth/vigil/pki"
@@ -96,11 +97,19 @@ func (a *Authority) RegisterService(s *grpc.Server) { vigilv1.RegisterEnrolmentS
 
 // ServerOptions are the gRPC server options of an authority serving with creds: TLS 1.3 with
 // the hybrid post-quantum key exchange, authenticating the server only (devices have no
-// certificate yet), and a small message bound.
+// certificate yet), and bounds on what a stranger can make it hold: a small message bound with
+// fixed flow-control windows (gRPC's dynamic ones grow to megabytes), a few calls per
+// connection, and connections closed when idle or old, since a registration is one call.
 func ServerOptions(creds pki.Credentials) []grpc.ServerOption {
 	return []grpc.ServerOption{
 		grpc.Creds(credentials.NewTLS(pki.ServerOnlyTLS(creds.TLSCertificate()))),
 		grpc.MaxRecvMsgSize(MaxRequestBytes),
+		grpc.InitialWindowSize(64 << 10), grpc.InitialConnWindowSize(64 << 10),
+		grpc.MaxConcurrentStreams(4),
+		grpc.KeepaliveParams(keepalive.ServerParameters{
+			MaxConnectionIdle: 30 * time.Second, MaxConnectionAge: 5 * time.Minute, MaxConnectionAgeGrace: 30 * time.Second,
+		}),
+		grpc.ConnectionTimeout(10 * time.Second),
 	}
 }
 
