@@ -13,7 +13,9 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/status"
 
 	"github.com/vigilauth/vigil/client"
 	"github.com/vigilauth/vigil/pki"
@@ -247,4 +249,33 @@ func (d *attackDevice) submit(ctx context.Context, layers string) error {
 	_, err = d.api.SubmitUpdate(ctx, &vigilv1.SubmitUpdateRequest{DeviceId: d.id, Round: task.GetRound(), Nonce: task.GetNonce(),
 		BaseVersion: task.GetBaseVersion(), Update: u, Signature: signature})
 	return err
+}
+
+// TestAttackTrusteeRefusesStrangersAtHandshake: a trustee process requires the coordinator's
+// certificate in the TLS handshake, so a caller without one never gets to send a request (it
+// could make the trustee read 64 x 4 MiB before the guard refused them).
+func TestAttackTrusteeRefusesStrangersAtHandshake(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	orgDir := org(t)
+	flags := startTrustees(t, ctx, orgDir, 2)
+	id, addr, _ := strings.Cut(flags[1], "=")
+	ca, err := pki.ReadCertificates(filepath.Join(orgDir, "pki", "ca.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(credentials.NewTLS(
+		pki.ClientTLS(nil, pki.Credentials{Roots: ca}.RootPool(), pki.Trustee(id)))),
+		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(8<<20)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_, err = vigilv1.NewTrusteeClient(conn).DecryptionShare(ctx, &vigilv1.DecryptionShareRequest{Round: 1, SetDigest: make([]byte, 4<<20)})
+	if status.Code(err) != codes.Unavailable {
+		t.Fatalf("a caller without a certificate: %v; want the handshake refused (Unavailable)", err)
+	}
 }
