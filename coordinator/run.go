@@ -24,6 +24,20 @@ func (c *Coordinator) Run(ctx context.Context) error {
 		c.metrics.rounds.WithLabelValues("failed").Inc()
 		c.emit(Event{Kind: RoundFailed, Round: r, Err: errors.New("the coordinator stopped while the round was closing")})
 	}
+	// The trustees are checked once at the start, so that a state directory they do not
+	// match stops the coordinator at once rather than when the first devices have enrolled.
+	c.mu.Lock()
+	next := c.engine.LastRound()
+	if c.engine.Current() == 0 {
+		next++
+	}
+	c.mu.Unlock()
+	if err := c.preflight(ctx, next, c.cfg.MinUpdates); errors.Is(err, ErrTrusteesAhead) {
+		c.log.Error("refusing to start rounds", "round", next, "err", err)
+		return err
+	} else if err != nil {
+		c.log.Warn("the trustees cannot serve rounds yet; rounds wait for them", "err", err)
+	}
 	for {
 		c.publishPending(ctx)
 		if err := c.commit(); err != nil {

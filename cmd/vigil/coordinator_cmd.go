@@ -217,10 +217,11 @@ func runCoordinator(ctx context.Context, args []string, stdout, stderr io.Writer
 	case errors.Is(err, dp.ErrBudgetExhausted):
 		fmt.Fprintf(stdout, "privacy budget reached: %v\n", err)
 		err = nil
+	case errors.Is(err, coordinator.ErrTrusteesAhead):
+		err = fmt.Errorf("--dir %s: %w\n  The trustees served another state directory of this organisation: start the coordinator on that one (or its backup), never a fresh one", f.dir, err)
 	case err != nil:
 		// Fatal: the exit status says so, after the outbox has had its chance below.
 		logger.Error("coordinator stopped", "err", err)
-		err = fmt.Errorf("coordinator: %w", err)
 	}
 	if outbox != nil {
 		// Releases not yet published are safe in the outbox and go out at the next start; a

@@ -270,3 +270,53 @@ func TestOperatorWalkthrough(t *testing.T) {
 		t.Fatalf("coordinator: %v\n%s", err, coordErr.String())
 	}
 }
+
+// TestFreshCoordinatorAgainstServedTrustees is issue 18's third bullet with real processes: a
+// fresh coordinator against trustees that had already decrypted its round numbers failed two
+// rounds in 0.2 s, spent 88.5% of its budget and exited 0. Now it stops before any round, with
+// a non-zero exit naming the trustees, and its ledger records nothing.
+func TestFreshCoordinatorAgainstServedTrustees(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts several processes")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	orgDir, first, fresh := org(t), t.TempDir(), t.TempDir()
+	enrolAddr := startAuthority(t, ctx, orgDir)
+	trustees := startTrustees(t, ctx, orgDir, 3)
+	base := []string{"coordinator", "--org", orgDir, "--listen", "127.0.0.1:0", "--metrics-listen", "", "--devices-per-round", "3",
+		"--min-updates", "3", "--log-level", "warn"}
+	coord, lines, coordErr := startProcess(t, ctx, append(append(base, "--dir", first, "--rounds", "1"), trustees...)...)
+	addr := lines.wait(t, "coordinator listening on ")
+	for i := 1; i <= 3; i++ {
+		id := fmt.Sprintf("d%d", i)
+		args := append([]string{"client", "--coordinator", addr, "--device-id", id, "--dir", filepath.Join(t.TempDir(), id),
+			"--root", filepath.Join(orgDir, "root.json"), "--synthetic-seed", fmt.Sprint(i), "--rounds", "1", "--log-level", "error"},
+			enrolFlags(t, orgDir, enrolAddr, id)...)
+		_, out, _ := startProcess(t, ctx, args...)
+		go func() {
+			for range out.lines {
+			}
+		}()
+	}
+	lines.wait(t, "stopped after 1 rounds")
+	if err := coord.Wait(); err != nil {
+		t.Fatalf("first coordinator: %v\n%s", err, coordErr.String())
+	}
+
+	var stderr bytes.Buffer
+	c := vigilCmd(ctx, append(append(base, "--dir", fresh), trustees...)...)
+	c.Stderr = &stderr
+	start := time.Now()
+	err := c.Run()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() == 0 || !strings.Contains(stderr.String(), "already decrypted") {
+		t.Fatalf("fresh coordinator against served trustees: %v after %v, stderr:\n%s\nwant a non-zero exit naming the trustees", err, time.Since(start), stderr.String())
+	}
+	t.Logf("fresh coordinator, exit status %d after %v:\n%s", exit.ExitCode(), time.Since(start).Round(time.Millisecond), stderr.String())
+	var report bytes.Buffer
+	run(ctx, []string{"privacy", "report", "--dir", fresh, "--json"}, &report, io.Discard)
+	if bytes.Contains(report.Bytes(), []byte(`"round"`)) {
+		t.Errorf("the fresh coordinator's ledger records rounds:\n%s", report.String())
+	}
+}
