@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
-	"google.golang.org/grpc"
 
 	"github.com/vigilauth/vigil/client"
 	"github.com/vigilauth/vigil/coordinator"
@@ -102,18 +101,18 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
-	opts, err := emb.serverOptions()
-	if err != nil {
-		return fmt.Errorf("demo: %w", err)
-	}
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
-	srv := grpc.NewServer(opts...)
-	coord.Register(srv)
-	go srv.Serve(lis)
-	defer srv.Stop()
+	// Served as `vigil coordinator` serves: devices with certificates on one server, enrolment
+	// of strangers on another, one address.
+	srv, err := serveCoordinator(lis, coord, emb.coordCreds.TLSCertificate(), emb.auth.CA.Pool(), emb.auth.Revocations, 100)
+	if err != nil {
+		lis.Close()
+		return fmt.Errorf("demo: %w", err)
+	}
+	defer srv.stop(5 * time.Second)
 
 	fmt.Fprintf(stdout, "coordinator on %s: %d devices, %d expected per round, up to %d rounds, model %v (%d parameters), files in %s\n",
 		lis.Addr(), len(devs), perRound, f.rounds, spec.Layers, spec.NumParams(), f.storeDir)

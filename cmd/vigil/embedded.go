@@ -131,24 +131,6 @@ func (e *embedded) enroller() (*pki.Enroller, error) {
 	return pki.NewEnroller(pki.EnrollerConfig{CA: e.auth.CA, Revocations: e.auth.Revocations})
 }
 
-// serverOptions serve the coordinator's API with mutual TLS and the guard: devices only, one
-// token bucket each, Enroll open to callers without a certificate.
-func (e *embedded) serverOptions() ([]grpc.ServerOption, error) {
-	lim, err := pki.NewLimiter(pki.LimiterConfig{Rate: 100, Burst: 200})
-	if err != nil {
-		return nil, err
-	}
-	g, err := pki.NewGuard(pki.GuardConfig{
-		Roles: []pki.Role{pki.RoleDevice}, Unauthenticated: []string{vigilv1.Coordinator_Enroll_FullMethodName},
-		Revocations: e.auth.Revocations, Limiter: lim,
-	})
-	if err != nil {
-		return nil, err
-	}
-	opts := append(coordinator.ServerOptions(), g.ServerOptions()...)
-	return append(opts, grpc.Creds(credentials.NewTLS(pki.ServerTLS(e.coordCreds.TLSCertificate(), e.auth.CA.Pool())))), nil
-}
-
 // enrolDevice gives device id a one-time token, lets it register with the enrolment authority
 // for a device record in region, enrol with the coordinator over a connection that trusts the
 // CA, and returns its connection presenting its own certificate, and its identity.
