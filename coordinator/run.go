@@ -186,11 +186,13 @@ func (c *Coordinator) start(ctx context.Context, now time.Time) (done bool, err 
 		c.mu.Unlock()
 		return true, nil
 	}
+	// Revoked devices leave at once, paused or not, so that the status and the enrolled
+	// gauge say what the next round will sample.
+	c.pruneRevokedLocked(now)
 	if c.paused || now.Before(c.notBefore) {
 		c.mu.Unlock()
 		return false, nil
 	}
-	c.pruneRevokedLocked(now)
 	if n := len(c.devices); n < c.cfg.MinEnrolled || n < c.cfg.DevicesPerRound {
 		// Fewer devices than a round expects (q = K/N > 1), say after revocations: wait for
 		// enrolments rather than stop.

@@ -120,8 +120,9 @@ func TestTrusteeServeSafety(t *testing.T) {
 // TestOperatorWalkthrough follows the README's operator section with real processes: the
 // organisation, its enrolment authority and three trustees, a paced coordinator with DP on
 // by default, three devices; `vigil pki operator`, `vigil status` (text and JSON), /healthz
-// and /readyz, `vigil admin pause`, and `vigil admin remove-device`, after which the removed
-// device's client stops with a clear message instead of retrying forever.
+// and /readyz, `vigil admin pause`, `vigil pki revoke` of one device and `vigil admin
+// remove-device` of another, after which both leave the registry and their clients stop with
+// a clear message instead of retrying forever.
 func TestOperatorWalkthrough(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts several processes")
@@ -236,35 +237,47 @@ func TestOperatorWalkthrough(t *testing.T) {
 	if !status().GetPaused() {
 		t.Error("status does not say paused after vigil admin pause")
 	}
-	if err := run(ctx, []string{"admin", "remove-device", "--operator", operator, "--coordinator", admin, "--device-id", "d3"}, io.Discard, io.Discard); err != nil {
+	// d3 is revoked by another process, as the issue did it, while rounds are paused; d2 is
+	// removed through the admin API. Both leave the registry, and both clients stop.
+	if err := run(ctx, []string{"pki", "revoke", "--dir", filepath.Join(orgDir, "pki"), "--device-id", "d3"}, io.Discard, io.Discard); err != nil {
 		t.Fatal(err)
 	}
-	if rm := status().GetRemoved(); len(rm) != 1 || rm[0].GetId() != "d3" {
-		t.Errorf("status removed %v, want d3", rm)
+	if err := run(ctx, []string{"admin", "remove-device", "--operator", operator, "--coordinator", admin, "--device-id", "d2"}, io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
 	}
-	go func() {
-		for range outs[2].lines {
+	for deadline := time.Now().Add(30 * time.Second); len(status().GetRemoved()) < 2; time.Sleep(200 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("status removed %v, want d2 and d3", status().GetRemoved())
 		}
-	}()
-	done := make(chan error, 1)
-	go func() { done <- clients[2].Wait() }()
-	select {
-	case err := <-done:
-		if err == nil || !strings.Contains(errs[2].String(), "revoked") {
-			t.Errorf("removed device's client: %v, stderr %q; want a non-zero exit saying it is revoked", err, errs[2].String())
-		}
-	case <-time.After(40 * time.Second):
-		t.Fatal("the removed device's client kept retrying")
 	}
-
-	for i, c := range clients[:2] {
+	st = status()
+	if rm := st.GetRemoved(); rm[0].GetId() != "d2" || rm[1].GetId() != "d3" || !strings.HasPrefix(rm[1].GetReason(), "revoked") ||
+		len(st.GetDevices()) != 1 {
+		t.Errorf("status removed %v, devices %v; want d2 removed, d3 revoked, d1 left", rm, st.GetDevices())
+	}
+	for _, i := range []int{1, 2} {
 		go func() {
 			for range outs[i].lines {
 			}
 		}()
-		c.Process.Signal(syscall.SIGTERM)
-		c.Wait()
+		done := make(chan error, 1)
+		go func() { done <- clients[i].Wait() }()
+		select {
+		case err := <-done:
+			if err == nil || !strings.Contains(errs[i].String(), "revoked") {
+				t.Errorf("d%d's client: %v, stderr %q; want a non-zero exit saying it is revoked", i+1, err, errs[i].String())
+			}
+		case <-time.After(40 * time.Second):
+			t.Fatalf("d%d's client kept retrying", i+1)
+		}
 	}
+
+	go func() {
+		for range outs[0].lines {
+		}
+	}()
+	clients[0].Process.Signal(syscall.SIGTERM)
+	clients[0].Wait()
 	coord.Process.Signal(syscall.SIGTERM)
 	if err := coord.Wait(); err != nil {
 		t.Fatalf("coordinator: %v\n%s", err, coordErr.String())
