@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 )
 
 // trusteeCommands are the subcommands of `vigil trustee`.
@@ -75,6 +76,23 @@ func newTrusteeFlags(name string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("trustee "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	return fs
+}
+
+// parseTrusteeFlags parses args into fs, refuses positional arguments and reports every
+// required flag left empty, by name.
+func parseTrusteeFlags(fs *flag.FlagSet, args []string, required ...string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cmd := strings.TrimPrefix(fs.Name(), "trustee ")
+	if err := trusteeNoArgs(cmd, fs.Args()); err != nil {
+		return err
+	}
+	var errs []error
+	for _, name := range required {
+		errs = append(errs, trusteeRequireFlag(cmd, name, fs.Lookup(name).Value.String()))
+	}
+	return errors.Join(errs...)
 }
 
 // trusteeRequireFlag reports a missing required string flag by name.

@@ -24,13 +24,7 @@ func runTrusteeInit(ctx context.Context, args []string, stdout, stderr io.Writer
 	fs := newTrusteeFlags("init", stderr)
 	dir := fs.String("dir", "", "the trustee's directory (created with mode 0700)")
 	id := fs.String("id", "", "the trustee's id: 1-64 of [A-Za-z0-9._-]")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if err := trusteeNoArgs("init", fs.Args()); err != nil {
-		return err
-	}
-	if err := errors.Join(trusteeRequireFlag("init", "dir", *dir), trusteeRequireFlag("init", "id", *id)); err != nil {
+	if err := parseTrusteeFlags(fs, args, "dir", "id"); err != nil {
 		return err
 	}
 	keyPath := filepath.Join(*dir, trustee.IdentityFile)
@@ -125,13 +119,7 @@ func runTrusteeDeal(ctx context.Context, args []string, stdout, stderr io.Writer
 	dir := fs.String("dir", "", "the trustee's directory (holds identity.key; receives the unrevealed dealing)")
 	rosterPath := fs.String("roster", "", "the roster file")
 	out := fs.String("out", "", "file to write this trustee's public commitment to")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if err := trusteeNoArgs("deal", fs.Args()); err != nil {
-		return err
-	}
-	if err := errors.Join(trusteeRequireFlag("deal", "dir", *dir), trusteeRequireFlag("deal", "roster", *rosterPath), trusteeRequireFlag("deal", "out", *out)); err != nil {
+	if err := parseTrusteeFlags(fs, args, "dir", "roster", "out"); err != nil {
 		return err
 	}
 	pending := filepath.Join(*dir, pendingDealingFile)
@@ -172,14 +160,7 @@ func runTrusteeReveal(ctx context.Context, args []string, stdout, stderr io.Writ
 	out := fs.String("out", "", "file to write this trustee's dealing to")
 	var commitPaths fileList
 	fs.Var(&commitPaths, "commitments", "every trustee's commitment file (comma-separated, or the flag repeated)")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if err := trusteeNoArgs("reveal", fs.Args()); err != nil {
-		return err
-	}
-	if err := errors.Join(trusteeRequireFlag("reveal", "dir", *dir), trusteeRequireFlag("reveal", "roster", *rosterPath),
-		trusteeRequireFlag("reveal", "out", *out), trusteeRequireFlag("reveal", "commitments", commitPaths.String())); err != nil {
+	if err := parseTrusteeFlags(fs, args, "dir", "roster", "out", "commitments"); err != nil {
 		return err
 	}
 	ident, roster, err := loadCeremonyInputs(*dir, *rosterPath)
@@ -223,14 +204,7 @@ func runTrusteeFinish(ctx context.Context, args []string, stdout, stderr io.Writ
 	var commitPaths, dealingPaths fileList
 	fs.Var(&commitPaths, "commitments", "every trustee's commitment file, the ones given to reveal (comma-separated, or the flag repeated)")
 	fs.Var(&dealingPaths, "dealings", "every trustee's dealing file (comma-separated, or the flag repeated)")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if err := trusteeNoArgs("finish", fs.Args()); err != nil {
-		return err
-	}
-	if err := errors.Join(trusteeRequireFlag("finish", "dir", *dir), trusteeRequireFlag("finish", "roster", *rosterPath),
-		trusteeRequireFlag("finish", "commitments", commitPaths.String()), trusteeRequireFlag("finish", "dealings", dealingPaths.String())); err != nil {
+	if err := parseTrusteeFlags(fs, args, "dir", "roster", "commitments", "dealings"); err != nil {
 		return err
 	}
 	sharePath := filepath.Join(*dir, trustee.ShareFile)
@@ -299,13 +273,7 @@ func runTrusteeCeremony(ctx context.Context, args []string, stdout, stderr io.Wr
 	ids := fs.String("trustees", "", "comma-separated trustee ids, in Shamir point order, e.g. privacy,security,audit")
 	threshold := fs.Int("threshold", 0, "t: how many trustees decrypt together (2..n)")
 	epoch := fs.Uint64("epoch", 1, "the key epoch the ceremony creates")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if err := trusteeNoArgs("ceremony", fs.Args()); err != nil {
-		return err
-	}
-	if err := errors.Join(trusteeRequireFlag("ceremony", "out", *out), trusteeRequireFlag("ceremony", "trustees", *ids)); err != nil {
+	if err := parseTrusteeFlags(fs, args, "out", "trustees"); err != nil {
 		return err
 	}
 	names := strings.Split(*ids, ",")

@@ -30,13 +30,7 @@ func runTrusteeChallenge(ctx context.Context, args []string, stdout, stderr io.W
 	dir := fs.String("dir", "", "the trustee's directory (holds identity.key, share.key and key-epoch.bin from finish)")
 	rosterPath := fs.String("roster", "", "the roster file")
 	out := fs.String("out", "", "file to write this trustee's public challenge to")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if err := trusteeNoArgs("challenge", fs.Args()); err != nil {
-		return err
-	}
-	if err := errors.Join(trusteeRequireFlag("challenge", "dir", *dir), trusteeRequireFlag("challenge", "roster", *rosterPath), trusteeRequireFlag("challenge", "out", *out)); err != nil {
+	if err := parseTrusteeFlags(fs, args, "dir", "roster", "out"); err != nil {
 		return err
 	}
 	kcPath := filepath.Join(*dir, keyCheckFile)
@@ -86,14 +80,7 @@ func runTrusteeRespond(ctx context.Context, args []string, stdout, stderr io.Wri
 	rosterPath := fs.String("roster", "", "the roster file")
 	challengePath := fs.String("challenge", "", "another trustee's challenge file")
 	out := fs.String("out", "", "file to write this trustee's response to")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if err := trusteeNoArgs("respond", fs.Args()); err != nil {
-		return err
-	}
-	if err := errors.Join(trusteeRequireFlag("respond", "dir", *dir), trusteeRequireFlag("respond", "roster", *rosterPath),
-		trusteeRequireFlag("respond", "challenge", *challengePath), trusteeRequireFlag("respond", "out", *out)); err != nil {
+	if err := parseTrusteeFlags(fs, args, "dir", "roster", "challenge", "out"); err != nil {
 		return err
 	}
 	// A challenge is any ciphertext its maker chose: answering one once devices encrypt under
@@ -165,14 +152,7 @@ func runTrusteeApprove(ctx context.Context, args []string, stdout, stderr io.Wri
 	out := fs.String("out", "", "file to write this trustee's approval of the key epoch to")
 	var respPaths fileList
 	fs.Var(&respPaths, "responses", "the other trustees' responses to this trustee's challenge (comma-separated, or the flag repeated)")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if err := trusteeNoArgs("approve", fs.Args()); err != nil {
-		return err
-	}
-	if err := errors.Join(trusteeRequireFlag("approve", "dir", *dir), trusteeRequireFlag("approve", "roster", *rosterPath),
-		trusteeRequireFlag("approve", "out", *out), trusteeRequireFlag("approve", "responses", respPaths.String())); err != nil {
+	if err := parseTrusteeFlags(fs, args, "dir", "roster", "out", "responses"); err != nil {
 		return err
 	}
 	ident, roster, err := loadCeremonyInputs(*dir, *rosterPath)
