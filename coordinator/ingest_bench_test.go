@@ -9,6 +9,7 @@ import (
 
 	"github.com/vigilauth/vigil/crypto/he"
 	"github.com/vigilauth/vigil/crypto/sig"
+	"github.com/vigilauth/vigil/internal/cputime"
 	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
 	"github.com/vigilauth/vigil/release"
 	"github.com/vigilauth/vigil/trustee"
@@ -109,7 +110,7 @@ func BenchmarkIngest100k(b *testing.B) {
 		contribs[i] = verify(i)
 	}
 	b.Run("verify", func(b *testing.B) {
-		reportCPU(b)
+		cputime.Report(b)
 		i := 0
 		for b.Loop() {
 			verify(i % devices)
@@ -117,7 +118,7 @@ func BenchmarkIngest100k(b *testing.B) {
 		}
 	})
 	b.Run("add", func(b *testing.B) {
-		reportCPU(b)
+		cputime.Report(b)
 		i := 0
 		for b.Loop() {
 			add(i % devices)
@@ -125,7 +126,7 @@ func BenchmarkIngest100k(b *testing.B) {
 		}
 	})
 	b.Run("log", func(b *testing.B) {
-		reportCPU(b)
+		cputime.Report(b)
 		i := 0
 		for b.Loop() {
 			store(i%devices, contribs[i%devices])
@@ -134,7 +135,7 @@ func BenchmarkIngest100k(b *testing.B) {
 	})
 	b.Run("all", func(b *testing.B) {
 		b.ReportAllocs()
-		reportCPU(b)
+		cputime.Report(b)
 		i := 0
 		for b.Loop() {
 			c := verify(i % devices)

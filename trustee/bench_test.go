@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/vigilauth/vigil/crypto/he"
+	"github.com/vigilauth/vigil/internal/cputime"
 	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
 )
 
@@ -24,7 +25,7 @@ func BenchmarkVerifyContribution100k(b *testing.B) {
 	b.SetBytes(int64(len(r.contribs[0].GetC1()) * k.params.C1Bytes()))
 	b.ReportAllocs()
 	b.ResetTimer()
-	reportCPU(b)
+	cputime.Report(b)
 	var v *sumVerifier
 	i := 0
 	for b.Loop() {
