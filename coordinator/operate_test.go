@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -300,4 +302,85 @@ func TestPauseResumeAbortAndPacing(t *testing.T) {
 	if gap := time.Since(started); gap < 600*time.Millisecond {
 		t.Errorf("next round started %v after the previous one, the interval is 700ms", gap)
 	}
+}
+
+// flakySealing reports three trustees; audit stops answering after the first check.
+type flakySealing struct {
+	coordinator.Insecure
+	checks atomic.Int32
+}
+
+func (f *flakySealing) Ready(ctx context.Context, round uint64, contributors int) ([]trustee.Health, error) {
+	h := []trustee.Health{{ID: "privacy", Reachable: true}, {ID: "security", Reachable: true}, {ID: "audit", Reachable: true}}
+	if f.checks.Add(1) > 1 {
+		h[2] = trustee.Health{ID: "#2", Problem: "connection refused"}
+	}
+	return h, nil // two are enough: rounds go on
+}
+
+// TestTrusteeDownIsReported is issue 18's fourth bullet: a trustee that was down left no log
+// line and no metric while the other two were enough. Now its failure is logged when it starts,
+// and the status and vigil_trustee_up name it.
+func TestTrusteeDownIsReported(t *testing.T) {
+	var logs syncBuffer
+	cfg := privateConfig(t, t.TempDir(), t.TempDir(), 1)
+	cfg.Rounds = 0
+	cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	reg := prometheus.NewRegistry()
+	cfg.Metrics = reg
+	f := &flakySealing{}
+	api, c, _ := runWith(t, cfg, f)
+	enrol(t, api, "a", "b", "c")
+	waitTask(t, api, "a") // the check before round 1: audit is down
+	st := c.Status()
+	if tr := st.GetTrustees(); len(tr) != 3 || tr[2].GetId() != "audit" || tr[2].GetReachable() || tr[2].GetProblem() == "" {
+		t.Fatalf("status trustees %v; want audit down", tr)
+	}
+	if !strings.Contains(logs.String(), `msg="trustee cannot serve the next round" trustee=audit`) {
+		t.Errorf("no log line for the trustee that is down:\n%s", logs.String())
+	}
+	if got := gaugeValue(t, reg, "vigil_trustee_up", "audit"); got != 0 {
+		t.Errorf("vigil_trustee_up{trustee=audit} = %v, want 0", got)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a logger and a test to share.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// gaugeValue returns the value of the gauge name{trustee=label} in reg.
+func gaugeValue(t *testing.T, reg *prometheus.Registry, name, label string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetValue() == label {
+					return m.GetGauge().GetValue()
+				}
+			}
+		}
+	}
+	t.Fatalf("no %s{%s} in the registry", name, label)
+	return 0
 }

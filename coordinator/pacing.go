@@ -32,8 +32,13 @@ func (c *Coordinator) preflight(ctx context.Context, round uint64, contributors 
 	health, err := r.Ready(ctx, round, contributors)
 	c.mu.Lock()
 	before := map[string]string{}
-	for _, h := range c.trustees {
+	for i, h := range c.trustees {
 		before[h.ID] = h.Problem
+		// A trustee that does not answer is named by its position only; keep the name it
+		// answered with before, so that its metrics and status stay under one name.
+		if i < len(health) && !health[i].Reachable && h.ID != "" && h.ID[0] != '#' {
+			health[i].ID = h.ID
+		}
 	}
 	c.trustees = health
 	c.mu.Unlock()
