@@ -220,3 +220,22 @@ func restoreDevice(d *statev1.Device) (device, error) {
 	dev.record, dev.key, dev.issued = d.GetRecord(), rec.Key(), rec.Issued
 	return dev, nil
 }
+
+// EnrolledDevices returns the IDs of the devices in the registry saved in stateDir
+// (Config.StateDir), sorted.
+func EnrolledDevices(stateDir string) ([]string, error) {
+	f := &stateFile{path: filepath.Join(stateDir, "coordinator.state")}
+	st, err := f.load()
+	if err != nil {
+		return nil, err
+	}
+	if st == nil {
+		return nil, fmt.Errorf("coordinator: no state in %s: %w", stateDir, fs.ErrNotExist)
+	}
+	ids := make([]string, 0, len(st.GetDevices()))
+	for _, d := range st.GetDevices() {
+		ids = append(ids, d.GetId())
+	}
+	sort.Strings(ids)
+	return ids, nil
+}

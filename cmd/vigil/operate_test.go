@@ -239,7 +239,11 @@ func TestOperatorWalkthrough(t *testing.T) {
 	}
 	// d3 is revoked by another process, as the issue did it, while rounds are paused; d2 is
 	// removed through the admin API. Both leave the registry, and both clients stop.
-	if err := run(ctx, []string{"pki", "revoke", "--dir", filepath.Join(orgDir, "pki"), "--device-id", "d3"}, io.Discard, io.Discard); err != nil {
+	revoke := []string{"pki", "revoke", "--dir", filepath.Join(orgDir, "pki"), "--coordinator-dir", dir, "--device-id"}
+	if err := run(ctx, append(revoke, "d9"), io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "has not enrolled it") {
+		t.Errorf("vigil pki revoke of a device the coordinator does not know: %v, want a refusal", err)
+	}
+	if err := run(ctx, append(revoke, "d3"), io.Discard, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	if err := run(ctx, []string{"admin", "remove-device", "--operator", operator, "--coordinator", admin, "--device-id", "d2"}, io.Discard, io.Discard); err != nil {

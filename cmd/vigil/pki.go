@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/vigilauth/vigil/coordinator"
 	"github.com/vigilauth/vigil/pki"
 )
 
@@ -121,18 +123,20 @@ func runPKIRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	device := fs.String("device-id", "", "revoke this device's certificates and every enrolment authorised before now")
 	trustee := fs.String("trustee-id", "", "revoke this trustee's certificates")
 	coord := fs.String("coordinator-id", "", "revoke this coordinator's certificates")
+	operator := fs.String("operator-id", "", "revoke this operator's certificates (vigil pki operator)")
+	coordDir := fs.String("coordinator-dir", "", "the coordinator's --dir: refuse to revoke a -device-id it has not enrolled (a typo would otherwise succeed silently)")
 	serial := fs.String("serial", "", "revoke the one certificate with this serial number (hex, as `pki show` prints)")
 	if err := parsePKIFlags(fs, dir, args); err != nil {
 		return err
 	}
 	var set []string
-	for _, f := range []struct{ name, v string }{{"device-id", *device}, {"trustee-id", *trustee}, {"coordinator-id", *coord}, {"serial", *serial}} {
+	for _, f := range []struct{ name, v string }{{"device-id", *device}, {"trustee-id", *trustee}, {"coordinator-id", *coord}, {"operator-id", *operator}, {"serial", *serial}} {
 		if f.v != "" {
 			set = append(set, "-"+f.name)
 		}
 	}
 	if len(set) != 1 {
-		return fmt.Errorf("pki revoke: give exactly one of -device-id, -trustee-id, -coordinator-id and -serial (got %d)", len(set))
+		return fmt.Errorf("pki revoke: give exactly one of -device-id, -trustee-id, -coordinator-id, -operator-id and -serial (got %d)", len(set))
 	}
 	// Only the revocation list is needed, so this works on a trustee's host too, where -dir holds
 	// just that trustee's revoked.json.
@@ -158,9 +162,20 @@ func runPKIRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		id = pki.Trustee(*trustee)
 	case *coord != "":
 		id = pki.Coordinator(*coord)
+	case *operator != "":
+		id = pki.Operator(*operator)
 	}
 	if err := id.Validate(); err != nil {
 		return fmt.Errorf("pki revoke: flag %s: %w", set[0], err)
+	}
+	if *device != "" && *coordDir != "" {
+		enrolled, err := coordinator.EnrolledDevices(filepath.Join(*coordDir, "state"))
+		if err != nil {
+			return fmt.Errorf("pki revoke: -coordinator-dir: %w", err)
+		}
+		if !slices.Contains(enrolled, *device) {
+			return fmt.Errorf("pki revoke: -device-id %s: the coordinator in %s has not enrolled it (%d devices are); nothing revoked", *device, *coordDir, len(enrolled))
+		}
 	}
 	if err := revs.RevokeIdentity(id, now); err != nil {
 		return fmt.Errorf("pki revoke: %w", err)
