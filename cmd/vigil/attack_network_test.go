@@ -133,7 +133,7 @@ func TestAttackHostileNetwork(t *testing.T) {
 		}
 		t.Logf("coordinator peak RSS %d MiB (bound %d MiB) over %d unauthenticated 19 MiB calls, refused: %s",
 			peak>>20, attackRSSBound>>20, stats.Calls.Load(), stats)
-		if peak > attackRSSBound {
+		if peak > attackRSSBound && !raceEnabled {
 			t.Errorf("coordinator RSS reached %d MiB under attack, bound %d MiB", peak>>20, attackRSSBound>>20)
 		}
 		if n := reasonCount(stats, pki.ReasonNoClientCert); n == 0 {
