@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/vigilauth/vigil/enrolment"
+	"github.com/vigilauth/vigil/internal/rpcmetrics"
 	"github.com/vigilauth/vigil/pki"
 )
 
@@ -126,6 +127,7 @@ func runEnrolToken(ctx context.Context, args []string, stdout, stderr io.Writer)
 func runEnrolServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs, dir := enrolFlagSet("serve", stderr)
 	listen := fs.String("listen", "127.0.0.1:7060", "gRPC address to serve devices on (TLS)")
+	metricsListen := fs.String("metrics-listen", "", "HTTP `address` for Prometheus /metrics, /healthz and /readyz (empty: off)")
 	var logLevel slog.Level
 	fs.TextVar(&logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn or error")
 	if err := parsePKIFlags(fs, dir, args); err != nil {
@@ -135,7 +137,7 @@ func runEnrolServe(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err != nil {
 		return fmt.Errorf("enrol serve: -dir: %w", err)
 	}
-	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: logLevel}))
+	logger := newLogger(stderr, logLevel)
 	a, err := enrolment.New(enrolment.Config{Key: d.Key, Tokens: d.Tokens, Logger: logger})
 	if err != nil {
 		return fmt.Errorf("enrol serve: %w", err)
@@ -144,9 +146,27 @@ func runEnrolServe(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err != nil {
 		return fmt.Errorf("enrol serve: -listen: %w", err)
 	}
-	srv := grpc.NewServer(enrolment.ServerOptions(d.TLS)...)
+	reg := newRoleRegistry()
+	rpcm, err := rpcmetrics.New(reg, "server")
+	if err != nil {
+		lis.Close()
+		return fmt.Errorf("enrol serve: metrics: %w", err)
+	}
+	rpcm.Logger = logger
+	var ready readiness
+	if *metricsListen != "" {
+		stop, addr, err := serveOps(*metricsListen, reg, &ready, false)
+		if err != nil {
+			lis.Close()
+			return fmt.Errorf("enrol serve: -metrics-listen: %w", err)
+		}
+		defer stop()
+		fmt.Fprintf(stdout, "metrics on http://%s/metrics\n", addr)
+	}
+	srv := grpc.NewServer(append(rpcm.ServerOptions(), enrolment.ServerOptions(d.TLS)...)...)
 	a.RegisterService(srv)
 	go srv.Serve(lis)
+	ready.set(nil)
 	fmt.Fprintf(stdout, "enrolment authority listening on %s (record key %s)\n", lis.Addr(), d.Key.ID().Short())
 	<-ctx.Done()
 	srv.GracefulStop()
