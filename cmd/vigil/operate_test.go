@@ -200,6 +200,7 @@ func TestOperatorWalkthrough(t *testing.T) {
 	if err := run(ctx, []string{"status", "--operator", operator, "--coordinator", admin}, &out, io.Discard); err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("vigil status:\n%s", out.String())
 	for _, want := range []string{"keystroke-ae v", "epsilon", "d1", "privacy-office", "eu"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("vigil status lacks %q:\n%s", want, out.String())
