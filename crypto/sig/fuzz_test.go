@@ -55,7 +55,10 @@ func FuzzVerify(f *testing.F) {
 // FuzzDecryptPrivateKey feeds arbitrary files to the encrypted-key decoder: never a panic, and
 // nothing but the genuine file decrypts under the passphrase.
 func FuzzDecryptPrivateKey(f *testing.F) {
-	k, err := GenerateKey(nil)
+	// The key comes from a fixed seed, so that every fuzzing worker process holds the same one:
+	// an encryption made by another worker (with its own random salt and nonce) must decrypt to
+	// it, and nothing else may decrypt at all.
+	k, err := NewKeyFromSeed(bytes.Repeat([]byte{7}, 32))
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -67,8 +70,8 @@ func FuzzDecryptPrivateKey(f *testing.F) {
 	f.Add(MarshalPrivateKey(k))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		got, err := DecryptPrivateKey(data, []byte("pass"))
-		if err == nil && (!bytes.Equal(data, genuine) || got.ID() != k.ID()) {
-			t.Fatal("a file other than the genuine one decrypted")
+		if err == nil && got.ID() != k.ID() {
+			t.Fatalf("a file decrypted to key %s, not the genuine %s", got.ID().Short(), k.ID().Short())
 		}
 	})
 }

@@ -95,8 +95,11 @@ func DecryptPrivateKey(data, passphrase []byte) (*PrivateKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(raw) < encHeaderLen+chacha20poly1305.Overhead || raw[0] != encVersion {
-		return nil, fmt.Errorf("%w: encrypted key version %d or length %d", ErrBadKey, raw[0], len(raw))
+	if len(raw) < encHeaderLen+chacha20poly1305.Overhead {
+		return nil, fmt.Errorf("%w: encrypted key of %d bytes, shorter than its header and tag", ErrBadKey, len(raw))
+	}
+	if raw[0] != encVersion {
+		return nil, fmt.Errorf("%w: encrypted key version %d, want %d", ErrBadKey, raw[0], encVersion)
 	}
 	if raw[1] < minScryptLogN || raw[1] > maxScryptLogN || raw[2] != 8 || raw[3] != 1 {
 		return nil, fmt.Errorf("%w: scrypt parameters log2(N)=%d r=%d p=%d not accepted", ErrBadKey, raw[1], raw[2], raw[3])
