@@ -40,6 +40,7 @@ func runSetup(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	dir := fs.String("dir", "", "organisation `directory` to create (required; must not exist or be empty)")
 	trusteeList := fs.String("trustees", "privacy-office,security,audit", "comma-separated trustee ids, in Shamir point order")
 	threshold := fs.Int("threshold", 2, "trustees needed to decrypt a sum")
+	kits := fs.String("kits", "", "also write one start-up kit per site into this `directory` (coordinator, each trustee, enrolment authority, privacy office, offline root): only that site's secrets, a --config file, start.sh, a systemd unit; check each with vigil preflight --kit")
 	hostList := fs.String("hosts", "127.0.0.1,localhost", "comma-separated names and addresses the coordinator and trustees serve on")
 	pol, def := policyFlags{}, defaultPolicyFlags()
 	fs.Float64Var(&pol.minNoise, "policy-min-noise", def.minNoise, "privacy policy: the least noise multiplier z a task may ask for (> 0)")
@@ -62,8 +63,23 @@ func runSetup(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if len(ids) < 2 || *threshold < 2 || *threshold > len(ids) {
 		return fmt.Errorf("setup: --trustees %q with --threshold %d: need at least 2 trustees and a threshold from 2 to their number", *trusteeList, *threshold)
 	}
-	if err := setupOrg(*dir, ids, *threshold, strings.Split(*hostList, ","), pol, time.Now()); err != nil {
+	if *kits != "" {
+		if entries, err := os.ReadDir(*kits); err == nil && len(entries) > 0 {
+			return fmt.Errorf("setup: --kits %s is not empty; refusing to overwrite kits", *kits)
+		}
+	}
+	hosts := strings.Split(*hostList, ",")
+	if err := setupOrg(*dir, ids, *threshold, hosts, pol, time.Now()); err != nil {
 		return fmt.Errorf("setup: %w", err)
+	}
+	if *kits != "" {
+		if err := writeKits(*kits, *dir, ids, hosts, pol.minParticipants); err != nil {
+			return fmt.Errorf("setup: %w", err)
+		}
+		// Deferred: after the organisation's summary below, as the last thing an operator reads.
+		defer fmt.Fprintf(stdout, "\nstart-up kits in %[1]s: %[2]s/, %[3]s/ID/, %[4]s/ (servers), %[5]s/, %[6]s/ (offline, never on a server);\n"+
+			"copy each to its site, check it with `vigil preflight --kit DIR`, start it with DIR/start.sh or its vigil-*.service unit\n",
+			*kits, kitCoordinator, kitTrustees, kitEnrol, kitPrivacyOffice, kitRootOffline)
 	}
 	fmt.Fprintf(stdout, `organisation created in %[1]s:
   %[2]s/        CA, the coordinator's TLS credentials, revocations
