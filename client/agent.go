@@ -109,7 +109,8 @@ func New(cfg Config) (*Agent, error) {
 	return &Agent{cfg: cfg}, nil
 }
 
-// Enroll registers the device and learns the model it will train.
+// Enroll presents the device to the coordinator and learns the model it will train. The
+// coordinator takes the device into its registry with the device's next call (Poll's GetTask).
 func (a *Agent) Enroll(ctx context.Context) error {
 	req := &vigilv1.EnrollRequest{DeviceId: a.cfg.DeviceID, Region: a.cfg.Region}
 	if id := a.cfg.Identity; id != nil {

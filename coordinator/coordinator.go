@@ -31,6 +31,7 @@ type Coordinator struct {
 	engine    *round.Engine
 	global    GlobalModel
 	devices   map[string]device
+	enrolling map[string]pendingEnrolment // enrolled but not yet called again: not in devices
 	completed int
 	open      openRound
 	abandoned uint64        // a round found closed at restart, to report once
@@ -112,7 +113,7 @@ func New(ctx context.Context, cfg Config, sealing Sealing) (*Coordinator, error)
 	c := &Coordinator{
 		cfg: cfg, sealing: sealing, log: cfg.Logger, metrics: m,
 		wake: make(chan struct{}, 1), engine: engine, global: global, devices: map[string]device{},
-		lastSeen: map[string]time.Time{}, removed: map[string]removal{},
+		enrolling: map[string]pendingEnrolment{}, lastSeen: map[string]time.Time{}, removed: map[string]removal{},
 		pending: &commit{done: make(chan struct{})}, stopped: make(chan struct{}), opened: make(chan struct{}),
 	}
 	if err := c.openLedger(); err != nil {

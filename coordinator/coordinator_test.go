@@ -166,11 +166,7 @@ func TestRoundsOverGRPC(t *testing.T) {
 func TestBadUpdatesAreRejected(t *testing.T) {
 	f := start(t, coordinator.Config{DevicesPerRound: 2, MinUpdates: 2, RoundTimeout: time.Minute, Rounds: 1})
 	ctx := context.Background()
-	for _, d := range []string{"a", "b"} {
-		if _, err := f.api.Enroll(ctx, &vigilv1.EnrollRequest{DeviceId: d}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	enrol(t, f.api, "a", "b")
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	done := make(chan error, 1)
@@ -259,9 +255,7 @@ func TestRoundFailsBelowMinimum(t *testing.T) {
 	f := start(t, coordinator.Config{DevicesPerRound: 2, MinUpdates: 2, RoundTimeout: 200 * time.Millisecond, Rounds: 1, TickInterval: 10 * time.Millisecond})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	for _, d := range []string{"a", "b"} {
-		f.api.Enroll(ctx, &vigilv1.EnrollRequest{DeviceId: d})
-	}
+	enrol(t, f.api, "a", "b")
 	go f.coord.Run(ctx)
 	for {
 		select {

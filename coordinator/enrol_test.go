@@ -141,9 +141,10 @@ func TestEnrollChecksDeviceRecord(t *testing.T) {
 // tlsFixture is a coordinator serving mutual TLS behind pki's guard, with its own CA, as
 // `vigil coordinator` runs it.
 type tlsFixture struct {
-	ca   *pki.CA
-	addr string
-	cfg  coordinator.Config
+	ca    *pki.CA
+	addr  string
+	cfg   coordinator.Config
+	coord *coordinator.Coordinator
 }
 
 func startTLS(t *testing.T, root *release.Root) *tlsFixture {
@@ -193,7 +194,7 @@ func startTLS(t *testing.T, root *release.Root) *tlsFixture {
 	}
 	go srv.Serve(lis)
 	t.Cleanup(srv.Stop)
-	return &tlsFixture{ca: ca, addr: lis.Addr().String(), cfg: cfg}
+	return &tlsFixture{ca: ca, addr: lis.Addr().String(), cfg: cfg, coord: c}
 }
 
 func (f *tlsFixture) dial(t *testing.T, cert *tls.Certificate) vigilv1.CoordinatorClient {

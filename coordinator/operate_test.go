@@ -63,10 +63,15 @@ func runWith(t *testing.T, cfg coordinator.Config, sealing coordinator.Sealing) 
 	return api, c, done
 }
 
+// enrol enrols the devices as a real device does: Enroll, then a first GetTask, which takes
+// the device into the registry.
 func enrol(t *testing.T, api vigilv1.CoordinatorClient, ids ...string) {
 	t.Helper()
 	for _, d := range ids {
 		if _, err := api.Enroll(context.Background(), &vigilv1.EnrollRequest{DeviceId: d}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := api.GetTask(context.Background(), &vigilv1.GetTaskRequest{DeviceId: d}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -86,11 +86,7 @@ func releaseOneRound(t *testing.T, cfg coordinator.Config) {
 	t.Helper()
 	api, c, stop := serveConfig(t, cfg)
 	defer stop()
-	for _, d := range []string{"a", "b", "c"} {
-		if _, err := api.Enroll(context.Background(), &vigilv1.EnrollRequest{DeviceId: d}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	enrol(t, api, []string{"a", "b", "c"}...)
 	for _, d := range []string{"a", "b", "c"} {
 		if _, err := api.SubmitUpdate(context.Background(), update(waitTask(t, api, d), d, 0.1)); err != nil {
 			t.Fatal(err)
@@ -107,11 +103,7 @@ func TestAttackRestartChangesNoise(t *testing.T) {
 	storeDir, stateDir := t.TempDir(), t.TempDir()
 	ctx := context.Background()
 	api, _, stop := serveConfig(t, privateConfig(t, storeDir, stateDir, 1))
-	for _, d := range []string{"a", "b", "c"} {
-		if _, err := api.Enroll(ctx, &vigilv1.EnrollRequest{DeviceId: d}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	enrol(t, api, []string{"a", "b", "c"}...)
 	ta := waitTask(t, api, "a")
 	if p := ta.GetPrivacy(); p.GetNoiseMultiplier() != 1 || p.GetToleratedDevices() != 1 || p.GetMinParticipants() != 3 {
 		t.Fatalf("task privacy %v, want z 1, m_min 3, t_dev 1", p)

@@ -93,11 +93,7 @@ func TestRestartResumesRound(t *testing.T) {
 	storeDir, stateDir := t.TempDir(), t.TempDir()
 	ctx := context.Background()
 	api, _, stop := serve(t, storeDir, stateDir)
-	for _, d := range []string{"a", "b", "c"} {
-		if _, err := api.Enroll(ctx, &vigilv1.EnrollRequest{DeviceId: d}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	enrol(t, api, []string{"a", "b", "c"}...)
 	ta, tb, tc := waitTask(t, api, "a"), waitTask(t, api, "b"), waitTask(t, api, "c")
 	if _, err := api.SubmitUpdate(ctx, update(ta, "a", 1)); err != nil {
 		t.Fatal(err)
@@ -154,11 +150,7 @@ func TestCorruptStateIsRefused(t *testing.T) {
 func TestDisconnectMidUpload(t *testing.T) {
 	api, c, _ := serve(t, t.TempDir(), t.TempDir())
 	ctx := context.Background()
-	for _, d := range []string{"a", "b", "c"} {
-		if _, err := api.Enroll(ctx, &vigilv1.EnrollRequest{DeviceId: d}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	enrol(t, api, []string{"a", "b", "c"}...)
 	ta, tb := waitTask(t, api, "a"), waitTask(t, api, "b")
 	if _, err := api.SubmitUpdate(ctx, update(ta, "a", 1)); err != nil {
 		t.Fatal(err)

@@ -50,6 +50,9 @@ const (
 	ReasonUnknownVersion  = "UNKNOWN_MODEL_VERSION"
 	ReasonNotDurable      = "NOT_DURABLE"
 	ReasonNoKeyEpoch      = "NO_KEY_EPOCH"
+	// ReasonTooManyEnrolments: ResourceExhausted: maxPendingEnrolments enrolments are waiting
+	// for their devices' first call.
+	ReasonTooManyEnrolments = "TOO_MANY_PENDING_ENROLMENTS"
 	// Enrolment with a root of trust (Config.Root).
 	ReasonNoRecord       = "NO_DEVICE_RECORD"    // Unauthenticated: no device record
 	ReasonBadRecord      = "BAD_DEVICE_RECORD"   // Unauthenticated: not signed by the enrolment role, expired or malformed
@@ -66,10 +69,15 @@ func reject(code codes.Code, reason, msg string) error { return vigilv1.Error(co
 // Reason returns the ErrorInfo reason of a status error from the coordinator, or "".
 func Reason(err error) string { return vigilv1.Reason(err) }
 
-// Enroll implements vigilv1.CoordinatorServer. With a root of trust (Config.Root) it registers
+// Enroll implements vigilv1.CoordinatorServer. With a root of trust (Config.Root) it accepts
 // only devices that present a device record signed by the enrolment authority, and keeps the
 // record's key, which signs the device's updates; a newer record replaces an older one (a device
 // that registered again), an older one is refused.
+//
+// A device not yet in the registry enters it only with its first GetTask, once it holds the
+// certificate issued here: an enrolment whose answer was lost, or whose certificate the device
+// refused, registers nothing, and the device retries with the same device record. Until then
+// the enrolment waits in memory (see maxPendingEnrolments and pendingEnrolmentTTL).
 func (c *Coordinator) Enroll(ctx context.Context, req *vigilv1.EnrollRequest) (*vigilv1.EnrollResponse, error) {
 	if err := vigilv1.ValidID("device_id", req.GetDeviceId()); err != nil {
 		return nil, reject(codes.InvalidArgument, ReasonInvalidArgument, err.Error())
@@ -88,17 +96,33 @@ func (c *Coordinator) Enroll(ctx context.Context, req *vigilv1.EnrollRequest) (*
 	if err != nil {
 		return nil, err
 	}
+	id := req.GetDeviceId()
+	// Checked before a certificate is issued, and again below: a certificate for an enrolment
+	// that cannot wait would be wasted.
+	c.mu.Lock()
+	err = c.enrolmentRoomLocked(id, now)
+	c.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
 	issued, err := c.certify(ctx, req, rec, now)
 	if err != nil {
 		return nil, err
 	}
-	id := req.GetDeviceId()
 	c.mu.Lock()
-	d, known := c.devices[id]
-	changed := !known
-	if !known {
-		d = device{region: req.GetRegion(), enrolled: now}
+	if err := c.enrolmentRoomLocked(id, now); err != nil {
+		c.mu.Unlock()
+		return nil, err
 	}
+	d, known := c.devices[id]
+	if !known {
+		if p, waiting := c.enrolling[id]; waiting {
+			d = p.dev
+		} else {
+			d = device{region: req.GetRegion()}
+		}
+	}
+	changed := false
 	if rec != nil && !bytes.Equal(req.GetDeviceRecord(), d.record) {
 		if !d.issued.IsZero() && rec.Issued.Before(d.issued) {
 			c.mu.Unlock()
@@ -108,24 +132,23 @@ func (c *Coordinator) Enroll(ctx context.Context, req *vigilv1.EnrollRequest) (*
 		d.region, d.record, d.key, d.issued = rec.Region, req.GetDeviceRecord(), rec.Key(), rec.Issued
 		changed = true
 	}
-	if changed {
+	if !known {
+		// A retry replaces the waiting enrolment and restarts its expiry.
+		c.enrolling[id] = pendingEnrolment{dev: d, expires: now.Add(pendingEnrolmentTTL)}
+	} else if changed {
 		c.devices[id] = d
-		delete(c.removed, id)
 		c.dirty = true
 	}
-	n, g, cm := len(c.devices), c.global, c.pending
+	g, cm := c.global, c.pending
 	c.mu.Unlock()
-	if changed {
+	if known && changed {
 		if err := c.durable(ctx, cm); err != nil {
 			return nil, reject(codes.Unavailable, ReasonNotDurable, "enrolment could not be made durable: "+err.Error())
 		}
-	}
-	c.metrics.enrolled.Set(float64(n))
-	if !known {
-		c.log.Info("device enrolled", "device", id, "region", d.region, "enrolled", n, "recorded", rec != nil)
-		c.notify()
-	} else if changed {
 		c.log.Info("device record replaced", "device", id, "region", d.region)
+	}
+	if !known {
+		c.log.Debug("enrolment waits for the device's first call", "device", id, "region", d.region, "recorded", rec != nil)
 	}
 	resp := &vigilv1.EnrollResponse{Model: specProto(g.Meta), GlobalVersion: g.Meta.Version}
 	if issued != nil {
@@ -144,7 +167,19 @@ func (c *Coordinator) GetTask(ctx context.Context, req *vigilv1.GetTaskRequest) 
 	if err := c.requireDevice(ctx, req.GetDeviceId()); err != nil {
 		return nil, err
 	}
+	admitted, err := c.admit(ctx, req.GetDeviceId())
+	if err != nil {
+		return nil, err
+	}
 	c.seen(req.GetDeviceId())
+	if admitted {
+		// Answered at once: the device was not in the registry when the open round, if any,
+		// was sampled, so there is no task for it yet; its next poll waits for one.
+		c.mu.Lock()
+		version := c.global.Meta.Version
+		c.mu.Unlock()
+		return &vigilv1.GetTaskResponse{GlobalVersion: version}, nil
+	}
 	wait := time.NewTimer(c.cfg.LongPoll)
 	defer wait.Stop()
 	for waited := false; ; waited = true {

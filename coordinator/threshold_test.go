@@ -121,6 +121,10 @@ func (f *encrypted) enroll(t *testing.T, d string) {
 	if _, err := f.api.Enroll(context.Background(), req); err != nil {
 		t.Fatal(err)
 	}
+	// The first call after enrolling takes the device into the registry.
+	if _, err := f.api.GetTask(context.Background(), &vigilv1.GetTaskRequest{DeviceId: d}); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // identity is device d's enrolment as the enrolment authority would give it: a key of its own

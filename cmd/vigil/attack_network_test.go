@@ -211,6 +211,11 @@ func enrolAttackDevice(t *testing.T, cleanup func(func()), ctx context.Context, 
 	}
 	cleanup(func() { conn.Close() })
 	api := vigilv1.NewCoordinatorClient(conn)
+	// As a real device does, it polls right after enrolling: that call takes it into the
+	// registry.
+	if _, err := api.GetTask(ctx, &vigilv1.GetTaskRequest{DeviceId: id}); err != nil {
+		t.Fatalf("device %s's first call after enrolling: %v", id, err)
+	}
 	root, err := os.ReadFile(filepath.Join(orgDir, "root.json"))
 	if err != nil {
 		t.Fatal(err)

@@ -210,6 +210,11 @@ func testDevice(t *testing.T, ctx context.Context, orgDir, enrolAddr, addr, id s
 	}
 	t.Cleanup(func() { conn.Close() })
 	api := vigilv1.NewCoordinatorClient(conn)
+	// The first call after enrolling takes the device into the registry, as a real device's
+	// first poll does.
+	if _, err := api.GetTask(ctx, &vigilv1.GetTaskRequest{DeviceId: id}); err != nil {
+		t.Fatal(err)
+	}
 	root, err := os.ReadFile(filepath.Join(orgDir, "root.json"))
 	if err != nil {
 		t.Fatal(err)

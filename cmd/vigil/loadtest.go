@@ -335,6 +335,11 @@ func (l *load) enrol(ctx context.Context, n int) error {
 				return err
 			}
 			api := vigilv1.NewCoordinatorClient(conn)
+			// The first call after enrolling takes the device into the registry, as a real
+			// device's first poll does; the rounds below wait for all of them.
+			if _, err := api.GetTask(gctx, &vigilv1.GetTaskRequest{DeviceId: id}); err != nil {
+				return fmt.Errorf("%s: first call after enrolling: %w", id, err)
+			}
 			keys, err := client.NewSignedKeys(api, root, nil)
 			if err != nil {
 				return err

@@ -19,8 +19,9 @@ import (
 )
 
 // TestStateWriteFailureAnswersNotDurable breaks the coordinator process's state directory (as
-// a failed disk would: its path becomes a file) while a device enrols: the coordinator stops,
-// but first answers the waiting call Unavailable NOT_DURABLE, so that the device retries
+// a failed disk would: its path becomes a file) while a device enrols (its first call after
+// Enroll, which takes it into the registry): the coordinator stops, but first answers the
+// waiting call Unavailable NOT_DURABLE, so that the device retries
 // elsewhere, rather than dropping the connection under it.
 func TestStateWriteFailureAnswersNotDurable(t *testing.T) {
 	if testing.Short() {
@@ -61,13 +62,23 @@ func TestStateWriteFailureAnswersNotDurable(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer boot.Close()
-	_, err = client.Enrol(ctx, client.EnrolConfig{
+	ident, err := client.Enrol(ctx, client.EnrolConfig{
 		DeviceID: "second", Region: "eu", Token: token(t, orgDir, "second"), Authority: vigilv1.NewEnrolmentClient(authority),
 		Coordinator: vigilv1.NewCoordinatorClient(boot), Bootstrap: ca,
 	})
-	// status.FromError finds the status inside the client's wrapping.
-	if st, _ := status.FromError(err); st.Code() != codes.Unavailable || coordinator.Reason(st.Err()) != coordinator.ReasonNotDurable {
-		t.Fatalf("enrolling while the state cannot be written: %v; want Unavailable %s", err, coordinator.ReasonNotDurable)
+	if err != nil {
+		t.Fatalf("enrolment writes nothing, so it succeeds: %v", err)
+	}
+	// The device's first call takes it into the registry, which must reach the disk.
+	cert := ident.TLS.TLSCertificate()
+	conn, err := dialCoordinator(addr, pki.ClientTLS(&cert, ident.TLS.RootPool(), pki.Coordinator("")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_, err = vigilv1.NewCoordinatorClient(conn).GetTask(ctx, &vigilv1.GetTaskRequest{DeviceId: "second"})
+	if coordinator.Reason(err) != coordinator.ReasonNotDurable || status.Code(err) != codes.Unavailable {
+		t.Fatalf("a device's first call while the state cannot be written: %v; want Unavailable %s", err, coordinator.ReasonNotDurable)
 	}
 	if err := coord.Wait(); err == nil {
 		t.Fatal("the coordinator carried on without its state")
