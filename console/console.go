@@ -34,6 +34,15 @@ type Config struct {
 	// Ledgers are privacy ledgers (package dp) to show privacy reviewers: the coordinator's
 	// per model, a device's.
 	Ledgers []string
+	// Status reads the coordinator's status for the rounds, trustees, releases and devices
+	// pages; nil: those pages say no coordinator was given.
+	Status StatusFunc
+	// StatusSource names where Status reads from, for the pages: an Admin API address or a
+	// state directory.
+	StatusSource string
+	// StatusPartial says Status reads a state directory (coordinator.ReadStatus): what only a
+	// running coordinator knows is then shown as unknown, not as zero.
+	StatusPartial bool
 	// Rows bounds the decisions page (default DefaultRows).
 	Rows int
 }
@@ -56,7 +65,7 @@ func New(cfg Config) (http.Handler, error) {
 	if cfg.Rows == 0 {
 		cfg.Rows = DefaultRows
 	}
-	t, err := template.New("").Funcs(template.FuncMap{"time": formatTime}).Parse(pages)
+	t, err := template.New("").Funcs(template.FuncMap{"time": formatTime, "pbtime": pbTime, "seconds": seconds}).Parse(pages + statusPages)
 	if err != nil {
 		return nil, fmt.Errorf("console: templates: %w", err)
 	}
@@ -65,6 +74,9 @@ func New(cfg Config) (http.Handler, error) {
 	mux.HandleFunc("GET /{$}", c.overview)
 	mux.HandleFunc("GET /decisions", c.decisions)
 	mux.HandleFunc("GET /privacy", c.privacy)
+	for _, page := range []string{"rounds", "trustees", "releases", "devices"} {
+		mux.HandleFunc("GET /"+page, c.statusHandler(page))
+	}
 	mux.HandleFunc("GET /style.css", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/css; charset=utf-8")
 		w.Write([]byte(style))

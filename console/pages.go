@@ -6,7 +6,7 @@ const pages = `
 {{define "head"}}<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Vigil console</title>
 <link rel="stylesheet" href="/style.css"></head><body>
-<header><a href="/">Vigil console</a> <a href="/decisions">Decisions</a> <a href="/privacy">Privacy</a></header><main>{{end}}
+<header><a href="/">Vigil console</a> <a href="/rounds">Rounds</a> <a href="/privacy">Privacy</a> <a href="/trustees">Trustees</a> <a href="/releases">Releases</a> <a href="/devices">Devices</a> <a href="/decisions">Decisions</a></header><main>{{end}}
 {{define "foot"}}</main></body></html>{{end}}
 
 {{define "logstatus"}}

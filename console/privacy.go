@@ -27,6 +27,11 @@ type roundView struct {
 // privacy shows each configured ledger: budget, spent, remaining, every round with its
 // parameters, and a warning for any round released without differential privacy.
 func (c *console) privacy(w http.ResponseWriter, r *http.Request) {
+	c.render(w, "privacy", c.readLedgers())
+}
+
+// readLedgers reads each configured ledger; one that does not read says why.
+func (c *console) readLedgers() []ledgerView {
 	views := make([]ledgerView, 0, len(c.cfg.Ledgers))
 	for _, path := range c.cfg.Ledgers {
 		v := ledgerView{Path: path}
@@ -50,5 +55,5 @@ func (c *console) privacy(w http.ResponseWriter, r *http.Request) {
 		}
 		views = append(views, v)
 	}
-	c.render(w, "privacy", views)
+	return views
 }

@@ -1,0 +1,81 @@
+package console
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
+)
+
+// liveStatus is what the Admin API of a coordinator in trouble answers: a round open with a
+// missing device, the last round failed, a trustee down, a region failing, a device removed,
+// and a device name that is markup.
+func liveStatus() *vigilv1.StatusResponse {
+	at := timestamppb.New(time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC))
+	return &vigilv1.StatusResponse{
+		Model: "keystroke-ae", GlobalVersion: 7, CompletedRounds: 6, LastRoundStarted: 9,
+		OpenRound: &vigilv1.OpenRoundStatus{Round: 9, BaseVersion: 7, Started: at, Deadline: at, Selected: 3, Submitted: 2, Missing: []string{"device-003"}},
+		LastRound: &vigilv1.LastRoundStatus{Round: 8, Outcome: "failed", Reason: "only 1 of 2 trustees answered", Selected: 3, Participants: 3, Ended: at, DurationSeconds: 1.5},
+		Devices: []*vigilv1.DeviceStatus{{Id: "device-001", Region: "eu", Enrolled: at, LastSeen: at}, {Id: "<b>x</b>", Region: "us", Enrolled: at}},
+		Removed: []*vigilv1.RemovedDeviceStatus{{Id: "device-009", Removed: at, Reason: "stolen"}},
+		Trustees: []*vigilv1.TrusteeStatus{{Id: "audit", Reachable: true, LastRound: 8, LatencySeconds: 0.012},
+			{Id: "security", Problem: "connection refused"}},
+		Regions: []*vigilv1.RegionStatus{{Name: "eu", PublishedVersion: 7, LastSuccess: at}, {Name: "us", PublishedVersion: 6, Failures: 2, LastError: "disk full"}},
+	}
+}
+
+// TestConsoleStatusPages checks the rounds, trustees, releases and devices pages against a live
+// status, a partial one (a state directory), a failing source and none.
+func TestConsoleStatusPages(t *testing.T) {
+	logPath, v := testLog(t)
+	live := func(context.Context) (*vigilv1.StatusResponse, error) { return liveStatus(), nil }
+	partial := func(context.Context) (*vigilv1.StatusResponse, error) {
+		return &vigilv1.StatusResponse{Model: "keystroke-ae", LastRoundStarted: 2, Devices: []*vigilv1.DeviceStatus{{Id: "device-001", Region: "eu"}}}, nil
+	}
+	failing := func(context.Context) (*vigilv1.StatusResponse, error) { return nil, errors.New("connection refused") }
+	tests := []struct {
+		name    string
+		status  StatusFunc
+		partial bool
+		target  string
+		wants   []string
+		refuses []string
+	}{
+		{"rounds", live, false, "/rounds", []string{"Last round started: 9; 6 completed", "device-003", "only 1 of 2 trustees answered", `class="deny"`, "1.5s"}, nil},
+		{"trustees", live, false, "/trustees", []string{"<td>audit</td>\n<td>up</td>", "down: connection refused", "12ms"}, nil},
+		{"releases", live, false, "/releases", []string{"<td>eu</td><td>v7</td>", "disk full"}, nil},
+		{"devices", live, false, "/devices", []string{"2 enrolled, 1 removed", "device-001", "&lt;b&gt;x&lt;/b&gt;", "stolen", "not since the coordinator started"}, []string{"<b>x</b>"}},
+		{"partial rounds", partial, true, "/rounds", []string{"Last round started: 2.", "Unknown: a state directory does not keep it"}, []string{"completed since"}},
+		{"partial devices", partial, true, "/devices", []string{"unknown (state directory)"}, nil},
+		{"partial trustees", partial, true, "/trustees", []string{"needs the Admin API"}, nil},
+		{"failing source", failing, false, "/releases", []string{"could not be read: connection refused"}, nil},
+		{"no source", nil, false, "/devices", []string{"no coordinator given"}, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h, err := New(Config{LogPath: logPath, Verifier: v, Status: tc.status, StatusSource: "test", StatusPartial: tc.partial})
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp, body := get(t, h, "GET", tc.target)
+			if resp.StatusCode != 200 {
+				t.Fatalf("status %d\n%s", resp.StatusCode, body)
+			}
+			for _, w := range tc.wants {
+				if !strings.Contains(body, w) {
+					t.Errorf("page lacks %q\n%s", w, body)
+				}
+			}
+			for _, r := range tc.refuses {
+				if strings.Contains(body, r) {
+					t.Errorf("page shows %q", r)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,46 @@
+package coordinator
+
+import (
+	"fmt"
+	"io/fs"
+	"path/filepath"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	statev1 "github.com/vigilauth/vigil/proto/vigil/state/v1"
+	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
+)
+
+// ReadStatus builds the part of a Status that the state saved in stateDir (Config.StateDir)
+// holds: the model, the last round started, the open round with its missing devices, and the
+// registry. What only a running coordinator knows (last seen, trustees' health, regions'
+// publishing, the last round's outcome) is left unset; read it with the Admin API. It is for
+// read-only tools (vigil console) that must not need a connection to the coordinator.
+func ReadStatus(stateDir string) (*vigilv1.StatusResponse, error) {
+	f := &stateFile{path: filepath.Join(stateDir, "coordinator.state")}
+	st, err := f.load()
+	if err != nil {
+		return nil, err
+	}
+	if st == nil {
+		return nil, fmt.Errorf("coordinator: no state in %s: %w", stateDir, fs.ErrNotExist)
+	}
+	out := &vigilv1.StatusResponse{Model: st.GetModelName(), LastRoundStarted: st.GetLastRound()}
+	if r := st.GetRound(); r != nil && r.GetId() != 0 {
+		o := &vigilv1.OpenRoundStatus{Round: r.GetId(), BaseVersion: r.GetBaseVersion(), Started: r.GetStarted(),
+			Deadline: r.GetDeadline(), Selected: uint32(len(r.GetTasks())), Closing: r.GetPhase() == statev1.Phase_PHASE_CLOSED}
+		for _, t := range r.GetTasks() {
+			if t.GetSubmitted() {
+				o.Submitted++
+			} else {
+				o.Missing = append(o.Missing, t.GetDevice())
+			}
+		}
+		out.OpenRound = o
+	}
+	for _, d := range st.GetDevices() {
+		out.Devices = append(out.Devices, &vigilv1.DeviceStatus{Id: d.GetId(), Region: d.GetRegion(),
+			Enrolled: timestamppb.New(d.GetEnrolled().AsTime())})
+	}
+	return out, nil
+}
