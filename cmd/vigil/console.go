@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/vigilauth/vigil/console"
+	"github.com/vigilauth/vigil/coordinator"
+	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
 )
 
 // runConsole implements "vigil console": the read-only web pages, behind mutual TLS.
@@ -27,6 +29,9 @@ func runConsole(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	logPath := fs.String("log", "", "the decision log to show `FILE`")
 	auditKey := fs.String("key", "", "the ML-DSA-65 public key `FILE` the log's checkpoints verify under")
 	spool := fs.String("spool", "", "a SIEM exporter's spool `DIR` whose backlog to show (optional)")
+	state := fs.String("state", "", "the coordinator's state `DIR` to read rounds and devices from, read-only (when not using --operator)")
+	var a adminFlags
+	a.register(fs)
 	var ledgers listFlag
 	fs.Var(&ledgers, "ledger", "a privacy ledger `FILE` to show privacy reviewers (repeatable: the coordinator's per model, a device's)")
 	if err := fs.Parse(args); err != nil {
@@ -68,7 +73,28 @@ func runConsole(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			return fmt.Errorf("console: --ledger: %w", err)
 		}
 	}
-	h, err := console.New(console.Config{LogPath: *logPath, Verifier: v, SpoolDir: *spool, Ledgers: ledgers})
+	cfg := console.Config{LogPath: *logPath, Verifier: v, SpoolDir: *spool, Ledgers: ledgers}
+	switch {
+	case a.operator != "":
+		// The Admin API knows what only a running coordinator knows: trustees' health,
+		// regions' publishing, last seen. One connection serves every page.
+		api, closeConn, err := a.dial("console")
+		if err != nil {
+			return err
+		}
+		defer closeConn()
+		cfg.StatusSource = "the Admin API at " + a.addr
+		cfg.Status = func(ctx context.Context) (*vigilv1.StatusResponse, error) {
+			return api.Status(ctx, &vigilv1.StatusRequest{})
+		}
+	case *state != "":
+		if _, err := coordinator.ReadStatus(*state); err != nil {
+			return fmt.Errorf("console: --state: %w", err)
+		}
+		cfg.StatusSource, cfg.StatusPartial = "the state directory "+*state, true
+		cfg.Status = func(context.Context) (*vigilv1.StatusResponse, error) { return coordinator.ReadStatus(*state) }
+	}
+	h, err := console.New(cfg)
 	if err != nil {
 		return err
 	}
