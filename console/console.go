@@ -2,6 +2,7 @@ package console
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"html/template"
@@ -43,6 +44,10 @@ type Config struct {
 	// StatusPartial says Status reads a state directory (coordinator.ReadStatus): what only a
 	// running coordinator knows is then shown as unknown, not as zero.
 	StatusPartial bool
+	// ReleaseStatus checks the regions' releases as a device would (vigil release status) and
+	// returns its report; an error says something does not verify, expired or expires soon.
+	// nil: the releases page shows only what the status says.
+	ReleaseStatus func(context.Context) (string, error)
 	// Rows bounds the decisions page (default DefaultRows).
 	Rows int
 }

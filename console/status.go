@@ -26,6 +26,8 @@ type statusPage struct {
 	Err     string
 	St      *vigilv1.StatusResponse
 	Now     time.Time
+	// Releases is the release check's report, ReleasesErr why it failed.
+	Releases, ReleasesErr string
 	// Ledgers carries the per-round history for the rounds page: the status has only the open
 	// and the last round, the ledger has every round charged.
 	Ledgers []ledgerView
@@ -51,8 +53,16 @@ func (c *console) readStatus(r *http.Request) statusPage {
 func (c *console) statusHandler(page string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		p := c.readStatus(r)
-		if page == "rounds" {
+		switch {
+		case page == "rounds":
 			p.Ledgers = c.readLedgers()
+		case page == "releases" && c.cfg.ReleaseStatus != nil:
+			ctx, cancel := context.WithTimeout(r.Context(), statusTimeout)
+			defer cancel()
+			var err error
+			if p.Releases, err = c.cfg.ReleaseStatus(ctx); err != nil {
+				p.ReleasesErr = err.Error()
+			}
 		}
 		c.render(w, page, p)
 	}

@@ -53,6 +53,11 @@ the last round's outcome, trustees' health, regions' publishing) needs the Admin
 {{range .Regions}}<tr{{if .Failures}} class="deny"{{end}}><td>{{.Name}}</td><td>v{{.PublishedVersion}}</td><td>{{pbtime .LastSuccess}}</td><td>{{.Failures}}</td><td>{{.LastError}}</td></tr>
 {{end}}</table>
 {{else}}<p>No region in this status: the coordinator reports its publishing through the Admin API (a state directory does not keep it).</p>{{end}}{{end}}
+<h2>What devices see</h2>
+{{if or .Releases .ReleasesErr}}<p>Each region's root, pointer, manifest and key epoch, verified as a device verifies them, with their expiries:</p>
+{{if .ReleasesErr}}<p class="bad">{{.ReleasesErr}}</p>{{else}}<p class="good">Everything verifies.</p>{{end}}
+<pre>{{.Releases}}</pre>
+{{else}}<p>No region given (--root and --region).</p>{{end}}
 {{template "foot"}}{{end}}
 
 {{define "devices"}}{{template "head"}}

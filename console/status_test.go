@@ -21,8 +21,8 @@ func liveStatus() *vigilv1.StatusResponse {
 		Model: "keystroke-ae", GlobalVersion: 7, CompletedRounds: 6, LastRoundStarted: 9,
 		OpenRound: &vigilv1.OpenRoundStatus{Round: 9, BaseVersion: 7, Started: at, Deadline: at, Selected: 3, Submitted: 2, Missing: []string{"device-003"}},
 		LastRound: &vigilv1.LastRoundStatus{Round: 8, Outcome: "failed", Reason: "only 1 of 2 trustees answered", Selected: 3, Participants: 3, Ended: at, DurationSeconds: 1.5},
-		Devices: []*vigilv1.DeviceStatus{{Id: "device-001", Region: "eu", Enrolled: at, LastSeen: at}, {Id: "<b>x</b>", Region: "us", Enrolled: at}},
-		Removed: []*vigilv1.RemovedDeviceStatus{{Id: "device-009", Removed: at, Reason: "stolen"}},
+		Devices:   []*vigilv1.DeviceStatus{{Id: "device-001", Region: "eu", Enrolled: at, LastSeen: at}, {Id: "<b>x</b>", Region: "us", Enrolled: at}},
+		Removed:   []*vigilv1.RemovedDeviceStatus{{Id: "device-009", Removed: at, Reason: "stolen"}},
 		Trustees: []*vigilv1.TrusteeStatus{{Id: "audit", Reachable: true, LastRound: 8, LatencySeconds: 0.012},
 			{Id: "security", Problem: "connection refused"}},
 		Regions: []*vigilv1.RegionStatus{{Name: "eu", PublishedVersion: 7, LastSuccess: at}, {Name: "us", PublishedVersion: 6, Failures: 2, LastError: "disk full"}},
@@ -42,23 +42,28 @@ func TestConsoleStatusPages(t *testing.T) {
 		name    string
 		status  StatusFunc
 		partial bool
+		release func(context.Context) (string, error)
 		target  string
 		wants   []string
 		refuses []string
 	}{
-		{"rounds", live, false, "/rounds", []string{"Last round started: 9; 6 completed", "device-003", "only 1 of 2 trustees answered", `class="deny"`, "1.5s"}, nil},
-		{"trustees", live, false, "/trustees", []string{"<td>audit</td>\n<td>up</td>", "down: connection refused", "12ms"}, nil},
-		{"releases", live, false, "/releases", []string{"<td>eu</td><td>v7</td>", "disk full"}, nil},
-		{"devices", live, false, "/devices", []string{"2 enrolled, 1 removed", "device-001", "&lt;b&gt;x&lt;/b&gt;", "stolen", "not since the coordinator started"}, []string{"<b>x</b>"}},
-		{"partial rounds", partial, true, "/rounds", []string{"Last round started: 2.", "Unknown: a state directory does not keep it"}, []string{"completed since"}},
-		{"partial devices", partial, true, "/devices", []string{"unknown (state directory)"}, nil},
-		{"partial trustees", partial, true, "/trustees", []string{"needs the Admin API"}, nil},
-		{"failing source", failing, false, "/releases", []string{"could not be read: connection refused"}, nil},
-		{"no source", nil, false, "/devices", []string{"no coordinator given"}, nil},
+		{"rounds", live, false, nil, "/rounds", []string{"Last round started: 9; 6 completed", "device-003", "only 1 of 2 trustees answered", `class="deny"`, "1.5s"}, nil},
+		{"trustees", live, false, nil, "/trustees", []string{"<td>audit</td>\n<td>up</td>", "down: connection refused", "12ms"}, nil},
+		{"releases", live, false, nil, "/releases", []string{"<td>eu</td><td>v7</td>", "disk full"}, nil},
+		{"devices", live, false, nil, "/devices", []string{"2 enrolled, 1 removed", "device-001", "&lt;b&gt;x&lt;/b&gt;", "stolen", "not since the coordinator started"}, []string{"<b>x</b>"}},
+		{"partial rounds", partial, true, nil, "/rounds", []string{"Last round started: 2.", "Unknown: a state directory does not keep it"}, []string{"completed since"}},
+		{"partial devices", partial, true, nil, "/devices", []string{"unknown (state directory)"}, nil},
+		{"partial trustees", partial, true, nil, "/trustees", []string{"needs the Admin API"}, nil},
+		{"release check", live, false, func(context.Context) (string, error) { return "  OK   eu root <v1>\n", nil }, "/releases",
+			[]string{"Everything verifies", "OK   eu root &lt;v1&gt;"}, nil},
+		{"release check fails", live, false, func(context.Context) (string, error) { return "  FAIL pointer expired\n", errors.New("1 problem(s)") }, "/releases",
+			[]string{`<p class="bad">1 problem(s)</p>`, "FAIL pointer expired"}, []string{"Everything verifies"}},
+		{"failing source", failing, false, nil, "/releases", []string{"could not be read: connection refused"}, nil},
+		{"no source", nil, false, nil, "/devices", []string{"no coordinator given"}, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			h, err := New(Config{LogPath: logPath, Verifier: v, Status: tc.status, StatusSource: "test", StatusPartial: tc.partial})
+			h, err := New(Config{LogPath: logPath, Verifier: v, Status: tc.status, StatusSource: "test", StatusPartial: tc.partial, ReleaseStatus: tc.release})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -32,6 +33,9 @@ func runConsole(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	state := fs.String("state", "", "the coordinator's state `DIR` to read rounds and devices from, read-only (when not using --operator)")
 	var a adminFlags
 	a.register(fs)
+	releaseRoot := fs.String("root", "", "the pinned release root `FILE` to verify the regions' releases under (with --region)")
+	var regions listFlag
+	fs.Var(&regions, "region", "a release region `LOCATION` (directory or s3://) to check as devices do (repeatable; needs --root)")
 	var ledgers listFlag
 	fs.Var(&ledgers, "ledger", "a privacy ledger `FILE` to show privacy reviewers (repeatable: the coordinator's per model, a device's)")
 	if err := fs.Parse(args); err != nil {
@@ -93,6 +97,17 @@ func runConsole(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		}
 		cfg.StatusSource, cfg.StatusPartial = "the state directory "+*state, true
 		cfg.Status = func(context.Context) (*vigilv1.StatusResponse, error) { return coordinator.ReadStatus(*state) }
+	}
+	if len(regions) > 0 {
+		if *releaseRoot == "" {
+			return errors.New("console: --region needs --root, the release root devices pin")
+		}
+		args := append([]string{"-root", *releaseRoot}, regions...)
+		cfg.ReleaseStatus = func(ctx context.Context) (string, error) {
+			var out bytes.Buffer
+			err := runReleaseStatus(ctx, args, &out, io.Discard)
+			return out.String(), err
+		}
 	}
 	h, err := console.New(cfg)
 	if err != nil {

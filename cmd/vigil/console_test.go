@@ -138,6 +138,8 @@ func TestConsoleFlagErrors(t *testing.T) {
 		{append(append([]string{}, base...), "--listen", "256.1.1.1:1"), "--listen"},
 		{append(append([]string{}, base[:8]...), "--key", certFile), "--key"},
 		{append(append([]string{}, base...), "--ledger", filepath.Join(dir, "missing.ledger")), "--ledger"},
+		{append(append([]string{}, base...), "--region", dir), "--root"},
+		{append(append([]string{}, base...), "--state", filepath.Join(dir, "no-state")), "--state"},
 	}
 	for _, tc := range tests {
 		err := runConsole(context.Background(), tc.args, io.Discard, io.Discard)
