@@ -48,6 +48,9 @@ type Config struct {
 	// returns its report; an error says something does not verify, expired or expires soon.
 	// nil: the releases page shows only what the status says.
 	ReleaseStatus func(context.Context) (string, error)
+	// PrivacyReport builds the signed privacy report (vigil privacy report --html --sign-key):
+	// the page and its detached ML-DSA-65 signature. nil: the privacy page offers no download.
+	PrivacyReport func(context.Context) (page, signature []byte, err error)
 	// Rows bounds the decisions page (default DefaultRows).
 	Rows int
 }
@@ -79,6 +82,9 @@ func New(cfg Config) (http.Handler, error) {
 	mux.HandleFunc("GET /{$}", c.overview)
 	mux.HandleFunc("GET /decisions", c.decisions)
 	mux.HandleFunc("GET /privacy", c.privacy)
+	if cfg.PrivacyReport != nil {
+		mux.HandleFunc("GET /privacy/report", c.privacyReport)
+	}
 	for _, page := range []string{"rounds", "trustees", "releases", "devices"} {
 		mux.HandleFunc("GET /"+page, c.statusHandler(page))
 	}

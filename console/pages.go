@@ -31,8 +31,10 @@ at {{time .Report.Head.Time}}, {{.Report.Unsigned}} records after the last check
 
 {{define "privacy"}}{{template "head"}}
 <h1>Privacy ledgers</h1>
-{{if not .}}<p>No ledger given (--ledger).</p>{{end}}
-{{range .}}<h2>{{.Path}}</h2>
+{{if .Report}}<p><a class="button" href="/privacy/report" download>Download the signed privacy report</a>
+(a tar of the HTML report and its ML-DSA-65 signature; check it with vigil privacy verify-report)</p>{{end}}
+{{if not .Ledgers}}<p>No ledger given (--ledger).</p>{{end}}
+{{range .Ledgers}}<h2>{{.Path}}</h2>
 {{if .Err}}<p class="bad">{{.Err}}</p>{{else}}
 <p>Subject {{.Subject}}: epsilon {{printf "%.4g" .Spent}} spent of {{.Budget.Epsilon}} at delta {{.Budget.Delta}}
 ({{printf "%.1f" .Percent}}%), {{printf "%.4g" .Remaining}} remaining, in {{len .Rounds}} rounds.</p>
@@ -75,4 +77,5 @@ header{background:#1d2b3a;padding:.6em 1em}header a{color:#fff;margin-right:1.5e
 main{padding:1em}h1{font-size:1.2em}table{border-collapse:collapse;width:100%}
 th,td{border-bottom:1px solid #ddd;padding:.3em .5em;text-align:left;vertical-align:top}
 tr.deny{background:#fdecea}tr.gap{background:#fff4d6}.bad{color:#a40000;font-weight:600}.good{color:#145a14}
-form label{margin-right:1em}`
+form label{margin-right:1em}
+a.button{display:inline-block;background:#1d2b3a;color:#fff;padding:.4em .9em;border-radius:4px;text-decoration:none}`

@@ -6,6 +6,12 @@ import (
 	"github.com/vigilauth/vigil/dp"
 )
 
+// privacyPage is the privacy page: the ledgers, and whether the signed report can be downloaded.
+type privacyPage struct {
+	Ledgers []ledgerView
+	Report  bool
+}
+
 // ledgerView is one privacy ledger as the privacy page shows it.
 type ledgerView struct {
 	Path        string
@@ -27,7 +33,7 @@ type roundView struct {
 // privacy shows each configured ledger: budget, spent, remaining, every round with its
 // parameters, and a warning for any round released without differential privacy.
 func (c *console) privacy(w http.ResponseWriter, r *http.Request) {
-	c.render(w, "privacy", c.readLedgers())
+	c.render(w, "privacy", privacyPage{Ledgers: c.readLedgers(), Report: c.cfg.PrivacyReport != nil})
 }
 
 // readLedgers reads each configured ledger; one that does not read says why.

@@ -1,8 +1,10 @@
 package console
 
 import (
+	"archive/tar"
 	"context"
 	"errors"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -82,5 +84,49 @@ func TestConsoleStatusPages(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestConsolePrivacyReportDownload: the privacy page offers the signed report only when one can
+// be built, and the download is one tar holding the page and its signature.
+func TestConsolePrivacyReportDownload(t *testing.T) {
+	logPath, v := testLog(t)
+	without, err := New(Config{LogPath: logPath, Verifier: v})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, body := get(t, without, "GET", "/privacy"); strings.Contains(body, "/privacy/report") {
+		t.Error("download offered without a report")
+	}
+	if resp, _ := get(t, without, "GET", "/privacy/report"); resp.StatusCode != 404 {
+		t.Errorf("report without a builder: %d", resp.StatusCode)
+	}
+	with, err := New(Config{LogPath: logPath, Verifier: v, PrivacyReport: func(context.Context) ([]byte, []byte, error) {
+		return []byte("<html>report</html>"), []byte("signature"), nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, body := get(t, with, "GET", "/privacy"); !strings.Contains(body, `href="/privacy/report"`) {
+		t.Errorf("no download offered:\n%s", body)
+	}
+	resp, body := get(t, with, "GET", "/privacy/report")
+	if resp.StatusCode != 200 || !strings.Contains(resp.Header.Get("Content-Disposition"), "privacy-report.tar") {
+		t.Fatalf("download: %d %v", resp.StatusCode, resp.Header)
+	}
+	files := map[string]string{}
+	tr := tar.NewReader(strings.NewReader(body))
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		data, _ := io.ReadAll(tr)
+		files[h.Name] = string(data)
+	}
+	if files["privacy-report.html"] != "<html>report</html>" || files["privacy-report.html.sig"] != "signature" {
+		t.Errorf("tar holds %q", files)
 	}
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/vigilauth/vigil/console"
 	"github.com/vigilauth/vigil/coordinator"
+	"github.com/vigilauth/vigil/crypto/sig"
 	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
 )
 
@@ -36,6 +37,8 @@ func runConsole(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	releaseRoot := fs.String("root", "", "the pinned release root `FILE` to verify the regions' releases under (with --region)")
 	var regions listFlag
 	fs.Var(&regions, "region", "a release region `LOCATION` (directory or s3://) to check as devices do (repeatable; needs --root)")
+	reportDir := fs.String("report-dir", "", "the coordinator's `DIR` (with state/ and store/) to build the signed privacy report from, offered as a download (with --report-key)")
+	reportKey := fs.String("report-key", "", "the ML-DSA-65 private key `FILE` that signs the privacy report (vigil release keygen)")
 	var ledgers listFlag
 	fs.Var(&ledgers, "ledger", "a privacy ledger `FILE` to show privacy reviewers (repeatable: the coordinator's per model, a device's)")
 	if err := fs.Parse(args); err != nil {
@@ -109,6 +112,17 @@ func runConsole(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			return out.String(), err
 		}
 	}
+	if (*reportDir == "") != (*reportKey == "") {
+		return errors.New("console: --report-dir and --report-key go together")
+	}
+	if *reportKey != "" {
+		key, err := sig.ReadPrivateKeyFile(*reportKey)
+		if err != nil {
+			return fmt.Errorf("console: --report-key: %w", err)
+		}
+		dir := *reportDir
+		cfg.PrivacyReport = func(ctx context.Context) ([]byte, []byte, error) { return signedReport(ctx, dir, key) }
+	}
 	h, err := console.New(cfg)
 	if err != nil {
 		return err
@@ -135,4 +149,21 @@ func runConsole(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		srv.Shutdown(sctx)
 		return nil
 	}
+}
+
+// signedReport builds the privacy report of the coordinator in dir as `vigil privacy report
+// --html --sign-key` writes it: the page and its detached signature.
+func signedReport(ctx context.Context, dir string, key *sig.PrivateKey) (page, signature []byte, err error) {
+	rep, err := buildReport(ctx, dir, "", 0, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	var b bytes.Buffer
+	if err := reportHTML.Execute(&b, rep); err != nil {
+		return nil, nil, err
+	}
+	if signature, err = key.Sign(b.Bytes(), reportSignatureContext); err != nil {
+		return nil, nil, fmt.Errorf("signing: %w", err)
+	}
+	return b.Bytes(), signature, nil
 }

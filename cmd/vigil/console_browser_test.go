@@ -1,6 +1,7 @@
 package main
 
 import (
+	"archive/tar"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/vigilauth/vigil/crypto/sig"
 	"github.com/vigilauth/vigil/dp"
 )
 
@@ -102,6 +104,17 @@ func TestConsoleBrowser(t *testing.T) {
 	dir := t.TempDir()
 	priv, pub := keygen(t, dir, "audit")
 	logPath := writeTestLog(t, dir, priv, 5, false)
+	reviewer, err := sig.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reviewerKey, reviewerPub := filepath.Join(dir, "reviewer.key"), filepath.Join(dir, "reviewer.pub")
+	if err := sig.WritePrivateKeyFile(reviewerKey, reviewer); err != nil {
+		t.Fatal(err)
+	}
+	if err := sig.WritePublicKeyFile(reviewerPub, reviewer.Public()); err != nil {
+		t.Fatal(err)
+	}
 	caFile, issue := testCA(t, dir, "operators")
 	certFile, keyFile := writeKeyPair(t, dir, "console", issue("console", true))
 	ctx, cancel := context.WithCancel(context.Background())
@@ -111,7 +124,8 @@ func TestConsoleBrowser(t *testing.T) {
 		done <- runConsole(ctx, []string{"--listen", "127.0.0.1:0", "--tls-cert", certFile, "--tls-key", keyFile, "--client-ca", caFile,
 			"--log", logPath, "--key", pub, "--state", filepath.Join(org, "state"), "--ledger", ledgerPath,
 			"--root", filepath.Join(org, "regions", "eu", "root", "1.root.json"),
-			"--region", filepath.Join(org, "regions", "eu"), "--region", filepath.Join(org, "regions", "us")}, &out, io.Discard)
+			"--region", filepath.Join(org, "regions", "eu"), "--region", filepath.Join(org, "regions", "us"),
+			"--report-dir", org, "--report-key", reviewerKey}, &out, io.Discard)
 	}()
 	defer func() {
 		cancel()
@@ -162,7 +176,7 @@ func TestConsoleBrowser(t *testing.T) {
 		wants []string
 	}{
 		{"/rounds", []string{"Rounds", "keystroke-ae", fmt.Sprintf("%d", snap.Entries[0].Round)}},
-		{"/privacy", []string{fmt.Sprintf("epsilon %.4g spent of %g", spent, snap.Budget.Epsilon), fmt.Sprintf("in %d rounds", len(snap.Entries))}},
+		{"/privacy", []string{fmt.Sprintf("epsilon %.4g spent of %g", spent, snap.Budget.Epsilon), fmt.Sprintf("in %d rounds", len(snap.Entries)), "Download the signed privacy report"}},
 		{"/trustees", []string{"Trustees"}},
 		{"/releases", []string{"Everything verifies", "keystroke-ae version", "pointer expires in", "regions/us"}},
 		{"/devices", []string{"4 enrolled, 0 removed", "device-001", "device-004"}},
@@ -194,6 +208,38 @@ func TestConsoleBrowser(t *testing.T) {
 				t.Errorf("%s lacks %q:\n%s", p.path, w, text)
 			}
 		}
+	}
+	// The download button's target: the report and its signature, which verify under the
+	// reviewer's key.
+	resp, err := http.Get(front.URL + "/privacy/report")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Disposition") == "" {
+		t.Fatalf("report download: %d %v", resp.StatusCode, resp.Header)
+	}
+	got := map[string]string{}
+	tr := tar.NewReader(resp.Body)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(dir, filepath.Base(h.Name))
+		data, _ := io.ReadAll(tr)
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		got[h.Name] = path
+	}
+	if err := runPrivacyVerifyReport(context.Background(), []string{"--html", got["privacy-report.html"], "--public-key", reviewerPub}, io.Discard, io.Discard); err != nil {
+		t.Errorf("downloaded report (%v): %v", got, err)
+	}
+	if page, _ := os.ReadFile(got["privacy-report.html"]); !strings.Contains(string(page), fmt.Sprintf("%.4g", spent)) {
+		t.Errorf("the report does not show the ledger's epsilon %.4g", spent)
 	}
 	if spent <= 0 {
 		t.Errorf("the demo's ledger shows epsilon %g spent: no private round was charged", spent)
