@@ -2,7 +2,9 @@
 // log, verified against its checkpoint key before anything in it is shown, with its decisions
 // and changes of standing filtered by session, user, outcome or event; the SIEM spool's backlog
 // per collector; and, for privacy reviewers, privacy ledgers: budget, epsilon spent, and every
-// round with its parameters.
+// round with its parameters, and the signed privacy report to download. Given a coordinator's
+// status (Admin API or state directory), it also shows rounds, trustees, releases per region
+// (checked as devices check them) and devices: the registry, never behavioural data.
 //
 // Pages are rendered on the server with html/template, with no JavaScript and no third-party
 // assets, under a Content-Security-Policy that allows only the console's own stylesheet. The
