@@ -34,6 +34,9 @@ at {{time .Report.Head.Time}}, {{.Report.Unsigned}} records after the last check
 {{if .Report}}<p><a class="button" href="/privacy/report" download>Download the signed privacy report</a>
 (a tar of the HTML report and its ML-DSA-65 signature; check it with vigil privacy verify-report)</p>{{end}}
 {{if not .Ledgers}}<p>No ledger given (--ledger).</p>{{end}}
+{{if .Composable}}{{if .ComposedErr}}<p class="bad">Composition: {{.ComposedErr}}</p>{{else}}
+<p>Composed across the {{.Composable}} ledgers shown: epsilon {{printf "%.4g" .Composed}} at delta {{.ComposedDelta}}
+(RDP adds across models trained on the same population, as vigil privacy report composes them; a device's own ledger is its own account and does not belong in this sum).</p>{{end}}{{end}}
 {{range .Ledgers}}<h2>{{.Path}}</h2>
 {{if .Err}}<p class="bad">{{.Err}}</p>{{else}}
 <p>Subject {{.Subject}}: epsilon {{printf "%.4g" .Spent}} spent of {{.Budget.Epsilon}} at delta {{.Budget.Delta}}

@@ -10,6 +10,33 @@ import (
 type privacyPage struct {
 	Ledgers []ledgerView
 	Report  bool
+	// Composed is the epsilon of every private round of the ledgers together, at the
+	// smallest of their deltas (dp.ComposeLedgers, as vigil privacy report composes);
+	// ComposedErr why it could not be computed.
+	Composed, ComposedDelta float64
+	ComposedErr             string
+	Composable              int
+}
+
+// compose fills Composed from the ledgers that read.
+func (p *privacyPage) compose() {
+	var snaps []*dp.LedgerSnapshot
+	for _, v := range p.Ledgers {
+		if v.snap != nil {
+			snaps = append(snaps, v.snap)
+		}
+	}
+	if len(snaps) == 0 {
+		return
+	}
+	p.Composable, p.ComposedDelta = len(snaps), snaps[0].Budget.Delta
+	for _, s := range snaps {
+		p.ComposedDelta = min(p.ComposedDelta, s.Budget.Delta)
+	}
+	var err error
+	if p.Composed, _, err = dp.ComposeLedgers(p.ComposedDelta, snaps...); err != nil {
+		p.ComposedErr = err.Error()
+	}
 }
 
 // ledgerView is one privacy ledger as the privacy page shows it.
@@ -23,6 +50,7 @@ type ledgerView struct {
 	Remaining   float64
 	Unprotected []uint64
 	Rounds      []roundView
+	snap        *dp.LedgerSnapshot
 }
 
 type roundView struct {
@@ -33,7 +61,9 @@ type roundView struct {
 // privacy shows each configured ledger: budget, spent, remaining, every round with its
 // parameters, and a warning for any round released without differential privacy.
 func (c *console) privacy(w http.ResponseWriter, r *http.Request) {
-	c.render(w, "privacy", privacyPage{Ledgers: c.readLedgers(), Report: c.cfg.PrivacyReport != nil})
+	p := privacyPage{Ledgers: c.readLedgers(), Report: c.cfg.PrivacyReport != nil}
+	p.compose()
+	c.render(w, "privacy", p)
 }
 
 // readLedgers reads each configured ledger; one that does not read says why.
@@ -47,7 +77,7 @@ func (c *console) readLedgers() []ledgerView {
 			views = append(views, v)
 			continue
 		}
-		v.Subject, v.Budget = snap.Subject, snap.Budget
+		v.Subject, v.Budget, v.snap = snap.Subject, snap.Budget, snap
 		v.Spent, _ = snap.Spent()
 		v.Remaining = snap.Budget.Epsilon - v.Spent
 		if snap.Budget.Epsilon > 0 {

@@ -100,6 +100,10 @@ func TestConsoleBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	spent, _ := snap.Spent()
+	composed, _, err := dp.ComposeLedgers(snap.Budget.Delta, snap)
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	dir := t.TempDir()
 	priv, pub := keygen(t, dir, "audit")
@@ -176,7 +180,8 @@ func TestConsoleBrowser(t *testing.T) {
 		wants []string
 	}{
 		{"/rounds", []string{"Rounds", "keystroke-ae", fmt.Sprintf("%d", snap.Entries[0].Round)}},
-		{"/privacy", []string{fmt.Sprintf("epsilon %.4g spent of %g", spent, snap.Budget.Epsilon), fmt.Sprintf("in %d rounds", len(snap.Entries)), "Download the signed privacy report"}},
+		{"/privacy", []string{fmt.Sprintf("epsilon %.4g spent of %g", spent, snap.Budget.Epsilon), fmt.Sprintf("in %d rounds", len(snap.Entries)), "Download the signed privacy report",
+			fmt.Sprintf("Composed across the 1 ledgers shown: epsilon %.4g at delta %g", composed, snap.Budget.Delta)}},
 		{"/trustees", []string{"Trustees"}},
 		{"/releases", []string{"Everything verifies", "keystroke-ae version", "pointer expires in", "regions/us"}},
 		{"/devices", []string{"4 enrolled, 0 removed", "device-001", "device-004"}},
