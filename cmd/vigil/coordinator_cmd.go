@@ -179,7 +179,7 @@ func runCoordinator(ctx context.Context, args []string, stdout, stderr io.Writer
 		lis.Close()
 		return fmt.Errorf("coordinator: metrics: %w", err)
 	}
-	srv, err := serveCoordinator(lis, coord, creds.TLSCertificate(), auth.CA.Pool(), auth.Revocations, 50, rpcm.ServerOptions()...)
+	srv, err := serveCoordinator(lis, coord, creds.TLSCertificate(), auth.CA.Pool(), auth.Revocations, 50, pki.ListenerConfig{}, rpcm.ServerOptions()...)
 	if err != nil {
 		lis.Close()
 		return fmt.Errorf("coordinator: %w", err)

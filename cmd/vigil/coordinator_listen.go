@@ -48,8 +48,9 @@ type coordinatorServers struct {
 }
 
 // serveCoordinator starts serving coord on lis with cert, verifying device certificates
-// against clientCAs and revs; devices are limited to rate calls per second each.
-func serveCoordinator(lis net.Listener, coord *coordinator.Coordinator, cert tls.Certificate, clientCAs *x509.CertPool, revs *pki.Revocations, rate float64, measure ...grpc.ServerOption) (*coordinatorServers, error) {
+// against clientCAs and revs; devices are limited to rate calls per second each. conns sets
+// the connection caps (its TLS is filled in here; zero fields take pki's defaults).
+func serveCoordinator(lis net.Listener, coord *coordinator.Coordinator, cert tls.Certificate, clientCAs *x509.CertPool, revs *pki.Revocations, rate float64, conns pki.ListenerConfig, measure ...grpc.ServerOption) (*coordinatorServers, error) {
 	devLim, err := pki.NewLimiter(pki.LimiterConfig{Rate: rate, Burst: 2 * int(rate)})
 	if err != nil {
 		return nil, err
@@ -73,7 +74,8 @@ func serveCoordinator(lis net.Listener, coord *coordinator.Coordinator, cert tls
 	if err != nil {
 		return nil, err
 	}
-	split, err := pki.NewSplit(lis, pki.ListenerConfig{TLS: pki.ServerTLS(cert, clientCAs)})
+	conns.TLS = pki.ServerTLS(cert, clientCAs)
+	split, err := pki.NewSplit(lis, conns)
 	if err != nil {
 		return nil, err
 	}

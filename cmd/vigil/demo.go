@@ -18,6 +18,7 @@ import (
 	"github.com/vigilauth/vigil/coordinator"
 	"github.com/vigilauth/vigil/dp"
 	"github.com/vigilauth/vigil/models"
+	"github.com/vigilauth/vigil/pki"
 	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
 	"github.com/vigilauth/vigil/release"
 	"github.com/vigilauth/vigil/store"
@@ -107,7 +108,10 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	// Served as `vigil coordinator` serves: devices with certificates on one server, enrolment
 	// of strangers on another, one address.
-	srv, err := serveCoordinator(lis, coord, emb.coordCreds.TLSCertificate(), emb.auth.CA.Pool(), emb.auth.Revocations, 100)
+	// Every simulated device connects from 127.0.0.1, so the per-address caps that hold off a
+	// stranger on the network must make room for the whole fleet enrolling at once.
+	fleetHost := pki.ListenerConfig{MaxHandshakesPerHost: len(devs) + 16, MaxUnauthenticatedPerHost: len(devs) + 16}
+	srv, err := serveCoordinator(lis, coord, emb.coordCreds.TLSCertificate(), emb.auth.CA.Pool(), emb.auth.Revocations, 100, fleetHost)
 	if err != nil {
 		lis.Close()
 		return fmt.Errorf("demo: %w", err)
