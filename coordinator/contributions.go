@@ -276,8 +276,8 @@ func (f fileContributions) All() iter.Seq2[*vigilv1.Contribution, error] {
 
 // contribution checks the update's signature, if the coordinator has a root of trust, and
 // returns what the trustees need of it; nil for a sealing whose sums trustees do not open.
-// Without a root (TRANSITIONAL, until devices sign their updates) the signature is not
-// checked, and trustees configured with a root will refuse the round.
+// Without a root (unit tests of the coordinator alone) the signature is not checked here;
+// trustees always have one and refuse a round with an unsigned update.
 func (c *Coordinator) contribution(req *vigilv1.SubmitUpdateRequest, d device) (*vigilv1.Contribution, error) {
 	th, ok := c.sealing.(*ThresholdHE)
 	if !ok || req.GetUpdate().GetEncoding() != vigilv1.UpdateEncoding_UPDATE_ENCODING_CKKS_THRESHOLD {
