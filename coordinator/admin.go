@@ -116,9 +116,9 @@ func (c *Coordinator) Status() *vigilv1.StatusResponse {
 		st.OpenRound = o
 	}
 	if l := c.lastRound; l.Round != 0 {
-		st.LastRound = &vigilv1.LastRoundStatus{Round: l.Round, Outcome: l.Outcome, Reason: l.Reason, Selected: uint32(l.Selected),
-			Participants: uint32(l.Participants), Version: l.Version, Ended: timestamppb.New(l.Ended), DurationSeconds: l.Duration.Seconds()}
+		st.LastRound = roundStatus(l)
 	}
+	st.RecentRounds = c.recentRoundsStatusLocked()
 	for id, d := range c.devices {
 		ds := &vigilv1.DeviceStatus{Id: id, Region: d.region, Enrolled: timestamppb.New(d.enrolled)}
 		if t, ok := c.lastSeen[id]; ok {

@@ -52,6 +52,7 @@ type Coordinator struct {
 	removed           map[string]removal
 	trustees          []trustee.Health // the last trustee check
 	lastRound         roundSummary     // the last round that ended
+	recentRounds      []roundSummary   // the rounds that ended, newest first (stages.go)
 
 	unpublished    uint64 // a version not yet taken by the Publisher
 	lastPublishTry time.Time

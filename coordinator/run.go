@@ -104,11 +104,12 @@ func (c *Coordinator) step(ctx context.Context) (done bool, err error) {
 	}
 
 	var next GlobalModel
+	stages := []stage{{StageCollecting, now.Sub(closed.Started)}}
 	switch {
 	case aborted != "":
 		err = fmt.Errorf("%s; nothing charged or released", aborted)
 	case outcome == aggregation.Close:
-		next, err = c.release(ctx, closed, info)
+		next, err = c.timedRelease(ctx, closed, info, &stages)
 	default:
 		err = fmt.Errorf("only %d of %d sampled devices answered by the deadline; at least %d are needed; nothing charged or released",
 			len(closed.Participants), closed.Selected, c.cfg.MinUpdates)
@@ -132,7 +133,9 @@ func (c *Coordinator) step(ctx context.Context) (done bool, err error) {
 		wait = c.backoffLocked(end)
 		sum.Outcome, sum.Reason = "failed", err.Error()
 	}
+	sum.Stages = stages
 	c.lastRound = sum
+	c.rememberRoundLocked(sum)
 	c.mu.Unlock()
 
 	c.metrics.roundDuration.Observe(dur.Seconds())
@@ -170,6 +173,7 @@ type roundSummary struct {
 	Version                uint64
 	Ended                  time.Time
 	Duration               time.Duration
+	Stages                 []stage
 }
 
 // openRound is what the coordinator remembers about the open round besides the engine's state.
@@ -359,7 +363,7 @@ func (c *Coordinator) publishPending(ctx context.Context) {
 		return
 	}
 	eps, delta := c.spent()
-	if err := c.publish(ctx, g, eps, delta); err != nil {
+	if err := c.timedPublish(ctx, g, eps, delta); err != nil {
 		c.log.Warn("release not yet handed to the publisher; will retry", "version", v, "err", err)
 		return
 	}

@@ -79,6 +79,8 @@ func (t *ThresholdHE) Open(ctx context.Context, round uint64, sum aggregation.Ac
 	if err != nil {
 		return nil, err
 	}
+	addStage(ctx, StageCommitting, res.Committing)
+	addStage(ctx, StageDecrypting, res.Decrypting)
 	return res.Sum, nil
 }
 

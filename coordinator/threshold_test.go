@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -197,6 +198,25 @@ func TestEncryptedRoundsOverGRPC(t *testing.T) {
 	after := meanLoss(t, f.coord.Global().Params, heldOut)
 	if f.coord.Completed() != rounds || !(after < 0.8*before) {
 		t.Fatalf("%d rounds, held-out loss %.4f -> %.4f", f.coord.Completed(), before, after)
+	}
+	// The status times each round's stages, newest round first; without a publisher there is
+	// no publishing stage.
+	recent := f.coord.Status().GetRecentRounds()
+	if len(recent) != rounds || recent[0].GetRound() != rounds {
+		t.Fatalf("recent rounds %v, want rounds %d down to 1", recent, rounds)
+	}
+	want := []string{coordinator.StageCollecting, coordinator.StageCommitting, coordinator.StageDecrypting, coordinator.StageStoring}
+	for _, r := range recent {
+		var names []string
+		for _, s := range r.GetStages() {
+			names = append(names, s.GetName())
+			if !(s.GetSeconds() > 0) || s.GetSeconds() > r.GetDurationSeconds() {
+				t.Errorf("round %d: stage %s took %gs of the round's %gs", r.GetRound(), s.GetName(), s.GetSeconds(), r.GetDurationSeconds())
+			}
+		}
+		if !slices.Equal(names, want) {
+			t.Errorf("round %d: stages %v, want %v", r.GetRound(), names, want)
+		}
 	}
 }
 

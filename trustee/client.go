@@ -111,6 +111,10 @@ type Result struct {
 	Trustees []string
 	// Committed are the ids of the trustees that committed to the set.
 	Committed []string
+	// Committing is how long finding the trustees that are up and their commitments took;
+	// Decrypting, how long their decryption shares and combining them took: the operator's
+	// status shows both as stages of the round.
+	Committing, Decrypting time.Duration
 }
 
 // DecryptSum decrypts sum, the coordinator's sealed sum of exactly the updates in contribs.
@@ -128,6 +132,7 @@ func (c *Client) DecryptSum(ctx context.Context, sum *he.Sum, contribs Contribut
 		return nil, fmt.Errorf("trustee: DecryptSum: %d contributions for a sum of %d updates", contribs.Len(), sum.Contributors)
 	}
 	need := Quorum(len(key.Trustees), key.Threshold)
+	began := time.Now()
 	up, err := c.probe(ctx, sum, need)
 	if err != nil {
 		return nil, err
@@ -164,6 +169,7 @@ func (c *Client) DecryptSum(ctx context.Context, sum *he.Sum, contribs Contribut
 		return nil, fmt.Errorf("%w: %d trustees committed to round %d, %d are needed (%s)",
 			ErrNotEnoughTrustees, len(committed), sum.Round, max(need, key.Threshold), strings.Join(why, "; "))
 	}
+	committing := time.Since(began)
 	active := rotate(committed, sum.Round, key.Threshold)
 	points := make([]uint64, len(active))
 	ids := make([]string, len(active))
@@ -187,7 +193,7 @@ func (c *Client) DecryptSum(ctx context.Context, sum *he.Sum, contribs Contribut
 	if err != nil {
 		return nil, fmt.Errorf("trustee: combining the shares of %v: %w", ids, err)
 	}
-	res := &Result{Sum: values, Trustees: ids}
+	res := &Result{Sum: values, Trustees: ids, Committing: committing, Decrypting: time.Since(began) - committing}
 	for _, a := range committed {
 		res.Committed = append(res.Committed, a.info.GetTrusteeId())
 	}

@@ -80,7 +80,10 @@ type StatusResponse struct {
 	Regions            []*RegionStatus        `protobuf:"bytes,12,rep,name=regions,proto3" json:"regions,omitempty"`
 	Privacy            *PrivacyStatus         `protobuf:"bytes,13,opt,name=privacy,proto3" json:"privacy,omitempty"`
 	// version is the coordinator binary's build.
-	Version       string `protobuf:"bytes,14,opt,name=version,proto3" json:"version,omitempty"`
+	Version string `protobuf:"bytes,14,opt,name=version,proto3" json:"version,omitempty"`
+	// recent_rounds are the rounds that ended since the coordinator started, newest first, at
+	// most 20: last_round and the ones before it, each with the time of its stages.
+	RecentRounds  []*LastRoundStatus `protobuf:"bytes,20,rep,name=recent_rounds,json=recentRounds,proto3" json:"recent_rounds,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -213,6 +216,13 @@ func (x *StatusResponse) GetVersion() string {
 	return ""
 }
 
+func (x *StatusResponse) GetRecentRounds() []*LastRoundStatus {
+	if x != nil {
+		return x.RecentRounds
+	}
+	return nil
+}
+
 type OpenRoundStatus struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
 	Round       uint64                 `protobuf:"varint,1,opt,name=round,proto3" json:"round,omitempty"`
@@ -324,8 +334,11 @@ type LastRoundStatus struct {
 	Version         uint64                 `protobuf:"varint,6,opt,name=version,proto3" json:"version,omitempty"`
 	Ended           *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=ended,proto3" json:"ended,omitempty"`
 	DurationSeconds float64                `protobuf:"fixed64,8,opt,name=duration_seconds,json=durationSeconds,proto3" json:"duration_seconds,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// stages are the round's stages in order, as far as it got: collecting updates, the
+	// trustees committing, decryption, charging and storing, publishing.
+	Stages        []*RoundStage `protobuf:"bytes,9,rep,name=stages,proto3" json:"stages,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *LastRoundStatus) Reset() {
@@ -414,6 +427,66 @@ func (x *LastRoundStatus) GetDurationSeconds() float64 {
 	return 0
 }
 
+func (x *LastRoundStatus) GetStages() []*RoundStage {
+	if x != nil {
+		return x.Stages
+	}
+	return nil
+}
+
+// RoundStage is how long one stage of a round took.
+type RoundStage struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Seconds       float64                `protobuf:"fixed64,2,opt,name=seconds,proto3" json:"seconds,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RoundStage) Reset() {
+	*x = RoundStage{}
+	mi := &file_vigil_v1_admin_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RoundStage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RoundStage) ProtoMessage() {}
+
+func (x *RoundStage) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_v1_admin_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RoundStage.ProtoReflect.Descriptor instead.
+func (*RoundStage) Descriptor() ([]byte, []int) {
+	return file_vigil_v1_admin_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *RoundStage) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *RoundStage) GetSeconds() float64 {
+	if x != nil {
+		return x.Seconds
+	}
+	return 0
+}
+
 type DeviceStatus struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
 	Id       string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -427,7 +500,7 @@ type DeviceStatus struct {
 
 func (x *DeviceStatus) Reset() {
 	*x = DeviceStatus{}
-	mi := &file_vigil_v1_admin_proto_msgTypes[4]
+	mi := &file_vigil_v1_admin_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -439,7 +512,7 @@ func (x *DeviceStatus) String() string {
 func (*DeviceStatus) ProtoMessage() {}
 
 func (x *DeviceStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_v1_admin_proto_msgTypes[4]
+	mi := &file_vigil_v1_admin_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -452,7 +525,7 @@ func (x *DeviceStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeviceStatus.ProtoReflect.Descriptor instead.
 func (*DeviceStatus) Descriptor() ([]byte, []int) {
-	return file_vigil_v1_admin_proto_rawDescGZIP(), []int{4}
+	return file_vigil_v1_admin_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *DeviceStatus) GetId() string {
@@ -494,7 +567,7 @@ type RemovedDeviceStatus struct {
 
 func (x *RemovedDeviceStatus) Reset() {
 	*x = RemovedDeviceStatus{}
-	mi := &file_vigil_v1_admin_proto_msgTypes[5]
+	mi := &file_vigil_v1_admin_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -506,7 +579,7 @@ func (x *RemovedDeviceStatus) String() string {
 func (*RemovedDeviceStatus) ProtoMessage() {}
 
 func (x *RemovedDeviceStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_v1_admin_proto_msgTypes[5]
+	mi := &file_vigil_v1_admin_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -519,7 +592,7 @@ func (x *RemovedDeviceStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemovedDeviceStatus.ProtoReflect.Descriptor instead.
 func (*RemovedDeviceStatus) Descriptor() ([]byte, []int) {
-	return file_vigil_v1_admin_proto_rawDescGZIP(), []int{5}
+	return file_vigil_v1_admin_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *RemovedDeviceStatus) GetId() string {
@@ -557,7 +630,7 @@ type TrusteeStatus struct {
 
 func (x *TrusteeStatus) Reset() {
 	*x = TrusteeStatus{}
-	mi := &file_vigil_v1_admin_proto_msgTypes[6]
+	mi := &file_vigil_v1_admin_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -569,7 +642,7 @@ func (x *TrusteeStatus) String() string {
 func (*TrusteeStatus) ProtoMessage() {}
 
 func (x *TrusteeStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_v1_admin_proto_msgTypes[6]
+	mi := &file_vigil_v1_admin_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -582,7 +655,7 @@ func (x *TrusteeStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TrusteeStatus.ProtoReflect.Descriptor instead.
 func (*TrusteeStatus) Descriptor() ([]byte, []int) {
-	return file_vigil_v1_admin_proto_rawDescGZIP(), []int{6}
+	return file_vigil_v1_admin_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *TrusteeStatus) GetId() string {
@@ -633,7 +706,7 @@ type RegionStatus struct {
 
 func (x *RegionStatus) Reset() {
 	*x = RegionStatus{}
-	mi := &file_vigil_v1_admin_proto_msgTypes[7]
+	mi := &file_vigil_v1_admin_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -645,7 +718,7 @@ func (x *RegionStatus) String() string {
 func (*RegionStatus) ProtoMessage() {}
 
 func (x *RegionStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_v1_admin_proto_msgTypes[7]
+	mi := &file_vigil_v1_admin_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -658,7 +731,7 @@ func (x *RegionStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegionStatus.ProtoReflect.Descriptor instead.
 func (*RegionStatus) Descriptor() ([]byte, []int) {
-	return file_vigil_v1_admin_proto_rawDescGZIP(), []int{7}
+	return file_vigil_v1_admin_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *RegionStatus) GetName() string {
@@ -709,7 +782,7 @@ type PrivacyStatus struct {
 
 func (x *PrivacyStatus) Reset() {
 	*x = PrivacyStatus{}
-	mi := &file_vigil_v1_admin_proto_msgTypes[8]
+	mi := &file_vigil_v1_admin_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -721,7 +794,7 @@ func (x *PrivacyStatus) String() string {
 func (*PrivacyStatus) ProtoMessage() {}
 
 func (x *PrivacyStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_v1_admin_proto_msgTypes[8]
+	mi := &file_vigil_v1_admin_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -734,7 +807,7 @@ func (x *PrivacyStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrivacyStatus.ProtoReflect.Descriptor instead.
 func (*PrivacyStatus) Descriptor() ([]byte, []int) {
-	return file_vigil_v1_admin_proto_rawDescGZIP(), []int{8}
+	return file_vigil_v1_admin_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *PrivacyStatus) GetDifferentialPrivacy() bool {
@@ -780,7 +853,7 @@ type PauseRoundsRequest struct {
 
 func (x *PauseRoundsRequest) Reset() {
 	*x = PauseRoundsRequest{}
-	mi := &file_vigil_v1_admin_proto_msgTypes[9]
+	mi := &file_vigil_v1_admin_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -792,7 +865,7 @@ func (x *PauseRoundsRequest) String() string {
 func (*PauseRoundsRequest) ProtoMessage() {}
 
 func (x *PauseRoundsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_v1_admin_proto_msgTypes[9]
+	mi := &file_vigil_v1_admin_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -805,7 +878,7 @@ func (x *PauseRoundsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseRoundsRequest.ProtoReflect.Descriptor instead.
 func (*PauseRoundsRequest) Descriptor() ([]byte, []int) {
-	return file_vigil_v1_admin_proto_rawDescGZIP(), []int{9}
+	return file_vigil_v1_admin_proto_rawDescGZIP(), []int{10}
 }
 
 type PauseRoundsResponse struct {
@@ -816,7 +889,7 @@ type PauseRoundsResponse struct {
 
 func (x *PauseRoundsResponse) Reset() {
 	*x = PauseRoundsResponse{}
-	mi := &file_vigil_v1_admin_proto_msgTypes[10]
+	mi := &file_vigil_v1_admin_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -828,7 +901,7 @@ func (x *PauseRoundsResponse) String() string {
 func (*PauseRoundsResponse) ProtoMessage() {}
 
 func (x *PauseRoundsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_v1_admin_proto_msgTypes[10]
+	mi := &file_vigil_v1_admin_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -841,7 +914,7 @@ func (x *PauseRoundsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseRoundsResponse.ProtoReflect.Descriptor instead.
 func (*PauseRoundsResponse) Descriptor() ([]byte, []int) {
-	return file_vigil_v1_admin_proto_rawDescGZIP(), []int{10}
+	return file_vigil_v1_admin_proto_rawDescGZIP(), []int{11}
 }
 
 type ResumeRoundsRequest struct {
@@ -852,7 +925,7 @@ type ResumeRoundsRequest struct {
 
 func (x *ResumeRoundsRequest) Reset() {
 	*x = ResumeRoundsRequest{}
-	mi := &file_vigil_v1_admin_proto_msgTypes[11]
+	mi := &file_vigil_v1_admin_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -864,7 +937,7 @@ func (x *ResumeRoundsRequest) String() string {
 func (*ResumeRoundsRequest) ProtoMessage() {}
 
 func (x *ResumeRoundsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_v1_admin_proto_msgTypes[11]
+	mi := &file_vigil_v1_admin_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -877,7 +950,7 @@ func (x *ResumeRoundsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeRoundsRequest.ProtoReflect.Descriptor instead.
 func (*ResumeRoundsRequest) Descriptor() ([]byte, []int) {
-	return file_vigil_v1_admin_proto_rawDescGZIP(), []int{11}
+	return file_vigil_v1_admin_proto_rawDescGZIP(), []int{12}
 }
 
 type ResumeRoundsResponse struct {
@@ -888,7 +961,7 @@ type ResumeRoundsResponse struct {
 
 func (x *ResumeRoundsResponse) Reset() {
 	*x = ResumeRoundsResponse{}
-	mi := &file_vigil_v1_admin_proto_msgTypes[12]
+	mi := &file_vigil_v1_admin_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -900,7 +973,7 @@ func (x *ResumeRoundsResponse) String() string {
 func (*ResumeRoundsResponse) ProtoMessage() {}
 
 func (x *ResumeRoundsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_v1_admin_proto_msgTypes[12]
+	mi := &file_vigil_v1_admin_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -913,7 +986,7 @@ func (x *ResumeRoundsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeRoundsResponse.ProtoReflect.Descriptor instead.
 func (*ResumeRoundsResponse) Descriptor() ([]byte, []int) {
-	return file_vigil_v1_admin_proto_rawDescGZIP(), []int{12}
+	return file_vigil_v1_admin_proto_rawDescGZIP(), []int{13}
 }
 
 type AbortRoundRequest struct {
@@ -925,7 +998,7 @@ type AbortRoundRequest struct {
 
 func (x *AbortRoundRequest) Reset() {
 	*x = AbortRoundRequest{}
-	mi := &file_vigil_v1_admin_proto_msgTypes[13]
+	mi := &file_vigil_v1_admin_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -937,7 +1010,7 @@ func (x *AbortRoundRequest) String() string {
 func (*AbortRoundRequest) ProtoMessage() {}
 
 func (x *AbortRoundRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_v1_admin_proto_msgTypes[13]
+	mi := &file_vigil_v1_admin_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -950,7 +1023,7 @@ func (x *AbortRoundRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AbortRoundRequest.ProtoReflect.Descriptor instead.
 func (*AbortRoundRequest) Descriptor() ([]byte, []int) {
-	return file_vigil_v1_admin_proto_rawDescGZIP(), []int{13}
+	return file_vigil_v1_admin_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *AbortRoundRequest) GetReason() string {
@@ -969,7 +1042,7 @@ type AbortRoundResponse struct {
 
 func (x *AbortRoundResponse) Reset() {
 	*x = AbortRoundResponse{}
-	mi := &file_vigil_v1_admin_proto_msgTypes[14]
+	mi := &file_vigil_v1_admin_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -981,7 +1054,7 @@ func (x *AbortRoundResponse) String() string {
 func (*AbortRoundResponse) ProtoMessage() {}
 
 func (x *AbortRoundResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_v1_admin_proto_msgTypes[14]
+	mi := &file_vigil_v1_admin_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -994,7 +1067,7 @@ func (x *AbortRoundResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AbortRoundResponse.ProtoReflect.Descriptor instead.
 func (*AbortRoundResponse) Descriptor() ([]byte, []int) {
-	return file_vigil_v1_admin_proto_rawDescGZIP(), []int{14}
+	return file_vigil_v1_admin_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *AbortRoundResponse) GetRound() uint64 {
@@ -1014,7 +1087,7 @@ type RemoveDeviceRequest struct {
 
 func (x *RemoveDeviceRequest) Reset() {
 	*x = RemoveDeviceRequest{}
-	mi := &file_vigil_v1_admin_proto_msgTypes[15]
+	mi := &file_vigil_v1_admin_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1026,7 +1099,7 @@ func (x *RemoveDeviceRequest) String() string {
 func (*RemoveDeviceRequest) ProtoMessage() {}
 
 func (x *RemoveDeviceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_v1_admin_proto_msgTypes[15]
+	mi := &file_vigil_v1_admin_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1039,7 +1112,7 @@ func (x *RemoveDeviceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveDeviceRequest.ProtoReflect.Descriptor instead.
 func (*RemoveDeviceRequest) Descriptor() ([]byte, []int) {
-	return file_vigil_v1_admin_proto_rawDescGZIP(), []int{15}
+	return file_vigil_v1_admin_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *RemoveDeviceRequest) GetDeviceId() string {
@@ -1064,7 +1137,7 @@ type RemoveDeviceResponse struct {
 
 func (x *RemoveDeviceResponse) Reset() {
 	*x = RemoveDeviceResponse{}
-	mi := &file_vigil_v1_admin_proto_msgTypes[16]
+	mi := &file_vigil_v1_admin_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1076,7 +1149,7 @@ func (x *RemoveDeviceResponse) String() string {
 func (*RemoveDeviceResponse) ProtoMessage() {}
 
 func (x *RemoveDeviceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_v1_admin_proto_msgTypes[16]
+	mi := &file_vigil_v1_admin_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1089,7 +1162,7 @@ func (x *RemoveDeviceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveDeviceResponse.ProtoReflect.Descriptor instead.
 func (*RemoveDeviceResponse) Descriptor() ([]byte, []int) {
-	return file_vigil_v1_admin_proto_rawDescGZIP(), []int{16}
+	return file_vigil_v1_admin_proto_rawDescGZIP(), []int{17}
 }
 
 var File_vigil_v1_admin_proto protoreflect.FileDescriptor
@@ -1097,7 +1170,7 @@ var File_vigil_v1_admin_proto protoreflect.FileDescriptor
 const file_vigil_v1_admin_proto_rawDesc = "" +
 	"\n" +
 	"\x14vigil/v1/admin.proto\x12\bvigil.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x0f\n" +
-	"\rStatusRequest\"\xa0\x05\n" +
+	"\rStatusRequest\"\xe0\x05\n" +
 	"\x0eStatusResponse\x12\x14\n" +
 	"\x05model\x18\x01 \x01(\tR\x05model\x12%\n" +
 	"\x0eglobal_version\x18\x02 \x01(\x04R\rglobalVersion\x12\x16\n" +
@@ -1115,7 +1188,8 @@ const file_vigil_v1_admin_proto_rawDesc = "" +
 	"\btrustees\x18\v \x03(\v2\x17.vigil.v1.TrusteeStatusR\btrustees\x120\n" +
 	"\aregions\x18\f \x03(\v2\x16.vigil.v1.RegionStatusR\aregions\x121\n" +
 	"\aprivacy\x18\r \x01(\v2\x17.vigil.v1.PrivacyStatusR\aprivacy\x12\x18\n" +
-	"\aversion\x18\x0e \x01(\tR\aversion\"\xa6\x02\n" +
+	"\aversion\x18\x0e \x01(\tR\aversion\x12>\n" +
+	"\rrecent_rounds\x18\x14 \x03(\v2\x19.vigil.v1.LastRoundStatusR\frecentRounds\"\xa6\x02\n" +
 	"\x0fOpenRoundStatus\x12\x14\n" +
 	"\x05round\x18\x01 \x01(\x04R\x05round\x12!\n" +
 	"\fbase_version\x18\x02 \x01(\x04R\vbaseVersion\x124\n" +
@@ -1124,7 +1198,7 @@ const file_vigil_v1_admin_proto_rawDesc = "" +
 	"\bselected\x18\x05 \x01(\rR\bselected\x12\x1c\n" +
 	"\tsubmitted\x18\x06 \x01(\rR\tsubmitted\x12\x18\n" +
 	"\amissing\x18\a \x03(\tR\amissing\x12\x18\n" +
-	"\aclosing\x18\b \x01(\bR\aclosing\"\x90\x02\n" +
+	"\aclosing\x18\b \x01(\bR\aclosing\"\xbe\x02\n" +
 	"\x0fLastRoundStatus\x12\x14\n" +
 	"\x05round\x18\x01 \x01(\x04R\x05round\x12\x18\n" +
 	"\aoutcome\x18\x02 \x01(\tR\aoutcome\x12\x16\n" +
@@ -1133,7 +1207,12 @@ const file_vigil_v1_admin_proto_rawDesc = "" +
 	"\fparticipants\x18\x05 \x01(\rR\fparticipants\x12\x18\n" +
 	"\aversion\x18\x06 \x01(\x04R\aversion\x120\n" +
 	"\x05ended\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\x05ended\x12)\n" +
-	"\x10duration_seconds\x18\b \x01(\x01R\x0fdurationSeconds\"\xa7\x01\n" +
+	"\x10duration_seconds\x18\b \x01(\x01R\x0fdurationSeconds\x12,\n" +
+	"\x06stages\x18\t \x03(\v2\x14.vigil.v1.RoundStageR\x06stages\":\n" +
+	"\n" +
+	"RoundStage\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
+	"\aseconds\x18\x02 \x01(\x01R\aseconds\"\xa7\x01\n" +
 	"\fDeviceStatus\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
 	"\x06region\x18\x02 \x01(\tR\x06region\x126\n" +
@@ -1195,58 +1274,61 @@ func file_vigil_v1_admin_proto_rawDescGZIP() []byte {
 	return file_vigil_v1_admin_proto_rawDescData
 }
 
-var file_vigil_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_vigil_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_vigil_v1_admin_proto_goTypes = []any{
 	(*StatusRequest)(nil),         // 0: vigil.v1.StatusRequest
 	(*StatusResponse)(nil),        // 1: vigil.v1.StatusResponse
 	(*OpenRoundStatus)(nil),       // 2: vigil.v1.OpenRoundStatus
 	(*LastRoundStatus)(nil),       // 3: vigil.v1.LastRoundStatus
-	(*DeviceStatus)(nil),          // 4: vigil.v1.DeviceStatus
-	(*RemovedDeviceStatus)(nil),   // 5: vigil.v1.RemovedDeviceStatus
-	(*TrusteeStatus)(nil),         // 6: vigil.v1.TrusteeStatus
-	(*RegionStatus)(nil),          // 7: vigil.v1.RegionStatus
-	(*PrivacyStatus)(nil),         // 8: vigil.v1.PrivacyStatus
-	(*PauseRoundsRequest)(nil),    // 9: vigil.v1.PauseRoundsRequest
-	(*PauseRoundsResponse)(nil),   // 10: vigil.v1.PauseRoundsResponse
-	(*ResumeRoundsRequest)(nil),   // 11: vigil.v1.ResumeRoundsRequest
-	(*ResumeRoundsResponse)(nil),  // 12: vigil.v1.ResumeRoundsResponse
-	(*AbortRoundRequest)(nil),     // 13: vigil.v1.AbortRoundRequest
-	(*AbortRoundResponse)(nil),    // 14: vigil.v1.AbortRoundResponse
-	(*RemoveDeviceRequest)(nil),   // 15: vigil.v1.RemoveDeviceRequest
-	(*RemoveDeviceResponse)(nil),  // 16: vigil.v1.RemoveDeviceResponse
-	(*timestamppb.Timestamp)(nil), // 17: google.protobuf.Timestamp
+	(*RoundStage)(nil),            // 4: vigil.v1.RoundStage
+	(*DeviceStatus)(nil),          // 5: vigil.v1.DeviceStatus
+	(*RemovedDeviceStatus)(nil),   // 6: vigil.v1.RemovedDeviceStatus
+	(*TrusteeStatus)(nil),         // 7: vigil.v1.TrusteeStatus
+	(*RegionStatus)(nil),          // 8: vigil.v1.RegionStatus
+	(*PrivacyStatus)(nil),         // 9: vigil.v1.PrivacyStatus
+	(*PauseRoundsRequest)(nil),    // 10: vigil.v1.PauseRoundsRequest
+	(*PauseRoundsResponse)(nil),   // 11: vigil.v1.PauseRoundsResponse
+	(*ResumeRoundsRequest)(nil),   // 12: vigil.v1.ResumeRoundsRequest
+	(*ResumeRoundsResponse)(nil),  // 13: vigil.v1.ResumeRoundsResponse
+	(*AbortRoundRequest)(nil),     // 14: vigil.v1.AbortRoundRequest
+	(*AbortRoundResponse)(nil),    // 15: vigil.v1.AbortRoundResponse
+	(*RemoveDeviceRequest)(nil),   // 16: vigil.v1.RemoveDeviceRequest
+	(*RemoveDeviceResponse)(nil),  // 17: vigil.v1.RemoveDeviceResponse
+	(*timestamppb.Timestamp)(nil), // 18: google.protobuf.Timestamp
 }
 var file_vigil_v1_admin_proto_depIdxs = []int32{
 	2,  // 0: vigil.v1.StatusResponse.open_round:type_name -> vigil.v1.OpenRoundStatus
 	3,  // 1: vigil.v1.StatusResponse.last_round:type_name -> vigil.v1.LastRoundStatus
-	17, // 2: vigil.v1.StatusResponse.next_round_not_before:type_name -> google.protobuf.Timestamp
-	4,  // 3: vigil.v1.StatusResponse.devices:type_name -> vigil.v1.DeviceStatus
-	5,  // 4: vigil.v1.StatusResponse.removed:type_name -> vigil.v1.RemovedDeviceStatus
-	6,  // 5: vigil.v1.StatusResponse.trustees:type_name -> vigil.v1.TrusteeStatus
-	7,  // 6: vigil.v1.StatusResponse.regions:type_name -> vigil.v1.RegionStatus
-	8,  // 7: vigil.v1.StatusResponse.privacy:type_name -> vigil.v1.PrivacyStatus
-	17, // 8: vigil.v1.OpenRoundStatus.started:type_name -> google.protobuf.Timestamp
-	17, // 9: vigil.v1.OpenRoundStatus.deadline:type_name -> google.protobuf.Timestamp
-	17, // 10: vigil.v1.LastRoundStatus.ended:type_name -> google.protobuf.Timestamp
-	17, // 11: vigil.v1.DeviceStatus.enrolled:type_name -> google.protobuf.Timestamp
-	17, // 12: vigil.v1.DeviceStatus.last_seen:type_name -> google.protobuf.Timestamp
-	17, // 13: vigil.v1.RemovedDeviceStatus.removed:type_name -> google.protobuf.Timestamp
-	17, // 14: vigil.v1.RegionStatus.last_success:type_name -> google.protobuf.Timestamp
-	0,  // 15: vigil.v1.Admin.Status:input_type -> vigil.v1.StatusRequest
-	9,  // 16: vigil.v1.Admin.PauseRounds:input_type -> vigil.v1.PauseRoundsRequest
-	11, // 17: vigil.v1.Admin.ResumeRounds:input_type -> vigil.v1.ResumeRoundsRequest
-	13, // 18: vigil.v1.Admin.AbortRound:input_type -> vigil.v1.AbortRoundRequest
-	15, // 19: vigil.v1.Admin.RemoveDevice:input_type -> vigil.v1.RemoveDeviceRequest
-	1,  // 20: vigil.v1.Admin.Status:output_type -> vigil.v1.StatusResponse
-	10, // 21: vigil.v1.Admin.PauseRounds:output_type -> vigil.v1.PauseRoundsResponse
-	12, // 22: vigil.v1.Admin.ResumeRounds:output_type -> vigil.v1.ResumeRoundsResponse
-	14, // 23: vigil.v1.Admin.AbortRound:output_type -> vigil.v1.AbortRoundResponse
-	16, // 24: vigil.v1.Admin.RemoveDevice:output_type -> vigil.v1.RemoveDeviceResponse
-	20, // [20:25] is the sub-list for method output_type
-	15, // [15:20] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	18, // 2: vigil.v1.StatusResponse.next_round_not_before:type_name -> google.protobuf.Timestamp
+	5,  // 3: vigil.v1.StatusResponse.devices:type_name -> vigil.v1.DeviceStatus
+	6,  // 4: vigil.v1.StatusResponse.removed:type_name -> vigil.v1.RemovedDeviceStatus
+	7,  // 5: vigil.v1.StatusResponse.trustees:type_name -> vigil.v1.TrusteeStatus
+	8,  // 6: vigil.v1.StatusResponse.regions:type_name -> vigil.v1.RegionStatus
+	9,  // 7: vigil.v1.StatusResponse.privacy:type_name -> vigil.v1.PrivacyStatus
+	3,  // 8: vigil.v1.StatusResponse.recent_rounds:type_name -> vigil.v1.LastRoundStatus
+	18, // 9: vigil.v1.OpenRoundStatus.started:type_name -> google.protobuf.Timestamp
+	18, // 10: vigil.v1.OpenRoundStatus.deadline:type_name -> google.protobuf.Timestamp
+	18, // 11: vigil.v1.LastRoundStatus.ended:type_name -> google.protobuf.Timestamp
+	4,  // 12: vigil.v1.LastRoundStatus.stages:type_name -> vigil.v1.RoundStage
+	18, // 13: vigil.v1.DeviceStatus.enrolled:type_name -> google.protobuf.Timestamp
+	18, // 14: vigil.v1.DeviceStatus.last_seen:type_name -> google.protobuf.Timestamp
+	18, // 15: vigil.v1.RemovedDeviceStatus.removed:type_name -> google.protobuf.Timestamp
+	18, // 16: vigil.v1.RegionStatus.last_success:type_name -> google.protobuf.Timestamp
+	0,  // 17: vigil.v1.Admin.Status:input_type -> vigil.v1.StatusRequest
+	10, // 18: vigil.v1.Admin.PauseRounds:input_type -> vigil.v1.PauseRoundsRequest
+	12, // 19: vigil.v1.Admin.ResumeRounds:input_type -> vigil.v1.ResumeRoundsRequest
+	14, // 20: vigil.v1.Admin.AbortRound:input_type -> vigil.v1.AbortRoundRequest
+	16, // 21: vigil.v1.Admin.RemoveDevice:input_type -> vigil.v1.RemoveDeviceRequest
+	1,  // 22: vigil.v1.Admin.Status:output_type -> vigil.v1.StatusResponse
+	11, // 23: vigil.v1.Admin.PauseRounds:output_type -> vigil.v1.PauseRoundsResponse
+	13, // 24: vigil.v1.Admin.ResumeRounds:output_type -> vigil.v1.ResumeRoundsResponse
+	15, // 25: vigil.v1.Admin.AbortRound:output_type -> vigil.v1.AbortRoundResponse
+	17, // 26: vigil.v1.Admin.RemoveDevice:output_type -> vigil.v1.RemoveDeviceResponse
+	22, // [22:27] is the sub-list for method output_type
+	17, // [17:22] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_vigil_v1_admin_proto_init() }
@@ -1260,7 +1342,7 @@ func file_vigil_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_vigil_v1_admin_proto_rawDesc), len(file_vigil_v1_admin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   17,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
