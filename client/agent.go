@@ -23,6 +23,13 @@ type LocalData interface {
 	Features() [][]float64
 }
 
+// WindowData is LocalData that also keeps the windows of the device's enrolment (feature
+// summaries and per-bucket timings, never raw events): what a population statistics task needs.
+type WindowData interface {
+	LocalData
+	Windows() []models.Window
+}
+
 // Rows is LocalData held in memory.
 type Rows [][]float64
 
@@ -92,9 +99,10 @@ func (c *Config) validate() error {
 
 // Agent takes part in federated rounds for one device. It is not safe for concurrent use.
 type Agent struct {
-	cfg      Config
-	spec     models.Spec
-	enrolled bool
+	cfg        Config
+	spec       models.Spec
+	enrolled   bool
+	population populationEncoder
 	base     struct {
 		version uint64
 		params  []float64
@@ -184,18 +192,19 @@ func (a *Agent) do(ctx context.Context, t *vigilv1.Task) (Result, error) {
 	if err := a.checkPrivacy(t.GetPrivacy()); err != nil {
 		return Result{}, fmt.Errorf("client: round %d: %w", t.GetRound(), err)
 	}
-	base, err := a.model(ctx, t.GetBaseVersion())
-	if err != nil {
-		return Result{}, fmt.Errorf("client: round %d: %w", t.GetRound(), err)
-	}
-	data := a.cfg.Data.Features()
-	res, err := models.Train(ctx, a.spec, base, data, cfg)
-	if err != nil {
-		return Result{}, fmt.Errorf("client: round %d: local training: %w", t.GetRound(), err)
-	}
-	delta := make([]float64, len(base))
-	for i := range delta {
-		delta[i] = res.Params[i] - base[i]
+	var delta []float64
+	var loss float64
+	switch t.GetKind() {
+	case vigilv1.TaskKind_TASK_KIND_TRAIN:
+		if delta, loss, err = a.train(ctx, t, cfg); err != nil {
+			return Result{}, fmt.Errorf("client: round %d: %w", t.GetRound(), err)
+		}
+	case vigilv1.TaskKind_TASK_KIND_POPULATION_STATS:
+		if delta, err = a.population.contribute(t, a.cfg.Data); err != nil {
+			return Result{}, fmt.Errorf("client: round %d: population statistics: %w", t.GetRound(), err)
+		}
+	default:
+		return Result{}, fmt.Errorf("client: round %d: task of unknown kind %v; this device may need an update", t.GetRound(), t.GetKind())
 	}
 	if err := protect(delta, t.GetPrivacy(), a.cfg.Rand); err != nil {
 		return Result{}, fmt.Errorf("client: round %d: %w", t.GetRound(), err)
@@ -219,7 +228,6 @@ func (a *Agent) do(ctx context.Context, t *vigilv1.Task) (Result, error) {
 			return Result{}, fmt.Errorf("client: round %d: %w", t.GetRound(), err)
 		}
 	}
-	loss := res.EpochLoss[len(res.EpochLoss)-1]
 	sub, err := a.cfg.Coordinator.SubmitUpdate(ctx, req)
 	if status.Code(err) == codes.AlreadyExists {
 		// An earlier attempt got through but its answer was lost: the update is in, once.
@@ -231,6 +239,24 @@ func (a *Agent) do(ctx context.Context, t *vigilv1.Task) (Result, error) {
 	}
 	a.cfg.Logger.Debug("update submitted", "round", t.GetRound(), "loss", loss, "accepted", sub.GetAccepted())
 	return Result{Round: t.GetRound(), Accepted: int(sub.GetAccepted()), TrainLoss: loss}, nil
+}
+
+// train trains the global model of the task's base version on the device's feature rows and
+// returns the change of its parameters and the last epoch's loss.
+func (a *Agent) train(ctx context.Context, t *vigilv1.Task, cfg models.TrainConfig) ([]float64, float64, error) {
+	base, err := a.model(ctx, t.GetBaseVersion())
+	if err != nil {
+		return nil, 0, err
+	}
+	res, err := models.Train(ctx, a.spec, base, a.cfg.Data.Features(), cfg)
+	if err != nil {
+		return nil, 0, fmt.Errorf("local training: %w", err)
+	}
+	delta := make([]float64, len(base))
+	for i := range delta {
+		delta[i] = res.Params[i] - base[i]
+	}
+	return delta, res.EpochLoss[len(res.EpochLoss)-1], nil
 }
 
 func trainConfig(t *vigilv1.Task, seed uint64) (models.TrainConfig, error) {

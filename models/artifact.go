@@ -38,6 +38,8 @@ type Meta struct {
 	Activation   string    `json:"activation"`
 	NumParams    int       `json:"num_params"`
 	ParamsSHA256 string    `json:"params_sha256"`
+	// Kind is empty for the global autoencoder and KindPopulation for a population model.
+	Kind string `json:"kind,omitempty"`
 	// Privacy says how the round that made this version protected its participants. Absent
 	// only for the initial version, which no round made. Nothing else about the round (how
 	// many took part, how well they trained) is published: every statistic in a release must be
@@ -65,6 +67,32 @@ type PrivacyMeta struct {
 	// Epsilon is the model's total privacy loss after this round at Delta.
 	Epsilon float64 `json:"epsilon,omitempty"`
 	Delta   float64 `json:"delta,omitempty"`
+}
+
+// KindPopulation marks a population model's metadata (Meta.Kind): its params.f64 holds the
+// noisy sum of the devices' population statistics (PopulationStats) that a round decrypted, and
+// its population.f64 the population decoded from that sum. Publishing the sum costs no privacy
+// (the population is a function of it) and lets anyone check the decoding.
+const KindPopulation = "population-stats"
+
+// CheckParams checks params against the metadata: the architecture's parameter count for the
+// global autoencoder, the recorded count for a population model, and finite values.
+func (m Meta) CheckParams(params []float64) error {
+	switch m.Kind {
+	case "":
+		return m.Spec().CheckParams(params)
+	case KindPopulation:
+		if len(m.Layers) != 0 || m.NumParams < 1 || len(params) != m.NumParams {
+			return fmt.Errorf("%w: population model with %d layers, %d parameters recorded and %d given", ErrBadSpec, len(m.Layers), m.NumParams, len(params))
+		}
+		for i, v := range params {
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				return fmt.Errorf("%w: parameter %d is %v", ErrBadSpec, i, v)
+			}
+		}
+		return nil
+	}
+	return fmt.Errorf("%w: unknown model kind %q", ErrBadSpec, m.Kind)
 }
 
 // Spec returns the architecture the metadata names.

@@ -61,6 +61,17 @@ func (c Config) validate() error {
 	return nil
 }
 
+// Plan is how one round samples devices and when it may close. A zero Plan is the Config's.
+type Plan struct {
+	// Expected is K: each enrolled device is sampled with probability min(1, K/N).
+	Expected int
+	Quorum   aggregation.Quorum
+}
+
+func (p Plan) validate() error {
+	return Config{ExpectedParticipants: p.Expected, Quorum: p.Quorum, Timeout: 1}.validate()
+}
+
 // Task is what a selected device is asked to do.
 type Task struct {
 	Round       uint64
@@ -102,6 +113,7 @@ type open struct {
 	tasks    map[string]*task
 	sum      aggregation.Accumulator
 	closed   bool
+	plan     Plan
 }
 
 // Engine runs one round at a time. It is not safe for concurrent use; the coordinator holds a
@@ -136,13 +148,22 @@ func (e *Engine) Current() uint64 {
 // cryptographic source outside tests. sum receives the round's updates. If fewer than the
 // quorum minimum are sampled, the round number is used up and ErrTooFewDevices returned.
 func (e *Engine) Start(now time.Time, base uint64, enrolled []string, sum aggregation.Accumulator, rnd io.Reader) (uint64, []string, error) {
+	return e.StartPlan(now, Plan{}, base, enrolled, sum, rnd)
+}
+
+// StartPlan is Start with the round's own plan (a zero Plan is the Config's).
+func (e *Engine) StartPlan(now time.Time, plan Plan, base uint64, enrolled []string, sum aggregation.Accumulator, rnd io.Reader) (uint64, []string, error) {
 	if e.cur != nil {
 		return 0, nil, fmt.Errorf("%w: round %d", ErrRoundOpen, e.cur.id)
 	}
+	plan, err := e.plan(plan)
+	if err != nil {
+		return 0, nil, err
+	}
 	devices := append([]string(nil), enrolled...)
 	sort.Strings(devices)
-	q := float64(e.cfg.ExpectedParticipants) / float64(max(len(devices), 1))
-	selected := make([]string, 0, min(len(devices), 2*e.cfg.ExpectedParticipants))
+	q := float64(plan.Expected) / float64(max(len(devices), 1))
+	selected := make([]string, 0, min(len(devices), 2*plan.Expected))
 	tasks := map[string]*task{}
 	var coin [8]byte
 	for _, d := range devices {
@@ -162,12 +183,31 @@ func (e *Engine) Start(now time.Time, base uint64, enrolled []string, sum aggreg
 		selected = append(selected, d)
 	}
 	e.last++
-	if len(selected) < e.cfg.Quorum.Min {
+	if len(selected) < plan.Quorum.Min {
 		return e.last, nil, fmt.Errorf("%w: round %d sampled %d of %d enrolled devices, the minimum is %d",
-			ErrTooFewDevices, e.last, len(selected), len(devices), e.cfg.Quorum.Min)
+			ErrTooFewDevices, e.last, len(selected), len(devices), plan.Quorum.Min)
 	}
-	e.cur = &open{id: e.last, base: base, started: now, deadline: now.Add(e.cfg.Timeout), tasks: tasks, sum: sum}
+	e.cur = &open{id: e.last, base: base, started: now, deadline: now.Add(e.cfg.Timeout), tasks: tasks, sum: sum, plan: plan}
 	return e.last, selected, nil
+}
+
+// plan returns p, or the Config's plan when p is zero.
+func (e *Engine) plan(p Plan) (Plan, error) {
+	if p == (Plan{}) {
+		return Plan{Expected: e.cfg.ExpectedParticipants, Quorum: e.cfg.Quorum}, nil
+	}
+	if err := p.validate(); err != nil {
+		return Plan{}, err
+	}
+	return p, nil
+}
+
+// Plan returns the open round's plan.
+func (e *Engine) Plan() (Plan, bool) {
+	if e.cur == nil {
+		return Plan{}, false
+	}
+	return e.cur.plan, true
 }
 
 // Task returns the device's task in the open round, if it has one it has not yet done.
@@ -219,7 +259,7 @@ func (e *Engine) Decide(now time.Time) (aggregation.Outcome, error) {
 	if e.cur == nil {
 		return aggregation.Wait, ErrNoRound
 	}
-	return e.cfg.Quorum.Decide(e.cur.sum.Count(), len(e.cur.tasks), !now.Before(e.cur.deadline)), nil
+	return e.cur.plan.Quorum.Decide(e.cur.sum.Count(), len(e.cur.tasks), !now.Before(e.cur.deadline)), nil
 }
 
 // Close freezes the open round's participant set and hands over its sum. No update is accepted

@@ -17,6 +17,8 @@ type State struct {
 	Deadline    time.Time
 	Closed      bool
 	Tasks       []TaskState // sorted by device
+	// Plan is the round's plan; zero restores with the Config's.
+	Plan Plan
 }
 
 // TaskState is one selected device's task and whether its update is in the sum.
@@ -32,7 +34,7 @@ func (e *Engine) State() (State, bool) {
 	if c == nil {
 		return State{}, false
 	}
-	s := State{Round: c.id, BaseVersion: c.base, Started: c.started, Deadline: c.deadline, Closed: c.closed}
+	s := State{Round: c.id, BaseVersion: c.base, Started: c.started, Deadline: c.deadline, Closed: c.closed, Plan: c.plan}
 	for d, t := range c.tasks {
 		s.Tasks = append(s.Tasks, TaskState{Device: d, Nonce: t.nonce, Submitted: t.submitted})
 	}
@@ -53,6 +55,10 @@ func (e *Engine) Restore(s State, sum aggregation.Accumulator) error {
 	if s.Round == 0 || !s.Deadline.After(s.Started) {
 		return errors.New("round: saved round has no number or no collection period")
 	}
+	plan, err := e.plan(s.Plan)
+	if err != nil {
+		return fmt.Errorf("round: saved round %d: %w", s.Round, err)
+	}
 	tasks := make(map[string]*task, len(s.Tasks))
 	submitted := 0
 	for _, t := range s.Tasks {
@@ -70,7 +76,7 @@ func (e *Engine) Restore(s State, sum aggregation.Accumulator) error {
 	if submitted != sum.Count() {
 		return fmt.Errorf("round: saved round marks %d updates submitted but its sum holds %d", submitted, sum.Count())
 	}
-	e.cur = &open{id: s.Round, base: s.BaseVersion, started: s.Started, deadline: s.Deadline, tasks: tasks, sum: sum}
+	e.cur = &open{id: s.Round, base: s.BaseVersion, started: s.Started, deadline: s.Deadline, tasks: tasks, sum: sum, plan: plan}
 	e.last = max(e.last, s.Round)
 	return nil
 }

@@ -24,6 +24,58 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// TaskKind is what a round asks devices to compute.
+type TaskKind int32
+
+const (
+	// TASK_KIND_TRAIN is local training of the global autoencoder; the update is the change of
+	// its parameters. It is zero so that tasks of earlier coordinators keep their meaning.
+	TaskKind_TASK_KIND_TRAIN TaskKind = 0
+	// TASK_KIND_POPULATION_STATS is the device's population statistics contribution
+	// (models.PopulationStats): bounded deviations of its enrolment from a public reference, from
+	// which the round's decrypted sum yields the population (background) model.
+	TaskKind_TASK_KIND_POPULATION_STATS TaskKind = 1
+)
+
+// Enum value maps for TaskKind.
+var (
+	TaskKind_name = map[int32]string{
+		0: "TASK_KIND_TRAIN",
+		1: "TASK_KIND_POPULATION_STATS",
+	}
+	TaskKind_value = map[string]int32{
+		"TASK_KIND_TRAIN":            0,
+		"TASK_KIND_POPULATION_STATS": 1,
+	}
+)
+
+func (x TaskKind) Enum() *TaskKind {
+	p := new(TaskKind)
+	*p = x
+	return p
+}
+
+func (x TaskKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (TaskKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_vigil_v1_coordinator_proto_enumTypes[0].Descriptor()
+}
+
+func (TaskKind) Type() protoreflect.EnumType {
+	return &file_vigil_v1_coordinator_proto_enumTypes[0]
+}
+
+func (x TaskKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use TaskKind.Descriptor instead.
+func (TaskKind) EnumDescriptor() ([]byte, []int) {
+	return file_vigil_v1_coordinator_proto_rawDescGZIP(), []int{0}
+}
+
 type EnrollRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// DeviceId is 1-64 characters of [A-Za-z0-9._-]; it must be the device record's.
@@ -301,7 +353,11 @@ type Task struct {
 	Deadline    *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=deadline,proto3" json:"deadline,omitempty"`
 	// Policy is the signed privacy policy (a release envelope under the root of trust's privacy
 	// role) that the task's privacy settings must satisfy; devices refuse tasks outside it.
-	Policy        []byte `protobuf:"bytes,8,opt,name=policy,proto3" json:"policy,omitempty"`
+	Policy []byte `protobuf:"bytes,8,opt,name=policy,proto3" json:"policy,omitempty"`
+	// Kind says what the device computes; a device refuses a kind it does not know.
+	Kind TaskKind `protobuf:"varint,9,opt,name=kind,proto3,enum=vigil.v1.TaskKind" json:"kind,omitempty"`
+	// Population is set, and required, for TASK_KIND_POPULATION_STATS.
+	Population    *PopulationTask `protobuf:"bytes,10,opt,name=population,proto3" json:"population,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -392,6 +448,85 @@ func (x *Task) GetPolicy() []byte {
 	return nil
 }
 
+func (x *Task) GetKind() TaskKind {
+	if x != nil {
+		return x.Kind
+	}
+	return TaskKind_TASK_KIND_TRAIN
+}
+
+func (x *Task) GetPopulation() *PopulationTask {
+	if x != nil {
+		return x.Population
+	}
+	return nil
+}
+
+// PopulationTask names the encoding a population statistics contribution must use.
+type PopulationTask struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// FeatureSet is the layout the statistics describe, e.g. "keystroke-digraph-v2".
+	FeatureSet string `protobuf:"bytes,1,opt,name=feature_set,json=featureSet,proto3" json:"feature_set,omitempty"`
+	// Window is the number of keystrokes per window of the public reference.
+	Window uint32 `protobuf:"varint,2,opt,name=window,proto3" json:"window,omitempty"`
+	// EncodingSha256 is models.PopulationStats.Digest of the encoding: layout, public reference
+	// and settings. A device contributes only when its own encoding has this digest.
+	EncodingSha256 []byte `protobuf:"bytes,3,opt,name=encoding_sha256,json=encodingSha256,proto3" json:"encoding_sha256,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *PopulationTask) Reset() {
+	*x = PopulationTask{}
+	mi := &file_vigil_v1_coordinator_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PopulationTask) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PopulationTask) ProtoMessage() {}
+
+func (x *PopulationTask) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_v1_coordinator_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PopulationTask.ProtoReflect.Descriptor instead.
+func (*PopulationTask) Descriptor() ([]byte, []int) {
+	return file_vigil_v1_coordinator_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *PopulationTask) GetFeatureSet() string {
+	if x != nil {
+		return x.FeatureSet
+	}
+	return ""
+}
+
+func (x *PopulationTask) GetWindow() uint32 {
+	if x != nil {
+		return x.Window
+	}
+	return 0
+}
+
+func (x *PopulationTask) GetEncodingSha256() []byte {
+	if x != nil {
+		return x.EncodingSha256
+	}
+	return nil
+}
+
 type TrainingConfig struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	LocalEpochs   uint32                 `protobuf:"varint,1,opt,name=local_epochs,json=localEpochs,proto3" json:"local_epochs,omitempty"`
@@ -403,7 +538,7 @@ type TrainingConfig struct {
 
 func (x *TrainingConfig) Reset() {
 	*x = TrainingConfig{}
-	mi := &file_vigil_v1_coordinator_proto_msgTypes[5]
+	mi := &file_vigil_v1_coordinator_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -415,7 +550,7 @@ func (x *TrainingConfig) String() string {
 func (*TrainingConfig) ProtoMessage() {}
 
 func (x *TrainingConfig) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_v1_coordinator_proto_msgTypes[5]
+	mi := &file_vigil_v1_coordinator_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -428,7 +563,7 @@ func (x *TrainingConfig) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TrainingConfig.ProtoReflect.Descriptor instead.
 func (*TrainingConfig) Descriptor() ([]byte, []int) {
-	return file_vigil_v1_coordinator_proto_rawDescGZIP(), []int{5}
+	return file_vigil_v1_coordinator_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *TrainingConfig) GetLocalEpochs() uint32 {
@@ -472,7 +607,7 @@ type PrivacyConfig struct {
 
 func (x *PrivacyConfig) Reset() {
 	*x = PrivacyConfig{}
-	mi := &file_vigil_v1_coordinator_proto_msgTypes[6]
+	mi := &file_vigil_v1_coordinator_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -484,7 +619,7 @@ func (x *PrivacyConfig) String() string {
 func (*PrivacyConfig) ProtoMessage() {}
 
 func (x *PrivacyConfig) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_v1_coordinator_proto_msgTypes[6]
+	mi := &file_vigil_v1_coordinator_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -497,7 +632,7 @@ func (x *PrivacyConfig) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrivacyConfig.ProtoReflect.Descriptor instead.
 func (*PrivacyConfig) Descriptor() ([]byte, []int) {
-	return file_vigil_v1_coordinator_proto_rawDescGZIP(), []int{6}
+	return file_vigil_v1_coordinator_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *PrivacyConfig) GetClipNorm() float64 {
@@ -546,7 +681,7 @@ type EncryptionConfig struct {
 
 func (x *EncryptionConfig) Reset() {
 	*x = EncryptionConfig{}
-	mi := &file_vigil_v1_coordinator_proto_msgTypes[7]
+	mi := &file_vigil_v1_coordinator_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -558,7 +693,7 @@ func (x *EncryptionConfig) String() string {
 func (*EncryptionConfig) ProtoMessage() {}
 
 func (x *EncryptionConfig) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_v1_coordinator_proto_msgTypes[7]
+	mi := &file_vigil_v1_coordinator_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -571,7 +706,7 @@ func (x *EncryptionConfig) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EncryptionConfig.ProtoReflect.Descriptor instead.
 func (*EncryptionConfig) Descriptor() ([]byte, []int) {
-	return file_vigil_v1_coordinator_proto_rawDescGZIP(), []int{7}
+	return file_vigil_v1_coordinator_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *EncryptionConfig) GetEncoding() UpdateEncoding {
@@ -614,7 +749,7 @@ type SubmitUpdateRequest struct {
 
 func (x *SubmitUpdateRequest) Reset() {
 	*x = SubmitUpdateRequest{}
-	mi := &file_vigil_v1_coordinator_proto_msgTypes[8]
+	mi := &file_vigil_v1_coordinator_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -626,7 +761,7 @@ func (x *SubmitUpdateRequest) String() string {
 func (*SubmitUpdateRequest) ProtoMessage() {}
 
 func (x *SubmitUpdateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_v1_coordinator_proto_msgTypes[8]
+	mi := &file_vigil_v1_coordinator_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -639,7 +774,7 @@ func (x *SubmitUpdateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitUpdateRequest.ProtoReflect.Descriptor instead.
 func (*SubmitUpdateRequest) Descriptor() ([]byte, []int) {
-	return file_vigil_v1_coordinator_proto_rawDescGZIP(), []int{8}
+	return file_vigil_v1_coordinator_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *SubmitUpdateRequest) GetDeviceId() string {
@@ -694,7 +829,7 @@ type SubmitUpdateResponse struct {
 
 func (x *SubmitUpdateResponse) Reset() {
 	*x = SubmitUpdateResponse{}
-	mi := &file_vigil_v1_coordinator_proto_msgTypes[9]
+	mi := &file_vigil_v1_coordinator_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -706,7 +841,7 @@ func (x *SubmitUpdateResponse) String() string {
 func (*SubmitUpdateResponse) ProtoMessage() {}
 
 func (x *SubmitUpdateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_v1_coordinator_proto_msgTypes[9]
+	mi := &file_vigil_v1_coordinator_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -719,7 +854,7 @@ func (x *SubmitUpdateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitUpdateResponse.ProtoReflect.Descriptor instead.
 func (*SubmitUpdateResponse) Descriptor() ([]byte, []int) {
-	return file_vigil_v1_coordinator_proto_rawDescGZIP(), []int{9}
+	return file_vigil_v1_coordinator_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *SubmitUpdateResponse) GetAccepted() uint32 {
@@ -739,7 +874,7 @@ type GetModelRequest struct {
 
 func (x *GetModelRequest) Reset() {
 	*x = GetModelRequest{}
-	mi := &file_vigil_v1_coordinator_proto_msgTypes[10]
+	mi := &file_vigil_v1_coordinator_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -751,7 +886,7 @@ func (x *GetModelRequest) String() string {
 func (*GetModelRequest) ProtoMessage() {}
 
 func (x *GetModelRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_v1_coordinator_proto_msgTypes[10]
+	mi := &file_vigil_v1_coordinator_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -764,7 +899,7 @@ func (x *GetModelRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetModelRequest.ProtoReflect.Descriptor instead.
 func (*GetModelRequest) Descriptor() ([]byte, []int) {
-	return file_vigil_v1_coordinator_proto_rawDescGZIP(), []int{10}
+	return file_vigil_v1_coordinator_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *GetModelRequest) GetVersion() uint64 {
@@ -785,7 +920,7 @@ type GetModelResponse struct {
 
 func (x *GetModelResponse) Reset() {
 	*x = GetModelResponse{}
-	mi := &file_vigil_v1_coordinator_proto_msgTypes[11]
+	mi := &file_vigil_v1_coordinator_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -797,7 +932,7 @@ func (x *GetModelResponse) String() string {
 func (*GetModelResponse) ProtoMessage() {}
 
 func (x *GetModelResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_v1_coordinator_proto_msgTypes[11]
+	mi := &file_vigil_v1_coordinator_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -810,7 +945,7 @@ func (x *GetModelResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetModelResponse.ProtoReflect.Descriptor instead.
 func (*GetModelResponse) Descriptor() ([]byte, []int) {
-	return file_vigil_v1_coordinator_proto_rawDescGZIP(), []int{11}
+	return file_vigil_v1_coordinator_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *GetModelResponse) GetVersion() uint64 {
@@ -844,7 +979,7 @@ type GetKeyEpochRequest struct {
 
 func (x *GetKeyEpochRequest) Reset() {
 	*x = GetKeyEpochRequest{}
-	mi := &file_vigil_v1_coordinator_proto_msgTypes[12]
+	mi := &file_vigil_v1_coordinator_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -856,7 +991,7 @@ func (x *GetKeyEpochRequest) String() string {
 func (*GetKeyEpochRequest) ProtoMessage() {}
 
 func (x *GetKeyEpochRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_v1_coordinator_proto_msgTypes[12]
+	mi := &file_vigil_v1_coordinator_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -869,7 +1004,7 @@ func (x *GetKeyEpochRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetKeyEpochRequest.ProtoReflect.Descriptor instead.
 func (*GetKeyEpochRequest) Descriptor() ([]byte, []int) {
-	return file_vigil_v1_coordinator_proto_rawDescGZIP(), []int{12}
+	return file_vigil_v1_coordinator_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *GetKeyEpochRequest) GetEpoch() uint64 {
@@ -893,7 +1028,7 @@ type GetKeyEpochResponse struct {
 
 func (x *GetKeyEpochResponse) Reset() {
 	*x = GetKeyEpochResponse{}
-	mi := &file_vigil_v1_coordinator_proto_msgTypes[13]
+	mi := &file_vigil_v1_coordinator_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -905,7 +1040,7 @@ func (x *GetKeyEpochResponse) String() string {
 func (*GetKeyEpochResponse) ProtoMessage() {}
 
 func (x *GetKeyEpochResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_v1_coordinator_proto_msgTypes[13]
+	mi := &file_vigil_v1_coordinator_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -918,7 +1053,7 @@ func (x *GetKeyEpochResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetKeyEpochResponse.ProtoReflect.Descriptor instead.
 func (*GetKeyEpochResponse) Descriptor() ([]byte, []int) {
-	return file_vigil_v1_coordinator_proto_rawDescGZIP(), []int{13}
+	return file_vigil_v1_coordinator_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *GetKeyEpochResponse) GetDocument() []byte {
@@ -956,7 +1091,7 @@ const file_vigil_v1_coordinator_proto_rawDesc = "" +
 	"\x0fGetTaskResponse\x12\"\n" +
 	"\x04task\x18\x01 \x01(\v2\x0e.vigil.v1.TaskR\x04task\x12,\n" +
 	"\x12retry_after_millis\x18\x02 \x01(\x04R\x10retryAfterMillis\x12%\n" +
-	"\x0eglobal_version\x18\x03 \x01(\x04R\rglobalVersion\"\xca\x02\n" +
+	"\x0eglobal_version\x18\x03 \x01(\x04R\rglobalVersion\"\xac\x03\n" +
 	"\x04Task\x12\x14\n" +
 	"\x05round\x18\x01 \x01(\x04R\x05round\x12\x14\n" +
 	"\x05nonce\x18\x02 \x01(\fR\x05nonce\x12!\n" +
@@ -967,7 +1102,17 @@ const file_vigil_v1_coordinator_proto_rawDesc = "" +
 	"encryption\x18\x06 \x01(\v2\x1a.vigil.v1.EncryptionConfigR\n" +
 	"encryption\x126\n" +
 	"\bdeadline\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\bdeadline\x12\x16\n" +
-	"\x06policy\x18\b \x01(\fR\x06policy\"w\n" +
+	"\x06policy\x18\b \x01(\fR\x06policy\x12&\n" +
+	"\x04kind\x18\t \x01(\x0e2\x12.vigil.v1.TaskKindR\x04kind\x128\n" +
+	"\n" +
+	"population\x18\n" +
+	" \x01(\v2\x18.vigil.v1.PopulationTaskR\n" +
+	"population\"r\n" +
+	"\x0ePopulationTask\x12\x1f\n" +
+	"\vfeature_set\x18\x01 \x01(\tR\n" +
+	"featureSet\x12\x16\n" +
+	"\x06window\x18\x02 \x01(\rR\x06window\x12'\n" +
+	"\x0fencoding_sha256\x18\x03 \x01(\fR\x0eencodingSha256\"w\n" +
 	"\x0eTrainingConfig\x12!\n" +
 	"\flocal_epochs\x18\x01 \x01(\rR\vlocalEpochs\x12#\n" +
 	"\rlearning_rate\x18\x02 \x01(\x01R\flearningRate\x12\x1d\n" +
@@ -1004,7 +1149,10 @@ const file_vigil_v1_coordinator_proto_rawDesc = "" +
 	"\x13GetKeyEpochResponse\x12\x1a\n" +
 	"\bdocument\x18\x01 \x01(\fR\bdocument\x12\x1d\n" +
 	"\n" +
-	"public_key\x18\x02 \x01(\fR\tpublicKey2\xe8\x02\n" +
+	"public_key\x18\x02 \x01(\fR\tpublicKey*?\n" +
+	"\bTaskKind\x12\x13\n" +
+	"\x0fTASK_KIND_TRAIN\x10\x00\x12\x1e\n" +
+	"\x1aTASK_KIND_POPULATION_STATS\x10\x012\xe8\x02\n" +
 	"\vCoordinator\x12;\n" +
 	"\x06Enroll\x12\x17.vigil.v1.EnrollRequest\x1a\x18.vigil.v1.EnrollResponse\x12>\n" +
 	"\aGetTask\x12\x18.vigil.v1.GetTaskRequest\x1a\x19.vigil.v1.GetTaskResponse\x12M\n" +
@@ -1024,52 +1172,57 @@ func file_vigil_v1_coordinator_proto_rawDescGZIP() []byte {
 	return file_vigil_v1_coordinator_proto_rawDescData
 }
 
-var file_vigil_v1_coordinator_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_vigil_v1_coordinator_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_vigil_v1_coordinator_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_vigil_v1_coordinator_proto_goTypes = []any{
-	(*EnrollRequest)(nil),         // 0: vigil.v1.EnrollRequest
-	(*EnrollResponse)(nil),        // 1: vigil.v1.EnrollResponse
-	(*GetTaskRequest)(nil),        // 2: vigil.v1.GetTaskRequest
-	(*GetTaskResponse)(nil),       // 3: vigil.v1.GetTaskResponse
-	(*Task)(nil),                  // 4: vigil.v1.Task
-	(*TrainingConfig)(nil),        // 5: vigil.v1.TrainingConfig
-	(*PrivacyConfig)(nil),         // 6: vigil.v1.PrivacyConfig
-	(*EncryptionConfig)(nil),      // 7: vigil.v1.EncryptionConfig
-	(*SubmitUpdateRequest)(nil),   // 8: vigil.v1.SubmitUpdateRequest
-	(*SubmitUpdateResponse)(nil),  // 9: vigil.v1.SubmitUpdateResponse
-	(*GetModelRequest)(nil),       // 10: vigil.v1.GetModelRequest
-	(*GetModelResponse)(nil),      // 11: vigil.v1.GetModelResponse
-	(*GetKeyEpochRequest)(nil),    // 12: vigil.v1.GetKeyEpochRequest
-	(*GetKeyEpochResponse)(nil),   // 13: vigil.v1.GetKeyEpochResponse
-	(*ModelSpec)(nil),             // 14: vigil.v1.ModelSpec
-	(*timestamppb.Timestamp)(nil), // 15: google.protobuf.Timestamp
-	(UpdateEncoding)(0),           // 16: vigil.v1.UpdateEncoding
-	(*Update)(nil),                // 17: vigil.v1.Update
+	(TaskKind)(0),                 // 0: vigil.v1.TaskKind
+	(*EnrollRequest)(nil),         // 1: vigil.v1.EnrollRequest
+	(*EnrollResponse)(nil),        // 2: vigil.v1.EnrollResponse
+	(*GetTaskRequest)(nil),        // 3: vigil.v1.GetTaskRequest
+	(*GetTaskResponse)(nil),       // 4: vigil.v1.GetTaskResponse
+	(*Task)(nil),                  // 5: vigil.v1.Task
+	(*PopulationTask)(nil),        // 6: vigil.v1.PopulationTask
+	(*TrainingConfig)(nil),        // 7: vigil.v1.TrainingConfig
+	(*PrivacyConfig)(nil),         // 8: vigil.v1.PrivacyConfig
+	(*EncryptionConfig)(nil),      // 9: vigil.v1.EncryptionConfig
+	(*SubmitUpdateRequest)(nil),   // 10: vigil.v1.SubmitUpdateRequest
+	(*SubmitUpdateResponse)(nil),  // 11: vigil.v1.SubmitUpdateResponse
+	(*GetModelRequest)(nil),       // 12: vigil.v1.GetModelRequest
+	(*GetModelResponse)(nil),      // 13: vigil.v1.GetModelResponse
+	(*GetKeyEpochRequest)(nil),    // 14: vigil.v1.GetKeyEpochRequest
+	(*GetKeyEpochResponse)(nil),   // 15: vigil.v1.GetKeyEpochResponse
+	(*ModelSpec)(nil),             // 16: vigil.v1.ModelSpec
+	(*timestamppb.Timestamp)(nil), // 17: google.protobuf.Timestamp
+	(UpdateEncoding)(0),           // 18: vigil.v1.UpdateEncoding
+	(*Update)(nil),                // 19: vigil.v1.Update
 }
 var file_vigil_v1_coordinator_proto_depIdxs = []int32{
-	14, // 0: vigil.v1.EnrollResponse.model:type_name -> vigil.v1.ModelSpec
-	4,  // 1: vigil.v1.GetTaskResponse.task:type_name -> vigil.v1.Task
-	5,  // 2: vigil.v1.Task.training:type_name -> vigil.v1.TrainingConfig
-	6,  // 3: vigil.v1.Task.privacy:type_name -> vigil.v1.PrivacyConfig
-	7,  // 4: vigil.v1.Task.encryption:type_name -> vigil.v1.EncryptionConfig
-	15, // 5: vigil.v1.Task.deadline:type_name -> google.protobuf.Timestamp
-	16, // 6: vigil.v1.EncryptionConfig.encoding:type_name -> vigil.v1.UpdateEncoding
-	17, // 7: vigil.v1.SubmitUpdateRequest.update:type_name -> vigil.v1.Update
-	14, // 8: vigil.v1.GetModelResponse.spec:type_name -> vigil.v1.ModelSpec
-	0,  // 9: vigil.v1.Coordinator.Enroll:input_type -> vigil.v1.EnrollRequest
-	2,  // 10: vigil.v1.Coordinator.GetTask:input_type -> vigil.v1.GetTaskRequest
-	8,  // 11: vigil.v1.Coordinator.SubmitUpdate:input_type -> vigil.v1.SubmitUpdateRequest
-	10, // 12: vigil.v1.Coordinator.GetModel:input_type -> vigil.v1.GetModelRequest
-	12, // 13: vigil.v1.Coordinator.GetKeyEpoch:input_type -> vigil.v1.GetKeyEpochRequest
-	1,  // 14: vigil.v1.Coordinator.Enroll:output_type -> vigil.v1.EnrollResponse
-	3,  // 15: vigil.v1.Coordinator.GetTask:output_type -> vigil.v1.GetTaskResponse
-	9,  // 16: vigil.v1.Coordinator.SubmitUpdate:output_type -> vigil.v1.SubmitUpdateResponse
-	11, // 17: vigil.v1.Coordinator.GetModel:output_type -> vigil.v1.GetModelResponse
-	13, // 18: vigil.v1.Coordinator.GetKeyEpoch:output_type -> vigil.v1.GetKeyEpochResponse
-	14, // [14:19] is the sub-list for method output_type
-	9,  // [9:14] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	16, // 0: vigil.v1.EnrollResponse.model:type_name -> vigil.v1.ModelSpec
+	5,  // 1: vigil.v1.GetTaskResponse.task:type_name -> vigil.v1.Task
+	7,  // 2: vigil.v1.Task.training:type_name -> vigil.v1.TrainingConfig
+	8,  // 3: vigil.v1.Task.privacy:type_name -> vigil.v1.PrivacyConfig
+	9,  // 4: vigil.v1.Task.encryption:type_name -> vigil.v1.EncryptionConfig
+	17, // 5: vigil.v1.Task.deadline:type_name -> google.protobuf.Timestamp
+	0,  // 6: vigil.v1.Task.kind:type_name -> vigil.v1.TaskKind
+	6,  // 7: vigil.v1.Task.population:type_name -> vigil.v1.PopulationTask
+	18, // 8: vigil.v1.EncryptionConfig.encoding:type_name -> vigil.v1.UpdateEncoding
+	19, // 9: vigil.v1.SubmitUpdateRequest.update:type_name -> vigil.v1.Update
+	16, // 10: vigil.v1.GetModelResponse.spec:type_name -> vigil.v1.ModelSpec
+	1,  // 11: vigil.v1.Coordinator.Enroll:input_type -> vigil.v1.EnrollRequest
+	3,  // 12: vigil.v1.Coordinator.GetTask:input_type -> vigil.v1.GetTaskRequest
+	10, // 13: vigil.v1.Coordinator.SubmitUpdate:input_type -> vigil.v1.SubmitUpdateRequest
+	12, // 14: vigil.v1.Coordinator.GetModel:input_type -> vigil.v1.GetModelRequest
+	14, // 15: vigil.v1.Coordinator.GetKeyEpoch:input_type -> vigil.v1.GetKeyEpochRequest
+	2,  // 16: vigil.v1.Coordinator.Enroll:output_type -> vigil.v1.EnrollResponse
+	4,  // 17: vigil.v1.Coordinator.GetTask:output_type -> vigil.v1.GetTaskResponse
+	11, // 18: vigil.v1.Coordinator.SubmitUpdate:output_type -> vigil.v1.SubmitUpdateResponse
+	13, // 19: vigil.v1.Coordinator.GetModel:output_type -> vigil.v1.GetModelResponse
+	15, // 20: vigil.v1.Coordinator.GetKeyEpoch:output_type -> vigil.v1.GetKeyEpochResponse
+	16, // [16:21] is the sub-list for method output_type
+	11, // [11:16] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_vigil_v1_coordinator_proto_init() }
@@ -1083,13 +1236,14 @@ func file_vigil_v1_coordinator_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_vigil_v1_coordinator_proto_rawDesc), len(file_vigil_v1_coordinator_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   14,
+			NumEnums:      1,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_vigil_v1_coordinator_proto_goTypes,
 		DependencyIndexes: file_vigil_v1_coordinator_proto_depIdxs,
+		EnumInfos:         file_vigil_v1_coordinator_proto_enumTypes,
 		MessageInfos:      file_vigil_v1_coordinator_proto_msgTypes,
 	}.Build()
 	File_vigil_v1_coordinator_proto = out.File

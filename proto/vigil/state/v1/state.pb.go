@@ -77,6 +77,52 @@ func (Phase) EnumDescriptor() ([]byte, []int) {
 	return file_vigil_state_v1_state_proto_rawDescGZIP(), []int{0}
 }
 
+type RoundKind int32
+
+const (
+	RoundKind_ROUND_KIND_TRAIN            RoundKind = 0
+	RoundKind_ROUND_KIND_POPULATION_STATS RoundKind = 1
+)
+
+// Enum value maps for RoundKind.
+var (
+	RoundKind_name = map[int32]string{
+		0: "ROUND_KIND_TRAIN",
+		1: "ROUND_KIND_POPULATION_STATS",
+	}
+	RoundKind_value = map[string]int32{
+		"ROUND_KIND_TRAIN":            0,
+		"ROUND_KIND_POPULATION_STATS": 1,
+	}
+)
+
+func (x RoundKind) Enum() *RoundKind {
+	p := new(RoundKind)
+	*p = x
+	return p
+}
+
+func (x RoundKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (RoundKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_vigil_state_v1_state_proto_enumTypes[1].Descriptor()
+}
+
+func (RoundKind) Type() protoreflect.EnumType {
+	return &file_vigil_state_v1_state_proto_enumTypes[1]
+}
+
+func (x RoundKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use RoundKind.Descriptor instead.
+func (RoundKind) EnumDescriptor() ([]byte, []int) {
+	return file_vigil_state_v1_state_proto_rawDescGZIP(), []int{1}
+}
+
 type CoordinatorState struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Format is the version of this schema; readers refuse versions they do not know.
@@ -84,9 +130,12 @@ type CoordinatorState struct {
 	ModelName string `protobuf:"bytes,2,opt,name=model_name,json=modelName,proto3" json:"model_name,omitempty"`
 	// LastRound is the highest round number ever started: numbers are never reused, because
 	// trustees refuse to decrypt a round twice.
-	LastRound     uint64    `protobuf:"varint,3,opt,name=last_round,json=lastRound,proto3" json:"last_round,omitempty"`
-	Devices       []*Device `protobuf:"bytes,4,rep,name=devices,proto3" json:"devices,omitempty"`
-	Round         *Round    `protobuf:"bytes,5,opt,name=round,proto3" json:"round,omitempty"`
+	LastRound uint64    `protobuf:"varint,3,opt,name=last_round,json=lastRound,proto3" json:"last_round,omitempty"`
+	Devices   []*Device `protobuf:"bytes,4,rep,name=devices,proto3" json:"devices,omitempty"`
+	Round     *Round    `protobuf:"bytes,5,opt,name=round,proto3" json:"round,omitempty"`
+	// Removed are the devices that left the registry (revoked or removed by an operator), for
+	// the operator's status: the newest ones, bounded.
+	Removed       []*Removal `protobuf:"bytes,6,rep,name=removed,proto3" json:"removed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -156,6 +205,13 @@ func (x *CoordinatorState) GetRound() *Round {
 	return nil
 }
 
+func (x *CoordinatorState) GetRemoved() []*Removal {
+	if x != nil {
+		return x.Removed
+	}
+	return nil
+}
+
 type Device struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
 	Id       string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -163,7 +219,10 @@ type Device struct {
 	Enrolled *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=enrolled,proto3" json:"enrolled,omitempty"`
 	// Record is the device record the enrolment authority signed (a release envelope), naming
 	// the key that signs the device's updates; empty when the coordinator checks no records.
-	Record        []byte `protobuf:"bytes,4,opt,name=record,proto3" json:"record,omitempty"`
+	Record []byte `protobuf:"bytes,4,opt,name=record,proto3" json:"record,omitempty"`
+	// LastSeen is when the device last called, as of the last state write: saved with whatever
+	// change is written next, never a write of its own, so it can lag behind by a commit.
+	LastSeen      *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=last_seen,json=lastSeen,proto3" json:"last_seen,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -226,6 +285,73 @@ func (x *Device) GetRecord() []byte {
 	return nil
 }
 
+func (x *Device) GetLastSeen() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastSeen
+	}
+	return nil
+}
+
+type Removal struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	At            *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=at,proto3" json:"at,omitempty"`
+	Reason        string                 `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Removal) Reset() {
+	*x = Removal{}
+	mi := &file_vigil_state_v1_state_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Removal) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Removal) ProtoMessage() {}
+
+func (x *Removal) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_state_v1_state_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Removal.ProtoReflect.Descriptor instead.
+func (*Removal) Descriptor() ([]byte, []int) {
+	return file_vigil_state_v1_state_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *Removal) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Removal) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
+func (x *Removal) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
 type Task struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Device        string                 `protobuf:"bytes,1,opt,name=device,proto3" json:"device,omitempty"`
@@ -237,7 +363,7 @@ type Task struct {
 
 func (x *Task) Reset() {
 	*x = Task{}
-	mi := &file_vigil_state_v1_state_proto_msgTypes[2]
+	mi := &file_vigil_state_v1_state_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -249,7 +375,7 @@ func (x *Task) String() string {
 func (*Task) ProtoMessage() {}
 
 func (x *Task) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_state_v1_state_proto_msgTypes[2]
+	mi := &file_vigil_state_v1_state_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -262,7 +388,7 @@ func (x *Task) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Task.ProtoReflect.Descriptor instead.
 func (*Task) Descriptor() ([]byte, []int) {
-	return file_vigil_state_v1_state_proto_rawDescGZIP(), []int{2}
+	return file_vigil_state_v1_state_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Task) GetDevice() string {
@@ -303,14 +429,19 @@ type Round struct {
 	ExpectedParticipants float64 `protobuf:"fixed64,11,opt,name=expected_participants,json=expectedParticipants,proto3" json:"expected_participants,omitempty"`
 	// The round's privacy, fixed when it started and saved before any device was asked: the
 	// ledger is charged with these and a restart with other settings is refused.
-	Privacy       *RoundPrivacy `protobuf:"bytes,12,opt,name=privacy,proto3" json:"privacy,omitempty"`
+	Privacy *RoundPrivacy `protobuf:"bytes,12,opt,name=privacy,proto3" json:"privacy,omitempty"`
+	// Kind is what the round's devices compute; a population round releases a population model
+	// rather than a new version of the global model.
+	Kind RoundKind `protobuf:"varint,13,opt,name=kind,proto3,enum=vigil.state.v1.RoundKind" json:"kind,omitempty"`
+	// QuorumMin is the fewest updates the round closes with.
+	QuorumMin     uint32 `protobuf:"varint,14,opt,name=quorum_min,json=quorumMin,proto3" json:"quorum_min,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Round) Reset() {
 	*x = Round{}
-	mi := &file_vigil_state_v1_state_proto_msgTypes[3]
+	mi := &file_vigil_state_v1_state_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -322,7 +453,7 @@ func (x *Round) String() string {
 func (*Round) ProtoMessage() {}
 
 func (x *Round) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_state_v1_state_proto_msgTypes[3]
+	mi := &file_vigil_state_v1_state_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -335,7 +466,7 @@ func (x *Round) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Round.ProtoReflect.Descriptor instead.
 func (*Round) Descriptor() ([]byte, []int) {
-	return file_vigil_state_v1_state_proto_rawDescGZIP(), []int{3}
+	return file_vigil_state_v1_state_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Round) GetId() uint64 {
@@ -415,6 +546,20 @@ func (x *Round) GetPrivacy() *RoundPrivacy {
 	return nil
 }
 
+func (x *Round) GetKind() RoundKind {
+	if x != nil {
+		return x.Kind
+	}
+	return RoundKind_ROUND_KIND_TRAIN
+}
+
+func (x *Round) GetQuorumMin() uint32 {
+	if x != nil {
+		return x.QuorumMin
+	}
+	return 0
+}
+
 type RoundPrivacy struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// InsecureNoDp: the round is released without differential privacy.
@@ -433,7 +578,7 @@ type RoundPrivacy struct {
 
 func (x *RoundPrivacy) Reset() {
 	*x = RoundPrivacy{}
-	mi := &file_vigil_state_v1_state_proto_msgTypes[4]
+	mi := &file_vigil_state_v1_state_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -445,7 +590,7 @@ func (x *RoundPrivacy) String() string {
 func (*RoundPrivacy) ProtoMessage() {}
 
 func (x *RoundPrivacy) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_state_v1_state_proto_msgTypes[4]
+	mi := &file_vigil_state_v1_state_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -458,7 +603,7 @@ func (x *RoundPrivacy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoundPrivacy.ProtoReflect.Descriptor instead.
 func (*RoundPrivacy) Descriptor() ([]byte, []int) {
-	return file_vigil_state_v1_state_proto_rawDescGZIP(), []int{4}
+	return file_vigil_state_v1_state_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *RoundPrivacy) GetInsecureNoDp() bool {
@@ -500,7 +645,7 @@ var File_vigil_state_v1_state_proto protoreflect.FileDescriptor
 
 const file_vigil_state_v1_state_proto_rawDesc = "" +
 	"\n" +
-	"\x1avigil/state/v1/state.proto\x12\x0evigil.state.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc7\x01\n" +
+	"\x1avigil/state/v1/state.proto\x12\x0evigil.state.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xfa\x01\n" +
 	"\x10CoordinatorState\x12\x16\n" +
 	"\x06format\x18\x01 \x01(\rR\x06format\x12\x1d\n" +
 	"\n" +
@@ -508,16 +653,22 @@ const file_vigil_state_v1_state_proto_rawDesc = "" +
 	"\n" +
 	"last_round\x18\x03 \x01(\x04R\tlastRound\x120\n" +
 	"\adevices\x18\x04 \x03(\v2\x16.vigil.state.v1.DeviceR\adevices\x12+\n" +
-	"\x05round\x18\x05 \x01(\v2\x15.vigil.state.v1.RoundR\x05round\"\x80\x01\n" +
+	"\x05round\x18\x05 \x01(\v2\x15.vigil.state.v1.RoundR\x05round\x121\n" +
+	"\aremoved\x18\x06 \x03(\v2\x17.vigil.state.v1.RemovalR\aremoved\"\xb9\x01\n" +
 	"\x06Device\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
 	"\x06region\x18\x02 \x01(\tR\x06region\x126\n" +
 	"\benrolled\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\benrolled\x12\x16\n" +
-	"\x06record\x18\x04 \x01(\fR\x06record\"R\n" +
+	"\x06record\x18\x04 \x01(\fR\x06record\x127\n" +
+	"\tlast_seen\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\blastSeen\"]\n" +
+	"\aRemoval\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12*\n" +
+	"\x02at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"R\n" +
 	"\x04Task\x12\x16\n" +
 	"\x06device\x18\x01 \x01(\tR\x06device\x12\x14\n" +
 	"\x05nonce\x18\x02 \x01(\fR\x05nonce\x12\x1c\n" +
-	"\tsubmitted\x18\x03 \x01(\bR\tsubmitted\"\xcb\x03\n" +
+	"\tsubmitted\x18\x03 \x01(\bR\tsubmitted\"\x99\x04\n" +
 	"\x05Round\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12!\n" +
 	"\fbase_version\x18\x02 \x01(\x04R\vbaseVersion\x124\n" +
@@ -530,7 +681,10 @@ const file_vigil_state_v1_state_proto_rawDesc = "" +
 	"\rsampling_rate\x18\n" +
 	" \x01(\x01R\fsamplingRate\x123\n" +
 	"\x15expected_participants\x18\v \x01(\x01R\x14expectedParticipants\x126\n" +
-	"\aprivacy\x18\f \x01(\v2\x1c.vigil.state.v1.RoundPrivacyR\aprivacyJ\x04\b\t\x10\n" +
+	"\aprivacy\x18\f \x01(\v2\x1c.vigil.state.v1.RoundPrivacyR\aprivacy\x12-\n" +
+	"\x04kind\x18\r \x01(\x0e2\x19.vigil.state.v1.RoundKindR\x04kind\x12\x1d\n" +
+	"\n" +
+	"quorum_min\x18\x0e \x01(\rR\tquorumMinJ\x04\b\t\x10\n" +
 	"R\bloss_sum\"\xd4\x01\n" +
 	"\fRoundPrivacy\x12$\n" +
 	"\x0einsecure_no_dp\x18\x01 \x01(\bR\finsecureNoDp\x12)\n" +
@@ -541,7 +695,10 @@ const file_vigil_state_v1_state_proto_rawDesc = "" +
 	"\x05Phase\x12\x15\n" +
 	"\x11PHASE_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10PHASE_COLLECTING\x10\x01\x12\x10\n" +
-	"\fPHASE_CLOSED\x10\x02B9Z7github.com/vigilauth/vigil/proto/vigil/state/v1;statev1b\x06proto3"
+	"\fPHASE_CLOSED\x10\x02*B\n" +
+	"\tRoundKind\x12\x14\n" +
+	"\x10ROUND_KIND_TRAIN\x10\x00\x12\x1f\n" +
+	"\x1bROUND_KIND_POPULATION_STATS\x10\x01B9Z7github.com/vigilauth/vigil/proto/vigil/state/v1;statev1b\x06proto3"
 
 var (
 	file_vigil_state_v1_state_proto_rawDescOnce sync.Once
@@ -555,31 +712,37 @@ func file_vigil_state_v1_state_proto_rawDescGZIP() []byte {
 	return file_vigil_state_v1_state_proto_rawDescData
 }
 
-var file_vigil_state_v1_state_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_vigil_state_v1_state_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_vigil_state_v1_state_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_vigil_state_v1_state_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_vigil_state_v1_state_proto_goTypes = []any{
 	(Phase)(0),                    // 0: vigil.state.v1.Phase
-	(*CoordinatorState)(nil),      // 1: vigil.state.v1.CoordinatorState
-	(*Device)(nil),                // 2: vigil.state.v1.Device
-	(*Task)(nil),                  // 3: vigil.state.v1.Task
-	(*Round)(nil),                 // 4: vigil.state.v1.Round
-	(*RoundPrivacy)(nil),          // 5: vigil.state.v1.RoundPrivacy
-	(*timestamppb.Timestamp)(nil), // 6: google.protobuf.Timestamp
+	(RoundKind)(0),                // 1: vigil.state.v1.RoundKind
+	(*CoordinatorState)(nil),      // 2: vigil.state.v1.CoordinatorState
+	(*Device)(nil),                // 3: vigil.state.v1.Device
+	(*Removal)(nil),               // 4: vigil.state.v1.Removal
+	(*Task)(nil),                  // 5: vigil.state.v1.Task
+	(*Round)(nil),                 // 6: vigil.state.v1.Round
+	(*RoundPrivacy)(nil),          // 7: vigil.state.v1.RoundPrivacy
+	(*timestamppb.Timestamp)(nil), // 8: google.protobuf.Timestamp
 }
 var file_vigil_state_v1_state_proto_depIdxs = []int32{
-	2, // 0: vigil.state.v1.CoordinatorState.devices:type_name -> vigil.state.v1.Device
-	4, // 1: vigil.state.v1.CoordinatorState.round:type_name -> vigil.state.v1.Round
-	6, // 2: vigil.state.v1.Device.enrolled:type_name -> google.protobuf.Timestamp
-	6, // 3: vigil.state.v1.Round.started:type_name -> google.protobuf.Timestamp
-	6, // 4: vigil.state.v1.Round.deadline:type_name -> google.protobuf.Timestamp
-	0, // 5: vigil.state.v1.Round.phase:type_name -> vigil.state.v1.Phase
-	3, // 6: vigil.state.v1.Round.tasks:type_name -> vigil.state.v1.Task
-	5, // 7: vigil.state.v1.Round.privacy:type_name -> vigil.state.v1.RoundPrivacy
-	8, // [8:8] is the sub-list for method output_type
-	8, // [8:8] is the sub-list for method input_type
-	8, // [8:8] is the sub-list for extension type_name
-	8, // [8:8] is the sub-list for extension extendee
-	0, // [0:8] is the sub-list for field type_name
+	3,  // 0: vigil.state.v1.CoordinatorState.devices:type_name -> vigil.state.v1.Device
+	6,  // 1: vigil.state.v1.CoordinatorState.round:type_name -> vigil.state.v1.Round
+	4,  // 2: vigil.state.v1.CoordinatorState.removed:type_name -> vigil.state.v1.Removal
+	8,  // 3: vigil.state.v1.Device.enrolled:type_name -> google.protobuf.Timestamp
+	8,  // 4: vigil.state.v1.Device.last_seen:type_name -> google.protobuf.Timestamp
+	8,  // 5: vigil.state.v1.Removal.at:type_name -> google.protobuf.Timestamp
+	8,  // 6: vigil.state.v1.Round.started:type_name -> google.protobuf.Timestamp
+	8,  // 7: vigil.state.v1.Round.deadline:type_name -> google.protobuf.Timestamp
+	0,  // 8: vigil.state.v1.Round.phase:type_name -> vigil.state.v1.Phase
+	5,  // 9: vigil.state.v1.Round.tasks:type_name -> vigil.state.v1.Task
+	7,  // 10: vigil.state.v1.Round.privacy:type_name -> vigil.state.v1.RoundPrivacy
+	1,  // 11: vigil.state.v1.Round.kind:type_name -> vigil.state.v1.RoundKind
+	12, // [12:12] is the sub-list for method output_type
+	12, // [12:12] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_vigil_state_v1_state_proto_init() }
@@ -592,8 +755,8 @@ func file_vigil_state_v1_state_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_vigil_state_v1_state_proto_rawDesc), len(file_vigil_state_v1_state_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   5,
+			NumEnums:      2,
+			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
