@@ -145,11 +145,19 @@ type tlsFixture struct {
 	addr  string
 	cfg   coordinator.Config
 	coord *coordinator.Coordinator
+	now   func() time.Time
 }
 
 func startTLS(t *testing.T, root *release.Root) *tlsFixture {
 	t.Helper()
-	now := time.Now()
+	return startTLSAt(t, root, time.Now)
+}
+
+// startTLSAt is startTLS on the clock clock: the coordinator, its guard and both ends of TLS
+// judge certificates by it.
+func startTLSAt(t *testing.T, root *release.Root, clock func() time.Time) *tlsFixture {
+	t.Helper()
+	now := clock()
 	ca, err := pki.NewCA("test CA", 0, now)
 	if err != nil {
 		t.Fatal(err)
@@ -168,7 +176,7 @@ func startTLS(t *testing.T, root *release.Root) *tlsFixture {
 		t.Fatal(err)
 	}
 	guard, err := pki.NewGuard(pki.GuardConfig{
-		Roles: []pki.Role{pki.RoleDevice}, Unauthenticated: []string{vigilv1.Coordinator_Enroll_FullMethodName}, Revocations: revs,
+		Roles: []pki.Role{pki.RoleDevice}, Unauthenticated: []string{vigilv1.Coordinator_Enroll_FullMethodName}, Revocations: revs, Now: clock,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -178,15 +186,16 @@ func startTLS(t *testing.T, root *release.Root) *tlsFixture {
 		t.Fatal(err)
 	}
 	cfg := coordinator.Config{Spec: spec, FeatureSet: keystroke.TimingFeatureSet, Store: st, Root: root, Enroller: enroller,
-		DevicesPerRound: 2, MinUpdates: 2, LongPoll: 100 * time.Millisecond}
+		DevicesPerRound: 2, MinUpdates: 2, LongPoll: 100 * time.Millisecond, Now: clock}
 	cfg.Privacy.InsecureNoDP = true
 	c, err := coordinator.New(context.Background(), cfg, coordinator.Insecure{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	creds := pki.Credentials{Key: serverKey, Chain: []*x509.Certificate{serverCert}, Roots: []*x509.Certificate{ca.Certificate()}}
-	srv := grpc.NewServer(append(append(coordinator.ServerOptions(), guard.ServerOptions()...),
-		grpc.Creds(credentials.NewTLS(pki.ServerTLS(creds.TLSCertificate(), ca.Pool()))))...)
+	serverTLS := pki.ServerTLS(creds.TLSCertificate(), ca.Pool())
+	serverTLS.Time = clock
+	srv := grpc.NewServer(append(append(coordinator.ServerOptions(), guard.ServerOptions()...), grpc.Creds(credentials.NewTLS(serverTLS)))...)
 	c.Register(srv)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -194,12 +203,19 @@ func startTLS(t *testing.T, root *release.Root) *tlsFixture {
 	}
 	go srv.Serve(lis)
 	t.Cleanup(srv.Stop)
-	return &tlsFixture{ca: ca, addr: lis.Addr().String(), cfg: cfg, coord: c}
+	return &tlsFixture{ca: ca, addr: lis.Addr().String(), cfg: cfg, coord: c, now: clock}
 }
 
 func (f *tlsFixture) dial(t *testing.T, cert *tls.Certificate) vigilv1.CoordinatorClient {
 	t.Helper()
-	conn, err := grpc.NewClient(f.addr, grpc.WithTransportCredentials(credentials.NewTLS(pki.ClientTLS(cert, f.ca.Pool(), pki.Coordinator("")))))
+	return f.dialTLS(t, pki.ClientTLS(cert, f.ca.Pool(), pki.Coordinator("")))
+}
+
+// dialTLS connects with tc, which judges the coordinator's certificate by the fixture's clock.
+func (f *tlsFixture) dialTLS(t *testing.T, tc *tls.Config) vigilv1.CoordinatorClient {
+	t.Helper()
+	tc.Time = f.now
+	conn, err := grpc.NewClient(f.addr, grpc.WithTransportCredentials(credentials.NewTLS(tc)))
 	if err != nil {
 		t.Fatal(err)
 	}
