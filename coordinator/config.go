@@ -67,6 +67,9 @@ type Config struct {
 
 	// Store keeps every global model version. Required.
 	Store store.Store
+	// KeepVersions is how many of the newest global versions keep their parameters in Store;
+	// older ones keep only their metadata, which the privacy report checks (0: keep all).
+	KeepVersions int
 	// StateDir holds the coordinator's durable state (device registry, the open round and its
 	// running sum). With it, an update is acknowledged only once it is on disk and a restart
 	// resumes the round; without it nothing survives a restart.
@@ -151,6 +154,9 @@ func (c *Config) validate() error {
 	if c.RoundInterval < 0 || c.FailureBackoff < 0 || c.MaxBackoff < c.FailureBackoff {
 		return fmt.Errorf("coordinator: round interval %v, failure backoff %v and max backoff %v: none may be negative, and the max not below the backoff",
 			c.RoundInterval, c.FailureBackoff, c.MaxBackoff)
+	}
+	if c.KeepVersions < 0 {
+		return fmt.Errorf("coordinator: keep versions %d: want 0 (all) or more", c.KeepVersions)
 	}
 	if c.Rounds < 0 {
 		return fmt.Errorf("coordinator: rounds %d is negative", c.Rounds)

@@ -54,6 +54,9 @@ type Coordinator struct {
 	lastRound         roundSummary     // the last round that ended
 	recentRounds      []roundSummary   // the rounds that ended, newest first (stages.go)
 
+	// retained are old model versions object lock kept, with when to try again (retention.go).
+	retained map[uint64]time.Time
+
 	unpublished    uint64 // a version not yet taken by the Publisher
 	lastPublishTry time.Time
 

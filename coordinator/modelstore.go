@@ -95,7 +95,9 @@ func latestVersion(ctx context.Context, st store.Store, name string) (uint64, er
 	return latest, nil
 }
 
-// ListVersions returns the metadata of every stored version of the named model, oldest first.
+// ListVersions returns the metadata of every stored version of the named model, oldest first,
+// including versions whose parameters retention deleted (their metadata is kept; see
+// pruneModels), so that the privacy report still checks every released round by its hash.
 func ListVersions(ctx context.Context, st store.Store, name string) ([]models.Meta, error) {
 	latest, err := latestVersion(ctx, st, name)
 	if err != nil {
@@ -105,6 +107,11 @@ func ListVersions(ctx context.Context, st store.Store, name string) ([]models.Me
 	for v := uint64(1); v <= latest; v++ {
 		m, err := loadModel(ctx, st, name, v)
 		if errors.Is(err, store.ErrNotFound) {
+			if meta, merr := loadMeta(ctx, st, name, v); merr == nil {
+				metas = append(metas, meta) // pruned: the parameters are gone, the record stays
+			} else if !errors.Is(merr, store.ErrNotFound) {
+				return nil, merr
+			}
 			continue
 		}
 		if err != nil {

@@ -162,6 +162,7 @@ func (c *Coordinator) step(ctx context.Context) (done bool, err error) {
 	c.emit(Event{Kind: RoundCompleted, Round: closed.Round, Selected: closed.Selected, Accepted: len(closed.Participants),
 		Version: next.Meta.Version, Duration: dur, Epsilon: eps, Delta: delta})
 	c.publishPending(ctx)
+	c.pruneVersions(ctx)
 	return false, nil
 }
 

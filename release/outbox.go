@@ -43,6 +43,10 @@ type OutboxConfig struct {
 	// InitialBackoff is the wait after a region's first failure (default 1s); it doubles after
 	// each further failure up to MaxBackoff (default 5m).
 	InitialBackoff, MaxBackoff time.Duration
+	// Keep is how many of the newest releases each region keeps after a new one is published;
+	// older ones are deleted (PruneReleases), except the one the pointer names and those object
+	// lock keeps, which are tried again a day later. 0 keeps every release.
+	Keep int
 	// Events, if set, is called after every attempt to write a release or a refreshed pointer
 	// to a region, from the goroutine that made it; the binary logs them.
 	Events func(OutboxEvent)
@@ -101,6 +105,9 @@ func (c *OutboxConfig) validate() error {
 	if c.Expiry < time.Hour || c.LatestExpiry < time.Minute || c.RefreshEvery <= 0 || c.RefreshEvery >= c.LatestExpiry {
 		return fmt.Errorf("release: outbox: expiry %v (at least 1h), pointer expiry %v (at least 1m) and refresh %v (below the pointer expiry) out of range",
 			c.Expiry, c.LatestExpiry, c.RefreshEvery)
+	}
+	if c.Keep < 0 {
+		return fmt.Errorf("release: outbox: keep %d releases: want 0 (all) or more", c.Keep)
 	}
 	if c.InitialBackoff <= 0 || c.MaxBackoff < c.InitialBackoff {
 		return fmt.Errorf("release: outbox: backoff %v..%v out of range", c.InitialBackoff, c.MaxBackoff)

@@ -21,6 +21,9 @@ type regionState struct {
 	lastErr        error
 	lastAttempt    time.Time
 	lastSuccess    time.Time
+	// retained are old releases object lock kept, with when to try deleting them again; only
+	// the goroutine holding busy touches it.
+	retained map[uint64]time.Time
 }
 
 // OutboxEvent reports one attempt to bring a region up to date.
@@ -38,6 +41,10 @@ type OutboxEvent struct {
 	// PointerExpires is the expiry of the pointer written (or attempted).
 	PointerExpires time.Time
 	At             time.Time
+	// Pruned is what retention (OutboxConfig.Keep) did after the release was published;
+	// PruneErr, if set, why it did nothing (the release itself is published).
+	Pruned   Pruned
+	PruneErr error
 }
 
 // RegionStatus is one region's publication state, for metrics and logs.
@@ -163,6 +170,9 @@ func (o *Outbox) pass(ctx context.Context, r *regionState) error {
 		}
 		perr := o.cfg.Publisher.Publish(ctx, []Region{r.Region}, j.bundle)
 		ev := o.record(r, j, perr)
+		if perr == nil && !j.refresh {
+			ev.Pruned, ev.PruneErr = o.prune(ctx, r)
+		}
 		if o.cfg.Events != nil {
 			o.cfg.Events(ev)
 		}
@@ -253,6 +263,32 @@ func (o *Outbox) pruneLocked() {
 			}
 		}
 	}
+}
+
+// retryRetained is how long a release that object lock kept waits before it is tried again:
+// S3 retention is set in days, and trying every release on every publication would cost one
+// refused request per old object each time.
+const retryRetained = 24 * time.Hour
+
+// prune applies retention to r after a publication. r.busy must be held.
+func (o *Outbox) prune(ctx context.Context, r *regionState) (Pruned, error) {
+	if o.cfg.Keep == 0 {
+		return Pruned{}, nil
+	}
+	now := o.cfg.Now()
+	p, err := PruneReleases(ctx, r.Store, o.cfg.Model, o.cfg.Keep, func(v uint64) bool {
+		return now.Before(r.retained[v])
+	})
+	for _, v := range p.Retained {
+		if r.retained == nil {
+			r.retained = map[uint64]time.Time{}
+		}
+		r.retained[v] = now.Add(retryRetained)
+	}
+	for _, v := range p.Deleted {
+		delete(r.retained, v)
+	}
+	return p, err
 }
 
 func (o *Outbox) backoff(r *regionState) time.Duration {

@@ -24,6 +24,7 @@ type FS struct {
 var (
 	_ Store         = (*FS)(nil)
 	_ LimitedGetter = (*FS)(nil)
+	_ Deleter       = (*FS)(nil)
 )
 
 // NewFS returns a Store rooted at dir, creating dir if needed.
@@ -146,4 +147,26 @@ func (s *FS) List(ctx context.Context, prefix string) ([]string, error) {
 	}
 	sort.Strings(keys)
 	return keys, nil
+}
+
+// Delete implements Deleter. Directories left empty are removed too, up to the store's root,
+// so that pruning does not leave one empty directory per deleted version behind.
+func (s *FS) Delete(ctx context.Context, key string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	p, err := s.path(key)
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("store: delete %s: %w", key, err)
+	}
+	for dir := filepath.Dir(p); ; dir = filepath.Dir(dir) {
+		rel, err := filepath.Rel(s.root, dir)
+		if err != nil || rel == "." || strings.HasPrefix(rel, "..") || os.Remove(dir) != nil {
+			break // not empty (or already gone): the rest of the path is in use
+		}
+	}
+	return nil
 }

@@ -83,6 +83,7 @@ var (
 	_ LimitedGetter = (*MinIO)(nil)
 	_ VersionReader = (*MinIO)(nil)
 	_ VersionWriter = (*MinIO)(nil)
+	_ Deleter       = (*MinIO)(nil)
 )
 
 // NewMinIO returns a MinIO store. It does not contact the server; call EnsureBucket on the
@@ -325,6 +326,67 @@ func (s *MinIO) List(ctx context.Context, prefix string) ([]string, error) {
 	}
 	sort.Strings(keys)
 	return keys, nil
+}
+
+// Delete implements Deleter: it removes every version of key, one by one with its version ID,
+// so that the storage is freed rather than the object hidden behind a delete marker. Versions
+// under object lock (or that the credentials may not delete, as a region's publisher may
+// not) are left where they are and reported as ErrRetained; Delete never bypasses governance
+// retention.
+func (s *MinIO) Delete(ctx context.Context, key string) error {
+	name, err := s.object(key)
+	if err != nil {
+		return err
+	}
+	var ids []string
+	lctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for obj := range s.client.ListObjects(lctx, s.bucket, minio.ListObjectsOptions{Prefix: name, WithVersions: true}) {
+		if obj.Err != nil {
+			return s.mapErr("list versions", key, obj.Err)
+		}
+		if obj.Key == name {
+			ids = append(ids, obj.VersionID)
+		}
+		if len(ids) > maxListedVersions {
+			break
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	var retained []string
+	for _, id := range ids {
+		err := s.client.RemoveObject(ctx, s.bucket, name, minio.RemoveObjectOptions{VersionID: id})
+		switch {
+		case err == nil:
+		case refusedDelete(err), s.locked(ctx, name, id):
+			retained = append(retained, id)
+		default:
+			return s.mapErr("delete", key, err)
+		}
+	}
+	if len(retained) > 0 {
+		return fmt.Errorf("%w: %s/%s: %d of %d version(s) locked or not deletable with these credentials", ErrRetained, s.bucket, name, len(retained), len(ids))
+	}
+	return nil
+}
+
+// refusedDelete reports a delete the server refused as S3 does for object lock or policy.
+func refusedDelete(err error) bool {
+	resp := minio.ToErrorResponse(err)
+	return resp.StatusCode == http.StatusForbidden || resp.Code == "AccessDenied" || resp.Code == "ObjectLocked"
+}
+
+// locked reports whether a version is under retention or legal hold. MinIO refuses to delete
+// such a version with a plain InvalidRequest, so the refusal alone does not say why.
+func (s *MinIO) locked(ctx context.Context, name, versionID string) bool {
+	mode, until, err := s.client.GetObjectRetention(ctx, s.bucket, name, versionID)
+	if err == nil && mode != nil && until != nil && until.After(s.now()) {
+		return true
+	}
+	hold, err := s.client.GetObjectLegalHold(ctx, s.bucket, name, minio.GetObjectLegalHoldOptions{VersionID: versionID})
+	return err == nil && hold != nil && *hold == minio.LegalHoldEnabled
 }
 
 func (s *MinIO) mapErr(op, key string, err error) error {

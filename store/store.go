@@ -22,6 +22,9 @@ var (
 	ErrExist    = errors.New("store: object already exists")
 	ErrTooLarge = errors.New("store: object too large")
 	ErrBadKey   = errors.New("store: invalid key")
+	// ErrRetained means a delete was refused by object lock (retention, legal hold) or by the
+	// credentials' policy: the object is still there and readable.
+	ErrRetained = errors.New("store: object retained")
 )
 
 // Store is a flat namespace of immutable-by-convention blobs.
@@ -62,6 +65,25 @@ type VersionReader interface {
 // someone else wrote first under the same key; readers skip the junk.
 type VersionWriter interface {
 	PutVersion(ctx context.Context, key string, data []byte) error
+}
+
+// Deleter is a Store that can delete objects. Retention (the coordinator's --keep-versions)
+// uses it to drop model versions and releases no device needs any more.
+type Deleter interface {
+	// Delete removes key, and in a store that keeps versions every version of it. A key that
+	// does not exist is not an error. A version that object lock or policy keeps is left in
+	// place and the error wraps ErrRetained; the object then stays readable, since only
+	// versions are removed, never hidden behind a delete marker.
+	Delete(ctx context.Context, key string) error
+}
+
+// Delete removes key from st; a store that cannot delete returns an error wrapping
+// errors.ErrUnsupported.
+func Delete(ctx context.Context, st Store, key string) error {
+	if d, ok := st.(Deleter); ok {
+		return d.Delete(ctx, key)
+	}
+	return fmt.Errorf("store: %T cannot delete %s: %w", st, key, errors.ErrUnsupported)
 }
 
 // PutVersion adds data as a new, locked version of key when st keeps versions, and replaces the

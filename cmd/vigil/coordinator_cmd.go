@@ -39,7 +39,7 @@ type coordinatorFlags struct {
 	adminListen                          string
 	interval                             time.Duration
 	rounds, perRound, minUpdates, minEnr int
-	releaseEvery                         int
+	releaseEvery, keepVersions           int
 	timeout                              time.Duration
 	seed                                 uint64
 	plaintext, noDP                      bool
@@ -63,6 +63,7 @@ func runCoordinator(ctx context.Context, args []string, stdout, stderr io.Writer
 	fs.Var(&f.trustees, "trustee", "a trustee as ID=HOST:PORT (repeatable; all n trustees of the key epoch)")
 	fs.Var(&f.regions, "region", "a release store as NAME=DIR or NAME=s3://bucket/prefix (repeatable; none: no releases)")
 	fs.IntVar(&f.releaseEvery, "release-every", 1, "publish a release every K completed rounds")
+	fs.IntVar(&f.keepVersions, "keep-versions", 20, "keep the newest `N` model versions in the store (older ones keep only their metadata) and the newest N releases in each region; what a device may still need and what object lock holds are always kept (0: keep all)")
 	fs.IntVar(&f.rounds, "rounds", 0, "exit after this many completed rounds (0: run until interrupted)")
 	fs.IntVar(&f.perRound, "devices-per-round", 10, "expected number of devices sampled per round")
 	fs.IntVar(&f.minUpdates, "min-updates", 2, "fewest updates a round may release (m_min; trustees refuse fewer)")
@@ -105,6 +106,8 @@ func runCoordinator(ctx context.Context, args []string, stdout, stderr io.Writer
 		return errors.New("coordinator: encrypted updates need the trustees: give --trustee ID=HOST:PORT for each (or --insecure-plaintext)")
 	case f.releaseEvery < 1:
 		return fmt.Errorf("coordinator: --release-every %d must be at least 1", f.releaseEvery)
+	case f.keepVersions < 0:
+		return fmt.Errorf("coordinator: --keep-versions %d: want 0 (keep every version) or more", f.keepVersions)
 	}
 	logger := newLogger(stderr, f.logLevel)
 	auth, err := pki.OpenAuthority(filepath.Join(f.org, orgPKI))
@@ -164,7 +167,7 @@ func runCoordinator(ctx context.Context, args []string, stdout, stderr io.Writer
 	coord, err := coordinator.New(ctx, coordinator.Config{
 		Spec: spec, FeatureSet: featureSet, InitSeed: f.seed,
 		Rounds: f.rounds, DevicesPerRound: f.perRound, MinUpdates: f.minUpdates, MinEnrolled: f.minEnr,
-		RoundTimeout: f.timeout, RoundInterval: f.interval, Revocations: auth.Revocations, Store: st, StateDir: filepath.Join(f.dir, "state"), Privacy: privacy,
+		RoundTimeout: f.timeout, RoundInterval: f.interval, KeepVersions: f.keepVersions, Revocations: auth.Revocations, Store: st, StateDir: filepath.Join(f.dir, "state"), Privacy: privacy,
 		PrivacyPolicy: policy, Root: root, Enroller: enroller, Publisher: publisher, Logger: logger, Metrics: reg,
 	}, sealing)
 	if err != nil {
@@ -359,9 +362,10 @@ func orgPublisher(ctx context.Context, f coordinatorFlags, logger *slog.Logger, 
 	}
 	ob, err := release.NewOutbox(release.OutboxConfig{
 		Dir: filepath.Join(f.dir, "state", "outbox"), Model: "keystroke-ae", Regions: regions,
-		ReleaseKey: relKey, TimestampKey: tsKey, Root: root,
+		ReleaseKey: relKey, TimestampKey: tsKey, Root: root, Keep: f.keepVersions,
 		Events: func(e release.OutboxEvent) {
 			tracker.record(e)
+			logPruned(logger, e)
 			if e.Err != nil {
 				logger.Warn("release not published", "region", e.Region, "version", e.Version, "failures", e.Failures, "err", e.Err)
 			} else if !e.Refresh {
