@@ -98,6 +98,7 @@ func (c *Coordinator) Status() *vigilv1.StatusResponse {
 	st := &vigilv1.StatusResponse{
 		Model: c.cfg.ModelName, GlobalVersion: c.global.Meta.Version, Paused: c.paused,
 		CompletedRounds: uint32(c.completed), LastRoundStarted: c.engine.LastRound(),
+		PendingEnrolments: uint32(c.pendingLocked(c.cfg.Now())),
 	}
 	if !c.notBefore.IsZero() {
 		st.NextRoundNotBefore = timestamppb.New(c.notBefore)

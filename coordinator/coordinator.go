@@ -153,6 +153,9 @@ func New(ctx context.Context, cfg Config, sealing Sealing) (*Coordinator, error)
 		m.epsilon.Set(eps)
 	}
 	m.enrolled.Set(float64(len(c.devices)))
+	if err := c.registerPendingMetric(); err != nil {
+		return nil, fmt.Errorf("coordinator: metrics: %w", err)
+	}
 	return c, nil
 }
 

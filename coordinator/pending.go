@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc/codes"
 )
 
@@ -94,4 +95,29 @@ func (c *Coordinator) admit(ctx context.Context, id string) (bool, error) {
 	c.log.Info("device enrolled", "device", id, "region", d.region, "enrolled", n, "recorded", d.record != nil)
 	c.notify()
 	return true, nil
+}
+
+// pendingLocked counts the enrolments waiting for their devices' first call that have not
+// expired; expired ones are forgotten only when room is needed. c.mu must be held.
+func (c *Coordinator) pendingLocked(now time.Time) int {
+	n := 0
+	for _, p := range c.enrolling {
+		if now.Before(p.expires) {
+			n++
+		}
+	}
+	return n
+}
+
+// registerPendingMetric exports the waiting enrolments as vigil_pending_enrolments, counted when
+// scraped: they leave by expiry as well as by the device's first call, and expiry has no event.
+func (c *Coordinator) registerPendingMetric() error {
+	return c.cfg.Metrics.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "vigil_pending_enrolments",
+		Help: "Enrolments answered and waiting for the device's first call, which enters it in the registry.",
+	}, func() float64 {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return float64(c.pendingLocked(c.cfg.Now()))
+	}))
 }

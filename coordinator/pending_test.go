@@ -5,9 +5,11 @@ import (
 	"crypto/ecdsa"
 	"crypto/x509"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc/codes"
 
 	"github.com/vigilauth/vigil/coordinator"
@@ -137,4 +139,64 @@ func TestFailedEnrolmentRegistersNothing(t *testing.T) {
 	if got, want := registered(c), []string{"a", "b", "c", "ghost"}; !slices.Equal(got, want) {
 		t.Fatalf("after the ghost enrolled again: registry %v, want %v", got, want)
 	}
+}
+
+// TestPendingEnrolmentsAreReported: the operator sees the enrolments waiting for their devices'
+// first call, in the status and as vigil_pending_enrolments, until the device calls or the
+// enrolment expires.
+func TestPendingEnrolmentsAreReported(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	var mu sync.Mutex
+	now := time.Now()
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	f := start(t, coordinator.Config{Metrics: reg, Now: clock})
+	ctx := context.Background()
+	for _, step := range []struct {
+		name string
+		do   func(t *testing.T)
+		want int
+	}{
+		{"nothing enrolled", func(*testing.T) {}, 0},
+		{"two enrol", func(t *testing.T) {
+			for _, id := range []string{"a", "b"} {
+				if _, err := f.api.Enroll(ctx, &vigilv1.EnrollRequest{DeviceId: id}); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}, 2},
+		{"one calls", func(t *testing.T) {
+			if _, err := f.api.GetTask(ctx, &vigilv1.GetTaskRequest{DeviceId: "a"}); err != nil {
+				t.Fatal(err)
+			}
+		}, 1},
+		{"the other's enrolment expires", func(*testing.T) {
+			mu.Lock()
+			now = now.Add(11 * time.Minute)
+			mu.Unlock()
+		}, 0},
+	} {
+		step.do(t)
+		if got := f.coord.Status().GetPendingEnrolments(); got != uint32(step.want) {
+			t.Errorf("%s: status shows %d pending enrolments, want %d", step.name, got, step.want)
+		}
+		if got := unlabelledGauge(t, reg, "vigil_pending_enrolments"); got != float64(step.want) {
+			t.Errorf("%s: vigil_pending_enrolments %v, want %d", step.name, got, step.want)
+		}
+	}
+}
+
+// unlabelledGauge returns the value of the gauge name in reg.
+func unlabelledGauge(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
+			return mf.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	t.Fatalf("no %s in the registry", name)
+	return 0
 }

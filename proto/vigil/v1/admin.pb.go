@@ -83,9 +83,12 @@ type StatusResponse struct {
 	Version string `protobuf:"bytes,14,opt,name=version,proto3" json:"version,omitempty"`
 	// recent_rounds are the rounds that ended since the coordinator started, newest first, at
 	// most 20: last_round and the ones before it, each with the time of its stages.
-	RecentRounds  []*LastRoundStatus `protobuf:"bytes,20,rep,name=recent_rounds,json=recentRounds,proto3" json:"recent_rounds,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	RecentRounds []*LastRoundStatus `protobuf:"bytes,20,rep,name=recent_rounds,json=recentRounds,proto3" json:"recent_rounds,omitempty"`
+	// pending_enrolments counts devices that enrolled and have not yet made their first call,
+	// which enters them in the registry (devices); unanswered ones expire after ten minutes.
+	PendingEnrolments uint32 `protobuf:"varint,21,opt,name=pending_enrolments,json=pendingEnrolments,proto3" json:"pending_enrolments,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *StatusResponse) Reset() {
@@ -221,6 +224,13 @@ func (x *StatusResponse) GetRecentRounds() []*LastRoundStatus {
 		return x.RecentRounds
 	}
 	return nil
+}
+
+func (x *StatusResponse) GetPendingEnrolments() uint32 {
+	if x != nil {
+		return x.PendingEnrolments
+	}
+	return 0
 }
 
 type OpenRoundStatus struct {
@@ -1170,7 +1180,7 @@ var File_vigil_v1_admin_proto protoreflect.FileDescriptor
 const file_vigil_v1_admin_proto_rawDesc = "" +
 	"\n" +
 	"\x14vigil/v1/admin.proto\x12\bvigil.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x0f\n" +
-	"\rStatusRequest\"\xe0\x05\n" +
+	"\rStatusRequest\"\x8f\x06\n" +
 	"\x0eStatusResponse\x12\x14\n" +
 	"\x05model\x18\x01 \x01(\tR\x05model\x12%\n" +
 	"\x0eglobal_version\x18\x02 \x01(\x04R\rglobalVersion\x12\x16\n" +
@@ -1189,7 +1199,8 @@ const file_vigil_v1_admin_proto_rawDesc = "" +
 	"\aregions\x18\f \x03(\v2\x16.vigil.v1.RegionStatusR\aregions\x121\n" +
 	"\aprivacy\x18\r \x01(\v2\x17.vigil.v1.PrivacyStatusR\aprivacy\x12\x18\n" +
 	"\aversion\x18\x0e \x01(\tR\aversion\x12>\n" +
-	"\rrecent_rounds\x18\x14 \x03(\v2\x19.vigil.v1.LastRoundStatusR\frecentRounds\"\xa6\x02\n" +
+	"\rrecent_rounds\x18\x14 \x03(\v2\x19.vigil.v1.LastRoundStatusR\frecentRounds\x12-\n" +
+	"\x12pending_enrolments\x18\x15 \x01(\rR\x11pendingEnrolments\"\xa6\x02\n" +
 	"\x0fOpenRoundStatus\x12\x14\n" +
 	"\x05round\x18\x01 \x01(\x04R\x05round\x12!\n" +
 	"\fbase_version\x18\x02 \x01(\x04R\vbaseVersion\x124\n" +
