@@ -84,8 +84,13 @@ func (c *Coordinator) snapshotLocked() (*statev1.CoordinatorState, error) {
 	sort.Strings(ids)
 	for _, id := range ids {
 		d := c.devices[id]
-		st.Devices = append(st.Devices, &statev1.Device{Id: id, Region: d.region, Enrolled: timestamppb.New(d.enrolled), Record: d.record})
+		sd := &statev1.Device{Id: id, Region: d.region, Enrolled: timestamppb.New(d.enrolled), Record: d.record}
+		if t, ok := c.lastSeen[id]; ok {
+			sd.LastSeen = timestamppb.New(t)
+		}
+		st.Devices = append(st.Devices, sd)
 	}
+	st.Removed = savedRemovals(c.removed)
 	rs, ok := c.engine.State()
 	if !ok {
 		return st, nil
@@ -124,6 +129,12 @@ func (c *Coordinator) restore(st *statev1.CoordinatorState) error {
 			return err
 		}
 		c.devices[d.GetId()] = dev
+		if d.GetLastSeen() != nil {
+			c.lastSeen[d.GetId()] = d.GetLastSeen().AsTime()
+		}
+	}
+	for _, r := range st.GetRemoved() {
+		c.removed[r.GetId()] = removal{at: r.GetAt().AsTime(), reason: r.GetReason()}
 	}
 	c.engine.SetLastRound(st.GetLastRound())
 	r := st.GetRound()
@@ -165,6 +176,25 @@ func (c *Coordinator) restore(st *statev1.CoordinatorState) error {
 	c.servable = r.GetId() // no one waits yet: New has not returned
 	c.log.Info("resumed round", "round", r.GetId(), "updates", sum.Count(), "deadline", rs.Deadline.Format(time.RFC3339))
 	return nil
+}
+
+// maxSavedRemovals bounds the removals the state file keeps for the status: every revoked or
+// removed device would otherwise stay in it for good.
+const maxSavedRemovals = 1000
+
+// savedRemovals returns the newest maxSavedRemovals removals, sorted by device ID so that the
+// state file is the same for the same registry.
+func savedRemovals(removed map[string]removal) []*statev1.Removal {
+	out := make([]*statev1.Removal, 0, len(removed))
+	for id, r := range removed {
+		out = append(out, &statev1.Removal{Id: id, At: timestamppb.New(r.at), Reason: r.reason})
+	}
+	if len(out) > maxSavedRemovals {
+		sort.Slice(out, func(i, j int) bool { return out[i].GetAt().AsTime().After(out[j].GetAt().AsTime()) })
+		out = out[:maxSavedRemovals]
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].GetId() < out[j].GetId() })
+	return out
 }
 
 func encodeRoundPrivacy(p roundPrivacy) *statev1.RoundPrivacy {

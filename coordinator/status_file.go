@@ -12,9 +12,10 @@ import (
 )
 
 // ReadStatus builds the part of a Status that the state saved in stateDir (Config.StateDir)
-// holds: the model, the last round started, the open round with its missing devices, and the
-// registry. What only a running coordinator knows (last seen, trustees' health, regions'
-// publishing, the last round's outcome) is left unset; read it with the Admin API. It is for
+// holds: the model, the last round started, the open round with its missing devices, the
+// registry with last-seen times as of the last state write, and the removed devices. What only
+// a running coordinator knows (trustees' health, regions' publishing, the last round's
+// outcome) is left unset; read it with the Admin API. It is for
 // read-only tools (vigil console) that must not need a connection to the coordinator.
 func ReadStatus(stateDir string) (*vigilv1.StatusResponse, error) {
 	f := &stateFile{path: filepath.Join(stateDir, "coordinator.state")}
@@ -40,7 +41,10 @@ func ReadStatus(stateDir string) (*vigilv1.StatusResponse, error) {
 	}
 	for _, d := range st.GetDevices() {
 		out.Devices = append(out.Devices, &vigilv1.DeviceStatus{Id: d.GetId(), Region: d.GetRegion(),
-			Enrolled: timestamppb.New(d.GetEnrolled().AsTime())})
+			Enrolled: timestamppb.New(d.GetEnrolled().AsTime()), LastSeen: d.GetLastSeen()})
+	}
+	for _, r := range st.GetRemoved() {
+		out.Removed = append(out.Removed, &vigilv1.RemovedDeviceStatus{Id: r.GetId(), Removed: r.GetAt(), Reason: r.GetReason()})
 	}
 	return out, nil
 }
