@@ -137,7 +137,7 @@ func printStatus(w io.Writer, st *vigilv1.StatusResponse, now time.Time) error {
 	} else {
 		fmt.Fprintf(tw, "privacy\tOFF (--insecure-no-dp)\n")
 	}
-	fmt.Fprintf(tw, "devices\t%d enrolled, %d removed\n", len(st.GetDevices()), len(st.GetRemoved()))
+	fmt.Fprintf(tw, "devices\t%d enrolled, %d removed, %d enrolling (no first call yet)\n", len(st.GetDevices()), len(st.GetRemoved()), st.GetPendingEnrolments())
 	for _, d := range st.GetDevices() {
 		seen := "not seen since the coordinator started"
 		if d.GetLastSeen() != nil {

@@ -16,6 +16,7 @@ func TestPrintStatus(t *testing.T) {
 	ts := func(d time.Duration) *timestamppb.Timestamp { return timestamppb.New(now.Add(d)) }
 	st := &vigilv1.StatusResponse{
 		Model: "keystroke-ae", GlobalVersion: 5, CompletedRounds: 4, LastRoundStarted: 6, Version: "v0.0.0 go1.26",
+		PendingEnrolments:  2,
 		NextRoundNotBefore: ts(40 * time.Second),
 		OpenRound:          &vigilv1.OpenRoundStatus{Round: 6, Selected: 3, Submitted: 2, Missing: []string{"d3"}, Started: ts(-5 * time.Second), Deadline: ts(25 * time.Second)},
 		LastRound: &vigilv1.LastRoundStatus{Round: 5, Outcome: "failed", Reason: "only 2 of 3 sampled devices answered by the deadline", Selected: 3,
@@ -35,7 +36,7 @@ func TestPrintStatus(t *testing.T) {
 		"6: 2 of 3 sampled devices answered", "missing: d3",
 		"5 failed", "only 2 of 3 sampled devices answered by the deadline",
 		"epsilon 3.500 of 10 spent, 6.500 left, at delta 1e-05",
-		"1 enrolled, 1 removed", "last seen 2s ago", "d4", "REMOVED", "revoked at",
+		"1 enrolled, 1 removed, 2 enrolling", "last seen 2s ago", "d4", "REMOVED", "revoked at",
 		"privacy-office", "ok", "audit", "DOWN: connection refused",
 		"eu", "v4", "FAILING (2 in a row): disk full",
 	} {
