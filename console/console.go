@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/vigilauth/vigil/audit"
+	"github.com/vigilauth/vigil/crypto/sig"
+	"github.com/vigilauth/vigil/release"
 	"github.com/vigilauth/vigil/siem"
 )
 
@@ -51,6 +53,15 @@ type Config struct {
 	// PrivacyReport builds the signed privacy report (vigil privacy report --html --sign-key):
 	// the page and its detached ML-DSA-65 signature. nil: the privacy page offers no download.
 	PrivacyReport func(context.Context) (page, signature []byte, err error)
+	// KeyEpochs are signed key-epoch documents to show on the key epochs page: the
+	// organisation's key-epoch.json, a region's keyepochs/N.json.
+	KeyEpochs []string
+	// TrustRoot is the root of trust whose trustees role the key epochs' signatures are
+	// checked against; nil: the page says they cannot be checked.
+	TrustRoot *release.Root
+	// Signers names the trustees role's keys (from the ceremony's roster), so the page says
+	// which trustee signed; without it, signers are shown by key.
+	Signers map[sig.KeyID]string
 	// Rows bounds the decisions page (default DefaultRows).
 	Rows int
 }
@@ -88,6 +99,7 @@ func New(cfg Config) (http.Handler, error) {
 	for _, page := range []string{"rounds", "trustees", "releases", "devices"} {
 		mux.HandleFunc("GET /"+page, c.statusHandler(page))
 	}
+	mux.HandleFunc("GET /keyepochs", c.keyEpochs)
 	mux.HandleFunc("GET /style.css", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/css; charset=utf-8")
 		w.Write([]byte(style))

@@ -3,8 +3,10 @@
 // and changes of standing filtered by session, user, outcome or event; the SIEM spool's backlog
 // per collector; and, for privacy reviewers, privacy ledgers: budget, epsilon spent, and every
 // round with its parameters, and the signed privacy report to download. Given a coordinator's
-// status (Admin API or state directory), it also shows rounds, trustees, releases per region
-// (checked as devices check them) and devices: the registry, never behavioural data.
+// status (Admin API or state directory), it also shows rounds (with the time of each stage),
+// trustees, releases per region (checked as devices check them) and devices: the registry,
+// never behavioural data. Given key-epoch documents and the root of trust, it shows each
+// key epoch with every signature checked on its own against the root's trustees role.
 //
 // Pages are rendered on the server with html/template, with no JavaScript and no third-party
 // assets, under a Content-Security-Policy that allows only the console's own stylesheet. The

@@ -6,7 +6,7 @@ const pages = `
 {{define "head"}}<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Vigil console</title>
 <link rel="stylesheet" href="/style.css"></head><body>
-<header><a href="/">Vigil console</a> <a href="/rounds">Rounds</a> <a href="/privacy">Privacy</a> <a href="/trustees">Trustees</a> <a href="/releases">Releases</a> <a href="/devices">Devices</a> <a href="/decisions">Decisions</a></header><main>{{end}}
+<header><a href="/">Vigil console</a> <a href="/rounds">Rounds</a> <a href="/privacy">Privacy</a> <a href="/trustees">Trustees</a> <a href="/keyepochs">Key epochs</a> <a href="/releases">Releases</a> <a href="/devices">Devices</a> <a href="/decisions">Decisions</a></header><main>{{end}}
 {{define "foot"}}</main></body></html>{{end}}
 
 {{define "logstatus"}}
@@ -80,5 +80,5 @@ header{background:#1d2b3a;padding:.6em 1em}header a{color:#fff;margin-right:1.5e
 main{padding:1em}h1{font-size:1.2em}table{border-collapse:collapse;width:100%}
 th,td{border-bottom:1px solid #ddd;padding:.3em .5em;text-align:left;vertical-align:top}
 tr.deny{background:#fdecea}tr.gap{background:#fff4d6}.bad{color:#a40000;font-weight:600}.good{color:#145a14}
-form label{margin-right:1em}
+form label{margin-right:1em}td:first-child,code{white-space:nowrap}
 a.button{display:inline-block;background:#1d2b3a;color:#fff;padding:.4em .9em;border-radius:4px;text-decoration:none}`

@@ -3,6 +3,7 @@ package console
 import (
 	"context"
 	"net/http"
+	"slices"
 	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -28,9 +29,55 @@ type statusPage struct {
 	Now     time.Time
 	// Releases is the release check's report, ReleasesErr why it failed.
 	Releases, ReleasesErr string
-	// Ledgers carries the per-round history for the rounds page: the status has only the open
-	// and the last round, the ledger has every round charged.
+	// Ledgers carries the per-round history for the rounds page: the status has the rounds
+	// ended since the coordinator started, the ledger has every round charged.
 	Ledgers []ledgerView
+	// Recent is the status's recent rounds with the time of each stage, for the rounds page.
+	Recent recentRounds
+}
+
+// recentRounds lays out the status's recent rounds as a table: one column per stage any of
+// them went through, in the order rounds go through them.
+type recentRounds struct {
+	Stages []string
+	Rows   []recentRound
+}
+
+type recentRound struct {
+	*vigilv1.LastRoundStatus
+	// Took holds the time of each of recentRounds.Stages, "" for a stage the round did not
+	// reach.
+	Took []string
+}
+
+// stageOrder is the order of the coordinator's stages (coordinator.Stage*); a stage it does not
+// list goes after them.
+var stageOrder = []string{"collecting updates", "trustees committing", "decryption", "charging and storing", "publishing", "until the failure"}
+
+func newRecentRounds(rounds []*vigilv1.LastRoundStatus) recentRounds {
+	var v recentRounds
+	for _, r := range rounds {
+		for _, s := range r.GetStages() {
+			if !slices.Contains(v.Stages, s.GetName()) {
+				v.Stages = append(v.Stages, s.GetName())
+			}
+		}
+	}
+	rank := func(name string) int {
+		if i := slices.Index(stageOrder, name); i >= 0 {
+			return i
+		}
+		return len(stageOrder)
+	}
+	slices.SortStableFunc(v.Stages, func(a, b string) int { return rank(a) - rank(b) })
+	for _, r := range rounds {
+		row := recentRound{LastRoundStatus: r, Took: make([]string, len(v.Stages))}
+		for _, s := range r.GetStages() {
+			row.Took[slices.Index(v.Stages, s.GetName())] = seconds(s.GetSeconds())
+		}
+		v.Rows = append(v.Rows, row)
+	}
+	return v
 }
 
 func (c *console) readStatus(r *http.Request) statusPage {
@@ -56,6 +103,7 @@ func (c *console) statusHandler(page string) http.HandlerFunc {
 		switch {
 		case page == "rounds":
 			p.Ledgers = c.readLedgers()
+			p.Recent = newRecentRounds(p.St.GetRecentRounds())
 		case page == "releases" && c.cfg.ReleaseStatus != nil:
 			ctx, cancel := context.WithTimeout(r.Context(), statusTimeout)
 			defer cancel()

@@ -26,6 +26,12 @@ the last round's outcome, trustees' health, regions' publishing) needs the Admin
 <td>{{if .Version}}v{{.Version}}{{end}}</td><td>{{pbtime .Ended}}</td><td>{{seconds .DurationSeconds}}</td></tr></table>
 {{else}}{{if $.Partial}}<p>Unknown: a state directory does not keep it.</p>{{else}}<p>No round has ended since the coordinator started.</p>{{end}}{{end}}
 {{end}}
+{{with .Recent}}{{if .Rows}}<h2>Time per stage</h2>
+<p>The rounds that ended since the coordinator started, newest first, with how long each stage took.</p>
+<table><tr><th>round</th><th>outcome</th><th>participants</th><th>ended</th><th>took</th>{{range .Stages}}<th>{{.}}</th>{{end}}</tr>
+{{range .Rows}}<tr{{if ne .Outcome "completed"}} class="deny"{{end}}><td>{{.Round}}</td><td>{{.Outcome}}</td><td>{{.Participants}} of {{.Selected}}</td>
+<td>{{pbtime .Ended}}</td><td>{{seconds .DurationSeconds}}</td>{{range .Took}}<td>{{if .}}{{.}}{{else}}-{{end}}</td>{{end}}</tr>
+{{end}}</table>{{end}}{{end}}
 <h2>Rounds charged to the privacy ledgers</h2>
 {{range .Ledgers}}{{if .Err}}<p class="bad">{{.Path}}: {{.Err}}</p>{{else}}
 <table><tr><th>round</th><th>subject</th><th>participants</th><th>m_min</th><th>mechanism</th><th>epsilon this round</th><th>time</th></tr>
@@ -43,6 +49,35 @@ the last round's outcome, trustees' health, regions' publishing) needs the Admin
 <td>{{if not .Reachable}}down: {{.Problem}}{{else if .Problem}}unfit: {{.Problem}}{{else}}up{{end}}</td><td>{{.LastRound}}</td><td>{{seconds .LatencySeconds}}</td></tr>
 {{end}}</table>
 {{else}}<p>No trustee health in this status: the coordinator reports it through the Admin API once it has checked them (a state directory does not keep it).</p>{{end}}{{end}}
+<p>The key epoch whose shares the trustees hold, and which of them signed it: <a href="/keyepochs">Key epochs</a>.</p>
+{{template "foot"}}{{end}}
+
+{{define "keyepochs"}}{{template "head"}}
+<h1>Key epochs</h1>
+<p>Devices encrypt their updates only under a collective key whose key-epoch document a threshold of the trustees signed,
+each with its own key in the root of trust's trustees role, after its own test decryption. Each signature is checked here
+on its own against that role.</p>
+{{if .RootErr}}<p class="bad">{{.RootErr}}</p>{{else}}<p>Root of trust version {{.RootVersion}}: its trustees role has {{.RoleKeys}} keys, {{.RoleThreshold}} of which must sign.</p>{{end}}
+{{if .Err}}<p class="bad">Trustees' health unknown: the coordinator's status could not be read: {{.Err}}</p>{{end}}
+{{if not .Epochs}}<p>No key-epoch document given (--key-epoch).</p>{{end}}
+{{range .Epochs}}<h2>{{if .Doc}}Key epoch {{.Doc.Epoch}}{{else}}{{.Path}}{{end}}</h2>
+{{if .Err}}<p class="bad">{{.Path}}: {{.Err}}</p>{{else}}
+{{if .Verified}}<p class="good">Verifies: {{.Valid}} valid signatures by trustees keys; the trustees role needs {{.Threshold}}.</p>
+{{else if .VerifyErr}}<p class="bad">Does not verify: {{.VerifyErr}}</p>{{end}}
+{{if .Expired}}<p class="bad">Expired at {{time .Doc.Expires}}: devices refuse to encrypt under it.</p>{{end}}
+<table><tr><th>document</th><td>{{.Path}}</td></tr>
+<tr><th>epoch</th><td>{{.Doc.Epoch}}</td></tr>
+<tr><th>HE parameters</th><td>{{.Doc.Params}}</td></tr>
+<tr><th>created</th><td>{{time .Doc.Created}}</td></tr>
+<tr><th>expires</th><td>{{time .Doc.Expires}}</td></tr>
+<tr><th>collective public key</th><td>{{.Doc.PublicKeySize}} bytes, SHA-256 {{.Doc.PublicKeySHA256}}</td></tr></table>
+{{if .Rows}}<h3>Signatures</h3>
+<table><tr><th>trustee</th><th>key</th><th>signature</th><th>now (coordinator's last check)</th></tr>
+{{range .Rows}}<tr{{if or .Bad .Down}} class="deny"{{end}}><td>{{if .Name}}{{.Name}}{{else}}unnamed (no --roster){{end}}</td><td><code>{{.KeyID.Short}}</code></td>
+<td{{if .Good}} class="good"{{else if .Bad}} class="bad"{{end}}>{{.Signature}}</td><td>{{if .Health}}{{.Health}}{{else}}-{{end}}</td></tr>
+{{end}}</table>{{end}}{{end}}{{end}}
+{{if and .Trustees (not .Named)}}<h2>Trustees now</h2><p>Without a roster (--roster) the page cannot tell which key is whose; the coordinator's last check:</p>
+<ul>{{range .Trustees}}<li>{{.Id}}: {{if not .Reachable}}down: {{.Problem}}{{else if .Problem}}unfit: {{.Problem}}{{else}}up{{end}}</li>{{end}}</ul>{{end}}
 {{template "foot"}}{{end}}
 
 {{define "releases"}}{{template "head"}}

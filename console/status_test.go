@@ -28,6 +28,13 @@ func liveStatus() *vigilv1.StatusResponse {
 		Trustees: []*vigilv1.TrusteeStatus{{Id: "audit", Reachable: true, LastRound: 8, LatencySeconds: 0.012},
 			{Id: "security", Problem: "connection refused"}},
 		Regions: []*vigilv1.RegionStatus{{Name: "eu", PublishedVersion: 7, LastSuccess: at}, {Name: "us", PublishedVersion: 6, Failures: 2, LastError: "disk full"}},
+		RecentRounds: []*vigilv1.LastRoundStatus{
+			{Round: 8, Outcome: "failed", Selected: 3, Participants: 3, Ended: at, DurationSeconds: 1.5, Stages: []*vigilv1.RoundStage{
+				{Name: "collecting updates", Seconds: 1.2}, {Name: "until the failure", Seconds: 0.3}}},
+			{Round: 7, Outcome: "completed", Selected: 3, Participants: 2, Version: 7, Ended: at, DurationSeconds: 2, Stages: []*vigilv1.RoundStage{
+				{Name: "collecting updates", Seconds: 1}, {Name: "trustees committing", Seconds: 0.25}, {Name: "decryption", Seconds: 0.125},
+				{Name: "charging and storing", Seconds: 0.5}, {Name: "publishing", Seconds: 0.125}}},
+		},
 	}
 }
 
@@ -49,7 +56,10 @@ func TestConsoleStatusPages(t *testing.T) {
 		wants   []string
 		refuses []string
 	}{
-		{"rounds", live, false, nil, "/rounds", []string{"Last round started: 9; 6 completed", "device-003", "only 1 of 2 trustees answered", `class="deny"`, "1.5s"}, nil},
+		{"rounds", live, false, nil, "/rounds", []string{"Last round started: 9; 6 completed", "device-003", "only 1 of 2 trustees answered", `class="deny"`, "1.5s",
+			"<th>collecting updates</th><th>trustees committing</th><th>decryption</th><th>charging and storing</th><th>publishing</th><th>until the failure</th>",
+			"<td>1.2s</td><td>-</td><td>-</td><td>-</td><td>-</td><td>300ms</td>", "<td>1s</td><td>250ms</td><td>125ms</td><td>500ms</td><td>125ms</td><td>-</td>",
+			"<td>2 of 3</td>"}, nil},
 		{"trustees", live, false, nil, "/trustees", []string{"<td>audit</td>\n<td>up</td>", "down: connection refused", "12ms"}, nil},
 		{"releases", live, false, nil, "/releases", []string{"<td>eu</td><td>v7</td>", "disk full"}, nil},
 		{"devices", live, false, nil, "/devices", []string{"2 enrolled, 1 removed", "device-001", "&lt;b&gt;x&lt;/b&gt;", "stolen", "not since the coordinator started"}, []string{"<b>x</b>"}},

@@ -16,8 +16,10 @@ import (
 
 	"github.com/vigilauth/vigil/console"
 	"github.com/vigilauth/vigil/coordinator"
+	"github.com/vigilauth/vigil/crypto/he"
 	"github.com/vigilauth/vigil/crypto/sig"
 	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
+	"github.com/vigilauth/vigil/release"
 )
 
 // runConsole implements "vigil console": the read-only web pages, behind mutual TLS.
@@ -34,7 +36,10 @@ func runConsole(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	state := fs.String("state", "", "the coordinator's state `DIR` to read rounds and devices from, read-only (when not using --operator)")
 	var a adminFlags
 	a.register(fs)
-	releaseRoot := fs.String("root", "", "the pinned release root `FILE` to verify the regions' releases under (with --region)")
+	releaseRoot := fs.String("root", "", "the pinned root of trust `FILE` (root.json) to verify the regions' releases (with --region) and the key epochs' signatures under")
+	var keyEpochs listFlag
+	fs.Var(&keyEpochs, "key-epoch", "a signed key-epoch document `FILE` to show with its signatures (the organisation's key-epoch.json, a region's keyepochs/N.json; repeatable)")
+	rosterPath := fs.String("roster", "", "the key ceremony's roster `FILE` (roster.bin), to name the trustees who signed the key epochs")
 	var regions listFlag
 	fs.Var(&regions, "region", "a release region `LOCATION` (directory or s3://) to check as devices do (repeatable; needs --root)")
 	reportDir := fs.String("report-dir", "", "the coordinator's `DIR` (with state/ and store/) to build the signed privacy report from, offered as a download (with --report-key)")
@@ -101,6 +106,26 @@ func runConsole(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		cfg.StatusSource, cfg.StatusPartial = "the state directory "+*state, true
 		cfg.Status = func(context.Context) (*vigilv1.StatusResponse, error) { return coordinator.ReadStatus(*state) }
 	}
+	if *releaseRoot != "" {
+		data, err := os.ReadFile(*releaseRoot)
+		if err != nil {
+			return fmt.Errorf("console: --root: %w", err)
+		}
+		if cfg.TrustRoot, err = release.ParseTrustedRoot(data); err != nil {
+			return fmt.Errorf("console: --root %s: %w", *releaseRoot, err)
+		}
+	}
+	for _, k := range keyEpochs {
+		if _, err := os.Stat(k); err != nil {
+			return fmt.Errorf("console: --key-epoch: %w", err)
+		}
+	}
+	cfg.KeyEpochs = keyEpochs
+	if *rosterPath != "" {
+		if cfg.Signers, err = rosterSigners(*rosterPath); err != nil {
+			return fmt.Errorf("console: --roster %s: %w", *rosterPath, err)
+		}
+	}
 	if len(regions) > 0 {
 		if *releaseRoot == "" {
 			return errors.New("console: --region needs --root, the release root devices pin")
@@ -149,6 +174,28 @@ func runConsole(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		srv.Shutdown(sctx)
 		return nil
 	}
+}
+
+// rosterSigners names the trustees' ceremony signing keys, the trustees role's keys, from a
+// key ceremony's roster.
+func rosterSigners(path string) (map[sig.KeyID]string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	roster, err := he.ParseRoster(he.DefaultParams(), data)
+	if err != nil {
+		return nil, err
+	}
+	names := map[sig.KeyID]string{}
+	for _, m := range roster.Members {
+		pk, err := sig.ParsePublicKey(m.Sign)
+		if err != nil {
+			return nil, fmt.Errorf("trustee %s: %w", m.ID, err)
+		}
+		names[pk.ID()] = m.ID
+	}
+	return names, nil
 }
 
 // signedReport builds the privacy report of the coordinator in dir as `vigil privacy report

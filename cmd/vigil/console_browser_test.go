@@ -4,22 +4,15 @@ import (
 	"archive/tar"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/chromedp/chromedp"
 
 	"github.com/vigilauth/vigil/crypto/sig"
 	"github.com/vigilauth/vigil/dp"
@@ -83,16 +76,10 @@ func runSmallDemo(t *testing.T) string {
 // of `vigil console` serving a demo organisation's state directory and ledger. The privacy
 // page's epsilon is the ledger's; the devices page lists the demo's devices; a client without
 // an operator's certificate is refused at the handshake. Each page's screenshot is an artefact.
-//
-// Chromium does not hold the operator's certificate (that needs an NSS database and a policy
-// to pick it): it reads the console through a loopback proxy that does, so the console itself
-// is served exactly as in production, behind mutual TLS.
+// Chromium reads the console through startConsole's proxy, which holds an operator's
+// certificate.
 func TestConsoleBrowser(t *testing.T) {
-	exe := consoleChromium(t)
-	shots := os.Getenv("VIGIL_SCREENSHOTS")
-	if shots == "" {
-		shots = t.ArtifactDir()
-	}
+	tab := newBrowser(t)
 	org := runSmallDemo(t)
 	ledgerPath := filepath.Join(org, "state", "model.ledger")
 	snap, err := dp.ReadLedger(ledgerPath)
@@ -119,62 +106,18 @@ func TestConsoleBrowser(t *testing.T) {
 	if err := sig.WritePublicKeyFile(reviewerPub, reviewer.Public()); err != nil {
 		t.Fatal(err)
 	}
-	caFile, issue := testCA(t, dir, "operators")
-	certFile, keyFile := writeKeyPair(t, dir, "console", issue("console", true))
-	ctx, cancel := context.WithCancel(context.Background())
-	var out syncBuffer
-	done := make(chan error, 1)
-	go func() {
-		done <- runConsole(ctx, []string{"--listen", "127.0.0.1:0", "--tls-cert", certFile, "--tls-key", keyFile, "--client-ca", caFile,
-			"--log", logPath, "--key", pub, "--state", filepath.Join(org, "state"), "--ledger", ledgerPath,
-			"--root", filepath.Join(org, "regions", "eu", "root", "1.root.json"),
-			"--region", filepath.Join(org, "regions", "eu"), "--region", filepath.Join(org, "regions", "us"),
-			"--report-dir", org, "--report-key", reviewerKey}, &out, io.Discard)
-	}()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("console: %v", err)
-		}
-	}()
-	var base string
-	for deadline := time.Now().Add(10 * time.Second); base == ""; {
-		if m := regexp.MustCompile(`https://\S+/`).FindString(out.String()); m != "" {
-			base = m
-		} else if time.Now().After(deadline) {
-			t.Fatal("console never said where it listens")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	caPEM, _ := os.ReadFile(caFile)
-	roots := x509.NewCertPool()
-	roots.AppendCertsFromPEM(caPEM)
+	c := startConsole(t, "--log", logPath, "--key", pub, "--state", filepath.Join(org, "state"), "--ledger", ledgerPath,
+		"--root", filepath.Join(org, "regions", "eu", "root", "1.root.json"),
+		"--region", filepath.Join(org, "regions", "eu"), "--region", filepath.Join(org, "regions", "us"),
+		"--report-dir", org, "--report-key", reviewerKey)
 
 	// Without a certificate: no page, not even an error page.
-	anon := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}
-	if resp, err := anon.Get(base + "privacy"); err == nil {
+	anon := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: c.roots}}}
+	if resp, err := anon.Get(c.base + "privacy"); err == nil {
 		resp.Body.Close()
 		t.Fatalf("a client without a certificate got %d", resp.StatusCode)
 	}
 
-	target, _ := url.Parse(base)
-	proxy := httputil.NewSingleHostReverseProxy(target)
-	proxy.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, Certificates: []tls.Certificate{issue("operator-1", false)}}}
-	front := httptest.NewServer(proxy)
-	defer front.Close()
-
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(exe), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.Flag("disable-quic", true), chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1200, 900))
-	defer cancelAlloc()
-	bctx, cancelTab := chromedp.NewContext(actx)
-	defer cancelTab()
-	// The first run starts the browser and must not carry a timeout: it would stop the browser.
-	if err := chromedp.Do(bctx, chromedp.Navigate("about:blank")); err != nil {
-		t.Fatal(err)
-	}
 	pages := []struct {
 		path  string
 		wants []string
@@ -183,31 +126,13 @@ func TestConsoleBrowser(t *testing.T) {
 		{"/privacy", []string{fmt.Sprintf("epsilon %.4g spent of %g", spent, snap.Budget.Epsilon), fmt.Sprintf("in %d rounds", len(snap.Entries)), "Download the signed privacy report",
 			fmt.Sprintf("Composed across the 1 ledgers shown: epsilon %.4g at delta %g", composed, snap.Budget.Delta)}},
 		{"/trustees", []string{"Trustees"}},
+		{"/keyepochs", []string{"Key epochs", "Root of trust version 1", "No key-epoch document given"}},
 		{"/releases", []string{"Everything verifies", "keystroke-ae version", "pointer expires in", "regions/us"}},
 		{"/devices", []string{"4 enrolled, 0 removed", "device-001", "device-004"}},
 		{"/decisions", []string{"verifies"}},
 	}
 	for i, p := range pages {
-		tctx, cancel := context.WithTimeout(bctx, time.Minute)
-		if err := chromedp.Do(tctx, chromedp.Navigate(front.URL+p.path), chromedp.WaitReady(chromedp.CSS("main"))); err != nil {
-			cancel()
-			t.Fatalf("%s: %v", p.path, err)
-		}
-		text, err := chromedp.Run(tctx, chromedp.Evaluate[string]("document.body.innerText"))
-		if err != nil {
-			cancel()
-			t.Fatalf("%s: %v", p.path, err)
-		}
-		png, err := chromedp.Run(tctx, chromedp.FullScreenshot(100))
-		cancel()
-		if err != nil {
-			t.Fatalf("%s: screenshot: %v", p.path, err)
-		}
-		shot := filepath.Join(shots, fmt.Sprintf("console-%02d-%s.png", i+1, strings.TrimPrefix(p.path, "/")))
-		if err := os.WriteFile(shot, png, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("screenshot %s", shot)
+		text := visit(t, tab, c.front+p.path, fmt.Sprintf("console-%02d-%s", i+1, strings.TrimPrefix(p.path, "/")))
 		for _, w := range p.wants {
 			if !strings.Contains(text, w) {
 				t.Errorf("%s lacks %q:\n%s", p.path, w, text)
@@ -216,7 +141,7 @@ func TestConsoleBrowser(t *testing.T) {
 	}
 	// The download button's target: the report and its signature, which verify under the
 	// reviewer's key.
-	resp, err := http.Get(front.URL + "/privacy/report")
+	resp, err := http.Get(c.front + "/privacy/report")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -30,6 +30,7 @@ const (
 	orgPolicy      = "privacy-policy.json" // the privacy policy, signed by the privacy office
 	orgTrustees    = "trustees"
 	orgTrusteeTLS  = "tls"
+	orgRoster      = "roster.bin" // the key ceremony's roster: the trustees' public identities (vigil console --roster)
 )
 
 // runSetup creates, in one step and on one host, everything an organisation needs to run Vigil
@@ -153,8 +154,13 @@ func setupOrg(dir string, ids []string, threshold int, hosts []string, pol polic
 			return err
 		}
 	}
+	roster, err := trust.ceremony.Roster.MarshalBinary()
+	if err != nil {
+		return err
+	}
 	for name, data := range map[string][]byte{
 		orgRoot: keys.RootEnvelope, orgKeyEpoch: trust.publicKey, orgKeyEpochDoc: trust.keyDocument, orgPolicy: trust.policy,
+		orgRoster: roster,
 	} {
 		if err := trustee.WritePublicFile(filepath.Join(dir, name), data); err != nil {
 			return err
