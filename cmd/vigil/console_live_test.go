@@ -152,6 +152,9 @@ func visit(t *testing.T, tab context.Context, url, name string) string {
 // Then one trustee is stopped, and the trustees and key epochs pages say it is down while
 // rounds go on with the other two. Screenshots of each are artefacts.
 func TestConsoleBrowserLiveTrustees(t *testing.T) {
+	if testing.Short() && os.Getenv("VIGIL_CHROMIUM") == "" {
+		t.Skip("starts several processes")
+	}
 	tab := newBrowser(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
