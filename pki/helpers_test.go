@@ -44,6 +44,8 @@ type testCoordinator struct {
 	enroller *Enroller
 	now      func() time.Time
 
+	hold chan struct{} // if set, GetTask waits for it to close
+
 	mu         sync.Mutex
 	state      tls.ConnectionState  // of the last GetTask
 	authorised map[string]time.Time // device ID -> when its enrolment was authorised
@@ -71,6 +73,9 @@ func (s *testCoordinator) Enroll(ctx context.Context, req *vigilv1.EnrollRequest
 func (s *testCoordinator) GetTask(ctx context.Context, req *vigilv1.GetTaskRequest) (*vigilv1.GetTaskResponse, error) {
 	if err := RequireDevice(ctx, req.GetDeviceId()); err != nil {
 		return nil, err
+	}
+	if s.hold != nil {
+		<-s.hold
 	}
 	if p, ok := peer.FromContext(ctx); ok {
 		s.mu.Lock()
@@ -110,6 +115,7 @@ type env struct {
 
 type envOptions struct {
 	limiter *Limiter
+	limits  *RequestLimits
 }
 
 func newEnv(t *testing.T, opt envOptions) *env {
@@ -153,10 +159,14 @@ func newEnv(t *testing.T, opt envOptions) *env {
 		t.Fatal(err)
 	}
 	e.lis = &countingListener{Listener: l}
-	opts := append([]grpc.ServerOption{
+	opts := []grpc.ServerOption{
 		grpc.Creds(credentials.NewTLS(ServerTLS(e.coord.TLSCertificate(), ca.Pool()))),
 		grpc.MaxRecvMsgSize(vigilv1.MaxMessageBytes),
-	}, guard.ServerOptions()...)
+	}
+	if opt.limits != nil {
+		opts = append(opts, opt.limits.ServerOptions()...)
+	}
+	opts = append(opts, guard.ServerOptions()...)
 	s := grpc.NewServer(opts...)
 	vigilv1.RegisterCoordinatorServer(s, e.srv)
 	go s.Serve(e.lis)

@@ -34,8 +34,14 @@ func serveAdmin(addr string, coord *coordinator.Coordinator, auth *pki.Authority
 	if err != nil {
 		return nil, "", err
 	}
-	opts := append(rpcm.ServerOptions(), g.ServerOptions()...)
-	opts = append(opts, grpc.Creds(credentials.NewTLS(pki.ServerTLS(creds.TLSCertificate(), auth.CA.Pool()))))
+	// Every Admin request is small, so this server's one receive limit is theirs, and a caller
+	// without a certificate is refused at the length prefix, before a body is read.
+	limits, err := pki.NewRequestLimits(pki.RequestLimitsConfig{MaxBytes: vigilv1.MaxRequestBytes})
+	if err != nil {
+		return nil, "", err
+	}
+	opts := append(append(rpcm.ServerOptions(), limits.ServerOptions()...), g.ServerOptions()...)
+	opts = append(opts, grpc.MaxRecvMsgSize(vigilv1.MaxSmallRequestBytes), grpc.Creds(credentials.NewTLS(pki.ServerTLS(creds.TLSCertificate(), auth.CA.Pool()))))
 	srv := grpc.NewServer(opts...)
 	coord.RegisterAdmin(srv, coordinator.AdminConfig{Regions: regions.status, Version: buildVersion()})
 	go srv.Serve(lis)

@@ -26,6 +26,10 @@ const (
 	// deviceStreams bounds concurrent calls on one device connection: a device makes one or
 	// two at a time; more is a misbehaving or hostile client.
 	deviceStreams = 8
+	// deviceCalls bounds a device's calls open at once over all its connections: its agent
+	// makes one at a time, its Renewer another now and then. Each may make the server hold a
+	// request of vigilv1.MaxMessageBytes (see pki.RequestLimits).
+	deviceCalls = 4
 	// enrolIdle, enrolConnAge and enrolStreams bound connections without a certificate: an
 	// enrolment is one call.
 	enrolIdle    = 20 * time.Second
@@ -59,6 +63,13 @@ func serveCoordinator(lis net.Listener, coord *coordinator.Coordinator, cert tls
 	if err != nil {
 		return nil, err
 	}
+	// The devices' server reads up to vigilv1.MaxMessageBytes, which only SubmitUpdate needs:
+	// devLimits refuses larger requests of the other methods, and bounds what one device can
+	// make it hold, over all its connections, to deviceCalls requests (see pki.RequestLimits).
+	devLimits, err := pki.NewRequestLimits(pki.RequestLimitsConfig{MaxBytes: vigilv1.MaxRequestBytes, MaxInFlight: deviceCalls})
+	if err != nil {
+		return nil, err
+	}
 	// Callers without a certificate are limited per address, since they have no identity yet,
 	// in the tap, before anything else is done for them. A whole office behind one address
 	// may enrol at once: the burst lets a few hundred devices through, the rate then holds a
@@ -81,7 +92,7 @@ func serveCoordinator(lis net.Listener, coord *coordinator.Coordinator, cert tls
 	}
 	enforce := grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: keepaliveMin, PermitWithoutStream: true})
 	// measure comes before the guards, so that the calls they refuse are counted.
-	devOpts := append(append(measure[:len(measure):len(measure)], coordinator.ServerOptions()...), devGuard.ServerOptions()...)
+	devOpts := append(append(append(measure[:len(measure):len(measure)], coordinator.ServerOptions()...), devLimits.ServerOptions()...), devGuard.ServerOptions()...)
 	devOpts = append(devOpts, grpc.Creds(pki.Handshaken()), grpc.MaxConcurrentStreams(deviceStreams), enforce,
 		grpc.KeepaliveParams(keepalive.ServerParameters{
 			MaxConnectionIdle: deviceIdle, MaxConnectionAge: deviceConnAge, MaxConnectionAgeGrace: deviceConnGrace,

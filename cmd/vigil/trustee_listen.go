@@ -7,6 +7,7 @@ import (
 	"google.golang.org/grpc/keepalive"
 
 	"github.com/vigilauth/vigil/pki"
+	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
 )
 
 // trusteeTransport returns a trustee's guard, which admits only the coordinator, and its
@@ -17,7 +18,13 @@ func trusteeTransport(revs *pki.Revocations) ([]grpc.ServerOption, error) {
 	if err != nil {
 		return nil, err
 	}
-	return append(g.ServerOptions(), grpc.MaxConcurrentStreams(64),
+	// Only CommitSum's contributions need trustee.MaxMessageBytes; the other requests are
+	// refused beyond vigilv1.MaxRequestBytes.
+	limits, err := pki.NewRequestLimits(pki.RequestLimitsConfig{MaxBytes: vigilv1.MaxRequestBytes, MaxInFlight: 64})
+	if err != nil {
+		return nil, err
+	}
+	return append(append(limits.ServerOptions(), g.ServerOptions()...), grpc.MaxConcurrentStreams(64),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: keepaliveMin, PermitWithoutStream: true}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: time.Hour, Time: time.Minute, Timeout: 20 * time.Second})), nil
 }

@@ -27,7 +27,44 @@ const (
 	MaxDeviceRecordBytes = 32 << 10
 	// NonceSize is the exact length of a task nonce.
 	NonceSize = 16
+
+	// MaxEnrollRequestBytes bounds an EnrollRequest: a certificate request, a device record
+	// and its proof, a token: a few KiB, with room.
+	MaxEnrollRequestBytes = 128 << 10
+	// MaxSmallRequestBytes bounds the request of every method that carries identifiers and
+	// versions only (a GetTaskRequest is under 200 bytes).
+	MaxSmallRequestBytes = 64 << 10
 )
+
+// maxRequestBytes is the table of per-method request limits, by full method name. Only the
+// methods that carry an update or a contribution accept MaxMessageBytes.
+var maxRequestBytes = map[string]int{
+	Coordinator_Enroll_FullMethodName:       MaxEnrollRequestBytes,
+	Coordinator_GetTask_FullMethodName:      MaxSmallRequestBytes,
+	Coordinator_SubmitUpdate_FullMethodName: MaxMessageBytes,
+	Coordinator_GetModel_FullMethodName:     MaxSmallRequestBytes,
+	Coordinator_GetKeyEpoch_FullMethodName:  MaxSmallRequestBytes,
+
+	Trustee_Info_FullMethodName:            MaxSmallRequestBytes,
+	Trustee_CommitSum_FullMethodName:       MaxMessageBytes, // per message: one contribution
+	Trustee_DecryptionShare_FullMethodName: MaxSmallRequestBytes,
+
+	Admin_Status_FullMethodName:       MaxSmallRequestBytes,
+	Admin_PauseRounds_FullMethodName:  MaxSmallRequestBytes,
+	Admin_ResumeRounds_FullMethodName: MaxSmallRequestBytes,
+	Admin_AbortRound_FullMethodName:   MaxSmallRequestBytes,
+	Admin_RemoveDevice_FullMethodName: MaxSmallRequestBytes,
+}
+
+// MaxRequestBytes returns the largest request message method, a full method name such as
+// Coordinator_GetTask_FullMethodName, accepts: MaxSmallRequestBytes for a method not in the
+// table, so that a method added without thought gets the small limit, not the large one.
+func MaxRequestBytes(method string) int {
+	if n, ok := maxRequestBytes[method]; ok {
+		return n
+	}
+	return MaxSmallRequestBytes
+}
 
 // ValidID reports whether id is a well-formed device, trustee or region identifier: 1 to
 // MaxIDLen characters of [A-Za-z0-9._-]. what names the field in the error.

@@ -1,0 +1,180 @@
+package main
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/vigilauth/vigil/coordinator"
+	"github.com/vigilauth/vigil/pki"
+	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
+)
+
+// deviceAttackRSSBound is the most resident memory the coordinator may use while one device
+// sends 19 MiB requests to methods that take small ones, from four connections at once. gRPC
+// reads such a request before any per-method check can run (pki.RequestLimits says why), so
+// the bound comes from the device's cap on open calls: deviceCalls (4) requests of 19 MiB read
+// at the same time, 76 MiB, never decoded, on top of the coordinator's own 40 to 60 MiB.
+// Without the cap the four connections would hold 32 such requests; decoding them copied each
+// twice more (measured: 595 MiB with 8 open calls and decoding, 348 MiB with 4).
+const deviceAttackRSSBound = 200 << 20
+
+// TestAttackDeviceOversizedRequests: a device with a valid certificate sends 19 MiB GetTask,
+// GetModel, GetKeyEpoch and Enroll requests to a real coordinator process, eight at a time on
+// each of four connections. Each is refused ResourceExhausted, naming its method's limit
+// (REQUEST_TOO_LARGE) or the device's cap on open calls (TOO_MANY_CALLS); the coordinator's
+// memory stays below deviceAttackRSSBound, and another device is served meanwhile.
+func TestAttackDeviceOversizedRequests(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	orgDir, dir := org(t), t.TempDir()
+	enrolAddr := startAuthority(t, ctx, orgDir)
+	args := []string{"coordinator", "--org", orgDir, "--dir", dir, "--listen", "127.0.0.1:0", "--metrics-listen", "",
+		"--rounds", "1", "--devices-per-round", "2", "--min-updates", "2", "--min-enrolled", "2", "--round-timeout", "3m",
+		"--model-layers", "16,64,16", "--clip", "1", "--noise-multiplier", "1", "--epsilon", "50", "--log-level", "warn"}
+	coord, lines, _ := startProcess(t, ctx, append(args, startTrustees(t, ctx, orgDir, 2)...)...)
+	addr := lines.wait(t, "coordinator listening on ")
+	go func() {
+		for range lines.lines {
+		}
+	}()
+	mallory := enrolAttackDevice(t, t.Cleanup, ctx, orgDir, enrolAddr, addr, "mallory", 0)
+	honest := enrolAttackDevice(t, t.Cleanup, ctx, orgDir, enrolAddr, addr, "honest", 0)
+	cert := mallory.ident.TLS.TLSCertificate()
+
+	const pad = 19 << 20
+	// padded returns msg with a 19 MiB field it does not know: every request type can carry
+	// one, and the coordinator reads it all.
+	padded := func(msg proto.Message) proto.Message {
+		b := protowire.AppendTag(nil, 1000, protowire.BytesType)
+		msg.ProtoReflect().SetUnknown(protowire.AppendBytes(b, make([]byte, pad)))
+		return msg
+	}
+	calls := []struct {
+		method string
+		call   func(ctx context.Context, api vigilv1.CoordinatorClient) error
+	}{
+		{vigilv1.Coordinator_GetTask_FullMethodName, func(ctx context.Context, api vigilv1.CoordinatorClient) error {
+			_, err := api.GetTask(ctx, padded(&vigilv1.GetTaskRequest{DeviceId: "mallory"}).(*vigilv1.GetTaskRequest))
+			return err
+		}},
+		{vigilv1.Coordinator_GetModel_FullMethodName, func(ctx context.Context, api vigilv1.CoordinatorClient) error {
+			_, err := api.GetModel(ctx, padded(&vigilv1.GetModelRequest{}).(*vigilv1.GetModelRequest))
+			return err
+		}},
+		{vigilv1.Coordinator_GetKeyEpoch_FullMethodName, func(ctx context.Context, api vigilv1.CoordinatorClient) error {
+			_, err := api.GetKeyEpoch(ctx, padded(&vigilv1.GetKeyEpochRequest{}).(*vigilv1.GetKeyEpochRequest))
+			return err
+		}},
+		{vigilv1.Coordinator_Enroll_FullMethodName, func(ctx context.Context, api vigilv1.CoordinatorClient) error {
+			_, err := api.Enroll(ctx, padded(&vigilv1.EnrollRequest{DeviceId: "mallory"}).(*vigilv1.EnrollRequest))
+			return err
+		}},
+	}
+
+	before, _ := processRSS(coord.Process.Pid)
+	actx, stop := context.WithCancel(ctx)
+	var peak atomic.Uint64
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		for actx.Err() == nil {
+			if rss, ok := processRSS(coord.Process.Pid); ok && rss > peak.Load() {
+				peak.Store(rss)
+			}
+			sleepCtx(actx, 10*time.Millisecond)
+		}
+	}()
+	var (
+		mu      sync.Mutex
+		refused = map[string]int{} // by reason
+		wrong   []string
+	)
+	var wg sync.WaitGroup
+	for range 4 {
+		conn, err := dialCoordinator(addr, pki.ClientTLS(&cert, mallory.ident.TLS.RootPool(), pki.Coordinator("")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		api := vigilv1.NewCoordinatorClient(conn)
+		for i := range 8 {
+			wg.Go(func() {
+				for n := i; actx.Err() == nil; n++ {
+					c := calls[n%len(calls)]
+					err := c.call(actx, api)
+					if actx.Err() != nil {
+						return
+					}
+					reason := coordinator.Reason(err)
+					limit := vigilv1.MaxRequestBytes(c.method)
+					ok := status.Code(err) == codes.ResourceExhausted &&
+						(reason == pki.ReasonTooManyCalls || reason == pki.ReasonRequestTooLarge &&
+							strings.Contains(err.Error(), c.method) && strings.Contains(err.Error(), "at most "+strconv.Itoa(limit)+" bytes"))
+					mu.Lock()
+					if ok {
+						refused[reason]++
+					} else if len(wrong) < 5 {
+						wrong = append(wrong, c.method+": "+errString(err))
+					}
+					mu.Unlock()
+				}
+			})
+		}
+	}
+	// The attack runs until eight oversized requests have been read and refused (each takes
+	// the coordinator a moment: 19 MiB over TLS), the device's other calls refused meanwhile.
+	for deadline := time.Now().Add(90 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		mu.Lock()
+		n := refused[pki.ReasonRequestTooLarge]
+		mu.Unlock()
+		if n >= 8 || time.Now().After(deadline) {
+			break
+		}
+	}
+	served := 0
+	for range 5 {
+		cctx, ccancel := context.WithTimeout(ctx, 10*time.Second)
+		_, err := honest.api.GetModel(cctx, &vigilv1.GetModelRequest{})
+		ccancel()
+		if err != nil {
+			t.Errorf("another device under the attack: %v", err)
+		} else {
+			served++
+		}
+	}
+	stop()
+	wg.Wait()
+	<-sampled
+
+	t.Logf("coordinator RSS %d MiB before, peak %d MiB under the attack (bound %d MiB); refused %v; the other device served %d of 5 times",
+		before>>20, peak.Load()>>20, deviceAttackRSSBound>>20, refused, served)
+	if len(wrong) > 0 {
+		t.Errorf("oversized requests not refused as they should be: %s", strings.Join(wrong, "; "))
+	}
+	if refused[pki.ReasonRequestTooLarge] == 0 || refused[pki.ReasonTooManyCalls] == 0 {
+		t.Errorf("refusals %v: want both %s and %s", refused, pki.ReasonRequestTooLarge, pki.ReasonTooManyCalls)
+	}
+	if p := peak.Load(); p > deviceAttackRSSBound && !raceEnabled {
+		t.Errorf("coordinator RSS reached %d MiB under the attack, bound %d MiB", p>>20, deviceAttackRSSBound>>20)
+	}
+}
+
+func errString(err error) string {
+	if err == nil {
+		return "accepted"
+	}
+	return err.Error()
+}
