@@ -53,6 +53,10 @@ type Config struct {
 	// MaxBackoff caps FailureBackoff's doubling (default 5m).
 	MaxBackoff time.Duration
 
+	// Population, if set, also runs the rounds that learn the population model (see
+	// PopulationRounds): first, and again every Population.Every rounds.
+	Population *PopulationRounds
+
 	// Training is what devices are told to do with their local data.
 	Training Training
 	// Privacy makes the rounds differentially private. Required: set a noise multiplier and a
@@ -174,6 +178,9 @@ func (c *Config) validate() error {
 		return fmt.Errorf("coordinator: training settings out of range: %+v", c.Training)
 	}
 	if err := c.validatePrivacy(); err != nil {
+		return err
+	}
+	if err := c.validatePopulation(); err != nil {
 		return err
 	}
 	if c.Server == nil {

@@ -27,18 +27,20 @@ type Coordinator struct {
 	metrics *metrics
 	wake    chan struct{}
 
-	mu        sync.Mutex
-	engine    *round.Engine
-	global    GlobalModel
-	devices   map[string]device
-	enrolling map[string]pendingEnrolment // enrolled but not yet called again: not in devices
-	completed int
-	open      openRound
-	abandoned uint64        // a round found closed at restart, to report once
-	servable  uint64        // the open round once its start is durable: only its tasks are handed out
-	opened    chan struct{} // closed, and replaced, when a round becomes servable
-	ledger    *dp.Ledger
-	contribs  *contributionLog // the open round's contributions, for the trustees
+	mu     sync.Mutex
+	engine *round.Engine
+	global GlobalModel
+	// population is the newest population model (zero: none released, or not configured).
+	population GlobalModel
+	devices    map[string]device
+	enrolling  map[string]pendingEnrolment // enrolled but not yet called again: not in devices
+	completed  int
+	open       openRound
+	abandoned  uint64        // a round found closed at restart, to report once
+	servable   uint64        // the open round once its start is durable: only its tasks are handed out
+	opened     chan struct{} // closed, and replaced, when a round becomes servable
+	ledger     *dp.Ledger
+	contribs   *contributionLog // the open round's contributions, for the trustees
 
 	// Operating the run: pacing, back-off, the operator's pause and abort, and what the
 	// status reports (in memory only, except the pause).
@@ -57,12 +59,14 @@ type Coordinator struct {
 	// retained are old model versions object lock kept, with when to try again (retention.go).
 	retained map[uint64]time.Time
 
-	unpublished    uint64 // a version not yet taken by the Publisher
-	lastPublishTry time.Time
+	unpublished uint64 // a version not yet taken by the Publisher
+	// unpublishedPopulation is a population version not yet taken by the Publisher.
+	unpublishedPopulation uint64
+	lastPublishTry        time.Time
 
 	// Durability: changes made under mu are written by the next commit; handlers that must not
 	// answer before their change is on disk wait for pending.done.
-	state      *stateFile // nil: nothing is persisted
+	state      *stateFile   // nil: nothing is persisted
 	dirty      bool
 	lastCommit time.Time
 	pending    *commit
@@ -109,21 +113,25 @@ func New(ctx context.Context, cfg Config, sealing Sealing) (*Coordinator, error)
 	if err != nil {
 		return nil, err
 	}
-	engine, err := round.New(cfg.roundConfig(), global.Meta.Round)
+	population, err := loadPopulation(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	engine, err := round.New(cfg.roundConfig(), max(global.Meta.Round, population.Meta.Round))
 	if err != nil {
 		return nil, fmt.Errorf("coordinator: %w", err)
 	}
 	m.globalVersion.Set(float64(global.Meta.Version))
 	c := &Coordinator{
 		cfg: cfg, sealing: sealing, log: cfg.Logger, metrics: m,
-		wake: make(chan struct{}, 1), engine: engine, global: global, devices: map[string]device{},
+		wake: make(chan struct{}, 1), engine: engine, global: global, population: population, devices: map[string]device{},
 		enrolling: map[string]pendingEnrolment{}, lastSeen: map[string]time.Time{}, removed: map[string]removal{},
 		pending: &commit{done: make(chan struct{})}, stopped: make(chan struct{}), opened: make(chan struct{}),
 	}
 	if err := c.openLedger(); err != nil {
 		return nil, err
 	}
-	c.unpublished = global.Meta.Version
+	c.unpublished, c.unpublishedPopulation = global.Meta.Version, population.Meta.Version
 	if cfg.StateDir != "" {
 		if c.state, err = newStateFile(cfg.StateDir); err != nil {
 			return nil, err

@@ -40,7 +40,9 @@ type Event struct {
 	Selected int // devices sampled for the round
 	Accepted int // updates accepted so far
 	Device   string
-	// Version is the global model version the round produced (RoundCompleted).
+	// Model and Version name the version the round produced (RoundCompleted): of the global
+	// model, or of the population model after a population round.
+	Model   string
 	Version uint64
 	// Duration is the time from start to completion or failure.
 	Duration time.Duration

@@ -21,6 +21,9 @@ type GlobalModel struct {
 	// Participants is the number of updates in the round that made this version, kept in
 	// memory for the operator; it is neither stored nor published (zero once loaded).
 	Participants int
+	// Population is a population model's decoded population (models.EncodePopulation), stored
+	// and released as population.f64; nil for the global autoencoder.
+	Population []byte
 }
 
 // Store keys: models/<name>/v<version, 10 digits>/params.f64 (little-endian float64s) and
@@ -40,6 +43,11 @@ func saveModel(ctx context.Context, st store.Store, m *GlobalModel) error {
 	}
 	prefix := versionPrefix(m.Meta.Name, m.Meta.Version)
 	// Create, not Put: a version once written is never replaced.
+	if m.Population != nil {
+		if err := st.Create(ctx, prefix+models.ArtifactPopulation, m.Population); err != nil {
+			return fmt.Errorf("coordinator: save %s v%d: %w", m.Meta.Name, m.Meta.Version, err)
+		}
+	}
 	if err := st.Create(ctx, prefix+models.ArtifactParams, raw); err != nil {
 		return fmt.Errorf("coordinator: save model v%d: %w", m.Meta.Version, err)
 	}
@@ -69,8 +77,13 @@ func loadModel(ctx context.Context, st store.Store, name string, v uint64) (Glob
 	if m.Params, err = models.DecodeParams(raw); err != nil {
 		return GlobalModel{}, fmt.Errorf("coordinator: model v%d: %w", v, err)
 	}
-	if err := m.Meta.Spec().CheckParams(m.Params); err != nil {
+	if err := m.Meta.CheckParams(m.Params); err != nil {
 		return GlobalModel{}, fmt.Errorf("coordinator: model v%d: %w", v, err)
+	}
+	if m.Meta.Kind == models.KindPopulation {
+		if m.Population, err = st.Get(ctx, prefix+models.ArtifactPopulation); err != nil {
+			return GlobalModel{}, fmt.Errorf("coordinator: %s v%d: %w", name, v, err)
+		}
 	}
 	return m, nil
 }

@@ -37,5 +37,15 @@ func (c *Config) checkPolicy() error {
 	if err != nil {
 		return fmt.Errorf("coordinator: devices would refuse every task, the settings are outside privacy policy v%d: %w", p.Version, err)
 	}
+	if pop := c.Population; pop != nil {
+		// m_min of a population round follows from the devices enrolled when it starts; the
+		// noise and the clip norm are fixed, and checked here.
+		m := max(c.MinUpdates, 2)
+		err := p.Check(release.Task{NoiseMultiplier: pop.NoiseMultiplier, ClipNorm: pop.Stats.Clip(),
+			MinParticipants: uint32(max(m, int(p.MinParticipants))), ToleratedDevices: uint32(max(dp.DefaultToleratedDevices(m), int(p.MinToleratedDevices)))})
+		if err != nil {
+			return fmt.Errorf("coordinator: devices would refuse every population task, its settings are outside privacy policy v%d: %w", p.Version, err)
+		}
+	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"math"
 	"path/filepath"
 	"time"
 
@@ -183,11 +184,12 @@ func (c *Coordinator) taskPrivacy(round uint64) *vigilv1.PrivacyConfig {
 		// The round closed meanwhile; the device's update will be refused, but its task must
 		// still name the configured settings, never zeros.
 		cp := c.cfg.Privacy
-		p = roundPrivacy{noiseMultiplier: cp.NoiseMultiplier, clipNorm: cp.ClipNorm, minParticipants: c.cfg.MinUpdates, toleratedDevices: cp.ToleratedDevices}
+		p = roundPrivacy{noiseMultiplier: cp.NoiseMultiplier, clipNorm: cp.ClipNorm, minParticipants: c.cfg.MinUpdates,
+			toleratedDevices: cp.ToleratedDevices, expected: float64(c.cfg.DevicesPerRound)}
 	}
 	return &vigilv1.PrivacyConfig{
 		ClipNorm: p.clipNorm, NoiseMultiplier: p.noiseMultiplier,
-		MinParticipants: uint32(p.minParticipants), ExpectedParticipants: uint32(c.cfg.DevicesPerRound),
+		MinParticipants: uint32(p.minParticipants), ExpectedParticipants: uint32(math.Round(p.expected)),
 		ToleratedDevices: uint32(p.toleratedDevices),
 	}
 }
@@ -205,9 +207,12 @@ func (c *Coordinator) openLedger() error {
 	snap, err := dp.ReadLedger(p.LedgerPath)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
+		if g.Meta.Round == 0 {
+			g = c.population
+		}
 		if g.Meta.Round > 0 {
 			return fmt.Errorf("%w: model %q v%d was released by round %d, but there is no ledger at %s; a deleted ledger cannot be rebuilt",
-				ErrLedgerBehind, c.cfg.ModelName, g.Meta.Version, g.Meta.Round, p.LedgerPath)
+				ErrLedgerBehind, g.Meta.Name, g.Meta.Version, g.Meta.Round, p.LedgerPath)
 		}
 	case err != nil:
 		return fmt.Errorf("coordinator: %w", err)
@@ -230,11 +235,15 @@ func (c *Coordinator) openLedger() error {
 	if err != nil {
 		return fmt.Errorf("coordinator: %w", err)
 	}
-	if g.Meta.Round > 0 {
+	// The population model's rounds are charged to the same ledger, and bound the same way.
+	for _, g := range []GlobalModel{c.global, c.population} {
+		if g.Meta.Round == 0 {
+			continue
+		}
 		e, ok := l.Entry(g.Meta.Round)
 		if !ok {
 			return fmt.Errorf("%w: model %q v%d was released by round %d, which the ledger %s does not record",
-				ErrLedgerBehind, c.cfg.ModelName, g.Meta.Version, g.Meta.Round, p.LedgerPath)
+				ErrLedgerBehind, g.Meta.Name, g.Meta.Version, g.Meta.Round, p.LedgerPath)
 		}
 		switch e.ModelSHA256 {
 		case g.Meta.ParamsSHA256:

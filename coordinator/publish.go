@@ -23,7 +23,8 @@ type Release struct {
 	Parent  uint64
 	Created time.Time
 	// Files are the release's artifacts by name: "params.f64" (the parameters as little-endian
-	// float64s) and "meta.json" (the version's models.Meta).
+	// float64s), "meta.json" (the version's models.Meta), and for a population model
+	// "population.f64" (models.EncodePopulation).
 	Files map[string][]byte
 	// Training facts: the round, the devices in it, and the privacy spent so far by the model.
 	Round   uint64
@@ -47,6 +48,9 @@ func (c *Coordinator) publish(ctx context.Context, m GlobalModel, epsilon, delta
 		Files: map[string][]byte{models.ArtifactParams: models.EncodeParams(m.Params), models.ArtifactMeta: meta},
 		// Devices stays 0: a round's participant count is not published (see models.PrivacyMeta).
 		Round: m.Meta.Round, Epsilon: epsilon, Delta: delta,
+	}
+	if m.Population != nil {
+		r.Files[models.ArtifactPopulation] = m.Population
 	}
 	if err := c.cfg.Publisher.Publish(ctx, r); err != nil {
 		return fmt.Errorf("coordinator: publish v%d: %w", m.Meta.Version, err)

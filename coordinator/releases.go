@@ -40,6 +40,20 @@ type ReleasePublisher struct {
 
 var _ Publisher = (*ReleasePublisher)(nil)
 
+// PublishersByModel hands each release to the Publisher of its model. An outbox signs and
+// publishes the pointers of one model, so a coordinator that releases the global model and the
+// population model needs one for each.
+type PublishersByModel map[string]Publisher
+
+// Publish implements Publisher.
+func (p PublishersByModel) Publish(ctx context.Context, r Release) error {
+	pub, ok := p[r.Model]
+	if !ok {
+		return fmt.Errorf("coordinator: no publisher for model %q", r.Model)
+	}
+	return pub.Publish(ctx, r)
+}
+
 // NewReleasePublisher returns a Publisher that queues releases in q (normally a
 // *release.Outbox whose Run the caller drives).
 func NewReleasePublisher(q ReleaseQueue, cfg ReleasePublisherConfig) (*ReleasePublisher, error) {
@@ -93,10 +107,20 @@ func ReleaseSpec(r Release) (release.Spec, error) {
 	if err != nil {
 		return fail("%w", err)
 	}
-	if err := meta.Spec().Validate(); err != nil {
-		return fail("%w", err)
+	switch meta.Kind {
+	case "":
+		if err := meta.Spec().Validate(); err != nil {
+			return fail("%w", err)
+		}
+	case models.KindPopulation:
+		if _, ok := r.Files[models.ArtifactPopulation]; !ok {
+			return fail("a population model without %s", models.ArtifactPopulation)
+		}
+		if meta.NumParams == 0 {
+			meta.NumParams = len(params)
+		}
 	}
-	if err := meta.Spec().CheckParams(params); err != nil {
+	if err := meta.CheckParams(params); err != nil {
 		return fail("%w", err)
 	}
 	sum := sha256.Sum256(raw)

@@ -10,6 +10,7 @@ import (
 	"github.com/vigilauth/vigil/aggregation"
 	"github.com/vigilauth/vigil/coordinator/round"
 	"github.com/vigilauth/vigil/dp"
+	statev1 "github.com/vigilauth/vigil/proto/vigil/state/v1"
 	"github.com/vigilauth/vigil/trustee"
 )
 
@@ -112,7 +113,7 @@ func (c *Coordinator) step(ctx context.Context) (done bool, err error) {
 		next, err = c.timedRelease(ctx, closed, info, &stages)
 	default:
 		err = fmt.Errorf("only %d of %d sampled devices answered by the deadline; at least %d are needed; nothing charged or released",
-			len(closed.Participants), closed.Selected, c.cfg.MinUpdates)
+			len(closed.Participants), closed.Selected, max(c.cfg.MinUpdates, info.privacy.minParticipants))
 	}
 	end := c.cfg.Now()
 	dur := end.Sub(closed.Started)
@@ -124,9 +125,14 @@ func (c *Coordinator) step(ctx context.Context) (done bool, err error) {
 	sum := roundSummary{Round: closed.Round, Selected: closed.Selected, Participants: len(closed.Participants), Ended: end, Duration: dur}
 	var wait time.Duration
 	if err == nil {
-		c.global = next
+		if info.kind == statev1.RoundKind_ROUND_KIND_POPULATION_STATS {
+			c.population = next
+			c.unpublishedPopulation = next.Meta.Version
+		} else {
+			c.global = next
+			c.unpublished = next.Meta.Version
+		}
 		c.completed++
-		c.unpublished = next.Meta.Version
 		c.failures = 0
 		sum.Outcome, sum.Version = "completed", next.Meta.Version
 	} else {
@@ -154,13 +160,15 @@ func (c *Coordinator) step(ctx context.Context) (done bool, err error) {
 	eps, delta := c.spent()
 	c.metrics.rounds.WithLabelValues("completed").Inc()
 	c.metrics.participants.Set(float64(len(closed.Participants)))
-	c.metrics.globalVersion.Set(float64(next.Meta.Version))
+	if info.kind != statev1.RoundKind_ROUND_KIND_POPULATION_STATS {
+		c.metrics.globalVersion.Set(float64(next.Meta.Version))
+	}
 	c.metrics.epsilon.Set(eps)
 	c.setRemaining()
-	c.log.Info("round completed", "round", closed.Round, "version", next.Meta.Version,
+	c.log.Info("round completed", "round", closed.Round, "model", next.Meta.Name, "version", next.Meta.Version,
 		"participants", len(closed.Participants), "selected", closed.Selected, "duration", dur, "epsilon", eps)
 	c.emit(Event{Kind: RoundCompleted, Round: closed.Round, Selected: closed.Selected, Accepted: len(closed.Participants),
-		Version: next.Meta.Version, Duration: dur, Epsilon: eps, Delta: delta})
+		Model: next.Meta.Name, Version: next.Meta.Version, Duration: dur, Epsilon: eps, Delta: delta})
 	c.publishPending(ctx)
 	c.pruneVersions(ctx)
 	return false, nil
@@ -181,6 +189,7 @@ type roundSummary struct {
 type openRound struct {
 	round   uint64
 	privacy roundPrivacy
+	kind    statev1.RoundKind
 }
 
 // start opens the next round if the configuration, the enrolled devices and the privacy budget
@@ -235,7 +244,11 @@ func (c *Coordinator) start(ctx context.Context, now time.Time) (done bool, err 
 		ids = append(ids, id)
 	}
 	sort.Strings(ids)
-	rp, err := c.roundPrivacy(len(ids))
+	kind := statev1.RoundKind_ROUND_KIND_TRAIN
+	if c.populationDueLocked(c.engine.LastRound() + 1) {
+		kind = statev1.RoundKind_ROUND_KIND_POPULATION_STATS
+	}
+	rp, plan, dim, err := c.roundSetup(kind, len(ids))
 	if err != nil {
 		c.mu.Unlock()
 		return false, fmt.Errorf("coordinator: %w", err)
@@ -247,15 +260,15 @@ func (c *Coordinator) start(ctx context.Context, now time.Time) (done bool, err 
 			return true, fmt.Errorf("coordinator: %w", err)
 		}
 	}
-	sum, err := c.sealing.NewSum(len(c.global.Params))
+	sum, err := c.sealing.NewSum(dim)
 	if err != nil {
 		c.mu.Unlock()
 		return false, fmt.Errorf("coordinator: %w", err)
 	}
 	c.dirty = true
-	id, selected, err := c.engine.Start(now, c.global.Meta.Version, ids, sum, c.cfg.Rand)
+	id, selected, err := c.engine.StartPlan(now, plan, c.global.Meta.Version, ids, sum, c.cfg.Rand)
 	// The round's privacy is saved with it by the commit below, before any device is asked.
-	c.open = openRound{round: id, privacy: rp}
+	c.open = openRound{round: id, privacy: rp, kind: kind}
 	if c.cfg.RoundInterval > 0 {
 		c.notBefore = now.Add(c.cfg.RoundInterval)
 	}
@@ -278,7 +291,7 @@ func (c *Coordinator) start(ctx context.Context, now time.Time) (done bool, err 
 	close(c.opened)
 	c.opened = make(chan struct{})
 	c.mu.Unlock()
-	c.log.Info("round started", "round", id, "base_version", c.global.Meta.Version, "selected", len(selected), "enrolled", len(ids))
+	c.log.Info("round started", "round", id, "kind", kindName(kind), "base_version", c.global.Meta.Version, "selected", len(selected), "enrolled", len(ids))
 	c.emit(Event{Kind: RoundStarted, Round: id, Selected: len(selected)})
 	return false, nil
 }
@@ -308,13 +321,22 @@ func (c *Coordinator) release(ctx context.Context, closed round.Closed, info ope
 			return GlobalModel{}, err
 		}
 	}
-	sum, err := c.sealing.Open(ctx, closed.Round, closed.Sum, contribs, c.cfg.Privacy.ClipNorm)
+	sum, err := c.sealing.Open(ctx, closed.Round, closed.Sum, contribs, info.privacy.clipNorm)
 	if err != nil {
 		return GlobalModel{}, fmt.Errorf("open the sum: %w", err)
 	}
 	if err := checkPlausible(sum, len(closed.Participants), info.privacy); err != nil {
 		c.log.Error("decrypted sum refused", "round", closed.Round, "err", err)
 		return GlobalModel{}, err
+	}
+	if info.kind == statev1.RoundKind_ROUND_KIND_POPULATION_STATS {
+		next, err := c.releasePopulation(ctx, closed, info, sum, charged)
+		if err == nil && c.ledger != nil {
+			if err := c.ledger.RecordRelease(closed.Round, next.Meta.ParamsSHA256); err != nil {
+				c.log.Warn("released population's hash not yet in the privacy ledger", "round", closed.Round, "err", err)
+			}
+		}
+		return next, err
 	}
 	n := len(closed.Participants)
 	denominator := float64(n)
@@ -350,28 +372,43 @@ func (c *Coordinator) release(ctx context.Context, closed round.Closed, info ope
 	return next, nil
 }
 
-// publishPending hands the newest version to the Publisher if it has not taken it yet, at most
-// once a second while it keeps failing.
+// publishPending hands the newest version of the global model, and of the population model,
+// to the Publisher if it has not taken them yet, at most once a second while it keeps failing.
 func (c *Coordinator) publishPending(ctx context.Context) {
 	c.mu.Lock()
-	v, g := c.unpublished, c.global
-	due := v != 0 && c.cfg.Now().Sub(c.lastPublishTry) >= time.Second
+	pending := []struct {
+		v     uint64
+		g     GlobalModel
+		taken *uint64
+	}{{c.unpublished, c.global, &c.unpublished}, {c.unpublishedPopulation, c.population, &c.unpublishedPopulation}}
+	due := (c.unpublished != 0 || c.unpublishedPopulation != 0) && c.cfg.Now().Sub(c.lastPublishTry) >= time.Second
 	if due {
 		c.lastPublishTry = c.cfg.Now()
 	}
 	c.mu.Unlock()
-	if !due || c.cfg.Publisher == nil || g.Meta.Version != v {
+	if !due || c.cfg.Publisher == nil {
 		return
 	}
 	eps, delta := c.spent()
-	if err := c.timedPublish(ctx, g, eps, delta); err != nil {
-		c.log.Warn("release not yet handed to the publisher; will retry", "version", v, "err", err)
-		return
+	failed := false
+	for _, p := range pending {
+		if p.v == 0 || p.g.Meta.Version != p.v {
+			continue
+		}
+		if err := c.timedPublish(ctx, p.g, eps, delta); err != nil {
+			c.log.Warn("release not yet handed to the publisher; will retry", "model", p.g.Meta.Name, "version", p.v, "err", err)
+			failed = true
+			continue
+		}
+		c.mu.Lock()
+		if *p.taken == p.v {
+			*p.taken = 0
+		}
+		c.mu.Unlock()
 	}
-	c.mu.Lock()
-	if c.unpublished == v {
-		c.unpublished = 0
+	if !failed {
+		c.mu.Lock()
+		c.lastPublishTry = time.Time{}
+		c.mu.Unlock()
 	}
-	c.lastPublishTry = time.Time{}
-	c.mu.Unlock()
 }

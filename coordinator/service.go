@@ -15,6 +15,7 @@ import (
 	"github.com/vigilauth/vigil/aggregation"
 	"github.com/vigilauth/vigil/coordinator/round"
 	"github.com/vigilauth/vigil/models"
+	statev1 "github.com/vigilauth/vigil/proto/vigil/state/v1"
 	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
 	"github.com/vigilauth/vigil/store"
 )
@@ -211,14 +212,21 @@ func (c *Coordinator) GetTask(ctx context.Context, req *vigilv1.GetTaskRequest) 
 
 func (c *Coordinator) taskResponse(t round.Task, version uint64) *vigilv1.GetTaskResponse {
 	tr := c.cfg.Training
-	return &vigilv1.GetTaskResponse{GlobalVersion: version, Task: &vigilv1.Task{
+	task := &vigilv1.Task{
 		Round: t.Round, Nonce: t.Nonce, BaseVersion: t.BaseVersion,
 		Training:   &vigilv1.TrainingConfig{LocalEpochs: uint32(tr.LocalEpochs), LearningRate: tr.LearningRate, BatchSize: uint32(tr.BatchSize)},
 		Privacy:    c.taskPrivacy(t.Round),
 		Encryption: c.sealing.Encryption(),
 		Deadline:   timestamppb.New(t.Deadline),
 		Policy:     c.cfg.PrivacyPolicy,
-	}}
+	}
+	c.mu.Lock()
+	population := c.open.round == t.Round && c.open.kind == statev1.RoundKind_ROUND_KIND_POPULATION_STATS
+	c.mu.Unlock()
+	if population {
+		task.Kind, task.Population = vigilv1.TaskKind_TASK_KIND_POPULATION_STATS, c.populationTask()
+	}
+	return &vigilv1.GetTaskResponse{GlobalVersion: version, Task: task}
 }
 
 // SubmitUpdate implements vigilv1.CoordinatorServer.

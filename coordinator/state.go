@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/vigilauth/vigil/aggregation"
 	"github.com/vigilauth/vigil/coordinator/round"
 	"github.com/vigilauth/vigil/internal/atomicfile"
 	statev1 "github.com/vigilauth/vigil/proto/vigil/state/v1"
@@ -104,7 +105,10 @@ func (c *Coordinator) snapshotLocked() (*statev1.CoordinatorState, error) {
 		Id: rs.Round, BaseVersion: rs.BaseVersion, Started: timestamppb.New(rs.Started), Deadline: timestamppb.New(rs.Deadline),
 		Phase: statev1.Phase_PHASE_COLLECTING, Sum: raw, Count: uint32(sum.Count()),
 		SamplingRate: c.open.privacy.samplingRate, ExpectedParticipants: c.open.privacy.expected,
-		Privacy: encodeRoundPrivacy(c.open.privacy),
+		Privacy: encodeRoundPrivacy(c.open.privacy), Kind: c.open.kind,
+	}
+	if plan, ok := c.engine.Plan(); ok {
+		r.QuorumMin = uint32(plan.Quorum.Min)
 	}
 	if rs.Closed {
 		r.Phase = statev1.Phase_PHASE_CLOSED
@@ -153,26 +157,29 @@ func (c *Coordinator) restore(st *statev1.CoordinatorState) error {
 		return fmt.Errorf("coordinator: saved round %d trains version %d but the store's newest is %d", r.GetId(), r.GetBaseVersion(), c.global.Meta.Version)
 	}
 	saved := decodeRoundPrivacy(r)
-	now := c.cfg.Privacy
-	configured := roundPrivacy{insecureNoDP: now.InsecureNoDP, noiseMultiplier: now.NoiseMultiplier, clipNorm: now.ClipNorm,
-		minParticipants: c.cfg.MinUpdates, toleratedDevices: now.ToleratedDevices}
+	configured := c.configuredPrivacy(r.GetKind(), saved)
 	if d := saved.diff(configured); d != "" {
 		// Devices have already noised for the saved settings; charging the configured ones
 		// would record a privacy loss the round did not have.
 		return fmt.Errorf("%w: round %d: %s; restart with the round's settings to finish it", ErrRoundSettingsChanged, r.GetId(), d)
 	}
-	sum, err := c.sealing.RestoreSum(len(c.global.Params), r.GetSum())
+	dim, plan := len(c.global.Params), round.Plan{}
+	if r.GetKind() == statev1.RoundKind_ROUND_KIND_POPULATION_STATS {
+		dim = c.cfg.Population.Stats.Len()
+		plan = round.Plan{Expected: len(r.GetTasks()), Quorum: aggregation.Quorum{Min: int(r.GetQuorumMin())}}
+	}
+	sum, err := c.sealing.RestoreSum(dim, r.GetSum())
 	if err != nil {
 		return fmt.Errorf("coordinator: round %d: %w", r.GetId(), err)
 	}
-	rs := round.State{Round: r.GetId(), BaseVersion: r.GetBaseVersion(), Started: r.GetStarted().AsTime(), Deadline: r.GetDeadline().AsTime()}
+	rs := round.State{Round: r.GetId(), BaseVersion: r.GetBaseVersion(), Started: r.GetStarted().AsTime(), Deadline: r.GetDeadline().AsTime(), Plan: plan}
 	for _, t := range r.GetTasks() {
 		rs.Tasks = append(rs.Tasks, round.TaskState{Device: t.GetDevice(), Nonce: t.GetNonce(), Submitted: t.GetSubmitted()})
 	}
 	if err := c.engine.Restore(rs, sum); err != nil {
 		return fmt.Errorf("coordinator: %w", err)
 	}
-	c.open = openRound{round: r.GetId(), privacy: saved}
+	c.open = openRound{round: r.GetId(), privacy: saved, kind: r.GetKind()}
 	c.servable = r.GetId() // no one waits yet: New has not returned
 	c.log.Info("resumed round", "round", r.GetId(), "updates", sum.Count(), "deadline", rs.Deadline.Format(time.RFC3339))
 	return nil

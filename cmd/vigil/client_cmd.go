@@ -87,7 +87,7 @@ func runClient(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		sealer = client.NewThresholdSealer(f.id, keys)
 	}
 	cfg := client.Config{
-		DeviceID: f.id, Identity: id, Coordinator: api, Data: client.Rows(data.train), Sealer: sealer,
+		DeviceID: f.id, Identity: id, Coordinator: api, Data: data, Sealer: sealer,
 		FeatureSet: featureSet, Seed: f.synthSeed, MinNoiseMultiplier: f.minNoise, Logger: logger,
 	}
 	if f.noDP {

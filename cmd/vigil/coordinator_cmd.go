@@ -44,6 +44,8 @@ type coordinatorFlags struct {
 	seed                                 uint64
 	plaintext, noDP                      bool
 	clip, noise, epsilon, delta          float64
+	populationNoise                      float64
+	populationEvery                      int
 	tolerated                            int
 	policy                               string
 	trustees, regions                    listFlag
@@ -77,6 +79,8 @@ func runCoordinator(ctx context.Context, args []string, stdout, stderr io.Writer
 	fs.BoolVar(&f.plaintext, "insecure-plaintext", false, "take updates in the clear instead of encrypted (debugging only)")
 	fs.Float64Var(&f.clip, "clip", 1, "L2 clip norm C of device updates")
 	fs.Float64Var(&f.noise, "noise-multiplier", 1, "noise multiplier z of the differentially private rounds (> 0)")
+	fs.Float64Var(&f.populationNoise, "population-noise", 1, "noise multiplier z of the rounds that learn the population model from every device, the first round and every --population-every rounds (0: no population rounds)")
+	fs.IntVar(&f.populationEvery, "population-every", 0, "learn the population model again after this many further rounds (0: once)")
 	fs.Float64Var(&f.epsilon, "epsilon", 10, "privacy budget epsilon of the model: no round starts that would exceed it")
 	fs.Float64Var(&f.delta, "delta", 1e-5, "delta of the privacy budget (keep it below 1/enrolled devices)")
 	fs.IntVar(&f.tolerated, "tolerated-devices", 0, "malicious devices per round the noise is calibrated against, t_dev < --min-updates (default ceil(m_min/10))")
@@ -104,6 +108,10 @@ func runCoordinator(ctx context.Context, args []string, stdout, stderr io.Writer
 		return fmt.Errorf("coordinator: --epsilon %v must be positive", f.epsilon)
 	case !f.plaintext && len(f.trustees) == 0:
 		return errors.New("coordinator: encrypted updates need the trustees: give --trustee ID=HOST:PORT for each (or --insecure-plaintext)")
+	case f.populationNoise < 0 || f.noDP && f.populationNoise > 0 && setFlag(fs, "population-noise"):
+		return fmt.Errorf("coordinator: --population-noise %v: want z > 0, or 0 for no population rounds (with --insecure-no-dp they have no noise)", f.populationNoise)
+	case f.populationEvery < 0:
+		return fmt.Errorf("coordinator: --population-every %d is negative", f.populationEvery)
 	case f.releaseEvery < 1:
 		return fmt.Errorf("coordinator: --release-every %d must be at least 1", f.releaseEvery)
 	case f.keepVersions < 0:
@@ -131,7 +139,17 @@ func runCoordinator(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err != nil {
 		return fmt.Errorf("coordinator: metrics: %w", err)
 	}
-	publisher, outbox, err := orgPublisher(ctx, f, logger, regions)
+	var population *coordinator.PopulationRounds
+	if f.populationNoise > 0 {
+		z := f.populationNoise
+		if f.noDP {
+			z = 0
+		}
+		if population, err = populationRounds(z, f.populationEvery, populationWindow); err != nil {
+			return fmt.Errorf("coordinator: %w", err)
+		}
+	}
+	publisher, outboxes, err := orgPublisher(ctx, f, logger, regions, population != nil)
 	if err != nil {
 		return fmt.Errorf("coordinator: %w", err)
 	}
@@ -165,7 +183,7 @@ func runCoordinator(ctx context.Context, args []string, stdout, stderr io.Writer
 		}
 	}
 	coord, err := coordinator.New(ctx, coordinator.Config{
-		Spec: spec, FeatureSet: featureSet, InitSeed: f.seed,
+		Spec: spec, FeatureSet: featureSet, InitSeed: f.seed, Population: population,
 		Rounds: f.rounds, DevicesPerRound: f.perRound, MinUpdates: f.minUpdates, MinEnrolled: f.minEnr,
 		RoundTimeout: f.timeout, RoundInterval: f.interval, KeepVersions: f.keepVersions, Revocations: auth.Revocations, Store: st, StateDir: filepath.Join(f.dir, "state"), Privacy: privacy,
 		PrivacyPolicy: policy, Root: root, Enroller: enroller, Publisher: publisher, Logger: logger, Metrics: reg,
@@ -226,7 +244,7 @@ func runCoordinator(ctx context.Context, args []string, stdout, stderr io.Writer
 		// Fatal: the exit status says so, after the outbox has had its chance below.
 		logger.Error("coordinator stopped", "err", err)
 	}
-	if outbox != nil {
+	for _, outbox := range outboxes {
 		// Releases not yet published are safe in the outbox and go out at the next start; a
 		// clean stop still tries once, so that a finished run leaves the regions complete.
 		flushCtx, cancelFlush := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
@@ -325,7 +343,7 @@ func orgSealing(org string, trustees []string, creds pki.Credentials, auth *pki.
 
 // orgPublisher returns the release publisher for the --region stores, with the organisation's
 // release and timestamp keys, and its outbox, which it runs until ctx ends; nil without regions.
-func orgPublisher(ctx context.Context, f coordinatorFlags, logger *slog.Logger, tracker *regionTracker) (coordinator.Publisher, *release.Outbox, error) {
+func orgPublisher(ctx context.Context, f coordinatorFlags, logger *slog.Logger, tracker *regionTracker, population bool) (coordinator.Publisher, []*release.Outbox, error) {
 	if len(f.regions) == 0 {
 		return nil, nil, nil
 	}
@@ -360,25 +378,42 @@ func orgPublisher(ctx context.Context, f coordinatorFlags, logger *slog.Logger, 
 	if err := pub.PublishRoot(ctx, regions, root); err != nil {
 		logger.Warn("root of trust not yet in every region; devices there cannot verify until it is", "err", err)
 	}
-	ob, err := release.NewOutbox(release.OutboxConfig{
-		Dir: filepath.Join(f.dir, "state", "outbox"), Model: "keystroke-ae", Regions: regions,
-		ReleaseKey: relKey, TimestampKey: tsKey, Root: root, Keep: f.keepVersions,
-		Events: func(e release.OutboxEvent) {
-			tracker.record(e)
-			logPruned(logger, e)
-			if e.Err != nil {
-				logger.Warn("release not published", "region", e.Region, "version", e.Version, "failures", e.Failures, "err", e.Err)
-			} else if !e.Refresh {
-				logger.Info("release published", "region", e.Region, "version", e.Version)
-			}
-		},
-	})
-	if err != nil {
-		return nil, nil, err
+	// One outbox per model: an outbox signs one model's pointers. The population model's is
+	// released whenever a population round completes; --release-every paces the global model.
+	pubs := coordinator.PublishersByModel{}
+	var outboxes []*release.Outbox
+	for _, m := range []struct {
+		name, dir string
+		every     int
+	}{{"keystroke-ae", "outbox", f.releaseEvery}, {populationModel, "outbox-population", 1}} {
+		if m.name == populationModel && !population {
+			continue
+		}
+		ob, err := release.NewOutbox(release.OutboxConfig{
+			Dir: filepath.Join(f.dir, "state", m.dir), Model: m.name, Regions: regions,
+			ReleaseKey: relKey, TimestampKey: tsKey, Root: root, Keep: f.keepVersions,
+			Events: func(e release.OutboxEvent) {
+				if m.name == "keystroke-ae" {
+					tracker.record(e) // the region status follows the global model
+				}
+				logPruned(logger, e)
+				if e.Err != nil {
+					logger.Warn("release not published", "model", m.name, "region", e.Region, "version", e.Version, "failures", e.Failures, "err", e.Err)
+				} else if !e.Refresh {
+					logger.Info("release published", "model", m.name, "region", e.Region, "version", e.Version)
+				}
+			},
+		})
+		if err != nil {
+			return nil, nil, err
+		}
+		go ob.Run(ctx)
+		if pubs[m.name], err = coordinator.NewReleasePublisher(ob, coordinator.ReleasePublisherConfig{Every: uint64(m.every)}); err != nil {
+			return nil, nil, err
+		}
+		outboxes = append(outboxes, ob)
 	}
-	go ob.Run(ctx)
-	pub2, err := coordinator.NewReleasePublisher(ob, coordinator.ReleasePublisherConfig{Every: uint64(f.releaseEvery)})
-	return pub2, ob, err
+	return pubs, outboxes, nil
 }
 
 func serveMetrics(addr string, reg *prometheus.Registry, profiles bool) (stop func(), bound string, err error) {

@@ -18,6 +18,7 @@ import (
 	"github.com/vigilauth/vigil/coordinator"
 	"github.com/vigilauth/vigil/dp"
 	"github.com/vigilauth/vigil/models"
+	"github.com/vigilauth/vigil/models/keystroke"
 	"github.com/vigilauth/vigil/pki"
 	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
 	"github.com/vigilauth/vigil/release"
@@ -30,6 +31,7 @@ type demoFlags struct {
 	seed                                       uint64
 	logLevel                                   slog.Level
 	clip, noise, epsilon, delta, deviceEpsilon float64
+	populationNoise                            float64
 	trustees, threshold, updaters, tolerated   int
 	plaintext, noDP                            bool
 }
@@ -87,9 +89,19 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		heldOut = append(heldOut, d.heldOut...)
 	}
 	spec := globalSpec()
+	var population *coordinator.PopulationRounds
+	if f.populationNoise > 0 {
+		z := f.populationNoise
+		if f.noDP {
+			z = 0
+		}
+		if population, err = populationRounds(z, 0, f.window); err != nil {
+			return fmt.Errorf("demo: %w", err)
+		}
+	}
 	events := make(chan coordinator.Event, 4*len(devs)+16)
 	coord, err := coordinator.New(ctx, coordinator.Config{
-		Spec: spec, FeatureSet: featureSet, InitSeed: f.seed,
+		Spec: spec, FeatureSet: featureSet, InitSeed: f.seed, Population: population,
 		Rounds: f.rounds, DevicesPerRound: perRound, MinUpdates: minUpdates, MinEnrolled: len(devs),
 		RoundTimeout: 60 * time.Second, Store: st, StateDir: filepath.Join(f.storeDir, "state"), Logger: logger,
 		Privacy: f.privacy(), PrivacyPolicy: emb.policy, Root: emb.root, Enroller: enroller, Publisher: publisher,
@@ -133,7 +145,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	go rel.outbox.Run(ctx)
+	go rel.run(ctx)
 	fleet := runFleet(ctx, devs, lis.Addr().String(), emb, rel, f, logger)
 	rows, err := runRounds(ctx, coord, events, newProgressBar(stderr, f.rounds), spec, st, heldOut)
 	if errors.Is(err, dp.ErrBudgetExhausted) {
@@ -174,6 +186,7 @@ func parseDemoFlags(args []string, stderr io.Writer) (demoFlags, error) {
 	fs.TextVar(&f.logLevel, "log-level", slog.LevelWarn, "log level: debug, info, warn or error")
 	fs.Float64Var(&f.clip, "clip", 0.5, "L2 clip norm C of each device's update")
 	fs.Float64Var(&f.noise, "noise-multiplier", 2, "noise multiplier z (> 0)")
+	fs.Float64Var(&f.populationNoise, "population-noise", 2, "noise multiplier z of the first round, which learns the population model from every device (0: no population round)")
 	fs.Float64Var(&f.epsilon, "epsilon", 8, "privacy budget: the demo stops before a round would exceed it")
 	fs.Float64Var(&f.delta, "delta", 1e-5, "delta of the privacy budget")
 	fs.Float64Var(&f.deviceEpsilon, "device-epsilon", 16, "each device's own privacy budget (its rounds charged without amplification)")
@@ -207,6 +220,8 @@ func parseDemoFlags(args []string, stderr io.Writer) (demoFlags, error) {
 		return f, errors.New("demo: --insecure-no-dp conflicts with --noise-multiplier")
 	case !f.noDP && !(f.noise > 0):
 		return f, fmt.Errorf("demo: --noise-multiplier %v: differential privacy needs z > 0 (to run without it, say --insecure-no-dp)", f.noise)
+	case f.populationNoise < 0 || f.noDP && f.populationNoise > 0 && setFlag(fs, "population-noise"):
+		return f, fmt.Errorf("demo: --population-noise %v: want z > 0, or 0 for no population round (with --insecure-no-dp the round has no noise)", f.populationNoise)
 	case !(f.deviceEpsilon > 0):
 		return f, fmt.Errorf("demo: --device-epsilon %v must be positive", f.deviceEpsilon)
 	}
@@ -228,7 +243,11 @@ func (f demoFlags) policy(minUpdates int, now time.Time) *release.PrivacyPolicy 
 	if tDev == 0 {
 		tDev = dp.DefaultToleratedDevices(minUpdates)
 	}
-	return defaultPolicy(f.noise, uint32(minUpdates), uint32(tDev), f.clip, now)
+	minNoise, maxClip := f.noise, f.clip
+	if f.populationNoise > 0 {
+		minNoise, maxClip = min(minNoise, f.populationNoise), max(maxClip, populationClip)
+	}
+	return defaultPolicy(minNoise, uint32(minUpdates), uint32(tDev), maxClip, now)
 }
 
 // runFleet registers every device with the enrolment authority using a one-time token, enrols
@@ -260,7 +279,7 @@ func runFleet(ctx context.Context, devs []deviceData, addr string, emb *embedded
 				sealer = client.NewThresholdSealer(d.id, keys)
 			}
 			cfg := client.Config{
-				DeviceID: d.id, Identity: id, Coordinator: api, Data: client.Rows(d.train),
+				DeviceID: d.id, Identity: id, Coordinator: api, Data: d,
 				Sealer: sealer, FeatureSet: featureSet, Seed: f.seed + uint64(i), Logger: logger,
 			}
 			if !f.noDP {
@@ -268,6 +287,9 @@ func runFleet(ctx context.Context, devs []deviceData, addr string, emb *embedded
 					return err
 				}
 				cfg.MinNoiseMultiplier = f.noise
+				if f.populationNoise > 0 {
+					cfg.MinNoiseMultiplier = min(f.noise, f.populationNoise)
+				}
 				if cfg.Ledger, err = deviceLedger(filepath.Join(f.storeDir, "devices", d.id), d.id, f.deviceEpsilon, f.delta); err != nil {
 					return err
 				}
@@ -350,6 +372,18 @@ func showRounds(events <-chan coordinator.Event, bar progressBar, spec models.Sp
 		case coordinator.RoundFailed:
 			bar.failed(e.Round, e.Err)
 		case coordinator.RoundCompleted:
+			if e.Model != "keystroke-ae" {
+				m, err := coordinator.LoadModel(context.Background(), st, e.Model, e.Version)
+				if err != nil {
+					return nil, err
+				}
+				pop, err := models.DecodePopulation(keystroke.NewLayout(), m.Population)
+				if err != nil {
+					return nil, err
+				}
+				bar.population(e.Round, e.Accepted, e.Selected, e.Duration, populationModelled(pop), len(pop.Mean), e.Epsilon)
+				continue
+			}
 			m, err := coordinator.LoadModel(context.Background(), st, "keystroke-ae", e.Version)
 			if err != nil {
 				return nil, err

@@ -24,7 +24,9 @@ var demoRegions = []string{"eu", "us"}
 type releases struct {
 	regions []release.Region
 	outbox  *release.Outbox
-	pickup  *pickupTracker
+	// population publishes the population model: an outbox releases one model.
+	population *release.Outbox
+	pickup     *pickupTracker
 }
 
 func newReleases(ctx context.Context, dir string, emb *embedded) (*releases, error) {
@@ -55,11 +57,32 @@ func newReleases(ctx context.Context, dir string, emb *embedded) (*releases, err
 	if err != nil {
 		return nil, err
 	}
+	r.population, err = release.NewOutbox(release.OutboxConfig{
+		Dir: filepath.Join(dir, "state", "outbox-population"), Model: populationModel, Regions: r.regions,
+		ReleaseKey: emb.keys.Release, TimestampKey: emb.keys.Timestamp, InitialBackoff: 100 * time.Millisecond,
+	})
+	if err != nil {
+		return nil, err
+	}
 	return r, nil
 }
 
+// run publishes what the outboxes hold until ctx ends.
+func (r *releases) run(ctx context.Context) {
+	go r.population.Run(ctx)
+	r.outbox.Run(ctx)
+}
+
 func (r *releases) publisher() (coordinator.Publisher, error) {
-	return coordinator.NewReleasePublisher(r.outbox, coordinator.ReleasePublisherConfig{Every: 1})
+	global, err := coordinator.NewReleasePublisher(r.outbox, coordinator.ReleasePublisherConfig{Every: 1})
+	if err != nil {
+		return nil, err
+	}
+	population, err := coordinator.NewReleasePublisher(r.population, coordinator.ReleasePublisherConfig{Every: 1})
+	if err != nil {
+		return nil, err
+	}
+	return coordinator.PublishersByModel{"keystroke-ae": global, populationModel: population}, nil
 }
 
 // runUpdater keeps device d's installed global model up to date from its region's store,

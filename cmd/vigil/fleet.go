@@ -32,7 +32,16 @@ type deviceData struct {
 	id      string
 	train   [][]float64
 	heldOut [][]float64
+	// windows are the timings of disjoint windows of the training part: the device's
+	// enrolment, which population rounds describe.
+	windows []models.Window
 }
+
+// Features implements client.LocalData.
+func (d deviceData) Features() [][]float64 { return d.train }
+
+// Windows implements client.WindowData.
+func (d deviceData) Windows() []models.Window { return d.windows }
 
 // syntheticDevice returns a device typing as the synthetic typist seed.
 func syntheticDevice(id string, seed uint64, windows, window int) (deviceData, error) {
@@ -53,7 +62,7 @@ func deviceRows(id string, ks []keystroke.Keystroke, window int) (deviceData, er
 	if err != nil {
 		return deviceData{}, fmt.Errorf("device %s: %w", id, err)
 	}
-	d := deviceData{id: id, train: rows}
+	d := deviceData{id: id, train: rows, windows: keystroke.TimingWindows(ks[:cut], window)}
 	for _, r := range heldOut {
 		out := make([]float64, len(r))
 		norm.Apply(out, r)

@@ -28,7 +28,7 @@ func TestPrivacyPolicyFlow(t *testing.T) {
 	if err != nil {
 		t.Fatalf("setup's policy: %v", err)
 	}
-	if p.MinNoiseMultiplier != 1 || p.MaxClipNorm != 1 {
+	if p.MinNoiseMultiplier != 1 || p.MaxClipNorm != populationClip {
 		t.Fatalf("setup's policy %+v", p)
 	}
 	if _, err := root.VerifyPrivacyPolicy(readFile(t, filepath.Join(org, orgKeyEpochDoc)), time.Now()); err == nil {

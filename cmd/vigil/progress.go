@@ -54,6 +54,13 @@ func (p progressBar) done(round uint64, got, of int, d time.Duration, loss, epsi
 	fmt.Fprintf(p.w, "  %6.2fs  held-out loss %.4f  epsilon %.3f\n", d.Seconds(), loss, epsilon)
 }
 
+// population ends the line of a population round: how much of the population model survived
+// the noise.
+func (p progressBar) population(round uint64, got, of int, d time.Duration, modelled, buckets int, epsilon float64) {
+	p.line(round, got, of)
+	fmt.Fprintf(p.w, "  %6.2fs  population model: %d of %d buckets  epsilon %.3f\n", d.Seconds(), modelled, buckets, epsilon)
+}
+
 func (p progressBar) failed(round uint64, err error) {
 	if p.live {
 		fmt.Fprint(p.w, "\r")

@@ -109,10 +109,11 @@ type policyFlags struct {
 	minParticipants, minTolerated uint
 }
 
-// defaultPolicyFlags allow the coordinator's defaults (z = 1, C = 1, m_min = 2, t_dev = 1) and
-// nothing weaker.
+// defaultPolicyFlags allow the coordinator's defaults (z = 1, C = 1, m_min = 2, t_dev = 1, and
+// the population rounds' C = 30) and nothing weaker. The clip norm bounds a device's influence,
+// not its privacy: the noise grows with it.
 func defaultPolicyFlags() policyFlags {
-	return policyFlags{minNoise: 1, maxClip: 1, minParticipants: 2, minTolerated: 1}
+	return policyFlags{minNoise: 1, maxClip: populationClip, minParticipants: 2, minTolerated: 1}
 }
 
 func (f policyFlags) policy(now time.Time) *release.PrivacyPolicy {

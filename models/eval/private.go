@@ -6,7 +6,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime"
-	"slices"
 
 	"github.com/vigilauth/vigil/aggregation"
 	"github.com/vigilauth/vigil/dp"
@@ -325,21 +324,10 @@ func seedBytes(seed, device uint64) [32]byte {
 	return b
 }
 
-// keystrokeReference is the public reference of the keystroke population round: the timings of
-// synthetic typists (keystroke.Typist), which are nobody's, by kind.
+// keystrokeReference is the public reference of the keystroke population round, the one the
+// running coordinator and devices use (keystroke.Reference).
 func keystrokeReference(layout *models.Layout, window int) (*models.Reference, error) {
-	var windows []models.Window
-	var ex keystroke.TimingExtractor
-	var t keystroke.Timings
-	for seed := uint64(1); seed <= 50; seed++ {
-		for _, w := range keystroke.Windows(keystroke.NewTypist(seed).Type(20*window), window) {
-			if ex.Extract(&t, w) != nil {
-				continue
-			}
-			windows = append(windows, models.Window{Dense: slices.Clone(t.Summary), Events: slices.Clone(t.Events)})
-		}
-	}
-	ref, err := models.ReferenceByKind(layout, windows)
+	ref, err := keystroke.Reference(layout, window)
 	return &ref, err
 }
 

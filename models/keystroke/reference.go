@@ -23,15 +23,23 @@ func Reference(l *models.Layout, window int) (models.Reference, error) {
 		return models.Reference{}, fmt.Errorf("keystroke: a reference over windows of %d keystrokes", window)
 	}
 	var windows []models.Window
-	var ex TimingExtractor
-	var t Timings
 	for seed := uint64(1); seed <= referenceTypists; seed++ {
-		for _, w := range Windows(NewTypist(seed).Type(20*window), window) {
-			if ex.Extract(&t, w) != nil {
-				continue
-			}
-			windows = append(windows, models.Window{Dense: slices.Clone(t.Summary), Events: slices.Clone(t.Events)})
-		}
+		windows = append(windows, TimingWindows(NewTypist(seed).Type(20*window), window)...)
 	}
 	return models.ReferenceByKind(l, windows)
+}
+
+// TimingWindows returns the timings (TimingFeatureSet) of the disjoint windows of n keystrokes
+// in ks that have any, as a user model's enrolment and population statistics take them.
+func TimingWindows(ks []Keystroke, n int) []models.Window {
+	var windows []models.Window
+	var ex TimingExtractor
+	var t Timings
+	for _, w := range Windows(ks, n) {
+		if ex.Extract(&t, w) != nil {
+			continue
+		}
+		windows = append(windows, models.Window{Dense: slices.Clone(t.Summary), Events: slices.Clone(t.Events)})
+	}
+	return windows
 }

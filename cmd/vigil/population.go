@@ -1,0 +1,49 @@
+package main
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/vigilauth/vigil/coordinator"
+	"github.com/vigilauth/vigil/models"
+	"github.com/vigilauth/vigil/models/keystroke"
+)
+
+// populationClip is the clip norm of the population rounds: the norm budget each device spends
+// on describing its buckets (models.PopulationStatsConfig's default, measured on the Aalto data).
+const populationClip = 30
+
+// populationModel names the population model in stores and releases.
+const populationModel = "keystroke-population"
+
+// populationWindow is the keystrokes per window of the public reference: the window `vigil
+// client` and `vigil agent` use by default. A device whose windows differ computes another
+// encoding, and refuses the rounds' tasks rather than send statistics of another kind.
+const populationWindow = 50
+
+// populationRounds returns the population rounds of the keystroke model at noise multiplier z
+// (0 with --insecure-no-dp), repeated every `every` rounds (0: once), over windows of window
+// keystrokes: the same encoding every device computes from its own code.
+func populationRounds(z float64, every, window int) (*coordinator.PopulationRounds, error) {
+	layout := keystroke.NewLayout()
+	ref, err := keystroke.Reference(layout, window)
+	if err != nil {
+		return nil, fmt.Errorf("population reference: %w", err)
+	}
+	stats, err := models.NewPopulationStats(layout, ref, models.PopulationStatsConfig{Clip: populationClip})
+	if err != nil {
+		return nil, fmt.Errorf("population statistics: %w", err)
+	}
+	return &coordinator.PopulationRounds{Stats: stats, Window: window, NoiseMultiplier: z, Every: every, ModelName: populationModel}, nil
+}
+
+// populationModelled counts the buckets a population models.
+func populationModelled(pop *models.Population) int {
+	n := 0
+	for _, m := range pop.Mean {
+		if !math.IsNaN(m) {
+			n++
+		}
+	}
+	return n
+}

@@ -1,0 +1,184 @@
+package coordinator_test
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vigilauth/vigil/client"
+	"github.com/vigilauth/vigil/coordinator"
+	"github.com/vigilauth/vigil/dp"
+	"github.com/vigilauth/vigil/models"
+	"github.com/vigilauth/vigil/models/keystroke"
+)
+
+// typistData is a device's local data as the agent keeps it: summary rows for training the
+// global model and its enrolment windows for population statistics.
+type typistData struct {
+	rows    [][]float64
+	windows []models.Window
+}
+
+func (d typistData) Features() [][]float64    { return d.rows }
+func (d typistData) Windows() []models.Window { return d.windows }
+
+// typistWindows returns n windows of 50 keystrokes typed by the synthetic typist seed.
+func typistWindows(t testing.TB, seed uint64, n int) []models.Window {
+	t.Helper()
+	w := keystroke.TimingWindows(keystroke.NewTypist(seed+1000).Type(50*n+100), 50)
+	if len(w) < n {
+		t.Fatalf("typist %d gave %d windows, want %d", seed, len(w), n)
+	}
+	return w[:n]
+}
+
+func populationStats(t testing.TB, clip float64) *models.PopulationStats {
+	t.Helper()
+	l := keystroke.NewLayout()
+	ref, err := keystroke.Reference(l, 50)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := models.NewPopulationStats(l, ref, models.PopulationStatsConfig{Clip: clip})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// runDevices starts one client per device on f's coordinator and returns a function that stops
+// them.
+func runDevices(t *testing.T, f *coordinator.Coordinator, cfgs []client.Config) func() {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for _, cfg := range cfgs {
+		a, err := client.New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Add(1)
+		go func() { defer wg.Done(); a.Run(ctx) }()
+	}
+	return func() { cancel(); wg.Wait() }
+}
+
+// TestPopulationRoundIsTheDevicesSum runs a population round over real gRPC in plaintext and
+// checks that the released population is exactly what decoding the sum of the devices'
+// contributions gives: the live round and the evaluation's simulation are one code path.
+func TestPopulationRoundIsTheDevicesSum(t *testing.T) {
+	const devices = 6
+	stats := populationStats(t, 30)
+	f := start(t, coordinator.Config{Rounds: 2, DevicesPerRound: 3, MinUpdates: 3, MinEnrolled: devices, RoundTimeout: 30 * time.Second, InitSeed: 1,
+		Population: &coordinator.PopulationRounds{Stats: stats, Window: 50}})
+	var cfgs []client.Config
+	exact := make([]float64, stats.Len())
+	for i := range devices {
+		d := typistData{rows: typistRows(t, uint64(i+1), 20), windows: typistWindows(t, uint64(i+1), 5)}
+		v, err := stats.Contribute(d.windows)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for j := range v {
+			exact[j] += v[j]
+		}
+		cfgs = append(cfgs, client.Config{DeviceID: fmt.Sprintf("dev-%d", i), Coordinator: f.api, Data: d,
+			Sealer: client.InsecurePlaintext{}, FeatureSet: keystroke.TimingFeatureSet, Seed: uint64(i)})
+	}
+	stop := runDevices(t, f.coord, cfgs)
+	err := f.coord.Run(context.Background())
+	stop()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	pop := f.coord.Population()
+	if pop.Meta.Version != 1 || pop.Meta.Round != 1 || pop.Meta.Kind != models.KindPopulation || f.coord.Global().Meta.Version != 2 {
+		t.Fatalf("population %+v, global v%d: want the population from round 1 and a trained global from round 2", pop.Meta, f.coord.Global().Meta.Version)
+	}
+	stored, err := coordinator.LoadModel(context.Background(), f.store, pop.Meta.Name, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := models.DecodePopulation(stats.Layout(), stored.Population)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := stats.Decode(exact, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	modelled := 0
+	for b := range want.Mean {
+		if math.IsNaN(want.Mean[b]) != math.IsNaN(got.Mean[b]) || !math.IsNaN(want.Mean[b]) && math.Abs(want.Mean[b]-got.Mean[b]) > 1e-9 {
+			t.Fatalf("bucket %d: released mean %v, the exact sum decodes to %v", b, got.Mean[b], want.Mean[b])
+		}
+		if !math.IsNaN(want.Mean[b]) {
+			modelled++
+		}
+	}
+	if modelled < 100 {
+		t.Fatalf("the population models %d buckets; six typists describe more", modelled)
+	}
+}
+
+// TestPopulationRoundEncryptedAndPrivate runs a population round and a training round with
+// threshold encryption, device signatures and differential privacy, and checks that both are
+// charged to one ledger, the population round with every device asked (q = 1) at its own z and
+// clip norm.
+func TestPopulationRoundEncryptedAndPrivate(t *testing.T) {
+	const devices = 4
+	stats := populationStats(t, 30)
+	state := t.TempDir()
+	f := startEncrypted(t, coordinator.Config{Rounds: 2, DevicesPerRound: devices, MinUpdates: 3, MinEnrolled: devices,
+		RoundTimeout: 60 * time.Second, StateDir: state,
+		Privacy:    coordinator.Privacy{ClipNorm: 1, NoiseMultiplier: 1, Budget: dp.Budget{Epsilon: 100, Delta: 1e-5}},
+		Population: &coordinator.PopulationRounds{Stats: stats, Window: 50, NoiseMultiplier: 2}}, true)
+	var cfgs []client.Config
+	for i := range devices {
+		id := fmt.Sprintf("dev-%d", i)
+		keys, err := client.NewSignedKeys(f.api, f.keys.RootEnvelope, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := typistData{rows: typistRows(t, uint64(i+1), 20), windows: typistWindows(t, uint64(i+1), 5)}
+		cfgs = append(cfgs, client.Config{DeviceID: id, Coordinator: f.api, Data: d, Identity: f.identity(t, id),
+			Sealer: client.NewThresholdSealer(id, keys), FeatureSet: keystroke.TimingFeatureSet, Seed: uint64(i)})
+	}
+	stop := runDevices(t, f.coord, cfgs)
+	err := f.coord.Run(context.Background())
+	stop()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pop := f.coord.Population()
+	if pop.Meta.Round != 1 || f.coord.Global().Meta.Round != 2 {
+		t.Fatalf("population from round %d, global from round %d; want 1 and 2", pop.Meta.Round, f.coord.Global().Meta.Round)
+	}
+	if p := pop.Meta.Privacy; p == nil || !p.DifferentialPrivacy || p.NoiseMultiplier != 2 || p.ClipNorm != 30 || p.SamplingRate != 1 || p.MinParticipants != devices {
+		t.Fatalf("population privacy %+v; want z 2, C 30, q 1, m_min %d", p, devices)
+	}
+	if _, err := models.DecodePopulation(stats.Layout(), pop.Population); err != nil {
+		t.Fatal(err)
+	}
+	snap, err := dp.ReadLedger(filepath.Join(state, "model.ledger"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(snap.Entries) != 2 {
+		t.Fatalf("ledger has %d entries, want one per round", len(snap.Entries))
+	}
+	e := snap.Entries[0]
+	if e.Round != 1 || e.SamplingRate != 1 || e.NoiseMultiplier != 2 || e.ModelSHA256 != pop.Meta.ParamsSHA256 {
+		t.Fatalf("population round's ledger entry %+v", e)
+	}
+	// Composition is the ledger's: the total is more than either round alone.
+	total, _ := snap.Spent()
+	if !(total > e.Epsilon) {
+		t.Fatalf("ledger total epsilon %v, population round alone %v", total, e.Epsilon)
+	}
+}
