@@ -8,6 +8,7 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vigilauth/vigil/audit"
@@ -54,11 +55,34 @@ type Agent struct {
 	heads   chan chan headResult
 	fitting sync.WaitGroup
 	done    chan struct{} // closed when the agent shuts down: watchers end
+
+	// active is when the local API last saw a session start or end or events (Unix ns): the
+	// device is idle (Idle) when it is long enough ago.
+	active atomic.Int64
+	// shadow carries normalised windows of sessions in good standing to the autoencoder
+	// updater, while FollowReleases runs (shadowing).
+	shadow    chan []float64
+	shadowing atomic.Bool
+	// saveNow asks Run's loop to write the changed state now (saveSoon).
+	saveNow chan struct{}
 }
 
 // userRT is what the agent holds in memory for a user besides their persisted state.
 type userRT struct {
-	fitting bool
+	fitting, fittingMouse bool // under a.mu
+
+	// What the API reports and checks on every batch, published from the state (publish) so
+	// that the hot path reads it without a.mu, which a Save holds while it seals the state.
+	enrolled, mouseEnrolled atomic.Bool
+	windows                 atomic.Int32
+	norm                    atomic.Pointer[models.Normaliser] // of the keystroke model, for shadow windows
+}
+
+// publish makes us's enrolment progress visible to the API. a.mu must be held.
+func (rt *userRT) publish(us *UserState) {
+	rt.enrolled.Store(us.Enrolled)
+	rt.mouseEnrolled.Store(us.MouseEnrolled)
+	rt.windows.Store(int32(len(us.Enrolment.Windows)))
 }
 
 // New opens (or creates) the agent in cfg.Dir: keys, state, audit log. Users enrolled in an
@@ -71,7 +95,9 @@ func New(cfg Config) (*Agent, error) {
 		return nil, fmt.Errorf("agent: %w", err)
 	}
 	a := &Agent{cfg: cfg, scorers: behaviour.NewSource(), queue: guard.NewAuditQueue(0), layout: keystroke.NewLayout(),
-		users: map[string]*userRT{}, sessions: map[string]*session{}, tokens: map[string]*session{}, heads: make(chan chan headResult), done: make(chan struct{})}
+		users: map[string]*userRT{}, sessions: map[string]*session{}, tokens: map[string]*session{}, heads: make(chan chan headResult), done: make(chan struct{}),
+		shadow: make(chan []float64, 16), saveNow: make(chan struct{}, 1)}
+	a.touch(time.Now()) // a device just started is not idle yet
 	var err error
 	if a.secret, err = loadSecret(cfg.Dir); err != nil {
 		return nil, err
@@ -100,6 +126,16 @@ func New(cfg Config) (*Agent, error) {
 				return nil, fmt.Errorf("agent: refitting %q from the stored enrolment: %w", user, err)
 			}
 			if err := a.scorers.SetModel(user, m); err != nil {
+				return nil, err
+			}
+			a.setNormaliser(user, cfg.Global, us.Enrolment)
+		}
+		if us.MouseEnrolled {
+			m, err := fitMouse(us.MouseEnrolment, userSeed(user))
+			if err != nil {
+				return nil, fmt.Errorf("agent: refitting %q's mouse model from the stored enrolment: %w", user, err)
+			}
+			if err := a.scorers.SetMouseModel(user, m); err != nil {
 				return nil, err
 			}
 		}
@@ -188,6 +224,7 @@ func (a *Agent) userState(user string) (*UserState, *userRT) {
 	rt := a.users[user]
 	if rt == nil {
 		rt = &userRT{}
+		rt.publish(us)
 		a.users[user] = rt
 	}
 	return us, rt
@@ -214,9 +251,11 @@ func (a *Agent) enrolKeystrokes(s *session, evs []guard.KeystrokeEvent) {
 	}
 	a.dirty = true
 	if len(us.Enrolment.Windows) < a.cfg.EnrolWindows {
+		rt.publish(us)
 		return
 	}
 	us.Enrolment.Windows = us.Enrolment.Windows[:a.cfg.EnrolWindows]
+	rt.publish(us)
 	rt.fitting = true
 	s.enr.reset()
 	seed := userSeed(user)
@@ -232,13 +271,17 @@ func (a *Agent) enrolKeystrokes(s *session, evs []guard.KeystrokeEvent) {
 			err = a.scorers.SetModel(user, m)
 		}
 		if err != nil {
+			us.Enrolment = models.Enrolment{}
+			rt.publish(us)
 			a.mu.Unlock()
 			a.cfg.Logger.Warn("enrolment failed; collecting more typing", "user", user, "err", err)
-			us.Enrolment = models.Enrolment{}
 			return
 		}
 		us.Enrolled, us.Seed = true, seed
+		rt.publish(us)
+		g := a.cfg.Global
 		a.mu.Unlock()
+		a.setNormaliser(user, g, enrol)
 		a.cfg.Logger.Info("user enrolled", "user", user, "windows", len(enrol.Windows), "summaries", len(enrol.Summaries), "fit", time.Since(start).Round(time.Millisecond))
 		if err := a.Save(); err != nil {
 			a.cfg.Logger.Error("saving state", "err", err)
@@ -264,6 +307,14 @@ func (a *Agent) Save() error {
 		return err
 	}
 	return writeState(a.cfg.Dir, data)
+}
+
+// saveSoon asks Run's loop to write the changed state now, without waiting for it.
+func (a *Agent) saveSoon() {
+	select {
+	case a.saveNow <- struct{}{}:
+	default: // a save is already due
+	}
 }
 
 // saveIfDirty writes the state if it changed since the last write.

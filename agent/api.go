@@ -22,15 +22,10 @@ func (a *Agent) lookup(id string) (*session, error) {
 	return s, nil
 }
 
-// withEnrolment adds the user's enrolment progress to a status.
-func (a *Agent) withEnrolment(m *vigilv1.SessionStatus, user string) *vigilv1.SessionStatus {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	p := &vigilv1.EnrolmentProgress{WindowsNeeded: uint32(a.cfg.EnrolWindows)}
-	if us := a.state.Users[user]; us != nil {
-		p.Enrolled, p.Windows = us.Enrolled, uint32(min(len(us.Enrolment.Windows), a.cfg.EnrolWindows))
-	}
-	m.Enrolment = p
+// withEnrolment adds the user's enrolment progress (published in rt) to a status.
+func (a *Agent) withEnrolment(m *vigilv1.SessionStatus, rt *userRT) *vigilv1.SessionStatus {
+	m.Enrolment = &vigilv1.EnrolmentProgress{WindowsNeeded: uint32(a.cfg.EnrolWindows), Enrolled: rt.enrolled.Load(),
+		Windows: uint32(min(int(rt.windows.Load()), a.cfg.EnrolWindows))}
 	return m
 }
 
@@ -51,17 +46,18 @@ func (a *Agent) StartSession(ctx context.Context, req *vigilv1.StartSessionReque
 	}
 	a.mu.Lock()
 	closed := a.closed
-	a.userState(req.User)
+	_, rt := a.userState(req.User)
 	a.mu.Unlock()
 	if closed {
 		return nil, apiError(codes.Unavailable, "SHUTTING_DOWN", "", "the agent is shutting down", time.Second)
 	}
+	a.touch(time.Now())
 	now := a.cfg.Clock()
 	st, err := a.g.OpenSession(req.Session, req.User, now)
 	if err != nil {
 		return nil, guardError(err, "session")
 	}
-	s := newSession(req.Session, req.User, token, now, st.Trust, a.windowSize())
+	s := newSession(req.Session, req.User, token, rt, now, st.Trust, a.windowSize())
 	a.smu.Lock()
 	if len(a.sessions) >= MaxSessions {
 		a.smu.Unlock()
@@ -71,7 +67,7 @@ func (a *Agent) StartSession(ctx context.Context, req *vigilv1.StartSessionReque
 	a.sessions[s.id], a.tokens[token] = s, s
 	a.smu.Unlock()
 	a.cfg.Logger.Info("session started", "session", s.id, "user", s.user, "trust", st.Trust)
-	m := a.withEnrolment(statusMsg(st), req.User)
+	m := a.withEnrolment(statusMsg(st), rt)
 	m.SessionToken = token
 	return m, nil
 }
@@ -85,16 +81,15 @@ func (a *Agent) EndSession(ctx context.Context, req *vigilv1.EndSessionRequest) 
 	if err != nil {
 		return nil, err
 	}
+	a.touch(time.Now())
 	st, _ := a.g.Status(s.id)
 	if err := a.g.CloseSession(s.id, a.cfg.Clock()); err != nil {
 		return nil, guardError(err, "session")
 	}
 	a.finish(s, st, false)
-	if err := a.Save(); err != nil {
-		a.cfg.Logger.Error("saving state", "err", err)
-	}
+	a.saveSoon() // by Run's loop: the answer does not wait on the disk
 	s.notify()
-	m := a.withEnrolment(statusMsg(st), s.user)
+	m := a.withEnrolment(statusMsg(st), s.rt)
 	m.Ended = true
 	return m, nil
 }
@@ -140,9 +135,11 @@ func (a *Agent) SendEvents(ctx context.Context, req *vigilv1.SendEventsRequest) 
 	}
 	slices.SortStableFunc(evs, func(x, y event) int { return x.at.Compare(y.at) })
 
-	enrolled := a.Enrolled(s.user)
+	now := time.Now()
+	a.touch(now)
+	enrolled, mouseEnrolled := s.rt.enrolled.Load(), s.rt.mouseEnrolled.Load()
 	s.mu.Lock()
-	ok, wait := s.take(n, time.Now())
+	ok, wait := s.take(n, now)
 	if !ok {
 		s.mu.Unlock()
 		return nil, apiError(codes.ResourceExhausted, ReasonRateLimited, "", "too many events for this session: at most "+
@@ -151,6 +148,7 @@ func (a *Agent) SendEvents(ctx context.Context, req *vigilv1.SendEventsRequest) 
 	resp := &vigilv1.SendEventsResponse{}
 	var st guard.Status
 	var keys, accepted []guard.KeystrokeEvent
+	var mice []guard.MouseEvent
 	for _, ev := range evs {
 		var err error
 		switch {
@@ -164,12 +162,15 @@ func (a *Agent) SendEvents(ctx context.Context, req *vigilv1.SendEventsRequest) 
 			}
 		case ev.mouse != nil:
 			st, err = a.g.ObserveMouse(*ev.mouse)
+			if err == nil && !mouseEnrolled && st.Tier == guard.TierMonitor {
+				mice = append(mice, *ev.mouse)
+			}
 		default:
 			st, err = a.g.ObserveContext(*ev.cx)
 		}
 		if err != nil {
 			if resp.Rejected == 0 {
-				resp.RejectedReason = ev.field + ": " + err.Error()
+				resp.RejectedReason = ev.field() + ": " + err.Error()
 			}
 			resp.Rejected++
 			continue
@@ -184,18 +185,27 @@ func (a *Agent) SendEvents(ctx context.Context, req *vigilv1.SendEventsRequest) 
 	}
 	s.minTrust = min(s.minTrust, st.Trust)
 	if len(accepted) > 0 && enrolled {
-		s.keep(accepted) // the user has a model: a verdict may teach it these windows
+		// The user has a model: a verdict may teach it these windows, and while the session is
+		// in good standing they are the user's own, on which a candidate release is judged.
+		if k := s.keep(accepted); k > 0 && st.Tier == guard.TierMonitor && a.shadowing.Load() {
+			for _, w := range s.windows.Windows[len(s.windows.Windows)-k:] {
+				a.shadowWindow(s.rt, w)
+			}
+		}
 	}
 	if len(keys) > 0 && !enrolled {
 		a.mu.Lock()
 		a.enrolKeystrokes(s, keys)
 		a.mu.Unlock()
 	}
+	if len(mice) > 0 {
+		a.enrolMouse(s, mice)
+	}
 	s.mu.Unlock()
 	if resp.Accepted > 0 {
 		s.notify()
 	}
-	resp.Status = a.withEnrolment(statusMsg(st), s.user)
+	resp.Status = a.withEnrolment(statusMsg(st), s.rt)
 	return resp, nil
 }
 
@@ -236,7 +246,7 @@ func (a *Agent) AnswerChallenge(ctx context.Context, req *vigilv1.AnswerChalleng
 		a.learn(s)
 	}
 	s.notify()
-	return a.withEnrolment(statusMsg(st), s.user), nil
+	return a.withEnrolment(statusMsg(st), s.rt), nil
 }
 
 // Feedback implements vigilv1.AgentServer.
@@ -267,5 +277,5 @@ func (a *Agent) Feedback(ctx context.Context, req *vigilv1.FeedbackRequest) (*vi
 		s.takeWindows() // never learnt from
 	}
 	s.notify()
-	return a.withEnrolment(statusMsg(st), s.user), nil
+	return a.withEnrolment(statusMsg(st), s.rt), nil
 }

@@ -19,8 +19,9 @@ type headResult struct {
 
 // Run runs the agent's loops until ctx is done: it writes the guard's decisions to the audit
 // log, exports a signed head every HeadInterval, fails overdue challenges, and saves changed
-// state every SaveInterval. On return it has ended the live sessions (recorded in the users'
-// history as ended by shutdown), saved the state, signed and closed the log.
+// state every SaveInterval and when a session ends. On return it has ended the live sessions
+// (recorded in the users' history as ended by shutdown), saved the state, signed and closed the
+// log.
 func (a *Agent) Run(ctx context.Context) error {
 	drain := time.NewTicker(200 * time.Millisecond)
 	defer drain.Stop()
@@ -46,6 +47,10 @@ func (a *Agent) Run(ctx context.Context) error {
 			h, err := a.exportHead()
 			reply <- headResult{h, err}
 		case <-save.C:
+			if err := a.saveIfDirty(); err != nil {
+				a.cfg.Logger.Error("saving state", "err", err)
+			}
+		case <-a.saveNow:
 			if err := a.saveIfDirty(); err != nil {
 				a.cfg.Logger.Error("saving state", "err", err)
 			}

@@ -24,6 +24,9 @@ type Config struct {
 	// EnrolWindows is how many disjoint windows of GuardWindow keystrokes enrol a user
 	// (default 5, the keystroke protocol's G).
 	EnrolWindows int
+	// MouseEnrolActions is how many mouse actions (moves, point-and-clicks, drag-and-drops)
+	// enrol a user's mouse model (default 100).
+	MouseEnrolActions int
 	// HeadInterval is how often a signed head of the audit log is exported (default 1 minute).
 	HeadInterval time.Duration
 	// SaveInterval is how often changed state is written (default 30 seconds); it is also
@@ -58,6 +61,12 @@ func (c *Config) validate() error {
 	}
 	if c.EnrolWindows < 1 || c.EnrolWindows > 100 {
 		return fmt.Errorf("agent: EnrolWindows %d, want 1..100", c.EnrolWindows)
+	}
+	if c.MouseEnrolActions == 0 {
+		c.MouseEnrolActions = 100
+	}
+	if c.MouseEnrolActions < 10 || c.MouseEnrolActions > 10000 {
+		return fmt.Errorf("agent: MouseEnrolActions %d, want 10..10000", c.MouseEnrolActions)
 	}
 	if c.HeadInterval == 0 {
 		c.HeadInterval = time.Minute

@@ -11,11 +11,12 @@ import (
 )
 
 // msTime converts milliseconds since the epoch (fractional) to a time, rejecting what cannot
-// be a time of an event.
-func msTime(field string, ms float64) (time.Time, error) {
+// be a time of an event. The field is named only for an error: a batch's events are
+// converted without building a string for each.
+func msTime(field func() string, ms float64) (time.Time, error) {
 	const lo, hi = 946684800000.0, 7258118400000.0 // 2000-01-01 .. 2200-01-01
 	if math.IsNaN(ms) || ms < lo || ms > hi {
-		return time.Time{}, badField(field, "%v is not a time in milliseconds since the Unix epoch between 2000 and 2200", ms)
+		return time.Time{}, badField(field(), "%v is not a time in milliseconds since the Unix epoch between 2000 and 2200", ms)
 	}
 	sec, frac := math.Modf(ms / 1000)
 	return time.Unix(int64(sec), int64(math.Round(frac*1e9))), nil
@@ -37,52 +38,70 @@ var actions = map[string]guard.MouseAction{"move": guard.ActionMove, "press": gu
 // event is one input event of a batch, converted and checked, to be applied in time order.
 type event struct {
 	at    time.Time
-	field string // the request field it came from, for errors
+	index int // of the request field it came from (keys[index], pointer[index]), for errors
 	key   *guard.KeystrokeEvent
 	mouse *guard.MouseEvent
 	cx    *guard.ContextEvent
+}
+
+// field names the request field the event came from.
+func (ev *event) field() string {
+	switch {
+	case ev.key != nil:
+		return fmt.Sprintf("keys[%d]", ev.index)
+	case ev.mouse != nil:
+		return fmt.Sprintf("pointer[%d]", ev.index)
+	}
+	return "context"
 }
 
 // convertBatch checks every field of a batch and converts it to guard events; the first bad
 // field is the error.
 func convertBatch(req *vigilv1.SendEventsRequest) ([]event, error) {
 	out := make([]event, 0, len(req.Keys)+len(req.Pointer)+1)
+	// The events live in two slices allocated once per batch, not one allocation each.
+	keys := make([]guard.KeystrokeEvent, len(req.Keys))
+	mice := make([]guard.MouseEvent, len(req.Pointer))
 	for i, k := range req.Keys {
-		f := fmt.Sprintf("keys[%d]", i)
-		press, err := msTime(f+".press_ms", k.PressMs)
+		f := func(suffix string) func() string {
+			return func() string { return fmt.Sprintf("keys[%d]%s", i, suffix) }
+		}
+		press, err := msTime(f(".press_ms"), k.PressMs)
 		if err != nil {
 			return nil, err
 		}
-		release, err := msTime(f+".release_ms", k.ReleaseMs)
+		release, err := msTime(f(".release_ms"), k.ReleaseMs)
 		if err != nil {
 			return nil, err
 		}
 		if hold := release.Sub(press); hold < 0 || hold > guard.MaxKeyHold {
-			return nil, badField(f+".release_ms", "key held for %v, want 0..%v after press_ms", hold, guard.MaxKeyHold)
+			return nil, badField(f(".release_ms")(), "key held for %v, want 0..%v after press_ms", hold, guard.MaxKeyHold)
 		}
 		if k.Code == 0 || k.Code > 1023 {
-			return nil, badField(f+".code", "key code %d, want 1..1023 (a JavaScript keyCode)", k.Code)
+			return nil, badField(f(".code")(), "key code %d, want 1..1023 (a JavaScript keyCode)", k.Code)
 		}
-		out = append(out, event{at: press, field: f, key: &guard.KeystrokeEvent{Session: req.Session, Press: press, Release: release, Key: uint16(k.Code)}})
+		keys[i] = guard.KeystrokeEvent{Session: req.Session, Press: press, Release: release, Key: uint16(k.Code)}
+		out = append(out, event{at: press, index: i, key: &keys[i]})
 	}
 	for i, p := range req.Pointer {
-		f := fmt.Sprintf("pointer[%d]", i)
-		at, err := msTime(f+".at_ms", p.AtMs)
+		f := func() string { return fmt.Sprintf("pointer[%d]", i) }
+		at, err := msTime(func() string { return f() + ".at_ms" }, p.AtMs)
 		if err != nil {
 			return nil, err
 		}
 		b, ok := buttons[p.Button]
 		if !ok {
-			return nil, badField(f+".button", "%q, want none, left, right, middle, scroll or other", p.Button)
+			return nil, badField(f()+".button", "%q, want none, left, right, middle, scroll or other", p.Button)
 		}
 		act, ok := actions[p.Action]
 		if !ok {
-			return nil, badField(f+".action", "%q, want move, press, release, drag, scroll_down or scroll_up", p.Action)
+			return nil, badField(f()+".action", "%q, want move, press, release, drag, scroll_down or scroll_up", p.Action)
 		}
 		if abs(p.X) > guard.MaxMouseCoordinate || abs(p.Y) > guard.MaxMouseCoordinate {
-			return nil, badField(f, "position (%d, %d) beyond ±%d pixels", p.X, p.Y, guard.MaxMouseCoordinate)
+			return nil, badField(f(), "position (%d, %d) beyond ±%d pixels", p.X, p.Y, guard.MaxMouseCoordinate)
 		}
-		out = append(out, event{at: at, field: f, mouse: &guard.MouseEvent{Session: req.Session, At: at, X: p.X, Y: p.Y, Button: b, Action: act}})
+		mice[i] = guard.MouseEvent{Session: req.Session, At: at, X: p.X, Y: p.Y, Button: b, Action: act}
+		out = append(out, event{at: at, index: i, mouse: &mice[i]})
 	}
 	if c := req.Context; c != nil {
 		ip, err := netip.ParseAddr(c.Ip)
@@ -93,7 +112,7 @@ func convertBatch(req *vigilv1.SendEventsRequest) ([]event, error) {
 		if err != nil {
 			return nil, badField("context.local_time", "%q is not an RFC 3339 time with offset", c.LocalTime)
 		}
-		out = append(out, event{at: lt, field: "context", cx: &guard.ContextEvent{Session: req.Session, IP: ip, Lat: c.Lat, Lon: c.Lon,
+		out = append(out, event{at: lt, cx: &guard.ContextEvent{Session: req.Session, IP: ip, Lat: c.Lat, Lon: c.Lon,
 			AccuracyKm: c.AccuracyKm, DeviceFingerprint: c.Device, Network: c.Network, LocalTime: lt}})
 	}
 	return out, nil

@@ -4,26 +4,78 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"time"
+
+	"google.golang.org/grpc"
 
 	"github.com/vigilauth/vigil/guard/behaviour"
 	"github.com/vigilauth/vigil/models"
+	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
 )
 
-// Features returns the feature summaries the agent stores, one row per enrolment window summary
-// of every enrolled user: what the device may train the federation's global model on. It
-// satisfies client.LocalData, so a federated client can take part in rounds from the agent's
-// data; the rows are copies, and nothing raw is among them.
+// Features returns the rows the device may train the federation's global autoencoder on: the
+// summaries of every enrolled user's enrolment windows, normalised with that user's own
+// normaliser as their personal model's autoencoder sees them (models.NormaliseSummaries), so
+// that they are rows of the same kind as every other device's. It satisfies client.LocalData;
+// the rows are copies, and nothing raw is among them.
 func (a *Agent) Features() [][]float64 {
 	a.mu.Lock()
-	defer a.mu.Unlock()
+	g := a.cfg.Global
+	var per [][][]float64
+	for _, us := range a.state.Users {
+		if us.Enrolled {
+			per = append(per, summaries(us.Enrolment))
+		}
+	}
+	a.mu.Unlock()
+	l, err := behaviour.KeystrokeLayout(g)
+	if err != nil {
+		return nil
+	}
+	var pop *models.Population
+	if g != nil {
+		pop = g.Population
+	}
 	var rows [][]float64
+	for _, s := range per {
+		_, norm, err := models.NormaliseSummaries(l, pop, s, models.UserModelConfig{})
+		if err != nil {
+			a.cfg.Logger.Warn("a user's summaries do not normalise; left out of training", "err", err)
+			continue
+		}
+		rows = append(rows, norm...)
+	}
+	return rows
+}
+
+// Windows returns copies of every enrolled user's stored enrolment windows (feature summaries
+// and per-bucket timings, no key sequence): what a population round's statistics are computed
+// from (models.PopulationStats.Contribute). client.Agent asks for them when it has a population
+// task.
+func (a *Agent) Windows() []models.Window {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var out []models.Window
 	for _, us := range a.state.Users {
 		if !us.Enrolled {
 			continue
 		}
-		for _, s := range us.Enrolment.Summaries {
-			rows = append(rows, slices.Clone(s))
+		for _, w := range us.Enrolment.Windows {
+			out = append(out, models.Window{Dense: slices.Clone(w.Dense), Events: slices.Clone(w.Events)})
 		}
+	}
+	return out
+}
+
+// summaries returns the rows a user's autoencoder learns from, as models.FitUserModel takes
+// them. The rows are shared with e.
+func summaries(e models.Enrolment) [][]float64 {
+	if len(e.Summaries) > 0 {
+		return slices.Clone(e.Summaries)
+	}
+	rows := make([][]float64, len(e.Windows))
+	for i, w := range e.Windows {
+		rows[i] = w.Dense
 	}
 	return rows
 }
@@ -67,7 +119,78 @@ func (a *Agent) SetGlobal(ctx context.Context, g *models.Global) error {
 			if first == nil {
 				first = fmt.Errorf("agent: refitting %q: %w", j.user, err)
 			}
+			continue
 		}
+		a.setNormaliser(j.user, g, j.enrol)
 	}
 	return first
+}
+
+// Idle reports whether the device has been idle for at least quiet: no session started, no
+// events received and no session ended for that long. A session left open without input (a
+// signed-in user away from the keyboard) does not keep the device busy.
+func (a *Agent) Idle(quiet time.Duration) bool {
+	return time.Since(time.Unix(0, a.active.Load())) >= quiet
+}
+
+// touch records activity on the local API: the device is not idle.
+func (a *Agent) touch(now time.Time) { a.active.Store(now.UnixNano()) }
+
+// WhenIdle returns c with GetTask held back until the device is idle for quiet (see Idle) and
+// has enrolled users whose stored windows it can train on. client.Agent asks for a task only
+// through GetTask, so a device whose user is typing is never handed a round: it takes part
+// from its stored feature summaries only while nobody is using it. A task asked for while idle
+// is carried out to the end even if a session starts meanwhile; its local training over the
+// stored summaries takes well under a second.
+func (a *Agent) WhenIdle(c vigilv1.CoordinatorClient, quiet time.Duration) vigilv1.CoordinatorClient {
+	return &idleCoordinator{CoordinatorClient: c, a: a, quiet: quiet}
+}
+
+type idleCoordinator struct {
+	vigilv1.CoordinatorClient
+	a     *Agent
+	quiet time.Duration
+}
+
+func (c *idleCoordinator) GetTask(ctx context.Context, req *vigilv1.GetTaskRequest, opts ...grpc.CallOption) (*vigilv1.GetTaskResponse, error) {
+	if err := c.a.waitIdle(ctx, c.quiet); err != nil {
+		return nil, err
+	}
+	return c.CoordinatorClient.GetTask(ctx, req, opts...)
+}
+
+// waitIdle waits until the device is idle for quiet and some user is enrolled.
+func (a *Agent) waitIdle(ctx context.Context, quiet time.Duration) error {
+	for {
+		wait := quiet - time.Since(time.Unix(0, a.active.Load()))
+		if wait <= 0 {
+			if a.enrolledUsers() > 0 {
+				return nil
+			}
+			wait = max(quiet, time.Second) // nobody to train on yet
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-a.done:
+			t.Stop()
+			return fmt.Errorf("agent: shutting down")
+		case <-t.C:
+		}
+	}
+}
+
+// enrolledUsers counts the users with a fitted keystroke model.
+func (a *Agent) enrolledUsers() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	n := 0
+	for _, us := range a.state.Users {
+		if us.Enrolled {
+			n++
+		}
+	}
+	return n
 }

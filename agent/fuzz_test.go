@@ -28,10 +28,10 @@ func FuzzConvertBatch(f *testing.F) {
 		}
 		for _, ev := range evs {
 			if ev.at.Year() < 2000 || ev.at.Year() > 2200 && ev.cx == nil {
-				t.Fatalf("%s: time %v accepted", ev.field, ev.at)
+				t.Fatalf("%s: time %v accepted", ev.field(), ev.at)
 			}
 			if k := ev.key; k != nil && (k.Release.Before(k.Press) || k.Key == 0 || k.Key > 1023) {
-				t.Fatalf("%s: keystroke %+v accepted", ev.field, *k)
+				t.Fatalf("%s: keystroke %+v accepted", ev.field(), *k)
 			}
 		}
 	})

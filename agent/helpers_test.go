@@ -13,7 +13,6 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	"github.com/vigilauth/vigil/agent"
-	"github.com/vigilauth/vigil/guard"
 	"github.com/vigilauth/vigil/models/keystroke"
 	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
 )
@@ -32,8 +31,15 @@ type running struct {
 // httpAddr, to come back on the same address after a restart).
 func startAgent(tb testing.TB, dir, httpAddr string, demo bool) *running {
 	tb.Helper()
+	return startAgentConfig(tb, agent.Config{Dir: dir}, httpAddr, demo)
+}
+
+// startAgentConfig is startAgent with cfg (its Dir required).
+func startAgentConfig(tb testing.TB, cfg agent.Config, httpAddr string, demo bool) *running {
+	tb.Helper()
 	// Synthetic typing is sent faster than it was typed, so its times run ahead of the clock.
-	a, err := agent.New(agent.Config{Dir: dir, HeadInterval: time.Hour, Guard: guard.Config{MaxClockSkew: time.Hour}})
+	cfg.HeadInterval, cfg.Guard.MaxClockSkew = time.Hour, time.Hour
+	a, err := agent.New(cfg)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 type session struct {
 	id, user, token string
 	start           time.Time
+	rt              *userRT // the user's published enrolment progress
 
 	mu       sync.Mutex // serialises the session's event batches and guards what follows
 	tokens   float64    // event allowance (token bucket)
@@ -30,10 +31,13 @@ type session struct {
 	enr     *enroller
 	recent  *enroller
 	windows models.Enrolment
+	// mouse cuts the session's pointer events into its user's mouse enrolment, until the user
+	// has a mouse model; nil until the first pointer event. Under s.mu.
+	mouse *mouseEnroller
 }
 
-func newSession(id, user, token string, now time.Time, trust float64, size int) *session {
-	return &session{id: id, user: user, token: token, start: now, tokens: EventBurst, refilled: now,
+func newSession(id, user, token string, rt *userRT, now time.Time, trust float64, size int) *session {
+	return &session{id: id, user: user, token: token, rt: rt, start: now, tokens: EventBurst, refilled: now,
 		minTrust: trust, changed: make(chan struct{}), enr: newEnroller(size, true), recent: newEnroller(size, false)}
 }
 
@@ -67,14 +71,18 @@ func (s *session) wait() <-chan struct{} {
 	return s.changed
 }
 
-// keep adds keystrokes of the session to the windows a verdict may teach. s.mu must be held.
-func (s *session) keep(evs []guard.KeystrokeEvent) {
+// keep adds keystrokes of the session to the windows a verdict may teach, and returns how many
+// windows they completed. s.mu must be held.
+func (s *session) keep(evs []guard.KeystrokeEvent) int {
+	before := len(s.windows.Windows)
 	for _, ev := range evs {
 		s.recent.push(ev, &s.windows)
 	}
+	added := len(s.windows.Windows) - before
 	if n := len(s.windows.Windows); n > MaxSessionWindows {
 		s.windows.Windows = slices.Delete(s.windows.Windows, 0, n-MaxSessionWindows)
 	}
+	return min(added, len(s.windows.Windows))
 }
 
 // takeWindows returns the windows kept and forgets them: a verdict teaches each once.

@@ -39,6 +39,11 @@ type UserState struct {
 	// Learnt holds the windows (feature summaries) that passed challenges and analysts'
 	// confirmations taught the model since enrolment, oldest first: a refit replays them.
 	Learnt []models.Window
+	// MouseEnrolment holds the features of the user's enrolment mouse actions (one
+	// models.Window per action: movement, shape and click features; no positions) and
+	// MouseEnrolled says their mouse model was fitted from it (seeded as the keystroke model).
+	MouseEnrolment models.Enrolment
+	MouseEnrolled  bool
 	// Baseline is the guard's context baseline (devices, networks, hours, maturity).
 	Baseline *guard.Baseline
 	// History lists the user's last sessions, newest last.

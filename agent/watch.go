@@ -40,7 +40,7 @@ func (a *Agent) watch(ctx context.Context, id string, send func(*vigilv1.Session
 		if err != nil { // ended
 			return nil
 		}
-		m := a.withEnrolment(statusMsg(st), s.user)
+		m := a.withEnrolment(statusMsg(st), s.rt)
 		if last == nil || m.UpdatedUnixMs != last.UpdatedUnixMs || m.Trust != last.Trust || m.Tier != last.Tier ||
 			m.Enrolment.Windows != last.Enrolment.Windows || m.Enrolment.Enrolled != last.Enrolment.Enrolled {
 			if err := send(m); err != nil {

@@ -6,6 +6,7 @@ import (
 	"math"
 	"time"
 
+	"github.com/vigilauth/vigil/models"
 	"github.com/vigilauth/vigil/store"
 )
 
@@ -52,6 +53,11 @@ type Config struct {
 	ShadowWindows int
 	// Health decides after ShadowWindows windows (default MeanErrorWithin(0.10)).
 	Health HealthRule
+	// Population, when set, makes the updater follow a population model (models.Population,
+	// released as models.ArtifactPopulation) of this layout instead of an autoencoder. A
+	// population model has no reconstruction error to compare in shadow: every release that
+	// verifies and decodes strictly is installed at once, the one it replaces kept for Rollback.
+	Population *models.Layout
 	// Now replaces the clock in tests.
 	Now func() time.Time
 }

@@ -48,7 +48,7 @@ func FuzzDecodeMeta(f *testing.F) {
 		if m, err := models.DecodeMeta(meta); err == nil && len(m.Layers) > 64 {
 			t.Fatalf("accepted %d layers", len(m.Layers))
 		}
-		m, err := parseModel(testModel, 1, testFeatures, map[string][]byte{models.ArtifactMeta: meta, models.ArtifactParams: params})
+		m, err := parseModel(testModel, 1, testFeatures, nil, map[string][]byte{models.ArtifactMeta: meta, models.ArtifactParams: params})
 		if err != nil {
 			return
 		}

@@ -90,8 +90,9 @@ func (s *state) validate(model string) error {
 		if x.Version == 0 {
 			return errors.New("version 0 in a slot")
 		}
-		if len(x.Files) != 3 || x.Files[models.ArtifactParams] == "" || x.Files[models.ArtifactMeta] == "" || x.Files[manifestArt] == "" {
-			return fmt.Errorf("version %d must list %s, %s and %s", x.Version, models.ArtifactParams, models.ArtifactMeta, manifestArt)
+		if !slotShape(x.Files) {
+			return fmt.Errorf("version %d must list %s, %s and %s (and %s for a population model)", x.Version,
+				models.ArtifactParams, models.ArtifactMeta, manifestArt, models.ArtifactPopulation)
 		}
 	}
 	if s.Current == nil && (s.Previous != nil || s.Candidate != nil) {
@@ -104,6 +105,16 @@ func (s *state) validate(model string) error {
 		return fmt.Errorf("candidate version %d is not newer than current %d", s.Candidate.Version, s.Current.Version)
 	}
 	return nil
+}
+
+// slotShape reports whether a slot lists the files of a version, and nothing else: parameters,
+// metadata and manifest, and for a population model its population.
+func slotShape(files map[string]string) bool {
+	n := 3
+	if files[models.ArtifactPopulation] != "" {
+		n++
+	}
+	return files[models.ArtifactParams] != "" && files[models.ArtifactMeta] != "" && files[manifestArt] != "" && len(files) == n
 }
 
 func decodeState(data []byte, model string) (*state, error) {

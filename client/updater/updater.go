@@ -9,7 +9,6 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/vigilauth/vigil/models"
 	"github.com/vigilauth/vigil/release"
 )
 
@@ -96,7 +95,7 @@ func (u *Updater) loadModels() error {
 		if err != nil {
 			return nil, err
 		}
-		m, err := parseModel(u.cfg.Model, x.Version, u.cfg.FeatureSet, files)
+		m, err := parseModel(u.cfg.Model, x.Version, u.cfg.FeatureSet, u.cfg.Population, files)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
 		}
@@ -193,7 +192,7 @@ func (u *Updater) Poll(ctx context.Context) (Event, error) {
 		return Event{}, fmt.Errorf("updater: poll: %w", err)
 	}
 	v := b.Manifest.Version
-	m, perr := parseModel(u.cfg.Model, v, u.cfg.FeatureSet, b.Files)
+	m, perr := parseModel(u.cfg.Model, v, u.cfg.FeatureSet, u.cfg.Population, b.Files)
 	// Only Poll installs directly, and Poll calls are serialised, so what is read here holds
 	// until the commit below. Promotions keep the input width (it is checked at staging).
 	u.mu.Lock()
@@ -202,8 +201,9 @@ func (u *Updater) Poll(ctx context.Context) (Event, error) {
 	// longer trusts: a genuine release replaces it directly, without a shadow comparison
 	// against it.
 	direct := running == nil || u.st.Verified < running.Version
+	population := u.cfg.Population != nil // nothing to compare in shadow: installed at once
 	u.mu.Unlock()
-	if perr == nil && !direct && m.Spec.InputDim() != running.Spec.InputDim() {
+	if perr == nil && !direct && !population && m.Spec.InputDim() != running.Spec.InputDim() {
 		perr = fmt.Errorf("%w: v%d reads %d features, the running model %d", ErrIncompatible, v, m.Spec.InputDim(), running.Spec.InputDim())
 	}
 	var x *slot
@@ -211,7 +211,8 @@ func (u *Updater) Poll(ctx context.Context) (Event, error) {
 		m.manifest = b.ManifestEnvelope
 		// Written outside the lock, so that scoring is not held up by the disk: no other
 		// operation touches a version the state does not name.
-		files := map[string][]byte{models.ArtifactParams: b.Files[models.ArtifactParams], models.ArtifactMeta: b.Files[models.ArtifactMeta], manifestArt: b.ManifestEnvelope}
+		files := keep(b.Files, population)
+		files[manifestArt] = b.ManifestEnvelope
 		if err := u.disk.writeVersion(v, files); err != nil {
 			return Event{}, err
 		}
@@ -234,8 +235,11 @@ func (u *Updater) Poll(ctx context.Context) (Event, error) {
 		return Event{Kind: Rejected, Version: v, Reason: perr}, nil
 	}
 	ev := Event{Kind: Staged, Version: v}
-	if direct {
+	if direct || population {
 		next.Current, next.Previous, next.Candidate = x, nil, nil
+		if !direct {
+			next.Previous = u.st.Current // a population model replaced is kept for Rollback
+		}
 		next.Verified = v
 		ev = Event{Kind: Installed, Version: v}
 		if running != nil {
@@ -251,7 +255,11 @@ func (u *Updater) Poll(ctx context.Context) (Event, error) {
 		if err := u.verifier.SetInstalledManifest(b.ManifestEnvelope); err != nil {
 			return Event{}, fmt.Errorf("updater: %w", err)
 		}
-		u.current, u.previous, u.candidate = m, nil, nil
+		prev := (*Model)(nil)
+		if next.Previous != nil {
+			prev = u.current
+		}
+		u.current, u.previous, u.candidate = m, prev, nil
 	} else {
 		u.verifier.Skip(v)
 		u.candidate = m

@@ -29,6 +29,7 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		"profile.read 40, documents.read 50, transfer 70, admin 85)")
 	heads := fs.Duration("head-interval", time.Minute, "how often to export a signed head of the audit log")
 	siemFlags := addSIEMFlags(fs)
+	fed := addAgentFederationFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -37,6 +38,9 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if *grpcAddr == "" && *httpAddr == "" {
 		return errors.New("agent: --grpc and --http are both empty: nothing to serve")
+	}
+	if err := fed.check(fs, *dir); err != nil {
+		return err
 	}
 	cfg := agent.Config{Dir: *dir, HeadInterval: *heads, Logger: slog.New(slog.NewTextHandler(stderr, nil))}
 	export, stopExport, siemErr := siemFlags.start(cfg.Logger)
@@ -67,10 +71,25 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		defer hl.Close()
 	}
+	// The release streams are opened before the agent, so that users' models are fitted on the
+	// running releases at once.
+	rel, err := fed.openReleases(ctx)
+	if err != nil {
+		return err
+	}
+	cfg.Global = agent.GlobalOf(rel.current())
 	a, err := agent.New(cfg)
 	if err != nil {
 		return err
 	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	bg, err := fed.start(ctx, a, rel, stdout, cfg.Logger)
+	if err != nil {
+		return err
+	}
+	defer bg.Wait()
+	defer cancel() // before the wait: the federation and the updaters end with the agent
 	logPath, pubPath := a.AuditPaths()
 	fmt.Fprintf(stdout, "vigil agent: gRPC %s, HTTP %s; secret in %s; audit log %s (key %s)\n",
 		addrOf(gl), addrOf(hl), filepath.Join(*dir, agent.SecretFile), logPath, pubPath)

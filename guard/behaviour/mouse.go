@@ -43,7 +43,7 @@ func (m *mouseScorer) score(window []guard.MouseEvent) (guard.BehaviourScore, er
 	if m.model == nil || len(window) == 0 {
 		return guard.BehaviourScore{}, guard.ErrNotScored
 	}
-	m.events = appendMouseEvents(m.events[:0], window)
+	m.events = AppendMouseEvents(m.events[:0], window)
 	var err error
 	if m.actions, _, err = mouse.AppendSegments(m.actions[:0], m.events, mouse.SegmentConfig{}); err != nil {
 		return guard.BehaviourScore{}, fmt.Errorf("behaviour: %w", err)
@@ -86,9 +86,12 @@ func (m *mouseScorer) score(window []guard.MouseEvent) (guard.BehaviourScore, er
 	return guard.BehaviourScore{Anomaly: anomaly, Deviations: m.devs}, nil
 }
 
-// appendMouseEvents appends guard mouse events to dst as the models' events, with times
+// AppendMouseEvents appends guard mouse events to dst as the models' events, with times
 // relative to the first event.
-func appendMouseEvents(dst []mouse.Event, evs []guard.MouseEvent) []mouse.Event {
+func AppendMouseEvents(dst []mouse.Event, evs []guard.MouseEvent) []mouse.Event {
+	if len(evs) == 0 {
+		return dst
+	}
 	origin := evs[0].At
 	for _, ev := range evs {
 		e := mouse.Event{T: ev.At.Sub(origin), X: float64(ev.X), Y: float64(ev.Y)}

@@ -1,0 +1,143 @@
+package agent
+
+import (
+	"context"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/vigilauth/vigil/guard"
+	"github.com/vigilauth/vigil/guard/behaviour"
+	"github.com/vigilauth/vigil/models"
+	"github.com/vigilauth/vigil/models/mouse"
+)
+
+// mouseLayout is the layout of every mouse model, built once.
+var mouseLayout = sync.OnceValue(mouse.NewLayout)
+
+// mouseBatch is how many pointer events the mouse enroller gathers before cutting them into
+// actions: enough that most actions in it are complete.
+const mouseBatch = 200
+
+// mouseEnroller cuts a session's pointer events into mouse actions and adds each completed
+// action's features to its user's mouse enrolment, as the mouse evaluation enrols a user (one
+// models.Window per action: mouse.Window of the action's features). It keeps raw events in memory
+// only until the actions they belong to are complete; what it accumulates are feature summaries.
+type mouseEnroller struct {
+	buf     []guard.MouseEvent
+	fresh   int // events added since the buffer was last cut
+	evs     []mouse.Event
+	actions []mouse.Action
+	ex      mouse.Extractor
+	f       []float64
+}
+
+// push adds a session's events, in time order, and returns the windows of the actions they
+// complete. The last action cut from the events may go on with the next events: it waits. The
+// events are cut every mouseBatch events, so most batches cost only their copy.
+func (m *mouseEnroller) push(evs []guard.MouseEvent) []models.Window {
+	m.buf = append(m.buf, evs...)
+	m.fresh += len(evs)
+	if m.fresh < mouseBatch {
+		return nil
+	}
+	m.fresh = 0
+	m.evs = behaviour.AppendMouseEvents(m.evs[:0], m.buf)
+	var err error
+	if m.actions, _, err = mouse.AppendSegments(m.actions[:0], m.evs, mouse.SegmentConfig{}); err != nil || len(m.actions) < 2 {
+		if len(m.buf) > 4*mouseBatch { // no action ends: a drag without end, say; keep the recent half
+			m.buf = slices.Delete(m.buf, 0, len(m.buf)/2)
+		}
+		return nil
+	}
+	var out []models.Window
+	if len(m.f) != mouse.NumFeatures {
+		m.f = make([]float64, mouse.NumFeatures)
+	}
+	done := m.actions[:len(m.actions)-1]
+	for _, a := range done {
+		if m.ex.Extract(m.f, a) != nil {
+			continue // too few distinct timed points to describe
+		}
+		var w models.Window
+		mouse.Window(&w, a.Type, m.f)
+		out = append(out, w)
+	}
+	// Keep the events from the start of the last action on.
+	from := m.buf[0].At.Add(m.actions[len(m.actions)-1].Points[0].T)
+	i := sort.Search(len(m.buf), func(i int) bool { return !m.buf[i].At.Before(from) })
+	m.buf = slices.Delete(m.buf, 0, i)
+	return out
+}
+
+// reset forgets the raw events kept.
+func (m *mouseEnroller) reset() { m.buf, m.fresh = m.buf[:0], 0 }
+
+// fitMouse fits a user's mouse model on their mouse enrolment. The device learns it alone: the
+// federation publishes no mouse release yet.
+func fitMouse(e models.Enrolment, seed uint64) (*models.UserModel, error) {
+	return models.FitUserModel(context.Background(), mouseLayout(), nil, e, models.UserModelConfig{Train: models.TrainConfig{Seed: seed}})
+}
+
+// enrolMouse feeds pointer events of session s, in good standing, to its user's mouse
+// enrolment, and fits the user's mouse model once it has Config.MouseEnrolActions actions.
+// s.mu must be held; the events are cut into actions before a.mu is taken.
+func (a *Agent) enrolMouse(s *session, evs []guard.MouseEvent) {
+	if s.mouse == nil {
+		s.mouse = &mouseEnroller{}
+	}
+	ws := s.mouse.push(evs)
+	if len(ws) == 0 {
+		return
+	}
+	user := s.user
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	us, rt := a.userState(user)
+	if us.MouseEnrolled || rt.fittingMouse {
+		return
+	}
+	us.MouseEnrolment.Windows = append(us.MouseEnrolment.Windows, ws...)
+	a.dirty = true
+	if len(us.MouseEnrolment.Windows) < a.cfg.MouseEnrolActions {
+		return
+	}
+	us.MouseEnrolment.Windows = us.MouseEnrolment.Windows[:a.cfg.MouseEnrolActions]
+	rt.fittingMouse = true
+	s.mouse.reset()
+	enrol := models.Enrolment{Windows: slices.Clone(us.MouseEnrolment.Windows)}
+	a.fitting.Add(1)
+	go func() {
+		defer a.fitting.Done()
+		start := time.Now()
+		m, err := fitMouse(enrol, userSeed(user))
+		if err == nil {
+			err = a.scorers.SetMouseModel(user, m)
+		}
+		a.mu.Lock()
+		rt.fittingMouse = false
+		if err != nil {
+			us.MouseEnrolment = models.Enrolment{}
+			rt.publish(us)
+			a.mu.Unlock()
+			a.cfg.Logger.Warn("mouse enrolment failed; collecting more pointer movement", "user", user, "err", err)
+			return
+		}
+		us.MouseEnrolled = true
+		rt.publish(us)
+		a.mu.Unlock()
+		a.cfg.Logger.Info("user's mouse enrolled", "user", user, "actions", len(enrol.Windows), "fit", time.Since(start).Round(time.Millisecond))
+		if err := a.Save(); err != nil {
+			a.cfg.Logger.Error("saving state", "err", err)
+		}
+	}()
+}
+
+// MouseEnrolled reports whether user has a fitted mouse model.
+func (a *Agent) MouseEnrolled(user string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	us := a.state.Users[user]
+	return us != nil && us.MouseEnrolled
+}

@@ -1,0 +1,129 @@
+package updater
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/vigilauth/vigil/models"
+	"github.com/vigilauth/vigil/models/keystroke"
+	"github.com/vigilauth/vigil/release"
+	"github.com/vigilauth/vigil/store"
+)
+
+const testPopulationModel = "keystroke-population"
+
+// testPopulation is a population model of l learnt from a few synthetic typists.
+func testPopulation(t testing.TB, l *models.Layout, seed uint64) *models.Population {
+	t.Helper()
+	var sum []float64
+	for s := seed; s < seed+5; s++ {
+		var ws []models.Window
+		var ex keystroke.TimingExtractor
+		var tm keystroke.Timings
+		for _, w := range keystroke.Windows(keystroke.NewTypist(s).Type(500), 50) {
+			if ex.Extract(&tm, w) == nil {
+				ws = append(ws, tm.Window())
+			}
+		}
+		c, err := models.Contribution(l, ws)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sum == nil {
+			sum = make([]float64, len(c))
+		}
+		for i := range c {
+			sum[i] += c[i]
+		}
+	}
+	pop, err := models.NewPopulation(l, sum, models.PopulationConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pop
+}
+
+// populationFiles returns the files of a population release as the coordinator writes them:
+// the round's sum as params.f64, meta.json of kind models.KindPopulation, population.f64.
+func populationFiles(t testing.TB, version uint64, pop *models.Population) map[string][]byte {
+	t.Helper()
+	sum := []float64{1, 2, 3, float64(version)}
+	raw := models.EncodeParams(sum)
+	digest := sha256.Sum256(raw)
+	meta, err := json.Marshal(Meta{
+		Name: testPopulationModel, Version: version, Created: t0, FeatureSet: pop.Layout.Name, Kind: models.KindPopulation,
+		NumParams: len(sum), ParamsSHA256: hex.EncodeToString(digest[:]),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return map[string][]byte{models.ArtifactParams: raw, models.ArtifactMeta: meta, models.ArtifactPopulation: models.EncodePopulation(pop)}
+}
+
+// publishPopulation publishes pop as version of the population model, with files besides it.
+func (tr *trust) publishPopulation(t testing.TB, st store.Store, version uint64, files map[string][]byte) {
+	t.Helper()
+	b, err := release.Build(release.Spec{
+		Model: testPopulationModel, Version: version, Parent: version - 1, Created: t0, Expires: t0.AddDate(0, 1, 0),
+		Training: release.Training{Rounds: version, Devices: 5, Epsilon: 1, Delta: 1e-5},
+		Files:    files, LatestExpires: t0.Add(6 * time.Hour),
+	}, tr.release, tr.timestamp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	publish(t, st, b)
+}
+
+// A device following a population model installs each release that verifies and decodes for its
+// layout at once (there is no reconstruction error to compare in shadow), keeps the one replaced
+// for Rollback, reloads it after a restart, and rejects for good a release for another layout.
+func TestPopulationReleases(t *testing.T) {
+	ctx := context.Background()
+	tr, st := newTrust(t), newFS(t)
+	l := keystroke.NewLayout()
+	d := newDevice(t, tr, st)
+	d.cfg.Model, d.cfg.FeatureSet, d.cfg.Population = testPopulationModel, keystroke.TimingFeatureSet, l
+	u := d.open()
+
+	tr.publishPopulation(t, st, 1, populationFiles(t, 1, testPopulation(t, l, 10)))
+	if ev, err := u.Poll(ctx); err != nil || ev.Kind != Installed || ev.Version != 1 {
+		t.Fatalf("first population release: %+v, %v", ev, err)
+	}
+	second := testPopulation(t, l, 20)
+	tr.publishPopulation(t, st, 2, populationFiles(t, 2, second))
+	if ev, err := u.Poll(ctx); err != nil || ev.Kind != Installed || ev.Version != 2 || ev.Replaced != 1 {
+		t.Fatalf("second population release: %+v, %v", ev, err)
+	}
+	if cur := u.Current(); cur.Population == nil || !bytes.Equal(models.EncodePopulation(cur.Population), models.EncodePopulation(second)) {
+		t.Fatalf("current population is not the second release")
+	}
+	if p := u.Previous(); p == nil || p.Version != 1 {
+		t.Fatalf("previous %+v, want v1 kept for rollback", p)
+	}
+
+	// A population of another layout is genuine but cannot run here: rejected for good.
+	other := testPopulation(t, l, 30)
+	other.Layout = &models.Layout{}
+	*other.Layout = *l
+	other.Layout.Name = "other-features"
+	files := populationFiles(t, 3, other)
+	files[models.ArtifactMeta] = populationFiles(t, 3, testPopulation(t, l, 30))[models.ArtifactMeta]
+	tr.publishPopulation(t, st, 3, files)
+	if ev, err := u.Poll(ctx); err != nil || ev.Kind != Rejected || !errors.Is(ev.Reason, ErrIncompatible) {
+		t.Fatalf("population for another layout: %+v, %v", ev, err)
+	}
+
+	u = d.open() // restart
+	if cur := u.Current(); cur == nil || cur.Version != 2 || cur.Population == nil {
+		t.Fatalf("after a restart: current %+v", cur)
+	}
+	if ev, err := u.Rollback(); err != nil || ev.Version != 1 {
+		t.Fatalf("rollback: %+v, %v", ev, err)
+	}
+}
