@@ -29,7 +29,8 @@ type Config struct {
 	// InitSeed seeds the first global model when the store holds none.
 	InitSeed uint64
 
-	// Rounds stops Run after this many completed rounds; 0 runs until the context ends.
+	// Rounds stops Run after this many completed training rounds (new versions of the global
+	// model; population rounds come on top); 0 runs until the context ends.
 	Rounds int
 	// DevicesPerRound is the expected number of devices sampled per round (default 10).
 	DevicesPerRound int

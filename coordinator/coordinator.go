@@ -201,7 +201,7 @@ func (c *Coordinator) Global() GlobalModel {
 	return c.global
 }
 
-// Completed is the number of rounds completed since New.
+// Completed is the number of training rounds completed since New (population rounds not counted).
 func (c *Coordinator) Completed() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -73,7 +73,7 @@ func runDevices(t *testing.T, f *coordinator.Coordinator, cfgs []client.Config) 
 func TestPopulationRoundIsTheDevicesSum(t *testing.T) {
 	const devices = 6
 	stats := populationStats(t, 30)
-	f := start(t, coordinator.Config{Rounds: 2, DevicesPerRound: 3, MinUpdates: 3, MinEnrolled: devices, RoundTimeout: 30 * time.Second, InitSeed: 1,
+	f := start(t, coordinator.Config{Rounds: 1, DevicesPerRound: 3, MinUpdates: 3, MinEnrolled: devices, RoundTimeout: 30 * time.Second, InitSeed: 1,
 		Population: &coordinator.PopulationRounds{Stats: stats, Window: 50}})
 	var cfgs []client.Config
 	exact := make([]float64, stats.Len())
@@ -134,7 +134,7 @@ func TestPopulationRoundEncryptedAndPrivate(t *testing.T) {
 	const devices = 4
 	stats := populationStats(t, 30)
 	state := t.TempDir()
-	f := startEncrypted(t, coordinator.Config{Rounds: 2, DevicesPerRound: devices, MinUpdates: 3, MinEnrolled: devices,
+	f := startEncrypted(t, coordinator.Config{Rounds: 1, DevicesPerRound: devices, MinUpdates: 3, MinEnrolled: devices,
 		RoundTimeout: 60 * time.Second, StateDir: state,
 		Privacy:    coordinator.Privacy{ClipNorm: 1, NoiseMultiplier: 1, Budget: dp.Budget{Epsilon: 100, Delta: 1e-5}},
 		Population: &coordinator.PopulationRounds{Stats: stats, Window: 50, NoiseMultiplier: 2}}, true)

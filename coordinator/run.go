@@ -131,8 +131,8 @@ func (c *Coordinator) step(ctx context.Context) (done bool, err error) {
 		} else {
 			c.global = next
 			c.unpublished = next.Meta.Version
+			c.completed++
 		}
-		c.completed++
 		c.failures = 0
 		sum.Outcome, sum.Version = "completed", next.Meta.Version
 	} else {

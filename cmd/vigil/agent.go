@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -18,8 +17,7 @@ import (
 // runAgent runs the device agent: the local API (gRPC and HTTP/JSON), the capture script, and
 // optionally the demo application.
 func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("agent", stdout)
 	home, _ := os.UserHomeDir()
 	dir := fs.String("dir", filepath.Join(home, ".vigil", "agent"), "the agent's keys, encrypted state and audit log `DIR`")
 	grpcAddr := fs.String("grpc", "127.0.0.1:7411", "gRPC API `ADDR`: a loopback host:port or unix:/path/to/socket; empty to disable")

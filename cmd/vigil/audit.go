@@ -44,8 +44,7 @@ func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 }
 
 func runAuditVerify(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("audit verify", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("audit verify", stdout)
 	logPath := fs.String("log", "", "decision log to verify (JSON lines) `FILE`")
 	keyPath := fs.String("key", "", "ML-DSA-65 public key that signs the checkpoints: raw 1,952 bytes or base64 `FILE`")
 	strict := fs.Bool("strict", false, "also fail on gap records (dropped decisions) and on records after the last checkpoint")
@@ -195,8 +194,7 @@ func loadVerifier(path string) (audit.Verifier, error) {
 }
 
 func runAuditKeygen(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("audit keygen", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("audit keygen", stdout)
 	privPath := fs.String("priv", "", "where to write the private key seed (32 bytes, mode 0600) `FILE`")
 	pubPath := fs.String("pub", "", "where to write the public key (base64) `FILE`")
 	if err := fs.Parse(args); err != nil {

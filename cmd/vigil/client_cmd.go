@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -139,8 +138,7 @@ func runClient(ctx context.Context, args []string, stdout, stderr io.Writer) err
 
 func parseClientFlags(args []string, stderr io.Writer) (clientFlags, error) {
 	var f clientFlags
-	fs := flag.NewFlagSet("client", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("client", stderr)
 	fs.StringVar(&f.addr, "coordinator", "127.0.0.1:7070", "gRPC address of the coordinator")
 	fs.StringVar(&f.metricsListen, "metrics-listen", "", "HTTP `address` for Prometheus /metrics, /healthz and /readyz (empty: off)")
 	fs.StringVar(&f.id, "device-id", "", "this device's ID (required)")

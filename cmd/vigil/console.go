@@ -6,7 +6,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -24,8 +23,7 @@ import (
 
 // runConsole implements "vigil console": the read-only web pages, behind mutual TLS.
 func runConsole(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("console", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("console", stdout)
 	listen := fs.String("listen", "127.0.0.1:7420", "HTTPS `ADDR` to serve on")
 	certPath := fs.String("tls-cert", "", "the console's certificate chain, PEM `FILE`")
 	keyPath := fs.String("tls-key", "", "the console's private key, PEM `FILE`")

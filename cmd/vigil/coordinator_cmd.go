@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -56,8 +55,7 @@ type coordinatorFlags struct {
 
 func runCoordinator(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var f coordinatorFlags
-	fs := flag.NewFlagSet("coordinator", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("coordinator", stdout)
 	fs.StringVar(&f.org, "org", "", "organisation `DIR` made by vigil setup (required): CA, key epoch, release keys")
 	fs.StringVar(&f.dir, "dir", "vigil-coordinator", "directory of the model store (store/) and the coordinator's durable state (state/)")
 	fs.StringVar(&f.listen, "listen", "127.0.0.1:7070", "gRPC address to serve devices on (mutual TLS)")

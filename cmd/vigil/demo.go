@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -173,8 +172,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 
 func parseDemoFlags(args []string, stderr io.Writer) (demoFlags, error) {
 	var f demoFlags
-	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("demo", stderr)
 	fs.IntVar(&f.devices, "devices", 200, "number of simulated devices")
 	fs.IntVar(&f.perRound, "devices-per-round", 0, "expected number of devices sampled per round (default a quarter of the devices)")
 	fs.IntVar(&f.rounds, "rounds", 20, "most federated rounds to run (the privacy budget may stop the demo earlier)")

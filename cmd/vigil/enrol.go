@@ -53,15 +53,14 @@ func runEnrol(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 // enrolFlagSet returns a flag set for `vigil enrol <name>` with the --dir flag every command
 // takes.
-func enrolFlagSet(name string, stderr io.Writer) (*flag.FlagSet, *string) {
-	fs := flag.NewFlagSet("enrol "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
+func enrolFlagSet(name string, stdout io.Writer) (*flag.FlagSet, *string) {
+	fs := newFlags("enrol "+name, stdout)
 	dir := fs.String("dir", "", "the authority's `directory` (record key, tokens, TLS); in an organisation from `vigil setup`, ORG/enrol")
 	return fs, dir
 }
 
 func runEnrolInit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs, dir := enrolFlagSet("init", stderr)
+	fs, dir := enrolFlagSet("init", stdout)
 	hosts := pkiHosts{}
 	fs.Var(&hosts, "hosts", "DNS names and IP addresses the authority serves on, comma-separated (default localhost,127.0.0.1,::1)")
 	if err := parsePKIFlags(fs, dir, args); err != nil {
@@ -88,7 +87,7 @@ func printEnrolInit(w io.Writer, d *enrolment.Dir) {
 }
 
 func runEnrolToken(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs, dir := enrolFlagSet("token", stderr)
+	fs, dir := enrolFlagSet("token", stdout)
 	device := fs.String("device-id", "", "the device the token may register (required)")
 	ttl := fs.Duration("ttl", enrolment.DefaultTokenTTL, "how long the token stays valid")
 	if err := parsePKIFlags(fs, dir, args); err != nil {
@@ -125,7 +124,7 @@ func runEnrolToken(ctx context.Context, args []string, stdout, stderr io.Writer)
 }
 
 func runEnrolServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs, dir := enrolFlagSet("serve", stderr)
+	fs, dir := enrolFlagSet("serve", stdout)
 	listen := fs.String("listen", "127.0.0.1:7060", "gRPC address to serve devices on (TLS)")
 	metricsListen := fs.String("metrics-listen", "", "HTTP `address` for Prometheus /metrics, /healthz and /readyz (empty: off)")
 	var logLevel slog.Level

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 
@@ -12,8 +11,7 @@ import (
 )
 
 func runEvalKeystrokes(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("eval keystrokes", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("eval keystrokes", stdout)
 	var c commonEvalFlags
 	c.register(fs, "../shared/datasets/aalto-keystrokes", "keystrokes-det.png")
 	window := fs.Int("window", 50, "keystrokes per window (L)")

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"sort"
@@ -13,8 +12,7 @@ import (
 )
 
 func runEvalMouse(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("eval mouse", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("eval mouse", stdout)
 	var c commonEvalFlags
 	c.register(fs, "../shared/datasets/balabit-mouse", "mouse-roc.png")
 	dev := fs.Bool("dev", false, "development protocol: hold out each user's last training session instead of using the test labels")

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"math"
@@ -19,8 +18,7 @@ import (
 //	vigil eval takeover --data DIR [--users N] [--skip N] [--window 50] [--hop 25] [--enrol 5]
 //	    [--impostors 5] [--start established|new] [--seed 1] [--json] [--png FILE]
 func runEvalTakeover(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("eval takeover", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("eval takeover", stdout)
 	var c commonEvalFlags
 	c.register(fs, "../shared/datasets/aalto-keystrokes", "")
 	window := fs.Int("window", 50, "keystrokes per window (L), for enrolment and the guard")

@@ -6,7 +6,6 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"math"
@@ -95,8 +94,7 @@ type loadRound struct {
 // coordinator running as its own process, with three trustee processes, for a few rounds.
 func runLoadtest(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var f loadFlags
-	fs := flag.NewFlagSet("loadtest", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("loadtest", stdout)
 	fs.IntVar(&f.devices, "devices", 1000, "simulated devices, all sampled in every round")
 	fs.IntVar(&f.params, "params", 100000, "model parameters per update (approximately: a 16-H-16 autoencoder)")
 	fs.IntVar(&f.rounds, "rounds", 3, "rounds to run")

@@ -52,9 +52,8 @@ func runPKI(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 }
 
 // pkiFlagSet returns a flag set for `vigil pki <name>` with the -dir flag every command takes.
-func pkiFlagSet(name string, stderr io.Writer) (*flag.FlagSet, *string) {
-	fs := flag.NewFlagSet("pki "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
+func pkiFlagSet(name string, stdout io.Writer) (*flag.FlagSet, *string) {
+	fs := newFlags("pki "+name, stdout)
 	dir := fs.String("dir", "", "the PKI `directory` (CA, revocations, coordinator credentials)")
 	return fs, dir
 }
@@ -88,7 +87,7 @@ func (h *pkiHosts) Set(v string) error {
 }
 
 func runPKIInit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs, dir := pkiFlagSet("init", stderr)
+	fs, dir := pkiFlagSet("init", stdout)
 	name := fs.String("name", "Vigil CA", "the CA's common name")
 	coordID := fs.String("coordinator-id", "coordinator", "the coordinator's identity")
 	hosts := pkiHosts{}
@@ -119,7 +118,7 @@ func runPKIInit(ctx context.Context, args []string, stdout, stderr io.Writer) er
 }
 
 func runPKIRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs, dir := pkiFlagSet("revoke", stderr)
+	fs, dir := pkiFlagSet("revoke", stdout)
 	device := fs.String("device-id", "", "revoke this device's certificates and every enrolment authorised before now")
 	trustee := fs.String("trustee-id", "", "revoke this trustee's certificates")
 	coord := fs.String("coordinator-id", "", "revoke this coordinator's certificates")

@@ -15,7 +15,7 @@ import (
 )
 
 func runPKIIssueTrustee(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs, dir := pkiFlagSet("issue-trustee", stderr)
+	fs, dir := pkiFlagSet("issue-trustee", stdout)
 	trustee := fs.String("trustee-id", "", "the trustee's identity (required)")
 	out := fs.String("out", "", "`directory` to write key.pem (0600), cert.pem and ca.pem into (required)")
 	hosts := pkiHosts{}
@@ -61,7 +61,7 @@ func runPKIIssueTrustee(ctx context.Context, args []string, stdout, stderr io.Wr
 }
 
 func runPKIShow(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs, dir := pkiFlagSet("show", stderr)
+	fs, dir := pkiFlagSet("show", stdout)
 	if err := parsePKIFlags(fs, dir, args); err != nil {
 		return err
 	}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"image/color"
 	"io"
@@ -23,8 +22,7 @@ import (
 // runPrivacyCurve is `vigil privacy curve`: epsilon after each round for
 // several noise multipliers, as a table and optionally a PNG plot.
 func runPrivacyCurve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("privacy curve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("privacy curve", stdout)
 	var (
 		q, delta, budget     float64
 		population, perRound int

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 
@@ -14,8 +13,7 @@ import (
 // given by --sampling-rate/--noise-multiplier/--steps and/or any number of
 // --event Q:Z:T, composed.
 func runPrivacyEpsilon(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("privacy epsilon", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("privacy epsilon", stdout)
 	var (
 		q, z, delta float64
 		steps       int

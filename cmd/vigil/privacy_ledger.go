@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 
@@ -15,8 +14,7 @@ import (
 // canonical form, every epsilon recomputed from the entries) before
 // anything is printed.
 func runPrivacyLedger(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("privacy ledger", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("privacy ledger", stdout)
 	var (
 		path, subject string
 		asJSON        bool

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 
@@ -27,8 +26,7 @@ func planFlagNames() map[string]string {
 // runPrivacyPlan is `vigil privacy plan`: the smallest noise multiplier
 // that keeps a training run within an (epsilon, delta) budget.
 func runPrivacyPlan(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("privacy plan", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("privacy plan", stdout)
 	var (
 		cfg    dp.PlanConfig
 		acct   accountingFlags

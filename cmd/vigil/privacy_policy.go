@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -17,8 +16,7 @@ import (
 // must keep to. Devices verify the policy under the root's privacy role and refuse tasks
 // outside it, and older policies than the newest they have seen.
 func runPrivacyPolicy(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("privacy policy", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("privacy policy", stdout)
 	keyPath := fs.String("key", "", "the privacy office's ML-DSA-65 private key `FILE` (ORG/privacy/privacy.key after vigil setup)")
 	out := fs.String("out", "", "write the signed policy to `FILE` (give it to the coordinator with --privacy-policy)")
 	version := fs.Uint64("version", 0, "policy `VERSION`: above every policy devices have seen (they refuse older ones)")

@@ -47,7 +47,7 @@ func TestPrivacyPolicyFlow(t *testing.T) {
 		want string
 	}{
 		{[]string{"--privacy-policy", stricter}, "noise multiplier 1 is below the policy's floor 2"},
-		{[]string{"--clip", "5"}, "clip norm 5 is outside"},
+		{[]string{"--clip", "50"}, "clip norm 50 is outside"},
 		{[]string{"--privacy-policy", filepath.Join(org, "nope.json")}, "--privacy-policy"},
 	} {
 		args := append([]string{"--org", org, "--dir", t.TempDir(), "--listen", "127.0.0.1:0", "--metrics-listen", "",

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -83,8 +82,7 @@ func assumptions() []string {
 // runPrivacyReport is `vigil privacy report`: per model, every charged round with its parameters,
 // the epsilon spent, the epsilon composed across models, the assumptions, and warnings.
 func runPrivacyReport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("privacy report", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("privacy report", stdout)
 	var (
 		dir, model, htmlPath, keyPath string
 		population                    int

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"html/template"
 	"io"
@@ -39,8 +38,7 @@ var reportHTML = template.Must(template.New("report").Parse(`<!DOCTYPE html>
 // runPrivacyVerifyReport is `vigil privacy verify-report`: check a signed HTML report against
 // the reviewer's public key.
 func runPrivacyVerifyReport(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("privacy verify-report", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("privacy verify-report", stdout)
 	var htmlPath, sigPath, pubPath string
 	fs.StringVar(&htmlPath, "html", "", "the report (required)")
 	fs.StringVar(&sigPath, "sig", "", "its detached signature (default HTML.sig)")

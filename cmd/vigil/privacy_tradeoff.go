@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"math"
@@ -19,8 +18,7 @@ import (
 //
 //	vigil privacy tradeoff --data DIR [--epsilons 1,2,4,8,inf] [--png FILE] [--json]
 func runPrivacyTradeoff(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("privacy tradeoff", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("privacy tradeoff", stdout)
 	data := fs.String("data", "../shared/datasets/aalto-keystrokes", "directory of the Aalto keystroke data set")
 	list := fs.String("epsilons", "1,2,4,8,inf", "total budgets at delta 1e-5 to evaluate, comma-separated ('inf': no noise)")
 	users := fs.Int("users", 0, "evaluate only this many participants, in file name order (0: all)")

@@ -232,12 +232,10 @@ func readFileFlag(name, path string, limit int64) ([]byte, error) {
 	return data, nil
 }
 
-// newFlagSet returns a flag set whose errors go to stderr and whose help, when asked for with
-// -h, goes to stdout.
-func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	return fs
+// newFlagSet returns the flag set of `vigil <name>` (see newFlags); a command with more to say
+// than its summary sets its own Usage, printing to fs.Output() with printFlags and printEnv.
+func newFlagSet(name string, stdout io.Writer, env ...string) *flag.FlagSet {
+	return newFlags(name, stdout, env...)
 }
 
 // parseReleaseFlags parses args, printing the help on stdout when -h is given.

@@ -16,14 +16,15 @@ import (
 // threshold adds their signature to a document on their own machine. It shows what is being
 // signed first, because the signer's machine is where that has to be checked.
 func runAddSignature(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("release sign --add-signature", stderr)
+	fs := newFlagSet("release sign --add-signature", stdout, envPassphrase...)
 	var keys listFlag
 	fs.Var(&keys, "key", "private key `FILES` to sign with (key files, or exec:PROGRAM for a hardware key)")
 	out := fs.String("out", "", "write the signed document to `FILE` (default: replace the input)")
 	stage := fs.String("stage", "", "staging `DIR` whose roots to report the signature count against (optional)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: vigil release sign --add-signature FILE -key KEY [-out FILE] [-stage DIR]")
-		fs.PrintDefaults()
+		fmt.Fprintln(fs.Output(), "usage: vigil release sign --add-signature FILE --key KEY [--out FILE] [--stage DIR]")
+		printFlags(fs.Output(), fs)
+		printEnv(fs.Output(), envPassphrase)
 	}
 	if err := parseReleaseFlags(fs, reorder(args), stdout); err != nil {
 		return usageErr(err)
@@ -62,7 +63,7 @@ func runAddSignature(ctx context.Context, args []string, stdout, stderr io.Write
 // runMergeSignatures is `vigil release sign --merge -out FILE FILE...`: the copies that
 // separate signers signed become one document with every signature.
 func runMergeSignatures(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("release sign --merge", stderr)
+	fs := newFlagSet("release sign --merge", stdout, envPassphrase...)
 	out := fs.String("out", "", "write the merged document to `FILE` (it may be one of the inputs)")
 	stage := fs.String("stage", "", "staging `DIR` whose roots to report the signature count against (optional)")
 	if err := parseReleaseFlags(fs, reorder(args), stdout); err != nil {

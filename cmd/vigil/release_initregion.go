@@ -17,14 +17,14 @@ import (
 // runReleaseInitRegion is `vigil release init-region`: run once per region with the region's
 // admin (MinIO root) credentials, which are then put away.
 func runReleaseInitRegion(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("release init-region", stderr)
+	fs := newFlagSet("release init-region", stdout, envMinIO...)
 	to := fs.String("to", "", "the region: s3://`BUCKET`[/prefix] or s3+http(s)://HOST:PORT/BUCKET[/prefix]")
 	publisher := fs.String("publisher", "", "`NAME` of the publisher user to create (or update)")
 	pubSecret := fs.String("publisher-secret-file", "", "`FILE` holding the publisher's secret key; created with a random one (mode 0600) if missing")
 	reader := fs.String("reader", "", "`NAME` of the devices' read-only user (optional)")
 	readSecret := fs.String("reader-secret-file", "", "`FILE` holding the reader's secret key; created if missing")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), `usage: vigil release init-region -to s3://BUCKET -publisher NAME -publisher-secret-file FILE [-reader NAME -reader-secret-file FILE]
+		fmt.Fprintln(fs.Output(), `usage: vigil release init-region --to s3://BUCKET --publisher NAME --publisher-secret-file FILE [--reader NAME --reader-secret-file FILE]
 
 With the region's admin credentials in VIGIL_MINIO_ACCESS_KEY / VIGIL_MINIO_SECRET_KEY, creates
 the bucket with object lock and versioning, a publisher user whose policy allows reading and
@@ -32,7 +32,8 @@ writing new objects and denies every delete, retention and bucket-policy change,
 read-only user for devices, and a bucket policy denying writes to everyone but the publisher.
 It then checks the lockdown with the users' own credentials. Publish with the publisher's
 credentials afterwards, never the admin's. Idempotent: run it again to repair a region.`)
-		fs.PrintDefaults()
+		printFlags(fs.Output(), fs)
+		printEnv(fs.Output(), envMinIO)
 	}
 	if err := parseReleaseFlags(fs, args, stdout); err != nil {
 		return err

@@ -12,12 +12,13 @@ import (
 )
 
 func runReleaseKeygen(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("release keygen", stderr)
+	fs := newFlagSet("release keygen", stdout, envPassphrase...)
 	out := fs.String("out", "", "write the key pair to `PREFIX`.key (mode 0600) and PREFIX.pub; missing directories are created")
 	unencrypted := fs.Bool("unencrypted", false, "write the private key unencrypted: only for online keys (timestamp, release) that a coordinator reads unattended")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: vigil release keygen -out PREFIX [-unencrypted]\n\nThe private key is encrypted under the passphrase in the file $VIGIL_KEY_PASSPHRASE_FILE\n(or $VIGIL_KEY_PASSPHRASE): scrypt and XChaCha20-Poly1305 (see crypto/sig/keyenc.go).")
-		fs.PrintDefaults()
+		fmt.Fprintln(fs.Output(), "usage: vigil release keygen --out PREFIX [--unencrypted]\n\nThe private key is encrypted under the passphrase in the file $VIGIL_KEY_PASSPHRASE_FILE\n(or $VIGIL_KEY_PASSPHRASE): scrypt and XChaCha20-Poly1305 (see crypto/sig/keyenc.go).")
+		printFlags(fs.Output(), fs)
+		printEnv(fs.Output(), envPassphrase)
 	}
 	if err := parseReleaseFlags(fs, args, stdout); err != nil {
 		return err

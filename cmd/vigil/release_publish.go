@@ -15,7 +15,7 @@ import (
 )
 
 func runReleasePublish(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("release publish", stderr)
+	fs := newFlagSet("release publish", stdout, envMinIO...)
 	from := fs.String("from", "", "staging `DIR` written by `vigil release sign`")
 	var to listFlag
 	fs.Var(&to, "to", "destination `LOCATIONS`: directories or s3://bucket[/prefix] (repeatable, comma-separated)")
@@ -23,7 +23,7 @@ func runReleasePublish(ctx context.Context, args []string, stdout, stderr io.Wri
 	backoff := fs.Duration("backoff", 500*time.Millisecond, "first wait after a failure; doubles up to 30s")
 	all := fs.Bool("all", false, "also publish every older staged release a region lacks (default: only the one each staged pointer names)")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), `usage: vigil release publish -from DIR -to LOCATION[,LOCATION...] [-all]
+		fmt.Fprintln(fs.Output(), `usage: vigil release publish --from DIR --to LOCATION[,LOCATION...] [--all]
 
 Verifies everything staged against the staged roots first and writes nothing if anything fails.
 Then publishes, per region and in order: roots, key epochs, releases (artifacts, manifest, then
@@ -31,7 +31,8 @@ the pointer). A region that is down does not hold up the others; run the same co
 when it is back. s3:// regions are written with the publisher credentials that
 'vigil release init-region' set up, never with the admin's.
 Exit codes: 0 every region verified; 1 refused (nothing written); 2 usage; 4 a region failed.`)
-		fs.PrintDefaults()
+		printFlags(fs.Output(), fs)
+		printEnv(fs.Output(), envMinIO)
 	}
 	if err := parseReleaseFlags(fs, args, stdout); err != nil {
 		return err

@@ -76,7 +76,7 @@ func stagePublisher(root *release.Root) *release.Publisher {
 }
 
 func runSignRoot(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("release sign root", stderr)
+	fs := newFlagSet("release sign root", stdout, envPassphrase...)
 	stage := fs.String("stage", "", "staging `DIR` to write root/<version>.root.json into")
 	version := fs.Uint64("version", 0, "root `VERSION` (1 for the first root, previous+1 for a rotation)")
 	expires := fs.String("expires", "8760h", "expiry: a duration from now or an RFC 3339 time")

@@ -81,7 +81,7 @@ func newestStaged(ctx context.Context, st store.Store, model string) (uint64, er
 }
 
 func runSignRelease(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("release sign release", stderr)
+	fs := newFlagSet("release sign release", stdout, envPassphrase...)
 	stage := fs.String("stage", "", "staging `DIR` (a filesystem store) to write the release into")
 	model := fs.String("model", "", "model `NAME`")
 	version := fs.Uint64("version", 0, "release `VERSION`, greater than every earlier one")
@@ -184,7 +184,7 @@ func runSignRelease(ctx context.Context, args []string, stdout, stderr io.Writer
 }
 
 func runSignLatest(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("release sign latest", stderr)
+	fs := newFlagSet("release sign latest", stdout, envPassphrase...)
 	stage := fs.String("stage", "", "staging `DIR` holding the release")
 	model := fs.String("model", "", "model `NAME`")
 	version := fs.Uint64("version", 0, "version to point to (default: the one the staged pointer names)")
@@ -253,7 +253,7 @@ func runSignLatest(ctx context.Context, args []string, stdout, stderr io.Writer)
 }
 
 func runSignKeyEpoch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("release sign keyepoch", stderr)
+	fs := newFlagSet("release sign keyepoch", stdout, envPassphrase...)
 	stage := fs.String("stage", "", "staging `DIR`")
 	epoch := fs.Uint64("epoch", 0, "key `EPOCH` (at least 1)")
 	params := fs.String("params", "", "`ID` of the HE parameter set")

@@ -13,20 +13,21 @@ import (
 // runReleaseStatus is `vigil release status`: what every region holds, checked as a device
 // would check it, with the expiries that need action coming up.
 func runReleaseStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("release status", stderr)
+	fs := newFlagSet("release status", stdout, envMinIO...)
 	rootFile := fs.String("root", "", "pinned root `FILE` devices ship with (e.g. root/1.root.json)")
 	warnRoot := fs.Duration("warn-root", 30*24*time.Hour, "warn when the newest root expires within `DURATION`")
 	warnManifest := fs.Duration("warn-manifest", 7*24*time.Hour, "warn when a published manifest expires within `DURATION`")
 	warnPointer := fs.Duration("warn-pointer", time.Hour, "warn when a pointer expires within `DURATION` (the coordinator re-signs pointers every few hours)")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), `usage: vigil release status -root FILE LOCATION...
+		fmt.Fprintln(fs.Output(), `usage: vigil release status --root FILE LOCATION...
 
 For each region (a directory or s3://bucket[/prefix]): the newest root it holds and its expiry,
 for every model the version its pointer names with the pointer's and the manifest's expiries,
 the versions stored, and whether everything verifies as a device would check it.
 Exit codes: 0 all verified; 1 something does not verify or has expired; 2 usage;
 3 everything verifies but something expires within the warning windows.`)
-		fs.PrintDefaults()
+		printFlags(fs.Output(), fs)
+		printEnv(fs.Output(), envMinIO)
 	}
 	if err := parseReleaseFlags(fs, reorder(args), stdout); err != nil {
 		return err

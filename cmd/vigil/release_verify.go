@@ -14,14 +14,15 @@ import (
 )
 
 func runReleaseVerify(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("release verify", stderr)
+	fs := newFlagSet("release verify", stdout, envMinIO...)
 	rootFile := fs.String("root", "", "pinned root `FILE` (a root envelope, e.g. root/1.root.json)")
 	model := fs.String("model", "", "model `NAME`")
 	installed := fs.Uint64("installed", 0, "version the device runs; older or equal releases are refused")
 	at := fs.String("at", "", "verify as of this RFC 3339 `TIME` (default now)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: vigil release verify -root FILE -model NAME [flags] LOCATION\n\nLOCATION is a directory or s3://bucket[/prefix].")
-		fs.PrintDefaults()
+		fmt.Fprintln(fs.Output(), "usage: vigil release verify --root FILE --model NAME [flags] LOCATION\n\nLOCATION is a directory or s3://bucket[/prefix].")
+		printFlags(fs.Output(), fs)
+		printEnv(fs.Output(), envMinIO)
 	}
 	if err := parseReleaseFlags(fs, args, stdout); err != nil {
 		return err
@@ -107,9 +108,9 @@ func reason(err error) string {
 }
 
 func runReleaseInspect(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("release inspect", stderr)
+	fs := newFlagSet("release inspect", stdout, envMinIO...)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: vigil release inspect FILE | s3://bucket/key\n\nPrints a signed document and its signers WITHOUT verifying anything.")
+		fmt.Fprintln(fs.Output(), "usage: vigil release inspect FILE | s3://bucket/key\n\nPrints a signed document and its signers WITHOUT verifying anything.")
 	}
 	if err := parseReleaseFlags(fs, args, stdout); err != nil {
 		return err

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -36,8 +35,7 @@ const (
 // runSetup creates, in one step and on one host, everything an organisation needs to run Vigil
 // locally. In a real deployment these steps happen on separate machines (see the README).
 func runSetup(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("setup", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("setup", stdout)
 	dir := fs.String("dir", "", "organisation `directory` to create (required; must not exist or be empty)")
 	trusteeList := fs.String("trustees", "privacy-office,security,audit", "comma-separated trustee ids, in Shamir point order")
 	threshold := fs.Int("threshold", 2, "trustees needed to decrypt a sum")

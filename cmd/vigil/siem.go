@@ -44,8 +44,7 @@ func runSIEM(ctx context.Context, args []string, stdout, stderr io.Writer) error
 }
 
 func runSIEMSend(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("siem send", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("siem send", stdout)
 	spool := fs.String("spool", "", "the spool `DIR` to deliver (an agent's, or a new one for --log)")
 	hecURL := fs.String("hec", "", "Splunk HEC endpoint `URL` (https://host:8088; /services/collector/event is added)")
 	tokenFile := fs.String("token-file", "", "`FILE` holding the HEC token")
@@ -195,8 +194,7 @@ func spoolLog(exp *siem.Exporter, path, keyPath string, stderr io.Writer) (int, 
 // runSIEMCheck checks every line of a file of OCSF events with siem.Validate and names the
 // first that fails.
 func runSIEMCheck(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("siem check", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("siem check", stdout)
 	path := fs.String("file", "", "OCSF events, one JSON object per line `FILE`")
 	if err := fs.Parse(args); err != nil {
 		return err

@@ -10,20 +10,19 @@ import (
 )
 
 // trusteeCommands are the subcommands of `vigil trustee`.
-var trusteeCommands = []struct {
-	name, summary string
-	run           func(ctx context.Context, args []string, stdout, stderr io.Writer) error
-}{
-	{"init", "create this trustee's ceremony identity in --dir", runTrusteeInit},
-	{"roster", "assemble the ceremony roster from the trustees' public identities", runTrusteeRoster},
-	{"deal", "make this trustee's dealing for a roster; publish only a commitment to it", runTrusteeDeal},
-	{"reveal", "check every trustee's commitment, then publish this trustee's dealing", runTrusteeReveal},
-	{"finish", "verify all commitments and dealings and write this trustee's share and the key epoch", runTrusteeFinish},
-	{"challenge", "start this trustee's test decryption of the new key epoch", runTrusteeChallenge},
-	{"respond", "decrypt another trustee's challenge with this trustee's share", runTrusteeRespond},
-	{"approve", "finish this trustee's test decryption and, if it succeeds, approve the key epoch", runTrusteeApprove},
-	{"ceremony", "run the whole ceremony for n trustees on this (air-gapped) host", runTrusteeCeremony},
-	{"serve", "serve decryption shares over gRPC from the share in --dir", runTrusteeServe},
+func trusteeCommands() []command {
+	return []command{
+		{"init", "create this trustee's ceremony identity in --dir", runTrusteeInit},
+		{"roster", "assemble the ceremony roster from the trustees' public identities", runTrusteeRoster},
+		{"deal", "make this trustee's dealing for a roster; publish only a commitment to it", runTrusteeDeal},
+		{"reveal", "check every trustee's commitment, then publish this trustee's dealing", runTrusteeReveal},
+		{"finish", "verify all commitments and dealings and write this trustee's share and the key epoch", runTrusteeFinish},
+		{"challenge", "start this trustee's test decryption of the new key epoch", runTrusteeChallenge},
+		{"respond", "decrypt another trustee's challenge with this trustee's share", runTrusteeRespond},
+		{"approve", "finish this trustee's test decryption and, if it succeeds, approve the key epoch", runTrusteeApprove},
+		{"ceremony", "run the whole ceremony for n trustees on this (air-gapped) host", runTrusteeCeremony},
+		{"serve", "serve decryption shares over gRPC from the share in --dir", runTrusteeServe},
+	}
 }
 
 // runTrustee runs one trustee role: the key ceremony steps and the trustee service.
@@ -54,7 +53,7 @@ func runTrustee(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		}
 		return flag.ErrHelp
 	}
-	for _, c := range trusteeCommands {
+	for _, c := range trusteeCommands() {
 		if c.name == args[0] {
 			return c.run(ctx, args[1:], stdout, stderr)
 		}
@@ -65,17 +64,15 @@ func runTrustee(ctx context.Context, args []string, stdout, stderr io.Writer) er
 
 func trusteeUsage(w io.Writer) {
 	fmt.Fprintln(w, "usage: vigil trustee <subcommand> [flags]\n\nsubcommands:")
-	for _, c := range trusteeCommands {
+	for _, c := range trusteeCommands() {
 		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, "\nRun 'vigil trustee <subcommand> -h' for its flags.")
 }
 
-// newTrusteeFlags returns a flag set for `vigil trustee name` writing to stderr.
-func newTrusteeFlags(name string, stderr io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet("trustee "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	return fs
+// newTrusteeFlags returns the flag set of `vigil trustee name`.
+func newTrusteeFlags(name string, stdout io.Writer) *flag.FlagSet {
+	return newFlags("trustee "+name, stdout)
 }
 
 // parseTrusteeFlags parses args into fs, refuses positional arguments and reports every

@@ -21,7 +21,7 @@ const (
 )
 
 func runTrusteeInit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newTrusteeFlags("init", stderr)
+	fs := newTrusteeFlags("init", stdout)
 	dir := fs.String("dir", "", "the trustee's directory (created with mode 0700)")
 	id := fs.String("id", "", "the trustee's id: 1-64 of [A-Za-z0-9._-]")
 	if err := parseTrusteeFlags(fs, args, "dir", "id"); err != nil {
@@ -59,7 +59,7 @@ func runTrusteeInit(ctx context.Context, args []string, stdout, stderr io.Writer
 }
 
 func runTrusteeRoster(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newTrusteeFlags("roster", stderr)
+	fs := newTrusteeFlags("roster", stdout)
 	out := fs.String("out", "", "file to write the roster to")
 	threshold := fs.Int("threshold", 0, "t: how many trustees decrypt together (2..n)")
 	epoch := fs.Uint64("epoch", 1, "the key epoch the ceremony creates")
@@ -115,7 +115,7 @@ const (
 )
 
 func runTrusteeDeal(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newTrusteeFlags("deal", stderr)
+	fs := newTrusteeFlags("deal", stdout)
 	dir := fs.String("dir", "", "the trustee's directory (holds identity.key; receives the unrevealed dealing)")
 	rosterPath := fs.String("roster", "", "the roster file")
 	out := fs.String("out", "", "file to write this trustee's public commitment to")
@@ -154,7 +154,7 @@ func runTrusteeDeal(ctx context.Context, args []string, stdout, stderr io.Writer
 }
 
 func runTrusteeReveal(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newTrusteeFlags("reveal", stderr)
+	fs := newTrusteeFlags("reveal", stdout)
 	dir := fs.String("dir", "", "the trustee's directory (holds identity.key and the dealing from deal)")
 	rosterPath := fs.String("roster", "", "the roster file")
 	out := fs.String("out", "", "file to write this trustee's dealing to")
@@ -198,7 +198,7 @@ func runTrusteeReveal(ctx context.Context, args []string, stdout, stderr io.Writ
 }
 
 func runTrusteeFinish(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newTrusteeFlags("finish", stderr)
+	fs := newTrusteeFlags("finish", stdout)
 	dir := fs.String("dir", "", "the trustee's directory (holds identity.key; receives share.key and key-epoch.bin)")
 	rosterPath := fs.String("roster", "", "the roster file")
 	var commitPaths, dealingPaths fileList
@@ -268,7 +268,7 @@ func runTrusteeFinish(ctx context.Context, args []string, stdout, stderr io.Writ
 }
 
 func runTrusteeCeremony(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newTrusteeFlags("ceremony", stderr)
+	fs := newTrusteeFlags("ceremony", stdout)
 	out := fs.String("out", "", "directory to write one subdirectory per trustee and key-epoch.bin to")
 	ids := fs.String("trustees", "", "comma-separated trustee ids, in Shamir point order, e.g. privacy,security,audit")
 	threshold := fs.Int("threshold", 0, "t: how many trustees decrypt together (2..n)")

@@ -26,7 +26,7 @@ const (
 )
 
 func runTrusteeChallenge(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newTrusteeFlags("challenge", stderr)
+	fs := newTrusteeFlags("challenge", stdout)
 	dir := fs.String("dir", "", "the trustee's directory (holds identity.key, share.key and key-epoch.bin from finish)")
 	rosterPath := fs.String("roster", "", "the roster file")
 	out := fs.String("out", "", "file to write this trustee's public challenge to")
@@ -75,7 +75,7 @@ func runTrusteeChallenge(ctx context.Context, args []string, stdout, stderr io.W
 }
 
 func runTrusteeRespond(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newTrusteeFlags("respond", stderr)
+	fs := newTrusteeFlags("respond", stdout)
 	dir := fs.String("dir", "", "the trustee's directory (holds identity.key, share.key)")
 	rosterPath := fs.String("roster", "", "the roster file")
 	challengePath := fs.String("challenge", "", "another trustee's challenge file")
@@ -146,7 +146,7 @@ func runTrusteeRespond(ctx context.Context, args []string, stdout, stderr io.Wri
 }
 
 func runTrusteeApprove(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newTrusteeFlags("approve", stderr)
+	fs := newTrusteeFlags("approve", stdout)
 	dir := fs.String("dir", "", "the trustee's directory (holds identity.key, share.key, key-epoch.bin and keycheck.key)")
 	rosterPath := fs.String("roster", "", "the roster file")
 	out := fs.String("out", "", "file to write this trustee's approval of the key epoch to")

@@ -23,7 +23,7 @@ import (
 )
 
 func runTrusteeServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newTrusteeFlags("serve", stderr)
+	fs := newTrusteeFlags("serve", stdout)
 	dir := fs.String("dir", "", "the trustee's directory: share.key (mode 0600) and the journal")
 	listen := fs.String("listen", "127.0.0.1:7171", "address to serve the Trustee gRPC service on")
 	minContributors := fs.Int("min-contributors", 0, "m_min: refuse to decrypt sums of fewer updates (at least 2)")
