@@ -68,6 +68,9 @@ type Config struct {
 	// Policy, if set, holds every task to the privacy policy signed under the device's root of
 	// trust (see PolicyGuard). Deployed devices always set it.
 	Policy *PolicyGuard
+	// Population, if set, is the population statistics encoder to share with other agents in
+	// the process (default: the agent's own).
+	Population *PopulationEncoder
 	// Rand supplies the noise; it must be a cryptographic source (default crypto/rand).
 	Rand   io.Reader
 	Logger *slog.Logger
@@ -102,8 +105,8 @@ type Agent struct {
 	cfg        Config
 	spec       models.Spec
 	enrolled   bool
-	population populationEncoder
-	base     struct {
+	population *PopulationEncoder
+	base       struct {
 		version uint64
 		params  []float64
 	}
@@ -114,7 +117,11 @@ func New(cfg Config) (*Agent, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	return &Agent{cfg: cfg}, nil
+	population := cfg.Population
+	if population == nil {
+		population = new(PopulationEncoder)
+	}
+	return &Agent{cfg: cfg, population: population}, nil
 }
 
 // Enroll presents the device to the coordinator and learns the model it will train. The

@@ -66,7 +66,7 @@ type Coordinator struct {
 
 	// Durability: changes made under mu are written by the next commit; handlers that must not
 	// answer before their change is on disk wait for pending.done.
-	state      *stateFile   // nil: nothing is persisted
+	state      *stateFile // nil: nothing is persisted
 	dirty      bool
 	lastCommit time.Time
 	pending    *commit

@@ -4,8 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"math"
+	"os"
 	"path/filepath"
 	"time"
 

@@ -252,6 +252,8 @@ func (f demoFlags) policy(minUpdates int, now time.Time) *release.PrivacyPolicy 
 // it with the coordinator, and runs its agent until ctx ends.
 func runFleet(ctx context.Context, devs []deviceData, addr string, emb *embedded, rel *releases, f demoFlags, logger *slog.Logger) *errgroup.Group {
 	g, gctx := errgroup.WithContext(ctx)
+	// One encoder for the fleet: every device would compute the same public reference.
+	population := new(client.PopulationEncoder)
 	for i, d := range devs {
 		if i < f.updaters {
 			g.Go(func() error {
@@ -278,7 +280,7 @@ func runFleet(ctx context.Context, devs []deviceData, addr string, emb *embedded
 			}
 			cfg := client.Config{
 				DeviceID: d.id, Identity: id, Coordinator: api, Data: d,
-				Sealer: sealer, FeatureSet: featureSet, Seed: f.seed + uint64(i), Logger: logger,
+				Sealer: sealer, FeatureSet: featureSet, Seed: f.seed + uint64(i), Logger: logger, Population: population,
 			}
 			if !f.noDP {
 				if cfg.Policy, err = client.NewPolicyGuard(emb.root, nil); err != nil {
