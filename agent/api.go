@@ -147,8 +147,8 @@ func (a *Agent) SendEvents(ctx context.Context, req *vigilv1.SendEventsRequest) 
 	}
 	resp := &vigilv1.SendEventsResponse{}
 	var st guard.Status
-	var keys, accepted []guard.KeystrokeEvent
-	var mice []guard.MouseEvent
+	// Reused from the session's last batch: nothing below keeps them.
+	keys, accepted, mice := s.keys[:0], s.accepted[:0], s.mice[:0]
 	for _, ev := range evs {
 		var err error
 		switch {
@@ -201,6 +201,7 @@ func (a *Agent) SendEvents(ctx context.Context, req *vigilv1.SendEventsRequest) 
 	if len(mice) > 0 {
 		a.enrolMouse(s, mice)
 	}
+	s.keys, s.accepted, s.mice = keys, accepted, mice
 	s.mu.Unlock()
 	if resp.Accepted > 0 {
 		s.notify()

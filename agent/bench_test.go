@@ -12,6 +12,7 @@ import (
 
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/vigilauth/vigil/agent"
 	"github.com/vigilauth/vigil/models/keystroke"
 	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
 )
@@ -51,7 +52,9 @@ type benchSession struct {
 const benchSessions = 32
 
 func newBenchTyping(b *testing.B) *benchTyping {
-	r := startAgent(b, b.TempDir(), "", false)
+	// The batches' pointer samples (straight lines, not a person's movement) are gathered for a
+	// mouse enrolment, as a user's are until they have a mouse model, which they never complete.
+	r := startAgentConfig(b, agent.Config{Dir: b.TempDir(), MouseEnrolActions: 10000}, "", false)
 	ctx := as(context.Background(), r.secret)
 	bt := &benchTyping{r: r, ctx: ctx, owner: keystroke.NewTypist(1)}
 	// Enrol the user first.

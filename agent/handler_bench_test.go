@@ -16,7 +16,7 @@ import (
 // own work for a batch of 4 keystrokes and 30 pointer samples (checks, conversion, the guard's
 // scoring and trust, the status), on an enrolled user's sessions.
 func BenchmarkSendEventsHandler(b *testing.B) {
-	a, err := New(Config{Dir: b.TempDir(), Guard: guard.Config{MaxClockSkew: time.Hour}})
+	a, err := New(Config{Dir: b.TempDir(), Guard: guard.Config{MaxClockSkew: time.Hour}, MouseEnrolActions: 10000})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -42,6 +42,7 @@ func BenchmarkSendEventsHandler(b *testing.B) {
 		a.SendEvents(ctx, &vigilv1.SendEventsRequest{Session: "enrol", Keys: enrol[i : i+25]})
 	}
 	a.WaitEnrolments()
+	b.Cleanup(a.WaitEnrolments) // the batches' pointer samples may enrol a mouse model meanwhile
 	type sess struct {
 		id   string
 		keys []*vigilv1.KeyTiming

@@ -46,7 +46,9 @@ func (m *mouseEnroller) push(evs []guard.MouseEvent) []models.Window {
 	m.evs = behaviour.AppendMouseEvents(m.evs[:0], m.buf)
 	var err error
 	if m.actions, _, err = mouse.AppendSegments(m.actions[:0], m.evs, mouse.SegmentConfig{}); err != nil || len(m.actions) < 2 {
-		if len(m.buf) > 4*mouseBatch { // no action ends: a drag without end, say; keep the recent half
+		if len(m.buf) > 2*mouseBatch {
+			// No action ends (a long drag, a pointer that never pauses): keep the recent half,
+			// so that cutting the buffer stays cheap.
 			m.buf = slices.Delete(m.buf, 0, len(m.buf)/2)
 		}
 		return nil

@@ -34,6 +34,10 @@ type session struct {
 	// mouse cuts the session's pointer events into its user's mouse enrolment, until the user
 	// has a mouse model; nil until the first pointer event. Under s.mu.
 	mouse *mouseEnroller
+	// A batch's accepted keystrokes, those in good standing and its pointer events in good
+	// standing, kept to be reused by the next batch. Under s.mu.
+	accepted, keys []guard.KeystrokeEvent
+	mice           []guard.MouseEvent
 }
 
 func newSession(id, user, token string, rt *userRT, now time.Time, trust float64, size int) *session {
