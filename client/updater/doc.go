@@ -22,6 +22,8 @@
 //	versions/<v>/manifest.json   the verified manifest envelope, for audit
 //	versions/<v>/params.f64      parameters (little-endian float64)
 //	versions/<v>/meta.json       model metadata (architecture, feature set)
+//	versions/<v>/population.f64  the population model, for an updater that follows one
+//	                             (Config.Population; installed without a shadow comparison)
 //
 // A version's files are written into a temporary directory, synced, and renamed into place;
 // only then is state.json replaced (temporary file, sync, rename, sync of the directory). That
