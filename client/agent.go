@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -68,6 +69,11 @@ type Config struct {
 	// Policy, if set, holds every task to the privacy policy signed under the device's root of
 	// trust (see PolicyGuard). Deployed devices always set it.
 	Policy *PolicyGuard
+	// Installed, if set, says which release of each model the device runs (model name ->
+	// version; see vigilv1.ValidInstalled), sent with every GetTask so the operator sees which
+	// versions the fleet runs. Only versions: shadow-scoring results are derived from the
+	// user's behaviour and stay on the device.
+	Installed func() map[string]uint64
 	// Population, if set, is the population statistics encoder to share with other agents in
 	// the process (default: the agent's own).
 	Population *PopulationEncoder
@@ -172,7 +178,7 @@ func (a *Agent) Poll(ctx context.Context) (Result, error) {
 			return Result{}, err
 		}
 	}
-	resp, err := a.cfg.Coordinator.GetTask(ctx, &vigilv1.GetTaskRequest{DeviceId: a.cfg.DeviceID})
+	resp, err := a.cfg.Coordinator.GetTask(ctx, &vigilv1.GetTaskRequest{DeviceId: a.cfg.DeviceID, Installed: a.installed()})
 	if status.Code(err) == codes.NotFound {
 		a.enrolled = false // the coordinator forgot us (e.g. restarted): enrol again next time
 	}
@@ -308,4 +314,20 @@ func (a *Agent) model(ctx context.Context, version uint64) ([]float64, error) {
 	}
 	a.base.version, a.base.params = version, resp.GetParams()
 	return a.base.params, nil
+}
+
+// installed is Config.Installed's report, trimmed to what the coordinator accepts: models not
+// installed (version 0) are left out, and a report the coordinator would refuse is not sent,
+// so that a bad report costs the fleet view, not the device's part in rounds.
+func (a *Agent) installed() map[string]uint64 {
+	if a.cfg.Installed == nil {
+		return nil
+	}
+	inst := maps.Clone(a.cfg.Installed()) // the caller's map is not ours to trim
+	maps.DeleteFunc(inst, func(_ string, v uint64) bool { return v == 0 })
+	if err := vigilv1.ValidInstalled(inst); err != nil {
+		a.cfg.Logger.Warn("not reporting the installed models", "err", err)
+		return nil
+	}
+	return inst
 }

@@ -84,7 +84,7 @@ func New(cfg Config) (http.Handler, error) {
 	if cfg.Rows == 0 {
 		cfg.Rows = DefaultRows
 	}
-	t, err := template.New("").Funcs(template.FuncMap{"time": formatTime, "pbtime": pbTime, "seconds": seconds}).Parse(pages + statusPages)
+	t, err := template.New("").Funcs(template.FuncMap{"time": formatTime, "pbtime": pbTime, "seconds": seconds, "installed": installedList}).Parse(pages + statusPages)
 	if err != nil {
 		return nil, fmt.Errorf("console: templates: %w", err)
 	}

@@ -2,8 +2,11 @@ package console
 
 import (
 	"context"
+	"fmt"
+	"maps"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -34,6 +37,53 @@ type statusPage struct {
 	Ledgers []ledgerView
 	// Recent is the status's recent rounds with the time of each stage, for the rounds page.
 	Recent recentRounds
+	// Fleet is which versions the devices run, for the releases page.
+	Fleet fleetVersions
+}
+
+// fleetVersions is which model versions the enrolled devices reported running, each beside the
+// regions that publish it.
+type fleetVersions struct {
+	Rows []fleetVersion
+	// Silent counts the enrolled devices that reported nothing since the coordinator started.
+	Silent int
+}
+
+type fleetVersion struct {
+	*vigilv1.InstalledCount
+	// Published names the regions whose published version this is (only for the
+	// coordinator's own model, the one regions publish).
+	Published []string
+}
+
+func newFleetVersions(st *vigilv1.StatusResponse) fleetVersions {
+	var f fleetVersions
+	for _, n := range st.GetInstalled() {
+		row := fleetVersion{InstalledCount: n}
+		if n.GetModel() == st.GetModel() {
+			for _, r := range st.GetRegions() {
+				if r.GetPublishedVersion() == n.GetVersion() {
+					row.Published = append(row.Published, r.GetName())
+				}
+			}
+		}
+		f.Rows = append(f.Rows, row)
+	}
+	for _, d := range st.GetDevices() {
+		if len(d.GetInstalled()) == 0 {
+			f.Silent++
+		}
+	}
+	return f
+}
+
+// installedList formats a device's report of what it runs, "keystroke-ae v4, ...", sorted.
+func installedList(inst map[string]uint64) string {
+	parts := make([]string, 0, len(inst))
+	for _, m := range slices.Sorted(maps.Keys(inst)) {
+		parts = append(parts, fmt.Sprintf("%s v%d", m, inst[m]))
+	}
+	return strings.Join(parts, ", ")
 }
 
 // recentRounds lays out the status's recent rounds as a table: one column per stage any of
@@ -104,7 +154,11 @@ func (c *console) statusHandler(page string) http.HandlerFunc {
 		case page == "rounds":
 			p.Ledgers = c.readLedgers()
 			p.Recent = newRecentRounds(p.St.GetRecentRounds())
-		case page == "releases" && c.cfg.ReleaseStatus != nil:
+		case page == "releases":
+			p.Fleet = newFleetVersions(p.St)
+			if c.cfg.ReleaseStatus == nil {
+				break
+			}
 			ctx, cancel := context.WithTimeout(r.Context(), statusTimeout)
 			defer cancel()
 			var err error

@@ -88,6 +88,15 @@ on its own against that role.</p>
 {{range .Regions}}<tr{{if .Failures}} class="deny"{{end}}><td>{{.Name}}</td><td>v{{.PublishedVersion}}</td><td>{{pbtime .LastSuccess}}</td><td>{{.Failures}}</td><td>{{.LastError}}</td></tr>
 {{end}}</table>
 {{else}}<p>No region in this status: the coordinator reports its publishing through the Admin API (a state directory does not keep it).</p>{{end}}{{end}}
+<h2>Which versions the fleet runs</h2>
+{{if .Partial}}<p>Unknown: devices report the release they run with each call, and a state directory does not keep it (the Admin API, --operator, has it).</p>
+{{else if .St}}{{with .Fleet}}{{if .Rows}}<table><tr><th>model</th><th>devices running it</th><th>published by</th></tr>
+{{range .Rows}}<tr><td>{{.Model}}</td><td>devices running v{{.Version}}: {{.Devices}}</td><td>{{range $i, $r := .Published}}{{if $i}}, {{end}}{{$r}}{{else}}-{{end}}</td></tr>
+{{end}}</table>{{end}}
+<p>{{if .Silent}}{{.Silent}} enrolled devices reported no installed release since the coordinator started (no updater yet, or an older build).{{else if not .Rows}}No device has reported an installed release.{{end}}</p>{{end}}{{end}}
+<p>Shadow-scoring results stay on the devices. A device scores each candidate release on its own user's typing before it
+promotes it; those results are derived from that user's behaviour, and no privacy accountant covers them, so a device tells
+the coordinator only which version it runs. A candidate a device rejected shows here as devices still running the older version.</p>
 <h2>What devices see</h2>
 {{if or .Releases .ReleasesErr}}<p>Each region's root, pointer, manifest and key epoch, verified as a device verifies them, with their expiries:</p>
 {{if .ReleasesErr}}<p class="bad">{{.ReleasesErr}}</p>{{else}}<p class="good">Everything verifies.</p>{{end}}
@@ -99,8 +108,9 @@ on its own against that role.</p>
 <h1>Devices</h1>
 {{template "source" .}}
 {{with .St}}<p>{{len .Devices}} enrolled, {{len .Removed}} removed. The console shows the registry only: no behavioural data.</p>
-<table><tr><th>device</th><th>region</th><th>enrolled</th><th>last seen</th></tr>
-{{range .Devices}}<tr><td>{{.Id}}</td><td>{{.Region}}</td><td>{{pbtime .Enrolled}}</td><td>{{if .LastSeen}}{{pbtime .LastSeen}}{{else if $.Partial}}unknown (state directory){{else}}not since the coordinator started{{end}}</td></tr>
+<table><tr><th>device</th><th>region</th><th>enrolled</th><th>last seen</th><th>runs</th></tr>
+{{range .Devices}}<tr><td>{{.Id}}</td><td>{{.Region}}</td><td>{{pbtime .Enrolled}}</td><td>{{if .LastSeen}}{{pbtime .LastSeen}}{{else if $.Partial}}unknown (state directory){{else}}not since the coordinator started{{end}}</td>
+<td>{{if .Installed}}{{installed .Installed}}{{else if $.Partial}}unknown (state directory){{else}}not reported{{end}}</td></tr>
 {{end}}</table>
 {{if .Removed}}<h2>Removed (revoked)</h2><table><tr><th>device</th><th>removed</th><th>why</th></tr>
 {{range .Removed}}<tr class="deny"><td>{{.Id}}</td><td>{{pbtime .Removed}}</td><td>{{.Reason}}</td></tr>{{end}}</table>{{end}}

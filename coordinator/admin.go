@@ -128,6 +128,7 @@ func (c *Coordinator) Status() *vigilv1.StatusResponse {
 		st.Devices = append(st.Devices, ds)
 	}
 	slices.SortFunc(st.Devices, func(a, b *vigilv1.DeviceStatus) int { return strings.Compare(a.GetId(), b.GetId()) })
+	st.Installed = c.installedStatusLocked(st.Devices)
 	for id, r := range c.removed {
 		st.Removed = append(st.Removed, &vigilv1.RemovedDeviceStatus{Id: id, Removed: timestamppb.New(r.at), Reason: r.reason})
 	}

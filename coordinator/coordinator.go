@@ -51,6 +51,7 @@ type Coordinator struct {
 	abort             string // non-empty: the operator aborted the open round, with this reason
 	closing           bool   // the open round's sum is being opened
 	lastSeen          map[string]time.Time
+	installed         map[string]map[string]uint64 // device -> model -> version it runs (installed.go)
 	removed           map[string]removal
 	trustees          []trustee.Health // the last trustee check
 	lastRound         roundSummary     // the last round that ended

@@ -56,6 +56,7 @@ func (c *Coordinator) pruneRevokedLocked(now time.Time) {
 func (c *Coordinator) removeLocked(id string, now time.Time, reason string) {
 	delete(c.devices, id)
 	delete(c.lastSeen, id)
+	delete(c.installed, id)
 	c.removed[id] = removal{at: now, reason: reason}
 	c.dirty = true
 	c.metrics.enrolled.Set(float64(len(c.devices)))

@@ -165,6 +165,9 @@ func (c *Coordinator) GetTask(ctx context.Context, req *vigilv1.GetTaskRequest) 
 	if err := vigilv1.ValidID("device_id", req.GetDeviceId()); err != nil {
 		return nil, reject(codes.InvalidArgument, ReasonInvalidArgument, err.Error())
 	}
+	if err := vigilv1.ValidInstalled(req.GetInstalled()); err != nil {
+		return nil, reject(codes.InvalidArgument, ReasonInvalidArgument, err.Error())
+	}
 	if err := c.requireDevice(ctx, req.GetDeviceId()); err != nil {
 		return nil, err
 	}
@@ -173,6 +176,7 @@ func (c *Coordinator) GetTask(ctx context.Context, req *vigilv1.GetTaskRequest) 
 		return nil, err
 	}
 	c.seen(req.GetDeviceId())
+	c.recordInstalled(req.GetDeviceId(), req.GetInstalled())
 	if admitted {
 		// Answered at once: the device was not in the registry when the open round, if any,
 		// was sampled, so there is no task for it yet; its next poll waits for one.

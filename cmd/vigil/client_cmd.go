@@ -85,9 +85,20 @@ func runClient(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 		sealer = client.NewThresholdSealer(f.id, keys)
 	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	cfg := client.Config{
 		DeviceID: f.id, Identity: id, Coordinator: api, Data: data, Sealer: sealer,
 		FeatureSet: featureSet, Seed: f.synthSeed, MinNoiseMultiplier: f.minNoise, Logger: logger,
+	}
+	if f.regionStore != "" {
+		u, err := startUpdater(ctx, f, root, data.heldOut, stdout)
+		if err != nil {
+			return err
+		}
+		// The coordinator learns which release the device runs, never what its shadow
+		// scoring found: that is derived from the user's typing.
+		cfg.Installed = installedVersions(u)
 	}
 	if f.noDP {
 		// A device that takes part in rounds without noise has no finite privacy loss to keep.
@@ -113,13 +124,6 @@ func runClient(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	agent, err := client.New(cfg)
 	if err != nil {
 		return fmt.Errorf("client: %w", err)
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	if f.regionStore != "" {
-		if err := startUpdater(ctx, f, root, data.heldOut, stdout); err != nil {
-			return err
-		}
 	}
 	ready.set(nil)
 	err = agent.RunRounds(ctx, f.rounds, func(r client.Result) {
@@ -283,17 +287,17 @@ func enrolDevice(ctx context.Context, f clientFlags, idDir string, pinnedRoot []
 }
 
 // startUpdater keeps the device's installed global model up to date from its region's store.
-func startUpdater(ctx context.Context, f clientFlags, root []byte, windows [][]float64, stdout io.Writer) error {
+func startUpdater(ctx context.Context, f clientFlags, root []byte, windows [][]float64, stdout io.Writer) (*updater.Updater, error) {
 	st, err := openStore(ctx, f.regionStore, false)
 	if err != nil {
-		return fmt.Errorf("client: --region-store: %w", err)
+		return nil, fmt.Errorf("client: --region-store: %w", err)
 	}
 	u, err := updater.New(updater.Config{
 		Store: st, Model: "keystroke-ae", FeatureSet: featureSet,
 		Dir: filepath.Join(f.dir, "updater"), PinnedRoot: root, Interval: f.poll, ShadowWindows: 5,
 	})
 	if err != nil {
-		return fmt.Errorf("client: %w", err)
+		return nil, fmt.Errorf("client: %w", err)
 	}
 	live := make(chan []float64)
 	go func() {
@@ -312,5 +316,5 @@ func startUpdater(ctx context.Context, f clientFlags, root []byte, windows [][]f
 		}
 		fmt.Fprintf(stdout, "release v%d %s\n", ev.Version, ev.Kind)
 	})
-	return nil
+	return u, nil
 }

@@ -6,7 +6,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"path/filepath"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -138,12 +140,21 @@ func printStatus(w io.Writer, st *vigilv1.StatusResponse, now time.Time) error {
 		fmt.Fprintf(tw, "privacy\tOFF (--insecure-no-dp)\n")
 	}
 	fmt.Fprintf(tw, "devices\t%d enrolled, %d removed, %d enrolling (no first call yet)\n", len(st.GetDevices()), len(st.GetRemoved()), st.GetPendingEnrolments())
+	fmt.Fprintf(tw, "running\t%s\n", installedSummary(st))
 	for _, d := range st.GetDevices() {
 		seen := "not seen since the coordinator started"
 		if d.GetLastSeen() != nil {
 			seen = "last seen " + ago(d.GetLastSeen().AsTime())
 		}
-		fmt.Fprintf(tw, "  %s\t%s\tenrolled %s\t%s\n", d.GetId(), d.GetRegion(), d.GetEnrolled().AsTime().Local().Format(time.DateTime), seen)
+		runs := "runs nothing reported"
+		if inst := d.GetInstalled(); len(inst) > 0 {
+			var parts []string
+			for _, m := range slices.Sorted(maps.Keys(inst)) {
+				parts = append(parts, fmt.Sprintf("%s v%d", m, inst[m]))
+			}
+			runs = "runs " + strings.Join(parts, ", ")
+		}
+		fmt.Fprintf(tw, "  %s\t%s\tenrolled %s\t%s\t%s\n", d.GetId(), d.GetRegion(), d.GetEnrolled().AsTime().Local().Format(time.DateTime), seen, runs)
 	}
 	for _, d := range st.GetRemoved() {
 		fmt.Fprintf(tw, "  %s\tREMOVED\t%s\t%s\n", d.GetId(), d.GetRemoved().AsTime().Local().Format(time.DateTime), d.GetReason())
@@ -278,4 +289,29 @@ func runPKIOperator(ctx context.Context, args []string, stdout, stderr io.Writer
 	fmt.Fprintf(stdout, "operator %s: credentials in %s, valid until %s\nuse them with `vigil status --operator %s`\n",
 		*id, *out, creds.Leaf().NotAfter.Format(time.RFC3339), *out)
 	return nil
+}
+
+// installedSummary says which model versions the enrolled devices reported running, as
+// "keystroke-ae v4: 12 devices, v3: 2; 1 device reported nothing".
+func installedSummary(st *vigilv1.StatusResponse) string {
+	var parts []string
+	model := ""
+	for _, n := range st.GetInstalled() {
+		p := fmt.Sprintf("v%d: %d", n.GetVersion(), n.GetDevices())
+		if n.GetModel() != model {
+			model = n.GetModel()
+			p = model + " " + p
+		}
+		parts = append(parts, p)
+	}
+	silent := 0
+	for _, d := range st.GetDevices() {
+		if len(d.GetInstalled()) == 0 {
+			silent++
+		}
+	}
+	if silent > 0 || len(parts) == 0 {
+		parts = append(parts, fmt.Sprintf("%d of %d devices reported nothing since the coordinator started", silent, len(st.GetDevices())))
+	}
+	return strings.Join(parts, "; ")
 }

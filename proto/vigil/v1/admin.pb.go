@@ -87,8 +87,11 @@ type StatusResponse struct {
 	// pending_enrolments counts devices that enrolled and have not yet made their first call,
 	// which enters them in the registry (devices); unanswered ones expire after ten minutes.
 	PendingEnrolments uint32 `protobuf:"varint,21,opt,name=pending_enrolments,json=pendingEnrolments,proto3" json:"pending_enrolments,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// installed counts the enrolled devices running each model version, as they last reported
+	// it (GetTaskRequest.installed) since the coordinator started; by model, then version.
+	Installed     []*InstalledCount `protobuf:"bytes,22,rep,name=installed,proto3" json:"installed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *StatusResponse) Reset() {
@@ -233,6 +236,74 @@ func (x *StatusResponse) GetPendingEnrolments() uint32 {
 	return 0
 }
 
+func (x *StatusResponse) GetInstalled() []*InstalledCount {
+	if x != nil {
+		return x.Installed
+	}
+	return nil
+}
+
+// InstalledCount is how many devices reported running one version of one model.
+type InstalledCount struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Model         string                 `protobuf:"bytes,1,opt,name=model,proto3" json:"model,omitempty"`
+	Version       uint64                 `protobuf:"varint,2,opt,name=version,proto3" json:"version,omitempty"`
+	Devices       uint32                 `protobuf:"varint,3,opt,name=devices,proto3" json:"devices,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *InstalledCount) Reset() {
+	*x = InstalledCount{}
+	mi := &file_vigil_v1_admin_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InstalledCount) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InstalledCount) ProtoMessage() {}
+
+func (x *InstalledCount) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_v1_admin_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InstalledCount.ProtoReflect.Descriptor instead.
+func (*InstalledCount) Descriptor() ([]byte, []int) {
+	return file_vigil_v1_admin_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *InstalledCount) GetModel() string {
+	if x != nil {
+		return x.Model
+	}
+	return ""
+}
+
+func (x *InstalledCount) GetVersion() uint64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *InstalledCount) GetDevices() uint32 {
+	if x != nil {
+		return x.Devices
+	}
+	return 0
+}
+
 type OpenRoundStatus struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
 	Round       uint64                 `protobuf:"varint,1,opt,name=round,proto3" json:"round,omitempty"`
@@ -250,7 +321,7 @@ type OpenRoundStatus struct {
 
 func (x *OpenRoundStatus) Reset() {
 	*x = OpenRoundStatus{}
-	mi := &file_vigil_v1_admin_proto_msgTypes[2]
+	mi := &file_vigil_v1_admin_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -262,7 +333,7 @@ func (x *OpenRoundStatus) String() string {
 func (*OpenRoundStatus) ProtoMessage() {}
 
 func (x *OpenRoundStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_v1_admin_proto_msgTypes[2]
+	mi := &file_vigil_v1_admin_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -275,7 +346,7 @@ func (x *OpenRoundStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpenRoundStatus.ProtoReflect.Descriptor instead.
 func (*OpenRoundStatus) Descriptor() ([]byte, []int) {
-	return file_vigil_v1_admin_proto_rawDescGZIP(), []int{2}
+	return file_vigil_v1_admin_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *OpenRoundStatus) GetRound() uint64 {
@@ -353,7 +424,7 @@ type LastRoundStatus struct {
 
 func (x *LastRoundStatus) Reset() {
 	*x = LastRoundStatus{}
-	mi := &file_vigil_v1_admin_proto_msgTypes[3]
+	mi := &file_vigil_v1_admin_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -365,7 +436,7 @@ func (x *LastRoundStatus) String() string {
 func (*LastRoundStatus) ProtoMessage() {}
 
 func (x *LastRoundStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_v1_admin_proto_msgTypes[3]
+	mi := &file_vigil_v1_admin_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -378,7 +449,7 @@ func (x *LastRoundStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LastRoundStatus.ProtoReflect.Descriptor instead.
 func (*LastRoundStatus) Descriptor() ([]byte, []int) {
-	return file_vigil_v1_admin_proto_rawDescGZIP(), []int{3}
+	return file_vigil_v1_admin_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *LastRoundStatus) GetRound() uint64 {
@@ -455,7 +526,7 @@ type RoundStage struct {
 
 func (x *RoundStage) Reset() {
 	*x = RoundStage{}
-	mi := &file_vigil_v1_admin_proto_msgTypes[4]
+	mi := &file_vigil_v1_admin_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -467,7 +538,7 @@ func (x *RoundStage) String() string {
 func (*RoundStage) ProtoMessage() {}
 
 func (x *RoundStage) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_v1_admin_proto_msgTypes[4]
+	mi := &file_vigil_v1_admin_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -480,7 +551,7 @@ func (x *RoundStage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoundStage.ProtoReflect.Descriptor instead.
 func (*RoundStage) Descriptor() ([]byte, []int) {
-	return file_vigil_v1_admin_proto_rawDescGZIP(), []int{4}
+	return file_vigil_v1_admin_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *RoundStage) GetName() string {
@@ -503,14 +574,17 @@ type DeviceStatus struct {
 	Region   string                 `protobuf:"bytes,2,opt,name=region,proto3" json:"region,omitempty"`
 	Enrolled *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=enrolled,proto3" json:"enrolled,omitempty"`
 	// last_seen is the device's last call since the coordinator started (unset: none).
-	LastSeen      *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=last_seen,json=lastSeen,proto3" json:"last_seen,omitempty"`
+	LastSeen *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=last_seen,json=lastSeen,proto3" json:"last_seen,omitempty"`
+	// installed is what the device reported running at last_seen: model name -> version
+	// (empty: it reported nothing since the coordinator started).
+	Installed     map[string]uint64 `protobuf:"bytes,5,rep,name=installed,proto3" json:"installed,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *DeviceStatus) Reset() {
 	*x = DeviceStatus{}
-	mi := &file_vigil_v1_admin_proto_msgTypes[5]
+	mi := &file_vigil_v1_admin_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -522,7 +596,7 @@ func (x *DeviceStatus) String() string {
 func (*DeviceStatus) ProtoMessage() {}
 
 func (x *DeviceStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_v1_admin_proto_msgTypes[5]
+	mi := &file_vigil_v1_admin_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -535,7 +609,7 @@ func (x *DeviceStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeviceStatus.ProtoReflect.Descriptor instead.
 func (*DeviceStatus) Descriptor() ([]byte, []int) {
-	return file_vigil_v1_admin_proto_rawDescGZIP(), []int{5}
+	return file_vigil_v1_admin_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *DeviceStatus) GetId() string {
@@ -566,6 +640,13 @@ func (x *DeviceStatus) GetLastSeen() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *DeviceStatus) GetInstalled() map[string]uint64 {
+	if x != nil {
+		return x.Installed
+	}
+	return nil
+}
+
 type RemovedDeviceStatus struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -577,7 +658,7 @@ type RemovedDeviceStatus struct {
 
 func (x *RemovedDeviceStatus) Reset() {
 	*x = RemovedDeviceStatus{}
-	mi := &file_vigil_v1_admin_proto_msgTypes[6]
+	mi := &file_vigil_v1_admin_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -589,7 +670,7 @@ func (x *RemovedDeviceStatus) String() string {
 func (*RemovedDeviceStatus) ProtoMessage() {}
 
 func (x *RemovedDeviceStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_v1_admin_proto_msgTypes[6]
+	mi := &file_vigil_v1_admin_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -602,7 +683,7 @@ func (x *RemovedDeviceStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemovedDeviceStatus.ProtoReflect.Descriptor instead.
 func (*RemovedDeviceStatus) Descriptor() ([]byte, []int) {
-	return file_vigil_v1_admin_proto_rawDescGZIP(), []int{6}
+	return file_vigil_v1_admin_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *RemovedDeviceStatus) GetId() string {
@@ -640,7 +721,7 @@ type TrusteeStatus struct {
 
 func (x *TrusteeStatus) Reset() {
 	*x = TrusteeStatus{}
-	mi := &file_vigil_v1_admin_proto_msgTypes[7]
+	mi := &file_vigil_v1_admin_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -652,7 +733,7 @@ func (x *TrusteeStatus) String() string {
 func (*TrusteeStatus) ProtoMessage() {}
 
 func (x *TrusteeStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_v1_admin_proto_msgTypes[7]
+	mi := &file_vigil_v1_admin_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -665,7 +746,7 @@ func (x *TrusteeStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TrusteeStatus.ProtoReflect.Descriptor instead.
 func (*TrusteeStatus) Descriptor() ([]byte, []int) {
-	return file_vigil_v1_admin_proto_rawDescGZIP(), []int{7}
+	return file_vigil_v1_admin_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *TrusteeStatus) GetId() string {
@@ -716,7 +797,7 @@ type RegionStatus struct {
 
 func (x *RegionStatus) Reset() {
 	*x = RegionStatus{}
-	mi := &file_vigil_v1_admin_proto_msgTypes[8]
+	mi := &file_vigil_v1_admin_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -728,7 +809,7 @@ func (x *RegionStatus) String() string {
 func (*RegionStatus) ProtoMessage() {}
 
 func (x *RegionStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_v1_admin_proto_msgTypes[8]
+	mi := &file_vigil_v1_admin_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -741,7 +822,7 @@ func (x *RegionStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegionStatus.ProtoReflect.Descriptor instead.
 func (*RegionStatus) Descriptor() ([]byte, []int) {
-	return file_vigil_v1_admin_proto_rawDescGZIP(), []int{8}
+	return file_vigil_v1_admin_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *RegionStatus) GetName() string {
@@ -792,7 +873,7 @@ type PrivacyStatus struct {
 
 func (x *PrivacyStatus) Reset() {
 	*x = PrivacyStatus{}
-	mi := &file_vigil_v1_admin_proto_msgTypes[9]
+	mi := &file_vigil_v1_admin_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -804,7 +885,7 @@ func (x *PrivacyStatus) String() string {
 func (*PrivacyStatus) ProtoMessage() {}
 
 func (x *PrivacyStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_v1_admin_proto_msgTypes[9]
+	mi := &file_vigil_v1_admin_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -817,7 +898,7 @@ func (x *PrivacyStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrivacyStatus.ProtoReflect.Descriptor instead.
 func (*PrivacyStatus) Descriptor() ([]byte, []int) {
-	return file_vigil_v1_admin_proto_rawDescGZIP(), []int{9}
+	return file_vigil_v1_admin_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *PrivacyStatus) GetDifferentialPrivacy() bool {
@@ -863,7 +944,7 @@ type PauseRoundsRequest struct {
 
 func (x *PauseRoundsRequest) Reset() {
 	*x = PauseRoundsRequest{}
-	mi := &file_vigil_v1_admin_proto_msgTypes[10]
+	mi := &file_vigil_v1_admin_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -875,7 +956,7 @@ func (x *PauseRoundsRequest) String() string {
 func (*PauseRoundsRequest) ProtoMessage() {}
 
 func (x *PauseRoundsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_v1_admin_proto_msgTypes[10]
+	mi := &file_vigil_v1_admin_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -888,7 +969,7 @@ func (x *PauseRoundsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseRoundsRequest.ProtoReflect.Descriptor instead.
 func (*PauseRoundsRequest) Descriptor() ([]byte, []int) {
-	return file_vigil_v1_admin_proto_rawDescGZIP(), []int{10}
+	return file_vigil_v1_admin_proto_rawDescGZIP(), []int{11}
 }
 
 type PauseRoundsResponse struct {
@@ -899,7 +980,7 @@ type PauseRoundsResponse struct {
 
 func (x *PauseRoundsResponse) Reset() {
 	*x = PauseRoundsResponse{}
-	mi := &file_vigil_v1_admin_proto_msgTypes[11]
+	mi := &file_vigil_v1_admin_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -911,7 +992,7 @@ func (x *PauseRoundsResponse) String() string {
 func (*PauseRoundsResponse) ProtoMessage() {}
 
 func (x *PauseRoundsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_v1_admin_proto_msgTypes[11]
+	mi := &file_vigil_v1_admin_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -924,7 +1005,7 @@ func (x *PauseRoundsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseRoundsResponse.ProtoReflect.Descriptor instead.
 func (*PauseRoundsResponse) Descriptor() ([]byte, []int) {
-	return file_vigil_v1_admin_proto_rawDescGZIP(), []int{11}
+	return file_vigil_v1_admin_proto_rawDescGZIP(), []int{12}
 }
 
 type ResumeRoundsRequest struct {
@@ -935,7 +1016,7 @@ type ResumeRoundsRequest struct {
 
 func (x *ResumeRoundsRequest) Reset() {
 	*x = ResumeRoundsRequest{}
-	mi := &file_vigil_v1_admin_proto_msgTypes[12]
+	mi := &file_vigil_v1_admin_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -947,7 +1028,7 @@ func (x *ResumeRoundsRequest) String() string {
 func (*ResumeRoundsRequest) ProtoMessage() {}
 
 func (x *ResumeRoundsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_v1_admin_proto_msgTypes[12]
+	mi := &file_vigil_v1_admin_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -960,7 +1041,7 @@ func (x *ResumeRoundsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeRoundsRequest.ProtoReflect.Descriptor instead.
 func (*ResumeRoundsRequest) Descriptor() ([]byte, []int) {
-	return file_vigil_v1_admin_proto_rawDescGZIP(), []int{12}
+	return file_vigil_v1_admin_proto_rawDescGZIP(), []int{13}
 }
 
 type ResumeRoundsResponse struct {
@@ -971,7 +1052,7 @@ type ResumeRoundsResponse struct {
 
 func (x *ResumeRoundsResponse) Reset() {
 	*x = ResumeRoundsResponse{}
-	mi := &file_vigil_v1_admin_proto_msgTypes[13]
+	mi := &file_vigil_v1_admin_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -983,7 +1064,7 @@ func (x *ResumeRoundsResponse) String() string {
 func (*ResumeRoundsResponse) ProtoMessage() {}
 
 func (x *ResumeRoundsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_v1_admin_proto_msgTypes[13]
+	mi := &file_vigil_v1_admin_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -996,7 +1077,7 @@ func (x *ResumeRoundsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeRoundsResponse.ProtoReflect.Descriptor instead.
 func (*ResumeRoundsResponse) Descriptor() ([]byte, []int) {
-	return file_vigil_v1_admin_proto_rawDescGZIP(), []int{13}
+	return file_vigil_v1_admin_proto_rawDescGZIP(), []int{14}
 }
 
 type AbortRoundRequest struct {
@@ -1008,7 +1089,7 @@ type AbortRoundRequest struct {
 
 func (x *AbortRoundRequest) Reset() {
 	*x = AbortRoundRequest{}
-	mi := &file_vigil_v1_admin_proto_msgTypes[14]
+	mi := &file_vigil_v1_admin_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1020,7 +1101,7 @@ func (x *AbortRoundRequest) String() string {
 func (*AbortRoundRequest) ProtoMessage() {}
 
 func (x *AbortRoundRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_v1_admin_proto_msgTypes[14]
+	mi := &file_vigil_v1_admin_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1033,7 +1114,7 @@ func (x *AbortRoundRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AbortRoundRequest.ProtoReflect.Descriptor instead.
 func (*AbortRoundRequest) Descriptor() ([]byte, []int) {
-	return file_vigil_v1_admin_proto_rawDescGZIP(), []int{14}
+	return file_vigil_v1_admin_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *AbortRoundRequest) GetReason() string {
@@ -1052,7 +1133,7 @@ type AbortRoundResponse struct {
 
 func (x *AbortRoundResponse) Reset() {
 	*x = AbortRoundResponse{}
-	mi := &file_vigil_v1_admin_proto_msgTypes[15]
+	mi := &file_vigil_v1_admin_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1064,7 +1145,7 @@ func (x *AbortRoundResponse) String() string {
 func (*AbortRoundResponse) ProtoMessage() {}
 
 func (x *AbortRoundResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_v1_admin_proto_msgTypes[15]
+	mi := &file_vigil_v1_admin_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1077,7 +1158,7 @@ func (x *AbortRoundResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AbortRoundResponse.ProtoReflect.Descriptor instead.
 func (*AbortRoundResponse) Descriptor() ([]byte, []int) {
-	return file_vigil_v1_admin_proto_rawDescGZIP(), []int{15}
+	return file_vigil_v1_admin_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *AbortRoundResponse) GetRound() uint64 {
@@ -1097,7 +1178,7 @@ type RemoveDeviceRequest struct {
 
 func (x *RemoveDeviceRequest) Reset() {
 	*x = RemoveDeviceRequest{}
-	mi := &file_vigil_v1_admin_proto_msgTypes[16]
+	mi := &file_vigil_v1_admin_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1109,7 +1190,7 @@ func (x *RemoveDeviceRequest) String() string {
 func (*RemoveDeviceRequest) ProtoMessage() {}
 
 func (x *RemoveDeviceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_v1_admin_proto_msgTypes[16]
+	mi := &file_vigil_v1_admin_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1122,7 +1203,7 @@ func (x *RemoveDeviceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveDeviceRequest.ProtoReflect.Descriptor instead.
 func (*RemoveDeviceRequest) Descriptor() ([]byte, []int) {
-	return file_vigil_v1_admin_proto_rawDescGZIP(), []int{16}
+	return file_vigil_v1_admin_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *RemoveDeviceRequest) GetDeviceId() string {
@@ -1147,7 +1228,7 @@ type RemoveDeviceResponse struct {
 
 func (x *RemoveDeviceResponse) Reset() {
 	*x = RemoveDeviceResponse{}
-	mi := &file_vigil_v1_admin_proto_msgTypes[17]
+	mi := &file_vigil_v1_admin_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1159,7 +1240,7 @@ func (x *RemoveDeviceResponse) String() string {
 func (*RemoveDeviceResponse) ProtoMessage() {}
 
 func (x *RemoveDeviceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_v1_admin_proto_msgTypes[17]
+	mi := &file_vigil_v1_admin_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1172,7 +1253,7 @@ func (x *RemoveDeviceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveDeviceResponse.ProtoReflect.Descriptor instead.
 func (*RemoveDeviceResponse) Descriptor() ([]byte, []int) {
-	return file_vigil_v1_admin_proto_rawDescGZIP(), []int{17}
+	return file_vigil_v1_admin_proto_rawDescGZIP(), []int{18}
 }
 
 var File_vigil_v1_admin_proto protoreflect.FileDescriptor
@@ -1180,7 +1261,7 @@ var File_vigil_v1_admin_proto protoreflect.FileDescriptor
 const file_vigil_v1_admin_proto_rawDesc = "" +
 	"\n" +
 	"\x14vigil/v1/admin.proto\x12\bvigil.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x0f\n" +
-	"\rStatusRequest\"\x8f\x06\n" +
+	"\rStatusRequest\"\xc7\x06\n" +
 	"\x0eStatusResponse\x12\x14\n" +
 	"\x05model\x18\x01 \x01(\tR\x05model\x12%\n" +
 	"\x0eglobal_version\x18\x02 \x01(\x04R\rglobalVersion\x12\x16\n" +
@@ -1200,7 +1281,12 @@ const file_vigil_v1_admin_proto_rawDesc = "" +
 	"\aprivacy\x18\r \x01(\v2\x17.vigil.v1.PrivacyStatusR\aprivacy\x12\x18\n" +
 	"\aversion\x18\x0e \x01(\tR\aversion\x12>\n" +
 	"\rrecent_rounds\x18\x14 \x03(\v2\x19.vigil.v1.LastRoundStatusR\frecentRounds\x12-\n" +
-	"\x12pending_enrolments\x18\x15 \x01(\rR\x11pendingEnrolments\"\xa6\x02\n" +
+	"\x12pending_enrolments\x18\x15 \x01(\rR\x11pendingEnrolments\x126\n" +
+	"\tinstalled\x18\x16 \x03(\v2\x18.vigil.v1.InstalledCountR\tinstalled\"Z\n" +
+	"\x0eInstalledCount\x12\x14\n" +
+	"\x05model\x18\x01 \x01(\tR\x05model\x12\x18\n" +
+	"\aversion\x18\x02 \x01(\x04R\aversion\x12\x18\n" +
+	"\adevices\x18\x03 \x01(\rR\adevices\"\xa6\x02\n" +
 	"\x0fOpenRoundStatus\x12\x14\n" +
 	"\x05round\x18\x01 \x01(\x04R\x05round\x12!\n" +
 	"\fbase_version\x18\x02 \x01(\x04R\vbaseVersion\x124\n" +
@@ -1223,12 +1309,16 @@ const file_vigil_v1_admin_proto_rawDesc = "" +
 	"\n" +
 	"RoundStage\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
-	"\aseconds\x18\x02 \x01(\x01R\aseconds\"\xa7\x01\n" +
+	"\aseconds\x18\x02 \x01(\x01R\aseconds\"\xaa\x02\n" +
 	"\fDeviceStatus\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
 	"\x06region\x18\x02 \x01(\tR\x06region\x126\n" +
 	"\benrolled\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\benrolled\x127\n" +
-	"\tlast_seen\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\blastSeen\"s\n" +
+	"\tlast_seen\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\blastSeen\x12C\n" +
+	"\tinstalled\x18\x05 \x03(\v2%.vigil.v1.DeviceStatus.InstalledEntryR\tinstalled\x1a<\n" +
+	"\x0eInstalledEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\"s\n" +
 	"\x13RemovedDeviceStatus\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x124\n" +
 	"\aremoved\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\aremoved\x12\x16\n" +
@@ -1285,61 +1375,65 @@ func file_vigil_v1_admin_proto_rawDescGZIP() []byte {
 	return file_vigil_v1_admin_proto_rawDescData
 }
 
-var file_vigil_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_vigil_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_vigil_v1_admin_proto_goTypes = []any{
 	(*StatusRequest)(nil),         // 0: vigil.v1.StatusRequest
 	(*StatusResponse)(nil),        // 1: vigil.v1.StatusResponse
-	(*OpenRoundStatus)(nil),       // 2: vigil.v1.OpenRoundStatus
-	(*LastRoundStatus)(nil),       // 3: vigil.v1.LastRoundStatus
-	(*RoundStage)(nil),            // 4: vigil.v1.RoundStage
-	(*DeviceStatus)(nil),          // 5: vigil.v1.DeviceStatus
-	(*RemovedDeviceStatus)(nil),   // 6: vigil.v1.RemovedDeviceStatus
-	(*TrusteeStatus)(nil),         // 7: vigil.v1.TrusteeStatus
-	(*RegionStatus)(nil),          // 8: vigil.v1.RegionStatus
-	(*PrivacyStatus)(nil),         // 9: vigil.v1.PrivacyStatus
-	(*PauseRoundsRequest)(nil),    // 10: vigil.v1.PauseRoundsRequest
-	(*PauseRoundsResponse)(nil),   // 11: vigil.v1.PauseRoundsResponse
-	(*ResumeRoundsRequest)(nil),   // 12: vigil.v1.ResumeRoundsRequest
-	(*ResumeRoundsResponse)(nil),  // 13: vigil.v1.ResumeRoundsResponse
-	(*AbortRoundRequest)(nil),     // 14: vigil.v1.AbortRoundRequest
-	(*AbortRoundResponse)(nil),    // 15: vigil.v1.AbortRoundResponse
-	(*RemoveDeviceRequest)(nil),   // 16: vigil.v1.RemoveDeviceRequest
-	(*RemoveDeviceResponse)(nil),  // 17: vigil.v1.RemoveDeviceResponse
-	(*timestamppb.Timestamp)(nil), // 18: google.protobuf.Timestamp
+	(*InstalledCount)(nil),        // 2: vigil.v1.InstalledCount
+	(*OpenRoundStatus)(nil),       // 3: vigil.v1.OpenRoundStatus
+	(*LastRoundStatus)(nil),       // 4: vigil.v1.LastRoundStatus
+	(*RoundStage)(nil),            // 5: vigil.v1.RoundStage
+	(*DeviceStatus)(nil),          // 6: vigil.v1.DeviceStatus
+	(*RemovedDeviceStatus)(nil),   // 7: vigil.v1.RemovedDeviceStatus
+	(*TrusteeStatus)(nil),         // 8: vigil.v1.TrusteeStatus
+	(*RegionStatus)(nil),          // 9: vigil.v1.RegionStatus
+	(*PrivacyStatus)(nil),         // 10: vigil.v1.PrivacyStatus
+	(*PauseRoundsRequest)(nil),    // 11: vigil.v1.PauseRoundsRequest
+	(*PauseRoundsResponse)(nil),   // 12: vigil.v1.PauseRoundsResponse
+	(*ResumeRoundsRequest)(nil),   // 13: vigil.v1.ResumeRoundsRequest
+	(*ResumeRoundsResponse)(nil),  // 14: vigil.v1.ResumeRoundsResponse
+	(*AbortRoundRequest)(nil),     // 15: vigil.v1.AbortRoundRequest
+	(*AbortRoundResponse)(nil),    // 16: vigil.v1.AbortRoundResponse
+	(*RemoveDeviceRequest)(nil),   // 17: vigil.v1.RemoveDeviceRequest
+	(*RemoveDeviceResponse)(nil),  // 18: vigil.v1.RemoveDeviceResponse
+	nil,                           // 19: vigil.v1.DeviceStatus.InstalledEntry
+	(*timestamppb.Timestamp)(nil), // 20: google.protobuf.Timestamp
 }
 var file_vigil_v1_admin_proto_depIdxs = []int32{
-	2,  // 0: vigil.v1.StatusResponse.open_round:type_name -> vigil.v1.OpenRoundStatus
-	3,  // 1: vigil.v1.StatusResponse.last_round:type_name -> vigil.v1.LastRoundStatus
-	18, // 2: vigil.v1.StatusResponse.next_round_not_before:type_name -> google.protobuf.Timestamp
-	5,  // 3: vigil.v1.StatusResponse.devices:type_name -> vigil.v1.DeviceStatus
-	6,  // 4: vigil.v1.StatusResponse.removed:type_name -> vigil.v1.RemovedDeviceStatus
-	7,  // 5: vigil.v1.StatusResponse.trustees:type_name -> vigil.v1.TrusteeStatus
-	8,  // 6: vigil.v1.StatusResponse.regions:type_name -> vigil.v1.RegionStatus
-	9,  // 7: vigil.v1.StatusResponse.privacy:type_name -> vigil.v1.PrivacyStatus
-	3,  // 8: vigil.v1.StatusResponse.recent_rounds:type_name -> vigil.v1.LastRoundStatus
-	18, // 9: vigil.v1.OpenRoundStatus.started:type_name -> google.protobuf.Timestamp
-	18, // 10: vigil.v1.OpenRoundStatus.deadline:type_name -> google.protobuf.Timestamp
-	18, // 11: vigil.v1.LastRoundStatus.ended:type_name -> google.protobuf.Timestamp
-	4,  // 12: vigil.v1.LastRoundStatus.stages:type_name -> vigil.v1.RoundStage
-	18, // 13: vigil.v1.DeviceStatus.enrolled:type_name -> google.protobuf.Timestamp
-	18, // 14: vigil.v1.DeviceStatus.last_seen:type_name -> google.protobuf.Timestamp
-	18, // 15: vigil.v1.RemovedDeviceStatus.removed:type_name -> google.protobuf.Timestamp
-	18, // 16: vigil.v1.RegionStatus.last_success:type_name -> google.protobuf.Timestamp
-	0,  // 17: vigil.v1.Admin.Status:input_type -> vigil.v1.StatusRequest
-	10, // 18: vigil.v1.Admin.PauseRounds:input_type -> vigil.v1.PauseRoundsRequest
-	12, // 19: vigil.v1.Admin.ResumeRounds:input_type -> vigil.v1.ResumeRoundsRequest
-	14, // 20: vigil.v1.Admin.AbortRound:input_type -> vigil.v1.AbortRoundRequest
-	16, // 21: vigil.v1.Admin.RemoveDevice:input_type -> vigil.v1.RemoveDeviceRequest
-	1,  // 22: vigil.v1.Admin.Status:output_type -> vigil.v1.StatusResponse
-	11, // 23: vigil.v1.Admin.PauseRounds:output_type -> vigil.v1.PauseRoundsResponse
-	13, // 24: vigil.v1.Admin.ResumeRounds:output_type -> vigil.v1.ResumeRoundsResponse
-	15, // 25: vigil.v1.Admin.AbortRound:output_type -> vigil.v1.AbortRoundResponse
-	17, // 26: vigil.v1.Admin.RemoveDevice:output_type -> vigil.v1.RemoveDeviceResponse
-	22, // [22:27] is the sub-list for method output_type
-	17, // [17:22] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	3,  // 0: vigil.v1.StatusResponse.open_round:type_name -> vigil.v1.OpenRoundStatus
+	4,  // 1: vigil.v1.StatusResponse.last_round:type_name -> vigil.v1.LastRoundStatus
+	20, // 2: vigil.v1.StatusResponse.next_round_not_before:type_name -> google.protobuf.Timestamp
+	6,  // 3: vigil.v1.StatusResponse.devices:type_name -> vigil.v1.DeviceStatus
+	7,  // 4: vigil.v1.StatusResponse.removed:type_name -> vigil.v1.RemovedDeviceStatus
+	8,  // 5: vigil.v1.StatusResponse.trustees:type_name -> vigil.v1.TrusteeStatus
+	9,  // 6: vigil.v1.StatusResponse.regions:type_name -> vigil.v1.RegionStatus
+	10, // 7: vigil.v1.StatusResponse.privacy:type_name -> vigil.v1.PrivacyStatus
+	4,  // 8: vigil.v1.StatusResponse.recent_rounds:type_name -> vigil.v1.LastRoundStatus
+	2,  // 9: vigil.v1.StatusResponse.installed:type_name -> vigil.v1.InstalledCount
+	20, // 10: vigil.v1.OpenRoundStatus.started:type_name -> google.protobuf.Timestamp
+	20, // 11: vigil.v1.OpenRoundStatus.deadline:type_name -> google.protobuf.Timestamp
+	20, // 12: vigil.v1.LastRoundStatus.ended:type_name -> google.protobuf.Timestamp
+	5,  // 13: vigil.v1.LastRoundStatus.stages:type_name -> vigil.v1.RoundStage
+	20, // 14: vigil.v1.DeviceStatus.enrolled:type_name -> google.protobuf.Timestamp
+	20, // 15: vigil.v1.DeviceStatus.last_seen:type_name -> google.protobuf.Timestamp
+	19, // 16: vigil.v1.DeviceStatus.installed:type_name -> vigil.v1.DeviceStatus.InstalledEntry
+	20, // 17: vigil.v1.RemovedDeviceStatus.removed:type_name -> google.protobuf.Timestamp
+	20, // 18: vigil.v1.RegionStatus.last_success:type_name -> google.protobuf.Timestamp
+	0,  // 19: vigil.v1.Admin.Status:input_type -> vigil.v1.StatusRequest
+	11, // 20: vigil.v1.Admin.PauseRounds:input_type -> vigil.v1.PauseRoundsRequest
+	13, // 21: vigil.v1.Admin.ResumeRounds:input_type -> vigil.v1.ResumeRoundsRequest
+	15, // 22: vigil.v1.Admin.AbortRound:input_type -> vigil.v1.AbortRoundRequest
+	17, // 23: vigil.v1.Admin.RemoveDevice:input_type -> vigil.v1.RemoveDeviceRequest
+	1,  // 24: vigil.v1.Admin.Status:output_type -> vigil.v1.StatusResponse
+	12, // 25: vigil.v1.Admin.PauseRounds:output_type -> vigil.v1.PauseRoundsResponse
+	14, // 26: vigil.v1.Admin.ResumeRounds:output_type -> vigil.v1.ResumeRoundsResponse
+	16, // 27: vigil.v1.Admin.AbortRound:output_type -> vigil.v1.AbortRoundResponse
+	18, // 28: vigil.v1.Admin.RemoveDevice:output_type -> vigil.v1.RemoveDeviceResponse
+	24, // [24:29] is the sub-list for method output_type
+	19, // [19:24] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_vigil_v1_admin_proto_init() }
@@ -1353,7 +1447,7 @@ func file_vigil_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_vigil_v1_admin_proto_rawDesc), len(file_vigil_v1_admin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   18,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -233,8 +233,14 @@ func (x *EnrollResponse) GetCaCertificates() [][]byte {
 }
 
 type GetTaskRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	DeviceId      string                 `protobuf:"bytes,1,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	DeviceId string                 `protobuf:"bytes,1,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"`
+	// installed is what the device runs: model name -> installed release version, for the
+	// operator's view of the fleet (at most vigilv1.MaxInstalledModels entries, versions > 0).
+	// Optional: a device without an updater sends none. Only versions: a device's shadow-scoring
+	// verdicts are derived from its user's behaviour, which no privacy accountant covers, so they
+	// never leave the device.
+	Installed     map[string]uint64 `protobuf:"bytes,2,rep,name=installed,proto3" json:"installed,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -274,6 +280,13 @@ func (x *GetTaskRequest) GetDeviceId() string {
 		return x.DeviceId
 	}
 	return ""
+}
+
+func (x *GetTaskRequest) GetInstalled() map[string]uint64 {
+	if x != nil {
+		return x.Installed
+	}
+	return nil
 }
 
 type GetTaskResponse struct {
@@ -1085,9 +1098,13 @@ const file_vigil_v1_coordinator_proto_rawDesc = "" +
 	"\x05model\x18\x01 \x01(\v2\x13.vigil.v1.ModelSpecR\x05model\x12%\n" +
 	"\x0eglobal_version\x18\x02 \x01(\x04R\rglobalVersion\x12 \n" +
 	"\vcertificate\x18\x03 \x01(\fR\vcertificate\x12'\n" +
-	"\x0fca_certificates\x18\x04 \x03(\fR\x0ecaCertificates\"-\n" +
+	"\x0fca_certificates\x18\x04 \x03(\fR\x0ecaCertificates\"\xb2\x01\n" +
 	"\x0eGetTaskRequest\x12\x1b\n" +
-	"\tdevice_id\x18\x01 \x01(\tR\bdeviceId\"\x8a\x01\n" +
+	"\tdevice_id\x18\x01 \x01(\tR\bdeviceId\x12E\n" +
+	"\tinstalled\x18\x02 \x03(\v2'.vigil.v1.GetTaskRequest.InstalledEntryR\tinstalled\x1a<\n" +
+	"\x0eInstalledEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\"\x8a\x01\n" +
 	"\x0fGetTaskResponse\x12\"\n" +
 	"\x04task\x18\x01 \x01(\v2\x0e.vigil.v1.TaskR\x04task\x12,\n" +
 	"\x12retry_after_millis\x18\x02 \x01(\x04R\x10retryAfterMillis\x12%\n" +
@@ -1173,7 +1190,7 @@ func file_vigil_v1_coordinator_proto_rawDescGZIP() []byte {
 }
 
 var file_vigil_v1_coordinator_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_vigil_v1_coordinator_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_vigil_v1_coordinator_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_vigil_v1_coordinator_proto_goTypes = []any{
 	(TaskKind)(0),                 // 0: vigil.v1.TaskKind
 	(*EnrollRequest)(nil),         // 1: vigil.v1.EnrollRequest
@@ -1191,38 +1208,40 @@ var file_vigil_v1_coordinator_proto_goTypes = []any{
 	(*GetModelResponse)(nil),      // 13: vigil.v1.GetModelResponse
 	(*GetKeyEpochRequest)(nil),    // 14: vigil.v1.GetKeyEpochRequest
 	(*GetKeyEpochResponse)(nil),   // 15: vigil.v1.GetKeyEpochResponse
-	(*ModelSpec)(nil),             // 16: vigil.v1.ModelSpec
-	(*timestamppb.Timestamp)(nil), // 17: google.protobuf.Timestamp
-	(UpdateEncoding)(0),           // 18: vigil.v1.UpdateEncoding
-	(*Update)(nil),                // 19: vigil.v1.Update
+	nil,                           // 16: vigil.v1.GetTaskRequest.InstalledEntry
+	(*ModelSpec)(nil),             // 17: vigil.v1.ModelSpec
+	(*timestamppb.Timestamp)(nil), // 18: google.protobuf.Timestamp
+	(UpdateEncoding)(0),           // 19: vigil.v1.UpdateEncoding
+	(*Update)(nil),                // 20: vigil.v1.Update
 }
 var file_vigil_v1_coordinator_proto_depIdxs = []int32{
-	16, // 0: vigil.v1.EnrollResponse.model:type_name -> vigil.v1.ModelSpec
-	5,  // 1: vigil.v1.GetTaskResponse.task:type_name -> vigil.v1.Task
-	7,  // 2: vigil.v1.Task.training:type_name -> vigil.v1.TrainingConfig
-	8,  // 3: vigil.v1.Task.privacy:type_name -> vigil.v1.PrivacyConfig
-	9,  // 4: vigil.v1.Task.encryption:type_name -> vigil.v1.EncryptionConfig
-	17, // 5: vigil.v1.Task.deadline:type_name -> google.protobuf.Timestamp
-	0,  // 6: vigil.v1.Task.kind:type_name -> vigil.v1.TaskKind
-	6,  // 7: vigil.v1.Task.population:type_name -> vigil.v1.PopulationTask
-	18, // 8: vigil.v1.EncryptionConfig.encoding:type_name -> vigil.v1.UpdateEncoding
-	19, // 9: vigil.v1.SubmitUpdateRequest.update:type_name -> vigil.v1.Update
-	16, // 10: vigil.v1.GetModelResponse.spec:type_name -> vigil.v1.ModelSpec
-	1,  // 11: vigil.v1.Coordinator.Enroll:input_type -> vigil.v1.EnrollRequest
-	3,  // 12: vigil.v1.Coordinator.GetTask:input_type -> vigil.v1.GetTaskRequest
-	10, // 13: vigil.v1.Coordinator.SubmitUpdate:input_type -> vigil.v1.SubmitUpdateRequest
-	12, // 14: vigil.v1.Coordinator.GetModel:input_type -> vigil.v1.GetModelRequest
-	14, // 15: vigil.v1.Coordinator.GetKeyEpoch:input_type -> vigil.v1.GetKeyEpochRequest
-	2,  // 16: vigil.v1.Coordinator.Enroll:output_type -> vigil.v1.EnrollResponse
-	4,  // 17: vigil.v1.Coordinator.GetTask:output_type -> vigil.v1.GetTaskResponse
-	11, // 18: vigil.v1.Coordinator.SubmitUpdate:output_type -> vigil.v1.SubmitUpdateResponse
-	13, // 19: vigil.v1.Coordinator.GetModel:output_type -> vigil.v1.GetModelResponse
-	15, // 20: vigil.v1.Coordinator.GetKeyEpoch:output_type -> vigil.v1.GetKeyEpochResponse
-	16, // [16:21] is the sub-list for method output_type
-	11, // [11:16] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	17, // 0: vigil.v1.EnrollResponse.model:type_name -> vigil.v1.ModelSpec
+	16, // 1: vigil.v1.GetTaskRequest.installed:type_name -> vigil.v1.GetTaskRequest.InstalledEntry
+	5,  // 2: vigil.v1.GetTaskResponse.task:type_name -> vigil.v1.Task
+	7,  // 3: vigil.v1.Task.training:type_name -> vigil.v1.TrainingConfig
+	8,  // 4: vigil.v1.Task.privacy:type_name -> vigil.v1.PrivacyConfig
+	9,  // 5: vigil.v1.Task.encryption:type_name -> vigil.v1.EncryptionConfig
+	18, // 6: vigil.v1.Task.deadline:type_name -> google.protobuf.Timestamp
+	0,  // 7: vigil.v1.Task.kind:type_name -> vigil.v1.TaskKind
+	6,  // 8: vigil.v1.Task.population:type_name -> vigil.v1.PopulationTask
+	19, // 9: vigil.v1.EncryptionConfig.encoding:type_name -> vigil.v1.UpdateEncoding
+	20, // 10: vigil.v1.SubmitUpdateRequest.update:type_name -> vigil.v1.Update
+	17, // 11: vigil.v1.GetModelResponse.spec:type_name -> vigil.v1.ModelSpec
+	1,  // 12: vigil.v1.Coordinator.Enroll:input_type -> vigil.v1.EnrollRequest
+	3,  // 13: vigil.v1.Coordinator.GetTask:input_type -> vigil.v1.GetTaskRequest
+	10, // 14: vigil.v1.Coordinator.SubmitUpdate:input_type -> vigil.v1.SubmitUpdateRequest
+	12, // 15: vigil.v1.Coordinator.GetModel:input_type -> vigil.v1.GetModelRequest
+	14, // 16: vigil.v1.Coordinator.GetKeyEpoch:input_type -> vigil.v1.GetKeyEpochRequest
+	2,  // 17: vigil.v1.Coordinator.Enroll:output_type -> vigil.v1.EnrollResponse
+	4,  // 18: vigil.v1.Coordinator.GetTask:output_type -> vigil.v1.GetTaskResponse
+	11, // 19: vigil.v1.Coordinator.SubmitUpdate:output_type -> vigil.v1.SubmitUpdateResponse
+	13, // 20: vigil.v1.Coordinator.GetModel:output_type -> vigil.v1.GetModelResponse
+	15, // 21: vigil.v1.Coordinator.GetKeyEpoch:output_type -> vigil.v1.GetKeyEpochResponse
+	17, // [17:22] is the sub-list for method output_type
+	12, // [12:17] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_vigil_v1_coordinator_proto_init() }
@@ -1237,7 +1256,7 @@ func file_vigil_v1_coordinator_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_vigil_v1_coordinator_proto_rawDesc), len(file_vigil_v1_coordinator_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   15,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

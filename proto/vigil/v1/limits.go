@@ -27,6 +27,9 @@ const (
 	MaxDeviceRecordBytes = 32 << 10
 	// NonceSize is the exact length of a task nonce.
 	NonceSize = 16
+	// MaxInstalledModels bounds the models a device reports running (GetTaskRequest.installed):
+	// a device runs a few, and the coordinator keeps each device's report in memory.
+	MaxInstalledModels = 8
 
 	// MaxEnrollRequestBytes bounds an EnrollRequest: a certificate request, a device record
 	// and its proof, a token: a few KiB, with room.
@@ -78,6 +81,24 @@ func ValidID(what, id string) error {
 	for _, r := range id {
 		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
 			return fmt.Errorf("%s %q has the character %q; only letters, digits, '.', '_' and '-' are allowed", what, id, r)
+		}
+	}
+	return nil
+}
+
+// ValidInstalled reports whether installed, a device's report of what it runs (model name ->
+// release version), is well formed: at most MaxInstalledModels models, each named as an
+// identifier, each with a version above zero (zero is "none", which a device leaves out).
+func ValidInstalled(installed map[string]uint64) error {
+	if len(installed) > MaxInstalledModels {
+		return fmt.Errorf("installed names %d models, the limit is %d", len(installed), MaxInstalledModels)
+	}
+	for model, v := range installed {
+		if err := ValidID("installed model", model); err != nil {
+			return err
+		}
+		if v == 0 {
+			return fmt.Errorf("installed model %q has version 0; leave out a model that is not installed", model)
 		}
 	}
 	return nil
