@@ -91,7 +91,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			if err != nil {
 				return fmt.Errorf("%s: %w", c.name, err)
 			}
-			return c.run(ctx, rest, stdout, stderr)
+			return pointAtHelp(args, c.run(ctx, rest, stdout, stderr))
 		}
 	}
 	usage(stderr)

@@ -209,6 +209,35 @@ func summaryOf(name string) string {
 	return ""
 }
 
+// flagErrors are the flag package's messages for a wrong flag.
+var flagErrors = []string{"flag provided but not defined: ", "flag needs an argument: ", "invalid value ", "invalid boolean value ", "invalid boolean flag "}
+
+// pointAtHelp makes a wrong flag of a command that parses with newFlags read as one of
+// parseCmdFlags does: the command and where its flags are listed, exit 2. args is the command
+// line after vigil; other errors pass unchanged.
+func pointAtHelp(args []string, err error) error {
+	if err == nil || strings.Contains(err.Error(), "(see 'vigil ") {
+		return err
+	}
+	for _, m := range flagErrors {
+		if strings.Contains(err.Error(), m) {
+			var path []string
+			for _, a := range args {
+				if strings.HasPrefix(a, "-") {
+					break
+				}
+				path = append(path, a)
+			}
+			cmd := strings.Join(path, " ")
+			if strings.HasPrefix(err.Error(), cmd+": ") {
+				return usageError{fmt.Errorf("%w (see 'vigil %s -h')", err, cmd)}
+			}
+			return usageError{fmt.Errorf("%s: %w (see 'vigil %s -h')", cmd, err, cmd)}
+		}
+	}
+	return err
+}
+
 // failWriter records that the flag package reported an error, and discards it: the error is
 // also returned by Parse, and the command reports it once.
 type failWriter struct{ wrote bool }

@@ -67,11 +67,13 @@ func TestHelpLooksTheSame(t *testing.T) {
 			t.Errorf("vigil %s: no %q in\n%s", strings.Join(tc.args, " "), tc.want, stdout.String())
 		}
 	}
-	// A wrong flag is one line on stderr (from main), not a page of help.
+	// A wrong flag is one line on stderr (from main) naming the flag and the command's help,
+	// not a page of help.
 	for _, args := range [][]string{{"coordinator", "--bogus"}, {"trustee", "serve", "--bogus"}, {"release", "keygen", "--bogus"}} {
 		var stdout, stderr bytes.Buffer
 		err := run(context.Background(), args, &stdout, &stderr)
-		if err == nil || stdout.Len() > 0 || stderr.Len() > 0 || !strings.Contains(err.Error(), "-bogus") {
+		if err == nil || stdout.Len() > 0 || stderr.Len() > 0 || !strings.Contains(err.Error(), "-bogus") ||
+			!strings.Contains(err.Error(), "(see 'vigil "+strings.Join(args[:len(args)-1], " ")+" -h')") {
 			t.Errorf("vigil %s: %v, stdout %q, stderr %q; want an error naming the flag and no help", strings.Join(args, " "), err, stdout.String(), stderr.String())
 		}
 	}
