@@ -19,8 +19,9 @@ const retryRetained = 24 * time.Hour
 
 // pruneVersions applies Config.KeepVersions after a round released a version: the store keeps
 // the parameters of the newest versions and of the open round's base version (the one devices
-// train from), and only the metadata of older ones. It runs between rounds on the Run
-// goroutine; a failure is logged and tried again after the next round, never fatal.
+// train from), and only the metadata of older ones; the population model's versions likewise
+// (no device trains from an old one). It runs between rounds on the Run goroutine; a failure is
+// logged and tried again after the next round, never fatal.
 func (c *Coordinator) pruneVersions(ctx context.Context) {
 	if c.cfg.KeepVersions == 0 {
 		return
@@ -30,6 +31,7 @@ func (c *Coordinator) pruneVersions(ctx context.Context) {
 	if rs, ok := c.engine.State(); ok {
 		base = rs.BaseVersion
 	}
+	population := c.population.Meta.Name
 	c.mu.Unlock()
 	now := c.cfg.Now()
 	need := func(v uint64) bool { return v == base }
@@ -53,6 +55,19 @@ func (c *Coordinator) pruneVersions(ctx context.Context) {
 	if len(p.retained) > 0 {
 		c.log.Info("old model versions kept: the store's object lock refused their deletion; tried again in a day",
 			"versions", p.retained, "retry_in", retryRetained)
+	}
+	if population == "" {
+		return
+	}
+	// Population rounds are rare, so versions object lock keeps are simply tried again at the
+	// next one.
+	none := func(uint64) bool { return false }
+	p, err = pruneModels(ctx, c.cfg.Store, population, c.cfg.KeepVersions, none, none)
+	if err != nil {
+		c.log.Warn("old population versions not pruned; tried again after the next round", "keep", c.cfg.KeepVersions, "err", err)
+	}
+	if len(p.deleted) > 0 || len(p.retained) > 0 {
+		c.log.Info("old population versions pruned to their metadata", "model", population, "versions", p.deleted, "kept_by_object_lock", p.retained)
 	}
 }
 
