@@ -31,10 +31,17 @@ func (c *Coordinator) commit() error {
 		return nil
 	}
 	st, err := c.snapshotLocked()
+	var entries, seen []byte
+	if err == nil {
+		entries, seen, err = c.registryEntriesLocked(c.lastCommit)
+	}
 	c.mu.Unlock()
 	if err == nil {
 		// The contributions the snapshot counts reach the disk before the count does.
 		err = c.contribs.sync()
+	}
+	if err == nil && c.registry != nil {
+		err = c.registry.write(entries, seen)
 	}
 	if err == nil {
 		err = c.state.save(st)

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/vigilauth/vigil/coordinator/round"
-	"github.com/vigilauth/vigil/crypto/sig"
 	"github.com/vigilauth/vigil/dp"
 	"github.com/vigilauth/vigil/models"
 	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
@@ -33,6 +32,7 @@ type Coordinator struct {
 	// population is the newest population model (zero: none released, or not configured).
 	population GlobalModel
 	devices    map[string]device
+	sortedIDs  enrolledIDs                 // the devices' IDs in order, for sampling (enrolledids.go)
 	enrolling  map[string]pendingEnrolment // enrolled but not yet called again: not in devices
 	completed  int
 	open       openRound
@@ -67,7 +67,8 @@ type Coordinator struct {
 
 	// Durability: changes made under mu are written by the next commit; handlers that must not
 	// answer before their change is on disk wait for pending.done.
-	state      *stateFile // nil: nothing is persisted
+	state      *stateFile   // nil: nothing is persisted
+	registry   *registryLog // the registry's changes (registrylog.go); nil: nothing is persisted
 	dirty      bool
 	lastCommit time.Time
 	pending    *commit
@@ -83,11 +84,10 @@ type commit struct {
 type device struct {
 	region   string
 	enrolled time.Time
-	// record is the device record the enrolment authority signed, and key the key it names,
-	// which signs the device's updates; nil when Config.Root is nil. issued is the record's
+	// record is the device record the enrolment authority signed, naming the key that signs
+	// the device's updates (signingKey); nil when Config.Root is nil. issued is the record's
 	// issue time: an older record never replaces a newer one.
 	record []byte
-	key    *sig.PublicKey
 	issued time.Time
 }
 
@@ -145,6 +145,9 @@ func New(ctx context.Context, cfg Config, sealing Sealing) (*Coordinator, error)
 			if err := c.restore(saved); err != nil {
 				return nil, err
 			}
+		}
+		if err := c.openRegistry(cfg.StateDir, saved); err != nil {
+			return nil, err
 		}
 	}
 	c.contribs = newContributionLog(cfg.StateDir)

@@ -27,10 +27,10 @@ func TestRestoreDevice(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !d.key.Equal(key.Public()) || !d.issued.Equal(now) || string(d.record) != string(record) || d.region != "eu" {
+	if k, err := d.signingKey(); err != nil || !k.Equal(key.Public()) || !d.issued.Equal(now) || string(d.record) != string(record) || d.region != "eu" {
 		t.Fatalf("restored %+v", d)
 	}
-	if d, err := restoreDevice(&statev1.Device{Id: "dev-a", Enrolled: enrolled}); err != nil || d.key != nil {
+	if d, err := restoreDevice(&statev1.Device{Id: "dev-a", Enrolled: enrolled}); err != nil || d.record != nil {
 		t.Fatalf("a device enrolled without a record: %+v, %v", d, err)
 	}
 	for name, dev := range map[string]*statev1.Device{

@@ -50,7 +50,7 @@ func BenchmarkIngest100k(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		devs[i] = device{record: rec, key: k.Public()}
+		devs[i] = device{record: rec}
 		u := make([]float64, dim)
 		for j := range u {
 			u[j] = rng.NormFloat64() / 1000

@@ -83,6 +83,7 @@ func (c *Coordinator) admit(ctx context.Context, id string) (bool, error) {
 	d.enrolled = now
 	c.devices[id] = d
 	delete(c.removed, id)
+	c.registryChangedLocked(id)
 	c.dirty = true
 	n, cm := len(c.devices), c.pending
 	c.mu.Unlock()

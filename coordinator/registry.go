@@ -58,6 +58,7 @@ func (c *Coordinator) removeLocked(id string, now time.Time, reason string) {
 	delete(c.lastSeen, id)
 	delete(c.installed, id)
 	c.removed[id] = removal{at: now, reason: reason}
+	c.registryChangedLocked(id)
 	c.dirty = true
 	c.metrics.enrolled.Set(float64(len(c.devices)))
 	c.metrics.removed.Inc()
@@ -96,6 +97,9 @@ func (c *Coordinator) seen(id string) {
 	c.mu.Lock()
 	if _, ok := c.devices[id]; ok {
 		c.lastSeen[id] = now
+		if c.registry != nil {
+			c.registry.seenDirt = true
+		}
 	}
 	c.mu.Unlock()
 }

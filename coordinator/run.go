@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"time"
 
 	"github.com/vigilauth/vigil/aggregation"
@@ -239,11 +238,7 @@ func (c *Coordinator) start(ctx context.Context, now time.Time) (done bool, err 
 		c.mu.Unlock()
 		return false, nil
 	}
-	ids := make([]string, 0, len(c.devices))
-	for id := range c.devices {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
+	ids := c.sortedIDs.sorted(c.devices)
 	kind := statev1.RoundKind_ROUND_KIND_TRAIN
 	if c.populationDueLocked(c.engine.LastRound() + 1) {
 		kind = statev1.RoundKind_ROUND_KIND_POPULATION_STATS

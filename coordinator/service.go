@@ -130,7 +130,7 @@ func (c *Coordinator) Enroll(ctx context.Context, req *vigilv1.EnrollRequest) (*
 			return nil, reject(codes.FailedPrecondition, ReasonStaleRecord, fmt.Sprintf(
 				"the device record was issued at %s, before the one %q enrolled with (%s)", rec.Issued.Format(time.RFC3339), id, d.issued.Format(time.RFC3339)))
 		}
-		d.region, d.record, d.key, d.issued = rec.Region, req.GetDeviceRecord(), rec.Key(), rec.Issued
+		d.region, d.record, d.issued = rec.Region, req.GetDeviceRecord(), rec.Issued
 		changed = true
 	}
 	if !known {
@@ -139,6 +139,7 @@ func (c *Coordinator) Enroll(ctx context.Context, req *vigilv1.EnrollRequest) (*
 	} else if changed {
 		c.devices[id] = d
 		c.dirty = true
+		c.registryChangedLocked(id)
 	}
 	g, cm := c.global, c.pending
 	c.mu.Unlock()

@@ -16,7 +16,6 @@ import (
 	"github.com/vigilauth/vigil/coordinator/round"
 	"github.com/vigilauth/vigil/internal/atomicfile"
 	statev1 "github.com/vigilauth/vigil/proto/vigil/state/v1"
-	"github.com/vigilauth/vigil/release"
 )
 
 // stateFormat is the version of the state file this code writes and reads.
@@ -77,20 +76,8 @@ func (f *stateFile) save(st *statev1.CoordinatorState) error {
 
 // snapshotLocked captures the state to save. c.mu must be held.
 func (c *Coordinator) snapshotLocked() (*statev1.CoordinatorState, error) {
+	// The registry is not in it: its changes go to the registry log (registrylog.go).
 	st := &statev1.CoordinatorState{Format: stateFormat, ModelName: c.cfg.ModelName, LastRound: c.engine.LastRound()}
-	ids := make([]string, 0, len(c.devices))
-	for id := range c.devices {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	for _, id := range ids {
-		d := c.devices[id]
-		sd := &statev1.Device{Id: id, Region: d.region, Enrolled: timestamppb.New(d.enrolled), Record: d.record}
-		if t, ok := c.lastSeen[id]; ok {
-			sd.LastSeen = timestamppb.New(t)
-		}
-		st.Devices = append(st.Devices, sd)
-	}
 	st.Removed = savedRemovals(c.removed)
 	rs, ok := c.engine.State()
 	if !ok {
@@ -127,16 +114,8 @@ func (c *Coordinator) restore(st *statev1.CoordinatorState) error {
 	if st.GetModelName() != c.cfg.ModelName {
 		return fmt.Errorf("coordinator: state file belongs to model %q, configured is %q", st.GetModelName(), c.cfg.ModelName)
 	}
-	for _, d := range st.GetDevices() {
-		dev, err := restoreDevice(d)
-		if err != nil {
-			return err
-		}
-		c.devices[d.GetId()] = dev
-		if d.GetLastSeen() != nil {
-			c.lastSeen[d.GetId()] = d.GetLastSeen().AsTime()
-		}
-	}
+	// The devices, including those of a state file from before the registry log, are restored
+	// by openRegistry.
 	for _, r := range st.GetRemoved() {
 		c.removed[r.GetId()] = removal{at: r.GetAt().AsTime(), reason: r.GetReason()}
 	}
@@ -237,24 +216,26 @@ func ReadStateSummary(stateDir string) (StateSummary, error) {
 	if st == nil {
 		return StateSummary{}, fmt.Errorf("coordinator: no state in %s: %w", stateDir, fs.ErrNotExist)
 	}
-	return StateSummary{Model: st.GetModelName(), Enrolled: len(st.GetDevices()), LastRound: st.GetLastRound()}, nil
+	devices, err := savedDevices(stateDir, st)
+	if err != nil {
+		return StateSummary{}, err
+	}
+	return StateSummary{Model: st.GetModelName(), Enrolled: len(devices), LastRound: st.GetLastRound()}, nil
 }
 
-// restoreDevice rebuilds a registry entry, taking the device's update-signing key from its
-// record. The record was verified at enrolment and comes back from the coordinator's own state
-// file, so it is decoded, not verified again: an expiry since then must not drop the device
-// from a round it is in.
+// restoreDevice rebuilds a registry entry. The record was verified at enrolment and comes back
+// from the coordinator's own state, so it is read (decodeRecordFields), not verified again: an
+// expiry since then must not drop the device from a round it is in.
 func restoreDevice(d *statev1.Device) (device, error) {
 	dev := device{region: d.GetRegion(), enrolled: d.GetEnrolled().AsTime()}
 	if len(d.GetRecord()) == 0 {
 		return dev, nil
 	}
-	_, doc, err := release.DecodeUnverified(d.GetRecord())
-	rec, ok := doc.(*release.DeviceRecord)
-	if err != nil || !ok || rec.DeviceID != d.GetId() {
+	rec, err := decodeRecordFields(d.GetRecord())
+	if err != nil || rec.DeviceID != d.GetId() {
 		return device{}, fmt.Errorf("coordinator: state file: device %q: its record does not decode as its own (%v)", d.GetId(), err)
 	}
-	dev.record, dev.key, dev.issued = d.GetRecord(), rec.Key(), rec.Issued
+	dev.record, dev.issued = d.GetRecord(), rec.Issued
 	return dev, nil
 }
 
@@ -269,10 +250,13 @@ func EnrolledDevices(stateDir string) ([]string, error) {
 	if st == nil {
 		return nil, fmt.Errorf("coordinator: no state in %s: %w", stateDir, fs.ErrNotExist)
 	}
-	ids := make([]string, 0, len(st.GetDevices()))
-	for _, d := range st.GetDevices() {
+	devices, err := savedDevices(stateDir, st)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, 0, len(devices))
+	for _, d := range devices {
 		ids = append(ids, d.GetId())
 	}
-	sort.Strings(ids)
 	return ids, nil
 }

@@ -39,7 +39,11 @@ func ReadStatus(stateDir string) (*vigilv1.StatusResponse, error) {
 		}
 		out.OpenRound = o
 	}
-	for _, d := range st.GetDevices() {
+	devices, err := savedDevices(stateDir, st)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range devices {
 		out.Devices = append(out.Devices, &vigilv1.DeviceStatus{Id: d.GetId(), Region: d.GetRegion(),
 			Enrolled: timestamppb.New(d.GetEnrolled().AsTime()), LastSeen: d.GetLastSeen()})
 	}

@@ -100,8 +100,9 @@ func (t *ThresholdHE) contribution(req *vigilv1.SubmitUpdateRequest, d device, s
 	if !signed {
 		return c, nil
 	}
-	if d.key == nil {
-		return nil, reject(codes.PermissionDenied, ReasonBadSignature, fmt.Sprintf("device %q has no update-signing key on record", req.GetDeviceId()))
+	key, err := d.signingKey()
+	if err != nil {
+		return nil, reject(codes.PermissionDenied, ReasonBadSignature, fmt.Sprintf("device %q has no update-signing key on record: %v", req.GetDeviceId(), err))
 	}
 	heads := make([][32]byte, len(c.GetHeadDigests()))
 	for j, h := range c.GetHeadDigests() {
@@ -111,7 +112,7 @@ func (t *ThresholdHE) contribution(req *vigilv1.SubmitUpdateRequest, d device, s
 	if err != nil {
 		return nil, reject(codes.InvalidArgument, ReasonBadUpdate, err.Error())
 	}
-	if err := d.key.Verify(stmt[:], req.GetSignature(), he.UpdateContext); err != nil {
+	if err := key.Verify(stmt[:], req.GetSignature(), he.UpdateContext); err != nil {
 		return nil, reject(codes.PermissionDenied, ReasonBadSignature, fmt.Sprintf(
 			"the update's signature does not verify under device %q's key for round %d of key epoch %d: %v", req.GetDeviceId(), req.GetRound(), t.key.Epoch, err))
 	}

@@ -1,0 +1,57 @@
+package coordinator
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/vigilauth/vigil/crypto/sig"
+	"github.com/vigilauth/vigil/release"
+)
+
+// recordFields is what the coordinator reads of a device record it verified at enrolment and
+// kept. Decoding a kept record in full (release.DecodeUnverified: strict JSON decoded, encoded
+// again to check its form, and the key expanded) takes about 0.4 ms, and a parsed key holds
+// 44 kB (BenchmarkScaleMemory): for a million devices, minutes at every restart and 44 GB of
+// memory. So the registry keeps only the record's bytes, and reads these fields when needed.
+type recordFields struct {
+	DeviceID   string    `json:"device_id"`
+	Issued     time.Time `json:"issued"`
+	SigningKey []byte    `json:"signing_key"`
+}
+
+var errNoRecord = errors.New("no device record")
+
+// decodeRecordFields reads the fields of a device record without verifying its signature
+// again: the record was verified when the device enrolled.
+func decodeRecordFields(record []byte) (recordFields, error) {
+	var env struct {
+		Payload     []byte `json:"payload"`
+		PayloadType string `json:"payloadType"`
+	}
+	if err := json.Unmarshal(record, &env); err != nil {
+		return recordFields{}, fmt.Errorf("device record: %w", err)
+	}
+	if env.PayloadType != release.TypeDeviceRecord {
+		return recordFields{}, fmt.Errorf("device record: payload type %q", env.PayloadType)
+	}
+	var f recordFields
+	if err := json.Unmarshal(env.Payload, &f); err != nil {
+		return recordFields{}, fmt.Errorf("device record: %w", err)
+	}
+	return f, nil
+}
+
+// signingKey returns the key that signs the device's updates, parsed from its record on each
+// use (about 0.2 ms, beside 8.4 ms of CPU to take an update) rather than kept parsed.
+func (d device) signingKey() (*sig.PublicKey, error) {
+	if len(d.record) == 0 {
+		return nil, errNoRecord
+	}
+	f, err := decodeRecordFields(d.record)
+	if err != nil {
+		return nil, err
+	}
+	return sig.ParsePublicKey(f.SigningKey)
+}
