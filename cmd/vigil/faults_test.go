@@ -75,7 +75,8 @@ func processFault(t *testing.T, sig syscall.Signal) {
 	startCoordinator := func() (*exec.Cmd, *lineWaiter) {
 		args := []string{"coordinator", "--org", orgDir, "--listen", addr, "--metrics-listen", metricsAddr, "--dir", dir,
 			"--rounds", "1", "--devices-per-round", "4", "--min-updates", "4", "--round-timeout", "2m",
-			"--clip", "1", "--noise-multiplier", "1", "--epsilon", "50", "--log-level", "warn"}
+			"--clip", "1", "--noise-multiplier", "1", "--epsilon", "50", "--log-level", "warn",
+			"--population-noise", "0"} // the test devices send training updates only
 		c, w, _ := startProcess(t, ctx, append(args, trustees...)...)
 		w.wait(t, "coordinator listening on ")
 		return c, w

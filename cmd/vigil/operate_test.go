@@ -303,7 +303,7 @@ func TestFreshCoordinatorAgainstServedTrustees(t *testing.T) {
 	enrolAddr := startAuthority(t, ctx, orgDir)
 	trustees := startTrustees(t, ctx, orgDir, 3)
 	base := []string{"coordinator", "--org", orgDir, "--listen", "127.0.0.1:0", "--metrics-listen", "", "--devices-per-round", "3",
-		"--min-updates", "3", "--log-level", "warn"}
+		"--min-updates", "3", "--log-level", "warn", "--population-noise", "0"} // the clients take part in one round
 	coord, lines, coordErr := startProcess(t, ctx, append(append(base, "--dir", first, "--rounds", "1"), trustees...)...)
 	addr := lines.wait(t, "coordinator listening on ")
 	for i := 1; i <= 3; i++ {

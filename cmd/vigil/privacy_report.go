@@ -63,7 +63,9 @@ type roundReport struct {
 	dp.LedgerEntry
 	// EpsilonIncrease is what this round added to the model's epsilon.
 	EpsilonIncrease float64 `json:"epsilon_increase"`
-	// Version is the stored version the round released (0: none in the store).
+	// Model and Version name the stored version the round released (0: none in the store): of
+	// the ledger's model, or of its population model, whose rounds the same ledger charges.
+	Model   string `json:"model,omitempty"`
 	Version uint64 `json:"version"`
 	// Store says whether the store's version matches the ledger's hash.
 	Store string `json:"store"`
@@ -214,6 +216,12 @@ func modelReportOf(ctx context.Context, st store.Store, path string, snap *dp.Le
 	if err != nil {
 		return m, nil, fmt.Errorf("store: %w", err)
 	}
+	// The population rounds are charged to the same ledger and release their own model.
+	population, err := coordinator.ListVersions(ctx, st, populationModel)
+	if err != nil {
+		return m, nil, fmt.Errorf("store: %w", err)
+	}
+	versions = append(versions, population...)
 	m.Versions = len(versions)
 	byRound := map[uint64]models.Meta{}
 	for _, v := range versions {
@@ -232,7 +240,7 @@ func modelReportOf(ctx context.Context, st store.Store, path string, snap *dp.Le
 		r := roundReport{LedgerEntry: e, EpsilonIncrease: e.Epsilon - prev, Store: "no version in the store (round charged, not released)"}
 		prev = e.Epsilon
 		if v, ok := byRound[e.Round]; ok {
-			r.Version = v.Version
+			r.Model, r.Version = v.Name, v.Version
 			switch {
 			case e.ModelSHA256 == "":
 				r.Store = "released; the ledger has no hash yet (recorded at the coordinator's next start)"

@@ -27,7 +27,7 @@ var reportHTML = template.Must(template.New("report").Parse(`<!DOCTYPE html>
 {{range .Models}}<h2>Model {{.Model}}</h2>
 <p>Ledger <code>{{.Ledger}}</code>; {{.Versions}} stored versions; budget epsilon {{.Budget.Epsilon}} at delta {{.Budget.Delta}}; spent <b>{{printf "%.6g" .Spent}}</b>, remaining {{printf "%.6g" .Remaining}}.</p>
 <table><tr><th>round</th><th>version</th><th>mechanism</th><th>z</th><th>q</th><th>C</th><th>m_min</th><th>t_dev</th><th>participants</th><th>epsilon</th><th>+round</th><th>time</th><th>released model SHA-256</th><th>store</th></tr>
-{{range .Rounds}}<tr><td>{{.Round}}</td><td>{{if .Version}}v{{.Version}}{{end}}</td><td>{{.Mechanism}}</td><td>{{.NoiseMultiplier}}</td><td>{{printf "%.4g" .SamplingRate}}</td><td>{{.ClipNorm}}</td><td>{{.MinParticipants}}</td><td>{{.ToleratedDevices}}</td><td>{{.Participants}}</td><td>{{printf "%.6g" .Epsilon}}</td><td>{{printf "%.4g" .EpsilonIncrease}}</td><td>{{.Time}}</td><td><code>{{.ModelSHA256}}</code></td><td>{{.Store}}</td></tr>
+{{range .Rounds}}<tr><td>{{.Round}}</td><td>{{if .Version}}{{.Model}} v{{.Version}}{{end}}</td><td>{{.Mechanism}}</td><td>{{.NoiseMultiplier}}</td><td>{{printf "%.4g" .SamplingRate}}</td><td>{{.ClipNorm}}</td><td>{{.MinParticipants}}</td><td>{{.ToleratedDevices}}</td><td>{{.Participants}}</td><td>{{printf "%.6g" .Epsilon}}</td><td>{{printf "%.4g" .EpsilonIncrease}}</td><td>{{.Time}}</td><td><code>{{.ModelSHA256}}</code></td><td>{{.Store}}</td></tr>
 {{end}}</table>{{end}}
 <h2>Composed across {{.Composed.Models}} model(s)</h2>
 <p>epsilon <b>{{printf "%.6g" .Composed.Epsilon}}</b> at delta {{.Composed.Delta}} (RDP order {{.Composed.Order}}).</p>
