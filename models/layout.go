@@ -65,6 +65,14 @@ type Layout struct {
 	// from the deployable statistics round (Population.FromStats), which scores on another
 	// level than the exact population; unset, they take Threshold.
 	ThresholdStats ThresholdConfig
+	// WeightsStats, when not zero, combines the detectors of user models whose population came
+	// from the statistics round; zero, they take Weights. That population knows less than the
+	// exact one, so the user's own autoencoder and forest earn more weight against it.
+	WeightsStats Weights
+	// StatsBackoff makes every PopulationStats encoding of this layout decode with Backoff,
+	// whatever its configuration says: for layouts whose rare buckets are better scored as
+	// their ancestors than not at all.
+	StatsBackoff bool
 	// Natural converts a value on bucket b's scale to the unit people read (e.g. milliseconds)
 	// and names that unit; nil means values are shown as they are.
 	Natural func(b int, v float64) (float64, string)
@@ -125,6 +133,9 @@ func (l *Layout) Validate() error {
 		if err := t.validate(); err != nil || !t.Set {
 			return fmt.Errorf("%w: default thresholds missing or out of range", ErrBadLayout)
 		}
+	}
+	if w := l.WeightsStats; !(w.Profile >= 0 && w.Autoencoder >= 0 && w.Forest >= 0) {
+		return fmt.Errorf("%w: detector weights for the statistics round's population %+v", ErrBadLayout, w)
 	}
 	if err := l.ThresholdStats.validate(); err != nil {
 		return fmt.Errorf("%w: thresholds for the statistics round's population out of range", ErrBadLayout)

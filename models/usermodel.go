@@ -142,6 +142,9 @@ func FitUserModel(ctx context.Context, l *Layout, global *Global, enrol Enrolmen
 	}
 	if cfg.Weights == (Weights{}) {
 		cfg.Weights = l.Weights
+		if pop != nil && pop.FromStats && l.WeightsStats != (Weights{}) {
+			cfg.Weights = l.WeightsStats
+		}
 	}
 	if !cfg.Threshold.Set {
 		switch {

@@ -95,9 +95,8 @@ type PrivateRounds struct {
 }
 
 // privatePopulation runs the statistics round over the devices' enrolment windows relative to
-// the public reference. Without one (nil), a centring round first learns the means of the broad
-// buckets (those without a parent) around zero, spending CenterShare of the noise precision;
-// a bucket with a parent takes its ancestor's centre.
+// the public reference. Without one (nil), a centring round first learns it (centringRound),
+// spending CenterShare of the noise precision.
 func privatePopulation(ctx context.Context, layout *models.Layout, ref *models.Reference, ids []string, enrol []models.Enrolment, cfg PrivacyConfig, seed uint64, workers int) (*models.Population, PrivateRounds, error) {
 	fleet := max(cfg.Fleet, len(enrol))
 	rep := PrivateRounds{Epsilon: cfg.Epsilon, Delta: cfg.Delta, Devices: len(enrol), Fleet: fleet, Total: layout.NumBuckets()}
@@ -124,11 +123,10 @@ func privatePopulation(ctx context.Context, layout *models.Layout, ref *models.R
 	rep.MMin = max(1, int(cfg.MinShare*expected))
 	rep.TDev = dp.DefaultToleratedDevices(rep.MMin)
 	if ref == nil {
-		centres, err := centringRound(ctx, layout, ids, enrol, zCentre, noisy, fleet, rep.MMin, rep.TDev, seed+7, workers)
-		if err != nil {
+		var err error
+		if ref, err = centringRound(ctx, layout, ids, enrol, zCentre, noisy, fleet, rep.MMin, rep.TDev, seed+7, workers); err != nil {
 			return nil, rep, err
 		}
-		ref = &models.Reference{Center: centres}
 	}
 	stats, err := models.NewPopulationStats(layout, *ref, cfg.Stats)
 	if err != nil {
@@ -148,10 +146,13 @@ func privatePopulation(ctx context.Context, layout *models.Layout, ref *models.R
 	return pop, rep, nil
 }
 
-// centringRound learns public centres: the means of the broad buckets (those that are roots
-// or pool others) around zero, every other bucket taking its parent's, so that a device's
-// deviations in the statistics round are from the nearest broad mean, not from a root's.
-func centringRound(ctx context.Context, layout *models.Layout, ids []string, enrol []models.Enrolment, z float64, noisy bool, fleet, mMin, tDev int, seed uint64, workers int) ([]float64, error) {
+// centringRound learns the public reference: as centres the means of the broad buckets (those
+// that are roots or pool others) around zero, every other bucket taking its parent's, so that a
+// device's deviations in the statistics round are from the nearest broad mean, not from a
+// root's; as scales the roots' spreads (models.SpreadStats), every other bucket taking its
+// root's, so that the statistics round bounds and noises features of different units alike
+// (Balabit development protocol at epsilon 8: AUC 0.892 -> 0.920).
+func centringRound(ctx context.Context, layout *models.Layout, ids []string, enrol []models.Enrolment, z float64, noisy bool, fleet, mMin, tDev int, seed uint64, workers int) (*models.Reference, error) {
 	nb := layout.NumBuckets()
 	broad := make([]float64, nb)
 	pools := make([]bool, nb)
@@ -169,33 +170,69 @@ func centringRound(ctx context.Context, layout *models.Layout, ids []string, enr
 		}
 	}
 	// Only the mean matters: the norm goes to the count and the value, which is not centred
-	// and so is given a small weight; room for every broad bucket at values up to 10.
-	w := [5]float64{1, 0.2, 1e-3, 1e-3, 1e-3}
+	// and so is given a small weight; room for every broad bucket at values up to 10. The
+	// decoder models a bucket only when its kind's pooled within-user variance comes out
+	// positive, so the variance entries get enough weight (1, capped at 1) that the noise
+	// cannot turn it negative; with 1e-3 a noise draw could leave a whole kind without centres.
+	w := [5]float64{1, 0.2, 1e-3, 1, 1}
 	s, err := models.NewPopulationStats(layout, models.Reference{Center: broad}, models.PopulationStatsConfig{
-		Clip: math.Sqrt(float64(n) * 5.1), MaxDev: 20, MaxVar: 1, Weight: w,
+		Clip: math.Sqrt(float64(n) * 7.2), MaxDev: 20, MaxVar: 1, Weight: w,
 	})
 	if err != nil {
 		return nil, err
 	}
-	pop, _, err := runStatsRound(ctx, s, ids, enrol, z, noisy, fleet, mMin, tDev, seed, workers)
+	// The same round learns the roots' spreads (models.SpreadStats), the reference's scales: one
+	// vector, clipped to the norm of both parts together.
+	spread, err := models.NewSpreadStats(layout)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]float64, nb)
-	for b := range out {
+	n1 := s.Len()
+	sum, sigma, err := noisyRound(ctx, n1+spread.Len(), math.Hypot(s.Clip(), spread.Clip()), func(i int) ([]float64, error) {
+		v, err := s.Contribute(enrol[i].Windows)
+		if err != nil {
+			return nil, err
+		}
+		sp, err := spread.Contribute(enrol[i].Windows)
+		return append(v, sp...), err
+	}, ids, len(enrol), z, noisy, fleet, mMin, tDev, seed, workers)
+	if err != nil {
+		return nil, err
+	}
+	noiseStd := sigma * math.Sqrt(float64(fleet))
+	pop, err := s.Decode(sum[:n1], noiseStd)
+	if err != nil {
+		return nil, err
+	}
+	ref := &models.Reference{Center: make([]float64, nb)}
+	if ref.Scale, err = spread.Decode(sum[n1:], noiseStd, 2); err != nil {
+		return nil, err
+	}
+	for b := range ref.Center {
 		a := b
 		for math.IsNaN(broad[a]) || math.IsNaN(pop.Mean[a]) {
 			if a = layout.Parent[a]; a < 0 {
 				break
 			}
 		}
-		out[b] = math.NaN()
+		ref.Center[b] = math.NaN()
 		if a >= 0 {
-			out[b] = pop.Mean[a]
+			ref.Center[b] = pop.Mean[a]
+			// A centre is off by about its noise; measured in a finer scale than that, every
+			// device's deviation would clamp at MaxDev on the same side.
+			if noisy {
+				ref.Scale[b] = max(ref.Scale[b], centreNoiseFloor*noiseStd/(w[1]*pop.Freq[a]))
+			}
 		}
 	}
-	return out, nil
+	return ref, nil
 }
+
+// centreNoiseFloor is how many standard deviations of its centre's noise a reference scale is
+// at least. On the Balabit development protocol at epsilon 8 (clip 80), AUC 0.892 without
+// scales, and with scales floored at 0.5, 1, 2 and 3 standard deviations 0.864, 0.897, 0.920
+// and 0.919.
+const centreNoiseFloor = 2
 
 // calibrateNoise finds the smallest base multiplier z whose two rounds (z/sqrt(share) and
 // z/sqrt(1-share), every device sampled) spend at most eps at delta.
@@ -237,12 +274,24 @@ func calibrateNoise(eps, delta, share float64) (z1, z2, spent float64, err error
 	return hi / math.Sqrt(share), hi / math.Sqrt(1-share), spent, err
 }
 
-// runStatsRound is one round as devices and coordinator run it: every device of the fleet
-// (device i behaving as recorded device i mod n) encodes, clips and noises its contribution;
-// the sum (exact, standing in for the encrypted one) is divided by the fixed expected count
-// and decoded. It returns the population and the noise each device added.
+// runStatsRound is one round as devices and coordinator run it (see noisyRound), decoded by s.
+// It returns the population and the noise each device added.
 func runStatsRound(ctx context.Context, s *models.PopulationStats, ids []string, enrol []models.Enrolment, z float64, noisy bool, fleet, mMin, tDev int, seed uint64, workers int) (*models.Population, float64, error) {
-	c := s.Clip()
+	sum, sigma, err := noisyRound(ctx, s.Len(), s.Clip(), func(i int) ([]float64, error) { return s.Contribute(enrol[i].Windows) },
+		ids, len(enrol), z, noisy, fleet, mMin, tDev, seed, workers)
+	if err != nil {
+		return nil, 0, err
+	}
+	pop, err := s.Decode(sum, sigma*math.Sqrt(float64(fleet)))
+	return pop, sigma, err
+}
+
+// noisyRound is one round as devices and coordinator run it: every device of the fleet (device
+// i behaving as recorded device i mod n) encodes its contribution of length entries
+// (contribute), clips it to c and noises it; the sum (exact, standing in for the encrypted one)
+// is divided by the fixed expected count. It returns the sum again (the decoders work in
+// devices) and the noise each device added.
+func noisyRound(ctx context.Context, length int, c float64, contribute func(i int) ([]float64, error), ids []string, n int, z float64, noisy bool, fleet, mMin, tDev int, seed uint64, workers int) ([]float64, float64, error) {
 	var sigma float64
 	if noisy {
 		var err error
@@ -250,9 +299,9 @@ func runStatsRound(ctx context.Context, s *models.PopulationStats, ids []string,
 			return nil, 0, err
 		}
 	}
-	clipped := make([][]float64, len(enrol))
-	err := forEach(ctx, len(enrol), workers, nil, func(i int) error {
-		v, err := s.Contribute(enrol[i].Windows)
+	clipped := make([][]float64, n)
+	err := forEach(ctx, n, workers, nil, func(i int) error {
+		v, err := contribute(i)
 		if err != nil {
 			return fmt.Errorf("eval: %s: %w", ids[i], err)
 		}
@@ -270,14 +319,14 @@ func runStatsRound(ctx context.Context, s *models.PopulationStats, ids []string,
 	}
 	sums := make([]*aggregation.Sum, min(workers, fleet))
 	for i := range sums {
-		sums[i] = aggregation.NewSum(s.Len())
+		sums[i] = aggregation.NewSum(length)
 	}
 	// Each worker sums its share of the fleet; the shares are added at the end.
 	parts := len(sums)
 	err = forEach(ctx, parts, parts, nil, func(p int) error {
-		v := make([]float64, s.Len())
+		v := make([]float64, length)
 		for d := p; d < fleet; d += parts {
-			copy(v, clipped[d%len(enrol)])
+			copy(v, clipped[d%n])
 			if noisy {
 				// A seeded stream per device, so that a run repeats exactly; devices use
 				// crypto/rand.
@@ -305,13 +354,11 @@ func runStatsRound(ctx context.Context, s *models.PopulationStats, ids []string,
 	if err := dp.FixedDenominatorMean(mean, expected); err != nil {
 		return nil, 0, err
 	}
-	// The population model is a function of the sum: undo the division (the decoder works in
-	// devices), and tell it the noise each summed entry carries.
+	// The decoders work in devices: undo the division.
 	for i := range mean {
 		mean[i] *= expected
 	}
-	pop, err := s.Decode(mean, sigma*math.Sqrt(expected))
-	return pop, sigma, err
+	return mean, sigma, nil
 }
 
 func seedBytes(seed, device uint64) [32]byte {

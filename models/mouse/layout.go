@@ -75,6 +75,13 @@ func NewLayout() *models.Layout {
 		// widened by sqrt(50) for single actions, whose scores are that much noisier.
 		Threshold:      models.ThresholdConfig{Offset: -0.224, Slope: 0.5, Typical: -0.415, Temperature: 0.64, Set: true},
 		ThresholdAlone: models.ThresholdConfig{Offset: 1.593, Slope: 0.25, Typical: 1.284, Temperature: 2.45, Set: true},
+		// Against the deployable population (the centring and statistics rounds at epsilon 8,
+		// models/eval), chosen the same way on the development protocol: the user's own
+		// autoencoder (AUC 0.84 alone) weighs more against that noisier population (pooled EER
+		// of session means 14.6% with weights 0.05 and 0.05, 13.75% with 0.5 and 0), and the
+		// threshold placement is refitted to it (models/eval TestExploreMouse).
+		WeightsStats:   models.Weights{Profile: 1, Autoencoder: 0.5},
+		ThresholdStats: models.ThresholdConfig{Offset: -0.373, Slope: 0.75, Typical: -0.598, Temperature: 0.843, Set: true},
 	}
 	for b := range l.BucketKind {
 		l.Parent[b], l.Offset[b] = -1, -1
