@@ -62,6 +62,9 @@ type Config struct {
 	// Signers names the trustees role's keys (from the ceremony's roster), so the page says
 	// which trustee signed; without it, signers are shown by key.
 	Signers map[sig.KeyID]string
+	// Tradeoff is the output of vigil privacy tradeoff --json (see Tradeoff), which the privacy
+	// page plots against the ledgers' epsilon; empty: none.
+	Tradeoff string
 	// Rows bounds the decisions page (default DefaultRows).
 	Rows int
 }

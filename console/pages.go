@@ -37,6 +37,7 @@ at {{time .Report.Head.Time}}, {{.Report.Unsigned}} records after the last check
 {{if .Composable}}{{if .ComposedErr}}<p class="bad">Composition: {{.ComposedErr}}</p>{{else}}
 <p>Composed across the {{.Composable}} ledgers shown: epsilon {{printf "%.4g" .Composed}} at delta {{.ComposedDelta}}
 (RDP adds across models trained on the same population, as vigil privacy report composes them; a device's own ledger is its own account and does not belong in this sum).</p>{{end}}{{end}}
+{{template "tradeoff" .Tradeoff}}
 {{range .Ledgers}}<h2>{{.Path}}</h2>
 {{if .Err}}<p class="bad">{{.Err}}</p>{{else}}
 <p>Subject {{.Subject}}: epsilon {{printf "%.4g" .Spent}} spent of {{.Budget.Epsilon}} at delta {{.Budget.Delta}}
@@ -49,6 +50,38 @@ at {{time .Report.Head.Time}}, {{.Report.Unsigned}} records after the last check
 <td>{{.ModelSHA256}}</td><td>{{.Time}}</td></tr>
 {{end}}</table>{{end}}{{end}}
 {{template "foot"}}{{end}}
+
+{{define "cell"}}<td>{{.Value}}{{if .CI}}<span class="ci">{{.CI}}</span>{{end}}</td>{{end}}
+{{define "tradeoff"}}<h2 id="tradeoff">Accuracy against epsilon</h2>
+{{if not .Path}}<p>No trade-off given (--tradeoff FILE, the output of vigil privacy tradeoff --json).</p>
+{{else if .Err}}<p class="bad">The trade-off {{.Path}} cannot be shown: {{.Err}}</p>
+{{else}}<p>What each total privacy budget costs in accuracy ({{.T.Eval}}, {{.T.Users}} users of {{.T.Data}}; {{.Path}}): the deployable
+models evaluated at each epsilon. Lower EER is better{{if .HasAUC}}; higher AUC is better{{end}}. The grey lines are each ledger's epsilon spent now and its budget.
+Each point's tooltip gives its value and 95% interval; the table holds the same numbers.</p>
+<nav class="metrics" aria-label="what the plot shows">Plot:{{range .Choices}} <a href="/privacy?metric={{.Value}}#tradeoff"{{if .Current}} class="current" aria-current="true"{{end}}>{{.Label}}</a>{{end}}</nav>
+<div class="tradeoff">
+{{with .Plot}}{{$p := .}}<figure><svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {{.W}} {{.H}}" class="plot" role="img" aria-labelledby="tradeoff-title tradeoff-desc">
+<title id="tradeoff-title">{{.Title}}</title><desc id="tradeoff-desc">{{.Desc}}</desc>
+<rect x="{{.Left}}" y="{{.Top}}" width="{{.InnerW}}" height="{{.InnerH}}" fill="#fff" stroke="#bbb"/>
+{{range .YTicks}}<line x1="{{$p.Left}}" x2="{{$p.Right}}" y1="{{.At}}" y2="{{.At}}" stroke="#e6e6e6"/><text x="{{$p.YTickX}}" y="{{.At}}" dy="4" text-anchor="end">{{.Label}}</text>
+{{end}}{{range .XTicks}}<line x1="{{.At}}" x2="{{.At}}" y1="{{$p.Top}}" y2="{{$p.Bottom}}" stroke="#eee"/><text x="{{.At}}" y="{{$p.XTickY}}" text-anchor="middle">{{.Label}}</text>
+{{end}}{{if .BreakPath}}<path d="{{.BreakPath}}" stroke="#333" stroke-width="1.5" fill="none"/>{{end}}
+<text x="{{.CentreX}}" y="{{.XLabelY}}" text-anchor="middle" class="axis-label">{{.XLabel}}</text>
+<text transform="rotate(-90)" x="-{{.MiddleY}}" y="16" text-anchor="middle" class="axis-label">{{.YLabel}}</text>
+{{range .Markers}}<g class="marker"><title>{{.Title}}</title><line x1="{{.X}}" x2="{{.X}}" y1="{{$p.Top}}" y2="{{$p.Bottom}}" stroke="#444" stroke-width="1.5"{{if .Dashed}} stroke-dasharray="6 4"{{end}}/>
+<text x="{{.LabelX}}" y="{{.LabelY}}" text-anchor="{{.LabelAnchor}}">{{.Label}}</text></g>
+{{end}}{{range .Series}}{{$s := .}}<g class="series">
+{{if .Alone}}<line x1="{{$p.Left}}" x2="{{$p.Right}}" y1="{{.Alone}}" y2="{{.Alone}}" stroke="{{.Colour}}" stroke-width="1.5" stroke-dasharray="2 4"><title>{{.AloneTitle}}</title></line>{{end}}
+<path d="{{.Path}}" fill="none" stroke="{{.Colour}}" stroke-width="2"/>{{if .InfPath}}<path d="{{.InfPath}}" fill="none" stroke="{{.Colour}}" stroke-width="2" stroke-dasharray="5 4"/>{{end}}
+{{range .Points}}<g class="point"><title>{{.Title}}</title>{{if .CI}}<path d="{{.CI}}" stroke="{{$s.Colour}}" stroke-width="1.5" fill="none"/>{{end}}<path d="{{.Mark}}" fill="{{$s.Colour}}" stroke="#fff"/><circle cx="{{.X}}" cy="{{.Y}}" r="10" fill="transparent"/></g>
+{{end}}</g>
+{{end}}{{range .Legend}}{{if .Dash}}<path d="{{.Line}}" stroke="{{.Colour}}" stroke-width="2" stroke-dasharray="{{.Dash}}"/>{{else}}<path d="{{.Line}}" stroke="{{.Colour}}" stroke-width="2"/>{{end}}{{if .Mark}}<path d="{{.Mark}}" fill="{{.Colour}}" stroke="#fff"/>{{end}}<text x="{{.LabelX}}" y="{{.Y}}">{{.Label}}</text>
+{{end}}</svg></figure>{{end}}
+<table class="tradeoff-table"><caption>The plotted values (bootstrap 95% intervals over users{{if .HasAUC}}; AUC over sessions{{end}})</caption>
+<tr><th>epsilon</th><th>mean per-user EER</th><th>pooled EER</th>{{if .HasAUC}}<th>mouse AUC</th>{{end}}</tr>
+{{range $i, $r := .T.Rows}}<tr{{if index $.Current $i}} class="current"{{end}}><td>{{.Epsilon}}{{if .Epsilon.Inf}}<span class="ci">no noise</span>{{end}}{{if index $.Current $i}}<span class="ci">a ledger's budget</span>{{end}}</td>{{template "cell" .EERMeanCell}}{{template "cell" .EERPooledCell}}{{if $.HasAUC}}{{template "cell" .AUCCell}}{{end}}</tr>
+{{end}}{{with .T.Alone}}<tr><td>each device alone</td>{{template "cell" .EERMeanCell}}{{template "cell" .EERPooledCell}}{{if $.HasAUC}}{{template "cell" .AUCCell}}{{end}}</tr>{{end}}
+</table></div>{{end}}{{end}}
 
 {{define "decisions"}}{{template "head"}}
 <h1>Decisions and changes of standing</h1>
@@ -81,4 +114,10 @@ main{padding:1em}h1{font-size:1.2em}table{border-collapse:collapse;width:100%}
 th,td{border-bottom:1px solid #ddd;padding:.3em .5em;text-align:left;vertical-align:top}
 tr.deny{background:#fdecea}tr.gap{background:#fff4d6}.bad{color:#a40000;font-weight:600}.good{color:#145a14}
 form label{margin-right:1em}td:first-child,code{white-space:nowrap}
-a.button{display:inline-block;background:#1d2b3a;color:#fff;padding:.4em .9em;border-radius:4px;text-decoration:none}`
+a.button{display:inline-block;background:#1d2b3a;color:#fff;padding:.4em .9em;border-radius:4px;text-decoration:none}
+.tradeoff{display:grid;grid-template-columns:minmax(0,5fr) minmax(0,4fr);gap:1.5em;align-items:start}.tradeoff figure{margin:0;max-width:800px}
+@media (max-width:1000px){.tradeoff{grid-template-columns:minmax(0,1fr)}}.tradeoff svg{width:100%;height:auto}caption{text-align:left;color:#555;padding-bottom:.3em}
+.tradeoff .ci{display:block;color:#555;font-size:.85em;white-space:nowrap}
+.plot text{font:13px system-ui,sans-serif;fill:#222}.plot .axis-label{font-size:14px}.plot g.point:hover path{stroke:#000}
+nav.metrics{margin:.5em 0 1em}nav.metrics a{margin-left:.6em;padding:.15em .5em;border:1px solid #bbb;border-radius:3px;color:#1d2b3a;text-decoration:none}
+nav.metrics a.current{background:#1d2b3a;color:#fff;border-color:#1d2b3a}tr.current{background:#eef4fb;font-weight:600}`

@@ -16,6 +16,8 @@ type privacyPage struct {
 	Composed, ComposedDelta float64
 	ComposedErr             string
 	Composable              int
+	// Tradeoff is accuracy against epsilon (Config.Tradeoff), plotted.
+	Tradeoff tradeoffView
 }
 
 // compose fills Composed from the ledgers that read.
@@ -63,6 +65,14 @@ type roundView struct {
 func (c *console) privacy(w http.ResponseWriter, r *http.Request) {
 	p := privacyPage{Ledgers: c.readLedgers(), Report: c.cfg.PrivacyReport != nil}
 	p.compose()
+	if path := c.cfg.Tradeoff; path != "" {
+		// Read on each load, as the ledgers are: a new evaluation shows without a restart.
+		if t, err := ReadTradeoff(path); err != nil {
+			p.Tradeoff = tradeoffView{Path: path, Err: err.Error()}
+		} else {
+			p.Tradeoff = newTradeoffView(path, t, r.URL.Query().Get("metric"), p.Ledgers)
+		}
+	}
 	c.render(w, "privacy", p)
 }
 

@@ -1,6 +1,7 @@
 package console
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"maps"
@@ -58,7 +59,23 @@ type fleetVersion struct {
 
 func newFleetVersions(st *vigilv1.StatusResponse) fleetVersions {
 	var f fleetVersions
-	for _, n := range st.GetInstalled() {
+	counts := slices.Clone(st.GetInstalled())
+	// A published version no device runs yet (devices still shadow-scoring it, or that
+	// rejected it) is a row too, with no devices: what is published, beside what runs.
+	for _, r := range st.GetRegions() {
+		if !slices.ContainsFunc(counts, func(n *vigilv1.InstalledCount) bool {
+			return n.GetModel() == st.GetModel() && n.GetVersion() == r.GetPublishedVersion()
+		}) && r.GetPublishedVersion() != 0 {
+			counts = append(counts, &vigilv1.InstalledCount{Model: st.GetModel(), Version: r.GetPublishedVersion()})
+		}
+	}
+	slices.SortFunc(counts, func(a, b *vigilv1.InstalledCount) int {
+		if c := strings.Compare(a.GetModel(), b.GetModel()); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.GetVersion(), b.GetVersion())
+	})
+	for _, n := range counts {
 		row := fleetVersion{InstalledCount: n}
 		if n.GetModel() == st.GetModel() {
 			for _, r := range st.GetRegions() {

@@ -96,7 +96,7 @@ on its own against that role.</p>
 <p>{{if .Silent}}{{.Silent}} enrolled devices reported no installed release since the coordinator started (no updater yet, or an older build).{{else if not .Rows}}No device has reported an installed release.{{end}}</p>{{end}}{{end}}
 <p>Shadow-scoring results stay on the devices. A device scores each candidate release on its own user's typing before it
 promotes it; those results are derived from that user's behaviour, and no privacy accountant covers them, so a device tells
-the coordinator only which version it runs. A candidate a device rejected shows here as devices still running the older version.</p>
+the coordinator only which version it runs. A release a device is still shadow-scoring, or rejected, shows here as devices still running the older version.</p>
 <h2>What devices see</h2>
 {{if or .Releases .ReleasesErr}}<p>Each region's root, pointer, manifest and key epoch, verified as a device verifies them, with their expiries:</p>
 {{if .ReleasesErr}}<p class="bad">{{.ReleasesErr}}</p>{{else}}<p class="good">Everything verifies.</p>{{end}}

@@ -31,7 +31,8 @@ func liveStatus() *vigilv1.StatusResponse {
 		Removed: []*vigilv1.RemovedDeviceStatus{{Id: "device-009", Removed: at, Reason: "stolen"}},
 		Trustees: []*vigilv1.TrusteeStatus{{Id: "audit", Reachable: true, LastRound: 8, LatencySeconds: 0.012},
 			{Id: "security", Problem: "connection refused"}},
-		Regions: []*vigilv1.RegionStatus{{Name: "eu", PublishedVersion: 7, LastSuccess: at}, {Name: "us", PublishedVersion: 6, Failures: 2, LastError: "disk full"}},
+		Regions: []*vigilv1.RegionStatus{{Name: "eu", PublishedVersion: 7, LastSuccess: at}, {Name: "us", PublishedVersion: 6, Failures: 2, LastError: "disk full"},
+			{Name: "ap", PublishedVersion: 8, LastSuccess: at}},
 		RecentRounds: []*vigilv1.LastRoundStatus{
 			{Round: 8, Outcome: "failed", Selected: 3, Participants: 3, Ended: at, DurationSeconds: 1.5, Stages: []*vigilv1.RoundStage{
 				{Name: "collecting updates", Seconds: 1.2}, {Name: "until the failure", Seconds: 0.3}}},
@@ -67,7 +68,7 @@ func TestConsoleStatusPages(t *testing.T) {
 		{"trustees", live, false, nil, "/trustees", []string{"<td>audit</td>\n<td>up</td>", "down: connection refused", "12ms"}, nil},
 		{"releases", live, false, nil, "/releases", []string{"<td>eu</td><td>v7</td>", "disk full",
 			"<td>keystroke-ae</td><td>devices running v6: 1</td><td>us</td>", "<td>keystroke-ae</td><td>devices running v7: 1</td><td>eu</td>",
-			"<td>keystroke-pop</td><td>devices running v2: 1</td><td>-</td>", "1 enrolled devices reported no installed release",
+			"<td>keystroke-pop</td><td>devices running v2: 1</td><td>-</td>", "<td>keystroke-ae</td><td>devices running v8: 0</td><td>ap</td>", "1 enrolled devices reported no installed release",
 			"Shadow-scoring results stay on the devices", "no privacy accountant covers them"}, nil},
 		{"devices", live, false, nil, "/devices", []string{"3 enrolled, 1 removed", "device-001", "&lt;b&gt;x&lt;/b&gt;", "stolen", "not since the coordinator started",
 			"<td>keystroke-ae v6, keystroke-pop v2</td>", "<td>keystroke-ae v7</td>", "<td>not reported</td>"}, []string{"<b>x</b>"}},

@@ -44,6 +44,7 @@ func runConsole(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	reportKey := fs.String("report-key", "", "the ML-DSA-65 private key `FILE` that signs the privacy report (vigil release keygen)")
 	var ledgers listFlag
 	fs.Var(&ledgers, "ledger", "a privacy ledger `FILE` to show privacy reviewers (repeatable: the coordinator's per model, a device's)")
+	tradeoff := fs.String("tradeoff", "", "accuracy against epsilon to plot on the privacy page beside the ledgers' epsilon: the `FILE` vigil privacy tradeoff --json writes")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -83,7 +84,13 @@ func runConsole(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			return fmt.Errorf("console: --ledger: %w", err)
 		}
 	}
-	cfg := console.Config{LogPath: *logPath, Verifier: v, SpoolDir: *spool, Ledgers: ledgers}
+	if *tradeoff != "" {
+		// Checked now so that a wrong file fails at start; the page reads it again on each load.
+		if _, err := console.ReadTradeoff(*tradeoff); err != nil {
+			return fmt.Errorf("console: --tradeoff: %w", err)
+		}
+	}
+	cfg := console.Config{LogPath: *logPath, Verifier: v, SpoolDir: *spool, Ledgers: ledgers, Tradeoff: *tradeoff}
 	switch {
 	case a.operator != "":
 		// The Admin API knows what only a running coordinator knows: trustees' health,

@@ -2,6 +2,7 @@ package main
 
 import (
 	"archive/tar"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"fmt"
@@ -14,6 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
+
+	"github.com/vigilauth/vigil/console"
 	"github.com/vigilauth/vigil/crypto/sig"
 	"github.com/vigilauth/vigil/dp"
 )
@@ -106,10 +110,15 @@ func TestConsoleBrowser(t *testing.T) {
 	if err := sig.WritePublicKeyFile(reviewerPub, reviewer.Public()); err != nil {
 		t.Fatal(err)
 	}
+	tradeoffPath := consoleTradeoff(t, dir)
+	tradeoff, err := console.ReadTradeoff(tradeoffPath)
+	if err != nil {
+		t.Fatal(err)
+	}
 	c := startConsole(t, "--log", logPath, "--key", pub, "--state", filepath.Join(org, "state"), "--ledger", ledgerPath,
 		"--root", filepath.Join(org, "regions", "eu", "root", "1.root.json"),
 		"--region", filepath.Join(org, "regions", "eu"), "--region", filepath.Join(org, "regions", "us"),
-		"--report-dir", org, "--report-key", reviewerKey)
+		"--report-dir", org, "--report-key", reviewerKey, "--tradeoff", tradeoffPath)
 
 	// Without a certificate: no page, not even an error page.
 	anon := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: c.roots}}}
@@ -124,6 +133,7 @@ func TestConsoleBrowser(t *testing.T) {
 	}{
 		{"/rounds", []string{"Rounds", "keystroke-ae", fmt.Sprintf("%d", snap.Entries[0].Round)}},
 		{"/privacy", []string{fmt.Sprintf("epsilon %.4g spent of %g", spent, snap.Budget.Epsilon), fmt.Sprintf("in %d rounds", len(snap.Entries)), "Download the signed privacy report",
+			"Accuracy against epsilon", "∞ (no noise)", fmt.Sprintf("%.2f%%", 100*tradeoff.Rows[0].EERMean),
 			fmt.Sprintf("Composed across the 1 ledgers shown: epsilon %.4g at delta %g", composed, snap.Budget.Delta)}},
 		{"/trustees", []string{"Trustees"}},
 		{"/keyepochs", []string{"Key epochs", "Root of trust version 1", "No key-epoch document given"}},
@@ -139,6 +149,8 @@ func TestConsoleBrowser(t *testing.T) {
 			}
 		}
 	}
+	checkTradeoffPlot(t, tab, c.front, tradeoff, snap.Subject, spent)
+
 	// The download button's target: the report and its signature, which verify under the
 	// reviewer's key.
 	resp, err := http.Get(c.front + "/privacy/report")
@@ -168,10 +180,75 @@ func TestConsoleBrowser(t *testing.T) {
 	if err := runPrivacyVerifyReport(context.Background(), []string{"--html", got["privacy-report.html"], "--public-key", reviewerPub}, io.Discard, io.Discard); err != nil {
 		t.Errorf("downloaded report (%v): %v", got, err)
 	}
-	if page, _ := os.ReadFile(got["privacy-report.html"]); !strings.Contains(string(page), fmt.Sprintf("%.4g", spent)) {
-		t.Errorf("the report does not show the ledger's epsilon %.4g", spent)
+	if page, _ := os.ReadFile(got["privacy-report.html"]); !strings.Contains(string(page), fmt.Sprintf("%.6g", spent)) { // as the report prints it
+		t.Errorf("the report does not show the ledger's epsilon %.6g", spent)
 	}
 	if spent <= 0 {
 		t.Errorf("the demo's ledger shows epsilon %g spent: no private round was charged", spent)
+	}
+}
+
+// consoleTradeoff writes the accuracy-against-epsilon file the privacy page plots: `vigil
+// privacy tradeoff --json` on 20 Aalto participants when the data set is here, else the same
+// output for tradeoffResults' figures.
+func consoleTradeoff(t *testing.T, dir string) string {
+	t.Helper()
+	path := filepath.Join(dir, "tradeoff.json")
+	var out bytes.Buffer
+	if _, err := os.Stat(evalAaltoDir); err == nil {
+		if err := runPrivacyTradeoff(context.Background(), []string{"--data", evalAaltoDir, "--users", "20", "--epsilons", "1,2,4,8,inf",
+			"--png", "", "--json"}, &out, io.Discard); err != nil {
+			t.Fatalf("vigil privacy tradeoff: %v", err)
+		}
+	} else {
+		t.Logf("Aalto keystroke data not at %s: plotting the README's figures", evalAaltoDir)
+		if err := evalWriteJSON(&out, tradeoffJSON(tradeoffResults(), "")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(path, out.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// checkTradeoffPlot reads the privacy page's plot in the browser: it is laid out, every point's
+// tooltip gives the file's value and interval, the ledger's epsilon is marked, and the metric
+// links switch what it plots. Screenshots of both are artefacts.
+func checkTradeoffPlot(t *testing.T, tab context.Context, front string, tr *console.Tradeoff, subject string, spent float64) {
+	t.Helper()
+	plot := func(url, shot string) (titles []string, text string) {
+		visit(t, tab, url, shot)
+		ctx, cancel := context.WithTimeout(tab, time.Minute)
+		defer cancel()
+		width, err := chromedp.Run(ctx, chromedp.Evaluate[float64](`document.querySelector("svg.plot").getBoundingClientRect().width`))
+		if err != nil || width < 400 {
+			t.Errorf("%s: the plot is %v wide (%v)", url, width, err)
+		}
+		if titles, err = chromedp.Run(ctx, chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll("svg.plot g.point > title"), e => e.textContent)`)); err != nil {
+			t.Fatal(err)
+		}
+		if text, err = chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector("svg.plot").textContent`)); err != nil {
+			t.Fatal(err)
+		}
+		return titles, text
+	}
+	rate := func(v float64) string { return fmt.Sprintf("%.2f%%", 100*v) }
+	titles, text := plot(front+"/privacy?metric=eer#tradeoff", "console-02b-privacy-tradeoff")
+	if len(titles) != 2*len(tr.Rows) {
+		t.Errorf("%d points with a tooltip, want %d (two series of %d budgets): %q", len(titles), 2*len(tr.Rows), len(tr.Rows), titles)
+	}
+	for _, r := range tr.Rows {
+		want := fmt.Sprintf("mean per-user EER at epsilon %s: %s (95%% interval %s to %s)", r.Epsilon, rate(r.EERMean), rate(r.EERMeanCI.Lo), rate(r.EERMeanCI.Hi))
+		if !strings.Contains(strings.Join(titles, "\n"), want) {
+			t.Errorf("no tooltip %q among %q", want, titles)
+		}
+	}
+	if want := fmt.Sprintf("%s now: %.3g", subject, spent); !strings.Contains(text, want) {
+		t.Errorf("the plot does not mark the ledger's epsilon (%q):\n%s", want, text)
+	}
+	titles, _ = plot(front+"/privacy?metric=eer-pooled#tradeoff", "console-02c-privacy-tradeoff-pooled")
+	if len(titles) != len(tr.Rows) || !strings.HasPrefix(titles[0], "pooled EER at epsilon ") {
+		t.Errorf("the pooled EER link plots %q", titles)
 	}
 }

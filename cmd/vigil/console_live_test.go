@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -150,7 +151,8 @@ func visit(t *testing.T, tab context.Context, url, name string) string {
 // organisation's key epoch, each trustee's signature verified under root.json's trustees role
 // and named from the ceremony's roster; the rounds page: the time of each stage of the rounds.
 // Then one trustee is stopped, and the trustees and key epochs pages say it is down while
-// rounds go on with the other two. Screenshots of each are artefacts.
+// rounds go on with the other two. Before that, the releases and devices pages show which release
+// the devices reported installing. Screenshots of each are artefacts.
 func TestConsoleBrowserLiveTrustees(t *testing.T) {
 	if testing.Short() && os.Getenv("VIGIL_CHROMIUM") == "" {
 		t.Skip("starts several processes")
@@ -241,6 +243,28 @@ func TestConsoleBrowserLiveTrustees(t *testing.T) {
 		t.Errorf("rounds page does not time the five stages of a completed round:\n%s", text)
 	}
 
+	// The devices say which release they installed: the releases page counts them per version
+	// beside what the region publishes, and says why shadow-scoring results stay on the devices;
+	// the devices page gives each device's.
+	running := regexp.MustCompile(`(?m)^keystroke-ae\tdevices running v(\d+): (\d+)\t`)
+	for deadline := time.Now().Add(2 * time.Minute); !strings.Contains(c.page(t, "/releases"), "devices running v"); time.Sleep(500 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no device reported its installed release in 2 minutes:\n%s", c.page(t, "/releases"))
+		}
+	}
+	text = visit(t, tab, c.front+"/releases", "console-live-04-releases")
+	devices := 0
+	for _, m := range running.FindAllStringSubmatch(text, -1) {
+		n, _ := strconv.Atoi(m[2])
+		devices += n
+	}
+	if devices < 1 || devices > 3 || !strings.Contains(text, "Shadow-scoring results stay on the devices") {
+		t.Errorf("releases page: %d devices counted running keystroke-ae, want 1 to 3, and the note on shadow scoring:\n%s", devices, text)
+	}
+	if text = visit(t, tab, c.front+"/devices", "console-live-05-devices"); !regexp.MustCompile(`(?m)^d\d\t.*\tkeystroke-ae v\d+$`).MatchString(text) {
+		t.Errorf("devices page shows no device's installed release:\n%s", text)
+	}
+
 	// audit stops; the coordinator finds it down at its next check, before the next round.
 	trustees["audit"].Process.Kill()
 	trustees["audit"].Wait()
@@ -253,11 +277,11 @@ func TestConsoleBrowserLiveTrustees(t *testing.T) {
 			t.Fatalf("audit not down on the trustees page a minute after it stopped:\n%s", tr)
 		}
 	}
-	text = visit(t, tab, c.front+"/trustees", "console-live-04-trustees-audit-down")
+	text = visit(t, tab, c.front+"/trustees", "console-live-06-trustees-audit-down")
 	if !regexp.MustCompile(`(?m)^audit\tdown: `).MatchString(text) || len(up.FindAllString(text, -1)) != 2 {
 		t.Errorf("trustees page does not show audit down and the other two up:\n%s", text)
 	}
-	text = visit(t, tab, c.front+"/keyepochs", "console-live-05-keyepochs-audit-down")
+	text = visit(t, tab, c.front+"/keyepochs", "console-live-07-keyepochs-audit-down")
 	if !regexp.MustCompile(`(?m)^audit\t[0-9a-f]{12}\tverifies\tdown: `).MatchString(text) || len(signed.FindAllString(text, -1)) != 2 {
 		t.Errorf("key epochs page does not show audit's signature verified and audit down:\n%s", text)
 	}

@@ -27,7 +27,7 @@ func runPrivacyTradeoff(ctx context.Context, args []string, stdout, stderr io.Wr
 	seed := fs.Uint64("seed", 1, "seed of every random choice")
 	workers := fs.Int("workers", 0, "parallel workers (0: GOMAXPROCS)")
 	pngPath := fs.String("png", "tradeoff.png", "write the plot to this PNG file (empty: none)")
-	jsonOut := fs.Bool("json", false, "print one JSON object instead of the table")
+	jsonOut := fs.Bool("json", false, "print one JSON object instead of the table (vigil console --tradeoff plots it)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -90,13 +90,28 @@ func writeTradeoffPNG(path string, res []*eval.KeystrokeResult) error {
 	return nil
 }
 
+// tradeoffJSON is the --json output, which vigil console --tradeoff plots (console.Tradeoff
+// reads it). JSON has no infinity, so the unbounded budget is "inf" wherever it appears.
 func tradeoffJSON(res []*eval.KeystrokeResult, png string) map[string]any {
 	var rows []map[string]any
 	for _, r := range res {
 		o := r.Federated
+		var private map[string]any
+		if p := r.Private; p != nil {
+			spent := any(p.EpsilonSpent)
+			if math.IsInf(p.EpsilonSpent, 1) {
+				spent = "inf"
+			}
+			private = map[string]any{
+				"epsilon_spent": spent, "delta": p.Delta, "noise_multiplier": p.NoiseMultiplier, "centring_noise": p.CentringNoise,
+				"clip": p.Clip, "devices": p.Devices, "fleet": p.Fleet, "m_min": p.MMin, "t_dev": p.TDev,
+				"buckets": p.Buckets, "total_buckets": p.Total,
+			}
+		}
 		rows = append(rows, map[string]any{
 			"epsilon":         jsonEpsilon(r.Config.Privacy),
-			"private_rounds":  r.Private,
+			"delta":           r.Config.Privacy.Delta,
+			"private_rounds":  private,
 			"eer_mean":        o.EERMean,
 			"eer_mean_ci95":   o.EERMeanCI,
 			"eer_pooled":      o.EERPooled,
