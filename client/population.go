@@ -47,11 +47,10 @@ func (e *PopulationEncoder) contribute(t *vigilv1.Task, data LocalData) ([]float
 	if d := stats.Digest(); !bytes.Equal(d[:], pt.GetEncodingSha256()) {
 		return nil, fmt.Errorf("the task's encoding has digest %x, this device's %x", pt.GetEncodingSha256(), d)
 	}
-	windows := src.Windows()
-	if len(windows) == 0 {
-		return nil, errors.New("no enrolment windows yet")
-	}
-	return stats.Contribute(windows)
+	// A device with nothing to describe yet sends zeros, noised like any contribution: the
+	// decoder weighs each device's description by its own weight entries, so zeros move no
+	// mean, and the round, which needs most devices to answer, is not held up.
+	return stats.Contribute(src.Windows())
 }
 
 func (e *PopulationEncoder) encoding(k populationKey) (*models.PopulationStats, error) {

@@ -42,6 +42,11 @@ type Coordinator struct {
 	ledger     *dp.Ledger
 	contribs   *contributionLog // the open round's contributions, for the trustees
 
+	// populationFailed is the last population round that failed, and populationTooSmall
+	// whether the fleet was too small for one (logged once).
+	populationFailed   uint64
+	populationTooSmall bool
+
 	// Operating the run: pacing, back-off, the operator's pause and abort, and what the
 	// status reports (in memory only, except the pause).
 	notBefore         time.Time // no round starts before this (pacing or back-off)

@@ -80,16 +80,44 @@ func (c *Config) validatePopulation() error {
 	return nil
 }
 
-// populationDueLocked reports whether round next is a population round.
-func (c *Coordinator) populationDueLocked(next uint64) bool {
+// populationDueLocked reports whether round next, started with n devices enrolled, is a
+// population round. A population round that failed is followed by a training round, so that
+// devices that cannot answer one do not stop the training; and none starts while the fleet is
+// too small for its noise to leave any bucket modelled (see PopulationStats.CanModel).
+func (c *Coordinator) populationDueLocked(next uint64, n int) bool {
 	p := c.cfg.Population
 	switch {
 	case p == nil:
 		return false
-	case c.population.Meta.Version == 0:
-		return true
+	case c.populationFailed != 0 && c.populationFailed+1 == next:
+		return false
+	case c.population.Meta.Version != 0 && (p.Every == 0 || next <= c.population.Meta.Round+uint64(p.Every)):
+		return false
 	}
-	return p.Every > 0 && next > c.population.Meta.Round+uint64(p.Every)
+	if noise := c.populationNoise(c.populationPrivacy(n), n); !p.Stats.CanModel(n, noise) {
+		if !c.populationTooSmall {
+			c.log.Warn("population rounds wait for a larger fleet: with this noise, the statistics of so few devices would model nothing",
+				"enrolled", n, "noise_multiplier", p.NoiseMultiplier, "clip", p.Stats.Clip())
+		}
+		c.populationTooSmall = true
+		return false
+	}
+	c.populationTooSmall = false
+	return true
+}
+
+// populationNoise is the standard deviation of the noise on each entry of the sum of n
+// contributions to a population round with privacy rp.
+func (c *Coordinator) populationNoise(rp roundPrivacy, n int) float64 {
+	if rp.insecureNoDP {
+		return 0
+	}
+	sigma, err := dp.DeviceNoiseStd(rp.noiseMultiplier, rp.clipNorm, rp.minParticipants, rp.toleratedDevices)
+	if err != nil {
+		return math.Inf(1)
+	}
+	// Each of the n devices adds its own share.
+	return sigma * math.Sqrt(float64(n))
 }
 
 // populationPrivacy is the privacy of a population round started with n devices enrolled:
@@ -144,19 +172,13 @@ func (c *Coordinator) populationTask() *vigilv1.PopulationTask {
 // the population as the next version of the population model.
 func (c *Coordinator) releasePopulation(ctx context.Context, closed round.Closed, info openRound, sum []float64, charged dp.LedgerEntry) (GlobalModel, error) {
 	p := c.cfg.Population
-	n := len(closed.Participants)
-	var noise float64
-	if !info.privacy.insecureNoDP {
-		sigma, err := dp.DeviceNoiseStd(info.privacy.noiseMultiplier, info.privacy.clipNorm, info.privacy.minParticipants, info.privacy.toleratedDevices)
-		if err != nil {
-			return GlobalModel{}, err
-		}
-		// Each of the n devices added its own share: the sum carries their total.
-		noise = sigma * math.Sqrt(float64(n))
-	}
-	pop, err := p.Stats.Decode(sum, noise)
+	pop, err := p.Stats.Decode(sum, c.populationNoise(info.privacy, len(closed.Participants)))
 	if err != nil {
 		return GlobalModel{}, fmt.Errorf("decode the population: %w", err)
+	}
+	if modelled(pop) == 0 {
+		// Devices fitted on a population of nothing judge their users worse than alone.
+		return GlobalModel{}, errors.New("the decoded population models no bucket: the noise drowned the statistics; not released")
 	}
 	c.mu.Lock()
 	prev := c.population

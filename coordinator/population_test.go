@@ -131,13 +131,15 @@ func TestPopulationRoundIsTheDevicesSum(t *testing.T) {
 // charged to one ledger, the population round with every device asked (q = 1) at its own z and
 // clip norm.
 func TestPopulationRoundEncryptedAndPrivate(t *testing.T) {
-	const devices = 4
+	// Eight devices' statistics survive only little noise (see TestPopulationWaitsForAFleet):
+	// z = 0.1 is a test of the mechanism, not a budget anyone would choose.
+	const devices, z = 8, 0.1
 	stats := populationStats(t, 30)
 	state := t.TempDir()
 	f := startEncrypted(t, coordinator.Config{Rounds: 1, DevicesPerRound: devices, MinUpdates: 3, MinEnrolled: devices,
 		RoundTimeout: 60 * time.Second, StateDir: state,
-		Privacy:    coordinator.Privacy{ClipNorm: 1, NoiseMultiplier: 1, Budget: dp.Budget{Epsilon: 100, Delta: 1e-5}},
-		Population: &coordinator.PopulationRounds{Stats: stats, Window: 50, NoiseMultiplier: 2}}, true)
+		Privacy:    coordinator.Privacy{ClipNorm: 1, NoiseMultiplier: 1, Budget: dp.Budget{Epsilon: 1000, Delta: 1e-5}},
+		Population: &coordinator.PopulationRounds{Stats: stats, Window: 50, NoiseMultiplier: z}}, true)
 	var cfgs []client.Config
 	for i := range devices {
 		id := fmt.Sprintf("dev-%d", i)
@@ -159,8 +161,8 @@ func TestPopulationRoundEncryptedAndPrivate(t *testing.T) {
 	if pop.Meta.Round != 1 || f.coord.Global().Meta.Round != 2 {
 		t.Fatalf("population from round %d, global from round %d; want 1 and 2", pop.Meta.Round, f.coord.Global().Meta.Round)
 	}
-	if p := pop.Meta.Privacy; p == nil || !p.DifferentialPrivacy || p.NoiseMultiplier != 2 || p.ClipNorm != 30 || p.SamplingRate != 1 || p.MinParticipants != devices {
-		t.Fatalf("population privacy %+v; want z 2, C 30, q 1, m_min %d", p, devices)
+	if p := pop.Meta.Privacy; p == nil || !p.DifferentialPrivacy || p.NoiseMultiplier != z || p.ClipNorm != 30 || p.SamplingRate != 1 || p.MinParticipants != devices {
+		t.Fatalf("population privacy %+v; want z %v, C 30, q 1, m_min %d", p, z, devices)
 	}
 	if _, err := models.DecodePopulation(stats.Layout(), pop.Population); err != nil {
 		t.Fatal(err)
@@ -173,12 +175,38 @@ func TestPopulationRoundEncryptedAndPrivate(t *testing.T) {
 		t.Fatalf("ledger has %d entries, want one per round", len(snap.Entries))
 	}
 	e := snap.Entries[0]
-	if e.Round != 1 || e.SamplingRate != 1 || e.NoiseMultiplier != 2 || e.ModelSHA256 != pop.Meta.ParamsSHA256 {
+	if e.Round != 1 || e.SamplingRate != 1 || e.NoiseMultiplier != z || e.ModelSHA256 != pop.Meta.ParamsSHA256 {
 		t.Fatalf("population round's ledger entry %+v", e)
 	}
 	// Composition is the ledger's: the total is more than either round alone.
 	total, _ := snap.Spent()
 	if !(total > e.Epsilon) {
 		t.Fatalf("ledger total epsilon %v, population round alone %v", total, e.Epsilon)
+	}
+}
+
+// TestPopulationWaitsForAFleet checks that a fleet too small for the population rounds' noise
+// trains without them: four devices' statistics under z = 2 would model no bucket, so the
+// budget is not spent on them.
+func TestPopulationWaitsForAFleet(t *testing.T) {
+	const devices = 4
+	f := start(t, coordinator.Config{Rounds: 2, DevicesPerRound: devices, MinUpdates: 3, MinEnrolled: devices, RoundTimeout: 30 * time.Second,
+		InitSeed: 1, StateDir: t.TempDir(),
+		Privacy:    coordinator.Privacy{ClipNorm: 1, NoiseMultiplier: 1, Budget: dp.Budget{Epsilon: 100, Delta: 1e-5}},
+		Population: &coordinator.PopulationRounds{Stats: populationStats(t, 30), Window: 50, NoiseMultiplier: 2}})
+	var cfgs []client.Config
+	for i := range devices {
+		d := typistData{rows: typistRows(t, uint64(i+1), 20), windows: typistWindows(t, uint64(i+1), 5)}
+		cfgs = append(cfgs, client.Config{DeviceID: fmt.Sprintf("dev-%d", i), Coordinator: f.api, Data: d,
+			Sealer: client.InsecurePlaintext{}, FeatureSet: keystroke.TimingFeatureSet, Seed: uint64(i)})
+	}
+	stop := runDevices(t, f.coord, cfgs)
+	err := f.coord.Run(context.Background())
+	stop()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := f.coord.Population().Meta.Version; v != 0 || f.coord.Global().Meta.Round != 2 {
+		t.Fatalf("population v%d, global from round %d; want no population and training rounds 1 and 2", v, f.coord.Global().Meta.Round)
 	}
 }

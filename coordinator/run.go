@@ -137,6 +137,9 @@ func (c *Coordinator) step(ctx context.Context) (done bool, err error) {
 	} else {
 		wait = c.backoffLocked(end)
 		sum.Outcome, sum.Reason = "failed", err.Error()
+		if info.kind == statev1.RoundKind_ROUND_KIND_POPULATION_STATS {
+			c.populationFailed = closed.Round
+		}
 	}
 	sum.Stages = stages
 	c.lastRound = sum
@@ -240,7 +243,7 @@ func (c *Coordinator) start(ctx context.Context, now time.Time) (done bool, err 
 	}
 	ids := c.sortedIDs.sorted(c.devices)
 	kind := statev1.RoundKind_ROUND_KIND_TRAIN
-	if c.populationDueLocked(c.engine.LastRound() + 1) {
+	if c.populationDueLocked(c.engine.LastRound()+1, len(ids)) {
 		kind = statev1.RoundKind_ROUND_KIND_POPULATION_STATS
 	}
 	rp, plan, dim, err := c.roundSetup(kind, len(ids))

@@ -46,5 +46,13 @@ func (s *PopulationStats) Digest() [32]byte {
 	return sum
 }
 
+// CanModel reports whether the sum of n devices' contributions, each entry carrying Gaussian
+// noise of standard deviation noiseStd, can model any bucket at all: even a bucket that every
+// device describes with its full weight needs MinUsers plus NoiseMargin standard deviations of
+// the noise (see Decode). A round that cannot is privacy spent for a population of nothing.
+func (s *PopulationStats) CanModel(n int, noiseStd float64) bool {
+	return float64(n)*s.cfg.Weight[psUsers] >= s.cfg.MinUsers+s.cfg.NoiseMargin*noiseStd
+}
+
 // Layout is the layout the encoding describes.
 func (s *PopulationStats) Layout() *Layout { return s.layout }
