@@ -194,6 +194,8 @@ func (a *agentFederation) start(ctx context.Context, ag *agent.Agent, rel agentR
 		DeviceID: a.f.id, Identity: id, Coordinator: ag.WhenIdle(api, a.idle), Data: ag,
 		Sealer: client.NewThresholdSealer(a.f.id, keys), FeatureSet: featureSet, Ledger: ledger, Policy: policy,
 		MinNoiseMultiplier: a.f.minNoise, Logger: logger,
+		// Which releases the device runs, never how they scored in shadow (see client.Config).
+		Installed: installedVersions(rel.ae, rel.pop),
 	})
 	if err != nil {
 		conn.Close()
