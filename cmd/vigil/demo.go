@@ -355,6 +355,8 @@ type roundRow struct {
 	loss    float64
 	took    time.Duration
 	epsilon float64
+	// modelled and buckets are set for a population round: what survived the noise.
+	modelled, buckets int
 }
 
 // showRounds draws progress from the coordinator's events and measures each new global version
@@ -381,7 +383,10 @@ func showRounds(events <-chan coordinator.Event, bar progressBar, spec models.Sp
 				if err != nil {
 					return nil, err
 				}
-				bar.population(e.Round, e.Accepted, e.Selected, e.Duration, populationModelled(pop), len(pop.Mean), e.Epsilon)
+				modelled := populationModelled(pop)
+				bar.population(e.Round, e.Accepted, e.Selected, e.Duration, modelled, len(pop.Mean), e.Epsilon)
+				rows = append(rows, roundRow{round: e.Round, version: e.Version, devices: e.Accepted, took: e.Duration, epsilon: e.Epsilon,
+					modelled: modelled, buckets: len(pop.Mean)})
 				continue
 			}
 			m, err := coordinator.LoadModel(context.Background(), st, "keystroke-ae", e.Version)
@@ -415,15 +420,28 @@ func printSummary(w io.Writer, startLoss float64, rows []roundRow, dir string) {
 	fmt.Fprintf(w, "\n%-6s %-8s %-8s %-14s %-8s %s\n", "round", "version", "updates", "held-out loss", "epsilon", "time")
 	fmt.Fprintf(w, "%-6s %-8s %-8s %-14.4f %-8s %s\n", "-", "v1", "-", startLoss, "0", "-")
 	var total time.Duration
+	var training []roundRow
 	for _, r := range rows {
+		if r.buckets > 0 {
+			fmt.Fprintf(w, "%-6d %-8s %-8d %-14s %-8.3f %.2fs\n", r.round, "pop v"+fmt.Sprint(r.version), r.devices,
+				fmt.Sprintf("%d of %d", r.modelled, r.buckets), r.epsilon, r.took.Seconds())
+			continue
+		}
 		fmt.Fprintf(w, "%-6d %-8s %-8d %-14.4f %-8.3f %.2fs\n", r.round, fmt.Sprintf("v%d", r.version), r.devices, r.loss, r.epsilon, r.took.Seconds())
 		total += r.took
+		training = append(training, r)
 	}
-	if len(rows) == 0 {
-		fmt.Fprintln(w, "no round completed")
+	if len(training) == 0 {
+		fmt.Fprintln(w, "no training round completed")
 		return
 	}
-	last := rows[len(rows)-1]
-	fmt.Fprintf(w, "\nheld-out loss %.4f -> %.4f (%+.0f%%) over %d rounds in %.1fs; every version is in %s\n",
-		startLoss, last.loss, 100*(last.loss-startLoss)/startLoss, len(rows), total.Seconds(), dir)
+	last := training[len(training)-1]
+	fmt.Fprintf(w, "\nheld-out loss %.4f -> %.4f (%+.0f%%) over %d training rounds in %.1fs; every version is in %s\n",
+		startLoss, last.loss, 100*(last.loss-startLoss)/startLoss, len(training), total.Seconds(), dir)
+	for _, r := range rows {
+		if r.buckets > 0 {
+			fmt.Fprintf(w, "population model v%d (%s, round %d): %d of %d buckets survived the noise; devices fit their users' models against it\n",
+				r.version, populationModel, r.round, r.modelled, r.buckets)
+		}
+	}
 }
