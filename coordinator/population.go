@@ -144,8 +144,8 @@ func (c *Coordinator) roundSetup(kind statev1.RoundKind, n int) (roundPrivacy, r
 	return rp, round.Plan{}, len(c.global.Params), err
 }
 
-// configuredPrivacy is what the configuration says a round of kind with rp's participants
-// should have had, for comparing a saved round with at restart.
+// configuredPrivacy is what the configuration says a round of kind should have had, with the
+// saved round's participant counts, for comparing the saved round with at restart.
 func (c *Coordinator) configuredPrivacy(kind statev1.RoundKind, saved roundPrivacy) roundPrivacy {
 	p := c.cfg.Privacy
 	if kind == statev1.RoundKind_ROUND_KIND_POPULATION_STATS {
@@ -176,7 +176,7 @@ func (c *Coordinator) releasePopulation(ctx context.Context, closed round.Closed
 	if err != nil {
 		return GlobalModel{}, fmt.Errorf("decode the population: %w", err)
 	}
-	if modelled(pop) == 0 {
+	if pop.Modelled() == 0 {
 		// Devices fitted on a population of nothing judge their users worse than alone.
 		return GlobalModel{}, errors.New("the decoded population models no bucket: the noise drowned the statistics; not released")
 	}
@@ -192,19 +192,8 @@ func (c *Coordinator) releasePopulation(ctx context.Context, closed round.Closed
 		return GlobalModel{}, err
 	}
 	c.log.Info("population released", "round", closed.Round, "version", next.Meta.Version,
-		"buckets", modelled(pop), "of", p.Stats.Layout().NumBuckets())
+		"buckets", pop.Modelled(), "of", p.Stats.Layout().NumBuckets())
 	return next, nil
-}
-
-// modelled counts the buckets the population models.
-func modelled(pop *models.Population) int {
-	n := 0
-	for _, m := range pop.Mean {
-		if !math.IsNaN(m) {
-			n++
-		}
-	}
-	return n
 }
 
 // loadPopulation returns the newest stored population, or a zero model when there is none.

@@ -167,3 +167,14 @@ func NewPopulation(l *Layout, sum []float64, cfg PopulationConfig) (*Population,
 
 // usable reports whether bucket b has a population model.
 func (p *Population) usable(b int) bool { return !math.IsNaN(p.Mean[b]) }
+
+// Modelled is the number of buckets the population models: what survived the noise.
+func (p *Population) Modelled() int {
+	n := 0
+	for b := range p.Mean {
+		if p.usable(b) {
+			n++
+		}
+	}
+	return n
+}

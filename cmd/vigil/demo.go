@@ -383,7 +383,7 @@ func showRounds(events <-chan coordinator.Event, bar progressBar, spec models.Sp
 				if err != nil {
 					return nil, err
 				}
-				modelled := populationModelled(pop)
+				modelled := pop.Modelled()
 				bar.population(e.Round, e.Accepted, e.Selected, e.Duration, modelled, len(pop.Mean), e.Epsilon)
 				rows = append(rows, roundRow{round: e.Round, version: e.Version, devices: e.Accepted, took: e.Duration, epsilon: e.Epsilon,
 					modelled: modelled, buckets: len(pop.Mean)})

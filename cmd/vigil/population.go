@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"math"
 
 	"github.com/vigilauth/vigil/coordinator"
 	"github.com/vigilauth/vigil/models"
@@ -35,15 +34,4 @@ func populationRounds(z float64, every, window int) (*coordinator.PopulationRoun
 		return nil, fmt.Errorf("population statistics: %w", err)
 	}
 	return &coordinator.PopulationRounds{Stats: stats, Window: window, NoiseMultiplier: z, Every: every, ModelName: populationModel}, nil
-}
-
-// populationModelled counts the buckets a population models.
-func populationModelled(pop *models.Population) int {
-	n := 0
-	for _, m := range pop.Mean {
-		if !math.IsNaN(m) {
-			n++
-		}
-	}
-	return n
 }
