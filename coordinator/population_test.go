@@ -4,16 +4,22 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"net"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/vigilauth/vigil/client"
 	"github.com/vigilauth/vigil/coordinator"
 	"github.com/vigilauth/vigil/dp"
 	"github.com/vigilauth/vigil/models"
 	"github.com/vigilauth/vigil/models/keystroke"
+	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
+	"github.com/vigilauth/vigil/store"
 )
 
 // typistData is a device's local data as the agent keeps it: summary rows for training the
@@ -208,5 +214,119 @@ func TestPopulationWaitsForAFleet(t *testing.T) {
 	}
 	if v := f.coord.Population().Meta.Version; v != 0 || f.coord.Global().Meta.Round != 2 {
 		t.Fatalf("population v%d, global from round %d; want no population and training rounds 1 and 2", v, f.coord.Global().Meta.Round)
+	}
+}
+
+// servePopulation is serve (restart_test.go) for a coordinator whose first round is a population
+// round, in plaintext without noise so that the released population can be checked exactly.
+func servePopulation(t *testing.T, storeDir, stateDir string, stats *models.PopulationStats) (vigilv1.CoordinatorClient, *coordinator.Coordinator, func()) {
+	t.Helper()
+	st, err := store.NewFS(storeDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := coordinator.New(context.Background(), coordinator.Config{
+		Store: st, StateDir: stateDir, Spec: spec, FeatureSet: keystroke.TimingFeatureSet,
+		DevicesPerRound: 3, MinUpdates: 3, MinEnrolled: 3, RoundTimeout: time.Minute, Rounds: 1, LongPoll: 100 * time.Millisecond,
+		Privacy:    coordinator.Privacy{InsecureNoDP: true},
+		Population: &coordinator.PopulationRounds{Stats: stats, Window: 50},
+	}, coordinator.Insecure{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer(coordinator.ServerOptions()...)
+	c.Register(srv)
+	go srv.Serve(lis)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			<-done
+			srv.Stop()
+			conn.Close()
+		})
+	}
+	t.Cleanup(stop)
+	return vigilv1.NewCoordinatorClient(conn), c, stop
+}
+
+// TestRestartResumesPopulationRound stops the coordinator after two of three devices'
+// population statistics were acknowledged: the restarted one resumes the population round
+// (its kind, length and m_min come from the state file), takes the third, and releases exactly
+// the population the three contributions decode to.
+func TestRestartResumesPopulationRound(t *testing.T) {
+	storeDir, stateDir := t.TempDir(), t.TempDir()
+	ctx := context.Background()
+	stats := populationStats(t, 30)
+	devices := []string{"a", "b", "c"}
+	contrib := map[string][]float64{}
+	exact := make([]float64, stats.Len())
+	for i, d := range devices {
+		v, err := stats.Contribute(typistWindows(t, uint64(i+1), 5))
+		if err != nil {
+			t.Fatal(err)
+		}
+		contrib[d] = v
+		for j := range v {
+			exact[j] += v[j]
+		}
+	}
+	submit := func(api vigilv1.CoordinatorClient, tk *vigilv1.Task, d string) error {
+		if tk.GetKind() != vigilv1.TaskKind_TASK_KIND_POPULATION_STATS || tk.GetPrivacy().GetClipNorm() != stats.Clip() {
+			t.Fatalf("%s's task %v: want a population task at C = %v", d, tk, stats.Clip())
+		}
+		_, err := api.SubmitUpdate(ctx, &vigilv1.SubmitUpdateRequest{DeviceId: d, Round: tk.GetRound(), Nonce: tk.GetNonce(), BaseVersion: tk.GetBaseVersion(),
+			Update: &vigilv1.Update{Encoding: vigilv1.UpdateEncoding_UPDATE_ENCODING_PLAINTEXT, Dimension: uint64(stats.Len()), Values: contrib[d]}})
+		return err
+	}
+
+	api, _, stop := servePopulation(t, storeDir, stateDir, stats)
+	enrol(t, api, devices...)
+	ta, tb, tc := waitTask(t, api, "a"), waitTask(t, api, "b"), waitTask(t, api, "c")
+	for d, tk := range map[string]*vigilv1.Task{"a": ta, "b": tb} {
+		if err := submit(api, tk, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stop()
+
+	api, c, _ := servePopulation(t, storeDir, stateDir, stats)
+	tc2 := waitTask(t, api, "c")
+	if tc2.GetRound() != tc.GetRound() || string(tc2.GetNonce()) != string(tc.GetNonce()) {
+		t.Fatalf("after the restart c's task is round %d, want the resumed round %d with the same nonce", tc2.GetRound(), tc.GetRound())
+	}
+	if err := submit(api, tc2, "c"); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for c.Population().Meta.Version == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the resumed population round was not released")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	got, err := models.DecodePopulation(stats.Layout(), c.Population().Population)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := stats.Decode(exact, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for b := range want.Mean {
+		if math.IsNaN(want.Mean[b]) != math.IsNaN(got.Mean[b]) || !math.IsNaN(want.Mean[b]) && math.Abs(want.Mean[b]-got.Mean[b]) > 1e-9 {
+			t.Fatalf("bucket %d: released mean %v, the three contributions decode to %v", b, got.Mean[b], want.Mean[b])
+		}
 	}
 }
