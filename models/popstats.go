@@ -314,6 +314,10 @@ func (s *PopulationStats) Decode(sum []float64, noiseStd float64) (*Population, 
 		s.shrinkMeans(p, se2)
 	}
 
+	for b := 0; b < nb; b++ {
+		s.project(p, b)
+	}
+
 	// A bucket too rare to be modelled takes the model of the nearest ancestor that is, so that
 	// its events are still scored, as broadly as the population knows them.
 	if s.cfg.Backoff {

@@ -58,6 +58,12 @@ type Config struct {
 	// population model has no reconstruction error to compare in shadow: every release that
 	// verifies and decodes strictly is installed at once, the one it replaces kept for Rollback.
 	Population *models.Layout
+	// PopulationBounds, if set, is the population statistics encoding the organisation's rounds
+	// use: a population release is also refused when no honest round could have decoded it
+	// (models.PopulationStats.CheckPopulation), for example with variances inflated until
+	// impostors pass for their victims. The release key that signs it is online at the
+	// coordinator; the bounds are not.
+	PopulationBounds *models.PopulationStats
 	// Now replaces the clock in tests.
 	Now func() time.Time
 }

@@ -127,3 +127,62 @@ func TestPopulationReleases(t *testing.T) {
 		t.Fatalf("rollback: %+v, %v", ev, err)
 	}
 }
+
+// TestAttackPoisonedPopulationRelease performs what a coordinator holding the online release key
+// could: it signs and publishes a population whose within-user variances are inflated a
+// hundredfold, under which an impostor's timings pass for the victim's. A device with the rounds'
+// encoding (Config.PopulationBounds) refuses it for good and keeps the honest population it runs;
+// the honest releases before and after it install.
+func TestAttackPoisonedPopulationRelease(t *testing.T) {
+	ctx := context.Background()
+	tr, st := newTrust(t), newFS(t)
+	l := keystroke.NewLayout()
+	ref, err := keystroke.Reference(l, 50)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc, err := models.NewPopulationStats(l, ref, models.PopulationStatsConfig{Clip: 30})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// An honest population, as a round decodes it from five typists' statistics.
+	sum := make([]float64, enc.Len())
+	for s := uint64(40); s < 45; s++ {
+		v, err := enc.Contribute(keystroke.TimingWindows(keystroke.NewTypist(s).Type(500), 50))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range v {
+			sum[i] += v[i]
+		}
+	}
+	honest, err := enc.Decode(sum, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := newDevice(t, tr, st)
+	d.cfg.Model, d.cfg.FeatureSet, d.cfg.Population, d.cfg.PopulationBounds = testPopulationModel, keystroke.TimingFeatureSet, l, enc
+	u := d.open()
+
+	tr.publishPopulation(t, st, 1, populationFiles(t, 1, honest))
+	if ev, err := u.Poll(ctx); err != nil || ev.Kind != Installed || ev.Version != 1 {
+		t.Fatalf("honest population: %+v, %v", ev, err)
+	}
+	poisoned := *honest
+	poisoned.Within = append([]float64(nil), honest.Within...)
+	for b := range poisoned.Within {
+		poisoned.Within[b] *= 100
+	}
+	tr.publishPopulation(t, st, 2, populationFiles(t, 2, &poisoned))
+	ev, err := u.Poll(ctx)
+	if err != nil || ev.Kind != Rejected || !errors.Is(ev.Reason, ErrIncompatible) || !errors.Is(ev.Reason, models.ErrBadData) {
+		t.Fatalf("poisoned population: %+v, %v; want it rejected as outside the encoding's bounds", ev, err)
+	}
+	if cur := u.Current(); cur == nil || cur.Version != 1 {
+		t.Fatalf("after the poisoned release the device runs %+v, want v1", cur)
+	}
+	tr.publishPopulation(t, st, 3, populationFiles(t, 3, honest))
+	if ev, err := u.Poll(ctx); err != nil || ev.Kind != Installed || ev.Version != 3 {
+		t.Fatalf("the next honest population: %+v, %v", ev, err)
+	}
+}

@@ -203,6 +203,11 @@ func (u *Updater) Poll(ctx context.Context) (Event, error) {
 	direct := running == nil || u.st.Verified < running.Version
 	population := u.cfg.Population != nil // nothing to compare in shadow: installed at once
 	u.mu.Unlock()
+	if perr == nil && population && u.cfg.PopulationBounds != nil {
+		if err := u.cfg.PopulationBounds.CheckPopulation(m.Population); err != nil {
+			perr = fmt.Errorf("%w: %s v%d: %w", ErrIncompatible, u.cfg.Model, v, err)
+		}
+	}
 	if perr == nil && !direct && !population && m.Spec.InputDim() != running.Spec.InputDim() {
 		perr = fmt.Errorf("%w: v%d reads %d features, the running model %d", ErrIncompatible, v, m.Spec.InputDim(), running.Spec.InputDim())
 	}

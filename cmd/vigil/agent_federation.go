@@ -16,7 +16,6 @@ import (
 	"github.com/vigilauth/vigil/client"
 	"github.com/vigilauth/vigil/client/updater"
 	"github.com/vigilauth/vigil/dp"
-	"github.com/vigilauth/vigil/models/keystroke"
 	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
 	"github.com/vigilauth/vigil/release"
 )
@@ -129,7 +128,13 @@ func (a *agentFederation) openReleases(ctx context.Context) (agentReleases, erro
 	if r.ae, err = open(updater.Config{Model: autoencoderModel, ShadowWindows: a.shadow}); err != nil {
 		return r, err
 	}
-	if r.pop, err = open(updater.Config{Model: populationModel, Population: keystroke.NewLayout()}); err != nil {
+	// The bounds are the rounds' own encoding, computed here from the code as the coordinator
+	// computes it: a population outside them is refused, whoever signed it.
+	rounds, err := populationRounds(0, 0, populationWindow)
+	if err != nil {
+		return r, fmt.Errorf("agent: %w", err)
+	}
+	if r.pop, err = open(updater.Config{Model: populationModel, Population: rounds.Stats.Layout(), PopulationBounds: rounds.Stats}); err != nil {
 		return r, err
 	}
 	return r, nil
