@@ -4,14 +4,10 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"net"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
-
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/vigilauth/vigil/client"
 	"github.com/vigilauth/vigil/coordinator"
@@ -19,7 +15,6 @@ import (
 	"github.com/vigilauth/vigil/models"
 	"github.com/vigilauth/vigil/models/keystroke"
 	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
-	"github.com/vigilauth/vigil/store"
 )
 
 // typistData is a device's local data as the agent keeps it: summary rows for training the
@@ -217,50 +212,6 @@ func TestPopulationWaitsForAFleet(t *testing.T) {
 	}
 }
 
-// servePopulation is serve (restart_test.go) for a coordinator whose first round is a population
-// round, in plaintext without noise so that the released population can be checked exactly.
-func servePopulation(t *testing.T, storeDir, stateDir string, stats *models.PopulationStats) (vigilv1.CoordinatorClient, *coordinator.Coordinator, func()) {
-	t.Helper()
-	st, err := store.NewFS(storeDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := coordinator.New(context.Background(), coordinator.Config{
-		Store: st, StateDir: stateDir, Spec: spec, FeatureSet: keystroke.TimingFeatureSet,
-		DevicesPerRound: 3, MinUpdates: 3, MinEnrolled: 3, RoundTimeout: time.Minute, Rounds: 1, LongPoll: 100 * time.Millisecond,
-		Privacy:    coordinator.Privacy{InsecureNoDP: true},
-		Population: &coordinator.PopulationRounds{Stats: stats, Window: 50},
-	}, coordinator.Insecure{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := grpc.NewServer(coordinator.ServerOptions()...)
-	c.Register(srv)
-	go srv.Serve(lis)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			cancel()
-			<-done
-			srv.Stop()
-			conn.Close()
-		})
-	}
-	t.Cleanup(stop)
-	return vigilv1.NewCoordinatorClient(conn), c, stop
-}
-
 // TestRestartResumesPopulationRound stops the coordinator after two of three devices'
 // population statistics were acknowledged: the restarted one resumes the population round
 // (its kind, length and m_min come from the state file), takes the third, and releases exactly
@@ -291,7 +242,7 @@ func TestRestartResumesPopulationRound(t *testing.T) {
 		return err
 	}
 
-	api, _, stop := servePopulation(t, storeDir, stateDir, stats)
+	api, _, stop := serveWith(t, storeDir, stateDir, &coordinator.PopulationRounds{Stats: stats, Window: 50})
 	enrol(t, api, devices...)
 	ta, tb, tc := waitTask(t, api, "a"), waitTask(t, api, "b"), waitTask(t, api, "c")
 	for d, tk := range map[string]*vigilv1.Task{"a": ta, "b": tb} {
@@ -301,7 +252,7 @@ func TestRestartResumesPopulationRound(t *testing.T) {
 	}
 	stop()
 
-	api, c, _ := servePopulation(t, storeDir, stateDir, stats)
+	api, c, _ := serveWith(t, storeDir, stateDir, &coordinator.PopulationRounds{Stats: stats, Window: 50})
 	tc2 := waitTask(t, api, "c")
 	if tc2.GetRound() != tc.GetRound() || string(tc2.GetNonce()) != string(tc.GetNonce()) {
 		t.Fatalf("after the restart c's task is round %d, want the resumed round %d with the same nonce", tc2.GetRound(), tc.GetRound())
