@@ -7,35 +7,42 @@ import (
 	"testing"
 )
 
-// TestDecodeStaysWithinBounds checks that whatever the noise, a decoded population passes
-// CheckPopulation (the bounds hold for every honest round), and that noisy estimates are
-// projected onto them rather than left outside.
-func TestDecodeStaysWithinBounds(t *testing.T) {
-	l := testLayout()
-	rng := rand.New(rand.NewPCG(5, 5))
+// boundsFixture is an encoding of testLayout around a public reference from made-up users, and
+// the exact sum of 60 devices' contributions in it.
+func boundsFixture(t *testing.T, rng *rand.Rand, backoff bool) (*PopulationStats, Reference, []float64) {
+	t.Helper()
 	var public []Window
 	for u := 0; u < 20; u++ {
 		public = append(public, testWindows(rng, 2, 0.3*rng.NormFloat64())...)
 	}
-	ref, err := ReferenceByKind(l, public)
+	ref, err := ReferenceByKind(testLayout(), public)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, backoff := range []bool{false, true} {
-		s, err := NewPopulationStats(l, ref, PopulationStatsConfig{Clip: 20, Backoff: backoff})
+	s, err := NewPopulationStats(testLayout(), ref, PopulationStatsConfig{Clip: 20, Backoff: backoff})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := make([]float64, s.Len())
+	for u := 0; u < 60; u++ {
+		v, err := s.Contribute(testWindows(rng, 5, 0.3*rng.NormFloat64()))
 		if err != nil {
 			t.Fatal(err)
 		}
-		sum := make([]float64, s.Len())
-		for u := 0; u < 60; u++ {
-			v, err := s.Contribute(testWindows(rng, 5, 0.3*rng.NormFloat64()))
-			if err != nil {
-				t.Fatal(err)
-			}
-			for i := range v {
-				sum[i] += v[i]
-			}
+		for i := range v {
+			sum[i] += v[i]
 		}
+	}
+	return s, ref, sum
+}
+
+// TestDecodeStaysWithinBounds checks that whatever the noise, a decoded population passes
+// CheckPopulation (the bounds hold for every honest round), and that noisy estimates are
+// projected onto them rather than left outside.
+func TestDecodeStaysWithinBounds(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 5))
+	for _, backoff := range []bool{false, true} {
+		s, _, sum := boundsFixture(t, rng, backoff)
 		for _, noise := range []float64{0, 1, 5, 20} {
 			noisy := make([]float64, len(sum))
 			for i := range sum {
@@ -56,30 +63,7 @@ func TestDecodeStaysWithinBounds(t *testing.T) {
 // it publishes a population whose variances (or means) no honest round could produce, under
 // which an impostor's typing looks like the victim's. The device's check refuses each.
 func TestAttackInflatedPopulation(t *testing.T) {
-	l := testLayout()
-	rng := rand.New(rand.NewPCG(7, 7))
-	var public []Window
-	for u := 0; u < 20; u++ {
-		public = append(public, testWindows(rng, 2, 0.3*rng.NormFloat64())...)
-	}
-	ref, err := ReferenceByKind(l, public)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := NewPopulationStats(l, ref, PopulationStatsConfig{Clip: 20, Backoff: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum := make([]float64, s.Len())
-	for u := 0; u < 60; u++ {
-		v, err := s.Contribute(testWindows(rng, 5, 0.3*rng.NormFloat64()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i := range v {
-			sum[i] += v[i]
-		}
-	}
+	s, ref, sum := boundsFixture(t, rand.New(rand.NewPCG(7, 7)), true)
 	honest, err := s.Decode(sum, 0)
 	if err != nil {
 		t.Fatal(err)

@@ -20,11 +20,6 @@ import (
 	"github.com/vigilauth/vigil/release"
 )
 
-// The models an organisation publishes for keystrokes: the global autoencoder the training
-// rounds make, and the population model of the population-statistics rounds.
-// (populationModel is in population.go, beside the coordinator's population rounds.)
-const autoencoderModel = "keystroke-ae"
-
 // agentFederation is how `vigil agent` takes part in its organisation: the device's enrolment
 // (as `vigil client` enrols), its rounds, and the releases of its region.
 type agentFederation struct {

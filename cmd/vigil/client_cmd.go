@@ -293,7 +293,7 @@ func startUpdater(ctx context.Context, f clientFlags, root []byte, windows [][]f
 		return nil, fmt.Errorf("client: --region-store: %w", err)
 	}
 	u, err := updater.New(updater.Config{
-		Store: st, Model: "keystroke-ae", FeatureSet: featureSet,
+		Store: st, Model: autoencoderModel, FeatureSet: featureSet,
 		Dir: filepath.Join(f.dir, "updater"), PinnedRoot: root, Interval: f.poll, ShadowWindows: 5,
 	})
 	if err != nil {

@@ -383,7 +383,7 @@ func orgPublisher(ctx context.Context, f coordinatorFlags, logger *slog.Logger, 
 	for _, m := range []struct {
 		name, dir string
 		every     int
-	}{{"keystroke-ae", "outbox", f.releaseEvery}, {populationModel, "outbox-population", 1}} {
+	}{{autoencoderModel, "outbox", f.releaseEvery}, {populationModel, "outbox-population", 1}} {
 		if m.name == populationModel && !population {
 			continue
 		}
@@ -391,7 +391,7 @@ func orgPublisher(ctx context.Context, f coordinatorFlags, logger *slog.Logger, 
 			Dir: filepath.Join(f.dir, "state", m.dir), Model: m.name, Regions: regions,
 			ReleaseKey: relKey, TimestampKey: tsKey, Root: root, Keep: f.keepVersions,
 			Events: func(e release.OutboxEvent) {
-				if m.name == "keystroke-ae" {
+				if m.name == autoencoderModel {
 					tracker.record(e) // the region status follows the global model
 				}
 				logPruned(logger, e)

@@ -374,7 +374,7 @@ func showRounds(events <-chan coordinator.Event, bar progressBar, spec models.Sp
 		case coordinator.RoundFailed:
 			bar.failed(e.Round, e.Err)
 		case coordinator.RoundCompleted:
-			if e.Model != "keystroke-ae" {
+			if e.Model != autoencoderModel {
 				m, err := coordinator.LoadModel(context.Background(), st, e.Model, e.Version)
 				if err != nil {
 					return nil, err
@@ -389,7 +389,7 @@ func showRounds(events <-chan coordinator.Event, bar progressBar, spec models.Sp
 					modelled: modelled, buckets: len(pop.Mean)})
 				continue
 			}
-			m, err := coordinator.LoadModel(context.Background(), st, "keystroke-ae", e.Version)
+			m, err := coordinator.LoadModel(context.Background(), st, autoencoderModel, e.Version)
 			if err != nil {
 				return nil, err
 			}

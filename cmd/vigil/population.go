@@ -12,8 +12,13 @@ import (
 // on describing its buckets (models.PopulationStatsConfig's default, measured on the Aalto data).
 const populationClip = 30
 
-// populationModel names the population model in stores and releases.
-const populationModel = "keystroke-population"
+// The models an organisation publishes for keystrokes, by name in stores and releases: the
+// global autoencoder the training rounds make (the coordinator's default model name), and the
+// population model of the population rounds.
+const (
+	autoencoderModel = "keystroke-ae"
+	populationModel  = "keystroke-population"
+)
 
 // populationWindow is the keystrokes per window of the public reference: the window `vigil
 // client` and `vigil agent` use by default. A device whose windows differ computes another
