@@ -37,6 +37,10 @@ func saveModel(ctx context.Context, st store.Store, m *GlobalModel) error {
 	sum := sha256.Sum256(raw)
 	m.Meta.ParamsSHA256 = hex.EncodeToString(sum[:])
 	m.Meta.NumParams = len(m.Params)
+	if m.Population != nil {
+		pop := sha256.Sum256(m.Population)
+		m.Meta.PopulationSHA256 = hex.EncodeToString(pop[:])
+	}
 	meta, err := json.MarshalIndent(m.Meta, "", "  ")
 	if err != nil {
 		return fmt.Errorf("coordinator: %w", err)
@@ -83,6 +87,10 @@ func loadModel(ctx context.Context, st store.Store, name string, v uint64) (Glob
 	if m.Meta.Kind == models.KindPopulation {
 		if m.Population, err = st.Get(ctx, prefix+models.ArtifactPopulation); err != nil {
 			return GlobalModel{}, fmt.Errorf("coordinator: %s v%d: %w", name, v, err)
+		}
+		// A population swapped in the store would otherwise be signed and published again.
+		if sum := sha256.Sum256(m.Population); hex.EncodeToString(sum[:]) != m.Meta.PopulationSHA256 {
+			return GlobalModel{}, fmt.Errorf("coordinator: %s v%d: %s does not match its recorded SHA-256", name, v, models.ArtifactPopulation)
 		}
 	}
 	return m, nil

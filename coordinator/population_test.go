@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -68,10 +69,11 @@ func runDevices(t *testing.T, f *coordinator.Coordinator, cfgs []client.Config) 
 	return func() { cancel(); wg.Wait() }
 }
 
-// TestPopulationRoundIsTheDevicesSum runs a population round over real gRPC in plaintext and
-// checks that the released population is exactly what decoding the sum of the devices'
-// contributions gives: the live round and the evaluation's simulation are one code path.
-func TestPopulationRoundIsTheDevicesSum(t *testing.T) {
+// plaintextPopulationRound runs a population round and a training round of six devices over
+// real gRPC in plaintext without noise, and returns the coordinator, the encoding and the exact
+// sum of the devices' contributions.
+func plaintextPopulationRound(t *testing.T) (*fixture, *models.PopulationStats, []float64) {
+	t.Helper()
 	const devices = 6
 	stats := populationStats(t, 30)
 	f := start(t, coordinator.Config{Rounds: 1, DevicesPerRound: 3, MinUpdates: 3, MinEnrolled: devices, RoundTimeout: 30 * time.Second, InitSeed: 1,
@@ -96,7 +98,33 @@ func TestPopulationRoundIsTheDevicesSum(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return f, stats, exact
+}
 
+// TestAttackPopulationSwappedInStore performs what anyone writing to the coordinator's store
+// could: replace a released population.f64 with another (here the same sum decoded as if noisy).
+// The coordinator would sign and publish it again at its next start; loading it is refused.
+func TestAttackPopulationSwappedInStore(t *testing.T) {
+	f, stats, exact := plaintextPopulationRound(t)
+	pop := f.coord.Population()
+	swapped, err := stats.Decode(exact, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := fmt.Sprintf("models/%s/v%010d/%s", pop.Meta.Name, pop.Meta.Version, models.ArtifactPopulation)
+	if err := f.store.Put(context.Background(), key, models.EncodePopulation(swapped)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := coordinator.LoadModel(context.Background(), f.store, pop.Meta.Name, pop.Meta.Version); err == nil || !strings.Contains(err.Error(), "SHA-256") {
+		t.Fatalf("a swapped population.f64 loaded: %v", err)
+	}
+}
+
+// TestPopulationRoundIsTheDevicesSum runs a population round over real gRPC in plaintext and
+// checks that the released population is exactly what decoding the sum of the devices'
+// contributions gives: the live round and the evaluation's simulation are one code path.
+func TestPopulationRoundIsTheDevicesSum(t *testing.T) {
+	f, stats, exact := plaintextPopulationRound(t)
 	pop := f.coord.Population()
 	if pop.Meta.Version != 1 || pop.Meta.Round != 1 || pop.Meta.Kind != models.KindPopulation || f.coord.Global().Meta.Version != 2 {
 		t.Fatalf("population %+v, global v%d: want the population from round 1 and a trained global from round 2", pop.Meta, f.coord.Global().Meta.Version)

@@ -38,8 +38,10 @@ type Meta struct {
 	Activation   string    `json:"activation"`
 	NumParams    int       `json:"num_params"`
 	ParamsSHA256 string    `json:"params_sha256"`
-	// Kind is empty for the global autoencoder and KindPopulation for a population model.
-	Kind string `json:"kind,omitempty"`
+	// Kind is empty for the global autoencoder and KindPopulation for a population model,
+	// whose population.f64 has the digest PopulationSHA256.
+	Kind             string `json:"kind,omitempty"`
+	PopulationSHA256 string `json:"population_sha256,omitempty"`
 	// Privacy says how the round that made this version protected its participants. Absent
 	// only for the initial version, which no round made. Nothing else about the round (how
 	// many took part, how well they trained) is published: every statistic in a release must be
