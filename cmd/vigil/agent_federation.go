@@ -18,6 +18,7 @@ import (
 	"github.com/vigilauth/vigil/dp"
 	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
 	"github.com/vigilauth/vigil/release"
+	"github.com/vigilauth/vigil/sim"
 )
 
 // agentFederation is how `vigil agent` takes part in its organisation: the device's enrolment
@@ -111,7 +112,7 @@ func (a *agentFederation) openReleases(ctx context.Context) (agentReleases, erro
 		return agentReleases{}, fmt.Errorf("agent: --region-store: %w", err)
 	}
 	open := func(cfg updater.Config) (*updater.Updater, error) {
-		cfg.Store, cfg.FeatureSet, cfg.PinnedRoot, cfg.Interval = st, featureSet, a.root, a.f.poll
+		cfg.Store, cfg.FeatureSet, cfg.PinnedRoot, cfg.Interval = st, sim.FeatureSet, a.root, a.f.poll
 		cfg.Dir = filepath.Join(a.f.dir, "updater", cfg.Model)
 		u, err := updater.New(cfg)
 		if err != nil {
@@ -120,16 +121,16 @@ func (a *agentFederation) openReleases(ctx context.Context) (agentReleases, erro
 		return u, nil
 	}
 	var r agentReleases
-	if r.ae, err = open(updater.Config{Model: autoencoderModel, ShadowWindows: a.shadow}); err != nil {
+	if r.ae, err = open(updater.Config{Model: sim.AutoencoderModel, ShadowWindows: a.shadow}); err != nil {
 		return r, err
 	}
 	// The bounds are the rounds' own encoding, computed here from the code as the coordinator
 	// computes it: a population outside them is refused, whoever signed it.
-	rounds, err := populationRounds(0, 0, populationWindow)
+	rounds, err := sim.PopulationRounds(0, 0, sim.PopulationWindow)
 	if err != nil {
 		return r, fmt.Errorf("agent: %w", err)
 	}
-	if r.pop, err = open(updater.Config{Model: populationModel, Population: rounds.Stats.Layout(), PopulationBounds: rounds.Stats}); err != nil {
+	if r.pop, err = open(updater.Config{Model: sim.PopulationModel, Population: rounds.Stats.Layout(), PopulationBounds: rounds.Stats}); err != nil {
 		return r, err
 	}
 	return r, nil
@@ -148,7 +149,7 @@ func (a *agentFederation) start(ctx context.Context, ag *agent.Agent, rel agentR
 				switch {
 				case model == "":
 					a, p := rel.current()
-					fmt.Fprintf(stdout, "global model installed: %s v%d, %s v%d (refit: %v)\n", autoencoderModel, version(a), populationModel, version(p), errText(err))
+					fmt.Fprintf(stdout, "global model installed: %s v%d, %s v%d (refit: %v)\n", sim.AutoencoderModel, version(a), sim.PopulationModel, version(p), errText(err))
 				case err != nil:
 					if err.Error() != lastErr[model] {
 						lastErr[model] = err.Error()
@@ -185,14 +186,14 @@ func (a *agentFederation) start(ctx context.Context, ag *agent.Agent, rel agentR
 		conn.Close()
 		return nil, fmt.Errorf("agent: --root: %w", err)
 	}
-	ledger, err := deviceLedger(a.f.dir, a.f.id, a.f.epsilon, a.f.delta)
+	ledger, err := sim.DeviceLedger(a.f.dir, a.f.id, a.f.epsilon, a.f.delta)
 	if err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("agent: --epsilon: %w", err)
 	}
 	fc, err := client.New(client.Config{
 		DeviceID: a.f.id, Identity: id, Coordinator: ag.WhenIdle(api, a.idle), Data: ag,
-		Sealer: client.NewThresholdSealer(a.f.id, keys), FeatureSet: featureSet, Ledger: ledger, Policy: policy,
+		Sealer: client.NewThresholdSealer(a.f.id, keys), FeatureSet: sim.FeatureSet, Ledger: ledger, Policy: policy,
 		MinNoiseMultiplier: a.f.minNoise, Logger: logger,
 		// Which releases the device runs, never how they scored in shadow (see client.Config).
 		Installed: installedVersions(rel.ae, rel.pop),

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/vigilauth/vigil/coordinator"
+	"github.com/vigilauth/vigil/internal/transport"
 	"github.com/vigilauth/vigil/pki"
 	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
 )
@@ -104,7 +105,7 @@ func TestAttackDeviceOversizedRequests(t *testing.T) {
 	)
 	var wg sync.WaitGroup
 	for range 4 {
-		conn, err := dialCoordinator(addr, pki.ClientTLS(&cert, mallory.ident.TLS.RootPool(), pki.Coordinator("")))
+		conn, err := transport.DialCoordinator(addr, pki.ClientTLS(&cert, mallory.ident.TLS.RootPool(), pki.Coordinator("")))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -18,8 +18,10 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/vigilauth/vigil/client"
+	"github.com/vigilauth/vigil/internal/transport"
 	"github.com/vigilauth/vigil/pki"
 	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
+	"github.com/vigilauth/vigil/sim"
 )
 
 // attackRSSBound is the most resident memory the coordinator may use while 64 callers without
@@ -76,7 +78,7 @@ func TestAttackHostileNetwork(t *testing.T) {
 	var fresh *attackDevice
 	t.Run("idle-connections", func(t *testing.T) {
 		actx, stop := context.WithCancel(ctx)
-		stats, wait := startHostile(actx, hostileConfig{Addr: addr, Roots: roots, Idle: 3000, Sources: 60, Relentless: true})
+		stats, wait := sim.StartHostile(actx, sim.HostileConfig{Addr: addr, Roots: roots, Idle: 3000, Sources: 60, Relentless: true})
 		defer func() { stop(); wait() }()
 		// Every attacker has connected by now; the coordinator holds what its caps allow and
 		// closes the rest, which reconnect at once, again and again.
@@ -101,7 +103,7 @@ func TestAttackHostileNetwork(t *testing.T) {
 
 	t.Run("unauthenticated-19MiB", func(t *testing.T) {
 		actx, stop := context.WithCancel(ctx)
-		stats, wait := startHostile(actx, hostileConfig{Addr: addr, Roots: roots, Large: 64, LargeBytes: 19 << 20, Sources: 16})
+		stats, wait := sim.StartHostile(actx, sim.HostileConfig{Addr: addr, Roots: roots, Large: 64, LargeBytes: 19 << 20, Sources: 16})
 		defer func() { stop(); wait() }()
 		var peak uint64
 		var mu sync.Mutex
@@ -143,7 +145,7 @@ func TestAttackHostileNetwork(t *testing.T) {
 	})
 }
 
-func reasonCount(s *hostileStats, reason string) int64 {
+func reasonCount(s *sim.HostileStats, reason string) int64 {
 	if v, ok := s.Reasons.Load(reason); ok {
 		return v.(interface{ Load() int64 }).Load()
 	}
@@ -193,7 +195,7 @@ func enrolAttackDevice(t *testing.T, cleanup func(func()), ctx context.Context, 
 		t.Fatal(err)
 	}
 	defer authority.Close()
-	boot, err := dialCoordinator(addr, skewed(pki.ClientTLS(nil, pki.Credentials{Roots: ca}.RootPool(), pki.Coordinator(""))))
+	boot, err := transport.DialCoordinator(addr, skewed(pki.ClientTLS(nil, pki.Credentials{Roots: ca}.RootPool(), pki.Coordinator(""))))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,7 +208,7 @@ func enrolAttackDevice(t *testing.T, cleanup func(func()), ctx context.Context, 
 		t.Fatalf("device %s (clock %v off) does not enrol: %v", id, skew, err)
 	}
 	cert := ident.TLS.TLSCertificate()
-	conn, err := dialCoordinator(addr, skewed(pki.ClientTLS(&cert, ident.TLS.RootPool(), pki.Coordinator(""))))
+	conn, err := transport.DialCoordinator(addr, skewed(pki.ClientTLS(&cert, ident.TLS.RootPool(), pki.Coordinator(""))))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -283,5 +285,12 @@ func TestAttackTrusteeRefusesStrangersAtHandshake(t *testing.T) {
 	_, err = vigilv1.NewTrusteeClient(conn).DecryptionShare(ctx, &vigilv1.DecryptionShareRequest{Round: 1, SetDigest: make([]byte, 4<<20)})
 	if status.Code(err) != codes.Unavailable {
 		t.Fatalf("a caller without a certificate: %v; want the handshake refused (Unavailable)", err)
+	}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
 	}
 }

@@ -18,9 +18,11 @@ import (
 	"github.com/vigilauth/vigil/client/updater"
 	"github.com/vigilauth/vigil/dp"
 	"github.com/vigilauth/vigil/internal/rpcmetrics"
+	"github.com/vigilauth/vigil/internal/transport"
 	"github.com/vigilauth/vigil/pki"
 	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
 	"github.com/vigilauth/vigil/release"
+	"github.com/vigilauth/vigil/sim"
 )
 
 type clientFlags struct {
@@ -40,12 +42,12 @@ func runClient(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	var data deviceData
+	var data sim.Device
 	if f.aaltoFile != "" {
-		if data, err = aaltoFileDevice(f.id, f.aaltoFile, f.window); err != nil {
+		if data, err = sim.AaltoFileDevice(f.id, f.aaltoFile, f.window); err != nil {
 			return fmt.Errorf("client: --aalto-file: %w", err)
 		}
-	} else if data, err = syntheticDevice(f.id, f.synthSeed, f.windows, f.window); err != nil {
+	} else if data, err = sim.SyntheticDevice(f.id, f.synthSeed, f.windows, f.window); err != nil {
 		return fmt.Errorf("client: %w", err)
 	}
 	logger := newLogger(stderr, f.logLevel)
@@ -89,10 +91,10 @@ func runClient(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	defer cancel()
 	cfg := client.Config{
 		DeviceID: f.id, Identity: id, Coordinator: api, Data: data, Sealer: sealer,
-		FeatureSet: featureSet, Seed: f.synthSeed, MinNoiseMultiplier: f.minNoise, Logger: logger,
+		FeatureSet: sim.FeatureSet, Seed: f.synthSeed, MinNoiseMultiplier: f.minNoise, Logger: logger,
 	}
 	if f.regionStore != "" {
-		u, err := startUpdater(ctx, f, root, data.heldOut, stdout)
+		u, err := startUpdater(ctx, f, root, data.HeldOut, stdout)
 		if err != nil {
 			return err
 		}
@@ -104,7 +106,7 @@ func runClient(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		// A device that takes part in rounds without noise has no finite privacy loss to keep.
 		fmt.Fprintln(stdout, "INSECURE: taking part in rounds WITHOUT differential privacy (--insecure-no-dp); no device ledger")
 	} else {
-		if cfg.Ledger, err = deviceLedger(f.dir, f.id, f.epsilon, f.delta); err != nil {
+		if cfg.Ledger, err = sim.DeviceLedger(f.dir, f.id, f.epsilon, f.delta); err != nil {
 			return fmt.Errorf("client: --epsilon: %w", err)
 		}
 		fmt.Fprintf(stdout, "device privacy ledger %s: budget epsilon %g at delta %g\n", cfg.Ledger.Path(), f.epsilon, f.delta)
@@ -226,11 +228,11 @@ func deviceConnection(ctx context.Context, f clientFlags, pinnedRoot []byte, std
 	if err != nil {
 		return nil, nil, err
 	}
-	conn, err := dialCoordinator(f.addr, renewer.ClientTLS(pki.Coordinator("")), dial...)
+	conn, err := transport.DialCoordinator(f.addr, renewer.ClientTLS(pki.Coordinator("")), dial...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("client: --coordinator: %w", err)
 	}
-	boot, err := dialCoordinator(f.addr, pki.ClientTLS(nil, id.TLS.RootPool(), pki.Coordinator("")), dial...)
+	boot, err := transport.DialCoordinator(f.addr, pki.ClientTLS(nil, id.TLS.RootPool(), pki.Coordinator("")), dial...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("client: --coordinator: %w", err)
 	}
@@ -273,7 +275,7 @@ func enrolDevice(ctx context.Context, f clientFlags, idDir string, pinnedRoot []
 		defer conn.Close()
 		cfg.Authority = vigilv1.NewEnrolmentClient(conn)
 	}
-	conn, err := dialCoordinator(f.addr, pki.ClientTLS(nil, pki.Credentials{Roots: boot}.RootPool(), pki.Coordinator("")))
+	conn, err := transport.DialCoordinator(f.addr, pki.ClientTLS(nil, pki.Credentials{Roots: boot}.RootPool(), pki.Coordinator("")))
 	if err != nil {
 		return nil, fmt.Errorf("client: --coordinator: %w", err)
 	}
@@ -293,7 +295,7 @@ func startUpdater(ctx context.Context, f clientFlags, root []byte, windows [][]f
 		return nil, fmt.Errorf("client: --region-store: %w", err)
 	}
 	u, err := updater.New(updater.Config{
-		Store: st, Model: autoencoderModel, FeatureSet: featureSet,
+		Store: st, Model: sim.AutoencoderModel, FeatureSet: sim.FeatureSet,
 		Dir: filepath.Join(f.dir, "updater"), PinnedRoot: root, Interval: f.poll, ShadowWindows: 5,
 	})
 	if err != nil {

@@ -25,10 +25,12 @@ import (
 	"github.com/vigilauth/vigil/crypto/sig"
 	"github.com/vigilauth/vigil/dp"
 	"github.com/vigilauth/vigil/internal/rpcmetrics"
+	"github.com/vigilauth/vigil/internal/transport"
 	"github.com/vigilauth/vigil/models"
 	"github.com/vigilauth/vigil/pki"
 	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
 	"github.com/vigilauth/vigil/release"
+	"github.com/vigilauth/vigil/sim"
 	"github.com/vigilauth/vigil/store"
 	"github.com/vigilauth/vigil/trustee"
 )
@@ -143,7 +145,7 @@ func runCoordinator(ctx context.Context, args []string, stdout, stderr io.Writer
 		if f.noDP {
 			z = 0
 		}
-		if population, err = populationRounds(z, f.populationEvery, populationWindow); err != nil {
+		if population, err = sim.PopulationRounds(z, f.populationEvery, sim.PopulationWindow); err != nil {
 			return fmt.Errorf("coordinator: %w", err)
 		}
 	}
@@ -163,7 +165,7 @@ func runCoordinator(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err != nil {
 		return fmt.Errorf("coordinator: --dir: %w", err)
 	}
-	privacy := coordinatorPrivacy(f.noDP, f.clip, f.noise, f.epsilon, f.delta, f.tolerated, filepath.Join(f.dir, "state"))
+	privacy := sim.CoordinatorPrivacy(f.noDP, f.clip, f.noise, f.epsilon, f.delta, f.tolerated, filepath.Join(f.dir, "state"))
 	var policy []byte
 	if !f.noDP {
 		path := f.policy
@@ -174,14 +176,14 @@ func runCoordinator(ctx context.Context, args []string, stdout, stderr io.Writer
 			return fmt.Errorf("coordinator: --privacy-policy: %w (devices refuse tasks without the privacy office's signed policy)", err)
 		}
 	}
-	spec := globalSpec()
+	spec := sim.GlobalSpec()
 	if f.layers != "" {
 		if spec, err = parseLayers(f.layers); err != nil {
 			return fmt.Errorf("coordinator: --model-layers: %w", err)
 		}
 	}
 	coord, err := coordinator.New(ctx, coordinator.Config{
-		Spec: spec, FeatureSet: featureSet, InitSeed: f.seed, Population: population,
+		Spec: spec, FeatureSet: sim.FeatureSet, InitSeed: f.seed, Population: population,
 		Rounds: f.rounds, DevicesPerRound: f.perRound, MinUpdates: f.minUpdates, MinEnrolled: f.minEnr,
 		RoundTimeout: f.timeout, RoundInterval: f.interval, KeepVersions: f.keepVersions, Revocations: auth.Revocations, Store: st, StateDir: filepath.Join(f.dir, "state"), Privacy: privacy,
 		PrivacyPolicy: policy, Root: root, Enroller: enroller, Publisher: publisher, Logger: logger, Metrics: reg,
@@ -198,17 +200,17 @@ func runCoordinator(ctx context.Context, args []string, stdout, stderr io.Writer
 		lis.Close()
 		return fmt.Errorf("coordinator: metrics: %w", err)
 	}
-	srv, err := serveCoordinator(lis, coord, creds.TLSCertificate(), auth.CA.Pool(), auth.Revocations, 50, pki.ListenerConfig{}, rpcm.ServerOptions()...)
+	srv, err := transport.ServeCoordinator(lis, coord, creds.TLSCertificate(), auth.CA.Pool(), auth.Revocations, 50, pki.ListenerConfig{}, rpcm.ServerOptions()...)
 	if err != nil {
 		lis.Close()
 		return fmt.Errorf("coordinator: %w", err)
 	}
 	// Also on a failed state write: the calls waiting for it are answered NOT_DURABLE, so
 	// their devices retry instead of seeing the connection drop.
-	defer srv.stop(5 * time.Second)
+	defer srv.Stop(5 * time.Second)
 	fmt.Fprintf(stdout, "coordinator listening on %s\n", lis.Addr())
 	fmt.Fprintf(stdout, "%s\nprivacy ledger %s (review it with `vigil privacy report --dir %s`)\n",
-		privacyLine(privacy, f.minUpdates), privacy.LedgerPath, f.dir)
+		sim.PrivacyLine(privacy, f.minUpdates), privacy.LedgerPath, f.dir)
 	if f.adminListen != "" {
 		stop, addr, err := serveAdmin(f.adminListen, coord, auth, creds, rpcm, regions)
 		if err != nil {
@@ -383,15 +385,15 @@ func orgPublisher(ctx context.Context, f coordinatorFlags, logger *slog.Logger, 
 	for _, m := range []struct {
 		name, dir string
 		every     int
-	}{{autoencoderModel, "outbox", f.releaseEvery}, {populationModel, "outbox-population", 1}} {
-		if m.name == populationModel && !population {
+	}{{sim.AutoencoderModel, "outbox", f.releaseEvery}, {sim.PopulationModel, "outbox-population", 1}} {
+		if m.name == sim.PopulationModel && !population {
 			continue
 		}
 		ob, err := release.NewOutbox(release.OutboxConfig{
 			Dir: filepath.Join(f.dir, "state", m.dir), Model: m.name, Regions: regions,
 			ReleaseKey: relKey, TimestampKey: tsKey, Root: root, Keep: f.keepVersions,
 			Events: func(e release.OutboxEvent) {
-				if m.name == autoencoderModel {
+				if m.name == sim.AutoencoderModel {
 					tracker.record(e) // the region status follows the global model
 				}
 				logPruned(logger, e)

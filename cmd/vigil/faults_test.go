@@ -21,8 +21,10 @@ import (
 	"github.com/vigilauth/vigil/client"
 	"github.com/vigilauth/vigil/coordinator"
 	"github.com/vigilauth/vigil/dp"
+	"github.com/vigilauth/vigil/internal/transport"
 	"github.com/vigilauth/vigil/pki"
 	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
+	"github.com/vigilauth/vigil/sim"
 	"github.com/vigilauth/vigil/store"
 )
 
@@ -132,7 +134,7 @@ func processFault(t *testing.T, sig syscall.Signal) {
 	if task.GetRound() != 1 {
 		t.Fatalf("after the restart the late device is asked for round %d, want the resumed round 1", task.GetRound())
 	}
-	u, err := sealer.Seal(ctx, task, make([]float64, globalSpec().NumParams()))
+	u, err := sealer.Seal(ctx, task, make([]float64, sim.GlobalSpec().NumParams()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,7 +194,7 @@ func testDevice(t *testing.T, ctx context.Context, orgDir, enrolAddr, addr, id s
 		t.Fatal(err)
 	}
 	defer authority.Close()
-	boot, err := dialCoordinator(addr, pki.ClientTLS(nil, pki.Credentials{Roots: ca}.RootPool(), pki.Coordinator("")))
+	boot, err := transport.DialCoordinator(addr, pki.ClientTLS(nil, pki.Credentials{Roots: ca}.RootPool(), pki.Coordinator("")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,7 +207,7 @@ func testDevice(t *testing.T, ctx context.Context, orgDir, enrolAddr, addr, id s
 		t.Fatal(err)
 	}
 	cert := ident.TLS.TLSCertificate()
-	conn, err := dialCoordinator(addr, pki.ClientTLS(&cert, ident.TLS.RootPool(), pki.Coordinator("")))
+	conn, err := transport.DialCoordinator(addr, pki.ClientTLS(&cert, ident.TLS.RootPool(), pki.Coordinator("")))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,35 +3,20 @@ package main
 import (
 	"bufio"
 	"context"
-	"crypto/x509"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
-	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
-	"golang.org/x/sync/errgroup"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/proto"
-
-	"github.com/vigilauth/vigil/client"
-	"github.com/vigilauth/vigil/coordinator"
-	"github.com/vigilauth/vigil/crypto/sig"
 	"github.com/vigilauth/vigil/enrolment"
 	"github.com/vigilauth/vigil/pki"
 	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
+	"github.com/vigilauth/vigil/sim"
 )
 
 type loadFlags struct {
@@ -42,51 +27,6 @@ type loadFlags struct {
 	timeout                              time.Duration
 	hostile                              int
 	attack, attackCA                     string
-}
-
-// loadReport is what vigil loadtest measures, as --json prints it.
-type loadReport struct {
-	Devices        int            `json:"devices"`
-	Params         int            `json:"params"`
-	Rounds         []loadRound    `json:"rounds"`
-	UpdatesPerSec  float64        `json:"updates_per_second"`
-	P50Millis      float64        `json:"p50_submit_ms"`
-	P99Millis      float64        `json:"p99_submit_ms"`
-	Rejected       map[string]int `json:"rejected"`
-	CoordinatorMiB int            `json:"coordinator_peak_mib"`
-	LostUpdates    int            `json:"lost_updates"`
-	MaxSumError    float64        `json:"max_sum_error"`
-	UploadBytes    int            `json:"upload_bytes_per_update"`
-	Hostile        *hostileReport `json:"hostile,omitempty"`
-}
-
-// hostileReport compares the fleet's submissions in rounds without and with attackers.
-type hostileReport struct {
-	Clients       int     `json:"clients"`
-	IdleConns     int     `json:"idle_connections"`
-	LargeCallers  int     `json:"large_message_callers"`
-	FloodCallers  int     `json:"flood_callers"`
-	AttackCalls   int64   `json:"attack_calls"`
-	Refused       string  `json:"attack_refusals"`
-	CalmPerSec    float64 `json:"calm_updates_per_second"`
-	HostilePerSec float64 `json:"hostile_updates_per_second"`
-	CalmP99       float64 `json:"calm_p99_submit_ms"`
-	HostileP99    float64 `json:"hostile_p99_submit_ms"`
-	// Ratio is the throughput under attack over the throughput without; the goal is >= 0.8.
-	Ratio float64 `json:"throughput_ratio"`
-}
-
-type loadRound struct {
-	Round         uint64  `json:"round"`
-	Accepted      int     `json:"accepted"`
-	EncryptSec    float64 `json:"encrypt_seconds"`
-	SubmitSec     float64 `json:"submit_seconds"`
-	UpdatesPerSec float64 `json:"updates_per_second"`
-	ReleaseSec    float64 `json:"close_and_release_seconds"`
-	P50Millis     float64 `json:"p50_submit_ms"`
-	P99Millis     float64 `json:"p99_submit_ms"`
-	MaxSumError   float64 `json:"max_sum_error"`
-	Hostile       bool    `json:"hostile,omitempty"`
 }
 
 // runLoadtest measures a coordinator under a fleet: N devices (goroutines here, each with its
@@ -135,15 +75,19 @@ func runLoadtest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		}
 	}
 	progress := func(format string, a ...any) { fmt.Fprintf(stderr, "loadtest: "+format+"\n", a...) }
-	lt, err := startLoad(ctx, f, progress)
+	org, fleet, err := startLoad(ctx, f, progress)
+	if org != nil {
+		defer org.stop()
+	}
 	if err != nil {
 		return fmt.Errorf("loadtest: %w", err)
 	}
-	defer lt.stop()
-	rep, err := lt.run(ctx, f, progress)
+	defer fleet.Close()
+	rep, err := fleet.Run(ctx)
 	if err != nil {
 		return fmt.Errorf("loadtest: %w", err)
 	}
+	rep.CoordinatorMiB = org.stopCoordinator()
 	if f.json {
 		return json.NewEncoder(stdout).Encode(rep)
 	}
@@ -151,41 +95,26 @@ func runLoadtest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	return nil
 }
 
-// load is a running load test: the organisation, the child processes and the devices.
-type load struct {
+// loadOrg is the load test's organisation: three trustees, the enrolment authority and the
+// coordinator, each a child vigil process.
+type loadOrg struct {
 	org, addr string
 	enrolAddr string
 	hidden    int
 	procs     []*exec.Cmd
 	coordOut  *bufio.Scanner
-	devices   []*loadDevice
-	lat       []time.Duration
-	rejected  map[string]int
-	upload    int // bytes of one encrypted update
-	roots     *x509.CertPool
-	hostile   *hostileReport
-	calmLat   []time.Duration
-	attackLat []time.Duration
-	mu        sync.Mutex
 }
 
-type loadDevice struct {
-	id     string
-	key    *sig.PrivateKey // signs the device's updates; its device record names it
-	api    vigilv1.CoordinatorClient
-	conn   *grpc.ClientConn
-	sealer *client.ThresholdSealer
-}
-
-func startLoad(ctx context.Context, f loadFlags, progress func(string, ...any)) (*load, error) {
-	l := &load{org: filepath.Join(f.dir, "org"), rejected: map[string]int{}, hidden: max(1, (f.params-16)/33)}
+// startLoad starts the organisation's processes and enrols the fleet (sim.Load) with them.
+func startLoad(ctx context.Context, f loadFlags, progress func(string, ...any)) (*loadOrg, *sim.Load, error) {
+	l := &loadOrg{org: filepath.Join(f.dir, "org"), hidden: max(1, (f.params-16)/33)}
 	trustees := []string{"privacy-office", "security", "audit"}
 	if err := setupOrg(l.org, trustees, 2, []string{"127.0.0.1", "localhost"}, defaultPolicyFlags(), time.Now()); err != nil {
-		return nil, err
+		return l, nil, err
 	}
 	exe, err := os.Executable()
 	if err != nil {
-		return nil, err
+		return l, nil, err
 	}
 	var trusteeFlags []string
 	for _, id := range trustees {
@@ -193,14 +122,14 @@ func startLoad(ctx context.Context, f loadFlags, progress func(string, ...any)) 
 		line, err := l.spawn(ctx, exe, "trustee "+id, "trustee", "serve", "--dir", dir, "--pki-dir", filepath.Join(dir, orgTrusteeTLS),
 			"--root", filepath.Join(l.org, orgRoot), "--min-contributors", fmt.Sprint(f.devices), "--listen", "127.0.0.1:0", "--log-level", "warn")
 		if err != nil {
-			return nil, err
+			return l, nil, err
 		}
 		trusteeFlags = append(trusteeFlags, "--trustee", id+"="+line[strings.LastIndex(line, " ")+1:])
 	}
 	line, err := l.spawn(ctx, exe, "enrolment authority listening on ", "enrol", "serve", "--dir", filepath.Join(l.org, orgEnrol),
 		"--listen", "127.0.0.1:0", "--log-level", "warn")
 	if err != nil {
-		return nil, err
+		return l, nil, err
 	}
 	l.enrolAddr = strings.Fields(strings.TrimPrefix(line, "enrolment authority listening on "))[0]
 	args := []string{"coordinator", "--org", l.org, "--dir", filepath.Join(f.dir, "coordinator"), "--listen", "127.0.0.1:0",
@@ -215,21 +144,41 @@ func startLoad(ctx context.Context, f loadFlags, progress func(string, ...any)) 
 	}
 	line, err = l.spawn(ctx, exe, "coordinator listening on ", append(args, trusteeFlags...)...)
 	if err != nil {
-		return nil, err
+		return l, nil, err
 	}
 	l.addr = strings.TrimPrefix(line, "coordinator listening on ")
 	progress("coordinator (pid %d) on %s with 3 trustee processes and the enrolment authority; enrolling %d devices", l.procs[len(l.procs)-1].Process.Pid, l.addr, f.devices)
 	start := time.Now()
-	if err := l.enrol(ctx, f.devices); err != nil {
-		return nil, err
+	cfg := sim.LoadConfig{Devices: f.devices, Rounds: f.rounds, Concurrency: f.concurrency, Hostile: f.hostile,
+		Coordinator: l.addr, Enrolment: l.enrolAddr, Progress: progress,
+		Attack: func(ctx context.Context, n int) (func() (sim.AttackStats, error), error) {
+			return l.attack(ctx, n, progress)
+		}}
+	auth, err := pki.OpenAuthority(filepath.Join(l.org, orgPKI))
+	if err != nil {
+		return l, nil, err
+	}
+	cfg.CA = auth.CA
+	if cfg.Tokens, err = pki.OpenTokens(filepath.Join(l.org, orgEnrol, enrolment.TokensFile)); err != nil {
+		return l, nil, err
+	}
+	if cfg.EnrolmentCA, err = pki.ReadCertificates(filepath.Join(l.org, orgEnrol, pki.CACertFile)); err != nil {
+		return l, nil, err
+	}
+	if cfg.Root, err = os.ReadFile(filepath.Join(l.org, orgRoot)); err != nil {
+		return l, nil, err
+	}
+	fleet, err := sim.NewLoad(ctx, cfg)
+	if err != nil {
+		return l, nil, err
 	}
 	progress("%d devices enrolled over mutual TLS in %.1fs", f.devices, time.Since(start).Seconds())
-	return l, nil
+	return l, fleet, nil
 }
 
 // spawn starts a child vigil process and returns its first stdout line starting with ready;
 // the coordinator's further output stays readable in l.coordOut.
-func (l *load) spawn(ctx context.Context, exe, ready string, args ...string) (string, error) {
+func (l *loadOrg) spawn(ctx context.Context, exe, ready string, args ...string) (string, error) {
 	cmd := exec.CommandContext(ctx, exe, args...)
 	cmd.Env = os.Environ()
 	cmd.Stderr = os.Stderr
@@ -258,280 +207,34 @@ func (l *load) spawn(ctx context.Context, exe, ready string, args ...string) (st
 	return "", fmt.Errorf("vigil %s exited before it was ready", strings.Join(args[:2], " "))
 }
 
-func (l *load) stop() {
-	for _, d := range l.devices {
-		d.conn.Close()
+// stopCoordinator stops the coordinator cleanly, which parks the round it opened next, and
+// returns the peak memory it reports.
+func (l *loadOrg) stopCoordinator() (mib int) {
+	coord := l.procs[len(l.procs)-1]
+	coord.Process.Signal(syscall.SIGTERM)
+	for l.coordOut.Scan() {
+		var m int
+		if _, err := fmt.Sscanf(l.coordOut.Text(), "peak memory %d MiB", &m); err == nil {
+			mib = m
+		}
 	}
+	return mib
+}
+
+func (l *loadOrg) stop() {
 	for _, p := range l.procs {
 		p.Process.Kill()
 		p.Wait()
 	}
 }
 
-// enrol gives every device a token, registers it with the enrolment authority process for a
-// device record and enrols it with the coordinator for a certificate, as many at once as the
-// coordinator's rate limit for callers without a certificate allows.
-func (l *load) enrol(ctx context.Context, n int) error {
-	auth, err := pki.OpenAuthority(filepath.Join(l.org, orgPKI))
-	if err != nil {
-		return err
-	}
-	ca := []*x509.Certificate{auth.CA.Certificate()}
-	l.roots = auth.CA.Pool()
-	tokens, err := pki.OpenTokens(filepath.Join(l.org, orgEnrol, enrolment.TokensFile))
-	if err != nil {
-		return err
-	}
-	authCA, err := pki.ReadCertificates(filepath.Join(l.org, orgEnrol, pki.CACertFile))
-	if err != nil {
-		return err
-	}
-	root, err := os.ReadFile(filepath.Join(l.org, orgRoot))
-	if err != nil {
-		return err
-	}
-	boot, err := dialCoordinator(l.addr, pki.ClientTLS(nil, auth.CA.Pool(), pki.Coordinator("")))
-	if err != nil {
-		return err
-	}
-	defer boot.Close()
-	authority, err := grpc.NewClient(l.enrolAddr, grpc.WithTransportCredentials(credentials.NewTLS(
-		pki.ClientTLS(nil, pki.Credentials{Roots: authCA}.RootPool(), pki.EnrolmentAuthority("")))))
-	if err != nil {
-		return err
-	}
-	defer authority.Close()
-	l.devices = make([]*loadDevice, n)
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(8)
-	for i := range l.devices {
-		g.Go(func() error {
-			id := fmt.Sprintf("load-%05d", i)
-			token, err := tokens.Issue(id, time.Hour, time.Now())
-			if err != nil {
-				return err
-			}
-			cfg := client.EnrolConfig{
-				DeviceID: id, Region: "eu", Token: token, Authority: vigilv1.NewEnrolmentClient(authority),
-				Coordinator: vigilv1.NewCoordinatorClient(boot), Bootstrap: ca,
-			}
-			var ident *client.Identity
-			for {
-				ident, err = client.Enrol(gctx, cfg)
-				if status.Code(errors.Unwrap(err)) != codes.ResourceExhausted && status.Code(err) != codes.ResourceExhausted {
-					break
-				}
-				l.count("enrol: " + coordinator.Reason(err))
-				time.Sleep(100 * time.Millisecond)
-			}
-			if err != nil {
-				return err
-			}
-			cert := ident.TLS.TLSCertificate()
-			conn, err := dialCoordinator(l.addr, pki.ClientTLS(&cert, ident.TLS.RootPool(), pki.Coordinator("")))
-			if err != nil {
-				return err
-			}
-			api := vigilv1.NewCoordinatorClient(conn)
-			// The first call after enrolling takes the device into the registry, as a real
-			// device's first poll does; the rounds below wait for all of them.
-			if _, err := api.GetTask(gctx, &vigilv1.GetTaskRequest{DeviceId: id}); err != nil {
-				return fmt.Errorf("%s: first call after enrolling: %w", id, err)
-			}
-			keys, err := client.NewSignedKeys(api, root, nil)
-			if err != nil {
-				return err
-			}
-			l.devices[i] = &loadDevice{id: id, key: ident.SigningKey, api: api, conn: conn, sealer: client.NewThresholdSealer(id, keys)}
-			return nil
-		})
-	}
-	return g.Wait()
-}
-
-func (l *load) count(reason string) {
-	l.mu.Lock()
-	l.rejected[reason]++
-	l.mu.Unlock()
-}
-
-// loadUpdate is device i's update in a round: deterministic, so the test can check the
-// decrypted sum, with L2 norm below the clip norm 1.
-func loadUpdate(i int, r uint64, dim int) []float64 {
-	v := make([]float64, dim)
-	amp := 0.9 / math.Sqrt(float64(dim))
-	for j := range v {
-		v[j] = amp * float64((i*7919+j*104729+int(r)*31)%2001-1000) / 1000
-	}
-	return v
-}
-
-func (l *load) run(ctx context.Context, f loadFlags, progress func(string, ...any)) (loadReport, error) {
-	rep := loadReport{Devices: f.devices, Rejected: l.rejected}
-	base, err := l.devices[0].api.GetModel(ctx, &vigilv1.GetModelRequest{})
-	if err != nil {
-		return rep, err
-	}
-	rep.Params = len(base.GetParams())
-	var submitted, submitTime float64
-	var calm, attacked [2]float64 // accepted, seconds
-	for r := range f.rounds {
-		lr, next, err := l.round(ctx, f, base, f.hostile > 0 && r%2 == 1, progress)
-		if err != nil {
-			return rep, err
-		}
-		if lr.Hostile {
-			attacked[0], attacked[1] = attacked[0]+float64(lr.Accepted), attacked[1]+lr.SubmitSec
-		} else {
-			calm[0], calm[1] = calm[0]+float64(lr.Accepted), calm[1]+lr.SubmitSec
-		}
-		rep.Rounds = append(rep.Rounds, lr)
-		submitted += float64(lr.Accepted)
-		submitTime += lr.SubmitSec
-		rep.MaxSumError = max(rep.MaxSumError, lr.MaxSumError)
-		rep.LostUpdates += f.devices - lr.Accepted
-		base = next
-	}
-	rep.UpdatesPerSec = submitted / submitTime
-	rep.UploadBytes = l.upload
-	slices.Sort(l.lat)
-	rep.P50Millis = ms(l.lat[len(l.lat)/2])
-	rep.P99Millis = ms(l.lat[len(l.lat)*99/100])
-	if h := l.hostile; h != nil {
-		h.CalmPerSec, h.HostilePerSec = calm[0]/calm[1], attacked[0]/attacked[1]
-		h.Ratio = h.HostilePerSec / h.CalmPerSec
-		h.CalmP99, h.HostileP99 = p99(l.calmLat), p99(l.attackLat)
-		rep.Hostile = h
-	}
-	// A clean stop parks the round the coordinator opened next and reports its peak memory.
-	coord := l.procs[len(l.procs)-1]
-	coord.Process.Signal(syscall.SIGTERM)
-	for l.coordOut.Scan() {
-		var mib int
-		if _, err := fmt.Sscanf(l.coordOut.Text(), "peak memory %d MiB", &mib); err == nil {
-			rep.CoordinatorMiB = mib
-		}
-	}
-	return rep, nil
-}
-
-// round runs one round: every device takes its task and encrypts its update, then all submit
-// at once (at most --concurrency in flight), and the round's release is checked against the sum
-// of the acknowledged updates.
-func (l *load) round(ctx context.Context, f loadFlags, base *vigilv1.GetModelResponse, attack bool, progress func(string, ...any)) (loadRound, *vigilv1.GetModelResponse, error) {
-	dim := len(base.GetParams())
-	tasks := make([]*vigilv1.Task, len(l.devices))
-	updates := make([]*vigilv1.Update, len(l.devices))
-	signatures := make([][]byte, len(l.devices))
-	start := time.Now()
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(runtime.GOMAXPROCS(0))
-	for i, d := range l.devices {
-		g.Go(func() error {
-			for tasks[i] == nil {
-				r, err := d.api.GetTask(gctx, &vigilv1.GetTaskRequest{DeviceId: d.id})
-				if err != nil {
-					return fmt.Errorf("%s: get task: %w", d.id, err)
-				}
-				tasks[i] = r.GetTask()
-			}
-			u, err := d.sealer.Seal(gctx, tasks[i], loadUpdate(i, tasks[i].GetRound(), dim))
-			if err != nil {
-				return err
-			}
-			updates[i] = u
-			signatures[i], err = client.SignUpdate(d.key, d.id, tasks[i], u)
-			return err
-		})
-	}
-	if err := g.Wait(); err != nil {
-		return loadRound{}, nil, err
-	}
-	lr := loadRound{Round: tasks[0].GetRound(), EncryptSec: time.Since(start).Seconds()}
-	l.upload = proto.Size(updates[0])
-	progress("round %d: %d updates of %d parameters encrypted in %.1fs (%d bytes each); submitting", lr.Round, len(updates), dim, lr.EncryptSec, l.upload)
-
-	accepted := make([]bool, len(l.devices))
-	var lat []time.Duration
-	stopAttack := func() {}
-	if attack {
-		lr.Hostile = true
-		var err error
-		if stopAttack, err = l.attack(ctx, f.hostile, progress); err != nil {
-			return lr, nil, err
-		}
-	}
-	start = time.Now()
-	g, gctx = errgroup.WithContext(ctx)
-	g.SetLimit(f.concurrency)
-	for i, d := range l.devices {
-		g.Go(func() error {
-			t := tasks[i]
-			t0 := time.Now()
-			_, err := d.api.SubmitUpdate(gctx, &vigilv1.SubmitUpdateRequest{DeviceId: d.id, Round: t.GetRound(), Nonce: t.GetNonce(), BaseVersion: t.GetBaseVersion(), Update: updates[i], Signature: signatures[i]})
-			took := time.Since(t0)
-			if err != nil {
-				l.count(fmt.Sprintf("%s %s", status.Code(err), coordinator.Reason(err)))
-				return nil
-			}
-			l.mu.Lock()
-			l.lat = append(l.lat, took)
-			lat = append(lat, took)
-			l.mu.Unlock()
-			accepted[i] = true
-			return nil
-		})
-	}
-	g.Wait()
-	lr.SubmitSec = time.Since(start).Seconds()
-	stopAttack()
-	if attack {
-		l.attackLat = append(l.attackLat, lat...)
-	} else {
-		l.calmLat = append(l.calmLat, lat...)
-	}
-	want := make([]float64, dim)
-	for i, ok := range accepted {
-		if ok {
-			lr.Accepted++
-			for j, v := range loadUpdate(i, lr.Round, dim) {
-				want[j] += v
-			}
-		}
-	}
-	lr.UpdatesPerSec = float64(lr.Accepted) / lr.SubmitSec
-	if len(lat) > 0 {
-		slices.Sort(lat)
-		lr.P50Millis, lr.P99Millis = ms(lat[len(lat)/2]), ms(lat[len(lat)*99/100])
-	}
-	start = time.Now()
-	var next *vigilv1.GetModelResponse
-	for next == nil || next.GetVersion() <= base.GetVersion() {
-		var err error
-		if next, err = l.devices[0].api.GetModel(ctx, &vigilv1.GetModelRequest{}); err != nil {
-			return lr, nil, err
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	lr.ReleaseSec = time.Since(start).Seconds()
-	for j := range want {
-		lr.MaxSumError = max(lr.MaxSumError, math.Abs(next.GetParams()[j]-base.GetParams()[j]-want[j]/float64(lr.Accepted)))
-	}
-	progress("round %d: %d accepted in %.1fs (%.0f/s); the sum opened and v%d released %.1fs later; max error of the average %.2g",
-		lr.Round, lr.Accepted, lr.SubmitSec, lr.UpdatesPerSec, next.GetVersion(), lr.ReleaseSec, lr.MaxSumError)
-	return lr, next, nil
-}
-
 // attack starts n attacking clients against the coordinator and returns the function that
-// stops them and records what they did; it lets them ramp up for two seconds first. They run
+// stops them and reports what they did; it lets them ramp up for two seconds first. They run
 // in a process of their own at the lowest CPU priority, as attackers on other machines would:
 // on the same cores at the same priority, the attackers' own work would be counted as the
 // coordinator's loss.
-func (l *load) attack(ctx context.Context, n int, progress func(string, ...any)) (stop func(), err error) {
-	idle, large, flood := hostileMix(n)
-	if l.hostile == nil {
-		l.hostile = &hostileReport{Clients: n, IdleConns: idle, LargeCallers: large, FloodCallers: flood}
-	}
+func (l *loadOrg) attack(ctx context.Context, n int, progress func(string, ...any)) (stop func() (sim.AttackStats, error), err error) {
+	idle, large, flood := sim.HostileMix(n)
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
@@ -554,60 +257,33 @@ func (l *load) attack(ctx context.Context, n int, progress func(string, ...any))
 	syscall.Setpriority(syscall.PRIO_PROCESS, cmd.Process.Pid, 19)
 	progress("%d attackers (pid %d): %d idle connections, %d callers of 19 MiB without a certificate, %d flooding", n, cmd.Process.Pid, idle, large, flood)
 	time.Sleep(2 * time.Second)
-	return func() {
+	return func() (sim.AttackStats, error) {
 		in.Close()
-		var st attackStats
+		var st sim.AttackStats
 		err := json.NewDecoder(out).Decode(&st)
 		cmd.Wait()
-		if err != nil {
-			progress("the attackers reported nothing: %v", err)
-			return
-		}
-		l.hostile.AttackCalls += st.Calls
-		l.hostile.Refused = st.Refused
-		progress("attackers stopped after %d calls; refused: %s", st.Calls, st.Refused)
+		return st, err
 	}, nil
 }
 
-// hostileMix divides n attacking clients: a third each hold 100 idle connections, send 19 MiB
-// calls, or flood small calls.
-func hostileMix(n int) (idleConns, large, flood int) {
-	return 100 * ((n + 2) / 3), (n + 1) / 3, n / 3
-}
-
-// attackStats is what the attacking process reports when it stops.
-type attackStats struct {
-	Calls   int64  `json:"calls"`
-	Refused string `json:"refused"`
-}
-
 // runAttackers is the attacking process: it attacks f.attack until stdin closes, then prints
-// its attackStats.
+// its sim.AttackStats.
 func runAttackers(ctx context.Context, f loadFlags, stdin io.Reader, stdout io.Writer) error {
 	ca, err := pki.ReadCertificates(f.attackCA)
 	if err != nil {
 		return fmt.Errorf("loadtest: --attack-ca: %w", err)
 	}
-	idle, large, flood := hostileMix(f.hostile)
+	idle, large, flood := sim.HostileMix(f.hostile)
 	ctx, cancel := context.WithCancel(ctx)
-	stats, wait := startHostile(ctx, hostileConfig{Addr: f.attack, Roots: pki.Credentials{Roots: ca}.RootPool(),
+	stats, wait := sim.StartHostile(ctx, sim.HostileConfig{Addr: f.attack, Roots: pki.Credentials{Roots: ca}.RootPool(),
 		Idle: idle, Large: large, LargeBytes: 19 << 20, Flood: flood, Sources: min(f.hostile, 200)})
 	io.Copy(io.Discard, stdin)
 	cancel()
 	wait()
-	return json.NewEncoder(stdout).Encode(attackStats{Calls: stats.Calls.Load(), Refused: stats.String()})
+	return json.NewEncoder(stdout).Encode(sim.AttackStats{Calls: stats.Calls.Load(), Refused: stats.String()})
 }
 
-func p99(lat []time.Duration) float64 {
-	if len(lat) == 0 {
-		return 0
-	}
-	lat = slices.Clone(lat)
-	slices.Sort(lat)
-	return ms(lat[len(lat)*99/100])
-}
-
-func printLoadReport(w io.Writer, r loadReport) {
+func printLoadReport(w io.Writer, r sim.LoadReport) {
 	fmt.Fprintf(w, "%d devices, %d-parameter encrypted updates of %d bytes, %d rounds\n", r.Devices, r.Params, r.UploadBytes, len(r.Rounds))
 	fmt.Fprintf(w, "%-6s %-9s %-12s %-11s %-10s %-9s %-9s %s\n", "round", "accepted", "encrypt (s)", "submit (s)", "updates/s", "p50 (ms)", "p99 (ms)", "release (s)")
 	for _, x := range r.Rounds {

@@ -14,8 +14,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/vigilauth/vigil/models/keystroke"
 )
 
 // TestMain lets tests run this test binary as the vigil command in a child process.
@@ -274,12 +272,5 @@ func TestDemo(t *testing.T) {
 	out := stdout.String()
 	if !strings.Contains(out, "held-out loss") || strings.Count(stderr.String(), "held-out loss") != 3 {
 		t.Fatalf("demo output lacks the per-round lines or the summary:\n%s\n%s", out, stderr.String())
-	}
-}
-
-func TestGlobalSpec(t *testing.T) {
-	spec := globalSpec()
-	if err := spec.Validate(); err != nil || spec.InputDim() != len(keystroke.SummaryNames()) {
-		t.Fatalf("global spec %v: %v", spec.Layers, err)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/vigilauth/vigil/release"
+	"github.com/vigilauth/vigil/sim"
 )
 
 // TestPrivacyPolicyFlow: `vigil setup` signs a policy under the root's privacy role; the
@@ -28,7 +29,7 @@ func TestPrivacyPolicyFlow(t *testing.T) {
 	if err != nil {
 		t.Fatalf("setup's policy: %v", err)
 	}
-	if p.MinNoiseMultiplier != 1 || p.MaxClipNorm != populationClip {
+	if p.MinNoiseMultiplier != 1 || p.MaxClipNorm != sim.PopulationClip {
 		t.Fatalf("setup's policy %+v", p)
 	}
 	if _, err := root.VerifyPrivacyPolicy(readFile(t, filepath.Join(org, orgKeyEpochDoc)), time.Now()); err == nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/vigilauth/vigil/crypto/sig"
 	"github.com/vigilauth/vigil/dp"
 	"github.com/vigilauth/vigil/models"
+	"github.com/vigilauth/vigil/sim"
 	"github.com/vigilauth/vigil/store"
 )
 
@@ -217,7 +218,7 @@ func modelReportOf(ctx context.Context, st store.Store, path string, snap *dp.Le
 		return m, nil, fmt.Errorf("store: %w", err)
 	}
 	// The population rounds are charged to the same ledger and release their own model.
-	population, err := coordinator.ListVersions(ctx, st, populationModel)
+	population, err := coordinator.ListVersions(ctx, st, sim.PopulationModel)
 	if err != nil {
 		return m, nil, fmt.Errorf("store: %w", err)
 	}

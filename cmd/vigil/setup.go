@@ -14,6 +14,7 @@ import (
 	"github.com/vigilauth/vigil/enrolment"
 	"github.com/vigilauth/vigil/pki"
 	"github.com/vigilauth/vigil/release"
+	"github.com/vigilauth/vigil/sim"
 	"github.com/vigilauth/vigil/trustee"
 )
 
@@ -111,11 +112,11 @@ type policyFlags struct {
 // the population rounds' C = 30) and nothing weaker. The clip norm bounds a device's influence,
 // not its privacy: the noise grows with it.
 func defaultPolicyFlags() policyFlags {
-	return policyFlags{minNoise: 1, maxClip: populationClip, minParticipants: 2, minTolerated: 1}
+	return policyFlags{minNoise: 1, maxClip: sim.PopulationClip, minParticipants: 2, minTolerated: 1}
 }
 
 func (f policyFlags) policy(now time.Time) *release.PrivacyPolicy {
-	return defaultPolicy(f.minNoise, uint32(f.minParticipants), uint32(f.minTolerated), f.maxClip, now)
+	return sim.DefaultPolicy(f.minNoise, uint32(f.minParticipants), uint32(f.minTolerated), f.maxClip, now)
 }
 
 // setupOrg creates the organisation directory dir: see runSetup.
@@ -133,11 +134,11 @@ func setupOrg(dir string, ids []string, threshold int, hosts []string, pol polic
 	}
 	// The root's enrolment role is the authority's key and its trustees role the trustees'
 	// ceremony keys: the coordinator, which reads the rest of this directory, holds neither.
-	trust, err := newOrgTrust(ids, threshold, authority.Key.Public(), pol.policy(now), now, 365*24*time.Hour)
+	trust, err := sim.NewOrgTrust(ids, threshold, authority.Key.Public(), pol.policy(now), now, 365*24*time.Hour)
 	if err != nil {
 		return err
 	}
-	keys := trust.keys
+	keys := trust.Keys
 	for name, k := range map[string]*sig.PrivateKey{
 		filepath.Join(orgKeys, "root"): keys.Root, filepath.Join(orgKeys, "release"): keys.Release,
 		filepath.Join(orgKeys, "timestamp"): keys.Timestamp, filepath.Join(orgPrivacy, "privacy"): keys.Privacy,
@@ -153,20 +154,20 @@ func setupOrg(dir string, ids []string, threshold int, hosts []string, pol polic
 			return err
 		}
 	}
-	roster, err := trust.ceremony.Roster.MarshalBinary()
+	roster, err := trust.Ceremony.Roster.MarshalBinary()
 	if err != nil {
 		return err
 	}
 	for name, data := range map[string][]byte{
-		orgRoot: keys.RootEnvelope, orgKeyEpoch: trust.publicKey, orgKeyEpochDoc: trust.keyDocument, orgPolicy: trust.policy,
+		orgRoot: keys.RootEnvelope, orgKeyEpoch: trust.PublicKey, orgKeyEpochDoc: trust.KeyDocument, orgPolicy: trust.Policy,
 		orgRoster: roster,
 	} {
 		if err := trustee.WritePublicFile(filepath.Join(dir, name), data); err != nil {
 			return err
 		}
 	}
-	for i, share := range trust.ceremony.Shares {
-		if got := trust.ceremony.Identities[i].ID; got != share.TrusteeID() {
+	for i, share := range trust.Ceremony.Shares {
+		if got := trust.Ceremony.Identities[i].ID; got != share.TrusteeID() {
 			return fmt.Errorf("key ceremony: identity %d is %s, share %d is %s's", i, got, i, share.TrusteeID())
 		}
 		tdir := filepath.Join(dir, orgTrustees, share.TrusteeID())
@@ -176,7 +177,7 @@ func setupOrg(dir string, ids []string, threshold int, hosts []string, pol polic
 		if err := trustee.SaveShare(filepath.Join(tdir, trustee.ShareFile), share); err != nil {
 			return err
 		}
-		ident, err := trust.ceremony.Identities[i].MarshalBinary()
+		ident, err := trust.Ceremony.Identities[i].MarshalBinary()
 		if err != nil {
 			return err
 		}

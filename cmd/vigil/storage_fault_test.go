@@ -14,6 +14,7 @@ import (
 
 	"github.com/vigilauth/vigil/client"
 	"github.com/vigilauth/vigil/coordinator"
+	"github.com/vigilauth/vigil/internal/transport"
 	"github.com/vigilauth/vigil/pki"
 	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
 )
@@ -57,7 +58,7 @@ func TestStateWriteFailureAnswersNotDurable(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer authority.Close()
-	boot, err := dialCoordinator(addr, pki.ClientTLS(nil, pki.Credentials{Roots: ca}.RootPool(), pki.Coordinator("")))
+	boot, err := transport.DialCoordinator(addr, pki.ClientTLS(nil, pki.Credentials{Roots: ca}.RootPool(), pki.Coordinator("")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +72,7 @@ func TestStateWriteFailureAnswersNotDurable(t *testing.T) {
 	}
 	// The device's first call takes it into the registry, which must reach the disk.
 	cert := ident.TLS.TLSCertificate()
-	conn, err := dialCoordinator(addr, pki.ClientTLS(&cert, ident.TLS.RootPool(), pki.Coordinator("")))
+	conn, err := transport.DialCoordinator(addr, pki.ClientTLS(&cert, ident.TLS.RootPool(), pki.Coordinator("")))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/vigilauth/vigil/crypto/he"
 	"github.com/vigilauth/vigil/crypto/sig"
 	"github.com/vigilauth/vigil/internal/rpcmetrics"
+	"github.com/vigilauth/vigil/internal/transport"
 	"github.com/vigilauth/vigil/pki"
 	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
 	"github.com/vigilauth/vigil/release"
@@ -182,7 +183,7 @@ func trusteeServerOptions(listen, pkiDir string) ([]grpc.ServerOption, *tls.Conf
 	if err != nil {
 		return nil, nil, fmt.Errorf("trustee serve: --pki-dir: %w", err)
 	}
-	opts, err := trusteeTransport(revs)
+	opts, err := transport.Trustee(revs)
 	if err != nil {
 		return nil, nil, fmt.Errorf("trustee serve: %w", err)
 	}

@@ -1,4 +1,4 @@
-package main
+package sim
 
 import (
 	"context"
@@ -16,6 +16,7 @@ import (
 	"github.com/vigilauth/vigil/coordinator"
 	"github.com/vigilauth/vigil/crypto/he"
 	"github.com/vigilauth/vigil/enrolment"
+	"github.com/vigilauth/vigil/internal/transport"
 	"github.com/vigilauth/vigil/pki"
 	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
 	"github.com/vigilauth/vigil/release"
@@ -63,16 +64,16 @@ func newEmbedded(dir string, trustees, threshold, minContributors int, policy *r
 	}
 	// The trustees' ceremony keys make the root's trustees role: they approve the key epoch
 	// after their test decryptions and sign their commitments to each round's participant set.
-	trust, err := newOrgTrust(e.trusteeIDs, threshold, e.enrol.Key.Public(), policy, now, 90*24*time.Hour)
+	trust, err := NewOrgTrust(e.trusteeIDs, threshold, e.enrol.Key.Public(), policy, now, 90*24*time.Hour)
 	if err != nil {
 		return nil, err
 	}
-	e.keys, e.root, e.key, e.keyDocument, e.policy = trust.keys, trust.root, trust.ceremony.Key, trust.keyDocument, trust.policy
+	e.keys, e.root, e.key, e.keyDocument, e.policy = trust.Keys, trust.Root, trust.Ceremony.Key, trust.KeyDocument, trust.Policy
 	if err := e.startEnrolment(); err != nil {
 		return nil, err
 	}
 	e.trustees, err = trustee.StartLocal(trustee.LocalConfig{
-		Shares: trust.ceremony.Shares, Signers: trust.signers, Root: e.root, MinContributors: minContributors, StateDir: filepath.Join(dir, "trustees"),
+		Shares: trust.Ceremony.Shares, Signers: trust.Signers, Root: e.root, MinContributors: minContributors, StateDir: filepath.Join(dir, "trustees"),
 		ServerOptions: func(id string) ([]grpc.ServerOption, error) { return e.trusteeServerOptions(id, now) },
 		DialOptions: func(id string) ([]grpc.DialOption, error) {
 			cert := e.coordCreds.TLSCertificate()
@@ -92,7 +93,7 @@ func (e *embedded) trusteeServerOptions(id string, now time.Time) ([]grpc.Server
 	if err != nil {
 		return nil, err
 	}
-	opts, err := trusteeTransport(e.auth.Revocations)
+	opts, err := transport.Trustee(e.auth.Revocations)
 	if err != nil {
 		return nil, err
 	}
@@ -145,7 +146,7 @@ func (e *embedded) enrolDevice(ctx context.Context, addr, id, region string, now
 		return nil, nil, err
 	}
 	defer authority.Close()
-	boot, err := dialCoordinator(addr, pki.ClientTLS(nil, e.auth.CA.Pool(), pki.Coordinator("")))
+	boot, err := transport.DialCoordinator(addr, pki.ClientTLS(nil, e.auth.CA.Pool(), pki.Coordinator("")))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -159,7 +160,7 @@ func (e *embedded) enrolDevice(ctx context.Context, addr, id, region string, now
 		return nil, nil, err
 	}
 	cert := ident.TLS.TLSCertificate()
-	conn, err := dialCoordinator(addr, pki.ClientTLS(&cert, ident.TLS.RootPool(), pki.Coordinator("")))
+	conn, err := transport.DialCoordinator(addr, pki.ClientTLS(&cert, ident.TLS.RootPool(), pki.Coordinator("")))
 	if err != nil {
 		return nil, nil, err
 	}

@@ -1,4 +1,8 @@
-package main
+// Package transport is how Vigil's servers listen and its clients dial: the coordinator's two
+// gRPC servers behind one address (devices with certificates, strangers enrolling), the
+// trustees' guard and connection policy, and the coordinator's client connection. `vigil
+// coordinator`, `vigil trustee serve` and the in-process organisation of package sim share it.
+package transport
 
 import (
 	"crypto/tls"
@@ -42,19 +46,19 @@ const (
 	keepaliveMin = 20 * time.Second
 )
 
-// coordinatorServers serve the coordinator's API on one address, as two gRPC servers behind a
+// CoordinatorServers serve the coordinator's API on one address, as two gRPC servers behind a
 // pki.Split: connections with a verified device certificate reach the full API with the 40 MiB
 // message limit; connections without one reach a server that serves Enroll only, reads at most
 // pki.MaxEnrolMessageBytes per message and refuses any other method before reading its body.
-type coordinatorServers struct {
+type CoordinatorServers struct {
 	split        *pki.Split
 	devices, new *grpc.Server
 }
 
-// serveCoordinator starts serving coord on lis with cert, verifying device certificates
+// ServeCoordinator starts serving coord on lis with cert, verifying device certificates
 // against clientCAs and revs; devices are limited to rate calls per second each. conns sets
 // the connection caps (its TLS is filled in here; zero fields take pki's defaults).
-func serveCoordinator(lis net.Listener, coord *coordinator.Coordinator, cert tls.Certificate, clientCAs *x509.CertPool, revs *pki.Revocations, rate float64, conns pki.ListenerConfig, measure ...grpc.ServerOption) (*coordinatorServers, error) {
+func ServeCoordinator(lis net.Listener, coord *coordinator.Coordinator, cert tls.Certificate, clientCAs *x509.CertPool, revs *pki.Revocations, rate float64, conns pki.ListenerConfig, measure ...grpc.ServerOption) (*CoordinatorServers, error) {
 	devLim, err := pki.NewLimiter(pki.LimiterConfig{Rate: rate, Burst: 2 * int(rate)})
 	if err != nil {
 		return nil, err
@@ -109,7 +113,7 @@ func serveCoordinator(lis net.Listener, coord *coordinator.Coordinator, cert tls
 			MaxConnectionIdle: enrolIdle, MaxConnectionAge: enrolConnAge, MaxConnectionAgeGrace: 10 * time.Second,
 			Time: 10 * time.Second, Timeout: 10 * time.Second,
 		}))
-	s := &coordinatorServers{split: split, devices: grpc.NewServer(devOpts...), new: grpc.NewServer(newOpts...)}
+	s := &CoordinatorServers{split: split, devices: grpc.NewServer(devOpts...), new: grpc.NewServer(newOpts...)}
 	coord.Register(s.devices)
 	coord.Register(s.new)
 	go s.devices.Serve(split.Authenticated())
@@ -118,12 +122,12 @@ func serveCoordinator(lis net.Listener, coord *coordinator.Coordinator, cert tls
 }
 
 // Addr returns the address served.
-func (s *coordinatorServers) Addr() net.Addr { return s.split.Addr() }
+func (s *CoordinatorServers) Addr() net.Addr { return s.split.Addr() }
 
-// stop stops accepting and lets calls in flight finish for up to grace, so that a device whose
+// Stop stops accepting and lets calls in flight finish for up to grace, so that a device whose
 // update could not be made durable hears NOT_DURABLE rather than a broken connection; then it
 // closes what remains.
-func (s *coordinatorServers) stop(grace time.Duration) {
+func (s *CoordinatorServers) Stop(grace time.Duration) {
 	s.split.Close()
 	done := make(chan struct{})
 	go func() {

@@ -1,4 +1,4 @@
-package main
+package sim
 
 import (
 	"errors"
@@ -10,13 +10,13 @@ import (
 	"github.com/vigilauth/vigil/models/keystroke"
 )
 
-// featureSet is what the federated model is learnt over: summaries of keystroke windows, the
+// FeatureSet is what the federated model is learnt over: summaries of keystroke windows, the
 // same rows every device's personal autoencoder (models.UserModel) learns from.
-const featureSet = keystroke.TimingFeatureSet
+const FeatureSet = keystroke.TimingFeatureSet
 
-// globalSpec is the global autoencoder the federation trains: the architecture of the user
+// GlobalSpec is the global autoencoder the federation trains: the architecture of the user
 // models' autoencoder, which starts from it.
-func globalSpec() models.Spec {
+func GlobalSpec() models.Spec {
 	spec, err := models.AutoencoderSpec(keystroke.NewLayout(), models.UserModelConfig{})
 	if err != nil {
 		// The layout and the default configuration are constants; TestGlobalSpec checks them.
@@ -25,61 +25,61 @@ func globalSpec() models.Spec {
 	return spec
 }
 
-// deviceData is one simulated device's behaviour as the rows it learns from: normalised
-// summaries of windows it trains on, and of later windows it never trains on, which measure the
-// global model.
-type deviceData struct {
-	id      string
+// Device is one simulated device's behaviour as the rows it learns from: normalised
+// summaries of windows it trains on (Features), and of later windows it never trains on
+// (HeldOut), which measure the global model.
+type Device struct {
+	ID      string
+	HeldOut [][]float64
 	train   [][]float64
-	heldOut [][]float64
 	// windows are the timings of disjoint windows of the training part: the device's
 	// enrolment, which population rounds describe.
 	windows []models.Window
 }
 
 // Features implements client.LocalData.
-func (d deviceData) Features() [][]float64 { return d.train }
+func (d Device) Features() [][]float64 { return d.train }
 
 // Windows implements client.WindowData.
-func (d deviceData) Windows() []models.Window { return d.windows }
+func (d Device) Windows() []models.Window { return d.windows }
 
-// syntheticDevice returns a device typing as the synthetic typist seed.
-func syntheticDevice(id string, seed uint64, windows, window int) (deviceData, error) {
+// SyntheticDevice returns a device typing as the synthetic typist seed.
+func SyntheticDevice(id string, seed uint64, windows, window int) (Device, error) {
 	return deviceRows(id, keystroke.NewTypist(seed).Type(windows*window), window)
 }
 
 // deviceRows keeps the last quarter of a device's keystrokes (its most recent behaviour) out of
 // training, summarises windows every half window in each part, and normalises both with the
 // device's own normaliser fitted on its training part, as a user model does.
-func deviceRows(id string, ks []keystroke.Keystroke, window int) (deviceData, error) {
+func deviceRows(id string, ks []keystroke.Keystroke, window int) (Device, error) {
 	cut := len(ks) - len(ks)/4
 	train, heldOut := keystroke.Summaries(ks[:cut], window, window/2), keystroke.Summaries(ks[cut:], window, window/2)
 	if len(train) < 4 || len(heldOut) < 1 {
-		return deviceData{}, fmt.Errorf("device %s: %d and %d usable windows of %d keystrokes; need at least 4 to train and 1 to hold out",
+		return Device{}, fmt.Errorf("device %s: %d and %d usable windows of %d keystrokes; need at least 4 to train and 1 to hold out",
 			id, len(train), len(heldOut), window)
 	}
 	norm, rows, err := models.NormaliseSummaries(keystroke.NewLayout(), nil, train, models.UserModelConfig{})
 	if err != nil {
-		return deviceData{}, fmt.Errorf("device %s: %w", id, err)
+		return Device{}, fmt.Errorf("device %s: %w", id, err)
 	}
-	d := deviceData{id: id, train: rows, windows: keystroke.TimingWindows(ks[:cut], window)}
+	d := Device{ID: id, train: rows, windows: keystroke.TimingWindows(ks[:cut], window)}
 	for _, r := range heldOut {
 		out := make([]float64, len(r))
 		norm.Apply(out, r)
-		d.heldOut = append(d.heldOut, out)
+		d.HeldOut = append(d.HeldOut, out)
 	}
 	return d, nil
 }
 
-// aaltoDevices returns up to n devices, one per participant file in dir with at least
+// AaltoDevices returns up to n devices, one per participant file in dir with at least
 // minWindows usable windows, and what reading the files dropped.
-func aaltoDevices(dir string, n, window, minWindows int) ([]deviceData, keystroke.ReadStats, error) {
+func AaltoDevices(dir string, n, window, minWindows int) ([]Device, keystroke.ReadStats, error) {
 	files, err := keystroke.AaltoFiles(dir)
 	if err != nil {
 		return nil, keystroke.ReadStats{}, err
 	}
 	var (
-		devs  []deviceData
+		devs  []Device
 		stats keystroke.ReadStats
 	)
 	for _, path := range files {
@@ -110,15 +110,15 @@ func aaltoDevices(dir string, n, window, minWindows int) ([]deviceData, keystrok
 	return devs, stats, nil
 }
 
-// aaltoFileDevice returns a device typing as the participant of one Aalto file.
-func aaltoFileDevice(id, path string, window int) (deviceData, error) {
+// AaltoFileDevice returns a device typing as the participant of one Aalto file.
+func AaltoFileDevice(id, path string, window int) (Device, error) {
 	p, _, err := keystroke.ReadAaltoFile(path)
 	if err != nil {
-		return deviceData{}, err
+		return Device{}, err
 	}
 	d, err := deviceRows(id, p.Keystrokes(), window)
 	if err != nil {
-		return deviceData{}, fmt.Errorf("%s: %w", path, err)
+		return Device{}, fmt.Errorf("%s: %w", path, err)
 	}
 	return d, nil
 }

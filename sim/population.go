@@ -1,4 +1,4 @@
-package main
+package sim
 
 import (
 	"fmt"
@@ -8,35 +8,35 @@ import (
 	"github.com/vigilauth/vigil/models/keystroke"
 )
 
-// populationClip is the clip norm of the population rounds: the norm budget each device spends
+// PopulationClip is the clip norm of the population rounds: the norm budget each device spends
 // on describing its buckets (models.PopulationStatsConfig's default, measured on the Aalto data).
-const populationClip = 30
+const PopulationClip = 30
 
 // The models an organisation publishes for keystrokes, by name in stores and releases: the
 // global autoencoder the training rounds make (the coordinator's default model name), and the
 // population model of the population rounds.
 const (
-	autoencoderModel = "keystroke-ae"
-	populationModel  = "keystroke-population"
+	AutoencoderModel = "keystroke-ae"
+	PopulationModel  = "keystroke-population"
 )
 
-// populationWindow is the keystrokes per window of the public reference: the window `vigil
+// PopulationWindow is the keystrokes per window of the public reference: the window `vigil
 // client` and `vigil agent` use by default. A device whose windows differ computes another
 // encoding, and refuses the rounds' tasks rather than send statistics of another kind.
-const populationWindow = 50
+const PopulationWindow = 50
 
-// populationRounds returns the population rounds of the keystroke model at noise multiplier z
+// PopulationRounds returns the population rounds of the keystroke model at noise multiplier z
 // (0 with --insecure-no-dp), repeated every `every` rounds (0: once), over windows of window
 // keystrokes: the same encoding every device computes from its own code.
-func populationRounds(z float64, every, window int) (*coordinator.PopulationRounds, error) {
+func PopulationRounds(z float64, every, window int) (*coordinator.PopulationRounds, error) {
 	layout := keystroke.NewLayout()
 	ref, err := keystroke.Reference(layout, window)
 	if err != nil {
 		return nil, fmt.Errorf("population reference: %w", err)
 	}
-	stats, err := models.NewPopulationStats(layout, ref, models.PopulationStatsConfig{Clip: populationClip})
+	stats, err := models.NewPopulationStats(layout, ref, models.PopulationStatsConfig{Clip: PopulationClip})
 	if err != nil {
 		return nil, fmt.Errorf("population statistics: %w", err)
 	}
-	return &coordinator.PopulationRounds{Stats: stats, Window: window, NoiseMultiplier: z, Every: every, ModelName: populationModel}, nil
+	return &coordinator.PopulationRounds{Stats: stats, Window: window, NoiseMultiplier: z, Every: every, ModelName: PopulationModel}, nil
 }

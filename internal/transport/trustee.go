@@ -1,4 +1,4 @@
-package main
+package transport
 
 import (
 	"time"
@@ -10,10 +10,10 @@ import (
 	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
 )
 
-// trusteeTransport returns a trustee's guard, which admits only the coordinator, and its
+// Trustee returns a trustee's guard, which admits only the coordinator, and its
 // connection policy: the coordinator keeps a connection per trustee and makes a few calls at a
 // time on it.
-func trusteeTransport(revs *pki.Revocations) ([]grpc.ServerOption, error) {
+func Trustee(revs *pki.Revocations) ([]grpc.ServerOption, error) {
 	g, err := pki.NewGuard(pki.GuardConfig{Roles: []pki.Role{pki.RoleCoordinator}, Revocations: revs})
 	if err != nil {
 		return nil, err

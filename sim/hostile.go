@@ -1,4 +1,4 @@
-package main
+package sim
 
 import (
 	"context"
@@ -20,9 +20,9 @@ import (
 	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
 )
 
-// hostileConfig describes attackers on the network, as `vigil loadtest --hostile` and the
+// HostileConfig describes attackers on the network, as `vigil loadtest --hostile` and the
 // attack tests run them against a coordinator: none holds a device certificate.
-type hostileConfig struct {
+type HostileConfig struct {
 	Addr  string         // the coordinator
 	Roots *x509.CertPool // to complete TLS handshakes, as anyone can
 	// Idle is how many connections to open and hold idle: one in ten completes the TLS
@@ -41,13 +41,13 @@ type hostileConfig struct {
 	Sources int
 }
 
-// hostileStats counts what the attackers achieved.
-type hostileStats struct {
+// HostileStats counts what the attackers achieved.
+type HostileStats struct {
 	IdleOpen, Calls, Refused, Other atomic.Int64
 	Reasons                         sync.Map // reason -> *atomic.Int64
 }
 
-func (s *hostileStats) refused(err error) {
+func (s *HostileStats) refused(err error) {
 	reason := vigilv1.Reason(err)
 	if reason == "" {
 		reason = status.Code(err).String()
@@ -58,7 +58,7 @@ func (s *hostileStats) refused(err error) {
 }
 
 // String summarises the refusals, such as "NO_CLIENT_CERT 1200, Unavailable 3".
-func (s *hostileStats) String() string {
+func (s *HostileStats) String() string {
 	out := ""
 	s.Reasons.Range(func(k, v any) bool {
 		if out != "" {
@@ -70,9 +70,9 @@ func (s *hostileStats) String() string {
 	return out
 }
 
-// startHostile starts the attackers; they stop when ctx ends, and wait returns once they all have.
-func startHostile(ctx context.Context, cfg hostileConfig) (stats *hostileStats, wait func()) {
-	stats = &hostileStats{}
+// StartHostile starts the attackers; they stop when ctx ends, and wait returns once they all have.
+func StartHostile(ctx context.Context, cfg HostileConfig) (stats *HostileStats, wait func()) {
+	stats = &HostileStats{}
 	var wg sync.WaitGroup
 	sources := max(cfg.Sources, 1)
 	dialer := func(i int) *net.Dialer {
@@ -119,7 +119,7 @@ func startHostile(ctx context.Context, cfg hostileConfig) (stats *hostileStats, 
 // connection refused or closed at once is retried after a growing pause, as a patient attacker
 // would: retrying at once would burn this machine's CPU (in a load test, shared with the fleet
 // measured), not the server's.
-func holdIdle(ctx context.Context, d *net.Dialer, addr string, tc *tls.Config, handshake, relentless bool, stats *hostileStats) {
+func holdIdle(ctx context.Context, d *net.Dialer, addr string, tc *tls.Config, handshake, relentless bool, stats *HostileStats) {
 	pause := 50 * time.Millisecond
 	for ctx.Err() == nil {
 		opened := time.Now()
@@ -158,7 +158,7 @@ func openIdle(ctx context.Context, d *net.Dialer, addr string, tc *tls.Config, h
 
 // callLoop sends msg to method, pre-encoded, over one connection without a client certificate,
 // back to back until ctx ends.
-func callLoop(ctx context.Context, d *net.Dialer, addr string, tc *tls.Config, method string, msg []byte, stats *hostileStats) {
+func callLoop(ctx context.Context, d *net.Dialer, addr string, tc *tls.Config, method string, msg []byte, stats *HostileStats) {
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(credentials.NewTLS(tc)),
 		grpc.WithContextDialer(func(ctx context.Context, a string) (net.Conn, error) { return d.DialContext(ctx, "tcp", a) }),
 		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(64<<20), grpc.ForceCodec(rawCodec{})))

@@ -1,4 +1,4 @@
-package main
+package sim
 
 import (
 	"context"
@@ -46,7 +46,7 @@ func newReleases(ctx context.Context, dir string, emb *embedded) (*releases, err
 		return nil, err
 	}
 	r.outbox, err = release.NewOutbox(release.OutboxConfig{
-		Dir: filepath.Join(dir, "state", "outbox"), Model: autoencoderModel, Regions: r.regions,
+		Dir: filepath.Join(dir, "state", "outbox"), Model: AutoencoderModel, Regions: r.regions,
 		ReleaseKey: emb.keys.Release, TimestampKey: emb.keys.Timestamp, InitialBackoff: 100 * time.Millisecond,
 		Events: func(e release.OutboxEvent) {
 			if e.Err == nil && !e.Refresh {
@@ -58,7 +58,7 @@ func newReleases(ctx context.Context, dir string, emb *embedded) (*releases, err
 		return nil, err
 	}
 	r.population, err = release.NewOutbox(release.OutboxConfig{
-		Dir: filepath.Join(dir, "state", "outbox-population"), Model: populationModel, Regions: r.regions,
+		Dir: filepath.Join(dir, "state", "outbox-population"), Model: PopulationModel, Regions: r.regions,
 		ReleaseKey: emb.keys.Release, TimestampKey: emb.keys.Timestamp, InitialBackoff: 100 * time.Millisecond,
 	})
 	if err != nil {
@@ -82,7 +82,7 @@ func (r *releases) publisher() (coordinator.Publisher, error) {
 	if err != nil {
 		return nil, err
 	}
-	return coordinator.PublishersByModel{autoencoderModel: global, populationModel: population}, nil
+	return coordinator.PublishersByModel{AutoencoderModel: global, PopulationModel: population}, nil
 }
 
 // runUpdater keeps device d's installed global model up to date from its region's store,
@@ -90,7 +90,7 @@ func (r *releases) publisher() (coordinator.Publisher, error) {
 func (r *releases) runUpdater(ctx context.Context, dir, device string, region int, pinnedRoot []byte, windows [][]float64) error {
 	reg := r.regions[region%len(r.regions)]
 	u, err := updater.New(updater.Config{
-		Store: reg.Store, Model: autoencoderModel, FeatureSet: featureSet,
+		Store: reg.Store, Model: AutoencoderModel, FeatureSet: FeatureSet,
 		Dir: filepath.Join(dir, "devices", device), PinnedRoot: pinnedRoot,
 		Interval: demoPollInterval, ShadowWindows: 5,
 	})

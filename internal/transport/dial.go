@@ -1,4 +1,4 @@
-package main
+package transport
 
 import (
 	"crypto/tls"
@@ -10,8 +10,8 @@ import (
 	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
 )
 
-// dialCoordinator connects to the coordinator with TLS config tc, or in the clear if tc is nil.
-func dialCoordinator(addr string, tc *tls.Config, extra ...grpc.DialOption) (*grpc.ClientConn, error) {
+// DialCoordinator connects to the coordinator with TLS config tc, or in the clear if tc is nil.
+func DialCoordinator(addr string, tc *tls.Config, extra ...grpc.DialOption) (*grpc.ClientConn, error) {
 	tcreds := insecure.NewCredentials()
 	if tc != nil {
 		tcreds = credentials.NewTLS(tc)

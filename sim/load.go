@@ -1,0 +1,426 @@
+package sim
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"math"
+	"runtime"
+	"slices"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/vigilauth/vigil/client"
+	"github.com/vigilauth/vigil/coordinator"
+	"github.com/vigilauth/vigil/crypto/sig"
+	"github.com/vigilauth/vigil/internal/transport"
+	"github.com/vigilauth/vigil/pki"
+	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
+)
+
+// LoadConfig is a load test: a fleet of devices, all sampled in every round, that enrol with
+// an organisation's enrolment authority and coordinator running elsewhere and send them real
+// threshold-encrypted updates.
+type LoadConfig struct {
+	Devices     int // simulated devices
+	Rounds      int // rounds to run
+	Concurrency int // updates in flight at once
+	// Hostile is how many attacking clients Attack starts during every second round's
+	// submissions (0: none).
+	Hostile int
+
+	Coordinator string              // the coordinator's address
+	CA          *pki.CA             // the organisation's CA, which the coordinator's certificate chains to
+	Enrolment   string              // the enrolment authority's address
+	EnrolmentCA []*x509.Certificate // the enrolment authority's TLS roots
+	Tokens      *pki.Tokens         // the enrolment authority's one-time tokens
+	Root        []byte              // the organisation's signed root of trust
+
+	// Attack starts n attackers against the coordinator, lets them ramp up, and returns the
+	// function that stops them and reports what they did. Needed when Hostile > 0.
+	Attack func(ctx context.Context, n int) (stop func() (AttackStats, error), err error)
+	// Progress reports what the load test does, a line at a time; nil reports nothing.
+	Progress func(format string, args ...any)
+}
+
+// LoadReport is what a load test measures, as `vigil loadtest --json` prints it.
+type LoadReport struct {
+	Devices        int            `json:"devices"`
+	Params         int            `json:"params"`
+	Rounds         []LoadRound    `json:"rounds"`
+	UpdatesPerSec  float64        `json:"updates_per_second"`
+	P50Millis      float64        `json:"p50_submit_ms"`
+	P99Millis      float64        `json:"p99_submit_ms"`
+	Rejected       map[string]int `json:"rejected"`
+	CoordinatorMiB int            `json:"coordinator_peak_mib"`
+	LostUpdates    int            `json:"lost_updates"`
+	MaxSumError    float64        `json:"max_sum_error"`
+	UploadBytes    int            `json:"upload_bytes_per_update"`
+	Hostile        *HostileReport `json:"hostile,omitempty"`
+}
+
+// HostileReport compares the fleet's submissions in rounds without and with attackers.
+type HostileReport struct {
+	Clients       int     `json:"clients"`
+	IdleConns     int     `json:"idle_connections"`
+	LargeCallers  int     `json:"large_message_callers"`
+	FloodCallers  int     `json:"flood_callers"`
+	AttackCalls   int64   `json:"attack_calls"`
+	Refused       string  `json:"attack_refusals"`
+	CalmPerSec    float64 `json:"calm_updates_per_second"`
+	HostilePerSec float64 `json:"hostile_updates_per_second"`
+	CalmP99       float64 `json:"calm_p99_submit_ms"`
+	HostileP99    float64 `json:"hostile_p99_submit_ms"`
+	// Ratio is the throughput under attack over the throughput without; the goal is >= 0.8.
+	Ratio float64 `json:"throughput_ratio"`
+}
+
+type LoadRound struct {
+	Round         uint64  `json:"round"`
+	Accepted      int     `json:"accepted"`
+	EncryptSec    float64 `json:"encrypt_seconds"`
+	SubmitSec     float64 `json:"submit_seconds"`
+	UpdatesPerSec float64 `json:"updates_per_second"`
+	ReleaseSec    float64 `json:"close_and_release_seconds"`
+	P50Millis     float64 `json:"p50_submit_ms"`
+	P99Millis     float64 `json:"p99_submit_ms"`
+	MaxSumError   float64 `json:"max_sum_error"`
+	Hostile       bool    `json:"hostile,omitempty"`
+}
+
+// Load is a running load test: its devices, enrolled, and what they measured.
+type Load struct {
+	cfg       LoadConfig
+	devices   []*loadDevice
+	lat       []time.Duration
+	rejected  map[string]int
+	upload    int // bytes of one encrypted update
+	hostile   *HostileReport
+	calmLat   []time.Duration
+	attackLat []time.Duration
+	mu        sync.Mutex
+}
+
+type loadDevice struct {
+	id     string
+	key    *sig.PrivateKey // signs the device's updates; its device record names it
+	api    vigilv1.CoordinatorClient
+	conn   *grpc.ClientConn
+	sealer *client.ThresholdSealer
+}
+
+// NewLoad enrols cfg.Devices devices: the fleet of the load test, ready to Run.
+func NewLoad(ctx context.Context, cfg LoadConfig) (*Load, error) {
+	switch {
+	case cfg.Devices < 1 || cfg.Rounds < 1 || cfg.Concurrency < 1:
+		return nil, fmt.Errorf("load test: %d devices, %d rounds and %d in flight must be positive", cfg.Devices, cfg.Rounds, cfg.Concurrency)
+	case cfg.Hostile > 0 && cfg.Attack == nil:
+		return nil, errors.New("load test: hostile rounds need Attack")
+	case cfg.CA == nil || cfg.Tokens == nil:
+		return nil, errors.New("load test: need the organisation's CA and the enrolment authority's tokens")
+	}
+	if cfg.Progress == nil {
+		cfg.Progress = func(string, ...any) {}
+	}
+	l := &Load{cfg: cfg, rejected: map[string]int{}}
+	if err := l.enrol(ctx, cfg.Devices); err != nil {
+		l.Close()
+		return nil, err
+	}
+	return l, nil
+}
+
+// Close closes the devices' connections.
+func (l *Load) Close() {
+	for _, d := range l.devices {
+		if d != nil {
+			d.conn.Close()
+		}
+	}
+}
+
+// enrol gives every device a token, registers it with the enrolment authority process for a
+// device record and enrols it with the coordinator for a certificate, as many at once as the
+// coordinator's rate limit for callers without a certificate allows.
+func (l *Load) enrol(ctx context.Context, n int) error {
+	ca := []*x509.Certificate{l.cfg.CA.Certificate()}
+	tokens, authCA, root := l.cfg.Tokens, l.cfg.EnrolmentCA, l.cfg.Root
+	boot, err := transport.DialCoordinator(l.cfg.Coordinator, pki.ClientTLS(nil, l.cfg.CA.Pool(), pki.Coordinator("")))
+	if err != nil {
+		return err
+	}
+	defer boot.Close()
+	authority, err := grpc.NewClient(l.cfg.Enrolment, grpc.WithTransportCredentials(credentials.NewTLS(
+		pki.ClientTLS(nil, pki.Credentials{Roots: authCA}.RootPool(), pki.EnrolmentAuthority("")))))
+	if err != nil {
+		return err
+	}
+	defer authority.Close()
+	l.devices = make([]*loadDevice, n)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(8)
+	for i := range l.devices {
+		g.Go(func() error {
+			id := fmt.Sprintf("load-%05d", i)
+			token, err := tokens.Issue(id, time.Hour, time.Now())
+			if err != nil {
+				return err
+			}
+			cfg := client.EnrolConfig{
+				DeviceID: id, Region: "eu", Token: token, Authority: vigilv1.NewEnrolmentClient(authority),
+				Coordinator: vigilv1.NewCoordinatorClient(boot), Bootstrap: ca,
+			}
+			var ident *client.Identity
+			for {
+				ident, err = client.Enrol(gctx, cfg)
+				if status.Code(errors.Unwrap(err)) != codes.ResourceExhausted && status.Code(err) != codes.ResourceExhausted {
+					break
+				}
+				l.count("enrol: " + coordinator.Reason(err))
+				time.Sleep(100 * time.Millisecond)
+			}
+			if err != nil {
+				return err
+			}
+			cert := ident.TLS.TLSCertificate()
+			conn, err := transport.DialCoordinator(l.cfg.Coordinator, pki.ClientTLS(&cert, ident.TLS.RootPool(), pki.Coordinator("")))
+			if err != nil {
+				return err
+			}
+			api := vigilv1.NewCoordinatorClient(conn)
+			// The first call after enrolling takes the device into the registry, as a real
+			// device's first poll does; the rounds below wait for all of them.
+			if _, err := api.GetTask(gctx, &vigilv1.GetTaskRequest{DeviceId: id}); err != nil {
+				return fmt.Errorf("%s: first call after enrolling: %w", id, err)
+			}
+			keys, err := client.NewSignedKeys(api, root, nil)
+			if err != nil {
+				return err
+			}
+			l.devices[i] = &loadDevice{id: id, key: ident.SigningKey, api: api, conn: conn, sealer: client.NewThresholdSealer(id, keys)}
+			return nil
+		})
+	}
+	return g.Wait()
+}
+
+func (l *Load) count(reason string) {
+	l.mu.Lock()
+	l.rejected[reason]++
+	l.mu.Unlock()
+}
+
+// loadUpdate is device i's update in a round: deterministic, so the test can check the
+// decrypted sum, with L2 norm below the clip norm 1.
+func loadUpdate(i int, r uint64, dim int) []float64 {
+	v := make([]float64, dim)
+	amp := 0.9 / math.Sqrt(float64(dim))
+	for j := range v {
+		v[j] = amp * float64((i*7919+j*104729+int(r)*31)%2001-1000) / 1000
+	}
+	return v
+}
+
+// Run runs the rounds: in each, every device takes its task and encrypts its update, then all
+// submit at once, and the round's release is checked against the sum of the acknowledged
+// updates. The coordinator's memory is not measured here (LoadReport.CoordinatorMiB is 0).
+func (l *Load) Run(ctx context.Context) (LoadReport, error) {
+	f := l.cfg
+	rep := LoadReport{Devices: f.Devices, Rejected: l.rejected}
+	base, err := l.devices[0].api.GetModel(ctx, &vigilv1.GetModelRequest{})
+	if err != nil {
+		return rep, err
+	}
+	rep.Params = len(base.GetParams())
+	var submitted, submitTime float64
+	var calm, attacked [2]float64 // accepted, seconds
+	for r := range f.Rounds {
+		lr, next, err := l.round(ctx, base, f.Hostile > 0 && r%2 == 1)
+		if err != nil {
+			return rep, err
+		}
+		if lr.Hostile {
+			attacked[0], attacked[1] = attacked[0]+float64(lr.Accepted), attacked[1]+lr.SubmitSec
+		} else {
+			calm[0], calm[1] = calm[0]+float64(lr.Accepted), calm[1]+lr.SubmitSec
+		}
+		rep.Rounds = append(rep.Rounds, lr)
+		submitted += float64(lr.Accepted)
+		submitTime += lr.SubmitSec
+		rep.MaxSumError = max(rep.MaxSumError, lr.MaxSumError)
+		rep.LostUpdates += f.Devices - lr.Accepted
+		base = next
+	}
+	rep.UpdatesPerSec = submitted / submitTime
+	rep.UploadBytes = l.upload
+	slices.Sort(l.lat)
+	rep.P50Millis = ms(l.lat[len(l.lat)/2])
+	rep.P99Millis = ms(l.lat[len(l.lat)*99/100])
+	if h := l.hostile; h != nil {
+		h.CalmPerSec, h.HostilePerSec = calm[0]/calm[1], attacked[0]/attacked[1]
+		h.Ratio = h.HostilePerSec / h.CalmPerSec
+		h.CalmP99, h.HostileP99 = p99(l.calmLat), p99(l.attackLat)
+		rep.Hostile = h
+	}
+	return rep, nil
+}
+
+// round runs one round: every device takes its task and encrypts its update, then all submit
+// at once (at most Concurrency in flight), and the round's release is checked against the sum
+// of the acknowledged updates.
+func (l *Load) round(ctx context.Context, base *vigilv1.GetModelResponse, attack bool) (LoadRound, *vigilv1.GetModelResponse, error) {
+	progress := l.cfg.Progress
+	dim := len(base.GetParams())
+	tasks := make([]*vigilv1.Task, len(l.devices))
+	updates := make([]*vigilv1.Update, len(l.devices))
+	signatures := make([][]byte, len(l.devices))
+	start := time.Now()
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(runtime.GOMAXPROCS(0))
+	for i, d := range l.devices {
+		g.Go(func() error {
+			for tasks[i] == nil {
+				r, err := d.api.GetTask(gctx, &vigilv1.GetTaskRequest{DeviceId: d.id})
+				if err != nil {
+					return fmt.Errorf("%s: get task: %w", d.id, err)
+				}
+				tasks[i] = r.GetTask()
+			}
+			u, err := d.sealer.Seal(gctx, tasks[i], loadUpdate(i, tasks[i].GetRound(), dim))
+			if err != nil {
+				return err
+			}
+			updates[i] = u
+			signatures[i], err = client.SignUpdate(d.key, d.id, tasks[i], u)
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return LoadRound{}, nil, err
+	}
+	lr := LoadRound{Round: tasks[0].GetRound(), EncryptSec: time.Since(start).Seconds()}
+	l.upload = proto.Size(updates[0])
+	progress("round %d: %d updates of %d parameters encrypted in %.1fs (%d bytes each); submitting", lr.Round, len(updates), dim, lr.EncryptSec, l.upload)
+
+	accepted := make([]bool, len(l.devices))
+	var lat []time.Duration
+	stopAttack := func() {}
+	if attack {
+		lr.Hostile = true
+		var err error
+		if stopAttack, err = l.attack(ctx, l.cfg.Hostile); err != nil {
+			return lr, nil, err
+		}
+	}
+	start = time.Now()
+	g, gctx = errgroup.WithContext(ctx)
+	g.SetLimit(l.cfg.Concurrency)
+	for i, d := range l.devices {
+		g.Go(func() error {
+			t := tasks[i]
+			t0 := time.Now()
+			_, err := d.api.SubmitUpdate(gctx, &vigilv1.SubmitUpdateRequest{DeviceId: d.id, Round: t.GetRound(), Nonce: t.GetNonce(), BaseVersion: t.GetBaseVersion(), Update: updates[i], Signature: signatures[i]})
+			took := time.Since(t0)
+			if err != nil {
+				l.count(fmt.Sprintf("%s %s", status.Code(err), coordinator.Reason(err)))
+				return nil
+			}
+			l.mu.Lock()
+			l.lat = append(l.lat, took)
+			lat = append(lat, took)
+			l.mu.Unlock()
+			accepted[i] = true
+			return nil
+		})
+	}
+	g.Wait()
+	lr.SubmitSec = time.Since(start).Seconds()
+	stopAttack()
+	if attack {
+		l.attackLat = append(l.attackLat, lat...)
+	} else {
+		l.calmLat = append(l.calmLat, lat...)
+	}
+	want := make([]float64, dim)
+	for i, ok := range accepted {
+		if ok {
+			lr.Accepted++
+			for j, v := range loadUpdate(i, lr.Round, dim) {
+				want[j] += v
+			}
+		}
+	}
+	lr.UpdatesPerSec = float64(lr.Accepted) / lr.SubmitSec
+	if len(lat) > 0 {
+		slices.Sort(lat)
+		lr.P50Millis, lr.P99Millis = ms(lat[len(lat)/2]), ms(lat[len(lat)*99/100])
+	}
+	start = time.Now()
+	var next *vigilv1.GetModelResponse
+	for next == nil || next.GetVersion() <= base.GetVersion() {
+		var err error
+		if next, err = l.devices[0].api.GetModel(ctx, &vigilv1.GetModelRequest{}); err != nil {
+			return lr, nil, err
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	lr.ReleaseSec = time.Since(start).Seconds()
+	for j := range want {
+		lr.MaxSumError = max(lr.MaxSumError, math.Abs(next.GetParams()[j]-base.GetParams()[j]-want[j]/float64(lr.Accepted)))
+	}
+	progress("round %d: %d accepted in %.1fs (%.0f/s); the sum opened and v%d released %.1fs later; max error of the average %.2g",
+		lr.Round, lr.Accepted, lr.SubmitSec, lr.UpdatesPerSec, next.GetVersion(), lr.ReleaseSec, lr.MaxSumError)
+	return lr, next, nil
+}
+
+// attack starts n attackers with cfg.Attack and returns the function that stops them and
+// records what they did.
+func (l *Load) attack(ctx context.Context, n int) (stop func(), err error) {
+	idle, large, flood := HostileMix(n)
+	if l.hostile == nil {
+		l.hostile = &HostileReport{Clients: n, IdleConns: idle, LargeCallers: large, FloodCallers: flood}
+	}
+	stopAttack, err := l.cfg.Attack(ctx, n)
+	if err != nil {
+		return nil, err
+	}
+	return func() {
+		st, err := stopAttack()
+		if err != nil {
+			l.cfg.Progress("the attackers reported nothing: %v", err)
+			return
+		}
+		l.hostile.AttackCalls += st.Calls
+		l.hostile.Refused = st.Refused
+		l.cfg.Progress("attackers stopped after %d calls; refused: %s", st.Calls, st.Refused)
+	}, nil
+}
+
+// HostileMix divides n attacking clients: a third each hold 100 idle connections, send 19 MiB
+// calls, or flood small calls.
+func HostileMix(n int) (idleConns, large, flood int) {
+	return 100 * ((n + 2) / 3), (n + 1) / 3, n / 3
+}
+
+// AttackStats is what attackers report when they stop.
+type AttackStats struct {
+	Calls   int64  `json:"calls"`
+	Refused string `json:"refused"`
+}
+
+func p99(lat []time.Duration) float64 {
+	if len(lat) == 0 {
+		return 0
+	}
+	lat = slices.Clone(lat)
+	slices.Sort(lat)
+	return ms(lat[len(lat)*99/100])
+}
