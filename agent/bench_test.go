@@ -51,7 +51,7 @@ type benchSession struct {
 
 const benchSessions = 32
 
-func newBenchTyping(b *testing.B) *benchTyping {
+func newBenchTyping(b testing.TB) *benchTyping {
 	// The batches' pointer samples (straight lines, not a person's movement) are gathered for a
 	// mouse enrolment, as a user's are until they have a mouse model, which they never complete.
 	r := startAgentConfig(b, agent.Config{Dir: b.TempDir(), MouseEnrolActions: 10000}, "", false)
@@ -72,7 +72,7 @@ func newBenchTyping(b *testing.B) *benchTyping {
 	return bt
 }
 
-func (bt *benchTyping) open(b *testing.B) *benchSession {
+func (bt *benchTyping) open(b testing.TB) *benchSession {
 	bt.serial++
 	s := &benchSession{id: fmt.Sprintf("s%d", bt.serial), keys: keyTimings(bt.owner.Type(400), time.Now())}
 	if _, err := bt.r.grpc.StartSession(bt.ctx, &vigilv1.StartSessionRequest{Session: s.id, User: "u"}); err != nil {
@@ -150,20 +150,7 @@ func BenchmarkEventsToTrustHTTP(b *testing.B) {
 // BenchmarkAuthorizeGRPC: Authorize over local gRPC.
 func BenchmarkAuthorizeGRPC(b *testing.B) {
 	bt := newBenchTyping(b)
-	req := &vigilv1.AuthorizeRequest{Session: bt.sess[0].id, Resource: "transfer"}
-	lat := make(latencies, 0, b.N)
-	b.ReportAllocs()
-	b.ResetTimer()
-	for range b.N {
-		t0 := time.Now()
-		d, err := bt.r.grpc.Authorize(bt.ctx, req)
-		lat = append(lat, time.Since(t0))
-		if err != nil || !d.Allow {
-			b.Fatal(err, d)
-		}
-	}
-	b.StopTimer()
-	lat.report(b)
+	benchAuthorize(b, nil, bt.r.grpc, bt.ctx, bt.sess[0].id)
 }
 
 // BenchmarkAuthorizeInProcess: Authorize on the agent's guard from an application in the same

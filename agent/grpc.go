@@ -31,15 +31,27 @@ func (a *Agent) grpcCaller(ctx context.Context) (context.Context, error) {
 	return withCaller(ctx, c), nil
 }
 
-// GRPCServer returns a gRPC server with the Agent service registered behind the bearer
-// authentication. Serve it on a loopback address or a unix socket only.
-func (a *Agent) GRPCServer(opts ...grpc.ServerOption) *grpc.Server {
-	opts = append(opts,
-		grpc.MaxRecvMsgSize(MaxBodyBytes),
+// grpcServerOptions are the agent's settings of gRPC's transport, apart from its API's.
+func grpcServerOptions() []grpc.ServerOption {
+	return []grpc.ServerOption{
 		// Calls run on a few long-lived workers instead of a new goroutine each: a fresh
 		// goroutine grows its stack on every call (runtime.newstack was a tenth of the CPU of a
 		// local Authorize), which a worker's stack, once grown, does not.
 		grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))),
+		// Fixed flow-control windows, large enough for the largest request, turn off gRPC's
+		// bandwidth-delay estimation: on a connection idle between calls it pings after nearly
+		// every request and the client answers, 6 of a local Authorize's 182 allocations on the
+		// two sides, for a window a loopback connection never needs to grow.
+		grpc.StaticStreamWindowSize(MaxBodyBytes),
+		grpc.StaticConnWindowSize(MaxBodyBytes),
+	}
+}
+
+// GRPCServer returns a gRPC server with the Agent service registered behind the bearer
+// authentication. Serve it on a loopback address or a unix socket only.
+func (a *Agent) GRPCServer(opts ...grpc.ServerOption) *grpc.Server {
+	opts = append(append(opts, grpcServerOptions()...),
+		grpc.MaxRecvMsgSize(MaxBodyBytes),
 		grpc.UnaryInterceptor(func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
 			ctx, err := a.grpcCaller(ctx)
 			if err != nil {

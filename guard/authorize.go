@@ -2,8 +2,8 @@ package guard
 
 import (
 	"context"
-	"fmt"
-	"strings"
+	"math"
+	"strconv"
 	"time"
 )
 
@@ -59,40 +59,60 @@ type Decision struct {
 	Reasons []Reason
 }
 
-// Explain describes the decision in plain words. It allocates; Authorize never calls it.
+// Explain describes the decision in plain words. It allocates (the string, once); Authorize
+// never calls it.
 func (d *Decision) Explain() string {
-	var b strings.Builder
-	verb := "denied"
+	return string(d.appendExplain(make([]byte, 0, 256)))
+}
+
+// appendExplain appends Explain's words to b, with strconv rather than fmt: the agent explains
+// every decision it answers over its API.
+func (d *Decision) appendExplain(b []byte) []byte {
 	if d.Allow {
-		verb = "allowed"
+		b = append(b, "allowed "...)
+	} else {
+		b = append(b, "denied "...)
 	}
-	fmt.Fprintf(&b, "%s %s for session %s: ", verb, d.Resource, d.Session)
+	b = append(append(append(append(b, d.Resource...), " for session "...), d.Session...), ": "...)
 	switch d.Outcome {
 	case OutcomeAllowed:
-		fmt.Fprintf(&b, "trust %.0f meets the %.0f required", d.Trust, d.Required)
+		b = appendPoints(append(b, "trust "...), d.Trust, false)
+		b = appendPoints(append(b, " meets the "...), d.Required, false)
+		b = append(b, " required"...)
 	case OutcomeLowTrust:
-		fmt.Fprintf(&b, "trust %.0f is below the %.0f required", d.Trust, d.Required)
+		b = appendPoints(append(b, "trust "...), d.Trust, false)
+		b = appendPoints(append(b, " is below the "...), d.Required, false)
+		b = append(b, " required"...)
 	case OutcomeRevoked:
-		b.WriteString("the session was terminated")
+		b = append(b, "the session was terminated"...)
 	case OutcomeChallengeOverdue:
-		fmt.Fprintf(&b, "the %s challenge issued %s went unanswered", tierWord(d.Challenge.Tier), d.Challenge.Issued.Format(time.RFC3339))
+		b = append(append(append(b, "the "...), tierWord(d.Challenge.Tier)...), " challenge issued "...)
+		b = append(d.Challenge.Issued.AppendFormat(b, time.RFC3339), " went unanswered"...)
 	case OutcomeUnknownSession:
-		b.WriteString("no such session")
+		b = append(b, "no such session"...)
 	case OutcomeUnknownResource:
-		b.WriteString("the policy does not name this resource")
+		b = append(b, "the policy does not name this resource"...)
 	case OutcomeCancelled:
-		b.WriteString("the request was cancelled")
+		b = append(b, "the request was cancelled"...)
 	}
-	fmt.Fprintf(&b, " (tier %v)", d.Tier)
+	b = append(append(append(b, " (tier "...), d.Tier.String()...), ')')
 	for i, r := range d.Reasons {
 		if i == 0 {
-			b.WriteString("; signals: ")
+			b = append(b, "; signals: "...)
 		} else {
-			b.WriteString("; ")
+			b = append(b, "; "...)
 		}
-		b.WriteString(r.String())
+		b = r.appendString(b)
 	}
-	return b.String()
+	return b
+}
+
+// appendPoints appends v as fmt's %.0f does, or %+.0f if signed.
+func appendPoints(b []byte, v float64, signed bool) []byte {
+	if signed && !math.Signbit(v) && !math.IsInf(v, 1) {
+		b = append(b, '+')
+	}
+	return strconv.AppendFloat(b, v, 'f', 0, 64)
 }
 
 // Authorize decides whether session may use resource now. It reads the status the scoring path

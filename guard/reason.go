@@ -56,7 +56,15 @@ func (r Reason) String() string {
 	if r.Impact == 0 {
 		return r.Text
 	}
-	return fmt.Sprintf("%s (%+.0f)", r.Text, r.Impact)
+	return string(r.appendString(make([]byte, 0, len(r.Text)+8)))
+}
+
+func (r Reason) appendString(b []byte) []byte {
+	b = append(b, r.Text...)
+	if r.Impact == 0 {
+		return b
+	}
+	return append(appendPoints(append(b, " ("...), r.Impact, true), ')')
 }
 
 // ledger keeps the signals behind a session's current trust, from which each published status
