@@ -46,8 +46,8 @@ func Example() {
 	// Output:
 	// true soft_challenge allowed
 	// false soft_challenge low_trust
-	// behaviour unlike this user's (anomaly 0.80): latency from t to h +3.4σ, hold time of space -2.1σ from baseline (-21)
-	// monitor 80
+	// behaviour unlike this user's (anomaly 0.80): latency from t to h +3.4σ, hold time of space -2.1σ from baseline (-22)
+	// monitor 90
 }
 
 // lengthScorer is what a models engineer writes: one scorer per user, fed windows of input,

@@ -187,7 +187,7 @@ func TestChallengeLifecycle(t *testing.T) {
 	}{
 		{"soft challenge passed restores trust", []step{
 			{drop(50), nil, 50, TierSoft, TierSoft, []TransitionKind{TransitionChallengeIssued}},
-			{answer(true, 10*time.Second), nil, 80, TierMonitor, TierNone, []TransitionKind{TransitionChallengePassed}},
+			{answer(true, 10*time.Second), nil, 90, TierMonitor, TierNone, []TransitionKind{TransitionChallengePassed}},
 		}},
 		{"soft failed escalates to hard, hard passed restores", []step{
 			{drop(50), nil, 50, TierSoft, TierSoft, []TransitionKind{TransitionChallengeIssued}},

@@ -14,9 +14,13 @@ import (
 )
 
 // TestExploreDevelopment replays the first 100 (development) participants against the
-// deployable population at epsilon 8 from all 500 devices, for threshold settings listed in
-// VIGIL_EXPLORE_TAKEOVER (offset/slope/typical/temperature[/ae/forest] triples separated by
-// commas; "default" for the layout's).
+// deployable population at epsilon 8 from all 500 devices, for the variants listed in
+// VIGIL_EXPLORE_TAKEOVER, separated by commas. A variant is [population|]threshold[|guard]:
+// population settings "backoff;clip=C;rel=R;margin=M"; threshold
+// offset/slope/typical/temperature[/ae/forest], or "default" for the layout's; guard settings
+// "spt=S;hpt=H;mbl=L;la=A;gpm=G;cb=B" (SoftPassTrust, HardPassTrust, MaxBehaviourLoss,
+// LossAbove, GainPerMinute, ConsistentBelow; the defaults where left out). VIGIL_SEED and
+// VIGIL_IMPOSTORS set the seed and the takeovers per participant.
 func TestExploreDevelopment(t *testing.T) {
 	variants := os.Getenv("VIGIL_EXPLORE_TAKEOVER")
 	if variants == "" {
@@ -83,6 +87,26 @@ func TestExploreDevelopment(t *testing.T) {
 			popName, v = "", popName
 		}
 		global := population(popName)
+		v, gv, _ := strings.Cut(v, "|")
+		for _, kv := range strings.Split(gv, ";") {
+			k, val, _ := strings.Cut(kv, "=")
+			f, _ := strconv.ParseFloat(val, 64)
+			tc := &c.Guard.Trust
+			switch k {
+			case "spt":
+				c.Guard.Tiers.SoftPassTrust = f
+			case "hpt":
+				c.Guard.Tiers.HardPassTrust = f
+			case "mbl":
+				tc.MaxBehaviourLoss = f
+			case "la":
+				tc.LossAbove = f
+			case "gpm":
+				tc.GainPerMinute = f
+			case "cb":
+				tc.ConsistentBelow = f
+			}
+		}
 		if v != "default" {
 			var f []float64
 			for _, s := range strings.Split(v, "/") {
@@ -106,6 +130,6 @@ func TestExploreDevelopment(t *testing.T) {
 		}
 		res := &Result{}
 		summarise(res, outs)
-		t.Logf("%s", fmt.Sprintf(popName+"|"+"%-40s median %.0f missed %.2f%% false %.3f per 1000 (%d in %d sessions)", v, res.Takeover.Median, 100*res.Takeover.MissedShare, res.Genuine.Per1000, res.Genuine.Challenges, res.Genuine.SessionsChallenged))
+		t.Logf("%s", fmt.Sprintf(popName+"|"+gv+"|"+"%-40s median %.0f missed %.2f%% false %.3f per 1000 (%d in %d sessions)", v, res.Takeover.Median, 100*res.Takeover.MissedShare, res.Genuine.Per1000, res.Genuine.Challenges, res.Genuine.SessionsChallenged))
 	}
 }
