@@ -150,7 +150,7 @@ func BenchmarkEventsToTrustHTTP(b *testing.B) {
 // BenchmarkAuthorizeGRPC: Authorize over local gRPC.
 func BenchmarkAuthorizeGRPC(b *testing.B) {
 	bt := newBenchTyping(b)
-	benchAuthorize(b, nil, bt.r.grpc, bt.ctx, bt.sess[0].id)
+	benchAuthorize(b, nil, 0, bt.r.grpc, bt.ctx, bt.sess[0].id)
 }
 
 // BenchmarkAuthorizeInProcess: Authorize on the agent's guard from an application in the same

@@ -33,6 +33,13 @@ import (
 // this process (cpu-ns/op) and, if server is not nil, the server's process (server-cpu-ns/op):
 // on a shared machine the latencies grow with the load, the CPU time much less.
 func benchCalls(b *testing.B, server *os.Process, call func() error) {
+	benchPaced(b, server, 0, call)
+}
+
+// benchPaced is benchCalls with a pause of gap before each call, as an application asks
+// between its users' actions rather than back to back: the agent's and the client's threads
+// go idle between calls and each call wakes them. The pauses count in ns/op, not in p50 and p99.
+func benchPaced(b *testing.B, server *os.Process, gap time.Duration, call func() error) {
 	b.Helper()
 	lat := make(latencies, 0, b.N)
 	b.ReportAllocs()
@@ -56,6 +63,9 @@ func benchCalls(b *testing.B, server *os.Process, call func() error) {
 	}
 	b.ResetTimer()
 	for range b.N {
+		if gap > 0 {
+			time.Sleep(gap)
+		}
 		t0 := time.Now()
 		err := call()
 		lat = append(lat, time.Since(t0))
@@ -137,11 +147,11 @@ func dial(tb testing.TB, addr string, opts ...grpc.DialOption) *grpc.ClientConn 
 	return conn
 }
 
-func benchHealth(b *testing.B, server *os.Process, addr string, opts ...grpc.DialOption) {
+func benchHealth(b *testing.B, server *os.Process, gap time.Duration, addr string, opts ...grpc.DialOption) {
 	c := healthpb.NewHealthClient(dial(b, addr, opts...))
 	req := &healthpb.HealthCheckRequest{}
 	ctx := context.Background()
-	benchCalls(b, server, func() error {
+	benchPaced(b, server, gap, func() error {
 		r, err := c.Check(ctx, req)
 		if err == nil && r.Status != healthpb.HealthCheckResponse_SERVING {
 			err = fmt.Errorf("health %v", r.Status)
@@ -150,9 +160,9 @@ func benchHealth(b *testing.B, server *os.Process, addr string, opts ...grpc.Dia
 	})
 }
 
-func benchAuthorize(b *testing.B, server *os.Process, c vigilv1.AgentClient, ctx context.Context, session string) {
+func benchAuthorize(b *testing.B, server *os.Process, gap time.Duration, c vigilv1.AgentClient, ctx context.Context, session string) {
 	req := &vigilv1.AuthorizeRequest{Session: session, Resource: "transfer"}
-	benchCalls(b, server, func() error {
+	benchPaced(b, server, gap, func() error {
 		d, err := c.Authorize(ctx, req)
 		if err == nil && !d.Allow {
 			err = fmt.Errorf("denied: %s", d.Explanation)
@@ -164,46 +174,68 @@ func benchAuthorize(b *testing.B, server *os.Process, c vigilv1.AgentClient, ctx
 // BenchmarkHealthGRPC is the floor of BenchmarkAuthorizeGRPC: a bare gRPC unary call (the
 // health service's Check) over loopback, client and server in the benchmark's process.
 func BenchmarkHealthGRPC(b *testing.B) {
-	benchHealth(b, nil, serveHealth(b))
+	benchHealth(b, nil, 0, serveHealth(b))
 }
 
 // BenchmarkAuthorizeGRPCStaticClient is BenchmarkAuthorizeGRPC from a client that also fixes
 // its flow-control windows.
 func BenchmarkAuthorizeGRPCStaticClient(b *testing.B) {
 	bt := newBenchTyping(b)
-	benchAuthorize(b, nil, vigilv1.NewAgentClient(dial(b, bt.r.conn.Target(), staticWindows...)), bt.ctx, bt.sess[0].id)
+	benchAuthorize(b, nil, 0, vigilv1.NewAgentClient(dial(b, bt.r.conn.Target(), staticWindows...)), bt.ctx, bt.sess[0].id)
 }
 
 // BenchmarkHealthGRPCStaticClient is the floor of BenchmarkAuthorizeGRPCStaticClient.
 func BenchmarkHealthGRPCStaticClient(b *testing.B) {
-	benchHealth(b, nil, serveHealth(b), staticWindows...)
+	benchHealth(b, nil, 0, serveHealth(b), staticWindows...)
 }
 
 // BenchmarkAuthorizeGRPCProcess is BenchmarkAuthorizeGRPC with the agent in another process.
 func BenchmarkAuthorizeGRPCProcess(b *testing.B) {
 	h := startHelper(b)
-	benchAuthorize(b, h.proc, vigilv1.NewAgentClient(dial(b, h.agentAddr)), as(context.Background(), h.secret), h.session)
+	benchAuthorize(b, h.proc, 0, vigilv1.NewAgentClient(dial(b, h.agentAddr)), as(context.Background(), h.secret), h.session)
 }
 
 // BenchmarkHealthGRPCProcess is BenchmarkHealthGRPC with the server in another process: the
 // floor of BenchmarkAuthorizeGRPCProcess.
 func BenchmarkHealthGRPCProcess(b *testing.B) {
 	h := startHelper(b)
-	benchHealth(b, h.proc, h.healthAddr)
+	benchHealth(b, h.proc, 0, h.healthAddr)
 }
 
 // BenchmarkAuthorizeGRPCProcessStaticClient is BenchmarkAuthorizeGRPCProcess from a client that
 // also fixes its flow-control windows.
 func BenchmarkAuthorizeGRPCProcessStaticClient(b *testing.B) {
 	h := startHelper(b)
-	benchAuthorize(b, h.proc, vigilv1.NewAgentClient(dial(b, h.agentAddr, staticWindows...)), as(context.Background(), h.secret), h.session)
+	benchAuthorize(b, h.proc, 0, vigilv1.NewAgentClient(dial(b, h.agentAddr, staticWindows...)), as(context.Background(), h.secret), h.session)
 }
 
 // BenchmarkHealthGRPCProcessStaticClient is the floor of
 // BenchmarkAuthorizeGRPCProcessStaticClient.
 func BenchmarkHealthGRPCProcessStaticClient(b *testing.B) {
 	h := startHelper(b)
-	benchHealth(b, h.proc, h.healthAddr, staticWindows...)
+	benchHealth(b, h.proc, 0, h.healthAddr, staticWindows...)
+}
+
+// paceGap is the pause before each call of the ...Paced benchmarks.
+const paceGap = time.Millisecond
+
+// BenchmarkAuthorizeGRPCPaced is BenchmarkAuthorizeGRPC with a pause before each call.
+func BenchmarkAuthorizeGRPCPaced(b *testing.B) {
+	bt := newBenchTyping(b)
+	benchAuthorize(b, nil, paceGap, bt.r.grpc, bt.ctx, bt.sess[0].id)
+}
+
+// BenchmarkAuthorizeGRPCProcessPaced is BenchmarkAuthorizeGRPCProcess with a pause before each
+// call.
+func BenchmarkAuthorizeGRPCProcessPaced(b *testing.B) {
+	h := startHelper(b)
+	benchAuthorize(b, h.proc, paceGap, vigilv1.NewAgentClient(dial(b, h.agentAddr)), as(context.Background(), h.secret), h.session)
+}
+
+// BenchmarkHealthGRPCProcessPaced is the floor of BenchmarkAuthorizeGRPCProcessPaced.
+func BenchmarkHealthGRPCProcessPaced(b *testing.B) {
+	h := startHelper(b)
+	benchHealth(b, h.proc, paceGap, h.healthAddr)
 }
 
 // helper is a helper process serving an agent with an enrolled user's open session, and a bare
