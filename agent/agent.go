@@ -131,7 +131,7 @@ func New(cfg Config) (*Agent, error) {
 			a.setNormaliser(user, cfg.Global, us.Enrolment)
 		}
 		if us.MouseEnrolled {
-			m, err := fitMouse(us.MouseEnrolment, userSeed(user))
+			m, err := fitMouse(cfg.MouseGlobal, us.MouseEnrolment, userSeed(user))
 			if err != nil {
 				return nil, fmt.Errorf("agent: refitting %q's mouse model from the stored enrolment: %w", user, err)
 			}

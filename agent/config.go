@@ -19,6 +19,10 @@ type Config struct {
 	// Global is the federation's global model that personal models are fitted on (the updater's
 	// current release); nil means the device learns alone. SetGlobal replaces it at run time.
 	Global *models.Global
+	// MouseGlobal is the same for users' mouse models: the federation's mouse population (its
+	// updater's current release); nil means mouse models learn alone. SetMouseGlobal replaces
+	// it at run time.
+	MouseGlobal *models.Global
 	// Guard configures the session guard (Scorers, Recorder and Clock are the agent's own).
 	Guard guard.Config
 	// EnrolWindows is how many disjoint windows of GuardWindow keystrokes enrol a user

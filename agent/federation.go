@@ -10,6 +10,8 @@ import (
 
 	"github.com/vigilauth/vigil/guard/behaviour"
 	"github.com/vigilauth/vigil/models"
+	"github.com/vigilauth/vigil/models/keystroke"
+	"github.com/vigilauth/vigil/models/mouse"
 	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
 )
 
@@ -61,6 +63,32 @@ func (a *Agent) Windows() []models.Window {
 			continue
 		}
 		for _, w := range us.Enrolment.Windows {
+			out = append(out, models.Window{Dense: slices.Clone(w.Dense), Events: slices.Clone(w.Events)})
+		}
+	}
+	return out
+}
+
+// WindowsOf returns copies of the stored enrolment windows of featureSet: every enrolled user's
+// typing windows (Windows), or every mouse-enrolled user's mouse windows (one per action:
+// features, never positions). It satisfies client.FeatureWindows, for the population rounds of
+// each feature set.
+func (a *Agent) WindowsOf(featureSet string) []models.Window {
+	switch featureSet {
+	case keystroke.TimingFeatureSet:
+		return a.Windows()
+	case mouse.FeatureSet:
+	default:
+		return nil
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var out []models.Window
+	for _, us := range a.state.Users {
+		if !us.MouseEnrolled {
+			continue
+		}
+		for _, w := range us.MouseEnrolment.Windows {
 			out = append(out, models.Window{Dense: slices.Clone(w.Dense), Events: slices.Clone(w.Events)})
 		}
 	}

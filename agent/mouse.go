@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"sort"
 	"sync"
@@ -76,10 +77,50 @@ func (m *mouseEnroller) push(evs []guard.MouseEvent) []models.Window {
 // reset forgets the raw events kept.
 func (m *mouseEnroller) reset() { m.buf, m.fresh = m.buf[:0], 0 }
 
-// fitMouse fits a user's mouse model on their mouse enrolment. The device learns it alone: the
-// federation publishes no mouse release yet.
-func fitMouse(e models.Enrolment, seed uint64) (*models.UserModel, error) {
-	return models.FitUserModel(context.Background(), mouseLayout(), nil, e, models.UserModelConfig{Train: models.TrainConfig{Seed: seed}})
+// fitMouse fits a user's mouse model on their mouse enrolment, judged against the federation's
+// mouse population g (nil: the device learns alone).
+func fitMouse(g *models.Global, e models.Enrolment, seed uint64) (*models.UserModel, error) {
+	return models.FitUserModel(context.Background(), mouseLayout(), g, e, models.UserModelConfig{Train: models.TrainConfig{Seed: seed}})
+}
+
+// SetMouseGlobal installs the federation's mouse population (g.Population, of the mouse
+// layout) and refits every mouse-enrolled user's mouse model on it from their stored mouse
+// enrolment, swapping each model as its refit completes. A user whose refit fails keeps their
+// model, and SetMouseGlobal reports the first failure.
+func (a *Agent) SetMouseGlobal(ctx context.Context, g *models.Global) error {
+	if g != nil && (g.Population == nil || g.Population.Layout.Name != mouse.FeatureSet || len(g.Params) != 0) {
+		return fmt.Errorf("agent: a mouse model's global holds a population of %s and nothing else", mouse.FeatureSet)
+	}
+	a.mu.Lock()
+	a.cfg.MouseGlobal = g
+	type job struct {
+		user  string
+		enrol models.Enrolment
+	}
+	var jobs []job
+	for user, us := range a.state.Users {
+		if us.MouseEnrolled {
+			jobs = append(jobs, job{user, us.MouseEnrolment})
+		}
+	}
+	a.mu.Unlock()
+	var first error
+	for _, j := range jobs {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		m, err := fitMouse(g, j.enrol, userSeed(j.user))
+		if err == nil {
+			err = a.scorers.SetMouseModel(j.user, m)
+		}
+		if err != nil {
+			a.cfg.Logger.Warn("refit on the new mouse population failed; keeping the user's mouse model", "user", j.user, "err", err)
+			if first == nil {
+				first = fmt.Errorf("agent: refitting %q's mouse model: %w", j.user, err)
+			}
+		}
+	}
+	return first
 }
 
 // enrolMouse feeds pointer events of session s, in good standing, to its user's mouse
@@ -113,7 +154,10 @@ func (a *Agent) enrolMouse(s *session, evs []guard.MouseEvent) {
 	go func() {
 		defer a.fitting.Done()
 		start := time.Now()
-		m, err := fitMouse(enrol, userSeed(user))
+		a.mu.Lock()
+		g := a.cfg.MouseGlobal
+		a.mu.Unlock()
+		m, err := fitMouse(g, enrol, userSeed(user))
 		if err == nil {
 			err = a.scorers.SetMouseModel(user, m)
 		}

@@ -8,6 +8,9 @@ import (
 	"time"
 
 	"github.com/vigilauth/vigil/agent"
+	"github.com/vigilauth/vigil/models"
+	"github.com/vigilauth/vigil/models/keystroke"
+	"github.com/vigilauth/vigil/models/mouse"
 	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
 )
 
@@ -116,4 +119,99 @@ func TestMouseEnrolment(t *testing.T) {
 	if !(other < own-10) {
 		t.Fatalf("the mouse model does not tell the owner (trust %.1f) from another person (%.1f)", own, other)
 	}
+}
+
+// mousePopulation is the population of 30 synthetic mouse users decoded as the coordinator's
+// two rounds decode it (exact sums).
+func mousePopulation(t *testing.T) *models.Population {
+	t.Helper()
+	rs, err := models.NewReferenceStats(mouse.NewLayout())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var users [][]models.Window
+	for u := range 30 {
+		users = append(users, mouse.NewMover(uint64(500+u)).Windows(100))
+	}
+	sumOf := func(contribute func([]models.Window) ([]float64, error), n int) []float64 {
+		sum := make([]float64, n)
+		for _, w := range users {
+			v, err := contribute(w)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range v {
+				sum[i] += v[i]
+			}
+		}
+		return sum
+	}
+	ref, err := rs.Decode(sumOf(rs.Contribute, rs.Len()), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stats, err := models.NewPopulationStats(rs.Layout(), ref, models.PopulationStatsConfig{Clip: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pop, err := stats.Decode(sumOf(stats.Contribute, stats.Len()), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pop.Reference = &ref
+	return pop
+}
+
+// The federation's mouse population reaches users' mouse models: the agent offers the
+// population rounds its users' mouse windows (features, one per action), and a mouse
+// population installed refits every mouse model on it, which still tells the owner from
+// someone else; a typing population is refused as a mouse one.
+func TestMousePopulationInstalled(t *testing.T) {
+	r := startAgentConfig(t, agent.Config{Dir: t.TempDir(), MouseEnrolActions: 60}, "", false)
+	ctx := as(context.Background(), r.secret)
+	owner := newMouser(1)
+	if _, err := r.grpc.StartSession(ctx, &vigilv1.StartSessionRequest{Session: "enrol", User: "mia"}); err != nil {
+		t.Fatal(err)
+	}
+	ps, next := owner.moves(80, time.Now())
+	sendPointer(t, r.grpc, ctx, "enrol", ps)
+	r.a.WaitEnrolments()
+	if got := len(r.a.WindowsOf(mouse.FeatureSet)); got != 60 {
+		t.Fatalf("%d mouse windows offered to the rounds, want the 60 enrolled", got)
+	}
+	if got := len(r.a.WindowsOf(keystroke.TimingFeatureSet)); got != 0 {
+		t.Fatalf("%d typing windows offered for a user who has not typed", got)
+	}
+	if err := r.a.SetMouseGlobal(context.Background(), &models.Global{Population: mousePopulation(t)}); err != nil {
+		t.Fatal(err)
+	}
+	typing, err := models.DecodePopulation(keystroke.NewLayout(), models.EncodePopulation(&models.Population{Layout: keystroke.NewLayout(),
+		Mean: nanSlice(keystroke.NewLayout().NumBuckets()), Within: make([]float64, keystroke.NewLayout().NumBuckets()),
+		Between: make([]float64, keystroke.NewLayout().NumBuckets()), Freq: make([]float64, keystroke.NewLayout().NumBuckets())}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.a.SetMouseGlobal(context.Background(), &models.Global{Population: typing}); err == nil {
+		t.Fatal("a typing population installed as the mouse one")
+	}
+	trust := func(session string, u *mouser) float64 {
+		if _, err := r.grpc.StartSession(ctx, &vigilv1.StartSessionRequest{Session: session, User: "mia"}); err != nil {
+			t.Fatal(err)
+		}
+		ps, _ := u.moves(40, next)
+		return sendPointer(t, r.grpc, ctx, session, ps).Trust
+	}
+	own, other := trust("own", owner), trust("other", newMouser(2))
+	t.Logf("on the federation's mouse population, after 40 point-and-clicks: owner's trust %.1f, another person's %.1f", own, other)
+	if !(other < own-10) {
+		t.Fatalf("the refitted mouse model does not tell the owner (trust %.1f) from another person (%.1f)", own, other)
+	}
+}
+
+func nanSlice(n int) []float64 {
+	s := make([]float64, n)
+	for i := range s {
+		s[i] = math.NaN()
+	}
+	return s
 }

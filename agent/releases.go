@@ -11,8 +11,8 @@ import (
 	"github.com/vigilauth/vigil/models"
 )
 
-// Releases are the organisation's release streams the agent follows (see FollowReleases). Either
-// updater may be nil: an organisation may publish only one of them.
+// Releases are the organisation's release streams the agent follows (see FollowReleases). Any
+// updater may be nil: an organisation may publish only some of them.
 type Releases struct {
 	// Autoencoder follows the global autoencoder (model "keystroke-ae": params.f64, meta.json).
 	// Its candidates are scored in shadow on the windows of sessions in good standing.
@@ -20,8 +20,13 @@ type Releases struct {
 	// Population follows the population model (model "keystroke-population", population.f64;
 	// an updater with Config.Population set).
 	Population *updater.Updater
-	// Report, if set, is told of every event other than NoChange and every error of either
-	// updater, and of every installation into the users' models (model "", event Installed).
+	// MousePopulation follows the mouse population model ("mouse-population", population.f64
+	// with the reference it was decoded against; an updater with Config.Population set to the
+	// mouse layout), which users' mouse models are fitted on.
+	MousePopulation *updater.Updater
+	// Report, if set, is told of every event other than NoChange and every error of any
+	// updater, and of every installation into the users' models (event Installed: model "" for
+	// the typing models, the mouse population's name for the mouse models).
 	Report func(model string, ev updater.Event, err error)
 }
 
@@ -92,8 +97,12 @@ func (a *Agent) FollowReleases(ctx context.Context, r Releases) error {
 	if r.Population != nil {
 		follow(r.Population, nil)
 	}
+	if r.MousePopulation != nil {
+		follow(r.MousePopulation, nil)
+	}
 	g.Go(func() error {
 		installedAE, installedPop := version(current(r.Autoencoder)), version(current(r.Population))
+		installedMouse := version(current(r.MousePopulation))
 		for {
 			select {
 			case <-ctx.Done():
@@ -101,6 +110,20 @@ func (a *Agent) FollowReleases(ctx context.Context, r Releases) error {
 			case <-changed:
 			}
 			ae, pop := current(r.Autoencoder), current(r.Population)
+			if mp := current(r.MousePopulation); version(mp) != installedMouse {
+				start := time.Now()
+				var mg *models.Global
+				if mp != nil {
+					mg = &models.Global{Population: mp.Population}
+				}
+				err := a.SetMouseGlobal(ctx, mg)
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				installedMouse = version(mp)
+				a.cfg.Logger.Info("mouse population installed", "version", installedMouse, "refit", time.Since(start).Round(time.Millisecond), "err", err)
+				report(r.MousePopulation.Status().Model, updater.Event{Kind: updater.Installed, Version: installedMouse}, err)
+			}
 			if version(ae) == installedAE && version(pop) == installedPop {
 				continue
 			}

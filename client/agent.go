@@ -212,9 +212,9 @@ func (a *Agent) do(ctx context.Context, t *vigilv1.Task) (Result, error) {
 		if delta, loss, err = a.train(ctx, t, cfg); err != nil {
 			return Result{}, fmt.Errorf("client: round %d: %w", t.GetRound(), err)
 		}
-	case vigilv1.TaskKind_TASK_KIND_POPULATION_STATS:
+	case vigilv1.TaskKind_TASK_KIND_POPULATION_STATS, vigilv1.TaskKind_TASK_KIND_REFERENCE_STATS:
 		if delta, err = a.population.contribute(t, a.cfg.Data); err != nil {
-			return Result{}, fmt.Errorf("client: round %d: population statistics: %w", t.GetRound(), err)
+			return Result{}, fmt.Errorf("client: round %d: %s statistics: %w", t.GetRound(), kindWord(t.GetKind()), err)
 		}
 	default:
 		return Result{}, fmt.Errorf("client: round %d: task of unknown kind %v; this device may need an update", t.GetRound(), t.GetKind())
@@ -330,4 +330,12 @@ func (a *Agent) installed() map[string]uint64 {
 		return nil
 	}
 	return inst
+}
+
+// kindWord names a population task's kind in errors.
+func kindWord(k vigilv1.TaskKind) string {
+	if k == vigilv1.TaskKind_TASK_KIND_REFERENCE_STATS {
+		return "reference"
+	}
+	return "population"
 }

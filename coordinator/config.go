@@ -54,9 +54,9 @@ type Config struct {
 	// MaxBackoff caps FailureBackoff's doubling (default 5m).
 	MaxBackoff time.Duration
 
-	// Population, if set, also runs the rounds that learn the population model (see
-	// PopulationRounds): first, and again every Population.Every rounds.
-	Population *PopulationRounds
+	// Populations, if set, also runs the rounds that learn each population model (see
+	// PopulationRounds): first, in order, and again every PopulationRounds.Every rounds.
+	Populations []*PopulationRounds
 
 	// Training is what devices are told to do with their local data.
 	Training Training

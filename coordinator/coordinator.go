@@ -29,23 +29,21 @@ type Coordinator struct {
 	mu     sync.Mutex
 	engine *round.Engine
 	global GlobalModel
-	// population is the newest population model (zero: none released, or not configured).
-	population GlobalModel
-	devices    map[string]device
-	sortedIDs  enrolledIDs                 // the devices' IDs in order, for sampling (enrolledids.go)
-	enrolling  map[string]pendingEnrolment // enrolled but not yet called again: not in devices
-	completed  int
-	open       openRound
-	abandoned  uint64        // a round found closed at restart, to report once
-	servable   uint64        // the open round once its start is durable: only its tasks are handed out
-	opened     chan struct{} // closed, and replaced, when a round becomes servable
-	ledger     *dp.Ledger
-	contribs   *contributionLog // the open round's contributions, for the trustees
+	// pops are the configured populations, with their newest models (population.go).
+	pops      []*population
+	devices   map[string]device
+	sortedIDs enrolledIDs                 // the devices' IDs in order, for sampling (enrolledids.go)
+	enrolling map[string]pendingEnrolment // enrolled but not yet called again: not in devices
+	completed int
+	open      openRound
+	abandoned uint64        // a round found closed at restart, to report once
+	servable  uint64        // the open round once its start is durable: only its tasks are handed out
+	opened    chan struct{} // closed, and replaced, when a round becomes servable
+	ledger    *dp.Ledger
+	contribs  *contributionLog // the open round's contributions, for the trustees
 
-	// populationFailed is the last population round that failed, and populationTooSmall
-	// whether the fleet was too small for one (logged once).
-	populationFailed   uint64
-	populationTooSmall bool
+	// populationFailed is the last population round that failed.
+	populationFailed uint64
 
 	// Operating the run: pacing, back-off, the operator's pause and abort, and what the
 	// status reports (in memory only, except the pause).
@@ -65,10 +63,8 @@ type Coordinator struct {
 	// retained are old model versions object lock kept, with when to try again (retention.go).
 	retained map[uint64]time.Time
 
-	unpublished uint64 // a version not yet taken by the Publisher
-	// unpublishedPopulation is a population version not yet taken by the Publisher.
-	unpublishedPopulation uint64
-	lastPublishTry        time.Time
+	unpublished    uint64 // a version not yet taken by the Publisher
+	lastPublishTry time.Time
 
 	// Durability: changes made under mu are written by the next commit; handlers that must not
 	// answer before their change is on disk wait for pending.done.
@@ -119,25 +115,32 @@ func New(ctx context.Context, cfg Config, sealing Sealing) (*Coordinator, error)
 	if err != nil {
 		return nil, err
 	}
-	population, err := loadPopulation(ctx, cfg)
+	pops, err := loadPopulations(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
-	engine, err := round.New(cfg.roundConfig(), max(global.Meta.Round, population.Meta.Round))
+	last := global.Meta.Round
+	for _, p := range pops {
+		last = max(last, p.model.Meta.Round, p.reference.Meta.Round)
+	}
+	engine, err := round.New(cfg.roundConfig(), last)
 	if err != nil {
 		return nil, fmt.Errorf("coordinator: %w", err)
 	}
 	m.globalVersion.Set(float64(global.Meta.Version))
 	c := &Coordinator{
 		cfg: cfg, sealing: sealing, log: cfg.Logger, metrics: m,
-		wake: make(chan struct{}, 1), engine: engine, global: global, population: population, devices: map[string]device{},
+		wake: make(chan struct{}, 1), engine: engine, global: global, pops: pops, devices: map[string]device{},
 		enrolling: map[string]pendingEnrolment{}, lastSeen: map[string]time.Time{}, removed: map[string]removal{},
 		pending: &commit{done: make(chan struct{})}, stopped: make(chan struct{}), opened: make(chan struct{}),
 	}
 	if err := c.openLedger(); err != nil {
 		return nil, err
 	}
-	c.unpublished, c.unpublishedPopulation = global.Meta.Version, population.Meta.Version
+	c.unpublished = global.Meta.Version
+	for _, p := range pops {
+		p.unpublished = p.model.Meta.Version
+	}
 	if cfg.StateDir != "" {
 		if c.state, err = newStateFile(cfg.StateDir); err != nil {
 			return nil, err

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/vigilauth/vigil/dp"
+	"github.com/vigilauth/vigil/models"
 	"github.com/vigilauth/vigil/release"
 )
 
@@ -37,14 +38,28 @@ func (c *Config) checkPolicy() error {
 	if err != nil {
 		return fmt.Errorf("coordinator: devices would refuse every task, the settings are outside privacy policy v%d: %w", p.Version, err)
 	}
-	if pop := c.Population; pop != nil {
+	for _, pop := range c.Populations {
 		// m_min of a population round follows from the devices enrolled when it starts; the
 		// noise and the clip norm are fixed, and checked here.
 		m := max(c.MinUpdates, 2)
-		err := p.Check(release.Task{NoiseMultiplier: pop.NoiseMultiplier, ClipNorm: pop.Stats.Clip(),
-			MinParticipants: uint32(max(m, int(p.MinParticipants))), ToleratedDevices: uint32(max(dp.DefaultToleratedDevices(m), int(p.MinToleratedDevices)))})
-		if err != nil {
-			return fmt.Errorf("coordinator: devices would refuse every population task, its settings are outside privacy policy v%d: %w", p.Version, err)
+		rounds := []struct{ z, clip float64 }{{pop.NoiseMultiplier, 0}}
+		if pop.Stats != nil {
+			rounds[0].clip = pop.Stats.Clip()
+		} else {
+			// The statistics round's clip is its settings', whatever reference is learnt.
+			s, err := models.NewPopulationStats(pop.layout(), models.Reference{Center: make([]float64, pop.layout().NumBuckets())}, pop.StatsConfig)
+			if err != nil {
+				return err
+			}
+			rounds[0].clip = s.Clip()
+			rounds = append(rounds, struct{ z, clip float64 }{pop.ReferenceNoiseMultiplier, pop.Reference.Clip()})
+		}
+		for _, r := range rounds {
+			err := p.Check(release.Task{NoiseMultiplier: r.z, ClipNorm: r.clip,
+				MinParticipants: uint32(max(m, int(p.MinParticipants))), ToleratedDevices: uint32(max(dp.DefaultToleratedDevices(m), int(p.MinToleratedDevices)))})
+			if err != nil {
+				return fmt.Errorf("coordinator: devices would refuse every round of population %q, its settings are outside privacy policy v%d: %w", pop.ModelName, p.Version, err)
+			}
 		}
 	}
 	return nil

@@ -77,7 +77,7 @@ func plaintextPopulationRound(t *testing.T) (*fixture, *models.PopulationStats, 
 	const devices = 6
 	stats := populationStats(t, 30)
 	f := start(t, coordinator.Config{Rounds: 1, DevicesPerRound: 3, MinUpdates: 3, MinEnrolled: devices, RoundTimeout: 30 * time.Second, InitSeed: 1,
-		Population: &coordinator.PopulationRounds{Stats: stats, Window: 50}})
+		Populations: []*coordinator.PopulationRounds{{Stats: stats, Window: 50}}})
 	var cfgs []client.Config
 	exact := make([]float64, stats.Len())
 	for i := range devices {
@@ -167,8 +167,8 @@ func TestPopulationRoundEncryptedAndPrivate(t *testing.T) {
 	state := t.TempDir()
 	f := startEncrypted(t, coordinator.Config{Rounds: 1, DevicesPerRound: devices, MinUpdates: 3, MinEnrolled: devices,
 		RoundTimeout: 60 * time.Second, StateDir: state,
-		Privacy:    coordinator.Privacy{ClipNorm: 1, NoiseMultiplier: 1, Budget: dp.Budget{Epsilon: 1000, Delta: 1e-5}},
-		Population: &coordinator.PopulationRounds{Stats: stats, Window: 50, NoiseMultiplier: z}}, true)
+		Privacy:     coordinator.Privacy{ClipNorm: 1, NoiseMultiplier: 1, Budget: dp.Budget{Epsilon: 1000, Delta: 1e-5}},
+		Populations: []*coordinator.PopulationRounds{{Stats: stats, Window: 50, NoiseMultiplier: z}}}, true)
 	var cfgs []client.Config
 	for i := range devices {
 		id := fmt.Sprintf("dev-%d", i)
@@ -221,8 +221,8 @@ func TestPopulationWaitsForAFleet(t *testing.T) {
 	const devices = 4
 	f := start(t, coordinator.Config{Rounds: 2, DevicesPerRound: devices, MinUpdates: 3, MinEnrolled: devices, RoundTimeout: 30 * time.Second,
 		InitSeed: 1, StateDir: t.TempDir(),
-		Privacy:    coordinator.Privacy{ClipNorm: 1, NoiseMultiplier: 1, Budget: dp.Budget{Epsilon: 100, Delta: 1e-5}},
-		Population: &coordinator.PopulationRounds{Stats: populationStats(t, 30), Window: 50, NoiseMultiplier: 2}})
+		Privacy:     coordinator.Privacy{ClipNorm: 1, NoiseMultiplier: 1, Budget: dp.Budget{Epsilon: 100, Delta: 1e-5}},
+		Populations: []*coordinator.PopulationRounds{{Stats: populationStats(t, 30), Window: 50, NoiseMultiplier: 2}}})
 	var cfgs []client.Config
 	for i := range devices {
 		d := typistData{rows: typistRows(t, uint64(i+1), 20), windows: typistWindows(t, uint64(i+1), 5)}

@@ -207,8 +207,10 @@ func (c *Coordinator) openLedger() error {
 	snap, err := dp.ReadLedger(p.LedgerPath)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		if g.Meta.Round == 0 {
-			g = c.population
+		for _, p := range c.pops {
+			if g.Meta.Round == 0 {
+				g = p.model
+			}
 		}
 		if g.Meta.Round > 0 {
 			return fmt.Errorf("%w: model %q v%d was released by round %d, but there is no ledger at %s; a deleted ledger cannot be rebuilt",
@@ -235,8 +237,12 @@ func (c *Coordinator) openLedger() error {
 	if err != nil {
 		return fmt.Errorf("coordinator: %w", err)
 	}
-	// The population model's rounds are charged to the same ledger, and bound the same way.
-	for _, g := range []GlobalModel{c.global, c.population} {
+	// The populations' rounds are charged to the same ledger, and bound the same way.
+	bound := []GlobalModel{c.global}
+	for _, p := range c.pops {
+		bound = append(bound, p.model, p.reference)
+	}
+	for _, g := range bound {
 		if g.Meta.Round == 0 {
 			continue
 		}

@@ -23,11 +23,11 @@ import (
 // any further writes.
 func serve(t *testing.T, storeDir, stateDir string) (vigilv1.CoordinatorClient, *coordinator.Coordinator, func()) {
 	t.Helper()
-	return serveWith(t, storeDir, stateDir, nil)
+	return serveWith(t, storeDir, stateDir)
 }
 
-// serveWith is serve with population rounds (nil: none).
-func serveWith(t *testing.T, storeDir, stateDir string, population *coordinator.PopulationRounds) (vigilv1.CoordinatorClient, *coordinator.Coordinator, func()) {
+// serveWith is serve with population rounds (none: none).
+func serveWith(t *testing.T, storeDir, stateDir string, populations ...*coordinator.PopulationRounds) (vigilv1.CoordinatorClient, *coordinator.Coordinator, func()) {
 	t.Helper()
 	st, err := store.NewFS(storeDir)
 	if err != nil {
@@ -36,7 +36,7 @@ func serveWith(t *testing.T, storeDir, stateDir string, population *coordinator.
 	c, err := coordinator.New(context.Background(), coordinator.Config{
 		Store: st, StateDir: stateDir, Spec: spec, FeatureSet: keystroke.TimingFeatureSet,
 		DevicesPerRound: 3, MinUpdates: 3, MinEnrolled: 3, RoundTimeout: time.Minute, Rounds: 1, LongPoll: 100 * time.Millisecond,
-		Privacy: coordinator.Privacy{InsecureNoDP: true}, Population: population,
+		Privacy: coordinator.Privacy{InsecureNoDP: true}, Populations: populations,
 	}, coordinator.Insecure{})
 	if err != nil {
 		t.Fatal(err)

@@ -31,7 +31,12 @@ func (c *Coordinator) pruneVersions(ctx context.Context) {
 	if rs, ok := c.engine.State(); ok {
 		base = rs.BaseVersion
 	}
-	population := c.population.Meta.Name
+	var populations []string
+	for _, p := range c.pops {
+		if p.model.Meta.Name != "" {
+			populations = append(populations, p.model.Meta.Name)
+		}
+	}
 	c.mu.Unlock()
 	now := c.cfg.Now()
 	need := func(v uint64) bool { return v == base }
@@ -56,18 +61,17 @@ func (c *Coordinator) pruneVersions(ctx context.Context) {
 		c.log.Info("old model versions kept: the store's object lock refused their deletion; tried again in a day",
 			"versions", p.retained, "retry_in", retryRetained)
 	}
-	if population == "" {
-		return
-	}
 	// Population rounds are rare, so versions object lock keeps are simply tried again at the
-	// next one.
+	// next one. A learnt reference is kept whole: it is the base of every later population.
 	none := func(uint64) bool { return false }
-	p, err = pruneModels(ctx, c.cfg.Store, population, c.cfg.KeepVersions, none, none)
-	if err != nil {
-		c.log.Warn("old population versions not pruned; tried again after the next round", "keep", c.cfg.KeepVersions, "err", err)
-	}
-	if len(p.deleted) > 0 || len(p.retained) > 0 {
-		c.log.Info("old population versions pruned to their metadata", "model", population, "versions", p.deleted, "kept_by_object_lock", p.retained)
+	for _, population := range populations {
+		p, err := pruneModels(ctx, c.cfg.Store, population, c.cfg.KeepVersions, none, none)
+		if err != nil {
+			c.log.Warn("old population versions not pruned; tried again after the next round", "model", population, "keep", c.cfg.KeepVersions, "err", err)
+		}
+		if len(p.deleted) > 0 || len(p.retained) > 0 {
+			c.log.Info("old population versions pruned to their metadata", "model", population, "versions", p.deleted, "kept_by_object_lock", p.retained)
+		}
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"github.com/vigilauth/vigil/aggregation"
 	"github.com/vigilauth/vigil/coordinator/round"
 	"github.com/vigilauth/vigil/dp"
+	"github.com/vigilauth/vigil/models"
 	statev1 "github.com/vigilauth/vigil/proto/vigil/state/v1"
 	"github.com/vigilauth/vigil/trustee"
 )
@@ -124,10 +125,13 @@ func (c *Coordinator) step(ctx context.Context) (done bool, err error) {
 	sum := roundSummary{Round: closed.Round, Selected: closed.Selected, Participants: len(closed.Participants), Ended: end, Duration: dur}
 	var wait time.Duration
 	if err == nil {
-		if info.kind == statev1.RoundKind_ROUND_KIND_POPULATION_STATS {
-			c.population = next
-			c.unpublishedPopulation = next.Meta.Version
-		} else {
+		switch {
+		case info.kind == statev1.RoundKind_ROUND_KIND_POPULATION_STATS:
+			info.population.model = next
+			info.population.unpublished = next.Meta.Version
+		case info.kind == statev1.RoundKind_ROUND_KIND_REFERENCE_STATS:
+			info.population.reference = next
+		default:
 			c.global = next
 			c.unpublished = next.Meta.Version
 			c.completed++
@@ -137,8 +141,9 @@ func (c *Coordinator) step(ctx context.Context) (done bool, err error) {
 	} else {
 		wait = c.backoffLocked(end)
 		sum.Outcome, sum.Reason = "failed", err.Error()
-		if info.kind == statev1.RoundKind_ROUND_KIND_POPULATION_STATS {
+		if isPopulationKind(info.kind) {
 			c.populationFailed = closed.Round
+			info.population.failed = closed.Round
 		}
 	}
 	sum.Stages = stages
@@ -162,7 +167,7 @@ func (c *Coordinator) step(ctx context.Context) (done bool, err error) {
 	eps, delta := c.spent()
 	c.metrics.rounds.WithLabelValues("completed").Inc()
 	c.metrics.participants.Set(float64(len(closed.Participants)))
-	if info.kind != statev1.RoundKind_ROUND_KIND_POPULATION_STATS {
+	if !isPopulationKind(info.kind) {
 		c.metrics.globalVersion.Set(float64(next.Meta.Version))
 	}
 	c.metrics.epsilon.Set(eps)
@@ -192,6 +197,8 @@ type openRound struct {
 	round   uint64
 	privacy roundPrivacy
 	kind    statev1.RoundKind
+	// population is the population a population or reference round serves.
+	population *population
 }
 
 // start opens the next round if the configuration, the enrolled devices and the privacy budget
@@ -242,11 +249,8 @@ func (c *Coordinator) start(ctx context.Context, now time.Time) (done bool, err 
 		return false, nil
 	}
 	ids := c.sortedIDs.sorted(c.devices)
-	kind := statev1.RoundKind_ROUND_KIND_TRAIN
-	if c.populationDueLocked(c.engine.LastRound()+1, len(ids)) {
-		kind = statev1.RoundKind_ROUND_KIND_POPULATION_STATS
-	}
-	rp, plan, dim, err := c.roundSetup(kind, len(ids))
+	pop, kind := c.populationDueLocked(c.engine.LastRound()+1, len(ids))
+	rp, plan, dim, err := c.roundSetup(kind, pop, len(ids))
 	if err != nil {
 		c.mu.Unlock()
 		return false, fmt.Errorf("coordinator: %w", err)
@@ -266,7 +270,7 @@ func (c *Coordinator) start(ctx context.Context, now time.Time) (done bool, err 
 	c.dirty = true
 	id, selected, err := c.engine.StartPlan(now, plan, c.global.Meta.Version, ids, sum, c.cfg.Rand)
 	// The round's privacy is saved with it by the commit below, before any device is asked.
-	c.open = openRound{round: id, privacy: rp, kind: kind}
+	c.open = openRound{round: id, privacy: rp, kind: kind, population: pop}
 	if c.cfg.RoundInterval > 0 {
 		c.notBefore = now.Add(c.cfg.RoundInterval)
 	}
@@ -327,8 +331,18 @@ func (c *Coordinator) release(ctx context.Context, closed round.Closed, info ope
 		c.log.Error("decrypted sum refused", "round", closed.Round, "err", err)
 		return GlobalModel{}, err
 	}
-	if info.kind == statev1.RoundKind_ROUND_KIND_POPULATION_STATS {
-		next, err := c.releasePopulation(ctx, closed, info, sum, charged)
+	if isPopulationKind(info.kind) {
+		var next GlobalModel
+		if info.kind == statev1.RoundKind_ROUND_KIND_REFERENCE_STATS {
+			var ref models.Reference
+			if next, ref, err = c.learnReference(ctx, info.population, closed, info, sum, charged); err == nil {
+				c.mu.Lock()
+				err = info.population.setReference(ref)
+				c.mu.Unlock()
+			}
+		} else {
+			next, err = c.releasePopulation(ctx, info.population, closed, info, sum, charged)
+		}
 		if err == nil && c.ledger != nil {
 			if err := c.ledger.RecordRelease(closed.Round, next.Meta.ParamsSHA256); err != nil {
 				c.log.Warn("released population's hash not yet in the privacy ledger", "round", closed.Round, "err", err)
@@ -374,12 +388,18 @@ func (c *Coordinator) release(ctx context.Context, closed round.Closed, info ope
 // to the Publisher if it has not taken them yet, at most once a second while it keeps failing.
 func (c *Coordinator) publishPending(ctx context.Context) {
 	c.mu.Lock()
-	pending := []struct {
+	type unpublished struct {
 		v     uint64
 		g     GlobalModel
 		taken *uint64
-	}{{c.unpublished, c.global, &c.unpublished}, {c.unpublishedPopulation, c.population, &c.unpublishedPopulation}}
-	due := (c.unpublished != 0 || c.unpublishedPopulation != 0) && c.cfg.Now().Sub(c.lastPublishTry) >= time.Second
+	}
+	pending := []unpublished{{c.unpublished, c.global, &c.unpublished}}
+	some := c.unpublished != 0
+	for _, p := range c.pops {
+		pending = append(pending, unpublished{p.unpublished, p.model, &p.unpublished})
+		some = some || p.unpublished != 0
+	}
+	due := some && c.cfg.Now().Sub(c.lastPublishTry) >= time.Second
 	if due {
 		c.lastPublishTry = c.cfg.Now()
 	}
@@ -409,4 +429,12 @@ func (c *Coordinator) publishPending(ctx context.Context) {
 		c.lastPublishTry = time.Time{}
 		c.mu.Unlock()
 	}
+}
+
+// populationName is the name of the population the round serves, empty for a training round.
+func (o openRound) populationName() string {
+	if o.population == nil {
+		return ""
+	}
+	return o.population.cfg.ModelName
 }

@@ -226,10 +226,23 @@ func (c *Coordinator) taskResponse(t round.Task, version uint64) *vigilv1.GetTas
 		Policy:     c.cfg.PrivacyPolicy,
 	}
 	c.mu.Lock()
-	population := c.open.round == t.Round && c.open.kind == statev1.RoundKind_ROUND_KIND_POPULATION_STATS
+	var (
+		kind statev1.RoundKind
+		pop  *population
+	)
+	if c.open.round == t.Round {
+		kind, pop = c.open.kind, c.open.population
+	}
+	if pop != nil {
+		task.Population = populationTask(pop, kind)
+	}
 	c.mu.Unlock()
-	if population {
-		task.Kind, task.Population = vigilv1.TaskKind_TASK_KIND_POPULATION_STATS, c.populationTask()
+	switch {
+	case pop == nil:
+	case kind == statev1.RoundKind_ROUND_KIND_REFERENCE_STATS:
+		task.Kind = vigilv1.TaskKind_TASK_KIND_REFERENCE_STATS
+	default:
+		task.Kind = vigilv1.TaskKind_TASK_KIND_POPULATION_STATS
 	}
 	return &vigilv1.GetTaskResponse{GlobalVersion: version, Task: task}
 }

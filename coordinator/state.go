@@ -92,7 +92,7 @@ func (c *Coordinator) snapshotLocked() (*statev1.CoordinatorState, error) {
 		Id: rs.Round, BaseVersion: rs.BaseVersion, Started: timestamppb.New(rs.Started), Deadline: timestamppb.New(rs.Deadline),
 		Phase: statev1.Phase_PHASE_COLLECTING, Sum: raw, Count: uint32(sum.Count()),
 		SamplingRate: c.open.privacy.samplingRate, ExpectedParticipants: c.open.privacy.expected,
-		Privacy: encodeRoundPrivacy(c.open.privacy), Kind: c.open.kind,
+		Privacy: encodeRoundPrivacy(c.open.privacy), Kind: c.open.kind, Population: c.open.populationName(),
 	}
 	if plan, ok := c.engine.Plan(); ok {
 		r.QuorumMin = uint32(plan.Quorum.Min)
@@ -136,15 +136,25 @@ func (c *Coordinator) restore(st *statev1.CoordinatorState) error {
 		return fmt.Errorf("coordinator: saved round %d trains version %d but the store's newest is %d", r.GetId(), r.GetBaseVersion(), c.global.Meta.Version)
 	}
 	saved := decodeRoundPrivacy(r)
-	configured := c.configuredPrivacy(r.GetKind(), saved)
+	var pop *population
+	if isPopulationKind(r.GetKind()) {
+		name := r.GetPopulation()
+		if name == "" && len(c.pops) > 0 {
+			name = c.pops[0].cfg.ModelName // saved before rounds named their population
+		}
+		if pop = c.populationByName(name); pop != nil && r.GetKind() == statev1.RoundKind_ROUND_KIND_POPULATION_STATS && pop.stats == nil {
+			return fmt.Errorf("%w: round %d: a statistics round of %q, whose reference the store does not hold", ErrRoundSettingsChanged, r.GetId(), name)
+		}
+	}
+	configured := c.configuredPrivacy(r.GetKind(), pop, saved)
 	if d := saved.diff(configured); d != "" {
 		// Devices have already noised for the saved settings; charging the configured ones
 		// would record a privacy loss the round did not have.
 		return fmt.Errorf("%w: round %d: %s; restart with the round's settings to finish it", ErrRoundSettingsChanged, r.GetId(), d)
 	}
 	dim, plan := len(c.global.Params), round.Plan{}
-	if r.GetKind() == statev1.RoundKind_ROUND_KIND_POPULATION_STATS {
-		dim = c.cfg.Population.Stats.Len()
+	if pop != nil {
+		dim, _, _ = pop.encoding(r.GetKind())
 		plan = round.Plan{Expected: len(r.GetTasks()), Quorum: aggregation.Quorum{Min: int(r.GetQuorumMin())}}
 	}
 	sum, err := c.sealing.RestoreSum(dim, r.GetSum())
@@ -158,7 +168,7 @@ func (c *Coordinator) restore(st *statev1.CoordinatorState) error {
 	if err := c.engine.Restore(rs, sum); err != nil {
 		return fmt.Errorf("coordinator: %w", err)
 	}
-	c.open = openRound{round: r.GetId(), privacy: saved, kind: r.GetKind()}
+	c.open = openRound{round: r.GetId(), privacy: saved, kind: r.GetKind(), population: pop}
 	c.servable = r.GetId() // no one waits yet: New has not returned
 	c.log.Info("resumed round", "round", r.GetId(), "updates", sum.Count(), "deadline", rs.Deadline.Format(time.RFC3339))
 	return nil

@@ -77,8 +77,13 @@ type PrivacyMeta struct {
 // (the population is a function of it) and lets anyone check the decoding.
 const KindPopulation = "population-stats"
 
+// KindReference marks a learnt reference's metadata (Meta.Kind): its params.f64 holds the
+// reference as ReferenceParams encodes it (see ReferenceStats).
+const KindReference = "population-reference"
+
 // CheckParams checks params against the metadata: the architecture's parameter count for the
-// global autoencoder, the recorded count for a population model, and finite values.
+// global autoencoder, the recorded count for a population model or a reference, and finite
+// values.
 func (m Meta) CheckParams(params []float64) error {
 	switch m.Kind {
 	case "":
@@ -86,6 +91,16 @@ func (m Meta) CheckParams(params []float64) error {
 	case KindPopulation:
 		if len(m.Layers) != 0 || m.NumParams < 1 || len(params) != m.NumParams {
 			return fmt.Errorf("%w: population model with %d layers, %d parameters recorded and %d given", ErrBadSpec, len(m.Layers), m.NumParams, len(params))
+		}
+		for i, v := range params {
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				return fmt.Errorf("%w: parameter %d is %v", ErrBadSpec, i, v)
+			}
+		}
+		return nil
+	case KindReference:
+		if len(m.Layers) != 0 || m.NumParams < 3 || m.NumParams%3 != 0 || len(params) != m.NumParams {
+			return fmt.Errorf("%w: reference with %d layers, %d parameters recorded and %d given", ErrBadSpec, len(m.Layers), m.NumParams, len(params))
 		}
 		for i, v := range params {
 			if math.IsNaN(v) || math.IsInf(v, 0) {

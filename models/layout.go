@@ -73,6 +73,11 @@ type Layout struct {
 	// whatever its configuration says: for layouts whose rare buckets are better scored as
 	// their ancestors than not at all.
 	StatsBackoff bool
+	// StatsPoolByRoot likewise makes every PopulationStats encoding of this layout pool with
+	// PoolByRoot: for layouts whose kinds mix features of different units under different
+	// roots. The layout carries it so that the device, the coordinator and the evaluation
+	// cannot encode it differently.
+	StatsPoolByRoot bool
 	// Natural converts a value on bucket b's scale to the unit people read (e.g. milliseconds)
 	// and names that unit; nil means values are shown as they are.
 	Natural func(b int, v float64) (float64, string)

@@ -111,6 +111,7 @@ func NewPopulationStats(l *Layout, ref Reference, cfg PopulationStatsConfig) (*P
 		return nil, err
 	}
 	cfg.Backoff = cfg.Backoff || l.StatsBackoff
+	cfg.PoolByRoot = cfg.PoolByRoot || l.StatsPoolByRoot
 	nb := l.NumBuckets()
 	if len(ref.Center) != nb || (ref.Scale != nil && len(ref.Scale) != nb) {
 		return nil, fmt.Errorf("%w: %d centres and %d scales for %d buckets of %s", ErrBadData, len(ref.Center), len(ref.Scale), nb, l.Name)

@@ -126,6 +126,11 @@ type Population struct {
 	// FromStats marks a population decoded from the deployable statistics round
 	// (PopulationStats), whose user models take the layout's ThresholdStats.
 	FromStats bool
+	// Reference, when set, is the reference the statistics were taken relative to, carried
+	// for layouts that learn theirs (ReferenceStats): a population's bounds are in its
+	// reference's scales, so a device checks both (ReferenceStats.CheckReference,
+	// PopulationStats.CheckPopulation).
+	Reference *Reference
 }
 
 // NewPopulation derives the population model from the sum of devices' contributions.

@@ -15,25 +15,35 @@ const ArtifactPopulation = "population.f64"
 const populationMagic = "vigil-population-v1\n"
 
 // EncodePopulation serialises pop: the magic line, the layout's name (length-prefixed), the
-// number of buckets, flags (1: FromStats), Users, then per bucket Mean, Within, Between and
-// Freq, all little-endian. A bucket without a model has Mean NaN and zero variances.
+// number of buckets, flags (1: FromStats, 2: a Reference follows), Users, then per bucket Mean,
+// Within, Between and Freq, then with flag 2 per bucket the reference's centre and scale, all
+// little-endian. A bucket without a model has Mean NaN and zero variances.
 func EncodePopulation(pop *Population) []byte {
 	name := pop.Layout.Name
 	nb := pop.Layout.NumBuckets()
-	out := make([]byte, 0, len(populationMagic)+4+len(name)+24+32*nb)
+	out := make([]byte, 0, len(populationMagic)+4+len(name)+24+48*nb)
 	out = append(out, populationMagic...)
 	out = binary.LittleEndian.AppendUint32(out, uint32(len(name)))
 	out = append(out, name...)
 	out = binary.LittleEndian.AppendUint64(out, uint64(nb))
 	var flags uint64
 	if pop.FromStats {
-		flags = 1
+		flags |= 1
+	}
+	if pop.Reference != nil {
+		flags |= 2
 	}
 	out = binary.LittleEndian.AppendUint64(out, flags)
 	out = binary.LittleEndian.AppendUint64(out, math.Float64bits(pop.Users))
 	for b := 0; b < nb; b++ {
 		for _, v := range [4]float64{pop.Mean[b], pop.Within[b], pop.Between[b], pop.Freq[b]} {
 			out = binary.LittleEndian.AppendUint64(out, math.Float64bits(v))
+		}
+	}
+	if r := pop.Reference; r != nil {
+		for b := 0; b < nb; b++ {
+			out = binary.LittleEndian.AppendUint64(out, math.Float64bits(r.Center[b]))
+			out = binary.LittleEndian.AppendUint64(out, math.Float64bits(r.Scale[b]))
 		}
 	}
 	return out
@@ -66,18 +76,25 @@ func DecodePopulation(l *Layout, data []byte) (*Population, error) {
 	}
 	data = data[n:]
 	nb := l.NumBuckets()
-	if len(data) != 24+32*nb {
-		return nil, bad("%d bytes of statistics, layout %s needs %d", len(data), l.Name, 24+32*nb)
+	if len(data) < 24 {
+		return nil, bad("truncated")
 	}
 	if got := binary.LittleEndian.Uint64(data); got != uint64(nb) {
 		return nil, bad("%d buckets, layout %s has %d", got, l.Name, nb)
 	}
 	flags := binary.LittleEndian.Uint64(data[8:])
-	if flags > 1 {
+	if flags > 3 {
 		return nil, bad("unknown flags %#x", flags)
 	}
+	want := 24 + 32*nb
+	if flags&2 != 0 {
+		want += 16 * nb
+	}
+	if len(data) != want {
+		return nil, bad("%d bytes of statistics, layout %s needs %d", len(data), l.Name, want)
+	}
 	f := func(i int) float64 { return math.Float64frombits(binary.LittleEndian.Uint64(data[16+8*i:])) }
-	p := &Population{Layout: l, FromStats: flags == 1, Users: f(0), Mean: make([]float64, nb), Within: make([]float64, nb), Between: make([]float64, nb), Freq: make([]float64, nb)}
+	p := &Population{Layout: l, FromStats: flags&1 != 0, Users: f(0), Mean: make([]float64, nb), Within: make([]float64, nb), Between: make([]float64, nb), Freq: make([]float64, nb)}
 	if !(p.Users >= 0) || math.IsInf(p.Users, 1) {
 		return nil, bad("users %v", p.Users)
 	}
@@ -92,6 +109,16 @@ func DecodePopulation(l *Layout, data []byte) (*Population, error) {
 		if math.IsInf(p.Mean[b], 0) || !(p.Within[b] > 0) || math.IsInf(p.Within[b], 1) || !(p.Between[b] > 0) || math.IsInf(p.Between[b], 1) {
 			return nil, bad("bucket %d: mean %v, within %v, between %v", b, p.Mean[b], p.Within[b], p.Between[b])
 		}
+	}
+	if flags&2 != 0 {
+		r := &Reference{Center: make([]float64, nb), Scale: make([]float64, nb)}
+		for b := 0; b < nb; b++ {
+			r.Center[b], r.Scale[b] = f(1+4*nb+2*b), f(2+4*nb+2*b)
+			if math.IsInf(r.Center[b], 0) || !(r.Scale[b] > 0) || math.IsInf(r.Scale[b], 1) {
+				return nil, bad("reference of bucket %d: centre %v, scale %v", b, r.Center[b], r.Scale[b])
+			}
+		}
+		p.Reference = r
 	}
 	return p, nil
 }

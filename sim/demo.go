@@ -19,6 +19,7 @@ import (
 	"github.com/vigilauth/vigil/internal/transport"
 	"github.com/vigilauth/vigil/models"
 	"github.com/vigilauth/vigil/models/keystroke"
+	"github.com/vigilauth/vigil/models/mouse"
 	"github.com/vigilauth/vigil/pki"
 	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
 	"github.com/vigilauth/vigil/release"
@@ -43,8 +44,11 @@ type DemoConfig struct {
 	// round), or NoDP for none at all.
 	Clip, Noise, Epsilon, Delta, DeviceEpsilon float64
 	PopulationNoise                            float64
-	Tolerated                                  int
-	NoDP                                       bool
+	// MousePopulationNoise is z of the mouse population's statistics rounds, after a reference
+	// round at MouseReferenceNoise(z) (0: no mouse population rounds).
+	MousePopulationNoise float64
+	Tolerated            int
+	NoDP                 bool
 
 	Trustees, Threshold int  // trustees holding shares of the decryption key, and how many decrypt
 	Updaters            int  // devices that also run the release updater
@@ -116,19 +120,32 @@ func RunDemo(ctx context.Context, f DemoConfig) (dir string, err error) {
 		heldOut = append(heldOut, d.HeldOut...)
 	}
 	spec := GlobalSpec()
-	var population *coordinator.PopulationRounds
+	var populations []*coordinator.PopulationRounds
 	if f.PopulationNoise > 0 {
 		z := f.PopulationNoise
 		if f.NoDP {
 			z = 0
 		}
-		if population, err = PopulationRounds(z, 0, f.Window); err != nil {
+		p, err := PopulationRounds(z, 0, f.Window)
+		if err != nil {
 			return f.Dir, err
 		}
+		populations = append(populations, p)
+	}
+	if f.MousePopulationNoise > 0 {
+		z, zRef := f.MousePopulationNoise, MouseReferenceNoise(f.MousePopulationNoise)
+		if f.NoDP {
+			z, zRef = 0, 0
+		}
+		p, err := MousePopulationRounds(z, zRef, 0)
+		if err != nil {
+			return f.Dir, err
+		}
+		populations = append(populations, p)
 	}
 	events := make(chan coordinator.Event, 4*len(devs)+16)
 	coord, err := coordinator.New(ctx, coordinator.Config{
-		Spec: spec, FeatureSet: FeatureSet, InitSeed: f.Seed, Population: population,
+		Spec: spec, FeatureSet: FeatureSet, InitSeed: f.Seed, Populations: populations,
 		Rounds: f.Rounds, DevicesPerRound: perRound, MinUpdates: minUpdates, MinEnrolled: len(devs),
 		RoundTimeout: 60 * time.Second, Store: st, StateDir: filepath.Join(f.Dir, "state"), Logger: logger,
 		Privacy: f.privacy(), PrivacyPolicy: emb.policy, Root: emb.root, Enroller: enroller, Publisher: publisher,
@@ -214,6 +231,12 @@ func (f DemoConfig) policy(minUpdates int, now time.Time) *release.PrivacyPolicy
 	if f.PopulationNoise > 0 {
 		minNoise, maxClip = min(minNoise, f.PopulationNoise), max(maxClip, PopulationClip)
 	}
+	if f.MousePopulationNoise > 0 {
+		rs, err := models.NewReferenceStats(mouse.NewLayout())
+		if err == nil {
+			minNoise, maxClip = min(minNoise, f.MousePopulationNoise), max(maxClip, MouseClip, rs.Clip())
+		}
+	}
 	return DefaultPolicy(minNoise, uint32(minUpdates), uint32(tDev), maxClip, now)
 }
 
@@ -257,7 +280,10 @@ func runFleet(ctx context.Context, devs []Device, addr string, emb *embedded, re
 				}
 				cfg.MinNoiseMultiplier = f.Noise
 				if f.PopulationNoise > 0 {
-					cfg.MinNoiseMultiplier = min(f.Noise, f.PopulationNoise)
+					cfg.MinNoiseMultiplier = min(cfg.MinNoiseMultiplier, f.PopulationNoise)
+				}
+				if f.MousePopulationNoise > 0 {
+					cfg.MinNoiseMultiplier = min(cfg.MinNoiseMultiplier, f.MousePopulationNoise)
 				}
 				if cfg.Ledger, err = DeviceLedger(filepath.Join(f.Dir, "devices", d.ID), d.ID, f.DeviceEpsilon, f.Delta); err != nil {
 					return err
@@ -324,8 +350,10 @@ type roundRow struct {
 	loss    float64
 	took    time.Duration
 	epsilon float64
-	// modelled and buckets are set for a population round: what survived the noise.
+	// modelled and buckets are set for a population round: what survived the noise; model
+	// names the population model of a population or reference round.
 	modelled, buckets int
+	model             string
 }
 
 // showRounds draws progress from the coordinator's events and measures each new global version
@@ -343,19 +371,32 @@ func showRounds(events <-chan coordinator.Event, bar progressBar, spec models.Sp
 		case coordinator.RoundFailed:
 			bar.failed(e.Round, e.Err)
 		case coordinator.RoundCompleted:
+			if e.Model == MouseReferenceModel {
+				bar.reference(e.Round, e.Accepted, e.Selected, e.Duration, e.Epsilon)
+				rows = append(rows, roundRow{round: e.Round, version: e.Version, devices: e.Accepted, took: e.Duration, epsilon: e.Epsilon, model: e.Model})
+				continue
+			}
 			if e.Model != AutoencoderModel {
 				m, err := coordinator.LoadModel(context.Background(), st, e.Model, e.Version)
 				if err != nil {
 					return nil, err
 				}
-				pop, err := models.DecodePopulation(keystroke.NewLayout(), m.Population)
+				layout := keystroke.NewLayout()
+				if e.Model == MousePopulationModel {
+					layout = mouse.NewLayout()
+				}
+				pop, err := models.DecodePopulation(layout, m.Population)
 				if err != nil {
 					return nil, err
 				}
 				modelled := pop.Modelled()
-				bar.population(e.Round, e.Accepted, e.Selected, e.Duration, modelled, len(pop.Mean), e.Epsilon)
+				label := "population model"
+				if e.Model == MousePopulationModel {
+					label = "mouse population model"
+				}
+				bar.population(e.Round, label, e.Accepted, e.Selected, e.Duration, modelled, len(pop.Mean), e.Epsilon)
 				rows = append(rows, roundRow{round: e.Round, version: e.Version, devices: e.Accepted, took: e.Duration, epsilon: e.Epsilon,
-					modelled: modelled, buckets: len(pop.Mean)})
+					modelled: modelled, buckets: len(pop.Mean), model: e.Model})
 				continue
 			}
 			m, err := coordinator.LoadModel(context.Background(), st, AutoencoderModel, e.Version)
@@ -391,8 +432,16 @@ func printSummary(w io.Writer, startLoss float64, rows []roundRow, dir string) {
 	var total time.Duration
 	var training []roundRow
 	for _, r := range rows {
-		if r.buckets > 0 {
-			fmt.Fprintf(w, "%-6d %-8s %-8d %-14s %-8.3f %.2fs\n", r.round, "pop v"+fmt.Sprint(r.version), r.devices,
+		switch {
+		case r.model == MouseReferenceModel:
+			fmt.Fprintf(w, "%-6d %-8s %-8d %-14s %-8.3f %.2fs\n", r.round, "ref v"+fmt.Sprint(r.version), r.devices, "-", r.epsilon, r.took.Seconds())
+			continue
+		case r.model != "":
+			prefix := "pop v"
+			if r.model == MousePopulationModel {
+				prefix = "mouse v"
+			}
+			fmt.Fprintf(w, "%-6d %-8s %-8d %-14s %-8.3f %.2fs\n", r.round, prefix+fmt.Sprint(r.version), r.devices,
 				fmt.Sprintf("%d of %d", r.modelled, r.buckets), r.epsilon, r.took.Seconds())
 			continue
 		}
@@ -410,7 +459,7 @@ func printSummary(w io.Writer, startLoss float64, rows []roundRow, dir string) {
 	for _, r := range rows {
 		if r.buckets > 0 {
 			fmt.Fprintf(w, "population model v%d (%s, round %d): %d of %d buckets survived the noise; devices fit their users' models against it\n",
-				r.version, PopulationModel, r.round, r.modelled, r.buckets)
+				r.version, r.model, r.round, r.modelled, r.buckets)
 		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/vigilauth/vigil/models"
 	"github.com/vigilauth/vigil/models/keystroke"
+	"github.com/vigilauth/vigil/models/mouse"
 )
 
 // FeatureSet is what the federated model is learnt over: summaries of keystroke windows, the
@@ -33,8 +34,9 @@ type Device struct {
 	HeldOut [][]float64
 	train   [][]float64
 	// windows are the timings of disjoint windows of the training part: the device's
-	// enrolment, which population rounds describe.
-	windows []models.Window
+	// enrolment, which population rounds describe; mouse its mouse enrolment, one window per
+	// action (none for a recorded participant: the Aalto data has no mouse).
+	windows, mouse []models.Window
 }
 
 // Features implements client.LocalData.
@@ -43,9 +45,29 @@ func (d Device) Features() [][]float64 { return d.train }
 // Windows implements client.WindowData.
 func (d Device) Windows() []models.Window { return d.windows }
 
-// SyntheticDevice returns a device typing as the synthetic typist seed.
+// WindowsOf implements client.FeatureWindows.
+func (d Device) WindowsOf(featureSet string) []models.Window {
+	switch featureSet {
+	case keystroke.TimingFeatureSet:
+		return d.windows
+	case mouse.FeatureSet:
+		return d.mouse
+	}
+	return nil
+}
+
+// mouseActions is how many actions enrol a simulated device's mouse, as the agent's default
+// (agent.Config.MouseEnrolActions).
+const mouseActions = 100
+
+// SyntheticDevice returns a device typing as the synthetic typist seed and moving its pointer
+// as the synthetic mouse user seed.
 func SyntheticDevice(id string, seed uint64, windows, window int) (Device, error) {
-	return deviceRows(id, keystroke.NewTypist(seed).Type(windows*window), window)
+	d, err := deviceRows(id, keystroke.NewTypist(seed).Type(windows*window), window)
+	if err == nil {
+		d.mouse = mouse.NewMover(seed).Windows(mouseActions)
+	}
+	return d, err
 }
 
 // deviceRows keeps the last quarter of a device's keystrokes (its most recent behaviour) out of

@@ -56,9 +56,15 @@ func (p progressBar) done(round uint64, got, of int, d time.Duration, loss, epsi
 
 // population ends the line of a population round: how much of the population model survived
 // the noise.
-func (p progressBar) population(round uint64, got, of int, d time.Duration, modelled, buckets int, epsilon float64) {
+func (p progressBar) population(round uint64, label string, got, of int, d time.Duration, modelled, buckets int, epsilon float64) {
 	p.line(round, got, of)
-	fmt.Fprintf(p.w, "  %6.2fs  population model: %d of %d buckets  epsilon %.3f\n", d.Seconds(), modelled, buckets, epsilon)
+	fmt.Fprintf(p.w, "  %6.2fs  %s: %d of %d buckets  epsilon %.3f\n", d.Seconds(), label, modelled, buckets, epsilon)
+}
+
+// reference ends the line of a reference round.
+func (p progressBar) reference(round uint64, got, of int, d time.Duration, epsilon float64) {
+	p.line(round, got, of)
+	fmt.Fprintf(p.w, "  %6.2fs  mouse reference learnt  epsilon %.3f\n", d.Seconds(), epsilon)
 }
 
 func (p progressBar) failed(round uint64, err error) {

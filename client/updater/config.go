@@ -58,12 +58,13 @@ type Config struct {
 	// population model has no reconstruction error to compare in shadow: every release that
 	// verifies and decodes strictly is installed at once, the one it replaces kept for Rollback.
 	Population *models.Layout
-	// PopulationBounds, if set, is the population statistics encoding the organisation's rounds
-	// use: a population release is also refused when no honest round could have decoded it
-	// (models.PopulationStats.CheckPopulation), for example with variances inflated until
-	// impostors pass for their victims. The release key that signs it is online at the
-	// coordinator; the bounds are not.
-	PopulationBounds *models.PopulationStats
+	// PopulationBounds, if set, holds the bounds of the organisation's population rounds: a
+	// population release is also refused when no honest round could have decoded it, for
+	// example with variances inflated until impostors pass for their victims. It is the
+	// statistics encoding itself for a feature set with a public reference
+	// (models.PopulationStats), models.LearntBounds for one that learns its reference. The
+	// release key that signs it is online at the coordinator; the bounds are not.
+	PopulationBounds PopulationBounds
 	// Now replaces the clock in tests.
 	Now func() time.Time
 }
@@ -134,3 +135,8 @@ func MeanErrorWithin(tolerance float64) HealthRule {
 }
 
 func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
+
+// PopulationBounds checks a population release against what an honest round could decode.
+type PopulationBounds interface {
+	CheckPopulation(*models.Population) error
+}

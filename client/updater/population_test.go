@@ -12,6 +12,7 @@ import (
 
 	"github.com/vigilauth/vigil/models"
 	"github.com/vigilauth/vigil/models/keystroke"
+	"github.com/vigilauth/vigil/models/mouse"
 	"github.com/vigilauth/vigil/release"
 	"github.com/vigilauth/vigil/store"
 )
@@ -184,5 +185,86 @@ func TestAttackPoisonedPopulationRelease(t *testing.T) {
 	tr.publishPopulation(t, st, 3, populationFiles(t, 3, honest))
 	if ev, err := u.Poll(ctx); err != nil || ev.Kind != Installed || ev.Version != 3 {
 		t.Fatalf("the next honest population: %+v, %v", ev, err)
+	}
+}
+
+// TestAttackPoisonedMousePopulationRelease performs what a coordinator holding the online release
+// key could do to a population whose reference its own rounds learnt (mouse): widen the
+// reference's scales a hundredfold so that variances inflated as much pass the bounds taken
+// relative to it, or publish a population without its reference. A device with the rounds'
+// encodings (models.LearntBounds) refuses both and keeps the honest population.
+func TestAttackPoisonedMousePopulationRelease(t *testing.T) {
+	ctx := context.Background()
+	tr, st := newTrust(t), newFS(t)
+	rs, err := models.NewReferenceStats(mouse.NewLayout())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := models.PopulationStatsConfig{Clip: 100}
+	var users [][]models.Window
+	for s := range uint64(8) {
+		users = append(users, mouse.NewMover(60+s).Windows(100))
+	}
+	sumOf := func(contribute func([]models.Window) ([]float64, error), n int) []float64 {
+		sum := make([]float64, n)
+		for _, w := range users {
+			v, err := contribute(w)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range v {
+				sum[i] += v[i]
+			}
+		}
+		return sum
+	}
+	ref, err := rs.Decode(sumOf(rs.Contribute, rs.Len()), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc, err := models.NewPopulationStats(rs.Layout(), ref, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	honest, err := enc.Decode(sumOf(enc.Contribute, enc.Len()), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	honest.Reference = &ref
+
+	d := newDevice(t, tr, st)
+	d.cfg.Model, d.cfg.FeatureSet, d.cfg.Population = testPopulationModel, mouse.FeatureSet, rs.Layout()
+	d.cfg.PopulationBounds = models.LearntBounds{Reference: rs, Stats: cfg}
+	u := d.open()
+	tr.publishPopulation(t, st, 1, populationFiles(t, 1, honest))
+	if ev, err := u.Poll(ctx); err != nil || ev.Kind != Installed || ev.Version != 1 {
+		t.Fatalf("honest mouse population: %+v, %v", ev, err)
+	}
+
+	wide := *honest
+	wideRef := models.Reference{Center: ref.Center, Scale: append([]float64(nil), ref.Scale...)}
+	wide.Reference = &wideRef
+	wide.Within = append([]float64(nil), honest.Within...)
+	for b := range wide.Within {
+		wideRef.Scale[b] *= 100
+		wide.Within[b] *= 100 * 100
+	}
+	bare := *honest
+	bare.Reference = nil
+	for i, poisoned := range []*models.Population{&wide, &bare} {
+		v := uint64(2 + i)
+		tr.publishPopulation(t, st, v, populationFiles(t, v, poisoned))
+		ev, err := u.Poll(ctx)
+		if err != nil || ev.Kind != Rejected || !errors.Is(ev.Reason, ErrIncompatible) || !errors.Is(ev.Reason, models.ErrBadData) {
+			t.Fatalf("poisoned mouse population v%d: %+v, %v; want it rejected", v, ev, err)
+		}
+		t.Logf("v%d refused: %v", v, ev.Reason)
+	}
+	if cur := u.Current(); cur == nil || cur.Version != 1 {
+		t.Fatalf("after the poisoned releases the device runs %+v, want v1", cur)
+	}
+	tr.publishPopulation(t, st, 4, populationFiles(t, 4, honest))
+	if ev, err := u.Poll(ctx); err != nil || ev.Kind != Installed || ev.Version != 4 {
+		t.Fatalf("the next honest mouse population: %+v, %v", ev, err)
 	}
 }

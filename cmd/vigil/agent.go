@@ -76,6 +76,7 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	cfg.Global = agent.GlobalOf(rel.current())
+	cfg.MouseGlobal = rel.mouseCurrent()
 	a, err := agent.New(cfg)
 	if err != nil {
 		return err

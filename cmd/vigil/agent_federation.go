@@ -16,6 +16,8 @@ import (
 	"github.com/vigilauth/vigil/client"
 	"github.com/vigilauth/vigil/client/updater"
 	"github.com/vigilauth/vigil/dp"
+	"github.com/vigilauth/vigil/models"
+	"github.com/vigilauth/vigil/models/mouse"
 	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
 	"github.com/vigilauth/vigil/release"
 	"github.com/vigilauth/vigil/sim"
@@ -92,8 +94,19 @@ func (a *agentFederation) check(fs *flag.FlagSet, dir string) error {
 	return nil
 }
 
-// agentReleases are the updaters of the two release streams; nil without --region-store.
-type agentReleases struct{ ae, pop *updater.Updater }
+// agentReleases are the updaters of the release streams; nil without --region-store.
+type agentReleases struct{ ae, pop, mouse *updater.Updater }
+
+// mouseCurrent is the running mouse population release as a mouse model's global (nil: none).
+func (r agentReleases) mouseCurrent() *models.Global {
+	if r.mouse == nil {
+		return nil
+	}
+	if m := r.mouse.Current(); m != nil {
+		return &models.Global{Population: m.Population}
+	}
+	return nil
+}
 
 func (r agentReleases) current() (ae, pop *updater.Model) {
 	if r.ae == nil {
@@ -102,7 +115,7 @@ func (r agentReleases) current() (ae, pop *updater.Model) {
 	return r.ae.Current(), r.pop.Current()
 }
 
-// openReleases opens the updaters of both streams, in DIR/updater/MODEL.
+// openReleases opens the updaters of the three streams, in DIR/updater/MODEL.
 func (a *agentFederation) openReleases(ctx context.Context) (agentReleases, error) {
 	if !a.follow {
 		return agentReleases{}, nil
@@ -112,7 +125,10 @@ func (a *agentFederation) openReleases(ctx context.Context) (agentReleases, erro
 		return agentReleases{}, fmt.Errorf("agent: --region-store: %w", err)
 	}
 	open := func(cfg updater.Config) (*updater.Updater, error) {
-		cfg.Store, cfg.FeatureSet, cfg.PinnedRoot, cfg.Interval = st, sim.FeatureSet, a.root, a.f.poll
+		if cfg.FeatureSet == "" {
+			cfg.FeatureSet = sim.FeatureSet
+		}
+		cfg.Store, cfg.PinnedRoot, cfg.Interval = st, a.root, a.f.poll
 		cfg.Dir = filepath.Join(a.f.dir, "updater", cfg.Model)
 		u, err := updater.New(cfg)
 		if err != nil {
@@ -133,6 +149,17 @@ func (a *agentFederation) openReleases(ctx context.Context) (agentReleases, erro
 	if r.pop, err = open(updater.Config{Model: sim.PopulationModel, Population: rounds.Stats.Layout(), PopulationBounds: rounds.Stats}); err != nil {
 		return r, err
 	}
+	// The mouse population carries the reference its rounds learnt; the bounds check that
+	// reference against what the reference round's encoding allows, then the population
+	// against the statistics encoding over it.
+	mouseRounds, err := sim.MousePopulationRounds(0, 0, 0)
+	if err != nil {
+		return r, fmt.Errorf("agent: %w", err)
+	}
+	bounds := models.LearntBounds{Reference: mouseRounds.Reference, Stats: mouseRounds.StatsConfig}
+	if r.mouse, err = open(updater.Config{Model: sim.MousePopulationModel, FeatureSet: mouse.FeatureSet, Population: mouseRounds.Reference.Layout(), PopulationBounds: bounds}); err != nil {
+		return r, err
+	}
 	return r, nil
 }
 
@@ -145,11 +172,13 @@ func (a *agentFederation) start(ctx context.Context, ag *agent.Agent, rel agentR
 		lastErr := map[string]string{} // a failure is reported when it changes, not at every poll
 		go func() {
 			defer wg.Done()
-			ag.FollowReleases(ctx, agent.Releases{Autoencoder: rel.ae, Population: rel.pop, Report: func(model string, ev updater.Event, err error) {
+			ag.FollowReleases(ctx, agent.Releases{Autoencoder: rel.ae, Population: rel.pop, MousePopulation: rel.mouse, Report: func(model string, ev updater.Event, err error) {
 				switch {
 				case model == "":
 					a, p := rel.current()
 					fmt.Fprintf(stdout, "global model installed: %s v%d, %s v%d (refit: %v)\n", sim.AutoencoderModel, version(a), sim.PopulationModel, version(p), errText(err))
+				case model == sim.MousePopulationModel && ev.Kind == updater.Installed:
+					fmt.Fprintf(stdout, "mouse model installed: %s v%d (refit: %v)\n", model, ev.Version, errText(err))
 				case err != nil:
 					if err.Error() != lastErr[model] {
 						lastErr[model] = err.Error()
@@ -196,7 +225,7 @@ func (a *agentFederation) start(ctx context.Context, ag *agent.Agent, rel agentR
 		Sealer: client.NewThresholdSealer(a.f.id, keys), FeatureSet: sim.FeatureSet, Ledger: ledger, Policy: policy,
 		MinNoiseMultiplier: a.f.minNoise, Logger: logger,
 		// Which releases the device runs, never how they scored in shadow (see client.Config).
-		Installed: installedVersions(rel.ae, rel.pop),
+		Installed: installedVersions(rel.ae, rel.pop, rel.mouse),
 	})
 	if err != nil {
 		conn.Close()

@@ -46,6 +46,7 @@ type coordinatorFlags struct {
 	plaintext, noDP                      bool
 	clip, noise, epsilon, delta          float64
 	populationNoise                      float64
+	mouseNoise, mouseRefNoise            float64
 	populationEvery                      int
 	tolerated                            int
 	policy                               string
@@ -81,6 +82,8 @@ func runCoordinator(ctx context.Context, args []string, stdout, stderr io.Writer
 	fs.Float64Var(&f.noise, "noise-multiplier", 1, "noise multiplier z of the differentially private rounds (> 0)")
 	fs.Float64Var(&f.populationNoise, "population-noise", 1, "noise multiplier z of the rounds that learn the population model from every device, the first round and every --population-every rounds (0: no population rounds)")
 	fs.IntVar(&f.populationEvery, "population-every", 0, "learn the population model again after this many further rounds (0: once)")
+	fs.Float64Var(&f.mouseNoise, "mouse-population-noise", 0, "noise multiplier z of the rounds that learn the mouse population model from every device, after a reference round (0: no mouse population rounds; with --insecure-no-dp any value above 0 runs them without noise)")
+	fs.Float64Var(&f.mouseRefNoise, "mouse-reference-noise", 0, "noise multiplier z of the mouse population's reference round (0: 3 times --mouse-population-noise, as `vigil eval mouse --epsilon` splits it)")
 	fs.Float64Var(&f.epsilon, "epsilon", 10, "privacy budget epsilon of the model: no round starts that would exceed it")
 	fs.Float64Var(&f.delta, "delta", 1e-5, "delta of the privacy budget (keep it below 1/enrolled devices)")
 	fs.IntVar(&f.tolerated, "tolerated-devices", 0, "malicious devices per round the noise is calibrated against, t_dev < --min-updates (default ceil(m_min/10))")
@@ -110,6 +113,10 @@ func runCoordinator(ctx context.Context, args []string, stdout, stderr io.Writer
 		return errors.New("coordinator: encrypted updates need the trustees: give --trustee ID=HOST:PORT for each (or --insecure-plaintext)")
 	case f.populationNoise < 0 || f.noDP && f.populationNoise > 0 && setFlag(fs, "population-noise"):
 		return fmt.Errorf("coordinator: --population-noise %v: want z > 0, or 0 for no population rounds (with --insecure-no-dp they have no noise)", f.populationNoise)
+	case f.mouseNoise < 0 || f.mouseRefNoise < 0 || f.noDP && setFlag(fs, "mouse-reference-noise"):
+		return fmt.Errorf("coordinator: --mouse-population-noise %v, --mouse-reference-noise %v: want z > 0, or 0 (with --insecure-no-dp any --mouse-population-noise above 0 turns the rounds on, without noise)", f.mouseNoise, f.mouseRefNoise)
+	case f.mouseRefNoise > 0 && f.mouseNoise == 0:
+		return errors.New("coordinator: --mouse-reference-noise without --mouse-population-noise: there are no mouse population rounds")
 	case f.populationEvery < 0:
 		return fmt.Errorf("coordinator: --population-every %d is negative", f.populationEvery)
 	case f.releaseEvery < 1:
@@ -139,17 +146,33 @@ func runCoordinator(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err != nil {
 		return fmt.Errorf("coordinator: metrics: %w", err)
 	}
-	var population *coordinator.PopulationRounds
+	var populations []*coordinator.PopulationRounds
 	if f.populationNoise > 0 {
 		z := f.populationNoise
 		if f.noDP {
 			z = 0
 		}
-		if population, err = sim.PopulationRounds(z, f.populationEvery, sim.PopulationWindow); err != nil {
+		p, err := sim.PopulationRounds(z, f.populationEvery, sim.PopulationWindow)
+		if err != nil {
 			return fmt.Errorf("coordinator: %w", err)
 		}
+		populations = append(populations, p)
 	}
-	publisher, outboxes, err := orgPublisher(ctx, f, logger, regions, population != nil)
+	if f.mouseNoise > 0 {
+		z, zRef := f.mouseNoise, f.mouseRefNoise
+		if zRef == 0 {
+			zRef = sim.MouseReferenceNoise(z)
+		}
+		if f.noDP {
+			z, zRef = 0, 0
+		}
+		p, err := sim.MousePopulationRounds(z, zRef, f.populationEvery)
+		if err != nil {
+			return fmt.Errorf("coordinator: %w", err)
+		}
+		populations = append(populations, p)
+	}
+	publisher, outboxes, err := orgPublisher(ctx, f, logger, regions, populations)
 	if err != nil {
 		return fmt.Errorf("coordinator: %w", err)
 	}
@@ -183,7 +206,7 @@ func runCoordinator(ctx context.Context, args []string, stdout, stderr io.Writer
 		}
 	}
 	coord, err := coordinator.New(ctx, coordinator.Config{
-		Spec: spec, FeatureSet: sim.FeatureSet, InitSeed: f.seed, Population: population,
+		Spec: spec, FeatureSet: sim.FeatureSet, InitSeed: f.seed, Populations: populations,
 		Rounds: f.rounds, DevicesPerRound: f.perRound, MinUpdates: f.minUpdates, MinEnrolled: f.minEnr,
 		RoundTimeout: f.timeout, RoundInterval: f.interval, KeepVersions: f.keepVersions, Revocations: auth.Revocations, Store: st, StateDir: filepath.Join(f.dir, "state"), Privacy: privacy,
 		PrivacyPolicy: policy, Root: root, Enroller: enroller, Publisher: publisher, Logger: logger, Metrics: reg,
@@ -343,7 +366,7 @@ func orgSealing(org string, trustees []string, creds pki.Credentials, auth *pki.
 
 // orgPublisher returns the release publisher for the --region stores, with the organisation's
 // release and timestamp keys, and its outbox, which it runs until ctx ends; nil without regions.
-func orgPublisher(ctx context.Context, f coordinatorFlags, logger *slog.Logger, tracker *regionTracker, population bool) (coordinator.Publisher, []*release.Outbox, error) {
+func orgPublisher(ctx context.Context, f coordinatorFlags, logger *slog.Logger, tracker *regionTracker, populations []*coordinator.PopulationRounds) (coordinator.Publisher, []*release.Outbox, error) {
 	if len(f.regions) == 0 {
 		return nil, nil, nil
 	}
@@ -378,17 +401,23 @@ func orgPublisher(ctx context.Context, f coordinatorFlags, logger *slog.Logger, 
 	if err := pub.PublishRoot(ctx, regions, root); err != nil {
 		logger.Warn("root of trust not yet in every region; devices there cannot verify until it is", "err", err)
 	}
-	// One outbox per model: an outbox signs one model's pointers. The population model's is
-	// released whenever a population round completes; --release-every paces the global model.
+	// One outbox per model: an outbox signs one model's pointers. A population model is
+	// released whenever its round completes; --release-every paces the global model.
 	pubs := coordinator.PublishersByModel{}
 	var outboxes []*release.Outbox
-	for _, m := range []struct {
+	type outbox struct {
 		name, dir string
 		every     int
-	}{{sim.AutoencoderModel, "outbox", f.releaseEvery}, {sim.PopulationModel, "outbox-population", 1}} {
-		if m.name == sim.PopulationModel && !population {
-			continue
+	}
+	models := []outbox{{sim.AutoencoderModel, "outbox", f.releaseEvery}}
+	for _, p := range populations {
+		dir := "outbox-population" // the keystroke population's, named before there were others
+		if p.ModelName != sim.PopulationModel {
+			dir = "outbox-" + p.ModelName
 		}
+		models = append(models, outbox{p.ModelName, dir, 1})
+	}
+	for _, m := range models {
 		ob, err := release.NewOutbox(release.OutboxConfig{
 			Dir: filepath.Join(f.dir, "state", m.dir), Model: m.name, Regions: regions,
 			ReleaseKey: relKey, TimestampKey: tsKey, Root: root, Keep: f.keepVersions,

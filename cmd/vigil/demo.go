@@ -17,6 +17,7 @@ type demoFlags struct {
 	logLevel                                   slog.Level
 	clip, noise, epsilon, delta, deviceEpsilon float64
 	populationNoise                            float64
+	mouseNoise                                 float64
 	trustees, threshold, updaters, tolerated   int
 	plaintext, noDP                            bool
 }
@@ -32,7 +33,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		Devices: f.devices, DevicesPerRound: f.perRound, Rounds: f.rounds, Window: f.window, Windows: f.windows,
 		Aalto: f.aalto, Dir: f.storeDir, Seed: f.seed,
 		Clip: f.clip, Noise: f.noise, Epsilon: f.epsilon, Delta: f.delta, DeviceEpsilon: f.deviceEpsilon,
-		PopulationNoise: f.populationNoise, Tolerated: f.tolerated, NoDP: f.noDP,
+		PopulationNoise: f.populationNoise, MousePopulationNoise: f.mouseNoise, Tolerated: f.tolerated, NoDP: f.noDP,
 		Trustees: f.trustees, Threshold: f.threshold, Updaters: f.updaters, Plaintext: f.plaintext,
 		Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: f.logLevel})),
 		Stdout: stdout, Progress: stderr,
@@ -61,6 +62,7 @@ func parseDemoFlags(args []string, stderr io.Writer) (demoFlags, error) {
 	fs.Float64Var(&f.clip, "clip", 0.5, "L2 clip norm C of each device's update")
 	fs.Float64Var(&f.noise, "noise-multiplier", 2, "noise multiplier z (> 0)")
 	fs.Float64Var(&f.populationNoise, "population-noise", 2, "noise multiplier z of the first round, which learns the population model from every device (0: no population round)")
+	fs.Float64Var(&f.mouseNoise, "mouse-population-noise", 0, "noise multiplier z of the round that learns the mouse population model from every device's synthetic mouse movement, after a reference round at 3z (0: none; a fleet of 200 needs z below about 0.9, whose epsilon leaves little of the budget for training)")
 	fs.Float64Var(&f.epsilon, "epsilon", 8, "privacy budget: the demo stops before a round would exceed it")
 	fs.Float64Var(&f.delta, "delta", 1e-5, "delta of the privacy budget")
 	fs.Float64Var(&f.deviceEpsilon, "device-epsilon", 16, "each device's own privacy budget (its rounds charged without amplification)")
@@ -94,6 +96,8 @@ func parseDemoFlags(args []string, stderr io.Writer) (demoFlags, error) {
 		return f, errors.New("demo: --insecure-no-dp conflicts with --noise-multiplier")
 	case !f.noDP && !(f.noise > 0):
 		return f, fmt.Errorf("demo: --noise-multiplier %v: differential privacy needs z > 0 (to run without it, say --insecure-no-dp)", f.noise)
+	case f.mouseNoise < 0 || f.mouseNoise > 0 && f.aalto != "":
+		return f, fmt.Errorf("demo: --mouse-population-noise %v: want z > 0, or 0 for no mouse population rounds (not with --aalto, whose participants have no mouse data)", f.mouseNoise)
 	case f.populationNoise < 0 || f.noDP && f.populationNoise > 0 && setFlag(fs, "population-noise"):
 		return f, fmt.Errorf("demo: --population-noise %v: want z > 0, or 0 for no population round (with --insecure-no-dp the round has no noise)", f.populationNoise)
 	case !(f.deviceEpsilon > 0):

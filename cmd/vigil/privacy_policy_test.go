@@ -29,7 +29,7 @@ func TestPrivacyPolicyFlow(t *testing.T) {
 	if err != nil {
 		t.Fatalf("setup's policy: %v", err)
 	}
-	if p.MinNoiseMultiplier != 1 || p.MaxClipNorm != sim.PopulationClip {
+	if p.MinNoiseMultiplier != 1 || p.MaxClipNorm != sim.MaxClip {
 		t.Fatalf("setup's policy %+v", p)
 	}
 	if _, err := root.VerifyPrivacyPolicy(readFile(t, filepath.Join(org, orgKeyEpochDoc)), time.Now()); err == nil {
@@ -48,7 +48,7 @@ func TestPrivacyPolicyFlow(t *testing.T) {
 		want string
 	}{
 		{[]string{"--privacy-policy", stricter}, "noise multiplier 1 is below the policy's floor 2"},
-		{[]string{"--clip", "50"}, "clip norm 50 is outside"},
+		{[]string{"--clip", "150"}, "clip norm 150 is outside"},
 		{[]string{"--privacy-policy", filepath.Join(org, "nope.json")}, "--privacy-policy"},
 	} {
 		args := append([]string{"--org", org, "--dir", t.TempDir(), "--listen", "127.0.0.1:0", "--metrics-listen", "",

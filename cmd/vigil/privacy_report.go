@@ -217,12 +217,15 @@ func modelReportOf(ctx context.Context, st store.Store, path string, snap *dp.Le
 	if err != nil {
 		return m, nil, fmt.Errorf("store: %w", err)
 	}
-	// The population rounds are charged to the same ledger and release their own model.
-	population, err := coordinator.ListVersions(ctx, st, sim.PopulationModel)
-	if err != nil {
-		return m, nil, fmt.Errorf("store: %w", err)
+	// The population rounds (and the mouse population's reference round) are charged to the
+	// same ledger and release, or keep, their own models.
+	for _, name := range []string{sim.PopulationModel, sim.MousePopulationModel, sim.MouseReferenceModel} {
+		population, err := coordinator.ListVersions(ctx, st, name)
+		if err != nil {
+			return m, nil, fmt.Errorf("store: %w", err)
+		}
+		versions = append(versions, population...)
 	}
-	versions = append(versions, population...)
 	m.Versions = len(versions)
 	byRound := map[uint64]models.Meta{}
 	for _, v := range versions {

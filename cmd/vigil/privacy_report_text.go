@@ -32,9 +32,13 @@ func writeReportText(w io.Writer, rep *privacyReport) {
 			if r.Version != 0 {
 				v = fmt.Sprintf("v%d", r.Version)
 			}
-			fmt.Fprintf(w, "%7d %7s %-19s %6.4g %8.4g %6.4g %5d %5d %6d %9.5g %9.4g  %-12s %s\n",
+			other := "" // a round charged here that released another model: a population's
+			if r.Model != "" && r.Model != m.Model {
+				other = "  " + r.Model
+			}
+			fmt.Fprintf(w, "%7d %7s %-19s %6.4g %8.4g %6.4g %5d %5d %6d %9.5g %9.4g  %-12s %s%s\n",
 				r.Round, v, r.Mechanism, r.NoiseMultiplier, r.SamplingRate, r.ClipNorm, r.MinParticipants, r.ToleratedDevices,
-				r.Participants, r.Epsilon, r.EpsilonIncrease, sum, r.Time)
+				r.Participants, r.Epsilon, r.EpsilonIncrease, sum, r.Time, other)
 		}
 		fmt.Fprintf(w, "  spent epsilon %.6g of %g at delta %g (%.1f%%) in %d rounds; remaining %.6g\n",
 			m.Spent, m.Budget.Epsilon, m.Budget.Delta, 100*m.Spent/m.Budget.Epsilon, len(m.Rounds), m.Remaining)

@@ -112,7 +112,7 @@ type policyFlags struct {
 // the population rounds' C = 30) and nothing weaker. The clip norm bounds a device's influence,
 // not its privacy: the noise grows with it.
 func defaultPolicyFlags() policyFlags {
-	return policyFlags{minNoise: 1, maxClip: sim.PopulationClip, minParticipants: 2, minTolerated: 1}
+	return policyFlags{minNoise: 1, maxClip: sim.MaxClip, minParticipants: 2, minTolerated: 1}
 }
 
 func (f policyFlags) policy(now time.Time) *release.PrivacyPolicy {

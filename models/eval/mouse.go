@@ -89,10 +89,6 @@ func (c *MouseConfig) validate() error {
 		// clips 80, 100, 120 and 160.
 		c.Privacy.Stats.Clip = 100
 	}
-	if c.Privacy.Enabled() {
-		// The mouse layout's kinds mix features of different units; each feature is a root.
-		c.Privacy.Stats.PoolByRoot = true
-	}
 	if err := c.Privacy.validate(); err != nil {
 		return err
 	}

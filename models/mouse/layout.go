@@ -66,6 +66,8 @@ func NewLayout() *models.Layout {
 		DenseBase:  denseBase,
 		NumDense:   NumDense,
 		Natural:    natural,
+		// The kinds mix features of different units; each feature is a root.
+		StatsPoolByRoot: true,
 		// Tuned on the development protocol of models/eval (training sessions only): the
 		// autoencoder and forest see single actions and add little to the profile.
 		Weights: models.Weights{Profile: 1, Autoencoder: 0.05, Forest: 0.05},

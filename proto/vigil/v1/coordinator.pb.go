@@ -35,6 +35,11 @@ const (
 	// (models.PopulationStats): bounded deviations of its enrolment from a public reference, from
 	// which the round's decrypted sum yields the population (background) model.
 	TaskKind_TASK_KIND_POPULATION_STATS TaskKind = 1
+	// TASK_KIND_REFERENCE_STATS is the device's reference statistics contribution
+	// (models.ReferenceStats) for a feature set with no public reference (mouse): its broad
+	// means and spreads, from which the round's decrypted sum yields the reference that the
+	// feature set's population statistics are then relative to.
+	TaskKind_TASK_KIND_REFERENCE_STATS TaskKind = 2
 )
 
 // Enum value maps for TaskKind.
@@ -42,10 +47,12 @@ var (
 	TaskKind_name = map[int32]string{
 		0: "TASK_KIND_TRAIN",
 		1: "TASK_KIND_POPULATION_STATS",
+		2: "TASK_KIND_REFERENCE_STATS",
 	}
 	TaskKind_value = map[string]int32{
 		"TASK_KIND_TRAIN":            0,
 		"TASK_KIND_POPULATION_STATS": 1,
+		"TASK_KIND_REFERENCE_STATS":  2,
 	}
 )
 
@@ -369,7 +376,8 @@ type Task struct {
 	Policy []byte `protobuf:"bytes,8,opt,name=policy,proto3" json:"policy,omitempty"`
 	// Kind says what the device computes; a device refuses a kind it does not know.
 	Kind TaskKind `protobuf:"varint,9,opt,name=kind,proto3,enum=vigil.v1.TaskKind" json:"kind,omitempty"`
-	// Population is set, and required, for TASK_KIND_POPULATION_STATS.
+	// Population is set, and required, for TASK_KIND_POPULATION_STATS and
+	// TASK_KIND_REFERENCE_STATS.
 	Population    *PopulationTask `protobuf:"bytes,10,opt,name=population,proto3" json:"population,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -485,8 +493,12 @@ type PopulationTask struct {
 	// EncodingSha256 is models.PopulationStats.Digest of the encoding: layout, public reference
 	// and settings. A device contributes only when its own encoding has this digest.
 	EncodingSha256 []byte `protobuf:"bytes,3,opt,name=encoding_sha256,json=encodingSha256,proto3" json:"encoding_sha256,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Reference is, for a population statistics task over a feature set without a public
+	// reference, the reference its reference round learnt; the device checks it against the
+	// bounds of that round's encoding before describing anything relative to it.
+	Reference     *Reference `protobuf:"bytes,4,opt,name=reference,proto3" json:"reference,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *PopulationTask) Reset() {
@@ -540,6 +552,67 @@ func (x *PopulationTask) GetEncodingSha256() []byte {
 	return nil
 }
 
+func (x *PopulationTask) GetReference() *Reference {
+	if x != nil {
+		return x.Reference
+	}
+	return nil
+}
+
+// Reference is a models.Reference: per bucket of the feature set's layout, the centre (NaN:
+// not described) and the scale a device's statistics are measured from and in.
+type Reference struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Center        []float64              `protobuf:"fixed64,1,rep,packed,name=center,proto3" json:"center,omitempty"`
+	Scale         []float64              `protobuf:"fixed64,2,rep,packed,name=scale,proto3" json:"scale,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Reference) Reset() {
+	*x = Reference{}
+	mi := &file_vigil_v1_coordinator_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Reference) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Reference) ProtoMessage() {}
+
+func (x *Reference) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_v1_coordinator_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Reference.ProtoReflect.Descriptor instead.
+func (*Reference) Descriptor() ([]byte, []int) {
+	return file_vigil_v1_coordinator_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *Reference) GetCenter() []float64 {
+	if x != nil {
+		return x.Center
+	}
+	return nil
+}
+
+func (x *Reference) GetScale() []float64 {
+	if x != nil {
+		return x.Scale
+	}
+	return nil
+}
+
 type TrainingConfig struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	LocalEpochs   uint32                 `protobuf:"varint,1,opt,name=local_epochs,json=localEpochs,proto3" json:"local_epochs,omitempty"`
@@ -551,7 +624,7 @@ type TrainingConfig struct {
 
 func (x *TrainingConfig) Reset() {
 	*x = TrainingConfig{}
-	mi := &file_vigil_v1_coordinator_proto_msgTypes[6]
+	mi := &file_vigil_v1_coordinator_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -563,7 +636,7 @@ func (x *TrainingConfig) String() string {
 func (*TrainingConfig) ProtoMessage() {}
 
 func (x *TrainingConfig) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_v1_coordinator_proto_msgTypes[6]
+	mi := &file_vigil_v1_coordinator_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -576,7 +649,7 @@ func (x *TrainingConfig) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TrainingConfig.ProtoReflect.Descriptor instead.
 func (*TrainingConfig) Descriptor() ([]byte, []int) {
-	return file_vigil_v1_coordinator_proto_rawDescGZIP(), []int{6}
+	return file_vigil_v1_coordinator_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *TrainingConfig) GetLocalEpochs() uint32 {
@@ -620,7 +693,7 @@ type PrivacyConfig struct {
 
 func (x *PrivacyConfig) Reset() {
 	*x = PrivacyConfig{}
-	mi := &file_vigil_v1_coordinator_proto_msgTypes[7]
+	mi := &file_vigil_v1_coordinator_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -632,7 +705,7 @@ func (x *PrivacyConfig) String() string {
 func (*PrivacyConfig) ProtoMessage() {}
 
 func (x *PrivacyConfig) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_v1_coordinator_proto_msgTypes[7]
+	mi := &file_vigil_v1_coordinator_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -645,7 +718,7 @@ func (x *PrivacyConfig) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrivacyConfig.ProtoReflect.Descriptor instead.
 func (*PrivacyConfig) Descriptor() ([]byte, []int) {
-	return file_vigil_v1_coordinator_proto_rawDescGZIP(), []int{7}
+	return file_vigil_v1_coordinator_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *PrivacyConfig) GetClipNorm() float64 {
@@ -694,7 +767,7 @@ type EncryptionConfig struct {
 
 func (x *EncryptionConfig) Reset() {
 	*x = EncryptionConfig{}
-	mi := &file_vigil_v1_coordinator_proto_msgTypes[8]
+	mi := &file_vigil_v1_coordinator_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -706,7 +779,7 @@ func (x *EncryptionConfig) String() string {
 func (*EncryptionConfig) ProtoMessage() {}
 
 func (x *EncryptionConfig) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_v1_coordinator_proto_msgTypes[8]
+	mi := &file_vigil_v1_coordinator_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -719,7 +792,7 @@ func (x *EncryptionConfig) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EncryptionConfig.ProtoReflect.Descriptor instead.
 func (*EncryptionConfig) Descriptor() ([]byte, []int) {
-	return file_vigil_v1_coordinator_proto_rawDescGZIP(), []int{8}
+	return file_vigil_v1_coordinator_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *EncryptionConfig) GetEncoding() UpdateEncoding {
@@ -762,7 +835,7 @@ type SubmitUpdateRequest struct {
 
 func (x *SubmitUpdateRequest) Reset() {
 	*x = SubmitUpdateRequest{}
-	mi := &file_vigil_v1_coordinator_proto_msgTypes[9]
+	mi := &file_vigil_v1_coordinator_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -774,7 +847,7 @@ func (x *SubmitUpdateRequest) String() string {
 func (*SubmitUpdateRequest) ProtoMessage() {}
 
 func (x *SubmitUpdateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_v1_coordinator_proto_msgTypes[9]
+	mi := &file_vigil_v1_coordinator_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -787,7 +860,7 @@ func (x *SubmitUpdateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitUpdateRequest.ProtoReflect.Descriptor instead.
 func (*SubmitUpdateRequest) Descriptor() ([]byte, []int) {
-	return file_vigil_v1_coordinator_proto_rawDescGZIP(), []int{9}
+	return file_vigil_v1_coordinator_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *SubmitUpdateRequest) GetDeviceId() string {
@@ -842,7 +915,7 @@ type SubmitUpdateResponse struct {
 
 func (x *SubmitUpdateResponse) Reset() {
 	*x = SubmitUpdateResponse{}
-	mi := &file_vigil_v1_coordinator_proto_msgTypes[10]
+	mi := &file_vigil_v1_coordinator_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -854,7 +927,7 @@ func (x *SubmitUpdateResponse) String() string {
 func (*SubmitUpdateResponse) ProtoMessage() {}
 
 func (x *SubmitUpdateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_v1_coordinator_proto_msgTypes[10]
+	mi := &file_vigil_v1_coordinator_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -867,7 +940,7 @@ func (x *SubmitUpdateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitUpdateResponse.ProtoReflect.Descriptor instead.
 func (*SubmitUpdateResponse) Descriptor() ([]byte, []int) {
-	return file_vigil_v1_coordinator_proto_rawDescGZIP(), []int{10}
+	return file_vigil_v1_coordinator_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *SubmitUpdateResponse) GetAccepted() uint32 {
@@ -887,7 +960,7 @@ type GetModelRequest struct {
 
 func (x *GetModelRequest) Reset() {
 	*x = GetModelRequest{}
-	mi := &file_vigil_v1_coordinator_proto_msgTypes[11]
+	mi := &file_vigil_v1_coordinator_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -899,7 +972,7 @@ func (x *GetModelRequest) String() string {
 func (*GetModelRequest) ProtoMessage() {}
 
 func (x *GetModelRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_v1_coordinator_proto_msgTypes[11]
+	mi := &file_vigil_v1_coordinator_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -912,7 +985,7 @@ func (x *GetModelRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetModelRequest.ProtoReflect.Descriptor instead.
 func (*GetModelRequest) Descriptor() ([]byte, []int) {
-	return file_vigil_v1_coordinator_proto_rawDescGZIP(), []int{11}
+	return file_vigil_v1_coordinator_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *GetModelRequest) GetVersion() uint64 {
@@ -933,7 +1006,7 @@ type GetModelResponse struct {
 
 func (x *GetModelResponse) Reset() {
 	*x = GetModelResponse{}
-	mi := &file_vigil_v1_coordinator_proto_msgTypes[12]
+	mi := &file_vigil_v1_coordinator_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -945,7 +1018,7 @@ func (x *GetModelResponse) String() string {
 func (*GetModelResponse) ProtoMessage() {}
 
 func (x *GetModelResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_v1_coordinator_proto_msgTypes[12]
+	mi := &file_vigil_v1_coordinator_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -958,7 +1031,7 @@ func (x *GetModelResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetModelResponse.ProtoReflect.Descriptor instead.
 func (*GetModelResponse) Descriptor() ([]byte, []int) {
-	return file_vigil_v1_coordinator_proto_rawDescGZIP(), []int{12}
+	return file_vigil_v1_coordinator_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *GetModelResponse) GetVersion() uint64 {
@@ -992,7 +1065,7 @@ type GetKeyEpochRequest struct {
 
 func (x *GetKeyEpochRequest) Reset() {
 	*x = GetKeyEpochRequest{}
-	mi := &file_vigil_v1_coordinator_proto_msgTypes[13]
+	mi := &file_vigil_v1_coordinator_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1004,7 +1077,7 @@ func (x *GetKeyEpochRequest) String() string {
 func (*GetKeyEpochRequest) ProtoMessage() {}
 
 func (x *GetKeyEpochRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_v1_coordinator_proto_msgTypes[13]
+	mi := &file_vigil_v1_coordinator_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1017,7 +1090,7 @@ func (x *GetKeyEpochRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetKeyEpochRequest.ProtoReflect.Descriptor instead.
 func (*GetKeyEpochRequest) Descriptor() ([]byte, []int) {
-	return file_vigil_v1_coordinator_proto_rawDescGZIP(), []int{13}
+	return file_vigil_v1_coordinator_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *GetKeyEpochRequest) GetEpoch() uint64 {
@@ -1041,7 +1114,7 @@ type GetKeyEpochResponse struct {
 
 func (x *GetKeyEpochResponse) Reset() {
 	*x = GetKeyEpochResponse{}
-	mi := &file_vigil_v1_coordinator_proto_msgTypes[14]
+	mi := &file_vigil_v1_coordinator_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1053,7 +1126,7 @@ func (x *GetKeyEpochResponse) String() string {
 func (*GetKeyEpochResponse) ProtoMessage() {}
 
 func (x *GetKeyEpochResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_v1_coordinator_proto_msgTypes[14]
+	mi := &file_vigil_v1_coordinator_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1066,7 +1139,7 @@ func (x *GetKeyEpochResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetKeyEpochResponse.ProtoReflect.Descriptor instead.
 func (*GetKeyEpochResponse) Descriptor() ([]byte, []int) {
-	return file_vigil_v1_coordinator_proto_rawDescGZIP(), []int{14}
+	return file_vigil_v1_coordinator_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *GetKeyEpochResponse) GetDocument() []byte {
@@ -1124,12 +1197,16 @@ const file_vigil_v1_coordinator_proto_rawDesc = "" +
 	"\n" +
 	"population\x18\n" +
 	" \x01(\v2\x18.vigil.v1.PopulationTaskR\n" +
-	"population\"r\n" +
+	"population\"\xa5\x01\n" +
 	"\x0ePopulationTask\x12\x1f\n" +
 	"\vfeature_set\x18\x01 \x01(\tR\n" +
 	"featureSet\x12\x16\n" +
 	"\x06window\x18\x02 \x01(\rR\x06window\x12'\n" +
-	"\x0fencoding_sha256\x18\x03 \x01(\fR\x0eencodingSha256\"w\n" +
+	"\x0fencoding_sha256\x18\x03 \x01(\fR\x0eencodingSha256\x121\n" +
+	"\treference\x18\x04 \x01(\v2\x13.vigil.v1.ReferenceR\treference\"9\n" +
+	"\tReference\x12\x16\n" +
+	"\x06center\x18\x01 \x03(\x01R\x06center\x12\x14\n" +
+	"\x05scale\x18\x02 \x03(\x01R\x05scale\"w\n" +
 	"\x0eTrainingConfig\x12!\n" +
 	"\flocal_epochs\x18\x01 \x01(\rR\vlocalEpochs\x12#\n" +
 	"\rlearning_rate\x18\x02 \x01(\x01R\flearningRate\x12\x1d\n" +
@@ -1166,10 +1243,11 @@ const file_vigil_v1_coordinator_proto_rawDesc = "" +
 	"\x13GetKeyEpochResponse\x12\x1a\n" +
 	"\bdocument\x18\x01 \x01(\fR\bdocument\x12\x1d\n" +
 	"\n" +
-	"public_key\x18\x02 \x01(\fR\tpublicKey*?\n" +
+	"public_key\x18\x02 \x01(\fR\tpublicKey*^\n" +
 	"\bTaskKind\x12\x13\n" +
 	"\x0fTASK_KIND_TRAIN\x10\x00\x12\x1e\n" +
-	"\x1aTASK_KIND_POPULATION_STATS\x10\x012\xe8\x02\n" +
+	"\x1aTASK_KIND_POPULATION_STATS\x10\x01\x12\x1d\n" +
+	"\x19TASK_KIND_REFERENCE_STATS\x10\x022\xe8\x02\n" +
 	"\vCoordinator\x12;\n" +
 	"\x06Enroll\x12\x17.vigil.v1.EnrollRequest\x1a\x18.vigil.v1.EnrollResponse\x12>\n" +
 	"\aGetTask\x12\x18.vigil.v1.GetTaskRequest\x1a\x19.vigil.v1.GetTaskResponse\x12M\n" +
@@ -1190,7 +1268,7 @@ func file_vigil_v1_coordinator_proto_rawDescGZIP() []byte {
 }
 
 var file_vigil_v1_coordinator_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_vigil_v1_coordinator_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_vigil_v1_coordinator_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_vigil_v1_coordinator_proto_goTypes = []any{
 	(TaskKind)(0),                 // 0: vigil.v1.TaskKind
 	(*EnrollRequest)(nil),         // 1: vigil.v1.EnrollRequest
@@ -1199,49 +1277,51 @@ var file_vigil_v1_coordinator_proto_goTypes = []any{
 	(*GetTaskResponse)(nil),       // 4: vigil.v1.GetTaskResponse
 	(*Task)(nil),                  // 5: vigil.v1.Task
 	(*PopulationTask)(nil),        // 6: vigil.v1.PopulationTask
-	(*TrainingConfig)(nil),        // 7: vigil.v1.TrainingConfig
-	(*PrivacyConfig)(nil),         // 8: vigil.v1.PrivacyConfig
-	(*EncryptionConfig)(nil),      // 9: vigil.v1.EncryptionConfig
-	(*SubmitUpdateRequest)(nil),   // 10: vigil.v1.SubmitUpdateRequest
-	(*SubmitUpdateResponse)(nil),  // 11: vigil.v1.SubmitUpdateResponse
-	(*GetModelRequest)(nil),       // 12: vigil.v1.GetModelRequest
-	(*GetModelResponse)(nil),      // 13: vigil.v1.GetModelResponse
-	(*GetKeyEpochRequest)(nil),    // 14: vigil.v1.GetKeyEpochRequest
-	(*GetKeyEpochResponse)(nil),   // 15: vigil.v1.GetKeyEpochResponse
-	nil,                           // 16: vigil.v1.GetTaskRequest.InstalledEntry
-	(*ModelSpec)(nil),             // 17: vigil.v1.ModelSpec
-	(*timestamppb.Timestamp)(nil), // 18: google.protobuf.Timestamp
-	(UpdateEncoding)(0),           // 19: vigil.v1.UpdateEncoding
-	(*Update)(nil),                // 20: vigil.v1.Update
+	(*Reference)(nil),             // 7: vigil.v1.Reference
+	(*TrainingConfig)(nil),        // 8: vigil.v1.TrainingConfig
+	(*PrivacyConfig)(nil),         // 9: vigil.v1.PrivacyConfig
+	(*EncryptionConfig)(nil),      // 10: vigil.v1.EncryptionConfig
+	(*SubmitUpdateRequest)(nil),   // 11: vigil.v1.SubmitUpdateRequest
+	(*SubmitUpdateResponse)(nil),  // 12: vigil.v1.SubmitUpdateResponse
+	(*GetModelRequest)(nil),       // 13: vigil.v1.GetModelRequest
+	(*GetModelResponse)(nil),      // 14: vigil.v1.GetModelResponse
+	(*GetKeyEpochRequest)(nil),    // 15: vigil.v1.GetKeyEpochRequest
+	(*GetKeyEpochResponse)(nil),   // 16: vigil.v1.GetKeyEpochResponse
+	nil,                           // 17: vigil.v1.GetTaskRequest.InstalledEntry
+	(*ModelSpec)(nil),             // 18: vigil.v1.ModelSpec
+	(*timestamppb.Timestamp)(nil), // 19: google.protobuf.Timestamp
+	(UpdateEncoding)(0),           // 20: vigil.v1.UpdateEncoding
+	(*Update)(nil),                // 21: vigil.v1.Update
 }
 var file_vigil_v1_coordinator_proto_depIdxs = []int32{
-	17, // 0: vigil.v1.EnrollResponse.model:type_name -> vigil.v1.ModelSpec
-	16, // 1: vigil.v1.GetTaskRequest.installed:type_name -> vigil.v1.GetTaskRequest.InstalledEntry
+	18, // 0: vigil.v1.EnrollResponse.model:type_name -> vigil.v1.ModelSpec
+	17, // 1: vigil.v1.GetTaskRequest.installed:type_name -> vigil.v1.GetTaskRequest.InstalledEntry
 	5,  // 2: vigil.v1.GetTaskResponse.task:type_name -> vigil.v1.Task
-	7,  // 3: vigil.v1.Task.training:type_name -> vigil.v1.TrainingConfig
-	8,  // 4: vigil.v1.Task.privacy:type_name -> vigil.v1.PrivacyConfig
-	9,  // 5: vigil.v1.Task.encryption:type_name -> vigil.v1.EncryptionConfig
-	18, // 6: vigil.v1.Task.deadline:type_name -> google.protobuf.Timestamp
+	8,  // 3: vigil.v1.Task.training:type_name -> vigil.v1.TrainingConfig
+	9,  // 4: vigil.v1.Task.privacy:type_name -> vigil.v1.PrivacyConfig
+	10, // 5: vigil.v1.Task.encryption:type_name -> vigil.v1.EncryptionConfig
+	19, // 6: vigil.v1.Task.deadline:type_name -> google.protobuf.Timestamp
 	0,  // 7: vigil.v1.Task.kind:type_name -> vigil.v1.TaskKind
 	6,  // 8: vigil.v1.Task.population:type_name -> vigil.v1.PopulationTask
-	19, // 9: vigil.v1.EncryptionConfig.encoding:type_name -> vigil.v1.UpdateEncoding
-	20, // 10: vigil.v1.SubmitUpdateRequest.update:type_name -> vigil.v1.Update
-	17, // 11: vigil.v1.GetModelResponse.spec:type_name -> vigil.v1.ModelSpec
-	1,  // 12: vigil.v1.Coordinator.Enroll:input_type -> vigil.v1.EnrollRequest
-	3,  // 13: vigil.v1.Coordinator.GetTask:input_type -> vigil.v1.GetTaskRequest
-	10, // 14: vigil.v1.Coordinator.SubmitUpdate:input_type -> vigil.v1.SubmitUpdateRequest
-	12, // 15: vigil.v1.Coordinator.GetModel:input_type -> vigil.v1.GetModelRequest
-	14, // 16: vigil.v1.Coordinator.GetKeyEpoch:input_type -> vigil.v1.GetKeyEpochRequest
-	2,  // 17: vigil.v1.Coordinator.Enroll:output_type -> vigil.v1.EnrollResponse
-	4,  // 18: vigil.v1.Coordinator.GetTask:output_type -> vigil.v1.GetTaskResponse
-	11, // 19: vigil.v1.Coordinator.SubmitUpdate:output_type -> vigil.v1.SubmitUpdateResponse
-	13, // 20: vigil.v1.Coordinator.GetModel:output_type -> vigil.v1.GetModelResponse
-	15, // 21: vigil.v1.Coordinator.GetKeyEpoch:output_type -> vigil.v1.GetKeyEpochResponse
-	17, // [17:22] is the sub-list for method output_type
-	12, // [12:17] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	7,  // 9: vigil.v1.PopulationTask.reference:type_name -> vigil.v1.Reference
+	20, // 10: vigil.v1.EncryptionConfig.encoding:type_name -> vigil.v1.UpdateEncoding
+	21, // 11: vigil.v1.SubmitUpdateRequest.update:type_name -> vigil.v1.Update
+	18, // 12: vigil.v1.GetModelResponse.spec:type_name -> vigil.v1.ModelSpec
+	1,  // 13: vigil.v1.Coordinator.Enroll:input_type -> vigil.v1.EnrollRequest
+	3,  // 14: vigil.v1.Coordinator.GetTask:input_type -> vigil.v1.GetTaskRequest
+	11, // 15: vigil.v1.Coordinator.SubmitUpdate:input_type -> vigil.v1.SubmitUpdateRequest
+	13, // 16: vigil.v1.Coordinator.GetModel:input_type -> vigil.v1.GetModelRequest
+	15, // 17: vigil.v1.Coordinator.GetKeyEpoch:input_type -> vigil.v1.GetKeyEpochRequest
+	2,  // 18: vigil.v1.Coordinator.Enroll:output_type -> vigil.v1.EnrollResponse
+	4,  // 19: vigil.v1.Coordinator.GetTask:output_type -> vigil.v1.GetTaskResponse
+	12, // 20: vigil.v1.Coordinator.SubmitUpdate:output_type -> vigil.v1.SubmitUpdateResponse
+	14, // 21: vigil.v1.Coordinator.GetModel:output_type -> vigil.v1.GetModelResponse
+	16, // 22: vigil.v1.Coordinator.GetKeyEpoch:output_type -> vigil.v1.GetKeyEpochResponse
+	18, // [18:23] is the sub-list for method output_type
+	13, // [13:18] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_vigil_v1_coordinator_proto_init() }
@@ -1256,7 +1336,7 @@ func file_vigil_v1_coordinator_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_vigil_v1_coordinator_proto_rawDesc), len(file_vigil_v1_coordinator_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   16,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

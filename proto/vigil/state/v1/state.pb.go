@@ -82,6 +82,9 @@ type RoundKind int32
 const (
 	RoundKind_ROUND_KIND_TRAIN            RoundKind = 0
 	RoundKind_ROUND_KIND_POPULATION_STATS RoundKind = 1
+	// ROUND_KIND_REFERENCE_STATS learns the reference of a population whose feature set has no
+	// public one (models.ReferenceStats).
+	RoundKind_ROUND_KIND_REFERENCE_STATS RoundKind = 2
 )
 
 // Enum value maps for RoundKind.
@@ -89,10 +92,12 @@ var (
 	RoundKind_name = map[int32]string{
 		0: "ROUND_KIND_TRAIN",
 		1: "ROUND_KIND_POPULATION_STATS",
+		2: "ROUND_KIND_REFERENCE_STATS",
 	}
 	RoundKind_value = map[string]int32{
 		"ROUND_KIND_TRAIN":            0,
 		"ROUND_KIND_POPULATION_STATS": 1,
+		"ROUND_KIND_REFERENCE_STATS":  2,
 	}
 )
 
@@ -434,7 +439,10 @@ type Round struct {
 	// rather than a new version of the global model.
 	Kind RoundKind `protobuf:"varint,13,opt,name=kind,proto3,enum=vigil.state.v1.RoundKind" json:"kind,omitempty"`
 	// QuorumMin is the fewest updates the round closes with.
-	QuorumMin     uint32 `protobuf:"varint,14,opt,name=quorum_min,json=quorumMin,proto3" json:"quorum_min,omitempty"`
+	QuorumMin uint32 `protobuf:"varint,14,opt,name=quorum_min,json=quorumMin,proto3" json:"quorum_min,omitempty"`
+	// Population names the population model a population or reference round serves; empty for
+	// training rounds.
+	Population    string `protobuf:"bytes,15,opt,name=population,proto3" json:"population,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -560,6 +568,13 @@ func (x *Round) GetQuorumMin() uint32 {
 	return 0
 }
 
+func (x *Round) GetPopulation() string {
+	if x != nil {
+		return x.Population
+	}
+	return ""
+}
+
 type RoundPrivacy struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// InsecureNoDp: the round is released without differential privacy.
@@ -668,7 +683,7 @@ const file_vigil_state_v1_state_proto_rawDesc = "" +
 	"\x04Task\x12\x16\n" +
 	"\x06device\x18\x01 \x01(\tR\x06device\x12\x14\n" +
 	"\x05nonce\x18\x02 \x01(\fR\x05nonce\x12\x1c\n" +
-	"\tsubmitted\x18\x03 \x01(\bR\tsubmitted\"\x99\x04\n" +
+	"\tsubmitted\x18\x03 \x01(\bR\tsubmitted\"\xb9\x04\n" +
 	"\x05Round\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12!\n" +
 	"\fbase_version\x18\x02 \x01(\x04R\vbaseVersion\x124\n" +
@@ -684,7 +699,10 @@ const file_vigil_state_v1_state_proto_rawDesc = "" +
 	"\aprivacy\x18\f \x01(\v2\x1c.vigil.state.v1.RoundPrivacyR\aprivacy\x12-\n" +
 	"\x04kind\x18\r \x01(\x0e2\x19.vigil.state.v1.RoundKindR\x04kind\x12\x1d\n" +
 	"\n" +
-	"quorum_min\x18\x0e \x01(\rR\tquorumMinJ\x04\b\t\x10\n" +
+	"quorum_min\x18\x0e \x01(\rR\tquorumMin\x12\x1e\n" +
+	"\n" +
+	"population\x18\x0f \x01(\tR\n" +
+	"populationJ\x04\b\t\x10\n" +
 	"R\bloss_sum\"\xd4\x01\n" +
 	"\fRoundPrivacy\x12$\n" +
 	"\x0einsecure_no_dp\x18\x01 \x01(\bR\finsecureNoDp\x12)\n" +
@@ -695,10 +713,11 @@ const file_vigil_state_v1_state_proto_rawDesc = "" +
 	"\x05Phase\x12\x15\n" +
 	"\x11PHASE_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10PHASE_COLLECTING\x10\x01\x12\x10\n" +
-	"\fPHASE_CLOSED\x10\x02*B\n" +
+	"\fPHASE_CLOSED\x10\x02*b\n" +
 	"\tRoundKind\x12\x14\n" +
 	"\x10ROUND_KIND_TRAIN\x10\x00\x12\x1f\n" +
-	"\x1bROUND_KIND_POPULATION_STATS\x10\x01B9Z7github.com/vigilauth/vigil/proto/vigil/state/v1;statev1b\x06proto3"
+	"\x1bROUND_KIND_POPULATION_STATS\x10\x01\x12\x1e\n" +
+	"\x1aROUND_KIND_REFERENCE_STATS\x10\x02B9Z7github.com/vigilauth/vigil/proto/vigil/state/v1;statev1b\x06proto3"
 
 var (
 	file_vigil_state_v1_state_proto_rawDescOnce sync.Once
