@@ -41,9 +41,12 @@ func (d Deviation) String() string {
 type topDeviations struct {
 	layout *Layout
 	n      int
-	items  [MaxDeviations]devItem
-	total  [maxKinds]float64 // positive evidence per kind
-	all    float64           // positive evidence of the window, in score units
+	// weak is 1 + the index of the first item with the least evidence once all MaxDeviations are
+	// taken, or 0 when it is not known (an item has changed since it was found).
+	weak  int
+	items [MaxDeviations]devItem
+	total [maxKinds]float64 // positive evidence per kind
+	all   float64           // positive evidence of the window, in score units
 }
 
 type devItem struct {
@@ -67,6 +70,7 @@ func (t *topDeviations) offer(b, k int, v, base, z, evid float64) {
 			it.sumZ += z
 			it.events++
 			it.evid += evid
+			t.weak = 0
 			return
 		}
 	}
@@ -77,16 +81,23 @@ func (t *topDeviations) offer(b, k int, v, base, z, evid float64) {
 	if t.n < MaxDeviations {
 		t.items[t.n] = item
 		t.n++
+		t.weak = 0
 		return
 	}
-	weakest := 0
-	for i := 1; i < t.n; i++ {
-		if t.items[i].evid < t.items[weakest].evid {
-			weakest = i
+	// Most events offered to a full list are weaker than all of it: the weakest item is kept
+	// between them instead of being searched for each time.
+	if t.weak == 0 {
+		weakest := 0
+		for i := 1; i < t.n; i++ {
+			if t.items[i].evid < t.items[weakest].evid {
+				weakest = i
+			}
 		}
+		t.weak = 1 + weakest
 	}
-	if t.items[weakest].evid < evid {
+	if weakest := t.weak - 1; t.items[weakest].evid < evid {
 		t.items[weakest] = item
+		t.weak = 0
 	}
 }
 

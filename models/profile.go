@@ -62,7 +62,9 @@ type Profile struct {
 	withinOwn [maxKinds]float64
 }
 
-// bucketCoef is what scoring one event in a bucket needs, kept together for locality.
+// bucketCoef is what scoring one event in a bucket needs, kept together for locality. A bucket
+// that is not scored has kind -1 and zero coefficients, which give every finite value zero
+// evidence.
 type bucketCoef struct {
 	mean, invUser, popMean, invPop, logTerm float64
 	kind                                    int // -1: not scored
@@ -165,14 +167,13 @@ func (p *Profile) refresh() {
 	for b := range p.coef {
 		c := bucketCoef{mean: p.mean[b], kind: l.BucketKind[b]}
 		if c.kind < 0 || l.Kinds[c.kind].Weight == 0 || math.IsNaN(c.mean) {
-			c.kind = -1
-			p.coef[b] = c
+			p.coef[b] = bucketCoef{kind: -1}
 			continue
 		}
 		if p.pop == nil {
 			vu := p.withinOwn[c.kind]
 			if math.IsNaN(vu) || vu <= 0 {
-				c.kind = -1
+				c = bucketCoef{kind: -1}
 			} else {
 				c.invUser, c.logTerm = 1/math.Sqrt(vu), -0.5*math.Log(vu)
 			}

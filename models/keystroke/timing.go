@@ -3,6 +3,7 @@ package keystroke
 import (
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/vigilauth/vigil/models"
@@ -47,16 +48,26 @@ type Timings struct {
 // TimingExtractor computes Timings. It keeps scratch buffers so that Extract allocates nothing
 // once warmed up; it is not safe for concurrent use.
 type TimingExtractor struct {
-	// Per keystroke i of the window: log hold time, log press-to-press interval from key i-1,
-	// and asinh(release-to-press gap / 20 ms) from key i-1; NaN where there is none. Each is
-	// computed once and shared by the summary and the events.
-	logHold, logDD, gapUD []float64
-	// Sorting buffers of the summary.
-	hold, dd, ud []float64
+	// Sorting buffers of the summary; with each timing, its entry in logTab (hold,
+	// press-to-press) or gapTab (release-to-press), or noKey where the value was computed, by
+	// which the series are sorted when all their timings are table entries (see keySorter).
+	hold, dd, ud    []float64
+	holdK, ddK, udK []uint16
+	sorter          *keySorter
 	// Tables of the transforms at whole milliseconds, which is how most clocks report key
 	// events: exact values, looked up instead of computed on the live path.
 	logTab, gapTab []float64
+	// tabsOrdered records that both tables are non-decreasing, so that sorting keys sorts values.
+	tabsOrdered bool
+	// classOf is KeyClass of every code it accepts, looked up instead of switched on.
+	classOf []uint8
 }
+
+// maxKeyCode is the largest code KeyClass accepts.
+const maxKeyCode = 1023
+
+// noKey marks a timing that is not a table entry.
+const noKey = -1
 
 // Ranges of the lookup tables, in milliseconds.
 const (
@@ -65,23 +76,25 @@ const (
 	gapTabLen = 6144
 )
 
-// logMs is log(max(ms, 1)) of d in milliseconds.
-func (e *TimingExtractor) logMs(d time.Duration) float64 {
-	if d%time.Millisecond == 0 && d >= 0 && d < logTabLen*time.Millisecond {
-		return e.logTab[d/time.Millisecond]
+// logMs is log(max(ms, 1)) of d in milliseconds, and its key in logTab (noKey if none).
+func (e *TimingExtractor) logMs(d time.Duration) (float64, int16) {
+	// One unsigned division by a constant (a multiplication) finds the whole milliseconds and
+	// tells whether d is one; a negative d wraps to beyond the table.
+	u := uint64(d)
+	if i := u / uint64(time.Millisecond); i*uint64(time.Millisecond) == u && i < logTabLen {
+		return e.logTab[i], int16(i)
 	}
-	return logMs(d)
+	return logMs(d), noKey
 }
 
 // gap is asinh(d in ms / 20): a signed, log-like scale for release-to-press gaps, which are
-// negative when keys overlap.
-func (e *TimingExtractor) gap(d time.Duration) float64 {
-	if d%time.Millisecond == 0 {
-		if i := int(d/time.Millisecond) - gapTabMin; i >= 0 && i < gapTabLen {
-			return e.gapTab[i]
-		}
+// negative when keys overlap. The key is the value's entry in gapTab (noKey if none).
+func (e *TimingExtractor) gap(d time.Duration) (float64, int16) {
+	u := uint64(d - gapTabMin*time.Millisecond) // the table's first entry at 0
+	if i := u / uint64(time.Millisecond); i*uint64(time.Millisecond) == u && i < gapTabLen {
+		return e.gapTab[i], int16(i)
 	}
-	return math.Asinh(float64(d) / float64(20*time.Millisecond))
+	return math.Asinh(float64(d) / float64(20*time.Millisecond)), noKey
 }
 
 func (e *TimingExtractor) init() {
@@ -95,6 +108,13 @@ func (e *TimingExtractor) init() {
 	for i := range e.gapTab {
 		e.gapTab[i] = math.Asinh(float64(time.Duration(i+gapTabMin)*time.Millisecond) / float64(20*time.Millisecond))
 	}
+	e.tabsOrdered = slices.IsSorted(e.logTab) && slices.IsSorted(e.gapTab)
+	e.classOf = make([]uint8, maxKeyCode+1)
+	for code := range e.classOf {
+		c, _ := KeyClass(code)
+		e.classOf[code] = uint8(c)
+	}
+	e.sorter = new(keySorter)
 }
 
 // Extract fills t from window. Keys of unknown class, implausible holds (missing or reversed
@@ -105,68 +125,9 @@ func (e *TimingExtractor) Extract(t *Timings, window []Keystroke) error {
 		t.Summary = make([]float64, NumSummaryFeatures)
 	}
 	t.Summary = t.Summary[:NumSummaryFeatures]
-	e.timings(window)
-	e.summarise(t.Summary, window)
+	t.Events = e.summarise(t.Summary, t.Events[:0], window)
 	if len(e.hold) < minWindow || len(e.dd) < minWindow {
 		return fmt.Errorf("%w: %d hold times and %d intervals, want at least %d each", ErrWindowTooSparse, len(e.hold), len(e.dd), minWindow)
 	}
-	t.Events = t.Events[:0]
-	prevClass := -1
-	for i, k := range window {
-		c, ok := KeyClass(k.Code)
-		if !ok {
-			prevClass = -1
-			continue
-		}
-		h := e.logHold[i]
-		if h == h {
-			t.Events = append(t.Events, Event{Bucket: c, Value: h})
-		}
-		if prevClass >= 0 {
-			pair := prevClass*NumKeyClasses + c
-			if dd := e.logDD[i]; dd == dd {
-				t.Events = append(t.Events, Event{Bucket: ddBase + pair, Value: dd})
-			}
-			if ud := e.gapUD[i]; ud == ud {
-				t.Events = append(t.Events, Event{Bucket: udBase + pair, Value: ud})
-			}
-			if h == h {
-				t.Events = append(t.Events, Event{Bucket: hpBase + pair, Value: h})
-			}
-			if ph := e.logHold[i-1]; ph == ph {
-				t.Events = append(t.Events, Event{Bucket: hnBase + pair, Value: ph})
-			}
-		}
-		prevClass = c
-	}
 	return nil
-}
-
-// timings computes the per-keystroke timings of window into e's buffers.
-func (e *TimingExtractor) timings(window []Keystroke) {
-	e.init()
-	n := len(window)
-	if cap(e.logHold) < n {
-		e.logHold, e.logDD, e.gapUD = make([]float64, n), make([]float64, n), make([]float64, n)
-	}
-	e.logHold, e.logDD, e.gapUD = e.logHold[:n], e.logDD[:n], e.gapUD[:n]
-	nan := math.NaN()
-	for i, k := range window {
-		e.logHold[i], e.logDD[i], e.gapUD[i] = nan, nan, nan
-		if h, ok := k.Hold(); ok {
-			e.logHold[i] = e.logMs(h)
-		}
-		if i == 0 {
-			continue
-		}
-		prev := window[i-1]
-		dd := k.Press - prev.Press
-		if dd <= 0 || dd > maxDigraphGap {
-			continue
-		}
-		e.logDD[i] = e.logMs(dd)
-		if _, ok := prev.Hold(); ok {
-			e.gapUD[i] = e.gap(k.Press - prev.Release)
-		}
-	}
 }
