@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/bits"
 	"slices"
+	"time"
 )
 
 // Window summary of TimingFeatureSet: how a window's timings are distributed as a whole, and
@@ -47,7 +48,7 @@ func SummaryNames() []string { return summaryNames[:] }
 // from the key before) and go both to the summary's series and to the events.
 func (e *TimingExtractor) summarise(dst []float64, events []Event, window []Keystroke) []Event {
 	e.init()
-	classOf := e.classOf[:maxKeyCode+1]
+	classOf, logTab, gapTab := e.classOf[:maxKeyCode+1], e.logTab, e.gapTab
 	prevClass := -1
 	// The series and events are local while they grow, so that their lengths stay in registers.
 	hold, dd, ud := e.hold[:0], e.dd[:0], e.ud[:0]
@@ -72,17 +73,18 @@ func (e *TimingExtractor) summarise(dst []float64, events []Event, window []Keys
 		lh, ld, lu := nan, nan, nan
 		h, held := k.Hold()
 		if held {
-			v, key := e.logMs(h)
+			v, key := lookup(logTab, uint64(h))
+			if key < 0 {
+				v = logMs(h)
+			}
 			lh = v
 			hold = append(hold, v)
 			holdK = append(holdK, uint16(key))
 			holdKeyed = holdKeyed && key >= 0
-			switch k.Code {
-			case CodeShift:
+			if k.Code == CodeShift {
 				shiftHold.add(v)
-			case CodeSpace:
-				spaceHold.add(v)
 			}
+			spaceHold.addIf(v, k.Code == CodeSpace)
 		}
 		if i > 0 {
 			prev := &window[i-1]
@@ -95,34 +97,32 @@ func (e *TimingExtractor) summarise(dst []float64, events []Event, window []Keys
 				pauses++
 			default:
 				pairs++
-				v, key := e.logMs(d)
+				v, key := lookup(logTab, uint64(d))
+				if key < 0 {
+					v = logMs(d)
+				}
 				ld = v
 				dd = append(dd, v)
 				ddK = append(ddK, uint16(key))
 				ddKeyed = ddKeyed && key >= 0
-				if k.Code == CodeSpace {
-					beforeSpace.add(v)
-				}
-				if prev.Code == CodeSpace {
-					afterSpace.add(v)
-				}
+				beforeSpace.addIf(v, k.Code == CodeSpace)
+				afterSpace.addIf(v, prev.Code == CodeSpace)
 				if !prevHeld {
 					break
 				}
-				u, key := e.gap(k.Press - prev.Release)
+				g := k.Press - prev.Release
+				u, key := lookup(gapTab, uint64(g-gapTabMin*time.Millisecond))
+				if key < 0 {
+					u = gapMs(g)
+				}
 				lu = u
 				ud = append(ud, u)
 				udK = append(udK, uint16(key))
 				udKeyed = udKeyed && key >= 0
-				if u < 0 {
-					overlaps++
-					if held {
-						releasePairs++
-						if k.Release < prev.Release {
-							inversions++
-						}
-					}
-				}
+				overlap := u < 0
+				overlaps += one(overlap)
+				releasePairs += one(overlap && held)
+				inversions += one(overlap && held && k.Release < prev.Release)
 			}
 		}
 		prevHeld = held
@@ -255,6 +255,23 @@ func ratio(a, b float64) float64 {
 type stat struct{ sum, n float64 }
 
 func (s *stat) add(v float64) { s.sum += v; s.n++ }
+
+// addIf adds v when b holds, without a branch on b (spaces come at no predictable place): v
+// times 0 adds nothing to a sum that started at +0.
+func (s *stat) addIf(v float64, b bool) {
+	m := one(b)
+	s.sum += v * m
+	s.n += m
+}
+
+// one is 1 when b holds, else 0, without a branch.
+func one(b bool) float64 {
+	var i int
+	if b {
+		i = 1
+	}
+	return float64(i)
+}
 
 func (s stat) mean() float64 {
 	if s.n == 0 {

@@ -76,25 +76,22 @@ const (
 	gapTabLen = 6144
 )
 
-// logMs is log(max(ms, 1)) of d in milliseconds, and its key in logTab (noKey if none).
-func (e *TimingExtractor) logMs(d time.Duration) (float64, int16) {
-	// One unsigned division by a constant (a multiplication) finds the whole milliseconds and
-	// tells whether d is one; a negative d wraps to beyond the table.
-	u := uint64(d)
-	if i := u / uint64(time.Millisecond); i*uint64(time.Millisecond) == u && i < logTabLen {
-		return e.logTab[i], int16(i)
+// lookup returns tab's entry at u nanoseconds from the table's start, and its key, when u is a
+// whole number of milliseconds inside the table; otherwise key is noKey and the caller computes
+// the value. One unsigned division by a constant (a multiplication) finds the milliseconds and
+// tells whether u is whole; a duration before the table's start wraps to beyond its end. It is
+// small enough to be inlined, which a function also holding the computation is not.
+func lookup(tab []float64, u uint64) (v float64, key int16) {
+	if i := u / uint64(time.Millisecond); i*uint64(time.Millisecond) == u && i < uint64(len(tab)) {
+		return tab[i], int16(i)
 	}
-	return logMs(d), noKey
+	return 0, noKey
 }
 
-// gap is asinh(d in ms / 20): a signed, log-like scale for release-to-press gaps, which are
-// negative when keys overlap. The key is the value's entry in gapTab (noKey if none).
-func (e *TimingExtractor) gap(d time.Duration) (float64, int16) {
-	u := uint64(d - gapTabMin*time.Millisecond) // the table's first entry at 0
-	if i := u / uint64(time.Millisecond); i*uint64(time.Millisecond) == u && i < gapTabLen {
-		return e.gapTab[i], int16(i)
-	}
-	return math.Asinh(float64(d) / float64(20*time.Millisecond)), noKey
+// gapMs is asinh(d in ms / 20): a signed, log-like scale for release-to-press gaps, which are
+// negative when keys overlap.
+func gapMs(d time.Duration) float64 {
+	return math.Asinh(float64(d) / float64(20*time.Millisecond))
 }
 
 func (e *TimingExtractor) init() {
@@ -106,7 +103,7 @@ func (e *TimingExtractor) init() {
 		e.logTab[i] = logMs(time.Duration(i) * time.Millisecond)
 	}
 	for i := range e.gapTab {
-		e.gapTab[i] = math.Asinh(float64(time.Duration(i+gapTabMin)*time.Millisecond) / float64(20*time.Millisecond))
+		e.gapTab[i] = gapMs(time.Duration(i+gapTabMin) * time.Millisecond)
 	}
 	e.tabsOrdered = slices.IsSorted(e.logTab) && slices.IsSorted(e.gapTab)
 	e.classOf = make([]uint8, maxKeyCode+1)
