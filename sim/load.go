@@ -49,6 +49,10 @@ type LoadConfig struct {
 	Attack func(ctx context.Context, n int) (stop func() (AttackStats, error), err error)
 	// Progress reports what the load test does, a line at a time; nil reports nothing.
 	Progress func(format string, args ...any)
+	// CoordinatorCPU, if set, returns the CPU time the coordinator's process has used so far,
+	// so that throughput is also reported per coordinator CPU-second: a ratio that holds on a
+	// machine whose cores the fleet shares.
+	CoordinatorCPU func() (time.Duration, error)
 }
 
 // LoadReport is what a load test measures, as `vigil loadtest --json` prints it.
@@ -57,7 +61,10 @@ type LoadReport struct {
 	Params         int            `json:"params"`
 	Rounds         []LoadRound    `json:"rounds"`
 	UpdatesPerSec  float64        `json:"updates_per_second"`
-	P50Millis      float64        `json:"p50_submit_ms"`
+	// UpdatesPerCPUSec is accepted updates per CPU-second of the coordinator's process while
+	// the fleet submitted (0 without LoadConfig.CoordinatorCPU).
+	UpdatesPerCPUSec float64 `json:"updates_per_coordinator_cpu_second,omitempty"`
+	P50Millis        float64 `json:"p50_submit_ms"`
 	P99Millis      float64        `json:"p99_submit_ms"`
 	Rejected       map[string]int `json:"rejected"`
 	CoordinatorMiB int            `json:"coordinator_peak_mib"`
@@ -88,6 +95,8 @@ type LoadRound struct {
 	Accepted      int     `json:"accepted"`
 	EncryptSec    float64 `json:"encrypt_seconds"`
 	SubmitSec     float64 `json:"submit_seconds"`
+	// CoordinatorCPUSec is the CPU time the coordinator used while the fleet submitted.
+	CoordinatorCPUSec float64 `json:"coordinator_cpu_seconds,omitempty"`
 	UpdatesPerSec float64 `json:"updates_per_second"`
 	ReleaseSec    float64 `json:"close_and_release_seconds"`
 	P50Millis     float64 `json:"p50_submit_ms"`
@@ -240,7 +249,7 @@ func (l *Load) Run(ctx context.Context) (LoadReport, error) {
 		return rep, err
 	}
 	rep.Params = len(base.GetParams())
-	var submitted, submitTime float64
+	var submitted, submitTime, cpuTime float64
 	var calm, attacked [2]float64 // accepted, seconds
 	for r := range f.Rounds {
 		lr, next, err := l.round(ctx, base, f.Hostile > 0 && r%2 == 1)
@@ -255,11 +264,15 @@ func (l *Load) Run(ctx context.Context) (LoadReport, error) {
 		rep.Rounds = append(rep.Rounds, lr)
 		submitted += float64(lr.Accepted)
 		submitTime += lr.SubmitSec
+		cpuTime += lr.CoordinatorCPUSec
 		rep.MaxSumError = max(rep.MaxSumError, lr.MaxSumError)
 		rep.LostUpdates += f.Devices - lr.Accepted
 		base = next
 	}
 	rep.UpdatesPerSec = submitted / submitTime
+	if cpuTime > 0 {
+		rep.UpdatesPerCPUSec = submitted / cpuTime
+	}
 	rep.UploadBytes = l.upload
 	slices.Sort(l.lat)
 	rep.P50Millis = ms(l.lat[len(l.lat)/2])
@@ -320,6 +333,14 @@ func (l *Load) round(ctx context.Context, base *vigilv1.GetModelResponse, attack
 			return lr, nil, err
 		}
 	}
+	cpu := l.cfg.CoordinatorCPU
+	var cpu0 time.Duration
+	if cpu != nil {
+		var err error
+		if cpu0, err = cpu(); err != nil {
+			return lr, nil, fmt.Errorf("coordinator CPU time: %w", err)
+		}
+	}
 	start = time.Now()
 	g, gctx = errgroup.WithContext(ctx)
 	g.SetLimit(l.cfg.Concurrency)
@@ -343,6 +364,13 @@ func (l *Load) round(ctx context.Context, base *vigilv1.GetModelResponse, attack
 	}
 	g.Wait()
 	lr.SubmitSec = time.Since(start).Seconds()
+	if cpu != nil {
+		cpu1, err := cpu()
+		if err != nil {
+			return lr, nil, fmt.Errorf("coordinator CPU time: %w", err)
+		}
+		lr.CoordinatorCPUSec = (cpu1 - cpu0).Seconds()
+	}
 	stopAttack()
 	if attack {
 		l.attackLat = append(l.attackLat, lat...)

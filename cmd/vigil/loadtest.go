@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -137,8 +139,9 @@ func startLoad(ctx context.Context, f loadFlags, progress func(string, ...any)) 
 		"--min-updates", fmt.Sprint(f.devices), "--min-enrolled", fmt.Sprint(f.devices), "--round-timeout", "15m",
 		"--model-layers", fmt.Sprintf("16,%d,16", l.hidden), "--log-level", "warn",
 		// The load test measures throughput, not privacy: a budget large enough for its rounds
-		// (the default stops the coordinator after about three of them).
-		"--epsilon", "1000000"}
+		// (the default stops the coordinator after about three of them), and training rounds
+		// only (its devices send training updates).
+		"--epsilon", "1000000", "--population-noise", "0"}
 	if f.metrics != "" {
 		args = append(args, "--pprof")
 	}
@@ -149,8 +152,10 @@ func startLoad(ctx context.Context, f loadFlags, progress func(string, ...any)) 
 	l.addr = strings.TrimPrefix(line, "coordinator listening on ")
 	progress("coordinator (pid %d) on %s with 3 trustee processes and the enrolment authority; enrolling %d devices", l.procs[len(l.procs)-1].Process.Pid, l.addr, f.devices)
 	start := time.Now()
+	coordPID := l.procs[len(l.procs)-1].Process.Pid
 	cfg := sim.LoadConfig{Devices: f.devices, Rounds: f.rounds, Concurrency: f.concurrency, Hostile: f.hostile,
 		Coordinator: l.addr, Enrolment: l.enrolAddr, Progress: progress,
+		CoordinatorCPU: func() (time.Duration, error) { return processCPU(coordPID) },
 		Attack: func(ctx context.Context, n int) (func() (sim.AttackStats, error), error) {
 			return l.attack(ctx, n, progress)
 		}}
@@ -290,6 +295,9 @@ func printLoadReport(w io.Writer, r sim.LoadReport) {
 		fmt.Fprintf(w, "%-6d %-9d %-12.1f %-11.1f %-10.0f %-9.0f %-9.0f %.1f\n", x.Round, x.Accepted, x.EncryptSec, x.SubmitSec, x.UpdatesPerSec, x.P50Millis, x.P99Millis, x.ReleaseSec)
 	}
 	fmt.Fprintf(w, "accepted updates per second while submitting: %.0f\n", r.UpdatesPerSec)
+	if r.UpdatesPerCPUSec > 0 {
+		fmt.Fprintf(w, "accepted updates per coordinator CPU-second while submitting: %.0f\n", r.UpdatesPerCPUSec)
+	}
 	fmt.Fprintf(w, "submission latency: p50 %.0f ms, p99 %.0f ms\n", r.P50Millis, r.P99Millis)
 	fmt.Fprintf(w, "coordinator peak memory: %d MiB\n", r.CoordinatorMiB)
 	fmt.Fprintf(w, "lost updates: %d; the decrypted average matches the acknowledged updates to %.2g (clip norm 1)\n", r.LostUpdates, r.MaxSumError)
@@ -305,4 +313,32 @@ func printLoadReport(w io.Writer, r sim.LoadReport) {
 	for reason, n := range r.Rejected {
 		fmt.Fprintf(w, "rejected: %d %s\n", n, reason)
 	}
+}
+
+// processCPU returns the user and system CPU time process pid has used, from /proc/PID/stat
+// (Linux).
+func processCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name, in parentheses, may contain spaces: the fields counted are after it.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("/proc/%d/stat: no command name", pid)
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat: %d fields after the name", pid, len(f))
+	}
+	var ticks int64
+	for _, s := range f[11:13] { // utime and stime, fields 14 and 15 of stat(5)
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
+		}
+		ticks += n
+	}
+	// USER_HZ is 100 on every Linux ABI Go supports.
+	return time.Duration(ticks) * 10 * time.Millisecond, nil
 }
