@@ -55,14 +55,21 @@ func (a *Agent) Features() [][]float64 {
 // from (models.PopulationStats.Contribute). client.Agent asks for them when it has a population
 // task.
 func (a *Agent) Windows() []models.Window {
+	return a.enrolmentWindows(func(us *UserState) []models.Window {
+		if !us.Enrolled {
+			return nil
+		}
+		return us.Enrolment.Windows
+	})
+}
+
+// enrolmentWindows returns copies of the windows of every user that of returns.
+func (a *Agent) enrolmentWindows(of func(*UserState) []models.Window) []models.Window {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	var out []models.Window
 	for _, us := range a.state.Users {
-		if !us.Enrolled {
-			continue
-		}
-		for _, w := range us.Enrolment.Windows {
+		for _, w := range of(us) {
 			out = append(out, models.Window{Dense: slices.Clone(w.Dense), Events: slices.Clone(w.Events)})
 		}
 	}
@@ -81,18 +88,12 @@ func (a *Agent) WindowsOf(featureSet string) []models.Window {
 	default:
 		return nil
 	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	var out []models.Window
-	for _, us := range a.state.Users {
+	return a.enrolmentWindows(func(us *UserState) []models.Window {
 		if !us.MouseEnrolled {
-			continue
+			return nil
 		}
-		for _, w := range us.MouseEnrolment.Windows {
-			out = append(out, models.Window{Dense: slices.Clone(w.Dense), Events: slices.Clone(w.Events)})
-		}
-	}
-	return out
+		return us.MouseEnrolment.Windows
+	})
 }
 
 // summaries returns the rows a user's autoencoder learns from, as models.FitUserModel takes

@@ -10,6 +10,7 @@ import (
 	"github.com/vigilauth/vigil/agent"
 	"github.com/vigilauth/vigil/models"
 	"github.com/vigilauth/vigil/models/keystroke"
+	"github.com/vigilauth/vigil/models/modelstest"
 	"github.com/vigilauth/vigil/models/mouse"
 	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
 )
@@ -121,47 +122,6 @@ func TestMouseEnrolment(t *testing.T) {
 	}
 }
 
-// mousePopulation is the population of 30 synthetic mouse users decoded as the coordinator's
-// two rounds decode it (exact sums).
-func mousePopulation(t *testing.T) *models.Population {
-	t.Helper()
-	rs, err := models.NewReferenceStats(mouse.NewLayout())
-	if err != nil {
-		t.Fatal(err)
-	}
-	var users [][]models.Window
-	for u := range 30 {
-		users = append(users, mouse.NewMover(uint64(500+u)).Windows(100))
-	}
-	sumOf := func(contribute func([]models.Window) ([]float64, error), n int) []float64 {
-		sum := make([]float64, n)
-		for _, w := range users {
-			v, err := contribute(w)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for i := range v {
-				sum[i] += v[i]
-			}
-		}
-		return sum
-	}
-	ref, err := rs.Decode(sumOf(rs.Contribute, rs.Len()), 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	stats, err := models.NewPopulationStats(rs.Layout(), ref, models.PopulationStatsConfig{Clip: 100})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pop, err := stats.Decode(sumOf(stats.Contribute, stats.Len()), 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pop.Reference = &ref
-	return pop
-}
-
 // The federation's mouse population reaches users' mouse models: the agent offers the
 // population rounds its users' mouse windows (features, one per action), and a mouse
 // population installed refits every mouse model on it, which still tells the owner from
@@ -182,7 +142,12 @@ func TestMousePopulationInstalled(t *testing.T) {
 	if got := len(r.a.WindowsOf(keystroke.TimingFeatureSet)); got != 0 {
 		t.Fatalf("%d typing windows offered for a user who has not typed", got)
 	}
-	if err := r.a.SetMouseGlobal(context.Background(), &models.Global{Population: mousePopulation(t)}); err != nil {
+	var seeds []uint64
+	for u := range uint64(30) {
+		seeds = append(seeds, 500+u)
+	}
+	pop, _ := modelstest.MousePopulation(t, models.PopulationStatsConfig{Clip: 100}, modelstest.MouseUsers(100, seeds...))
+	if err := r.a.SetMouseGlobal(context.Background(), &models.Global{Population: pop}); err != nil {
 		t.Fatal(err)
 	}
 	typing, err := models.DecodePopulation(keystroke.NewLayout(), models.EncodePopulation(&models.Population{Layout: keystroke.NewLayout(),

@@ -8,6 +8,7 @@ import (
 
 	"github.com/vigilauth/vigil/models"
 	"github.com/vigilauth/vigil/models/keystroke"
+	"github.com/vigilauth/vigil/models/modelstest"
 	"github.com/vigilauth/vigil/models/mouse"
 	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
 )
@@ -99,18 +100,13 @@ func TestAttackMouseTaskSteersReference(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The honest reference: the exact sum of a few synthetic users' reference statistics.
-	sum := make([]float64, rs.Len())
-	for u := range 20 {
-		v, err := rs.Contribute(mouse.NewMover(uint64(100 + u)).Windows(100))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i := range v {
-			sum[i] += v[i]
-		}
+	// The honest reference: decoded from the exact sum of a few synthetic users' reference
+	// statistics.
+	var seeds []uint64
+	for u := range uint64(20) {
+		seeds = append(seeds, 100+u)
 	}
-	honest, err := rs.Decode(sum, 0)
+	honest, err := rs.Decode(modelstest.Sum(t, rs.Len(), rs.Contribute, modelstest.MouseUsers(100, seeds...)), 0)
 	if err != nil {
 		t.Fatal(err)
 	}

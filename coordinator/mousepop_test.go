@@ -11,6 +11,7 @@ import (
 	"github.com/vigilauth/vigil/coordinator"
 	"github.com/vigilauth/vigil/models"
 	"github.com/vigilauth/vigil/models/keystroke"
+	"github.com/vigilauth/vigil/models/modelstest"
 	"github.com/vigilauth/vigil/models/mouse"
 )
 
@@ -61,35 +62,13 @@ func TestMousePopulationRoundsAreTheDevicesSums(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	exactRef := make([]float64, rs.Len())
+	var mouseWindows [][]models.Window
 	for _, d := range data {
-		v, err := rs.Contribute(d.mouse)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for j := range v {
-			exactRef[j] += v[j]
-		}
+		mouseWindows = append(mouseWindows, d.mouse)
 	}
-	ref, err := rs.Decode(exactRef, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	want, _ := modelstest.MousePopulation(t, models.PopulationStatsConfig{Clip: 100}, mouseWindows)
+	ref := *want.Reference
 	stats, err := models.NewPopulationStats(rs.Layout(), ref, models.PopulationStatsConfig{Clip: 100})
-	if err != nil {
-		t.Fatal(err)
-	}
-	exact := make([]float64, stats.Len())
-	for _, d := range data {
-		v, err := stats.Contribute(d.mouse)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for j := range v {
-			exact[j] += v[j]
-		}
-	}
-	want, err := stats.Decode(exact, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

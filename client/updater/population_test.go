@@ -12,6 +12,7 @@ import (
 
 	"github.com/vigilauth/vigil/models"
 	"github.com/vigilauth/vigil/models/keystroke"
+	"github.com/vigilauth/vigil/models/modelstest"
 	"github.com/vigilauth/vigil/models/mouse"
 	"github.com/vigilauth/vigil/release"
 	"github.com/vigilauth/vigil/store"
@@ -196,41 +197,9 @@ func TestAttackPoisonedPopulationRelease(t *testing.T) {
 func TestAttackPoisonedMousePopulationRelease(t *testing.T) {
 	ctx := context.Background()
 	tr, st := newTrust(t), newFS(t)
-	rs, err := models.NewReferenceStats(mouse.NewLayout())
-	if err != nil {
-		t.Fatal(err)
-	}
 	cfg := models.PopulationStatsConfig{Clip: 100}
-	var users [][]models.Window
-	for s := range uint64(8) {
-		users = append(users, mouse.NewMover(60+s).Windows(100))
-	}
-	sumOf := func(contribute func([]models.Window) ([]float64, error), n int) []float64 {
-		sum := make([]float64, n)
-		for _, w := range users {
-			v, err := contribute(w)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for i := range v {
-				sum[i] += v[i]
-			}
-		}
-		return sum
-	}
-	ref, err := rs.Decode(sumOf(rs.Contribute, rs.Len()), 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	enc, err := models.NewPopulationStats(rs.Layout(), ref, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	honest, err := enc.Decode(sumOf(enc.Contribute, enc.Len()), 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	honest.Reference = &ref
+	honest, rs := modelstest.MousePopulation(t, cfg, modelstest.MouseUsers(100, 60, 61, 62, 63, 64, 65, 66, 67))
+	ref := *honest.Reference
 
 	d := newDevice(t, tr, st)
 	d.cfg.Model, d.cfg.FeatureSet, d.cfg.Population = testPopulationModel, mouse.FeatureSet, rs.Layout()
