@@ -14,7 +14,9 @@ type Config struct {
 	Tiers   TierConfig
 
 	// KeystrokeWindow and KeystrokeHop: the scorer sees the last KeystrokeWindow keystrokes
-	// every KeystrokeHop keystrokes. Defaults 50 and 25.
+	// every KeystrokeHop keystrokes. Defaults 50 and 5: a takeover is judged within a few
+	// keystrokes of its windows turning foreign, not up to half a window later (about 20 µs of
+	// scoring per window with the real models, so about 4 µs per keystroke).
 	KeystrokeWindow, KeystrokeHop int
 	// MouseWindow and MouseHop: the same for mouse events. Defaults 200 and 100.
 	MouseWindow, MouseHop int
@@ -39,9 +41,10 @@ type Config struct {
 //
 // The behavioural defaults were tuned with the real keystroke models (guard/behaviour) by
 // replaying the first 100 participants of the Aalto keystroke data through the guard (package
-// guard/takeover, vigil eval takeover), and checked on the other 400: a takeover by another
-// person is challenged after a median of about 45 of their keystrokes, about 1.5% of takeovers
-// are never challenged, and a genuine user sees about 0.4 challenges per 1,000 keystrokes.
+// guard/takeover, vigil eval takeover), and checked on the other 400 at epsilon 8: a takeover by
+// another person is challenged after a median of about 42 of their keystrokes, 1.2-1.6% of
+// takeovers are never challenged, and a genuine user sees about 0.4 challenges per 1,000
+// keystrokes.
 type TrustConfig struct {
 	// InitialTrust is where a new user's sessions start: moderate, above the soft-challenge
 	// band but below what sensitive resources usually require. Default 75.
@@ -51,8 +54,8 @@ type TrustConfig struct {
 	EstablishedTrust float64
 	MaturityWindows  int
 	// ConsistentBelow: a window with anomaly below it is consistent and may earn trust, up to
-	// GainPerWindow at anomaly 0. Defaults 0.1 and 2: the owner's own windows mostly score
-	// well below 0.1, another person's almost never do.
+	// GainPerWindow at anomaly 0. Defaults 0.1 and 0.4 (2 per 25 keystrokes at the default
+	// hop): the owner's own windows mostly score well below 0.1, another person's almost never do.
 	ConsistentBelow float64
 	GainPerWindow   float64
 	// GainPerMinute and GainBurst bound earning over time: an allowance accrues at
@@ -60,15 +63,20 @@ type TrustConfig struct {
 	GainPerMinute float64
 	GainBurst     float64
 	// LossAbove: a window with anomaly above it costs trust, rising linearly to
-	// MaxBehaviourLoss at anomaly 1. Defaults 0.35 and 32: one certainly foreign window takes
-	// an established session, even after a minute of earning, into the soft-challenge band,
-	// and a run of moderately odd windows, each short of the user's threshold, adds up to a
-	// challenge too (another person who types much like the owner is caught that way); context
-	// signals amplify the losses.
-	// Overlapping windows are not charged twice for the same input: a window's loss is scaled
-	// by the share of its events not already in a window that cost trust.
+	// MaxBehaviourLoss at anomaly 1, for the share of its events not yet charged as much (see
+	// Sustain). Defaults 0.3 and 26: certainly foreign input takes an established session into
+	// the soft-challenge band as soon as three windows in a row show it, and foreign typing that
+	// goes on costs about MaxBehaviourLoss more per window of it; a run of moderately odd
+	// windows, each short of the user's threshold, adds up to a challenge too (another person
+	// who types much like the owner is caught that way); context signals amplify the losses.
 	LossAbove        float64
 	MaxBehaviourLoss float64
+	// Sustain: a window's loss is judged by the least anomalous of the windows of its kind
+	// scored over the last Sustain events (its own included). Each event is charged once, at
+	// the highest such severity of the windows holding it. Default 10: with keystroke windows
+	// every 5 keystrokes, the owner's brief odd stretches, which rarely keep three windows in a
+	// row foreign, cost little, while another person's typing, which does, is judged at once.
+	Sustain int
 	// ContextAmplify: after context signals of severity s, behavioural losses are multiplied
 	// by 1 + ContextAmplify*s and gains by 1 - s, until consistent windows halve s away.
 	// Default 1.
@@ -144,11 +152,11 @@ func (c *Config) validate() error {
 		{"Trust.InitialTrust", &t.InitialTrust, 75, MaxTrust},
 		{"Trust.EstablishedTrust", &t.EstablishedTrust, 85, MaxTrust},
 		{"Trust.ConsistentBelow", &t.ConsistentBelow, 0.1, 1},
-		{"Trust.GainPerWindow", &t.GainPerWindow, 2, MaxTrust},
+		{"Trust.GainPerWindow", &t.GainPerWindow, 0.4, MaxTrust},
 		{"Trust.GainPerMinute", &t.GainPerMinute, 6, MaxTrust},
 		{"Trust.GainBurst", &t.GainBurst, 6, MaxTrust},
-		{"Trust.LossAbove", &t.LossAbove, 0.35, 1},
-		{"Trust.MaxBehaviourLoss", &t.MaxBehaviourLoss, 32, MaxTrust},
+		{"Trust.LossAbove", &t.LossAbove, 0.3, 1},
+		{"Trust.MaxBehaviourLoss", &t.MaxBehaviourLoss, 26, MaxTrust},
 		{"Trust.ContextAmplify", &t.ContextAmplify, 1, 10},
 		{"Context.MaxTravelKmh", &x.MaxTravelKmh, 1000, 100_000},
 		{"Context.DefaultAccuracyKm", &x.DefaultAccuracyKm, 50, MaxAccuracyKm},
@@ -181,7 +189,8 @@ func (c *Config) validate() error {
 		{"Context.HourMinObservations", &x.HourMinObservations, 40, 1 << 30},
 		{"Context.LearnAfterWindows", &x.LearnAfterWindows, 10, 1 << 30},
 		{"KeystrokeWindow", &c.KeystrokeWindow, 50, MaxWindow},
-		{"KeystrokeHop", &c.KeystrokeHop, 25, MaxWindow},
+		{"KeystrokeHop", &c.KeystrokeHop, 5, MaxWindow},
+		{"Trust.Sustain", &t.Sustain, 10, MaxWindow},
 		{"MouseWindow", &c.MouseWindow, 200, MaxWindow},
 		{"MouseHop", &c.MouseHop, 100, MaxWindow},
 	}

@@ -46,7 +46,7 @@ func Example() {
 	// Output:
 	// true soft_challenge allowed
 	// false soft_challenge low_trust
-	// behaviour unlike this user's (anomaly 0.80): latency from t to h +3.4σ, hold time of space -2.1σ from baseline (-22)
+	// behaviour unlike this user's (anomaly 0.80): latency from t to h +3.4σ, hold time of space -2.1σ from baseline (-19)
 	// monitor 90
 }
 

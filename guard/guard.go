@@ -103,8 +103,8 @@ func (g *Guard) OpenSession(id, user string, at time.Time) (Status, error) {
 	p.mu.Unlock()
 	s := &sessionState{id: id, user: p, opened: at, last: at, cfg: &g.cfg,
 		eng:  newEngine(&g.cfg, start, at),
-		keys: newWindow[KeystrokeEvent](g.cfg.KeystrokeWindow, g.cfg.KeystrokeHop),
-		mice: newWindow[MouseEvent](g.cfg.MouseWindow, g.cfg.MouseHop),
+		keys: newWindow[KeystrokeEvent](g.cfg.KeystrokeWindow, g.cfg.KeystrokeHop, g.cfg.Trust.Sustain),
+		mice: newWindow[MouseEvent](g.cfg.MouseWindow, g.cfg.MouseHop, g.cfg.Trust.Sustain),
 	}
 	s.eng.ledger.add(Reason{Signal: SignalSession, Text: fmt.Sprintf("session opened at trust %.0f (%d consistent windows known for this user)", start, p.maturity)})
 	s.eng.emit(TransitionOpened, at, 0)

@@ -20,7 +20,7 @@ func (g *Guard) ObserveKeystroke(ev KeystrokeEvent) (Status, error) {
 		s.user.mu.Lock()
 		score, err := s.user.scorer.ScoreKeystrokes(w)
 		s.user.mu.Unlock()
-		return s.scored(at, score, err, "typing", &s.keys.unpenalised, len(w))
+		return s.scored(at, score, err, "typing", &s.keys.losses)
 	})
 }
 
@@ -37,7 +37,7 @@ func (g *Guard) ObserveMouse(ev MouseEvent) (Status, error) {
 		s.user.mu.Lock()
 		score, err := s.user.scorer.ScoreMouse(w)
 		s.user.mu.Unlock()
-		return s.scored(at, score, err, "mouse use", &s.mice.unpenalised, len(w))
+		return s.scored(at, score, err, "mouse use", &s.mice.losses)
 	})
 }
 
@@ -56,30 +56,31 @@ func (g *Guard) ObserveBehaviour(session string, at time.Time, anomaly float64, 
 		return Status{}, err
 	}
 	return g.update(session, at, true, func(s *sessionState, at time.Time) error {
-		s.behaviour(at, score, "behaviour", 1)
+		s.behaviour(at, score, "behaviour", score.Anomaly, 1)
 		return nil
 	})
 }
 
-// scored applies a scorer's result for a window of size events, unpenalised of which were not
-// yet in a window that cost trust.
-func (s *sessionState) scored(at time.Time, score BehaviourScore, err error, source string, unpenalised *int, size int) error {
+// scored applies a scorer's result for a window of the stream whose losses are l.
+func (s *sessionState) scored(at time.Time, score BehaviourScore, err error, source string, l *losses) error {
 	if err != nil {
 		return errScorer(s.user.user, err)
 	}
 	if err := checkScore(s.id, score); err != nil {
 		return fmt.Errorf("guard: scorer for user %q returned a bad score: %w", s.user.user, err)
 	}
-	if s.behaviour(at, score, source, float64(min(*unpenalised, size))/float64(size)) == windowDeviating {
-		*unpenalised = 0
+	sustained := l.sustained(score.Anomaly)
+	x := s.cfg.Trust.severity(sustained)
+	if s.behaviour(at, score, source, sustained, l.unpaid(x)) == windowDeviating {
+		l.pay(x)
 	}
 	return nil
 }
 
 // behaviour moves trust on a scored window and, after enough consistent windows in good
 // standing, teaches the user's baseline what this session has shown.
-func (s *sessionState) behaviour(at time.Time, score BehaviourScore, source string, fresh float64) verdict {
-	v := s.eng.behaviour(at, score, source, fresh)
+func (s *sessionState) behaviour(at time.Time, score BehaviourScore, source string, sustained, fresh float64) verdict {
+	v := s.eng.behaviour(at, score, source, sustained, fresh)
 	if v != windowConsistent || !s.eng.goodStanding() {
 		return v
 	}

@@ -138,7 +138,7 @@ func TestAuditQueueRunStopsOnWriteError(t *testing.T) {
 }
 
 func TestWindow(t *testing.T) {
-	w := newWindow[int](4, 2)
+	w := newWindow[int](4, 2, 1)
 	var got [][]int
 	for i := 1; i <= 9; i++ {
 		if out, ok := w.push(i); ok {

@@ -81,10 +81,12 @@ const (
 	windowDeviating          // cost trust
 )
 
-// behaviour applies one scored window. fresh in (0, 1] is the share of the window's input not
-// already in a window that cost trust: overlapping windows share input, and one stretch of odd
-// input must not be charged twice. A window of wholly new input takes its full loss at once.
-func (e *engine) behaviour(at time.Time, s BehaviourScore, source string, fresh float64) verdict {
+// behaviour applies one scored window. Its anomaly decides whether it is consistent; sustained,
+// the least anomaly of the windows scored over the last Trust.Sustain events (the window's own
+// at most), decides its loss. fresh in [0, 1] is the share of that loss the window's events have
+// not yet paid (see losses): overlapping windows share input, and one stretch of odd input must
+// not be charged twice. A window of wholly new input takes its full loss at once.
+func (e *engine) behaviour(at time.Time, s BehaviourScore, source string, sustained, fresh float64) verdict {
 	if e.revoked {
 		return windowNeutral
 	}
@@ -108,14 +110,23 @@ func (e *engine) behaviour(at time.Time, s BehaviourScore, source string, fresh 
 			e.risk = 0
 		}
 		return windowConsistent
-	case a > c.LossAbove:
+	case sustained > c.LossAbove:
 		e.consistent = 0
-		loss := c.MaxBehaviourLoss * (a - c.LossAbove) / (1 - c.LossAbove) * (1 + c.ContextAmplify*e.risk) * fresh
+		loss := c.MaxBehaviourLoss * c.severity(sustained) * (1 + c.ContextAmplify*e.risk) * fresh
 		e.lose(Reason{Signal: SignalBehaviour, Impact: -loss, Text: behaviourText(source, s)})
 		e.settle(at)
 		return windowDeviating
 	}
 	return windowNeutral
+}
+
+// severity maps an anomaly to the share of MaxBehaviourLoss it costs: 0 at LossAbove and below,
+// rising linearly to 1 at anomaly 1.
+func (c *TrustConfig) severity(a float64) float64 {
+	if a <= c.LossAbove {
+		return 0
+	}
+	return (a - c.LossAbove) / (1 - c.LossAbove)
 }
 
 // contextSignal is a context rule that fired, with its severity in (0, 1].

@@ -14,7 +14,7 @@ var tEngine = time.Date(2025, 2, 24, 10, 0, 0, 0, time.UTC)
 // on data (see guard/takeover) and may move again without these tests having to.
 func mechanicsConfig(t testing.TB) Config {
 	t.Helper()
-	cfg := Config{Trust: TrustConfig{InitialTrust: 70, ConsistentBelow: 0.35, LossAbove: 0.6, MaxBehaviourLoss: 40}}
+	cfg := Config{Trust: TrustConfig{InitialTrust: 70, ConsistentBelow: 0.35, GainPerWindow: 2, LossAbove: 0.6, MaxBehaviourLoss: 40}}
 	if err := cfg.validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +57,7 @@ func TestTrustIsSlowToEarn(t *testing.T) {
 			at := tEngine
 			for i := 0; i < c.windows; i++ {
 				at = at.Add(c.every)
-				e.behaviour(at, scoreOf(c.anomaly), "typing", 1)
+				e.behaviour(at, scoreOf(c.anomaly), "typing", c.anomaly, 1)
 			}
 			if math.Abs(e.trust-c.want) > 1e-6 {
 				t.Fatalf("trust %.4f, want %.4f", e.trust, c.want)
@@ -89,7 +89,7 @@ func TestTrustIsInstantToLose(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			e, _ := testEngine(t, c.start)
 			for i, a := range c.anomalies {
-				e.behaviour(tEngine.Add(time.Duration(i+1)*time.Second), scoreOf(a), "typing", c.fresh)
+				e.behaviour(tEngine.Add(time.Duration(i+1)*time.Second), scoreOf(a), "typing", a, c.fresh)
 			}
 			if math.Abs(e.trust-c.want) > 1e-6 || e.tier() != c.tier {
 				t.Fatalf("trust %.2f tier %v, want %.2f %v", e.trust, e.tier(), c.want, c.tier)
@@ -103,12 +103,12 @@ func TestTrustIsInstantToLose(t *testing.T) {
 
 func TestContextAmplifiesBehaviouralLoss(t *testing.T) {
 	plain, _ := testEngine(t, 90)
-	plain.behaviour(tEngine, scoreOf(0.8), "typing", 1)
+	plain.behaviour(tEngine, scoreOf(0.8), "typing", 0.8, 1)
 
 	amplified, cfg := testEngine(t, 90)
 	amplified.context(tEngine, []contextSignal{{SignalNewNetwork, 1, "new network"}})
 	afterContext := amplified.trust
-	amplified.behaviour(tEngine, scoreOf(0.8), "typing", 1)
+	amplified.behaviour(tEngine, scoreOf(0.8), "typing", 0.8, 1)
 
 	lossPlain := 90 - plain.trust
 	lossAmp := afterContext - amplified.trust
@@ -119,7 +119,7 @@ func TestContextAmplifiesBehaviouralLoss(t *testing.T) {
 	at := tEngine
 	for i := 0; i < 8; i++ {
 		at = at.Add(time.Minute)
-		amplified.behaviour(at, scoreOf(0), "typing", 1)
+		amplified.behaviour(at, scoreOf(0), "typing", 0, 1)
 	}
 	if amplified.risk != 0 {
 		t.Fatalf("risk %.3f after 8 consistent windows", amplified.risk)
@@ -261,7 +261,7 @@ func TestGainsPauseWhileChallengeOpen(t *testing.T) {
 	e.lose(Reason{Signal: SignalBehaviour, Impact: -45, Text: "x"})
 	e.settle(tEngine)
 	for i := 1; i <= 20; i++ {
-		e.behaviour(tEngine.Add(time.Duration(i)*5*time.Second), scoreOf(0), "typing", 1)
+		e.behaviour(tEngine.Add(time.Duration(i)*5*time.Second), scoreOf(0), "typing", 0, 1)
 	}
 	if e.trust != 50 {
 		t.Fatalf("trust rose to %.2f while a challenge was open", e.trust)
@@ -271,7 +271,7 @@ func TestGainsPauseWhileChallengeOpen(t *testing.T) {
 func TestTransitionsCarryFromAndTo(t *testing.T) {
 	e, _ := testEngine(t, 95)
 	e.shown = TierMonitor
-	e.behaviour(tEngine, scoreOf(1), "typing", 1) // 95 -> 55
+	e.behaviour(tEngine, scoreOf(1), "typing", 1, 1) // 95 -> 55
 	if len(e.out) != 1 || e.out[0].From != TierMonitor || e.out[0].To != TierSoft {
 		t.Fatalf("transitions %+v", e.out)
 	}
@@ -285,7 +285,7 @@ func TestDefaultsKeepTheirPromises(t *testing.T) {
 	run := func(start float64, anomalies ...float64) *engine {
 		e := newEngine(&cfg, start, tEngine)
 		for i, a := range anomalies {
-			e.behaviour(tEngine.Add(time.Duration(i+1)*10*time.Second), scoreOf(a), "typing", 1)
+			e.behaviour(tEngine.Add(time.Duration(i+1)*10*time.Second), scoreOf(a), "typing", a, 1)
 		}
 		return &e
 	}

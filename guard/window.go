@@ -9,26 +9,23 @@ type window[T any] struct {
 	sinceLast int // events since the last window was handed out
 	hop       int
 	out       []T
-	// unpenalised counts events since the last window that cost trust (capped by the caller's
-	// use at the window size): the fresh share of the next window.
-	unpenalised int
+	losses
 }
 
-func newWindow[T any](size, hop int) window[T] {
-	return window[T]{ring: make([]T, size), hop: hop, out: make([]T, size)}
+func newWindow[T any](size, hop, sustain int) window[T] {
+	return window[T]{ring: make([]T, size), hop: hop, out: make([]T, size), losses: newLosses(size, hop, sustain)}
 }
 
 // push adds ev and returns a full window when one is due. The slice is valid until the next push.
 func (w *window[T]) push(ev T) ([]T, bool) {
 	w.ring[w.next] = ev
+	w.charged[w.next] = 0
 	w.next = (w.next + 1) % len(w.ring)
 	if w.n < len(w.ring) {
 		w.n++
 	}
+	w.events++
 	w.sinceLast++
-	if w.unpenalised < len(w.ring) {
-		w.unpenalised++
-	}
 	if w.n < len(w.ring) || w.sinceLast < w.hop {
 		return nil, false
 	}

@@ -15,14 +15,14 @@ import (
 
 // runEvalTakeover replays recorded typing as sessions taken over midway by another person:
 //
-//	vigil eval takeover --data DIR [--users N] [--skip N] [--window 50] [--hop 25] [--enrol 5]
+//	vigil eval takeover --data DIR [--users N] [--skip N] [--window 50] [--hop 5] [--enrol 5]
 //	    [--impostors 5] [--start established|new] [--seed 1] [--json] [--png FILE]
 func runEvalTakeover(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("eval takeover", stdout)
 	var c commonEvalFlags
 	c.register(fs, "../shared/datasets/aalto-keystrokes", "")
 	window := fs.Int("window", 50, "keystrokes per window (L), for enrolment and the guard")
-	hop := fs.Int("hop", 0, "keystrokes between the guard's scored windows (0: window/2)")
+	hop := fs.Int("hop", 0, "keystrokes between the guard's scored windows (0: window/10)")
 	enrol := fs.Int("enrol", 5, "enrolment windows per participant (G)")
 	users := fs.Int("users", 0, "evaluate only this many participants, in file name order (0: all)")
 	skip := fs.Int("skip", 0, "skip this many participants first, in file name order")

@@ -28,7 +28,7 @@ type Config struct {
 	// Dir holds the participants' *_keystrokes.txt[.gz] files.
 	Dir string
 	// Window is L, the keystrokes per window, for enrolment and for the guard's
-	// KeystrokeWindow (default 50); Hop the guard's KeystrokeHop (default Window/2); Enrol is
+	// KeystrokeWindow (default 50); Hop the guard's KeystrokeHop (default Window/10); Enrol is
 	// G, the windows each participant enrols with (default 5); Stride the step of the
 	// overlapping enrolment summaries (default Window/5).
 	Window, Hop, Enrol, Stride int
@@ -72,7 +72,7 @@ func (c *Config) validate() error {
 		c.Window = 50
 	}
 	if c.Hop == 0 {
-		c.Hop = max(c.Window/2, 1)
+		c.Hop = max(c.Window/10, 1)
 	}
 	if c.Enrol == 0 {
 		c.Enrol = 5

@@ -18,8 +18,9 @@ import (
 // VIGIL_EXPLORE_TAKEOVER, separated by commas. A variant is [population|]threshold[|guard]:
 // population settings "backoff;clip=C;rel=R;margin=M"; threshold
 // offset/slope/typical/temperature[/ae/forest], or "default" for the layout's; guard settings
-// "spt=S;hpt=H;mbl=L;la=A;gpm=G;cb=B" (SoftPassTrust, HardPassTrust, MaxBehaviourLoss,
-// LossAbove, GainPerMinute, ConsistentBelow; the defaults where left out). VIGIL_SEED and
+// "spt=S;hpt=H;mbl=L;la=A;gpm=G;cb=B;gpw=W;sus=N;hop=K" (SoftPassTrust, HardPassTrust,
+// MaxBehaviourLoss, LossAbove, GainPerMinute, ConsistentBelow, GainPerWindow, Sustain and the
+// keystroke hop; the defaults where left out). VIGIL_SEED and
 // VIGIL_IMPOSTORS set the seed and the takeovers per participant.
 func TestExploreDevelopment(t *testing.T) {
 	variants := os.Getenv("VIGIL_EXPLORE_TAKEOVER")
@@ -105,6 +106,13 @@ func TestExploreDevelopment(t *testing.T) {
 				tc.GainPerMinute = f
 			case "cb":
 				tc.ConsistentBelow = f
+			case "gpw":
+				tc.GainPerWindow = f
+			case "sus":
+				tc.Sustain = int(f)
+			case "hop":
+				c.Hop = int(f)
+				c.Guard.KeystrokeHop = c.Hop
 			}
 		}
 		if v != "default" {
