@@ -7,8 +7,8 @@ import (
 )
 
 // MaxRecentWindows bounds the scored windows a Scorer keeps for feedback: at the guard's default
-// hop of 25 keystrokes, about the last 1,600 keystrokes of the user's sessions. A verdict
-// reaches only the windows still kept.
+// hop of 5 keystrokes, about the last 320 keystrokes of the user's sessions, the stretch a
+// takeover is caught within. A verdict reaches only the windows still kept.
 const MaxRecentWindows = 64
 
 // recent keeps the last scored windows in storage reused slot by slot, so that keeping them
