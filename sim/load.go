@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"sync"
@@ -43,6 +44,10 @@ type LoadConfig struct {
 	EnrolmentCA []*x509.Certificate // the enrolment authority's TLS roots
 	Tokens      *pki.Tokens         // the enrolment authority's one-time tokens
 	Root        []byte              // the organisation's signed root of trust
+	// Dir holds each device's identity (Dir/DEVICE): an enrolment retried after the
+	// coordinator's rate limit then presents the device record it already has, rather than
+	// redeeming its one-time token again. Required.
+	Dir string
 
 	// Attack starts n attackers against the coordinator, lets them ramp up, and returns the
 	// function that stops them and reports what they did. Needed when Hostile > 0.
@@ -57,21 +62,21 @@ type LoadConfig struct {
 
 // LoadReport is what a load test measures, as `vigil loadtest --json` prints it.
 type LoadReport struct {
-	Devices        int            `json:"devices"`
-	Params         int            `json:"params"`
-	Rounds         []LoadRound    `json:"rounds"`
-	UpdatesPerSec  float64        `json:"updates_per_second"`
+	Devices       int         `json:"devices"`
+	Params        int         `json:"params"`
+	Rounds        []LoadRound `json:"rounds"`
+	UpdatesPerSec float64     `json:"updates_per_second"`
 	// UpdatesPerCPUSec is accepted updates per CPU-second of the coordinator's process while
 	// the fleet submitted (0 without LoadConfig.CoordinatorCPU).
-	UpdatesPerCPUSec float64 `json:"updates_per_coordinator_cpu_second,omitempty"`
-	P50Millis        float64 `json:"p50_submit_ms"`
-	P99Millis      float64        `json:"p99_submit_ms"`
-	Rejected       map[string]int `json:"rejected"`
-	CoordinatorMiB int            `json:"coordinator_peak_mib"`
-	LostUpdates    int            `json:"lost_updates"`
-	MaxSumError    float64        `json:"max_sum_error"`
-	UploadBytes    int            `json:"upload_bytes_per_update"`
-	Hostile        *HostileReport `json:"hostile,omitempty"`
+	UpdatesPerCPUSec float64        `json:"updates_per_coordinator_cpu_second,omitempty"`
+	P50Millis        float64        `json:"p50_submit_ms"`
+	P99Millis        float64        `json:"p99_submit_ms"`
+	Rejected         map[string]int `json:"rejected"`
+	CoordinatorMiB   int            `json:"coordinator_peak_mib"`
+	LostUpdates      int            `json:"lost_updates"`
+	MaxSumError      float64        `json:"max_sum_error"`
+	UploadBytes      int            `json:"upload_bytes_per_update"`
+	Hostile          *HostileReport `json:"hostile,omitempty"`
 }
 
 // HostileReport compares the fleet's submissions in rounds without and with attackers.
@@ -91,18 +96,18 @@ type HostileReport struct {
 }
 
 type LoadRound struct {
-	Round         uint64  `json:"round"`
-	Accepted      int     `json:"accepted"`
-	EncryptSec    float64 `json:"encrypt_seconds"`
-	SubmitSec     float64 `json:"submit_seconds"`
+	Round      uint64  `json:"round"`
+	Accepted   int     `json:"accepted"`
+	EncryptSec float64 `json:"encrypt_seconds"`
+	SubmitSec  float64 `json:"submit_seconds"`
 	// CoordinatorCPUSec is the CPU time the coordinator used while the fleet submitted.
 	CoordinatorCPUSec float64 `json:"coordinator_cpu_seconds,omitempty"`
-	UpdatesPerSec float64 `json:"updates_per_second"`
-	ReleaseSec    float64 `json:"close_and_release_seconds"`
-	P50Millis     float64 `json:"p50_submit_ms"`
-	P99Millis     float64 `json:"p99_submit_ms"`
-	MaxSumError   float64 `json:"max_sum_error"`
-	Hostile       bool    `json:"hostile,omitempty"`
+	UpdatesPerSec     float64 `json:"updates_per_second"`
+	ReleaseSec        float64 `json:"close_and_release_seconds"`
+	P50Millis         float64 `json:"p50_submit_ms"`
+	P99Millis         float64 `json:"p99_submit_ms"`
+	MaxSumError       float64 `json:"max_sum_error"`
+	Hostile           bool    `json:"hostile,omitempty"`
 }
 
 // Load is a running load test: its devices, enrolled, and what they measured.
@@ -135,6 +140,8 @@ func NewLoad(ctx context.Context, cfg LoadConfig) (*Load, error) {
 		return nil, errors.New("load test: hostile rounds need Attack")
 	case cfg.CA == nil || cfg.Tokens == nil:
 		return nil, errors.New("load test: need the organisation's CA and the enrolment authority's tokens")
+	case cfg.Dir == "":
+		return nil, errors.New("load test: need a directory for the devices' identities")
 	}
 	if cfg.Progress == nil {
 		cfg.Progress = func(string, ...any) {}
@@ -184,7 +191,7 @@ func (l *Load) enrol(ctx context.Context, n int) error {
 				return err
 			}
 			cfg := client.EnrolConfig{
-				DeviceID: id, Region: "eu", Token: token, Authority: vigilv1.NewEnrolmentClient(authority),
+				DeviceID: id, Region: "eu", Token: token, Authority: vigilv1.NewEnrolmentClient(authority), Dir: filepath.Join(l.cfg.Dir, id),
 				Coordinator: vigilv1.NewCoordinatorClient(boot), Bootstrap: ca,
 			}
 			var ident *client.Identity

@@ -154,7 +154,7 @@ func startLoad(ctx context.Context, f loadFlags, progress func(string, ...any)) 
 	start := time.Now()
 	coordPID := l.procs[len(l.procs)-1].Process.Pid
 	cfg := sim.LoadConfig{Devices: f.devices, Rounds: f.rounds, Concurrency: f.concurrency, Hostile: f.hostile,
-		Coordinator: l.addr, Enrolment: l.enrolAddr, Progress: progress,
+		Coordinator: l.addr, Enrolment: l.enrolAddr, Progress: progress, Dir: filepath.Join(f.dir, "devices"),
 		CoordinatorCPU: func() (time.Duration, error) { return processCPU(coordPID) },
 		Attack: func(ctx context.Context, n int) (func() (sim.AttackStats, error), error) {
 			return l.attack(ctx, n, progress)
