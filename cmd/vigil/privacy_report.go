@@ -58,6 +58,16 @@ type modelReport struct {
 	Unprotected []uint64      `json:"unprotected_rounds"`
 	Versions    int           `json:"versions"`
 	Rounds      []roundReport `json:"rounds"`
+	// ByModel is the epsilon of each model's rounds alone, at the ledger's delta: what a
+	// reviewer weighs a population against the autoencoder with. Spent composes them all.
+	ByModel []modelShare `json:"by_model"`
+}
+
+// modelShare is the epsilon of the rounds of one model charged to a ledger.
+type modelShare struct {
+	Model   string  `json:"model"`
+	Rounds  int     `json:"rounds"`
+	Epsilon float64 `json:"epsilon"`
 }
 
 type roundReport struct {
@@ -263,6 +273,10 @@ func modelReportOf(ctx context.Context, st store.Store, path string, snap *dp.Le
 	if m.Rounds == nil {
 		m.Rounds = []roundReport{}
 	}
+	var err2 error
+	if m.ByModel, err2 = sharesByModel(m.Rounds, snap.Budget.Delta); err2 != nil {
+		return m, nil, err2
+	}
 	rounds := make([]uint64, 0, len(byRound))
 	for r := range byRound {
 		if !inLedger[r] {
@@ -280,6 +294,35 @@ func modelReportOf(ctx context.Context, st store.Store, path string, snap *dp.Le
 		warn("budget almost spent: epsilon %.4g of %g (%.0f%%)", spent, snap.Budget.Epsilon, 100*spent/snap.Budget.Epsilon)
 	}
 	return m, warnings, nil
+}
+
+// sharesByModel composes the private rounds of each model alone, in the order the models first
+// appear; a round that released nothing counts as "not released".
+func sharesByModel(rounds []roundReport, delta float64) ([]modelShare, error) {
+	events := map[string][]dp.Event{}
+	var order []string
+	for _, r := range rounds {
+		if !r.Private() {
+			continue
+		}
+		name := r.Model
+		if name == "" {
+			name = "not released"
+		}
+		if _, ok := events[name]; !ok {
+			order = append(order, name)
+		}
+		events[name] = append(events[name], r.Event())
+	}
+	out := []modelShare{}
+	for _, name := range order {
+		eps, _, err := dp.Epsilon(events[name], delta, dp.Options{})
+		if err != nil {
+			return nil, fmt.Errorf("epsilon of %s's rounds: %w", name, err)
+		}
+		out = append(out, modelShare{Model: name, Rounds: len(events[name]), Epsilon: eps})
+	}
+	return out, nil
 }
 
 // writeReportHTML writes the report as one self-contained HTML page, and, with a key, its

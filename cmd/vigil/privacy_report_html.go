@@ -26,6 +26,7 @@ var reportHTML = template.Must(template.New("report").Parse(`<!DOCTYPE html>
 <h2>Trust assumptions</h2><ul>{{range .Assumptions}}<li>{{.}}</li>{{end}}</ul>
 {{range .Models}}<h2>Model {{.Model}}</h2>
 <p>Ledger <code>{{.Ledger}}</code>; {{.Versions}} stored versions; budget epsilon {{.Budget.Epsilon}} at delta {{.Budget.Delta}}; spent <b>{{printf "%.6g" .Spent}}</b>, remaining {{printf "%.6g" .Remaining}}.</p>
+{{if gt (len .ByModel) 1}}<p>Each model's rounds alone: {{range $i, $s := .ByModel}}{{if $i}}, {{end}}{{$s.Model}} {{printf "%.4g" $s.Epsilon}} ({{$s.Rounds}} round(s)){{end}}; composed, {{printf "%.6g" .Spent}}.</p>{{end}}
 <table><tr><th>round</th><th>version</th><th>mechanism</th><th>z</th><th>q</th><th>C</th><th>m_min</th><th>t_dev</th><th>participants</th><th>epsilon</th><th>+round</th><th>time</th><th>released model SHA-256</th><th>store</th></tr>
 {{range .Rounds}}<tr><td>{{.Round}}</td><td>{{if .Version}}{{.Model}} v{{.Version}}{{end}}</td><td>{{.Mechanism}}</td><td>{{.NoiseMultiplier}}</td><td>{{printf "%.4g" .SamplingRate}}</td><td>{{.ClipNorm}}</td><td>{{.MinParticipants}}</td><td>{{.ToleratedDevices}}</td><td>{{.Participants}}</td><td>{{printf "%.6g" .Epsilon}}</td><td>{{printf "%.4g" .EpsilonIncrease}}</td><td>{{.Time}}</td><td><code>{{.ModelSHA256}}</code></td><td>{{.Store}}</td></tr>
 {{end}}</table>{{end}}

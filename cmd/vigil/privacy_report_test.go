@@ -172,3 +172,43 @@ func TestPrivacyReportOnDemo(t *testing.T) {
 		t.Fatalf("edited report: %v, want ErrBadSignature", err)
 	}
 }
+
+// TestSharesByModel: the report breaks a ledger down by the model each round released, each
+// model's rounds composed alone; rounds without differential privacy are left out, and a
+// round that released nothing is named so.
+func TestSharesByModel(t *testing.T) {
+	entry := func(round uint64, z, q float64) dp.LedgerEntry {
+		return dp.LedgerEntry{Round: round, Mechanism: dp.KnownParticipation.String(), SamplingRate: q, NoiseMultiplier: z, Steps: 1}
+	}
+	rounds := []roundReport{
+		{LedgerEntry: entry(1, 2, 1), Model: "keystroke-population"},
+		{LedgerEntry: entry(2, 2, 0.25), Model: "keystroke-ae"},
+		{LedgerEntry: entry(3, 2, 0.25), Model: "keystroke-ae"},
+		{LedgerEntry: entry(4, 2, 0.25)},
+		{LedgerEntry: dp.LedgerEntry{Round: 5, Mechanism: dp.MechanismNone}, Model: "keystroke-ae"},
+	}
+	got, err := sharesByModel(rounds, 1e-5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []struct {
+		model  string
+		events []dp.Event
+	}{
+		{"keystroke-population", []dp.Event{rounds[0].Event()}},
+		{"keystroke-ae", []dp.Event{rounds[1].Event(), rounds[2].Event()}},
+		{"not released", []dp.Event{rounds[3].Event()}},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("shares %+v, want %d", got, len(want))
+	}
+	for i, w := range want {
+		eps, _, err := dp.Epsilon(w.events, 1e-5, dp.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got[i].Model != w.model || got[i].Rounds != len(w.events) || got[i].Epsilon != eps {
+			t.Errorf("share %d: %+v, want %s over %d rounds at epsilon %v", i, got[i], w.model, len(w.events), eps)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 )
 
 // writeReportText prints the report for a terminal: assumptions, one table per model, the
@@ -42,6 +43,17 @@ func writeReportText(w io.Writer, rep *privacyReport) {
 		}
 		fmt.Fprintf(w, "  spent epsilon %.6g of %g at delta %g (%.1f%%) in %d rounds; remaining %.6g\n",
 			m.Spent, m.Budget.Epsilon, m.Budget.Delta, 100*m.Spent/m.Budget.Epsilon, len(m.Rounds), m.Remaining)
+		if len(m.ByModel) > 1 {
+			var parts []string
+			for _, s := range m.ByModel {
+				rounds := "rounds"
+				if s.Rounds == 1 {
+					rounds = "round"
+				}
+				parts = append(parts, fmt.Sprintf("%s %.4g (%d %s)", s.Model, s.Epsilon, s.Rounds, rounds))
+			}
+			fmt.Fprintf(w, "  each model's rounds alone: %s; composed, %.6g\n", strings.Join(parts, ", "), m.Spent)
+		}
 	}
 	fmt.Fprintf(w, "\ncomposed across %d model(s): epsilon %.6g at delta %g (RDP order %v)\n",
 		rep.Composed.Models, rep.Composed.Epsilon, rep.Composed.Delta, rep.Composed.Order)
