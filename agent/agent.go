@@ -49,6 +49,9 @@ type Agent struct {
 	smu      sync.RWMutex
 	sessions map[string]*session
 	tokens   map[string]*session
+	// dropped explains, by session ID, why a session open at the last shutdown was not
+	// restored; filled by New only, so bounded by MaxSessions.
+	dropped map[string]string
 
 	saveMu sync.Mutex
 
@@ -86,7 +89,8 @@ func (rt *userRT) publish(us *UserState) {
 }
 
 // New opens (or creates) the agent in cfg.Dir: keys, state, audit log. Users enrolled in an
-// earlier run get their model fitted again from the stored summaries and their baseline back.
+// earlier run get their model fitted again from the stored summaries and their baseline back,
+// and the sessions open at the last save continue (restoreSessions).
 func New(cfg Config) (*Agent, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
@@ -95,7 +99,7 @@ func New(cfg Config) (*Agent, error) {
 		return nil, fmt.Errorf("agent: %w", err)
 	}
 	a := &Agent{cfg: cfg, scorers: behaviour.NewSource(), queue: guard.NewAuditQueue(0), layout: keystroke.NewLayout(),
-		users: map[string]*userRT{}, sessions: map[string]*session{}, tokens: map[string]*session{}, heads: make(chan chan headResult), done: make(chan struct{}),
+		users: map[string]*userRT{}, sessions: map[string]*session{}, tokens: map[string]*session{}, dropped: map[string]string{}, heads: make(chan chan headResult), done: make(chan struct{}),
 		shadow: make(chan []float64, 16), saveNow: make(chan struct{}, 1)}
 	a.touch(time.Now()) // a device just started is not idle yet
 	var err error
@@ -145,6 +149,7 @@ func New(cfg Config) (*Agent, error) {
 			}
 		}
 	}
+	a.restoreSessions()
 	if a.log, err = audit.Open(cfg.Dir+"/"+AuditLogFile, audit.Config{Signer: a.signer}); err != nil {
 		return nil, err
 	}
@@ -289,18 +294,25 @@ func (a *Agent) enrolKeystrokes(s *session, evs []guard.KeystrokeEvent) {
 	}()
 }
 
-// Save writes the state now, with every user's current guard baseline. The state is sealed
-// under mu and written outside it.
+// Save writes the state now, with every user's current guard baseline and the open sessions'
+// standing. The state is sealed under mu and written outside it.
 func (a *Agent) Save() error {
 	a.saveMu.Lock()
 	defer a.saveMu.Unlock()
+	open := a.saveSessions() // before mu: it takes the sessions' locks
 	a.mu.Lock()
 	for user, us := range a.state.Users {
 		if b, ok := a.g.Baseline(user); ok {
 			us.Baseline = &b
 		}
 	}
+	// A session that ended since saveSessions is in its user's history, not open.
+	a.smu.RLock()
+	a.state.Sessions = slices.DeleteFunc(open, func(ss SavedSession) bool { return a.sessions[ss.Standing.ID] == nil })
+	a.smu.RUnlock()
+	a.state.SavedAt = a.cfg.Clock()
 	data, err := sealState(a.key, a.state)
+	a.state.Sessions = nil // live in a.sessions until the next save
 	a.dirty = false
 	a.mu.Unlock()
 	if err != nil {
@@ -317,12 +329,16 @@ func (a *Agent) saveSoon() {
 	}
 }
 
-// saveIfDirty writes the state if it changed since the last write.
+// saveIfDirty writes the state if it changed since the last write, or if sessions are open
+// (their standing changes without marking the state dirty).
 func (a *Agent) saveIfDirty() error {
 	a.mu.Lock()
 	dirty := a.dirty
 	a.mu.Unlock()
-	if !dirty {
+	a.smu.RLock()
+	live := len(a.sessions)
+	a.smu.RUnlock()
+	if !dirty && live == 0 {
 		return nil
 	}
 	return a.Save()

@@ -15,7 +15,14 @@ import (
 func (a *Agent) lookup(id string) (*session, error) {
 	a.smu.RLock()
 	s := a.sessions[id]
+	var dropped error
+	if s == nil {
+		dropped = a.droppedError(id)
+	}
 	a.smu.RUnlock()
+	if dropped != nil {
+		return nil, dropped
+	}
 	if s == nil {
 		return nil, apiError(codes.NotFound, ReasonUnknownSession, "session", "no open session "+quote(id), 0)
 	}
@@ -65,6 +72,7 @@ func (a *Agent) StartSession(ctx context.Context, req *vigilv1.StartSessionReque
 		return nil, apiError(codes.ResourceExhausted, ReasonTooMany, "", "the agent guards its maximum of "+strconv.Itoa(MaxSessions)+" live sessions; end some first", 0)
 	}
 	a.sessions[s.id], a.tokens[token] = s, s
+	delete(a.dropped, s.id) // started again
 	a.smu.Unlock()
 	a.cfg.Logger.Info("session started", "session", s.id, "user", s.user, "trust", st.Trust)
 	m := a.withEnrolment(statusMsg(st), rt)
@@ -86,7 +94,7 @@ func (a *Agent) EndSession(ctx context.Context, req *vigilv1.EndSessionRequest) 
 	if err := a.g.CloseSession(s.id, a.cfg.Clock()); err != nil {
 		return nil, guardError(err, "session")
 	}
-	a.finish(s, st, false)
+	a.finish(s, st)
 	a.saveSoon() // by Run's loop: the answer does not wait on the disk
 	s.notify()
 	m := a.withEnrolment(statusMsg(st), s.rt)
@@ -95,7 +103,7 @@ func (a *Agent) EndSession(ctx context.Context, req *vigilv1.EndSessionRequest) 
 }
 
 // finish removes a session and adds it to its user's history.
-func (a *Agent) finish(s *session, st guard.Status, shutdown bool) {
+func (a *Agent) finish(s *session, st guard.Status) {
 	a.smu.Lock()
 	delete(a.sessions, s.id)
 	delete(a.tokens, s.token)
@@ -107,7 +115,7 @@ func (a *Agent) finish(s *session, st guard.Status, shutdown bool) {
 	defer a.mu.Unlock()
 	us, _ := a.userState(s.user)
 	us.History = append(us.History, SessionSummary{Session: s.id, Start: s.start, End: a.cfg.Clock(), FinalTrust: st.Trust,
-		MinTrust: minTrust, Tier: st.Tier.String(), Allowed: int(s.allowed.Load()), Denied: int(s.denied.Load()), EndedByShutdown: shutdown})
+		MinTrust: minTrust, Tier: st.Tier.String(), Allowed: int(s.allowed.Load()), Denied: int(s.denied.Load())})
 	if n := len(us.History); n > MaxHistory {
 		us.History = slices.Delete(us.History, 0, n-MaxHistory)
 	}

@@ -19,9 +19,8 @@ type headResult struct {
 
 // Run runs the agent's loops until ctx is done: it writes the guard's decisions to the audit
 // log, exports a signed head every HeadInterval, fails overdue challenges, and saves changed
-// state every SaveInterval and when a session ends. On return it has ended the live sessions
-// (recorded in the users' history as ended by shutdown), saved the state, signed and closed the
-// log.
+// state every SaveInterval and when a session ends. On return it has saved the state with the
+// live sessions' standing (the next New restores them), signed and closed the log.
 func (a *Agent) Run(ctx context.Context) error {
 	drain := time.NewTicker(200 * time.Millisecond)
 	defer drain.Stop()
@@ -123,23 +122,14 @@ func (a *Agent) AuditPaths() (log, pub string) {
 	return filepath.Join(a.cfg.Dir, AuditLogFile), filepath.Join(a.cfg.Dir, AuditPubFile)
 }
 
-// shutdown ends the live sessions into the history, saves, and signs and closes the log.
+// shutdown saves the state with the live sessions, which the next start restores, and signs
+// and closes the log.
 func (a *Agent) shutdown() error {
 	a.fitting.Wait()
 	a.mu.Lock()
 	a.closed = true
 	a.mu.Unlock()
 	close(a.done)
-	a.smu.RLock()
-	live := make([]*session, 0, len(a.sessions))
-	for _, s := range a.sessions {
-		live = append(live, s)
-	}
-	a.smu.RUnlock()
-	for _, s := range live {
-		st, _ := a.g.Status(s.id)
-		a.finish(s, st, true)
-	}
 	err := a.Save()
 	if _, herr := a.exportHead(); herr != nil && err == nil {
 		err = herr

@@ -9,7 +9,8 @@
 // sessions, fits their personal keystroke model there, and keeps what it learnt (the enrolment's
 // feature summaries, the guard's context baseline, a history of sessions) in a state file
 // encrypted at rest with XChaCha20-Poly1305 under a device key (a 0600 file), so a restart keeps
-// every user's baseline. Raw input events live in memory only for the window being scored or
+// every user's baseline. The same file keeps the open sessions' standing and page tokens, so a
+// session continues across a restart at the trust it had. Raw input events live in memory only for the window being scored or
 // enrolled; nothing raw is written anywhere.
 //
 // Every decision and change of standing goes to the hash-chained, ML-DSA-65-signed audit log of

@@ -21,6 +21,7 @@ const (
 	ReasonBadSecret      = "BAD_SECRET"
 	ReasonWrongSession   = "WRONG_SESSION"
 	ReasonUnknownSession = "UNKNOWN_SESSION"
+	ReasonSessionExpired = "SESSION_EXPIRED"
 	ReasonSessionExists  = "SESSION_EXISTS"
 	ReasonRevoked        = "SESSION_REVOKED"
 	ReasonNoChallenge    = "NO_CHALLENGE"

@@ -21,6 +21,10 @@ const (
 	MaxLearntWindows  = 256
 	// MaxHistory bounds the session summaries kept per user.
 	MaxHistory = 50
+	// MaxRestoredSessionAge bounds the age (since StartSession) of a session a restart of the
+	// agent restores; an older one is dropped into its user's history. The guard has no idle
+	// timeout of its own, so this is the bound.
+	MaxRestoredSessionAge = 12 * time.Hour
 	// MaxStateBytes bounds the encrypted state file.
 	MaxStateBytes = 256 << 20
 	// MaxWatchers bounds concurrent WatchSession streams per session.

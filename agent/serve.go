@@ -45,8 +45,8 @@ func Listen(addr string) (net.Listener, error) {
 }
 
 // Serve runs the agent's loops and serves the gRPC face on grpcLis and the HTTP face on
-// httpLis (either may be nil) until ctx is done; then it stops the servers, ends the sessions,
-// saves the state and closes the audit log.
+// httpLis (either may be nil) until ctx is done; then it stops the servers, saves the state
+// with the open sessions (the next start restores them) and closes the audit log.
 func (a *Agent) Serve(ctx context.Context, grpcLis, httpLis net.Listener, opts HTTPOptions) error {
 	runCtx, stopRun := context.WithCancel(context.Background())
 	defer stopRun()

@@ -26,6 +26,24 @@ const stateMagic = "vigil/agent/state/v1\n"
 // never raw input events.
 type State struct {
 	Users map[string]*UserState
+	// Sessions are the sessions open at the last save (periodic or at shutdown), which New
+	// restores; SavedAt is when that save took them.
+	Sessions []SavedSession
+	SavedAt  time.Time
+}
+
+// SavedSession is an open session in the State: its standing in the guard (trust, tier, risk,
+// revocation, open challenge) and what the agent counts of it. No events, no window contents.
+type SavedSession struct {
+	Standing guard.SavedSession
+	// Token is the session's page token, a bearer credential for the session: it is kept so
+	// that the page keeps working across a restart, which is safe only because the state file
+	// is sealed under the device key (XChaCha20-Poly1305) and written 0600 in the agent's 0700
+	// directory, beside the install secret that is a stronger credential still.
+	Token           string
+	Start           time.Time
+	MinTrust        float64
+	Allowed, Denied int64
 }
 
 // UserState is one user's part of the State.
@@ -51,6 +69,9 @@ type UserState struct {
 }
 
 // SessionSummary is one finished (or interrupted) session in a user's trust history.
+// EndedByShutdown marks a session that was open when the agent stopped and that the next start
+// did not restore (older than MaxRestoredSessionAge, or its standing did not restore); End is
+// then when the agent last saved it.
 type SessionSummary struct {
 	Session         string
 	Start, End      time.Time

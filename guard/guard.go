@@ -86,17 +86,9 @@ func (g *Guard) OpenSession(id, user string, at time.Time) (Status, error) {
 	if _, dup := old[id]; dup {
 		return Status{}, fmt.Errorf("%w: %q", ErrSessionExists, id)
 	}
-	p := g.users[user]
-	if p == nil {
-		var scorer BehaviourScorer
-		if g.cfg.Scorers != nil {
-			var err error
-			if scorer, err = g.cfg.Scorers.ScorerFor(user); err != nil {
-				return Status{}, fmt.Errorf("guard: scorer for user %q: %w", user, err)
-			}
-		}
-		p = newProfile(user, scorer)
-		g.users[user] = p
+	p, err := g.profile(user)
+	if err != nil {
+		return Status{}, err
 	}
 	p.mu.Lock()
 	start := p.startTrust(&g.cfg.Trust)
@@ -108,16 +100,40 @@ func (g *Guard) OpenSession(id, user string, at time.Time) (Status, error) {
 	}
 	s.eng.ledger.add(Reason{Signal: SignalSession, Text: fmt.Sprintf("session opened at trust %.0f (%d consistent windows known for this user)", start, p.maturity)})
 	s.eng.emit(TransitionOpened, at, 0)
+	return g.publish(old, s, at), nil
+}
+
+// profile returns user's baseline, creating it (and asking Config.Scorers for the user's
+// scorer) on the user's first session. g.mu must be held.
+func (g *Guard) profile(user string) (*profile, error) {
+	p := g.users[user]
+	if p == nil {
+		var scorer BehaviourScorer
+		if g.cfg.Scorers != nil {
+			var err error
+			if scorer, err = g.cfg.Scorers.ScorerFor(user); err != nil {
+				return nil, fmt.Errorf("guard: scorer for user %q: %w", user, err)
+			}
+		}
+		p = newProfile(user, scorer)
+		g.users[user] = p
+	}
+	return p, nil
+}
+
+// publish adds the new session s to a copy of index old, publishes its first status and the
+// copy, and returns the status. g.mu must be held.
+func (g *Guard) publish(old map[string]*sessionState, s *sessionState, at time.Time) Status {
 	next := make(map[string]*sessionState, len(old)+1)
 	for k, v := range old {
 		next[k] = v
 	}
-	next[id] = s
+	next[s.id] = s
 	s.mu.Lock()
 	st := g.flush(s, at)
 	s.mu.Unlock()
 	g.index.Store(&next)
-	return st, nil
+	return st
 }
 
 // CloseSession stops tracking a session (logout, or after termination has been enforced).

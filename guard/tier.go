@@ -62,6 +62,7 @@ const (
 	TransitionFeedbackGenuine
 	TransitionFeedbackCompromised
 	TransitionClosed
+	TransitionRestored // a session taken back after a restart of its process (RestoreSession)
 )
 
 var transitionNames = [...]string{
@@ -74,6 +75,7 @@ var transitionNames = [...]string{
 	TransitionFeedbackGenuine:     "feedback_genuine",
 	TransitionFeedbackCompromised: "feedback_compromised",
 	TransitionClosed:              "closed",
+	TransitionRestored:            "restored",
 }
 
 // String returns the kind's stable name, as the audit log records it.
