@@ -177,7 +177,7 @@ func TestAgentRestartLosesNothing(t *testing.T) {
 			g.Authorize(context.Background(), session, "transfer")
 		}
 		wait()
-		cancel() // the agent shuts down: live sessions end, then the exporter stops
+		cancel() // the agent shuts down: live sessions are saved, then the exporter stops
 		if err := <-done; err != nil {
 			t.Fatal(err)
 		}
