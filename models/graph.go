@@ -2,10 +2,18 @@ package models
 
 import (
 	"fmt"
+	"sync"
 
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
+
+// gorgoniaConstants serialises building, differentiating and compiling graphs: Gorgonia
+// memoises the hash of its package-level constant nodes (the 1 every gradient starts from) on
+// first use without synchronisation, so graphs built at once in several goroutines (federated
+// averaging's devices) race on them (go test -race). Building takes milliseconds of a training
+// run's seconds.
+var gorgoniaConstants sync.Mutex
 
 // graph is an autoencoder as a Gorgonia expression graph over a fixed batch size.
 type graph struct {
@@ -86,11 +94,14 @@ func GraphErrors(spec Spec, params []float64, data [][]float64) ([]float64, erro
 	if err := checkData(spec, data); err != nil {
 		return nil, err
 	}
+	gorgoniaConstants.Lock()
 	gr, err := newGraph(spec, params, len(data))
 	if err != nil {
+		gorgoniaConstants.Unlock()
 		return nil, err
 	}
 	m := G.NewTapeMachine(gr.g)
+	gorgoniaConstants.Unlock()
 	defer m.Close()
 	if err := G.Let(gr.x, batchTensor(data, spec.InputDim())); err != nil {
 		return nil, fmt.Errorf("models: %w", err)

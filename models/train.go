@@ -71,14 +71,19 @@ func Train(ctx context.Context, spec Spec, init []float64, data [][]float64, cfg
 		return TrainResult{}, err
 	}
 	batch := min(cfg.BatchSize, len(data))
+	gorgoniaConstants.Lock()
 	gr, err := newGraph(spec, init, batch)
+	if err == nil {
+		if _, err = G.Grad(gr.loss, gr.params...); err != nil {
+			err = fmt.Errorf("models: gradient: %w", err)
+		}
+	}
 	if err != nil {
+		gorgoniaConstants.Unlock()
 		return TrainResult{}, err
 	}
-	if _, err := G.Grad(gr.loss, gr.params...); err != nil {
-		return TrainResult{}, fmt.Errorf("models: gradient: %w", err)
-	}
 	m := G.NewTapeMachine(gr.g, G.BindDualValues(gr.params...))
+	gorgoniaConstants.Unlock()
 	defer m.Close()
 	solver := G.NewAdamSolver(G.WithLearnRate(cfg.LearningRate))
 
