@@ -76,13 +76,11 @@ func sendPointer(tb testing.TB, c vigilv1.AgentClient, ctx context.Context, sess
 	return st
 }
 
-// A user's pointer movement enrols their mouse model on the device: the actions' features are
-// stored (no positions), the model is fitted again from them after a restart, and the guard
-// then scores mouse windows with it: the owner's movement keeps the session trusted, another
-// person's on the same account lowers trust.
-func TestMouseEnrolment(t *testing.T) {
-	dir := t.TempDir()
-	cfg := agent.Config{Dir: dir, MouseEnrolActions: 60}
+// enrolMia starts an agent with cfg and sends 80 point-and-clicks of user mia's (newMouser(1))
+// in a session in good standing, waiting for the enrolment they make; it returns the agent,
+// mia's mouse and the time after her movement.
+func enrolMia(t *testing.T, cfg agent.Config) (*running, *mouser, time.Time) {
+	t.Helper()
 	r := startAgentConfig(t, cfg, "", false)
 	ctx := as(context.Background(), r.secret)
 	owner := newMouser(1)
@@ -92,6 +90,16 @@ func TestMouseEnrolment(t *testing.T) {
 	ps, next := owner.moves(80, time.Now())
 	sendPointer(t, r.grpc, ctx, "enrol", ps)
 	r.a.WaitEnrolments()
+	return r, owner, next
+}
+
+// A user's pointer movement enrols their mouse model on the device: the actions' features are
+// stored (no positions), the model is fitted again from them after a restart, and the guard
+// then scores mouse windows with it: the owner's movement keeps the session trusted, another
+// person's on the same account lowers trust.
+func TestMouseEnrolment(t *testing.T) {
+	cfg := agent.Config{Dir: t.TempDir(), MouseEnrolActions: 60}
+	r, owner, next := enrolMia(t, cfg)
 	if !r.a.MouseEnrolled("mia") {
 		t.Fatal("80 point-and-clicks in good standing did not enrol a mouse model (60 actions)")
 	}
@@ -103,7 +111,7 @@ func TestMouseEnrolment(t *testing.T) {
 	}
 
 	r = startAgentConfig(t, cfg, "", false)
-	ctx = as(context.Background(), r.secret)
+	ctx := as(context.Background(), r.secret)
 	if !r.a.MouseEnrolled("mia") {
 		t.Fatal("the mouse enrolment did not survive a restart")
 	}
@@ -127,15 +135,8 @@ func TestMouseEnrolment(t *testing.T) {
 // population installed refits every mouse model on it, which still tells the owner from
 // someone else; a typing population is refused as a mouse one.
 func TestMousePopulationInstalled(t *testing.T) {
-	r := startAgentConfig(t, agent.Config{Dir: t.TempDir(), MouseEnrolActions: 60}, "", false)
+	r, owner, next := enrolMia(t, agent.Config{Dir: t.TempDir(), MouseEnrolActions: 60})
 	ctx := as(context.Background(), r.secret)
-	owner := newMouser(1)
-	if _, err := r.grpc.StartSession(ctx, &vigilv1.StartSessionRequest{Session: "enrol", User: "mia"}); err != nil {
-		t.Fatal(err)
-	}
-	ps, next := owner.moves(80, time.Now())
-	sendPointer(t, r.grpc, ctx, "enrol", ps)
-	r.a.WaitEnrolments()
 	if got := len(r.a.WindowsOf(mouse.FeatureSet)); got != 60 {
 		t.Fatalf("%d mouse windows offered to the rounds, want the 60 enrolled", got)
 	}

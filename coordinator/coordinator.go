@@ -42,8 +42,6 @@ type Coordinator struct {
 	ledger    *dp.Ledger
 	contribs  *contributionLog // the open round's contributions, for the trustees
 
-	// populationFailed is the last population round that failed.
-	populationFailed uint64
 
 	// Operating the run: pacing, back-off, the operator's pause and abort, and what the
 	// status reports (in memory only, except the pause).

@@ -2,8 +2,14 @@ package coordinator_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
+	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -28,25 +34,26 @@ func (d deviceData) WindowsOf(featureSet string) []models.Window {
 	return d.windows
 }
 
-// TestMousePopulationRoundsAreTheDevicesSums runs, over real gRPC in plaintext, the rounds of two
-// populations: typing's around its public reference, then mouse's, which first learns its
-// reference in a round of its own; then a training round. The mouse population released is
-// exactly what decoding the devices' sums gives, relative to the reference decoded from their
-// reference statistics, and carries that reference: the live rounds and the evaluation's
-// simulation (models/eval, privatePopulation) are one code path.
-func TestMousePopulationRoundsAreTheDevicesSums(t *testing.T) {
+const mouseModel = "mouse-population"
+
+// mouseRounds runs, over real gRPC in plaintext, the rounds of two populations (typing's around
+// its public reference, then mouse's, which first learns its reference in a round of its own)
+// and a training round, with a privacy ledger. It returns the configuration, the coordinator,
+// the mouse reference encoding and the devices' mouse windows.
+func mouseRounds(t *testing.T) (coordinator.Config, *fixture, *models.ReferenceStats, [][]models.Window) {
+	t.Helper()
 	const devices = 6
 	typing := populationStats(t, 30)
 	rs, err := models.NewReferenceStats(mouse.NewLayout())
 	if err != nil {
 		t.Fatal(err)
 	}
-	const mouseModel = "mouse-population"
 	cfg := coordinator.Config{Rounds: 1, DevicesPerRound: 3, MinUpdates: 3, MinEnrolled: devices, RoundTimeout: 30 * time.Second, InitSeed: 1,
 		Populations: []*coordinator.PopulationRounds{
 			{Stats: typing, Window: 50},
 			{Reference: rs, StatsConfig: models.PopulationStatsConfig{Clip: 100}, ModelName: mouseModel},
 		}}
+	cfg.Privacy.LedgerPath = filepath.Join(t.TempDir(), "model.ledger")
 	f := start(t, cfg)
 	var cfgs []client.Config
 	data := make([]deviceData, devices)
@@ -66,6 +73,17 @@ func TestMousePopulationRoundsAreTheDevicesSums(t *testing.T) {
 	for _, d := range data {
 		mouseWindows = append(mouseWindows, d.mouse)
 	}
+	return cfg, f, rs, mouseWindows
+}
+
+// TestMousePopulationRoundsAreTheDevicesSums runs, over real gRPC in plaintext, the rounds of two
+// populations: typing's around its public reference, then mouse's, which first learns its
+// reference in a round of its own; then a training round. The mouse population released is
+// exactly what decoding the devices' sums gives, relative to the reference decoded from their
+// reference statistics, and carries that reference: the live rounds and the evaluation's
+// simulation (models/eval, privatePopulation) are one code path.
+func TestMousePopulationRoundsAreTheDevicesSums(t *testing.T) {
+	cfg, f, rs, mouseWindows := mouseRounds(t)
 	want, _ := modelstest.MousePopulation(t, models.PopulationStatsConfig{Clip: 100}, mouseWindows)
 	ref := *want.Reference
 	stats, err := models.NewPopulationStats(rs.Layout(), ref, models.PopulationStatsConfig{Clip: 100})
@@ -115,7 +133,7 @@ func TestMousePopulationRoundsAreTheDevicesSums(t *testing.T) {
 	if err := stats.CheckPopulation(got); err != nil {
 		t.Fatalf("a device's check refuses the honest population: %v", err)
 	}
-	t.Logf("mouse population: %d of %d buckets from %d devices", modelled, rs.Layout().NumBuckets(), devices)
+	t.Logf("mouse population: %d of %d buckets from %d devices", modelled, rs.Layout().NumBuckets(), len(mouseWindows))
 
 	// A restart finds the learnt reference in the store and goes on from it.
 	cfg.Store, cfg.Spec, cfg.FeatureSet, cfg.Privacy.InsecureNoDP, cfg.Rounds = f.store, spec, keystroke.TimingFeatureSet, true, 2
@@ -125,5 +143,48 @@ func TestMousePopulationRoundsAreTheDevicesSums(t *testing.T) {
 	}
 	if v := c2.PopulationOf(mouseModel).Meta.Version; v != 1 {
 		t.Fatalf("after a restart the mouse population is v%d", v)
+	}
+}
+
+// TestAttackMouseReferenceReplacedInStore performs what anyone writing to the coordinator's store
+// could: replace the learnt mouse reference, scales widened tenfold (within the encoding's
+// bounds, so that devices would take it), with parameters and metadata consistent with each
+// other, so that the next statistics round is relative to it. The ledger's hash of the round
+// that learnt the reference refuses the start.
+func TestAttackMouseReferenceReplacedInStore(t *testing.T) {
+	cfg, f, rs, mouseWindows := mouseRounds(t)
+	want, _ := modelstest.MousePopulation(t, models.PopulationStatsConfig{Clip: 100}, mouseWindows)
+	ref := *want.Reference
+	cfg.Store, cfg.Spec, cfg.FeatureSet, cfg.Privacy.InsecureNoDP, cfg.Rounds = f.store, spec, keystroke.TimingFeatureSet, true, 2
+	storedRef, err := coordinator.LoadModel(context.Background(), f.store, mouseModel+"-reference", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	widened := models.Reference{Center: ref.Center, Scale: slices.Clone(ref.Scale)}
+	for b := range widened.Scale {
+		widened.Scale[b] = min(10*widened.Scale[b], 20)
+	}
+	if err := rs.CheckReference(widened); err != nil {
+		t.Fatalf("the widened reference is outside the bounds a device checks: %v", err)
+	}
+	raw := models.EncodeParams(models.ReferenceParams(widened))
+	sum := sha256.Sum256(raw)
+	meta := storedRef.Meta
+	meta.ParamsSHA256 = hex.EncodeToString(sum[:])
+	metaJSON, err := json.Marshal(meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prefix := fmt.Sprintf("models/%s/v%010d/", meta.Name, meta.Version)
+	for name, data := range map[string][]byte{models.ArtifactParams: raw, models.ArtifactMeta: metaJSON} {
+		if err := f.store.Put(context.Background(), prefix+name, data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := coordinator.LoadModel(context.Background(), f.store, meta.Name, meta.Version); err != nil {
+		t.Fatalf("the attack's reference is not self-consistent: %v", err)
+	}
+	if _, err := coordinator.New(context.Background(), cfg, coordinator.Insecure{}); !errors.Is(err, coordinator.ErrLedgerBehind) {
+		t.Fatalf("a coordinator started on a replaced reference: %v", err)
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"github.com/vigilauth/vigil/dp"
-	"github.com/vigilauth/vigil/models"
 	"github.com/vigilauth/vigil/release"
 )
 
@@ -42,16 +41,12 @@ func (c *Config) checkPolicy() error {
 		// m_min of a population round follows from the devices enrolled when it starts; the
 		// noise and the clip norm are fixed, and checked here.
 		m := max(c.MinUpdates, 2)
-		rounds := []struct{ z, clip float64 }{{pop.NoiseMultiplier, 0}}
-		if pop.Stats != nil {
-			rounds[0].clip = pop.Stats.Clip()
-		} else {
-			// The statistics round's clip is its settings', whatever reference is learnt.
-			s, err := models.NewPopulationStats(pop.layout(), models.Reference{Center: make([]float64, pop.layout().NumBuckets())}, pop.StatsConfig)
-			if err != nil {
-				return err
-			}
-			rounds[0].clip = s.Clip()
+		clip, err := pop.statsClip()
+		if err != nil {
+			return err
+		}
+		rounds := []struct{ z, clip float64 }{{pop.NoiseMultiplier, clip}}
+		if pop.Reference != nil {
 			rounds = append(rounds, struct{ z, clip float64 }{pop.ReferenceNoiseMultiplier, pop.Reference.Clip()})
 		}
 		for _, r := range rounds {

@@ -66,6 +66,19 @@ func (p *PopulationRounds) layout() *models.Layout {
 
 func (p *PopulationRounds) referenceName() string { return p.ModelName + "-reference" }
 
+// statsClip is the clip norm of the statistics rounds: Stats', or that of StatsConfig with its
+// defaults, whatever reference is learnt.
+func (p *PopulationRounds) statsClip() (float64, error) {
+	if p.Stats != nil {
+		return p.Stats.Clip(), nil
+	}
+	s, err := models.NewPopulationStats(p.layout(), models.Reference{Center: make([]float64, p.layout().NumBuckets())}, p.StatsConfig)
+	if err != nil {
+		return 0, err
+	}
+	return s.Clip(), nil
+}
+
 func (c *Config) validatePopulation() error {
 	names := map[string]bool{c.ModelName: true}
 	layouts := map[string]bool{}
@@ -115,11 +128,9 @@ func (c *Config) validateOnePopulation(i int, p *PopulationRounds) error {
 	case !c.Privacy.InsecureNoDP && learnt && !(p.ReferenceNoiseMultiplier > 0):
 		return errors.New("coordinator: a learnt reference needs its round's noise multiplier (PopulationRounds.ReferenceNoiseMultiplier)")
 	}
-	if learnt {
-		// The settings are checked now, not when the reference is learnt.
-		if _, err := models.NewPopulationStats(p.layout(), models.Reference{Center: make([]float64, p.layout().NumBuckets())}, p.StatsConfig); err != nil {
-			return fmt.Errorf("coordinator: population %q: %w", p.ModelName, err)
-		}
+	// A learnt reference's statistics settings are checked now, not when it is learnt.
+	if _, err := p.statsClip(); err != nil {
+		return fmt.Errorf("coordinator: population %q: %w", p.ModelName, err)
 	}
 	if err := store.ValidKey(p.referenceName()); err != nil {
 		return fmt.Errorf("coordinator: population model name: %w", err)
@@ -207,8 +218,10 @@ func (c *Coordinator) populationByName(name string) *population {
 // rounds; and none starts while the fleet is too small
 // for its noise to leave any bucket modelled (see PopulationStats.CanModel).
 func (c *Coordinator) populationDueLocked(next uint64, n int) (*population, statev1.RoundKind) {
-	if c.populationFailed != 0 && c.populationFailed+1 == next {
-		return nil, statev1.RoundKind_ROUND_KIND_TRAIN
+	for _, p := range c.pops {
+		if p.failed != 0 && p.failed+1 == next {
+			return nil, statev1.RoundKind_ROUND_KIND_TRAIN
+		}
 	}
 	for _, p := range c.pops {
 		kind, due := p.due(next)

@@ -142,7 +142,6 @@ func (c *Coordinator) step(ctx context.Context) (done bool, err error) {
 		wait = c.backoffLocked(end)
 		sum.Outcome, sum.Reason = "failed", err.Error()
 		if isPopulationKind(info.kind) {
-			c.populationFailed = closed.Round
 			info.population.failed = closed.Round
 		}
 	}
