@@ -42,7 +42,6 @@ type Coordinator struct {
 	ledger    *dp.Ledger
 	contribs  *contributionLog // the open round's contributions, for the trustees
 
-
 	// Operating the run: pacing, back-off, the operator's pause and abort, and what the
 	// status reports (in memory only, except the pause).
 	notBefore         time.Time // no round starts before this (pacing or back-off)
