@@ -168,16 +168,30 @@ func TestAgentTakesPartAndInstallsReleases(t *testing.T) {
 
 	// The candidate is scored in shadow on the open session's windows, then promoted and
 	// installed into the user's model without ending the session.
+	// Both rounds may have released before the updater polls again: it then installs the
+	// newest promoted release, v3, without ever installing v2.
 	var st *vigilv1.SessionStatus
-	for !agentLines.seen("global model installed: keystroke-ae v2") {
+	installed := func() string {
+		for _, v := range []string{"v2", "v3"} {
+			if agentLines.seen("global model installed: keystroke-ae " + v) {
+				return v
+			}
+		}
+		return ""
+	}
+	for installed() == "" {
 		if ctx.Err() != nil || time.Until(typing.next) > 4*time.Minute {
-			t.Fatalf("v2 not installed; last status %v; agent output:\n%s\nagent stderr:\n%s", st, agentLines.all.String(), agentErr.String())
+			t.Fatalf("no release after v1 installed; last status %v; agent output:\n%s\nagent stderr:\n%s", st, agentLines.all.String(), agentErr.String())
 		}
 		st = typing.typeKeys("work", 50)
 		time.Sleep(20 * time.Millisecond) // the updater scores the windows in its own time
 	}
-	if !agentLines.seen("release keystroke-ae v2 promoted") {
-		t.Fatalf("v2 installed without a promotion:\n%s", agentLines.all.String())
+	v := installed()
+	if st == nil {
+		st = typing.typeKeys("work", 50)
+	}
+	if !agentLines.seen("release keystroke-ae " + v + " promoted") {
+		t.Fatalf("%s installed without a promotion:\n%s", v, agentLines.all.String())
 	}
 	t.Logf("agent output:\n%s", agentLines.all.String())
 	agentLines.drain()
@@ -188,11 +202,11 @@ func TestAgentTakesPartAndInstallsReleases(t *testing.T) {
 		t.Fatal(err)
 	}
 	if d.Trust != st.Trust || st.Revoked {
-		t.Fatalf("installing v2 changed the open session: trust %.2f before, %.2f after (revoked %v)", st.Trust, d.Trust, st.Revoked)
+		t.Fatalf("installing %s changed the open session: trust %.2f before, %.2f after (revoked %v)", v, st.Trust, d.Trust, st.Revoked)
 	}
 	after := typing.typeKeys("work", 100)
-	t.Logf("trust %.1f (%s) when v2 was installed, %.1f (%s) after 100 more keystrokes scored by the refitted model",
-		st.Trust, st.Tier, after.Trust, after.Tier)
+	t.Logf("trust %.1f (%s) when %s was installed, %.1f (%s) after 100 more keystrokes scored by the refitted model",
+		st.Trust, st.Tier, v, after.Trust, after.Tier)
 	if after.Ended || after.Revoked {
 		t.Fatalf("the open session did not survive the installation: %v", after)
 	}
