@@ -89,6 +89,24 @@ func TestRestartKeepsOpenSessions(t *testing.T) {
 	if _, err := r.grpc.Feedback(ctx, &vigilv1.FeedbackRequest{Session: "bad", Verdict: "compromised"}); err != nil {
 		t.Fatal(err)
 	}
+	// A session charged for a new device is not charged for it again after the restart.
+	seenOn := func(r *running, device string) *vigilv1.SessionStatus {
+		t.Helper()
+		resp, err := r.grpc.SendEvents(ctx2(r), &vigilv1.SendEventsRequest{Session: "moved", Context: &vigilv1.ContextInfo{
+			Ip: "198.51.100.7", Lat: 60.17, Lon: 24.94, Device: device, Network: "home", LocalTime: time.Now().Format(time.RFC3339Nano)}})
+		if err != nil || resp.Rejected > 0 {
+			t.Fatalf("context on %s: %v %s", device, err, resp.GetRejectedReason())
+		}
+		return resp.Status
+	}
+	if _, err := r.grpc.StartSession(ctx, &vigilv1.StartSessionRequest{Session: "moved", User: "finn"}); err != nil {
+		t.Fatal(err)
+	}
+	first := seenOn(r, "laptop") // the user's first device is learned
+	charged := seenOn(r, "phone")
+	if charged.Trust >= first.Trust {
+		t.Fatalf("a new device was not charged: %v after %v", charged, first)
+	}
 	if err := r.stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -149,6 +167,10 @@ func TestRestartKeepsOpenSessions(t *testing.T) {
 	}
 	if err := json.Unmarshal([]byte(msg), &watched); err != nil || watched.Session != "kept" || watched.Trust != before.Trust {
 		t.Fatalf("WebSocket status with the page token after the restart %q: %v", msg, err)
+	}
+
+	if again := seenOn(r2, "phone"); again.Trust != charged.Trust {
+		t.Fatalf("the new device charged again after the restart: trust %.2f, %.2f before", again.Trust, charged.Trust)
 	}
 
 	// The revoked session stays revoked.

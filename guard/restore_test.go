@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"slices"
 	"testing"
 	"time"
 )
@@ -109,6 +110,85 @@ func TestRestoreSessionNeverRaisesStanding(t *testing.T) {
 		sv.Trust = trust
 		if _, err := r.g.RestoreSession(sv, at); !errors.Is(err, ErrInvalidEvent) {
 			t.Errorf("trust %v: %v", trust, err)
+		}
+	}
+}
+
+// A restored session is not charged again for the context it has paid for: the same new device
+// and network, seen again after the restart, cost nothing, and the session still teaches its
+// user's baseline what it had yet to teach. Without its saved context (as before the fix) the
+// restored session pays twice and teaches nothing.
+func TestRestoreSessionKeepsContext(t *testing.T) {
+	r := newRig(t, Config{})
+	end := r.history(t, "alice", tEvent)
+	at := end.AddDate(0, 0, 1)
+	at = time.Date(at.Year(), at.Month(), at.Day(), 10, 0, 0, 0, chicago)
+	r.clock.Set(at)
+	opened := must(t)(r.g.OpenSession("s", "alice", at))
+	if st := must(t)(r.g.ObserveContext(contextAt("s", placeChicago, "new-phone", "cafe-net", at))); st.Trust >= opened.Trust {
+		t.Fatalf("the new device and network were not charged: %+v", st)
+	}
+	sv, err := r.g.SaveSession("s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := sv.Context.Flagged; len(got) != 2 || got[0] != "d:new-phone" || got[1] != "n:cafe-net" {
+		t.Fatalf("flagged %q", got)
+	}
+	if l := sv.Context.Last; l == nil || l.Lat != placeChicago.lat || l.Lon != placeChicago.lon {
+		t.Fatalf("last location %+v", l)
+	}
+	baseline, _ := r.g.Baseline("alice")
+
+	restore := func(keep bool) (*rig, float64) {
+		r2 := newRig(t, Config{})
+		if err := r2.g.RestoreBaseline(baseline); err != nil {
+			t.Fatal(err)
+		}
+		r2.clock.Set(at.Add(time.Minute))
+		restored := sv
+		if !keep {
+			restored.Context = SavedContext{}
+		}
+		return r2, must(t)(r2.g.RestoreSession(restored, at.Add(time.Minute))).Trust
+	}
+	for _, keep := range []bool{true, false} {
+		r2, before := restore(keep)
+		after := must(t)(r2.g.ObserveContext(contextAt("s", placeChicago, "new-phone", "cafe-net", at.Add(time.Minute)))).Trust
+		if charged := after < before; charged == keep {
+			t.Errorf("context kept %v: trust %.2f after the restore, %.2f after the same context again", keep, before, after)
+		}
+		r2, _ = restore(keep)
+		must(t)(r2.g.Feedback("s", VerdictGenuine, at.Add(time.Minute)))
+		b, _ := r2.g.Baseline("alice")
+		if _, taught := b.Devices["new-phone"]; taught != keep {
+			t.Errorf("context kept %v: the analyst's genuine verdict taught the new device: %v", keep, taught)
+		}
+	}
+}
+
+func TestRestoreSessionRefusesBadContext(t *testing.T) {
+	base := SavedSession{ID: "s", User: "alice", Opened: tEvent, Last: tEvent, Trust: 90, Tier: TierMonitor}
+	for _, tc := range []struct {
+		name string
+		cx   SavedContext
+	}{
+		{"flag of no kind", SavedContext{Flagged: []string{"x:phone"}}},
+		{"too many flags", SavedContext{Flagged: slices.Repeat([]string{"d:phone"}, maxSavedFlags+1)}},
+		{"slot out of the week", SavedContext{UnusualHours: []int{hoursPerWeek}}},
+		{"negative slot", SavedContext{Counted: []int{-1}}},
+		{"learned slot out of the week", SavedContext{Learned: SavedLearning{Hours: []int{200}}}},
+		{"negative maturity", SavedContext{Pending: SavedLearning{Maturity: -1}}},
+		{"location off the globe", SavedContext{Last: &BaselineLocation{Lat: 91}}},
+		{"NaN location", SavedContext{Last: &BaselineLocation{Lat: math.NaN()}}},
+		{"previous home without the home set", SavedContext{PrevHome: &BaselineLocation{}}},
+	} {
+		r := newRig(t, Config{})
+		r.clock.Set(tEvent.Add(time.Minute))
+		sv := base
+		sv.Context = tc.cx
+		if _, err := r.g.RestoreSession(sv, tEvent.Add(time.Minute)); !errors.Is(err, ErrInvalidEvent) {
+			t.Errorf("%s: %v", tc.name, err)
 		}
 	}
 }
