@@ -75,6 +75,18 @@ func (r *recorder) calls() []string {
 	return append([]string(nil), r.got...)
 }
 
+// handOver passes releases on to next and closes done once the first Publish has returned.
+type handOver struct {
+	next coordinator.Publisher
+	once sync.Once
+	done chan struct{}
+}
+
+func (h *handOver) Publish(ctx context.Context, rel coordinator.Release) error {
+	defer h.once.Do(func() { close(h.done) })
+	return h.next.Publish(ctx, rel)
+}
+
 // coordinatorRound starts a coordinator on storeDir with pub, runs rounds rounds with three
 // devices over gRPC on loopback (none when rounds is 0: the coordinator only starts), and
 // stops it.
@@ -85,8 +97,9 @@ func coordinatorRound(t *testing.T, storeDir string, pub coordinator.Publisher, 
 		t.Fatal(err)
 	}
 	const devices = 3
+	handed := &handOver{next: pub, done: make(chan struct{})}
 	c, err := coordinator.New(context.Background(), coordinator.Config{
-		Store: st, Spec: spec, FeatureSet: keystroke.TimingFeatureSet, InitSeed: 1, Publisher: pub,
+		Store: st, Spec: spec, FeatureSet: keystroke.TimingFeatureSet, InitSeed: 1, Publisher: handed,
 		DevicesPerRound: devices, MinUpdates: devices, MinEnrolled: devices, RoundTimeout: 30 * time.Second,
 		Rounds: rounds, TickInterval: 10 * time.Millisecond, Privacy: coordinator.Privacy{InsecureNoDP: true},
 	}, coordinator.Insecure{})
@@ -109,11 +122,22 @@ func coordinatorRound(t *testing.T, storeDir string, pub coordinator.Publisher, 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if rounds == 0 {
-		// Run hands the current version to the publisher before anything else; give it a
-		// moment and stop.
-		rctx, rcancel := context.WithTimeout(ctx, 300*time.Millisecond)
+		// Run hands the current version to the publisher before anything else; stop it once
+		// the publisher has answered (not after a fixed time, which a loaded machine can
+		// spend before Run gets that far, or in the middle of the publication).
+		rctx, rcancel := context.WithCancel(ctx)
 		defer rcancel()
-		if err := c.Run(rctx); !errors.Is(err, context.DeadlineExceeded) {
+		ran := make(chan error, 1)
+		go func() { ran <- c.Run(rctx) }()
+		select {
+		case <-handed.done:
+		case err := <-ran:
+			t.Fatalf("Run = %v before handing anything to the publisher", err)
+		case <-ctx.Done():
+			t.Fatal("Run handed nothing to the publisher within a minute")
+		}
+		rcancel()
+		if err := <-ran; !errors.Is(err, context.Canceled) {
 			t.Fatal(err)
 		}
 		return c
