@@ -301,9 +301,9 @@ func (c *Coordinator) submit(req *vigilv1.SubmitUpdateRequest) (int, *commit, er
 	if err != nil {
 		return 0, nil, err
 	}
-	var rec []byte
+	var rec *record
 	if contrib != nil {
-		// Encoded here too: copying 1.7 MB under the lock would serialise the handlers.
+		// Encoded outside the lock: marshalling the record's head is not free either.
 		if rec, err = c.contribs.encode(contrib); err != nil {
 			return 0, nil, status.Error(codes.Internal, err.Error())
 		}
