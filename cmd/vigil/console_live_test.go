@@ -176,8 +176,13 @@ func TestConsoleBrowserLiveTrustees(t *testing.T) {
 			}
 		}()
 	}
+	// The coordinator must outlive the test: at the default budget (epsilon 10) three rounds,
+	// about 4 s, spend it and the coordinator exits, and a loaded machine took longer than that
+	// to reach the releases page, which then could not read the coordinator's status. A budget
+	// the rounds of a few minutes cannot spend, on the coordinator and on the devices (whose own
+	// ledgers would stop them contributing), keeps it running until the test ends.
 	args := []string{"coordinator", "--org", orgDir, "--dir", dir, "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0",
-		"--region", "eu=" + region, "--devices-per-round", "3", "--min-updates", "3", "--round-interval", "1s", "--log-level", "warn"}
+		"--region", "eu=" + region, "--devices-per-round", "3", "--min-updates", "3", "--round-interval", "1s", "--epsilon", "1000", "--log-level", "warn"}
 	_, lines, _ := startProcess(t, ctx, append(args, trusteeFlags...)...)
 	addr := lines.wait(t, "coordinator listening on ")
 	admin := strings.Fields(lines.wait(t, "operators' API on "))[0]
@@ -189,7 +194,7 @@ func TestConsoleBrowserLiveTrustees(t *testing.T) {
 		id := fmt.Sprintf("d%d", i)
 		_, out, _ := startProcess(t, ctx, append([]string{"client", "--coordinator", addr, "--device-id", id, "--dir", filepath.Join(t.TempDir(), id),
 			"--root", filepath.Join(orgDir, "root.json"), "--region-store", region, "--poll", "200ms", "--synthetic-seed", fmt.Sprint(i),
-			"--log-level", "error"}, enrolFlags(t, orgDir, enrolAddr, id)...)...)
+			"--epsilon", "1000", "--log-level", "error"}, enrolFlags(t, orgDir, enrolAddr, id)...)...)
 		go func() {
 			for range out.lines {
 			}
