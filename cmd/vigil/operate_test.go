@@ -131,9 +131,13 @@ func TestOperatorWalkthrough(t *testing.T) {
 	defer cancel()
 	orgDir, dir, region := org(t), t.TempDir(), t.TempDir()
 	enrolAddr := startAuthority(t, ctx, orgDir)
+	// The coordinator must run until the test stops it: at the default budget (epsilon 10) the
+	// fourth round, about 6 s in, would exceed it and the coordinator would exit, on a loaded
+	// machine before the operator has paused it. A budget these rounds cannot spend, on the
+	// coordinator and on the devices' own ledgers, keeps it and them going.
 	args := []string{"coordinator", "--org", orgDir, "--dir", dir, "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0",
 		"--admin-listen", "127.0.0.1:0", "--region", "eu=" + region, "--devices-per-round", "3", "--min-updates", "3",
-		"--round-interval", "2s", "--log-level", "warn"}
+		"--round-interval", "2s", "--epsilon", "1000", "--log-level", "warn"}
 	coord, lines, coordErr := startProcess(t, ctx, append(args, startTrustees(t, ctx, orgDir, 3)...)...)
 	addr := lines.wait(t, "coordinator listening on ")
 	admin := strings.Fields(lines.wait(t, "operators' API on "))[0]
@@ -150,7 +154,7 @@ func TestOperatorWalkthrough(t *testing.T) {
 		id := fmt.Sprintf("d%d", i)
 		args := append([]string{"client", "--coordinator", addr, "--device-id", id, "--dir", filepath.Join(t.TempDir(), id),
 			"--root", filepath.Join(orgDir, "root.json"), "--region-store", region, "--poll", "200ms", "--synthetic-seed", fmt.Sprint(i),
-			"--log-level", "error"}, enrolFlags(t, orgDir, enrolAddr, id)...)
+			"--epsilon", "1000", "--log-level", "error"}, enrolFlags(t, orgDir, enrolAddr, id)...)
 		if i == 1 {
 			args = append(args, "--metrics-listen", "127.0.0.1:0")
 		}
