@@ -17,10 +17,11 @@ import (
 // runAgent runs the device agent: the local API (gRPC and HTTP/JSON), the capture script, and
 // optionally the demo application.
 func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("agent", stdout)
+	fs := newFlags("agent", stdout,
+		"GOGC=400  the Go collector's pace: for the lowest tail latency of the gRPC API (p99 of a local Authorize about halved), at some 20 MiB more peak memory under load; default 100")
 	home, _ := os.UserHomeDir()
 	dir := fs.String("dir", filepath.Join(home, ".vigil", "agent"), "the agent's keys, encrypted state and audit log `DIR`")
-	grpcAddr := fs.String("grpc", "127.0.0.1:7411", "gRPC API `ADDR`: a loopback host:port or unix:/path/to/socket; empty to disable")
+	grpcAddr := fs.String("grpc", "127.0.0.1:7411", "gRPC API `ADDR`: a loopback host:port or unix:/path/to/socket (the faster); empty to disable")
 	httpAddr := fs.String("http", "127.0.0.1:7412", "HTTP/JSON API, /vigil.js and the demo `ADDR`: loopback host:port or unix:/path")
 	demo := fs.Bool("demo-app", false, "serve the demo web application at /demo/")
 	policyPath := fs.String("policy", "", "minimum trust per resource, one 'resource trust' per line `FILE` (default: "+
