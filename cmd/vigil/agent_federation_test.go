@@ -133,7 +133,8 @@ func TestAgentTakesPartAndInstallsReleases(t *testing.T) {
 		trustees = append(trustees, "--trustee", id+"="+line[strings.LastIndex(line, " ")+1:])
 		lines.drain()
 	}
-	coordLines, _ := inProcess(t, ctx, append([]string{"coordinator", "--org", orgDir, "--dir", coordDir, "--listen", "127.0.0.1:0",
+	// No --metrics-listen: its default is the fixed port 9464, which may be taken on a test host.
+	coordLines, _ := inProcess(t, ctx, append([]string{"coordinator", "--org", orgDir, "--dir", coordDir, "--listen", "127.0.0.1:0", "--metrics-listen", "",
 		"--region", "eu=" + region, "--rounds", "2", "--devices-per-round", "3", "--min-updates", "3", "--log-level", "warn",
 		// Three devices' noise would outweigh any round's progress: a small clip keeps the
 		// release close to its parent, so that it passes its shadow evaluation on the user.

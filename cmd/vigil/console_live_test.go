@@ -181,7 +181,8 @@ func TestConsoleBrowserLiveTrustees(t *testing.T) {
 	// to reach the releases page, which then could not read the coordinator's status. A budget
 	// the rounds of a few minutes cannot spend, on the coordinator and on the devices (whose own
 	// ledgers would stop them contributing), keeps it running until the test ends.
-	args := []string{"coordinator", "--org", orgDir, "--dir", dir, "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0",
+	// No --metrics-listen: its default is the fixed port 9464, which may be taken on a test host.
+	args := []string{"coordinator", "--org", orgDir, "--dir", dir, "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--metrics-listen", "",
 		"--region", "eu=" + region, "--devices-per-round", "3", "--min-updates", "3", "--round-interval", "1s", "--epsilon", "1000", "--log-level", "warn"}
 	_, lines, _ := startProcess(t, ctx, append(args, trusteeFlags...)...)
 	addr := lines.wait(t, "coordinator listening on ")
