@@ -109,7 +109,15 @@ func TestExportSurvivesCollectorOutage(t *testing.T) {
 	hec.stop()
 	sys.stop()
 	record(e, ds[100:300], ts[100:300])
-	time.Sleep(300 * time.Millisecond) // failing deliveries and reconnects meanwhile
+	// Failing deliveries and reconnects meanwhile: the collectors stay down at least 300 ms,
+	// and until a failed delivery was counted (a loaded machine may not schedule the exporter
+	// within a fixed time).
+	outage := time.Now()
+	for deadline := outage.Add(20 * time.Second); value(e.m.failed.WithLabelValues("hec")) == 0 || time.Since(outage) < 300*time.Millisecond; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no failed HEC delivery counted during the outage")
+		}
+	}
 	hec.start()
 	sys.start()
 	record(e, ds[300:], ts[300:])
