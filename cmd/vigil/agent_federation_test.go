@@ -165,8 +165,13 @@ func TestAgentTakesPartAndInstallsReleases(t *testing.T) {
 	typing := &typist{t: t, api: api, ctx: actx, ty: owner}
 	typing.start("enrol", "nora")
 	if st := typing.typeKeys("enrol", 300); !st.Enrolment.Enrolled {
-		// The model is fitted in the background: the status may not say so yet.
-		time.Sleep(time.Second)
+		// The model is fitted in the background: the status may not say so yet. The fit
+		// takes what the machine gives it, so wait for the agent's log line, not a fixed time.
+		for deadline := time.Now().Add(time.Minute); !strings.Contains(agentErr.String(), `msg="user enrolled" user=nora `); time.Sleep(20 * time.Millisecond) {
+			if ctx.Err() != nil || time.Now().After(deadline) {
+				t.Fatalf("nora not enrolled a minute after typing 300 keys; agent stderr:\n%s", agentErr.String())
+			}
+		}
 	}
 	if _, err := api.EndSession(actx, &vigilv1.EndSessionRequest{Session: "enrol"}); err != nil {
 		t.Fatal(err)
