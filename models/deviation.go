@@ -41,9 +41,14 @@ func (d Deviation) String() string {
 type topDeviations struct {
 	layout *Layout
 	n      int
-	// weak is 1 + the index of the first item with the least evidence once all MaxDeviations are
-	// taken, or 0 when it is not known (an item has changed since it was found).
+	// mask has bit b&63 set for the bucket b of every item; weak is the index of the first item
+	// with the least evidence, and floor the evidence an event of a bucket not listed must
+	// exceed to be listed: 0 until the list is full, then the weakest item's. Most events
+	// offered are of no listed bucket and weaker than all of a full list, which these tell
+	// without looking through the items (evid is never NaN: score offers events with llr < 0).
 	weak  int
+	mask  uint64
+	floor float64
 	items [MaxDeviations]devItem
 	total [maxKinds]float64 // positive evidence per kind
 	all   float64           // positive evidence of the window, in score units
@@ -57,20 +62,33 @@ type devItem struct {
 
 func (t *topDeviations) reset(l *Layout) { *t = topDeviations{layout: l} }
 
-// offer records one event of bucket b (of kind k) with value v against the user's expected value
+// Offering one event of bucket b (of kind k) with value v against the user's expected value
 // base, standardised distance z and weighted anomaly evidence evid (negative: evidence for the
-// user).
-func (t *topDeviations) offer(b, k int, v, base, z, evid float64) {
+// user) is tally, then place when admits: the first two are small enough to be inlined in
+// score's loop, and most events offered go no further.
+
+// tally adds the event's positive evidence to its kind's.
+func (t *topDeviations) tally(k int, evid float64) {
 	if evid > 0 {
 		t.total[k] += evid
 	}
+}
+
+// admits reports whether an event of bucket b with evidence evid can change the list: its
+// bucket may be listed, or it would enter the list.
+func (t *topDeviations) admits(b int, evid float64) bool {
+	return t.mask&(1<<(uint(b)&63)) != 0 || evid > t.floor
+}
+
+// place records the event in the list: adding to its bucket's item, or listing its bucket.
+func (t *topDeviations) place(b, k int, v, base, z, evid float64) {
 	for i := 0; i < t.n; i++ {
 		if it := &t.items[i]; it.bucket == b {
 			it.sumV += v
 			it.sumZ += z
 			it.events++
 			it.evid += evid
-			t.weak = 0
+			t.update()
 			return
 		}
 	}
@@ -81,23 +99,28 @@ func (t *topDeviations) offer(b, k int, v, base, z, evid float64) {
 	if t.n < MaxDeviations {
 		t.items[t.n] = item
 		t.n++
-		t.weak = 0
+		t.update()
 		return
 	}
-	// Most events offered to a full list are weaker than all of it: the weakest item is kept
-	// between them instead of being searched for each time.
-	if t.weak == 0 {
-		weakest := 0
-		for i := 1; i < t.n; i++ {
-			if t.items[i].evid < t.items[weakest].evid {
-				weakest = i
-			}
-		}
-		t.weak = 1 + weakest
+	if t.items[t.weak].evid < evid {
+		t.items[t.weak] = item
+		t.update()
 	}
-	if weakest := t.weak - 1; t.items[weakest].evid < evid {
-		t.items[weakest] = item
-		t.weak = 0
+}
+
+// update recomputes mask and weak after the items changed.
+func (t *topDeviations) update() {
+	var mask uint64
+	weakest := 0
+	for i := 0; i < t.n; i++ {
+		mask |= 1 << (uint(t.items[i].bucket) & 63)
+		if t.items[i].evid < t.items[weakest].evid {
+			weakest = i
+		}
+	}
+	t.mask, t.weak = mask, weakest
+	if t.n == MaxDeviations {
+		t.floor = t.items[weakest].evid
 	}
 }
 
@@ -119,14 +142,19 @@ func (t *topDeviations) normalise(count []float64) {
 // appendTo writes the deviations, strongest first, into dst[:0].
 func (t *topDeviations) appendTo(dst []Deviation) []Deviation {
 	dst = dst[:0]
-	// Insertion sort: at most MaxDeviations items.
+	// Insertion sort of the items' indices (cheaper to move than the items), strongest first:
+	// at most MaxDeviations, and equal ones keep their order.
+	var order [MaxDeviations]int
+	for i := range t.n {
+		order[i] = i
+	}
 	for i := 1; i < t.n; i++ {
-		for j := i; j > 0 && t.items[j].evid > t.items[j-1].evid; j-- {
-			t.items[j], t.items[j-1] = t.items[j-1], t.items[j]
+		for j := i; j > 0 && t.items[order[j]].evid > t.items[order[j-1]].evid; j-- {
+			order[j], order[j-1] = order[j-1], order[j]
 		}
 	}
-	for i := 0; i < t.n; i++ {
-		it := t.items[i]
+	for _, o := range order[:t.n] {
+		it := &t.items[o]
 		if it.evid <= 0 {
 			continue
 		}

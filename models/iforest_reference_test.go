@@ -6,13 +6,14 @@ import (
 	"testing"
 )
 
-// TestForestMatchesReference holds the complete-tree layout IsolationForest scores with to the
-// trees as grown, walked node by node (referenceForestScore), bit for bit: forests of a few rows
-// (shallow, uneven trees, as a user's enrolment gives) and of many, a constant feature, and
+// TestForestMatchesReference holds IsolationForest.Score, over its stored nodes and over the
+// complete layout, to the trees as grown, walked node by node (referenceForestScore), bit for
+// bit: forests of a few rows (shallow, uneven trees, as a user's enrolment gives), of the rows
+// whose trees take the complete layout (4 to 6 levels) and of many, a constant feature, and
 // rows inside, at the edges of and far outside the data, with NaN.
 func TestForestMatchesReference(t *testing.T) {
 	rng := rand.New(rand.NewPCG(9, 9))
-	for _, n := range []int{2, 3, 5, 21, 300} {
+	for _, n := range []int{2, 3, 5, 9, 16, 21, 33, 64, 65, 300} {
 		rows := make([][]float64, n)
 		for i := range rows {
 			rows[i] = []float64{rng.NormFloat64(), 3 * rng.NormFloat64(), 1, rng.ExpFloat64()}
@@ -26,6 +27,9 @@ func TestForestMatchesReference(t *testing.T) {
 			t.Fatal(err)
 		}
 		g := growTrees(rows, cfg)
+		if complete := cfg.SampleSize > 1<<(minCompleteDepth-1) && cfg.SampleSize <= 1<<maxCompleteDepth; complete != (f.levels > 0) {
+			t.Fatalf("%d rows: complete layout %v, levels %d", n, complete, f.levels)
+		}
 		xs := append([][]float64{{math.NaN(), 0, 1, math.Inf(1)}, {-100, 100, 0, -1}}, rows...)
 		for i := 0; i < 200; i++ {
 			xs = append(xs, []float64{4 * rng.NormFloat64(), 10 * rng.NormFloat64(), 1 + rng.NormFloat64(), rng.NormFloat64()})

@@ -3,8 +3,9 @@ package models
 import "math"
 
 // This file keeps the live path's scoring as first written, one event at a time and without
-// the shortcuts of the optimised loop (a cached weakest deviation, a discarded slot for
-// unscored buckets, clamps as branches), so that tests can hold the optimised path to it
+// the shortcuts of the optimised loop (a cached weakest deviation and a mask of the listed
+// buckets, unscored buckets skipped or sent to a discarded slot, integer counts, clamps as
+// branches), so that tests can hold the optimised path to it
 // (TestLiveScoresMatchReference). The autoencoder and the forest are shared: the autoencoder
 // is held to the Gorgonia graph by TestUserModelAutoencoderMatchesGraph.
 

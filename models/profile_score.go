@@ -11,25 +11,36 @@ func (p *Profile) Score(w Window) float64 {
 }
 
 func (p *Profile) score(w Window, top *topDeviations) float64 {
-	var sum, count, weight [kindSlots]float64
+	var sum, weight [kindSlots]float64
+	// Counts are integers, incremented in place, and converted (exactly) at the end.
+	var count [kindSlots]int
 	for k, kind := range p.layout.Kinds {
 		weight[k&(kindSlots-1)] = kind.Weight
 	}
-	// The live path's inner loop. An event of an unscored bucket needs no branch: its bucket has
-	// zero coefficients (evidence 0, never offered) and kind -1, whose slot is discarded; the
-	// mask also spares the arrays' bounds checks.
+	// The live path's inner loop. The events of unscored buckets (kind -1, zero coefficients:
+	// evidence 0, never offered; a keystroke's plain hold, a fifth of a window's events) are
+	// skipped, which spares their arithmetic. In the dense loop below, they go through it
+	// without a branch and land in the discarded last slot. The mask spares the arrays' bounds
+	// checks.
 	coef, clamp := p.coef, p.cfg.Clamp
 	for _, e := range w.Events {
 		if uint(e.Bucket) >= uint(len(coef)) {
 			continue
 		}
 		c := &coef[e.Bucket]
+		if c.kind < 0 {
+			continue
+		}
 		k := c.kind & (kindSlots - 1)
 		zu, llr := c.evidence(e.Value, clamp)
 		sum[k] += llr
 		count[k]++
 		if top != nil && llr < 0 {
-			top.offer(e.Bucket, k, e.Value, c.mean, zu, -llr*weight[k])
+			evid := -llr * weight[k]
+			top.tally(k, evid)
+			if top.admits(e.Bucket, evid) {
+				top.place(e.Bucket, k, e.Value, c.mean, zu, evid)
+			}
 		}
 	}
 	for d, v := range w.Dense {
@@ -43,17 +54,22 @@ func (p *Profile) score(w Window, top *topDeviations) float64 {
 		sum[k] += llr
 		count[k]++
 		if top != nil && llr < 0 {
-			top.offer(b, k, v, c.mean, zu, -llr*weight[k])
+			evid := -llr * weight[k]
+			top.tally(k, evid)
+			if top.admits(b, evid) {
+				top.place(b, k, v, c.mean, zu, evid)
+			}
 		}
 	}
 	var s float64
+	var n [maxKinds]float64
 	for k, kind := range p.layout.Kinds {
-		if count[k] > 0 {
-			s -= kind.Weight * sum[k] / count[k]
+		if n[k] = float64(count[k]); n[k] > 0 {
+			s -= kind.Weight * sum[k] / n[k]
 		}
 	}
 	if top != nil {
-		top.normalise(count[:len(p.layout.Kinds)])
+		top.normalise(n[:len(p.layout.Kinds)])
 	}
 	return s
 }

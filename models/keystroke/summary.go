@@ -43,137 +43,276 @@ const (
 func SummaryNames() []string { return summaryNames[:] }
 
 // summarise fills dst (NumSummaryFeatures long) with the summary of window and appends its
-// timing events to events, in one pass over the window: each keystroke's timings are computed
-// once (log hold time, log press-to-press interval and asinh(release-to-press gap / 20 ms)
-// from the key before) and go both to the summary's series and to the events.
+// timing events to events. Each keystroke's timings are computed once (log hold time, log
+// press-to-press interval and asinh(release-to-press gap / 20 ms) from the key before), kept
+// per keystroke, and go both to the summary's series and to the events. The work is split into
+// passes over the window that each keep few values live: one pass doing it all held more
+// values than the processor has registers and spent most of its instructions moving them to
+// and from the stack.
 func (e *TimingExtractor) summarise(dst []float64, events []Event, window []Keystroke) []Event {
 	e.init()
-	classOf, logTab, gapTab := e.classOf[:maxKeyCode+1], e.logTab, e.gapTab
-	prevClass := -1
-	// The series and events are local while they grow, so that their lengths stay in registers.
-	hold, dd, ud := e.hold[:0], e.dd[:0], e.ud[:0]
-	holdK, ddK, udK := e.holdK[:0], e.ddK[:0], e.udK[:0]
-	var (
-		backspace, shift, caps, pauses, pairs, overlaps, inversions, releasePairs float64
-		shiftHold, spaceHold, beforeSpace, afterSpace                             stat
-	)
-	// keyed stays true while every timing of the series is a table entry (keys >= 0).
-	holdKeyed, ddKeyed, udKeyed := e.tabsOrdered, e.tabsOrdered, e.tabsOrdered
-	nan := math.NaN()
-	prevHeld, prevHold := false, nan
-	for i, k := range window {
-		switch k.Code {
-		case CodeBackspace:
-			backspace++
-		case CodeShift:
-			shift++
-		case 20:
-			caps++
-		}
-		lh, ld, lu := nan, nan, nan
-		h, held := k.Hold()
-		if held {
-			v, key := lookup(logTab, uint64(h))
-			if key < 0 {
-				v = logMs(h)
-			}
-			lh = v
-			hold = append(hold, v)
-			holdK = append(holdK, uint16(key))
-			holdKeyed = holdKeyed && key >= 0
-			if k.Code == CodeShift {
-				shiftHold.add(v)
-			}
-			spaceHold.addIf(v, k.Code == CodeSpace)
-		}
-		if i > 0 {
-			prev := &window[i-1]
-			// A non-increasing press time is no pair; a pair further apart than
-			// maxDigraphGap is a pause.
-			switch d := k.Press - prev.Press; {
-			case d <= 0:
-			case d > maxDigraphGap:
-				pairs++
-				pauses++
-			default:
-				pairs++
-				v, key := lookup(logTab, uint64(d))
-				if key < 0 {
-					v = logMs(d)
-				}
-				ld = v
-				dd = append(dd, v)
-				ddK = append(ddK, uint16(key))
-				ddKeyed = ddKeyed && key >= 0
-				beforeSpace.addIf(v, k.Code == CodeSpace)
-				afterSpace.addIf(v, prev.Code == CodeSpace)
-				if !prevHeld {
-					break
-				}
-				g := k.Press - prev.Release
-				u, key := lookup(gapTab, uint64(g-gapTabMin*time.Millisecond))
-				if key < 0 {
-					u = gapMs(g)
-				}
-				lu = u
-				ud = append(ud, u)
-				udK = append(udK, uint16(key))
-				udKeyed = udKeyed && key >= 0
-				overlap := u < 0
-				overlaps += one(overlap)
-				releasePairs += one(overlap && held)
-				inversions += one(overlap && held && k.Release < prev.Release)
-			}
-		}
-		prevHeld = held
-		// The events: the hold of a key of known class, and with the key before when that
-		// was of known class too, the digraph's timings and both holds in its context.
-		if uint(k.Code) > maxKeyCode { // KeyClass reports false
-			prevClass = -1
-			continue
-		}
-		c := int(classOf[k.Code])
-		if lh == lh {
-			events = append(events, Event{Bucket: c, Value: lh})
-		}
-		if prevClass >= 0 {
-			pair := prevClass*NumKeyClasses + c
-			if ld == ld {
-				events = append(events, Event{Bucket: ddBase + pair, Value: ld})
-			}
-			if lu == lu {
-				events = append(events, Event{Bucket: udBase + pair, Value: lu})
-			}
-			if lh == lh {
-				events = append(events, Event{Bucket: hpBase + pair, Value: lh})
-			}
-			if prevHold == prevHold {
-				events = append(events, Event{Bucket: hnBase + pair, Value: prevHold})
-			}
-		}
-		prevClass, prevHold = c, lh
+	n := len(window)
+	if cap(e.tm) < n {
+		e.tm = make([]keyTimings, n)
+		// Room past the series' ends for keySorter.sort's copies.
+		e.hold, e.dd, e.ud = make([]float64, n+sortSlack), make([]float64, n+sortSlack), make([]float64, n+sortSlack)
+		e.holdK, e.ddK, e.udK = make([]uint16, n), make([]uint16, n), make([]uint16, n)
 	}
-	nf := float64(len(window))
-	e.hold, e.dd, e.ud = hold, dd, ud
-	e.holdK, e.ddK, e.udK = holdK, ddK, udK
-	e.sortSeries(hold, holdK, holdKeyed, e.logTab)
-	e.sortSeries(dd, ddK, ddKeyed, e.logTab)
-	e.sortSeries(ud, udK, udKeyed, e.gapTab)
+	tm := e.tm[:n]
+	holdKeyed := e.holds(tm, window)
+	ddKeyed, pairs, pauses := e.intervals(tm, window)
+	udKeyed := e.gaps(tm, window)
+	hold, dd, ud := e.hold, e.dd, e.ud
+	e.sortSeries(hold, e.holdK, holdKeyed && e.tabsOrdered, e.logTab)
+	e.sortSeries(dd, e.ddK, ddKeyed && e.tabsOrdered, e.logTab)
+	e.sortSeries(ud, e.udK, udKeyed && e.tabsOrdered, e.gapTab)
 	distribution(dst[sumHold:sumHold+7], hold)
 	distribution(dst[sumDD:sumDD+7], dd)
 	distribution(dst[sumUD:sumUD+7], ud)
-	dst[sumOverlap] = ratio(overlaps, float64(len(e.ud)))
-	dst[sumInversion] = ratio(inversions, releasePairs)
-	dst[sumBackspace] = backspace / nf
-	dst[sumPause] = ratio(pauses, pairs)
-	dst[sumShift] = shift / nf
-	dst[sumCapsLock] = caps / nf
+	rates(dst, window, tm, len(ud), pairs, pauses)
+	return e.events(events, window, tm)
+}
+
+// keyTimings are one keystroke's timings: the log hold time, and from the key before, the log
+// press-to-press interval and the asinh release-to-press gap, each NaN where the keystroke has
+// none.
+type keyTimings struct {
+	hold, dd, ud float64
+}
+
+// rates fills the summary's rates and relative timings (dst[sumOverlap:]) from the window's
+// keystroke timings tm; dst's hold and interval means must be filled. gaps is the number of
+// release-to-press gaps; pairs and pauses are as intervals returns them.
+func rates(dst []float64, window []Keystroke, tm []keyTimings, gaps, pairs, pauses int) {
+	tm = tm[:len(window)]
+	// The running means are plain locals rather than stats, which would live in memory and
+	// make every addition wait for the one before it to be stored.
+	var (
+		backspace, shift, caps                   int
+		shiftHold, shiftN, spaceHold, spaceN     float64
+		beforeSpace, beforeN, afterSpace, afterN float64
+	)
+	prevSpace := 0.0
+	for i := range window {
+		code := window[i].Code
+		backspace += b2i(code == CodeBackspace)
+		shift += b2i(code == CodeShift)
+		caps += b2i(code == 20)
+		// Spaces and shifts come at no predictable place: adding v times 0 or 1 adds nothing
+		// (a sum that starts at +0 stays unchanged by ±0) or v, without a branch.
+		space, sh := one(code == CodeSpace), one(code == CodeShift)
+		if v := tm[i].hold; v == v {
+			shiftHold += v * sh
+			shiftN += sh
+			spaceHold += v * space
+			spaceN += space
+		}
+		if v := tm[i].dd; v == v {
+			beforeSpace += v * space
+			beforeN += space
+			afterSpace += v * prevSpace
+			afterN += prevSpace
+		}
+		prevSpace = space
+	}
+	// Overlapping digraphs (a negative release-to-press gap), those whose second key was held
+	// too, and those released in the reverse order.
+	var overlaps, releasePairs, inversions int
+	for i := 1; i < len(window); i++ {
+		overlap := tm[i].ud < 0
+		held := tm[i].hold == tm[i].hold
+		overlaps += b2i(overlap)
+		releasePairs += b2i(overlap && held)
+		inversions += b2i(overlap && held && window[i].Release < window[i-1].Release)
+	}
+	nf := float64(len(window))
+	dst[sumOverlap] = ratio(float64(overlaps), float64(gaps))
+	dst[sumInversion] = ratio(float64(inversions), float64(releasePairs))
+	dst[sumBackspace] = float64(backspace) / nf
+	dst[sumPause] = ratio(float64(pauses), float64(pairs))
+	dst[sumShift] = float64(shift) / nf
+	dst[sumCapsLock] = float64(caps) / nf
 	holdMean, ddMean := dst[sumHold], dst[sumDD]
-	dst[sumShiftHold] = shiftHold.mean() - holdMean
-	dst[sumSpaceHold] = spaceHold.mean() - holdMean
-	dst[sumBeforeSpace] = beforeSpace.mean() - ddMean
-	dst[sumAfterSpace] = afterSpace.mean() - ddMean
-	return events
+	dst[sumShiftHold] = stat{shiftHold, shiftN}.mean() - holdMean
+	dst[sumSpaceHold] = stat{spaceHold, spaceN}.mean() - holdMean
+	dst[sumBeforeSpace] = stat{beforeSpace, beforeN}.mean() - ddMean
+	dst[sumAfterSpace] = stat{afterSpace, afterN}.mean() - ddMean
+}
+
+// holds sets each keystroke's log hold time in tm (NaN where the hold is not known or not
+// plausible) and writes the series of hold times, with their table keys, into e.hold and
+// e.holdK. It reports whether every hold time was a table entry.
+//
+// This and the other passes look every timing up in its table and compute the few that are not
+// table entries in a second loop: a call in the first would make it keep its values on the
+// stack.
+func (e *TimingExtractor) holds(tm []keyTimings, window []Keystroke) (keyed bool) {
+	logTab := e.logTab
+	hold, keys := e.hold[:len(window)], e.holdK[:len(window)]
+	tm = tm[:len(window)]
+	nh, missed := 0, 0
+	for i := range window {
+		h, held := window[i].Hold()
+		if !held {
+			tm[i].hold = math.NaN()
+			continue
+		}
+		v, key := lookup(logTab, uint64(h))
+		tm[i].hold = v
+		hold[nh], keys[nh] = v, uint16(key)
+		nh++
+		missed |= int(key)
+	}
+	if missed < 0 {
+		j := 0
+		for i := range window {
+			if tm[i].hold != tm[i].hold {
+				continue
+			}
+			if int16(keys[j]) == noKey {
+				h, _ := window[i].Hold()
+				tm[i].hold = logMs(h)
+				hold[j] = tm[i].hold
+			}
+			j++
+		}
+	}
+	e.hold, e.holdK = hold[:nh], keys[:nh]
+	return missed >= 0
+}
+
+// intervals sets each keystroke's log press-to-press interval from the key before in tm (NaN
+// for the first keystroke, a press time that does not increase and a pause) and writes the
+// series of intervals into e.dd and e.ddK. It returns whether every interval was a table
+// entry, the number of pairs of keystrokes with increasing press times and how many of those
+// were pauses.
+func (e *TimingExtractor) intervals(tm []keyTimings, window []Keystroke) (keyed bool, pairs, pauses int) {
+	logTab := e.logTab
+	dd, keys := e.dd[:len(window)], e.ddK[:len(window)]
+	tm = tm[:len(window)]
+	nd, missed := 0, 0
+	if len(window) > 0 {
+		tm[0].dd = math.NaN()
+	}
+	for i := 1; i < len(window); i++ {
+		d := window[i].Press - window[i-1].Press
+		tm[i].dd = math.NaN()
+		if d <= 0 {
+			continue
+		}
+		pairs++
+		if d > maxDigraphGap {
+			pauses++
+			continue
+		}
+		v, key := lookup(logTab, uint64(d))
+		tm[i].dd = v
+		dd[nd], keys[nd] = v, uint16(key)
+		nd++
+		missed |= int(key)
+	}
+	if missed < 0 {
+		j := 0
+		for i := 1; i < len(window); i++ {
+			if tm[i].dd != tm[i].dd {
+				continue
+			}
+			if int16(keys[j]) == noKey {
+				tm[i].dd = logMs(window[i].Press - window[i-1].Press)
+				dd[j] = tm[i].dd
+			}
+			j++
+		}
+	}
+	e.dd, e.ddK = dd[:nd], keys[:nd]
+	return missed >= 0, pairs, pauses
+}
+
+// gaps sets each keystroke's release-to-press gap from the key before in tm, where the
+// interval is a digraph and the key before was held, NaN elsewhere, and writes the series of
+// gaps into e.ud and e.udK. It reports whether every gap was a table entry.
+func (e *TimingExtractor) gaps(tm []keyTimings, window []Keystroke) (keyed bool) {
+	gapTab := e.gapTab
+	ud, keys := e.ud[:len(window)], e.udK[:len(window)]
+	tm = tm[:len(window)]
+	nu, missed := 0, 0
+	if len(window) > 0 {
+		tm[0].ud = math.NaN()
+	}
+	for i := 1; i < len(window); i++ {
+		tm[i].ud = math.NaN()
+		if tm[i].dd != tm[i].dd || tm[i-1].hold != tm[i-1].hold {
+			continue
+		}
+		g := window[i].Press - window[i-1].Release
+		u, key := lookup(gapTab, uint64(g-gapTabMin*time.Millisecond))
+		tm[i].ud = u
+		ud[nu], keys[nu] = u, uint16(key)
+		nu++
+		missed |= int(key)
+	}
+	if missed < 0 {
+		j := 0
+		for i := 1; i < len(window); i++ {
+			if tm[i].ud != tm[i].ud {
+				continue
+			}
+			if int16(keys[j]) == noKey {
+				tm[i].ud = gapMs(window[i].Press - window[i-1].Release)
+				ud[j] = tm[i].ud
+			}
+			j++
+		}
+	}
+	e.ud, e.udK = ud[:nu], keys[:nu]
+	return missed >= 0
+}
+
+// events appends the window's timing events: the hold of each key of known class, and with
+// the key before when that was of known class too, the digraph's timings and both holds in its
+// context.
+func (e *TimingExtractor) events(events []Event, window []Keystroke, tm []keyTimings) []Event {
+	classOf := e.classOf[:maxKeyCode+1]
+	tm = tm[:len(window)]
+	start := len(events)
+	events = slices.Grow(events, 5*len(window))
+	out := events[start : start+5*len(window)]
+	ne := 0
+	prevClass := -1
+	for i := range window {
+		code := window[i].Code
+		if uint(code) > maxKeyCode { // KeyClass reports false
+			prevClass = -1
+			continue
+		}
+		c := int(classOf[code])
+		t := &tm[i]
+		if t.hold == t.hold {
+			out[ne] = Event{Bucket: c, Value: t.hold}
+			ne++
+		}
+		if prevClass >= 0 && i > 0 {
+			pair := prevClass*NumKeyClasses + c
+			if t.dd == t.dd {
+				out[ne] = Event{Bucket: ddBase + pair, Value: t.dd}
+				ne++
+			}
+			if t.ud == t.ud {
+				out[ne] = Event{Bucket: udBase + pair, Value: t.ud}
+				ne++
+			}
+			if t.hold == t.hold {
+				out[ne] = Event{Bucket: hpBase + pair, Value: t.hold}
+				ne++
+			}
+			if v := tm[i-1].hold; v == v {
+				out[ne] = Event{Bucket: hnBase + pair, Value: v}
+				ne++
+			}
+		}
+		prevClass = c
+	}
+	return events[:start+ne]
 }
 
 // sortSeries sorts the timings xs of one series: by their keys in tab when keyed (all are table
@@ -200,7 +339,9 @@ type keySorter struct {
 }
 
 // sort writes tab[keys[i]] into xs (as long as keys, at most maxKeyedSort) in ascending order.
-// Keys must index tab, which has at most gapTabLen entries and must be non-decreasing.
+// Keys must index tab, which has at most gapTabLen entries and must be non-decreasing. When xs
+// has room for sortSlack more values past len(keys), which it leaves unspecified, each key's
+// copies are written sortSlack at a time without a branch on their count (mostly 1 to 3).
 func (s *keySorter) sort(xs []float64, keys []uint16, tab []float64) {
 	if len(keys) == 0 {
 		return
@@ -211,7 +352,40 @@ func (s *keySorter) sort(xs []float64, keys []uint16, tab []float64) {
 		s.present[k>>6] |= 1 << (k & 63)
 		lo, hi = min(lo, k), max(hi, k)
 	}
-	xs = xs[:len(keys)]
+	if cap(xs) < len(keys)+sortSlack {
+		s.scan(xs[:len(keys)], lo, hi, tab)
+		return
+	}
+	xs = xs[:len(keys)+sortSlack]
+	i := 0
+	for w := int(lo >> 6); w <= int(hi>>6); w++ {
+		word := s.present[w]
+		s.present[w] = 0
+		for word != 0 {
+			k := w<<6 | bits.TrailingZeros64(word)
+			word &= word - 1
+			v := tab[k]
+			c := int(s.count[k])
+			s.count[k] = 0
+			// i+c is at most len(keys), so the four stores stay inside xs.
+			if i+sortSlack-1 < len(xs) {
+				dst := xs[i : i+sortSlack : i+sortSlack]
+				dst[0], dst[1], dst[2], dst[3] = v, v, v, v
+			}
+			for j := sortSlack; j < c; j++ {
+				xs[i+j] = v
+			}
+			i += c
+		}
+	}
+}
+
+// sortSlack is how many copies of a key sort writes at once: the room it wants past the end of
+// its series.
+const sortSlack = 4
+
+// scan is the end of sort for xs without room past its end: the keys' copies one at a time.
+func (s *keySorter) scan(xs []float64, lo, hi uint16, tab []float64) {
 	i := 0
 	for w := int(lo >> 6); w <= int(hi>>6); w++ {
 		word := s.present[w]
@@ -254,23 +428,18 @@ func ratio(a, b float64) float64 {
 // stat is a running mean.
 type stat struct{ sum, n float64 }
 
-func (s *stat) add(v float64) { s.sum += v; s.n++ }
-
-// addIf adds v when b holds, without a branch on b (spaces come at no predictable place): v
-// times 0 adds nothing to a sum that started at +0.
-func (s *stat) addIf(v float64, b bool) {
-	m := one(b)
-	s.sum += v * m
-	s.n += m
-}
-
 // one is 1 when b holds, else 0, without a branch.
 func one(b bool) float64 {
+	return float64(b2i(b))
+}
+
+// b2i is 1 when b holds, else 0, without a branch.
+func b2i(b bool) int {
 	var i int
 	if b {
 		i = 1
 	}
-	return float64(i)
+	return i
 }
 
 func (s stat) mean() float64 {

@@ -140,6 +140,8 @@ func referenceTimings(window []Keystroke) (summary []float64, events []Event, ok
 	return summary, events, true
 }
 
+func (s *stat) add(v float64) { s.sum += v; s.n++ }
+
 // TestExtractMatchesReference holds Extract (tables, sorting by keys, one extractor reused
 // across windows) to referenceTimings, bit for bit: on synthetic typing, on the Aalto data when
 // it is present, and on windows that leave the fast paths: sub-millisecond clocks, timings
@@ -200,25 +202,28 @@ func TestExtractMatchesReference(t *testing.T) {
 }
 
 // TestKeySorterSortsLikeSlicesSort checks the sorter of table keys against slices.Sort on
-// series of every length it takes, with many repeats and keys across the whole table, and that
-// it leaves its arrays clean for the next series.
+// series of every length it takes, with many repeats and keys across the whole table, with and
+// without room past the series for its copies, and that it leaves its arrays clean for the next
+// series.
 func TestKeySorterSortsLikeSlicesSort(t *testing.T) {
 	var ex TimingExtractor
 	ex.init()
 	rng := rand.New(rand.NewPCG(1, 2))
 	for n := 0; n <= maxKeyedSort; n++ {
-		for _, span := range []int{3, 64, 700, gapTabLen} {
-			keys := make([]uint16, n)
-			xs := make([]float64, n)
-			for i := range keys {
-				keys[i] = uint16(rng.IntN(span))
-				xs[i] = ex.gapTab[keys[i]]
-			}
-			want := slices.Clone(xs)
-			slices.Sort(want)
-			ex.sorter.sort(xs, keys, ex.gapTab)
-			if !slices.Equal(xs, want) {
-				t.Fatalf("%d keys below %d: sorted %v, want %v", n, span, xs, want)
+		for _, span := range []int{1, 3, 64, 700, gapTabLen} {
+			for _, room := range []int{0, sortSlack - 1, sortSlack} {
+				keys := make([]uint16, n)
+				xs := make([]float64, n, n+room)
+				for i := range keys {
+					keys[i] = uint16(rng.IntN(span))
+					xs[i] = ex.gapTab[keys[i]]
+				}
+				want := slices.Clone(xs)
+				slices.Sort(want)
+				ex.sorter.sort(xs, keys, ex.gapTab)
+				if !slices.Equal(xs, want) {
+					t.Fatalf("%d keys below %d, room for %d more: sorted %v, want %v", n, span, room, xs, want)
+				}
 			}
 		}
 	}

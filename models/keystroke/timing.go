@@ -48,6 +48,8 @@ type Timings struct {
 // TimingExtractor computes Timings. It keeps scratch buffers so that Extract allocates nothing
 // once warmed up; it is not safe for concurrent use.
 type TimingExtractor struct {
+	// Each keystroke's timings.
+	tm []keyTimings
 	// Sorting buffers of the summary; with each timing, its entry in logTab (hold,
 	// press-to-press) or gapTab (release-to-press), or noKey where the value was computed, by
 	// which the series are sorted when all their timings are table entries (see keySorter).
