@@ -169,7 +169,20 @@ func (a *agentFederation) start(ctx context.Context, ag *agent.Agent, rel agentR
 	var wg sync.WaitGroup
 	if a.follow {
 		wg.Add(1)
-		lastErr := map[string]string{} // a failure is reported when it changes, not at every poll
+		// A failure is reported when it changes, not at every poll. Report is called from each
+		// updater's goroutine: a failing poll of two models at once wrote the map concurrently
+		// (a fatal "concurrent map writes", found by the race detector).
+		var mu sync.Mutex
+		lastErr := map[string]string{}
+		changedErr := func(model string, err error) bool {
+			mu.Lock()
+			defer mu.Unlock()
+			if err.Error() == lastErr[model] {
+				return false
+			}
+			lastErr[model] = err.Error()
+			return true
+		}
 		go func() {
 			defer wg.Done()
 			ag.FollowReleases(ctx, agent.Releases{Autoencoder: rel.ae, Population: rel.pop, MousePopulation: rel.mouse, Report: func(model string, ev updater.Event, err error) {
@@ -180,8 +193,7 @@ func (a *agentFederation) start(ctx context.Context, ag *agent.Agent, rel agentR
 				case model == sim.MousePopulationModel && ev.Kind == updater.Installed:
 					fmt.Fprintf(stdout, "mouse model installed: %s v%d (refit: %v)\n", model, ev.Version, errText(err))
 				case err != nil:
-					if err.Error() != lastErr[model] {
-						lastErr[model] = err.Error()
+					if changedErr(model, err) {
 						fmt.Fprintf(stdout, "release check of %s failed: %v\n", model, err)
 					}
 				case ev.Reason != nil:
