@@ -46,6 +46,7 @@ func evalUsage(w io.Writer) {
   keystrokes  per-user keystroke models on windows of typing (Aalto 136M Keystrokes layout)
   mouse       per-user mouse models on sessions of pointer events (Balabit layout)
   takeover    the session guard on replayed sessions in which another person takes over
+              (typing on Aalto keystroke data; mouse alone on Balabit mouse data)
 
 Run 'vigil eval <name> -h' for flags.`)
 }

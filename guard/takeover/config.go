@@ -113,22 +113,7 @@ func (c *Config) validate() error {
 		return err
 	}
 	c.Guard.KeystrokeWindow, c.Guard.KeystrokeHop = c.Window, c.Hop
-	if c.Start == StartEstablished {
-		est := c.Guard.Trust.EstablishedTrust
-		if est == 0 {
-			est = guard.DefaultConfig().Trust.EstablishedTrust
-		}
-		c.Guard.Trust.InitialTrust = est
-	}
-	// New rejects a guard configuration out of range; try it once here rather than per session.
-	r, err := newReplayer(c.Guard)
-	if err == nil {
-		_, err = guard.New(r.cfg, r.policy)
-	}
-	if err != nil {
-		return fmt.Errorf("takeover: %w", err)
-	}
-	return nil
+	return startGuard(&c.Guard, c.Start)
 }
 
 func (c *Config) progress(stage string) func(done, total int) {

@@ -80,48 +80,72 @@ func (r *replayer) open(id string, scorer guard.BehaviourScorer) (*session, erro
 	return s, err
 }
 
-// typeKey replays keystroke k, whose press is at at, and passes at once any challenge the
-// guard puts, as the session's owner would when pass is set.
-func (s *session) typeKey(k keystroke.Keystroke, at time.Time, pass bool) (guard.Status, error) {
+// stream is recorded input replayed into sessions: one person's keystrokes or pointer events,
+// in time order. Typing and mouse replays share everything else.
+type stream interface {
+	// len is the number of events.
+	len() int
+	// offset is event i's time from the stream's first event.
+	offset(i int) time.Duration
+	// observe gives event i to the session's guard as happening at at.
+	observe(s *session, i int, at time.Time) (guard.Status, error)
+}
+
+// feed replays event i of st at at, and passes at once any challenge the guard puts, as the
+// session's owner would when pass is set.
+func (s *session) feed(st stream, i int, at time.Time, pass bool) (guard.Status, error) {
+	status, err := st.observe(s, i, at)
+	if err != nil {
+		return status, err
+	}
+	if pass && status.Challenge.Open() && !status.Revoked {
+		// Answered at the event's time, the session's newest (a keystroke's press), so that
+		// the input that follows is not out of order.
+		id := status.Challenge.ID
+		if status, err = s.g.AnswerChallenge(s.id, id, true, at); err != nil {
+			return status, fmt.Errorf("takeover: passing challenge %d: %w", id, err)
+		}
+	}
+	return status, nil
+}
+
+// keys is typing to replay.
+type keys []keystroke.Keystroke
+
+func (ks keys) len() int                   { return len(ks) }
+func (ks keys) offset(i int) time.Duration { return ks[i].Press - ks[0].Press }
+
+// observe replays keystroke i, pressed at at, with its recorded hold time.
+func (ks keys) observe(s *session, i int, at time.Time) (guard.Status, error) {
+	k := ks[i]
 	ev := guard.KeystrokeEvent{Session: s.id, Press: at, Release: at, Key: uint16(k.Code)}
 	if k.Release != 0 {
 		ev.Release = at.Add(k.Release - k.Press)
 	}
 	s.now = ev.Release
-	st, err := s.g.ObserveKeystroke(ev)
-	if err != nil {
-		return st, err
-	}
-	if pass && st.Challenge.Open() && !st.Revoked {
-		// Answered at the keystroke's press, the session's newest event time, so that the
-		// typing that follows is not out of order.
-		id := st.Challenge.ID
-		if st, err = s.g.AnswerChallenge(s.id, id, true, at); err != nil {
-			return st, fmt.Errorf("takeover: passing challenge %d: %w", id, err)
-		}
-	}
-	return st, nil
+	return s.g.ObserveKeystroke(ev)
 }
 
 // genuineRun is what a genuine session went through.
 type genuineRun struct {
-	keystrokes, stepUps, revoked int
+	// events is the number of events replayed (keystrokes or pointer events).
+	events, stepUps, revoked int
 }
 
-// genuine replays a participant's own typing as one session, passing every challenge.
-func (r *replayer) genuine(id string, scorer guard.BehaviourScorer, ks []keystroke.Keystroke) (genuineRun, error) {
+// genuine replays a person's own input as one session, passing every challenge.
+func (r *replayer) genuine(id string, scorer guard.BehaviourScorer, own stream) (genuineRun, error) {
 	var out genuineRun
 	s, err := r.open(id, scorer)
 	if err != nil {
 		return out, err
 	}
 	t0 := replayStart.Add(time.Second)
-	for _, k := range ks {
-		st, err := s.typeKey(k, t0.Add(k.Press-ks[0].Press), true)
+	for i := range own.len() {
+		st, err := s.feed(own, i, t0.Add(own.offset(i)), true)
 		if err != nil {
 			return out, fmt.Errorf("takeover: genuine session %s: %w", id, err)
 		}
-		out.keystrokes++
+		out.events++
 		if st.Revoked {
 			break
 		}
@@ -132,30 +156,31 @@ func (r *replayer) genuine(id string, scorer guard.BehaviourScorer, ks []keystro
 
 // takeoverRun is what a takeover session went through.
 type takeoverRun struct {
-	// prefixStepUps counts challenges and terminations of the owner's typing before the
+	// prefixStepUps counts challenges and terminations of the owner's input before the
 	// takeover; prefixRevoked is set when the session ended before the takeover.
 	prefixStepUps int
 	prefixRevoked bool
-	// toChallenge is the number of the other person's keystrokes until the session was
-	// challenged (0: never); tier the tier it reached then; typed the keystrokes replayed.
+	// toChallenge is the number of the other person's events until the session was
+	// challenged (0: never); tier the tier it reached then; typed the events replayed.
 	toChallenge, typed int
 	tier               guard.Tier
 }
 
-// takeover replays the owner's first prefix keystrokes, then the other person's typing from the
-// owner's next natural pause on, until the session is challenged or the typing runs out.
-func (r *replayer) takeover(id string, scorer guard.BehaviourScorer, own []keystroke.Keystroke, prefix int, other []keystroke.Keystroke) (takeoverRun, error) {
+// takeover replays the owner's first prefix events, then the other person's input from at
+// after the owner's first event, until the session is challenged or the input runs out. at
+// must not come before the owner's last event replayed.
+func (r *replayer) takeover(id string, scorer guard.BehaviourScorer, own stream, prefix int, other stream, at time.Duration) (takeoverRun, error) {
 	var out takeoverRun
-	if prefix < 1 || prefix >= len(own) || len(other) == 0 {
-		return out, fmt.Errorf("takeover: session %s: takeover after %d of %d keystrokes, %d to take over with", id, prefix, len(own), len(other))
+	if prefix < 1 || prefix > own.len() || other.len() == 0 || at < own.offset(prefix-1) {
+		return out, fmt.Errorf("takeover: session %s: takeover after %d of %d events at %v, %d to take over with", id, prefix, own.len(), at, other.len())
 	}
 	s, err := r.open(id, scorer)
 	if err != nil {
 		return out, err
 	}
 	t0 := replayStart.Add(time.Second)
-	for _, k := range own[:prefix] {
-		st, err := s.typeKey(k, t0.Add(k.Press-own[0].Press), true)
+	for i := range prefix {
+		st, err := s.feed(own, i, t0.Add(own.offset(i)), true)
 		if err != nil {
 			return out, fmt.Errorf("takeover: session %s before the takeover: %w", id, err)
 		}
@@ -165,10 +190,9 @@ func (r *replayer) takeover(id string, scorer guard.BehaviourScorer, own []keyst
 		}
 	}
 	out.prefixStepUps = s.rec.total()
-	// The other person starts where the owner would have pressed their next key.
-	t1 := t0.Add(own[prefix].Press - own[0].Press)
-	for j, k := range other {
-		st, err := s.typeKey(k, t1.Add(k.Press-other[0].Press), false)
+	t1 := t0.Add(at)
+	for j := range other.len() {
+		st, err := s.feed(other, j, t1.Add(other.offset(j)), false)
 		if errors.Is(err, guard.ErrRevoked) {
 			st, err = s.g.Status(id)
 		}

@@ -133,7 +133,7 @@ func replayUser(ctx context.Context, rp *replayer, layout *models.Layout, global
 	if err != nil {
 		return out, err
 	}
-	if out.genuine, err = rp.genuine(p.id+"/genuine", sc, p.held); err != nil {
+	if out.genuine, err = rp.genuine(p.id+"/genuine", sc, keys(p.held)); err != nil {
 		return out, err
 	}
 	rng := rand.New(rand.NewPCG(cfg.Seed, 0x7a4e0000+uint64(i)))
@@ -145,7 +145,9 @@ func replayUser(ctx context.Context, rp *replayer, layout *models.Layout, global
 			}
 		}
 		prefix := min(cfg.Window+rng.IntN(2*cfg.Window+1), len(p.held)-1)
-		t, err := rp.takeover(fmt.Sprintf("%s/takeover-%d-by-%s", p.id, k+1, ps[j].id), sc, p.held, prefix, ps[j].held)
+		// The other person starts where the owner would have pressed their next key.
+		own := keys(p.held)
+		t, err := rp.takeover(fmt.Sprintf("%s/takeover-%d-by-%s", p.id, k+1, ps[j].id), sc, own, prefix, keys(ps[j].held), own.offset(prefix))
 		if err != nil {
 			return out, err
 		}

@@ -11,7 +11,7 @@ func summarise(res *Result, outs []userRuns) {
 	t.Tiers = map[string]int{}
 	for _, u := range outs {
 		g.Sessions++
-		g.Keystrokes += u.genuine.keystrokes
+		g.Keystrokes += u.genuine.events
 		g.Challenges += u.genuine.stepUps
 		g.Terminations += u.genuine.revoked
 		if u.genuine.stepUps > 0 {
@@ -50,7 +50,7 @@ func summarise(res *Result, outs []userRuns) {
 // rank is the nearest-rank q-quantile of n values of which the sorted detected ones come first
 // and the rest are infinite (never challenged): NaN when it falls among the infinite ones or
 // there are no values.
-func rank(detected []int, n int, q float64) float64 {
+func rank[T int | float64](detected []T, n int, q float64) float64 {
 	if n == 0 {
 		return math.NaN()
 	}
