@@ -263,7 +263,9 @@ func TestCommandErrors(t *testing.T) {
 }
 
 func TestDemo(t *testing.T) {
-	var stdout, stderr bytes.Buffer
+	// The demo's coordinator logs to stderr while its progress bar writes there too, from
+	// another goroutine (a plain bytes.Buffer raced, found by the race detector).
+	var stdout, stderr syncBuffer
 	// More devices than the coordinator admits without certificates from one address by
 	// default: the demo's whole fleet enrols from 127.0.0.1 at once.
 	if err := run(context.Background(), []string{"demo", "--devices", "12", "--rounds", "3", "--insecure-no-dp", "--dir", t.TempDir()}, &stdout, &stderr); err != nil {
