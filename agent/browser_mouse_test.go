@@ -85,9 +85,11 @@ func TestBrowserMouseEnrolment(t *testing.T) {
 	if !r.a.MouseEnrolled("mia") {
 		t.Fatalf("20 point-and-clicks in the page did not enrol a mouse model (15 actions); status %+v", st)
 	}
-	st = move(20)
+	// The guard's mouse window is 1200 pointer events, some 40 actions: enough movement for
+	// a few windows.
+	st = move(60)
 	b.screenshot("mouse-enrolled")
-	t.Logf("after 20 more point-and-clicks scored by the enrolled mouse model: trust %.1f (%s), %+v", st.Trust, st.Tier, st.Reasons)
+	t.Logf("after 60 more point-and-clicks scored by the enrolled mouse model: trust %.1f (%s), %+v", st.Trust, st.Tier, st.Reasons)
 	if st.Trust < 70 {
 		t.Fatalf("the owner's own movement lowered trust to %.1f: %+v", st.Trust, st.Reasons)
 	}

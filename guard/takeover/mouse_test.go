@@ -86,10 +86,9 @@ func writeSyntheticBalabit(t *testing.T, users, train, genuine, illegal int) str
 }
 
 // TestRunMouseCatchesAnotherMover replays synthetic movers, whose hands differ plainly: the
-// guard must challenge every takeover by another mover within a few of their actions, and the
-// owner far less often. (Not never: with the guard's default mouse window of 200 events, a few
-// actions, even a synthetic owner's windows often score above the guard's LossAbove, about one
-// challenge per 16 of the owner's actions here against a median of 2 for another mover.)
+// guard must challenge every takeover by another mover within a window or so of their actions,
+// and the owner far less often (about one challenge per 240 of the owner's actions here, against
+// a median of 10-11 actions for another mover, at the guard's default window of 1200 events).
 func TestRunMouseCatchesAnotherMover(t *testing.T) {
 	dir := writeSyntheticBalabit(t, 4, 200, 3, 2)
 	res, err := RunMouse(context.Background(), MouseConfig{Dir: dir, Seed: 5, Fed: eval.FedConfig{Rounds: 2}})
@@ -113,7 +112,7 @@ func TestRunMouseCatchesAnotherMover(t *testing.T) {
 		t.Fatalf("genuine sessions of %d actions, %d events, %.3f h", g.Actions, g.Events, g.Hours)
 	}
 	for name, to := range map[string]MouseTakeovers{"account": a, "cross-user": c} {
-		if to.Missed > 0 || !(to.Actions.Median <= 6) || !(to.Seconds.Median > 0) {
+		if to.Missed > 0 || !(to.Actions.Median <= 20) || !(to.Seconds.Median > 0) {
 			t.Errorf("%s takeovers: %d of %d missed, median %v actions, %v s", name, to.Missed, to.Sessions, to.Actions.Median, to.Seconds.Median)
 		}
 		if len(to.ToChallengeActions) != to.Sessions-to.Missed || to.Actions.P25 > to.Actions.Median || to.Seconds.Median > to.Seconds.P75 {
@@ -136,8 +135,10 @@ func TestRunMouseCatchesAnotherMover(t *testing.T) {
 }
 
 // TestRunMouseOnBalabit replays the real data at epsilon 8. The thresholds are loose (the full
-// run gives about 11 actions to challenge, 9% missed and 26 false challenges per 1,000 actions
-// at the guard's default mouse window) but fail when the models, the guard or the protocol break.
+// run at the guard's default mouse window gives 0.64 false challenges per hour, 0.83 per 1,000
+// actions, and misses 60% of the account takeovers, whose sessions are short) but fail when
+// the models, the guard or the protocol break: the owner's own movement must be challenged
+// less often than the impostors'.
 func TestRunMouseOnBalabit(t *testing.T) {
 	if _, err := os.Stat(balabitDir); err != nil {
 		t.Skipf("Balabit mouse data not available at %s", balabitDir)
@@ -148,19 +149,19 @@ func TestRunMouseOnBalabit(t *testing.T) {
 		t.Fatal(err)
 	}
 	g, a, ctl := res.Genuine, res.Account, res.Control
-	t.Logf("genuine: %.1f challenges per hour, %.1f per 1,000 actions; account takeovers: %d, median %v actions, %v s, %.1f%% missed; control median %v actions",
-		g.PerHour, g.Per1000, a.Sessions, a.Actions.Median, a.Seconds.Median, 100*a.MissedShare, ctl.Actions.Median)
+	t.Logf("genuine: %.2f challenges per hour, %.2f per 1,000 actions; account takeovers: %d, %.1f%% missed; control: %d, %.1f%% never challenged",
+		g.PerHour, g.Per1000, a.Sessions, 100*a.MissedShare, ctl.Sessions, 100*ctl.MissedShare)
 	if res.Users != 10 || g.Sessions != 200 || a.Sessions+a.PrefixTerminated != 208 || res.CrossUser.Sessions+res.CrossUser.PrefixTerminated != 30 {
 		t.Fatalf("%d users, %d genuine sessions, %d account and %d cross-user takeovers (the data: 10 users, 200 legal and 208 illegal test sessions)",
 			res.Users, g.Sessions, a.Sessions, res.CrossUser.Sessions)
 	}
-	if ctl.Sessions+ctl.PrefixTerminated != 200 || !(ctl.Actions.Median > a.Actions.Median) {
-		t.Errorf("control: %d sessions, median %v actions to a challenge of the owner's own movement, against %v for the impostors",
-			ctl.Sessions, ctl.Actions.Median, a.Actions.Median)
+	if ctl.Sessions+ctl.PrefixTerminated != 200 || !(ctl.MissedShare > a.MissedShare+0.1) {
+		t.Errorf("control: %d sessions, %.3f of the owner's own never challenged, against %.3f of the impostors'",
+			ctl.Sessions, ctl.MissedShare, a.MissedShare)
 	}
-	if !(a.Actions.Median <= 40) || a.MissedShare > 0.2 || g.Per1000 > 60 || g.Hours < 10 {
-		t.Fatalf("median %v actions, %.3f missed, %.1f per 1,000 actions in %.1f h: far from what the guard and models reach",
-			a.Actions.Median, a.MissedShare, g.Per1000, g.Hours)
+	if a.MissedShare > 0.8 || g.Per1000 > 5 || g.Hours < 10 {
+		t.Fatalf("%.3f missed, %.2f false challenges per 1,000 actions in %.1f h: far from what the guard and models reach",
+			a.MissedShare, g.Per1000, g.Hours)
 	}
 	if !strings.Contains(res.Protocol, "No test session is used in any training") {
 		t.Errorf("protocol: %s", res.Protocol)
