@@ -3,7 +3,6 @@ package main
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -421,21 +420,4 @@ func tiersText(tiers map[string]int) string {
 		fmt.Fprintf(&b, " %s %d", k, tiers[k])
 	}
 	return b.String()
-}
-
-// privateRoundsJSON is r for JSON, which has no infinity: at epsilon inf (the rounds without
-// noise) the epsilon is "inf".
-func privateRoundsJSON(r *eval.PrivateRounds) any {
-	if r == nil || !math.IsInf(r.Epsilon, 1) {
-		return r
-	}
-	c := *r
-	c.Epsilon = 0
-	b, err := json.Marshal(c)
-	var m map[string]any
-	if err != nil || json.Unmarshal(b, &m) != nil {
-		return nil
-	}
-	m["Epsilon"] = "inf"
-	return m
 }

@@ -5,10 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"image/png"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/vigilauth/vigil/models/eval"
 )
 
 const evalAaltoDir = "../../../shared/datasets/aalto-keystrokes"
@@ -110,5 +113,38 @@ func TestEvalKeystrokesDeployable(t *testing.T) {
 	}
 	if !(res.EERMeanCI.Lo <= res.EERMean && res.EERMean <= res.EERMeanCI.Hi) {
 		t.Errorf("EER %v outside its interval %+v", res.EERMean, res.EERMeanCI)
+	}
+}
+
+// The rounds at epsilon inf (no noise) are written to JSON, which has no infinity, as "inf":
+// `vigil eval mouse --epsilon inf --json` failed on them.
+func TestPrivateRoundsJSONAtInfinity(t *testing.T) {
+	for _, r := range []*eval.PrivateRounds{
+		{Epsilon: math.Inf(1), EpsilonSpent: math.Inf(1), Delta: 1e-5, Fleet: 500},
+		{Epsilon: 8, EpsilonSpent: 7.9, Delta: 1e-5, NoiseMultiplier: 0.6},
+		nil,
+	} {
+		raw, err := json.Marshal(privateRoundsJSON(r))
+		if err != nil {
+			t.Fatalf("%+v: %v", r, err)
+		}
+		var got map[string]any
+		if err := json.Unmarshal(raw, &got); err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case r == nil:
+			if got != nil {
+				t.Errorf("nil rounds: %s", raw)
+			}
+		case math.IsInf(r.Epsilon, 1):
+			if got["Epsilon"] != "inf" || got["EpsilonSpent"] != "inf" || got["Fleet"] != 500.0 {
+				t.Errorf("rounds at infinity: %s", raw)
+			}
+		default:
+			if got["Epsilon"] != 8.0 || got["NoiseMultiplier"] != 0.6 {
+				t.Errorf("rounds at epsilon 8: %s", raw)
+			}
+		}
 	}
 }
