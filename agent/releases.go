@@ -26,7 +26,8 @@ type Releases struct {
 	MousePopulation *updater.Updater
 	// Report, if set, is told of every event other than NoChange and every error of any
 	// updater, and of every installation into the users' models (event Installed: model "" for
-	// the typing models, the mouse population's name for the mouse models).
+	// the typing models, the mouse population's name for the mouse models). Each updater calls
+	// it from its own goroutine, so calls can come at once.
 	Report func(model string, ev updater.Event, err error)
 }
 
