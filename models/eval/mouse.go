@@ -3,8 +3,9 @@ package eval
 import (
 	"context"
 	"fmt"
+	"maps"
 	"path/filepath"
-	"sort"
+	"slices"
 	"time"
 
 	"github.com/vigilauth/vigil/models"
@@ -162,26 +163,9 @@ func Mouse(ctx context.Context, cfg MouseConfig) (*MouseResult, error) {
 	}
 	res := &MouseResult{Config: cfg}
 	start := time.Now()
-	trainFiles, err := mouse.BalabitSessions(cfg.Dir, "training_files")
-	if err != nil {
-		return nil, err
-	}
-	train, st, err := loadMouseSessions(ctx, trainFiles, cfg.Segment, cfg.Workers, cfg.progress("read training"))
-	res.Read.Add(st)
+	byUser, users, err := loadMouseTraining(ctx, cfg, &res.Read)
 	if err != nil {
 		return res, err
-	}
-	byUser := map[string][]mouseSession{}
-	for _, s := range train {
-		byUser[s.user] = append(byUser[s.user], s)
-	}
-	var users []string
-	for u := range byUser {
-		users = append(users, u)
-	}
-	sort.Strings(users)
-	if len(users) < 2 {
-		return res, fmt.Errorf("eval: %d users with training sessions, need at least 2", len(users))
 	}
 
 	var tests []mouseSession
@@ -207,6 +191,7 @@ func Mouse(ctx context.Context, cfg MouseConfig) (*MouseResult, error) {
 				res.Unscored++
 			}
 		}
+		var st mouse.ReadStats
 		if tests, st, err = loadMouseSessions(ctx, labelled, cfg.Segment, cfg.Workers, cfg.progress("read test")); err != nil {
 			return res, err
 		}
@@ -222,32 +207,16 @@ func Mouse(ctx context.Context, cfg MouseConfig) (*MouseResult, error) {
 
 	start = time.Now()
 	layout := mouse.NewLayout()
-	enrol := make([]models.Enrolment, len(users))
-	for i, u := range users {
-		var e models.Enrolment
-		for _, s := range byUser[u] {
-			e.Windows = append(e.Windows, s.windows...)
-		}
-		for _, w := range e.Windows {
-			e.Summaries = append(e.Summaries, w.Dense)
-		}
-		e.Summaries = sample(e.Summaries, cfg.MaxRows)
-		res.TrainActions += len(e.Windows)
-		enrol[i] = e
+	var enrol []models.Enrolment
+	enrol, res.TrainActions = mouseEnrolments(byUser, users, cfg.MaxRows)
+	global, private, err := mouseFederation(ctx, layout, users, enrol, cfg)
+	if err != nil {
+		return res, err
 	}
-	var global *models.Global
-	if cfg.Privacy.Enabled() {
-		// The layout has no public centres: a centring round learns them (see privatePopulation).
-		pop, rep, err := privatePopulation(ctx, layout, nil, users, enrol, cfg.Privacy, cfg.Seed, cfg.Workers)
-		if err != nil {
-			return res, err
-		}
-		global, res.Private = &models.Global{Population: pop}, &rep
+	if res.Private = private; private != nil {
 		res.Protocol += fmt.Sprintf(" Deployable federation instead: the population model from one centring and one statistics round "+
 			"of a simulated fleet of %d devices (recorded user i mod %d each), clipped and noised on every device, "+
-			"no global autoencoder.", rep.Fleet, len(users))
-	} else if global, err = federateEnrolments(ctx, layout, users, enrol, cfg.Model, cfg.Fed, cfg.Seed, cfg.Workers, cfg.progress("federate")); err != nil {
-		return res, err
+			"no global autoencoder.", private.Fleet, len(users))
 	}
 	res.FederationTime = time.Since(start)
 
@@ -314,4 +283,63 @@ func Mouse(ctx context.Context, cfg MouseConfig) (*MouseResult, error) {
 		return res, err
 	}
 	return res, nil
+}
+
+// loadMouseTraining reads the training sessions and groups them by user, the users sorted; it
+// adds what reading kept and dropped to read.
+func loadMouseTraining(ctx context.Context, cfg MouseConfig, read *mouse.ReadStats) (map[string][]mouseSession, []string, error) {
+	trainFiles, err := mouse.BalabitSessions(cfg.Dir, "training_files")
+	if err != nil {
+		return nil, nil, err
+	}
+	train, st, err := loadMouseSessions(ctx, trainFiles, cfg.Segment, cfg.Workers, cfg.progress("read training"))
+	read.Add(st)
+	if err != nil {
+		return nil, nil, err
+	}
+	byUser := map[string][]mouseSession{}
+	for _, s := range train {
+		byUser[s.user] = append(byUser[s.user], s)
+	}
+	users := slices.Sorted(maps.Keys(byUser))
+	if len(users) < 2 {
+		return nil, nil, fmt.Errorf("eval: %d users with training sessions, need at least 2", len(users))
+	}
+	return byUser, users, nil
+}
+
+// mouseEnrolments enrols each user on all the actions of their sessions in byUser, with the
+// summaries sampled to maxRows, and returns the enrolments and the actions they hold.
+func mouseEnrolments(byUser map[string][]mouseSession, users []string, maxRows int) ([]models.Enrolment, int) {
+	enrol := make([]models.Enrolment, len(users))
+	actions := 0
+	for i, u := range users {
+		var e models.Enrolment
+		for _, s := range byUser[u] {
+			e.Windows = append(e.Windows, s.windows...)
+		}
+		for _, w := range e.Windows {
+			e.Summaries = append(e.Summaries, w.Dense)
+		}
+		e.Summaries = sample(e.Summaries, maxRows)
+		actions += len(e.Windows)
+		enrol[i] = e
+	}
+	return enrol, actions
+}
+
+// mouseFederation is what the federation gives the users' mouse models: with cfg.Privacy
+// enabled the population from the simulated DP rounds (the layout has no public centres: a
+// centring round learns them, see privatePopulation), reported in the PrivateRounds; otherwise
+// the plaintext simulation's population and global autoencoder, and nil.
+func mouseFederation(ctx context.Context, layout *models.Layout, users []string, enrol []models.Enrolment, cfg MouseConfig) (*models.Global, *PrivateRounds, error) {
+	if !cfg.Privacy.Enabled() {
+		global, err := federateEnrolments(ctx, layout, users, enrol, cfg.Model, cfg.Fed, cfg.Seed, cfg.Workers, cfg.progress("federate"))
+		return global, nil, err
+	}
+	pop, rep, err := privatePopulation(ctx, layout, nil, users, enrol, cfg.Privacy, cfg.Seed, cfg.Workers)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &models.Global{Population: pop}, &rep, nil
 }

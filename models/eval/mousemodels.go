@@ -3,7 +3,6 @@ package eval
 import (
 	"context"
 	"fmt"
-	"sort"
 	"time"
 
 	"github.com/vigilauth/vigil/models"
@@ -46,60 +45,29 @@ func FitMouseModels(ctx context.Context, cfg MouseConfig) (*MouseModels, error) 
 	}
 	res := &MouseModels{Config: cfg}
 	start := time.Now()
-	trainFiles, err := mouse.BalabitSessions(cfg.Dir, "training_files")
-	if err != nil {
-		return nil, err
-	}
-	train, st, err := loadMouseSessions(ctx, trainFiles, cfg.Segment, cfg.Workers, cfg.progress("read training"))
-	res.Read.Add(st)
+	byUser, users, err := loadMouseTraining(ctx, cfg, &res.Read)
 	if err != nil {
 		return res, err
 	}
-	byUser := map[string][]mouseSession{}
-	for _, s := range train {
-		byUser[s.user] = append(byUser[s.user], s)
-	}
-	for u := range byUser {
-		res.Users = append(res.Users, u)
-	}
-	sort.Strings(res.Users)
-	if len(res.Users) < 2 {
-		return res, fmt.Errorf("eval: %d users with training sessions, need at least 2", len(res.Users))
-	}
+	res.Users = users
 	res.LoadTime = time.Since(start)
 
 	start = time.Now()
 	layout := mouse.NewLayout()
-	enrol := make([]models.Enrolment, len(res.Users))
-	for i, u := range res.Users {
-		var e models.Enrolment
-		for _, s := range byUser[u] {
-			e.Windows = append(e.Windows, s.windows...)
-		}
-		for _, w := range e.Windows {
-			e.Summaries = append(e.Summaries, w.Dense)
-		}
-		e.Summaries = sample(e.Summaries, cfg.MaxRows)
-		res.TrainActions += len(e.Windows)
-		enrol[i] = e
-	}
+	var enrol []models.Enrolment
+	enrol, res.TrainActions = mouseEnrolments(byUser, users, cfg.MaxRows)
 	res.Protocol = fmt.Sprintf("Each user's mouse model learns from all that user's training sessions (%d actions in all, as "+
 		"'vigil eval mouse' enrols them). ", res.TrainActions)
-	var global *models.Global
-	if cfg.Privacy.Enabled() {
-		pop, rep, err := privatePopulation(ctx, layout, nil, res.Users, enrol, cfg.Privacy, cfg.Seed, cfg.Workers)
-		if err != nil {
-			return res, err
-		}
-		global, res.Private = &models.Global{Population: pop}, &rep
+	global, private, err := mouseFederation(ctx, layout, users, enrol, cfg)
+	if err != nil {
+		return res, err
+	}
+	if res.Private = private; private != nil {
 		res.Protocol += fmt.Sprintf("Deployable federation as in 'vigil eval mouse --epsilon %g': the population model from one "+
 			"centring and one statistics round of a simulated fleet of %d devices (recorded user i mod %d each), clipped and "+
 			"noised on every device (total epsilon %g at delta %g), no global autoencoder.",
-			cfg.Privacy.Epsilon, rep.Fleet, len(res.Users), cfg.Privacy.Epsilon, cfg.Privacy.Delta)
+			cfg.Privacy.Epsilon, private.Fleet, len(users), cfg.Privacy.Epsilon, cfg.Privacy.Delta)
 	} else {
-		if global, err = federateEnrolments(ctx, layout, res.Users, enrol, cfg.Model, cfg.Fed, cfg.Seed, cfg.Workers, cfg.progress("federate")); err != nil {
-			return res, err
-		}
 		res.Protocol += fmt.Sprintf("Federated models as in 'vigil eval mouse' (plaintext simulation, which no release can ship): "+
 			"the population model is the sum of every user's training statistics and the global autoencoder is trained by "+
 			"FedAvg (%d rounds) on every user's training actions, without clipping or DP noise.", cfg.Fed.Rounds)
