@@ -2,7 +2,9 @@ package eval
 
 import (
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 
 	"github.com/vigilauth/vigil/models"
 	"github.com/vigilauth/vigil/models/metrics"
@@ -108,7 +110,9 @@ func mouseOutcome(trials []mouseTrial, mode int) (MouseOutcome, error) {
 	o.AUCCI = bootstrapAUC(gen, imp, uint64(len(trials)))
 	o.FAR, o.FRR = float64(fa)/float64(len(imp)), float64(fr)/float64(len(gen))
 	var n int
-	for u, p := range perUser {
+	// In the users' order, so that the mean is the same float from run to run.
+	for _, u := range slices.Sorted(maps.Keys(perUser)) {
+		p := perUser[u]
 		e, err := metrics.EER(p[0], p[1])
 		if err != nil {
 			continue // a user without both kinds of session has no EER
