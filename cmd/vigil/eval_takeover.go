@@ -26,7 +26,8 @@ import (
 //	vigil eval takeover --data DIR [--users N] [--skip N] [--window 50] [--hop 5] [--enrol 5]
 //	    [--impostors 5] [--start established|new] [--seed 1] [--json] [--png FILE]
 //	vigil eval takeover --data BALABIT_DIR [--epsilon E] [--fleet 500] [--impostors N]
-//	    [--mouse-window 200] [--mouse-hop 100] [--start established|new] [--seed 1] [--json] [--png FILE]
+//	    [--mouse-window 1200] [--mouse-hop 300] [--enrol-actions N] [--start established|new] [--seed 1]
+//	    [--json] [--png FILE]
 func runEvalTakeover(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("eval takeover", stdout)
 	var c commonEvalFlags
@@ -34,8 +35,11 @@ func runEvalTakeover(ctx context.Context, args []string, stdout, stderr io.Write
 	fs.Lookup("data").Usage = "directory of the data set: Aalto keystroke files (*_keystrokes.txt[.gz]) replay typing; " +
 		"the Balabit mouse layout (training_files/, test_files/, public_labels.csv) replays mouse movement alone, " +
 		"the data set's illegal test sessions taking over the account"
-	mouseWindow := fs.Int("mouse-window", 0, "mouse data: pointer events per scored window of the guard (0: the guard's default, 200)")
-	mouseHop := fs.Int("mouse-hop", 0, "mouse data: pointer events between the guard's scored windows (0: the guard's default, 100)")
+	def := guard.DefaultConfig()
+	mouseWindow := fs.Int("mouse-window", 0, fmt.Sprintf("mouse data: pointer events per scored window of the guard (0: the guard's default, %d)", def.MouseWindow))
+	mouseHop := fs.Int("mouse-hop", 0, fmt.Sprintf("mouse data: pointer events between the guard's scored windows (0: the guard's default, %d)", def.MouseHop))
+	enrolActions := fs.Int("enrol-actions", 0, "mouse data: enrol each user on their first N training actions with the user models' "+
+		"default training, as the device agent does (its default 100); 0: every training action, as 'vigil eval mouse'")
 	fleet := fs.Int("fleet", 500, "mouse data with -epsilon: the recorded users stand for a fleet of this many devices, as in 'vigil eval mouse'")
 	window := fs.Int("window", 50, "keystrokes per window (L), for enrolment and the guard")
 	hop := fs.Int("hop", 0, "keystrokes between the guard's scored windows (0: window/10)")
@@ -85,21 +89,23 @@ func runEvalTakeover(ctx context.Context, args []string, stdout, stderr io.Write
 			return fmt.Errorf("flag -fleet: %d, want 1..1000000", *fleet)
 		case *mouseWindow < 0 || *mouseWindow > 4096:
 			return fmt.Errorf("flag -mouse-window: %d, want 0 (default) or up to 4096", *mouseWindow)
-		case *mouseHop < 0 || *mouseHop > cmp.Or(*mouseWindow, guard.DefaultConfig().MouseWindow):
+		case *mouseHop < 0 || *mouseHop > cmp.Or(*mouseWindow, def.MouseWindow):
 			return fmt.Errorf("flag -mouse-hop: %d, want 0 (default) or up to the window", *mouseHop)
+		case *enrolActions < 0 || *enrolActions > 1000000:
+			return fmt.Errorf("flag -enrol-actions: %d, want 0 (every action) or up to 1000000", *enrolActions)
 		}
 		if privacy.Enabled() {
 			privacy.Fleet = *fleet
 		}
 		return runEvalMouseTakeover(ctx, takeover.MouseConfig{
-			Dir: c.data, Impostors: imp, Seed: c.seed, Start: takeover.Start(*start), Workers: c.workers,
+			Dir: c.data, Impostors: imp, Seed: c.seed, Start: takeover.Start(*start), Workers: c.workers, EnrolActions: *enrolActions,
 			Guard:   guard.Config{MouseWindow: *mouseWindow, MouseHop: *mouseHop},
 			Model:   models.UserModelConfig{Scaling: models.Scaling(c.scaling)},
 			Fed:     eval.FedConfig{Rounds: *rounds},
 			Privacy: privacy, Progress: evalProgress(stderr),
 		}, c, priv, stdout, stderr)
 	}
-	for _, name := range []string{"fleet", "mouse-window", "mouse-hop"} {
+	for _, name := range []string{"fleet", "mouse-window", "mouse-hop", "enrol-actions"} {
 		if set[name] {
 			return fmt.Errorf("flag -%s: mouse data only; %s is not the Balabit layout", name, c.data)
 		}

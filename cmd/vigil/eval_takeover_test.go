@@ -167,9 +167,11 @@ func TestEvalTakeoverMouseRejectsBadFlags(t *testing.T) {
 		{[]string{"--data", mice, "--fleet", "0", "--epsilon", "8"}, "-fleet"},
 		{[]string{"--data", mice, "--mouse-window", "-1"}, "-mouse-window"},
 		{[]string{"--data", mice, "--mouse-window", "100", "--mouse-hop", "150"}, "-mouse-hop"},
+		{[]string{"--data", mice, "--enrol-actions", "-5"}, "-enrol-actions"},
 		{[]string{"--data", mice, "--start", "later"}, "-start"},
 		{[]string{"--data", typing, "--fleet", "100"}, "-fleet: mouse data only"},
 		{[]string{"--data", typing, "--mouse-window", "400"}, "-mouse-window: mouse data only"},
+		{[]string{"--data", typing, "--enrol-actions", "100"}, "-enrol-actions: mouse data only"},
 	} {
 		var out, errOut bytes.Buffer
 		err := runEvalTakeover(context.Background(), tc.args, &out, &errOut)

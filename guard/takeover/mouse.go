@@ -58,6 +58,9 @@ type MouseConfig struct {
 	// MaxRows bounds the action summaries each user's autoencoder and forest learn from (0:
 	// eval.MouseConfig's default, what 'vigil eval mouse' uses); fewer train faster.
 	MaxRows int
+	// EnrolActions, when positive, enrols each user on their first EnrolActions training
+	// actions, as the device agent does (eval.MouseConfig.EnrolActions); 0: every action.
+	EnrolActions int
 	// Progress, when set, is told of progress through each stage.
 	Progress func(stage string, done, total int) `json:"-"`
 }
@@ -72,6 +75,8 @@ func (c *MouseConfig) validate() error {
 	switch {
 	case c.MaxRows < 0:
 		return fmt.Errorf("takeover: max rows %d is negative", c.MaxRows)
+	case c.EnrolActions < 0:
+		return fmt.Errorf("takeover: %d enrolment actions is negative", c.EnrolActions)
 	case c.Impostors < 0 || c.Impostors > 1000:
 		return fmt.Errorf("takeover: %d impostors per user, want 0 (every other user) ..1000", c.Impostors)
 	case c.Start != StartEstablished && c.Start != StartNew:
@@ -349,7 +354,7 @@ func RunMouse(ctx context.Context, cfg MouseConfig) (*MouseResult, error) {
 		return nil, fmt.Errorf("takeover: %w", err)
 	}
 	fit, err := eval.FitMouseModels(ctx, eval.MouseConfig{Dir: cfg.Dir, Seed: cfg.Seed, Workers: cfg.Workers,
-		Model: cfg.Model, Fed: cfg.Fed, Privacy: cfg.Privacy, MaxRows: cfg.MaxRows, Progress: cfg.Progress})
+		Model: cfg.Model, Fed: cfg.Fed, Privacy: cfg.Privacy, MaxRows: cfg.MaxRows, EnrolActions: cfg.EnrolActions, Progress: cfg.Progress})
 	res := &MouseResult{Config: cfg}
 	if fit != nil {
 		res.Read, res.TrainActions, res.Private = fit.Read, fit.TrainActions, fit.Private

@@ -111,6 +111,14 @@ func TestRunMouseCatchesAnotherMover(t *testing.T) {
 	if g.Actions < 12*40 || g.Hours <= 0 || g.Events < g.Actions {
 		t.Fatalf("genuine sessions of %d actions, %d events, %.3f h", g.Actions, g.Events, g.Hours)
 	}
+	// Enrolled as the agent enrols, on each user's first actions only.
+	few, err := RunMouse(context.Background(), MouseConfig{Dir: dir, Seed: 5, Fed: eval.FedConfig{Rounds: 2}, EnrolActions: 50})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if few.TrainActions != 4*50 || res.TrainActions <= few.TrainActions || !strings.Contains(few.Protocol, "first 50 actions") {
+		t.Errorf("enrolled on %d actions (%d without the limit): %s", few.TrainActions, res.TrainActions, few.Protocol)
+	}
 	for name, to := range map[string]MouseTakeovers{"account": a, "cross-user": c} {
 		if to.Missed > 0 || !(to.Actions.Median <= 20) || !(to.Seconds.Median > 0) {
 			t.Errorf("%s takeovers: %d of %d missed, median %v actions, %v s", name, to.Missed, to.Sessions, to.Actions.Median, to.Seconds.Median)

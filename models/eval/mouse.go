@@ -31,8 +31,14 @@ type MouseConfig struct {
 	// MaxRows bounds the action summaries the autoencoder and forest learn from per user
 	// (default 3000, evenly spaced over the training data); the profile learns from all.
 	MaxRows int
+	// EnrolActions, when positive, enrols each user on the first EnrolActions actions of their
+	// training sessions only, as the device agent enrols (agent.Config.MouseEnrolActions), and
+	// the user models keep models.UserModelConfig's training defaults as the agent's do; 0
+	// enrols every training action.
+	EnrolActions int
 	// Model configures the user models (defaults as models.UserModelConfig, but 20 epochs with
-	// batches of 64); Fed the federated training of the global autoencoder.
+	// batches of 64 unless EnrolActions is set); Fed the federated training of the global
+	// autoencoder.
 	Model models.UserModelConfig
 	Fed   FedConfig
 	// Privacy, when enabled, replaces the plaintext federation by the deployable one, as for
@@ -54,14 +60,14 @@ func (c *MouseConfig) validate() error {
 	if c.MaxRows == 0 {
 		c.MaxRows = 3000
 	}
-	if c.Model.Train.Epochs == 0 {
+	if c.Model.Train.Epochs == 0 && c.EnrolActions == 0 {
 		c.Model.Train.Epochs = 20
 	}
-	if c.Model.Train.BatchSize == 0 {
+	if c.Model.Train.BatchSize == 0 && c.EnrolActions == 0 {
 		c.Model.Train.BatchSize = 64
 	}
-	if c.DevActions < 1 || c.MaxRows < 2 {
-		return fmt.Errorf("eval: dev actions %d or max rows %d out of range", c.DevActions, c.MaxRows)
+	if c.DevActions < 1 || c.MaxRows < 2 || c.EnrolActions < 0 {
+		return fmt.Errorf("eval: dev actions %d, max rows %d or enrolment actions %d out of range", c.DevActions, c.MaxRows, c.EnrolActions)
 	}
 	var err error
 	if c.Model, err = c.Model.WithDefaults(); err != nil {
@@ -208,7 +214,7 @@ func Mouse(ctx context.Context, cfg MouseConfig) (*MouseResult, error) {
 	start = time.Now()
 	layout := mouse.NewLayout()
 	var enrol []models.Enrolment
-	enrol, res.TrainActions = mouseEnrolments(byUser, users, cfg.MaxRows)
+	enrol, res.TrainActions = mouseEnrolments(byUser, users, cfg.MaxRows, cfg.EnrolActions)
 	global, private, err := mouseFederation(ctx, layout, users, enrol, cfg)
 	if err != nil {
 		return res, err
@@ -308,15 +314,19 @@ func loadMouseTraining(ctx context.Context, cfg MouseConfig, read *mouse.ReadSta
 	return byUser, users, nil
 }
 
-// mouseEnrolments enrols each user on all the actions of their sessions in byUser, with the
-// summaries sampled to maxRows, and returns the enrolments and the actions they hold.
-func mouseEnrolments(byUser map[string][]mouseSession, users []string, maxRows int) ([]models.Enrolment, int) {
+// mouseEnrolments enrols each user on the actions of their sessions in byUser (the first
+// limit of them if limit > 0), with the summaries sampled to maxRows, and returns the
+// enrolments and the actions they hold.
+func mouseEnrolments(byUser map[string][]mouseSession, users []string, maxRows, limit int) ([]models.Enrolment, int) {
 	enrol := make([]models.Enrolment, len(users))
 	actions := 0
 	for i, u := range users {
 		var e models.Enrolment
 		for _, s := range byUser[u] {
 			e.Windows = append(e.Windows, s.windows...)
+		}
+		if limit > 0 {
+			e.Windows = e.Windows[:min(limit, len(e.Windows))]
 		}
 		for _, w := range e.Windows {
 			e.Summaries = append(e.Summaries, w.Dense)

@@ -55,9 +55,14 @@ func FitMouseModels(ctx context.Context, cfg MouseConfig) (*MouseModels, error) 
 	start = time.Now()
 	layout := mouse.NewLayout()
 	var enrol []models.Enrolment
-	enrol, res.TrainActions = mouseEnrolments(byUser, users, cfg.MaxRows)
-	res.Protocol = fmt.Sprintf("Each user's mouse model learns from all that user's training sessions (%d actions in all, as "+
-		"'vigil eval mouse' enrols them). ", res.TrainActions)
+	enrol, res.TrainActions = mouseEnrolments(byUser, users, cfg.MaxRows, cfg.EnrolActions)
+	if cfg.EnrolActions > 0 {
+		res.Protocol = fmt.Sprintf("Each user's mouse model learns from the first %d actions of that user's training sessions "+
+			"(%d actions in all), as the device agent enrols a user, with the user models' default training. ", cfg.EnrolActions, res.TrainActions)
+	} else {
+		res.Protocol = fmt.Sprintf("Each user's mouse model learns from all that user's training sessions (%d actions in all, as "+
+			"'vigil eval mouse' enrols them). ", res.TrainActions)
+	}
 	global, private, err := mouseFederation(ctx, layout, users, enrol, cfg)
 	if err != nil {
 		return res, err
