@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -12,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/vigilauth/vigil/models/modelstest"
 	"github.com/vigilauth/vigil/models/mouse"
 )
 
@@ -112,29 +112,12 @@ func TestEvalTakeoverText(t *testing.T) {
 func writeMouseTakeoverData(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
-	buttons := map[mouse.Button]string{mouse.NoButton: "NoButton", mouse.Left: "Left", mouse.Right: "Right", mouse.Middle: "Middle", mouse.Scroll: "Scroll", mouse.XButton: "XButton"}
-	states := map[mouse.State]string{mouse.Move: "Move", mouse.Pressed: "Pressed", mouse.Released: "Released", mouse.Drag: "Drag", mouse.Down: "Down", mouse.Up: "Up"}
 	n := 0
 	labels := "filename,is_illegal\n"
 	write := func(sub, user string, evs []mouse.Event, illegal bool) {
 		n++
 		name := fmt.Sprintf("session_%04d", n)
-		d := filepath.Join(dir, sub, user)
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		var b bytes.Buffer
-		zw := gzip.NewWriter(&b)
-		fmt.Fprintln(zw, "record timestamp,client timestamp,button,state,x,y")
-		for _, e := range evs {
-			fmt.Fprintf(zw, "%.3f,%.3f,%s,%s,%.0f,%.0f\n", e.T.Seconds(), e.T.Seconds(), buttons[e.Button], states[e.State], e.X, e.Y)
-		}
-		if err := zw.Close(); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(d, name+".gz"), b.Bytes(), 0o600); err != nil {
-			t.Fatal(err)
-		}
+		modelstest.WriteBalabitSession(t, dir, sub, user, name, evs)
 		if sub == "test_files" {
 			labels += fmt.Sprintf("%s,%d\n", name, map[bool]int{false: 0, true: 1}[illegal])
 		}

@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"slices"
 	"sync"
 	"time"
@@ -345,9 +343,9 @@ func RunMouse(ctx context.Context, cfg MouseConfig) (*MouseResult, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	labels, err := readMouseLabels(filepath.Join(cfg.Dir, "public_labels.csv"))
+	labels, err := mouse.BalabitLabels(cfg.Dir)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("takeover: %w", err)
 	}
 	testFiles, err := mouse.BalabitSessions(cfg.Dir, "test_files")
 	if err != nil {
@@ -469,19 +467,6 @@ func (c *MouseConfig) impostors(users int) int {
 		return users - 1
 	}
 	return c.Impostors
-}
-
-func readMouseLabels(path string) (map[string]bool, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("takeover: %w", err)
-	}
-	defer f.Close()
-	l, err := mouse.ReadLabels(f)
-	if err != nil {
-		return nil, fmt.Errorf("takeover: %s: %w", path, err)
-	}
-	return l, nil
 }
 
 // mouseTakeover is one replayed takeover and whose movement took over.

@@ -2,7 +2,6 @@ package takeover
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"fmt"
 	"image/png"
@@ -14,37 +13,11 @@ import (
 
 	"github.com/vigilauth/vigil/guard"
 	"github.com/vigilauth/vigil/models/eval"
+	"github.com/vigilauth/vigil/models/modelstest"
 	"github.com/vigilauth/vigil/models/mouse"
 )
 
 const balabitDir = "../../../shared/datasets/balabit-mouse"
-
-var (
-	balabitButtons = [...]string{mouse.NoButton: "NoButton", mouse.Left: "Left", mouse.Right: "Right", mouse.Middle: "Middle", mouse.Scroll: "Scroll", mouse.XButton: "XButton"}
-	balabitStates  = [...]string{mouse.Move: "Move", mouse.Pressed: "Pressed", mouse.Released: "Released", mouse.Drag: "Drag", mouse.Down: "Down", mouse.Up: "Up"}
-)
-
-// writeBalabitSession writes events as a gzip-compressed session file of the Balabit layout.
-func writeBalabitSession(t *testing.T, dir, sub, user, name string, evs []mouse.Event) {
-	t.Helper()
-	d := filepath.Join(dir, sub, user)
-	if err := os.MkdirAll(d, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	var b bytes.Buffer
-	zw := gzip.NewWriter(&b)
-	fmt.Fprintln(zw, "record timestamp,client timestamp,button,state,x,y")
-	for _, e := range evs {
-		s := 1000 + e.T.Seconds()
-		fmt.Fprintf(zw, "%.3f,%.3f,%s,%s,%.0f,%.0f\n", s, s, balabitButtons[e.Button], balabitStates[e.State], e.X, e.Y)
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(d, name+".gz"), b.Bytes(), 0o600); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // writeSyntheticBalabit lays out users synthetic movers as the Balabit data: two training
 // sessions and genuine test sessions of each mover, and test sessions of each account moved by
@@ -63,11 +36,11 @@ func writeSyntheticBalabit(t *testing.T, users, train, genuine, illegal int) str
 	for u, m := range movers {
 		user := fmt.Sprintf("user%d", u+1)
 		for range 2 {
-			writeBalabitSession(t, dir, "training_files", user, session(), m.Move(train))
+			modelstest.WriteBalabitSession(t, dir, "training_files", user, session(), m.Move(train))
 		}
 		for range genuine {
 			s := session()
-			writeBalabitSession(t, dir, "test_files", user, s, m.Move(60))
+			modelstest.WriteBalabitSession(t, dir, "test_files", user, s, m.Move(60))
 			fmt.Fprintf(&labels, "%s,0\n", s)
 		}
 	}
@@ -75,7 +48,7 @@ func writeSyntheticBalabit(t *testing.T, users, train, genuine, illegal int) str
 		user := fmt.Sprintf("user%d", u+1)
 		for k := range illegal {
 			s := session()
-			writeBalabitSession(t, dir, "test_files", user, s, movers[(u+1+k)%users].Move(60))
+			modelstest.WriteBalabitSession(t, dir, "test_files", user, s, movers[(u+1+k)%users].Move(60))
 			fmt.Fprintf(&labels, "%s,1\n", s)
 		}
 	}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -80,7 +79,7 @@ func TestExploreMouse(t *testing.T) {
 	}
 	test := mouseSet{users: users, enrol: mk(byUser)}
 	testFiles, _ := mouse.BalabitSessions(balabitDir, "test_files")
-	test.labels, _ = readLabels(filepath.Join(balabitDir, "public_labels.csv"))
+	test.labels, _ = mouse.BalabitLabels(balabitDir)
 	var labelled []mouse.Session
 	for _, s := range testFiles {
 		if _, ok := test.labels[s.Name]; ok && byUser[s.User] != nil {

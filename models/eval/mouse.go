@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"maps"
-	"path/filepath"
 	"slices"
 	"time"
 
@@ -186,7 +185,7 @@ func Mouse(ctx context.Context, cfg MouseConfig) (*MouseResult, error) {
 		if err != nil {
 			return res, err
 		}
-		if labels, err = readLabels(filepath.Join(cfg.Dir, "public_labels.csv")); err != nil {
+		if labels, err = mouse.BalabitLabels(cfg.Dir); err != nil {
 			return res, err
 		}
 		var labelled []mouse.Session

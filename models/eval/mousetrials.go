@@ -3,12 +3,10 @@ package eval
 import (
 	"fmt"
 	"maps"
-	"os"
 	"slices"
 
 	"github.com/vigilauth/vigil/models"
 	"github.com/vigilauth/vigil/models/metrics"
-	"github.com/vigilauth/vigil/models/mouse"
 )
 
 // sessionScore is the mean over a session's actions of the combined score relative to the
@@ -31,19 +29,6 @@ func detectorMeans(m *models.UserModel, windows []models.Window) [numDetectors]f
 		det[d] /= float64(len(windows))
 	}
 	return det
-}
-
-func readLabels(path string) (map[string]bool, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("eval: %w", err)
-	}
-	defer f.Close()
-	l, err := mouse.ReadLabels(f)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return l, nil
 }
 
 // holdOut removes each user's last training session from byUser and cuts it into pseudo-test

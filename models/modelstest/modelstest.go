@@ -4,6 +4,11 @@
 package modelstest
 
 import (
+	"bytes"
+	"compress/gzip"
+	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/vigilauth/vigil/models"
@@ -58,4 +63,33 @@ func MousePopulation(tb testing.TB, cfg models.PopulationStatsConfig, devices []
 	}
 	pop.Reference = &ref
 	return pop, rs
+}
+
+var (
+	balabitButtons = [...]string{mouse.NoButton: "NoButton", mouse.Left: "Left", mouse.Right: "Right", mouse.Middle: "Middle", mouse.Scroll: "Scroll", mouse.XButton: "XButton"}
+	balabitStates  = [...]string{mouse.Move: "Move", mouse.Pressed: "Pressed", mouse.Released: "Released", mouse.Drag: "Drag", mouse.Down: "Down", mouse.Up: "Up"}
+)
+
+// WriteBalabitSession writes evs as the gzip-compressed session file dir/sub/user/name.gz of
+// the Balabit layout (sub is "training_files" or "test_files"), which mouse.ReadBalabit reads
+// back. Times start at 1000 s, as a recording's never start at 0.
+func WriteBalabitSession(tb testing.TB, dir, sub, user, name string, evs []mouse.Event) {
+	tb.Helper()
+	d := filepath.Join(dir, sub, user)
+	if err := os.MkdirAll(d, 0o755); err != nil {
+		tb.Fatal(err)
+	}
+	var b bytes.Buffer
+	zw := gzip.NewWriter(&b)
+	fmt.Fprintln(zw, "record timestamp,client timestamp,button,state,x,y")
+	for _, e := range evs {
+		s := 1000 + e.T.Seconds()
+		fmt.Fprintf(zw, "%.3f,%.3f,%s,%s,%.0f,%.0f\n", s, s, balabitButtons[e.Button], balabitStates[e.State], e.X, e.Y)
+	}
+	if err := zw.Close(); err != nil {
+		tb.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(d, name+".gz"), b.Bytes(), 0o600); err != nil {
+		tb.Fatal(err)
+	}
 }

@@ -171,6 +171,21 @@ func BalabitSessions(dir, sub string) ([]Session, error) {
 	return out, nil
 }
 
+// BalabitLabels reads dir/public_labels.csv (see ReadLabels).
+func BalabitLabels(dir string) (map[string]bool, error) {
+	path := filepath.Join(dir, "public_labels.csv")
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("mouse: %w", err)
+	}
+	defer f.Close()
+	l, err := ReadLabels(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return l, nil
+}
+
 // ReadLabels reads public_labels.csv: "filename,is_illegal" rows, returning whether each session
 // (by name) was produced by someone other than the account's owner. Malformed rows are an
 // error: labels decide what is measured, so a silently skipped label would bias the result.
