@@ -107,8 +107,9 @@ type record struct {
 	size  int64
 }
 
-// encode returns c's log record, or nil for a log in memory. It needs no lock: callers encode
-// before they take the coordinator's mutex. c must not change until the record is written.
+// encode returns c's log record, or nil for a log in memory. It needs no lock (callers encode
+// before they take the coordinator's mutex), but it takes c.C1 out of c while it marshals the
+// rest, so c must be the caller's alone, and unchanged until the record is written.
 func (l *contributionLog) encode(c *vigilv1.Contribution) (*record, error) {
 	if l.dir == "" {
 		return nil, nil

@@ -95,7 +95,7 @@ func keystrokeJSON(res *eval.KeystrokeResult, c commonEvalFlags) map[string]any 
 		"impostor_trials": res.ImpostorTrials,
 		"epsilon":         jsonEpsilon(cfg.Privacy),
 		"deployable":      res.Private != nil,
-		"private_rounds":  privateRoundsJSON(res.Private),
+		"private_rounds":  res.Private,
 		"eer_mean":        res.Federated.EERMean,
 		"eer_pooled":      res.Federated.EERPooled,
 		"eer_mean_ci95":   res.Federated.EERMeanCI,

@@ -72,7 +72,7 @@ func runEvalMouse(ctx context.Context, args []string, stdout, stderr io.Writer) 
 			"unscored":          res.Unscored,
 			"epsilon":           jsonEpsilon(res.Config.Privacy),
 			"deployable":        res.Private != nil,
-			"private_rounds":    privateRoundsJSON(res.Private),
+			"private_rounds":    res.Private,
 			"auc":               res.Federated.AUC,
 			"auc_ci95":          res.Federated.AUCCI,
 			"eer_mean":          res.Federated.EERMean,

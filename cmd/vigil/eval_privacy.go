@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"reflect"
 	"strconv"
 	"strings"
 
@@ -88,33 +87,6 @@ func jsonEpsilon(c eval.PrivacyConfig) any {
 		return "inf"
 	}
 	return c.Epsilon
-}
-
-// privateRoundsJSON is r for JSON, which has no infinity: at epsilon inf (the rounds without
-// noise) the epsilons are "inf".
-func privateRoundsJSON(r *eval.PrivateRounds) any {
-	if r == nil {
-		return nil
-	}
-	v := reflect.ValueOf(*r)
-	m := make(map[string]any, v.NumField())
-	for i := range v.NumField() {
-		f, name := v.Field(i), v.Type().Field(i).Name
-		switch x := f.Interface().(type) {
-		case float64:
-			switch {
-			case math.IsInf(x, 1):
-				m[name] = "inf"
-			case math.IsNaN(x) || math.IsInf(x, -1):
-				m[name] = nil
-			default:
-				m[name] = x
-			}
-		default:
-			m[name] = x
-		}
-	}
-	return m
 }
 
 // federatedLabel names the federated mode of a result: what it is and whether it can ship.

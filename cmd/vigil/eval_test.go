@@ -124,7 +124,7 @@ func TestPrivateRoundsJSONAtInfinity(t *testing.T) {
 		{Epsilon: 8, EpsilonSpent: 7.9, Delta: 1e-5, NoiseMultiplier: 0.6},
 		nil,
 	} {
-		raw, err := json.Marshal(privateRoundsJSON(r))
+		raw, err := json.Marshal(r)
 		if err != nil {
 			t.Fatalf("%+v: %v", r, err)
 		}

@@ -2,6 +2,7 @@ package eval
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -92,6 +93,22 @@ type PrivateRounds struct {
 	EpsilonSpent float64
 	// Buckets is the number of buckets the population models, of Total.
 	Buckets, Total int
+}
+
+// MarshalJSON writes r with the epsilons of rounds without noise, +Inf, as "inf": JSON has no
+// infinity, and `--epsilon inf --json` failed on them.
+func (r PrivateRounds) MarshalJSON() ([]byte, error) {
+	type plain PrivateRounds // without this method
+	inf := func(e float64) any {
+		if math.IsInf(e, 1) {
+			return "inf"
+		}
+		return e
+	}
+	return json.Marshal(struct {
+		plain
+		Epsilon, EpsilonSpent any // shadow plain's
+	}{plain(r), inf(r.Epsilon), inf(r.EpsilonSpent)})
 }
 
 // privatePopulation runs the statistics round over the devices' enrolment windows relative to
