@@ -225,33 +225,44 @@ func (e *Engine) Task(device string) (Task, bool) {
 // Submit checks s against its task and adds its update to the round's sum. It returns the number
 // of updates accepted so far. A rejected submission changes nothing.
 func (e *Engine) Submit(now time.Time, s Submission) (int, error) {
+	if err := e.Check(now, s); err != nil {
+		return 0, err
+	}
+	c := e.cur
+	if err := c.sum.Add(aggregation.Origin{Round: s.Round, Device: s.Device, Nonce: s.Nonce}, s.Update); err != nil {
+		return 0, err
+	}
+	c.tasks[s.Device].submitted = true
+	return c.sum.Count(), nil
+}
+
+// Check says whether Submit would take s as far as the round's tasks go (round, deadline,
+// selection, nonce, base version), without adding it: what an aggregation frontend checks
+// before it acknowledges an update that the round leader adds later.
+func (e *Engine) Check(now time.Time, s Submission) error {
 	c := e.cur
 	switch {
 	case c == nil:
-		return 0, fmt.Errorf("%w: round %d (none is open)", ErrUnknownRound, s.Round)
+		return fmt.Errorf("%w: round %d (none is open)", ErrUnknownRound, s.Round)
 	case s.Round != c.id:
-		return 0, fmt.Errorf("%w: round %d (the open round is %d)", ErrUnknownRound, s.Round, c.id)
+		return fmt.Errorf("%w: round %d (the open round is %d)", ErrUnknownRound, s.Round, c.id)
 	case c.closed:
-		return 0, fmt.Errorf("%w: round %d", ErrClosed, c.id)
+		return fmt.Errorf("%w: round %d", ErrClosed, c.id)
 	case now.After(c.deadline):
-		return 0, fmt.Errorf("%w: round %d closed for updates at %s", ErrDeadline, c.id, c.deadline.Format(time.RFC3339Nano))
+		return fmt.Errorf("%w: round %d closed for updates at %s", ErrDeadline, c.id, c.deadline.Format(time.RFC3339Nano))
 	}
 	t, ok := c.tasks[s.Device]
 	switch {
 	case !ok:
-		return 0, fmt.Errorf("%w: device %q, round %d", ErrNotSelected, s.Device, c.id)
+		return fmt.Errorf("%w: device %q, round %d", ErrNotSelected, s.Device, c.id)
 	case t.submitted:
-		return 0, fmt.Errorf("%w: device %q, round %d", ErrDuplicate, s.Device, c.id)
+		return fmt.Errorf("%w: device %q, round %d", ErrDuplicate, s.Device, c.id)
 	case !bytes.Equal(s.Nonce, t.nonce):
-		return 0, fmt.Errorf("%w: device %q, round %d", ErrBadNonce, s.Device, c.id)
+		return fmt.Errorf("%w: device %q, round %d", ErrBadNonce, s.Device, c.id)
 	case s.BaseVersion != c.base:
-		return 0, fmt.Errorf("%w: version %d, the round trains version %d", ErrStaleBase, s.BaseVersion, c.base)
+		return fmt.Errorf("%w: version %d, the round trains version %d", ErrStaleBase, s.BaseVersion, c.base)
 	}
-	if err := c.sum.Add(aggregation.Origin{Round: s.Round, Device: s.Device, Nonce: s.Nonce}, s.Update); err != nil {
-		return 0, err
-	}
-	t.submitted = true
-	return c.sum.Count(), nil
+	return nil
 }
 
 // Decide applies the quorum rule to the open round at time now.
