@@ -1,0 +1,359 @@
+// Package natstest gives tests real nats-server processes: a JetStream cluster on 127.0.0.1
+// whose nodes a test kills, stops and restarts by PID, to show what the coordinator tier
+// survives when a server dies, not when a context is cancelled. The binary comes from
+// $VIGIL_NATS_SERVER (see .ci/nats.sh); without it tests skip, saying why, except under CI.
+package natstest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+const (
+	// readyTimeout bounds a cluster's start (processes up, routes formed, a JetStream meta
+	// leader elected and every node a peer) and a node's restart, on a loaded 2-core machine.
+	readyTimeout = 60 * time.Second
+	// stopTimeout is how long Stop lets a node shut down gracefully before killing it.
+	stopTimeout = 30 * time.Second
+	// logTail is how many lines of each node's log a failed test prints.
+	logTail = 40
+)
+
+// Cluster is a JetStream cluster of nats-server processes that the test owns.
+type Cluster struct {
+	bin   string
+	nodes []*node
+}
+
+type node struct {
+	name string
+	dir  string // holds the config file, the store and the log
+	url  string
+
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+	done chan struct{} // closed once the process has exited and been reaped
+}
+
+// StartCluster starts n nats-server processes from $VIGIL_NATS_SERVER as one JetStream cluster, each
+// with its own client and cluster port on 127.0.0.1 and its own store in a temporary directory,
+// and returns once the cluster can place a stream on all n nodes. Every node is killed when the
+// test ends; when the test failed, the tail of each node's log is printed first. Without
+// $VIGIL_NATS_SERVER the test skips, or fails when $CI is set, since CI must run these tests.
+func StartCluster(t testing.TB, n int) *Cluster {
+	t.Helper()
+	bin := os.Getenv("VIGIL_NATS_SERVER")
+	if bin == "" {
+		const msg = "VIGIL_NATS_SERVER is not set (build nats-server with .ci/nats.sh: export VIGIL_NATS_SERVER=\"$(bash .ci/nats.sh build)\")"
+		if os.Getenv("CI") != "" {
+			t.Fatal(msg + "; CI must run the cluster tests")
+		}
+		t.Skip("skipping: " + msg)
+	}
+	if n < 1 {
+		t.Fatalf("natstest: a cluster of %d nodes", n)
+	}
+	c := &Cluster{bin: bin}
+	ports := freePorts(t, 2*n)
+	routes := make([]string, n)
+	for i := range n {
+		routes[i] = fmt.Sprintf("nats-route://127.0.0.1:%d", ports[n+i])
+	}
+	root := t.TempDir()
+	for i := range n {
+		nd := &node{
+			name: fmt.Sprintf("n%d", i),
+			dir:  filepath.Join(root, fmt.Sprintf("n%d", i)),
+			url:  fmt.Sprintf("nats://127.0.0.1:%d", ports[i]),
+		}
+		if err := os.MkdirAll(nd.dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		conf := config(nd.name, ports[i], ports[n+i], filepath.Join(nd.dir, "store"), routes)
+		if err := os.WriteFile(nd.config(), []byte(conf), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		c.nodes = append(c.nodes, nd)
+	}
+	// Cleanups run last first: the processes are killed, then the logs printed, then the
+	// temporary directory removed.
+	t.Cleanup(func() {
+		if t.Failed() {
+			c.logTails(t)
+		}
+	})
+	t.Cleanup(func() {
+		for _, nd := range c.nodes {
+			nd.kill()
+		}
+	})
+	for _, nd := range c.nodes {
+		if err := nd.start(c.bin); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
+	defer cancel()
+	if err := c.waitReady(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// config is a node's configuration file. max_payload admits the 3.4 MB updates of 100,000
+// parameters, as the embedded server does; the stores are bounded so that three nodes on a
+// shared machine do not each claim most of its memory and disk.
+func config(name string, port, clusterPort int, store string, routes []string) string {
+	return fmt.Sprintf(`server_name: %q
+listen: "127.0.0.1:%d"
+max_payload: 8MB
+jetstream {
+  store_dir: %q
+  max_memory_store: 256MB
+  max_file_store: 4GB
+}
+cluster {
+  name: "vigil-test"
+  listen: "127.0.0.1:%d"
+  routes: [%s]
+}
+`, name, port, store, clusterPort, strings.Join(quoteAll(routes), ", "))
+}
+
+func quoteAll(ss []string) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = fmt.Sprintf("%q", s)
+	}
+	return out
+}
+
+// waitReady returns once a stream replicated on every node can be created: a meta leader alone
+// is not enough, since it is elected by a quorum before the last node has joined.
+func (c *Cluster) waitReady(ctx context.Context) error {
+	nc, err := nats.Connect(strings.Join(c.URLs(), ","), nats.RetryOnFailedConnect(true), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
+	if err != nil {
+		return fmt.Errorf("natstest: connect: %w", err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	for {
+		err = probe(ctx, js, len(c.nodes))
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("natstest: JetStream cluster of %d not ready: %w", len(c.nodes), err)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+func probe(ctx context.Context, js jetstream.JetStream, replicas int) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if _, err := js.AccountInfo(ctx); err != nil {
+		return err
+	}
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "natstest_probe", Replicas: replicas, Storage: jetstream.MemoryStorage}); err != nil {
+		return err
+	}
+	return js.DeleteStream(ctx, "natstest_probe")
+}
+
+// URLs returns every node's client URL, in node order.
+func (c *Cluster) URLs() []string {
+	urls := make([]string, len(c.nodes))
+	for i, nd := range c.nodes {
+		urls[i] = nd.url
+	}
+	return urls
+}
+
+// URL returns node i's client URL.
+func (c *Cluster) URL(i int) string { return c.nodes[i].url }
+
+// Name returns node i's server name, as JetStream reports leaders and replicas.
+func (c *Cluster) Name(i int) string { return c.nodes[i].name }
+
+// Index returns the node whose server name is name, or -1.
+func (c *Cluster) Index(name string) int {
+	for i, nd := range c.nodes {
+		if nd.name == name {
+			return i
+		}
+	}
+	return -1
+}
+
+// Kill kills node i with SIGKILL, as a crash would, and waits until it has exited.
+func (c *Cluster) Kill(i int) error {
+	if !c.nodes[i].kill() {
+		return fmt.Errorf("natstest: %s is not running", c.nodes[i].name)
+	}
+	return nil
+}
+
+// Stop stops node i with SIGTERM, as an operator would, and waits until it has shut down; it
+// kills the node if that takes longer than 30 s.
+func (c *Cluster) Stop(i int) error {
+	nd := c.nodes[i]
+	nd.mu.Lock()
+	defer nd.mu.Unlock()
+	if nd.cmd == nil {
+		return fmt.Errorf("natstest: %s is not running", nd.name)
+	}
+	defer func() { nd.cmd, nd.done = nil, nil }()
+	if err := nd.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		return fmt.Errorf("natstest: stop %s: %w", nd.name, err)
+	}
+	select {
+	case <-nd.done:
+		return nil
+	case <-time.After(stopTimeout):
+		_ = nd.cmd.Process.Kill()
+		<-nd.done
+		return fmt.Errorf("natstest: %s did not stop within %s of SIGTERM; killed", nd.name, stopTimeout)
+	}
+}
+
+// Restart starts node i again on its configuration and store, after Kill or Stop, and waits
+// until it accepts clients. It does not wait for the node to catch up with the cluster.
+func (c *Cluster) Restart(i int) error {
+	nd := c.nodes[i]
+	if err := nd.start(c.bin); err != nil {
+		return err
+	}
+	deadline := time.Now().Add(readyTimeout)
+	for {
+		nc, err := nats.Connect(nd.url, nats.NoReconnect(), nats.Timeout(time.Second))
+		if err == nil {
+			nc.Close()
+			return nil
+		}
+		if !nd.running() {
+			return fmt.Errorf("natstest: %s exited after restart; see %s", nd.name, nd.log())
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("natstest: %s not reachable %s after restart: %w", nd.name, readyTimeout, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func (nd *node) config() string { return filepath.Join(nd.dir, "nats.conf") }
+func (nd *node) log() string    { return filepath.Join(nd.dir, "nats.log") }
+
+// start runs the node's process, appending its output to its log, which a restart marks.
+func (nd *node) start(bin string) error {
+	nd.mu.Lock()
+	defer nd.mu.Unlock()
+	if nd.cmd != nil {
+		select {
+		case <-nd.done: // exited by itself: a crash the test may restart from
+		default:
+			return fmt.Errorf("natstest: %s is already running", nd.name)
+		}
+	}
+	log, err := os.OpenFile(nd.log(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	defer log.Close()
+	fmt.Fprintf(log, "=== natstest: starting %s at %s\n", nd.name, time.Now().Format(time.RFC3339Nano))
+	cmd := exec.Command(bin, "-c", nd.config())
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("natstest: start %s: %w", nd.name, err)
+	}
+	done := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		close(done)
+	}()
+	nd.cmd, nd.done = cmd, done
+	return nil
+}
+
+// running reports whether the process has not exited.
+func (nd *node) running() bool {
+	nd.mu.Lock()
+	defer nd.mu.Unlock()
+	if nd.cmd == nil {
+		return false
+	}
+	select {
+	case <-nd.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// kill sends SIGKILL and reaps the process; it reports whether one was running.
+func (nd *node) kill() bool {
+	nd.mu.Lock()
+	defer nd.mu.Unlock()
+	if nd.cmd == nil {
+		return false
+	}
+	_ = nd.cmd.Process.Kill()
+	<-nd.done
+	nd.cmd, nd.done = nil, nil
+	return true
+}
+
+func (c *Cluster) logTails(t testing.TB) {
+	for _, nd := range c.nodes {
+		out, err := os.ReadFile(nd.log())
+		if err != nil {
+			t.Logf("natstest: %s: %v", nd.name, err)
+			continue
+		}
+		lines := bytes.Split(bytes.TrimRight(out, "\n"), []byte("\n"))
+		if len(lines) > logTail {
+			lines = lines[len(lines)-logTail:]
+		}
+		t.Logf("natstest: last %d lines of %s:\n%s", len(lines), nd.log(), bytes.Join(lines, []byte("\n")))
+	}
+}
+
+// freePorts returns n distinct ports on 127.0.0.1 that were free a moment ago; they are all
+// held open together, so none is handed out twice.
+func freePorts(t testing.TB, n int) []int {
+	t.Helper()
+	var ls []net.Listener
+	defer func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
+	ports := make([]int, n)
+	for i := range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(errors.Join(errors.New("natstest: free port"), err))
+		}
+		ls = append(ls, l)
+		ports[i] = l.Addr().(*net.TCPAddr).Port
+	}
+	return ports
+}
