@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vigilauth/vigil/aggregation"
+	"github.com/vigilauth/vigil/cluster"
 	"github.com/vigilauth/vigil/coordinator/round"
 	"github.com/vigilauth/vigil/models"
 	"github.com/vigilauth/vigil/pki"
@@ -95,6 +96,9 @@ type Config struct {
 	// Revocations, if set, is the deployment's revocation list: a revoked device leaves the
 	// registry before the next round is sampled, and RemoveDevice revokes the device it removes.
 	Revocations Revocations
+	// Cluster, if set, is the coordinator tier on JetStream this coordinator leads: updates
+	// arrive through it, from this coordinator's SubmitUpdate or any Frontend's (intake.go).
+	Cluster *cluster.Tier
 	// Publisher, if set, receives every released version to sign and publish to the fleet.
 	Publisher Publisher
 	// Logger receives structured logs (default: discard).

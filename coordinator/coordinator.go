@@ -41,6 +41,7 @@ type Coordinator struct {
 	opened    chan struct{} // closed, and replaced, when a round becomes servable
 	ledger    *dp.Ledger
 	contribs  *contributionLog // the open round's contributions, for the trustees
+	intake    *intake          // the tier updates arrive through (intake.go); nil: straight into the sum
 
 	// Operating the run: pacing, back-off, the operator's pause and abort, and what the
 	// status reports (in memory only, except the pause).
@@ -163,6 +164,12 @@ func New(ctx context.Context, cfg Config, sealing Sealing) (*Coordinator, error)
 		}
 	} else if err := c.contribs.recover(0, 0); err != nil {
 		return nil, err
+	}
+	if cfg.Cluster != nil {
+		c.intake = &intake{tier: cfg.Cluster, changed: map[string]struct{}{}}
+		for id := range c.devices {
+			c.intake.changed[id] = struct{}{}
+		}
 	}
 	c.loadPaused()
 	c.setRemaining()

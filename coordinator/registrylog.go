@@ -64,6 +64,7 @@ type registryLog struct {
 // the next commit to append and the next round's sorted IDs. c.mu must be held.
 func (c *Coordinator) registryChangedLocked(id string) {
 	c.sortedIDs.note(id)
+	c.noteDeviceLocked(id)
 	if c.registry != nil {
 		c.registry.changed[id] = struct{}{}
 		c.registry.seenDirt = true // a removed device's time leaves the file

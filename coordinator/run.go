@@ -39,11 +39,15 @@ func (c *Coordinator) Run(ctx context.Context) error {
 	} else if err != nil {
 		c.log.Warn("the trustees cannot serve rounds yet; rounds wait for them", "err", err)
 	}
+	if c.intake != nil && c.engine.Current() != 0 {
+		c.startIntake(ctx)
+	}
 	for {
 		c.publishPending(ctx)
 		if err := c.commit(); err != nil {
 			return err
 		}
+		c.syncDevices(ctx)
 		done, err := c.step(ctx)
 		if err == nil {
 			err = c.commit()
@@ -89,6 +93,26 @@ func (c *Coordinator) step(ctx context.Context) (done bool, err error) {
 	if outcome == aggregation.Wait {
 		c.mu.Unlock()
 		return false, nil
+	}
+	if c.intake != nil && aborted == "" {
+		id := c.engine.Current()
+		c.mu.Unlock()
+		// The marker fixes the participant set; the sum has every update before it once
+		// the follower has drained them, and only then is the outcome final.
+		cctx, cancel := context.WithTimeout(ctx, c.cfg.TickInterval+10*time.Second)
+		err := c.closeIntake(cctx, id)
+		cancel()
+		if err != nil {
+			if ctx.Err() != nil {
+				return false, ctx.Err()
+			}
+			c.log.Warn("the round could not be closed in the tier yet; trying again", "round", id, "err", err)
+			return false, nil
+		}
+		c.mu.Lock()
+		if outcome, _ = c.engine.Decide(c.cfg.Now()); outcome == aggregation.Wait {
+			outcome = aggregation.Fail // the marker is down: the round takes no more updates
+		}
 	}
 	closed, err := c.engine.Close()
 	if err != nil {
@@ -151,6 +175,9 @@ func (c *Coordinator) step(ctx context.Context) (done bool, err error) {
 	c.mu.Unlock()
 
 	c.metrics.roundDuration.Observe(dur.Seconds())
+	if c.intake != nil {
+		c.forgetIntake(ctx, closed.Round)
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return false, ctx.Err()
@@ -198,6 +225,8 @@ type openRound struct {
 	kind    statev1.RoundKind
 	// population is the population a population or reference round serves.
 	population *population
+	// dim is the length of the round's updates.
+	dim int
 }
 
 // start opens the next round if the configuration, the enrolled devices and the privacy budget
@@ -269,7 +298,7 @@ func (c *Coordinator) start(ctx context.Context, now time.Time) (done bool, err 
 	c.dirty = true
 	id, selected, err := c.engine.StartPlan(now, plan, c.global.Meta.Version, ids, sum, c.cfg.Rand)
 	// The round's privacy is saved with it by the commit below, before any device is asked.
-	c.open = openRound{round: id, privacy: rp, kind: kind, population: pop}
+	c.open = openRound{round: id, privacy: rp, kind: kind, population: pop, dim: dim}
 	if c.cfg.RoundInterval > 0 {
 		c.notBefore = now.Add(c.cfg.RoundInterval)
 	}
@@ -292,6 +321,9 @@ func (c *Coordinator) start(ctx context.Context, now time.Time) (done bool, err 
 	close(c.opened)
 	c.opened = make(chan struct{})
 	c.mu.Unlock()
+	if c.intake != nil {
+		c.startIntake(ctx)
+	}
 	c.log.Info("round started", "round", id, "kind", kindName(kind), "base_version", c.global.Meta.Version, "selected", len(selected), "enrolled", len(ids))
 	c.emit(Event{Kind: RoundStarted, Round: id, Selected: len(selected)})
 	return false, nil

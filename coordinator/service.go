@@ -253,6 +253,17 @@ func (c *Coordinator) SubmitUpdate(ctx context.Context, req *vigilv1.SubmitUpdat
 		c.metrics.updates.WithLabelValues("rejected", Reason(err)).Inc()
 		return nil, err
 	}
+	if c.intake != nil {
+		n, err := c.submitToIntake(ctx, req)
+		if err != nil {
+			c.metrics.updates.WithLabelValues("rejected", Reason(err)).Inc()
+			c.log.Info("update rejected", "device", req.GetDeviceId(), "round", req.GetRound(), "err", status.Convert(err).Message())
+			c.emit(Event{Kind: UpdateRejected, Round: req.GetRound(), Device: req.GetDeviceId(), Err: err})
+			return nil, err
+		}
+		c.metrics.updates.WithLabelValues("stored", "").Inc()
+		return &vigilv1.SubmitUpdateResponse{Accepted: uint32(n)}, nil
+	}
 	n, cm, err := c.submit(req)
 	if err == nil {
 		if derr := c.durable(ctx, cm); derr != nil {
@@ -277,36 +288,14 @@ func (c *Coordinator) SubmitUpdate(ctx context.Context, req *vigilv1.SubmitUpdat
 
 // submit adds the update to the round's sum and returns the commit that will make it durable.
 func (c *Coordinator) submit(req *vigilv1.SubmitUpdateRequest) (int, *commit, error) {
-	if err := vigilv1.ValidID("device_id", req.GetDeviceId()); err != nil {
-		return 0, nil, reject(codes.InvalidArgument, ReasonInvalidArgument, err.Error())
-	}
-	if len(req.GetNonce()) != vigilv1.NonceSize {
-		return 0, nil, reject(codes.InvalidArgument, ReasonInvalidArgument, fmt.Sprintf("nonce is %d bytes, want %d", len(req.GetNonce()), vigilv1.NonceSize))
-	}
-	u := req.GetUpdate()
-	if u == nil {
-		return 0, nil, reject(codes.InvalidArgument, ReasonBadUpdate, "update is missing")
-	}
-	if u.GetDimension() > vigilv1.MaxParams || len(u.GetValues()) > vigilv1.MaxParams || len(u.GetCiphertexts()) > vigilv1.MaxCiphertexts {
-		return 0, nil, reject(codes.InvalidArgument, ReasonBadUpdate, "update exceeds the size limits")
-	}
-	c.mu.Lock()
-	d, ok := c.devices[req.GetDeviceId()]
-	c.mu.Unlock()
-	if !ok {
-		return 0, nil, reject(codes.NotFound, ReasonUnknownDevice, fmt.Sprintf("device %q is not enrolled", req.GetDeviceId()))
-	}
-	// The signature is checked outside the lock: it hashes the whole update.
-	contrib, err := c.contribution(req, d)
+	return c.submitAt(req, c.cfg.Now())
+}
+
+// submitAt is submit at time now.
+func (c *Coordinator) submitAt(req *vigilv1.SubmitUpdateRequest, now time.Time) (int, *commit, error) {
+	contrib, rec, err := c.verify(req)
 	if err != nil {
 		return 0, nil, err
-	}
-	var rec *record
-	if contrib != nil {
-		// Encoded outside the lock: marshalling the record's head is not free either.
-		if rec, err = c.contribs.encode(contrib); err != nil {
-			return 0, nil, status.Error(codes.Internal, err.Error())
-		}
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -318,8 +307,8 @@ func (c *Coordinator) submit(req *vigilv1.SubmitUpdateRequest) (int, *commit, er
 			return 0, nil, reject(codes.Unavailable, ReasonNotDurable, "the update could not be logged; send it again: "+err.Error())
 		}
 	}
-	n, err := c.engine.Submit(c.cfg.Now(), round.Submission{
-		Device: req.GetDeviceId(), Round: req.GetRound(), Nonce: req.GetNonce(), BaseVersion: req.GetBaseVersion(), Update: u,
+	n, err := c.engine.Submit(now, round.Submission{
+		Device: req.GetDeviceId(), Round: req.GetRound(), Nonce: req.GetNonce(), BaseVersion: req.GetBaseVersion(), Update: req.GetUpdate(),
 	})
 	if err != nil {
 		if undo != nil {
@@ -329,6 +318,33 @@ func (c *Coordinator) submit(req *vigilv1.SubmitUpdateRequest) (int, *commit, er
 	}
 	c.dirty = true
 	return n, c.pending, nil
+}
+
+// verify checks the update's form and signature and returns what the trustees need of it,
+// encoded for the contribution log (nil for updates trustees do not open).
+func (c *Coordinator) verify(req *vigilv1.SubmitUpdateRequest) (*vigilv1.Contribution, *record, error) {
+	if err := checkForm(req); err != nil {
+		return nil, nil, err
+	}
+	c.mu.Lock()
+	d, ok := c.devices[req.GetDeviceId()]
+	c.mu.Unlock()
+	if !ok {
+		return nil, nil, reject(codes.NotFound, ReasonUnknownDevice, fmt.Sprintf("device %q is not enrolled", req.GetDeviceId()))
+	}
+	// The signature is checked outside the lock: it hashes the whole update.
+	contrib, err := c.contribution(req, d)
+	if err != nil {
+		return nil, nil, err
+	}
+	var rec *record
+	if contrib != nil {
+		// Encoded outside the lock: marshalling the record's head is not free either.
+		if rec, err = c.contribs.encode(contrib); err != nil {
+			return nil, nil, status.Error(codes.Internal, err.Error())
+		}
+	}
+	return contrib, rec, nil
 }
 
 func submitStatus(err error) error {

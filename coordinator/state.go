@@ -93,6 +93,7 @@ func (c *Coordinator) snapshotLocked() (*statev1.CoordinatorState, error) {
 		Phase: statev1.Phase_PHASE_COLLECTING, Sum: raw, Count: uint32(sum.Count()),
 		SamplingRate: c.open.privacy.samplingRate, ExpectedParticipants: c.open.privacy.expected,
 		Privacy: encodeRoundPrivacy(c.open.privacy), Kind: c.open.kind, Population: c.open.populationName(),
+		Dimension: uint32(c.open.dim),
 	}
 	if plan, ok := c.engine.Plan(); ok {
 		r.QuorumMin = uint32(plan.Quorum.Min)
@@ -168,7 +169,7 @@ func (c *Coordinator) restore(st *statev1.CoordinatorState) error {
 	if err := c.engine.Restore(rs, sum); err != nil {
 		return fmt.Errorf("coordinator: %w", err)
 	}
-	c.open = openRound{round: r.GetId(), privacy: saved, kind: r.GetKind(), population: pop}
+	c.open = openRound{round: r.GetId(), privacy: saved, kind: r.GetKind(), population: pop, dim: dim}
 	c.servable = r.GetId() // no one waits yet: New has not returned
 	c.log.Info("resumed round", "round", r.GetId(), "updates", sum.Count(), "deadline", rs.Deadline.Format(time.RFC3339))
 	return nil

@@ -442,7 +442,10 @@ type Round struct {
 	QuorumMin uint32 `protobuf:"varint,14,opt,name=quorum_min,json=quorumMin,proto3" json:"quorum_min,omitempty"`
 	// Population names the population model a population or reference round serves; empty for
 	// training rounds.
-	Population    string `protobuf:"bytes,15,opt,name=population,proto3" json:"population,omitempty"`
+	Population string `protobuf:"bytes,15,opt,name=population,proto3" json:"population,omitempty"`
+	// Dimension is the length of the round's updates: what an aggregation frontend checks an
+	// update against before it acknowledges it (the round's plan is this message without a sum).
+	Dimension     uint32 `protobuf:"varint,16,opt,name=dimension,proto3" json:"dimension,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -575,6 +578,13 @@ func (x *Round) GetPopulation() string {
 	return ""
 }
 
+func (x *Round) GetDimension() uint32 {
+	if x != nil {
+		return x.Dimension
+	}
+	return 0
+}
+
 type RoundPrivacy struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// InsecureNoDp: the round is released without differential privacy.
@@ -683,7 +693,7 @@ const file_vigil_state_v1_state_proto_rawDesc = "" +
 	"\x04Task\x12\x16\n" +
 	"\x06device\x18\x01 \x01(\tR\x06device\x12\x14\n" +
 	"\x05nonce\x18\x02 \x01(\fR\x05nonce\x12\x1c\n" +
-	"\tsubmitted\x18\x03 \x01(\bR\tsubmitted\"\xb9\x04\n" +
+	"\tsubmitted\x18\x03 \x01(\bR\tsubmitted\"\xd7\x04\n" +
 	"\x05Round\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12!\n" +
 	"\fbase_version\x18\x02 \x01(\x04R\vbaseVersion\x124\n" +
@@ -702,7 +712,8 @@ const file_vigil_state_v1_state_proto_rawDesc = "" +
 	"quorum_min\x18\x0e \x01(\rR\tquorumMin\x12\x1e\n" +
 	"\n" +
 	"population\x18\x0f \x01(\tR\n" +
-	"populationJ\x04\b\t\x10\n" +
+	"population\x12\x1c\n" +
+	"\tdimension\x18\x10 \x01(\rR\tdimensionJ\x04\b\t\x10\n" +
 	"R\bloss_sum\"\xd4\x01\n" +
 	"\fRoundPrivacy\x12$\n" +
 	"\x0einsecure_no_dp\x18\x01 \x01(\bR\finsecureNoDp\x12)\n" +

@@ -1,0 +1,231 @@
+package coordinator_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"math"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+
+	"github.com/vigilauth/vigil/cluster"
+	"github.com/vigilauth/vigil/coordinator"
+	"github.com/vigilauth/vigil/crypto/he"
+	"github.com/vigilauth/vigil/models/keystroke"
+	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
+)
+
+// embeddedTier is a tier for model on an embedded JetStream server of the test's own.
+func embeddedTier(t *testing.T, model string) *cluster.Tier {
+	t.Helper()
+	ctx := context.Background()
+	srv, err := cluster.StartEmbedded(ctx, t.TempDir(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	nc, err := nats.Connect(srv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	tier, err := cluster.Open(ctx, nc, cluster.Config{Model: model, Replicas: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tier
+}
+
+// serveFrontend serves a frontend of tier over gRPC on loopback and returns a client of it.
+func serveFrontend(t *testing.T, f *encrypted, tier *cluster.Tier) vigilv1.CoordinatorClient {
+	t.Helper()
+	fe, err := coordinator.NewFrontend(coordinator.FrontendConfig{Tier: tier, Sealing: f.sealing, VerifySignatures: f.signed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer(coordinator.ServerOptions()...)
+	fe.Register(srv)
+	go srv.Serve(lis)
+	t.Cleanup(srv.Stop)
+	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(64<<20)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return vigilv1.NewCoordinatorClient(conn)
+}
+
+// sealedUpdate is device d's encrypted, signed answer to its task tk.
+func (f *encrypted) sealedUpdate(t *testing.T, tk *vigilv1.Task, d string, vals []float64) *vigilv1.SubmitUpdateRequest {
+	t.Helper()
+	enc, err := he.NewEncryptor(f.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cts, err := enc.Encrypt(vals, 1, he.UpdateBinding(f.key.Epoch, tk.GetRound(), d, tk.GetNonce()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := &vigilv1.SubmitUpdateRequest{DeviceId: d, Round: tk.GetRound(), Nonce: tk.GetNonce(), BaseVersion: tk.GetBaseVersion(),
+		Update: &vigilv1.Update{Encoding: vigilv1.UpdateEncoding_UPDATE_ENCODING_CKKS_THRESHOLD, Dimension: uint64(len(vals)),
+			ParamsId: f.key.Params().ID(), KeyEpoch: f.key.Epoch, Ciphertexts: cts}}
+	signUpdate(t, f.devices[d], f.key, req)
+	return req
+}
+
+// vector is a deterministic update of the model's size, scaled.
+func vector(scale float64) []float64 {
+	n := spec.NumParams()
+	v := make([]float64, n)
+	for i := range v {
+		v[i] = scale * math.Sin(float64(i)) / math.Sqrt(float64(n))
+	}
+	return v
+}
+
+// checkAverage checks that version 2 is version 1 plus the average of the scales' vectors.
+func checkAverage(t *testing.T, f *encrypted, g coordinator.GlobalModel, scales []float64) {
+	t.Helper()
+	v1, err := coordinator.LoadModel(context.Background(), f.store, "keystroke-ae", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mean float64
+	for _, s := range scales {
+		mean += s / float64(len(scales))
+	}
+	want := vector(mean)
+	var worst float64
+	for i := range want {
+		worst = max(worst, math.Abs(g.Params[i]-v1.Params[i]-want[i]))
+	}
+	if g.Participants != len(scales) || worst > 1e-6 {
+		t.Fatalf("%d participants, max error %.3g of the clip norm, want %d and at most 1e-6", g.Participants, worst, len(scales))
+	}
+}
+
+// TestClusterRoundThroughFrontends runs an encrypted round whose devices hand their updates to
+// two frontends and the leader: each update lands once though every device sends it twice,
+// misfits are refused at the frontend, and the released average is exactly the devices'.
+func TestClusterRoundThroughFrontends(t *testing.T) {
+	tier := embeddedTier(t, "keystroke-ae")
+	devices := []string{"a", "b", "c", "d", "e"}
+	f := startEncrypted(t, coordinator.Config{Rounds: 1, DevicesPerRound: len(devices), MinUpdates: len(devices), MinEnrolled: len(devices),
+		RoundTimeout: time.Minute, Cluster: tier, StateDir: t.TempDir()}, true)
+	ctx := context.Background()
+	done := make(chan error, 1)
+	go func() { done <- f.coord.Run(ctx) }()
+	for _, d := range devices {
+		f.enroll(t, d)
+	}
+	fronts := []vigilv1.CoordinatorClient{serveFrontend(t, f, tier), serveFrontend(t, f, tier), f.api}
+
+	var scales []float64
+	for i, d := range devices {
+		tk := waitTask(t, f.api, d)
+		if i == 0 {
+			// Misfits, refused by the frontend before anything is stored.
+			bad := f.sealedUpdate(t, tk, d, vector(0.1))
+			bad.Signature[0] ^= 1
+			if _, err := fronts[0].SubmitUpdate(ctx, bad); status.Code(err) != codes.PermissionDenied || coordinator.Reason(err) != coordinator.ReasonBadSignature {
+				t.Errorf("badly signed update: %v, want PermissionDenied %s", err, coordinator.ReasonBadSignature)
+			}
+			stale := f.sealedUpdate(t, tk, d, vector(0.1))
+			stale.Nonce = make([]byte, len(stale.Nonce))
+			if _, err := fronts[0].SubmitUpdate(ctx, stale); coordinator.Reason(err) != coordinator.ReasonBadNonce {
+				t.Errorf("update with another nonce: %v, want %s", err, coordinator.ReasonBadNonce)
+			}
+			short := f.sealedUpdate(t, tk, d, vector(0.1)[:100])
+			if _, err := fronts[0].SubmitUpdate(ctx, short); status.Code(err) != codes.InvalidArgument {
+				t.Errorf("update of the wrong dimension: %v, want InvalidArgument", err)
+			}
+		}
+		scale := 0.1 * float64(i+1)
+		req := f.sealedUpdate(t, tk, d, vector(scale))
+		if _, err := fronts[i%len(fronts)].SubmitUpdate(ctx, req); err != nil {
+			t.Fatalf("%s: %v", d, err)
+		}
+		// A device that did not hear the answer sends again, elsewhere.
+		if _, err := fronts[(i+1)%len(fronts)].SubmitUpdate(ctx, req); coordinator.Reason(err) != coordinator.ReasonDuplicate {
+			t.Errorf("%s sending again: %v, want %s", d, err, coordinator.ReasonDuplicate)
+		}
+		scales = append(scales, scale)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(2 * time.Minute):
+		t.Fatal("the round did not complete")
+	}
+	checkAverage(t, f, f.coord.Global(), scales)
+}
+
+// TestClusterLeaderRestartKeepsAcknowledgedUpdates stops the leader in the middle of a round:
+// frontends go on acknowledging updates while it is down, and the restarted leader (same state
+// directory, same tier) adds every acknowledged update once and releases the round.
+func TestClusterLeaderRestartKeepsAcknowledgedUpdates(t *testing.T) {
+	tier := embeddedTier(t, "keystroke-ae")
+	devices := []string{"a", "b", "c", "d"}
+	state := t.TempDir()
+	cfg := coordinator.Config{Rounds: 1, DevicesPerRound: len(devices), MinUpdates: len(devices), MinEnrolled: len(devices),
+		RoundTimeout: time.Minute, Cluster: tier, StateDir: state}
+	f := startEncrypted(t, cfg, true)
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.coord.Run(ctx) }()
+	for _, d := range devices {
+		f.enroll(t, d)
+	}
+	front := serveFrontend(t, f, tier)
+	tasks := map[string]*vigilv1.Task{}
+	for _, d := range devices {
+		tasks[d] = waitTask(t, f.api, d)
+	}
+	var scales []float64
+	submit := func(i int) {
+		t.Helper()
+		scale := 0.2 * float64(i+1)
+		if _, err := front.SubmitUpdate(context.Background(), f.sealedUpdate(t, tasks[devices[i]], devices[i], vector(scale))); err != nil {
+			t.Fatalf("%s: %v", devices[i], err)
+		}
+		scales = append(scales, scale)
+	}
+	submit(0)
+	submit(1)
+	stop()
+	<-done
+	// The leader is down; the frontend still takes updates for the round.
+	submit(2)
+	submit(3)
+
+	cfg.Store, cfg.Spec, cfg.FeatureSet, cfg.Root = f.store, spec, keystroke.TimingFeatureSet, f.root
+	cfg.Privacy.ClipNorm, cfg.Privacy.InsecureNoDP = 1, true
+	leader, err := coordinator.New(context.Background(), cfg, f.sealing)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { done <- leader.Run(context.Background()) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(2 * time.Minute):
+		t.Fatal("the restarted leader did not complete the round")
+	}
+	checkAverage(t, f, leader.Global(), scales)
+}

@@ -1,0 +1,201 @@
+package coordinator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/vigilauth/vigil/aggregation"
+	"github.com/vigilauth/vigil/cluster"
+	"github.com/vigilauth/vigil/coordinator/round"
+	"github.com/vigilauth/vigil/pki"
+	statev1 "github.com/vigilauth/vigil/proto/vigil/state/v1"
+	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
+)
+
+// FrontendConfig configures an aggregation frontend.
+type FrontendConfig struct {
+	// Tier is the coordinator tier the frontend stores updates in; its leader adds them.
+	Tier *cluster.Tier
+	// Sealing is the leader's: the frontend checks updates against the same sums.
+	Sealing Sealing
+	// VerifySignatures checks each update's signature against its device's record, as a
+	// leader with a root of trust does (Config.Root).
+	VerifySignatures bool
+	// RequireDevice refuses calls not made with the certificate of the device they name, as a
+	// leader with an Enroller does (serve with pki's TLS configuration).
+	RequireDevice bool
+	// Now is the clock the deadline is checked with (default time.Now).
+	Now func() time.Time
+	// Logger receives structured logs (default: discard).
+	Logger *slog.Logger
+}
+
+// Frontend is a stateless aggregation frontend of a coordinator tier (intake.go): devices hand
+// it their updates, which it checks as the round leader would (task, signature, the update's
+// form, by adding it to a partial sum of its own) and stores in the tier, acknowledging one
+// only once the tier holds it inside the round. Any number of frontends serve one round; the
+// tier accepts each device's update once. Enrolment, tasks and models stay with the leader.
+type Frontend struct {
+	vigilv1.UnimplementedCoordinatorServer
+
+	cfg FrontendConfig
+	log *slog.Logger
+
+	mu     sync.Mutex
+	round  uint64
+	engine *round.Engine // the round's plan, for its checks; it never adds
+	check  *checkSum
+}
+
+// NewFrontend returns a frontend storing updates in cfg.Tier.
+func NewFrontend(cfg FrontendConfig) (*Frontend, error) {
+	if cfg.Tier == nil || cfg.Sealing == nil {
+		return nil, errors.New("coordinator: a frontend needs a tier and the leader's sealing")
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return &Frontend{cfg: cfg, log: cfg.Logger}, nil
+}
+
+// Register adds the frontend's service to s.
+func (f *Frontend) Register(s *grpc.Server) { vigilv1.RegisterCoordinatorServer(s, f) }
+
+// SubmitUpdate implements vigilv1.CoordinatorServer.
+func (f *Frontend) SubmitUpdate(ctx context.Context, req *vigilv1.SubmitUpdateRequest) (*vigilv1.SubmitUpdateResponse, error) {
+	err := f.submit(ctx, req)
+	if err != nil {
+		f.log.Info("update rejected", "device", req.GetDeviceId(), "round", req.GetRound(), "err", status.Convert(err).Message())
+		return nil, err
+	}
+	return &vigilv1.SubmitUpdateResponse{}, nil
+}
+
+func (f *Frontend) submit(ctx context.Context, req *vigilv1.SubmitUpdateRequest) error {
+	if f.cfg.RequireDevice {
+		if err := pki.RequireDevice(ctx, req.GetDeviceId()); err != nil {
+			return err
+		}
+	}
+	if err := checkForm(req); err != nil {
+		return err
+	}
+	engine, check, err := f.roundOf(ctx, req.GetRound())
+	if err != nil {
+		return err
+	}
+	f.mu.Lock()
+	err = engine.Check(f.cfg.Now(), round.Submission{
+		Device: req.GetDeviceId(), Round: req.GetRound(), Nonce: req.GetNonce(), BaseVersion: req.GetBaseVersion(), Update: req.GetUpdate(),
+	})
+	f.mu.Unlock()
+	if err != nil {
+		return submitStatus(err)
+	}
+	raw, err := f.cfg.Tier.Device(ctx, req.GetDeviceId())
+	if errors.Is(err, cluster.ErrNoDevice) {
+		return reject(codes.NotFound, ReasonUnknownDevice, fmt.Sprintf("device %q is not enrolled", req.GetDeviceId()))
+	}
+	if err != nil {
+		return reject(codes.Unavailable, ReasonNotDurable, "the registry cannot be read; send the update again: "+err.Error())
+	}
+	var rec statev1.Device
+	if err := proto.Unmarshal(raw, &rec); err != nil {
+		return status.Errorf(codes.Internal, "device %q's record in the tier: %v", req.GetDeviceId(), err)
+	}
+	if th, ok := f.cfg.Sealing.(*ThresholdHE); ok && req.GetUpdate().GetEncoding() == vigilv1.UpdateEncoding_UPDATE_ENCODING_CKKS_THRESHOLD {
+		if _, err := th.contribution(req, device{region: rec.GetRegion(), record: rec.GetRecord()}, f.cfg.VerifySignatures); err != nil {
+			return err
+		}
+	}
+	return storeUpdate(ctx, f.cfg.Tier, check, req)
+}
+
+// roundOf returns the round's plan as an engine to check updates with, reading the plan from
+// the tier the first time the round is named.
+func (f *Frontend) roundOf(ctx context.Context, id uint64) (*round.Engine, *checkSum, error) {
+	f.mu.Lock()
+	if f.round == id && f.engine != nil {
+		defer f.mu.Unlock()
+		return f.engine, f.check, nil
+	}
+	cur := f.round
+	f.mu.Unlock()
+	if id < cur {
+		return nil, nil, reject(codes.FailedPrecondition, ReasonUnknownRound, fmt.Sprintf("round %d is over; round %d is open", id, cur))
+	}
+	raw, err := f.cfg.Tier.Plan(ctx, id)
+	if errors.Is(err, cluster.ErrNoPlan) {
+		return nil, nil, reject(codes.FailedPrecondition, ReasonUnknownRound, fmt.Sprintf("round %d has not started", id))
+	}
+	if err != nil {
+		return nil, nil, reject(codes.Unavailable, ReasonNotDurable, "the round's plan cannot be read; send the update again: "+err.Error())
+	}
+	var plan statev1.Round
+	if err := proto.Unmarshal(raw, &plan); err != nil {
+		return nil, nil, status.Errorf(codes.Internal, "round %d's plan: %v", id, err)
+	}
+	engine, check, err := f.planned(&plan)
+	if err != nil {
+		return nil, nil, status.Errorf(codes.Internal, "round %d's plan: %v", id, err)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if id > f.round {
+		f.round, f.engine, f.check = id, engine, check
+	}
+	if f.round != id {
+		return nil, nil, reject(codes.FailedPrecondition, ReasonUnknownRound, fmt.Sprintf("round %d is over; round %d is open", id, f.round))
+	}
+	return f.engine, f.check, nil
+}
+
+func (f *Frontend) planned(plan *statev1.Round) (*round.Engine, *checkSum, error) {
+	engine, err := round.New(round.Config{ExpectedParticipants: 1, Quorum: aggregation.Quorum{Min: 1}, Timeout: time.Hour}, plan.GetId()-1)
+	if err != nil {
+		return nil, nil, err
+	}
+	sum, err := f.cfg.Sealing.NewSum(int(plan.GetDimension()))
+	if err != nil {
+		return nil, nil, err
+	}
+	s := round.State{Round: plan.GetId(), BaseVersion: plan.GetBaseVersion(), Started: plan.GetStarted().AsTime(), Deadline: plan.GetDeadline().AsTime()}
+	for _, t := range plan.GetTasks() {
+		s.Tasks = append(s.Tasks, round.TaskState{Device: t.GetDevice(), Nonce: t.GetNonce()})
+	}
+	if err := engine.Restore(s, sum); err != nil {
+		return nil, nil, err
+	}
+	return engine, &checkSum{sum: sum}, nil
+}
+
+// checkForm checks what an update must be before anything is looked up for it.
+func checkForm(req *vigilv1.SubmitUpdateRequest) error {
+	if err := vigilv1.ValidID("device_id", req.GetDeviceId()); err != nil {
+		return reject(codes.InvalidArgument, ReasonInvalidArgument, err.Error())
+	}
+	if len(req.GetNonce()) != vigilv1.NonceSize {
+		return reject(codes.InvalidArgument, ReasonInvalidArgument, fmt.Sprintf("nonce is %d bytes, want %d", len(req.GetNonce()), vigilv1.NonceSize))
+	}
+	u := req.GetUpdate()
+	if u == nil {
+		return reject(codes.InvalidArgument, ReasonBadUpdate, "update is missing")
+	}
+	if u.GetDimension() > vigilv1.MaxParams || len(u.GetValues()) > vigilv1.MaxParams || len(u.GetCiphertexts()) > vigilv1.MaxCiphertexts {
+		return reject(codes.InvalidArgument, ReasonBadUpdate, "update exceeds the size limits")
+	}
+	return nil
+}

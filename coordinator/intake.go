@@ -1,0 +1,299 @@
+package coordinator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/vigilauth/vigil/aggregation"
+	"github.com/vigilauth/vigil/cluster"
+	"github.com/vigilauth/vigil/coordinator/round"
+	statev1 "github.com/vigilauth/vigil/proto/vigil/state/v1"
+	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
+)
+
+// With Config.Cluster set the coordinator is the round leader of a tier on JetStream (package
+// cluster). Updates reach the round through the tier's replicated stream instead of straight
+// into the sum: SubmitUpdate, here or at any Frontend, checks an update completely and stores
+// it in the stream, exactly once per round and device, and acknowledges it once it is stored.
+// The leader follows the stream into the round's sum and contribution log, and closes the
+// round with a marker in the same stream, so that the participant set is exactly the updates
+// stored before the marker. A leader that restarts replays the open round from the stream:
+// updates already in its saved sum are duplicates, the others are added.
+
+// intake is the leader's side of the tier for the open round.
+type intake struct {
+	tier *cluster.Tier
+
+	mu      sync.Mutex
+	round   uint64
+	drained chan struct{} // closed when the follower has added every update before the marker
+	stop    context.CancelFunc
+	check   *checkSum
+	changed map[string]struct{} // devices whose record the tier must learn or forget
+}
+
+// checkSum is a partial sum an update is added to before it is acknowledged: Add checks an
+// update completely, so what the leader later adds from the stream cannot be refused.
+type checkSum struct {
+	mu  sync.Mutex
+	sum aggregation.Accumulator
+}
+
+func (s *checkSum) add(from aggregation.Origin, u *vigilv1.Update) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sum.Add(from, u)
+}
+
+// planLocked is the open round as frontends need it: its snapshot without the sum. c.mu must
+// be held.
+func (c *Coordinator) planLocked() ([]byte, error) {
+	st, err := c.snapshotLocked()
+	if err != nil {
+		return nil, err
+	}
+	r := st.GetRound()
+	if r == nil {
+		return nil, ErrNoOpenRound
+	}
+	r.Sum, r.Count = nil, 0
+	for _, t := range r.Tasks {
+		t.Submitted = false
+	}
+	return proto.MarshalOptions{Deterministic: true}.Marshal(r)
+}
+
+// serveIntake publishes the open round's plan and starts following its updates. It is called
+// once the round's start is durable, and again for a round resumed at restart.
+func (c *Coordinator) serveIntake(ctx context.Context) error {
+	in := c.intake
+	c.mu.Lock()
+	id := c.engine.Current()
+	plan, err := c.planLocked()
+	dim := c.open.dim
+	c.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if err := in.tier.PublishPlan(ctx, id, plan); err != nil {
+		return err
+	}
+	sum, err := c.sealing.NewSum(dim)
+	if err != nil {
+		return err
+	}
+	fctx, stop := context.WithCancel(ctx)
+	drained := make(chan struct{})
+	in.mu.Lock()
+	if in.stop != nil {
+		in.stop()
+	}
+	in.round, in.drained, in.stop, in.check = id, drained, stop, &checkSum{sum: sum}
+	in.mu.Unlock()
+	go c.follow(fctx, id, drained)
+	return nil
+}
+
+// follow adds the round's stored updates to its sum until the round's marker, trying again
+// from the start after an error (what it added already comes back as duplicates).
+func (c *Coordinator) follow(ctx context.Context, id uint64, drained chan struct{}) {
+	for {
+		err := c.intake.tier.Follow(ctx, id, c.ingest)
+		if err == nil {
+			close(drained)
+			c.notify()
+			return
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		c.log.Warn("following the round's updates failed; trying again", "round", id, "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// ingest adds one update the tier stored to the round. An update refused here was acknowledged
+// to its device and is lost: that is logged as an error and counted.
+func (c *Coordinator) ingest(u cluster.Update) error {
+	var req vigilv1.SubmitUpdateRequest
+	err := proto.Unmarshal(u.Data, &req)
+	if err == nil && req.GetDeviceId() != u.Device {
+		err = fmt.Errorf("stored under device %q, names %q", u.Device, req.GetDeviceId())
+	}
+	if err == nil {
+		// The frontend checked the deadline when it stored the update; the marker, not the
+		// leader's clock, decides which updates are in.
+		at := u.Stored
+		c.mu.Lock()
+		if rs, ok := c.engine.State(); ok && at.After(rs.Deadline) {
+			at = rs.Deadline
+		}
+		c.mu.Unlock()
+		var n int
+		if n, _, err = c.submitAt(&req, at); err == nil {
+			c.metrics.updates.WithLabelValues("followed", "").Inc()
+			c.emit(Event{Kind: UpdateAccepted, Round: req.GetRound(), Device: u.Device, Accepted: n})
+			return nil
+		}
+	}
+	if Reason(err) == ReasonDuplicate {
+		return nil // added before a restart or a retried follow
+	}
+	c.metrics.updates.WithLabelValues("lost", Reason(err)).Inc()
+	c.log.Error("an update the tier acknowledged could not be added to the round", "device", u.Device, "seq", u.Seq, "err", err)
+	return nil
+}
+
+// closeIntake closes the open round in the tier and waits until every update stored before the
+// marker is in the sum.
+func (c *Coordinator) closeIntake(ctx context.Context, id uint64) error {
+	in := c.intake
+	in.mu.Lock()
+	drained, ok := in.drained, in.round == id
+	in.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("coordinator: round %d is not being followed", id)
+	}
+	if _, err := in.tier.Close(ctx, id); err != nil {
+		return err
+	}
+	select {
+	case <-drained:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// forgetIntake stops following the round and deletes it from the tier.
+func (c *Coordinator) forgetIntake(ctx context.Context, id uint64) {
+	in := c.intake
+	in.mu.Lock()
+	if in.round == id && in.stop != nil {
+		in.stop()
+		in.round, in.stop, in.check = 0, nil, nil
+	}
+	in.mu.Unlock()
+	if err := in.tier.Forget(ctx, id); err != nil {
+		c.log.Warn("the tier keeps a finished round", "round", id, "err", err)
+	}
+}
+
+// submitToIntake is SubmitUpdate for a leader with a tier: it checks the update as the round
+// would and stores it in the tier, which the follower adds to the sum.
+func (c *Coordinator) submitToIntake(ctx context.Context, req *vigilv1.SubmitUpdateRequest) (int, error) {
+	if _, _, err := c.verify(req); err != nil {
+		return 0, err
+	}
+	c.mu.Lock()
+	err := c.engine.Check(c.cfg.Now(), round.Submission{
+		Device: req.GetDeviceId(), Round: req.GetRound(), Nonce: req.GetNonce(), BaseVersion: req.GetBaseVersion(), Update: req.GetUpdate(),
+	})
+	n := 0
+	if s := c.engine.Sum(); s != nil {
+		n = s.Count()
+	}
+	c.mu.Unlock()
+	if err != nil {
+		return 0, submitStatus(err)
+	}
+	c.intake.mu.Lock()
+	check := c.intake.check
+	if c.intake.round != req.GetRound() {
+		check = nil
+	}
+	c.intake.mu.Unlock()
+	if check == nil {
+		return 0, reject(codes.FailedPrecondition, ReasonUnknownRound, fmt.Sprintf("round %d is not taking updates", req.GetRound()))
+	}
+	return n + 1, storeUpdate(ctx, c.intake.tier, check, req)
+}
+
+// storeUpdate adds req to check and stores it in the tier, mapping the tier's answers to the
+// statuses devices act on.
+func storeUpdate(ctx context.Context, tier *cluster.Tier, check *checkSum, req *vigilv1.SubmitUpdateRequest) error {
+	if err := check.add(aggregation.Origin{Round: req.GetRound(), Device: req.GetDeviceId(), Nonce: req.GetNonce()}, req.GetUpdate()); err != nil {
+		return submitStatus(err)
+	}
+	raw, err := proto.Marshal(req)
+	if err != nil {
+		return reject(codes.InvalidArgument, ReasonBadUpdate, err.Error())
+	}
+	_, err = tier.Accept(ctx, req.GetRound(), req.GetDeviceId(), raw)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, cluster.ErrDuplicate):
+		return reject(codes.AlreadyExists, ReasonDuplicate, err.Error())
+	case errors.Is(err, cluster.ErrClosed):
+		return reject(codes.FailedPrecondition, ReasonRoundClosed, err.Error())
+	}
+	return reject(codes.Unavailable, ReasonNotDurable, "the update could not be confirmed stored; send it again: "+err.Error())
+}
+
+// noteDeviceLocked marks the device's record for the tier. c.mu must be held.
+func (c *Coordinator) noteDeviceLocked(id string) {
+	if c.intake != nil {
+		c.intake.mu.Lock()
+		c.intake.changed[id] = struct{}{}
+		c.intake.mu.Unlock()
+	}
+}
+
+// syncDevices gives the tier the records of the devices admitted or removed since the last
+// call; one that fails is tried again at the next.
+func (c *Coordinator) syncDevices(ctx context.Context) {
+	in := c.intake
+	if in == nil {
+		return
+	}
+	in.mu.Lock()
+	ids := make([]string, 0, len(in.changed))
+	for id := range in.changed {
+		ids = append(ids, id)
+	}
+	clear(in.changed)
+	in.mu.Unlock()
+	for _, id := range ids {
+		c.mu.Lock()
+		d, ok := c.devices[id]
+		c.mu.Unlock()
+		var err error
+		if ok {
+			var raw []byte
+			if raw, err = proto.Marshal(&statev1.Device{Id: id, Region: d.region, Record: d.record}); err == nil {
+				err = in.tier.PutDevice(ctx, id, raw)
+			}
+		} else {
+			err = in.tier.DeleteDevice(ctx, id)
+		}
+		if err != nil {
+			c.log.Warn("the tier does not know the device's record yet; frontends refuse its updates meanwhile", "device", id, "err", err)
+			in.mu.Lock()
+			in.changed[id] = struct{}{}
+			in.mu.Unlock()
+		}
+	}
+}
+
+// startIntake serves the open round through the tier, or aborts it: no device could hand in
+// an update without its plan.
+func (c *Coordinator) startIntake(ctx context.Context) {
+	if err := c.serveIntake(ctx); err != nil {
+		c.log.Error("the tier cannot take the round; aborting it", "err", err)
+		c.mu.Lock()
+		c.abort = "the tier could not take the round's plan: " + err.Error()
+		c.mu.Unlock()
+		c.notify()
+	}
+}
