@@ -13,6 +13,7 @@ import (
 	"github.com/vigilauth/vigil/aggregation"
 	"github.com/vigilauth/vigil/cluster"
 	"github.com/vigilauth/vigil/coordinator/round"
+	"github.com/vigilauth/vigil/crypto/he"
 	statev1 "github.com/vigilauth/vigil/proto/vigil/state/v1"
 	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
 )
@@ -222,7 +223,10 @@ func (c *Coordinator) submitToIntake(ctx context.Context, req *vigilv1.SubmitUpd
 // storeUpdate adds req to check and stores it in the tier, mapping the tier's answers to the
 // statuses devices act on.
 func storeUpdate(ctx context.Context, tier *cluster.Tier, check *checkSum, req *vigilv1.SubmitUpdateRequest) error {
-	if err := check.add(aggregation.Origin{Round: req.GetRound(), Device: req.GetDeviceId(), Nonce: req.GetNonce()}, req.GetUpdate()); err != nil {
+	// The same ciphertexts under the same binding are the device sending again after an
+	// answer it did not hear: the tier says whether it holds them.
+	err := check.add(aggregation.Origin{Round: req.GetRound(), Device: req.GetDeviceId(), Nonce: req.GetNonce()}, req.GetUpdate())
+	if err != nil && !errors.Is(err, he.ErrReplay) {
 		return submitStatus(err)
 	}
 	raw, err := proto.Marshal(req)
