@@ -45,10 +45,11 @@ type Config struct {
 //
 // The behavioural defaults were tuned with the real keystroke models (guard/behaviour) by
 // replaying the first 100 participants of the Aalto keystroke data through the guard (package
-// guard/takeover, vigil eval takeover), and checked on the other 400 at epsilon 8: a takeover by
-// another person is challenged after a median of about 42 of their keystrokes, 1.2-1.6% of
-// takeovers are never challenged, and a genuine user sees about 0.4 challenges per 1,000
-// keystrokes.
+// guard/takeover, vigil eval takeover), and checked on the other 400 at epsilon 8 (seeds 1-5,
+// with guard/behaviour's recalibration of windows by their corrections): a takeover by another
+// person is challenged after a median of 40-42 of their keystrokes, 1.1-1.45% of takeovers are
+// never challenged, and a genuine user sees 0.34-0.45 challenges per 1,000 keystrokes (0.395 on
+// average).
 type TrustConfig struct {
 	// InitialTrust is where a new user's sessions start: moderate, above the soft-challenge
 	// band but below what sensitive resources usually require. Default 75.

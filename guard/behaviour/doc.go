@@ -5,7 +5,10 @@
 // A Scorer turns each window of keystrokes the guard hands it into the timings of
 // keystroke.TimingExtractor, scores them with the user's keystroke model (a calibrated anomaly,
 // 0.5 at the user's own threshold) and passes on the features that deviated most, in plain
-// words with their values and the user's usual values. The live path allocates nothing. It keeps
+// words with their values and the user's usual values. It recalibrates the anomaly by the
+// window's corrections (backspace, delete, arrow keys): a burst of them makes any typing unlike
+// the owner's enrolment, the owner's own included, so a window with more than the typical share
+// weighs less against the owner, one with fewer more. The live path allocates nothing. It keeps
 // the last windows it scored, so that when a challenge is passed or an analyst confirms the
 // owner, the model learns from the owner's windows of that session (models.UserModel.Feedback),
 // and genuine drift stops raising alarms; a session found compromised is never learnt from.

@@ -75,8 +75,9 @@ func (s *Scorer) Stats() Stats {
 }
 
 // ScoreKeystrokes implements guard.BehaviourScorer: it extracts the window's timings, scores
-// them with the user's model and explains the score with the model's deviations. A window
-// too sparse to describe (mostly pauses or keys without timings) gets guard.ErrNotScored.
+// them with the user's model, recalibrates the anomaly by the window's corrections (see
+// editEvidence) and explains the score with the model's deviations. A window too sparse to
+// describe (mostly pauses or keys without timings) gets guard.ErrNotScored.
 func (s *Scorer) ScoreKeystrokes(window []guard.KeystrokeEvent) (guard.BehaviourScore, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -100,6 +101,7 @@ func (s *Scorer) ScoreKeystrokes(window []guard.KeystrokeEvent) (guard.Behaviour
 	if math.IsNaN(anomaly) {
 		return guard.BehaviourScore{}, fmt.Errorf("behaviour: the model scored a window NaN")
 	}
+	anomaly = editCalibrated(anomaly, window)
 	s.stats.Scored++
 	s.recent.add(window[0].Session, window[0].Press, window[len(window)-1].Press, w)
 	s.devs = s.devs[:0]
