@@ -35,6 +35,9 @@ type EmbeddedConfig struct {
 	Dir string
 	// Addr is the client listen address, host:port; empty means 127.0.0.1 on a random port.
 	Addr string
+	// Token, if set, is the secret every client must present (nats.Token): the coordinator's
+	// frontends hold it, other local users do not.
+	Token string
 }
 
 // Embedded is a single-node nats-server with JetStream running in this process: the default
@@ -109,6 +112,7 @@ func (c EmbeddedConfig) options() (*server.Options, error) {
 		MaxPayload:         embeddedMaxPayload,
 		JetStream:          true,
 		StoreDir:           dir,
+		Authorization:      c.Token,
 		JetStreamMaxMemory: embeddedMaxMemory,
 		JetStreamMaxStore:  embeddedMaxStore,
 		// The server is a library here: the process's logging and signals are the binary's.

@@ -46,7 +46,7 @@ func embeddedTier(t *testing.T, model string) *cluster.Tier {
 // serveFrontend serves a frontend of tier over gRPC on loopback and returns a client of it.
 func serveFrontend(t *testing.T, f *encrypted, tier *cluster.Tier) vigilv1.CoordinatorClient {
 	t.Helper()
-	fe, err := coordinator.NewFrontend(coordinator.FrontendConfig{Tier: tier, Sealing: f.sealing, VerifySignatures: f.signed})
+	fe, err := coordinator.NewFrontend(coordinator.FrontendConfig{Tier: tier, Key: f.key, VerifySignatures: f.signed})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -311,10 +311,10 @@ func (f fileContributions) All() iter.Seq2[*vigilv1.Contribution, error] {
 // returns what the trustees need of it; nil for a sealing whose sums trustees do not open.
 // Without a root (unit tests of the coordinator alone) the signature is not checked here;
 // trustees always have one and refuse a round with an unsigned update.
-func (c *Coordinator) contribution(req *vigilv1.SubmitUpdateRequest, d device) (*vigilv1.Contribution, error) {
+func (c *Coordinator) contribution(req *vigilv1.SubmitUpdateRequest, d device, signatureChecked bool) (*vigilv1.Contribution, error) {
 	th, ok := c.sealing.(*ThresholdHE)
 	if !ok || req.GetUpdate().GetEncoding() != vigilv1.UpdateEncoding_UPDATE_ENCODING_CKKS_THRESHOLD {
 		return nil, nil // the sum refuses what is not a threshold CKKS update
 	}
-	return th.contribution(req, d, c.cfg.Root != nil)
+	return th.contribution(req, d, c.cfg.Root != nil && !signatureChecked)
 }

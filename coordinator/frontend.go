@@ -17,6 +17,7 @@ import (
 	"github.com/vigilauth/vigil/aggregation"
 	"github.com/vigilauth/vigil/cluster"
 	"github.com/vigilauth/vigil/coordinator/round"
+	"github.com/vigilauth/vigil/crypto/he"
 	"github.com/vigilauth/vigil/pki"
 	statev1 "github.com/vigilauth/vigil/proto/vigil/state/v1"
 	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
@@ -26,8 +27,9 @@ import (
 type FrontendConfig struct {
 	// Tier is the coordinator tier the frontend stores updates in; its leader adds them.
 	Tier *cluster.Tier
-	// Sealing is the leader's: the frontend checks updates against the same sums.
-	Sealing Sealing
+	// Key is the key epoch updates are encrypted under; nil takes plaintext updates, as a
+	// leader with Insecure sealing does.
+	Key *he.KeyEpoch
 	// VerifySignatures checks each update's signature against its device's record, as a
 	// leader with a root of trust does (Config.Root).
 	VerifySignatures bool
@@ -48,8 +50,9 @@ type FrontendConfig struct {
 type Frontend struct {
 	vigilv1.UnimplementedCoordinatorServer
 
-	cfg FrontendConfig
-	log *slog.Logger
+	cfg     FrontendConfig
+	log     *slog.Logger
+	sealing Sealing
 
 	mu     sync.Mutex
 	round  uint64
@@ -59,8 +62,13 @@ type Frontend struct {
 
 // NewFrontend returns a frontend storing updates in cfg.Tier.
 func NewFrontend(cfg FrontendConfig) (*Frontend, error) {
-	if cfg.Tier == nil || cfg.Sealing == nil {
-		return nil, errors.New("coordinator: a frontend needs a tier and the leader's sealing")
+	if cfg.Tier == nil {
+		return nil, errors.New("coordinator: a frontend needs a tier")
+	}
+	var sealing Sealing = Insecure{}
+	if cfg.Key != nil {
+		// Only the key's parameters are used: a frontend opens no sum.
+		sealing = &ThresholdHE{key: cfg.Key}
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -68,7 +76,7 @@ func NewFrontend(cfg FrontendConfig) (*Frontend, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	return &Frontend{cfg: cfg, log: cfg.Logger}, nil
+	return &Frontend{cfg: cfg, log: cfg.Logger, sealing: sealing}, nil
 }
 
 // Register adds the frontend's service to s.
@@ -116,7 +124,7 @@ func (f *Frontend) submit(ctx context.Context, req *vigilv1.SubmitUpdateRequest)
 	if err := proto.Unmarshal(raw, &rec); err != nil {
 		return status.Errorf(codes.Internal, "device %q's record in the tier: %v", req.GetDeviceId(), err)
 	}
-	if th, ok := f.cfg.Sealing.(*ThresholdHE); ok && req.GetUpdate().GetEncoding() == vigilv1.UpdateEncoding_UPDATE_ENCODING_CKKS_THRESHOLD {
+	if th, ok := f.sealing.(*ThresholdHE); ok && req.GetUpdate().GetEncoding() == vigilv1.UpdateEncoding_UPDATE_ENCODING_CKKS_THRESHOLD {
 		if _, err := th.contribution(req, device{region: rec.GetRegion(), record: rec.GetRecord()}, f.cfg.VerifySignatures); err != nil {
 			return err
 		}
@@ -168,7 +176,7 @@ func (f *Frontend) planned(plan *statev1.Round) (*round.Engine, *checkSum, error
 	if err != nil {
 		return nil, nil, err
 	}
-	sum, err := f.cfg.Sealing.NewSum(int(plan.GetDimension()))
+	sum, err := f.sealing.NewSum(int(plan.GetDimension()))
 	if err != nil {
 		return nil, nil, err
 	}

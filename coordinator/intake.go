@@ -141,7 +141,7 @@ func (c *Coordinator) ingest(u cluster.Update) error {
 		}
 		c.mu.Unlock()
 		var n int
-		if n, _, err = c.submitAt(&req, at); err == nil {
+		if n, _, err = c.submitAt(&req, at, true); err == nil {
 			c.metrics.updates.WithLabelValues("followed", "").Inc()
 			c.emit(Event{Kind: UpdateAccepted, Round: req.GetRound(), Device: u.Device, Accepted: n})
 			return nil
@@ -193,7 +193,7 @@ func (c *Coordinator) forgetIntake(ctx context.Context, id uint64) {
 // submitToIntake is SubmitUpdate for a leader with a tier: it checks the update as the round
 // would and stores it in the tier, which the follower adds to the sum.
 func (c *Coordinator) submitToIntake(ctx context.Context, req *vigilv1.SubmitUpdateRequest) (int, error) {
-	if _, _, err := c.verify(req); err != nil {
+	if _, _, err := c.verify(req, false); err != nil {
 		return 0, err
 	}
 	c.mu.Lock()

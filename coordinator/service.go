@@ -288,12 +288,13 @@ func (c *Coordinator) SubmitUpdate(ctx context.Context, req *vigilv1.SubmitUpdat
 
 // submit adds the update to the round's sum and returns the commit that will make it durable.
 func (c *Coordinator) submit(req *vigilv1.SubmitUpdateRequest) (int, *commit, error) {
-	return c.submitAt(req, c.cfg.Now())
+	return c.submitAt(req, c.cfg.Now(), false)
 }
 
-// submitAt is submit at time now.
-func (c *Coordinator) submitAt(req *vigilv1.SubmitUpdateRequest, now time.Time) (int, *commit, error) {
-	contrib, rec, err := c.verify(req)
+// submitAt is submit at time now. stored says the update comes from the tier, whose
+// frontends checked its signature before they stored it (the trustees check it again).
+func (c *Coordinator) submitAt(req *vigilv1.SubmitUpdateRequest, now time.Time, stored bool) (int, *commit, error) {
+	contrib, rec, err := c.verify(req, stored)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -322,7 +323,7 @@ func (c *Coordinator) submitAt(req *vigilv1.SubmitUpdateRequest, now time.Time) 
 
 // verify checks the update's form and signature and returns what the trustees need of it,
 // encoded for the contribution log (nil for updates trustees do not open).
-func (c *Coordinator) verify(req *vigilv1.SubmitUpdateRequest) (*vigilv1.Contribution, *record, error) {
+func (c *Coordinator) verify(req *vigilv1.SubmitUpdateRequest, signatureChecked bool) (*vigilv1.Contribution, *record, error) {
 	if err := checkForm(req); err != nil {
 		return nil, nil, err
 	}
@@ -333,7 +334,7 @@ func (c *Coordinator) verify(req *vigilv1.SubmitUpdateRequest) (*vigilv1.Contrib
 		return nil, nil, reject(codes.NotFound, ReasonUnknownDevice, fmt.Sprintf("device %q is not enrolled", req.GetDeviceId()))
 	}
 	// The signature is checked outside the lock: it hashes the whole update.
-	contrib, err := c.contribution(req, d)
+	contrib, err := c.contribution(req, d, signatureChecked)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -46,6 +46,10 @@ const (
 	keepaliveMin = 20 * time.Second
 )
 
+// Service is what ServeCoordinator serves: a *coordinator.Coordinator, or a
+// *coordinator.Frontend of its tier, which devices reach the same way.
+type Service interface{ Register(*grpc.Server) }
+
 // CoordinatorServers serve the coordinator's API on one address, as two gRPC servers behind a
 // pki.Split: connections with a verified device certificate reach the full API with the 40 MiB
 // message limit; connections without one reach a server that serves Enroll only, reads at most
@@ -58,7 +62,7 @@ type CoordinatorServers struct {
 // ServeCoordinator starts serving coord on lis with cert, verifying device certificates
 // against clientCAs and revs; devices are limited to rate calls per second each. conns sets
 // the connection caps (its TLS is filled in here; zero fields take pki's defaults).
-func ServeCoordinator(lis net.Listener, coord *coordinator.Coordinator, cert tls.Certificate, clientCAs *x509.CertPool, revs *pki.Revocations, rate float64, conns pki.ListenerConfig, measure ...grpc.ServerOption) (*CoordinatorServers, error) {
+func ServeCoordinator(lis net.Listener, coord Service, cert tls.Certificate, clientCAs *x509.CertPool, revs *pki.Revocations, rate float64, conns pki.ListenerConfig, measure ...grpc.ServerOption) (*CoordinatorServers, error) {
 	devLim, err := pki.NewLimiter(pki.LimiterConfig{Rate: rate, Burst: 2 * int(rate)})
 	if err != nil {
 		return nil, err
