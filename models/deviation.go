@@ -82,7 +82,8 @@ func (t *topDeviations) admits(b int, evid float64) bool {
 
 // place records the event in the list: adding to its bucket's item, or listing its bucket.
 func (t *topDeviations) place(b, k int, v, base, z, evid float64) {
-	for i := 0; i < t.n; i++ {
+	// Most events placed are of a bucket not listed, which mask tells without the search.
+	for i := 0; i < t.n && t.mask&(1<<(uint(b)&63)) != 0; i++ {
 		if it := &t.items[i]; it.bucket == b {
 			it.sumV += v
 			it.sumZ += z
@@ -111,16 +112,16 @@ func (t *topDeviations) place(b, k int, v, base, z, evid float64) {
 // update recomputes mask and weak after the items changed.
 func (t *topDeviations) update() {
 	var mask uint64
-	weakest := 0
+	weakest, least := 0, t.items[0].evid
 	for i := 0; i < t.n; i++ {
 		mask |= 1 << (uint(t.items[i].bucket) & 63)
-		if t.items[i].evid < t.items[weakest].evid {
-			weakest = i
+		if e := t.items[i].evid; e < least {
+			weakest, least = i, e
 		}
 	}
 	t.mask, t.weak = mask, weakest
 	if t.n == MaxDeviations {
-		t.floor = t.items[weakest].evid
+		t.floor = least
 	}
 }
 

@@ -66,9 +66,7 @@ func (e *TimingExtractor) summarise(dst []float64, events []Event, window []Keys
 	e.sortSeries(hold, e.holdK, holdKeyed && e.tabsOrdered, e.logTab)
 	e.sortSeries(dd, e.ddK, ddKeyed && e.tabsOrdered, e.logTab)
 	e.sortSeries(ud, e.udK, udKeyed && e.tabsOrdered, e.gapTab)
-	distribution(dst[sumHold:sumHold+7], hold)
-	distribution(dst[sumDD:sumDD+7], dd)
-	distribution(dst[sumUD:sumUD+7], ud)
+	distributions(dst, hold, dd, ud)
 	rates(dst, window, tm, len(ud), pairs, pauses)
 	return e.events(events, window, tm)
 }
@@ -406,13 +404,65 @@ func (s *keySorter) scan(xs []float64, lo, hi uint16, tab []float64) {
 // distribution writes mean, standard deviation and the 10, 25, 50, 75 and 90th percentiles of
 // sorted xs into dst[0:7], or NaNs when xs has fewer than two values.
 func distribution(dst, xs []float64) {
+	mean, sd := math.NaN(), math.NaN()
+	if len(xs) >= 2 {
+		mean, sd = meanStd(xs)
+	}
+	describe(dst, xs, mean, sd)
+}
+
+// distributions is distribution of the sorted series hold, dd and ud into the summary dst. The
+// three series' means and spreads are computed together, each sum adding its series in order as
+// meanStd does: a sum waits for its previous addition, and three sums in one loop overlap
+// where three loops one after the other would each wait.
+func distributions(dst, hold, dd, ud []float64) {
+	h := hold[:min(len(hold), len(dd), len(ud))]
+	d, u := dd[:len(h)], ud[:len(h)]
+	var mh, md, mu float64
+	for i := range h {
+		mh += h[i]
+		md += d[i]
+		mu += u[i]
+	}
+	mh, md, mu = add(mh, hold[len(h):])/float64(len(hold)), add(md, dd[len(h):])/float64(len(dd)), add(mu, ud[len(h):])/float64(len(ud))
+	var sh, sd, su float64
+	for i := range h {
+		sh += (h[i] - mh) * (h[i] - mh)
+		sd += (d[i] - md) * (d[i] - md)
+		su += (u[i] - mu) * (u[i] - mu)
+	}
+	sh, sd, su = addSquares(sh, hold[len(h):], mh), addSquares(sd, dd[len(h):], md), addSquares(su, ud[len(h):], mu)
+	describe(dst[sumHold:sumHold+7], hold, mh, math.Sqrt(sh/float64(len(hold))))
+	describe(dst[sumDD:sumDD+7], dd, md, math.Sqrt(sd/float64(len(dd))))
+	describe(dst[sumUD:sumUD+7], ud, mu, math.Sqrt(su/float64(len(ud))))
+}
+
+// add continues the sum s with xs, in order.
+func add(s float64, xs []float64) float64 {
+	for _, x := range xs {
+		s += x
+	}
+	return s
+}
+
+// addSquares continues the sum s with the squared distances of xs from mean, in order.
+func addSquares(s float64, xs []float64, mean float64) float64 {
+	for _, x := range xs {
+		s += (x - mean) * (x - mean)
+	}
+	return s
+}
+
+// describe writes mean, sd and the 10, 25, 50, 75 and 90th percentiles of sorted xs into
+// dst[0:7], or NaNs when xs has fewer than two values.
+func describe(dst, xs []float64, mean, sd float64) {
 	if len(xs) < 2 {
 		for i := range dst {
 			dst[i] = math.NaN()
 		}
 		return
 	}
-	dst[0], dst[1] = meanStd(xs)
+	dst[0], dst[1] = mean, sd
 	for i, p := range [...]float64{0.1, 0.25, 0.5, 0.75, 0.9} {
 		dst[2+i] = quantile(xs, p)
 	}
