@@ -3,6 +3,7 @@ package models
 import (
 	"errors"
 	"fmt"
+	"math"
 )
 
 // Event is one measurement seen in a window of behaviour: which bucket it belongs to (one key's
@@ -78,6 +79,12 @@ type Layout struct {
 	// roots. The layout carries it so that the device, the coordinator and the evaluation
 	// cannot encode it differently.
 	StatsPoolByRoot bool
+	// ReferencePrior, for a layout that learns its reference in a round (ReferenceStats), is
+	// per bucket a public guess of the broad buckets' centres from data that describes nobody
+	// (for example synthetic users'), which devices describe their means as deviations from;
+	// nil, or NaN for a bucket, means 0. The closer the guess, the less norm a device spends
+	// on what everybody shares and the less of the noise is multiplied into the centres.
+	ReferencePrior []float64
 	// Natural converts a value on bucket b's scale to the unit people read (e.g. milliseconds)
 	// and names that unit; nil means values are shown as they are.
 	Natural func(b int, v float64) (float64, string)
@@ -124,6 +131,14 @@ func (l *Layout) Validate() error {
 				return fmt.Errorf("%w: bucket %d has a broken parent chain", ErrBadLayout, b)
 			}
 			steps++
+		}
+	}
+	if l.ReferencePrior != nil && len(l.ReferencePrior) != nb {
+		return fmt.Errorf("%w: %d buckets but a reference prior of %d", ErrBadLayout, nb, len(l.ReferencePrior))
+	}
+	for b, c := range l.ReferencePrior {
+		if math.IsInf(c, 0) || math.Abs(c) > refMaxCentre {
+			return fmt.Errorf("%w: bucket %d has reference prior %v, want NaN or within %d of 0", ErrBadLayout, b, c, refMaxCentre)
 		}
 	}
 	for d := 0; d < l.NumDense; d++ {

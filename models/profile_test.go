@@ -81,6 +81,9 @@ func TestLayoutValidate(t *testing.T) {
 		"no thresholds":       func(l *Layout) { l.Threshold = ThresholdConfig{} },
 		"no weights":          func(l *Layout) { l.Weights = Weights{} },
 		"offset group":        func(l *Layout) { l.Offset[0] = maxOffsets },
+		"short prior":         func(l *Layout) { l.ReferencePrior = make([]float64, 3) },
+		"infinite prior":      func(l *Layout) { l.ReferencePrior = []float64{0, 0, 0, math.Inf(1), 0, 0, 0} },
+		"prior out of bounds": func(l *Layout) { l.ReferencePrior = []float64{0, 0, 0, 0, 0, 0, 2 * refMaxCentre} },
 	} {
 		l := testLayout()
 		spoil(l)

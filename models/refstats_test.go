@@ -148,3 +148,132 @@ func TestPopulationArtifactCarriesReference(t *testing.T) {
 		t.Fatalf("truncated reference: %v", err)
 	}
 }
+
+// TestReferenceStatsPrior: devices describe their means around the layout's prior, so a close
+// prior decodes the devices' weighted mean exactly and costs them less norm than zero, where
+// devices with large values run out of norm and leave the buckets they describe last; a
+// device's check bounds centres around the prior rather than around zero.
+func TestReferenceStatsPrior(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 9))
+	devices := make([][]Window, 200)
+	for i := range devices {
+		// Offsets within what the clip leaves room for around the prior below.
+		devices[i] = testWindows(rng, 5, 0.3*rng.NormFloat64())
+	}
+	// The devices' means of the broad buckets (root 0 pools buckets 1 and 2, pool 3 bucket 4;
+	// dense entries 5 and 6), each weighted as Contribute weighs it.
+	l := testLayout()
+	var num, den [7]float64
+	for _, ws := range devices {
+		acc := newAccumulator(l.NumBuckets())
+		for _, w := range ws {
+			acc.addWindow(l, w, 1)
+		}
+		for _, b := range []int{0, 3, 5, 6} {
+			omega := acc.n[b] / (acc.n[b] + 2)
+			num[b] += omega * acc.sum[b] / acc.n[b]
+			den[b] += omega
+		}
+	}
+	decode := func(prior []float64) (*ReferenceStats, Reference, float64) {
+		l := testLayout()
+		l.ReferencePrior = prior
+		r, err := NewReferenceStats(l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum := make([]float64, r.Len())
+		var norm float64
+		for _, ws := range devices {
+			v, err := r.Contribute(ws)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var sq float64
+			for i := range v {
+				sum[i] += v[i]
+				sq += v[i] * v[i]
+			}
+			norm += math.Sqrt(sq) / float64(len(devices))
+		}
+		ref, err := r.Decode(sum, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r, ref, norm
+	}
+	_, _, zeroNorm := decode(nil)
+	r, ref, norm := decode([]float64{2, math.NaN(), math.NaN(), 2, math.NaN(), 0, 0})
+	for _, b := range []int{0, 3, 5, 6} {
+		if want := num[b] / den[b]; math.Abs(ref.Center[b]-want) > 1e-9 {
+			t.Errorf("bucket %d: centre %v, want the devices' mean %v", b, ref.Center[b], want)
+		}
+	}
+	if !(norm < zeroNorm) {
+		t.Errorf("mean contribution norm %.3f around the prior, %.3f around zero", norm, zeroNorm)
+	}
+	if err := r.CheckReference(ref); err != nil {
+		t.Errorf("an honest decoding is refused: %v", err)
+	}
+	// A centre farther than the encoding's bound from the prior is refused even where it is
+	// within the bound of zero, and one within it accepted even where it is not.
+	r, ref, _ = decode([]float64{-15, 0, 0, 18, 0, 10, -10})
+	if err := r.CheckReference(ref); err != nil {
+		t.Errorf("an honest decoding around a far prior is refused: %v", err)
+	}
+	for _, tc := range []struct {
+		centre float64
+		ok     bool
+	}{{-15 - 0.99*refMaxCentre, true}, {-15 + 1.01*refMaxCentre, false}} {
+		poisoned := Reference{Center: append([]float64(nil), ref.Center...), Scale: ref.Scale}
+		poisoned.Center[0] = tc.centre
+		if err := r.CheckReference(poisoned); (err == nil) != tc.ok {
+			t.Errorf("root centre %v around prior -15: %v, want accepted %v", tc.centre, err, tc.ok)
+		}
+	}
+}
+
+// TestReferenceStatsNarrowFeatureKeepsCentre: a feature whose spread is small beside the noise
+// still gets its centre; the decoder does not require a pooled variance the noise can turn
+// negative (the reference uses none), which left whole mouse features out of the statistics
+// round.
+func TestReferenceStatsNarrowFeatureKeepsCentre(t *testing.T) {
+	r, err := NewReferenceStats(testLayout())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(5, 6))
+	sum := make([]float64, r.Len())
+	for range 500 {
+		ws := testWindows(rng, 5, 0.1*rng.NormFloat64())
+		for _, w := range ws {
+			for i := range w.Dense {
+				w.Dense[i] = 0.3 + 0.01*rng.NormFloat64() // a narrow feature
+			}
+		}
+		v, err := r.Contribute(ws)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range v {
+			sum[i] += v[i]
+		}
+	}
+	const noise = 20
+	for draw := range 20 {
+		noisy := append([]float64(nil), sum...)
+		for i := range noisy {
+			noisy[i] += noise * rng.NormFloat64()
+		}
+		ref, err := r.Decode(noisy, noise)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, b := range []int{5, 6} {
+			// The centre's noise is about noise/500 = 0.04.
+			if c := ref.Center[b]; !(math.Abs(c-0.3) < 0.25) {
+				t.Errorf("draw %d: dense bucket %d has centre %v, want about 0.3", draw, b, c)
+			}
+		}
+	}
+}

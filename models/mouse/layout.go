@@ -3,6 +3,7 @@ package mouse
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/vigilauth/vigil/models"
 )
@@ -51,6 +52,13 @@ var sectorNames = [numSectors]string{"right", "down-right", "down", "down-left",
 // in any direction, then to any action. The dense summary feeds the autoencoder and forest only:
 // the profile already scores its entries as events.
 func NewLayout() *models.Layout {
+	l := newLayout()
+	l.ReferencePrior = slices.Clone(referencePrior())
+	return l
+}
+
+// newLayout is NewLayout without the reference prior, which is computed over it.
+func newLayout() *models.Layout {
 	l := &models.Layout{
 		Name: FeatureSet,
 		Kinds: []models.Kind{
