@@ -142,7 +142,7 @@ func (c *Coordinator) ingest(u cluster.Update) error {
 		c.mu.Unlock()
 		var n int
 		if n, _, err = c.submitAt(&req, at, true); err == nil {
-			c.metrics.updates.WithLabelValues("followed", "").Inc()
+			c.metrics.updates.WithLabelValues("accepted", "").Inc()
 			c.emit(Event{Kind: UpdateAccepted, Round: req.GetRound(), Device: u.Device, Accepted: n})
 			return nil
 		}

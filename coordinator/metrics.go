@@ -26,7 +26,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "vigil_rounds_total", Help: "Federated rounds by result (completed or failed).",
 		}, []string{"result"}),
 		updates: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "vigil_updates_total", Help: "Device updates by result (accepted, rejected, or unconfirmed: in the sum but its durability not confirmed to the device) and reason.",
+			Name: "vigil_updates_total", Help: "Device updates by result (accepted: in the round's sum; rejected; unconfirmed: in the sum but its durability not confirmed to the device; stored: acknowledged into the coordinator tier by this leader, accepted once it follows it into the sum; lost: stored but refused by the sum) and reason.",
 		}, []string{"result", "reason"}),
 		roundDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "vigil_round_duration_seconds", Help: "Time from the start of a round to its release.",
