@@ -56,7 +56,13 @@ type Config struct {
 	// model built for another.
 	FeatureSet  string
 	Coordinator vigilv1.CoordinatorClient
-	Data        LocalData
+	// Frontends are aggregation frontends of the coordinator's tier (vigil coordinator
+	// --frontend), which take updates only: SubmitUpdate goes to these, starting at one chosen
+	// by the device ID so that a fleet spreads over them, moving to the next on Unavailable,
+	// DeadlineExceeded or a broken connection, and to Coordinator last (see SubmitUpdate).
+	// Every other call goes to Coordinator. Optional.
+	Frontends []vigilv1.CoordinatorClient
+	Data      LocalData
 	// Sealer protects updates for the wire. Required.
 	Sealer Sealer
 	// Seed makes local training reproducible; each round derives its own seed from it.
@@ -163,7 +169,8 @@ func (a *Agent) Enroll(ctx context.Context) error {
 type Result struct {
 	// Round is the round the device submitted to, or 0 if it had no task.
 	Round uint64
-	// Accepted is the round's accepted-update count after this device's update.
+	// Accepted is the round's accepted-update count after this device's update; 0 when a
+	// frontend took it (a frontend stores updates, the round leader counts them).
 	Accepted int
 	// TrainLoss is the mean reconstruction loss of the last local epoch.
 	TrainLoss float64
@@ -241,9 +248,10 @@ func (a *Agent) do(ctx context.Context, t *vigilv1.Task) (Result, error) {
 			return Result{}, fmt.Errorf("client: round %d: %w", t.GetRound(), err)
 		}
 	}
-	sub, err := a.cfg.Coordinator.SubmitUpdate(ctx, req)
+	sub, err := SubmitUpdate(ctx, a.cfg.Coordinator, a.cfg.Frontends, req)
 	if status.Code(err) == codes.AlreadyExists {
-		// An earlier attempt got through but its answer was lost: the update is in, once.
+		// An earlier attempt got through but its answer was lost: the update is in, once (the
+		// tier holds one update per device and round, whichever frontend took it).
 		a.cfg.Logger.Info("update was already accepted", "round", t.GetRound())
 		return Result{Round: t.GetRound(), TrainLoss: loss}, nil
 	}

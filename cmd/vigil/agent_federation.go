@@ -39,6 +39,7 @@ func addAgentFederationFlags(fs *flag.FlagSet) *agentFederation {
 	f := &a.f
 	fs.StringVar(&f.addr, "coordinator", "", "gRPC `address` of the organisation's coordinator: take part in its rounds from the stored feature windows, "+
 		"only while the device is idle (empty: the agent runs standalone)")
+	addFrontendFlag(fs, &f.frontends)
 	fs.StringVar(&f.id, "device-id", "", "this device's ID in the organisation (with --coordinator or --region-store)")
 	fs.StringVar(&f.ca, "ca", "", "the organisation's CA certificate (PEM), to trust the coordinator when enrolling (first run only)")
 	fs.StringVar(&f.enrol, "enrol", "", "gRPC `address` of the enrolment authority (first run only)")
@@ -63,7 +64,7 @@ func (a *agentFederation) check(fs *flag.FlagSet, dir string) error {
 	f.dir = dir
 	a.takePart, a.follow = f.addr != "", f.regionStore != ""
 	if !a.takePart && !a.follow {
-		for _, name := range []string{"device-id", "ca", "enrol", "enrol-ca", "token", "region", "root", "epsilon", "delta", "min-noise-multiplier", "idle-after", "poll", "shadow-windows"} {
+		for _, name := range []string{"frontend", "device-id", "ca", "enrol", "enrol-ca", "token", "region", "root", "epsilon", "delta", "min-noise-multiplier", "idle-after", "poll", "shadow-windows"} {
 			if setFlag(fs, name) {
 				return fmt.Errorf("agent: --%s needs --coordinator or --region-store", name)
 			}
@@ -207,7 +208,7 @@ func (a *agentFederation) start(ctx context.Context, ag *agent.Agent, rel agentR
 	if !a.takePart {
 		return &wg, nil
 	}
-	conn, id, err := deviceConnection(ctx, a.f, a.root, stdout)
+	conn, frontends, id, err := deviceConnection(ctx, a.f, a.root, stdout)
 	if err != nil {
 		return nil, fmt.Errorf("agent: %w", err)
 	}
@@ -233,7 +234,7 @@ func (a *agentFederation) start(ctx context.Context, ag *agent.Agent, rel agentR
 		return nil, fmt.Errorf("agent: --epsilon: %w", err)
 	}
 	fc, err := client.New(client.Config{
-		DeviceID: a.f.id, Identity: id, Coordinator: ag.WhenIdle(api, a.idle), Data: ag,
+		DeviceID: a.f.id, Identity: id, Coordinator: ag.WhenIdle(api, a.idle), Frontends: frontends, Data: ag,
 		Sealer: client.NewThresholdSealer(a.f.id, keys), FeatureSet: sim.FeatureSet, Ledger: ledger, Policy: policy,
 		MinNoiseMultiplier: a.f.minNoise, Logger: logger,
 		// Which releases the device runs, never how they scored in shadow (see client.Config).

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -29,6 +30,7 @@ type clientFlags struct {
 	addr, id, dir, ca, token, root, regionStore, aaltoFile string
 	enrol, enrolCA, region                                 string
 	metricsListen                                          string
+	frontends                                              listFlag
 	synthSeed                                              uint64
 	windows, window, rounds                                int
 	epsilon, delta, minNoise                               float64
@@ -73,7 +75,7 @@ func runClient(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		defer stop()
 		fmt.Fprintf(stdout, "metrics on http://%s/metrics\n", addr)
 	}
-	conn, id, err := deviceConnection(ctx, f, root, stdout, rpcm.DialOptions()...)
+	conn, frontends, id, err := deviceConnection(ctx, f, root, stdout, rpcm.DialOptions()...)
 	if err != nil {
 		return err
 	}
@@ -90,7 +92,7 @@ func runClient(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	cfg := client.Config{
-		DeviceID: f.id, Identity: id, Coordinator: api, Data: data, Sealer: sealer,
+		DeviceID: f.id, Identity: id, Coordinator: api, Frontends: frontends, Data: data, Sealer: sealer,
 		FeatureSet: sim.FeatureSet, Seed: f.synthSeed, MinNoiseMultiplier: f.minNoise, Logger: logger,
 	}
 	if f.regionStore != "" {
@@ -146,6 +148,7 @@ func parseClientFlags(args []string, stderr io.Writer) (clientFlags, error) {
 	var f clientFlags
 	fs := newFlags("client", stderr)
 	fs.StringVar(&f.addr, "coordinator", "127.0.0.1:7070", "gRPC address of the coordinator")
+	addFrontendFlag(fs, &f.frontends)
 	fs.StringVar(&f.metricsListen, "metrics-listen", "", "HTTP `address` for Prometheus /metrics, /healthz and /readyz (empty: off)")
 	fs.StringVar(&f.id, "device-id", "", "this device's ID (required)")
 	fs.StringVar(&f.dir, "dir", "", "this device's state `directory`: identity, privacy ledger, installed models (default vigil-device-ID)")
@@ -203,45 +206,69 @@ func parseClientFlags(args []string, stderr io.Writer) (clientFlags, error) {
 	return f, nil
 }
 
+// addFrontendFlag registers the repeatable --frontend flag of `vigil client` and `vigil agent`.
+func addFrontendFlag(fs *flag.FlagSet, l *listFlag) {
+	fs.Var(l, "frontend", "gRPC `address` of an aggregation frontend of the coordinator's tier (vigil coordinator --frontend; repeatable): "+
+		"updates go to the frontends, a fleet spread over them by device ID, and to --coordinator when none answers; everything else goes to --coordinator")
+}
+
 // deviceConnection returns a connection to the coordinator presenting the device's
-// certificate, and the device's identity. On the first run the device enrols: it registers
+// certificate, clients of the frontends (--frontend) over the same TLS (the frontends present
+// the coordinator's certificate), and the device's identity. On the first run the device enrols: it registers
 // with the enrolment authority (--enrol, --enrol-ca, --token, --region) for a device record and
 // then enrols with the coordinator (--ca) for its TLS certificate; an interrupted enrolment
 // resumes from what --dir holds.
-func deviceConnection(ctx context.Context, f clientFlags, pinnedRoot []byte, stdout io.Writer, dial ...grpc.DialOption) (*grpc.ClientConn, *client.Identity, error) {
+func deviceConnection(ctx context.Context, f clientFlags, pinnedRoot []byte, stdout io.Writer, dial ...grpc.DialOption) (*grpc.ClientConn, []vigilv1.CoordinatorClient, *client.Identity, error) {
 	idDir := filepath.Join(f.dir, "identity")
 	id, err := client.LoadIdentity(idDir)
 	if errors.Is(err, os.ErrNotExist) {
 		if id, err = enrolDevice(ctx, f, idDir, pinnedRoot); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		fmt.Fprintf(stdout, "enrolled as %s in region %s, certificate valid until %s\n", f.id, id.Region, id.TLS.Leaf().NotAfter.Format(time.RFC3339))
 	} else if err != nil {
-		return nil, nil, fmt.Errorf("client: --dir: %w", err)
+		return nil, nil, nil, fmt.Errorf("client: --dir: %w", err)
 	}
 	if id.DeviceID != f.id {
-		return nil, nil, fmt.Errorf("client: --dir %s holds the identity of %q, not --device-id %q", f.dir, id.DeviceID, f.id)
+		return nil, nil, nil, fmt.Errorf("client: --dir %s holds the identity of %q, not --device-id %q", f.dir, id.DeviceID, f.id)
 	}
 	// The certificate is renewed at two thirds of its lifetime while the device runs; new
 	// connections present the newest (the coordinator recycles connections daily).
 	renewer, err := client.NewRenewer(id, client.RenewConfig{Dir: idDir})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	conn, err := transport.DialCoordinator(f.addr, renewer.ClientTLS(pki.Coordinator("")), dial...)
 	if err != nil {
-		return nil, nil, fmt.Errorf("client: --coordinator: %w", err)
+		return nil, nil, nil, fmt.Errorf("client: --coordinator: %w", err)
 	}
 	boot, err := transport.DialCoordinator(f.addr, pki.ClientTLS(nil, id.TLS.RootPool(), pki.Coordinator("")), dial...)
 	if err != nil {
-		return nil, nil, fmt.Errorf("client: --coordinator: %w", err)
+		conn.Close()
+		return nil, nil, nil, fmt.Errorf("client: --coordinator: %w", err)
+	}
+	var frontendConns []*grpc.ClientConn
+	var frontends []vigilv1.CoordinatorClient
+	for _, addr := range f.frontends {
+		fc, err := transport.DialCoordinator(addr, renewer.ClientTLS(pki.Coordinator("")), dial...)
+		if err != nil {
+			for _, c := range append(frontendConns, conn, boot) {
+				c.Close()
+			}
+			return nil, nil, nil, fmt.Errorf("client: --frontend %s: %w", addr, err)
+		}
+		frontendConns = append(frontendConns, fc)
+		frontends = append(frontends, vigilv1.NewCoordinatorClient(fc))
 	}
 	renewer.Connect(vigilv1.NewCoordinatorClient(conn), vigilv1.NewCoordinatorClient(boot))
 	go func() {
 		renewer.Run(ctx)
 		boot.Close()
+		for _, c := range frontendConns {
+			c.Close()
+		}
 	}()
-	return conn, id, nil
+	return conn, frontends, id, nil
 }
 
 // enrolDevice runs the device's enrolment into idDir.
