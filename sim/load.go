@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -38,7 +39,11 @@ type LoadConfig struct {
 	// submissions (0: none).
 	Hostile int
 
-	Coordinator string              // the coordinator's address
+	Coordinator string // the coordinator's address
+	// Frontends are the addresses of aggregation frontends of the coordinator's tier: the
+	// devices submit their updates to them, spread by device ID as client.SubmitUpdate does,
+	// and make every other call to the coordinator.
+	Frontends   []string
 	CA          *pki.CA             // the organisation's CA, which the coordinator's certificate chains to
 	Enrolment   string              // the enrolment authority's address
 	EnrolmentCA []*x509.Certificate // the enrolment authority's TLS roots
@@ -58,6 +63,8 @@ type LoadConfig struct {
 	// so that throughput is also reported per coordinator CPU-second: a ratio that holds on a
 	// machine whose cores the fleet shares.
 	CoordinatorCPU func() (time.Duration, error)
+	// FrontendCPU, if set, returns the CPU time frontend i's process has used so far.
+	FrontendCPU func(i int) (time.Duration, error)
 }
 
 // LoadReport is what a load test measures, as `vigil loadtest --json` prints it.
@@ -68,15 +75,39 @@ type LoadReport struct {
 	UpdatesPerSec float64     `json:"updates_per_second"`
 	// UpdatesPerCPUSec is accepted updates per CPU-second of the coordinator's process while
 	// the fleet submitted (0 without LoadConfig.CoordinatorCPU).
-	UpdatesPerCPUSec float64        `json:"updates_per_coordinator_cpu_second,omitempty"`
-	P50Millis        float64        `json:"p50_submit_ms"`
-	P99Millis        float64        `json:"p99_submit_ms"`
-	Rejected         map[string]int `json:"rejected"`
-	CoordinatorMiB   int            `json:"coordinator_peak_mib"`
-	LostUpdates      int            `json:"lost_updates"`
-	MaxSumError      float64        `json:"max_sum_error"`
-	UploadBytes      int            `json:"upload_bytes_per_update"`
-	Hostile          *HostileReport `json:"hostile,omitempty"`
+	UpdatesPerCPUSec float64 `json:"updates_per_coordinator_cpu_second,omitempty"`
+	// TierUpdatesPerCPUSec is accepted updates per CPU-second of the coordinator tier's
+	// processes, the leader and the frontends, from the first submission of a round to its
+	// release: with a tier the leader adds updates to the sum after they are acknowledged, so
+	// the submissions alone would not hold all of its work (0 without CPU readings).
+	TierUpdatesPerCPUSec float64 `json:"updates_per_tier_cpu_second,omitempty"`
+	// LeaderCPUMillisPerUpdate is the leader's CPU from the first submission to the release,
+	// per accepted update; FrontendCPUMillisPerUpdate the frontends' per update they took.
+	LeaderCPUMillisPerUpdate   float64 `json:"leader_cpu_ms_per_update,omitempty"`
+	FrontendCPUMillisPerUpdate float64 `json:"frontend_cpu_ms_per_update,omitempty"`
+	// LeaderAccepted is how many updates the leader took itself when the fleet had frontends
+	// (none answered the device).
+	LeaderAccepted int            `json:"leader_accepted,omitempty"`
+	Frontends      []FrontendLoad `json:"frontends,omitempty"`
+	P50Millis      float64        `json:"p50_submit_ms"`
+	P99Millis      float64        `json:"p99_submit_ms"`
+	Rejected       map[string]int `json:"rejected"`
+	CoordinatorMiB int            `json:"coordinator_peak_mib"`
+	LostUpdates    int            `json:"lost_updates"`
+	MaxSumError    float64        `json:"max_sum_error"`
+	UploadBytes    int            `json:"upload_bytes_per_update"`
+	Hostile        *HostileReport `json:"hostile,omitempty"`
+}
+
+// FrontendLoad is what one aggregation frontend did in a load test.
+type FrontendLoad struct {
+	Addr     string `json:"addr"`
+	Accepted int    `json:"accepted"`
+	// CPUSec is the frontend's CPU from the first submission of each round to its release.
+	CPUSec           float64 `json:"cpu_seconds,omitempty"`
+	UpdatesPerCPUSec float64 `json:"updates_per_cpu_second,omitempty"`
+	// PeakMiB is the frontend process's peak resident memory, filled in by the caller.
+	PeakMiB int `json:"peak_mib,omitempty"`
 }
 
 // HostileReport compares the fleet's submissions in rounds without and with attackers.
@@ -102,12 +133,16 @@ type LoadRound struct {
 	SubmitSec  float64 `json:"submit_seconds"`
 	// CoordinatorCPUSec is the CPU time the coordinator used while the fleet submitted.
 	CoordinatorCPUSec float64 `json:"coordinator_cpu_seconds,omitempty"`
-	UpdatesPerSec     float64 `json:"updates_per_second"`
-	ReleaseSec        float64 `json:"close_and_release_seconds"`
-	P50Millis         float64 `json:"p50_submit_ms"`
-	P99Millis         float64 `json:"p99_submit_ms"`
-	MaxSumError       float64 `json:"max_sum_error"`
-	Hostile           bool    `json:"hostile,omitempty"`
+	// LeaderCPUSec and FrontendCPUSec are the CPU time the leader and each frontend used from
+	// the first submission to the release.
+	LeaderCPUSec   float64   `json:"leader_cpu_seconds,omitempty"`
+	FrontendCPUSec []float64 `json:"frontend_cpu_seconds,omitempty"`
+	UpdatesPerSec  float64   `json:"updates_per_second"`
+	ReleaseSec     float64   `json:"close_and_release_seconds"`
+	P50Millis      float64   `json:"p50_submit_ms"`
+	P99Millis      float64   `json:"p99_submit_ms"`
+	MaxSumError    float64   `json:"max_sum_error"`
+	Hostile        bool      `json:"hostile,omitempty"`
 }
 
 // Load is a running load test: its devices, enrolled, and what they measured.
@@ -120,15 +155,32 @@ type Load struct {
 	hostile   *HostileReport
 	calmLat   []time.Duration
 	attackLat []time.Duration
-	mu        sync.Mutex
+	// took counts the updates each frontend acknowledged, and the leader's last.
+	took []atomic.Int64
+	mu   sync.Mutex
 }
 
 type loadDevice struct {
-	id     string
-	key    *sig.PrivateKey // signs the device's updates; its device record names it
-	api    vigilv1.CoordinatorClient
-	conn   *grpc.ClientConn
-	sealer *client.ThresholdSealer
+	id        string
+	key       *sig.PrivateKey // signs the device's updates; its device record names it
+	api       vigilv1.CoordinatorClient
+	frontends []vigilv1.CoordinatorClient
+	conns     []*grpc.ClientConn
+	sealer    *client.ThresholdSealer
+}
+
+// countingIntake counts the updates a frontend or the leader acknowledged.
+type countingIntake struct {
+	vigilv1.CoordinatorClient
+	n *atomic.Int64
+}
+
+func (c countingIntake) SubmitUpdate(ctx context.Context, req *vigilv1.SubmitUpdateRequest, opts ...grpc.CallOption) (*vigilv1.SubmitUpdateResponse, error) {
+	resp, err := c.CoordinatorClient.SubmitUpdate(ctx, req, opts...)
+	if err == nil || status.Code(err) == codes.AlreadyExists { // the latter: an attempt whose answer was lost
+		c.n.Add(1)
+	}
+	return resp, err
 }
 
 // NewLoad enrols cfg.Devices devices: the fleet of the load test, ready to Run.
@@ -146,7 +198,7 @@ func NewLoad(ctx context.Context, cfg LoadConfig) (*Load, error) {
 	if cfg.Progress == nil {
 		cfg.Progress = func(string, ...any) {}
 	}
-	l := &Load{cfg: cfg, rejected: map[string]int{}}
+	l := &Load{cfg: cfg, rejected: map[string]int{}, took: make([]atomic.Int64, len(cfg.Frontends)+1)}
 	if err := l.enrol(ctx, cfg.Devices); err != nil {
 		l.Close()
 		return nil, err
@@ -158,7 +210,9 @@ func NewLoad(ctx context.Context, cfg LoadConfig) (*Load, error) {
 func (l *Load) Close() {
 	for _, d := range l.devices {
 		if d != nil {
-			d.conn.Close()
+			for _, c := range d.conns {
+				c.Close()
+			}
 		}
 	}
 }
@@ -212,6 +266,18 @@ func (l *Load) enrol(ctx context.Context, n int) error {
 				return err
 			}
 			api := vigilv1.NewCoordinatorClient(conn)
+			d := &loadDevice{id: id, key: ident.SigningKey, conns: []*grpc.ClientConn{conn}}
+			l.devices[i] = d // closed by Close from here on
+			for _, addr := range l.cfg.Frontends {
+				// The frontends present the coordinator's certificate.
+				fc, err := transport.DialCoordinator(addr, pki.ClientTLS(&cert, ident.TLS.RootPool(), pki.Coordinator("")))
+				if err != nil {
+					return err
+				}
+				d.conns = append(d.conns, fc)
+				d.frontends = append(d.frontends, countingIntake{vigilv1.NewCoordinatorClient(fc), &l.took[len(d.frontends)]})
+			}
+			d.api = countingIntake{api, &l.took[len(l.cfg.Frontends)]}
 			// The first call after enrolling takes the device into the registry, as a real
 			// device's first poll does; the rounds below wait for all of them.
 			if _, err := api.GetTask(gctx, &vigilv1.GetTaskRequest{DeviceId: id}); err != nil {
@@ -221,7 +287,7 @@ func (l *Load) enrol(ctx context.Context, n int) error {
 			if err != nil {
 				return err
 			}
-			l.devices[i] = &loadDevice{id: id, key: ident.SigningKey, api: api, conn: conn, sealer: client.NewThresholdSealer(id, keys)}
+			d.sealer = client.NewThresholdSealer(id, keys)
 			return nil
 		})
 	}
@@ -256,7 +322,8 @@ func (l *Load) Run(ctx context.Context) (LoadReport, error) {
 		return rep, err
 	}
 	rep.Params = len(base.GetParams())
-	var submitted, submitTime, cpuTime float64
+	var submitted, submitTime, cpuTime, leaderCPU float64
+	frontendCPU := make([]float64, len(f.Frontends))
 	var calm, attacked [2]float64 // accepted, seconds
 	for r := range f.Rounds {
 		lr, next, err := l.round(ctx, base, f.Hostile > 0 && r%2 == 1)
@@ -272,6 +339,10 @@ func (l *Load) Run(ctx context.Context) (LoadReport, error) {
 		submitted += float64(lr.Accepted)
 		submitTime += lr.SubmitSec
 		cpuTime += lr.CoordinatorCPUSec
+		leaderCPU += lr.LeaderCPUSec
+		for i, c := range lr.FrontendCPUSec {
+			frontendCPU[i] += c
+		}
 		rep.MaxSumError = max(rep.MaxSumError, lr.MaxSumError)
 		rep.LostUpdates += f.Devices - lr.Accepted
 		base = next
@@ -279,6 +350,29 @@ func (l *Load) Run(ctx context.Context) (LoadReport, error) {
 	rep.UpdatesPerSec = submitted / submitTime
 	if cpuTime > 0 {
 		rep.UpdatesPerCPUSec = submitted / cpuTime
+	}
+	tierCPU, viaFrontends, frontendsCPU := leaderCPU, 0, 0.0
+	for i, addr := range f.Frontends {
+		fl := FrontendLoad{Addr: addr, Accepted: int(l.took[i].Load()), CPUSec: frontendCPU[i]}
+		if fl.CPUSec > 0 {
+			fl.UpdatesPerCPUSec = float64(fl.Accepted) / fl.CPUSec
+		}
+		rep.Frontends = append(rep.Frontends, fl)
+		tierCPU += fl.CPUSec
+		viaFrontends += fl.Accepted
+		frontendsCPU += fl.CPUSec
+	}
+	if len(f.Frontends) > 0 {
+		rep.LeaderAccepted = int(l.took[len(f.Frontends)].Load())
+	}
+	if tierCPU > 0 {
+		rep.TierUpdatesPerCPUSec = submitted / tierCPU
+	}
+	if submitted > 0 {
+		rep.LeaderCPUMillisPerUpdate = 1000 * leaderCPU / submitted
+	}
+	if viaFrontends > 0 {
+		rep.FrontendCPUMillisPerUpdate = 1000 * frontendsCPU / float64(viaFrontends)
 	}
 	rep.UploadBytes = l.upload
 	slices.Sort(l.lat)
@@ -348,6 +442,10 @@ func (l *Load) round(ctx context.Context, base *vigilv1.GetModelResponse, attack
 			return lr, nil, fmt.Errorf("coordinator CPU time: %w", err)
 		}
 	}
+	frontendCPU0, err := l.frontendCPU()
+	if err != nil {
+		return lr, nil, err
+	}
 	start = time.Now()
 	g, gctx = errgroup.WithContext(ctx)
 	g.SetLimit(l.cfg.Concurrency)
@@ -355,7 +453,7 @@ func (l *Load) round(ctx context.Context, base *vigilv1.GetModelResponse, attack
 		g.Go(func() error {
 			t := tasks[i]
 			t0 := time.Now()
-			_, err := d.api.SubmitUpdate(gctx, &vigilv1.SubmitUpdateRequest{DeviceId: d.id, Round: t.GetRound(), Nonce: t.GetNonce(), BaseVersion: t.GetBaseVersion(), Update: updates[i], Signature: signatures[i]})
+			err := l.submit(gctx, d, &vigilv1.SubmitUpdateRequest{DeviceId: d.id, Round: t.GetRound(), Nonce: t.GetNonce(), BaseVersion: t.GetBaseVersion(), Update: updates[i], Signature: signatures[i]})
 			took := time.Since(t0)
 			if err != nil {
 				l.count(fmt.Sprintf("%s %s", status.Code(err), coordinator.Reason(err)))
@@ -408,12 +506,70 @@ func (l *Load) round(ctx context.Context, base *vigilv1.GetModelResponse, attack
 		time.Sleep(20 * time.Millisecond)
 	}
 	lr.ReleaseSec = time.Since(start).Seconds()
+	if cpu != nil {
+		cpu2, err := cpu()
+		if err != nil {
+			return lr, nil, fmt.Errorf("coordinator CPU time: %w", err)
+		}
+		lr.LeaderCPUSec = (cpu2 - cpu0).Seconds()
+	}
+	frontendCPU2, err := l.frontendCPU()
+	if err != nil {
+		return lr, nil, err
+	}
+	for i := range frontendCPU2 {
+		lr.FrontendCPUSec = append(lr.FrontendCPUSec, (frontendCPU2[i] - frontendCPU0[i]).Seconds())
+	}
 	for j := range want {
 		lr.MaxSumError = max(lr.MaxSumError, math.Abs(next.GetParams()[j]-base.GetParams()[j]-want[j]/float64(lr.Accepted)))
 	}
 	progress("round %d: %d accepted in %.1fs (%.0f/s); the sum opened and v%d released %.1fs later; max error of the average %.2g",
 		lr.Round, lr.Accepted, lr.SubmitSec, lr.UpdatesPerSec, next.GetVersion(), lr.ReleaseSec, lr.MaxSumError)
 	return lr, next, nil
+}
+
+// submit hands the device's update to the frontends or the coordinator (client.SubmitUpdate),
+// sending it again, as a device does, while the answer is that it could not be stored yet:
+// a tier whose store is saturated drops the update and says so (NOT_DURABLE). An update that
+// turns out to be in already (AlreadyExists) counts as acknowledged.
+func (l *Load) submit(ctx context.Context, d *loadDevice, req *vigilv1.SubmitUpdateRequest) error {
+	const attempts = 50
+	backoff := 100 * time.Millisecond
+	for i := 1; ; i++ {
+		_, err := client.SubmitUpdate(ctx, d.api, d.frontends, req)
+		switch {
+		case err == nil:
+			return nil
+		case status.Code(err) == codes.AlreadyExists:
+			// Each device sends one update a round: the tier holds it from an attempt (here, or
+			// one a frontend timed out on) whose answer was lost.
+			return nil
+		case status.Code(err) != codes.Unavailable || i == attempts || ctx.Err() != nil:
+			return err
+		}
+		l.count(fmt.Sprintf("%s %s (sent again)", status.Code(err), coordinator.Reason(err)))
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 2*time.Second)
+	}
+}
+
+// frontendCPU reads the CPU time of every frontend (nil without LoadConfig.FrontendCPU).
+func (l *Load) frontendCPU() ([]time.Duration, error) {
+	if l.cfg.FrontendCPU == nil {
+		return nil, nil
+	}
+	out := make([]time.Duration, len(l.cfg.Frontends))
+	for i := range out {
+		var err error
+		if out[i], err = l.cfg.FrontendCPU(i); err != nil {
+			return nil, fmt.Errorf("frontend %d's CPU time: %w", i, err)
+		}
+	}
+	return out, nil
 }
 
 // attack starts n attackers with cfg.Attack and returns the function that stops them and

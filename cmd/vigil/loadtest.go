@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -29,11 +30,15 @@ type loadFlags struct {
 	timeout                              time.Duration
 	hostile                              int
 	attack, attackCA                     string
+	frontends                            int
+	tier                                 bool
 }
 
 // runLoadtest measures a coordinator under a fleet: N devices (goroutines here, each with its
 // own mutual-TLS connection and certificate) send real threshold-encrypted updates to a
 // coordinator running as its own process, with three trustee processes, for a few rounds.
+// With --frontends K the coordinator's tier (its embedded JetStream) gets K aggregation
+// frontend processes, and the devices hand their updates to those.
 func runLoadtest(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var f loadFlags
 	fs := newFlags("loadtest", stdout)
@@ -48,6 +53,8 @@ func runLoadtest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fs.IntVar(&f.hostile, "hostile", 0, "attacking clients without certificates during every second round's submissions: a third each hold 100 idle connections, send 19 MiB calls, or flood small calls; the report compares the fleet's throughput and p99 with and without them")
 	fs.StringVar(&f.attack, "attack", "", "internal: run only --hostile attackers against this coordinator address until stdin closes (the load test's attacking process)")
 	fs.StringVar(&f.attackCA, "attack-ca", "", "internal: the CA certificate the attackers complete TLS handshakes with")
+	fs.IntVar(&f.frontends, "frontends", 0, "aggregation frontend processes (vigil coordinator --frontend) on the coordinator's embedded JetStream tier; the devices submit to them, spread by device ID, and make every other call to the coordinator")
+	fs.BoolVar(&f.tier, "tier", true, "run the coordinator with its embedded JetStream tier (its default, --nats embedded); false: --nats off, updates go straight into the round's sum")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -67,6 +74,10 @@ func runLoadtest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return fmt.Errorf("loadtest: --hostile %d out of range 0..3000", f.hostile)
 	case f.hostile > 0 && f.rounds < 2:
 		return fmt.Errorf("loadtest: --hostile needs --rounds of at least 2: rounds without and with attackers alternate")
+	case f.frontends < 0 || f.frontends > 16:
+		return fmt.Errorf("loadtest: --frontends %d out of range 0..16", f.frontends)
+	case f.frontends > 0 && !f.tier:
+		return fmt.Errorf("loadtest: --frontends needs the coordinator's tier (--tier)")
 	}
 	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
@@ -89,6 +100,9 @@ func runLoadtest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return fmt.Errorf("loadtest: %w", err)
 	}
+	for i, fe := range org.frontends {
+		rep.Frontends[i].PeakMiB = processPeakMiB(fe.Process.Pid)
+	}
 	rep.CoordinatorMiB = org.stopCoordinator()
 	if f.json {
 		return json.NewEncoder(stdout).Encode(rep)
@@ -104,6 +118,8 @@ type loadOrg struct {
 	enrolAddr string
 	hidden    int
 	procs     []*exec.Cmd
+	coord     *exec.Cmd   // the coordinator, the tier's round leader
+	frontends []*exec.Cmd // its aggregation frontends
 	coordOut  *bufio.Scanner
 }
 
@@ -145,17 +161,47 @@ func startLoad(ctx context.Context, f loadFlags, progress func(string, ...any)) 
 	if f.metrics != "" {
 		args = append(args, "--pprof")
 	}
+	if !f.tier {
+		args = append(args, "--nats", "off")
+	}
 	line, err = l.spawn(ctx, exe, "coordinator listening on ", append(args, trusteeFlags...)...)
 	if err != nil {
 		return l, nil, err
 	}
+	l.coord = l.procs[len(l.procs)-1]
 	l.addr = strings.TrimPrefix(line, "coordinator listening on ")
-	progress("coordinator (pid %d) on %s with 3 trustee processes and the enrolment authority; enrolling %d devices", l.procs[len(l.procs)-1].Process.Pid, l.addr, f.devices)
+	coordPID := l.coord.Process.Pid
+	tier := "updates straight into the round's sum (--nats off)"
+	var frontendAddrs []string
+	var frontendPIDs []int
+	if f.tier {
+		url, err := l.tierURL()
+		if err != nil {
+			return l, nil, err
+		}
+		tier = "its embedded JetStream tier on " + url
+		tokenFile := filepath.Join(f.dir, "coordinator", "state", "nats.token")
+		for range f.frontends {
+			line, err := l.spawn(ctx, exe, "frontend listening on ", "coordinator", "--frontend", "--org", l.org, "--nats", url, "--nats-token-file", tokenFile,
+				// The embedded server is one node: the frontend's default of 3 replicas fails
+				// to open the tier's bucket on it.
+				"--nats-replicas", "1", "--listen", "127.0.0.1:0", "--log-level", "warn")
+			if err != nil {
+				return l, nil, err
+			}
+			fe := l.procs[len(l.procs)-1]
+			l.frontends = append(l.frontends, fe)
+			frontendPIDs = append(frontendPIDs, fe.Process.Pid)
+			frontendAddrs = append(frontendAddrs, strings.Fields(strings.TrimPrefix(line, "frontend listening on "))[0])
+		}
+	}
+	progress("coordinator (pid %d) on %s with %s, %d frontends %v, 3 trustee processes and the enrolment authority; enrolling %d devices",
+		coordPID, l.addr, tier, len(frontendAddrs), frontendPIDs, f.devices)
 	start := time.Now()
-	coordPID := l.procs[len(l.procs)-1].Process.Pid
 	cfg := sim.LoadConfig{Devices: f.devices, Rounds: f.rounds, Concurrency: f.concurrency, Hostile: f.hostile,
-		Coordinator: l.addr, Enrolment: l.enrolAddr, Progress: progress, Dir: filepath.Join(f.dir, "devices"),
+		Coordinator: l.addr, Frontends: frontendAddrs, Enrolment: l.enrolAddr, Progress: progress, Dir: filepath.Join(f.dir, "devices"),
 		CoordinatorCPU: func() (time.Duration, error) { return processCPU(coordPID) },
+		FrontendCPU:    func(i int) (time.Duration, error) { return processCPU(frontendPIDs[i]) },
 		Attack: func(ctx context.Context, n int) (func() (sim.AttackStats, error), error) {
 			return l.attack(ctx, n, progress)
 		}}
@@ -181,6 +227,17 @@ func startLoad(ctx context.Context, f loadFlags, progress func(string, ...any)) 
 	return l, fleet, nil
 }
 
+// tierURL reads the embedded JetStream's URL from the coordinator's output.
+func (l *loadOrg) tierURL() (string, error) {
+	const prefix = "embedded JetStream on "
+	for l.coordOut.Scan() {
+		if rest, ok := strings.CutPrefix(l.coordOut.Text(), prefix); ok {
+			return strings.Fields(rest)[0], nil
+		}
+	}
+	return "", fmt.Errorf("the coordinator did not say where its embedded JetStream is (%q)", prefix)
+}
+
 // spawn starts a child vigil process and returns its first stdout line starting with ready;
 // the coordinator's further output stays readable in l.coordOut.
 func (l *loadOrg) spawn(ctx context.Context, exe, ready string, args ...string) (string, error) {
@@ -198,7 +255,7 @@ func (l *loadOrg) spawn(ctx context.Context, exe, ready string, args ...string) 
 	sc := bufio.NewScanner(out)
 	for sc.Scan() {
 		if strings.HasPrefix(sc.Text(), ready) {
-			if args[0] == "coordinator" {
+			if args[0] == "coordinator" && !slices.Contains(args, "--frontend") {
 				l.coordOut = sc
 			} else {
 				go func() {
@@ -215,8 +272,7 @@ func (l *loadOrg) spawn(ctx context.Context, exe, ready string, args ...string) 
 // stopCoordinator stops the coordinator cleanly, which parks the round it opened next, and
 // returns the peak memory it reports.
 func (l *loadOrg) stopCoordinator() (mib int) {
-	coord := l.procs[len(l.procs)-1]
-	coord.Process.Signal(syscall.SIGTERM)
+	l.coord.Process.Signal(syscall.SIGTERM)
 	for l.coordOut.Scan() {
 		var m int
 		if _, err := fmt.Sscanf(l.coordOut.Text(), "peak memory %d MiB", &m); err == nil {
@@ -298,6 +354,18 @@ func printLoadReport(w io.Writer, r sim.LoadReport) {
 	if r.UpdatesPerCPUSec > 0 {
 		fmt.Fprintf(w, "accepted updates per coordinator CPU-second while submitting: %.0f\n", r.UpdatesPerCPUSec)
 	}
+	if r.TierUpdatesPerCPUSec > 0 {
+		fmt.Fprintf(w, "accepted updates per coordinator-tier CPU-second (leader and frontends, submissions to release): %.0f\n", r.TierUpdatesPerCPUSec)
+		fmt.Fprintf(w, "leader CPU per update: %.1f ms", r.LeaderCPUMillisPerUpdate)
+		if len(r.Frontends) > 0 {
+			fmt.Fprintf(w, "; frontend CPU per update: %.1f ms; the leader took %d updates itself", r.FrontendCPUMillisPerUpdate, r.LeaderAccepted)
+		}
+		fmt.Fprintln(w)
+	}
+	for i, fe := range r.Frontends {
+		fmt.Fprintf(w, "frontend %d (%s): %d updates, %.1f CPU-s, %.0f updates per CPU-second, peak memory %d MiB\n",
+			i, fe.Addr, fe.Accepted, fe.CPUSec, fe.UpdatesPerCPUSec, fe.PeakMiB)
+	}
 	fmt.Fprintf(w, "submission latency: p50 %.0f ms, p99 %.0f ms\n", r.P50Millis, r.P99Millis)
 	fmt.Fprintf(w, "coordinator peak memory: %d MiB\n", r.CoordinatorMiB)
 	fmt.Fprintf(w, "lost updates: %d; the decrypted average matches the acknowledged updates to %.2g (clip norm 1)\n", r.LostUpdates, r.MaxSumError)
@@ -313,6 +381,21 @@ func printLoadReport(w io.Writer, r sim.LoadReport) {
 	for reason, n := range r.Rejected {
 		fmt.Fprintf(w, "rejected: %d %s\n", n, reason)
 	}
+}
+
+// processPeakMiB returns the peak resident memory of process pid (VmHWM, Linux), or 0.
+func processPeakMiB(pid int) int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for line := range strings.Lines(string(b)) {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(rest), " kB"))
+			return kb >> 10
+		}
+	}
+	return 0
 }
 
 // processCPU returns the user and system CPU time process pid has used, from /proc/PID/stat
