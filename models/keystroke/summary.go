@@ -114,14 +114,15 @@ func rates(dst []float64, window []Keystroke, tm []keyTimings, gaps, pairs, paus
 		prevSpace = space
 	}
 	// Overlapping digraphs (a negative release-to-press gap), those whose second key was held
-	// too, and those released in the reverse order.
+	// too, and those released in the reverse order. Every test is made and the results are
+	// combined as bits: whether keys overlap is as good as random, and && branched on it.
 	var overlaps, releasePairs, inversions int
 	for i := 1; i < len(window); i++ {
-		overlap := tm[i].ud < 0
-		held := tm[i].hold == tm[i].hold
-		overlaps += b2i(overlap)
-		releasePairs += b2i(overlap && held)
-		inversions += b2i(overlap && held && window[i].Release < window[i-1].Release)
+		overlap := b2i(tm[i].ud < 0)
+		held := overlap & b2i(tm[i].hold == tm[i].hold)
+		overlaps += overlap
+		releasePairs += held
+		inversions += held & b2i(window[i].Release < window[i-1].Release)
 	}
 	nf := float64(len(window))
 	dst[sumOverlap] = ratio(float64(overlaps), float64(gaps))
@@ -344,36 +345,43 @@ func (s *keySorter) sort(xs []float64, keys []uint16, tab []float64) {
 	if len(keys) == 0 {
 		return
 	}
-	lo, hi := keys[0], keys[0]
+	// groups has bit g set when a key in g*128 to g*128+127 is present (keys stay below
+	// gapTabLen, 48 groups): the scan visits those groups' words of present only. Kept in a
+	// register, it costs less than the lowest and highest key did, a compare and a branch.
+	var groups uint64
 	for _, k := range keys {
 		s.count[k]++
 		s.present[k>>6] |= 1 << (k & 63)
-		lo, hi = min(lo, k), max(hi, k)
+		groups |= 1 << (k >> 7)
 	}
 	if cap(xs) < len(keys)+sortSlack {
-		s.scan(xs[:len(keys)], lo, hi, tab)
+		s.scan(xs[:len(keys)], groups, tab)
 		return
 	}
 	xs = xs[:len(keys)+sortSlack]
 	i := 0
-	for w := int(lo >> 6); w <= int(hi>>6); w++ {
-		word := s.present[w]
-		s.present[w] = 0
-		for word != 0 {
-			k := w<<6 | bits.TrailingZeros64(word)
-			word &= word - 1
-			v := tab[k]
-			c := int(s.count[k])
-			s.count[k] = 0
-			// i+c is at most len(keys), so the four stores stay inside xs.
-			if i+sortSlack-1 < len(xs) {
-				dst := xs[i : i+sortSlack : i+sortSlack]
-				dst[0], dst[1], dst[2], dst[3] = v, v, v, v
+	for groups != 0 {
+		g := bits.TrailingZeros64(groups)
+		groups &= groups - 1
+		for w := 2 * g; w < 2*g+2; w++ {
+			word := s.present[w]
+			s.present[w] = 0
+			for word != 0 {
+				k := w<<6 | bits.TrailingZeros64(word)
+				word &= word - 1
+				v := tab[k]
+				c := int(s.count[k])
+				s.count[k] = 0
+				// i+c is at most len(keys), so the four stores stay inside xs.
+				if i+sortSlack-1 < len(xs) {
+					dst := xs[i : i+sortSlack : i+sortSlack]
+					dst[0], dst[1], dst[2], dst[3] = v, v, v, v
+				}
+				for j := sortSlack; j < c; j++ {
+					xs[i+j] = v
+				}
+				i += c
 			}
-			for j := sortSlack; j < c; j++ {
-				xs[i+j] = v
-			}
-			i += c
 		}
 	}
 }
@@ -383,20 +391,24 @@ func (s *keySorter) sort(xs []float64, keys []uint16, tab []float64) {
 const sortSlack = 4
 
 // scan is the end of sort for xs without room past its end: the keys' copies one at a time.
-func (s *keySorter) scan(xs []float64, lo, hi uint16, tab []float64) {
+func (s *keySorter) scan(xs []float64, groups uint64, tab []float64) {
 	i := 0
-	for w := int(lo >> 6); w <= int(hi>>6); w++ {
-		word := s.present[w]
-		s.present[w] = 0
-		for word != 0 {
-			k := w<<6 | bits.TrailingZeros64(word)
-			word &= word - 1
-			v := tab[k]
-			for c := s.count[k]; c > 0; c-- {
-				xs[i] = v
-				i++
+	for groups != 0 {
+		g := bits.TrailingZeros64(groups)
+		groups &= groups - 1
+		for w := 2 * g; w < 2*g+2; w++ {
+			word := s.present[w]
+			s.present[w] = 0
+			for word != 0 {
+				k := w<<6 | bits.TrailingZeros64(word)
+				word &= word - 1
+				v := tab[k]
+				for c := s.count[k]; c > 0; c-- {
+					xs[i] = v
+					i++
+				}
+				s.count[k] = 0
 			}
-			s.count[k] = 0
 		}
 	}
 }
