@@ -26,10 +26,9 @@ var (
 	ErrNoDevice = errors.New("cluster: no such device")
 )
 
-// Stream and bucket names. One stream holds every coordinator's rounds, each under its model's
-// subjects.
+// Stream and bucket names. Each round is a stream of its own, so that closing it is sealing
+// it: the stream refuses every later update atomically, in its replicated log.
 const (
-	roundsStream  = "VIGIL_ROUNDS"
 	roundsSubject = "vigil.rounds"
 	devicesBucket = "vigil_devices"
 )
@@ -38,34 +37,37 @@ const (
 // allow it (StartEmbedded and the cluster configuration set 8 MiB).
 const MaxUpdateBytes = 8 << 20
 
-// Config says how the tier's stream and bucket are created.
+// followPoll is how long Follow waits for an update before it looks whether the round was
+// sealed.
+const followPoll = 100 * time.Millisecond
+
+// Config says how the tier's streams and bucket are created.
 type Config struct {
 	// Model names the coordinator whose rounds these are: several models share a cluster.
 	Model string
 	// Replicas is how many servers hold each message: 3 in a cluster, 1 embedded.
 	Replicas int
-	// MaxBytes bounds the stream (0: unlimited); old rounds are purged by Forget.
-	MaxBytes int64
 }
 
 // Tier is one coordinator tier's view of JetStream: the rounds' plans, the updates they
-// accepted, their close markers, and the registry's device records.
+// accepted, and the registry's device records.
 //
-// A round is one subject tree. The leader publishes the plan, frontends append updates,
-// each under a subject of its own device, with a compare-and-set on that subject
-// (exactly once per round and device, across any number of frontends), and the leader
-// closes the round by appending a marker. The stream orders all of them: the round's
-// participants are exactly the updates stored before its marker, and a frontend
-// acknowledges an update only after seeing that it was.
+// A round is a stream of its own. The leader creates it with the round's plan, frontends
+// append updates, each under a subject of its own device with a compare-and-set on that
+// subject (exactly once per round and device, across any number of frontends), and the
+// leader closes the round by sealing the stream. The round's participants are exactly the
+// updates stored before the seal, and a frontend acknowledges an update only once the stream
+// stored it, which a sealed stream no longer does.
 type Tier struct {
-	js      jetstream.JetStream
-	stream  jetstream.Stream
-	devices jetstream.KeyValue
-	prefix  string
-	model   string // hex-encoded, for the bucket's keys
+	js       jetstream.JetStream
+	devices  jetstream.KeyValue
+	prefix   string
+	model    string // hex-encoded, for the bucket's keys
+	stream   string // prefix of the rounds' stream names
+	replicas int
 }
 
-// Open creates or updates the tier's stream and bucket on the servers nc is connected to.
+// Open creates or updates the tier's bucket on the servers nc is connected to.
 func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Tier, error) {
 	if cfg.Model == "" {
 		return nil, errors.New("cluster: no model name")
@@ -77,25 +79,6 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Tier, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
-	maxBytes := cfg.MaxBytes
-	if maxBytes == 0 {
-		maxBytes = -1
-	}
-	stream, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name:        roundsStream,
-		Description: "Vigil's federated rounds: plans, accepted updates and close markers",
-		Subjects:    []string{roundsSubject + ".>"},
-		Storage:     jetstream.FileStorage,
-		Replicas:    cfg.Replicas,
-		MaxBytes:    maxBytes,
-		MaxMsgSize:  MaxUpdateBytes,
-		// A full stream refuses new updates rather than dropping accepted ones.
-		Discard:    jetstream.DiscardNew,
-		Duplicates: time.Minute,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("cluster: stream %s: %w", roundsStream, err)
-	}
 	devices, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:      devicesBucket,
 		Description: "Vigil's device registry: each enrolled device's signed record",
@@ -105,7 +88,9 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Tier, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cluster: bucket %s: %w", devicesBucket, err)
 	}
-	return &Tier{js: js, stream: stream, devices: devices, prefix: roundsSubject + "." + token(cfg.Model), model: hex.EncodeToString([]byte(cfg.Model))}, nil
+	model := hex.EncodeToString([]byte(cfg.Model))
+	return &Tier{js: js, devices: devices, prefix: roundsSubject + "." + token(cfg.Model), model: model,
+		stream: "VIGIL_ROUND_" + model + "_", replicas: cfg.Replicas}, nil
 }
 
 // token makes s one subject token. IDs may hold '.', the subjects' separator; those are
@@ -117,20 +102,33 @@ func token(s string) string {
 	return "~" + hex.EncodeToString([]byte(s))
 }
 
+// StreamName is the name of the JetStream stream that holds the round, for operators.
+func (t *Tier) StreamName(round uint64) string { return t.stream + strconv.FormatUint(round, 10) }
+
 func (t *Tier) roundSubject(round uint64) string {
 	return t.prefix + "." + strconv.FormatUint(round, 10)
 }
-func (t *Tier) planSubject(round uint64) string   { return t.roundSubject(round) + ".plan" }
-func (t *Tier) closedSubject(round uint64) string { return t.roundSubject(round) + ".closed" }
+func (t *Tier) planSubject(round uint64) string { return t.roundSubject(round) + ".plan" }
 func (t *Tier) updateSubject(round uint64, device string) string {
 	return t.roundSubject(round) + ".update." + token(device)
 }
 
-// PublishPlan stores the round's plan, once: publishing it again with the same bytes (a
-// leader that restarted) succeeds, with other bytes fails.
+// PublishPlan creates the round's stream and stores its plan, once: publishing it again with
+// the same bytes (a leader that restarted) succeeds, with other bytes fails.
 func (t *Tier) PublishPlan(ctx context.Context, round uint64, plan []byte) error {
-	subj := t.planSubject(round)
-	_, err := t.js.Publish(ctx, subj, plan, jetstream.WithExpectLastSequencePerSubject(0))
+	_, err := t.js.CreateStream(ctx, jetstream.StreamConfig{
+		Name:        t.StreamName(round),
+		Description: "one of Vigil's federated rounds: its plan and the updates it accepted",
+		Subjects:    []string{t.roundSubject(round) + ".>"},
+		Storage:     jetstream.FileStorage,
+		Replicas:    t.replicas,
+		MaxMsgSize:  MaxUpdateBytes,
+		Discard:     jetstream.DiscardNew,
+	})
+	if err != nil && !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+		return fmt.Errorf("cluster: create round %d's stream: %w", round, err)
+	}
+	_, err = t.js.Publish(ctx, t.planSubject(round), plan, jetstream.WithExpectLastSequencePerSubject(0))
 	if err == nil {
 		return nil
 	}
@@ -149,7 +147,14 @@ func (t *Tier) PublishPlan(ctx context.Context, round uint64, plan []byte) error
 
 // Plan returns the round's plan.
 func (t *Tier) Plan(ctx context.Context, round uint64) ([]byte, error) {
-	m, err := t.stream.GetLastMsgForSubject(ctx, t.planSubject(round))
+	s, err := t.js.Stream(ctx, t.StreamName(round))
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return nil, fmt.Errorf("%w: round %d", ErrNoPlan, round)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cluster: read round %d's plan: %w", round, err)
+	}
+	m, err := s.GetLastMsgForSubject(ctx, t.planSubject(round))
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return nil, fmt.Errorf("%w: round %d", ErrNoPlan, round)
 	}
@@ -160,75 +165,67 @@ func (t *Tier) Plan(ctx context.Context, round uint64) ([]byte, error) {
 }
 
 // Accept stores the device's update for the round, at most once per round and device, and
-// returns only when the update is stored (on a majority of the replicas) and inside the round:
-// ErrDuplicate if the round already holds the device's update, ErrClosed if the leader closed
-// the round first. Any other error leaves it unknown whether the update was stored; sending it
-// again is safe and answers ErrDuplicate if it was.
+// returns only when the update is stored (on a majority of the replicas) and so inside the
+// round: ErrDuplicate if the round already holds the device's update, ErrClosed if the leader
+// closed the round first. Any other error leaves it unknown whether the update was stored;
+// sending it again is safe and answers ErrDuplicate if it was.
 func (t *Tier) Accept(ctx context.Context, round uint64, device string, update []byte) (seq uint64, err error) {
 	// The per-subject compare-and-set makes the update the first and only one on its subject.
 	ack, err := t.js.Publish(ctx, t.updateSubject(round, device), update, jetstream.WithExpectLastSequencePerSubject(0))
-	if wrongLastSequence(err) {
+	var apiErr *jetstream.APIError
+	switch {
+	case err == nil:
+		return ack.Sequence, nil
+	case wrongLastSequence(err):
 		return 0, fmt.Errorf("%w: device %q, round %d", ErrDuplicate, device, round)
-	}
-	if err != nil {
-		return 0, fmt.Errorf("cluster: store device %q's update for round %d: %w", device, round, err)
-	}
-	// Read after the write was acknowledged: a marker stored before the update has a lower
-	// sequence and is visible now; one stored later counts the update in.
-	closedAt, err := t.closedAt(ctx, round)
-	if err != nil {
-		return 0, err
-	}
-	if closedAt != 0 && closedAt < ack.Sequence {
+	case errors.As(err, &apiErr) && apiErr.ErrorCode == jetstreamSealed:
 		return 0, fmt.Errorf("%w: round %d was closed before device %q's update was stored", ErrClosed, round, device)
+	case errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrNoResponders):
+		return 0, fmt.Errorf("%w: round %d is not open in the tier", ErrClosed, round)
 	}
-	return ack.Sequence, nil
+	return 0, fmt.Errorf("cluster: store device %q's update for round %d: %w", device, round, err)
 }
 
-// closedAt returns the sequence of the round's close marker, or 0 while it is open.
-func (t *Tier) closedAt(ctx context.Context, round uint64) (uint64, error) {
-	m, err := t.stream.GetLastMsgForSubject(ctx, t.closedSubject(round))
-	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, fmt.Errorf("cluster: read whether round %d is closed: %w", round, err)
-	}
-	return m.Sequence, nil
-}
+// jetstreamSealed is the server's error code for a write to a sealed stream.
+const jetstreamSealed jetstream.ErrorCode = 10109
 
-// Close freezes the round's participant set: updates stored before the marker it appends are
-// in the round, later ones are refused. Closing a closed round returns the first marker's
-// sequence.
+// Close freezes the round's participant set by sealing its stream, and returns the sequence
+// of the last message in it. Closing a closed round changes nothing.
 func (t *Tier) Close(ctx context.Context, round uint64) (uint64, error) {
-	ack, err := t.js.Publish(ctx, t.closedSubject(round), nil, jetstream.WithExpectLastSequencePerSubject(0))
-	if wrongLastSequence(err) {
-		return t.closedAt(ctx, round)
-	}
+	s, err := t.js.Stream(ctx, t.StreamName(round))
 	if err != nil {
 		return 0, fmt.Errorf("cluster: close round %d: %w", round, err)
 	}
-	return ack.Sequence, nil
+	cfg := s.CachedInfo().Config
+	if !cfg.Sealed {
+		cfg.Sealed = true
+		if s, err = t.js.UpdateStream(ctx, cfg); err != nil {
+			return 0, fmt.Errorf("cluster: close round %d: %w", round, err)
+		}
+	}
+	return s.CachedInfo().State.LastSeq, nil
 }
 
 // Update is an update a round accepted, as Follow delivers it.
 type Update struct {
 	Device string
-	// Seq is the update's position in the stream; Stored is when the stream stored it.
+	// Seq is the update's position in the round's stream; Stored is when it was stored.
 	Seq    uint64
 	Stored time.Time
 	Data   []byte
 }
 
 // Follow calls fn with each update of the round, in the order the stream stored them,
-// starting with the first, and returns nil once it has delivered every update stored before
-// the round's close marker. It waits for updates and for the marker until ctx ends. An error
-// from fn stops it and is returned.
+// starting with the first, and returns nil once the round is closed and every update in it
+// delivered. It waits for updates and for the close until ctx ends. An error from fn stops it
+// and is returned.
 func (t *Tier) Follow(ctx context.Context, round uint64, fn func(Update) error) error {
+	s, err := t.js.Stream(ctx, t.StreamName(round))
+	if err != nil {
+		return fmt.Errorf("cluster: follow round %d: %w", round, err)
+	}
 	prefix := t.roundSubject(round) + ".update."
-	cons, err := t.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{prefix + "*", t.closedSubject(round)},
-	})
+	cons, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{prefix + "*"}})
 	if err != nil {
 		return fmt.Errorf("cluster: follow round %d: %w", round, err)
 	}
@@ -237,31 +234,43 @@ func (t *Tier) Follow(ctx context.Context, round uint64, fn func(Update) error) 
 		return fmt.Errorf("cluster: follow round %d: %w", round, err)
 	}
 	defer it.Stop()
-	go func() {
-		<-ctx.Done()
-		it.Stop()
-	}()
+	var delivered uint64 // the stream sequence of the last update delivered
 	for {
-		m, err := it.Next()
-		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
+		m, err := it.Next(jetstream.NextMaxWait(followPoll))
+		switch {
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case errors.Is(err, nats.ErrTimeout) || errors.Is(err, context.DeadlineExceeded):
+			// Nothing arrived: done if the stream is sealed and the consumer has nothing
+			// pending, nor delivered anything this loop has not seen yet.
+			info, err := s.Info(ctx)
+			if err != nil {
+				return fmt.Errorf("cluster: follow round %d: %w", round, err)
 			}
+			if !info.Config.Sealed {
+				continue
+			}
+			ci, err := cons.Info(ctx)
+			if err != nil {
+				return fmt.Errorf("cluster: follow round %d: %w", round, err)
+			}
+			if ci.NumPending == 0 && ci.Delivered.Stream <= delivered {
+				return nil
+			}
+			continue
+		case err != nil:
 			return fmt.Errorf("cluster: follow round %d: %w", round, err)
 		}
 		meta, err := m.Metadata()
 		if err != nil {
 			return fmt.Errorf("cluster: follow round %d: %w", round, err)
 		}
-		subj := m.Subject()
-		if subj == t.closedSubject(round) {
-			return nil
-		}
-		device, err := untoken(strings.TrimPrefix(subj, prefix))
+		device, err := untoken(strings.TrimPrefix(m.Subject(), prefix))
 		if err != nil {
-			return fmt.Errorf("cluster: follow round %d: subject %q: %w", round, subj, err)
+			return fmt.Errorf("cluster: follow round %d: subject %q: %w", round, m.Subject(), err)
 		}
-		if err := fn(Update{Device: device, Seq: meta.Sequence.Stream, Stored: meta.Timestamp, Data: m.Data()}); err != nil {
+		delivered = meta.Sequence.Stream
+		if err := fn(Update{Device: device, Seq: delivered, Stored: meta.Timestamp, Data: m.Data()}); err != nil {
 			return err
 		}
 	}
@@ -275,9 +284,9 @@ func untoken(s string) (string, error) {
 	return string(b), err
 }
 
-// Forget deletes everything stored for the round, once it is released or given up.
+// Forget deletes the round's stream, once it is released or given up.
 func (t *Tier) Forget(ctx context.Context, round uint64) error {
-	if err := t.stream.Purge(ctx, jetstream.WithPurgeSubject(t.roundSubject(round)+".>")); err != nil {
+	if err := t.js.DeleteStream(ctx, t.StreamName(round)); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
 		return fmt.Errorf("cluster: forget round %d: %w", round, err)
 	}
 	return nil

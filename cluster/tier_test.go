@@ -59,6 +59,9 @@ func TestAcceptOncePerDevice(t *testing.T) {
 	tier := embeddedTier(t, "typing")
 	ctx := context.Background()
 	const frontends, devices = 8, 40
+	if err := tier.PublishPlan(ctx, 1, []byte("plan")); err != nil {
+		t.Fatal(err)
+	}
 	var (
 		mu       sync.Mutex
 		accepted = map[string]int{}
@@ -109,7 +112,10 @@ func TestAcceptOncePerDevice(t *testing.T) {
 func TestCloseRacesAccepts(t *testing.T) {
 	tier := embeddedTier(t, "typing")
 	ctx := context.Background()
-	const frontends, perFrontend = 4, 60
+	const frontends, perFrontend = 4, 5000
+	if err := tier.PublishPlan(ctx, 7, []byte("plan")); err != nil {
+		t.Fatal(err)
+	}
 	var (
 		mu     sync.Mutex
 		acked  = map[string]bool{}
@@ -118,7 +124,8 @@ func TestCloseRacesAccepts(t *testing.T) {
 	)
 	for f := range frontends {
 		wg.Go(func() {
-			for d := range perFrontend {
+			// Each frontend sends until the round has refused it a few times.
+			for d, refused := 0, 0; d < perFrontend && refused < 3; d++ {
 				id := fmt.Sprintf("f%d-d%d", f, d)
 				_, err := tier.Accept(ctx, 7, id, []byte("update of "+id))
 				mu.Lock()
@@ -127,6 +134,7 @@ func TestCloseRacesAccepts(t *testing.T) {
 					acked[id] = true
 				case errors.Is(err, ErrClosed):
 					closed++
+					refused++
 				default:
 					t.Errorf("%s: %v", id, err)
 				}
@@ -139,7 +147,7 @@ func TestCloseRacesAccepts(t *testing.T) {
 		mu.Lock()
 		n := len(acked)
 		mu.Unlock()
-		if n >= frontends*perFrontend/4 {
+		if n >= 60 {
 			break
 		}
 		time.Sleep(time.Millisecond)
@@ -204,6 +212,9 @@ func TestModelsAreSeparate(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, tier := range []*Tier{typing, mouse} {
+		if err := tier.PublishPlan(ctx, 1, []byte("plan")); err != nil {
+			t.Fatal(err)
+		}
 		if _, err := tier.Accept(ctx, 1, "dev-1", []byte("update of dev-1")); err != nil {
 			t.Fatal(err)
 		}
@@ -233,8 +244,8 @@ func TestModelsAreSeparate(t *testing.T) {
 	if err := typing.Forget(ctx, 1); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := typing.Accept(ctx, 1, "dev-1", []byte("update of dev-1")); err != nil {
-		t.Fatalf("after Forget the round's subjects are empty again: %v", err)
+	if _, err := typing.Accept(ctx, 1, "dev-1", []byte("update of dev-1")); !errors.Is(err, ErrClosed) {
+		t.Fatalf("an update for a forgotten round: %v, want ErrClosed", err)
 	}
 	if _, err := mouse.Accept(ctx, 1, "dev-1", []byte("x")); !errors.Is(err, ErrDuplicate) {
 		t.Fatalf("typing's Forget touched mouse's round: %v", err)

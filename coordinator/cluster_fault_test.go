@@ -65,7 +65,7 @@ func TestClusterSurvivesKilledNATSServer(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			s, err := js.Stream(ctx, "VIGIL_ROUNDS")
+			s, err := js.Stream(ctx, tier.StreamName(1))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"time"
 
@@ -101,11 +102,11 @@ func (c *Coordinator) serveIntake(ctx context.Context) error {
 	return nil
 }
 
-// follow adds the round's stored updates to its sum until the round's marker, trying again
+// follow adds the round's stored updates to its sum until the round is closed, trying again
 // from the start after an error (what it added already comes back as duplicates).
 func (c *Coordinator) follow(ctx context.Context, id uint64, drained chan struct{}) {
 	for {
-		err := c.intake.tier.Follow(ctx, id, c.ingest)
+		err := c.followOnce(ctx, id)
 		if err == nil {
 			close(drained)
 			c.notify()
@@ -123,36 +124,94 @@ func (c *Coordinator) follow(ctx context.Context, id uint64, drained chan struct
 	}
 }
 
-// ingest adds one update the tier stored to the round. An update refused here was acknowledged
-// to its device and is lost: that is logged as an error and counted.
-func (c *Coordinator) ingest(u cluster.Update) error {
-	var req vigilv1.SubmitUpdateRequest
-	err := proto.Unmarshal(u.Data, &req)
-	if err == nil && req.GetDeviceId() != u.Device {
-		err = fmt.Errorf("stored under device %q, names %q", u.Device, req.GetDeviceId())
+// followed is an update on its way from the tier into the sum.
+type followed struct {
+	u       cluster.Update
+	req     *vigilv1.SubmitUpdateRequest
+	contrib *vigilv1.Contribution
+	rec     *record
+	err     error
+	ready   chan struct{}
+}
+
+// followOnce follows the round from its first update. Updates are decoded and checked on
+// every core, as a leader's handlers would, and added in the order the tier stored them, so
+// that the sum and the trustees' log hold the same updates in the same order.
+func (c *Coordinator) followOnce(ctx context.Context, id uint64) error {
+	workers := runtime.GOMAXPROCS(0)
+	queue := make(chan *followed, 2*workers)
+	added := make(chan struct{})
+	go func() {
+		defer close(added)
+		for f := range queue {
+			<-f.ready
+			c.addFollowed(f)
+		}
+	}()
+	busy := make(chan struct{}, workers)
+	err := c.intake.tier.Follow(ctx, id, func(u cluster.Update) error {
+		f := &followed{u: u, ready: make(chan struct{})}
+		select {
+		case busy <- struct{}{}:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		go func() {
+			defer func() { <-busy; close(f.ready) }()
+			f.req, f.contrib, f.rec, f.err = c.prepareFollowed(u)
+		}()
+		select {
+		case queue <- f:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	})
+	close(queue)
+	<-added
+	return err
+}
+
+// prepareFollowed decodes a stored update and builds its contribution; its signature was
+// checked by whoever stored it.
+func (c *Coordinator) prepareFollowed(u cluster.Update) (*vigilv1.SubmitUpdateRequest, *vigilv1.Contribution, *record, error) {
+	req := new(vigilv1.SubmitUpdateRequest)
+	if err := proto.Unmarshal(u.Data, req); err != nil {
+		return nil, nil, nil, reject(codes.InvalidArgument, ReasonBadUpdate, err.Error())
 	}
+	if req.GetDeviceId() != u.Device {
+		return nil, nil, nil, reject(codes.InvalidArgument, ReasonBadUpdate, fmt.Sprintf("stored under device %q, names %q", u.Device, req.GetDeviceId()))
+	}
+	contrib, rec, err := c.verify(req, true)
+	return req, contrib, rec, err
+}
+
+// addFollowed adds one prepared update to the round. An update refused here was acknowledged
+// to its device and is lost: that is logged as an error and counted.
+func (c *Coordinator) addFollowed(f *followed) {
+	err := f.err
 	if err == nil {
-		// The frontend checked the deadline when it stored the update; the marker, not the
+		// The frontend checked the deadline when it stored the update; the close, not the
 		// leader's clock, decides which updates are in.
-		at := u.Stored
+		at := f.u.Stored
 		c.mu.Lock()
 		if rs, ok := c.engine.State(); ok && at.After(rs.Deadline) {
 			at = rs.Deadline
 		}
 		c.mu.Unlock()
 		var n int
-		if n, _, err = c.submitAt(&req, at, true); err == nil {
+		if n, _, err = c.add(f.req, at, f.contrib, f.rec); err == nil {
 			c.metrics.updates.WithLabelValues("accepted", "").Inc()
-			c.emit(Event{Kind: UpdateAccepted, Round: req.GetRound(), Device: u.Device, Accepted: n})
-			return nil
+			c.emit(Event{Kind: UpdateAccepted, Round: f.req.GetRound(), Device: f.u.Device, Accepted: n})
+			c.notify()
+			return
 		}
 	}
 	if Reason(err) == ReasonDuplicate {
-		return nil // added before a restart or a retried follow
+		return // added before a restart or a retried follow
 	}
 	c.metrics.updates.WithLabelValues("lost", Reason(err)).Inc()
-	c.log.Error("an update the tier acknowledged could not be added to the round", "device", u.Device, "seq", u.Seq, "err", err)
-	return nil
+	c.log.Error("an update the tier acknowledged could not be added to the round", "device", f.u.Device, "seq", f.u.Seq, "err", err)
 }
 
 // closeIntake closes the open round in the tier and waits until every update stored before the

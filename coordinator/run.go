@@ -316,14 +316,15 @@ func (c *Coordinator) start(ctx context.Context, now time.Time) (done bool, err 
 	if err := c.commit(); err != nil {
 		return false, err
 	}
+	if c.intake != nil {
+		// Before any device hears of the round: a frontend needs its plan.
+		c.startIntake(ctx)
+	}
 	c.mu.Lock()
 	c.servable = id
 	close(c.opened)
 	c.opened = make(chan struct{})
 	c.mu.Unlock()
-	if c.intake != nil {
-		c.startIntake(ctx)
-	}
 	c.log.Info("round started", "round", id, "kind", kindName(kind), "base_version", c.global.Meta.Version, "selected", len(selected), "enrolled", len(ids))
 	c.emit(Event{Kind: RoundStarted, Round: id, Selected: len(selected)})
 	return false, nil

@@ -298,6 +298,12 @@ func (c *Coordinator) submitAt(req *vigilv1.SubmitUpdateRequest, now time.Time, 
 	if err != nil {
 		return 0, nil, err
 	}
+	return c.add(req, now, contrib, rec)
+}
+
+// add adds a verified update, with its contribution for the trustees, to the round's sum.
+func (c *Coordinator) add(req *vigilv1.SubmitUpdateRequest, now time.Time, contrib *vigilv1.Contribution, rec *record) (int, *commit, error) {
+	var err error
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var undo func()
