@@ -11,9 +11,11 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/vigilauth/vigil/client"
+	"github.com/vigilauth/vigil/cluster"
 	"github.com/vigilauth/vigil/coordinator"
 	"github.com/vigilauth/vigil/dp"
 	"github.com/vigilauth/vigil/internal/transport"
@@ -53,6 +55,9 @@ type DemoConfig struct {
 	Trustees, Threshold int  // trustees holding shares of the decryption key, and how many decrypt
 	Updaters            int  // devices that also run the release updater
 	Plaintext           bool // send updates in the clear instead of encrypted (debugging only)
+	// NoTier sends updates straight into the round's sum instead of through the coordinator
+	// tier's JetStream (embedded, its store in Dir/state/jetstream).
+	NoTier bool
 
 	Logger   *slog.Logger // the coordinator's and the devices' logs
 	Stdout   io.Writer    // the report
@@ -143,13 +148,29 @@ func RunDemo(ctx context.Context, f DemoConfig) (dir string, err error) {
 		}
 		populations = append(populations, p)
 	}
+	var tier *cluster.Tier
+	if !f.NoTier {
+		js, err := cluster.StartEmbedded(ctx, filepath.Join(f.Dir, "state"), logger)
+		if err != nil {
+			return f.Dir, err
+		}
+		defer js.Close()
+		nc, err := nats.Connect(js.URL())
+		if err != nil {
+			return f.Dir, fmt.Errorf("the embedded JetStream: %w", err)
+		}
+		defer nc.Close()
+		if tier, err = cluster.Open(ctx, nc, cluster.Config{Model: "keystroke-ae", Replicas: 1}); err != nil {
+			return f.Dir, err
+		}
+	}
 	events := make(chan coordinator.Event, 4*len(devs)+16)
 	coord, err := coordinator.New(ctx, coordinator.Config{
 		Spec: spec, FeatureSet: FeatureSet, InitSeed: f.Seed, Populations: populations,
 		Rounds: f.Rounds, DevicesPerRound: perRound, MinUpdates: minUpdates, MinEnrolled: len(devs),
 		RoundTimeout: 60 * time.Second, Store: st, StateDir: filepath.Join(f.Dir, "state"), Logger: logger,
 		Privacy: f.privacy(), PrivacyPolicy: emb.policy, Root: emb.root, Enroller: enroller, Publisher: publisher,
-		Events: func(e coordinator.Event) { events <- e },
+		Events: func(e coordinator.Event) { events <- e }, Cluster: tier,
 	}, sealing)
 	if err != nil {
 		return f.Dir, err
@@ -181,6 +202,10 @@ func RunDemo(ctx context.Context, f DemoConfig) (dir string, err error) {
 		fmt.Fprintln(stdout, "INSECURE: updates travel in the clear (--insecure-plaintext); the coordinator sees each one")
 	} else {
 		fmt.Fprintln(stdout, emb.describe())
+	}
+	if tier != nil {
+		fmt.Fprintf(stdout, "updates reach the round through the coordinator tier: an embedded JetStream stream in %s, each device's stored once\n",
+			filepath.Join(f.Dir, "state", "jetstream"))
 	}
 	fmt.Fprintln(stdout, PrivacyLine(f.privacy(), minUpdates))
 	fmt.Fprintf(stdout, "the model's privacy ledger is %s; each device keeps its own in %s\n",

@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 
+	"github.com/vigilauth/vigil/cluster"
 	"github.com/vigilauth/vigil/coordinator"
 	"github.com/vigilauth/vigil/crypto/he"
 	"github.com/vigilauth/vigil/crypto/sig"
@@ -54,6 +55,7 @@ type coordinatorFlags struct {
 	layers                               string
 	pprof                                bool
 	logLevel                             slog.Level
+	tier                                 tierFlags
 }
 
 func runCoordinator(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -91,12 +93,18 @@ func runCoordinator(ctx context.Context, args []string, stdout, stderr io.Writer
 	fs.BoolVar(&f.noDP, "insecure-no-dp", false, "release rounds WITHOUT differential privacy; recorded in the ledger and every release, and the model can never be made private again")
 	fs.BoolVar(&f.pprof, "pprof", false, "also serve Go's /debug/pprof/ profiles on --metrics-listen")
 	fs.TextVar(&f.logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn or error")
+	f.tier.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	switch {
 	case fs.NArg() > 0:
 		return fmt.Errorf("coordinator: unexpected argument %q", fs.Arg(0))
+	case f.tier.frontend:
+		if f.org == "" {
+			return errors.New("coordinator: --org is required (create one with `vigil setup --dir DIR`)")
+		}
+		return runFrontend(ctx, f, stdout, newLogger(stderr, f.logLevel))
 	case f.pprof && f.metricsListen == "":
 		return errors.New("coordinator: --pprof needs --metrics-listen")
 	case f.org == "":
@@ -205,11 +213,20 @@ func runCoordinator(ctx context.Context, args []string, stdout, stderr io.Writer
 			return fmt.Errorf("coordinator: --model-layers: %w", err)
 		}
 	}
+	tr, err := f.tier.open(ctx, filepath.Join(f.dir, "state"), "keystroke-ae", logger)
+	if err != nil {
+		return fmt.Errorf("coordinator: %w", err)
+	}
+	var clusterTier *cluster.Tier
+	if tr != nil {
+		defer tr.close()
+		clusterTier = tr.tier
+	}
 	coord, err := coordinator.New(ctx, coordinator.Config{
 		Spec: spec, FeatureSet: sim.FeatureSet, InitSeed: f.seed, Populations: populations,
 		Rounds: f.rounds, DevicesPerRound: f.perRound, MinUpdates: f.minUpdates, MinEnrolled: f.minEnr,
 		RoundTimeout: f.timeout, RoundInterval: f.interval, KeepVersions: f.keepVersions, Revocations: auth.Revocations, Store: st, StateDir: filepath.Join(f.dir, "state"), Privacy: privacy,
-		PrivacyPolicy: policy, Root: root, Enroller: enroller, Publisher: publisher, Logger: logger, Metrics: reg,
+		PrivacyPolicy: policy, Root: root, Enroller: enroller, Publisher: publisher, Logger: logger, Metrics: reg, Cluster: clusterTier,
 	}, sealing)
 	if err != nil {
 		return fmt.Errorf("coordinator: %w", err)
@@ -232,6 +249,10 @@ func runCoordinator(ctx context.Context, args []string, stdout, stderr io.Writer
 	// their devices retry instead of seeing the connection drop.
 	defer srv.Stop(5 * time.Second)
 	fmt.Fprintf(stdout, "coordinator listening on %s\n", lis.Addr())
+	if tr != nil && tr.embedded {
+		fmt.Fprintf(stdout, "embedded JetStream on %s (frontends: vigil coordinator --frontend --nats %s --nats-token-file %s)\n",
+			tr.url, tr.url, filepath.Join(f.dir, "state", "nats.token"))
+	}
 	fmt.Fprintf(stdout, "%s\nprivacy ledger %s (review it with `vigil privacy report --dir %s`)\n",
 		sim.PrivacyLine(privacy, f.minUpdates), privacy.LedgerPath, f.dir)
 	if f.adminListen != "" {

@@ -20,6 +20,7 @@ type demoFlags struct {
 	mouseNoise                                 float64
 	trustees, threshold, updaters, tolerated   int
 	plaintext, noDP                            bool
+	nats                                       string
 }
 
 // runDemo runs a whole organisation and its simulated fleet in this process (package sim) and
@@ -34,7 +35,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		Aalto: f.aalto, Dir: f.storeDir, Seed: f.seed,
 		Clip: f.clip, Noise: f.noise, Epsilon: f.epsilon, Delta: f.delta, DeviceEpsilon: f.deviceEpsilon,
 		PopulationNoise: f.populationNoise, MousePopulationNoise: f.mouseNoise, Tolerated: f.tolerated, NoDP: f.noDP,
-		Trustees: f.trustees, Threshold: f.threshold, Updaters: f.updaters, Plaintext: f.plaintext,
+		Trustees: f.trustees, Threshold: f.threshold, Updaters: f.updaters, Plaintext: f.plaintext, NoTier: f.nats == natsOff,
 		Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: f.logLevel})),
 		Stdout: stdout, Progress: stderr,
 	})
@@ -72,12 +73,15 @@ func parseDemoFlags(args []string, stderr io.Writer) (demoFlags, error) {
 	fs.IntVar(&f.threshold, "threshold", 2, "trustees needed to decrypt a round's sum")
 	fs.IntVar(&f.updaters, "updaters", 20, "devices that also run the release updater (each writes its installed models to disk)")
 	fs.BoolVar(&f.plaintext, "insecure-plaintext", false, "send updates in the clear instead of encrypted (debugging only)")
+	fs.StringVar(&f.nats, "nats", natsEmbedded, "the coordinator tier's JetStream: \"embedded\" (in this process, its store in DIR/state/jetstream) or \"off\" (updates go straight into the round's sum)")
 	if err := fs.Parse(args); err != nil {
 		return f, err
 	}
 	switch {
 	case fs.NArg() > 0:
 		return f, fmt.Errorf("demo: unexpected argument %q", fs.Arg(0))
+	case f.nats != natsEmbedded && f.nats != natsOff:
+		return f, fmt.Errorf("demo: --nats %q: want embedded or off (the demo runs every role in this process)", f.nats)
 	case f.devices < 2 || f.devices > 1000:
 		return f, fmt.Errorf("demo: --devices %d out of range 2..1000", f.devices)
 	case f.rounds < 1 || f.rounds > 1000:

@@ -1,0 +1,191 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/vigilauth/vigil/cluster"
+	"github.com/vigilauth/vigil/coordinator"
+	"github.com/vigilauth/vigil/crypto/he"
+	"github.com/vigilauth/vigil/internal/transport"
+	"github.com/vigilauth/vigil/pki"
+)
+
+// tierFlags say where the coordinator tier's JetStream is (issue 16).
+type tierFlags struct {
+	nats, natsListen, tokenFile string
+	replicas                    int
+	frontend                    bool
+}
+
+const (
+	natsEmbedded = "embedded"
+	natsOff      = "off"
+)
+
+func (t *tierFlags) register(fs interface {
+	StringVar(*string, string, string, string)
+	IntVar(*int, string, int, string)
+	BoolVar(*bool, string, bool, string)
+}) {
+	fs.StringVar(&t.nats, "nats", natsEmbedded, "the coordinator tier's JetStream: \"embedded\" (a server in this process, its store in DIR/state/jetstream), \"off\" (updates go straight into the round's sum), or a cluster's URLs, nats://HOST:PORT[,nats://HOST:PORT...]")
+	fs.StringVar(&t.natsListen, "nats-listen", "127.0.0.1:0", "client `address` of the embedded JetStream, for frontends (port 0: any free port, printed at start)")
+	fs.StringVar(&t.tokenFile, "nats-token-file", "", "`FILE` holding the secret token of the JetStream servers (default with --nats embedded: DIR/state/nats.token, created at the first start)")
+	fs.IntVar(&t.replicas, "nats-replicas", 3, "replicas of the tier's stream and bucket in a cluster (the embedded server holds one)")
+	fs.BoolVar(&t.frontend, "frontend", false, "serve as an aggregation frontend of the tier at --nats (a cluster URL): take devices' updates on --listen and store them for the round leader")
+}
+
+// tier is the connected tier, and what to stop when the coordinator stops.
+type tier struct {
+	tier     *cluster.Tier
+	url      string // the embedded server's URL, for frontends
+	close    func()
+	embedded bool
+}
+
+// openTier starts or connects to the tier's JetStream and opens model's tier on it; nil with
+// --nats off.
+func (t tierFlags) open(ctx context.Context, stateDir, model string, log *slog.Logger) (*tier, error) {
+	if t.nats == natsOff {
+		return nil, nil
+	}
+	opts := []nats.Option{nats.Name("vigil coordinator"), nats.MaxReconnects(-1), nats.ReconnectWait(250 * time.Millisecond)}
+	out := &tier{}
+	url, replicas := t.nats, t.replicas
+	if t.nats == natsEmbedded {
+		token, err := t.token(stateDir, true)
+		if err != nil {
+			return nil, err
+		}
+		srv, err := cluster.StartEmbeddedConfig(ctx, cluster.EmbeddedConfig{Dir: stateDir, Addr: t.natsListen, Token: token}, log)
+		if err != nil {
+			return nil, fmt.Errorf("--nats embedded: %w", err)
+		}
+		url, replicas, out.url, out.embedded = srv.URL(), 1, srv.URL(), true
+		out.close = func() { srv.Close() }
+		opts = append(opts, nats.Token(token))
+	} else if t.tokenFile != "" {
+		token, err := t.token(stateDir, false)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, nats.Token(token))
+	}
+	stop := func() {
+		if out.close != nil {
+			out.close()
+		}
+	}
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		stop()
+		return nil, fmt.Errorf("--nats %s: %w", t.nats, err)
+	}
+	tr, err := cluster.Open(ctx, nc, cluster.Config{Model: model, Replicas: replicas})
+	if err != nil {
+		nc.Close()
+		stop()
+		return nil, fmt.Errorf("--nats %s: %w", t.nats, err)
+	}
+	out.tier = tr
+	srvClose := out.close
+	out.close = func() {
+		nc.Close()
+		if srvClose != nil {
+			srvClose()
+		}
+	}
+	return out, nil
+}
+
+// token reads the servers' token; for the embedded server it is created at the first start.
+func (t tierFlags) token(stateDir string, create bool) (string, error) {
+	path := t.tokenFile
+	if path == "" {
+		path = filepath.Join(stateDir, "nats.token")
+	}
+	raw, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) && create && t.tokenFile == "" {
+		var b [32]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return "", err
+		}
+		if err := os.MkdirAll(stateDir, 0o700); err != nil {
+			return "", fmt.Errorf("--nats-token-file: %w", err)
+		}
+		token := hex.EncodeToString(b[:])
+		if err := os.WriteFile(path, []byte(token+"\n"), 0o600); err != nil {
+			return "", fmt.Errorf("--nats-token-file: %w", err)
+		}
+		return token, nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("--nats-token-file: %w", err)
+	}
+	token := strings.TrimSpace(string(raw))
+	if token == "" {
+		return "", fmt.Errorf("--nats-token-file %s is empty", path)
+	}
+	return token, nil
+}
+
+// runFrontend serves an aggregation frontend until ctx ends.
+func runFrontend(ctx context.Context, f coordinatorFlags, stdout io.Writer, logger *slog.Logger) error {
+	switch {
+	case f.tier.nats == natsEmbedded || f.tier.nats == natsOff:
+		return errors.New("coordinator: --frontend needs --nats with the URL of the tier's JetStream (the leader prints it)")
+	}
+	auth, err := pki.OpenAuthority(filepath.Join(f.org, orgPKI))
+	if err != nil {
+		return fmt.Errorf("coordinator: --org: %w", err)
+	}
+	creds, err := auth.CoordinatorCredentials()
+	if err != nil {
+		return fmt.Errorf("coordinator: --org: %w", err)
+	}
+	var key *he.KeyEpoch
+	if !f.plaintext {
+		pk, err := os.ReadFile(filepath.Join(f.org, orgKeyEpoch))
+		if err != nil {
+			return fmt.Errorf("coordinator: --org: %w", err)
+		}
+		if key, err = he.ParseKeyEpoch(he.DefaultParams(), pk); err != nil {
+			return fmt.Errorf("coordinator: --org: %s: %w", orgKeyEpoch, err)
+		}
+	}
+	tr, err := f.tier.open(ctx, "", "keystroke-ae", logger)
+	if err != nil {
+		return fmt.Errorf("coordinator: %w", err)
+	}
+	defer tr.close()
+	fe, err := coordinator.NewFrontend(coordinator.FrontendConfig{Tier: tr.tier, Key: key, VerifySignatures: true, RequireDevice: true, Logger: logger})
+	if err != nil {
+		return fmt.Errorf("coordinator: %w", err)
+	}
+	lis, err := net.Listen("tcp", f.listen)
+	if err != nil {
+		return fmt.Errorf("coordinator: --listen: %w", err)
+	}
+	srv, err := transport.ServeCoordinator(lis, fe, creds.TLSCertificate(), auth.CA.Pool(), auth.Revocations, 50, pki.ListenerConfig{})
+	if err != nil {
+		lis.Close()
+		return fmt.Errorf("coordinator: %w", err)
+	}
+	defer srv.Stop(5 * time.Second)
+	fmt.Fprintf(stdout, "frontend listening on %s (storing updates in %s)\n", lis.Addr(), f.tier.nats)
+	<-ctx.Done()
+	return nil
+}
