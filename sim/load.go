@@ -103,6 +103,10 @@ type LoadReport struct {
 type FrontendLoad struct {
 	Addr     string `json:"addr"`
 	Accepted int    `json:"accepted"`
+	// Unavailable counts its answers Unavailable or DeadlineExceeded (as NOT_DURABLE, when
+	// the tier's store did not confirm an update in time), after which the device went on to
+	// the next frontend or the leader.
+	Unavailable int `json:"unavailable,omitempty"`
 	// CPUSec is the frontend's CPU from the first submission of each round to its release.
 	CPUSec           float64 `json:"cpu_seconds,omitempty"`
 	UpdatesPerCPUSec float64 `json:"updates_per_cpu_second,omitempty"`
@@ -155,9 +159,9 @@ type Load struct {
 	hostile   *HostileReport
 	calmLat   []time.Duration
 	attackLat []time.Duration
-	// took counts the updates each frontend acknowledged, and the leader's last.
-	took []atomic.Int64
-	mu   sync.Mutex
+	// intake counts what each frontend answered, and the leader last.
+	intake []intakeCount
+	mu     sync.Mutex
 }
 
 type loadDevice struct {
@@ -169,16 +173,25 @@ type loadDevice struct {
 	sealer    *client.ThresholdSealer
 }
 
-// countingIntake counts the updates a frontend or the leader acknowledged.
+// intakeCount is what a frontend or the leader answered the fleet's updates.
+type intakeCount struct {
+	took        atomic.Int64 // acknowledged
+	unavailable atomic.Int64 // Unavailable or DeadlineExceeded: the device tried elsewhere or again
+}
+
+// countingIntake counts the answers of a frontend or the leader.
 type countingIntake struct {
 	vigilv1.CoordinatorClient
-	n *atomic.Int64
+	n *intakeCount
 }
 
 func (c countingIntake) SubmitUpdate(ctx context.Context, req *vigilv1.SubmitUpdateRequest, opts ...grpc.CallOption) (*vigilv1.SubmitUpdateResponse, error) {
 	resp, err := c.CoordinatorClient.SubmitUpdate(ctx, req, opts...)
-	if err == nil || status.Code(err) == codes.AlreadyExists { // the latter: an attempt whose answer was lost
-		c.n.Add(1)
+	switch status.Code(err) {
+	case codes.OK, codes.AlreadyExists: // the latter: an attempt whose answer was lost
+		c.n.took.Add(1)
+	case codes.Unavailable, codes.DeadlineExceeded:
+		c.n.unavailable.Add(1)
 	}
 	return resp, err
 }
@@ -198,7 +211,7 @@ func NewLoad(ctx context.Context, cfg LoadConfig) (*Load, error) {
 	if cfg.Progress == nil {
 		cfg.Progress = func(string, ...any) {}
 	}
-	l := &Load{cfg: cfg, rejected: map[string]int{}, took: make([]atomic.Int64, len(cfg.Frontends)+1)}
+	l := &Load{cfg: cfg, rejected: map[string]int{}, intake: make([]intakeCount, len(cfg.Frontends)+1)}
 	if err := l.enrol(ctx, cfg.Devices); err != nil {
 		l.Close()
 		return nil, err
@@ -275,9 +288,9 @@ func (l *Load) enrol(ctx context.Context, n int) error {
 					return err
 				}
 				d.conns = append(d.conns, fc)
-				d.frontends = append(d.frontends, countingIntake{vigilv1.NewCoordinatorClient(fc), &l.took[len(d.frontends)]})
+				d.frontends = append(d.frontends, countingIntake{vigilv1.NewCoordinatorClient(fc), &l.intake[len(d.frontends)]})
 			}
-			d.api = countingIntake{api, &l.took[len(l.cfg.Frontends)]}
+			d.api = countingIntake{api, &l.intake[len(l.cfg.Frontends)]}
 			// The first call after enrolling takes the device into the registry, as a real
 			// device's first poll does; the rounds below wait for all of them.
 			if _, err := api.GetTask(gctx, &vigilv1.GetTaskRequest{DeviceId: id}); err != nil {
@@ -353,7 +366,7 @@ func (l *Load) Run(ctx context.Context) (LoadReport, error) {
 	}
 	tierCPU, viaFrontends, frontendsCPU := leaderCPU, 0, 0.0
 	for i, addr := range f.Frontends {
-		fl := FrontendLoad{Addr: addr, Accepted: int(l.took[i].Load()), CPUSec: frontendCPU[i]}
+		fl := FrontendLoad{Addr: addr, Accepted: int(l.intake[i].took.Load()), Unavailable: int(l.intake[i].unavailable.Load()), CPUSec: frontendCPU[i]}
 		if fl.CPUSec > 0 {
 			fl.UpdatesPerCPUSec = float64(fl.Accepted) / fl.CPUSec
 		}
@@ -363,7 +376,7 @@ func (l *Load) Run(ctx context.Context) (LoadReport, error) {
 		frontendsCPU += fl.CPUSec
 	}
 	if len(f.Frontends) > 0 {
-		rep.LeaderAccepted = int(l.took[len(f.Frontends)].Load())
+		rep.LeaderAccepted = int(l.intake[len(f.Frontends)].took.Load())
 	}
 	if tierCPU > 0 {
 		rep.TierUpdatesPerCPUSec = submitted / tierCPU

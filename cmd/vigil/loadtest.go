@@ -363,8 +363,8 @@ func printLoadReport(w io.Writer, r sim.LoadReport) {
 		fmt.Fprintln(w)
 	}
 	for i, fe := range r.Frontends {
-		fmt.Fprintf(w, "frontend %d (%s): %d updates, %.1f CPU-s, %.0f updates per CPU-second, peak memory %d MiB\n",
-			i, fe.Addr, fe.Accepted, fe.CPUSec, fe.UpdatesPerCPUSec, fe.PeakMiB)
+		fmt.Fprintf(w, "frontend %d (%s): %d updates (%d more answered Unavailable), %.1f CPU-s, %.0f updates per CPU-second, peak memory %d MiB\n",
+			i, fe.Addr, fe.Accepted, fe.Unavailable, fe.CPUSec, fe.UpdatesPerCPUSec, fe.PeakMiB)
 	}
 	fmt.Fprintf(w, "submission latency: p50 %.0f ms, p99 %.0f ms\n", r.P50Millis, r.P99Millis)
 	fmt.Fprintf(w, "coordinator peak memory: %d MiB\n", r.CoordinatorMiB)
