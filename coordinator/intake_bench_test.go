@@ -1,0 +1,91 @@
+package coordinator
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"testing"
+
+	"github.com/nats-io/nats.go"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/vigilauth/vigil/cluster"
+	"github.com/vigilauth/vigil/internal/cputime"
+)
+
+// BenchmarkTier100k is what the coordinator tier adds per 100,000-parameter update (3.4 MB)
+// on an embedded JetStream: "store" is a frontend's write (encode the request, store it with
+// the compare-and-set, wait for the acknowledgement), "follow" the leader's read of it back
+// (deliver and decode). Both include the server's work, which runs in this process.
+func BenchmarkTier100k(b *testing.B) {
+	f := newIngestFixture(b)
+	ctx := context.Background()
+	srv, err := cluster.StartEmbedded(ctx, b.TempDir(), slog.New(slog.DiscardHandler))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer srv.Close()
+	nc, err := nats.Connect(srv.URL())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer nc.Close()
+	tier, err := cluster.Open(ctx, nc, cluster.Config{Model: "bench", Replicas: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	round := uint64(0)
+	newRound := func() uint64 {
+		round++
+		if err := tier.PublishPlan(ctx, round, []byte("plan")); err != nil {
+			b.Fatal(err)
+		}
+		return round
+	}
+	store := func(r uint64, i int) {
+		raw, err := proto.Marshal(f.reqs[i%len(f.reqs)])
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := tier.Accept(ctx, r, fmt.Sprintf("dev-%d", i), raw); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Run("store", func(b *testing.B) {
+		b.ReportAllocs()
+		cputime.Report(b)
+		r := newRound()
+		i := 0
+		for b.Loop() {
+			store(r, i)
+			i++
+		}
+		b.StopTimer()
+		tier.Forget(ctx, r)
+	})
+	b.Run("follow", func(b *testing.B) {
+		b.ReportAllocs()
+		const perRound = 64
+		r := newRound()
+		for i := range perRound {
+			store(r, i)
+		}
+		if _, err := tier.Close(ctx, r); err != nil {
+			b.Fatal(err)
+		}
+		cputime.Report(b)
+		n := 0
+		for b.Loop() {
+			err := tier.Follow(ctx, r, func(u cluster.Update) error {
+				var req proto.Message = f.reqs[0].ProtoReflect().New().Interface()
+				n++
+				return proto.Unmarshal(u.Data, req)
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+		// Per update, not per round of perRound.
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n), "ns/update")
+	})
+}
