@@ -1,0 +1,73 @@
+package coordinator_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vigilauth/vigil/coordinator"
+	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
+)
+
+// TestAttackDeviceCountsTwiceAcrossFrontends is a compromised device trying to weigh twice in
+// one round, which would break the sensitivity bound its noise is calibrated to: it signs two
+// different valid updates for its task and sends them at the same moment to two frontends,
+// several times over. Exactly one is acknowledged, and the released average counts it once.
+func TestAttackDeviceCountsTwiceAcrossFrontends(t *testing.T) {
+	tier := embeddedTier(t, "keystroke-ae")
+	devices := []string{"honest-1", "honest-2", "attacker"}
+	f := startEncrypted(t, coordinator.Config{Rounds: 1, DevicesPerRound: len(devices), MinUpdates: len(devices), MinEnrolled: len(devices),
+		RoundTimeout: time.Minute, Cluster: tier, StateDir: t.TempDir()}, true)
+	ctx := context.Background()
+	done := make(chan error, 1)
+	go func() { done <- f.coord.Run(ctx) }()
+	for _, d := range devices {
+		f.enroll(t, d)
+	}
+	fronts := []vigilv1.CoordinatorClient{serveFrontend(t, f, tier), serveFrontend(t, f, tier)}
+
+	tk := waitTask(t, f.api, "attacker")
+	attempts := []*vigilv1.SubmitUpdateRequest{f.sealedUpdate(t, tk, "attacker", vector(0.9)), f.sealedUpdate(t, tk, "attacker", vector(-0.7))}
+	var (
+		mu       sync.Mutex
+		accepted []float64
+		wg       sync.WaitGroup
+	)
+	for range 3 {
+		for i, req := range attempts {
+			wg.Go(func() {
+				_, err := fronts[i].SubmitUpdate(ctx, req)
+				switch {
+				case err == nil:
+					mu.Lock()
+					accepted = append(accepted, []float64{0.9, -0.7}[i])
+					mu.Unlock()
+				case coordinator.Reason(err) != coordinator.ReasonDuplicate:
+					t.Errorf("attempt %d: %v, want accepted or %s", i, err, coordinator.ReasonDuplicate)
+				}
+			})
+		}
+	}
+	wg.Wait()
+	if len(accepted) != 1 {
+		t.Fatalf("%d of the attacker's updates were acknowledged, want exactly 1", len(accepted))
+	}
+	scales := []float64{accepted[0]}
+	for i, d := range devices[:2] {
+		scale := 0.1 * float64(i+1)
+		if _, err := fronts[i].SubmitUpdate(ctx, f.sealedUpdate(t, waitTask(t, f.api, d), d, vector(scale))); err != nil {
+			t.Fatal(err)
+		}
+		scales = append(scales, scale)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(2 * time.Minute):
+		t.Fatal("the round did not complete")
+	}
+	checkAverage(t, f, f.coord.Global(), scales)
+}
