@@ -1,11 +1,16 @@
 package coordinator_test
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"math"
 	"net"
+	"os"
+	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -230,4 +235,50 @@ func TestClusterLeaderRestartKeepsAcknowledgedUpdates(t *testing.T) {
 		t.Fatal("the restarted leader did not complete the round")
 	}
 	checkAverage(t, f, leader.Global(), scales)
+}
+
+// TestDeposedLeaderDoesNotWrite is a leader whose lease ran out while it was frozen: on its
+// next state write it stops, and the state file, now its successor's, is left as it was.
+func TestDeposedLeaderDoesNotWrite(t *testing.T) {
+	state := t.TempDir()
+	var deposed atomic.Bool
+	f := startWith(t, coordinator.Config{Rounds: 1, DevicesPerRound: 2, MinUpdates: 2, RoundTimeout: time.Minute, StateDir: state,
+		Leading: func() error {
+			if deposed.Load() {
+				return cluster.ErrLeaseLost
+			}
+			return nil
+		}}, coordinator.Insecure{})
+	done := make(chan error, 1)
+	go func() { done <- f.coord.Run(context.Background()) }()
+	if _, err := f.api.Enroll(context.Background(), &vigilv1.EnrollRequest{DeviceId: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.api.GetTask(context.Background(), &vigilv1.GetTaskRequest{DeviceId: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(state, "coordinator.state")
+	before, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deposed.Store(true)
+	// A change that must be written: a second device enrols and calls again.
+	f.api.Enroll(context.Background(), &vigilv1.EnrollRequest{DeviceId: "b"})
+	go f.api.GetTask(context.Background(), &vigilv1.GetTaskRequest{DeviceId: "b"})
+	select {
+	case err := <-done:
+		if !errors.Is(err, cluster.ErrLeaseLost) {
+			t.Fatalf("Run: %v, want ErrLeaseLost", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("a deposed leader went on running")
+	}
+	after, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(before, after) {
+		t.Fatal("a deposed leader wrote the state file")
+	}
 }

@@ -30,6 +30,14 @@ func (c *Coordinator) commit() error {
 		close(cm.done)
 		return nil
 	}
+	if c.cfg.Leading != nil {
+		if err := c.cfg.Leading(); err != nil {
+			c.mu.Unlock()
+			cm.err = err
+			close(cm.done)
+			return fmt.Errorf("coordinator: stopping, no longer the round leader: %w", err)
+		}
+	}
 	st, err := c.snapshotLocked()
 	var entries, seen []byte
 	if err == nil {

@@ -99,6 +99,11 @@ type Config struct {
 	// Cluster, if set, is the coordinator tier on JetStream this coordinator leads: updates
 	// arrive through it, from this coordinator's SubmitUpdate or any Frontend's (intake.go).
 	Cluster *cluster.Tier
+	// Leading, if set, says whether this coordinator may still act as the round leader (its
+	// lease in the tier, cluster.Lease.Valid). It is asked before every state write and before
+	// a round is closed; an error stops Run, so that a leader frozen past its lease does not
+	// write over its successor's state when it wakes.
+	Leading func() error
 	// Publisher, if set, receives every released version to sign and publish to the fleet.
 	Publisher Publisher
 	// Logger receives structured logs (default: discard).

@@ -97,6 +97,11 @@ func (c *Coordinator) step(ctx context.Context) (done bool, err error) {
 	if c.intake != nil && aborted == "" {
 		id := c.engine.Current()
 		c.mu.Unlock()
+		if c.cfg.Leading != nil {
+			if err := c.cfg.Leading(); err != nil {
+				return false, fmt.Errorf("coordinator: stopping, no longer the round leader: %w", err)
+			}
+		}
 		// The marker fixes the participant set; the sum has every update before it once
 		// the follower has drained them, and only then is the outcome final.
 		cctx, cancel := context.WithTimeout(ctx, c.cfg.TickInterval+10*time.Second)

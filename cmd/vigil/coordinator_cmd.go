@@ -217,16 +217,26 @@ func runCoordinator(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err != nil {
 		return fmt.Errorf("coordinator: %w", err)
 	}
-	var clusterTier *cluster.Tier
+	var (
+		clusterTier *cluster.Tier
+		leading     func() error
+	)
 	if tr != nil {
 		defer tr.close()
 		clusterTier = tr.tier
+		// Before the state is read: a standby must not touch it while another leads.
+		leadCtx, lease, release, err := tr.lead(ctx, f.tier.leaseTTL, stdout)
+		if err != nil {
+			return fmt.Errorf("coordinator: the round leader's lease: %w", err)
+		}
+		defer release()
+		ctx, leading = leadCtx, lease.Valid
 	}
 	coord, err := coordinator.New(ctx, coordinator.Config{
 		Spec: spec, FeatureSet: sim.FeatureSet, InitSeed: f.seed, Populations: populations,
 		Rounds: f.rounds, DevicesPerRound: f.perRound, MinUpdates: f.minUpdates, MinEnrolled: f.minEnr,
 		RoundTimeout: f.timeout, RoundInterval: f.interval, KeepVersions: f.keepVersions, Revocations: auth.Revocations, Store: st, StateDir: filepath.Join(f.dir, "state"), Privacy: privacy,
-		PrivacyPolicy: policy, Root: root, Enroller: enroller, Publisher: publisher, Logger: logger, Metrics: reg, Cluster: clusterTier,
+		PrivacyPolicy: policy, Root: root, Enroller: enroller, Publisher: publisher, Logger: logger, Metrics: reg, Cluster: clusterTier, Leading: leading,
 	}, sealing)
 	if err != nil {
 		return fmt.Errorf("coordinator: %w", err)
@@ -276,6 +286,10 @@ func runCoordinator(ctx context.Context, args []string, stdout, stderr io.Writer
 	err = coord.Run(ctx)
 	ready.set(errors.New("stopping"))
 	switch {
+	case errors.Is(err, cluster.ErrLeaseLost):
+		err = fmt.Errorf("stepped down: %w; what the tier acknowledged is kept for the next leader", err)
+	case errors.Is(context.Cause(ctx), cluster.ErrLeaseLost):
+		err = fmt.Errorf("stepped down: %w; what the tier acknowledged is kept for the next leader", context.Cause(ctx))
 	case errors.Is(err, context.Canceled):
 		// SIGTERM or SIGINT: everything acknowledged is on disk; a restart resumes the round.
 		err = nil

@@ -29,6 +29,7 @@ type tierFlags struct {
 	nats, natsListen, tokenFile string
 	replicas                    int
 	frontend                    bool
+	leaseTTL                    time.Duration
 }
 
 const (
@@ -40,11 +41,13 @@ func (t *tierFlags) register(fs interface {
 	StringVar(*string, string, string, string)
 	IntVar(*int, string, int, string)
 	BoolVar(*bool, string, bool, string)
+	DurationVar(*time.Duration, string, time.Duration, string)
 }) {
 	fs.StringVar(&t.nats, "nats", natsEmbedded, "the coordinator tier's JetStream: \"embedded\" (a server in this process, its store in DIR/state/jetstream), \"off\" (updates go straight into the round's sum), or a cluster's URLs, nats://HOST:PORT[,nats://HOST:PORT...]")
 	fs.StringVar(&t.natsListen, "nats-listen", "127.0.0.1:0", "client `address` of the embedded JetStream, for frontends (port 0: any free port, printed at start)")
 	fs.StringVar(&t.tokenFile, "nats-token-file", "", "`FILE` holding the secret token of the JetStream servers (default with --nats embedded: DIR/state/nats.token, created at the first start)")
 	fs.IntVar(&t.replicas, "nats-replicas", 3, "replicas of the tier's stream and bucket in a cluster (the embedded server holds one)")
+	fs.DurationVar(&t.leaseTTL, "lease-ttl", 10*time.Second, "how long the round leader's lease outlives its last renewal: a standby coordinator of the same model waits for it, and a leader that cannot renew it for half of it steps down")
 	fs.BoolVar(&t.frontend, "frontend", false, "serve as an aggregation frontend of the tier at --nats (a cluster URL): take devices' updates on --listen and store them for the round leader")
 }
 
@@ -188,4 +191,37 @@ func runFrontend(ctx context.Context, f coordinatorFlags, stdout io.Writer, logg
 	fmt.Fprintf(stdout, "frontend listening on %s (storing updates in %s)\n", lis.Addr(), f.tier.nats)
 	<-ctx.Done()
 	return nil
+}
+
+// lead takes the round leader's lease of the tier, waiting as a standby while another
+// coordinator holds it, and returns a context that ends when the lease is lost (its cause is
+// then cluster.ErrLeaseLost) and a function giving the lease up.
+func (t *tier) lead(ctx context.Context, ttl time.Duration, stdout io.Writer) (context.Context, *cluster.Lease, func(), error) {
+	host, _ := os.Hostname()
+	lease, err := t.tier.Lease(ctx, fmt.Sprintf("%s pid %d", host, os.Getpid()), ttl)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if holder, err := lease.Holder(ctx); err == nil && holder != "" {
+		fmt.Fprintf(stdout, "standby: waiting for the round leader's lease, held by %s\n", holder)
+	}
+	if err := lease.Acquire(ctx, min(time.Second, ttl/4)); err != nil {
+		return nil, nil, nil, err
+	}
+	leadCtx, stepDown := context.WithCancelCause(ctx)
+	held := make(chan struct{})
+	go func() {
+		defer close(held)
+		if err := lease.Hold(leadCtx); errors.Is(err, cluster.ErrLeaseLost) {
+			stepDown(err)
+		}
+	}()
+	release := func() {
+		stepDown(context.Canceled)
+		<-held
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		lease.Release(rctx)
+	}
+	return leadCtx, lease, release, nil
 }

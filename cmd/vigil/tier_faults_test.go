@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -149,5 +150,121 @@ func TestTierProcessFaults(t *testing.T) {
 	}
 	if g.Meta.Version != 2 || len(l.Entries) != 1 || l.Entries[0].Participants != 4 || l.Entries[0].Round != 1 {
 		t.Fatalf("released v%d, ledger %+v; want v2, round 1 charged once with 4 participants", g.Meta.Version, l.Entries)
+	}
+}
+
+// TestTierLeaderStepsDown freezes the round leader (SIGSTOP: a long pause, or a partition) in
+// the middle of a round, for longer than its lease. The standby waiting on the same state
+// directory (a shared volume) takes the lease, resumes the round from the tier with the updates
+// acknowledged before, and releases it with the rest. When the old leader wakes it steps down
+// and exits without writing to the state its successor now owns.
+func TestTierLeaderStepsDown(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts and stops processes")
+	}
+	nodes := natstest.StartCluster(t, 3)
+	urls := strings.Join(nodes.URLs(), ",")
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	orgDir, dir, addr := org(t), t.TempDir(), freeAddr(t)
+	trustees := startTrustees(t, ctx, orgDir, 4)
+	enrolAddr := startAuthority(t, ctx, orgDir)
+	coordinatorArgs := func(listen string) []string {
+		return append([]string{"coordinator", "--org", orgDir, "--listen", listen, "--metrics-listen", "", "--dir", dir, "--nats", urls,
+			"--lease-ttl", "3s", "--rounds", "1", "--devices-per-round", "4", "--min-updates", "4", "--round-timeout", "2m",
+			"--clip", "1", "--noise-multiplier", "1", "--epsilon", "50", "--log-level", "warn", "--population-noise", "0"}, trustees...)
+	}
+	leader, leaderOut, leaderErr := startProcess(t, ctx, coordinatorArgs(addr)...)
+	leaderOut.wait(t, "coordinator listening on ")
+	_, standbyOut, _ := startProcess(t, ctx, coordinatorArgs(freeAddr(t))...)
+	standbyOut.wait(t, "standby: waiting for the round leader's lease")
+	_, feOut, _ := startProcess(t, ctx, "coordinator", "--frontend", "--org", orgDir, "--nats", urls, "--listen", "127.0.0.1:0", "--log-level", "warn")
+	frontend := strings.Fields(feOut.wait(t, "frontend listening on "))[0]
+
+	type enrolled struct {
+		api    vigilv1.CoordinatorClient
+		sealer client.Sealer
+		ident  *client.Identity
+	}
+	var fleet []enrolled
+	for i := range 4 {
+		api, sealer, ident := testDevice(t, ctx, orgDir, enrolAddr, addr, fmt.Sprintf("dev-%d", i))
+		fleet = append(fleet, enrolled{api, sealer, ident})
+	}
+	var requests []*vigilv1.SubmitUpdateRequest
+	for i, d := range fleet {
+		id := fmt.Sprintf("dev-%d", i)
+		var task *vigilv1.Task
+		for deadline := time.Now().Add(time.Minute); task == nil; time.Sleep(20 * time.Millisecond) {
+			if r, err := d.api.GetTask(ctx, &vigilv1.GetTaskRequest{DeviceId: id}); err == nil {
+				task = r.GetTask()
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: no task", id)
+			}
+		}
+		u, err := d.sealer.Seal(ctx, task, make([]float64, sim.GlobalSpec().NumParams()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sig, err := client.SignUpdate(d.ident.SigningKey, id, task, u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		requests = append(requests, &vigilv1.SubmitUpdateRequest{DeviceId: id, Round: task.GetRound(), Nonce: task.GetNonce(),
+			BaseVersion: task.GetBaseVersion(), Update: u, Signature: sig})
+	}
+	submit := func(i int) {
+		t.Helper()
+		cert := fleet[i].ident.TLS.TLSCertificate()
+		conn, err := transport.DialCoordinator(frontend, pki.ClientTLS(&cert, fleet[i].ident.TLS.RootPool(), pki.Coordinator("")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		if _, err := vigilv1.NewCoordinatorClient(conn).SubmitUpdate(cctx, requests[i]); err != nil {
+			t.Fatalf("%s: %v", requests[i].GetDeviceId(), err)
+		}
+	}
+	submit(0)
+	submit(1)
+
+	if err := leader.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	standbyOut.wait(t, "coordinator listening on ")
+	submit(2)
+	submit(3)
+	standbyOut.wait(t, "stopped after 1 rounds")
+	state := filepath.Join(dir, "state", "coordinator.state")
+	before, err := os.Stat(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	if err := leader.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	if err := leader.Wait(); err == nil {
+		t.Fatal("the old leader exited cleanly after its lease ran out; want an error")
+	}
+	if !strings.Contains(leaderErr.String(), "stepped down") {
+		t.Fatalf("the old leader's error does not say it stepped down:\n%s", leaderErr.String())
+	}
+	after, err := os.Stat(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !after.ModTime().Equal(before.ModTime()) || after.Size() != before.Size() {
+		t.Fatalf("the old leader wrote the state file after it woke (%v, %d bytes -> %v, %d bytes)", before.ModTime(), before.Size(), after.ModTime(), after.Size())
+	}
+	l, err := dp.ReadLedger(filepath.Join(dir, "state", "model.ledger"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(l.Entries) != 1 || l.Entries[0].Participants != 4 || l.Entries[0].Round != 1 {
+		t.Fatalf("ledger %+v; want round 1 charged once with 4 participants", l.Entries)
 	}
 }
