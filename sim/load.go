@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -179,10 +180,12 @@ type intakeCount struct {
 	unavailable atomic.Int64 // Unavailable or DeadlineExceeded: the device tried elsewhere or again
 }
 
-// countingIntake counts the answers of a frontend or the leader.
+// countingIntake counts the answers of a frontend or the leader, and notes why one was
+// unavailable (nil note: not noted).
 type countingIntake struct {
 	vigilv1.CoordinatorClient
-	n *intakeCount
+	n    *intakeCount
+	note func(string)
 }
 
 func (c countingIntake) SubmitUpdate(ctx context.Context, req *vigilv1.SubmitUpdateRequest, opts ...grpc.CallOption) (*vigilv1.SubmitUpdateResponse, error) {
@@ -192,6 +195,9 @@ func (c countingIntake) SubmitUpdate(ctx context.Context, req *vigilv1.SubmitUpd
 		c.n.took.Add(1)
 	case codes.Unavailable, codes.DeadlineExceeded:
 		c.n.unavailable.Add(1)
+		if c.note != nil {
+			c.note(fmt.Sprintf("%s %s at a frontend (tried elsewhere)", status.Code(err), coordinator.Reason(err)))
+		}
 	}
 	return resp, err
 }
@@ -288,9 +294,17 @@ func (l *Load) enrol(ctx context.Context, n int) error {
 					return err
 				}
 				d.conns = append(d.conns, fc)
-				d.frontends = append(d.frontends, countingIntake{vigilv1.NewCoordinatorClient(fc), &l.intake[len(d.frontends)]})
+				// Connected now, as the device's connection to the coordinator is by its
+				// first call: a fleet of one address opening all its connections to a frontend
+				// at once, inside the measured submissions, would meet the frontend's cap on
+				// handshakes per address (pki.ListenerConfig), which devices on their own
+				// addresses do not.
+				if err := connectNow(gctx, fc); err != nil {
+					return fmt.Errorf("%s: frontend %s: %w", id, addr, err)
+				}
+				d.frontends = append(d.frontends, countingIntake{vigilv1.NewCoordinatorClient(fc), &l.intake[len(d.frontends)], l.count})
 			}
-			d.api = countingIntake{api, &l.intake[len(l.cfg.Frontends)]}
+			d.api = countingIntake{api, &l.intake[len(l.cfg.Frontends)], nil}
 			// The first call after enrolling takes the device into the registry, as a real
 			// device's first poll does; the rounds below wait for all of them.
 			if _, err := api.GetTask(gctx, &vigilv1.GetTaskRequest{DeviceId: id}); err != nil {
@@ -305,6 +319,19 @@ func (l *Load) enrol(ctx context.Context, n int) error {
 		})
 	}
 	return g.Wait()
+}
+
+// connectNow connects conn and waits until it is ready, for up to 30 seconds.
+func connectNow(ctx context.Context, conn *grpc.ClientConn) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	conn.Connect()
+	for s := conn.GetState(); s != connectivity.Ready; s = conn.GetState() {
+		if !conn.WaitForStateChange(ctx, s) {
+			return fmt.Errorf("not connected (%v): %w", s, ctx.Err())
+		}
+	}
+	return nil
 }
 
 func (l *Load) count(reason string) {
