@@ -22,6 +22,10 @@ const (
 	embeddedMaxPayload = 8 << 20
 	embeddedMaxMemory  = 256 << 20
 	embeddedMaxStore   = 16 << 30
+	// embeddedIngestBuffer is how much a stream queues before storing it; the server's
+	// default, 128 MiB, drops a whole round's updates beyond about 37 of 3.4 MB arriving at
+	// once (the devices are told NOT_DURABLE and send again).
+	embeddedIngestBuffer = 512 << 20
 
 	// embeddedReadyTimeout bounds the wait for the server to listen: recovering large streams
 	// from disk on a loaded machine takes seconds, not minutes.
@@ -114,7 +118,9 @@ func (c EmbeddedConfig) options() (*server.Options, error) {
 		StoreDir:           dir,
 		Authorization:      c.Token,
 		JetStreamMaxMemory: embeddedMaxMemory,
-		JetStreamMaxStore:  embeddedMaxStore,
+		// The server's own options, set as its configuration file's max_buffered_size is.
+		StreamMaxBufferedSize: embeddedIngestBuffer,
+		JetStreamMaxStore:     embeddedMaxStore,
 		// The server is a library here: the process's logging and signals are the binary's.
 		NoLog:  true,
 		NoSigs: true,
