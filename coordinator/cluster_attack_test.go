@@ -61,13 +61,6 @@ func TestAttackDeviceCountsTwiceAcrossFrontends(t *testing.T) {
 		}
 		scales = append(scales, scale)
 	}
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(2 * time.Minute):
-		t.Fatal("the round did not complete")
-	}
+	waitRun(t, done, "the round did not complete")
 	checkAverage(t, f, f.coord.Global(), scales)
 }

@@ -87,13 +87,6 @@ func TestClusterSurvivesKilledNATSServer(t *testing.T) {
 		t.Logf("%s: stored after %d attempt(s)", d, n)
 		scales = append(scales, scale)
 	}
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(3 * time.Minute):
-		t.Fatal("the round did not complete")
-	}
+	waitRun(t, done, "the round did not complete")
 	checkAverage(t, f, f.coord.Global(), scales)
 }

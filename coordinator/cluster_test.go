@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"math"
-	"net"
 	"os"
 	"path/filepath"
 	"sync/atomic"
@@ -15,9 +14,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
 	"github.com/vigilauth/vigil/cluster"
@@ -55,21 +52,20 @@ func serveFrontend(t *testing.T, f *encrypted, tier *cluster.Tier) vigilv1.Coord
 	if err != nil {
 		t.Fatal(err)
 	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	return vigilv1.NewCoordinatorClient(serveLoopback(t, fe))
+}
+
+// waitRun waits for Run's result on done, failing with what after three minutes.
+func waitRun(t *testing.T, done <-chan error, what string) {
+	t.Helper()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(3 * time.Minute):
+		t.Fatal(what)
 	}
-	srv := grpc.NewServer(coordinator.ServerOptions()...)
-	fe.Register(srv)
-	go srv.Serve(lis)
-	t.Cleanup(srv.Stop)
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(64<<20)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	return vigilv1.NewCoordinatorClient(conn)
 }
 
 // sealedUpdate is device d's encrypted, signed answer to its task tk.
@@ -170,14 +166,7 @@ func TestClusterRoundThroughFrontends(t *testing.T) {
 		}
 		scales = append(scales, scale)
 	}
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(2 * time.Minute):
-		t.Fatal("the round did not complete")
-	}
+	waitRun(t, done, "the round did not complete")
 	checkAverage(t, f, f.coord.Global(), scales)
 }
 
@@ -226,14 +215,7 @@ func TestClusterLeaderRestartKeepsAcknowledgedUpdates(t *testing.T) {
 		t.Fatal(err)
 	}
 	go func() { done <- leader.Run(context.Background()) }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(2 * time.Minute):
-		t.Fatal("the restarted leader did not complete the round")
-	}
+	waitRun(t, done, "the restarted leader did not complete the round")
 	checkAverage(t, f, leader.Global(), scales)
 }
 

@@ -75,12 +75,20 @@ func startWith(t *testing.T, cfg coordinator.Config, sealing coordinator.Sealing
 	if err != nil {
 		t.Fatal(err)
 	}
+	conn := serveLoopback(t, c)
+	return &fixture{coord: c, conn: conn, api: vigilv1.NewCoordinatorClient(conn), store: st, events: events}
+}
+
+// serveLoopback serves s over gRPC on loopback, as the coordinator serves, without TLS, and
+// returns a connection to it; both stop when the test ends.
+func serveLoopback(t *testing.T, s interface{ Register(*grpc.Server) }) *grpc.ClientConn {
+	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := grpc.NewServer(coordinator.ServerOptions()...)
-	c.Register(srv)
+	s.Register(srv)
 	go srv.Serve(lis)
 	t.Cleanup(srv.Stop)
 	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()),
@@ -89,7 +97,7 @@ func startWith(t *testing.T, cfg coordinator.Config, sealing coordinator.Sealing
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	return &fixture{coord: c, conn: conn, api: vigilv1.NewCoordinatorClient(conn), store: st, events: events}
+	return conn
 }
 
 func meanLoss(t *testing.T, params []float64, rows [][]float64) float64 {

@@ -256,10 +256,7 @@ func (c *Coordinator) SubmitUpdate(ctx context.Context, req *vigilv1.SubmitUpdat
 	if c.intake != nil {
 		n, err := c.submitToIntake(ctx, req)
 		if err != nil {
-			c.metrics.updates.WithLabelValues("rejected", Reason(err)).Inc()
-			c.log.Info("update rejected", "device", req.GetDeviceId(), "round", req.GetRound(), "err", status.Convert(err).Message())
-			c.emit(Event{Kind: UpdateRejected, Round: req.GetRound(), Device: req.GetDeviceId(), Err: err})
-			return nil, err
+			return nil, c.rejected(req, err)
 		}
 		c.metrics.updates.WithLabelValues("stored", "").Inc()
 		return &vigilv1.SubmitUpdateResponse{Accepted: uint32(n)}, nil
@@ -276,14 +273,19 @@ func (c *Coordinator) SubmitUpdate(ctx context.Context, req *vigilv1.SubmitUpdat
 		}
 	}
 	if err != nil {
-		c.metrics.updates.WithLabelValues("rejected", Reason(err)).Inc()
-		c.log.Info("update rejected", "device", req.GetDeviceId(), "round", req.GetRound(), "err", status.Convert(err).Message())
-		c.emit(Event{Kind: UpdateRejected, Round: req.GetRound(), Device: req.GetDeviceId(), Err: err})
-		return nil, err
+		return nil, c.rejected(req, err)
 	}
 	c.metrics.updates.WithLabelValues("accepted", "").Inc()
 	c.emit(Event{Kind: UpdateAccepted, Round: req.GetRound(), Device: req.GetDeviceId(), Accepted: n})
 	return &vigilv1.SubmitUpdateResponse{Accepted: uint32(n)}, nil
+}
+
+// rejected counts, logs and reports the update's refusal, and returns err.
+func (c *Coordinator) rejected(req *vigilv1.SubmitUpdateRequest, err error) error {
+	c.metrics.updates.WithLabelValues("rejected", Reason(err)).Inc()
+	c.log.Info("update rejected", "device", req.GetDeviceId(), "round", req.GetRound(), "err", status.Convert(err).Message())
+	c.emit(Event{Kind: UpdateRejected, Round: req.GetRound(), Device: req.GetDeviceId(), Err: err})
+	return err
 }
 
 // submit adds the update to the round's sum and returns the commit that will make it durable.

@@ -133,13 +133,9 @@ func runCoordinator(ctx context.Context, args []string, stdout, stderr io.Writer
 		return fmt.Errorf("coordinator: --keep-versions %d: want 0 (keep every version) or more", f.keepVersions)
 	}
 	logger := newLogger(stderr, f.logLevel)
-	auth, err := pki.OpenAuthority(filepath.Join(f.org, orgPKI))
+	auth, creds, err := orgCoordinator(f.org)
 	if err != nil {
-		return fmt.Errorf("coordinator: --org: %w", err)
-	}
-	creds, err := auth.CoordinatorCredentials()
-	if err != nil {
-		return fmt.Errorf("coordinator: --org: %w", err)
+		return err
 	}
 	var sealing coordinator.Sealing = coordinator.Insecure{}
 	if !f.plaintext {
@@ -213,6 +209,12 @@ func runCoordinator(ctx context.Context, args []string, stdout, stderr io.Writer
 			return fmt.Errorf("coordinator: --model-layers: %w", err)
 		}
 	}
+	// Before the tier (the embedded JetStream stores in the state directory) and the lease.
+	unlock, err := lockState(ctx, filepath.Join(f.dir, "state"), stdout)
+	if err != nil {
+		return fmt.Errorf("coordinator: %w", err)
+	}
+	defer unlock()
 	tr, err := f.tier.open(ctx, filepath.Join(f.dir, "state"), "keystroke-ae", logger)
 	if err != nil {
 		return fmt.Errorf("coordinator: %w", err)
@@ -224,7 +226,10 @@ func runCoordinator(ctx context.Context, args []string, stdout, stderr io.Writer
 	if tr != nil {
 		defer tr.close()
 		clusterTier = tr.tier
-		// Before the state is read: a standby must not touch it while another leads.
+	}
+	if tr != nil && !tr.embedded {
+		// Before the state is read: a standby must not touch it while another leads. An
+		// embedded tier is this process's alone (the state directory's lock), so needs none.
 		leadCtx, lease, release, err := tr.lead(ctx, f.tier.leaseTTL, stdout)
 		if err != nil {
 			return fmt.Errorf("coordinator: the round leader's lease: %w", err)
@@ -364,7 +369,22 @@ func peakRSS() (uint64, bool) {
 
 // orgSealing connects to the trustees over mutual TLS and returns the encrypted sealing of the
 // organisation's key epoch.
-func orgSealing(org string, trustees []string, creds pki.Credentials, auth *pki.Authority) (coordinator.Sealing, error) {
+// orgCoordinator opens the organisation's certificate authority and the coordinator's
+// credentials, which its frontends present too.
+func orgCoordinator(org string) (*pki.Authority, pki.Credentials, error) {
+	auth, err := pki.OpenAuthority(filepath.Join(org, orgPKI))
+	if err != nil {
+		return nil, pki.Credentials{}, fmt.Errorf("coordinator: --org: %w", err)
+	}
+	creds, err := auth.CoordinatorCredentials()
+	if err != nil {
+		return nil, pki.Credentials{}, fmt.Errorf("coordinator: --org: %w", err)
+	}
+	return auth, creds, nil
+}
+
+// orgKey reads the organisation's key epoch.
+func orgKey(org string) (*he.KeyEpoch, error) {
 	pk, err := os.ReadFile(filepath.Join(org, orgKeyEpoch))
 	if err != nil {
 		return nil, fmt.Errorf("--org: %w", err)
@@ -372,6 +392,14 @@ func orgSealing(org string, trustees []string, creds pki.Credentials, auth *pki.
 	key, err := he.ParseKeyEpoch(he.DefaultParams(), pk)
 	if err != nil {
 		return nil, fmt.Errorf("--org: %s: %w", orgKeyEpoch, err)
+	}
+	return key, nil
+}
+
+func orgSealing(org string, trustees []string, creds pki.Credentials, auth *pki.Authority) (coordinator.Sealing, error) {
+	key, err := orgKey(org)
+	if err != nil {
+		return nil, err
 	}
 	doc, err := os.ReadFile(filepath.Join(org, orgKeyEpochDoc))
 	if err != nil {

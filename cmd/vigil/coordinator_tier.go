@@ -151,22 +151,14 @@ func runFrontend(ctx context.Context, f coordinatorFlags, stdout io.Writer, logg
 	case f.tier.nats == natsEmbedded || f.tier.nats == natsOff:
 		return errors.New("coordinator: --frontend needs --nats with the URL of the tier's JetStream (the leader prints it)")
 	}
-	auth, err := pki.OpenAuthority(filepath.Join(f.org, orgPKI))
+	auth, creds, err := orgCoordinator(f.org)
 	if err != nil {
-		return fmt.Errorf("coordinator: --org: %w", err)
-	}
-	creds, err := auth.CoordinatorCredentials()
-	if err != nil {
-		return fmt.Errorf("coordinator: --org: %w", err)
+		return err
 	}
 	var key *he.KeyEpoch
 	if !f.plaintext {
-		pk, err := os.ReadFile(filepath.Join(f.org, orgKeyEpoch))
-		if err != nil {
-			return fmt.Errorf("coordinator: --org: %w", err)
-		}
-		if key, err = he.ParseKeyEpoch(he.DefaultParams(), pk); err != nil {
-			return fmt.Errorf("coordinator: --org: %s: %w", orgKeyEpoch, err)
+		if key, err = orgKey(f.org); err != nil {
+			return fmt.Errorf("coordinator: %w", err)
 		}
 	}
 	tr, err := f.tier.open(ctx, "", "keystroke-ae", logger)
@@ -224,4 +216,30 @@ func (t *tier) lead(ctx context.Context, ttl time.Duration, stdout io.Writer) (c
 		lease.Release(rctx)
 	}
 	return leadCtx, lease, release, nil
+}
+
+// lockState takes the state directory's lock for as long as the coordinator runs, waiting
+// while another process holds it: a leader frozen past its lease still holds it until it wakes,
+// finds the lease gone and exits, so its last write never lands on its successor's state.
+func lockState(ctx context.Context, stateDir string, stdout io.Writer) (unlock func(), err error) {
+	if err := os.MkdirAll(stateDir, 0o700); err != nil {
+		return nil, fmt.Errorf("--dir: %w", err)
+	}
+	path := filepath.Join(stateDir, "coordinator.lock")
+	for said := false; ; {
+		unlock, err := lockFile(path)
+		if !errors.Is(err, errLocked) {
+			return unlock, err
+		}
+		if !said {
+			pid, _ := os.ReadFile(path)
+			fmt.Fprintf(stdout, "standby: waiting for the state directory, locked by process %s\n", strings.TrimSpace(string(pid)))
+			said = true
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
 }

@@ -20,6 +20,19 @@ var errTrusteeLocked = errors.New("another trustee process is serving this direc
 // when the process dies, so a crash leaves nothing to clean up.
 func lockTrusteeDir(dir string) (unlock func(), err error) {
 	path := filepath.Join(dir, trusteeLockFile)
+	unlock, err = lockFile(path)
+	if errors.Is(err, errLocked) {
+		return nil, fmt.Errorf("%w (%s is locked)", errTrusteeLocked, path)
+	}
+	return unlock, err
+}
+
+// errLocked means another process holds a lock file.
+var errLocked = errors.New("locked by another process")
+
+// lockFile takes an exclusive, non-blocking lock on path, creating it, and writes this
+// process's ID into it.
+func lockFile(path string) (unlock func(), err error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("lock %s: %w", path, err)
@@ -27,7 +40,7 @@ func lockTrusteeDir(dir string) (unlock func(), err error) {
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, fmt.Errorf("%w (%s is locked)", errTrusteeLocked, path)
+			return nil, fmt.Errorf("%s: %w", path, errLocked)
 		}
 		return nil, fmt.Errorf("lock %s: %w", path, err)
 	}
