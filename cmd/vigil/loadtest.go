@@ -86,6 +86,9 @@ func runLoadtest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		if f.dir, err = os.MkdirTemp("", "vigil-loadtest-"); err != nil {
 			return fmt.Errorf("loadtest: %w", err)
 		}
+		// Removed after the processes below have stopped (deferred calls run last first): a run
+		// with the tier leaves over a GiB of JetStream store and device identities.
+		defer os.RemoveAll(f.dir)
 	}
 	progress := func(format string, a ...any) { fmt.Fprintf(stderr, "loadtest: "+format+"\n", a...) }
 	org, fleet, err := startLoad(ctx, f, progress)
