@@ -179,6 +179,12 @@ func (t *Tier) Accept(ctx context.Context, round uint64, device string, update [
 	case wrongLastSequence(err):
 		return 0, fmt.Errorf("%w: device %q, round %d", ErrDuplicate, device, round)
 	case errors.As(err, &apiErr) && apiErr.ErrorCode == jetstreamSealed:
+		// A device sending again after the round closed with its update in hears that it is.
+		if s, serr := t.js.Stream(ctx, t.StreamName(round)); serr == nil {
+			if m, gerr := s.GetLastMsgForSubject(ctx, t.updateSubject(round, device)); gerr == nil {
+				return 0, fmt.Errorf("%w: device %q, round %d (stored at %d before the round closed)", ErrDuplicate, device, round, m.Sequence)
+			}
+		}
 		return 0, fmt.Errorf("%w: round %d was closed before device %q's update was stored", ErrClosed, round, device)
 	case errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrNoResponders):
 		return 0, fmt.Errorf("%w: round %d is not open in the tier", ErrClosed, round)
@@ -229,7 +235,9 @@ func (t *Tier) Follow(ctx context.Context, round uint64, fn func(Update) error) 
 	if err != nil {
 		return fmt.Errorf("cluster: follow round %d: %w", round, err)
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(16))
+	// Four 3.4 MB updates in flight: a server drops a client with more than 64 MiB pending
+	// to it as a slow consumer.
+	it, err := cons.Messages(jetstream.PullMaxMessages(4))
 	if err != nil {
 		return fmt.Errorf("cluster: follow round %d: %w", round, err)
 	}

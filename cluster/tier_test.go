@@ -266,3 +266,26 @@ func TestToken(t *testing.T) {
 		}
 	}
 }
+
+// TestSendingAgainAfterClose is a device that did not hear its answer and sends again once
+// the round is closed: it hears that its update is in, and one that never was hears the
+// round is closed.
+func TestSendingAgainAfterClose(t *testing.T) {
+	tier := embeddedTier(t, "typing")
+	ctx := context.Background()
+	if err := tier.PublishPlan(ctx, 1, []byte("plan")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tier.Accept(ctx, 1, "in", []byte("update of in")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tier.Close(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tier.Accept(ctx, 1, "in", []byte("update of in")); !errors.Is(err, ErrDuplicate) {
+		t.Errorf("the update that is in, again: %v, want ErrDuplicate", err)
+	}
+	if _, err := tier.Accept(ctx, 1, "late", []byte("update of late")); !errors.Is(err, ErrClosed) {
+		t.Errorf("an update after the close: %v, want ErrClosed", err)
+	}
+}

@@ -276,6 +276,8 @@ func (c *Coordinator) submitToIntake(ctx context.Context, req *vigilv1.SubmitUpd
 	if check == nil {
 		return 0, reject(codes.FailedPrecondition, ReasonUnknownRound, fmt.Sprintf("round %d is not taking updates", req.GetRound()))
 	}
+	// What the leader has added so far, and this one: while it follows the stream, others
+	// stored may not be counted yet.
 	return n + 1, storeUpdate(ctx, c.intake.tier, check, req)
 }
 
@@ -353,6 +355,9 @@ func (c *Coordinator) syncDevices(ctx context.Context) {
 // an update without its plan.
 func (c *Coordinator) startIntake(ctx context.Context) {
 	if err := c.serveIntake(ctx); err != nil {
+		if ctx.Err() != nil {
+			return // stopping: the round resumes at the next start
+		}
 		c.log.Error("the tier cannot take the round; aborting it", "err", err)
 		c.mu.Lock()
 		c.abort = "the tier could not take the round's plan: " + err.Error()

@@ -73,7 +73,7 @@ func parseDemoFlags(args []string, stderr io.Writer) (demoFlags, error) {
 	fs.IntVar(&f.threshold, "threshold", 2, "trustees needed to decrypt a round's sum")
 	fs.IntVar(&f.updaters, "updaters", 20, "devices that also run the release updater (each writes its installed models to disk)")
 	fs.BoolVar(&f.plaintext, "insecure-plaintext", false, "send updates in the clear instead of encrypted (debugging only)")
-	fs.StringVar(&f.nats, "nats", natsEmbedded, "the coordinator tier's JetStream: \"embedded\" (in this process, its store in DIR/state/jetstream) or \"off\" (updates go straight into the round's sum)")
+	fs.StringVar(&f.nats, "nats", natsOff, "the coordinator tier's JetStream: \"off\" (updates go straight into the round's sum) or \"embedded\" (in this process, its store in DIR/state/jetstream)")
 	if err := fs.Parse(args); err != nil {
 		return f, err
 	}

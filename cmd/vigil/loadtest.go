@@ -54,7 +54,7 @@ func runLoadtest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fs.StringVar(&f.attack, "attack", "", "internal: run only --hostile attackers against this coordinator address until stdin closes (the load test's attacking process)")
 	fs.StringVar(&f.attackCA, "attack-ca", "", "internal: the CA certificate the attackers complete TLS handshakes with")
 	fs.IntVar(&f.frontends, "frontends", 0, "aggregation frontend processes (vigil coordinator --frontend) on the coordinator's embedded JetStream tier; the devices submit to them, spread by device ID, and make every other call to the coordinator")
-	fs.BoolVar(&f.tier, "tier", true, "run the coordinator with its embedded JetStream tier (its default, --nats embedded); false: --nats off, updates go straight into the round's sum")
+	fs.BoolVar(&f.tier, "tier", false, "run the coordinator with its embedded JetStream tier (--nats embedded; --frontends implies it); without it updates go straight into the round's sum, the coordinator's default")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -76,9 +76,9 @@ func runLoadtest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return fmt.Errorf("loadtest: --hostile needs --rounds of at least 2: rounds without and with attackers alternate")
 	case f.frontends < 0 || f.frontends > 16:
 		return fmt.Errorf("loadtest: --frontends %d out of range 0..16", f.frontends)
-	case f.frontends > 0 && !f.tier:
-		return fmt.Errorf("loadtest: --frontends needs the coordinator's tier (--tier)")
 	}
+	// Frontends are the tier's.
+	f.tier = f.tier || f.frontends > 0
 	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
 	if f.dir == "" {
@@ -164,8 +164,8 @@ func startLoad(ctx context.Context, f loadFlags, progress func(string, ...any)) 
 	if f.metrics != "" {
 		args = append(args, "--pprof")
 	}
-	if !f.tier {
-		args = append(args, "--nats", "off")
+	if f.tier {
+		args = append(args, "--nats", "embedded")
 	}
 	line, err = l.spawn(ctx, exe, "coordinator listening on ", append(args, trusteeFlags...)...)
 	if err != nil {

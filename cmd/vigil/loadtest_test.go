@@ -61,8 +61,8 @@ func TestLoadtestFrontends(t *testing.T) {
 		args      []string
 		frontends int
 	}{
-		{"tier off", []string{"--tier=false"}, 0},
-		{"tier", nil, 0},
+		{"tier off", nil, 0},
+		{"tier", []string{"--tier"}, 0},
 		{"two frontends", []string{"--frontends", "2"}, 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
