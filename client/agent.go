@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -122,7 +123,17 @@ type Agent struct {
 		version uint64
 		params  []float64
 	}
+	// handedIn is the last task whose update is in. A coordinator tier acknowledges an update
+	// before its leader has added it, and until then hands out the same task again: doing it
+	// again would cost the device a training, fresh noise and an encryption for nothing.
+	handedIn struct {
+		round uint64
+		nonce []byte
+	}
 }
+
+// handedInRetry is how long a device waits before asking again for a task it already did.
+const handedInRetry = 500 * time.Millisecond
 
 // New returns an Agent; it enrols on first use.
 func New(cfg Config) (*Agent, error) {
@@ -196,7 +207,14 @@ func (a *Agent) Poll(ctx context.Context) (Result, error) {
 	if t == nil {
 		return Result{RetryAfter: time.Duration(resp.GetRetryAfterMillis()) * time.Millisecond}, nil
 	}
-	return a.do(ctx, t)
+	if t.GetRound() == a.handedIn.round && bytes.Equal(t.GetNonce(), a.handedIn.nonce) {
+		return Result{RetryAfter: handedInRetry}, nil
+	}
+	res, err := a.do(ctx, t)
+	if err == nil {
+		a.handedIn.round, a.handedIn.nonce = t.GetRound(), t.GetNonce()
+	}
+	return res, err
 }
 
 func (a *Agent) do(ctx context.Context, t *vigilv1.Task) (Result, error) {

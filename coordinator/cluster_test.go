@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"math"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -17,6 +19,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/vigilauth/vigil/client"
 	"github.com/vigilauth/vigil/cluster"
 	"github.com/vigilauth/vigil/coordinator"
 	"github.com/vigilauth/vigil/crypto/he"
@@ -262,5 +265,45 @@ func TestDeposedLeaderDoesNotWrite(t *testing.T) {
 	}
 	if !bytes.Equal(before, after) {
 		t.Fatal("a deposed leader wrote the state file")
+	}
+}
+
+// TestClusterDevicesDoTheirTaskOnce runs real device agents against a leader with a tier: the
+// leader adds an update only after the tier stored it, and meanwhile would hand the device the
+// same task again; the device must not train, noise, encrypt and send it a second time.
+func TestClusterDevicesDoTheirTaskOnce(t *testing.T) {
+	tier := embeddedTier(t, "keystroke-ae")
+	const devices, rounds = 4, 3
+	f := startEncrypted(t, coordinator.Config{Rounds: rounds, DevicesPerRound: devices, MinUpdates: devices, MinEnrolled: devices,
+		RoundTimeout: 30 * time.Second, Cluster: tier, StateDir: t.TempDir(), Privacy: coordinator.Privacy{ClipNorm: 1}}, true)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var wg sync.WaitGroup
+	for i := range devices {
+		id := fmt.Sprintf("dev-%d", i)
+		keys, err := client.NewSignedKeys(f.api, f.keys.RootEnvelope, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := client.New(client.Config{DeviceID: id, Coordinator: f.api, Data: client.Rows(typistRows(t, uint64(i+1), 30)), Identity: f.identity(t, id),
+			Sealer: client.NewThresholdSealer(id, keys), FeatureSet: keystroke.TimingFeatureSet, Seed: uint64(i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Go(func() { a.Run(ctx) })
+	}
+	if err := f.coord.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	wg.Wait()
+	var again int
+	for len(f.events) > 0 {
+		if e := <-f.events; e.Kind == coordinator.UpdateRejected && coordinator.Reason(e.Err) == coordinator.ReasonDuplicate {
+			again++
+		}
+	}
+	if f.coord.Completed() != rounds || again > 0 {
+		t.Fatalf("%d rounds completed; devices sent a task's update again %d times", f.coord.Completed(), again)
 	}
 }
