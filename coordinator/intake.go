@@ -24,8 +24,8 @@ import (
 // into the sum: SubmitUpdate, here or at any Frontend, checks an update completely and stores
 // it in the stream, exactly once per round and device, and acknowledges it once it is stored.
 // The leader follows the stream into the round's sum and contribution log, and closes the
-// round with a marker in the same stream, so that the participant set is exactly the updates
-// stored before the marker. A leader that restarts replays the open round from the stream:
+// round by sealing its stream, so that the participant set is exactly the updates stored
+// before the seal. A leader that restarts replays the open round from the stream:
 // updates already in its saved sum are duplicates, the others are added.
 
 // intake is the leader's side of the tier for the open round.
@@ -34,7 +34,7 @@ type intake struct {
 
 	mu      sync.Mutex
 	round   uint64
-	drained chan struct{} // closed when the follower has added every update before the marker
+	drained chan struct{} // closed when the follower has added every update of the sealed round
 	stop    context.CancelFunc
 	check   *checkSum
 	changed map[string]struct{} // devices whose record the tier must learn or forget
@@ -214,8 +214,8 @@ func (c *Coordinator) addFollowed(f *followed) {
 	c.log.Error("an update the tier acknowledged could not be added to the round", "device", f.u.Device, "seq", f.u.Seq, "err", err)
 }
 
-// closeIntake closes the open round in the tier and waits until every update stored before the
-// marker is in the sum.
+// closeIntake seals the open round in the tier and waits until every update it holds is in
+// the sum.
 func (c *Coordinator) closeIntake(ctx context.Context, id uint64) error {
 	in := c.intake
 	in.mu.Lock()

@@ -102,7 +102,7 @@ func (c *Coordinator) step(ctx context.Context) (done bool, err error) {
 				return false, fmt.Errorf("coordinator: stopping, no longer the round leader: %w", err)
 			}
 		}
-		// The marker fixes the participant set; the sum has every update before it once
+		// The seal fixes the participant set; the sum has every update in it once
 		// the follower has drained them, and only then is the outcome final.
 		cctx, cancel := context.WithTimeout(ctx, c.cfg.TickInterval+10*time.Second)
 		err := c.closeIntake(cctx, id)
@@ -116,7 +116,7 @@ func (c *Coordinator) step(ctx context.Context) (done bool, err error) {
 		}
 		c.mu.Lock()
 		if outcome, _ = c.engine.Decide(c.cfg.Now()); outcome == aggregation.Wait {
-			outcome = aggregation.Fail // the marker is down: the round takes no more updates
+			outcome = aggregation.Fail // sealed: the round takes no more updates
 		}
 	}
 	closed, err := c.engine.Close()
