@@ -228,21 +228,8 @@ func (f *encrypted) submitEncrypted(t *testing.T, d string, vals []float64) (*vi
 
 func (f *encrypted) submitFor(t *testing.T, tk *vigilv1.Task, d string, vals []float64) (*vigilv1.SubmitUpdateRequest, error) {
 	t.Helper()
-	enc, err := he.NewEncryptor(f.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cts, err := enc.Encrypt(vals, 1, he.UpdateBinding(f.key.Epoch, tk.GetRound(), d, tk.GetNonce()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req := &vigilv1.SubmitUpdateRequest{DeviceId: d, Round: tk.GetRound(), Nonce: tk.GetNonce(), BaseVersion: tk.GetBaseVersion(),
-		Update: &vigilv1.Update{Encoding: vigilv1.UpdateEncoding_UPDATE_ENCODING_CKKS_THRESHOLD, Dimension: uint64(len(vals)),
-			ParamsId: f.key.Params().ID(), KeyEpoch: f.key.Epoch, Ciphertexts: cts}}
-	if key := f.devices[d]; key != nil {
-		signUpdate(t, key, f.key, req)
-	}
-	_, err = f.api.SubmitUpdate(context.Background(), req)
+	req := f.sealedUpdate(t, tk, d, vals)
+	_, err := f.api.SubmitUpdate(context.Background(), req)
 	return req, err
 }
 

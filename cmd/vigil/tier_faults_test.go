@@ -30,19 +30,12 @@ func TestTierProcessFaults(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts and kills processes")
 	}
-	nodes := natstest.StartCluster(t, 3)
-	urls := strings.Join(nodes.URLs(), ",")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	orgDir, dir, addr := org(t), t.TempDir(), freeAddr(t)
-	trustees := startTrustees(t, ctx, orgDir, 4)
-	enrolAddr := startAuthority(t, ctx, orgDir)
+	o := newTierOrg(t, ctx)
+	orgDir, dir, addr, urls, enrolAddr := o.orgDir, o.dir, o.addr, o.urls, o.enrolAddr
 	startLeader := func() (*exec.Cmd, *lineWaiter) {
-		args := []string{"coordinator", "--org", orgDir, "--listen", addr, "--metrics-listen", "", "--dir", dir, "--nats", urls,
-			"--rounds", "1", "--devices-per-round", "4", "--min-updates", "4", "--round-timeout", "2m",
-			"--clip", "1", "--noise-multiplier", "1", "--epsilon", "50", "--log-level", "warn",
-			"--population-noise", "0"} // the test devices send training updates only
-		c, w, _ := startProcess(t, ctx, append(args, trustees...)...)
+		c, w, _ := startProcess(t, ctx, o.coordinatorArgs(addr)...)
 		w.wait(t, "coordinator listening on ")
 		return c, w
 	}
@@ -111,18 +104,11 @@ func TestTierLeaderStepsDown(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts and stops processes")
 	}
-	nodes := natstest.StartCluster(t, 3)
-	urls := strings.Join(nodes.URLs(), ",")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	orgDir, dir, addr := org(t), t.TempDir(), freeAddr(t)
-	trustees := startTrustees(t, ctx, orgDir, 4)
-	enrolAddr := startAuthority(t, ctx, orgDir)
-	coordinatorArgs := func(listen string) []string {
-		return append([]string{"coordinator", "--org", orgDir, "--listen", listen, "--metrics-listen", "", "--dir", dir, "--nats", urls,
-			"--lease-ttl", "3s", "--rounds", "1", "--devices-per-round", "4", "--min-updates", "4", "--round-timeout", "2m",
-			"--clip", "1", "--noise-multiplier", "1", "--epsilon", "50", "--log-level", "warn", "--population-noise", "0"}, trustees...)
-	}
+	o := newTierOrg(t, ctx)
+	orgDir, dir, addr, urls, enrolAddr := o.orgDir, o.dir, o.addr, o.urls, o.enrolAddr
+	coordinatorArgs := func(listen string) []string { return o.coordinatorArgs(listen, "--lease-ttl", "3s") }
 	leader, leaderOut, leaderErr := startProcess(t, ctx, coordinatorArgs(addr)...)
 	leaderOut.wait(t, "coordinator listening on ")
 	_, standbyOut, _ := startProcess(t, ctx, coordinatorArgs(freeAddr(t))...)
@@ -228,4 +214,29 @@ func (d tierDevice) submitVia(ctx context.Context, addr string) error {
 	defer cancel()
 	_, err = vigilv1.NewCoordinatorClient(conn).SubmitUpdate(ctx, d.req)
 	return err
+}
+
+// tierOrg is an organisation whose coordinator tier runs on three nats-server processes, with
+// its trustees and enrolment authority as processes of their own.
+type tierOrg struct {
+	orgDir, dir, addr, urls, enrolAddr string
+	trustees                           []string
+}
+
+func newTierOrg(t *testing.T, ctx context.Context) *tierOrg {
+	t.Helper()
+	nodes := natstest.StartCluster(t, 3)
+	o := &tierOrg{orgDir: org(t), dir: t.TempDir(), addr: freeAddr(t), urls: strings.Join(nodes.URLs(), ",")}
+	o.trustees = startTrustees(t, ctx, o.orgDir, 4)
+	o.enrolAddr = startAuthority(t, ctx, o.orgDir)
+	return o
+}
+
+// coordinatorArgs are the flags of a round leader on the tier listening on listen: one private
+// round of the four test devices' training updates.
+func (o *tierOrg) coordinatorArgs(listen string, extra ...string) []string {
+	args := []string{"coordinator", "--org", o.orgDir, "--listen", listen, "--metrics-listen", "", "--dir", o.dir, "--nats", o.urls,
+		"--rounds", "1", "--devices-per-round", "4", "--min-updates", "4", "--round-timeout", "2m",
+		"--clip", "1", "--noise-multiplier", "1", "--epsilon", "50", "--log-level", "warn", "--population-noise", "0"}
+	return append(append(args, extra...), o.trustees...)
 }
