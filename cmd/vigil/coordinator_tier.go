@@ -63,7 +63,7 @@ type tier struct {
 	cfg  cluster.Config
 }
 
-// openTier starts or connects to the tier's JetStream and opens model's tier on it; nil with
+// open starts or connects to the tier's JetStream and opens model's tier on it; nil with
 // --nats off.
 func (t tierFlags) open(ctx context.Context, stateDir, model string, log *slog.Logger) (*tier, error) {
 	if t.nats == natsOff {
