@@ -182,7 +182,7 @@ func (c *Coordinator) prepareFollowed(u cluster.Update) (*vigilv1.SubmitUpdateRe
 	if req.GetDeviceId() != u.Device {
 		return nil, nil, nil, reject(codes.InvalidArgument, ReasonBadUpdate, fmt.Sprintf("stored under device %q, names %q", u.Device, req.GetDeviceId()))
 	}
-	contrib, rec, err := c.verify(req, true)
+	contrib, rec, err := c.prepare(req, true)
 	return req, contrib, rec, err
 }
 
@@ -252,7 +252,7 @@ func (c *Coordinator) forgetIntake(ctx context.Context, id uint64) {
 // submitToIntake is SubmitUpdate for a leader with a tier: it checks the update as the round
 // would and stores it in the tier, which the follower adds to the sum.
 func (c *Coordinator) submitToIntake(ctx context.Context, req *vigilv1.SubmitUpdateRequest) (int, error) {
-	if _, _, err := c.verify(req, false); err != nil {
+	if _, err := c.verify(req, false); err != nil {
 		return 0, err
 	}
 	c.mu.Lock()

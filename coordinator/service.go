@@ -296,11 +296,25 @@ func (c *Coordinator) submit(req *vigilv1.SubmitUpdateRequest) (int, *commit, er
 // submitAt is submit at time now. stored says the update comes from the tier, whose
 // frontends checked its signature before they stored it (the trustees check it again).
 func (c *Coordinator) submitAt(req *vigilv1.SubmitUpdateRequest, now time.Time, stored bool) (int, *commit, error) {
-	contrib, rec, err := c.verify(req, stored)
+	contrib, rec, err := c.prepare(req, stored)
 	if err != nil {
 		return 0, nil, err
 	}
 	return c.add(req, now, contrib, rec)
+}
+
+// prepare verifies the update and encodes its contribution for the log.
+func (c *Coordinator) prepare(req *vigilv1.SubmitUpdateRequest, signatureChecked bool) (*vigilv1.Contribution, *record, error) {
+	contrib, err := c.verify(req, signatureChecked)
+	if err != nil || contrib == nil {
+		return nil, nil, err
+	}
+	// Encoded outside the lock: marshalling the record's head is not free either.
+	rec, err := c.contribs.encode(contrib)
+	if err != nil {
+		return nil, nil, status.Error(codes.Internal, err.Error())
+	}
+	return contrib, rec, nil
 }
 
 // add adds a verified update, with its contribution for the trustees, to the round's sum.
@@ -329,31 +343,20 @@ func (c *Coordinator) add(req *vigilv1.SubmitUpdateRequest, now time.Time, contr
 	return n, c.pending, nil
 }
 
-// verify checks the update's form and signature and returns what the trustees need of it,
-// encoded for the contribution log (nil for updates trustees do not open).
-func (c *Coordinator) verify(req *vigilv1.SubmitUpdateRequest, signatureChecked bool) (*vigilv1.Contribution, *record, error) {
+// verify checks the update's form and signature and returns what the trustees need of it
+// (nil for updates trustees do not open).
+func (c *Coordinator) verify(req *vigilv1.SubmitUpdateRequest, signatureChecked bool) (*vigilv1.Contribution, error) {
 	if err := checkForm(req); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	c.mu.Lock()
 	d, ok := c.devices[req.GetDeviceId()]
 	c.mu.Unlock()
 	if !ok {
-		return nil, nil, reject(codes.NotFound, ReasonUnknownDevice, fmt.Sprintf("device %q is not enrolled", req.GetDeviceId()))
+		return nil, reject(codes.NotFound, ReasonUnknownDevice, fmt.Sprintf("device %q is not enrolled", req.GetDeviceId()))
 	}
 	// The signature is checked outside the lock: it hashes the whole update.
-	contrib, err := c.contribution(req, d, signatureChecked)
-	if err != nil {
-		return nil, nil, err
-	}
-	var rec *record
-	if contrib != nil {
-		// Encoded outside the lock: marshalling the record's head is not free either.
-		if rec, err = c.contribs.encode(contrib); err != nil {
-			return nil, nil, status.Error(codes.Internal, err.Error())
-		}
-	}
-	return contrib, rec, nil
+	return c.contribution(req, d, signatureChecked)
 }
 
 func submitStatus(err error) error {

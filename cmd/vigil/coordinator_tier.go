@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -37,12 +38,7 @@ const (
 	natsOff      = "off"
 )
 
-func (t *tierFlags) register(fs interface {
-	StringVar(*string, string, string, string)
-	IntVar(*int, string, int, string)
-	BoolVar(*bool, string, bool, string)
-	DurationVar(*time.Duration, string, time.Duration, string)
-}) {
+func (t *tierFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&t.nats, "nats", natsOff, "the coordinator tier's JetStream: \"off\" (updates go straight into the round's sum: on one machine the tier only costs, about twice the CPU per update), \"embedded\" (a server in this process, its store in DIR/state/jetstream, for frontends), or a cluster's URLs, nats://HOST:PORT[,nats://HOST:PORT...]")
 	fs.StringVar(&t.natsListen, "nats-listen", "127.0.0.1:0", "client `address` of the embedded JetStream, for frontends (port 0: any free port, printed at start)")
 	fs.StringVar(&t.tokenFile, "nats-token-file", "", "`FILE` holding the secret token of the JetStream servers (default with --nats embedded: DIR/state/nats.token, created at the first start)")
@@ -70,7 +66,7 @@ func (t tierFlags) open(ctx context.Context, stateDir, model string, log *slog.L
 		return nil, nil
 	}
 	opts := []nats.Option{nats.Name("vigil coordinator"), nats.MaxReconnects(-1), nats.ReconnectWait(250 * time.Millisecond)}
-	out := &tier{}
+	out := &tier{close: func() {}}
 	url, replicas := t.nats, t.replicas
 	if t.nats == natsEmbedded {
 		token, err := t.token(stateDir, true)
@@ -91,31 +87,18 @@ func (t tierFlags) open(ctx context.Context, stateDir, model string, log *slog.L
 		}
 		opts = append(opts, nats.Token(token))
 	}
-	stop := func() {
-		if out.close != nil {
-			out.close()
-		}
-	}
 	out.dial = func() (*nats.Conn, error) { return nats.Connect(url, opts...) }
 	out.cfg = cluster.Config{Model: model, Replicas: replicas}
 	nc, err := out.dial()
 	if err != nil {
-		stop()
+		out.close()
 		return nil, fmt.Errorf("--nats %s: %w", t.nats, err)
 	}
-	tr, err := cluster.Open(ctx, nc, out.cfg)
-	if err != nil {
-		nc.Close()
-		stop()
+	stopServer := out.close
+	out.close = func() { nc.Close(); stopServer() }
+	if out.tier, err = cluster.Open(ctx, nc, out.cfg); err != nil {
+		out.close()
 		return nil, fmt.Errorf("--nats %s: %w", t.nats, err)
-	}
-	out.tier = tr
-	srvClose := out.close
-	out.close = func() {
-		nc.Close()
-		if srvClose != nil {
-			srvClose()
-		}
 	}
 	return out, nil
 }
