@@ -2,11 +2,15 @@ package coordinator_test
 
 import (
 	"context"
+	"crypto/rand"
 	"sync"
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/vigilauth/vigil/coordinator"
+	"github.com/vigilauth/vigil/crypto/sig"
 	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
 )
 
@@ -63,4 +67,63 @@ func TestAttackDeviceCountsTwiceAcrossFrontends(t *testing.T) {
 	}
 	waitRun(t, done, "the round did not complete")
 	checkAverage(t, f, f.coord.Global(), scales)
+}
+
+// TestAttackTierWriterForgesUpdate is whoever can write to the tier (a malicious coordinator
+// tier, or someone holding its token) storing an update for a sampled device that the device
+// never signed, before the device sends its own. The leader takes what the tier holds without
+// checking signatures again, but the trustees check every contribution against the device's
+// enrolled record: the round's sum is never opened and nothing is released.
+func TestAttackTierWriterForgesUpdate(t *testing.T) {
+	tier := embeddedTier(t, "keystroke-ae")
+	devices := []string{"victim", "honest"}
+	f := startEncrypted(t, coordinator.Config{Rounds: 1, DevicesPerRound: len(devices), MinUpdates: len(devices), MinEnrolled: len(devices),
+		RoundTimeout: time.Minute, Cluster: tier, StateDir: t.TempDir()}, true)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- f.coord.Run(ctx) }()
+	for _, d := range devices {
+		f.enroll(t, d)
+	}
+	tk := waitTask(t, f.api, "victim")
+	forged := f.sealedUpdate(t, tk, "victim", vector(5))
+	attacker, err := sig.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signUpdate(t, attacker, f.key, forged)
+	raw, err := proto.Marshal(forged)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tier.Accept(ctx, tk.GetRound(), "victim", raw); err != nil {
+		t.Fatal(err)
+	}
+	// The victim's own update finds its place taken: a tier writer can drop a device's update,
+	// as a malicious coordinator always could, but not stand in for it.
+	if _, err := f.api.SubmitUpdate(ctx, f.sealedUpdate(t, tk, "victim", vector(0.1))); coordinator.Reason(err) != coordinator.ReasonDuplicate {
+		t.Fatalf("the victim's own update: %v, want %s", err, coordinator.ReasonDuplicate)
+	}
+	if _, err := f.api.SubmitUpdate(ctx, f.sealedUpdate(t, waitTask(t, f.api, "honest"), "honest", vector(0.1))); err != nil {
+		t.Fatal(err)
+	}
+	for failed := false; !failed; {
+		select {
+		case e := <-f.events:
+			if e.Kind == coordinator.RoundCompleted {
+				t.Fatalf("round %d was released with a forged update in it", e.Round)
+			}
+			if failed = e.Kind == coordinator.RoundFailed && e.Round == tk.GetRound(); failed {
+				t.Logf("round %d failed: %v", e.Round, e.Err)
+			}
+		case <-time.After(2 * time.Minute):
+			t.Fatal("the round neither failed nor completed")
+		}
+	}
+	cancel()
+	<-done
+	if v := f.coord.Global().Meta.Version; v != 1 {
+		t.Fatalf("global model v%d, want v1: nothing released", v)
+	}
 }
