@@ -172,22 +172,22 @@ func (s *MinIO) getVersion(ctx context.Context, key, versionID string, limit int
 		return nil, err
 	}
 	limit = min(limit, MaxObjectBytes)
-	obj, err := s.client.GetObject(ctx, s.bucket, name, minio.GetObjectOptions{VersionID: versionID})
+	// One GET, whose response carries the size and the body of the same version. (minio-go's
+	// Client.GetObject asks for the size first and then for the body if the ETag still
+	// matches, so a reader racing a Put of the same key, a device polling latest.json while
+	// the coordinator publishes, failed with "precondition failed".)
+	body, info, _, err := minio.Core{Client: s.client}.GetObject(ctx, s.bucket, name, minio.GetObjectOptions{VersionID: versionID})
 	if err != nil {
 		return nil, s.mapErr("get", key, err)
 	}
-	defer obj.Close()
-	info, err := obj.Stat()
-	if err != nil {
-		return nil, s.mapErr("get", key, err)
-	}
+	defer body.Close()
 	if info.Size > limit || info.Size < 0 {
 		return nil, fmt.Errorf("%w: %s is %d bytes, at most %d", ErrTooLarge, key, info.Size, limit)
 	}
 	buf := bytes.NewBuffer(make([]byte, 0, info.Size))
 	// The announced size is checked above; reading one byte more catches a server that sends
 	// more than it announced.
-	if _, err := io.Copy(buf, io.LimitReader(obj, info.Size+1)); err != nil {
+	if _, err := io.Copy(buf, io.LimitReader(body, info.Size+1)); err != nil {
 		return nil, s.mapErr("get", key, err)
 	}
 	if int64(buf.Len()) != info.Size {
@@ -389,12 +389,17 @@ func (s *MinIO) locked(ctx context.Context, name, versionID string) bool {
 	return err == nil && hold != nil && *hold == minio.LegalHoldEnabled
 }
 
+func precondition(err error) bool {
+	resp := minio.ToErrorResponse(err)
+	return resp.Code == "PreconditionFailed" || resp.StatusCode == http.StatusPreconditionFailed
+}
+
 func (s *MinIO) mapErr(op, key string, err error) error {
 	resp := minio.ToErrorResponse(err)
 	switch {
 	case resp.Code == "NoSuchKey" || resp.StatusCode == http.StatusNotFound && resp.Code != "NoSuchBucket":
 		return fmt.Errorf("%w: %s", ErrNotFound, key)
-	case resp.Code == "PreconditionFailed" || resp.StatusCode == http.StatusPreconditionFailed:
+	case precondition(err):
 		return fmt.Errorf("%w: %s", ErrExist, key)
 	}
 	return fmt.Errorf("store: minio: %s %s/%s: %w", op, s.bucket, s.prefix+key, err)

@@ -256,3 +256,46 @@ func TestMinIOServerDown(t *testing.T) {
 		t.Fatalf("Create on a down server: %v", err)
 	}
 }
+
+// TestMinIOGetWhilePut reads a key while another writer keeps replacing it, as a device polls
+// latest.json while the coordinator publishes: every read returns one whole version, never an
+// error (minio-go answers such a race with "precondition failed", which once surfaced as
+// "object already exists" and failed a release poll).
+func TestMinIOGetWhilePut(t *testing.T) {
+	s := newTestMinIO(t, minioConfig(t))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	version := func(i int) []byte { return bytes.Repeat([]byte{byte('a' + i%26)}, 4096+i) }
+	if err := s.Put(ctx, "releases/m/latest.json", version(0)); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		for i := 1; i < 150; i++ {
+			if err := s.Put(ctx, "releases/m/latest.json", version(i)); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	for reads := 0; ; reads++ {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("Put: %v", err)
+			}
+			t.Logf("%d reads during 150 writes", reads)
+			return
+		default:
+		}
+		got, err := s.Get(ctx, "releases/m/latest.json")
+		if err != nil {
+			t.Fatalf("Get while the key is replaced: %v", err)
+		}
+		i := len(got) - 4096
+		if i < 0 || !bytes.Equal(got, version(i)) {
+			t.Fatalf("Get returned %d bytes that are no whole version", len(got))
+		}
+	}
+}
