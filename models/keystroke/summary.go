@@ -54,20 +54,19 @@ func (e *TimingExtractor) summarise(dst []float64, events []Event, window []Keys
 	n := len(window)
 	if cap(e.tm) < n {
 		e.tm = make([]keyTimings, n)
-		// Room past the series' ends for keySorter.sort's copies.
+		// Room past the series' ends for keySorter.emit's copies.
 		e.hold, e.dd, e.ud = make([]float64, n+sortSlack), make([]float64, n+sortSlack), make([]float64, n+sortSlack)
-		e.holdK, e.ddK, e.udK = make([]uint16, n), make([]uint16, n), make([]uint16, n)
 	}
 	tm := e.tm[:n]
-	holdKeyed := e.holds(tm, window)
-	ddKeyed, pairs, pauses := e.intervals(tm, window)
-	udKeyed := e.gaps(tm, window)
+	holdWords, holdKeyed := e.holds(tm, window)
+	ddWords, ddKeyed, pairs, pauses := e.intervals(tm, window)
+	udWords, udKeyed := e.gaps(tm, window)
 	hold, dd, ud := e.hold, e.dd, e.ud
-	e.sortSeries(hold, e.holdK, holdKeyed && e.tabsOrdered, e.logTab)
-	e.sortSeries(dd, e.ddK, ddKeyed && e.tabsOrdered, e.logTab)
-	e.sortSeries(ud, e.udK, udKeyed && e.tabsOrdered, e.gapTab)
+	sortSeries(hold, e.sorter, holdWords, holdKeyed, e.logTab)
+	sortSeries(dd, e.ddSorter, ddWords, ddKeyed, e.logTab)
+	sortSeries(ud, e.udSorter, udWords, udKeyed, e.gapTab)
 	distributions(dst, hold, dd, ud)
-	rates(dst, window, tm, len(ud), pairs, pauses)
+	rates(dst, window, tm, len(ud), pairs, pauses, (*[maxKeyCode + 2]uint64)(e.roleOf))
 	return e.events(events, window, tm)
 }
 
@@ -81,52 +80,51 @@ type keyTimings struct {
 // rates fills the summary's rates and relative timings (dst[sumOverlap:]) from the window's
 // keystroke timings tm; dst's hold and interval means must be filled. gaps is the number of
 // release-to-press gaps; pairs and pauses are as intervals returns them.
-func rates(dst []float64, window []Keystroke, tm []keyTimings, gaps, pairs, pauses int) {
+func rates(dst []float64, window []Keystroke, tm []keyTimings, gaps, pairs, pauses int, roleOf *[maxKeyCode + 2]uint64) {
 	tm = tm[:len(window)]
-	// The running means are plain locals rather than stats, which would live in memory and
-	// make every addition wait for the one before it to be stored.
+	// Spaces and shifts come at no predictable place. Each chunk of 64 keystrokes is scanned
+	// for them into bit masks without a branch, and only the keystrokes found are visited, in
+	// order: each sum adds the same values in the same order as a loop over every keystroke
+	// would. The running means are plain locals rather than stats, which would live in memory
+	// and make every addition wait for the one before it to be stored.
 	var (
 		backspace, shift, caps                   int
 		shiftHold, shiftN, spaceHold, spaceN     float64
 		beforeSpace, beforeN, afterSpace, afterN float64
 	)
-	prevSpace := 0.0
-	for i := range window {
-		code := window[i].Code
-		backspace += b2i(code == CodeBackspace)
-		shift += b2i(code == CodeShift)
-		caps += b2i(code == 20)
-		// Spaces and shifts come at no predictable place: adding v times 0 or 1 adds nothing
-		// (a sum that starts at +0 stays unchanged by ±0) or v, without a branch.
-		space, sh := one(code == CodeSpace), one(code == CodeShift)
-		if v := tm[i].hold; v == v {
-			shiftHold += v * sh
-			shiftN += sh
-			spaceHold += v * space
-			spaceN += space
+	for base := 0; base < len(window); base += 64 {
+		spaces, shifts, counts := findRoles(window[base:min(base+64, len(window))], roleOf)
+		backspace += int(counts >> roleBackspace & 0xffff)
+		caps += int(counts >> roleCapsLock & 0xffff)
+		shift += int(counts >> roleShift & 0xffff)
+		for ; shifts != 0; shifts &= shifts - 1 {
+			if v := tm[base+bits.TrailingZeros64(shifts)].hold; v == v {
+				shiftHold += v
+				shiftN++
+			}
 		}
-		if v := tm[i].dd; v == v {
-			beforeSpace += v * space
-			beforeN += space
-			afterSpace += v * prevSpace
-			afterN += prevSpace
+		for ; spaces != 0; spaces &= spaces - 1 {
+			i := base + bits.TrailingZeros64(spaces)
+			if v := tm[i].hold; v == v {
+				spaceHold += v
+				spaceN++
+			}
+			if v := tm[i].dd; v == v {
+				beforeSpace += v
+				beforeN++
+			}
+			if i+1 < len(tm) {
+				if v := tm[i+1].dd; v == v {
+					afterSpace += v
+					afterN++
+				}
+			}
 		}
-		prevSpace = space
 	}
-	// Overlapping digraphs (a negative release-to-press gap), those whose second key was held
-	// too, and those released in the reverse order. Every test is made and the results are
-	// combined as bits: whether keys overlap is as good as random, and && branched on it.
-	var overlaps, releasePairs, inversions int
-	for i := 1; i < len(window); i++ {
-		overlap := b2i(tm[i].ud < 0)
-		held := overlap & b2i(tm[i].hold == tm[i].hold)
-		overlaps += overlap
-		releasePairs += held
-		inversions += held & b2i(window[i].Release < window[i-1].Release)
-	}
+	ov := countOverlaps(window, tm)
 	nf := float64(len(window))
-	dst[sumOverlap] = ratio(float64(overlaps), float64(gaps))
-	dst[sumInversion] = ratio(float64(inversions), float64(releasePairs))
+	dst[sumOverlap] = ratio(float64(ov.overlaps), float64(gaps))
+	dst[sumInversion] = ratio(float64(ov.inversions), float64(ov.releasePairs))
 	dst[sumBackspace] = float64(backspace) / nf
 	dst[sumPause] = ratio(float64(pauses), float64(pairs))
 	dst[sumShift] = float64(shift) / nf
@@ -139,17 +137,36 @@ func rates(dst []float64, window []Keystroke, tm []keyTimings, gaps, pairs, paus
 }
 
 // holds sets each keystroke's log hold time in tm (NaN where the hold is not known or not
-// plausible) and writes the series of hold times, with their table keys, into e.hold and
-// e.holdK. It reports whether every hold time was a table entry.
+// plausible), counts the series of hold times into e.sorter and makes e.hold as long as it. It
+// returns the sorter's words (see keySorter.put) and whether the series is keyed (see settle).
 //
 // This and the other passes look every timing up in its table and compute the few that are not
 // table entries in a second loop: a call in the first would make it keep its values on the
 // stack.
-func (e *TimingExtractor) holds(tm []keyTimings, window []Keystroke) (keyed bool) {
-	logTab := e.logTab
-	hold, keys := e.hold[:len(window)], e.holdK[:len(window)]
+func (e *TimingExtractor) holds(tm []keyTimings, window []Keystroke) (words uint64, keyed bool) {
 	tm = tm[:len(window)]
-	nh, missed := 0, 0
+	n, missed, words := lookupHolds(tm, window, (*[tabLen]float64)(e.logTab), e.sorter)
+	if missed < 0 {
+		for i := range window {
+			if h, held := window[i].Hold(); held {
+				if _, key := lookup((*[tabLen]float64)(e.logTab), uint64(h)); key == noKey {
+					tm[i].hold = logMs(h)
+				}
+			}
+		}
+	}
+	e.hold = e.hold[:n]
+	return words, e.settle(e.sorter, words, missed, e.hold, tm, func(t *keyTimings) float64 { return t.hold })
+}
+
+// lookupHolds is the first loop of holds. It returns the number of hold times, missed
+// (negative when a hold time is not a table entry) and the sorter's words. The passes' loops
+// are functions of their own: in one with the code around them, the compiler kept their
+// values in memory.
+//
+//go:noinline
+func lookupHolds(tm []keyTimings, window []Keystroke, logTab *[tabLen]float64, s *keySorter) (n, missed int, words uint64) {
+	tm = tm[:len(window)]
 	for i := range window {
 		h, held := window[i].Hold()
 		if !held {
@@ -158,38 +175,40 @@ func (e *TimingExtractor) holds(tm []keyTimings, window []Keystroke) (keyed bool
 		}
 		v, key := lookup(logTab, uint64(h))
 		tm[i].hold = v
-		hold[nh], keys[nh] = v, uint16(key)
-		nh++
-		missed |= int(key)
+		words |= s.put(key)
+		n++
+		missed |= key
 	}
-	if missed < 0 {
-		j := 0
-		for i := range window {
-			if tm[i].hold != tm[i].hold {
-				continue
-			}
-			if int16(keys[j]) == noKey {
-				h, _ := window[i].Hold()
-				tm[i].hold = logMs(h)
-				hold[j] = tm[i].hold
-			}
-			j++
-		}
-	}
-	e.hold, e.holdK = hold[:nh], keys[:nh]
-	return missed >= 0
+	return n, missed, words
 }
 
 // intervals sets each keystroke's log press-to-press interval from the key before in tm (NaN
-// for the first keystroke, a press time that does not increase and a pause) and writes the
-// series of intervals into e.dd and e.ddK. It returns whether every interval was a table
-// entry, the number of pairs of keystrokes with increasing press times and how many of those
-// were pauses.
-func (e *TimingExtractor) intervals(tm []keyTimings, window []Keystroke) (keyed bool, pairs, pauses int) {
-	logTab := e.logTab
-	dd, keys := e.dd[:len(window)], e.ddK[:len(window)]
+// for the first keystroke, a press time that does not increase and a pause), counts the
+// series of intervals into e.ddSorter and makes e.dd as long as it. It returns the sorter's
+// words, whether the series is keyed, the number of pairs of keystrokes with increasing press
+// times and how many of those were pauses.
+func (e *TimingExtractor) intervals(tm []keyTimings, window []Keystroke) (words uint64, keyed bool, pairs, pauses int) {
 	tm = tm[:len(window)]
-	nd, missed := 0, 0
+	n, missed, words, pairs, pauses := lookupIntervals(tm, window, (*[tabLen]float64)(e.logTab), e.ddSorter)
+	if missed < 0 {
+		for i := 1; i < len(window); i++ {
+			if d := window[i].Press - window[i-1].Press; tm[i].dd == tm[i].dd {
+				if _, key := lookup((*[tabLen]float64)(e.logTab), uint64(d)); key == noKey {
+					tm[i].dd = logMs(d)
+				}
+			}
+		}
+	}
+	e.dd = e.dd[:n]
+	return words, e.settle(e.ddSorter, words, missed, e.dd, tm, func(t *keyTimings) float64 { return t.dd }), pairs, pauses
+}
+
+// lookupIntervals is the first loop of intervals, which returns what lookupHolds does and the
+// pairs and pauses.
+//
+//go:noinline
+func lookupIntervals(tm []keyTimings, window []Keystroke, logTab *[tabLen]float64, s *keySorter) (n, missed int, words uint64, pairs, pauses int) {
+	tm = tm[:len(window)]
 	if len(window) > 0 {
 		tm[0].dd = math.NaN()
 	}
@@ -206,35 +225,38 @@ func (e *TimingExtractor) intervals(tm []keyTimings, window []Keystroke) (keyed 
 		}
 		v, key := lookup(logTab, uint64(d))
 		tm[i].dd = v
-		dd[nd], keys[nd] = v, uint16(key)
-		nd++
-		missed |= int(key)
+		words |= s.put(key)
+		n++
+		missed |= key
 	}
-	if missed < 0 {
-		j := 0
-		for i := 1; i < len(window); i++ {
-			if tm[i].dd != tm[i].dd {
-				continue
-			}
-			if int16(keys[j]) == noKey {
-				tm[i].dd = logMs(window[i].Press - window[i-1].Press)
-				dd[j] = tm[i].dd
-			}
-			j++
-		}
-	}
-	e.dd, e.ddK = dd[:nd], keys[:nd]
-	return missed >= 0, pairs, pauses
+	return n, missed, words, pairs, pauses
 }
 
 // gaps sets each keystroke's release-to-press gap from the key before in tm, where the
-// interval is a digraph and the key before was held, NaN elsewhere, and writes the series of
-// gaps into e.ud and e.udK. It reports whether every gap was a table entry.
-func (e *TimingExtractor) gaps(tm []keyTimings, window []Keystroke) (keyed bool) {
-	gapTab := e.gapTab
-	ud, keys := e.ud[:len(window)], e.udK[:len(window)]
+// interval is a digraph and the key before was held, NaN elsewhere, counts the series of gaps
+// into e.udSorter and makes e.ud as long as it. It returns the sorter's words and whether the
+// series is keyed.
+func (e *TimingExtractor) gaps(tm []keyTimings, window []Keystroke) (words uint64, keyed bool) {
 	tm = tm[:len(window)]
-	nu, missed := 0, 0
+	n, missed, words := lookupGaps(tm, window, (*[tabLen]float64)(e.gapTab), e.udSorter)
+	if missed < 0 {
+		for i := 1; i < len(window); i++ {
+			if g := window[i].Press - window[i-1].Release; tm[i].ud == tm[i].ud {
+				if _, key := lookup((*[tabLen]float64)(e.gapTab), uint64(g-gapTabMin*time.Millisecond)); key == noKey {
+					tm[i].ud = gapMs(g)
+				}
+			}
+		}
+	}
+	e.ud = e.ud[:n]
+	return words, e.settle(e.udSorter, words, missed, e.ud, tm, func(t *keyTimings) float64 { return t.ud })
+}
+
+// lookupGaps is the first loop of gaps, which returns what lookupHolds does.
+//
+//go:noinline
+func lookupGaps(tm []keyTimings, window []Keystroke, gapTab *[tabLen]float64, s *keySorter) (n, missed int, words uint64) {
+	tm = tm[:len(window)]
 	if len(window) > 0 {
 		tm[0].ud = math.NaN()
 	}
@@ -246,36 +268,87 @@ func (e *TimingExtractor) gaps(tm []keyTimings, window []Keystroke) (keyed bool)
 		g := window[i].Press - window[i-1].Release
 		u, key := lookup(gapTab, uint64(g-gapTabMin*time.Millisecond))
 		tm[i].ud = u
-		ud[nu], keys[nu] = u, uint16(key)
-		nu++
-		missed |= int(key)
+		words |= s.put(key)
+		n++
+		missed |= key
 	}
-	if missed < 0 {
-		j := 0
-		for i := 1; i < len(window); i++ {
-			if tm[i].ud != tm[i].ud {
-				continue
-			}
-			if int16(keys[j]) == noKey {
-				tm[i].ud = gapMs(window[i].Press - window[i-1].Release)
-				ud[j] = tm[i].ud
-			}
+	return n, missed, words
+}
+
+// settle reports whether the series xs of timings, counted into s with words, is keyed: every
+// timing a table entry (missed is not negative), few enough for the counts, and the tables in
+// order, so that s sorts it. When it is not, settle clears s and writes the series' values,
+// the timing of each keystroke's timings tm that is not NaN, in order, into xs.
+func (e *TimingExtractor) settle(s *keySorter, words uint64, missed int, xs []float64, tm []keyTimings, timing func(*keyTimings) float64) bool {
+	if missed >= 0 && len(xs) <= maxKeyedSort && e.tabsOrdered {
+		return true
+	}
+	s.clear(words)
+	j := 0
+	for i := range tm {
+		if v := timing(&tm[i]); v == v {
+			xs[j] = v
 			j++
 		}
 	}
-	e.ud, e.udK = ud[:nu], keys[:nu]
-	return missed >= 0
+	return false
+}
+
+// findRoles returns the keystrokes of chunk (at most 64) that are spaces and shifts, as bit
+// masks, and the counts of each role in its field (see roles). It is apart from rates, which
+// has too many values live for this loop to keep its own in registers.
+//
+//go:noinline
+func findRoles(chunk []Keystroke, roleOf *[maxKeyCode + 2]uint64) (spaces, shifts, counts uint64) {
+	for i := range chunk {
+		f := roleOf[min(uint(chunk[i].Code), maxKeyCode+1)]
+		counts += f
+		spaces |= f >> roleSpace & 1 << (i & 63)
+		shifts |= f >> roleShift & 1 << (i & 63)
+	}
+	return spaces, shifts, counts
+}
+
+// overlaps counts a window's overlapping digraphs (a negative release-to-press gap), those
+// whose second key was held too, and of those, the ones released in the reverse order.
+type overlaps struct {
+	overlaps, releasePairs, inversions int
+}
+
+// countOverlaps counts the overlaps of window from its keystrokes' timings tm. Whether keys
+// overlap is as good as random, and && branched on it: every test is made and the results are
+// combined as bits.
+//
+//go:noinline
+func countOverlaps(window []Keystroke, tm []keyTimings) (ov overlaps) {
+	tm = tm[:len(window)]
+	for i := 1; i < len(window); i++ {
+		overlap := b2i(tm[i].ud < 0)
+		held := overlap & b2i(tm[i].hold == tm[i].hold)
+		ov.overlaps += overlap
+		ov.releasePairs += held
+		ov.inversions += held & b2i(window[i].Release < window[i-1].Release)
+	}
+	return ov
 }
 
 // events appends the window's timing events: the hold of each key of known class, and with
 // the key before when that was of known class too, the digraph's timings and both holds in its
 // context.
 func (e *TimingExtractor) events(events []Event, window []Keystroke, tm []keyTimings) []Event {
-	classOf := e.classOf[:maxKeyCode+1]
-	tm = tm[:len(window)]
 	start := len(events)
 	events = slices.Grow(events, 5*len(window))
-	out := events[start : start+5*len(window)]
+	n := writeEvents(events[start:start+5*len(window)], window, tm, (*[maxKeyCode + 1]uint8)(e.classOf))
+	return events[:start+n]
+}
+
+// writeEvents writes the events of window, whose keystrokes' timings are tm, into out and
+// returns how many. It is apart from events, whose growing of the slice kept this loop's
+// values in memory.
+//
+//go:noinline
+func writeEvents(out []Event, window []Keystroke, tm []keyTimings, classOf *[maxKeyCode + 1]uint8) int {
+	tm = tm[:len(window)]
 	ne := 0
 	prevClass := -1
 	for i := range window {
@@ -311,14 +384,14 @@ func (e *TimingExtractor) events(events []Event, window []Keystroke, tm []keyTim
 		}
 		prevClass = c
 	}
-	return events[:start+ne]
+	return ne
 }
 
-// sortSeries sorts the timings xs of one series: by their keys in tab when keyed (all are table
-// entries) and few enough for the counts, otherwise as floats.
-func (e *TimingExtractor) sortSeries(xs []float64, keys []uint16, keyed bool, tab []float64) {
-	if keyed && len(xs) <= maxKeyedSort {
-		e.sorter.sort(xs, keys, tab)
+// sortSeries sorts the series xs: by s, into which it was counted with words, when keyed, and
+// otherwise as floats.
+func sortSeries(xs []float64, s *keySorter, words uint64, keyed bool, tab []float64) {
+	if keyed {
+		s.emit(xs, words, (*[tabLen]float64)(tab))
 	} else {
 		slices.Sort(xs)
 	}
@@ -333,55 +406,72 @@ const maxKeyedSort = 255
 // fraction of its cost on a window's few dozen timings, most of them repeats of a few keys. Both
 // arrays are all zero between calls.
 type keySorter struct {
-	present [gapTabLen / 64]uint64
-	count   [gapTabLen]uint8
+	present [tabLen / 64]uint64
+	count   [tabLen]uint8
 }
 
 // sort writes tab[keys[i]] into xs (as long as keys, at most maxKeyedSort) in ascending order.
-// Keys must index tab, which has at most gapTabLen entries and must be non-decreasing. When xs
-// has room for sortSlack more values past len(keys), which it leaves unspecified, each key's
-// copies are written sortSlack at a time without a branch on their count (mostly 1 to 3).
+// Keys must index tab, which has tabLen entries and must be non-decreasing. When xs has room
+// for sortSlack more values past len(keys), which it leaves unspecified, each key's copies are
+// written sortSlack at a time without a branch on their count (mostly 1 to 3).
 func (s *keySorter) sort(xs []float64, keys []uint16, tab []float64) {
-	if len(keys) == 0 {
-		return
-	}
-	// groups has bit g set when a key in g*128 to g*128+127 is present (keys stay below
-	// gapTabLen, 48 groups): the scan visits those groups' words of present only. Kept in a
-	// register, it costs less than the lowest and highest key did, a compare and a branch.
-	var groups uint64
+	var words uint64
 	for _, k := range keys {
-		s.count[k]++
-		s.present[k>>6] |= 1 << (k & 63)
-		groups |= 1 << (k >> 7)
+		words |= s.put(int(k))
 	}
-	if cap(xs) < len(keys)+sortSlack {
-		s.scan(xs[:len(keys)], groups, tab)
+	s.emit(xs[:len(keys)], words, (*[tabLen]float64)(tab))
+}
+
+// put counts key, a table index (or noKey, which it counts as the last index), and returns the
+// bit of its word of present, so that emit visits the words with a key only. Keys are masked by
+// the table's length here and in emit, which changes none of them but spares their bounds
+// checks.
+func (s *keySorter) put(key int) uint64 {
+	k := key & (tabLen - 1)
+	s.count[k]++
+	s.present[k>>6] |= 1 << (k & 63)
+	return 1 << (k >> 6)
+}
+
+// clear leaves s as it was before keys with words were put.
+func (s *keySorter) clear(words uint64) {
+	for ; words != 0; words &= words - 1 {
+		w := bits.TrailingZeros64(words) & (len(s.present) - 1)
+		s.present[w] = 0
+		clear(s.count[w*64 : w*64+64])
+	}
+}
+
+// emit writes the values in tab of the keys put, with words, into xs (as long as their count)
+// in ascending order, and leaves s as it was before they were put.
+func (s *keySorter) emit(xs []float64, words uint64, t *[tabLen]float64) {
+	if len(xs) == 0 {
 		return
 	}
-	xs = xs[:len(keys)+sortSlack]
+	if cap(xs) < len(xs)+sortSlack {
+		s.scan(xs, words, t)
+		return
+	}
+	xs = xs[:len(xs)+sortSlack]
 	i := 0
-	for groups != 0 {
-		g := bits.TrailingZeros64(groups)
-		groups &= groups - 1
-		for w := 2 * g; w < 2*g+2; w++ {
-			word := s.present[w]
-			s.present[w] = 0
-			for word != 0 {
-				k := w<<6 | bits.TrailingZeros64(word)
-				word &= word - 1
-				v := tab[k]
-				c := int(s.count[k])
-				s.count[k] = 0
-				// i+c is at most len(keys), so the four stores stay inside xs.
-				if i+sortSlack-1 < len(xs) {
-					dst := xs[i : i+sortSlack : i+sortSlack]
-					dst[0], dst[1], dst[2], dst[3] = v, v, v, v
-				}
-				for j := sortSlack; j < c; j++ {
-					xs[i+j] = v
-				}
-				i += c
+	for ; words != 0; words &= words - 1 {
+		w := bits.TrailingZeros64(words) & (len(s.present) - 1)
+		word := s.present[w]
+		s.present[w] = 0
+		for ; word != 0; word &= word - 1 {
+			k := (w<<6 | bits.TrailingZeros64(word)) & (tabLen - 1)
+			v := t[k]
+			c := int(s.count[k])
+			s.count[k] = 0
+			// i+c is at most the number of keys, so the four stores stay inside xs.
+			if i+sortSlack-1 < len(xs) {
+				dst := xs[i : i+sortSlack : i+sortSlack]
+				dst[0], dst[1], dst[2], dst[3] = v, v, v, v
 			}
+			for j := sortSlack; j < c; j++ {
+				xs[i+j] = v
+			}
+			i += c
 		}
 	}
 }
@@ -390,25 +480,21 @@ func (s *keySorter) sort(xs []float64, keys []uint16, tab []float64) {
 // its series.
 const sortSlack = 4
 
-// scan is the end of sort for xs without room past its end: the keys' copies one at a time.
-func (s *keySorter) scan(xs []float64, groups uint64, tab []float64) {
+// scan is emit for xs without room past its end: the keys' copies one at a time.
+func (s *keySorter) scan(xs []float64, words uint64, t *[tabLen]float64) {
 	i := 0
-	for groups != 0 {
-		g := bits.TrailingZeros64(groups)
-		groups &= groups - 1
-		for w := 2 * g; w < 2*g+2; w++ {
-			word := s.present[w]
-			s.present[w] = 0
-			for word != 0 {
-				k := w<<6 | bits.TrailingZeros64(word)
-				word &= word - 1
-				v := tab[k]
-				for c := s.count[k]; c > 0; c-- {
-					xs[i] = v
-					i++
-				}
-				s.count[k] = 0
+	for ; words != 0; words &= words - 1 {
+		w := bits.TrailingZeros64(words) & (len(s.present) - 1)
+		word := s.present[w]
+		s.present[w] = 0
+		for ; word != 0; word &= word - 1 {
+			k := (w<<6 | bits.TrailingZeros64(word)) & (tabLen - 1)
+			v := t[k]
+			for c := s.count[k]; c > 0; c-- {
+				xs[i] = v
+				i++
 			}
+			s.count[k] = 0
 		}
 	}
 }

@@ -50,12 +50,12 @@ type Timings struct {
 type TimingExtractor struct {
 	// Each keystroke's timings.
 	tm []keyTimings
-	// Sorting buffers of the summary; with each timing, its entry in logTab (hold,
-	// press-to-press) or gapTab (release-to-press), or noKey where the value was computed, by
-	// which the series are sorted when all their timings are table entries (see keySorter).
-	hold, dd, ud    []float64
-	holdK, ddK, udK []uint16
-	sorter          *keySorter
+	// The summary's series of hold times, intervals and gaps, sorted. Their passes count each
+	// timing's entry in logTab (hold, press-to-press) or gapTab (release-to-press) into their
+	// sorter as they go, by which the series are sorted when all their timings are table
+	// entries (see keySorter); sorter is the hold times'.
+	hold, dd, ud               []float64
+	sorter, ddSorter, udSorter *keySorter
 	// Tables of the transforms at whole milliseconds, which is how most clocks report key
 	// events: exact values, looked up instead of computed on the live path.
 	logTab, gapTab []float64
@@ -63,7 +63,19 @@ type TimingExtractor struct {
 	tabsOrdered bool
 	// classOf is KeyClass of every code it accepts, looked up instead of switched on.
 	classOf []uint8
+	// roleOf is the roles (see roles) of every code KeyClass accepts, and of none past them.
+	roleOf []uint64
 }
+
+// Roles of keys in the summary's rates, as fields of a word: a code's entry in roleOf has a 1
+// at the bottom of each field of its roles, so that adding the entries of up to 65535 codes
+// counts each role in its field. A space's is the lowest bit.
+const (
+	roleSpace     = 0
+	roleShift     = 16
+	roleBackspace = 32
+	roleCapsLock  = 48
+)
 
 // maxKeyCode is the largest code KeyClass accepts.
 const maxKeyCode = 1023
@@ -71,24 +83,39 @@ const maxKeyCode = 1023
 // noKey marks a timing that is not a table entry.
 const noKey = -1
 
-// Ranges of the lookup tables, in milliseconds.
+// Ranges of the lookup tables, in milliseconds. They are as long as each other, a power of two
+// (so that a key masked by the length is the same key, and needs no bounds check, see
+// keySorter), and cover every timing the passes look up: holds up to 2 s, intervals up to
+// 1.5 s and gaps from -2 s to 1.5 s.
 const (
-	logTabLen = 4096
+	logTabLen = tabLen
 	gapTabMin = -2048
-	gapTabLen = 6144
+	gapTabLen = tabLen
+	tabLen    = 4096
 )
 
 // lookup returns tab's entry at u nanoseconds from the table's start, and its key, when u is a
-// whole number of milliseconds inside the table; otherwise key is noKey and the caller computes
-// the value. One unsigned division by a constant (a multiplication) finds the milliseconds and
-// tells whether u is whole; a duration before the table's start wraps to beyond its end. It is
-// small enough to be inlined, which a function also holding the computation is not.
-func lookup(tab []float64, u uint64) (v float64, key int16) {
-	if i := u / uint64(time.Millisecond); i*uint64(time.Millisecond) == u && i < uint64(len(tab)) {
-		return tab[i], int16(i)
+// whole number of milliseconds inside the table; otherwise key is noKey, v is unspecified and
+// the caller computes the value. A duration before the table's start wraps to beyond its end.
+// Below 2^32, which the table's range is, u*msMagic>>msShift is u/1e6 exactly (see
+// TestLookupDivides): one multiplication by a constant, where Go makes the division a 128-bit
+// one, whose fixed registers made the passes' loops keep their values in memory. It has no
+// branch, which also kept values in memory, and is small enough to be inlined, which a
+// function also holding the computation is not.
+func lookup(tab *[tabLen]float64, u uint64) (v float64, key int) {
+	i := u * msMagic >> msShift
+	key = int(i)
+	if i*uint64(time.Millisecond) != u || u >= tabLen*uint64(time.Millisecond) {
+		key = noKey
 	}
-	return 0, noKey
+	return tab[i&(tabLen-1)], key
 }
+
+// msMagic is 2^msShift/1e6 rounded up, by which lookup divides by a millisecond.
+const (
+	msMagic = 1<<msShift/uint64(time.Millisecond) + 1
+	msShift = 50
+)
 
 // gapMs is asinh(d in ms / 20): a signed, log-like scale for release-to-press gaps, which are
 // negative when keys overlap.
@@ -113,7 +140,12 @@ func (e *TimingExtractor) init() {
 		c, _ := KeyClass(code)
 		e.classOf[code] = uint8(c)
 	}
-	e.sorter = new(keySorter)
+	e.roleOf = make([]uint64, maxKeyCode+2)
+	for code, role := range map[int]uint{CodeSpace: roleSpace, CodeShift: roleShift, CodeBackspace: roleBackspace, 20: roleCapsLock} {
+		e.roleOf[code] = 1 << role
+	}
+	sorters := new([3]keySorter)
+	e.sorter, e.ddSorter, e.udSorter = &sorters[0], &sorters[1], &sorters[2]
 }
 
 // Extract fills t from window. Keys of unknown class, implausible holds (missing or reversed
