@@ -576,11 +576,6 @@ func ratio(a, b float64) float64 {
 // stat is a running mean.
 type stat struct{ sum, n float64 }
 
-// one is 1 when b holds, else 0, without a branch.
-func one(b bool) float64 {
-	return float64(b2i(b))
-}
-
 // b2i is 1 when b holds, else 0, without a branch.
 func b2i(b bool) int {
 	var i int

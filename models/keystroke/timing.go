@@ -141,9 +141,10 @@ func (e *TimingExtractor) init() {
 		e.classOf[code] = uint8(c)
 	}
 	e.roleOf = make([]uint64, maxKeyCode+2)
-	for code, role := range map[int]uint{CodeSpace: roleSpace, CodeShift: roleShift, CodeBackspace: roleBackspace, 20: roleCapsLock} {
-		e.roleOf[code] = 1 << role
-	}
+	e.roleOf[CodeSpace] = 1 << roleSpace
+	e.roleOf[CodeShift] = 1 << roleShift
+	e.roleOf[CodeBackspace] = 1 << roleBackspace
+	e.roleOf[20] = 1 << roleCapsLock
 	sorters := new([3]keySorter)
 	e.sorter, e.ddSorter, e.udSorter = &sorters[0], &sorters[1], &sorters[2]
 }
