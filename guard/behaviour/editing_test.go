@@ -1,11 +1,15 @@
 package behaviour
 
 import (
+	"bytes"
 	"context"
+	"encoding/gob"
 	"errors"
 	"math"
+	"runtime"
 	"testing"
 	"time"
+	"weak"
 
 	"github.com/vigilauth/vigil/guard"
 	"github.com/vigilauth/vigil/models"
@@ -27,24 +31,28 @@ func withCorrections(n int, key uint16) []guard.KeystrokeEvent {
 func TestEditCalibrated(t *testing.T) {
 	logit := func(a float64) float64 { return math.Log(a / (1 - a)) }
 	tests := []struct {
-		name string
-		a    float64
-		w    []guard.KeystrokeEvent
+		name  string
+		a     float64
+		w     []guard.KeystrokeEvent
+		share float64 // the user's share of corrections
 		// shift is the expected change of the log-odds; NaN: a must come back unchanged.
 		shift float64
 	}{
-		{"no corrections: more anomalous", 0.5, withCorrections(0, 0), 0.14 * 3.1},
-		{"three backspaces: about typical", 0.8, withCorrections(3, keystroke.CodeBackspace), 0.14 * 0.1},
-		{"a burst of backspaces: less anomalous", 0.9, withCorrections(15, keystroke.CodeBackspace), -0.14 * 11.9},
-		{"arrow keys count", 0.9, withCorrections(15, 37), -0.14 * 11.9},
-		{"delete counts", 0.9, withCorrections(15, codeDelete), -0.14 * 11.9},
-		{"shift does not count", 0.5, withCorrections(15, keystroke.CodeShift), 0.14 * 3.1},
-		{"certainly the owner stays so", 0, withCorrections(0, 0), math.NaN()},
-		{"certainly someone else stays so", 1, withCorrections(50, keystroke.CodeBackspace), math.NaN()},
+		{"no corrections: more anomalous", 0.5, withCorrections(0, 0), editShare, 0.14 * 3.1},
+		{"three backspaces: about typical", 0.8, withCorrections(3, keystroke.CodeBackspace), editShare, 0.14 * 0.1},
+		{"a burst of backspaces: less anomalous", 0.9, withCorrections(15, keystroke.CodeBackspace), editShare, -0.14 * 11.9},
+		{"arrow keys count", 0.9, withCorrections(15, 37), editShare, -0.14 * 11.9},
+		{"delete counts", 0.9, withCorrections(15, codeDelete), editShare, -0.14 * 11.9},
+		{"shift does not count", 0.5, withCorrections(15, keystroke.CodeShift), editShare, 0.14 * 3.1},
+		{"a heavy corrector's typical burst keeps its anomaly", 0.9, withCorrections(15, keystroke.CodeBackspace), 0.3, 0},
+		{"a heavy corrector's burst is discounted less", 0.9, withCorrections(15, keystroke.CodeBackspace), 0.2, -0.14 * 5},
+		{"a light corrector's three backspaces are discounted", 0.8, withCorrections(3, keystroke.CodeBackspace), 0.02, -0.14 * 2},
+		{"certainly the owner stays so", 0, withCorrections(0, 0), editShare, math.NaN()},
+		{"certainly someone else stays so", 1, withCorrections(50, keystroke.CodeBackspace), 0.02, math.NaN()},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := editCalibrated(tt.a, tt.w)
+			got := editCalibrated(tt.a, tt.w, tt.share)
 			if math.IsNaN(tt.shift) {
 				if got != tt.a {
 					t.Fatalf("editCalibrated(%v) = %v, want it unchanged", tt.a, got)
@@ -123,4 +131,179 @@ func TestScorerDiscountsCorrections(t *testing.T) {
 			}
 		})
 	}
+}
+
+// enrolmentOf returns an enrolment whose disjoint windows have the given backspace rates (NaN:
+// a window whose summary ends before the backspace rate).
+func enrolmentOf(rates ...float64) models.Enrolment {
+	var e models.Enrolment
+	for _, r := range rates {
+		d := make([]float64, keystroke.NumSummaryFeatures)
+		if math.IsNaN(r) {
+			d = d[:backspaceRate]
+		} else {
+			d[backspaceRate] = r
+		}
+		e.Windows = append(e.Windows, models.Window{Dense: d})
+	}
+	return e
+}
+
+func TestEnrolmentEditShare(t *testing.T) {
+	if backspaceRate < 0 {
+		t.Fatal("the keystroke summary has no backspace rate")
+	}
+	pop := editShare - editShareOther // the population's backspace rate
+	// shrunk is the share of an enrolment of n windows whose backspace rates sum to sum.
+	shrunk := func(sum, n float64) float64 {
+		return editShareOther + (sum+editPrior*pop)/(n+editPrior)
+	}
+	tests := []struct {
+		name  string
+		enrol models.Enrolment
+		want  float64
+	}{
+		{"no enrolment: the population's", models.Enrolment{}, editShare},
+		{"the population's backspace rate: the population's share", enrolmentOf(pop, pop, pop, pop, pop), editShare},
+		{"a heavy corrector: above, shrunk half way", enrolmentOf(0.2, 0.2, 0.2, 0.2, 0.2), (editShare + 0.2 + editShareOther) / 2},
+		{"no corrections: below, shrunk half way", enrolmentOf(0, 0, 0, 0, 0), editShareOther + pop/2},
+		{"one window weighs less than five", enrolmentOf(0.2), shrunk(0.2, 1)},
+		{"the rates' mean, not a window's", enrolmentOf(0, 0.1, 0.2, 0.1, 0.1), shrunk(0.5, 5)},
+		{"a corrupt rate is left out", enrolmentOf(0.2, math.Inf(1), -0.1, 2, 0.2), shrunk(0.4, 2)},
+		{"a summary without the rate is left out", enrolmentOf(0.2, math.NaN()), shrunk(0.2, 1)},
+		{"no usable rate: the population's", enrolmentOf(math.NaN(), 3), editShare},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := enrolmentEditShare(tt.enrol)
+			if math.Abs(got-tt.want) > 1e-12 {
+				t.Fatalf("enrolmentEditShare = %.6f, want %.6f", got, tt.want)
+			}
+			if got <= 0 || got >= 1 {
+				t.Fatalf("enrolmentEditShare = %v, not a share", got)
+			}
+		})
+	}
+}
+
+// TestScorerCentresOnEnrolment checks that a model from FitKeystrokes carries its enrolment's
+// share of corrections to its Scorer, through a Source as well, that a refit from the enrolment
+// as the device agent saves it (gob) and loads it after a restart gets the same share, and that
+// any other model is centred on the population's.
+func TestScorerCentresOnEnrolment(t *testing.T) {
+	ty := keystroke.NewTypist(3)
+	ks := ty.Type(300)
+	for i := range ks {
+		if i%5 == 2 { // a heavy corrector: one keystroke in five a backspace
+			ks[i].Code = keystroke.CodeBackspace
+		}
+	}
+	e, _, err := KeystrokeEnrolment(ks, EnrolConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := enrolmentEditShare(e)
+	if want < 0.1 {
+		t.Fatalf("the heavy corrector's share is %.4f, want it well above the population's %.3f", want, editShare)
+	}
+	fit := func(e models.Enrolment) *models.UserModel {
+		m, err := FitKeystrokes(context.Background(), nil, nil, e, models.UserModelConfig{Train: models.TrainConfig{Seed: 1}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	var saved bytes.Buffer
+	if err := gob.NewEncoder(&saved).Encode(e); err != nil {
+		t.Fatal(err)
+	}
+	var loaded models.Enrolment
+	if err := gob.NewDecoder(&saved).Decode(&loaded); err != nil {
+		t.Fatal(err)
+	}
+	plain, err := models.FitUserModel(context.Background(), keystroke.NewLayout(), nil, e, models.UserModelConfig{Train: models.TrainConfig{Seed: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := NewSource()
+	tests := []struct {
+		name string
+		sc   func() *Scorer
+		want float64
+	}{
+		{"fitted", func() *Scorer {
+			sc, err := NewScorer(fit(e))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return sc
+		}, want},
+		{"through a source", func() *Scorer {
+			if err := src.SetModel("u", fit(e)); err != nil {
+				t.Fatal(err)
+			}
+			return src.Scorer("u")
+		}, want},
+		{"refitted after a restart", func() *Scorer {
+			sc, err := NewScorer(fit(loaded))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return sc
+		}, want},
+		{"not from FitKeystrokes: the population's", func() *Scorer {
+			sc, err := NewScorer(plain)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return sc
+		}, editShare},
+		{"the model removed: the population's", func() *Scorer {
+			sc, err := NewScorer(fit(e))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := sc.SetModel(nil); err != nil {
+				t.Fatal(err)
+			}
+			return sc
+		}, editShare},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sc := tt.sc()
+			sc.mu.Lock()
+			got := sc.share
+			sc.mu.Unlock()
+			if got != tt.want {
+				t.Fatalf("the scorer centres on %.6f, want %.6f", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestEditSharesForgetModels checks that a model's share goes once the model is collected, so
+// that refits (every verdict, every release) do not pile shares up.
+func TestEditSharesForgetModels(t *testing.T) {
+	e, _, err := KeystrokeEnrolment(keystroke.NewTypist(4).Type(300), EnrolConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := FitKeystrokes(context.Background(), nil, nil, e, models.UserModelConfig{Train: models.TrainConfig{Seed: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := weak.Make(m)
+	if _, ok := editShares.Load(k); !ok {
+		t.Fatal("no share for a model FitKeystrokes returned")
+	}
+	m = nil
+	for range 100 {
+		runtime.GC()
+		if _, ok := editShares.Load(k); !ok {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatal("the share of a collected model stays")
 }

@@ -20,6 +20,7 @@ var ErrLayout = errors.New("behaviour: model is not a keystroke timing model")
 type Scorer struct {
 	mu     sync.Mutex
 	model  *models.UserModel
+	share  float64 // the share of corrections the model's windows are centred on (editCalibrated)
 	ex     keystroke.TimingExtractor
 	t      keystroke.Timings
 	keys   []keystroke.Keystroke
@@ -61,8 +62,9 @@ func (s *Scorer) SetModel(m *models.UserModel) error {
 	if m != nil && m.Layout().Name != keystroke.TimingFeatureSet {
 		return fmt.Errorf("%w: layout %q, want %q", ErrLayout, m.Layout().Name, keystroke.TimingFeatureSet)
 	}
+	share := modelEditShare(m)
 	s.mu.Lock()
-	s.model = m
+	s.model, s.share = m, share
 	s.mu.Unlock()
 	return nil
 }
@@ -75,9 +77,10 @@ func (s *Scorer) Stats() Stats {
 }
 
 // ScoreKeystrokes implements guard.BehaviourScorer: it extracts the window's timings, scores
-// them with the user's model, recalibrates the anomaly by the window's corrections (see
-// editEvidence) and explains the score with the model's deviations. A window too sparse to
-// describe (mostly pauses or keys without timings) gets guard.ErrNotScored.
+// them with the user's model, recalibrates the anomaly by the window's corrections against the
+// user's own share of them (see editEvidence and enrolmentEditShare) and explains the score
+// with the model's deviations. A window too sparse to describe (mostly pauses or keys without
+// timings) gets guard.ErrNotScored.
 func (s *Scorer) ScoreKeystrokes(window []guard.KeystrokeEvent) (guard.BehaviourScore, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -101,7 +104,7 @@ func (s *Scorer) ScoreKeystrokes(window []guard.KeystrokeEvent) (guard.Behaviour
 	if math.IsNaN(anomaly) {
 		return guard.BehaviourScore{}, fmt.Errorf("behaviour: the model scored a window NaN")
 	}
-	anomaly = editCalibrated(anomaly, window)
+	anomaly = editCalibrated(anomaly, window, s.share)
 	s.stats.Scored++
 	s.recent.add(window[0].Session, window[0].Press, window[len(window)-1].Press, w)
 	s.devs = s.devs[:0]
