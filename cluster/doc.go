@@ -1,4 +1,10 @@
 // Package cluster keeps the coordinator tier's shared state in NATS JetStream: which updates each
 // round accepted, exactly once across aggregation frontends, and which coordinator leads the
 // rounds.
+//
+// The tier's connections are mutual TLS (tls.go): TLS 1.3 with the hybrid X25519MLKEM768 key
+// exchange only, and on both sides a certificate of the organisation's CA naming a coordinator,
+// the one identity every process of the tier (leader, standbys, frontends) presents. The
+// embedded server (StartEmbeddedConfig with ServerTLS) also asks for its token, a second factor
+// that is no longer visible on the network.
 package cluster

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -30,6 +31,10 @@ const (
 	// embeddedReadyTimeout bounds the wait for the server to listen: recovering large streams
 	// from disk on a loaded machine takes seconds, not minutes.
 	embeddedReadyTimeout = 60 * time.Second
+
+	// embeddedTLSTimeout bounds a client's TLS handshake: the server's default, 2 s, is short
+	// for a frontend's hybrid key exchange on a loaded machine.
+	embeddedTLSTimeout = 5 * time.Second
 )
 
 // EmbeddedConfig configures an in-process server.
@@ -42,6 +47,11 @@ type EmbeddedConfig struct {
 	// Token, if set, is the secret every client must present (nats.Token): the coordinator's
 	// frontends hold it, other local users do not.
 	Token string
+	// TLS, if set, is the server's TLS configuration, normally ServerTLS: the server then
+	// speaks only TLS (a client that does not is refused before it can send its token) and,
+	// when TLS requires client certificates, admits only clients whose certificate verifies.
+	// Nil serves plaintext, for tests and in-process clients.
+	TLS *tls.Config
 }
 
 // Embedded is a single-node nats-server with JetStream running in this process: the default
@@ -109,7 +119,7 @@ func (c EmbeddedConfig) options() (*server.Options, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cluster: embedded nats-server store: %w", err)
 	}
-	return &server.Options{
+	opts := &server.Options{
 		ServerName:         "vigil-embedded",
 		Host:               host,
 		Port:               port,
@@ -124,7 +134,14 @@ func (c EmbeddedConfig) options() (*server.Options, error) {
 		// The server is a library here: the process's logging and signals are the binary's.
 		NoLog:  true,
 		NoSigs: true,
-	}, nil
+	}
+	if c.TLS != nil {
+		opts.TLS = true
+		opts.TLSConfig = c.TLS.Clone()
+		opts.TLSVerify = c.TLS.ClientAuth == tls.RequireAndVerifyClientCert
+		opts.TLSTimeout = embeddedTLSTimeout.Seconds()
+	}
+	return opts, nil
 }
 
 // waitReady polls in short steps rather than calling ReadyForConnections once, so that a fatal

@@ -197,7 +197,34 @@ const jetstreamSealed jetstream.ErrorCode = 10109
 
 // Close freezes the round's participant set by sealing its stream, and returns the sequence
 // of the last message in it. Closing a closed round changes nothing.
+//
+// A JetStream API request sent while the servers elect a leader (one of them just died) can go
+// unanswered: each attempt is bounded by closeAttempt and tried again until ctx ends, which is
+// safe since sealing is idempotent.
 func (t *Tier) Close(ctx context.Context, round uint64) (uint64, error) {
+	for {
+		actx, cancel := context.WithTimeout(ctx, closeAttempt)
+		seq, err := t.close(actx, round)
+		cancel()
+		if err == nil || ctx.Err() != nil || !(errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) || errors.Is(err, nats.ErrNoResponders)) {
+			return seq, err
+		}
+		select {
+		case <-ctx.Done():
+			return 0, err
+		case <-time.After(closeRetry):
+		}
+	}
+}
+
+// closeAttempt bounds one attempt to seal a round's stream, and closeRetry is the pause
+// between attempts.
+const (
+	closeAttempt = 10 * time.Second
+	closeRetry   = 250 * time.Millisecond
+)
+
+func (t *Tier) close(ctx context.Context, round uint64) (uint64, error) {
 	s, err := t.js.Stream(ctx, t.StreamName(round))
 	if err != nil {
 		return 0, fmt.Errorf("cluster: close round %d: %w", round, err)

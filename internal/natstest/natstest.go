@@ -1,12 +1,15 @@
 // Package natstest gives tests real nats-server processes: a JetStream cluster on 127.0.0.1
 // whose nodes a test kills, stops and restarts by PID, to show what the coordinator tier
-// survives when a server dies, not when a context is cancelled. The binary comes from
-// $VIGIL_NATS_SERVER (see .ci/nats.sh); without it tests skip, saying why, except under CI.
+// survives when a server dies, not when a context is cancelled. StartClusterTLS makes every
+// connection, clients and routes, mutual TLS, as the tier's servers are configured in production.
+// The binary comes from $VIGIL_NATS_SERVER (see .ci/nats.sh); without it tests skip, saying why,
+// except under CI.
 package natstest
 
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -21,6 +24,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/vigilauth/vigil/pki"
 )
 
 const (
@@ -36,6 +41,7 @@ const (
 // Cluster is a JetStream cluster of nats-server processes that the test owns.
 type Cluster struct {
 	bin   string
+	tls   *TLS // nil: plaintext
 	nodes []*node
 }
 
@@ -56,6 +62,37 @@ type node struct {
 // $VIGIL_NATS_SERVER the test skips, or fails when $CI is set, since CI must run these tests.
 func StartCluster(t testing.TB, n int) *Cluster {
 	t.Helper()
+	return start(t, n, nil)
+}
+
+// TLS makes a cluster speak only mutual TLS, as the coordinator tier's servers do in production:
+// TLS 1.3 with X25519MLKEM768 only, to clients and between the servers.
+type TLS struct {
+	// CertFile and KeyFile are the certificate (chain) and key the servers present to clients
+	// (PEM); CAFile is the CA every client certificate must chain to.
+	CertFile, KeyFile, CAFile string
+	// Users are the identities admitted: the servers map a client's verified certificate to
+	// one of these names (verify_and_map: a URI name such as spiffe://vigil/coordinator/ID)
+	// and refuse a certificate that names none, however well it chains.
+	Users []string
+	// Client is the TLS configuration of natstest's own connections (the readiness probe, the
+	// check after a restart): a certificate the servers admit. ClientOptions returns it.
+	Client *tls.Config
+}
+
+// StartClusterTLS is StartCluster with every connection mutual TLS: clients as cfg says, and
+// the routes between the servers with a CA of their own, generated here and held only by the
+// servers, so that no client certificate can pass for a server. URLs are tls://.
+func StartClusterTLS(t testing.TB, n int, cfg TLS) *Cluster {
+	t.Helper()
+	if cfg.CertFile == "" || cfg.KeyFile == "" || cfg.CAFile == "" || len(cfg.Users) == 0 || cfg.Client == nil {
+		t.Fatalf("natstest: TLS needs a certificate, key, CA, users and a client configuration: %+v", cfg)
+	}
+	return start(t, n, &cfg)
+}
+
+func start(t testing.TB, n int, tlsCfg *TLS) *Cluster {
+	t.Helper()
 	bin := os.Getenv("VIGIL_NATS_SERVER")
 	if bin == "" {
 		const msg = "VIGIL_NATS_SERVER is not set (build nats-server with .ci/nats.sh: export VIGIL_NATS_SERVER=\"$(bash .ci/nats.sh build)\")"
@@ -67,23 +104,34 @@ func StartCluster(t testing.TB, n int) *Cluster {
 	if n < 1 {
 		t.Fatalf("natstest: a cluster of %d nodes", n)
 	}
-	c := &Cluster{bin: bin}
+	c := &Cluster{bin: bin, tls: tlsCfg}
 	ports := freePorts(t, 2*n)
 	routes := make([]string, n)
 	for i := range n {
 		routes[i] = fmt.Sprintf("nats-route://127.0.0.1:%d", ports[n+i])
 	}
 	root := t.TempDir()
+	var routeTLS *routeFiles
+	if tlsCfg != nil {
+		var err error
+		if routeTLS, err = writeRouteCA(filepath.Join(root, "routes")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	scheme := "nats"
+	if tlsCfg != nil {
+		scheme = "tls"
+	}
 	for i := range n {
 		nd := &node{
 			name: fmt.Sprintf("n%d", i),
 			dir:  filepath.Join(root, fmt.Sprintf("n%d", i)),
-			url:  fmt.Sprintf("nats://127.0.0.1:%d", ports[i]),
+			url:  fmt.Sprintf("%s://127.0.0.1:%d", scheme, ports[i]),
 		}
 		if err := os.MkdirAll(nd.dir, 0o700); err != nil {
 			t.Fatal(err)
 		}
-		conf := config(nd.name, ports[i], ports[n+i], filepath.Join(nd.dir, "store"), routes)
+		conf := config(nd.name, ports[i], ports[n+i], filepath.Join(nd.dir, "store"), routes, tlsCfg, routeTLS)
 		if err := os.WriteFile(nd.config(), []byte(conf), 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -114,10 +162,82 @@ func StartCluster(t testing.TB, n int) *Cluster {
 	return c
 }
 
+// ClientOptions are the options a client needs besides the URLs: with TLS, the configuration
+// of TLS.Client.
+func (c *Cluster) ClientOptions() []nats.Option {
+	if c.tls == nil {
+		return nil
+	}
+	return []nats.Option{nats.Secure(c.tls.Client)}
+}
+
+// routeFiles are the routes' CA and the one certificate every server presents on its routes.
+type routeFiles struct{ cert, key, ca string }
+
+// writeRouteCA makes the routes' CA and a certificate for 127.0.0.1 from it, in dir.
+func writeRouteCA(dir string) (*routeFiles, error) {
+	now := time.Now()
+	ca, err := pki.NewCA("natstest routes", 24*time.Hour, now)
+	if err != nil {
+		return nil, err
+	}
+	key, err := pki.GenerateKey()
+	if err != nil {
+		return nil, err
+	}
+	cert, err := ca.Issue(pki.CertSpec{Identity: pki.Coordinator("natstest-route"), PublicKey: key.Public(),
+		Validity: time.Hour, Hosts: []string{"127.0.0.1"}}, now)
+	if err != nil {
+		return nil, err
+	}
+	keyPEM, err := pki.MarshalPrivateKeyPEM(key)
+	if err != nil {
+		return nil, err
+	}
+	f := &routeFiles{cert: filepath.Join(dir, "cert.pem"), key: filepath.Join(dir, "key.pem"), ca: filepath.Join(dir, "ca.pem")}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	for path, data := range map[string][]byte{f.cert: pki.MarshalCertificatesPEM(cert), f.key: keyPEM, f.ca: pki.MarshalCertificatesPEM(ca.Certificate())} {
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			return nil, err
+		}
+	}
+	return f, nil
+}
+
 // config is a node's configuration file. max_payload admits the 3.4 MB updates of 100,000
 // parameters, as the embedded server does; the stores are bounded so that three nodes on a
-// shared machine do not each claim most of its memory and disk.
-func config(name string, port, clusterPort int, store string, routes []string) string {
+// shared machine do not each claim most of its memory and disk. With TLS, clients and routes
+// speak TLS 1.3 with the hybrid key exchange only, and a client is admitted only if its
+// certificate verifies and names one of the users.
+func config(name string, port, clusterPort int, store string, routes []string, tlsCfg *TLS, rt *routeFiles) string {
+	var clientTLS, routeTLS string
+	if tlsCfg != nil {
+		users := make([]string, len(tlsCfg.Users))
+		for i, u := range tlsCfg.Users {
+			users[i] = fmt.Sprintf("{user: %q}", u)
+		}
+		clientTLS = fmt.Sprintf(`tls {
+  cert_file: %q
+  key_file: %q
+  ca_file: %q
+  verify_and_map: true
+  %s
+}
+authorization {
+  users: [%s]
+}
+`, tlsCfg.CertFile, tlsCfg.KeyFile, tlsCfg.CAFile, tlsCommon, strings.Join(users, ", "))
+		routeTLS = fmt.Sprintf(`
+  tls {
+    cert_file: %q
+    key_file: %q
+    ca_file: %q
+    verify: true
+    %s
+  }`, rt.cert, rt.key, rt.ca, tlsCommon)
+	}
 	return fmt.Sprintf(`server_name: %q
 listen: "127.0.0.1:%d"
 max_payload: 8MB
@@ -126,13 +246,17 @@ jetstream {
   max_memory_store: 256MB
   max_file_store: 4GB
 }
-cluster {
+%scluster {
   name: "vigil-test"
   listen: "127.0.0.1:%d"
-  routes: [%s]
+  routes: [%s]%s
 }
-`, name, port, store, clusterPort, strings.Join(quoteAll(routes), ", "))
+`, name, port, store, clientTLS, clusterPort, strings.Join(quoteAll(routes), ", "), routeTLS)
 }
+
+// tlsCommon is what every TLS block of the configuration shares: pki's TLS 1.3 and hybrid key
+// exchange, and a handshake timeout for a loaded machine.
+const tlsCommon = `min_version: "1.3", curve_preferences: ["X25519MLKEM768"], timeout: 5`
 
 func quoteAll(ss []string) []string {
 	out := make([]string, len(ss))
@@ -145,7 +269,7 @@ func quoteAll(ss []string) []string {
 // waitReady returns once a stream replicated on every node can be created: a meta leader alone
 // is not enough, since it is elected by a quorum before the last node has joined.
 func (c *Cluster) waitReady(ctx context.Context) error {
-	nc, err := nats.Connect(strings.Join(c.URLs(), ","), nats.RetryOnFailedConnect(true), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
+	nc, err := nats.Connect(strings.Join(c.URLs(), ","), append(c.ClientOptions(), nats.RetryOnFailedConnect(true), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))...)
 	if err != nil {
 		return fmt.Errorf("natstest: connect: %w", err)
 	}
@@ -244,7 +368,7 @@ func (c *Cluster) Restart(i int) error {
 	}
 	deadline := time.Now().Add(readyTimeout)
 	for {
-		nc, err := nats.Connect(nd.url, nats.NoReconnect(), nats.Timeout(time.Second))
+		nc, err := nats.Connect(nd.url, append(c.ClientOptions(), nats.NoReconnect(), nats.Timeout(time.Second))...)
 		if err == nil {
 			nc.Close()
 			return nil
