@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -40,6 +41,8 @@ type FrontendConfig struct {
 	Now func() time.Time
 	// Logger receives structured logs (default: discard).
 	Logger *slog.Logger
+	// Metrics registers the frontend's Prometheus metrics (default: a private registry).
+	Metrics prometheus.Registerer
 }
 
 // Frontend is a stateless aggregation frontend of a coordinator tier (intake.go): devices hand
@@ -53,6 +56,7 @@ type Frontend struct {
 	cfg     FrontendConfig
 	log     *slog.Logger
 	sealing Sealing
+	metrics *frontendMetrics
 
 	mu     sync.Mutex
 	round  uint64
@@ -76,7 +80,14 @@ func NewFrontend(cfg FrontendConfig) (*Frontend, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	return &Frontend{cfg: cfg, log: cfg.Logger, sealing: sealing}, nil
+	if cfg.Metrics == nil {
+		cfg.Metrics = prometheus.NewRegistry()
+	}
+	m, err := newFrontendMetrics(cfg.Metrics)
+	if err != nil {
+		return nil, fmt.Errorf("coordinator: frontend metrics: %w", err)
+	}
+	return &Frontend{cfg: cfg, log: cfg.Logger, sealing: sealing, metrics: m}, nil
 }
 
 // Register adds the frontend's service to s.
@@ -86,9 +97,11 @@ func (f *Frontend) Register(s *grpc.Server) { vigilv1.RegisterCoordinatorServer(
 func (f *Frontend) SubmitUpdate(ctx context.Context, req *vigilv1.SubmitUpdateRequest) (*vigilv1.SubmitUpdateResponse, error) {
 	err := f.submit(ctx, req)
 	if err != nil {
+		f.metrics.updates.WithLabelValues("rejected", Reason(err)).Inc()
 		f.log.Info("update rejected", "device", req.GetDeviceId(), "round", req.GetRound(), "err", status.Convert(err).Message())
 		return nil, err
 	}
+	f.metrics.updates.WithLabelValues("stored", "").Inc()
 	return &vigilv1.SubmitUpdateResponse{}, nil
 }
 
@@ -129,7 +142,14 @@ func (f *Frontend) submit(ctx context.Context, req *vigilv1.SubmitUpdateRequest)
 			return err
 		}
 	}
-	return storeUpdate(ctx, f.cfg.Tier, check, req)
+	start := time.Now()
+	err = storeUpdate(ctx, f.cfg.Tier, check, req)
+	result := "stored"
+	if err != nil {
+		result = Reason(err)
+	}
+	f.metrics.store.WithLabelValues(result).Observe(time.Since(start).Seconds())
+	return err
 }
 
 // roundOf returns the round's plan as an engine to check updates with, reading the plan from

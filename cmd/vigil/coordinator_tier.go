@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"flag"
@@ -21,6 +22,7 @@ import (
 	"github.com/vigilauth/vigil/cluster"
 	"github.com/vigilauth/vigil/coordinator"
 	"github.com/vigilauth/vigil/crypto/he"
+	"github.com/vigilauth/vigil/internal/rpcmetrics"
 	"github.com/vigilauth/vigil/internal/transport"
 	"github.com/vigilauth/vigil/pki"
 )
@@ -28,9 +30,13 @@ import (
 // tierFlags say where the coordinator tier's JetStream is (issue 16).
 type tierFlags struct {
 	nats, natsListen, tokenFile string
+	natsCA                      string
 	replicas                    int
 	frontend                    bool
 	leaseTTL                    time.Duration
+	// fs is the command's flags, for --org (the tier's TLS credentials are the coordinator's)
+	// and for whether --metrics-listen was given.
+	fs *flag.FlagSet
 }
 
 const (
@@ -44,7 +50,9 @@ func (t *tierFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&t.tokenFile, "nats-token-file", "", "`FILE` holding the secret token of the JetStream servers (default with --nats embedded: DIR/state/nats.token, created at the first start)")
 	fs.IntVar(&t.replicas, "nats-replicas", 3, "replicas of the tier's stream and bucket in a cluster (the embedded server holds one)")
 	fs.DurationVar(&t.leaseTTL, "lease-ttl", 10*time.Second, "how long the round leader's lease outlives its last renewal: a standby coordinator of the same model waits for it, and a leader that cannot renew it for half of it steps down")
-	fs.BoolVar(&t.frontend, "frontend", false, "serve as an aggregation frontend of the tier at --nats (a cluster URL): take devices' updates on --listen and store them for the round leader")
+	fs.BoolVar(&t.frontend, "frontend", false, "serve as an aggregation frontend of the tier at --nats (a cluster URL): take devices' updates on --listen and store them for the round leader (metrics only with --metrics-listen)")
+	fs.StringVar(&t.natsCA, "nats-ca", "", "`FILE` of the CA certificates (PEM) of an external --nats cluster's servers, verified with their host names (default: the organisation's CA, and the servers present a coordinator certificate of it, verified without host names)")
+	t.fs = fs
 }
 
 // tier is the connected tier, and what to stop when the coordinator stops.
@@ -65,7 +73,28 @@ func (t tierFlags) open(ctx context.Context, stateDir, model string, log *slog.L
 	if t.nats == natsOff {
 		return nil, nil
 	}
-	opts := []nats.Option{nats.Name("vigil coordinator"), nats.MaxReconnects(-1), nats.ReconnectWait(250 * time.Millisecond)}
+	// Every connection of the tier is mutual TLS with the coordinator's certificate (issue 16).
+	auth, creds, err := orgCoordinator(t.org())
+	if err != nil {
+		return nil, err
+	}
+	cert, orgCA := creds.TLSCertificate(), auth.CA.Pool()
+	clientTLS := cluster.ClientTLS(cert, orgCA, auth.Revocations)
+	if t.natsCA != "" {
+		if t.nats == natsEmbedded {
+			return nil, errors.New("--nats-ca is for an external --nats cluster: the embedded server presents the coordinator's certificate")
+		}
+		cas, err := pki.ReadCertificates(t.natsCA)
+		if err != nil {
+			return nil, fmt.Errorf("--nats-ca: %w", err)
+		}
+		pool := x509.NewCertPool()
+		for _, c := range cas {
+			pool.AddCert(c)
+		}
+		clientTLS = cluster.ClientTLSServersCA(cert, pool)
+	}
+	opts := []nats.Option{nats.Name("vigil coordinator"), nats.MaxReconnects(-1), nats.ReconnectWait(250 * time.Millisecond), nats.Secure(clientTLS)}
 	out := &tier{close: func() {}}
 	url, replicas := t.nats, t.replicas
 	if t.nats == natsEmbedded {
@@ -73,7 +102,8 @@ func (t tierFlags) open(ctx context.Context, stateDir, model string, log *slog.L
 		if err != nil {
 			return nil, err
 		}
-		srv, err := cluster.StartEmbeddedConfig(ctx, cluster.EmbeddedConfig{Dir: stateDir, Addr: t.natsListen, Token: token}, log)
+		srv, err := cluster.StartEmbeddedConfig(ctx, cluster.EmbeddedConfig{Dir: stateDir, Addr: t.natsListen, Token: token,
+			TLS: cluster.ServerTLS(cert, orgCA, auth.Revocations)}, log)
 		if err != nil {
 			return nil, fmt.Errorf("--nats embedded: %w", err)
 		}
@@ -92,6 +122,14 @@ func (t tierFlags) open(ctx context.Context, stateDir, model string, log *slog.L
 	nc, err := out.dial()
 	if err != nil {
 		out.close()
+		switch {
+		case errors.Is(err, nats.ErrSecureConnWanted):
+			return nil, fmt.Errorf("--nats %s: %w (the tier speaks only mutual TLS: give the servers a tls block, see README)", t.nats, err)
+		case errors.Is(err, nats.ErrTLS) && !out.embedded && t.natsCA == "":
+			return nil, fmt.Errorf("--nats %s: %w (the servers must present a coordinator certificate of the organisation's CA, or give their CA with --nats-ca FILE; they must admit the coordinator's certificate)", t.nats, err)
+		case errors.Is(err, nats.ErrTLS):
+			return nil, fmt.Errorf("--nats %s: %w (--nats-ca %s)", t.nats, err, t.natsCA)
+		}
 		return nil, fmt.Errorf("--nats %s: %w", t.nats, err)
 	}
 	stopServer := out.close
@@ -101,6 +139,17 @@ func (t tierFlags) open(ctx context.Context, stateDir, model string, log *slog.L
 		return nil, fmt.Errorf("--nats %s: %w", t.nats, err)
 	}
 	return out, nil
+}
+
+// org is --org, the organisation whose coordinator certificate the tier's connections present.
+func (t tierFlags) org() string {
+	if t.fs == nil {
+		return ""
+	}
+	if f := t.fs.Lookup("org"); f != nil {
+		return f.Value.String()
+	}
+	return ""
 }
 
 // token reads the servers' token; for the embedded server it is created at the first start.
@@ -155,21 +204,40 @@ func runFrontend(ctx context.Context, f coordinatorFlags, stdout io.Writer, logg
 		return fmt.Errorf("coordinator: %w", err)
 	}
 	defer tr.close()
-	fe, err := coordinator.NewFrontend(coordinator.FrontendConfig{Tier: tr.tier, Key: key, VerifySignatures: true, RequireDevice: true, Logger: logger})
+	// The leader's metrics, for a frontend: its updates (vigil_updates_total, stored or
+	// rejected by reason), the time each store took, and its gRPC calls, on --metrics-listen.
+	reg := newRoleRegistry()
+	fe, err := coordinator.NewFrontend(coordinator.FrontendConfig{Tier: tr.tier, Key: key, VerifySignatures: true, RequireDevice: true, Logger: logger, Metrics: reg})
 	if err != nil {
 		return fmt.Errorf("coordinator: %w", err)
+	}
+	rpcm, err := rpcmetrics.New(reg, "server")
+	if err != nil {
+		return fmt.Errorf("coordinator: metrics: %w", err)
 	}
 	lis, err := net.Listen("tcp", f.listen)
 	if err != nil {
 		return fmt.Errorf("coordinator: --listen: %w", err)
 	}
-	srv, err := transport.ServeCoordinator(lis, fe, creds.TLSCertificate(), auth.CA.Pool(), auth.Revocations, 50, pki.ListenerConfig{})
+	srv, err := transport.ServeCoordinator(lis, fe, creds.TLSCertificate(), auth.CA.Pool(), auth.Revocations, 50, pki.ListenerConfig{}, rpcm.ServerOptions()...)
 	if err != nil {
 		lis.Close()
 		return fmt.Errorf("coordinator: %w", err)
 	}
 	defer srv.Stop(5 * time.Second)
 	fmt.Fprintf(stdout, "frontend listening on %s (storing updates in %s)\n", lis.Addr(), f.tier.nats)
+	// Only when asked: several frontends share a machine, and the default address is the
+	// leader's.
+	if f.tier.fs != nil && setFlag(f.tier.fs, "metrics-listen") && f.metricsListen != "" {
+		var ready readiness
+		stop, addr, err := serveOps(f.metricsListen, reg, &ready, f.pprof)
+		if err != nil {
+			return fmt.Errorf("coordinator: --metrics-listen: %w", err)
+		}
+		defer stop()
+		ready.set(nil)
+		fmt.Fprintf(stdout, "metrics on http://%s/metrics\nhealth on http://%s/healthz and /readyz\n", addr, addr)
+	}
 	<-ctx.Done()
 	return nil
 }
