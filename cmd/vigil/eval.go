@@ -35,6 +35,8 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return runEvalMouse(ctx, args[1:], stdout, stderr)
 	case "takeover":
 		return runEvalTakeover(ctx, args[1:], stdout, stderr)
+	case "feduv":
+		return runEvalFedUV(ctx, args[1:], stdout, stderr)
 	}
 	evalUsage(stderr)
 	return fmt.Errorf("eval: unknown evaluation %q, want keystrokes, mouse or takeover", args[0])
@@ -47,6 +49,7 @@ func evalUsage(w io.Writer) {
   mouse       per-user mouse models on sessions of pointer events (Balabit layout)
   takeover    the session guard on replayed sessions in which another person takes over
               (typing on Aalto keystroke data; mouse alone on Balabit mouse data)
+  feduv       experiment: FedUV embedding network trained by (DP-)FedAvg, one class per device
 
 Run 'vigil eval <name> -h' for flags.`)
 }
