@@ -225,8 +225,9 @@ type tierOrg struct {
 
 func newTierOrg(t *testing.T, ctx context.Context) *tierOrg {
 	t.Helper()
-	nodes := natstest.StartCluster(t, 3)
-	o := &tierOrg{orgDir: org(t), dir: t.TempDir(), addr: freeAddr(t), urls: strings.Join(nodes.URLs(), ",")}
+	orgDir := org(t)
+	nodes := natstest.StartClusterTLS(t, 3, orgTierTLS(t, orgDir))
+	o := &tierOrg{orgDir: orgDir, dir: t.TempDir(), addr: freeAddr(t), urls: strings.Join(nodes.URLs(), ",")}
 	o.trustees = startTrustees(t, ctx, o.orgDir, 4)
 	o.enrolAddr = startAuthority(t, ctx, o.orgDir)
 	return o
