@@ -3,6 +3,7 @@ package models
 import (
 	"context"
 	"fmt"
+	"math"
 )
 
 // Global is what the federation gives every device: the population background model and the
@@ -120,6 +121,7 @@ type UserModel struct {
 	forCenter float64 // median forest score of the enrolment rows
 	threshold float64
 	level     float64 // mean leave-one-out profile score of the enrolment windows
+	enrolled  summaryMeans
 	buf       []float64
 	top       topDeviations
 	devs      []Deviation
@@ -156,7 +158,7 @@ func FitUserModel(ctx context.Context, l *Layout, global *Global, enrol Enrolmen
 			cfg.Threshold = l.Threshold
 		}
 	}
-	m := &UserModel{layout: l, cfg: cfg, buf: make([]float64, l.NumDense), devs: make([]Deviation, 0, MaxDeviations)}
+	m := &UserModel{layout: l, cfg: cfg, enrolled: meanSummaries(enrol.Windows), buf: make([]float64, l.NumDense), devs: make([]Deviation, 0, MaxDeviations)}
 	var err error
 	if m.profile, err = FitProfile(l, pop, enrol.Windows, cfg.Profile); err != nil {
 		return nil, err
@@ -205,6 +207,45 @@ func (m *UserModel) Threshold() float64 { return m.threshold }
 // ThresholdConfig): the mean of k windows' combined scores is k times less noisy, so a caller
 // judging it uses Temperature()/sqrt(k).
 func (m *UserModel) Temperature() float64 { return m.cfg.Threshold.Temperature }
+
+// EnrolmentSummary returns the mean of summary feature i (an index into Window.Dense) over
+// the enrolment windows where it is finite, and how many windows that is (0: none, or no such
+// feature). A scorer uses it to judge a window against the user's own habits, such as their
+// share of corrections, rather than everyone's.
+func (m *UserModel) EnrolmentSummary(i int) (mean float64, windows int) {
+	if i < 0 || i >= len(m.enrolled.mean) {
+		return 0, 0
+	}
+	return m.enrolled.mean[i], m.enrolled.n[i]
+}
+
+// summaryMeans is each summary feature's mean over a set of windows, counting finite values.
+type summaryMeans struct {
+	mean []float64
+	n    []int
+}
+
+func meanSummaries(windows []Window) summaryMeans {
+	var s summaryMeans
+	for _, w := range windows {
+		if len(w.Dense) > len(s.mean) {
+			s.mean = append(s.mean, make([]float64, len(w.Dense)-len(s.mean))...)
+			s.n = append(s.n, make([]int, len(w.Dense)-len(s.n))...)
+		}
+		for i, v := range w.Dense {
+			if !math.IsNaN(v) && !math.IsInf(v, 0) {
+				s.mean[i] += v
+				s.n[i]++
+			}
+		}
+	}
+	for i, n := range s.n {
+		if n > 0 {
+			s.mean[i] /= float64(n)
+		}
+	}
+	return s
+}
 
 // EnrolmentLevel returns the mean profile score of the user's enrolment windows, each scored
 // against a profile learnt from the other windows (or folds), from which the threshold is placed (see

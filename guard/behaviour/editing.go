@@ -2,10 +2,7 @@ package behaviour
 
 import (
 	"math"
-	"runtime"
 	"slices"
-	"sync"
-	"weak"
 
 	"github.com/vigilauth/vigil/guard"
 	"github.com/vigilauth/vigil/models"
@@ -46,7 +43,7 @@ const (
 )
 
 // The share the corrections are centred on is the user's own, learnt from the enrolment the
-// model is fitted on (enrolmentEditShare), rather than editShare for everyone: a window with the
+// model is fitted on (modelEditShare), rather than editShare for everyone: a window with the
 // user's typical share of corrections keeps its anomaly. An enrolment is 5 windows of 50
 // keystrokes, about 15 backspaces, so the user's share is shrunk towards the population's:
 // editPrior windows at editShare are added to the enrolment's (the mean of a beta posterior).
@@ -74,53 +71,25 @@ const editShareOther = 0.0023
 // if the feature set has none.
 var backspaceRate = slices.Index(keystroke.SummaryNames(), "backspace rate")
 
-// enrolmentEditShare returns the share of corrections a window of the user is centred on: the
-// backspace rate of the enrolment's disjoint windows (enrol.Windows), shrunk towards the
-// population's by editPrior windows at editShare, plus the other corrections at the
-// population's share. Without enrolment windows (or without a backspace rate in their summary)
-// it is the population's editShare; a rate that is not a share (corrupt state) is left out.
-func enrolmentEditShare(enrol models.Enrolment) float64 {
-	if backspaceRate < 0 {
-		return editShare
-	}
-	var sum, n float64
-	for _, w := range enrol.Windows {
-		if backspaceRate >= len(w.Dense) {
-			continue
-		}
-		if r := w.Dense[backspaceRate]; r >= 0 && r <= 1 {
-			sum += r
-			n++
-		}
-	}
-	if n == 0 {
-		return editShare
-	}
-	return editShareOther + (sum+editPrior*(editShare-editShareOther))/(n+editPrior)
-}
-
-// editShares holds, for each keystroke model FitKeystrokes returned, the share of corrections
-// of the enrolment it was fitted on, for the Scorer given the model (models.UserModel keeps no
-// such thing). The model is held weakly and its entry goes with it. A model that did not come
-// from FitKeystrokes is centred on the population's editShare. The share is not stored apart:
-// it is learnt again from the enrolment every time a model is fitted on it, as the device
-// agent does from its saved state on every start.
-var editShares sync.Map // weak.Pointer[models.UserModel] -> float64
-
-func setModelEditShare(m *models.UserModel, share float64) {
-	k := weak.Make(m)
-	editShares.Store(k, share)
-	runtime.AddCleanup(m, func(k weak.Pointer[models.UserModel]) { editShares.Delete(k) }, k)
-}
-
-// modelEditShare returns the share of corrections m's windows are centred on.
+// modelEditShare returns the share of corrections a window of m's user is centred on (see
+// editShareOf), from the backspace rate of the enrolment windows m was fitted on (a summary
+// feature). A model without such windows is centred on the population's editShare.
 func modelEditShare(m *models.UserModel) float64 {
-	if m != nil {
-		if v, ok := editShares.Load(weak.Make(m)); ok {
-			return v.(float64)
-		}
+	if m == nil {
+		return editShare
 	}
-	return editShare
+	return editShareOf(m.EnrolmentSummary(backspaceRate))
+}
+
+// editShareOf returns the share of corrections of a user whose enrolment's n windows have a
+// mean backspace rate of rate: that rate shrunk towards the population's by editPrior windows
+// at editShare, plus the other corrections at the population's share. Without windows, or with
+// a mean that is not a share (corrupt state), it is the population's editShare.
+func editShareOf(rate float64, n int) float64 {
+	if n <= 0 || !(rate >= 0 && rate <= 1) {
+		return editShare
+	}
+	return editShareOther + (rate*float64(n)+editPrior*(editShare-editShareOther))/(float64(n)+editPrior)
 }
 
 // codeDelete is the browser key code of the delete key.
@@ -133,7 +102,7 @@ func isCorrection(key uint16) bool {
 
 // editCalibrated returns the anomaly a of a window of keystrokes recalibrated by the window's
 // corrections (see editEvidence), centred at share of its keystrokes (the user's, see
-// enrolmentEditShare). It keeps 0 and 1, and it is monotone in a.
+// modelEditShare). It keeps 0 and 1, and it is monotone in a.
 func editCalibrated(a float64, window []guard.KeystrokeEvent, share float64) float64 {
 	var edits int
 	for i := range window {

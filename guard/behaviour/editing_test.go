@@ -6,10 +6,8 @@ import (
 	"encoding/gob"
 	"errors"
 	"math"
-	"runtime"
 	"testing"
 	"time"
-	"weak"
 
 	"github.com/vigilauth/vigil/guard"
 	"github.com/vigilauth/vigil/models"
@@ -133,63 +131,43 @@ func TestScorerDiscountsCorrections(t *testing.T) {
 	}
 }
 
-// enrolmentOf returns an enrolment whose disjoint windows have the given backspace rates (NaN:
-// a window whose summary ends before the backspace rate).
-func enrolmentOf(rates ...float64) models.Enrolment {
-	var e models.Enrolment
-	for _, r := range rates {
-		d := make([]float64, keystroke.NumSummaryFeatures)
-		if math.IsNaN(r) {
-			d = d[:backspaceRate]
-		} else {
-			d[backspaceRate] = r
-		}
-		e.Windows = append(e.Windows, models.Window{Dense: d})
-	}
-	return e
-}
-
-func TestEnrolmentEditShare(t *testing.T) {
+func TestEditShareOf(t *testing.T) {
 	if backspaceRate < 0 {
 		t.Fatal("the keystroke summary has no backspace rate")
 	}
 	pop := editShare - editShareOther // the population's backspace rate
-	// shrunk is the share of an enrolment of n windows whose backspace rates sum to sum.
-	shrunk := func(sum, n float64) float64 {
-		return editShareOther + (sum+editPrior*pop)/(n+editPrior)
-	}
 	tests := []struct {
-		name  string
-		enrol models.Enrolment
-		want  float64
+		name    string
+		rate    float64
+		windows int
+		want    float64
 	}{
-		{"no enrolment: the population's", models.Enrolment{}, editShare},
-		{"the population's backspace rate: the population's share", enrolmentOf(pop, pop, pop, pop, pop), editShare},
-		{"a heavy corrector: above, shrunk half way", enrolmentOf(0.2, 0.2, 0.2, 0.2, 0.2), (editShare + 0.2 + editShareOther) / 2},
-		{"no corrections: below, shrunk half way", enrolmentOf(0, 0, 0, 0, 0), editShareOther + pop/2},
-		{"one window weighs less than five", enrolmentOf(0.2), shrunk(0.2, 1)},
-		{"the rates' mean, not a window's", enrolmentOf(0, 0.1, 0.2, 0.1, 0.1), shrunk(0.5, 5)},
-		{"a corrupt rate is left out", enrolmentOf(0.2, math.Inf(1), -0.1, 2, 0.2), shrunk(0.4, 2)},
-		{"a summary without the rate is left out", enrolmentOf(0.2, math.NaN()), shrunk(0.2, 1)},
-		{"no usable rate: the population's", enrolmentOf(math.NaN(), 3), editShare},
+		{"no enrolment: the population's", 0, 0, editShare},
+		{"the population's backspace rate: the population's share", pop, 5, editShare},
+		{"a heavy corrector: above, shrunk half way", 0.2, 5, (editShare + 0.2 + editShareOther) / 2},
+		{"no corrections: below, shrunk half way", 0, 5, editShareOther + pop/2},
+		{"one window weighs less than five", 0.2, 1, editShareOther + (0.2+editPrior*pop)/(1+editPrior)},
+		{"many windows weigh more", 0.2, 45, editShareOther + (9+editPrior*pop)/(45+editPrior)},
+		{"a mean above 1 is corrupt: the population's", 2, 5, editShare},
+		{"a negative mean is corrupt: the population's", -0.1, 5, editShare},
+		{"NaN: the population's", math.NaN(), 5, editShare},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := enrolmentEditShare(tt.enrol)
+			got := editShareOf(tt.rate, tt.windows)
 			if math.Abs(got-tt.want) > 1e-12 {
-				t.Fatalf("enrolmentEditShare = %.6f, want %.6f", got, tt.want)
+				t.Fatalf("editShareOf(%v, %d) = %.6f, want %.6f", tt.rate, tt.windows, got, tt.want)
 			}
 			if got <= 0 || got >= 1 {
-				t.Fatalf("enrolmentEditShare = %v, not a share", got)
+				t.Fatalf("editShareOf = %v, not a share", got)
 			}
 		})
 	}
 }
 
-// TestScorerCentresOnEnrolment checks that a model from FitKeystrokes carries its enrolment's
-// share of corrections to its Scorer, through a Source as well, that a refit from the enrolment
-// as the device agent saves it (gob) and loads it after a restart gets the same share, and that
-// any other model is centred on the population's.
+// TestScorerCentresOnEnrolment checks that a model carries its enrolment's share of
+// corrections to its Scorer, through a Source as well, and that a refit from the enrolment as
+// the device agent saves it (gob) and loads it after a restart gets the same share.
 func TestScorerCentresOnEnrolment(t *testing.T) {
 	ty := keystroke.NewTypist(3)
 	ks := ty.Type(300)
@@ -202,7 +180,11 @@ func TestScorerCentresOnEnrolment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := enrolmentEditShare(e)
+	var rate float64
+	for _, w := range e.Windows {
+		rate += w.Dense[backspaceRate] / float64(len(e.Windows))
+	}
+	want := editShareOf(rate, len(e.Windows))
 	if want < 0.1 {
 		t.Fatalf("the heavy corrector's share is %.4f, want it well above the population's %.3f", want, editShare)
 	}
@@ -251,13 +233,13 @@ func TestScorerCentresOnEnrolment(t *testing.T) {
 			}
 			return sc
 		}, want},
-		{"not from FitKeystrokes: the population's", func() *Scorer {
+		{"fitted by models.FitUserModel", func() *Scorer {
 			sc, err := NewScorer(plain)
 			if err != nil {
 				t.Fatal(err)
 			}
 			return sc
-		}, editShare},
+		}, want},
 		{"the model removed: the population's", func() *Scorer {
 			sc, err := NewScorer(fit(e))
 			if err != nil {
@@ -275,35 +257,9 @@ func TestScorerCentresOnEnrolment(t *testing.T) {
 			sc.mu.Lock()
 			got := sc.share
 			sc.mu.Unlock()
-			if got != tt.want {
+			if math.Abs(got-tt.want) > 1e-12 {
 				t.Fatalf("the scorer centres on %.6f, want %.6f", got, tt.want)
 			}
 		})
 	}
-}
-
-// TestEditSharesForgetModels checks that a model's share goes once the model is collected, so
-// that refits (every verdict, every release) do not pile shares up.
-func TestEditSharesForgetModels(t *testing.T) {
-	e, _, err := KeystrokeEnrolment(keystroke.NewTypist(4).Type(300), EnrolConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := FitKeystrokes(context.Background(), nil, nil, e, models.UserModelConfig{Train: models.TrainConfig{Seed: 1}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	k := weak.Make(m)
-	if _, ok := editShares.Load(k); !ok {
-		t.Fatal("no share for a model FitKeystrokes returned")
-	}
-	m = nil
-	for range 100 {
-		runtime.GC()
-		if _, ok := editShares.Load(k); !ok {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatal("the share of a collected model stays")
 }

@@ -117,7 +117,7 @@ func KeystrokeLayout(global *models.Global) (*models.Layout, error) {
 // population model and global autoencoder (global may be nil: the device learns alone), on
 // layout l (nil: KeystrokeLayout(global); pass one layout to many fits to share it).
 // A Scorer given the model centres the corrections of the windows it scores on the enrolment's
-// own share of them (see enrolmentEditShare), learnt again at every fit from the enrolment.
+// own share of them (see modelEditShare).
 func FitKeystrokes(ctx context.Context, l *models.Layout, global *models.Global, enrol models.Enrolment, cfg models.UserModelConfig) (*models.UserModel, error) {
 	if l == nil {
 		var err error
@@ -132,6 +132,5 @@ func FitKeystrokes(ctx context.Context, l *models.Layout, global *models.Global,
 	if err != nil {
 		return nil, fmt.Errorf("behaviour: %w", err)
 	}
-	setModelEditShare(m, enrolmentEditShare(enrol))
 	return m, nil
 }

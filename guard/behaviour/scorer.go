@@ -78,7 +78,7 @@ func (s *Scorer) Stats() Stats {
 
 // ScoreKeystrokes implements guard.BehaviourScorer: it extracts the window's timings, scores
 // them with the user's model, recalibrates the anomaly by the window's corrections against the
-// user's own share of them (see editEvidence and enrolmentEditShare) and explains the score
+// user's own share of them (see editEvidence and modelEditShare) and explains the score
 // with the model's deviations. A window too sparse to describe (mostly pauses or keys without
 // timings) gets guard.ErrNotScored.
 func (s *Scorer) ScoreKeystrokes(window []guard.KeystrokeEvent) (guard.BehaviourScore, error) {
