@@ -50,8 +50,8 @@ type topDeviations struct {
 	mask  uint64
 	floor float64
 	items [MaxDeviations]devItem
-	total [maxKinds]float64 // positive evidence per kind
-	all   float64           // positive evidence of the window, in score units
+	total [kindSlots]float64 // positive evidence per kind (indexed as score's arrays are)
+	all   float64            // positive evidence of the window, in score units
 }
 
 type devItem struct {
@@ -81,48 +81,74 @@ func (t *topDeviations) admits(b int, evid float64) bool {
 }
 
 // place records the event in the list: adding to its bucket's item, or listing its bucket.
+// Once the list is full, the evidence of its items only grows, and weak and floor change only
+// when the weakest item grows or is replaced; until then they are not used.
 func (t *topDeviations) place(b, k int, v, base, z, evid float64) {
 	// Most events placed are of a bucket not listed, which mask tells without the search.
-	for i := 0; i < t.n && t.mask&(1<<(uint(b)&63)) != 0; i++ {
-		if it := &t.items[i]; it.bucket == b {
-			it.sumV += v
-			it.sumZ += z
-			it.events++
-			it.evid += evid
-			t.update()
-			return
+	if t.mask&(1<<(uint(b)&63)) != 0 {
+		for i := range t.items[:t.n] {
+			if it := &t.items[i]; it.bucket == b {
+				it.sumV += v
+				it.sumZ += z
+				it.events++
+				it.evid += evid
+				if i == t.weak && t.n == MaxDeviations {
+					t.settle()
+				}
+				return
+			}
 		}
 	}
 	if evid <= 0 {
 		return
 	}
-	item := devItem{bucket: b, kind: k, sumV: v, sumZ: z, events: 1, evid: evid, baseline: base}
-	if t.n < MaxDeviations {
-		t.items[t.n] = item
+	var it *devItem
+	switch {
+	case t.n < MaxDeviations:
+		it = &t.items[t.n]
 		t.n++
-		t.update()
+	case t.floor < evid: // the weakest item's evidence
+		it = &t.items[t.weak]
+	default:
 		return
 	}
-	if t.items[t.weak].evid < evid {
-		t.items[t.weak] = item
-		t.update()
+	// Field by field: a composite literal would be built aside and copied.
+	it.bucket, it.kind, it.baseline = b, k, base
+	it.sumV, it.sumZ, it.events, it.evid = v, z, 1, evid
+	if t.n < MaxDeviations {
+		t.mask |= 1 << (uint(b) & 63)
+		return
 	}
+	t.settle()
 }
 
-// update recomputes mask and weak after the items changed.
-func (t *topDeviations) update() {
-	var mask uint64
-	weakest, least := 0, t.items[0].evid
-	for i := 0; i < t.n; i++ {
-		mask |= 1 << (uint(t.items[i].bucket) & 63)
-		if e := t.items[i].evid; e < least {
+// settle recomputes mask, weak and floor from the items of the full list. The first five items
+// are written out: as a loop, the compiler shuffled the loop's registers on every item and
+// settling cost three times as many instructions.
+func (t *topDeviations) settle() {
+	it := &t.items
+	mask := uint64(1)<<(uint(it[0].bucket)&63) | 1<<(uint(it[1].bucket)&63) |
+		1<<(uint(it[2].bucket)&63) | 1<<(uint(it[3].bucket)&63) | 1<<(uint(it[4].bucket)&63)
+	weakest, least := 0, it[0].evid
+	if e := it[1].evid; e < least {
+		weakest, least = 1, e
+	}
+	if e := it[2].evid; e < least {
+		weakest, least = 2, e
+	}
+	if e := it[3].evid; e < least {
+		weakest, least = 3, e
+	}
+	if e := it[4].evid; e < least {
+		weakest, least = 4, e
+	}
+	for i := 5; i < len(it); i++ { // should MaxDeviations grow
+		mask |= 1 << (uint(it[i].bucket) & 63)
+		if e := it[i].evid; e < least {
 			weakest, least = i, e
 		}
 	}
-	t.mask, t.weak = mask, weakest
-	if t.n == MaxDeviations {
-		t.floor = least
-	}
+	t.mask, t.weak, t.floor = mask, weakest, least
 }
 
 // normalise turns evidence into the units of the score, which averages each kind over its
