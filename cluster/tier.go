@@ -276,8 +276,10 @@ func (t *Tier) Follow(ctx context.Context, round uint64, fn func(Update) error) 
 		case ctx.Err() != nil:
 			return ctx.Err()
 		case errors.Is(err, nats.ErrTimeout) || errors.Is(err, context.DeadlineExceeded):
-			// Nothing arrived: done if the stream is sealed and the consumer has nothing
-			// pending, nor delivered anything this loop has not seen yet.
+			// Nothing arrived: done if the stream is sealed and its last update is one this
+			// loop delivered. Both are asked of the stream's leader. The consumer's own count
+			// will not do: an ephemeral consumer may live on a replica still catching up
+			// after a restart, which counts nothing pending while the leader holds more.
 			info, err := s.Info(ctx)
 			if err != nil {
 				return fmt.Errorf("cluster: follow round %d: %w", round, err)
@@ -285,14 +287,19 @@ func (t *Tier) Follow(ctx context.Context, round uint64, fn func(Update) error) 
 			if !info.Config.Sealed {
 				continue
 			}
-			ci, err := cons.Info(ctx)
-			if err != nil {
+			last, err := s.GetLastMsgForSubject(ctx, prefix+"*")
+			switch {
+			case errors.Is(err, jetstream.ErrMsgNotFound):
+				return nil // a round without updates
+			case err != nil:
 				return fmt.Errorf("cluster: follow round %d: %w", round, err)
-			}
-			if ci.NumPending == 0 && ci.Delivered.Stream <= delivered {
+			case last.Sequence <= delivered:
 				return nil
 			}
-			continue
+			// The round is sealed, so what follows delivered is fixed, and the consumer has
+			// gone quiet short of it (on a lagging replica, it can stay quiet for tens of
+			// seconds): the rest is read from the leader, in order.
+			return readSealed(ctx, s, prefix, delivered+1, last.Sequence, fn)
 		case err != nil:
 			return fmt.Errorf("cluster: follow round %d: %w", round, err)
 		}
@@ -309,6 +316,31 @@ func (t *Tier) Follow(ctx context.Context, round uint64, fn func(Update) error) 
 			return err
 		}
 	}
+}
+
+// readSealed calls fn with each update stored at sequences from to last of a sealed round's
+// stream, asking the stream's leader for each.
+func readSealed(ctx context.Context, s jetstream.Stream, prefix string, from, last uint64, fn func(Update) error) error {
+	for seq := from; seq <= last; seq++ {
+		m, err := s.GetMsg(ctx, seq)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("cluster: read update %d: %w", seq, err)
+		}
+		if !strings.HasPrefix(m.Subject, prefix) {
+			continue
+		}
+		device, err := untoken(strings.TrimPrefix(m.Subject, prefix))
+		if err != nil {
+			return fmt.Errorf("cluster: read update %d: subject %q: %w", seq, m.Subject, err)
+		}
+		if err := fn(Update{Device: device, Seq: m.Sequence, Stored: m.Time, Data: m.Data}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func untoken(s string) (string, error) {

@@ -1,0 +1,80 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/vigilauth/vigil/internal/natstest"
+)
+
+// TestFollowAfterServerRestart kills the server leading a round's stream after its first
+// update, stores more on the two left, brings the killed server back on its old store, and
+// only then closes the round: every follower of the closed round, started at once and
+// repeatedly, must deliver every update. (A follower that judged the end of the round by its
+// consumer's own count once stopped after the first update here.)
+func TestFollowAfterServerRestart(t *testing.T) {
+	c := natstest.StartCluster(t, 3)
+	nc, err := nats.Connect(strings.Join(c.URLs(), ","), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	tier, err := Open(ctx, nc, Config{Model: "keystroke-ae", Replicas: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tier.PublishPlan(ctx, 1, []byte("plan")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tier.Accept(ctx, 1, "a", []byte("update of a")); err != nil {
+		t.Fatal(err)
+	}
+	s, err := tier.js.Stream(ctx, tier.StreamName(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	leader := c.Index(s.CachedInfo().Cluster.Leader)
+	if leader < 0 {
+		t.Fatalf("no leader among the nodes: %+v", s.CachedInfo().Cluster)
+	}
+	if err := c.Kill(leader); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"a"}
+	for _, d := range []string{"b", "c", "d"} {
+		for {
+			actx, acancel := context.WithTimeout(ctx, 5*time.Second)
+			_, err := tier.Accept(actx, 1, d, []byte("update of "+d))
+			acancel()
+			if err == nil || errors.Is(err, ErrDuplicate) {
+				break
+			}
+			if ctx.Err() != nil {
+				t.Fatalf("update of %s not stored after the stream leader was killed: %v", d, err)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		want = append(want, d)
+	}
+	if err := c.Restart(leader); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tier.Close(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		got := followed(t, tier, 1)
+		slices.Sort(got)
+		if !slices.Equal(got, want) {
+			t.Fatalf("follow %d of the closed round delivered %q, want %q", i+1, got, want)
+		}
+	}
+}
