@@ -65,9 +65,15 @@ type Profile struct {
 // bucketCoef is what scoring one event in a bucket needs, kept together for locality. A bucket
 // that is not scored has kind -1 and zero coefficients, which give every finite value zero
 // evidence.
+//
+// negMean and negPopMean are -mean and -popMean: v+negMean is v-mean exactly (IEEE 754 defines
+// the difference so), and, the addition commuting, the compiler adds v to the loaded value
+// instead of copying v to subtract from it. They also make the struct 64 bytes, one cache line:
+// at 48 bytes, half of the buckets straddle two lines.
 type bucketCoef struct {
 	mean, invUser, popMean, invPop, logTerm float64
 	kind                                    int // -1: not scored
+	negMean, negPopMean                     float64
 }
 
 // FitProfile learns a profile from the user's windows. pop may be nil: the profile then knows
@@ -185,6 +191,10 @@ func (p *Profile) refresh() {
 		c.invUser, c.popMean, c.invPop = 1/math.Sqrt(vu), p.pop.Mean[b], 1/math.Sqrt(vp)
 		c.logTerm = 0.5 * math.Log(vp/vu)
 		p.coef[b] = c
+	}
+	for b := range p.coef {
+		c := &p.coef[b]
+		c.negMean, c.negPopMean = -c.mean, -c.popMean
 	}
 }
 

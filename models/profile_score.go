@@ -13,7 +13,13 @@ func (p *Profile) Score(w Window) float64 {
 	return p.score(w, nil)
 }
 
+// score is Score, explained in top when not nil.
 func (p *Profile) score(w Window, top *topDeviations) float64 {
+	if top == nil {
+		// Scoring always explains: testing for a list on every event would cost the live path
+		// more than a discarded one costs here.
+		top = &topDeviations{layout: p.layout}
+	}
 	var e kindEvidence
 	for k, kind := range p.layout.Kinds {
 		e.weight[k&(kindSlots-1)] = kind.Weight
@@ -34,9 +40,7 @@ func (p *Profile) score(w Window, top *topDeviations) float64 {
 			s -= kind.Weight * e.sum[k] / n[k]
 		}
 	}
-	if top != nil {
-		top.normalise(n[:len(p.layout.Kinds)])
-	}
+	top.normalise(n[:len(p.layout.Kinds)])
 	return s
 }
 
@@ -76,7 +80,7 @@ func (e *kindEvidence) addEvents(coef []bucketCoef, events []Event, top *topDevi
 		llr := c.llr(zu, zp)
 		e.sum[k] += llr
 		e.count[k]++
-		if top != nil && llr < 0 {
+		if llr < 0 {
 			evid := -llr * e.weight[k]
 			top.tally(k, evid)
 			if top.admits(ev.Bucket, evid) {
@@ -108,7 +112,7 @@ func (e *kindEvidence) addDense(coef []bucketCoef, dense []float64, base int, to
 		llr := c.llr(zu, zp)
 		e.sum[k] += llr
 		e.count[k]++
-		if top != nil && llr < 0 {
+		if llr < 0 {
 			evid := -llr * e.weight[k]
 			top.tally(k, evid)
 			if top.admits(base+d, evid) {
@@ -121,7 +125,7 @@ func (e *kindEvidence) addDense(coef []bucketCoef, dense []float64, base int, to
 // distances returns the standardised distances of v from the user's and the population's
 // expected values, unclamped.
 func (c *bucketCoef) distances(v float64) (zu, zp float64) {
-	return (v - c.mean) * c.invUser, (v - c.popMean) * c.invPop
+	return (c.negMean + v) * c.invUser, (c.negPopMean + v) * c.invPop
 }
 
 // beyond reports whether zu or zp may lie beyond the clamp whose bits, shifted left by one, are
