@@ -1,9 +1,6 @@
 package models
 
-import (
-	"fmt"
-	"math"
-)
+import "fmt"
 
 // MaxDeviations is the number of deviations a score explains itself with.
 const MaxDeviations = 5
@@ -170,36 +167,38 @@ func (t *topDeviations) normalise(count []float64) {
 func (t *topDeviations) appendTo(dst []Deviation) []Deviation {
 	dst = dst[:0]
 	// Insertion sort of the items' indices (cheaper to move than the items), strongest first:
-	// at most MaxDeviations, and equal ones keep their order.
+	// at most MaxDeviations, and equal ones keep their order. Each index moves with its
+	// evidence, so that the comparisons read neither through order nor the items.
 	var order [MaxDeviations]int
-	for i := range t.n {
-		order[i] = i
-	}
-	for i := 1; i < t.n; i++ {
-		for j := i; j > 0 && t.items[order[j]].evid > t.items[order[j-1]].evid; j-- {
-			order[j], order[j-1] = order[j-1], order[j]
+	var evid [MaxDeviations]float64
+	for i := range t.items[:t.n] {
+		o, e := i, t.items[i].evid
+		j := i
+		for ; j > 0 && e > evid[j-1]; j-- {
+			order[j], evid[j] = order[j-1], evid[j-1]
 		}
+		order[j], evid[j] = o, e
+	}
+	if cap(dst) < t.n { // once per model: dst is reused
+		dst = make([]Deviation, 0, MaxDeviations)
 	}
 	for _, o := range order[:t.n] {
 		it := &t.items[o]
 		if it.evid <= 0 {
 			continue
 		}
-		d := Deviation{
-			Feature:  t.layout.Names[it.bucket],
-			Value:    it.sumV / it.events,
-			Baseline: it.baseline,
-			Z:        it.sumZ / it.events,
-			Bucket:   it.bucket,
-		}
+		// In place, field by field: a Deviation built aside would be copied in.
+		dst = dst[:len(dst)+1]
+		d := &dst[len(dst)-1]
+		d.Feature, d.Unit, d.Bucket = t.layout.Names[it.bucket], "", it.bucket
+		d.Value, d.Baseline, d.Z, d.Share = it.sumV/it.events, it.baseline, it.sumZ/it.events, 0
 		if t.all > 0 {
-			d.Share = math.Min(it.evid/t.all, 1)
+			d.Share = min(it.evid/t.all, 1)
 		}
 		if t.layout.Natural != nil {
 			d.Value, d.Unit = t.layout.Natural(it.bucket, d.Value)
 			d.Baseline, _ = t.layout.Natural(it.bucket, d.Baseline)
 		}
-		dst = append(dst, d)
 	}
 	return dst
 }

@@ -64,7 +64,8 @@ type kindEvidence struct {
 // bounds checks.
 func (e *kindEvidence) addEvents(coef []bucketCoef, events []Event, top *topDeviations) {
 	limit := e.limit
-	for _, ev := range events {
+	for i := range events {
+		ev := &events[i]
 		if uint(ev.Bucket) >= uint(len(coef)) {
 			continue
 		}
