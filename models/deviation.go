@@ -57,7 +57,12 @@ type devItem struct {
 	baseline                 float64
 }
 
-func (t *topDeviations) reset(l *Layout) { *t = topDeviations{layout: l} }
+// reset empties the list for a window of layout l. The items are not cleared: those past n are
+// never read, and place writes every field of an item it lists.
+func (t *topDeviations) reset(l *Layout) {
+	t.layout, t.n, t.weak, t.mask, t.floor, t.all = l, 0, 0, 0, 0, 0
+	t.total = [kindSlots]float64{}
+}
 
 // Offering one event of bucket b (of kind k) with value v against the user's expected value
 // base, standardised distance z and weighted anomaly evidence evid (negative: evidence for the

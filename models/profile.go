@@ -68,8 +68,9 @@ type Profile struct {
 //
 // negMean and negPopMean are -mean and -popMean: v+negMean is v-mean exactly (IEEE 754 defines
 // the difference so), and, the addition commuting, the compiler adds v to the loaded value
-// instead of copying v to subtract from it. They also make the struct 64 bytes, one cache line:
-// at 48 bytes, half of the buckets straddle two lines.
+// instead of copying v to subtract from it. They also make the struct 64 bytes, a cache line
+// in a slice that starts on one (as large allocations do): at 48 bytes, half of the buckets
+// straddle two lines.
 type bucketCoef struct {
 	mean, invUser, popMean, invPop, logTerm float64
 	kind                                    int // -1: not scored

@@ -129,13 +129,14 @@ func (c *bucketCoef) distances(v float64) (zu, zp float64) {
 	return (c.negMean + v) * c.invUser, (c.negPopMean + v) * c.invPop
 }
 
-// beyond reports whether zu or zp may lie beyond the clamp whose bits, shifted left by one, are
-// limit: for values of one sign, the order of their bits is the order of their magnitudes,
-// and the shift drops the sign. The bits of either distance are at most their union (their
-// OR), so a union within the limit puts both within the clamp (and neither is NaN, whose bits
-// exceed those of every number). A union beyond it is not sure (distances of 2 and 1.5 with
-// a clamp of 3 have one), but rare, and clampTo decides. Two integer moves, an OR and a
-// compare cost less than the four float compares of clamping both.
+// beyond reports whether zu or zp may lie beyond the clamp (positive, as ProfileConfig.validate
+// ensures) whose bits, shifted left by one, are limit: for values of one sign, the order of
+// their bits is the order of their magnitudes, and the shift drops the sign. The bits of either
+// distance are at most their union (their OR), so a union within the limit puts both within
+// the clamp, where clampTo would leave them unchanged (and neither is NaN, whose bits exceed
+// those of every number). A union beyond it is not sure (distances of 2 and 1.5 with a clamp of
+// 3 have one), but rare, and clampTo decides. Two integer moves, an OR and a compare cost less
+// than the four float compares of clamping both.
 func beyond(zu, zp float64, limit uint64) bool {
 	return (math.Float64bits(zu)|math.Float64bits(zp))<<1 > limit
 }
