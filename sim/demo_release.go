@@ -180,8 +180,16 @@ func (p *pickupTracker) report(w io.Writer, newest uint64, devices int) {
 		len(demoRegions), len(d))
 	fmt.Fprintf(w, "  pick-up after publication: median %.0f ms, p99 %.0f ms, max %.0f ms (each device polls its region every %.0f ms)\n",
 		ms(d[len(d)/2]), ms(d[(len(d)*99)/100]), ms(d[len(d)-1]), ms(demoPollInterval))
-	fmt.Fprintf(w, "  %d of the %d updating devices run v%d after shadow-scoring it on 5 of their own windows; %d candidates failed shadow scoring\n",
-		onNewest, devices, newest, p.rejected)
+	fmt.Fprintf(w, "  %d of the %d updating devices run v%d after shadow-scoring it on 5 of their own windows; %s failed shadow scoring\n",
+		onNewest, devices, newest, plural(p.rejected, "candidate"))
+}
+
+// plural returns n and noun, with an s unless n is 1.
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
