@@ -38,6 +38,7 @@ import (
 
 type coordinatorFlags struct {
 	org, dir, listen, metricsListen      string
+	metricsListenSet                     bool // --metrics-listen given: frontends serve metrics only then
 	adminListen                          string
 	interval                             time.Duration
 	rounds, perRound, minUpdates, minEnr int
@@ -101,6 +102,7 @@ func runCoordinator(ctx context.Context, args []string, stdout, stderr io.Writer
 	case fs.NArg() > 0:
 		return fmt.Errorf("coordinator: unexpected argument %q", fs.Arg(0))
 	case f.tier.frontend:
+		f.metricsListenSet = setFlag(fs, "metrics-listen")
 		if f.org == "" {
 			return errors.New("coordinator: --org is required (create one with `vigil setup --dir DIR`)")
 		}
@@ -215,7 +217,7 @@ func runCoordinator(ctx context.Context, args []string, stdout, stderr io.Writer
 		return fmt.Errorf("coordinator: %w", err)
 	}
 	defer unlock()
-	tr, err := f.tier.open(ctx, filepath.Join(f.dir, "state"), "keystroke-ae", logger)
+	tr, err := f.tier.open(ctx, f.org, filepath.Join(f.dir, "state"), "keystroke-ae", logger)
 	if err != nil {
 		return fmt.Errorf("coordinator: %w", err)
 	}

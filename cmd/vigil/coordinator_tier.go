@@ -34,9 +34,6 @@ type tierFlags struct {
 	replicas                    int
 	frontend                    bool
 	leaseTTL                    time.Duration
-	// fs is the command's flags, for --org (the tier's TLS credentials are the coordinator's)
-	// and for whether --metrics-listen was given.
-	fs *flag.FlagSet
 }
 
 const (
@@ -52,7 +49,6 @@ func (t *tierFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&t.leaseTTL, "lease-ttl", 10*time.Second, "how long the round leader's lease outlives its last renewal: a standby coordinator of the same model waits for it, and a leader that cannot renew it for half of it steps down")
 	fs.BoolVar(&t.frontend, "frontend", false, "serve as an aggregation frontend of the tier at --nats (a cluster URL): take devices' updates on --listen and store them for the round leader (metrics only with --metrics-listen)")
 	fs.StringVar(&t.natsCA, "nats-ca", "", "`FILE` of the CA certificates (PEM) of an external --nats cluster's servers, verified with their host names (default: the organisation's CA, and the servers present a coordinator certificate of it, verified without host names)")
-	t.fs = fs
 }
 
 // tier is the connected tier, and what to stop when the coordinator stops.
@@ -69,12 +65,12 @@ type tier struct {
 
 // open starts or connects to the tier's JetStream and opens model's tier on it; nil with
 // --nats off.
-func (t tierFlags) open(ctx context.Context, stateDir, model string, log *slog.Logger) (*tier, error) {
+func (t tierFlags) open(ctx context.Context, org, stateDir, model string, log *slog.Logger) (*tier, error) {
 	if t.nats == natsOff {
 		return nil, nil
 	}
 	// Every connection of the tier is mutual TLS with the coordinator's certificate (issue 16).
-	auth, creds, err := orgCoordinator(t.org())
+	auth, creds, err := orgCoordinator(org)
 	if err != nil {
 		return nil, err
 	}
@@ -141,17 +137,6 @@ func (t tierFlags) open(ctx context.Context, stateDir, model string, log *slog.L
 	return out, nil
 }
 
-// org is --org, the organisation whose coordinator certificate the tier's connections present.
-func (t tierFlags) org() string {
-	if t.fs == nil {
-		return ""
-	}
-	if f := t.fs.Lookup("org"); f != nil {
-		return f.Value.String()
-	}
-	return ""
-}
-
 // token reads the servers' token; for the embedded server it is created at the first start.
 func (t tierFlags) token(stateDir string, create bool) (string, error) {
 	path := t.tokenFile
@@ -199,7 +184,7 @@ func runFrontend(ctx context.Context, f coordinatorFlags, stdout io.Writer, logg
 			return fmt.Errorf("coordinator: %w", err)
 		}
 	}
-	tr, err := f.tier.open(ctx, "", "keystroke-ae", logger)
+	tr, err := f.tier.open(ctx, f.org, "", "keystroke-ae", logger)
 	if err != nil {
 		return fmt.Errorf("coordinator: %w", err)
 	}
@@ -228,7 +213,7 @@ func runFrontend(ctx context.Context, f coordinatorFlags, stdout io.Writer, logg
 	fmt.Fprintf(stdout, "frontend listening on %s (storing updates in %s)\n", lis.Addr(), f.tier.nats)
 	// Only when asked: several frontends share a machine, and the default address is the
 	// leader's.
-	if f.tier.fs != nil && setFlag(f.tier.fs, "metrics-listen") && f.metricsListen != "" {
+	if f.metricsListenSet && f.metricsListen != "" {
 		var ready readiness
 		stop, addr, err := serveOps(f.metricsListen, reg, &ready, f.pprof)
 		if err != nil {

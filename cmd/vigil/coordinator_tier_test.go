@@ -94,13 +94,12 @@ func TestFrontendOnTLSCluster(t *testing.T) {
 	})
 	t.Run("--nats-ca with the embedded server", func(t *testing.T) {
 		fs := flag.NewFlagSet("coordinator", flag.ContinueOnError)
-		fs.String("org", orgDir, "")
 		var tf tierFlags
 		tf.register(fs)
 		if err := fs.Parse([]string{"--nats", "embedded", "--nats-ca", filepath.Join(orgDir, "enrol", "ca.pem")}); err != nil {
 			t.Fatal(err)
 		}
-		tr, err := tf.open(ctx, t.TempDir(), "keystroke-ae", nil)
+		tr, err := tf.open(ctx, orgDir, t.TempDir(), "keystroke-ae", nil)
 		if err == nil {
 			tr.close()
 			t.Fatal("started")
