@@ -150,12 +150,15 @@ func RunDemo(ctx context.Context, f DemoConfig) (dir string, err error) {
 	}
 	var tier *cluster.Tier
 	if !f.NoTier {
-		js, err := cluster.StartEmbedded(ctx, filepath.Join(f.Dir, "state"), logger)
+		// Mutual TLS with the coordinator's certificate, as vigil coordinator --nats embedded
+		// serves it: the server listens on 127.0.0.1, where other local users could reach it.
+		cert, ca, revoked := emb.coordCreds.TLSCertificate(), emb.auth.CA.Pool(), emb.auth.Revocations
+		js, err := cluster.StartEmbeddedConfig(ctx, cluster.EmbeddedConfig{Dir: filepath.Join(f.Dir, "state"), TLS: cluster.ServerTLS(cert, ca, revoked)}, logger)
 		if err != nil {
 			return f.Dir, err
 		}
 		defer js.Close()
-		nc, err := nats.Connect(js.URL())
+		nc, err := nats.Connect(js.URL(), nats.Secure(cluster.ClientTLS(cert, ca, revoked)))
 		if err != nil {
 			return f.Dir, fmt.Errorf("the embedded JetStream: %w", err)
 		}
