@@ -37,31 +37,10 @@ func TestFollowAfterServerRestart(t *testing.T) {
 	if _, err := tier.Accept(ctx, 1, "a", []byte("update of a")); err != nil {
 		t.Fatal(err)
 	}
-	s, err := tier.js.Stream(ctx, tier.StreamName(1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	leader := c.Index(s.CachedInfo().Cluster.Leader)
-	if leader < 0 {
-		t.Fatalf("no leader among the nodes: %+v", s.CachedInfo().Cluster)
-	}
-	if err := c.Kill(leader); err != nil {
-		t.Fatal(err)
-	}
+	leader := killStreamLeader(t, ctx, c, tier, 1)
 	want := []string{"a"}
 	for _, d := range []string{"b", "c", "d"} {
-		for {
-			actx, acancel := context.WithTimeout(ctx, 5*time.Second)
-			_, err := tier.Accept(actx, 1, d, []byte("update of "+d))
-			acancel()
-			if err == nil || errors.Is(err, ErrDuplicate) {
-				break
-			}
-			if ctx.Err() != nil {
-				t.Fatalf("update of %s not stored after the stream leader was killed: %v", d, err)
-			}
-			time.Sleep(200 * time.Millisecond)
-		}
+		acceptThroughElection(t, ctx, tier, 1, d)
 		want = append(want, d)
 	}
 	if err := c.Restart(leader); err != nil {
@@ -76,5 +55,40 @@ func TestFollowAfterServerRestart(t *testing.T) {
 		if !slices.Equal(got, want) {
 			t.Fatalf("follow %d of the closed round delivered %q, want %q", i+1, got, want)
 		}
+	}
+}
+
+// killStreamLeader SIGKILLs the node leading round's stream and returns its index.
+func killStreamLeader(t *testing.T, ctx context.Context, c *natstest.Cluster, tier *Tier, round uint64) int {
+	t.Helper()
+	s, err := tier.js.Stream(ctx, tier.StreamName(round))
+	if err != nil {
+		t.Fatal(err)
+	}
+	leader := c.Index(s.CachedInfo().Cluster.Leader)
+	if leader < 0 {
+		t.Fatalf("no leader among the nodes: %+v", s.CachedInfo().Cluster)
+	}
+	if err := c.Kill(leader); err != nil {
+		t.Fatal(err)
+	}
+	return leader
+}
+
+// acceptThroughElection stores device's update in round, trying again while the servers left
+// elect a new leader for the stream, and returns how many attempts it took.
+func acceptThroughElection(t *testing.T, ctx context.Context, tier *Tier, round uint64, device string) int {
+	t.Helper()
+	for attempt := 1; ; attempt++ {
+		actx, acancel := context.WithTimeout(ctx, 5*time.Second)
+		_, err := tier.Accept(actx, round, device, []byte("update of "+device))
+		acancel()
+		if err == nil || errors.Is(err, ErrDuplicate) {
+			return attempt
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("update of %s not stored after the stream leader was killed: %v", device, err)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -365,31 +364,10 @@ func TestTLSClusterSurvivesKilledNode(t *testing.T) {
 	if _, err := tier.Accept(ctx, 1, "a", []byte("update of a")); err != nil {
 		t.Fatal(err)
 	}
-	info, err := tier.js.Stream(ctx, tier.StreamName(1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	leader := c.Index(info.CachedInfo().Cluster.Leader)
-	if leader < 0 {
-		t.Fatalf("no leader among the nodes: %+v", info.CachedInfo().Cluster)
-	}
-	if err := c.Kill(leader); err != nil {
-		t.Fatal(err)
-	}
+	leader := killStreamLeader(t, ctx, c, tier, 1)
 	start := time.Now()
-	for attempt := 1; ; attempt++ {
-		actx, acancel := context.WithTimeout(ctx, 5*time.Second)
-		_, err := tier.Accept(actx, 1, "b", []byte("update of b"))
-		acancel()
-		if err == nil || errors.Is(err, ErrDuplicate) {
-			t.Logf("stored after the stream leader was killed: %s, %d attempts (%v)", time.Since(start).Round(time.Millisecond), attempt, err)
-			break
-		}
-		if ctx.Err() != nil {
-			t.Fatalf("not stored after the stream leader was killed: %v", err)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	attempts := acceptThroughElection(t, ctx, tier, 1, "b")
+	t.Logf("stored after the stream leader was killed: %s, %d attempts", time.Since(start).Round(time.Millisecond), attempts)
 	if _, err := tier.Close(ctx, 1); err != nil {
 		t.Fatal(err)
 	}
