@@ -19,16 +19,9 @@ import (
 // different valid updates for its task and sends them at the same moment to two frontends,
 // several times over. Exactly one is acknowledged, and the released average counts it once.
 func TestAttackDeviceCountsTwiceAcrossFrontends(t *testing.T) {
-	tier := embeddedTier(t, "keystroke-ae")
 	devices := []string{"honest-1", "honest-2", "attacker"}
-	f := startEncrypted(t, coordinator.Config{Rounds: 1, DevicesPerRound: len(devices), MinUpdates: len(devices), MinEnrolled: len(devices),
-		RoundTimeout: time.Minute, Cluster: tier, StateDir: t.TempDir()}, true)
 	ctx := context.Background()
-	done := make(chan error, 1)
-	go func() { done <- f.coord.Run(ctx) }()
-	for _, d := range devices {
-		f.enroll(t, d)
-	}
+	f, tier, done := clusterRound(t, ctx, devices)
 	fronts := []vigilv1.CoordinatorClient{serveFrontend(t, f, tier), serveFrontend(t, f, tier)}
 
 	tk := waitTask(t, f.api, "attacker")
@@ -75,17 +68,10 @@ func TestAttackDeviceCountsTwiceAcrossFrontends(t *testing.T) {
 // checking signatures again, but the trustees check every contribution against the device's
 // enrolled record: the round's sum is never opened and nothing is released.
 func TestAttackTierWriterForgesUpdate(t *testing.T) {
-	tier := embeddedTier(t, "keystroke-ae")
 	devices := []string{"victim", "honest"}
-	f := startEncrypted(t, coordinator.Config{Rounds: 1, DevicesPerRound: len(devices), MinUpdates: len(devices), MinEnrolled: len(devices),
-		RoundTimeout: time.Minute, Cluster: tier, StateDir: t.TempDir()}, true)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- f.coord.Run(ctx) }()
-	for _, d := range devices {
-		f.enroll(t, d)
-	}
+	f, tier, done := clusterRound(t, ctx, devices)
 	tk := waitTask(t, f.api, "victim")
 	forged := f.sealedUpdate(t, tk, "victim", vector(5))
 	attacker, err := sig.GenerateKey(rand.Reader)

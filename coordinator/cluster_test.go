@@ -48,6 +48,22 @@ func embeddedTier(t *testing.T, model string) *cluster.Tier {
 	return tier
 }
 
+// clusterRound starts an encrypted leader on a tier of its own for one round in which all of
+// devices are sampled, runs it until ctx ends (its result on the channel returned), and
+// enrols the devices.
+func clusterRound(t *testing.T, ctx context.Context, devices []string) (*encrypted, *cluster.Tier, <-chan error) {
+	t.Helper()
+	tier := embeddedTier(t, "keystroke-ae")
+	f := startEncrypted(t, coordinator.Config{Rounds: 1, DevicesPerRound: len(devices), MinUpdates: len(devices), MinEnrolled: len(devices),
+		RoundTimeout: time.Minute, Cluster: tier, StateDir: t.TempDir()}, true)
+	done := make(chan error, 1)
+	go func() { done <- f.coord.Run(ctx) }()
+	for _, d := range devices {
+		f.enroll(t, d)
+	}
+	return f, tier, done
+}
+
 // serveFrontend serves a frontend of tier over gRPC on loopback and returns a client of it.
 func serveFrontend(t *testing.T, f *encrypted, tier *cluster.Tier) vigilv1.CoordinatorClient {
 	t.Helper()
@@ -126,16 +142,9 @@ func checkAverage(t *testing.T, f *encrypted, g coordinator.GlobalModel, scales 
 // two frontends and the leader: each update lands once though every device sends it twice,
 // misfits are refused at the frontend, and the released average is exactly the devices'.
 func TestClusterRoundThroughFrontends(t *testing.T) {
-	tier := embeddedTier(t, "keystroke-ae")
 	devices := []string{"a", "b", "c", "d", "e"}
-	f := startEncrypted(t, coordinator.Config{Rounds: 1, DevicesPerRound: len(devices), MinUpdates: len(devices), MinEnrolled: len(devices),
-		RoundTimeout: time.Minute, Cluster: tier, StateDir: t.TempDir()}, true)
 	ctx := context.Background()
-	done := make(chan error, 1)
-	go func() { done <- f.coord.Run(ctx) }()
-	for _, d := range devices {
-		f.enroll(t, d)
-	}
+	f, tier, done := clusterRound(t, ctx, devices)
 	fronts := []vigilv1.CoordinatorClient{serveFrontend(t, f, tier), serveFrontend(t, f, tier), f.api}
 
 	var scales []float64

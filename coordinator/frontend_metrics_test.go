@@ -3,7 +3,6 @@ package coordinator_test
 import (
 	"context"
 	"testing"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -15,16 +14,9 @@ import (
 // its own: two stored, one device sending again (a duplicate), one badly signed update refused,
 // and the time each store took.
 func TestFrontendMetrics(t *testing.T) {
-	tier := embeddedTier(t, "keystroke-ae")
 	devices := []string{"a", "b"}
-	f := startEncrypted(t, coordinator.Config{Rounds: 1, DevicesPerRound: len(devices), MinUpdates: len(devices), MinEnrolled: len(devices),
-		RoundTimeout: time.Minute, Cluster: tier, StateDir: t.TempDir()}, true)
 	ctx := context.Background()
-	done := make(chan error, 1)
-	go func() { done <- f.coord.Run(ctx) }()
-	for _, d := range devices {
-		f.enroll(t, d)
-	}
+	f, tier, done := clusterRound(t, ctx, devices)
 	reg := prometheus.NewRegistry()
 	fe, err := coordinator.NewFrontend(coordinator.FrontendConfig{Tier: tier, Key: f.key, VerifySignatures: f.signed, Metrics: reg})
 	if err != nil {
