@@ -43,20 +43,16 @@ func ServerTLS(cert tls.Certificate, orgCA *x509.CertPool, revoked *pki.Revocati
 // coordinator not revoked in revoked (nil: no list); its host names are not compared with the
 // address dialled (see above).
 func ClientTLS(cert tls.Certificate, orgCA *x509.CertPool, revoked *pki.Revocations) *tls.Config {
-	return &tls.Config{
-		MinVersion:       tls.VersionTLS13,
-		MaxVersion:       tls.VersionTLS13,
-		CurvePreferences: []tls.CurveID{pki.KeyExchange},
-		Certificates:     []tls.Certificate{cert},
-		// The chain is verified below, without the host name; nothing is skipped otherwise.
-		InsecureSkipVerify: true,
-		VerifyConnection: func(cs tls.ConnectionState) error {
-			if err := verifyChain(cs.PeerCertificates, orgCA, x509.ExtKeyUsageServerAuth); err != nil {
-				return err
-			}
-			return requireCoordinator(cs.PeerCertificates, revoked)
-		},
+	c := clientTLS(cert)
+	// The chain is verified below, without the host name; nothing is skipped otherwise.
+	c.InsecureSkipVerify = true
+	c.VerifyConnection = func(cs tls.ConnectionState) error {
+		if err := verifyChain(cs.PeerCertificates, orgCA, x509.ExtKeyUsageServerAuth); err != nil {
+			return err
+		}
+		return requireCoordinator(cs.PeerCertificates, revoked)
 	}
+	return c
 }
 
 // ClientTLSServersCA returns the configuration of a tier client presenting cert to the servers of
@@ -64,12 +60,19 @@ func ClientTLS(cert tls.Certificate, orgCA *x509.CertPool, revoked *pki.Revocati
 // coordinator --nats-ca): the servers are verified as any TLS server is, their chain against
 // serversCA and their host names against the URL dialled.
 func ClientTLSServersCA(cert tls.Certificate, serversCA *x509.CertPool) *tls.Config {
+	c := clientTLS(cert)
+	c.RootCAs = serversCA
+	return c
+}
+
+// clientTLS is what every tier client's configuration shares: TLS 1.3 with the hybrid key
+// exchange only, presenting cert.
+func clientTLS(cert tls.Certificate) *tls.Config {
 	return &tls.Config{
 		MinVersion:       tls.VersionTLS13,
 		MaxVersion:       tls.VersionTLS13,
 		CurvePreferences: []tls.CurveID{pki.KeyExchange},
 		Certificates:     []tls.Certificate{cert},
-		RootCAs:          serversCA,
 	}
 }
 
