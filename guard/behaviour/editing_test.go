@@ -38,9 +38,11 @@ func TestEditCalibrated(t *testing.T) {
 	}{
 		{"no corrections: more anomalous", 0.5, withCorrections(0, 0), editShare, 0.14 * 3.1},
 		{"three backspaces: about typical", 0.8, withCorrections(3, keystroke.CodeBackspace), editShare, 0.14 * 0.1},
-		{"a burst of backspaces: less anomalous", 0.9, withCorrections(15, keystroke.CodeBackspace), editShare, -0.14 * 11.9},
-		{"arrow keys count", 0.9, withCorrections(15, 37), editShare, -0.14 * 11.9},
-		{"delete counts", 0.9, withCorrections(15, codeDelete), editShare, -0.14 * 11.9},
+		{"a burst of backspaces: less anomalous", 0.9, withCorrections(10, keystroke.CodeBackspace), editShare, -0.14 * 6.9},
+		{"arrow keys count", 0.9, withCorrections(10, 37), editShare, -0.14 * 6.9},
+		{"delete counts", 0.9, withCorrections(10, codeDelete), editShare, -0.14 * 6.9},
+		{"a longer burst: discounted to the bound", 0.9, withCorrections(15, keystroke.CodeBackspace), editShare, -0.14 * 8},
+		{"all corrections: discounted to the bound", 0.99, withCorrections(50, keystroke.CodeBackspace), editShare, -0.14 * 8},
 		{"shift does not count", 0.5, withCorrections(15, keystroke.CodeShift), editShare, 0.14 * 3.1},
 		{"a heavy corrector's typical burst keeps its anomaly", 0.9, withCorrections(15, keystroke.CodeBackspace), 0.3, 0},
 		{"a heavy corrector's burst is discounted less", 0.9, withCorrections(15, keystroke.CodeBackspace), 0.2, -0.14 * 5},
@@ -261,5 +263,64 @@ func TestScorerCentresOnEnrolment(t *testing.T) {
 				t.Fatalf("the scorer centres on %.6f, want %.6f", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestAttackBackspacesHideImpostor is an impostor who knows the corrections discount and
+// presses backspace to lower the anomaly of their own typing: whatever the number of
+// corrections, their windows must still look like someone else's (above 0.9), and the scorer may
+// lower a window's log-odds by at most 1.2 below what the model gives the same window (a
+// factor of 3.3 in the odds). Without maxEditExcess, 48 backspaces in 50 keystrokes took this
+// impostor's window from the model's 0.995 to 0.245.
+func TestAttackBackspacesHideImpostor(t *testing.T) {
+	ty := keystroke.NewTypist(1)
+	e, _, err := KeystrokeEnrolment(ty.Type(300), EnrolConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := FitKeystrokes(context.Background(), nil, nil, e, models.UserModelConfig{Train: models.TrainConfig{Seed: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := NewScorer(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	impostor := keystroke.NewTypist(2).Type(50)
+	start := time.Date(2025, 3, 3, 9, 0, 0, 0, time.UTC)
+	logit := func(a float64) float64 { return math.Log(a / (1 - a)) }
+	const maxDrop = 1.2
+	for _, backspaces := range []int{0, 10, 20, 30, 40, 48} {
+		w := make([]guard.KeystrokeEvent, len(impostor))
+		for i, k := range impostor {
+			p := start.Add(k.Press - impostor[0].Press)
+			w[i] = guard.KeystrokeEvent{Session: "s", Press: p, Release: p, Key: uint16(k.Code)}
+			if h, ok := k.Hold(); ok {
+				w[i].Release = p.Add(h)
+			}
+			if i > 0 && i <= backspaces { // the first key stays a letter: the window needs one
+				w[i].Key = keystroke.CodeBackspace
+			}
+		}
+		var tm keystroke.Timings
+		var ex keystroke.TimingExtractor
+		if err := ex.Extract(&tm, AppendKeystrokes(nil, w)); err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := m.Score(tm.Window())
+		s, err := sc.ScoreKeystrokes(w)
+		if err != nil {
+			t.Fatalf("%d backspaces: %v", backspaces, err)
+		}
+		t.Logf("%2d backspaces: model %.4f, scorer %.4f", backspaces, raw, s.Anomaly)
+		if backspaces == 0 && raw < 0.95 {
+			t.Fatalf("the model scores the impostor's own typing %.4f: no attack to make", raw)
+		}
+		if s.Anomaly <= 0.9 {
+			t.Errorf("%d backspaces brought the impostor's window to %.4f, down from the model's %.4f", backspaces, s.Anomaly, raw)
+		}
+		if drop := logit(raw) - logit(s.Anomaly); drop > maxDrop {
+			t.Errorf("%d backspaces lowered the impostor's log-odds by %.3f, more than %.1f", backspaces, drop, maxDrop)
+		}
 	}
 }
