@@ -55,9 +55,11 @@ type Agent struct {
 
 	saveMu sync.Mutex
 
-	heads   chan chan headResult
-	fitting sync.WaitGroup
-	done    chan struct{} // closed when the agent shuts down: watchers end
+	heads    chan chan headResult
+	exported audit.Head    // the head last written to AuditHeadFile; Run's goroutine owns it
+	opened   chan struct{} // a session started: Run's tick must run
+	fitting  sync.WaitGroup
+	done     chan struct{} // closed when the agent shuts down: watchers end
 
 	// active is when the local API last saw a session start or end or events (Unix ns): the
 	// device is idle (Idle) when it is long enough ago.
@@ -99,7 +101,7 @@ func New(cfg Config) (*Agent, error) {
 		return nil, fmt.Errorf("agent: %w", err)
 	}
 	a := &Agent{cfg: cfg, scorers: behaviour.NewSource(), queue: guard.NewAuditQueue(0), layout: keystroke.NewLayout(),
-		users: map[string]*userRT{}, sessions: map[string]*session{}, tokens: map[string]*session{}, dropped: map[string]string{}, heads: make(chan chan headResult), done: make(chan struct{}),
+		users: map[string]*userRT{}, sessions: map[string]*session{}, tokens: map[string]*session{}, dropped: map[string]string{}, heads: make(chan chan headResult), opened: make(chan struct{}, 1), done: make(chan struct{}),
 		shadow: make(chan []float64, 16), saveNow: make(chan struct{}, 1)}
 	a.touch(time.Now()) // a device just started is not idle yet
 	var err error

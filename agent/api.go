@@ -74,6 +74,10 @@ func (a *Agent) StartSession(ctx context.Context, req *vigilv1.StartSessionReque
 	a.sessions[s.id], a.tokens[token] = s, s
 	delete(a.dropped, s.id) // started again
 	a.smu.Unlock()
+	select {
+	case a.opened <- struct{}{}:
+	default:
+	}
 	a.cfg.Logger.Info("session started", "session", s.id, "user", s.user, "trust", st.Trust)
 	m := a.withEnrolment(statusMsg(st), rt)
 	m.SessionToken = token

@@ -38,7 +38,10 @@ func startAgent(tb testing.TB, dir, httpAddr string, demo bool) *running {
 func startAgentConfig(tb testing.TB, cfg agent.Config, httpAddr string, demo bool) *running {
 	tb.Helper()
 	// Synthetic typing is sent faster than it was typed, so its times run ahead of the clock.
-	cfg.HeadInterval, cfg.Guard.MaxClockSkew = time.Hour, time.Hour
+	cfg.Guard.MaxClockSkew = time.Hour
+	if cfg.HeadInterval == 0 {
+		cfg.HeadInterval = time.Hour
+	}
 	a, err := agent.New(cfg)
 	if err != nil {
 		tb.Fatal(err)

@@ -16,7 +16,7 @@ type Config struct {
 	// one by itself. Default 256.
 	CheckpointEvery int
 	// CheckpointInterval is how long a record may wait unsigned before CheckpointDue reports true;
-	// the loop that owns the Log asks on a ticker. Default 10 seconds.
+	// the loop that owns the Log asks on a ticker, or sleeps until CheckpointAt. Default 10 seconds.
 	CheckpointInterval time.Duration
 }
 
@@ -116,7 +116,18 @@ func (l *Log) appendEntry(now time.Time, r Record) (Record, error) {
 
 // CheckpointDue reports whether a record has waited unsigned for CheckpointInterval or longer.
 func (l *Log) CheckpointDue(now time.Time) bool {
-	return l.unsigned > 0 && !now.Before(l.oldest.Add(l.cfg.CheckpointInterval))
+	at, ok := l.CheckpointAt()
+	return ok && !now.Before(at)
+}
+
+// CheckpointAt returns when CheckpointDue turns true, the oldest unsigned record's time plus
+// CheckpointInterval, and false if no record is unsigned: the owning loop can sleep until then
+// instead of asking on a ticker.
+func (l *Log) CheckpointAt() (time.Time, bool) {
+	if l.unsigned == 0 {
+		return time.Time{}, false
+	}
+	return l.oldest.Add(l.cfg.CheckpointInterval), true
 }
 
 // Checkpoint signs the chain up to its head and appends the signature as a record, then flushes

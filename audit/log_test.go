@@ -27,6 +27,9 @@ func TestCheckpointSchedule(t *testing.T) {
 	if l.Head().Seq != 5 {
 		t.Fatalf("head %d, want 5 (a checkpoint after every 3 records)", l.Head().Seq)
 	}
+	if at, ok := l.CheckpointAt(); !ok || !at.Equal(t0.Add(time.Minute)) {
+		t.Fatalf("CheckpointAt = %v, %v; want the unsigned record's time plus the interval, %v", at, ok, t0.Add(time.Minute))
+	}
 	if l.CheckpointDue(t0.Add(59 * time.Second)) {
 		t.Fatal("checkpoint due before the interval passed")
 	}
@@ -38,6 +41,9 @@ func TestCheckpointSchedule(t *testing.T) {
 	}
 	if l.CheckpointDue(t0.Add(time.Hour)) {
 		t.Fatal("checkpoint due with nothing unsigned")
+	}
+	if at, ok := l.CheckpointAt(); ok {
+		t.Fatalf("CheckpointAt = %v with nothing unsigned", at)
 	}
 	if err := l.Checkpoint(t0.Add(time.Hour)); err != nil || l.Head().Seq != 6 {
 		t.Fatalf("an idle checkpoint must write nothing: head %d, %v", l.Head().Seq, err)

@@ -24,6 +24,7 @@ type Recorder interface {
 // than silent. One goroutine runs Run (or calls Drain) and owns the Log.
 type AuditQueue struct {
 	ch       chan auditItem
+	queued   chan struct{} // holds a token once entries were recorded since the last receive
 	dropped  atomic.Uint64
 	reported uint64 // drops already written as gaps; owned by the draining goroutine
 }
@@ -45,7 +46,7 @@ func NewAuditQueue(size int) *AuditQueue {
 	if size <= 0 {
 		size = DefaultAuditQueueSize
 	}
-	return &AuditQueue{ch: make(chan auditItem, size)}
+	return &AuditQueue{ch: make(chan auditItem, size), queued: make(chan struct{}, 1)}
 }
 
 // RecordDecision implements Recorder.
@@ -55,6 +56,7 @@ func (q *AuditQueue) RecordDecision(d Decision) {
 	default:
 		q.dropped.Add(1)
 	}
+	q.notify()
 }
 
 // RecordTransition implements Recorder.
@@ -64,7 +66,22 @@ func (q *AuditQueue) RecordTransition(t Transition) {
 	default:
 		q.dropped.Add(1)
 	}
+	q.notify()
 }
+
+// notify leaves a token in queued unless one is waiting there; a full channel is seen without
+// taking its lock, so under load this costs the hot path next to nothing.
+func (q *AuditQueue) notify() {
+	select {
+	case q.queued <- struct{}{}:
+	default:
+	}
+}
+
+// Queued returns a channel that receives once entries (or drops) were recorded since its last
+// receive, so that a writer that calls Drain itself can sleep while nothing happens rather
+// than poll. Several recordings may share one receive: Drain takes everything queued.
+func (q *AuditQueue) Queued() <-chan struct{} { return q.queued }
 
 // Dropped returns how many entries the queue has dropped so far.
 func (q *AuditQueue) Dropped() uint64 { return q.dropped.Load() }
