@@ -6,6 +6,7 @@ import (
 	"encoding/gob"
 	"errors"
 	"math"
+	"slices"
 	"testing"
 	"time"
 
@@ -66,11 +67,17 @@ func TestEditCalibrated(t *testing.T) {
 	}
 }
 
-// TestScorerDiscountsCorrections checks that the live path recalibrates: the same typing scores
-// less anomalous with a burst of backspaces in it than the model alone says, and more without.
-func TestScorerDiscountsCorrections(t *testing.T) {
-	ty := keystroke.NewTypist(1)
-	e, _, err := KeystrokeEnrolment(ty.Type(300), EnrolConfig{})
+// otherTyping is typist 1's keystroke model and its Scorer, with typist 2's 50 keystrokes as
+// the guard's events: someone else's window, for tests that put corrections into it.
+type otherTyping struct {
+	m     *models.UserModel
+	sc    *Scorer
+	other []guard.KeystrokeEvent
+}
+
+func newOtherTyping(t *testing.T) otherTyping {
+	t.Helper()
+	e, _, err := KeystrokeEnrolment(keystroke.NewTypist(1).Type(300), EnrolConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,25 +89,48 @@ func TestScorerDiscountsCorrections(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	other := keystroke.NewTypist(2).Type(50)
+	ks := keystroke.NewTypist(2).Type(50)
 	start := time.Date(2025, 3, 3, 9, 0, 0, 0, time.UTC)
-	window := func(backspaces int) []guard.KeystrokeEvent {
-		w := make([]guard.KeystrokeEvent, len(other))
-		for i, k := range other {
-			p := start.Add(k.Press - other[0].Press)
-			w[i] = guard.KeystrokeEvent{Session: "s", Press: p, Release: p, Key: uint16(k.Code)}
-			if h, ok := k.Hold(); ok {
-				w[i].Release = p.Add(h)
-			}
-			switch {
-			case i%4 == 1 && i/4 < backspaces:
-				w[i].Key = keystroke.CodeBackspace
-			case isCorrection(w[i].Key):
-				w[i].Key = 'E' // the typist's own corrections
-			}
+	other := make([]guard.KeystrokeEvent, len(ks))
+	for i, k := range ks {
+		p := start.Add(k.Press - ks[0].Press)
+		other[i] = guard.KeystrokeEvent{Session: "s", Press: p, Release: p, Key: uint16(k.Code)}
+		if h, ok := k.Hold(); ok {
+			other[i].Release = p.Add(h)
 		}
-		return w
 	}
+	return otherTyping{m, sc, other}
+}
+
+// window returns a copy of the other typist's window with key(i, k) as its i-th key.
+func (o otherTyping) window(key func(i int, k uint16) uint16) []guard.KeystrokeEvent {
+	w := slices.Clone(o.other)
+	for i := range w {
+		w[i].Key = key(i, w[i].Key)
+	}
+	return w
+}
+
+// scores returns the model's anomaly of w and the scorer's.
+func (o otherTyping) scores(t *testing.T, w []guard.KeystrokeEvent) (model, scorer float64) {
+	t.Helper()
+	var tm keystroke.Timings
+	var ex keystroke.TimingExtractor
+	if err := ex.Extract(&tm, AppendKeystrokes(nil, w)); err != nil {
+		t.Fatal(err)
+	}
+	model, _ = o.m.Score(tm.Window())
+	s, err := o.sc.ScoreKeystrokes(w)
+	if errors.Is(err, guard.ErrNotScored) || err != nil {
+		t.Fatal(err)
+	}
+	return model, s.Anomaly
+}
+
+// TestScorerDiscountsCorrections checks that the live path recalibrates: the same typing scores
+// less anomalous with a burst of backspaces in it than the model alone says, and more without.
+func TestScorerDiscountsCorrections(t *testing.T) {
+	o := newOtherTyping(t)
 	tests := []struct {
 		name       string
 		backspaces int
@@ -111,23 +141,22 @@ func TestScorerDiscountsCorrections(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			w := window(tt.backspaces)
-			var tm keystroke.Timings
-			var ex keystroke.TimingExtractor
-			if err := ex.Extract(&tm, AppendKeystrokes(nil, w)); err != nil {
-				t.Fatal(err)
-			}
-			raw, _ := m.Score(tm.Window())
-			s, err := sc.ScoreKeystrokes(w)
-			if errors.Is(err, guard.ErrNotScored) || err != nil {
-				t.Fatal(err)
-			}
-			t.Logf("model %.4f, scorer %.4f", raw, s.Anomaly)
+			w := o.window(func(i int, k uint16) uint16 {
+				switch {
+				case i%4 == 1 && i/4 < tt.backspaces:
+					return keystroke.CodeBackspace
+				case isCorrection(k):
+					return 'E' // the typist's own corrections
+				}
+				return k
+			})
+			raw, scored := o.scores(t, w)
+			t.Logf("model %.4f, scorer %.4f", raw, scored)
 			if raw <= 0 || raw >= 1 {
 				t.Fatalf("the model's anomaly %v leaves nothing to recalibrate", raw)
 			}
-			if got := s.Anomaly < raw; got != tt.lower {
-				t.Fatalf("scorer %.4f, model %.4f: want the scorer's lower %v", s.Anomaly, raw, tt.lower)
+			if got := scored < raw; got != tt.lower {
+				t.Fatalf("scorer %.4f, model %.4f: want the scorer's lower %v", scored, raw, tt.lower)
 			}
 		})
 	}
@@ -273,53 +302,25 @@ func TestScorerCentresOnEnrolment(t *testing.T) {
 // factor of 3.3 in the odds). Without maxEditExcess, 48 backspaces in 50 keystrokes took this
 // impostor's window from the model's 0.995 to 0.245.
 func TestAttackBackspacesHideImpostor(t *testing.T) {
-	ty := keystroke.NewTypist(1)
-	e, _, err := KeystrokeEnrolment(ty.Type(300), EnrolConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := FitKeystrokes(context.Background(), nil, nil, e, models.UserModelConfig{Train: models.TrainConfig{Seed: 1}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sc, err := NewScorer(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	impostor := keystroke.NewTypist(2).Type(50)
-	start := time.Date(2025, 3, 3, 9, 0, 0, 0, time.UTC)
+	o := newOtherTyping(t)
 	logit := func(a float64) float64 { return math.Log(a / (1 - a)) }
 	const maxDrop = 1.2
 	for _, backspaces := range []int{0, 10, 20, 30, 40, 48} {
-		w := make([]guard.KeystrokeEvent, len(impostor))
-		for i, k := range impostor {
-			p := start.Add(k.Press - impostor[0].Press)
-			w[i] = guard.KeystrokeEvent{Session: "s", Press: p, Release: p, Key: uint16(k.Code)}
-			if h, ok := k.Hold(); ok {
-				w[i].Release = p.Add(h)
-			}
+		w := o.window(func(i int, k uint16) uint16 {
 			if i > 0 && i <= backspaces { // the first key stays a letter: the window needs one
-				w[i].Key = keystroke.CodeBackspace
+				return keystroke.CodeBackspace
 			}
-		}
-		var tm keystroke.Timings
-		var ex keystroke.TimingExtractor
-		if err := ex.Extract(&tm, AppendKeystrokes(nil, w)); err != nil {
-			t.Fatal(err)
-		}
-		raw, _ := m.Score(tm.Window())
-		s, err := sc.ScoreKeystrokes(w)
-		if err != nil {
-			t.Fatalf("%d backspaces: %v", backspaces, err)
-		}
-		t.Logf("%2d backspaces: model %.4f, scorer %.4f", backspaces, raw, s.Anomaly)
+			return k
+		})
+		raw, scored := o.scores(t, w)
+		t.Logf("%2d backspaces: model %.4f, scorer %.4f", backspaces, raw, scored)
 		if backspaces == 0 && raw < 0.95 {
 			t.Fatalf("the model scores the impostor's own typing %.4f: no attack to make", raw)
 		}
-		if s.Anomaly <= 0.9 {
-			t.Errorf("%d backspaces brought the impostor's window to %.4f, down from the model's %.4f", backspaces, s.Anomaly, raw)
+		if scored <= 0.9 {
+			t.Errorf("%d backspaces brought the impostor's window to %.4f, down from the model's %.4f", backspaces, scored, raw)
 		}
-		if drop := logit(raw) - logit(s.Anomaly); drop > maxDrop {
+		if drop := logit(raw) - logit(scored); drop > maxDrop {
 			t.Errorf("%d backspaces lowered the impostor's log-odds by %.3f, more than %.1f", backspaces, drop, maxDrop)
 		}
 	}
