@@ -27,16 +27,7 @@ func TestFollowAfterServerRestart(t *testing.T) {
 	defer nc.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	tier, err := Open(ctx, nc, Config{Model: "keystroke-ae", Replicas: 3})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := tier.PublishPlan(ctx, 1, []byte("plan")); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tier.Accept(ctx, 1, "a", []byte("update of a")); err != nil {
-		t.Fatal(err)
-	}
+	tier := roundOfOne(t, ctx, nc)
 	leader := killStreamLeader(t, ctx, c, tier, 1)
 	want := []string{"a"}
 	for _, d := range []string{"b", "c", "d"} {
@@ -56,6 +47,23 @@ func TestFollowAfterServerRestart(t *testing.T) {
 			t.Fatalf("follow %d of the closed round delivered %q, want %q", i+1, got, want)
 		}
 	}
+}
+
+// roundOfOne opens a tier replicated to three servers over nc, with round 1 planned and device
+// a's update stored in it.
+func roundOfOne(t *testing.T, ctx context.Context, nc *nats.Conn) *Tier {
+	t.Helper()
+	tier, err := Open(ctx, nc, Config{Model: "keystroke-ae", Replicas: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tier.PublishPlan(ctx, 1, []byte("plan")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tier.Accept(ctx, 1, "a", []byte("update of a")); err != nil {
+		t.Fatal(err)
+	}
+	return tier
 }
 
 // killStreamLeader SIGKILLs the node leading round's stream and returns its index.

@@ -354,16 +354,7 @@ func TestTLSClusterSurvivesKilledNode(t *testing.T) {
 	checkHandshake(t, nc)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	tier, err := Open(ctx, nc, Config{Model: "keystroke-ae", Replicas: 3})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := tier.PublishPlan(ctx, 1, []byte("plan")); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tier.Accept(ctx, 1, "a", []byte("update of a")); err != nil {
-		t.Fatal(err)
-	}
+	tier := roundOfOne(t, ctx, nc)
 	leader := killStreamLeader(t, ctx, c, tier, 1)
 	start := time.Now()
 	attempts := acceptThroughElection(t, ctx, tier, 1, "b")
