@@ -2,6 +2,8 @@ package agent
 
 import (
 	"context"
+	"errors"
+	"io"
 	"slices"
 	"strconv"
 	"time"
@@ -239,6 +241,29 @@ func (a *Agent) Authorize(ctx context.Context, req *vigilv1.AuthorizeRequest) (*
 		}
 	}
 	return decisionMsg(&d), nil
+}
+
+// AuthorizeStream implements vigilv1.AgentServer: Authorize for each request of the stream, in
+// order. The stream was authenticated when it opened; each request is checked as Authorize
+// checks it, and one it refuses ends the stream with its error.
+func (a *Agent) AuthorizeStream(stream vigilv1.Agent_AuthorizeStreamServer) error {
+	ctx := stream.Context()
+	var req vigilv1.AuthorizeRequest // reused: Recv would allocate one per request
+	for {
+		if err := stream.RecvMsg(&req); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		}
+		resp, err := a.Authorize(ctx, &req)
+		if err != nil {
+			return err
+		}
+		if err := stream.Send(resp); err != nil {
+			return err
+		}
+	}
 }
 
 // AnswerChallenge implements vigilv1.AgentServer. Only the application (install secret) may

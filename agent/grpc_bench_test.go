@@ -288,6 +288,52 @@ func benchAuthorize(b *testing.B, server *os.Process, gap time.Duration, c vigil
 	})
 }
 
+// benchAuthorizeStream is benchAuthorize over one AuthorizeStream: each request is sent and
+// its answer read before the next.
+func benchAuthorizeStream(b *testing.B, server *os.Process, c vigilv1.AgentClient, ctx context.Context, session string) {
+	st, err := c.AuthorizeStream(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { st.CloseSend() })
+	req := &vigilv1.AuthorizeRequest{Session: session, Resource: "transfer"}
+	benchPaced(b, server, 0, func() error {
+		if err := st.Send(req); err != nil {
+			return err
+		}
+		d, err := st.Recv()
+		if err == nil && !d.Allow {
+			err = fmt.Errorf("denied: %s", d.Explanation)
+		}
+		return err
+	})
+}
+
+// BenchmarkAuthorizeGRPCStream is BenchmarkAuthorizeGRPC over one AuthorizeStream.
+func BenchmarkAuthorizeGRPCStream(b *testing.B) {
+	bt := newBenchTyping(b)
+	benchAuthorizeStream(b, nil, bt.r.grpc, bt.ctx, bt.sess[0].id)
+}
+
+// BenchmarkAuthorizeGRPCStreamUnix is BenchmarkAuthorizeGRPCStream over a unix socket.
+func BenchmarkAuthorizeGRPCStreamUnix(b *testing.B) {
+	bt := newBenchTyping(b)
+	benchAuthorizeStream(b, nil, vigilv1.NewAgentClient(dial(b, serveAgentUnix(b, bt.r.a))), bt.ctx, bt.sess[0].id)
+}
+
+// BenchmarkAuthorizeGRPCProcessStream is BenchmarkAuthorizeGRPCProcess over one AuthorizeStream.
+func BenchmarkAuthorizeGRPCProcessStream(b *testing.B) {
+	h := startHelper(b)
+	benchAuthorizeStream(b, h.proc, vigilv1.NewAgentClient(dial(b, h.agentAddr)), as(context.Background(), h.secret), h.session)
+}
+
+// BenchmarkAuthorizeGRPCProcessStreamUnix is BenchmarkAuthorizeGRPCProcessStream over a unix
+// socket.
+func BenchmarkAuthorizeGRPCProcessStreamUnix(b *testing.B) {
+	h := startHelper(b)
+	benchAuthorizeStream(b, h.proc, vigilv1.NewAgentClient(dial(b, h.agentUnix)), as(context.Background(), h.secret), h.session)
+}
+
 // BenchmarkHealthGRPC is the floor of BenchmarkAuthorizeGRPC: a bare gRPC unary call (the
 // health service's Check) over loopback, client and server in the benchmark's process.
 func BenchmarkHealthGRPC(b *testing.B) {

@@ -35,6 +35,8 @@ type HTTPOptions struct {
 //	POST /v1/agent/{StartSession,EndSession,SendEvents,Authorize,AnswerChallenge,Feedback}
 //	     protojson request and response bodies, "Authorization: Bearer <secret or token>"
 //	GET  /v1/agent/WatchSession?session=S&token=T   WebSocket of SessionStatus (JSON)
+//	GET  /v1/agent/AuthorizeStream?token=T   WebSocket: each AuthorizeRequest (JSON) answered
+//	     with its AuthorizeResponse, in order; a refused request ends it with the error
 //	GET  /v1/history?user=U   the user's trust history, newest last (install secret)
 //	GET  /v1/audit/head   a freshly signed head of the audit log (install secret)
 //	GET  /v1/audit/log    the audit log, complete up to the head just signed (install secret)
@@ -102,6 +104,36 @@ func (a *Agent) HTTPHandler(opts HTTPOptions) http.Handler {
 			})
 			if err != nil {
 				websocket.JSON.Send(ws, errorBody(err))
+			}
+		},
+	})
+	mux.Handle("GET /v1/agent/AuthorizeStream", websocket.Server{
+		Handshake: func(*websocket.Config, *http.Request) error { return nil },
+		Handler: func(ws *websocket.Conn) {
+			defer ws.Close()
+			ws.MaxPayloadBytes = MaxBodyBytes
+			r := ws.Request()
+			c, err := a.authenticate(r.URL.Query().Get("token"))
+			if err != nil {
+				websocket.JSON.Send(ws, errorBody(err))
+				return
+			}
+			ctx := withCaller(r.Context(), c)
+			authorize := call(a.Authorize)
+			for {
+				var msg []byte
+				if err := websocket.Message.Receive(ws, &msg); err != nil {
+					return // closed, or a message over MaxBodyBytes
+				}
+				resp, err := authorize(ctx, msg)
+				if err != nil {
+					websocket.JSON.Send(ws, errorBody(err))
+					return
+				}
+				data, _ := protojson.Marshal(resp)
+				if err := websocket.Message.Send(ws, string(data)); err != nil {
+					return
+				}
 			}
 		},
 	})
