@@ -11,6 +11,7 @@ import (
 
 	"github.com/vigilauth/vigil/client/updater"
 	"github.com/vigilauth/vigil/coordinator"
+	"github.com/vigilauth/vigil/internal/atomicfile"
 	"github.com/vigilauth/vigil/release"
 	"github.com/vigilauth/vigil/store"
 )
@@ -18,6 +19,13 @@ import (
 // demoRegions are the regions whose stores the demo publishes to; devices are spread over them
 // and each reads only its own region's store.
 var demoRegions = []string{"eu", "us"}
+
+// DemoRootFile is the organisation's root of trust in the demo's directory: with a region's
+// store (DemoRegionDir), what a device agent following the demo's releases is given.
+const DemoRootFile = "root.json"
+
+// DemoRegionDir returns the directory of the demo's store for region (eu or us) under dir.
+func DemoRegionDir(dir, region string) string { return filepath.Join(dir, "regions", region) }
 
 // releases is the demo's publishing side: one filesystem store per region holding the root of
 // trust and the signed releases, and the coordinator's outbox filling them.
@@ -32,7 +40,7 @@ type releases struct {
 func newReleases(ctx context.Context, dir string, emb *embedded) (*releases, error) {
 	r := &releases{pickup: newPickupTracker()}
 	for _, name := range demoRegions {
-		st, err := store.NewFS(filepath.Join(dir, "regions", name))
+		st, err := store.NewFS(DemoRegionDir(dir, name))
 		if err != nil {
 			return nil, err
 		}
@@ -40,6 +48,11 @@ func newReleases(ctx context.Context, dir string, emb *embedded) (*releases, err
 	}
 	pub, err := release.NewPublisher(release.PublisherConfig{})
 	if err != nil {
+		return nil, err
+	}
+	// The root a device pins, as vigil setup writes ORG/root.json: a device agent started on
+	// the demo's regions (vigil demo --agent) verifies the releases against it.
+	if err := atomicfile.Write(filepath.Join(dir, DemoRootFile), emb.keys.RootEnvelope, 0o644); err != nil {
 		return nil, err
 	}
 	if err := pub.PublishRoot(ctx, r.regions, emb.keys.RootEnvelope); err != nil {

@@ -21,6 +21,7 @@ import (
 	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
 	"github.com/vigilauth/vigil/release"
 	"github.com/vigilauth/vigil/sim"
+	"github.com/vigilauth/vigil/store"
 )
 
 // agentFederation is how `vigil agent` takes part in its organisation: the device's enrolment
@@ -193,6 +194,12 @@ func (a *agentFederation) start(ctx context.Context, ag *agent.Agent, rel agentR
 					fmt.Fprintf(stdout, "global model installed: %s v%d, %s v%d (refit: %v)\n", sim.AutoencoderModel, version(a), sim.PopulationModel, version(p), errText(err))
 				case model == sim.MousePopulationModel && ev.Kind == updater.Installed:
 					fmt.Fprintf(stdout, "mouse model installed: %s v%d (refit: %v)\n", model, ev.Version, errText(err))
+				case errors.Is(err, store.ErrNotFound):
+					// Nothing published on that stream yet (an organisation without mouse
+					// rounds, or a new one): no failure, and said once.
+					if changedErr(model, err) {
+						fmt.Fprintf(stdout, "no release of %s in the region store yet\n", model)
+					}
 				case err != nil:
 					if changedErr(model, err) {
 						fmt.Fprintf(stdout, "release check of %s failed: %v\n", model, err)

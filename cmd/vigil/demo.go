@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"path/filepath"
 
 	"github.com/vigilauth/vigil/sim"
 )
@@ -20,7 +21,7 @@ type demoFlags struct {
 	mouseNoise                                 float64
 	trustees, threshold, updaters, tolerated   int
 	plaintext, noDP                            bool
-	nats                                       string
+	nats, agent                                string
 }
 
 // runDemo runs a whole organisation and its simulated fleet in this process (package sim) and
@@ -45,7 +46,16 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := printReportSummary(stdout, dir, f.devices); err != nil {
 		return fmt.Errorf("demo: privacy report: %w", err)
 	}
-	return nil
+	if f.agent == "" {
+		return nil
+	}
+	// The product's other half on the same run: a device agent that installs what the rounds
+	// released, verified against the organisation's root, and fits the users typing in the
+	// demo bank on the population the devices learnt together.
+	fmt.Fprintf(stdout, "\na device agent following this run's releases in region eu (Ctrl-C ends it):\n")
+	return runAgent(ctx, []string{"--dir", filepath.Join(dir, "agent"), "--http", f.agent, "--grpc", "127.0.0.1:0", "--demo-app",
+		"--device-id", "demo-agent", "--root", filepath.Join(dir, sim.DemoRootFile), "--region-store", sim.DemoRegionDir(dir, "eu"),
+		"--poll", "2s"}, stdout, stderr)
 }
 
 func parseDemoFlags(args []string, stderr io.Writer) (demoFlags, error) {
@@ -74,6 +84,7 @@ func parseDemoFlags(args []string, stderr io.Writer) (demoFlags, error) {
 	fs.IntVar(&f.updaters, "updaters", 20, "devices that also run the release updater (each writes its installed models to disk)")
 	fs.BoolVar(&f.plaintext, "insecure-plaintext", false, "send updates in the clear instead of encrypted (debugging only)")
 	fs.StringVar(&f.nats, "nats", natsOff, "the coordinator tier's JetStream: \"off\" (updates go straight into the round's sum) or \"embedded\" (in this process, its store in DIR/state/jetstream)")
+	fs.StringVar(&f.agent, "agent", "", "after the rounds, keep running a device agent that serves the demo bank at http://`ADDR`/demo/ and installs this run's releases (127.0.0.1:7412, say; Ctrl-C ends it)")
 	if err := fs.Parse(args); err != nil {
 		return f, err
 	}
