@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"path/filepath"
 
+	"github.com/vigilauth/vigil/agent"
 	"github.com/vigilauth/vigil/sim"
 )
 
@@ -31,6 +32,13 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
+	if f.agent != "" { // a wrong address fails now, not after the rounds
+		l, err := agent.Listen(f.agent)
+		if err != nil {
+			return fmt.Errorf("demo: --agent: %w", err)
+		}
+		l.Close()
+	}
 	dir, err := sim.RunDemo(ctx, sim.DemoConfig{
 		Devices: f.devices, DevicesPerRound: f.perRound, Rounds: f.rounds, Window: f.window, Windows: f.windows,
 		Aalto: f.aalto, Dir: f.storeDir, Seed: f.seed,
@@ -53,9 +61,13 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	// released, verified against the organisation's root, and fits the users typing in the
 	// demo bank on the population the devices learnt together.
 	fmt.Fprintf(stdout, "\na device agent following this run's releases in region eu (Ctrl-C ends it):\n")
-	return runAgent(ctx, []string{"--dir", filepath.Join(dir, "agent"), "--http", f.agent, "--grpc", "127.0.0.1:0", "--demo-app",
+	err = runAgent(ctx, []string{"--dir", filepath.Join(dir, "agent"), "--http", f.agent, "--grpc", "127.0.0.1:0", "--demo-app",
 		"--device-id", "demo-agent", "--root", filepath.Join(dir, sim.DemoRootFile), "--region-store", sim.DemoRegionDir(dir, "eu"),
 		"--poll", "2s"}, stdout, stderr)
+	if err != nil {
+		return fmt.Errorf("demo: --agent: %w", err)
+	}
+	return nil
 }
 
 func parseDemoFlags(args []string, stderr io.Writer) (demoFlags, error) {

@@ -60,3 +60,19 @@ func TestDemoAgent(t *testing.T) {
 		t.Fatal("the demo's agent did not stop within 30 s of the interrupt")
 	}
 }
+
+// A wrong --agent address is refused before the rounds run, naming the flag.
+func TestDemoAgentRefusesBadAddress(t *testing.T) {
+	for _, addr := range []string{"10.1.1.1:7412", "nonsense"} {
+		t.Run(addr, func(t *testing.T) {
+			var stdout, stderr syncBuffer
+			err := run(context.Background(), []string{"demo", "--dir", t.TempDir(), "--agent", addr}, &stdout, &stderr)
+			if err == nil || !strings.Contains(err.Error(), "--agent") {
+				t.Fatalf("got %v, want an error naming --agent", err)
+			}
+			if strings.Contains(stdout.String()+stderr.String(), "round") {
+				t.Fatalf("the rounds ran before the address was refused:\n%s", stdout.String())
+			}
+		})
+	}
+}
