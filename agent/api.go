@@ -244,16 +244,20 @@ func (a *Agent) Authorize(ctx context.Context, req *vigilv1.AuthorizeRequest) (*
 }
 
 // AuthorizeStream implements vigilv1.AgentServer: Authorize for each request of the stream, in
-// order. The stream was authenticated when it opened; each request is checked as Authorize
-// checks it, and one it refuses ends the stream with its error.
+// order; one it refuses ends the stream with its error. The stream's credential is checked
+// again for every request, as a unary call's would be: a page's token stops working when its
+// session ends, even on a stream opened before.
 func (a *Agent) AuthorizeStream(stream vigilv1.Agent_AuthorizeStreamServer) error {
-	ctx := stream.Context()
 	var req vigilv1.AuthorizeRequest // reused: Recv would allocate one per request
 	for {
 		if err := stream.RecvMsg(&req); err != nil {
 			if errors.Is(err, io.EOF) {
 				return nil
 			}
+			return err
+		}
+		ctx, err := a.grpcCaller(stream.Context())
+		if err != nil {
 			return err
 		}
 		resp, err := a.Authorize(ctx, &req)

@@ -148,4 +148,86 @@ func TestAuthorizeStream(t *testing.T) {
 			t.Fatalf("after a refused request the WebSocket went on: %q", msg)
 		}
 	})
+
+	t.Run("a page's token ends with its session", func(t *testing.T) {
+		st, err := r.grpc.StartSession(app, &vigilv1.StartSessionRequest{Session: "restarted", User: "ida"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		page := as(context.Background(), st.SessionToken)
+		s, err := r.grpc.AuthorizeStream(page)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ws, err := websocket.Dial(strings.Replace(r.httpURL, "http", "ws", 1)+"/v1/agent/AuthorizeStream?token="+st.SessionToken, "", "http://127.0.0.1/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ws.Close()
+		ws.SetDeadline(time.Now().Add(20 * time.Second))
+		req := &vigilv1.AuthorizeRequest{Session: "restarted", Resource: "profile.read"}
+		ask := func() (grpcErr error, wsAnswer string) {
+			s.Send(req) // an error here is the stream's end, which Recv reports
+			_, grpcErr = s.Recv()
+			if err := websocket.Message.Send(ws, `{"session":"restarted","resource":"profile.read"}`); err != nil {
+				t.Fatal(err)
+			}
+			if err := websocket.Message.Receive(ws, &wsAnswer); err != nil {
+				t.Fatal(err)
+			}
+			return grpcErr, wsAnswer
+		}
+		if err, answer := ask(); err != nil || !strings.Contains(answer, "outcome") {
+			t.Fatalf("before the session ended: %v, %q", err, answer)
+		}
+		// The application ends the session and starts it again, with a new token.
+		if _, err := r.grpc.EndSession(app, &vigilv1.EndSessionRequest{Session: "restarted"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.grpc.StartSession(app, &vigilv1.StartSessionRequest{Session: "restarted", User: "ida"}); err != nil {
+			t.Fatal(err)
+		}
+		err, answer := ask()
+		if status.Code(err) != codes.Unauthenticated || vigilv1.Reason(err) != agent.ReasonBadSecret {
+			t.Errorf("the old token on its stream after the session restarted: %v, want Unauthenticated", err)
+		}
+		if !strings.Contains(answer, agent.ReasonBadSecret) {
+			t.Errorf("the old token on its WebSocket after the session restarted: %q, want %s", answer, agent.ReasonBadSecret)
+		}
+	})
+
+	t.Run("a WebSocket request over the size limit", func(t *testing.T) {
+		ws, err := websocket.Dial(strings.Replace(r.httpURL, "http", "ws", 1)+"/v1/agent/AuthorizeStream?token="+r.secret, "", "http://127.0.0.1/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ws.Close()
+		ws.SetDeadline(time.Now().Add(20 * time.Second))
+		if err := websocket.Message.Send(ws, `{"session":"s","resource":"`+strings.Repeat("r", agent.MaxBodyBytes)+`"}`); err != nil {
+			t.Fatal(err)
+		}
+		var msg string
+		if err := websocket.Message.Receive(ws, &msg); err != nil || !strings.Contains(msg, agent.ReasonInvalidField) {
+			t.Fatalf("got %q, %v; want an INVALID_FIELD error", msg, err)
+		}
+	})
+
+	t.Run("the agent's shutdown ends a WebSocket", func(t *testing.T) {
+		r := startAgent(t, t.TempDir(), "", false)
+		ws, err := websocket.Dial(strings.Replace(r.httpURL, "http", "ws", 1)+"/v1/agent/AuthorizeStream?token="+r.secret, "", "http://127.0.0.1/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ws.Close()
+		if err := r.stop(); err != nil {
+			t.Fatal(err)
+		}
+		ws.SetDeadline(time.Now().Add(20 * time.Second))
+		var msg string
+		if err := websocket.Message.Receive(ws, &msg); err == nil {
+			t.Fatalf("the WebSocket answered after the agent stopped: %q", msg)
+		} else if strings.Contains(err.Error(), "timeout") {
+			t.Fatal("the WebSocket was still open 20 s after the agent stopped")
+		}
+	})
 }

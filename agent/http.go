@@ -4,12 +4,14 @@ import (
 	"context"
 	"embed"
 	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"net/http"
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/net/websocket"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -110,22 +112,44 @@ func (a *Agent) HTTPHandler(opts HTTPOptions) http.Handler {
 	mux.Handle("GET /v1/agent/AuthorizeStream", websocket.Server{
 		Handshake: func(*websocket.Config, *http.Request) error { return nil },
 		Handler: func(ws *websocket.Conn) {
-			defer ws.Close()
 			ws.MaxPayloadBytes = MaxBodyBytes
+			// The HTTP server's shutdown does not close a hijacked connection: the agent's does.
+			ended := make(chan struct{})
+			defer close(ended)
+			go func() {
+				select {
+				case <-a.done:
+				case <-ended:
+				}
+				ws.Close()
+			}()
 			r := ws.Request()
-			c, err := a.authenticate(r.URL.Query().Get("token"))
-			if err != nil {
+			token := r.URL.Query().Get("token")
+			if _, err := a.authenticate(token); err != nil {
 				websocket.JSON.Send(ws, errorBody(err))
 				return
 			}
-			ctx := withCaller(r.Context(), c)
 			authorize := call(a.Authorize)
 			for {
 				var msg []byte
 				if err := websocket.Message.Receive(ws, &msg); err != nil {
-					return // closed, or a message over MaxBodyBytes
+					if errors.Is(err, websocket.ErrFrameTooLarge) {
+						websocket.JSON.Send(ws, errorBody(apiError(codes.InvalidArgument, ReasonInvalidField, "body",
+							"request beyond "+strconv.Itoa(MaxBodyBytes)+" bytes", 0)))
+						// The rest of the frame is still unread, and closing over unread data
+						// resets the connection before the caller reads the error: the next
+						// Receive discards it, bounded by a deadline.
+						ws.SetReadDeadline(time.Now().Add(time.Second))
+						websocket.Message.Receive(ws, &msg)
+					}
+					return // closed by the caller or the agent
 				}
-				resp, err := authorize(ctx, msg)
+				c, err := a.authenticate(token) // per request: a token ends with its session
+				if err != nil {
+					websocket.JSON.Send(ws, errorBody(err))
+					return
+				}
+				resp, err := authorize(withCaller(r.Context(), c), msg)
 				if err != nil {
 					websocket.JSON.Send(ws, errorBody(err))
 					return

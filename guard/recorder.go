@@ -25,6 +25,7 @@ type Recorder interface {
 type AuditQueue struct {
 	ch       chan auditItem
 	queued   chan struct{} // holds a token once entries were recorded since the last receive
+	pending  atomic.Bool   // entries recorded since Drain began: queued was notified already
 	dropped  atomic.Uint64
 	reported uint64 // drops already written as gaps; owned by the draining goroutine
 }
@@ -69,18 +70,22 @@ func (q *AuditQueue) RecordTransition(t Transition) {
 	q.notify()
 }
 
-// notify leaves a token in queued unless one is waiting there; a full channel is seen without
-// taking its lock, so under load this costs the hot path next to nothing.
+// notify leaves a token in queued for the first entry since Drain began, so that a writer
+// sleeping on Queued wakes once per drain, not once per entry: under load the hot path pays
+// one atomic swap.
 func (q *AuditQueue) notify() {
+	if q.pending.Swap(true) {
+		return
+	}
 	select {
 	case q.queued <- struct{}{}:
 	default:
 	}
 }
 
-// Queued returns a channel that receives once entries (or drops) were recorded since its last
-// receive, so that a writer that calls Drain itself can sleep while nothing happens rather
-// than poll. Several recordings may share one receive: Drain takes everything queued.
+// Queued returns a channel that receives once entries (or drops) were recorded since Drain
+// last began, so that a writer that calls Drain itself can sleep while nothing happens rather
+// than poll. All the entries until the next Drain share that one receive.
 func (q *AuditQueue) Queued() <-chan struct{} { return q.queued }
 
 // Dropped returns how many entries the queue has dropped so far.
@@ -121,6 +126,9 @@ func (q *AuditQueue) Run(ctx context.Context, log *audit.Log, tick time.Duration
 // Drain writes a gap record for entries dropped since the last call, then every entry queued
 // now, signs a checkpoint if one is due, and flushes.
 func (q *AuditQueue) Drain(log *audit.Log, now time.Time) error {
+	// Cleared before the channel is read: an entry recorded from here on notifies again, so
+	// none waits for a later drain without a token saying so.
+	q.pending.Store(false)
 	for {
 		select {
 		case it := <-q.ch:

@@ -157,3 +157,46 @@ func TestWindow(t *testing.T) {
 		}
 	}
 }
+
+// TestAuditQueueQueued: a writer sleeping on Queued is woken once for the entries recorded
+// since its last Drain began, not once per entry, and again for the first entry after it; a
+// full queue's drops wake it too, so that their gap is written.
+func TestAuditQueueQueued(t *testing.T) {
+	q := NewAuditQueue(2)
+	log, _, _ := testAuditLog(t)
+	ready := func() bool {
+		select {
+		case <-q.Queued():
+			return true
+		default:
+			return false
+		}
+	}
+	d := Decision{Session: "s", Resource: "billing", At: time.Now()}
+	steps := []struct {
+		name  string
+		do    func()
+		ready bool
+	}{
+		{"nothing recorded", func() {}, false},
+		{"three entries, one dropped", func() { q.RecordDecision(d); q.RecordDecision(d); q.RecordDecision(d) }, true},
+		{"the token was taken", func() {}, false},
+		{"another entry before the drain", func() { q.RecordDecision(d) }, false},
+		{"the drain", func() {
+			if err := q.Drain(log, time.Now()); err != nil {
+				t.Fatal(err)
+			}
+		}, false},
+		{"the first entry after the drain", func() { q.RecordDecision(d) }, true},
+		{"the second", func() { q.RecordDecision(d) }, false},
+	}
+	for _, s := range steps {
+		s.do()
+		if got := ready(); got != s.ready {
+			t.Fatalf("after %s: woken %v, want %v", s.name, got, s.ready)
+		}
+	}
+	if q.Dropped() != 2 {
+		t.Fatalf("dropped %d, want 2", q.Dropped())
+	}
+}

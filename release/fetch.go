@@ -39,6 +39,11 @@ func (v *Verifier) Fetch(ctx context.Context, st store.Store, now time.Time) (*B
 	}
 	b, err := v.fetch(ctx, st, now)
 	if err != nil && rootErr != nil && !errors.Is(err, ErrUpToDate) {
+		if errors.Is(err, ErrNoRelease) {
+			// Nothing published beside a refused root is a failure, not a stream yet to
+			// start: whoever replaced the root may be withholding the releases too.
+			err = errors.New(err.Error())
+		}
 		return nil, errors.Join(err, rootErr)
 	}
 	return b, err
@@ -50,6 +55,9 @@ func (v *Verifier) fetch(ctx context.Context, st store.Store, now time.Time) (*B
 	}
 	key := LatestKey(v.model)
 	ptr, err := store.GetLimit(ctx, st, key, MaxEnvelopeBytes)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("release: fetch %s: %w: %w", key, ErrNoRelease, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("release: fetch %s: %w", key, err)
 	}

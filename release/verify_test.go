@@ -337,3 +337,41 @@ func TestKeyEpoch(t *testing.T) {
 		t.Fatal("accepted")
 	}
 }
+
+// Fetch tells a model with nothing published (ErrNoRelease, not a failure) from a release whose
+// documents are missing and from a refused root, which are failures.
+func TestFetchNothingPublished(t *testing.T) {
+	ctx := context.Background()
+	now := t0.Add(time.Hour)
+	for _, tc := range []struct {
+		name      string
+		setup     func(t *testing.T, tr *trust, st store.Store)
+		noRelease bool
+	}{
+		{"an empty store", func(*testing.T, *trust, store.Store) {}, true},
+		{"a pointer whose manifest is missing", func(t *testing.T, tr *trust, st store.Store) {
+			tr.publishAll(t, st, tr.bundle(t, 1))
+			if err := store.Delete(ctx, st, ManifestKey("vigil-ae", 1)); err != nil {
+				t.Fatal(err)
+			}
+		}, false},
+		{"nothing published beside a refused root", func(t *testing.T, tr *trust, st store.Store) {
+			if err := st.Put(ctx, RootKey(2), []byte("not a root")); err != nil {
+				t.Fatal(err)
+			}
+		}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tr := newTrust(t, 1, 1)
+			st := newFS(t)
+			tc.setup(t, tr, st)
+			_, err := tr.verifier(t, 0).Fetch(ctx, st, now)
+			if err == nil {
+				t.Fatal("fetched a release")
+			}
+			if got := errors.Is(err, ErrNoRelease); got != tc.noRelease {
+				t.Fatalf("ErrNoRelease %v, want %v: %v", got, tc.noRelease, err)
+			}
+		})
+	}
+}

@@ -21,7 +21,6 @@ import (
 	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
 	"github.com/vigilauth/vigil/release"
 	"github.com/vigilauth/vigil/sim"
-	"github.com/vigilauth/vigil/store"
 )
 
 // agentFederation is how `vigil agent` takes part in its organisation: the device's enrolment
@@ -194,7 +193,7 @@ func (a *agentFederation) start(ctx context.Context, ag *agent.Agent, rel agentR
 					fmt.Fprintf(stdout, "global model installed: %s v%d, %s v%d (refit: %v)\n", sim.AutoencoderModel, version(a), sim.PopulationModel, version(p), errText(err))
 				case model == sim.MousePopulationModel && ev.Kind == updater.Installed:
 					fmt.Fprintf(stdout, "mouse model installed: %s v%d (refit: %v)\n", model, ev.Version, errText(err))
-				case errors.Is(err, store.ErrNotFound):
+				case errors.Is(err, release.ErrNoRelease):
 					// Nothing published on that stream yet (an organisation without mouse
 					// rounds, or a new one): no failure, and said once.
 					if changedErr(model, err) {
