@@ -232,8 +232,15 @@ func (a *Agent) Authorize(ctx context.Context, req *vigilv1.AuthorizeRequest) (*
 	if len(req.Resource) > guard.MaxResourceBytes {
 		return nil, badField("resource", "%d bytes, limit %d", len(req.Resource), guard.MaxResourceBytes)
 	}
+	s, _ := a.lookup(req.Session)
+	if s != nil && isPage(ctx) {
+		if ok, wait := s.takeAsk(time.Now()); !ok {
+			return nil, apiError(codes.ResourceExhausted, ReasonRateLimited, "", "too many Authorize calls from this session's page: at most "+
+				strconv.Itoa(PageAuthorizePerSecond)+" per second", wait)
+		}
+	}
 	d := a.g.Authorize(ctx, req.Session, req.Resource)
-	if s, _ := a.lookup(req.Session); s != nil {
+	if s != nil {
 		if d.Allow {
 			s.allowed.Add(1)
 		} else {

@@ -47,6 +47,12 @@ func (a *Agent) authenticate(credential string) (caller, error) {
 		"missing or wrong credential: send \"authorization: Bearer <install secret or session token>\"", 0)
 }
 
+// isPage reports whether the caller in ctx is a page (a session token), not the application.
+func isPage(ctx context.Context) bool {
+	c, _ := ctx.Value(callerKey{}).(caller)
+	return !c.admin
+}
+
 // allowed checks that the caller in ctx may act on session; admin may act on any, a page only
 // on its own, and only in calls a page may make (pageOK).
 func allowed(ctx context.Context, session string, pageOK bool) error {

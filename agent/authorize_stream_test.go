@@ -1,8 +1,11 @@
 package agent_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -230,4 +233,63 @@ func TestAuthorizeStream(t *testing.T) {
 			t.Fatal("the WebSocket was still open 20 s after the agent stopped")
 		}
 	})
+}
+
+// TestAttackPageFloodsAuthorize: a script in the protected page, holding its session token,
+// asks Authorize in a loop to fill the device's audit log. Beyond the page's allowance its
+// calls are refused RESOURCE_EXHAUSTED with a retry delay and leave no decision in the log,
+// while the application's own calls, with the install secret, are never bounded.
+func TestAttackPageFloodsAuthorize(t *testing.T) {
+	dir := t.TempDir()
+	r := startAgent(t, dir, "", false)
+	app := as(context.Background(), r.secret)
+	st, err := r.grpc.StartSession(app, &vigilv1.StartSessionRequest{Session: "s", User: "ida"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := as(context.Background(), st.SessionToken)
+	req := &vigilv1.AuthorizeRequest{Session: "s", Resource: "profile.read"}
+	start := time.Now()
+	var answered, refused int
+	stream, err := r.grpc.AuthorizeStream(page)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 1000 {
+		_, err := r.grpc.Authorize(page, req)
+		switch {
+		case err == nil:
+			answered++
+		case status.Code(err) == codes.ResourceExhausted && vigilv1.Reason(err) == agent.ReasonRateLimited:
+			refused++
+		default:
+			t.Fatalf("unary call %d: %v", answered+refused, err)
+		}
+	}
+	// The same allowance holds on a stream, which the refusal ends.
+	stream.Send(req)
+	if _, err := stream.Recv(); status.Code(err) != codes.ResourceExhausted {
+		t.Fatalf("the page's stream after the flood: %v, want RESOURCE_EXHAUSTED", err)
+	}
+	elapsed := time.Since(start)
+	allowance := agent.PageAuthorizeBurst + int(elapsed.Seconds()*agent.PageAuthorizePerSecond) + 1
+	if answered > allowance || refused == 0 {
+		t.Fatalf("the page got %d of 1,000 calls answered in %v (allowance %d), %d refused", answered, elapsed.Round(time.Millisecond), allowance, refused)
+	}
+	for i := range 300 {
+		if _, err := r.grpc.Authorize(app, req); err != nil {
+			t.Fatalf("the application's call %d during the flood: %v", i, err)
+		}
+	}
+	t.Logf("page: %d answered, %d refused in %v; the application's 300 calls all answered", answered, refused, elapsed.Round(time.Millisecond))
+	if err := r.stop(); err != nil {
+		t.Fatal(err)
+	}
+	log, err := os.ReadFile(filepath.Join(dir, agent.AuditLogFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := bytes.Count(log, []byte(`"profile.read"`)); n != answered+300 {
+		t.Fatalf("the audit log holds %d decisions, want the %d answered", n, answered+300)
+	}
 }

@@ -12,6 +12,12 @@ const (
 	// pointer sampled at 120 Hz, far below what would let one page starve the agent.
 	EventsPerSecond = 2000
 	EventBurst      = 8000
+	// PageAuthorizePerSecond and PageAuthorizeBurst bound the Authorize calls of one session's
+	// page (its session token): a page asks before its user's actions, and a script in it
+	// asking in a loop would otherwise fill the audit log with decisions. The application's
+	// calls (install secret) are not bounded.
+	PageAuthorizePerSecond = 20
+	PageAuthorizeBurst     = 100
 	// MaxSessions bounds the live sessions of one agent.
 	MaxSessions = 1024
 	// MaxSessionWindows bounds the windows of a session kept for a verdict (a passed challenge,

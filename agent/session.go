@@ -26,6 +26,12 @@ type session struct {
 
 	allowed, denied atomic.Int64
 
+	// The page's Authorize allowance (a token bucket of its own: Authorize never waits for a
+	// batch of events under mu).
+	amu       sync.Mutex
+	asks      float64
+	askFilled time.Time
+
 	// enr cuts the session's typing into its user's enrolment windows, before the user has a
 	// model; recent into the windows a verdict may teach the model after. Both under s.mu.
 	enr     *enroller
@@ -42,7 +48,24 @@ type session struct {
 
 func newSession(id, user, token string, rt *userRT, now time.Time, trust float64, size int) *session {
 	return &session{id: id, user: user, token: token, rt: rt, start: now, tokens: EventBurst, refilled: now,
+		asks: PageAuthorizeBurst, askFilled: now,
 		minTrust: trust, changed: make(chan struct{}), enr: newEnroller(size, true), recent: newEnroller(size, false)}
+}
+
+// takeAsk spends one of the page's Authorize calls and reports whether there was one, and if
+// not how long until there will be.
+func (s *session) takeAsk(now time.Time) (bool, time.Duration) {
+	s.amu.Lock()
+	defer s.amu.Unlock()
+	if d := now.Sub(s.askFilled); d > 0 {
+		s.asks = min(PageAuthorizeBurst, s.asks+d.Seconds()*PageAuthorizePerSecond)
+		s.askFilled = now
+	}
+	if s.asks < 1 {
+		return false, max(time.Duration((1-s.asks)/PageAuthorizePerSecond*float64(time.Second)), time.Millisecond)
+	}
+	s.asks--
+	return true, 0
 }
 
 // take spends n events of the session's allowance and reports whether there were enough, and
