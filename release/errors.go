@@ -36,8 +36,8 @@ var (
 	// ErrUpToDate means the store offers nothing newer than the installed version. It is not a
 	// failure; Fetch returns it so callers can tell "nothing to do" from "installed".
 	ErrUpToDate = errors.New("release: already up to date")
-	// ErrNoRelease means the store holds no release of the model: its latest pointer is absent
-	// and no newer root was refused. Like ErrUpToDate it is not a failure (a stream the
+	// ErrNoRelease means the store holds no release of the model: its latest pointer is absent,
+	// the device has none installed and no newer root was refused. Like ErrUpToDate it is not a failure (a stream the
 	// organisation has not published yet); a missing manifest or artifact that a signed pointer
 	// names is one, and does not match it.
 	ErrNoRelease = errors.New("release: nothing published yet")

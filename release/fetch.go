@@ -55,7 +55,9 @@ func (v *Verifier) fetch(ctx context.Context, st store.Store, now time.Time) (*B
 	}
 	key := LatestKey(v.model)
 	ptr, err := store.GetLimit(ctx, st, key, MaxEnvelopeBytes)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, store.ErrNotFound) && v.version == 0 {
+		// With a release installed, a missing pointer is a store withholding it, not a
+		// stream yet to start.
 		return nil, fmt.Errorf("release: fetch %s: %w: %w", key, ErrNoRelease, err)
 	}
 	if err != nil {

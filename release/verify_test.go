@@ -339,23 +339,27 @@ func TestKeyEpoch(t *testing.T) {
 }
 
 // Fetch tells a model with nothing published (ErrNoRelease, not a failure) from a release whose
-// documents are missing and from a refused root, which are failures.
+// documents are missing, a pointer withheld from a device that installed a release, and a
+// refused root, which are failures.
 func TestFetchNothingPublished(t *testing.T) {
 	ctx := context.Background()
 	now := t0.Add(time.Hour)
 	for _, tc := range []struct {
 		name      string
+		installed uint64
 		setup     func(t *testing.T, tr *trust, st store.Store)
 		noRelease bool
 	}{
-		{"an empty store", func(*testing.T, *trust, store.Store) {}, true},
-		{"a pointer whose manifest is missing", func(t *testing.T, tr *trust, st store.Store) {
+		{"an empty store", 0, func(*testing.T, *trust, store.Store) {}, true},
+		// A store writer deletes the pointer to hide the releases from a device that has one.
+		{"an installed release's pointer withheld", 1, func(*testing.T, *trust, store.Store) {}, false},
+		{"a pointer whose manifest is missing", 0, func(t *testing.T, tr *trust, st store.Store) {
 			tr.publishAll(t, st, tr.bundle(t, 1))
 			if err := store.Delete(ctx, st, ManifestKey("vigil-ae", 1)); err != nil {
 				t.Fatal(err)
 			}
 		}, false},
-		{"nothing published beside a refused root", func(t *testing.T, tr *trust, st store.Store) {
+		{"nothing published beside a refused root", 0, func(t *testing.T, tr *trust, st store.Store) {
 			if err := st.Put(ctx, RootKey(2), []byte("not a root")); err != nil {
 				t.Fatal(err)
 			}
@@ -365,7 +369,7 @@ func TestFetchNothingPublished(t *testing.T) {
 			tr := newTrust(t, 1, 1)
 			st := newFS(t)
 			tc.setup(t, tr, st)
-			_, err := tr.verifier(t, 0).Fetch(ctx, st, now)
+			_, err := tr.verifier(t, tc.installed).Fetch(ctx, st, now)
 			if err == nil {
 				t.Fatal("fetched a release")
 			}
