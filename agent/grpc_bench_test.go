@@ -334,6 +334,27 @@ func BenchmarkAuthorizeGRPCProcessStreamUnix(b *testing.B) {
 	benchAuthorizeStream(b, h.proc, vigilv1.NewAgentClient(dial(b, h.agentUnix)), as(context.Background(), h.secret), h.session)
 }
 
+// BenchmarkAuthorizeGRPCProcessStreamRefitting is BenchmarkAuthorizeGRPCProcessStream while the
+// agent fits its user's models again and again, as it does once when a user completes their
+// enrolment and once for each release it installs: the worst case of a call arriving during a
+// fit.
+func BenchmarkAuthorizeGRPCProcessStreamRefitting(b *testing.B) {
+	h := startHelper(b, refitEnv+"=1")
+	benchAuthorizeStream(b, h.proc, vigilv1.NewAgentClient(dial(b, h.agentUnix)), as(context.Background(), h.secret), h.session)
+}
+
+// refitEnv has the helper process refit its user's models without pause (refitForever).
+const refitEnv = "VIGIL_AGENT_BENCH_REFIT"
+
+// refitForever fits a's users' models again, over and over, until ctx is done.
+func refitForever(ctx context.Context, a *agent.Agent) {
+	for ctx.Err() == nil {
+		if err := a.RefitAll(); err != nil {
+			panic(err)
+		}
+	}
+}
+
 // BenchmarkHealthGRPC is the floor of BenchmarkAuthorizeGRPC: a bare gRPC unary call (the
 // health service's Check) over loopback, client and server in the benchmark's process.
 func BenchmarkHealthGRPC(b *testing.B) {
@@ -437,9 +458,10 @@ type helper struct {
 
 const helperEnv = "VIGIL_AGENT_BENCH_HELPER"
 
-// startHelper runs TestAgentBenchHelper in a copy of this test binary and reads where it serves.
-// The helper stops when its standard input closes, at the benchmark's cleanup.
-func startHelper(b *testing.B) helper {
+// startHelper runs TestAgentBenchHelper in a copy of this test binary, with env added to its
+// environment, and reads where it serves. The helper stops when its standard input closes, at
+// the benchmark's cleanup.
+func startHelper(b *testing.B, env ...string) helper {
 	b.Helper()
 	args := []string{"-test.run=^TestAgentBenchHelper$", "-test.count=1"}
 	// Flags for the helper's test binary, -test.cpuprofile=FILE say, to profile the agent's side.
@@ -447,7 +469,7 @@ func startHelper(b *testing.B) helper {
 	cmd := exec.Command(os.Args[0], args...)
 	// And its environment's additions, GOMAXPROCS=1 or GOGC=off say, to measure the agent's
 	// process under runtime settings the benchmark's process does not share.
-	cmd.Env = append(append(os.Environ(), helperEnv+"=1"), strings.Fields(os.Getenv(helperEnv+"_ENV"))...)
+	cmd.Env = append(append(append(os.Environ(), helperEnv+"=1"), env...), strings.Fields(os.Getenv(helperEnv+"_ENV"))...)
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -495,6 +517,9 @@ func TestAgentBenchHelper(t *testing.T) {
 		t.Skip("the benchmarks' helper process")
 	}
 	bt := newBenchTyping(t)
+	if os.Getenv(refitEnv) != "" {
+		go refitForever(t.Context(), bt.r.a)
+	}
 	healthAddr := serveHealth(t)
 	agentUnix := serveAgentUnix(t, bt.r.a)
 	healthUnix := serveHealthOn(t, "unix:"+socketPath(t))
