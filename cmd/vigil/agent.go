@@ -15,8 +15,9 @@ import (
 	"github.com/vigilauth/vigil/guard"
 )
 
-// useCores has the Go runtime run this process's goroutines on n cores (all for 0) unless the
-// GOMAXPROCS environment variable says otherwise, and returns what restores the previous
+// useCores has the Go runtime run this process's goroutines on n cores unless n is 0 (the
+// runtime's own choice, which follows a container's CPU limit) or the GOMAXPROCS environment
+// variable says otherwise, and returns what restores the previous
 // setting. On one core a call from an application in another process is answered faster: with
 // a second, every goroutine the call wakes also wakes an idle thread that spins looking for
 // work and takes the core from the threads that have some (AuthorizeStream p99 155-209 us
@@ -24,11 +25,8 @@ import (
 // user's models, at each enrolment and release, to finish (p99 206-214 ms while refitting,
 // against 1.3-1.4 ms on two; BenchmarkAuthorizeGRPCProcessStreamRefitting).
 func useCores(n int) (restore func()) {
-	if _, set := os.LookupEnv("GOMAXPROCS"); set {
+	if _, set := os.LookupEnv("GOMAXPROCS"); set || n == 0 {
 		return func() {}
-	}
-	if n == 0 {
-		n = runtime.NumCPU()
 	}
 	prev := runtime.GOMAXPROCS(n)
 	return func() { runtime.GOMAXPROCS(prev) }

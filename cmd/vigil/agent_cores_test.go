@@ -17,7 +17,7 @@ func TestUseCores(t *testing.T) {
 		want int
 	}{
 		{name: "one", n: 1, want: 1},
-		{name: "all", n: 0, want: runtime.NumCPU()},
+		{name: "the runtime's choice", n: 0, want: all},
 		{name: "environment wins", n: 1, env: "2", want: all},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
