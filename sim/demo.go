@@ -33,7 +33,7 @@ import (
 type DemoConfig struct {
 	Devices         int    // synthetic devices, or Aalto participants
 	DevicesPerRound int    // expected devices sampled per round; 0: a quarter of the devices
-	Rounds          int    // most federated rounds (the privacy budget may stop the demo earlier)
+	Rounds          int    // most training rounds, after the population rounds (the privacy budget may stop the demo earlier)
 	Window          int    // keystrokes per window
 	Windows         int    // windows each synthetic user types (a quarter is held out)
 	Aalto           string // directory of Aalto keystroke files: one device per participant instead of synthetic users
@@ -112,14 +112,6 @@ func RunDemo(ctx context.Context, f DemoConfig) (dir string, err error) {
 	if err != nil {
 		return f.Dir, err
 	}
-	rel, err := newReleases(ctx, f.Dir, emb)
-	if err != nil {
-		return f.Dir, err
-	}
-	publisher, err := rel.publisher()
-	if err != nil {
-		return f.Dir, err
-	}
 	var heldOut [][]float64
 	for _, d := range devs {
 		heldOut = append(heldOut, d.HeldOut...)
@@ -147,6 +139,18 @@ func RunDemo(ctx context.Context, f DemoConfig) (dir string, err error) {
 			return f.Dir, err
 		}
 		populations = append(populations, p)
+	}
+	var names []string
+	for _, p := range populations {
+		names = append(names, p.ModelName)
+	}
+	rel, err := newReleases(ctx, f.Dir, emb, names)
+	if err != nil {
+		return f.Dir, err
+	}
+	publisher, err := rel.publisher()
+	if err != nil {
+		return f.Dir, err
 	}
 	var tier *cluster.Tier
 	if !f.NoTier {
@@ -198,8 +202,18 @@ func RunDemo(ctx context.Context, f DemoConfig) (dir string, err error) {
 	}
 	defer srv.Stop(5 * time.Second)
 
-	fmt.Fprintf(stdout, "coordinator on %s: %d devices, %d expected per round, up to %d rounds, model %v (%d parameters), files in %s\n",
-		lis.Addr(), len(devs), perRound, f.Rounds, spec.Layers, spec.NumParams(), f.Dir)
+	// The demo learns its populations once, before training (Every 0): a round each, and one
+	// more for a population that first learns its reference.
+	popRounds := 0
+	for _, p := range populations {
+		popRounds++
+		if p.Reference != nil {
+			popRounds++
+		}
+	}
+	rounds := f.Rounds + popRounds
+	fmt.Fprintf(stdout, "coordinator on %s: %d devices, %d expected per round, up to %d rounds (%d for population models, %d training), model %v (%d parameters), files in %s\n",
+		lis.Addr(), len(devs), perRound, rounds, popRounds, f.Rounds, spec.Layers, spec.NumParams(), f.Dir)
 	fmt.Fprintln(stdout, "every connection is mutual TLS 1.3 (X25519MLKEM768); devices register with the enrolment authority (one-time tokens) and sign their encrypted updates")
 	if f.Plaintext {
 		fmt.Fprintln(stdout, "INSECURE: updates travel in the clear (--insecure-plaintext); the coordinator sees each one")
@@ -219,7 +233,7 @@ func RunDemo(ctx context.Context, f DemoConfig) (dir string, err error) {
 	defer cancel()
 	go rel.run(ctx)
 	fleet := runFleet(ctx, devs, lis.Addr().String(), emb, rel, f, logger)
-	rows, err := runRounds(ctx, coord, events, newProgressBar(f.Progress, f.Rounds), spec, st, heldOut)
+	rows, err := runRounds(ctx, coord, events, newProgressBar(f.Progress, rounds), spec, st, heldOut)
 	if errors.Is(err, dp.ErrBudgetExhausted) {
 		fmt.Fprintf(stdout, "stopped before round %d: %v\n", len(rows)+1, err)
 		err = nil

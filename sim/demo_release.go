@@ -32,13 +32,15 @@ func DemoRegionDir(dir, region string) string { return filepath.Join(dir, "regio
 type releases struct {
 	regions []release.Region
 	outbox  *release.Outbox
-	// population publishes the population model: an outbox releases one model.
-	population *release.Outbox
-	pickup     *pickupTracker
+	// populations publish the population models, one outbox each: an outbox releases one model.
+	populations map[string]*release.Outbox
+	pickup      *pickupTracker
 }
 
-func newReleases(ctx context.Context, dir string, emb *embedded) (*releases, error) {
-	r := &releases{pickup: newPickupTracker()}
+// newReleases opens the demo's regions and an outbox for the global model and for each of
+// populations, the population models its rounds learn.
+func newReleases(ctx context.Context, dir string, emb *embedded, populations []string) (*releases, error) {
+	r := &releases{pickup: newPickupTracker(), populations: make(map[string]*release.Outbox)}
 	for _, name := range demoRegions {
 		st, err := store.NewFS(DemoRegionDir(dir, name))
 		if err != nil {
@@ -70,32 +72,43 @@ func newReleases(ctx context.Context, dir string, emb *embedded) (*releases, err
 	if err != nil {
 		return nil, err
 	}
-	r.population, err = release.NewOutbox(release.OutboxConfig{
-		Dir: filepath.Join(dir, "state", "outbox-population"), Model: PopulationModel, Regions: r.regions,
-		ReleaseKey: emb.keys.Release, TimestampKey: emb.keys.Timestamp, InitialBackoff: 100 * time.Millisecond,
-	})
-	if err != nil {
-		return nil, err
+	for _, model := range populations {
+		ob, err := release.NewOutbox(release.OutboxConfig{
+			Dir: filepath.Join(dir, "state", "outbox-"+model), Model: model, Regions: r.regions,
+			ReleaseKey: emb.keys.Release, TimestampKey: emb.keys.Timestamp, InitialBackoff: 100 * time.Millisecond,
+		})
+		if err != nil {
+			return nil, err
+		}
+		r.populations[model] = ob
 	}
 	return r, nil
 }
 
 // run publishes what the outboxes hold until ctx ends.
 func (r *releases) run(ctx context.Context) {
-	go r.population.Run(ctx)
+	for _, ob := range r.populations {
+		go ob.Run(ctx)
+	}
 	r.outbox.Run(ctx)
 }
 
+// publisher hands each model's releases to its outbox, every version of each.
 func (r *releases) publisher() (coordinator.Publisher, error) {
+	pubs := coordinator.PublishersByModel{}
+	for model, ob := range r.populations {
+		p, err := coordinator.NewReleasePublisher(ob, coordinator.ReleasePublisherConfig{Every: 1})
+		if err != nil {
+			return nil, err
+		}
+		pubs[model] = p
+	}
 	global, err := coordinator.NewReleasePublisher(r.outbox, coordinator.ReleasePublisherConfig{Every: 1})
 	if err != nil {
 		return nil, err
 	}
-	population, err := coordinator.NewReleasePublisher(r.population, coordinator.ReleasePublisherConfig{Every: 1})
-	if err != nil {
-		return nil, err
-	}
-	return coordinator.PublishersByModel{AutoencoderModel: global, PopulationModel: population}, nil
+	pubs[AutoencoderModel] = global
+	return pubs, nil
 }
 
 // runUpdater keeps device d's installed global model up to date from its region's store,

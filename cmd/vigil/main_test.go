@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/vigilauth/vigil/sim"
 )
 
 // TestMain lets tests run this test binary as the vigil command in a child process.
@@ -274,5 +276,31 @@ func TestDemo(t *testing.T) {
 	out := stdout.String()
 	if !strings.Contains(out, "held-out loss") || strings.Count(stderr.String(), "held-out loss") != 3 {
 		t.Fatalf("demo output lacks the per-round lines or the summary:\n%s\n%s", out, stderr.String())
+	}
+}
+
+// TestDemoPublishesEveryPopulation runs the demo with the mouse population's rounds, whose
+// model the demo once had no outbox for: it was never published, and the coordinator logged
+// "no publisher" after every round.
+func TestDemoPublishesEveryPopulation(t *testing.T) {
+	var stdout, stderr syncBuffer
+	dir := t.TempDir()
+	args := []string{"demo", "--devices", "12", "--rounds", "1", "--insecure-no-dp", "--mouse-population-noise", "1", "--dir", dir}
+	if err := run(context.Background(), args, &stdout, &stderr); err != nil {
+		t.Fatalf("demo: %v\n%s", err, stderr.String())
+	}
+	if strings.Contains(stderr.String(), "no publisher") {
+		t.Errorf("a release found no publisher:\n%s", stderr.String())
+	}
+	// One round per population, one more for the mouse reference, then the training round.
+	if !strings.Contains(stderr.String(), "round 4/4 ") || strings.Contains(stderr.String(), "round 5/") {
+		t.Errorf("progress does not count 4 rounds:\n%s", stderr.String())
+	}
+	for _, region := range []string{"eu", "us"} {
+		for _, model := range []string{sim.AutoencoderModel, sim.PopulationModel, sim.MousePopulationModel} {
+			if _, err := os.Stat(filepath.Join(sim.DemoRegionDir(dir, region), "releases", model)); err != nil {
+				t.Errorf("region %s: %s not published: %v", region, model, err)
+			}
+		}
 	}
 }
