@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -237,6 +239,8 @@ func modelReportOf(ctx context.Context, st store.Store, path string, snap *dp.Le
 		versions = append(versions, population...)
 	}
 	m.Versions = len(versions)
+	// In round order, named by model: the population rounds release models of their own.
+	slices.SortFunc(versions, func(a, b models.Meta) int { return cmp.Compare(a.Round, b.Round) })
 	byRound := map[uint64]models.Meta{}
 	for _, v := range versions {
 		if v.Round == 0 {
@@ -244,7 +248,7 @@ func modelReportOf(ctx context.Context, st store.Store, path string, snap *dp.Le
 		}
 		byRound[v.Round] = v
 		if v.Privacy == nil || !v.Privacy.DifferentialPrivacy {
-			warn("version %d (round %d) was released WITHOUT differential privacy", v.Version, v.Round)
+			warn("%s v%d (round %d) was released WITHOUT differential privacy", v.Name, v.Version, v.Round)
 		}
 	}
 	prev := 0.0

@@ -102,6 +102,16 @@ func TestPrivacyReportWarns(t *testing.T) {
 	if len(rep.Models) != 1 || len(rep.Models[0].Rounds) != 2 || rep.Models[0].Rounds[0].ToleratedDevices != 1 || rep.Adjacency == "" {
 		t.Fatalf("report %+v", rep)
 	}
+	// In text, a round without noise leaves no epsilon to print: it once said "spent epsilon
+	// 0 of 1", the placeholder budget of a ledger begun without differential privacy.
+	out.Reset()
+	if err := run(context.Background(), []string{"privacy", "report", "--dir", dir, "--population", "1000"}, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if text := out.String(); !strings.Contains(text, "privacy loss unbounded: differential privacy was off in 1 of 2 rounds") ||
+		!strings.Contains(text, "composed across 1 model(s): unbounded") || strings.Contains(text, "spent epsilon") {
+		t.Errorf("text report claims an epsilon for rounds without noise:\n%s", text)
+	}
 }
 
 // TestPrivacyReportOnDemo runs the demo with its defaults (differential privacy on, device

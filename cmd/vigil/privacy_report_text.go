@@ -41,8 +41,12 @@ func writeReportText(w io.Writer, rep *privacyReport) {
 				r.Round, v, r.Mechanism, r.NoiseMultiplier, r.SamplingRate, r.ClipNorm, r.MinParticipants, r.ToleratedDevices,
 				r.Participants, r.Epsilon, r.EpsilonIncrease, sum, r.Time, other)
 		}
-		fmt.Fprintf(w, "  spent epsilon %.6g of %g at delta %g (%.1f%%) in %d rounds; remaining %.6g\n",
-			m.Spent, m.Budget.Epsilon, m.Budget.Delta, 100*m.Spent/m.Budget.Epsilon, len(m.Rounds), m.Remaining)
+		if len(m.Unprotected) > 0 {
+			fmt.Fprintf(w, "  privacy loss unbounded: differential privacy was off in %d of %d rounds\n", len(m.Unprotected), len(m.Rounds))
+		} else {
+			fmt.Fprintf(w, "  spent epsilon %.6g of %g at delta %g (%.1f%%) in %d rounds; remaining %.6g\n",
+				m.Spent, m.Budget.Epsilon, m.Budget.Delta, 100*m.Spent/m.Budget.Epsilon, len(m.Rounds), m.Remaining)
+		}
 		if len(m.ByModel) > 1 {
 			var parts []string
 			for _, s := range m.ByModel {
@@ -55,8 +59,16 @@ func writeReportText(w io.Writer, rep *privacyReport) {
 			fmt.Fprintf(w, "  each model's rounds alone: %s; composed, %.6g\n", strings.Join(parts, ", "), m.Spent)
 		}
 	}
-	fmt.Fprintf(w, "\ncomposed across %d model(s): epsilon %.6g at delta %g (RDP order %v)\n",
-		rep.Composed.Models, rep.Composed.Epsilon, rep.Composed.Delta, rep.Composed.Order)
+	unbounded := false
+	for _, m := range rep.Models {
+		unbounded = unbounded || len(m.Unprotected) > 0
+	}
+	if unbounded {
+		fmt.Fprintf(w, "\ncomposed across %d model(s): unbounded, differential privacy was off in some rounds\n", rep.Composed.Models)
+	} else {
+		fmt.Fprintf(w, "\ncomposed across %d model(s): epsilon %.6g at delta %g (RDP order %v)\n",
+			rep.Composed.Models, rep.Composed.Epsilon, rep.Composed.Delta, rep.Composed.Order)
+	}
 	if len(rep.Warnings) == 0 {
 		fmt.Fprintln(w, "no warnings")
 		return
@@ -75,6 +87,13 @@ func printReportSummary(w io.Writer, dir string, population int) error {
 	}
 	fmt.Fprintln(w, "\nprivacy report (`vigil privacy report --dir "+dir+"` for the whole of it):")
 	for _, m := range rep.Models {
+		// A ledger begun without differential privacy holds a placeholder budget: no epsilon
+		// says anything about rounds released without noise.
+		if len(m.Unprotected) > 0 {
+			fmt.Fprintf(w, "  model %s: privacy loss unbounded, differential privacy off in %d of %d rounds; ledger %s\n",
+				m.Model, len(m.Unprotected), len(m.Rounds), m.Ledger)
+			continue
+		}
 		fmt.Fprintf(w, "  model %s: epsilon %.4g of %g at delta %g over %d charged rounds; ledger %s\n",
 			m.Model, m.Spent, m.Budget.Epsilon, m.Budget.Delta, len(m.Rounds), m.Ledger)
 	}
