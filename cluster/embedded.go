@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 )
 
 // Limits of the embedded server. Devices' updates of 100,000 parameters are 3.4 MB, over NATS'
@@ -168,6 +169,15 @@ func (e *Embedded) waitReady(ctx context.Context, fatal <-chan string) error {
 
 // URL is the client URL, nats://host:port.
 func (e *Embedded) URL() string { return e.srv.ClientURL() }
+
+// ConnectInProcess connects a client of this process to the server through memory instead of
+// its port: no TLS, no socket, no system call, which the server allows for such a client only
+// (no other process can open one). The token, if any, must still be given (nats.Token). Do not
+// give nats.Secure: the server offers no TLS in process.
+func (e *Embedded) ConnectInProcess(opts ...nats.Option) (*nats.Conn, error) {
+	// No URL: a tls:// one would make the client ask for TLS.
+	return nats.Connect("", append(opts, nats.InProcessServer(e.srv))...)
+}
 
 // Close shuts the server down and waits until it has, so that the store can be opened again.
 // It is safe to call more than once.

@@ -130,6 +130,22 @@ func TestTierOverTLS(t *testing.T) {
 	tierRoundTrip(t, nc, 1)
 }
 
+// TestTierInProcess is the leader beside its embedded server, which speaks only TLS on its
+// port: in process, without TLS, with the token, an update stored and read.
+func TestTierInProcess(t *testing.T) {
+	p := newTestPKI(t)
+	srv := startTLSEmbedded(t, p)
+	nc, err := srv.ConnectInProcess(nats.Token(testToken))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	if _, err := nc.TLSConnectionState(); err == nil {
+		t.Error("the in-process connection speaks TLS")
+	}
+	tierRoundTrip(t, nc, 1)
+}
+
 func checkHandshake(t *testing.T, nc *nats.Conn) {
 	t.Helper()
 	cs, err := nc.TLSConnectionState()

@@ -25,15 +25,32 @@ func BenchmarkTier100k(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer srv.Close()
-	nc, err := nats.Connect(srv.URL())
-	if err != nil {
-		b.Fatal(err)
+	// tcp is how a frontend reaches the tier (without its TLS here); the leader beside an
+	// embedded server connects in process.
+	for _, conn := range []struct {
+		name    string
+		connect func() (*nats.Conn, error)
+	}{
+		{"tcp", func() (*nats.Conn, error) { return nats.Connect(srv.URL()) }},
+		{"in-process", func() (*nats.Conn, error) { return srv.ConnectInProcess() }},
+	} {
+		b.Run(conn.name, func(b *testing.B) {
+			nc, err := conn.connect()
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer nc.Close()
+			tier, err := cluster.Open(ctx, nc, cluster.Config{Model: "bench-" + conn.name, Replicas: 1})
+			if err != nil {
+				b.Fatal(err)
+			}
+			benchmarkTier(b, f, tier)
+		})
 	}
-	defer nc.Close()
-	tier, err := cluster.Open(ctx, nc, cluster.Config{Model: "bench", Replicas: 1})
-	if err != nil {
-		b.Fatal(err)
-	}
+}
+
+func benchmarkTier(b *testing.B, f *ingestFixture, tier *cluster.Tier) {
+	ctx := context.Background()
 	round := uint64(0)
 	newRound := func() uint64 {
 		round++
@@ -87,5 +104,6 @@ func BenchmarkTier100k(b *testing.B) {
 		}
 		// Per update, not per round of perRound.
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n), "ns/update")
+		tier.Forget(ctx, r)
 	})
 }

@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/vigilauth/vigil/client"
@@ -156,13 +155,14 @@ func RunDemo(ctx context.Context, f DemoConfig) (dir string, err error) {
 	if !f.NoTier {
 		// Mutual TLS with the coordinator's certificate, as vigil coordinator --nats embedded
 		// serves it: the server listens on 127.0.0.1, where other local users could reach it.
+		// The coordinator itself connects in process.
 		cert, ca, revoked := emb.coordCreds.TLSCertificate(), emb.auth.CA.Pool(), emb.auth.Revocations
 		js, err := cluster.StartEmbeddedConfig(ctx, cluster.EmbeddedConfig{Dir: filepath.Join(f.Dir, "state"), TLS: cluster.ServerTLS(cert, ca, revoked)}, logger)
 		if err != nil {
 			return f.Dir, err
 		}
 		defer js.Close()
-		nc, err := nats.Connect(js.URL(), nats.Secure(cluster.ClientTLS(cert, ca, revoked)))
+		nc, err := js.ConnectInProcess()
 		if err != nil {
 			return f.Dir, fmt.Errorf("the embedded JetStream: %w", err)
 		}

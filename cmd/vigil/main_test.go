@@ -267,15 +267,20 @@ func TestCommandErrors(t *testing.T) {
 func TestDemo(t *testing.T) {
 	// The demo's coordinator logs to stderr while its progress bar writes there too, from
 	// another goroutine (a plain bytes.Buffer raced, found by the race detector).
-	var stdout, stderr syncBuffer
-	// More devices than the coordinator admits without certificates from one address by
-	// default: the demo's whole fleet enrols from 127.0.0.1 at once.
-	if err := run(context.Background(), []string{"demo", "--devices", "12", "--rounds", "3", "--insecure-no-dp", "--dir", t.TempDir()}, &stdout, &stderr); err != nil {
-		t.Fatalf("demo: %v\n%s", err, stderr.String())
-	}
-	out := stdout.String()
-	if !strings.Contains(out, "held-out loss") || strings.Count(stderr.String(), "held-out loss") != 3 {
-		t.Fatalf("demo output lacks the per-round lines or the summary:\n%s\n%s", out, stderr.String())
+	for _, tier := range []string{"off", "embedded"} {
+		t.Run("--nats "+tier, func(t *testing.T) {
+			var stdout, stderr syncBuffer
+			// More devices than the coordinator admits without certificates from one address by
+			// default: the demo's whole fleet enrols from 127.0.0.1 at once.
+			args := []string{"demo", "--devices", "12", "--rounds", "3", "--insecure-no-dp", "--nats", tier, "--dir", t.TempDir()}
+			if err := run(context.Background(), args, &stdout, &stderr); err != nil {
+				t.Fatalf("demo: %v\n%s", err, stderr.String())
+			}
+			out := stdout.String()
+			if !strings.Contains(out, "held-out loss") || strings.Count(stderr.String(), "held-out loss") != 3 {
+				t.Fatalf("demo output lacks the per-round lines or the summary:\n%s\n%s", out, stderr.String())
+			}
+		})
 	}
 }
 
