@@ -200,7 +200,9 @@ func (a *Agent) fitOn(g *models.Global, e models.Enrolment, seed uint64, learnt 
 	if g != nil && g.Population != nil {
 		l = nil // the population's layout
 	}
-	m, err := behaviour.FitKeystrokes(context.Background(), l, g, e, models.UserModelConfig{Train: models.TrainConfig{Seed: seed}})
+	m, err := inBackground(func() (*models.UserModel, error) {
+		return behaviour.FitKeystrokes(context.Background(), l, g, e, models.UserModelConfig{Train: models.TrainConfig{Seed: seed}})
+	})
 	if err != nil {
 		return nil, err
 	}

@@ -80,7 +80,9 @@ func (m *mouseEnroller) reset() { m.buf, m.fresh = m.buf[:0], 0 }
 // fitMouse fits a user's mouse model on their mouse enrolment, judged against the federation's
 // mouse population g (nil: the device learns alone).
 func fitMouse(g *models.Global, e models.Enrolment, seed uint64) (*models.UserModel, error) {
-	return models.FitUserModel(context.Background(), mouseLayout(), g, e, models.UserModelConfig{Train: models.TrainConfig{Seed: seed}})
+	return inBackground(func() (*models.UserModel, error) {
+		return models.FitUserModel(context.Background(), mouseLayout(), g, e, models.UserModelConfig{Train: models.TrainConfig{Seed: seed}})
+	})
 }
 
 // SetMouseGlobal installs the federation's mouse population (g.Population, of the mouse
