@@ -58,6 +58,8 @@ type Agent struct {
 
 	saveMu sync.Mutex
 
+	cores cores
+
 	heads    chan chan headResult
 	exported audit.Head    // the head last written to AuditHeadFile; Run's goroutine owns it
 	opened   chan struct{} // a session started: Run's tick must run
@@ -168,7 +170,7 @@ func (a *Agent) refitAll() error {
 		}
 		if us.MouseEnrolled {
 			g.Go(func() error {
-				m, err := fitMouse(a.cfg.MouseGlobal, us.MouseEnrolment, userSeed(user))
+				m, err := a.fitMouse(a.cfg.MouseGlobal, us.MouseEnrolment, userSeed(user))
 				if err != nil {
 					return fmt.Errorf("agent: refitting %q's mouse model from the stored enrolment: %w", user, err)
 				}
@@ -200,7 +202,7 @@ func (a *Agent) fitOn(g *models.Global, e models.Enrolment, seed uint64, learnt 
 	if g != nil && g.Population != nil {
 		l = nil // the population's layout
 	}
-	m, err := inBackground(func() (*models.UserModel, error) {
+	m, err := a.inBackground(func() (*models.UserModel, error) {
 		return behaviour.FitKeystrokes(context.Background(), l, g, e, models.UserModelConfig{Train: models.TrainConfig{Seed: seed}})
 	})
 	if err != nil {

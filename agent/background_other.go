@@ -2,5 +2,11 @@
 
 package agent
 
-// inBackground runs fn: only Linux gives a thread a priority of its own.
-func inBackground[T any](fn func() (T, error)) (T, error) { return fn() }
+import "github.com/vigilauth/vigil/models"
+
+// inBackground runs fn, a fit of a user's models, with a P lent to it (cores.lend): only Linux
+// gives a thread a CPU priority of its own.
+func (a *Agent) inBackground(fn func() (*models.UserModel, error)) (*models.UserModel, error) {
+	defer a.cores.lend()()
+	return fn()
+}

@@ -346,6 +346,11 @@ func BenchmarkAuthorizeGRPCProcessStreamRefitting(b *testing.B) {
 // refitEnv has the helper process refit its user's models without pause (refitForever).
 const refitEnv = "VIGIL_AGENT_BENCH_REFIT"
 
+// coresEnv, set in VIGIL_AGENT_BENCH_HELPER_ENV, has the helper's agent serve on that many
+// cores (Agent.ServeOn), as vigil agent --cores does: unlike GOMAXPROCS, it lets a fit have a
+// core more.
+const coresEnv = "VIGIL_AGENT_BENCH_CORES"
+
 // refitForever fits a's users' models again, over and over, until ctx is done.
 func refitForever(ctx context.Context, a *agent.Agent) {
 	for ctx.Err() == nil {
@@ -517,6 +522,13 @@ func TestAgentBenchHelper(t *testing.T) {
 		t.Skip("the benchmarks' helper process")
 	}
 	bt := newBenchTyping(t)
+	if v := os.Getenv(coresEnv); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			t.Fatalf("%s=%q: want a number of cores", coresEnv, v)
+		}
+		defer bt.r.a.ServeOn(n)()
+	}
 	if os.Getenv(refitEnv) != "" {
 		go refitForever(t.Context(), bt.r.a)
 	}

@@ -79,8 +79,8 @@ func (m *mouseEnroller) reset() { m.buf, m.fresh = m.buf[:0], 0 }
 
 // fitMouse fits a user's mouse model on their mouse enrolment, judged against the federation's
 // mouse population g (nil: the device learns alone).
-func fitMouse(g *models.Global, e models.Enrolment, seed uint64) (*models.UserModel, error) {
-	return inBackground(func() (*models.UserModel, error) {
+func (a *Agent) fitMouse(g *models.Global, e models.Enrolment, seed uint64) (*models.UserModel, error) {
+	return a.inBackground(func() (*models.UserModel, error) {
 		return models.FitUserModel(context.Background(), mouseLayout(), g, e, models.UserModelConfig{Train: models.TrainConfig{Seed: seed}})
 	})
 }
@@ -111,7 +111,7 @@ func (a *Agent) SetMouseGlobal(ctx context.Context, g *models.Global) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		m, err := fitMouse(g, j.enrol, userSeed(j.user))
+		m, err := a.fitMouse(g, j.enrol, userSeed(j.user))
 		if err == nil {
 			err = a.scorers.SetMouseModel(j.user, m)
 		}
@@ -159,7 +159,7 @@ func (a *Agent) enrolMouse(s *session, evs []guard.MouseEvent) {
 		a.mu.Lock()
 		g := a.cfg.MouseGlobal
 		a.mu.Unlock()
-		m, err := fitMouse(g, enrol, userSeed(user))
+		m, err := a.fitMouse(g, enrol, userSeed(user))
 		if err == nil {
 			err = a.scorers.SetMouseModel(user, m)
 		}

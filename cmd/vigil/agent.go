@@ -8,28 +8,20 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"runtime"
 	"time"
 
 	"github.com/vigilauth/vigil/agent"
 	"github.com/vigilauth/vigil/guard"
 )
 
-// useCores has the Go runtime run this process's goroutines on n cores unless n is 0 (the
-// runtime's own choice, which follows a container's CPU limit) or the GOMAXPROCS environment
-// variable says otherwise, and returns what restores the previous
-// setting. On one core a call from an application in another process is answered faster: with
-// a second, every goroutine the call wakes also wakes an idle thread that spins looking for
-// work and takes the core from the threads that have some (AuthorizeStream p99 155-209 us
-// against 256-283 us). It is not the default because on one core a call waits for a fit of a
-// user's models, at each enrolment and release, to take a training step (p99 17 ms while
-// refitting, against 1.3-1.4 ms on two; BenchmarkAuthorizeGRPCProcessStreamRefitting).
-func useCores(n int) (restore func()) {
+// useCores has agent a serve on n cores (Agent.ServeOn) unless n is 0 (the runtime's own
+// choice, which follows a container's CPU limit) or the GOMAXPROCS environment variable says
+// otherwise, and returns what restores the previous setting.
+func useCores(a *agent.Agent, n int) (restore func()) {
 	if _, set := os.LookupEnv("GOMAXPROCS"); set || n == 0 {
 		return func() {}
 	}
-	prev := runtime.GOMAXPROCS(n)
-	return func() { runtime.GOMAXPROCS(prev) }
+	return a.ServeOn(n)
 }
 
 // runAgent runs the device agent: the local API (gRPC and HTTP/JSON), the capture script, and
@@ -46,7 +38,7 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	policyPath := fs.String("policy", "", "minimum trust per resource, one 'resource trust' per line `FILE` (default: "+
 		"profile.read 40, documents.read 50, transfer 70, admin 85)")
 	heads := fs.Duration("head-interval", time.Minute, "how often to export a signed head of the audit log")
-	cores := fs.Int("cores", 0, "how many cores the agent uses once it serves (0: the runtime's choice, every core or a container's limit; start-up refits use that): 1 answers an application's calls faster, but makes them wait for the training steps of any fit of a user's models (README, Figures)")
+	cores := fs.Int("cores", 0, "how many cores the agent uses once it serves (0: the runtime's choice, every core or a container's limit; start-up refits use that, and a fit gets one more while it runs): 1 answers an application's calls faster (README, Figures)")
 	siemFlags := addSIEMFlags(fs)
 	fed := addAgentFederationFlags(fs)
 	if err := fs.Parse(args); err != nil {
@@ -105,7 +97,7 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	defer useCores(*cores)()
+	defer useCores(a, *cores)()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	bg, err := fed.start(ctx, a, rel, stdout, cfg.Logger)

@@ -6,10 +6,16 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/vigilauth/vigil/agent"
 )
 
 func TestUseCores(t *testing.T) {
 	all := runtime.GOMAXPROCS(0)
+	a, err := agent.New(agent.Config{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name string
 		n    int
@@ -24,7 +30,7 @@ func TestUseCores(t *testing.T) {
 			if tc.env != "" {
 				t.Setenv("GOMAXPROCS", tc.env)
 			}
-			restore := useCores(tc.n)
+			restore := useCores(a, tc.n)
 			got := runtime.GOMAXPROCS(0)
 			restore()
 			if got != tc.want {
