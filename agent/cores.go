@@ -72,5 +72,5 @@ func (c *cores) applyLocked() {
 // up to the runtime's own choice when the agent was created. One P answers an application in
 // another process faster: with a second, every goroutine a call wakes also wakes an idle
 // thread that spins looking for work and takes the core from the threads that have some
-// (README, Figures).
+// (docs/agent.md, Figures).
 func (a *Agent) ServeOn(n int) (restore func()) { return a.cores.serveOn(n) }

@@ -38,7 +38,7 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	policyPath := fs.String("policy", "", "minimum trust per resource, one 'resource trust' per line `FILE` (default: "+
 		"profile.read 40, documents.read 50, transfer 70, admin 85)")
 	heads := fs.Duration("head-interval", time.Minute, "how often to export a signed head of the audit log")
-	cores := fs.Int("cores", 1, "how many cores the agent answers on once it serves (0: the runtime's choice, every core or a container's limit); start-up refits use the runtime's choice, and a fit gets one core more while it runs. One answers an application in another process sooner and for less CPU than two (README, Figures)")
+	cores := fs.Int("cores", 1, "how many cores the agent answers on once it serves (0: the runtime's choice, every core or a container's limit); start-up refits use the runtime's choice, and a fit gets one core more while it runs. One answers an application in another process sooner and for less CPU than two (docs/agent.md, Figures)")
 	siemFlags := addSIEMFlags(fs)
 	fed := addAgentFederationFlags(fs)
 	if err := fs.Parse(args); err != nil {

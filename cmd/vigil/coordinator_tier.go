@@ -126,7 +126,7 @@ func (t tierFlags) open(ctx context.Context, org, stateDir, model string, log *s
 		out.close()
 		switch {
 		case errors.Is(err, nats.ErrSecureConnWanted):
-			return nil, fmt.Errorf("--nats %s: %w (the tier speaks only mutual TLS: give the servers a tls block, see README)", t.nats, err)
+			return nil, fmt.Errorf("--nats %s: %w (the tier speaks only mutual TLS: give the servers a tls block, see docs/tier.md)", t.nats, err)
 		case errors.Is(err, nats.ErrTLS) && !out.embedded && t.natsCA == "":
 			return nil, fmt.Errorf("--nats %s: %w (the servers must present a coordinator certificate of the organisation's CA, or give their CA with --nats-ca FILE; they must admit the coordinator's certificate)", t.nats, err)
 		case errors.Is(err, nats.ErrTLS):
