@@ -63,6 +63,9 @@ type tier struct {
 	cfg  cluster.Config
 }
 
+// tierPingInterval is how often a connection to the tier checks that its server answers.
+const tierPingInterval = 5 * time.Second
+
 // open starts or connects to the tier's JetStream and opens model's tier on it; nil with
 // --nats off.
 func (t tierFlags) open(ctx context.Context, org, stateDir, model string, log *slog.Logger) (*tier, error) {
@@ -90,7 +93,12 @@ func (t tierFlags) open(ctx context.Context, org, stateDir, model string, log *s
 		}
 		clientTLS = cluster.ClientTLSServersCA(cert, pool)
 	}
-	opts := []nats.Option{nats.Name("vigil coordinator"), nats.MaxReconnects(-1), nats.ReconnectWait(250 * time.Millisecond), nats.Secure(clientTLS)}
+	// A server that hangs keeps its connections open: pinging every few seconds moves a
+	// frontend or the leader to another server within about 10 s, not the client's default of
+	// 4 minutes (TestTierLeaderLosesItsServer: a device's update refused past the round's
+	// deadline).
+	alive := []nats.Option{nats.PingInterval(tierPingInterval), nats.MaxPingsOutstanding(2)}
+	opts := append([]nats.Option{nats.Name("vigil coordinator"), nats.MaxReconnects(-1), nats.ReconnectWait(250 * time.Millisecond), nats.Secure(clientTLS)}, alive...)
 	out := &tier{close: func() {}}
 	var embedded *cluster.Embedded
 	url, replicas := t.nats, t.replicas
@@ -108,7 +116,7 @@ func (t tierFlags) open(ctx context.Context, org, stateDir, model string, log *s
 		out.close = func() { srv.Close() }
 		// The leader reaches its own server in memory: TLS and a socket would cost it about a
 		// quarter more CPU per update stored and followed (BenchmarkTier100k).
-		opts = []nats.Option{nats.Name("vigil coordinator"), nats.MaxReconnects(-1), nats.ReconnectWait(250 * time.Millisecond), nats.Token(token)}
+		opts = append([]nats.Option{nats.Name("vigil coordinator"), nats.MaxReconnects(-1), nats.ReconnectWait(250 * time.Millisecond), nats.Token(token)}, alive...)
 	} else if t.tokenFile != "" {
 		token, err := t.token(stateDir, false)
 		if err != nil {

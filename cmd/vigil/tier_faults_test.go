@@ -153,6 +153,77 @@ func TestTierLeaderStepsDown(t *testing.T) {
 	}
 }
 
+// TestTierLeaderLosesItsServer freezes (SIGSTOP: hung, or cut off by the network) the
+// nats-server the round leader is connected to, in the middle of a round. Its connection stays
+// open and nothing answers, so the leader cannot renew its lease: it steps down and exits. The
+// standby takes over, and the frontend, connected elsewhere or moving there, stores the rest
+// while the round's stream elects a leader among the two servers left (the devices retry, as
+// real ones do). The round is released with all four updates, charged once. (Stopping that
+// server instead, SIGTERM, is no fault for the leader: its client reconnects to the servers the
+// cluster advertised, and it keeps the lease.)
+func TestTierLeaderLosesItsServer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts and stops processes")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	o := newTierOrg(t, ctx)
+	// The last --nats wins: the leader starts on server 0.
+	leader, leaderOut, leaderErr := startProcess(t, ctx, o.coordinatorArgs(o.addr, "--lease-ttl", "3s", "--nats", o.nodes.URL(0))...)
+	leaderOut.wait(t, "coordinator listening on ")
+	_, standbyOut, _ := startProcess(t, ctx, o.coordinatorArgs(freeAddr(t), "--lease-ttl", "3s")...)
+	standbyOut.wait(t, "standby: waiting for the state directory")
+	_, feOut, _ := startProcess(t, ctx, "coordinator", "--frontend", "--org", o.orgDir, "--nats", o.urls, "--listen", "127.0.0.1:0", "--log-level", "warn")
+	frontend := strings.Fields(feOut.wait(t, "frontend listening on "))[0]
+
+	devices := tierDevices(t, ctx, o.orgDir, o.enrolAddr, o.addr, 4)
+	submit := func(i int) {
+		t.Helper()
+		var err error
+		for attempt := 0; attempt < 60; attempt++ {
+			// A duplicate is an earlier attempt stored whose answer was lost.
+			if err = devices[i].submitVia(ctx, frontend); err == nil || coordinator.Reason(err) == coordinator.ReasonDuplicate {
+				return
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+		t.Fatalf("%s: %v", devices[i].req.GetDeviceId(), err)
+	}
+	submit(0)
+	submit(1)
+
+	thaw, err := o.nodes.Freeze(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer thaw()
+	exited := make(chan error, 1)
+	go func() { exited <- leader.Wait() }()
+	select {
+	case err := <-exited:
+		if err == nil {
+			t.Fatal("the leader exited cleanly without its server; want an error")
+		}
+	case <-time.After(30 * time.Second):
+		leader.Process.Kill()
+		t.Fatalf("the leader still runs 30 s after its only server stopped:\n%s", leaderErr.String())
+	}
+	if !strings.Contains(leaderErr.String(), "stepped down") {
+		t.Fatalf("the old leader's error does not say it stepped down:\n%s", leaderErr.String())
+	}
+	standbyOut.wait(t, "coordinator listening on ")
+	submit(2)
+	submit(3)
+	standbyOut.wait(t, "stopped after 1 rounds")
+	l, err := dp.ReadLedger(filepath.Join(o.dir, "state", "model.ledger"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(l.Entries) != 1 || l.Entries[0].Participants != 4 || l.Entries[0].Round != 1 {
+		t.Fatalf("ledger %+v; want round 1 charged once with 4 participants", l.Entries)
+	}
+}
+
 // tierDevice is a test device enrolled with the coordinator, and its encrypted, signed update
 // for the open round.
 type tierDevice struct {
@@ -221,13 +292,14 @@ func (d tierDevice) submitVia(ctx context.Context, addr string) error {
 type tierOrg struct {
 	orgDir, dir, addr, urls, enrolAddr string
 	trustees                           []string
+	nodes                              *natstest.Cluster
 }
 
 func newTierOrg(t *testing.T, ctx context.Context) *tierOrg {
 	t.Helper()
 	orgDir := org(t)
 	nodes := natstest.StartClusterTLS(t, 3, orgTierTLS(t, orgDir))
-	o := &tierOrg{orgDir: orgDir, dir: t.TempDir(), addr: freeAddr(t), urls: strings.Join(nodes.URLs(), ",")}
+	o := &tierOrg{orgDir: orgDir, dir: t.TempDir(), addr: freeAddr(t), urls: strings.Join(nodes.URLs(), ","), nodes: nodes}
 	o.trustees = startTrustees(t, ctx, o.orgDir, 4)
 	o.enrolAddr = startAuthority(t, ctx, o.orgDir)
 	return o

@@ -359,6 +359,22 @@ func (c *Cluster) Stop(i int) error {
 	}
 }
 
+// Freeze stops node i with SIGSTOP, as a hung server or a cut network would look to its
+// clients (their connections stay open and nothing answers), and returns what thaws it.
+func (c *Cluster) Freeze(i int) (thaw func() error, err error) {
+	nd := c.nodes[i]
+	nd.mu.Lock()
+	defer nd.mu.Unlock()
+	if nd.cmd == nil {
+		return nil, fmt.Errorf("natstest: %s is not running", nd.name)
+	}
+	p := nd.cmd.Process
+	if err := p.Signal(syscall.SIGSTOP); err != nil {
+		return nil, fmt.Errorf("natstest: freeze %s: %w", nd.name, err)
+	}
+	return func() error { return p.Signal(syscall.SIGCONT) }, nil
+}
+
 // Restart starts node i again on its configuration and store, after Kill or Stop, and waits
 // until it accepts clients. It does not wait for the node to catch up with the cluster.
 func (c *Cluster) Restart(i int) error {
