@@ -159,8 +159,8 @@ func TestTierLeaderStepsDown(t *testing.T) {
 // standby takes over, and the frontend, connected elsewhere or moving there, stores the rest
 // while the round's stream elects a leader among the two servers left (the devices retry, as
 // real ones do). The round is released with all four updates, charged once. (Stopping that
-// server instead, SIGTERM, is no fault for the leader: its client reconnects to the servers the
-// cluster advertised, and it keeps the lease.)
+// server instead, SIGTERM, the leader's client moves to the servers the cluster advertises and
+// the leader keeps its lease.)
 func TestTierLeaderLosesItsServer(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts and stops processes")
