@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -176,7 +177,7 @@ func (e *Embedded) URL() string { return e.srv.ClientURL() }
 // give nats.Secure: the server offers no TLS in process.
 func (e *Embedded) ConnectInProcess(opts ...nats.Option) (*nats.Conn, error) {
 	// No URL: a tls:// one would make the client ask for TLS.
-	return nats.Connect("", append(opts, nats.InProcessServer(e.srv))...)
+	return nats.Connect("", append(slices.Clip(opts), nats.InProcessServer(e.srv))...)
 }
 
 // Close shuts the server down and waits until it has, so that the store can be opened again.
