@@ -45,8 +45,17 @@ func (p progressBar) line(round uint64, got, of int) {
 	if p.live {
 		fmt.Fprint(p.w, "\r")
 	}
-	fmt.Fprintf(p.w, "round %d/%d [%s%s] %d/%d updates", round, p.rounds,
+	fmt.Fprintf(p.w, "%s [%s%s] %d/%d updates", p.label(round),
 		strings.Repeat("█", filled), strings.Repeat("░", width-filled), got, of)
+}
+
+// label names the round, out of the rounds planned while it is one of them: a round that fails
+// to start still takes its number, so later ones count past the plan.
+func (p progressBar) label(round uint64) string {
+	if round > uint64(p.rounds) {
+		return fmt.Sprintf("round %d", round)
+	}
+	return fmt.Sprintf("round %d/%d", round, p.rounds)
 }
 
 func (p progressBar) done(round uint64, got, of int, d time.Duration, loss, epsilon float64) {
@@ -71,5 +80,5 @@ func (p progressBar) failed(round uint64, err error) {
 	if p.live {
 		fmt.Fprint(p.w, "\r")
 	}
-	fmt.Fprintf(p.w, "round %d/%d failed: %v\n", round, p.rounds, err)
+	fmt.Fprintf(p.w, "%s failed: %v\n", p.label(round), err)
 }
