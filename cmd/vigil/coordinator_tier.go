@@ -14,6 +14,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -97,8 +98,9 @@ func (t tierFlags) open(ctx context.Context, org, stateDir, model string, log *s
 	// frontend or the leader to another server within about 10 s, not the client's default of
 	// 4 minutes (TestTierLeaderLosesItsServer: a device's update refused past the round's
 	// deadline).
-	alive := []nats.Option{nats.PingInterval(tierPingInterval), nats.MaxPingsOutstanding(2)}
-	opts := append([]nats.Option{nats.Name("vigil coordinator"), nats.MaxReconnects(-1), nats.ReconnectWait(250 * time.Millisecond), nats.Secure(clientTLS)}, alive...)
+	base := []nats.Option{nats.Name("vigil coordinator"), nats.MaxReconnects(-1), nats.ReconnectWait(250 * time.Millisecond),
+		nats.PingInterval(tierPingInterval), nats.MaxPingsOutstanding(2)}
+	opts := append(slices.Clip(base), nats.Secure(clientTLS))
 	out := &tier{close: func() {}}
 	var embedded *cluster.Embedded
 	url, replicas := t.nats, t.replicas
@@ -116,7 +118,7 @@ func (t tierFlags) open(ctx context.Context, org, stateDir, model string, log *s
 		out.close = func() { srv.Close() }
 		// The leader reaches its own server in memory: TLS and a socket would cost it about a
 		// quarter more CPU per update stored and followed (BenchmarkTier100k).
-		opts = append([]nats.Option{nats.Name("vigil coordinator"), nats.MaxReconnects(-1), nats.ReconnectWait(250 * time.Millisecond), nats.Token(token)}, alive...)
+		opts = append(slices.Clip(base), nats.Token(token))
 	} else if t.tokenFile != "" {
 		token, err := t.token(stateDir, false)
 		if err != nil {
