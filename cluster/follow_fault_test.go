@@ -14,10 +14,11 @@ import (
 )
 
 // TestFollowAfterServerRestart kills the server leading a round's stream after its first
-// update, stores more on the two left, brings the killed server back on its old store, and
-// only then closes the round: every follower of the closed round, started at once and
-// repeatedly, must deliver every update. (A follower that judged the end of the round by its
-// consumer's own count once stopped after the first update here.)
+// update, stores more on the two left and brings the killed server back on its old store.
+// Every follower, started at once and repeatedly, must deliver every update, while the round
+// is open (a consumer on the replica catching up stayed quiet for tens of seconds) and after
+// it is closed (a follower that judged the end of the round by its consumer's own count once
+// stopped after the first update here).
 func TestFollowAfterServerRestart(t *testing.T) {
 	c := natstest.StartCluster(t, 3)
 	nc, err := nats.Connect(strings.Join(c.URLs(), ","), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
@@ -37,6 +38,13 @@ func TestFollowAfterServerRestart(t *testing.T) {
 	if err := c.Restart(leader); err != nil {
 		t.Fatal(err)
 	}
+	for i := range 5 {
+		got := followedOpen(t, tier, 1, len(want), 3*followStall)
+		slices.Sort(got)
+		if !slices.Equal(got, want) {
+			t.Fatalf("follow %d of the open round delivered %q within %v, want %q", i+1, got, 3*followStall, want)
+		}
+	}
 	if _, err := tier.Close(ctx, 1); err != nil {
 		t.Fatal(err)
 	}
@@ -47,6 +55,27 @@ func TestFollowAfterServerRestart(t *testing.T) {
 			t.Fatalf("follow %d of the closed round delivered %q, want %q", i+1, got, want)
 		}
 	}
+}
+
+// followedOpen follows an open round until n updates are delivered or the time is up, and
+// returns the devices delivered.
+func followedOpen(t *testing.T, tier *Tier, round uint64, n int, within time.Duration) []string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), within)
+	defer cancel()
+	var got []string
+	errEnough := errors.New("enough")
+	err := tier.Follow(ctx, round, func(u Update) error {
+		got = append(got, u.Device)
+		if len(got) == n {
+			return errEnough
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errEnough) && !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatal(err)
+	}
+	return got
 }
 
 // roundOfOne opens a tier replicated to three servers over nc, with round 1 planned and device

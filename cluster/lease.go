@@ -80,18 +80,24 @@ func (l *Lease) Holder(ctx context.Context) (string, error) {
 	return string(e.Value()), nil
 }
 
-// Acquire takes the lease, waiting, polling every poll, while someone else holds it.
+// Acquire takes the lease, waiting, polling every poll, while someone else holds it or the
+// servers do not answer (as while they elect leaders).
 func (l *Lease) Acquire(ctx context.Context, poll time.Duration) error {
 	for {
 		sent := time.Now()
-		rev, err := l.kv.Create(ctx, l.key, []byte(l.holder), jetstream.KeyTTL(l.ttl))
+		actx, cancel := context.WithTimeout(ctx, acquireAttempt)
+		rev, err := l.kv.Create(actx, l.key, []byte(l.holder), jetstream.KeyTTL(l.ttl))
+		cancel()
 		if err == nil {
 			l.mu.Lock()
 			l.rev, l.renewed = rev, sent
 			l.mu.Unlock()
 			return nil
 		}
-		if !errors.Is(err, jetstream.ErrKeyExists) {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if !errors.Is(err, jetstream.ErrKeyExists) && !Temporary(err) {
 			return fmt.Errorf("cluster: take the lease: %w", err)
 		}
 		select {
@@ -101,6 +107,9 @@ func (l *Lease) Acquire(ctx context.Context, poll time.Duration) error {
 		}
 	}
 }
+
+// acquireAttempt bounds one attempt to take the lease.
+const acquireAttempt = 5 * time.Second
 
 // Renew extends the lease by its TTL. It returns ErrLeaseLost if someone else holds it, or if
 // half the TTL passed since the last renewal without one succeeding: past that point the

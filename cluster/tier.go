@@ -38,8 +38,12 @@ const (
 const MaxUpdateBytes = 8 << 20
 
 // followPoll is how long Follow waits for an update before it looks whether the round was
-// sealed.
-const followPoll = 100 * time.Millisecond
+// sealed, and followStall how long its consumer may stay quiet while the stream's leader
+// holds more.
+const (
+	followPoll  = 100 * time.Millisecond
+	followStall = 2 * time.Second
+)
 
 // Config says how the tier's streams and bucket are created.
 type Config struct {
@@ -206,7 +210,7 @@ func (t *Tier) Close(ctx context.Context, round uint64) (uint64, error) {
 		actx, cancel := context.WithTimeout(ctx, closeAttempt)
 		seq, err := t.close(actx, round)
 		cancel()
-		if err == nil || ctx.Err() != nil || !(errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) || errors.Is(err, nats.ErrNoResponders)) {
+		if err == nil || ctx.Err() != nil || !Temporary(err) {
 			return seq, err
 		}
 		select {
@@ -252,6 +256,11 @@ type Update struct {
 // starting with the first, and returns nil once the round is closed and every update in it
 // delivered. It waits for updates and for the close until ctx ends. An error from fn stops it
 // and is returned.
+//
+// Updates come from a consumer, which may live on a replica that lags the stream's leader
+// (for tens of seconds after a server restarts or freezes): when it has been quiet for
+// followStall while the leader holds more, or the round is sealed, the rest is read from the
+// leader.
 func (t *Tier) Follow(ctx context.Context, round uint64, fn func(Update) error) error {
 	s, err := t.js.Stream(ctx, t.StreamName(round))
 	if err != nil {
@@ -269,22 +278,35 @@ func (t *Tier) Follow(ctx context.Context, round uint64, fn func(Update) error) 
 		return fmt.Errorf("cluster: follow round %d: %w", round, err)
 	}
 	defer it.Stop()
-	var delivered uint64 // the stream sequence of the last update delivered
+	var (
+		read   uint64 // the stream sequence up to which updates were delivered
+		active = time.Now()
+	)
+	catchUp := func(last uint64) error {
+		if err := readStored(ctx, s, prefix, read+1, last, fn); err != nil {
+			return err
+		}
+		read, active = last, time.Now()
+		return nil
+	}
 	for {
 		m, err := it.Next(jetstream.NextMaxWait(followPoll))
 		switch {
 		case ctx.Err() != nil:
 			return ctx.Err()
 		case errors.Is(err, nats.ErrTimeout) || errors.Is(err, context.DeadlineExceeded):
-			// Nothing arrived: done if the stream is sealed and its last update is one this
-			// loop delivered. Both are asked of the stream's leader. The consumer's own count
-			// will not do: an ephemeral consumer may live on a replica still catching up
-			// after a restart, which counts nothing pending while the leader holds more.
+			// Both are asked of the stream's leader: the consumer's own count will not do,
+			// as it counts nothing pending on a replica still catching up.
 			info, err := s.Info(ctx)
 			if err != nil {
 				return fmt.Errorf("cluster: follow round %d: %w", round, err)
 			}
 			if !info.Config.Sealed {
+				if stored := info.State.LastSeq; stored > read && time.Since(active) > followStall {
+					if err := catchUp(stored); err != nil {
+						return err
+					}
+				}
 				continue
 			}
 			last, err := s.GetLastMsgForSubject(ctx, prefix+"*")
@@ -293,13 +315,11 @@ func (t *Tier) Follow(ctx context.Context, round uint64, fn func(Update) error) 
 				return nil // a round without updates
 			case err != nil:
 				return fmt.Errorf("cluster: follow round %d: %w", round, err)
-			case last.Sequence <= delivered:
+			case last.Sequence <= read:
 				return nil
 			}
-			// The round is sealed, so what follows delivered is fixed, and the consumer has
-			// gone quiet short of it (on a lagging replica, it can stay quiet for tens of
-			// seconds): the rest is read from the leader, in order.
-			return readSealed(ctx, s, prefix, delivered+1, last.Sequence, fn)
+			// The round is sealed, so what follows is fixed.
+			return catchUp(last.Sequence)
 		case err != nil:
 			return fmt.Errorf("cluster: follow round %d: %w", round, err)
 		}
@@ -307,20 +327,23 @@ func (t *Tier) Follow(ctx context.Context, round uint64, fn func(Update) error) 
 		if err != nil {
 			return fmt.Errorf("cluster: follow round %d: %w", round, err)
 		}
+		if meta.Sequence.Stream <= read {
+			continue // read from the leader already
+		}
 		device, err := untoken(strings.TrimPrefix(m.Subject(), prefix))
 		if err != nil {
 			return fmt.Errorf("cluster: follow round %d: subject %q: %w", round, m.Subject(), err)
 		}
-		delivered = meta.Sequence.Stream
-		if err := fn(Update{Device: device, Seq: delivered, Stored: meta.Timestamp, Data: m.Data()}); err != nil {
+		read, active = meta.Sequence.Stream, time.Now()
+		if err := fn(Update{Device: device, Seq: read, Stored: meta.Timestamp, Data: m.Data()}); err != nil {
 			return err
 		}
 	}
 }
 
-// readSealed calls fn with each update stored at sequences from to last of a sealed round's
-// stream, asking the stream's leader for each.
-func readSealed(ctx context.Context, s jetstream.Stream, prefix string, from, last uint64, fn func(Update) error) error {
+// readStored calls fn with each update stored at sequences from to last of a round's stream,
+// asking the stream's leader for each.
+func readStored(ctx context.Context, s jetstream.Stream, prefix string, from, last uint64, fn func(Update) error) error {
 	for seq := from; seq <= last; seq++ {
 		m, err := s.GetMsg(ctx, seq)
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
@@ -392,6 +415,19 @@ func (t *Tier) DeleteDevice(ctx context.Context, id string) error {
 func (t *Tier) deviceKey(id string) string {
 	return t.model + "." + hex.EncodeToString([]byte(id))
 }
+
+// Temporary reports whether err is what a JetStream request gets while the servers elect a
+// leader, or while the one it went to cannot answer: the same request may succeed later.
+func Temporary(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
+		errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse) ||
+		errors.As(err, &apiErr) && apiErr.ErrorCode == jetstreamUnavailable
+}
+
+// jetstreamUnavailable is the servers' error code for "JetStream system temporarily
+// unavailable", as while they have no meta leader.
+const jetstreamUnavailable jetstream.ErrorCode = 10008
 
 // wrongLastSequence reports whether err is a compare-and-set conflict; replicated streams
 // report it with a code of their own.

@@ -245,29 +245,29 @@ func runFrontend(ctx context.Context, f coordinatorFlags, stdout io.Writer, logg
 
 // lead takes the round leader's lease of the tier, waiting as a standby while another
 // coordinator holds it, and returns a context that ends when the lease is lost (its cause is
-// then cluster.ErrLeaseLost) and a function giving the lease up.
+// then cluster.ErrLeaseLost) and a function giving the lease up. A standby waits out the tier
+// being unavailable too: it takes over just when the leader's server fails, and the servers
+// left are electing leaders.
 func (t *tier) lead(ctx context.Context, ttl time.Duration, stdout io.Writer) (context.Context, *cluster.Lease, func(), error) {
-	host, _ := os.Hostname()
-	nc, err := t.dial()
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	own, err := cluster.Open(ctx, nc, t.cfg)
-	if err != nil {
-		nc.Close()
-		return nil, nil, nil, err
-	}
-	lease, err := own.Lease(ctx, fmt.Sprintf("%s pid %d", host, os.Getpid()), ttl)
-	if err != nil {
-		nc.Close()
-		return nil, nil, nil, err
-	}
-	if holder, err := lease.Holder(ctx); err == nil && holder != "" {
-		fmt.Fprintf(stdout, "standby: waiting for the round leader's lease, held by %s\n", holder)
-	}
-	if err := lease.Acquire(ctx, min(time.Second, ttl/4)); err != nil {
-		nc.Close()
-		return nil, nil, nil, err
+	var (
+		nc    *nats.Conn
+		lease *cluster.Lease
+		err   error
+	)
+	for said := false; ; said = true {
+		nc, lease, err = t.acquire(ctx, ttl, stdout, said)
+		if err == nil {
+			break
+		}
+		if !cluster.Temporary(err) || ctx.Err() != nil {
+			return nil, nil, nil, err
+		}
+		fmt.Fprintf(stdout, "standby: the tier is unavailable (%v); trying again\n", err)
+		select {
+		case <-ctx.Done():
+			return nil, nil, nil, ctx.Err()
+		case <-time.After(time.Second):
+		}
 	}
 	leadCtx, stepDown := context.WithCancelCause(ctx)
 	held := make(chan struct{})
@@ -287,6 +287,46 @@ func (t *tier) lead(ctx context.Context, ttl time.Duration, stdout io.Writer) (c
 	}
 	return leadCtx, lease, release, nil
 }
+
+// acquire connects to the tier and waits for the round leader's lease; said is whether the
+// standby already said whom it waits for.
+func (t *tier) acquire(ctx context.Context, ttl time.Duration, stdout io.Writer, said bool) (*nats.Conn, *cluster.Lease, error) {
+	host, _ := os.Hostname()
+	nc, err := t.dial()
+	if err != nil {
+		return nil, nil, err
+	}
+	lease, err := t.lease(ctx, nc, fmt.Sprintf("%s pid %d", host, os.Getpid()), ttl, stdout, said)
+	if err == nil {
+		err = lease.Acquire(ctx, min(time.Second, ttl/4))
+	}
+	if err != nil {
+		nc.Close()
+		return nil, nil, err
+	}
+	return nc, lease, nil
+}
+
+// lease opens the round leader's lease over nc, within leaseAttempt.
+func (t *tier) lease(ctx context.Context, nc *nats.Conn, holder string, ttl time.Duration, stdout io.Writer, said bool) (*cluster.Lease, error) {
+	ctx, cancel := context.WithTimeout(ctx, leaseAttempt)
+	defer cancel()
+	own, err := cluster.Open(ctx, nc, t.cfg)
+	if err != nil {
+		return nil, err
+	}
+	lease, err := own.Lease(ctx, holder, ttl)
+	if err != nil {
+		return nil, err
+	}
+	if h, err := lease.Holder(ctx); err == nil && h != "" && !said {
+		fmt.Fprintf(stdout, "standby: waiting for the round leader's lease, held by %s\n", h)
+	}
+	return lease, nil
+}
+
+// leaseAttempt bounds one attempt to open the lease.
+const leaseAttempt = 10 * time.Second
 
 // lockState takes the state directory's lock for as long as the coordinator runs, waiting
 // while another process holds it: a leader frozen past its lease still holds it until it wakes,

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/vigilauth/vigil/cluster"
 	"github.com/vigilauth/vigil/internal/natstest"
 	"github.com/vigilauth/vigil/pki"
@@ -108,4 +110,53 @@ func TestFrontendOnTLSCluster(t *testing.T) {
 			t.Fatalf("error %v does not name --nats-ca", err)
 		}
 	})
+}
+
+// TestStandbyWaitsOutTheTier starts a standby while two of the tier's three servers are frozen,
+// so JetStream has no quorum and answers nothing: as when the leader's server fails and the
+// others elect leaders, the standby must say so and keep trying, not exit, and take the lease
+// once the servers are back.
+func TestStandbyWaitsOutTheTier(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts nats-server processes")
+	}
+	nodes := natstest.StartCluster(t, 3)
+	var thaws []func() error
+	for i := 1; i < 3; i++ {
+		thaw, err := nodes.Freeze(i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer thaw()
+		thaws = append(thaws, thaw)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	tr := &tier{cfg: cluster.Config{Model: "keystroke-ae", Replicas: 3}, dial: func() (*nats.Conn, error) {
+		return nats.Connect(nodes.URL(0), nats.Timeout(time.Second))
+	}}
+	var out syncBuffer
+	led := make(chan error, 1)
+	go func() {
+		_, _, release, err := tr.lead(ctx, 3*time.Second, &out)
+		if err == nil {
+			release()
+		}
+		led <- err
+	}()
+	for !strings.Contains(out.String(), "standby: the tier is unavailable") {
+		select {
+		case err := <-led:
+			t.Fatalf("lead returned %v without the tier; output:\n%s", err, out.String())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	for _, thaw := range thaws {
+		if err := thaw(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := <-led; err != nil {
+		t.Fatalf("lead after the servers came back: %v; output:\n%s", err, out.String())
+	}
 }

@@ -99,20 +99,20 @@ func enrolFlags(t *testing.T, orgDir, addr, device string) []string {
 }
 
 // startProcess starts `vigil args...` and returns it with its stdout lines.
-func startProcess(t *testing.T, ctx context.Context, args ...string) (*exec.Cmd, *lineWaiter, *bytes.Buffer) {
+func startProcess(t *testing.T, ctx context.Context, args ...string) (*exec.Cmd, *lineWaiter, *syncBuffer) {
 	t.Helper()
 	c := vigilCmd(ctx, args...)
 	out, err := c.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stderr bytes.Buffer
-	c.Stderr = &stderr
+	stderr := new(syncBuffer)
+	c.Stderr = stderr
 	if err := c.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Process.Kill(); c.Wait() })
-	return c, watch(t, out), &stderr
+	return c, watch(t, out), stderr
 }
 
 // startAuthority runs the organisation's enrolment authority as its own process and returns

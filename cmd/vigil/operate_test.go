@@ -148,7 +148,7 @@ func TestOperatorWalkthrough(t *testing.T) {
 	}()
 
 	var clients []*exec.Cmd
-	var errs []*bytes.Buffer
+	var errs []*syncBuffer
 	var outs []*lineWaiter
 	for i := 1; i <= 3; i++ {
 		id := fmt.Sprintf("d%d", i)

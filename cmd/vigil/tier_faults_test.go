@@ -165,9 +165,14 @@ func TestTierLeaderLosesItsServer(t *testing.T) {
 	// The last --nats wins: the leader starts on server 0.
 	leader, leaderOut, leaderErr := startProcess(t, ctx, o.coordinatorArgs(o.addr, "--lease-ttl", "3s", "--nats", o.nodes.URL(0))...)
 	leaderOut.wait(t, "coordinator listening on ")
-	_, standbyOut, _ := startProcess(t, ctx, o.coordinatorArgs(freeAddr(t), "--lease-ttl", "3s")...)
+	_, standbyOut, standbyErr := startProcess(t, ctx, o.coordinatorArgs(freeAddr(t), "--lease-ttl", "3s", "--log-level", "info")...)
 	standbyOut.wait(t, "standby: waiting for the state directory")
-	_, feOut, _ := startProcess(t, ctx, "coordinator", "--frontend", "--org", o.orgDir, "--nats", o.urls, "--listen", "127.0.0.1:0", "--log-level", "warn")
+	_, feOut, feErr := startProcess(t, ctx, "coordinator", "--frontend", "--org", o.orgDir, "--nats", o.urls, "--listen", "127.0.0.1:0", "--log-level", "info")
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("the standby's log:\n%s\nthe frontend's log:\n%s", standbyErr, feErr)
+		}
+	})
 	frontend := strings.Fields(feOut.wait(t, "frontend listening on "))[0]
 
 	devices := tierDevices(t, ctx, o.orgDir, o.enrolAddr, o.addr, 4)
