@@ -146,12 +146,40 @@ func (t tierFlags) open(ctx context.Context, org, stateDir, model string, log *s
 	}
 	stopServer := out.close
 	out.close = func() { nc.Close(); stopServer() }
-	if out.tier, err = cluster.Open(ctx, nc, out.cfg); err != nil {
+	err = untilAnswered(ctx, func(err error) { log.Warn("the tier does not answer; trying again", "err", err) }, func(ctx context.Context) error {
+		out.tier, err = cluster.Open(ctx, nc, out.cfg)
+		return err
+	})
+	if err != nil {
 		out.close()
 		return nil, fmt.Errorf("--nats %s: %w", t.nats, err)
 	}
 	return out, nil
 }
+
+// untilAnswered calls fn until it succeeds, fails for another reason than the tier not
+// answering, or ctx ends, each attempt within tierAttempt and a second apart, and tells
+// waiting of each failure it tries again after. A coordinator starts, or a standby takes over,
+// just as a server fails, while the others elect leaders.
+func untilAnswered(ctx context.Context, waiting func(error), fn func(context.Context) error) error {
+	for {
+		actx, cancel := context.WithTimeout(ctx, tierAttempt)
+		err := fn(actx)
+		cancel()
+		if err == nil || ctx.Err() != nil || !cluster.Temporary(err) {
+			return err
+		}
+		waiting(err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// tierAttempt bounds one attempt to open the tier or the lease.
+const tierAttempt = 10 * time.Second
 
 // token reads the servers' token; for the embedded server it is created at the first start.
 func (t tierFlags) token(stateDir string, create bool) (string, error) {
@@ -244,30 +272,32 @@ func runFrontend(ctx context.Context, f coordinatorFlags, stdout io.Writer, logg
 }
 
 // lead takes the round leader's lease of the tier, waiting as a standby while another
-// coordinator holds it, and returns a context that ends when the lease is lost (its cause is
-// then cluster.ErrLeaseLost) and a function giving the lease up. A standby waits out the tier
-// being unavailable too: it takes over just when the leader's server fails, and the servers
-// left are electing leaders.
+// coordinator holds it or the tier does not answer, and returns a context that ends when the
+// lease is lost (its cause is then cluster.ErrLeaseLost) and a function giving the lease up.
 func (t *tier) lead(ctx context.Context, ttl time.Duration, stdout io.Writer) (context.Context, *cluster.Lease, func(), error) {
-	var (
-		nc    *nats.Conn
-		lease *cluster.Lease
-		err   error
-	)
-	for said := false; ; said = true {
-		nc, lease, err = t.acquire(ctx, ttl, stdout, said)
-		if err == nil {
-			break
+	host, _ := os.Hostname()
+	nc, err := t.dial()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	var lease *cluster.Lease
+	err = untilAnswered(ctx, func(err error) { fmt.Fprintf(stdout, "standby: the tier does not answer (%v); trying again\n", err) }, func(ctx context.Context) error {
+		own, err := cluster.Open(ctx, nc, t.cfg)
+		if err != nil {
+			return err
 		}
-		if !cluster.Temporary(err) || ctx.Err() != nil {
-			return nil, nil, nil, err
+		lease, err = own.Lease(ctx, fmt.Sprintf("%s pid %d", host, os.Getpid()), ttl)
+		return err
+	})
+	if err == nil {
+		if holder, err := lease.Holder(ctx); err == nil && holder != "" {
+			fmt.Fprintf(stdout, "standby: waiting for the round leader's lease, held by %s\n", holder)
 		}
-		fmt.Fprintf(stdout, "standby: the tier is unavailable (%v); trying again\n", err)
-		select {
-		case <-ctx.Done():
-			return nil, nil, nil, ctx.Err()
-		case <-time.After(time.Second):
-		}
+		err = lease.Acquire(ctx, min(time.Second, ttl/4))
+	}
+	if err != nil {
+		nc.Close()
+		return nil, nil, nil, err
 	}
 	leadCtx, stepDown := context.WithCancelCause(ctx)
 	held := make(chan struct{})
@@ -287,46 +317,6 @@ func (t *tier) lead(ctx context.Context, ttl time.Duration, stdout io.Writer) (c
 	}
 	return leadCtx, lease, release, nil
 }
-
-// acquire connects to the tier and waits for the round leader's lease; said is whether the
-// standby already said whom it waits for.
-func (t *tier) acquire(ctx context.Context, ttl time.Duration, stdout io.Writer, said bool) (*nats.Conn, *cluster.Lease, error) {
-	host, _ := os.Hostname()
-	nc, err := t.dial()
-	if err != nil {
-		return nil, nil, err
-	}
-	lease, err := t.lease(ctx, nc, fmt.Sprintf("%s pid %d", host, os.Getpid()), ttl, stdout, said)
-	if err == nil {
-		err = lease.Acquire(ctx, min(time.Second, ttl/4))
-	}
-	if err != nil {
-		nc.Close()
-		return nil, nil, err
-	}
-	return nc, lease, nil
-}
-
-// lease opens the round leader's lease over nc, within leaseAttempt.
-func (t *tier) lease(ctx context.Context, nc *nats.Conn, holder string, ttl time.Duration, stdout io.Writer, said bool) (*cluster.Lease, error) {
-	ctx, cancel := context.WithTimeout(ctx, leaseAttempt)
-	defer cancel()
-	own, err := cluster.Open(ctx, nc, t.cfg)
-	if err != nil {
-		return nil, err
-	}
-	lease, err := own.Lease(ctx, holder, ttl)
-	if err != nil {
-		return nil, err
-	}
-	if h, err := lease.Holder(ctx); err == nil && h != "" && !said {
-		fmt.Fprintf(stdout, "standby: waiting for the round leader's lease, held by %s\n", h)
-	}
-	return lease, nil
-}
-
-// leaseAttempt bounds one attempt to open the lease.
-const leaseAttempt = 10 * time.Second
 
 // lockState takes the state directory's lock for as long as the coordinator runs, waiting
 // while another process holds it: a leader frozen past its lease still holds it until it wakes,

@@ -144,7 +144,7 @@ func TestStandbyWaitsOutTheTier(t *testing.T) {
 		}
 		led <- err
 	}()
-	for !strings.Contains(out.String(), "standby: the tier is unavailable") {
+	for !strings.Contains(out.String(), "standby: the tier does not answer") {
 		select {
 		case err := <-led:
 			t.Fatalf("lead returned %v without the tier; output:\n%s", err, out.String())

@@ -147,18 +147,40 @@ func TestTierLeaderStepsDown(t *testing.T) {
 	chargedOnce(t, dir)
 }
 
-// TestTierLeaderLosesItsServer freezes (SIGSTOP: hung, or cut off by the network) the
-// nats-server the round leader is connected to, in the middle of a round. Its connection stays
-// open and nothing answers, so the leader cannot renew its lease: it steps down and exits. The
-// standby takes over, and the frontend, connected elsewhere or moving there, stores the rest
-// while the round's stream elects a leader among the two servers left (the devices retry, as
-// real ones do). The round is released with all four updates, charged once. (Stopping that
-// server instead, SIGTERM, the leader's client moves to the servers the cluster advertises and
-// the leader keeps its lease.)
+// TestTierLeaderLosesItsServer takes the nats-server the round leader is connected to away in
+// the middle of a round, two updates in, and the round must still be released with all four
+// updates, charged once, the devices retrying through one frontend as real ones do:
+//
+//   - frozen (SIGSTOP: hung, or cut off by the network): its connections stay open and nothing
+//     answers, so the leader cannot renew its lease; it steps down and exits, and the standby
+//     takes over while the round's stream elects a leader among the two servers left;
+//   - stopped (SIGTERM): the leader's client moves to the servers the cluster advertises and the
+//     leader keeps its lease and releases the round itself.
 func TestTierLeaderLosesItsServer(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts and stops processes")
 	}
+	for _, tc := range []struct {
+		name      string
+		lose      func(*natstest.Cluster) error
+		stepsDown bool
+	}{
+		{"frozen", func(c *natstest.Cluster) error {
+			thaw, err := c.Freeze(0)
+			if err == nil {
+				t.Cleanup(func() { thaw() })
+			}
+			return err
+		}, true},
+		{"stopped", func(c *natstest.Cluster) error { return c.Stop(0) }, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			leaderLosesItsServer(t, tc.lose, tc.stepsDown)
+		})
+	}
+}
+
+func leaderLosesItsServer(t *testing.T, lose func(*natstest.Cluster) error, stepsDown bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	o := newTierOrg(t, ctx)
@@ -170,7 +192,7 @@ func TestTierLeaderLosesItsServer(t *testing.T) {
 	_, feOut, feErr := startProcess(t, ctx, "coordinator", "--frontend", "--org", o.orgDir, "--nats", o.urls, "--listen", "127.0.0.1:0", "--log-level", "info")
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("the standby's log:\n%s\nthe frontend's log:\n%s", standbyErr, feErr)
+			t.Logf("the leader's log:\n%s\nthe standby's log:\n%s\nthe frontend's log:\n%s", leaderErr, standbyErr, feErr)
 		}
 	})
 	frontend := strings.Fields(feOut.wait(t, "frontend listening on "))[0]
@@ -191,29 +213,31 @@ func TestTierLeaderLosesItsServer(t *testing.T) {
 	submit(0)
 	submit(1)
 
-	thaw, err := o.nodes.Freeze(0)
-	if err != nil {
+	if err := lose(o.nodes); err != nil {
 		t.Fatal(err)
 	}
-	defer thaw()
-	exited := make(chan error, 1)
-	go func() { exited <- leader.Wait() }()
-	select {
-	case err := <-exited:
-		if err == nil {
-			t.Fatal("the leader exited cleanly without its server; want an error")
+	releaser := leaderOut
+	if stepsDown {
+		exited := make(chan error, 1)
+		go func() { exited <- leader.Wait() }()
+		select {
+		case err := <-exited:
+			if err == nil {
+				t.Fatal("the leader exited cleanly without its server; want an error")
+			}
+		case <-time.After(30 * time.Second):
+			leader.Process.Kill()
+			t.Fatalf("the leader still runs 30 s after its only server stopped answering:\n%s", leaderErr.String())
 		}
-	case <-time.After(30 * time.Second):
-		leader.Process.Kill()
-		t.Fatalf("the leader still runs 30 s after its only server stopped:\n%s", leaderErr.String())
+		if !strings.Contains(leaderErr.String(), "stepped down") {
+			t.Fatalf("the old leader's error does not say it stepped down:\n%s", leaderErr.String())
+		}
+		standbyOut.wait(t, "coordinator listening on ")
+		releaser = standbyOut
 	}
-	if !strings.Contains(leaderErr.String(), "stepped down") {
-		t.Fatalf("the old leader's error does not say it stepped down:\n%s", leaderErr.String())
-	}
-	standbyOut.wait(t, "coordinator listening on ")
 	submit(2)
 	submit(3)
-	standbyOut.wait(t, "stopped after 1 rounds")
+	releaser.wait(t, "stopped after 1 rounds")
 	chargedOnce(t, o.dir)
 }
 
