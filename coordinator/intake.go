@@ -195,8 +195,8 @@ func (c *Coordinator) addFollowed(f *followed) {
 		// leader's clock, decides which updates are in.
 		at := f.u.Stored
 		c.mu.Lock()
-		if rs, ok := c.engine.State(); ok && at.After(rs.Deadline) {
-			at = rs.Deadline
+		if deadline, ok := c.engine.Deadline(); ok && at.After(deadline) {
+			at = deadline
 		}
 		c.mu.Unlock()
 		var n int
@@ -353,8 +353,24 @@ func (c *Coordinator) syncDevices(ctx context.Context) {
 
 // startIntake serves the open round through the tier, or aborts it: no device could hand in
 // an update without its plan.
+//
+// A leader that just took over resumes the round while the tier's servers may still be
+// electing leaders: while the tier does not answer it tries again, until the round's deadline.
 func (c *Coordinator) startIntake(ctx context.Context) {
-	if err := c.serveIntake(ctx); err != nil {
+	c.mu.Lock()
+	id := c.engine.Current()
+	deadline, _ := c.engine.Deadline()
+	c.mu.Unlock()
+	err := c.serveIntake(ctx)
+	for err != nil && cluster.Temporary(err) && ctx.Err() == nil && c.cfg.Now().Before(deadline) {
+		c.log.Warn("the tier does not answer; trying again", "round", id, "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+		err = c.serveIntake(ctx)
+	}
+	if err != nil {
 		if ctx.Err() != nil {
 			return // stopping: the round resumes at the next start
 		}

@@ -310,9 +310,13 @@ func (t *tier) lead(ctx context.Context, ttl time.Duration, stdout io.Writer) (c
 	release := func() {
 		stepDown(context.Canceled)
 		<-held
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		lease.Release(rctx)
+		// A lease already lost is not given up: the servers that did not answer its renewal
+		// would not answer this either, and the standby waits for the state directory.
+		if lease.Valid() == nil {
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			lease.Release(rctx)
+		}
 		nc.Close()
 	}
 	return leadCtx, lease, release, nil

@@ -216,6 +216,7 @@ func leaderLosesItsServer(t *testing.T, lose func(*natstest.Cluster) error, step
 	if err := lose(o.nodes); err != nil {
 		t.Fatal(err)
 	}
+	lost := time.Now()
 	releaser := leaderOut
 	if stepsDown {
 		exited := make(chan error, 1)
@@ -226,18 +227,24 @@ func leaderLosesItsServer(t *testing.T, lose func(*natstest.Cluster) error, step
 				t.Fatal("the leader exited cleanly without its server; want an error")
 			}
 		case <-time.After(30 * time.Second):
-			leader.Process.Kill()
-			t.Fatalf("the leader still runs 30 s after its only server stopped answering:\n%s", leaderErr.String())
+			// Its goroutines' stacks say where it is stuck.
+			leader.Process.Signal(syscall.SIGQUIT)
+			<-exited
+			t.Fatalf("the leader still ran 30 s after its only server stopped answering:\n%s", leaderErr.String())
 		}
 		if !strings.Contains(leaderErr.String(), "stepped down") {
 			t.Fatalf("the old leader's error does not say it stepped down:\n%s", leaderErr.String())
 		}
+		t.Logf("the leader stepped down %v after its server was lost", time.Since(lost).Round(time.Millisecond))
 		standbyOut.wait(t, "coordinator listening on ")
+		t.Logf("the standby took over after %v", time.Since(lost).Round(time.Millisecond))
 		releaser = standbyOut
 	}
 	submit(2)
 	submit(3)
+	t.Logf("the last two updates stored after %v", time.Since(lost).Round(time.Millisecond))
 	releaser.wait(t, "stopped after 1 rounds")
+	t.Logf("the round released after %v", time.Since(lost).Round(time.Millisecond))
 	chargedOnce(t, o.dir)
 }
 

@@ -143,6 +143,14 @@ func (e *Engine) Current() uint64 {
 	return e.cur.id
 }
 
+// Deadline returns the open round's deadline; false if no round is open.
+func (e *Engine) Deadline() (time.Time, bool) {
+	if e.cur == nil {
+		return time.Time{}, false
+	}
+	return e.cur.deadline, true
+}
+
 // Start opens the next round on model version base. Each enrolled device is sampled with
 // probability min(1, K/N); rnd supplies the sampling coins and the nonces and must be a
 // cryptographic source outside tests. sum receives the round's updates. If fewer than the
