@@ -64,8 +64,12 @@ type tier struct {
 	cfg  cluster.Config
 }
 
-// tierPingInterval is how often a connection to the tier checks that its server answers.
-const tierPingInterval = 5 * time.Second
+// tierPingInterval is how often a connection to the tier checks that its server answers, and
+// tierWriteTimeout how long a write to it may wait.
+const (
+	tierPingInterval = 5 * time.Second
+	tierWriteTimeout = 10 * time.Second
+)
 
 // open starts or connects to the tier's JetStream and opens model's tier on it; nil with
 // --nats off.
@@ -97,9 +101,10 @@ func (t tierFlags) open(ctx context.Context, org, stateDir, model string, log *s
 	// A server that hangs keeps its connections open: pinging every few seconds moves a
 	// frontend or the leader to another server within about 10 s, not the client's default of
 	// 4 minutes (TestTierLeaderLosesItsServer: a device's update refused past the round's
-	// deadline).
+	// deadline). A write it does not read for tierWriteTimeout closes the connection too,
+	// rather than the client's default of a minute, with the connection's lock held.
 	base := []nats.Option{nats.Name("vigil coordinator"), nats.MaxReconnects(-1), nats.ReconnectWait(250 * time.Millisecond),
-		nats.PingInterval(tierPingInterval), nats.MaxPingsOutstanding(2)}
+		nats.PingInterval(tierPingInterval), nats.MaxPingsOutstanding(2), nats.FlusherTimeout(tierWriteTimeout)}
 	opts := append(slices.Clip(base), nats.Secure(clientTLS))
 	out := &tier{close: func() {}}
 	var embedded *cluster.Embedded
