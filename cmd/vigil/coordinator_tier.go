@@ -184,7 +184,7 @@ func untilAnswered(ctx context.Context, waiting func(error), fn func(context.Con
 }
 
 // tierAttempt bounds one attempt to open the tier or the lease.
-const tierAttempt = 10 * time.Second
+const tierAttempt = 5 * time.Second
 
 // token reads the servers' token; for the embedded server it is created at the first start.
 func (t tierFlags) token(stateDir string, create bool) (string, error) {

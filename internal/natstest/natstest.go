@@ -250,6 +250,7 @@ jetstream {
   name: "vigil-test"
   listen: "127.0.0.1:%d"
   routes: [%s]%s
+  ping_interval: "2s"
 }
 `, name, port, store, clientTLS, clusterPort, strings.Join(quoteAll(routes), ", "), routeTLS)
 }
