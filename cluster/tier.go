@@ -277,7 +277,34 @@ func (t *Tier) Follow(ctx context.Context, round uint64, fn func(Update) error) 
 	if err != nil {
 		return fmt.Errorf("cluster: follow round %d: %w", round, err)
 	}
-	defer it.Stop()
+	// Next blocks well past its wait while the consumer is created again after its server
+	// went away (nats.go tries for 10 s at a time), so it runs on a goroutine of its own and
+	// the clock also says when the consumer is quiet. Stopping the iterator waits for such an
+	// attempt, so it is not waited for.
+	type next struct {
+		m   jetstream.Msg
+		err error
+	}
+	nexts, done := make(chan next), make(chan struct{})
+	defer func() {
+		close(done)
+		go it.Stop()
+	}()
+	go func() {
+		for {
+			m, err := it.Next(jetstream.NextMaxWait(followPoll))
+			select {
+			case nexts <- next{m, err}:
+			case <-done:
+				return
+			}
+			if err != nil && !timedOut(err) {
+				return
+			}
+		}
+	}()
+	quiet := time.NewTimer(followStall)
+	defer quiet.Stop()
 	var (
 		read   uint64 // the stream sequence up to which updates were delivered
 		active = time.Now()
@@ -290,11 +317,20 @@ func (t *Tier) Follow(ctx context.Context, round uint64, fn func(Update) error) 
 		return nil
 	}
 	for {
-		m, err := it.Next(jetstream.NextMaxWait(followPoll))
+		var n next
+		select {
+		case n = <-nexts:
+		case <-quiet.C:
+			n.err = nats.ErrTimeout
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		quiet.Reset(followStall)
+		m, err := n.m, n.err
 		switch {
 		case ctx.Err() != nil:
 			return ctx.Err()
-		case errors.Is(err, nats.ErrTimeout) || errors.Is(err, context.DeadlineExceeded):
+		case timedOut(err):
 			// Both are asked of the stream's leader: the consumer's own count will not do,
 			// as it counts nothing pending on a replica still catching up.
 			info, err := s.Info(ctx)
@@ -339,6 +375,10 @@ func (t *Tier) Follow(ctx context.Context, round uint64, fn func(Update) error) 
 			return err
 		}
 	}
+}
+
+func timedOut(err error) bool {
+	return errors.Is(err, nats.ErrTimeout) || errors.Is(err, context.DeadlineExceeded)
 }
 
 // readStored calls fn with each update stored at sequences from to last of a round's stream,
