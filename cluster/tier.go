@@ -377,6 +377,7 @@ func (t *Tier) Follow(ctx context.Context, round uint64, fn func(Update) error) 
 	}
 }
 
+// timedOut reports whether err is a wait that ended without an answer.
 func timedOut(err error) bool {
 	return errors.Is(err, nats.ErrTimeout) || errors.Is(err, context.DeadlineExceeded)
 }

@@ -151,7 +151,7 @@ func (t tierFlags) open(ctx context.Context, org, stateDir, model string, log *s
 	}
 	stopServer := out.close
 	out.close = func() { nc.Close(); stopServer() }
-	err = untilAnswered(ctx, func(err error) { log.Warn("the tier does not answer; trying again", "err", err) }, func(ctx context.Context) error {
+	err = untilAnswered(ctx, func(err error) { log.Warn("the tier does not answer; trying again", "err", err) }, func(ctx context.Context) (err error) {
 		out.tier, err = cluster.Open(ctx, nc, out.cfg)
 		return err
 	})
