@@ -3,8 +3,12 @@ package cluster
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 func TestLease(t *testing.T) {
@@ -74,5 +78,28 @@ func TestLease(t *testing.T) {
 	defer cancel2()
 	if err := a.Acquire(quick, 20*time.Millisecond); err != nil {
 		t.Fatalf("taking a released lease: %v", err)
+	}
+}
+
+func TestTemporary(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want bool
+	}{
+		{fmt.Errorf("bucket: %w", context.DeadlineExceeded), true},
+		{nats.ErrTimeout, true},
+		{nats.ErrNoResponders, true},
+		{jetstream.ErrNoStreamResponse, true},
+		{fmt.Errorf("cluster: %w", &jetstream.APIError{Code: 503, ErrorCode: jetstreamUnavailable}), true},
+		{&jetstream.APIError{Code: 400, ErrorCode: jetstreamNoPeers, Description: "no suitable peers for placement, peer offline"}, true},
+		{context.Canceled, false},
+		{jetstream.ErrKeyExists, false},
+		{&jetstream.APIError{Code: 400, ErrorCode: jetstream.JSErrCodeStreamWrongLastSequence}, false},
+		{jetstream.ErrJetStreamNotEnabled, false},
+		{errors.New("nats: authorization violation"), false},
+	} {
+		if got := Temporary(tc.err); got != tc.want {
+			t.Errorf("Temporary(%v) = %v, want %v", tc.err, got, tc.want)
+		}
 	}
 }

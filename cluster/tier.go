@@ -271,26 +271,27 @@ func (t *Tier) Follow(ctx context.Context, round uint64, fn func(Update) error) 
 	if err != nil {
 		return fmt.Errorf("cluster: follow round %d: %w", round, err)
 	}
-	// Four 3.4 MB updates in flight: a server drops a client with more than 64 MiB pending
-	// to it as a slow consumer.
-	it, err := cons.Messages(jetstream.PullMaxMessages(4))
-	if err != nil {
-		return fmt.Errorf("cluster: follow round %d: %w", round, err)
-	}
-	// Next blocks well past its wait while the consumer is created again after its server
-	// went away (nats.go tries for 10 s at a time), so it runs on a goroutine of its own and
-	// the clock also says when the consumer is quiet. Stopping the iterator waits for such an
-	// attempt, so it is not waited for.
+	// Creating the consumer and reading it block well past any wait while the servers elect
+	// a leader, or after the consumer's server went away (nats.go tries for 10 s at a time),
+	// so that runs on a goroutine of its own and the clock also says when it is quiet.
 	type next struct {
 		m   jetstream.Msg
 		err error
 	}
 	nexts, done := make(chan next), make(chan struct{})
-	defer func() {
-		close(done)
-		go it.Stop()
-	}()
+	defer close(done)
 	go func() {
+		// Four 3.4 MB updates in flight: a server drops a client with more than 64 MiB
+		// pending to it as a slow consumer.
+		it, err := cons.Messages(jetstream.PullMaxMessages(4))
+		if err != nil {
+			select {
+			case nexts <- next{err: err}:
+			case <-done:
+			}
+			return
+		}
+		defer it.Stop()
 		for {
 			m, err := it.Next(jetstream.NextMaxWait(followPoll))
 			select {
@@ -458,17 +459,22 @@ func (t *Tier) deviceKey(id string) string {
 }
 
 // Temporary reports whether err is what a JetStream request gets while the servers elect a
-// leader, or while the one it went to cannot answer: the same request may succeed later.
+// leader, while the one it went to cannot answer, or while too few of them are up for the
+// replicas asked: the same request may succeed later.
 func Temporary(err error) bool {
 	var apiErr *jetstream.APIError
 	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
 		errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse) ||
-		errors.As(err, &apiErr) && apiErr.ErrorCode == jetstreamUnavailable
+		errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstreamUnavailable || apiErr.ErrorCode == jetstreamNoPeers)
 }
 
-// jetstreamUnavailable is the servers' error code for "JetStream system temporarily
-// unavailable", as while they have no meta leader.
-const jetstreamUnavailable jetstream.ErrorCode = 10008
+// The servers' error codes for "JetStream system temporarily unavailable", as while they have
+// no meta leader, and for "no suitable peers for placement", as while a server that came back
+// is still counted offline.
+const (
+	jetstreamUnavailable jetstream.ErrorCode = 10008
+	jetstreamNoPeers     jetstream.ErrorCode = 10005
+)
 
 // wrongLastSequence reports whether err is a compare-and-set conflict; replicated streams
 // report it with a code of their own.
