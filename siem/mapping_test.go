@@ -137,6 +137,8 @@ func TestValidateRejects(t *testing.T) {
 		{"no status", auth, func(m map[string]any) { delete(m, "status_id") }, "status_id"},
 		{"wrong type", auth, func(m map[string]any) { m["type_uid"] = 300202 }, "type_uid"},
 		{"bad severity", auth, func(m map[string]any) { m["severity_id"] = 7 }, "severity_id"},
+		{"severity not an integer", find, func(m map[string]any) { m["severity_id"] = json.Number("43e24") }, "severity_id"},
+		{"status not an integer", find, func(m map[string]any) { m["status_id"] = 1.5 }, "status_id"},
 		{"bad status", auth, func(m map[string]any) { m["status_id"] = 3 }, "status_id 3"},
 		{"bad finding status", find, func(m map[string]any) { m["status_id"] = 7 }, "status_id 7"},
 		{"bad activity", auth, func(m map[string]any) { m["activity_id"], m["type_uid"] = 42, 300242 }, "activity_id"},

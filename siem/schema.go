@@ -178,7 +178,10 @@ func intAt(ev map[string]any, path string) (int, bool) {
 		return -1, false
 	}
 	i, err := n.Int64()
-	return int(i), err == nil
+	if err != nil {
+		return -1, false // as a missing field: 43e24 must not read as a valid 0
+	}
+	return int(i), true
 }
 
 // isOCSF1 reports whether v is an OCSF 1.x version: "1.<minor>.<patch>", perhaps with a suffix.
