@@ -162,17 +162,17 @@ func TestTierLeaderLosesItsServer(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name      string
-		lose      func(*natstest.Cluster) error
+		lose      func(*testing.T, *natstest.Cluster) error
 		stepsDown bool
 	}{
-		{"frozen", func(c *natstest.Cluster) error {
+		{"frozen", func(t *testing.T, c *natstest.Cluster) error {
 			thaw, err := c.Freeze(0)
 			if err == nil {
 				t.Cleanup(func() { thaw() })
 			}
 			return err
 		}, true},
-		{"stopped", func(c *natstest.Cluster) error { return c.Stop(0) }, false},
+		{"stopped", func(_ *testing.T, c *natstest.Cluster) error { return c.Stop(0) }, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			leaderLosesItsServer(t, tc.lose, tc.stepsDown)
@@ -180,7 +180,7 @@ func TestTierLeaderLosesItsServer(t *testing.T) {
 	}
 }
 
-func leaderLosesItsServer(t *testing.T, lose func(*natstest.Cluster) error, stepsDown bool) {
+func leaderLosesItsServer(t *testing.T, lose func(*testing.T, *natstest.Cluster) error, stepsDown bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	o := newTierOrg(t, ctx)
@@ -213,7 +213,7 @@ func leaderLosesItsServer(t *testing.T, lose func(*natstest.Cluster) error, step
 	submit(0)
 	submit(1)
 
-	if err := lose(o.nodes); err != nil {
+	if err := lose(t, o.nodes); err != nil {
 		t.Fatal(err)
 	}
 	lost := time.Now()
