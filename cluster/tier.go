@@ -205,18 +205,30 @@ const jetstreamSealed jetstream.ErrorCode = 10109
 // A JetStream API request sent while the servers elect a leader (one of them just died) can go
 // unanswered: each attempt is bounded by closeAttempt and tried again until ctx ends, which is
 // safe since sealing is idempotent.
-func (t *Tier) Close(ctx context.Context, round uint64) (uint64, error) {
+func (t *Tier) Close(ctx context.Context, round uint64) (seq uint64, err error) {
+	err = UntilAnswered(ctx, closeAttempt, closeRetry, func(error) {}, func(ctx context.Context) (err error) {
+		seq, err = t.close(ctx, round)
+		return err
+	})
+	return seq, err
+}
+
+// UntilAnswered calls fn until it succeeds, fails for another reason than the servers not
+// answering (Temporary), or ctx ends, each attempt within attempt and pause apart, and tells
+// waiting of each failure it tries again after. It returns fn's last error.
+func UntilAnswered(ctx context.Context, attempt, pause time.Duration, waiting func(error), fn func(context.Context) error) error {
 	for {
-		actx, cancel := context.WithTimeout(ctx, closeAttempt)
-		seq, err := t.close(actx, round)
+		actx, cancel := context.WithTimeout(ctx, attempt)
+		err := fn(actx)
 		cancel()
 		if err == nil || ctx.Err() != nil || !Temporary(err) {
-			return seq, err
+			return err
 		}
+		waiting(err)
 		select {
 		case <-ctx.Done():
-			return 0, err
-		case <-time.After(closeRetry):
+			return err
+		case <-time.After(pause):
 		}
 	}
 }

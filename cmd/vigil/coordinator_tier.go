@@ -151,7 +151,7 @@ func (t tierFlags) open(ctx context.Context, org, stateDir, model string, log *s
 	}
 	stopServer := out.close
 	out.close = func() { nc.Close(); stopServer() }
-	err = untilAnswered(ctx, func(err error) { log.Warn("the tier does not answer; trying again", "err", err) }, func(ctx context.Context) (err error) {
+	err = cluster.UntilAnswered(ctx, tierAttempt, tierRetry, func(err error) { log.Warn("the tier does not answer; trying again", "err", err) }, func(ctx context.Context) (err error) {
 		out.tier, err = cluster.Open(ctx, nc, out.cfg)
 		return err
 	})
@@ -162,29 +162,13 @@ func (t tierFlags) open(ctx context.Context, org, stateDir, model string, log *s
 	return out, nil
 }
 
-// untilAnswered calls fn until it succeeds, fails for another reason than the tier not
-// answering, or ctx ends, each attempt within tierAttempt and a second apart, and tells
-// waiting of each failure it tries again after. A coordinator starts, or a standby takes over,
-// just as a server fails, while the others elect leaders.
-func untilAnswered(ctx context.Context, waiting func(error), fn func(context.Context) error) error {
-	for {
-		actx, cancel := context.WithTimeout(ctx, tierAttempt)
-		err := fn(actx)
-		cancel()
-		if err == nil || ctx.Err() != nil || !cluster.Temporary(err) {
-			return err
-		}
-		waiting(err)
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(time.Second):
-		}
-	}
-}
-
-// tierAttempt bounds one attempt to open the tier or the lease.
-const tierAttempt = 5 * time.Second
+// tierAttempt bounds one attempt to open the tier or the lease, and tierRetry is the pause
+// between attempts. A coordinator starts, or a standby takes over, just as a server fails,
+// while the others elect leaders.
+const (
+	tierAttempt = 5 * time.Second
+	tierRetry   = time.Second
+)
 
 // token reads the servers' token; for the embedded server it is created at the first start.
 func (t tierFlags) token(stateDir string, create bool) (string, error) {
@@ -286,7 +270,7 @@ func (t *tier) lead(ctx context.Context, ttl time.Duration, stdout io.Writer) (c
 		return nil, nil, nil, err
 	}
 	var lease *cluster.Lease
-	err = untilAnswered(ctx, func(err error) { fmt.Fprintf(stdout, "standby: the tier does not answer (%v); trying again\n", err) }, func(ctx context.Context) error {
+	err = cluster.UntilAnswered(ctx, tierAttempt, tierRetry, func(err error) { fmt.Fprintf(stdout, "standby: the tier does not answer (%v); trying again\n", err) }, func(ctx context.Context) error {
 		own, err := cluster.Open(ctx, nc, t.cfg)
 		if err != nil {
 			return err
