@@ -43,6 +43,8 @@ const MaxUpdateBytes = 8 << 20
 const (
 	followPoll  = 100 * time.Millisecond
 	followStall = 2 * time.Second
+	// followAsk bounds one request to the stream's leader.
+	followAsk = 2 * time.Second
 )
 
 // Config says how the tier's streams and bucket are created.
@@ -274,15 +276,18 @@ type Update struct {
 // followStall while the leader holds more, or the round is sealed, the rest is read from the
 // leader.
 func (t *Tier) Follow(ctx context.Context, round uint64, fn func(Update) error) error {
-	s, err := t.js.Stream(ctx, t.StreamName(round))
+	// Each request to the stream's leader is bounded by followAsk and tried again: one sent
+	// while the servers elect a leader can go unanswered, and would hold the reader for as
+	// long as ctx allows.
+	var s jetstream.Stream
+	err := UntilAnswered(ctx, followAsk, followPoll, func(error) {}, func(ctx context.Context) (err error) {
+		s, err = t.js.Stream(ctx, t.StreamName(round))
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("cluster: follow round %d: %w", round, err)
 	}
 	prefix := t.roundSubject(round) + ".update."
-	cons, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{prefix + "*"}})
-	if err != nil {
-		return fmt.Errorf("cluster: follow round %d: %w", round, err)
-	}
 	// Creating the consumer and reading it block well past any wait while the servers elect
 	// a leader, or after the consumer's server went away (nats.go tries for 10 s at a time),
 	// so that runs on a goroutine of its own and the clock also says when it is quiet.
@@ -293,9 +298,13 @@ func (t *Tier) Follow(ctx context.Context, round uint64, fn func(Update) error) 
 	nexts, done := make(chan next), make(chan struct{})
 	defer close(done)
 	go func() {
-		// Four 3.4 MB updates in flight: a server drops a client with more than 64 MiB
-		// pending to it as a slow consumer.
-		it, err := cons.Messages(jetstream.PullMaxMessages(4))
+		cons, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{prefix + "*"}})
+		var it jetstream.MessagesContext
+		if err == nil {
+			// Four 3.4 MB updates in flight: a server drops a client with more than 64 MiB
+			// pending to it as a slow consumer.
+			it, err = cons.Messages(jetstream.PullMaxMessages(4))
+		}
 		if err != nil {
 			select {
 			case nexts <- next{err: err}:
@@ -346,7 +355,12 @@ func (t *Tier) Follow(ctx context.Context, round uint64, fn func(Update) error) 
 		case timedOut(err):
 			// Both are asked of the stream's leader: the consumer's own count will not do,
 			// as it counts nothing pending on a replica still catching up.
-			info, err := s.Info(ctx)
+			actx, cancel := context.WithTimeout(ctx, followAsk)
+			info, err := s.Info(actx)
+			cancel()
+			if err != nil && Temporary(err) && ctx.Err() == nil {
+				continue
+			}
 			if err != nil {
 				return fmt.Errorf("cluster: follow round %d: %w", round, err)
 			}
@@ -358,7 +372,11 @@ func (t *Tier) Follow(ctx context.Context, round uint64, fn func(Update) error) 
 				}
 				continue
 			}
-			last, err := s.GetLastMsgForSubject(ctx, prefix+"*")
+			var last *jetstream.RawStreamMsg
+			err = UntilAnswered(ctx, followAsk, followPoll, func(error) {}, func(ctx context.Context) (err error) {
+				last, err = s.GetLastMsgForSubject(ctx, prefix+"*")
+				return err
+			})
 			switch {
 			case errors.Is(err, jetstream.ErrMsgNotFound):
 				return nil // a round without updates
@@ -399,7 +417,11 @@ func timedOut(err error) bool {
 // asking the stream's leader for each.
 func readStored(ctx context.Context, s jetstream.Stream, prefix string, from, last uint64, fn func(Update) error) error {
 	for seq := from; seq <= last; seq++ {
-		m, err := s.GetMsg(ctx, seq)
+		var m *jetstream.RawStreamMsg
+		err := UntilAnswered(ctx, followAsk, followPoll, func(error) {}, func(ctx context.Context) (err error) {
+			m, err = s.GetMsg(ctx, seq)
+			return err
+		})
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
 			continue
 		}
