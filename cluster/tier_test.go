@@ -15,7 +15,7 @@ import (
 )
 
 // embeddedTier starts an embedded server in a temporary directory and opens a tier on it.
-func embeddedTier(t *testing.T, model string) *Tier {
+func embeddedTier(t testing.TB, model string) *Tier {
 	t.Helper()
 	ctx := context.Background()
 	srv, err := StartEmbedded(ctx, t.TempDir(), slog.New(slog.NewTextHandler(io.Discard, nil)))

@@ -1,0 +1,253 @@
+package cluster
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io/fs"
+	"maps"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/vigilauth/vigil/internal/atomicfile"
+)
+
+// machine is one coordinator's directory, with the roots a Replica keeps of it.
+type machine struct{ dir string }
+
+func newMachine(t *testing.T) machine { return machine{t.TempDir()} }
+
+func (m machine) roots() []Root {
+	return []Root{
+		{Name: "state", Dir: filepath.Join(m.dir, "state"), Local: func(rel string) bool { return rel == "lock" || strings.HasPrefix(rel, "local/") }},
+		{Name: "store", Dir: filepath.Join(m.dir, "store")},
+	}
+}
+
+func (m machine) replace(t testing.TB, rel string, data []byte) {
+	t.Helper()
+	p := filepath.Join(m.dir, rel)
+	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := atomicfile.Write(p, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (m machine) append(t testing.TB, rel string, data []byte) {
+	t.Helper()
+	f, err := os.OpenFile(filepath.Join(m.dir, rel), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.Write(data); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// files returns the replicated files: every regular file but the local ones.
+func (m machine) files(t *testing.T) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	err := filepath.WalkDir(m.dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		rel, _ := filepath.Rel(m.dir, p)
+		rel = filepath.ToSlash(rel)
+		if rel == "state/lock" || strings.HasPrefix(rel, "state/local/") || atomicfile.IsTemp(d.Name()) {
+			return nil
+		}
+		data, err := os.ReadFile(p)
+		out[rel] = string(data)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func (m machine) replica(t *testing.T, tier *Tier) *Replica {
+	t.Helper()
+	r, err := OpenReplica(context.Background(), tier, m.roots())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func sameFiles(t *testing.T, got, want map[string]string) {
+	t.Helper()
+	if !maps.Equal(got, want) {
+		for k := range maps.Keys(want) {
+			if got[k] != want[k] {
+				t.Errorf("%s: %d bytes, want %d", k, len(got[k]), len(want[k]))
+			}
+		}
+		for k := range maps.Keys(got) {
+			if _, ok := want[k]; !ok {
+				t.Errorf("%s: not in the leader's", k)
+			}
+		}
+		t.FailNow()
+	}
+}
+
+// TestReplicaCarriesStateToStandby: a standby on another machine, with a directory of its
+// own holding stale files, takes over exactly the leader's replicated files: replaced,
+// appended to, large, nested, removed; and the leader it replaced can no longer write.
+func TestReplicaCarriesStateToStandby(t *testing.T) {
+	tier := embeddedTier(t, "keystroke-ae")
+	ctx := context.Background()
+	leader, standby := newMachine(t), newMachine(t)
+
+	leader.replace(t, "state/coordinator.state", []byte("round 1"))
+	leader.append(t, "state/registry.log", []byte("device a\n"))
+	leader.replace(t, "store/models/m/v0000000001/params.f64", bytes.Repeat([]byte{1}, 100))
+	leader.replace(t, "state/lock", []byte("4242"))
+	leader.replace(t, "state/local/own", []byte("this machine's"))
+	leader.replace(t, "state/.coordinator.state.tmp-123", []byte("half written"))
+	lr := leader.replica(t, tier)
+	if restored, err := lr.TakeOver(ctx); err != nil || restored {
+		t.Fatalf("first takeover: restored %v, %v; want the local files given to the tier", restored, err)
+	}
+
+	// A second batch: an append, a replacement, a removal, a file larger than a message.
+	leader.append(t, "state/registry.log", []byte("device b\n"))
+	leader.replace(t, "state/coordinator.state", []byte("round 2"))
+	large := bytes.Repeat([]byte("0123456789abcdef"), 3*replicaChunk/16+100)
+	leader.replace(t, "store/models/m/v0000000002/params.f64", large)
+	if err := os.Remove(filepath.Join(leader.dir, "store/models/m/v0000000001/params.f64")); err != nil {
+		t.Fatal(err)
+	}
+	if err := lr.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	leader.append(t, "state/registry.log", []byte("device c\n"))
+	if err := lr.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := lr.Sync(ctx); err != nil { // nothing changed: nothing stored
+		t.Fatal(err)
+	}
+
+	standby.replace(t, "state/coordinator.state", []byte("stale"))
+	standby.replace(t, "store/models/m/v0000000009/params.f64", []byte("stale"))
+	standby.replace(t, "state/lock", []byte("7"))
+	sr := standby.replica(t, tier)
+	if restored, err := sr.TakeOver(ctx); err != nil || !restored {
+		t.Fatalf("standby's takeover: restored %v, %v", restored, err)
+	}
+	want := leader.files(t)
+	sameFiles(t, standby.files(t), want)
+	if got := want["state/registry.log"]; got != "device a\ndevice b\ndevice c\n" {
+		t.Fatalf("registry log %q", got)
+	}
+	if lock, _ := os.ReadFile(filepath.Join(standby.dir, "state/lock")); string(lock) != "7" {
+		t.Fatalf("the standby's lock was replaced: %q", lock)
+	}
+
+	// The deposed leader wakes and writes: refused, and the standby's files stay.
+	leader.replace(t, "state/coordinator.state", []byte("round 2, from a deposed leader"))
+	if err := lr.Sync(ctx); !errors.Is(err, ErrFenced) {
+		t.Fatalf("deposed leader's Sync: %v, want ErrFenced", err)
+	}
+	standby.append(t, "state/registry.log", []byte("device d\n"))
+	if err := sr.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	// The old leader comes back as the standby of the new one: it is given the new state.
+	back := leader.replica(t, tier)
+	if restored, err := back.TakeOver(ctx); err != nil || !restored {
+		t.Fatalf("takeover back: restored %v, %v", restored, err)
+	}
+	sameFiles(t, leader.files(t), standby.files(t))
+	standby.append(t, "state/registry.log", []byte("device e\n"))
+	if err := sr.Sync(ctx); !errors.Is(err, ErrFenced) {
+		t.Fatalf("second leader's Sync after the third took over: %v, want ErrFenced", err)
+	}
+}
+
+// TestReplicaSkipsInterruptedBatch: a leader fenced in the middle of a batch (its first
+// messages stored, the takeover marker before the rest) leaves the files as its previous
+// batch stored them.
+func TestReplicaSkipsInterruptedBatch(t *testing.T) {
+	tier := embeddedTier(t, "keystroke-ae")
+	ctx := context.Background()
+	leader, standby := newMachine(t), newMachine(t)
+	leader.replace(t, "state/coordinator.state", []byte("round 1"))
+	lr := leader.replica(t, tier)
+	if _, err := lr.TakeOver(ctx); err != nil {
+		t.Fatal(err)
+	}
+	before := leader.files(t)
+	// The first of a batch of three messages; the leader freezes before the others.
+	batch := nats.Header{hdrOp: {"replace"}, hdrFile: {"state/coordinator.state"}}
+	batch.Set(hdrBatch, formatBatch(lr.last+1, lr.last+3))
+	if _, err := lr.publish(ctx, lr.fileSubject("state/coordinator.state"), batch, []byte("round 2, in part")); err != nil {
+		t.Fatal(err)
+	}
+	sr := standby.replica(t, tier)
+	if _, err := sr.TakeOver(ctx); err != nil {
+		t.Fatal(err)
+	}
+	sameFiles(t, standby.files(t), before)
+	if _, err := lr.publish(ctx, lr.fileSubject("state/coordinator.state"), batch, []byte("the rest")); !errors.Is(err, ErrFenced) {
+		t.Fatalf("the rest of the batch: %v, want ErrFenced", err)
+	}
+}
+
+// TestReplicaStreamStaysSmall: a file replaced at every commit leaves one copy in the stream.
+func TestReplicaStreamStaysSmall(t *testing.T) {
+	tier := embeddedTier(t, "keystroke-ae")
+	ctx := context.Background()
+	m := newMachine(t)
+	r := m.replica(t, tier)
+	if _, err := r.TakeOver(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 50 {
+		m.replace(t, "state/coordinator.state", bytes.Repeat([]byte{byte(i)}, 1000))
+		if err := r.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m.replace(t, "store/old", []byte("x"))
+	if err := r.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(m.dir, "store/old")); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	info, err := r.stream.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The state file's last copy and the takeover marker.
+	if info.State.Msgs != 2 {
+		t.Fatalf("the stream holds %d messages after 50 replacements and a removal, want 2", info.State.Msgs)
+	}
+}
+
+func TestCheckName(t *testing.T) {
+	for name, ok := range map[string]bool{
+		"state/coordinator.state": true, "store/models/m/v1/meta.json": true,
+		"state/../../etc/passwd": false, "state//x": false, "state/": false, "/etc/passwd": false,
+		"state": false, "state/./x": false, "store/..": false,
+	} {
+		if err := checkName(name); (err == nil) != ok {
+			t.Errorf("checkName(%q) = %v, want ok %v", name, err, ok)
+		}
+	}
+}
