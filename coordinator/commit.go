@@ -10,7 +10,7 @@ import (
 // commit writes the state file if anything changed since the last write, and releases the
 // handlers waiting for that. A failed write stops the coordinator: it must not acknowledge
 // updates it cannot keep, and on restart it resumes from the last state written.
-func (c *Coordinator) commit() error {
+func (c *Coordinator) commit(ctx context.Context) error {
 	c.mu.Lock()
 	if !c.dirty {
 		c.mu.Unlock()
@@ -53,6 +53,9 @@ func (c *Coordinator) commit() error {
 	}
 	if err == nil {
 		err = c.state.save(st)
+	}
+	if err == nil && c.cfg.Replicate != nil {
+		err = c.cfg.Replicate(ctx)
 	}
 	cm.err = err
 	close(cm.done)

@@ -1,6 +1,7 @@
 package coordinator
 
 import (
+	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -104,6 +105,11 @@ type Config struct {
 	// a round is closed; an error stops Run, so that a leader frozen past its lease does not
 	// write over its successor's state when it wakes.
 	Leading func() error
+	// Replicate, if set, is called after each write to the state directory or the store that a
+	// successor must find (cluster.Replica.Sync): at each commit, before the trustees are asked
+	// to open a charged sum, and once per step of Run. An error stops Run as a failed state
+	// write does.
+	Replicate func(context.Context) error
 	// Publisher, if set, receives every released version to sign and publish to the fleet.
 	Publisher Publisher
 	// Logger receives structured logs (default: discard).

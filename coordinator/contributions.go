@@ -318,3 +318,10 @@ func (c *Coordinator) contribution(req *vigilv1.SubmitUpdateRequest, d device, s
 	}
 	return th.contribution(req, d, c.cfg.Root != nil && !signatureChecked)
 }
+
+// RebuiltFromTier reports whether name, a file in the state directory, is rebuilt from the
+// tier by a leader that starts, which follows the open round's stream from its first update
+// (the round's contribution log): a copy of the state directory need not hold it.
+func RebuiltFromTier(name string) bool {
+	return strings.HasPrefix(name, "contributions-") && strings.HasSuffix(name, ".bin")
+}

@@ -1,6 +1,7 @@
 package coordinator
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"testing"
@@ -32,7 +33,7 @@ func commitNow(t *testing.T, c *Coordinator) {
 	c.mu.Lock()
 	c.dirty = true
 	c.mu.Unlock()
-	if err := c.commit(); err != nil {
+	if err := c.commit(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -44,13 +44,18 @@ func (c *Coordinator) Run(ctx context.Context) error {
 	}
 	for {
 		c.publishPending(ctx)
-		if err := c.commit(); err != nil {
+		if err := c.commit(ctx); err != nil {
 			return err
 		}
 		c.syncDevices(ctx)
 		done, err := c.step(ctx)
 		if err == nil {
-			err = c.commit()
+			err = c.commit(ctx)
+		}
+		if err == nil && c.cfg.Replicate != nil {
+			// What was written outside a commit: a version stored, the ledger's record of
+			// its release, a pause.
+			err = c.cfg.Replicate(ctx)
 		}
 		if err != nil || done {
 			return err
@@ -129,7 +134,7 @@ func (c *Coordinator) step(ctx context.Context) (done bool, err error) {
 	c.closing = true
 	c.mu.Unlock()
 	// The frozen participant set is on disk before anyone is asked to open the sum.
-	if err := c.commit(); err != nil {
+	if err := c.commit(ctx); err != nil {
 		return false, err
 	}
 
@@ -318,7 +323,7 @@ func (c *Coordinator) start(ctx context.Context, now time.Time) (done bool, err 
 		return false, nil
 	}
 	// Tasks go out only once the round is on disk, so a round number is never reused.
-	if err := c.commit(); err != nil {
+	if err := c.commit(ctx); err != nil {
 		return false, err
 	}
 	if c.intake != nil {
@@ -351,6 +356,12 @@ func (c *Coordinator) release(ctx context.Context, closed round.Closed, info ope
 		// Charged before the sum is opened: a crash after opening must not leave it uncounted.
 		if charged, err = c.ledger.ChargeRound(info.privacy.charge(closed.Round, len(closed.Participants), c.cfg.Now())); err != nil {
 			return GlobalModel{}, fmt.Errorf("privacy ledger: %w", err)
+		}
+		if c.cfg.Replicate != nil {
+			// A successor must know of the charge before anyone can know the sum.
+			if err := c.cfg.Replicate(ctx); err != nil {
+				return GlobalModel{}, fmt.Errorf("the charge is not replicated; the sum stays sealed: %w", err)
+			}
 		}
 	}
 	var contribs trustee.Contributions

@@ -1,6 +1,7 @@
 package coordinator
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
@@ -214,7 +215,7 @@ func BenchmarkScaleCommit(b *testing.B) {
 				startScaleRound(b, c)
 				submitHalf(b, c)
 				c.dirty = true
-				if err := c.commit(); err != nil {
+				if err := c.commit(context.Background()); err != nil {
 					b.Fatal(err)
 				}
 				rng := mrand.New(mrand.NewPCG(1, 2))
@@ -234,7 +235,7 @@ func BenchmarkScaleCommit(b *testing.B) {
 					}
 					c.mu.Unlock()
 					cpu.start()
-					if err := c.commit(); err != nil {
+					if err := c.commit(context.Background()); err != nil {
 						b.Fatal(err)
 					}
 					cpu.stop()
@@ -261,7 +262,7 @@ func BenchmarkScaleRestart(b *testing.B) {
 			c.dirty = true
 			c.registry.seenAt, c.registry.seenDirt = time.Time{}, true
 			c.mu.Unlock()
-			if err := c.commit(); err != nil {
+			if err := c.commit(context.Background()); err != nil {
 				b.Fatal(err)
 			}
 			c = nil

@@ -83,14 +83,22 @@ func (c *Coordinator) snapshotLocked() (*statev1.CoordinatorState, error) {
 	if !ok {
 		return st, nil
 	}
-	sum := c.engine.Sum()
-	raw, err := sum.MarshalBinary()
-	if err != nil {
-		return nil, fmt.Errorf("coordinator: encode the running sum: %w", err)
+	// With a tier, the round's updates are in its stream, which a leader that starts follows
+	// from the first: the sum is left out (no longer megabytes written at every commit, and
+	// copied to the tier by a Replica), and so are the tasks' submissions.
+	sum, inTier := c.engine.Sum(), c.intake != nil
+	var raw []byte
+	count := 0
+	if !inTier {
+		var err error
+		if raw, err = sum.MarshalBinary(); err != nil {
+			return nil, fmt.Errorf("coordinator: encode the running sum: %w", err)
+		}
+		count = sum.Count()
 	}
 	r := &statev1.Round{
 		Id: rs.Round, BaseVersion: rs.BaseVersion, Started: timestamppb.New(rs.Started), Deadline: timestamppb.New(rs.Deadline),
-		Phase: statev1.Phase_PHASE_COLLECTING, Sum: raw, Count: uint32(sum.Count()),
+		Phase: statev1.Phase_PHASE_COLLECTING, Sum: raw, Count: uint32(count),
 		SamplingRate: c.open.privacy.samplingRate, ExpectedParticipants: c.open.privacy.expected,
 		Privacy: encodeRoundPrivacy(c.open.privacy), Kind: c.open.kind, Population: c.open.populationName(),
 		Dimension: uint32(c.open.dim),
@@ -102,7 +110,7 @@ func (c *Coordinator) snapshotLocked() (*statev1.CoordinatorState, error) {
 		r.Phase = statev1.Phase_PHASE_CLOSED
 	}
 	for _, t := range rs.Tasks {
-		r.Tasks = append(r.Tasks, &statev1.Task{Device: t.Device, Nonce: t.Nonce, Submitted: t.Submitted})
+		r.Tasks = append(r.Tasks, &statev1.Task{Device: t.Device, Nonce: t.Nonce, Submitted: t.Submitted && !inTier})
 	}
 	st.Round = r
 	return st, nil
@@ -158,7 +166,16 @@ func (c *Coordinator) restore(st *statev1.CoordinatorState) error {
 		dim, _, _ = pop.encoding(r.GetKind())
 		plan = round.Plan{Expected: len(r.GetTasks()), Quorum: aggregation.Quorum{Min: int(r.GetQuorumMin())}}
 	}
-	sum, err := c.sealing.RestoreSum(dim, r.GetSum())
+	var sum aggregation.Accumulator
+	var err error
+	switch {
+	case len(r.GetSum()) > 0:
+		sum, err = c.sealing.RestoreSum(dim, r.GetSum())
+	case c.cfg.Cluster == nil:
+		return fmt.Errorf("coordinator: round %d was collected through the tier, which holds its updates: start with the tier (--nats) to finish it", r.GetId())
+	default:
+		sum, err = c.sealing.NewSum(dim) // refilled from the round's stream
+	}
 	if err != nil {
 		return fmt.Errorf("coordinator: round %d: %w", r.GetId(), err)
 	}
