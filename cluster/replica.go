@@ -63,8 +63,8 @@ type Replica struct {
 	id       string // tells this process's messages from another's with the same sequences
 
 	mu     sync.Mutex
-	last   uint64          // the stream's last sequence, as this process stored or read it
-	stored map[string]mark // what the stream holds of each file
+	last   uint64            // the stream's last sequence, as this process stored or read it
+	stored map[string]mark   // what the stream holds of each file
 	purge  map[string]uint64 // subject: the sequence below which it holds nothing of use
 }
 
@@ -106,7 +106,7 @@ func OpenReplica(ctx context.Context, t *Tier, roots []Root) (*Replica, error) {
 	rand.Read(id)
 	subject := "vigil.state." + token(t.model)
 	r := &Replica{
-		js: t.js, name: "VIGIL_STATE_" + t.model, subject: subject, takeover: subject + ".takeover",
+		js: t.js, name: replicaStream(t), subject: subject, takeover: subject + ".takeover",
 		roots: roots, id: hex.EncodeToString(id), stored: map[string]mark{}, purge: map[string]uint64{},
 	}
 	err := UntilAnswered(ctx, replicaAttempt, replicaPause, func(error) {}, func(ctx context.Context) (err error) {
@@ -124,6 +124,27 @@ func OpenReplica(ctx context.Context, t *Tier, roots []Root) (*Replica, error) {
 		return nil, fmt.Errorf("cluster: replica stream %s: %w", r.name, err)
 	}
 	return r, nil
+}
+
+func replicaStream(t *Tier) string { return "VIGIL_STATE_" + t.model }
+
+// ReplicaStream returns the name of the stream holding the state of t's model, and whether it
+// holds any: a coordinator of the model that does not replicate its state must not run while
+// it does, or a later one that does would restore what that stream holds, older than its own.
+func ReplicaStream(ctx context.Context, t *Tier) (name string, held bool, err error) {
+	name = replicaStream(t)
+	var s jetstream.Stream
+	err = UntilAnswered(ctx, replicaAttempt, replicaPause, func(error) {}, func(ctx context.Context) (err error) {
+		s, err = t.js.Stream(ctx, name)
+		return err
+	})
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return name, false, nil
+	}
+	if err != nil {
+		return name, false, fmt.Errorf("cluster: replica stream %s: %w", name, err)
+	}
+	return name, s.CachedInfo().State.Msgs > 0, nil
 }
 
 // TakeOver fences off every earlier writer, then makes the roots' files what the stream
@@ -153,19 +174,22 @@ func (r *Replica) TakeOver(ctx context.Context) (restored bool, err error) {
 		}
 		break
 	}
+	if err := r.removeLeftovers(); err != nil {
+		return false, err
+	}
 	markers, err := r.markers(ctx, upTo)
 	if err != nil {
 		return false, err
 	}
-	files, err := r.read(ctx, upTo, markers)
+	rs, err := r.read(ctx, upTo, markers)
 	if err != nil {
 		return false, err
 	}
-	if len(files) == 0 {
+	if len(rs.files) == 0 {
 		clear(r.stored)
 		return false, r.syncLocked(ctx)
 	}
-	if err := r.restore(files); err != nil {
+	if err := r.restore(rs); err != nil {
 		return false, err
 	}
 	return true, nil
@@ -179,57 +203,70 @@ func (r *Replica) Sync(ctx context.Context) error {
 	return r.syncLocked(ctx)
 }
 
-// change is one file's part of a batch.
+// change is one file's part of a batch: n bytes of f from off, or its removal (f nil).
 type change struct {
-	name string
-	op   string // replace, append, remove
-	data []byte
-	mark mark
+	name   string
+	op     string // replace, append, remove
+	f      *os.File
+	off, n int64
+	mark   mark
 }
 
 func (r *Replica) syncLocked(ctx context.Context) error {
 	changes, err := r.changes()
+	defer func() {
+		for _, c := range changes {
+			if c.f != nil {
+				c.f.Close()
+			}
+		}
+	}()
 	if err != nil {
 		return err
 	}
-	var msgs int
+	var msgs, largest int64
 	for _, c := range changes {
-		msgs += max(1, (len(c.data)+replicaChunk-1)/replicaChunk)
+		msgs += max(1, (c.n+replicaChunk-1)/replicaChunk)
+		largest = max(largest, c.n)
 	}
 	if msgs == 0 {
 		return r.purgeLocked(ctx)
 	}
 	batch := formatBatch(r.last+1, r.last+uint64(msgs))
+	buf := make([]byte, min(largest, replicaChunk))
 	for _, c := range changes {
 		subj := r.fileSubject(c.name)
-		op, data := c.op, c.data
-		first := uint64(0)
-		for {
-			n := min(len(data), replicaChunk)
-			seq, err := r.publish(ctx, subj, nats.Header{hdrOp: {op}, hdrFile: {c.name}, hdrBatch: {batch}}, data[:n])
+		op, first := c.op, uint64(0)
+		for off, end := c.off, c.off+c.n; ; {
+			chunk := buf[:min(end-off, replicaChunk)]
+			if c.f != nil {
+				if _, err := c.f.ReadAt(chunk, off); err != nil {
+					return fmt.Errorf("cluster: replica: read %s: %w", c.name, err)
+				}
+			}
+			seq, err := r.publish(ctx, subj, nats.Header{hdrOp: {op}, hdrFile: {c.name}, hdrBatch: {batch}}, chunk)
 			if err != nil {
 				return err
 			}
 			if first == 0 {
 				first = seq
 			}
-			data, op = data[n:], "append"
-			if len(data) == 0 {
+			off, op = off+int64(len(chunk)), "append"
+			if off >= end {
 				break
 			}
 		}
 		switch c.op {
 		case "replace":
 			r.purge[subj] = first
+			r.stored[c.name] = c.mark
+		case "append":
+			r.stored[c.name] = c.mark
 		case "remove":
 			// Up to the removal itself, not the whole subject: a purge tried late must not
 			// take a file written again after it.
 			r.purge[subj] = first + 1
-		}
-		if c.op == "remove" {
 			delete(r.stored, c.name)
-		} else {
-			r.stored[c.name] = c.mark
 		}
 	}
 	return r.purgeLocked(ctx)
@@ -293,29 +330,12 @@ func (r *Replica) fileSubject(name string) string {
 	return r.subject + ".f." + hex.EncodeToString([]byte(name))
 }
 
-// changes compares the roots with what the stream holds, in a stable order.
-func (r *Replica) changes() ([]change, error) {
-	var out []change
+// changes compares the roots with what the stream holds, in a stable order. The files of the
+// changes returned are open: the caller closes them.
+func (r *Replica) changes() (out []change, err error) {
 	present := map[string]bool{}
 	for _, root := range r.roots {
-		err := filepath.WalkDir(root.Dir, func(p string, d fs.DirEntry, err error) error {
-			if errors.Is(err, fs.ErrNotExist) {
-				return nil
-			}
-			if err != nil {
-				return err
-			}
-			if !d.Type().IsRegular() {
-				return nil
-			}
-			rel, err := filepath.Rel(root.Dir, p)
-			if err != nil {
-				return err
-			}
-			rel = filepath.ToSlash(rel)
-			if atomicfile.IsTemp(d.Name()) || root.Local != nil && root.Local(rel) {
-				return nil
-			}
+		err := walkRoot(root, func(rel, p string) error {
 			name := root.Name + "/" + rel
 			c, err := r.fileChange(name, p)
 			if errors.Is(err, fs.ErrNotExist) {
@@ -331,7 +351,7 @@ func (r *Replica) changes() ([]change, error) {
 			return nil
 		})
 		if err != nil {
-			return nil, fmt.Errorf("cluster: replica: %w", err)
+			return out, fmt.Errorf("cluster: replica: %w", err)
 		}
 	}
 	for name := range r.stored {
@@ -343,66 +363,108 @@ func (r *Replica) changes() ([]change, error) {
 	return out, nil
 }
 
-// fileChange returns the change that brings the stream's copy of name up to the file at p,
-// or nil if there is none.
-func (r *Replica) fileChange(name, p string) (*change, error) {
+// walkRoot calls fn with each regular file of root that leaves the machine.
+func walkRoot(root Root, fn func(rel, path string) error) error {
+	return filepath.WalkDir(root.Dir, func(p string, d fs.DirEntry, err error) error {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if err != nil || !d.Type().IsRegular() || atomicfile.IsTemp(d.Name()) {
+			return err
+		}
+		rel, err := filepath.Rel(root.Dir, p)
+		if err != nil {
+			return err
+		}
+		rel = filepath.ToSlash(rel)
+		if root.Local != nil && root.Local(rel) {
+			return nil
+		}
+		return fn(rel, p)
+	})
+}
+
+// fileChange returns the change that brings the stream's copy of name up to the file at p, or
+// nil if there is none. Files are read as they are needed, never whole into memory: a
+// registry log of a million devices is gigabytes.
+func (r *Replica) fileChange(name, p string) (_ *change, err error) {
+	old, ok := r.stored[name]
+	if fi, err := os.Stat(p); err != nil {
+		return nil, err
+	} else if ok && old.same(fi) {
+		return nil, nil
+	}
 	f, err := os.Open(p)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
+	keep := false
+	defer func() {
+		if !keep {
+			f.Close()
+		}
+	}()
 	fi, err := f.Stat()
 	if err != nil {
 		return nil, err
 	}
-	old, ok := r.stored[name]
-	ino := inode(fi)
-	if ok && ino == old.ino && fi.Size() == old.size && fi.ModTime().Equal(old.mtime) {
+	if ok && old.same(fi) {
 		return nil, nil
 	}
-	if ok && ino == old.ino && fi.Size() > old.size && r.grew(f, old) {
-		more, err := io.ReadAll(io.NewSectionReader(f, old.size, fi.Size()-old.size))
+	if size := fi.Size(); ok && inode(fi) == old.ino && size > old.size && old.startsOf(f) {
+		m, err := markOf(f, fi, false)
 		if err != nil {
 			return nil, err
 		}
-		m := old.extend(more)
-		m.mtime = fi.ModTime()
-		return &change{name: name, op: "append", data: more, mark: m}, nil
+		keep = true
+		return &change{name: name, op: "append", f: f, off: old.size, n: size - old.size, mark: m}, nil
 	}
-	data, err := io.ReadAll(f)
+	m, err := markOf(f, fi, true)
 	if err != nil {
 		return nil, err
 	}
-	m := mark{ino: ino, mtime: fi.ModTime()}.extend(data)
-	m.sum = sha256.Sum256(data)
-	if ok && m.sum == old.sum && m.size == old.size {
+	if ok && m.sum == old.sum && m.size == old.size && old.sum != ([sha256.Size]byte{}) {
 		r.stored[name] = m // the same bytes: nothing to store
 		return nil, nil
 	}
-	return &change{name: name, op: "replace", data: data, mark: m}, nil
+	keep = true
+	return &change{name: name, op: "replace", f: f, n: m.size, mark: m}, nil
 }
 
-// grew reports whether f still begins with what the stream holds of it.
-func (r *Replica) grew(f *os.File, old mark) bool {
-	head := make([]byte, len(old.head))
-	if _, err := f.ReadAt(head, 0); err != nil || !bytes.Equal(head, old.head) {
+// same reports whether fi is the file m describes, unchanged.
+func (m mark) same(fi fs.FileInfo) bool {
+	return inode(fi) == m.ino && fi.Size() == m.size && fi.ModTime().Equal(m.mtime)
+}
+
+// startsOf reports whether f still begins with the content m describes.
+func (m mark) startsOf(f *os.File) bool {
+	head := make([]byte, len(m.head))
+	if _, err := f.ReadAt(head, 0); err != nil || !bytes.Equal(head, m.head) {
 		return false
 	}
-	tail := make([]byte, len(old.tail))
-	_, err := f.ReadAt(tail, old.size-int64(len(tail)))
-	return err == nil && bytes.Equal(tail, old.tail)
+	tail := make([]byte, len(m.tail))
+	_, err := f.ReadAt(tail, m.size-int64(len(tail)))
+	return err == nil && bytes.Equal(tail, m.tail)
 }
 
-// extend returns m for the content it describes followed by more.
-func (m mark) extend(more []byte) mark {
-	out := mark{ino: m.ino, size: m.size + int64(len(more)), mtime: m.mtime}
-	out.head = append([]byte(nil), m.head...)
-	if need := markBytes - len(out.head); need > 0 {
-		out.head = append(out.head, more[:min(need, len(more))]...)
+// markOf describes f's first fi.Size() bytes, hashed if whole.
+func markOf(f *os.File, fi fs.FileInfo, whole bool) (mark, error) {
+	size := fi.Size()
+	m := mark{ino: inode(fi), size: size, mtime: fi.ModTime(), head: make([]byte, min(size, markBytes)), tail: make([]byte, min(size, markBytes))}
+	if _, err := f.ReadAt(m.head, 0); err != nil {
+		return mark{}, err
 	}
-	tail := append(append([]byte(nil), m.tail...), more...)
-	out.tail = tail[max(0, len(tail)-markBytes):]
-	return out
+	if _, err := f.ReadAt(m.tail, size-int64(len(m.tail))); err != nil {
+		return mark{}, err
+	}
+	if whole {
+		h := sha256.New()
+		if _, err := io.Copy(h, io.NewSectionReader(f, 0, size)); err != nil {
+			return mark{}, err
+		}
+		h.Sum(m.sum[:0])
+	}
+	return m, nil
 }
 
 // markers returns the sequences of the takeover markers up to upTo.
@@ -415,48 +477,126 @@ func (r *Replica) markers(ctx context.Context, upTo uint64) ([]uint64, error) {
 	return seqs, err
 }
 
-// restoredFile is a file's content as the stream's whole batches build it.
-type restoredFile struct {
-	data    []byte
-	removed bool
+// restoring is a restore in progress: each file the stream's whole batches hold, built in a
+// temporary file beside its place.
+type restoring struct {
+	roots map[string]Root
+	files map[string]*os.File // nil: removed
 }
 
-// read returns the files the stream's whole batches up to upTo build. A batch is whole when
-// all its messages were stored: no takeover marker took a sequence inside it.
-func (r *Replica) read(ctx context.Context, upTo uint64, markers []uint64) (map[string]*restoredFile, error) {
-	files := map[string]*restoredFile{}
+func (rs *restoring) path(name string) (string, bool) {
+	rootName, rel, _ := strings.Cut(name, "/")
+	root, ok := rs.roots[rootName]
+	return filepath.Join(root.Dir, filepath.FromSlash(rel)), ok
+}
+
+// apply applies one message of a whole batch.
+func (rs *restoring) apply(op, name string, data []byte) error {
+	p, ok := rs.path(name)
+	if !ok {
+		return nil // a root this process does not keep
+	}
+	f := rs.files[name]
+	switch {
+	case op == "replace":
+		if f == nil {
+			if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+				return err
+			}
+			var err error
+			if f, err = os.CreateTemp(filepath.Dir(p), "."+filepath.Base(p)+restoreTemp+"*"); err != nil {
+				return err
+			}
+			rs.files[name] = f
+		} else if err := f.Truncate(0); err != nil {
+			return err
+		}
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			return err
+		}
+	case op == "append" && f != nil:
+	case op == "remove":
+		if f != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+		rs.files[name] = nil
+		return nil
+	default:
+		return fmt.Errorf("%s of %s with no content before it", op, name)
+	}
+	_, err := f.Write(data)
+	return err
+}
+
+// restoreTemp is in the names of a restore's temporary files.
+const restoreTemp = ".tmp-restore-"
+
+// removeLeftovers removes what a restore that did not finish left behind: files as large as
+// the state.
+func (r *Replica) removeLeftovers() error {
+	for _, root := range r.roots {
+		err := filepath.WalkDir(root.Dir, func(p string, d fs.DirEntry, err error) error {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			if err == nil && d.Type().IsRegular() && strings.Contains(d.Name(), restoreTemp) {
+				err = os.Remove(p)
+			}
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("cluster: replica: %w", err)
+		}
+	}
+	return nil
+}
+
+// discard removes the temporary files of a restore that did not finish.
+func (rs *restoring) discard() {
+	for _, f := range rs.files {
+		if f != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}
+}
+
+// read builds, in temporary files, the files of the stream's whole batches up to upTo. A
+// batch is whole when all its messages were stored: no takeover marker took a sequence inside
+// it.
+func (r *Replica) read(ctx context.Context, upTo uint64, markers []uint64) (*restoring, error) {
+	rs := &restoring{roots: map[string]Root{}, files: map[string]*os.File{}}
+	for _, root := range r.roots {
+		rs.roots[root.Name] = root
+	}
 	err := r.each(ctx, upTo, r.subject+".f.>", func(m *jetstream.RawStreamMsg) error {
-		seq := m.Sequence
 		first, last, err := parseBatch(m.Header.Get(hdrBatch))
 		if err != nil {
-			return fmt.Errorf("cluster: replica: message %d: %w", seq, err)
+			return fmt.Errorf("cluster: replica: message %d: %w", m.Sequence, err)
 		}
 		if last > upTo || interrupted(markers, first, last) {
 			return nil
 		}
 		name := m.Header.Get(hdrFile)
 		if err := checkName(name); err != nil {
-			return fmt.Errorf("cluster: replica: message %d: %w", seq, err)
+			return fmt.Errorf("cluster: replica: message %d: %w", m.Sequence, err)
 		}
-		f := files[name]
-		switch op := m.Header.Get(hdrOp); {
-		case op == "replace":
-			files[name] = &restoredFile{data: m.Data}
-		case op == "append" && f != nil && !f.removed:
-			f.data = append(f.data, m.Data...)
-		case op == "remove":
-			files[name] = &restoredFile{removed: true}
-		default:
-			return fmt.Errorf("cluster: replica: message %d: %s of %s with no content before it", seq, op, name)
+		if err := rs.apply(m.Header.Get(hdrOp), name, m.Data); err != nil {
+			return fmt.Errorf("cluster: replica: message %d: %w", m.Sequence, err)
 		}
 		return nil
 	})
-	for name, f := range files {
-		if f.removed {
-			delete(files, name)
+	if err != nil {
+		rs.discard()
+		return nil, err
+	}
+	for name, f := range rs.files {
+		if f == nil {
+			delete(rs.files, name)
 		}
 	}
-	return files, err
+	return rs, nil
 }
 
 func interrupted(markers []uint64, first, last uint64) bool {
@@ -516,31 +656,14 @@ func (r *Replica) each(ctx context.Context, upTo uint64, subject string, fn func
 	return nil
 }
 
-// restore makes the roots' files exactly files, and remembers them as stored.
-func (r *Replica) restore(files map[string]*restoredFile) error {
-	byRoot := map[string]Root{}
-	for _, root := range r.roots {
-		byRoot[root.Name] = root
-	}
+// restore makes the roots' files exactly those rs built, and remembers them as stored.
+func (r *Replica) restore(rs *restoring) error {
+	defer rs.discard()
 	// Local files the stream does not hold go first: a restore that stops half-way is
 	// repeated at the next start, from the stream.
 	for _, root := range r.roots {
-		err := filepath.WalkDir(root.Dir, func(p string, d fs.DirEntry, err error) error {
-			if errors.Is(err, fs.ErrNotExist) {
-				return nil
-			}
-			if err != nil || !d.Type().IsRegular() {
-				return err
-			}
-			rel, err := filepath.Rel(root.Dir, p)
-			if err != nil {
-				return err
-			}
-			rel = filepath.ToSlash(rel)
-			if root.Local != nil && root.Local(rel) {
-				return nil
-			}
-			if _, ok := files[root.Name+"/"+rel]; !ok || atomicfile.IsTemp(d.Name()) {
+		err := walkRoot(root, func(rel, p string) error {
+			if _, ok := rs.files[root.Name+"/"+rel]; !ok {
 				return os.Remove(p)
 			}
 			return nil
@@ -550,26 +673,33 @@ func (r *Replica) restore(files map[string]*restoredFile) error {
 		}
 	}
 	clear(r.stored)
-	for name, f := range files {
-		rootName, rel, _ := strings.Cut(name, "/")
-		root, ok := byRoot[rootName]
-		if !ok {
-			continue // a root this process does not keep
+	dirs := map[string]bool{}
+	for name, f := range rs.files {
+		p, _ := rs.path(name)
+		err := f.Sync()
+		if err == nil {
+			err = os.Rename(f.Name(), p)
 		}
-		p := filepath.Join(root.Dir, filepath.FromSlash(rel))
-		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
-			return fmt.Errorf("cluster: replica: restore: %w", err)
-		}
-		if err := atomicfile.Write(p, f.data, 0o600); err != nil {
-			return fmt.Errorf("cluster: replica: restore: %w", err)
-		}
-		fi, err := os.Stat(p)
 		if err != nil {
+			return fmt.Errorf("cluster: replica: restore %s: %w", p, err)
+		}
+		fi, err := f.Stat()
+		if err != nil {
+			return fmt.Errorf("cluster: replica: restore %s: %w", p, err)
+		}
+		m, err := markOf(f, fi, true)
+		if err != nil {
+			return fmt.Errorf("cluster: replica: restore %s: %w", p, err)
+		}
+		r.stored[name] = m
+		f.Close()
+		delete(rs.files, name)
+		dirs[filepath.Dir(p)] = true
+	}
+	for dir := range dirs {
+		if err := atomicfile.SyncDir(dir); err != nil {
 			return fmt.Errorf("cluster: replica: restore: %w", err)
 		}
-		m := mark{ino: inode(fi), mtime: fi.ModTime()}.extend(f.data)
-		m.sum = sha256.Sum256(f.data)
-		r.stored[name] = m
 	}
 	return nil
 }

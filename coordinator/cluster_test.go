@@ -10,6 +10,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -224,6 +225,13 @@ func TestClusterLeaderRestartKeepsAcknowledgedUpdates(t *testing.T) {
 
 	cfg.Store, cfg.Spec, cfg.FeatureSet, cfg.Root = f.store, spec, keystroke.TimingFeatureSet, f.root
 	cfg.Privacy.ClipNorm, cfg.Privacy.InsecureNoDP = 1, true
+	// The state file left the sum out: the round's updates are the tier's, and a leader
+	// started without the tier says so rather than resume the round without them.
+	withoutTier := cfg
+	withoutTier.Cluster = nil
+	if _, err := coordinator.New(context.Background(), withoutTier, f.sealing); err == nil || !strings.Contains(err.Error(), "start with the tier") {
+		t.Fatalf("resuming a tier's round without the tier: %v", err)
+	}
 	leader, err := coordinator.New(context.Background(), cfg, f.sealing)
 	if err != nil {
 		t.Fatal(err)

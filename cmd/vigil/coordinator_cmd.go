@@ -129,6 +129,8 @@ func runCoordinator(ctx context.Context, args []string, stdout, stderr io.Writer
 		return errors.New("coordinator: --mouse-reference-noise without --mouse-population-noise: there are no mouse population rounds")
 	case f.populationEvery < 0:
 		return fmt.Errorf("coordinator: --population-every %d is negative", f.populationEvery)
+	case f.tier.stateInTier && (f.tier.nats == natsOff || f.tier.nats == natsEmbedded):
+		return fmt.Errorf("coordinator: --state-in-tier needs --nats with a cluster's URLs, not %q: a standby on another machine reaches no other tier", f.tier.nats)
 	case f.releaseEvery < 1:
 		return fmt.Errorf("coordinator: --release-every %d must be at least 1", f.releaseEvery)
 	case f.keepVersions < 0:
@@ -177,10 +179,6 @@ func runCoordinator(ctx context.Context, args []string, stdout, stderr io.Writer
 			return fmt.Errorf("coordinator: %w", err)
 		}
 		populations = append(populations, p)
-	}
-	publisher, outboxes, err := orgPublisher(ctx, f, logger, regions, populations)
-	if err != nil {
-		return fmt.Errorf("coordinator: %w", err)
 	}
 	enroller, err := pki.NewEnroller(pki.EnrollerConfig{CA: auth.CA, Revocations: auth.Revocations})
 	if err != nil {
@@ -239,11 +237,32 @@ func runCoordinator(ctx context.Context, args []string, stdout, stderr io.Writer
 		defer release()
 		ctx, leading = leadCtx, lease.Valid
 	}
+	var replicate func(context.Context) error
+	switch {
+	case f.tier.stateInTier:
+		if replicate, err = tr.replicate(ctx, f.dir, stdout); err != nil {
+			return fmt.Errorf("coordinator: --state-in-tier: %w", err)
+		}
+	case tr != nil && !tr.embedded:
+		name, held, err := cluster.ReplicaStream(ctx, tr.tier)
+		if err != nil {
+			return fmt.Errorf("coordinator: %w", err)
+		}
+		if held {
+			return fmt.Errorf("coordinator: the tier holds this model's state, kept by a leader started with --state-in-tier (stream %s): start with --state-in-tier too, or remove that stream first (nats stream rm %s); a later leader with the flag would otherwise restore that older state over this one's", name, name)
+		}
+	}
+	// Only now that this process leads, and its state is the tier's: the outboxes publish
+	// what the state directory holds.
+	publisher, outboxes, err := orgPublisher(ctx, f, logger, regions, populations)
+	if err != nil {
+		return fmt.Errorf("coordinator: %w", err)
+	}
 	coord, err := coordinator.New(ctx, coordinator.Config{
 		Spec: spec, FeatureSet: sim.FeatureSet, InitSeed: f.seed, Populations: populations,
 		Rounds: f.rounds, DevicesPerRound: f.perRound, MinUpdates: f.minUpdates, MinEnrolled: f.minEnr,
 		RoundTimeout: f.timeout, RoundInterval: f.interval, KeepVersions: f.keepVersions, Revocations: auth.Revocations, Store: st, StateDir: filepath.Join(f.dir, "state"), Privacy: privacy,
-		PrivacyPolicy: policy, Root: root, Enroller: enroller, Publisher: publisher, Logger: logger, Metrics: reg, Cluster: clusterTier, Leading: leading,
+		PrivacyPolicy: policy, Root: root, Enroller: enroller, Publisher: publisher, Logger: logger, Metrics: reg, Cluster: clusterTier, Leading: leading, Replicate: replicate,
 	}, sealing)
 	if err != nil {
 		return fmt.Errorf("coordinator: %w", err)

@@ -33,7 +33,7 @@ type tierFlags struct {
 	nats, natsListen, tokenFile string
 	natsCA                      string
 	replicas                    int
-	frontend                    bool
+	frontend, stateInTier       bool
 	leaseTTL                    time.Duration
 }
 
@@ -48,6 +48,7 @@ func (t *tierFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&t.tokenFile, "nats-token-file", "", "`FILE` holding the secret token of the JetStream servers (default with --nats embedded: DIR/state/nats.token, created at the first start)")
 	fs.IntVar(&t.replicas, "nats-replicas", 3, "replicas of the tier's stream and bucket in a cluster (the embedded server holds one)")
 	fs.DurationVar(&t.leaseTTL, "lease-ttl", 10*time.Second, "how long the round leader's lease outlives its last renewal: a standby coordinator of the same model waits for it, and a leader that cannot renew it for half of it steps down")
+	fs.BoolVar(&t.stateInTier, "state-in-tier", false, "keep the round leader's state directory and model store in the --nats cluster too, so that a standby on another machine, with a --dir of its own, takes over from them (without it, a standby needs the leader's --dir on shared storage)")
 	fs.BoolVar(&t.frontend, "frontend", false, "serve as an aggregation frontend of the tier at --nats (a cluster URL): take devices' updates on --listen and store them for the round leader (metrics only with --metrics-listen)")
 	fs.StringVar(&t.natsCA, "nats-ca", "", "`FILE` of the CA certificates (PEM) of an external --nats cluster's servers, verified with their host names (default: the organisation's CA, and the servers present a coordinator certificate of it, verified without host names)")
 }
@@ -62,6 +63,33 @@ type tier struct {
 	// connection of its own, so its renewals never queue behind 3.4 MB updates.
 	dial func() (*nats.Conn, error)
 	cfg  cluster.Config
+}
+
+// replicate keeps the leader's state directory and model store in the tier (--state-in-tier):
+// it fences off every earlier leader, then makes the local files the tier's (or, the first
+// time, gives the tier the local files), and returns what the coordinator calls after each
+// write (coordinator.Config.Replicate).
+func (t *tier) replicate(ctx context.Context, dir string, stdout io.Writer) (func(context.Context) error, error) {
+	state := cluster.Root{Name: "state", Dir: filepath.Join(dir, "state"), Local: func(rel string) bool {
+		// The lock and the token are this machine's; the contribution log is rebuilt from
+		// the round's stream.
+		return rel == stateLockName || rel == "nats.token" || coordinator.RebuiltFromTier(rel) || strings.HasPrefix(rel, "jetstream/")
+	}}
+	store := cluster.Root{Name: "store", Dir: filepath.Join(dir, "store")}
+	r, err := cluster.OpenReplica(ctx, t.tier, []cluster.Root{state, store})
+	if err != nil {
+		return nil, err
+	}
+	restored, err := r.TakeOver(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if restored {
+		fmt.Fprintf(stdout, "state: restored %s from the tier\n", dir)
+	} else {
+		fmt.Fprintf(stdout, "state: %s copied to the tier\n", dir)
+	}
+	return r.Sync, nil
 }
 
 // tierPingInterval is how often a connection to the tier checks that its server answers, and
@@ -314,11 +342,14 @@ func (t *tier) lead(ctx context.Context, ttl time.Duration, stdout io.Writer) (c
 // lockState takes the state directory's lock for as long as the coordinator runs, waiting
 // while another process holds it: a leader frozen past its lease still holds it until it wakes,
 // finds the lease gone and exits, so its last write never lands on its successor's state.
+// stateLockName is the state directory's lock file.
+const stateLockName = "coordinator.lock"
+
 func lockState(ctx context.Context, stateDir string, stdout io.Writer) (unlock func(), err error) {
 	if err := os.MkdirAll(stateDir, 0o700); err != nil {
 		return nil, fmt.Errorf("--dir: %w", err)
 	}
-	path := filepath.Join(stateDir, "coordinator.lock")
+	path := filepath.Join(stateDir, stateLockName)
 	for said := false; ; {
 		unlock, err := lockFile(path)
 		if !errors.Is(err, errLocked) {

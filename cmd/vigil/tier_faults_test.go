@@ -147,6 +147,66 @@ func TestTierLeaderStepsDown(t *testing.T) {
 	chargedOnce(t, dir)
 }
 
+// TestTierStandbyWithoutSharedStorage: the round leader and its standby run on two machines,
+// each with a state directory of its own, and keep their state in the tier (--state-in-tier).
+// The leader's machine dies (SIGKILL) two updates into a round; the standby takes the lease,
+// restores the leader's state directory and model store from the tier (the registry, the
+// open round, the privacy ledger and its key, the model's versions), resumes the round from
+// the tier and releases it with all four updates, charged once.
+func TestTierStandbyWithoutSharedStorage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts and kills processes")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	o := newTierOrg(t, ctx)
+	standbyDir := t.TempDir()
+	args := func(listen, dir string) []string {
+		return o.coordinatorArgs(listen, "--lease-ttl", "3s", "--state-in-tier", "--dir", dir)
+	}
+	leader, leaderOut, _ := startProcess(t, ctx, args(o.addr, o.dir)...)
+	leaderOut.wait(t, "state: "+o.dir+" copied to the tier")
+	leaderOut.wait(t, "coordinator listening on ")
+	_, standbyOut, standbyErr := startProcess(t, ctx, args(freeAddr(t), standbyDir)...)
+	standbyOut.wait(t, "standby: waiting for the round leader's lease")
+	_, feOut, _ := startProcess(t, ctx, "coordinator", "--frontend", "--org", o.orgDir, "--nats", o.urls, "--listen", "127.0.0.1:0", "--log-level", "warn")
+	frontend := strings.Fields(feOut.wait(t, "frontend listening on "))[0]
+
+	devices := tierDevices(t, ctx, o.orgDir, o.enrolAddr, o.addr, 4)
+	for _, d := range devices[:2] {
+		if err := d.submitVia(ctx, frontend); err != nil {
+			t.Fatalf("%s: %v", d.req.GetDeviceId(), err)
+		}
+	}
+	if err := leader.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	leader.Wait()
+	killed := time.Now()
+	standbyOut.wait(t, "state: restored "+standbyDir+" from the tier")
+	t.Logf("state restored %v after the leader was killed (lease TTL 3 s)", time.Since(killed).Round(time.Millisecond))
+	standbyOut.wait(t, "coordinator listening on ")
+	for _, d := range devices[2:] {
+		if err := d.submitVia(ctx, frontend); err != nil {
+			t.Fatalf("%s: %v", d.req.GetDeviceId(), err)
+		}
+	}
+	if line := standbyOut.wait(t, "stopped after "); !strings.HasPrefix(line, "1 rounds") {
+		t.Fatalf("standby stopped after %s\n%s", line, standbyErr.String())
+	}
+	chargedOnce(t, standbyDir)
+	st, _ := store.NewFS(filepath.Join(standbyDir, "store"))
+	if g, err := coordinator.LoadModel(ctx, st, "keystroke-ae", 0); err != nil || g.Meta.Version != 2 {
+		t.Fatalf("the standby's store: v%d, %v; want v2", g.Meta.Version, err)
+	}
+
+	// A leader without the flag would let the tier's copy grow old: it is refused.
+	plain, _, plainErr := startProcess(t, ctx, o.coordinatorArgs(freeAddr(t), "--dir", t.TempDir())...)
+	if err := plain.Wait(); err == nil || !strings.Contains(plainErr.String(), "start with --state-in-tier too") {
+		t.Fatalf("a leader without --state-in-tier on the same tier: %v\n%s", err, plainErr.String())
+	}
+}
+
 // TestTierLeaderLosesItsServer takes the nats-server the round leader is connected to away in
 // the middle of a round, two updates in, and the round must still be released with all four
 // updates, charged once, the devices retrying through one frontend as real ones do:
