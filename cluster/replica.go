@@ -66,6 +66,7 @@ type Replica struct {
 	last   uint64            // the stream's last sequence, as this process stored or read it
 	stored map[string]mark   // what the stream holds of each file
 	purge  map[string]uint64 // subject: the sequence below which it holds nothing of use
+	broken error             // why a batch was cut short: no later one may follow it
 }
 
 // mark is what a Replica knows of a file it stored: enough to tell an append from a rewrite.
@@ -174,6 +175,7 @@ func (r *Replica) TakeOver(ctx context.Context) (restored bool, err error) {
 		}
 		break
 	}
+	r.broken = nil // what follows the marker starts from what the stream holds
 	if err := r.removeLeftovers(); err != nil {
 		return false, err
 	}
@@ -213,6 +215,9 @@ type change struct {
 }
 
 func (r *Replica) syncLocked(ctx context.Context) error {
+	if r.broken != nil {
+		return fmt.Errorf("cluster: replica: an earlier batch was cut short: %w", r.broken)
+	}
 	changes, err := r.changes()
 	defer func() {
 		for _, c := range changes {
@@ -230,7 +235,8 @@ func (r *Replica) syncLocked(ctx context.Context) error {
 		largest = max(largest, c.n)
 	}
 	if msgs == 0 {
-		return r.purgeLocked(ctx)
+		r.purgeLocked(ctx)
+		return nil
 	}
 	batch := formatBatch(r.last+1, r.last+uint64(msgs))
 	buf := make([]byte, min(largest, replicaChunk))
@@ -246,6 +252,9 @@ func (r *Replica) syncLocked(ctx context.Context) error {
 			}
 			seq, err := r.publish(ctx, subj, nats.Header{hdrOp: {op}, hdrFile: {c.name}, hdrBatch: {batch}}, chunk)
 			if err != nil {
+				// The batch stays cut short, and a restore skips it: a later batch, built on
+				// what this one stored, would not apply either.
+				r.broken = err
 				return err
 			}
 			if first == 0 {
@@ -269,22 +278,22 @@ func (r *Replica) syncLocked(ctx context.Context) error {
 			delete(r.stored, c.name)
 		}
 	}
-	return r.purgeLocked(ctx)
+	r.purgeLocked(ctx)
+	return nil
 }
 
 // purgeLocked drops what later batches replaced. A purge that fails is tried at the next
 // Sync: until then the stream only holds more than it needs.
-func (r *Replica) purgeLocked(ctx context.Context) error {
+func (r *Replica) purgeLocked(ctx context.Context) {
 	for subj, below := range r.purge {
 		pctx, cancel := context.WithTimeout(ctx, replicaAttempt)
 		err := r.stream.Purge(pctx, jetstream.WithPurgeSubject(subj), jetstream.WithPurgeSequence(below))
 		cancel()
 		if err != nil {
-			break
+			return
 		}
 		delete(r.purge, subj)
 	}
-	return nil
 }
 
 // publish stores one message behind r.last, and returns its sequence.

@@ -251,3 +251,37 @@ func TestCheckName(t *testing.T) {
 		}
 	}
 }
+
+// TestAttackReplicaWritesOutsideItsRoots is a writer to the tier (it holds a coordinator's
+// certificate) storing a copy whose file names climb out of the state directory, in whole
+// batches, hoping the next leader's restore writes them over its machine's files: the restore
+// refuses the copy, and nothing is written outside the roots.
+func TestAttackReplicaWritesOutsideItsRoots(t *testing.T) {
+	ctx := context.Background()
+	for _, name := range []string{"state/../../escaped", "store/../../../escaped", "state//escaped", "escaped"} {
+		t.Run(name, func(t *testing.T) {
+			tier := embeddedTier(t, "keystroke-ae")
+			attacker, victim := newMachine(t), newMachine(t)
+			attacker.replace(t, "state/coordinator.state", []byte("round 1"))
+			ar := attacker.replica(t, tier)
+			if _, err := ar.TakeOver(ctx); err != nil {
+				t.Fatal(err)
+			}
+			hdr := nats.Header{hdrOp: {"replace"}, hdrFile: {name}}
+			hdr.Set(hdrBatch, formatBatch(ar.last+1, ar.last+1))
+			if _, err := ar.publish(ctx, ar.fileSubject(name), hdr, []byte("the attacker's")); err != nil {
+				t.Fatal(err)
+			}
+			_, err := victim.replica(t, tier).TakeOver(ctx)
+			if err == nil || !strings.Contains(err.Error(), "is not ROOT/PATH") {
+				t.Fatalf("restore of %q: %v, want it refused", name, err)
+			}
+			filepath.WalkDir(filepath.Dir(victim.dir), func(p string, d fs.DirEntry, err error) error {
+				if err == nil && d.Name() == "escaped" {
+					t.Errorf("written outside the roots: %s", p)
+				}
+				return nil
+			})
+		})
+	}
+}
