@@ -36,3 +36,36 @@ func BenchmarkReplicaSync(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkReplicaTakeOver restores a copy of 1,000 appended records of 300 bytes (the
+// registry log between two compactions), read from the stream's leader a message at a time.
+func BenchmarkReplicaTakeOver(b *testing.B) {
+	tier := embeddedTier(b, "keystroke-ae")
+	ctx := context.Background()
+	leader := machine{b.TempDir()}
+	r, err := OpenReplica(ctx, tier, leader.roots())
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := r.TakeOver(ctx); err != nil {
+		b.Fatal(err)
+	}
+	record := bytes.Repeat([]byte{9}, 300)
+	for range 1000 {
+		leader.append(b, "state/registry.log", record)
+		if err := r.Sync(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		standby := machine{b.TempDir()}
+		s, err := OpenReplica(ctx, tier, standby.roots())
+		if err != nil {
+			b.Fatal(err)
+		}
+		if restored, err := s.TakeOver(ctx); err != nil || !restored {
+			b.Fatalf("restored %v, %v", restored, err)
+		}
+	}
+}

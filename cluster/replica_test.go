@@ -41,7 +41,11 @@ func (m machine) replace(t testing.TB, rel string, data []byte) {
 
 func (m machine) append(t testing.TB, rel string, data []byte) {
 	t.Helper()
-	f, err := os.OpenFile(filepath.Join(m.dir, rel), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	p := filepath.Join(m.dir, rel)
+	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -240,7 +240,7 @@ func runCoordinator(ctx context.Context, args []string, stdout, stderr io.Writer
 	var replicate func(context.Context) error
 	switch {
 	case f.tier.stateInTier:
-		if replicate, err = tr.replicate(ctx, f.dir, stdout); err != nil {
+		if replicate, err = tr.replicate(ctx, f.dir, stdout, reg); err != nil {
 			return fmt.Errorf("coordinator: --state-in-tier: %w", err)
 		}
 	case tr != nil && !tr.embedded:

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vigilauth/vigil/cluster"
 	"github.com/vigilauth/vigil/coordinator"
@@ -69,7 +70,15 @@ type tier struct {
 // it fences off every earlier leader, then makes the local files the tier's (or, the first
 // time, gives the tier the local files), and returns what the coordinator calls after each
 // write (coordinator.Config.Replicate).
-func (t *tier) replicate(ctx context.Context, dir string, stdout io.Writer) (func(context.Context) error, error) {
+func (t *tier) replicate(ctx context.Context, dir string, stdout io.Writer, reg prometheus.Registerer) (func(context.Context) error, error) {
+	took := prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "vigil_state_copy_seconds",
+		Help:    "Time to store what changed in the round leader's state directory and model store in the coordinator tier (--state-in-tier), once per commit and once per step of its loop; a commit's acknowledgements wait for it.",
+		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
+	})
+	if err := reg.Register(took); err != nil {
+		return nil, err
+	}
 	state := cluster.Root{Name: "state", Dir: filepath.Join(dir, "state"), Local: func(rel string) bool {
 		// The lock and the token are this machine's; the contribution log is rebuilt from
 		// the round's stream.
@@ -89,7 +98,12 @@ func (t *tier) replicate(ctx context.Context, dir string, stdout io.Writer) (fun
 	} else {
 		fmt.Fprintf(stdout, "state: %s copied to the tier\n", dir)
 	}
-	return r.Sync, nil
+	return func(ctx context.Context) error {
+		start := time.Now()
+		err := r.Sync(ctx)
+		took.Observe(time.Since(start).Seconds())
+		return err
+	}, nil
 }
 
 // tierPingInterval is how often a connection to the tier checks that its server answers, and
