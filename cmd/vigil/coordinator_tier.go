@@ -353,12 +353,12 @@ func (t *tier) lead(ctx context.Context, ttl time.Duration, stdout io.Writer) (c
 	return leadCtx, lease, release, nil
 }
 
-// lockState takes the state directory's lock for as long as the coordinator runs, waiting
-// while another process holds it: a leader frozen past its lease still holds it until it wakes,
-// finds the lease gone and exits, so its last write never lands on its successor's state.
 // stateLockName is the state directory's lock file.
 const stateLockName = "coordinator.lock"
 
+// lockState takes the state directory's lock for as long as the coordinator runs, waiting
+// while another process holds it: a leader frozen past its lease still holds it until it wakes,
+// finds the lease gone and exits, so its last write never lands on its successor's state.
 func lockState(ctx context.Context, stateDir string, stdout io.Writer) (unlock func(), err error) {
 	if err := os.MkdirAll(stateDir, 0o700); err != nil {
 		return nil, fmt.Errorf("--dir: %w", err)
