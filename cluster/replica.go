@@ -62,6 +62,10 @@ type Replica struct {
 	roots    []Root
 	id       string // tells this process's messages from another's with the same sequences
 
+	// Progress, if set, is told every few seconds how far a restore has read: the sequence
+	// reached, of the last.
+	Progress func(seq, last uint64)
+
 	mu     sync.Mutex
 	last   uint64            // the stream's last sequence, as this process stored or read it
 	stored map[string]mark   // what the stream holds of each file
@@ -87,6 +91,7 @@ const (
 	// replicaAttempt bounds one request, tried again while the servers do not answer.
 	replicaAttempt = 5 * time.Second
 	replicaPause   = 250 * time.Millisecond
+	progressEvery  = 2 * time.Second
 )
 
 // Message headers.
@@ -579,7 +584,12 @@ func (r *Replica) read(ctx context.Context, upTo uint64, markers []uint64) (*res
 	for _, root := range r.roots {
 		rs.roots[root.Name] = root
 	}
+	said := time.Now()
 	err := r.each(ctx, upTo, r.subject+".f.>", func(m *jetstream.RawStreamMsg) error {
+		if r.Progress != nil && time.Since(said) >= progressEvery {
+			r.Progress(m.Sequence, upTo)
+			said = time.Now()
+		}
 		first, last, err := parseBatch(m.Header.Get(hdrBatch))
 		if err != nil {
 			return fmt.Errorf("cluster: replica: message %d: %w", m.Sequence, err)

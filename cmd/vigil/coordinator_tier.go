@@ -89,6 +89,9 @@ func (t *tier) replicate(ctx context.Context, dir string, stdout io.Writer, reg 
 	if err != nil {
 		return nil, err
 	}
+	r.Progress = func(seq, last uint64) {
+		fmt.Fprintf(stdout, "state: restoring from the tier, message %d of %d\n", seq, last)
+	}
 	restored, err := r.TakeOver(ctx)
 	if err != nil {
 		return nil, err
