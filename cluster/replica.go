@@ -13,6 +13,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -103,9 +104,15 @@ const (
 
 // OpenReplica creates or opens the stream that keeps the roots' files for t's model.
 func OpenReplica(ctx context.Context, t *Tier, roots []Root) (*Replica, error) {
-	for _, r := range roots {
+	roots = slices.Clone(roots)
+	for i, r := range roots {
 		if r.Name == "" || strings.Contains(r.Name, "/") || r.Dir == "" {
 			return nil, fmt.Errorf("cluster: replica root %q at %q: want a name without '/' and a directory", r.Name, r.Dir)
+		}
+		// A directory walk does not follow a link: a root that is one (a store on another
+		// volume) is followed here, once.
+		if dir, err := filepath.EvalSymlinks(r.Dir); err == nil {
+			roots[i].Dir = dir
 		}
 	}
 	id := make([]byte, 8)

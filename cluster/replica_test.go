@@ -97,7 +97,7 @@ func sameFiles(t *testing.T, got, want map[string]string) {
 		}
 		for k := range maps.Keys(got) {
 			if _, ok := want[k]; !ok {
-				t.Errorf("%s: not in the leader's", k)
+				t.Errorf("%s: not expected", k)
 			}
 		}
 		t.FailNow()
@@ -142,6 +142,11 @@ func TestReplicaCarriesStateToStandby(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// The standby's store is on another volume, behind a link.
+	elsewhere := t.TempDir()
+	if err := os.Symlink(elsewhere, filepath.Join(standby.dir, "store")); err != nil {
+		t.Fatal(err)
+	}
 	standby.replace(t, "state/coordinator.state", []byte("stale"))
 	standby.replace(t, "store/models/m/v0000000009/params.f64", []byte("stale"))
 	standby.replace(t, "state/lock", []byte("7"))
@@ -149,8 +154,15 @@ func TestReplicaCarriesStateToStandby(t *testing.T) {
 	if restored, err := sr.TakeOver(ctx); err != nil || !restored {
 		t.Fatalf("standby's takeover: restored %v, %v", restored, err)
 	}
+	standbyFiles := func() map[string]string {
+		files := standby.files(t)
+		for name, data := range (machine{elsewhere}).files(t) {
+			files["store/"+name] = data
+		}
+		return files
+	}
 	want := leader.files(t)
-	sameFiles(t, standby.files(t), want)
+	sameFiles(t, standbyFiles(), want)
 	if got := want["state/registry.log"]; got != "device a\ndevice b\ndevice c\n" {
 		t.Fatalf("registry log %q", got)
 	}
@@ -173,7 +185,7 @@ func TestReplicaCarriesStateToStandby(t *testing.T) {
 	if restored, err := back.TakeOver(ctx); err != nil || !restored {
 		t.Fatalf("takeover back: restored %v, %v", restored, err)
 	}
-	sameFiles(t, leader.files(t), standby.files(t))
+	sameFiles(t, leader.files(t), standbyFiles())
 	standby.append(t, "state/registry.log", []byte("device e\n"))
 	if err := sr.Sync(ctx); !errors.Is(err, ErrFenced) {
 		t.Fatalf("second leader's Sync after the third took over: %v, want ErrFenced", err)
