@@ -93,6 +93,10 @@ const (
 	replicaAttempt = 5 * time.Second
 	replicaPause   = 250 * time.Millisecond
 	progressEvery  = 2 * time.Second
+	// consumerBatch is how many messages a restore asks its consumer for at a time, and
+	// consumerQuiet how long it waits for them before asking the stream's leader instead.
+	consumerBatch = 256
+	consumerQuiet = 250 * time.Millisecond
 )
 
 // Message headers.
@@ -657,19 +661,29 @@ func checkName(name string) error {
 }
 
 // each calls fn with the stream's messages on subject (a wildcard may be in it) up to upTo,
-// in order. Each is asked of the stream's leader: a consumer may live on a replica that lags it.
+// in order. They come in bulk from a consumer, and what it does not deliver from the stream's
+// leader, a message at a time: a consumer may live on a replica that lags the leader, and
+// say nothing for as long.
 func (r *Replica) each(ctx context.Context, upTo uint64, subject string, fn func(*jetstream.RawStreamMsg) error) error {
-	for seq := uint64(1); seq <= upTo; {
+	next := uint64(1) // the first sequence not delivered yet
+	for asked := 0; next <= upTo; asked++ {
+		if asked == 1 {
+			// The leader had a first message: the bulk of the rest from a consumer.
+			done, err := r.eachFromConsumer(ctx, &next, upTo, subject, fn)
+			if done || err != nil {
+				return err
+			}
+		}
 		var m *jetstream.RawStreamMsg
 		err := UntilAnswered(ctx, replicaAttempt, replicaPause, func(error) {}, func(ctx context.Context) (err error) {
-			m, err = r.stream.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(subject))
+			m, err = r.stream.GetMsg(ctx, next, jetstream.WithGetMsgSubject(subject))
 			return err
 		})
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
 			return nil
 		}
 		if err != nil {
-			return fmt.Errorf("cluster: replica: read from %d: %w", seq, err)
+			return fmt.Errorf("cluster: replica: read from %d: %w", next, err)
 		}
 		if m.Sequence > upTo {
 			return nil
@@ -677,9 +691,57 @@ func (r *Replica) each(ctx context.Context, upTo uint64, subject string, fn func
 		if err := fn(m); err != nil {
 			return err
 		}
-		seq = m.Sequence + 1
+		next = m.Sequence + 1
 	}
 	return nil
+}
+
+// eachFromConsumer delivers what a consumer of the stream gives without waiting, from *next
+// on; done says it delivered up to upTo. A consumer that cannot be made, fails or goes quiet
+// leaves the rest to the stream's leader.
+func (r *Replica) eachFromConsumer(ctx context.Context, next *uint64, upTo uint64, subject string, fn func(*jetstream.RawStreamMsg) error) (done bool, err error) {
+	cctx, cancel := context.WithTimeout(ctx, replicaAttempt)
+	c, err := r.stream.OrderedConsumer(cctx, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{subject}, DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: *next,
+	})
+	cancel()
+	if err != nil {
+		return false, nil
+	}
+	for {
+		batch, err := c.Fetch(consumerBatch, jetstream.FetchMaxWait(consumerQuiet))
+		if err != nil {
+			return false, nil
+		}
+		got := 0
+		for m := range batch.Messages() {
+			got++
+			meta, err := m.Metadata()
+			if err != nil {
+				return false, nil
+			}
+			seq := meta.Sequence.Stream
+			if seq < *next {
+				continue
+			}
+			if seq > upTo {
+				return true, nil
+			}
+			if err := fn(&jetstream.RawStreamMsg{Subject: m.Subject(), Sequence: seq, Header: m.Headers(), Data: m.Data()}); err != nil {
+				return false, err
+			}
+			*next = seq + 1
+			if seq == upTo {
+				return true, nil
+			}
+			if meta.NumPending == 0 {
+				return false, nil // the end, as its replica sees it: the leader says
+			}
+		}
+		if batch.Error() != nil || got == 0 {
+			return false, nil
+		}
+	}
 }
 
 // restore makes the roots' files exactly those rs built, and remembers them as stored.
