@@ -466,9 +466,15 @@ func (t *Tier) PutDevice(ctx context.Context, id string, record []byte) error {
 	return nil
 }
 
-// Device returns the device's record.
+// Device returns the device's record. Each request is bounded and tried again while the
+// servers do not answer: one sent to a server that hung is never answered, and the connection
+// moves to another only when its pings go unanswered.
 func (t *Tier) Device(ctx context.Context, id string) ([]byte, error) {
-	e, err := t.devices.Get(ctx, t.deviceKey(id))
+	var e jetstream.KeyValueEntry
+	err := UntilAnswered(ctx, followAsk, followPoll, func(error) {}, func(ctx context.Context) (err error) {
+		e, err = t.devices.Get(ctx, t.deviceKey(id))
+		return err
+	})
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return nil, fmt.Errorf("%w: %q", ErrNoDevice, id)
 	}

@@ -71,6 +71,9 @@ func (c *Coordinator) planLocked() ([]byte, error) {
 	return proto.MarshalOptions{Deterministic: true}.Marshal(r)
 }
 
+// planAttempt bounds one attempt to publish a round's plan.
+const planAttempt = 3 * time.Second
+
 // serveIntake publishes the open round's plan and starts following its updates. It is called
 // once the round's start is durable, and again for a round resumed at restart.
 func (c *Coordinator) serveIntake(ctx context.Context) error {
@@ -83,7 +86,12 @@ func (c *Coordinator) serveIntake(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := in.tier.PublishPlan(ctx, id, plan); err != nil {
+	// Bounded, and tried again by startIntake: a request sent to a server that hung is never
+	// answered, and the connection moves to another only when its pings go unanswered.
+	pctx, cancel := context.WithTimeout(ctx, planAttempt)
+	err = in.tier.PublishPlan(pctx, id, plan)
+	cancel()
+	if err != nil {
 		return err
 	}
 	sum, err := c.sealing.NewSum(dim)
