@@ -63,9 +63,10 @@ type Replica struct {
 	roots    []Root
 	id       string // tells this process's messages from another's with the same sequences
 
-	// Progress, if set, is told every few seconds how far a restore has read: the sequence
-	// reached, of the last.
-	Progress func(seq, last uint64)
+	// Progress, if set, is told every ProgressEvery (default 2 s) how far a restore has read:
+	// the sequence reached, of the last.
+	Progress      func(seq, last uint64)
+	ProgressEvery time.Duration
 
 	mu     sync.Mutex
 	last   uint64            // the stream's last sequence, as this process stored or read it
@@ -92,7 +93,6 @@ const (
 	// replicaAttempt bounds one request, tried again while the servers do not answer.
 	replicaAttempt = 5 * time.Second
 	replicaPause   = 250 * time.Millisecond
-	progressEvery  = 2 * time.Second
 	// consumerBatch is how many messages a restore asks its consumer for at a time, and
 	// consumerQuiet how long it waits for them before asking the stream's leader instead.
 	consumerBatch = 256
@@ -595,9 +595,12 @@ func (r *Replica) read(ctx context.Context, upTo uint64, markers []uint64) (*res
 	for _, root := range r.roots {
 		rs.roots[root.Name] = root
 	}
-	said := time.Now()
+	said, every := time.Now(), r.ProgressEvery
+	if every == 0 {
+		every = 2 * time.Second
+	}
 	err := r.each(ctx, upTo, r.subject+".f.>", func(m *jetstream.RawStreamMsg) error {
-		if r.Progress != nil && time.Since(said) >= progressEvery {
+		if r.Progress != nil && time.Since(said) >= every {
 			r.Progress(m.Sequence, upTo)
 			said = time.Now()
 		}

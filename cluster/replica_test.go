@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go"
 
@@ -151,8 +152,13 @@ func TestReplicaCarriesStateToStandby(t *testing.T) {
 	standby.replace(t, "store/models/m/v0000000009/params.f64", []byte("stale"))
 	standby.replace(t, "state/lock", []byte("7"))
 	sr := standby.replica(t, tier)
+	var told []uint64
+	sr.Progress, sr.ProgressEvery = func(seq, last uint64) { told = append(told, seq, last) }, time.Nanosecond
 	if restored, err := sr.TakeOver(ctx); err != nil || !restored {
 		t.Fatalf("standby's takeover: restored %v, %v", restored, err)
+	}
+	if len(told) < 2 || told[len(told)-1] != lr.last || told[len(told)-2] > lr.last {
+		t.Fatalf("progress told %v; want sequences up to %d", told, lr.last)
 	}
 	standbyFiles := func() map[string]string {
 		files := standby.files(t)
