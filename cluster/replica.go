@@ -205,7 +205,7 @@ func (r *Replica) TakeOver(ctx context.Context) (restored bool, err error) {
 	}
 	if len(rs.files) == 0 {
 		clear(r.stored)
-		return false, r.syncLocked(ctx)
+		return false, r.syncLocked(ctx, nil)
 	}
 	if err := r.restore(rs); err != nil {
 		return false, err
@@ -213,12 +213,12 @@ func (r *Replica) TakeOver(ctx context.Context) (restored bool, err error) {
 	return true, nil
 }
 
-// Sync stores what changed in the roots since the last Sync or TakeOver, as one batch. It
-// returns ErrFenced once another process took over.
-func (r *Replica) Sync(ctx context.Context) error {
+// Sync stores what changed since the last Sync or TakeOver in the roots named (every root if
+// none is), as one batch. It returns ErrFenced once another process took over.
+func (r *Replica) Sync(ctx context.Context, roots ...string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.syncLocked(ctx)
+	return r.syncLocked(ctx, roots)
 }
 
 // change is one file's part of a batch: n bytes of f from off, or its removal (f nil).
@@ -230,11 +230,11 @@ type change struct {
 	mark   mark
 }
 
-func (r *Replica) syncLocked(ctx context.Context) error {
+func (r *Replica) syncLocked(ctx context.Context, roots []string) error {
 	if r.broken != nil {
 		return fmt.Errorf("cluster: replica: an earlier batch was cut short: %w", r.broken)
 	}
-	changes, err := r.changes()
+	changes, err := r.changes(roots)
 	defer func() {
 		for _, c := range changes {
 			if c.f != nil {
@@ -355,11 +355,15 @@ func (r *Replica) fileSubject(name string) string {
 	return r.subject + ".f." + hex.EncodeToString([]byte(name))
 }
 
-// changes compares the roots with what the stream holds, in a stable order. The files of the
-// changes returned are open: the caller closes them.
-func (r *Replica) changes() (out []change, err error) {
-	present := map[string]bool{}
+// changes compares the roots named in only (every root if none is) with what the stream holds,
+// in a stable order. The files of the changes returned are open: the caller closes them.
+func (r *Replica) changes(only []string) (out []change, err error) {
+	present, walked := map[string]bool{}, map[string]bool{}
 	for _, root := range r.roots {
+		if len(only) > 0 && !slices.Contains(only, root.Name) {
+			continue
+		}
+		walked[root.Name] = true
 		err := walkRoot(root, func(rel, p string) error {
 			name := root.Name + "/" + rel
 			c, err := r.fileChange(name, p)
@@ -380,7 +384,8 @@ func (r *Replica) changes() (out []change, err error) {
 		}
 	}
 	for name := range r.stored {
-		if !present[name] {
+		root, _, _ := strings.Cut(name, "/")
+		if walked[root] && !present[name] {
 			out = append(out, change{name: name, op: "remove"})
 		}
 	}
@@ -506,7 +511,9 @@ func (r *Replica) markers(ctx context.Context, upTo uint64) ([]uint64, error) {
 // temporary file beside its place.
 type restoring struct {
 	roots map[string]Root
-	files map[string]*os.File // nil: removed
+	// files holds each file's temporary file, "" when removed. Paths, not open files: a store
+	// that keeps every version holds more files than a process may have open.
+	files map[string]string
 }
 
 func (rs *restoring) path(name string) (string, bool) {
@@ -521,36 +528,40 @@ func (rs *restoring) apply(op, name string, data []byte) error {
 	if !ok {
 		return nil // a root this process does not keep
 	}
-	f := rs.files[name]
+	tmp := rs.files[name]
+	flag := os.O_WRONLY | os.O_APPEND
 	switch {
+	case op == "replace" && tmp == "":
+		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+			return err
+		}
+		f, err := os.CreateTemp(filepath.Dir(p), "."+filepath.Base(p)+restoreTemp+"*")
+		if err != nil {
+			return err
+		}
+		tmp = f.Name()
+		rs.files[name] = tmp
+		f.Close()
 	case op == "replace":
-		if f == nil {
-			if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
-				return err
-			}
-			var err error
-			if f, err = os.CreateTemp(filepath.Dir(p), "."+filepath.Base(p)+restoreTemp+"*"); err != nil {
-				return err
-			}
-			rs.files[name] = f
-		} else if err := f.Truncate(0); err != nil {
-			return err
-		}
-		if _, err := f.Seek(0, io.SeekStart); err != nil {
-			return err
-		}
-	case op == "append" && f != nil:
+		flag |= os.O_TRUNC
+	case op == "append" && tmp != "":
 	case op == "remove":
-		if f != nil {
-			f.Close()
-			os.Remove(f.Name())
+		if tmp != "" {
+			os.Remove(tmp)
 		}
-		rs.files[name] = nil
+		rs.files[name] = ""
 		return nil
 	default:
 		return fmt.Errorf("%s of %s with no content before it", op, name)
 	}
-	_, err := f.Write(data)
+	f, err := os.OpenFile(tmp, flag, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
 	return err
 }
 
@@ -579,10 +590,9 @@ func (r *Replica) removeLeftovers() error {
 
 // discard removes the temporary files of a restore that did not finish.
 func (rs *restoring) discard() {
-	for _, f := range rs.files {
-		if f != nil {
-			f.Close()
-			os.Remove(f.Name())
+	for _, tmp := range rs.files {
+		if tmp != "" {
+			os.Remove(tmp)
 		}
 	}
 }
@@ -591,7 +601,7 @@ func (rs *restoring) discard() {
 // batch is whole when all its messages were stored: no takeover marker took a sequence inside
 // it.
 func (r *Replica) read(ctx context.Context, upTo uint64, markers []uint64) (*restoring, error) {
-	rs := &restoring{roots: map[string]Root{}, files: map[string]*os.File{}}
+	rs := &restoring{roots: map[string]Root{}, files: map[string]string{}}
 	for _, root := range r.roots {
 		rs.roots[root.Name] = root
 	}
@@ -624,8 +634,8 @@ func (r *Replica) read(ctx context.Context, upTo uint64, markers []uint64) (*res
 		rs.discard()
 		return nil, err
 	}
-	for name, f := range rs.files {
-		if f == nil {
+	for name, tmp := range rs.files {
+		if tmp == "" {
 			delete(rs.files, name)
 		}
 	}
@@ -747,6 +757,26 @@ func (r *Replica) eachFromConsumer(ctx context.Context, next *uint64, upTo uint6
 	}
 }
 
+// settle syncs the restored file tmp, moves it to p and describes it.
+func settle(tmp, p string) (mark, error) {
+	f, err := os.Open(tmp)
+	if err != nil {
+		return mark{}, err
+	}
+	defer f.Close()
+	if err := f.Sync(); err != nil {
+		return mark{}, err
+	}
+	if err := os.Rename(tmp, p); err != nil {
+		return mark{}, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		return mark{}, err
+	}
+	return markOf(f, fi, true)
+}
+
 // restore makes the roots' files exactly those rs built, and remembers them as stored.
 func (r *Replica) restore(rs *restoring) error {
 	defer rs.discard()
@@ -765,25 +795,13 @@ func (r *Replica) restore(rs *restoring) error {
 	}
 	clear(r.stored)
 	dirs := map[string]bool{}
-	for name, f := range rs.files {
+	for name, tmp := range rs.files {
 		p, _ := rs.path(name)
-		err := f.Sync()
-		if err == nil {
-			err = os.Rename(f.Name(), p)
-		}
-		if err != nil {
-			return fmt.Errorf("cluster: replica: restore %s: %w", p, err)
-		}
-		fi, err := f.Stat()
-		if err != nil {
-			return fmt.Errorf("cluster: replica: restore %s: %w", p, err)
-		}
-		m, err := markOf(f, fi, true)
+		m, err := settle(tmp, p)
 		if err != nil {
 			return fmt.Errorf("cluster: replica: restore %s: %w", p, err)
 		}
 		r.stored[name] = m
-		f.Close()
 		delete(rs.files, name)
 		dirs[filepath.Dir(p)] = true
 	}

@@ -307,3 +307,31 @@ func TestAttackReplicaWritesOutsideItsRoots(t *testing.T) {
 		})
 	}
 }
+
+// TestReplicaSyncsTheRootsNamed: a Sync of the state directory alone stores its changes and
+// leaves the store's as they were, neither stored nor taken for removed.
+func TestReplicaSyncsTheRootsNamed(t *testing.T) {
+	tier := embeddedTier(t, "keystroke-ae")
+	ctx := context.Background()
+	leader := newMachine(t)
+	leader.replace(t, "state/coordinator.state", []byte("round 1"))
+	leader.replace(t, "store/v1", []byte("version 1"))
+	lr := leader.replica(t, tier)
+	if _, err := lr.TakeOver(ctx); err != nil {
+		t.Fatal(err)
+	}
+	leader.replace(t, "state/coordinator.state", []byte("round 2"))
+	leader.replace(t, "store/v2", []byte("version 2"))
+	if err := lr.Sync(ctx, "state"); err != nil {
+		t.Fatal(err)
+	}
+	restored := func() map[string]string {
+		t.Helper()
+		m := newMachine(t)
+		if _, err := m.replica(t, tier).TakeOver(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return m.files(t)
+	}
+	sameFiles(t, restored(), map[string]string{"state/coordinator.state": "round 2", "store/v1": "version 1"})
+}

@@ -55,7 +55,7 @@ func (c *Coordinator) commit(ctx context.Context) error {
 		err = c.state.save(st)
 	}
 	if err == nil && c.cfg.Replicate != nil {
-		err = c.cfg.Replicate(ctx)
+		err = c.cfg.Replicate(ctx, ReplicateState)
 	}
 	cm.err = err
 	close(cm.done)

@@ -106,10 +106,12 @@ type Config struct {
 	// write over its successor's state when it wakes.
 	Leading func() error
 	// Replicate, if set, is called after each write to the state directory or the store that a
-	// successor must find (cluster.Replica.Sync): at each commit, before the trustees are asked
-	// to open a charged sum, and once per step of Run. An error stops Run as a failed state
-	// write does.
-	Replicate func(context.Context) error
+	// successor must find (cluster.Replica.Sync), with what may have changed: the state
+	// directory at each commit and before the trustees are asked to open a charged sum; both
+	// once a version is stored, and at most once a second from Run for what is written outside
+	// those (an outbox, a pause, a pruned version). An error stops Run as a failed state write
+	// does.
+	Replicate func(context.Context, ReplicateScope) error
 	// Publisher, if set, receives every released version to sign and publish to the fleet.
 	Publisher Publisher
 	// Logger receives structured logs (default: discard).
@@ -236,3 +238,13 @@ func (c *Config) roundConfig() round.Config {
 		Timeout:              c.RoundTimeout,
 	}
 }
+
+// ReplicateScope says what Config.Replicate is to copy.
+type ReplicateScope int
+
+const (
+	// ReplicateState is the state directory.
+	ReplicateState ReplicateScope = iota
+	// ReplicateAll is the state directory and the model store.
+	ReplicateAll
+)

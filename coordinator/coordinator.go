@@ -64,6 +64,8 @@ type Coordinator struct {
 	unpublished    uint64 // a version not yet taken by the Publisher
 	lastPublishTry time.Time
 
+	replicated time.Time // Run's last Config.Replicate of everything; Run's alone
+
 	// Durability: changes made under mu are written by the next commit; handlers that must not
 	// answer before their change is on disk wait for pending.done.
 	state      *stateFile   // nil: nothing is persisted

@@ -52,10 +52,11 @@ func (c *Coordinator) Run(ctx context.Context) error {
 		if err == nil {
 			err = c.commit(ctx)
 		}
-		if err == nil && c.cfg.Replicate != nil {
-			// What was written outside a commit: a version stored, the ledger's record of
-			// its release, a pause.
-			err = c.cfg.Replicate(ctx)
+		if now := c.cfg.Now(); err == nil && c.cfg.Replicate != nil && now.Sub(c.replicated) >= time.Second {
+			// What was written outside a commit (an outbox, a pause, a pruned version),
+			// without walking the store at every tick.
+			c.replicated = now
+			err = c.cfg.Replicate(ctx, ReplicateAll)
 		}
 		if err != nil || done {
 			return err
@@ -145,6 +146,12 @@ func (c *Coordinator) step(ctx context.Context) (done bool, err error) {
 		err = fmt.Errorf("%s; nothing charged or released", aborted)
 	case outcome == aggregation.Close:
 		next, err = c.timedRelease(ctx, closed, info, &stages)
+		if err == nil && c.cfg.Replicate != nil {
+			// The version is in the store before the state that counts it is copied.
+			if err := c.cfg.Replicate(ctx, ReplicateAll); err != nil {
+				return false, fmt.Errorf("coordinator: stopping, the released version is not replicated: %w", err)
+			}
+		}
 	default:
 		err = fmt.Errorf("only %d of %d sampled devices answered by the deadline; at least %d are needed; nothing charged or released",
 			len(closed.Participants), closed.Selected, max(c.cfg.MinUpdates, info.privacy.minParticipants))
@@ -359,7 +366,7 @@ func (c *Coordinator) release(ctx context.Context, closed round.Closed, info ope
 		}
 		if c.cfg.Replicate != nil {
 			// A successor must know of the charge before anyone can know the sum.
-			if err := c.cfg.Replicate(ctx); err != nil {
+			if err := c.cfg.Replicate(ctx, ReplicateState); err != nil {
 				return GlobalModel{}, fmt.Errorf("the charge is not replicated; the sum stays sealed: %w", err)
 			}
 		}

@@ -237,7 +237,7 @@ func runCoordinator(ctx context.Context, args []string, stdout, stderr io.Writer
 		defer release()
 		ctx, leading = leadCtx, lease.Valid
 	}
-	var replicate func(context.Context) error
+	var replicate func(context.Context, coordinator.ReplicateScope) error
 	switch {
 	case f.tier.stateInTier:
 		if replicate, err = tr.replicate(ctx, f.dir, stdout, reg); err != nil {

@@ -70,10 +70,10 @@ type tier struct {
 // it fences off every earlier leader, then makes the local files the tier's (or, the first
 // time, gives the tier the local files), and returns what the coordinator calls after each
 // write (coordinator.Config.Replicate).
-func (t *tier) replicate(ctx context.Context, dir string, stdout io.Writer, reg prometheus.Registerer) (func(context.Context) error, error) {
+func (t *tier) replicate(ctx context.Context, dir string, stdout io.Writer, reg prometheus.Registerer) (func(context.Context, coordinator.ReplicateScope) error, error) {
 	took := prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "vigil_state_copy_seconds",
-		Help:    "Time to store what changed in the round leader's state directory and model store in the coordinator tier (--state-in-tier), once per commit and once per step of its loop; a commit's acknowledgements wait for it.",
+		Help:    "Time to store what changed in the round leader's state directory and model store in the coordinator tier (--state-in-tier): the state directory at each commit (whose acknowledgements wait for it), the store too once a version is stored, and everything at most once a second.",
 		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
 	})
 	if err := reg.Register(took); err != nil {
@@ -101,9 +101,13 @@ func (t *tier) replicate(ctx context.Context, dir string, stdout io.Writer, reg 
 	} else {
 		fmt.Fprintf(stdout, "state: %s copied to the tier\n", dir)
 	}
-	return func(ctx context.Context) error {
+	return func(ctx context.Context, scope coordinator.ReplicateScope) error {
+		roots := []string{state.Name}
+		if scope == coordinator.ReplicateAll {
+			roots = nil
+		}
 		start := time.Now()
-		err := r.Sync(ctx)
+		err := r.Sync(ctx, roots...)
 		took.Observe(time.Since(start).Seconds())
 		return err
 	}, nil
