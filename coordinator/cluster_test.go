@@ -217,6 +217,17 @@ func TestClusterLeaderRestartKeepsAcknowledgedUpdates(t *testing.T) {
 	}
 	submit(0)
 	submit(1)
+	// The state file leaves the sum out but keeps which tasks were submitted, for read-only
+	// tools, once the leader has followed both.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		st, err := coordinator.ReadStatus(state)
+		if err == nil && st.GetOpenRound().GetSubmitted() == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("status read from the state: %d submitted, %v; want 2", st.GetOpenRound().GetSubmitted(), err)
+		}
+	}
 	stop()
 	<-done
 	// The leader is down; the frontend still takes updates for the round.

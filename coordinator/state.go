@@ -85,7 +85,8 @@ func (c *Coordinator) snapshotLocked() (*statev1.CoordinatorState, error) {
 	}
 	// With a tier, the round's updates are in its stream, which a leader that starts follows
 	// from the first: the sum is left out (no longer megabytes written at every commit, and
-	// copied to the tier by a Replica), and so are the tasks' submissions.
+	// copied to the tier by a Replica). The tasks' submissions stay, for read-only tools
+	// (ReadStatus); restore does not count them.
 	sum, inTier := c.engine.Sum(), c.intake != nil
 	var raw []byte
 	count := 0
@@ -110,7 +111,7 @@ func (c *Coordinator) snapshotLocked() (*statev1.CoordinatorState, error) {
 		r.Phase = statev1.Phase_PHASE_CLOSED
 	}
 	for _, t := range rs.Tasks {
-		r.Tasks = append(r.Tasks, &statev1.Task{Device: t.Device, Nonce: t.Nonce, Submitted: t.Submitted && !inTier})
+		r.Tasks = append(r.Tasks, &statev1.Task{Device: t.Device, Nonce: t.Nonce, Submitted: t.Submitted})
 	}
 	st.Round = r
 	return st, nil
@@ -181,7 +182,10 @@ func (c *Coordinator) restore(st *statev1.CoordinatorState) error {
 	}
 	rs := round.State{Round: r.GetId(), BaseVersion: r.GetBaseVersion(), Started: r.GetStarted().AsTime(), Deadline: r.GetDeadline().AsTime(), Plan: plan}
 	for _, t := range r.GetTasks() {
-		rs.Tasks = append(rs.Tasks, round.TaskState{Device: t.GetDevice(), Nonce: t.GetNonce(), Submitted: t.GetSubmitted()})
+		// A round of the tier starts again from an empty sum: its submissions come back as
+		// the leader follows the round's stream.
+		submitted := t.GetSubmitted() && len(r.GetSum()) > 0
+		rs.Tasks = append(rs.Tasks, round.TaskState{Device: t.GetDevice(), Nonce: t.GetNonce(), Submitted: submitted})
 	}
 	if err := c.engine.Restore(rs, sum); err != nil {
 		return fmt.Errorf("coordinator: %w", err)
