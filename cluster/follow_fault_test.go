@@ -20,12 +20,7 @@ import (
 // it is closed (a follower that judged the end of the round by its consumer's own count once
 // stopped after the first update here).
 func TestFollowAfterServerRestart(t *testing.T) {
-	c := natstest.StartCluster(t, 3)
-	nc, err := nats.Connect(strings.Join(c.URLs(), ","), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
+	c, nc := threeServers(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	tier := roundOfOne(t, ctx, nc)
@@ -58,6 +53,19 @@ func TestFollowAfterServerRestart(t *testing.T) {
 			t.Fatalf("follow %d of the closed round delivered %q, want %q", i+1, got, want)
 		}
 	}
+}
+
+// threeServers starts a cluster of three nats-server processes and connects to it, moving to
+// another server whenever the one it is on goes away.
+func threeServers(t *testing.T) (*natstest.Cluster, *nats.Conn) {
+	t.Helper()
+	c := natstest.StartCluster(t, 3)
+	nc, err := nats.Connect(strings.Join(c.URLs(), ","), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	return c, nc
 }
 
 // followedOpen follows an open round until n updates are delivered or the time is up, and

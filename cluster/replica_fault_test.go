@@ -3,13 +3,8 @@ package cluster
 import (
 	"context"
 	"fmt"
-	"strings"
 	"testing"
 	"time"
-
-	"github.com/nats-io/nats.go"
-
-	"github.com/vigilauth/vigil/internal/natstest"
 )
 
 // TestReplicaRestoreAfterServerRestart kills the server leading the replica's stream halfway
@@ -18,12 +13,7 @@ import (
 // commit: a restore reads in bulk from a consumer, which may live on the replica still catching
 // up, and asks the stream's leader for what that consumer does not deliver.
 func TestReplicaRestoreAfterServerRestart(t *testing.T) {
-	c := natstest.StartCluster(t, 3)
-	nc, err := nats.Connect(strings.Join(c.URLs(), ","), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
+	c, nc := threeServers(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	tier, err := Open(ctx, nc, Config{Model: "keystroke-ae", Replicas: 3})
