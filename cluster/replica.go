@@ -254,7 +254,15 @@ func (r *Replica) syncLocked(ctx context.Context, roots []string) error {
 		r.purgeLocked(ctx)
 		return nil
 	}
-	batch := formatBatch(r.last+1, r.last+uint64(msgs))
+	batch, before := formatBatch(r.last+1, r.last+uint64(msgs)), r.last
+	// A batch cut short stays so, and a restore skips it: a later batch, built on what this
+	// one stored, would not apply either.
+	cut := func(err error) error {
+		if r.last != before {
+			r.broken = err
+		}
+		return err
+	}
 	buf := make([]byte, min(largest, replicaChunk))
 	for _, c := range changes {
 		subj := r.fileSubject(c.name)
@@ -263,15 +271,12 @@ func (r *Replica) syncLocked(ctx context.Context, roots []string) error {
 			chunk := buf[:min(end-off, replicaChunk)]
 			if c.f != nil {
 				if _, err := c.f.ReadAt(chunk, off); err != nil {
-					return fmt.Errorf("cluster: replica: read %s: %w", c.name, err)
+					return cut(fmt.Errorf("cluster: replica: read %s: %w", c.name, err))
 				}
 			}
 			seq, err := r.publish(ctx, subj, nats.Header{hdrOp: {op}, hdrFile: {c.name}, hdrBatch: {batch}}, chunk)
 			if err != nil {
-				// The batch stays cut short, and a restore skips it: a later batch, built on
-				// what this one stored, would not apply either.
-				r.broken = err
-				return err
+				return cut(err)
 			}
 			if first == 0 {
 				first = seq
