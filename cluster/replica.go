@@ -125,7 +125,7 @@ func OpenReplica(ctx context.Context, t *Tier, roots []Root) (*Replica, error) {
 		js: t.js, name: replicaStream(t), subject: subject, takeover: subject + ".takeover",
 		roots: roots, id: hex.EncodeToString(id), stored: map[string]mark{}, purge: map[string]uint64{},
 	}
-	err := UntilAnswered(ctx, replicaAttempt, replicaPause, func(error) {}, func(ctx context.Context) (err error) {
+	err := UntilAnswered(ctx, replicaAttempt, replicaPause, nil, func(ctx context.Context) (err error) {
 		r.stream, err = t.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 			Name:        r.name,
 			Description: "Vigil's round leader's state directory and model store, for a standby to take over",
@@ -150,7 +150,7 @@ func replicaStream(t *Tier) string { return "VIGIL_STATE_" + t.model }
 func ReplicaStream(ctx context.Context, t *Tier) (name string, held bool, err error) {
 	name = replicaStream(t)
 	var s jetstream.Stream
-	err = UntilAnswered(ctx, replicaAttempt, replicaPause, func(error) {}, func(ctx context.Context) (err error) {
+	err = UntilAnswered(ctx, replicaAttempt, replicaPause, nil, func(ctx context.Context) (err error) {
 		s, err = t.js.Stream(ctx, name)
 		return err
 	})
@@ -273,7 +273,7 @@ func (r *Replica) publish(ctx context.Context, subj string, hdr nats.Header, dat
 	msgID := r.id + "-" + strconv.FormatUint(want, 10)
 	msg := &nats.Msg{Subject: subj, Header: hdr, Data: data}
 	var seq uint64
-	err := UntilAnswered(ctx, replicaAttempt, replicaPause, func(error) {}, func(ctx context.Context) error {
+	err := UntilAnswered(ctx, replicaAttempt, replicaPause, nil, func(ctx context.Context) error {
 		ack, err := r.js.PublishMsg(ctx, msg, jetstream.WithExpectLastSequence(r.last), jetstream.WithMsgID(msgID))
 		if err == nil {
 			seq = ack.Sequence

@@ -27,7 +27,7 @@ func (r *Replica) TakeOver(ctx context.Context) (restored bool, err error) {
 	var upTo uint64
 	for {
 		var info *jetstream.StreamInfo
-		err := UntilAnswered(ctx, replicaAttempt, replicaPause, func(error) {}, func(ctx context.Context) (err error) {
+		err := UntilAnswered(ctx, replicaAttempt, replicaPause, nil, func(ctx context.Context) (err error) {
 			info, err = r.stream.Info(ctx)
 			return err
 		})
@@ -241,7 +241,7 @@ func (r *Replica) each(ctx context.Context, upTo uint64, subject string, fn func
 			}
 		}
 		var m *jetstream.RawStreamMsg
-		err := UntilAnswered(ctx, replicaAttempt, replicaPause, func(error) {}, func(ctx context.Context) (err error) {
+		err := UntilAnswered(ctx, replicaAttempt, replicaPause, nil, func(ctx context.Context) (err error) {
 			m, err = r.stream.GetMsg(ctx, next, jetstream.WithGetMsgSubject(subject))
 			return err
 		})

@@ -208,7 +208,7 @@ const jetstreamSealed jetstream.ErrorCode = 10109
 // unanswered: each attempt is bounded by closeAttempt and tried again until ctx ends, which is
 // safe since sealing is idempotent.
 func (t *Tier) Close(ctx context.Context, round uint64) (seq uint64, err error) {
-	err = UntilAnswered(ctx, closeAttempt, closeRetry, func(error) {}, func(ctx context.Context) (err error) {
+	err = UntilAnswered(ctx, closeAttempt, closeRetry, nil, func(ctx context.Context) (err error) {
 		seq, err = t.close(ctx, round)
 		return err
 	})
@@ -217,7 +217,7 @@ func (t *Tier) Close(ctx context.Context, round uint64) (seq uint64, err error) 
 
 // UntilAnswered calls fn until it succeeds, fails for another reason than the servers not
 // answering (Temporary), or ctx ends, each attempt within attempt and pause apart, and tells
-// waiting of each failure it tries again after. It returns fn's last error.
+// waiting, if not nil, of each failure it tries again after. It returns fn's last error.
 func UntilAnswered(ctx context.Context, attempt, pause time.Duration, waiting func(error), fn func(context.Context) error) error {
 	for {
 		actx, cancel := context.WithTimeout(ctx, attempt)
@@ -226,7 +226,9 @@ func UntilAnswered(ctx context.Context, attempt, pause time.Duration, waiting fu
 		if err == nil || ctx.Err() != nil || !Temporary(err) {
 			return err
 		}
-		waiting(err)
+		if waiting != nil {
+			waiting(err)
+		}
 		select {
 		case <-ctx.Done():
 			return err
@@ -280,7 +282,7 @@ func (t *Tier) Follow(ctx context.Context, round uint64, fn func(Update) error) 
 	// while the servers elect a leader can go unanswered, and would hold the reader for as
 	// long as ctx allows.
 	var s jetstream.Stream
-	err := UntilAnswered(ctx, followAsk, followPoll, func(error) {}, func(ctx context.Context) (err error) {
+	err := UntilAnswered(ctx, followAsk, followPoll, nil, func(ctx context.Context) (err error) {
 		s, err = t.js.Stream(ctx, t.StreamName(round))
 		return err
 	})
@@ -373,7 +375,7 @@ func (t *Tier) Follow(ctx context.Context, round uint64, fn func(Update) error) 
 				continue
 			}
 			var last *jetstream.RawStreamMsg
-			err = UntilAnswered(ctx, followAsk, followPoll, func(error) {}, func(ctx context.Context) (err error) {
+			err = UntilAnswered(ctx, followAsk, followPoll, nil, func(ctx context.Context) (err error) {
 				last, err = s.GetLastMsgForSubject(ctx, prefix+"*")
 				return err
 			})
@@ -418,7 +420,7 @@ func timedOut(err error) bool {
 func readStored(ctx context.Context, s jetstream.Stream, prefix string, from, last uint64, fn func(Update) error) error {
 	for seq := from; seq <= last; seq++ {
 		var m *jetstream.RawStreamMsg
-		err := UntilAnswered(ctx, followAsk, followPoll, func(error) {}, func(ctx context.Context) (err error) {
+		err := UntilAnswered(ctx, followAsk, followPoll, nil, func(ctx context.Context) (err error) {
 			m, err = s.GetMsg(ctx, seq)
 			return err
 		})
@@ -471,7 +473,7 @@ func (t *Tier) PutDevice(ctx context.Context, id string, record []byte) error {
 // moves to another only when its pings go unanswered.
 func (t *Tier) Device(ctx context.Context, id string) ([]byte, error) {
 	var e jetstream.KeyValueEntry
-	err := UntilAnswered(ctx, followAsk, followPoll, func(error) {}, func(ctx context.Context) (err error) {
+	err := UntilAnswered(ctx, followAsk, followPoll, nil, func(ctx context.Context) (err error) {
 		e, err = t.devices.Get(ctx, t.deviceKey(id))
 		return err
 	})
