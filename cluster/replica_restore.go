@@ -86,17 +86,24 @@ type restoring struct {
 	files map[string]string
 }
 
-func (rs *restoring) path(name string) (string, bool) {
+// path returns where name is restored; ok is false for a file this process does not take
+// from the tier: one of a root it does not keep, one its root keeps on this machine (a copy
+// never holds those, unless someone who can write to the tier put them there to replace this
+// machine's lock), or a temporary file.
+func (rs *restoring) path(name string) (p string, ok bool) {
 	rootName, rel, _ := strings.Cut(name, "/")
 	root, ok := rs.roots[rootName]
-	return filepath.Join(root.Dir, filepath.FromSlash(rel)), ok
+	if !ok || root.Local != nil && root.Local(rel) || atomicfile.IsTemp(path.Base(rel)) {
+		return "", false
+	}
+	return filepath.Join(root.Dir, filepath.FromSlash(rel)), true
 }
 
 // apply applies one message of a whole batch.
 func (rs *restoring) apply(op, name string, data []byte) error {
 	p, ok := rs.path(name)
 	if !ok {
-		return nil // a root this process does not keep
+		return nil
 	}
 	tmp := rs.files[name]
 	flag := os.O_WRONLY | os.O_APPEND

@@ -335,3 +335,36 @@ func TestReplicaSyncsTheRootsNamed(t *testing.T) {
 	}
 	sameFiles(t, restored(), map[string]string{"state/coordinator.state": "round 2", "store/v1": "version 1"})
 }
+
+// TestAttackReplicaReplacesLocalFiles is a writer to the tier storing, in whole batches, files
+// that each machine keeps for itself (the state directory's lock) and a temporary file's name,
+// hoping the next leader's restore replaces its lock, so that a second coordinator could lock
+// the same directory: the restore leaves them as they were.
+func TestAttackReplicaReplacesLocalFiles(t *testing.T) {
+	tier := embeddedTier(t, "keystroke-ae")
+	ctx := context.Background()
+	attacker, victim := newMachine(t), newMachine(t)
+	attacker.replace(t, "state/coordinator.state", []byte("round 1"))
+	ar := attacker.replica(t, tier)
+	if _, err := ar.TakeOver(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"state/lock", "state/local/own", "state/.coordinator.state.tmp-1"} {
+		hdr := nats.Header{hdrOp: {"replace"}, hdrFile: {name}}
+		hdr.Set(hdrBatch, formatBatch(ar.last+1, ar.last+1))
+		if _, err := ar.publish(ctx, ar.fileSubject(name), hdr, []byte("the attacker's")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	victim.replace(t, "state/lock", []byte("4242"))
+	if _, err := victim.replica(t, tier).TakeOver(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]string{"state/lock": "4242", "state/local/own": "", "state/.coordinator.state.tmp-1": ""} {
+		got, err := os.ReadFile(filepath.Join(victim.dir, name))
+		if want == "" && !errors.Is(err, fs.ErrNotExist) || want != "" && string(got) != want {
+			t.Errorf("%s after the restore: %q, %v; want %q", name, got, err, want)
+		}
+	}
+	sameFiles(t, victim.files(t), map[string]string{"state/coordinator.state": "round 1"})
+}
