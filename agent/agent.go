@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/vigilauth/vigil/agent/attest"
 	"github.com/vigilauth/vigil/audit"
 	"github.com/vigilauth/vigil/guard"
 	"github.com/vigilauth/vigil/guard/behaviour"
@@ -39,6 +40,7 @@ type Agent struct {
 	secret  string
 	key     []byte
 	layout  *models.Layout
+	sites   map[string]*attest.Signer // Config.Sites by origin, with the device's key for each
 
 	// mu guards the persisted state and the users' enrolment; smu the live sessions. Neither
 	// is held while the state is written to disk (saveMu serialises the writers), so a slow
@@ -114,6 +116,9 @@ func New(cfg Config) (*Agent, error) {
 		return nil, err
 	}
 	if a.key, err = loadDeviceKey(cfg.Dir); err != nil {
+		return nil, err
+	}
+	if a.sites, err = loadSites(a.key, cfg.Sites); err != nil {
 		return nil, err
 	}
 	if a.signer, err = loadAuditSigner(cfg.Dir); err != nil {

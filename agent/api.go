@@ -6,10 +6,12 @@ import (
 	"io"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc/codes"
 
+	"github.com/vigilauth/vigil/agent/attest"
 	"github.com/vigilauth/vigil/guard"
 	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
 )
@@ -40,13 +42,26 @@ func (a *Agent) withEnrolment(m *vigilv1.SessionStatus, rt *userRT) *vigilv1.Ses
 
 // StartSession implements vigilv1.AgentServer.
 func (a *Agent) StartSession(ctx context.Context, req *vigilv1.StartSessionRequest) (*vigilv1.SessionStatus, error) {
+	if c, _ := ctx.Value(callerKey{}).(caller); c.site != "" {
+		return a.startSiteSession(c.site, req)
+	}
 	if err := allowed(ctx, req.Session, false); err != nil {
 		return nil, err
 	}
-	if err := checkName("session", req.Session); err != nil {
+	for _, f := range []struct{ field, name string }{{"session", req.Session}, {"user", req.User}} {
+		if strings.HasPrefix(f.name, sitePrefix) {
+			return nil, badField(f.field, "names beginning %q are the web sites' own", sitePrefix)
+		}
+	}
+	return a.startSession(req.Session, req.User)
+}
+
+// startSession opens session id for user; the caller may start it.
+func (a *Agent) startSession(id, user string) (*vigilv1.SessionStatus, error) {
+	if err := checkName("session", id); err != nil {
 		return nil, err
 	}
-	if err := checkName("user", req.User); err != nil {
+	if err := checkName("user", user); err != nil {
 		return nil, err
 	}
 	token, err := newToken()
@@ -55,18 +70,18 @@ func (a *Agent) StartSession(ctx context.Context, req *vigilv1.StartSessionReque
 	}
 	a.mu.Lock()
 	closed := a.closed
-	_, rt := a.userState(req.User)
+	_, rt := a.userState(user)
 	a.mu.Unlock()
 	if closed {
 		return nil, apiError(codes.Unavailable, "SHUTTING_DOWN", "", "the agent is shutting down", time.Second)
 	}
 	a.touch(time.Now())
 	now := a.cfg.Clock()
-	st, err := a.g.OpenSession(req.Session, req.User, now)
+	st, err := a.g.OpenSession(id, user, now)
 	if err != nil {
 		return nil, guardError(err, "session")
 	}
-	s := newSession(req.Session, req.User, token, rt, now, st.Trust, a.windowSize())
+	s := newSession(id, user, token, rt, now, st.Trust, a.windowSize())
 	a.smu.Lock()
 	if len(a.sessions) >= MaxSessions {
 		a.smu.Unlock()
@@ -88,7 +103,8 @@ func (a *Agent) StartSession(ctx context.Context, req *vigilv1.StartSessionReque
 
 // EndSession implements vigilv1.AgentServer.
 func (a *Agent) EndSession(ctx context.Context, req *vigilv1.EndSessionRequest) (*vigilv1.SessionStatus, error) {
-	if err := allowed(ctx, req.Session, false); err != nil {
+	// A site's page signs its user out itself: its server cannot reach the agent.
+	if err := allowed(ctx, req.Session, strings.HasPrefix(req.Session, sitePrefix)); err != nil {
 		return nil, err
 	}
 	s, err := a.lookup(req.Session)
@@ -239,6 +255,13 @@ func (a *Agent) Authorize(ctx context.Context, req *vigilv1.AuthorizeRequest) (*
 				strconv.Itoa(PageAuthorizePerSecond)+" per second", wait)
 		}
 	}
+	var site *attest.Signer
+	if req.Nonce != "" {
+		var err error
+		if site, err = a.siteSigner(req.Session, req.Nonce); err != nil {
+			return nil, err
+		}
+	}
 	d := a.g.Authorize(ctx, req.Session, req.Resource)
 	if s != nil {
 		if d.Allow {
@@ -247,7 +270,14 @@ func (a *Agent) Authorize(ctx context.Context, req *vigilv1.AuthorizeRequest) (*
 			s.denied.Add(1)
 		}
 	}
-	return decisionMsg(&d), nil
+	m := decisionMsg(&d)
+	if site != nil {
+		var err error
+		if m.Attestation, err = a.attestation(site, s, req, m); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
 }
 
 // AuthorizeStream implements vigilv1.AgentServer: Authorize for each request of the stream, in

@@ -10,10 +10,12 @@ import (
 )
 
 // caller is who is calling, as a face of the API authenticated them: an application holding
-// the install secret (admin), or a page holding one session's token.
+// the install secret (admin), a page holding one session's token, or a page of a listed web
+// site (its origin) that has no session yet.
 type caller struct {
 	admin   bool
 	session string
+	site    string
 }
 
 type callerKey struct{}
@@ -30,6 +32,9 @@ func withCaller(ctx context.Context, c caller) context.Context {
 	return context.WithValue(ctx, callerKey{}, c)
 }
 
+var errNoCredential = apiError(codes.Unauthenticated, ReasonBadSecret, "authorization",
+	"missing or wrong credential: send \"authorization: Bearer <install secret or session token>\"", 0)
+
 // authenticate resolves a bearer credential: the install secret or a live session's token.
 func (a *Agent) authenticate(credential string) (caller, error) {
 	if credential != "" {
@@ -43,8 +48,7 @@ func (a *Agent) authenticate(credential string) (caller, error) {
 			return caller{session: s.id}, nil
 		}
 	}
-	return caller{}, apiError(codes.Unauthenticated, ReasonBadSecret, "authorization",
-		"missing or wrong credential: send \"authorization: Bearer <install secret or session token>\"", 0)
+	return caller{}, errNoCredential
 }
 
 // isPage reports whether the caller in ctx is a page (a session token), not the application.
@@ -60,6 +64,8 @@ func allowed(ctx context.Context, session string, pageOK bool) error {
 	switch {
 	case c.admin:
 		return nil
+	case c.site != "":
+		return apiError(codes.PermissionDenied, ReasonWrongSession, "authorization", "a site's page without a session token may only start a session", 0)
 	case c.session == "":
 		return apiError(codes.Unauthenticated, ReasonBadSecret, "authorization", "unauthenticated call", 0)
 	case !pageOK:

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vigilauth/vigil/agent/attest"
 	"github.com/vigilauth/vigil/guard"
 	"github.com/vigilauth/vigil/models"
 )
@@ -43,6 +44,10 @@ type Config struct {
 	Logger *slog.Logger
 	// Clock returns the current time (default time.Now).
 	Clock func() time.Time
+	// Sites are the web origins ("https://bank.example") whose pages may start sessions on
+	// this device themselves, without the install secret, and get decisions signed for their
+	// servers (package attest). The device's owner lists them; none by default.
+	Sites []string
 	// Export also receives every decision and change of standing the audit log does (the SIEM
 	// exporter, siem.Exporter); like the audit queue it must never block. Nil for none.
 	Export guard.Recorder
@@ -84,6 +89,15 @@ func (c *Config) validate() error {
 	if c.HeadInterval < 0 || c.SaveInterval < 0 {
 		return fmt.Errorf("agent: negative interval")
 	}
+	sites := make([]string, len(c.Sites))
+	for i, o := range c.Sites {
+		origin, err := attest.Origin(o)
+		if err != nil {
+			return fmt.Errorf("agent: Config.Sites: %w", err)
+		}
+		sites[i] = origin
+	}
+	c.Sites = sites
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}

@@ -251,7 +251,8 @@ func jsonField(msg string) string {
 
 // guardHTTP refuses requests whose Host is not the loopback (a web page on another site may
 // resolve its own name to 127.0.0.1: DNS rebinding), and answers CORS preflights: pages of any
-// origin may call the API, since every call needs a secret or a session token, never a cookie.
+// origin may call the API, since every call needs a secret or a session token, never a cookie,
+// except a listed site's StartSession, which its Origin authenticates.
 func (a *Agent) guardHTTP(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		host := r.Host
@@ -270,6 +271,10 @@ func (a *Agent) guardHTTP(next http.Handler) http.Handler {
 			if r.Method == http.MethodOptions {
 				w.Header().Set("Access-Control-Allow-Methods", "POST")
 				w.Header().Set("Access-Control-Allow-Headers", "authorization, content-type")
+				if r.Header.Get("Access-Control-Request-Private-Network") == "true" {
+					// A public site's page asking the device: Chrome's Private Network Access.
+					w.Header().Set("Access-Control-Allow-Private-Network", "true")
+				}
 				w.WriteHeader(http.StatusNoContent)
 				return
 			}
@@ -279,7 +284,14 @@ func (a *Agent) guardHTTP(next http.Handler) http.Handler {
 }
 
 func (a *Agent) httpCaller(r *http.Request) (context.Context, error) {
-	c, err := a.authenticate(bearer(r.Header.Get("Authorization")))
+	cred := bearer(r.Header.Get("Authorization"))
+	var c caller
+	var err error
+	if cred == "" && r.PathValue("method") == "StartSession" {
+		c, err = a.siteCaller(r)
+	} else {
+		c, err = a.authenticate(cred)
+	}
 	if err != nil {
 		return nil, err
 	}

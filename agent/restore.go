@@ -48,6 +48,8 @@ func (a *Agent) restoreSessions() {
 		case age > MaxRestoredSessionAge:
 			why = fmt.Sprintf("session %s was open when the agent stopped, but it started %v ago, beyond the %v a restart restores; start it again",
 				quote(sv.ID), age.Round(time.Minute), MaxRestoredSessionAge)
+		case a.unlistedSite(sv.ID):
+			why = fmt.Sprintf("session %s was open when the agent stopped, but its site is no longer listed (--site)", quote(sv.ID))
 		case i >= MaxSessions || sv.User == "" || ss.Token == "" || a.tokens[ss.Token] != nil || a.sessions[sv.ID] != nil:
 			why = fmt.Sprintf("session %s was open when the agent stopped, but its saved state does not restore; start it again", quote(sv.ID))
 		default:

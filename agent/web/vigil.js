@@ -13,6 +13,14 @@
 // events, read its status and ask Authorize for it, nothing else. Decide privileged actions on
 // your server too: a page can be tampered with.
 //
+// A web site served from elsewhere, which the device's owner lists (vigil agent --site ORIGIN),
+// starts the session from its page instead, and has its server check signed decisions:
+//
+//   Vigil.start({session: "s-1", user: "alice"}).then(function (st) { ... st.siteKey ... });
+//   Vigil.authorize("transfer", {nonce: nonceFromYourServer})
+//     .then(function (d) { ... send d.attestation {payload, signature} to your server ... });
+//   Vigil.end();                                                   // at sign-out
+//
 // Privacy: nothing typed in a password field, or inside an element marked data-vigil-ignore
 // (or with autocomplete="one-time-code" / "cc-*"), is captured at all. Keys are reduced to what
 // the typing features need: letters keep their identity; digits, punctuation and every other
@@ -94,10 +102,15 @@
       action: e.deltaY > 0 ? "scroll_down" : "scroll_up"});
   }
 
-  function api(method, body) {
+  // api calls method with the session's token, or with none (token null: a site's page
+  // starting its session, which the browser's Origin header authenticates).
+  function api(method, body, token) {
+    var headers = {"Content-Type": "application/json"};
+    if (token === undefined) token = state.token;
+    if (token !== null) headers.Authorization = "Bearer " + token;
     return fetch(endpoint + "/v1/agent/" + method, {
       method: "POST",
-      headers: {"Authorization": "Bearer " + state.token, "Content-Type": "application/json"},
+      headers: headers,
       body: JSON.stringify(body)
     }).then(function (r) {
       return r.json().then(function (j) {
@@ -161,23 +174,48 @@
     return inFlight;
   }
 
+  function capture(session, token) {
+    state = {session: session, token: token, keys: [], pointer: [], held: {}, sent: 0};
+    document.addEventListener("keydown", onKeyDown, true);
+    document.addEventListener("keyup", onKeyUp, true);
+    document.addEventListener("pointermove", onPointer, true);
+    document.addEventListener("pointerdown", onPointer, true);
+    document.addEventListener("pointerup", onPointer, true);
+    document.addEventListener("wheel", onWheel, {capture: true, passive: true});
+    state.timer = setInterval(flush, FLUSH_MS);
+  }
+
   var Vigil = {
-    // start begins capturing for a session: opts {session, token, endpoint?}.
+    // start begins capturing for a session: opts {session, token, endpoint?}, or, for a
+    // listed site's page, {session, user, endpoint?} to start the session itself. It resolves
+    // to the session's status (a site's with its siteKey, base64, for the site's server).
     start: function (opts) {
       if (typeof opts === "string") opts = {session: opts, token: arguments[1]};
-      if (!opts || !opts.session || !opts.token) throw new Error("Vigil.start: session and token are required");
+      if (!opts || !opts.session || !(opts.token || opts.user)) {
+        throw new Error("Vigil.start: session and token (or, for a listed site, session and user) are required");
+      }
       Vigil.stop();
       if (opts.endpoint) endpoint = opts.endpoint;
-      state = {session: opts.session, token: opts.token, keys: [], pointer: [], held: {}, sent: 0};
-      document.addEventListener("keydown", onKeyDown, true);
-      document.addEventListener("keyup", onKeyUp, true);
-      document.addEventListener("pointermove", onPointer, true);
-      document.addEventListener("pointerdown", onPointer, true);
-      document.addEventListener("pointerup", onPointer, true);
-      document.addEventListener("wheel", onWheel, {capture: true, passive: true});
-      state.timer = setInterval(flush, FLUSH_MS);
-      return Vigil.status();
+      if (opts.token) {
+        capture(opts.session, opts.token);
+        return Vigil.status();
+      }
+      return api("StartSession", {session: opts.session, user: opts.user}, null).then(function (st) {
+        capture(st.session, st.sessionToken);
+        state.siteKey = st.siteKey;
+        publish(st);
+        return st;
+      }, function (err) { failed(err); throw err; });
     },
+    // end ends a session the page started (a listed site's), then stops capturing.
+    end: function () {
+      if (!state) return Promise.resolve();
+      var s = state;
+      return flush().then(function () { return api("EndSession", {session: s.session}, s.token); })
+        .then(function (st) { Vigil.stop(); return st; });
+    },
+    // siteKey is the device's key for this site (base64), once a site's session started.
+    siteKey: function () { return state ? state.siteKey : undefined; },
     // stop ends capturing (the application's server ends the session).
     stop: function () {
       if (!state) return;
@@ -199,12 +237,15 @@
     },
     // authorize asks the agent whether the session may use resource now; it resolves to the
     // decision {allow, outcome, trust, required, tier, challenge, reasons, explanation}. Pending
-    // events are sent first, so the decision reflects everything typed so far.
-    authorize: function (resource) {
+    // events are sent first, so the decision reflects everything typed so far. With opts.nonce
+    // (a site's server's one-time challenge) the decision also carries attestation {payload,
+    // signature}, base64, for the site's server to check (Go: package agent/attest).
+    authorize: function (resource, opts) {
       if (!state) return Promise.reject(new Error("Vigil.authorize: no session started"));
-      var s = state;
+      var s = state, req = {session: s.session, resource: resource};
+      if (opts && opts.nonce) req.nonce = opts.nonce;
       return flush().then(function () { return flush(); }).then(function () {
-        return api("Authorize", {session: s.session, resource: resource});
+        return api("Authorize", req, s.token);
       });
     },
     // onStatus calls fn with every status the agent returns.

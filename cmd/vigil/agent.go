@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/vigilauth/vigil/agent"
+	"github.com/vigilauth/vigil/agent/attest"
 	"github.com/vigilauth/vigil/guard"
 )
 
@@ -39,6 +40,8 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		"profile.read 40, documents.read 50, transfer 70, admin 85)")
 	heads := fs.Duration("head-interval", time.Minute, "how often to export a signed head of the audit log")
 	cores := fs.Int("cores", 1, "how many cores the agent answers on once it serves (0: the runtime's choice, every core or a container's limit); start-up refits use the runtime's choice, and a fit gets one core more while it runs. One answers an application in another process sooner and for less CPU than two (docs/agent.md, Figures)")
+	var sites listFlag
+	fs.Var(&sites, "site", "a web site `ORIGIN` (https://bank.example) whose pages may start sessions on this device themselves and get decisions signed for its server (docs/agent.md, Web sites); repeatable")
 	siemFlags := addSIEMFlags(fs)
 	fed := addAgentFederationFlags(fs)
 	if err := fs.Parse(args); err != nil {
@@ -56,7 +59,12 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := fed.check(fs, *dir); err != nil {
 		return err
 	}
-	cfg := agent.Config{Dir: *dir, HeadInterval: *heads, Logger: slog.New(slog.NewTextHandler(stderr, nil))}
+	for _, o := range sites {
+		if _, err := attest.Origin(o); err != nil {
+			return usageErr(fmt.Errorf("agent: --site: %w", err))
+		}
+	}
+	cfg := agent.Config{Dir: *dir, HeadInterval: *heads, Sites: sites, Logger: slog.New(slog.NewTextHandler(stderr, nil))}
 	export, stopExport, siemErr := siemFlags.start(cfg.Logger)
 	if siemErr != nil {
 		return fmt.Errorf("agent: %w", siemErr)

@@ -501,9 +501,13 @@ func (x *SendEventsResponse) GetRejectedReason() string {
 }
 
 type AuthorizeRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Session       string                 `protobuf:"bytes,1,opt,name=session,proto3" json:"session,omitempty"`
-	Resource      string                 `protobuf:"bytes,2,opt,name=resource,proto3" json:"resource,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Session  string                 `protobuf:"bytes,1,opt,name=session,proto3" json:"session,omitempty"`
+	Resource string                 `protobuf:"bytes,2,opt,name=resource,proto3" json:"resource,omitempty"`
+	// Nonce is a web site's one-time challenge for this decision (16 to 128 printable bytes),
+	// for a session its page started: the answer then carries the decision signed for the
+	// site's server (attestation).
+	Nonce         string `protobuf:"bytes,3,opt,name=nonce,proto3" json:"nonce,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -552,6 +556,13 @@ func (x *AuthorizeRequest) GetResource() string {
 	return ""
 }
 
+func (x *AuthorizeRequest) GetNonce() string {
+	if x != nil {
+		return x.Nonce
+	}
+	return ""
+}
+
 type AuthorizeResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Allow bool                   `protobuf:"varint,1,opt,name=allow,proto3" json:"allow,omitempty"`
@@ -564,7 +575,10 @@ type AuthorizeResponse struct {
 	Challenge *AgentChallenge `protobuf:"bytes,6,opt,name=challenge,proto3" json:"challenge,omitempty"`
 	Reasons   []*TrustReason  `protobuf:"bytes,7,rep,name=reasons,proto3" json:"reasons,omitempty"`
 	// Explanation is the decision in plain words.
-	Explanation   string `protobuf:"bytes,8,opt,name=explanation,proto3" json:"explanation,omitempty"`
+	Explanation string `protobuf:"bytes,8,opt,name=explanation,proto3" json:"explanation,omitempty"`
+	// Attestation is the decision signed with the device's key for the site, set when the
+	// request carried a nonce; the site's server checks it (package agent/attest).
+	Attestation   *SignedDecision `protobuf:"bytes,9,opt,name=attestation,proto3" json:"attestation,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -655,6 +669,68 @@ func (x *AuthorizeResponse) GetExplanation() string {
 	return ""
 }
 
+func (x *AuthorizeResponse) GetAttestation() *SignedDecision {
+	if x != nil {
+		return x.Attestation
+	}
+	return nil
+}
+
+// SignedDecision is a decision as the agent signed it for a web site: payload is its JSON
+// (origin, session, user, resource, nonce, outcome, trust, time), signature the ML-DSA-65
+// signature of payload under the device's key for that site (SessionStatus.site_key).
+type SignedDecision struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Payload       []byte                 `protobuf:"bytes,1,opt,name=payload,proto3" json:"payload,omitempty"`
+	Signature     []byte                 `protobuf:"bytes,2,opt,name=signature,proto3" json:"signature,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SignedDecision) Reset() {
+	*x = SignedDecision{}
+	mi := &file_vigil_v1_agent_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SignedDecision) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SignedDecision) ProtoMessage() {}
+
+func (x *SignedDecision) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_v1_agent_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SignedDecision.ProtoReflect.Descriptor instead.
+func (*SignedDecision) Descriptor() ([]byte, []int) {
+	return file_vigil_v1_agent_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *SignedDecision) GetPayload() []byte {
+	if x != nil {
+		return x.Payload
+	}
+	return nil
+}
+
+func (x *SignedDecision) GetSignature() []byte {
+	if x != nil {
+		return x.Signature
+	}
+	return nil
+}
+
 type AnswerChallengeRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Session       string                 `protobuf:"bytes,1,opt,name=session,proto3" json:"session,omitempty"`
@@ -666,7 +742,7 @@ type AnswerChallengeRequest struct {
 
 func (x *AnswerChallengeRequest) Reset() {
 	*x = AnswerChallengeRequest{}
-	mi := &file_vigil_v1_agent_proto_msgTypes[9]
+	mi := &file_vigil_v1_agent_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -678,7 +754,7 @@ func (x *AnswerChallengeRequest) String() string {
 func (*AnswerChallengeRequest) ProtoMessage() {}
 
 func (x *AnswerChallengeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_v1_agent_proto_msgTypes[9]
+	mi := &file_vigil_v1_agent_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -691,7 +767,7 @@ func (x *AnswerChallengeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AnswerChallengeRequest.ProtoReflect.Descriptor instead.
 func (*AnswerChallengeRequest) Descriptor() ([]byte, []int) {
-	return file_vigil_v1_agent_proto_rawDescGZIP(), []int{9}
+	return file_vigil_v1_agent_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *AnswerChallengeRequest) GetSession() string {
@@ -726,7 +802,7 @@ type FeedbackRequest struct {
 
 func (x *FeedbackRequest) Reset() {
 	*x = FeedbackRequest{}
-	mi := &file_vigil_v1_agent_proto_msgTypes[10]
+	mi := &file_vigil_v1_agent_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -738,7 +814,7 @@ func (x *FeedbackRequest) String() string {
 func (*FeedbackRequest) ProtoMessage() {}
 
 func (x *FeedbackRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_v1_agent_proto_msgTypes[10]
+	mi := &file_vigil_v1_agent_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -751,7 +827,7 @@ func (x *FeedbackRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FeedbackRequest.ProtoReflect.Descriptor instead.
 func (*FeedbackRequest) Descriptor() ([]byte, []int) {
-	return file_vigil_v1_agent_proto_rawDescGZIP(), []int{10}
+	return file_vigil_v1_agent_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *FeedbackRequest) GetSession() string {
@@ -777,7 +853,7 @@ type WatchSessionRequest struct {
 
 func (x *WatchSessionRequest) Reset() {
 	*x = WatchSessionRequest{}
-	mi := &file_vigil_v1_agent_proto_msgTypes[11]
+	mi := &file_vigil_v1_agent_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -789,7 +865,7 @@ func (x *WatchSessionRequest) String() string {
 func (*WatchSessionRequest) ProtoMessage() {}
 
 func (x *WatchSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_v1_agent_proto_msgTypes[11]
+	mi := &file_vigil_v1_agent_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -802,7 +878,7 @@ func (x *WatchSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchSessionRequest.ProtoReflect.Descriptor instead.
 func (*WatchSessionRequest) Descriptor() ([]byte, []int) {
-	return file_vigil_v1_agent_proto_rawDescGZIP(), []int{11}
+	return file_vigil_v1_agent_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *WatchSessionRequest) GetSession() string {
@@ -829,14 +905,18 @@ type SessionStatus struct {
 	// read the status and ask Authorize for this session, nothing else.
 	SessionToken string `protobuf:"bytes,10,opt,name=session_token,json=sessionToken,proto3" json:"session_token,omitempty"`
 	// Ended is set once the session has ended.
-	Ended         bool `protobuf:"varint,11,opt,name=ended,proto3" json:"ended,omitempty"`
+	Ended bool `protobuf:"varint,11,opt,name=ended,proto3" json:"ended,omitempty"`
+	// SiteKey is set by StartSession for a session a web site's page started: the device's
+	// ML-DSA-65 public key for that site, which its server keeps for the user to check the
+	// attestations of Authorize. Each site gets a key of its own, so sites cannot link a device.
+	SiteKey       []byte `protobuf:"bytes,12,opt,name=site_key,json=siteKey,proto3" json:"site_key,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SessionStatus) Reset() {
 	*x = SessionStatus{}
-	mi := &file_vigil_v1_agent_proto_msgTypes[12]
+	mi := &file_vigil_v1_agent_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -848,7 +928,7 @@ func (x *SessionStatus) String() string {
 func (*SessionStatus) ProtoMessage() {}
 
 func (x *SessionStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_v1_agent_proto_msgTypes[12]
+	mi := &file_vigil_v1_agent_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -861,7 +941,7 @@ func (x *SessionStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionStatus.ProtoReflect.Descriptor instead.
 func (*SessionStatus) Descriptor() ([]byte, []int) {
-	return file_vigil_v1_agent_proto_rawDescGZIP(), []int{12}
+	return file_vigil_v1_agent_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *SessionStatus) GetSession() string {
@@ -941,6 +1021,13 @@ func (x *SessionStatus) GetEnded() bool {
 	return false
 }
 
+func (x *SessionStatus) GetSiteKey() []byte {
+	if x != nil {
+		return x.SiteKey
+	}
+	return nil
+}
+
 // AgentChallenge is a step-up the application must put to the user.
 type AgentChallenge struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
@@ -953,7 +1040,7 @@ type AgentChallenge struct {
 
 func (x *AgentChallenge) Reset() {
 	*x = AgentChallenge{}
-	mi := &file_vigil_v1_agent_proto_msgTypes[13]
+	mi := &file_vigil_v1_agent_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -965,7 +1052,7 @@ func (x *AgentChallenge) String() string {
 func (*AgentChallenge) ProtoMessage() {}
 
 func (x *AgentChallenge) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_v1_agent_proto_msgTypes[13]
+	mi := &file_vigil_v1_agent_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -978,7 +1065,7 @@ func (x *AgentChallenge) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentChallenge.ProtoReflect.Descriptor instead.
 func (*AgentChallenge) Descriptor() ([]byte, []int) {
-	return file_vigil_v1_agent_proto_rawDescGZIP(), []int{13}
+	return file_vigil_v1_agent_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *AgentChallenge) GetId() uint64 {
@@ -1014,7 +1101,7 @@ type TrustReason struct {
 
 func (x *TrustReason) Reset() {
 	*x = TrustReason{}
-	mi := &file_vigil_v1_agent_proto_msgTypes[14]
+	mi := &file_vigil_v1_agent_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1026,7 +1113,7 @@ func (x *TrustReason) String() string {
 func (*TrustReason) ProtoMessage() {}
 
 func (x *TrustReason) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_v1_agent_proto_msgTypes[14]
+	mi := &file_vigil_v1_agent_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1039,7 +1126,7 @@ func (x *TrustReason) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TrustReason.ProtoReflect.Descriptor instead.
 func (*TrustReason) Descriptor() ([]byte, []int) {
-	return file_vigil_v1_agent_proto_rawDescGZIP(), []int{14}
+	return file_vigil_v1_agent_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *TrustReason) GetSignal() string {
@@ -1075,7 +1162,7 @@ type EnrolmentProgress struct {
 
 func (x *EnrolmentProgress) Reset() {
 	*x = EnrolmentProgress{}
-	mi := &file_vigil_v1_agent_proto_msgTypes[15]
+	mi := &file_vigil_v1_agent_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1087,7 +1174,7 @@ func (x *EnrolmentProgress) String() string {
 func (*EnrolmentProgress) ProtoMessage() {}
 
 func (x *EnrolmentProgress) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_v1_agent_proto_msgTypes[15]
+	mi := &file_vigil_v1_agent_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1100,7 +1187,7 @@ func (x *EnrolmentProgress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnrolmentProgress.ProtoReflect.Descriptor instead.
 func (*EnrolmentProgress) Descriptor() ([]byte, []int) {
-	return file_vigil_v1_agent_proto_rawDescGZIP(), []int{15}
+	return file_vigil_v1_agent_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *EnrolmentProgress) GetEnrolled() bool {
@@ -1164,10 +1251,11 @@ const file_vigil_v1_agent_proto_rawDesc = "" +
 	"\x06status\x18\x01 \x01(\v2\x17.vigil.v1.SessionStatusR\x06status\x12\x1a\n" +
 	"\baccepted\x18\x02 \x01(\rR\baccepted\x12\x1a\n" +
 	"\brejected\x18\x03 \x01(\rR\brejected\x12'\n" +
-	"\x0frejected_reason\x18\x04 \x01(\tR\x0erejectedReason\"H\n" +
+	"\x0frejected_reason\x18\x04 \x01(\tR\x0erejectedReason\"^\n" +
 	"\x10AuthorizeRequest\x12\x18\n" +
 	"\asession\x18\x01 \x01(\tR\asession\x12\x1a\n" +
-	"\bresource\x18\x02 \x01(\tR\bresource\"\x94\x02\n" +
+	"\bresource\x18\x02 \x01(\tR\bresource\x12\x14\n" +
+	"\x05nonce\x18\x03 \x01(\tR\x05nonce\"\xd0\x02\n" +
 	"\x11AuthorizeResponse\x12\x14\n" +
 	"\x05allow\x18\x01 \x01(\bR\x05allow\x12\x18\n" +
 	"\aoutcome\x18\x02 \x01(\tR\aoutcome\x12\x12\n" +
@@ -1176,7 +1264,11 @@ const file_vigil_v1_agent_proto_rawDesc = "" +
 	"\brequired\x18\x05 \x01(\x01R\brequired\x126\n" +
 	"\tchallenge\x18\x06 \x01(\v2\x18.vigil.v1.AgentChallengeR\tchallenge\x12/\n" +
 	"\areasons\x18\a \x03(\v2\x15.vigil.v1.TrustReasonR\areasons\x12 \n" +
-	"\vexplanation\x18\b \x01(\tR\vexplanation\"m\n" +
+	"\vexplanation\x18\b \x01(\tR\vexplanation\x12:\n" +
+	"\vattestation\x18\t \x01(\v2\x18.vigil.v1.SignedDecisionR\vattestation\"H\n" +
+	"\x0eSignedDecision\x12\x18\n" +
+	"\apayload\x18\x01 \x01(\fR\apayload\x12\x1c\n" +
+	"\tsignature\x18\x02 \x01(\fR\tsignature\"m\n" +
 	"\x16AnswerChallengeRequest\x12\x18\n" +
 	"\asession\x18\x01 \x01(\tR\asession\x12!\n" +
 	"\fchallenge_id\x18\x02 \x01(\x04R\vchallengeId\x12\x16\n" +
@@ -1185,7 +1277,7 @@ const file_vigil_v1_agent_proto_rawDesc = "" +
 	"\asession\x18\x01 \x01(\tR\asession\x12\x18\n" +
 	"\averdict\x18\x02 \x01(\tR\averdict\"/\n" +
 	"\x13WatchSessionRequest\x12\x18\n" +
-	"\asession\x18\x01 \x01(\tR\asession\"\x88\x03\n" +
+	"\asession\x18\x01 \x01(\tR\asession\"\xa3\x03\n" +
 	"\rSessionStatus\x12\x18\n" +
 	"\asession\x18\x01 \x01(\tR\asession\x12\x12\n" +
 	"\x04user\x18\x02 \x01(\tR\x04user\x12\x14\n" +
@@ -1198,7 +1290,8 @@ const file_vigil_v1_agent_proto_rawDesc = "" +
 	"\tenrolment\x18\t \x01(\v2\x1b.vigil.v1.EnrolmentProgressR\tenrolment\x12#\n" +
 	"\rsession_token\x18\n" +
 	" \x01(\tR\fsessionToken\x12\x14\n" +
-	"\x05ended\x18\v \x01(\bR\x05ended\"^\n" +
+	"\x05ended\x18\v \x01(\bR\x05ended\x12\x19\n" +
+	"\bsite_key\x18\f \x01(\fR\asiteKey\"^\n" +
 	"\x0eAgentChallenge\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x12\n" +
 	"\x04tier\x18\x02 \x01(\tR\x04tier\x12(\n" +
@@ -1235,7 +1328,7 @@ func file_vigil_v1_agent_proto_rawDescGZIP() []byte {
 	return file_vigil_v1_agent_proto_rawDescData
 }
 
-var file_vigil_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_vigil_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_vigil_v1_agent_proto_goTypes = []any{
 	(*StartSessionRequest)(nil),    // 0: vigil.v1.StartSessionRequest
 	(*EndSessionRequest)(nil),      // 1: vigil.v1.EndSessionRequest
@@ -1246,45 +1339,47 @@ var file_vigil_v1_agent_proto_goTypes = []any{
 	(*SendEventsResponse)(nil),     // 6: vigil.v1.SendEventsResponse
 	(*AuthorizeRequest)(nil),       // 7: vigil.v1.AuthorizeRequest
 	(*AuthorizeResponse)(nil),      // 8: vigil.v1.AuthorizeResponse
-	(*AnswerChallengeRequest)(nil), // 9: vigil.v1.AnswerChallengeRequest
-	(*FeedbackRequest)(nil),        // 10: vigil.v1.FeedbackRequest
-	(*WatchSessionRequest)(nil),    // 11: vigil.v1.WatchSessionRequest
-	(*SessionStatus)(nil),          // 12: vigil.v1.SessionStatus
-	(*AgentChallenge)(nil),         // 13: vigil.v1.AgentChallenge
-	(*TrustReason)(nil),            // 14: vigil.v1.TrustReason
-	(*EnrolmentProgress)(nil),      // 15: vigil.v1.EnrolmentProgress
+	(*SignedDecision)(nil),         // 9: vigil.v1.SignedDecision
+	(*AnswerChallengeRequest)(nil), // 10: vigil.v1.AnswerChallengeRequest
+	(*FeedbackRequest)(nil),        // 11: vigil.v1.FeedbackRequest
+	(*WatchSessionRequest)(nil),    // 12: vigil.v1.WatchSessionRequest
+	(*SessionStatus)(nil),          // 13: vigil.v1.SessionStatus
+	(*AgentChallenge)(nil),         // 14: vigil.v1.AgentChallenge
+	(*TrustReason)(nil),            // 15: vigil.v1.TrustReason
+	(*EnrolmentProgress)(nil),      // 16: vigil.v1.EnrolmentProgress
 }
 var file_vigil_v1_agent_proto_depIdxs = []int32{
 	2,  // 0: vigil.v1.SendEventsRequest.keys:type_name -> vigil.v1.KeyTiming
 	3,  // 1: vigil.v1.SendEventsRequest.pointer:type_name -> vigil.v1.PointerSample
 	4,  // 2: vigil.v1.SendEventsRequest.context:type_name -> vigil.v1.ContextInfo
-	12, // 3: vigil.v1.SendEventsResponse.status:type_name -> vigil.v1.SessionStatus
-	13, // 4: vigil.v1.AuthorizeResponse.challenge:type_name -> vigil.v1.AgentChallenge
-	14, // 5: vigil.v1.AuthorizeResponse.reasons:type_name -> vigil.v1.TrustReason
-	13, // 6: vigil.v1.SessionStatus.challenge:type_name -> vigil.v1.AgentChallenge
-	14, // 7: vigil.v1.SessionStatus.reasons:type_name -> vigil.v1.TrustReason
-	15, // 8: vigil.v1.SessionStatus.enrolment:type_name -> vigil.v1.EnrolmentProgress
-	0,  // 9: vigil.v1.Agent.StartSession:input_type -> vigil.v1.StartSessionRequest
-	1,  // 10: vigil.v1.Agent.EndSession:input_type -> vigil.v1.EndSessionRequest
-	5,  // 11: vigil.v1.Agent.SendEvents:input_type -> vigil.v1.SendEventsRequest
-	7,  // 12: vigil.v1.Agent.Authorize:input_type -> vigil.v1.AuthorizeRequest
-	7,  // 13: vigil.v1.Agent.AuthorizeStream:input_type -> vigil.v1.AuthorizeRequest
-	9,  // 14: vigil.v1.Agent.AnswerChallenge:input_type -> vigil.v1.AnswerChallengeRequest
-	10, // 15: vigil.v1.Agent.Feedback:input_type -> vigil.v1.FeedbackRequest
-	11, // 16: vigil.v1.Agent.WatchSession:input_type -> vigil.v1.WatchSessionRequest
-	12, // 17: vigil.v1.Agent.StartSession:output_type -> vigil.v1.SessionStatus
-	12, // 18: vigil.v1.Agent.EndSession:output_type -> vigil.v1.SessionStatus
-	6,  // 19: vigil.v1.Agent.SendEvents:output_type -> vigil.v1.SendEventsResponse
-	8,  // 20: vigil.v1.Agent.Authorize:output_type -> vigil.v1.AuthorizeResponse
-	8,  // 21: vigil.v1.Agent.AuthorizeStream:output_type -> vigil.v1.AuthorizeResponse
-	12, // 22: vigil.v1.Agent.AnswerChallenge:output_type -> vigil.v1.SessionStatus
-	12, // 23: vigil.v1.Agent.Feedback:output_type -> vigil.v1.SessionStatus
-	12, // 24: vigil.v1.Agent.WatchSession:output_type -> vigil.v1.SessionStatus
-	17, // [17:25] is the sub-list for method output_type
-	9,  // [9:17] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	13, // 3: vigil.v1.SendEventsResponse.status:type_name -> vigil.v1.SessionStatus
+	14, // 4: vigil.v1.AuthorizeResponse.challenge:type_name -> vigil.v1.AgentChallenge
+	15, // 5: vigil.v1.AuthorizeResponse.reasons:type_name -> vigil.v1.TrustReason
+	9,  // 6: vigil.v1.AuthorizeResponse.attestation:type_name -> vigil.v1.SignedDecision
+	14, // 7: vigil.v1.SessionStatus.challenge:type_name -> vigil.v1.AgentChallenge
+	15, // 8: vigil.v1.SessionStatus.reasons:type_name -> vigil.v1.TrustReason
+	16, // 9: vigil.v1.SessionStatus.enrolment:type_name -> vigil.v1.EnrolmentProgress
+	0,  // 10: vigil.v1.Agent.StartSession:input_type -> vigil.v1.StartSessionRequest
+	1,  // 11: vigil.v1.Agent.EndSession:input_type -> vigil.v1.EndSessionRequest
+	5,  // 12: vigil.v1.Agent.SendEvents:input_type -> vigil.v1.SendEventsRequest
+	7,  // 13: vigil.v1.Agent.Authorize:input_type -> vigil.v1.AuthorizeRequest
+	7,  // 14: vigil.v1.Agent.AuthorizeStream:input_type -> vigil.v1.AuthorizeRequest
+	10, // 15: vigil.v1.Agent.AnswerChallenge:input_type -> vigil.v1.AnswerChallengeRequest
+	11, // 16: vigil.v1.Agent.Feedback:input_type -> vigil.v1.FeedbackRequest
+	12, // 17: vigil.v1.Agent.WatchSession:input_type -> vigil.v1.WatchSessionRequest
+	13, // 18: vigil.v1.Agent.StartSession:output_type -> vigil.v1.SessionStatus
+	13, // 19: vigil.v1.Agent.EndSession:output_type -> vigil.v1.SessionStatus
+	6,  // 20: vigil.v1.Agent.SendEvents:output_type -> vigil.v1.SendEventsResponse
+	8,  // 21: vigil.v1.Agent.Authorize:output_type -> vigil.v1.AuthorizeResponse
+	8,  // 22: vigil.v1.Agent.AuthorizeStream:output_type -> vigil.v1.AuthorizeResponse
+	13, // 23: vigil.v1.Agent.AnswerChallenge:output_type -> vigil.v1.SessionStatus
+	13, // 24: vigil.v1.Agent.Feedback:output_type -> vigil.v1.SessionStatus
+	13, // 25: vigil.v1.Agent.WatchSession:output_type -> vigil.v1.SessionStatus
+	18, // [18:26] is the sub-list for method output_type
+	10, // [10:18] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_vigil_v1_agent_proto_init() }
@@ -1298,7 +1393,7 @@ func file_vigil_v1_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_vigil_v1_agent_proto_rawDesc), len(file_vigil_v1_agent_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   16,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -42,7 +42,9 @@ const (
 type AgentClient interface {
 	// StartSession starts guarding a session of a user who has just signed in. The response
 	// carries a session token that the page's capture script uses to send events for this
-	// session only.
+	// session only. A page of a web site the device's owner listed (vigil agent --site) may
+	// start a session of its own over HTTP, without the install secret: its session and user
+	// are then named within the site's origin ("site:ORIGIN/NAME").
 	StartSession(ctx context.Context, in *StartSessionRequest, opts ...grpc.CallOption) (*SessionStatus, error)
 	// EndSession stops guarding a session (sign-out).
 	EndSession(ctx context.Context, in *EndSessionRequest, opts ...grpc.CallOption) (*SessionStatus, error)
@@ -170,7 +172,9 @@ type Agent_WatchSessionClient = grpc.ServerStreamingClient[SessionStatus]
 type AgentServer interface {
 	// StartSession starts guarding a session of a user who has just signed in. The response
 	// carries a session token that the page's capture script uses to send events for this
-	// session only.
+	// session only. A page of a web site the device's owner listed (vigil agent --site) may
+	// start a session of its own over HTTP, without the install secret: its session and user
+	// are then named within the site's origin ("site:ORIGIN/NAME").
 	StartSession(context.Context, *StartSessionRequest) (*SessionStatus, error)
 	// EndSession stops guarding a session (sign-out).
 	EndSession(context.Context, *EndSessionRequest) (*SessionStatus, error)

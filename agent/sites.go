@@ -1,0 +1,159 @@
+package agent
+
+import (
+	"net/http"
+	"strings"
+
+	"google.golang.org/grpc/codes"
+
+	"github.com/vigilauth/vigil/agent/attest"
+	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
+)
+
+// A web site served from elsewhere cannot hold the install secret, so its pages start their
+// sessions themselves: the browser's Origin header, which a page cannot set, says which listed
+// site (Config.Sites) is asking. The site's sessions and users are named within its origin,
+// so it reaches only its own, and its server trusts a decision only as the device signed it
+// for the site (package attest).
+
+// sitePrefix begins the names of a site's sessions and users: "site:ORIGIN/NAME".
+const sitePrefix = "site:"
+
+// MaxSiteSessions is how many live sessions one site's pages may hold. A page starting one
+// more ends the site's oldest: a page closed without signing out leaves its session behind,
+// and the site's pages must not fill the agent's MaxSessions for the device's applications.
+const MaxSiteSessions = 16
+
+// Bounds of a site's nonce: enough to be unguessable, short enough for the audit of a call.
+const (
+	MinNonceBytes = 16
+	MaxNonceBytes = 128
+)
+
+// ReasonNotASite refuses a page's StartSession from an origin the device's owner did not list.
+const ReasonNotASite = "NOT_A_SITE"
+
+func siteName(origin, name string) string { return sitePrefix + origin + "/" + name }
+
+// splitSiteName returns the origin and the site's own name of a site's session or user.
+func splitSiteName(id string) (origin, name string, ok bool) {
+	rest, ok := strings.CutPrefix(id, sitePrefix)
+	if !ok {
+		return "", "", false
+	}
+	scheme, after, ok := strings.Cut(rest, "://")
+	if !ok {
+		return "", "", false
+	}
+	host, name, ok := strings.Cut(after, "/")
+	return scheme + "://" + host, name, ok
+}
+
+// unlistedSite reports whether id names a session of a site the agent no longer lists.
+func (a *Agent) unlistedSite(id string) bool {
+	origin, _, ok := splitSiteName(id)
+	return strings.HasPrefix(id, sitePrefix) && (!ok || a.sites[origin] == nil)
+}
+
+// siteCaller is the caller of a request without a credential: the listed site its Origin
+// names, if any.
+func (a *Agent) siteCaller(r *http.Request) (caller, error) {
+	o := r.Header.Get("Origin")
+	if o == "" {
+		return caller{}, errNoCredential
+	}
+	origin, err := attest.Origin(o)
+	if err == nil && a.sites[origin] != nil {
+		return caller{site: origin}, nil
+	}
+	return caller{}, apiError(codes.PermissionDenied, ReasonNotASite, "origin",
+		"pages of "+quote(o)+" may not start sessions: the device's owner lists the sites that may (vigil agent --site ORIGIN)", 0)
+}
+
+// startSiteSession opens a session for a page of site, named within the site's origin.
+func (a *Agent) startSiteSession(site string, req *vigilv1.StartSessionRequest) (*vigilv1.SessionStatus, error) {
+	for _, f := range []struct{ field, name string }{{"session", req.Session}, {"user", req.User}} {
+		if err := checkName(f.field, siteName(site, f.name)); err != nil {
+			return nil, err
+		}
+	}
+	a.endOldestSiteSession(site)
+	m, err := a.startSession(siteName(site, req.Session), siteName(site, req.User))
+	if err != nil {
+		return nil, err
+	}
+	m.SiteKey = a.sites[site].PublicKey()
+	return m, nil
+}
+
+// endOldestSiteSession makes room for one more of site's sessions.
+func (a *Agent) endOldestSiteSession(site string) {
+	prefix := siteName(site, "")
+	var oldest *session
+	n := 0
+	a.smu.RLock()
+	for id, s := range a.sessions {
+		if strings.HasPrefix(id, prefix) {
+			n++
+			if oldest == nil || s.start.Before(oldest.start) {
+				oldest = s
+			}
+		}
+	}
+	a.smu.RUnlock()
+	if n < MaxSiteSessions {
+		return
+	}
+	st, _ := a.g.Status(oldest.id)
+	if a.g.CloseSession(oldest.id, a.cfg.Clock()) == nil {
+		a.cfg.Logger.Info("session ended for a newer one of its site", "session", oldest.id, "site", site)
+		a.finish(oldest, st)
+		oldest.notify()
+	}
+}
+
+// siteSigner returns the key that signs the decisions of session id, which a listed site's
+// page started, with the nonce its server gave.
+func (a *Agent) siteSigner(id, nonce string) (*attest.Signer, error) {
+	if len(nonce) < MinNonceBytes || len(nonce) > MaxNonceBytes {
+		return nil, badField("nonce", "%d bytes, want %d to %d", len(nonce), MinNonceBytes, MaxNonceBytes)
+	}
+	for i := 0; i < len(nonce); i++ {
+		if nonce[i] <= ' ' || nonce[i] > '~' {
+			return nil, badField("nonce", "byte %d is not printable ASCII", i)
+		}
+	}
+	origin, _, _ := splitSiteName(id)
+	if signer := a.sites[origin]; signer != nil {
+		return signer, nil
+	}
+	return nil, badField("nonce", "only a session a listed site's page started gets a signed decision")
+}
+
+// attestation signs the decision m on req for the site whose page started session s.
+func (a *Agent) attestation(site *attest.Signer, s *session, req *vigilv1.AuthorizeRequest, m *vigilv1.AuthorizeResponse) (*vigilv1.SignedDecision, error) {
+	_, session, _ := splitSiteName(req.Session)
+	var user string
+	if s != nil {
+		_, user, _ = splitSiteName(s.user)
+	}
+	payload, sig, err := site.Sign(attest.Decision{Session: session, User: user, Resource: req.Resource, Nonce: req.Nonce,
+		Allow: m.Allow, Outcome: m.Outcome, Tier: m.Tier, Trust: m.Trust, Required: m.Required, At: a.cfg.Clock().UTC()})
+	if err != nil {
+		return nil, apiError(codes.Internal, "", "", "signing the decision: "+err.Error(), 0)
+	}
+	return &vigilv1.SignedDecision{Payload: payload, Signature: sig}, nil
+}
+
+// loadSites derives the device's key for each listed site.
+func loadSites(key []byte, origins []string) (map[string]*attest.Signer, error) {
+	sites := make(map[string]*attest.Signer, len(origins))
+	for _, o := range origins {
+		s, err := attest.NewSigner(key, o)
+		if err != nil {
+			return nil, err
+		}
+		sites[o] = s
+	}
+	return sites, nil
+}

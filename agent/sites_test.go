@@ -1,0 +1,176 @@
+package agent_test
+
+import (
+	"bytes"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/vigilauth/vigil/agent"
+	"github.com/vigilauth/vigil/agent/attest"
+)
+
+const (
+	bank = "https://bank.example"
+	shop = "https://shop.example"
+)
+
+func b64(t *testing.T, v any) []byte {
+	t.Helper()
+	s, _ := v.(string)
+	b, err := base64.StdEncoding.DecodeString(s)
+	if err != nil || len(b) == 0 {
+		t.Fatalf("%v is not base64: %v", v, err)
+	}
+	return b
+}
+
+// startSite is a listed site's page starting its own session over HTTP: no credential, the
+// browser's Origin header.
+func startSite(t *testing.T, r *running, origin, session, user string) httpResult {
+	t.Helper()
+	return post(t, r.httpURL+"/v1/agent/StartSession", "", fmt.Sprintf(`{"session":%q,"user":%q}`, session, user), "Origin", origin)
+}
+
+// A listed site's page starts a session itself, sends its events, gets a decision signed for
+// its server, and signs its user out; the server's check passes, and the device's key for the
+// site survives a restart.
+func TestSiteSession(t *testing.T) {
+	dir := t.TempDir()
+	r := startAgentConfig(t, agent.Config{Dir: dir, Sites: []string{bank, shop}}, "", false)
+	api := r.httpURL + "/v1/agent/"
+	start := startSite(t, r, bank, "s-1", "alice")
+	if start.Code != 200 || start.Body["session"] != "site:"+bank+"/s-1" || start.Body["user"] != "site:"+bank+"/alice" {
+		t.Fatalf("StartSession from the site's page: %v", start)
+	}
+	if start.Head.Get("Access-Control-Allow-Origin") != bank {
+		t.Fatalf("no CORS answer for the site: %v", start.Head)
+	}
+	key, token := b64(t, start.Body["siteKey"]), start.Body["sessionToken"].(string)
+	session := start.Body["session"].(string)
+	if got := post(t, api+"SendEvents", token, fmt.Sprintf(`{"session":%q}`, session)); got.Code != 200 {
+		t.Fatalf("SendEvents with the site session's token: %v", got)
+	}
+	nonce := "n-0123456789abcdef"
+	got := post(t, api+"Authorize", token, fmt.Sprintf(`{"session":%q,"resource":"transfer","nonce":%q}`, session, nonce))
+	att, _ := got.Body["attestation"].(map[string]any)
+	if got.Code != 200 || att == nil {
+		t.Fatalf("Authorize with a nonce: %v", got)
+	}
+	d, err := attest.Verify(key, b64(t, att["payload"]), b64(t, att["signature"]),
+		attest.Expect{Origin: bank, Session: "s-1", Resource: "transfer", Nonce: nonce})
+	if err != nil {
+		t.Fatalf("the site's server refused the agent's decision: %v", err)
+	}
+	if d.User != "alice" || d.Allow != (got.Body["allow"] == true) || d.Outcome != got.Body["outcome"] {
+		t.Fatalf("signed %+v, answered %v", d, got.Body)
+	}
+	if end := post(t, api+"EndSession", token, fmt.Sprintf(`{"session":%q}`, session)); end.Code != 200 || end.Body["ended"] != true {
+		t.Fatalf("the page signing its user out: %v", end)
+	}
+
+	r.stop()
+	r = startAgentConfig(t, agent.Config{Dir: dir, Sites: []string{bank}}, "", false)
+	again := startSite(t, r, bank, "s-2", "alice")
+	if again.Code != 200 || !bytes.Equal(b64(t, again.Body["siteKey"]), key) {
+		t.Fatalf("after a restart the device's key for the site changed: %v", again)
+	}
+	if got := startSite(t, r, shop, "s-1", "alice"); got.Code != 403 || got.Body["reason"] != agent.ReasonNotASite {
+		t.Fatalf("a site no longer listed started a session: %v", got)
+	}
+}
+
+// TestAttackSiteReachesBeyondItsSessions plays a page of a web site: an unlisted one starting
+// sessions, a listed one acting on the device's applications' sessions or another site's,
+// calling without its token, or asking signed decisions it may not have.
+func TestAttackSiteReachesBeyondItsSessions(t *testing.T) {
+	r := startAgentConfig(t, agent.Config{Dir: t.TempDir(), Sites: []string{bank, shop}}, "", false)
+	api := r.httpURL + "/v1/agent/"
+	if got := post(t, api+"StartSession", r.secret, `{"session":"app-1","user":"alice"}`); got.Code != 200 {
+		t.Fatalf("the application's session: %v", got)
+	}
+	bankPage := startSite(t, r, bank, "s-1", "alice")
+	shopPage := startSite(t, r, shop, "s-1", "alice")
+	if bankPage.Code != 200 || shopPage.Code != 200 {
+		t.Fatalf("sites' sessions: %v %v", bankPage, shopPage)
+	}
+	bankToken := bankPage.Body["sessionToken"].(string)
+	if bytes.Equal(b64(t, bankPage.Body["siteKey"]), b64(t, shopPage.Body["siteKey"])) {
+		t.Fatal("two sites got the same device key: they could link the device")
+	}
+	bankSession, shopSession := "site:"+bank+"/s-1", "site:"+shop+"/s-1"
+	nonce := "n-0123456789abcdef"
+	tests := []struct {
+		name, method, cred, body string
+		header                   []string
+		code                     int
+		reason, field            string
+	}{
+		{"an unlisted site starts a session", "StartSession", "", `{"session":"x","user":"alice"}`, []string{"Origin", "https://evil.example"}, 403, agent.ReasonNotASite, "origin"},
+		{"a listed site's name over plain http", "StartSession", "", `{"session":"x","user":"alice"}`, []string{"Origin", "http://bank.example"}, 403, agent.ReasonNotASite, "origin"},
+		{"a sandboxed frame (Origin null)", "StartSession", "", `{"session":"x","user":"alice"}`, []string{"Origin", "null"}, 403, agent.ReasonNotASite, "origin"},
+		{"no Origin, no credential", "StartSession", "", `{"session":"x","user":"alice"}`, nil, 401, agent.ReasonBadSecret, "authorization"},
+		{"a site's page asks without its token", "Authorize", "", fmt.Sprintf(`{"session":%q,"resource":"transfer"}`, bankSession), []string{"Origin", bank}, 401, agent.ReasonBadSecret, "authorization"},
+		{"a site's page on the application's session", "Authorize", bankToken, `{"session":"app-1","resource":"transfer"}`, nil, 403, agent.ReasonWrongSession, "session"},
+		{"a site's page on another site's session", "SendEvents", bankToken, fmt.Sprintf(`{"session":%q}`, shopSession), nil, 403, agent.ReasonWrongSession, "session"},
+		{"a site's page ends the application's session", "EndSession", bankToken, `{"session":"app-1"}`, nil, 403, agent.ReasonWrongSession, "authorization"},
+		{"a site's page answers its own challenge", "AnswerChallenge", bankToken, fmt.Sprintf(`{"session":%q,"challengeId":"1","passed":true}`, bankSession), nil, 403, agent.ReasonWrongSession, "authorization"},
+		{"an application poses as a site", "StartSession", r.secret, `{"session":"site:https://bank.example/s-9","user":"mallory"}`, nil, 400, agent.ReasonInvalidField, "session"},
+		{"a signed decision for the application's session", "Authorize", r.secret, fmt.Sprintf(`{"session":"app-1","resource":"transfer","nonce":%q}`, nonce), nil, 400, agent.ReasonInvalidField, "nonce"},
+		{"a guessable nonce", "Authorize", bankToken, fmt.Sprintf(`{"session":%q,"resource":"transfer","nonce":"1"}`, bankSession), nil, 400, agent.ReasonInvalidField, "nonce"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := post(t, api+tc.method, tc.cred, tc.body, tc.header...)
+			if got.Code != tc.code || got.Body["reason"] != tc.reason || got.Body["field"] != tc.field {
+				t.Fatalf("got %d %v, want %d reason %s field %q", got.Code, got.Body, tc.code, tc.reason, tc.field)
+			}
+		})
+	}
+	// None of it touched the application's session.
+	if got := post(t, api+"Authorize", r.secret, `{"session":"app-1","resource":"profile.read"}`); got.Code != 200 {
+		t.Fatalf("the application's session after the attacks: %v", got)
+	}
+}
+
+// TestAttackSiteFillsTheAgent: a site's pages start sessions without end. The site keeps at most
+// MaxSiteSessions (its oldest ended first), and the device's applications still start theirs.
+func TestAttackSiteFillsTheAgent(t *testing.T) {
+	r := startAgentConfig(t, agent.Config{Dir: t.TempDir(), Sites: []string{bank}}, "", false)
+	api := r.httpURL + "/v1/agent/"
+	var tokens []string
+	for i := range agent.MaxSiteSessions + 10 {
+		got := startSite(t, r, bank, fmt.Sprintf("s-%d", i), "alice")
+		if got.Code != 200 {
+			t.Fatalf("session %d: %v", i, got)
+		}
+		tokens = append(tokens, got.Body["sessionToken"].(string))
+	}
+	live := 0
+	for i, tok := range tokens {
+		got := post(t, api+"SendEvents", tok, fmt.Sprintf(`{"session":"site:%s/s-%d"}`, bank, i))
+		switch {
+		case got.Code == 200:
+			live++
+		case i >= 10:
+			t.Fatalf("session %d, among the newest, was ended: %v", i, got)
+		}
+	}
+	if live != agent.MaxSiteSessions {
+		t.Fatalf("%d of the site's sessions live, want %d", live, agent.MaxSiteSessions)
+	}
+	if got := post(t, api+"StartSession", r.secret, `{"session":"app-1","user":"alice"}`); got.Code != 200 {
+		t.Fatalf("the application could not start a session: %v", got)
+	}
+}
+
+func TestSitesConfig(t *testing.T) {
+	for _, sites := range [][]string{{"http://bank.example"}, {"https://bank.example/login"}, {"bank.example"}} {
+		_, err := agent.New(agent.Config{Dir: t.TempDir(), Sites: sites})
+		if !errors.Is(err, attest.ErrOrigin) || !strings.Contains(err.Error(), "Sites") {
+			t.Errorf("Sites %q: %v", sites, err)
+		}
+	}
+}
