@@ -152,7 +152,7 @@ func New(cfg Config) (*Agent, error) {
 	if a.log, err = audit.Open(cfg.Dir+"/"+AuditLogFile, audit.Config{Signer: a.signer}); err != nil {
 		return nil, err
 	}
-	cfg.Logger.Info("agent ready", "dir", cfg.Dir, "users", len(a.state.Users))
+	cfg.Logger.Info("agent ready", "dir", cfg.Dir, "users", len(a.state.Users), "sites", cfg.Sites)
 	return a, nil
 }
 

@@ -53,11 +53,12 @@ func (a *Agent) StartSession(ctx context.Context, req *vigilv1.StartSessionReque
 			return nil, badField(f.field, "names beginning %q are the web sites' own", sitePrefix)
 		}
 	}
-	return a.startSession(req.Session, req.User)
+	return a.startSession(req.Session, req.User, "")
 }
 
-// startSession opens session id for user; the caller may start it.
-func (a *Agent) startSession(id, user string) (*vigilv1.SessionStatus, error) {
+// startSession opens session id for user, for the application or a page of site; the caller
+// may start it.
+func (a *Agent) startSession(id, user, site string) (*vigilv1.SessionStatus, error) {
 	if err := checkName("session", id); err != nil {
 		return nil, err
 	}
@@ -83,7 +84,14 @@ func (a *Agent) startSession(id, user string) (*vigilv1.SessionStatus, error) {
 	}
 	s := newSession(id, user, token, rt, now, st.Trust, a.windowSize())
 	a.smu.Lock()
+	var evicted *session
+	if site != "" {
+		evicted = a.evictSiteSessionLocked(site)
+	}
 	if len(a.sessions) >= MaxSessions {
+		if evicted != nil {
+			a.sessions[evicted.id], a.tokens[evicted.token] = evicted, evicted
+		}
 		a.smu.Unlock()
 		a.g.CloseSession(s.id, now)
 		return nil, apiError(codes.ResourceExhausted, ReasonTooMany, "", "the agent guards its maximum of "+strconv.Itoa(MaxSessions)+" live sessions; end some first", 0)
@@ -91,6 +99,9 @@ func (a *Agent) startSession(id, user string) (*vigilv1.SessionStatus, error) {
 	a.sessions[s.id], a.tokens[token] = s, s
 	delete(a.dropped, s.id) // started again
 	a.smu.Unlock()
+	if evicted != nil {
+		a.endEvicted(evicted)
+	}
 	select {
 	case a.opened <- struct{}{}:
 	default:
@@ -127,7 +138,9 @@ func (a *Agent) EndSession(ctx context.Context, req *vigilv1.EndSessionRequest) 
 // finish removes a session and adds it to its user's history.
 func (a *Agent) finish(s *session, st guard.Status) {
 	a.smu.Lock()
-	delete(a.sessions, s.id)
+	if a.sessions[s.id] == s { // not a newer session of the same name
+		delete(a.sessions, s.id)
+	}
 	delete(a.tokens, s.token)
 	a.smu.Unlock()
 	s.mu.Lock() // never under a.mu: SendEvents takes s.mu, then a.mu

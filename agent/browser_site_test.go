@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 
@@ -50,10 +51,11 @@ document.getElementById("transfer").onclick = function () {
 
 // siteServer is the site's server: the device key kept at registration, the nonces issued.
 type siteServer struct {
-	origin string
-	mu     sync.Mutex
-	key    []byte
-	nonces map[string]bool
+	origin   string
+	mu       sync.Mutex
+	signedIn time.Time // alice's sign-in: the page served
+	key      []byte
+	nonces   map[string]bool
 }
 
 type siteVerdict struct {
@@ -66,6 +68,9 @@ type siteVerdict struct {
 func (s *siteServer) handler(agentURL string) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /", func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		s.signedIn = time.Now()
+		s.mu.Unlock()
 		w.Header().Set("Content-Type", "text/html")
 		fmt.Fprintf(w, sitePage, agentURL)
 	})
@@ -101,13 +106,13 @@ func (s *siteServer) verify(r *http.Request) siteVerdict {
 	var claimed struct{ Nonce string }
 	json.Unmarshal(att.Payload, &claimed)
 	s.mu.Lock()
-	key, fresh := s.key, s.nonces[claimed.Nonce]
+	key, fresh, signedIn := s.key, s.nonces[claimed.Nonce], s.signedIn
 	delete(s.nonces, claimed.Nonce)
 	s.mu.Unlock()
 	if !fresh {
 		return siteVerdict{Error: "nonce not issued or already used"}
 	}
-	d, err := attest.Verify(key, att.Payload, att.Signature, attest.Expect{Origin: s.origin, Session: "web-1", Resource: "transfer", Nonce: claimed.Nonce})
+	d, err := attest.Verify(key, att.Payload, att.Signature, attest.Expect{Origin: s.origin, Session: "web-1", User: "alice", Resource: "transfer", Nonce: claimed.Nonce, SignedIn: signedIn})
 	if err != nil {
 		return siteVerdict{Error: err.Error()}
 	}

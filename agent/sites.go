@@ -2,7 +2,9 @@ package agent
 
 import (
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
 	"google.golang.org/grpc/codes"
 
@@ -23,6 +25,9 @@ const sitePrefix = "site:"
 // more ends the site's oldest: a page closed without signing out leaves its session behind,
 // and the site's pages must not fill the agent's MaxSessions for the device's applications.
 const MaxSiteSessions = 16
+
+// MaxSiteUsers is how many users one site's pages may name on the device.
+const MaxSiteUsers = 32
 
 // Bounds of a site's nonce: enough to be unguessable, short enough for the audit of a call.
 const (
@@ -55,6 +60,12 @@ func (a *Agent) unlistedSite(id string) bool {
 	return strings.HasPrefix(id, sitePrefix) && (!ok || a.sites[origin] == nil)
 }
 
+// listedSite reports whether origin, as a browser sent it, is a listed site's.
+func (a *Agent) listedSite(origin string) bool {
+	o, err := attest.Origin(origin)
+	return err == nil && a.sites[o] != nil
+}
+
 // siteCaller is the caller of a request without a credential: the listed site its Origin
 // names, if any.
 func (a *Agent) siteCaller(r *http.Request) (caller, error) {
@@ -62,8 +73,8 @@ func (a *Agent) siteCaller(r *http.Request) (caller, error) {
 	if o == "" {
 		return caller{}, errNoCredential
 	}
-	origin, err := attest.Origin(o)
-	if err == nil && a.sites[origin] != nil {
+	if a.listedSite(o) {
+		origin, _ := attest.Origin(o)
 		return caller{site: origin}, nil
 	}
 	return caller{}, apiError(codes.PermissionDenied, ReasonNotASite, "origin",
@@ -77,8 +88,10 @@ func (a *Agent) startSiteSession(site string, req *vigilv1.StartSessionRequest) 
 			return nil, err
 		}
 	}
-	a.endOldestSiteSession(site)
-	m, err := a.startSession(siteName(site, req.Session), siteName(site, req.User))
+	if err := a.admitSiteUser(site, siteName(site, req.User)); err != nil {
+		return nil, err
+	}
+	m, err := a.startSession(siteName(site, req.Session), siteName(site, req.User), site)
 	if err != nil {
 		return nil, err
 	}
@@ -86,12 +99,35 @@ func (a *Agent) startSiteSession(site string, req *vigilv1.StartSessionRequest) 
 	return m, nil
 }
 
-// endOldestSiteSession makes room for one more of site's sessions.
-func (a *Agent) endOldestSiteSession(site string) {
+// admitSiteUser refuses a user new to the device once site has MaxSiteUsers: every user is
+// kept in the agent's state, and a site's page names them as it likes.
+func (a *Agent) admitSiteUser(site, user string) error {
+	prefix := siteName(site, "")
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.state.Users[user] != nil {
+		return nil
+	}
+	n := 0
+	for u := range a.state.Users {
+		if strings.HasPrefix(u, prefix) {
+			n++
+		}
+	}
+	if n >= MaxSiteUsers {
+		return apiError(codes.ResourceExhausted, ReasonTooMany, "user", "the site has its maximum of "+strconv.Itoa(MaxSiteUsers)+" users on this device", 0)
+	}
+	return nil
+}
+
+// evictSiteSessionLocked makes room for one more of site's sessions when it holds
+// MaxSiteSessions: it removes the oldest from the live sessions, for the caller to end once
+// a.smu is released. a.smu must be held, so that concurrent starts cannot all count the same
+// room.
+func (a *Agent) evictSiteSessionLocked(site string) *session {
 	prefix := siteName(site, "")
 	var oldest *session
 	n := 0
-	a.smu.RLock()
 	for id, s := range a.sessions {
 		if strings.HasPrefix(id, prefix) {
 			n++
@@ -100,16 +136,23 @@ func (a *Agent) endOldestSiteSession(site string) {
 			}
 		}
 	}
-	a.smu.RUnlock()
 	if n < MaxSiteSessions {
-		return
+		return nil
 	}
-	st, _ := a.g.Status(oldest.id)
-	if a.g.CloseSession(oldest.id, a.cfg.Clock()) == nil {
-		a.cfg.Logger.Info("session ended for a newer one of its site", "session", oldest.id, "site", site)
-		a.finish(oldest, st)
-		oldest.notify()
+	delete(a.sessions, oldest.id)
+	delete(a.tokens, oldest.token)
+	return oldest
+}
+
+// endEvicted ends a session evictSiteSessionLocked removed.
+func (a *Agent) endEvicted(s *session) {
+	st, _ := a.g.Status(s.id)
+	if err := a.g.CloseSession(s.id, a.cfg.Clock()); err != nil {
+		a.cfg.Logger.Warn("ending a site's oldest session", "session", s.id, "err", err)
 	}
+	a.cfg.Logger.Info("session ended for a newer one of its site", "session", s.id)
+	a.finish(s, st)
+	s.notify()
 }
 
 // siteSigner returns the key that signs the decisions of session id, which a listed site's
@@ -137,7 +180,12 @@ func (a *Agent) attestation(site *attest.Signer, s *session, req *vigilv1.Author
 	if s != nil {
 		_, user, _ = splitSiteName(s.user)
 	}
-	payload, sig, err := site.Sign(attest.Decision{Session: session, User: user, Resource: req.Resource, Nonce: req.Nonce,
+	var started time.Time
+	var enrolled bool
+	if s != nil {
+		started, enrolled = s.start.UTC(), s.rt.enrolled.Load()
+	}
+	payload, sig, err := site.Sign(attest.Decision{Session: session, User: user, SessionStart: started, Enrolled: enrolled, Resource: req.Resource, Nonce: req.Nonce,
 		Allow: m.Allow, Outcome: m.Outcome, Tier: m.Tier, Trust: m.Trust, Required: m.Required, At: a.cfg.Clock().UTC()})
 	if err != nil {
 		return nil, apiError(codes.Internal, "", "", "signing the decision: "+err.Error(), 0)

@@ -3,10 +3,14 @@ package agent_test
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/vigilauth/vigil/agent"
 	"github.com/vigilauth/vigil/agent/attest"
@@ -41,6 +45,7 @@ func TestSiteSession(t *testing.T) {
 	dir := t.TempDir()
 	r := startAgentConfig(t, agent.Config{Dir: dir, Sites: []string{bank, shop}}, "", false)
 	api := r.httpURL + "/v1/agent/"
+	signedIn := time.Now()
 	start := startSite(t, r, bank, "s-1", "alice")
 	if start.Code != 200 || start.Body["session"] != "site:"+bank+"/s-1" || start.Body["user"] != "site:"+bank+"/alice" {
 		t.Fatalf("StartSession from the site's page: %v", start)
@@ -60,7 +65,7 @@ func TestSiteSession(t *testing.T) {
 		t.Fatalf("Authorize with a nonce: %v", got)
 	}
 	d, err := attest.Verify(key, b64(t, att["payload"]), b64(t, att["signature"]),
-		attest.Expect{Origin: bank, Session: "s-1", Resource: "transfer", Nonce: nonce})
+		attest.Expect{Origin: bank, Session: "s-1", User: "alice", Resource: "transfer", Nonce: nonce, SignedIn: signedIn})
 	if err != nil {
 		t.Fatalf("the site's server refused the agent's decision: %v", err)
 	}
@@ -135,33 +140,114 @@ func TestAttackSiteReachesBeyondItsSessions(t *testing.T) {
 	}
 }
 
-// TestAttackSiteFillsTheAgent: a site's pages start sessions without end. The site keeps at most
-// MaxSiteSessions (its oldest ended first), and the device's applications still start theirs.
+// TestAttackSitePageShedsItsStanding: the device's application marks a site's session
+// compromised; a script in the page (or the impostor at the keyboard) starts the session again
+// to shed it, or names a fresh user, whose trust rests on context alone. The agent allows the
+// transfer in the new session, as it would a new sign-in; the site's server refuses it.
+func TestAttackSitePageShedsItsStanding(t *testing.T) {
+	r := startAgentConfig(t, agent.Config{Dir: t.TempDir(), Sites: []string{bank}}, "", false)
+	api := r.httpURL + "/v1/agent/"
+	signedIn := time.Now()
+	first := startSite(t, r, bank, "s-1", "alice")
+	session, token := first.Body["session"].(string), first.Body["sessionToken"].(string)
+	key := b64(t, first.Body["siteKey"])
+	if got := post(t, api+"Feedback", r.secret, fmt.Sprintf(`{"session":%q,"verdict":"compromised"}`, session)); got.Code != 200 {
+		t.Fatalf("Feedback: %v", got)
+	}
+	authorize := func(token, session, nonce string) attest.Expect {
+		t.Helper()
+		got := post(t, api+"Authorize", token, fmt.Sprintf(`{"session":%q,"resource":"transfer","nonce":%q}`, session, nonce))
+		att, _ := got.Body["attestation"].(map[string]any)
+		if got.Code != 200 || att == nil {
+			t.Fatalf("Authorize: %v", got)
+		}
+		want := attest.Expect{Origin: bank, Session: "s-1", User: "alice", Resource: "transfer", Nonce: nonce, SignedIn: signedIn}
+		d, err := attest.Verify(key, b64(t, att["payload"]), b64(t, att["signature"]), want)
+		if err == nil && d.Allow {
+			t.Fatalf("the site's server took a transfer: %+v", d)
+		}
+		t.Logf("the server: %+v, %v", d, err)
+		return want
+	}
+	authorize(token, session, "n-revoked-0000000")
+	time.Sleep(300 * time.Millisecond) // a restart later than the clocks' tolerance, scaled down below
+	if got := post(t, api+"EndSession", token, fmt.Sprintf(`{"session":%q}`, session)); got.Code != 200 {
+		t.Fatalf("EndSession: %v", got)
+	}
+	again := startSite(t, r, bank, "s-1", "alice")
+	got := post(t, api+"Authorize", again.Body["sessionToken"].(string), fmt.Sprintf(`{"session":%q,"resource":"transfer","nonce":"n-restarted-00000"}`, session))
+	att := got.Body["attestation"].(map[string]any)
+	if got.Body["allow"] != true {
+		t.Fatalf("the restarted session is not allowed at all, so this test shows nothing: %v", got.Body)
+	}
+	want := attest.Expect{Origin: bank, Session: "s-1", User: "alice", Resource: "transfer", Nonce: "n-restarted-00000",
+		SignedIn: signedIn, Now: time.Now(), MaxAge: 150 * time.Millisecond}
+	if _, err := attest.Verify(key, b64(t, att["payload"]), b64(t, att["signature"]), want); !errors.Is(err, attest.ErrMismatch) || !strings.Contains(err.Error(), "started it again") {
+		t.Fatalf("a restarted session's allow: %v", err)
+	}
+
+	fresh := startSite(t, r, bank, "s-1b", "mallory-fresh")
+	got = post(t, api+"Authorize", fresh.Body["sessionToken"].(string), fmt.Sprintf(`{"session":%q,"resource":"transfer","nonce":"n-freshuser-00000"}`, fresh.Body["session"]))
+	att = got.Body["attestation"].(map[string]any)
+	want = attest.Expect{Origin: bank, Session: "s-1b", User: "alice", Resource: "transfer", Nonce: "n-freshuser-00000", SignedIn: time.Now()}
+	if _, err := attest.Verify(key, b64(t, att["payload"]), b64(t, att["signature"]), want); !errors.Is(err, attest.ErrMismatch) || !strings.Contains(err.Error(), "user") {
+		t.Fatalf("another user's allow, for alice: %v", err)
+	}
+}
+
+// TestAttackSiteFillsTheAgent: a site's pages start sessions without end, several at once, and
+// name new users without end. The site keeps at most MaxSiteSessions sessions (its oldest
+// ended first) and MaxSiteUsers users, and the device's applications still start theirs.
 func TestAttackSiteFillsTheAgent(t *testing.T) {
 	r := startAgentConfig(t, agent.Config{Dir: t.TempDir(), Sites: []string{bank}}, "", false)
 	api := r.httpURL + "/v1/agent/"
-	var tokens []string
-	for i := range agent.MaxSiteSessions + 10 {
-		got := startSite(t, r, bank, fmt.Sprintf("s-%d", i), "alice")
-		if got.Code != 200 {
-			t.Fatalf("session %d: %v", i, got)
-		}
-		tokens = append(tokens, got.Body["sessionToken"].(string))
+	type started struct{ session, token string }
+	results := make(chan started, 200)
+	var wg sync.WaitGroup
+	for g := range 6 { // about a browser's connections to one host
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 30 {
+				req, _ := http.NewRequest("POST", api+"StartSession", strings.NewReader(fmt.Sprintf(`{"session":"g%d-%d","user":"alice"}`, g, i)))
+				req.Header.Set("Origin", bank)
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					continue
+				}
+				var st struct{ Session, SessionToken string }
+				json.NewDecoder(resp.Body).Decode(&st)
+				resp.Body.Close()
+				if resp.StatusCode == 200 {
+					results <- started{st.Session, st.SessionToken}
+				}
+			}
+		}()
 	}
-	live := 0
-	for i, tok := range tokens {
-		got := post(t, api+"SendEvents", tok, fmt.Sprintf(`{"session":"site:%s/s-%d"}`, bank, i))
-		switch {
-		case got.Code == 200:
+	wg.Wait()
+	close(results)
+	n, live := 0, 0
+	for st := range results {
+		n++
+		if got := post(t, api+"SendEvents", st.token, fmt.Sprintf(`{"session":%q}`, st.session)); got.Code == 200 {
 			live++
-		case i >= 10:
-			t.Fatalf("session %d, among the newest, was ended: %v", i, got)
 		}
 	}
-	if live != agent.MaxSiteSessions {
-		t.Fatalf("%d of the site's sessions live, want %d", live, agent.MaxSiteSessions)
+	if n != 180 || live != agent.MaxSiteSessions {
+		t.Fatalf("%d of 180 started, %d of the site's sessions live, want %d", n, live, agent.MaxSiteSessions)
 	}
-	if got := post(t, api+"StartSession", r.secret, `{"session":"app-1","user":"alice"}`); got.Code != 200 {
+	for i := range agent.MaxSiteUsers - 1 { // alice is one
+		if got := startSite(t, r, bank, fmt.Sprintf("u-%d", i), fmt.Sprintf("user-%d", i)); got.Code != 200 {
+			t.Fatalf("user %d: %v", i, got)
+		}
+	}
+	if got := startSite(t, r, bank, "u-new", "user-new"); got.Code != 429 || got.Body["reason"] != agent.ReasonTooMany || got.Body["field"] != "user" {
+		t.Fatalf("the site's user beyond its maximum: %v", got)
+	}
+	if got := startSite(t, r, bank, "u-known", "alice"); got.Code != 200 {
+		t.Fatalf("a user the site already has: %v", got)
+	}
+	if got := post(t, api+"StartSession", r.secret, `{"session":"app-1","user":"carol"}`); got.Code != 200 {
 		t.Fatalf("the application could not start a session: %v", got)
 	}
 }

@@ -42,9 +42,15 @@ var (
 
 // Decision is what the agent decided, as it signed it.
 type Decision struct {
-	Origin   string `json:"origin"`
-	Session  string `json:"session"` // the site's own name for the session
-	User     string `json:"user"`    // the site's own name for the user
+	Origin  string `json:"origin"`
+	Session string `json:"session"` // the site's own name for the session
+	User    string `json:"user"`    // the site's own name for the user
+	// SessionStart is when the agent started the session: a page that started it again
+	// (and so shed its low trust) gives a later one than the server's sign-in.
+	SessionStart time.Time `json:"session_start"`
+	// Enrolled says whether the user's typing model is enrolled on the device; until it is,
+	// trust rests on context alone.
+	Enrolled bool   `json:"enrolled"`
 	Resource string `json:"resource"`
 	Nonce    string `json:"nonce"`
 	Allow    bool   `json:"allow"`
@@ -57,9 +63,16 @@ type Decision struct {
 	At       time.Time `json:"at"`
 }
 
-// Expect is what the site's server knows of the request a decision must answer.
+// Expect is what the site's server knows of the request a decision must answer. Every field
+// but Now and MaxAge is required.
 type Expect struct {
-	Origin, Session, Resource, Nonce string
+	Origin, Session, User, Resource, Nonce string
+	// SignedIn is when the server signed the user in to Session, which its page then started
+	// with the agent: a decision from a session the agent started more than MaxAge away from
+	// it is refused, since a page that starts its session again sheds what the agent had
+	// seen (a revocation, low trust). Sign the user in again then, with the site's own
+	// factors.
+	SignedIn time.Time
 	// Now is the server's time (zero: time.Now); MaxAge how old a decision may be (zero:
 	// MaxAge). The device's clock is trusted within it.
 	Now    time.Time
@@ -67,7 +80,8 @@ type Expect struct {
 }
 
 // Verify checks that payload is a decision signed by publicKey (the raw ML-DSA-65 key the
-// device gave the site) for exactly the request want describes, and returns it. Whether the
+// device gave the site) for exactly the request want describes, in the session the agent
+// started at the user's sign-in, and returns it. Whether the
 // decision allows the action is the caller's to read: a genuine refusal verifies too.
 func Verify(publicKey, payload, signature []byte, want Expect) (Decision, error) {
 	pk, err := sig.ParsePublicKey(publicKey)
@@ -91,6 +105,7 @@ func Verify(publicKey, payload, signature []byte, want Expect) (Decision, error)
 	for _, f := range []struct{ name, got, want string }{
 		{"origin", d.Origin, want.Origin},
 		{"session", d.Session, want.Session},
+		{"user", d.User, want.User},
 		{"resource", d.Resource, want.Resource},
 		{"nonce", d.Nonce, want.Nonce},
 	} {
@@ -100,6 +115,13 @@ func Verify(publicKey, payload, signature []byte, want Expect) (Decision, error)
 	}
 	if age := now.Sub(d.At); age > maxAge || age < -maxAge {
 		return Decision{}, fmt.Errorf("%w: decided at %s, %s from now (at most %s)", ErrMismatch, d.At.Format(time.RFC3339), age.Round(time.Second), maxAge)
+	}
+	if want.SignedIn.IsZero() {
+		return Decision{}, fmt.Errorf("%w: the server's sign-in time is missing", ErrMismatch)
+	}
+	if gap := d.SessionStart.Sub(want.SignedIn); gap > maxAge || gap < -maxAge {
+		return Decision{}, fmt.Errorf("%w: the agent's session started %s from the sign-in (at most %s): the page started it again",
+			ErrMismatch, gap.Round(time.Second), maxAge)
 	}
 	return d, nil
 }

@@ -55,13 +55,15 @@ func TestAttackForgedOrReplayedDecision(t *testing.T) {
 		t.Fatal("two sites got the same key: they could link the device")
 	}
 	now := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
-	d := attest.Decision{Session: "s-1", User: "alice", Resource: "transfer", Nonce: "n-0123456789abcdef",
-		Allow: false, Outcome: "low_trust", Tier: "soft_challenge", Trust: 41, Required: 70, At: now}
+	signedIn := now.Add(-10 * time.Minute)
+	d := attest.Decision{Session: "s-1", User: "alice", SessionStart: signedIn.Add(300 * time.Millisecond), Resource: "transfer",
+		Nonce: "n-0123456789abcdef", Allow: false, Outcome: "low_trust", Tier: "soft_challenge", Trust: 41, Required: 70, At: now}
 	payload, sig, err := bank.Sign(d)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := attest.Expect{Origin: "https://bank.example", Session: "s-1", Resource: "transfer", Nonce: d.Nonce, Now: now.Add(2 * time.Second)}
+	want := attest.Expect{Origin: "https://bank.example", Session: "s-1", User: "alice", Resource: "transfer", Nonce: d.Nonce,
+		SignedIn: signedIn, Now: now.Add(2 * time.Second)}
 	got, err := attest.Verify(bank.PublicKey(), payload, sig, want)
 	if err != nil || got.Allow || got.Trust != 41 || got.User != "alice" || got.Origin != "https://bank.example" {
 		t.Fatalf("the genuine decision: %+v, %v", got, err)
@@ -69,6 +71,12 @@ func TestAttackForgedOrReplayedDecision(t *testing.T) {
 	allowed := bytes.Replace(payload, []byte(`"allow":false`), []byte(`"allow":true`), 1)
 	otherPayload, otherSig, _ := otherDevice.Sign(d)
 	shopPayload, shopSig, _ := shop.Sign(d)
+	restarted := d
+	restarted.SessionStart, restarted.Allow, restarted.Trust = now.Add(-time.Minute), true, 75
+	restartedPayload, restartedSig, _ := bank.Sign(restarted)
+	housemate := d
+	housemate.User, housemate.Allow = "bob", true
+	housematePayload, housemateSig, _ := bank.Sign(housemate)
 	with := func(f func(*attest.Expect)) attest.Expect { e := want; f(&e); return e }
 	tests := []struct {
 		name         string
@@ -85,7 +93,11 @@ func TestAttackForgedOrReplayedDecision(t *testing.T) {
 		{"for another resource", bank.PublicKey(), payload, sig, with(func(e *attest.Expect) { e.Resource = "admin" }), attest.ErrMismatch},
 		{"from another session", bank.PublicKey(), payload, sig, with(func(e *attest.Expect) { e.Session = "s-2" }), attest.ErrMismatch},
 		{"kept for an hour", bank.PublicKey(), payload, sig, with(func(e *attest.Expect) { e.Now = now.Add(time.Hour) }), attest.ErrMismatch},
+		{"from a session the page started again, shedding its low trust", bank.PublicKey(), restartedPayload, restartedSig, want, attest.ErrMismatch},
+		{"another user of the same device", bank.PublicKey(), housematePayload, housemateSig, want, attest.ErrMismatch},
 		{"a server that forgot its nonce", bank.PublicKey(), payload, sig, with(func(e *attest.Expect) { e.Nonce = "" }), attest.ErrMismatch},
+		{"a server that forgot its user", bank.PublicKey(), payload, sig, with(func(e *attest.Expect) { e.User = "" }), attest.ErrMismatch},
+		{"a server that forgot its sign-in", bank.PublicKey(), payload, sig, with(func(e *attest.Expect) { e.SignedIn = time.Time{} }), attest.ErrMismatch},
 		{"no signature", bank.PublicKey(), payload, nil, want, attest.ErrSignature},
 	}
 	for _, tc := range tests {
@@ -126,9 +138,9 @@ func BenchmarkSign(b *testing.B) {
 func BenchmarkVerify(b *testing.B) {
 	s, _ := attest.NewSigner(bytes.Repeat([]byte{7}, 32), "https://bank.example")
 	now := time.Now()
-	d := attest.Decision{Session: "s-1", User: "alice", Resource: "transfer", Nonce: "n-0123456789abcdef", At: now}
+	d := attest.Decision{Session: "s-1", User: "alice", SessionStart: now, Resource: "transfer", Nonce: "n-0123456789abcdef", At: now}
 	payload, sig, _ := s.Sign(d)
-	want := attest.Expect{Origin: "https://bank.example", Session: "s-1", Resource: "transfer", Nonce: d.Nonce, Now: now}
+	want := attest.Expect{Origin: "https://bank.example", Session: "s-1", User: "alice", Resource: "transfer", Nonce: d.Nonce, SignedIn: now, Now: now}
 	pk := s.PublicKey()
 	b.ReportAllocs()
 	for b.Loop() {
