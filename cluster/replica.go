@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -28,6 +29,10 @@ import (
 // ErrFenced means another process took the replica over: this one must stop writing.
 var ErrFenced = errors.New("cluster: another coordinator took over the replicated state")
 
+// errStoredAfterAll means a message of a batch that failed was stored, its answer lost: the
+// batch is cut short.
+var errStoredAfterAll = errors.New("cluster: replica: a message of a batch that failed was stored after all")
+
 // Root is a local directory a Replica keeps in the tier.
 type Root struct {
 	// Name prefixes its files' names in the tier ("state", "store"); no '/' in it.
@@ -37,6 +42,11 @@ type Root struct {
 	// machine: a lock, a server's own store, what is rebuilt from elsewhere. Temporary files
 	// of an atomic write always do.
 	Local func(rel string) bool
+	// Appended reports whether the file at rel only grows, by appends, while the process
+	// runs (a log), so that a change to it may be stored as what was appended; every other
+	// file changed is stored whole. Such a file may be replaced whole, or cut short, but not
+	// cut and grown again between two Syncs. Nil means none.
+	Appended func(rel string) bool
 }
 
 // Replica keeps the round leader's local state (its state directory and model store) in the
@@ -68,6 +78,7 @@ type Replica struct {
 	ProgressEvery time.Duration
 
 	mu     sync.Mutex
+	sent   uint64            // messages this process published: each one's ID is its own
 	last   uint64            // the stream's last sequence, as this process stored or read it
 	stored map[string]mark   // what the stream holds of each file
 	purge  map[string]uint64 // subject: the sequence below which it holds nothing of use
@@ -77,6 +88,7 @@ type Replica struct {
 // mark is what a Replica knows of a file it stored: enough to tell an append from a rewrite.
 type mark struct {
 	ino        uint64
+	born       int64 // when the inode was made, 0 if unknown
 	size       int64
 	mtime      time.Time
 	head, tail []byte // up to markBytes of the content's first and last bytes
@@ -100,8 +112,7 @@ const (
 
 // Message headers.
 const (
-	hdrOp    = "Vigil-Op" // replace, append, remove, takeover
-	hdrFile  = "Vigil-File"
+	hdrOp    = "Vigil-Op"    // replace, append, remove, takeover
 	hdrBatch = "Vigil-Batch" // "FIRST-LAST": the sequences of the batch's messages
 )
 
@@ -201,18 +212,20 @@ func (r *Replica) syncLocked(ctx context.Context, roots []string) error {
 		largest = max(largest, c.n)
 	}
 	if msgs == 0 {
-		r.purgeLocked(ctx)
-		return nil
+		return r.purgeLocked(ctx)
 	}
 	batch, before := formatBatch(r.last+1, r.last+uint64(msgs)), r.last
 	// A batch cut short stays so, and a restore skips it: a later batch, built on what this
-	// one stored, would not apply either.
+	// one stored, would not apply either. A publish whose context ended may have been stored.
 	cut := func(err error) error {
-		if r.last != before {
+		if r.last != before || errors.Is(err, errStoredAfterAll) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 			r.broken = err
 		}
 		return err
 	}
+	// What this batch supersedes is purged once the whole batch is stored, never before: a
+	// restore skips a batch cut short and needs what came before it.
+	purge := map[string]uint64{}
 	buf := make([]byte, min(largest, replicaChunk))
 	for _, c := range changes {
 		subj := r.fileSubject(c.name)
@@ -224,7 +237,7 @@ func (r *Replica) syncLocked(ctx context.Context, roots []string) error {
 					return cut(fmt.Errorf("cluster: replica: read %s: %w", c.name, err))
 				}
 			}
-			seq, err := r.publish(ctx, subj, nats.Header{hdrOp: {op}, hdrFile: {c.name}, hdrBatch: {batch}}, chunk)
+			seq, err := r.publish(ctx, subj, nats.Header{hdrOp: {op}, hdrBatch: {batch}}, chunk)
 			if err != nil {
 				return cut(err)
 			}
@@ -238,39 +251,56 @@ func (r *Replica) syncLocked(ctx context.Context, roots []string) error {
 		}
 		switch c.op {
 		case "replace":
-			r.purge[subj] = first
+			purge[subj] = first
 			r.stored[c.name] = c.mark
 		case "append":
 			r.stored[c.name] = c.mark
 		case "remove":
-			// Up to the removal itself, not the whole subject: a purge tried late must not
-			// take a file written again after it.
-			r.purge[subj] = first + 1
+			// The removal itself stays: a restore that read the file's content before this
+			// purge must still read that the file is gone.
+			purge[subj] = first
 			delete(r.stored, c.name)
 		}
 	}
-	r.purgeLocked(ctx)
-	return nil
+	maps.Copy(r.purge, purge)
+	return r.purgeLocked(ctx)
 }
 
-// purgeLocked drops what later batches replaced. A purge that fails is tried at the next
-// Sync: until then the stream only holds more than it needs.
-func (r *Replica) purgeLocked(ctx context.Context) {
+// purgeLocked drops what whole batches replaced. A purge that fails is tried at the next
+// Sync: until then the stream only holds more than it needs. It purges nothing once another
+// process took over (ErrFenced): that process is restoring from what the stream holds.
+func (r *Replica) purgeLocked(ctx context.Context) error {
+	if len(r.purge) == 0 {
+		return nil
+	}
+	ictx, cancel := context.WithTimeout(ctx, replicaAttempt)
+	info, err := r.stream.Info(ictx)
+	cancel()
+	if err != nil {
+		return nil
+	}
+	if info.State.LastSeq != r.last {
+		return fmt.Errorf("%w: the stream holds up to %d, this process stored up to %d", ErrFenced, info.State.LastSeq, r.last)
+	}
 	for subj, below := range r.purge {
 		pctx, cancel := context.WithTimeout(ctx, replicaAttempt)
 		err := r.stream.Purge(pctx, jetstream.WithPurgeSubject(subj), jetstream.WithPurgeSequence(below))
 		cancel()
 		if err != nil {
-			return
+			return nil
 		}
 		delete(r.purge, subj)
 	}
+	return nil
 }
 
 // publish stores one message behind r.last, and returns its sequence.
 func (r *Replica) publish(ctx context.Context, subj string, hdr nats.Header, data []byte) (uint64, error) {
 	want := r.last + 1
-	msgID := r.id + "-" + strconv.FormatUint(want, 10)
+	// Retries of this message share its ID, and no other message has it: a message stored
+	// whose answer was lost is never taken for a later one with other content.
+	r.sent++
+	msgID := r.id + "-" + strconv.FormatUint(r.sent, 10)
 	msg := &nats.Msg{Subject: subj, Header: hdr, Data: data}
 	var seq uint64
 	err := UntilAnswered(ctx, replicaAttempt, replicaPause, nil, func(ctx context.Context) error {
@@ -288,6 +318,9 @@ func (r *Replica) publish(ctx context.Context, subj string, hdr nats.Header, dat
 			seq = want
 			return nil
 		}
+		if gerr == nil && strings.HasPrefix(m.Header.Get(jetstream.MsgIDHeader), r.id+"-") {
+			return errStoredAfterAll
+		}
 		if gerr != nil && Temporary(gerr) {
 			return gerr
 		}
@@ -297,7 +330,7 @@ func (r *Replica) publish(ctx context.Context, subj string, hdr nats.Header, dat
 		if errors.Is(err, ErrFenced) {
 			return 0, err
 		}
-		return 0, fmt.Errorf("cluster: replica: store %s: %w", hdr.Get(hdrFile), err)
+		return 0, fmt.Errorf("cluster: replica: store %s: %w", subj, err)
 	}
 	if seq != want {
 		return 0, fmt.Errorf("%w: stored at %d, not %d", ErrFenced, seq, want)
@@ -310,6 +343,19 @@ func (r *Replica) fileSubject(name string) string {
 	return r.subject + ".f." + hex.EncodeToString([]byte(name))
 }
 
+// fileName is the name of the file a message of subject holds.
+func (r *Replica) fileName(subject string) (string, error) {
+	h, ok := strings.CutPrefix(subject, r.subject+".f.")
+	name, err := hex.DecodeString(h)
+	if !ok || err != nil {
+		return "", fmt.Errorf("subject %q names no file", subject)
+	}
+	return string(name), nil
+}
+
+// maxName bounds a file's name: its subject, twice as long, must fit a NATS protocol line.
+const maxName = 1024
+
 // changes compares the roots named in only (every root if none is) with what the stream holds,
 // in a stable order. The files of the changes returned are open: the caller closes them.
 func (r *Replica) changes(only []string) (out []change, err error) {
@@ -321,7 +367,10 @@ func (r *Replica) changes(only []string) (out []change, err error) {
 		walked[root.Name] = true
 		err := walkRoot(root, func(rel, p string) error {
 			name := root.Name + "/" + rel
-			c, err := r.fileChange(name, p)
+			if len(name) > maxName {
+				return fmt.Errorf("%s: a name of %d bytes, longer than the tier's %d", p, len(name), maxName)
+			}
+			c, err := r.fileChange(name, p, root.Appended != nil && root.Appended(rel))
 			if errors.Is(err, fs.ErrNotExist) {
 				return nil // removed while we looked: the next Sync sees it gone
 			}
@@ -370,9 +419,10 @@ func walkRoot(root Root, fn func(rel, path string) error) error {
 }
 
 // fileChange returns the change that brings the stream's copy of name up to the file at p, or
-// nil if there is none. Files are read as they are needed, never whole into memory: a
-// registry log of a million devices is gigabytes.
-func (r *Replica) fileChange(name, p string) (_ *change, err error) {
+// nil if there is none; a file appended to (Root.Appended) may change by an append. Files are
+// read as they are needed, never whole into memory: a registry log of a million devices is
+// gigabytes.
+func (r *Replica) fileChange(name, p string, appended bool) (_ *change, err error) {
 	old, ok := r.stored[name]
 	if fi, err := os.Stat(p); err != nil {
 		return nil, err
@@ -396,7 +446,7 @@ func (r *Replica) fileChange(name, p string) (_ *change, err error) {
 	if ok && old.same(fi) {
 		return nil, nil
 	}
-	if size := fi.Size(); ok && inode(fi) == old.ino && size > old.size && old.startsOf(f) {
+	if size := fi.Size(); ok && appended && inode(fi) == old.ino && born(f) == old.born && size > old.size && old.startsOf(f) {
 		m, err := markOf(f, fi, false)
 		if err != nil {
 			return nil, err
@@ -435,7 +485,7 @@ func (m mark) startsOf(f *os.File) bool {
 // markOf describes f's first fi.Size() bytes, hashed if whole.
 func markOf(f *os.File, fi fs.FileInfo, whole bool) (mark, error) {
 	size := fi.Size()
-	m := mark{ino: inode(fi), size: size, mtime: fi.ModTime(), head: make([]byte, min(size, markBytes)), tail: make([]byte, min(size, markBytes))}
+	m := mark{ino: inode(fi), born: born(f), size: size, mtime: fi.ModTime(), head: make([]byte, min(size, markBytes)), tail: make([]byte, min(size, markBytes))}
 	if _, err := f.ReadAt(m.head, 0); err != nil {
 		return mark{}, err
 	}

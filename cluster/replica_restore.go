@@ -109,7 +109,7 @@ func (rs *restoring) apply(op, name string, data []byte) error {
 	flag := os.O_WRONLY | os.O_APPEND
 	switch {
 	case op == "replace" && tmp == "":
-		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+		if err := rs.makeDir(name, filepath.Dir(p)); err != nil {
 			return err
 		}
 		f, err := os.CreateTemp(filepath.Dir(p), "."+filepath.Base(p)+restoreTemp+"*")
@@ -140,6 +140,31 @@ func (rs *restoring) apply(op, name string, data []byte) error {
 		err = cerr
 	}
 	return err
+}
+
+// makeDir makes dir, where the file name is restored. A file of this machine in its way (the
+// copy holds store/x/y where store/x is a file here) is one the copy does not hold, which the
+// restore would remove anyway.
+func (rs *restoring) makeDir(name, dir string) error {
+	rootName, _, _ := strings.Cut(name, "/")
+	root := rs.roots[rootName].Dir
+	rel, err := filepath.Rel(root, dir)
+	if err != nil {
+		return err
+	}
+	at := root
+	for _, part := range strings.Split(rel, string(filepath.Separator)) {
+		if part == "." {
+			continue
+		}
+		at = filepath.Join(at, part)
+		if fi, err := os.Lstat(at); err == nil && !fi.IsDir() {
+			if err := os.Remove(at); err != nil {
+				return err
+			}
+		}
+	}
+	return os.MkdirAll(dir, 0o700)
 }
 
 // restoreTemp is in the names of a restore's temporary files.
@@ -198,8 +223,11 @@ func (r *Replica) read(ctx context.Context, upTo uint64, markers []uint64) (*res
 		if last > upTo || interrupted(markers, first, last) {
 			return nil
 		}
-		name := m.Header.Get(hdrFile)
-		if err := checkName(name); err != nil {
+		name, err := r.fileName(m.Subject)
+		if err == nil {
+			err = checkName(name)
+		}
+		if err != nil {
 			return fmt.Errorf("cluster: replica: message %d: %w", m.Sequence, err)
 		}
 		if err := rs.apply(m.Header.Get(hdrOp), name, m.Data); err != nil {
@@ -326,6 +354,13 @@ func settle(tmp, p string) (mark, error) {
 	defer f.Close()
 	if err := f.Sync(); err != nil {
 		return mark{}, err
+	}
+	if fi, err := os.Lstat(p); err == nil && fi.IsDir() {
+		// A directory of this machine where the copy holds a file: the files in it the copy
+		// does not hold are gone by now, so it is empty unless it holds a local one.
+		if err := os.Remove(p); err != nil {
+			return mark{}, err
+		}
 	}
 	if err := os.Rename(tmp, p); err != nil {
 		return mark{}, err

@@ -385,3 +385,8 @@ func sortedKeys[V any](m map[string]V) []string {
 	sort.Strings(ids)
 	return ids
 }
+
+// AppendedInPlace reports whether name, a file in the state directory, only grows by appends
+// while a coordinator runs (the registry log: it is compacted or its torn tail cut only when
+// a coordinator opens it), so that a copy of the directory may take what was appended.
+func AppendedInPlace(name string) bool { return name == registryLogName }

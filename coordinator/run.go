@@ -21,6 +21,13 @@ func (c *Coordinator) Run(ctx context.Context) error {
 	defer close(c.stopped)
 	tick := time.NewTicker(c.cfg.TickInterval)
 	defer tick.Stop()
+	if c.cfg.Replicate != nil {
+		// Opening the state may have cut a torn entry off the registry log: the copy takes
+		// that before the first commit appends to it again (cluster.Root.Appended).
+		if err := c.cfg.Replicate(ctx, ReplicateState); err != nil {
+			return fmt.Errorf("coordinator: stopping, the state could not be copied: %w", err)
+		}
+	}
 	if r := c.abandoned; r != 0 {
 		c.metrics.rounds.WithLabelValues("failed").Inc()
 		c.emit(Event{Kind: RoundFailed, Round: r, Err: errors.New("the coordinator stopped while the round was closing")})

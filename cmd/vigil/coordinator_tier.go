@@ -83,7 +83,7 @@ func (t *tier) replicate(ctx context.Context, dir string, stdout io.Writer, reg 
 		// The lock and the token are this machine's; the contribution log is rebuilt from
 		// the round's stream.
 		return rel == stateLockName || rel == "nats.token" || coordinator.RebuiltFromTier(rel) || strings.HasPrefix(rel, "jetstream/")
-	}}
+	}, Appended: coordinator.AppendedInPlace}
 	store := cluster.Root{Name: "store", Dir: filepath.Join(dir, "store")}
 	r, err := cluster.OpenReplica(ctx, t.tier, []cluster.Root{state, store})
 	if err != nil {
