@@ -130,6 +130,10 @@ type Agent struct {
 		round uint64
 		nonce []byte
 	}
+	// sent is the last update charged to the ledger and sent, kept to be sent again as it
+	// is if the same task comes back (its answer lost): a round is charged once, so the
+	// device never sends it a second, freshly noised update.
+	sent *vigilv1.SubmitUpdateRequest
 }
 
 // handedInRetry is how long a device waits before asking again for a task it already did.
@@ -230,6 +234,17 @@ func (a *Agent) do(ctx context.Context, t *vigilv1.Task) (Result, error) {
 	if err := a.checkPrivacy(t.GetPrivacy()); err != nil {
 		return Result{}, fmt.Errorf("client: round %d: %w", t.GetRound(), err)
 	}
+	if a.cfg.Ledger != nil && t.GetPrivacy().GetNoiseMultiplier() > 0 {
+		if _, charged := a.cfg.Ledger.Entry(t.GetRound()); charged {
+			if s := a.sent; s != nil && s.GetRound() == t.GetRound() && bytes.Equal(s.GetNonce(), t.GetNonce()) {
+				return a.submit(ctx, s, 0)
+			}
+			// The ledger charges a round once: another update for it, with fresh noise,
+			// would be privacy spent and never counted (a coordinator asking again under a
+			// new nonce, or after this device restarted).
+			return Result{}, fmt.Errorf("client: round %d: this device's update for the round was charged to its privacy ledger and sent already; it sends no other", t.GetRound())
+		}
+	}
 	var delta []float64
 	var loss float64
 	switch t.GetKind() {
@@ -266,18 +281,24 @@ func (a *Agent) do(ctx context.Context, t *vigilv1.Task) (Result, error) {
 			return Result{}, fmt.Errorf("client: round %d: %w", t.GetRound(), err)
 		}
 	}
+	a.sent = req
+	return a.submit(ctx, req, loss)
+}
+
+// submit sends req, the update of a task whose training loss was loss.
+func (a *Agent) submit(ctx context.Context, req *vigilv1.SubmitUpdateRequest, loss float64) (Result, error) {
 	sub, err := SubmitUpdate(ctx, a.cfg.Coordinator, a.cfg.Frontends, req)
 	if status.Code(err) == codes.AlreadyExists {
 		// An earlier attempt got through but its answer was lost: the update is in, once (the
 		// tier holds one update per device and round, whichever frontend took it).
-		a.cfg.Logger.Info("update was already accepted", "round", t.GetRound())
-		return Result{Round: t.GetRound(), TrainLoss: loss}, nil
+		a.cfg.Logger.Info("update was already accepted", "round", req.GetRound())
+		return Result{Round: req.GetRound(), TrainLoss: loss}, nil
 	}
 	if err != nil {
-		return Result{}, fmt.Errorf("client: round %d: submit: %w", t.GetRound(), err)
+		return Result{}, fmt.Errorf("client: round %d: submit: %w", req.GetRound(), err)
 	}
-	a.cfg.Logger.Debug("update submitted", "round", t.GetRound(), "loss", loss, "accepted", sub.GetAccepted())
-	return Result{Round: t.GetRound(), Accepted: int(sub.GetAccepted()), TrainLoss: loss}, nil
+	a.cfg.Logger.Debug("update submitted", "round", req.GetRound(), "loss", loss, "accepted", sub.GetAccepted())
+	return Result{Round: req.GetRound(), Accepted: int(sub.GetAccepted()), TrainLoss: loss}, nil
 }
 
 // train trains the global model of the task's base version on the device's feature rows and

@@ -28,7 +28,7 @@ func (r *rogueCoordinator) GetKeyEpoch(context.Context, *vigilv1.GetKeyEpochRequ
 }
 
 // serveRogue serves r on a loopback port and returns a client of it.
-func serveRogue(t *testing.T, r *rogueCoordinator) vigilv1.CoordinatorClient {
+func serveRogue(t *testing.T, r vigilv1.CoordinatorServer) vigilv1.CoordinatorClient {
 	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -49,7 +49,7 @@ func BenchmarkDeviceUpdate100k(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				st, err := he.UpdateStatement(p, bind, 1, heads, c1)
+				st, err := he.UpdateStatement(p, bind, 1, 2, heads, c1)
 				if err != nil {
 					b.Fatal(err)
 				}

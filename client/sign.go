@@ -25,7 +25,8 @@ func SignUpdate(key *sig.PrivateKey, deviceID string, t *vigilv1.Task, u *vigilv
 	if err != nil {
 		return nil, fmt.Errorf("client: sign update: %w", err)
 	}
-	st, err := he.UpdateStatement(params, he.UpdateBinding(u.GetKeyEpoch(), t.GetRound(), deviceID, t.GetNonce()), t.GetBaseVersion(), heads, c1)
+	st, err := he.UpdateStatement(params, he.UpdateBinding(u.GetKeyEpoch(), t.GetRound(), deviceID, t.GetNonce()), t.GetBaseVersion(),
+		t.GetPrivacy().GetMinParticipants(), heads, c1)
 	if err != nil {
 		return nil, fmt.Errorf("client: sign update: %w", err)
 	}

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -138,7 +139,10 @@ func (t *Tier) PublishPlan(ctx context.Context, round uint64, plan []byte) error
 	if err == nil {
 		return nil
 	}
-	if !wrongLastSequence(err) {
+	// A leader resuming a round its predecessor sealed finds the plan there and the stream
+	// sealed: it goes on to close the round on what the stream holds.
+	var apiErr *jetstream.APIError
+	if !wrongLastSequence(err) && !(errors.As(err, &apiErr) && apiErr.ErrorCode == jetstreamSealed) {
 		return fmt.Errorf("cluster: publish round %d's plan: %w", round, err)
 	}
 	have, gerr := t.Plan(ctx, round)
@@ -174,10 +178,15 @@ func (t *Tier) Plan(ctx context.Context, round uint64) ([]byte, error) {
 // returns only when the update is stored (on a majority of the replicas) and so inside the
 // round: ErrDuplicate if the round already holds the device's update, ErrClosed if the leader
 // closed the round first. Any other error leaves it unknown whether the update was stored;
-// sending it again is safe and answers ErrDuplicate if it was.
-func (t *Tier) Accept(ctx context.Context, round uint64, device string, update []byte) (seq uint64, err error) {
+// sending it again is safe and answers ErrDuplicate if it was. record, if given, is the device
+// record the update's signature was checked against (Update.Record).
+func (t *Tier) Accept(ctx context.Context, round uint64, device string, update, record []byte) (seq uint64, err error) {
+	msg := &nats.Msg{Subject: t.updateSubject(round, device), Data: update}
+	if record != nil {
+		msg.Header = nats.Header{hdrRecord: {base64.StdEncoding.EncodeToString(record)}}
+	}
 	// The per-subject compare-and-set makes the update the first and only one on its subject.
-	ack, err := t.js.Publish(ctx, t.updateSubject(round, device), update, jetstream.WithExpectLastSequencePerSubject(0))
+	ack, err := t.js.PublishMsg(ctx, msg, jetstream.WithExpectLastSequencePerSubject(0))
 	var apiErr *jetstream.APIError
 	switch {
 	case err == nil:
@@ -193,7 +202,12 @@ func (t *Tier) Accept(ctx context.Context, round uint64, device string, update [
 		}
 		return 0, fmt.Errorf("%w: round %d was closed before device %q's update was stored", ErrClosed, round, device)
 	case errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrNoResponders):
-		return 0, fmt.Errorf("%w: round %d is not open in the tier", ErrClosed, round)
+		// No stream, or one whose servers are electing its leader (one of them just died):
+		// only the first is the round's end.
+		if _, serr := t.js.Stream(ctx, t.StreamName(round)); errors.Is(serr, jetstream.ErrStreamNotFound) {
+			return 0, fmt.Errorf("%w: round %d is not open in the tier", ErrClosed, round)
+		}
+		return 0, fmt.Errorf("cluster: store device %q's update for round %d: the round's stream does not answer yet: %w", device, round, err)
 	}
 	return 0, fmt.Errorf("cluster: store device %q's update for round %d: %w", device, round, err)
 }
@@ -266,6 +280,17 @@ type Update struct {
 	Seq    uint64
 	Stored time.Time
 	Data   []byte
+	// Record is the device record the update's signature was checked against when it was
+	// stored, if the writer gave it: the device may have enrolled again since.
+	Record []byte
+}
+
+// hdrRecord carries an update's device record, base64.
+const hdrRecord = "Vigil-Record"
+
+func recordOf(h nats.Header) []byte {
+	r, _ := base64.StdEncoding.DecodeString(h.Get(hdrRecord))
+	return r
 }
 
 // Follow calls fn with each update of the round, in the order the stream stored them,
@@ -404,7 +429,7 @@ func (t *Tier) Follow(ctx context.Context, round uint64, fn func(Update) error) 
 			return fmt.Errorf("cluster: follow round %d: subject %q: %w", round, m.Subject(), err)
 		}
 		read, active = meta.Sequence.Stream, time.Now()
-		if err := fn(Update{Device: device, Seq: read, Stored: meta.Timestamp, Data: m.Data()}); err != nil {
+		if err := fn(Update{Device: device, Seq: read, Stored: meta.Timestamp, Data: m.Data(), Record: recordOf(m.Headers())}); err != nil {
 			return err
 		}
 	}
@@ -437,7 +462,7 @@ func readStored(ctx context.Context, s jetstream.Stream, prefix string, from, la
 		if err != nil {
 			return fmt.Errorf("cluster: read update %d: subject %q: %w", seq, m.Subject, err)
 		}
-		if err := fn(Update{Device: device, Seq: m.Sequence, Stored: m.Time, Data: m.Data}); err != nil {
+		if err := fn(Update{Device: device, Seq: m.Sequence, Stored: m.Time, Data: m.Data, Record: recordOf(m.Header)}); err != nil {
 			return err
 		}
 	}

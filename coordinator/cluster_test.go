@@ -103,7 +103,7 @@ func (f *encrypted) sealedUpdate(t *testing.T, tk *vigilv1.Task, d string, vals 
 		Update: &vigilv1.Update{Encoding: vigilv1.UpdateEncoding_UPDATE_ENCODING_CKKS_THRESHOLD, Dimension: uint64(len(vals)),
 			ParamsId: f.key.Params().ID(), KeyEpoch: f.key.Epoch, Ciphertexts: cts}}
 	if key := f.devices[d]; key != nil {
-		signUpdate(t, key, f.key, req)
+		signUpdate(t, key, f.key, tk, req)
 	}
 	return req
 }

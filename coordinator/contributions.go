@@ -316,7 +316,7 @@ func (c *Coordinator) contribution(req *vigilv1.SubmitUpdateRequest, d device, s
 	if !ok || req.GetUpdate().GetEncoding() != vigilv1.UpdateEncoding_UPDATE_ENCODING_CKKS_THRESHOLD {
 		return nil, nil // the sum refuses what is not a threshold CKKS update
 	}
-	return th.contribution(req, d, c.cfg.Root != nil && !signatureChecked)
+	return th.contribution(req, d, c.cfg.Root != nil && !signatureChecked, c.taskPrivacy(req.GetRound()).GetMinParticipants())
 }
 
 // RebuiltFromTier reports whether name, a file in the state directory, is rebuilt from the

@@ -138,12 +138,12 @@ func (f *Frontend) submit(ctx context.Context, req *vigilv1.SubmitUpdateRequest)
 		return status.Errorf(codes.Internal, "device %q's record in the tier: %v", req.GetDeviceId(), err)
 	}
 	if th, ok := f.sealing.(*ThresholdHE); ok && req.GetUpdate().GetEncoding() == vigilv1.UpdateEncoding_UPDATE_ENCODING_CKKS_THRESHOLD {
-		if _, err := th.contribution(req, device{region: rec.GetRegion(), record: rec.GetRecord()}, f.cfg.VerifySignatures); err != nil {
+		if _, err := th.contribution(req, device{region: rec.GetRegion(), record: rec.GetRecord()}, f.cfg.VerifySignatures, check.minSum); err != nil {
 			return err
 		}
 	}
 	start := time.Now()
-	err = storeUpdate(ctx, f.cfg.Tier, check, req)
+	err = storeUpdate(ctx, f.cfg.Tier, check, req, rec.GetRecord())
 	result := "stored"
 	if err != nil {
 		result = Reason(err)
@@ -196,10 +196,11 @@ func (f *Frontend) planned(plan *statev1.Round) (*round.Engine, *checkSum, error
 	if err != nil {
 		return nil, nil, err
 	}
-	sum, err := f.sealing.NewSum(int(plan.GetDimension()))
+	check, err := newCheckSum(f.sealing, int(plan.GetDimension()), plan.GetPrivacy().GetMinParticipants())
 	if err != nil {
 		return nil, nil, err
 	}
+	sum := check.sum
 	s := round.State{Round: plan.GetId(), BaseVersion: plan.GetBaseVersion(), Started: plan.GetStarted().AsTime(), Deadline: plan.GetDeadline().AsTime()}
 	for _, t := range plan.GetTasks() {
 		s.Tasks = append(s.Tasks, round.TaskState{Device: t.GetDevice(), Nonce: t.GetNonce()})
@@ -207,7 +208,7 @@ func (f *Frontend) planned(plan *statev1.Round) (*round.Engine, *checkSum, error
 	if err := engine.Restore(s, sum); err != nil {
 		return nil, nil, err
 	}
-	return engine, &checkSum{sum: sum}, nil
+	return engine, check, nil
 }
 
 // checkForm checks what an update must be before anything is looked up for it.

@@ -74,7 +74,7 @@ func newIngestFixture(b *testing.B) *ingestFixture {
 			b.Fatal(err)
 		}
 		heads, c1, _ := he.UpdateParts(p, cts)
-		stmt, _ := he.UpdateStatement(p, he.UpdateBinding(key.Epoch, 1, id, nonce), 1, heads, c1)
+		stmt, _ := he.UpdateStatement(p, he.UpdateBinding(key.Epoch, 1, id, nonce), 1, 2, heads, c1)
 		s, _ := k.Sign(stmt[:], he.UpdateContext)
 		reqs[i] = &vigilv1.SubmitUpdateRequest{DeviceId: id, Round: 1, Nonce: nonce, BaseVersion: 1, Signature: s,
 			Update: &vigilv1.Update{Encoding: vigilv1.UpdateEncoding_UPDATE_ENCODING_CKKS_THRESHOLD, Dimension: dim,
@@ -88,7 +88,7 @@ func BenchmarkIngest100k(b *testing.B) {
 	f := newIngestFixture(b)
 	key, th, reqs, devs, p := f.key, f.th, f.reqs, f.devs, f.key.Params()
 	verify := func(i int) *vigilv1.Contribution {
-		c, err := th.contribution(reqs[i], devs[i], true)
+		c, err := th.contribution(reqs[i], devs[i], true, 2)
 		if err != nil {
 			b.Fatal(err)
 		}

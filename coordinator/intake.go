@@ -45,12 +45,40 @@ type intake struct {
 type checkSum struct {
 	mu  sync.Mutex
 	sum aggregation.Accumulator
+	// minSum is the round's m_min, which each device signed with its update.
+	minSum uint32
+	// added holds the devices with an update in sum, and fresh makes an empty sum: a device's
+	// later updates are checked each in a sum of its own and never added, so that a device
+	// sending many signed updates (the tier keeps one) cannot fill sum, which holds at most
+	// he.MaxContributors, and have every honest update after it refused.
+	added map[string]bool
+	fresh func() (aggregation.Accumulator, error)
+}
+
+func newCheckSum(sealing Sealing, dim int, minSum uint32) (*checkSum, error) {
+	sum, err := sealing.NewSum(dim)
+	if err != nil {
+		return nil, err
+	}
+	return &checkSum{sum: sum, minSum: minSum, added: map[string]bool{}, fresh: func() (aggregation.Accumulator, error) { return sealing.NewSum(dim) }}, nil
 }
 
 func (s *checkSum) add(from aggregation.Origin, u *vigilv1.Update) error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.sum.Add(from, u)
+	if !s.added[from.Device] {
+		defer s.mu.Unlock()
+		if err := s.sum.Add(from, u); err != nil {
+			return err
+		}
+		s.added[from.Device] = true
+		return nil
+	}
+	s.mu.Unlock()
+	alone, err := s.fresh()
+	if err != nil {
+		return err
+	}
+	return alone.Add(from, u)
 }
 
 // planLocked is the open round as frontends need it: its snapshot without the sum. c.mu must
@@ -94,7 +122,7 @@ func (c *Coordinator) serveIntake(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	sum, err := c.sealing.NewSum(dim)
+	check, err := newCheckSum(c.sealing, dim, 0)
 	if err != nil {
 		return err
 	}
@@ -104,7 +132,7 @@ func (c *Coordinator) serveIntake(ctx context.Context) error {
 	if in.stop != nil {
 		in.stop()
 	}
-	in.round, in.drained, in.stop, in.check = id, drained, stop, &checkSum{sum: sum}
+	in.round, in.drained, in.stop, in.check = id, drained, stop, check
 	in.mu.Unlock()
 	go c.follow(fctx, id, drained)
 	return nil
@@ -190,7 +218,7 @@ func (c *Coordinator) prepareFollowed(u cluster.Update) (*vigilv1.SubmitUpdateRe
 	if req.GetDeviceId() != u.Device {
 		return nil, nil, nil, reject(codes.InvalidArgument, ReasonBadUpdate, fmt.Sprintf("stored under device %q, names %q", u.Device, req.GetDeviceId()))
 	}
-	contrib, rec, err := c.prepare(req, true)
+	contrib, rec, err := c.prepare(req, true, u.Record)
 	return req, contrib, rec, err
 }
 
@@ -220,6 +248,25 @@ func (c *Coordinator) addFollowed(f *followed) {
 	}
 	c.metrics.updates.WithLabelValues("lost", Reason(err)).Inc()
 	c.log.Error("an update the tier acknowledged could not be added to the round", "device", f.u.Device, "seq", f.u.Seq, "err", err)
+}
+
+// intakeSealed reports whether the follower of round id has drained its stream: the round
+// was sealed (by a leader before this one, which stopped before its state said so) and can
+// take nothing more.
+func (c *Coordinator) intakeSealed(id uint64) bool {
+	in := c.intake
+	in.mu.Lock()
+	drained, ok := in.drained, in.round == id
+	in.mu.Unlock()
+	if !ok {
+		return false
+	}
+	select {
+	case <-drained:
+		return true
+	default:
+		return false
+	}
 }
 
 // closeIntake seals the open round in the tier and waits until every update it holds is in
@@ -260,11 +307,12 @@ func (c *Coordinator) forgetIntake(ctx context.Context, id uint64) {
 // submitToIntake is SubmitUpdate for a leader with a tier: it checks the update as the round
 // would and stores it in the tier, which the follower adds to the sum.
 func (c *Coordinator) submitToIntake(ctx context.Context, req *vigilv1.SubmitUpdateRequest) (int, error) {
-	if _, err := c.verify(req, false); err != nil {
+	_, d, err := c.verify(req, false, nil)
+	if err != nil {
 		return 0, err
 	}
 	c.mu.Lock()
-	err := c.engine.Check(c.cfg.Now(), round.Submission{
+	err = c.engine.Check(c.cfg.Now(), round.Submission{
 		Device: req.GetDeviceId(), Round: req.GetRound(), Nonce: req.GetNonce(), BaseVersion: req.GetBaseVersion(), Update: req.GetUpdate(),
 	})
 	n := 0
@@ -286,12 +334,12 @@ func (c *Coordinator) submitToIntake(ctx context.Context, req *vigilv1.SubmitUpd
 	}
 	// What the leader has added so far, and this one: while it follows the stream, others
 	// stored may not be counted yet.
-	return n + 1, storeUpdate(ctx, c.intake.tier, check, req)
+	return n + 1, storeUpdate(ctx, c.intake.tier, check, req, d.record)
 }
 
-// storeUpdate adds req to check and stores it in the tier, mapping the tier's answers to the
-// statuses devices act on.
-func storeUpdate(ctx context.Context, tier *cluster.Tier, check *checkSum, req *vigilv1.SubmitUpdateRequest) error {
+// storeUpdate adds req to check and stores it in the tier with record, the device record its
+// signature was checked against, mapping the tier's answers to the statuses devices act on.
+func storeUpdate(ctx context.Context, tier *cluster.Tier, check *checkSum, req *vigilv1.SubmitUpdateRequest, record []byte) error {
 	// The same ciphertexts under the same binding are the device sending again after an
 	// answer it did not hear: the tier says whether it holds them.
 	err := check.add(aggregation.Origin{Round: req.GetRound(), Device: req.GetDeviceId(), Nonce: req.GetNonce()}, req.GetUpdate())
@@ -302,7 +350,7 @@ func storeUpdate(ctx context.Context, tier *cluster.Tier, check *checkSum, req *
 	if err != nil {
 		return reject(codes.InvalidArgument, ReasonBadUpdate, err.Error())
 	}
-	_, err = tier.Accept(ctx, req.GetRound(), req.GetDeviceId(), raw)
+	_, err = tier.Accept(ctx, req.GetRound(), req.GetDeviceId(), raw, record)
 	switch {
 	case err == nil:
 		return nil
@@ -363,15 +411,18 @@ func (c *Coordinator) syncDevices(ctx context.Context) {
 // an update without its plan.
 //
 // A leader that just took over resumes the round while the tier's servers may still be
-// electing leaders: while the tier does not answer it tries again, until the round's deadline.
+// electing leaders: while the tier does not answer it tries again, past the round's deadline
+// too. The seal, not the deadline, decides which updates are in, and aborting would drop the
+// round's stream with every update the tier acknowledged.
 func (c *Coordinator) startIntake(ctx context.Context) {
 	c.mu.Lock()
 	id := c.engine.Current()
-	deadline, _ := c.engine.Deadline()
 	c.mu.Unlock()
 	err := c.serveIntake(ctx)
-	for err != nil && cluster.Temporary(err) && ctx.Err() == nil && c.cfg.Now().Before(deadline) {
-		c.log.Warn("the tier does not answer; trying again", "round", id, "err", err)
+	for tries := 0; err != nil && cluster.Temporary(err) && ctx.Err() == nil; tries++ {
+		if tries%10 == 0 {
+			c.log.Warn("the tier does not answer; trying again every second", "round", id, "err", err)
+		}
 		select {
 		case <-ctx.Done():
 		case <-time.After(time.Second):

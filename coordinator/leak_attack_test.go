@@ -79,7 +79,7 @@ func TestAttackMaliciousDeviceLeaksKey(t *testing.T) {
 	req := &vigilv1.SubmitUpdateRequest{DeviceId: "mallory", Round: tk.GetRound(), Nonce: tk.GetNonce(), BaseVersion: tk.GetBaseVersion(),
 		Update: &vigilv1.Update{Encoding: vigilv1.UpdateEncoding_UPDATE_ENCODING_CKKS_THRESHOLD, Dimension: uint64(n),
 			ParamsId: f.key.Params().ID(), KeyEpoch: f.key.Epoch, Ciphertexts: keyLeakCiphertexts(t, f.key.Params(), cts)}}
-	signUpdate(t, f.devices["mallory"], f.key, req)
+	signUpdate(t, f.devices["mallory"], f.key, tk, req)
 	if _, err := f.api.SubmitUpdate(context.Background(), req); err != nil {
 		t.Fatalf("the crafted update was refused at submission (%v); the attack as stated gets it in", err)
 	}

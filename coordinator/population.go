@@ -258,13 +258,15 @@ func (c *Coordinator) populationNoise(rp roundPrivacy, n int) float64 {
 }
 
 // populationPrivacy is the privacy of p's round of kind started with n devices enrolled: every
-// device asked, m_min a share of them, and the round's own z and clip norm.
+// device asked, m_min a share of them, and the round's own z and clip norm. It tolerates the
+// configured t_dev colluding devices, or a tenth of m_min if that is more.
 func (c *Coordinator) populationPrivacy(p *population, kind statev1.RoundKind, n int) roundPrivacy {
 	m := min(n, max(c.cfg.MinUpdates, int(math.Ceil(p.cfg.MinShare*float64(n)))))
 	_, clip, z := p.encoding(kind)
+	tDev := max(dp.DefaultToleratedDevices(m), min(c.cfg.Privacy.ToleratedDevices, m-1))
 	return roundPrivacy{
 		insecureNoDP: c.cfg.Privacy.InsecureNoDP, noiseMultiplier: z, clipNorm: clip,
-		minParticipants: m, toleratedDevices: dp.DefaultToleratedDevices(m),
+		minParticipants: m, toleratedDevices: tDev,
 		samplingRate: 1, expected: float64(n),
 	}
 }

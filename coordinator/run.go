@@ -103,6 +103,9 @@ func (c *Coordinator) step(ctx context.Context) (done bool, err error) {
 	if aborted != "" {
 		outcome = aggregation.Fail
 	}
+	if deadline, ok := c.engine.Deadline(); ok && outcome == aggregation.Wait && c.intake != nil && c.intakeSealed(c.engine.Current()) {
+		outcome, _ = c.engine.Decide(deadline) // nothing more can come: decide as at the deadline
+	}
 	if outcome == aggregation.Wait {
 		c.mu.Unlock()
 		return false, nil
@@ -129,7 +132,9 @@ func (c *Coordinator) step(ctx context.Context) (done bool, err error) {
 		}
 		c.mu.Lock()
 		if outcome, _ = c.engine.Decide(c.cfg.Now()); outcome == aggregation.Wait {
-			outcome = aggregation.Fail // sealed: the round takes no more updates
+			// Sealed: the round takes no more updates, so it is decided as at its deadline.
+			deadline, _ := c.engine.Deadline()
+			outcome, _ = c.engine.Decide(deadline)
 		}
 	}
 	closed, err := c.engine.Close()
@@ -385,7 +390,8 @@ func (c *Coordinator) release(ctx context.Context, closed round.Closed, info ope
 			return GlobalModel{}, err
 		}
 	}
-	sum, err := c.sealing.Open(ctx, closed.Round, closed.Sum, contribs, info.privacy.clipNorm)
+	sum, err := c.sealing.Open(ctx, closed.Round, closed.Sum, contribs,
+		trustee.RoundPrivacy{ClipNorm: info.privacy.clipNorm, MinParticipants: uint32(info.privacy.minParticipants)})
 	if err != nil {
 		return GlobalModel{}, fmt.Errorf("open the sum: %w", err)
 	}

@@ -21,7 +21,7 @@ type Sealing interface {
 	// Open returns the plaintext sum of a closed round's updates, which were clipped to
 	// clipNorm. contribs are the round's contributions, in the order of the sum (nil for a
 	// sealing that keeps none).
-	Open(ctx context.Context, round uint64, sum aggregation.Accumulator, contribs trustee.Contributions, clipNorm float64) ([]float64, error)
+	Open(ctx context.Context, round uint64, sum aggregation.Accumulator, contribs trustee.Contributions, p trustee.RoundPrivacy) ([]float64, error)
 }
 
 // Insecure sends updates in the clear: the coordinator sees every device's update. It is for
@@ -46,7 +46,7 @@ func (Insecure) RestoreSum(dim int, data []byte) (aggregation.Accumulator, error
 }
 
 // Open implements Sealing.
-func (Insecure) Open(_ context.Context, _ uint64, sum aggregation.Accumulator, _ trustee.Contributions, _ float64) ([]float64, error) {
+func (Insecure) Open(_ context.Context, _ uint64, sum aggregation.Accumulator, _ trustee.Contributions, _ trustee.RoundPrivacy) ([]float64, error) {
 	p, ok := sum.(*aggregation.PlainAccumulator)
 	if !ok {
 		return nil, fmt.Errorf("coordinator: insecure sealing cannot open a %T", sum)

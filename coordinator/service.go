@@ -296,16 +296,17 @@ func (c *Coordinator) submit(req *vigilv1.SubmitUpdateRequest) (int, *commit, er
 // submitAt is submit at time now. stored says the update comes from the tier, whose
 // frontends checked its signature before they stored it (the trustees check it again).
 func (c *Coordinator) submitAt(req *vigilv1.SubmitUpdateRequest, now time.Time, stored bool) (int, *commit, error) {
-	contrib, rec, err := c.prepare(req, stored)
+	contrib, rec, err := c.prepare(req, stored, nil)
 	if err != nil {
 		return 0, nil, err
 	}
 	return c.add(req, now, contrib, rec)
 }
 
-// prepare verifies the update and encodes its contribution for the log.
-func (c *Coordinator) prepare(req *vigilv1.SubmitUpdateRequest, signatureChecked bool) (*vigilv1.Contribution, *record, error) {
-	contrib, err := c.verify(req, signatureChecked)
+// prepare verifies the update and encodes its contribution for the log; record, if given, is
+// the device record its signature was checked against when the tier stored it.
+func (c *Coordinator) prepare(req *vigilv1.SubmitUpdateRequest, signatureChecked bool, record []byte) (*vigilv1.Contribution, *record, error) {
+	contrib, _, err := c.verify(req, signatureChecked, record)
 	if err != nil || contrib == nil {
 		return nil, nil, err
 	}
@@ -344,19 +345,25 @@ func (c *Coordinator) add(req *vigilv1.SubmitUpdateRequest, now time.Time, contr
 }
 
 // verify checks the update's form and signature and returns what the trustees need of it
-// (nil for updates trustees do not open).
-func (c *Coordinator) verify(req *vigilv1.SubmitUpdateRequest, signatureChecked bool) (*vigilv1.Contribution, error) {
+// (nil for updates trustees do not open) and the device it checked it for. record, if given,
+// is the device's record the signature was checked against already: the device may have
+// enrolled again since, and the trustees must get the record that signature verifies under.
+func (c *Coordinator) verify(req *vigilv1.SubmitUpdateRequest, signatureChecked bool, record []byte) (*vigilv1.Contribution, device, error) {
 	if err := checkForm(req); err != nil {
-		return nil, err
+		return nil, device{}, err
 	}
 	c.mu.Lock()
 	d, ok := c.devices[req.GetDeviceId()]
 	c.mu.Unlock()
 	if !ok {
-		return nil, reject(codes.NotFound, ReasonUnknownDevice, fmt.Sprintf("device %q is not enrolled", req.GetDeviceId()))
+		return nil, device{}, reject(codes.NotFound, ReasonUnknownDevice, fmt.Sprintf("device %q is not enrolled", req.GetDeviceId()))
+	}
+	if record != nil {
+		d.record = record
 	}
 	// The signature is checked outside the lock: it hashes the whole update.
-	return c.contribution(req, d, signatureChecked)
+	contrib, err := c.contribution(req, d, signatureChecked)
+	return contrib, d, err
 }
 
 func submitStatus(err error) error {

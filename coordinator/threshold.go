@@ -63,7 +63,7 @@ func (t *ThresholdHE) RestoreSum(dim int, data []byte) (aggregation.Accumulator,
 // Open implements Sealing: it seals the sum, streams the round's contributions to the
 // trustees for their commitments, and has t of them decrypt; their shares combine with the
 // sealed sum's c0, which never left the coordinator.
-func (t *ThresholdHE) Open(ctx context.Context, round uint64, sum aggregation.Accumulator, contribs trustee.Contributions, clipNorm float64) ([]float64, error) {
+func (t *ThresholdHE) Open(ctx context.Context, round uint64, sum aggregation.Accumulator, contribs trustee.Contributions, p trustee.RoundPrivacy) ([]float64, error) {
 	acc, ok := sum.(*aggregation.EncryptedAccumulator)
 	if !ok {
 		return nil, fmt.Errorf("coordinator: threshold HE cannot open a %T", sum)
@@ -75,7 +75,7 @@ func (t *ThresholdHE) Open(ctx context.Context, round uint64, sum aggregation.Ac
 	if err != nil {
 		return nil, err
 	}
-	res, err := t.trustees.DecryptSum(ctx, sealed, contribs, clipNorm)
+	res, err := t.trustees.DecryptSum(ctx, sealed, contribs, p)
 	if err != nil {
 		return nil, err
 	}
@@ -89,8 +89,9 @@ func (t *ThresholdHE) KeyEpoch() (document, publicKey []byte) { return t.documen
 
 // contribution checks device d's signature over its encrypted update, when signed is set
 // (the coordinator has a root of trust, so d's key is its record's), and returns what the
-// trustees need of the update. An update that fails here never counts.
-func (t *ThresholdHE) contribution(req *vigilv1.SubmitUpdateRequest, d device, signed bool) (*vigilv1.Contribution, error) {
+// trustees need of the update. minSum is the m_min of the round's task, which the device
+// signed. An update that fails here never counts.
+func (t *ThresholdHE) contribution(req *vigilv1.SubmitUpdateRequest, d device, signed bool, minSum uint32) (*vigilv1.Contribution, error) {
 	p := t.key.Params()
 	u := req.GetUpdate()
 	c, err := trustee.NewContribution(p, d.record, req.GetDeviceId(), req.GetNonce(), req.GetBaseVersion(), u.GetCiphertexts(), req.GetSignature())
@@ -108,7 +109,7 @@ func (t *ThresholdHE) contribution(req *vigilv1.SubmitUpdateRequest, d device, s
 	for j, h := range c.GetHeadDigests() {
 		heads[j] = [32]byte(h)
 	}
-	stmt, err := he.UpdateStatement(p, he.UpdateBinding(t.key.Epoch, req.GetRound(), req.GetDeviceId(), req.GetNonce()), req.GetBaseVersion(), heads, c.GetC1())
+	stmt, err := he.UpdateStatement(p, he.UpdateBinding(t.key.Epoch, req.GetRound(), req.GetDeviceId(), req.GetNonce()), req.GetBaseVersion(), minSum, heads, c.GetC1())
 	if err != nil {
 		return nil, reject(codes.InvalidArgument, ReasonBadUpdate, err.Error())
 	}

@@ -144,16 +144,18 @@ func (f *encrypted) identity(t *testing.T, d string) *client.Identity {
 	return &client.Identity{DeviceID: d, Region: "eu", SigningKey: key, Record: rec}
 }
 
-// signUpdate is what a device does before it sends its update: it signs the statement over
-// the update's binding, base version and every ciphertext, with its record's key.
-func signUpdate(t *testing.T, key *sig.PrivateKey, k *he.KeyEpoch, req *vigilv1.SubmitUpdateRequest) {
+// signUpdate is what a device does before it sends its update for task tk: it signs the
+// statement over the update's binding, base version, the task's m_min and every ciphertext,
+// with its record's key.
+func signUpdate(t *testing.T, key *sig.PrivateKey, k *he.KeyEpoch, tk *vigilv1.Task, req *vigilv1.SubmitUpdateRequest) {
 	t.Helper()
 	p := k.Params()
 	heads, c1, err := he.UpdateParts(p, req.GetUpdate().GetCiphertexts())
 	if err != nil {
 		t.Fatal(err)
 	}
-	stmt, err := he.UpdateStatement(p, he.UpdateBinding(k.Epoch, req.GetRound(), req.GetDeviceId(), req.GetNonce()), req.GetBaseVersion(), heads, c1)
+	stmt, err := he.UpdateStatement(p, he.UpdateBinding(k.Epoch, req.GetRound(), req.GetDeviceId(), req.GetNonce()), req.GetBaseVersion(),
+		tk.GetPrivacy().GetMinParticipants(), heads, c1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -277,7 +279,7 @@ func TestEncryptedSumIsExactAndRejectsMisfits(t *testing.T) {
 	} {
 		// Signed by b where it can be, so that what is refused is the misfit itself.
 		if _, _, err := he.UpdateParts(f.key.Params(), tc.req.GetUpdate().GetCiphertexts()); err == nil {
-			signUpdate(t, f.devices["b"], f.key, tc.req)
+			signUpdate(t, f.devices["b"], f.key, tb, tc.req)
 		}
 		_, err := f.api.SubmitUpdate(ctx, tc.req)
 		if status.Code(err) != codes.InvalidArgument || !strings.Contains(status.Convert(err).Message(), tc.want) {
@@ -293,7 +295,7 @@ func TestEncryptedSumIsExactAndRejectsMisfits(t *testing.T) {
 	unsigned := &vigilv1.SubmitUpdateRequest{DeviceId: "b", Round: tb.GetRound(), Nonce: tb.GetNonce(), BaseVersion: tb.GetBaseVersion(),
 		Update: &vigilv1.Update{Encoding: vigilv1.UpdateEncoding_UPDATE_ENCODING_CKKS_THRESHOLD, Dimension: uint64(n), ParamsId: f.key.Params().ID(), KeyEpoch: 1, Ciphertexts: cts}}
 	bySomeoneElse := proto.Clone(unsigned).(*vigilv1.SubmitUpdateRequest)
-	signUpdate(t, f.devices["a"], f.key, bySomeoneElse)
+	signUpdate(t, f.devices["a"], f.key, tb, bySomeoneElse)
 	for name, req := range map[string]*vigilv1.SubmitUpdateRequest{"unsigned": unsigned, "signed by device a": bySomeoneElse} {
 		_, err := f.api.SubmitUpdate(ctx, req)
 		if status.Code(err) != codes.PermissionDenied || coordinator.Reason(err) != coordinator.ReasonBadSignature {

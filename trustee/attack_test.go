@@ -101,6 +101,44 @@ func TestAttackSingleUpdateAsSum(t *testing.T) {
 	wantRefusal(t, "another device's id on the victim's record", err, codes.PermissionDenied, "presents the record of device")
 }
 
+// TestAttackNoiseDeflation: devices size their share of the noise for the task's m_min,
+// z·C/sqrt(m_min - t_dev). A coordinator that asks for a large m_min (within the devices'
+// privacy policy) and has a sum of a few updates decrypted gets each honest update with a
+// small fraction of the noise the devices' ledgers charged for: a review found m_min 10,000
+// and three updates giving a sum with a 58th of it. The devices now sign m_min with their
+// update; trustees refuse a sum of fewer updates, and a header that understates m_min does not
+// verify against the devices' signatures.
+func TestAttackNoiseDeflation(t *testing.T) {
+	k := newTestKey(t, 3, 2)
+	k.minSum = 10 // every device's task said m_min 10, and its noise is sized for it
+	cluster := startCluster(t, k, t.TempDir())
+	tc := cluster.Clients[0]
+	devs := k.devices(t, 10)
+	const dim = 100
+	few := k.sealedRound(t, devs[:3], 1, dim)
+
+	hdr := header(k, 1, dim, 3)
+	hdr.MinParticipants = 10
+	_, err := commitSum(tc, hdr, few.contribs)
+	wantRefusal(t, "three updates of devices that signed m_min 10", err, codes.FailedPrecondition, "sized their noise for at least 10")
+
+	hdr.MinParticipants = 3 // the coordinator understates what the devices signed
+	_, err = commitSum(tc, hdr, few.contribs)
+	wantRefusal(t, "the same, the header claiming m_min 3", err, codes.PermissionDenied, "signature does not verify")
+
+	hdr.MinParticipants = 0
+	_, err = commitSum(tc, hdr, few.contribs)
+	wantRefusal(t, "the same, the header claiming no m_min", err, codes.PermissionDenied, "signature does not verify")
+
+	// Ten updates, as the devices were promised, are decrypted.
+	all := k.sealedRound(t, devs, 2, dim)
+	res, err := newClient(t, k, cluster).DecryptSum(context.Background(), all.sum, all.contribs, RoundPrivacy{ClipNorm: 1, MinParticipants: 10})
+	if err != nil {
+		t.Fatalf("the sum of ten updates of devices that signed m_min 10: %v", err)
+	}
+	checkClose(t, res.Sum, all.want)
+}
+
 // TestAttackZeroEncryptionBypass: "each sum is decrypted once" used to be enforced by a
 // fingerprint of c1 only, so adding an encryption of zero made a decrypted sum new again.
 // Now a decrypted round's set cannot be re-presented with an added (properly signed)
@@ -112,7 +150,7 @@ func TestAttackZeroEncryptionBypass(t *testing.T) {
 	devs := k.devices(t, 4)
 	const dim = 100
 	r1 := k.sealedRound(t, devs[:3], 1, dim)
-	if _, err := client.DecryptSum(context.Background(), r1.sum, r1.contribs, 1); err != nil {
+	if _, err := client.DecryptSum(context.Background(), r1.sum, r1.contribs, testPrivacy); err != nil {
 		t.Fatal(err)
 	}
 	enc, _ := he.NewEncryptor(k.key)
@@ -237,7 +275,7 @@ func TestAttackTrusteeJournalDeleted(t *testing.T) {
 	cluster := startCluster(t, k, dir)
 	devs := k.devices(t, 3)
 	r := k.sealedRound(t, devs, 1, 100)
-	if _, err := newClient(t, k, cluster).DecryptSum(context.Background(), r.sum, r.contribs, 1); err != nil {
+	if _, err := newClient(t, k, cluster).DecryptSum(context.Background(), r.sum, r.contribs, testPrivacy); err != nil {
 		t.Fatal(err)
 	}
 	cluster.Close()

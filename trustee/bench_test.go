@@ -77,7 +77,7 @@ func BenchmarkDecryptSum100k(b *testing.B) {
 		round++
 		r := k.sealedRound(b, devs, round, 100_000)
 		b.StartTimer()
-		if _, err := client.DecryptSum(ctx, r.sum, r.contribs, 1); err != nil {
+		if _, err := client.DecryptSum(ctx, r.sum, r.contribs, testPrivacy); err != nil {
 			b.Fatal(err)
 		}
 	}

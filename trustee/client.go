@@ -117,11 +117,21 @@ type Result struct {
 	Committing, Decrypting time.Duration
 }
 
+// RoundPrivacy is what a sum's round promised its devices, as the trustees and the decoding
+// need it.
+type RoundPrivacy struct {
+	// ClipNorm is C, which bounds each update: the decoding checks the sum against it.
+	ClipNorm float64
+	// MinParticipants is the round's m_min, which every device signed with its update: the
+	// trustees decrypt no sum of fewer.
+	MinParticipants uint32
+}
+
 // DecryptSum decrypts sum, the coordinator's sealed sum of exactly the updates in contribs.
 // Once a trustee has committed to the set it will decrypt no other set of the round, and once
 // the active set is asked it is never changed: if one of the t fails after retries the round
 // cannot be decrypted and DecryptSum returns an error naming it.
-func (c *Client) DecryptSum(ctx context.Context, sum *he.Sum, contribs Contributions, clipNorm float64) (*Result, error) {
+func (c *Client) DecryptSum(ctx context.Context, sum *he.Sum, contribs Contributions, p RoundPrivacy) (*Result, error) {
 	key := c.cfg.Key
 	switch {
 	case sum == nil || contribs == nil:
@@ -138,7 +148,7 @@ func (c *Client) DecryptSum(ctx context.Context, sum *he.Sum, contribs Contribut
 		return nil, err
 	}
 	hdr := &vigilv1.SumHeader{Round: sum.Round, KeyEpoch: sum.Epoch, ParamsId: key.Params().ID(),
-		Dimension: uint64(sum.Dimension), Contributors: uint32(sum.Contributors)}
+		Dimension: uint64(sum.Dimension), Contributors: uint32(sum.Contributors), MinParticipants: p.MinParticipants}
 	commitments := make([]*vigilv1.SumCommitment, len(up))
 	errs := make([]error, len(up))
 	var wg sync.WaitGroup
@@ -189,7 +199,7 @@ func (c *Client) DecryptSum(ctx context.Context, sum *he.Sum, contribs Contribut
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("trustee: decrypting round %d with %v: %w", sum.Round, ids, err)
 	}
-	values, err := he.Combine(key, sum, shares, clipNorm)
+	values, err := he.Combine(key, sum, shares, p.ClipNorm)
 	if err != nil {
 		return nil, fmt.Errorf("trustee: combining the shares of %v: %w", ids, err)
 	}

@@ -25,6 +25,8 @@ type testKey struct {
 	signers []*sig.PrivateKey
 	keys    *release.KeySet
 	root    *release.Root
+	// minSum is the m_min the devices' tasks gave them, which they sign; 0 for testPrivacy's.
+	minSum uint32
 }
 
 func newTestKey(t testing.TB, n, threshold int) *testKey {
@@ -100,6 +102,9 @@ func nonce(round uint64, d string) []byte {
 	return n
 }
 
+// testPrivacy is what the test devices' tasks promised: the m_min they sign.
+var testPrivacy = RoundPrivacy{ClipNorm: 1, MinParticipants: 2}
+
 // signedUpdate encrypts u as d's update for round and signs it as a device does: the
 // statement over binding, base version, header-and-c0 digests and c1 polynomials.
 func (k *testKey) signedUpdate(t testing.TB, enc *he.Encryptor, d device, round uint64, u []float64) ([][]byte, *vigilv1.Contribution) {
@@ -119,7 +124,11 @@ func (k *testKey) sign(t testing.TB, d device, round, base uint64, cts [][]byte)
 	if err != nil {
 		t.Fatal(err)
 	}
-	stmt, err := he.UpdateStatement(k.params, he.UpdateBinding(k.key.Epoch, round, d.id, nonce(round, d.id)), base, heads, c1)
+	minSum := k.minSum
+	if minSum == 0 {
+		minSum = testPrivacy.MinParticipants
+	}
+	stmt, err := he.UpdateStatement(k.params, he.UpdateBinding(k.key.Epoch, round, d.id, nonce(round, d.id)), base, minSum, heads, c1)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,7 +18,8 @@ import (
 
 // header is the CommitSum header of r as round with the given announced count.
 func header(k *testKey, round uint64, dim, contributors int) *vigilv1.SumHeader {
-	return &vigilv1.SumHeader{Round: round, KeyEpoch: k.key.Epoch, ParamsId: k.params.ID(), Dimension: uint64(dim), Contributors: uint32(contributors)}
+	return &vigilv1.SumHeader{Round: round, KeyEpoch: k.key.Epoch, ParamsId: k.params.ID(), Dimension: uint64(dim), Contributors: uint32(contributors),
+		MinParticipants: testPrivacy.MinParticipants}
 }
 
 // commitSum streams hdr and contribs to one trustee over gRPC, as a coordinator does.
@@ -92,7 +93,7 @@ func TestDecryptSumOverLoopback(t *testing.T) {
 			ctx := context.Background()
 
 			r := k.sealedRound(t, devs, 1, 9000)
-			res, err := client.DecryptSum(ctx, r.sum, r.contribs, 1)
+			res, err := client.DecryptSum(ctx, r.sum, r.contribs, testPrivacy)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -104,7 +105,7 @@ func TestDecryptSumOverLoopback(t *testing.T) {
 				cluster.Stop(i)
 			}
 			r = k.sealedRound(t, devs, 2, 9000)
-			res, err = client.DecryptSum(ctx, r.sum, r.contribs, 1)
+			res, err = client.DecryptSum(ctx, r.sum, r.contribs, testPrivacy)
 			if err != nil {
 				t.Fatalf("%d of %d trustees down: %v", down, c.n, err)
 			}
@@ -113,7 +114,7 @@ func TestDecryptSumOverLoopback(t *testing.T) {
 
 			cluster.Stop(down)
 			r = k.sealedRound(t, devs, 3, 9000)
-			if _, err := client.DecryptSum(ctx, r.sum, r.contribs, 1); !errors.Is(err, ErrNotEnoughTrustees) {
+			if _, err := client.DecryptSum(ctx, r.sum, r.contribs, testPrivacy); !errors.Is(err, ErrNotEnoughTrustees) {
 				t.Fatalf("%d of %d trustees down: %v, want ErrNotEnoughTrustees", down+1, c.n, err)
 			}
 		})
@@ -244,7 +245,7 @@ func TestRestartKeepsRefusing(t *testing.T) {
 	// Trustee 1 has done round 3; the others have committed to it but not decrypted: round 4
 	// still finds its quorum.
 	r4 := k.sealedRound(t, devs, 4, 100)
-	res, err := newClient(t, k, cluster).DecryptSum(ctx, r4.sum, r4.contribs, 1)
+	res, err := newClient(t, k, cluster).DecryptSum(ctx, r4.sum, r4.contribs, testPrivacy)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -312,7 +313,7 @@ func TestDeviceDropoutDoesNotBlock(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := newClient(t, k, cluster).DecryptSum(context.Background(), sum, contribs, 1)
+	res, err := newClient(t, k, cluster).DecryptSum(context.Background(), sum, contribs, testPrivacy)
 	if err != nil {
 		t.Fatal(err)
 	}

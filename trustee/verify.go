@@ -51,6 +51,11 @@ func newSumVerifier(sh *he.SecretShare, minContributors int, lastRound uint64, r
 	case int(hdr.GetContributors()) < minContributors:
 		return nil, fmt.Errorf("%w: round %d announces %d updates, this trustee requires at least %d",
 			ErrTooFewContributors, hdr.GetRound(), hdr.GetContributors(), minContributors)
+	case hdr.GetContributors() < hdr.GetMinParticipants():
+		// Each device signed this m_min (its statement is checked against it below) and added
+		// noise for a sum of at least that many: fewer would hold too little noise.
+		return nil, fmt.Errorf("%w: round %d announces %d updates, its devices sized their noise for at least %d",
+			ErrTooFewContributors, hdr.GetRound(), hdr.GetContributors(), hdr.GetMinParticipants())
 	case hdr.GetContributors() > he.MaxContributors:
 		return nil, fmt.Errorf("%w: %d contributors, at most %d", ErrContribution, hdr.GetContributors(), he.MaxContributors)
 	case hdr.GetRound() < lastRound:
@@ -117,7 +122,7 @@ func (v *sumVerifier) check(c *vigilv1.Contribution) (member, error) {
 	}
 	epoch, round := v.hdr.GetKeyEpoch(), v.hdr.GetRound()
 	binding := he.UpdateBinding(epoch, round, dev, c.GetNonce())
-	stmt, err := he.UpdateStatement(v.params, binding, c.GetBaseVersion(), heads, c.GetC1())
+	stmt, err := he.UpdateStatement(v.params, binding, c.GetBaseVersion(), v.hdr.GetMinParticipants(), heads, c.GetC1())
 	if err != nil {
 		return member{}, fmt.Errorf("%w: device %q: %w", ErrContribution, dev, err)
 	}

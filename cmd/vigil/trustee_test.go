@@ -167,7 +167,7 @@ func TestTrusteeCeremonyAndServeCLI(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		stmt, err := he.UpdateStatement(p, b, 0, heads, c1)
+		stmt, err := he.UpdateStatement(p, b, 0, 2, heads, c1)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -188,7 +188,7 @@ func TestTrusteeCeremonyAndServeCLI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := client.DecryptSum(ctx, sum, contribs, 1); !errors.Is(err, trustee.ErrNotEnoughTrustees) {
+	if _, err := client.DecryptSum(ctx, sum, contribs, trustee.RoundPrivacy{ClipNorm: 1, MinParticipants: 2}); !errors.Is(err, trustee.ErrNotEnoughTrustees) {
 		t.Fatalf("2 of 3 trustees up: %v, want ErrNotEnoughTrustees", err)
 	}
 	clients = append([]vigilv1.TrusteeClient{serve(ids[0])}, clients...)
@@ -196,7 +196,7 @@ func TestTrusteeCeremonyAndServeCLI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := client.DecryptSum(ctx, sum, contribs, 1)
+	res, err := client.DecryptSum(ctx, sum, contribs, trustee.RoundPrivacy{ClipNorm: 1, MinParticipants: 2})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -352,9 +352,12 @@ type SumHeader struct {
 	// Dimension is the number of parameters of every update.
 	Dimension uint64 `protobuf:"varint,4,opt,name=dimension,proto3" json:"dimension,omitempty"`
 	// Contributors is the number of contributions that follow.
-	Contributors  uint32 `protobuf:"varint,5,opt,name=contributors,proto3" json:"contributors,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Contributors uint32 `protobuf:"varint,5,opt,name=contributors,proto3" json:"contributors,omitempty"`
+	// MinParticipants is the round's m_min, which every contribution's device signed (it sized
+	// its noise for a sum of at least that many updates): a trustee decrypts no sum of fewer.
+	MinParticipants uint32 `protobuf:"varint,6,opt,name=min_participants,json=minParticipants,proto3" json:"min_participants,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *SumHeader) Reset() {
@@ -418,6 +421,13 @@ func (x *SumHeader) GetDimension() uint64 {
 func (x *SumHeader) GetContributors() uint32 {
 	if x != nil {
 		return x.Contributors
+	}
+	return 0
+}
+
+func (x *SumHeader) GetMinParticipants() uint32 {
+	if x != nil {
+		return x.MinParticipants
 	}
 	return 0
 }
@@ -700,13 +710,14 @@ const file_vigil_v1_trustee_proto_rawDesc = "" +
 	"\aSumPart\x12-\n" +
 	"\x06header\x18\x01 \x01(\v2\x13.vigil.v1.SumHeaderH\x00R\x06header\x12<\n" +
 	"\fcontribution\x18\x02 \x01(\v2\x16.vigil.v1.ContributionH\x00R\fcontributionB\x06\n" +
-	"\x04part\"\x9d\x01\n" +
+	"\x04part\"\xc8\x01\n" +
 	"\tSumHeader\x12\x14\n" +
 	"\x05round\x18\x01 \x01(\x04R\x05round\x12\x1b\n" +
 	"\tkey_epoch\x18\x02 \x01(\x04R\bkeyEpoch\x12\x1b\n" +
 	"\tparams_id\x18\x03 \x01(\tR\bparamsId\x12\x1c\n" +
 	"\tdimension\x18\x04 \x01(\x04R\tdimension\x12\"\n" +
-	"\fcontributors\x18\x05 \x01(\rR\fcontributors\"\xda\x01\n" +
+	"\fcontributors\x18\x05 \x01(\rR\fcontributors\x12)\n" +
+	"\x10min_participants\x18\x06 \x01(\rR\x0fminParticipants\"\xda\x01\n" +
 	"\fContribution\x12#\n" +
 	"\rdevice_record\x18\x01 \x01(\fR\fdeviceRecord\x12\x1b\n" +
 	"\tdevice_id\x18\x02 \x01(\tR\bdeviceId\x12\x14\n" +

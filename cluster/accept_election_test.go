@@ -1,0 +1,42 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+)
+
+// TestAcceptDuringElectionIsNotClosed: while the servers elect a new leader for the round's
+// stream (its leader was killed), a write gets no responder. Accept answered ErrClosed, which
+// frontends tell devices as ROUND_CLOSED, final, though the round was open: in a review's 4
+// runs, 7-9 devices' answers each. Only a stream that does not exist is a closed round; the
+// rest is an error to send again after.
+func TestAcceptDuringElectionIsNotClosed(t *testing.T) {
+	c, nc := threeServers(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	tier := roundOfOne(t, ctx, nc)
+	killStreamLeader(t, ctx, c, tier, 1)
+	attempts := 0
+	for {
+		attempts++
+		actx, acancel := context.WithTimeout(ctx, 5*time.Second)
+		_, err := tier.Accept(actx, 1, "b", []byte("update of b"), nil)
+		acancel()
+		if err == nil {
+			break
+		}
+		if errors.Is(err, ErrClosed) {
+			t.Fatalf("attempt %d: %v, while the round is open", attempts, err)
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("not stored in 2 minutes: %v", err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Logf("stored after %d attempts", attempts)
+	if _, err := tier.Accept(ctx, 99, "b", []byte("update of b"), nil); !errors.Is(err, ErrClosed) {
+		t.Fatalf("a round with no stream: %v, want ErrClosed", err)
+	}
+}
