@@ -227,6 +227,10 @@ func (a *Agent) SendEvents(ctx context.Context, req *vigilv1.SendEventsRequest) 
 		}
 	}
 	s.minTrust = min(s.minTrust, st.Trust)
+	// A change of tier (a challenge, a termination) is saved at once, not within SaveInterval:
+	// an agent killed before then would restore the session as it stood before it.
+	changed := st.Tier != s.tier || st.Revoked != s.revoked
+	s.tier, s.revoked = st.Tier, st.Revoked
 	if len(accepted) > 0 && enrolled {
 		// The user has a model: a verdict may teach it these windows, and while the session is
 		// in good standing they are the user's own, on which a candidate release is judged.
@@ -246,6 +250,9 @@ func (a *Agent) SendEvents(ctx context.Context, req *vigilv1.SendEventsRequest) 
 	}
 	s.keys, s.accepted, s.mice = keys, accepted, mice
 	s.mu.Unlock()
+	if changed {
+		a.saveSoon()
+	}
 	if resp.Accepted > 0 {
 		s.notify()
 	}
@@ -337,6 +344,7 @@ func (a *Agent) AnswerChallenge(ctx context.Context, req *vigilv1.AnswerChalleng
 	if req.Passed {
 		a.learn(s)
 	}
+	a.saveSoon()
 	s.notify()
 	return a.withEnrolment(statusMsg(st), s.rt), nil
 }
@@ -368,6 +376,7 @@ func (a *Agent) Feedback(ctx context.Context, req *vigilv1.FeedbackRequest) (*vi
 	} else {
 		s.takeWindows() // never learnt from
 	}
+	a.saveSoon() // a revocation must survive the agent's next crash
 	s.notify()
 	return a.withEnrolment(statusMsg(st), s.rt), nil
 }

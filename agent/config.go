@@ -25,6 +25,9 @@ type Config struct {
 	// it at run time.
 	MouseGlobal *models.Global
 	// Guard configures the session guard (Scorers, Recorder and Clock are the agent's own).
+	// Its MaxClockSkew defaults to 30 seconds here, not the guard's 5 minutes: events come from
+	// this device's own clock, and a page's script that dates its events ahead gains trust in
+	// event time that has not passed.
 	Guard guard.Config
 	// EnrolWindows is how many disjoint windows of GuardWindow keystrokes enrol a user
 	// (default 5, the keystroke protocol's G).
@@ -67,6 +70,9 @@ func (c *Config) validate() error {
 			return err
 		}
 		c.Policy = p
+	}
+	if c.Guard.MaxClockSkew == 0 {
+		c.Guard.MaxClockSkew = 30 * time.Second
 	}
 	if c.EnrolWindows == 0 {
 		c.EnrolWindows = 5

@@ -26,6 +26,11 @@ type session struct {
 
 	allowed, denied atomic.Int64
 
+	// The tier and revocation as of the last batch, to save the state at once when they
+	// change. Under mu.
+	tier    guard.Tier
+	revoked bool
+
 	// The page's Authorize allowance (a token bucket of its own: Authorize never waits for a
 	// batch of events under mu).
 	amu       sync.Mutex

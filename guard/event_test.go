@@ -105,6 +105,7 @@ func TestSessionErrors(t *testing.T) {
 	// within the tolerance is accepted.
 	k := goodKey()
 	k.Press, k.Release = tEvent.Add(10*time.Second), tEvent.Add(10*time.Second+80*time.Millisecond)
+	r.clock.Set(k.Release)
 	must(t)(g.ObserveKeystroke(k))
 	late := k
 	late.Press, late.Release = k.Press.Add(-time.Second), k.Press.Add(-time.Second+50*time.Millisecond)

@@ -199,13 +199,20 @@ func (s *sessionState) admit(at, now time.Time, ordered bool) (time.Time, error)
 	if at.After(now.Add(c.MaxClockSkew)) {
 		return at, fmt.Errorf("%w: session %q: event at %s is %v in the future", ErrBadTime, s.id, at.Format(time.RFC3339Nano), at.Sub(now).Round(time.Millisecond))
 	}
-	if ordered && at.Before(s.last.Add(-c.ReorderTolerance)) {
+	// Order is judged against the newest event, or the clock if that event lies ahead of it:
+	// one event dated minutes ahead (a script in the page can send one) must not make every
+	// event after it "out of order", so that nothing is scored until the clock catches up.
+	ref := s.last
+	if ref.After(now) {
+		ref = now
+	}
+	if ordered && at.Before(ref.Add(-c.ReorderTolerance)) {
 		what := "the session's newest event"
 		if s.last.Equal(s.opened) {
 			what = "the session's opening"
 		}
 		return at, fmt.Errorf("%w: session %q: event at %s is %v older than %s (%s)", ErrOutOfOrder, s.id,
-			at.Format(time.RFC3339Nano), s.last.Sub(at), what, s.last.Format(time.RFC3339Nano))
+			at.Format(time.RFC3339Nano), ref.Sub(at), what, ref.Format(time.RFC3339Nano))
 	}
 	at = maxTime(at, s.last)
 	s.last = at
