@@ -149,6 +149,9 @@ func New(cfg Config) (*Agent, error) {
 		}
 	}
 	a.restoreSessions()
+	if err := a.checkAuditLog(); err != nil {
+		return nil, err
+	}
 	if a.log, err = audit.Open(cfg.Dir+"/"+AuditLogFile, audit.Config{Signer: a.signer}); err != nil {
 		return nil, err
 	}

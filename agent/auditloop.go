@@ -153,7 +153,32 @@ func (a *Agent) exportHead(always bool) (audit.SignedHead, error) {
 		return audit.SignedHead{}, err
 	}
 	a.exported = head
+	a.mu.Lock()
+	a.state.AuditHead = &head
+	a.dirty = true
+	a.mu.Unlock()
+	a.saveSoon()
 	return h, nil
+}
+
+// checkAuditLog refuses an audit log that does not reach, unchanged, the head this agent
+// exported last (State.AuditHead): whoever can write the agent's files could otherwise cut
+// decisions off its end, and the agent would sign the shorter chain at its next export.
+func (a *Agent) checkAuditLog() error {
+	want := a.state.AuditHead
+	if want == nil {
+		return nil
+	}
+	a.exported = *want
+	f, err := os.Open(filepath.Join(a.cfg.Dir, AuditLogFile))
+	if err != nil {
+		return fmt.Errorf("agent: audit log: %w", err)
+	}
+	defer f.Close()
+	if _, err := audit.VerifyAgainst(f, a.signer.Public(), *want); err != nil {
+		return fmt.Errorf("%w: the audit log does not hold the record %d this agent signed last: %w", ErrState, want.Seq, err)
+	}
+	return nil
 }
 
 // SignedHead asks Run's loop to drain, sync and sign the audit log's head now, and returns it;

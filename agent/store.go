@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/crypto/chacha20poly1305"
 
+	"github.com/vigilauth/vigil/audit"
 	"github.com/vigilauth/vigil/guard"
 	"github.com/vigilauth/vigil/internal/atomicfile"
 	"github.com/vigilauth/vigil/models"
@@ -30,6 +31,10 @@ type State struct {
 	// restores; SavedAt is when that save took them.
 	Sessions []SavedSession
 	SavedAt  time.Time
+	// AuditHead is the head of the audit log this agent signed and exported last. A log found
+	// shorter than it, or different up to it, at start was cut or rewritten: the agent refuses
+	// to start rather than sign a shorter chain over the gap. Nil until the first export.
+	AuditHead *audit.Head
 }
 
 // SavedSession is an open session in the State: its standing in the guard (trust, tier, risk,

@@ -1,0 +1,59 @@
+package agent_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/vigilauth/vigil/agent"
+	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
+)
+
+// TestAttackAuditLogCutBack: whoever can write the agent's files cuts the last decisions off
+// the audit log, at a record boundary, and restarts it. The agent accepted the shorter chain
+// and signed it at its next export, over audit-head.json: a review cut three transfer
+// decisions and `vigil audit verify` against the new head passed. The agent now keeps the head
+// it signed last in its sealed state and refuses to start on a log that does not reach it.
+func TestAttackAuditLogCutBack(t *testing.T) {
+	dir := t.TempDir()
+	r := startAgent(t, dir, "", false)
+	ctx := as(context.Background(), r.secret)
+	if _, err := r.grpc.StartSession(ctx, &vigilv1.StartSessionRequest{Session: "s1", User: "erin"}); err != nil {
+		t.Fatal(err)
+	}
+	logPath := filepath.Join(dir, agent.AuditLogFile)
+	if _, err := r.a.SignedHead(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.ReadFile(logPath)
+	for range 3 {
+		if _, err := r.grpc.Authorize(ctx, &vigilv1.AuthorizeRequest{Session: "s1", Resource: "transfer"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := r.a.SignedHead(context.Background()); err != nil { // exported: the three decisions are in
+		t.Fatal(err)
+	}
+	if err := r.stop(); err != nil {
+		t.Fatal(err)
+	}
+	after, _ := os.ReadFile(logPath)
+	if !bytes.HasPrefix(after, before) || len(after) == len(before) {
+		t.Fatal("the log did not grow by the decisions")
+	}
+	if err := os.WriteFile(logPath, before, 0o600); err != nil { // cut back to before them
+		t.Fatal(err)
+	}
+	_, err := agent.New(agent.Config{Dir: dir})
+	if !errors.Is(err, agent.ErrState) {
+		t.Fatalf("an agent on the cut log: %v, want ErrState", err)
+	}
+	t.Log(err)
+	if err := os.WriteFile(logPath, after, 0o600); err != nil { // put back whole, it starts
+		t.Fatal(err)
+	}
+	startAgent(t, dir, "", false)
+}
