@@ -16,7 +16,8 @@ type Spec struct {
 	Training Training
 	Files    map[string][]byte // artifact name -> bytes
 
-	// LatestExpires is the expiry of the pointer; keep it short (hours).
+	// LatestExpires is the expiry of the pointer; keep it short (hours). Devices refuse one
+	// more than MaxPointerLifetime ahead of their clock, and Publisher refuses to publish it.
 	LatestExpires time.Time
 }
 

@@ -17,7 +17,10 @@
 //     devices, epsilon and delta spent, evaluation figures).
 //   - Latest (timestamp role): a short-lived pointer to the newest version of a model and the
 //     SHA-256 of its manifest. Its short expiry stops freeze attacks: a store (or an attacker in
-//     front of it) that keeps serving an old pointer is refused once that pointer expires.
+//     front of it) that keeps serving an old pointer is refused once that pointer expires, and a
+//     pointer valid for more than MaxPointerLifetime (7 days) is refused outright. A holder of
+//     the timestamp key can still sign fresh pointers to the installed release; once its
+//     manifest expires the device reports that (ErrStale) instead of "up to date".
 //   - KeyEpoch (release role): approves the collective homomorphic-encryption public key of one key
 //     epoch by its SHA-256 and size, so a device never encrypts under a key the root did not approve.
 //

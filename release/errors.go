@@ -23,6 +23,15 @@ var (
 	ErrThreshold = errors.New("release: signature threshold not met")
 	// ErrExpired means a document is past its expiry.
 	ErrExpired = errors.New("release: expired")
+	// ErrLifetime means a document expires further ahead than devices accept: a pointer valid
+	// for more than MaxPointerLifetime.
+	ErrLifetime = errors.New("release: expiry too far ahead")
+	// ErrStale means the store offers nothing newer than the installed release while the
+	// installed release's manifest has expired: the device runs a model its signers no longer
+	// vouch for. Either no release was published for longer than a manifest lives, or someone
+	// holding the timestamp key keeps pointing devices at an old release. Errors wrapping it also
+	// wrap ErrExpired.
+	ErrStale = errors.New("release: installed release is stale")
 	// ErrPolicy means a task asks for privacy settings outside the signed privacy policy.
 	ErrPolicy = errors.New("release: outside the privacy policy")
 	// ErrRollback means a document is older than one the device already trusts or runs.

@@ -21,9 +21,12 @@ type Bundle struct {
 // Fetch reads st and returns the newest release for the device if it is newer than the
 // installed version and everything verifies: first any newer roots (one version at a time),
 // then the pointer, the manifest it names and every artifact. It returns an error wrapping
-// ErrUpToDate when the pointer names the installed version or one passed to Skip. New roots are
-// trusted as soon as they verify (read them back with RootEnvelope); the installed version
-// changes only through SetInstalledManifest.
+// ErrUpToDate when the pointer names the installed release or one passed to Skip (the same
+// version and manifest hash), unless the installed manifest has expired: then the error wraps
+// ErrStale, on every call until a newer release is installed. A pointer naming the installed
+// version with another manifest is ErrMixAndMatch. New roots are trusted as soon as they verify
+// (read them back with RootEnvelope); the installed version changes only through
+// SetInstalledManifest.
 //
 // Every read is bounded: documents by MaxEnvelopeBytes, each artifact by its signed size,
 // before a byte is read where the store can tell sizes. Write-once objects are read version by
@@ -67,7 +70,16 @@ func (v *Verifier) fetch(ctx context.Context, st store.Store, now time.Time) (*B
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", key, err)
 	}
-	if l.Version == v.version || v.skip[l.Version] {
+	if l.Version == v.version && v.installed != nil && l.ManifestSHA256 != v.installedSHA {
+		// Another release of the installed version, under keys the root still trusts for the
+		// installed one: not an update, and not to be called up to date either.
+		return nil, fmt.Errorf("%s: %w: names version %d with manifest %.12s, the installed one is %.12s",
+			key, ErrMixAndMatch, l.Version, l.ManifestSHA256, v.installedSHA)
+	}
+	if l.Version == v.version || v.skipped(l) {
+		if err := v.checkInstalled(now); err != nil {
+			return nil, err
+		}
 		return nil, fmt.Errorf("%w: version %d", ErrUpToDate, l.Version)
 	}
 	key = ManifestKey(v.model, l.Version)

@@ -39,3 +39,13 @@ func decodeLatest(payload []byte) (*Latest, error) {
 	}
 	return &l, nil
 }
+
+// checkLifetime refuses a pointer that expires more than MaxPointerLifetime after now. Its
+// expiry is what stops a freeze; one signed for years would not.
+func (l *Latest) checkLifetime(now time.Time) error {
+	if limit := now.Add(MaxPointerLifetime); l.Expires.After(limit) {
+		return fmt.Errorf("%w: latest pointer (version %d) expires at %s, more than %v ahead",
+			ErrLifetime, l.Version, l.Expires.Format(time.RFC3339), MaxPointerLifetime)
+	}
+	return nil
+}

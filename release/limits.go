@@ -1,5 +1,7 @@
 package release
 
+import "time"
+
 // Every size and count bound of the package, in one place. They are far above what a real
 // release needs and low enough that a hostile store cannot make a device allocate much before
 // a signature has been checked.
@@ -25,4 +27,10 @@ const (
 	// (oldest first) before giving up: junk written under a key by someone holding the bucket's
 	// credentials is skipped, the genuine version read.
 	MaxObjectVersions = 8
+	// MaxPointerLifetime bounds how far ahead of the device's clock a Latest pointer may expire.
+	// Publishers sign pointers for hours (OutboxConfig.LatestExpiry and `vigil release sign`
+	// default to 6h) and re-sign them long before they expire. A pointer valid for years is what
+	// a thief of the timestamp key would write once to hold devices on an old release until
+	// their root expires, so devices refuse it (ErrLifetime).
+	MaxPointerLifetime = 7 * 24 * time.Hour
 )

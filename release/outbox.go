@@ -34,11 +34,13 @@ type OutboxConfig struct {
 	// can).
 	Root []byte
 	// Expiry is how long a manifest is valid (default 365 days). A device refuses to install an
-	// expired manifest, so a model left unchanged for longer needs a new version.
+	// expired manifest and reports one it runs (ErrStale), so a model left unchanged for longer
+	// needs a new version.
 	Expiry time.Duration
-	// LatestExpiry is how long a pointer is valid (default 6h); every RefreshEvery (default a
-	// third of it) each region gets a freshly signed pointer, so that devices never see the
-	// pointer expire while the coordinator is up and the region reachable.
+	// LatestExpiry is how long a pointer is valid (default 6h, at most MaxPointerLifetime, which
+	// devices enforce); every RefreshEvery (default a third of it) each region gets a freshly
+	// signed pointer, so that devices never see the pointer expire while the coordinator is up
+	// and the region reachable.
 	LatestExpiry, RefreshEvery time.Duration
 	// InitialBackoff is the wait after a region's first failure (default 1s); it doubles after
 	// each further failure up to MaxBackoff (default 5m).
@@ -102,9 +104,9 @@ func (c *OutboxConfig) validate() error {
 	def(&c.RefreshEvery, c.LatestExpiry/3)
 	def(&c.InitialBackoff, time.Second)
 	def(&c.MaxBackoff, 5*time.Minute)
-	if c.Expiry < time.Hour || c.LatestExpiry < time.Minute || c.RefreshEvery <= 0 || c.RefreshEvery >= c.LatestExpiry {
-		return fmt.Errorf("release: outbox: expiry %v (at least 1h), pointer expiry %v (at least 1m) and refresh %v (below the pointer expiry) out of range",
-			c.Expiry, c.LatestExpiry, c.RefreshEvery)
+	if c.Expiry < time.Hour || c.LatestExpiry < time.Minute || c.LatestExpiry > MaxPointerLifetime || c.RefreshEvery <= 0 || c.RefreshEvery >= c.LatestExpiry {
+		return fmt.Errorf("release: outbox: expiry %v (at least 1h), pointer expiry %v (1m to %v) and refresh %v (below the pointer expiry) out of range",
+			c.Expiry, c.LatestExpiry, MaxPointerLifetime, c.RefreshEvery)
 	}
 	if c.Keep < 0 {
 		return fmt.Errorf("release: outbox: keep %d releases: want 0 (all) or more", c.Keep)

@@ -459,6 +459,7 @@ func TestOutboxConfigValidation(t *testing.T) {
 		{"no keys", func(c *OutboxConfig) { c.TimestampKey = nil }, "keys are required"},
 		{"refresh after expiry", func(c *OutboxConfig) { c.LatestExpiry, c.RefreshEvery = time.Hour, 2*time.Hour }, "out of range"},
 		{"short expiry", func(c *OutboxConfig) { c.Expiry = time.Minute }, "out of range"},
+		{"pointer expiry beyond what devices accept", func(c *OutboxConfig) { c.LatestExpiry = MaxPointerLifetime + time.Hour }, "out of range"},
 		{"backoff", func(c *OutboxConfig) { c.InitialBackoff, c.MaxBackoff = time.Minute, time.Second }, "backoff"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -136,13 +136,33 @@ const (
 // Publish writes b to every region: artifacts, then the manifest, then the pointer. Each write
 // is idempotent, so calling Publish again after a failure or a crash completes the release
 // exactly once. The returned error joins one *RegionError per region that failed; the regions
-// not named are complete. It refuses a bundle whose parts do not match.
+// not named are complete. It refuses a bundle whose parts do not match, and one whose pointer
+// expires more than MaxPointerLifetime after the publisher's clock (devices would refuse it).
 func (p *Publisher) Publish(ctx context.Context, regions []Region, b *Bundle) error {
 	objs, err := bundleObjects(b)
 	if err != nil {
 		return err
 	}
+	if err := p.checkPointer(b.LatestEnvelope); err != nil {
+		return err
+	}
 	return p.publish(ctx, regions, objs)
+}
+
+// checkPointer refuses to publish a pointer that every device would refuse for its lifetime.
+func (p *Publisher) checkPointer(latest []byte) error {
+	_, doc, err := DecodeUnverified(latest)
+	if err != nil {
+		return fmt.Errorf("release: publish: latest pointer: %w", err)
+	}
+	l, ok := doc.(*Latest)
+	if !ok {
+		return fmt.Errorf("release: publish: %w: pointer envelope holds a %T", ErrWrongType, doc)
+	}
+	if err := l.checkLifetime(p.cfg.Now()); err != nil {
+		return fmt.Errorf("release: publish: %w", err)
+	}
+	return nil
 }
 
 // PublishFiles writes a release's artifacts and manifest but not its pointer: a version older
@@ -222,6 +242,7 @@ func releaseObjects(m *Manifest, manifest []byte, files map[string][]byte) ([]ob
 
 // PublishLatest replaces the pointer of its model in every region, unless a region holds a
 // pointer to a newer version. The coordinator calls it to refresh the pointer before it expires.
+// Like Publish it refuses a pointer valid for more than MaxPointerLifetime.
 func (p *Publisher) PublishLatest(ctx context.Context, regions []Region, latest []byte) error {
 	_, doc, err := DecodeUnverified(latest)
 	if err != nil {
@@ -230,6 +251,9 @@ func (p *Publisher) PublishLatest(ctx context.Context, regions []Region, latest 
 	l, ok := doc.(*Latest)
 	if !ok {
 		return fmt.Errorf("release: publish latest: %w: envelope holds a %T", ErrWrongType, doc)
+	}
+	if err := p.checkPointer(latest); err != nil {
+		return err
 	}
 	return p.publish(ctx, regions, []object{{key: LatestKey(l.Model), data: latest, kind: pointer, version: l.Version, payloadType: TypeLatest, role: RoleTimestamp}})
 }

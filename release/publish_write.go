@@ -150,7 +150,7 @@ func checkFree(ctx context.Context, st store.Store, o object, t storeTrust) erro
 }
 
 // pointerState reads the pointer stored under o.key: its version if it verifies (under the
-// publisher's root, unexpired), and whether it is exactly ours.
+// publisher's root, unexpired, within MaxPointerLifetime), and whether it is exactly ours.
 func pointerState(ctx context.Context, st store.Store, o object, t storeTrust) (have []byte, verified bool, version uint64, err error) {
 	have, err = store.GetLimit(ctx, st, o.key, MaxEnvelopeBytes)
 	if errors.Is(err, store.ErrNotFound) {
@@ -167,7 +167,9 @@ func pointerState(ctx context.Context, st store.Store, o object, t storeTrust) (
 	if derr != nil || !ok || t.root == nil {
 		return have, false, 0, nil
 	}
-	if _, verr := t.root.verifyRole(env, RoleTimestamp, TypeLatest); verr != nil || !t.now().Before(l.Expires) {
+	now := t.now()
+	if _, verr := t.root.verifyRole(env, RoleTimestamp, TypeLatest); verr != nil || !now.Before(l.Expires) || l.checkLifetime(now) != nil {
+		// Devices refuse it, so it must not hold the publisher back.
 		return have, false, 0, nil
 	}
 	return have, true, l.Version, nil

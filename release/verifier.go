@@ -20,11 +20,23 @@ type VerifierConfig struct {
 	// floor to 0, as TUF does after a key rotation, so that a release signed with compromised
 	// keys at a huge version cannot lock out every genuine release that follows.
 	Installed []byte
-	// Skip lists versions above the floor that the device already holds or has refused (a
-	// candidate in shadow, rejected releases): Fetch treats a pointer naming one as nothing new.
-	Skip []uint64
+	// Skip lists releases above the floor that the device already holds or has refused (a
+	// candidate in shadow, rejected releases): Fetch treats a pointer naming one of them as
+	// nothing new.
+	Skip []ReleaseRef
 	// KeyEpoch is the newest key epoch the device accepted (0 if none).
 	KeyEpoch uint64
+}
+
+// ReleaseRef names one release as a pointer does: its version and the SHA-256 of its manifest
+// payload. Versions alone do not name a release: after the release key was stolen and rotated
+// out, the release team publishes, under the new keys, its own release of a version number the
+// thief's release took.
+type ReleaseRef struct {
+	Version uint64
+	// ManifestSHA256 is the lowercase hex SHA-256 of the manifest payload. Empty matches every
+	// manifest of Version; only a device's record from before hashes were kept has none.
+	ManifestSHA256 string
 }
 
 func (c *VerifierConfig) validate() (*Root, error) {
@@ -49,9 +61,12 @@ type Verifier struct {
 	model     string
 	version   uint64
 	installed []byte // manifest envelope of version, or nil
-	floorSet  bool   // a root update reset the floor
-	skip      map[uint64]bool
-	keyEpoch  uint64
+	// The installed manifest's payload hash and expiry, when installed is set.
+	installedSHA     string
+	installedExpires time.Time
+	floorSet         bool // a root update reset the floor
+	skip             map[ReleaseRef]bool
+	keyEpoch         uint64
 }
 
 // NewVerifier returns a Verifier starting from cfg.
@@ -66,14 +81,14 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 		model:     cfg.Model,
 		version:   cfg.Version,
 		installed: append([]byte(nil), cfg.Installed...),
-		skip:      map[uint64]bool{},
+		skip:      map[ReleaseRef]bool{},
 		keyEpoch:  cfg.KeyEpoch,
 	}
 	if len(cfg.Installed) == 0 {
 		v.installed = nil
 	}
-	for _, s := range cfg.Skip {
-		v.skip[s] = true
+	for _, r := range cfg.Skip {
+		v.skip[r] = true
 	}
 	// A device that restarts after a rotation it had not yet applied to its floor applies it now.
 	v.checkFloor()
@@ -94,11 +109,15 @@ func (v *Verifier) KeyEpoch() uint64 { return v.keyEpoch }
 
 // SetInstalled records that version is now installed. It refuses to go backwards. Prefer
 // SetInstalledManifest, which lets a later key rotation reset the floor.
+//
+// Without the installed manifest, Fetch calls any pointer naming version up to date: it can
+// neither compare the pointer's manifest hash with the installed one nor see that the installed
+// manifest has expired.
 func (v *Verifier) SetInstalled(version uint64) error {
 	if version < v.version {
 		return fmt.Errorf("%w: cannot record version %d as installed over %d", ErrRollback, version, v.version)
 	}
-	v.version, v.installed = version, nil
+	v.version, v.installed, v.installedSHA, v.installedExpires = version, nil, "", time.Time{}
 	return nil
 }
 
@@ -107,31 +126,52 @@ func (v *Verifier) SetInstalled(version uint64) error {
 // and installed, never for one it refused: the floor is what a forged release with a huge
 // version would try to raise.
 func (v *Verifier) SetInstalledManifest(manifest []byte) error {
-	env, err := ParseEnvelope(manifest)
+	m, sum, err := v.verifyInstalled(manifest)
 	if err != nil {
 		return err
-	}
-	payload, err := v.root.verifyRole(env, RoleRelease, TypeManifest)
-	if err != nil {
-		return err
-	}
-	m, err := decodeManifest(payload)
-	if err != nil {
-		return err
-	}
-	if m.Model != v.model {
-		return fmt.Errorf("%w: manifest is for model %q, device runs %q", ErrMixAndMatch, m.Model, v.model)
 	}
 	if err := v.SetInstalled(m.Version); err != nil {
 		return err
 	}
-	v.installed = append([]byte(nil), manifest...)
+	v.installed, v.installedSHA, v.installedExpires = append([]byte(nil), manifest...), sum, m.Expires
 	return nil
 }
 
-// Skip makes Fetch treat a pointer naming version as nothing new: the device holds it as a
-// candidate or has refused it.
-func (v *Verifier) Skip(version uint64) { v.skip[version] = true }
+// verifyInstalled verifies an installed manifest envelope under the trusted root's release role
+// and returns the manifest and the SHA-256 of its payload. Its expiry is not checked: the
+// device runs it whether or not it has expired (Fetch reports an expired one, ErrStale).
+func (v *Verifier) verifyInstalled(manifest []byte) (*Manifest, string, error) {
+	env, err := ParseEnvelope(manifest)
+	if err != nil {
+		return nil, "", err
+	}
+	payload, err := v.root.verifyRole(env, RoleRelease, TypeManifest)
+	if err != nil {
+		return nil, "", err
+	}
+	m, err := decodeManifest(payload)
+	if err != nil {
+		return nil, "", err
+	}
+	if m.Model != v.model {
+		return nil, "", fmt.Errorf("%w: manifest is for model %q, device runs %q", ErrMixAndMatch, m.Model, v.model)
+	}
+	return m, sha256Hex(payload), nil
+}
+
+// Skip makes Fetch treat a pointer naming r as nothing new: the device holds that release as a
+// candidate or has refused it. A pointer naming the same version with another manifest is
+// fetched (see ReleaseRef).
+func (v *Verifier) Skip(r ReleaseRef) { v.skip[r] = true }
+
+// Unskip undoes Skip: the device dropped the candidate r (a root update retired the key that
+// signed it) or forgot the refusal.
+func (v *Verifier) Unskip(r ReleaseRef) { delete(v.skip, r) }
+
+// skipped reports whether the release l names was passed to Skip.
+func (v *Verifier) skipped(l *Latest) bool {
+	return v.skip[ReleaseRef{Version: l.Version, ManifestSHA256: l.ManifestSHA256}] || v.skip[ReleaseRef{Version: l.Version}]
+}
 
 // FloorReset reports whether a root rotation reset the floor since the Verifier was made: the
 // release keys that signed the installed release are no longer trusted, so any release newer
@@ -155,13 +195,26 @@ func (v *Verifier) checkFloor() {
 	if v.installed == nil {
 		return
 	}
-	env, err := ParseEnvelope(v.installed)
-	if err == nil {
-		_, err = v.root.verifyRole(env, RoleRelease, TypeManifest)
-	}
+	m, sum, err := v.verifyInstalled(v.installed)
 	if err != nil {
-		v.version, v.installed, v.floorSet = 0, nil, true
+		v.version, v.installed, v.installedSHA, v.installedExpires, v.floorSet = 0, nil, "", time.Time{}, true
+		return
 	}
+	v.installedSHA, v.installedExpires = sum, m.Expires
+}
+
+// checkInstalled refuses to call the device up to date while the manifest of the release it
+// runs has expired. Without it a holder of the timestamp key alone could keep signing
+// pointers to the installed release (or to one the device skips), and the device would report
+// nothing wrong until its root expired. Manifests are signed for months and replaced by a new
+// version before they expire (see OutboxConfig.Expiry), so a device sees this only when
+// releases stopped: it keeps running its model, and the error tells its operator.
+func (v *Verifier) checkInstalled(now time.Time) error {
+	if v.installed == nil || now.Before(v.installedExpires) {
+		return nil
+	}
+	return fmt.Errorf("%w: %w: manifest of installed %s v%d expired at %s and the store offers nothing newer",
+		ErrStale, ErrExpired, v.model, v.version, v.installedExpires.Format(time.RFC3339))
 }
 
 // CheckRoot refuses an expired trusted root: until a newer root is found, nothing it vouches
@@ -174,7 +227,8 @@ func (v *Verifier) CheckRoot(now time.Time) error {
 }
 
 // VerifyLatest verifies a Latest pointer for the device's model. A pointer to the installed
-// version verifies (the caller compares versions); one to an older version is ErrRollback.
+// version verifies (the caller compares versions); one to an older version is ErrRollback; one
+// that expires more than MaxPointerLifetime after now is ErrLifetime.
 func (v *Verifier) VerifyLatest(data []byte, now time.Time) (*Latest, error) {
 	env, err := ParseEnvelope(data)
 	if err != nil {
@@ -193,6 +247,9 @@ func (v *Verifier) VerifyLatest(data []byte, now time.Time) (*Latest, error) {
 	}
 	if !now.Before(l.Expires) {
 		return nil, fmt.Errorf("%w: latest pointer (version %d) expired at %s", ErrExpired, l.Version, l.Expires.Format(time.RFC3339))
+	}
+	if err := l.checkLifetime(now); err != nil {
+		return nil, err
 	}
 	if l.Version < v.version {
 		return nil, fmt.Errorf("%w: latest pointer names version %d, device runs %d", ErrRollback, l.Version, v.version)

@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 )
@@ -78,60 +77,65 @@ func TestCrashAtEveryStep(t *testing.T) {
 			}
 		}, rollbackOp},
 	} {
-		t.Run(sc.name, func(t *testing.T) {
-			// A run without a crash gives the steps and the states before and after.
-			var steps []string
-			d, u := crashSetup(t, sc)
-			old := stable(u.Status())
-			u = reopen(t, d, func(step string) error { steps = append(steps, step); return nil })
-			if err := sc.op(u); err != nil {
-				t.Fatal(err)
-			}
-			want := stable(u.Status())
-			if reflect.DeepEqual(old, want) || len(steps) == 0 {
-				t.Fatalf("operation changed nothing: %+v, steps %v", want, steps)
-			}
-			renamed := slices.Index(steps, stateFile+":rename")
-			if renamed < 0 {
-				t.Fatalf("steps %v do not replace %s", steps, stateFile)
-			}
-			for k, step := range steps {
-				d, _ := crashSetup(t, sc)
-				n := 0
-				u := reopen(t, d, func(string) error {
-					if n++; n == k+1 {
-						return errCrash
-					}
-					return nil
-				})
-				if err := sc.op(u); !errors.Is(err, errCrash) {
-					t.Fatalf("crash at %s: operation returned %v", step, err)
-				}
-				u = d.open() // the restart
-				got := stable(u.Status())
-				switch {
-				case reflect.DeepEqual(got, old):
-					if k > renamed {
-						t.Fatalf("crash at %s, after the switch, lost the change", step)
-					}
-					if err := sc.op(u); err != nil {
-						t.Fatalf("crash at %s: repeating the operation: %v", step, err)
-					}
-				case reflect.DeepEqual(got, want):
-					if k <= renamed {
-						t.Fatalf("crash at %s, before the switch, made the change", step)
-					}
-				default:
-					t.Fatalf("crash at %s: state %+v is neither %+v nor %+v", step, got, old, want)
-				}
-				if got := stable(u.Status()); !reflect.DeepEqual(got, want) {
-					t.Fatalf("crash at %s: ended in %+v, want %+v", step, got, want)
-				}
-				checkClean(t, d.cfg.Dir, u)
-			}
-			t.Logf("%s: crashed at each of %d steps: %s", sc.name, len(steps), strings.Join(steps, ", "))
-		})
+		t.Run(sc.name, func(t *testing.T) { crashEveryStep(t, sc) })
 	}
+}
+
+// crashEveryStep runs sc without a crash, then once for every step it took with a crash at that
+// step, followed by a restart; see TestCrashAtEveryStep.
+func crashEveryStep(t *testing.T, sc crashScenario) {
+	t.Helper()
+	// A run without a crash gives the steps and the states before and after.
+	var steps []string
+	d, u := crashSetup(t, sc)
+	old := stable(u.Status())
+	u = reopen(t, d, func(step string) error { steps = append(steps, step); return nil })
+	if err := sc.op(u); err != nil {
+		t.Fatal(err)
+	}
+	want := stable(u.Status())
+	if reflect.DeepEqual(old, want) || len(steps) == 0 {
+		t.Fatalf("operation changed nothing: %+v, steps %v", want, steps)
+	}
+	renamed := slices.Index(steps, stateFile+":rename")
+	if renamed < 0 {
+		t.Fatalf("steps %v do not replace %s", steps, stateFile)
+	}
+	for k, step := range steps {
+		d, _ := crashSetup(t, sc)
+		n := 0
+		u := reopen(t, d, func(string) error {
+			if n++; n == k+1 {
+				return errCrash
+			}
+			return nil
+		})
+		if err := sc.op(u); !errors.Is(err, errCrash) {
+			t.Fatalf("crash at %s: operation returned %v", step, err)
+		}
+		u = d.open() // the restart
+		got := stable(u.Status())
+		switch {
+		case reflect.DeepEqual(got, old):
+			if k > renamed {
+				t.Fatalf("crash at %s, after the switch, lost the change", step)
+			}
+			if err := sc.op(u); err != nil {
+				t.Fatalf("crash at %s: repeating the operation: %v", step, err)
+			}
+		case reflect.DeepEqual(got, want):
+			if k <= renamed {
+				t.Fatalf("crash at %s, before the switch, made the change", step)
+			}
+		default:
+			t.Fatalf("crash at %s: state %+v is neither %+v nor %+v", step, got, old, want)
+		}
+		if got := stable(u.Status()); !reflect.DeepEqual(got, want) {
+			t.Fatalf("crash at %s: ended in %+v, want %+v", step, got, want)
+		}
+		checkClean(t, d.cfg.Dir, u)
+	}
+	t.Logf("%s: crashed at each of %d steps: %s", sc.name, len(steps), strings.Join(steps, ", "))
 }
 
 func crashSetup(t *testing.T, sc crashScenario) (*device, *Updater) {
@@ -179,13 +183,12 @@ func checkClean(t *testing.T, dir string, u *Updater) {
 			t.Fatalf("temporary file %s survived a restart", e.Name())
 		}
 	}
-	s := u.Status()
+	u.mu.Lock()
 	var want []string
-	for _, v := range []uint64{s.Current, s.Previous, s.Candidate} {
-		if v != 0 {
-			want = append(want, strconv.FormatUint(v, 10))
-		}
+	for _, x := range u.st.slots() {
+		want = append(want, x.dir())
 	}
+	u.mu.Unlock()
 	slices.Sort(want)
 	entries, _ = os.ReadDir(filepath.Join(dir, versionsDir))
 	var got []string

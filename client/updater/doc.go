@@ -11,25 +11,39 @@
 // model and the candidate side by side, and after Config.ShadowWindows windows the candidate is
 // promoted if Config.Health accepts the comparison (by default: every candidate score finite and
 // its mean reconstruction error at most 10% above the current model's) and rejected otherwise.
-// A rejected version is never fetched again. The model it replaced is kept, and Rollback returns
+// A rejected release is never fetched again. The model it replaced is kept, and Rollback returns
 // to it.
+//
+// A release is its version and its manifest: a staged or rejected release keeps a pointer to
+// that same manifest from being fetched again, not one to another release of its version. When a
+// new root comes, a candidate whose manifest no longer verifies under it (signed by keys a
+// rotation retired, perhaps stolen ones) is dropped before it can be promoted, so the release
+// the release team publishes under the new keys, of whatever version, is what the device takes.
+//
+// Once the manifest of the running release has expired and the store offers nothing newer, every
+// Poll returns an error wrapping release.ErrStale (and release.ErrExpired): the model keeps
+// running, but a store or a holder of the timestamp key that hides newer releases is reported
+// within a manifest's lifetime, not when the root expires.
 //
 // # State directory
 //
-//	root.json                    newest trusted root (after rotations)
-//	state.json                   current, previous and candidate versions with their artifact
-//	                             hashes; the newest version accepted; rejected versions
-//	versions/<v>/manifest.json   the verified manifest envelope, for audit
-//	versions/<v>/params.f64      parameters (little-endian float64)
-//	versions/<v>/meta.json       model metadata (architecture, feature set)
-//	versions/<v>/population.f64  the population model, for an updater that follows one
-//	                             (Config.Population; installed without a shadow comparison)
+//	root.json                        newest trusted root (after rotations)
+//	state.json                       current, previous and candidate versions with their
+//	                                 directories and artifact hashes; the newest version
+//	                                 accepted; rejected releases (version, manifest hash)
+//	versions/<v>-<n>/manifest.json   the verified manifest envelope, for audit
+//	versions/<v>-<n>/params.f64      parameters (little-endian float64)
+//	versions/<v>-<n>/meta.json       model metadata (architecture, feature set)
+//	versions/<v>-<n>/population.f64  the population model, for an updater that follows one
+//	                                 (Config.Population; installed without a shadow comparison)
 //
-// A version's files are written into a temporary directory, synced, and renamed into place;
-// only then is state.json replaced (temporary file, sync, rename, sync of the directory). That
-// rename is the single switch: a crash at any point leaves the previous state.json, which names
-// only complete versions, so the old model keeps running. Directories state.json does not name
-// are removed on the next start.
+// Each install has a directory of its own (<n> is random; a state directory written by an older
+// updater has versions/<v>), so that installing another release of the running version, after a
+// rotation, never writes over the running one's files. A version's files are written into a
+// temporary directory, synced, and renamed into place; only then is state.json replaced
+// (temporary file, sync, rename, sync of the directory). That rename is the single switch: a
+// crash at any point leaves the previous state.json, which names only complete versions, so the
+// old model keeps running. Directories state.json does not name are removed on the next start.
 //
 // The first model a device ever gets is installed directly: there is nothing to shadow it
 // against. So is the first release after a root rotation retired the key that signed the running

@@ -14,13 +14,16 @@ func FuzzDecodeState(f *testing.F) {
 	files := map[string]string{models.ArtifactParams: "aa", models.ArtifactMeta: "bb", manifestArt: "cc"}
 	for _, s := range []state{
 		{Format: stateFormat, Model: testModel},
-		{Format: stateFormat, Model: testModel, Verified: 3, Current: &slot{2, files}, Previous: &slot{1, files}, Candidate: &slot{3, files}, Rejected: []uint64{1}},
-		{Format: stateFormat, Model: testModel, Verified: 3, Current: &slot{3, files}, Candidate: &slot{2, files}},
+		{Format: stateFormat, Model: testModel, Verified: 3, Current: &slot{Version: 2, Files: files}, Previous: &slot{Version: 1, Files: files}, Candidate: &slot{Version: 3, Dir: "3-17", Files: files},
+			Rejected: []rejection{{Version: 1}, {Version: 4, ManifestSHA256: sha256Hex(nil)}}},
+		{Format: stateFormat, Model: testModel, Verified: 3, Current: &slot{Version: 3, Files: files}, Candidate: &slot{Version: 2, Files: files}},
+		{Format: stateFormat, Model: testModel, Verified: 2, Current: &slot{Version: 2, Dir: "../2-1", Files: files}},
 	} {
 		data, _ := json.MarshalIndent(s, "", "  ")
 		f.Add(data)
 	}
 	f.Add([]byte(`{"format":"vigil-updater-state-v1","model":"keystroke-ae","verified":1,"current":{"version":1,"files":{}},"previous":null,"candidate":null,"rejected":null} x`))
+	f.Add([]byte(`{"format":"vigil-updater-state-v1","model":"keystroke-ae","verified":1,"current":null,"previous":null,"candidate":null,"rejected":[2,3]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		s, err := decodeState(data, testModel)
 		if err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/vigilauth/vigil/models"
+	"github.com/vigilauth/vigil/release"
 )
 
 // Meta is a release's meta.json; the format is models.Meta, which the coordinator writes.
@@ -23,7 +24,28 @@ type Model struct {
 	// shared, do not modify. Nil for an autoencoder.
 	Population *models.Population
 
-	manifest []byte // the verified manifest envelope
+	manifest []byte             // the verified manifest envelope
+	ref      release.ReleaseRef // its version and manifest payload hash, as pointers name it
+}
+
+// setManifest records the verified manifest envelope of m.
+func (m *Model) setManifest(envelope []byte) error {
+	ref, err := manifestRef(m.Version, envelope)
+	if err != nil {
+		return err
+	}
+	m.manifest, m.ref = envelope, ref
+	return nil
+}
+
+// manifestRef names the release of version whose manifest envelope is given, as its pointer
+// does: by the SHA-256 of the manifest payload.
+func manifestRef(version uint64, envelope []byte) (release.ReleaseRef, error) {
+	env, err := release.ParseEnvelope(envelope)
+	if err != nil {
+		return release.ReleaseRef{}, err
+	}
+	return release.ReleaseRef{Version: version, ManifestSHA256: sha256Hex(env.Payload)}, nil
 }
 
 // NewScorer returns a scorer over the model's parameters.

@@ -143,7 +143,7 @@ func (u *Updater) promoteLocked(stats ShadowStats) (Event, error) {
 func (u *Updater) rejectLocked(stats ShadowStats, reason error) (Event, error) {
 	next := u.st.clone()
 	next.Candidate = nil
-	next.reject(stats.Candidate)
+	next.reject(rejection{Version: stats.Candidate, ManifestSHA256: u.candidate.ref.ManifestSHA256})
 	if err := u.commitLocked(next); err != nil {
 		return Event{}, err
 	}
@@ -161,7 +161,7 @@ func (u *Updater) Rollback() (Event, error) {
 		return Event{}, ErrNoPrevious
 	}
 	next := u.st.clone()
-	next.reject(next.Current.Version)
+	next.reject(rejection{Version: next.Current.Version, ManifestSHA256: u.current.ref.ManifestSHA256})
 	next.Current, next.Previous = next.Previous, nil
 	if err := u.commitLocked(next); err != nil {
 		return Event{}, err

@@ -13,25 +13,57 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/vigilauth/vigil/internal/atomicfile"
 	"github.com/vigilauth/vigil/models"
+	"github.com/vigilauth/vigil/release"
 )
 
 const (
-	stateFormat = "vigil-updater-state-v1"
-	stateFile   = "state.json"
-	rootFile    = "root.json"
-	versionsDir = "versions"
-	manifestArt = "manifest.json"
-	tempPrefix  = ".tmp-"
+	stateFormat = "vigil-updater-state-v2"
+	// stateFormatV1 is the format before rejections recorded manifest hashes and each install
+	// had a directory of its own; it is read, and replaced at the next change.
+	stateFormatV1 = "vigil-updater-state-v1"
+	stateFile     = "state.json"
+	rootFile      = "root.json"
+	versionsDir   = "versions"
+	manifestArt   = "manifest.json"
+	tempPrefix    = ".tmp-"
 )
 
 // slot is an installed version in state.json with the SHA-256 of each of its files, checked
 // whenever the files are loaded.
 type slot struct {
-	Version uint64            `json:"version"`
-	Files   map[string]string `json:"files"` // file name -> lowercase hex SHA-256
+	Version uint64 `json:"version"`
+	// Dir is the slot's directory in versions/, "<version>-<n>": every install gets one of its
+	// own, so that installing another release of a version the device holds (after a rotation,
+	// the release team's own release of the version number a thief's release took) never
+	// writes over the files of the one running. Empty in a v1 state: "<version>".
+	Dir   string            `json:"dir,omitempty"`
+	Files map[string]string `json:"files"` // file name -> lowercase hex SHA-256
+}
+
+// dir returns the name of x's directory in versions/.
+func (x *slot) dir() string {
+	if x.Dir == "" {
+		return strconv.FormatUint(x.Version, 10)
+	}
+	return x.Dir
+}
+
+// rejection is a release the device refused: it is not fetched again.
+type rejection struct {
+	Version uint64 `json:"version"`
+	// ManifestSHA256 is the SHA-256 of its manifest payload, as pointers name it: another release
+	// of the same version (published under new keys after a rotation) is not refused with it.
+	// Empty only in a rejection read from a v1 state, which refuses every release of Version
+	// until the next root update.
+	ManifestSHA256 string `json:"manifest_sha256,omitempty"`
+}
+
+func (r rejection) ref() release.ReleaseRef {
+	return release.ReleaseRef{Version: r.Version, ManifestSHA256: r.ManifestSHA256}
 }
 
 // state is state.json, the single record of what the device runs. Replacing it is the switch
@@ -44,7 +76,19 @@ type state struct {
 	// release the device refused or only staged, so a release signed with stolen keys at version
 	// 2^64-1 cannot lock out what follows; and a root rotation that drops the keys which signed
 	// the installed release resets it to 0 (then Verified < Current.Version until the next
-	// install). A staged candidate and rejected versions are not fetched again.
+	// install). A staged candidate and rejected releases are not fetched again: the same
+	// version and manifest, not the version alone.
+	Verified  uint64      `json:"verified"`
+	Current   *slot       `json:"current"`
+	Previous  *slot       `json:"previous"`
+	Candidate *slot       `json:"candidate"`
+	Rejected  []rejection `json:"rejected"`
+}
+
+// stateV1 is state.json as updaters wrote it before format v2.
+type stateV1 struct {
+	Format    string   `json:"format"`
+	Model     string   `json:"model"`
 	Verified  uint64   `json:"verified"`
 	Current   *slot    `json:"current"`
 	Previous  *slot    `json:"previous"`
@@ -58,8 +102,8 @@ func (s *state) clone() *state {
 	return &c
 }
 
-func (s *state) reject(v uint64) {
-	s.Rejected = append(s.Rejected, v)
+func (s *state) reject(r rejection) {
+	s.Rejected = append(s.Rejected, r)
 	if len(s.Rejected) > maxRejected {
 		s.Rejected = s.Rejected[len(s.Rejected)-maxRejected:]
 	}
@@ -86,6 +130,12 @@ func (s *state) validate(model string) error {
 	if len(s.Rejected) > maxRejected {
 		return fmt.Errorf("%d rejected versions, at most %d", len(s.Rejected), maxRejected)
 	}
+	for _, r := range s.Rejected {
+		if r.Version == 0 || r.ManifestSHA256 != "" && !validSHA256(r.ManifestSHA256) {
+			return fmt.Errorf("rejected release v%d with manifest hash %q", r.Version, r.ManifestSHA256)
+		}
+	}
+	dirs := map[string]bool{}
 	for _, x := range s.slots() {
 		if x.Version == 0 {
 			return errors.New("version 0 in a slot")
@@ -94,6 +144,14 @@ func (s *state) validate(model string) error {
 			return fmt.Errorf("version %d must list %s, %s and %s (and %s for a population model)", x.Version,
 				models.ArtifactParams, models.ArtifactMeta, manifestArt, models.ArtifactPopulation)
 		}
+		// A path element of its own version's: nothing outside versions/.
+		if x.Dir != "" && (filepath.Base(x.Dir) != x.Dir || !strings.HasPrefix(x.Dir, strconv.FormatUint(x.Version, 10)+"-")) {
+			return fmt.Errorf("version %d in directory %q", x.Version, x.Dir)
+		}
+		if dirs[x.dir()] {
+			return fmt.Errorf("two versions in directory %q", x.dir())
+		}
+		dirs[x.dir()] = true
 	}
 	if s.Current == nil && (s.Previous != nil || s.Candidate != nil) {
 		return errors.New("previous or candidate without a current model")
@@ -122,18 +180,50 @@ func decodeState(data []byte, model string) (*state, error) {
 		return nil, fmt.Errorf("%w: %s is %d bytes", ErrCorrupt, stateFile, len(data))
 	}
 	var s state
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&s); err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrCorrupt, stateFile, err)
+	var format struct {
+		Format string `json:"format"`
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, fmt.Errorf("%w: %s: trailing data", ErrCorrupt, stateFile)
+	err := json.Unmarshal(data, &format)
+	if err == nil && format.Format == stateFormatV1 {
+		var old stateV1
+		if err = decodeStrict(data, &old); err == nil {
+			s = state{Format: stateFormat, Model: old.Model, Verified: old.Verified, Current: old.Current, Previous: old.Previous, Candidate: old.Candidate}
+			for _, v := range old.Rejected {
+				s.Rejected = append(s.Rejected, rejection{Version: v})
+			}
+		}
+	} else if err == nil {
+		err = decodeStrict(data, &s)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrCorrupt, stateFile, err)
 	}
 	if err := s.validate(model); err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", ErrCorrupt, stateFile, err)
 	}
 	return &s, nil
+}
+
+// decodeStrict decodes one JSON value into v, refusing unknown fields and trailing data.
+func decodeStrict(data []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errors.New("trailing data")
+	}
+	return nil
+}
+
+// validSHA256 reports whether s is a SHA-256 in lowercase hex.
+func validSHA256(s string) bool {
+	if len(s) != 2*sha256.Size {
+		return false
+	}
+	_, err := hex.DecodeString(s)
+	return err == nil && strings.ToLower(s) == s
 }
 
 // disk does the updater's file system work. Every step that a crash could interrupt asks
@@ -150,8 +240,9 @@ func (d *disk) step(name string) error {
 	return d.crash(name)
 }
 
-func (d *disk) versionDir(v uint64) string {
-	return filepath.Join(d.dir, versionsDir, strconv.FormatUint(v, 10))
+// versionDir is the directory of slot x.
+func (d *disk) versionDir(x *slot) string {
+	return filepath.Join(d.dir, versionsDir, x.dir())
 }
 
 // writeFile writes a new file and syncs it. An injected crash leaves half of it written.
@@ -225,17 +316,18 @@ func (d *disk) loadState(model string) (*state, error) {
 	return s, nil
 }
 
-// writeVersion writes files as versions/<v>: a temporary directory, each file synced, the
-// directory synced, then renamed into place and its parent synced.
-func (d *disk) writeVersion(v uint64, files map[string][]byte) error {
+// writeVersion writes files as a new directory versions/<v>-<n> and returns its name: a
+// temporary directory, each file synced, the directory synced, then renamed into place and its
+// parent synced. It never replaces a directory: the running model's may be of the same version.
+func (d *disk) writeVersion(v uint64, files map[string][]byte) (string, error) {
 	parent := filepath.Join(d.dir, versionsDir)
 	tmp, err := os.MkdirTemp(parent, tempPrefix+strconv.FormatUint(v, 10)+"-*")
 	if err != nil {
-		return fmt.Errorf("updater: stage v%d: %w", v, err)
+		return "", fmt.Errorf("updater: stage v%d: %w", v, err)
 	}
-	fail := func(err error) error {
+	fail := func(err error) (string, error) {
 		os.RemoveAll(tmp)
-		return fmt.Errorf("updater: stage v%d: %w", v, err)
+		return "", fmt.Errorf("updater: stage v%d: %w", v, err)
 	}
 	names := make([]string, 0, len(files))
 	for name := range files {
@@ -253,10 +345,12 @@ func (d *disk) writeVersion(v uint64, files map[string][]byte) error {
 	if err := syncDir(tmp); err != nil {
 		return fail(err)
 	}
-	final := d.versionDir(v)
-	// A directory of this version not named by state.json is left over from a crash.
-	if err := os.RemoveAll(final); err != nil {
-		return fail(err)
+	// The temporary name is unique among temporary directories; without its prefix it must be
+	// unused too, as Rename would replace an empty directory.
+	name := strings.TrimPrefix(filepath.Base(tmp), tempPrefix)
+	final := filepath.Join(parent, name)
+	if _, err := os.Lstat(final); !errors.Is(err, os.ErrNotExist) {
+		return fail(fmt.Errorf("%s exists", final))
 	}
 	if err := d.step("version:rename"); err != nil {
 		return fail(err)
@@ -265,19 +359,19 @@ func (d *disk) writeVersion(v uint64, files map[string][]byte) error {
 		return fail(err)
 	}
 	if err := d.step("version:syncparent"); err != nil {
-		return err
+		return "", err
 	}
 	if err := syncDir(parent); err != nil {
-		return fmt.Errorf("updater: stage v%d: %w", v, err)
+		return "", fmt.Errorf("updater: stage v%d: %w", v, err)
 	}
-	return nil
+	return name, nil
 }
 
 // readVersion reads the files of slot x and checks them against their recorded hashes.
 func (d *disk) readVersion(x *slot) (map[string][]byte, error) {
 	files := map[string][]byte{}
 	for name, want := range x.Files {
-		path := filepath.Join(d.versionDir(x.Version), name)
+		path := filepath.Join(d.versionDir(x), name)
 		data, err := os.ReadFile(path)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
@@ -295,7 +389,7 @@ func (d *disk) readVersion(x *slot) (map[string][]byte, error) {
 func (d *disk) collect(s *state) error {
 	keep := map[string]bool{}
 	for _, x := range s.slots() {
-		keep[strconv.FormatUint(x.Version, 10)] = true
+		keep[x.dir()] = true
 	}
 	entries, err := os.ReadDir(filepath.Join(d.dir, versionsDir))
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 
@@ -67,16 +68,24 @@ func open(cfg Config, d *disk) (*Updater, error) {
 	if err != nil {
 		return nil, fmt.Errorf("updater: %w", err)
 	}
+	// The device may have stopped after it saved a new root and before it dropped the candidate
+	// that root retired.
+	if err := u.dropUntrusted(false); err != nil {
+		return nil, err
+	}
 	u.resetShadowLocked()
 	return u, nil
 }
 
 // verifierConfig is the verifier's trust state from the device's: the floor with the manifest
-// that set it (when the running version set it), and the versions not to fetch again.
+// that set it (when the running version set it), and the releases not to fetch again.
 func (u *Updater) verifierConfig(rootEnv []byte) release.VerifierConfig {
-	cfg := release.VerifierConfig{Root: rootEnv, Model: u.cfg.Model, Version: u.st.Verified, Skip: append([]uint64(nil), u.st.Rejected...)}
-	if u.st.Candidate != nil {
-		cfg.Skip = append(cfg.Skip, u.st.Candidate.Version)
+	cfg := release.VerifierConfig{Root: rootEnv, Model: u.cfg.Model, Version: u.st.Verified}
+	for _, r := range u.st.Rejected {
+		cfg.Skip = append(cfg.Skip, r.ref())
+	}
+	if u.candidate != nil {
+		cfg.Skip = append(cfg.Skip, u.candidate.ref)
 	}
 	if u.current != nil && u.current.Version == u.st.Verified {
 		cfg.Installed = u.current.manifest
@@ -96,10 +105,12 @@ func (u *Updater) loadModels() error {
 			return nil, err
 		}
 		m, err := parseModel(u.cfg.Model, x.Version, u.cfg.FeatureSet, u.cfg.Population, files)
+		if err == nil {
+			err = m.setManifest(files[manifestArt])
+		}
 		if err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
 		}
-		m.manifest = files[manifestArt]
 		return m, nil
 	}
 	var err error
@@ -163,7 +174,8 @@ func removeTemp(dir string) error {
 
 // Poll checks the store once. If a newer release verifies, it is staged as the candidate (or,
 // on a device without a model, installed) and the event says so; with nothing new the event
-// is NoChange. Verification failures are returned as errors wrapping the release package's
+// is NoChange, or, once the running release's manifest has expired, an error wrapping
+// release.ErrStale. Verification failures are returned as errors wrapping the release package's
 // sentinels, and nothing changes. A genuine release that cannot run on this device is rejected
 // for good (event Rejected).
 func (u *Updater) Poll(ctx context.Context) (Event, error) {
@@ -175,12 +187,18 @@ func (u *Updater) Poll(ctx context.Context) (Event, error) {
 	if err := u.syncFloor(); err != nil {
 		return Event{}, err
 	}
+	rootBefore := u.verifier.Root().Version
 	b, err := u.verifier.Fetch(ctx, u.cfg.Store, u.cfg.Now())
 	if rerr := u.saveRoot(); rerr != nil && err == nil {
 		err = rerr
 	}
 	if ferr := u.saveFloorReset(); ferr != nil && err == nil {
 		err = ferr
+	}
+	if u.verifier.Root().Version != rootBefore {
+		if derr := u.dropUntrusted(true); derr != nil && (err == nil || errors.Is(err, release.ErrUpToDate)) {
+			err = derr
+		}
 	}
 	u.mu.Lock()
 	u.root = u.verifier.Root().Version
@@ -211,17 +229,23 @@ func (u *Updater) Poll(ctx context.Context) (Event, error) {
 	if perr == nil && !direct && !population && m.Spec.InputDim() != running.Spec.InputDim() {
 		perr = fmt.Errorf("%w: v%d reads %d features, the running model %d", ErrIncompatible, v, m.Spec.InputDim(), running.Spec.InputDim())
 	}
+	ref, err := manifestRef(v, b.ManifestEnvelope)
+	if err != nil {
+		return Event{}, fmt.Errorf("updater: poll: %w", err)
+	}
 	var x *slot
 	if perr == nil {
-		m.manifest = b.ManifestEnvelope
+		m.manifest, m.ref = b.ManifestEnvelope, ref
 		// Written outside the lock, so that scoring is not held up by the disk: no other
-		// operation touches a version the state does not name.
+		// operation touches a directory the state does not name, and the new one is never one
+		// it names.
 		files := keep(b.Files, population)
 		files[manifestArt] = b.ManifestEnvelope
-		if err := u.disk.writeVersion(v, files); err != nil {
+		dir, err := u.disk.writeVersion(v, files)
+		if err != nil {
 			return Event{}, err
 		}
-		x = &slot{Version: v, Files: map[string]string{}}
+		x = &slot{Version: v, Dir: dir, Files: map[string]string{}}
 		for name, data := range files {
 			x.Files[name] = sha256Hex(data)
 		}
@@ -232,11 +256,11 @@ func (u *Updater) Poll(ctx context.Context) (Event, error) {
 	next := u.st.clone()
 	if perr != nil {
 		// Refused: remembered so it is not fetched again, but the floor stays where it is.
-		next.reject(v)
+		next.reject(rejection{Version: v, ManifestSHA256: ref.ManifestSHA256})
 		if err := u.commitLocked(next); err != nil {
 			return Event{}, err
 		}
-		u.verifier.Skip(v)
+		u.verifier.Skip(ref)
 		return Event{Kind: Rejected, Version: v, Reason: perr}, nil
 	}
 	ev := Event{Kind: Staged, Version: v}
@@ -266,11 +290,57 @@ func (u *Updater) Poll(ctx context.Context) (Event, error) {
 		}
 		u.current, u.previous, u.candidate = m, prev, nil
 	} else {
-		u.verifier.Skip(v)
+		u.verifier.Skip(ref)
 		u.candidate = m
 	}
 	u.resetShadowLocked()
 	return ev, nil
+}
+
+// dropUntrusted drops what the trusted root no longer vouches for. A candidate whose manifest
+// does not verify under it was signed by keys a rotation retired, perhaps stolen ones:
+// promoting it would install the thief's release, and skipping its pointer would hide a release
+// the release team publishes under the new keys. With legacy set (the root has just changed),
+// rejections read from a v1 state go too: without a manifest hash they refuse every release of
+// their version, the release team's included.
+func (u *Updater) dropUntrusted(legacy bool) error {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	next := u.st.clone()
+	var unskip []release.ReleaseRef
+	drop := u.candidate != nil
+	if drop {
+		if _, err := release.VerifyDocument(u.verifier.Root(), u.candidate.manifest); err == nil {
+			drop = false
+		}
+	}
+	if drop {
+		next.Candidate = nil
+		unskip = append(unskip, u.candidate.ref)
+	}
+	if legacy {
+		next.Rejected = slices.DeleteFunc(next.Rejected, func(r rejection) bool {
+			if r.ManifestSHA256 == "" {
+				unskip = append(unskip, r.ref())
+				return true
+			}
+			return false
+		})
+	}
+	if len(unskip) == 0 {
+		return nil
+	}
+	if err := u.commitLocked(next); err != nil {
+		return err
+	}
+	for _, r := range unskip {
+		u.verifier.Unskip(r)
+	}
+	if drop {
+		u.candidate = nil
+		u.resetShadowLocked()
+	}
+	return nil
 }
 
 // syncFloor raises the verifier's floor to a promotion made since the last poll. A promoted
@@ -311,15 +381,15 @@ func (u *Updater) commitLocked(next *state) error {
 	}
 	prev := u.st
 	u.st = next
-	// Remove the versions next no longer names. Left-over files cost only space, and the next
-	// start removes them.
-	keep := map[uint64]bool{}
+	// Remove the directories next no longer names. Left-over files cost only space, and the
+	// next start removes them.
+	keep := map[string]bool{}
 	for _, x := range next.slots() {
-		keep[x.Version] = true
+		keep[x.dir()] = true
 	}
 	for _, x := range prev.slots() {
-		if !keep[x.Version] {
-			_ = os.RemoveAll(u.disk.versionDir(x.Version))
+		if !keep[x.dir()] {
+			_ = os.RemoveAll(u.disk.versionDir(x))
 		}
 	}
 	return nil
@@ -366,7 +436,7 @@ type Status struct {
 	// Verified is the rollback floor: the newest version verified and installed; nothing older
 	// is accepted. It is below Current after a root rotation dropped the keys that signed it.
 	Verified uint64
-	// Rejected lists the most recent rejected versions.
+	// Rejected lists the versions of the most recent rejected releases.
 	Rejected []uint64
 	// ShadowWindows counts the windows the candidate has been scored on.
 	ShadowWindows int
@@ -386,7 +456,10 @@ func (u *Updater) Status() Status {
 	}
 	s := Status{
 		Model: u.cfg.Model, Current: ver(u.st.Current), Previous: ver(u.st.Previous), Candidate: ver(u.st.Candidate),
-		Verified: u.st.Verified, Rejected: append([]uint64(nil), u.st.Rejected...), RootVersion: u.root,
+		Verified: u.st.Verified, RootVersion: u.root,
+	}
+	for _, r := range u.st.Rejected {
+		s.Rejected = append(s.Rejected, r.Version)
 	}
 	if u.shadow != nil {
 		s.ShadowWindows = u.shadow.n

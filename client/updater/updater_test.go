@@ -367,7 +367,7 @@ func TestDamagedStateDirectory(t *testing.T) {
 	tr.publishModel(t, st, 2, base)
 	mustPoll(t, u, Staged, 2)
 
-	cand := filepath.Join(d.cfg.Dir, versionsDir, "2", models.ArtifactParams)
+	cand := filepath.Join(u.disk.versionDir(u.st.Candidate), models.ArtifactParams)
 	if err := os.WriteFile(cand, []byte("damaged"), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -377,7 +377,7 @@ func TestDamagedStateDirectory(t *testing.T) {
 	}
 	mustPoll(t, u, Staged, 2)
 
-	cur := filepath.Join(d.cfg.Dir, versionsDir, "1", models.ArtifactMeta)
+	cur := filepath.Join(u.disk.versionDir(u.st.Current), models.ArtifactMeta)
 	if err := os.WriteFile(cur, []byte("{}"), 0o600); err != nil {
 		t.Fatal(err)
 	}
