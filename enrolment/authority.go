@@ -144,13 +144,20 @@ func (a *Authority) register(req *vigilv1.RegisterRequest) ([]byte, error) {
 	}
 	now := a.cfg.Now()
 	// Cheapest first: the token is a lookup, the proof a signature verification.
-	if _, err := a.cfg.Tokens.Check(req.GetToken(), req.GetDeviceId(), now); err != nil {
+	authorised, err := a.cfg.Tokens.Check(req.GetToken(), req.GetDeviceId(), now)
+	if err != nil {
 		return nil, pki.StatusError(err)
 	}
 	if err := key.Verify(registrationMessage(req), req.GetProof(), RegisterContext); err != nil {
 		return nil, vigilv1.Error(codes.Unauthenticated, ReasonBadProof, "proof does not verify under signing_key: "+err.Error(), 0)
 	}
-	rec, err := release.Sign(release.NewDeviceRecord(req.GetDeviceId(), req.GetRegion(), key, now, now.Add(a.cfg.Validity)), a.cfg.Key)
+	// The record is dated when its token was issued, the moment the enrolment was authorised,
+	// not when the token is redeemed: the coordinator refuses a record issued up to the
+	// device's revocation (pki.Enroller.Enroll), and `vigil pki revoke` must cover the tokens
+	// already handed out. Dated at redemption, a token issued before the revocation and redeemed
+	// after it would bring the revoked device back. The record's lifetime still runs from now.
+	// Truncated to the second, the date can only move earlier, towards refusal.
+	rec, err := release.Sign(release.NewDeviceRecord(req.GetDeviceId(), req.GetRegion(), key, authorised, now.Add(a.cfg.Validity)), a.cfg.Key)
 	if err != nil {
 		return nil, invalid(ReasonInvalidArgument, err.Error())
 	}
@@ -160,6 +167,7 @@ func (a *Authority) register(req *vigilv1.RegisterRequest) ([]byte, error) {
 		return nil, pki.StatusError(err)
 	}
 	a.cfg.Logger.Info("device record issued", "device", req.GetDeviceId(), "region", req.GetRegion(),
-		"key", key.ID().Short(), "expires", now.Add(a.cfg.Validity).UTC().Format(time.RFC3339))
+		"key", key.ID().Short(), "authorised", authorised.UTC().Format(time.RFC3339),
+		"expires", now.Add(a.cfg.Validity).UTC().Format(time.RFC3339))
 	return rec, nil
 }

@@ -114,8 +114,9 @@ func TestRegisterIssuesRecordOnce(t *testing.T) {
 	if rec.DeviceID != "laptop-7" || rec.Region != "eu" || !rec.Key().Equal(key.Public()) {
 		t.Fatalf("record %+v does not name the device, region and key registered", rec)
 	}
-	// A year, give or take the second the record's times are truncated to.
-	if d := rec.Expires.Sub(rec.Issued); d != RecordValidity {
+	// Dated when the token was issued (just before), valid for a year from registration, give
+	// or take the second the record's times are truncated to.
+	if d := rec.Expires.Sub(rec.Issued); d < RecordValidity || d > RecordValidity+time.Second {
 		t.Fatalf("record valid for %v, want %v", d, RecordValidity)
 	}
 	// The token worked once: the same request again, or another key with it, is refused.
@@ -256,4 +257,110 @@ func TestInitDir(t *testing.T) {
 	if _, err := New(Config{Key: d.Key}); err == nil {
 		t.Fatal("an authority without a token store")
 	}
+}
+
+// TestAttackTokenOutlivesRevocation: a token for dev-x issued before `vigil pki revoke dev-x`
+// and redeemed after it must not bring dev-x back: the coordinator's Enroller refuses the
+// record. A token issued after the revocation re-enrols the device.
+func TestAttackTokenOutlivesRevocation(t *testing.T) {
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	revokedAt := t0.Add(time.Minute)
+	for _, tc := range []struct {
+		name    string
+		issued  time.Time // of the token
+		refused bool
+	}{
+		{"token issued before the revocation", t0, true},
+		{"token issued with the revocation", revokedAt, true},
+		{"token issued after the revocation", revokedAt.Add(time.Second), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			tokens, err := pki.OpenTokens(filepath.Join(dir, "tokens.json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			tok, err := tokens.Issue("dev-x", DefaultTokenTTL, tc.issued)
+			if err != nil {
+				t.Fatal(err)
+			}
+			revs, err := pki.OpenRevocations(filepath.Join(dir, "revoked.json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := revs.RevokeIdentity(pki.Device("dev-x"), revokedAt); err != nil {
+				t.Fatal(err)
+			}
+			// Whoever holds the token redeems it after the revocation.
+			redeemed := revokedAt.Add(time.Hour)
+			authKey, err := sig.GenerateKey(nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			a, err := New(Config{Key: authKey, Tokens: tokens, Now: func() time.Time { return redeemed }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			devKey, err := sig.GenerateKey(nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp, err := a.Register(context.Background(), request(t, devKey, "dev-x", tok, "eu"))
+			if err != nil {
+				t.Fatalf("the authority refused the token: %v", err)
+			}
+			rec := decodeRecord(t, authKey.Public(), resp.GetDeviceRecord(), redeemed)
+			// The coordinator's side: the record's issue time is the enrolment's authorisation.
+			ca, err := pki.NewCA("Vigil test CA", 0, t0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			enroller, err := pki.NewEnroller(pki.EnrollerConfig{CA: ca, Revocations: revs})
+			if err != nil {
+				t.Fatal(err)
+			}
+			tlsKey, err := pki.GenerateKey()
+			if err != nil {
+				t.Fatal(err)
+			}
+			csr, err := pki.CreateCSR(tlsKey, "dev-x")
+			if err != nil {
+				t.Fatal(err)
+			}
+			iss, err := enroller.Enroll("dev-x", rec.Issued, csr, redeemed.Add(time.Minute))
+			switch {
+			case tc.refused && !errors.Is(err, pki.ErrRevoked):
+				t.Fatalf("record issued %s, revoked %s: enrolment gave %v, want %v",
+					rec.Issued.Format(time.RFC3339), revokedAt.Format(time.RFC3339), err, pki.ErrRevoked)
+			case !tc.refused && err != nil:
+				t.Fatalf("a token issued after the revocation: %v", err)
+			case !tc.refused && iss.Identity != pki.Device("dev-x"):
+				t.Fatalf("certificate for %s", iss.Identity)
+			}
+		})
+	}
+}
+
+// decodeRecord verifies a device record under a root whose enrolment role is key.
+func decodeRecord(t *testing.T, key *sig.PublicKey, data []byte, now time.Time) *release.DeviceRecord {
+	t.Helper()
+	other, err := sig.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	one := func(k *sig.PublicKey) release.RoleSpec {
+		return release.RoleSpec{Keys: []*sig.PublicKey{k}, Threshold: 1}
+	}
+	root, err := release.NewRoot(1, now.Add(time.Hour), release.RootRoles{
+		Root: one(other.Public()), Release: one(other.Public()), Timestamp: one(other.Public()),
+		Trustees: one(other.Public()), Enrolment: one(key), Privacy: one(other.Public()),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := root.VerifyDeviceRecord(data, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rec
 }

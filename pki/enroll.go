@@ -52,9 +52,12 @@ type Issued struct {
 }
 
 // Enroll issues a certificate for deviceID on the request's key. The caller has checked that
-// the requester may take the name deviceID, by an authorisation granted at authorised (the
-// device record's issue time); an authorisation granted before the device was last revoked is
-// refused with ErrRevoked, so that re-enrolling a revoked device takes a new one.
+// the requester may take the name deviceID, by an authorisation granted at authorised; an
+// authorisation granted up to the device's last revocation is refused with ErrRevoked, so that
+// re-enrolling a revoked device takes a new one. In Vigil, authorised is the device record's
+// issue time, which the enrolment authority sets to when the record's token was issued, not
+// when it was redeemed: a token handed out before the revocation then authorises nothing,
+// however late it is used.
 func (e *Enroller) Enroll(deviceID string, authorised time.Time, csrDER []byte, now time.Time) (Issued, error) {
 	if err := vigilv1.ValidID("device_id", deviceID); err != nil {
 		return Issued{}, fmt.Errorf("%w: %w", ErrBadIdentity, err)

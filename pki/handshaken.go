@@ -48,15 +48,24 @@ func (handshaken) OverrideServerName(string) error { return nil }
 // headers arrive, before any of its message is read. With a limiter, every call, refused or
 // not, first spends from its remote address's budget (ResourceExhausted, RATE_LIMITED), so
 // that a flood of calls that would be refused anyway costs no more than a flood of enrolments.
-func OnlyMethods(limiter *Limiter, methods ...string) tap.ServerInHandle {
+//
+// The server also gets the connections whose certificate the Split would not authenticate (a
+// revoked one, or of a role not served). With guard, the guard of the server behind
+// Authenticated, a call of such a connection to a method not listed is refused with the
+// guard's reason (REVOKED, WRONG_ROLE, ...) rather than NO_CLIENT_CERT, so that its holder
+// learns that retrying or enrolling again with the same certificate cannot help. If the guard
+// admits the certificate after all (the revocation list could not be read at the handshake
+// and can now), the call is refused as Unavailable: a new connection will be authenticated.
+func OnlyMethods(limiter *Limiter, guard *Guard, methods ...string) tap.ServerInHandle {
 	allowed := map[string]bool{}
 	for _, m := range methods {
 		allowed[m] = true
 	}
 	return func(ctx context.Context, info *tap.Info) (context.Context, error) {
+		p, _ := peer.FromContext(ctx)
 		if limiter != nil {
 			var addr net.Addr
-			if p, ok := peer.FromContext(ctx); ok {
+			if p != nil {
 				addr = p.Addr
 			}
 			key := "addr:" + remoteHost(addr)
@@ -65,10 +74,19 @@ func OnlyMethods(limiter *Limiter, methods ...string) tap.ServerInHandle {
 					fmt.Sprintf("rate limit exceeded for %s; retry in %v", key, retry.Round(time.Millisecond)), retry)
 			}
 		}
-		if !allowed[info.FullMethodName] {
-			return nil, refuse(codes.Unauthenticated, ReasonNoClientCert,
-				fmt.Sprintf("%s needs a client certificate; enrol first", info.FullMethodName), 0)
+		if allowed[info.FullMethodName] {
+			return ctx, nil
 		}
-		return ctx, nil
+		if guard != nil && p != nil {
+			if tlsInfo, ok := p.AuthInfo.(credentials.TLSInfo); ok && len(tlsInfo.State.VerifiedChains) > 0 {
+				if _, err := guard.Authorize(ctx, info.FullMethodName); err != nil {
+					return nil, err
+				}
+				return nil, refuse(codes.Unavailable, ReasonRevocationDown,
+					"the certificate could not be checked when this connection was made; connect again", 0)
+			}
+		}
+		return nil, refuse(codes.Unauthenticated, ReasonNoClientCert,
+			fmt.Sprintf("%s needs a client certificate; enrol first", info.FullMethodName), 0)
 	}
 }

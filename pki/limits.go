@@ -62,6 +62,11 @@ const (
 	DefaultMaxUnauthenticated        = 256
 	DefaultMaxUnauthenticatedPerHost = 4
 	DefaultMaxAuthenticated          = 20_000
+	// DefaultMaxAuthenticatedPerIdentity is one identity's share of DefaultMaxAuthenticated. A
+	// device holds one connection to a server, a second while it reconnects before the server
+	// has noticed the first die (keepalive takes up to 80 s), and the coordinator one per
+	// trustee; 8 leaves room for that, while filling the class would take 2,500 identities.
+	DefaultMaxAuthenticatedPerIdentity = 8
 
 	// RevocationRecheck is how often, at most, a server looks at the revocation file for changes
 	// made by another process. Revocations made through the same Revocations value apply at once.

@@ -4,9 +4,11 @@ import (
 	"container/list"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"sync"
 	"time"
 )
@@ -37,6 +39,21 @@ type ListenerConfig struct {
 	// MaxAuthenticated bounds connections with a verified certificate; beyond it new ones are
 	// closed. Zero means DefaultMaxAuthenticated.
 	MaxAuthenticated int
+	// MaxAuthenticatedPerIdentity bounds one identity's connections with a verified
+	// certificate; beyond it the identity's oldest is closed. Without it, one certificate could
+	// hold every authenticated slot and keep the fleet out. Zero means
+	// DefaultMaxAuthenticatedPerIdentity.
+	MaxAuthenticatedPerIdentity int
+	// Roles, if set, are the roles the server behind Authenticated serves (its Guard's
+	// GuardConfig.Roles). A verified certificate of another role is handed to Unauthenticated
+	// instead, counted with the strangers: its calls would all be refused, so it must not take
+	// the room of the callers the server exists for.
+	Roles []Role
+	// Revocations, if set, is checked when a handshake completes: a revoked certificate, or any
+	// while the list cannot be read, is handed to Unauthenticated like one of another role. The
+	// Guard checks every call again, so a revocation made while a connection is open still
+	// takes effect at once.
+	Revocations *Revocations
 }
 
 func (c *ListenerConfig) validate() error {
@@ -53,12 +70,19 @@ func (c *ListenerConfig) validate() error {
 	def(&c.MaxUnauthenticated, DefaultMaxUnauthenticated)
 	def(&c.MaxUnauthenticatedPerHost, DefaultMaxUnauthenticatedPerHost)
 	def(&c.MaxAuthenticated, DefaultMaxAuthenticated)
+	def(&c.MaxAuthenticatedPerIdentity, DefaultMaxAuthenticatedPerIdentity)
 	if c.HandshakeTimeout == 0 {
 		c.HandshakeTimeout = DefaultHandshakeTimeout
 	}
 	if c.MaxHandshakes < 1 || c.MaxHandshakesPerHost < 1 || c.MaxUnauthenticated < 1 ||
-		c.MaxUnauthenticatedPerHost < 1 || c.MaxAuthenticated < 1 || c.HandshakeTimeout < 0 {
+		c.MaxUnauthenticatedPerHost < 1 || c.MaxAuthenticated < 1 || c.MaxAuthenticatedPerIdentity < 1 ||
+		c.HandshakeTimeout < 0 {
 		return fmt.Errorf("pki: listener: caps and timeout must be positive: %+v", *c)
+	}
+	for _, r := range c.Roles {
+		if !r.valid() {
+			return fmt.Errorf("pki: listener: unknown role %q", r)
+		}
 	}
 	return nil
 }
@@ -69,6 +93,11 @@ func (c *ListenerConfig) validate() error {
 // serve only enrolment, so that a stranger is refused before any large message body is read,
 // while existing deployments keep their one address. Serve both with Handshaken as their
 // credentials.
+//
+// A verified certificate is not enough to be authenticated: one that names no identity is
+// closed, and, as configured, one of a role not served or a revoked one goes to
+// Unauthenticated, where OnlyMethods tells its holder why its calls are refused. Each identity
+// has at most MaxAuthenticatedPerIdentity authenticated connections.
 type Split struct {
 	cfg    ListenerConfig
 	inner  net.Listener
@@ -79,7 +108,8 @@ type Split struct {
 
 	mu                       sync.Mutex
 	hosts                    map[string]*hostConns
-	pending, strange, authed int // totals
+	idents                   map[Identity]*list.List // authenticated connections, oldest first
+	pending, strange, authed int                     // totals
 }
 
 // hostConns are one remote address's connections without a verified certificate, oldest first.
@@ -94,7 +124,7 @@ func NewSplit(inner net.Listener, cfg ListenerConfig) (*Split, error) {
 	}
 	s := &Split{
 		cfg: cfg, inner: inner, done: make(chan struct{}),
-		hosts: map[string]*hostConns{},
+		hosts: map[string]*hostConns{}, idents: map[Identity]*list.List{},
 	}
 	s.auth = &chanListener{s: s, ch: make(chan net.Conn)}
 	s.unauth = &chanListener{s: s, ch: make(chan net.Conn)}
@@ -189,7 +219,21 @@ func (s *Split) handshake(c *trackedConn) {
 	}
 	c.tls = tc
 	verified := len(tc.ConnectionState().VerifiedChains) > 0
-	victim, ok := s.promote(c, verified)
+	var id Identity
+	if verified {
+		var err error
+		if id, err = IdentityOf(tc.ConnectionState().VerifiedChains[0][0]); err != nil {
+			// No Guard serves a certificate without an identity, and it cannot be counted
+			// against one.
+			c.Close()
+			return
+		}
+		// Checked before the connection takes an authenticated slot, not only at its calls:
+		// a revoked device (or an operator, or a trustee) holding idle connections would
+		// otherwise keep every device out while making no call to be refused.
+		verified = s.admissible(id, tc.ConnectionState().VerifiedChains[0][0]) == nil
+	}
+	victim, ok := s.promote(c, verified, id)
 	if victim != nil {
 		victim.raw.Close()
 	}
@@ -208,21 +252,47 @@ func (s *Split) handshake(c *trackedConn) {
 	}
 }
 
-// promote moves c from handshaking to its established class.
-func (s *Split) promote(c *trackedConn, verified bool) (victim *trackedConn, ok bool) {
+// admissible returns nil if the server behind Authenticated serves id and leaf is not revoked,
+// as far as the listener was told (ListenerConfig.Roles and Revocations).
+func (s *Split) admissible(id Identity, leaf *x509.Certificate) error {
+	if len(s.cfg.Roles) > 0 && !slices.Contains(s.cfg.Roles, id.Role) {
+		return fmt.Errorf("pki: listener: %s is not of a role served", id)
+	}
+	if s.cfg.Revocations != nil {
+		if err := s.cfg.Revocations.Check(id, leaf, time.Now()); err != nil {
+			return fmt.Errorf("pki: listener: %w", err)
+		}
+	}
+	return nil
+}
+
+// promote moves c from handshaking to its established class: authenticated as id if verified,
+// making room by evicting id's oldest connection when id has its share.
+func (s *Split) promote(c *trackedConn, verified bool, id Identity) (victim *trackedConn, ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if c.class != classPending {
 		return nil, false // evicted while handshaking
 	}
 	s.releaseLocked(c)
-	switch {
-	case verified && s.authed >= s.cfg.MaxAuthenticated:
-		return nil, false
-	case verified:
-		c.class = classAuthenticated
+	if verified {
+		// The identity's own oldest connection goes, not the newcomer: a device whose network
+		// changed reconnects at once rather than waiting for the server to notice that its
+		// old connections died, and only whoever holds the identity's key is affected.
+		if l := s.idents[id]; l != nil && l.Len() >= s.cfg.MaxAuthenticatedPerIdentity {
+			victim = l.Front().Value.(*trackedConn)
+			s.releaseLocked(victim)
+		} else if s.authed >= s.cfg.MaxAuthenticated {
+			return nil, false
+		}
+		l := s.idents[id]
+		if l == nil {
+			l = list.New()
+			s.idents[id] = l
+		}
+		c.class, c.ident, c.elem = classAuthenticated, id, l.PushBack(c)
 		s.authed++
-		return nil, true
+		return victim, true
 	}
 	h := s.host(c.host)
 	if h.strange.Len() >= s.cfg.MaxUnauthenticatedPerHost {
@@ -270,6 +340,12 @@ func (s *Split) releaseLocked(c *trackedConn) {
 		h.strange.Remove(c.elem)
 		s.strange--
 	case classAuthenticated:
+		if l := s.idents[c.ident]; l != nil {
+			l.Remove(c.elem)
+			if l.Len() == 0 {
+				delete(s.idents, c.ident)
+			}
+		}
 		s.authed--
 	}
 	if h != nil && h.pending.Len() == 0 && h.strange.Len() == 0 {
@@ -294,7 +370,8 @@ type trackedConn struct {
 	tls   *tls.Conn // set once the handshake completed, before the conn is handed out
 	host  string
 	class connClass     // guarded by s.mu
-	elem  *list.Element // guarded by s.mu
+	ident Identity      // of an authenticated connection; guarded by s.mu
+	elem  *list.Element // in its host's or identity's list; guarded by s.mu
 	once  sync.Once
 }
 

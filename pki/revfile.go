@@ -17,7 +17,8 @@ type revocationFile struct {
 }
 
 // RevokedIdentity says that every certificate of Identity issued up to Revoked, and every
-// enrolment token for it issued up to then, is refused.
+// enrolment token for it issued up to then, is refused (the token by Enroller.Enroll, through
+// the issue time of the device record it was redeemed for).
 type RevokedIdentity struct {
 	Identity Identity  `json:"identity"`
 	Revoked  time.Time `json:"revoked"`

@@ -92,7 +92,9 @@ func (r *Revocations) RevokedAt(id Identity, now time.Time) (time.Time, bool, er
 }
 
 // RevokeIdentity revokes every certificate and enrolment token of id issued up to now. Revoking
-// again moves the time forward.
+// again moves the time forward. A token is not touched in the token file: the enrolment
+// authority dates a device record by its token's issue time, and Enroller.Enroll refuses a
+// record dated up to the revocation, so the token can still be redeemed but enrols nothing.
 func (r *Revocations) RevokeIdentity(id Identity, now time.Time) error {
 	if err := id.Validate(); err != nil {
 		return err

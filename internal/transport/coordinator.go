@@ -51,9 +51,11 @@ const (
 type Service interface{ Register(*grpc.Server) }
 
 // CoordinatorServers serve the coordinator's API on one address, as two gRPC servers behind a
-// pki.Split: connections with a verified device certificate reach the full API with the 40 MiB
-// message limit; connections without one reach a server that serves Enroll only, reads at most
-// pki.MaxEnrolMessageBytes per message and refuses any other method before reading its body.
+// pki.Split: connections with a verified, unrevoked device certificate reach the full API with
+// the 40 MiB message limit, at most pki.DefaultMaxAuthenticatedPerIdentity (or the configured
+// share) per device; connections without one, or with a certificate refused, reach a server
+// that serves Enroll only, reads at most pki.MaxEnrolMessageBytes per message and refuses any
+// other method before reading its body.
 type CoordinatorServers struct {
 	split        *pki.Split
 	devices, new *grpc.Server
@@ -61,7 +63,8 @@ type CoordinatorServers struct {
 
 // ServeCoordinator starts serving coord on lis with cert, verifying device certificates
 // against clientCAs and revs; devices are limited to rate calls per second each. conns sets
-// the connection caps (its TLS is filled in here; zero fields take pki's defaults).
+// the connection caps (its TLS, Roles and Revocations are filled in here; zero fields take
+// pki's defaults).
 func ServeCoordinator(lis net.Listener, coord Service, cert tls.Certificate, clientCAs *x509.CertPool, revs *pki.Revocations, rate float64, conns pki.ListenerConfig, measure ...grpc.ServerOption) (*CoordinatorServers, error) {
 	devLim, err := pki.NewLimiter(pki.LimiterConfig{Rate: rate, Burst: 2 * int(rate)})
 	if err != nil {
@@ -94,6 +97,11 @@ func ServeCoordinator(lis net.Listener, coord Service, cert tls.Certificate, cli
 		return nil, err
 	}
 	conns.TLS = pki.ServerTLS(cert, clientCAs)
+	// Only certificates the devices' guard would serve take a device's connection slot: a
+	// revoked device's or another role's certificate is served with the strangers, where every
+	// call but Enroll is refused with the guard's reason (see pki.OnlyMethods).
+	conns.Roles = []pki.Role{pki.RoleDevice}
+	conns.Revocations = revs
 	split, err := pki.NewSplit(lis, conns)
 	if err != nil {
 		return nil, err
@@ -107,7 +115,7 @@ func ServeCoordinator(lis net.Listener, coord Service, cert tls.Certificate, cli
 			Time: time.Minute, Timeout: 20 * time.Second,
 		}))
 	newOpts := append(append(measure[:len(measure):len(measure)], newGuard.ServerOptions()...), grpc.Creds(pki.Handshaken()),
-		grpc.InTapHandle(pki.OnlyMethods(newLim, vigilv1.Coordinator_Enroll_FullMethodName)),
+		grpc.InTapHandle(pki.OnlyMethods(newLim, devGuard, vigilv1.Coordinator_Enroll_FullMethodName)),
 		grpc.MaxRecvMsgSize(pki.MaxEnrolMessageBytes), grpc.MaxSendMsgSize(vigilv1.MaxMessageBytes),
 		// Fixed windows: gRPC's dynamic windows would grow to megabytes, and a caller sending a
 		// large message could push that much before its call is refused.
