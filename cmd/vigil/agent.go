@@ -40,6 +40,7 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		"profile.read 40, documents.read 50, transfer 70, admin 85)")
 	heads := fs.Duration("head-interval", time.Minute, "how often to export a signed head of the audit log")
 	cores := fs.Int("cores", 1, "how many cores the agent answers on once it serves (0: the runtime's choice, every core or a container's limit); start-up refits use the runtime's choice, and a fit gets one core more while it runs. One answers an application in another process sooner and for less CPU than two (docs/agent.md, Figures)")
+	eventSkew := fs.Duration("event-skew", 30*time.Second, "how far ahead of the agent's clock an event's time may lie; further is refused (a page's script that dates events ahead would earn trust in time that has not passed)")
 	var sites listFlag
 	fs.Var(&sites, "site", "a web site `ORIGIN` (https://bank.example) whose pages may start sessions on this device themselves and get decisions signed for its server (docs/agent.md, Web sites); repeatable")
 	siemFlags := addSIEMFlags(fs)
@@ -64,7 +65,11 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return usageErr(fmt.Errorf("agent: --site: %w", err))
 		}
 	}
+	if *eventSkew <= 0 {
+		return usageErr(fmt.Errorf("agent: --event-skew %v: want a positive duration", *eventSkew))
+	}
 	cfg := agent.Config{Dir: *dir, HeadInterval: *heads, Sites: sites, Logger: slog.New(slog.NewTextHandler(stderr, nil))}
+	cfg.Guard.MaxClockSkew = *eventSkew
 	export, stopExport, siemErr := siemFlags.start(cfg.Logger)
 	if siemErr != nil {
 		return fmt.Errorf("agent: %w", siemErr)

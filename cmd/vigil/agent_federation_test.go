@@ -147,7 +147,9 @@ func TestAgentTakesPartAndInstallsReleases(t *testing.T) {
 	root := filepath.Join(orgDir, "root.json")
 	agentLines, agentErr := inProcess(t, ctx, append([]string{"agent", "--dir", agentDir, "--grpc", "127.0.0.1:0", "--http", "127.0.0.1:0",
 		"--coordinator", coordAddr, "--device-id", "laptop-1", "--root", root, "--region-store", region, "--poll", "100ms",
-		"--idle-after", "1s", "--shadow-windows", "3"}, enrolFlags(t, orgDir, enrolAddr, "laptop-1")...)...)
+		"--idle-after", "1s", "--shadow-windows", "3",
+		"--event-skew", "1h"}, // the typist's minutes of typing are sent at once
+		enrolFlags(t, orgDir, enrolAddr, "laptop-1")...)...)
 	agentLines.wait(t, "enrolled as laptop-1")
 	grpcAddr := strings.TrimSuffix(strings.Fields(agentLines.wait(t, "vigil agent: gRPC "))[0], ",")
 	secret, err := os.ReadFile(filepath.Join(agentDir, agent.SecretFile))
