@@ -166,6 +166,32 @@ func inProcess(t *testing.T, genuine, impostor []replayKey) scenario {
 	return sc
 }
 
+// startBrowser starts a headless chromium at exe, a tab of w by h pixels; it is stopped when
+// the test ends. Screenshots go to $VIGIL_SCREENSHOTS, or the test's artefact directory.
+func startBrowser(t *testing.T, exe string, w, h int) *browser {
+	t.Helper()
+	shots := os.Getenv("VIGIL_SCREENSHOTS")
+	if shots == "" {
+		shots = t.ArtifactDir()
+	}
+	if err := os.MkdirAll(shots, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	actx, cancel := chromedp.NewExecAllocator(context.Background(),
+		chromedp.ExecPath(exe), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.Flag("disable-quic", true), chromedp.NoFirstRun,
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(w, h))
+	t.Cleanup(cancel)
+	ctx, cancel2 := chromedp.NewContext(actx)
+	t.Cleanup(cancel2)
+	// The first run starts the browser and must not carry a timeout: it would stop the browser.
+	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
+		t.Fatal(err)
+	}
+	return &browser{t: t, ctx: ctx, shots: shots}
+}
+
 // browser is a chromium tab with a virtual input clock: every input event it dispatches
 // carries a timestamp from it, never earlier than the last one, so keys and clicks reach the
 // page in the order and at the spacing they were planned.

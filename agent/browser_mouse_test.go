@@ -2,7 +2,6 @@ package agent_test
 
 import (
 	"context"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -48,26 +47,8 @@ func (b *browser) pointer(ps []*vigilv1.PointerSample, in box) {
 // stays trusted.
 func TestBrowserMouseEnrolment(t *testing.T) {
 	exe := chromium(t)
-	shots := os.Getenv("VIGIL_SCREENSHOTS")
-	if shots == "" {
-		shots = t.ArtifactDir()
-	}
-	if err := os.MkdirAll(shots, 0o755); err != nil {
-		t.Fatal(err)
-	}
 	r := startAgentConfig(t, agent.Config{Dir: t.TempDir(), MouseEnrolActions: 15}, "", true)
-	actx, cancel := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(exe), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.Flag("disable-quic", true), chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1200, 900))
-	defer cancel()
-	ctx, cancel2 := chromedp.NewContext(actx)
-	defer cancel2()
-	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
-		t.Fatal(err)
-	}
-	b := &browser{t: t, ctx: ctx, shots: shots}
+	b := startBrowser(t, exe, 1200, 900)
 	st := b.signIn(r.httpURL, "mia")
 	var note box
 	b.eval(`(() => { const r = document.getElementById("note").getBoundingClientRect(); return {x: r.x, y: r.y, w: r.width, h: r.height}; })()`, &note)

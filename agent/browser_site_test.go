@@ -1,13 +1,11 @@
 package agent_test
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -125,10 +123,6 @@ func (s *siteServer) verify(r *http.Request) siteVerdict {
 // and the same page from an unlisted origin cannot start a session.
 func TestBrowserSite(t *testing.T) {
 	exe := chromium(t)
-	shots := os.Getenv("VIGIL_SCREENSHOTS")
-	if shots == "" {
-		shots = t.ArtifactDir()
-	}
 	site := &siteServer{nonces: map[string]bool{}}
 	siteHTTP := httptest.NewUnstartedServer(nil)
 	site.origin = "http://" + siteHTTP.Listener.Addr().String()
@@ -139,17 +133,7 @@ func TestBrowserSite(t *testing.T) {
 	unlisted := httptest.NewServer((&siteServer{nonces: map[string]bool{}}).handler(r.httpURL))
 	defer unlisted.Close()
 
-	actx, cancel := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(exe), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.NoFirstRun, chromedp.Flag("disable-background-networking", true),
-		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1000, 600))
-	defer cancel()
-	ctx, cancel2 := chromedp.NewContext(actx)
-	defer cancel2()
-	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
-		t.Fatal(err)
-	}
-	b := &browser{t: t, ctx: ctx, shots: shots}
+	b := startBrowser(t, exe, 1000, 600)
 
 	b.do(chromedp.Navigate(site.origin+"/"), chromedp.WaitReady(chromedp.CSS(`body[data-started]`)))
 	site.mu.Lock()

@@ -8,7 +8,6 @@ package agent_test
 // capped at a second, which only removes idle time.
 
 import (
-	"context"
 	"math"
 	"os"
 	"os/exec"
@@ -87,30 +86,11 @@ func TestBrowserSession(t *testing.T) {
 	}
 	t.Logf("genuine participant %s, impostor %s (after %d pairs tried)", gid, iid, tried)
 
-	shots := os.Getenv("VIGIL_SCREENSHOTS")
-	if shots == "" {
-		shots = t.ArtifactDir()
-	}
-	if err := os.MkdirAll(shots, 0o755); err != nil {
-		t.Fatal(err)
-	}
 	dir := t.TempDir()
 	r := startAgent(t, dir, "", true)
 	base := r.httpURL
 
-	actx, cancel := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(exe), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.Flag("disable-quic", true), chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1200, 900))
-	defer cancel()
-	ctx, cancel2 := chromedp.NewContext(actx)
-	defer cancel2()
-	// The first run starts the browser and must not carry a timeout: it would stop the browser.
-	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
-		t.Fatal(err)
-	}
-	b := &browser{t: t, ctx: ctx, shots: shots}
+	b := startBrowser(t, exe, 1200, 900)
 
 	// Session 1: sign in, enrol, keep typing.
 	b.do(chromedp.Navigate(base + "/demo/"))

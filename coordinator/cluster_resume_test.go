@@ -41,6 +41,20 @@ func resumeLeader(t *testing.T, f *encrypted, cfg coordinator.Config) coordinato
 	}
 }
 
+// leadWithFrontend runs a leader on cfg (its Cluster the tier), enrols devices and serves a
+// frontend of the tier; stop stops the leader as a crash would leave its state.
+func leadWithFrontend(t *testing.T, cfg coordinator.Config, devices []string) (f *encrypted, front vigilv1.CoordinatorClient, stop func()) {
+	t.Helper()
+	f = startEncrypted(t, cfg, true)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.coord.Run(ctx) }()
+	for _, d := range devices {
+		f.enroll(t, d)
+	}
+	return f, serveFrontend(t, f, cfg.Cluster), func() { cancel(); <-done }
+}
+
 // TestClusterLeaderResumesASealedRound: the leader seals the round's stream and dies (or
 // loses its lease while the seal is in flight) before its state says the round closed. The
 // leader that resumes the round found the stream sealed, could not publish the plan to it,
@@ -51,14 +65,7 @@ func TestClusterLeaderResumesASealedRound(t *testing.T) {
 	devices := []string{"a", "b", "c", "d"}
 	cfg := coordinator.Config{Rounds: 1, DevicesPerRound: len(devices), MinUpdates: 2, MinEnrolled: len(devices),
 		RoundTimeout: time.Minute, Cluster: tier, StateDir: t.TempDir()}
-	f := startEncrypted(t, cfg, true)
-	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- f.coord.Run(ctx) }()
-	for _, d := range devices {
-		f.enroll(t, d)
-	}
-	front := serveFrontend(t, f, tier)
+	f, front, stop := leadWithFrontend(t, cfg, devices)
 	var round uint64
 	for i, d := range devices[:3] {
 		tk := waitTask(t, f.api, d)
@@ -68,7 +75,6 @@ func TestClusterLeaderResumesASealedRound(t *testing.T) {
 		}
 	}
 	stop()
-	<-done
 	if _, err := tier.Close(context.Background(), round); err != nil { // the dead leader's seal
 		t.Fatal(err)
 	}
@@ -89,14 +95,7 @@ func TestClusterReenrolledDeviceKeepsItsUpdate(t *testing.T) {
 	state := t.TempDir()
 	cfg := coordinator.Config{Rounds: 1, DevicesPerRound: len(devices), MinUpdates: len(devices), MinEnrolled: len(devices),
 		RoundTimeout: time.Minute, Cluster: tier, StateDir: state}
-	f := startEncrypted(t, cfg, true)
-	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- f.coord.Run(ctx) }()
-	for _, d := range devices {
-		f.enroll(t, d)
-	}
-	front := serveFrontend(t, f, tier)
+	f, front, stop := leadWithFrontend(t, cfg, devices)
 	tasks := map[string]*vigilv1.Task{}
 	for _, d := range devices {
 		tasks[d] = waitTask(t, f.api, d)
@@ -118,7 +117,6 @@ func TestClusterReenrolledDeviceKeepsItsUpdate(t *testing.T) {
 	f.enroll(t, "a")                    // a's new key and record, after its update was stored
 	time.Sleep(500 * time.Millisecond)
 	stop()
-	<-done
 	go func() {
 		if _, err := front.SubmitUpdate(context.Background(), f.sealedUpdate(t, tasks["c"], "c", vector(0.3))); err != nil {
 			t.Error(err)
