@@ -271,7 +271,7 @@ func (a *Agent) guardHTTP(next http.Handler) http.Handler {
 			if r.Method == http.MethodOptions {
 				w.Header().Set("Access-Control-Allow-Methods", "POST")
 				w.Header().Set("Access-Control-Allow-Headers", "authorization, content-type")
-				if r.Header.Get("Access-Control-Request-Private-Network") == "true" && a.listedSite(o) {
+				if _, listed := a.listedSite(o); listed && r.Header.Get("Access-Control-Request-Private-Network") == "true" {
 					// A listed site's public page asking the device: Chrome's Private Network
 					// Access. Other public pages are not told the agent is here.
 					w.Header().Set("Access-Control-Allow-Private-Network", "true")

@@ -60,10 +60,11 @@ func (a *Agent) unlistedSite(id string) bool {
 	return strings.HasPrefix(id, sitePrefix) && (!ok || a.sites[origin] == nil)
 }
 
-// listedSite reports whether origin, as a browser sent it, is a listed site's.
-func (a *Agent) listedSite(origin string) bool {
+// listedSite returns the canonical form of origin, as a browser sent it, if it is a listed
+// site's.
+func (a *Agent) listedSite(origin string) (string, bool) {
 	o, err := attest.Origin(origin)
-	return err == nil && a.sites[o] != nil
+	return o, err == nil && a.sites[o] != nil
 }
 
 // siteCaller is the caller of a request without a credential: the listed site its Origin
@@ -73,8 +74,7 @@ func (a *Agent) siteCaller(r *http.Request) (caller, error) {
 	if o == "" {
 		return caller{}, errNoCredential
 	}
-	if a.listedSite(o) {
-		origin, _ := attest.Origin(o)
+	if origin, ok := a.listedSite(o); ok {
 		return caller{site: origin}, nil
 	}
 	return caller{}, apiError(codes.PermissionDenied, ReasonNotASite, "origin",
@@ -100,7 +100,9 @@ func (a *Agent) startSiteSession(site string, req *vigilv1.StartSessionRequest) 
 }
 
 // admitSiteUser refuses a user new to the device once site has MaxSiteUsers: every user is
-// kept in the agent's state, and a site's page names them as it likes.
+// kept in the agent's state, and a site's page names them as it likes. An admitted user is
+// added to the state under the same lock, so that concurrent starts cannot all count the
+// same room.
 func (a *Agent) admitSiteUser(site, user string) error {
 	prefix := siteName(site, "")
 	a.mu.Lock()
@@ -117,6 +119,7 @@ func (a *Agent) admitSiteUser(site, user string) error {
 	if n >= MaxSiteUsers {
 		return apiError(codes.ResourceExhausted, ReasonTooMany, "user", "the site has its maximum of "+strconv.Itoa(MaxSiteUsers)+" users on this device", 0)
 	}
+	a.userState(user)
 	return nil
 }
 
