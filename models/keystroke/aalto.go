@@ -43,6 +43,11 @@ const (
 
 const maxLineBytes = 1 << 20
 
+// maxTimeMs bounds a row's press and release times (about the year 2109): any two such times
+// differ by a span that still fits a time.Duration, where a larger one would wrap around and
+// put a session's keystrokes out of order.
+const maxTimeMs = 1 << 42
+
 // ReadAalto reads one participant's file of the Aalto 136M Keystrokes data set: tab-separated,
 // with header PARTICIPANT_ID TEST_SECTION_ID SENTENCE USER_INPUT KEYSTROKE_ID PRESS_TIME
 // RELEASE_TIME LETTER KEYCODE, times in milliseconds since the epoch. Rows that cannot be
@@ -157,7 +162,7 @@ func parseRow(f []string) (pid, section string, press, release int64, code int, 
 		_, e1 := strconv.ParseInt(f[j-2], 10, 64)
 		p, e2 := strconv.ParseInt(f[j-1], 10, 64)
 		r, e3 := strconv.ParseInt(f[j], 10, 64)
-		if e1 == nil && e2 == nil && e3 == nil && p > 0 && r >= 0 {
+		if e1 == nil && e2 == nil && e3 == nil && p > 0 && p <= maxTimeMs && r >= 0 && r <= maxTimeMs {
 			return pid, section, p, r, code, true
 		}
 	}
