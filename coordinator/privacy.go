@@ -102,13 +102,15 @@ type roundPrivacy struct {
 	clipNorm         float64 // C
 	minParticipants  int     // m_min
 	toleratedDevices int     // t_dev
-	samplingRate     float64 // q = K/N
-	expected         float64 // q·N, the fixed denominator
+	samplingRate     float64 // q: a device's chance of being in the round (dp.InclusionRate)
+	expected         float64 // K, the fixed denominator
 }
 
 // roundPrivacy returns the privacy of a round started now with n devices enrolled.
 func (c *Coordinator) roundPrivacy(n int) (roundPrivacy, error) {
-	q, err := dp.UserLevelSamplingRate(c.cfg.DevicesPerRound, n)
+	// A draw of fewer than m_min devices is thrown away (round.ErrTooFewDevices), so a device
+	// is in a kept draw more often than K/N: that rate is what the round is charged with.
+	q, err := dp.InclusionRate(c.cfg.DevicesPerRound, n, c.cfg.MinUpdates)
 	if err != nil {
 		return roundPrivacy{}, err
 	}
@@ -116,7 +118,7 @@ func (c *Coordinator) roundPrivacy(n int) (roundPrivacy, error) {
 	return roundPrivacy{
 		insecureNoDP: p.InsecureNoDP, noiseMultiplier: p.NoiseMultiplier, clipNorm: p.ClipNorm,
 		minParticipants: c.cfg.MinUpdates, toleratedDevices: p.ToleratedDevices,
-		samplingRate: q, expected: q * float64(n),
+		samplingRate: q, expected: float64(c.cfg.DevicesPerRound),
 	}, nil
 }
 

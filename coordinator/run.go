@@ -165,8 +165,8 @@ func (c *Coordinator) step(ctx context.Context) (done bool, err error) {
 			}
 		}
 	default:
-		err = fmt.Errorf("only %d of %d sampled devices answered by the deadline; at least %d are needed; nothing charged or released",
-			len(closed.Participants), closed.Selected, max(c.cfg.MinUpdates, info.privacy.minParticipants))
+		err = fmt.Errorf("only %d of %d sampled devices answered by the deadline; at least %d are needed; %s",
+			len(closed.Participants), closed.Selected, max(c.cfg.MinUpdates, info.privacy.minParticipants), c.chargeFailure(ctx, closed, info))
 	}
 	end := c.cfg.Now()
 	dur := end.Sub(closed.Started)
@@ -357,6 +357,28 @@ func (c *Coordinator) start(ctx context.Context, now time.Time) (done bool, err 
 	c.log.Info("round started", "round", id, "kind", kindName(kind), "base_version", c.global.Meta.Version, "selected", len(selected), "enrolled", len(ids))
 	c.emit(Event{Kind: RoundStarted, Round: id, Selected: len(selected)})
 	return false, nil
+}
+
+// chargeFailure charges a round that failed for too few answers to the privacy ledger and says
+// what was done. Whether such a round fails depends on who answered: a device that always
+// answers is in more of the rounds that succeed than q says, so charging only those would
+// undercount it. Charging every round that asked devices, at the chance of being asked,
+// counts each round a device may have been in. Rounds that fail for the trustees, the tier or
+// the operator fail whoever answered, and are not charged.
+func (c *Coordinator) chargeFailure(ctx context.Context, closed round.Closed, info openRound) string {
+	if c.ledger == nil || info.privacy.insecureNoDP {
+		return "nothing charged or released"
+	}
+	if _, err := c.ledger.ChargeRound(info.privacy.charge(closed.Round, len(closed.Participants), c.cfg.Now())); err != nil {
+		c.log.Error("the failed round could not be charged to the privacy ledger", "round", closed.Round, "err", err)
+		return fmt.Sprintf("nothing released; charging the privacy ledger failed: %v", err)
+	}
+	if c.cfg.Replicate != nil {
+		if err := c.cfg.Replicate(ctx, ReplicateState); err != nil {
+			c.log.Warn("the failed round's charge is not replicated yet", "round", closed.Round, "err", err)
+		}
+	}
+	return "charged to the privacy ledger (a round's failing depends on who answered), nothing released"
 }
 
 // release charges the round to the privacy ledger, opens the closed round's sum, applies the

@@ -31,10 +31,12 @@
 // # The mechanism: DP-FedAvg with distributed noise
 //
 //  1. Sampling. Each round the coordinator invites devices so that every
-//     enrolled device takes part independently with probability
-//     q = K/N (K expected participants per round, N enrolled devices;
-//     UserLevelSamplingRate). Rounds are never closed early on a count of
-//     answers (the coordinator refuses TargetUpdates with DP).
+//     enrolled device is drawn independently with probability K/N (K
+//     expected participants per round, N enrolled devices), drawing again
+//     when fewer than m_min are drawn; q is a device's chance of being in a
+//     kept draw (InclusionRate, at least K/N). Rounds are never closed
+//     early on a count of answers (the coordinator refuses TargetUpdates
+//     with DP).
 //  2. Clipping. Each device scales its update to L2 norm at most C
 //     (ClipL2), so replacing one user's update by zero moves the sum by at
 //     most C.
@@ -65,8 +67,16 @@
 //     it (a larger-variance Gaussian is a post-processing of a smaller
 //     one: add independent noise). Hence for the round
 //     exp((α-1)·D_α) = 1 - q + q·exp((α-1)·α/(2z²)), which is what RDP
-//     computes for KnownParticipation. Rounds compose adaptively by adding
-//     RDP; the total converts to (epsilon, delta) as below. What this does
+//     computes for KnownParticipation. A round that fails for too few
+//     answers releases nothing but is charged all the same: whether it
+//     fails depends on P, and charging only the released rounds at q would
+//     undercount a device that answers more reliably than the others (it
+//     is in more of the released rounds than q says). Each round that asks
+//     devices is one mechanism whose u is in P with probability at most q,
+//     released or not. Rounds that fail whoever answered (the trustees
+//     cannot open the sum, the operator aborts) are not charged. Rounds
+//     compose adaptively by adding RDP; the total converts to (epsilon,
+//     delta) as below. What this does
 //     not claim: amplification by hidden sampling (PoissonHidden, the
 //     Mironov-Talwar-Zhang analysis); it would need the participants and
 //     the noise variance to be secret, and neither is.

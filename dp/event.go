@@ -3,6 +3,8 @@ package dp
 import (
 	"fmt"
 	"math"
+
+	"gonum.org/v1/gonum/mathext"
 )
 
 // Event is T steps of a sampled Gaussian mechanism: in each step every user
@@ -99,6 +101,39 @@ func UserLevelSamplingRate(expectedPerRound, population int) (float64, error) {
 		return 0, paramErr("expected devices per round", expectedPerRound, fmt.Sprintf("in [1, population = %d]", population))
 	}
 	return float64(expectedPerRound) / float64(population), nil
+}
+
+// InclusionRate returns the probability that a given device is in a round's
+// sample when each of population devices is drawn independently with
+// probability q = expectedPerRound/population and a draw of fewer than
+// minSampled devices is thrown away and drawn again, as the coordinator
+// does:
+//
+//	q · P[Binomial(N-1, q) >= m_min-1] / P[Binomial(N, q) >= m_min]
+//
+// (a device is in a kept draw when it is drawn and at least m_min-1 of the
+// others are). It is at least q, and well above it when m_min is near the
+// expected count: 1.23 q for N = 1,000, K = m_min = 10. This, not q, is the
+// sampling rate a round is charged with.
+func InclusionRate(expectedPerRound, population, minSampled int) (float64, error) {
+	q, err := UserLevelSamplingRate(expectedPerRound, population)
+	if err != nil {
+		return 0, err
+	}
+	if minSampled < 0 || minSampled > population {
+		return 0, paramErr("minimum sampled per round", minSampled, fmt.Sprintf("in [0, population = %d]", population))
+	}
+	if q == 1 || minSampled <= 1 {
+		return q, nil // a draw is kept whenever the device is in it
+	}
+	// P[Binomial(n, p) >= k] = I_p(k, n-k+1), the regularised incomplete beta function,
+	// which keeps its precision far into the tail where 1 - CDF would cancel to zero.
+	atLeast := func(n, k int) float64 { return mathext.RegIncBeta(float64(k), float64(n-k+1), q) }
+	kept := atLeast(population, minSampled)
+	if !(kept > 0) {
+		return 0, fmt.Errorf("%w: a draw of %d of %d devices at rate %v almost never reaches %d", ErrInvalidParameter, expectedPerRound, population, q, minSampled)
+	}
+	return min(1, q*atLeast(population-1, minSampled-1)/kept), nil
 }
 
 func validateDelta(delta float64) error {

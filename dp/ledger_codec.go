@@ -279,8 +279,12 @@ func validateDetails(e LedgerEntry) error {
 			return fmt.Errorf("m_min %d", e.MinParticipants)
 		case e.ToleratedDevices < 0 || e.ToleratedDevices >= e.MinParticipants:
 			return fmt.Errorf("t_dev %d not in [0, m_min = %d)", e.ToleratedDevices, e.MinParticipants)
-		case e.Participants < e.MinParticipants:
-			return fmt.Errorf("%d participants, fewer than m_min %d", e.Participants, e.MinParticipants)
+		case e.Participants < 0:
+			return fmt.Errorf("%d participants", e.Participants)
+		case e.Participants < e.MinParticipants && e.ModelSHA256 != "":
+			// A round of fewer is charged when it fails (whether it fails depends on who
+			// answered), but can have released nothing.
+			return fmt.Errorf("%d participants, fewer than m_min %d, released a model", e.Participants, e.MinParticipants)
 		}
 	}
 	if e.Time != "" {

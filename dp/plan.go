@@ -9,13 +9,17 @@ import (
 // PlanConfig asks for the smallest noise multiplier that keeps a training
 // run of Rounds rounds within an (Epsilon, Delta) budget, when each round
 // samples ClientsPerRound of Population enrolled users in expectation
-// (user-level accounting with q = ClientsPerRound/Population).
+// (user-level accounting with q = ClientsPerRound/Population, or the
+// higher InclusionRate when rounds need MinParticipants).
 type PlanConfig struct {
 	Epsilon         float64 // target epsilon, > 0
 	Delta           float64 // target delta, in (0, 1)
 	Population      int     // enrolled users (devices), >= 1
 	ClientsPerRound int     // expected participants per round, in [1, Population]
 	Rounds          int     // rounds of training, >= 1
+	// MinParticipants is m_min: a draw of fewer devices is drawn again,
+	// which raises q to InclusionRate. Zero: q = ClientsPerRound/Population.
+	MinParticipants int
 	Options         Options // accounting options (zero value = defaults)
 	// Mechanism is the analysis of each round (zero value PoissonHidden;
 	// Vigil's ledgers charge KnownParticipation).
@@ -28,7 +32,7 @@ type PlanConfig struct {
 
 // PlanResult is the answer of Plan.
 type PlanResult struct {
-	SamplingRate    float64 // q = ClientsPerRound / Population
+	SamplingRate    float64 // q: InclusionRate(ClientsPerRound, Population, MinParticipants)
 	NoiseMultiplier float64 // smallest z found that meets the budget
 	Epsilon         float64 // epsilon of Rounds rounds at that z (<= target)
 	Order           float64 // optimal RDP order at that z
@@ -41,7 +45,7 @@ func (c PlanConfig) validate() (PlanConfig, error) {
 	if err := (Budget{Epsilon: c.Epsilon, Delta: c.Delta}).Validate(); err != nil {
 		return c, err
 	}
-	if _, err := UserLevelSamplingRate(c.ClientsPerRound, c.Population); err != nil {
+	if _, err := InclusionRate(c.ClientsPerRound, c.Population, c.MinParticipants); err != nil {
 		return c, err
 	}
 	if c.Rounds < 1 {
@@ -65,7 +69,8 @@ func (c PlanConfig) validate() (PlanConfig, error) {
 }
 
 // Plan finds the smallest noise multiplier z in [0.01, 10^4] such that
-// Rounds rounds at q = ClientsPerRound/Population stay within the budget.
+// Rounds rounds at q = InclusionRate(ClientsPerRound, Population,
+// MinParticipants) stay within the budget.
 //
 // Epsilon decreases as z grows, so Plan brackets the answer by doubling
 // (or halving) z from 1 and then bisects until the bracket is narrower than
@@ -77,7 +82,7 @@ func Plan(cfg PlanConfig) (PlanResult, error) {
 	if err != nil {
 		return PlanResult{}, err
 	}
-	q := float64(c.ClientsPerRound) / float64(c.Population)
+	q, _ := InclusionRate(c.ClientsPerRound, c.Population, c.MinParticipants) // validated
 	// epsAt returns +Inf for a z whose epsilon is not finite: such a z
 	// does not meet the budget.
 	epsAt := func(z float64) (eps, order float64, err error) {

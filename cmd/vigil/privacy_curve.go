@@ -24,17 +24,18 @@ import (
 func runPrivacyCurve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("privacy curve", stdout)
 	var (
-		q, delta, budget     float64
-		population, perRound int
-		rounds               int
-		zList, pngPath       string
-		acct                 accountingFlags
-		mech                 mechanismFlag
-		asJSON               bool
+		q, delta, budget                      float64
+		population, perRound, minParticipants int
+		rounds                                int
+		zList, pngPath                        string
+		acct                                  accountingFlags
+		mech                                  mechanismFlag
+		asJSON                                bool
 	)
 	fs.Float64Var(&q, "sampling-rate", 0, "sampling rate q in (0, 1] (or give --population and --clients-per-round)")
 	fs.IntVar(&population, "population", 0, "enrolled devices N")
 	fs.IntVar(&perRound, "clients-per-round", 0, "expected participants per round K")
+	fs.IntVar(&minParticipants, "min-participants", 0, "m_min with --population: rounds that sample fewer are drawn again, which raises q above K/N")
 	fs.IntVar(&rounds, "rounds", 0, fmt.Sprintf("rounds to plot (required, at most %d)", dp.MaxCurveRounds))
 	fs.Float64Var(&delta, "delta", 0, "delta in (0, 1) (required)")
 	fs.StringVar(&zList, "noise-multipliers", "0.8,1,1.2,1.5,2", "comma-separated noise multipliers, one curve each")
@@ -51,14 +52,14 @@ func runPrivacyCurve(ctx context.Context, args []string, stdout, stderr io.Write
 		return err
 	}
 	switch {
-	case set["sampling-rate"] && (set["population"] || set["clients-per-round"]):
-		return errors.New("--sampling-rate conflicts with --population/--clients-per-round: give one or the other")
+	case set["sampling-rate"] && (set["population"] || set["clients-per-round"] || set["min-participants"]):
+		return errors.New("--sampling-rate conflicts with --population/--clients-per-round/--min-participants: give one or the other")
 	case set["population"] || set["clients-per-round"]:
 		if err := requireFlags(set, "population", "clients-per-round"); err != nil {
 			return err
 		}
 		var err error
-		if q, err = dp.UserLevelSamplingRate(perRound, population); err != nil {
+		if q, err = dp.InclusionRate(perRound, population, minParticipants); err != nil {
 			return blameFlag(err, planFlagNames())
 		}
 	case !set["sampling-rate"]:

@@ -16,6 +16,7 @@ func planFlagNames() map[string]string {
 		"delta":                      "delta",
 		"enrolled population":        "population",
 		"expected devices per round": "clients-per-round",
+		"minimum sampled per round":  "min-participants",
 		"rounds":                     "rounds",
 		"plan tolerance":             "tolerance",
 		"sampling rate q":            "sampling-rate",
@@ -38,6 +39,7 @@ func runPrivacyPlan(_ context.Context, args []string, stdout, stderr io.Writer) 
 	fs.IntVar(&cfg.Population, "population", 0, "enrolled devices (users) N (required)")
 	fs.IntVar(&cfg.ClientsPerRound, "clients-per-round", 0, "expected participants per round K <= N (required)")
 	fs.IntVar(&cfg.Rounds, "rounds", 0, "rounds of training R (required)")
+	fs.IntVar(&cfg.MinParticipants, "min-participants", 0, "m_min: rounds that sample fewer are drawn again, which raises q above K/N (0: q = K/N)")
 	fs.Float64Var(&cfg.Tolerance, "tolerance", 1e-6, "relative precision of the search for z")
 	acct.register(fs)
 	mech.register(fs)
@@ -71,7 +73,12 @@ func runPrivacyPlan(_ context.Context, args []string, stdout, stderr io.Writer) 
 	fmt.Fprintf(stdout, "smallest noise multiplier: z = %.6g\n", res.NoiseMultiplier)
 	fmt.Fprintf(stdout, "  gives epsilon = %.8g <= %g at delta = %g after %d rounds (optimal RDP order %v)\n",
 		res.Epsilon, cfg.Epsilon, cfg.Delta, cfg.Rounds, res.Order)
-	fmt.Fprintf(stdout, "  sampling rate q = %d/%d = %g (user-level: one device per user)\n", cfg.ClientsPerRound, cfg.Population, res.SamplingRate)
+	if cfg.MinParticipants > 1 {
+		fmt.Fprintf(stdout, "  sampling rate q = %g: a device's chance of being in a round that samples %d of %d in expectation and is drawn again below m_min = %d (%.4g x K/N; user-level: one device per user)\n",
+			res.SamplingRate, cfg.ClientsPerRound, cfg.Population, cfg.MinParticipants, res.SamplingRate*float64(cfg.Population)/float64(cfg.ClientsPerRound))
+	} else {
+		fmt.Fprintf(stdout, "  sampling rate q = %d/%d = %g (user-level: one device per user)\n", cfg.ClientsPerRound, cfg.Population, res.SamplingRate)
+	}
 	fmt.Fprintf(stdout, "  search: bisection on z, stops at a relative width of %g; z is at most that far above the true minimum\n", cfg.Tolerance)
 	if res.AtLowerLimit {
 		fmt.Fprintf(stdout, "  note: even z = %g meets the budget; the search goes no lower\n", res.NoiseMultiplier)

@@ -3,12 +3,15 @@ package round
 import (
 	"bytes"
 	"errors"
+	"fmt"
+	"math"
 	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/vigilauth/vigil/aggregation"
+	"github.com/vigilauth/vigil/dp"
 	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
 )
 
@@ -162,4 +165,43 @@ func TestConfigValidation(t *testing.T) {
 			t.Errorf("New(%+v) accepted", c)
 		}
 	}
+}
+
+// TestKeptDrawsIncludeADeviceAtInclusionRate draws rounds as the engine does, throwing away
+// those with too few devices, and checks that among the kept ones a device is in the sample
+// as often as dp.InclusionRate says (which the ledger charges), not q = K/N.
+func TestKeptDrawsIncludeADeviceAtInclusionRate(t *testing.T) {
+	const n, k, m, draws = 1000, 10, 10, 3000
+	devices := make([]string, n)
+	for i := range devices {
+		devices[i] = fmt.Sprintf("d%04d", i)
+	}
+	rnd := newSeeded(7)
+	var kept, included int
+	for range draws {
+		e, err := New(Config{ExpectedParticipants: k, Quorum: aggregation.Quorum{Min: m}, Timeout: time.Minute}, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, selected, err := e.Start(t0, 0, devices, aggregation.NewPlainAccumulator(1), rnd)
+		if errors.Is(err, ErrTooFewDevices) {
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		kept++
+		included += len(selected) // every device alike: the mean share of devices in a kept draw
+	}
+	rate := float64(included) / float64(kept*n)
+	want, err := dp.InclusionRate(k, n, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The kept draws' sizes have a standard deviation of about 2.5, so the mean over some 1,600
+	// of them is known to about 0.06 devices, 0.6% of the rate; 3% is five of those.
+	if math.Abs(rate/want-1) > 0.03 {
+		t.Errorf("a device was in %.5f of %d kept draws; dp.InclusionRate = %.5f (q = %.5f)", rate, kept, want, float64(k)/n)
+	}
+	t.Logf("kept %d of %d draws; inclusion %.5f = %.3f q; dp.InclusionRate %.5f", kept, draws, rate, rate*n/k, want)
 }
