@@ -3,9 +3,14 @@ package client
 import (
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/vigilauth/vigil/internal/atomicfile"
 	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
 	"github.com/vigilauth/vigil/release"
 )
@@ -23,6 +28,35 @@ type PolicyGuard struct {
 
 	mu     sync.Mutex
 	newest *release.PrivacyPolicy
+	floor  uint64 // the newest version accepted, this run or, with floorPath, an earlier one
+	// floorPath, if set, is the file recording floor across restarts (PersistTo).
+	floorPath string
+}
+
+// PolicyFloorFile is the file in a device's directory that records the newest privacy policy
+// version it has accepted.
+const PolicyFloorFile = "privacy-policy.version"
+
+// PersistTo makes the guard's floor survive restarts: it reads the newest policy version
+// recorded in path (none if the file is missing) and records there, durably, each newer
+// version it accepts before accepting it. Without it a restarted device took an older, laxer
+// policy again until that one expired.
+func (g *PolicyGuard) PersistTo(path string) error {
+	data, err := os.ReadFile(path)
+	var v uint64
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		return fmt.Errorf("client: privacy policy floor: %w", err)
+	default:
+		if v, err = strconv.ParseUint(strings.TrimSpace(string(data)), 10, 64); err != nil || len(data) > 32 {
+			return fmt.Errorf("client: privacy policy floor %s: not a version number: %q", path, data)
+		}
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.floor, g.floorPath = max(g.floor, v), path
+	return nil
 }
 
 // NewPolicyGuard returns a guard that verifies policies under root, the device's pinned root
@@ -50,8 +84,8 @@ func (g *PolicyGuard) Check(t *vigilv1.Task) error {
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.newest != nil && p.Version < g.newest.Version {
-		return fmt.Errorf("%w: the task carries privacy policy v%d, this device has seen v%d", release.ErrPolicy, p.Version, g.newest.Version)
+	if p.Version < g.floor {
+		return fmt.Errorf("%w: the task carries privacy policy v%d, this device has seen v%d", release.ErrPolicy, p.Version, g.floor)
 	}
 	pc := t.GetPrivacy()
 	if err := p.Check(release.Task{
@@ -60,7 +94,12 @@ func (g *PolicyGuard) Check(t *vigilv1.Task) error {
 	}); err != nil {
 		return err
 	}
-	g.newest = p
+	if p.Version > g.floor && g.floorPath != "" {
+		if err := atomicfile.Write(g.floorPath, []byte(strconv.FormatUint(p.Version, 10)+"\n"), 0o600); err != nil {
+			return fmt.Errorf("client: recording privacy policy v%d: %w", p.Version, err)
+		}
+	}
+	g.newest, g.floor = p, max(g.floor, p.Version)
 	return nil
 }
 

@@ -3,6 +3,8 @@ package client
 import (
 	"crypto/rand"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -115,6 +117,43 @@ func TestAttackPolicyRollback(t *testing.T) {
 	}
 	if got := g.Policy().Version; got != 2 {
 		t.Fatalf("guard holds policy v%d, want v2", got)
+	}
+}
+
+// TestAttackPolicyRollbackAfterRestart: the rollback of TestAttackPolicyRollback, tried once
+// the device has restarted. The floor is recorded in the device's directory, so the restarted
+// guard still refuses v1; a corrupt record refuses to start rather than forget the floor.
+func TestAttackPolicyRollbackAfterRestart(t *testing.T) {
+	f := newPolicyFixture(t)
+	v1 := f.sign(t, f.valid, f.keys.Privacy)
+	stricter := *f.valid
+	stricter.Version, stricter.MinNoiseMultiplier = 2, 1.2
+	v2 := f.sign(t, &stricter, f.keys.Privacy)
+	path := filepath.Join(t.TempDir(), PolicyFloorFile)
+	started := func() *PolicyGuard {
+		g := f.guard(t)
+		if err := g.PersistTo(path); err != nil {
+			t.Fatal(err)
+		}
+		return g
+	}
+	if err := started().Check(task(v2, 1.2, 1, 25, 2)); err != nil {
+		t.Fatal(err)
+	}
+	err := started().Check(task(v1, 0.9, 1, 25, 2))
+	if !errors.Is(err, release.ErrPolicy) || !strings.Contains(err.Error(), "has seen v2") {
+		t.Fatalf("rollback to policy v1 after a restart: %v", err)
+	}
+	if err := started().Check(task(v2, 1.2, 1, 25, 2)); err != nil {
+		t.Fatalf("the same policy after a restart: %v", err)
+	}
+	for _, bad := range []string{"", "two\n", "-1", "18446744073709551616"} {
+		if err := os.WriteFile(path, []byte(bad), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.guard(t).PersistTo(path); err == nil || !strings.Contains(err.Error(), path) {
+			t.Errorf("floor file %q: PersistTo = %v, want an error naming the file", bad, err)
+		}
 	}
 }
 

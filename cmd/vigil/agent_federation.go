@@ -234,6 +234,10 @@ func (a *agentFederation) start(ctx context.Context, ag *agent.Agent, rel agentR
 		conn.Close()
 		return nil, fmt.Errorf("agent: --root: %w", err)
 	}
+	if err := policy.PersistTo(filepath.Join(a.f.dir, client.PolicyFloorFile)); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("agent: --dir: %w", err)
+	}
 	ledger, err := sim.DeviceLedger(a.f.dir, a.f.id, a.f.epsilon, a.f.delta)
 	if err != nil {
 		conn.Close()

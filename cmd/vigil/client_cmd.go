@@ -124,6 +124,9 @@ func runClient(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		if cfg.Policy, err = client.NewPolicyGuard(trusted, nil); err != nil {
 			return fmt.Errorf("client: --root: %w", err)
 		}
+		if err := cfg.Policy.PersistTo(filepath.Join(f.dir, client.PolicyFloorFile)); err != nil {
+			return fmt.Errorf("client: --dir: %w", err)
+		}
 	}
 	agent, err := client.New(cfg)
 	if err != nil {
