@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"slices"
 	"time"
 
@@ -171,18 +172,31 @@ func (g *Guard) limit(key string, now time.Time) error {
 	return nil
 }
 
+// remoteHost is the key per-address limits count a peer under: its IPv4 address, or the /64
+// network of an IPv6 one. An IPv6 subscriber is usually given a whole /64, and would otherwise
+// take a fresh address, and a fresh allowance, for every connection.
 func remoteHost(a net.Addr) string {
 	if a == nil {
 		return "unknown"
 	}
+	var addr netip.Addr
 	if tcp, ok := a.(*net.TCPAddr); ok {
-		return tcp.IP.String()
+		addr, _ = netip.AddrFromSlice(tcp.IP)
+	} else if h, _, err := net.SplitHostPort(a.String()); err == nil {
+		if addr, err = netip.ParseAddr(h); err != nil {
+			return h
+		}
+	} else {
+		return a.String()
 	}
-	s := a.String()
-	if h, _, err := net.SplitHostPort(s); err == nil {
-		return h
+	if addr = addr.Unmap(); addr.Is6() {
+		p, _ := addr.WithZone("").Prefix(64)
+		return p.String()
 	}
-	return s
+	if !addr.IsValid() {
+		return "unknown"
+	}
+	return addr.String()
 }
 
 type identityKey struct{}

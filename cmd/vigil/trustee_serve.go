@@ -54,7 +54,7 @@ func runTrusteeServe(ctx context.Context, args []string, stdout, stderr io.Write
 		return fmt.Errorf("trustee serve: --dir: %w", err)
 	}
 	defer unlock()
-	transport, tlsConfig, err := trusteeServerOptions(*listen, *pkiDir)
+	serverOpts, tlsConfig, revs, err := trusteeServerOptions(*listen, *pkiDir)
 	if err != nil {
 		return err
 	}
@@ -101,14 +101,14 @@ func runTrusteeServe(ctx context.Context, args []string, stdout, stderr io.Write
 		return fmt.Errorf("trustee serve: --listen: %w", err)
 	}
 	if tlsConfig != nil {
-		// The handshake is done by the split listener, which bounds the connections still in
-		// theirs, so that strangers holding connections open cannot keep the coordinator out.
-		split, err := pki.NewSplit(lis, pki.ListenerConfig{TLS: tlsConfig})
-		if err != nil {
-			lis.Close()
+		// The handshake is done by a split listener, which bounds the connections still in
+		// theirs and admits only the coordinator's, so that strangers, or devices with their
+		// certificates, holding connections open cannot keep the coordinator out.
+		tcp := lis
+		if lis, err = transport.TrusteeListener(tcp, tlsConfig, revs, pki.ListenerConfig{}); err != nil {
+			tcp.Close()
 			return fmt.Errorf("trustee serve: %w", err)
 		}
-		lis = split.Authenticated()
 	}
 	reg := newRoleRegistry()
 	rpcm, err := rpcmetrics.New(reg, "server")
@@ -125,7 +125,7 @@ func runTrusteeServe(ctx context.Context, args []string, stdout, stderr io.Write
 		defer stop()
 		fmt.Fprintf(stdout, "metrics on http://%s/metrics\nhealth on http://%s/healthz and /readyz\n", addr, addr)
 	}
-	gs := grpc.NewServer(append(append(rpcm.ServerOptions(), trustee.ServerOptions()...), transport...)...)
+	gs := grpc.NewServer(append(append(rpcm.ServerOptions(), trustee.ServerOptions()...), serverOpts...)...)
 	vigilv1.RegisterTrusteeServer(gs, srv)
 	served := make(chan error, 1)
 	go func() { served <- gs.Serve(lis) }()
@@ -161,31 +161,31 @@ func trusteeSigningKey(dir string) (*sig.PrivateKey, error) {
 // guard, which admits only the coordinator's certificate and checks the trustee's revocation
 // list. It returns the TLS configuration for a pki.Split, whose connections the options expect.
 // Without pkiDir the trustee serves in the clear, which is allowed only on a loopback address.
-func trusteeServerOptions(listen, pkiDir string) ([]grpc.ServerOption, *tls.Config, error) {
+func trusteeServerOptions(listen, pkiDir string) ([]grpc.ServerOption, *tls.Config, *pki.Revocations, error) {
 	if pkiDir == "" {
 		host, _, err := net.SplitHostPort(listen)
 		if err != nil {
-			return nil, nil, fmt.Errorf("trustee serve: --listen %q: %w", listen, err)
+			return nil, nil, nil, fmt.Errorf("trustee serve: --listen %q: %w", listen, err)
 		}
 		if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-			return nil, nil, fmt.Errorf("trustee serve: --listen %s is not a loopback address: pass --pki-dir so that only the coordinator can ask for decryptions", listen)
+			return nil, nil, nil, fmt.Errorf("trustee serve: --listen %s is not a loopback address: pass --pki-dir so that only the coordinator can ask for decryptions", listen)
 		}
-		return nil, nil, nil
+		return nil, nil, nil, nil
 	}
 	creds, err := pki.LoadCredentials(pkiDir)
 	if err != nil {
-		return nil, nil, fmt.Errorf("trustee serve: --pki-dir: %w", err)
+		return nil, nil, nil, fmt.Errorf("trustee serve: --pki-dir: %w", err)
 	}
 	if _, err := creds.Verify(time.Now()); err != nil {
-		return nil, nil, fmt.Errorf("trustee serve: --pki-dir %s: %w", pkiDir, err)
+		return nil, nil, nil, fmt.Errorf("trustee serve: --pki-dir %s: %w", pkiDir, err)
 	}
 	revs, err := pki.OpenRevocations(filepath.Join(pkiDir, pki.RevocationsFile))
 	if err != nil {
-		return nil, nil, fmt.Errorf("trustee serve: --pki-dir: %w", err)
+		return nil, nil, nil, fmt.Errorf("trustee serve: --pki-dir: %w", err)
 	}
 	opts, err := transport.Trustee(revs)
 	if err != nil {
-		return nil, nil, fmt.Errorf("trustee serve: %w", err)
+		return nil, nil, nil, fmt.Errorf("trustee serve: %w", err)
 	}
-	return append(opts, grpc.Creds(pki.Handshaken())), pki.ServerMutualTLS(creds.TLSCertificate(), creds.RootPool()), nil
+	return append(opts, grpc.Creds(pki.Handshaken())), pki.ServerMutualTLS(creds.TLSCertificate(), creds.RootPool()), revs, nil
 }

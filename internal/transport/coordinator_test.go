@@ -41,8 +41,24 @@ type org struct {
 
 func newOrg(t *testing.T, conns pki.ListenerConfig) *org {
 	t.Helper()
-	now := time.Now()
-	ca, err := pki.NewCA("Vigil test CA", 0, now)
+	o := newPKI(t)
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := transport.ServeCoordinator(lis, &taskService{}, o.issue(t, pki.Coordinator("coord"), "127.0.0.1"), o.ca.Pool(), o.revs, 50, conns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Stop(time.Second) })
+	o.addr = lis.Addr().String()
+	return o
+}
+
+// newPKI is an org's CA and revocation list, with no server.
+func newPKI(t *testing.T) *org {
+	t.Helper()
+	ca, err := pki.NewCA("Vigil test CA", 0, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,18 +66,7 @@ func newOrg(t *testing.T, conns pki.ListenerConfig) *org {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := &org{ca: ca, revs: revs}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := transport.ServeCoordinator(lis, &taskService{}, o.issue(t, pki.Coordinator("coord"), "127.0.0.1"), ca.Pool(), revs, 50, conns)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Stop(time.Second) })
-	o.addr = lis.Addr().String()
-	return o
+	return &org{ca: ca, revs: revs}
 }
 
 func (o *org) issue(t *testing.T, id pki.Identity, hosts ...string) tls.Certificate {

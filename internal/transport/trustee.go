@@ -1,6 +1,8 @@
 package transport
 
 import (
+	"crypto/tls"
+	"net"
 	"time"
 
 	"google.golang.org/grpc"
@@ -27,4 +29,28 @@ func Trustee(revs *pki.Revocations) ([]grpc.ServerOption, error) {
 	return append(append(limits.ServerOptions(), g.ServerOptions()...), grpc.MaxConcurrentStreams(64),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: keepaliveMin, PermitWithoutStream: true}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: time.Hour, Time: time.Minute, Timeout: 20 * time.Second})), nil
+}
+
+// TrusteeListener returns the connections over lis a trustee serves: a completed mutual-TLS
+// handshake (tlsConfig) with a certificate of the coordinator's role that revs does not revoke.
+// Every other connection is closed once its handshake completes. Without the role and
+// revocation check at the handshake, any certificate of the organisation's CA (every device
+// has one) could hold the trustee's connection slots idle and keep the coordinator out, since
+// the guard only refuses calls. conns sets the caps; its TLS, Roles and Revocations are set here.
+func TrusteeListener(lis net.Listener, tlsConfig *tls.Config, revs *pki.Revocations, conns pki.ListenerConfig) (net.Listener, error) {
+	conns.TLS, conns.Roles, conns.Revocations = tlsConfig, []pki.Role{pki.RoleCoordinator}, revs
+	split, err := pki.NewSplit(lis, conns)
+	if err != nil {
+		return nil, err
+	}
+	go func() {
+		for {
+			c, err := split.Unauthenticated().Accept()
+			if err != nil {
+				return // the split is closed
+			}
+			c.Close()
+		}
+	}()
+	return split.Authenticated(), nil
 }
