@@ -49,14 +49,17 @@ type Coordinator struct {
 	failures          int       // failed rounds or trustee checks in a row
 	paused            bool
 	waitingForDevices bool
-	abort             string // non-empty: the operator aborted the open round, with this reason
-	closing           bool   // the open round's sum is being opened
-	lastSeen          map[string]time.Time
-	installed         map[string]map[string]uint64 // device -> model -> version it runs (installed.go)
-	removed           map[string]removal
-	trustees          []trustee.Health // the last trustee check
-	lastRound         roundSummary     // the last round that ended
-	recentRounds      []roundSummary   // the rounds that ended, newest first (stages.go)
+	// revocationsUnreadable: the revocation list could not be read at the last step (logged once).
+	revocationsUnreadable bool
+	abort                 string // non-empty: the open round is aborted, with this reason
+	abortedByOperator     bool   // by the operator (charged), not because the tier could not take it
+	closing               bool   // the open round's sum is being opened
+	lastSeen              map[string]time.Time
+	installed             map[string]map[string]uint64 // device -> model -> version it runs (installed.go)
+	removed               map[string]removal
+	trustees              []trustee.Health // the last trustee check
+	lastRound             roundSummary     // the last round that ended
+	recentRounds          []roundSummary   // the rounds that ended, newest first (stages.go)
 
 	// retained are old model versions object lock kept, with when to try again (retention.go).
 	retained map[uint64]time.Time

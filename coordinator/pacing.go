@@ -122,8 +122,9 @@ func (c *Coordinator) Resume() error {
 // ErrNoOpenRound is returned by Abort when no round is collecting updates.
 var ErrNoOpenRound = errors.New("coordinator: no round is open")
 
-// Abort fails the open round without charging it or opening its sum; devices' updates to it
-// are discarded. It returns the round's number. A round already closing (its sum being
+// Abort fails the open round without opening its sum; devices' updates to it are discarded.
+// The round is charged to the privacy ledger like one that failed for too few answers: the
+// operator can see who answered before aborting. It returns the round's number. A round already closing (its sum being
 // opened) cannot be aborted.
 func (c *Coordinator) Abort(reason string) (uint64, error) {
 	c.mu.Lock()
@@ -135,7 +136,7 @@ func (c *Coordinator) Abort(reason string) (uint64, error) {
 	if reason == "" {
 		reason = "aborted by the operator"
 	}
-	c.abort = reason
+	c.abort, c.abortedByOperator = reason, true
 	c.notify()
 	return cur, nil
 }

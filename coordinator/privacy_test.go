@@ -17,8 +17,8 @@ import (
 )
 
 // TestPrivateRoundsStopAtBudget runs DP rounds until the model's budget stops them and checks
-// the ledger against the accountant: each completed round charged exactly once with q = K/N,
-// participation known.
+// the ledger against the accountant: each completed round charged exactly once with q, a
+// device's chance of being in a kept draw, participation known.
 func TestPrivateRoundsStopAtBudget(t *testing.T) {
 	const devices = 4
 	ledgerPath := filepath.Join(t.TempDir(), "model.ledger")
@@ -64,7 +64,10 @@ func TestPrivateRoundsStopAtBudget(t *testing.T) {
 	if len(l.Entries) != rounds {
 		t.Fatalf("ledger has %d entries for %d rounds", len(l.Entries), rounds)
 	}
-	q := 2.0 / devices
+	q, err := dp.InclusionRate(2, devices, 1) // 0.533: a draw of nobody is drawn again
+	if err != nil {
+		t.Fatal(err)
+	}
 	want, _, err := dp.Epsilon([]dp.Event{{SamplingRate: q, NoiseMultiplier: 1, Steps: rounds, Mechanism: dp.KnownParticipation}}, 1e-5, dp.Options{})
 	if err != nil {
 		t.Fatal(err)

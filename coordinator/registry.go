@@ -12,7 +12,7 @@ import (
 // Revocations is what the coordinator needs of the deployment's revocation list: whether, and
 // since when, a device is revoked, and revoking one it removes. *pki.Revocations implements it.
 type Revocations interface {
-	RevokedAt(id pki.Identity, now time.Time) (time.Time, bool, error)
+	Identities(now time.Time) ([]pki.RevokedIdentity, error)
 	RevokeIdentity(id pki.Identity, now time.Time) error
 }
 
@@ -29,25 +29,37 @@ type removal struct {
 
 // pruneRevokedLocked removes every enrolled device whose identity was revoked at or after the
 // device record (or, without one, the enrolment) it is registered with, so that it is neither
-// counted in N nor sampled. A device that registered again after its revocation keeps its place.
-// c.mu must be held. A revocation list that cannot be read removes nobody: the gRPC guard
-// refuses every call meanwhile, so such a round fails instead of running on a wrong N.
+// counted in N nor sampled, and, with the tier, so that frontends refuse its updates: a
+// frontend on another machine checks certificates against its own copy of the revocation list,
+// which `vigil pki revoke` here does not reach, but it checks every update against the
+// registry in the tier. A device that registered again after its revocation keeps its place.
+// It runs at every step, and costs one look per revoked identity. c.mu must be held. A
+// revocation list that cannot be read removes nobody: the gRPC guard refuses every call
+// meanwhile, so such a round fails instead of running on a wrong N.
 func (c *Coordinator) pruneRevokedLocked(now time.Time) {
 	if c.cfg.Revocations == nil {
 		return
 	}
-	for id, d := range c.devices {
-		at, revoked, err := c.cfg.Revocations.RevokedAt(pki.Device(id), now)
-		if err != nil {
+	revoked, err := c.cfg.Revocations.Identities(now)
+	if err != nil {
+		if !c.revocationsUnreadable {
 			c.log.Warn("revocation list unreadable; revoked devices may still be sampled", "err", err)
-			return
+		}
+		c.revocationsUnreadable = true
+		return
+	}
+	c.revocationsUnreadable = false
+	for _, r := range revoked {
+		d, ok := c.devices[r.Identity.ID]
+		if r.Identity.Role != pki.RoleDevice || !ok {
+			continue
 		}
 		since := d.issued
 		if since.IsZero() {
 			since = d.enrolled
 		}
-		if revoked && !at.Before(since) {
-			c.removeLocked(id, now, "revoked at "+at.UTC().Format(time.RFC3339))
+		if !r.Revoked.Before(since) {
+			c.removeLocked(r.Identity.ID, now, "revoked at "+r.Revoked.UTC().Format(time.RFC3339))
 		}
 	}
 }

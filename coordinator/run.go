@@ -98,8 +98,9 @@ func (c *Coordinator) step(ctx context.Context) (done bool, err error) {
 		c.mu.Unlock()
 		return c.start(ctx, now)
 	}
+	c.pruneRevokedLocked(now) // also while a round runs: frontends elsewhere learn of it from the tier
 	outcome, _ := c.engine.Decide(now)
-	aborted := c.abort
+	aborted, byOperator := c.abort, c.abortedByOperator
 	if aborted != "" {
 		outcome = aggregation.Fail
 	}
@@ -146,6 +147,12 @@ func (c *Coordinator) step(ctx context.Context) (done bool, err error) {
 	c.dirty = true
 	c.closing = true
 	c.mu.Unlock()
+	failure := "nothing charged or released"
+	if aborted == "" && outcome != aggregation.Close || byOperator {
+		// Charged before the commit that records the round closed, which copies the ledger
+		// with it: a successor either finds both or decides the round again.
+		failure = c.chargeFailure(closed, info)
+	}
 	// The frozen participant set is on disk before anyone is asked to open the sum.
 	if err := c.commit(ctx); err != nil {
 		return false, err
@@ -155,7 +162,7 @@ func (c *Coordinator) step(ctx context.Context) (done bool, err error) {
 	stages := []stage{{StageCollecting, now.Sub(closed.Started)}}
 	switch {
 	case aborted != "":
-		err = fmt.Errorf("%s; nothing charged or released", aborted)
+		err = fmt.Errorf("%s; %s", aborted, failure)
 	case outcome == aggregation.Close:
 		next, err = c.timedRelease(ctx, closed, info, &stages)
 		if err == nil && c.cfg.Replicate != nil {
@@ -166,7 +173,7 @@ func (c *Coordinator) step(ctx context.Context) (done bool, err error) {
 		}
 	default:
 		err = fmt.Errorf("only %d of %d sampled devices answered by the deadline; at least %d are needed; %s",
-			len(closed.Participants), closed.Selected, max(c.cfg.MinUpdates, info.privacy.minParticipants), c.chargeFailure(ctx, closed, info))
+			len(closed.Participants), closed.Selected, max(c.cfg.MinUpdates, info.privacy.minParticipants), failure)
 	}
 	end := c.cfg.Now()
 	dur := end.Sub(closed.Started)
@@ -174,7 +181,7 @@ func (c *Coordinator) step(ctx context.Context) (done bool, err error) {
 	c.mu.Lock()
 	c.engine.Finish()
 	c.dirty = true
-	c.closing, c.abort = false, ""
+	c.closing, c.abort, c.abortedByOperator = false, "", false
 	sum := roundSummary{Round: closed.Round, Selected: closed.Selected, Participants: len(closed.Participants), Ended: end, Duration: dur}
 	var wait time.Duration
 	if err == nil {
@@ -359,13 +366,14 @@ func (c *Coordinator) start(ctx context.Context, now time.Time) (done bool, err 
 	return false, nil
 }
 
-// chargeFailure charges a round that failed for too few answers to the privacy ledger and says
-// what was done. Whether such a round fails depends on who answered: a device that always
+// chargeFailure charges a round that failed for too few answers, or that the operator
+// aborted, to the privacy ledger and says what was done. Whether such a round fails depends on
+// who answered (the operator's status lists the devices that have not): a device that always
 // answers is in more of the rounds that succeed than q says, so charging only those would
-// undercount it. Charging every round that asked devices, at the chance of being asked,
-// counts each round a device may have been in. Rounds that fail for the trustees, the tier or
-// the operator fail whoever answered, and are not charged.
-func (c *Coordinator) chargeFailure(ctx context.Context, closed round.Closed, info openRound) string {
+// undercount it. Charging every round that may fail on who answered, at the chance of being
+// asked, counts each round a device may have been in. Rounds that fail for the trustees or
+// the tier fail whoever answered, and are not charged.
+func (c *Coordinator) chargeFailure(closed round.Closed, info openRound) string {
 	if c.ledger == nil || info.privacy.insecureNoDP {
 		return "nothing charged or released"
 	}
@@ -373,12 +381,7 @@ func (c *Coordinator) chargeFailure(ctx context.Context, closed round.Closed, in
 		c.log.Error("the failed round could not be charged to the privacy ledger", "round", closed.Round, "err", err)
 		return fmt.Sprintf("nothing released; charging the privacy ledger failed: %v", err)
 	}
-	if c.cfg.Replicate != nil {
-		if err := c.cfg.Replicate(ctx, ReplicateState); err != nil {
-			c.log.Warn("the failed round's charge is not replicated yet", "round", closed.Round, "err", err)
-		}
-	}
-	return "charged to the privacy ledger (a round's failing depends on who answered), nothing released"
+	return "charged to the privacy ledger (whether a round fails can depend on who answered), nothing released"
 }
 
 // release charges the round to the privacy ledger, opens the closed round's sum, applies the

@@ -73,8 +73,9 @@
 //     undercount a device that answers more reliably than the others (it
 //     is in more of the released rounds than q says). Each round that asks
 //     devices is one mechanism whose u is in P with probability at most q,
-//     released or not. Rounds that fail whoever answered (the trustees
-//     cannot open the sum, the operator aborts) are not charged. Rounds
+//     released or not; so is a round the operator aborts, who can see who
+//     answered. Rounds that fail whoever answered (the trustees cannot
+//     open the sum, the tier cannot take the round) are not charged. Rounds
 //     compose adaptively by adding RDP; the total converts to (epsilon,
 //     delta) as below. What this does
 //     not claim: amplification by hidden sampling (PoissonHidden, the

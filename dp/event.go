@@ -123,8 +123,12 @@ func InclusionRate(expectedPerRound, population, minSampled int) (float64, error
 	if minSampled < 0 || minSampled > population {
 		return 0, paramErr("minimum sampled per round", minSampled, fmt.Sprintf("in [0, population = %d]", population))
 	}
-	if q == 1 || minSampled <= 1 {
-		return q, nil // a draw is kept whenever the device is in it
+	switch {
+	case q == 1 || minSampled == 0:
+		return q, nil // every draw is kept
+	case minSampled == 1:
+		// Only the empty draw is thrown away: q / P[Binomial(N, q) >= 1].
+		return q / -math.Expm1(float64(population)*math.Log1p(-q)), nil
 	}
 	// P[Binomial(n, p) >= k] = I_p(k, n-k+1), the regularised incomplete beta function,
 	// which keeps its precision far into the tail where 1 - CDF would cancel to zero.

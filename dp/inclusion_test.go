@@ -30,8 +30,9 @@ func TestInclusionRate(t *testing.T) {
 		expected, population, min int
 		ratio                     float64 // to q, when known independently; 0: by summation only
 	}{
-		{10, 1000, 10, 1.23}, // the review's figure
-		{10, 1000, 1, 1},     // any draw with the device in it is kept
+		{10, 1000, 10, 1.23}, // a review's figure
+		{10, 1000, 1, 0},     // only the empty draw is thrown away
+		{1, 10, 1, 1.5353},   // 1/(1 - 0.9^10): a review's figure
 		{10, 1000, 0, 1},     // no draw is thrown away
 		{20, 20, 20, 1},      // q = 1: every device, every round
 		{50, 200, 3, 1},      // m_min far below K: the redraw almost never happens

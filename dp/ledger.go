@@ -29,9 +29,10 @@ import (
 // ignores amplification by sampling, so it bounds what the contents of the
 // device's updates reveal even if it becomes known which devices took part
 // (participation itself is then public), which a device cannot rule out.
-// The model ledger charges every round with KnownParticipation at q = K/N,
-// with the round's parameters (ChargeRound), and then the released model's
-// hash (RecordRelease).
+// The model ledger charges every round with KnownParticipation at q =
+// InclusionRate(K, N, m_min), with the round's parameters (ChargeRound), and
+// then the released model's hash (RecordRelease); a round that failed on who
+// answered is charged with fewer than m_min participants and no hash.
 //
 // Integrity: the file carries an HMAC-SHA256 under a random key kept in
 // LedgerKeyPath(path), so an edit by anyone without the key is detected.

@@ -118,6 +118,16 @@ func (r *Revocations) RevokeSerial(serial *big.Int, now time.Time) error {
 	})
 }
 
+// Identities returns the revoked identities, rereading the file as RevokedAt does.
+func (r *Revocations) Identities(now time.Time) ([]RevokedIdentity, error) {
+	r.maybeRefresh(now)
+	s := r.snap.Load()
+	if s.err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrRevocationUnavailable, s.err)
+	}
+	return slices.Clone(s.file.Identities), nil
+}
+
 // List returns the revoked identities and serials as last read.
 func (r *Revocations) List() ([]RevokedIdentity, []RevokedSerial, error) {
 	s := r.snap.Load()

@@ -35,7 +35,7 @@ func runPrivacyCurve(ctx context.Context, args []string, stdout, stderr io.Write
 	fs.Float64Var(&q, "sampling-rate", 0, "sampling rate q in (0, 1] (or give --population and --clients-per-round)")
 	fs.IntVar(&population, "population", 0, "enrolled devices N")
 	fs.IntVar(&perRound, "clients-per-round", 0, "expected participants per round K")
-	fs.IntVar(&minParticipants, "min-participants", 0, "m_min with --population: rounds that sample fewer are drawn again, which raises q above K/N")
+	fs.IntVar(&minParticipants, "min-participants", 0, "m_min with --population: rounds that sample fewer are drawn again, which raises q above K/N (default min(2, K), the coordinator's)")
 	fs.IntVar(&rounds, "rounds", 0, fmt.Sprintf("rounds to plot (required, at most %d)", dp.MaxCurveRounds))
 	fs.Float64Var(&delta, "delta", 0, "delta in (0, 1) (required)")
 	fs.StringVar(&zList, "noise-multipliers", "0.8,1,1.2,1.5,2", "comma-separated noise multipliers, one curve each")
@@ -57,6 +57,9 @@ func runPrivacyCurve(ctx context.Context, args []string, stdout, stderr io.Write
 	case set["population"] || set["clients-per-round"]:
 		if err := requireFlags(set, "population", "clients-per-round"); err != nil {
 			return err
+		}
+		if !set["min-participants"] {
+			minParticipants = min(2, perRound) // the coordinator's default --min-updates
 		}
 		var err error
 		if q, err = dp.InclusionRate(perRound, population, minParticipants); err != nil {

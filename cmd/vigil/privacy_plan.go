@@ -39,7 +39,7 @@ func runPrivacyPlan(_ context.Context, args []string, stdout, stderr io.Writer) 
 	fs.IntVar(&cfg.Population, "population", 0, "enrolled devices (users) N (required)")
 	fs.IntVar(&cfg.ClientsPerRound, "clients-per-round", 0, "expected participants per round K <= N (required)")
 	fs.IntVar(&cfg.Rounds, "rounds", 0, "rounds of training R (required)")
-	fs.IntVar(&cfg.MinParticipants, "min-participants", 0, "m_min: rounds that sample fewer are drawn again, which raises q above K/N (0: q = K/N)")
+	fs.IntVar(&cfg.MinParticipants, "min-participants", 0, "m_min: rounds that sample fewer are drawn again, which raises q above K/N (default min(2, K), the coordinator's; 0: q = K/N)")
 	fs.Float64Var(&cfg.Tolerance, "tolerance", 1e-6, "relative precision of the search for z")
 	acct.register(fs)
 	mech.register(fs)
@@ -47,8 +47,12 @@ func runPrivacyPlan(_ context.Context, args []string, stdout, stderr io.Writer) 
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if err := requireFlags(setFlags(fs), "epsilon", "delta", "population", "clients-per-round", "rounds"); err != nil {
+	set := setFlags(fs)
+	if err := requireFlags(set, "epsilon", "delta", "population", "clients-per-round", "rounds"); err != nil {
 		return err
+	}
+	if !set["min-participants"] {
+		cfg.MinParticipants = min(2, cfg.ClientsPerRound) // the coordinator's default --min-updates
 	}
 	opts, err := acct.options()
 	if err != nil {

@@ -89,7 +89,7 @@ func assumptions() []string {
 		"The coordinator is honest but curious: it follows the protocol, sees who sends an update in each round, and learns only the decrypted sum.",
 		"Fewer than the threshold of trustees collude with the coordinator, so no single encrypted update is ever decrypted, and trustees refuse sums of fewer than m_min updates.",
 		"At most t_dev devices in a round are malicious; each honest device clips its update to C and adds discrete Gaussian noise of stddev zC/sqrt(m_min - t_dev), so the at least m_min - t_dev honest shares of a released sum carry noise zC.",
-		"Each user has one device, and a device is sampled for a round independently with probability q = K/N.",
+		"Each user has one device, and a device is drawn for a round independently with probability K/N, the draw repeated while it holds fewer than m_min; q is the chance of being in a kept draw. Rounds that fail for too few answers, or that the operator aborts, are charged too.",
 		"Epsilon is for the adjacency stated above; extra noise from more honest participants only lowers the real loss.",
 	}
 }
