@@ -127,6 +127,9 @@ func New(cfg Config) (*Agent, error) {
 	if a.state, err = loadState(cfg.Dir, a.key); err != nil {
 		return nil, err
 	}
+	if a.state.forgetOrder() {
+		a.dirty = true // written without the order at the next save
+	}
 	gc := cfg.Guard
 	gc.Scorers, gc.Recorder, gc.Clock = a.scorers, a.queue, cfg.Clock
 	if cfg.Export != nil {

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"cmp"
 	"errors"
 	"slices"
 
@@ -58,7 +59,7 @@ func (e *enroller) push(ev guard.KeystrokeEvent, enrol *models.Enrolment) {
 	if e.since >= e.size {
 		e.since = 0
 		if err := e.extract(); err == nil {
-			enrol.Windows = append(enrol.Windows, models.Window{Dense: slices.Clone(e.t.Summary), Events: slices.Clone(e.t.Events)})
+			enrol.Windows = append(enrol.Windows, models.Window{Dense: slices.Clone(e.t.Summary), Events: unordered(e.t.Events)})
 		} else if !errors.Is(err, keystroke.ErrWindowTooSparse) {
 			return
 		}
@@ -68,4 +69,19 @@ func (e *enroller) push(ev guard.KeystrokeEvent, enrol *models.Enrolment) {
 func (e *enroller) extract() error {
 	e.keys = behaviour.AppendKeystrokes(e.keys[:0], e.ring)
 	return e.ex.Extract(&e.t, e.keys)
+}
+
+// unordered returns a copy of a window's events sorted by bucket and value. The extractor
+// emits them in typing order, one key's hold after another, so kept as they come they spell
+// out what was typed; every model that fits on them sums over a window's events, which no
+// order changes. What a sorted window still tells is which keys and digraphs it held.
+func unordered(evs []models.Event) []models.Event {
+	evs = slices.Clone(evs)
+	slices.SortFunc(evs, func(a, b models.Event) int {
+		if c := cmp.Compare(a.Bucket, b.Bucket); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Value, b.Value)
+	})
+	return evs
 }

@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"sort"
 	"sync"
@@ -143,7 +144,12 @@ func (a *Agent) enrolMouse(s *session, evs []guard.MouseEvent) {
 	if us.MouseEnrolled || rt.fittingMouse {
 		return
 	}
-	us.MouseEnrolment.Windows = append(us.MouseEnrolment.Windows, ws...)
+	for _, w := range ws {
+		// Each action at a random place: in the order made, the actions' start-to-end moves
+		// add up to where the user clicked, an on-screen PIN pad's digits among them.
+		i := rand.IntN(len(us.MouseEnrolment.Windows) + 1)
+		us.MouseEnrolment.Windows = slices.Insert(us.MouseEnrolment.Windows, i, w)
+	}
 	a.dirty = true
 	if len(us.MouseEnrolment.Windows) < a.cfg.MouseEnrolActions {
 		return

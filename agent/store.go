@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"time"
@@ -127,6 +128,23 @@ func openState(key, data []byte) (*State, error) {
 		st.Users = map[string]*UserState{}
 	}
 	return st, nil
+}
+
+// forgetOrder takes the order out of what a state written by an older agent kept in it: the
+// keystroke windows' events in typing order and the mouse actions in the order made. The next
+// save writes the state without it. It reports whether there was anything to change.
+func (st *State) forgetOrder() bool {
+	for _, us := range st.Users {
+		for _, ws := range [][]models.Window{us.Enrolment.Windows, us.Learnt} {
+			for i := range ws {
+				ws[i].Events = unordered(ws[i].Events)
+			}
+		}
+		rand.Shuffle(len(us.MouseEnrolment.Windows), func(i, j int) {
+			us.MouseEnrolment.Windows[i], us.MouseEnrolment.Windows[j] = us.MouseEnrolment.Windows[j], us.MouseEnrolment.Windows[i]
+		})
+	}
+	return len(st.Users) > 0
 }
 
 // loadState reads dir's state file; a missing one is an empty state.

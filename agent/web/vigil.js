@@ -41,12 +41,56 @@
     return performance.timeOrigin + (e && e.timeStamp ? e.timeStamp : performance.now());
   }
 
-  function ignored(target) {
-    if (!target || !target.closest) return false;
-    if (target.closest("[data-vigil-ignore]")) return true;
-    if (target.tagName === "INPUT" && (target.type === "password" || target.type === "hidden")) return true;
-    var ac = (target.getAttribute && target.getAttribute("autocomplete")) || "";
-    return ac === "one-time-code" || ac.indexOf("cc-") === 0 || ac === "current-password" || ac === "new-password";
+  // Fields that were ever of type password, so that a show-password toggle (type switched to
+  // text) does not bring their typing back into capture.
+  var wasSecret = typeof WeakSet === "function" ? new WeakSet() : null;
+
+  function secretField(el) {
+    if (el.tagName !== "INPUT") return false;
+    if (el.type === "password" || el.type === "hidden") {
+      if (wasSecret) wasSecret.add(el);
+      return true;
+    }
+    return !!(wasSecret && wasSecret.has(el));
+  }
+
+  // secretAutocomplete reads autocomplete as the token list HTML defines ("section-x
+  // billing cc-number", any case); fields for passwords, one-time codes and cards are skipped.
+  function secretAutocomplete(el) {
+    var ac = el.getAttribute && el.getAttribute("autocomplete");
+    if (!ac) return false;
+    var tokens = ac.toLowerCase().split(/\s+/);
+    for (var i = 0; i < tokens.length; i++) {
+      var t = tokens[i];
+      if (t === "current-password" || t === "new-password" || t === "one-time-code" || t.indexOf("cc-") === 0) return true;
+    }
+    return false;
+  }
+
+  // ignored looks at every element the event passed through, shadow roots included: at the
+  // document, a field inside a web component's shadow DOM is hidden behind its host.
+  function ignored(e) {
+    var path = e.composedPath ? e.composedPath() : [];
+    if (path.length === 0 && e.target) {
+      for (var n = e.target; n; n = n.parentNode) path.push(n);
+    }
+    for (var i = 0; i < path.length; i++) {
+      var el = path[i];
+      if (!el || el.nodeType !== 1) continue;
+      if (el.hasAttribute("data-vigil-ignore") || secretField(el) || secretAutocomplete(el)) return true;
+    }
+    return false;
+  }
+
+  function rememberSecret(e) { ignored(e); } // a password field focused is remembered as one
+
+  if (typeof MutationObserver === "function" && wasSecret) {
+    // A toggle that shows a password switches its type before anyone types in it again.
+    new MutationObserver(function (records) {
+      for (var i = 0; i < records.length; i++) {
+        if (records[i].oldValue === "password") wasSecret.add(records[i].target);
+      }
+    }).observe(document, {subtree: true, attributes: true, attributeFilter: ["type"], attributeOldValue: true});
   }
 
   // keyClass reduces a keyCode to the representative of its class (see models/keystroke).
@@ -62,7 +106,7 @@
   }
 
   function onKeyDown(e) {
-    if (!state || e.repeat || ignored(e.target)) return;
+    if (!state || e.repeat || ignored(e)) return;
     var c = e.keyCode || e.which;
     if (!c) return;
     if (!state.held[c]) state.held[c] = now(e);
@@ -74,14 +118,14 @@
     var press = state.held[c];
     if (press === undefined) return;
     delete state.held[c];
-    if (ignored(e.target)) return;
+    if (ignored(e)) return;
     var release = Math.max(press, now(e));
     state.keys.push({pressMs: press, releaseMs: release, code: keyClass(c)});
   }
 
   var lastMove = 0;
   function onPointer(e) {
-    if (!state || ignored(e.target)) return;
+    if (!state || ignored(e)) return;
     var t = now(e), action, button = "none";
     if (e.type === "pointermove") {
       if (t - lastMove < 8) return; // ~120 Hz is plenty
@@ -97,7 +141,7 @@
   }
 
   function onWheel(e) {
-    if (!state || ignored(e.target)) return;
+    if (!state || ignored(e)) return;
     state.pointer.push({atMs: now(e), x: Math.round(e.clientX), y: Math.round(e.clientY), button: "scroll",
       action: e.deltaY > 0 ? "scroll_down" : "scroll_up"});
   }
@@ -176,6 +220,7 @@
 
   function capture(session, token) {
     state = {session: session, token: token, keys: [], pointer: [], held: {}, sent: 0};
+    document.addEventListener("focusin", rememberSecret, true);
     document.addEventListener("keydown", onKeyDown, true);
     document.addEventListener("keyup", onKeyUp, true);
     document.addEventListener("pointermove", onPointer, true);
@@ -220,6 +265,7 @@
     stop: function () {
       if (!state) return;
       clearInterval(state.timer);
+      document.removeEventListener("focusin", rememberSecret, true);
       document.removeEventListener("keydown", onKeyDown, true);
       document.removeEventListener("keyup", onKeyUp, true);
       document.removeEventListener("pointermove", onPointer, true);
