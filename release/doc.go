@@ -69,7 +69,10 @@
 // one. Readers (Verifier.Fetch) read write-once objects version by version, oldest first, and
 // take the first that verifies, so a later plain PUT, a delete marker or junk written first is
 // skipped; every read is bounded by the signed metadata (MaxEnvelopeBytes for documents, the
-// signed size for artifacts and the collective key) before a byte of the body is read.
+// signed size for artifacts and the collective key) before a byte of the body is read, a
+// release's artifacts together by MaxReleaseBytes, and all the reads of one Fetch by
+// MaxFetchBytes. The oldest version is read and checked alone first; the others are read only
+// when it is refused.
 //
 // # Verification
 //

@@ -29,18 +29,22 @@ type Bundle struct {
 // SetInstalledManifest.
 //
 // Every read is bounded: documents by MaxEnvelopeBytes, each artifact by its signed size,
-// before a byte is read where the store can tell sizes. Write-once objects are read version by
-// version, oldest first (see store.VersionReader), and the first that verifies is used, so that
-// a later plain PUT, a delete marker or junk written first under the key by someone holding the
-// bucket's credentials does not stop the device. Bound the whole call with ctx's deadline.
+// before a byte is read where the store can tell sizes, and all of them together by
+// MaxFetchBytes; a manifest whose artifacts add up to more than MaxReleaseBytes, or to more
+// than the budget has left, is refused before any artifact is read. Write-once objects are
+// read version by version, oldest first (see store.VersionReader), and the first that verifies
+// is used, so that a later plain PUT, a delete marker or junk written first under the key by
+// someone holding the bucket's credentials does not stop the device. Bound the whole call
+// with ctx's deadline.
 func (v *Verifier) Fetch(ctx context.Context, st store.Store, now time.Time) (*Bundle, error) {
+	budget := newBudget(v.maxFetch())
 	// A root that does not verify is not trusted, exactly as if it were absent; the device goes
 	// on under the root it trusts, and reports the refused root only if nothing else verifies.
-	rootErr := v.UpdateRoots(ctx, st)
+	rootErr := v.updateRoots(ctx, st, budget)
 	if ctx.Err() != nil {
 		return nil, rootErr
 	}
-	b, err := v.fetch(ctx, st, now)
+	b, err := v.fetch(ctx, st, now, budget)
 	if err != nil && rootErr != nil && !errors.Is(err, ErrUpToDate) {
 		if errors.Is(err, ErrNoRelease) {
 			// Nothing published beside a refused root is a failure, not a stream yet to
@@ -52,12 +56,12 @@ func (v *Verifier) Fetch(ctx context.Context, st store.Store, now time.Time) (*B
 	return b, err
 }
 
-func (v *Verifier) fetch(ctx context.Context, st store.Store, now time.Time) (*Bundle, error) {
+func (v *Verifier) fetch(ctx context.Context, st store.Store, now time.Time, budget *budget) (*Bundle, error) {
 	if err := v.CheckRoot(now); err != nil {
 		return nil, err
 	}
 	key := LatestKey(v.model)
-	ptr, err := store.GetLimit(ctx, st, key, MaxEnvelopeBytes)
+	ptr, err := budget.get(ctx, st, key, MaxEnvelopeBytes)
 	if errors.Is(err, store.ErrNotFound) && v.version == 0 {
 		// With a release installed, a missing pointer is a store withholding it, not a
 		// stream yet to start.
@@ -84,7 +88,7 @@ func (v *Verifier) fetch(ctx context.Context, st store.Store, now time.Time) (*B
 	}
 	key = ManifestKey(v.model, l.Version)
 	var m *Manifest
-	md, err := firstVerified(ctx, st, key, MaxEnvelopeBytes, func(data []byte) error {
+	md, err := firstVerified(ctx, st, key, MaxEnvelopeBytes, budget, func(data []byte) error {
 		var err error
 		m, err = v.VerifyManifest(data, l, now)
 		return err
@@ -92,12 +96,19 @@ func (v *Verifier) fetch(ctx context.Context, st store.Store, now time.Time) (*B
 	if err != nil {
 		return nil, err
 	}
+	// The manifest verified, so its sizes are at most MaxReleaseBytes together; what the roots and
+	// documents left of the budget must still pay for every artifact once, or none is read.
+	if need := m.filesSize() + int64(len(m.Artifacts)); need > budget.left {
+		return nil, fmt.Errorf("release: %s v%d: artifacts: %w", m.Model, m.Version, budget.refuse(m.filesSize()))
+	}
 	b := &Bundle{Manifest: m, ManifestEnvelope: md, LatestEnvelope: ptr, Files: make(map[string][]byte, len(m.Artifacts))}
 	for _, a := range m.Artifacts {
-		data, err := firstVerified(ctx, st, ArtifactKey(m.Model, m.Version, a.Name), a.Size, func(data []byte) error {
+		// Read with the signed size as the limit: the store reads at most one byte more, to
+		// tell a larger object.
+		data, err := firstVerified(ctx, st, ArtifactKey(m.Model, m.Version, a.Name), a.Size, budget, func(data []byte) error {
 			return VerifyArtifact(m, a.Name, data)
 		})
-		if errors.Is(err, store.ErrTooLarge) {
+		if errors.Is(err, store.ErrTooLarge) && !errors.Is(err, errBudget) {
 			// Larger than its signed size: tampered, refused before it is read.
 			return nil, fmt.Errorf("%w: artifact %s is larger than its signed %d bytes: %w", ErrHashMismatch, a.Name, a.Size, err)
 		}
@@ -109,33 +120,17 @@ func (v *Verifier) fetch(ctx context.Context, st store.Store, now time.Time) (*B
 	return b, nil
 }
 
-// firstVerified reads the versions of the write-once object key, oldest first, and returns the
-// first that check accepts. The error names the key and, if no version is accepted, wraps the
-// first version's refusal.
-func firstVerified(ctx context.Context, st store.Store, key string, limit int64, check func([]byte) error) ([]byte, error) {
-	versions, err := store.GetVersions(ctx, st, key, limit, MaxObjectVersions)
-	if err != nil {
-		return nil, fmt.Errorf("release: fetch %s: %w", key, err)
-	}
-	var first error
-	for _, data := range versions {
-		err := check(data)
-		if err == nil {
-			return data, nil
-		}
-		if first == nil {
-			first = err
-		}
-	}
-	return nil, fmt.Errorf("%s: %w", key, first)
+// UpdateRoots trusts every newer root in st, one version at a time, up to MaxRootSteps. Of the
+// stored versions of each root key it trusts the first that verifies. Its reads together are
+// bounded by MaxFetchBytes.
+func (v *Verifier) UpdateRoots(ctx context.Context, st store.Store) error {
+	return v.updateRoots(ctx, st, newBudget(v.maxFetch()))
 }
 
-// UpdateRoots trusts every newer root in st, one version at a time, up to MaxRootSteps. Of the
-// stored versions of each root key it trusts the first that verifies.
-func (v *Verifier) UpdateRoots(ctx context.Context, st store.Store) error {
+func (v *Verifier) updateRoots(ctx context.Context, st store.Store, budget *budget) error {
 	for i := 0; i < MaxRootSteps; i++ {
 		key := RootKey(v.root.Version + 1)
-		_, err := firstVerified(ctx, st, key, MaxEnvelopeBytes, v.UpdateRoot)
+		_, err := firstVerified(ctx, st, key, MaxEnvelopeBytes, budget, v.UpdateRoot)
 		if errors.Is(err, store.ErrNotFound) {
 			return nil
 		}

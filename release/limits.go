@@ -16,6 +16,22 @@ const (
 	MaxRootKeys = 32
 	// MaxArtifacts bounds the artifacts of one manifest.
 	MaxArtifacts = 64
+	// MaxReleaseBytes bounds the sizes a manifest's artifacts add up to; a manifest declaring
+	// more is malformed, so publishers cannot sign it and devices refuse it before they read a
+	// file. A release is meta.json (at most 64 KiB), params.f64 (8 bytes a parameter: 10 KiB for
+	// the default keystroke autoencoder, 32 MiB for the widest architecture models.Spec accepts)
+	// and, for a population model, population.f64 and a params.f64 of 48 and 40 bytes a bucket
+	// (270 and 225 KiB for the keystroke layout's 5618 buckets). The largest release the code
+	// makes today is thus about 33 MiB; this is four times that, and above the 88 MiB of a
+	// population model at models.MaxBuckets. Without it a thief of the release key could sign 64
+	// files of 256 MiB (store.MaxObjectBytes) and have every device read 16 GiB per poll.
+	MaxReleaseBytes = 128 << 20
+	// MaxFetchBytes bounds what one Verifier.Fetch (one device poll) reads from the store, every
+	// read together: roots, pointer, manifest, files, and every stored version of a write-once
+	// object tried before one verified. It is the largest release's files once and as much again
+	// for the documents and for junk written under a key before the genuine version, which
+	// would otherwise cost up to MaxObjectVersions times the signed size of every file.
+	MaxFetchBytes = 2 * MaxReleaseBytes
 	// MaxNameLen bounds model names, artifact names, parameter IDs and evaluation figure names.
 	MaxNameLen = 64
 	// MaxEvalFigures bounds the evaluation figures of one manifest.

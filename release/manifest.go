@@ -73,6 +73,9 @@ func (m *Manifest) validate() error {
 			return fmt.Errorf("%w: artifact %s has negative size", ErrMalformed, a.Name)
 		}
 	}
+	if n := m.filesSize(); n > MaxReleaseBytes {
+		return fmt.Errorf("%w: manifest declares %d bytes of artifacts, at most %d (MaxReleaseBytes)", ErrMalformed, n, MaxReleaseBytes)
+	}
 	t := m.Training
 	if !finite(t.Epsilon) || t.Epsilon < 0 || !finite(t.Delta) || t.Delta < 0 || t.Delta >= 1 {
 		return fmt.Errorf("%w: training epsilon %v / delta %v out of range", ErrMalformed, t.Epsilon, t.Delta)
@@ -89,6 +92,19 @@ func (m *Manifest) validate() error {
 		}
 	}
 	return nil
+}
+
+// filesSize returns what the artifacts' signed sizes add up to, or math.MaxInt64 if that
+// overflows (a signed size is any int64 the signer chose).
+func (m *Manifest) filesSize() int64 {
+	var n int64
+	for _, a := range m.Artifacts {
+		if a.Size > math.MaxInt64-n {
+			return math.MaxInt64
+		}
+		n += max(a.Size, 0)
+	}
+	return n
 }
 
 func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }

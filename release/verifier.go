@@ -67,6 +67,15 @@ type Verifier struct {
 	floorSet         bool // a root update reset the floor
 	skip             map[ReleaseRef]bool
 	keyEpoch         uint64
+	fetchBudget      int64 // bytes one Fetch may read; 0 means MaxFetchBytes (tests lower it)
+}
+
+// maxFetch returns what one Fetch may read from the store.
+func (v *Verifier) maxFetch() int64 {
+	if v.fetchBudget > 0 {
+		return v.fetchBudget
+	}
+	return MaxFetchBytes
 }
 
 // NewVerifier returns a Verifier starting from cfg.

@@ -46,7 +46,9 @@ type Config struct {
 	Interval time.Duration
 	// PollTimeout bounds one Poll, every read of it together (default 2 minutes): a store that
 	// answers slowly, or drips bytes, cannot hold the updater longer. Every read is also bounded
-	// in size by the signed metadata (documents 1 MiB, artifacts their signed size).
+	// in size by the signed metadata (documents 1 MiB, artifacts their signed size), a release's
+	// artifacts together by release.MaxReleaseBytes, and all the reads of one Poll, every
+	// stored version tried included, by release.MaxFetchBytes.
 	PollTimeout time.Duration
 	// ShadowWindows is how many live windows a candidate is scored on beside the current model
 	// before it is promoted or rejected (default 50).

@@ -52,6 +52,7 @@
 // for a staged or rejected release.
 //
 // Each Poll has one deadline (Config.PollTimeout) for all its reads, which are bounded by the
-// signed sizes; Run polls in its own goroutine, so live windows are scored while a poll waits on
-// a slow region.
+// signed sizes and together by release.MaxFetchBytes (a manifest whose artifacts add up to more
+// than release.MaxReleaseBytes is refused before a file is read); Run polls in its own
+// goroutine, so live windows are scored while a poll waits on a slow region.
 package updater
