@@ -136,6 +136,9 @@ func TestManifestReleaseBytes(t *testing.T) {
 // TestAttackArtifactSize: whoever controls a region's bucket serves a file of another size than
 // the manifest signs, and lies about it in the listing or the response's header. The device
 // reads no more than the signed size and one byte, and refuses the file with ErrHashMismatch.
+//
+// A release refused so is not fetched again by the same device until its pointer names
+// another: a thief of the release key would otherwise have every poll read it again.
 func TestAttackArtifactSize(t *testing.T) {
 	ctx := context.Background()
 	now := t0.Add(time.Hour)
@@ -158,15 +161,21 @@ func TestAttackArtifactSize(t *testing.T) {
 			f := newS3Fake(t)
 			f.publish(b)
 			f.objects[key] = []fakeVersion{tc.served}
-			_, err := tr.verifier(t, 0).Fetch(ctx, f.store(), now)
+			v := tr.verifier(t, 0)
+			_, err := v.Fetch(ctx, f.store(), now)
 			t.Logf("%v; %d bytes of %s sent", err, f.sent(key), key)
 			if !errors.Is(err, ErrHashMismatch) || !strings.Contains(err.Error(), key) || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("got %v, want ErrHashMismatch naming %s and %q", err, key, tc.want)
 			}
 			// Each of the two reads (the oldest version, then the versions) may take one byte
 			// past the signed size.
-			if n := f.sent(key); n > 2*(signed+1) {
+			n := f.sent(key)
+			if n > 2*(signed+1) {
 				t.Fatalf("device read %d bytes of a file signed at %d", n, signed)
+			}
+			// The next poll does not fetch the refused release again.
+			if _, err := v.Fetch(ctx, f.store(), now); !errors.Is(err, ErrUpToDate) || f.sent(key) != n {
+				t.Fatalf("the next poll: %v, %d more bytes of %s read; want ErrUpToDate and none", err, f.sent(key)-n, key)
 			}
 		})
 	}

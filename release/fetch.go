@@ -110,7 +110,13 @@ func (v *Verifier) fetch(ctx context.Context, st store.Store, now time.Time, bud
 		})
 		if errors.Is(err, store.ErrTooLarge) && !errors.Is(err, errBudget) {
 			// Larger than its signed size: tampered, refused before it is read.
-			return nil, fmt.Errorf("%w: artifact %s is larger than its signed %d bytes: %w", ErrHashMismatch, a.Name, a.Size, err)
+			err = fmt.Errorf("%w: artifact %s is larger than its signed %d bytes: %w", ErrHashMismatch, a.Name, a.Size, err)
+		}
+		if errors.Is(err, ErrHashMismatch) {
+			// No stored copy matches what the manifest signs: a release signed with a stolen
+			// key, or tampered files. Fetched again at every poll, it would cost up to
+			// MaxReleaseBytes each time; this Verifier skips it until the pointer names another.
+			v.Skip(ReleaseRef{Version: l.Version, ManifestSHA256: l.ManifestSHA256})
 		}
 		if err != nil {
 			return nil, err
