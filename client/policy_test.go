@@ -56,6 +56,14 @@ func (f *policyFixture) guard(t *testing.T) *PolicyGuard {
 	return g
 }
 
+// laxerAndStricter returns the signed valid policy, v1, and a stricter v2 (z at least 1.2).
+func (f *policyFixture) laxerAndStricter(t *testing.T) (v1, v2 []byte) {
+	t.Helper()
+	stricter := *f.valid
+	stricter.Version, stricter.MinNoiseMultiplier = 2, 1.2
+	return f.sign(t, f.valid, f.keys.Privacy), f.sign(t, &stricter, f.keys.Privacy)
+}
+
 func task(policy []byte, z, c float64, mMin, tDev uint32) *vigilv1.Task {
 	return &vigilv1.Task{Round: 7, Policy: policy, Privacy: &vigilv1.PrivacyConfig{
 		NoiseMultiplier: z, ClipNorm: c, MinParticipants: mMin, ToleratedDevices: tDev, ExpectedParticipants: 25,
@@ -103,10 +111,7 @@ func TestAttackNoiseInflation(t *testing.T) {
 // v1, though v1 is genuinely signed and unexpired.
 func TestAttackPolicyRollback(t *testing.T) {
 	f := newPolicyFixture(t)
-	v1 := f.sign(t, f.valid, f.keys.Privacy)
-	stricter := *f.valid
-	stricter.Version, stricter.MinNoiseMultiplier = 2, 1.2
-	v2 := f.sign(t, &stricter, f.keys.Privacy)
+	v1, v2 := f.laxerAndStricter(t)
 	g := f.guard(t)
 	if err := g.Check(task(v2, 1.2, 1, 25, 2)); err != nil {
 		t.Fatal(err)
@@ -125,10 +130,7 @@ func TestAttackPolicyRollback(t *testing.T) {
 // guard still refuses v1; a corrupt record refuses to start rather than forget the floor.
 func TestAttackPolicyRollbackAfterRestart(t *testing.T) {
 	f := newPolicyFixture(t)
-	v1 := f.sign(t, f.valid, f.keys.Privacy)
-	stricter := *f.valid
-	stricter.Version, stricter.MinNoiseMultiplier = 2, 1.2
-	v2 := f.sign(t, &stricter, f.keys.Privacy)
+	v1, v2 := f.laxerAndStricter(t)
 	path := filepath.Join(t.TempDir(), PolicyFloorFile)
 	started := func() *PolicyGuard {
 		g := f.guard(t)
