@@ -255,6 +255,16 @@ func TestRevokedDeviceIsNotSampled(t *testing.T) {
 	if err := c.RemoveDevice(ctx, "c", ""); !errors.Is(err, coordinator.ErrUnknownDevice) {
 		t.Errorf("removing c twice = %v, want ErrUnknownDevice", err)
 	}
+	// A mistyped ID (or a device yet to enrol) is refused without being revoked.
+	if err := c.RemoveDevice(ctx, "ghost", ""); !errors.Is(err, coordinator.ErrUnknownDevice) {
+		t.Errorf("removing an unknown device = %v, want ErrUnknownDevice", err)
+	}
+	revs.mu.Lock()
+	_, ghost := revs.ids[pki.Device("ghost")]
+	revs.mu.Unlock()
+	if ghost {
+		t.Error("RemoveDevice revoked a device it then said does not exist")
+	}
 	c.Resume()
 	time.Sleep(300 * time.Millisecond)
 	if st := c.Status(); st.GetOpenRound() != nil || len(st.GetDevices()) != 2 {

@@ -83,6 +83,14 @@ func (c *Coordinator) removeLocked(id string, now time.Time, reason string) {
 // removal is durable when RemoveDevice returns.
 func (c *Coordinator) RemoveDevice(ctx context.Context, id, reason string) error {
 	now := c.cfg.Now()
+	c.mu.Lock()
+	_, enrolled := c.devices[id]
+	c.mu.Unlock()
+	if !enrolled {
+		// Refused before anything is revoked: a mistyped ID must not revoke some other
+		// identity that is yet to enrol.
+		return fmt.Errorf("%w: %q", ErrUnknownDevice, id)
+	}
 	if c.cfg.Revocations != nil {
 		if err := c.cfg.Revocations.RevokeIdentity(pki.Device(id), now); err != nil {
 			return fmt.Errorf("coordinator: revoke %q: %w", id, err)

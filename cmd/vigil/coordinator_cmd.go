@@ -59,6 +59,10 @@ type coordinatorFlags struct {
 	tier                                 tierFlags
 }
 
+// maxDelta bounds the coordinator's --delta: a guarantee that fails with probability 1/1,000
+// or more is no guarantee for any fleet large enough to need Vigil.
+const maxDelta = 1e-3
+
 func runCoordinator(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var f coordinatorFlags
 	fs := newFlags("coordinator", stdout)
@@ -119,6 +123,12 @@ func runCoordinator(ctx context.Context, args []string, stdout, stderr io.Writer
 		return fmt.Errorf("coordinator: --noise-multiplier %v: differential privacy needs z > 0 (to release rounds without it, say --insecure-no-dp)", f.noise)
 	case !f.noDP && !(f.epsilon > 0):
 		return fmt.Errorf("coordinator: --epsilon %v must be positive", f.epsilon)
+	case !f.noDP && !(f.delta > 0 && f.delta <= maxDelta):
+		// delta is the chance that the guarantee fails outright: at 1/N one user's data in
+		// a fleet of N may be released as it is.
+		return fmt.Errorf("coordinator: --delta %v: want a value in (0, %g], and below 1/enrolled devices (1e-5 suits up to 100,000)", f.delta, maxDelta)
+	case f.perRound < 1 || f.minUpdates < 1 || f.minUpdates > f.perRound:
+		return fmt.Errorf("coordinator: --min-updates %d and --devices-per-round %d: want 1 <= --min-updates <= --devices-per-round", f.minUpdates, f.perRound)
 	case !f.plaintext && len(f.trustees) == 0:
 		return errors.New("coordinator: encrypted updates need the trustees: give --trustee ID=HOST:PORT for each (or --insecure-plaintext)")
 	case f.populationNoise < 0 || f.noDP && f.populationNoise > 0 && setFlag(fs, "population-noise"):
@@ -297,7 +307,7 @@ func runCoordinator(ctx context.Context, args []string, stdout, stderr io.Writer
 			return fmt.Errorf("coordinator: --admin-listen: %w", err)
 		}
 		defer stop()
-		fmt.Fprintf(stdout, "operators' API on %s (`vigil status --org %s`)\n", addr, f.org)
+		fmt.Fprintf(stdout, "operators' API on %s (`vigil status --operator %s --coordinator %s`)\n", addr, filepath.Join(f.org, "operators", "NAME"), addr)
 	}
 	var ready readiness
 	if f.metricsListen != "" {

@@ -54,6 +54,11 @@ func main() {
 		if errors.Is(err, flag.ErrHelp) {
 			os.Exit(0) // help was asked for and printed
 		}
+		if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+			// Stopped by SIGINT or SIGTERM before it finished: not a usage error.
+			fmt.Fprintln(os.Stderr, "vigil: interrupted")
+			os.Exit(130)
+		}
 		fmt.Fprintln(os.Stderr, "vigil:", err)
 		// A command whose exit codes mean something (vigil release) says which; anything else
 		// is 2.

@@ -212,22 +212,27 @@ func openStore(ctx context.Context, loc string, write bool) (store.Store, error)
 	return store.NewFS(loc)
 }
 
-// readFileFlag reads the file a flag names.
+// readFileFlag reads the file the flag name gives, or with no name the FILE argument, at most
+// limit bytes; its errors name the flag or the file.
 func readFileFlag(name, path string, limit int64) ([]byte, error) {
+	what := "flag -" + name
+	if name == "" {
+		what = "FILE " + path // an argument, not a flag
+	}
 	if path == "" {
-		return nil, fmt.Errorf("flag -%s is required", name)
+		return nil, fmt.Errorf("%s is required", what)
 	}
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("flag -%s: %w", name, err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	defer f.Close()
 	data, err := io.ReadAll(io.LimitReader(f, limit+1))
 	if err != nil {
-		return nil, fmt.Errorf("flag -%s: %w", name, err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("flag -%s: %s is larger than %d bytes", name, path, limit)
+		return nil, fmt.Errorf("%s: %s is larger than %d bytes", what, path, limit)
 	}
 	return data, nil
 }

@@ -28,6 +28,9 @@ func runReleaseVerify(ctx context.Context, args []string, stdout, stderr io.Writ
 		return err
 	}
 	fail := func(err error) error { return usageErr(fmt.Errorf("release verify: %w", err)) }
+	if fs.NArg() > 1 && strings.HasPrefix(fs.Arg(1), "-") {
+		return fail(fmt.Errorf("flags go before LOCATION: %q after %q was not read as a flag", fs.Arg(1), fs.Arg(0)))
+	}
 	if fs.NArg() != 1 {
 		return fail(errors.New("give exactly one LOCATION (a directory or s3://bucket[/prefix])"))
 	}
@@ -132,7 +135,7 @@ func runReleaseInspect(ctx context.Context, args []string, stdout, stderr io.Wri
 		}
 	} else {
 		var err error
-		if data, err = readFileFlag("file", loc, release.MaxEnvelopeBytes); err != nil {
+		if data, err = readFileFlag("", loc, release.MaxEnvelopeBytes); err != nil {
 			return fail(err)
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -282,6 +283,11 @@ func runPKIOperator(ctx context.Context, args []string, stdout, stderr io.Writer
 	}
 	if *out == "" {
 		*out = filepath.Join(*dir, "..", "operators", *id)
+	}
+	if _, err := os.Stat(filepath.Join(*out, "key.pem")); err == nil {
+		// A new key would orphan the old certificate, still valid and unrevoked, wherever
+		// it was copied to.
+		return fmt.Errorf("pki operator: --out %s already holds an operator's key; refusing to overwrite it (revoke it with `vigil pki revoke`, then choose another --out or remove it)", *out)
 	}
 	if err := pki.SaveCredentials(*out, creds); err != nil {
 		return fmt.Errorf("pki operator: --out: %w", err)
