@@ -27,6 +27,7 @@ type PolicyGuard struct {
 	now  func() time.Time
 
 	mu     sync.Mutex
+	follow func() []byte // Follow's source of newer roots, or nil
 	newest *release.PrivacyPolicy
 	floor  uint64 // the newest version accepted, this run or, with floorPath, an earlier one
 	// floorPath, if set, is the file recording floor across restarts (PersistTo).
@@ -78,7 +79,7 @@ func (g *PolicyGuard) Check(t *vigilv1.Task) error {
 	if len(doc) == 0 {
 		return fmt.Errorf("%w: the task carries no signed privacy policy", release.ErrPolicy)
 	}
-	p, err := g.root.VerifyPrivacyPolicy(doc, g.now())
+	p, err := g.trusted().VerifyPrivacyPolicy(doc, g.now())
 	if err != nil {
 		return fmt.Errorf("the task's privacy policy does not verify: %w", err)
 	}
@@ -101,6 +102,32 @@ func (g *PolicyGuard) Check(t *vigilv1.Task) error {
 	}
 	g.newest, g.floor = p, max(g.floor, p.Version)
 	return nil
+}
+
+// Follow makes the guard verify policies under the newest root src returns whenever it is
+// newer than the one held: the root the device's updaters moved forward to, rotation by
+// rotation from the pinned one (src must return only such a verified root). Without it, a
+// rotation that retired a stolen privacy key left devices trusting that key, and refusing
+// policies signed by its successor.
+func (g *PolicyGuard) Follow(src func() []byte) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.follow = src
+}
+
+// trusted returns the root to verify policies under: the newest src of Follow gave, if newer
+// than the pinned one.
+func (g *PolicyGuard) trusted() *release.Root {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.follow != nil {
+		if env := g.follow(); len(env) > 0 {
+			if r, err := release.ParseTrustedRoot(env); err == nil && r.Version > g.root.Version {
+				g.root = r
+			}
+		}
+	}
+	return g.root
 }
 
 // Policy returns the newest policy the guard has accepted, or nil.

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigilauth/vigil/crypto/sig"
 	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
 	"github.com/vigilauth/vigil/release"
 )
@@ -165,5 +166,54 @@ func TestPolicyExpired(t *testing.T) {
 	f.now = f.valid.Expires.Add(time.Second)
 	if err := f.guard(t).Check(task(doc, 1, 1, 25, 2)); !errors.Is(err, release.ErrExpired) {
 		t.Fatalf("expired policy: %v", err)
+	}
+}
+
+// TestAttackRetiredPrivacyKey: the privacy office's key is stolen, and the organisation rotates
+// the root (v2) to a new privacy key; the device's updaters verify v2 from the pinned v1. A
+// guard that verified policies under the pinned root went on accepting the thief's laxer
+// policy, and refused the office's new one (found by review). Following the updaters' root, it
+// refuses the retired key's policy and accepts the new key's.
+func TestAttackRetiredPrivacyKey(t *testing.T) {
+	f := newPolicyFixture(t)
+	newPrivacy, err := sig.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := func(k *sig.PrivateKey) []*sig.PublicKey { return []*sig.PublicKey{k.Public()} }
+	one := func(k *sig.PrivateKey) release.RoleSpec { return release.RoleSpec{Keys: pub(k), Threshold: 1} }
+	v2, err := release.NewRoot(2, f.now.AddDate(1, 0, 0), release.RootRoles{
+		Root: one(f.keys.Root), Release: one(f.keys.Release), Timestamp: one(f.keys.Timestamp),
+		Trustees: one(f.keys.Trustees[0]), Enrolment: one(f.keys.Enrolment), Privacy: one(newPrivacy),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rootV2, err := release.Sign(v2, f.keys.Root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What the updaters do: v2 verifies from the pinned v1.
+	v, err := release.NewVerifier(release.VerifierConfig{Root: f.keys.RootEnvelope, Model: "m"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := v.UpdateRoot(rootV2); err != nil {
+		t.Fatal(err)
+	}
+	lax := *f.valid
+	lax.Version, lax.MinNoiseMultiplier = 9, 0.01
+	stolen := f.sign(t, &lax, f.keys.Privacy)
+	fresh := *f.valid
+	fresh.Version = 2
+	current := f.sign(t, &fresh, newPrivacy)
+
+	g := f.guard(t)
+	g.Follow(func() []byte { return rootV2 })
+	if err := g.Check(task(stolen, 0.01, 1, 25, 2)); err == nil {
+		t.Fatal("a policy signed by the retired privacy key was accepted")
+	}
+	if err := g.Check(task(current, 1, 1, 25, 2)); err != nil {
+		t.Fatalf("the privacy office's policy under the new root: %v", err)
 	}
 }

@@ -77,6 +77,7 @@ type SignedKeys struct {
 	now      func() time.Time
 	mu       sync.Mutex
 	verifier *release.Verifier
+	follow   func() []byte // Follow's source of newer roots, or nil
 }
 
 // NewSignedKeys returns a KeySource checking key epochs against the root envelope root (the
@@ -93,6 +94,15 @@ func NewSignedKeys(api vigilv1.CoordinatorClient, root []byte, now func() time.T
 	return &SignedKeys{api: api, params: he.DefaultParams(), now: now, verifier: v}, nil
 }
 
+// Follow makes key epochs verify under the newest root src returns whenever it is newer than
+// the one held (see PolicyGuard.Follow): a rotation of the trustees' keys reaches the device
+// through its updaters.
+func (k *SignedKeys) Follow(src func() []byte) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.follow = src
+}
+
 // KeyEpoch implements KeySource.
 func (k *SignedKeys) KeyEpoch(ctx context.Context, epoch uint64) (*he.KeyEpoch, error) {
 	resp, err := k.api.GetKeyEpoch(ctx, &vigilv1.GetKeyEpochRequest{Epoch: epoch})
@@ -100,6 +110,15 @@ func (k *SignedKeys) KeyEpoch(ctx context.Context, epoch uint64) (*he.KeyEpoch, 
 		return nil, err
 	}
 	k.mu.Lock()
+	if k.follow != nil {
+		if env := k.follow(); len(env) > 0 {
+			if r, err := release.ParseTrustedRoot(env); err == nil && r.Version > k.verifier.Root().Version {
+				if v, err := release.NewVerifier(release.VerifierConfig{Root: env, Model: "key-epochs"}); err == nil {
+					k.verifier = v
+				}
+			}
+		}
+	}
 	doc, err := k.verifier.VerifyKeyEpoch(resp.GetDocument(), resp.GetPublicKey(), k.now())
 	k.mu.Unlock()
 	if err != nil {

@@ -25,6 +25,7 @@ type Updater struct {
 
 	mu        sync.Mutex // guards what follows
 	root      uint64     // version of the newest trusted root
+	rootEnv   []byte     // its signed envelope
 	st        *state
 	current   *Model
 	previous  *Model
@@ -57,7 +58,7 @@ func open(cfg Config, d *disk) (*Updater, error) {
 	if err != nil {
 		return nil, err
 	}
-	u := &Updater{cfg: cfg, disk: d, rootSaved: rootVersion, root: rootVersion, st: st}
+	u := &Updater{cfg: cfg, disk: d, rootSaved: rootVersion, root: rootVersion, rootEnv: rootEnv, st: st}
 	if err := u.loadModels(); err != nil {
 		return nil, err
 	}
@@ -201,7 +202,7 @@ func (u *Updater) Poll(ctx context.Context) (Event, error) {
 		}
 	}
 	u.mu.Lock()
-	u.root = u.verifier.Root().Version
+	u.root, u.rootEnv = u.verifier.Root().Version, u.verifier.RootEnvelope()
 	u.mu.Unlock()
 	if errors.Is(err, release.ErrUpToDate) {
 		return Event{Kind: NoChange, Version: u.verifier.Version()}, nil
@@ -406,6 +407,15 @@ func (u *Updater) saveRoot() error {
 	}
 	u.rootSaved = r.Version
 	return nil
+}
+
+// Root returns the signed envelope of the newest root of trust the updater has verified,
+// rotation by rotation from the pinned one, for the device's other checks against the root
+// (privacy policies, key epochs) to follow it.
+func (u *Updater) Root() []byte {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.rootEnv
 }
 
 // Current returns the running model, or nil if none is installed yet.

@@ -98,6 +98,19 @@ func (a *agentFederation) check(fs *flag.FlagSet, dir string) error {
 // agentReleases are the updaters of the release streams; nil without --region-store.
 type agentReleases struct{ ae, pop, mouse *updater.Updater }
 
+// newestRoot is the newest root of trust any of the updaters has verified from the pinned one.
+func (r agentReleases) newestRoot() []byte {
+	var newest []byte
+	var version uint64
+	for _, u := range []*updater.Updater{r.ae, r.pop, r.mouse} {
+		env := u.Root()
+		if root, err := release.ParseTrustedRoot(env); err == nil && (newest == nil || root.Version > version) {
+			newest, version = env, root.Version
+		}
+	}
+	return newest
+}
+
 // mouseCurrent is the running mouse population release as a mouse model's global (nil: none).
 func (r agentReleases) mouseCurrent() *models.Global {
 	if r.mouse == nil {
@@ -237,6 +250,12 @@ func (a *agentFederation) start(ctx context.Context, ag *agent.Agent, rel agentR
 	if err := policy.PersistTo(filepath.Join(a.f.dir, client.PolicyFloorFile)); err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("agent: --dir: %w", err)
+	}
+	if rel.ae != nil {
+		// Policies and key epochs are verified under the root the updaters moved forward to,
+		// so that a rotation retiring a stolen key reaches them too.
+		policy.Follow(rel.newestRoot)
+		keys.Follow(rel.newestRoot)
 	}
 	ledger, err := sim.DeviceLedger(a.f.dir, a.f.id, a.f.epsilon, a.f.delta)
 	if err != nil {

@@ -81,10 +81,12 @@ func runClient(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	defer conn.Close()
 	api := vigilv1.NewCoordinatorClient(conn)
-	var sealer client.Sealer = client.InsecurePlaintext{}
+	var (
+		sealer client.Sealer = client.InsecurePlaintext{}
+		keys   *client.SignedKeys
+	)
 	if !f.plaintext {
-		keys, err := client.NewSignedKeys(api, root, nil)
-		if err != nil {
+		if keys, err = client.NewSignedKeys(api, root, nil); err != nil {
 			return fmt.Errorf("client: --root: %w", err)
 		}
 		sealer = client.NewThresholdSealer(f.id, keys)
@@ -95,10 +97,15 @@ func runClient(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		DeviceID: f.id, Identity: id, Coordinator: api, Frontends: frontends, Data: data, Sealer: sealer,
 		FeatureSet: sim.FeatureSet, Seed: f.synthSeed, MinNoiseMultiplier: f.minNoise, Logger: logger,
 	}
+	var newestRoot func() []byte // the updater's, which follows the root's rotations
 	if f.regionStore != "" {
 		u, err := startUpdater(ctx, f, root, data.HeldOut, stdout)
 		if err != nil {
 			return err
+		}
+		newestRoot = u.Root
+		if keys != nil {
+			keys.Follow(newestRoot)
 		}
 		// The coordinator learns which release the device runs, never what its shadow
 		// scoring found: that is derived from the user's typing.
@@ -112,7 +119,8 @@ func runClient(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			return fmt.Errorf("client: --epsilon: %w", err)
 		}
 		fmt.Fprintf(stdout, "device privacy ledger %s: budget epsilon %g at delta %g\n", cfg.Ledger.Path(), f.epsilon, f.delta)
-		// Every task must keep to the privacy policy signed under the pinned root: the
+		// Every task must keep to the privacy policy signed under the pinned root (or the
+		// newer one the updater verified from it): the
 		// coordinator cannot lower the device's noise by lying about m_min or z.
 		if len(root) == 0 {
 			return errors.New("client: --root is required: tasks are held to the privacy policy signed under it (or run --insecure-no-dp)")
@@ -126,6 +134,9 @@ func runClient(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 		if err := cfg.Policy.PersistTo(filepath.Join(f.dir, client.PolicyFloorFile)); err != nil {
 			return fmt.Errorf("client: --dir: %w", err)
+		}
+		if newestRoot != nil {
+			cfg.Policy.Follow(newestRoot)
 		}
 	}
 	agent, err := client.New(cfg)
