@@ -26,7 +26,7 @@ func PrivacyLine(p coordinator.Privacy, mMin int) string {
 	if tDev < mMin {
 		sigma = p.NoiseMultiplier * p.ClipNorm / math.Sqrt(float64(mMin-tDev))
 	}
-	return fmt.Sprintf("differential privacy: clip norm C = %g, noise multiplier z = %g, m_min = %d, tolerating t_dev = %d malicious devices "+
+	return fmt.Sprintf("differential privacy of the training rounds (the population rounds' is in `vigil privacy report`): clip norm C = %g, noise multiplier z = %g, m_min = %d, tolerating t_dev = %d malicious devices "+
 		"(each device adds noise of stddev zC/sqrt(m_min - t_dev) = %.4g); budget epsilon %g at delta %g",
 		p.ClipNorm, p.NoiseMultiplier, mMin, tDev, sigma, p.Budget.Epsilon, p.Budget.Delta)
 }
