@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/vigilauth/vigil/crypto/he"
+	"github.com/vigilauth/vigil/crypto/sig"
 	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
 	"github.com/vigilauth/vigil/release"
 )
@@ -102,5 +103,64 @@ func TestAttackCoordinatorSubstitutesKey(t *testing.T) {
 	}
 	if _, err := keys.KeyEpoch(context.Background(), 1); err != nil {
 		t.Fatalf("trustee-signed key epoch refused: %v", err)
+	}
+}
+
+// epochArchive serves every key epoch it holds, as a coordinator replaying old ones can.
+type epochArchive struct {
+	vigilv1.UnimplementedCoordinatorServer
+	docs, keys map[uint64][]byte
+}
+
+func (a *epochArchive) GetKeyEpoch(_ context.Context, r *vigilv1.GetKeyEpochRequest) (*vigilv1.GetKeyEpochResponse, error) {
+	return &vigilv1.GetKeyEpochResponse{Document: a.docs[r.GetEpoch()], PublicKey: a.keys[r.GetEpoch()]}, nil
+}
+
+// TestAttackKeyEpochRollbackAcrossRotation: after the device took key epoch 2, the coordinator
+// offers epoch 1 again (whose key a past quorum may have leaked). That is refused; but once the
+// device followed a root rotation, even one of the privacy key only, its key-epoch floor was
+// dropped with the old verifier and epoch 1 was taken (found by review). The floor now
+// carries over.
+func TestAttackKeyEpochRollbackAcrossRotation(t *testing.T) {
+	f := newPolicyFixture(t)
+	now := time.Now()
+	p := he.DefaultParams()
+	archive := &epochArchive{docs: map[uint64][]byte{}, keys: map[uint64][]byte{}}
+	for _, e := range []uint64{1, 2} {
+		_, key, err := he.LocalCeremony(p, e, []string{"a", "b", "c"}, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pk, err := key.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if archive.docs[e], err = f.keys.SignKeyEpoch(e, p.ID(), pk, now, now.AddDate(0, 1, 0)); err != nil {
+			t.Fatal(err)
+		}
+		archive.keys[e] = pk
+	}
+	keys, err := NewSignedKeys(serveRogue(t, archive), f.keys.RootEnvelope, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := keys.KeyEpoch(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := keys.KeyEpoch(ctx, 1); err == nil {
+		t.Fatal("epoch 1 taken after epoch 2")
+	}
+	newPrivacy, err := sig.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rootV2 := f.rotatePrivacy(t, newPrivacy)
+	keys.Follow(func() []byte { return rootV2 })
+	if _, err := keys.KeyEpoch(ctx, 1); err == nil {
+		t.Fatal("after a root rotation, epoch 1 was taken again after epoch 2")
+	}
+	if _, err := keys.KeyEpoch(ctx, 2); err != nil {
+		t.Fatalf("epoch 2 under the new root: %v", err)
 	}
 }

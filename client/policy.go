@@ -1,6 +1,8 @@
 package client
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -30,6 +32,8 @@ type PolicyGuard struct {
 	follow func() []byte // Follow's source of newer roots, or nil
 	newest *release.PrivacyPolicy
 	floor  uint64 // the newest version accepted, this run or, with floorPath, an earlier one
+	// floorRole is privacyRole of the root floor was set under ("": none yet).
+	floorRole string
 	// floorPath, if set, is the file recording floor across restarts (PersistTo).
 	floorPath string
 }
@@ -41,23 +45,39 @@ const PolicyFloorFile = "privacy-policy.version"
 // PersistTo makes the guard's floor survive restarts: it reads the newest policy version
 // recorded in path (none if the file is missing) and records there, durably, each newer
 // version it accepts before accepting it. Without it a restarted device took an older, laxer
-// policy again until that one expired.
+// policy again until that one expired. The record names the privacy role's keys the floor was
+// set under: a root that changes them resets it, or a thief of the retired key, having
+// signed a policy numbered 2^40, would keep devices from ever accepting the office's next.
 func (g *PolicyGuard) PersistTo(path string) error {
 	data, err := os.ReadFile(path)
-	var v uint64
+	var (
+		v    uint64
+		role string
+	)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 	case err != nil:
 		return fmt.Errorf("client: privacy policy floor: %w", err)
 	default:
-		if v, err = strconv.ParseUint(strings.TrimSpace(string(data)), 10, 64); err != nil || len(data) > 32 {
-			return fmt.Errorf("client: privacy policy floor %s: not a version number: %q", path, data)
+		f := strings.Fields(string(data))
+		if len(data) > 128 || len(f) != 2 {
+			return fmt.Errorf("client: privacy policy floor %s: want a version and the privacy role it was set under, got %q", path, data)
 		}
+		if v, err = strconv.ParseUint(f[0], 10, 64); err != nil {
+			return fmt.Errorf("client: privacy policy floor %s: not a version number: %q", path, f[0])
+		}
+		role = f[1]
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	g.floor, g.floorPath = max(g.floor, v), path
+	g.floor, g.floorRole, g.floorPath = v, role, path
 	return nil
+}
+
+// privacyRole names the privacy role's keys and threshold in root.
+func privacyRole(root *release.Root) string {
+	sum := sha256.Sum256(fmt.Appendf(nil, "%v", root.Roles.Privacy))
+	return hex.EncodeToString(sum[:16])
 }
 
 // NewPolicyGuard returns a guard that verifies policies under root, the device's pinned root
@@ -79,12 +99,18 @@ func (g *PolicyGuard) Check(t *vigilv1.Task) error {
 	if len(doc) == 0 {
 		return fmt.Errorf("%w: the task carries no signed privacy policy", release.ErrPolicy)
 	}
-	p, err := g.trusted().VerifyPrivacyPolicy(doc, g.now())
+	root := g.trusted()
+	p, err := root.VerifyPrivacyPolicy(doc, g.now())
 	if err != nil {
 		return fmt.Errorf("the task's privacy policy does not verify: %w", err)
 	}
+	role := privacyRole(root)
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if g.floorRole != "" && g.floorRole != role {
+		// Set under privacy keys this root no longer trusts: what they signed bounds nothing.
+		g.floor, g.newest = 0, nil
+	}
 	if p.Version < g.floor {
 		return fmt.Errorf("%w: the task carries privacy policy v%d, this device has seen v%d", release.ErrPolicy, p.Version, g.floor)
 	}
@@ -95,12 +121,12 @@ func (g *PolicyGuard) Check(t *vigilv1.Task) error {
 	}); err != nil {
 		return err
 	}
-	if p.Version > g.floor && g.floorPath != "" {
-		if err := atomicfile.Write(g.floorPath, []byte(strconv.FormatUint(p.Version, 10)+"\n"), 0o600); err != nil {
+	if (p.Version > g.floor || role != g.floorRole) && g.floorPath != "" {
+		if err := atomicfile.Write(g.floorPath, fmt.Appendf(nil, "%d %s\n", p.Version, role), 0o600); err != nil {
 			return fmt.Errorf("client: recording privacy policy v%d: %w", p.Version, err)
 		}
 	}
-	g.newest, g.floor = p, max(g.floor, p.Version)
+	g.newest, g.floor, g.floorRole = p, max(g.floor, p.Version), role
 	return nil
 }
 

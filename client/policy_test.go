@@ -57,6 +57,34 @@ func (f *policyFixture) guard(t *testing.T) *PolicyGuard {
 	return g
 }
 
+// rotatePrivacy returns root v2, signed by v1's root key, with newPrivacy in place of the
+// privacy office's key, and checks that it verifies from v1 as the device's updaters would.
+func (f *policyFixture) rotatePrivacy(t *testing.T, newPrivacy *sig.PrivateKey) []byte {
+	t.Helper()
+	one := func(k *sig.PrivateKey) release.RoleSpec {
+		return release.RoleSpec{Keys: []*sig.PublicKey{k.Public()}, Threshold: 1}
+	}
+	v2, err := release.NewRoot(2, f.now.AddDate(1, 0, 0), release.RootRoles{
+		Root: one(f.keys.Root), Release: one(f.keys.Release), Timestamp: one(f.keys.Timestamp),
+		Trustees: one(f.keys.Trustees[0]), Enrolment: one(f.keys.Enrolment), Privacy: one(newPrivacy),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, err := release.Sign(v2, f.keys.Root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := release.NewVerifier(release.VerifierConfig{Root: f.keys.RootEnvelope, Model: "m"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := v.UpdateRoot(env); err != nil {
+		t.Fatal(err)
+	}
+	return env
+}
+
 // laxerAndStricter returns the signed valid policy, v1, and a stricter v2 (z at least 1.2).
 func (f *policyFixture) laxerAndStricter(t *testing.T) (v1, v2 []byte) {
 	t.Helper()
@@ -171,49 +199,48 @@ func TestPolicyExpired(t *testing.T) {
 
 // TestAttackRetiredPrivacyKey: the privacy office's key is stolen, and the organisation rotates
 // the root (v2) to a new privacy key; the device's updaters verify v2 from the pinned v1. A
-// guard that verified policies under the pinned root went on accepting the thief's laxer
-// policy, and refused the office's new one (found by review). Following the updaters' root, it
-// refuses the retired key's policy and accepts the new key's.
+// guard that verified policies under the pinned root went on accepting the thief's policy,
+// and refused the office's new one; and once the floor was saved, the thief's policy numbered
+// 2^40 kept the office's new ones out for good (both found by review). Following the updaters'
+// root, it refuses the retired key's policy, and a floor set under retired privacy keys resets.
 func TestAttackRetiredPrivacyKey(t *testing.T) {
 	f := newPolicyFixture(t)
 	newPrivacy, err := sig.GenerateKey(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
-	pub := func(k *sig.PrivateKey) []*sig.PublicKey { return []*sig.PublicKey{k.Public()} }
-	one := func(k *sig.PrivateKey) release.RoleSpec { return release.RoleSpec{Keys: pub(k), Threshold: 1} }
-	v2, err := release.NewRoot(2, f.now.AddDate(1, 0, 0), release.RootRoles{
-		Root: one(f.keys.Root), Release: one(f.keys.Release), Timestamp: one(f.keys.Timestamp),
-		Trustees: one(f.keys.Trustees[0]), Enrolment: one(f.keys.Enrolment), Privacy: one(newPrivacy),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rootV2, err := release.Sign(v2, f.keys.Root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// What the updaters do: v2 verifies from the pinned v1.
-	v, err := release.NewVerifier(release.VerifierConfig{Root: f.keys.RootEnvelope, Model: "m"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := v.UpdateRoot(rootV2); err != nil {
-		t.Fatal(err)
-	}
+	rootV2 := f.rotatePrivacy(t, newPrivacy)
+	// Before the rotation the thief's policy, numbered far ahead, reached the device, which
+	// recorded it as its floor.
 	lax := *f.valid
-	lax.Version, lax.MinNoiseMultiplier = 9, 0.01
+	lax.Version, lax.MinNoiseMultiplier = 1<<40, 0.8
 	stolen := f.sign(t, &lax, f.keys.Privacy)
+	path := filepath.Join(t.TempDir(), PolicyFloorFile)
+	started := func() *PolicyGuard {
+		g := f.guard(t)
+		if err := g.PersistTo(path); err != nil {
+			t.Fatal(err)
+		}
+		return g
+	}
+	if err := started().Check(task(stolen, 1, 1, 25, 2)); err != nil {
+		t.Fatal(err)
+	}
 	fresh := *f.valid
 	fresh.Version = 2
 	current := f.sign(t, &fresh, newPrivacy)
 
-	g := f.guard(t)
+	g := started() // after a restart, following the updaters' root
 	g.Follow(func() []byte { return rootV2 })
-	if err := g.Check(task(stolen, 0.01, 1, 25, 2)); err == nil {
+	if err := g.Check(task(stolen, 1, 1, 25, 2)); err == nil {
 		t.Fatal("a policy signed by the retired privacy key was accepted")
 	}
 	if err := g.Check(task(current, 1, 1, 25, 2)); err != nil {
-		t.Fatalf("the privacy office's policy under the new root: %v", err)
+		t.Fatalf("the privacy office's policy under the new root, after the thief's v2^40: %v", err)
+	}
+	g = started()
+	g.Follow(func() []byte { return rootV2 })
+	if err := g.Check(task(current, 1, 1, 25, 2)); err != nil {
+		t.Fatalf("the same after another restart: %v", err)
 	}
 }

@@ -113,7 +113,9 @@ func (k *SignedKeys) KeyEpoch(ctx context.Context, epoch uint64) (*he.KeyEpoch, 
 	if k.follow != nil {
 		if env := k.follow(); len(env) > 0 {
 			if r, err := release.ParseTrustedRoot(env); err == nil && r.Version > k.verifier.Root().Version {
-				if v, err := release.NewVerifier(release.VerifierConfig{Root: env, Model: "key-epochs"}); err == nil {
+				// The key-epoch floor carries over: a rotation is no licence to go back to an
+				// older epoch.
+				if v, err := release.NewVerifier(release.VerifierConfig{Root: env, Model: "key-epochs", KeyEpoch: k.verifier.KeyEpoch()}); err == nil {
 					k.verifier = v
 				}
 			}

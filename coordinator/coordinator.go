@@ -51,6 +51,7 @@ type Coordinator struct {
 	waitingForDevices bool
 	// revocationsUnreadable: the revocation list could not be read at the last step (logged once).
 	revocationsUnreadable bool
+	revocationsSeen       uint64 // the revocation list's Generation last pruned by (0: none yet)
 	abort                 string // non-empty: the open round is aborted, with this reason
 	abortedByOperator     bool   // by the operator (charged), not because the tier could not take it
 	closing               bool   // the open round's sum is being opened

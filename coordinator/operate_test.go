@@ -169,6 +169,13 @@ func TestTrusteesAheadIsFatal(t *testing.T) {
 type revocationList struct {
 	mu  sync.Mutex
 	ids map[pki.Identity]time.Time
+	gen uint64
+}
+
+func (r *revocationList) Generation(time.Time) uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.gen + 1
 }
 
 func (r *revocationList) Identities(time.Time) ([]pki.RevokedIdentity, error) {
@@ -185,6 +192,7 @@ func (r *revocationList) RevokeIdentity(id pki.Identity, now time.Time) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.ids[id] = now
+	r.gen++
 	return nil
 }
 

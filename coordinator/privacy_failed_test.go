@@ -19,6 +19,8 @@ func TestFailedRoundIsChargedAtInclusionRate(t *testing.T) {
 	cfg := privateConfig(t, t.TempDir(), state, 1)
 	cfg.DevicesPerRound, cfg.MinUpdates, cfg.MinEnrolled = 3, 3, 4
 	cfg.RoundTimeout = 300 * time.Millisecond
+	// A quarter of the draws have fewer than m_min and are drawn again after a back-off.
+	cfg.FailureBackoff, cfg.MaxBackoff = 10*time.Millisecond, 20*time.Millisecond
 	api, c, _ := serveConfig(t, cfg)
 	enrol(t, api, "a", "b", "c", "d")
 
@@ -45,5 +47,23 @@ func TestFailedRoundIsChargedAtInclusionRate(t *testing.T) {
 	e := snap.Entries[0]
 	if e.Round != last.GetRound() || e.Participants != 0 || e.ModelSHA256 != "" || e.SamplingRate != want {
 		t.Errorf("ledger entry %+v; want round %d, 0 participants, no model, q %v (K/N = 0.75)", e, last.GetRound(), want)
+	}
+}
+
+// TestFailedRoundAtFullSamplingIsNotCharged: when every device is asked (q = 1, as in the
+// population rounds), a released round is charged as if every device were in it, whichever
+// rounds fail, so a failed one is not charged: population rounds, which need 90% of the fleet
+// to answer, would otherwise spend the budget on every failure.
+func TestFailedRoundAtFullSamplingIsNotCharged(t *testing.T) {
+	cfg := privateConfig(t, t.TempDir(), t.TempDir(), 1) // K = N = 3
+	cfg.RoundTimeout = 300 * time.Millisecond
+	api, c, _ := serveConfig(t, cfg)
+	enrol(t, api, "a", "b", "c")
+	eventually(t, "the round to fail", func() bool { return c.Status().GetLastRound().GetOutcome() == "failed" })
+	if eps := c.Status().GetPrivacy().GetEpsilonSpent(); eps != 0 {
+		t.Errorf("a failed round that asked every device spent epsilon %v", eps)
+	}
+	if r := c.Status().GetLastRound().GetReason(); !strings.Contains(r, "every device was asked") {
+		t.Errorf("failed round's reason %q", r)
 	}
 }

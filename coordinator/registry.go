@@ -12,6 +12,8 @@ import (
 // Revocations is what the coordinator needs of the deployment's revocation list: whether, and
 // since when, a device is revoked, and revoking one it removes. *pki.Revocations implements it.
 type Revocations interface {
+	// Generation changes whenever the list changes; Identities is read only then.
+	Generation(now time.Time) uint64
 	Identities(now time.Time) ([]pki.RevokedIdentity, error)
 	RevokeIdentity(id pki.Identity, now time.Time) error
 }
@@ -33,11 +35,16 @@ type removal struct {
 // frontend on another machine checks certificates against its own copy of the revocation list,
 // which `vigil pki revoke` here does not reach, but it checks every update against the
 // registry in the tier. A device that registered again after its revocation keeps its place.
-// It runs at every step, and costs one look per revoked identity. c.mu must be held. A
-// revocation list that cannot be read removes nobody: the gRPC guard refuses every call
-// meanwhile, so such a round fails instead of running on a wrong N.
+// It runs at every step but reads the list only when it changed (a new device is admitted
+// only with a record issued after any revocation of it), then costs one look per revoked
+// identity. c.mu must be held. A revocation list that cannot be read removes nobody: the gRPC
+// guard refuses every call meanwhile, so such a round fails instead of running on a wrong N.
 func (c *Coordinator) pruneRevokedLocked(now time.Time) {
 	if c.cfg.Revocations == nil {
+		return
+	}
+	gen := c.cfg.Revocations.Generation(now)
+	if gen == c.revocationsSeen && c.revocationsSeen != 0 {
 		return
 	}
 	revoked, err := c.cfg.Revocations.Identities(now)
@@ -48,7 +55,7 @@ func (c *Coordinator) pruneRevokedLocked(now time.Time) {
 		c.revocationsUnreadable = true
 		return
 	}
-	c.revocationsUnreadable = false
+	c.revocationsUnreadable, c.revocationsSeen = false, gen
 	for _, r := range revoked {
 		d, ok := c.devices[r.Identity.ID]
 		if r.Identity.Role != pki.RoleDevice || !ok {

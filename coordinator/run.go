@@ -377,6 +377,11 @@ func (c *Coordinator) chargeFailure(closed round.Closed, info openRound) string 
 	if c.ledger == nil || info.privacy.insecureNoDP {
 		return "nothing charged or released"
 	}
+	if info.privacy.samplingRate >= 1 {
+		// Every device was asked (population rounds): a released round is charged at q = 1,
+		// which no choice of the rounds that fail can make too little.
+		return "nothing charged or released (every device was asked)"
+	}
 	if _, err := c.ledger.ChargeRound(info.privacy.charge(closed.Round, len(closed.Participants), c.cfg.Now())); err != nil {
 		c.log.Error("the failed round could not be charged to the privacy ledger", "round", closed.Round, "err", err)
 		return fmt.Sprintf("nothing released; charging the privacy ledger failed: %v", err)

@@ -75,7 +75,9 @@
 //     devices is one mechanism whose u is in P with probability at most q,
 //     released or not; so is a round the operator aborts, who can see who
 //     answered. Rounds that fail whoever answered (the trustees cannot
-//     open the sum, the tier cannot take the round) are not charged. Rounds
+//     open the sum, the tier cannot take the round) are not charged, nor
+//     are failed rounds at q = 1: their released rounds are charged with u
+//     in P, which no choice of the rounds that fail can exceed. Rounds
 //     compose adaptively by adding RDP; the total converts to (epsilon,
 //     delta) as below. What this does
 //     not claim: amplification by hidden sampling (PoissonHidden, the

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"sort"
+	"sync"
 	"time"
 )
 
@@ -43,11 +44,14 @@ import (
 // A file that exists is never silently replaced: an empty or truncated
 // file is reported as corrupt, not treated as a new ledger.
 //
-// A Ledger must be used from one goroutine at a time, and a ledger file
-// must be owned by one process: the package does not lock the file.
+// A Ledger is safe for concurrent use (a coordinator charges rounds while
+// its status reads the epsilon spent), but a ledger file must be owned by
+// one process: the package does not lock the file.
 type Ledger struct {
 	path string
 	key  []byte
+
+	mu   sync.Mutex // guards snap and acc
 	snap LedgerSnapshot
 	acc  *Accountant // RDP of all entries
 }
@@ -118,6 +122,8 @@ func validateChargeEvent(ev Event) error {
 // order, without recording anything. If that exceeds the budget the error
 // is a *BudgetError (errors.Is(err, ErrBudgetExhausted)).
 func (l *Ledger) Check(ev Event) (eps, order float64, err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	return l.project(0, ev)
 }
 
@@ -207,6 +213,8 @@ func sameCharge(a, b LedgerEntry) bool {
 // different charge, or a new round older than the last recorded one, is
 // ErrRoundConflict.
 func (l *Ledger) ChargeRound(rc RoundCharge) (LedgerEntry, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	e := rc.entry()
 	if err := validateDetails(e); err != nil {
 		return LedgerEntry{}, fmt.Errorf("%w: round %d: %v", ErrInvalidParameter, rc.Round, err)
@@ -251,6 +259,8 @@ func (l *Ledger) ChargeRound(rc RoundCharge) (LedgerEntry, error) {
 // round released. It is idempotent; a different hash for a round that has
 // one, or a round not in the ledger, is ErrRoundConflict.
 func (l *Ledger) RecordRelease(round uint64, modelSHA256 string) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	entries := l.snap.Entries
 	i := sort.Search(len(entries), func(i int) bool { return entries[i].Round >= round })
 	if i == len(entries) || entries[i].Round != round {
@@ -279,6 +289,8 @@ func (l *Ledger) RecordRelease(round uint64, modelSHA256 string) error {
 
 // Last returns the newest entry, and false if there is none.
 func (l *Ledger) Last() (LedgerEntry, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	if len(l.snap.Entries) == 0 {
 		return LedgerEntry{}, false
 	}
@@ -287,6 +299,8 @@ func (l *Ledger) Last() (LedgerEntry, bool) {
 
 // Entry returns the entry of round, and false if the round is not recorded.
 func (l *Ledger) Entry(round uint64) (LedgerEntry, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	entries := l.snap.Entries
 	i := sort.Search(len(entries), func(i int) bool { return entries[i].Round >= round })
 	if i < len(entries) && entries[i].Round == round {
@@ -296,29 +310,43 @@ func (l *Ledger) Entry(round uint64) (LedgerEntry, bool) {
 }
 
 // Unprotected returns the rounds recorded as released without differential privacy.
-func (l *Ledger) Unprotected() []uint64 { return l.snap.Unprotected() }
+func (l *Ledger) Unprotected() []uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.snap.Unprotected()
+}
 
 // Spent returns the epsilon spent so far at the budget's delta, and the
 // RDP order that gives it (0, 0 before the first round).
-func (l *Ledger) Spent() (eps, order float64) { return l.snap.Spent() }
+func (l *Ledger) Spent() (eps, order float64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.snap.Spent()
+}
 
 // Remaining returns the budget's epsilon minus the epsilon spent.
 func (l *Ledger) Remaining() float64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	eps, _ := l.snap.Spent()
 	return l.snap.Budget.Epsilon - eps
 }
 
 // Subject returns the ledger's subject.
-func (l *Ledger) Subject() string { return l.snap.Subject }
+func (l *Ledger) Subject() string { return l.snap.Subject } // fixed when opened
 
 // Budget returns the ledger's budget.
-func (l *Ledger) Budget() Budget { return l.snap.Budget }
+func (l *Ledger) Budget() Budget { return l.snap.Budget } // fixed when opened
 
 // Path returns the ledger file's path.
 func (l *Ledger) Path() string { return l.path }
 
 // Entries returns a copy of the recorded rounds, oldest first.
-func (l *Ledger) Entries() []LedgerEntry { return append([]LedgerEntry(nil), l.snap.Entries...) }
+func (l *Ledger) Entries() []LedgerEntry {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]LedgerEntry(nil), l.snap.Entries...)
+}
 
 func (l *Ledger) persist() error {
 	data, err := l.snap.Encode(l.key)

@@ -22,7 +22,8 @@ type Revocations struct {
 	path    string
 	mu      sync.Mutex // serialises writers and reloads
 	snap    atomic.Pointer[revocationSet]
-	checked atomic.Int64 // UnixNano of the last look at the file
+	checked atomic.Int64  // UnixNano of the last look at the file
+	gens    atomic.Uint64 // the last revocationSet.gen given
 }
 
 // revocationSet is one immutable snapshot of the file.
@@ -31,7 +32,8 @@ type revocationSet struct {
 	identities map[Identity]time.Time
 	serials    map[string]time.Time
 	stamp      fileStamp
-	err        error // non-nil: the file changed and cannot be read; refuse everything
+	err        error  // non-nil: the file changed and cannot be read; refuse everything
+	gen        uint64 // Revocations.Generation: a new one for every set stored
 }
 
 // fileStamp tells whether the file changed since it was read. Writers replace the file by
@@ -58,6 +60,7 @@ func OpenRevocations(path string) (*Revocations, error) {
 	if set.err != nil {
 		return nil, set.err
 	}
+	set.gen = r.gens.Add(1)
 	r.snap.Store(set)
 	return r, nil
 }
@@ -118,6 +121,13 @@ func (r *Revocations) RevokeSerial(serial *big.Int, now time.Time) error {
 	})
 }
 
+// Generation returns a number that changes whenever the list in force changes, rereading the
+// file as RevokedAt does: whoever acts on revocations needs to look again only then.
+func (r *Revocations) Generation(now time.Time) uint64 {
+	r.maybeRefresh(now)
+	return r.snap.Load().gen
+}
+
 // Identities returns the revoked identities, rereading the file as RevokedAt does.
 func (r *Revocations) Identities(now time.Time) ([]RevokedIdentity, error) {
 	r.maybeRefresh(now)
@@ -147,6 +157,7 @@ func (r *Revocations) Refresh() error {
 		// The list existed and is gone: revocations may have been lost, so refuse until restored.
 		set.err = fmt.Errorf("%s was removed", r.path)
 	}
+	set.gen = r.gens.Add(1)
 	r.snap.Store(set)
 	return set.err
 }
@@ -187,6 +198,7 @@ func (r *Revocations) update(change func(*revocationFile)) error {
 		return err
 	}
 	set := r.load()
+	set.gen = r.gens.Add(1)
 	r.snap.Store(set)
 	return set.err
 }

@@ -108,15 +108,16 @@ func (v *Verifier) fetch(ctx context.Context, st store.Store, now time.Time, bud
 		data, err := firstVerified(ctx, st, ArtifactKey(m.Model, m.Version, a.Name), a.Size, budget, func(data []byte) error {
 			return VerifyArtifact(m, a.Name, data)
 		})
+		if errors.Is(err, ErrHashMismatch) && !errors.Is(err, errUnchecked) {
+			// Every stored copy was read and none matches what the manifest signs: a release
+			// signed with a stolen key, or tampered files. Fetched again at every poll, it
+			// would cost up to MaxReleaseBytes each time; this Verifier skips it until the
+			// pointer names another. (A copy too large is refused from its size, unread.)
+			v.Skip(ReleaseRef{Version: l.Version, ManifestSHA256: l.ManifestSHA256})
+		}
 		if errors.Is(err, store.ErrTooLarge) && !errors.Is(err, errBudget) {
 			// Larger than its signed size: tampered, refused before it is read.
-			err = fmt.Errorf("%w: artifact %s is larger than its signed %d bytes: %w", ErrHashMismatch, a.Name, a.Size, err)
-		}
-		if errors.Is(err, ErrHashMismatch) {
-			// No stored copy matches what the manifest signs: a release signed with a stolen
-			// key, or tampered files. Fetched again at every poll, it would cost up to
-			// MaxReleaseBytes each time; this Verifier skips it until the pointer names another.
-			v.Skip(ReleaseRef{Version: l.Version, ManifestSHA256: l.ManifestSHA256})
+			return nil, fmt.Errorf("%w: artifact %s is larger than its signed %d bytes: %w", ErrHashMismatch, a.Name, a.Size, err)
 		}
 		if err != nil {
 			return nil, err

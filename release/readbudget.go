@@ -13,6 +13,10 @@ import (
 // device tries again on its next poll.
 var errBudget = fmt.Errorf("%w: over the fetch's read budget (MaxFetchBytes)", store.ErrTooLarge)
 
+// errUnchecked marks a refusal by firstVerified that did not check every stored version: the
+// genuine one may be among those not read, so the release must not be written off.
+var errUnchecked = errors.New("not every stored version was checked")
+
 // budget is what one Fetch may still read from the store, every read together. Each read
 // reserves its worst case before it starts, limit+1 bytes for each stored version it may read
 // (a store reads one byte past the limit to find an object that is too large), and is then
@@ -96,11 +100,11 @@ func firstVerified(ctx context.Context, st store.Store, key string, limit int64,
 	}
 	n := b.fits(limit, MaxObjectVersions)
 	if n < 2 {
-		return nil, fmt.Errorf("%s: %w; its other versions not read: %w", key, first, b.refuse(limit))
+		return nil, fmt.Errorf("%s: %w; its other versions not read (%w): %w", key, first, errUnchecked, b.refuse(limit))
 	}
 	vs, err = b.versions(ctx, st, key, limit, n)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w; its other versions: %w", key, first, err)
+		return nil, fmt.Errorf("%s: %w; its other versions (%w): %w", key, first, errUnchecked, err)
 	}
 	for _, data := range vs {
 		if check(data) == nil {
@@ -109,7 +113,7 @@ func firstVerified(ctx context.Context, st store.Store, key string, limit int64,
 	}
 	if len(vs) == n && n < MaxObjectVersions {
 		// The budget cut the versions short; the genuine one may be among those not read.
-		return nil, fmt.Errorf("%s: %w; versions after the oldest %d not read: %w", key, first, n, b.refuse(limit))
+		return nil, fmt.Errorf("%s: %w; versions after the oldest %d not read (%w): %w", key, first, n, errUnchecked, b.refuse(limit))
 	}
 	return nil, fmt.Errorf("%s: %w", key, first)
 }
