@@ -48,6 +48,24 @@ func TestFailedRoundIsChargedAtInclusionRate(t *testing.T) {
 	if e.Round != last.GetRound() || e.Participants != 0 || e.ModelSHA256 != "" || e.SamplingRate != want {
 		t.Errorf("ledger entry %+v; want round %d, 0 participants, no model, q %v (K/N = 0.75)", e, last.GetRound(), want)
 	}
+
+	// The operator, who sees who has not answered, aborts the next round: charged too.
+	var aborted uint64
+	eventually(t, "a round to abort", func() bool {
+		var err error
+		aborted, err = c.Abort("")
+		return err == nil
+	})
+	eventually(t, "the aborted round to end", func() bool { return c.Status().GetLastRound().GetRound() == aborted })
+	if r := c.Status().GetLastRound().GetReason(); !strings.Contains(r, "aborted by the operator; charged") {
+		t.Errorf("aborted round's reason %q does not say it was charged", r)
+	}
+	if snap, err = dp.ReadLedger(filepath.Join(state, "model.ledger")); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(snap.Entries); n != 2 || snap.Entries[1].Round != aborted {
+		t.Errorf("ledger holds %d entries (%+v), want the failed round's and the aborted round %d's", n, snap.Entries, aborted)
+	}
 }
 
 // TestFailedRoundAtFullSamplingIsNotCharged: when every device is asked (q = 1, as in the
