@@ -57,6 +57,16 @@ func (f *policyFixture) guard(t *testing.T) *PolicyGuard {
 	return g
 }
 
+// persistentGuard is a guard that keeps its floor in path, as a device starting up makes it.
+func (f *policyFixture) persistentGuard(t *testing.T, path string) *PolicyGuard {
+	t.Helper()
+	g := f.guard(t)
+	if err := g.PersistTo(path); err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
 // rotatePrivacy returns root v2, signed by v1's root key, with newPrivacy in place of the
 // privacy office's key, and checks that it verifies from v1 as the device's updaters would.
 func (f *policyFixture) rotatePrivacy(t *testing.T, newPrivacy *sig.PrivateKey) []byte {
@@ -161,13 +171,7 @@ func TestAttackPolicyRollbackAfterRestart(t *testing.T) {
 	f := newPolicyFixture(t)
 	v1, v2 := f.laxerAndStricter(t)
 	path := filepath.Join(t.TempDir(), PolicyFloorFile)
-	started := func() *PolicyGuard {
-		g := f.guard(t)
-		if err := g.PersistTo(path); err != nil {
-			t.Fatal(err)
-		}
-		return g
-	}
+	started := func() *PolicyGuard { return f.persistentGuard(t, path) }
 	if err := started().Check(task(v2, 1.2, 1, 25, 2)); err != nil {
 		t.Fatal(err)
 	}
@@ -216,13 +220,7 @@ func TestAttackRetiredPrivacyKey(t *testing.T) {
 	lax.Version, lax.MinNoiseMultiplier = 1<<40, 0.8
 	stolen := f.sign(t, &lax, f.keys.Privacy)
 	path := filepath.Join(t.TempDir(), PolicyFloorFile)
-	started := func() *PolicyGuard {
-		g := f.guard(t)
-		if err := g.PersistTo(path); err != nil {
-			t.Fatal(err)
-		}
-		return g
-	}
+	started := func() *PolicyGuard { return f.persistentGuard(t, path) }
 	if err := started().Check(task(stolen, 1, 1, 25, 2)); err != nil {
 		t.Fatal(err)
 	}
