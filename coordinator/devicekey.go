@@ -18,8 +18,15 @@ import (
 type recordFields struct {
 	DeviceID   string    `json:"device_id"`
 	Issued     time.Time `json:"issued"`
+	Expires    time.Time `json:"expires"`
 	SigningKey []byte    `json:"signing_key"`
 }
+
+// MinRecordValidity is how long a device's record must still be valid for its update to be
+// taken. The trustees check every record again when they open the round's sum, after the
+// round's deadline: an update from a record that has expired by then makes them refuse the
+// whole round, after it has been charged. Rounds are expected to close and open within it.
+const MinRecordValidity = 24 * time.Hour
 
 var errNoRecord = errors.New("no device record")
 
@@ -44,14 +51,16 @@ func decodeRecordFields(record []byte) (recordFields, error) {
 }
 
 // signingKey returns the key that signs the device's updates, parsed from its record on each
-// use (about 0.3 ms of CPU, beside 8.4 ms to take an update) rather than kept parsed.
-func (d device) signingKey() (*sig.PublicKey, error) {
+// use (about 0.3 ms of CPU, beside 8.4 ms to take an update) rather than kept parsed, and when
+// the record expires.
+func (d device) signingKey() (*sig.PublicKey, time.Time, error) {
 	if len(d.record) == 0 {
-		return nil, errNoRecord
+		return nil, time.Time{}, errNoRecord
 	}
 	f, err := decodeRecordFields(d.record)
 	if err != nil {
-		return nil, err
+		return nil, time.Time{}, err
 	}
-	return sig.ParsePublicKey(f.SigningKey)
+	key, err := sig.ParsePublicKey(f.SigningKey)
+	return key, f.Expires, err
 }

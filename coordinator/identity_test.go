@@ -27,7 +27,7 @@ func TestRestoreDevice(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if k, err := d.signingKey(); err != nil || !k.Equal(key.Public()) || !d.issued.Equal(now) || string(d.record) != string(record) || d.region != "eu" {
+	if k, _, err := d.signingKey(); err != nil || !k.Equal(key.Public()) || !d.issued.Equal(now) || string(d.record) != string(record) || d.region != "eu" {
 		t.Fatalf("restored %+v", d)
 	}
 	if d, err := restoreDevice(&statev1.Device{Id: "dev-a", Enrolled: enrolled}); err != nil || d.record != nil {

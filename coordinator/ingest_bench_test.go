@@ -58,7 +58,7 @@ func newIngestFixture(b *testing.B) *ingestFixture {
 	for i := range reqs {
 		k, _ := sig.GenerateKey(rand.Reader)
 		id := fmt.Sprintf("dev-%d", i)
-		rec, err := ks.SignDeviceRecord(release.NewDeviceRecord(id, "eu", k.Public(), time.Now(), time.Now().Add(time.Hour)))
+		rec, err := ks.SignDeviceRecord(release.NewDeviceRecord(id, "eu", k.Public(), time.Now(), time.Now().Add(365*24*time.Hour)))
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -45,8 +45,8 @@ func keyLeakCiphertexts(t *testing.T, p he.Params, honest [][]byte) [][]byte {
 // TestAttackMaliciousDeviceLeaksKey is the review's attack 5, end to end: an enrolled device
 // whose key the attacker holds signs a crafted ciphertext that decrypts to 64·s. The
 // coordinator, the trustees and the device signature all accept it (it is a validly signed,
-// well-formed blob); the decrypted sum is refused as implausible, the round fails and nothing
-// is released. The residual risk, a leak small enough to pass the check, is stated in the
+// well-formed blob); the decrypted sum is refused as implausible, the round fails, nothing is
+// released, and rounds pause until an operator has retired the key epoch. The residual risk, a leak small enough to pass the check, is stated in the
 // README and in aggregation.CheckSum.
 func TestAttackMaliciousDeviceLeaksKey(t *testing.T) {
 	ledger := filepath.Join(t.TempDir(), "model.ledger")
@@ -104,6 +104,12 @@ func TestAttackMaliciousDeviceLeaksKey(t *testing.T) {
 	}
 	if v := f.coord.Global().Meta.Version; v != 1 {
 		t.Fatalf("global model is v%d after the refused round, want v1", v)
+	}
+	// The device could do the same in every round it is sampled for, each charged before the
+	// sum is opened, until the budget is gone (found by review): rounds now stop until an
+	// operator resumes them.
+	if !f.coord.Status().GetPaused() {
+		t.Fatal("rounds go on after an implausible sum: the same device drains the budget round by round")
 	}
 	t.Logf("refused: %v", failed.Err)
 }

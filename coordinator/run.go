@@ -165,6 +165,16 @@ func (c *Coordinator) step(ctx context.Context) (done bool, err error) {
 		err = fmt.Errorf("%s; %s", aborted, failure)
 	case outcome == aggregation.Close:
 		next, err = c.timedRelease(ctx, closed, info, &stages)
+		if errors.Is(err, aggregation.ErrImplausibleSum) {
+			// A device sent a ciphertext outside the bounds: it can do so in every round it
+			// is sampled for, and each is charged before the sum is opened. Rounds stop until
+			// the operator has retired the key epoch (and, if known, the device).
+			if perr := c.Pause(); perr != nil {
+				c.log.Error("could not record the pause", "err", perr)
+			}
+			c.log.Error("rounds paused: the round's sum was implausible; retire the key epoch, then `vigil admin resume`", "round", closed.Round, "err", err)
+			err = fmt.Errorf("%w; rounds are paused until an operator resumes them", err)
+		}
 		if err == nil && c.cfg.Replicate != nil {
 			// The version is in the store before the state that counts it is copied.
 			if err := c.cfg.Replicate(ctx, ReplicateAll); err != nil {

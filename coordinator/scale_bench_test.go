@@ -301,7 +301,7 @@ func BenchmarkScaleSigningKey(b *testing.B) {
 	b.ReportAllocs()
 	cpu.start()
 	for b.Loop() {
-		if _, err := d.signingKey(); err != nil {
+		if _, _, err := d.signingKey(); err != nil {
 			b.Fatal(err)
 		}
 	}

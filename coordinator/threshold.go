@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"google.golang.org/grpc/codes"
 
@@ -101,9 +102,14 @@ func (t *ThresholdHE) contribution(req *vigilv1.SubmitUpdateRequest, d device, s
 	if !signed {
 		return c, nil
 	}
-	key, err := d.signingKey()
+	key, expires, err := d.signingKey()
 	if err != nil {
 		return nil, reject(codes.PermissionDenied, ReasonBadSignature, fmt.Sprintf("device %q has no update-signing key on record: %v", req.GetDeviceId(), err))
+	}
+	if now := time.Now(); expires.Before(now.Add(MinRecordValidity)) {
+		return nil, reject(codes.FailedPrecondition, ReasonBadRecord, fmt.Sprintf(
+			"device %q's record expires at %s, within %v: the trustees would refuse the round's sum; enrol again with a fresh record",
+			req.GetDeviceId(), expires.UTC().Format(time.RFC3339), MinRecordValidity))
 	}
 	heads := make([][32]byte, len(c.GetHeadDigests()))
 	for j, h := range c.GetHeadDigests() {

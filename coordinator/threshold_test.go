@@ -108,7 +108,7 @@ func (f *encrypted) enroll(t *testing.T, d string) {
 			t.Fatal(err)
 		}
 		now := time.Now()
-		rec, err := f.keys.SignDeviceRecord(release.NewDeviceRecord(d, "eu", key.Public(), now.Add(-time.Minute), now.Add(time.Hour)))
+		rec, err := f.keys.SignDeviceRecord(release.NewDeviceRecord(d, "eu", key.Public(), now.Add(-time.Minute), now.Add(30*24*time.Hour)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -137,7 +137,7 @@ func (f *encrypted) identity(t *testing.T, d string) *client.Identity {
 		t.Fatal(err)
 	}
 	now := time.Now()
-	rec, err := f.keys.SignDeviceRecord(release.NewDeviceRecord(d, "eu", key.Public(), now.Add(-time.Minute), now.Add(time.Hour)))
+	rec, err := f.keys.SignDeviceRecord(release.NewDeviceRecord(d, "eu", key.Public(), now.Add(-time.Minute), now.Add(30*24*time.Hour)))
 	if err != nil {
 		t.Fatal(err)
 	}

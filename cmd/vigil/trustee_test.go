@@ -159,7 +159,7 @@ func TestTrusteeCeremonyAndServeCLI(t *testing.T) {
 		}
 		// The device: enrolled by the root's enrolment key, signing its update.
 		dk, _ := sig.GenerateKey(rand.Reader)
-		rec, err := ks.SignDeviceRecord(release.NewDeviceRecord(dev, "eu", dk.Public(), time.Now().Add(-time.Minute), time.Now().Add(time.Hour)))
+		rec, err := ks.SignDeviceRecord(release.NewDeviceRecord(dev, "eu", dk.Public(), time.Now().Add(-time.Minute), time.Now().Add(30*24*time.Hour)))
 		if err != nil {
 			t.Fatal(err)
 		}
