@@ -296,8 +296,8 @@ func runCoordinator(ctx context.Context, args []string, stdout, stderr io.Writer
 	defer srv.Stop(5 * time.Second)
 	fmt.Fprintf(stdout, "coordinator listening on %s\n", lis.Addr())
 	if tr != nil && tr.embedded {
-		fmt.Fprintf(stdout, "embedded JetStream on %s (frontends: vigil coordinator --frontend --nats %s --nats-replicas 1 --nats-token-file %s)\n",
-			tr.url, tr.url, filepath.Join(f.dir, "state", "nats.token"))
+		fmt.Fprintf(stdout, "embedded JetStream on %s (frontends: vigil coordinator --frontend --org %s --listen HOST:PORT --nats %s --nats-replicas 1 --nats-token-file %s)\n",
+			tr.url, f.org, tr.url, filepath.Join(f.dir, "state", "nats.token"))
 	}
 	fmt.Fprintf(stdout, "%s\nprivacy ledger %s (review it with `vigil privacy report --dir %s`)\n",
 		sim.PrivacyLine(privacy, f.minUpdates), privacy.LedgerPath, f.dir)

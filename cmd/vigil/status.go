@@ -191,7 +191,7 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	subs := []command{
 		{"pause", "stop new rounds from starting (the open round runs to its end); survives restarts", nil},
 		{"resume", "let rounds start again, at once", nil},
-		{"abort", "fail the open round now; nothing is released, and the round is charged to the privacy budget (the operator sees who answered)", nil},
+		{"abort", "fail the open round now; nothing is released, and the round is charged to the privacy budget unless every device was asked (`vigil status` says which)", nil},
 		{"remove-device", "take a device out of the registry and revoke it (--device-id D)", nil},
 	}
 	if len(args) == 0 || isHelp(args[0]) {
@@ -245,7 +245,7 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		var r *vigilv1.AbortRoundResponse
 		r, err = api.AbortRound(ctx, &vigilv1.AbortRoundRequest{Reason: *reason})
 		if err == nil {
-			fmt.Fprintf(stdout, "round %d aborted; nothing released, the round charged to the privacy budget\n", r.GetRound())
+			fmt.Fprintf(stdout, "round %d aborted; nothing released (`vigil status` says whether it was charged to the privacy budget)\n", r.GetRound())
 		}
 	case "remove-device":
 		_, err = api.RemoveDevice(ctx, &vigilv1.RemoveDeviceRequest{DeviceId: *device, Reason: *reason})

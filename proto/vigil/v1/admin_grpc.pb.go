@@ -40,7 +40,9 @@ type AdminClient interface {
 	PauseRounds(ctx context.Context, in *PauseRoundsRequest, opts ...grpc.CallOption) (*PauseRoundsResponse, error)
 	// ResumeRounds lets rounds start again, at once.
 	ResumeRounds(ctx context.Context, in *ResumeRoundsRequest, opts ...grpc.CallOption) (*ResumeRoundsResponse, error)
-	// AbortRound fails the open round without charging the privacy budget or opening its sum.
+	// AbortRound fails the open round without opening its sum. It is charged to the privacy
+	// budget like a round that failed for too few answers (the operator sees who answered),
+	// unless every device was asked; the status's last round says which.
 	AbortRound(ctx context.Context, in *AbortRoundRequest, opts ...grpc.CallOption) (*AbortRoundResponse, error)
 	// RemoveDevice takes a device out of the registry and revokes it.
 	RemoveDevice(ctx context.Context, in *RemoveDeviceRequest, opts ...grpc.CallOption) (*RemoveDeviceResponse, error)
@@ -114,7 +116,9 @@ type AdminServer interface {
 	PauseRounds(context.Context, *PauseRoundsRequest) (*PauseRoundsResponse, error)
 	// ResumeRounds lets rounds start again, at once.
 	ResumeRounds(context.Context, *ResumeRoundsRequest) (*ResumeRoundsResponse, error)
-	// AbortRound fails the open round without charging the privacy budget or opening its sum.
+	// AbortRound fails the open round without opening its sum. It is charged to the privacy
+	// budget like a round that failed for too few answers (the operator sees who answered),
+	// unless every device was asked; the status's last round says which.
 	AbortRound(context.Context, *AbortRoundRequest) (*AbortRoundResponse, error)
 	// RemoveDevice takes a device out of the registry and revokes it.
 	RemoveDevice(context.Context, *RemoveDeviceRequest) (*RemoveDeviceResponse, error)
