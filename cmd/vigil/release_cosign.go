@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"time"
 
 	"github.com/vigilauth/vigil/internal/atomicfile"
@@ -165,17 +166,28 @@ func reportSignatures(ctx context.Context, w io.Writer, stageDir string, data []
 	}
 	var prev *release.Root
 	if stageDir != "" {
+		// Opening the store would create a missing directory, and a root would then be
+		// counted against its own keys alone: "thresholds met" where the previous root's are not.
+		if info, err := os.Stat(stageDir); err != nil {
+			return fmt.Errorf("flag -stage: %w (copy the stage to this machine)", err)
+		} else if !info.IsDir() {
+			return fmt.Errorf("flag -stage %s is not a directory", stageDir)
+		}
 		st, err := store.NewFS(stageDir)
 		if err != nil {
 			return err
 		}
 		want := uint64(0)
-		if r, ok := doc.(*release.Root); ok {
+		r, isRoot := doc.(*release.Root)
+		if isRoot {
 			want = r.Version - 1
 		}
 		prev, _, err = stagedRoot(ctx, st, want)
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return err
+		}
+		if isRoot && r.Version > 1 && prev == nil {
+			return fmt.Errorf("flag -stage %s: holds no root version %d, which root version %d must be signed under", stageDir, want, r.Version)
 		}
 	}
 	if _, ok := doc.(*release.Root); ok {
