@@ -128,6 +128,11 @@ func TestAttackThresholdSigning(t *testing.T) {
 	copyB := k("machineB/1.root.json")
 	copyFile(t, staged, copyB)
 	t.Setenv("VIGIL_KEY_PASSPHRASE", "bob's passphrase")
+	// A -stage that is not there (B forgot to copy it) is refused before anything is signed,
+	// not created and the root counted against its own keys alone.
+	if out, err := release_(t, "sign", "--add-signature", copyB, "-key", k("machineB/root-b.key"), "-stage", k("machineB/no-stage")); err == nil || !strings.Contains(err.Error(), "flag -stage") {
+		t.Fatalf("--add-signature with a missing -stage: %v\n%s", err, out)
+	}
 	out = mustRelease(t, "sign", "--add-signature", copyB, "-key", k("machineB/root-b.key"))
 	if !strings.Contains(out, "root version 1") || !strings.Contains(out, "thresholds met") {
 		t.Fatalf("B's signature:\n%s", out)

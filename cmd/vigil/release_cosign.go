@@ -34,6 +34,9 @@ func runAddSignature(ctx context.Context, args []string, stdout, stderr io.Write
 	if fs.NArg() != 1 {
 		return usageErr(fail(errors.New("give exactly one FILE to sign")))
 	}
+	if err := requireStageDir(*stage); err != nil {
+		return usageErr(fail(err))
+	}
 	in := fs.Arg(0)
 	data, err := readFileFlag("add-signature", in, release.MaxEnvelopeBytes)
 	if err != nil {
@@ -76,6 +79,9 @@ func runMergeSignatures(ctx context.Context, args []string, stdout, stderr io.Wr
 	}
 	if fs.NArg() < 2 {
 		return usageErr(fail(errors.New("give at least two signed copies of one document")))
+	}
+	if err := requireStageDir(*stage); err != nil {
+		return usageErr(fail(err))
 	}
 	var envs [][]byte
 	for _, f := range fs.Args() {
@@ -159,6 +165,19 @@ func describeDocument(w io.Writer, name string, data []byte) error {
 // reportSignatures says how far a document is from its thresholds: for a root, its own root
 // keys' and (if the previous root is staged) the previous root's; for other documents, the
 // newest staged root's.
+// requireStageDir refuses a -stage that is not a directory, before anything is signed.
+func requireStageDir(dir string) error {
+	if dir == "" {
+		return nil
+	}
+	if info, err := os.Stat(dir); err != nil {
+		return fmt.Errorf("flag -stage: %w (copy the stage to this machine)", err)
+	} else if !info.IsDir() {
+		return fmt.Errorf("flag -stage %s is not a directory", dir)
+	}
+	return nil
+}
+
 func reportSignatures(ctx context.Context, w io.Writer, stageDir string, data []byte) error {
 	_, doc, err := release.DecodeUnverified(data)
 	if err != nil {
@@ -168,10 +187,8 @@ func reportSignatures(ctx context.Context, w io.Writer, stageDir string, data []
 	if stageDir != "" {
 		// Opening the store would create a missing directory, and a root would then be
 		// counted against its own keys alone: "thresholds met" where the previous root's are not.
-		if info, err := os.Stat(stageDir); err != nil {
-			return fmt.Errorf("flag -stage: %w (copy the stage to this machine)", err)
-		} else if !info.IsDir() {
-			return fmt.Errorf("flag -stage %s is not a directory", stageDir)
+		if err := requireStageDir(stageDir); err != nil {
+			return err
 		}
 		st, err := store.NewFS(stageDir)
 		if err != nil {
