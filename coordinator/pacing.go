@@ -86,11 +86,17 @@ func (c *Coordinator) backoffLocked(now time.Time) time.Duration {
 // Pause stops new rounds from starting; the open round, if any, runs to its end. A pause
 // survives a restart (a file "paused" in the state directory).
 func (c *Coordinator) Pause() error {
+	c.log.Info("rounds paused by the operator")
+	return c.pause()
+}
+
+// pause stops new rounds, durably, as Pause does, for the operator or for the coordinator
+// itself (an implausible sum).
+func (c *Coordinator) pause() error {
 	c.mu.Lock()
 	c.paused = true
 	c.mu.Unlock()
 	c.metrics.paused.Set(1)
-	c.log.Info("rounds paused by the operator")
 	if c.cfg.StateDir == "" {
 		return nil
 	}

@@ -169,7 +169,7 @@ func (c *Coordinator) step(ctx context.Context) (done bool, err error) {
 			// A device sent a ciphertext outside the bounds: it can do so in every round it
 			// is sampled for, and each is charged before the sum is opened. Rounds stop until
 			// the operator has retired the key epoch (and, if known, the device).
-			if perr := c.Pause(); perr != nil {
+			if perr := c.pause(); perr != nil {
 				c.log.Error("could not record the pause", "err", perr)
 			}
 			c.log.Error("rounds paused: the round's sum was implausible; retire the key epoch, then `vigil admin resume`", "round", closed.Round, "err", err)
