@@ -44,7 +44,8 @@ type testCoordinator struct {
 	enroller *Enroller
 	now      func() time.Time
 
-	hold chan struct{} // if set, GetTask waits for it to close
+	hold       chan struct{} // if set, GetTask waits for it to close
+	holdUpload chan struct{} // if set, SubmitUpdate waits for it to close
 
 	mu         sync.Mutex
 	state      tls.ConnectionState  // of the last GetTask
@@ -83,6 +84,20 @@ func (s *testCoordinator) GetTask(ctx context.Context, req *vigilv1.GetTaskReque
 		s.mu.Unlock()
 	}
 	return &vigilv1.GetTaskResponse{RetryAfterMillis: 1000}, nil
+}
+
+func (s *testCoordinator) SubmitUpdate(ctx context.Context, req *vigilv1.SubmitUpdateRequest) (*vigilv1.SubmitUpdateResponse, error) {
+	if err := RequireDevice(ctx, req.GetDeviceId()); err != nil {
+		return nil, err
+	}
+	if s.holdUpload != nil {
+		select {
+		case <-s.holdUpload:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return &vigilv1.SubmitUpdateResponse{}, nil
 }
 
 // countingListener counts accepted connections, to show that a refusal happened on a connection

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -23,8 +24,13 @@ import (
 const (
 	// ReasonRequestTooLarge: the request is larger than its method accepts.
 	ReasonRequestTooLarge = "REQUEST_TOO_LARGE"
-	// ReasonTooManyCalls: the caller already has RequestLimitsConfig.MaxInFlight calls open.
+	// ReasonTooManyCalls: the caller already has RequestLimitsConfig.MaxInFlight calls open,
+	// or an upload open when it starts another.
 	ReasonTooManyCalls = "TOO_MANY_CALLS"
+	// ReasonServerBusy: the server has RequestLimitsConfig.MaxUploads uploads open
+	// (Unavailable: another server of the same service, or this one a moment later, may take
+	// it).
+	ReasonServerBusy = "SERVER_BUSY"
 )
 
 // DefaultMaxInFlight bounds the calls one identity has open on a server, over all its
@@ -41,6 +47,16 @@ type RequestLimitsConfig struct {
 	// identity of its verified certificate, or its address without one. Zero means
 	// DefaultMaxInFlight.
 	MaxInFlight int
+	// Uploads are the methods (full names) whose requests are uploads, such as SubmitUpdate:
+	// each may make the server hold a request of its MaxBytes, so a caller has one open at a
+	// time, and the server at most MaxUploads.
+	Uploads []string
+	// MaxUploads bounds the uploads open on the server at once, over all callers; zero means
+	// no bound beyond the callers' own.
+	MaxUploads int
+	// UploadTimeout ends an upload that has not been read and answered in this time, so that
+	// a caller sending slowly gives up its slot; zero means no bound.
+	UploadTimeout time.Duration
 }
 
 // RequestLimits gives each method its own request size limit and bounds the calls one caller
@@ -60,15 +76,21 @@ type RequestLimitsConfig struct {
 // (decoding would copy it twice more, into one buffer and into the message) and notes it, and
 // the interceptors refuse its call, before the guard and the handler do any work.
 //
-// What the per-method limits cannot bound, the cap on calls open bounds: the tap refuses a
-// caller's call beyond MaxInFlight before its stream exists, so no data of it is buffered, and
-// a caller can make the server hold at most MaxInFlight requests of the server's limit however
-// many connections it opens.
+// What the per-method limits cannot bound, the caps on calls open bound: the tap refuses a
+// caller's call beyond MaxInFlight, and its upload while it has another open, before the
+// call's stream exists, so no data of it is buffered. A caller can make the server hold one
+// request of the server's limit and MaxInFlight-1 of the small limits' size however many
+// connections it opens (its other calls are refused as soon as they are read, undecoded), and
+// all callers together MaxUploads requests of the server's limit, each for at most
+// UploadTimeout.
 type RequestLimits struct {
-	cfg RequestLimitsConfig
+	cfg     RequestLimitsConfig
+	uploads map[string]bool
 
-	mu   sync.Mutex
-	open map[string]int // calls open by caller
+	mu          sync.Mutex
+	open        map[string]int  // calls open by caller
+	uploading   map[string]bool // callers with an upload open
+	openUploads int
 
 	typeLimits sync.Map // protoreflect.FullName -> int: the largest limit of a method taking it
 	undecoded  sync.Map // request message -> its size: left empty by the codec, to be refused
@@ -85,7 +107,14 @@ func NewRequestLimits(cfg RequestLimitsConfig) (*RequestLimits, error) {
 	if cfg.MaxInFlight < 0 {
 		return nil, fmt.Errorf("pki: request limits: MaxInFlight %d is negative", cfg.MaxInFlight)
 	}
-	return &RequestLimits{cfg: cfg, open: map[string]int{}}, nil
+	if cfg.MaxUploads < 0 || cfg.UploadTimeout < 0 {
+		return nil, fmt.Errorf("pki: request limits: MaxUploads %d or UploadTimeout %v is negative", cfg.MaxUploads, cfg.UploadTimeout)
+	}
+	l := &RequestLimits{cfg: cfg, uploads: map[string]bool{}, open: map[string]int{}, uploading: map[string]bool{}}
+	for _, m := range cfg.Uploads {
+		l.uploads[m] = true
+	}
+	return l, nil
 }
 
 // ServerOptions installs the limits: the tap (a server has one tap, so this server can have no
@@ -105,18 +134,33 @@ func (l *RequestLimits) Open(caller string) int {
 }
 
 // Tap is a tap.ServerInHandle that counts the caller's open call, or refuses it beyond
-// MaxInFlight. It runs when the call's headers arrive, before any of its data is read; the
-// count drops when the call's stream ends, its context being cancelled then.
+// MaxInFlight, or an upload beyond the caller's one or the server's MaxUploads. It runs when
+// the call's headers arrive, before any of its data is read; the counts drop when the call's
+// stream ends, its context being cancelled then.
 func (l *RequestLimits) Tap(ctx context.Context, info *tap.Info) (context.Context, error) {
 	key := caller(ctx)
+	upload := l.uploads[info.FullMethodName]
 	l.mu.Lock()
 	n := l.open[key]
-	if n >= l.cfg.MaxInFlight {
+	switch {
+	case n >= l.cfg.MaxInFlight:
 		l.mu.Unlock()
 		return nil, refuse(codes.ResourceExhausted, ReasonTooManyCalls,
 			fmt.Sprintf("%s has %d calls open, the limit; %s refused", key, n, info.FullMethodName), 0)
+	case upload && l.uploading[key]:
+		l.mu.Unlock()
+		return nil, refuse(codes.ResourceExhausted, ReasonTooManyCalls,
+			fmt.Sprintf("%s has an upload open, the limit; %s refused until it ends", key, info.FullMethodName), 0)
+	case upload && l.cfg.MaxUploads > 0 && l.openUploads >= l.cfg.MaxUploads:
+		l.mu.Unlock()
+		return nil, refuse(codes.Unavailable, ReasonServerBusy,
+			fmt.Sprintf("the server has %d uploads open, its limit; send %s again shortly, or to another server", l.openUploads, info.FullMethodName), time.Second)
 	}
 	l.open[key] = n + 1
+	if upload {
+		l.uploading[key] = true
+		l.openUploads++
+	}
 	l.mu.Unlock()
 	context.AfterFunc(ctx, func() {
 		l.mu.Lock()
@@ -124,8 +168,26 @@ func (l *RequestLimits) Tap(ctx context.Context, info *tap.Info) (context.Contex
 		if l.open[key]--; l.open[key] <= 0 {
 			delete(l.open, key)
 		}
+		if upload {
+			delete(l.uploading, key)
+			l.openUploads--
+		}
 	})
+	if upload && l.cfg.UploadTimeout > 0 {
+		// The call reads its request under this context, so the timeout ends a slow upload
+		// too, not only the work on it.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, l.cfg.UploadTimeout)
+		context.AfterFunc(ctx, cancel)
+	}
 	return ctx, nil
+}
+
+// Uploads returns the uploads open on the server.
+func (l *RequestLimits) Uploads() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.openUploads
 }
 
 // caller names who makes a call: the identity of its verified certificate, or its address.

@@ -2,10 +2,10 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -40,19 +40,7 @@ func TestAttackDeviceOversizedRequests(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	orgDir, dir := org(t), t.TempDir()
-	enrolAddr := startAuthority(t, ctx, orgDir)
-	args := []string{"coordinator", "--org", orgDir, "--dir", dir, "--listen", "127.0.0.1:0", "--metrics-listen", "",
-		"--rounds", "1", "--devices-per-round", "2", "--min-updates", "2", "--min-enrolled", "2", "--round-timeout", "3m",
-		"--model-layers", "16,64,16", "--clip", "1", "--noise-multiplier", "1", "--epsilon", "50", "--log-level", "warn"}
-	coord, lines, _ := startProcess(t, ctx, append(args, startTrustees(t, ctx, orgDir, 2)...)...)
-	addr := lines.wait(t, "coordinator listening on ")
-	go func() {
-		for range lines.lines {
-		}
-	}()
-	mallory := enrolAttackDevice(t, t.Cleanup, ctx, orgDir, enrolAddr, addr, "mallory", 0)
-	honest := enrolAttackDevice(t, t.Cleanup, ctx, orgDir, enrolAddr, addr, "honest", 0)
+	pid, addr, mallory, honest := startAttackedCoordinator(t, ctx)
 	cert := mallory.ident.TLS.TLSCertificate()
 
 	const pad = 19 << 20
@@ -85,19 +73,9 @@ func TestAttackDeviceOversizedRequests(t *testing.T) {
 		}},
 	}
 
-	before, _ := processRSS(coord.Process.Pid)
+	before, _ := processRSS(pid)
 	actx, stop := context.WithCancel(ctx)
-	var peak atomic.Uint64
-	sampled := make(chan struct{})
-	go func() {
-		defer close(sampled)
-		for actx.Err() == nil {
-			if rss, ok := processRSS(coord.Process.Pid); ok && rss > peak.Load() {
-				peak.Store(rss)
-			}
-			sleepCtx(actx, 10*time.Millisecond)
-		}
-	}()
+	peak := sampleRSS(actx, pid)
 	var (
 		mu      sync.Mutex
 		refused = map[string]int{} // by reason
@@ -158,19 +136,57 @@ func TestAttackDeviceOversizedRequests(t *testing.T) {
 	}
 	stop()
 	wg.Wait()
-	<-sampled
+	p := peak()
 
 	t.Logf("coordinator RSS %d MiB before, peak %d MiB under the attack (bound %d MiB); refused %v; the other device served %d of 5 times",
-		before>>20, peak.Load()>>20, deviceAttackRSSBound>>20, refused, served)
+		before>>20, p>>20, deviceAttackRSSBound>>20, refused, served)
 	if len(wrong) > 0 {
 		t.Errorf("oversized requests not refused as they should be: %s", strings.Join(wrong, "; "))
 	}
 	if refused[pki.ReasonRequestTooLarge] == 0 || refused[pki.ReasonTooManyCalls] == 0 {
 		t.Errorf("refusals %v: want both %s and %s", refused, pki.ReasonRequestTooLarge, pki.ReasonTooManyCalls)
 	}
-	if p := peak.Load(); p > deviceAttackRSSBound && !raceEnabled {
+	if p > deviceAttackRSSBound && !raceEnabled {
 		t.Errorf("coordinator RSS reached %d MiB under the attack, bound %d MiB", p>>20, deviceAttackRSSBound>>20)
 	}
+}
+
+// startAttackedCoordinator starts a coordinator process with its authority and two trustees,
+// and enrols two devices, "mallory" and "honest"; it returns the coordinator's process ID and
+// address.
+func startAttackedCoordinator(t *testing.T, ctx context.Context) (pid int, addr string, mallory, honest *attackDevice) {
+	t.Helper()
+	orgDir, dir := org(t), t.TempDir()
+	enrolAddr := startAuthority(t, ctx, orgDir)
+	args := []string{"coordinator", "--org", orgDir, "--dir", dir, "--listen", "127.0.0.1:0", "--metrics-listen", "",
+		"--rounds", "1", "--devices-per-round", "2", "--min-updates", "2", "--min-enrolled", "2", "--round-timeout", "3m",
+		"--model-layers", "16,64,16", "--clip", "1", "--noise-multiplier", "1", "--epsilon", "50", "--log-level", "warn"}
+	coord, lines, _ := startProcess(t, ctx, append(args, startTrustees(t, ctx, orgDir, 2)...)...)
+	addr = lines.wait(t, "coordinator listening on ")
+	go func() {
+		for range lines.lines {
+		}
+	}()
+	mallory = enrolAttackDevice(t, t.Cleanup, ctx, orgDir, enrolAddr, addr, "mallory", 0)
+	honest = enrolAttackDevice(t, t.Cleanup, ctx, orgDir, enrolAddr, addr, "honest", 0)
+	return coord.Process.Pid, addr, mallory, honest
+}
+
+// sampleRSS samples pid's resident memory every 10 ms until ctx ends; the function it returns
+// waits for that and returns the peak.
+func sampleRSS(ctx context.Context, pid int) func() uint64 {
+	var peak uint64
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ctx.Err() == nil {
+			if rss, ok := processRSS(pid); ok && rss > peak {
+				peak = rss
+			}
+			sleepCtx(ctx, 10*time.Millisecond)
+		}
+	}()
+	return func() uint64 { <-done; return peak }
 }
 
 func errString(err error) string {
@@ -178,4 +194,94 @@ func errString(err error) string {
 		return "accepted"
 	}
 	return err.Error()
+}
+
+// uploadAttackRSSBound is the most resident memory the coordinator may use while one device
+// sends 38 MiB updates from four connections at once. One upload at a time is read, joined
+// into one buffer and decoded, three copies of it, on top of the coordinator's own 40 to 60
+// MiB. The test runs the coordinator with GOGC=25, so that what it measures is what is held
+// rather than when the collector runs. Before a device was held to one upload, its four
+// allowed calls were all uploads.
+const uploadAttackRSSBound = 300 << 20
+
+// TestAttackDeviceLargeUploads: a device with a valid certificate sends 38 MiB SubmitUpdate
+// requests, within the server's message limit, to a real coordinator process, four at a time
+// on each of four connections. Its uploads beyond the first open are refused TOO_MANY_CALLS
+// before they are read, the coordinator's memory stays below uploadAttackRSSBound, and another
+// device is served meanwhile.
+func TestAttackDeviceLargeUploads(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	t.Setenv("GOGC", "25")
+	pid, addr, mallory, honest := startAttackedCoordinator(t, ctx)
+	cert := mallory.ident.TLS.TLSCertificate()
+	req := &vigilv1.SubmitUpdateRequest{DeviceId: "mallory", Round: 1, Nonce: make([]byte, vigilv1.NonceSize)}
+	b := protowire.AppendTag(nil, 1000, protowire.BytesType)
+	req.ProtoReflect().SetUnknown(protowire.AppendBytes(b, make([]byte, 38<<20)))
+
+	before, _ := processRSS(pid)
+	actx, stop := context.WithCancel(ctx)
+	peak := sampleRSS(actx, pid)
+	var (
+		mu       sync.Mutex
+		answered = map[string]int{} // by reason
+	)
+	var wg sync.WaitGroup
+	for range 4 {
+		conn, err := transport.DialCoordinator(addr, pki.ClientTLS(&cert, mallory.ident.TLS.RootPool(), pki.Coordinator("")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		api := vigilv1.NewCoordinatorClient(conn)
+		for range 4 {
+			wg.Go(func() {
+				for actx.Err() == nil {
+					_, err := api.SubmitUpdate(actx, req)
+					if actx.Err() != nil {
+						return
+					}
+					mu.Lock()
+					answered[fmt.Sprintf("%s %s", status.Code(err), coordinator.Reason(err))]++
+					mu.Unlock()
+				}
+			})
+		}
+	}
+	tooMany := fmt.Sprintf("%s %s", codes.ResourceExhausted, pki.ReasonTooManyCalls)
+	// The attack runs until eight uploads have been read and refused by the coordinator.
+	for deadline := time.Now().Add(90 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		mu.Lock()
+		read := 0
+		for k, n := range answered {
+			if k != tooMany {
+				read += n
+			}
+		}
+		mu.Unlock()
+		if read >= 8 || time.Now().After(deadline) {
+			break
+		}
+	}
+	cctx, ccancel := context.WithTimeout(ctx, 10*time.Second)
+	_, served := honest.api.GetModel(cctx, &vigilv1.GetModelRequest{})
+	ccancel()
+	stop()
+	wg.Wait()
+	p := peak()
+
+	t.Logf("coordinator RSS %d MiB before, peak %d MiB under the attack (bound %d MiB); answers %v; the other device: %v",
+		before>>20, p>>20, uploadAttackRSSBound>>20, answered, served)
+	if served != nil {
+		t.Errorf("another device under the attack: %v", served)
+	}
+	if answered[tooMany] == 0 {
+		t.Errorf("answers %v: no upload refused %s", answered, tooMany)
+	}
+	if p > uploadAttackRSSBound && !raceEnabled {
+		t.Errorf("coordinator RSS reached %d MiB under the attack, bound %d MiB", p>>20, uploadAttackRSSBound>>20)
+	}
 }

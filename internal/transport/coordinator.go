@@ -31,9 +31,20 @@ const (
 	// two at a time; more is a misbehaving or hostile client.
 	deviceStreams = 8
 	// deviceCalls bounds a device's calls open at once over all its connections: its agent
-	// makes one at a time, its Renewer another now and then. Each may make the server hold a
-	// request of vigilv1.MaxMessageBytes (see pki.RequestLimits).
+	// makes one at a time, its Renewer another now and then. Of them one may be an upload
+	// (SubmitUpdate), which may make the server hold a request of vigilv1.MaxMessageBytes; the
+	// others are refused, undecoded, once read beyond their methods' small limits (see
+	// pki.RequestLimits).
 	deviceCalls = 4
+	// maxUploads bounds the updates being received at once, over all devices: about 80 MiB
+	// each for a request at vigilv1.MaxMessageBytes (read, then decoded), so that compromised
+	// devices together make the server hold at most a few GiB. A 100,000-parameter update is
+	// 3.4 MB, so honest uploads use a small part of that; a device refused SERVER_BUSY sends
+	// its update to another frontend, or again shortly.
+	maxUploads = 64
+	// uploadTimeout ends an update not received and answered in this time: 3.4 MB at 30 kB/s,
+	// so that a device sending slowly does not keep a slot of maxUploads.
+	uploadTimeout = 2 * time.Minute
 	// enrolIdle, enrolConnAge and enrolStreams bound connections without a certificate: an
 	// enrolment is one call.
 	enrolIdle    = 20 * time.Second
@@ -77,7 +88,10 @@ func ServeCoordinator(lis net.Listener, coord Service, cert tls.Certificate, cli
 	// The devices' server reads up to vigilv1.MaxMessageBytes, which only SubmitUpdate needs:
 	// devLimits refuses larger requests of the other methods, and bounds what one device can
 	// make it hold, over all its connections, to deviceCalls requests (see pki.RequestLimits).
-	devLimits, err := pki.NewRequestLimits(pki.RequestLimitsConfig{MaxBytes: vigilv1.MaxRequestBytes, MaxInFlight: deviceCalls})
+	devLimits, err := pki.NewRequestLimits(pki.RequestLimitsConfig{
+		MaxBytes: vigilv1.MaxRequestBytes, MaxInFlight: deviceCalls,
+		Uploads: []string{vigilv1.Coordinator_SubmitUpdate_FullMethodName}, MaxUploads: maxUploads, UploadTimeout: uploadTimeout,
+	})
 	if err != nil {
 		return nil, err
 	}
