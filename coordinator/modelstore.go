@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -31,8 +32,21 @@ type GlobalModel struct {
 func versionPrefix(name string, v uint64) string { return fmt.Sprintf("models/%s/v%010d/", name, v) }
 
 // saveModel stores m, filling in m.Meta's digest and parameter count, so that the model kept in
-// memory is the one a restart would load.
+// memory is the one a restart would load. A version number a crash left incomplete (files
+// written, no meta.json) is skipped: its files are write-once, and the round that left them
+// was never released, so m is stored as the next free version and m.Meta.Version says which.
+// Before, such leftovers made every later round fail to store its model after it was charged.
 func saveModel(ctx context.Context, st store.Store, m *GlobalModel) error {
+	for {
+		keys, err := st.List(ctx, versionPrefix(m.Meta.Name, m.Meta.Version))
+		if err != nil {
+			return fmt.Errorf("coordinator: save %s v%d: %w", m.Meta.Name, m.Meta.Version, err)
+		}
+		if len(keys) == 0 || slices.Contains(keys, versionPrefix(m.Meta.Name, m.Meta.Version)+models.ArtifactMeta) {
+			break // free, or a complete version, which Create refuses below
+		}
+		m.Meta.Version++
+	}
 	raw := models.EncodeParams(m.Params)
 	sum := sha256.Sum256(raw)
 	m.Meta.ParamsSHA256 = hex.EncodeToString(sum[:])

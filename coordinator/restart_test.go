@@ -185,3 +185,62 @@ func TestDisconnectMidUpload(t *testing.T) {
 		t.Fatalf("%d participants, want 3", g.Participants)
 	}
 }
+
+// TestCrashInTheMiddleOfStoringAVersion: a crash in saveModel leaves a version's parameters
+// without its meta.json. That version was never complete, so never released; the next round
+// stores its model as the next free version, rather than failing to store it, after its
+// charge, in every round from then on.
+func TestCrashInTheMiddleOfStoringAVersion(t *testing.T) {
+	storeDir, stateDir := t.TempDir(), t.TempDir()
+	ctx := context.Background()
+	_, _, stop := serve(t, storeDir, stateDir) // stores v1
+	stop()
+	st, err := store.NewFS(storeDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Create(ctx, "models/keystroke-ae/v0000000002/params.f64", make([]byte, 8*spec.NumParams())); err != nil {
+		t.Fatal(err)
+	}
+
+	api, c, _ := serve(t, storeDir, stateDir)
+	enrol(t, api, []string{"a", "b", "c"}...)
+	for i, d := range []string{"a", "b", "c"} {
+		if _, err := api.SubmitUpdate(ctx, update(waitTask(t, api, d), d, float64(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for deadline := time.Now().Add(10 * time.Second); c.Completed() < 1; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the round did not complete: %v", c.Status().GetLastRound())
+		}
+	}
+	g := c.Global()
+	if g.Meta.Version != 3 || g.Meta.Parent != 1 {
+		t.Fatalf("released v%d from v%d, want v3 from v1 (v2 left incomplete)", g.Meta.Version, g.Meta.Parent)
+	}
+	stored, err := coordinator.LoadModel(ctx, st, "keystroke-ae", 0)
+	if err != nil || stored.Meta.Version != 3 {
+		t.Fatalf("newest stored version: v%d, %v; want v3", stored.Meta.Version, err)
+	}
+	if metas, err := coordinator.ListVersions(ctx, st, "keystroke-ae"); err != nil || len(metas) != 2 {
+		t.Fatalf("versions listed: %d, %v; want v1 and v3", len(metas), err)
+	}
+}
+
+// TestCrashInTheMiddleOfStoringTheFirstVersion: the same crash at the first start, before v1
+// was complete, does not keep the coordinator from starting.
+func TestCrashInTheMiddleOfStoringTheFirstVersion(t *testing.T) {
+	storeDir := t.TempDir()
+	st, err := store.NewFS(storeDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Create(context.Background(), "models/keystroke-ae/v0000000001/params.f64", []byte("cut short")); err != nil {
+		t.Fatal(err)
+	}
+	_, c, _ := serve(t, storeDir, t.TempDir())
+	if g := c.Global(); g.Meta.Version != 2 {
+		t.Fatalf("first version stored as v%d, want v2 (v1 left incomplete)", g.Meta.Version)
+	}
+}
