@@ -152,6 +152,13 @@ func New(cfg Config) (*Agent, error) {
 		}
 	}
 	a.restoreSessions()
+	// The log is written through a buffer and synced at checkpoints, so a crash can cut its
+	// last record short; what it cut was never synced, let alone in a signed head.
+	if cut, err := audit.CutTornTail(cfg.Dir + "/" + AuditLogFile); err != nil {
+		return nil, err
+	} else if cut > 0 {
+		cfg.Logger.Warn("audit log: removed the end of a record a crash cut short", "bytes", cut)
+	}
 	if err := a.checkAuditLog(); err != nil {
 		return nil, err
 	}

@@ -3,12 +3,14 @@ package agent_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/vigilauth/vigil/agent"
+	"github.com/vigilauth/vigil/audit"
 	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
 )
 
@@ -56,4 +58,68 @@ func TestAttackAuditLogCutBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	startAgent(t, dir, "", false)
+}
+
+// TestCrashTearsTheLastAuditRecord: the log is written through a buffer, so a crash can leave
+// the part of a record that fitted in it; the agent starts again without that part, which was
+// never synced, and logs on. A log torn inside what the agent exported is still refused.
+func TestCrashTearsTheLastAuditRecord(t *testing.T) {
+	dir := t.TempDir()
+	r := startAgent(t, dir, "", false)
+	ctx := as(context.Background(), r.secret)
+	if _, err := r.grpc.StartSession(ctx, &vigilv1.StartSessionRequest{Session: "s1", User: "erin"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.stop(); err != nil {
+		t.Fatal(err)
+	}
+	logPath := filepath.Join(dir, agent.AuditLogFile)
+	whole, err := os.ReadFile(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := bytes.SplitAfter(whole, []byte("\n"))
+	last := lines[len(lines)-2]
+	torn := append(bytes.Clone(whole), last[:len(last)/2]...) // a record half written
+	if err := os.WriteFile(logPath, torn, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r = startAgent(t, dir, "", false)
+	if _, err := r.grpc.Authorize(as(context.Background(), r.secret), &vigilv1.AuthorizeRequest{Session: "s1", Resource: "transfer"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.a.SignedHead(context.Background()); err != nil { // exported: the decision is in
+		t.Fatal(err)
+	}
+	if err := r.stop(); err != nil {
+		t.Fatal(err)
+	}
+	after, _ := os.ReadFile(logPath)
+	if !bytes.HasPrefix(after, whole) || len(after) == len(whole) {
+		t.Fatal("the log did not go on from its last whole record")
+	}
+	pub, err := os.ReadFile(filepath.Join(dir, agent.AuditPubFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := base64.StdEncoding.DecodeString(string(bytes.TrimSpace(pub)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := audit.ParseMLDSA65PublicKey(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := audit.Verify(bytes.NewReader(after), key); err != nil {
+		t.Fatalf("the log after the torn record was cut: %v", err)
+	}
+
+	decision, _, _ := bytes.Cut(after[len(whole):], []byte("\n"))
+	exported := after[:len(whole)+len(decision)/2] // cut inside the decision, which was exported
+	if err := os.WriteFile(logPath, exported, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := agent.New(agent.Config{Dir: dir}); !errors.Is(err, agent.ErrState) {
+		t.Fatalf("an agent on a log torn inside its exported records: %v, want ErrState", err)
+	}
 }

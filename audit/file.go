@@ -2,8 +2,11 @@ package audit
 
 import (
 	"bufio"
+	"bytes"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 )
 
@@ -42,4 +45,50 @@ func Open(path string, cfg Config) (*Log, error) {
 		l.oldest = rep.Head.Time
 	}
 	return l, nil
+}
+
+// CutTornTail removes from the log file at path a last line without its newline: the part of
+// a record a crash cut short, which never verified and so was never part of the chain. Open
+// refuses such a file, as it refuses any damage; the owner of a log calls CutTornTail first
+// when it knows a crash can leave one (its buffered writes are not synced record by record).
+// It returns the bytes removed: 0 when the file ends with a complete line, is empty or
+// missing, or when no newline is within MaxRecordBytes of its end, which Verify then reports
+// as the damage it is.
+func CutTornTail(path string) (int64, error) {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("audit: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return 0, fmt.Errorf("audit: %w", err)
+	}
+	size := fi.Size()
+	if size == 0 {
+		return 0, nil
+	}
+	start := max(0, size-MaxRecordBytes-1)
+	tail := make([]byte, size-start)
+	if _, err := f.ReadAt(tail, start); err != nil {
+		return 0, fmt.Errorf("audit: %s: %w", path, err)
+	}
+	if tail[len(tail)-1] == '\n' {
+		return 0, nil
+	}
+	i := bytes.LastIndexByte(tail, '\n')
+	if i < 0 && start > 0 {
+		return 0, nil
+	}
+	keep := start + int64(i) + 1
+	if err := f.Truncate(keep); err != nil {
+		return 0, fmt.Errorf("audit: %s: %w", path, err)
+	}
+	if err := f.Sync(); err != nil {
+		return 0, fmt.Errorf("audit: %s: %w", path, err)
+	}
+	return size - keep, nil
 }
