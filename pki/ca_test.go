@@ -255,3 +255,81 @@ func TestAcceptEnrolmentWithSkewedClock(t *testing.T) {
 		t.Errorf("a fresh certificate starts %v before its issue, want MaxClockSkew (%v), so that peers that slow accept it", got, MaxClockSkew)
 	}
 }
+
+// TestCrashWhileSavingCredentials: a crash at any point of a renewal's save leaves a directory
+// that loads as the old credentials or the new ones, never a key beside another's certificate.
+func TestCrashWhileSavingCredentials(t *testing.T) {
+	now := time.Now()
+	ca, _ := NewCA("x", 0, now)
+	issue := func() Credentials {
+		key, _ := GenerateKey()
+		csr, _ := CreateCSR(key, "dev-a")
+		cert, err := ca.IssueFromCSR(csr, Device("dev-a"), 0, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return Credentials{Key: key, Chain: []*x509.Certificate{cert}, Roots: []*x509.Certificate{ca.Certificate()}}
+	}
+	old, renewed := issue(), issue()
+	saved := filepath.Join(t.TempDir(), "renewed")
+	if err := SaveCredentials(saved, renewed); err != nil {
+		t.Fatal(err)
+	}
+	copyFile := func(from, to string) {
+		t.Helper()
+		b, err := os.ReadFile(from)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fi, _ := os.Stat(from)
+		if err := os.WriteFile(to, b, fi.Mode()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		name    string
+		crash   func(dir string) // what the crash left of the renewal
+		renewed bool
+	}{
+		{"while writing the pending files", func(dir string) {
+			os.Mkdir(filepath.Join(dir, pendingDir+".tmp"), 0o700)
+			copyFile(filepath.Join(saved, KeyFile), filepath.Join(dir, pendingDir+".tmp", KeyFile))
+		}, false},
+		{"once the key was moved into place", func(dir string) {
+			os.Mkdir(filepath.Join(dir, pendingDir), 0o700)
+			copyFile(filepath.Join(saved, KeyFile), filepath.Join(dir, KeyFile))
+			for _, name := range []string{CertFile, RootsFile} {
+				copyFile(filepath.Join(saved, name), filepath.Join(dir, pendingDir, name))
+			}
+		}, true},
+		{"once every file was moved", func(dir string) {
+			os.Mkdir(filepath.Join(dir, pendingDir), 0o700)
+			for _, name := range []string{KeyFile, CertFile, RootsFile} {
+				copyFile(filepath.Join(saved, name), filepath.Join(dir, name))
+			}
+		}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "dev")
+			if err := SaveCredentials(dir, old); err != nil {
+				t.Fatal(err)
+			}
+			tc.crash(dir)
+			got, err := LoadCredentials(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := old
+			if tc.renewed {
+				want = renewed
+			}
+			if !got.Chain[0].Equal(want.Chain[0]) {
+				t.Fatalf("loaded the %s credentials", map[bool]string{true: "old", false: "renewed"}[tc.renewed])
+			}
+			entries, _ := os.ReadDir(dir)
+			if len(entries) != 3 {
+				t.Fatalf("%d entries left in the directory, want the 3 files", len(entries))
+			}
+		})
+	}
+}

@@ -6,11 +6,13 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
 	"time"
 
+	"github.com/vigilauth/vigil/internal/atomicfile"
 	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
 )
 
@@ -122,7 +124,10 @@ func AcceptEnrolment(key crypto.Signer, certDER []byte, caDERs [][]byte, bootstr
 }
 
 // SaveCredentials writes c into dir (created with mode 0700): the key with mode 0600, the chain
-// and the roots with mode 0644, each file replaced atomically.
+// and the roots with mode 0644. The three files are replaced together: they are written whole
+// into dir/.pending first, which LoadCredentials finishes moving into place if a crash came
+// before SaveCredentials did. Replacing them one after another left, after a crash during a
+// renewal, a new key beside the old certificate, which no device could start with.
 func SaveCredentials(dir string, c Credentials) error {
 	if c.Key == nil || len(c.Chain) == 0 || len(c.Roots) == 0 {
 		return errors.New("pki: credentials to save lack a key, a certificate or a CA")
@@ -134,18 +139,74 @@ func SaveCredentials(dir string, c Credentials) error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(filepath.Join(dir, KeyFile), keyPEM, 0o600, false); err != nil {
-		return err
+	staging := filepath.Join(dir, pendingDir+".tmp")
+	if err := os.RemoveAll(staging); err != nil {
+		return fmt.Errorf("pki: %w", err)
 	}
-	if err := writeFileAtomic(filepath.Join(dir, CertFile), MarshalCertificatesPEM(c.Chain...), 0o644, false); err != nil {
-		return err
+	if err := os.Mkdir(staging, 0o700); err != nil {
+		return fmt.Errorf("pki: %w", err)
 	}
-	return writeFileAtomic(filepath.Join(dir, RootsFile), MarshalCertificatesPEM(c.Roots...), 0o644, false)
+	for _, f := range []struct {
+		name string
+		data []byte
+		mode os.FileMode
+	}{
+		{KeyFile, keyPEM, 0o600},
+		{CertFile, MarshalCertificatesPEM(c.Chain...), 0o644},
+		{RootsFile, MarshalCertificatesPEM(c.Roots...), 0o644},
+	} {
+		if err := writeFileAtomic(filepath.Join(staging, f.name), f.data, f.mode, false); err != nil {
+			return err
+		}
+	}
+	pending := filepath.Join(dir, pendingDir)
+	if err := os.RemoveAll(pending); err != nil {
+		return fmt.Errorf("pki: %w", err)
+	}
+	if err := os.Rename(staging, pending); err != nil {
+		return fmt.Errorf("pki: %w", err)
+	}
+	if err := atomicfile.SyncDir(dir); err != nil {
+		return fmt.Errorf("pki: %w", err)
+	}
+	return finishSave(dir)
 }
 
-// LoadCredentials reads credentials written by SaveCredentials and checks that the key belongs
-// to the certificate. Call Verify to check the chain and the validity period.
+// pendingDir holds, in a credentials directory, a complete set of credentials being saved.
+const pendingDir = ".pending"
+
+// finishSave moves the files of a complete pending save into dir, and removes what an
+// incomplete one left. It is idempotent, so a crash while it runs is finished by the next.
+func finishSave(dir string) error {
+	if err := os.RemoveAll(filepath.Join(dir, pendingDir+".tmp")); err != nil {
+		return fmt.Errorf("pki: %w", err)
+	}
+	pending := filepath.Join(dir, pendingDir)
+	if _, err := os.Stat(pending); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	for _, name := range []string{KeyFile, CertFile, RootsFile} {
+		err := os.Rename(filepath.Join(pending, name), filepath.Join(dir, name))
+		if err != nil && !errors.Is(err, fs.ErrNotExist) { // moved before a crash
+			return fmt.Errorf("pki: finishing an interrupted save of %s: %w", dir, err)
+		}
+	}
+	if err := atomicfile.SyncDir(dir); err != nil {
+		return fmt.Errorf("pki: %w", err)
+	}
+	if err := os.Remove(pending); err != nil {
+		return fmt.Errorf("pki: %w", err)
+	}
+	return nil
+}
+
+// LoadCredentials reads credentials written by SaveCredentials, finishing a save a crash
+// interrupted, and checks that the key belongs to the certificate. Call Verify to check the
+// chain and the validity period.
 func LoadCredentials(dir string) (Credentials, error) {
+	if err := finishSave(dir); err != nil {
+		return Credentials{}, err
+	}
 	key, err := readPrivateKey(filepath.Join(dir, KeyFile))
 	if err != nil {
 		return Credentials{}, err
