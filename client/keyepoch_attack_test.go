@@ -3,7 +3,10 @@ package client
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -123,23 +126,7 @@ func (a *epochArchive) GetKeyEpoch(_ context.Context, r *vigilv1.GetKeyEpochRequ
 // carries over.
 func TestAttackKeyEpochRollbackAcrossRotation(t *testing.T) {
 	f := newPolicyFixture(t)
-	now := time.Now()
-	p := he.DefaultParams()
-	archive := &epochArchive{docs: map[uint64][]byte{}, keys: map[uint64][]byte{}}
-	for _, e := range []uint64{1, 2} {
-		_, key, err := he.LocalCeremony(p, e, []string{"a", "b", "c"}, 2)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pk, err := key.MarshalBinary()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if archive.docs[e], err = f.keys.SignKeyEpoch(e, p.ID(), pk, now, now.AddDate(0, 1, 0)); err != nil {
-			t.Fatal(err)
-		}
-		archive.keys[e] = pk
-	}
+	archive := signedEpochs(t, f, 1, 2)
 	keys, err := NewSignedKeys(serveRogue(t, archive), f.keys.RootEnvelope, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -162,5 +149,67 @@ func TestAttackKeyEpochRollbackAcrossRotation(t *testing.T) {
 	}
 	if _, err := keys.KeyEpoch(ctx, 2); err != nil {
 		t.Fatalf("epoch 2 under the new root: %v", err)
+	}
+}
+
+// signedEpochs returns an archive of the given key epochs, each signed by f's trustees and
+// valid a month.
+func signedEpochs(t *testing.T, f *policyFixture, epochs ...uint64) *epochArchive {
+	t.Helper()
+	now := time.Now()
+	p := he.DefaultParams()
+	archive := &epochArchive{docs: map[uint64][]byte{}, keys: map[uint64][]byte{}}
+	for _, e := range epochs {
+		_, key, err := he.LocalCeremony(p, e, []string{"a", "b", "c"}, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pk, err := key.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if archive.docs[e], err = f.keys.SignKeyEpoch(e, p.ID(), pk, now, now.AddDate(0, 1, 0)); err != nil {
+			t.Fatal(err)
+		}
+		archive.keys[e] = pk
+	}
+	return archive
+}
+
+// TestAttackKeyEpochRollbackAfterRestart: the trustees replaced epoch 1 by epoch 2, and the
+// device took epoch 2. A coordinator replaying epoch 1, whose document has not expired, to
+// the restarted device is refused: the floor is recorded in its directory. A floor recorded
+// under trustees' keys the root does not name is not applied.
+func TestAttackKeyEpochRollbackAfterRestart(t *testing.T) {
+	f := newPolicyFixture(t)
+	api := serveRogue(t, signedEpochs(t, f, 1, 2))
+	path := filepath.Join(t.TempDir(), KeyEpochFloorFile)
+	start := func() *SignedKeys {
+		keys, err := NewSignedKeys(api, f.keys.RootEnvelope, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := keys.PersistTo(path); err != nil {
+			t.Fatal(err)
+		}
+		return keys
+	}
+	ctx := context.Background()
+	if _, err := start().KeyEpoch(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	restarted := start()
+	if _, err := restarted.KeyEpoch(ctx, 1); !errors.Is(err, release.ErrRollback) {
+		t.Fatalf("epoch 1 after a restart that followed epoch 2: %v, want ErrRollback", err)
+	}
+	if _, err := restarted.KeyEpoch(ctx, 2); err != nil {
+		t.Fatalf("epoch 2 after the restart: %v", err)
+	}
+
+	if err := os.WriteFile(path, []byte("7 00000000000000000000000000000000\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := start().KeyEpoch(ctx, 1); err != nil {
+		t.Fatalf("a floor set under other trustees' keys was applied: %v", err)
 	}
 }

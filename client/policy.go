@@ -49,24 +49,9 @@ const PolicyFloorFile = "privacy-policy.version"
 // set under: a root that changes them resets it, or a thief of the retired key, having
 // signed a policy numbered 2^40, would keep devices from ever accepting the office's next.
 func (g *PolicyGuard) PersistTo(path string) error {
-	data, err := os.ReadFile(path)
-	var (
-		v    uint64
-		role string
-	)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-	case err != nil:
+	v, role, err := readFloor(path)
+	if err != nil {
 		return fmt.Errorf("client: privacy policy floor: %w", err)
-	default:
-		f := strings.Fields(string(data))
-		if len(data) > 128 || len(f) != 2 {
-			return fmt.Errorf("client: privacy policy floor %s: want a version and the privacy role it was set under, got %q", path, data)
-		}
-		if v, err = strconv.ParseUint(f[0], 10, 64); err != nil {
-			return fmt.Errorf("client: privacy policy floor %s: not a version number: %q", path, f[0])
-		}
-		role = f[1]
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -74,9 +59,44 @@ func (g *PolicyGuard) PersistTo(path string) error {
 	return nil
 }
 
+// readFloor reads a floor file: a version and the fingerprint of the role it was set under
+// (0 and "" if the file is missing).
+func readFloor(path string) (uint64, string, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, "", nil
+	}
+	if err != nil {
+		return 0, "", err
+	}
+	f := strings.Fields(string(data))
+	if len(data) > 128 || len(f) != 2 {
+		return 0, "", fmt.Errorf("%s: want a version and the role it was set under, got %q", path, data)
+	}
+	v, err := strconv.ParseUint(f[0], 10, 64)
+	if err != nil {
+		return 0, "", fmt.Errorf("%s: not a version number: %q", path, f[0])
+	}
+	// A role cut short or altered would silently reset the floor, as a root rotation does.
+	if b, err := hex.DecodeString(f[1]); err != nil || len(b) != 16 {
+		return 0, "", fmt.Errorf("%s: the role's fingerprint is not 32 hex digits: %q", path, f[1])
+	}
+	return v, f[1], nil
+}
+
+// writeFloor records v, set under role, in path.
+func writeFloor(path string, v uint64, role string) error {
+	return atomicfile.Write(path, fmt.Appendf(nil, "%d %s\n", v, role), 0o600)
+}
+
 // privacyRole names the privacy role's keys and threshold in root.
-func privacyRole(root *release.Root) string {
-	sum := sha256.Sum256(fmt.Appendf(nil, "%v", root.Roles.Privacy))
+func privacyRole(root *release.Root) string { return roleFingerprint(root.Roles.Privacy) }
+
+// trusteesRole names the trustees role's keys and threshold in root.
+func trusteesRole(root *release.Root) string { return roleFingerprint(root.Roles.Trustees) }
+
+func roleFingerprint(role any) string {
+	sum := sha256.Sum256(fmt.Appendf(nil, "%v", role))
 	return hex.EncodeToString(sum[:16])
 }
 
@@ -122,7 +142,7 @@ func (g *PolicyGuard) Check(t *vigilv1.Task) error {
 		return err
 	}
 	if (p.Version > g.floor || role != g.floorRole) && g.floorPath != "" {
-		if err := atomicfile.Write(g.floorPath, fmt.Appendf(nil, "%d %s\n", p.Version, role), 0o600); err != nil {
+		if err := writeFloor(g.floorPath, p.Version, role); err != nil {
 			return fmt.Errorf("client: recording privacy policy v%d: %w", p.Version, err)
 		}
 	}

@@ -182,7 +182,7 @@ func TestAttackPolicyRollbackAfterRestart(t *testing.T) {
 	if err := started().Check(task(v2, 1.2, 1, 25, 2)); err != nil {
 		t.Fatalf("the same policy after a restart: %v", err)
 	}
-	for _, bad := range []string{"", "two\n", "-1", "18446744073709551616"} {
+	for _, bad := range []string{"", "two\n", "-1", "18446744073709551616", "1 8790b9aaa41", "1 zz90b9aaa41e2f00112233445566778899"} {
 		if err := os.WriteFile(path, []byte(bad), 0o600); err != nil {
 			t.Fatal(err)
 		}

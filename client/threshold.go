@@ -76,8 +76,43 @@ type SignedKeys struct {
 	params   he.Params
 	now      func() time.Time
 	mu       sync.Mutex
+	root     []byte // the envelope of the root verifier checks under
 	verifier *release.Verifier
 	follow   func() []byte // Follow's source of newer roots, or nil
+	// floorPath, if set, is the file recording the newest epoch accepted across restarts
+	// (PersistTo), with trusteesRole of the root it was accepted under.
+	floorPath string
+	floor     uint64
+	floorRole string
+}
+
+// KeyEpochFloorFile is the file in a device's directory that records the newest key epoch it
+// has accepted.
+const KeyEpochFloorFile = "key-epoch.version"
+
+// PersistTo makes the key-epoch floor survive restarts: it reads the newest epoch recorded in
+// path (none if the file is missing) and records there, durably, each newer epoch it accepts
+// before the key is used. Without it a restarted device encrypted again under an older epoch
+// the trustees had replaced, as long as its document had not expired. As with the privacy
+// policy's floor (PolicyGuard.PersistTo), a floor recorded under trustees' keys the root no
+// longer names is not applied, so that a thief of retired keys cannot lock devices out of the
+// organisation's next epoch for good.
+func (k *SignedKeys) PersistTo(path string) error {
+	v, role, err := readFloor(path)
+	if err != nil {
+		return fmt.Errorf("client: key epoch floor: %w", err)
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.floorPath, k.floor, k.floorRole = path, v, role
+	if role == trusteesRole(k.verifier.Root()) && v > k.verifier.KeyEpoch() {
+		verifier, err := release.NewVerifier(release.VerifierConfig{Root: k.root, Model: "key-epochs", KeyEpoch: v})
+		if err != nil {
+			return fmt.Errorf("client: %w", err)
+		}
+		k.verifier = verifier
+	}
+	return nil
 }
 
 // NewSignedKeys returns a KeySource checking key epochs against the root envelope root (the
@@ -91,7 +126,7 @@ func NewSignedKeys(api vigilv1.CoordinatorClient, root []byte, now func() time.T
 	if now == nil {
 		now = time.Now
 	}
-	return &SignedKeys{api: api, params: he.DefaultParams(), now: now, verifier: v}, nil
+	return &SignedKeys{api: api, params: he.DefaultParams(), now: now, root: root, verifier: v}, nil
 }
 
 // Follow makes key epochs verify under the newest root src returns whenever it is newer than
@@ -101,6 +136,20 @@ func (k *SignedKeys) Follow(src func() []byte) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	k.follow = src
+}
+
+// recordLocked records epoch, just accepted, in the floor file if it raises the floor or the
+// trustees role changed. k.mu must be held.
+func (k *SignedKeys) recordLocked(epoch uint64) error {
+	role := trusteesRole(k.verifier.Root())
+	if k.floorPath == "" || epoch <= k.floor && role == k.floorRole {
+		return nil
+	}
+	if err := writeFloor(k.floorPath, epoch, role); err != nil {
+		return fmt.Errorf("client: recording key epoch %d: %w", epoch, err)
+	}
+	k.floor, k.floorRole = epoch, role
+	return nil
 }
 
 // KeyEpoch implements KeySource.
@@ -116,12 +165,15 @@ func (k *SignedKeys) KeyEpoch(ctx context.Context, epoch uint64) (*he.KeyEpoch, 
 				// The key-epoch floor carries over: a rotation is no licence to go back to an
 				// older epoch.
 				if v, err := release.NewVerifier(release.VerifierConfig{Root: env, Model: "key-epochs", KeyEpoch: k.verifier.KeyEpoch()}); err == nil {
-					k.verifier = v
+					k.root, k.verifier = env, v
 				}
 			}
 		}
 	}
 	doc, err := k.verifier.VerifyKeyEpoch(resp.GetDocument(), resp.GetPublicKey(), k.now())
+	if err == nil {
+		err = k.recordLocked(doc.Epoch)
+	}
 	k.mu.Unlock()
 	if err != nil {
 		return nil, fmt.Errorf("the key-epoch document does not verify under this device's root of trust: %w", err)

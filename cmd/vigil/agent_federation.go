@@ -237,6 +237,10 @@ func (a *agentFederation) start(ctx context.Context, ag *agent.Agent, rel agentR
 		conn.Close()
 		return nil, fmt.Errorf("agent: --root: %w", err)
 	}
+	if err := keys.PersistTo(filepath.Join(a.f.dir, client.KeyEpochFloorFile)); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("agent: --dir: %w", err)
+	}
 	trusted, err := release.ParseTrustedRoot(a.root)
 	if err != nil {
 		conn.Close()

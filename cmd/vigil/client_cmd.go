@@ -89,6 +89,9 @@ func runClient(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		if keys, err = client.NewSignedKeys(api, root, nil); err != nil {
 			return fmt.Errorf("client: --root: %w", err)
 		}
+		if err := keys.PersistTo(filepath.Join(f.dir, client.KeyEpochFloorFile)); err != nil {
+			return fmt.Errorf("client: --dir: %w", err)
+		}
 		sealer = client.NewThresholdSealer(f.id, keys)
 	}
 	ctx, cancel := context.WithCancel(ctx)
