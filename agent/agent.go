@@ -154,10 +154,14 @@ func New(cfg Config) (*Agent, error) {
 	a.restoreSessions()
 	// The log is written through a buffer and synced at checkpoints, so a crash can cut its
 	// last record short; what it cut was never synced, let alone in a signed head.
-	if cut, err := audit.CutTornTail(cfg.Dir + "/" + AuditLogFile); err != nil {
-		return nil, err
-	} else if cut > 0 {
-		cfg.Logger.Warn("audit log: removed the end of a record a crash cut short", "bytes", cut)
+	// The same holds for the file of exported heads, which a new head would otherwise extend
+	// into a line that is not one.
+	for _, name := range []string{AuditLogFile, AuditHeadsFile} {
+		if cut, err := audit.CutTornTail(cfg.Dir + "/" + name); err != nil {
+			return nil, err
+		} else if cut > 0 {
+			cfg.Logger.Warn("removed the end of a line a crash cut short", "file", name, "bytes", cut)
+		}
 	}
 	if err := a.checkAuditLog(); err != nil {
 		return nil, err

@@ -62,7 +62,8 @@ func TestAttackAuditLogCutBack(t *testing.T) {
 
 // TestCrashTearsTheLastAuditRecord: the log is written through a buffer, so a crash can leave
 // the part of a record that fitted in it; the agent starts again without that part, which was
-// never synced, and logs on. A log torn inside what the agent exported is still refused.
+// never synced, and logs on. The same for a torn line of exported heads. A log torn inside
+// what the agent exported is still refused.
 func TestCrashTearsTheLastAuditRecord(t *testing.T) {
 	dir := t.TempDir()
 	r := startAgent(t, dir, "", false)
@@ -82,6 +83,14 @@ func TestCrashTearsTheLastAuditRecord(t *testing.T) {
 	last := lines[len(lines)-2]
 	torn := append(bytes.Clone(whole), last[:len(last)/2]...) // a record half written
 	if err := os.WriteFile(logPath, torn, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	headsPath := filepath.Join(dir, agent.AuditHeadsFile)
+	heads, err := os.ReadFile(headsPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(headsPath, append(bytes.Clone(heads), heads[:len(heads)/2]...), 0o644); err != nil { // and a head
 		t.Fatal(err)
 	}
 	r = startAgent(t, dir, "", false)
@@ -112,6 +121,17 @@ func TestCrashTearsTheLastAuditRecord(t *testing.T) {
 	}
 	if _, err := audit.Verify(bytes.NewReader(after), key); err != nil {
 		t.Fatalf("the log after the torn record was cut: %v", err)
+	}
+	headsAfter, _ := os.ReadFile(headsPath)
+	newHeads, _ := bytes.CutPrefix(headsAfter, heads)
+	if lines := bytes.Split(bytes.TrimSuffix(newHeads, []byte("\n")), []byte("\n")); len(lines) == 0 || len(newHeads) == 0 {
+		t.Fatal("no head exported after the restart")
+	} else {
+		for _, line := range lines {
+			if _, err := audit.ParseSignedHead(line, key); err != nil {
+				t.Fatalf("a head exported after the torn one was cut: %v", err)
+			}
+		}
 	}
 
 	decision, _, _ := bytes.Cut(after[len(whole):], []byte("\n"))

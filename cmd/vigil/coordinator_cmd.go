@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"net/http/pprof"
@@ -131,9 +132,9 @@ func runCoordinator(ctx context.Context, args []string, stdout, stderr io.Writer
 		return fmt.Errorf("coordinator: --min-updates %d and --devices-per-round %d: want 1 <= --min-updates <= --devices-per-round", f.minUpdates, f.perRound)
 	case !f.plaintext && len(f.trustees) == 0:
 		return errors.New("coordinator: encrypted updates need the trustees: give --trustee ID=HOST:PORT for each (or --insecure-plaintext)")
-	case f.populationNoise < 0 || f.noDP && f.populationNoise > 0 && setFlag(fs, "population-noise"):
+	case !finiteNonNegative(f.populationNoise) || f.noDP && f.populationNoise > 0 && setFlag(fs, "population-noise"):
 		return fmt.Errorf("coordinator: --population-noise %v: want z > 0, or 0 for no population rounds (with --insecure-no-dp they have no noise)", f.populationNoise)
-	case f.mouseNoise < 0 || f.mouseRefNoise < 0 || f.noDP && setFlag(fs, "mouse-reference-noise"):
+	case !finiteNonNegative(f.mouseNoise) || !finiteNonNegative(f.mouseRefNoise) || f.noDP && setFlag(fs, "mouse-reference-noise"):
 		return fmt.Errorf("coordinator: --mouse-population-noise %v, --mouse-reference-noise %v: want z > 0, or 0 (with --insecure-no-dp any --mouse-population-noise above 0 turns the rounds on, without noise)", f.mouseNoise, f.mouseRefNoise)
 	case f.mouseRefNoise > 0 && f.mouseNoise == 0:
 		return errors.New("coordinator: --mouse-reference-noise without --mouse-population-noise: there are no mouse population rounds")
@@ -555,3 +556,7 @@ func serveMetrics(addr string, reg *prometheus.Registry, profiles bool) (stop fu
 	go hs.Serve(lis)
 	return func() { hs.Close() }, lis.Addr().String(), nil
 }
+
+// finiteNonNegative reports whether x is a number at least 0: NaN, which compares false with
+// everything, turned population rounds off instead of being refused.
+func finiteNonNegative(x float64) bool { return x >= 0 && !math.IsInf(x, 1) }

@@ -123,9 +123,9 @@ func parseDemoFlags(args []string, stderr io.Writer) (demoFlags, error) {
 		return f, errors.New("demo: --insecure-no-dp conflicts with --noise-multiplier")
 	case !f.noDP && !(f.noise > 0):
 		return f, fmt.Errorf("demo: --noise-multiplier %v: differential privacy needs z > 0 (to run without it, say --insecure-no-dp)", f.noise)
-	case f.mouseNoise < 0 || f.mouseNoise > 0 && f.aalto != "":
+	case !finiteNonNegative(f.mouseNoise) || f.mouseNoise > 0 && f.aalto != "":
 		return f, fmt.Errorf("demo: --mouse-population-noise %v: want z > 0, or 0 for no mouse population rounds (not with --aalto, whose participants have no mouse data)", f.mouseNoise)
-	case f.populationNoise < 0 || f.noDP && f.populationNoise > 0 && setFlag(fs, "population-noise"):
+	case !finiteNonNegative(f.populationNoise) || f.noDP && f.populationNoise > 0 && setFlag(fs, "population-noise"):
 		return f, fmt.Errorf("demo: --population-noise %v: want z > 0, or 0 for no population round (with --insecure-no-dp the round has no noise)", f.populationNoise)
 	case !(f.deviceEpsilon > 0):
 		return f, fmt.Errorf("demo: --device-epsilon %v must be positive", f.deviceEpsilon)
