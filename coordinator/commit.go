@@ -43,6 +43,9 @@ func (c *Coordinator) commit(ctx context.Context) error {
 	if err == nil {
 		entries, seen, err = c.registryEntriesLocked(c.lastCommit)
 	}
+	if err == nil && c.registry != nil {
+		st.RegistryEntries = uint64(c.registry.entries)
+	}
 	c.mu.Unlock()
 	if err == nil {
 		// The contributions the snapshot counts reach the disk before the count does.

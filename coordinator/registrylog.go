@@ -56,6 +56,7 @@ type registryLog struct {
 	dir      string
 	f        *os.File
 	changed  map[string]struct{} // devices admitted, replaced or removed since the last commit
+	entries  int                 // whole entries in the file, with those of the next write
 	seenAt   time.Time           // when last-seen times were last saved
 	seenDirt bool                // a last-seen time changed since then
 }
@@ -99,6 +100,7 @@ func (c *Coordinator) registryEntriesLocked(now time.Time) (log, seen []byte, er
 		}
 	}
 	clear(l.changed)
+	l.entries += len(ids)
 	if l.seenDirt && now.Sub(l.seenAt) >= seenInterval(len(c.lastSeen)) {
 		// Unsorted and without protobuf: at a million devices sorting and a message per device
 		// took seconds, with c.mu held.
@@ -154,12 +156,14 @@ func (l *registryLog) write(log, seen []byte) error {
 // savedRegistry is the registry saved in dir: the devices of a state file written before the
 // registry had its own log (st may be nil), then the log's entries in order, then the saved
 // last-seen times. entries counts the log's entries and valid is the length of its whole
-// entries: a crash while appending leaves a partial last entry, never acknowledged, after it.
+// entries: a crash while appending leaves a partial last entry, never acknowledged, after it
+// (torn).
 type savedRegistry struct {
 	devices map[string]*statev1.Device
 	removed map[string]*statev1.Removal
 	entries int
 	valid   int64
+	torn    bool
 }
 
 func readRegistry(dir string, st *statev1.CoordinatorState) (savedRegistry, error) {
@@ -228,13 +232,15 @@ func (s *savedRegistry) replay(r *bufio.Reader) error {
 		}
 		n, err := binary.ReadUvarint(r)
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return nil // a partial last entry
+			s.torn = true // a partial last entry
+			return nil
 		}
 		if err != nil || n > maxRegistryEntry {
 			return fmt.Errorf("entry %d at byte %d: bad length", s.entries, s.valid)
 		}
 		raw := make([]byte, n)
 		if _, err := io.ReadFull(r, raw); errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			s.torn = true
 			return nil
 		} else if err != nil {
 			return err
@@ -285,6 +291,12 @@ func (c *Coordinator) openRegistry(dir string, st *statev1.CoordinatorState) err
 	if err != nil {
 		return err
 	}
+	if committed := st.GetRegistryEntries(); s.torn && uint64(s.entries) < committed {
+		// A crash leaves a partial entry only after every entry a state file counts: this is
+		// damage (a length altered, say), and cutting it off would drop every device after it.
+		return fmt.Errorf("coordinator: %s: entry %d at byte %d runs past the end of the file, but the state file counts %d entries: the log is damaged; restore it from a backup",
+			filepath.Join(dir, registryLogName), s.entries, s.valid, committed)
+	}
 	if len(c.devices) == 0 {
 		// Sized at once: growing maps of a million entries was a third of a restart.
 		c.devices, c.lastSeen = make(map[string]device, len(s.devices)), make(map[string]time.Time, len(s.devices))
@@ -303,9 +315,20 @@ func (c *Coordinator) openRegistry(dir string, st *statev1.CoordinatorState) err
 		c.removed[id] = removal{at: r.GetAt().AsTime(), reason: r.GetReason()}
 	}
 	path := filepath.Join(dir, registryLogName)
+	entries := s.entries
 	if len(st.GetDevices()) > 0 || s.entries > 2*(len(s.devices)+maxSavedRemovals) {
-		if err := rewriteRegistry(path, s.sorted(), savedRemovals(c.removed)); err != nil {
+		removals := savedRemovals(c.removed)
+		if err := rewriteRegistry(path, s.sorted(), removals); err != nil {
 			return err
+		}
+		entries = len(s.devices) + len(removals)
+		if st != nil && c.state != nil {
+			// The state must not count the longer log's entries once the first append to the
+			// shorter one can be torn.
+			st.RegistryEntries = uint64(entries)
+			if err := c.state.save(st); err != nil {
+				return err
+			}
 		}
 	} else if err := os.Truncate(path, s.valid); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("coordinator: registry log: %w", err)
@@ -316,7 +339,7 @@ func (c *Coordinator) openRegistry(dir string, st *statev1.CoordinatorState) err
 	}
 	// The first commit saves the last-seen times: the rewrite above drops those a state file
 	// from before the registry log held.
-	c.registry = &registryLog{dir: dir, f: f, changed: map[string]struct{}{}, seenDirt: len(c.lastSeen) > 0}
+	c.registry = &registryLog{dir: dir, f: f, changed: map[string]struct{}{}, entries: entries, seenDirt: len(c.lastSeen) > 0}
 	return nil
 }
 

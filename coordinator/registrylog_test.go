@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -169,4 +170,37 @@ func TestRegistryLogCompacted(t *testing.T) {
 		t.Fatalf("registry log of %d bytes rewritten as %d", before.Size(), after.Size())
 	}
 	sameRegistry(t, restarted(t, dir), c)
+}
+
+// TestDamagedRegistryLogIsRefused: a length altered in the registry log's first entry makes
+// it run past the end of the file, as the partial entry a crash leaves does. A crash leaves
+// one only after the entries the state file counts, so this log is refused, naming it,
+// rather than cut back to nothing with every device in it.
+func TestDamagedRegistryLogIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	c := scaleCoordinator(t, dir, 3, scaleRecords(t, 3))
+	commitNow(t, c)
+	log := filepath.Join(dir, registryLogName)
+	raw, err := os.ReadFile(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	damaged := append([]byte(nil), raw...)
+	damaged[1], damaged[2] = 0xc0, 0xc0 // the first entry's length, now beyond the file
+	if err := os.WriteFile(log, damaged, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := scaleCoordinator(t, "", 0, nil)
+	r.state = &stateFile{path: filepath.Join(dir, "coordinator.state")}
+	st, err := r.state.load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = r.openRegistry(dir, st)
+	if err == nil || !strings.Contains(err.Error(), log) || !strings.Contains(err.Error(), "damaged") {
+		t.Fatalf("opening the damaged log: %v, want a refusal naming it", err)
+	}
+	if after, _ := os.ReadFile(log); len(after) != len(raw) {
+		t.Fatalf("the damaged log was cut from %d to %d bytes", len(raw), len(after))
+	}
 }

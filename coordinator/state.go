@@ -43,7 +43,11 @@ func (f *stateFile) load() (*statev1.CoordinatorState, error) {
 	if err != nil {
 		return nil, fmt.Errorf("coordinator: %w", err)
 	}
-	return decodeState(raw)
+	st, err := decodeState(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", f.path, err)
+	}
+	return st, nil
 }
 
 func decodeState(raw []byte) (*statev1.CoordinatorState, error) {

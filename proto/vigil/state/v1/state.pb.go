@@ -140,9 +140,13 @@ type CoordinatorState struct {
 	Round     *Round    `protobuf:"bytes,5,opt,name=round,proto3" json:"round,omitempty"`
 	// Removed are the devices that left the registry (revoked or removed by an operator), for
 	// the operator's status: the newest ones, bounded.
-	Removed       []*Removal `protobuf:"bytes,6,rep,name=removed,proto3" json:"removed,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Removed []*Removal `protobuf:"bytes,6,rep,name=removed,proto3" json:"removed,omitempty"`
+	// RegistryEntries is how many whole entries registry.log held once this state's commit had
+	// appended to it: a log that ends in a partial entry before that many is damaged, not cut
+	// short by a crash, and is refused rather than cut back.
+	RegistryEntries uint64 `protobuf:"varint,7,opt,name=registry_entries,json=registryEntries,proto3" json:"registry_entries,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *CoordinatorState) Reset() {
@@ -215,6 +219,13 @@ func (x *CoordinatorState) GetRemoved() []*Removal {
 		return x.Removed
 	}
 	return nil
+}
+
+func (x *CoordinatorState) GetRegistryEntries() uint64 {
+	if x != nil {
+		return x.RegistryEntries
+	}
+	return 0
 }
 
 type Device struct {
@@ -670,7 +681,7 @@ var File_vigil_state_v1_state_proto protoreflect.FileDescriptor
 
 const file_vigil_state_v1_state_proto_rawDesc = "" +
 	"\n" +
-	"\x1avigil/state/v1/state.proto\x12\x0evigil.state.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xfa\x01\n" +
+	"\x1avigil/state/v1/state.proto\x12\x0evigil.state.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa5\x02\n" +
 	"\x10CoordinatorState\x12\x16\n" +
 	"\x06format\x18\x01 \x01(\rR\x06format\x12\x1d\n" +
 	"\n" +
@@ -679,7 +690,8 @@ const file_vigil_state_v1_state_proto_rawDesc = "" +
 	"last_round\x18\x03 \x01(\x04R\tlastRound\x120\n" +
 	"\adevices\x18\x04 \x03(\v2\x16.vigil.state.v1.DeviceR\adevices\x12+\n" +
 	"\x05round\x18\x05 \x01(\v2\x15.vigil.state.v1.RoundR\x05round\x121\n" +
-	"\aremoved\x18\x06 \x03(\v2\x17.vigil.state.v1.RemovalR\aremoved\"\xb9\x01\n" +
+	"\aremoved\x18\x06 \x03(\v2\x17.vigil.state.v1.RemovalR\aremoved\x12)\n" +
+	"\x10registry_entries\x18\a \x01(\x04R\x0fregistryEntries\"\xb9\x01\n" +
 	"\x06Device\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
 	"\x06region\x18\x02 \x01(\tR\x06region\x126\n" +
