@@ -296,3 +296,44 @@ func TestKitsStart(t *testing.T) {
 	}
 	t.Logf("coordinator from its kit: %s", summary)
 }
+
+// TestSetupRefusedWritesNothing: a value setup refuses only once it has begun (a policy
+// floor, a trustee ID, where the kits go) leaves nothing behind, so the same command with
+// the value corrected then succeeds. Before, keys were left in --dir, and setup refused to
+// write the organisation again.
+func TestSetupRefusedWritesNothing(t *testing.T) {
+	base := t.TempDir()
+	file := filepath.Join(base, "file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dir, kits := filepath.Join(base, "org"), filepath.Join(base, "kits")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--policy-min-noise", "NaN"}, "min_noise_multiplier"},
+		{[]string{"--policy-max-clip", "-1"}, "clip"},
+		{[]string{"--trustees", "a,a"}, `"a" appears twice`},
+		{[]string{"--kits", file}, "--kits"},
+	} {
+		err := run(context.Background(), append([]string{"setup", "--dir", dir}, tc.args...), io.Discard, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("setup %v: %v, want a refusal mentioning %q", tc.args, err, tc.want)
+		}
+		if entries, _ := os.ReadDir(base); len(entries) != 1 {
+			t.Fatalf("setup %v left %d entries beside the file", tc.args, len(entries)-1)
+		}
+	}
+	if err := os.Mkdir(dir, 0o700); err != nil { // an empty --dir is taken
+		t.Fatal(err)
+	}
+	if err := run(context.Background(), []string{"setup", "--dir", dir, "--kits", kits}, io.Discard, io.Discard); err != nil {
+		t.Fatalf("setup after the refusals: %v", err)
+	}
+	for _, d := range []string{filepath.Join(dir, "root.json"), filepath.Join(kits, kitCoordinator)} {
+		if _, err := os.Stat(d); err != nil {
+			t.Error(err)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -69,12 +70,33 @@ func runSetup(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}
 	hosts := strings.Split(*hostList, ",")
-	if err := setupOrg(*dir, ids, *threshold, hosts, pol, time.Now()); err != nil {
+	// The organisation and its kits are written into directories beside --dir and --kits and
+	// renamed into place only once whole: a value refused late (a policy floor, a trustee ID)
+	// left keys behind, and an organisation setup then refused to write again.
+	orgTmp, err := stagingDir("--dir", *dir)
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(orgTmp)
+	if err := setupOrg(orgTmp, ids, *threshold, hosts, pol, time.Now()); err != nil {
 		return fmt.Errorf("setup: %w", err)
 	}
+	var kitsTmp string
 	if *kits != "" {
-		if err := writeKits(*kits, *dir, ids, hosts, pol.minParticipants); err != nil {
+		if kitsTmp, err = stagingDir("--kits", *kits); err != nil {
+			return err
+		}
+		defer os.RemoveAll(kitsTmp)
+		if err := writeKits(kitsTmp, orgTmp, ids, hosts, pol.minParticipants); err != nil {
 			return fmt.Errorf("setup: %w", err)
+		}
+	}
+	if err := moveInto(orgTmp, *dir); err != nil {
+		return fmt.Errorf("setup: --dir: %w", err)
+	}
+	if *kits != "" {
+		if err := moveInto(kitsTmp, *kits); err != nil {
+			return fmt.Errorf("setup: --kits: %w (the organisation is written in %s)", err, *dir)
 		}
 		// Deferred: after the organisation's summary below, as the last thing an operator reads.
 		defer fmt.Fprintf(stdout, "\nstart-up kits in %[1]s: %[2]s/, %[3]s/ID/, %[4]s/ (servers), %[5]s/, %[6]s/ (offline, never on a server);\n"+
@@ -117,6 +139,31 @@ func defaultPolicyFlags() policyFlags {
 
 func (f policyFlags) policy(now time.Time) *release.PrivacyPolicy {
 	return sim.DefaultPolicy(f.minNoise, uint32(f.minParticipants), uint32(f.minTolerated), f.maxClip, now)
+}
+
+// stagingDir makes an empty directory, private to its owner, beside target (which flag names),
+// to be renamed to target once complete.
+func stagingDir(flag, target string) (string, error) {
+	if fi, err := os.Stat(target); err == nil && !fi.IsDir() {
+		return "", fmt.Errorf("setup: %s %s is a file, not a directory", flag, target)
+	}
+	parent := filepath.Dir(filepath.Clean(target))
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return "", fmt.Errorf("setup: %s: %w", flag, err)
+	}
+	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(filepath.Clean(target))+".setup-*")
+	if err != nil {
+		return "", fmt.Errorf("setup: %s: %w", flag, err)
+	}
+	return tmp, nil
+}
+
+// moveInto renames tmp to target, which may be an empty directory (os.Rename refuses any).
+func moveInto(tmp, target string) error {
+	if err := os.Remove(target); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return os.Rename(tmp, target)
 }
 
 // setupOrg creates the organisation directory dir: see runSetup.
