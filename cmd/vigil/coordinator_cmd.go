@@ -12,6 +12,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -439,11 +440,21 @@ func orgSealing(org string, trustees []string, creds pki.Credentials, auth *pki.
 	}
 	cert := creds.TLSCertificate()
 	var clients []vigilv1.TrusteeClient
+	named := map[string]bool{}
 	for _, t := range trustees {
 		id, addr, ok := strings.Cut(t, "=")
 		if !ok || id == "" || addr == "" {
 			return nil, fmt.Errorf("--trustee %q: want ID=HOST:PORT", t)
 		}
+		// Checked here: a trustee the key epoch does not name, or one named twice, left the
+		// coordinator running without ever starting a round.
+		if !slices.ContainsFunc(key.Trustees, func(k he.Trustee) bool { return k.ID == id }) {
+			return nil, fmt.Errorf("--trustee %q: key epoch %d has no trustee %q; its trustees are %s", t, key.Epoch, id, trusteeIDs(key))
+		}
+		if named[id] {
+			return nil, fmt.Errorf("--trustee %q: trustee %q is given twice", t, id)
+		}
+		named[id] = true
 		conn, err := grpc.NewClient(addr,
 			grpc.WithTransportCredentials(credentials.NewTLS(pki.ClientTLS(&cert, auth.CA.Pool(), pki.Trustee(id)))),
 			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(trustee.MaxMessageBytes), grpc.MaxCallSendMsgSize(trustee.MaxMessageBytes)))
@@ -560,3 +571,12 @@ func serveMetrics(addr string, reg *prometheus.Registry, profiles bool) (stop fu
 // finiteNonNegative reports whether x is a number at least 0: NaN, which compares false with
 // everything, turned population rounds off instead of being refused.
 func finiteNonNegative(x float64) bool { return x >= 0 && !math.IsInf(x, 1) }
+
+// trusteeIDs lists key's trustees, for messages.
+func trusteeIDs(key *he.KeyEpoch) string {
+	ids := make([]string, len(key.Trustees))
+	for i, t := range key.Trustees {
+		ids[i] = t.ID
+	}
+	return strings.Join(ids, ", ")
+}

@@ -32,3 +32,26 @@ func TestMousePopulationFlags(t *testing.T) {
 		}
 	}
 }
+
+// TestCoordinatorTrusteeFlags: a --trustee the key epoch does not name, or one named twice,
+// is refused at start, naming it; before, the coordinator ran on without ever starting a
+// round.
+func TestCoordinatorTrusteeFlags(t *testing.T) {
+	orgDir := org(t)
+	for _, tc := range []struct {
+		trustees []string
+		want     string
+	}{
+		{[]string{"bob=127.0.0.1:1"}, `has no trustee "bob"`},
+		{[]string{"audit=127.0.0.1:1", "audit=127.0.0.1:2"}, `"audit" is given twice`},
+	} {
+		args := []string{"coordinator", "--org", orgDir, "--dir", t.TempDir(), "--listen", "127.0.0.1:0", "--metrics-listen", ""}
+		for _, tr := range tc.trustees {
+			args = append(args, "--trustee", tr)
+		}
+		err := run(context.Background(), args, io.Discard, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: %v, want a refusal mentioning %q", tc.trustees, err, tc.want)
+		}
+	}
+}
