@@ -163,6 +163,18 @@ func TestPreflight(t *testing.T) {
 		{name: "corrupt root", kit: kitEnrol, want: "root.json: ",
 			breakIt: func(t *testing.T, kit string) { os.WriteFile(filepath.Join(kit, "root.json"), []byte("{}"), 0o644) }},
 		{name: "certificate expiring", kit: trusteeKit, later: 350 * 24 * time.Hour, want: "tls/cert.pem: certificate \"security\" expires"},
+		{name: "config cut short", kit: kitCoordinator, want: `coordinator.conf: no "listen" setting`,
+			breakIt: func(t *testing.T, kit string) {
+				path := filepath.Join(kit, "coordinator.conf")
+				data, _ := os.ReadFile(path)
+				i := bytes.Index(data, []byte("org ="))
+				os.WriteFile(path, data[:i+len("org = org\n")], 0o644)
+			}},
+		{name: "another trustee's share", kit: trusteeKit, want: `share.key: the share is trustee "audit"'s, but the kit's certificate names spiffe://vigil/trustee/security`,
+			breakIt: func(t *testing.T, kit string) {
+				data, _ := os.ReadFile(filepath.Join(kits, kitTrustees, "audit", "share.key"))
+				os.WriteFile(filepath.Join(kit, "share.key"), data, 0o600)
+			}},
 		{name: "listen address taken", kit: kitEnrol, want: "enrol.conf: listen = " + busy.Addr().String() + ": the address is not free",
 			breakIt: func(t *testing.T, kit string) {
 				setConfig(t, filepath.Join(kit, "enrol.conf"), "listen", busy.Addr().String())

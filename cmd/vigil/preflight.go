@@ -33,6 +33,8 @@ type kitCheck struct {
 	certs   []string // PEM certificate files: valid now and for preflightMargin
 	// keys are the kit's signing keys that root.json must list, by role.
 	keys []kitKey
+	// settings are the flags its config file must set, for a server's kit.
+	settings []string
 }
 
 // kitKey is a key file of a kit and the root role that must hold it.
@@ -58,20 +60,23 @@ func kitChecks(dir string) (kitCheck, error) {
 			certs:  append([]string{filepath.Join(p, pki.CACertFile)}, tls(filepath.Join(p, pki.CoordinatorDir))...),
 			keys: []kitKey{{file: filepath.Join(keys, "release.key"), role: "release"},
 				{file: filepath.Join(keys, "timestamp.key"), role: "timestamp"}},
+			settings: []string{"org", "dir", "listen"},
 		}, nil
 	case exists(kitConfigFile("trustee")):
 		return kitCheck{role: "trustee",
-			secrets: []string{trustee.ShareFile, trustee.IdentityFile, filepath.Join(orgTrusteeTLS, pki.KeyFile)},
-			public:  []string{orgRoot},
-			certs:   tls(orgTrusteeTLS),
-			keys:    []kitKey{{file: trustee.IdentityFile, role: "trustees", identity: true}},
+			secrets:  []string{trustee.ShareFile, trustee.IdentityFile, filepath.Join(orgTrusteeTLS, pki.KeyFile)},
+			public:   []string{orgRoot},
+			certs:    tls(orgTrusteeTLS),
+			keys:     []kitKey{{file: trustee.IdentityFile, role: "trustees", identity: true}},
+			settings: []string{"dir", "pki-dir", "root", "min-contributors", "listen"},
 		}, nil
 	case exists(kitConfigFile("enrol")):
 		return kitCheck{role: "enrol",
-			secrets: []string{enrolment.KeyFile, pki.CAKeyFile, filepath.Join(enrolment.TLSDir, pki.KeyFile)},
-			public:  []string{orgRoot},
-			certs:   append([]string{pki.CACertFile}, tls(enrolment.TLSDir)...),
-			keys:    []kitKey{{file: enrolment.KeyFile, role: "enrolment"}},
+			secrets:  []string{enrolment.KeyFile, pki.CAKeyFile, filepath.Join(enrolment.TLSDir, pki.KeyFile)},
+			public:   []string{orgRoot},
+			certs:    append([]string{pki.CACertFile}, tls(enrolment.TLSDir)...),
+			keys:     []kitKey{{file: enrolment.KeyFile, role: "enrolment"}},
+			settings: []string{"dir", "listen"},
 		}, nil
 	case exists("privacy.key"):
 		return kitCheck{role: "privacy-office", secrets: []string{"privacy.key"}, public: []string{orgRoot},
@@ -165,6 +170,23 @@ func preflight(dir string, now time.Time) (role string, problems []string, err e
 			bad("%s: the root of trust expires %s, within %d days: sign its successor", rootFile, root.Expires.UTC().Format(time.RFC3339), int(preflightMargin.Hours()/24))
 		}
 	}
+	if len(c.settings) > 0 {
+		name := kitConfigFile(c.role)
+		if flags, err := readConfig(filepath.Join(dir, name)); err != nil {
+			bad("%s: %v", name, err)
+		} else {
+			for _, key := range c.settings {
+				if !slices.ContainsFunc(flags, func(f string) bool { return strings.HasPrefix(f, "--"+key+"=") }) {
+					bad("%s: no %q setting: the file is incomplete (vigil setup --kits writes one)", name, key)
+				}
+			}
+		}
+	}
+	if c.role == "trustee" {
+		if err := kitTrusteeOwnsShare(dir); err != nil {
+			bad("%s: %v", trustee.ShareFile, err)
+		}
+	}
 	if addr, ok := kitListen(dir, c.role); ok {
 		if l, err := net.Listen("tcp", addr); err != nil {
 			bad("%s: listen = %s: the address is not free: %v", kitConfigFile(c.role), addr, err)
@@ -232,4 +254,25 @@ func kitListen(dir, role string) (string, bool) {
 		}
 	}
 	return addr, ok
+}
+
+// kitTrusteeOwnsShare checks that a trustee kit's key share is the trustee's its TLS
+// certificate names: a share copied from another kit would be served under this one's name.
+func kitTrusteeOwnsShare(dir string) error {
+	share, err := trustee.LoadShare(he.DefaultParams(), filepath.Join(dir, trustee.ShareFile))
+	if err != nil {
+		return err
+	}
+	certs, err := pki.ReadCertificates(filepath.Join(dir, orgTrusteeTLS, pki.CertFile))
+	if err != nil {
+		return err
+	}
+	id, err := pki.IdentityOf(certs[0])
+	if err != nil {
+		return err
+	}
+	if id != pki.Trustee(share.TrusteeID()) {
+		return fmt.Errorf("the share is trustee %q's, but the kit's certificate names %s", share.TrusteeID(), id)
+	}
+	return nil
 }
