@@ -112,6 +112,18 @@ func checkStage(ctx context.Context, st store.Store, now time.Time) (*release.Ro
 			if want := release.ManifestKey(d.Model, d.Version); want != key {
 				probs = append(probs, stageProblem{key, fmt.Errorf("%w: holds %s version %d", release.ErrMixAndMatch, d.Model, d.Version)})
 			}
+			// The files too, before anything is published: a damaged one was found only once
+			// a new region had been given the root.
+			for _, a := range d.Artifacts {
+				akey := release.ArtifactKey(d.Model, d.Version, a.Name)
+				data, err := st.Get(ctx, akey)
+				switch {
+				case err != nil:
+					probs = append(probs, stageProblem{akey, err})
+				case int64(len(data)) != a.Size || sha256Hex(data) != a.SHA256:
+					probs = append(probs, stageProblem{akey, fmt.Errorf("%w: %d bytes that do not match the manifest's %d and SHA-256", release.ErrHashMismatch, len(data), a.Size)})
+				}
+			}
 		case *release.Latest:
 			if !now.Before(d.Expires) {
 				probs = append(probs, stageProblem{key, fmt.Errorf("%w: pointer expired at %s (re-sign it with `vigil release sign latest`)", release.ErrExpired, d.Expires.Format(time.RFC3339))})

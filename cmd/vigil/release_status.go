@@ -86,6 +86,26 @@ Exit codes: 0 all verified; 1 something does not verify or has expired; 2 usage;
 		}
 		root := rv.Root()
 		expiry(fmt.Sprintf("root version %d", root.Version), root.Expires, *warnRoot)
+		// Roots up to the newest were taken from the pinned file or checked in turn by
+		// UpdateRoots; the stored copies of the older ones are what a new device or an
+		// operator fetches, so each must be whole and signed by its own keys.
+		if versions, err := numbered(ctx, st, "root/", ".root.json"); err == nil {
+			for _, v := range versions {
+				if v > root.Version {
+					continue
+				}
+				data, err := st.Get(ctx, release.RootKey(v))
+				if err == nil {
+					var r *release.Root
+					if r, err = release.ParseTrustedRoot(data); err == nil && r.Version != v {
+						err = fmt.Errorf("holds root version %d", r.Version)
+					}
+				}
+				if err != nil {
+					report("FAIL", "%s: %v", release.RootKey(v), err)
+				}
+			}
+		}
 		models, err := stagedModels(ctx, st)
 		if err != nil {
 			report("FAIL", "cannot list releases: %v", err)

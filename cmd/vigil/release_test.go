@@ -119,6 +119,19 @@ func TestReleaseCLIFlow(t *testing.T) {
 		!strings.Contains(err.Error(), "hash mismatch") {
 		t.Fatalf("tampered artifact: %v\n%s", err, out)
 	}
+	// A damaged staged artifact is refused before anything is published: a new region was
+	// given the root first.
+	staged := filepath.Join(stage, "releases/vigil-ae/1/artifacts/model.bin")
+	if err := os.WriteFile(staged, []byte("damaged"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fresh := filepath.Join(dir, "us")
+	if out, err := release_(t, "publish", "-from", stage, "-to", fresh); err == nil || !strings.Contains(out+err.Error(), "releases/vigil-ae/1/artifacts/model.bin") {
+		t.Fatalf("publish of a damaged stage: %v\n%s", err, out)
+	}
+	if entries, _ := os.ReadDir(fresh); len(entries) > 0 {
+		t.Fatalf("publish of a damaged stage wrote %d entries to a new region", len(entries))
+	}
 }
 
 func TestReleaseCLIRootRotation(t *testing.T) {
@@ -252,6 +265,19 @@ func TestReleaseCLIPublishAll(t *testing.T) {
 	out = mustRelease(t, "status", "-root", filepath.Join(stage, "root/1.root.json"), "-warn-pointer", "1m", late)
 	if !strings.Contains(out, "vigil-ae version 2 verified (versions stored: [1 2])") {
 		t.Fatalf("status:\n%s", out)
+	}
+	// A stored copy of a root cut short is reported, although devices pinned to it never
+	// read it: a new device or an operator would.
+	data, err := os.ReadFile(filepath.Join(late, "root/1.root.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(late, "root/1.root.json"), data[:len(data)/2], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err = release_(t, "status", "-root", filepath.Join(stage, "root/1.root.json"), "-warn-pointer", "1m", late)
+	if err == nil || !strings.Contains(out, "FAIL") || !strings.Contains(out, "root/1.root.json") {
+		t.Fatalf("status of a region whose root copy is damaged: %v\n%s", err, out)
 	}
 	// Help goes to stdout when asked for, and is not an error.
 	if out, err := release_(t, "publish", "-h"); err != nil || !strings.Contains(out, "Exit codes") {
