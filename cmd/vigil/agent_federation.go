@@ -76,8 +76,8 @@ func (a *agentFederation) check(fs *flag.FlagSet, dir string) error {
 		return errors.New("agent: --root is required with --coordinator or --region-store: tasks, key epochs and releases are verified against it")
 	case a.takePart && f.id == "":
 		return errors.New("agent: --coordinator needs --device-id")
-	case !(f.epsilon > 0) || !(f.delta > 0 && f.delta < 1):
-		return fmt.Errorf("agent: --epsilon %v and --delta %v must be positive (delta below 1)", f.epsilon, f.delta)
+	case !(f.epsilon > 0) || !(f.delta > 0 && f.delta <= maxDelta):
+		return fmt.Errorf("agent: --epsilon %v and --delta %v: want epsilon > 0 and delta in (0, %g]", f.epsilon, f.delta, maxDelta)
 	case !(f.minNoise > 0):
 		return fmt.Errorf("agent: --min-noise-multiplier %v must be positive", f.minNoise)
 	case a.idle < 0 || a.shadow < 1:

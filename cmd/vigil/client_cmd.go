@@ -220,6 +220,9 @@ func parseClientFlags(args []string, stderr io.Writer) (clientFlags, error) {
 	if !(f.epsilon > 0) {
 		return f, fmt.Errorf("client: --epsilon %v must be positive", f.epsilon)
 	}
+	if !(f.delta > 0 && f.delta <= maxDelta) {
+		return f, fmt.Errorf("client: --delta %v: want a value in (0, %g]", f.delta, maxDelta)
+	}
 	return f, nil
 }
 

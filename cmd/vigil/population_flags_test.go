@@ -55,3 +55,18 @@ func TestCoordinatorTrusteeFlags(t *testing.T) {
 		}
 	}
 }
+
+// TestDevicePrivacyFlags: a device's --delta outside (0, 1e-3] is refused before it reaches
+// anything, naming the flag; `vigil client --delta 2` enrolled first, then blamed --epsilon.
+func TestDevicePrivacyFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"client", "--coordinator", "127.0.0.1:1", "--device-id", "d1", "--dir", t.TempDir(), "--synthetic-seed", "1", "--insecure-plaintext", "--insecure-no-dp", "--delta", "2"},
+		{"client", "--coordinator", "127.0.0.1:1", "--device-id", "d1", "--dir", t.TempDir(), "--synthetic-seed", "1", "--insecure-plaintext", "--insecure-no-dp", "--delta", "NaN"},
+		{"agent", "--dir", t.TempDir(), "--coordinator", "127.0.0.1:1", "--device-id", "d1", "--root", "root.json", "--delta", "0.5"},
+	} {
+		err := run(context.Background(), args, io.Discard, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), "--delta") {
+			t.Errorf("%v: %v, want a refusal naming --delta", args, err)
+		}
+	}
+}
