@@ -88,6 +88,9 @@ func runAuditVerify(ctx context.Context, args []string, stdout, stderr io.Writer
 		writeReport(stdout, *logPath, rep, audit.KeyIDOf(v.PublicKey()))
 	}
 	switch {
+	case rep.Records == 0 && expect == (audit.Head{}):
+		// As a log without a checkpoint: whoever can write it could have emptied it.
+		return fmt.Errorf("audit verify: %s: the log is empty: nothing shows it was not emptied; give --head with a head the agent exported", *logPath)
 	case rep.Records > 0 && rep.Checkpoints == 0:
 		return fmt.Errorf("audit verify: %s: no signed checkpoint: the chain is intact but nothing shows who wrote it", *logPath)
 	case *strict && rep.Dropped > 0:
