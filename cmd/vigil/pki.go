@@ -106,6 +106,10 @@ func runPKIInit(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if _, _, err := pki.ParseHosts(hosts); err != nil {
 		return fmt.Errorf("pki init: flag -hosts: %w", err)
 	}
+	// Zero takes the default; a negative lifetime is a mistake to name, not a directory's.
+	if *caValidity < 0 || *validity < 0 {
+		return fmt.Errorf("pki init: flags -ca-validity %v and -validity %v: a lifetime must be positive (0: the default)", *caValidity, *validity)
+	}
 	a, err := pki.InitAuthority(*dir, *name, *coordID, hosts, *caValidity, *validity, time.Now())
 	if err != nil {
 		return fmt.Errorf("pki init: -dir %s: %w", *dir, err)

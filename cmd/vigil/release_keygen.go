@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/vigilauth/vigil/crypto/sig"
 )
@@ -29,6 +30,9 @@ func runReleaseKeygen(ctx context.Context, args []string, stdout, stderr io.Writ
 	fail := func(err error) error { return usageErr(fmt.Errorf("release keygen: %w", err)) }
 	if *out == "" {
 		return fail(errors.New("flag -out is required"))
+	}
+	if strings.HasSuffix(*out, "/") || filepath.Base(*out) == "." {
+		return fail(fmt.Errorf("flag -out %s: want a file name prefix such as keys/release, not a directory", *out))
 	}
 	keyPath, pubPath := *out+".key", *out+".pub"
 	for _, p := range []string{keyPath, pubPath} {

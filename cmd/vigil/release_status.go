@@ -36,6 +36,9 @@ Exit codes: 0 all verified; 1 something does not verify or has expired; 2 usage;
 	if fs.NArg() == 0 {
 		return fail(errors.New("give at least one LOCATION"))
 	}
+	if *warnRoot < 0 || *warnManifest < 0 || *warnPointer < 0 {
+		return fail(fmt.Errorf("flags -warn-root %v, -warn-manifest %v, -warn-pointer %v: a warning window cannot be negative", *warnRoot, *warnManifest, *warnPointer))
+	}
 	pinned, err := readFileFlag("root", *rootFile, release.MaxEnvelopeBytes)
 	if err != nil {
 		return fail(err)
