@@ -156,9 +156,16 @@ func TestAttackKeyEpochRollbackAcrossRotation(t *testing.T) {
 // valid a month.
 func signedEpochs(t *testing.T, f *policyFixture, epochs ...uint64) *epochArchive {
 	t.Helper()
+	archive := &epochArchive{docs: map[uint64][]byte{}, keys: map[uint64][]byte{}}
+	archive.sign(t, f.keys, epochs...)
+	return archive
+}
+
+// sign adds the given key epochs to a, signed by by's trustees and valid a month.
+func (a *epochArchive) sign(t *testing.T, by *release.KeySet, epochs ...uint64) {
+	t.Helper()
 	now := time.Now()
 	p := he.DefaultParams()
-	archive := &epochArchive{docs: map[uint64][]byte{}, keys: map[uint64][]byte{}}
 	for _, e := range epochs {
 		_, key, err := he.LocalCeremony(p, e, []string{"a", "b", "c"}, 2)
 		if err != nil {
@@ -168,12 +175,11 @@ func signedEpochs(t *testing.T, f *policyFixture, epochs ...uint64) *epochArchiv
 		if err != nil {
 			t.Fatal(err)
 		}
-		if archive.docs[e], err = f.keys.SignKeyEpoch(e, p.ID(), pk, now, now.AddDate(0, 1, 0)); err != nil {
+		if a.docs[e], err = by.SignKeyEpoch(e, p.ID(), pk, now, now.AddDate(0, 1, 0)); err != nil {
 			t.Fatal(err)
 		}
-		archive.keys[e] = pk
+		a.keys[e] = pk
 	}
-	return archive
 }
 
 // TestAttackKeyEpochRollbackAfterRestart: the trustees replaced epoch 1 by epoch 2, and the
@@ -211,5 +217,59 @@ func TestAttackKeyEpochRollbackAfterRestart(t *testing.T) {
 	}
 	if _, err := start().KeyEpoch(ctx, 1); err != nil {
 		t.Fatalf("a floor set under other trustees' keys was applied: %v", err)
+	}
+}
+
+// TestAttackKeyEpochFloorAcrossTrusteesRotation: the floor is held against the root the
+// device follows, not the one it pinned. After a rotation to new trustees' keys, a device
+// that took their epoch 2 refuses their epoch 1 after a restart, although at start it holds
+// only its pinned root. And an epoch numbered 2^40, taken under trustees' keys a thief stole,
+// keeps no restarted device from the epoch the new trustees sign after the rotation.
+func TestAttackKeyEpochFloorAcrossTrusteesRotation(t *testing.T) {
+	f := newPolicyFixture(t)
+	next, err := release.NewKeySet(rand.Reader, f.now.AddDate(1, 0, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rootV2 := f.rotateTrustees(t, next.Trustees[0])
+	const stolen = 1 << 40
+	archive := &epochArchive{docs: map[uint64][]byte{}, keys: map[uint64][]byte{}}
+	archive.sign(t, f.keys, stolen)
+	archive.sign(t, next, 1, 2, 3)
+	api := serveRogue(t, archive)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name        string
+		first       uint64 // taken before the restart
+		firstUnder  []byte // the root followed then (nil: the pinned one)
+		then        uint64 // asked for after the restart, following v2
+		wantRefused bool
+	}{
+		{"rollback after the rotation", 2, rootV2, 1, true},
+		{"a thief's epoch before the rotation", stolen, nil, 3, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), KeyEpochFloorFile)
+			start := func(follow []byte) *SignedKeys {
+				keys, err := NewSignedKeys(api, f.keys.RootEnvelope, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := keys.PersistTo(path); err != nil {
+					t.Fatal(err)
+				}
+				if follow != nil {
+					keys.Follow(func() []byte { return follow })
+				}
+				return keys
+			}
+			if _, err := start(tc.firstUnder).KeyEpoch(ctx, tc.first); err != nil {
+				t.Fatal(err)
+			}
+			_, err := start(rootV2).KeyEpoch(ctx, tc.then)
+			if refused := errors.Is(err, release.ErrRollback); refused != tc.wantRefused {
+				t.Fatalf("epoch %d after the restart: %v, want refused %v", tc.then, err, tc.wantRefused)
+			}
+		})
 	}
 }

@@ -71,13 +71,28 @@ func (f *policyFixture) persistentGuard(t *testing.T, path string) *PolicyGuard 
 // privacy office's key, and checks that it verifies from v1 as the device's updaters would.
 func (f *policyFixture) rotatePrivacy(t *testing.T, newPrivacy *sig.PrivateKey) []byte {
 	t.Helper()
-	one := func(k *sig.PrivateKey) release.RoleSpec {
-		return release.RoleSpec{Keys: []*sig.PublicKey{k.Public()}, Threshold: 1}
+	return f.rotate(t, func(r *release.RootRoles) { r.Privacy = oneKey(newPrivacy) })
+}
+
+// rotateTrustees is rotatePrivacy for the trustees' key.
+func (f *policyFixture) rotateTrustees(t *testing.T, newTrustees *sig.PrivateKey) []byte {
+	t.Helper()
+	return f.rotate(t, func(r *release.RootRoles) { r.Trustees = oneKey(newTrustees) })
+}
+
+func oneKey(k *sig.PrivateKey) release.RoleSpec {
+	return release.RoleSpec{Keys: []*sig.PublicKey{k.Public()}, Threshold: 1}
+}
+
+// rotate returns root v2, signed by v1's root key, with v1's keys as change leaves them.
+func (f *policyFixture) rotate(t *testing.T, change func(*release.RootRoles)) []byte {
+	t.Helper()
+	roles := release.RootRoles{
+		Root: oneKey(f.keys.Root), Release: oneKey(f.keys.Release), Timestamp: oneKey(f.keys.Timestamp),
+		Trustees: oneKey(f.keys.Trustees[0]), Enrolment: oneKey(f.keys.Enrolment), Privacy: oneKey(f.keys.Privacy),
 	}
-	v2, err := release.NewRoot(2, f.now.AddDate(1, 0, 0), release.RootRoles{
-		Root: one(f.keys.Root), Release: one(f.keys.Release), Timestamp: one(f.keys.Timestamp),
-		Trustees: one(f.keys.Trustees[0]), Enrolment: one(f.keys.Enrolment), Privacy: one(newPrivacy),
-	})
+	change(&roles)
+	v2, err := release.NewRoot(2, f.now.AddDate(1, 0, 0), roles)
 	if err != nil {
 		t.Fatal(err)
 	}

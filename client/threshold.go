@@ -70,20 +70,23 @@ func (s *ThresholdSealer) Seal(ctx context.Context, t *vigilv1.Task, delta []flo
 
 // SignedKeys fetches key epochs from the coordinator and accepts only keys whose key-epoch
 // document verifies under the device's root of trust: a coordinator cannot make the device
-// encrypt under a key the organisation did not approve. Safe for concurrent use.
+// encrypt under a key the organisation did not approve. It refuses an epoch older than the
+// newest it has accepted, so a coordinator cannot take the device back to a key the trustees
+// replaced either. Safe for concurrent use.
 type SignedKeys struct {
-	api      vigilv1.CoordinatorClient
-	params   he.Params
-	now      func() time.Time
+	api    vigilv1.CoordinatorClient
+	params he.Params
+	now    func() time.Time
+
 	mu       sync.Mutex
-	root     []byte // the envelope of the root verifier checks under
-	verifier *release.Verifier
-	follow   func() []byte // Follow's source of newer roots, or nil
-	// floorPath, if set, is the file recording the newest epoch accepted across restarts
-	// (PersistTo), with trusteesRole of the root it was accepted under.
-	floorPath string
+	verifier *release.Verifier // under the newest root followed; it keeps no floor of its own
+	follow   func() []byte     // Follow's source of newer roots, or nil
+	// floor is the newest epoch accepted, this run or, with floorPath, an earlier one, under
+	// trustees' keys floorRole names (trusteesRole; "": none yet).
 	floor     uint64
 	floorRole string
+	// floorPath, if set, is the file recording floor across restarts (PersistTo).
+	floorPath string
 }
 
 // KeyEpochFloorFile is the file in a device's directory that records the newest key epoch it
@@ -94,9 +97,10 @@ const KeyEpochFloorFile = "key-epoch.version"
 // path (none if the file is missing) and records there, durably, each newer epoch it accepts
 // before the key is used. Without it a restarted device encrypted again under an older epoch
 // the trustees had replaced, as long as its document had not expired. As with the privacy
-// policy's floor (PolicyGuard.PersistTo), a floor recorded under trustees' keys the root no
-// longer names is not applied, so that a thief of retired keys cannot lock devices out of the
-// organisation's next epoch for good.
+// policy's floor (PolicyGuard.PersistTo), the record names the trustees' keys it was set
+// under, and a root that changes them resets it: a thief of retired keys, having had devices
+// accept an epoch numbered 2^40, would otherwise keep them from the organisation's next for
+// good.
 func (k *SignedKeys) PersistTo(path string) error {
 	v, role, err := readFloor(path)
 	if err != nil {
@@ -105,51 +109,35 @@ func (k *SignedKeys) PersistTo(path string) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	k.floorPath, k.floor, k.floorRole = path, v, role
-	if role == trusteesRole(k.verifier.Root()) && v > k.verifier.KeyEpoch() {
-		verifier, err := release.NewVerifier(release.VerifierConfig{Root: k.root, Model: "key-epochs", KeyEpoch: v})
-		if err != nil {
-			return fmt.Errorf("client: %w", err)
-		}
-		k.verifier = verifier
-	}
 	return nil
 }
 
 // NewSignedKeys returns a KeySource checking key epochs against the root envelope root (the
 // pinned root, or a newer one the device accepted).
 func NewSignedKeys(api vigilv1.CoordinatorClient, root []byte, now func() time.Time) (*SignedKeys, error) {
-	// The verifier is used only for key epochs; the model name is not consulted.
-	v, err := release.NewVerifier(release.VerifierConfig{Root: root, Model: "key-epochs"})
+	v, err := keyEpochVerifier(root)
 	if err != nil {
 		return nil, fmt.Errorf("client: %w", err)
 	}
 	if now == nil {
 		now = time.Now
 	}
-	return &SignedKeys{api: api, params: he.DefaultParams(), now: now, root: root, verifier: v}, nil
+	return &SignedKeys{api: api, params: he.DefaultParams(), now: now, verifier: v}, nil
+}
+
+// keyEpochVerifier verifies key epochs under root, leaving the floor to SignedKeys (the model
+// name is not consulted).
+func keyEpochVerifier(root []byte) (*release.Verifier, error) {
+	return release.NewVerifier(release.VerifierConfig{Root: root, Model: "key-epochs"})
 }
 
 // Follow makes key epochs verify under the newest root src returns whenever it is newer than
 // the one held (see PolicyGuard.Follow): a rotation of the trustees' keys reaches the device
-// through its updaters.
+// through its updaters. The floor carries over a rotation that keeps the trustees' keys.
 func (k *SignedKeys) Follow(src func() []byte) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	k.follow = src
-}
-
-// recordLocked records epoch, just accepted, in the floor file if it raises the floor or the
-// trustees role changed. k.mu must be held.
-func (k *SignedKeys) recordLocked(epoch uint64) error {
-	role := trusteesRole(k.verifier.Root())
-	if k.floorPath == "" || epoch <= k.floor && role == k.floorRole {
-		return nil
-	}
-	if err := writeFloor(k.floorPath, epoch, role); err != nil {
-		return fmt.Errorf("client: recording key epoch %d: %w", epoch, err)
-	}
-	k.floor, k.floorRole = epoch, role
-	return nil
 }
 
 // KeyEpoch implements KeySource.
@@ -159,21 +147,7 @@ func (k *SignedKeys) KeyEpoch(ctx context.Context, epoch uint64) (*he.KeyEpoch, 
 		return nil, err
 	}
 	k.mu.Lock()
-	if k.follow != nil {
-		if env := k.follow(); len(env) > 0 {
-			if r, err := release.ParseTrustedRoot(env); err == nil && r.Version > k.verifier.Root().Version {
-				// The key-epoch floor carries over: a rotation is no licence to go back to an
-				// older epoch.
-				if v, err := release.NewVerifier(release.VerifierConfig{Root: env, Model: "key-epochs", KeyEpoch: k.verifier.KeyEpoch()}); err == nil {
-					k.root, k.verifier = env, v
-				}
-			}
-		}
-	}
-	doc, err := k.verifier.VerifyKeyEpoch(resp.GetDocument(), resp.GetPublicKey(), k.now())
-	if err == nil {
-		err = k.recordLocked(doc.Epoch)
-	}
+	doc, err := k.acceptLocked(resp)
 	k.mu.Unlock()
 	if err != nil {
 		return nil, fmt.Errorf("the key-epoch document does not verify under this device's root of trust: %w", err)
@@ -189,4 +163,37 @@ func (k *SignedKeys) KeyEpoch(ctx context.Context, epoch uint64) (*he.KeyEpoch, 
 		return nil, fmt.Errorf("the key is for epoch %d, not %d", key.Epoch, epoch)
 	}
 	return key, nil
+}
+
+// acceptLocked verifies the key-epoch document of resp under the newest root followed, holds
+// it to the floor and records it. k.mu must be held.
+func (k *SignedKeys) acceptLocked(resp *vigilv1.GetKeyEpochResponse) (*release.KeyEpoch, error) {
+	if k.follow != nil {
+		if env := k.follow(); len(env) > 0 {
+			if r, err := release.ParseTrustedRoot(env); err == nil && r.Version > k.verifier.Root().Version {
+				if v, err := keyEpochVerifier(env); err == nil {
+					k.verifier = v
+				}
+			}
+		}
+	}
+	role := trusteesRole(k.verifier.Root())
+	if k.floorRole != role {
+		// Set under trustees' keys this root does not name: what they signed bounds nothing.
+		k.floor, k.floorRole = 0, role
+	}
+	doc, err := k.verifier.VerifyKeyEpoch(resp.GetDocument(), resp.GetPublicKey(), k.now())
+	if err != nil {
+		return nil, err
+	}
+	if doc.Epoch < k.floor {
+		return nil, fmt.Errorf("%w: key epoch %d is older than accepted epoch %d", release.ErrRollback, doc.Epoch, k.floor)
+	}
+	if doc.Epoch > k.floor && k.floorPath != "" {
+		if err := writeFloor(k.floorPath, doc.Epoch, role); err != nil {
+			return nil, fmt.Errorf("client: recording key epoch %d: %w", doc.Epoch, err)
+		}
+	}
+	k.floor = max(k.floor, doc.Epoch)
+	return doc, nil
 }

@@ -139,6 +139,11 @@ func SaveCredentials(dir string, c Credentials) error {
 	if err != nil {
 		return err
 	}
+	// A save a crash interrupted is finished first: removing its pending files below would
+	// otherwise leave what it had moved into place beside what it had not.
+	if err := finishSave(dir); err != nil {
+		return err
+	}
 	staging := filepath.Join(dir, pendingDir+".tmp")
 	if err := os.RemoveAll(staging); err != nil {
 		return fmt.Errorf("pki: %w", err)
@@ -177,12 +182,16 @@ const pendingDir = ".pending"
 
 // finishSave moves the files of a complete pending save into dir, and removes what an
 // incomplete one left. It is idempotent, so a crash while it runs is finished by the next.
+//
+// It writes nothing when nothing is pending, so that credentials on a read-only mount load.
 func finishSave(dir string) error {
-	if err := os.RemoveAll(filepath.Join(dir, pendingDir+".tmp")); err != nil {
-		return fmt.Errorf("pki: %w", err)
+	if staging := filepath.Join(dir, pendingDir+".tmp"); exists(staging) {
+		if err := os.RemoveAll(staging); err != nil {
+			return fmt.Errorf("pki: %w", err)
+		}
 	}
 	pending := filepath.Join(dir, pendingDir)
-	if _, err := os.Stat(pending); errors.Is(err, fs.ErrNotExist) {
+	if !exists(pending) {
 		return nil
 	}
 	for _, name := range []string{KeyFile, CertFile, RootsFile} {
@@ -194,10 +203,15 @@ func finishSave(dir string) error {
 	if err := atomicfile.SyncDir(dir); err != nil {
 		return fmt.Errorf("pki: %w", err)
 	}
-	if err := os.Remove(pending); err != nil {
+	if err := os.Remove(pending); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("pki: %w", err)
 	}
 	return nil
+}
+
+func exists(path string) bool {
+	_, err := os.Lstat(path)
+	return err == nil
 }
 
 // LoadCredentials reads credentials written by SaveCredentials, finishing a save a crash

@@ -148,9 +148,12 @@ func (l *RequestLimits) Tap(ctx context.Context, info *tap.Info) (context.Contex
 		return nil, refuse(codes.ResourceExhausted, ReasonTooManyCalls,
 			fmt.Sprintf("%s has %d calls open, the limit; %s refused", key, n, info.FullMethodName), 0)
 	case upload && l.uploading[key]:
+		// Unavailable, not ResourceExhausted: an honest device meets this too, when it sends
+		// again before the server has seen its last upload end (a dropped connection, or the
+		// moment between a call's answer and its stream's end), and should try again shortly.
 		l.mu.Unlock()
-		return nil, refuse(codes.ResourceExhausted, ReasonTooManyCalls,
-			fmt.Sprintf("%s has an upload open, the limit; %s refused until it ends", key, info.FullMethodName), 0)
+		return nil, refuse(codes.Unavailable, ReasonTooManyCalls,
+			fmt.Sprintf("%s has an upload open, the limit; send %s again once it has ended", key, info.FullMethodName), time.Second)
 	case upload && l.cfg.MaxUploads > 0 && l.openUploads >= l.cfg.MaxUploads:
 		l.mu.Unlock()
 		return nil, refuse(codes.Unavailable, ReasonServerBusy,

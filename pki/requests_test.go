@@ -140,8 +140,9 @@ func waitUploads(t *testing.T, limits *RequestLimits, n int) {
 
 // TestAttackDeviceHoldsUploads: a compromised device may make the server hold one upload of
 // the server's message limit at a time, over however many connections; the server as a whole
-// holds at most MaxUploads, refusing more SERVER_BUSY (Unavailable, so a device tries another
-// frontend), and every refusal comes before the upload is read.
+// holds at most MaxUploads, refusing more SERVER_BUSY, and every refusal comes before the
+// upload is read. Both are Unavailable, so that an honest device tries another frontend, or
+// again shortly.
 func TestAttackDeviceHoldsUploads(t *testing.T) {
 	limits, err := NewRequestLimits(RequestLimitsConfig{
 		MaxBytes: vigilv1.MaxRequestBytes, Uploads: []string{vigilv1.Coordinator_SubmitUpdate_FullMethodName}, MaxUploads: 2,
@@ -157,7 +158,7 @@ func TestAttackDeviceHoldsUploads(t *testing.T) {
 	waitUploads(t, limits, 1)
 
 	err = upload(e.dial(mallory), "mallory", 8<<20)
-	wantStatus(t, err, codes.ResourceExhausted, ReasonTooManyCalls)
+	wantStatus(t, err, codes.Unavailable, ReasonTooManyCalls)
 	if err := getTask(e.dial(mallory), "mallory"); err != nil {
 		t.Errorf("the device's other calls while it uploads: %v", err)
 	}

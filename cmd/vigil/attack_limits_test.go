@@ -251,7 +251,7 @@ func TestAttackDeviceLargeUploads(t *testing.T) {
 			})
 		}
 	}
-	tooMany := fmt.Sprintf("%s %s", codes.ResourceExhausted, pki.ReasonTooManyCalls)
+	tooMany := fmt.Sprintf("%s %s", codes.Unavailable, pki.ReasonTooManyCalls)
 	// The attack runs until eight uploads have been read and refused by the coordinator.
 	for deadline := time.Now().Add(90 * time.Second); ; time.Sleep(100 * time.Millisecond) {
 		mu.Lock()
