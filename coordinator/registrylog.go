@@ -291,11 +291,18 @@ func (c *Coordinator) openRegistry(dir string, st *statev1.CoordinatorState) err
 	if err != nil {
 		return err
 	}
-	if committed := st.GetRegistryEntries(); s.torn && uint64(s.entries) < committed {
-		// A crash leaves a partial entry only after every entry a state file counts: this is
-		// damage (a length altered, say), and cutting it off would drop every device after it.
-		return fmt.Errorf("coordinator: %s: entry %d at byte %d runs past the end of the file, but the state file counts %d entries: the log is damaged; restore it from a backup",
-			filepath.Join(dir, registryLogName), s.entries, s.valid, committed)
+	// The log always holds at least the entries a state file counts: a commit syncs its
+	// entries before the state that counts them, and a compaction saves the state with its
+	// smaller count before the shorter log replaces the longer. Fewer is damage (a length
+	// altered, which reads as a partial last entry, or the file cut or removed), and cutting
+	// the log back to it would drop every device after it.
+	if committed := st.GetRegistryEntries(); uint64(s.entries) < committed {
+		what := "ends"
+		if s.torn {
+			what = "runs past its end"
+		}
+		return fmt.Errorf("coordinator: %s: entry %d at byte %d %s, but the state file counts %d entries: the log is damaged; restore the state directory from a backup",
+			filepath.Join(dir, registryLogName), s.entries, s.valid, what, committed)
 	}
 	if len(c.devices) == 0 {
 		// Sized at once: growing maps of a million entries was a third of a restart.
@@ -318,17 +325,15 @@ func (c *Coordinator) openRegistry(dir string, st *statev1.CoordinatorState) err
 	entries := s.entries
 	if len(st.GetDevices()) > 0 || s.entries > 2*(len(s.devices)+maxSavedRemovals) {
 		removals := savedRemovals(c.removed)
-		if err := rewriteRegistry(path, s.sorted(), removals); err != nil {
-			return err
-		}
 		entries = len(s.devices) + len(removals)
-		if st != nil && c.state != nil {
-			// The state must not count the longer log's entries once the first append to the
-			// shorter one can be torn.
+		if st != nil && c.state != nil && st.GetRegistryEntries() > uint64(entries) {
 			st.RegistryEntries = uint64(entries)
 			if err := c.state.save(st); err != nil {
 				return err
 			}
+		}
+		if err := rewriteRegistry(path, s.sorted(), removals); err != nil {
+			return err
 		}
 	} else if err := os.Truncate(path, s.valid); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("coordinator: registry log: %w", err)

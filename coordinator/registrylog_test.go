@@ -204,3 +204,50 @@ func TestDamagedRegistryLogIsRefused(t *testing.T) {
 		t.Fatalf("the damaged log was cut from %d to %d bytes", len(raw), len(after))
 	}
 }
+
+// TestRegistryLogCompactionThenCrash: a coordinator that compacts its log at start and
+// crashes in its first commit's append leaves a shorter log with a torn entry; the next start
+// takes it, since the state saved before the compaction counts the shorter log. A log
+// removed, or cut at an entry's end, below what the state counts is refused as damage.
+func TestRegistryLogCompactionThenCrash(t *testing.T) {
+	dir := t.TempDir()
+	const n = 2 * maxSavedRemovals
+	c := scaleCoordinator(t, dir, n, nil)
+	commitNow(t, c)
+	for range 3 { // four entries a device: compacted at the next start
+		c.mu.Lock()
+		for id := range c.devices {
+			c.registryChangedLocked(id)
+		}
+		c.mu.Unlock()
+		commitNow(t, c)
+	}
+	log := filepath.Join(dir, registryLogName)
+	before, _ := os.Stat(log)
+	r := restarted(t, dir)
+	if after, _ := os.Stat(log); after.Size()*3 > before.Size() {
+		t.Fatalf("registry log of %d bytes not compacted (%d bytes)", before.Size(), after.Size())
+	}
+	f, err := os.OpenFile(log, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write([]byte{entryDevice, 200, 1, 'x'}); err != nil { // the torn first append
+		t.Fatal(err)
+	}
+	f.Close()
+	sameRegistry(t, restarted(t, dir), r)
+
+	if err := os.Remove(log); err != nil {
+		t.Fatal(err)
+	}
+	again := scaleCoordinator(t, "", 0, nil)
+	again.state = &stateFile{path: filepath.Join(dir, "coordinator.state")}
+	st, err := again.state.load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := again.openRegistry(dir, st); err == nil || !strings.Contains(err.Error(), "damaged") {
+		t.Fatalf("a removed registry log: %v, want it refused as damage", err)
+	}
+}
