@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -11,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -347,5 +349,19 @@ func TestSetupRefusedWritesNothing(t *testing.T) {
 		if _, err := os.Stat(d); err != nil {
 			t.Error(err)
 		}
+	}
+	// Kits inside the organisation's directory, refused late, then written.
+	nested := filepath.Join(base, "nested")
+	if err := run(context.Background(), []string{"setup", "--dir", nested, "--kits", filepath.Join(nested, "kits"), "--policy-min-noise", "NaN"}, io.Discard, io.Discard); err == nil {
+		t.Fatal("setup with --policy-min-noise NaN succeeded")
+	}
+	if _, err := os.Stat(nested); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("a refused setup left %s: %v", nested, err)
+	}
+	if err := run(context.Background(), []string{"setup", "--dir", nested, "--kits", filepath.Join(nested, "kits")}, io.Discard, io.Discard); err != nil {
+		t.Fatalf("setup with its kits inside --dir: %v", err)
+	}
+	if entries, _ := os.ReadDir(nested); len(entries) < 5 || slices.ContainsFunc(entries, func(e fs.DirEntry) bool { return strings.HasPrefix(e.Name(), ".setup-") }) {
+		t.Fatalf("%s holds %v", nested, entries)
 	}
 }

@@ -70,32 +70,33 @@ func runSetup(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}
 	hosts := strings.Split(*hostList, ",")
-	// The organisation and its kits are written into directories beside --dir and --kits and
-	// renamed into place only once whole: a value refused late (a policy floor, a trustee ID)
-	// left keys behind, and an organisation setup then refused to write again.
-	orgTmp, err := stagingDir("--dir", *dir)
+	// The organisation and its kits are written into hidden directories inside --dir and
+	// --kits, whose entries move up once everything is written: a value refused late (a
+	// policy floor, a trustee ID) left keys behind, and an organisation setup then refused to
+	// write again. Inside, not beside, so that --dir or --kits may be an empty mount point.
+	org, err := stage("--dir", *dir)
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(orgTmp)
-	if err := setupOrg(orgTmp, ids, *threshold, hosts, pol, time.Now()); err != nil {
+	defer org.abort()
+	if err := setupOrg(org.dir, ids, *threshold, hosts, pol, time.Now()); err != nil {
 		return fmt.Errorf("setup: %w", err)
 	}
-	var kitsTmp string
+	var kitsStage *staging
 	if *kits != "" {
-		if kitsTmp, err = stagingDir("--kits", *kits); err != nil {
+		if kitsStage, err = stage("--kits", *kits); err != nil {
 			return err
 		}
-		defer os.RemoveAll(kitsTmp)
-		if err := writeKits(kitsTmp, orgTmp, ids, hosts, pol.minParticipants); err != nil {
+		defer kitsStage.abort()
+		if err := writeKits(kitsStage.dir, org.dir, ids, hosts, pol.minParticipants); err != nil {
 			return fmt.Errorf("setup: %w", err)
 		}
 	}
-	if err := moveInto(orgTmp, *dir); err != nil {
+	if err := org.commit(); err != nil {
 		return fmt.Errorf("setup: --dir: %w", err)
 	}
 	if *kits != "" {
-		if err := moveInto(kitsTmp, *kits); err != nil {
+		if err := kitsStage.commit(); err != nil {
 			return fmt.Errorf("setup: --kits: %w (the organisation is written in %s)", err, *dir)
 		}
 		// Deferred: after the organisation's summary below, as the last thing an operator reads.
@@ -141,29 +142,64 @@ func (f policyFlags) policy(now time.Time) *release.PrivacyPolicy {
 	return sim.DefaultPolicy(f.minNoise, uint32(f.minParticipants), uint32(f.minTolerated), f.maxClip, now)
 }
 
-// stagingDir makes an empty directory, private to its owner, beside target (which flag names),
-// to be renamed to target once complete.
-func stagingDir(flag, target string) (string, error) {
-	if fi, err := os.Stat(target); err == nil && !fi.IsDir() {
-		return "", fmt.Errorf("setup: %s %s is a file, not a directory", flag, target)
-	}
-	parent := filepath.Dir(filepath.Clean(target))
-	if err := os.MkdirAll(parent, 0o755); err != nil {
-		return "", fmt.Errorf("setup: %s: %w", flag, err)
-	}
-	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(filepath.Clean(target))+".setup-*")
-	if err != nil {
-		return "", fmt.Errorf("setup: %s: %w", flag, err)
-	}
-	return tmp, nil
+// staging is a hidden directory inside target, written in full before its entries move up
+// into target.
+type staging struct {
+	target, dir string
+	created     bool // target did not exist before
+	done        bool
 }
 
-// moveInto renames tmp to target, which may be an empty directory (os.Rename refuses any).
-func moveInto(tmp, target string) error {
-	if err := os.Remove(target); err != nil && !errors.Is(err, fs.ErrNotExist) {
+// stage makes target (which flag names) if it does not exist, and a staging directory in it,
+// private to its owner.
+func stage(flag, target string) (*staging, error) {
+	s := &staging{target: target}
+	switch fi, err := os.Stat(target); {
+	case errors.Is(err, fs.ErrNotExist):
+		if err := os.MkdirAll(target, 0o700); err != nil {
+			return nil, fmt.Errorf("setup: %s: %w", flag, err)
+		}
+		s.created = true
+	case err != nil:
+		return nil, fmt.Errorf("setup: %s: %w", flag, err)
+	case !fi.IsDir():
+		return nil, fmt.Errorf("setup: %s %s is a file, not a directory", flag, target)
+	}
+	dir, err := os.MkdirTemp(target, ".setup-*")
+	if err != nil {
+		s.abort()
+		return nil, fmt.Errorf("setup: %s: %w", flag, err)
+	}
+	s.dir = dir
+	return s, nil
+}
+
+// commit moves the staged entries into target.
+func (s *staging) commit() error {
+	entries, err := os.ReadDir(s.dir)
+	if err != nil {
 		return err
 	}
-	return os.Rename(tmp, target)
+	for _, e := range entries {
+		if err := os.Rename(filepath.Join(s.dir, e.Name()), filepath.Join(s.target, e.Name())); err != nil {
+			return err
+		}
+	}
+	s.done = true
+	return os.Remove(s.dir)
+}
+
+// abort removes what was staged, and target if stage made it, unless commit ran.
+func (s *staging) abort() {
+	if s.done {
+		return
+	}
+	if s.dir != "" {
+		os.RemoveAll(s.dir)
+	}
+	if s.created {
+		os.Remove(s.target) // only if empty: a staging directory of --kits inside --dir may be in it
+	}
 }
 
 // setupOrg creates the organisation directory dir: see runSetup.
