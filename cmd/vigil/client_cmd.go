@@ -44,6 +44,11 @@ func runClient(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
+	unlock, err := lockDeviceDir("--dir", f.dir)
+	if err != nil {
+		return fmt.Errorf("client: %w", err)
+	}
+	defer unlock()
 	var data sim.Device
 	if f.aaltoFile != "" {
 		if data, err = sim.AaltoFileDevice(f.id, f.aaltoFile, f.window); err != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 )
 
@@ -23,6 +24,26 @@ func lockTrusteeDir(dir string) (unlock func(), err error) {
 	unlock, err = lockFile(path)
 	if errors.Is(err, errLocked) {
 		return nil, fmt.Errorf("%w (%s is locked)", errTrusteeLocked, path)
+	}
+	return unlock, err
+}
+
+// deviceLockFile is the lock `vigil agent` and `vigil client` hold in a device's directory.
+const deviceLockFile = "device.lock"
+
+// lockDeviceDir makes dir (which flag names) if needed and locks it for as long as the
+// process runs: two processes on one device's directory would each rewrite its sealed state,
+// privacy ledger and audit log under the other, and a starting agent cuts what it takes for
+// a crash's torn line off a log the other is writing.
+func lockDeviceDir(flag, dir string) (unlock func(), err error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("%s: %w", flag, err)
+	}
+	path := filepath.Join(dir, deviceLockFile)
+	unlock, err = lockFile(path)
+	if errors.Is(err, errLocked) {
+		pid, _ := os.ReadFile(path)
+		return nil, fmt.Errorf("%s %s is in use by another vigil agent or client (process %s)", flag, dir, strings.TrimSpace(string(pid)))
 	}
 	return unlock, err
 }
