@@ -44,11 +44,6 @@ func runClient(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	unlock, err := lockDeviceDir("--dir", f.dir)
-	if err != nil {
-		return fmt.Errorf("client: %w", err)
-	}
-	defer unlock()
 	var data sim.Device
 	if f.aaltoFile != "" {
 		if data, err = sim.AaltoFileDevice(f.id, f.aaltoFile, f.window); err != nil {
@@ -85,6 +80,13 @@ func runClient(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	defer conn.Close()
+	// Locked once the device has its identity: before, a mistaken flag left a directory
+	// behind; a second process enrolling into the same directory is refused its token.
+	unlock, err := lockDeviceDir("--dir", f.dir)
+	if err != nil {
+		return fmt.Errorf("client: %w", err)
+	}
+	defer unlock()
 	api := vigilv1.NewCoordinatorClient(conn)
 	var (
 		sealer client.Sealer = client.InsecurePlaintext{}

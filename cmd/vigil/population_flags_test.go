@@ -71,22 +71,26 @@ func TestDevicePrivacyFlags(t *testing.T) {
 	}
 }
 
-// TestDeviceDirInUse: a second `vigil client` or `vigil agent` on a device's directory is
-// refused, naming it, before it touches anything there.
+// TestDeviceDirInUse: a second `vigil agent` (or `vigil client`, which takes the same lock
+// once it has its identity) on a device's directory is refused, naming it, before its
+// sealed state is read.
 func TestDeviceDirInUse(t *testing.T) {
 	dir := t.TempDir()
 	unlock, err := lockDeviceDir("--dir", dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer unlock()
-	for _, args := range [][]string{
-		{"client", "--coordinator", "127.0.0.1:1", "--device-id", "d1", "--dir", dir, "--synthetic-seed", "1", "--insecure-plaintext", "--insecure-no-dp"},
-		{"agent", "--dir", dir, "--grpc", "", "--http", "127.0.0.1:0"},
-	} {
-		err := run(context.Background(), args, io.Discard, io.Discard)
-		if err == nil || !strings.Contains(err.Error(), "--dir "+dir+" is in use by another vigil agent or client") {
-			t.Errorf("%v: %v, want a refusal naming the directory in use", args[0], err)
-		}
+	err = run(context.Background(), []string{"agent", "--dir", dir, "--grpc", "", "--http", "127.0.0.1:0"}, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "--dir "+dir+" is in use by another vigil agent or client") {
+		t.Errorf("agent on a directory in use: %v, want a refusal naming it", err)
 	}
+	if _, err := lockDeviceDir("--dir", dir); err == nil {
+		t.Error("a second lock of a directory in use was taken")
+	}
+	unlock()
+	again, err := lockDeviceDir("--dir", dir)
+	if err != nil {
+		t.Fatalf("once the first process let go: %v", err)
+	}
+	again()
 }
