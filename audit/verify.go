@@ -21,9 +21,32 @@ type Report struct {
 	Dropped       uint64 // sum of Gaps
 }
 
-// Unsigned returns how many records follow the last checkpoint. Nothing but an outside copy of
-// a later head can show that such records were cut off the end of the log.
+// Unsigned returns how many records follow the last record a checkpoint signed, the
+// checkpoint itself among them (Uncovered leaves it out).
 func (r Report) Unsigned() uint64 { return r.Head.Seq - r.LastSigned }
+
+// Uncovered returns how many records no checkpoint signs, checkpoints not counted. Nothing
+// but an outside copy of a later head can show that such records were cut off the end of
+// the log.
+func (r Report) Uncovered() uint64 {
+	if r.Checkpoints == 0 {
+		return r.Head.Seq
+	}
+	return r.Unsigned() - 1
+}
+
+// Signed returns an error if nothing in a log that verifies shows who wrote it: an empty
+// log, or records without a checkpoint. Whoever can write such a log could have emptied or
+// written it; only a head kept elsewhere (VerifyAgainst) can say otherwise.
+func (r Report) Signed() error {
+	switch {
+	case r.Records == 0:
+		return errors.New("the log is empty: nothing shows it was not emptied")
+	case r.Checkpoints == 0:
+		return errors.New("no signed checkpoint: the chain is intact but nothing shows who wrote it")
+	}
+	return nil
+}
 
 // GapAt is a gap marker found in a log.
 type GapAt struct {

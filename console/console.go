@@ -72,7 +72,13 @@ type Config struct {
 type console struct {
 	cfg  Config
 	tmpl *template.Template
+	// reading bounds the log reads at once: each holds the whole log (up to MaxLogBytes)
+	// while it verifies it, and a few reviewers refreshing a large log's pages reached 2.4 GB.
+	reading chan struct{}
 }
+
+// maxLogReads is how many requests read the log at once; the others wait their turn.
+const maxLogReads = 2
 
 // New returns the console's handler.
 func New(cfg Config) (http.Handler, error) {
@@ -87,11 +93,12 @@ func New(cfg Config) (http.Handler, error) {
 	if cfg.Rows == 0 {
 		cfg.Rows = DefaultRows
 	}
-	t, err := template.New("").Funcs(template.FuncMap{"time": formatTime, "pbtime": pbTime, "seconds": seconds, "installed": installedList}).Parse(pages + statusPages)
+	t, err := template.New("").Funcs(template.FuncMap{"time": formatTime, "pbtime": pbTime, "seconds": seconds, "installed": installedList,
+		"pages": navPages}).Parse(pages + statusPages)
 	if err != nil {
 		return nil, fmt.Errorf("console: templates: %w", err)
 	}
-	c := &console{cfg: cfg, tmpl: t}
+	c := &console{cfg: cfg, tmpl: t, reading: make(chan struct{}, maxLogReads)}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", c.overview)
 	mux.HandleFunc("GET /decisions", c.decisions)
@@ -128,6 +135,18 @@ func secure(h http.Handler) http.Handler {
 	})
 }
 
+// navPage is a page of the header's navigation.
+type navPage struct{ Path, Title string }
+
+// navPages are the console's pages, in the header's order; each page's template names its
+// Title.
+func navPages() []navPage {
+	return []navPage{
+		{"/", "Overview"}, {"/rounds", "Rounds"}, {"/privacy", "Privacy"}, {"/trustees", "Trustees"},
+		{"/keyepochs", "Key epochs"}, {"/releases", "Releases"}, {"/devices", "Devices"}, {"/decisions", "Decisions"},
+	}
+}
+
 func formatTime(t time.Time) string {
 	if t.IsZero() {
 		return "-"
@@ -147,6 +166,8 @@ type logView struct {
 // for, at most rows of them. A log that does not verify yields no records: its contents are not
 // evidence.
 func (c *console) readLog(keep func(*audit.Record) bool, rows int) logView {
+	c.reading <- struct{}{}
+	defer func() { <-c.reading }()
 	v := logView{Path: c.cfg.LogPath}
 	f, err := os.Open(c.cfg.LogPath)
 	if err != nil {
@@ -164,6 +185,12 @@ func (c *console) readLog(keep func(*audit.Record) bool, rows int) logView {
 		return v
 	}
 	if v.Report, err = audit.Verify(bytes.NewReader(data.Bytes()), c.cfg.Verifier); err != nil {
+		v.Err = err.Error()
+		return v
+	}
+	// As vigil audit verify refuses them: an emptied log, or one nobody signed, would show in
+	// green to whoever could write it.
+	if err := v.Report.Signed(); err != nil {
 		v.Err = err.Error()
 		return v
 	}

@@ -3,6 +3,7 @@ package console
 import (
 	"bytes"
 	"crypto/rand"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -177,9 +178,96 @@ func TestPrivacyPage(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("status %d", resp.StatusCode)
 	}
-	for _, w := range []string{"model/global", "of 10 at delta 1e-05", "in 3 rounds", "Rounds [3] were released without differential privacy", bad} {
+	for _, w := range []string{"model/global", "of 10 at delta 1e-05", "in 3 rounds", "Rounds 3 were released without differential privacy", bad,
+		"Composition of the models' ledgers: not computed, since " + bad + " does not read"} {
 		if !strings.Contains(body, w) {
 			t.Errorf("privacy page lacks %q\n%s", w, body)
 		}
+	}
+}
+
+// TestPrivacyComposition: the composed epsilon is the models' ledgers', as vigil privacy
+// report composes them: unbounded when a round of one had no differential privacy, and
+// without devices' own ledgers, which are each a device's account.
+func TestPrivacyComposition(t *testing.T) {
+	logPath, v := testLog(t)
+	dir := t.TempDir()
+	ledger := func(path, subject string, unprotected bool) string {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		l, err := dp.OpenLedger(path, subject, dp.Budget{Epsilon: 10, Delta: 1e-5})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev := dp.Event{SamplingRate: 0.25, NoiseMultiplier: 1, Steps: 1}
+		if _, err := l.ChargeRound(dp.RoundCharge{Round: 1, Event: ev, ClipNorm: 1, MinParticipants: 3, Participants: 5}); err != nil {
+			t.Fatal(err)
+		}
+		if unprotected {
+			if _, err := l.ChargeRound(dp.RoundCharge{Round: 2, Unprotected: true, ClipNorm: 1, MinParticipants: 3, Participants: 5}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return path
+	}
+	model := ledger(filepath.Join(dir, "model.ledger"), "model/global", false)
+	open := ledger(filepath.Join(dir, "open.ledger"), "model/open", true)
+	device := ledger(filepath.Join(dir, "device-1", dp.DeviceLedgerFile), "device-1", false)
+	snap, err := dp.ReadLedger(model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spent, _ := snap.Spent()
+	for _, tc := range []struct {
+		name    string
+		ledgers []string
+		want    string
+	}{
+		{"a model and a device", []string{model, device}, fmt.Sprintf("Composed across the 1 models' ledgers shown: epsilon %.4g", spent)},
+		{"a round without DP", []string{model, open}, "Composed across the 2 models' ledgers shown: unbounded"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h, err := New(Config{LogPath: logPath, Verifier: v, Ledgers: tc.ledgers})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, body := get(t, h, "GET", "/privacy"); !strings.Contains(body, tc.want) {
+				t.Errorf("privacy page lacks %q\n%s", tc.want, body)
+			}
+		})
+	}
+}
+
+// TestUnsignedLogIsNotShownAsVerified: a log emptied, or cut to records no checkpoint signs,
+// verifies as a chain, but nothing shows who wrote it; the console says so in red and shows
+// none of it, as vigil audit verify refuses it.
+func TestUnsignedLogIsNotShownAsVerified(t *testing.T) {
+	logPath, v := testLog(t)
+	whole, err := os.ReadFile(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, _, _ := bytes.Cut(whole, []byte("\n"))
+	for _, tc := range []struct {
+		name, log, want string
+	}{
+		{"emptied", "", "the log is empty"},
+		{"cut before its first checkpoint", string(first) + "\n", "no signed checkpoint"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := os.WriteFile(logPath, []byte(tc.log), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			h, err := New(Config{LogPath: logPath, Verifier: v})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, body := get(t, h, "GET", "/")
+			if !strings.Contains(body, "does not verify") || !strings.Contains(body, tc.want) || strings.Contains(body, `class="good"`) {
+				t.Errorf("overview of a log %s:\n%s", tc.name, body)
+			}
+		})
 	}
 }

@@ -4,23 +4,25 @@ package console
 // for its context, so names from the log (sessions, users, reasons) cannot become markup.
 const pages = `
 {{define "head"}}<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Vigil console</title>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{.}} - Vigil console</title>
 <link rel="stylesheet" href="/style.css"></head><body>
-<header><a href="/">Vigil console</a> <a href="/rounds">Rounds</a> <a href="/privacy">Privacy</a> <a href="/trustees">Trustees</a> <a href="/keyepochs">Key epochs</a> <a href="/releases">Releases</a> <a href="/devices">Devices</a> <a href="/decisions">Decisions</a></header><main>{{end}}
+<header><nav aria-label="Pages">{{$page := .}}{{range pages}}<a href="{{.Path}}"{{if eq .Title $page}} aria-current="page"{{end}}>{{if eq .Title "Overview"}}Vigil console{{else}}{{.Title}}{{end}}</a>
+{{end}}</nav></header><main>{{end}}
 {{define "foot"}}</main></body></html>{{end}}
 
 {{define "logstatus"}}
 {{if .Err}}<p class="bad">The decision log {{.Path}} does not verify, so nothing in it is shown: {{.Err}}</p>
 {{else}}<p class="good">{{.Path}} verifies: {{.Report.Records}} records, {{.Report.Decisions}} decisions,
 {{.Report.SessionEvents}} changes of standing, {{.Report.Checkpoints}} signed checkpoints; head record {{.Report.Head.Seq}}
-at {{time .Report.Head.Time}}, {{.Report.Unsigned}} records after the last checkpoint.</p>
+at {{time .Report.Head.Time}}; records after the last checkpoint, which nothing signs yet: {{.Report.Uncovered}}.</p>
 {{if .Report.Dropped}}<p class="bad">{{.Report.Dropped}} entries were dropped before the log (gap records).</p>{{end}}
 {{end}}{{end}}
 
-{{define "overview"}}{{template "head"}}
+{{define "overview"}}{{template "head" "Overview"}}
 <h1>Decision log</h1>
 {{template "logstatus" .Log}}
-<h1>SIEM export</h1>
+<h2>SIEM export</h2>
 {{if not .SpoolDir}}<p>No spool given (--spool).</p>
 {{else if .SpoolErr}}<p class="bad">{{.SpoolErr}}</p>
 {{else}}<p>{{.SpoolDir}}: {{.Spool.Segments}} segments, {{.Spool.Bytes}} bytes.</p>
@@ -29,25 +31,26 @@ at {{time .Report.Head.Time}}, {{.Report.Unsigned}} records after the last check
 </table>{{end}}
 {{template "foot"}}{{end}}
 
-{{define "privacy"}}{{template "head"}}
+{{define "privacy"}}{{template "head" "Privacy"}}
 <h1>Privacy ledgers</h1>
 {{if .Report}}<p><a class="button" href="/privacy/report" download>Download the signed privacy report</a>
 (a tar of the HTML report and its ML-DSA-65 signature; check it with vigil privacy verify-report)</p>{{end}}
 {{if not .Ledgers}}<p>No ledger given (--ledger).</p>{{end}}
-{{if .Composable}}{{if .ComposedErr}}<p class="bad">Composition: {{.ComposedErr}}</p>{{else}}
-<p>Composed across the {{.Composable}} ledgers shown: epsilon {{printf "%.4g" .Composed}} at delta {{.ComposedDelta}}
-(RDP adds across models trained on the same population, as vigil privacy report composes them; a device's own ledger is its own account and does not belong in this sum).</p>{{end}}{{end}}
+{{if .ComposedErr}}<p class="bad">Composition of the models' ledgers: {{.ComposedErr}}</p>
+{{else if .Unbounded}}<p class="bad">Composed across the {{.Composable}} models' ledgers shown: unbounded, since differential privacy was off in some of their rounds.</p>
+{{else if .Composable}}<p>Composed across the {{.Composable}} models' ledgers shown: epsilon {{printf "%.4g" .Composed}} at delta {{.ComposedDelta}}
+(RDP adds across models trained on the same population, as vigil privacy report composes them; a device's own ledger is its own account and is left out).</p>{{end}}
 {{template "tradeoff" .Tradeoff}}
 {{range .Ledgers}}<h2>{{.Path}}</h2>
 {{if .Err}}<p class="bad">{{.Err}}</p>{{else}}
 <p>Subject {{.Subject}}: epsilon {{printf "%.4g" .Spent}} spent of {{.Budget.Epsilon}} at delta {{.Budget.Delta}}
 ({{printf "%.1f" .Percent}}%), {{printf "%.4g" .Remaining}} remaining, in {{len .Rounds}} rounds.</p>
-{{if .Unprotected}}<p class="bad">Rounds {{.Unprotected}} were released without differential privacy: the subject's privacy loss is unbounded.</p>{{end}}
+{{if .Unprotected}}<p class="bad">Rounds {{range $i, $r := .Unprotected}}{{if $i}}, {{end}}{{$r}}{{end}} were released without differential privacy: the subject's privacy loss is unbounded.</p>{{end}}
 <table><tr><th>round</th><th>mechanism</th><th>q</th><th>z</th><th>steps</th><th>C</th><th>m_min</th><th>t_dev</th><th>participants</th><th>epsilon after</th><th>this round</th><th>model SHA-256</th><th>time</th></tr>
 {{range .Rounds}}<tr{{if not .Private}} class="deny"{{end}}><td>{{.Round}}</td><td>{{.Mechanism}}</td><td>{{printf "%.4g" .SamplingRate}}</td>
 <td>{{printf "%.4g" .NoiseMultiplier}}</td><td>{{.Steps}}</td><td>{{printf "%.4g" .ClipNorm}}</td><td>{{.MinParticipants}}</td>
 <td>{{.ToleratedDevices}}</td><td>{{.Participants}}</td><td>{{printf "%.4g" .Epsilon}}</td><td>{{printf "%.4g" .ThisRound}}</td>
-<td>{{.ModelSHA256}}</td><td>{{.Time}}</td></tr>
+<td class="long"><code>{{.ModelSHA256}}</code></td><td>{{.Time}}</td></tr>
 {{end}}</table>{{end}}{{end}}
 {{template "foot"}}{{end}}
 
@@ -83,7 +86,7 @@ Each point's tooltip gives its value and 95% interval; the table holds the same 
 {{end}}{{with .T.Alone}}<tr><td>each device alone</td>{{template "cell" .EERMeanCell}}{{template "cell" .EERPooledCell}}{{if $.HasAUC}}{{template "cell" .AUCCell}}{{end}}</tr>{{end}}
 </table></div>{{end}}{{end}}
 
-{{define "decisions"}}{{template "head"}}
+{{define "decisions"}}{{template "head" "Decisions"}}
 <h1>Decisions and changes of standing</h1>
 <form method="get" action="/decisions">
 <label>session <input name="session" value="{{.Filter.Session}}"></label>
@@ -94,13 +97,13 @@ Each point's tooltip gives its value and 95% interval; the table holds the same 
 {{if not .Log.Err}}<p>The newest {{len .Log.Records}} matching entries (at most {{.Rows}}), newest first.</p>
 <table><tr><th>record</th><th>time</th><th>session</th><th>user</th><th>what</th><th>outcome</th><th>tier</th><th>trust</th><th>reasons</th></tr>
 {{range .Log.Records}}{{if .Decision}}{{with .Decision}}<tr class="{{if .Allow}}allow{{else}}deny{{end}}">{{end}}
-<td>{{.Seq}}</td><td>{{time .Decision.At}}</td><td>{{.Decision.Session}}</td><td>{{.Decision.User}}</td>
-<td>{{.Decision.Resource}}</td><td>{{.Decision.Outcome}}</td><td>{{.Decision.Tier}}</td>
+<td>{{.Seq}}</td><td>{{time .Decision.At}}</td><td class="long">{{.Decision.Session}}</td><td class="long">{{.Decision.User}}</td>
+<td class="long">{{.Decision.Resource}}</td><td>{{.Decision.Outcome}}</td><td>{{.Decision.Tier}}</td>
 <td>{{printf "%.0f" .Decision.Trust}}{{if .Decision.Required}} of {{printf "%.0f" .Decision.Required}}{{end}}</td>
-<td>{{range .Decision.Reasons}}{{.Text}} ({{printf "%+.0f" .Impact}})<br>{{end}}</td></tr>
-{{else if .Session}}<tr><td>{{.Seq}}</td><td>{{time .Session.At}}</td><td>{{.Session.Session}}</td><td>{{.Session.User}}</td>
+<td class="long">{{range .Decision.Reasons}}{{.Text}} ({{printf "%+.0f" .Impact}})<br>{{end}}</td></tr>
+{{else if .Session}}<tr><td>{{.Seq}}</td><td>{{time .Session.At}}</td><td class="long">{{.Session.Session}}</td><td class="long">{{.Session.User}}</td>
 <td>change of standing</td><td>{{.Session.Event}}</td><td>{{.Session.From}} to {{.Session.To}}</td>
-<td>{{printf "%.0f" .Session.Trust}}</td><td>{{range .Session.Reasons}}{{.Text}} ({{printf "%+.0f" .Impact}})<br>{{end}}</td></tr>
+<td>{{printf "%.0f" .Session.Trust}}</td><td class="long">{{range .Session.Reasons}}{{.Text}} ({{printf "%+.0f" .Impact}})<br>{{end}}</td></tr>
 {{else if .Gap}}<tr class="gap"><td>{{.Seq}}</td><td>{{time .Time}}</td><td colspan="7">{{.Gap.Dropped}} entries were dropped before the log</td></tr>
 {{end}}{{end}}
 </table>{{end}}
@@ -109,11 +112,13 @@ Each point's tooltip gives its value and 95% interval; the table holds the same 
 
 // style is the console's only stylesheet, served from /style.css.
 const style = `body{font:14px/1.4 system-ui,sans-serif;margin:0;color:#111}
-header{background:#1d2b3a;padding:.6em 1em}header a{color:#fff;margin-right:1.5em;text-decoration:none}
-main{padding:1em}h1{font-size:1.2em}table{border-collapse:collapse;width:100%}
+header{background:#1d2b3a;padding:.6em 1em}header nav{display:flex;flex-wrap:wrap;gap:.3em 1.5em}header a{color:#fff;text-decoration:none}
+header a[aria-current]{text-decoration:underline;text-underline-offset:.3em}
+main{padding:1em}h1{font-size:1.4em}h2{font-size:1.15em}table{border-collapse:collapse;width:100%}
 th,td{border-bottom:1px solid #ddd;padding:.3em .5em;text-align:left;vertical-align:top}
+td.long{overflow-wrap:anywhere;min-width:6em}
 tr.deny{background:#fdecea}tr.gap{background:#fff4d6}.bad{color:#a40000;font-weight:600}.good{color:#145a14}
-form label{margin-right:1em}td:first-child,code{white-space:nowrap}
+form label{margin-right:1em}code{overflow-wrap:anywhere}
 a.button{display:inline-block;background:#1d2b3a;color:#fff;padding:.4em .9em;border-radius:4px;text-decoration:none}
 .tradeoff{display:grid;grid-template-columns:minmax(0,5fr) minmax(0,4fr);gap:1.5em;align-items:start}.tradeoff figure{margin:0;max-width:800px}
 @media (max-width:1000px){.tradeoff{grid-template-columns:minmax(0,1fr)}}.tradeoff svg{width:100%;height:auto}caption{text-align:left;color:#555;padding-bottom:.3em}

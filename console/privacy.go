@@ -1,7 +1,9 @@
 package console
 
 import (
+	"fmt"
 	"net/http"
+	"path/filepath"
 
 	"github.com/vigilauth/vigil/dp"
 )
@@ -10,23 +12,32 @@ import (
 type privacyPage struct {
 	Ledgers []ledgerView
 	Report  bool
-	// Composed is the epsilon of every private round of the ledgers together, at the
-	// smallest of their deltas (dp.ComposeLedgers, as vigil privacy report composes);
-	// ComposedErr why it could not be computed.
+	// Composed is the epsilon of every private round of the models' ledgers together, at
+	// the smallest of their deltas (dp.ComposeLedgers, as vigil privacy report composes);
+	// ComposedErr why it could not be computed, and Unbounded that a round of one was
+	// released without differential privacy. Devices' own ledgers are left out.
 	Composed, ComposedDelta float64
 	ComposedErr             string
+	Unbounded               bool
 	Composable              int
 	// Tradeoff is accuracy against epsilon (Config.Tradeoff), plotted.
 	Tradeoff tradeoffView
 }
 
-// compose fills Composed from the ledgers that read.
+// compose fills Composed from the models' ledgers, unless one of them does not read: a sum
+// without it would understate what was spent.
 func (p *privacyPage) compose() {
 	var snaps []*dp.LedgerSnapshot
 	for _, v := range p.Ledgers {
-		if v.snap != nil {
-			snaps = append(snaps, v.snap)
+		if v.Device {
+			continue
 		}
+		if v.snap == nil {
+			p.ComposedErr = fmt.Sprintf("not computed, since %s does not read", v.Path)
+			return
+		}
+		snaps = append(snaps, v.snap)
+		p.Unbounded = p.Unbounded || len(v.Unprotected) > 0
 	}
 	if len(snaps) == 0 {
 		return
@@ -51,8 +62,10 @@ type ledgerView struct {
 	Percent     float64
 	Remaining   float64
 	Unprotected []uint64
-	Rounds      []roundView
-	snap        *dp.LedgerSnapshot
+	// Device is a device's own ledger (dp.DeviceLedgerFile), not a model's.
+	Device bool
+	Rounds []roundView
+	snap   *dp.LedgerSnapshot
 }
 
 type roundView struct {
@@ -80,7 +93,7 @@ func (c *console) privacy(w http.ResponseWriter, r *http.Request) {
 func (c *console) readLedgers() []ledgerView {
 	views := make([]ledgerView, 0, len(c.cfg.Ledgers))
 	for _, path := range c.cfg.Ledgers {
-		v := ledgerView{Path: path}
+		v := ledgerView{Path: path, Device: filepath.Base(path) == dp.DeviceLedgerFile}
 		snap, err := dp.ReadLedger(path)
 		if err != nil {
 			v.Err = err.Error()

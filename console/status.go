@@ -197,5 +197,9 @@ func pbTime(t *timestamppb.Timestamp) string {
 
 // seconds formats a duration given in seconds, rounded to the millisecond.
 func seconds(s float64) string {
-	return time.Duration(s * float64(time.Second)).Round(time.Millisecond).String()
+	d := time.Duration(s * float64(time.Second))
+	if d > 0 && d < time.Millisecond {
+		return d.Round(time.Microsecond).String() // not "0s" for a trustee answering fast
+	}
+	return d.Round(time.Millisecond).String()
 }

@@ -9,7 +9,7 @@ const statusPages = `
 A state directory holds the registry and the open round only: what a running coordinator knows (last seen,
 the last round's outcome, trustees' health, regions' publishing) needs the Admin API (--operator).{{end}}</p>{{end}}{{end}}
 
-{{define "rounds"}}{{template "head"}}
+{{define "rounds"}}{{template "head" "Rounds"}}
 <h1>Rounds</h1>
 {{template "source" .}}
 {{with .St}}
@@ -40,7 +40,7 @@ the last round's outcome, trustees' health, regions' publishing) needs the Admin
 {{end}}</table>{{end}}{{else}}<p>No ledger given (--ledger).</p>{{end}}
 {{template "foot"}}{{end}}
 
-{{define "trustees"}}{{template "head"}}
+{{define "trustees"}}{{template "head" "Trustees"}}
 <h1>Trustees</h1>
 {{template "source" .}}
 {{with .St}}{{if .Trustees}}
@@ -52,7 +52,7 @@ the last round's outcome, trustees' health, regions' publishing) needs the Admin
 <p>The key epoch whose shares the trustees hold, and which of them signed it: <a href="/keyepochs">Key epochs</a>.</p>
 {{template "foot"}}{{end}}
 
-{{define "keyepochs"}}{{template "head"}}
+{{define "keyepochs"}}{{template "head" "Key epochs"}}
 <h1>Key epochs</h1>
 <p>Devices encrypt their updates only under a collective key whose key-epoch document a threshold of the trustees signed,
 each with its own key in the root of trust's trustees role, after its own test decryption. Each signature is checked here
@@ -80,7 +80,7 @@ on its own against that role.</p>
 <ul>{{range .Trustees}}<li>{{.Id}}: {{if not .Reachable}}down: {{.Problem}}{{else if .Problem}}unfit: {{.Problem}}{{else}}up{{end}}</li>{{end}}</ul>{{end}}
 {{template "foot"}}{{end}}
 
-{{define "releases"}}{{template "head"}}
+{{define "releases"}}{{template "head" "Releases"}}
 <h1>Releases per region</h1>
 {{template "source" .}}
 {{with .St}}{{if .Regions}}
@@ -104,7 +104,7 @@ the coordinator only which version it runs. A release a device is still shadow-s
 {{else}}<p>No region given (--root and --region).</p>{{end}}
 {{template "foot"}}{{end}}
 
-{{define "devices"}}{{template "head"}}
+{{define "devices"}}{{template "head" "Devices"}}
 <h1>Devices</h1>
 {{template "source" .}}
 {{with .St}}<p>{{len .Devices}} enrolled, {{len .Removed}} removed. The console shows the registry only: no behavioural data.</p>

@@ -9,6 +9,10 @@ import (
 	"time"
 )
 
+// DeviceLedgerFile is the name of a device's own privacy ledger in its directory. A device's
+// ledger is that device's account of its rounds; it is not composed with models' ledgers.
+const DeviceLedgerFile = "privacy.ledger"
+
 // Ledger is a persisted privacy ledger for one subject: a model (at the
 // coordinator) or a device (on the device). It records every charged round
 // and refuses a round that would take the subject's epsilon, at the

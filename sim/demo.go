@@ -226,7 +226,7 @@ func RunDemo(ctx context.Context, f DemoConfig) (dir string, err error) {
 	}
 	fmt.Fprintln(stdout, PrivacyLine(f.privacy(), minUpdates))
 	fmt.Fprintf(stdout, "the model's privacy ledger is %s; each device keeps its own in %s\n",
-		f.privacy().LedgerPath, filepath.Join(f.Dir, "devices", "DEVICE", "privacy.ledger"))
+		f.privacy().LedgerPath, filepath.Join(f.Dir, "devices", "DEVICE", dp.DeviceLedgerFile))
 	fmt.Fprintf(stdout, "global model v1: held-out loss %.4f\n", startLoss)
 
 	ctx, cancel := context.WithCancel(ctx)

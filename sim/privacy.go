@@ -36,7 +36,7 @@ func DeviceLedger(dir, id string, epsilon, delta float64) (*dp.Ledger, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	return dp.OpenLedger(filepath.Join(dir, "privacy.ledger"), id, dp.Budget{Epsilon: epsilon, Delta: delta})
+	return dp.OpenLedger(filepath.Join(dir, dp.DeviceLedgerFile), id, dp.Budget{Epsilon: epsilon, Delta: delta})
 }
 
 // CoordinatorPrivacy is the coordinator's privacy configuration from its flags, with the

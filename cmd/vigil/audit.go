@@ -87,17 +87,15 @@ func runAuditVerify(ctx context.Context, args []string, stdout, stderr io.Writer
 	} else {
 		writeReport(stdout, *logPath, rep, audit.KeyIDOf(v.PublicKey()))
 	}
-	switch {
-	case rep.Records == 0 && expect == (audit.Head{}):
-		// As a log without a checkpoint: whoever can write it could have emptied it.
-		return fmt.Errorf("audit verify: %s: the log is empty: nothing shows it was not emptied; give --head with a head the agent exported", *logPath)
-	case rep.Records > 0 && rep.Checkpoints == 0:
-		return fmt.Errorf("audit verify: %s: no signed checkpoint: the chain is intact but nothing shows who wrote it", *logPath)
+	switch err := rep.Signed(); {
+	case err != nil && rep.Records == 0 && expect == (audit.Head{}):
+		return fmt.Errorf("audit verify: %s: %w; give --head with a head the agent exported", *logPath, err)
+	case err != nil && rep.Records > 0:
+		return fmt.Errorf("audit verify: %s: %w", *logPath, err)
 	case *strict && rep.Dropped > 0:
 		return fmt.Errorf("audit verify: %s: %d entries were dropped (gap records) (--strict)", *logPath, rep.Dropped)
-	case *strict && rep.Unsigned() > 1:
-		// The last checkpoint itself is always the one record after what it signs.
-		return fmt.Errorf("audit verify: %s: %d records after the last checkpoint are unsigned (--strict)", *logPath, rep.Unsigned()-1)
+	case *strict && rep.Uncovered() > 0:
+		return fmt.Errorf("audit verify: %s: %d records after the last checkpoint are unsigned (--strict)", *logPath, rep.Uncovered())
 	}
 	return nil
 }
@@ -142,20 +140,12 @@ func writeReport(w io.Writer, path string, rep audit.Report, key audit.KeyID) {
 	if rep.Checkpoints > 0 {
 		fmt.Fprintf(w, "  signed       records 1..%d, by key %s\n", rep.LastSigned, key)
 	}
-	if n := unsignedEntries(rep); n > 0 {
+	if n := rep.Uncovered(); n > 0 {
 		fmt.Fprintf(w, "  WARNING      %d records after record %d are not covered by a signature: cutting them off would go unnoticed\n", n, rep.LastSigned)
 	}
 	if rep.Dropped > 0 {
 		fmt.Fprintf(w, "  WARNING      %d entries were dropped before reaching the log (queue full); first gap at record %d\n", rep.Dropped, rep.Gaps[0].Seq)
 	}
-}
-
-// unsignedEntries counts the records after the last checkpoint, not counting that checkpoint.
-func unsignedEntries(rep audit.Report) uint64 {
-	if rep.Checkpoints == 0 {
-		return rep.Head.Seq
-	}
-	return rep.Unsigned() - 1
 }
 
 func writeReportJSON(w io.Writer, path string, rep audit.Report) error {
@@ -172,7 +162,7 @@ func writeReportJSON(w io.Writer, path string, rep audit.Report) error {
 		Dropped       uint64        `json:"dropped"`
 		Gaps          []audit.GapAt `json:"gaps"`
 	}{path, rep.Records, rep.Decisions, rep.SessionEvents, rep.Checkpoints, rep.Head.Seq, rep.Head.Hash,
-		rep.LastSigned, unsignedEntries(rep), rep.Dropped, rep.Gaps}
+		rep.LastSigned, rep.Uncovered(), rep.Dropped, rep.Gaps}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(out)

@@ -134,7 +134,7 @@ func TestConsoleBrowser(t *testing.T) {
 		{"/rounds", []string{"Rounds", "keystroke-ae", fmt.Sprintf("%d", snap.Entries[0].Round)}},
 		{"/privacy", []string{fmt.Sprintf("epsilon %.4g spent of %g", spent, snap.Budget.Epsilon), fmt.Sprintf("in %d rounds", len(snap.Entries)), "Download the signed privacy report",
 			"Accuracy against epsilon", "∞ (no noise)", fmt.Sprintf("%.2f%%", 100*tradeoff.Rows[0].EERMean),
-			fmt.Sprintf("Composed across the 1 ledgers shown: epsilon %.4g at delta %g", composed, snap.Budget.Delta)}},
+			fmt.Sprintf("Composed across the 1 models' ledgers shown: epsilon %.4g at delta %g", composed, snap.Budget.Delta)}},
 		{"/trustees", []string{"Trustees"}},
 		{"/keyepochs", []string{"Key epochs", "Root of trust version 1", "No key-epoch document given"}},
 		{"/releases", []string{"Everything verifies", "keystroke-ae version", "pointer expires in", "regions/us"}},
