@@ -147,13 +147,10 @@ func (k *SignedKeys) KeyEpoch(ctx context.Context, epoch uint64) (*he.KeyEpoch, 
 		return nil, err
 	}
 	k.mu.Lock()
-	doc, err := k.acceptLocked(resp)
+	_, err = k.acceptLocked(resp, epoch)
 	k.mu.Unlock()
 	if err != nil {
-		return nil, fmt.Errorf("the key-epoch document does not verify under this device's root of trust: %w", err)
-	}
-	if doc.Epoch != epoch || doc.Params != k.params.ID() {
-		return nil, fmt.Errorf("the signed document approves epoch %d with parameters %q, the task needs epoch %d with %q", doc.Epoch, doc.Params, epoch, k.params.ID())
+		return nil, err
 	}
 	key, err := he.ParseKeyEpoch(k.params, resp.GetPublicKey())
 	if err != nil {
@@ -165,9 +162,10 @@ func (k *SignedKeys) KeyEpoch(ctx context.Context, epoch uint64) (*he.KeyEpoch, 
 	return key, nil
 }
 
-// acceptLocked verifies the key-epoch document of resp under the newest root followed, holds
-// it to the floor and records it. k.mu must be held.
-func (k *SignedKeys) acceptLocked(resp *vigilv1.GetKeyEpochResponse) (*release.KeyEpoch, error) {
+// acceptLocked verifies the key-epoch document of resp under the newest root followed,
+// checks that it is epoch's with this device's parameters, holds it to the floor and records
+// it. k.mu must be held.
+func (k *SignedKeys) acceptLocked(resp *vigilv1.GetKeyEpochResponse, epoch uint64) (*release.KeyEpoch, error) {
 	if k.follow != nil {
 		if env := k.follow(); len(env) > 0 {
 			if r, err := release.ParseTrustedRoot(env); err == nil && r.Version > k.verifier.Root().Version {
@@ -184,10 +182,15 @@ func (k *SignedKeys) acceptLocked(resp *vigilv1.GetKeyEpochResponse) (*release.K
 	}
 	doc, err := k.verifier.VerifyKeyEpoch(resp.GetDocument(), resp.GetPublicKey(), k.now())
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("the key-epoch document does not verify under this device's root of trust: %w", err)
+	}
+	// Before the floor moves: another epoch's document, or one for parameters this device
+	// does not use, must not raise it.
+	if doc.Epoch != epoch || doc.Params != k.params.ID() {
+		return nil, fmt.Errorf("the signed document approves epoch %d with parameters %q, the task needs epoch %d with %q", doc.Epoch, doc.Params, epoch, k.params.ID())
 	}
 	if doc.Epoch < k.floor {
-		return nil, fmt.Errorf("%w: key epoch %d is older than accepted epoch %d", release.ErrRollback, doc.Epoch, k.floor)
+		return nil, fmt.Errorf("the key-epoch document does not verify under this device's root of trust: %w: key epoch %d is older than accepted epoch %d", release.ErrRollback, doc.Epoch, k.floor)
 	}
 	if doc.Epoch > k.floor && k.floorPath != "" {
 		if err := writeFloor(k.floorPath, doc.Epoch, role); err != nil {

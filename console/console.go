@@ -165,10 +165,15 @@ type logView struct {
 // readLog reads and verifies the log, then keeps the newest records that keep returns true
 // for, at most rows of them. A log that does not verify yields no records: its contents are not
 // evidence.
-func (c *console) readLog(keep func(*audit.Record) bool, rows int) logView {
-	c.reading <- struct{}{}
-	defer func() { <-c.reading }()
+func (c *console) readLog(ctx context.Context, keep func(*audit.Record) bool, rows int) logView {
 	v := logView{Path: c.cfg.LogPath}
+	select {
+	case c.reading <- struct{}{}:
+		defer func() { <-c.reading }()
+	case <-ctx.Done():
+		v.Err = ctx.Err().Error() // the request is gone: nobody reads this
+		return v
+	}
 	f, err := os.Open(c.cfg.LogPath)
 	if err != nil {
 		v.Err = err.Error()
@@ -225,7 +230,7 @@ type overviewPage struct {
 }
 
 func (c *console) overview(w http.ResponseWriter, r *http.Request) {
-	p := overviewPage{Log: c.readLog(nil, 0), SpoolDir: c.cfg.SpoolDir}
+	p := overviewPage{Log: c.readLog(r.Context(), nil, 0), SpoolDir: c.cfg.SpoolDir}
 	if c.cfg.SpoolDir != "" {
 		if st, err := siem.ReadSpoolStatus(c.cfg.SpoolDir); err != nil {
 			p.SpoolErr = err.Error()
@@ -267,7 +272,7 @@ func (c *console) decisions(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	f := filter{Session: strings.TrimSpace(q.Get("session")), User: strings.TrimSpace(q.Get("user")),
 		Outcome: strings.TrimSpace(q.Get("outcome"))}
-	c.render(w, "decisions", decisionsPage{Filter: f, Log: c.readLog(f.keep, c.cfg.Rows), Rows: c.cfg.Rows})
+	c.render(w, "decisions", decisionsPage{Filter: f, Log: c.readLog(r.Context(), f.keep, c.cfg.Rows), Rows: c.cfg.Rows})
 }
 
 func (c *console) render(w http.ResponseWriter, name string, data any) {

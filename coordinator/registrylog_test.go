@@ -207,8 +207,9 @@ func TestDamagedRegistryLogIsRefused(t *testing.T) {
 
 // TestRegistryLogCompactionThenCrash: a coordinator that compacts its log at start and
 // crashes in its first commit's append leaves a shorter log with a torn entry; the next start
-// takes it, since the state saved before the compaction counts the shorter log. A log
-// removed, or cut at an entry's end, below what the state counts is refused as damage.
+// takes it, since the compaction saved the shorter log's count in the state. (That the count
+// is saved before the log is replaced, not after, a test cannot show without a crash between
+// the two.) A log removed below what the state counts is refused as damage.
 func TestRegistryLogCompactionThenCrash(t *testing.T) {
 	dir := t.TempDir()
 	const n = 2 * maxSavedRemovals

@@ -98,17 +98,19 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		defer hl.Close()
 	}
+	// Locked before anything in it is opened: opening the release streams already cleans up
+	// after a crash, which would take what a running agent is writing for a crash's leftovers.
+	unlock, err := lockDeviceDir("--dir", *dir)
+	if err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
+	defer unlock()
 	// The release streams are opened before the agent, so that users' models are fitted on the
 	// running releases at once.
 	rel, err := fed.openReleases(ctx)
 	if err != nil {
 		return err
 	}
-	unlock, err := lockDeviceDir("--dir", *dir)
-	if err != nil {
-		return fmt.Errorf("agent: %w", err)
-	}
-	defer unlock()
 	cfg.Global = agent.GlobalOf(rel.current())
 	cfg.MouseGlobal = rel.mouseCurrent()
 	a, err := agent.New(cfg)

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -75,18 +76,23 @@ func runClient(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		defer stop()
 		fmt.Fprintf(stdout, "metrics on http://%s/metrics\n", addr)
 	}
-	conn, frontends, id, err := deviceConnection(ctx, f, root, stdout, rpcm.DialOptions()...)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	// Locked once the device has its identity: before, a mistaken flag left a directory
-	// behind; a second process enrolling into the same directory is refused its token.
+	// Locked before anything in it is read: loading the identity finishes a credentials save
+	// a crash interrupted, which would take a running client's renewal for one. A directory
+	// made here and left without an identity is removed, so that a mistaken flag leaves none.
+	made := firstMissing(f.dir)
 	unlock, err := lockDeviceDir("--dir", f.dir)
 	if err != nil {
 		return fmt.Errorf("client: %w", err)
 	}
 	defer unlock()
+	conn, frontends, id, err := deviceConnection(ctx, f, root, stdout, rpcm.DialOptions()...)
+	if err != nil {
+		if made != "" {
+			os.RemoveAll(made)
+		}
+		return err
+	}
+	defer conn.Close()
 	api := vigilv1.NewCoordinatorClient(conn)
 	var (
 		sealer client.Sealer = client.InsecurePlaintext{}
@@ -231,6 +237,21 @@ func parseClientFlags(args []string, stderr io.Writer) (clientFlags, error) {
 		return f, fmt.Errorf("client: --delta %v: want a value in (0, %g]", f.delta, maxDelta)
 	}
 	return f, nil
+}
+
+// firstMissing returns the outermost directory of dir's path that does not exist yet, which
+// making dir creates; "" if dir exists.
+func firstMissing(dir string) string {
+	missing := ""
+	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
+		if _, err := os.Stat(d); !errors.Is(err, fs.ErrNotExist) {
+			return missing
+		}
+		missing = d
+		if filepath.Dir(d) == d {
+			return missing
+		}
+	}
 }
 
 // addFrontendFlag registers the repeatable --frontend flag of `vigil client` and `vigil agent`.

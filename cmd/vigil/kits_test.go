@@ -339,7 +339,11 @@ func TestSetupRefusedWritesNothing(t *testing.T) {
 			t.Fatalf("setup %v left %d entries beside the file", tc.args, len(entries)-1)
 		}
 	}
-	if err := os.Mkdir(dir, 0o700); err != nil { // an empty --dir is taken
+	if err := run(context.Background(), []string{"setup", "--dir", dir, "--kits", dir}, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "--kits "+dir+" is --dir") {
+		t.Errorf("setup with --kits the same as --dir: %v", err)
+	}
+	// An empty --dir is taken, and so is one holding only what an interrupted setup left.
+	if err := os.MkdirAll(filepath.Join(dir, ".setup-1234"), 0o700); err != nil {
 		t.Fatal(err)
 	}
 	if err := run(context.Background(), []string{"setup", "--dir", dir, "--kits", kits}, io.Discard, io.Discard); err != nil {
@@ -349,6 +353,9 @@ func TestSetupRefusedWritesNothing(t *testing.T) {
 		if _, err := os.Stat(d); err != nil {
 			t.Error(err)
 		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, ".setup-1234")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("an interrupted setup's leftovers are still in --dir: %v", err)
 	}
 	// Kits inside the organisation's directory, refused late, then written.
 	nested := filepath.Join(base, "nested")

@@ -57,16 +57,19 @@ func runSetup(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	case *dir == "":
 		return errors.New("setup: --dir is required")
 	}
-	if entries, err := os.ReadDir(*dir); err == nil && len(entries) > 0 {
-		return fmt.Errorf("setup: --dir %s is not empty; refusing to overwrite an organisation", *dir)
+	if err := emptyForSetup("--dir", *dir, "an organisation"); err != nil {
+		return err
 	}
 	ids := strings.Split(*trusteeList, ",")
 	if len(ids) < 2 || *threshold < 2 || *threshold > len(ids) {
 		return fmt.Errorf("setup: --trustees %q with --threshold %d: need at least 2 trustees and a threshold from 2 to their number", *trusteeList, *threshold)
 	}
 	if *kits != "" {
-		if entries, err := os.ReadDir(*kits); err == nil && len(entries) > 0 {
-			return fmt.Errorf("setup: --kits %s is not empty; refusing to overwrite kits", *kits)
+		if filepath.Clean(*kits) == filepath.Clean(*dir) {
+			return fmt.Errorf("setup: --kits %s is --dir: give the kits a directory of their own (it may be inside --dir)", *kits)
+		}
+		if err := emptyForSetup("--kits", *kits, "kits"); err != nil {
+			return err
 		}
 	}
 	hosts := strings.Split(*hostList, ",")
@@ -142,6 +145,34 @@ func (f policyFlags) policy(now time.Time) *release.PrivacyPolicy {
 	return sim.DefaultPolicy(f.minNoise, uint32(f.minParticipants), uint32(f.minTolerated), f.maxClip, now)
 }
 
+// emptyForSetup refuses a target (which flag names) that holds anything but what an
+// interrupted setup left there, which it removes: keys in a staging directory nobody will
+// move up, and which made every later setup refuse a directory that looked empty.
+func emptyForSetup(flag, target, what string) error {
+	entries, err := os.ReadDir(target)
+	if err != nil {
+		return nil // missing, or not a directory: stage says which
+	}
+	var others []string
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Name(), stagingPrefix) {
+			others = append(others, e.Name())
+		}
+	}
+	if len(others) > 0 {
+		return fmt.Errorf("setup: %s %s is not empty (it holds %s); refusing to overwrite %s", flag, target, strings.Join(others[:min(3, len(others))], ", "), what)
+	}
+	for _, e := range entries {
+		if err := os.RemoveAll(filepath.Join(target, e.Name())); err != nil {
+			return fmt.Errorf("setup: %s: removing what an interrupted setup left: %w", flag, err)
+		}
+	}
+	return nil
+}
+
+// stagingPrefix starts the names of setup's staging directories.
+const stagingPrefix = ".setup-"
+
 // staging is a hidden directory inside target, written in full before its entries move up
 // into target.
 type staging struct {
@@ -165,7 +196,7 @@ func stage(flag, target string) (*staging, error) {
 	case !fi.IsDir():
 		return nil, fmt.Errorf("setup: %s %s is a file, not a directory", flag, target)
 	}
-	dir, err := os.MkdirTemp(target, ".setup-*")
+	dir, err := os.MkdirTemp(target, stagingPrefix+"*")
 	if err != nil {
 		s.abort()
 		return nil, fmt.Errorf("setup: %s: %w", flag, err)
