@@ -84,3 +84,39 @@ func readConfig(path string) ([]string, error) {
 	}
 	return flags, sc.Err()
 }
+
+// fromConfig names the --config file in err when err is a flag the command does not define
+// and the file set it: "flag provided but not defined: -bogus-key" alone sent operators
+// looking at the command line.
+func fromConfig(args []string, err error) error {
+	if err == nil {
+		return nil
+	}
+	_, name, ok := strings.Cut(err.Error(), "flag provided but not defined: -")
+	if !ok {
+		return err
+	}
+	name, _, _ = strings.Cut(name, " ")
+	name = strings.TrimPrefix(name, "-")
+	for i, a := range args {
+		var path string
+		switch {
+		case (a == "--config" || a == "-config") && i+1 < len(args):
+			path = args[i+1]
+		case strings.HasPrefix(a, "--config=") || strings.HasPrefix(a, "-config="):
+			path = a[strings.Index(a, "=")+1:]
+		default:
+			continue
+		}
+		flags, rerr := readConfig(path)
+		if rerr != nil {
+			return err
+		}
+		for _, f := range flags {
+			if strings.HasPrefix(f, "--"+name+"=") {
+				return fmt.Errorf("%w (%q is set in --config %s)", err, name, path)
+			}
+		}
+	}
+	return err
+}

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -48,5 +50,18 @@ func TestExpandConfig(t *testing.T) {
 				t.Fatalf("expandConfig(%q) = %q, %v; want %q", tc.args, got, err, tc.want)
 			}
 		})
+	}
+}
+
+// TestUnknownConfigSettingNamesTheFile: a setting the command does not know is reported with
+// the --config file that set it.
+func TestUnknownConfigSettingNamesTheFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "coordinator.conf")
+	if err := os.WriteFile(path, []byte("org = x\nbogus-key = 1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	err := run(context.Background(), []string{"coordinator", "--config", path}, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), `"bogus-key" is set in --config `+path) {
+		t.Fatalf("unknown setting in a config file: %v", err)
 	}
 }

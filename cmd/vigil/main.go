@@ -96,7 +96,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			if err != nil {
 				return fmt.Errorf("%s: %w", c.name, err)
 			}
-			return pointAtHelp(args, c.run(ctx, rest, stdout, stderr))
+			return pointAtHelp(args, fromConfig(args[1:], c.run(ctx, rest, stdout, stderr)))
 		}
 	}
 	usage(stderr)

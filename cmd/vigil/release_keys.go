@@ -31,7 +31,11 @@ func passphrase() ([]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("VIGIL_KEY_PASSPHRASE_FILE: %w", err)
 		}
-		return bytes.TrimRight(data, "\r\n"), nil
+		pass := bytes.TrimRight(data, "\r\n")
+		if len(pass) == 0 {
+			return nil, fmt.Errorf("VIGIL_KEY_PASSPHRASE_FILE %s holds no passphrase", f)
+		}
+		return pass, nil
 	}
 	if p := os.Getenv("VIGIL_KEY_PASSPHRASE"); p != "" {
 		return []byte(p), nil
