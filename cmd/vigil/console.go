@@ -76,11 +76,11 @@ func runConsole(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return fmt.Errorf("console: --key %s: %w", *auditKey, err)
 	}
-	if _, err := os.Stat(*logPath); err != nil {
+	if err := regularFile(*logPath); err != nil {
 		return fmt.Errorf("console: --log: %w", err)
 	}
 	for _, l := range ledgers {
-		if _, err := os.Stat(l); err != nil {
+		if err := regularFile(l); err != nil {
 			return fmt.Errorf("console: --ledger: %w", err)
 		}
 	}
@@ -218,4 +218,17 @@ func signedReport(ctx context.Context, dir string, key *sig.PrivateKey) (page, s
 		return nil, nil, fmt.Errorf("signing: %w", err)
 	}
 	return b.Bytes(), signature, nil
+}
+
+// regularFile checks that path names a file, not a directory, at start: the pages would
+// otherwise say so only once someone opened them.
+func regularFile(path string) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("%s is not a file", path)
+	}
+	return nil
 }

@@ -138,6 +138,8 @@ func TestConsoleFlagErrors(t *testing.T) {
 		{append(append([]string{}, base...), "--listen", "256.1.1.1:1"), "--listen"},
 		{append(append([]string{}, base[:8]...), "--key", certFile), "--key"},
 		{append(append([]string{}, base...), "--ledger", filepath.Join(dir, "missing.ledger")), "--ledger"},
+		{append(append([]string{}, base...), "--ledger", dir), "--ledger"},
+		{append(append([]string{}, base[:6]...), dir, "--key", pub), "--log"},
 		{append(append([]string{}, base...), "--tradeoff", filepath.Join(dir, "missing.json")), "--tradeoff"},
 		{append(append([]string{}, base...), "--tradeoff", pub), "--tradeoff"},
 		{append(append([]string{}, base...), "--region", dir), "--root"},
