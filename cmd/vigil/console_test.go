@@ -139,7 +139,7 @@ func TestConsoleFlagErrors(t *testing.T) {
 		{append(append([]string{}, base[:8]...), "--key", certFile), "--key"},
 		{append(append([]string{}, base...), "--ledger", filepath.Join(dir, "missing.ledger")), "--ledger"},
 		{append(append([]string{}, base...), "--ledger", dir), "--ledger"},
-		{append(append([]string{}, base[:6]...), dir, "--key", pub), "--log"},
+		{append(append([]string{}, base[:6]...), "--log", dir, "--key", pub), "--log"},
 		{append(append([]string{}, base...), "--tradeoff", filepath.Join(dir, "missing.json")), "--tradeoff"},
 		{append(append([]string{}, base...), "--tradeoff", pub), "--tradeoff"},
 		{append(append([]string{}, base...), "--region", dir), "--root"},
