@@ -70,6 +70,13 @@ func runSIEMSend(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	case *timeout <= 0:
 		return errors.New("siem send: --timeout must be positive")
 	}
+	if *logPath == "" {
+		// Without --log there is nothing to spool: the spool must be one an agent wrote, or a
+		// mistyped name became an empty spool and waited out --timeout.
+		if fi, err := os.Stat(*spool); err != nil || !fi.IsDir() {
+			return fmt.Errorf("siem send: --spool %s is not a spool directory (give --log FILE to spool a decision log into a new one)", *spool)
+		}
+	}
 	cfg, err := siemConfig("--", *spool, *hecURL, *tokenFile, *syslogAddr, *caFile, *clientCert, *clientKey)
 	if err != nil {
 		return fmt.Errorf("siem send: %w", err)

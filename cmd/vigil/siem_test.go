@@ -123,6 +123,7 @@ func TestSIEMSendFlagErrors(t *testing.T) {
 		{[]string{"send", "--spool", dir, "--syslog", "h:6514", "--log", filepath.Join(dir, "missing")}, "--log"},
 		{[]string{"send", "--spool", dir, "--syslog", "h:6514", "--client-cert", tok}, "--client-cert and --client-key"},
 		{[]string{"send", "--spool", dir, "--syslog", "h:6514", "--client-cert", tok, "--client-key", tok}, "--client-cert/--client-key"},
+		{[]string{"send", "--spool", filepath.Join(dir, "typo"), "--hec", "https://h", "--token-file", tok}, "--spool " + filepath.Join(dir, "typo") + " is not a spool directory"},
 		{[]string{"frobnicate"}, "unknown subcommand"},
 	}
 	for _, tc := range tests {
