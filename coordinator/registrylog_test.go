@@ -149,9 +149,18 @@ func TestRegistryFromOldStateFile(t *testing.T) {
 // TestRegistryLogCompacted: a log holding far more entries than the registry has devices is
 // rewritten at startup as one entry per device, with the same registry.
 func TestRegistryLogCompacted(t *testing.T) {
-	dir := t.TempDir()
-	const n = 2 * maxSavedRemovals
-	c := scaleCoordinator(t, dir, n, nil)
+	dir, c, r := compacted(t)
+	sameRegistry(t, r, c)
+	sameRegistry(t, restarted(t, dir), c)
+}
+
+// compacted writes a registry of 2·maxSavedRemovals devices, each changed three times since,
+// and restarts on it, which compacts its log; it returns the directory, the coordinator that
+// wrote it and the restarted one.
+func compacted(t *testing.T) (dir string, c, r *Coordinator) {
+	t.Helper()
+	dir = t.TempDir()
+	c = scaleCoordinator(t, dir, 2*maxSavedRemovals, nil)
 	commitNow(t, c)
 	for range 3 {
 		c.mu.Lock()
@@ -163,13 +172,27 @@ func TestRegistryLogCompacted(t *testing.T) {
 	}
 	log := filepath.Join(dir, registryLogName)
 	before, _ := os.Stat(log)
-	r := restarted(t, dir)
-	sameRegistry(t, r, c)
-	after, _ := os.Stat(log)
-	if after.Size()*3 > before.Size() {
+	r = restarted(t, dir)
+	if after, _ := os.Stat(log); after.Size()*3 > before.Size() {
 		t.Fatalf("registry log of %d bytes rewritten as %d", before.Size(), after.Size())
 	}
-	sameRegistry(t, restarted(t, dir), c)
+	return dir, c, r
+}
+
+// reopenRegistry loads the registry saved in dir as a restarting coordinator would.
+func reopenRegistry(t *testing.T, dir string) error {
+	t.Helper()
+	r := scaleCoordinator(t, "", 0, nil)
+	r.state = &stateFile{path: filepath.Join(dir, "coordinator.state")}
+	st, err := r.state.load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = r.openRegistry(dir, st)
+	if err == nil {
+		r.registry.f.Close()
+	}
+	return err
 }
 
 // TestDamagedRegistryLogIsRefused: a length altered in the registry log's first entry makes
@@ -190,13 +213,7 @@ func TestDamagedRegistryLogIsRefused(t *testing.T) {
 	if err := os.WriteFile(log, damaged, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	r := scaleCoordinator(t, "", 0, nil)
-	r.state = &stateFile{path: filepath.Join(dir, "coordinator.state")}
-	st, err := r.state.load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = r.openRegistry(dir, st)
+	err = reopenRegistry(t, dir)
 	if err == nil || !strings.Contains(err.Error(), log) || !strings.Contains(err.Error(), "damaged") {
 		t.Fatalf("opening the damaged log: %v, want a refusal naming it", err)
 	}
@@ -211,24 +228,8 @@ func TestDamagedRegistryLogIsRefused(t *testing.T) {
 // is saved before the log is replaced, not after, a test cannot show without a crash between
 // the two.) A log removed below what the state counts is refused as damage.
 func TestRegistryLogCompactionThenCrash(t *testing.T) {
-	dir := t.TempDir()
-	const n = 2 * maxSavedRemovals
-	c := scaleCoordinator(t, dir, n, nil)
-	commitNow(t, c)
-	for range 3 { // four entries a device: compacted at the next start
-		c.mu.Lock()
-		for id := range c.devices {
-			c.registryChangedLocked(id)
-		}
-		c.mu.Unlock()
-		commitNow(t, c)
-	}
+	dir, _, r := compacted(t)
 	log := filepath.Join(dir, registryLogName)
-	before, _ := os.Stat(log)
-	r := restarted(t, dir)
-	if after, _ := os.Stat(log); after.Size()*3 > before.Size() {
-		t.Fatalf("registry log of %d bytes not compacted (%d bytes)", before.Size(), after.Size())
-	}
 	f, err := os.OpenFile(log, os.O_WRONLY|os.O_APPEND, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -242,13 +243,7 @@ func TestRegistryLogCompactionThenCrash(t *testing.T) {
 	if err := os.Remove(log); err != nil {
 		t.Fatal(err)
 	}
-	again := scaleCoordinator(t, "", 0, nil)
-	again.state = &stateFile{path: filepath.Join(dir, "coordinator.state")}
-	st, err := again.state.load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := again.openRegistry(dir, st); err == nil || !strings.Contains(err.Error(), "damaged") {
+	if err := reopenRegistry(t, dir); err == nil || !strings.Contains(err.Error(), "damaged") {
 		t.Fatalf("a removed registry log: %v, want it refused as damage", err)
 	}
 }
