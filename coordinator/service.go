@@ -33,6 +33,34 @@ func ServerOptions() []grpc.ServerOption {
 	}
 }
 
+// MaxUpdateBytes is the largest SubmitUpdateRequest a round of this coordinator can take: an
+// update of its longest round, as its sealing encodes it, with room for the envelope. A server
+// refuses a larger request without decoding it (pki.RequestLimits): vigilv1.MaxMessageBytes,
+// 40 MiB, bounds an update of any model, and a compromised device's 40 MiB requests were
+// decoded, two more copies of them, before being refused. A population whose statistics
+// follow a reference its rounds learn has no length known ahead, and leaves the API's bound.
+func (c *Coordinator) MaxUpdateBytes() int {
+	c.mu.Lock()
+	dim := len(c.global.Params)
+	for _, p := range c.pops {
+		if p.cfg.Stats == nil {
+			c.mu.Unlock()
+			return vigilv1.MaxMessageBytes
+		}
+		dim = max(dim, p.cfg.Stats.Len())
+	}
+	c.mu.Unlock()
+	size := 9 * dim // plain values, packed
+	if th, ok := c.sealing.(*ThresholdHE); ok {
+		size = max(size, th.key.Params().UpdateBytes(dim))
+	}
+	return min(vigilv1.MaxMessageBytes, size+updateEnvelopeBytes)
+}
+
+// updateEnvelopeBytes bounds what a SubmitUpdateRequest holds besides its values or
+// ciphertexts: identifiers, the nonce, the device's ML-DSA-65 signature (3,309 bytes).
+const updateEnvelopeBytes = 64 << 10
+
 // Register serves the coordinator's API on s.
 func (c *Coordinator) Register(s *grpc.Server) { vigilv1.RegisterCoordinatorServer(s, c) }
 

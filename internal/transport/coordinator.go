@@ -88,8 +88,24 @@ func ServeCoordinator(lis net.Listener, coord Service, cert tls.Certificate, cli
 	// The devices' server reads up to vigilv1.MaxMessageBytes, which only SubmitUpdate needs:
 	// devLimits refuses larger requests of the other methods, and bounds what one device can
 	// make it hold, over all its connections, to deviceCalls requests (see pki.RequestLimits).
+	// A coordinator that knows its longest update takes no larger one: a larger one is read
+	// but refused undecoded, naming the limit (coordinator.MaxUpdateBytes). Not from its length
+	// prefix, as the server's own limit would: a device refused at once sent again at once,
+	// and the megabytes of each attempt already on their way, discarded, took the
+	// coordinator's memory from 119 to 430 MiB in TestAttackDeviceOversizedRequests. A
+	// frontend, which learns each round's plan as it comes, keeps the API's bound.
+	maxUpdate := vigilv1.MaxMessageBytes
+	if m, ok := coord.(interface{ MaxUpdateBytes() int }); ok {
+		maxUpdate = min(maxUpdate, m.MaxUpdateBytes())
+	}
+	maxBytes := func(method string) int {
+		if method == vigilv1.Coordinator_SubmitUpdate_FullMethodName {
+			return maxUpdate
+		}
+		return vigilv1.MaxRequestBytes(method)
+	}
 	devLimits, err := pki.NewRequestLimits(pki.RequestLimitsConfig{
-		MaxBytes: vigilv1.MaxRequestBytes, MaxInFlight: deviceCalls,
+		MaxBytes: maxBytes, MaxInFlight: deviceCalls,
 		Uploads: []string{vigilv1.Coordinator_SubmitUpdate_FullMethodName}, MaxUploads: maxUploads, UploadTimeout: uploadTimeout,
 	})
 	if err != nil {
