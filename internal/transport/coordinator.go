@@ -36,11 +36,12 @@ const (
 	// others are refused, undecoded, once read beyond their methods' small limits (see
 	// pki.RequestLimits).
 	deviceCalls = 4
-	// maxUploads bounds the updates being received at once, over all devices: about 80 MiB
-	// each for a request at vigilv1.MaxMessageBytes (read, then decoded), so that compromised
-	// devices together make the server hold at most a few GiB. A 100,000-parameter update is
-	// 3.4 MB, so honest uploads use a small part of that; a device refused SERVER_BUSY sends
-	// its update to another frontend, or again shortly.
+	// maxUploads bounds the updates being received at once, over all devices: each may hold
+	// up to vigilv1.MaxMessageBytes while it is read (decoded only within the coordinator's
+	// MaxUpdateBytes), so that compromised devices together make the server hold at most a
+	// few GiB. A 100,000-parameter update is 3.4 MB, so honest uploads use a small part of
+	// that; a device refused SERVER_BUSY sends its update to another frontend, or again
+	// shortly.
 	maxUploads = 64
 	// uploadTimeout ends an update not received and answered in this time: 3.4 MB at 30 kB/s,
 	// so that a device sending slowly does not keep a slot of maxUploads.
