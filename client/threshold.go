@@ -79,7 +79,7 @@ type SignedKeys struct {
 	now    func() time.Time
 
 	mu       sync.Mutex
-	verifier *release.Verifier // under the newest root followed; it keeps no floor of its own
+	verifier *release.Verifier // under the newest root followed; the epochs it took are under floor
 	follow   func() []byte     // Follow's source of newer roots, or nil
 	// floor is the newest epoch accepted, this run or, with floorPath, an earlier one, under
 	// trustees' keys floorRole names (trusteesRole; "": none yet).
