@@ -69,14 +69,20 @@ func (p *PopulationRounds) referenceName() string { return p.ModelName + "-refer
 // statsClip is the clip norm of the statistics rounds: Stats', or that of StatsConfig with its
 // defaults, whatever reference is learnt.
 func (p *PopulationRounds) statsClip() (float64, error) {
-	if p.Stats != nil {
-		return p.Stats.Clip(), nil
-	}
-	s, err := models.NewPopulationStats(p.layout(), models.Reference{Center: make([]float64, p.layout().NumBuckets())}, p.StatsConfig)
+	s, err := p.statsShape()
 	if err != nil {
 		return 0, err
 	}
 	return s.Clip(), nil
+}
+
+// statsShape is the statistics rounds' encoding, or, for a reference the rounds learn, one over
+// a reference of zeros: its length and clip norm are those of any reference learnt.
+func (p *PopulationRounds) statsShape() (*models.PopulationStats, error) {
+	if p.Stats != nil {
+		return p.Stats, nil
+	}
+	return models.NewPopulationStats(p.layout(), models.Reference{Center: make([]float64, p.layout().NumBuckets())}, p.StatsConfig)
 }
 
 func (c *Config) validatePopulation() error {

@@ -37,17 +37,20 @@ func ServerOptions() []grpc.ServerOption {
 // update of its longest round, as its sealing encodes it, with room for the envelope. A server
 // refuses a larger request without decoding it (pki.RequestLimits): vigilv1.MaxMessageBytes,
 // 40 MiB, bounds an update of any model, and a compromised device's 40 MiB requests were
-// decoded, two more copies of them, before being refused. A population whose statistics
-// follow a reference its rounds learn has no length known ahead, and leaves the API's bound.
+// decoded, two more copies of them, before being refused.
 func (c *Coordinator) MaxUpdateBytes() int {
 	c.mu.Lock()
 	dim := len(c.global.Params)
 	for _, p := range c.pops {
-		if p.cfg.Stats == nil {
+		s, err := p.cfg.statsShape()
+		if err != nil { // New checked it: cannot happen
 			c.mu.Unlock()
 			return vigilv1.MaxMessageBytes
 		}
-		dim = max(dim, p.cfg.Stats.Len())
+		dim = max(dim, s.Len())
+		if p.cfg.Reference != nil {
+			dim = max(dim, p.cfg.Reference.Len())
+		}
 	}
 	c.mu.Unlock()
 	size := 9 * dim // plain values, packed

@@ -27,9 +27,12 @@ import (
 // passphrase returns the key passphrase of the environment.
 func passphrase() ([]byte, error) {
 	if f := os.Getenv("VIGIL_KEY_PASSPHRASE_FILE"); f != "" {
-		data, err := readFileFlag("passphrase-file", f, 4096)
-		if err != nil {
+		data, err := os.ReadFile(f)
+		switch {
+		case err != nil:
 			return nil, fmt.Errorf("VIGIL_KEY_PASSPHRASE_FILE: %w", err)
+		case len(data) > 4096:
+			return nil, fmt.Errorf("VIGIL_KEY_PASSPHRASE_FILE %s: larger than 4096 bytes; it holds a passphrase", f)
 		}
 		pass := bytes.TrimRight(data, "\r\n")
 		if len(pass) == 0 {

@@ -73,8 +73,11 @@ func runSIEMSend(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if *logPath == "" {
 		// Without --log there is nothing to spool: the spool must be one an agent wrote, or a
 		// mistyped name became an empty spool and waited out --timeout.
-		if fi, err := os.Stat(*spool); err != nil || !fi.IsDir() {
+		switch fi, err := os.Stat(*spool); {
+		case errors.Is(err, os.ErrNotExist) || err == nil && !fi.IsDir():
 			return fmt.Errorf("siem send: --spool %s is not a spool directory (give --log FILE to spool a decision log into a new one)", *spool)
+		case err != nil:
+			return fmt.Errorf("siem send: --spool: %w", err)
 		}
 	}
 	cfg, err := siemConfig("--", *spool, *hecURL, *tokenFile, *syslogAddr, *caFile, *clientCert, *clientKey)
