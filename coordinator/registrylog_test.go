@@ -16,17 +16,24 @@ import (
 // restarted returns a coordinator that loaded the state c's commits left in dir.
 func restarted(t *testing.T, dir string) *Coordinator {
 	t.Helper()
+	r, err := reopened(t, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.registry.f.Close() })
+	return r
+}
+
+// reopened loads the state and registry saved in dir as a restarting coordinator would.
+func reopened(t *testing.T, dir string) (*Coordinator, error) {
+	t.Helper()
 	r := scaleCoordinator(t, "", 0, nil)
 	r.state = &stateFile{path: filepath.Join(dir, "coordinator.state")}
 	st, err := r.state.load()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := r.openRegistry(dir, st); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.registry.f.Close() })
-	return r
+	return r, r.openRegistry(dir, st)
 }
 
 func commitNow(t *testing.T, c *Coordinator) {
@@ -179,16 +186,10 @@ func compacted(t *testing.T) (dir string, c, r *Coordinator) {
 	return dir, c, r
 }
 
-// reopenRegistry loads the registry saved in dir as a restarting coordinator would.
+// reopenRegistry is reopened's error, the registry closed if it opened.
 func reopenRegistry(t *testing.T, dir string) error {
 	t.Helper()
-	r := scaleCoordinator(t, "", 0, nil)
-	r.state = &stateFile{path: filepath.Join(dir, "coordinator.state")}
-	st, err := r.state.load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = r.openRegistry(dir, st)
+	r, err := reopened(t, dir)
 	if err == nil {
 		r.registry.f.Close()
 	}
