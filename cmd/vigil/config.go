@@ -17,26 +17,9 @@ const maxConfigBytes = 1 << 20
 // command line's, so a flag given on the command line wins. Subcommand names (trustee serve,
 // admin pause) stay in front.
 func expandConfig(args []string) ([]string, error) {
-	var path string
-	rest := make([]string, 0, len(args))
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		if a == "--" {
-			rest = append(rest, args[i:]...)
-			break
-		}
-		switch {
-		case a == "--config" || a == "-config":
-			if i+1 == len(args) {
-				return nil, usageError{fmt.Errorf("--config needs a file")}
-			}
-			path = args[i+1]
-			i++
-		case strings.HasPrefix(a, "--config=") || strings.HasPrefix(a, "-config="):
-			path = a[strings.Index(a, "=")+1:]
-		default:
-			rest = append(rest, a)
-		}
+	path, rest, err := configFlag(args)
+	if err != nil {
+		return nil, err
 	}
 	if path == "" {
 		return args, nil
@@ -54,6 +37,31 @@ func expandConfig(args []string) ([]string, error) {
 	}
 	out := append(append(append([]string(nil), rest[:at]...), flags...), rest[at:]...)
 	return out, nil
+}
+
+// configFlag returns the file --config names in args ("" if none) and args without it.
+func configFlag(args []string) (path string, rest []string, err error) {
+	rest = make([]string, 0, len(args))
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			rest = append(rest, args[i:]...)
+			break
+		}
+		switch {
+		case a == "--config" || a == "-config":
+			if i+1 == len(args) {
+				return "", nil, usageError{fmt.Errorf("--config needs a file")}
+			}
+			path = args[i+1]
+			i++
+		case strings.HasPrefix(a, "--config=") || strings.HasPrefix(a, "-config="):
+			path = a[strings.Index(a, "=")+1:]
+		default:
+			rest = append(rest, a)
+		}
+	}
+	return path, rest, nil
 }
 
 // readConfig reads a --config file into flags.
@@ -98,24 +106,17 @@ func fromConfig(args []string, err error) error {
 	}
 	name, _, _ = strings.Cut(name, " ")
 	name = strings.TrimPrefix(name, "-")
-	for i, a := range args {
-		var path string
-		switch {
-		case (a == "--config" || a == "-config") && i+1 < len(args):
-			path = args[i+1]
-		case strings.HasPrefix(a, "--config=") || strings.HasPrefix(a, "-config="):
-			path = a[strings.Index(a, "=")+1:]
-		default:
-			continue
-		}
-		flags, rerr := readConfig(path)
-		if rerr != nil {
-			return err
-		}
-		for _, f := range flags {
-			if strings.HasPrefix(f, "--"+name+"=") {
-				return fmt.Errorf("%w (%q is set in --config %s)", err, name, path)
-			}
+	path, _, perr := configFlag(args)
+	if perr != nil || path == "" {
+		return err
+	}
+	flags, rerr := readConfig(path)
+	if rerr != nil {
+		return err
+	}
+	for _, f := range flags {
+		if strings.HasPrefix(f, "--"+name+"=") {
+			return fmt.Errorf("%w (%q is set in --config %s)", err, name, path)
 		}
 	}
 	return err
