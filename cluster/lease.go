@@ -55,12 +55,16 @@ func (t *Tier) Lease(ctx context.Context, holder string, ttl time.Duration) (*Le
 	if ttl < time.Second {
 		return nil, fmt.Errorf("cluster: lease TTL %v is under a second", ttl)
 	}
-	kv, err := t.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:         leasesBucket,
-		Description:    "Vigil's round leaders: which coordinator leads each model's rounds",
-		Storage:        jetstream.FileStorage,
-		Replicas:       t.replicas,
-		LimitMarkerTTL: time.Minute,
+	var kv jetstream.KeyValue
+	err := UntilAnswered(ctx, bucketAttempt, closeRetry, nil, func(ctx context.Context) (err error) {
+		kv, err = t.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+			Bucket:         leasesBucket,
+			Description:    "Vigil's round leaders: which coordinator leads each model's rounds",
+			Storage:        jetstream.FileStorage,
+			Replicas:       t.replicas,
+			LimitMarkerTTL: time.Minute,
+		})
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cluster: bucket %s: %w", leasesBucket, err)

@@ -74,7 +74,9 @@ type Tier struct {
 	replicas int
 }
 
-// Open creates or updates the tier's bucket on the servers nc is connected to.
+// Open creates or updates the tier's bucket on the servers nc is connected to. Like Close, it
+// tries again a request the servers leave unanswered, which they do now and then while routes
+// between them are still forming (in CI a creation waited for its caller's two minutes).
 func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Tier, error) {
 	if cfg.Model == "" {
 		return nil, errors.New("cluster: no model name")
@@ -86,11 +88,15 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Tier, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
-	devices, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:      devicesBucket,
-		Description: "Vigil's device registry: each enrolled device's signed record",
-		Storage:     jetstream.FileStorage,
-		Replicas:    cfg.Replicas,
+	var devices jetstream.KeyValue
+	err = UntilAnswered(ctx, bucketAttempt, closeRetry, nil, func(ctx context.Context) (err error) {
+		devices, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+			Bucket:      devicesBucket,
+			Description: "Vigil's device registry: each enrolled device's signed record",
+			Storage:     jetstream.FileStorage,
+			Replicas:    cfg.Replicas,
+		})
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cluster: bucket %s: %w", devicesBucket, err)
@@ -257,6 +263,10 @@ const (
 	closeAttempt = 10 * time.Second
 	closeRetry   = 250 * time.Millisecond
 )
+
+// bucketAttempt bounds one attempt to create or update a bucket: a replicated one is created
+// once its servers have elected the bucket's leader, which takes a few seconds after a death.
+const bucketAttempt = 10 * time.Second
 
 func (t *Tier) close(ctx context.Context, round uint64) (uint64, error) {
 	s, err := t.js.Stream(ctx, t.StreamName(round))
