@@ -83,9 +83,9 @@ func runTrusteeRespond(ctx context.Context, args []string, stdout, stderr io.Wri
 	if err := parseTrusteeFlags(fs, args, "dir", "roster", "challenge", "out"); err != nil {
 		return err
 	}
-	// A challenge is any ciphertext its maker chose: answering one once devices encrypt under
-	// the key would decrypt a device's update outside the service's rules. The journal exists
-	// once the trustee serves the key, so its presence ends the ceremony.
+	// Answers are decryption shares outside the service's rules (no participant set, no
+	// journal): the ceremony is the only time for them. The journal exists once the trustee
+	// serves the key, so its presence ends the ceremony.
 	if _, err := os.Stat(filepath.Join(*dir, trustee.JournalFile)); err == nil {
 		return fmt.Errorf("trustee respond: %s: this trustee already serves its key; challenges are answered only during the ceremony", filepath.Join(*dir, trustee.JournalFile))
 	}

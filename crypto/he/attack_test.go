@@ -281,7 +281,7 @@ func TestAttackCeremonySkipsTestDecryption(t *testing.T) {
 	// her share to itself and sees a result she accepts.
 	relayForged := *responses[0]
 	dec, _ := NewDecryptor(shares[0])
-	sum, _ := kc.Challenge().sum()
+	sum, _ := kc.Challenge().testSum(a.roster.CRS, nil, nil)
 	relayForged.Shares, _ = dec.Share(sum, kc.Challenge().Active)
 
 	attempts := []struct {

@@ -138,6 +138,12 @@ func (d *ctrDRBG) rekey() error {
 	if _, err := rand.Read(key[:]); err != nil {
 		return fmt.Errorf("he: randomness: %w", err)
 	}
+	return d.keyWith(&key)
+}
+
+// keyWith keys the keystream with a key of the caller's: for randomness that others must be
+// able to draw again, such as a test ciphertext's c1 (see Challenge.testSum).
+func (d *ctrDRBG) keyWith(key *[32]byte) error {
 	block, err := aes.NewCipher(key[:])
 	if err != nil {
 		return fmt.Errorf("he: randomness: %w", err)

@@ -2,6 +2,7 @@ package he
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"math"
@@ -9,32 +10,45 @@ import (
 	"slices"
 
 	"github.com/cloudflare/circl/sign/mldsa/mldsa65"
+	"github.com/tuneinsight/lattigo/v5/ring"
 )
 
 // The threshold test decryption, the ceremony's last step (after Finish, before anyone signs
 // the key epoch). Every trustee j, for itself:
 //
-//  1. NewKeyCheck: j draws a random message m_j, keeps it secret, and publishes a Challenge: a
-//     fresh encryption of m_j under the collective public key, with the active set of t
-//     trustees that will decrypt it (j and the t-1 trustees after j in roster order).
-//  2. Respond: each other trustee of the active set computes its decryption share of the
-//     challenge with its secret share, through the same Decryptor.Share the trustee service
+//  1. NewKeyCheck: j draws a random message m_j and keeps it secret, and publishes a
+//     Challenge: a fresh nonce and the active set of t trustees that will decrypt (j and the
+//     t-1 trustees after j in roster order). The challenge fixes the test ciphertext's c1 =
+//     u a + e1: u and e1 are drawn from a keystream keyed by the hash of the signed
+//     challenge, so every trustee computes the same c1 and nobody chooses it. Only j computes
+//     the c0 = u b + e0 + m_j that goes with it.
+//  2. Respond: each other trustee of the active set derives c1 and computes its decryption
+//     share of it with its secret share, through the same Decryptor.Share the trustee service
 //     uses, and returns it signed.
 //  3. KeyCheck.Approve: once the t-1 responses are in, j computes its own decryption share,
-//     only now, adds all t (Combine) and compares the result with m_j. Only if they agree does
-//     j sign its Approval of the key epoch's digest.
+//     only now, adds all t to its c0 (Combine) and compares the result with m_j. Only if they
+//     agree does j sign its Approval of the key epoch's digest.
 //
 // Why this catches a rogue key: the trustees' shares reconstruct s = sum of the dealt
-// secrets, so a challenge decrypts correctly only if the public key really is (-a s + e, a).
-// A dealer whose public-key share does not match what it dealt makes every challenge fail.
-// A rogue trustee that knew the secret of a rogue key could decrypt j's challenge itself, but
-// to make j's check pass it would have to predict j's own share, which j computes after all
-// responses arrived and never publishes; and it cannot answer with m_j, which only j knows.
+// secrets, so the test ciphertext decrypts to m_j only if the public key really is (-a s + e,
+// a). A dealer whose public-key share does not match what it dealt makes every test fail.
+// A rogue trustee that knew the secret of a rogue key could decrypt j's ciphertext itself,
+// but to make j's check pass it would have to predict j's own share, which j computes after
+// all responses arrived and never publishes; and it cannot answer with m_j, which only j
+// knows.
 //
-// What j learns: the t-1 decryption shares of one ciphertext it made, each with flooding
+// Why c1 is derived and not sent: a decryption share is s_i c1 plus flooding noise, and the
+// flooding hides s only when c1 is the c1 of an honest encryption. In the first version the
+// challenge carried the ciphertext, so t-1 colluding trustees could send c1 = 2^79: the
+// honest trustee's share, added to theirs, was 2^79 s plus noise under 2^76, the whole
+// collective secret (TestAttackChallengeChoosesCiphertext). A derived c1 is u a + e1 with u
+// and e1 as small as an Encryptor's: the shares of it reveal no more than those of a device's
+// update, however many nonces a colluder tries.
+//
+// What j learns: the t-1 decryption shares of one honest ciphertext, each with flooding
 // noise. Each trustee answers each other trustee's challenge once (the CLI keeps a record),
-// so a ceremony releases at most n-1 shares per trustee, all of ciphertexts under a key that
-// no device has used yet. A challenge from anyone but a roster member is refused.
+// so a ceremony releases at most n-1 shares per trustee. A challenge from anyone but a roster
+// member is refused.
 
 // ErrKeyCheck reports a test decryption that did not give back the challenger's message: the
 // key epoch must not be approved.
@@ -69,29 +83,10 @@ func NewKeyCheck(roster *Roster, key *KeyEpoch, self *Identity) (*KeyCheck, erro
 	if _, err := rand.Read(kc.seed[:]); err != nil {
 		return nil, fmt.Errorf("he: randomness: %w", err)
 	}
-	msg := challengeMessage(key.params, kc.seed)
-	enc, err := NewEncryptor(key)
-	if err != nil {
-		return nil, err
+	c := &Challenge{Epoch: key.Epoch, From: me.Point, Active: defaultActive(roster, me.Point), params: key.params}
+	if _, err := rand.Read(c.Nonce[:]); err != nil {
+		return nil, fmt.Errorf("he: randomness: %w", err)
 	}
-	// The binding is in the clear, so it names the challenger and not the message.
-	b := UpdateBinding(key.Epoch, challengeRound, "key-check/"+self.ID, nil)
-	cts, err := enc.Encrypt(msg, 1, b)
-	if err != nil {
-		return nil, fmt.Errorf("he: encrypting the challenge: %w", err)
-	}
-	acc, err := NewAccumulator(key.params, key.Epoch, len(msg))
-	if err != nil {
-		return nil, err
-	}
-	if err := acc.Add(cts, b); err != nil {
-		return nil, fmt.Errorf("he: the challenge: %w", err)
-	}
-	sum, err := acc.Seal(challengeRound)
-	if err != nil {
-		return nil, err
-	}
-	c := &Challenge{Epoch: key.Epoch, From: me.Point, Active: defaultActive(roster, me.Point), Ciphertexts: sum.Ciphertexts, params: key.params}
 	if c.KeyDigest, err = key.Digest(); err != nil {
 		return nil, err
 	}
@@ -105,11 +100,11 @@ func NewKeyCheck(roster *Roster, key *KeyEpoch, self *Identity) (*KeyCheck, erro
 // Challenge returns the challenge to publish.
 func (kc *KeyCheck) Challenge() *Challenge { return kc.challenge }
 
-// Respond computes self's decryption share of another trustee's challenge to the key epoch
-// that share belongs to. It refuses a challenge that is not signed by a member of roster, is
-// for another key, comes from self, or does not name self in its active set. A challenge
-// holds whatever ciphertext its maker put in it, so a trustee answers challenges only during
-// the ceremony, before any device encrypts under the key, and at most one per challenger.
+// Respond computes self's decryption share of the test ciphertext of another trustee's
+// challenge to the key epoch that share belongs to. It refuses a challenge that is not signed
+// by a member of roster, is for another key, comes from self, or does not name self in its
+// active set. A trustee answers challenges only during the ceremony, at most one per
+// challenger.
 func Respond(roster *Roster, share *SecretShare, self *Identity, c *Challenge) (*Response, error) {
 	if roster == nil || share == nil || c == nil {
 		return nil, fmt.Errorf("he: Respond: nil roster, share or challenge")
@@ -139,7 +134,7 @@ func Respond(roster *Roster, share *SecretShare, self *Identity, c *Challenge) (
 	case !slices.Contains(c.Active, me.Point):
 		return nil, trusteeErr(from, ErrCeremony, "the challenge from %q does not ask %q to answer", from.ID, self.ID)
 	}
-	sum, err := c.sum()
+	sum, err := c.testSum(roster.CRS, nil, nil)
 	if err != nil {
 		return nil, trusteeErr(from, ErrCeremony, "the challenge from %q: %v", from.ID, err)
 	}
@@ -183,7 +178,7 @@ func (kc *KeyCheck) Approve(share *SecretShare, self *Identity, responses []*Res
 	if err != nil {
 		return nil, err
 	}
-	sum, err := c.sum()
+	sum, err := c.testSum(roster.CRS, key, &kc.seed)
 	if err != nil {
 		return nil, err
 	}
@@ -294,6 +289,70 @@ func defaultActive(roster *Roster, point uint64) []uint64 {
 	}
 	slices.Sort(active)
 	return active
+}
+
+// testSum returns the test ciphertext of c as the one-contributor sum of round challengeRound
+// that Decryptor.Share and Combine take. Its c1 = u a + e1, with a the public key's uniform
+// polynomial (from crs), and u (ternary) and e1 (Gaussian) drawn as an Encryptor draws them,
+// from an AES-256-CTR keystream keyed by the SHA-256 of c's signed part. With the challenger's
+// key and seed its c0 = u b + e0 + m, with m the seed's challengeMessage and e0 drawn from a
+// keystream keyed by the seed; without them c0 is zero, which decryption shares do not read.
+func (c *Challenge) testSum(crs [32]byte, key *KeyEpoch, seed *[32]byte) (*Sum, error) {
+	p := c.params
+	rp := p.rlwe()
+	ringQ := rp.RingQ()
+	public := sha256.Sum256(append([]byte("vigil/he/challenge-c1/v2:"), c.signedPart()...))
+	var rng ctrDRBG
+	if err := rng.keyWith(&public); err != nil {
+		return nil, err
+	}
+	xs, err := ring.NewSampler(&rng, ringQ, rp.Xs(), false)
+	if err != nil {
+		return nil, fmt.Errorf("he: ternary sampler: %w", err)
+	}
+	xe, err := ring.NewSampler(&rng, ringQ, rp.Xe(), false)
+	if err != nil {
+		return nil, fmt.Errorf("he: Gaussian sampler: %w", err)
+	}
+	u, c0, c1 := ringQ.NewPoly(), ringQ.NewPoly(), ringQ.NewPoly()
+	xs.Read(u)
+	ringQ.NTT(u, u)
+	ringQ.MulCoeffsMontgomery(u, sampleCRP(p, crs).Value.Q, c1)
+	ringQ.INTT(c1, c1)
+	xe.ReadAndAdd(c1)
+	if key != nil {
+		if key.CRS != crs || key.params.digest != p.digest {
+			return nil, fmt.Errorf("%w: the key epoch is not the challenge's", ErrCeremony)
+		}
+		secret := sha256.Sum256(append([]byte("vigil/he/challenge-e0/v2:"), seed[:]...))
+		var srng ctrDRBG
+		err := srng.keyWith(&secret)
+		clear(secret[:])
+		if err != nil {
+			return nil, err
+		}
+		xe0, err := ring.NewSampler(&srng, ringQ, rp.Xe(), false)
+		if err != nil {
+			return nil, fmt.Errorf("he: Gaussian sampler: %w", err)
+		}
+		ringQ.MulCoeffsMontgomery(u, key.publicKey().Value[0].Q, c0)
+		ringQ.INTT(c0, c0)
+		xe0.ReadAndAdd(c0)
+		srng.erase()
+		m := ringQ.NewPoly()
+		for i, v := range challengeMessage(p, *seed) {
+			m.Coeffs[0][i], m.Coeffs[1][i] = p.encodeCoeff(v * p.scale) // clip norm 1
+		}
+		ringQ.Add(c0, m, c0)
+		erase(m)
+	}
+	erase(u)
+	h := blobHeader{kind: kindSum, epoch: c.Epoch, binding: SumBinding(c.Epoch, challengeRound, 1), index: 0, count: 1, dim: uint64(p.N())}
+	blob, err := appendBlob(make([]byte, 0, blobSize(p, 2)), p, h, c0.Coeffs, c1.Coeffs)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSum(p, c.Epoch, challengeRound, 1, [][]byte{blob})
 }
 
 // challengeMessage expands seed into the challenge's message: one ciphertext's worth of

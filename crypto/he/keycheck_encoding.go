@@ -10,16 +10,17 @@ import (
 	"github.com/cloudflare/circl/sign/mldsa/mldsa65"
 )
 
-// Challenge is one trustee's test-decryption challenge (see NewKeyCheck): an encryption under
-// the key epoch of a message only the challenger knows, sealed as a one-contributor sum of
-// round challengeRound, and the active set asked to decrypt it. It is public.
+// Challenge is one trustee's test-decryption challenge (see NewKeyCheck): the active set asked
+// to decrypt, and the nonce that, with the rest of the challenge, fixes the c1 of the test
+// ciphertext (see challengeCiphertext). The challenger alone knows the c0 that goes with it.
+// It is public.
 type Challenge struct {
-	KeyDigest   [32]byte
-	Epoch       uint64
-	From        uint64   // the challenger's Shamir point
-	Active      []uint64 // the t trustees that decrypt it, the challenger among them, sorted
-	Ciphertexts [][]byte // serialised sum ciphertexts
-	Signature   []byte   // ML-DSA-65 by the challenger over everything above
+	KeyDigest [32]byte
+	Epoch     uint64
+	From      uint64   // the challenger's Shamir point
+	Active    []uint64 // the t trustees that decrypt it, the challenger among them, sorted
+	Nonce     [32]byte // drawn by the challenger from crypto/rand
+	Signature []byte   // ML-DSA-65 by the challenger over everything above
 
 	params Params
 }
@@ -45,25 +46,26 @@ type Approval struct {
 	Signature []byte
 }
 
-// Encodings (little-endian), each a magic, version 1 and the fields in the order declared
-// above; lists are a 2-byte count then, for byte strings, a 4-byte length before each;
+// Encodings (little-endian), each a magic, a version (2 for challenges and key checks, whose
+// version 1 carried a ciphertext of the challenger's choosing, 1 otherwise) and the fields in
+// the order declared above; lists are a 2-byte count then, for byte strings, a 4-byte length before each;
 // challenges and responses start with the parameter digest (16) and end with the fixed-size
 // ML-DSA-65 signature over everything before it; an approval's trustee id has a 1-byte length.
 // A key check is the seed (32) and its challenge (4-byte length), then a SHA-256 checksum.
 const (
 	challengeMagic   = "VGHQ"
-	challengeVersion = 1
-	challengeContext = "vigil/he/challenge/v1"
+	challengeVersion = 2
+	challengeContext = "vigil/he/challenge/v2"
 	responseMagic    = "VGHN"
 	responseVersion  = 1
 	responseContext  = "vigil/he/response/v1"
 	approvalMagic    = "VGHV"
 	approvalVersion  = 1
 	keyCheckMagic    = "VGHT"
-	keyCheckVersion  = 1
+	keyCheckVersion  = 2
 
-	// maxKeyCheckBlobs is the number of ciphertexts of a challenge: its message is one
-	// ciphertext's worth (Params.N values).
+	// maxKeyCheckBlobs is the number of decryption shares of a response: a challenge's
+	// message is one ciphertext's worth (Params.N values).
 	maxKeyCheckBlobs = 1
 
 	// ApprovalContext is the FIPS 204 context string of Approval signatures.
@@ -80,7 +82,7 @@ func (c *Challenge) signedPart() []byte {
 	for _, x := range c.Active {
 		out = binary.LittleEndian.AppendUint64(out, x)
 	}
-	return appendByteList(out, c.Ciphertexts)
+	return append(out, c.Nonce[:]...)
 }
 
 // MarshalBinary returns the canonical encoding of c.
@@ -122,7 +124,7 @@ func ParseChallenge(p Params, data []byte) (*Challenge, error) {
 	for i := 0; i < n && r.err == nil; i++ {
 		c.Active = append(c.Active, r.u64())
 	}
-	c.Ciphertexts = readByteList(&r)
+	copy(c.Nonce[:], r.take(32))
 	c.Signature = clone(r.take(mldsa65.SignatureSize))
 	if err := r.finish(); err != nil {
 		return nil, err
@@ -147,25 +149,10 @@ func (c *Challenge) check(p Params) error {
 	if len(c.Active) < MinThreshold || len(c.Active) > MaxTrustees || !slices.IsSorted(c.Active) || !slices.Contains(c.Active, c.From) {
 		return fmt.Errorf("%w: active set %v: want %d to %d sorted points with the challenger's", ErrMalformed, c.Active, MinThreshold, MaxTrustees)
 	}
-	if err := checkByteList("challenge ciphertext", c.Ciphertexts, p); err != nil {
-		return err
-	}
 	if len(c.Signature) != mldsa65.SignatureSize {
 		return fmt.Errorf("%w: signature of %d bytes, want %d", ErrMalformed, len(c.Signature), mldsa65.SignatureSize)
 	}
 	return nil
-}
-
-// sum parses the challenge's ciphertexts as the one-ciphertext sum NewKeyCheck seals.
-func (c *Challenge) sum() (*Sum, error) {
-	s, err := ParseSum(c.params, c.Epoch, challengeRound, 1, c.Ciphertexts)
-	if err != nil {
-		return nil, err
-	}
-	if s.Dimension != c.params.N() {
-		return nil, fmt.Errorf("%w: challenge of dimension %d, want %d", ErrDimension, s.Dimension, c.params.N())
-	}
-	return s, nil
 }
 
 func (r *Response) signedPart() []byte {
@@ -369,8 +356,8 @@ func readByteList(r *reader) [][]byte {
 	return out
 }
 
-// checkByteList checks the shape of a challenge's ciphertexts or a response's shares: their
-// contents are checked by ParseSum and Combine, which know the blob format.
+// checkByteList checks the shape of a response's shares: their contents are checked by
+// Combine, which knows the blob format.
 func checkByteList(what string, list [][]byte, p Params) error {
 	if len(list) != p.Ciphertexts(p.N()) {
 		return fmt.Errorf("%w: %d %ss, want %d", ErrMalformed, len(list), what, p.Ciphertexts(p.N()))
