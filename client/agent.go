@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"math"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -308,7 +309,14 @@ func (a *Agent) train(ctx context.Context, t *vigilv1.Task, cfg models.TrainConf
 	if err != nil {
 		return nil, 0, err
 	}
-	res, err := models.Train(ctx, a.spec, base, a.cfg.Data.Features(), cfg)
+	rows := a.cfg.Data.Features()
+	if len(rows) == 0 {
+		// The zero update, noised like any other: what the privacy analysis takes a device
+		// without this user's data to send. Sending nothing instead made whether a device
+		// answers depend on its data (found by a privacy review). No loss to report.
+		return make([]float64, len(base)), math.NaN(), nil
+	}
+	res, err := models.Train(ctx, a.spec, base, rows, cfg)
 	if err != nil {
 		return nil, 0, fmt.Errorf("local training: %w", err)
 	}

@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"crypto/rand"
+	"math"
 	"strings"
 	"sync"
 	"testing"
@@ -16,6 +17,7 @@ import (
 type roundAgainCoordinator struct {
 	vigilv1.UnimplementedCoordinatorServer
 	sameNonce bool
+	noiseless bool // tasks without DP noise
 
 	mu      sync.Mutex
 	nonce   []byte
@@ -39,10 +41,14 @@ func (r *roundAgainCoordinator) GetTask(context.Context, *vigilv1.GetTaskRequest
 		r.nonce = make([]byte, vigilv1.NonceSize)
 		rand.Read(r.nonce)
 	}
+	z := 1.0
+	if r.noiseless {
+		z = 0
+	}
 	return &vigilv1.GetTaskResponse{Task: &vigilv1.Task{Round: 7, Nonce: r.nonce, BaseVersion: 1,
 		Encryption: &vigilv1.EncryptionConfig{Encoding: vigilv1.UpdateEncoding_UPDATE_ENCODING_PLAINTEXT},
 		Training:   &vigilv1.TrainingConfig{LocalEpochs: 1, LearningRate: 0.01, BatchSize: 4},
-		Privacy:    &vigilv1.PrivacyConfig{ClipNorm: 1, NoiseMultiplier: 1, MinParticipants: 5, ToleratedDevices: 1}}}, nil
+		Privacy:    &vigilv1.PrivacyConfig{ClipNorm: 1, NoiseMultiplier: z, MinParticipants: 5, ToleratedDevices: 1}}}, nil
 }
 
 func (r *roundAgainCoordinator) SubmitUpdate(_ context.Context, req *vigilv1.SubmitUpdateRequest) (*vigilv1.SubmitUpdateResponse, error) {
@@ -102,5 +108,36 @@ func TestAttackCoordinatorAsksARoundAgain(t *testing.T) {
 				t.Fatalf("%d ledger entries, want 1", n)
 			}
 		})
+	}
+}
+
+// TestDeviceWithoutDataAnswers: a device with no rows to train on sends the zero update with
+// its noise, as the privacy analysis assumes of a device without its user's data (zero-out
+// adjacency: still sampled, still answering). It used to fail the task and send nothing, so
+// whether it answered told the coordinator whether it held data (a privacy review).
+func TestDeviceWithoutDataAnswers(t *testing.T) {
+	for _, z := range []float64{0, 1} {
+		rogue := &roundAgainCoordinator{noiseless: z == 0}
+		a, err := New(Config{DeviceID: "d1", Coordinator: serveRogue(t, rogue), Data: Rows{}, Sealer: InsecurePlaintext{}, MinNoiseMultiplier: z})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := a.Poll(t.Context())
+		if err != nil {
+			t.Fatalf("z = %v: %v", z, err)
+		}
+		if !math.IsNaN(r.TrainLoss) {
+			t.Errorf("z = %v: local loss %v of no data, want NaN", z, r.TrainLoss)
+		}
+		if len(rogue.updates) != 1 || len(rogue.updates[0]) != int(roundAgainSpec.GetNumParams()) {
+			t.Fatalf("z = %v: updates %v, want one of %d values", z, rogue.updates, roundAgainSpec.GetNumParams())
+		}
+		var noisy bool
+		for _, v := range rogue.updates[0] {
+			noisy = noisy || v != 0
+		}
+		if noisy != (z > 0) {
+			t.Errorf("z = %v: update %v, want zeros with the noise of z", z, rogue.updates[0])
+		}
 	}
 }

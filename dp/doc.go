@@ -55,7 +55,14 @@
 //     The argument: fix everything but one user u's data. The published
 //     outcome of a round is (P, Y), P the set of participants and Y the
 //     decrypted sum. P has the same law in both neighbours (sampling,
-//     answering and counting do not look at the data). Given P without u,
+//     answering and counting do not look at the data: a device with no
+//     rows sends the zero update with its noise, not nothing). Whether a
+//     sampled device answers in time still depends on things outside the
+//     data the rounds train on, which this argument does not cover: the
+//     agent asks for tasks only while its users are away from the keyboard
+//     and some user is enrolled, so the coordinator, which sees each
+//     device's requests, learns when a device is idle whatever the rounds
+//     do. Given P without u,
 //     Y has the same law in both. Given P with u, Y = A + x_u + G in one
 //     and A + G in the other, where A (the other honest updates and
 //     whatever the at most t_dev malicious devices send, none of which

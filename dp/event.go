@@ -141,8 +141,13 @@ func InclusionRate(expectedPerRound, population, minSampled int) (float64, error
 }
 
 func validateDelta(delta float64) error {
-	if !(delta > 0 && delta < 1) {
-		return paramErr("delta", delta, "in (0, 1)")
+	if !(delta >= minDelta && delta < 1) {
+		return paramErr("delta", delta, "in [2^-1022, 1)")
 	}
 	return nil
 }
+
+// minDelta is the smallest normal float64. Below it math.Log is wrong on amd64 (golang/go#56600:
+// log(1e-320) is -709.09, not -736.83), which made epsilon too small; no deployment needs a
+// delta that small.
+const minDelta = 0x1p-1022

@@ -35,6 +35,7 @@ func TestBadInput(t *testing.T) {
 		{"delta=1", []dp.Event{ok}, 1, nil, "delta"},
 		{"delta<0", []dp.Event{ok}, -1e-5, nil, "delta"},
 		{"delta=NaN", []dp.Event{ok}, nan, nil, "delta"},
+		{"delta subnormal, where math.Log is wrong", []dp.Event{ok}, 1e-320, nil, "delta"},
 		{"order=1", []dp.Event{ok}, 1e-5, []float64{1, 2}, "RDP order"},
 		{"order<1", []dp.Event{ok}, 1e-5, []float64{0.5}, "RDP order"},
 		{"order=NaN", []dp.Event{ok}, 1e-5, []float64{2, nan}, "RDP order"},

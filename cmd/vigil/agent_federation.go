@@ -284,7 +284,7 @@ func (a *agentFederation) start(ctx context.Context, ag *agent.Agent, rel agentR
 		defer wg.Done()
 		defer conn.Close()
 		err := fc.RunRounds(ctx, 0, func(r client.Result) {
-			fmt.Fprintf(stdout, "submitted round %d (%d updates in), local loss %.4f\n", r.Round, r.Accepted, r.TrainLoss)
+			fmt.Fprintf(stdout, "submitted round %d (%d updates in), %s\n", r.Round, r.Accepted, localLoss(r.TrainLoss))
 		})
 		switch {
 		case ctx.Err() != nil:

@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"time"
@@ -162,7 +163,7 @@ func runClient(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	ready.set(nil)
 	err = agent.RunRounds(ctx, f.rounds, func(r client.Result) {
 		contributed.Inc()
-		fmt.Fprintf(stdout, "submitted round %d (%d updates in), local loss %.4f\n", r.Round, r.Accepted, r.TrainLoss)
+		fmt.Fprintf(stdout, "submitted round %d (%d updates in), %s\n", r.Round, r.Accepted, localLoss(r.TrainLoss))
 	})
 	switch {
 	case errors.Is(err, context.Canceled):
@@ -394,4 +395,13 @@ func startUpdater(ctx context.Context, f clientFlags, root []byte, windows [][]f
 		fmt.Fprintf(stdout, "release v%d %s\n", ev.Version, ev.Kind)
 	})
 	return u, nil
+}
+
+// localLoss describes a round's local training: its loss, or that there was nothing to train
+// on (the device sent the zero update with its noise).
+func localLoss(loss float64) string {
+	if math.IsNaN(loss) {
+		return "no local data (the zero update sent, with its noise)"
+	}
+	return fmt.Sprintf("local loss %.4f", loss)
 }
