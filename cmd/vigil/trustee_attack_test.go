@@ -4,7 +4,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+
+	"github.com/vigilauth/vigil/crypto/he"
 )
 
 // TestTrusteeCLIAttackRogueDealing is the review's rogue-key attack through the CLI: mallory
@@ -124,5 +127,91 @@ func TestTrusteeCLIAttackSkipTestDecryption(t *testing.T) {
 	if _, err := runTrusteeCLI(t, "respond", "--dir", dir("carol"), "--roster", roster, "--challenge", file("alice.challenge"), "--out", file("carol-for-alice.response")); err == nil ||
 		!strings.Contains(err.Error(), `does not ask "carol"`) {
 		t.Errorf("carol answering alice's challenge: %v", err)
+	}
+}
+
+// finishedCeremony runs a 2-of-3 ceremony through the CLI up to finish (no test decryption)
+// and returns its roster file and the trustees' directories and files under root.
+func finishedCeremony(t *testing.T) (roster string, dir, file func(string) string) {
+	t.Helper()
+	root := t.TempDir()
+	ids := []string{"alice", "bob", "carol"}
+	dir = func(id string) string { return filepath.Join(root, id) }
+	file = func(name string) string { return filepath.Join(root, name) }
+	var pubs []string
+	for _, id := range ids {
+		mustTrusteeCLI(t, "init", "--dir", dir(id), "--id", id)
+		pubs = append(pubs, filepath.Join(dir(id), identityPubFile))
+	}
+	roster = file("roster.bin")
+	mustTrusteeCLI(t, append([]string{"roster", "--out", roster, "--threshold", "2"}, pubs...)...)
+	for _, id := range ids {
+		mustTrusteeCLI(t, "deal", "--dir", dir(id), "--roster", roster, "--out", file(id+".commit"))
+	}
+	commits := ceremonyFileList(root, ids, ".commit")
+	for _, id := range ids {
+		mustTrusteeCLI(t, "reveal", "--dir", dir(id), "--roster", roster, "--commitments", commits, "--out", file(id+".dealing"))
+	}
+	for _, id := range ids {
+		mustTrusteeCLI(t, "finish", "--dir", dir(id), "--roster", roster, "--commitments", commits, "--dealings", ceremonyFileList(root, ids, ".dealing"))
+	}
+	return roster, dir, file
+}
+
+// TestTrusteeCLIAttackTwoChallengesAtOnce: alice makes two challenges and has bob answer both
+// at the same moment. Each run checked bob's record of alice's challenge before answering and
+// wrote it after, so both were answered, twice what a trustee gives a challenger (a review, 5
+// of 5 runs). At most one is answered now.
+func TestTrusteeCLIAttackTwoChallengesAtOnce(t *testing.T) {
+	roster, dir, file := finishedCeremony(t)
+	mustTrusteeCLI(t, "challenge", "--dir", dir("alice"), "--roster", roster, "--out", file("alice1.challenge"))
+	if err := os.Remove(filepath.Join(dir("alice"), keyCheckFile)); err != nil {
+		t.Fatal(err)
+	}
+	mustTrusteeCLI(t, "challenge", "--dir", dir("alice"), "--roster", roster, "--out", file("alice2.challenge"))
+	var wg sync.WaitGroup
+	for _, ch := range []string{"alice1", "alice2"} {
+		wg.Go(func() {
+			runTrusteeCLI(t, "respond", "--dir", dir("bob"), "--roster", roster, "--challenge", file(ch+".challenge"), "--out", file("bob-"+ch+".response"))
+		})
+	}
+	wg.Wait()
+	answered := 0
+	for _, ch := range []string{"alice1", "alice2"} {
+		if _, err := os.Stat(file("bob-" + ch + ".response")); err == nil {
+			answered++
+		}
+	}
+	if answered != 1 {
+		t.Fatalf("bob answered %d of alice's two challenges, want 1", answered)
+	}
+}
+
+// TestTrusteeCLIAttackRosterOfAnotherCRS: bob has carol answer his challenge under a roster
+// that differs from the ceremony's only in its common random string, from which the test
+// ciphertext's c1 takes its a: carol would have decrypted a c1 that is no encryption under the
+// key (a review). The roster must be the key's.
+func TestTrusteeCLIAttackRosterOfAnotherCRS(t *testing.T) {
+	roster, dir, file := finishedCeremony(t)
+	data, err := os.ReadFile(roster)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := he.ParseRoster(he.DefaultParams(), data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.CRS[0] ^= 0xff
+	forged, err := r.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(file("roster-other-crs.bin"), forged, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mustTrusteeCLI(t, "challenge", "--dir", dir("bob"), "--roster", roster, "--out", file("bob.challenge"))
+	out, err := runTrusteeCLI(t, "respond", "--dir", dir("carol"), "--roster", file("roster-other-crs.bin"), "--challenge", file("bob.challenge"), "--out", file("carol-bob.response"))
+	if err == nil || !strings.Contains(err.Error(), "not the outcome of this roster") {
+		t.Fatalf("carol answered under a roster of another CRS: %v\n%s", err, out)
 	}
 }

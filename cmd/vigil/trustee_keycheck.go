@@ -23,6 +23,8 @@ const (
 	// trustee decrypts at most one challenge per challenger (a second, different one is
 	// refused; the same one gets the same answer).
 	answeredDir = "answered"
+	// respondLockFile is held while a response is decided and recorded.
+	respondLockFile = "respond.lock"
 )
 
 func runTrusteeChallenge(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -98,6 +100,10 @@ func runTrusteeRespond(ctx context.Context, args []string, stdout, stderr io.Wri
 	if err != nil {
 		return fmt.Errorf("trustee respond: %w (run vigil trustee finish first)", err)
 	}
+	key, err := trustee.LoadKeyEpoch(p, filepath.Join(*dir, trustee.KeyEpochFile))
+	if err != nil {
+		return fmt.Errorf("trustee respond: %w (run vigil trustee finish first)", err)
+	}
 	data, err := trustee.ReadPublicFile(*challengePath)
 	if err != nil {
 		return err
@@ -107,6 +113,15 @@ func runTrusteeRespond(ctx context.Context, args []string, stdout, stderr io.Wri
 		return fmt.Errorf("trustee respond: %s: %w", *challengePath, err)
 	}
 	from := memberAt(roster, c.From)
+	// Held from reading the record to writing it: two runs at once each found no record and
+	// answered two different challenges of one trustee (found by a review).
+	unlock, err := lockFile(filepath.Join(*dir, respondLockFile))
+	if errors.Is(err, errLocked) {
+		return fmt.Errorf("trustee respond: another vigil trustee respond is running in %s; run this one after it", *dir)
+	} else if err != nil {
+		return fmt.Errorf("trustee respond: %w", err)
+	}
+	defer unlock()
 	record := filepath.Join(*dir, answeredDir, from+".response")
 	if prev, err := os.ReadFile(record); err == nil {
 		r, err := he.ParseResponse(p, prev)
@@ -124,7 +139,7 @@ func runTrusteeRespond(ctx context.Context, args []string, stdout, stderr io.Wri
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("trustee respond: %w", err)
 	}
-	r, err := he.Respond(roster, share, ident, c)
+	r, err := he.Respond(roster, key, share, ident, c)
 	if err != nil {
 		return fmt.Errorf("trustee respond: %s: %w", *challengePath, err)
 	}

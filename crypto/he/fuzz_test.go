@@ -126,7 +126,7 @@ func FuzzCeremonyMessages(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	resp, err := Respond(roster, res.Shares[1], res.Identities[1], kc.Challenge())
+	resp, err := Respond(roster, res.Key, res.Shares[1], res.Identities[1], kc.Challenge())
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -101,16 +101,21 @@ func NewKeyCheck(roster *Roster, key *KeyEpoch, self *Identity) (*KeyCheck, erro
 func (kc *KeyCheck) Challenge() *Challenge { return kc.challenge }
 
 // Respond computes self's decryption share of the test ciphertext of another trustee's
-// challenge to the key epoch that share belongs to. It refuses a challenge that is not signed
-// by a member of roster, is for another key, comes from self, or does not name self in its
-// active set. A trustee answers challenges only during the ceremony, at most one per
-// challenger.
-func Respond(roster *Roster, share *SecretShare, self *Identity, c *Challenge) (*Response, error) {
+// challenge to key, the outcome of roster's ceremony that share belongs to. It refuses a
+// challenge that is not signed by a member of roster, is for another key, comes from self, or
+// does not name self in its active set. A trustee answers challenges only during the ceremony,
+// at most one per challenger.
+func Respond(roster *Roster, key *KeyEpoch, share *SecretShare, self *Identity, c *Challenge) (*Response, error) {
 	if roster == nil || share == nil || c == nil {
 		return nil, fmt.Errorf("he: Respond: nil roster, share or challenge")
 	}
-	if err := roster.check(); err != nil {
+	// The roster's CRS gives the a of the test ciphertext's c1: a roster that is not the key's
+	// would have this trustee decrypt a c1 that is no encryption under the key.
+	if err := checkRosterKey(roster, key); err != nil {
 		return nil, err
+	}
+	if digest, err := key.Digest(); err != nil || digest != share.KeyDigest {
+		return nil, fmt.Errorf("%w: the share is not of this key epoch", ErrCeremony)
 	}
 	me, err := rosterMember(roster, self)
 	if err != nil {
@@ -134,7 +139,7 @@ func Respond(roster *Roster, share *SecretShare, self *Identity, c *Challenge) (
 	case !slices.Contains(c.Active, me.Point):
 		return nil, trusteeErr(from, ErrCeremony, "the challenge from %q does not ask %q to answer", from.ID, self.ID)
 	}
-	sum, err := c.testSum(roster.CRS, nil, nil)
+	sum, err := c.testSum(key.CRS, nil, nil)
 	if err != nil {
 		return nil, trusteeErr(from, ErrCeremony, "the challenge from %q: %v", from.ID, err)
 	}

@@ -72,7 +72,7 @@ func TestAttackChallengeChoosesCiphertext(t *testing.T) {
 		if c.Signature, err = signAs(r.idents[colluder], c.signedPart(), challengeContext); err != nil {
 			t.Fatal(err)
 		}
-		resp, err := Respond(r.roster, r.shares[honest], r.idents[honest], c)
+		resp, err := Respond(r.roster, r.key, r.shares[honest], r.idents[honest], c)
 		if err != nil {
 			t.Fatalf("the honest trustee refused a well-formed challenge: %v", err)
 		}

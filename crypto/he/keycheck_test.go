@@ -31,7 +31,7 @@ func (r *keyCheckRun) respond(t testing.TB, kc *KeyCheck) []*Response {
 		if x == kc.Challenge().From || !slices.Contains(kc.Challenge().Active, x) {
 			continue
 		}
-		resp, err := Respond(r.roster, r.shares[i], ident, kc.Challenge())
+		resp, err := Respond(r.roster, r.key, r.shares[i], ident, kc.Challenge())
 		if err != nil {
 			t.Fatalf("%s answering: %v", ident.ID, err)
 		}
@@ -137,7 +137,7 @@ func TestKeyCheckRejects(t *testing.T) {
 		{"someone else's share", r.shares[2], bob, c},
 	}
 	for _, tc := range respondCases {
-		if _, err := Respond(r.roster, tc.share, tc.self, tc.c); err == nil {
+		if _, err := Respond(r.roster, r.key, tc.share, tc.self, tc.c); err == nil {
 			t.Errorf("Respond, %s: accepted", tc.name)
 		}
 	}
@@ -231,7 +231,7 @@ func BenchmarkKeyCheck(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		resp, err := Respond(res.Roster, res.Shares[1], res.Identities[1], kc.Challenge())
+		resp, err := Respond(res.Roster, res.Key, res.Shares[1], res.Identities[1], kc.Challenge())
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -81,7 +81,7 @@ func RunLocalCeremony(p Params, epoch uint64, ids []string, threshold int) (*Loc
 			if j == i || !slices.Contains(kc.Challenge().Active, roster.Members[j].Point) {
 				continue
 			}
-			r, err := Respond(roster, res.Shares[j], other, kc.Challenge())
+			r, err := Respond(roster, res.Key, res.Shares[j], other, kc.Challenge())
 			if err != nil {
 				return nil, err
 			}
