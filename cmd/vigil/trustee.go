@@ -37,7 +37,7 @@ func trusteeCommands() []command {
 //	                vigil trustee reveal --dir D --roster roster.bin --commitments A.commit,... --out ID.dealing
 //	each trustee:   vigil trustee finish --dir D --roster roster.bin --commitments A.commit,... --dealings A.dealing,...
 //	each trustee:   vigil trustee challenge --dir D --roster roster.bin --out ID.challenge
-//	the t-1 trustees each challenge names:
+//	every other trustee, for each challenge (each tests every set of t with its maker):
 //	                vigil trustee respond --dir D --roster roster.bin --challenge X.challenge --out ID-for-X.response
 //	each trustee:   vigil trustee approve --dir D --roster roster.bin --responses Y-for-ID.response,... --out ID.approval
 //	each trustee:   vigil trustee serve --dir D --root ROOT --listen HOST:PORT --min-contributors M ...

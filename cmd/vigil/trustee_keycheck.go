@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 
 	"github.com/vigilauth/vigil/crypto/he"
@@ -66,10 +65,8 @@ func runTrusteeChallenge(ctx context.Context, args []string, stdout, stderr io.W
 		return err
 	}
 	var who []string
-	for _, m := range roster.Members {
-		if m.ID != ident.ID && slices.Contains(kc.Challenge().Active, m.Point) {
-			who = append(who, m.ID)
-		}
+	for _, m := range kc.Responders() {
+		who = append(who, m.ID)
 	}
 	fmt.Fprintf(stdout, "challenge of %s written to %s; once they have answered it (vigil trustee respond), run vigil trustee approve\nto be answered by: %s\n",
 		ident.ID, *out, strings.Join(who, ", "))

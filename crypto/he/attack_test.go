@@ -282,7 +282,7 @@ func TestAttackCeremonySkipsTestDecryption(t *testing.T) {
 	relayForged := *responses[0]
 	dec, _ := NewDecryptor(shares[0])
 	sum, _ := kc.Challenge().testSum(a.roster.CRS, nil, nil)
-	relayForged.Shares, _ = dec.Share(sum, kc.Challenge().Active)
+	relayForged.Shares, _ = dec.Share(sum, setsWith(KeyCheckSets(a.roster, kc.Challenge().From), relayForged.From)[0])
 
 	attempts := []struct {
 		name      string
@@ -290,7 +290,7 @@ func TestAttackCeremonySkipsTestDecryption(t *testing.T) {
 	}{
 		{"approve without any response", nil},
 		{"approve with the honest responses", responses},
-		{"approve with a response the relay made", []*Response{&relayForged}},
+		{"approve with a response the relay made", append([]*Response{&relayForged}, responses[1:]...)},
 	}
 	for _, at := range attempts {
 		if ap, err := kc.Approve(shares[0], a.alice, at.responses); ap != nil || err == nil {

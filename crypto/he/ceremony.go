@@ -42,7 +42,8 @@ import (
 // decryption, which a key whose secret the trustees' shares do not reconstruct fails), but
 // nothing proves that a trustee's Shamir shares are consistent with its public-key share or
 // with each other, so a malicious trustee can still make the key unusable for some or all
-// sets of t trustees: the test decryption detects that for the sets it tries. The relay sees
+// sets of t trustees: the test decryption detects that for every set of t with an honest
+// challenger in it (see KeyCheckSets), sets of honest trustees among them. The relay sees
 // only sealed shares and public values; a relay that drops or alters a message stops the
 // ceremony (signatures, digests), it cannot change its outcome.
 

@@ -17,25 +17,31 @@ import (
 // the key epoch). Every trustee j, for itself:
 //
 //  1. NewKeyCheck: j draws a random message m_j and keeps it secret, and publishes a
-//     Challenge: a fresh nonce and the active set of t trustees that will decrypt (j and the
-//     t-1 trustees after j in roster order). The challenge fixes the test ciphertext's c1 =
-//     u a + e1: u and e1 are drawn from a keystream keyed by the hash of the signed
-//     challenge, so every trustee computes the same c1 and nobody chooses it. Only j computes
-//     the c0 = u b + e0 + m_j that goes with it.
-//  2. Respond: each other trustee of the active set derives c1 and computes its decryption
-//     share of it with its secret share, through the same Decryptor.Share the trustee service
-//     uses, and returns it signed.
-//  3. KeyCheck.Approve: once the t-1 responses are in, j computes its own decryption share,
-//     only now, adds all t to its c0 (Combine) and compares the result with m_j. Only if they
-//     agree does j sign its Approval of the key epoch's digest.
+//     Challenge with a fresh nonce. The challenge fixes the test ciphertext's c1 = u a + e1:
+//     u and e1 are drawn from a keystream keyed by the hash of the signed challenge, so every
+//     trustee computes the same c1 and nobody chooses it. Only j computes the c0 = u b + e0 +
+//     m_j that goes with it. The challenge tests every set of t trustees with j in it
+//     (KeyCheckSets: up to MaxKeyCheckSets, all of them for rosters of up to 8).
+//  2. Respond: every other trustee of those sets derives c1 and computes its decryption share
+//     of it for each set it is in, with its secret share, through the same Decryptor.Share the
+//     trustee service uses, and returns them signed.
+//  3. KeyCheck.Approve: once every response is in, j computes its own decryption shares, only
+//     now, and for every set adds the t shares to its c0 (Combine) and compares the result
+//     with m_j. Only if every set gives m_j back does j sign its Approval of the key epoch's
+//     digest.
 //
 // Why this catches a rogue key: the trustees' shares reconstruct s = sum of the dealt
 // secrets, so the test ciphertext decrypts to m_j only if the public key really is (-a s + e,
-// a). A dealer whose public-key share does not match what it dealt makes every test fail.
-// A rogue trustee that knew the secret of a rogue key could decrypt j's ciphertext itself,
-// but to make j's check pass it would have to predict j's own share, which j computes after
-// all responses arrived and never publishes; and it cannot answer with m_j, which only j
-// knows.
+// a). A dealer whose public-key share is that of its secret plus some delta makes every set
+// fail, unless it or a colluder is in the set and adds delta c1 to its share, which makes
+// that set pass. So j tests every set with it, not one: a set of honest trustees has nobody to
+// correct it, and with at most t-1 colluders there is one whenever n >= 2t-1
+// (TestAttackColludersCorrectARogueKey: with one set per challenge, bob's set held the rogue
+// dealer, bob approved, and the key had its 2 of 3). When n < 2t-1 every set of t holds a
+// colluder, who can withhold its share whatever the key. A rogue trustee that knew the
+// secret of a rogue key could decrypt j's ciphertext itself, but to make j's check pass it
+// would have to predict j's own shares, which j computes after all responses arrived and
+// never publishes; and it cannot answer with m_j, which only j knows.
 //
 // Why c1 is derived and not sent: a decryption share is s_i c1 plus flooding noise, and the
 // flooding hides s only when c1 is the c1 of an honest encryption. In the first version the
@@ -45,10 +51,11 @@ import (
 // and e1 as small as an Encryptor's: the shares of it reveal no more than those of a device's
 // update, however many nonces a colluder tries.
 //
-// What j learns: the t-1 decryption shares of one honest ciphertext, each with flooding
-// noise. Each trustee answers each other trustee's challenge once (the CLI keeps a record),
-// so a ceremony releases at most n-1 shares per trustee. A challenge from anyone but a roster
-// member is refused.
+// What j learns: from each other trustee, one decryption share of one honest ciphertext per
+// set, each with its own flooding noise (at most MaxKeyCheckSets shares per challenge, so at
+// most 35 times the statistical distance of one). Each trustee answers each other trustee's
+// challenge once (the CLI keeps a record), and a challenge from anyone but a roster member is
+// refused.
 
 // ErrKeyCheck reports a test decryption that did not give back the challenger's message: the
 // key epoch must not be approved.
@@ -83,7 +90,7 @@ func NewKeyCheck(roster *Roster, key *KeyEpoch, self *Identity) (*KeyCheck, erro
 	if _, err := rand.Read(kc.seed[:]); err != nil {
 		return nil, fmt.Errorf("he: randomness: %w", err)
 	}
-	c := &Challenge{Epoch: key.Epoch, From: me.Point, Active: defaultActive(roster, me.Point), params: key.params}
+	c := &Challenge{Epoch: key.Epoch, From: me.Point, params: key.params}
 	if _, err := rand.Read(c.Nonce[:]); err != nil {
 		return nil, fmt.Errorf("he: randomness: %w", err)
 	}
@@ -100,11 +107,25 @@ func NewKeyCheck(roster *Roster, key *KeyEpoch, self *Identity) (*KeyCheck, erro
 // Challenge returns the challenge to publish.
 func (kc *KeyCheck) Challenge() *Challenge { return kc.challenge }
 
-// Respond computes self's decryption share of the test ciphertext of another trustee's
-// challenge to key, the outcome of roster's ceremony that share belongs to. It refuses a
+// Responders returns the trustees that must answer the challenge: every other member of its
+// active sets, in roster order.
+func (kc *KeyCheck) Responders() []Member {
+	sets := KeyCheckSets(kc.roster, kc.challenge.From)
+	var out []Member
+	for _, m := range kc.roster.Members {
+		if m.Point != kc.challenge.From && len(setsWith(sets, m.Point)) > 0 {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// Respond computes self's decryption shares of the test ciphertext of another trustee's
+// challenge to key, the outcome of roster's ceremony that share belongs to: one for each of the
+// challenge's active sets (KeyCheckSets) that holds self, in their order. It refuses a
 // challenge that is not signed by a member of roster, is for another key, comes from self, or
-// does not name self in its active set. A trustee answers challenges only during the ceremony,
-// at most one per challenger.
+// has no active set with self. A trustee answers challenges only during the ceremony, at most
+// one per challenger.
 func Respond(roster *Roster, key *KeyEpoch, share *SecretShare, self *Identity, c *Challenge) (*Response, error) {
 	if roster == nil || share == nil || c == nil {
 		return nil, fmt.Errorf("he: Respond: nil roster, share or challenge")
@@ -131,12 +152,13 @@ func Respond(roster *Roster, key *KeyEpoch, share *SecretShare, self *Identity, 
 	if err != nil {
 		return nil, err
 	}
+	sets := setsWith(KeyCheckSets(roster, c.From), me.Point)
 	switch {
 	case c.KeyDigest != share.KeyDigest:
 		return nil, trusteeErr(from, ErrCeremony, "the challenge from %q is for key %x, this share is of key %x", from.ID, c.KeyDigest[:8], share.KeyDigest[:8])
 	case c.From == me.Point:
 		return nil, fmt.Errorf("%w: a trustee does not answer its own challenge (it adds its share last, in Approve)", ErrCeremony)
-	case !slices.Contains(c.Active, me.Point):
+	case len(sets) == 0:
 		return nil, trusteeErr(from, ErrCeremony, "the challenge from %q does not ask %q to answer", from.ID, self.ID)
 	}
 	sum, err := c.testSum(key.CRS, nil, nil)
@@ -147,11 +169,14 @@ func Respond(roster *Roster, key *KeyEpoch, share *SecretShare, self *Identity, 
 	if err != nil {
 		return nil, err
 	}
-	shares, err := dec.Share(sum, c.Active)
-	if err != nil {
-		return nil, fmt.Errorf("he: decryption share of %q's challenge: %w", from.ID, err)
+	r := &Response{ChallengeDigest: c.Digest(), From: me.Point, params: share.params}
+	for _, set := range sets {
+		shares, err := dec.Share(sum, set)
+		if err != nil {
+			return nil, fmt.Errorf("he: decryption share of %q's challenge: %w", from.ID, err)
+		}
+		r.Shares = append(r.Shares, shares[0])
 	}
-	r := &Response{ChallengeDigest: c.Digest(), From: me.Point, Shares: shares, params: share.params}
 	if r.Signature, err = signAs(self, r.signedPart(), responseContext); err != nil {
 		return nil, err
 	}
@@ -159,11 +184,11 @@ func Respond(roster *Roster, key *KeyEpoch, share *SecretShare, self *Identity, 
 }
 
 // Approve finishes self's test decryption: it checks that responses hold one signed response
-// to self's challenge from every other trustee of the active set (a *TrusteeError names the
-// one missing or at fault), computes self's own decryption share only now, adds the t shares
-// and compares the decryption with the secret message. If every coefficient is within
-// Params.ErrorBound it returns self's Approval of the key epoch; otherwise an error wrapping
-// ErrKeyCheck, and the key epoch must not be signed.
+// to self's challenge from every other trustee of its active sets (a *TrusteeError names the
+// one missing or at fault), computes self's own decryption shares only now, and, for every
+// active set, adds its t shares and compares the decryption with the secret message. If every
+// coefficient is within Params.ErrorBound for every set it returns self's Approval of the key
+// epoch; otherwise an error wrapping ErrKeyCheck, and the key epoch must not be signed.
 func (kc *KeyCheck) Approve(share *SecretShare, self *Identity, responses []*Response) (*Approval, error) {
 	if kc == nil || kc.challenge == nil || share == nil {
 		return nil, fmt.Errorf("he: Approve: nil key check or share")
@@ -179,7 +204,8 @@ func (kc *KeyCheck) Approve(share *SecretShare, self *Identity, responses []*Res
 	if me.Point != c.From || share.Point != c.From || share.KeyDigest != c.KeyDigest {
 		return nil, fmt.Errorf("%w: the challenge, the share and the identity are not all %q's, of key %x", ErrCeremony, self.ID, c.KeyDigest[:8])
 	}
-	byPoint, err := verifyResponses(roster, c, responses)
+	sets := KeyCheckSets(roster, c.From)
+	byPoint, err := verifyResponses(roster, c, sets, responses)
 	if err != nil {
 		return nil, err
 	}
@@ -187,32 +213,36 @@ func (kc *KeyCheck) Approve(share *SecretShare, self *Identity, responses []*Res
 	if err != nil {
 		return nil, err
 	}
-	// Self's own share, computed after every other share is fixed: a rogue responder cannot
-	// have adapted its share to it.
+	// Self's own shares, computed after every other share is fixed: a rogue responder cannot
+	// have adapted its shares to them.
 	dec, err := NewDecryptor(share)
 	if err != nil {
 		return nil, err
 	}
-	own, err := dec.Share(sum, c.Active)
-	if err != nil {
-		return nil, err
-	}
-	answers := [][][]byte{own}
-	for _, x := range c.Active {
-		if x != me.Point {
-			answers = append(answers, byPoint[x].Shares)
-		}
-	}
-	got, err := Combine(key, sum, answers, 1)
-	if err != nil {
-		return nil, fmt.Errorf("%w: combining the shares of %q's challenge: %v", ErrKeyCheck, self.ID, err)
-	}
 	want := challengeMessage(key.params, kc.seed)
 	bound := key.params.ErrorBound(1, len(key.Trustees), key.Threshold)
-	for i := range want {
-		if d := math.Abs(got[i] - want[i]); !(d <= bound) {
-			return nil, fmt.Errorf("%w: %q's challenge decrypts wrongly with trustees %v (coefficient %d is off by %.3g, the bound is %.3g): the shares are not shares of this key's secret",
-				ErrKeyCheck, self.ID, c.Active, i, d, bound)
+	given := make(map[uint64]int) // how many of its shares each responder's sets have used
+	for _, set := range sets {
+		own, err := dec.Share(sum, set)
+		if err != nil {
+			return nil, err
+		}
+		answers := [][][]byte{own}
+		for _, x := range set {
+			if x != me.Point {
+				answers = append(answers, [][]byte{byPoint[x].Shares[given[x]]})
+				given[x]++
+			}
+		}
+		got, err := Combine(key, sum, answers, 1)
+		if err != nil {
+			return nil, fmt.Errorf("%w: combining the shares of %q's challenge for trustees %v: %v", ErrKeyCheck, self.ID, set, err)
+		}
+		for i := range want {
+			if d := math.Abs(got[i] - want[i]); !(d <= bound) {
+				return nil, fmt.Errorf("%w: %q's challenge decrypts wrongly with trustees %v (coefficient %d is off by %.3g, the bound is %.3g): the shares are not shares of this key's secret",
+					ErrKeyCheck, self.ID, set, i, d, bound)
+			}
 		}
 	}
 	a := &Approval{KeyDigest: c.KeyDigest, Trustee: self.ID}
@@ -223,10 +253,10 @@ func (kc *KeyCheck) Approve(share *SecretShare, self *Identity, responses []*Res
 }
 
 // verifyResponses checks that responses are exactly one signed response to c from every
-// trustee of c's active set other than the challenger.
-func verifyResponses(roster *Roster, c *Challenge, responses []*Response) (map[uint64]*Response, error) {
+// trustee of sets other than the challenger, each with one share per set that holds it.
+func verifyResponses(roster *Roster, c *Challenge, sets [][]uint64, responses []*Response) (map[uint64]*Response, error) {
 	digest := c.Digest()
-	byPoint := make(map[uint64]*Response, len(c.Active))
+	byPoint := make(map[uint64]*Response, len(roster.Members))
 	for i, r := range responses {
 		if r == nil {
 			return nil, fmt.Errorf("%w: response %d is nil", ErrCeremony, i)
@@ -239,21 +269,23 @@ func verifyResponses(roster *Roster, c *Challenge, responses []*Response) (map[u
 			return nil, fmt.Errorf("%w: response %d is from Shamir point %d, not on the roster", ErrCeremony, i, r.From)
 		}
 		m := roster.Members[k]
+		mine := len(setsWith(sets, r.From))
 		switch {
 		case r.ChallengeDigest != digest:
 			return nil, trusteeErr(m, ErrCeremony, "the response from %q answers another challenge", m.ID)
-		case r.From == c.From || !slices.Contains(c.Active, r.From):
+		case r.From == c.From || mine == 0:
 			return nil, trusteeErr(m, ErrCeremony, "%q was not asked to answer this challenge", m.ID)
 		case byPoint[r.From] != nil:
 			return nil, trusteeErr(m, ErrCeremony, "two responses from %q", m.ID)
 		case !verifyAs(m, r.signedPart(), responseContext, r.Signature):
 			return nil, trusteeErr(m, ErrCeremony, "the response from %q is not signed by %q's identity key", m.ID, m.ID)
+		case len(r.Shares) != mine:
+			return nil, trusteeErr(m, ErrCeremony, "the response from %q has %d decryption shares, want one for each of the %d sets it is in", m.ID, len(r.Shares), mine)
 		}
 		byPoint[r.From] = r
 	}
-	for _, x := range c.Active {
-		if x != c.From && byPoint[x] == nil {
-			m := roster.Members[slices.IndexFunc(roster.Members, func(m Member) bool { return m.Point == x })]
+	for _, m := range roster.Members {
+		if m.Point != c.From && len(setsWith(sets, m.Point)) > 0 && byPoint[m.Point] == nil {
 			return nil, trusteeErr(m, ErrCeremony, "no response from %q", m.ID)
 		}
 	}
@@ -273,27 +305,65 @@ func verifyChallenge(roster *Roster, p Params, c *Challenge) (Member, error) {
 	if c.Epoch != roster.Epoch {
 		return Member{}, trusteeErr(m, ErrEpoch, "the challenge from %q is for key epoch %d, the roster's is %d", m.ID, c.Epoch, roster.Epoch)
 	}
-	if err := checkActive(roster.trustees(), roster.Threshold, c.Active); err != nil {
-		return Member{}, trusteeErr(m, ErrCeremony, "the challenge from %q: %v", m.ID, err)
-	}
 	if !verifyAs(m, c.signedPart(), challengeContext, c.Signature) {
 		return Member{}, trusteeErr(m, ErrCeremony, "the challenge from %q is not signed by %q's identity key", m.ID, m.ID)
 	}
 	return m, nil
 }
 
-// defaultActive is the active set of the challenge of the trustee at point: it and the t-1
-// trustees after it in roster order, cyclically, so that the n challenges together try n
-// different sets and every trustee's share is used in t of them.
-func defaultActive(roster *Roster, point uint64) []uint64 {
-	n := len(roster.Members)
+// MaxKeyCheckSets bounds the active sets one challenge tests: every set of t trustees with
+// the challenger for rosters of up to 8 trustees (C(7, 3) = 35); a larger roster's challenges
+// test the first MaxKeyCheckSets in KeyCheckSets' order.
+const MaxKeyCheckSets = 35
+
+// KeyCheckSets returns the active sets the challenge of the trustee at point tests: sets of t
+// trustees of roster with it, each sorted, ordered by the other members' positions in the
+// roster counted cyclically from the challenger (so the first is it and the t-1 trustees after
+// it), at most MaxKeyCheckSets of them. Testing every such set, not one, is what catches a
+// dealer whose public-key share is not of the secret it dealt when its t-1 colluders answer
+// with shares that correct for it: the sets without a colluder still fail.
+func KeyCheckSets(roster *Roster, point uint64) [][]uint64 {
+	n, t := len(roster.Members), roster.Threshold
 	k := slices.IndexFunc(roster.Members, func(m Member) bool { return m.Point == point })
-	active := make([]uint64, roster.Threshold)
-	for i := range active {
-		active[i] = roster.Members[(k+i)%n].Point
+	if k < 0 || t < 1 || t > n {
+		return nil
 	}
-	slices.Sort(active)
-	return active
+	others := make([]uint64, 0, n-1)
+	for i := 1; i < n; i++ {
+		others = append(others, roster.Members[(k+i)%n].Point)
+	}
+	var sets [][]uint64
+	chosen := make([]uint64, 0, t-1)
+	var pick func(from int)
+	pick = func(from int) {
+		if len(sets) == MaxKeyCheckSets {
+			return
+		}
+		if len(chosen) == t-1 {
+			set := append([]uint64{point}, chosen...)
+			slices.Sort(set)
+			sets = append(sets, set)
+			return
+		}
+		for i := from; i <= len(others)-(t-1-len(chosen)); i++ {
+			chosen = append(chosen, others[i])
+			pick(i + 1)
+			chosen = chosen[:len(chosen)-1]
+		}
+	}
+	pick(0)
+	return sets
+}
+
+// setsWith returns the sets that hold point, in order.
+func setsWith(sets [][]uint64, point uint64) [][]uint64 {
+	var out [][]uint64
+	for _, s := range sets {
+		if slices.Contains(s, point) {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // testSum returns the test ciphertext of c as the one-contributor sum of round challengeRound

@@ -7,6 +7,10 @@ import (
 	mrand "math/rand/v2"
 	"slices"
 	"testing"
+
+	"github.com/tuneinsight/lattigo/v5/core/rlwe"
+	"github.com/tuneinsight/lattigo/v5/mhe"
+	"github.com/tuneinsight/lattigo/v5/ring"
 )
 
 // TestAttackChallengeChoosesCiphertext: t-1 colluding trustees try to learn the collective
@@ -67,7 +71,7 @@ func TestAttackChallengeChoosesCiphertext(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range 8 {
-		c := &Challenge{KeyDigest: digest, Epoch: r.key.Epoch, From: r.roster.Members[colluder].Point, Active: active, params: p}
+		c := &Challenge{KeyDigest: digest, Epoch: r.key.Epoch, From: r.roster.Members[colluder].Point, params: p}
 		binary.LittleEndian.PutUint64(c.Nonce[:], uint64(i))
 		if c.Signature, err = signAs(r.idents[colluder], c.signedPart(), challengeContext); err != nil {
 			t.Fatal(err)
@@ -139,4 +143,101 @@ func decryptWithKey(t *testing.T, p Params, blob []byte, s []int64, want []float
 		worst = max(worst, math.Abs(p.decodeCoeff(c0.Coeffs[0][i], c0.Coeffs[1][i])/p.scale-v))
 	}
 	return worst
+}
+
+// TestAttackColludersCorrectARogueKey: carol deals Shamir shares of her secret s_c but
+// publishes the public-key share of s_c + delta, so the key's secret is not what the shares
+// reconstruct and no set of honest trustees can decrypt under it. When she answers a test
+// decryption she adds delta c1 to her shares, which makes every set with her decrypt
+// correctly. A challenge used to test one set, the challenger and the t-1 after it: bob's was
+// {bob, carol}, so bob approved, and with carol's own approval the rogue key had the 2 of 3 it
+// needed (a review showed the same for 2 colluders of a 3-of-5). Every set with the
+// challenger is tested now, {alice, bob} among them, which carol is not in to correct.
+func TestAttackColludersCorrectARogueKey(t *testing.T) {
+	c := newCeremonyRun(t, 3, 2)
+	const carol = 2
+	var delta ring.Poly
+	c.dealings[carol], c.commitments[carol], delta = rogueDealing(t, c.idents[carol], c.roster, c.dealings[carol])
+	shares, key := c.finish(t)
+	r := &keyCheckRun{ceremonyRun: c, shares: shares, key: key}
+	for i, ident := range r.idents[:carol] {
+		kc, err := NewKeyCheck(r.roster, r.key, ident)
+		if err != nil {
+			t.Fatal(err)
+		}
+		responses := r.respond(t, kc)
+		for k, resp := range responses {
+			if resp.From == r.roster.Members[carol].Point {
+				responses[k] = correctedResponse(t, r.params, kc.Challenge(), r.key.CRS, resp, delta, r.idents[carol])
+			}
+		}
+		if a, err := kc.Approve(r.shares[i], ident, responses); a != nil || !isErr(err, ErrKeyCheck) {
+			t.Errorf("%s approved the rogue key carol corrects for (%v)", ident.ID, err)
+		}
+	}
+}
+
+// rogueDealing makes d's public-key share that of the dealer's secret plus delta, with its
+// Shamir shares unchanged, signed and committed to by the dealer. It returns delta (NTT,
+// Montgomery form, as lattigo keeps secrets).
+func rogueDealing(t *testing.T, dealer *Identity, roster *Roster, d *Dealing) (*Dealing, *Commitment, ring.Poly) {
+	t.Helper()
+	p := roster.params
+	rp := p.rlwe()
+	ringQ := rp.RingQ()
+	delta := rlwe.NewKeyGenerator(rp).GenSecretKeyNew()
+	ckg := mhe.NewPublicKeyGenProtocol(rp)
+	extra := ckg.AllocateShare()
+	ckg.GenShare(delta, sampleCRP(p, roster.CRS), &extra) // -a delta + e
+	pk := ringQ.NewPoly()
+	unflatten(pk, d.PKShare)
+	ringQ.Add(pk, extra.Value.Q, pk)
+	ringQ.Reduce(pk, pk)
+	rogue := *d
+	rogue.PKShare = flatten(pk)
+	resign(t, dealer, &rogue)
+	cm, err := commit(dealer, &rogue)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &rogue, cm, delta.Value.Q
+}
+
+// correctedResponse adds delta c1 of c's test ciphertext to every share of resp, re-signed by
+// its signer, as the rogue dealer would.
+func correctedResponse(t *testing.T, p Params, c *Challenge, crs [32]byte, resp *Response, delta ring.Poly, signer *Identity) *Response {
+	t.Helper()
+	ringQ := p.rlwe().RingQ()
+	sum, err := c.testSum(crs, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, flat := sum.polys(0)
+	fix := ringQ.NewPoly()
+	unflatten(fix, flat)
+	ringQ.NTT(fix, fix)
+	ringQ.MulCoeffsMontgomery(fix, delta, fix)
+	ringQ.INTT(fix, fix)
+	out := *resp
+	out.Shares = nil
+	for _, blob := range resp.Shares {
+		h, body, err := parseBlob(p, blob)
+		if err != nil {
+			t.Fatal(err)
+		}
+		share := make([]uint64, p.polyLen())
+		readCoeffs(share, body)
+		poly := ringQ.NewPoly()
+		unflatten(poly, share)
+		ringQ.Add(poly, fix, poly)
+		fixed, err := appendBlob(nil, p, h, poly.Coeffs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out.Shares = append(out.Shares, fixed)
+	}
+	if out.Signature, err = signAs(signer, out.signedPart(), responseContext); err != nil {
+		t.Fatal(err)
+	}
+	return &out
 }

@@ -5,20 +5,17 @@ import (
 	"crypto/subtle"
 	"encoding/binary"
 	"fmt"
-	"slices"
 
 	"github.com/cloudflare/circl/sign/mldsa/mldsa65"
 )
 
-// Challenge is one trustee's test-decryption challenge (see NewKeyCheck): the active set asked
-// to decrypt, and the nonce that, with the rest of the challenge, fixes the c1 of the test
-// ciphertext (see challengeCiphertext). The challenger alone knows the c0 that goes with it.
+// Challenge is one trustee's test-decryption challenge (see NewKeyCheck): the nonce that, with
+// the rest of the challenge, fixes the c1 of the test ciphertext (see Challenge.testSum). The challenger alone knows the c0 that goes with it.
 // It is public.
 type Challenge struct {
 	KeyDigest [32]byte
 	Epoch     uint64
-	From      uint64   // the challenger's Shamir point
-	Active    []uint64 // the t trustees that decrypt it, the challenger among them, sorted
+	From      uint64   // the challenger's Shamir point; KeyCheckSets gives the sets that decrypt
 	Nonce     [32]byte // drawn by the challenger from crypto/rand
 	Signature []byte   // ML-DSA-65 by the challenger over everything above
 
@@ -29,7 +26,7 @@ type Challenge struct {
 type Response struct {
 	ChallengeDigest [32]byte // Challenge.Digest of the challenge answered
 	From            uint64   // the responder's Shamir point
-	Shares          [][]byte // serialised decryption shares, one per challenge ciphertext
+	Shares          [][]byte // serialised decryption shares, one per active set with the responder (KeyCheckSets order)
 	Signature       []byte   // ML-DSA-65 by the responder over everything above
 
 	params Params
@@ -46,8 +43,9 @@ type Approval struct {
 	Signature []byte
 }
 
-// Encodings (little-endian), each a magic, a version (2 for challenges and key checks, whose
-// version 1 carried a ciphertext of the challenger's choosing, 1 otherwise) and the fields in
+// Encodings (little-endian), each a magic, a version (2 for challenges, responses and key
+// checks, whose version 1 carried a ciphertext of the challenger's choosing and tested one
+// active set; 1 for approvals) and the fields in
 // the order declared above; lists are a 2-byte count then, for byte strings, a 4-byte length before each;
 // challenges and responses start with the parameter digest (16) and end with the fixed-size
 // ML-DSA-65 signature over everything before it; an approval's trustee id has a 1-byte length.
@@ -57,16 +55,17 @@ const (
 	challengeVersion = 2
 	challengeContext = "vigil/he/challenge/v2"
 	responseMagic    = "VGHN"
-	responseVersion  = 1
-	responseContext  = "vigil/he/response/v1"
+	responseVersion  = 2
+	responseContext  = "vigil/he/response/v2"
 	approvalMagic    = "VGHV"
 	approvalVersion  = 1
 	keyCheckMagic    = "VGHT"
 	keyCheckVersion  = 2
 
-	// maxKeyCheckBlobs is the number of decryption shares of a response: a challenge's
-	// message is one ciphertext's worth (Params.N values).
-	maxKeyCheckBlobs = 1
+	// maxKeyCheckBlobs bounds the decryption shares of a response: one for each active set
+	// of the challenge that holds the responder (a challenge's message is one ciphertext's
+	// worth, Params.N values).
+	maxKeyCheckBlobs = MaxKeyCheckSets
 
 	// ApprovalContext is the FIPS 204 context string of Approval signatures.
 	ApprovalContext = "vigil/he/key-approval/v1"
@@ -78,10 +77,6 @@ func (c *Challenge) signedPart() []byte {
 	out = append(out, c.KeyDigest[:]...)
 	out = binary.LittleEndian.AppendUint64(out, c.Epoch)
 	out = binary.LittleEndian.AppendUint64(out, c.From)
-	out = binary.LittleEndian.AppendUint16(out, uint16(len(c.Active)))
-	for _, x := range c.Active {
-		out = binary.LittleEndian.AppendUint64(out, x)
-	}
 	return append(out, c.Nonce[:]...)
 }
 
@@ -117,13 +112,6 @@ func ParseChallenge(p Params, data []byte) (*Challenge, error) {
 	copy(c.KeyDigest[:], r.take(32))
 	c.Epoch = r.u64()
 	c.From = r.u64()
-	n := int(r.u16())
-	if r.err == nil && n > MaxTrustees {
-		return nil, fmt.Errorf("%w: active set of %d trustees", ErrMalformed, n)
-	}
-	for i := 0; i < n && r.err == nil; i++ {
-		c.Active = append(c.Active, r.u64())
-	}
 	copy(c.Nonce[:], r.take(32))
 	c.Signature = clone(r.take(mldsa65.SignatureSize))
 	if err := r.finish(); err != nil {
@@ -145,9 +133,6 @@ func (c *Challenge) check(p Params) error {
 	}
 	if c.From == 0 || c.From > MaxPoint {
 		return fmt.Errorf("%w: challenger's Shamir point %d", ErrMalformed, c.From)
-	}
-	if len(c.Active) < MinThreshold || len(c.Active) > MaxTrustees || !slices.IsSorted(c.Active) || !slices.Contains(c.Active, c.From) {
-		return fmt.Errorf("%w: active set %v: want %d to %d sorted points with the challenger's", ErrMalformed, c.Active, MinThreshold, MaxTrustees)
 	}
 	if len(c.Signature) != mldsa65.SignatureSize {
 		return fmt.Errorf("%w: signature of %d bytes, want %d", ErrMalformed, len(c.Signature), mldsa65.SignatureSize)
@@ -359,8 +344,8 @@ func readByteList(r *reader) [][]byte {
 // checkByteList checks the shape of a response's shares: their contents are checked by
 // Combine, which knows the blob format.
 func checkByteList(what string, list [][]byte, p Params) error {
-	if len(list) != p.Ciphertexts(p.N()) {
-		return fmt.Errorf("%w: %d %ss, want %d", ErrMalformed, len(list), what, p.Ciphertexts(p.N()))
+	if len(list) < 1 || len(list) > maxKeyCheckBlobs {
+		return fmt.Errorf("%w: %d %ss, want 1 to %d", ErrMalformed, len(list), what, maxKeyCheckBlobs)
 	}
 	for i, b := range list {
 		if len(b) == 0 || len(b) > MaxKeyCheckBytes {

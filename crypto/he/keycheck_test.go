@@ -1,6 +1,7 @@
 package he
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -26,9 +27,10 @@ func newKeyCheckRun(t testing.TB, n, threshold int) *keyCheckRun {
 func (r *keyCheckRun) respond(t testing.TB, kc *KeyCheck) []*Response {
 	t.Helper()
 	var out []*Response
+	responders := kc.Responders()
 	for i, ident := range r.idents {
 		x := r.roster.Members[i].Point
-		if x == kc.Challenge().From || !slices.Contains(kc.Challenge().Active, x) {
+		if !slices.ContainsFunc(responders, func(m Member) bool { return m.Point == x }) {
 			continue
 		}
 		resp, err := Respond(r.roster, r.key, r.shares[i], ident, kc.Challenge())
@@ -53,15 +55,15 @@ func TestKeyCheck(t *testing.T) {
 			}
 			kc = roundTrip(t, "key check", kc, (*KeyCheck).MarshalBinary, func(b []byte) (*KeyCheck, error) { return ParseKeyCheck(r.roster, r.key, b) })
 			c := roundTrip(t, "challenge", kc.Challenge(), (*Challenge).MarshalBinary, func(b []byte) (*Challenge, error) { return ParseChallenge(p, b) })
-			if len(c.Active) != tc.threshold || !slices.Contains(c.Active, r.roster.Members[i].Point) {
-				t.Fatalf("%s's challenge asks %v", ident.ID, c.Active)
+			if c.From != r.roster.Members[i].Point || len(kc.Responders()) != tc.n-1 {
+				t.Fatalf("%s's challenge is from point %d, to be answered by %v", ident.ID, c.From, kc.Responders())
 			}
 			var responses []*Response
 			for _, resp := range r.respond(t, kc) {
 				responses = append(responses, roundTrip(t, "response", resp, (*Response).MarshalBinary, func(b []byte) (*Response, error) { return ParseResponse(p, b) }))
 			}
-			if len(responses) != tc.threshold-1 {
-				t.Fatalf("%d responses to %s's challenge, want %d", len(responses), ident.ID, tc.threshold-1)
+			if len(responses) != tc.n-1 {
+				t.Fatalf("%d responses to %s's challenge, want %d", len(responses), ident.ID, tc.n-1)
 			}
 			a, err := kc.Approve(r.shares[i], ident, responses)
 			if err != nil {
@@ -106,7 +108,7 @@ func TestRunLocalCeremonyApprovals(t *testing.T) {
 func TestKeyCheckRejects(t *testing.T) {
 	r := newKeyCheckRun(t, 3, 2)
 	alice, bob, carol := r.idents[0], r.idents[1], r.idents[2]
-	kc, err := NewKeyCheck(r.roster, r.key, alice) // active set {alice, bob}
+	kc, err := NewKeyCheck(r.roster, r.key, alice) // active sets {alice, bob}, {alice, carol}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +133,6 @@ func TestKeyCheckRejects(t *testing.T) {
 		c     *Challenge
 	}{
 		{"own challenge", r.shares[0], alice, c},
-		{"not in the active set", r.shares[2], carol, c},
 		{"another key's challenge", r.shares[1], bob, resigned(func(cc *Challenge) { cc.KeyDigest[0] ^= 1 })},
 		{"altered after signing", r.shares[1], bob, &unsigned},
 		{"someone else's share", r.shares[2], bob, c},
@@ -166,7 +167,7 @@ func TestKeyCheckRejects(t *testing.T) {
 		{"no responses", r.shares[0], alice, nil, `no response from "bob"`},
 		{"response to another challenge", r.shares[0], alice, stale, "another challenge"},
 		{"two responses from bob", r.shares[0], alice, []*Response{good[0], good[0]}, `two responses from "bob"`},
-		{"response from a trustee not asked", r.shares[0], alice, []*Response{good[0], &fromCarol}, `"carol" was not asked`},
+		{"bob's shares signed by carol", r.shares[0], alice, []*Response{good[0], &fromCarol}, "another sum or active set"},
 		{"response altered by the relay", r.shares[0], alice, []*Response{&forged}, "not signed"},
 		{"bob's share instead of alice's", r.shares[1], alice, good, "not all"},
 		{"bob's identity", r.shares[0], bob, good, "not all"},
@@ -179,6 +180,41 @@ func TestKeyCheckRejects(t *testing.T) {
 	}
 	if _, err := kc.Approve(r.shares[0], alice, good); err != nil {
 		t.Fatalf("the good responses: %v", err)
+	}
+}
+
+// TestKeyCheckSets: a challenge tests every set of t trustees with its challenger, the
+// challenger and the t-1 after it first, up to MaxKeyCheckSets.
+func TestKeyCheckSets(t *testing.T) {
+	for _, tc := range []struct {
+		n, threshold int
+		from         uint64
+		want         int
+		first        []uint64
+	}{
+		{3, 2, 1, 2, []uint64{1, 2}},
+		{3, 2, 3, 2, []uint64{1, 3}},
+		{3, 3, 2, 1, []uint64{1, 2, 3}},
+		{5, 3, 4, 6, []uint64{1, 4, 5}},
+		{8, 4, 1, 35, []uint64{1, 2, 3, 4}},
+		{16, 8, 9, MaxKeyCheckSets, []uint64{9, 10, 11, 12, 13, 14, 15, 16}},
+	} {
+		roster := &Roster{Threshold: tc.threshold}
+		for i := range tc.n {
+			roster.Members = append(roster.Members, Member{Point: uint64(i + 1)})
+		}
+		sets := KeyCheckSets(roster, tc.from)
+		if len(sets) != tc.want || !slices.Equal(sets[0], tc.first) {
+			t.Errorf("%d-of-%d from %d: %d sets, the first %v; want %d, the first %v", tc.threshold, tc.n, tc.from, len(sets), sets[0], tc.want, tc.first)
+		}
+		seen := map[string]bool{}
+		for _, s := range sets {
+			key := fmt.Sprint(s)
+			if len(s) != tc.threshold || !slices.IsSorted(s) || !slices.Contains(s, tc.from) || seen[key] {
+				t.Errorf("%d-of-%d from %d: set %v", tc.threshold, tc.n, tc.from, s)
+			}
+			seen[key] = true
+		}
 	}
 }
 
@@ -219,8 +255,8 @@ func BenchmarkLocalCeremony(b *testing.B) {
 	}
 }
 
-// BenchmarkKeyCheck measures one trustee's test decryption, 2-of-3: its challenge, one
-// response and its approval.
+// BenchmarkKeyCheck measures one trustee's test decryption, 2-of-3: its challenge, the two
+// other trustees' responses (one share each: sets {a, b} and {a, c}) and its approval.
 func BenchmarkKeyCheck(b *testing.B) {
 	res, err := RunLocalCeremony(DefaultParams(), 1, []string{"a", "b", "c"}, 2)
 	if err != nil {
@@ -231,11 +267,15 @@ func BenchmarkKeyCheck(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		resp, err := Respond(res.Roster, res.Key, res.Shares[1], res.Identities[1], kc.Challenge())
-		if err != nil {
-			b.Fatal(err)
+		var responses []*Response
+		for i := 1; i < 3; i++ {
+			resp, err := Respond(res.Roster, res.Key, res.Shares[i], res.Identities[i], kc.Challenge())
+			if err != nil {
+				b.Fatal(err)
+			}
+			responses = append(responses, resp)
 		}
-		if _, err := kc.Approve(res.Shares[0], res.Identities[0], []*Response{resp}); err != nil {
+		if _, err := kc.Approve(res.Shares[0], res.Identities[0], responses); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -39,7 +39,8 @@ const (
 	// about 17 * 131,072 + 16 * 1,200 = 2.25 MB for MaxTrustees.
 	MaxDealingBytes = 4 << 20
 
-	// MaxKeyCheckBytes bounds one serialised test-decryption challenge or response (a
-	// one-ciphertext sum or its decryption share, and a signature), and each blob in it.
-	MaxKeyCheckBytes = 4 << 20
+	// MaxKeyCheckBytes bounds one serialised test-decryption challenge or response (up to
+	// MaxKeyCheckSets decryption shares of one ciphertext, 35 * 131,120 = 4.6 MB, and a
+	// signature), and each blob in it.
+	MaxKeyCheckBytes = 8 << 20
 )

@@ -77,8 +77,9 @@ func RunLocalCeremony(p Params, epoch uint64, ids []string, threshold int) (*Loc
 			return nil, err
 		}
 		var responses []*Response
+		responders := kc.Responders()
 		for j, other := range res.Identities {
-			if j == i || !slices.Contains(kc.Challenge().Active, roster.Members[j].Point) {
+			if !slices.ContainsFunc(responders, func(m Member) bool { return m.Point == roster.Members[j].Point }) {
 				continue
 			}
 			r, err := Respond(roster, res.Key, res.Shares[j], other, kc.Challenge())
