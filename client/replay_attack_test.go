@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 
+	"google.golang.org/grpc/codes"
+
 	"github.com/vigilauth/vigil/dp"
 	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
 )
@@ -18,6 +20,7 @@ type roundAgainCoordinator struct {
 	vigilv1.UnimplementedCoordinatorServer
 	sameNonce bool
 	noiseless bool // tasks without DP noise
+	busy      int  // SubmitUpdate calls to refuse SERVER_BUSY first
 
 	mu      sync.Mutex
 	nonce   []byte
@@ -54,6 +57,10 @@ func (r *roundAgainCoordinator) GetTask(context.Context, *vigilv1.GetTaskRequest
 func (r *roundAgainCoordinator) SubmitUpdate(_ context.Context, req *vigilv1.SubmitUpdateRequest) (*vigilv1.SubmitUpdateResponse, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.busy > 0 {
+		r.busy--
+		return nil, vigilv1.Error(codes.Unavailable, "SERVER_BUSY", "the server has 64 uploads open, its limit; send this update again shortly", 0)
+	}
 	r.updates = append(r.updates, req.GetUpdate().GetValues())
 	return &vigilv1.SubmitUpdateResponse{Accepted: 1}, nil
 }
@@ -139,5 +146,39 @@ func TestDeviceWithoutDataAnswers(t *testing.T) {
 		if noisy != (z > 0) {
 			t.Errorf("z = %v: update %v, want zeros with the noise of z", z, rogue.updates[0])
 		}
+	}
+}
+
+// TestBusyServerDoesNotSpendTheBudgetTwice: a device charges a round to its ledger before
+// sending the update; refused SERVER_BUSY, it sends the same update again. Asked for the round
+// again, it checked its budget as if the round were not charged yet, counted it twice, found
+// its budget spent and stopped taking part (104 of the demo's 200 devices, in a review).
+func TestBusyServerDoesNotSpendTheBudgetTwice(t *testing.T) {
+	// One round at z = 1 costs 4.73 at delta 1e-5; two would not fit in 6.
+	l, err := dp.OpenLedger(t.TempDir()+"/privacy.ledger", "d1", dp.Budget{Epsilon: 6, Delta: 1e-5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rogue := &roundAgainCoordinator{sameNonce: true, busy: 2}
+	a, err := New(Config{DeviceID: "d1", Coordinator: serveRogue(t, rogue), Data: Rows{{0.1, 0.2}, {0.3, 0.4}},
+		Sealer: InsecurePlaintext{}, Ledger: l, MinNoiseMultiplier: 0.5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		if _, err := a.Poll(t.Context()); err == nil || !strings.Contains(err.Error(), "uploads open") {
+			t.Fatalf("poll %d against a busy server: %v", i+1, err)
+		}
+	}
+	if _, err := a.Poll(t.Context()); err != nil {
+		t.Fatalf("once the server takes it: %v", err)
+	}
+	rogue.mu.Lock()
+	defer rogue.mu.Unlock()
+	if len(rogue.updates) != 1 {
+		t.Fatalf("%d updates taken, want 1", len(rogue.updates))
+	}
+	if n := len(l.Entries()); n != 1 {
+		t.Fatalf("%d ledger entries, want 1", n)
 	}
 }
