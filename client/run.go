@@ -28,6 +28,13 @@ func final(err error) error {
 	return nil
 }
 
+// shedding reports whether err is a server refusing a call for its load (SERVER_BUSY, or
+// TOO_MANY_CALLS for this device's calls at once), which sending again shortly resolves.
+func shedding(err error) bool {
+	r := vigilv1.Reason(err)
+	return r == pki.ReasonServerBusy || r == pki.ReasonTooManyCalls
+}
+
 // Run polls for tasks and carries them out until ctx ends, backing off on errors. It stops
 // with an error wrapping ErrRefused when the coordinator refuses the device for good.
 func (a *Agent) Run(ctx context.Context) error { return a.RunRounds(ctx, 0, nil) }
@@ -57,6 +64,11 @@ func (a *Agent) RunRounds(ctx context.Context, rounds int, done func(Result)) er
 			return err
 		case final(err) != nil:
 			return final(err)
+		case shedding(err):
+			// The server sheds load as designed; a fleet sees many of these in a busy round.
+			a.cfg.Logger.Info("server busy; sending again", "device", a.cfg.DeviceID, "err", err, "retry_in", backoff)
+			wait = backoff
+			backoff = min(2*backoff, 5*time.Second)
 		case err != nil:
 			a.cfg.Logger.Warn("poll failed", "device", a.cfg.DeviceID, "err", err, "retry_in", backoff)
 			wait = backoff

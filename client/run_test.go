@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -63,5 +64,21 @@ func TestRunStopsWhenRefused(t *testing.T) {
 				t.Errorf("%d polls of a retryable error, want several", coord.polls.Load())
 			}
 		})
+	}
+}
+
+func TestShedding(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want bool
+	}{
+		{fmt.Errorf("client: round 3: submit: %w", vigilv1.Error(codes.Unavailable, pki.ReasonServerBusy, "the server has 64 uploads open", 0)), true},
+		{vigilv1.Error(codes.Unavailable, pki.ReasonTooManyCalls, "one upload at a time", 0), true},
+		{vigilv1.Error(codes.Unavailable, "NOT_DURABLE", "try again", 0), false},
+		{errors.New("connection refused"), false},
+	} {
+		if got := shedding(tc.err); got != tc.want {
+			t.Errorf("shedding(%v) = %v, want %v", tc.err, got, tc.want)
+		}
 	}
 }
