@@ -426,3 +426,29 @@ func gaugeValue(t *testing.T, reg *prometheus.Registry, name, label string) floa
 	t.Fatalf("no %s{%s} in the registry", name, label)
 	return 0
 }
+
+// TestWaitingForDevicesIsLogged: a coordinator with fewer devices enrolled than a round
+// samples waits, and says so once, naming the flags. Started from its kit with two devices
+// against the default of ten, it used to wait without a word (a docs review).
+func TestWaitingForDevicesIsLogged(t *testing.T) {
+	var logs syncBuffer
+	cfg := privateConfig(t, t.TempDir(), t.TempDir(), 1)
+	cfg.Rounds, cfg.DevicesPerRound, cfg.MinUpdates, cfg.MinEnrolled = 0, 10, 2, 2
+	cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	api, _, _ := runWith(t, cfg, coordinator.Insecure{})
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(logs.String(), `msg="rounds wait for devices`) && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	enrol(t, api, "a", "b")
+	time.Sleep(300 * time.Millisecond) // a few of the coordinator's checks
+	got := logs.String()
+	for _, want := range []string{"--devices-per-round", "enrolled=", "devices_per_round=10"} {
+		if !strings.Contains(got, want) {
+			t.Fatalf("no line naming %q while rounds wait for devices:\n%s", want, got)
+		}
+	}
+	if n := strings.Count(got, "rounds wait for devices"); n != 1 {
+		t.Errorf("%d lines about waiting, want 1:\n%s", n, got)
+	}
+}

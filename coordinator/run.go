@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/vigilauth/vigil/aggregation"
@@ -291,10 +292,16 @@ func (c *Coordinator) start(ctx context.Context, now time.Time) (done bool, err 
 		return false, nil
 	}
 	if n := len(c.devices); n < c.cfg.MinEnrolled || n < c.cfg.DevicesPerRound {
-		// Fewer devices than a round expects (q = K/N > 1), say after revocations: wait for
-		// enrolments rather than stop.
-		if n >= c.cfg.MinEnrolled && !c.waitingForDevices {
-			c.log.Warn("rounds wait for devices: fewer are enrolled than a round samples", "enrolled", n, "devices_per_round", c.cfg.DevicesPerRound)
+		// Fewer devices than a round expects (q = K/N > 1), say after revocations, or than the
+		// first round waits for: wait for enrolments rather than stop, and say so once, since
+		// an operator trying two devices against the default of ten saw nothing happen.
+		if !c.waitingForDevices {
+			level := slog.LevelInfo
+			if n >= c.cfg.MinEnrolled {
+				level = slog.LevelWarn
+			}
+			c.log.Log(ctx, level, "rounds wait for devices: fewer are enrolled than a round samples (--devices-per-round) or the first round waits for (--min-enrolled)",
+				"enrolled", n, "devices_per_round", c.cfg.DevicesPerRound, "min_enrolled", c.cfg.MinEnrolled)
 		}
 		c.waitingForDevices = true
 		c.mu.Unlock()
