@@ -21,6 +21,7 @@ const auditUsage = `usage: vigil audit <subcommand> [flags]
 
 subcommands:
   verify   check a decision log's hash chain and ML-DSA-65 checkpoint signatures
+           (exit 1 if it does not verify, 2 for a wrong flag or file)
   keygen   create an ML-DSA-65 key pair for signing audit checkpoints
 `
 
@@ -78,7 +79,10 @@ func runAuditVerify(ctx context.Context, args []string, stdout, stderr io.Writer
 	defer f.Close()
 	rep, err := audit.VerifyAgainst(ctxReader{ctx, f}, v, expect)
 	if err != nil {
-		return fmt.Errorf("audit verify: %s: %w", *logPath, err)
+		if ctx.Err() != nil {
+			return err
+		}
+		return refusedErr(fmt.Errorf("audit verify: %s: %w", *logPath, err))
 	}
 	if *asJSON {
 		if err := writeReportJSON(stdout, *logPath, rep); err != nil {
@@ -87,15 +91,16 @@ func runAuditVerify(ctx context.Context, args []string, stdout, stderr io.Writer
 	} else {
 		writeReport(stdout, *logPath, rep, audit.KeyIDOf(v.PublicKey()))
 	}
+	// What does not verify exits 1, as vigil release verify does; 2 is for a wrong flag or file.
 	switch err := rep.Signed(); {
 	case err != nil && rep.Records == 0 && expect == (audit.Head{}):
-		return fmt.Errorf("audit verify: %s: %w; give --head with a head the agent exported", *logPath, err)
+		return refusedErr(fmt.Errorf("audit verify: %s: %w; give --head with a head the agent exported", *logPath, err))
 	case err != nil && rep.Records > 0:
-		return fmt.Errorf("audit verify: %s: %w", *logPath, err)
+		return refusedErr(fmt.Errorf("audit verify: %s: %w", *logPath, err))
 	case *strict && rep.Dropped > 0:
-		return fmt.Errorf("audit verify: %s: %d entries were dropped (gap records) (--strict)", *logPath, rep.Dropped)
+		return refusedErr(fmt.Errorf("audit verify: %s: %d entries were dropped (gap records) (--strict)", *logPath, rep.Dropped))
 	case *strict && rep.Uncovered() > 0:
-		return fmt.Errorf("audit verify: %s: %d records after the last checkpoint are unsigned (--strict)", *logPath, rep.Uncovered())
+		return refusedErr(fmt.Errorf("audit verify: %s: %d records after the last checkpoint are unsigned (--strict)", *logPath, rep.Uncovered()))
 	}
 	return nil
 }

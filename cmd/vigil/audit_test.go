@@ -87,8 +87,8 @@ func TestAuditVerifyCLI(t *testing.T) {
 	tampered := filepath.Join(dir, "tampered.log")
 	os.WriteFile(tampered, bytes.Join(lines, nil), 0o600)
 	err := runAudit(context.Background(), []string{"verify", "--log", tampered, "--key", pub}, &out, &errOut)
-	if !errors.Is(err, audit.ErrTampered) || !strings.Contains(err.Error(), "record 7") || !strings.Contains(err.Error(), tampered) {
-		t.Fatalf("tampered log: %v", err)
+	if !errors.Is(err, audit.ErrTampered) || !strings.Contains(err.Error(), "record 7") || !strings.Contains(err.Error(), tampered) || exitCodeOf(err) != 1 {
+		t.Fatalf("tampered log: %v (exit %d, want 1: it does not verify)", err, exitCodeOf(err))
 	}
 
 	// A log checked against another key fails on the first checkpoint.
@@ -160,6 +160,15 @@ func TestAuditCLIBadInput(t *testing.T) {
 			err := runAudit(context.Background(), c.args, &out, &errOut)
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("error %v, want one mentioning %q", err, c.want)
+			}
+			// 1 for a log that does not verify, 2 for a wrong flag or file (a docs review found
+			// both were 2, so a script could not tell tampering from a typo).
+			want := 2
+			if c.name == "unsigned log" {
+				want = 1
+			}
+			if got := exitCodeOf(err); got != want {
+				t.Errorf("exit %d, want %d", got, want)
 			}
 		})
 	}
@@ -264,4 +273,16 @@ func TestAttackAuditTruncationCLI(t *testing.T) {
 	if err := runAudit(context.Background(), []string{"verify", "--log", path, "--key", pub, "--head", headPath}, &out, &out); err != nil {
 		t.Fatalf("the whole log against its head: %v\n%s", err, out.String())
 	}
+}
+
+// exitCodeOf is the process exit code main gives err.
+func exitCodeOf(err error) int {
+	var coded interface{ ExitCode() int }
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &coded):
+		return coded.ExitCode()
+	}
+	return 2
 }

@@ -28,7 +28,7 @@ func privacySubcommands() []privacySubcommand {
 		{"ledger", "what a privacy ledger file records, round by round", runPrivacyLedger},
 		{"tradeoff", "accuracy of the deployable models against epsilon, on recorded data (table, PNG)", runPrivacyTradeoff},
 		{"report", "a coordinator's models: every charged round, epsilon per model and composed, assumptions, warnings (text, JSON, signed HTML)", runPrivacyReport},
-		{"verify-report", "check the signature of an HTML privacy report", runPrivacyVerifyReport},
+		{"verify-report", "check the signature of an HTML privacy report (exit 1 if it does not verify)", runPrivacyVerifyReport},
 		{"policy", "sign the privacy policy devices hold every task to (privacy office)", runPrivacyPolicy},
 	}
 }

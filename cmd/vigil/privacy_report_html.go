@@ -66,7 +66,7 @@ func runPrivacyVerifyReport(_ context.Context, args []string, stdout, stderr io.
 		return fmt.Errorf("--sig: %w", err)
 	}
 	if err := pub.Verify(page, signature, reportSignatureContext); err != nil {
-		return fmt.Errorf("%s: %w", htmlPath, err)
+		return refusedErr(fmt.Errorf("%s: %w", htmlPath, err)) // exit 1; 2 is for a wrong flag or file
 	}
 	fmt.Fprintf(stdout, "%s: signature by key %s is valid\n", htmlPath, pub.ID())
 	return nil

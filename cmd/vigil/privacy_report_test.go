@@ -178,8 +178,8 @@ func TestPrivacyReportOnDemo(t *testing.T) {
 	if err := os.WriteFile(html, bytes.Replace(page, []byte("epsilon"), []byte("epsilom"), 1), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := run(context.Background(), []string{"privacy", "verify-report", "--html", html, "--public-key", pubPath}, io.Discard, io.Discard); !errors.Is(err, sig.ErrBadSignature) {
-		t.Fatalf("edited report: %v, want ErrBadSignature", err)
+	if err := run(context.Background(), []string{"privacy", "verify-report", "--html", html, "--public-key", pubPath}, io.Discard, io.Discard); !errors.Is(err, sig.ErrBadSignature) || exitCodeOf(err) != 1 {
+		t.Fatalf("edited report: %v (exit %d), want ErrBadSignature and exit 1", err, exitCodeOf(err))
 	}
 }
 
