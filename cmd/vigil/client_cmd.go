@@ -171,6 +171,11 @@ func runClient(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	case errors.Is(err, dp.ErrBudgetExhausted):
 		fmt.Fprintf(stdout, "stopped taking part: %v\n", err)
 		return nil
+	case vigilv1.Reason(err) == pki.ReasonRevoked:
+		// The identity in --dir is the revoked one, and a saved identity is used whatever
+		// --token says: enrolling again starts from a directory without it.
+		return fmt.Errorf("%w; to enrol again, move %s away (the privacy ledger and models in %s stay) and run with a token issued after the revocation",
+			err, filepath.Join(f.dir, "identity"), f.dir)
 	}
 	return err
 }

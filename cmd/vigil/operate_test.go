@@ -273,8 +273,8 @@ func TestOperatorWalkthrough(t *testing.T) {
 		go func() { done <- clients[i].Wait() }()
 		select {
 		case err := <-done:
-			if err == nil || !strings.Contains(errs[i].String(), "revoked") {
-				t.Errorf("d%d's client: %v, stderr %q; want a non-zero exit saying it is revoked", i+1, err, errs[i].String())
+			if err == nil || !strings.Contains(errs[i].String(), "revoked") || !strings.Contains(errs[i].String(), "to enrol again, move") {
+				t.Errorf("d%d's client: %v, stderr %q; want a non-zero exit saying it is revoked and how to enrol again", i+1, err, errs[i].String())
 			}
 		case <-time.After(40 * time.Second):
 			t.Fatalf("d%d's client kept retrying", i+1)
