@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
 	"time"
@@ -85,6 +86,9 @@ func runSIEMSend(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return fmt.Errorf("siem send: %w", err)
 	}
 	cfg.Source = siem.Source{Service: *service, Host: *host}
+	// Each failed attempt says why (a 403 for a wrong token, an unknown certificate
+	// authority): without it, all a wrong --token-file or --ca showed was the deadline.
+	cfg.Logger = slog.New(slog.NewTextHandler(stderr, nil))
 	exp, err := siem.New(cfg)
 	if err != nil {
 		return fmt.Errorf("siem send: %w", flagNamed("--", err))

@@ -100,6 +100,35 @@ func TestSIEMSendLog(t *testing.T) {
 	}
 }
 
+// TestSIEMSendSaysWhyDeliveryFails: a wrong token, or a collector whose CA is not given, is
+// named on stderr while siem send retries; all it said was the deadline (a docs review).
+func TestSIEMSendSaysWhyDeliveryFails(t *testing.T) {
+	dir := t.TempDir()
+	priv, pub := keygen(t, dir, "audit")
+	logPath := writeTestLog(t, dir, priv, 3, false)
+	srv, caFile, _ := testHEC(t, "tok")
+	wrong := filepath.Join(dir, "wrong-token")
+	os.WriteFile(wrong, []byte("not-the-token\n"), 0o600)
+	for _, tc := range []struct {
+		name string
+		ca   []string
+		want string
+	}{
+		{"wrong token", []string{"--ca", caFile}, "Invalid token"},
+		{"collector's CA not given", nil, "certificate"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			args := append([]string{"send", "--spool", filepath.Join(t.TempDir(), "spool"), "--hec", srv.URL, "--token-file", wrong,
+				"--log", logPath, "--key", pub, "--timeout", "1s"}, tc.ca...)
+			err := runSIEM(context.Background(), args, &out, &errOut)
+			if err == nil || !strings.Contains(errOut.String(), tc.want) {
+				t.Fatalf("siem send: %v; stderr %q, want it to name %q", err, errOut.String(), tc.want)
+			}
+		})
+	}
+}
+
 // TestSIEMSendFlagErrors checks that each mistake is refused naming the flag.
 func TestSIEMSendFlagErrors(t *testing.T) {
 	dir := t.TempDir()
