@@ -123,7 +123,7 @@ func InitRegion(ctx context.Context, cfg MinIOConfig, users RegionUsers) error {
 	if err := admin.AddUser(ctx, users.PublisherAccessKey, users.PublisherSecretKey); err != nil {
 		return err
 	}
-	if err := admin.SetUserPolicy(ctx, users.PublisherAccessKey, pubPolicy); err != nil {
+	if err := admin.AttachUserPolicy(ctx, users.PublisherAccessKey, pubPolicy); err != nil {
 		return err
 	}
 	if users.ReaderAccessKey != "" {
@@ -133,7 +133,7 @@ func InitRegion(ctx context.Context, cfg MinIOConfig, users RegionUsers) error {
 		if err := admin.AddUser(ctx, users.ReaderAccessKey, users.ReaderSecretKey); err != nil {
 			return err
 		}
-		if err := admin.SetUserPolicy(ctx, users.ReaderAccessKey, readPolicy); err != nil {
+		if err := admin.AttachUserPolicy(ctx, users.ReaderAccessKey, readPolicy); err != nil {
 			return err
 		}
 	}

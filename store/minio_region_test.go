@@ -188,3 +188,26 @@ func TestMinIOVersions(t *testing.T) {
 }
 
 func errorsIs(err, target error) bool { return errors.Is(err, target) }
+
+// TestRegionsShareAServer: two regions' buckets on one MinIO server with the same publisher
+// (and reader). Setting up the second made its policy the publisher's only one, so publishing
+// to the first was refused (a review); set up again, the first took the second's away. The
+// publisher writes to both, after either is set up again, and still deletes in neither.
+func TestRegionsShareAServer(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	eu, users := lockedRegion(t)
+	us := eu
+	us.Bucket += "-us"
+	for i, cfg := range []MinIOConfig{us, eu} {
+		if err := InitRegion(ctx, cfg, users); err != nil {
+			t.Fatalf("InitRegion %d: %v", i, err)
+		}
+		for _, region := range []MinIOConfig{eu, us} {
+			pub := as(t, region, users.PublisherAccessKey, users.PublisherSecretKey)
+			if err := pub.Put(ctx, "probe", []byte("x")); err != nil {
+				t.Fatalf("after setting up %s: the publisher cannot write to %s: %v", cfg.Bucket, region.Bucket, err)
+			}
+		}
+	}
+}

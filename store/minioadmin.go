@@ -12,6 +12,8 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/minio/minio-go/v7/pkg/signer"
@@ -77,17 +79,49 @@ func (a *MinIOAdmin) AddPolicy(ctx context.Context, name string, policy []byte) 
 	return a.do(ctx, http.MethodPut, "add-canned-policy", url.Values{"name": {name}}, policy)
 }
 
-// SetUserPolicy makes policy the one policy of user.
-func (a *MinIOAdmin) SetUserPolicy(ctx context.Context, user, policy string) error {
+// AttachUserPolicy gives user policy besides the policies it has: the publisher of two
+// regions' buckets on one server keeps both (setting the one policy took the first bucket's
+// writes away; found by a review).
+func (a *MinIOAdmin) AttachUserPolicy(ctx context.Context, user, policy string) error {
+	var info struct {
+		PolicyName string `json:"policyName"`
+	}
+	if err := a.get(ctx, "user-info", url.Values{"accessKey": {user}}, &info); err != nil {
+		return err
+	}
+	policies := []string{policy}
+	for _, p := range strings.Split(info.PolicyName, ",") {
+		if p = strings.TrimSpace(p); p != "" && p != policy {
+			policies = append(policies, p)
+		}
+	}
+	slices.Sort(policies)
 	return a.do(ctx, http.MethodPut, "set-user-or-group-policy",
-		url.Values{"policyName": {policy}, "userOrGroup": {user}, "isGroup": {"false"}}, nil)
+		url.Values{"policyName": {strings.Join(policies, ",")}, "userOrGroup": {user}, "isGroup": {"false"}}, nil)
+}
+
+// get sends a GET to the admin API and decodes its JSON answer into v.
+func (a *MinIOAdmin) get(ctx context.Context, path string, query url.Values, v any) error {
+	body, err := a.request(ctx, http.MethodGet, path, query, nil)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		return fmt.Errorf("store: minio admin: %s: %w", path, err)
+	}
+	return nil
 }
 
 func (a *MinIOAdmin) do(ctx context.Context, method, path string, query url.Values, body []byte) error {
+	_, err := a.request(ctx, method, path, query, body)
+	return err
+}
+
+func (a *MinIOAdmin) request(ctx context.Context, method, path string, query url.Values, body []byte) ([]byte, error) {
 	u := a.base + "/minio/admin/v3/" + path + "?" + query.Encode()
 	req, err := http.NewRequestWithContext(ctx, method, u, bytes.NewReader(body))
 	if err != nil {
-		return fmt.Errorf("store: minio admin: %w", err)
+		return nil, fmt.Errorf("store: minio admin: %w", err)
 	}
 	sum := sha256.Sum256(body)
 	req.Header.Set("X-Amz-Content-Sha256", hex.EncodeToString(sum[:]))
@@ -95,14 +129,14 @@ func (a *MinIOAdmin) do(ctx context.Context, method, path string, query url.Valu
 	req = signer.SignV4(*req, a.access, a.secret, "", a.region)
 	resp, err := a.client.Do(req)
 	if err != nil {
-		return fmt.Errorf("store: minio admin: %s: %w", path, err)
+		return nil, fmt.Errorf("store: minio admin: %s: %w", path, err)
 	}
 	defer resp.Body.Close()
-	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("store: minio admin: %s: %s: %s", path, resp.Status, bytes.TrimSpace(msg))
+		return nil, fmt.Errorf("store: minio admin: %s: %s: %s", path, resp.Status, bytes.TrimSpace(msg[:min(len(msg), 4096)]))
 	}
-	return nil
+	return msg, nil
 }
 
 // seal encrypts data for the admin API as madmin.EncryptData does: a key derived from the
