@@ -13,7 +13,7 @@ import (
 // permanent reports errors that retrying cannot fix.
 func permanent(err error) bool {
 	return errors.Is(err, ErrConflict) || errors.Is(err, ErrUnverified) || errors.Is(err, store.ErrBadKey) || errors.Is(err, store.ErrTooLarge) ||
-		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+		errors.Is(err, store.ErrDenied) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 }
 
 // storeTrust is what a publisher checks documents already in a store against.

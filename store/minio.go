@@ -401,6 +401,8 @@ func (s *MinIO) mapErr(op, key string, err error) error {
 		return fmt.Errorf("%w: %s", ErrNotFound, key)
 	case precondition(err):
 		return fmt.Errorf("%w: %s", ErrExist, key)
+	case resp.Code == "AccessDenied" || resp.StatusCode == http.StatusForbidden:
+		return fmt.Errorf("store: minio: %s %s/%s: %w: %w", op, s.bucket, s.prefix+key, ErrDenied, err)
 	}
 	return fmt.Errorf("store: minio: %s %s/%s: %w", op, s.bucket, s.prefix+key, err)
 }

@@ -69,6 +69,9 @@ func TestAttackRegionWrites(t *testing.T) {
 	if got, err := reader.Get(ctx, "releases/m/1/manifest.json"); err != nil || string(got) != "genuine" {
 		t.Fatalf("reader Get: %q, %v", got, err)
 	}
+	if err := reader.Put(ctx, "releases/m/latest.json", []byte("forged")); !errors.Is(err, ErrDenied) {
+		t.Fatalf("reader Put: %v, want ErrDenied", err)
+	}
 	anon, err := minio.New(cfg.Endpoint, &minio.Options{Creds: credentials.NewStaticV4("", "", ""), Region: "us-east-1"})
 	if err != nil {
 		t.Fatal(err)

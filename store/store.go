@@ -25,6 +25,8 @@ var (
 	// ErrRetained means a delete was refused by object lock (retention, legal hold) or by the
 	// credentials' policy: the object is still there and readable.
 	ErrRetained = errors.New("store: object retained")
+	// ErrDenied means the store refused the credentials the request was made with.
+	ErrDenied = errors.New("store: access denied")
 )
 
 // Store is a flat namespace of immutable-by-convention blobs.

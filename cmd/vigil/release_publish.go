@@ -265,7 +265,11 @@ func publishStage(ctx context.Context, stage store.Store, p *release.Publisher, 
 		return refusedErr(fmt.Errorf("release publish: %w", errors.Join(append(refused, failed...)...)))
 	}
 	if len(failed) > 0 {
-		return withCode(exitRegion, fmt.Errorf("release publish: %w (run the same command again when the region is back)", errors.Join(failed...)))
+		advice := "run the same command again when the region is back"
+		if err := errors.Join(failed...); errors.Is(err, store.ErrDenied) {
+			advice = "the region refuses the publisher's credentials: check VIGIL_MINIO_ACCESS_KEY and VIGIL_MINIO_SECRET_KEY, or set the region up again with vigil release init-region"
+		}
+		return withCode(exitRegion, fmt.Errorf("release publish: %w (%s)", errors.Join(failed...), advice))
 	}
 	return nil
 }
