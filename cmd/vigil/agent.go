@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/vigilauth/vigil/agent"
@@ -28,9 +29,9 @@ func useCores(a *agent.Agent, n int) (restore func()) {
 // runAgent runs the device agent: the local API (gRPC and HTTP/JSON), the capture script, and
 // optionally the demo application.
 func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("agent", stdout,
+	fs := newFlags("agent", stdout, slices.Concat(envMinIO, []string{
 		"GOGC=400  the Go collector's pace: for the lowest tail latency of the gRPC API (p99 of a local Authorize about halved), at some 20 MiB more peak memory under load; default 100",
-		"GOMAXPROCS=N  overrides --cores")
+		"GOMAXPROCS=N  overrides --cores"})...)
 	home, _ := os.UserHomeDir()
 	dir := fs.String("dir", filepath.Join(home, ".vigil", "agent"), "the agent's keys, encrypted state and audit log `DIR`")
 	grpcAddr := fs.String("grpc", "127.0.0.1:7411", "gRPC API `ADDR`: a loopback host:port or unix:/path/to/socket (the faster); empty to disable")

@@ -182,7 +182,7 @@ func runClient(ctx context.Context, args []string, stdout, stderr io.Writer) err
 
 func parseClientFlags(args []string, stderr io.Writer) (clientFlags, error) {
 	var f clientFlags
-	fs := newFlags("client", stderr)
+	fs := newFlags("client", stderr, envMinIO...)
 	fs.StringVar(&f.addr, "coordinator", "127.0.0.1:7070", "gRPC address of the coordinator")
 	addFrontendFlag(fs, &f.frontends)
 	fs.StringVar(&f.metricsListen, "metrics-listen", "", "HTTP `address` for Prometheus /metrics, /healthz and /readyz (empty: off)")

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/vigilauth/vigil/console"
@@ -23,7 +24,7 @@ import (
 
 // runConsole implements "vigil console": the read-only web pages, behind mutual TLS.
 func runConsole(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("console", stdout)
+	fs := newFlags("console", stdout, envMinIO...)
 	listen := fs.String("listen", "127.0.0.1:7420", "HTTPS `ADDR` to serve on")
 	certPath := fs.String("tls-cert", "", "the console's certificate chain, PEM `FILE`")
 	keyPath := fs.String("tls-key", "", "the console's private key, PEM `FILE`")
@@ -31,7 +32,7 @@ func runConsole(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	logPath := fs.String("log", "", "the decision log to show `FILE`")
 	auditKey := fs.String("key", "", "the ML-DSA-65 public key `FILE` the log's checkpoints verify under")
 	spool := fs.String("spool", "", "a SIEM exporter's spool `DIR` whose backlog to show (optional)")
-	state := fs.String("state", "", "the coordinator's state `DIR` to read rounds and devices from, read-only (when not using --operator)")
+	state := fs.String("state", "", "the coordinator's state `DIR` (its --dir/state) to read rounds and devices from, read-only (when not using --operator)")
 	var a adminFlags
 	a.register(fs)
 	releaseRoot := fs.String("root", "", "the pinned root of trust `FILE` (root.json) to verify the regions' releases (with --region) and the key epochs' signatures under")
@@ -106,7 +107,10 @@ func runConsole(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		}
 	case *state != "":
 		if _, err := coordinator.ReadStatus(*state); err != nil {
-			return fmt.Errorf("console: --state: %w", err)
+			if _, serr := coordinator.ReadStatus(filepath.Join(*state, "state")); serr == nil {
+				return fmt.Errorf("console: --state %s: %w; the state directory is the coordinator's --dir/state: %s", *state, err, filepath.Join(*state, "state"))
+			}
+			return fmt.Errorf("console: --state: %w (the coordinator's --dir/state)", err)
 		}
 		cfg.StatusSource, cfg.StatusPartial = "the state directory "+*state, true
 		cfg.Status = func(context.Context) (*vigilv1.StatusResponse, error) { return coordinator.ReadStatus(*state) }

@@ -67,7 +67,7 @@ const maxDelta = 1e-3
 
 func runCoordinator(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var f coordinatorFlags
-	fs := newFlags("coordinator", stdout)
+	fs := newFlags("coordinator", stdout, envMinIO...)
 	fs.StringVar(&f.org, "org", "", "organisation `DIR` made by vigil setup (required): CA, key epoch, release keys")
 	fs.StringVar(&f.dir, "dir", "vigil-coordinator", "directory of the model store (store/) and the coordinator's durable state (state/)")
 	fs.StringVar(&f.listen, "listen", "127.0.0.1:7070", "gRPC address to serve devices on (mutual TLS)")
