@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
@@ -100,6 +101,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	usage(stderr)
+	if strings.HasPrefix(args[0], "-") {
+		for _, a := range args[1:] {
+			for _, c := range commands() {
+				if c.name == a {
+					return fmt.Errorf("unknown command %q: flags come after the command (vigil %s %s ...)", args[0], a, args[0])
+				}
+			}
+		}
+	}
 	return fmt.Errorf("unknown command %q", args[0])
 }
 

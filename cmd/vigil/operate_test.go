@@ -342,3 +342,19 @@ func TestFreshCoordinatorAgainstServedTrustees(t *testing.T) {
 		t.Errorf("the fresh coordinator's ledger records rounds:\n%s", report.String())
 	}
 }
+
+// TestCommonMistakesSayWhatToDo: mistakes a docs review made, each answered with what to do.
+func TestCommonMistakesSayWhatToDo(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--dir", "org", "setup"}, "flags come after the command (vigil setup --dir ...)"},
+		{[]string{"preflight", "--kit", filepath.Join(t.TempDir(), "nothere")}, "no such file or directory"},
+	} {
+		err := run(context.Background(), tc.args, io.Discard, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("vigil %s: %v, want an error saying %q", strings.Join(tc.args, " "), err, tc.want)
+		}
+	}
+}

@@ -85,6 +85,9 @@ func kitChecks(dir string) (kitCheck, error) {
 		return kitCheck{role: "root-offline", secrets: []string{"root.key"}, public: []string{orgRoot},
 			keys: []kitKey{{file: "root.key", role: "root"}}}, nil
 	}
+	if _, err := os.Stat(dir); err != nil {
+		return kitCheck{}, fmt.Errorf("--kit: %w", err)
+	}
 	return kitCheck{}, fmt.Errorf("--kit %s: not a kit from `vigil setup --kits` (no coordinator.conf, trustee.conf, enrol.conf, privacy.key or root.key)", dir)
 }
 
