@@ -187,6 +187,12 @@ func TestOperatorWalkthrough(t *testing.T) {
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
+	// The devices' port refuses operators; the error says which address to give (a docs
+	// review took the one for the other).
+	if err := run(ctx, []string{"status", "--operator", operator, "--coordinator", addr}, io.Discard, io.Discard); err == nil ||
+		!strings.Contains(err.Error(), "--admin-listen address?") {
+		t.Errorf("vigil status against the devices' port: %v, want a hint at --admin-listen", err)
+	}
 	st := status()
 	if p := st.GetPrivacy(); !p.GetDifferentialPrivacy() || !(p.GetEpsilonSpent() > 0) || !(p.GetEpsilonRemaining() < p.GetEpsilonBudget()) {
 		t.Errorf("status privacy %v: want DP on, some epsilon spent", p)

@@ -51,11 +51,22 @@ func (a *adminFlags) dial(cmd string) (vigilv1.AdminClient, func(), error) {
 	}
 	cert := creds.TLSCertificate()
 	conn, err := grpc.NewClient(a.addr, grpc.WithTransportCredentials(credentials.NewTLS(
-		pki.ClientTLS(&cert, creds.RootPool(), pki.Coordinator(a.coordinatorID)))))
+		pki.ClientTLS(&cert, creds.RootPool(), pki.Coordinator(a.coordinatorID)))),
+		grpc.WithUnaryInterceptor(wrongPortHint))
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: --coordinator %s: %w", cmd, a.addr, err)
 	}
 	return vigilv1.NewAdminClient(conn), func() { conn.Close() }, nil
+}
+
+// wrongPortHint says what a WRONG_ROLE refusal of an operator's call most likely means: the
+// address is the coordinator's port for devices (or a frontend's), not its --admin-listen.
+func wrongPortHint(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+	err := invoker(ctx, method, req, reply, cc, opts...)
+	if vigilv1.Reason(err) == pki.ReasonWrongRole {
+		return fmt.Errorf("%w (is --coordinator the coordinator's --admin-listen address? The port devices use refuses operators)", err)
+	}
+	return err
 }
 
 // runStatus is `vigil status`: the coordinator's run as text or JSON.
