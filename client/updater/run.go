@@ -2,13 +2,15 @@ package updater
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
 // Run polls the store at once and then every Config.Interval, and scores every window received
 // from windows (see Observe), until ctx ends; it returns ctx's error. report, if not nil, is
 // called with every event other than NoChange and with every error (a failed poll is retried
-// at the next interval; a bad window is skipped), always from Run's goroutine.
+// at the next interval; a bad window is skipped), always from Run's goroutine. Windows that
+// arrive before any model is installed are dropped without a report.
 //
 // Polls run in their own goroutine, one at a time, each bounded by Config.PollTimeout, so a
 // store that is slow or stuck never holds up the scoring of live windows; a tick that comes
@@ -56,7 +58,11 @@ func (u *Updater) Run(ctx context.Context, windows <-chan []float64, report func
 				windows = nil
 				continue
 			}
-			emit(u.Observe(w))
+			ev, err := u.Observe(w)
+			if errors.Is(err, ErrNoModel) {
+				continue // nothing to score before the first install; not worth a report
+			}
+			emit(ev, err)
 		}
 	}
 }

@@ -106,3 +106,32 @@ func TestConcurrentPollAndObserve(t *testing.T) {
 	u = d.open()
 	checkClean(t, d.cfg.Dir, u)
 }
+
+// TestRunQuietBeforeFirstInstall: windows that arrive before any model is installed are not
+// reported as errors; a device's first run printed "release check failed: no model
+// installed" right before installing v1 (a docs review).
+func TestRunQuietBeforeFirstInstall(t *testing.T) {
+	tr := newTrust(t)
+	d := newDevice(t, tr, newFS(t)) // nothing published
+	d.cfg.Interval = time.Hour
+	u := d.open()
+	ctx, cancel := context.WithCancel(context.Background())
+	win := make(chan []float64)
+	done := make(chan error, 1)
+	var reported []error
+	go func() {
+		done <- u.Run(ctx, win, func(_ Event, err error) {
+			if errors.Is(err, ErrNoModel) {
+				reported = append(reported, err)
+			}
+		})
+	}()
+	for _, w := range windows(5) {
+		win <- w
+	}
+	cancel()
+	<-done
+	if len(reported) > 0 {
+		t.Fatalf("%d windows before the first install reported: %v", len(reported), reported[0])
+	}
+}

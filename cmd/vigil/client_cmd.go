@@ -397,6 +397,10 @@ func startUpdater(ctx context.Context, f clientFlags, root []byte, windows [][]f
 			fmt.Fprintf(stdout, "release check failed: %v\n", err)
 			return
 		}
+		if ev.Reason != nil {
+			fmt.Fprintf(stdout, "release v%d %s: %v\n", ev.Version, ev.Kind, ev.Reason)
+			return
+		}
 		fmt.Fprintf(stdout, "release v%d %s\n", ev.Version, ev.Kind)
 	})
 	return u, nil
