@@ -40,7 +40,7 @@ func commands() []command {
 		{"audit", "verify decision logs and create checkpoint keys", runAudit},
 		{"siem", "deliver decisions as OCSF events to a Splunk HEC endpoint or a syslog-over-TLS receiver", runSIEM},
 		{"console", "read-only web pages for operators: the verified decision log, the SIEM backlog (mutual TLS)", runConsole},
-		{"release", "sign, verify, publish and inspect model releases: keygen, sign, verify, publish, inspect", runRelease},
+		{"release", "sign, verify, publish and inspect model releases: keygen, sign, verify, publish, inspect, init-region, status", runRelease},
 		{"preflight", "check a start-up kit from vigil setup --kits before its service starts", runPreflight},
 		{"version", "print the build: version, VCS revision, Go version", runVersion},
 		{"completion", "print shell completion for bash, zsh or fish", runCompletion},

@@ -24,7 +24,7 @@ func runPKI(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		run           func(context.Context, []string, io.Writer, io.Writer) error
 	}{
 		{"init", "create the CA, the coordinator's certificate and an empty revocation file", runPKIInit},
-		{"revoke", "revoke a device, trustee or coordinator, or one certificate by serial", runPKIRevoke},
+		{"revoke", "revoke a device, trustee, coordinator or operator, or one certificate by serial", runPKIRevoke},
 		{"issue-trustee", "make a trustee's key and certificate (server and client) in a directory", runPKIIssueTrustee},
 		{"show", "describe the CA, the coordinator's certificate and the revocations", runPKIShow},
 		{"operator", "make an operator's key and certificate for the coordinator's admin API (vigil status, vigil admin)", runPKIOperator},

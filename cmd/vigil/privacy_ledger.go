@@ -20,7 +20,7 @@ func runPrivacyLedger(_ context.Context, args []string, stdout, stderr io.Writer
 		asJSON        bool
 	)
 	fs.StringVar(&path, "path", "", "ledger file (required)")
-	fs.StringVar(&subject, "subject", "", "refuse the file unless it belongs to this subject, e.g. model/authnet")
+	fs.StringVar(&subject, "subject", "", "refuse the file unless it belongs to this `SUBJECT`, e.g. model/authnet")
 	fs.BoolVar(&asJSON, "json", false, "print the ledger as JSON")
 	if err := parseFlags(fs, args); err != nil {
 		return err

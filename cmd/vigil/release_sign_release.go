@@ -85,7 +85,7 @@ func runSignRelease(ctx context.Context, args []string, stdout, stderr io.Writer
 	stage := fs.String("stage", "", "staging `DIR` (a filesystem store) to write the release into")
 	model := fs.String("model", "", "model `NAME`")
 	version := fs.Uint64("version", 0, "release `VERSION`, greater than every earlier one")
-	parent := fs.Int64("parent", -1, "parent `VERSION` (default version-1)")
+	parent := fs.Int64("parent", -1, "parent `VERSION`; -1 for the version before --version")
 	artifacts := fs.String("artifacts", "", "`DIR` whose files are the release's artifacts")
 	expires := fs.String("expires", "720h", "manifest expiry: a duration or an RFC 3339 time")
 	latestExpires := fs.String("latest-expires", "6h", "latest pointer expiry; keep it short")
