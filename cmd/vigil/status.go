@@ -180,7 +180,7 @@ func printStatus(w io.Writer, st *vigilv1.StatusResponse, now time.Time) error {
 		case t.GetProblem() != "":
 			health = "UNFIT: " + t.GetProblem()
 		}
-		fmt.Fprintf(tw, "  %s\t%s\tlast decrypted round %d\t%s\n", t.GetId(), health, t.GetLastRound(),
+		fmt.Fprintf(tw, "  %s\t%s\thad decrypted up to round %d when checked\t%s\n", t.GetId(), health, t.GetLastRound(),
 			time.Duration(t.GetLatencySeconds()*float64(time.Second)).Round(100*time.Microsecond))
 	}
 	fmt.Fprintf(tw, "regions\t%d\n", len(st.GetRegions()))
