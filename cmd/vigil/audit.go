@@ -79,10 +79,11 @@ func runAuditVerify(ctx context.Context, args []string, stdout, stderr io.Writer
 	defer f.Close()
 	rep, err := audit.VerifyAgainst(ctxReader{ctx, f}, v, expect)
 	if err != nil {
-		if ctx.Err() != nil {
-			return err
+		err = fmt.Errorf("audit verify: %s: %w", *logPath, err)
+		if verr := (*audit.VerifyError)(nil); errors.As(err, &verr) {
+			return refusedErr(err) // the log does not verify; a file that cannot be read stays 2
 		}
-		return refusedErr(fmt.Errorf("audit verify: %s: %w", *logPath, err))
+		return err
 	}
 	if *asJSON {
 		if err := writeReportJSON(stdout, *logPath, rep); err != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -285,4 +286,15 @@ func exitCodeOf(err error) int {
 		return coded.ExitCode()
 	}
 	return 2
+}
+
+// TestAuditVerifyUnreadableLogIsUsage: a --log that cannot be read (a directory) exits 2 like
+// a missing one, not 1 as a log that does not verify (a code review).
+func TestAuditVerifyUnreadableLogIsUsage(t *testing.T) {
+	dir := t.TempDir()
+	_, pub := keygen(t, dir, "device")
+	err := runAudit(context.Background(), []string{"verify", "--log", dir, "--key", pub}, io.Discard, io.Discard)
+	if err == nil || exitCodeOf(err) != 2 {
+		t.Fatalf("audit verify of a directory: %v, exit %d; want exit 2", err, exitCodeOf(err))
+	}
 }
