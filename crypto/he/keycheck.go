@@ -21,7 +21,7 @@ import (
 //     u and e1 are drawn from a keystream keyed by the hash of the signed challenge, so every
 //     trustee computes the same c1 and nobody chooses it. Only j computes the c0 = u b + e0 +
 //     m_j that goes with it. The challenge tests every set of t trustees with j in it
-//     (KeyCheckSets: up to MaxKeyCheckSets, all of them for rosters of up to 8).
+//     (KeyCheckSets; a roster with more than MaxKeyCheckSets of them is refused).
 //  2. Respond: every other trustee of those sets derives c1 and computes its decryption share
 //     of it for each set it is in, with its secret share, through the same Decryptor.Share the
 //     trustee service uses, and returns them signed.
@@ -52,8 +52,8 @@ import (
 // update, however many nonces a colluder tries.
 //
 // What j learns: from each other trustee, one decryption share of one honest ciphertext per
-// set, each with its own flooding noise (at most MaxKeyCheckSets shares per challenge, so at
-// most 35 times the statistical distance of one). Each trustee answers each other trustee's
+// set, each with its own flooding noise (fewer than MaxKeyCheckSets shares per challenge, so
+// under 70 times the statistical distance of one). Each trustee answers each other trustee's
 // challenge once (the CLI keeps a record), and a challenge from anyone but a roster member is
 // refused.
 
@@ -311,17 +311,18 @@ func verifyChallenge(roster *Roster, p Params, c *Challenge) (Member, error) {
 	return m, nil
 }
 
-// MaxKeyCheckSets bounds the active sets one challenge tests: every set of t trustees with
-// the challenger for rosters of up to 8 trustees (C(7, 3) = 35); a larger roster's challenges
-// test the first MaxKeyCheckSets in KeyCheckSets' order.
-const MaxKeyCheckSets = 35
+// MaxKeyCheckSets bounds the active sets one challenge tests, C(n-1, t-1) for n trustees and
+// threshold t: a roster needing more is refused (NewRoster, ParseRoster), since testing only
+// some would leave the sets without a colluder untested. Every roster of up to 9 trustees is
+// within it (C(8, 4) = 70), and so are larger ones with a threshold near 2 or near n.
+const MaxKeyCheckSets = 70
 
-// KeyCheckSets returns the active sets the challenge of the trustee at point tests: sets of t
-// trustees of roster with it, each sorted, ordered by the other members' positions in the
+// KeyCheckSets returns the active sets the challenge of the trustee at point tests: every set
+// of t trustees of roster with it, each sorted, ordered by the other members' positions in the
 // roster counted cyclically from the challenger (so the first is it and the t-1 trustees after
-// it), at most MaxKeyCheckSets of them. Testing every such set, not one, is what catches a
-// dealer whose public-key share is not of the secret it dealt when its t-1 colluders answer
-// with shares that correct for it: the sets without a colluder still fail.
+// it). Testing every such set, not one, is what catches a dealer whose public-key share is not
+// of the secret it dealt when its t-1 colluders answer with shares that correct for it: the
+// sets without a colluder still fail.
 func KeyCheckSets(roster *Roster, point uint64) [][]uint64 {
 	n, t := len(roster.Members), roster.Threshold
 	k := slices.IndexFunc(roster.Members, func(m Member) bool { return m.Point == point })
@@ -336,9 +337,6 @@ func KeyCheckSets(roster *Roster, point uint64) [][]uint64 {
 	chosen := make([]uint64, 0, t-1)
 	var pick func(from int)
 	pick = func(from int) {
-		if len(sets) == MaxKeyCheckSets {
-			return
-		}
 		if len(chosen) == t-1 {
 			set := append([]uint64{point}, chosen...)
 			slices.Sort(set)
@@ -353,6 +351,15 @@ func KeyCheckSets(roster *Roster, point uint64) [][]uint64 {
 	}
 	pick(0)
 	return sets
+}
+
+// keyCheckSetCount is C(n-1, t-1), the number of sets KeyCheckSets returns.
+func keyCheckSetCount(n, t int) int {
+	c := 1
+	for i := 1; i <= t-1; i++ {
+		c = c * (n - t + i) / i
+	}
+	return c
 }
 
 // setsWith returns the sets that hold point, in order.

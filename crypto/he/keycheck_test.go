@@ -184,7 +184,9 @@ func TestKeyCheckRejects(t *testing.T) {
 }
 
 // TestKeyCheckSets: a challenge tests every set of t trustees with its challenger, the
-// challenger and the t-1 after it first, up to MaxKeyCheckSets.
+// challenger and the t-1 after it first; a roster with more such sets than MaxKeyCheckSets is
+// refused, since the sets left untested could be the ones without a colluder (a code review
+// showed a 5-of-9 roster passing a rogue key when only the first 35 were tested).
 func TestKeyCheckSets(t *testing.T) {
 	for _, tc := range []struct {
 		n, threshold int
@@ -197,7 +199,8 @@ func TestKeyCheckSets(t *testing.T) {
 		{3, 3, 2, 1, []uint64{1, 2, 3}},
 		{5, 3, 4, 6, []uint64{1, 4, 5}},
 		{8, 4, 1, 35, []uint64{1, 2, 3, 4}},
-		{16, 8, 9, MaxKeyCheckSets, []uint64{9, 10, 11, 12, 13, 14, 15, 16}},
+		{9, 5, 9, 70, []uint64{1, 2, 3, 4, 9}},
+		{16, 15, 3, 15, []uint64{1, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}},
 	} {
 		roster := &Roster{Threshold: tc.threshold}
 		for i := range tc.n {
@@ -207,6 +210,9 @@ func TestKeyCheckSets(t *testing.T) {
 		if len(sets) != tc.want || !slices.Equal(sets[0], tc.first) {
 			t.Errorf("%d-of-%d from %d: %d sets, the first %v; want %d, the first %v", tc.threshold, tc.n, tc.from, len(sets), sets[0], tc.want, tc.first)
 		}
+		if got := keyCheckSetCount(tc.n, tc.threshold); got != tc.want {
+			t.Errorf("keyCheckSetCount(%d, %d) = %d, want %d", tc.n, tc.threshold, got, tc.want)
+		}
 		seen := map[string]bool{}
 		for _, s := range sets {
 			key := fmt.Sprint(s)
@@ -214,6 +220,26 @@ func TestKeyCheckSets(t *testing.T) {
 				t.Errorf("%d-of-%d from %d: set %v", tc.threshold, tc.n, tc.from, s)
 			}
 			seen[key] = true
+		}
+	}
+}
+
+func TestRosterTooManySetsToTest(t *testing.T) {
+	var pubs []PublicIdentity
+	for i := range 10 {
+		ident, err := NewIdentity(fmt.Sprintf("t%d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		pubs = append(pubs, ident.Public())
+	}
+	for _, tc := range []struct {
+		threshold int
+		ok        bool
+	}{{3, true}, {4, false}, {7, false}, {8, true}} {
+		_, err := NewRoster(DefaultParams(), 1, tc.threshold, pubs)
+		if (err == nil) != tc.ok || err != nil && !isErr(err, ErrThreshold) {
+			t.Errorf("%d-of-10 (C(9, %d) = %d sets): %v, want accepted %v", tc.threshold, tc.threshold-1, keyCheckSetCount(10, tc.threshold), err, tc.ok)
 		}
 	}
 }

@@ -39,8 +39,9 @@ const (
 	// about 17 * 131,072 + 16 * 1,200 = 2.25 MB for MaxTrustees.
 	MaxDealingBytes = 4 << 20
 
-	// MaxKeyCheckBytes bounds one serialised test-decryption challenge or response (up to
-	// MaxKeyCheckSets decryption shares of one ciphertext, 35 * 131,120 = 4.6 MB, and a
-	// signature), and each blob in it.
-	MaxKeyCheckBytes = 8 << 20
+	// MaxKeyCheckBytes bounds one serialised test-decryption challenge or response (a
+	// response holds one decryption share of one ciphertext, 131,120 bytes, per active set
+	// with the responder: C(n-2, t-2), at most 55 for the rosters MaxKeyCheckSets allows, 7.2
+	// MB), and each blob in it.
+	MaxKeyCheckBytes = 16 << 20
 )

@@ -135,6 +135,10 @@ func (r *Roster) check() error {
 	if err := checkTrusteeSet(r.trustees(), r.Threshold); err != nil {
 		return err
 	}
+	if c := keyCheckSetCount(len(r.Members), r.Threshold); c > MaxKeyCheckSets {
+		return fmt.Errorf("%w: %d-of-%d: each trustee's test decryption would have %d sets of %d trustees to try, and at most %d are tried (any roster of up to 9 trustees is within it)",
+			ErrThreshold, r.Threshold, len(r.Members), c, r.Threshold, MaxKeyCheckSets)
+	}
 	for _, m := range r.Members {
 		if err := m.PublicIdentity.check(); err != nil {
 			return err
