@@ -401,7 +401,8 @@ func (s *MinIO) mapErr(op, key string, err error) error {
 		return fmt.Errorf("%w: %s", ErrNotFound, key)
 	case precondition(err):
 		return fmt.Errorf("%w: %s", ErrExist, key)
-	case resp.Code == "AccessDenied" || resp.StatusCode == http.StatusForbidden:
+	case resp.Code == "AccessDenied" || resp.Code == "InvalidAccessKeyId" || resp.Code == "SignatureDoesNotMatch":
+		// Not every 403: RequestTimeTooSkewed, say, is this machine's clock, and passes.
 		return fmt.Errorf("store: minio: %s %s/%s: %w: %w", op, s.bucket, s.prefix+key, ErrDenied, err)
 	}
 	return fmt.Errorf("store: minio: %s %s/%s: %w", op, s.bucket, s.prefix+key, err)

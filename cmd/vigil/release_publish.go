@@ -265,11 +265,22 @@ func publishStage(ctx context.Context, stage store.Store, p *release.Publisher, 
 		return refusedErr(fmt.Errorf("release publish: %w", errors.Join(append(refused, failed...)...)))
 	}
 	if len(failed) > 0 {
-		advice := "run the same command again when the region is back"
-		if err := errors.Join(failed...); errors.Is(err, store.ErrDenied) {
-			advice = "the region refuses the publisher's credentials: check VIGIL_MINIO_ACCESS_KEY and VIGIL_MINIO_SECRET_KEY, or set the region up again with vigil release init-region"
+		denied, down := 0, 0
+		for _, err := range failed {
+			if errors.Is(err, store.ErrDenied) {
+				denied++
+			} else {
+				down++
+			}
 		}
-		return withCode(exitRegion, fmt.Errorf("release publish: %w (%s)", errors.Join(failed...), advice))
+		var advice []string
+		if denied > 0 {
+			advice = append(advice, "a region that refuses the publisher's credentials: check VIGIL_MINIO_ACCESS_KEY and VIGIL_MINIO_SECRET_KEY, or set it up again with vigil release init-region")
+		}
+		if down > 0 {
+			advice = append(advice, "a region that did not answer: run the same command again when it is back")
+		}
+		return withCode(exitRegion, fmt.Errorf("release publish: %w (%s)", errors.Join(failed...), strings.Join(advice, "; ")))
 	}
 	return nil
 }
