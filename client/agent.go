@@ -188,7 +188,8 @@ type Result struct {
 	// Accepted is the round's accepted-update count after this device's update; 0 when a
 	// frontend took it (a frontend stores updates, the round leader counts them).
 	Accepted int
-	// TrainLoss is the mean reconstruction loss of the last local epoch.
+	// TrainLoss is the mean reconstruction loss of the last local epoch: NaN when the device
+	// had no rows and sent the zero update, 0 when it sent a round's update again.
 	TrainLoss float64
 	// RetryAfter is when the coordinator asked to be polled again, if there was no task.
 	RetryAfter time.Duration
@@ -313,10 +314,11 @@ func (a *Agent) train(ctx context.Context, t *vigilv1.Task, cfg models.TrainConf
 		return nil, 0, err
 	}
 	rows := a.cfg.Data.Features()
-	if len(rows) == 0 {
+	if len(rows) == 0 && t.GetPrivacy().GetNoiseMultiplier() > 0 {
 		// The zero update, noised like any other: what the privacy analysis takes a device
 		// without this user's data to send. Sending nothing instead made whether a device
-		// answers depend on its data (found by a privacy review). No loss to report.
+		// answers depend on its data (found by a privacy review). No loss to report. A round
+		// without noise has no such analysis, and a zero there would only dilute the average.
 		return make([]float64, len(base)), math.NaN(), nil
 	}
 	res, err := models.Train(ctx, a.spec, base, rows, cfg)
