@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"regexp"
 	"strings"
 	"syscall"
 )
@@ -60,7 +61,7 @@ func main() {
 			fmt.Fprintln(os.Stderr, "vigil: interrupted")
 			os.Exit(130)
 		}
-		fmt.Fprintln(os.Stderr, "vigil:", err)
+		fmt.Fprintln(os.Stderr, "vigil:", dashedFlags(err.Error()))
 		// A command whose exit codes mean something (vigil release) says which; anything else
 		// is 2.
 		var coded interface{ ExitCode() int }
@@ -69,6 +70,16 @@ func main() {
 		}
 		os.Exit(2)
 	}
+}
+
+// flagNamedOneDash matches a flag named with one dash by the flag package ("flag provided but
+// not defined: -x", "invalid value ... for flag -x") or by messages written in its style
+// ("flag -dir is required").
+var flagNamedOneDash = regexp.MustCompile(`(\bflag(?: provided but not defined:| needs an argument:)? )-([A-Za-z])`)
+
+// dashedFlags writes flags in msg as the help and the documentation do, with two dashes.
+func dashedFlags(msg string) string {
+	return flagNamedOneDash.ReplaceAllString(msg, "$1--$2")
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {

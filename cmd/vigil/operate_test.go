@@ -364,3 +364,20 @@ func TestCommonMistakesSayWhatToDo(t *testing.T) {
 		}
 	}
 }
+
+// TestDashedFlags: errors name flags as the help does, with two dashes; the flag package and
+// some messages wrote one (a docs review).
+func TestDashedFlags(t *testing.T) {
+	for in, want := range map[string]string{
+		"setup: flag provided but not defined: -orgg (see 'vigil setup -h')": "setup: flag provided but not defined: --orgg (see 'vigil setup -h')",
+		`invalid value "abc" for flag -epsilon: parse error`:                 `invalid value "abc" for flag --epsilon: parse error`,
+		"flag needs an argument: -dir":                                       "flag needs an argument: --dir",
+		"flag -data: no directory given":                                     "flag --data: no directory given",
+		"release publish: --from -x is not a flag":                           "release publish: --from -x is not a flag",
+		"a -5h validity":                                                     "a -5h validity",
+	} {
+		if got := dashedFlags(in); got != want {
+			t.Errorf("dashedFlags(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
