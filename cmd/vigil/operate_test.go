@@ -374,7 +374,7 @@ func TestDashedFlags(t *testing.T) {
 		"flag needs an argument: -dir":                                       "flag needs an argument: --dir",
 		"flag -data: no directory given":                                     "flag --data: no directory given",
 		"release publish: --from -x is not a flag":                           "release publish: --from -x is not a flag",
-		"a -5h validity":                                                     "a -5h validity",
+		"a -5h validity": "a -5h validity",
 	} {
 		if got := dashedFlags(in); got != want {
 			t.Errorf("dashedFlags(%q) = %q, want %q", in, got, want)
