@@ -1,6 +1,7 @@
 package release
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -41,8 +42,10 @@ func (v *Verifier) Fetch(ctx context.Context, st store.Store, now time.Time) (*B
 	// A root that does not verify is not trusted, exactly as if it were absent; the device goes
 	// on under the root it trusts, and reports the refused root only if nothing else verifies.
 	rootErr := v.updateRoots(ctx, st, budget)
-	if ctx.Err() != nil {
-		return nil, rootErr
+	if err := ctx.Err(); err != nil {
+		// Never (nil, nil): the updater took that for a release and crashed on it when a
+		// device stopped during a poll.
+		return nil, cmp.Or(rootErr, err)
 	}
 	b, err := v.fetch(ctx, st, now, budget)
 	if err != nil && rootErr != nil && !errors.Is(err, ErrUpToDate) {

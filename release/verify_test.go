@@ -379,3 +379,30 @@ func TestFetchNothingPublished(t *testing.T) {
 		})
 	}
 }
+
+// TestFetchCancelledIsAnError: a Fetch whose context ends returns an error, never (nil, nil),
+// which the updater took for a release: a device stopped during a poll crashed on it (found by
+// the race stage of CI, on a test that cancels a poll). The context ends here as the roots
+// have been read, before the release is.
+func TestFetchCancelledIsAnError(t *testing.T) {
+	tr := newTrust(t, 1, 1)
+	st := newFS(t)
+	tr.publishAll(t, st, tr.bundle(t, 1))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	b, err := tr.verifier(t, 0).Fetch(ctx, cancellingStore{st, cancel}, t0)
+	if b != nil || !errors.Is(err, context.Canceled) {
+		t.Fatalf("Fetch with its context cancelled: %v, %v; want context.Canceled", b, err)
+	}
+}
+
+// cancellingStore cancels its context once a read has been answered.
+type cancellingStore struct {
+	store.Store
+	cancel context.CancelFunc
+}
+
+func (c cancellingStore) Get(ctx context.Context, key string) ([]byte, error) {
+	defer c.cancel()
+	return c.Store.Get(ctx, key)
+}
