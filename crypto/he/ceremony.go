@@ -32,9 +32,10 @@ import (
 //     public-key shares into the collective public key (b, a) = (-a s + e, a). Every trustee
 //     computes the same KeyEpoch.
 //  6. Test decryption (keycheck.go). Each trustee encrypts a random message of its own under
-//     the new key, has t-1 others decrypt it with their shares, adds its own share last and
-//     approves the key epoch only if the message comes back. The key epoch is signed only with
-//     enough approvals.
+//     the new key (the ciphertext's c1 derived from its challenge, not chosen), has every set
+//     of t trustees with it decrypt it, adds its own share last and approves the key epoch only
+//     if the message comes back from every set. The key epoch is signed only with enough
+//     approvals.
 //
 // Trust assumption: as in lattigo's mhe, the protocol keeps the key secret against passive
 // (honest but curious) trustees, up to t-1 of them colluding. Against a malicious trustee it
