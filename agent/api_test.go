@@ -84,6 +84,7 @@ func TestHTTPRefusesBadInput(t *testing.T) {
 		{"absurd time", "SendEvents", r.secret, key(12, 80, 65), nil, 400, agent.ReasonInvalidField, "keys[0].press_ms"},
 		{"unknown button", "SendEvents", r.secret, `{"session":"s1","pointer":[{"atMs":` + jsonNum(now) + `,"button":"thumb","action":"move"}]}`, nil, 400, agent.ReasonInvalidField, "pointer[0].button"},
 		{"bad context IP", "SendEvents", r.secret, `{"session":"s1","context":{"ip":"nowhere","localTime":"2026-01-01T10:00:00+01:00"}}`, nil, 400, agent.ReasonInvalidField, "context.ip"},
+		{"context time in year 0 (found by fuzzing)", "SendEvents", r.secret, `{"session":"s1","context":{"ip":"10.0.0.1","localTime":"0000-01-01T00:00:00+00:00"}}`, nil, 400, agent.ReasonInvalidField, "context.local_time"},
 		{"missing user", "StartSession", r.secret, `{"session":"s3"}`, nil, 400, agent.ReasonInvalidField, "user"},
 		{"session exists", "StartSession", r.secret, `{"session":"s1","user":"alice"}`, nil, 409, agent.ReasonSessionExists, "session"},
 		{"unknown session", "SendEvents", r.secret, `{"session":"nope"}`, nil, 404, agent.ReasonUnknownSession, "session"},

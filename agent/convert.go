@@ -112,6 +112,10 @@ func convertBatch(req *vigilv1.SendEventsRequest) ([]event, error) {
 		if err != nil {
 			return nil, badField("context.local_time", "%q is not an RFC 3339 time with offset", c.LocalTime)
 		}
+		if y := lt.Year(); y < 2000 || y >= 2200 {
+			// As for the keys' and pointer's times: a clock that far off is not a user's.
+			return nil, badField("context.local_time", "%q is not a time between 2000 and 2200", c.LocalTime)
+		}
 		out = append(out, event{at: lt, cx: &guard.ContextEvent{Session: req.Session, IP: ip, Lat: c.Lat, Lon: c.Lon,
 			AccuracyKm: c.AccuracyKm, DeviceFingerprint: c.Device, Network: c.Network, LocalTime: lt}})
 	}
