@@ -79,9 +79,10 @@ func (a *MinIOAdmin) AddPolicy(ctx context.Context, name string, policy []byte) 
 	return a.do(ctx, http.MethodPut, "add-canned-policy", url.Values{"name": {name}}, policy)
 }
 
-// AttachUserPolicy gives user policy besides the policies it has: the publisher of two
-// regions' buckets on one server keeps both (setting the one policy took the first bucket's
-// writes away; found by a review).
+// AttachUserPolicy gives user policy besides the other regions' policies it has (named
+// vigil-*): the publisher of two regions' buckets on one server keeps both (setting the one
+// policy took the first bucket's writes away; found by a review). Any other policy is taken
+// away, as before, so running init-region again still repairs a user given more.
 func (a *MinIOAdmin) AttachUserPolicy(ctx context.Context, user, policy string) error {
 	var info struct {
 		PolicyName string `json:"policyName"`
@@ -91,7 +92,7 @@ func (a *MinIOAdmin) AttachUserPolicy(ctx context.Context, user, policy string) 
 	}
 	policies := []string{policy}
 	for _, p := range strings.Split(info.PolicyName, ",") {
-		if p = strings.TrimSpace(p); p != "" && p != policy {
+		if p = strings.TrimSpace(p); strings.HasPrefix(p, "vigil-") && p != policy {
 			policies = append(policies, p)
 		}
 	}
