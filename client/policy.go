@@ -5,14 +5,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
-	"github.com/vigilauth/vigil/internal/atomicfile"
 	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
 	"github.com/vigilauth/vigil/release"
 )
@@ -31,11 +26,8 @@ type PolicyGuard struct {
 	mu     sync.Mutex
 	follow func() []byte // Follow's source of newer roots, or nil
 	newest *release.PrivacyPolicy
-	floor  uint64 // the newest version accepted, this run or, with floorPath, an earlier one
-	// floorRole is privacyRole of the root floor was set under ("": none yet).
-	floorRole string
-	// floorPath, if set, is the file recording floor across restarts (PersistTo).
-	floorPath string
+	// floor is the newest version accepted, under the privacy role's keys (privacyRole).
+	floor versionFloor
 }
 
 // PolicyFloorFile is the file in a device's directory that records the newest privacy policy
@@ -49,44 +41,12 @@ const PolicyFloorFile = "privacy-policy.version"
 // set under: a root that changes them resets it, or a thief of the retired key, having
 // signed a policy numbered 2^40, would keep devices from ever accepting the office's next.
 func (g *PolicyGuard) PersistTo(path string) error {
-	v, role, err := readFloor(path)
-	if err != nil {
-		return fmt.Errorf("client: privacy policy floor: %w", err)
-	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	g.floor, g.floorRole, g.floorPath = v, role, path
+	if err := g.floor.persistTo(path); err != nil {
+		return fmt.Errorf("client: privacy policy floor: %w", err)
+	}
 	return nil
-}
-
-// readFloor reads a floor file: a version and the fingerprint of the role it was set under
-// (0 and "" if the file is missing).
-func readFloor(path string) (uint64, string, error) {
-	data, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return 0, "", nil
-	}
-	if err != nil {
-		return 0, "", err
-	}
-	f := strings.Fields(string(data))
-	if len(data) > 128 || len(f) != 2 {
-		return 0, "", fmt.Errorf("%s: want a version and the role it was set under, got %q", path, data)
-	}
-	v, err := strconv.ParseUint(f[0], 10, 64)
-	if err != nil {
-		return 0, "", fmt.Errorf("%s: not a version number: %q", path, f[0])
-	}
-	// A role cut short or altered would silently reset the floor, as a root rotation does.
-	if b, err := hex.DecodeString(f[1]); err != nil || len(b) != 16 {
-		return 0, "", fmt.Errorf("%s: the role's fingerprint is not 32 hex digits: %q", path, f[1])
-	}
-	return v, f[1], nil
-}
-
-// writeFloor records v, set under role, in path.
-func writeFloor(path string, v uint64, role string) error {
-	return atomicfile.Write(path, fmt.Appendf(nil, "%d %s\n", v, role), 0o600)
 }
 
 // privacyRole names the privacy role's keys and threshold in root.
@@ -127,12 +87,11 @@ func (g *PolicyGuard) Check(t *vigilv1.Task) error {
 	role := privacyRole(root)
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.floorRole != "" && g.floorRole != role {
-		// Set under privacy keys this root no longer trusts: what they signed bounds nothing.
-		g.floor, g.newest = 0, nil
+	if g.floor.under(role) {
+		g.newest = nil
 	}
-	if p.Version < g.floor {
-		return fmt.Errorf("%w: the task carries privacy policy v%d, this device has seen v%d", release.ErrPolicy, p.Version, g.floor)
+	if p.Version < g.floor.version {
+		return fmt.Errorf("%w: the task carries privacy policy v%d, this device has seen v%d", release.ErrPolicy, p.Version, g.floor.version)
 	}
 	pc := t.GetPrivacy()
 	if err := p.Check(release.Task{
@@ -141,12 +100,10 @@ func (g *PolicyGuard) Check(t *vigilv1.Task) error {
 	}); err != nil {
 		return err
 	}
-	if (p.Version > g.floor || role != g.floorRole) && g.floorPath != "" {
-		if err := writeFloor(g.floorPath, p.Version, role); err != nil {
-			return fmt.Errorf("client: recording privacy policy v%d: %w", p.Version, err)
-		}
+	if err := g.floor.raise(p.Version, role); err != nil {
+		return fmt.Errorf("client: recording privacy policy v%d: %w", p.Version, err)
 	}
-	g.newest, g.floor, g.floorRole = p, max(g.floor, p.Version), role
+	g.newest = p
 	return nil
 }
 

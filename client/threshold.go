@@ -81,12 +81,8 @@ type SignedKeys struct {
 	mu       sync.Mutex
 	verifier *release.Verifier // under the newest root followed; the epochs it took are under floor
 	follow   func() []byte     // Follow's source of newer roots, or nil
-	// floor is the newest epoch accepted, this run or, with floorPath, an earlier one, under
-	// trustees' keys floorRole names (trusteesRole; "": none yet).
-	floor     uint64
-	floorRole string
-	// floorPath, if set, is the file recording floor across restarts (PersistTo).
-	floorPath string
+	// floor is the newest epoch accepted, under the trustees' keys (trusteesRole).
+	floor versionFloor
 }
 
 // KeyEpochFloorFile is the file in a device's directory that records the newest key epoch it
@@ -102,13 +98,11 @@ const KeyEpochFloorFile = "key-epoch.version"
 // accept an epoch numbered 2^40, would otherwise keep them from the organisation's next for
 // good.
 func (k *SignedKeys) PersistTo(path string) error {
-	v, role, err := readFloor(path)
-	if err != nil {
-		return fmt.Errorf("client: key epoch floor: %w", err)
-	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	k.floorPath, k.floor, k.floorRole = path, v, role
+	if err := k.floor.persistTo(path); err != nil {
+		return fmt.Errorf("client: key epoch floor: %w", err)
+	}
 	return nil
 }
 
@@ -176,10 +170,7 @@ func (k *SignedKeys) acceptLocked(resp *vigilv1.GetKeyEpochResponse, epoch uint6
 		}
 	}
 	role := trusteesRole(k.verifier.Root())
-	if k.floorRole != role {
-		// Set under trustees' keys this root does not name: what they signed bounds nothing.
-		k.floor, k.floorRole = 0, role
-	}
+	k.floor.under(role)
 	doc, err := k.verifier.VerifyKeyEpoch(resp.GetDocument(), resp.GetPublicKey(), k.now())
 	if err != nil {
 		return nil, fmt.Errorf("the key-epoch document does not verify under this device's root of trust: %w", err)
@@ -189,14 +180,11 @@ func (k *SignedKeys) acceptLocked(resp *vigilv1.GetKeyEpochResponse, epoch uint6
 	if doc.Epoch != epoch || doc.Params != k.params.ID() {
 		return nil, fmt.Errorf("the signed document approves epoch %d with parameters %q, the task needs epoch %d with %q", doc.Epoch, doc.Params, epoch, k.params.ID())
 	}
-	if doc.Epoch < k.floor {
-		return nil, fmt.Errorf("the key-epoch document does not verify under this device's root of trust: %w: key epoch %d is older than accepted epoch %d", release.ErrRollback, doc.Epoch, k.floor)
+	if doc.Epoch < k.floor.version {
+		return nil, fmt.Errorf("the key-epoch document does not verify under this device's root of trust: %w: key epoch %d is older than accepted epoch %d", release.ErrRollback, doc.Epoch, k.floor.version)
 	}
-	if doc.Epoch > k.floor && k.floorPath != "" {
-		if err := writeFloor(k.floorPath, doc.Epoch, role); err != nil {
-			return nil, fmt.Errorf("client: recording key epoch %d: %w", doc.Epoch, err)
-		}
+	if err := k.floor.raise(doc.Epoch, role); err != nil {
+		return nil, fmt.Errorf("client: recording key epoch %d: %w", doc.Epoch, err)
 	}
-	k.floor = max(k.floor, doc.Epoch)
 	return doc, nil
 }
