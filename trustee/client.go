@@ -11,11 +11,13 @@ import (
 	"sync"
 	"time"
 
-	"github.com/vigilauth/vigil/crypto/he"
-	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/vigilauth/vigil/crypto/he"
+	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
 )
 
 // MaxMessageBytes bounds a trustee request or answer: one contribution of the largest update
@@ -143,7 +145,7 @@ func (c *Client) DecryptSum(ctx context.Context, sum *he.Sum, contribs Contribut
 	}
 	need := Quorum(len(key.Trustees), key.Threshold)
 	began := time.Now()
-	up, err := c.probe(ctx, sum, need)
+	up, err := c.probe(ctx, sum.Round, sum.Contributors, need)
 	if err != nil {
 		return nil, err
 	}
@@ -228,9 +230,10 @@ type candidate struct {
 	info   *vigilv1.TrusteeInfoResponse
 }
 
-// probe asks every trustee for Info concurrently and returns those that can serve sum, by
-// Shamir point, if there are at least need of them.
-func (c *Client) probe(ctx context.Context, sum *he.Sum, need int) ([]candidate, error) {
+// probe asks every trustee for Info concurrently and returns those that can serve a sum of
+// contributors updates of round (contributors < 0: a part of one), by Shamir point, if there
+// are at least need of them.
+func (c *Client) probe(ctx context.Context, round uint64, contributors, need int) ([]candidate, error) {
 	infos := make([]*vigilv1.TrusteeInfoResponse, len(c.cfg.Trustees))
 	reasons := make([]string, len(c.cfg.Trustees))
 	var wg sync.WaitGroup
@@ -243,7 +246,7 @@ func (c *Client) probe(ctx context.Context, sum *he.Sum, need int) ([]candidate,
 				reasons[i] = fmt.Sprintf("trustee %d: %v", i, err)
 				return
 			}
-			if why := c.unfit(info, sum); why != "" {
+			if why := c.unfit(info, round, contributors); why != "" {
 				reasons[i] = fmt.Sprintf("trustee %d (%s): %s", i, info.GetTrusteeId(), why)
 				return
 			}
@@ -266,14 +269,15 @@ func (c *Client) probe(ctx context.Context, sum *he.Sum, need int) ([]candidate,
 			}
 		}
 		return nil, fmt.Errorf("%w: %d of %d can serve round %d, %d must commit to it (%s)",
-			ErrNotEnoughTrustees, len(ok), len(c.cfg.Trustees), sum.Round, need, strings.Join(why, "; "))
+			ErrNotEnoughTrustees, len(ok), len(c.cfg.Trustees), round, need, strings.Join(why, "; "))
 	}
 	slices.SortFunc(ok, func(a, b candidate) int { return int(a.info.GetShamirIndex()) - int(b.info.GetShamirIndex()) })
 	return ok, nil
 }
 
-// unfit says why a trustee cannot serve sum, or "".
-func (c *Client) unfit(info *vigilv1.TrusteeInfoResponse, sum *he.Sum) string {
+// unfit says why a trustee cannot serve a sum of contributors updates of round, or "";
+// contributors < 0 is a part of a sum, which any number of updates may make.
+func (c *Client) unfit(info *vigilv1.TrusteeInfoResponse, round uint64, contributors int) string {
 	key := c.cfg.Key
 	switch {
 	case info.GetParamsId() != key.Params().ID():
@@ -286,9 +290,9 @@ func (c *Client) unfit(info *vigilv1.TrusteeInfoResponse, sum *he.Sum) string {
 		return t.Point == info.GetShamirIndex() && t.ID == info.GetTrusteeId()
 	}):
 		return fmt.Sprintf("is not trustee %q at point %d of the key", info.GetTrusteeId(), info.GetShamirIndex())
-	case int(info.GetMinContributors()) > sum.Contributors:
-		return fmt.Sprintf("requires %d contributors, the sum has %d", info.GetMinContributors(), sum.Contributors)
-	case info.GetLastRound() >= sum.Round:
+	case contributors >= 0 && int(info.GetMinContributors()) > contributors:
+		return fmt.Sprintf("requires %d contributors, the sum has %d", info.GetMinContributors(), contributors)
+	case info.GetLastRound() >= round:
 		return fmt.Sprintf("has already decrypted round %d", info.GetLastRound())
 	}
 	return ""
@@ -317,41 +321,69 @@ func (c *Client) retry(ctx context.Context, call func(ctx context.Context) error
 
 // commit streams the round's contributions to one trustee and returns its commitment. A
 // trustee answers a repeated stream of the same set with the same commitment, so resending
-// after a transport failure is safe.
+// after a transport failure is safe. With contribs Parted, the header names the parts the
+// trustee took and only the rest is streamed; a trustee that no longer holds a part (it
+// restarted) is sent everything.
 func (c *Client) commit(ctx context.Context, a candidate, hdr *vigilv1.SumHeader, contribs Contributions) (*vigilv1.SumCommitment, error) {
+	id := a.info.GetTrusteeId()
 	var out *vigilv1.SumCommitment
-	err := c.retry(ctx, func(ctx context.Context) error {
-		stream, err := a.client.CommitSum(ctx, grpc.MaxCallRecvMsgSize(MaxMessageBytes), grpc.MaxCallSendMsgSize(MaxMessageBytes))
-		if err != nil {
-			return err
-		}
-		if err := stream.Send(&vigilv1.SumPart{Part: &vigilv1.SumPart_Header{Header: hdr}}); err != nil {
-			_, rerr := stream.CloseAndRecv()
-			return errors.Join(err, rerr)
-		}
-		for ct, err := range contribs.All() {
+	call := func(hdr *vigilv1.SumHeader, contribs Contributions) error {
+		return c.retry(ctx, func(ctx context.Context) error {
+			stream, err := a.client.CommitSum(ctx, grpc.MaxCallRecvMsgSize(MaxMessageBytes), grpc.MaxCallSendMsgSize(MaxMessageBytes))
 			if err != nil {
-				return fmt.Errorf("reading the round's contributions: %w", err)
-			}
-			if err := stream.Send(&vigilv1.SumPart{Part: &vigilv1.SumPart_Contribution{Contribution: ct}}); err != nil {
-				// The trustee ended the stream; its status says why.
-				_, rerr := stream.CloseAndRecv()
-				if rerr != nil {
-					return rerr
-				}
 				return err
 			}
-		}
-		out, err = stream.CloseAndRecv()
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("trustee %s: %w", a.info.GetTrusteeId(), err)
+			if err := sendContributions(stream.Send, hdr, contribs); err != nil && !errors.Is(err, errEnded) {
+				return err
+			}
+			out, err = stream.CloseAndRecv()
+			return err
+		})
 	}
-	if out.GetTrusteeId() != a.info.GetTrusteeId() {
-		return nil, fmt.Errorf("trustee %s committed as %q", a.info.GetTrusteeId(), out.GetTrusteeId())
+	var err error
+	if p, ok := contribs.(Parted); ok {
+		parts, rest := p.For(id)
+		if len(parts) > 0 {
+			withParts := proto.CloneOf(hdr)
+			withParts.Parts = parts
+			err = call(withParts, rest)
+			if status.Code(err) == codes.NotFound {
+				err = call(hdr, contribs)
+			}
+		} else {
+			err = call(hdr, contribs)
+		}
+	} else {
+		err = call(hdr, contribs)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("trustee %s: %w", id, err)
+	}
+	if out.GetTrusteeId() != id {
+		return nil, fmt.Errorf("trustee %s committed as %q", id, out.GetTrusteeId())
 	}
 	return out, nil
+}
+
+// errEnded is a send on a stream the trustee ended: CloseAndRecv returns its status, which
+// says why.
+var errEnded = errors.New("trustee: the trustee ended the stream")
+
+// sendContributions sends hdr and then contribs on a CommitSum or CommitPart stream. It
+// returns errEnded if the trustee ended the stream, or an error reading contribs.
+func sendContributions(send func(*vigilv1.SumPart) error, hdr *vigilv1.SumHeader, contribs Contributions) error {
+	if err := send(&vigilv1.SumPart{Part: &vigilv1.SumPart_Header{Header: hdr}}); err != nil {
+		return errEnded
+	}
+	for ct, err := range contribs.All() {
+		if err != nil {
+			return fmt.Errorf("reading the round's contributions: %w", err)
+		}
+		if err := send(&vigilv1.SumPart{Part: &vigilv1.SumPart_Contribution{Contribution: ct}}); err != nil {
+			return errEnded
+		}
+	}
+	return nil
 }
 
 // share sends req to one trustee, resending it unchanged after transport failures.

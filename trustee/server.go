@@ -46,6 +46,9 @@ type Config struct {
 	Now func() time.Time
 	// Logger receives one record per request (default: discard).
 	Logger *slog.Logger
+	// PartBytes is the memory set aside for parts of rounds that frontends verified with the
+	// trustee (CommitPart) before the coordinator commits them (default DefaultPartBytes).
+	PartBytes int64
 }
 
 func (c *Config) validate() error {
@@ -87,6 +90,12 @@ func (c *Config) validate() error {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	if c.PartBytes == 0 {
+		c.PartBytes = DefaultPartBytes
+	}
+	if c.PartBytes < 0 {
+		return fmt.Errorf("trustee: PartBytes %d is negative", c.PartBytes)
+	}
 	return nil
 }
 
@@ -102,6 +111,7 @@ type Server struct {
 	cfg       Config
 	params    he.Params
 	keyDigest [32]byte
+	parts     *partStore
 
 	mu    sync.Mutex // guards dec and state
 	dec   *he.Decryptor
@@ -123,7 +133,7 @@ func NewServer(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Server{cfg: cfg, params: cfg.Share.Params(), keyDigest: cfg.Share.KeyDigest, dec: dec, state: st}, nil
+	return &Server{cfg: cfg, params: cfg.Share.Params(), keyDigest: cfg.Share.KeyDigest, parts: newPartStore(cfg.PartBytes), dec: dec, state: st}, nil
 }
 
 // Info implements vigilv1.TrusteeServer.
@@ -170,6 +180,9 @@ func (s *Server) commitSum(stream grpc.ClientStreamingServer[vigilv1.SumPart, vi
 	if err != nil {
 		return nil, hdr, err
 	}
+	if err := s.mergeParts(v, hdr.GetParts()); err != nil {
+		return nil, hdr, err
+	}
 	if err := verifyStream(stream, v, runtime.GOMAXPROCS(0)); err != nil {
 		return nil, hdr, err
 	}
@@ -181,11 +194,16 @@ func (s *Server) commitSum(stream grpc.ClientStreamingServer[vigilv1.SumPart, vi
 	return c, hdr, err
 }
 
+// sumStream is what CommitSum and CommitPart receive.
+type sumStream interface {
+	Recv() (*vigilv1.SumPart, error)
+}
+
 // verifyStream feeds the stream's contributions to v, checking up to workers of them at once
 // (records and signatures are the costly part) and adding them one at a time. At most workers
 // contributions are held besides the one being received, so memory stays bounded whatever the
 // number of devices. It stops at the first refusal.
-func verifyStream(stream grpc.ClientStreamingServer[vigilv1.SumPart, vigilv1.SumCommitment], v *sumVerifier, workers int) error {
+func verifyStream(stream sumStream, v *sumVerifier, workers int) error {
 	type result struct {
 		c   *vigilv1.Contribution
 		m   member

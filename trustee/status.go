@@ -29,6 +29,10 @@ func toStatus(err error) error {
 		code = codes.AlreadyExists
 	case errors.Is(err, ErrContribution):
 		code = codes.PermissionDenied
+	case errors.Is(err, ErrNoPart):
+		code = codes.NotFound
+	case errors.Is(err, ErrPartsFull):
+		code = codes.ResourceExhausted
 	case errors.Is(err, ErrTooFewContributors), errors.Is(err, ErrKeyMismatch), errors.Is(err, ErrNotCommitted),
 		errors.Is(err, ErrCommitment), errors.Is(err, he.ErrParams), errors.Is(err, he.ErrEpoch):
 		code = codes.FailedPrecondition
@@ -42,7 +46,7 @@ func toStatus(err error) error {
 // isOurs reports whether err wraps one of the package's or crypto/he's sentinels rather than
 // being a transport status from the stream.
 func isOurs(err error) bool {
-	for _, s := range []error{ErrRoundDone, ErrOtherSet, ErrContribution, ErrTooFewContributors, ErrKeyMismatch,
+	for _, s := range []error{ErrRoundDone, ErrOtherSet, ErrContribution, ErrNoPart, ErrPartsFull, ErrTooFewContributors, ErrKeyMismatch,
 		ErrNotCommitted, ErrCommitment, he.ErrParams, he.ErrEpoch, he.ErrMalformed, he.ErrBinding, he.ErrDimension, he.ErrThreshold} {
 		if errors.Is(err, s) {
 			return true

@@ -38,16 +38,10 @@ type member struct {
 // and key epoch, a dimension in range, at least minContributors announced, and a round not
 // before lastRound, the last one the trustee decrypted.
 func newSumVerifier(sh *he.SecretShare, minContributors int, lastRound uint64, root *release.Root, now time.Time, hdr *vigilv1.SumHeader) (*sumVerifier, error) {
-	p := sh.Params()
+	if err := checkSumHeader(sh, root, hdr); err != nil {
+		return nil, err
+	}
 	switch {
-	case root == nil:
-		return nil, errors.New("trustee: no root of trust to check device records under")
-	case hdr == nil:
-		return nil, fmt.Errorf("%w: the stream does not start with a header", ErrContribution)
-	case hdr.GetParamsId() != p.ID():
-		return nil, fmt.Errorf("%w: parameter set %q, this trustee holds a share under %q", ErrKeyMismatch, hdr.GetParamsId(), p.ID())
-	case hdr.GetKeyEpoch() != sh.Epoch:
-		return nil, fmt.Errorf("%w: key epoch %d, this trustee holds a share of epoch %d", ErrKeyMismatch, hdr.GetKeyEpoch(), sh.Epoch)
 	case int(hdr.GetContributors()) < minContributors:
 		return nil, fmt.Errorf("%w: round %d announces %d updates, this trustee requires at least %d",
 			ErrTooFewContributors, hdr.GetRound(), hdr.GetContributors(), minContributors)
@@ -58,6 +52,44 @@ func newSumVerifier(sh *he.SecretShare, minContributors int, lastRound uint64, r
 			ErrTooFewContributors, hdr.GetRound(), hdr.GetContributors(), hdr.GetMinParticipants())
 	case hdr.GetContributors() > he.MaxContributors:
 		return nil, fmt.Errorf("%w: %d contributors, at most %d", ErrContribution, hdr.GetContributors(), he.MaxContributors)
+	}
+	return newVerifier(sh, lastRound, root, now, hdr)
+}
+
+// newPartVerifier checks the header of a part of a round's contributions (CommitPart), which
+// need not reach any m_min on its own and names no parts itself.
+func newPartVerifier(sh *he.SecretShare, lastRound uint64, root *release.Root, now time.Time, hdr *vigilv1.SumHeader) (*sumVerifier, error) {
+	if err := checkSumHeader(sh, root, hdr); err != nil {
+		return nil, err
+	}
+	switch {
+	case hdr.GetContributors() < 1 || hdr.GetContributors() > he.MaxContributors:
+		return nil, fmt.Errorf("%w: a part of %d contributions, want 1 to %d", ErrContribution, hdr.GetContributors(), he.MaxContributors)
+	case len(hdr.GetParts()) > 0:
+		return nil, fmt.Errorf("%w: a part names parts of its own", ErrContribution)
+	}
+	return newVerifier(sh, lastRound, root, now, hdr)
+}
+
+// checkSumHeader checks what a sum's and a part's header must both be: under this trustee's
+// key and parameters.
+func checkSumHeader(sh *he.SecretShare, root *release.Root, hdr *vigilv1.SumHeader) error {
+	p := sh.Params()
+	switch {
+	case root == nil:
+		return errors.New("trustee: no root of trust to check device records under")
+	case hdr == nil:
+		return fmt.Errorf("%w: the stream does not start with a header", ErrContribution)
+	case hdr.GetParamsId() != p.ID():
+		return fmt.Errorf("%w: parameter set %q, this trustee holds a share under %q", ErrKeyMismatch, hdr.GetParamsId(), p.ID())
+	case hdr.GetKeyEpoch() != sh.Epoch:
+		return fmt.Errorf("%w: key epoch %d, this trustee holds a share of epoch %d", ErrKeyMismatch, hdr.GetKeyEpoch(), sh.Epoch)
+	}
+	return nil
+}
+
+func newVerifier(sh *he.SecretShare, lastRound uint64, root *release.Root, now time.Time, hdr *vigilv1.SumHeader) (*sumVerifier, error) {
+	switch {
 	case hdr.GetRound() < lastRound:
 		// The last decrypted round itself goes on: the same set again gets the same commitment
 		// (commitDecision), any other set is refused there.
@@ -65,11 +97,11 @@ func newSumVerifier(sh *he.SecretShare, minContributors int, lastRound uint64, r
 	case hdr.GetDimension() < 1 || hdr.GetDimension() > he.MaxDimension:
 		return nil, fmt.Errorf("%w: dimension %d, want 1 to %d", ErrContribution, hdr.GetDimension(), he.MaxDimension)
 	}
-	c1, err := he.NewC1Sum(p, sh.Epoch, int(hdr.GetDimension()))
+	c1, err := he.NewC1Sum(sh.Params(), sh.Epoch, int(hdr.GetDimension()))
 	if err != nil {
 		return nil, err
 	}
-	return &sumVerifier{params: p, root: root, now: now, hdr: hdr, c1: c1, seen: map[string]bool{}}, nil
+	return &sumVerifier{params: sh.Params(), root: root, now: now, hdr: hdr, c1: c1, seen: map[string]bool{}}, nil
 }
 
 // add checks one contribution and adds its c1 polynomials. It refuses, changing nothing: more
@@ -92,7 +124,10 @@ func (v *sumVerifier) add(c *vigilv1.Contribution) error {
 // admit is the cheap checks, in stream order: a valid device id not seen before in the
 // stream, no more contributions than announced. It reserves the device.
 func (v *sumVerifier) admit(c *vigilv1.Contribution) error {
-	dev := c.GetDeviceId()
+	return v.admitDevice(c.GetDeviceId())
+}
+
+func (v *sumVerifier) admitDevice(dev string) error {
 	if err := vigilv1.ValidID("device_id", dev); err != nil {
 		return fmt.Errorf("%w: %v", ErrContribution, err)
 	}
@@ -147,6 +182,30 @@ func (v *sumVerifier) accept(c *vigilv1.Contribution, m member) error {
 		return fmt.Errorf("%w: device %q: %w", ErrContribution, m.device, err)
 	}
 	v.members = append(v.members, m)
+	return nil
+}
+
+// merge adds a part the trustee verified earlier (CommitPart) as if its contributions had
+// been streamed: each of its devices is admitted (so none counts twice, whatever mix of parts
+// and stream carries it), and its c1 sum is added. The part must be of the same round, key
+// epoch, dimension and m_min as the sum.
+func (v *sumVerifier) merge(p *part) error {
+	h := p.hdr
+	if h.GetRound() != v.hdr.GetRound() || h.GetKeyEpoch() != v.hdr.GetKeyEpoch() || h.GetDimension() != v.hdr.GetDimension() ||
+		h.GetMinParticipants() != v.hdr.GetMinParticipants() {
+		return fmt.Errorf("%w: part %x is of round %d (epoch %d, dimension %d, m_min %d), the sum of round %d (epoch %d, dimension %d, m_min %d)",
+			ErrContribution, p.id[:8], h.GetRound(), h.GetKeyEpoch(), h.GetDimension(), h.GetMinParticipants(),
+			v.hdr.GetRound(), v.hdr.GetKeyEpoch(), v.hdr.GetDimension(), v.hdr.GetMinParticipants())
+	}
+	for _, m := range p.members {
+		if err := v.admitDevice(m.device); err != nil {
+			return fmt.Errorf("part %x: %w", p.id[:8], err)
+		}
+	}
+	if err := v.c1.Merge(p.c1); err != nil {
+		return fmt.Errorf("%w: part %x: %w", ErrContribution, p.id[:8], err)
+	}
+	v.members = append(v.members, p.members...)
 	return nil
 }
 

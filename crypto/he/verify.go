@@ -64,8 +64,28 @@ func (s *C1Sum) Add(c1 [][]byte) error {
 	return nil
 }
 
+// Merge adds o, a c1 sum of other updates of the same dimension under the same key epoch and
+// parameters, as if each of its updates were added. A refused merge changes nothing.
+func (s *C1Sum) Merge(o *C1Sum) error {
+	switch {
+	case o.params.ID() != s.params.ID() || o.epoch != s.epoch || o.dim != s.dim:
+		return fmt.Errorf("%w: a c1 sum of dimension %d under epoch %d, this one is %d under %d", ErrDimension, o.dim, o.epoch, s.dim, s.epoch)
+	case s.count+o.count > MaxContributors:
+		return fmt.Errorf("%w: %d and %d updates", ErrFull, s.count, o.count)
+	}
+	pl := s.params.polyLen()
+	for j := range s.k {
+		addRNS(s.params, s.sum[j*pl:(j+1)*pl], o.polyBytes(j))
+	}
+	s.count += o.count
+	return nil
+}
+
 // Count is the number of updates added.
 func (s *C1Sum) Count() int { return s.count }
+
+// Size is the memory the sum's polynomials take, in bytes.
+func (s *C1Sum) Size() int { return 8 * len(s.sum) }
 
 // Dimension is the number of parameters of the updates.
 func (s *C1Sum) Dimension() int { return s.dim }

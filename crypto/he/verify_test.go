@@ -129,3 +129,57 @@ func FuzzParseC1Sum(f *testing.F) {
 		}
 	})
 }
+
+// TestC1SumMerge: c1 sums of disjoint parts of a round's updates, merged, are the c1 sum of
+// all of them; a sum of another dimension or epoch is refused and changes nothing.
+func TestC1SumMerge(t *testing.T) {
+	f := newFixture(t, 3, 2)
+	rng := testRNG(t)
+	const dim, devices = 9000, 5
+	enc, err := NewEncryptor(f.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	whole, _ := NewC1Sum(f.params, f.key.Epoch, dim)
+	a, _ := NewC1Sum(f.params, f.key.Epoch, dim)
+	b, _ := NewC1Sum(f.params, f.key.Epoch, dim)
+	for d := range devices {
+		cts, err := enc.Encrypt(randomUpdate(rng, dim, 1), 1, UpdateBinding(f.key.Epoch, 4, "dev", nonce(d)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, c1, err := UpdateParts(f.params, cts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		part := a
+		if d >= 2 {
+			part = b
+		}
+		if err := errors.Join(whole.Add(c1), part.Add(c1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := a.Merge(b); err != nil {
+		t.Fatal(err)
+	}
+	if a.Digest() != whole.Digest() || a.Count() != devices {
+		t.Fatalf("merged parts: count %d, digest differs %v", a.Count(), a.Digest() != whole.Digest())
+	}
+	before := a.Digest()
+	for name, o := range map[string]func() (*C1Sum, error){
+		"dimension": func() (*C1Sum, error) { return NewC1Sum(f.params, f.key.Epoch, dim+1) },
+		"epoch":     func() (*C1Sum, error) { return NewC1Sum(f.params, f.key.Epoch+1, dim) },
+	} {
+		other, err := o()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := a.Merge(other); !errors.Is(err, ErrDimension) {
+			t.Errorf("another %s merged: %v", name, err)
+		}
+	}
+	if a.Digest() != before || a.Count() != devices {
+		t.Fatal("a refused merge changed the sum")
+	}
+}

@@ -356,8 +356,12 @@ type SumHeader struct {
 	// MinParticipants is the round's m_min, which every contribution's device signed (it sized
 	// its noise for a sum of at least that many updates): a trustee decrypts no sum of fewer.
 	MinParticipants uint32 `protobuf:"varint,6,opt,name=min_participants,json=minParticipants,proto3" json:"min_participants,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Parts names parts of the round this trustee verified already (CommitPart, same round, key
+	// epoch, dimension and m_min): their contributions count among Contributors and are not
+	// streamed again.
+	Parts         [][]byte `protobuf:"bytes,7,rep,name=parts,proto3" json:"parts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SumHeader) Reset() {
@@ -432,6 +436,84 @@ func (x *SumHeader) GetMinParticipants() uint32 {
 	return 0
 }
 
+func (x *SumHeader) GetParts() [][]byte {
+	if x != nil {
+		return x.Parts
+	}
+	return nil
+}
+
+// PartReceipt names a part of a round's contributions a trustee verified (CommitPart).
+type PartReceipt struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	TrusteeId string                 `protobuf:"bytes,1,opt,name=trustee_id,json=trusteeId,proto3" json:"trustee_id,omitempty"`
+	Round     uint64                 `protobuf:"varint,2,opt,name=round,proto3" json:"round,omitempty"`
+	// PartId is the SHA-256 naming the part's devices and updates: the same part sent again gets
+	// the same id.
+	PartId        []byte `protobuf:"bytes,3,opt,name=part_id,json=partId,proto3" json:"part_id,omitempty"`
+	Contributors  uint32 `protobuf:"varint,4,opt,name=contributors,proto3" json:"contributors,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PartReceipt) Reset() {
+	*x = PartReceipt{}
+	mi := &file_vigil_v1_trustee_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PartReceipt) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PartReceipt) ProtoMessage() {}
+
+func (x *PartReceipt) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_v1_trustee_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PartReceipt.ProtoReflect.Descriptor instead.
+func (*PartReceipt) Descriptor() ([]byte, []int) {
+	return file_vigil_v1_trustee_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *PartReceipt) GetTrusteeId() string {
+	if x != nil {
+		return x.TrusteeId
+	}
+	return ""
+}
+
+func (x *PartReceipt) GetRound() uint64 {
+	if x != nil {
+		return x.Round
+	}
+	return 0
+}
+
+func (x *PartReceipt) GetPartId() []byte {
+	if x != nil {
+		return x.PartId
+	}
+	return nil
+}
+
+func (x *PartReceipt) GetContributors() uint32 {
+	if x != nil {
+		return x.Contributors
+	}
+	return 0
+}
+
 // Contribution is one device's update as a trustee needs it: enough to check the device's
 // signature and to add the update's c1 polynomials (the only part of a ciphertext a decryption
 // share depends on).
@@ -454,7 +536,7 @@ type Contribution struct {
 
 func (x *Contribution) Reset() {
 	*x = Contribution{}
-	mi := &file_vigil_v1_trustee_proto_msgTypes[5]
+	mi := &file_vigil_v1_trustee_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -466,7 +548,7 @@ func (x *Contribution) String() string {
 func (*Contribution) ProtoMessage() {}
 
 func (x *Contribution) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_v1_trustee_proto_msgTypes[5]
+	mi := &file_vigil_v1_trustee_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -479,7 +561,7 @@ func (x *Contribution) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Contribution.ProtoReflect.Descriptor instead.
 func (*Contribution) Descriptor() ([]byte, []int) {
-	return file_vigil_v1_trustee_proto_rawDescGZIP(), []int{5}
+	return file_vigil_v1_trustee_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Contribution) GetDeviceRecord() []byte {
@@ -550,7 +632,7 @@ type SumCommitment struct {
 
 func (x *SumCommitment) Reset() {
 	*x = SumCommitment{}
-	mi := &file_vigil_v1_trustee_proto_msgTypes[6]
+	mi := &file_vigil_v1_trustee_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -562,7 +644,7 @@ func (x *SumCommitment) String() string {
 func (*SumCommitment) ProtoMessage() {}
 
 func (x *SumCommitment) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_v1_trustee_proto_msgTypes[6]
+	mi := &file_vigil_v1_trustee_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -575,7 +657,7 @@ func (x *SumCommitment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SumCommitment.ProtoReflect.Descriptor instead.
 func (*SumCommitment) Descriptor() ([]byte, []int) {
-	return file_vigil_v1_trustee_proto_rawDescGZIP(), []int{6}
+	return file_vigil_v1_trustee_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *SumCommitment) GetTrusteeId() string {
@@ -638,7 +720,7 @@ type DecryptionShareResponse struct {
 
 func (x *DecryptionShareResponse) Reset() {
 	*x = DecryptionShareResponse{}
-	mi := &file_vigil_v1_trustee_proto_msgTypes[7]
+	mi := &file_vigil_v1_trustee_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -650,7 +732,7 @@ func (x *DecryptionShareResponse) String() string {
 func (*DecryptionShareResponse) ProtoMessage() {}
 
 func (x *DecryptionShareResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_v1_trustee_proto_msgTypes[7]
+	mi := &file_vigil_v1_trustee_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -663,7 +745,7 @@ func (x *DecryptionShareResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DecryptionShareResponse.ProtoReflect.Descriptor instead.
 func (*DecryptionShareResponse) Descriptor() ([]byte, []int) {
-	return file_vigil_v1_trustee_proto_rawDescGZIP(), []int{7}
+	return file_vigil_v1_trustee_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *DecryptionShareResponse) GetTrusteeId() string {
@@ -710,14 +792,21 @@ const file_vigil_v1_trustee_proto_rawDesc = "" +
 	"\aSumPart\x12-\n" +
 	"\x06header\x18\x01 \x01(\v2\x13.vigil.v1.SumHeaderH\x00R\x06header\x12<\n" +
 	"\fcontribution\x18\x02 \x01(\v2\x16.vigil.v1.ContributionH\x00R\fcontributionB\x06\n" +
-	"\x04part\"\xc8\x01\n" +
+	"\x04part\"\xde\x01\n" +
 	"\tSumHeader\x12\x14\n" +
 	"\x05round\x18\x01 \x01(\x04R\x05round\x12\x1b\n" +
 	"\tkey_epoch\x18\x02 \x01(\x04R\bkeyEpoch\x12\x1b\n" +
 	"\tparams_id\x18\x03 \x01(\tR\bparamsId\x12\x1c\n" +
 	"\tdimension\x18\x04 \x01(\x04R\tdimension\x12\"\n" +
 	"\fcontributors\x18\x05 \x01(\rR\fcontributors\x12)\n" +
-	"\x10min_participants\x18\x06 \x01(\rR\x0fminParticipants\"\xda\x01\n" +
+	"\x10min_participants\x18\x06 \x01(\rR\x0fminParticipants\x12\x14\n" +
+	"\x05parts\x18\a \x03(\fR\x05parts\"\x7f\n" +
+	"\vPartReceipt\x12\x1d\n" +
+	"\n" +
+	"trustee_id\x18\x01 \x01(\tR\ttrusteeId\x12\x14\n" +
+	"\x05round\x18\x02 \x01(\x04R\x05round\x12\x17\n" +
+	"\apart_id\x18\x03 \x01(\fR\x06partId\x12\"\n" +
+	"\fcontributors\x18\x04 \x01(\rR\fcontributors\"\xda\x01\n" +
 	"\fContribution\x12#\n" +
 	"\rdevice_record\x18\x01 \x01(\fR\fdeviceRecord\x12\x1b\n" +
 	"\tdevice_id\x18\x02 \x01(\tR\bdeviceId\x12\x14\n" +
@@ -739,10 +828,12 @@ const file_vigil_v1_trustee_proto_rawDesc = "" +
 	"\x17DecryptionShareResponse\x12\x1d\n" +
 	"\n" +
 	"trustee_id\x18\x01 \x01(\tR\ttrusteeId\x12\x16\n" +
-	"\x06shares\x18\x02 \x03(\fR\x06shares2\xe1\x01\n" +
+	"\x06shares\x18\x02 \x03(\fR\x06shares2\x9b\x02\n" +
 	"\aTrustee\x12C\n" +
 	"\x04Info\x12\x1c.vigil.v1.TrusteeInfoRequest\x1a\x1d.vigil.v1.TrusteeInfoResponse\x129\n" +
-	"\tCommitSum\x12\x11.vigil.v1.SumPart\x1a\x17.vigil.v1.SumCommitment(\x01\x12V\n" +
+	"\tCommitSum\x12\x11.vigil.v1.SumPart\x1a\x17.vigil.v1.SumCommitment(\x01\x128\n" +
+	"\n" +
+	"CommitPart\x12\x11.vigil.v1.SumPart\x1a\x15.vigil.v1.PartReceipt(\x01\x12V\n" +
 	"\x0fDecryptionShare\x12 .vigil.v1.DecryptionShareRequest\x1a!.vigil.v1.DecryptionShareResponseB3Z1github.com/vigilauth/vigil/proto/vigil/v1;vigilv1b\x06proto3"
 
 var (
@@ -757,29 +848,32 @@ func file_vigil_v1_trustee_proto_rawDescGZIP() []byte {
 	return file_vigil_v1_trustee_proto_rawDescData
 }
 
-var file_vigil_v1_trustee_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_vigil_v1_trustee_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_vigil_v1_trustee_proto_goTypes = []any{
 	(*TrusteeInfoRequest)(nil),      // 0: vigil.v1.TrusteeInfoRequest
 	(*TrusteeInfoResponse)(nil),     // 1: vigil.v1.TrusteeInfoResponse
 	(*DecryptionShareRequest)(nil),  // 2: vigil.v1.DecryptionShareRequest
 	(*SumPart)(nil),                 // 3: vigil.v1.SumPart
 	(*SumHeader)(nil),               // 4: vigil.v1.SumHeader
-	(*Contribution)(nil),            // 5: vigil.v1.Contribution
-	(*SumCommitment)(nil),           // 6: vigil.v1.SumCommitment
-	(*DecryptionShareResponse)(nil), // 7: vigil.v1.DecryptionShareResponse
+	(*PartReceipt)(nil),             // 5: vigil.v1.PartReceipt
+	(*Contribution)(nil),            // 6: vigil.v1.Contribution
+	(*SumCommitment)(nil),           // 7: vigil.v1.SumCommitment
+	(*DecryptionShareResponse)(nil), // 8: vigil.v1.DecryptionShareResponse
 }
 var file_vigil_v1_trustee_proto_depIdxs = []int32{
-	6, // 0: vigil.v1.DecryptionShareRequest.commitments:type_name -> vigil.v1.SumCommitment
+	7, // 0: vigil.v1.DecryptionShareRequest.commitments:type_name -> vigil.v1.SumCommitment
 	4, // 1: vigil.v1.SumPart.header:type_name -> vigil.v1.SumHeader
-	5, // 2: vigil.v1.SumPart.contribution:type_name -> vigil.v1.Contribution
+	6, // 2: vigil.v1.SumPart.contribution:type_name -> vigil.v1.Contribution
 	0, // 3: vigil.v1.Trustee.Info:input_type -> vigil.v1.TrusteeInfoRequest
 	3, // 4: vigil.v1.Trustee.CommitSum:input_type -> vigil.v1.SumPart
-	2, // 5: vigil.v1.Trustee.DecryptionShare:input_type -> vigil.v1.DecryptionShareRequest
-	1, // 6: vigil.v1.Trustee.Info:output_type -> vigil.v1.TrusteeInfoResponse
-	6, // 7: vigil.v1.Trustee.CommitSum:output_type -> vigil.v1.SumCommitment
-	7, // 8: vigil.v1.Trustee.DecryptionShare:output_type -> vigil.v1.DecryptionShareResponse
-	6, // [6:9] is the sub-list for method output_type
-	3, // [3:6] is the sub-list for method input_type
+	3, // 5: vigil.v1.Trustee.CommitPart:input_type -> vigil.v1.SumPart
+	2, // 6: vigil.v1.Trustee.DecryptionShare:input_type -> vigil.v1.DecryptionShareRequest
+	1, // 7: vigil.v1.Trustee.Info:output_type -> vigil.v1.TrusteeInfoResponse
+	7, // 8: vigil.v1.Trustee.CommitSum:output_type -> vigil.v1.SumCommitment
+	5, // 9: vigil.v1.Trustee.CommitPart:output_type -> vigil.v1.PartReceipt
+	8, // 10: vigil.v1.Trustee.DecryptionShare:output_type -> vigil.v1.DecryptionShareResponse
+	7, // [7:11] is the sub-list for method output_type
+	3, // [3:7] is the sub-list for method input_type
 	3, // [3:3] is the sub-list for extension type_name
 	3, // [3:3] is the sub-list for extension extendee
 	0, // [0:3] is the sub-list for field type_name
@@ -800,7 +894,7 @@ func file_vigil_v1_trustee_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_vigil_v1_trustee_proto_rawDesc), len(file_vigil_v1_trustee_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   8,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

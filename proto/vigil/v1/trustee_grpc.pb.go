@@ -25,6 +25,7 @@ const _ = grpc.SupportPackageIsVersion9
 const (
 	Trustee_Info_FullMethodName            = "/vigil.v1.Trustee/Info"
 	Trustee_CommitSum_FullMethodName       = "/vigil.v1.Trustee/CommitSum"
+	Trustee_CommitPart_FullMethodName      = "/vigil.v1.Trustee/CommitPart"
 	Trustee_DecryptionShare_FullMethodName = "/vigil.v1.Trustee/DecryptionShare"
 )
 
@@ -40,6 +41,12 @@ type TrusteeClient interface {
 	// polynomials itself, and answers with its signed commitment to that participant set. A
 	// trustee commits to at most one participant set per round.
 	CommitSum(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[SumPart, SumCommitment], error)
+	// CommitPart streams some of a round's contributions (a header whose contributors counts
+	// them, then one part per device update), from an aggregation frontend that took them, so
+	// that the coordinator does not relay them. The trustee verifies them as CommitSum does,
+	// keeps only their c1 sum and their (device, statement digest) pairs, and answers with the
+	// part's id, which a CommitSum header then names among its parts. It commits to nothing.
+	CommitPart(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[SumPart, PartReceipt], error)
 	// DecryptionShare returns this trustee's share of the decryption of the sum it committed to
 	// for the round, given commitments to the same participant set from a quorum of trustees
 	// large enough that no two quorums can commit to different sets. A trustee answers at most
@@ -81,6 +88,19 @@ func (c *trusteeClient) CommitSum(ctx context.Context, opts ...grpc.CallOption) 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Trustee_CommitSumClient = grpc.ClientStreamingClient[SumPart, SumCommitment]
 
+func (c *trusteeClient) CommitPart(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[SumPart, PartReceipt], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Trustee_ServiceDesc.Streams[1], Trustee_CommitPart_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[SumPart, PartReceipt]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Trustee_CommitPartClient = grpc.ClientStreamingClient[SumPart, PartReceipt]
+
 func (c *trusteeClient) DecryptionShare(ctx context.Context, in *DecryptionShareRequest, opts ...grpc.CallOption) (*DecryptionShareResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(DecryptionShareResponse)
@@ -103,6 +123,12 @@ type TrusteeServer interface {
 	// polynomials itself, and answers with its signed commitment to that participant set. A
 	// trustee commits to at most one participant set per round.
 	CommitSum(grpc.ClientStreamingServer[SumPart, SumCommitment]) error
+	// CommitPart streams some of a round's contributions (a header whose contributors counts
+	// them, then one part per device update), from an aggregation frontend that took them, so
+	// that the coordinator does not relay them. The trustee verifies them as CommitSum does,
+	// keeps only their c1 sum and their (device, statement digest) pairs, and answers with the
+	// part's id, which a CommitSum header then names among its parts. It commits to nothing.
+	CommitPart(grpc.ClientStreamingServer[SumPart, PartReceipt]) error
 	// DecryptionShare returns this trustee's share of the decryption of the sum it committed to
 	// for the round, given commitments to the same participant set from a quorum of trustees
 	// large enough that no two quorums can commit to different sets. A trustee answers at most
@@ -126,6 +152,9 @@ func (UnimplementedTrusteeServer) Info(context.Context, *TrusteeInfoRequest) (*T
 }
 func (UnimplementedTrusteeServer) CommitSum(grpc.ClientStreamingServer[SumPart, SumCommitment]) error {
 	return status.Error(codes.Unimplemented, "method CommitSum not implemented")
+}
+func (UnimplementedTrusteeServer) CommitPart(grpc.ClientStreamingServer[SumPart, PartReceipt]) error {
+	return status.Error(codes.Unimplemented, "method CommitPart not implemented")
 }
 func (UnimplementedTrusteeServer) DecryptionShare(context.Context, *DecryptionShareRequest) (*DecryptionShareResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DecryptionShare not implemented")
@@ -176,6 +205,13 @@ func _Trustee_CommitSum_Handler(srv interface{}, stream grpc.ServerStream) error
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Trustee_CommitSumServer = grpc.ClientStreamingServer[SumPart, SumCommitment]
 
+func _Trustee_CommitPart_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(TrusteeServer).CommitPart(&grpc.GenericServerStream[SumPart, PartReceipt]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Trustee_CommitPartServer = grpc.ClientStreamingServer[SumPart, PartReceipt]
+
 func _Trustee_DecryptionShare_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(DecryptionShareRequest)
 	if err := dec(in); err != nil {
@@ -214,6 +250,11 @@ var Trustee_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "CommitSum",
 			Handler:       _Trustee_CommitSum_Handler,
+			ClientStreams: true,
+		},
+		{
+			StreamName:    "CommitPart",
+			Handler:       _Trustee_CommitPart_Handler,
 			ClientStreams: true,
 		},
 	},

@@ -677,6 +677,127 @@ func (x *RoundPrivacy) GetToleratedDevices() uint32 {
 	return 0
 }
 
+// PartRequest is the round leader's request to an aggregation frontend, over the coordinator
+// tier, for its part of a sealed round: the updates the frontend stored, verified by the
+// trustees straight from the frontend.
+type PartRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Round         uint64                 `protobuf:"varint,1,opt,name=round,proto3" json:"round,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PartRequest) Reset() {
+	*x = PartRequest{}
+	mi := &file_vigil_state_v1_state_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PartRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PartRequest) ProtoMessage() {}
+
+func (x *PartRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_state_v1_state_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PartRequest.ProtoReflect.Descriptor instead.
+func (*PartRequest) Descriptor() ([]byte, []int) {
+	return file_vigil_state_v1_state_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *PartRequest) GetRound() uint64 {
+	if x != nil {
+		return x.Round
+	}
+	return 0
+}
+
+// FrontendPart is a frontend's answer to a PartRequest.
+type FrontendPart struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Round uint64                 `protobuf:"varint,1,opt,name=round,proto3" json:"round,omitempty"`
+	// Devices are the devices whose updates the part holds, sorted: the leader uses the part only
+	// if they are exactly the updates the frontend stored in the round's stream.
+	Devices []string `protobuf:"bytes,2,rep,name=devices,proto3" json:"devices,omitempty"`
+	// TrusteeParts are the part's id at each trustee that verified it (PartReceipt), by trustee
+	// id; the leader streams the part's updates itself to the others.
+	TrusteeParts map[string][]byte `protobuf:"bytes,3,rep,name=trustee_parts,json=trusteeParts,proto3" json:"trustee_parts,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// Error says why the frontend has no part to give (it restarted, say); empty otherwise.
+	Error         string `protobuf:"bytes,4,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FrontendPart) Reset() {
+	*x = FrontendPart{}
+	mi := &file_vigil_state_v1_state_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FrontendPart) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FrontendPart) ProtoMessage() {}
+
+func (x *FrontendPart) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_state_v1_state_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FrontendPart.ProtoReflect.Descriptor instead.
+func (*FrontendPart) Descriptor() ([]byte, []int) {
+	return file_vigil_state_v1_state_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *FrontendPart) GetRound() uint64 {
+	if x != nil {
+		return x.Round
+	}
+	return 0
+}
+
+func (x *FrontendPart) GetDevices() []string {
+	if x != nil {
+		return x.Devices
+	}
+	return nil
+}
+
+func (x *FrontendPart) GetTrusteeParts() map[string][]byte {
+	if x != nil {
+		return x.TrusteeParts
+	}
+	return nil
+}
+
+func (x *FrontendPart) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
 var File_vigil_state_v1_state_proto protoreflect.FileDescriptor
 
 const file_vigil_state_v1_state_proto_rawDesc = "" +
@@ -732,7 +853,17 @@ const file_vigil_state_v1_state_proto_rawDesc = "" +
 	"\x10noise_multiplier\x18\x02 \x01(\x01R\x0fnoiseMultiplier\x12\x1b\n" +
 	"\tclip_norm\x18\x03 \x01(\x01R\bclipNorm\x12)\n" +
 	"\x10min_participants\x18\x04 \x01(\rR\x0fminParticipants\x12+\n" +
-	"\x11tolerated_devices\x18\x05 \x01(\rR\x10toleratedDevices*F\n" +
+	"\x11tolerated_devices\x18\x05 \x01(\rR\x10toleratedDevices\"#\n" +
+	"\vPartRequest\x12\x14\n" +
+	"\x05round\x18\x01 \x01(\x04R\x05round\"\xea\x01\n" +
+	"\fFrontendPart\x12\x14\n" +
+	"\x05round\x18\x01 \x01(\x04R\x05round\x12\x18\n" +
+	"\adevices\x18\x02 \x03(\tR\adevices\x12S\n" +
+	"\rtrustee_parts\x18\x03 \x03(\v2..vigil.state.v1.FrontendPart.TrusteePartsEntryR\ftrusteeParts\x12\x14\n" +
+	"\x05error\x18\x04 \x01(\tR\x05error\x1a?\n" +
+	"\x11TrusteePartsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\fR\x05value:\x028\x01*F\n" +
 	"\x05Phase\x12\x15\n" +
 	"\x11PHASE_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10PHASE_COLLECTING\x10\x01\x12\x10\n" +
@@ -755,7 +886,7 @@ func file_vigil_state_v1_state_proto_rawDescGZIP() []byte {
 }
 
 var file_vigil_state_v1_state_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_vigil_state_v1_state_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_vigil_state_v1_state_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_vigil_state_v1_state_proto_goTypes = []any{
 	(Phase)(0),                    // 0: vigil.state.v1.Phase
 	(RoundKind)(0),                // 1: vigil.state.v1.RoundKind
@@ -765,26 +896,30 @@ var file_vigil_state_v1_state_proto_goTypes = []any{
 	(*Task)(nil),                  // 5: vigil.state.v1.Task
 	(*Round)(nil),                 // 6: vigil.state.v1.Round
 	(*RoundPrivacy)(nil),          // 7: vigil.state.v1.RoundPrivacy
-	(*timestamppb.Timestamp)(nil), // 8: google.protobuf.Timestamp
+	(*PartRequest)(nil),           // 8: vigil.state.v1.PartRequest
+	(*FrontendPart)(nil),          // 9: vigil.state.v1.FrontendPart
+	nil,                           // 10: vigil.state.v1.FrontendPart.TrusteePartsEntry
+	(*timestamppb.Timestamp)(nil), // 11: google.protobuf.Timestamp
 }
 var file_vigil_state_v1_state_proto_depIdxs = []int32{
 	3,  // 0: vigil.state.v1.CoordinatorState.devices:type_name -> vigil.state.v1.Device
 	6,  // 1: vigil.state.v1.CoordinatorState.round:type_name -> vigil.state.v1.Round
 	4,  // 2: vigil.state.v1.CoordinatorState.removed:type_name -> vigil.state.v1.Removal
-	8,  // 3: vigil.state.v1.Device.enrolled:type_name -> google.protobuf.Timestamp
-	8,  // 4: vigil.state.v1.Device.last_seen:type_name -> google.protobuf.Timestamp
-	8,  // 5: vigil.state.v1.Removal.at:type_name -> google.protobuf.Timestamp
-	8,  // 6: vigil.state.v1.Round.started:type_name -> google.protobuf.Timestamp
-	8,  // 7: vigil.state.v1.Round.deadline:type_name -> google.protobuf.Timestamp
+	11, // 3: vigil.state.v1.Device.enrolled:type_name -> google.protobuf.Timestamp
+	11, // 4: vigil.state.v1.Device.last_seen:type_name -> google.protobuf.Timestamp
+	11, // 5: vigil.state.v1.Removal.at:type_name -> google.protobuf.Timestamp
+	11, // 6: vigil.state.v1.Round.started:type_name -> google.protobuf.Timestamp
+	11, // 7: vigil.state.v1.Round.deadline:type_name -> google.protobuf.Timestamp
 	0,  // 8: vigil.state.v1.Round.phase:type_name -> vigil.state.v1.Phase
 	5,  // 9: vigil.state.v1.Round.tasks:type_name -> vigil.state.v1.Task
 	7,  // 10: vigil.state.v1.Round.privacy:type_name -> vigil.state.v1.RoundPrivacy
 	1,  // 11: vigil.state.v1.Round.kind:type_name -> vigil.state.v1.RoundKind
-	12, // [12:12] is the sub-list for method output_type
-	12, // [12:12] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	10, // 12: vigil.state.v1.FrontendPart.trustee_parts:type_name -> vigil.state.v1.FrontendPart.TrusteePartsEntry
+	13, // [13:13] is the sub-list for method output_type
+	13, // [13:13] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_vigil_state_v1_state_proto_init() }
@@ -798,7 +933,7 @@ func file_vigil_state_v1_state_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_vigil_state_v1_state_proto_rawDesc), len(file_vigil_state_v1_state_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   6,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1,0 +1,199 @@
+package trustee
+
+import (
+	"context"
+	"errors"
+	"iter"
+	"testing"
+
+	"google.golang.org/grpc/codes"
+
+	"github.com/vigilauth/vigil/crypto/he"
+	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
+)
+
+// commitPart streams hdr and contribs to one trustee's CommitPart, as a frontend does.
+func commitPart(tc vigilv1.TrusteeClient, hdr *vigilv1.SumHeader, contribs []*vigilv1.Contribution) (*vigilv1.PartReceipt, error) {
+	stream, err := tc.CommitPart(context.Background())
+	if err != nil {
+		return nil, err
+	}
+	if err := sendContributions(stream.Send, hdr, SliceContributions(contribs)); err != nil && !errors.Is(err, errEnded) {
+		return nil, err
+	}
+	return stream.CloseAndRecv()
+}
+
+// parted is a round's contributions with parts, as a round leader holds them after asking
+// its frontends: ids[trustee] are the parts that trustee took, and rest what no part holds.
+type parted struct {
+	all  SliceContributions
+	ids  map[string][][]byte
+	rest SliceContributions
+}
+
+func (p parted) Len() int                                     { return p.all.Len() }
+func (p parted) All() iter.Seq2[*vigilv1.Contribution, error] { return p.all.All() }
+func (p parted) For(trustee string) ([][]byte, Contributions) {
+	if ids := p.ids[trustee]; len(ids) > 0 {
+		return ids, p.rest
+	}
+	return nil, p.all
+}
+
+// TestDecryptSumWithParts: two frontends each have the trustees verify the updates they took
+// (CommitParts), and the round decrypts with the leader streaming only the fifth update. A
+// trustee that was down when a part was sent, or no longer holds it, gets every update from
+// the leader instead, and the round still decrypts.
+func TestDecryptSumWithParts(t *testing.T) {
+	k := newTestKey(t, 3, 2)
+	cluster := startCluster(t, k, t.TempDir())
+	client := newClient(t, k, cluster)
+	ctx := context.Background()
+	const dim = 9000
+	for _, tc := range []struct {
+		name  string
+		round uint64
+		// down is a trustee stopped while the parts are sent; lost, one whose parts are
+		// replaced by ids it never issued.
+		down, lost int
+	}{
+		{"every trustee takes the parts", 1, -1, -1},
+		{"a trustee lost its parts", 2, -1, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := k.sealedRound(t, k.devices(t, 5), tc.round, dim)
+			of := PartOf{Round: tc.round, Dimension: dim, MinParticipants: testPrivacy.MinParticipants}
+			p := parted{all: r.contribs, ids: map[string][][]byte{}, rest: r.contribs[4:]}
+			for _, frontend := range []SliceContributions{r.contribs[:2], r.contribs[2:4]} {
+				ids, why, err := client.CommitParts(ctx, of, frontend)
+				if err != nil || len(why) > 0 {
+					t.Fatalf("CommitParts: %v %v", err, why)
+				}
+				for trustee, id := range ids {
+					if trustee == k.shares[max(tc.lost, 0)].TrusteeID() && tc.lost >= 0 {
+						id = make([]byte, 32)
+					}
+					p.ids[trustee] = append(p.ids[trustee], id)
+				}
+			}
+			res, err := client.DecryptSum(ctx, r.sum, p, testPrivacy)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkClose(t, res.Sum, r.want)
+			if len(res.Committed) != 3 {
+				t.Fatalf("committed: %v, want all three", res.Committed)
+			}
+		})
+	}
+	t.Run("a trustee down while the part is sent", func(t *testing.T) {
+		r := k.sealedRound(t, k.devices(t, 4), 3, dim)
+		cluster.Stop(2)
+		ids, why, err := client.CommitParts(ctx, PartOf{Round: 3, Dimension: dim, MinParticipants: testPrivacy.MinParticipants}, r.contribs[:2])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ids) != 2 || ids[k.shares[2].TrusteeID()] != nil {
+			t.Fatalf("parts taken by %d trustees (%v), want the two that are up", len(ids), why)
+		}
+	})
+}
+
+// TestAttackPartsCountADeviceTwice: a coordinator short of m_min distinct devices names a
+// part twice, or a part and one of its updates streamed again, or a part of another round, so
+// that one device's update counts twice and the "sum" holds fewer devices than announced.
+// Each is refused; so is a part the trustee never verified.
+func TestAttackPartsCountADeviceTwice(t *testing.T) {
+	k := newTestKey(t, 3, 2)
+	cluster := startCluster(t, k, t.TempDir())
+	tc := cluster.Clients[0]
+	const dim = 100
+	devs := k.devices(t, 2)
+	r := k.sealedRound(t, devs, 1, dim) // two devices; the trustees' m_min is 3
+	partOf := func(round uint64, n int) *vigilv1.SumHeader {
+		h := header(k, round, dim, n)
+		return h
+	}
+	a, err := commitPart(tc, partOf(1, 2), r.contribs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	withParts := func(n int, parts ...[]byte) *vigilv1.SumHeader {
+		h := header(k, 1, dim, n)
+		h.Parts = parts
+		return h
+	}
+	_, err = commitSum(tc, withParts(4, a.PartId, a.PartId), nil)
+	wantRefusal(t, "a part named twice", err, codes.PermissionDenied, "contributes twice")
+	_, err = commitSum(tc, withParts(3, a.PartId), r.contribs[:1])
+	wantRefusal(t, "a part and one of its updates streamed again", err, codes.PermissionDenied, "contributes twice")
+
+	r2 := k.sealedRound(t, k.devices(t, 3), 2, dim)
+	h := header(k, 2, dim, 3)
+	h.Parts = [][]byte{a.PartId}
+	_, err = commitSum(tc, h, r2.contribs[:1])
+	wantRefusal(t, "a part of round 1 in round 2's sum", err, codes.PermissionDenied, "is of round 1")
+
+	_, err = commitSum(tc, withParts(3, make([]byte, 32)), r.contribs[:1])
+	wantRefusal(t, "a part never sent", err, codes.NotFound, "unknown part")
+
+	nested := partOf(1, 1)
+	nested.Parts = [][]byte{a.PartId}
+	_, err = commitPart(tc, nested, r.contribs[:1])
+	wantRefusal(t, "a part naming parts", err, codes.PermissionDenied, "names parts of its own")
+
+	_, err = commitPart(tc, partOf(1, 1), r.contribs)
+	wantRefusal(t, "a part with more updates than its header says", err, codes.PermissionDenied, "more than the 1 contributions")
+
+	// The same part sent again is the same part, and the honest sum with it commits.
+	again, err := commitPart(tc, partOf(1, 2), r.contribs)
+	if err != nil || string(again.PartId) != string(a.PartId) {
+		t.Fatalf("the same part again: %v, same id %v", err, string(again.PartId) == string(a.PartId))
+	}
+	third := k.sealedRound(t, k.devices(t, 3)[2:], 1, dim) // dev-2
+	if _, err := commitSum(tc, withParts(3, a.PartId), third.contribs); err != nil {
+		t.Fatalf("a part and a third device: %v", err)
+	}
+}
+
+// TestPartStoreBudget: parts of a round make room by dropping older rounds' parts, never each
+// other's, and parts of rounds already decrypted are dropped.
+func TestPartStoreBudget(t *testing.T) {
+	k := newTestKey(t, 3, 2)
+	mk := func(round uint64, id byte) *part {
+		c1, err := he.NewC1Sum(k.params, k.key.Epoch, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &part{id: [32]byte{id}, hdr: header(k, round, 100, 1), c1: c1, size: int64(c1.Size())}
+	}
+	size := mk(1, 0).size
+	s := newPartStore(2 * size)
+	for _, step := range []struct {
+		p       *part
+		last    uint64
+		wantErr error
+		held    []byte
+	}{
+		{mk(1, 1), 0, nil, []byte{1}},
+		{mk(1, 2), 0, nil, []byte{1, 2}},
+		{mk(1, 3), 0, ErrPartsFull, []byte{1, 2}},
+		{mk(2, 4), 0, nil, []byte{2, 4}},
+		{mk(3, 5), 3, nil, []byte{5}},
+	} {
+		err := s.put(step.p, step.last)
+		if !errors.Is(err, step.wantErr) {
+			t.Fatalf("put part %d of round %d: %v, want %v", step.p.id[0], step.p.hdr.GetRound(), err, step.wantErr)
+		}
+		var held []byte
+		for id := range byte(6) {
+			if _, ok := s.parts[[32]byte{id}]; ok {
+				held = append(held, id)
+			}
+		}
+		if string(held) != string(step.held) {
+			t.Fatalf("after part %d: holds %v, want %v", step.p.id[0], held, step.held)
+		}
+	}
+}
