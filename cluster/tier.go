@@ -66,6 +66,7 @@ type Config struct {
 // updates stored before the seal, and a frontend acknowledges an update only once the stream
 // stored it, which a sealed stream no longer does.
 type Tier struct {
+	nc       *nats.Conn
 	js       jetstream.JetStream
 	devices  jetstream.KeyValue
 	prefix   string
@@ -102,7 +103,7 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Tier, error) {
 		return nil, fmt.Errorf("cluster: bucket %s: %w", devicesBucket, err)
 	}
 	model := hex.EncodeToString([]byte(cfg.Model))
-	return &Tier{js: js, devices: devices, prefix: roundsSubject + "." + token(cfg.Model), model: model,
+	return &Tier{nc: nc, js: js, devices: devices, prefix: roundsSubject + "." + token(cfg.Model), model: model,
 		stream: "VIGIL_ROUND_" + model + "_", replicas: cfg.Replicas}, nil
 }
 
@@ -185,11 +186,18 @@ func (t *Tier) Plan(ctx context.Context, round uint64) ([]byte, error) {
 // round: ErrDuplicate if the round already holds the device's update, ErrClosed if the leader
 // closed the round first. Any other error leaves it unknown whether the update was stored;
 // sending it again is safe and answers ErrDuplicate if it was. record, if given, is the device
-// record the update's signature was checked against (Update.Record).
-func (t *Tier) Accept(ctx context.Context, round uint64, device string, update, record []byte) (seq uint64, err error) {
+// record the update's signature was checked against (Update.Record); acceptor, if given, names
+// the frontend storing it (Update.Acceptor), which the leader asks for its part (AskPart).
+func (t *Tier) Accept(ctx context.Context, round uint64, device string, update, record []byte, acceptor string) (seq uint64, err error) {
 	msg := &nats.Msg{Subject: t.updateSubject(round, device), Data: update}
+	if record != nil || acceptor != "" {
+		msg.Header = nats.Header{}
+	}
 	if record != nil {
-		msg.Header = nats.Header{hdrRecord: {base64.StdEncoding.EncodeToString(record)}}
+		msg.Header.Set(hdrRecord, base64.StdEncoding.EncodeToString(record))
+	}
+	if acceptor != "" {
+		msg.Header.Set(hdrAcceptor, acceptor)
 	}
 	// The per-subject compare-and-set makes the update the first and only one on its subject.
 	ack, err := t.js.PublishMsg(ctx, msg, jetstream.WithExpectLastSequencePerSubject(0))
@@ -293,10 +301,16 @@ type Update struct {
 	// Record is the device record the update's signature was checked against when it was
 	// stored, if the writer gave it: the device may have enrolled again since.
 	Record []byte
+	// Acceptor is the frontend that stored the update, if it said.
+	Acceptor string
 }
 
-// hdrRecord carries an update's device record, base64.
-const hdrRecord = "Vigil-Record"
+// hdrRecord carries an update's device record, base64, and hdrAcceptor the frontend that
+// stored it.
+const (
+	hdrRecord   = "Vigil-Record"
+	hdrAcceptor = "Vigil-Acceptor"
+)
 
 func recordOf(h nats.Header) []byte {
 	r, _ := base64.StdEncoding.DecodeString(h.Get(hdrRecord))
@@ -439,7 +453,7 @@ func (t *Tier) Follow(ctx context.Context, round uint64, fn func(Update) error) 
 			return fmt.Errorf("cluster: follow round %d: subject %q: %w", round, m.Subject(), err)
 		}
 		read, active = meta.Sequence.Stream, time.Now()
-		if err := fn(Update{Device: device, Seq: read, Stored: meta.Timestamp, Data: m.Data(), Record: recordOf(m.Headers())}); err != nil {
+		if err := fn(Update{Device: device, Seq: read, Stored: meta.Timestamp, Data: m.Data(), Record: recordOf(m.Headers()), Acceptor: m.Headers().Get(hdrAcceptor)}); err != nil {
 			return err
 		}
 	}
@@ -472,7 +486,7 @@ func readStored(ctx context.Context, s jetstream.Stream, prefix string, from, la
 		if err != nil {
 			return fmt.Errorf("cluster: read update %d: subject %q: %w", seq, m.Subject, err)
 		}
-		if err := fn(Update{Device: device, Seq: m.Sequence, Stored: m.Time, Data: m.Data, Record: recordOf(m.Header)}); err != nil {
+		if err := fn(Update{Device: device, Seq: m.Sequence, Stored: m.Time, Data: m.Data, Record: recordOf(m.Header), Acceptor: m.Header.Get(hdrAcceptor)}); err != nil {
 			return err
 		}
 	}

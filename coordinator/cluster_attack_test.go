@@ -83,7 +83,7 @@ func TestAttackTierWriterForgesUpdate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := tier.Accept(ctx, tk.GetRound(), "victim", raw, nil); err != nil {
+	if _, err := tier.Accept(ctx, tk.GetRound(), "victim", raw, nil, ""); err != nil {
 		t.Fatal(err)
 	}
 	// The victim's own update finds its place taken: a tier writer can drop a device's update,

@@ -2,10 +2,13 @@ package coordinator
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"sync"
 	"time"
 
@@ -22,6 +25,7 @@ import (
 	"github.com/vigilauth/vigil/pki"
 	statev1 "github.com/vigilauth/vigil/proto/vigil/state/v1"
 	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
+	"github.com/vigilauth/vigil/trustee"
 )
 
 // FrontendConfig configures an aggregation frontend.
@@ -43,6 +47,16 @@ type FrontendConfig struct {
 	Logger *slog.Logger
 	// Metrics registers the frontend's Prometheus metrics (default: a private registry).
 	Metrics prometheus.Registerer
+	// Trustees, if set, are the key epoch's trustees: the frontend keeps the updates it stored
+	// and, once the round is sealed and the leader asks (Run), has the trustees verify them
+	// itself (trustee.Client.CommitParts), so that the leader does not relay them. Without it
+	// the leader relays every update.
+	Trustees *trustee.Client
+	// ID names the frontend to the leader (cluster.ValidAcceptor; default: random).
+	ID string
+	// Dir holds the updates kept for the trustees (default: a temporary directory, removed by
+	// Close).
+	Dir string
 }
 
 // Frontend is a stateless aggregation frontend of a coordinator tier (intake.go): devices hand
@@ -60,8 +74,14 @@ type Frontend struct {
 
 	mu     sync.Mutex
 	round  uint64
+	dim    int
 	engine *round.Engine // the round's plan, for its checks; it never adds
 	check  *checkSum
+	part   *frontendPart // the round's updates kept for the trustees; nil without Trustees
+
+	id       string
+	contribs *contributionLog // nil without Trustees
+	tempDir  string           // removed by Close
 }
 
 // NewFrontend returns a frontend storing updates in cfg.Tier.
@@ -87,7 +107,42 @@ func NewFrontend(cfg FrontendConfig) (*Frontend, error) {
 	if err != nil {
 		return nil, fmt.Errorf("coordinator: frontend metrics: %w", err)
 	}
-	return &Frontend{cfg: cfg, log: cfg.Logger, sealing: sealing, metrics: m}, nil
+	f := &Frontend{cfg: cfg, log: cfg.Logger, sealing: sealing, metrics: m, id: cfg.ID}
+	if f.id == "" {
+		var b [6]byte
+		rand.Read(b[:])
+		f.id = "fe-" + hex.EncodeToString(b[:])
+	}
+	if !cluster.ValidAcceptor(f.id) {
+		return nil, fmt.Errorf("coordinator: frontend name %q: want 1 to 64 letters, digits, '-' or '_'", f.id)
+	}
+	if cfg.Trustees != nil && cfg.Key != nil {
+		dir := cfg.Dir
+		if dir == "" {
+			if dir, err = os.MkdirTemp("", "vigil-frontend-"); err != nil {
+				return nil, fmt.Errorf("coordinator: frontend: %w", err)
+			}
+			f.tempDir = dir
+		}
+		f.contribs = newContributionLog(dir)
+	}
+	return f, nil
+}
+
+// ID is the name the frontend stores updates under, which the leader asks for its part by.
+func (f *Frontend) ID() string { return f.id }
+
+// Close removes what the frontend kept for the trustees.
+func (f *Frontend) Close() error {
+	if f.contribs != nil {
+		f.contribs.mu.Lock()
+		f.contribs.closeLocked()
+		f.contribs.mu.Unlock()
+	}
+	if f.tempDir != "" {
+		return os.RemoveAll(f.tempDir)
+	}
+	return nil
 }
 
 // Register adds the frontend's service to s.
@@ -137,13 +192,21 @@ func (f *Frontend) submit(ctx context.Context, req *vigilv1.SubmitUpdateRequest)
 	if err := proto.Unmarshal(raw, &rec); err != nil {
 		return status.Errorf(codes.Internal, "device %q's record in the tier: %v", req.GetDeviceId(), err)
 	}
+	var contrib *vigilv1.Contribution
 	if th, ok := f.sealing.(*ThresholdHE); ok && req.GetUpdate().GetEncoding() == vigilv1.UpdateEncoding_UPDATE_ENCODING_CKKS_THRESHOLD {
-		if _, err := th.contribution(req, device{region: rec.GetRegion(), record: rec.GetRecord()}, f.cfg.VerifySignatures, check.minSum); err != nil {
+		if contrib, err = th.contribution(req, device{region: rec.GetRegion(), record: rec.GetRecord()}, f.cfg.VerifySignatures, check.minSum); err != nil {
 			return err
 		}
 	}
+	p := f.partOf(req.GetRound())
+	if p != nil {
+		defer p.inflight.Done()
+	}
 	start := time.Now()
-	err = storeUpdate(ctx, f.cfg.Tier, check, req, rec.GetRecord())
+	err = storeUpdate(ctx, f.cfg.Tier, check, req, rec.GetRecord(), f.id)
+	if err == nil && p != nil && contrib != nil {
+		p.keep(f.contribs, req.GetDeviceId(), contrib)
+	}
 	result := "stored"
 	if err != nil {
 		result = Reason(err)
@@ -183,7 +246,7 @@ func (f *Frontend) roundOf(ctx context.Context, id uint64) (*round.Engine, *chec
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if id > f.round {
-		f.round, f.engine, f.check = id, engine, check
+		f.round, f.dim, f.engine, f.check = id, int(plan.GetDimension()), engine, check
 	}
 	if f.round != id {
 		return nil, nil, reject(codes.FailedPrecondition, ReasonUnknownRound, fmt.Sprintf("round %d is over; round %d is open", id, f.round))

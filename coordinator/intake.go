@@ -38,6 +38,9 @@ type intake struct {
 	stop    context.CancelFunc
 	check   *checkSum
 	changed map[string]struct{} // devices whose record the tier must learn or forget
+	// acceptors are the frontends that stored the open round's updates, by device, which the
+	// leader asks for their parts (parts.go).
+	acceptors map[string]string
 }
 
 // checkSum is a partial sum an update is added to before it is acknowledged: Add checks an
@@ -132,7 +135,7 @@ func (c *Coordinator) serveIntake(ctx context.Context) error {
 	if in.stop != nil {
 		in.stop()
 	}
-	in.round, in.drained, in.stop, in.check = id, drained, stop, check
+	in.round, in.drained, in.stop, in.check, in.acceptors = id, drained, stop, check, map[string]string{}
 	in.mu.Unlock()
 	go c.follow(fctx, id, drained)
 	return nil
@@ -225,6 +228,14 @@ func (c *Coordinator) prepareFollowed(u cluster.Update) (*vigilv1.SubmitUpdateRe
 // addFollowed adds one prepared update to the round. An update refused here was acknowledged
 // to its device and is lost: that is logged as an error and counted.
 func (c *Coordinator) addFollowed(f *followed) {
+	if f.u.Acceptor != "" {
+		in := c.intake
+		in.mu.Lock()
+		if in.acceptors != nil {
+			in.acceptors[f.u.Device] = f.u.Acceptor
+		}
+		in.mu.Unlock()
+	}
 	err := f.err
 	if err == nil {
 		// The frontend checked the deadline when it stored the update; the close, not the
@@ -334,12 +345,13 @@ func (c *Coordinator) submitToIntake(ctx context.Context, req *vigilv1.SubmitUpd
 	}
 	// What the leader has added so far, and this one: while it follows the stream, others
 	// stored may not be counted yet.
-	return n + 1, storeUpdate(ctx, c.intake.tier, check, req, d.record)
+	return n + 1, storeUpdate(ctx, c.intake.tier, check, req, d.record, "")
 }
 
 // storeUpdate adds req to check and stores it in the tier with record, the device record its
-// signature was checked against, mapping the tier's answers to the statuses devices act on.
-func storeUpdate(ctx context.Context, tier *cluster.Tier, check *checkSum, req *vigilv1.SubmitUpdateRequest, record []byte) error {
+// signature was checked against, and acceptor, the frontend storing it ("" for the leader),
+// mapping the tier's answers to the statuses devices act on.
+func storeUpdate(ctx context.Context, tier *cluster.Tier, check *checkSum, req *vigilv1.SubmitUpdateRequest, record []byte, acceptor string) error {
 	// The same ciphertexts under the same binding are the device sending again after an
 	// answer it did not hear: the tier says whether it holds them.
 	err := check.add(aggregation.Origin{Round: req.GetRound(), Device: req.GetDeviceId(), Nonce: req.GetNonce()}, req.GetUpdate())
@@ -350,7 +362,7 @@ func storeUpdate(ctx context.Context, tier *cluster.Tier, check *checkSum, req *
 	if err != nil {
 		return reject(codes.InvalidArgument, ReasonBadUpdate, err.Error())
 	}
-	_, err = tier.Accept(ctx, req.GetRound(), req.GetDeviceId(), raw, record)
+	_, err = tier.Accept(ctx, req.GetRound(), req.GetDeviceId(), raw, record, acceptor)
 	switch {
 	case err == nil:
 		return nil

@@ -436,6 +436,7 @@ func (c *Coordinator) release(ctx context.Context, closed round.Closed, info ope
 		if contribs, err = c.contribs.of(closed.Round, closed.Sum.Count()); err != nil {
 			return GlobalModel{}, err
 		}
+		contribs = c.withParts(ctx, closed.Round, closed.Participants, contribs)
 	}
 	sum, err := c.sealing.Open(ctx, closed.Round, closed.Sum, contribs,
 		trustee.RoundPrivacy{ClipNorm: info.privacy.clipNorm, MinParticipants: uint32(info.privacy.minParticipants)})

@@ -44,6 +44,13 @@ type encrypted struct {
 
 func startEncrypted(t *testing.T, cfg coordinator.Config, signed bool) *encrypted {
 	t.Helper()
+	return startEncryptedWith(t, cfg, signed, nil)
+}
+
+// startEncryptedWith is startEncrypted with the trustees' configuration changed by trustees,
+// if not nil.
+func startEncryptedWith(t *testing.T, cfg coordinator.Config, signed bool, trustees func(*trustee.LocalConfig)) *encrypted {
+	t.Helper()
 	now := time.Now()
 	var signers []*sig.PrivateKey
 	for range 4 {
@@ -71,6 +78,9 @@ func startEncrypted(t *testing.T, cfg coordinator.Config, signed bool) *encrypte
 	lc := trustee.LocalConfig{Shares: shares, Signers: signers, Root: root, MinContributors: max(2, cfg.MinUpdates), StateDir: t.TempDir()}
 	if signed {
 		cfg.Root = root
+	}
+	if trustees != nil {
+		trustees(&lc)
 	}
 	cluster, err := trustee.StartLocal(lc)
 	if err != nil {

@@ -72,7 +72,7 @@ func runCoordinator(ctx context.Context, args []string, stdout, stderr io.Writer
 	fs.StringVar(&f.dir, "dir", "vigil-coordinator", "directory of the model store (store/) and the coordinator's durable state (state/)")
 	fs.StringVar(&f.listen, "listen", "127.0.0.1:7070", "gRPC address to serve devices on (mutual TLS)")
 	fs.StringVar(&f.metricsListen, "metrics-listen", "127.0.0.1:9464", "HTTP address for Prometheus /metrics (empty: off)")
-	fs.Var(&f.trustees, "trustee", "a trustee as ID=HOST:PORT (repeatable; all n trustees of the key epoch)")
+	fs.Var(&f.trustees, "trustee", "a trustee as ID=HOST:PORT (repeatable; all n trustees of the key epoch); a --frontend given them has the trustees verify its updates itself, which the leader would otherwise relay")
 	fs.Var(&f.regions, "region", "a release store as NAME=DIR or NAME=s3://bucket/prefix (repeatable; none: no releases)")
 	fs.IntVar(&f.releaseEvery, "release-every", 1, "publish a release every K completed rounds")
 	fs.IntVar(&f.keepVersions, "keep-versions", 20, "keep the newest `N` model versions in the store (older ones keep only their metadata) and the newest N releases in each region; what a device may still need and what object lock holds are always kept (0: keep all)")
@@ -400,8 +400,6 @@ func peakRSS() (uint64, bool) {
 	return 0, false
 }
 
-// orgSealing connects to the trustees over mutual TLS and returns the encrypted sealing of the
-// organisation's key epoch.
 // orgCoordinator opens the organisation's certificate authority and the coordinator's
 // credentials, which its frontends present too.
 func orgCoordinator(org string) (*pki.Authority, pki.Credentials, error) {
@@ -429,6 +427,8 @@ func orgKey(org string) (*he.KeyEpoch, error) {
 	return key, nil
 }
 
+// orgSealing connects to the trustees over mutual TLS and returns the encrypted sealing of the
+// organisation's key epoch.
 func orgSealing(org string, trustees []string, creds pki.Credentials, auth *pki.Authority) (coordinator.Sealing, error) {
 	key, err := orgKey(org)
 	if err != nil {
@@ -438,6 +438,16 @@ func orgSealing(org string, trustees []string, creds pki.Credentials, auth *pki.
 	if err != nil {
 		return nil, fmt.Errorf("--org: %w", err)
 	}
+	tc, err := dialTrustees(key, trustees, creds, auth)
+	if err != nil {
+		return nil, err
+	}
+	return coordinator.NewThresholdHE(key, doc, tc)
+}
+
+// dialTrustees connects to the --trustee flags' trustees of key over mutual TLS, presenting the
+// coordinator's credentials (a frontend presents them too).
+func dialTrustees(key *he.KeyEpoch, trustees []string, creds pki.Credentials, auth *pki.Authority) (*trustee.Client, error) {
 	cert := creds.TLSCertificate()
 	var clients []vigilv1.TrusteeClient
 	named := map[string]bool{}
@@ -467,7 +477,7 @@ func orgSealing(org string, trustees []string, creds pki.Credentials, auth *pki.
 	if err != nil {
 		return nil, fmt.Errorf("--trustee: %w", err)
 	}
-	return coordinator.NewThresholdHE(key, doc, tc)
+	return tc, nil
 }
 
 // orgPublisher returns the release publisher for the --region stores, with the organisation's

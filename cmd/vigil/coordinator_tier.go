@@ -276,10 +276,24 @@ func runFrontend(ctx context.Context, f coordinatorFlags, stdout io.Writer, logg
 	// The leader's metrics, for a frontend: its updates (vigil_updates_total, stored or
 	// rejected by reason), the time each store took, and its gRPC calls, on --metrics-listen.
 	reg := newRoleRegistry()
-	fe, err := coordinator.NewFrontend(coordinator.FrontendConfig{Tier: tr.tier, Key: key, VerifySignatures: true, RequireDevice: true, Logger: logger, Metrics: reg})
+	cfg := coordinator.FrontendConfig{Tier: tr.tier, Key: key, VerifySignatures: true, RequireDevice: true, Logger: logger, Metrics: reg}
+	if key != nil && len(f.trustees) > 0 {
+		if cfg.Trustees, err = dialTrustees(key, f.trustees, creds, auth); err != nil {
+			return fmt.Errorf("coordinator: %w", err)
+		}
+	}
+	fe, err := coordinator.NewFrontend(cfg)
 	if err != nil {
 		return fmt.Errorf("coordinator: %w", err)
 	}
+	defer fe.Close()
+	// Without trustees Run returns at once, and the channel stays quiet.
+	parts := make(chan error, 1)
+	go func() {
+		if err := fe.Run(ctx); err != nil {
+			parts <- err
+		}
+	}()
 	rpcm, err := rpcmetrics.New(reg, "server")
 	if err != nil {
 		return fmt.Errorf("coordinator: metrics: %w", err)
@@ -295,6 +309,9 @@ func runFrontend(ctx context.Context, f coordinatorFlags, stdout io.Writer, logg
 	}
 	defer srv.Stop(5 * time.Second)
 	fmt.Fprintf(stdout, "frontend listening on %s (storing updates in %s)\n", lis.Addr(), f.tier.nats)
+	if cfg.Trustees != nil {
+		fmt.Fprintf(stdout, "frontend %s: the trustees verify its updates from it, not from the leader\n", fe.ID())
+	}
 	// Only when asked: several frontends share a machine, and the default address is the
 	// leader's.
 	if f.metricsListenSet && f.metricsListen != "" {
@@ -307,8 +324,12 @@ func runFrontend(ctx context.Context, f coordinatorFlags, stdout io.Writer, logg
 		ready.set(nil)
 		fmt.Fprintf(stdout, "metrics on http://%s/metrics\nhealth on http://%s/healthz and /readyz\n", addr, addr)
 	}
-	<-ctx.Done()
-	return nil
+	select {
+	case <-ctx.Done():
+		return nil
+	case err := <-parts:
+		return fmt.Errorf("coordinator: serving the leader's part requests: %w", err)
+	}
 }
 
 // lead takes the round leader's lease of the tier, waiting as a standby while another

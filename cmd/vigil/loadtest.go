@@ -185,10 +185,12 @@ func startLoad(ctx context.Context, f loadFlags, progress func(string, ...any)) 
 		tier = "its embedded JetStream tier on " + url
 		tokenFile := filepath.Join(f.dir, "coordinator", "state", "nats.token")
 		for range f.frontends {
-			line, err := l.spawn(ctx, exe, "frontend listening on ", "coordinator", "--frontend", "--org", l.org, "--nats", url, "--nats-token-file", tokenFile,
+			args := []string{"coordinator", "--frontend", "--org", l.org, "--nats", url, "--nats-token-file", tokenFile,
 				// The embedded server is one node: the frontend's default of 3 replicas fails
 				// to open the tier's bucket on it.
-				"--nats-replicas", "1", "--listen", "127.0.0.1:0", "--log-level", "warn")
+				"--nats-replicas", "1", "--listen", "127.0.0.1:0", "--log-level", "warn"}
+			// The frontend has the trustees verify its updates itself, not the leader.
+			line, err := l.spawn(ctx, exe, "frontend listening on ", append(args, trusteeFlags...)...)
 			if err != nil {
 				return l, nil, err
 			}

@@ -25,7 +25,8 @@ import (
 // three nats-server processes holding the tier, the round leader, and two aggregation
 // frontends. A frontend is SIGKILLed after acknowledging two updates, the next device goes to
 // the other one; the leader is SIGKILLed, the last device's update is acknowledged while it is
-// down, and the restarted leader releases the round with all four updates, charged once.
+// down, and the restarted leader releases the round with all four updates, charged once: the
+// living frontend's two verified by the trustees from it, the dead one's streamed by the leader.
 func TestTierProcessFaults(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts and kills processes")
@@ -39,8 +40,10 @@ func TestTierProcessFaults(t *testing.T) {
 		w.wait(t, "coordinator listening on ")
 		return c, w
 	}
+	// The frontends have the trustees verify their updates: B's part is used, and A's, lost
+	// with A, is streamed by the leader.
 	startFrontend := func() (*exec.Cmd, string) {
-		c, w, _ := startProcess(t, ctx, "coordinator", "--frontend", "--org", orgDir, "--nats", urls, "--listen", "127.0.0.1:0", "--log-level", "warn")
+		c, w, _ := startProcess(t, ctx, append([]string{"coordinator", "--frontend", "--org", orgDir, "--nats", urls, "--listen", "127.0.0.1:0", "--log-level", "warn"}, o.trustees...)...)
 		line := w.wait(t, "frontend listening on ")
 		return c, strings.Fields(line)[0]
 	}
@@ -78,8 +81,11 @@ func TestTierProcessFaults(t *testing.T) {
 	if err := submitVia(devices[3], addrB); coordinator.Reason(err) != coordinator.ReasonDuplicate {
 		t.Fatalf("%s sending again: %v, want %s", devices[3].req.GetDeviceId(), err, coordinator.ReasonDuplicate)
 	}
-	_, restarted := startLeader()
+	_, restarted, restartedLog := startProcess(t, ctx, o.coordinatorArgs(addr, "--log-level", "info")...)
 	restarted.wait(t, "stopped after 1 rounds")
+	if log := restartedLog.String(); !strings.Contains(log, "frontends had the trustees verify their updates") || !strings.Contains(log, "streams some frontends' updates to the trustees itself") {
+		t.Errorf("the restarted leader did not use the living frontend's part and stream the dead one's:\n%s", log)
+	}
 
 	st, _ := store.NewFS(filepath.Join(dir, "store"))
 	g, err := coordinator.LoadModel(ctx, st, "keystroke-ae", 0)

@@ -20,8 +20,8 @@ func Trustee(revs *pki.Revocations) ([]grpc.ServerOption, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Only CommitSum's contributions need trustee.MaxMessageBytes; the other requests are
-	// refused beyond vigilv1.MaxRequestBytes.
+	// Only the contributions of CommitSum and CommitPart need trustee.MaxMessageBytes; the
+	// other requests are refused beyond vigilv1.MaxRequestBytes.
 	limits, err := pki.NewRequestLimits(pki.RequestLimitsConfig{MaxBytes: vigilv1.MaxRequestBytes, MaxInFlight: 64})
 	if err != nil {
 		return nil, err

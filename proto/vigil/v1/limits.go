@@ -50,6 +50,7 @@ var maxRequestBytes = map[string]int{
 
 	Trustee_Info_FullMethodName:            MaxSmallRequestBytes,
 	Trustee_CommitSum_FullMethodName:       MaxMessageBytes, // per message: one contribution
+	Trustee_CommitPart_FullMethodName:      MaxMessageBytes,
 	Trustee_DecryptionShare_FullMethodName: MaxSmallRequestBytes,
 
 	Admin_Status_FullMethodName:       MaxSmallRequestBytes,

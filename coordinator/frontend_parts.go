@@ -1,0 +1,139 @@
+package coordinator
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+
+	"google.golang.org/protobuf/proto"
+
+	statev1 "github.com/vigilauth/vigil/proto/vigil/state/v1"
+	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
+	"github.com/vigilauth/vigil/trustee"
+)
+
+// A frontend with trustees (FrontendConfig.Trustees) keeps what the trustees need of each
+// update it stored (its contribution) and, once the leader has sealed the round and asks for
+// the frontend's part, has the trustees verify those updates itself (trustee.CommitParts). The
+// leader then names the part to each trustee that took it and streams it only the updates no
+// part holds (parts.go): relaying every update's c1 polynomials to every trustee was the
+// largest cost of a leader's CPU.
+
+// frontendPart is the updates a frontend stored in one round.
+type frontendPart struct {
+	round  uint64
+	dim    int
+	minSum uint32
+	// inflight counts submissions between partOf and their end; asked (under the frontend's
+	// mutex) stops new ones counting, so the part is final once they are done.
+	inflight sync.WaitGroup
+	asked    bool
+
+	mu      sync.Mutex
+	devices []string
+	broken  error                 // a contribution could not be kept: the part is incomplete
+	answer  *statev1.FrontendPart // given once made, to the leader asking again
+}
+
+// partOf returns the part of round that a submission in flight must count in, nil if the
+// frontend keeps no parts or the leader asked for round's already (its stream is sealed). A
+// part returned must be released with inflight.Done.
+func (f *Frontend) partOf(round uint64) *frontendPart {
+	if f.contribs == nil {
+		return nil
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.round != round || f.check == nil {
+		return nil
+	}
+	if f.part == nil || f.part.round != round {
+		f.part = &frontendPart{round: round, dim: f.dim, minSum: f.check.minSum}
+	}
+	if f.part.asked {
+		return nil
+	}
+	f.part.inflight.Add(1)
+	return f.part
+}
+
+// keep adds the contribution of device's update, which the tier has just stored.
+func (p *frontendPart) keep(log *contributionLog, device string, c *vigilv1.Contribution) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.broken != nil {
+		return
+	}
+	if _, err := log.appendFor(p.round, c, nil); err != nil {
+		p.broken = err
+		return
+	}
+	p.devices = append(p.devices, device)
+}
+
+// Run answers the leader's requests for the frontend's part of a sealed round until ctx ends.
+// Without trustees it returns at once: the leader relays every update.
+func (f *Frontend) Run(ctx context.Context) error {
+	if f.contribs == nil {
+		return nil
+	}
+	return f.cfg.Tier.ServeParts(ctx, f.id, func(ctx context.Context, raw []byte) []byte {
+		var req statev1.PartRequest
+		var out *statev1.FrontendPart
+		if err := proto.Unmarshal(raw, &req); err != nil {
+			out = &statev1.FrontendPart{Error: "a part request that does not decode: " + err.Error()}
+		} else {
+			out = f.givePart(ctx, req.GetRound())
+		}
+		answer, err := proto.Marshal(out)
+		if err != nil {
+			answer, _ = proto.Marshal(&statev1.FrontendPart{Round: req.GetRound(), Error: err.Error()})
+		}
+		return answer
+	})
+}
+
+// givePart has the trustees verify the frontend's updates of round, once its stream is
+// sealed, and says which parts they took.
+func (f *Frontend) givePart(ctx context.Context, round uint64) *statev1.FrontendPart {
+	f.mu.Lock()
+	p := f.part
+	if p != nil && p.round == round {
+		p.asked = true
+	}
+	f.mu.Unlock()
+	if p == nil || p.round != round {
+		return &statev1.FrontendPart{Round: round, Error: fmt.Sprintf("frontend %s holds no updates of round %d", f.id, round)}
+	}
+	p.inflight.Wait()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.answer != nil {
+		return p.answer
+	}
+	if p.broken != nil {
+		return &statev1.FrontendPart{Round: round, Error: fmt.Sprintf("frontend %s could not keep every update of round %d: %v", f.id, round, p.broken)}
+	}
+	out := &statev1.FrontendPart{Round: round, Devices: slices.Sorted(slices.Values(p.devices))}
+	if len(p.devices) == 0 {
+		p.answer = out
+		return out
+	}
+	contribs, err := f.contribs.of(round, len(p.devices))
+	if err == nil {
+		var why []string
+		out.TrusteeParts, why, err = f.cfg.Trustees.CommitParts(ctx, trustee.PartOf{Round: round, Dimension: p.dim, MinParticipants: p.minSum}, contribs)
+		if len(why) > 0 {
+			f.log.Warn("trustees did not take the frontend's part; the leader streams it to them", "round", round, "why", strings.Join(why, "; "))
+		}
+	}
+	if err != nil {
+		// Not kept: asked again, the frontend tries again.
+		return &statev1.FrontendPart{Round: round, Error: fmt.Sprintf("frontend %s: %v", f.id, err)}
+	}
+	f.log.Info("the trustees verified the frontend's updates", "round", round, "updates", len(p.devices), "trustees", len(out.TrusteeParts))
+	p.answer = out
+	return out
+}

@@ -1,0 +1,147 @@
+package coordinator_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+
+	"github.com/vigilauth/vigil/cluster"
+	"github.com/vigilauth/vigil/coordinator"
+	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
+	"github.com/vigilauth/vigil/trustee"
+)
+
+// received counts the contributions each trustee received, by method (CommitSum from the
+// leader, CommitPart from frontends).
+type received struct {
+	mu sync.Mutex
+	n  map[string]int // "trustee method"
+}
+
+func (r *received) options(id string) ([]grpc.ServerOption, error) {
+	return []grpc.ServerOption{grpc.StreamInterceptor(func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+		return h(srv, countingStream{ServerStream: ss, count: func() {
+			r.mu.Lock()
+			r.n[id+" "+info.FullMethod]++
+			r.mu.Unlock()
+		}})
+	})}, nil
+}
+
+func (r *received) get(id, method string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.n[id+" /vigil.v1.Trustee/"+method]
+}
+
+type countingStream struct {
+	grpc.ServerStream
+	count func()
+}
+
+func (s countingStream) RecvMsg(m any) error {
+	err := s.ServerStream.RecvMsg(m)
+	if p, ok := m.(*vigilv1.SumPart); ok && err == nil && p.GetContribution() != nil {
+		s.count()
+	}
+	return err
+}
+
+// TestClusterFrontendsHandTheTrusteesTheirUpdates: two frontends with the trustees take five
+// of a round's six updates, the leader one. Once the round is sealed each frontend has the
+// trustees verify its updates itself, and the leader streams each trustee only its own one;
+// the released average is exactly the devices'. A frontend that stops answering before the
+// seal costs only that: the leader streams its updates too.
+func TestClusterFrontendsHandTheTrusteesTheirUpdates(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		// lost stops the second frontend's answers before the round closes.
+		lost bool
+	}{{"both frontends answer", false}, {"a frontend stops answering", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			devices := []string{"a", "b", "c", "d", "e", "f"}
+			ctx := context.Background()
+			got := &received{n: map[string]int{}}
+			tier := embeddedTier(t, "keystroke-ae")
+			f := startEncryptedWith(t, coordinator.Config{Rounds: 1, DevicesPerRound: len(devices), MinUpdates: len(devices), MinEnrolled: len(devices),
+				RoundTimeout: time.Minute, Cluster: tier, StateDir: t.TempDir()}, true, func(lc *trustee.LocalConfig) { lc.ServerOptions = got.options })
+			done := make(chan error, 1)
+			go func() { done <- f.coord.Run(ctx) }()
+			for _, d := range devices {
+				f.enroll(t, d)
+			}
+			tc1, err := trustee.NewClient(trustee.ClientConfig{Key: f.key, Trustees: f.cluster.Clients})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var fronts []vigilv1.CoordinatorClient
+			var stops []context.CancelFunc
+			for i := range 2 {
+				fe, err := coordinator.NewFrontend(coordinator.FrontendConfig{Tier: tier, Key: f.key, VerifySignatures: true, Trustees: tc1, Dir: t.TempDir(),
+					ID: []string{"fe-one", "fe-two"}[i]})
+				if err != nil {
+					t.Fatal(err)
+				}
+				rctx, stop := context.WithCancel(ctx)
+				served := make(chan error, 1)
+				go func() { served <- fe.Run(rctx) }()
+				t.Cleanup(func() { stop(); <-served; fe.Close() })
+				stops = append(stops, stop)
+				fronts = append(fronts, vigilv1.NewCoordinatorClient(serveLoopback(t, fe)))
+			}
+			// Run has subscribed once a request finds it: wait for that, as the leader would not.
+			waitServing(t, tier, "fe-one", "fe-two")
+			var scales []float64
+			for i, d := range devices {
+				to := f.api
+				if i < 5 {
+					to = fronts[i%2]
+				}
+				scale := 0.1 * float64(i+1)
+				if _, err := to.SubmitUpdate(ctx, f.sealedUpdate(t, waitTask(t, f.api, d), d, vector(scale))); err != nil {
+					t.Fatalf("%s: %v", d, err)
+				}
+				scales = append(scales, scale)
+			}
+			if tc.lost {
+				stops[1]()
+			}
+			waitRun(t, done, "the round did not complete")
+			checkAverage(t, f, f.coord.Global(), scales)
+			// fe-one took a, c, e; fe-two b, d; the leader f.
+			leader, parts := 1, 5
+			if tc.lost {
+				leader, parts = 3, 3
+			}
+			for _, k := range f.key.Trustees {
+				if n := got.get(k.ID, "CommitSum"); n != leader {
+					t.Errorf("trustee %s: the leader streamed %d updates, want %d", k.ID, n, leader)
+				}
+				if n := got.get(k.ID, "CommitPart"); n != parts {
+					t.Errorf("trustee %s: frontends streamed %d updates, want %d", k.ID, n, parts)
+				}
+			}
+		})
+	}
+}
+
+// waitServing waits until each frontend answers part requests.
+func waitServing(t *testing.T, tier *cluster.Tier, ids ...string) {
+	t.Helper()
+	for _, id := range ids {
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			_, err := tier.AskPart(ctx, id, nil)
+			cancel()
+			if err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("frontend %s does not answer: %v", id, err)
+			}
+		}
+	}
+}
