@@ -70,3 +70,16 @@ func (a *EncryptedAccumulator) MarshalBinary() ([]byte, error) { return a.acc.Ma
 
 // Seal freezes the sum for round; afterwards it takes no more updates.
 func (a *EncryptedAccumulator) Seal(round uint64) (*he.Sum, error) { return a.acc.Seal(round) }
+
+// Fingerprint returns what the sum's replay check keys u on, as from sent it (see
+// he.Accumulator.Fingerprint).
+func (a *EncryptedAccumulator) Fingerprint(from Origin, u *vigilv1.Update) ([32]byte, error) {
+	p := a.acc
+	return p.Fingerprint(u.GetCiphertexts(), he.UpdateBinding(p.Epoch(), from.Round, from.Device, from.Nonce))
+}
+
+// Seen reports whether an update with fingerprint fp may be in the sum.
+func (a *EncryptedAccumulator) Seen(fp [32]byte) bool { return a.acc.Seen(fp) }
+
+// Merge adds o, a sum of other updates of the same round (see he.Accumulator.Merge).
+func (a *EncryptedAccumulator) Merge(o *EncryptedAccumulator) error { return a.acc.Merge(o.acc) }

@@ -327,6 +327,37 @@ func recordOf(h nats.Header) []byte {
 // followStall while the leader holds more, or the round is sealed, the rest is read from the
 // leader.
 func (t *Tier) Follow(ctx context.Context, round uint64, fn func(Update) error) error {
+	return t.follow(ctx, round, false, fn)
+}
+
+// FollowHeaders is Follow delivering updates without their Data: a leader whose frontends keep
+// partial sums needs only to know which updates the round holds, and where (Fetch reads one
+// whole).
+func (t *Tier) FollowHeaders(ctx context.Context, round uint64, fn func(Update) error) error {
+	return t.follow(ctx, round, true, fn)
+}
+
+// Fetch returns the round's update stored at seq, whole.
+func (t *Tier) Fetch(ctx context.Context, round, seq uint64) (Update, error) {
+	var out Update
+	err := UntilAnswered(ctx, followAsk, followPoll, nil, func(ctx context.Context) error {
+		s, err := t.js.Stream(ctx, t.StreamName(round))
+		if err != nil {
+			return err
+		}
+		prefix := t.roundSubject(round) + ".update."
+		return readStored(ctx, s, prefix, seq, seq, false, func(u Update) error { out = u; return nil })
+	})
+	if err == nil && out.Seq != seq {
+		err = fmt.Errorf("cluster: round %d holds no update at %d", round, seq)
+	}
+	if err != nil {
+		return Update{}, fmt.Errorf("cluster: fetch update %d of round %d: %w", seq, round, err)
+	}
+	return out, nil
+}
+
+func (t *Tier) follow(ctx context.Context, round uint64, headersOnly bool, fn func(Update) error) error {
 	// Each request to the stream's leader is bounded by followAsk and tried again: one sent
 	// while the servers elect a leader can go unanswered, and would hold the reader for as
 	// long as ctx allows.
@@ -349,7 +380,7 @@ func (t *Tier) Follow(ctx context.Context, round uint64, fn func(Update) error) 
 	nexts, done := make(chan next), make(chan struct{})
 	defer close(done)
 	go func() {
-		cons, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{prefix + "*"}})
+		cons, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{prefix + "*"}, HeadersOnly: headersOnly})
 		var it jetstream.MessagesContext
 		if err == nil {
 			// Four 3.4 MB updates in flight: a server drops a client with more than 64 MiB
@@ -383,7 +414,7 @@ func (t *Tier) Follow(ctx context.Context, round uint64, fn func(Update) error) 
 		active = time.Now()
 	)
 	catchUp := func(last uint64) error {
-		if err := readStored(ctx, s, prefix, read+1, last, fn); err != nil {
+		if err := readStored(ctx, s, prefix, read+1, last, headersOnly, fn); err != nil {
 			return err
 		}
 		read, active = last, time.Now()
@@ -465,8 +496,8 @@ func timedOut(err error) bool {
 }
 
 // readStored calls fn with each update stored at sequences from to last of a round's stream,
-// asking the stream's leader for each.
-func readStored(ctx context.Context, s jetstream.Stream, prefix string, from, last uint64, fn func(Update) error) error {
+// asking the stream's leader for each; without their Data if headersOnly.
+func readStored(ctx context.Context, s jetstream.Stream, prefix string, from, last uint64, headersOnly bool, fn func(Update) error) error {
 	for seq := from; seq <= last; seq++ {
 		var m *jetstream.RawStreamMsg
 		err := UntilAnswered(ctx, followAsk, followPoll, nil, func(ctx context.Context) (err error) {
@@ -486,7 +517,11 @@ func readStored(ctx context.Context, s jetstream.Stream, prefix string, from, la
 		if err != nil {
 			return fmt.Errorf("cluster: read update %d: subject %q: %w", seq, m.Subject, err)
 		}
-		if err := fn(Update{Device: device, Seq: m.Sequence, Stored: m.Time, Data: m.Data, Record: recordOf(m.Header), Acceptor: m.Header.Get(hdrAcceptor)}); err != nil {
+		data := m.Data
+		if headersOnly {
+			data = nil
+		}
+		if err := fn(Update{Device: device, Seq: m.Sequence, Stored: m.Time, Data: data, Record: recordOf(m.Header), Acceptor: m.Header.Get(hdrAcceptor)}); err != nil {
 			return err
 		}
 	}

@@ -251,6 +251,10 @@ func skipRecord(r *bufio.Reader) (int64, error) {
 func (l *contributionLog) of(round uint64, count int) (trustee.Contributions, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if count == 0 {
+		// Every update of a round of the tier may be in frontends' parts: nothing logged.
+		return trustee.SliceContributions(nil), nil
+	}
 	if l.round != round || l.count < count {
 		return nil, fmt.Errorf("coordinator: the contribution log holds %d updates of round %d, not %d of round %d", l.count, l.round, count, round)
 	}
@@ -263,15 +267,11 @@ func (l *contributionLog) of(round uint64, count int) (trustee.Contributions, er
 // fileContributions reads a round's log, one record at a time.
 type fileContributions struct {
 	path  string
-	count int // records read
-	// skip, if set, names devices whose records are passed over without being decoded (a
-	// trustee has them in a frontend's part), skipped of them.
-	skip    func(device string) bool
-	skipped int
+	count int
 }
 
 // Len implements trustee.Contributions.
-func (f fileContributions) Len() int { return f.count - f.skipped }
+func (f fileContributions) Len() int { return f.count }
 
 // All implements trustee.Contributions.
 func (f fileContributions) All() iter.Seq2[*vigilv1.Contribution, error] {
@@ -294,17 +294,6 @@ func (f fileContributions) All() iter.Seq2[*vigilv1.Contribution, error] {
 				yield(nil, fmt.Errorf("record of %d bytes in %s", n, f.path))
 				return
 			}
-			if f.skip != nil {
-				// The device id comes before the c1 polynomials, within the buffer.
-				head, _ := r.Peek(min(int(n), r.Size()))
-				if dev, ok := recordDevice(head); ok && f.skip(dev) {
-					if _, err := r.Discard(int(n)); err != nil {
-						yield(nil, err)
-						return
-					}
-					continue
-				}
-			}
 			raw := make([]byte, n)
 			if _, err := io.ReadFull(r, raw); err != nil {
 				yield(nil, err)
@@ -315,42 +304,12 @@ func (f fileContributions) All() iter.Seq2[*vigilv1.Contribution, error] {
 				yield(nil, fmt.Errorf("%s: %w", f.path, err))
 				return
 			}
-			if f.skip != nil && f.skip(c.GetDeviceId()) {
-				continue
-			}
 			if !yield(&c, nil) {
 				return
 			}
 		}
 	}
 }
-
-// recordDevice finds the device id in the start of a contribution's encoding.
-func recordDevice(b []byte) (string, bool) {
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return "", false
-		}
-		b = b[n:]
-		if num == deviceIDField && typ == protowire.BytesType {
-			v, n := protowire.ConsumeBytes(b)
-			if n < 0 {
-				return "", false
-			}
-			return string(v), true
-		}
-		n = protowire.ConsumeFieldValue(num, typ, b)
-		if n < 0 {
-			return "", false
-		}
-		b = b[n:]
-	}
-	return "", false
-}
-
-// deviceIDField is vigilv1.Contribution's field number of the device id.
-const deviceIDField = 2
 
 // contribution checks the update's signature, if the coordinator has a root of trust, and
 // returns what the trustees need of it; nil for a sealing whose sums trustees do not open.

@@ -205,7 +205,7 @@ func (f *Frontend) submit(ctx context.Context, req *vigilv1.SubmitUpdateRequest)
 	start := time.Now()
 	err = storeUpdate(ctx, f.cfg.Tier, check, req, rec.GetRecord(), f.id)
 	if err == nil && p != nil && contrib != nil {
-		p.keep(f.contribs, req.GetDeviceId(), contrib)
+		p.keep(f.contribs, f.sealing, req, contrib)
 	}
 	result := "stored"
 	if err != nil {

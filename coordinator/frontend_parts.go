@@ -9,17 +9,19 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/vigilauth/vigil/aggregation"
 	statev1 "github.com/vigilauth/vigil/proto/vigil/state/v1"
 	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
 	"github.com/vigilauth/vigil/trustee"
 )
 
-// A frontend with trustees (FrontendConfig.Trustees) keeps what the trustees need of each
-// update it stored (its contribution) and, once the leader has sealed the round and asks for
-// the frontend's part, has the trustees verify those updates itself (trustee.CommitParts). The
-// leader then names the part to each trustee that took it and streams it only the updates no
-// part holds (parts.go): relaying every update's c1 polynomials to every trustee was the
-// largest cost of a leader's CPU.
+// A frontend with trustees (FrontendConfig.Trustees) keeps a partial sum of the updates it
+// stored and what the trustees need of each (its contribution). Once the leader has sealed the
+// round and asks for the frontend's part, the frontend has the trustees verify those updates
+// itself (trustee.CommitParts) and hands the leader its partial sum. The leader, which follows
+// only the stream's headers for such updates, adds the partial sums, names the part to each
+// trustee that took it and streams it only the updates no part holds (parts.go): decoding,
+// adding and relaying every update was nearly all of a leader's CPU.
 
 // frontendPart is the updates a frontend stored in one round.
 type frontendPart struct {
@@ -33,7 +35,9 @@ type frontendPart struct {
 
 	mu      sync.Mutex
 	devices []string
-	broken  error                 // a contribution could not be kept: the part is incomplete
+	sum     *aggregation.EncryptedAccumulator
+	fps     [][]byte // the updates' replay fingerprints
+	broken  error    // an update could not be kept: the part is incomplete
 	answer  *statev1.FrontendPart // given once made, to the leader asking again
 }
 
@@ -59,18 +63,44 @@ func (f *Frontend) partOf(round uint64) *frontendPart {
 	return f.part
 }
 
-// keep adds the contribution of device's update, which the tier has just stored.
-func (p *frontendPart) keep(log *contributionLog, device string, c *vigilv1.Contribution) {
+// keep adds req, which the tier has just stored, to the part's sum, and its contribution c to
+// log.
+func (p *frontendPart) keep(log *contributionLog, sealing Sealing, req *vigilv1.SubmitUpdateRequest, c *vigilv1.Contribution) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.broken != nil {
 		return
 	}
-	if _, err := log.appendFor(p.round, c, nil); err != nil {
-		p.broken = err
-		return
+	p.broken = p.keepLocked(log, sealing, req, c)
+}
+
+func (p *frontendPart) keepLocked(log *contributionLog, sealing Sealing, req *vigilv1.SubmitUpdateRequest, c *vigilv1.Contribution) error {
+	if p.sum == nil {
+		sum, err := sealing.NewSum(p.dim)
+		if err != nil {
+			return err
+		}
+		enc, ok := sum.(*aggregation.EncryptedAccumulator)
+		if !ok {
+			return fmt.Errorf("a %T cannot be handed over", sum)
+		}
+		p.sum = enc
 	}
-	p.devices = append(p.devices, device)
+	from := aggregation.Origin{Round: req.GetRound(), Device: req.GetDeviceId(), Nonce: req.GetNonce()}
+	fp, err := p.sum.Fingerprint(from, req.GetUpdate())
+	if err != nil {
+		return err
+	}
+	if _, err := log.appendFor(p.round, c, nil); err != nil {
+		return err
+	}
+	// Checked by the round's check sum before it was stored: it cannot be refused here.
+	if err := p.sum.Add(from, req.GetUpdate()); err != nil {
+		return err
+	}
+	p.devices = append(p.devices, req.GetDeviceId())
+	p.fps = append(p.fps, fp[:])
+	return nil
 }
 
 // Run answers the leader's requests for the frontend's part of a sealed round until ctx ends.
@@ -122,6 +152,10 @@ func (f *Frontend) givePart(ctx context.Context, round uint64) *statev1.Frontend
 		return out
 	}
 	contribs, err := f.contribs.of(round, len(p.devices))
+	if err == nil {
+		out.Fingerprints = p.fps
+		out.Sum, err = p.sum.MarshalBinary()
+	}
 	if err == nil {
 		var why []string
 		out.TrusteeParts, why, err = f.cfg.Trustees.CommitParts(ctx, trustee.PartOf{Round: round, Dimension: p.dim, MinParticipants: p.minSum}, contribs)

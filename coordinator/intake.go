@@ -38,9 +38,16 @@ type intake struct {
 	stop    context.CancelFunc
 	check   *checkSum
 	changed map[string]struct{} // devices whose record the tier must learn or forget
-	// acceptors are the frontends that stored the open round's updates, by device, which the
-	// leader asks for their parts (parts.go).
-	acceptors map[string]string
+	// held are the open round's updates frontends keep in their parts, by device: the leader
+	// follows only their headers, and asks the frontends for their parts at close (parts.go).
+	held map[string]heldUpdate
+}
+
+// heldUpdate is where an update a frontend holds is: the frontend, and its place in the
+// round's stream, for when the frontend does not hand its part over.
+type heldUpdate struct {
+	acceptor string
+	seq      uint64
 }
 
 // checkSum is a partial sum an update is added to before it is acknowledged: Add checks an
@@ -135,7 +142,7 @@ func (c *Coordinator) serveIntake(ctx context.Context) error {
 	if in.stop != nil {
 		in.stop()
 	}
-	in.round, in.drained, in.stop, in.check, in.acceptors = id, drained, stop, check, map[string]string{}
+	in.round, in.drained, in.stop, in.check, in.held = id, drained, stop, check, map[string]heldUpdate{}
 	in.mu.Unlock()
 	go c.follow(fctx, id, drained)
 	return nil
@@ -188,17 +195,29 @@ func (c *Coordinator) followOnce(ctx context.Context, id uint64) error {
 		}
 	}()
 	busy := make(chan struct{}, workers)
-	err := c.intake.tier.Follow(ctx, id, func(u cluster.Update) error {
+	tier := c.intake.tier
+	err := tier.FollowHeaders(ctx, id, func(u cluster.Update) error {
 		f := &followed{u: u, ready: make(chan struct{})}
-		select {
-		case busy <- struct{}{}:
-		case <-ctx.Done():
-			return ctx.Err()
+		if u.Acceptor != "" {
+			// A frontend keeps it in its part: only where it is matters here.
+			close(f.ready)
+		} else {
+			select {
+			case busy <- struct{}{}:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			go func() {
+				defer func() { <-busy; close(f.ready) }()
+				whole, err := tier.Fetch(ctx, id, u.Seq)
+				if err != nil {
+					f.err = reject(codes.Unavailable, ReasonNotDurable, err.Error())
+					return
+				}
+				f.u = whole
+				f.req, f.contrib, f.rec, f.err = c.prepareFollowed(whole)
+			}()
 		}
-		go func() {
-			defer func() { <-busy; close(f.ready) }()
-			f.req, f.contrib, f.rec, f.err = c.prepareFollowed(u)
-		}()
 		select {
 		case queue <- f:
 			return nil
@@ -228,14 +247,6 @@ func (c *Coordinator) prepareFollowed(u cluster.Update) (*vigilv1.SubmitUpdateRe
 // addFollowed adds one prepared update to the round. An update refused here was acknowledged
 // to its device and is lost: that is logged as an error and counted.
 func (c *Coordinator) addFollowed(f *followed) {
-	if f.u.Acceptor != "" {
-		in := c.intake
-		in.mu.Lock()
-		if in.acceptors != nil {
-			in.acceptors[f.u.Device] = f.u.Acceptor
-		}
-		in.mu.Unlock()
-	}
 	err := f.err
 	if err == nil {
 		// The frontend checked the deadline when it stored the update; the close, not the
@@ -246,10 +257,17 @@ func (c *Coordinator) addFollowed(f *followed) {
 			at = deadline
 		}
 		c.mu.Unlock()
+		req := f.req
+		if f.u.Acceptor != "" {
+			req, err = c.heldRequest(f.u)
+		}
 		var n int
-		if n, _, err = c.add(f.req, at, f.contrib, f.rec); err == nil {
+		if err == nil {
+			n, _, err = c.add(req, at, f.contrib, f.rec)
+		}
+		if err == nil {
 			c.metrics.updates.WithLabelValues("accepted", "").Inc()
-			c.emit(Event{Kind: UpdateAccepted, Round: f.req.GetRound(), Device: f.u.Device, Accepted: n})
+			c.emit(Event{Kind: UpdateAccepted, Round: req.GetRound(), Device: f.u.Device, Accepted: n})
 			c.notify()
 			return
 		}
@@ -259,6 +277,32 @@ func (c *Coordinator) addFollowed(f *followed) {
 	}
 	c.metrics.updates.WithLabelValues("lost", Reason(err)).Inc()
 	c.log.Error("an update the tier acknowledged could not be added to the round", "device", f.u.Device, "seq", f.u.Seq, "err", err)
+}
+
+// heldRequest is the submission of an update a frontend holds, as far as the round's tasks
+// go: the frontend checked its nonce and base version against the task before it stored it,
+// and its partial sum is bound to them. The update itself stays with the frontend.
+func (c *Coordinator) heldRequest(u cluster.Update) (*vigilv1.SubmitUpdateRequest, error) {
+	c.mu.Lock()
+	task, ok := c.engine.Task(u.Device)
+	c.mu.Unlock()
+	if !ok {
+		// Not sampled, or added already (a retried follow): Submit says which.
+		task = round.Task{Round: c.intake.roundOf(), Nonce: nil}
+	}
+	in := c.intake
+	in.mu.Lock()
+	if in.held != nil && in.round == task.Round {
+		in.held[u.Device] = heldUpdate{acceptor: u.Acceptor, seq: u.Seq}
+	}
+	in.mu.Unlock()
+	return &vigilv1.SubmitUpdateRequest{DeviceId: u.Device, Round: task.Round, Nonce: task.Nonce, BaseVersion: task.BaseVersion}, nil
+}
+
+func (in *intake) roundOf() uint64 {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.round
 }
 
 // intakeSealed reports whether the follower of round id has drained its stream: the round

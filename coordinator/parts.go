@@ -3,161 +3,320 @@ package coordinator
 import (
 	"context"
 	"errors"
+	"fmt"
 	"iter"
+	"maps"
 	"slices"
 	"sync"
 	"time"
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/vigilauth/vigil/aggregation"
 	statev1 "github.com/vigilauth/vigil/proto/vigil/state/v1"
 	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
 	"github.com/vigilauth/vigil/trustee"
 )
 
-// partAsk bounds the wait for a frontend's part: the frontend streams its updates to every
-// trustee meanwhile, as the leader would.
+// A round of the tier is summed where its updates arrive. Updates the leader took itself, or
+// that a frontend without trustees stored, the leader reads from the round's stream and adds
+// to its own sum, as before. The others a frontend keeps in its part (frontend_parts.go), and
+// the leader follows only their headers: at close it adds each frontend's partial sum, and
+// the trustees verify the frontend's updates from the frontend. A part that does not come, or
+// is not exactly the updates the stream says the frontend stored, is replaced by the leader
+// reading those updates from the stream, so a frontend that dies costs time, never updates.
+
+// partedSum is the sum of a round of the tier: what the leader added itself, and the updates
+// frontends hold (an Add without an update), which gatherParts adds at close.
+type partedSum struct {
+	aggregation.Accumulator
+	held map[string]bool
+}
+
+func (s *partedSum) Add(from aggregation.Origin, u *vigilv1.Update) error {
+	if u != nil {
+		return s.Accumulator.Add(from, u)
+	}
+	if s.held[from.Device] {
+		return fmt.Errorf("%w: device %q's update is held already", aggregation.ErrBadUpdate, from.Device)
+	}
+	s.held[from.Device] = true
+	return nil
+}
+
+func (s *partedSum) Count() int { return s.Accumulator.Count() + len(s.held) }
+
+// newRoundSum returns an empty sum for a round of dim parameters: a partedSum with a tier.
+func (c *Coordinator) newRoundSum(dim int) (aggregation.Accumulator, error) {
+	sum, err := c.sealing.NewSum(dim)
+	if err != nil || c.cfg.Cluster == nil {
+		return sum, err
+	}
+	return &partedSum{Accumulator: sum, held: map[string]bool{}}, nil
+}
+
+// partAsk bounds the wait for the frontends' parts: each streams its updates to every trustee
+// meanwhile, as the leader would.
 const partAsk = 2 * time.Minute
 
-// withParts asks each frontend that stored updates of the sealed round for its part (see
-// frontend_parts.go) and returns the round's contributions as the trustees are to get them:
-// to each trustee, the parts it took, and the updates no part it took holds. A part is used
-// only if its devices are exactly those of the round's participants the frontend stored; a
-// frontend that does not answer (it died, or keeps no parts) costs only the relaying it
-// would have saved.
-func (c *Coordinator) withParts(ctx context.Context, round uint64, participants []string, contribs trustee.Contributions) trustee.Contributions {
-	in := c.intake
-	if in == nil {
-		return contribs
+// gatherParts completes a sealed round's sum and returns it with its contributions as the
+// trustees are to get them: to each trustee, the parts it took, and the updates no part it
+// took holds. Parts whose updates the leader must read from the stream instead are read
+// first, so that an update the tier cannot give back fails the round before it is charged.
+func (c *Coordinator) gatherParts(ctx context.Context, round uint64, ps *partedSum) (aggregation.Accumulator, trustee.Contributions, error) {
+	mine, ok := ps.Accumulator.(*aggregation.EncryptedAccumulator)
+	if !ok {
+		if len(ps.held) > 0 {
+			return nil, nil, fmt.Errorf("coordinator: frontends hold %d updates of a %T", len(ps.held), ps.Accumulator)
+		}
+		return ps.Accumulator, nil, nil
 	}
+	in := c.intake
 	in.mu.Lock()
+	where := map[string]heldUpdate{}
 	byAcceptor := map[string][]string{}
-	acceptorOf := map[string]string{}
-	if in.round == round {
-		for _, d := range participants {
-			if a := in.acceptors[d]; a != "" {
-				byAcceptor[a] = append(byAcceptor[a], d)
-				acceptorOf[d] = a
+	for d := range ps.held {
+		h, ok := in.held[d]
+		if !ok || in.round != round {
+			in.mu.Unlock()
+			return nil, nil, fmt.Errorf("coordinator: round %d: where device %q's update is held is not known", round, d)
+		}
+		where[d] = h
+		byAcceptor[h.acceptor] = append(byAcceptor[h.acceptor], d)
+	}
+	in.mu.Unlock()
+
+	parts := c.askParts(ctx, round, byAcceptor)
+	// Parts that would count an update twice, with the leader's own sum or another part, are
+	// not used: the leader reads their updates, and its replay check refuses the copy.
+	seen := map[[32]byte]bool{}
+	for _, a := range slices.Sorted(maps.Keys(parts)) {
+		p := parts[a]
+		for _, fp := range p.fps {
+			if seen[fp] || mine.Seen(fp) {
+				c.log.Warn("a frontend's part holds an update another part or the leader holds too; the leader reads its updates", "round", round, "frontend", a)
+				delete(parts, a)
+				break
+			}
+		}
+		if parts[a] != nil {
+			for _, fp := range p.fps {
+				seen[fp] = true
 			}
 		}
 	}
-	in.mu.Unlock()
-	if len(byAcceptor) == 0 {
-		return contribs
+	for a, devices := range byAcceptor {
+		if parts[a] != nil {
+			continue
+		}
+		for _, d := range devices {
+			if err := c.addFromStream(ctx, round, mine, where[d].seq); err != nil {
+				return nil, nil, fmt.Errorf("coordinator: round %d: device %q's update, which frontend %s stored: %w", round, d, a, err)
+			}
+		}
 	}
-	req, err := proto.Marshal(&statev1.PartRequest{Round: round})
+	logged := mine.Count()
+	contribs, err := c.contribs.of(round, logged)
 	if err != nil {
-		return contribs
+		return nil, nil, err
 	}
+	out := partedContributions{logged: contribs, all: logged, parts: map[string][][]byte{}, missing: map[string][]uint64{}}
+	for _, a := range slices.Sorted(maps.Keys(parts)) {
+		p := parts[a]
+		if err := mine.Merge(p.sum); err != nil {
+			return nil, nil, fmt.Errorf("coordinator: round %d: frontend %s's partial sum: %w", round, a, err)
+		}
+		out.all += len(byAcceptor[a])
+		for _, d := range byAcceptor[a] {
+			out.partSeqs = append(out.partSeqs, where[d].seq)
+		}
+		for _, t := range c.trusteeIDs() {
+			if id, ok := p.trustees[t]; ok {
+				out.parts[t] = append(out.parts[t], id)
+				continue
+			}
+			for _, d := range byAcceptor[a] {
+				out.missing[t] = append(out.missing[t], where[d].seq)
+			}
+		}
+	}
+	out.fetch = func(seq uint64) (*vigilv1.Contribution, error) { return c.contributionFromStream(ctx, round, seq) }
+	if len(parts) > 0 {
+		c.log.Info("frontends handed over their partial sums and had the trustees verify their updates", "round", round, "frontends", len(parts), "updates", out.all-logged)
+	}
+	if mine.Count() != out.all {
+		return nil, nil, fmt.Errorf("coordinator: round %d: the sum holds %d updates, %d were counted", round, mine.Count(), out.all)
+	}
+	return mine, out, nil
+}
+
+// receivedPart is a frontend's part as the leader uses it.
+type receivedPart struct {
+	sum      *aggregation.EncryptedAccumulator
+	fps      [][32]byte
+	trustees map[string][]byte
+}
+
+// askParts asks each frontend for its part of round and returns those that are exactly the
+// updates it stored (byAcceptor), by frontend.
+func (c *Coordinator) askParts(ctx context.Context, round uint64, byAcceptor map[string][]string) map[string]*receivedPart {
+	req, _ := proto.Marshal(&statev1.PartRequest{Round: round})
 	actx, cancel := context.WithTimeout(ctx, partAsk)
 	defer cancel()
 	var (
 		mu      sync.Mutex
 		wg      sync.WaitGroup
-		p       = partedContributions{Contributions: contribs, parts: map[string][][]byte{}, covered: map[string]map[string]bool{}, acceptorOf: acceptorOf}
-		used    int
+		parts   = map[string]*receivedPart{}
 		skipped []string
 	)
 	for acceptor, devices := range byAcceptor {
 		wg.Go(func() {
-			part, err := c.askPart(actx, acceptor, round, req, devices)
+			p, err := c.askPart(actx, acceptor, round, req, devices)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
 				skipped = append(skipped, err.Error())
 				return
 			}
-			used++
-			for t, id := range part.GetTrusteeParts() {
-				p.parts[t] = append(p.parts[t], id)
-				if p.covered[t] == nil {
-					p.covered[t] = map[string]bool{}
-				}
-				p.covered[t][acceptor] = true
-			}
+			parts[acceptor] = p
 		})
 	}
 	wg.Wait()
 	if len(skipped) > 0 {
-		c.log.Warn("the leader streams some frontends' updates to the trustees itself", "round", round, "why", skipped)
+		c.log.Warn("the leader reads some frontends' updates from the tier itself", "round", round, "why", skipped)
 	}
-	if used == 0 {
-		return contribs
-	}
-	c.log.Info("frontends had the trustees verify their updates", "round", round, "frontends", used)
-	return p
+	return parts
 }
 
 // askPart asks one frontend for its part of round and checks it holds exactly devices.
-func (c *Coordinator) askPart(ctx context.Context, acceptor string, round uint64, req []byte, devices []string) (*statev1.FrontendPart, error) {
+func (c *Coordinator) askPart(ctx context.Context, acceptor string, round uint64, req []byte, devices []string) (*receivedPart, error) {
 	raw, err := c.intake.tier.AskPart(ctx, acceptor, req)
 	if err != nil {
 		return nil, err
 	}
 	var part statev1.FrontendPart
 	if err := proto.Unmarshal(raw, &part); err != nil {
-		return nil, errors.New("frontend " + acceptor + ": its answer does not decode: " + err.Error())
+		return nil, fmt.Errorf("frontend %s: its answer does not decode: %w", acceptor, err)
 	}
 	switch {
 	case part.GetError() != "":
 		return nil, errors.New(part.GetError())
 	case part.GetRound() != round:
-		return nil, errors.New("frontend " + acceptor + " answered for another round")
+		return nil, fmt.Errorf("frontend %s answered for round %d", acceptor, part.GetRound())
 	case !slices.Equal(part.GetDevices(), slices.Sorted(slices.Values(devices))):
 		// A store it could not confirm, say, that the device then sent elsewhere: the part is
 		// not the updates the round's stream says it stored.
-		return nil, errors.New("frontend " + acceptor + "'s part is not the updates it stored in the round's stream")
+		return nil, fmt.Errorf("frontend %s's part is not the updates it stored in the round's stream", acceptor)
+	case len(part.GetFingerprints()) != len(devices):
+		return nil, fmt.Errorf("frontend %s's part has %d fingerprints for %d updates", acceptor, len(part.GetFingerprints()), len(devices))
 	}
-	return &part, nil
+	c.mu.Lock()
+	dim := c.open.dim
+	c.mu.Unlock()
+	sum, err := c.sealing.RestoreSum(dim, part.GetSum())
+	if err != nil {
+		return nil, fmt.Errorf("frontend %s's partial sum: %w", acceptor, err)
+	}
+	enc, ok := sum.(*aggregation.EncryptedAccumulator)
+	if !ok || enc.Count() != len(devices) {
+		return nil, fmt.Errorf("frontend %s's partial sum holds %d updates, not its %d", acceptor, sum.Count(), len(devices))
+	}
+	p := &receivedPart{sum: enc, trustees: part.GetTrusteeParts()}
+	for _, fp := range part.GetFingerprints() {
+		if len(fp) != 32 {
+			return nil, fmt.Errorf("frontend %s's part has a fingerprint of %d bytes", acceptor, len(fp))
+		}
+		p.fps = append(p.fps, [32]byte(fp))
+	}
+	return p, nil
 }
 
-// partedContributions are a round's contributions with the parts the trustees took
-// (trustee.Parted).
-type partedContributions struct {
-	trustee.Contributions
-	parts map[string][][]byte // by trustee
-	// covered are the frontends whose part each trustee took, and acceptorOf the frontend
-	// that stored each device's update.
-	covered    map[string]map[string]bool
-	acceptorOf map[string]string
+// addFromStream reads the round's update at seq from the tier and adds it to sum and the
+// round's contribution log, as the follower adds the leader's own.
+func (c *Coordinator) addFromStream(ctx context.Context, round uint64, sum *aggregation.EncryptedAccumulator, seq uint64) error {
+	u, err := c.intake.tier.Fetch(ctx, round, seq)
+	if err != nil {
+		return err
+	}
+	req, contrib, rec, err := c.prepareFollowed(u)
+	if err != nil {
+		return err
+	}
+	if _, err := c.contribs.appendFor(round, contrib, rec); err != nil {
+		return err
+	}
+	return sum.Add(aggregation.Origin{Round: req.GetRound(), Device: req.GetDeviceId(), Nonce: req.GetNonce()}, req.GetUpdate())
 }
+
+// contributionFromStream reads the round's update at seq from the tier and returns its
+// contribution, for a trustee that did not take the part holding it.
+func (c *Coordinator) contributionFromStream(ctx context.Context, round, seq uint64) (*vigilv1.Contribution, error) {
+	u, err := c.intake.tier.Fetch(ctx, round, seq)
+	if err != nil {
+		return nil, err
+	}
+	_, contrib, _, err := c.prepareFollowed(u)
+	return contrib, err
+}
+
+// trusteeIDs are the key epoch's trustees.
+func (c *Coordinator) trusteeIDs() []string {
+	th, ok := c.sealing.(*ThresholdHE)
+	if !ok {
+		return nil
+	}
+	var ids []string
+	for _, t := range th.key.Trustees {
+		ids = append(ids, t.ID)
+	}
+	return ids
+}
+
+// partedContributions are a round's contributions as gatherParts found them (trustee.Parted):
+// those the leader logged, and the frontends' parts, which some trustees took.
+type partedContributions struct {
+	logged trustee.Contributions
+	all    int
+	parts  map[string][][]byte // by trustee: the parts it took
+	// partSeqs are the stream positions of the parts' updates, and missing those of the
+	// updates in parts a trustee did not take, by trustee; fetch reads one's contribution.
+	partSeqs []uint64
+	missing  map[string][]uint64
+	fetch    func(seq uint64) (*vigilv1.Contribution, error)
+}
+
+// Len implements trustee.Contributions.
+func (p partedContributions) Len() int { return p.all }
+
+// All implements trustee.Contributions: the logged updates and every part's.
+func (p partedContributions) All() iter.Seq2[*vigilv1.Contribution, error] { return p.with(p.partSeqs) }
 
 // For implements trustee.Parted.
 func (p partedContributions) For(t string) ([][]byte, trustee.Contributions) {
-	covered := p.covered[t]
-	if len(covered) == 0 {
-		return nil, p.Contributions
-	}
-	n := 0
-	for _, a := range p.acceptorOf {
-		if covered[a] {
-			n++
-		}
-	}
-	skip := func(device string) bool { return covered[p.acceptorOf[device]] }
-	if f, ok := p.Contributions.(fileContributions); ok {
-		f.skip, f.skipped = skip, n
-		return p.parts[t], f
-	}
-	return p.parts[t], filtered{all: p.Contributions, skip: skip, n: p.Contributions.Len() - n}
+	return p.parts[t], seqContributions{p: p, seqs: p.missing[t]}
 }
 
-// filtered are contributions without those of the devices skip names.
-type filtered struct {
-	all  trustee.Contributions
-	skip func(device string) bool
-	n    int
+type seqContributions struct {
+	p    partedContributions
+	seqs []uint64
 }
 
-func (f filtered) Len() int { return f.n }
+func (s seqContributions) Len() int { return s.p.logged.Len() + len(s.seqs) }
 
-func (f filtered) All() iter.Seq2[*vigilv1.Contribution, error] {
+func (s seqContributions) All() iter.Seq2[*vigilv1.Contribution, error] { return s.p.with(s.seqs) }
+
+// with yields the logged contributions and then those of the updates at seqs, read from the
+// stream.
+func (p partedContributions) with(seqs []uint64) iter.Seq2[*vigilv1.Contribution, error] {
 	return func(yield func(*vigilv1.Contribution, error) bool) {
-		for c, err := range f.all.All() {
-			if err == nil && f.skip(c.GetDeviceId()) {
-				continue
+		for c, err := range p.logged.All() {
+			if !yield(c, err) || err != nil {
+				return
 			}
-			if !yield(c, err) {
+		}
+		for _, seq := range seqs {
+			c, err := p.fetch(seq)
+			if !yield(c, err) || err != nil {
 				return
 			}
 		}

@@ -343,7 +343,7 @@ func (c *Coordinator) start(ctx context.Context, now time.Time) (done bool, err 
 			return true, fmt.Errorf("coordinator: %w", err)
 		}
 	}
-	sum, err := c.sealing.NewSum(dim)
+	sum, err := c.newRoundSum(dim)
 	if err != nil {
 		c.mu.Unlock()
 		return false, fmt.Errorf("coordinator: %w", err)
@@ -418,6 +418,15 @@ func (c *Coordinator) release(ctx context.Context, closed round.Closed, info ope
 	if err := c.preflight(ctx, closed.Round, len(closed.Participants)); err != nil {
 		return GlobalModel{}, fmt.Errorf("the trustees cannot open the sum; nothing charged: %w", err)
 	}
+	// A round of the tier: the frontends' partial sums, and the updates whose frontend did not
+	// hand them over, read from the tier, before anything is charged.
+	toOpen := closed.Sum
+	var contribs trustee.Contributions
+	if ps, ok := toOpen.(*partedSum); ok {
+		if toOpen, contribs, err = c.gatherParts(ctx, closed.Round, ps); err != nil {
+			return GlobalModel{}, fmt.Errorf("nothing charged: %w", err)
+		}
+	}
 	if c.ledger != nil {
 		// Charged before the sum is opened: a crash after opening must not leave it uncounted.
 		if charged, err = c.ledger.ChargeRound(info.privacy.charge(closed.Round, len(closed.Participants), c.cfg.Now())); err != nil {
@@ -430,15 +439,12 @@ func (c *Coordinator) release(ctx context.Context, closed round.Closed, info ope
 			}
 		}
 	}
-	var contribs trustee.Contributions
-	if _, encrypted := c.sealing.(*ThresholdHE); encrypted {
-		var err error
+	if _, encrypted := c.sealing.(*ThresholdHE); encrypted && contribs == nil {
 		if contribs, err = c.contribs.of(closed.Round, closed.Sum.Count()); err != nil {
 			return GlobalModel{}, err
 		}
-		contribs = c.withParts(ctx, closed.Round, closed.Participants, contribs)
 	}
-	sum, err := c.sealing.Open(ctx, closed.Round, closed.Sum, contribs,
+	sum, err := c.sealing.Open(ctx, closed.Round, toOpen, contribs,
 		trustee.RoundPrivacy{ClipNorm: info.privacy.clipNorm, MinParticipants: uint32(info.privacy.minParticipants)})
 	if err != nil {
 		return GlobalModel{}, fmt.Errorf("open the sum: %w", err)

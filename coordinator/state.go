@@ -179,7 +179,7 @@ func (c *Coordinator) restore(st *statev1.CoordinatorState) error {
 	case c.cfg.Cluster == nil:
 		return fmt.Errorf("coordinator: round %d was collected through the tier, which holds its updates: start with the tier (--nats) to finish it", r.GetId())
 	default:
-		sum, err = c.sealing.NewSum(dim) // refilled from the round's stream
+		sum, err = c.newRoundSum(dim) // refilled from the round's stream
 	}
 	if err != nil {
 		return fmt.Errorf("coordinator: round %d: %w", r.GetId(), err)

@@ -98,6 +98,17 @@ type LoadReport struct {
 	MaxSumError    float64        `json:"max_sum_error"`
 	UploadBytes    int            `json:"upload_bytes_per_update"`
 	Hostile        *HostileReport `json:"hostile,omitempty"`
+	// TierServer is what the tier's nats-server process used, when it ran as one of its own
+	// (filled in by the caller).
+	TierServer *ServerLoad `json:"tier_server,omitempty"`
+}
+
+// ServerLoad is what a server process used over a whole load test.
+type ServerLoad struct {
+	CPUSec float64 `json:"cpu_seconds"`
+	// CPUMillisPerUpdate is CPUSec over every accepted update; it includes enrolment.
+	CPUMillisPerUpdate float64 `json:"cpu_ms_per_update"`
+	PeakMiB            int     `json:"peak_mib"`
 }
 
 // FrontendLoad is what one aggregation frontend did in a load test.

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -32,6 +33,7 @@ type loadFlags struct {
 	attack, attackCA                     string
 	frontends                            int
 	tier                                 bool
+	natsServer                           string
 }
 
 // runLoadtest measures a coordinator under a fleet: N devices (goroutines here, each with its
@@ -55,6 +57,7 @@ func runLoadtest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fs.StringVar(&f.attackCA, "attack-ca", "", "internal: the CA certificate the attackers complete TLS handshakes with")
 	fs.IntVar(&f.frontends, "frontends", 0, "aggregation frontend processes (vigil coordinator --frontend) on the coordinator's embedded JetStream tier; the devices submit to them, spread by device ID, and make every other call to the coordinator")
 	fs.BoolVar(&f.tier, "tier", false, "run the coordinator with its embedded JetStream tier (--nats embedded; --frontends implies it); without it updates go straight into the round's sum, the coordinator's default")
+	fs.StringVar(&f.natsServer, "nats-server", "", "run the tier on a `nats-server` process of its own (the binary's path; `bash .ci/nats.sh build` builds one) rather than embedded in the coordinator, which then stores every update itself; implies --tier")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -78,7 +81,7 @@ func runLoadtest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return fmt.Errorf("loadtest: --frontends %d out of range 0..16", f.frontends)
 	}
 	// Frontends are the tier's.
-	f.tier = f.tier || f.frontends > 0
+	f.tier = f.tier || f.frontends > 0 || f.natsServer != ""
 	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
 	if f.dir == "" {
@@ -106,6 +109,17 @@ func runLoadtest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	for i, fe := range org.frontends {
 		rep.Frontends[i].PeakMiB = processPeakMiB(fe.Process.Pid)
 	}
+	if org.nats != nil {
+		pid := org.nats.Process.Pid
+		cpu, err := processCPU(pid)
+		if err == nil {
+			accepted := 0
+			for _, r := range rep.Rounds {
+				accepted += r.Accepted
+			}
+			rep.TierServer = &sim.ServerLoad{CPUSec: cpu.Seconds(), CPUMillisPerUpdate: 1000 * cpu.Seconds() / float64(max(accepted, 1)), PeakMiB: processPeakMiB(pid)}
+		}
+	}
 	rep.CoordinatorMiB = org.stopCoordinator()
 	if f.json {
 		return json.NewEncoder(stdout).Encode(rep)
@@ -123,6 +137,7 @@ type loadOrg struct {
 	procs     []*exec.Cmd
 	coord     *exec.Cmd   // the coordinator, the tier's round leader
 	frontends []*exec.Cmd // its aggregation frontends
+	nats      *exec.Cmd   // the tier's nats-server, with --nats-server
 	coordOut  *bufio.Scanner
 }
 
@@ -164,7 +179,14 @@ func startLoad(ctx context.Context, f loadFlags, progress func(string, ...any)) 
 	if f.metrics != "" {
 		args = append(args, "--pprof")
 	}
-	if f.tier {
+	natsURL := ""
+	switch {
+	case f.natsServer != "":
+		if natsURL, err = l.startNATS(ctx, f.natsServer, filepath.Join(f.dir, "nats")); err != nil {
+			return l, nil, fmt.Errorf("--nats-server: %w", err)
+		}
+		args = append(args, "--nats", natsURL, "--nats-replicas", "1")
+	case f.tier:
 		args = append(args, "--nats", "embedded")
 	}
 	line, err = l.spawn(ctx, exe, "coordinator listening on ", append(args, trusteeFlags...)...)
@@ -178,17 +200,21 @@ func startLoad(ctx context.Context, f loadFlags, progress func(string, ...any)) 
 	var frontendAddrs []string
 	var frontendPIDs []int
 	if f.tier {
-		url, err := l.tierURL()
-		if err != nil {
-			return l, nil, err
+		url, tierFlags := natsURL, []string{}
+		if url != "" {
+			tier = fmt.Sprintf("its JetStream tier on a nats-server process of its own (pid %d) on %s", l.nats.Process.Pid, url)
+		} else {
+			if url, err = l.tierURL(); err != nil {
+				return l, nil, err
+			}
+			tier = "its embedded JetStream tier on " + url
+			tierFlags = []string{"--nats-token-file", filepath.Join(f.dir, "coordinator", "state", "nats.token")}
 		}
-		tier = "its embedded JetStream tier on " + url
-		tokenFile := filepath.Join(f.dir, "coordinator", "state", "nats.token")
 		for range f.frontends {
-			args := []string{"coordinator", "--frontend", "--org", l.org, "--nats", url, "--nats-token-file", tokenFile,
-				// The embedded server is one node: the frontend's default of 3 replicas fails
-				// to open the tier's bucket on it.
-				"--nats-replicas", "1", "--listen", "127.0.0.1:0", "--log-level", "warn"}
+			args := append([]string{"coordinator", "--frontend", "--org", l.org, "--nats", url,
+				// The tier is one node: the frontend's default of 3 replicas fails to open the
+				// tier's bucket on it.
+				"--nats-replicas", "1", "--listen", "127.0.0.1:0", "--log-level", "warn"}, tierFlags...)
 			// The frontend has the trustees verify its updates itself, not the leader.
 			line, err := l.spawn(ctx, exe, "frontend listening on ", append(args, trusteeFlags...)...)
 			if err != nil {
@@ -230,6 +256,65 @@ func startLoad(ctx context.Context, f loadFlags, progress func(string, ...any)) 
 	}
 	progress("%d devices enrolled over mutual TLS in %.1fs", f.devices, time.Since(start).Seconds())
 	return l, fleet, nil
+}
+
+// startNATS starts a single nats-server with JetStream in dir, speaking only mutual TLS with
+// the organisation's coordinator certificate, as docs/tier.md configures one, and returns its
+// URL once it accepts connections.
+func (l *loadOrg) startNATS(ctx context.Context, bin, dir string) (string, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	_, creds, err := orgCoordinator(l.org)
+	if err != nil {
+		return "", err
+	}
+	id, err := creds.Identity()
+	if err != nil {
+		return "", err
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	addr := lis.Addr().String()
+	lis.Close()
+	pkiDir := filepath.Join(l.org, orgPKI, pki.CoordinatorDir)
+	conf := fmt.Sprintf(`listen: %q
+max_payload: 8MB
+jetstream { store_dir: %q }
+tls {
+  cert_file: %q, key_file: %q, ca_file: %q
+  verify_and_map: true, min_version: "1.3", curve_preferences: ["X25519MLKEM768"], timeout: 5
+}
+authorization { users: [{user: %q}] }
+`, addr, filepath.Join(dir, "store"), filepath.Join(pkiDir, pki.CertFile), filepath.Join(pkiDir, pki.KeyFile), filepath.Join(pkiDir, pki.RootsFile), id.String())
+	path := filepath.Join(dir, "nats.conf")
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+		return "", err
+	}
+	cmd := exec.CommandContext(ctx, bin, "-c", path)
+	logf, err := os.Create(filepath.Join(dir, "nats.log"))
+	if err != nil {
+		return "", err
+	}
+	defer logf.Close()
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		return "", err
+	}
+	l.procs = append(l.procs, cmd)
+	l.nats = cmd
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+			return "tls://" + addr, nil
+		}
+		if time.Now().After(deadline) {
+			return "", fmt.Errorf("nats-server did not listen on %s within 15s (its log: %s)", addr, filepath.Join(dir, "nats.log"))
+		}
+	}
 }
 
 // tierURL reads the embedded JetStream's URL from the coordinator's output.
@@ -361,6 +446,9 @@ func printLoadReport(w io.Writer, r sim.LoadReport) {
 	}
 	if r.TierUpdatesPerCPUSec > 0 {
 		fmt.Fprintf(w, "accepted updates per coordinator-tier CPU-second (leader and frontends, submissions to release): %.0f\n", r.TierUpdatesPerCPUSec)
+		if r.LeaderCPUMillisPerUpdate > 0 {
+			fmt.Fprintf(w, "accepted updates per leader CPU-second (submissions to release): %.0f\n", 1000/r.LeaderCPUMillisPerUpdate)
+		}
 		fmt.Fprintf(w, "leader CPU per update: %.1f ms", r.LeaderCPUMillisPerUpdate)
 		if len(r.Frontends) > 0 {
 			fmt.Fprintf(w, "; frontend CPU per update: %.1f ms; the leader took %d updates itself", r.FrontendCPUMillisPerUpdate, r.LeaderAccepted)
@@ -370,6 +458,10 @@ func printLoadReport(w io.Writer, r sim.LoadReport) {
 	for i, fe := range r.Frontends {
 		fmt.Fprintf(w, "frontend %d (%s): %d updates (%d more answered Unavailable), %.1f CPU-s, %.0f updates per CPU-second, peak memory %d MiB\n",
 			i, fe.Addr, fe.Accepted, fe.Unavailable, fe.CPUSec, fe.UpdatesPerCPUSec, fe.PeakMiB)
+	}
+	if t := r.TierServer; t != nil {
+		fmt.Fprintf(w, "tier server (nats-server, its own process): %.1f CPU-s over the whole run, %.1f ms per accepted update (enrolment included), peak memory %d MiB\n",
+			t.CPUSec, t.CPUMillisPerUpdate, t.PeakMiB)
 	}
 	fmt.Fprintf(w, "submission latency: p50 %.0f ms, p99 %.0f ms\n", r.P50Millis, r.P99Millis)
 	fmt.Fprintf(w, "coordinator peak memory: %d MiB\n", r.CoordinatorMiB)

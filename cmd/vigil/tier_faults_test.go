@@ -26,7 +26,8 @@ import (
 // frontends. A frontend is SIGKILLed after acknowledging two updates, the next device goes to
 // the other one; the leader is SIGKILLed, the last device's update is acknowledged while it is
 // down, and the restarted leader releases the round with all four updates, charged once: the
-// living frontend's two verified by the trustees from it, the dead one's streamed by the leader.
+// living frontend's two in its partial sum and verified by the trustees from it, the dead
+// one's read from the tier and streamed by the leader.
 func TestTierProcessFaults(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts and kills processes")
@@ -40,8 +41,8 @@ func TestTierProcessFaults(t *testing.T) {
 		w.wait(t, "coordinator listening on ")
 		return c, w
 	}
-	// The frontends have the trustees verify their updates: B's part is used, and A's, lost
-	// with A, is streamed by the leader.
+	// The frontends keep parts: B's is used, and A's, lost with A, the leader reads from the
+	// tier.
 	startFrontend := func() (*exec.Cmd, string) {
 		c, w, _ := startProcess(t, ctx, append([]string{"coordinator", "--frontend", "--org", orgDir, "--nats", urls, "--listen", "127.0.0.1:0", "--log-level", "warn"}, o.trustees...)...)
 		line := w.wait(t, "frontend listening on ")
@@ -83,8 +84,8 @@ func TestTierProcessFaults(t *testing.T) {
 	}
 	_, restarted, restartedLog := startProcess(t, ctx, o.coordinatorArgs(addr, "--log-level", "info")...)
 	restarted.wait(t, "stopped after 1 rounds")
-	if log := restartedLog.String(); !strings.Contains(log, "frontends had the trustees verify their updates") || !strings.Contains(log, "streams some frontends' updates to the trustees itself") {
-		t.Errorf("the restarted leader did not use the living frontend's part and stream the dead one's:\n%s", log)
+	if log := restartedLog.String(); !strings.Contains(log, "frontends handed over their partial sums") || !strings.Contains(log, "reads some frontends' updates from the tier itself") {
+		t.Errorf("the restarted leader did not use the living frontend's part and read the dead one's updates:\n%s", log)
 	}
 
 	st, _ := store.NewFS(filepath.Join(dir, "store"))

@@ -70,12 +70,9 @@ func (a *Accumulator) Add(update [][]byte, b Binding) error {
 	fp := sha256.New()
 	bodies := make([][]byte, 0, 16)
 	for j, blob := range update {
-		h, coeffs, err := parseBlob(a.params, blob)
+		coeffs, err := a.checkBlob(j, blob, b)
 		if err != nil {
-			return fmt.Errorf("ciphertext %d: %w", j, err)
-		}
-		if err := a.checkHeader(h, j, b); err != nil {
-			return fmt.Errorf("ciphertext %d: %w", j, err)
+			return err
 		}
 		c1 := a.params.polyBytes()
 		fp.Write(coeffs[c1 : c1+8*fingerprintCoeffs])
@@ -93,6 +90,76 @@ func (a *Accumulator) Add(update [][]byte, b Binding) error {
 	}
 	a.seen.add(key)
 	a.count++
+	return nil
+}
+
+// checkBlob checks ciphertext j of an update bound to b and returns its coefficients.
+func (a *Accumulator) checkBlob(j int, blob []byte, b Binding) ([]byte, error) {
+	h, coeffs, err := parseBlob(a.params, blob)
+	if err != nil {
+		return nil, fmt.Errorf("ciphertext %d: %w", j, err)
+	}
+	if err := a.checkHeader(h, j, b); err != nil {
+		return nil, fmt.Errorf("ciphertext %d: %w", j, err)
+	}
+	return coeffs, nil
+}
+
+// Fingerprint returns the fingerprint the sum's replay check keys update on, checking it as
+// Add would (except for replay): what another sum's Seen is asked.
+func (a *Accumulator) Fingerprint(update [][]byte, b Binding) ([32]byte, error) {
+	if len(update) != a.k {
+		return [32]byte{}, fmt.Errorf("%w: %d ciphertexts, a %d-parameter update takes %d", ErrDimension, len(update), a.dim, a.k)
+	}
+	fp := sha256.New()
+	for j, blob := range update {
+		coeffs, err := a.checkBlob(j, blob, b)
+		if err != nil {
+			return [32]byte{}, err
+		}
+		c1 := a.params.polyBytes()
+		fp.Write(coeffs[c1 : c1+8*fingerprintCoeffs])
+	}
+	var key [32]byte
+	fp.Sum(key[:0])
+	return key, nil
+}
+
+// Seen reports whether an update with fingerprint fp may be in the sum (never false for one
+// that is).
+func (a *Accumulator) Seen(fp [32]byte) bool { return a.seen.contains(fp) }
+
+// Merge adds o, a sum of other updates of the same dimension under the same key epoch and
+// parameters, as if each were added; o's fingerprints join the replay check. It does not check
+// that the two sums share no update: the caller asks Seen of each of o's fingerprints first. A
+// refused merge changes nothing.
+func (a *Accumulator) Merge(o *Accumulator) error {
+	switch {
+	case a.sealed || o.sealed:
+		return ErrSealed
+	case o.params.digest != a.params.digest:
+		return fmt.Errorf("%w: a sum under other parameters", ErrParams)
+	case o.epoch != a.epoch:
+		return fmt.Errorf("%w: a sum under key epoch %d, this one is under %d", ErrEpoch, o.epoch, a.epoch)
+	case o.dim != a.dim:
+		return fmt.Errorf("%w: a sum of %d parameters, this one has %d", ErrDimension, o.dim, a.dim)
+	case a.count+o.count > MaxContributors:
+		return fmt.Errorf("%w: %d and %d updates", ErrFull, a.count, o.count)
+	}
+	n := a.params.N()
+	for start := 0; start < len(a.sum); start += n {
+		q := a.params.q[(start/n)%levels]
+		dst, src := a.sum[start:start+n], o.sum[start:start+n]
+		for i := range dst {
+			s := dst[i] + src[i]
+			t := s - q
+			dst[i] = t + q&uint64(int64(t)>>63)
+		}
+	}
+	for i, w := range o.seen.bits {
+		a.seen.bits[i] |= w
+	}
+	a.count += o.count
 	return nil
 }
 

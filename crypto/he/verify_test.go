@@ -3,6 +3,7 @@ package he
 import (
 	"encoding/binary"
 	"errors"
+	"slices"
 	"testing"
 )
 
@@ -181,5 +182,59 @@ func TestC1SumMerge(t *testing.T) {
 	}
 	if a.Digest() != before || a.Count() != devices {
 		t.Fatal("a refused merge changed the sum")
+	}
+}
+
+// TestAccumulatorMerge: sums of disjoint parts of a round's updates, merged, are the sum of
+// all of them, and each part's updates stay in the replay check; a sum of another dimension is
+// refused and changes nothing.
+func TestAccumulatorMerge(t *testing.T) {
+	f := newFixture(t, 3, 2)
+	rng := testRNG(t)
+	const dim, devices, round = 9000, 5, 4
+	enc, err := NewEncryptor(f.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	whole, _ := NewAccumulator(f.params, f.key.Epoch, dim)
+	a, _ := NewAccumulator(f.params, f.key.Epoch, dim)
+	b, _ := NewAccumulator(f.params, f.key.Epoch, dim)
+	var fps [][32]byte
+	for d := range devices {
+		bind := UpdateBinding(f.key.Epoch, round, "dev", nonce(d))
+		cts, err := enc.Encrypt(randomUpdate(rng, dim, 1), 1, bind)
+		if err != nil {
+			t.Fatal(err)
+		}
+		part := a
+		if d >= 2 {
+			part = b
+		}
+		fp, err := part.Fingerprint(cts, bind)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fps = append(fps, fp)
+		if err := errors.Join(whole.Add(cts, bind), part.Add(cts, bind)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if b.Seen(fps[0]) || !b.Seen(fps[4]) {
+		t.Fatal("a part's replay check does not hold exactly its updates")
+	}
+	if err := a.Merge(b); err != nil {
+		t.Fatal(err)
+	}
+	if a.Count() != devices || !slices.Equal(a.sum, whole.sum) {
+		t.Fatalf("merged parts: %d updates, sums equal %v", a.Count(), slices.Equal(a.sum, whole.sum))
+	}
+	for _, fp := range fps {
+		if !a.Seen(fp) {
+			t.Fatal("a merged update left the replay check")
+		}
+	}
+	other, _ := NewAccumulator(f.params, f.key.Epoch, dim+1)
+	if err := a.Merge(other); !errors.Is(err, ErrDimension) || a.Count() != devices || !slices.Equal(a.sum, whole.sum) {
+		t.Fatalf("a sum of another dimension: %v", err)
 	}
 }

@@ -735,7 +735,13 @@ type FrontendPart struct {
 	// id; the leader streams the part's updates itself to the others.
 	TrusteeParts map[string][]byte `protobuf:"bytes,3,rep,name=trustee_parts,json=trusteeParts,proto3" json:"trustee_parts,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	// Error says why the frontend has no part to give (it restarted, say); empty otherwise.
-	Error         string `protobuf:"bytes,4,opt,name=error,proto3" json:"error,omitempty"`
+	Error string `protobuf:"bytes,4,opt,name=error,proto3" json:"error,omitempty"`
+	// Sum is the encrypted sum of the part's updates (he.Accumulator's encoding), which the leader
+	// adds to its own instead of the updates.
+	Sum []byte `protobuf:"bytes,5,opt,name=sum,proto3" json:"sum,omitempty"`
+	// Fingerprints are the part's updates' replay fingerprints, which the leader checks against
+	// every other part and its own sum, so that no update counts twice across them.
+	Fingerprints  [][]byte `protobuf:"bytes,6,rep,name=fingerprints,proto3" json:"fingerprints,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -798,6 +804,20 @@ func (x *FrontendPart) GetError() string {
 	return ""
 }
 
+func (x *FrontendPart) GetSum() []byte {
+	if x != nil {
+		return x.Sum
+	}
+	return nil
+}
+
+func (x *FrontendPart) GetFingerprints() [][]byte {
+	if x != nil {
+		return x.Fingerprints
+	}
+	return nil
+}
+
 var File_vigil_state_v1_state_proto protoreflect.FileDescriptor
 
 const file_vigil_state_v1_state_proto_rawDesc = "" +
@@ -855,12 +875,14 @@ const file_vigil_state_v1_state_proto_rawDesc = "" +
 	"\x10min_participants\x18\x04 \x01(\rR\x0fminParticipants\x12+\n" +
 	"\x11tolerated_devices\x18\x05 \x01(\rR\x10toleratedDevices\"#\n" +
 	"\vPartRequest\x12\x14\n" +
-	"\x05round\x18\x01 \x01(\x04R\x05round\"\xea\x01\n" +
+	"\x05round\x18\x01 \x01(\x04R\x05round\"\xa0\x02\n" +
 	"\fFrontendPart\x12\x14\n" +
 	"\x05round\x18\x01 \x01(\x04R\x05round\x12\x18\n" +
 	"\adevices\x18\x02 \x03(\tR\adevices\x12S\n" +
 	"\rtrustee_parts\x18\x03 \x03(\v2..vigil.state.v1.FrontendPart.TrusteePartsEntryR\ftrusteeParts\x12\x14\n" +
-	"\x05error\x18\x04 \x01(\tR\x05error\x1a?\n" +
+	"\x05error\x18\x04 \x01(\tR\x05error\x12\x10\n" +
+	"\x03sum\x18\x05 \x01(\fR\x03sum\x12\"\n" +
+	"\ffingerprints\x18\x06 \x03(\fR\ffingerprints\x1a?\n" +
 	"\x11TrusteePartsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\fR\x05value:\x028\x01*F\n" +
