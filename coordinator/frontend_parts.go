@@ -36,8 +36,8 @@ type frontendPart struct {
 	mu      sync.Mutex
 	devices []string
 	sum     *aggregation.EncryptedAccumulator
-	fps     [][]byte // the updates' replay fingerprints
-	broken  error    // an update could not be kept: the part is incomplete
+	fps     [][]byte              // the updates' replay fingerprints
+	broken  error                 // an update could not be kept: the part is incomplete
 	answer  *statev1.FrontendPart // given once made, to the leader asking again
 }
 
