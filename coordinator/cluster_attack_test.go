@@ -1,8 +1,10 @@
 package coordinator_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -10,8 +12,10 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/vigilauth/vigil/coordinator"
+	"github.com/vigilauth/vigil/crypto/he"
 	"github.com/vigilauth/vigil/crypto/sig"
 	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
+	"github.com/vigilauth/vigil/trustee"
 )
 
 // TestAttackDeviceCountsTwiceAcrossFrontends is a compromised device trying to weigh twice in
@@ -101,6 +105,78 @@ func TestAttackTierWriterForgesUpdate(t *testing.T) {
 				t.Fatalf("round %d was released with a forged update in it", e.Round)
 			}
 			if failed = e.Kind == coordinator.RoundFailed && e.Round == tk.GetRound(); failed {
+				t.Logf("round %d failed: %v", e.Round, e.Err)
+			}
+		case <-time.After(2 * time.Minute):
+			t.Fatal("the round neither failed nor completed")
+		}
+	}
+	cancel()
+	<-done
+	if v := f.coord.Global().Meta.Version; v != 1 {
+		t.Fatalf("global model v%d, want v1: nothing released", v)
+	}
+}
+
+// TestAttackReplayAcrossParts is a compromised device that takes an honest device's encrypted
+// update off the wire and hands it in as its own, re-bound to its own task and signed with its
+// own key, at another frontend than the victim's: each frontend's partial sum holds one copy,
+// and merged they would count the victim twice, past the sensitivity its noise is calibrated
+// to. The leader finds the copy by the parts' fingerprints and reads that frontend's updates
+// from the tier instead, where the copy is refused: the round fails with nothing charged or
+// released, as a sum it cannot make honestly.
+func TestAttackReplayAcrossParts(t *testing.T) {
+	devices := []string{"victim", "thief", "honest"}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	f, tier, done := clusterRound(t, ctx, devices)
+	tc, err := trustee.NewClient(trustee.ClientConfig{Key: f.key, Trustees: f.cluster.Clients})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fronts []vigilv1.CoordinatorClient
+	for _, id := range []string{"fe-a", "fe-b"} {
+		fe, err := coordinator.NewFrontend(coordinator.FrontendConfig{Tier: tier, Key: f.key, VerifySignatures: true, Trustees: tc, Dir: t.TempDir(), ID: id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rctx, stop := context.WithCancel(ctx)
+		served := make(chan error, 1)
+		go func() { served <- fe.Run(rctx) }()
+		t.Cleanup(func() { stop(); <-served; fe.Close() })
+		fronts = append(fronts, vigilv1.NewCoordinatorClient(serveLoopback(t, fe)))
+	}
+	waitServing(t, tier, "fe-a", "fe-b")
+
+	victim := f.sealedUpdate(t, waitTask(t, f.api, "victim"), "victim", vector(0.5))
+	if _, err := fronts[0].SubmitUpdate(ctx, victim); err != nil {
+		t.Fatal(err)
+	}
+	tk := waitTask(t, f.api, "thief")
+	stolen := f.sealedUpdate(t, tk, "thief", vector(0))
+	binding := he.UpdateBinding(f.key.Epoch, tk.GetRound(), "thief", tk.GetNonce())
+	for j, ct := range victim.GetUpdate().GetCiphertexts() {
+		c := bytes.Clone(ct)
+		copy(c[32:64], binding[:]) // the ciphertext header's binding
+		stolen.Update.Ciphertexts[j] = c
+	}
+	signUpdate(t, f.devices["thief"], f.key, tk, stolen)
+	if _, err := fronts[1].SubmitUpdate(ctx, stolen); err != nil {
+		t.Fatalf("the copy at another frontend: %v (each frontend's own check sum cannot see the other's)", err)
+	}
+	if _, err := fronts[1].SubmitUpdate(ctx, f.sealedUpdate(t, waitTask(t, f.api, "honest"), "honest", vector(0.1))); err != nil {
+		t.Fatal(err)
+	}
+	for failed := false; !failed; {
+		select {
+		case e := <-f.events:
+			if e.Kind == coordinator.RoundCompleted {
+				t.Fatalf("round %d was released with the victim's update counted twice", e.Round)
+			}
+			if failed = e.Kind == coordinator.RoundFailed && e.Round == tk.GetRound(); failed {
+				if !strings.Contains(e.Err.Error(), "another update's") {
+					t.Fatalf("round failed for another reason: %v", e.Err)
+				}
 				t.Logf("round %d failed: %v", e.Round, e.Err)
 			}
 		case <-time.After(2 * time.Minute):

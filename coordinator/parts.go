@@ -110,7 +110,7 @@ func (c *Coordinator) gatherParts(ctx context.Context, round uint64, ps *partedS
 			continue
 		}
 		for _, d := range devices {
-			if err := c.addFromStream(ctx, round, mine, where[d].seq); err != nil {
+			if err := c.addFromStream(ctx, round, mine, seen, where[d].seq); err != nil {
 				return nil, nil, fmt.Errorf("coordinator: round %d: device %q's update, which frontend %s stored: %w", round, d, a, err)
 			}
 		}
@@ -232,8 +232,9 @@ func (c *Coordinator) askPart(ctx context.Context, acceptor string, round uint64
 }
 
 // addFromStream reads the round's update at seq from the tier and adds it to sum and the
-// round's contribution log, as the follower adds the leader's own.
-func (c *Coordinator) addFromStream(ctx context.Context, round uint64, sum *aggregation.EncryptedAccumulator, seq uint64) error {
+// round's contribution log, as the follower adds the leader's own, unless parts, the
+// fingerprints of the parts to be merged into sum, or sum holds it already.
+func (c *Coordinator) addFromStream(ctx context.Context, round uint64, sum *aggregation.EncryptedAccumulator, parts map[[32]byte]bool, seq uint64) error {
 	u, err := c.intake.tier.Fetch(ctx, round, seq)
 	if err != nil {
 		return err
@@ -242,10 +243,18 @@ func (c *Coordinator) addFromStream(ctx context.Context, round uint64, sum *aggr
 	if err != nil {
 		return err
 	}
+	from := aggregation.Origin{Round: req.GetRound(), Device: req.GetDeviceId(), Nonce: req.GetNonce()}
+	fp, err := sum.Fingerprint(from, req.GetUpdate())
+	if err != nil {
+		return err
+	}
+	if parts[fp] || sum.Seen(fp) {
+		return fmt.Errorf("%w: its ciphertexts are another update's, in the sum already", aggregation.ErrBadUpdate)
+	}
 	if _, err := c.contribs.appendFor(round, contrib, rec); err != nil {
 		return err
 	}
-	return sum.Add(aggregation.Origin{Round: req.GetRound(), Device: req.GetDeviceId(), Nonce: req.GetNonce()}, req.GetUpdate())
+	return sum.Add(from, req.GetUpdate())
 }
 
 // contributionFromStream reads the round's update at seq from the tier and returns its
