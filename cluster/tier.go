@@ -312,8 +312,13 @@ const (
 	hdrAcceptor = "Vigil-Acceptor"
 )
 
+// recordOf returns the record in h, nil if it holds none (Update.Record).
 func recordOf(h nats.Header) []byte {
-	r, _ := base64.StdEncoding.DecodeString(h.Get(hdrRecord))
+	v := h.Get(hdrRecord)
+	if v == "" {
+		return nil
+	}
+	r, _ := base64.StdEncoding.DecodeString(v)
 	return r
 }
 

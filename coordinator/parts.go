@@ -22,9 +22,9 @@ import (
 // that a frontend without trustees stored, the leader reads from the round's stream and adds
 // to its own sum, as before. The others a frontend keeps in its part (frontend_parts.go), and
 // the leader follows only their headers: at close it adds each frontend's partial sum, and
-// the trustees verify the frontend's updates from the frontend. A part that does not come, or
-// is not exactly the updates the stream says the frontend stored, is replaced by the leader
-// reading those updates from the stream, so a frontend that dies costs time, never updates.
+// the trustees verify the frontend's updates from the frontend. What no part holds (a frontend
+// died, or could not confirm a store the device then sent elsewhere) the leader reads from the
+// stream, so a frontend that fails costs time, never updates.
 
 // partedSum is the sum of a round of the tier: what the leader added itself, and the updates
 // frontends hold (an Add without an update), which gatherParts adds at close.
@@ -105,11 +105,13 @@ func (c *Coordinator) gatherParts(ctx context.Context, round uint64, ps *partedS
 			}
 		}
 	}
+	read := 0
 	for a, devices := range byAcceptor {
-		if parts[a] != nil {
-			continue
-		}
 		for _, d := range devices {
+			if p := parts[a]; p != nil && p.holds[d] {
+				continue
+			}
+			read++
 			if err := c.addFromStream(ctx, round, mine, seen, where[d].seq); err != nil {
 				return nil, nil, fmt.Errorf("coordinator: round %d: device %q's update, which frontend %s stored: %w", round, d, a, err)
 			}
@@ -126,23 +128,28 @@ func (c *Coordinator) gatherParts(ctx context.Context, round uint64, ps *partedS
 		if err := mine.Merge(p.sum); err != nil {
 			return nil, nil, fmt.Errorf("coordinator: round %d: frontend %s's partial sum: %w", round, a, err)
 		}
-		out.all += len(byAcceptor[a])
+		out.all += len(p.holds)
+		var seqs []uint64
 		for _, d := range byAcceptor[a] {
-			out.partSeqs = append(out.partSeqs, where[d].seq)
+			if p.holds[d] {
+				seqs = append(seqs, where[d].seq)
+			}
 		}
+		out.partSeqs = append(out.partSeqs, seqs...)
 		for _, t := range c.trusteeIDs() {
 			if id, ok := p.trustees[t]; ok {
 				out.parts[t] = append(out.parts[t], id)
-				continue
-			}
-			for _, d := range byAcceptor[a] {
-				out.missing[t] = append(out.missing[t], where[d].seq)
+			} else {
+				out.missing[t] = append(out.missing[t], seqs...)
 			}
 		}
 	}
 	out.fetch = func(seq uint64) (*vigilv1.Contribution, error) { return c.contributionFromStream(ctx, round, seq) }
 	if len(parts) > 0 {
 		c.log.Info("frontends handed over their partial sums and had the trustees verify their updates", "round", round, "frontends", len(parts), "updates", out.all-logged)
+	}
+	if read > 0 {
+		c.log.Warn("the leader read updates frontends stored but did not hand over from the tier", "round", round, "updates", read)
 	}
 	if mine.Count() != out.all {
 		return nil, nil, fmt.Errorf("coordinator: round %d: the sum holds %d updates, %d were counted", round, mine.Count(), out.all)
@@ -152,13 +159,14 @@ func (c *Coordinator) gatherParts(ctx context.Context, round uint64, ps *partedS
 
 // receivedPart is a frontend's part as the leader uses it.
 type receivedPart struct {
+	holds    map[string]bool // its devices
 	sum      *aggregation.EncryptedAccumulator
 	fps      [][32]byte
 	trustees map[string][]byte
 }
 
-// askParts asks each frontend for its part of round and returns those that are exactly the
-// updates it stored (byAcceptor), by frontend.
+// askParts asks each frontend for its part of round and returns those that hold only updates
+// it stored (byAcceptor), by frontend.
 func (c *Coordinator) askParts(ctx context.Context, round uint64, byAcceptor map[string][]string) map[string]*receivedPart {
 	req, _ := proto.Marshal(&statev1.PartRequest{Round: round})
 	actx, cancel := context.WithTimeout(ctx, partAsk)
@@ -188,7 +196,10 @@ func (c *Coordinator) askParts(ctx context.Context, round uint64, byAcceptor map
 	return parts
 }
 
-// askPart asks one frontend for its part of round and checks it holds exactly devices.
+// askPart asks one frontend for its part of round and checks that it holds only devices, each
+// once. It may hold fewer: a store the frontend could not confirm (the tier was slow to answer)
+// and the device then sent elsewhere is in the stream under the frontend's name, not in its
+// part, and the leader reads it from the stream.
 func (c *Coordinator) askPart(ctx context.Context, acceptor string, round uint64, req []byte, devices []string) (*receivedPart, error) {
 	raw, err := c.intake.tier.AskPart(ctx, acceptor, req)
 	if err != nil {
@@ -203,12 +214,19 @@ func (c *Coordinator) askPart(ctx context.Context, acceptor string, round uint64
 		return nil, errors.New(part.GetError())
 	case part.GetRound() != round:
 		return nil, fmt.Errorf("frontend %s answered for round %d", acceptor, part.GetRound())
-	case !slices.Equal(part.GetDevices(), slices.Sorted(slices.Values(devices))):
-		// A store it could not confirm, say, that the device then sent elsewhere: the part is
-		// not the updates the round's stream says it stored.
-		return nil, fmt.Errorf("frontend %s's part is not the updates it stored in the round's stream", acceptor)
-	case len(part.GetFingerprints()) != len(devices):
-		return nil, fmt.Errorf("frontend %s's part has %d fingerprints for %d updates", acceptor, len(part.GetFingerprints()), len(devices))
+	case len(part.GetFingerprints()) != len(part.GetDevices()):
+		return nil, fmt.Errorf("frontend %s's part has %d fingerprints for %d updates", acceptor, len(part.GetFingerprints()), len(part.GetDevices()))
+	}
+	stored := map[string]bool{}
+	for _, d := range devices {
+		stored[d] = true
+	}
+	holds := map[string]bool{}
+	for _, d := range part.GetDevices() {
+		if !stored[d] || holds[d] {
+			return nil, fmt.Errorf("frontend %s's part holds device %q's update, which the round's stream does not say it stored, or twice", acceptor, d)
+		}
+		holds[d] = true
 	}
 	c.mu.Lock()
 	dim := c.open.dim
@@ -218,10 +236,10 @@ func (c *Coordinator) askPart(ctx context.Context, acceptor string, round uint64
 		return nil, fmt.Errorf("frontend %s's partial sum: %w", acceptor, err)
 	}
 	enc, ok := sum.(*aggregation.EncryptedAccumulator)
-	if !ok || enc.Count() != len(devices) {
-		return nil, fmt.Errorf("frontend %s's partial sum holds %d updates, not its %d", acceptor, sum.Count(), len(devices))
+	if !ok || enc.Count() != len(holds) {
+		return nil, fmt.Errorf("frontend %s's partial sum holds %d updates, not its %d", acceptor, sum.Count(), len(holds))
 	}
-	p := &receivedPart{sum: enc, trustees: part.GetTrusteeParts()}
+	p := &receivedPart{holds: holds, sum: enc, trustees: part.GetTrusteeParts()}
 	for _, fp := range part.GetFingerprints() {
 		if len(fp) != 32 {
 			return nil, fmt.Errorf("frontend %s's part has a fingerprint of %d bytes", acceptor, len(fp))

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/vigilauth/vigil/cluster"
 	"github.com/vigilauth/vigil/coordinator"
@@ -51,16 +52,24 @@ func (s countingStream) RecvMsg(m any) error {
 }
 
 // TestClusterFrontendsHandTheTrusteesTheirUpdates: two frontends with the trustees take five
-// of a round's six updates, the leader one. Once the round is sealed each frontend has the
-// trustees verify its updates itself, and the leader streams each trustee only its own one;
-// the released average is exactly the devices'. A frontend that stops answering before the
-// seal costs only that: the leader streams its updates too.
+// of a round's six updates, the leader one. Once the round is sealed each frontend hands the
+// leader its partial sum and has the trustees verify its updates itself, and the leader streams
+// each trustee only its own one; the released average is exactly the devices'. A frontend that
+// stops answering before the seal costs only that: the leader reads its updates from the tier
+// and streams them too; so does an update a frontend stored but did not keep, the rest of its
+// part being used.
 func TestClusterFrontendsHandTheTrusteesTheirUpdates(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		// lost stops the second frontend's answers before the round closes.
-		lost bool
-	}{{"both frontends answer", false}, {"a frontend stops answering", true}} {
+		// lost stops the second frontend's answers before the round closes; unkept stores the
+		// last device's update in the tier under the second frontend's name, as a store the
+		// frontend could not confirm and so did not keep.
+		lost, unkept bool
+	}{
+		{name: "both frontends answer"},
+		{name: "a frontend stops answering", lost: true},
+		{name: "a frontend did not keep an update it stored", unkept: true},
+	} {
 		t.Run(tc.name, func(t *testing.T) {
 			devices := []string{"a", "b", "c", "d", "e", "f"}
 			ctx := context.Background()
@@ -101,7 +110,16 @@ func TestClusterFrontendsHandTheTrusteesTheirUpdates(t *testing.T) {
 					to = fronts[i%2]
 				}
 				scale := 0.1 * float64(i+1)
-				if _, err := to.SubmitUpdate(ctx, f.sealedUpdate(t, waitTask(t, f.api, d), d, vector(scale))); err != nil {
+				req := f.sealedUpdate(t, waitTask(t, f.api, d), d, vector(scale))
+				if i == 5 && tc.unkept {
+					raw, err := proto.Marshal(req)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if _, err := tier.Accept(ctx, req.GetRound(), d, raw, nil, "fe-two"); err != nil {
+						t.Fatal(err)
+					}
+				} else if _, err := to.SubmitUpdate(ctx, req); err != nil {
 					t.Fatalf("%s: %v", d, err)
 				}
 				scales = append(scales, scale)
