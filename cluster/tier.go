@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -73,6 +74,11 @@ type Tier struct {
 	model    string // hex-encoded, for the bucket's keys
 	stream   string // prefix of the rounds' stream names
 	replicas int
+
+	// The round Fetch last read from, and its stream.
+	fetchMu     sync.Mutex
+	fetchRound  uint64
+	fetchStream jetstream.Stream
 }
 
 // Open creates or updates the tier's bucket on the servers nc is connected to. Like Close, it
@@ -138,6 +144,10 @@ func (t *Tier) PublishPlan(ctx context.Context, round uint64, plan []byte) error
 		Replicas:    t.replicas,
 		MaxMsgSize:  MaxUpdateBytes,
 		Discard:     jetstream.DiscardNew,
+		// A direct get answers with the message as stored rather than base64 in JSON, which
+		// costs a leader reading a 3.4 MB update several times as much (Fetch). Any replica
+		// answers it, possibly one that lags, so only a stream of one replica allows it.
+		AllowDirect: t.replicas == 1,
 	})
 	if err != nil && !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
 		return fmt.Errorf("cluster: create round %d's stream: %w", round, err)
@@ -346,7 +356,7 @@ func (t *Tier) FollowHeaders(ctx context.Context, round uint64, fn func(Update) 
 func (t *Tier) Fetch(ctx context.Context, round, seq uint64) (Update, error) {
 	var out Update
 	err := UntilAnswered(ctx, followAsk, followPoll, nil, func(ctx context.Context) error {
-		s, err := t.js.Stream(ctx, t.StreamName(round))
+		s, err := t.roundStream(ctx, round)
 		if err != nil {
 			return err
 		}
@@ -360,6 +370,28 @@ func (t *Tier) Fetch(ctx context.Context, round, seq uint64) (Update, error) {
 		return Update{}, fmt.Errorf("cluster: fetch update %d of round %d: %w", seq, round, err)
 	}
 	return out, nil
+}
+
+// roundStream returns the round's stream, asking the servers for it once per round: Fetch is
+// called for every update the leader reads.
+func (t *Tier) roundStream(ctx context.Context, round uint64) (jetstream.Stream, error) {
+	t.fetchMu.Lock()
+	s := t.fetchStream
+	if t.fetchRound != round {
+		s = nil
+	}
+	t.fetchMu.Unlock()
+	if s != nil {
+		return s, nil
+	}
+	s, err := t.js.Stream(ctx, t.StreamName(round))
+	if err != nil {
+		return nil, err
+	}
+	t.fetchMu.Lock()
+	t.fetchRound, t.fetchStream = round, s
+	t.fetchMu.Unlock()
+	return s, nil
 }
 
 func (t *Tier) follow(ctx context.Context, round uint64, headersOnly bool, fn func(Update) error) error {
