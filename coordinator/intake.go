@@ -177,13 +177,21 @@ type followed struct {
 	contrib *vigilv1.Contribution
 	rec     *record
 	err     error
+	unread  bool // the tier did not give the update back: the next pass reads it again
 	ready   chan struct{}
 }
+
+// errUnread is an update the tier holds but did not give back when the leader read it.
+var errUnread = errors.New("coordinator: an update could not be read from the tier")
 
 // followOnce follows the round from its first update. Updates are decoded and checked on
 // every core, as a leader's handlers would, and added in the order the tier stored them, so
 // that the sum and the trustees' log hold the same updates in the same order.
 func (c *Coordinator) followOnce(ctx context.Context, id uint64) error {
+	// An update the tier holds but cannot give back now ends this pass, to be read again in
+	// the next, rather than counted lost.
+	ctx, unreadable := context.WithCancelCause(ctx)
+	defer unreadable(nil)
 	workers := runtime.GOMAXPROCS(0)
 	queue := make(chan *followed, 2*workers)
 	added := make(chan struct{})
@@ -191,6 +199,9 @@ func (c *Coordinator) followOnce(ctx context.Context, id uint64) error {
 		defer close(added)
 		for f := range queue {
 			<-f.ready
+			if f.unread {
+				continue
+			}
 			c.addFollowed(f)
 		}
 	}()
@@ -211,7 +222,8 @@ func (c *Coordinator) followOnce(ctx context.Context, id uint64) error {
 				defer func() { <-busy; close(f.ready) }()
 				whole, err := tier.Fetch(ctx, id, u.Seq)
 				if err != nil {
-					f.err = reject(codes.Unavailable, ReasonNotDurable, err.Error())
+					f.unread = true
+					unreadable(fmt.Errorf("%w: update %d: %w", errUnread, u.Seq, err))
 					return
 				}
 				f.u = whole
@@ -227,6 +239,10 @@ func (c *Coordinator) followOnce(ctx context.Context, id uint64) error {
 	})
 	close(queue)
 	<-added
+	// Also when the stream delivered everything: the last update's read may have failed since.
+	if cause := context.Cause(ctx); errors.Is(cause, errUnread) {
+		return cause
+	}
 	return err
 }
 
