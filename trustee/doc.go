@@ -18,6 +18,13 @@
 //     pairs, saves "round r is committed to set D" with the c1 sum in its journal (fsync), and
 //     only then answers with its signed SumCommitment. It commits to at most one set per round;
 //     the same set again is answered with the same commitment.
+//
+//     Aggregation frontends may stream some of the round's contributions beforehand, each the
+//     updates it took (CommitPart): the trustee checks them exactly as above, keeps only their
+//     c1 sum and (device, statement) pairs in memory (parts.go), and answers with the part's
+//     id. A CommitSum header then names parts, which count as if their contributions had been
+//     streamed in it: each of their devices is admitted like a streamed one, so none counts
+//     twice, and the commitment names the whole set.
 //  2. DecryptionShare: given the set, the active trustees and signed commitments to the same
 //     (round, epoch, set, count, c1 digest) from at least Quorum(n, t) distinct trustee keys of
 //     the root, its own among them, the trustee shares the decryption of its own c1 sum, once
