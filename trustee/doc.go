@@ -25,6 +25,7 @@
 //     id. A CommitSum header then names parts, which count as if their contributions had been
 //     streamed in it: each of their devices is admitted like a streamed one, so none counts
 //     twice, and the commitment names the whole set.
+//
 //  2. DecryptionShare: given the set, the active trustees and signed commitments to the same
 //     (round, epoch, set, count, c1 digest) from at least Quorum(n, t) distinct trustee keys of
 //     the root, its own among them, the trustee shares the decryption of its own c1 sum, once
