@@ -22,7 +22,7 @@ func TestAcceptDuringElectionIsNotClosed(t *testing.T) {
 	for {
 		attempts++
 		actx, acancel := context.WithTimeout(ctx, 5*time.Second)
-		_, err := tier.Accept(actx, 1, "b", []byte("update of b"), nil, "")
+		_, err := tier.Accept(actx, 1, "b", []byte("update of b"), Stamp{})
 		acancel()
 		if err == nil {
 			break
@@ -42,7 +42,7 @@ func TestAcceptDuringElectionIsNotClosed(t *testing.T) {
 	// whole test's 2 minutes), and the client sends the next one where it is heard.
 	for attempt := 1; ; attempt++ {
 		actx, acancel := context.WithTimeout(ctx, 5*time.Second)
-		_, err := tier.Accept(actx, 99, "b", []byte("update of b"), nil, "")
+		_, err := tier.Accept(actx, 99, "b", []byte("update of b"), Stamp{})
 		acancel()
 		if errors.Is(err, ErrClosed) {
 			break

@@ -100,7 +100,7 @@ func roundOfOne(t *testing.T, ctx context.Context, nc *nats.Conn) *Tier {
 	if err := tier.PublishPlan(ctx, 1, []byte("plan")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := tier.Accept(ctx, 1, "a", []byte("update of a"), nil, ""); err != nil {
+	if _, err := tier.Accept(ctx, 1, "a", []byte("update of a"), Stamp{}); err != nil {
 		t.Fatal(err)
 	}
 	return tier
@@ -129,7 +129,7 @@ func acceptThroughElection(t *testing.T, ctx context.Context, tier *Tier, round 
 	t.Helper()
 	for attempt := 1; ; attempt++ {
 		actx, acancel := context.WithTimeout(ctx, 5*time.Second)
-		_, err := tier.Accept(actx, round, device, []byte("update of "+device), nil, "")
+		_, err := tier.Accept(actx, round, device, []byte("update of "+device), Stamp{})
 		acancel()
 		if err == nil || errors.Is(err, ErrDuplicate) {
 			return attempt

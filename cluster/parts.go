@@ -23,7 +23,7 @@ var ErrNoAcceptor = errors.New("cluster: the frontend does not answer")
 // validAcceptor is what an acceptor name may be: one subject token, short.
 var validAcceptor = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
-// ValidAcceptor reports whether name can name a frontend (Accept, ServeParts).
+// ValidAcceptor reports whether name can name a frontend (Stamp.Acceptor, ServeParts).
 func ValidAcceptor(name string) bool { return validAcceptor.MatchString(name) }
 
 func (t *Tier) partSubject(acceptor string) string {
@@ -37,9 +37,13 @@ func (t *Tier) ServeParts(ctx context.Context, acceptor string, answer func(ctx 
 		return fmt.Errorf("cluster: frontend name %q: want 1 to 64 letters, digits, '-' or '_'", acceptor)
 	}
 	sub, err := t.nc.Subscribe(t.partSubject(acceptor), func(m *nats.Msg) {
-		// An answer that cannot be sent is one the leader does without: it does the work
-		// itself.
-		go func() { _ = m.Respond(answer(ctx, m.Data)) }()
+		go func() {
+			if err := m.Respond(answer(ctx, m.Data)); err != nil {
+				// Too large, say: a short refusal spares the leader its whole wait, and it
+				// does the work itself.
+				_ = m.Respond(nil)
+			}
+		}()
 	})
 	if err != nil {
 		return fmt.Errorf("cluster: serve parts: %w", err)
@@ -62,11 +66,13 @@ func (t *Tier) AskPart(ctx context.Context, acceptor string, request []byte) ([]
 		return nil, fmt.Errorf("%w: frontend name %q", ErrNoAcceptor, acceptor)
 	}
 	m, err := t.nc.RequestWithContext(ctx, t.partSubject(acceptor), request)
-	if errors.Is(err, nats.ErrNoResponders) {
+	switch {
+	case errors.Is(err, nats.ErrNoResponders):
 		return nil, fmt.Errorf("%w: %s", ErrNoAcceptor, acceptor)
-	}
-	if err != nil {
+	case err != nil:
 		return nil, fmt.Errorf("cluster: ask frontend %s for its part: %w", acceptor, err)
+	case len(m.Data) == 0:
+		return nil, fmt.Errorf("cluster: frontend %s could not send its part", acceptor)
 	}
 	return m.Data, nil
 }

@@ -191,23 +191,37 @@ func (t *Tier) Plan(ctx context.Context, round uint64) ([]byte, error) {
 	return m.Data, nil
 }
 
+// Stamp is what the writer of an update says of it, carried in the message's headers.
+type Stamp struct {
+	// Record is the device record the update's signature was checked against.
+	Record []byte
+	// Acceptor names the frontend keeping the update in its part (AskPart), and Fingerprint
+	// is then the update's replay fingerprint: the leader, which follows only the headers of
+	// such updates, checks it against the round's others.
+	Acceptor    string
+	Fingerprint []byte
+}
+
 // Accept stores the device's update for the round, at most once per round and device, and
 // returns only when the update is stored (on a majority of the replicas) and so inside the
 // round: ErrDuplicate if the round already holds the device's update, ErrClosed if the leader
 // closed the round first. Any other error leaves it unknown whether the update was stored;
-// sending it again is safe and answers ErrDuplicate if it was. record, if given, is the device
-// record the update's signature was checked against (Update.Record); acceptor, if given, names
-// the frontend storing it (Update.Acceptor), which the leader asks for its part (AskPart).
-func (t *Tier) Accept(ctx context.Context, round uint64, device string, update, record []byte, acceptor string) (seq uint64, err error) {
-	msg := &nats.Msg{Subject: t.updateSubject(round, device), Data: update}
-	if record != nil || acceptor != "" {
-		msg.Header = nats.Header{}
+// sending it again is safe and answers ErrDuplicate if it was. stamp goes with the update
+// (Update.Record, Update.Acceptor, Update.Fingerprint).
+func (t *Tier) Accept(ctx context.Context, round uint64, device string, update []byte, stamp Stamp) (seq uint64, err error) {
+	if stamp.Acceptor != "" && (!ValidAcceptor(stamp.Acceptor) || len(stamp.Fingerprint) != 32) {
+		return 0, fmt.Errorf("cluster: store device %q's update: frontend name %q or fingerprint of %d bytes", device, stamp.Acceptor, len(stamp.Fingerprint))
 	}
-	if record != nil {
-		msg.Header.Set(hdrRecord, base64.StdEncoding.EncodeToString(record))
+	msg := &nats.Msg{Subject: t.updateSubject(round, device), Data: update, Header: nats.Header{}}
+	if stamp.Record != nil {
+		msg.Header.Set(hdrRecord, base64.StdEncoding.EncodeToString(stamp.Record))
 	}
-	if acceptor != "" {
-		msg.Header.Set(hdrAcceptor, acceptor)
+	if stamp.Acceptor != "" {
+		msg.Header.Set(hdrAcceptor, stamp.Acceptor)
+		msg.Header.Set(hdrFingerprint, hex.EncodeToString(stamp.Fingerprint))
+	}
+	if len(msg.Header) == 0 {
+		msg.Header = nil
 	}
 	// The per-subject compare-and-set makes the update the first and only one on its subject.
 	ack, err := t.js.PublishMsg(ctx, msg, jetstream.WithExpectLastSequencePerSubject(0))
@@ -311,16 +325,25 @@ type Update struct {
 	// Record is the device record the update's signature was checked against when it was
 	// stored, if the writer gave it: the device may have enrolled again since.
 	Record []byte
-	// Acceptor is the frontend that stored the update, if it said.
-	Acceptor string
+	// Acceptor is the frontend that keeps the update in its part, if it said, and Fingerprint
+	// the update's replay fingerprint it gave.
+	Acceptor    string
+	Fingerprint []byte
 }
 
-// hdrRecord carries an update's device record, base64, and hdrAcceptor the frontend that
-// stored it.
+// The headers of an update's message: its device record (base64), the frontend keeping it,
+// and its fingerprint (hex).
 const (
-	hdrRecord   = "Vigil-Record"
-	hdrAcceptor = "Vigil-Acceptor"
+	hdrRecord      = "Vigil-Record"
+	hdrAcceptor    = "Vigil-Acceptor"
+	hdrFingerprint = "Vigil-Fingerprint"
 )
+
+// updateOf is the update a message of the round's stream holds.
+func updateOf(device string, seq uint64, stored time.Time, data []byte, h nats.Header) Update {
+	fp, _ := hex.DecodeString(h.Get(hdrFingerprint))
+	return Update{Device: device, Seq: seq, Stored: stored, Data: data, Record: recordOf(h), Acceptor: h.Get(hdrAcceptor), Fingerprint: fp}
+}
 
 // recordOf returns the record in h, nil if it holds none (Update.Record).
 func recordOf(h nats.Header) []byte {
@@ -521,7 +544,7 @@ func (t *Tier) follow(ctx context.Context, round uint64, headersOnly bool, fn fu
 			return fmt.Errorf("cluster: follow round %d: subject %q: %w", round, m.Subject(), err)
 		}
 		read, active = meta.Sequence.Stream, time.Now()
-		if err := fn(Update{Device: device, Seq: read, Stored: meta.Timestamp, Data: m.Data(), Record: recordOf(m.Headers()), Acceptor: m.Headers().Get(hdrAcceptor)}); err != nil {
+		if err := fn(updateOf(device, read, meta.Timestamp, m.Data(), m.Headers())); err != nil {
 			return err
 		}
 	}
@@ -558,7 +581,7 @@ func readStored(ctx context.Context, s jetstream.Stream, prefix string, from, la
 		if headersOnly {
 			data = nil
 		}
-		if err := fn(Update{Device: device, Seq: m.Sequence, Stored: m.Time, Data: data, Record: recordOf(m.Header), Acceptor: m.Header.Get(hdrAcceptor)}); err != nil {
+		if err := fn(updateOf(device, m.Sequence, m.Time, data, m.Header)); err != nil {
 			return err
 		}
 	}

@@ -71,7 +71,7 @@ func TestAcceptOncePerDevice(t *testing.T) {
 		wg.Go(func() {
 			for d := range devices {
 				id := fmt.Sprintf("dev-%d.eu", (d+f)%devices) // the '.' must survive the subjects
-				_, err := tier.Accept(ctx, 1, id, []byte("update of "+id), nil, "")
+				_, err := tier.Accept(ctx, 1, id, []byte("update of "+id), Stamp{})
 				switch {
 				case err == nil:
 					mu.Lock()
@@ -127,7 +127,7 @@ func TestCloseRacesAccepts(t *testing.T) {
 			// Each frontend sends until the round has refused it a few times.
 			for d, refused := 0, 0; d < perFrontend && refused < 3; d++ {
 				id := fmt.Sprintf("f%d-d%d", f, d)
-				_, err := tier.Accept(ctx, 7, id, []byte("update of "+id), nil, "")
+				_, err := tier.Accept(ctx, 7, id, []byte("update of "+id), Stamp{})
 				mu.Lock()
 				switch {
 				case err == nil:
@@ -215,7 +215,7 @@ func TestModelsAreSeparate(t *testing.T) {
 		if err := tier.PublishPlan(ctx, 1, []byte("plan")); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := tier.Accept(ctx, 1, "dev-1", []byte("update of dev-1"), nil, ""); err != nil {
+		if _, err := tier.Accept(ctx, 1, "dev-1", []byte("update of dev-1"), Stamp{}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -244,10 +244,10 @@ func TestModelsAreSeparate(t *testing.T) {
 	if err := typing.Forget(ctx, 1); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := typing.Accept(ctx, 1, "dev-1", []byte("update of dev-1"), nil, ""); !errors.Is(err, ErrClosed) {
+	if _, err := typing.Accept(ctx, 1, "dev-1", []byte("update of dev-1"), Stamp{}); !errors.Is(err, ErrClosed) {
 		t.Fatalf("an update for a forgotten round: %v, want ErrClosed", err)
 	}
-	if _, err := mouse.Accept(ctx, 1, "dev-1", []byte("x"), nil, ""); !errors.Is(err, ErrDuplicate) {
+	if _, err := mouse.Accept(ctx, 1, "dev-1", []byte("x"), Stamp{}); !errors.Is(err, ErrDuplicate) {
 		t.Fatalf("typing's Forget touched mouse's round: %v", err)
 	}
 }
@@ -276,16 +276,16 @@ func TestSendingAgainAfterClose(t *testing.T) {
 	if err := tier.PublishPlan(ctx, 1, []byte("plan")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := tier.Accept(ctx, 1, "in", []byte("update of in"), nil, ""); err != nil {
+	if _, err := tier.Accept(ctx, 1, "in", []byte("update of in"), Stamp{}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := tier.Close(ctx, 1); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := tier.Accept(ctx, 1, "in", []byte("update of in"), nil, ""); !errors.Is(err, ErrDuplicate) {
+	if _, err := tier.Accept(ctx, 1, "in", []byte("update of in"), Stamp{}); !errors.Is(err, ErrDuplicate) {
 		t.Errorf("the update that is in, again: %v, want ErrDuplicate", err)
 	}
-	if _, err := tier.Accept(ctx, 1, "late", []byte("update of late"), nil, ""); !errors.Is(err, ErrClosed) {
+	if _, err := tier.Accept(ctx, 1, "late", []byte("update of late"), Stamp{}); !errors.Is(err, ErrClosed) {
 		t.Errorf("an update after the close: %v, want ErrClosed", err)
 	}
 }

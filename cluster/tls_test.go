@@ -172,7 +172,7 @@ func tierRoundTrip(t *testing.T, nc *nats.Conn, replicas int) {
 	if err := tier.PublishPlan(ctx, 1, []byte("plan")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := tier.Accept(ctx, 1, "observed-device-7", []byte("update of observed-device-7"), nil, ""); err != nil {
+	if _, err := tier.Accept(ctx, 1, "observed-device-7", []byte("update of observed-device-7"), Stamp{}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := tier.Close(ctx, 1); err != nil {

@@ -4,13 +4,13 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/vigilauth/vigil/cluster"
 	"github.com/vigilauth/vigil/coordinator"
 	"github.com/vigilauth/vigil/crypto/he"
 	"github.com/vigilauth/vigil/crypto/sig"
@@ -87,7 +87,7 @@ func TestAttackTierWriterForgesUpdate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := tier.Accept(ctx, tk.GetRound(), "victim", raw, nil, ""); err != nil {
+	if _, err := tier.Accept(ctx, tk.GetRound(), "victim", raw, cluster.Stamp{}); err != nil {
 		t.Fatal(err)
 	}
 	// The victim's own update finds its place taken: a tier writer can drop a device's update,
@@ -120,16 +120,25 @@ func TestAttackTierWriterForgesUpdate(t *testing.T) {
 
 // TestAttackReplayAcrossParts is a compromised device that takes an honest device's encrypted
 // update off the wire and hands it in as its own, re-bound to its own task and signed with its
-// own key, at another frontend than the victim's: each frontend's partial sum holds one copy,
-// and merged they would count the victim twice, past the sensitivity its noise is calibrated
-// to. The leader finds the copy by the parts' fingerprints and reads that frontend's updates
-// from the tier instead, where the copy is refused: the round fails with nothing charged or
-// released, as a sum it cannot make honestly.
+// own key, at another frontend than the victim's: each frontend's own check sum sees one copy,
+// and the frontends' partial sums merged would count the victim twice, past the sensitivity its
+// noise is calibrated to. The leader, which follows only the headers of updates frontends
+// keep, finds the copy by the fingerprint the frontend stored with it and refuses it, as it
+// refuses a copy it reads itself; the round goes on without the thief, the victim counted once.
+// (A copy re-randomised by adding an encryption of zero has another fingerprint and is not
+// caught: that needs proofs that a device knows what it encrypted; see the README.)
 func TestAttackReplayAcrossParts(t *testing.T) {
-	devices := []string{"victim", "thief", "honest"}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	f, tier, done := clusterRound(t, ctx, devices)
+	devices := []string{"victim", "thief", "honest-1", "honest-2"}
+	tier := embeddedTier(t, "keystroke-ae")
+	f := startEncrypted(t, coordinator.Config{Rounds: 1, DevicesPerRound: len(devices), MinUpdates: 3, MinEnrolled: len(devices),
+		RoundTimeout: 15 * time.Second, Cluster: tier, StateDir: t.TempDir()}, true)
+	done := make(chan error, 1)
+	go func() { done <- f.coord.Run(ctx) }()
+	for _, d := range devices {
+		f.enroll(t, d)
+	}
 	tc, err := trustee.NewClient(trustee.ClientConfig{Key: f.key, Trustees: f.cluster.Clients})
 	if err != nil {
 		t.Fatal(err)
@@ -164,28 +173,14 @@ func TestAttackReplayAcrossParts(t *testing.T) {
 	if _, err := fronts[1].SubmitUpdate(ctx, stolen); err != nil {
 		t.Fatalf("the copy at another frontend: %v (each frontend's own check sum cannot see the other's)", err)
 	}
-	if _, err := fronts[1].SubmitUpdate(ctx, f.sealedUpdate(t, waitTask(t, f.api, "honest"), "honest", vector(0.1))); err != nil {
-		t.Fatal(err)
-	}
-	for failed := false; !failed; {
-		select {
-		case e := <-f.events:
-			if e.Kind == coordinator.RoundCompleted {
-				t.Fatalf("round %d was released with the victim's update counted twice", e.Round)
-			}
-			if failed = e.Kind == coordinator.RoundFailed && e.Round == tk.GetRound(); failed {
-				if !strings.Contains(e.Err.Error(), "another update's") {
-					t.Fatalf("round failed for another reason: %v", e.Err)
-				}
-				t.Logf("round %d failed: %v", e.Round, e.Err)
-			}
-		case <-time.After(2 * time.Minute):
-			t.Fatal("the round neither failed nor completed")
+	scales := []float64{0.5}
+	for i, d := range devices[2:] {
+		scale := 0.1 * float64(i+1)
+		if _, err := fronts[i].SubmitUpdate(ctx, f.sealedUpdate(t, waitTask(t, f.api, d), d, vector(scale))); err != nil {
+			t.Fatal(err)
 		}
+		scales = append(scales, scale)
 	}
-	cancel()
-	<-done
-	if v := f.coord.Global().Meta.Version; v != 1 {
-		t.Fatalf("global model v%d, want v1: nothing released", v)
-	}
+	waitRun(t, done, "the round did not complete")
+	checkAverage(t, f, f.coord.Global(), scales)
 }

@@ -72,6 +72,13 @@ func (l *contributionLog) begin(round uint64) error {
 	return nil
 }
 
+// close closes the open round's file.
+func (l *contributionLog) close() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.closeLocked()
+}
+
 func (l *contributionLog) closeLocked() {
 	if l.f != nil {
 		l.f.Close()

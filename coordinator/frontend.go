@@ -135,9 +135,7 @@ func (f *Frontend) ID() string { return f.id }
 // Close removes what the frontend kept for the trustees.
 func (f *Frontend) Close() error {
 	if f.contribs != nil {
-		f.contribs.mu.Lock()
-		f.contribs.closeLocked()
-		f.contribs.mu.Unlock()
+		f.contribs.close()
 	}
 	if f.tempDir != "" {
 		return os.RemoveAll(f.tempDir)
@@ -198,13 +196,23 @@ func (f *Frontend) submit(ctx context.Context, req *vigilv1.SubmitUpdateRequest)
 			return err
 		}
 	}
-	p := f.partOf(req.GetRound())
-	if p != nil {
-		defer p.inflight.Done()
+	// The frontend's name goes with the update only if it keeps the update in its part: the
+	// leader then follows only where the update is, and asks the frontend for it at close.
+	var p *frontendPart
+	stamp := cluster.Stamp{Record: rec.GetRecord()}
+	if contrib != nil {
+		if p = f.partOf(req.GetRound()); p != nil {
+			defer p.inflight.Done()
+			fp, err := check.fingerprint(req)
+			if err != nil {
+				return submitStatus(err)
+			}
+			stamp.Acceptor, stamp.Fingerprint = f.id, fp[:]
+		}
 	}
 	start := time.Now()
-	err = storeUpdate(ctx, f.cfg.Tier, check, req, rec.GetRecord(), f.id)
-	if err == nil && p != nil && contrib != nil {
+	err = storeUpdate(ctx, f.cfg.Tier, check, req, stamp)
+	if err == nil && p != nil {
 		p.keep(f.contribs, f.sealing, req, contrib)
 	}
 	result := "stored"

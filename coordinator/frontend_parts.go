@@ -157,8 +157,11 @@ func (f *Frontend) givePart(ctx context.Context, round uint64) *statev1.Frontend
 		out.Sum, err = p.sum.MarshalBinary()
 	}
 	if err == nil {
+		// No longer than the leader waits for the answer.
+		cctx, cancel := context.WithTimeout(ctx, partAsk)
+		defer cancel()
 		var why []string
-		out.TrusteeParts, why, err = f.cfg.Trustees.CommitParts(ctx, trustee.PartOf{Round: round, Dimension: p.dim, MinParticipants: p.minSum}, contribs)
+		out.TrusteeParts, why, err = f.cfg.Trustees.CommitParts(cctx, trustee.PartOf{Round: round, Dimension: p.dim, MinParticipants: p.minSum}, contribs)
 		if len(why) > 0 {
 			f.log.Warn("trustees did not take the frontend's part; the leader streams it to them", "round", round, "why", strings.Join(why, "; "))
 		}

@@ -14,7 +14,6 @@ import (
 	"github.com/vigilauth/vigil/aggregation"
 	"github.com/vigilauth/vigil/cluster"
 	"github.com/vigilauth/vigil/coordinator/round"
-	"github.com/vigilauth/vigil/crypto/he"
 	statev1 "github.com/vigilauth/vigil/proto/vigil/state/v1"
 	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
 )
@@ -23,10 +22,11 @@ import (
 // cluster). Updates reach the round through the tier's replicated stream instead of straight
 // into the sum: SubmitUpdate, here or at any Frontend, checks an update completely and stores
 // it in the stream, exactly once per round and device, and acknowledges it once it is stored.
-// The leader follows the stream into the round's sum and contribution log, and closes the
-// round by sealing its stream, so that the participant set is exactly the updates stored
-// before the seal. A leader that restarts replays the open round from the stream:
-// updates already in its saved sum are duplicates, the others are added.
+// The leader follows the stream: the updates it took, or that a frontend without trustees
+// took, into the round's sum and contribution log; of those a frontend keeps in its part
+// (parts.go), only where they are. It closes the round by sealing its stream, so that the
+// participant set is exactly the updates stored before the seal. A leader that restarts
+// replays the open round from the stream: what it counted already comes back as duplicates.
 
 // intake is the leader's side of the tier for the open round.
 type intake struct {
@@ -41,6 +41,8 @@ type intake struct {
 	// held are the open round's updates frontends keep in their parts, by device: the leader
 	// follows only their headers, and asks the frontends for their parts at close (parts.go).
 	held map[string]heldUpdate
+	// fps are the open round's updates' replay fingerprints, and whose each is (refuseCopy).
+	fps map[[32]byte]string
 }
 
 // heldUpdate is where an update a frontend holds is: the frontend, and its place in the
@@ -89,6 +91,15 @@ func (s *checkSum) add(from aggregation.Origin, u *vigilv1.Update) error {
 		return err
 	}
 	return alone.Add(from, u)
+}
+
+// fingerprint is req's replay fingerprint (he.Accumulator.Fingerprint), for an encrypted sum.
+func (s *checkSum) fingerprint(req *vigilv1.SubmitUpdateRequest) ([32]byte, error) {
+	enc, ok := s.sum.(*aggregation.EncryptedAccumulator)
+	if !ok {
+		return [32]byte{}, fmt.Errorf("%w: a %T has no fingerprints", aggregation.ErrBadUpdate, s.sum)
+	}
+	return enc.Fingerprint(aggregation.Origin{Round: req.GetRound(), Device: req.GetDeviceId(), Nonce: req.GetNonce()}, req.GetUpdate())
 }
 
 // planLocked is the open round as frontends need it: its snapshot without the sum. c.mu must
@@ -142,7 +153,7 @@ func (c *Coordinator) serveIntake(ctx context.Context) error {
 	if in.stop != nil {
 		in.stop()
 	}
-	in.round, in.drained, in.stop, in.check, in.held = id, drained, stop, check, map[string]heldUpdate{}
+	in.round, in.drained, in.stop, in.check, in.held, in.fps = id, drained, stop, check, map[string]heldUpdate{}, map[[32]byte]string{}
 	in.mu.Unlock()
 	go c.follow(fctx, id, drained)
 	return nil
@@ -207,7 +218,11 @@ func (c *Coordinator) followOnce(ctx context.Context, id uint64) error {
 	}()
 	busy := make(chan struct{}, workers)
 	tier := c.intake.tier
+	_, encrypted := c.sealing.(*ThresholdHE)
 	err := tier.FollowHeaders(ctx, id, func(u cluster.Update) error {
+		if !encrypted || len(u.Fingerprint) != 32 {
+			u.Acceptor = "" // only an encrypted sum is handed over in parts, with fingerprints
+		}
 		f := &followed{u: u, ready: make(chan struct{})}
 		if u.Acceptor != "" {
 			// A frontend keeps it in its part: only where it is matters here.
@@ -275,7 +290,10 @@ func (c *Coordinator) addFollowed(f *followed) {
 		c.mu.Unlock()
 		req := f.req
 		if f.u.Acceptor != "" {
-			req, err = c.heldRequest(f.u)
+			req = c.heldRequest(f.u)
+		}
+		if err == nil {
+			err = c.refuseCopy(f)
 		}
 		var n int
 		if err == nil {
@@ -295,10 +313,47 @@ func (c *Coordinator) addFollowed(f *followed) {
 	c.log.Error("an update the tier acknowledged could not be added to the round", "device", f.u.Device, "seq", f.u.Seq, "err", err)
 }
 
+// refuseCopy refuses an update whose ciphertexts are, by their replay fingerprint, another
+// device's update of the round, whoever took either: the sum's own replay check sees only the
+// updates the leader adds itself, not those in frontends' parts (a compromised device could
+// copy an honest device's update at another frontend and have it counted twice).
+func (c *Coordinator) refuseCopy(f *followed) error {
+	fp, ok := [32]byte{}, false
+	switch {
+	case f.u.Acceptor != "":
+		fp, ok = [32]byte(f.u.Fingerprint), true
+	case f.req != nil:
+		c.mu.Lock()
+		ps, parted := c.engine.Sum().(*partedSum)
+		c.mu.Unlock()
+		if !parted {
+			return nil
+		}
+		if enc, encrypted := ps.Accumulator.(*aggregation.EncryptedAccumulator); encrypted {
+			var err error
+			fp, err = enc.Fingerprint(aggregation.Origin{Round: f.req.GetRound(), Device: f.req.GetDeviceId(), Nonce: f.req.GetNonce()}, f.req.GetUpdate())
+			ok = err == nil // a malformed update the sum refuses
+		}
+	}
+	if !ok {
+		return nil
+	}
+	in := c.intake
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if d, seen := in.fps[fp]; seen && d != f.u.Device {
+		return reject(codes.InvalidArgument, ReasonBadUpdate, fmt.Sprintf("its ciphertexts are device %q's update's", d))
+	}
+	if in.fps != nil {
+		in.fps[fp] = f.u.Device
+	}
+	return nil
+}
+
 // heldRequest is the submission of an update a frontend holds, as far as the round's tasks
 // go: the frontend checked its nonce and base version against the task before it stored it,
 // and its partial sum is bound to them. The update itself stays with the frontend.
-func (c *Coordinator) heldRequest(u cluster.Update) (*vigilv1.SubmitUpdateRequest, error) {
+func (c *Coordinator) heldRequest(u cluster.Update) *vigilv1.SubmitUpdateRequest {
 	c.mu.Lock()
 	task, ok := c.engine.Task(u.Device)
 	c.mu.Unlock()
@@ -312,7 +367,7 @@ func (c *Coordinator) heldRequest(u cluster.Update) (*vigilv1.SubmitUpdateReques
 		in.held[u.Device] = heldUpdate{acceptor: u.Acceptor, seq: u.Seq}
 	}
 	in.mu.Unlock()
-	return &vigilv1.SubmitUpdateRequest{DeviceId: u.Device, Round: task.Round, Nonce: task.Nonce, BaseVersion: task.BaseVersion}, nil
+	return &vigilv1.SubmitUpdateRequest{DeviceId: u.Device, Round: task.Round, Nonce: task.Nonce, BaseVersion: task.BaseVersion}
 }
 
 func (in *intake) roundOf() uint64 {
@@ -405,24 +460,24 @@ func (c *Coordinator) submitToIntake(ctx context.Context, req *vigilv1.SubmitUpd
 	}
 	// What the leader has added so far, and this one: while it follows the stream, others
 	// stored may not be counted yet.
-	return n + 1, storeUpdate(ctx, c.intake.tier, check, req, d.record, "")
+	return n + 1, storeUpdate(ctx, c.intake.tier, check, req, cluster.Stamp{Record: d.record})
 }
 
-// storeUpdate adds req to check and stores it in the tier with record, the device record its
-// signature was checked against, and acceptor, the frontend storing it ("" for the leader),
-// mapping the tier's answers to the statuses devices act on.
-func storeUpdate(ctx context.Context, tier *cluster.Tier, check *checkSum, req *vigilv1.SubmitUpdateRequest, record []byte, acceptor string) error {
-	// The same ciphertexts under the same binding are the device sending again after an
-	// answer it did not hear: the tier says whether it holds them.
-	err := check.add(aggregation.Origin{Round: req.GetRound(), Device: req.GetDeviceId(), Nonce: req.GetNonce()}, req.GetUpdate())
-	if err != nil && !errors.Is(err, he.ErrReplay) {
+// storeUpdate adds req to check and stores it in the tier with stamp (the device record its
+// signature was checked against, and the frontend keeping it, if any), mapping the tier's
+// answers to the statuses devices act on.
+func storeUpdate(ctx context.Context, tier *cluster.Tier, check *checkSum, req *vigilv1.SubmitUpdateRequest, stamp cluster.Stamp) error {
+	// A device sending again after an answer it did not hear is checked in a sum of its own
+	// (checkSum.add): the tier says whether it holds the update. A replay here is another
+	// device's ciphertexts, a copy that must not count twice.
+	if err := check.add(aggregation.Origin{Round: req.GetRound(), Device: req.GetDeviceId(), Nonce: req.GetNonce()}, req.GetUpdate()); err != nil {
 		return submitStatus(err)
 	}
 	raw, err := proto.Marshal(req)
 	if err != nil {
 		return reject(codes.InvalidArgument, ReasonBadUpdate, err.Error())
 	}
-	_, err = tier.Accept(ctx, req.GetRound(), req.GetDeviceId(), raw, record, acceptor)
+	_, err = tier.Accept(ctx, req.GetRound(), req.GetDeviceId(), raw, stamp)
 	switch {
 	case err == nil:
 		return nil

@@ -64,7 +64,7 @@ func benchmarkTier(b *testing.B, f *ingestFixture, tier *cluster.Tier) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, err := tier.Accept(ctx, r, fmt.Sprintf("dev-%d", i), raw, nil, ""); err != nil {
+		if _, err := tier.Accept(ctx, r, fmt.Sprintf("dev-%d", i), raw, cluster.Stamp{}); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -1,6 +1,8 @@
 package coordinator
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -86,6 +88,10 @@ func (c *Coordinator) gatherParts(ctx context.Context, round uint64, ps *partedS
 	}
 	in.mu.Unlock()
 
+	tasks, err := c.heldTasks(round)
+	if err != nil {
+		return nil, nil, err
+	}
 	parts := c.askParts(ctx, round, byAcceptor)
 	// Parts that would count an update twice, with the leader's own sum or another part, are
 	// not used: the leader reads their updates, and its replay check refuses the copy.
@@ -105,18 +111,23 @@ func (c *Coordinator) gatherParts(ctx context.Context, round uint64, ps *partedS
 			}
 		}
 	}
-	read := 0
+	// Read in the order the stream stored them, so that of an update and a copy of it the one
+	// stored first counts and the copy is the one named.
+	var unheld []string
 	for a, devices := range byAcceptor {
 		for _, d := range devices {
-			if p := parts[a]; p != nil && p.holds[d] {
-				continue
-			}
-			read++
-			if err := c.addFromStream(ctx, round, mine, seen, where[d].seq); err != nil {
-				return nil, nil, fmt.Errorf("coordinator: round %d: device %q's update, which frontend %s stored: %w", round, d, a, err)
+			if p := parts[a]; p == nil || !p.holds[d] {
+				unheld = append(unheld, d)
 			}
 		}
 	}
+	slices.SortFunc(unheld, func(x, y string) int { return cmp.Compare(where[x].seq, where[y].seq) })
+	for _, d := range unheld {
+		if err := c.addFromStream(ctx, tasks, mine, seen, where[d].seq); err != nil {
+			return nil, nil, fmt.Errorf("coordinator: round %d: device %q's update, which frontend %s stored: %w", round, d, where[d].acceptor, err)
+		}
+	}
+	read := len(unheld)
 	logged := mine.Count()
 	contribs, err := c.contribs.of(round, logged)
 	if err != nil {
@@ -144,7 +155,10 @@ func (c *Coordinator) gatherParts(ctx context.Context, round uint64, ps *partedS
 			}
 		}
 	}
-	out.fetch = func(seq uint64) (*vigilv1.Contribution, error) { return c.contributionFromStream(ctx, round, seq) }
+	out.fetch = func(seq uint64) (*vigilv1.Contribution, error) {
+		_, contrib, _, err := c.readHeld(ctx, tasks, seq)
+		return contrib, err
+	}
 	if len(parts) > 0 {
 		c.log.Info("frontends handed over their partial sums and had the trustees verify their updates", "round", round, "frontends", len(parts), "updates", out.all-logged)
 	}
@@ -249,15 +263,77 @@ func (c *Coordinator) askPart(ctx context.Context, acceptor string, round uint64
 	return p, nil
 }
 
-// addFromStream reads the round's update at seq from the tier and adds it to sum and the
-// round's contribution log, as the follower adds the leader's own, unless parts, the
-// fingerprints of the parts to be merged into sum, or sum holds it already.
-func (c *Coordinator) addFromStream(ctx context.Context, round uint64, sum *aggregation.EncryptedAccumulator, parts map[[32]byte]bool, seq uint64) error {
-	u, err := c.intake.tier.Fetch(ctx, round, seq)
-	if err != nil {
-		return err
+// heldTasks is what a held update read back from the tier is checked against: the round's
+// tasks and base version, as the follower's Submit checks the leader's own.
+type heldTasks struct {
+	round uint64
+	base  uint64
+	nonce map[string][]byte
+}
+
+func (c *Coordinator) heldTasks(round uint64) (heldTasks, error) {
+	c.mu.Lock()
+	st, ok := c.engine.State()
+	c.mu.Unlock()
+	if !ok || st.Round != round {
+		return heldTasks{}, fmt.Errorf("coordinator: round %d is not open", round)
 	}
-	req, contrib, rec, err := c.prepareFollowed(u)
+	h := heldTasks{round: round, base: st.BaseVersion, nonce: map[string][]byte{}}
+	for _, t := range st.Tasks {
+		h.nonce[t.Device] = t.Nonce
+	}
+	return h, nil
+}
+
+// readHeld reads back from the tier an update a frontend stored at seq and did not hand over,
+// and checks it against its task. Its signature was checked when it was stored, against the
+// record stored with it: the device may have been removed since, and the round still counts
+// what it sent before, as a leader that reads every update does.
+func (c *Coordinator) readHeld(ctx context.Context, tasks heldTasks, seq uint64) (*vigilv1.SubmitUpdateRequest, *vigilv1.Contribution, *record, error) {
+	u, err := c.intake.tier.Fetch(ctx, tasks.round, seq)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	req := new(vigilv1.SubmitUpdateRequest)
+	if err := proto.Unmarshal(u.Data, req); err != nil {
+		return nil, nil, nil, fmt.Errorf("%w: %v", aggregation.ErrBadUpdate, err)
+	}
+	if err := checkForm(req); err != nil {
+		return nil, nil, nil, err
+	}
+	nonce, sampled := tasks.nonce[u.Device]
+	switch {
+	case req.GetDeviceId() != u.Device:
+		return nil, nil, nil, fmt.Errorf("%w: stored under device %q, names %q", aggregation.ErrBadUpdate, u.Device, req.GetDeviceId())
+	case !sampled || req.GetRound() != tasks.round || !bytes.Equal(req.GetNonce(), nonce) || req.GetBaseVersion() != tasks.base:
+		return nil, nil, nil, fmt.Errorf("%w: device %q's update does not answer its task of round %d", aggregation.ErrBadUpdate, u.Device, tasks.round)
+	}
+	d := device{record: u.Record}
+	if u.Record == nil {
+		c.mu.Lock()
+		known, ok := c.devices[u.Device]
+		c.mu.Unlock()
+		if !ok {
+			return nil, nil, nil, fmt.Errorf("device %q was stored without its record and is no longer enrolled", u.Device)
+		}
+		d = known
+	}
+	contrib, err := c.contribution(req, d, true)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	rec, err := c.contribs.encode(contrib)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return req, contrib, rec, nil
+}
+
+// addFromStream reads back the update at seq (readHeld) and adds it to sum and the round's
+// contribution log, unless parts, the fingerprints of the parts to be merged into sum, or sum
+// holds it already.
+func (c *Coordinator) addFromStream(ctx context.Context, tasks heldTasks, sum *aggregation.EncryptedAccumulator, parts map[[32]byte]bool, seq uint64) error {
+	req, contrib, rec, err := c.readHeld(ctx, tasks, seq)
 	if err != nil {
 		return err
 	}
@@ -269,21 +345,10 @@ func (c *Coordinator) addFromStream(ctx context.Context, round uint64, sum *aggr
 	if parts[fp] || sum.Seen(fp) {
 		return fmt.Errorf("%w: its ciphertexts are another update's, in the sum already", aggregation.ErrBadUpdate)
 	}
-	if _, err := c.contribs.appendFor(round, contrib, rec); err != nil {
+	if _, err := c.contribs.appendFor(tasks.round, contrib, rec); err != nil {
 		return err
 	}
 	return sum.Add(from, req.GetUpdate())
-}
-
-// contributionFromStream reads the round's update at seq from the tier and returns its
-// contribution, for a trustee that did not take the part holding it.
-func (c *Coordinator) contributionFromStream(ctx context.Context, round, seq uint64) (*vigilv1.Contribution, error) {
-	u, err := c.intake.tier.Fetch(ctx, round, seq)
-	if err != nil {
-		return nil, err
-	}
-	_, contrib, _, err := c.prepareFollowed(u)
-	return contrib, err
 }
 
 // trusteeIDs are the key epoch's trustees.

@@ -42,17 +42,20 @@ type part struct {
 	c1      *he.C1Sum
 	members []member
 	size    int64
+	order   uint64 // when it was stored, among the store's parts
 }
 
 // partStore holds verified parts in memory, within a budget of bytes. A part of a round
-// before the last one the trustee decrypted is of no more use and is dropped first; then the
-// oldest rounds' parts make room for a newer round's. A round's own parts are never dropped
-// for each other: a part that does not fit then is refused.
+// before the last one the trustee decrypted is of no more use and is dropped; then the parts
+// of other rounds, first stored first, make room for a new one (so that parts of rounds far
+// ahead, which only a coordinator could send, cannot hold the room for good). A round's own
+// parts are never dropped for each other: a part that does not fit then is refused.
 type partStore struct {
 	mu     sync.Mutex
 	budget int64
 	used   int64
 	parts  map[[32]byte]*part
+	stored uint64 // how many parts were ever stored, to order them
 }
 
 func newPartStore(budget int64) *partStore {
@@ -67,23 +70,25 @@ func (s *partStore) put(p *part, lastRound uint64) error {
 		return nil // the same part sent again
 	}
 	round := p.hdr.GetRound()
-	for s.used+p.size > s.budget {
-		var oldest *part
-		for _, q := range s.parts {
-			if q.hdr.GetRound() < round && (oldest == nil || q.hdr.GetRound() < oldest.hdr.GetRound()) {
-				oldest = q
-			}
-		}
-		if oldest == nil {
-			return fmt.Errorf("%w: %d MiB of parts of round %d are held, %d MiB are set aside", ErrPartsFull, s.used>>20, round, s.budget>>20)
-		}
-		s.dropLocked(oldest)
-	}
 	for _, q := range s.parts {
 		if q.hdr.GetRound() < lastRound {
 			s.dropLocked(q)
 		}
 	}
+	for s.used+p.size > s.budget {
+		var first *part
+		for _, q := range s.parts {
+			if q.hdr.GetRound() != round && (first == nil || q.order < first.order) {
+				first = q
+			}
+		}
+		if first == nil {
+			return fmt.Errorf("%w: round %d's parts take %d of the %d bytes set aside, this one needs %d", ErrPartsFull, round, s.used, s.budget, p.size)
+		}
+		s.dropLocked(first)
+	}
+	s.stored++
+	p.order = s.stored
 	s.parts[p.id] = p
 	s.used += p.size
 	return nil

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"iter"
+	"sync"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc/codes"
 
@@ -157,8 +159,8 @@ func TestAttackPartsCountADeviceTwice(t *testing.T) {
 	}
 }
 
-// TestPartStoreBudget: parts of a round make room by dropping older rounds' parts, never each
-// other's, and parts of rounds already decrypted are dropped.
+// TestPartStoreBudget: parts of a round make room by dropping other rounds' parts, first stored
+// first, never each other's, and parts of rounds already decrypted are dropped.
 func TestPartStoreBudget(t *testing.T) {
 	k := newTestKey(t, 3, 2)
 	mk := func(round uint64, id byte) *part {
@@ -181,13 +183,17 @@ func TestPartStoreBudget(t *testing.T) {
 		{mk(1, 3), 0, ErrPartsFull, []byte{1, 2}},
 		{mk(2, 4), 0, nil, []byte{2, 4}},
 		{mk(3, 5), 3, nil, []byte{5}},
+		// Parts of a round far ahead make room for parts of the rounds that come.
+		{mk(100, 6), 3, nil, []byte{5, 6}},
+		{mk(4, 7), 3, nil, []byte{6, 7}},
+		{mk(4, 8), 3, nil, []byte{7, 8}},
 	} {
 		err := s.put(step.p, step.last)
 		if !errors.Is(err, step.wantErr) {
 			t.Fatalf("put part %d of round %d: %v, want %v", step.p.id[0], step.p.hdr.GetRound(), err, step.wantErr)
 		}
 		var held []byte
-		for id := range byte(6) {
+		for id := range byte(9) {
 			if _, ok := s.parts[[32]byte{id}]; ok {
 				held = append(held, id)
 			}
@@ -196,4 +202,31 @@ func TestPartStoreBudget(t *testing.T) {
 			t.Fatalf("after part %d: holds %v, want %v", step.p.id[0], held, step.held)
 		}
 	}
+}
+
+// TestPartRecordsCheckedWhenMerged: a part's device records are checked again when a sum names
+// it, as streamed contributions' are: a part kept past its records' expiry does not count.
+func TestPartRecordsCheckedWhenMerged(t *testing.T) {
+	k := newTestKey(t, 3, 2)
+	var mu sync.Mutex
+	now := time.Now()
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	c, err := StartLocal(LocalConfig{Shares: k.shares, Signers: k.signers, Root: k.root, MinContributors: testMinContributors, StateDir: t.TempDir(), Now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	const dim = 100
+	r := k.sealedRound(t, k.devices(t, 3), 1, dim) // records valid for an hour
+	p, err := commitPart(c.Clients[0], header(k, 1, dim, 3), r.contribs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	now = now.Add(2 * time.Hour)
+	mu.Unlock()
+	h := header(k, 1, dim, 3)
+	h.Parts = [][]byte{p.PartId}
+	_, err = commitSum(c.Clients[0], h, nil)
+	wantRefusal(t, "a part whose records expired since", err, codes.PermissionDenied, "record expired")
 }

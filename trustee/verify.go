@@ -28,10 +28,12 @@ type sumVerifier struct {
 	members []member
 }
 
-// member is one device of the participant set and the digest of the update it signed.
+// member is one device of the participant set and the digest of the update it signed, with
+// when its record expires (a part may be merged into a sum later).
 type member struct {
 	device    string
 	statement [32]byte
+	expires   time.Time
 }
 
 // newSumVerifier checks the header against the trustee's key and policy: its parameter set
@@ -172,7 +174,7 @@ func (v *sumVerifier) check(c *vigilv1.Contribution) (member, error) {
 		return member{}, fmt.Errorf("%w: device %q: the update's signature does not verify for round %d (altered, replayed or forged): %w",
 			ErrContribution, dev, round, err)
 	}
-	return member{device: dev, statement: stmt}, nil
+	return member{device: dev, statement: stmt, expires: rec.Expires}, nil
 }
 
 // accept adds a checked contribution's c1 polynomials (C1Sum.Add checks their number, size and
@@ -198,6 +200,10 @@ func (v *sumVerifier) merge(p *part) error {
 			v.hdr.GetRound(), v.hdr.GetKeyEpoch(), v.hdr.GetDimension(), v.hdr.GetMinParticipants())
 	}
 	for _, m := range p.members {
+		if !v.now.Before(m.expires) {
+			// As a streamed contribution's record is checked now, not when it was first sent.
+			return fmt.Errorf("%w: part %x: device %q's record expired at %s", ErrContribution, p.id[:8], m.device, m.expires.Format(time.RFC3339))
+		}
 		if err := v.admitDevice(m.device); err != nil {
 			return fmt.Errorf("part %x: %w", p.id[:8], err)
 		}

@@ -729,7 +729,8 @@ type FrontendPart struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Round uint64                 `protobuf:"varint,1,opt,name=round,proto3" json:"round,omitempty"`
 	// Devices are the devices whose updates the part holds, sorted: the leader uses the part only
-	// if they are exactly the updates the frontend stored in the round's stream.
+	// if the round's stream says the frontend stored each of them, and reads from the stream any
+	// update the frontend stored but the part lacks.
 	Devices []string `protobuf:"bytes,2,rep,name=devices,proto3" json:"devices,omitempty"`
 	// TrusteeParts are the part's id at each trustee that verified it (PartReceipt), by trustee
 	// id; the leader streams the part's updates itself to the others.
