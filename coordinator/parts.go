@@ -111,8 +111,8 @@ func (c *Coordinator) gatherParts(ctx context.Context, round uint64, ps *partedS
 			}
 		}
 	}
-	// Read in the order the stream stored them, so that of an update and a copy of it the one
-	// stored first counts and the copy is the one named.
+	// Read in the order the stream stored them, the same at every try (copies of another
+	// update were refused as they were followed; one found here fails the round).
 	var unheld []string
 	for a, devices := range byAcceptor {
 		for _, d := range devices {
