@@ -15,7 +15,6 @@ import (
 	"github.com/vigilauth/vigil/crypto/he"
 	"github.com/vigilauth/vigil/crypto/sig"
 	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
-	"github.com/vigilauth/vigil/trustee"
 )
 
 // TestAttackDeviceCountsTwiceAcrossFrontends is a compromised device trying to weigh twice in
@@ -139,23 +138,7 @@ func TestAttackReplayAcrossParts(t *testing.T) {
 	for _, d := range devices {
 		f.enroll(t, d)
 	}
-	tc, err := trustee.NewClient(trustee.ClientConfig{Key: f.key, Trustees: f.cluster.Clients})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var fronts []vigilv1.CoordinatorClient
-	for _, id := range []string{"fe-a", "fe-b"} {
-		fe, err := coordinator.NewFrontend(coordinator.FrontendConfig{Tier: tier, Key: f.key, VerifySignatures: true, Trustees: tc, Dir: t.TempDir(), ID: id})
-		if err != nil {
-			t.Fatal(err)
-		}
-		rctx, stop := context.WithCancel(ctx)
-		served := make(chan error, 1)
-		go func() { served <- fe.Run(rctx) }()
-		t.Cleanup(func() { stop(); <-served; fe.Close() })
-		fronts = append(fronts, vigilv1.NewCoordinatorClient(serveLoopback(t, fe)))
-	}
-	waitServing(t, tier, "fe-a", "fe-b")
+	fronts, _ := partFrontends(t, ctx, f, tier, "fe-a", "fe-b")
 
 	victim := f.sealedUpdate(t, waitTask(t, f.api, "victim"), "victim", vector(0.5))
 	if _, err := fronts[0].SubmitUpdate(ctx, victim); err != nil {

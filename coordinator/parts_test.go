@@ -83,27 +83,7 @@ func TestClusterFrontendsHandTheTrusteesTheirUpdates(t *testing.T) {
 			for _, d := range devices {
 				f.enroll(t, d)
 			}
-			tc1, err := trustee.NewClient(trustee.ClientConfig{Key: f.key, Trustees: f.cluster.Clients})
-			if err != nil {
-				t.Fatal(err)
-			}
-			var fronts []vigilv1.CoordinatorClient
-			var stops []context.CancelFunc
-			for i := range 2 {
-				fe, err := coordinator.NewFrontend(coordinator.FrontendConfig{Tier: tier, Key: f.key, VerifySignatures: true, Trustees: tc1, Dir: t.TempDir(),
-					ID: []string{"fe-one", "fe-two"}[i]})
-				if err != nil {
-					t.Fatal(err)
-				}
-				rctx, stop := context.WithCancel(ctx)
-				served := make(chan error, 1)
-				go func() { served <- fe.Run(rctx) }()
-				t.Cleanup(func() { stop(); <-served; fe.Close() })
-				stops = append(stops, stop)
-				fronts = append(fronts, vigilv1.NewCoordinatorClient(serveLoopback(t, fe)))
-			}
-			// Run has subscribed once a request finds it: wait for that, as the leader would not.
-			waitServing(t, tier, "fe-one", "fe-two")
+			fronts, stops := partFrontends(t, ctx, f, tier, "fe-one", "fe-two")
 			var scales []float64
 			for i, d := range devices {
 				to := f.api
@@ -204,4 +184,32 @@ func TestClusterPlaintextRoundThroughFrontend(t *testing.T) {
 	if g := f.coord.Global(); g.Participants != 2 {
 		t.Fatalf("released with %d participants, want 2", g.Participants)
 	}
+}
+
+// partFrontends serves a frontend keeping parts, with f's trustees, on tier for each of ids,
+// waits until each answers part requests, and returns clients of them and the functions that
+// stop their answers.
+func partFrontends(t *testing.T, ctx context.Context, f *encrypted, tier *cluster.Tier, ids ...string) ([]vigilv1.CoordinatorClient, []context.CancelFunc) {
+	t.Helper()
+	tc, err := trustee.NewClient(trustee.ClientConfig{Key: f.key, Trustees: f.cluster.Clients})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fronts []vigilv1.CoordinatorClient
+	var stops []context.CancelFunc
+	for _, id := range ids {
+		fe, err := coordinator.NewFrontend(coordinator.FrontendConfig{Tier: tier, Key: f.key, VerifySignatures: true, Trustees: tc, Dir: t.TempDir(), ID: id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rctx, stop := context.WithCancel(ctx)
+		served := make(chan error, 1)
+		go func() { served <- fe.Run(rctx) }()
+		t.Cleanup(func() { stop(); <-served; fe.Close() })
+		stops = append(stops, stop)
+		fronts = append(fronts, vigilv1.NewCoordinatorClient(serveLoopback(t, fe)))
+	}
+	// Run has subscribed once a request finds it: wait for that, as the leader would not.
+	waitServing(t, tier, ids...)
+	return fronts, stops
 }

@@ -140,14 +140,10 @@ func (s *Server) CommitPart(stream grpc.ClientStreamingServer[vigilv1.SumPart, v
 }
 
 func (s *Server) commitPart(stream grpc.ClientStreamingServer[vigilv1.SumPart, vigilv1.PartReceipt]) (*vigilv1.PartReceipt, *vigilv1.SumHeader, error) {
-	first, err := stream.Recv()
+	hdr, last, err := s.header(stream)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: no header: %v", ErrContribution, err)
+		return nil, nil, err
 	}
-	hdr := first.GetHeader()
-	s.mu.Lock()
-	last := s.state.LastRound
-	s.mu.Unlock()
 	v, err := newPartVerifier(s.cfg.Share, last, s.cfg.Root, s.cfg.Now(), hdr)
 	if err != nil {
 		return nil, hdr, err

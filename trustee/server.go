@@ -167,15 +167,23 @@ func (s *Server) CommitSum(stream grpc.ClientStreamingServer[vigilv1.SumPart, vi
 	return stream.SendAndClose(c)
 }
 
-func (s *Server) commitSum(stream grpc.ClientStreamingServer[vigilv1.SumPart, vigilv1.SumCommitment]) (*vigilv1.SumCommitment, *vigilv1.SumHeader, error) {
+// header receives a CommitSum or CommitPart stream's header, and returns it with the last
+// round the trustee decrypted.
+func (s *Server) header(stream sumStream) (*vigilv1.SumHeader, uint64, error) {
 	first, err := stream.Recv()
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: no header: %v", ErrContribution, err)
+		return nil, 0, fmt.Errorf("%w: no header: %v", ErrContribution, err)
 	}
-	hdr := first.GetHeader()
 	s.mu.Lock()
-	last := s.state.LastRound
-	s.mu.Unlock()
+	defer s.mu.Unlock()
+	return first.GetHeader(), s.state.LastRound, nil
+}
+
+func (s *Server) commitSum(stream grpc.ClientStreamingServer[vigilv1.SumPart, vigilv1.SumCommitment]) (*vigilv1.SumCommitment, *vigilv1.SumHeader, error) {
+	hdr, last, err := s.header(stream)
+	if err != nil {
+		return nil, nil, err
+	}
 	v, err := newSumVerifier(s.cfg.Share, s.cfg.MinContributors, last, s.cfg.Root, s.cfg.Now(), hdr)
 	if err != nil {
 		return nil, hdr, err
