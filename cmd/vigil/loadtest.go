@@ -344,16 +344,18 @@ func (l *loadOrg) spawn(ctx context.Context, exe, ready string, args ...string) 
 	l.procs = append(l.procs, cmd)
 	sc := bufio.NewScanner(out)
 	for sc.Scan() {
-		if strings.HasPrefix(sc.Text(), ready) {
+		if line := sc.Text(); strings.HasPrefix(line, ready) {
 			if args[0] == "coordinator" && !slices.Contains(args, "--frontend") {
 				l.coordOut = sc
 			} else {
+				// Read before this goroutine scans on: a frontend's next line came back once
+				// as its address.
 				go func() {
 					for sc.Scan() {
 					}
 				}()
 			}
-			return sc.Text(), nil
+			return line, nil
 		}
 	}
 	return "", fmt.Errorf("vigil %s exited before it was ready", strings.Join(args[:2], " "))
