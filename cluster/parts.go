@@ -48,13 +48,6 @@ func (t *Tier) ServeParts(ctx context.Context, acceptor string, answer func(ctx 
 	if err != nil {
 		return fmt.Errorf("cluster: serve parts: %w", err)
 	}
-	fctx, cancel := context.WithTimeout(ctx, followAsk)
-	err = t.nc.FlushWithContext(fctx)
-	cancel()
-	if err != nil {
-		sub.Unsubscribe()
-		return fmt.Errorf("cluster: serve parts: %w", err)
-	}
 	<-ctx.Done()
 	return sub.Unsubscribe()
 }
