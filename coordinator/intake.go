@@ -352,28 +352,23 @@ func (c *Coordinator) refuseCopy(f *followed) error {
 
 // heldRequest is the submission of an update a frontend holds, as far as the round's tasks
 // go: the frontend checked its nonce and base version against the task before it stored it,
-// and its partial sum is bound to them. The update itself stays with the frontend.
+// and its partial sum is bound to them. The update itself stays with the frontend; where it is
+// is noted for the close (gatherParts).
 func (c *Coordinator) heldRequest(u cluster.Update) *vigilv1.SubmitUpdateRequest {
 	c.mu.Lock()
 	task, ok := c.engine.Task(u.Device)
 	c.mu.Unlock()
-	if !ok {
-		// Not sampled, or added already (a retried follow): Submit says which.
-		task = round.Task{Round: c.intake.roundOf(), Nonce: nil}
-	}
 	in := c.intake
 	in.mu.Lock()
+	defer in.mu.Unlock()
+	if !ok {
+		// Not sampled, or added already (a retried follow): Submit says which.
+		task = round.Task{Round: in.round}
+	}
 	if in.held != nil && in.round == task.Round {
 		in.held[u.Device] = heldUpdate{acceptor: u.Acceptor, seq: u.Seq}
 	}
-	in.mu.Unlock()
 	return &vigilv1.SubmitUpdateRequest{DeviceId: u.Device, Round: task.Round, Nonce: task.Nonce, BaseVersion: task.BaseVersion}
-}
-
-func (in *intake) roundOf() uint64 {
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	return in.round
 }
 
 // intakeSealed reports whether the follower of round id has drained its stream: the round

@@ -340,20 +340,18 @@ func (c *Client) commit(ctx context.Context, a candidate, hdr *vigilv1.SumHeader
 			return err
 		})
 	}
-	var err error
+	parts, rest := [][]byte(nil), contribs
 	if p, ok := contribs.(Parted); ok {
-		parts, rest := p.For(id)
-		if len(parts) > 0 {
-			withParts := proto.CloneOf(hdr)
-			withParts.Parts = parts
-			err = call(withParts, rest)
-			if status.Code(err) == codes.NotFound {
-				err = call(hdr, contribs)
-			}
-		} else {
-			err = call(hdr, contribs)
-		}
-	} else {
+		parts, rest = p.For(id)
+	}
+	var err error
+	if len(parts) > 0 {
+		withParts := proto.CloneOf(hdr)
+		withParts.Parts = parts
+		err = call(withParts, rest)
+	}
+	// Without parts, or with one the trustee no longer holds (it restarted): everything.
+	if len(parts) == 0 || status.Code(err) == codes.NotFound {
 		err = call(hdr, contribs)
 	}
 	if err != nil {
