@@ -12,7 +12,7 @@ import (
 // updates it cannot keep, and on restart it resumes from the last state written.
 func (c *Coordinator) commit(ctx context.Context) error {
 	c.mu.Lock()
-	if !c.dirty {
+	if !c.dirty && !(c.followed && c.cfg.Now().Sub(c.lastCommit) >= followedCommitEvery) {
 		c.mu.Unlock()
 		return nil
 	}
@@ -23,7 +23,7 @@ func (c *Coordinator) commit(ctx context.Context) error {
 	}
 	cm := c.pending
 	c.pending = &commit{done: make(chan struct{})}
-	c.dirty = false
+	c.dirty, c.followed = false, false
 	c.lastCommit = c.cfg.Now()
 	if c.state == nil {
 		c.mu.Unlock()
@@ -85,3 +85,7 @@ func (c *Coordinator) durable(ctx context.Context, cm *commit) error {
 		return ctx.Err()
 	}
 }
+
+// followedCommitEvery is how stale the state file's submissions of a round of the tier may be
+// (commit.go, Coordinator.followed).
+const followedCommitEvery = time.Second

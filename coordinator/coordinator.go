@@ -72,9 +72,13 @@ type Coordinator struct {
 
 	// Durability: changes made under mu are written by the next commit; handlers that must not
 	// answer before their change is on disk wait for pending.done.
-	state      *stateFile   // nil: nothing is persisted
-	registry   *registryLog // the registry's changes (registrylog.go); nil: nothing is persisted
-	dirty      bool
+	state    *stateFile   // nil: nothing is persisted
+	registry *registryLog // the registry's changes (registrylog.go); nil: nothing is persisted
+	dirty    bool
+	// followed is set by updates followed from the tier: they are durable in its stream, which
+	// a leader that starts reads again, so the state file writes them only for status readers,
+	// at most every followedCommitEvery, rather than up to 50 times a second.
+	followed   bool
 	lastCommit time.Time
 	pending    *commit
 	stopped    chan struct{}

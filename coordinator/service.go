@@ -371,7 +371,11 @@ func (c *Coordinator) add(req *vigilv1.SubmitUpdateRequest, now time.Time, contr
 		}
 		return 0, nil, submitStatus(err)
 	}
-	c.dirty = true
+	if c.intake != nil {
+		c.followed = true
+	} else {
+		c.dirty = true
+	}
 	return n, c.pending, nil
 }
 
