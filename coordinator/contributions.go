@@ -36,12 +36,13 @@ import (
 type contributionLog struct {
 	dir string // "": in memory
 
-	mu    sync.Mutex
-	round uint64
-	f     *os.File
-	size  int64
-	count int
-	mem   []*vigilv1.Contribution
+	mu     sync.Mutex
+	round  uint64
+	f      *os.File
+	size   int64
+	count  int
+	starts []int64 // where each record of the file starts
+	mem    []*vigilv1.Contribution
 }
 
 // maxContributionBytes bounds one record: the c1 polynomials of the largest update plus its
@@ -57,7 +58,7 @@ func (l *contributionLog) path(round uint64) string {
 // begin starts round's log, dropping every other round's. l.mu must be held.
 func (l *contributionLog) begin(round uint64) error {
 	l.closeLocked()
-	l.round, l.size, l.count, l.mem = round, 0, 0, nil
+	l.round, l.size, l.count, l.starts, l.mem = round, 0, 0, nil, nil
 	if l.dir == "" {
 		return nil
 	}
@@ -176,6 +177,7 @@ func (l *contributionLog) appendFor(round uint64, c *vigilv1.Contribution, rec *
 		}
 		at += int64(len(part))
 	}
+	l.starts = append(l.starts, mark)
 	l.size += rec.size
 	l.count++
 	f := l.f
@@ -184,7 +186,7 @@ func (l *contributionLog) appendFor(round uint64, c *vigilv1.Contribution, rec *
 		defer l.mu.Unlock()
 		if l.f == f && l.size == mark+rec.size {
 			l.f.Truncate(mark)
-			l.size, l.count = mark, l.count-1
+			l.size, l.count, l.starts = mark, l.count-1, l.starts[:len(l.starts)-1]
 		}
 	}, nil
 }
@@ -210,7 +212,7 @@ func (l *contributionLog) recover(round uint64, count int) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.closeLocked()
-	l.round, l.size, l.count, l.mem = round, 0, 0, nil
+	l.round, l.size, l.count, l.starts, l.mem = round, 0, 0, nil, nil
 	if l.dir == "" {
 		return nil
 	}
@@ -223,19 +225,21 @@ func (l *contributionLog) recover(round uint64, count int) error {
 	}
 	r := bufio.NewReader(io.NewSectionReader(f, 0, 1<<62))
 	var size int64
+	starts := make([]int64, 0, count)
 	for i := range count {
 		n, err := skipRecord(r)
 		if err != nil {
 			f.Close()
 			return fmt.Errorf("coordinator: round %d's contribution log holds %d of its %d updates: %w", round, i, count, err)
 		}
+		starts = append(starts, size)
 		size += n
 	}
 	if err := f.Truncate(size); err != nil {
 		f.Close()
 		return fmt.Errorf("coordinator: contribution log: %w", err)
 	}
-	l.f, l.size, l.count = f, size, count
+	l.f, l.size, l.count, l.starts = f, size, count, starts
 	return nil
 }
 
@@ -254,8 +258,9 @@ func skipRecord(r *bufio.Reader) (int64, error) {
 	return 4 + int64(n), nil
 }
 
-// of returns round's first count contributions, for the trustees: the closed round's.
-func (l *contributionLog) of(round uint64, count int) (trustee.Contributions, error) {
+// of returns round's first count contributions, for the trustees: the closed round's, or a
+// frontend's so far.
+func (l *contributionLog) of(round uint64, count int) (trustee.PartContributions, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if count == 0 {
@@ -268,17 +273,22 @@ func (l *contributionLog) of(round uint64, count int) (trustee.Contributions, er
 	if l.dir == "" {
 		return trustee.SliceContributions(l.mem[:count]), nil
 	}
-	return fileContributions{path: l.path(round), count: count}, nil
+	return fileContributions{path: l.path(round), starts: l.starts[:count:count]}, nil
 }
 
-// fileContributions reads a round's log, one record at a time.
+// fileContributions reads records of a round's log, one at a time.
 type fileContributions struct {
-	path  string
-	count int
+	path   string
+	starts []int64 // where each starts in the file
 }
 
 // Len implements trustee.Contributions.
-func (f fileContributions) Len() int { return f.count }
+func (f fileContributions) Len() int { return len(f.starts) }
+
+// From implements trustee.PartContributions.
+func (f fileContributions) From(n int) trustee.Contributions {
+	return fileContributions{path: f.path, starts: f.starts[n:]}
+}
 
 // All implements trustee.Contributions.
 func (f fileContributions) All() iter.Seq2[*vigilv1.Contribution, error] {
@@ -289,8 +299,11 @@ func (f fileContributions) All() iter.Seq2[*vigilv1.Contribution, error] {
 			return
 		}
 		defer file.Close()
-		r := bufio.NewReaderSize(file, 1<<20)
-		for range f.count {
+		if len(f.starts) == 0 {
+			return
+		}
+		r := bufio.NewReaderSize(io.NewSectionReader(file, f.starts[0], 1<<62), 1<<20)
+		for range f.starts {
 			var hdr [4]byte
 			if _, err := io.ReadFull(r, hdr[:]); err != nil {
 				yield(nil, err)

@@ -48,10 +48,13 @@ type FrontendConfig struct {
 	// Metrics registers the frontend's Prometheus metrics (default: a private registry).
 	Metrics prometheus.Registerer
 	// Trustees, if set, are the key epoch's trustees: the frontend keeps the updates it stored
-	// and, once the round is sealed and the leader asks (Run), has the trustees verify them
-	// itself (trustee.Client.CommitParts), so that the leader does not relay them. Without it
-	// the leader relays every update.
+	// and has the trustees verify them itself (trustee.Client.ExtendParts), a few at a time
+	// while the round collects and the rest once the leader has sealed it and asks (Run), so
+	// that the leader does not relay them. Without it the leader relays every update.
 	Trustees *trustee.Client
+	// HandOverEvery is how many updates the frontend keeps before it hands them to the
+	// trustees while the round collects (default 32); the close waits for fewer than that.
+	HandOverEvery int
 	// ID names the frontend to the leader (cluster.ValidAcceptor; default: random).
 	ID string
 	// Dir holds the updates kept for the trustees (default: a temporary directory, removed by
@@ -82,6 +85,11 @@ type Frontend struct {
 	id       string
 	contribs *contributionLog // nil without Trustees
 	tempDir  string           // removed by Close
+
+	// Hand-overs to the trustees while a round collects run under bg, which Close ends.
+	bg       context.Context
+	stopBg   context.CancelFunc
+	handings sync.WaitGroup
 }
 
 // NewFrontend returns a frontend storing updates in cfg.Tier.
@@ -103,11 +111,15 @@ func NewFrontend(cfg FrontendConfig) (*Frontend, error) {
 	if cfg.Metrics == nil {
 		cfg.Metrics = prometheus.NewRegistry()
 	}
+	if cfg.HandOverEvery <= 0 {
+		cfg.HandOverEvery = 32
+	}
 	m, err := newFrontendMetrics(cfg.Metrics)
 	if err != nil {
 		return nil, fmt.Errorf("coordinator: frontend metrics: %w", err)
 	}
 	f := &Frontend{cfg: cfg, log: cfg.Logger, sealing: sealing, metrics: m, id: cfg.ID}
+	f.bg, f.stopBg = context.WithCancel(context.Background())
 	if f.id == "" {
 		var b [6]byte
 		rand.Read(b[:])
@@ -134,6 +146,8 @@ func (f *Frontend) ID() string { return f.id }
 
 // Close removes what the frontend kept for the trustees.
 func (f *Frontend) Close() error {
+	f.stopBg()
+	f.handings.Wait()
 	if f.contribs != nil {
 		f.contribs.close()
 	}
@@ -214,6 +228,7 @@ func (f *Frontend) submit(ctx context.Context, req *vigilv1.SubmitUpdateRequest)
 	err = storeUpdate(ctx, f.cfg.Tier, check, req, stamp)
 	if err == nil && p != nil {
 		p.keep(f.contribs, f.sealing, req, contrib)
+		f.handOverSoon(p)
 	}
 	result := "stored"
 	if err != nil {

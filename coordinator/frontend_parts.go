@@ -16,12 +16,15 @@ import (
 )
 
 // A frontend with trustees (FrontendConfig.Trustees) keeps a partial sum of the updates it
-// stored and what the trustees need of each (its contribution). Once the leader has sealed the
-// round and asks for the frontend's part, the frontend has the trustees verify those updates
-// itself (trustee.CommitParts) and hands the leader its partial sum. The leader, which follows
-// only the stream's headers for such updates, adds the partial sums, names the part to each
-// trustee that took it and streams it only the updates no part holds (parts.go): decoding,
-// adding and relaying every update was nearly all of a leader's CPU.
+// stored and what the trustees need of each (its contribution). It has the trustees verify
+// those updates itself (trustee.Client.ExtendParts): every HandOverEvery updates while the
+// round collects, each trustee extending the part it holds, and the last few once the leader
+// has sealed the round and asks for the frontend's part; then it hands the leader its partial
+// sum. The leader, which follows only the stream's headers for such updates, adds the partial
+// sums, names the part to each trustee that took it and streams it only the updates no part
+// holds (parts.go): decoding, adding and relaying every update was nearly all of a leader's
+// CPU. Handing them over while the round collects, not all at its close, is what keeps the
+// release from waiting on streaming the whole round to the trustees.
 
 // frontendPart is the updates a frontend stored in one round.
 type frontendPart struct {
@@ -39,6 +42,12 @@ type frontendPart struct {
 	fps     [][]byte              // the updates' replay fingerprints
 	broken  error                 // an update could not be kept: the part is incomplete
 	answer  *statev1.FrontendPart // given once made, to the leader asking again
+
+	// What each trustee holds of the part; handed is how many updates the last hand-over
+	// sent, and handing is closed when the one under way ends (nil: none is).
+	held    map[string]trustee.Held
+	handed  int
+	handing chan struct{}
 }
 
 // partOf returns the part of round that a submission in flight must count in, nil if the
@@ -103,6 +112,49 @@ func (p *frontendPart) keepLocked(log *contributionLog, sealing Sealing, req *vi
 	return nil
 }
 
+// handOverSoon starts handing p's updates to the trustees if HandOverEvery have been kept
+// since the last hand-over and none is under way.
+func (f *Frontend) handOverSoon(p *frontendPart) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.handing != nil || p.broken != nil || p.answer != nil || len(p.devices)-p.handed < f.cfg.HandOverEvery {
+		return
+	}
+	done := make(chan struct{})
+	p.handing = done
+	f.handings.Go(func() {
+		ctx, cancel := context.WithTimeout(f.bg, partAsk)
+		defer cancel()
+		f.handOver(ctx, p)
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		p.handing = nil
+		close(done)
+	})
+}
+
+// handOver has the trustees hold every update p holds now. The caller set p.handing.
+func (f *Frontend) handOver(ctx context.Context, p *frontendPart) []string {
+	p.mu.Lock()
+	n, held := len(p.devices), p.held
+	p.mu.Unlock()
+	var why []string
+	contribs, err := f.contribs.of(p.round, n)
+	if err == nil {
+		held, why, err = f.cfg.Trustees.ExtendParts(ctx, trustee.PartOf{Round: p.round, Dimension: p.dim, MinParticipants: p.minSum}, held, contribs)
+	}
+	if err != nil {
+		why = append(why, err.Error())
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.held, p.handed = held, n
+	if len(why) > 0 {
+		f.log.Debug("not every trustee took the frontend's updates yet", "round", p.round, "updates", n, "why", strings.Join(why, "; "))
+	}
+	return why
+}
+
 // Run answers the leader's requests for the frontend's part of a sealed round until ctx ends.
 // Without trustees it returns at once: the leader relays every update.
 func (f *Frontend) Run(ctx context.Context) error {
@@ -139,6 +191,12 @@ func (f *Frontend) givePart(ctx context.Context, round uint64) *statev1.Frontend
 	}
 	p.inflight.Wait()
 	p.mu.Lock()
+	for p.handing != nil {
+		handing := p.handing
+		p.mu.Unlock()
+		<-handing
+		p.mu.Lock()
+	}
 	defer p.mu.Unlock()
 	if p.answer != nil {
 		return p.answer
@@ -151,19 +209,31 @@ func (f *Frontend) givePart(ctx context.Context, round uint64) *statev1.Frontend
 		p.answer = out
 		return out
 	}
-	contribs, err := f.contribs.of(round, len(p.devices))
+	out.Fingerprints = p.fps
+	sum, err := p.sum.MarshalBinary()
 	if err == nil {
-		out.Fingerprints = p.fps
-		out.Sum, err = p.sum.MarshalBinary()
-	}
-	if err == nil {
-		// No longer than the leader waits for the answer.
+		// No longer than the leader waits for the answer. The part is final (asked, and
+		// nothing in flight): the last hand-over is this one.
 		cctx, cancel := context.WithTimeout(ctx, partAsk)
 		defer cancel()
-		var why []string
-		out.TrusteeParts, why, err = f.cfg.Trustees.CommitParts(cctx, trustee.PartOf{Round: round, Dimension: p.dim, MinParticipants: p.minSum}, contribs)
+		done := make(chan struct{})
+		p.handing = done
+		p.mu.Unlock()
+		why := f.handOver(cctx, p)
+		p.mu.Lock()
+		p.handing = nil
+		close(done) // a second request waiting on it finds the answer once this one returns
+		out.Sum, out.TrusteeParts = sum, map[string][]byte{}
+		for t, h := range p.held {
+			if h.Len == len(p.devices) {
+				out.TrusteeParts[t] = h.ID
+			}
+		}
 		if len(why) > 0 {
 			f.log.Warn("trustees did not take the frontend's part; the leader streams it to them", "round", round, "why", strings.Join(why, "; "))
+		}
+		if len(out.TrusteeParts) == 0 {
+			err = fmt.Errorf("no trustee took the part of round %d: %s", round, strings.Join(why, "; "))
 		}
 	}
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/vigilauth/vigil/aggregation"
 	"github.com/vigilauth/vigil/cluster"
 	"github.com/vigilauth/vigil/coordinator"
+	"github.com/vigilauth/vigil/crypto/he"
 	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
 	"github.com/vigilauth/vigil/trustee"
 )
@@ -53,9 +54,10 @@ func (s countingStream) RecvMsg(m any) error {
 }
 
 // TestClusterFrontendsHandTheTrusteesTheirUpdates: two frontends with the trustees take five
-// of a round's six updates, the leader one. Once the round is sealed each frontend hands the
-// leader its partial sum and has the trustees verify its updates itself, and the leader streams
-// each trustee only its own one; the released average is exactly the devices'. A frontend that
+// of a round's six updates, the leader one. Each frontend has the trustees verify its updates
+// itself, two while the round collects (HandOverEvery) and the rest once the round is sealed,
+// each update sent once; it hands the leader its partial sum, and the leader streams each
+// trustee only its own one; the released average is exactly the devices'. A frontend that
 // stops answering before the seal costs only that: the leader reads its updates from the tier
 // and streams them too; so does an update a frontend stored but did not keep, the rest of its
 // part being used.
@@ -86,6 +88,10 @@ func TestClusterFrontendsHandTheTrusteesTheirUpdates(t *testing.T) {
 			fronts, stops := partFrontends(t, ctx, f, tier, "fe-one", "fe-two")
 			var scales []float64
 			for i, d := range devices {
+				if i == 4 {
+					// Each frontend took two: the trustees have them before the round closes.
+					waitHanded(t, got, f.key, 4)
+				}
 				to := f.api
 				if i < 5 {
 					to = fronts[i%2]
@@ -123,10 +129,12 @@ func TestClusterFrontendsHandTheTrusteesTheirUpdates(t *testing.T) {
 			}
 			waitRun(t, done, "the round did not complete")
 			checkAverage(t, f, f.coord.Global(), scales)
-			// fe-one took a, c, e; fe-two b, d; the leader f.
+			// fe-one took a, c, e; fe-two b, d; the leader f. The frontend that stopped
+			// answering had handed over b and d while the round collected, but the leader
+			// could not learn its part.
 			leader, parts := 1, 5
 			if tc.lost {
-				leader, parts = 3, 3
+				leader = 3
 			}
 			for _, k := range f.key.Trustees {
 				if n := got.get(k.ID, "CommitSum"); n != leader {
@@ -189,6 +197,20 @@ func TestClusterPlaintextRoundThroughFrontend(t *testing.T) {
 // partFrontends serves a frontend keeping parts, with f's trustees, on tier for each of ids,
 // waits until each answers part requests, and returns clients of them and the functions that
 // stop their answers.
+// waitHanded waits until every trustee has been streamed n updates by frontends.
+func waitHanded(t *testing.T, got *received, key *he.KeyEpoch, n int) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for _, k := range key.Trustees {
+		for got.get(k.ID, "CommitPart") < n {
+			if time.Now().After(deadline) {
+				t.Fatalf("trustee %s was handed %d updates while the round collected, want %d", k.ID, got.get(k.ID, "CommitPart"), n)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+}
+
 func partFrontends(t *testing.T, ctx context.Context, f *encrypted, tier *cluster.Tier, ids ...string) ([]vigilv1.CoordinatorClient, []context.CancelFunc) {
 	t.Helper()
 	tc, err := trustee.NewClient(trustee.ClientConfig{Key: f.key, Trustees: f.cluster.Clients})
@@ -198,7 +220,7 @@ func partFrontends(t *testing.T, ctx context.Context, f *encrypted, tier *cluste
 	var fronts []vigilv1.CoordinatorClient
 	var stops []context.CancelFunc
 	for _, id := range ids {
-		fe, err := coordinator.NewFrontend(coordinator.FrontendConfig{Tier: tier, Key: f.key, VerifySignatures: true, Trustees: tc, Dir: t.TempDir(), ID: id})
+		fe, err := coordinator.NewFrontend(coordinator.FrontendConfig{Tier: tier, Key: f.key, VerifySignatures: true, Trustees: tc, HandOverEvery: 2, Dir: t.TempDir(), ID: id})
 		if err != nil {
 			t.Fatal(err)
 		}

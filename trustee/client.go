@@ -408,6 +408,9 @@ type SliceContributions []*vigilv1.Contribution
 // Len implements Contributions.
 func (s SliceContributions) Len() int { return len(s) }
 
+// From implements PartContributions.
+func (s SliceContributions) From(n int) Contributions { return s[n:] }
+
 // All implements Contributions.
 func (s SliceContributions) All() iter.Seq2[*vigilv1.Contribution, error] {
 	return func(yield func(*vigilv1.Contribution, error) bool) {

@@ -43,13 +43,19 @@ type part struct {
 	members []member
 	size    int64
 	order   uint64 // when it was stored, among the store's parts
+	// extended says a later part holds all of this one (SumHeader.extends): it is kept only
+	// for a frontend resending that extension, is the first to make room, and is dropped when
+	// the later part is extended in turn (prior names the part this one extends until then).
+	extended bool
+	prior    *[32]byte
 }
 
 // partStore holds verified parts in memory, within a budget of bytes. A part of a round
-// before the last one the trustee decrypted is of no more use and is dropped; then the parts
-// of other rounds, first stored first, make room for a new one (so that parts of rounds far
-// ahead, which only a coordinator could send, cannot hold the room for good). A round's own
-// parts are never dropped for each other: a part that does not fit then is refused.
+// before the last one the trustee decrypted is of no more use and is dropped; then parts a
+// later part extends, and then the parts of other rounds, first stored first, make room for a
+// new one (so that parts of rounds far ahead, which only a coordinator could send, cannot hold
+// the room for good). A round's own current parts are never dropped for each other: a part
+// that does not fit then is refused.
 type partStore struct {
 	mu     sync.Mutex
 	budget int64
@@ -62,8 +68,9 @@ func newPartStore(budget int64) *partStore {
 	return &partStore{budget: budget, parts: map[[32]byte]*part{}}
 }
 
-// put stores p; lastRound is the last round the trustee decrypted.
-func (s *partStore) put(p *part, lastRound uint64) error {
+// put stores p, which extends prior if that is not nil; lastRound is the last round the
+// trustee decrypted.
+func (s *partStore) put(p, prior *part, lastRound uint64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.parts[p.id]; ok {
@@ -77,8 +84,12 @@ func (s *partStore) put(p *part, lastRound uint64) error {
 	}
 	for s.used+p.size > s.budget {
 		var first *part
+		spent := func(q *part) bool { return q.extended || q == prior }
 		for _, q := range s.parts {
-			if q.hdr.GetRound() != round && (first == nil || q.order < first.order) {
+			if !spent(q) && q.hdr.GetRound() == round {
+				continue
+			}
+			if first == nil || spent(q) && !spent(first) || spent(q) == spent(first) && q.order < first.order {
 				first = q
 			}
 		}
@@ -91,6 +102,15 @@ func (s *partStore) put(p *part, lastRound uint64) error {
 	p.order = s.stored
 	s.parts[p.id] = p
 	s.used += p.size
+	if prior != nil {
+		prior.extended = true
+		if id := prior.prior; id != nil {
+			if q, ok := s.parts[*id]; ok && q.extended {
+				s.dropLocked(q)
+			}
+		}
+		prior.prior, p.prior = nil, &prior.id
+	}
 	return nil
 }
 
@@ -148,6 +168,15 @@ func (s *Server) commitPart(stream grpc.ClientStreamingServer[vigilv1.SumPart, v
 	if err != nil {
 		return nil, hdr, err
 	}
+	var prior *part
+	if len(hdr.GetExtends()) > 0 {
+		if prior, err = s.parts.get(hdr.GetExtends()); err != nil {
+			return nil, hdr, err
+		}
+		if err := v.merge(prior); err != nil {
+			return nil, hdr, err
+		}
+	}
 	if err := verifyStream(stream, v, runtime.GOMAXPROCS(0)); err != nil {
 		return nil, hdr, err
 	}
@@ -157,7 +186,7 @@ func (s *Server) commitPart(stream grpc.ClientStreamingServer[vigilv1.SumPart, v
 	}
 	p := &part{id: partID(set), hdr: hdr, c1: v.c1, members: slices.Clip(v.members)}
 	p.size = partSize(p.c1, p.members)
-	if err := s.parts.put(p, last); err != nil {
+	if err := s.parts.put(p, prior, last); err != nil {
 		return nil, hdr, err
 	}
 	return &vigilv1.PartReceipt{TrusteeId: s.cfg.Share.TrusteeID(), Round: hdr.GetRound(), PartId: p.id[:], Contributors: hdr.GetContributors()}, hdr, nil

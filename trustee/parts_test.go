@@ -44,9 +44,10 @@ func (p parted) For(trustee string) ([][]byte, Contributions) {
 }
 
 // TestDecryptSumWithParts: two frontends each have the trustees verify the updates they took
-// (CommitParts), and the round decrypts with the leader streaming only the fifth update. A
-// trustee that was down when a part was sent, or no longer holds it, gets every update from
-// the leader instead, and the round still decrypts.
+// (ExtendParts), one update while the round collects and the next at its close, and the
+// round decrypts with the leader streaming only the fifth update. A trustee that was down when
+// a part was sent, or no longer holds it, gets every update from the leader instead, and the
+// round still decrypts.
 func TestDecryptSumWithParts(t *testing.T) {
 	k := newTestKey(t, 3, 2)
 	cluster := startCluster(t, k, t.TempDir())
@@ -68,11 +69,19 @@ func TestDecryptSumWithParts(t *testing.T) {
 			of := PartOf{Round: tc.round, Dimension: dim, MinParticipants: testPrivacy.MinParticipants}
 			p := parted{all: r.contribs, ids: map[string][][]byte{}, rest: r.contribs[4:]}
 			for _, frontend := range []SliceContributions{r.contribs[:2], r.contribs[2:4]} {
-				ids, why, err := client.CommitParts(ctx, of, frontend)
+				held, why, err := client.ExtendParts(ctx, of, nil, frontend[:1])
 				if err != nil || len(why) > 0 {
-					t.Fatalf("CommitParts: %v %v", err, why)
+					t.Fatalf("ExtendParts, the first update: %v %v", err, why)
 				}
-				for trustee, id := range ids {
+				held, why, err = client.ExtendParts(ctx, of, held, frontend)
+				if err != nil || len(why) > 0 {
+					t.Fatalf("ExtendParts, both: %v %v", err, why)
+				}
+				for trustee, h := range held {
+					id := h.ID
+					if h.Len != 2 {
+						t.Fatalf("trustee %s holds %d of the frontend's updates, want 2", trustee, h.Len)
+					}
 					if trustee == k.shares[max(tc.lost, 0)].TrusteeID() && tc.lost >= 0 {
 						id = make([]byte, 32)
 					}
@@ -91,13 +100,20 @@ func TestDecryptSumWithParts(t *testing.T) {
 	}
 	t.Run("a trustee down while the part is sent", func(t *testing.T) {
 		r := k.sealedRound(t, k.devices(t, 4), 3, dim)
+		of := PartOf{Round: 3, Dimension: dim, MinParticipants: testPrivacy.MinParticipants}
+		// A trustee that no longer holds what it held (it restarted) is sent every update.
+		lost := map[string]Held{k.shares[0].TrusteeID(): {ID: make([]byte, 32), Len: 1}}
 		cluster.Stop(2)
-		ids, why, err := client.CommitParts(ctx, PartOf{Round: 3, Dimension: dim, MinParticipants: testPrivacy.MinParticipants}, r.contribs[:2])
+		held, why, err := client.ExtendParts(ctx, of, lost, r.contribs[:2])
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(ids) != 2 || ids[k.shares[2].TrusteeID()] != nil {
-			t.Fatalf("parts taken by %d trustees (%v), want the two that are up", len(ids), why)
+		if len(held) != 2 || held[k.shares[2].TrusteeID()].ID != nil {
+			t.Fatalf("parts taken by %d trustees (%v), want the two that are up", len(held), why)
+		}
+		a, b := held[k.shares[0].TrusteeID()], held[k.shares[1].TrusteeID()]
+		if a.Len != 2 || string(a.ID) != string(b.ID) {
+			t.Fatalf("the trustee that lost its part holds %d updates as part %x, the other 2 as %x", a.Len, a.ID, b.ID)
 		}
 	})
 }
@@ -148,15 +164,47 @@ func TestAttackPartsCountADeviceTwice(t *testing.T) {
 	_, err = commitPart(tc, partOf(1, 1), r.contribs)
 	wantRefusal(t, "a part with more updates than its header says", err, codes.PermissionDenied, "more than the 1 contributions")
 
+	// A part extended: by an update it holds, past its header's count, in another round's
+	// header, from a part never sent; and an extension named in a sum with the part it extends.
+	first, err := commitPart(tc, partOf(1, 1), r.contribs[:1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	extending := func(round uint64, n int, prior []byte) *vigilv1.SumHeader {
+		h := partOf(round, n)
+		h.Extends = prior
+		return h
+	}
+	_, err = commitPart(tc, extending(1, 2, first.PartId), r.contribs[:1])
+	wantRefusal(t, "a part extended by an update it holds", err, codes.PermissionDenied, "contributes twice")
+	_, err = commitPart(tc, extending(1, 1, first.PartId), r.contribs[1:])
+	wantRefusal(t, "an extension counted without the part it extends", err, codes.PermissionDenied, "more than the 1 contributions")
+	_, err = commitPart(tc, extending(2, 2, first.PartId), r2.contribs[:1])
+	wantRefusal(t, "a part of round 1 extended in round 2", err, codes.PermissionDenied, "is of round 1")
+	_, err = commitPart(tc, extending(1, 2, make([]byte, 32)), r.contribs[1:])
+	wantRefusal(t, "a part never sent extended", err, codes.NotFound, "unknown part")
+	_, err = commitSum(tc, extending(1, 3, first.PartId), thirdDevice(t, k, dim).contribs)
+	wantRefusal(t, "a sum extending a part", err, codes.PermissionDenied, "names a part it extends")
+	both, err := commitPart(tc, extending(1, 2, first.PartId), r.contribs[1:])
+	if err != nil || string(both.PartId) != string(a.PartId) {
+		t.Fatalf("the part extended to both updates: %v; the same part as both sent at once: %v", err, string(both.PartId) == string(a.PartId))
+	}
+	_, err = commitSum(tc, withParts(3, first.PartId, both.PartId), nil)
+	wantRefusal(t, "an extended part named with its extension", err, codes.PermissionDenied, "contributes twice")
+
 	// The same part sent again is the same part, and the honest sum with it commits.
 	again, err := commitPart(tc, partOf(1, 2), r.contribs)
 	if err != nil || string(again.PartId) != string(a.PartId) {
 		t.Fatalf("the same part again: %v, same id %v", err, string(again.PartId) == string(a.PartId))
 	}
-	third := k.sealedRound(t, k.devices(t, 3)[2:], 1, dim) // dev-2
-	if _, err := commitSum(tc, withParts(3, a.PartId), third.contribs); err != nil {
+	if _, err := commitSum(tc, withParts(3, a.PartId), thirdDevice(t, k, dim).contribs); err != nil {
 		t.Fatalf("a part and a third device: %v", err)
 	}
+}
+
+// thirdDevice is round 1 with the third device alone.
+func thirdDevice(t *testing.T, k *testKey, dim int) testRound {
+	return k.sealedRound(t, k.devices(t, 3)[2:], 1, dim)
 }
 
 // TestPartStoreBudget: parts of a round make room by dropping other rounds' parts, first stored
@@ -188,7 +236,7 @@ func TestPartStoreBudget(t *testing.T) {
 		{mk(4, 7), 3, nil, []byte{6, 7}},
 		{mk(4, 8), 3, nil, []byte{7, 8}},
 	} {
-		err := s.put(step.p, step.last)
+		err := s.put(step.p, nil, step.last)
 		if !errors.Is(err, step.wantErr) {
 			t.Fatalf("put part %d of round %d: %v, want %v", step.p.id[0], step.p.hdr.GetRound(), err, step.wantErr)
 		}
@@ -200,6 +248,54 @@ func TestPartStoreBudget(t *testing.T) {
 		}
 		if string(held) != string(step.held) {
 			t.Fatalf("after part %d: holds %v, want %v", step.p.id[0], held, step.held)
+		}
+	}
+}
+
+// TestPartStoreExtensions: a part another extends is kept for a resent extension until that
+// one is extended in turn, and is the first to make room for a round's new parts.
+func TestPartStoreExtensions(t *testing.T) {
+	k := newTestKey(t, 3, 2)
+	mk := func(id byte) *part {
+		c1, err := he.NewC1Sum(k.params, k.key.Epoch, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &part{id: [32]byte{id}, hdr: header(k, 1, 100, 1), c1: c1, size: int64(c1.Size())}
+	}
+	parts := map[byte]*part{}
+	for id := range byte(7) {
+		parts[id] = mk(id)
+	}
+	s := newPartStore(3 * parts[0].size)
+	for _, step := range []struct {
+		id, extends byte // 0: extends none
+		wantErr     error
+		held        []byte
+	}{
+		{1, 0, nil, []byte{1}},
+		{2, 1, nil, []byte{1, 2}},
+		{3, 2, nil, []byte{2, 3}},    // 1 is dropped: 3 holds all of 2, which holds all of 1
+		{4, 0, nil, []byte{2, 3, 4}}, // another frontend's part
+		{5, 0, nil, []byte{3, 4, 5}}, // 2 makes room
+		{6, 0, ErrPartsFull, []byte{3, 4, 5}},
+	} {
+		var prior *part
+		if step.extends != 0 {
+			prior = parts[step.extends]
+		}
+		err := s.put(parts[step.id], prior, 0)
+		if !errors.Is(err, step.wantErr) {
+			t.Fatalf("put part %d: %v, want %v", step.id, err, step.wantErr)
+		}
+		var held []byte
+		for id := range byte(7) {
+			if _, ok := s.parts[[32]byte{id}]; ok {
+				held = append(held, id)
+			}
+		}
+		if string(held) != string(step.held) {
+			t.Fatalf("after part %d: holds %v, want %v", step.id, held, step.held)
 		}
 	}
 }

@@ -54,12 +54,15 @@ func newSumVerifier(sh *he.SecretShare, minContributors int, lastRound uint64, r
 			ErrTooFewContributors, hdr.GetRound(), hdr.GetContributors(), hdr.GetMinParticipants())
 	case hdr.GetContributors() > he.MaxContributors:
 		return nil, fmt.Errorf("%w: %d contributors, at most %d", ErrContribution, hdr.GetContributors(), he.MaxContributors)
+	case len(hdr.GetExtends()) > 0:
+		return nil, fmt.Errorf("%w: a sum's header names a part it extends; a sum names its parts", ErrContribution)
 	}
 	return newVerifier(sh, lastRound, root, now, hdr)
 }
 
 // newPartVerifier checks the header of a part of a round's contributions (CommitPart), which
-// need not reach any m_min on its own and names no parts itself.
+// need not reach any m_min on its own and names no parts itself (it may extend one: the
+// caller merges that).
 func newPartVerifier(sh *he.SecretShare, lastRound uint64, root *release.Root, now time.Time, hdr *vigilv1.SumHeader) (*sumVerifier, error) {
 	if err := checkSumHeader(sh, root, hdr); err != nil {
 		return nil, err

@@ -36,6 +36,7 @@ type tierFlags struct {
 	replicas                    int
 	frontend, stateInTier       bool
 	leaseTTL                    time.Duration
+	handOverEvery               int
 }
 
 const (
@@ -51,6 +52,7 @@ func (t *tierFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&t.leaseTTL, "lease-ttl", 10*time.Second, "how long the round leader's lease outlives its last renewal: a standby coordinator of the same model waits for it, and a leader that cannot renew it for half of it steps down")
 	fs.BoolVar(&t.stateInTier, "state-in-tier", false, "keep the round leader's state directory and model store in the --nats cluster too, so that a standby on another machine, with a --dir of its own, takes over from them (without it, a standby needs the leader's --dir on shared storage)")
 	fs.BoolVar(&t.frontend, "frontend", false, "serve as an aggregation frontend of the tier at --nats (a cluster URL): take devices' updates on --listen and store them for the round leader (metrics only with --metrics-listen)")
+	fs.IntVar(&t.handOverEvery, "hand-over-every", 32, "with --frontend and --trustee: hand the trustees the updates the frontend took every `N` of them while the round collects, so that the release waits for fewer than N")
 	fs.StringVar(&t.natsCA, "nats-ca", "", "`FILE` of the CA certificates (PEM) of an external --nats cluster's servers, verified with their host names (default: the organisation's CA, and the servers present a coordinator certificate of it, verified without host names)")
 }
 
@@ -257,6 +259,8 @@ func runFrontend(ctx context.Context, f coordinatorFlags, stdout io.Writer, logg
 	switch {
 	case f.tier.nats == natsEmbedded || f.tier.nats == natsOff:
 		return errors.New("coordinator: --frontend needs --nats with the URL of the tier's JetStream (the leader prints it)")
+	case f.tier.handOverEvery < 1:
+		return fmt.Errorf("coordinator: --hand-over-every %d: want at least 1", f.tier.handOverEvery)
 	}
 	auth, creds, err := orgCoordinator(f.org)
 	if err != nil {
@@ -276,7 +280,7 @@ func runFrontend(ctx context.Context, f coordinatorFlags, stdout io.Writer, logg
 	// The leader's metrics, for a frontend: its updates (vigil_updates_total, stored or
 	// rejected by reason), the time each store took, and its gRPC calls, on --metrics-listen.
 	reg := newRoleRegistry()
-	cfg := coordinator.FrontendConfig{Tier: tr.tier, Key: key, VerifySignatures: true, RequireDevice: true, Logger: logger, Metrics: reg}
+	cfg := coordinator.FrontendConfig{Tier: tr.tier, Key: key, VerifySignatures: true, RequireDevice: true, Logger: logger, Metrics: reg, HandOverEvery: f.tier.handOverEvery}
 	if key != nil && len(f.trustees) > 0 {
 		if cfg.Trustees, err = dialTrustees(key, f.trustees, creds, auth); err != nil {
 			return fmt.Errorf("coordinator: %w", err)

@@ -76,6 +76,7 @@ func TestFrontendOnTLSCluster(t *testing.T) {
 	}{
 		{"the servers' CA is another", []string{"--nats", urls, "--nats-ca", filepath.Join(orgDir, "enrol", "ca.pem")}, "--nats-ca"},
 		{"no such CA file", []string{"--nats", urls, "--nats-ca", filepath.Join(orgDir, "missing.pem")}, "--nats-ca"},
+		{"hand-overs of no updates", []string{"--nats", urls, "--hand-over-every", "0"}, "--hand-over-every"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			args := append([]string{"coordinator", "--frontend", "--org", orgDir, "--listen", "127.0.0.1:0"}, tc.args...)

@@ -359,7 +359,12 @@ type SumHeader struct {
 	// Parts names parts of the round this trustee verified already (CommitPart, same round, key
 	// epoch, dimension and m_min): their contributions count among Contributors and are not
 	// streamed again.
-	Parts         [][]byte `protobuf:"bytes,7,rep,name=parts,proto3" json:"parts,omitempty"`
+	Parts [][]byte `protobuf:"bytes,7,rep,name=parts,proto3" json:"parts,omitempty"`
+	// Extends, in a CommitPart header only, names a part of the same round (same key epoch,
+	// dimension and m_min) this trustee verified already: the new part is that one's devices and
+	// those that follow, which Contributors counts together. A frontend so hands its updates over
+	// while the round collects, a few at a time, and holds one part per trustee.
+	Extends       []byte `protobuf:"bytes,8,opt,name=extends,proto3" json:"extends,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -439,6 +444,13 @@ func (x *SumHeader) GetMinParticipants() uint32 {
 func (x *SumHeader) GetParts() [][]byte {
 	if x != nil {
 		return x.Parts
+	}
+	return nil
+}
+
+func (x *SumHeader) GetExtends() []byte {
+	if x != nil {
+		return x.Extends
 	}
 	return nil
 }
@@ -792,7 +804,7 @@ const file_vigil_v1_trustee_proto_rawDesc = "" +
 	"\aSumPart\x12-\n" +
 	"\x06header\x18\x01 \x01(\v2\x13.vigil.v1.SumHeaderH\x00R\x06header\x12<\n" +
 	"\fcontribution\x18\x02 \x01(\v2\x16.vigil.v1.ContributionH\x00R\fcontributionB\x06\n" +
-	"\x04part\"\xde\x01\n" +
+	"\x04part\"\xf8\x01\n" +
 	"\tSumHeader\x12\x14\n" +
 	"\x05round\x18\x01 \x01(\x04R\x05round\x12\x1b\n" +
 	"\tkey_epoch\x18\x02 \x01(\x04R\bkeyEpoch\x12\x1b\n" +
@@ -800,7 +812,8 @@ const file_vigil_v1_trustee_proto_rawDesc = "" +
 	"\tdimension\x18\x04 \x01(\x04R\tdimension\x12\"\n" +
 	"\fcontributors\x18\x05 \x01(\rR\fcontributors\x12)\n" +
 	"\x10min_participants\x18\x06 \x01(\rR\x0fminParticipants\x12\x14\n" +
-	"\x05parts\x18\a \x03(\fR\x05parts\"\x7f\n" +
+	"\x05parts\x18\a \x03(\fR\x05parts\x12\x18\n" +
+	"\aextends\x18\b \x01(\fR\aextends\"\x7f\n" +
 	"\vPartReceipt\x12\x1d\n" +
 	"\n" +
 	"trustee_id\x18\x01 \x01(\tR\ttrusteeId\x12\x14\n" +
