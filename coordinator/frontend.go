@@ -85,6 +85,7 @@ type Frontend struct {
 	id       string
 	contribs *contributionLog // nil without Trustees
 	tempDir  string           // removed by Close
+	unlock   func()           // releases tempDir's lock (frontend_dir_unix.go)
 
 	// Hand-overs to the trustees while a round collects run under bg, which Close ends.
 	bg       context.Context
@@ -131,7 +132,8 @@ func NewFrontend(cfg FrontendConfig) (*Frontend, error) {
 	if cfg.Trustees != nil && cfg.Key != nil {
 		dir := cfg.Dir
 		if dir == "" {
-			if dir, err = os.MkdirTemp("", "vigil-frontend-"); err != nil {
+			sweepTempDirs(f.log)
+			if dir, f.unlock, err = newTempDir(); err != nil {
 				return nil, fmt.Errorf("coordinator: frontend: %w", err)
 			}
 			f.tempDir = dir
@@ -152,6 +154,7 @@ func (f *Frontend) Close() error {
 		f.contribs.close()
 	}
 	if f.tempDir != "" {
+		defer f.unlock()
 		return os.RemoveAll(f.tempDir)
 	}
 	return nil

@@ -1,0 +1,47 @@
+//go:build unix
+
+package coordinator
+
+import (
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// TestSweepTempDirs: a frontend that starts removes the temporary directory of one that died
+// without Close (its lock free), and leaves a live frontend's and any directory without a lock.
+func TestSweepTempDirs(t *testing.T) {
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	dead, releaseDead, err := newTempDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dead, "contributions-1.bin"), make([]byte, 1024), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	releaseDead() // as the kernel does when the process dies
+	live, releaseLive, err := newTempDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	unlocked := filepath.Join(tmp, tempDirPattern+"other")
+	if err := os.Mkdir(unlocked, 0o700); err != nil {
+		t.Fatal(err)
+	}
+
+	sweepTempDirs(quiet)
+	for dir, want := range map[string]bool{dead: false, live: true, unlocked: true} {
+		if _, err := os.Stat(dir); (err == nil) != want {
+			t.Errorf("%s: exists %v, want %v", filepath.Base(dir), err == nil, want)
+		}
+	}
+	releaseLive()
+	sweepTempDirs(quiet)
+	if _, err := os.Stat(live); err == nil {
+		t.Errorf("a frontend's directory stayed once its lock was released")
+	}
+}
