@@ -31,6 +31,7 @@ func runTrusteeServe(ctx context.Context, args []string, stdout, stderr io.Write
 	rootPath := fs.String("root", "", "the organisation's pinned root of trust (root.json): device records must verify under its enrolment role and commitments under its trustees role (required)")
 	pkiDir := fs.String("pki-dir", "", "`directory` with this trustee's TLS credentials (key.pem, cert.pem, ca.pem, revoked.json), as vigil pki issue-trustee or vigil setup write them (required unless --insecure-plaintext)")
 	plaintext := fs.Bool("insecure-plaintext", false, "serve WITHOUT TLS, on a loopback address only: anyone on the host can ask for decryptions (debugging only)")
+	partMiB := fs.Int64("part-mib", trustee.DefaultPartBytes>>20, "memory in `MiB` set aside for the parts of rounds that coordinator-tier frontends hand over (about 1.7 MiB each at 100,000 parameters, two per frontend at a time)")
 	metricsListen := fs.String("metrics-listen", "", "HTTP address for Prometheus /metrics, /healthz and /readyz (empty: off)")
 	logLevel := slog.LevelInfo
 	fs.TextVar(&logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn or error")
@@ -45,6 +46,9 @@ func runTrusteeServe(ctx context.Context, args []string, stdout, stderr io.Write
 	}
 	if *minContributors < 2 {
 		return fmt.Errorf("trustee serve: --min-contributors %d: must be at least 2 (set it to the deployment's m_min)", *minContributors)
+	}
+	if *partMiB < 1 || *partMiB > 1<<20 {
+		return fmt.Errorf("trustee serve: --part-mib %d: want 1 to %d", *partMiB, 1<<20)
 	}
 	if err := trusteePlaintextCheck(*pkiDir, *plaintext); err != nil {
 		return err
@@ -73,7 +77,8 @@ func runTrusteeServe(ctx context.Context, args []string, stdout, stderr io.Write
 			Path:   filepath.Join(*dir, trustee.JournalFile),
 			Marker: filepath.Join(*dir, trustee.MarkerFile),
 		},
-		Logger: logger,
+		Logger:    logger,
+		PartBytes: *partMiB << 20,
 	}
 	if err := trusteeRequireFlag("serve", "root", *rootPath); err != nil {
 		return err

@@ -384,6 +384,7 @@ func TestTrusteeCLIErrors(t *testing.T) {
 		{[]string{"roster", "--out", filepath.Join(dir, "r")}, "public identity files"},
 		{[]string{"ceremony", "--out", t.TempDir(), "--trustees", "a,b,c", "--threshold", "1"}, "--threshold 1"},
 		{[]string{"serve", "--dir", filepath.Join(dir, "a")}, "--min-contributors"},
+		{[]string{"serve", "--dir", filepath.Join(dir, "a"), "--min-contributors", "3", "--part-mib", "0"}, "--part-mib"},
 		{[]string{"serve", "--insecure-plaintext", "--dir", filepath.Join(dir, "a"), "--min-contributors", "3", "--listen", "0.0.0.0:0"}, "not a loopback address"},
 		{[]string{"serve", "--dir", filepath.Join(dir, "a"), "--min-contributors", "3", "--pki-dir", filepath.Join(dir, "no-pki")}, "--pki-dir"},
 		{[]string{"serve", "--insecure-plaintext", "--dir", filepath.Join(loose, "a"), "--min-contributors", "3"}, "chmod 600"},
