@@ -35,5 +35,20 @@ func (e *DeliveryError) Error() string {
 // Unwrap returns the underlying failure.
 func (e *DeliveryError) Unwrap() error { return e.Err }
 
+// Refused reports a collector's answer that sending the same batch again will not change
+// (401 or 403, a token it does not take; 400, 404, 413): a client error other than 408
+// (timeout), 425 (too early) and 429 (too many requests). A running exporter still retries
+// them, since an operator may fix the token while the spool waits; Deliver, which is asked to
+// finish, stops.
+func (e *DeliveryError) Refused() bool {
+	switch {
+	case e.Status/100 != 4:
+		return false
+	case e.Status == 408, e.Status == 425, e.Status == 429:
+		return false
+	}
+	return true
+}
+
 // errConnClosed reports a syslog receiver that closed the connection.
 var errConnClosed = errors.New("the receiver closed the connection")

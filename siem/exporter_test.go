@@ -3,6 +3,7 @@ package siem
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"net/http"
 	"os"
 	"testing"
@@ -231,6 +232,46 @@ func TestDeliverReplaysAuditRecords(t *testing.T) {
 	hec.got.waitAll(uids, time.Second)
 	if ev := hec.got.events[uids[3]]; ev.Metadata.Sequence != 4 {
 		t.Errorf("metadata.sequence %d, want the audit record's 4", ev.Metadata.Sequence)
+	}
+}
+
+// TestDeliverStopsOnARefusal: Deliver, asked to finish, stops at once with the collector's
+// answer when retrying cannot help (a token the collector refuses), instead of waiting out its
+// context; a busy collector (503, 429) is still retried until the context ends.
+func TestDeliverStopsOnARefusal(t *testing.T) {
+	for _, tc := range []struct {
+		status  int32
+		refused bool
+	}{
+		{http.StatusForbidden, true},
+		{http.StatusUnauthorized, true},
+		{http.StatusTooManyRequests, false},
+		{http.StatusServiceUnavailable, false},
+	} {
+		t.Run(http.StatusText(int(tc.status)), func(t *testing.T) {
+			pki := newTestPKI(t)
+			hec := newHECCollector(t, pki, testToken)
+			hec.refuse.Store(tc.status)
+			e, err := New(testConfig(t, t.TempDir(), pki, hec, nil))
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := audit.Decision{At: testAt, Session: "s", Resource: "r", Allow: true, Outcome: "allowed", Tier: "monitor"}
+			if _, err := e.AppendRecords([]audit.Record{{Seq: 1, Kind: audit.KindDecision, Decision: &d}}); err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			err = e.Deliver(ctx)
+			var de *DeliveryError
+			switch {
+			case tc.refused && (!errors.As(err, &de) || de.Status != int(tc.status) || ctx.Err() != nil):
+				t.Fatalf("Deliver: %v (context %v), want the collector's %d at once", err, ctx.Err(), tc.status)
+			case !tc.refused && !errors.Is(err, context.DeadlineExceeded):
+				t.Fatalf("Deliver: %v, want it retried until the context ended", err)
+			}
+			t.Logf("Deliver: %v", err)
+		})
 	}
 }
 

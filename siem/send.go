@@ -2,6 +2,7 @@ package siem
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -32,6 +33,9 @@ func (e *Exporter) runHEC(ctx context.Context, s *hecSender, untilDelivered bool
 				return nil
 			}
 			e.m.failed.WithLabelValues("hec").Inc()
+			if de := (*DeliveryError)(nil); untilDelivered && errors.As(err, &de) && de.Refused() {
+				return err
+			}
 			e.cfg.Logger.Warn("siem: delivery to HEC failed; retrying", "err", err, "retry_in", wait)
 			wait = e.backoff(ctx, wait)
 			continue

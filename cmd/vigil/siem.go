@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"strings"
 	"time"
@@ -104,6 +105,10 @@ func runSIEMSend(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 	if err := exp.Deliver(ctx); err != nil {
+		var de *siem.DeliveryError
+		if errors.As(err, &de) && (de.Status == http.StatusUnauthorized || de.Status == http.StatusForbidden) {
+			return fmt.Errorf("siem send: not everything in %s was acknowledged: %w (the collector does not take the token in --token-file)", *spool, err)
+		}
 		return fmt.Errorf("siem send: not everything in %s was acknowledged: %w", *spool, err)
 	}
 	fmt.Fprintf(stdout, "delivered everything in %s\n", *spool)

@@ -100,8 +100,9 @@ func TestSIEMSendLog(t *testing.T) {
 	}
 }
 
-// TestSIEMSendSaysWhyDeliveryFails: a wrong token, or a collector whose CA is not given, is
-// named on stderr while siem send retries; all it said was the deadline (a docs review).
+// TestSIEMSendSaysWhyDeliveryFails: a wrong token stops siem send at once with the collector's
+// answer and the flag to check (it used to wait out --timeout, a minute here); a collector whose
+// CA is not given is named on stderr while siem send retries.
 func TestSIEMSendSaysWhyDeliveryFails(t *testing.T) {
 	dir := t.TempDir()
 	priv, pub := keygen(t, dir, "audit")
@@ -110,20 +111,28 @@ func TestSIEMSendSaysWhyDeliveryFails(t *testing.T) {
 	wrong := filepath.Join(dir, "wrong-token")
 	os.WriteFile(wrong, []byte("not-the-token\n"), 0o600)
 	for _, tc := range []struct {
-		name string
-		ca   []string
-		want string
+		name, timeout string
+		ca            []string
+		want          []string // in the error and on stderr
 	}{
-		{"wrong token", []string{"--ca", caFile}, "Invalid token"},
-		{"collector's CA not given", nil, "certificate"},
+		{"wrong token", "1m", []string{"--ca", caFile}, []string{"Invalid token", "--token-file"}},
+		{"collector's CA not given", "1s", nil, []string{"certificate"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out, errOut bytes.Buffer
 			args := append([]string{"send", "--spool", filepath.Join(t.TempDir(), "spool"), "--hec", srv.URL, "--token-file", wrong,
-				"--log", logPath, "--key", pub, "--timeout", "1s"}, tc.ca...)
+				"--log", logPath, "--key", pub, "--timeout", tc.timeout}, tc.ca...)
 			err := runSIEM(context.Background(), args, &out, &errOut)
-			if err == nil || !strings.Contains(errOut.String(), tc.want) {
-				t.Fatalf("siem send: %v; stderr %q, want it to name %q", err, errOut.String(), tc.want)
+			if err == nil {
+				t.Fatal("siem send succeeded")
+			}
+			for _, want := range tc.want {
+				if !strings.Contains(err.Error()+errOut.String(), want) {
+					t.Fatalf("siem send: %v; stderr %q, want them to name %q", err, errOut.String(), want)
+				}
+			}
+			if errors.Is(err, context.DeadlineExceeded) && tc.timeout == "1m" {
+				t.Fatalf("siem send waited out --timeout: %v", err)
 			}
 		})
 	}
