@@ -50,7 +50,7 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("agent: unexpected argument %q", fs.Arg(0))
+		return unexpectedArgument("agent", fs)
 	}
 	if *cores < 0 {
 		return fmt.Errorf("agent: --cores %d: want 0 (all) or more", *cores)

@@ -58,7 +58,7 @@ func runAuditVerify(ctx context.Context, args []string, stdout, stderr io.Writer
 	}
 	switch {
 	case fs.NArg() > 0:
-		return fmt.Errorf("audit verify: unexpected argument %q", fs.Arg(0))
+		return unexpectedArgument("audit verify", fs)
 	case *logPath == "":
 		return errors.New("audit verify: --log is required")
 	case *keyPath == "":
@@ -201,7 +201,7 @@ func runAuditKeygen(args []string, stdout, stderr io.Writer) error {
 	}
 	switch {
 	case fs.NArg() > 0:
-		return fmt.Errorf("audit keygen: unexpected argument %q", fs.Arg(0))
+		return unexpectedArgument("audit keygen", fs)
 	case *privPath == "":
 		return errors.New("audit keygen: --priv is required")
 	case *pubPath == "":

@@ -212,7 +212,7 @@ func parseClientFlags(args []string, stderr io.Writer) (clientFlags, error) {
 	}
 	switch {
 	case fs.NArg() > 0:
-		return f, fmt.Errorf("client: unexpected argument %q", fs.Arg(0))
+		return f, unexpectedArgument("client", fs)
 	case f.id == "":
 		return f, errors.New("client: --device-id is required")
 	case (f.synthSeed == 0) == (f.aaltoFile == ""):

@@ -51,7 +51,7 @@ func runConsole(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	switch {
 	case fs.NArg() > 0:
-		return fmt.Errorf("console: unexpected argument %q", fs.Arg(0))
+		return unexpectedArgument("console", fs)
 	case *certPath == "" || *keyPath == "":
 		return errors.New("console: --tls-cert and --tls-key are required")
 	case *clientCA == "":

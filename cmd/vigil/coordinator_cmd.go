@@ -106,7 +106,7 @@ func runCoordinator(ctx context.Context, args []string, stdout, stderr io.Writer
 	}
 	switch {
 	case fs.NArg() > 0:
-		return fmt.Errorf("coordinator: unexpected argument %q", fs.Arg(0))
+		return unexpectedArgument("coordinator", fs)
 	case f.tier.frontend:
 		f.metricsListenSet = setFlag(fs, "metrics-listen")
 		if f.org == "" {

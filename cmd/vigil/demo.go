@@ -102,7 +102,7 @@ func parseDemoFlags(args []string, stderr io.Writer) (demoFlags, error) {
 	}
 	switch {
 	case fs.NArg() > 0:
-		return f, fmt.Errorf("demo: unexpected argument %q", fs.Arg(0))
+		return f, unexpectedArgument("demo", fs)
 	case f.nats != natsEmbedded && f.nats != natsOff:
 		return f, fmt.Errorf("demo: --nats %q: want embedded or off (the demo runs every role in this process)", f.nats)
 	case f.devices < 2 || f.devices > 1000:

@@ -36,7 +36,7 @@ func runEvalFedUV(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return err
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("eval feduv: unexpected argument %q", fs.Arg(0))
+		return unexpectedArgument("eval feduv", fs)
 	}
 	eps, err := parseEpsilon(*epsilon)
 	if err != nil {

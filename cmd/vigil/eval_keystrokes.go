@@ -26,7 +26,7 @@ func runEvalKeystrokes(ctx context.Context, args []string, stdout, stderr io.Wri
 		return err
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("eval keystrokes: unexpected argument %q", fs.Arg(0))
+		return unexpectedArgument("eval keystrokes", fs)
 	}
 	if err := c.check(); err != nil {
 		return err

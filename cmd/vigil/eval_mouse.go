@@ -23,7 +23,7 @@ func runEvalMouse(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return err
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("eval mouse: unexpected argument %q", fs.Arg(0))
+		return unexpectedArgument("eval mouse", fs)
 	}
 	if err := c.check(); err != nil {
 		return err

@@ -57,7 +57,7 @@ func runEvalTakeover(ctx context.Context, args []string, stdout, stderr io.Write
 		return err
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("eval takeover: unexpected argument %q", fs.Arg(0))
+		return unexpectedArgument("eval takeover", fs)
 	}
 	if err := c.check(); err != nil {
 		return err

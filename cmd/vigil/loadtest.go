@@ -66,7 +66,7 @@ func runLoadtest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	switch {
 	case fs.NArg() > 0:
-		return fmt.Errorf("loadtest: unexpected argument %q", fs.Arg(0))
+		return unexpectedArgument("loadtest", fs)
 	case f.devices < 2 || f.devices > 10000:
 		return fmt.Errorf("loadtest: --devices %d out of range 2..10000", f.devices)
 	case f.params < 1000 || f.params > vigilv1.MaxParams:

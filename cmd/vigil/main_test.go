@@ -254,6 +254,9 @@ func TestCommandErrors(t *testing.T) {
 		{[]string{"enrol", "serve", "--dir", "/nonexistent/enrol"}, "vigil enrol init"},
 		{[]string{"pki", "token", "--dir", "/nonexistent"}, `unknown command "token"`},
 		{[]string{"setup"}, "--dir is required"},
+		{[]string{"setup", "org"}, "did you mean --dir org?"},
+		{[]string{"trustee", "serve", "trustees/audit"}, "did you mean --dir trustees/audit?"},
+		{[]string{"audit", "verify", "--log", "x", "--key", "y", "extra"}, `unexpected argument "extra"`},
 	} {
 		var stderr bytes.Buffer
 		err := run(ctx, tc.args, io.Discard, &stderr)

@@ -64,7 +64,7 @@ func parsePKIFlags(fs *flag.FlagSet, dir *string, args []string) error {
 		return err
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("%s: unexpected argument %q", fs.Name(), fs.Arg(0))
+		return unexpectedArgument(fs.Name(), fs)
 	}
 	if *dir == "" {
 		return fmt.Errorf("%s: flag -dir is required", fs.Name())

@@ -258,7 +258,7 @@ func parseReleaseFlags(fs *flag.FlagSet, args []string, stdout io.Writer) error 
 // noArgs refuses positional arguments a command does not take.
 func noArgs(fs *flag.FlagSet) error {
 	if fs.NArg() > 0 {
-		return usageErr(fmt.Errorf("%s: unexpected argument %q", fs.Name(), fs.Arg(0)))
+		return usageErr(unexpectedArgument(fs.Name(), fs))
 	}
 	return nil
 }

@@ -53,7 +53,7 @@ func runSetup(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	switch {
 	case fs.NArg() > 0:
-		return fmt.Errorf("setup: unexpected argument %q", fs.Arg(0))
+		return unexpectedArgument("setup", fs)
 	case *dir == "":
 		return errors.New("setup: --dir is required")
 	}

@@ -64,7 +64,7 @@ func runSIEMSend(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	switch {
 	case fs.NArg() > 0:
-		return fmt.Errorf("siem send: unexpected argument %q", fs.Arg(0))
+		return unexpectedArgument("siem send", fs)
 	case *spool == "":
 		return errors.New("siem send: --spool is required")
 	case *keyPath != "" && *logPath == "":
@@ -220,7 +220,7 @@ func runSIEMCheck(args []string, stdout, stderr io.Writer) error {
 	}
 	switch {
 	case fs.NArg() > 0:
-		return fmt.Errorf("siem check: unexpected argument %q", fs.Arg(0))
+		return unexpectedArgument("siem check", fs)
 	case *path == "":
 		return errors.New("siem check: --file is required")
 	}

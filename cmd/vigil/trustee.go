@@ -82,7 +82,7 @@ func parseTrusteeFlags(fs *flag.FlagSet, args []string, required ...string) erro
 		return err
 	}
 	cmd := strings.TrimPrefix(fs.Name(), "trustee ")
-	if err := trusteeNoArgs(cmd, fs.Args()); err != nil {
+	if err := trusteeNoArgs(cmd, fs); err != nil {
 		return err
 	}
 	var errs []error

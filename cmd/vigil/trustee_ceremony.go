@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -394,9 +395,9 @@ func trusteeRefuseExisting(cmd, path string) error {
 	return nil
 }
 
-func trusteeNoArgs(cmd string, args []string) error {
-	if len(args) > 0 {
-		return fmt.Errorf("trustee %s: unexpected argument %q", cmd, args[0])
+func trusteeNoArgs(cmd string, fs *flag.FlagSet) error {
+	if fs.NArg() > 0 {
+		return unexpectedArgument("trustee "+cmd, fs)
 	}
 	return nil
 }

@@ -38,7 +38,7 @@ func runTrusteeServe(ctx context.Context, args []string, stdout, stderr io.Write
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if err := trusteeNoArgs("serve", fs.Args()); err != nil {
+	if err := trusteeNoArgs("serve", fs); err != nil {
 		return err
 	}
 	if err := trusteeRequireFlag("serve", "dir", *dir); err != nil {

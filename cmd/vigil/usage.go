@@ -258,7 +258,7 @@ func parseCmdFlags(c *cmdFlags, args []string) error {
 	case err != nil:
 		return usageError{fmt.Errorf("%s: %w (see 'vigil %s -h')", c.Name(), err, c.Name())}
 	case c.NArg() > 0:
-		return usageError{fmt.Errorf("%s: unexpected argument %q (see 'vigil %s -h')", c.Name(), c.Arg(0), c.Name())}
+		return usageError{fmt.Errorf("%w (see 'vigil %s -h')", unexpectedArgument(c.Name(), c.FlagSet), c.Name())}
 	}
 	return nil
 }
@@ -283,4 +283,15 @@ func runVersion(_ context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	_, err := fmt.Fprintf(stdout, "vigil %s\n", buildVersion())
 	return err
+}
+
+// unexpectedArgument refuses fs's first argument, in command cmd, which takes none. An
+// argument that is not a flag, in a command with --dir, is most often the directory given
+// without its flag ("vigil setup org"), and the error says so.
+func unexpectedArgument(cmd string, fs *flag.FlagSet) error {
+	arg := fs.Arg(0)
+	if fs.Lookup("dir") != nil && !strings.HasPrefix(arg, "-") {
+		return fmt.Errorf("%s: unexpected argument %q (did you mean --dir %s? flags come before arguments, and this command takes none)", cmd, arg, arg)
+	}
+	return fmt.Errorf("%s: unexpected argument %q", cmd, arg)
 }
