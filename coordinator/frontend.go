@@ -87,9 +87,12 @@ type Frontend struct {
 	tempDir  string           // removed by Close
 	unlock   func()           // releases tempDir's lock (frontend_dir_unix.go)
 
-	// Hand-overs to the trustees while a round collects run under bg, which Close ends.
+	// Hand-overs to the trustees run under bg, which Close ends, and are counted in handings
+	// under handMu, so that none starts once Close waits for them.
 	bg       context.Context
 	stopBg   context.CancelFunc
+	handMu   sync.Mutex
+	closed   bool
 	handings sync.WaitGroup
 }
 
@@ -148,6 +151,9 @@ func (f *Frontend) ID() string { return f.id }
 
 // Close removes what the frontend kept for the trustees.
 func (f *Frontend) Close() error {
+	f.handMu.Lock()
+	f.closed = true
+	f.handMu.Unlock()
 	f.stopBg()
 	f.handings.Wait()
 	if f.contribs != nil {

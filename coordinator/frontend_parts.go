@@ -120,9 +120,13 @@ func (f *Frontend) handOverSoon(p *frontendPart) {
 	if p.handing != nil || p.broken != nil || p.answer != nil || len(p.devices)-p.handed < f.cfg.HandOverEvery {
 		return
 	}
+	if !f.startHanding() {
+		return
+	}
 	done := make(chan struct{})
 	p.handing = done
-	f.handings.Go(func() {
+	go func() {
+		defer f.handings.Done()
 		ctx, cancel := context.WithTimeout(f.bg, partAsk)
 		defer cancel()
 		f.handOver(ctx, p)
@@ -130,7 +134,18 @@ func (f *Frontend) handOverSoon(p *frontendPart) {
 		defer p.mu.Unlock()
 		p.handing = nil
 		close(done)
-	})
+	}()
+}
+
+// startHanding counts a hand-over about to start in f.handings, unless Close has begun.
+func (f *Frontend) startHanding() bool {
+	f.handMu.Lock()
+	defer f.handMu.Unlock()
+	if f.closed {
+		return false
+	}
+	f.handings.Add(1)
+	return true
 }
 
 // handOver has the trustees hold every update p holds now. The caller set p.handing.
@@ -189,12 +204,25 @@ func (f *Frontend) givePart(ctx context.Context, round uint64) *statev1.Frontend
 	if p == nil || p.round != round {
 		return &statev1.FrontendPart{Round: round, Error: fmt.Sprintf("frontend %s holds no updates of round %d", f.id, round)}
 	}
+	if !f.startHanding() {
+		return &statev1.FrontendPart{Round: round, Error: fmt.Sprintf("frontend %s is stopping", f.id)}
+	}
+	defer f.handings.Done()
+	// No longer than the leader waits for the answer, the hand-over under way included, nor
+	// past Close.
+	ctx, cancel := context.WithTimeout(ctx, partAsk)
+	defer cancel()
+	defer context.AfterFunc(f.bg, cancel)()
 	p.inflight.Wait()
 	p.mu.Lock()
 	for p.handing != nil {
 		handing := p.handing
 		p.mu.Unlock()
-		<-handing
+		select {
+		case <-handing:
+		case <-ctx.Done():
+			return &statev1.FrontendPart{Round: round, Error: fmt.Sprintf("frontend %s: the trustees are still taking its updates of round %d: %v", f.id, round, ctx.Err())}
+		}
 		p.mu.Lock()
 	}
 	defer p.mu.Unlock()
@@ -212,14 +240,11 @@ func (f *Frontend) givePart(ctx context.Context, round uint64) *statev1.Frontend
 	out.Fingerprints = p.fps
 	sum, err := p.sum.MarshalBinary()
 	if err == nil {
-		// No longer than the leader waits for the answer. The part is final (asked, and
-		// nothing in flight): the last hand-over is this one.
-		cctx, cancel := context.WithTimeout(ctx, partAsk)
-		defer cancel()
+		// The part is final (asked, and nothing in flight): the last hand-over is this one.
 		done := make(chan struct{})
 		p.handing = done
 		p.mu.Unlock()
-		why := f.handOver(cctx, p)
+		why := f.handOver(ctx, p)
 		p.mu.Lock()
 		p.handing = nil
 		close(done) // a second request waiting on it finds the answer once this one returns

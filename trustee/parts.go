@@ -47,7 +47,8 @@ type part struct {
 	// for a frontend resending that extension, is the first to make room, and is dropped when
 	// the later part is extended in turn (prior names the part this one extends until then).
 	extended bool
-	prior    *[32]byte
+	prior    [32]byte
+	hasPrior bool
 }
 
 // partStore holds verified parts in memory, within a budget of bytes. A part of a round
@@ -104,12 +105,12 @@ func (s *partStore) put(p, prior *part, lastRound uint64) error {
 	s.used += p.size
 	if prior != nil {
 		prior.extended = true
-		if id := prior.prior; id != nil {
-			if q, ok := s.parts[*id]; ok && q.extended {
-				s.dropLocked(q)
-			}
+		if q, ok := s.parts[prior.prior]; ok && prior.hasPrior && q.extended {
+			s.dropLocked(q)
 		}
-		prior.prior, p.prior = nil, &prior.id
+		// By value: a pointer into prior would keep its c1 sum in memory after it is dropped.
+		prior.hasPrior = false
+		p.prior, p.hasPrior = prior.id, true
 	}
 	return nil
 }

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"iter"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
+	"weak"
 
 	"google.golang.org/grpc/codes"
 
@@ -325,4 +327,102 @@ func TestPartRecordsCheckedWhenMerged(t *testing.T) {
 	h.Parts = [][]byte{p.PartId}
 	_, err = commitSum(c.Clients[0], h, nil)
 	wantRefusal(t, "a part whose records expired since", err, codes.PermissionDenied, "record expired")
+}
+
+// TestAttackExtendedPartBranches: a malicious coordinator extends one part two ways (A+d1,
+// A+d2) and names both branches in a sum, so that A's device counts twice; names an extension
+// and streams its prior's device too; extends a part under another m_min or dimension, or
+// announces fewer contributors than the prior holds. Each is refused, and the honest sum with
+// one branch commits.
+func TestAttackExtendedPartBranches(t *testing.T) {
+	k := newTestKey(t, 3, 2)
+	cluster := startCluster(t, k, t.TempDir())
+	tc := cluster.Clients[0]
+	const dim = 100
+	r := k.sealedRound(t, k.devices(t, 4), 1, dim)
+	ext := func(n int, prior []byte) *vigilv1.SumHeader {
+		h := header(k, 1, dim, n)
+		h.Extends = prior
+		return h
+	}
+	a, err := commitPart(tc, header(k, 1, dim, 1), r.contribs[:1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := commitPart(tc, ext(2, a.PartId), r.contribs[1:2])
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := commitPart(tc, ext(2, a.PartId), r.contribs[2:3])
+	if err != nil {
+		t.Fatalf("a second branch of the same prior: %v", err)
+	}
+	h := header(k, 1, dim, 4)
+	h.Parts = [][]byte{b.PartId, c.PartId}
+	_, err = commitSum(tc, h, nil)
+	wantRefusal(t, "two branches of one part", err, codes.PermissionDenied, "contributes twice")
+	h = header(k, 1, dim, 3)
+	h.Parts = [][]byte{b.PartId}
+	_, err = commitSum(tc, h, r.contribs[:1])
+	wantRefusal(t, "an extension and its prior's device streamed", err, codes.PermissionDenied, "contributes twice")
+	// Another m_min / dimension in the extension's header.
+	hm := ext(2, a.PartId)
+	hm.MinParticipants++
+	_, err = commitPart(tc, hm, r.contribs[3:4])
+	wantRefusal(t, "an extension under another m_min", err, codes.PermissionDenied, "m_min")
+	hd := ext(2, a.PartId)
+	hd.Dimension = dim + 1
+	_, err = commitPart(tc, hd, r.contribs[3:4])
+	wantRefusal(t, "an extension of another dimension", err, codes.PermissionDenied, "dimension")
+	// An extension of a part whose header says fewer contributors than the part holds.
+	_, err = commitPart(tc, ext(1, b.PartId), nil)
+	wantRefusal(t, "an extension announcing fewer than its prior", err, codes.PermissionDenied, "more than")
+	// The honest sum still commits: B (d0, d1) with d2 and d3 streamed.
+	h = header(k, 1, dim, 4)
+	h.Parts = [][]byte{b.PartId}
+	if _, err := commitSum(tc, h, r.contribs[2:4]); err != nil {
+		t.Fatalf("honest sum: %v", err)
+	}
+}
+
+// TestPartStoreForgetsDroppedParts: a part dropped for room is no longer in memory, though the
+// part that extends it is kept (a pointer into it once kept its c1 sum, up to twice the budget
+// in all; found by a review).
+func TestPartStoreForgetsDroppedParts(t *testing.T) {
+	k := newTestKey(t, 3, 2)
+	mk := func(id byte, round uint64) *part {
+		c1, err := he.NewC1Sum(k.params, k.key.Epoch, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &part{id: [32]byte{id}, hdr: header(k, round, 100, 1), c1: c1, size: int64(c1.Size())}
+	}
+	size := mk(0, 1).size
+	s := newPartStore(2 * size)
+	q := mk(1, 1)
+	wq := weak.Make(q)
+	if err := s.put(q, nil, 0); err != nil {
+		t.Fatal(err)
+	}
+	p := mk(2, 1)
+	if err := s.put(p, q, 0); err != nil { // p extends q
+		t.Fatal(err)
+	}
+	q = nil
+	// Another frontend's part needs the room: q, spent, is dropped.
+	if err := s.put(mk(3, 1), nil, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := s.parts[[32]byte{1}]; ok {
+		t.Fatal("the extended part was not dropped for room")
+	}
+	t.Logf("store accounts %d of %d bytes", s.used, s.budget)
+	for range 3 {
+		runtime.GC()
+	}
+	if wq.Value() != nil {
+		t.Errorf("the dropped prior (%d bytes of c1) is still reachable: memory held is %d bytes, the budget %d",
+			size, s.used+size, s.budget)
+	}
+	runtime.KeepAlive(s)
 }
