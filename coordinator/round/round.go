@@ -254,17 +254,20 @@ func (e *Engine) Check(now time.Time, s Submission) error {
 		return fmt.Errorf("%w: round %d (none is open)", ErrUnknownRound, s.Round)
 	case s.Round != c.id:
 		return fmt.Errorf("%w: round %d (the open round is %d)", ErrUnknownRound, s.Round, c.id)
+	}
+	t, ok := c.tasks[s.Device]
+	if ok && t.submitted {
+		// Said even once the round has closed: the device that sends again, not having heard
+		// the answer, learns that its update is in, not that it missed the round.
+		return fmt.Errorf("%w: device %q, round %d", ErrDuplicate, s.Device, c.id)
+	}
+	switch {
 	case c.closed:
 		return fmt.Errorf("%w: round %d", ErrClosed, c.id)
 	case now.After(c.deadline):
 		return fmt.Errorf("%w: round %d closed for updates at %s", ErrDeadline, c.id, c.deadline.Format(time.RFC3339Nano))
-	}
-	t, ok := c.tasks[s.Device]
-	switch {
 	case !ok:
 		return fmt.Errorf("%w: device %q, round %d", ErrNotSelected, s.Device, c.id)
-	case t.submitted:
-		return fmt.Errorf("%w: device %q, round %d", ErrDuplicate, s.Device, c.id)
 	case !bytes.Equal(s.Nonce, t.nonce):
 		return fmt.Errorf("%w: device %q, round %d", ErrBadNonce, s.Device, c.id)
 	case s.BaseVersion != c.base:

@@ -78,6 +78,8 @@ func TestRoundTrace(t *testing.T) {
 		{"b with the wrong length", 2 * time.Second, func() Submission { s := sub(tb); s.Update = plain(1, 2, 3); return s }(), aggregation.ErrBadUpdate, 0},
 		{"b submits", 3 * time.Second, sub(tb), nil, 2},
 		{"c after the deadline", 2 * time.Minute, sub(task("c")), ErrDeadline, 0},
+		// a, not having heard its answer, learns that its update is in, not that it is late.
+		{"a again after the deadline", 2 * time.Minute, sub(ta), ErrDuplicate, 0},
 	}
 	for _, st := range steps {
 		n, err := e.Submit(t0.Add(st.at), st.s)
@@ -109,6 +111,9 @@ func TestRoundTrace(t *testing.T) {
 	}
 	if _, err := e.Submit(t0.Add(30*time.Second), sub(task2(e, "c"))); !errors.Is(err, ErrClosed) {
 		t.Fatalf("submit after close: %v, want ErrClosed", err)
+	}
+	if _, err := e.Submit(t0.Add(30*time.Second), sub(tb)); !errors.Is(err, ErrDuplicate) {
+		t.Fatalf("b again after close: %v, want ErrDuplicate (its update is in)", err)
 	}
 	if _, _, err := e.Start(t0, 5, []string{"a"}, aggregation.NewPlainAccumulator(2), newSeeded(2)); !errors.Is(err, ErrRoundOpen) {
 		t.Fatalf("start while open: %v", err)
