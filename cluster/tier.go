@@ -40,11 +40,12 @@ const (
 const MaxUpdateBytes = 8 << 20
 
 // followPoll is how long Follow waits for an update before it looks whether the round was
-// sealed, and followStall how long its consumer may stay quiet while the stream's leader
-// holds more.
+// sealed, at most every followRecheck (sooner when this Tier sealed it), and followStall how
+// long its consumer may stay quiet while the stream's leader holds more.
 const (
-	followPoll  = 100 * time.Millisecond
-	followStall = 2 * time.Second
+	followPoll    = 100 * time.Millisecond
+	followRecheck = time.Second
+	followStall   = 2 * time.Second
 	// followAsk bounds one request to the stream's leader.
 	followAsk = 2 * time.Second
 )
@@ -79,6 +80,30 @@ type Tier struct {
 	fetchMu     sync.Mutex
 	fetchRound  uint64
 	fetchStream jetstream.Stream
+
+	// Closed when Close has sealed the round, for its followers in this process.
+	sealMu sync.Mutex
+	sealed map[uint64]chan struct{}
+}
+
+// sealedHere returns a channel closed once this Tier has sealed round.
+func (t *Tier) sealedHere(round uint64) chan struct{} {
+	t.sealMu.Lock()
+	defer t.sealMu.Unlock()
+	if t.sealed == nil {
+		t.sealed = map[uint64]chan struct{}{}
+	}
+	ch, ok := t.sealed[round]
+	if !ok {
+		for r := range t.sealed {
+			if r < round {
+				delete(t.sealed, r)
+			}
+		}
+		ch = make(chan struct{})
+		t.sealed[round] = ch
+	}
+	return ch
 }
 
 // Open creates or updates the tier's bucket on the servers nc is connected to. Like Close, it
@@ -264,6 +289,16 @@ func (t *Tier) Close(ctx context.Context, round uint64) (seq uint64, err error) 
 		seq, err = t.close(ctx, round)
 		return err
 	})
+	if err == nil {
+		ch := t.sealedHere(round)
+		t.sealMu.Lock()
+		select {
+		case <-ch:
+		default:
+			close(ch)
+		}
+		t.sealMu.Unlock()
+	}
 	return seq, err
 }
 
@@ -472,6 +507,8 @@ func (t *Tier) follow(ctx context.Context, round uint64, headersOnly bool, fn fu
 	var (
 		read   uint64 // the stream sequence up to which updates were delivered
 		active = time.Now()
+		asked  time.Time // when the stream's leader was last asked whether it was sealed
+		sealed = t.sealedHere(round)
 	)
 	catchUp := func(last uint64) error {
 		if err := readStored(ctx, s, prefix, read+1, last, headersOnly, fn); err != nil {
@@ -486,6 +523,8 @@ func (t *Tier) follow(ctx context.Context, round uint64, headersOnly bool, fn fu
 		case n = <-nexts:
 		case <-quiet.C:
 			n.err = nats.ErrTimeout
+		case <-sealed:
+			sealed, asked, n.err = nil, time.Time{}, nats.ErrTimeout
 		case <-ctx.Done():
 			return ctx.Err()
 		}
@@ -495,6 +534,12 @@ func (t *Tier) follow(ctx context.Context, round uint64, headersOnly bool, fn fu
 		case ctx.Err() != nil:
 			return ctx.Err()
 		case timedOut(err):
+			// Asked at most every followRecheck: at every quiet followPoll, the requests
+			// were a tenth of a round leader's CPU.
+			if time.Since(asked) < followRecheck {
+				continue
+			}
+			asked = time.Now()
 			// Both are asked of the stream's leader: the consumer's own count will not do,
 			// as it counts nothing pending on a replica still catching up.
 			actx, cancel := context.WithTimeout(ctx, followAsk)
