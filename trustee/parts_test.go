@@ -5,6 +5,7 @@ import (
 	"errors"
 	"iter"
 	"runtime"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -209,17 +210,30 @@ func thirdDevice(t *testing.T, k *testKey, dim int) testRound {
 	return k.sealedRound(t, k.devices(t, 3)[2:], 1, dim)
 }
 
+// emptyPart is a part of round, named by id alone, with an empty c1 sum of 100 parameters.
+func emptyPart(t *testing.T, k *testKey, round uint64, id byte) *part {
+	c1, err := he.NewC1Sum(k.params, k.key.Epoch, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &part{id: [32]byte{id}, hdr: header(k, round, 100, 1), c1: c1, size: int64(c1.Size())}
+}
+
+// heldParts lists the ids of the parts s holds, each emptyPart's one byte, in order.
+func heldParts(s *partStore) []byte {
+	var held []byte
+	for id := range s.parts {
+		held = append(held, id[0])
+	}
+	slices.Sort(held)
+	return held
+}
+
 // TestPartStoreBudget: parts of a round make room by dropping other rounds' parts, first stored
 // first, never each other's, and parts of rounds already decrypted are dropped.
 func TestPartStoreBudget(t *testing.T) {
 	k := newTestKey(t, 3, 2)
-	mk := func(round uint64, id byte) *part {
-		c1, err := he.NewC1Sum(k.params, k.key.Epoch, 100)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return &part{id: [32]byte{id}, hdr: header(k, round, 100, 1), c1: c1, size: int64(c1.Size())}
-	}
+	mk := func(round uint64, id byte) *part { return emptyPart(t, k, round, id) }
 	size := mk(1, 0).size
 	s := newPartStore(2 * size)
 	for _, step := range []struct {
@@ -242,13 +256,7 @@ func TestPartStoreBudget(t *testing.T) {
 		if !errors.Is(err, step.wantErr) {
 			t.Fatalf("put part %d of round %d: %v, want %v", step.p.id[0], step.p.hdr.GetRound(), err, step.wantErr)
 		}
-		var held []byte
-		for id := range byte(9) {
-			if _, ok := s.parts[[32]byte{id}]; ok {
-				held = append(held, id)
-			}
-		}
-		if string(held) != string(step.held) {
+		if held := heldParts(s); string(held) != string(step.held) {
 			t.Fatalf("after part %d: holds %v, want %v", step.p.id[0], held, step.held)
 		}
 	}
@@ -258,16 +266,9 @@ func TestPartStoreBudget(t *testing.T) {
 // one is extended in turn, and is the first to make room for a round's new parts.
 func TestPartStoreExtensions(t *testing.T) {
 	k := newTestKey(t, 3, 2)
-	mk := func(id byte) *part {
-		c1, err := he.NewC1Sum(k.params, k.key.Epoch, 100)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return &part{id: [32]byte{id}, hdr: header(k, 1, 100, 1), c1: c1, size: int64(c1.Size())}
-	}
 	parts := map[byte]*part{}
 	for id := range byte(7) {
-		parts[id] = mk(id)
+		parts[id] = emptyPart(t, k, 1, id)
 	}
 	s := newPartStore(3 * parts[0].size)
 	for _, step := range []struct {
@@ -290,13 +291,7 @@ func TestPartStoreExtensions(t *testing.T) {
 		if !errors.Is(err, step.wantErr) {
 			t.Fatalf("put part %d: %v, want %v", step.id, err, step.wantErr)
 		}
-		var held []byte
-		for id := range byte(7) {
-			if _, ok := s.parts[[32]byte{id}]; ok {
-				held = append(held, id)
-			}
-		}
-		if string(held) != string(step.held) {
+		if held := heldParts(s); string(held) != string(step.held) {
 			t.Fatalf("after part %d: holds %v, want %v", step.id, held, step.held)
 		}
 	}
@@ -390,13 +385,7 @@ func TestAttackExtendedPartBranches(t *testing.T) {
 // in all; found by a review).
 func TestPartStoreForgetsDroppedParts(t *testing.T) {
 	k := newTestKey(t, 3, 2)
-	mk := func(id byte, round uint64) *part {
-		c1, err := he.NewC1Sum(k.params, k.key.Epoch, 100)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return &part{id: [32]byte{id}, hdr: header(k, round, 100, 1), c1: c1, size: int64(c1.Size())}
-	}
+	mk := func(id byte, round uint64) *part { return emptyPart(t, k, round, id) }
 	size := mk(0, 1).size
 	s := newPartStore(2 * size)
 	q := mk(1, 1)
