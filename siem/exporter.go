@@ -128,7 +128,10 @@ func (e *Exporter) run(ctx context.Context, untilDelivered bool) error {
 			defer wg.Done()
 			if err := f(ctx, untilDelivered); err != nil {
 				errs <- err
-				cancel()
+				// A collector's refusal ends only its own sink's delivery: the others finish.
+				if de := (*DeliveryError)(nil); !errors.As(err, &de) || !de.Refused() {
+					cancel()
+				}
 			}
 		}()
 	}

@@ -255,6 +255,7 @@ func TestCommandErrors(t *testing.T) {
 		{[]string{"pki", "token", "--dir", "/nonexistent"}, `unknown command "token"`},
 		{[]string{"setup"}, "--dir is required"},
 		{[]string{"setup", "org"}, "did you mean --dir org?"},
+		{[]string{"loadtest", "--tier", "true"}, "--flag=true"},
 		{[]string{"trustee", "serve", "trustees/audit"}, "did you mean --dir trustees/audit?"},
 		{[]string{"audit", "verify", "--log", "x", "--key", "y", "extra"}, `unexpected argument "extra"`},
 	} {

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 )
 
@@ -285,12 +286,16 @@ func runVersion(_ context.Context, args []string, stdout, stderr io.Writer) erro
 	return err
 }
 
-// unexpectedArgument refuses fs's first argument, in command cmd, which takes none. An
-// argument that is not a flag, in a command with --dir, is most often the directory given
-// without its flag ("vigil setup org"), and the error says so.
+// unexpectedArgument refuses fs's first argument, in command cmd, which takes none. Two slips
+// are common enough to name: the directory given without its flag ("vigil setup org", in a
+// command with a --dir not given), and the value of a true-or-false flag given after a space
+// ("--insecure-plaintext false", which such a flag does not take).
 func unexpectedArgument(cmd string, fs *flag.FlagSet) error {
 	arg := fs.Arg(0)
-	if fs.Lookup("dir") != nil && !strings.HasPrefix(arg, "-") {
+	if _, err := strconv.ParseBool(arg); err == nil {
+		return fmt.Errorf("%s: unexpected argument %q (a true-or-false flag takes its value after '=', as --flag=%s)", cmd, arg, arg)
+	}
+	if fs.Lookup("dir") != nil && !setFlag(fs, "dir") && !strings.HasPrefix(arg, "-") {
 		return fmt.Errorf("%s: unexpected argument %q (did you mean --dir %s? flags come before arguments, and this command takes none)", cmd, arg, arg)
 	}
 	return fmt.Errorf("%s: unexpected argument %q", cmd, arg)
