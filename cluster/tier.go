@@ -258,10 +258,8 @@ func (t *Tier) Accept(ctx context.Context, round uint64, device string, update [
 		return 0, fmt.Errorf("%w: device %q, round %d", ErrDuplicate, device, round)
 	case errors.As(err, &apiErr) && apiErr.ErrorCode == jetstreamSealed:
 		// A device sending again after the round closed with its update in hears that it is.
-		if s, serr := t.js.Stream(ctx, t.StreamName(round)); serr == nil {
-			if m, gerr := s.GetLastMsgForSubject(ctx, t.updateSubject(round, device)); gerr == nil {
-				return 0, fmt.Errorf("%w: device %q, round %d (stored at %d before the round closed)", ErrDuplicate, device, round, m.Sequence)
-			}
+		if seq, ok, _ := t.Stored(ctx, round, device); ok {
+			return 0, fmt.Errorf("%w: device %q, round %d (stored at %d before the round closed)", ErrDuplicate, device, round, seq)
 		}
 		return 0, fmt.Errorf("%w: round %d was closed before device %q's update was stored", ErrClosed, round, device)
 	case errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrNoResponders):
@@ -273,6 +271,23 @@ func (t *Tier) Accept(ctx context.Context, round uint64, device string, update [
 		return 0, fmt.Errorf("cluster: store device %q's update for round %d: the round's stream does not answer yet: %w", device, round, err)
 	}
 	return 0, fmt.Errorf("cluster: store device %q's update for round %d: %w", device, round, err)
+}
+
+// Stored reports whether round's stream holds device's update, and where: for a device that
+// sends again after the round's deadline or close, which is told that its update is in.
+func (t *Tier) Stored(ctx context.Context, round uint64, device string) (seq uint64, ok bool, err error) {
+	s, err := t.js.Stream(ctx, t.StreamName(round))
+	if err != nil {
+		return 0, false, fmt.Errorf("cluster: round %d: %w", round, err)
+	}
+	m, err := s.GetLastMsgForSubject(ctx, t.updateSubject(round, device))
+	switch {
+	case errors.Is(err, jetstream.ErrMsgNotFound):
+		return 0, false, nil
+	case err != nil:
+		return 0, false, fmt.Errorf("cluster: round %d, device %q: %w", round, device, err)
+	}
+	return m.Sequence, true, nil
 }
 
 // jetstreamSealed is the server's error code for a write to a sealed stream.

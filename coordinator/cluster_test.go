@@ -139,6 +139,42 @@ func checkAverage(t *testing.T, f *encrypted, g coordinator.GlobalModel, scales 
 	}
 }
 
+// TestClusterResendAfterTheDeadline: a device whose update a frontend stored sends it again
+// after the round's deadline, not having heard the answer. The frontend, whose engine never
+// adds updates, tells it DUPLICATE (its update is in, as the tier says), not that it missed the
+// round; a device that sent nothing is told the deadline passed.
+func TestClusterResendAfterTheDeadline(t *testing.T) {
+	ctx := context.Background()
+	f, tier, done := clusterRound(t, ctx, []string{"a", "b"})
+	var mu sync.Mutex
+	now := time.Now()
+	fe, err := coordinator.NewFrontend(coordinator.FrontendConfig{Tier: tier, Key: f.key, VerifySignatures: f.signed,
+		Now: func() time.Time { mu.Lock(); defer mu.Unlock(); return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	front := vigilv1.NewCoordinatorClient(serveLoopback(t, fe))
+	a := f.sealedUpdate(t, waitTask(t, f.api, "a"), "a", vector(0.1))
+	if _, err := front.SubmitUpdate(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	b := f.sealedUpdate(t, waitTask(t, f.api, "b"), "b", vector(0.2))
+	mu.Lock()
+	now = now.Add(2 * time.Minute) // past the round's one minute, for the frontend
+	mu.Unlock()
+	if _, err := front.SubmitUpdate(ctx, a); coordinator.Reason(err) != coordinator.ReasonDuplicate {
+		t.Errorf("a sending again after the deadline: %v, want %s", err, coordinator.ReasonDuplicate)
+	}
+	if _, err := front.SubmitUpdate(ctx, b); coordinator.Reason(err) != coordinator.ReasonDeadline {
+		t.Errorf("b sending first after the deadline: %v, want %s", err, coordinator.ReasonDeadline)
+	}
+	if _, err := f.api.SubmitUpdate(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	waitRun(t, done, "the round did not complete")
+	checkAverage(t, f, f.coord.Global(), []float64{0.1, 0.2})
+}
+
 // TestClusterRoundThroughFrontends runs an encrypted round whose devices hand their updates to
 // two frontends and the leader: each update lands once though every device sends it twice,
 // misfits are refused at the frontend, and the released average is exactly the devices'.

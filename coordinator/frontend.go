@@ -200,7 +200,7 @@ func (f *Frontend) submit(ctx context.Context, req *vigilv1.SubmitUpdateRequest)
 	})
 	f.mu.Unlock()
 	if err != nil {
-		return submitStatus(err)
+		return lateResend(ctx, f.cfg.Tier, req, err)
 	}
 	raw, err := f.cfg.Tier.Device(ctx, req.GetDeviceId())
 	if errors.Is(err, cluster.ErrNoDevice) {

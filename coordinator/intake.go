@@ -442,7 +442,7 @@ func (c *Coordinator) submitToIntake(ctx context.Context, req *vigilv1.SubmitUpd
 	}
 	c.mu.Unlock()
 	if err != nil {
-		return 0, submitStatus(err)
+		return 0, lateResend(ctx, c.intake.tier, req, err)
 	}
 	c.intake.mu.Lock()
 	check := c.intake.check
@@ -456,6 +456,18 @@ func (c *Coordinator) submitToIntake(ctx context.Context, req *vigilv1.SubmitUpd
 	// What the leader has added so far, and this one: while it follows the stream, others
 	// stored may not be counted yet.
 	return n + 1, storeUpdate(ctx, c.intake.tier, check, req, cluster.Stamp{Record: d.record})
+}
+
+// lateResend is the status of req, which the round's tasks refused with err: DUPLICATE if err
+// is the round's deadline or close and the tier holds the device's update (a device sending
+// again, not having heard the answer, whose update is in though no one here added it yet).
+func lateResend(ctx context.Context, tier *cluster.Tier, req *vigilv1.SubmitUpdateRequest, err error) error {
+	if errors.Is(err, round.ErrDeadline) || errors.Is(err, round.ErrClosed) {
+		if seq, ok, _ := tier.Stored(ctx, req.GetRound(), req.GetDeviceId()); ok {
+			return reject(codes.AlreadyExists, ReasonDuplicate, fmt.Sprintf("device %q's update is in round %d (stored at %d)", req.GetDeviceId(), req.GetRound(), seq))
+		}
+	}
+	return submitStatus(err)
 }
 
 // storeUpdate adds req to check and stores it in the tier with stamp (the device record its
