@@ -45,3 +45,39 @@ func TestSweepTempDirs(t *testing.T) {
 		t.Errorf("a frontend's directory stayed once its lock was released")
 	}
 }
+
+// TestAttackSweepFollowsNoLink: a local user who can write to the temporary directory plants
+// a frontend-named symlink to a victim directory holding a lock file, and a directory of that
+// name holding a link to the victim, hoping a starting frontend removes the victim's files.
+// The sweep removes only the links.
+func TestAttackSweepFollowsNoLink(t *testing.T) {
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	victim := filepath.Join(t.TempDir(), "victim")
+	if err := os.Mkdir(victim, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{tempDirLock, "precious"} {
+		if err := os.WriteFile(filepath.Join(victim, name), []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink(victim, filepath.Join(tmp, tempDirPattern+"link")); err != nil {
+		t.Fatal(err)
+	}
+	holder := filepath.Join(tmp, tempDirPattern+"holder")
+	if err := os.Mkdir(holder, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(holder, tempDirLock), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(victim, filepath.Join(holder, "inside")); err != nil {
+		t.Fatal(err)
+	}
+
+	sweepTempDirs(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if _, err := os.Stat(filepath.Join(victim, "precious")); err != nil {
+		t.Fatalf("the victim's file: %v", err)
+	}
+}
