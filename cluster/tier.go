@@ -56,6 +56,10 @@ type Config struct {
 	Model string
 	// Replicas is how many servers hold each message: 3 in a cluster, 1 embedded.
 	Replicas int
+	// Blobs, if not nil, keeps the bytes of the updates this Tier accepts, and the round's
+	// stream only their hashes (see Blobs). Every process of the tier that reads updates
+	// needs the same store; updates in the stream are read as before.
+	Blobs Blobs
 }
 
 // Tier is one coordinator tier's view of JetStream: the rounds' plans, the updates they
@@ -75,6 +79,7 @@ type Tier struct {
 	model    string // hex-encoded, for the bucket's keys
 	stream   string // prefix of the rounds' stream names
 	replicas int
+	blobs    Blobs
 
 	// The round Fetch last read from, and its stream.
 	fetchMu     sync.Mutex
@@ -135,7 +140,7 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Tier, error) {
 	}
 	model := hex.EncodeToString([]byte(cfg.Model))
 	return &Tier{nc: nc, js: js, devices: devices, prefix: roundsSubject + "." + token(cfg.Model), model: model,
-		stream: "VIGIL_ROUND_" + model + "_", replicas: cfg.Replicas}, nil
+		stream: "VIGIL_ROUND_" + model + "_", replicas: cfg.Replicas, blobs: cfg.Blobs}, nil
 }
 
 // token makes s one subject token. IDs may hold '.', the subjects' separator; those are
@@ -244,6 +249,23 @@ func (t *Tier) Accept(ctx context.Context, round uint64, device string, update [
 	if stamp.Acceptor != "" {
 		msg.Header.Set(hdrAcceptor, stamp.Acceptor)
 		msg.Header.Set(hdrFingerprint, hex.EncodeToString(stamp.Fingerprint))
+	}
+	if t.blobs != nil {
+		// The bytes first: once the stream names them, the round holds the update.
+		name, perr := t.putBlob(ctx, round, update)
+		if perr != nil {
+			return 0, fmt.Errorf("cluster: store device %q's update: %w", device, perr)
+		}
+		msg.Header.Set(hdrBlob, name)
+		msg.Data = nil
+		defer func() {
+			// An update the round will never hold leaves nothing behind, also when the round
+			// was forgotten (its objects deleted) before this one was stored. Another name
+			// for the same bytes would be the device's own update, and so a duplicate.
+			if errors.Is(err, ErrClosed) {
+				_ = t.blobs.Delete(context.WithoutCancel(ctx), t.blobPrefix(round)+name)
+			}
+		}()
 	}
 	if len(msg.Header) == 0 {
 		msg.Header = nil
@@ -433,8 +455,7 @@ func (t *Tier) Fetch(ctx context.Context, round, seq uint64) (Update, error) {
 		if err != nil {
 			return err
 		}
-		prefix := t.roundSubject(round) + ".update."
-		return readStored(ctx, s, prefix, seq, seq, false, func(u Update) error { out = u; return nil })
+		return t.readStored(ctx, s, round, seq, seq, false, func(u Update) error { out = u; return nil })
 	})
 	if err == nil && out.Seq != seq {
 		err = fmt.Errorf("cluster: round %d holds no update at %d", round, seq)
@@ -526,7 +547,7 @@ func (t *Tier) follow(ctx context.Context, round uint64, headersOnly bool, fn fu
 		sealed = t.sealedHere(round)
 	)
 	catchUp := func(last uint64) error {
-		if err := readStored(ctx, s, prefix, read+1, last, headersOnly, fn); err != nil {
+		if err := t.readStored(ctx, s, round, read+1, last, headersOnly, fn); err != nil {
 			return err
 		}
 		read, active = last, time.Now()
@@ -604,7 +625,13 @@ func (t *Tier) follow(ctx context.Context, round uint64, headersOnly bool, fn fu
 			return fmt.Errorf("cluster: follow round %d: subject %q: %w", round, m.Subject(), err)
 		}
 		read, active = meta.Sequence.Stream, time.Now()
-		if err := fn(updateOf(device, read, meta.Timestamp, m.Data(), m.Headers())); err != nil {
+		u := updateOf(device, read, meta.Timestamp, m.Data(), m.Headers())
+		if !headersOnly {
+			if u, err = t.withBlob(ctx, round, u, m.Headers()); err != nil {
+				return err
+			}
+		}
+		if err := fn(u); err != nil {
 			return err
 		}
 	}
@@ -615,9 +642,10 @@ func timedOut(err error) bool {
 	return errors.Is(err, nats.ErrTimeout) || errors.Is(err, context.DeadlineExceeded)
 }
 
-// readStored calls fn with each update stored at sequences from to last of a round's stream,
-// asking the stream's leader for each; without their Data if headersOnly.
-func readStored(ctx context.Context, s jetstream.Stream, prefix string, from, last uint64, headersOnly bool, fn func(Update) error) error {
+// readStored calls fn with each update stored at sequences from to last of the round's stream
+// s, asking the stream's leader for each; without their Data if headersOnly.
+func (t *Tier) readStored(ctx context.Context, s jetstream.Stream, round, from, last uint64, headersOnly bool, fn func(Update) error) error {
+	prefix := t.roundSubject(round) + ".update."
 	for seq := from; seq <= last; seq++ {
 		var m *jetstream.RawStreamMsg
 		err := UntilAnswered(ctx, followAsk, followPoll, nil, func(ctx context.Context) (err error) {
@@ -637,11 +665,14 @@ func readStored(ctx context.Context, s jetstream.Stream, prefix string, from, la
 		if err != nil {
 			return fmt.Errorf("cluster: read update %d: subject %q: %w", seq, m.Subject, err)
 		}
-		data := m.Data
-		if headersOnly {
-			data = nil
+		u := updateOf(device, m.Sequence, m.Time, nil, m.Header)
+		if !headersOnly {
+			u.Data = m.Data
+			if u, err = t.withBlob(ctx, round, u, m.Header); err != nil {
+				return err
+			}
 		}
-		if err := fn(updateOf(device, m.Sequence, m.Time, data, m.Header)); err != nil {
+		if err := fn(u); err != nil {
 			return err
 		}
 	}
@@ -656,10 +687,14 @@ func untoken(s string) (string, error) {
 	return string(b), err
 }
 
-// Forget deletes the round's stream, once it is released or given up.
+// Forget deletes the round's stream, once it is released or given up, and then its updates in
+// the object store.
 func (t *Tier) Forget(ctx context.Context, round uint64) error {
 	if err := t.js.DeleteStream(ctx, t.StreamName(round)); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
 		return fmt.Errorf("cluster: forget round %d: %w", round, err)
+	}
+	if t.blobs != nil {
+		return t.forgetBlobs(ctx, round)
 	}
 	return nil
 }

@@ -143,10 +143,17 @@ func runCoordinator(ctx context.Context, args []string, stdout, stderr io.Writer
 		return fmt.Errorf("coordinator: --population-every %d is negative", f.populationEvery)
 	case f.tier.stateInTier && (f.tier.nats == natsOff || f.tier.nats == natsEmbedded):
 		return fmt.Errorf("coordinator: --state-in-tier needs --nats with a cluster's URLs, not %q: a standby on another machine reaches no other tier", f.tier.nats)
+	case f.tier.blobs != "" && f.tier.nats == natsOff:
+		return errors.New("coordinator: --tier-blobs needs --nats: without the tier, updates go straight into the round's sum and are stored nowhere")
 	case f.releaseEvery < 1:
 		return fmt.Errorf("coordinator: --release-every %d must be at least 1", f.releaseEvery)
 	case f.keepVersions < 0:
 		return fmt.Errorf("coordinator: --keep-versions %d: want 0 (keep every version) or more", f.keepVersions)
+	}
+	if f.tier.blobs != "" {
+		if _, _, err := tierBlobsLocation(f.tier.blobs); err != nil {
+			return fmt.Errorf("coordinator: --tier-blobs %w", err)
+		}
 	}
 	logger := newLogger(stderr, f.logLevel)
 	auth, creds, err := orgCoordinator(f.org)

@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/minio/minio-go/v7"
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -27,12 +28,14 @@ import (
 	"github.com/vigilauth/vigil/internal/rpcmetrics"
 	"github.com/vigilauth/vigil/internal/transport"
 	"github.com/vigilauth/vigil/pki"
+	"github.com/vigilauth/vigil/store"
 )
 
 // tierFlags say where the coordinator tier's JetStream is (issue 16).
 type tierFlags struct {
 	nats, natsListen, tokenFile string
 	natsCA                      string
+	blobs                       string
 	replicas                    int
 	frontend, stateInTier       bool
 	leaseTTL                    time.Duration
@@ -53,6 +56,7 @@ func (t *tierFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&t.stateInTier, "state-in-tier", false, "keep the round leader's state directory and model store in the --nats cluster too, so that a standby on another machine, with a --dir of its own, takes over from them (without it, a standby needs the leader's --dir on shared storage)")
 	fs.BoolVar(&t.frontend, "frontend", false, "serve as an aggregation frontend of the tier at --nats (a cluster URL): take devices' updates on --listen and store them for the round leader (metrics only with --metrics-listen)")
 	fs.IntVar(&t.handOverEvery, "hand-over-every", 32, "with --frontend and --trustee: hand the trustees the updates the frontend took every `N` of them while the round collects, so that the release waits for fewer than N")
+	fs.StringVar(&t.blobs, "tier-blobs", "", "keep the bytes of the updates this process stores in the tier in this object store, a `LOCATION` (a directory, or s3://bucket[/prefix] on MinIO, credentials from VIGIL_MINIO_*), and only their hashes in the tier's streams; give the leader, its standbys and every frontend the same (default: the updates are in the streams, which every server of the tier then stores whole)")
 	fs.StringVar(&t.natsCA, "nats-ca", "", "`FILE` of the CA certificates (PEM) of an external --nats cluster's servers, verified with their host names (default: the organisation's CA, and the servers present a coordinator certificate of it, verified without host names)")
 }
 
@@ -189,6 +193,12 @@ func (t tierFlags) open(ctx context.Context, org, stateDir, model string, log *s
 		out.dial = func() (*nats.Conn, error) { return embedded.ConnectInProcess(opts...) }
 	}
 	out.cfg = cluster.Config{Model: model, Replicas: replicas}
+	if t.blobs != "" {
+		if out.cfg.Blobs, err = openTierBlobs(ctx, t.blobs); err != nil {
+			out.close()
+			return nil, fmt.Errorf("--tier-blobs: %w", err)
+		}
+	}
 	nc, err := out.dial()
 	if err != nil {
 		out.close()
@@ -213,6 +223,47 @@ func (t tierFlags) open(ctx context.Context, org, stateDir, model string, log *s
 		return nil, fmt.Errorf("--nats %s: %w", t.nats, err)
 	}
 	return out, nil
+}
+
+// openTierBlobs opens the object store of --tier-blobs, creating its directory or bucket. The
+// tier's updates are deleted once their round ends, so a bucket it creates has no object lock,
+// unlike the release regions'.
+func openTierBlobs(ctx context.Context, loc string) (cluster.Blobs, error) {
+	cfg, s3, err := tierBlobsLocation(loc)
+	switch {
+	case err != nil:
+		return nil, err
+	case !s3:
+		return store.NewFS(loc)
+	}
+	st, err := store.NewMinIO(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", loc, err)
+	}
+	exists, err := st.Client().BucketExists(ctx, st.Bucket())
+	if err == nil && !exists {
+		err = st.Client().MakeBucket(ctx, st.Bucket(), minio.MakeBucketOptions{Region: cfg.Region})
+		if minio.ToErrorResponse(err).Code == "BucketAlreadyOwnedByYou" {
+			err = nil // another process of the tier made it first
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: bucket %s: %w", loc, st.Bucket(), err)
+	}
+	return st, nil
+}
+
+// tierBlobsLocation reads --tier-blobs: a directory, or a MinIO bucket with the environment's
+// credentials.
+func tierBlobsLocation(loc string) (cfg store.MinIOConfig, s3 bool, err error) {
+	cfg, s3, err = s3Location(loc)
+	switch {
+	case err != nil:
+		return cfg, s3, fmt.Errorf("%s: %w", loc, err)
+	case !s3 && strings.Contains(loc, "://"):
+		return cfg, s3, fmt.Errorf("%s: only directories and s3:// locations are supported", loc)
+	}
+	return cfg, s3, nil
 }
 
 // tierAttempt bounds one attempt to open the tier or the lease, and tierRetry is the pause

@@ -34,6 +34,7 @@ type loadFlags struct {
 	frontends                            int
 	tier                                 bool
 	natsServer                           string
+	tierBlobs                            string
 }
 
 // runLoadtest measures a coordinator under a fleet: N devices (goroutines here, each with its
@@ -58,6 +59,7 @@ func runLoadtest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fs.IntVar(&f.frontends, "frontends", 0, "aggregation frontend processes (vigil coordinator --frontend) on the coordinator's embedded JetStream tier; the devices submit to them, spread by device ID, and make every other call to the coordinator")
 	fs.BoolVar(&f.tier, "tier", false, "run the coordinator with its embedded JetStream tier (--nats embedded; --frontends implies it); without it updates go straight into the round's sum, the coordinator's default")
 	fs.StringVar(&f.natsServer, "nats-server", "", "run the tier on a `nats-server` process of its own (the binary's path; `bash .ci/nats.sh build` builds one) rather than embedded in the coordinator, which then stores every update itself; implies --tier")
+	fs.StringVar(&f.tierBlobs, "tier-blobs", "", "keep the updates' bytes in this object store, a `LOCATION` (a directory, or s3://bucket[/prefix] with VIGIL_MINIO_*), and only their hashes in the tier's streams (the coordinator's and frontends' --tier-blobs); implies --tier")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -81,7 +83,7 @@ func runLoadtest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return fmt.Errorf("loadtest: --frontends %d out of range 0..16", f.frontends)
 	}
 	// Frontends are the tier's.
-	f.tier = f.tier || f.frontends > 0 || f.natsServer != ""
+	f.tier = f.tier || f.frontends > 0 || f.natsServer != "" || f.tierBlobs != ""
 	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
 	if f.dir == "" {
@@ -189,6 +191,11 @@ func startLoad(ctx context.Context, f loadFlags, progress func(string, ...any)) 
 	case f.tier:
 		args = append(args, "--nats", "embedded")
 	}
+	var blobFlags []string
+	if f.tierBlobs != "" {
+		blobFlags = []string{"--tier-blobs", f.tierBlobs}
+		args = append(args, blobFlags...)
+	}
 	line, err = l.spawn(ctx, exe, "coordinator listening on ", append(args, trusteeFlags...)...)
 	if err != nil {
 		return l, nil, err
@@ -210,11 +217,14 @@ func startLoad(ctx context.Context, f loadFlags, progress func(string, ...any)) 
 			tier = "its embedded JetStream tier on " + url
 			tierFlags = []string{"--nats-token-file", filepath.Join(f.dir, "coordinator", "state", "nats.token")}
 		}
+		if f.tierBlobs != "" {
+			tier += ", the updates' bytes in " + f.tierBlobs
+		}
 		for range f.frontends {
 			args := append([]string{"coordinator", "--frontend", "--org", l.org, "--nats", url,
 				// The tier is one node: the frontend's default of 3 replicas fails to open the
 				// tier's bucket on it.
-				"--nats-replicas", "1", "--listen", "127.0.0.1:0", "--log-level", "warn"}, tierFlags...)
+				"--nats-replicas", "1", "--listen", "127.0.0.1:0", "--log-level", "warn"}, append(tierFlags, blobFlags...)...)
 			// The frontend has the trustees verify its updates itself, not the leader.
 			line, err := l.spawn(ctx, exe, "frontend listening on ", append(args, trusteeFlags...)...)
 			if err != nil {

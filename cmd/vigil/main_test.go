@@ -243,6 +243,8 @@ func TestCommandErrors(t *testing.T) {
 		{[]string{"coordinator", "--org", "/nope", "--insecure-plaintext", "--delta", "0.5"}, "--delta 0.5"},
 		{[]string{"coordinator", "--org", "/nope", "--insecure-plaintext", "--min-updates", "-3"}, "--min-updates -3"},
 		{[]string{"coordinator", "--org", "/nope", "--insecure-plaintext", "--min-updates", "11"}, "--min-updates 11"},
+		{[]string{"coordinator", "--org", "/nope", "--insecure-plaintext", "--tier-blobs", "/tmp/b"}, "--tier-blobs needs --nats"},
+		{[]string{"coordinator", "--org", "/nope", "--insecure-plaintext", "--nats", "embedded", "--tier-blobs", "ftp://x/y"}, "ftp://x/y: only directories and s3:// locations"},
 		{[]string{"client", "--insecure-plaintext"}, "--device-id is required"},
 		{[]string{"client", "--device-id", "a", "--insecure-plaintext"}, "exactly one of --synthetic-seed"},
 		{[]string{"client", "--device-id", "a", "--synthetic-seed", "1"}, "--root is required"},

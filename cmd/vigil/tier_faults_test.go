@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -28,6 +30,10 @@ import (
 // down, and the restarted leader releases the round with all four updates, charged once: the
 // living frontend's two in its partial sum and verified by the trustees from it, the dead
 // one's read from the tier and streamed by the leader.
+//
+// The updates' bytes are in the object store (--tier-blobs), as in a deployment on three
+// machines: on the MinIO server CI runs, or in a directory when there is none. The dead
+// frontend's updates are read from there.
 func TestTierProcessFaults(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts and kills processes")
@@ -36,15 +42,24 @@ func TestTierProcessFaults(t *testing.T) {
 	defer cancel()
 	o := newTierOrg(t, ctx)
 	orgDir, dir, addr, urls, enrolAddr := o.orgDir, o.dir, o.addr, o.urls, o.enrolAddr
+	blobsAt := filepath.Join(t.TempDir(), "tier-blobs")
+	if endpoint := os.Getenv("VIGIL_MINIO_ENDPOINT"); endpoint != "" {
+		blobsAt = "s3+http://" + endpoint + "/vigil-tier-" + strings.ToLower(rand.Text()[:8])
+	}
+	t.Logf("the updates' bytes are in %s", blobsAt)
+	blobs, err := openTierBlobs(ctx, blobsAt)
+	if err != nil {
+		t.Fatal(err)
+	}
 	startLeader := func() (*exec.Cmd, *lineWaiter) {
-		c, w, _ := startProcess(t, ctx, o.coordinatorArgs(addr)...)
+		c, w, _ := startProcess(t, ctx, o.coordinatorArgs(addr, "--tier-blobs", blobsAt)...)
 		w.wait(t, "coordinator listening on ")
 		return c, w
 	}
 	// The frontends keep parts: B's is used, and A's, lost with A, the leader reads from the
 	// tier.
 	startFrontend := func() (*exec.Cmd, string) {
-		c, w, _ := startProcess(t, ctx, append([]string{"coordinator", "--frontend", "--org", orgDir, "--nats", urls, "--listen", "127.0.0.1:0", "--log-level", "warn"}, o.trustees...)...)
+		c, w, _ := startProcess(t, ctx, append([]string{"coordinator", "--frontend", "--org", orgDir, "--nats", urls, "--listen", "127.0.0.1:0", "--log-level", "warn", "--tier-blobs", blobsAt}, o.trustees...)...)
 		line := w.wait(t, "frontend listening on ")
 		return c, strings.Fields(line)[0]
 	}
@@ -58,6 +73,9 @@ func TestTierProcessFaults(t *testing.T) {
 		if err := submitVia(d, addrA); err != nil {
 			t.Fatalf("%s via frontend A: %v", d.req.GetDeviceId(), err)
 		}
+	}
+	if keys, err := blobs.List(ctx, "tier/"); err != nil || len(keys) != 2 {
+		t.Fatalf("the object store holds %q (%v), want the 2 updates acknowledged", keys, err)
 	}
 	if err := feA.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
@@ -82,7 +100,7 @@ func TestTierProcessFaults(t *testing.T) {
 	if err := submitVia(devices[3], addrB); coordinator.Reason(err) != coordinator.ReasonDuplicate {
 		t.Fatalf("%s sending again: %v, want %s", devices[3].req.GetDeviceId(), err, coordinator.ReasonDuplicate)
 	}
-	_, restarted, restartedLog := startProcess(t, ctx, o.coordinatorArgs(addr, "--log-level", "info")...)
+	_, restarted, restartedLog := startProcess(t, ctx, o.coordinatorArgs(addr, "--log-level", "info", "--tier-blobs", blobsAt)...)
 	restarted.wait(t, "stopped after 1 rounds")
 	if log := restartedLog.String(); !strings.Contains(log, "frontends handed over their partial sums") || !strings.Contains(log, "reads some frontends' updates from the tier itself") {
 		t.Errorf("the restarted leader did not use the living frontend's part and read the dead one's updates:\n%s", log)
@@ -99,6 +117,9 @@ func TestTierProcessFaults(t *testing.T) {
 	}
 	if g.Meta.Version != 2 || len(l.Entries) != 1 || l.Entries[0].Participants != 4 || l.Entries[0].Round != 1 {
 		t.Fatalf("released v%d, ledger %+v; want v2, round 1 charged once with 4 participants", g.Meta.Version, l.Entries)
+	}
+	if keys, err := blobs.List(ctx, "tier/"); err != nil || len(keys) != 0 {
+		t.Errorf("the released round left %q (%v) in the object store", keys, err)
 	}
 }
 

@@ -1,0 +1,210 @@
+package cluster
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/vigilauth/vigil/internal/miniotest"
+	"github.com/vigilauth/vigil/store"
+)
+
+// blobTiers starts an embedded server and opens two tiers of one model on it: one keeping the
+// updates it accepts in blobs, and one without an object store.
+func blobTiers(t *testing.T, blobs Blobs) (withBlobs, without *Tier) {
+	t.Helper()
+	ctx := context.Background()
+	srv, err := StartEmbedded(ctx, t.TempDir(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	nc, err := nats.Connect(srv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	if withBlobs, err = Open(ctx, nc, Config{Model: "typing", Replicas: 1, Blobs: blobs}); err != nil {
+		t.Fatal(err)
+	}
+	if without, err = Open(ctx, nc, Config{Model: "typing", Replicas: 1}); err != nil {
+		t.Fatal(err)
+	}
+	return withBlobs, without
+}
+
+// updateBytes is a device's update of n bytes, different for every device.
+func updateBytes(device string, n int) []byte {
+	return bytes.Repeat([]byte("update of "+device+";"), n/(len(device)+11)+1)[:n]
+}
+
+// TestBlobsKeepUpdatesOutOfTheStream: with an object store the round's stream holds a few
+// hundred bytes per update however large it is, readers get the update whole, a resend is a
+// duplicate that leaves the stored update readable, an update the round refused leaves no
+// object, and forgetting the round deletes its objects. On a directory and on MinIO.
+func TestBlobsKeepUpdatesOutOfTheStream(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		blobs func(t *testing.T) Blobs
+	}{
+		{"directory", func(t *testing.T) Blobs {
+			st, err := store.NewFS(t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			return st
+		}},
+		{"minio", func(t *testing.T) Blobs { return miniotest.Shared(t, "vigil-tier") }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			blobs := tc.blobs(t)
+			tier, plain := blobTiers(t, blobs)
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			if err := tier.PublishPlan(ctx, 1, []byte("plan")); err != nil {
+				t.Fatal(err)
+			}
+			const size = 1 << 20
+			devices := []string{"a", "b", "c.3"}
+			var seqs []uint64
+			for _, d := range devices {
+				seq, err := tier.Accept(ctx, 1, d, updateBytes(d, size), Stamp{Record: []byte("record of " + d)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				seqs = append(seqs, seq)
+			}
+			if _, err := tier.Accept(ctx, 1, "a", updateBytes("a", size), Stamp{}); !errors.Is(err, ErrDuplicate) {
+				t.Fatalf("a's update again: %v, want ErrDuplicate", err)
+			}
+			if _, err := tier.Accept(ctx, 1, "a", updateBytes("b", size), Stamp{}); !errors.Is(err, ErrDuplicate) {
+				t.Fatalf("another update of a: %v, want ErrDuplicate", err)
+			}
+			s, err := tier.js.Stream(ctx, tier.StreamName(1))
+			if err != nil {
+				t.Fatal(err)
+			}
+			info, err := s.Info(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if info.State.Bytes > 4096 {
+				t.Errorf("the stream holds %d bytes for 3 updates of %d bytes", info.State.Bytes, size)
+			}
+			for i, d := range devices {
+				u, err := tier.Fetch(ctx, 1, seqs[i])
+				if err != nil {
+					t.Fatal(err)
+				}
+				if u.Device != d || !bytes.Equal(u.Data, updateBytes(d, size)) || string(u.Record) != "record of "+d {
+					t.Errorf("Fetch(%d) = device %q, %d bytes, record %q", seqs[i], u.Device, len(u.Data), u.Record)
+				}
+			}
+			if _, err := tier.Close(ctx, 1); err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			err = tier.Follow(ctx, 1, func(u Update) error {
+				if !bytes.Equal(u.Data, updateBytes(u.Device, size)) {
+					return fmt.Errorf("device %q: %d bytes, not its update", u.Device, len(u.Data))
+				}
+				got = append(got, u.Device)
+				return nil
+			})
+			if err != nil || !slices.Equal(got, devices) {
+				t.Fatalf("Follow: %v, %v; want %v", got, err, devices)
+			}
+			if _, err := plain.Fetch(ctx, 1, seqs[0]); err == nil || !bytes.Contains([]byte(err.Error()), []byte("--tier-blobs")) {
+				t.Errorf("a reader without the object store: %v, want an error naming --tier-blobs", err)
+			}
+			if _, err := tier.Accept(ctx, 1, "late", updateBytes("late", size), Stamp{}); !errors.Is(err, ErrClosed) {
+				t.Fatalf("an update after the close: %v, want ErrClosed", err)
+			}
+			keys, err := blobs.List(ctx, tier.blobPrefix(1))
+			if err != nil || len(keys) != len(devices) {
+				t.Fatalf("after the close the store holds %q (%v), want the %d stored updates", keys, err, len(devices))
+			}
+			if err := tier.Forget(ctx, 1); err != nil {
+				t.Fatal(err)
+			}
+			if keys, err := blobs.List(ctx, ""); err != nil || len(keys) != 0 {
+				t.Errorf("after Forget the store holds %q (%v)", keys, err)
+			}
+		})
+	}
+}
+
+// TestAttackBlobSwapped is whoever can write to the object store (its operator, or a stolen
+// credential) replacing a stored update with other bytes, one of another device's updates or
+// garbage, or deleting it: every reader refuses it, so the round can lose the update but never
+// count other bytes as it.
+func TestAttackBlobSwapped(t *testing.T) {
+	blobs, err := store.NewFS(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tier, _ := blobTiers(t, blobs)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := tier.PublishPlan(ctx, 1, []byte("plan")); err != nil {
+		t.Fatal(err)
+	}
+	victim, err := tier.Accept(ctx, 1, "victim", updateBytes("victim", 4096), Stamp{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tier.Accept(ctx, 1, "other", updateBytes("other", 4096), Stamp{}); err != nil {
+		t.Fatal(err)
+	}
+	keys, err := blobs.List(ctx, tier.blobPrefix(1))
+	if err != nil || len(keys) != 2 {
+		t.Fatalf("stored %q, %v", keys, err)
+	}
+	u, err := tier.Fetch(ctx, 1, victim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := ""
+	for _, k := range keys {
+		if got, _ := blobs.Get(ctx, k); bytes.Equal(got, u.Data) {
+			key = k
+		}
+	}
+	for _, tc := range []struct {
+		name    string
+		replace func() error
+		want    error
+	}{
+		{"another device's update", func() error { return blobs.Put(ctx, key, updateBytes("other", 4096)) }, ErrBlobMismatch},
+		{"one byte changed", func() error {
+			b := bytes.Clone(u.Data)
+			b[100] ^= 1
+			return blobs.Put(ctx, key, b)
+		}, ErrBlobMismatch},
+		{"empty", func() error { return blobs.Put(ctx, key, nil) }, ErrBlobMismatch},
+		{"deleted", func() error { return blobs.Delete(ctx, key) }, store.ErrNotFound},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := tc.replace(); err != nil {
+				t.Fatal(err)
+			}
+			if got, err := tier.Fetch(ctx, 1, victim); !errors.Is(err, tc.want) {
+				t.Errorf("Fetch = %d bytes, %v; want %v", len(got.Data), err, tc.want)
+			}
+			if err := blobs.Put(ctx, key, u.Data); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := tier.Fetch(ctx, 1, victim); err != nil {
+				t.Errorf("once restored: %v", err)
+			}
+		})
+	}
+}
