@@ -167,7 +167,13 @@ func RunDemo(ctx context.Context, f DemoConfig) (dir string, err error) {
 			return f.Dir, fmt.Errorf("the embedded JetStream: %w", err)
 		}
 		defer nc.Close()
-		if tier, err = cluster.Open(ctx, nc, cluster.Config{Model: "keystroke-ae", Replicas: 1}); err != nil {
+		// The updates' bytes beside the server's store, as vigil coordinator --nats embedded
+		// keeps them.
+		blobs, err := store.NewFS(filepath.Join(f.Dir, "state", "tier-blobs"))
+		if err != nil {
+			return f.Dir, err
+		}
+		if tier, err = cluster.Open(ctx, nc, cluster.Config{Model: "keystroke-ae", Replicas: 1, Blobs: blobs}); err != nil {
 			return f.Dir, err
 		}
 	}

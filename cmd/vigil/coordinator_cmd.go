@@ -143,7 +143,7 @@ func runCoordinator(ctx context.Context, args []string, stdout, stderr io.Writer
 		return fmt.Errorf("coordinator: --population-every %d is negative", f.populationEvery)
 	case f.tier.stateInTier && (f.tier.nats == natsOff || f.tier.nats == natsEmbedded):
 		return fmt.Errorf("coordinator: --state-in-tier needs --nats with a cluster's URLs, not %q: a standby on another machine reaches no other tier", f.tier.nats)
-	case f.tier.blobs != "" && f.tier.nats == natsOff:
+	case f.tier.blobs != "" && f.tier.blobs != blobsOff && f.tier.nats == natsOff:
 		return errors.New("coordinator: --tier-blobs needs --nats: without the tier, updates go straight into the round's sum and are stored nowhere")
 	case f.releaseEvery < 1:
 		return fmt.Errorf("coordinator: --release-every %d must be at least 1", f.releaseEvery)
@@ -305,8 +305,8 @@ func runCoordinator(ctx context.Context, args []string, stdout, stderr io.Writer
 	defer srv.Stop(5 * time.Second)
 	fmt.Fprintf(stdout, "coordinator listening on %s\n", lis.Addr())
 	if tr != nil && tr.embedded {
-		fmt.Fprintf(stdout, "embedded JetStream on %s (frontends: vigil coordinator --frontend --org %s --listen HOST:PORT --nats %s --nats-replicas 1 --nats-token-file %s)\n",
-			tr.url, f.org, tr.url, filepath.Join(f.dir, "state", "nats.token"))
+		fmt.Fprintf(stdout, "embedded JetStream on %s (frontends: vigil coordinator --frontend --org %s --listen HOST:PORT --nats %s --nats-replicas 1 --nats-token-file %s --tier-blobs %s)\n",
+			tr.url, f.org, tr.url, filepath.Join(f.dir, "state", "nats.token"), tr.blobs)
 	}
 	fmt.Fprintf(stdout, "%s\nprivacy ledger %s (review it with `vigil privacy report --dir %s`)\n",
 		sim.PrivacyLine(privacy, f.minUpdates), privacy.LedgerPath, f.dir)

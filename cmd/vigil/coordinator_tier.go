@@ -45,6 +45,7 @@ type tierFlags struct {
 const (
 	natsEmbedded = "embedded"
 	natsOff      = "off"
+	blobsOff     = "off"
 )
 
 func (t *tierFlags) register(fs *flag.FlagSet) {
@@ -56,7 +57,7 @@ func (t *tierFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&t.stateInTier, "state-in-tier", false, "keep the round leader's state directory and model store in the --nats cluster too, so that a standby on another machine, with a --dir of its own, takes over from them (without it, a standby needs the leader's --dir on shared storage)")
 	fs.BoolVar(&t.frontend, "frontend", false, "serve as an aggregation frontend of the tier at --nats (a cluster URL): take devices' updates on --listen and store them for the round leader (metrics only with --metrics-listen)")
 	fs.IntVar(&t.handOverEvery, "hand-over-every", 32, "with --frontend and --trustee: hand the trustees the updates the frontend took every `N` of them while the round collects, so that the release waits for fewer than N")
-	fs.StringVar(&t.blobs, "tier-blobs", "", "keep the bytes of the updates this process stores in the tier in this object store, a `LOCATION` (a directory, or s3://bucket[/prefix] on MinIO, credentials from VIGIL_MINIO_*), and only their hashes in the tier's streams; give the leader, its standbys and every frontend the same (default: the updates are in the streams, which every server of the tier then stores whole)")
+	fs.StringVar(&t.blobs, "tier-blobs", "", "keep the bytes of the updates this process stores in the tier in this object store, a `LOCATION` (a directory, or s3://bucket[/prefix] on MinIO, credentials from VIGIL_MINIO_*), and only their hashes in the tier's streams; give the leader, its standbys and every frontend the same, or \"off\": the updates in the streams, which every server of the tier then stores whole (default with --nats embedded: DIR/state/tier-blobs; otherwise off)")
 	fs.StringVar(&t.natsCA, "nats-ca", "", "`FILE` of the CA certificates (PEM) of an external --nats cluster's servers, verified with their host names (default: the organisation's CA, and the servers present a coordinator certificate of it, verified without host names)")
 }
 
@@ -70,7 +71,13 @@ type tier struct {
 	// connection of its own, so its renewals never queue behind 3.4 MB updates.
 	dial func() (*nats.Conn, error)
 	cfg  cluster.Config
+	// blobs is where the updates' bytes are (--tier-blobs), for frontends.
+	blobs string
 }
+
+// tierBlobsDir is the embedded tier's object store for the updates' bytes, in the state
+// directory.
+const tierBlobsDir = "tier-blobs"
 
 // replicate keeps the leader's state directory and model store in the tier (--state-in-tier):
 // it fences off every earlier leader, then makes the local files the tier's (or, the first
@@ -88,7 +95,7 @@ func (t *tier) replicate(ctx context.Context, dir string, stdout io.Writer, reg 
 	state := cluster.Root{Name: "state", Dir: filepath.Join(dir, "state"), Local: func(rel string) bool {
 		// The lock and the token are this machine's; the contribution log is rebuilt from
 		// the round's stream.
-		return rel == stateLockName || rel == "nats.token" || coordinator.RebuiltFromTier(rel) || strings.HasPrefix(rel, "jetstream/")
+		return rel == stateLockName || rel == "nats.token" || coordinator.RebuiltFromTier(rel) || strings.HasPrefix(rel, "jetstream/") || strings.HasPrefix(rel, tierBlobsDir+"/")
 	}, Appended: coordinator.AppendedInPlace}
 	store := cluster.Root{Name: "store", Dir: filepath.Join(dir, "store")}
 	r, err := cluster.OpenReplica(ctx, t.tier, []cluster.Root{state, store})
@@ -193,8 +200,13 @@ func (t tierFlags) open(ctx context.Context, org, stateDir, model string, log *s
 		out.dial = func() (*nats.Conn, error) { return embedded.ConnectInProcess(opts...) }
 	}
 	out.cfg = cluster.Config{Model: model, Replicas: replicas}
-	if t.blobs != "" {
-		if out.cfg.Blobs, err = openTierBlobs(ctx, t.blobs); err != nil {
+	if out.blobs = t.blobs; out.blobs == "" && out.embedded {
+		// Beside the server's store: the updates' bytes cost the server, which is the
+		// leader's own process, 21 ms of CPU each, and a file 1 ms.
+		out.blobs = filepath.Join(stateDir, tierBlobsDir)
+	}
+	if out.blobs != "" && out.blobs != blobsOff {
+		if out.cfg.Blobs, err = openTierBlobs(ctx, out.blobs); err != nil {
 			out.close()
 			return nil, fmt.Errorf("--tier-blobs: %w", err)
 		}
@@ -258,6 +270,8 @@ func openTierBlobs(ctx context.Context, loc string) (cluster.Blobs, error) {
 func tierBlobsLocation(loc string) (cfg store.MinIOConfig, s3 bool, err error) {
 	cfg, s3, err = s3Location(loc)
 	switch {
+	case loc == blobsOff:
+		return cfg, false, nil
 	case err != nil:
 		return cfg, s3, fmt.Errorf("%s: %w", loc, err)
 	case !s3 && strings.Contains(loc, "://"):

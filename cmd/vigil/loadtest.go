@@ -59,7 +59,7 @@ func runLoadtest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fs.IntVar(&f.frontends, "frontends", 0, "aggregation frontend processes (vigil coordinator --frontend) on the coordinator's embedded JetStream tier; the devices submit to them, spread by device ID, and make every other call to the coordinator")
 	fs.BoolVar(&f.tier, "tier", false, "run the coordinator with its embedded JetStream tier (--nats embedded; --frontends implies it); without it updates go straight into the round's sum, the coordinator's default")
 	fs.StringVar(&f.natsServer, "nats-server", "", "run the tier on a `nats-server` process of its own (the binary's path; `bash .ci/nats.sh build` builds one) rather than embedded in the coordinator, which then stores every update itself; implies --tier")
-	fs.StringVar(&f.tierBlobs, "tier-blobs", "", "keep the updates' bytes in this object store, a `LOCATION` (a directory, or s3://bucket[/prefix] with VIGIL_MINIO_*), and only their hashes in the tier's streams (the coordinator's and frontends' --tier-blobs); implies --tier")
+	fs.StringVar(&f.tierBlobs, "tier-blobs", "", "keep the updates' bytes in this object store, a `LOCATION` (a directory, or s3://bucket[/prefix] with VIGIL_MINIO_*), and only their hashes in the tier's streams (the coordinator's and frontends' --tier-blobs; default with the embedded tier: the coordinator's DIR/state/tier-blobs, \"off\" keeps them in the streams); implies --tier")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -216,9 +216,13 @@ func startLoad(ctx context.Context, f loadFlags, progress func(string, ...any)) 
 			}
 			tier = "its embedded JetStream tier on " + url
 			tierFlags = []string{"--nats-token-file", filepath.Join(f.dir, "coordinator", "state", "nats.token")}
+			if f.tierBlobs == "" {
+				// Where the embedded tier's leader keeps them by default.
+				blobFlags = []string{"--tier-blobs", filepath.Join(f.dir, "coordinator", "state", tierBlobsDir)}
+			}
 		}
-		if f.tierBlobs != "" {
-			tier += ", the updates' bytes in " + f.tierBlobs
+		if len(blobFlags) > 0 && blobFlags[1] != blobsOff {
+			tier += ", the updates' bytes in " + blobFlags[1]
 		}
 		for range f.frontends {
 			args := append([]string{"coordinator", "--frontend", "--org", l.org, "--nats", url,

@@ -64,6 +64,7 @@ func TestLoadtestFrontends(t *testing.T) {
 		{"tier off", nil, 0},
 		{"tier", []string{"--tier"}, 0},
 		{"two frontends", []string{"--frontends", "2"}, 2},
+		{"two frontends, updates in the stream", []string{"--frontends", "2", "--tier-blobs", "off"}, 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			const devices, rounds = 6, 2
