@@ -11,12 +11,15 @@ import (
 
 	"github.com/vigilauth/vigil/cluster"
 	"github.com/vigilauth/vigil/internal/cputime"
+	"github.com/vigilauth/vigil/store"
 )
 
 // BenchmarkTier100k is what the coordinator tier adds per 100,000-parameter update (3.4 MB)
 // on an embedded JetStream: "store" is a frontend's write (encode the request, store it with
 // the compare-and-set, wait for the acknowledgement), "follow" the leader's read of it back
-// (deliver and decode). Both include the server's work, which runs in this process.
+// (deliver and decode). Both include the server's work, which runs in this process. With
+// "blobs-dir" the update's bytes go to a directory (--tier-blobs; written and fsynced, then
+// read back and hashed) and the stream holds their hash.
 func BenchmarkTier100k(b *testing.B) {
 	f := newIngestFixture(b)
 	ctx := context.Background()
@@ -30,9 +33,11 @@ func BenchmarkTier100k(b *testing.B) {
 	for _, conn := range []struct {
 		name    string
 		connect func() (*nats.Conn, error)
+		blobs   bool
 	}{
-		{"tcp", func() (*nats.Conn, error) { return nats.Connect(srv.URL()) }},
-		{"in-process", func() (*nats.Conn, error) { return srv.ConnectInProcess() }},
+		{"tcp", func() (*nats.Conn, error) { return nats.Connect(srv.URL()) }, false},
+		{"in-process", func() (*nats.Conn, error) { return srv.ConnectInProcess() }, false},
+		{"tcp-blobs-dir", func() (*nats.Conn, error) { return nats.Connect(srv.URL()) }, true},
 	} {
 		b.Run(conn.name, func(b *testing.B) {
 			nc, err := conn.connect()
@@ -40,7 +45,13 @@ func BenchmarkTier100k(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer nc.Close()
-			tier, err := cluster.Open(ctx, nc, cluster.Config{Model: "bench-" + conn.name, Replicas: 1})
+			cfg := cluster.Config{Model: "bench-" + conn.name, Replicas: 1}
+			if conn.blobs {
+				if cfg.Blobs, err = store.NewFS(b.TempDir()); err != nil {
+					b.Fatal(err)
+				}
+			}
+			tier, err := cluster.Open(ctx, nc, cfg)
 			if err != nil {
 				b.Fatal(err)
 			}
