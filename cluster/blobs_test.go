@@ -208,3 +208,41 @@ func TestAttackBlobSwapped(t *testing.T) {
 		})
 	}
 }
+
+// TestBlobStoreDown: while the object store is down an update is not stored, and the stream
+// does not hold it (its device hears an error and sends it again), and a stored update cannot
+// be read; once the store is back both work.
+func TestBlobStoreDown(t *testing.T) {
+	srv := miniotest.Start(t)
+	tier, _ := blobTiers(t, srv.Store(t, "vigil-tier"))
+	ctx := context.Background()
+	if err := tier.PublishPlan(ctx, 1, []byte("plan")); err != nil {
+		t.Fatal(err)
+	}
+	seq, err := tier.Accept(ctx, 1, "a", updateBytes("a", 4096), Stamp{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Stop()
+	down, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	_, err = tier.Accept(down, 1, "b", updateBytes("b", 4096), Stamp{})
+	if err == nil || errors.Is(err, ErrDuplicate) || errors.Is(err, ErrClosed) {
+		t.Fatalf("an update while the store is down: %v, want an error to send it again on", err)
+	}
+	if _, ok, err := tier.Stored(ctx, 1, "b"); ok || err != nil {
+		t.Fatalf("the stream holds b's update (%v, %v) though its bytes were not stored", ok, err)
+	}
+	if _, err := tier.Fetch(down, 1, seq); err == nil {
+		t.Fatal("read a's update with the store down")
+	}
+	if err := srv.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tier.Accept(ctx, 1, "b", updateBytes("b", 4096), Stamp{}); err != nil {
+		t.Fatalf("b sending again once the store is back: %v", err)
+	}
+	if u, err := tier.Fetch(ctx, 1, seq); err != nil || !bytes.Equal(u.Data, updateBytes("a", 4096)) {
+		t.Fatalf("a's update once the store is back: %d bytes, %v", len(u.Data), err)
+	}
+}

@@ -101,6 +101,8 @@ type LoadReport struct {
 	// TierServer is what the tier's nats-server process used, when it ran as one of its own
 	// (filled in by the caller).
 	TierServer *ServerLoad `json:"tier_server,omitempty"`
+	// Trustees is what each trustee process used, on average (filled in by the caller).
+	Trustees *ServerLoad `json:"trustees,omitempty"`
 }
 
 // ServerLoad is what a server process used over a whole load test.

@@ -112,15 +112,12 @@ func runLoadtest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		rep.Frontends[i].PeakMiB = processPeakMiB(fe.Process.Pid)
 	}
 	if org.nats != nil {
-		pid := org.nats.Process.Pid
-		cpu, err := processCPU(pid)
-		if err == nil {
-			accepted := 0
-			for _, r := range rep.Rounds {
-				accepted += r.Accepted
-			}
-			rep.TierServer = &sim.ServerLoad{CPUSec: cpu.Seconds(), CPUMillisPerUpdate: 1000 * cpu.Seconds() / float64(max(accepted, 1)), PeakMiB: processPeakMiB(pid)}
+		if load, err := processesLoad([]*exec.Cmd{org.nats}, rep.Rounds); err == nil {
+			rep.TierServer = load
 		}
+	}
+	if load, err := processesLoad(org.trustees, rep.Rounds); err == nil {
+		rep.Trustees = load
 	}
 	rep.CoordinatorMiB = org.stopCoordinator()
 	if f.json {
@@ -130,6 +127,26 @@ func runLoadtest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	return nil
 }
 
+// processesLoad is what the processes used over the whole run, each on average, per update
+// the rounds accepted.
+func processesLoad(procs []*exec.Cmd, rounds []sim.LoadRound) (*sim.ServerLoad, error) {
+	accepted := 0
+	for _, r := range rounds {
+		accepted += r.Accepted
+	}
+	var out sim.ServerLoad
+	for _, p := range procs {
+		cpu, err := processCPU(p.Process.Pid)
+		if err != nil {
+			return nil, err
+		}
+		out.CPUSec += cpu.Seconds() / float64(len(procs))
+		out.PeakMiB = max(out.PeakMiB, processPeakMiB(p.Process.Pid))
+	}
+	out.CPUMillisPerUpdate = 1000 * out.CPUSec / float64(max(accepted, 1))
+	return &out, nil
+}
+
 // loadOrg is the load test's organisation: three trustees, the enrolment authority and the
 // coordinator, each a child vigil process.
 type loadOrg struct {
@@ -137,6 +154,7 @@ type loadOrg struct {
 	enrolAddr string
 	hidden    int
 	procs     []*exec.Cmd
+	trustees  []*exec.Cmd // the trustee processes, among procs
 	coord     *exec.Cmd   // the coordinator, the tier's round leader
 	frontends []*exec.Cmd // its aggregation frontends
 	nats      *exec.Cmd   // the tier's nats-server, with --nats-server
@@ -162,6 +180,7 @@ func startLoad(ctx context.Context, f loadFlags, progress func(string, ...any)) 
 		if err != nil {
 			return l, nil, err
 		}
+		l.trustees = append(l.trustees, l.procs[len(l.procs)-1])
 		trusteeFlags = append(trusteeFlags, "--trustee", id+"="+line[strings.LastIndex(line, " ")+1:])
 	}
 	line, err := l.spawn(ctx, exe, "enrolment authority listening on ", "enrol", "serve", "--dir", filepath.Join(l.org, orgEnrol),
@@ -474,6 +493,9 @@ func printLoadReport(w io.Writer, r sim.LoadReport) {
 	for i, fe := range r.Frontends {
 		fmt.Fprintf(w, "frontend %d (%s): %d updates (%d more answered Unavailable), %.1f CPU-s, %.0f updates per CPU-second, peak memory %d MiB\n",
 			i, fe.Addr, fe.Accepted, fe.Unavailable, fe.CPUSec, fe.UpdatesPerCPUSec, fe.PeakMiB)
+	}
+	if t := r.Trustees; t != nil {
+		fmt.Fprintf(w, "trustees (3 processes): each %.1f CPU-s over the whole run, %.1f ms per accepted update, peak memory %d MiB\n", t.CPUSec, t.CPUMillisPerUpdate, t.PeakMiB)
 	}
 	if t := r.TierServer; t != nil {
 		fmt.Fprintf(w, "tier server (nats-server, its own process): %.1f CPU-s over the whole run, %.1f ms per accepted update (enrolment included), peak memory %d MiB\n",

@@ -86,6 +86,9 @@ func TestLoadtestFrontends(t *testing.T) {
 			if rep.LostUpdates != 0 || len(rep.Rounds) != rounds || rep.MaxSumError > 1e-6 {
 				t.Fatalf("lost %d, %d rounds, error of the average %g; want 0, %d, ~0\n%s", rep.LostUpdates, len(rep.Rounds), rep.MaxSumError, rounds, stderr.String())
 			}
+			if rep.Trustees == nil || rep.Trustees.CPUSec <= 0 || rep.Trustees.PeakMiB <= 0 {
+				t.Errorf("trustees' load %+v; want their CPU and memory", rep.Trustees)
+			}
 			if len(rep.Frontends) != tc.frontends {
 				t.Fatalf("%d frontends reported, want %d", len(rep.Frontends), tc.frontends)
 			}
