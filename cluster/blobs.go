@@ -15,12 +15,12 @@ import (
 // Blobs is an object store for the updates' bytes (Config.Blobs): package store's directory and
 // MinIO stores are ones.
 //
-// A round's stream then holds each update's SHA-256 and headers, about 200 bytes, where it held
-// the 3.4 MB update: every server of the tier stored and replicated every update whole, the
-// bound on a tier's size that the frontends did not divide. The hash in the stream, which the
-// compare-and-set made the round's one update of the device, decides which bytes are the update:
-// a reader refuses any others (ErrBlobMismatch), so whoever can write to the object store can
-// make an update unreadable but never change it.
+// A round's stream then holds each update's SHA-256 and headers (about 11 kB with the device
+// record the writer stamps it with) where it held the 3.4 MB update, which every server of the
+// stream stored and replicated: the bound on a tier's size that frontends did not divide. The
+// hash in the stream, which the compare-and-set made the round's one update of the device,
+// decides which bytes are the update: a reader refuses any others (ErrBlobMismatch), so
+// whoever can write to the object store can make an update unreadable but never change it.
 type Blobs interface {
 	Put(ctx context.Context, key string, data []byte) error
 	Get(ctx context.Context, key string) ([]byte, error)
