@@ -122,10 +122,20 @@ func (c *Coordinator) gatherParts(ctx context.Context, round uint64, ps *partedS
 		}
 	}
 	slices.SortFunc(unheld, func(x, y string) int { return cmp.Compare(where[x].seq, where[y].seq) })
-	for _, d := range unheld {
-		if err := c.addFromStream(ctx, tasks, mine, seen, where[d].seq); err != nil {
+	seqs := make([]uint64, len(unheld))
+	for i, d := range unheld {
+		seqs[i] = where[d].seq
+	}
+	i := 0
+	for h, err := range readAhead(ctx, seqs, func(ctx context.Context, seq uint64) (heldRead, error) { return c.readHeld(ctx, tasks, seq) }) {
+		if err == nil {
+			err = c.addHeld(tasks, mine, seen, h)
+		}
+		if err != nil {
+			d := unheld[i]
 			return nil, nil, fmt.Errorf("coordinator: round %d: device %q's update, which frontend %s stored: %w", round, d, where[d].acceptor, err)
 		}
+		i++
 	}
 	read := len(unheld)
 	logged := mine.Count()
@@ -155,9 +165,8 @@ func (c *Coordinator) gatherParts(ctx context.Context, round uint64, ps *partedS
 			}
 		}
 	}
-	out.fetch = func(seq uint64) (*vigilv1.Contribution, error) {
-		_, contrib, _, err := c.readHeld(ctx, tasks, seq)
-		return contrib, err
+	out.fetch = func(seqs []uint64) iter.Seq2[heldRead, error] {
+		return readAhead(ctx, seqs, func(ctx context.Context, seq uint64) (heldRead, error) { return c.readHeld(ctx, tasks, seq) })
 	}
 	if len(parts) > 0 {
 		c.log.Info("frontends handed over their partial sums and had the trustees verify their updates", "round", round, "frontends", len(parts), "updates", out.all-logged)
@@ -289,24 +298,24 @@ func (c *Coordinator) heldTasks(round uint64) (heldTasks, error) {
 // and checks it against its task. Its signature was checked when it was stored, against the
 // record stored with it: the device may have been removed since, and the round still counts
 // what it sent before, as a leader that reads every update does.
-func (c *Coordinator) readHeld(ctx context.Context, tasks heldTasks, seq uint64) (*vigilv1.SubmitUpdateRequest, *vigilv1.Contribution, *record, error) {
+func (c *Coordinator) readHeld(ctx context.Context, tasks heldTasks, seq uint64) (heldRead, error) {
 	u, err := c.intake.tier.Fetch(ctx, tasks.round, seq)
 	if err != nil {
-		return nil, nil, nil, err
+		return heldRead{}, err
 	}
 	req := new(vigilv1.SubmitUpdateRequest)
 	if err := proto.Unmarshal(u.Data, req); err != nil {
-		return nil, nil, nil, fmt.Errorf("%w: %v", aggregation.ErrBadUpdate, err)
+		return heldRead{}, fmt.Errorf("%w: %v", aggregation.ErrBadUpdate, err)
 	}
 	if err := checkForm(req); err != nil {
-		return nil, nil, nil, err
+		return heldRead{}, err
 	}
 	nonce, sampled := tasks.nonce[u.Device]
 	switch {
 	case req.GetDeviceId() != u.Device:
-		return nil, nil, nil, fmt.Errorf("%w: stored under device %q, names %q", aggregation.ErrBadUpdate, u.Device, req.GetDeviceId())
+		return heldRead{}, fmt.Errorf("%w: stored under device %q, names %q", aggregation.ErrBadUpdate, u.Device, req.GetDeviceId())
 	case !sampled || req.GetRound() != tasks.round || !bytes.Equal(req.GetNonce(), nonce) || req.GetBaseVersion() != tasks.base:
-		return nil, nil, nil, fmt.Errorf("%w: device %q's update does not answer its task of round %d", aggregation.ErrBadUpdate, u.Device, tasks.round)
+		return heldRead{}, fmt.Errorf("%w: device %q's update does not answer its task of round %d", aggregation.ErrBadUpdate, u.Device, tasks.round)
 	}
 	d := device{record: u.Record}
 	if u.Record == nil {
@@ -314,29 +323,75 @@ func (c *Coordinator) readHeld(ctx context.Context, tasks heldTasks, seq uint64)
 		known, ok := c.devices[u.Device]
 		c.mu.Unlock()
 		if !ok {
-			return nil, nil, nil, fmt.Errorf("device %q was stored without its record and is no longer enrolled", u.Device)
+			return heldRead{}, fmt.Errorf("device %q was stored without its record and is no longer enrolled", u.Device)
 		}
 		d = known
 	}
 	contrib, err := c.contribution(req, d, true)
 	if err != nil {
-		return nil, nil, nil, err
+		return heldRead{}, err
 	}
 	rec, err := c.contribs.encode(contrib)
 	if err != nil {
-		return nil, nil, nil, err
+		return heldRead{}, err
 	}
-	return req, contrib, rec, nil
+	return heldRead{req: req, contrib: contrib, rec: rec}, nil
 }
 
-// addFromStream reads back the update at seq (readHeld) and adds it to sum and the round's
+// heldRead is an update readHeld read back and checked, with its contribution.
+type heldRead struct {
+	req     *vigilv1.SubmitUpdateRequest
+	contrib *vigilv1.Contribution
+	rec     *record
+}
+
+// readAheadDepth is how many updates the leader reads from the tier at once when it reads them
+// itself: one at a time, each waited for the tier's round trip (the object store's, with
+// --tier-blobs) before the next began.
+const readAheadDepth = 8
+
+// readAhead yields read of each of seqs in order, reading up to readAheadDepth ahead on
+// goroutines of their own. It stops at the first error; stopping early cancels the reads not
+// taken.
+func readAhead[T any](ctx context.Context, seqs []uint64, read func(context.Context, uint64) (T, error)) iter.Seq2[T, error] {
+	return func(yield func(T, error) bool) {
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		type result struct {
+			v   T
+			err error
+		}
+		// In order; its capacity bounds the reads ahead of the one taken.
+		pending := make(chan chan result, readAheadDepth)
+		go func() {
+			defer close(pending)
+			for _, seq := range seqs {
+				done := make(chan result, 1)
+				select {
+				case pending <- done:
+				case <-ctx.Done():
+					return
+				}
+				go func() {
+					v, err := read(ctx, seq)
+					done <- result{v, err}
+				}()
+			}
+		}()
+		for done := range pending {
+			r := <-done
+			if !yield(r.v, r.err) || r.err != nil {
+				return
+			}
+		}
+	}
+}
+
+// addHeld adds an update read back from the tier (readHeld) to sum and the round's
 // contribution log, unless parts, the fingerprints of the parts to be merged into sum, or sum
 // holds it already.
-func (c *Coordinator) addFromStream(ctx context.Context, tasks heldTasks, sum *aggregation.EncryptedAccumulator, parts map[[32]byte]bool, seq uint64) error {
-	req, contrib, rec, err := c.readHeld(ctx, tasks, seq)
-	if err != nil {
-		return err
-	}
+func (c *Coordinator) addHeld(tasks heldTasks, sum *aggregation.EncryptedAccumulator, parts map[[32]byte]bool, h heldRead) error {
+	req, contrib, rec := h.req, h.contrib, h.rec
 	from := aggregation.Origin{Round: req.GetRound(), Device: req.GetDeviceId(), Nonce: req.GetNonce()}
 	fp, err := sum.Fingerprint(from, req.GetUpdate())
 	if err != nil {
@@ -371,10 +426,10 @@ type partedContributions struct {
 	all    int
 	parts  map[string][][]byte // by trustee: the parts it took
 	// partSeqs are the stream positions of the parts' updates, and missing those of the
-	// updates in parts a trustee did not take, by trustee; fetch reads one's contribution.
+	// updates in parts a trustee did not take, by trustee; fetch reads theirs.
 	partSeqs []uint64
 	missing  map[string][]uint64
-	fetch    func(seq uint64) (*vigilv1.Contribution, error)
+	fetch    func(seqs []uint64) iter.Seq2[heldRead, error]
 }
 
 // Len implements trustee.Contributions.
@@ -406,9 +461,8 @@ func (p partedContributions) with(seqs []uint64) iter.Seq2[*vigilv1.Contribution
 				return
 			}
 		}
-		for _, seq := range seqs {
-			c, err := p.fetch(seq)
-			if !yield(c, err) || err != nil {
+		for h, err := range p.fetch(seqs) {
+			if !yield(h.contrib, err) || err != nil {
 				return
 			}
 		}
