@@ -6,10 +6,15 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/vigilauth/vigil/store"
 )
 
 // Blobs is an object store for the updates' bytes (Config.Blobs): package store's directory and
@@ -19,8 +24,8 @@ import (
 // record the writer stamps it with) where it held the 3.4 MB update, which every server of the
 // stream stored and replicated: the bound on a tier's size that frontends did not divide. The
 // hash in the stream, which the compare-and-set made the round's one update of the device,
-// decides which bytes are the update: a reader refuses any others (ErrBlobMismatch), so
-// whoever can write to the object store can make an update unreadable but never change it.
+// decides which bytes are the update: a reader refuses any others (ErrBlobLost), so whoever
+// can write to the object store can make an update unreadable but never change it.
 type Blobs interface {
 	Put(ctx context.Context, key string, data []byte) error
 	Get(ctx context.Context, key string) ([]byte, error)
@@ -28,9 +33,19 @@ type Blobs interface {
 	Delete(ctx context.Context, key string) error
 }
 
-// ErrBlobMismatch means the object store holds other bytes than the update the round's stream
-// names by their hash.
-var ErrBlobMismatch = errors.New("cluster: the object store's copy of an update is not the update the round holds")
+// ErrBlobLost means the object store does not hold the update the round's stream names by its
+// hash: no object, or one of other bytes. Reading it again will not help.
+var ErrBlobLost = errors.New("cluster: the object store does not hold the update the round holds")
+
+// blobDeleteWait bounds a delete Accept makes after it failed, on the device's call.
+const blobDeleteWait = 10 * time.Second
+
+// dropBlob deletes device's object named name, whatever ctx's state: its caller is done.
+func (t *Tier) dropBlob(ctx context.Context, round uint64, device, name string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), blobDeleteWait)
+	defer cancel()
+	_ = t.blobs.Delete(ctx, t.blobKey(round, device, name))
+}
 
 // hdrBlob is the header of an update whose bytes are in the object store: their SHA-256, hex.
 const hdrBlob = "Vigil-Blob"
@@ -40,13 +55,20 @@ func (t *Tier) blobPrefix(round uint64) string {
 	return "tier/" + t.model + "/" + strconv.FormatUint(round, 10) + "/"
 }
 
+// blobKey is where device's update named name (its SHA-256, hex) is: under the device, so that
+// the same bytes stored for two devices are two objects, and deleting one's leaves the other's.
+func (t *Tier) blobKey(round uint64, device, name string) string {
+	d := sha256.Sum256([]byte(device))
+	return t.blobPrefix(round) + hex.EncodeToString(d[:16]) + "-" + name
+}
+
 // putBlob stores update in the object store, named by its hash, which it returns hex-encoded.
 // The same bytes are the same object, so a device's update sent again is stored over itself.
-func (t *Tier) putBlob(ctx context.Context, round uint64, update []byte) (string, error) {
+func (t *Tier) putBlob(ctx context.Context, round uint64, device string, update []byte) (string, error) {
 	sum := sha256.Sum256(update)
 	name := hex.EncodeToString(sum[:])
-	if err := t.blobs.Put(ctx, t.blobPrefix(round)+name, update); err != nil {
-		return "", fmt.Errorf("cluster: store an update of round %d in the object store: %w", round, err)
+	if err := t.blobs.Put(ctx, t.blobKey(round, device, name), update); err != nil {
+		return "", fmt.Errorf("in the object store: %w", err)
 	}
 	return name, nil
 }
@@ -60,17 +82,20 @@ func (t *Tier) withBlob(ctx context.Context, round uint64, u Update, h nats.Head
 	}
 	want, err := hex.DecodeString(name)
 	if err != nil || len(want) != sha256.Size {
-		return Update{}, fmt.Errorf("%w: round %d, update %d names %q", ErrBlobMismatch, round, u.Seq, name)
+		return Update{}, fmt.Errorf("%w: round %d, update %d names %q", ErrBlobLost, round, u.Seq, name)
 	}
 	if t.blobs == nil {
 		return Update{}, fmt.Errorf("cluster: round %d's update %d is in the object store, and this process was given none (the tier's coordinators and frontends need the same --tier-blobs)", round, u.Seq)
 	}
-	data, err := t.blobs.Get(ctx, t.blobPrefix(round)+name)
-	if err != nil {
+	data, err := t.blobs.Get(ctx, t.blobKey(round, u.Device, name))
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return Update{}, fmt.Errorf("%w: round %d, update %d of device %q: %w", ErrBlobLost, round, u.Seq, u.Device, err)
+	case err != nil:
 		return Update{}, fmt.Errorf("cluster: read round %d's update %d from the object store: %w", round, u.Seq, err)
 	}
 	if got := sha256.Sum256(data); hex.EncodeToString(got[:]) != name {
-		return Update{}, fmt.Errorf("%w: round %d, update %d of device %q", ErrBlobMismatch, round, u.Seq, u.Device)
+		return Update{}, fmt.Errorf("%w: round %d, update %d of device %q: other bytes", ErrBlobLost, round, u.Seq, u.Device)
 	}
 	u.Data = data
 	return u, nil
@@ -79,10 +104,18 @@ func (t *Tier) withBlob(ctx context.Context, round uint64, u Update, h nats.Head
 // forgetBlobs deletes the round's updates from the object store, several at a time: a round of
 // 10,000 updates is 10,000 objects.
 func (t *Tier) forgetBlobs(ctx context.Context, round uint64) error {
-	keys, err := t.blobs.List(ctx, t.blobPrefix(round))
+	// Every round up to this one: an earlier Forget that failed, or a leader that died between
+	// deleting a round's stream and its objects, left objects no stream names any more.
+	model := "tier/" + t.model + "/"
+	keys, err := t.blobs.List(ctx, model)
 	if err != nil {
 		return fmt.Errorf("cluster: forget round %d's updates in the object store: %w", round, err)
 	}
+	keys = slices.DeleteFunc(keys, func(key string) bool {
+		r, _, _ := strings.Cut(strings.TrimPrefix(key, model), "/")
+		n, err := strconv.ParseUint(r, 10, 64)
+		return err != nil || n > round
+	})
 	var (
 		wg    sync.WaitGroup
 		mu    sync.Mutex

@@ -8,10 +8,12 @@ import (
 	"io"
 	"log/slog"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/vigilauth/vigil/internal/miniotest"
 	"github.com/vigilauth/vigil/store"
@@ -183,14 +185,14 @@ func TestAttackBlobSwapped(t *testing.T) {
 		replace func() error
 		want    error
 	}{
-		{"another device's update", func() error { return blobs.Put(ctx, key, updateBytes("other", 4096)) }, ErrBlobMismatch},
+		{"another device's update", func() error { return blobs.Put(ctx, key, updateBytes("other", 4096)) }, ErrBlobLost},
 		{"one byte changed", func() error {
 			b := bytes.Clone(u.Data)
 			b[100] ^= 1
 			return blobs.Put(ctx, key, b)
-		}, ErrBlobMismatch},
-		{"empty", func() error { return blobs.Put(ctx, key, nil) }, ErrBlobMismatch},
-		{"deleted", func() error { return blobs.Delete(ctx, key) }, store.ErrNotFound},
+		}, ErrBlobLost},
+		{"empty", func() error { return blobs.Put(ctx, key, nil) }, ErrBlobLost},
+		{"deleted", func() error { return blobs.Delete(ctx, key) }, ErrBlobLost},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if err := tc.replace(); err != nil {
@@ -244,5 +246,163 @@ func TestBlobStoreDown(t *testing.T) {
 	}
 	if u, err := tier.Fetch(ctx, 1, seq); err != nil || !bytes.Equal(u.Data, updateBytes("a", 4096)) {
 		t.Fatalf("a's update once the store is back: %d bytes, %v", len(u.Data), err)
+	}
+}
+
+// unansweredInfo is the tier's JetStream whose stream-info requests go unanswered, as while
+// the servers elect the stream's leader (one of them just died).
+type unansweredInfo struct{ jetstream.JetStream }
+
+func (unansweredInfo) Stream(context.Context, string) (jetstream.Stream, error) {
+	return nil, nats.ErrTimeout
+}
+
+// TestBlobResendAfterCloseWhileTierSlow: a device's update is stored (the round holds it, by
+// its hash), the round is sealed, and the device sends the same update again (it did not hear
+// the answer) to a frontend that has not seen the close. The stream refuses it as sealed and
+// Stored does not answer: Accept says it does not know, not ErrClosed, and leaves the object
+// the stored record names.
+func TestBlobResendAfterCloseWhileTierSlow(t *testing.T) {
+	blobs, err := store.NewFS(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tier, _ := blobTiers(t, blobs)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := tier.PublishPlan(ctx, 1, []byte("plan")); err != nil {
+		t.Fatal(err)
+	}
+	update := updateBytes("a", 4096)
+	seq, err := tier.Accept(ctx, 1, "a", update, Stamp{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tier.Close(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	js := tier.js
+	tier.js = unansweredInfo{js}
+	_, err = tier.Accept(ctx, 1, "a", update, Stamp{})
+	tier.js = js
+	if errors.Is(err, ErrClosed) {
+		t.Errorf("the resend of a stored update was told ErrClosed (ROUND_CLOSED) though the round holds it: %v", err)
+	}
+	if u, err := tier.Fetch(ctx, 1, seq); err != nil || !bytes.Equal(u.Data, update) {
+		t.Fatalf("the stored, acknowledged update after the resend: %d bytes, %v", len(u.Data), err)
+	}
+}
+
+// TestAttackBlobDuplicatesFillTheStore is a device sending other updates for its one task (its
+// update encrypted again, with fresh randomness), to fill the object store with 3.4 MB a time:
+// each is refused as a duplicate and its object deleted; the stored update, and another
+// device's with the same bytes, stay.
+func TestAttackBlobDuplicatesFillTheStore(t *testing.T) {
+	blobs, err := store.NewFS(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tier, _ := blobTiers(t, blobs)
+	ctx := context.Background()
+	if err := tier.PublishPlan(ctx, 1, []byte("plan")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tier.Accept(ctx, 1, "a", updateBytes("a", 4096), Stamp{}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		other := updateBytes("a", 4096)
+		other[0] = byte(i)
+		if _, err := tier.Accept(ctx, 1, "a", other, Stamp{}); !errors.Is(err, ErrDuplicate) {
+			t.Fatal(err)
+		}
+	}
+	if _, err := tier.Accept(ctx, 1, "b", updateBytes("a", 4096), Stamp{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tier.Accept(ctx, 1, "b", updateBytes("b", 4096), Stamp{}); !errors.Is(err, ErrDuplicate) {
+		t.Fatal(err)
+	}
+	if keys, _ := blobs.List(ctx, tier.blobPrefix(1)); len(keys) != 2 {
+		t.Errorf("the round holds 2 updates and the object store %d objects: %q", len(keys), keys)
+	}
+	if _, err := tier.Close(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	err = tier.Follow(ctx, 1, func(u Update) error {
+		if !bytes.Equal(u.Data, updateBytes("a", 4096)) {
+			return fmt.Errorf("device %q: not its update", u.Device)
+		}
+		got = append(got, u.Device)
+		return nil
+	})
+	if err != nil || !slices.Equal(got, []string{"a", "b"}) {
+		t.Fatalf("Follow: %v, %v", got, err)
+	}
+}
+
+// slowBlobs is an object store that takes longer than followAsk to give an object back, as a
+// busy MinIO does with several 3.4 MB reads in flight on a shared link.
+type slowBlobs struct{ Blobs }
+
+func (s slowBlobs) Get(ctx context.Context, key string) ([]byte, error) {
+	select {
+	case <-time.After(followAsk + 100*time.Millisecond):
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return s.Blobs.Get(ctx, key)
+}
+
+// TestBlobFetchSlowStore: Fetch does not bound the object store's read by followAsk, the bound
+// of one request to the stream's leader: a store slower than that still gives the update back.
+func TestBlobFetchSlowStore(t *testing.T) {
+	fs, err := store.NewFS(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tier, _ := blobTiers(t, slowBlobs{fs})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := tier.PublishPlan(ctx, 1, []byte("plan")); err != nil {
+		t.Fatal(err)
+	}
+	seq, err := tier.Accept(ctx, 1, "a", updateBytes("a", 4096), Stamp{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tier.Fetch(ctx, 1, seq); err != nil {
+		t.Errorf("Fetch with a store that answers in %v: %v", followAsk+100*time.Millisecond, err)
+	}
+}
+
+// TestBlobForgetEarlierRounds: objects of an earlier round whose Forget failed after its
+// stream was deleted (the store was down, or the leader died in between), which nothing names
+// any more, are deleted when a later round is forgotten; a later round's are not.
+func TestBlobForgetEarlierRounds(t *testing.T) {
+	blobs, err := store.NewFS(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tier, _ := blobTiers(t, blobs)
+	ctx := context.Background()
+	for round := uint64(1); round <= 3; round++ {
+		if err := tier.PublishPlan(ctx, round, []byte("plan")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tier.Accept(ctx, round, "a", updateBytes("a", 4096), Stamp{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Round 1's Forget: the stream went, then the leader died.
+	if err := tier.js.DeleteStream(ctx, tier.StreamName(1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := tier.Forget(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	if keys, _ := blobs.List(ctx, ""); len(keys) != 1 || !strings.HasPrefix(keys[0], tier.blobPrefix(3)) {
+		t.Errorf("after rounds 1 and 2 were forgotten the store holds %q, want round 3's update", keys)
 	}
 }

@@ -252,18 +252,19 @@ func (t *Tier) Accept(ctx context.Context, round uint64, device string, update [
 	}
 	if t.blobs != nil {
 		// The bytes first: once the stream names them, the round holds the update.
-		name, perr := t.putBlob(ctx, round, update)
+		name, perr := t.putBlob(ctx, round, device, update)
 		if perr != nil {
-			return 0, fmt.Errorf("cluster: store device %q's update: %w", device, perr)
+			return 0, fmt.Errorf("cluster: store device %q's update for round %d: %w", device, round, perr)
 		}
 		msg.Header.Set(hdrBlob, name)
 		msg.Data = nil
 		defer func() {
 			// An update the round will never hold leaves nothing behind, also when the round
-			// was forgotten (its objects deleted) before this one was stored. Another name
-			// for the same bytes would be the device's own update, and so a duplicate.
+			// was forgotten (its objects deleted) before this one was stored. The object is
+			// the device's alone (blobKey), and a record of the device naming these bytes
+			// would have made this a duplicate.
 			if errors.Is(err, ErrClosed) {
-				_ = t.blobs.Delete(context.WithoutCancel(ctx), t.blobPrefix(round)+name)
+				t.dropBlob(ctx, round, device, name)
 			}
 		}()
 	}
@@ -277,11 +278,26 @@ func (t *Tier) Accept(ctx context.Context, round uint64, device string, update [
 	case err == nil:
 		return ack.Sequence, nil
 	case wrongLastSequence(err):
+		if name := msg.Header.Get(hdrBlob); name != "" {
+			// The round's update of the device is another, or this one: only the first
+			// leaves an object behind that no record names.
+			if s, serr := t.js.Stream(ctx, t.StreamName(round)); serr == nil {
+				if m, gerr := s.GetLastMsgForSubject(ctx, msg.Subject); gerr == nil && m.Header.Get(hdrBlob) != name {
+					t.dropBlob(ctx, round, device, name)
+				}
+			}
+		}
 		return 0, fmt.Errorf("%w: device %q, round %d", ErrDuplicate, device, round)
 	case errors.As(err, &apiErr) && apiErr.ErrorCode == jetstreamSealed:
 		// A device sending again after the round closed with its update in hears that it is.
-		if seq, ok, _ := t.Stored(ctx, round, device); ok {
+		seq, ok, serr := t.Stored(ctx, round, device)
+		switch {
+		case ok:
 			return 0, fmt.Errorf("%w: device %q, round %d (stored at %d before the round closed)", ErrDuplicate, device, round, seq)
+		case serr != nil:
+			// Not ErrClosed: the round may hold this very update (and the object Accept
+			// would then delete is the stored update's). The device sends it again.
+			return 0, fmt.Errorf("cluster: store device %q's update for round %d: the round is closed, and whether it holds the update is unknown: %w", device, round, serr)
 		}
 		return 0, fmt.Errorf("%w: round %d was closed before device %q's update was stored", ErrClosed, round, device)
 	case errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrNoResponders):
@@ -449,16 +465,24 @@ func (t *Tier) FollowHeaders(ctx context.Context, round uint64, fn func(Update) 
 
 // Fetch returns the round's update stored at seq, whole.
 func (t *Tier) Fetch(ctx context.Context, round, seq uint64) (Update, error) {
-	var out Update
-	err := UntilAnswered(ctx, followAsk, followPoll, nil, func(ctx context.Context) error {
-		s, err := t.roundStream(ctx, round)
+	var (
+		out Update
+		hdr nats.Header
+	)
+	err := UntilAnswered(ctx, followAsk, followPoll, nil, func(actx context.Context) error {
+		s, err := t.roundStream(actx, round)
 		if err != nil {
 			return err
 		}
-		return t.readStored(ctx, s, round, seq, seq, false, func(u Update) error { out = u; return nil })
+		return t.readMsgs(actx, s, round, seq, seq, false, func(u Update, h nats.Header) error { out, hdr = u, h; return nil })
 	})
 	if err == nil && out.Seq != seq {
 		err = fmt.Errorf("cluster: round %d holds no update at %d", round, seq)
+	}
+	if err == nil {
+		// Not within followAsk, the bound of one request to the stream's leader: a 3.4 MB
+		// read from the object store can take longer, and would be cut short every time.
+		out, err = t.withBlob(ctx, round, out, hdr)
 	}
 	if err != nil {
 		return Update{}, fmt.Errorf("cluster: fetch update %d of round %d: %w", seq, round, err)
@@ -645,6 +669,18 @@ func timedOut(err error) bool {
 // readStored calls fn with each update stored at sequences from to last of the round's stream
 // s, asking the stream's leader for each; without their Data if headersOnly.
 func (t *Tier) readStored(ctx context.Context, s jetstream.Stream, round, from, last uint64, headersOnly bool, fn func(Update) error) error {
+	return t.readMsgs(ctx, s, round, from, last, headersOnly, func(u Update, h nats.Header) (err error) {
+		if !headersOnly {
+			if u, err = t.withBlob(ctx, round, u, h); err != nil {
+				return err
+			}
+		}
+		return fn(u)
+	})
+}
+
+// readMsgs is readStored giving fn each message's headers, and its Data as the stream holds it.
+func (t *Tier) readMsgs(ctx context.Context, s jetstream.Stream, round, from, last uint64, headersOnly bool, fn func(Update, nats.Header) error) error {
 	prefix := t.roundSubject(round) + ".update."
 	for seq := from; seq <= last; seq++ {
 		var m *jetstream.RawStreamMsg
@@ -668,11 +704,8 @@ func (t *Tier) readStored(ctx context.Context, s jetstream.Stream, round, from, 
 		u := updateOf(device, m.Sequence, m.Time, nil, m.Header)
 		if !headersOnly {
 			u.Data = m.Data
-			if u, err = t.withBlob(ctx, round, u, m.Header); err != nil {
-				return err
-			}
 		}
-		if err := fn(u); err != nil {
+		if err := fn(u, m.Header); err != nil {
 			return err
 		}
 	}

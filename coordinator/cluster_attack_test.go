@@ -15,6 +15,7 @@ import (
 	"github.com/vigilauth/vigil/crypto/he"
 	"github.com/vigilauth/vigil/crypto/sig"
 	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
+	"github.com/vigilauth/vigil/store"
 )
 
 // TestAttackDeviceCountsTwiceAcrossFrontends is a compromised device trying to weigh twice in
@@ -165,5 +166,56 @@ func TestAttackReplayAcrossParts(t *testing.T) {
 		scales = append(scales, scale)
 	}
 	waitRun(t, done, "the round did not complete")
+	checkAverage(t, f, f.coord.Global(), scales)
+}
+
+// swappingBlobs is the tier's object store as whoever can write to it (its operator, a stolen
+// credential) makes it: the update of device victim comes back as other bytes.
+type swappingBlobs struct {
+	cluster.Blobs
+	victim []byte
+}
+
+func (b swappingBlobs) Get(ctx context.Context, key string) ([]byte, error) {
+	data, err := b.Blobs.Get(ctx, key)
+	if err == nil && bytes.Contains(data, b.victim) {
+		data = bytes.Clone(data)
+		data[len(data)/2] ^= 1
+	}
+	return data, err
+}
+
+// TestAttackBlobStoreWriterSwapsUpdate is whoever can write to the tier's object store
+// changing a device's stored update. The leader, reading it back, finds other bytes than the
+// hash the round's stream holds and counts the update lost, logged: the round goes on and is
+// released with the other devices' updates, as they were sent. It neither counts the changed
+// bytes nor reads them again for good (it did, holding the round until its deadline and past).
+func TestAttackBlobStoreWriterSwapsUpdate(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	dir, err := store.NewFS(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tier := embeddedTierOf(t, cluster.Config{Model: "keystroke-ae", Replicas: 1, Blobs: swappingBlobs{dir, []byte("victim")}})
+	devices := []string{"victim", "b", "c"}
+	f := startEncrypted(t, coordinator.Config{Rounds: 1, DevicesPerRound: len(devices), MinUpdates: 2, MinEnrolled: len(devices),
+		RoundTimeout: 10 * time.Second, Cluster: tier, StateDir: t.TempDir()}, true)
+	done := make(chan error, 1)
+	go func() { done <- f.coord.Run(ctx) }()
+	for _, d := range devices {
+		f.enroll(t, d)
+	}
+	var scales []float64
+	for i, d := range devices {
+		scale := 0.1 * float64(i+1)
+		if _, err := f.api.SubmitUpdate(ctx, f.sealedUpdate(t, waitTask(t, f.api, d), d, vector(scale))); err != nil {
+			t.Fatalf("%s: %v", d, err)
+		}
+		if d != "victim" {
+			scales = append(scales, scale)
+		}
+	}
+	waitRun(t, done, "the round was not released")
 	checkAverage(t, f, f.coord.Global(), scales)
 }

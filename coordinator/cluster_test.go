@@ -31,6 +31,12 @@ import (
 // embeddedTier is a tier for model on an embedded JetStream server of the test's own.
 func embeddedTier(t *testing.T, model string) *cluster.Tier {
 	t.Helper()
+	return embeddedTierOf(t, cluster.Config{Model: model, Replicas: 1})
+}
+
+// embeddedTierOf is embeddedTier with cfg.
+func embeddedTierOf(t *testing.T, cfg cluster.Config) *cluster.Tier {
+	t.Helper()
 	ctx := context.Background()
 	srv, err := cluster.StartEmbedded(ctx, t.TempDir(), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
@@ -42,7 +48,7 @@ func embeddedTier(t *testing.T, model string) *cluster.Tier {
 		t.Fatal(err)
 	}
 	t.Cleanup(nc.Close)
-	tier, err := cluster.Open(ctx, nc, cluster.Config{Model: model, Replicas: 1})
+	tier, err := cluster.Open(ctx, nc, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -236,6 +236,11 @@ func (c *Coordinator) followOnce(ctx context.Context, id uint64) error {
 			go func() {
 				defer func() { <-busy; close(f.ready) }()
 				whole, err := tier.Fetch(ctx, id, u.Seq)
+				if errors.Is(err, cluster.ErrBlobLost) {
+					// Reading it again gives nothing more, and would hold the round for good.
+					f.err = reject(codes.DataLoss, ReasonNotDurable, err.Error())
+					return
+				}
 				if err != nil {
 					f.unread = true
 					unreadable(fmt.Errorf("%w: update %d: %w", errUnread, u.Seq, err))

@@ -202,11 +202,15 @@ func (t tierFlags) open(ctx context.Context, org, stateDir, model string, log *s
 	out.cfg = cluster.Config{Model: model, Replicas: replicas}
 	if out.blobs = t.blobs; out.blobs == "" && out.embedded {
 		// Beside the server's store: the updates' bytes cost the server, which is the
-		// leader's own process, 21 ms of CPU each, and a file 1 ms.
-		out.blobs = filepath.Join(stateDir, tierBlobsDir)
+		// leader's own process, 21 ms of CPU each, and a file 1 ms. Absolute, as printed for
+		// frontends started elsewhere.
+		if out.blobs, err = filepath.Abs(filepath.Join(stateDir, tierBlobsDir)); err != nil {
+			out.close()
+			return nil, fmt.Errorf("--tier-blobs: %w", err)
+		}
 	}
 	if out.blobs != "" && out.blobs != blobsOff {
-		if out.cfg.Blobs, err = openTierBlobs(ctx, out.blobs); err != nil {
+		if out.cfg.Blobs, err = openTierBlobs(ctx, out.blobs, !t.frontend); err != nil {
 			out.close()
 			return nil, fmt.Errorf("--tier-blobs: %w", err)
 		}
@@ -237,14 +241,20 @@ func (t tierFlags) open(ctx context.Context, org, stateDir, model string, log *s
 	return out, nil
 }
 
-// openTierBlobs opens the object store of --tier-blobs, creating its directory or bucket. The
-// tier's updates are deleted once their round ends, so a bucket it creates has no object lock,
-// unlike the release regions'.
-func openTierBlobs(ctx context.Context, loc string) (cluster.Blobs, error) {
+// openTierBlobs opens the object store of --tier-blobs; a leader (create) makes its directory
+// or bucket. The tier's updates are deleted once their round ends, so a bucket it creates has no
+// object lock, unlike the release regions'. A frontend makes neither: given another location
+// than its leader's, it would acknowledge updates the leader cannot read.
+func openTierBlobs(ctx context.Context, loc string, create bool) (cluster.Blobs, error) {
 	cfg, s3, err := tierBlobsLocation(loc)
 	switch {
 	case err != nil:
 		return nil, err
+	case !s3 && !create:
+		if info, err := os.Stat(loc); err != nil || !info.IsDir() {
+			return nil, fmt.Errorf("%s is not a directory (%v): give the leader's --tier-blobs, which it creates", loc, err)
+		}
+		return store.NewFS(loc)
 	case !s3:
 		return store.NewFS(loc)
 	}
@@ -253,10 +263,13 @@ func openTierBlobs(ctx context.Context, loc string) (cluster.Blobs, error) {
 		return nil, fmt.Errorf("%s: %w", loc, err)
 	}
 	exists, err := st.Client().BucketExists(ctx, st.Bucket())
-	if err == nil && !exists {
+	switch {
+	case err == nil && !exists && !create:
+		return nil, fmt.Errorf("%s: no bucket %s: give the leader's --tier-blobs, which it creates", loc, st.Bucket())
+	case err == nil && !exists:
 		err = st.Client().MakeBucket(ctx, st.Bucket(), minio.MakeBucketOptions{Region: cfg.Region})
 		if minio.ToErrorResponse(err).Code == "BucketAlreadyOwnedByYou" {
-			err = nil // another process of the tier made it first
+			err = nil // a standby made it first
 		}
 	}
 	if err != nil {

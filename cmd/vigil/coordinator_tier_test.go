@@ -161,3 +161,29 @@ func TestStandbyWaitsOutTheTier(t *testing.T) {
 		t.Fatalf("lead after the servers came back: %v; output:\n%s", err, out.String())
 	}
 }
+
+// TestOpenTierBlobs: the leader makes the directory of --tier-blobs; a frontend given one that
+// does not exist is refused, naming the flag, rather than acknowledging updates the leader will
+// not find; other schemes are refused.
+func TestOpenTierBlobs(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "tier-blobs")
+	for _, tc := range []struct {
+		name    string
+		loc     string
+		create  bool
+		wantErr string
+	}{
+		{"a frontend before its leader", dir, false, "give the leader's --tier-blobs"},
+		{"the leader", dir, true, ""},
+		{"a frontend after it", dir, false, ""},
+		{"another scheme", "ftp://x/y", true, "only directories and s3:// locations"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := openTierBlobs(ctx, tc.loc, tc.create)
+			if tc.wantErr == "" && err != nil || tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
+				t.Fatalf("openTierBlobs(%q, create %v) = %v, want %q", tc.loc, tc.create, err, tc.wantErr)
+			}
+		})
+	}
+}
