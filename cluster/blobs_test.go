@@ -5,8 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"slices"
 	"strings"
 	"testing"
@@ -24,23 +22,30 @@ import (
 func blobTiers(t *testing.T, blobs Blobs) (withBlobs, without *Tier) {
 	t.Helper()
 	ctx := context.Background()
-	srv, err := StartEmbedded(ctx, t.TempDir(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	nc := embeddedConn(t)
+	withBlobs, err := Open(ctx, nc, Config{Model: "typing", Replicas: 1, Blobs: blobs})
 	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	nc, err := nats.Connect(srv.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	if withBlobs, err = Open(ctx, nc, Config{Model: "typing", Replicas: 1, Blobs: blobs}); err != nil {
 		t.Fatal(err)
 	}
 	if without, err = Open(ctx, nc, Config{Model: "typing", Replicas: 1}); err != nil {
 		t.Fatal(err)
 	}
 	return withBlobs, without
+}
+
+// dirTier is a tier keeping the updates' bytes in a directory of the test's own, with round 1
+// open.
+func dirTier(t *testing.T) (*Tier, *store.FS) {
+	t.Helper()
+	blobs, err := store.NewFS(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tier, _ := blobTiers(t, blobs)
+	if err := tier.PublishPlan(context.Background(), 1, []byte("plan")); err != nil {
+		t.Fatal(err)
+	}
+	return tier, blobs
 }
 
 // updateBytes is a device's update of n bytes, different for every device.
@@ -149,16 +154,9 @@ func TestBlobsKeepUpdatesOutOfTheStream(t *testing.T) {
 // garbage, or deleting it: every reader refuses it, so the round can lose the update but never
 // count other bytes as it.
 func TestAttackBlobSwapped(t *testing.T) {
-	blobs, err := store.NewFS(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	tier, _ := blobTiers(t, blobs)
+	tier, blobs := dirTier(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := tier.PublishPlan(ctx, 1, []byte("plan")); err != nil {
-		t.Fatal(err)
-	}
 	victim, err := tier.Accept(ctx, 1, "victim", updateBytes("victim", 4096), Stamp{})
 	if err != nil {
 		t.Fatal(err)
@@ -263,16 +261,9 @@ func (unansweredInfo) Stream(context.Context, string) (jetstream.Stream, error) 
 // Stored does not answer: Accept says it does not know, not ErrClosed, and leaves the object
 // the stored record names.
 func TestBlobResendAfterCloseWhileTierSlow(t *testing.T) {
-	blobs, err := store.NewFS(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	tier, _ := blobTiers(t, blobs)
+	tier, _ := dirTier(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := tier.PublishPlan(ctx, 1, []byte("plan")); err != nil {
-		t.Fatal(err)
-	}
 	update := updateBytes("a", 4096)
 	seq, err := tier.Accept(ctx, 1, "a", update, Stamp{})
 	if err != nil {
@@ -298,15 +289,8 @@ func TestBlobResendAfterCloseWhileTierSlow(t *testing.T) {
 // each is refused as a duplicate and its object deleted; the stored update, and another
 // device's with the same bytes, stay.
 func TestAttackBlobDuplicatesFillTheStore(t *testing.T) {
-	blobs, err := store.NewFS(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	tier, _ := blobTiers(t, blobs)
+	tier, blobs := dirTier(t)
 	ctx := context.Background()
-	if err := tier.PublishPlan(ctx, 1, []byte("plan")); err != nil {
-		t.Fatal(err)
-	}
 	if _, err := tier.Accept(ctx, 1, "a", updateBytes("a", 4096), Stamp{}); err != nil {
 		t.Fatal(err)
 	}
@@ -330,7 +314,7 @@ func TestAttackBlobDuplicatesFillTheStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	var got []string
-	err = tier.Follow(ctx, 1, func(u Update) error {
+	err := tier.Follow(ctx, 1, func(u Update) error {
 		if !bytes.Equal(u.Data, updateBytes("a", 4096)) {
 			return fmt.Errorf("device %q: not its update", u.Device)
 		}
@@ -381,11 +365,7 @@ func TestBlobFetchSlowStore(t *testing.T) {
 // stream was deleted (the store was down, or the leader died in between), which nothing names
 // any more, are deleted when a later round is forgotten; a later round's are not.
 func TestBlobForgetEarlierRounds(t *testing.T) {
-	blobs, err := store.NewFS(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	tier, _ := blobTiers(t, blobs)
+	tier, blobs := dirTier(t)
 	ctx := context.Background()
 	for round := uint64(1); round <= 3; round++ {
 		if err := tier.PublishPlan(ctx, round, []byte("plan")); err != nil {

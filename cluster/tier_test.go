@@ -17,8 +17,17 @@ import (
 // embeddedTier starts an embedded server in a temporary directory and opens a tier on it.
 func embeddedTier(t testing.TB, model string) *Tier {
 	t.Helper()
-	ctx := context.Background()
-	srv, err := StartEmbedded(ctx, t.TempDir(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	tier, err := Open(context.Background(), embeddedConn(t), Config{Model: model, Replicas: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tier
+}
+
+// embeddedConn starts an embedded server in a temporary directory and connects to it.
+func embeddedConn(t testing.TB) *nats.Conn {
+	t.Helper()
+	srv, err := StartEmbedded(context.Background(), t.TempDir(), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -28,11 +37,7 @@ func embeddedTier(t testing.TB, model string) *Tier {
 		t.Fatal(err)
 	}
 	t.Cleanup(nc.Close)
-	tier, err := Open(ctx, nc, Config{Model: model, Replicas: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tier
+	return nc
 }
 
 // followed returns the devices the round holds, in stream order, once it is closed.
