@@ -169,7 +169,7 @@ func RunDemo(ctx context.Context, f DemoConfig) (dir string, err error) {
 		defer nc.Close()
 		// The updates' bytes beside the server's store, as vigil coordinator --nats embedded
 		// keeps them.
-		blobs, err := store.NewFS(filepath.Join(f.Dir, "state", "tier-blobs"))
+		blobs, err := store.NewUnsyncedFS(filepath.Join(f.Dir, "state", "tier-blobs"))
 		if err != nil {
 			return f.Dir, err
 		}

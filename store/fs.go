@@ -18,7 +18,8 @@ import (
 // the same directory that is synced and renamed into place, so a crash leaves the old object or
 // the new one.
 type FS struct {
-	root string
+	root     string
+	unsynced bool
 }
 
 var (
@@ -36,6 +37,18 @@ func NewFS(dir string) (*FS, error) {
 		return nil, fmt.Errorf("store: %w", err)
 	}
 	return &FS{root: dir}, nil
+}
+
+// NewUnsyncedFS is NewFS whose Put does not sync, for objects that need only survive the
+// writer's death, not the machine's (atomicfile.WriteUnsynced; Create still syncs): the coordinator tier's updates in a directory, whose
+// records in the tier's embedded JetStream are synced only every two minutes themselves.
+func NewUnsyncedFS(dir string) (*FS, error) {
+	s, err := NewFS(dir)
+	if err != nil {
+		return nil, err
+	}
+	s.unsynced = true
+	return s, nil
 }
 
 // Dir returns the directory the store lives in.
@@ -108,7 +121,9 @@ func (s *FS) write(ctx context.Context, key string, data []byte, exclusive bool)
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
-	if !exclusive {
+	if !exclusive && s.unsynced {
+		err = atomicfile.WriteUnsynced(p, data, 0o644)
+	} else if !exclusive {
 		err = atomicfile.Write(p, data, 0o644)
 	} else if err = atomicfile.Create(p, data, 0o644); errors.Is(err, fs.ErrExist) {
 		return fmt.Errorf("%w: %s", ErrExist, key)

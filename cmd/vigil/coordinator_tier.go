@@ -254,9 +254,12 @@ func openTierBlobs(ctx context.Context, loc string, create bool) (cluster.Blobs,
 		if info, err := os.Stat(loc); err != nil || !info.IsDir() {
 			return nil, fmt.Errorf("%s is not a directory (%v): give the leader's --tier-blobs, which it creates", loc, err)
 		}
-		return store.NewFS(loc)
+		return store.NewUnsyncedFS(loc)
 	case !s3:
-		return store.NewFS(loc)
+		// Unsynced: the records naming the updates are no more durable, in the embedded
+		// JetStream (synced every two minutes) or a cluster's (replicated), and with the
+		// frontend's handlers writing at once each sync cost 10 times the write.
+		return store.NewUnsyncedFS(loc)
 	}
 	st, err := store.NewMinIO(cfg)
 	if err != nil {

@@ -25,17 +25,26 @@ func IsTemp(name string) bool {
 
 // Write replaces path with data, with permissions perm.
 func Write(path string, data []byte, perm fs.FileMode) error {
-	return write(path, data, perm, false)
+	return writeFile(path, data, perm, false, true)
+}
+
+// WriteUnsynced is Write without the syncs: a reader sees the old content or the new one, and
+// so does a process starting after this one died, but after the machine crashed path may hold
+// neither, or be gone. It is for data that is as durable as something else that is not synced
+// either, at a small part of the cost: with writers in parallel, each sync cost several times
+// the write itself.
+func WriteUnsynced(path string, data []byte, perm fs.FileMode) error {
+	return writeFile(path, data, perm, false, false)
 }
 
 // Create writes data to path, with permissions perm, only if nothing is there yet; otherwise it
 // returns an error wrapping fs.ErrExist and leaves the existing file alone. Of two processes
 // creating the same path at once, exactly one wins.
 func Create(path string, data []byte, perm fs.FileMode) error {
-	return write(path, data, perm, true)
+	return writeFile(path, data, perm, true, true)
 }
 
-func write(path string, data []byte, perm fs.FileMode, exclusive bool) (err error) {
+func writeFile(path string, data []byte, perm fs.FileMode, exclusive, synced bool) (err error) {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+tempMarker+"*")
 	if err != nil {
@@ -54,8 +63,10 @@ func write(path string, data []byte, perm fs.FileMode, exclusive bool) (err erro
 	if _, err = f.Write(data); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	if err = f.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", path, err)
+	if synced {
+		if err = f.Sync(); err != nil {
+			return fmt.Errorf("sync %s: %w", path, err)
+		}
 	}
 	if err = f.Close(); err != nil {
 		return err
@@ -70,7 +81,7 @@ func write(path string, data []byte, perm fs.FileMode, exclusive bool) (err erro
 	} else {
 		err = os.Rename(tmp, path)
 	}
-	if err != nil {
+	if err != nil || !synced {
 		return err
 	}
 	return SyncDir(dir)
