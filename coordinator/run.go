@@ -317,6 +317,9 @@ func (c *Coordinator) start(ctx context.Context, now time.Time) (done bool, err 
 			c.log.Error("refusing to start rounds", "round", next, "err", err)
 			return true, err
 		}
+		if ctx.Err() != nil {
+			return false, ctx.Err() // stopping: the trustees were not asked to no avail
+		}
 		c.mu.Lock()
 		wait := c.backoffLocked(c.cfg.Now())
 		c.mu.Unlock()
