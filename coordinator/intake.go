@@ -425,7 +425,9 @@ func (c *Coordinator) forgetIntake(ctx context.Context, id uint64) {
 		in.round, in.stop, in.check = 0, nil, nil
 	}
 	in.mu.Unlock()
-	if err := in.tier.Forget(ctx, id); err != nil {
+	if err := in.tier.Forget(ctx, id); err != nil && ctx.Err() == nil {
+		// Stopping, it is left to the next round's Forget, which deletes earlier rounds'
+		// objects too.
 		c.log.Warn("the tier keeps a finished round", "round", id, "err", err)
 	}
 }

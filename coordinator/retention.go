@@ -51,7 +51,7 @@ func (c *Coordinator) pruneVersions(ctx context.Context) {
 	for _, v := range p.deleted {
 		delete(c.retained, v)
 	}
-	if err != nil {
+	if err != nil && ctx.Err() == nil {
 		c.log.Warn("old model versions not pruned; tried again after the next round", "keep", c.cfg.KeepVersions, "err", err)
 	}
 	if len(p.deleted) > 0 {
