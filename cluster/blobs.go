@@ -25,7 +25,8 @@ import (
 // stream stored and replicated: the bound on a tier's size that frontends did not divide. The
 // hash in the stream, which the compare-and-set made the round's one update of the device,
 // decides which bytes are the update: a reader refuses any others (ErrBlobLost), so whoever
-// can write to the object store can make an update unreadable but never change it.
+// can write to the object store can make an update unreadable, dropping it from its round,
+// but never change it.
 type Blobs interface {
 	Put(ctx context.Context, key string, data []byte) error
 	Get(ctx context.Context, key string) ([]byte, error)

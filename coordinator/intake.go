@@ -16,6 +16,7 @@ import (
 	"github.com/vigilauth/vigil/coordinator/round"
 	statev1 "github.com/vigilauth/vigil/proto/vigil/state/v1"
 	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
+	"github.com/vigilauth/vigil/store"
 )
 
 // With Config.Cluster set the coordinator is the round leader of a tier on JetStream (package
@@ -236,7 +237,7 @@ func (c *Coordinator) followOnce(ctx context.Context, id uint64) error {
 			go func() {
 				defer func() { <-busy; close(f.ready) }()
 				whole, err := tier.Fetch(ctx, id, u.Seq)
-				if errors.Is(err, cluster.ErrBlobLost) {
+				if lostBlob(err, c.cfg.Now().Sub(u.Stored)) {
 					// Reading it again gives nothing more, and would hold the round for good.
 					f.err = reject(codes.DataLoss, ReasonNotDurable, err.Error())
 					return
@@ -264,6 +265,17 @@ func (c *Coordinator) followOnce(ctx context.Context, id uint64) error {
 		return cause
 	}
 	return err
+}
+
+// missingBlobGrace is how long after an update was stored the leader goes on reading it again
+// when the object store says it has no such object: a store replicating between sites, or
+// reached before a mount, can say so for a while.
+const missingBlobGrace = time.Minute
+
+// lostBlob reports whether err, reading an update stored age ago, means its bytes are lost for
+// good: other bytes than the round holds at once, none at all after missingBlobGrace.
+func lostBlob(err error, age time.Duration) bool {
+	return errors.Is(err, cluster.ErrBlobLost) && (!errors.Is(err, store.ErrNotFound) || age > missingBlobGrace)
 }
 
 // prepareFollowed decodes a stored update and builds its contribution; its signature was

@@ -351,8 +351,8 @@ type heldRead struct {
 const readAheadDepth = 8
 
 // readAhead yields read of each of seqs in order, reading up to readAheadDepth ahead on
-// goroutines of their own. It stops at the first error; stopping early cancels the reads not
-// taken.
+// goroutines of their own. It stops at the first error, and ends with ctx's if ctx ends
+// before every read was yielded; stopping early cancels the reads not taken.
 func readAhead[T any](ctx context.Context, seqs []uint64, read func(context.Context, uint64) (T, error)) iter.Seq2[T, error] {
 	return func(yield func(T, error) bool) {
 		ctx, cancel := context.WithCancel(ctx)
@@ -378,11 +378,18 @@ func readAhead[T any](ctx context.Context, seqs []uint64, read func(context.Cont
 				}()
 			}
 		}()
+		n := 0
 		for done := range pending {
 			r := <-done
 			if !yield(r.v, r.err) || r.err != nil {
 				return
 			}
+			n++
+		}
+		if n < len(seqs) {
+			// The feeder stopped because ctx ended: never a short read without an error.
+			var zero T
+			yield(zero, fmt.Errorf("read %d of %d: %w", n, len(seqs), context.Cause(ctx)))
 		}
 	}
 }

@@ -210,7 +210,7 @@ func (t tierFlags) open(ctx context.Context, org, stateDir, model string, log *s
 		}
 	}
 	if out.blobs != "" && out.blobs != blobsOff {
-		if out.cfg.Blobs, err = openTierBlobs(ctx, out.blobs, !t.frontend); err != nil {
+		if out.cfg.Blobs, err = openTierBlobs(ctx, out.blobs, !t.frontend, replicas); err != nil {
 			out.close()
 			return nil, fmt.Errorf("--tier-blobs: %w", err)
 		}
@@ -245,21 +245,30 @@ func (t tierFlags) open(ctx context.Context, org, stateDir, model string, log *s
 // or bucket. The tier's updates are deleted once their round ends, so a bucket it creates has no
 // object lock, unlike the release regions'. A frontend makes neither: given another location
 // than its leader's, it would acknowledge updates the leader cannot read.
-func openTierBlobs(ctx context.Context, loc string, create bool) (cluster.Blobs, error) {
+//
+// A directory's objects are written without syncs only where the records naming them are on
+// one server (replicas 1: the embedded JetStream, synced every two minutes): a cluster's
+// records are on several machines and survive a crash of the one holding the directory.
+func openTierBlobs(ctx context.Context, loc string, create bool, replicas int) (cluster.Blobs, error) {
+	newFS := store.NewFS
+	if replicas <= 1 {
+		newFS = store.NewUnsyncedFS
+	}
 	cfg, s3, err := tierBlobsLocation(loc)
 	switch {
 	case err != nil:
 		return nil, err
 	case !s3 && !create:
-		if info, err := os.Stat(loc); err != nil || !info.IsDir() {
-			return nil, fmt.Errorf("%s is not a directory (%v): give the leader's --tier-blobs, which it creates", loc, err)
+		info, err := os.Stat(loc)
+		if err == nil && !info.IsDir() {
+			err = fmt.Errorf("%s is not a directory", loc)
 		}
-		return store.NewUnsyncedFS(loc)
+		if err != nil {
+			return nil, fmt.Errorf("%w: give the leader's --tier-blobs, which it creates", err)
+		}
+		return newFS(loc)
 	case !s3:
-		// Unsynced: the records naming the updates are no more durable, in the embedded
-		// JetStream (synced every two minutes) or a cluster's (replicated), and with the
-		// frontend's handlers writing at once each sync cost 10 times the write.
-		return store.NewUnsyncedFS(loc)
+		return newFS(loc)
 	}
 	st, err := store.NewMinIO(cfg)
 	if err != nil {

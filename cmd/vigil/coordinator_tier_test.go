@@ -5,6 +5,7 @@ import (
 	"flag"
 	"io"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -168,6 +169,10 @@ func TestStandbyWaitsOutTheTier(t *testing.T) {
 func TestOpenTierBlobs(t *testing.T) {
 	ctx := context.Background()
 	dir := filepath.Join(t.TempDir(), "tier-blobs")
+	file := filepath.Join(t.TempDir(), "a-file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name    string
 		loc     string
@@ -177,10 +182,11 @@ func TestOpenTierBlobs(t *testing.T) {
 		{"a frontend before its leader", dir, false, "give the leader's --tier-blobs"},
 		{"the leader", dir, true, ""},
 		{"a frontend after it", dir, false, ""},
+		{"a frontend given a file", file, false, file + " is not a directory: give the leader's --tier-blobs"},
 		{"another scheme", "ftp://x/y", true, "only directories and s3:// locations"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := openTierBlobs(ctx, tc.loc, tc.create)
+			_, err := openTierBlobs(ctx, tc.loc, tc.create, 1)
 			if tc.wantErr == "" && err != nil || tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
 				t.Fatalf("openTierBlobs(%q, create %v) = %v, want %q", tc.loc, tc.create, err, tc.wantErr)
 			}

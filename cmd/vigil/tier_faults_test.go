@@ -47,7 +47,7 @@ func TestTierProcessFaults(t *testing.T) {
 		blobsAt = "s3+http://" + endpoint + "/vigil-tier-" + strings.ToLower(rand.Text()[:8])
 	}
 	t.Logf("the updates' bytes are in %s", blobsAt)
-	blobs, err := openTierBlobs(ctx, blobsAt, true)
+	blobs, err := openTierBlobs(ctx, blobsAt, true, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
