@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/vigilauth/vigil/store"
 )
@@ -149,3 +151,80 @@ func (t *Tier) forgetBlobs(ctx context.Context, round uint64) error {
 
 // forgetWorkers is how many deletes forgetBlobs has in flight.
 const forgetWorkers = 16
+
+// The leader names its object store in the tier, so that a frontend given another one is
+// refused at start rather than acknowledging updates the leader cannot read: the store holds a
+// random identity under blobsMarker, and the devices bucket holds it, or blobsOff, under the
+// model's blobsKey.
+const (
+	blobsMarker = "store-id"
+	blobsOff    = "off"
+)
+
+// ErrOtherBlobs means a frontend's object store is not its round leader's.
+var ErrOtherBlobs = errors.New("cluster: the object store is not the round leader's")
+
+// blobsKey is the devices bucket's key for the leader's object store: device keys are the
+// model and a hex-encoded ID, which "blobs" is not.
+func (t *Tier) blobsKey() string { return t.model + ".blobs" }
+
+// MarkBlobs records this Tier's object store as the round leader's, or that it keeps none. Only
+// the leader calls it, once it holds the lease.
+func (t *Tier) MarkBlobs(ctx context.Context) error {
+	id := blobsOff
+	if t.blobs != nil {
+		var err error
+		if id, err = t.blobsID(ctx, true); err != nil {
+			return err
+		}
+	}
+	if _, err := t.devices.PutString(ctx, t.blobsKey(), id); err != nil {
+		return fmt.Errorf("cluster: record the object store in the tier: %w", err)
+	}
+	return nil
+}
+
+// CheckBlobs refuses this Tier's object store if it is not the one the round leader recorded
+// (MarkBlobs). A Tier without one always passes: its updates carry their bytes. So does any
+// before a leader recorded its store.
+func (t *Tier) CheckBlobs(ctx context.Context) error {
+	if t.blobs == nil {
+		return nil
+	}
+	e, err := t.devices.Get(ctx, t.blobsKey())
+	switch {
+	case errors.Is(err, jetstream.ErrKeyNotFound):
+		return nil
+	case err != nil:
+		return fmt.Errorf("cluster: read the leader's object store from the tier: %w", err)
+	case string(e.Value()) == blobsOff:
+		return fmt.Errorf("%w: the leader keeps the updates' bytes in the tier's streams (--tier-blobs off)", ErrOtherBlobs)
+	}
+	id, err := t.blobsID(ctx, false)
+	if err != nil {
+		return err
+	}
+	if id != string(e.Value()) {
+		return fmt.Errorf("%w: it is store %s, the leader's is %s", ErrOtherBlobs, id, e.Value())
+	}
+	return nil
+}
+
+// blobsID returns the object store's identity, making one if create and it has none.
+func (t *Tier) blobsID(ctx context.Context, create bool) (string, error) {
+	key := "tier/" + t.model + "/" + blobsMarker
+	id, err := t.blobs.Get(ctx, key)
+	switch {
+	case err == nil && len(id) > 0:
+		return string(id), nil
+	case err != nil && !errors.Is(err, store.ErrNotFound):
+		return "", fmt.Errorf("cluster: the object store's identity: %w", err)
+	case !create:
+		return "", fmt.Errorf("%w: it has no identity; the leader gives its own one at start", ErrOtherBlobs)
+	}
+	fresh := rand.Text()
+	if err := t.blobs.Put(ctx, key, []byte(fresh)); err != nil {
+		return "", fmt.Errorf("cluster: the object store's identity: %w", err)
+	}
+	return fresh, nil
+}

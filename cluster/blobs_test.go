@@ -386,3 +386,55 @@ func TestBlobForgetEarlierRounds(t *testing.T) {
 		t.Errorf("after rounds 1 and 2 were forgotten the store holds %q, want round 3's update", keys)
 	}
 }
+
+// TestBlobsMarkedInTheTier: the round leader records its object store in the tier, and a
+// frontend given another store (another directory, or the right one after the leader turned
+// the store off) is refused at start, while one given the same store, or none, is not.
+func TestBlobsMarkedInTheTier(t *testing.T) {
+	ctx := context.Background()
+	nc := embeddedConn(t)
+	dir := func() Blobs {
+		st, err := store.NewFS(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	open := func(blobs Blobs) *Tier {
+		tier, err := Open(ctx, nc, Config{Model: "typing", Replicas: 1, Blobs: blobs})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tier
+	}
+	leaders, other := dir(), dir()
+	if err := open(other).CheckBlobs(ctx); err != nil {
+		t.Fatalf("before any leader recorded its store: %v", err)
+	}
+	if err := open(leaders).MarkBlobs(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := open(leaders).MarkBlobs(ctx); err != nil { // a leader that starts again
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		blobs Blobs
+		want  error
+	}{
+		{"the leader's store", leaders, nil},
+		{"another store", other, ErrOtherBlobs},
+		{"an empty store", dir(), ErrOtherBlobs},
+		{"none", nil, nil},
+	} {
+		if err := open(tc.blobs).CheckBlobs(ctx); !errors.Is(err, tc.want) {
+			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
+		}
+	}
+	if err := open(nil).MarkBlobs(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := open(leaders).CheckBlobs(ctx); !errors.Is(err, ErrOtherBlobs) {
+		t.Errorf("a store when the leader keeps none: %v, want ErrOtherBlobs", err)
+	}
+}

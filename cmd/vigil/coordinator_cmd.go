@@ -256,6 +256,12 @@ func runCoordinator(ctx context.Context, args []string, stdout, stderr io.Writer
 		defer release()
 		ctx, leading = leadCtx, lease.Valid
 	}
+	if tr != nil {
+		// As the leader: frontends given another store than this one's are refused at start.
+		if err := tr.tier.MarkBlobs(ctx); err != nil {
+			return fmt.Errorf("coordinator: --tier-blobs: %w", err)
+		}
+	}
 	var replicate func(context.Context, coordinator.ReplicateScope) error
 	switch {
 	case f.tier.stateInTier:

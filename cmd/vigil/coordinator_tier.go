@@ -367,6 +367,9 @@ func runFrontend(ctx context.Context, f coordinatorFlags, stdout io.Writer, logg
 		return fmt.Errorf("coordinator: %w", err)
 	}
 	defer tr.close()
+	if err := tr.tier.CheckBlobs(ctx); err != nil {
+		return fmt.Errorf("coordinator: --tier-blobs %s: %w (give the frontend the round leader's)", f.tier.blobs, err)
+	}
 	// The leader's metrics, for a frontend: its updates (vigil_updates_total, stored or
 	// rejected by reason), the time each store took, and its gRPC calls, on --metrics-listen.
 	reg := newRoleRegistry()

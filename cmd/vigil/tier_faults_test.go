@@ -7,12 +7,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/vigilauth/vigil/client"
+	"github.com/vigilauth/vigil/cluster"
 	"github.com/vigilauth/vigil/coordinator"
 	"github.com/vigilauth/vigil/dp"
 	"github.com/vigilauth/vigil/internal/natstest"
@@ -64,6 +66,14 @@ func TestTierProcessFaults(t *testing.T) {
 		return c, strings.Fields(line)[0]
 	}
 	leader, _ := startLeader()
+	// A frontend given another store than the leader's would acknowledge updates the leader
+	// cannot read: it is refused at start.
+	wrongCtx, cancelWrong := context.WithTimeout(ctx, 30*time.Second)
+	defer cancelWrong()
+	wrong := vigilCmd(wrongCtx, append([]string{"coordinator", "--frontend", "--org", orgDir, "--nats", urls, "--listen", "127.0.0.1:0", "--tier-blobs", t.TempDir()}, o.trustees...)...)
+	if out, err := wrong.CombinedOutput(); err == nil || !strings.Contains(string(out), "not the round leader's") {
+		t.Fatalf("a frontend with another --tier-blobs: %v\n%s", err, out)
+	}
 	feA, addrA := startFrontend()
 	_, addrB := startFrontend()
 
@@ -74,7 +84,7 @@ func TestTierProcessFaults(t *testing.T) {
 			t.Fatalf("%s via frontend A: %v", d.req.GetDeviceId(), err)
 		}
 	}
-	if keys, err := blobs.List(ctx, "tier/"); err != nil || len(keys) != 2 {
+	if keys, err := updateObjects(ctx, blobs); err != nil || len(keys) != 2 {
 		t.Fatalf("the object store holds %q (%v), want the 2 updates acknowledged", keys, err)
 	}
 	if err := feA.Process.Signal(syscall.SIGKILL); err != nil {
@@ -118,9 +128,16 @@ func TestTierProcessFaults(t *testing.T) {
 	if g.Meta.Version != 2 || len(l.Entries) != 1 || l.Entries[0].Participants != 4 || l.Entries[0].Round != 1 {
 		t.Fatalf("released v%d, ledger %+v; want v2, round 1 charged once with 4 participants", g.Meta.Version, l.Entries)
 	}
-	if keys, err := blobs.List(ctx, "tier/"); err != nil || len(keys) != 0 {
+	if keys, err := updateObjects(ctx, blobs); err != nil || len(keys) != 0 {
 		t.Errorf("the released round left %q (%v) in the object store", keys, err)
 	}
+}
+
+// updateObjects lists the updates in the tier's object store: every object but the store's
+// identity, which the leader gives it.
+func updateObjects(ctx context.Context, blobs cluster.Blobs) ([]string, error) {
+	keys, err := blobs.List(ctx, "tier/")
+	return slices.DeleteFunc(keys, func(k string) bool { return strings.HasSuffix(k, "/store-id") }), err
 }
 
 // TestTierLeaderStepsDown freezes the round leader (SIGSTOP: a long pause) in the middle of a
