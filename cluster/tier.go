@@ -278,13 +278,11 @@ func (t *Tier) Accept(ctx context.Context, round uint64, device string, update [
 	case err == nil:
 		return ack.Sequence, nil
 	case wrongLastSequence(err):
+		// The round's update of the device is another, or this one: only the first leaves
+		// an object behind that no record names.
 		if name := msg.Header.Get(hdrBlob); name != "" {
-			// The round's update of the device is another, or this one: only the first
-			// leaves an object behind that no record names.
-			if s, serr := t.js.Stream(ctx, t.StreamName(round)); serr == nil {
-				if m, gerr := s.GetLastMsgForSubject(ctx, msg.Subject); gerr == nil && m.Header.Get(hdrBlob) != name {
-					t.dropBlob(ctx, round, device, name)
-				}
+			if m, serr := t.storedMsg(ctx, round, device); serr == nil && m != nil && m.Header.Get(hdrBlob) != name {
+				t.dropBlob(ctx, round, device, name)
 			}
 		}
 		return 0, fmt.Errorf("%w: device %q, round %d", ErrDuplicate, device, round)
@@ -314,18 +312,27 @@ func (t *Tier) Accept(ctx context.Context, round uint64, device string, update [
 // Stored reports whether round's stream holds device's update, and where: for a device that
 // sends again after the round's deadline or close, which is told that its update is in.
 func (t *Tier) Stored(ctx context.Context, round uint64, device string) (seq uint64, ok bool, err error) {
+	m, err := t.storedMsg(ctx, round, device)
+	if err != nil || m == nil {
+		return 0, false, err
+	}
+	return m.Sequence, true, nil
+}
+
+// storedMsg returns the message of device's update in round's stream, nil if it holds none.
+func (t *Tier) storedMsg(ctx context.Context, round uint64, device string) (*jetstream.RawStreamMsg, error) {
 	s, err := t.js.Stream(ctx, t.StreamName(round))
 	if err != nil {
-		return 0, false, fmt.Errorf("cluster: round %d: %w", round, err)
+		return nil, fmt.Errorf("cluster: round %d: %w", round, err)
 	}
 	m, err := s.GetLastMsgForSubject(ctx, t.updateSubject(round, device))
 	switch {
 	case errors.Is(err, jetstream.ErrMsgNotFound):
-		return 0, false, nil
+		return nil, nil
 	case err != nil:
-		return 0, false, fmt.Errorf("cluster: round %d, device %q: %w", round, device, err)
+		return nil, fmt.Errorf("cluster: round %d, device %q: %w", round, device, err)
 	}
-	return m.Sequence, true, nil
+	return m, nil
 }
 
 // jetstreamSealed is the server's error code for a write to a sealed stream.

@@ -121,12 +121,15 @@ func (s *FS) write(ctx context.Context, key string, data []byte, exclusive bool)
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
-	if !exclusive && s.unsynced {
+	switch {
+	case exclusive:
+		if err = atomicfile.Create(p, data, 0o644); errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("%w: %s", ErrExist, key)
+		}
+	case s.unsynced:
 		err = atomicfile.WriteUnsynced(p, data, 0o644)
-	} else if !exclusive {
+	default:
 		err = atomicfile.Write(p, data, 0o644)
-	} else if err = atomicfile.Create(p, data, 0o644); errors.Is(err, fs.ErrExist) {
-		return fmt.Errorf("%w: %s", ErrExist, key)
 	}
 	if err != nil {
 		return fmt.Errorf("store: %w", err)
