@@ -27,6 +27,16 @@ func NewEncryptedAccumulator(key *he.KeyEpoch, dim int) (*EncryptedAccumulator, 
 	return &EncryptedAccumulator{acc: acc, params: key.Params()}, nil
 }
 
+// NewEncryptedChecker returns a sum of dim-parameter updates under key that keeps no sum (see
+// he.NewChecker): Add and Admit check and count updates, which a sum elsewhere will hold.
+func NewEncryptedChecker(key *he.KeyEpoch, dim int) (*EncryptedAccumulator, error) {
+	acc, err := he.NewChecker(key.Params(), key.Epoch, dim)
+	if err != nil {
+		return nil, err
+	}
+	return &EncryptedAccumulator{acc: acc, params: key.Params()}, nil
+}
+
 // UnmarshalEncryptedAccumulator decodes what MarshalBinary encoded, for key's parameters.
 func UnmarshalEncryptedAccumulator(key *he.KeyEpoch, data []byte) (*EncryptedAccumulator, error) {
 	acc, err := he.ParseAccumulator(key.Params(), data)
@@ -42,24 +52,30 @@ func UnmarshalEncryptedAccumulator(key *he.KeyEpoch, data []byte) (*EncryptedAcc
 // Add implements Accumulator: the ciphertexts must be under this sum's parameters and key
 // epoch and bound to from.
 func (a *EncryptedAccumulator) Add(from Origin, u *vigilv1.Update) error {
+	_, err := a.Admit(from, u)
+	return err
+}
+
+// Admit is Add, returning the update's fingerprint (see Fingerprint) from the same pass over it.
+func (a *EncryptedAccumulator) Admit(from Origin, u *vigilv1.Update) ([32]byte, error) {
 	p := a.acc
 	switch {
 	case u.GetEncoding() != vigilv1.UpdateEncoding_UPDATE_ENCODING_CKKS_THRESHOLD:
-		return fmt.Errorf("%w: encoding %v, this round takes threshold CKKS ciphertexts", ErrBadUpdate, u.GetEncoding())
+		return [32]byte{}, fmt.Errorf("%w: encoding %v, this round takes threshold CKKS ciphertexts", ErrBadUpdate, u.GetEncoding())
 	case len(u.GetValues()) != 0:
-		return fmt.Errorf("%w: an encrypted update carries plaintext values", ErrBadUpdate)
+		return [32]byte{}, fmt.Errorf("%w: an encrypted update carries plaintext values", ErrBadUpdate)
 	case u.GetParamsId() != a.params.ID():
-		return fmt.Errorf("%w: HE parameters %q, this round uses %q", ErrBadUpdate, u.GetParamsId(), a.params.ID())
+		return [32]byte{}, fmt.Errorf("%w: HE parameters %q, this round uses %q", ErrBadUpdate, u.GetParamsId(), a.params.ID())
 	case u.GetKeyEpoch() != p.Epoch():
-		return fmt.Errorf("%w: key epoch %d, this round uses %d", ErrBadUpdate, u.GetKeyEpoch(), p.Epoch())
+		return [32]byte{}, fmt.Errorf("%w: key epoch %d, this round uses %d", ErrBadUpdate, u.GetKeyEpoch(), p.Epoch())
 	case u.GetDimension() != uint64(p.Dimension()):
-		return fmt.Errorf("%w: dimension %d, the model has %d parameters", ErrBadUpdate, u.GetDimension(), p.Dimension())
+		return [32]byte{}, fmt.Errorf("%w: dimension %d, the model has %d parameters", ErrBadUpdate, u.GetDimension(), p.Dimension())
 	}
-	err := p.Add(u.GetCiphertexts(), he.UpdateBinding(p.Epoch(), from.Round, from.Device, from.Nonce))
+	fp, err := p.Admit(u.GetCiphertexts(), he.UpdateBinding(p.Epoch(), from.Round, from.Device, from.Nonce))
 	if err != nil {
-		return errors.Join(ErrBadUpdate, err)
+		return [32]byte{}, errors.Join(ErrBadUpdate, err)
 	}
-	return nil
+	return fp, nil
 }
 
 // Count implements Accumulator.

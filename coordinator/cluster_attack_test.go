@@ -120,7 +120,8 @@ func TestAttackTierWriterForgesUpdate(t *testing.T) {
 
 // TestAttackReplayAcrossParts is a compromised device that takes an honest device's encrypted
 // update off the wire and hands it in as its own, re-bound to its own task and signed with its
-// own key, at another frontend than the victim's: each frontend's own check sum sees one copy,
+// own key. The victim's frontend refuses it, its check sum having seen those ciphertexts; so
+// the thief tries another frontend than the victim's: each frontend's own check sum sees one copy,
 // and the frontends' partial sums merged would count the victim twice, past the sensitivity its
 // noise is calibrated to. The leader, which follows only the headers of updates frontends
 // keep, finds the copy by the fingerprint the frontend stored with it and refuses it, as it
@@ -154,6 +155,9 @@ func TestAttackReplayAcrossParts(t *testing.T) {
 		stolen.Update.Ciphertexts[j] = c
 	}
 	signUpdate(t, f.devices["thief"], f.key, tk, stolen)
+	if _, err := fronts[0].SubmitUpdate(ctx, stolen); coordinator.Reason(err) != coordinator.ReasonBadUpdate {
+		t.Fatalf("the copy at the frontend that took the victim's update: %v, want %s", err, coordinator.ReasonBadUpdate)
+	}
 	if _, err := fronts[1].SubmitUpdate(ctx, stolen); err != nil {
 		t.Fatalf("the copy at another frontend: %v (each frontend's own check sum cannot see the other's)", err)
 	}

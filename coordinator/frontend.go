@@ -219,6 +219,10 @@ func (f *Frontend) submit(ctx context.Context, req *vigilv1.SubmitUpdateRequest)
 			return err
 		}
 	}
+	fp, err := check.add(aggregation.Origin{Round: req.GetRound(), Device: req.GetDeviceId(), Nonce: req.GetNonce()}, req.GetUpdate())
+	if err != nil {
+		return submitStatus(err)
+	}
 	// The frontend's name goes with the update only if it keeps the update in its part: the
 	// leader then follows only where the update is, and asks the frontend for it at close.
 	var p *frontendPart
@@ -226,17 +230,13 @@ func (f *Frontend) submit(ctx context.Context, req *vigilv1.SubmitUpdateRequest)
 	if contrib != nil {
 		if p = f.partOf(req.GetRound()); p != nil {
 			defer p.inflight.Done()
-			fp, err := check.fingerprint(req)
-			if err != nil {
-				return submitStatus(err)
-			}
 			stamp.Acceptor, stamp.Fingerprint = f.id, fp[:]
 		}
 	}
 	start := time.Now()
-	err = storeUpdate(ctx, f.cfg.Tier, check, req, stamp)
+	err = storeUpdate(ctx, f.cfg.Tier, req, stamp)
 	if err == nil && p != nil {
-		p.keep(f.contribs, f.sealing, req, contrib)
+		p.keep(f.contribs, f.sealing, req, contrib, fp)
 		f.handOverSoon(p)
 	}
 	result := "stored"

@@ -72,18 +72,18 @@ func (f *Frontend) partOf(round uint64) *frontendPart {
 	return f.part
 }
 
-// keep adds req, which the tier has just stored, to the part's sum, and its contribution c to
-// log.
-func (p *frontendPart) keep(log *contributionLog, sealing Sealing, req *vigilv1.SubmitUpdateRequest, c *vigilv1.Contribution) {
+// keep adds req, which the tier has just stored with replay fingerprint fp, to the part's sum,
+// and its contribution c to log.
+func (p *frontendPart) keep(log *contributionLog, sealing Sealing, req *vigilv1.SubmitUpdateRequest, c *vigilv1.Contribution, fp [32]byte) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.broken != nil {
 		return
 	}
-	p.broken = p.keepLocked(log, sealing, req, c)
+	p.broken = p.keepLocked(log, sealing, req, c, fp)
 }
 
-func (p *frontendPart) keepLocked(log *contributionLog, sealing Sealing, req *vigilv1.SubmitUpdateRequest, c *vigilv1.Contribution) error {
+func (p *frontendPart) keepLocked(log *contributionLog, sealing Sealing, req *vigilv1.SubmitUpdateRequest, c *vigilv1.Contribution, fp [32]byte) error {
 	if p.sum == nil {
 		sum, err := sealing.NewSum(p.dim)
 		if err != nil {
@@ -96,10 +96,6 @@ func (p *frontendPart) keepLocked(log *contributionLog, sealing Sealing, req *vi
 		p.sum = enc
 	}
 	from := aggregation.Origin{Round: req.GetRound(), Device: req.GetDeviceId(), Nonce: req.GetNonce()}
-	fp, err := p.sum.Fingerprint(from, req.GetUpdate())
-	if err != nil {
-		return err
-	}
 	if _, err := log.appendFor(p.round, c, nil); err != nil {
 		return err
 	}

@@ -53,54 +53,60 @@ type heldUpdate struct {
 	seq      uint64
 }
 
-// checkSum is a partial sum an update is added to before it is acknowledged: Add checks an
-// update completely, so what the leader later adds from the stream cannot be refused.
+// checkSum checks an update completely before it is acknowledged, so that what the leader or
+// a frontend later adds to a round's sum cannot be refused, and refuses one whose ciphertexts
+// it already checked for another device (a copy). Under threshold HE it keeps no sum
+// (aggregation.NewEncryptedChecker): the round's sums are the leader's and the frontends'.
 type checkSum struct {
 	mu  sync.Mutex
 	sum aggregation.Accumulator
 	// minSum is the round's m_min, which each device signed with its update.
 	minSum uint32
-	// added holds the devices with an update in sum, and fresh makes an empty sum: a device's
-	// later updates are checked each in a sum of its own and never added, so that a device
-	// sending many signed updates (the tier keeps one) cannot fill sum, which holds at most
-	// he.MaxContributors, and have every honest update after it refused.
+	// added holds the devices with an update in sum, and fresh makes an empty one: a device's
+	// later updates are checked each in one of its own, so that a device sending many signed
+	// updates (the tier keeps one) cannot fill sum, which counts at most he.MaxContributors,
+	// and have every honest update after it refused.
 	added map[string]bool
 	fresh func() (aggregation.Accumulator, error)
 }
 
 func newCheckSum(sealing Sealing, dim int, minSum uint32) (*checkSum, error) {
-	sum, err := sealing.NewSum(dim)
+	fresh := func() (aggregation.Accumulator, error) { return sealing.NewSum(dim) }
+	if th, ok := sealing.(*ThresholdHE); ok {
+		fresh = func() (aggregation.Accumulator, error) { return aggregation.NewEncryptedChecker(th.key, dim) }
+	}
+	sum, err := fresh()
 	if err != nil {
 		return nil, err
 	}
-	return &checkSum{sum: sum, minSum: minSum, added: map[string]bool{}, fresh: func() (aggregation.Accumulator, error) { return sealing.NewSum(dim) }}, nil
+	return &checkSum{sum: sum, minSum: minSum, added: map[string]bool{}, fresh: fresh}, nil
 }
 
-func (s *checkSum) add(from aggregation.Origin, u *vigilv1.Update) error {
+// add checks u as from sent it and returns its replay fingerprint (he.Accumulator.Fingerprint;
+// zero for a plaintext update, which has none).
+func (s *checkSum) add(from aggregation.Origin, u *vigilv1.Update) ([32]byte, error) {
 	s.mu.Lock()
 	if !s.added[from.Device] {
 		defer s.mu.Unlock()
-		if err := s.sum.Add(from, u); err != nil {
-			return err
+		fp, err := admit(s.sum, from, u)
+		if err == nil {
+			s.added[from.Device] = true
 		}
-		s.added[from.Device] = true
-		return nil
+		return fp, err
 	}
 	s.mu.Unlock()
 	alone, err := s.fresh()
 	if err != nil {
-		return err
+		return [32]byte{}, err
 	}
-	return alone.Add(from, u)
+	return admit(alone, from, u)
 }
 
-// fingerprint is req's replay fingerprint (he.Accumulator.Fingerprint), for an encrypted sum.
-func (s *checkSum) fingerprint(req *vigilv1.SubmitUpdateRequest) ([32]byte, error) {
-	enc, ok := s.sum.(*aggregation.EncryptedAccumulator)
-	if !ok {
-		return [32]byte{}, fmt.Errorf("%w: a %T has no fingerprints", aggregation.ErrBadUpdate, s.sum)
+func admit(sum aggregation.Accumulator, from aggregation.Origin, u *vigilv1.Update) ([32]byte, error) {
+	if enc, ok := sum.(*aggregation.EncryptedAccumulator); ok {
+		return enc.Admit(from, u)
 	}
-	return enc.Fingerprint(aggregation.Origin{Round: req.GetRound(), Device: req.GetDeviceId(), Nonce: req.GetNonce()}, req.GetUpdate())
+	return [32]byte{}, sum.Add(from, u)
 }
 
 // planLocked is the open round as frontends need it: its snapshot without the sum. c.mu must
@@ -472,9 +478,12 @@ func (c *Coordinator) submitToIntake(ctx context.Context, req *vigilv1.SubmitUpd
 	if check == nil {
 		return 0, reject(codes.FailedPrecondition, ReasonUnknownRound, fmt.Sprintf("round %d is not taking updates", req.GetRound()))
 	}
+	if _, err := check.add(aggregation.Origin{Round: req.GetRound(), Device: req.GetDeviceId(), Nonce: req.GetNonce()}, req.GetUpdate()); err != nil {
+		return 0, submitStatus(err)
+	}
 	// What the leader has added so far, and this one: while it follows the stream, others
 	// stored may not be counted yet.
-	return n + 1, storeUpdate(ctx, c.intake.tier, check, req, cluster.Stamp{Record: d.record})
+	return n + 1, storeUpdate(ctx, c.intake.tier, req, cluster.Stamp{Record: d.record})
 }
 
 // lateResend is the status of req, which the round's tasks refused with err: DUPLICATE if err
@@ -489,16 +498,12 @@ func lateResend(ctx context.Context, tier *cluster.Tier, req *vigilv1.SubmitUpda
 	return submitStatus(err)
 }
 
-// storeUpdate adds req to check and stores it in the tier with stamp (the device record its
-// signature was checked against, and the frontend keeping it, if any), mapping the tier's
-// answers to the statuses devices act on.
-func storeUpdate(ctx context.Context, tier *cluster.Tier, check *checkSum, req *vigilv1.SubmitUpdateRequest, stamp cluster.Stamp) error {
-	// A device sending again after an answer it did not hear is checked in a sum of its own
-	// (checkSum.add): the tier says whether it holds the update. A replay here is another
-	// device's ciphertexts, a copy that must not count twice.
-	if err := check.add(aggregation.Origin{Round: req.GetRound(), Device: req.GetDeviceId(), Nonce: req.GetNonce()}, req.GetUpdate()); err != nil {
-		return submitStatus(err)
-	}
+// storeUpdate stores req, which a checkSum has checked, in the tier with stamp (the device
+// record its signature was checked against, and the frontend keeping it, if any), mapping the
+// tier's answers to the statuses devices act on. A device sending again after an answer it
+// did not hear was checked on its own (checkSum.add): the tier says whether it holds the
+// update.
+func storeUpdate(ctx context.Context, tier *cluster.Tier, req *vigilv1.SubmitUpdateRequest, stamp cluster.Stamp) error {
 	raw, err := proto.Marshal(req)
 	if err != nil {
 		return reject(codes.InvalidArgument, ReasonBadUpdate, err.Error())

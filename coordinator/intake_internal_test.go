@@ -22,15 +22,15 @@ func TestAttackDeviceFillsCheckSum(t *testing.T) {
 		return &vigilv1.Update{Encoding: vigilv1.UpdateEncoding_UPDATE_ENCODING_PLAINTEXT, Dimension: dim, Values: []float64{v, v, v, v}}
 	}
 	for i := range 100 {
-		if err := check.add(aggregation.Origin{Round: 1, Device: "attacker"}, update(float64(i))); err != nil {
+		if _, err := check.add(aggregation.Origin{Round: 1, Device: "attacker"}, update(float64(i))); err != nil {
 			t.Fatalf("the attacker's update %d: %v", i, err)
 		}
 	}
 	malformed := &vigilv1.Update{Encoding: vigilv1.UpdateEncoding_UPDATE_ENCODING_PLAINTEXT, Dimension: dim, Values: []float64{1}}
-	if err := check.add(aggregation.Origin{Round: 1, Device: "attacker"}, malformed); err == nil {
+	if _, err := check.add(aggregation.Origin{Round: 1, Device: "attacker"}, malformed); err == nil {
 		t.Fatal("a malformed later update of the same device passed the check")
 	}
-	if err := check.add(aggregation.Origin{Round: 1, Device: "honest"}, update(1)); err != nil {
+	if _, err := check.add(aggregation.Origin{Round: 1, Device: "honest"}, update(1)); err != nil {
 		t.Fatalf("the honest device's update: %v", err)
 	}
 	if n := check.sum.Count(); n != 2 {

@@ -20,7 +20,7 @@ type Accumulator struct {
 	epoch  uint64
 	dim    int
 	k      int
-	sum    []uint64 // k ciphertexts, each c0 then c1, each polynomial in the flat RNS layout
+	sum    []uint64 // k ciphertexts, each c0 then c1, each polynomial in the flat RNS layout; nil in a checker
 	count  int
 	seen   *replayFilter
 	sealed bool
@@ -51,6 +51,19 @@ func NewAccumulator(p Params, epoch uint64, dim int) (*Accumulator, error) {
 	}, nil
 }
 
+// NewChecker returns an accumulator that keeps no sum: Add checks and counts updates as a
+// sum's would, replays included, without adding them, for a process that only vets updates a
+// sum elsewhere will hold (a frontend storing updates for the round's leader). It holds the
+// replay filter and not the 32 bytes per parameter, and cannot be sealed, merged or encoded.
+func NewChecker(p Params, epoch uint64, dim int) (*Accumulator, error) {
+	a, err := NewAccumulator(p, epoch, dim)
+	if err != nil {
+		return nil, err
+	}
+	a.sum = nil
+	return a, nil
+}
+
 // Add adds one device's encrypted update, bound to b (see UpdateBinding). It refuses, with an
 // error wrapping the matching sentinel and without changing anything: a sealed or full sum
 // (ErrSealed, ErrFull), the wrong number of ciphertexts or dimension (ErrDimension), bytes that
@@ -58,21 +71,28 @@ func NewAccumulator(p Params, epoch uint64, dim int) (*Accumulator, error) {
 // or key epoch (ErrEpoch), another binding (ErrBinding), and a body already in the sum
 // (ErrReplay).
 func (a *Accumulator) Add(update [][]byte, b Binding) error {
+	_, err := a.Admit(update, b)
+	return err
+}
+
+// Admit is Add, returning the update's fingerprint (see Fingerprint): the one pass over the
+// update for a caller that needs both.
+func (a *Accumulator) Admit(update [][]byte, b Binding) ([32]byte, error) {
 	if a.sealed {
-		return ErrSealed
+		return [32]byte{}, ErrSealed
 	}
 	if a.count >= MaxContributors {
-		return fmt.Errorf("%w: already %d updates", ErrFull, a.count)
+		return [32]byte{}, fmt.Errorf("%w: already %d updates", ErrFull, a.count)
 	}
 	if len(update) != a.k {
-		return fmt.Errorf("%w: %d ciphertexts, a %d-parameter update takes %d", ErrDimension, len(update), a.dim, a.k)
+		return [32]byte{}, fmt.Errorf("%w: %d ciphertexts, a %d-parameter update takes %d", ErrDimension, len(update), a.dim, a.k)
 	}
 	fp := sha256.New()
 	bodies := make([][]byte, 0, 16)
 	for j, blob := range update {
 		coeffs, err := a.checkBlob(j, blob, b)
 		if err != nil {
-			return err
+			return [32]byte{}, err
 		}
 		c1 := a.params.polyBytes()
 		fp.Write(coeffs[c1 : c1+8*fingerprintCoeffs])
@@ -81,16 +101,18 @@ func (a *Accumulator) Add(update [][]byte, b Binding) error {
 	var key [32]byte
 	fp.Sum(key[:0])
 	if a.seen.contains(key) {
-		return fmt.Errorf("%w: this update's ciphertexts are already in the sum", ErrReplay)
+		return [32]byte{}, fmt.Errorf("%w: this update's ciphertexts are already in the sum", ErrReplay)
 	}
 	// Everything is checked: from here on nothing can fail.
-	block := 2 * a.params.polyLen()
-	for j, body := range bodies {
-		addRNS(a.params, a.sum[j*block:(j+1)*block], body)
+	if a.sum != nil {
+		block := 2 * a.params.polyLen()
+		for j, body := range bodies {
+			addRNS(a.params, a.sum[j*block:(j+1)*block], body)
+		}
 	}
 	a.seen.add(key)
 	a.count++
-	return nil
+	return key, nil
 }
 
 // checkBlob checks ciphertext j of an update bound to b and returns its coefficients.
@@ -135,6 +157,8 @@ func (a *Accumulator) Seen(fp [32]byte) bool { return a.seen.contains(fp) }
 // refused merge changes nothing.
 func (a *Accumulator) Merge(o *Accumulator) error {
 	switch {
+	case a.sum == nil || o.sum == nil:
+		return errChecker
 	case a.sealed || o.sealed:
 		return ErrSealed
 	case o.params.digest != a.params.digest:
@@ -204,6 +228,9 @@ func (a *Accumulator) Epoch() uint64 { return a.epoch }
 // returns ErrSealed and a second Seal fails too: one sum must reach the trustees under one
 // round only, since a multiparty decryption must never run twice on the same ciphertext.
 func (a *Accumulator) Seal(round uint64) (*Sum, error) {
+	if a.sum == nil {
+		return nil, errChecker
+	}
 	if a.sealed {
 		return nil, ErrSealed
 	}

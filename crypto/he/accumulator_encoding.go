@@ -21,6 +21,9 @@ const (
 // filter and whether it was sealed. A coordinator saves it so that a restart resumes the round
 // without losing or double-counting updates.
 func (a *Accumulator) MarshalBinary() ([]byte, error) {
+	if a.sum == nil {
+		return nil, errChecker
+	}
 	out := make([]byte, 0, 64+8*len(a.seen.bits)+8*len(a.sum))
 	out = append(out, accumulatorMagic...)
 	out = append(out, accumulatorVersion)

@@ -35,3 +35,6 @@ var (
 	// message are a *TrusteeError that names it.
 	ErrCeremony = errors.New("he: key ceremony failed")
 )
+
+// errChecker is a checker (NewChecker) asked for the sum it does not keep: a bug in the caller.
+var errChecker = errors.New("he: a checker keeps no sum")

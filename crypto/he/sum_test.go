@@ -200,3 +200,54 @@ func TestAccumulatorMemoryFlat(t *testing.T) {
 		t.Fatalf("Add allocated %v times per update (count %d)", allocs, acc.Count())
 	}
 }
+
+// TestChecker: a checker refuses what a sum's Add refuses, a copy of an update it checked
+// included, counts what it takes, returns the fingerprint the sum keys the update on, and has
+// no sum to seal, merge or encode.
+func TestChecker(t *testing.T) {
+	f := newFixture(t, 3, 2)
+	const dim = 10
+	check, err := NewChecker(f.params, f.key.Epoch, dim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum, err := NewAccumulator(f.params, f.key.Epoch, dim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc, _ := NewEncryptor(f.key)
+	b := UpdateBinding(f.key.Epoch, 4, "dev-a", nil)
+	cts, err := enc.Encrypt(make([]float64, dim), 1, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fp, err := check.Admit(cts, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want, _ := sum.Fingerprint(cts, b); fp != want {
+		t.Fatal("Admit's fingerprint is not Fingerprint's")
+	}
+	if check.Count() != 1 {
+		t.Fatalf("count %d after one update, want 1", check.Count())
+	}
+	if _, err := check.Admit(cts, b); !isErr(err, ErrReplay) {
+		t.Fatalf("the same update again: %v, want ErrReplay", err)
+	}
+	other := UpdateBinding(f.key.Epoch, 4, "dev-b", nil)
+	if _, err := check.Admit(cts, other); !isErr(err, ErrBinding) {
+		t.Fatalf("another device's binding: %v, want ErrBinding", err)
+	}
+	if _, err := check.Seal(4); !isErr(err, errChecker) {
+		t.Fatalf("Seal: %v, want errChecker", err)
+	}
+	if _, err := check.MarshalBinary(); !isErr(err, errChecker) {
+		t.Fatalf("MarshalBinary: %v, want errChecker", err)
+	}
+	if err := sum.Merge(check); !isErr(err, errChecker) {
+		t.Fatalf("Merge of a checker: %v, want errChecker", err)
+	}
+	if err := check.Merge(sum); !isErr(err, errChecker) {
+		t.Fatalf("Merge into a checker: %v, want errChecker", err)
+	}
+}
