@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -64,7 +65,7 @@ type FrontendConfig struct {
 
 // Frontend is a stateless aggregation frontend of a coordinator tier (intake.go): devices hand
 // it their updates, which it checks as the round leader would (task, signature, the update's
-// form, by adding it to a partial sum of its own) and stores in the tier, acknowledging one
+// form, with a check sum of its own) and stores in the tier, acknowledging one
 // only once the tier holds it inside the round. Any number of frontends serve one round; the
 // tier accepts each device's update once. Enrolment, tasks and models stay with the leader.
 type Frontend struct {
@@ -81,6 +82,9 @@ type Frontend struct {
 	engine *round.Engine // the round's plan, for its checks; it never adds
 	check  *checkSum
 	part   *frontendPart // the round's updates kept for the trustees; nil without Trustees
+	// otherBlobsLogged is the last round for which the frontend logged that its object store
+	// is not the leader's: once a round, not once an update.
+	otherBlobsLogged atomic.Uint64
 
 	id       string
 	contribs *contributionLog // nil without Trustees
@@ -270,6 +274,15 @@ func (f *Frontend) roundOf(ctx context.Context, id uint64) (*round.Engine, *chec
 	var plan statev1.Round
 	if err := proto.Unmarshal(raw, &plan); err != nil {
 		return nil, nil, status.Errorf(codes.Internal, "round %d's plan: %v", id, err)
+	}
+	// Checked at start too (vigil coordinator --frontend), but a frontend may have started
+	// before any leader recorded its store, or a leader with another store may have taken over
+	// since: updates stored where the leader does not read them would be lost to the round.
+	if err := f.cfg.Tier.CheckBlobs(ctx); err != nil {
+		if errors.Is(err, cluster.ErrOtherBlobs) && f.otherBlobsLogged.Swap(id) != id {
+			f.log.Error("this frontend's object store is not the round leader's: it refuses the round's updates (give it the leader's --tier-blobs)", "round", id, "err", err)
+		}
+		return nil, nil, reject(codes.Unavailable, ReasonNotDurable, "this frontend cannot store updates where the round leader reads them; send the update to another: "+err.Error())
 	}
 	engine, check, err := f.planned(&plan)
 	if err != nil {
