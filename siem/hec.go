@@ -39,6 +39,33 @@ type envelope struct {
 	Event      json.RawMessage `json:"event"`
 }
 
+// EventOf returns the OCSF event line holds: line itself, or the event inside HEC's envelope,
+// as the HEC sender posts it and a collector's raw events read back. An envelope's event must
+// be a JSON object and its time, if any, seconds since 1970 (a number, or a string of one).
+func EventOf(line []byte) (event []byte, enveloped bool, err error) {
+	var probe struct {
+		ClassUID json.RawMessage `json:"class_uid"`
+		Event    json.RawMessage `json:"event"`
+		Time     json.RawMessage `json:"time"`
+	}
+	if err := json.Unmarshal(line, &probe); err != nil {
+		return nil, false, fmt.Errorf("%w: %v", ErrInvalidEvent, err)
+	}
+	if probe.Event == nil || probe.ClassUID != nil {
+		return line, false, nil
+	}
+	if probe.Event[0] != '{' {
+		return nil, true, fmt.Errorf("%w: the HEC envelope's event is not a JSON object", ErrInvalidEvent)
+	}
+	if probe.Time != nil {
+		t, err := strconv.ParseFloat(string(bytes.Trim(probe.Time, `"`)), 64)
+		if err != nil || t <= 0 {
+			return nil, true, fmt.Errorf("%w: the HEC envelope's time %s is not seconds since 1970", ErrInvalidEvent, probe.Time)
+		}
+	}
+	return probe.Event, true, nil
+}
+
 // body wraps every spooled line of batch in HEC's envelope.
 func (h *hecSender) body(batch []byte) ([]byte, error) {
 	out := make([]byte, 0, len(batch)+len(batch)/4)

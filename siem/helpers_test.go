@@ -217,15 +217,14 @@ func (c *hecCollector) serve(w http.ResponseWriter, r *http.Request) {
 	sc.Buffer(nil, 2*MaxEventBytes)
 	for sc.Scan() {
 		var env struct {
-			Time       float64         `json:"time"`
-			SourceType string          `json:"sourcetype"`
-			Event      json.RawMessage `json:"event"`
+			SourceType string `json:"sourcetype"`
 		}
-		if err := json.Unmarshal(sc.Bytes(), &env); err != nil || env.SourceType != "ocsf" || env.Time <= 0 {
+		event, enveloped, err := EventOf(sc.Bytes())
+		if err != nil || !enveloped || json.Unmarshal(sc.Bytes(), &env) != nil || env.SourceType != "ocsf" {
 			http.Error(w, `{"text":"Invalid data format","code":6}`, http.StatusBadRequest)
 			return
 		}
-		c.got.add(env.Event)
+		c.got.add(event)
 	}
 	io.WriteString(w, `{"text":"Success","code":0}`)
 }

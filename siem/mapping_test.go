@@ -1,6 +1,7 @@
 package siem
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -181,5 +182,46 @@ func TestAppendEventTooLarge(t *testing.T) {
 	ev := FromGap(Source{Host: strings.Repeat("h", MaxEventBytes)}, testAt, 1, "x", 0)
 	if _, err := AppendEvent(nil, &ev); !errors.Is(err, ErrTooLarge) {
 		t.Fatalf("AppendEvent = %v, want ErrTooLarge", err)
+	}
+}
+
+// TestEventOf reads events back as the HEC sender wraps them, and bare, and refuses envelopes
+// that are not HEC's.
+func TestEventOf(t *testing.T) {
+	gap := FromGap(Source{Host: "h"}, time.Now(), 3, "test", 0)
+	event, _ := AppendEvent(nil, &gap)
+	event = bytes.TrimSuffix(event, []byte{'\n'})
+	h := &hecSender{cfg: &HECConfig{SourceType: "ocsf"}, source: Source{Host: "h"}}
+	posted, err := h.body(append(bytes.Clone(event), '\n'))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name      string
+		line      string
+		event     string // "" when refused
+		enveloped bool
+	}{
+		{"bare", string(event), string(event), false},
+		{"as the sender posts it", string(bytes.TrimSuffix(posted, []byte{'\n'})), string(event), true},
+		{"time as a string", `{"time":"1764000000.5","event":` + string(event) + `}`, string(event), true},
+		{"no time", `{"sourcetype":"ocsf","event":` + string(event) + `}`, string(event), true},
+		{"event not an object", `{"time":1764000000,"event":"text"}`, "", true},
+		{"event null", `{"time":1764000000,"event":null}`, "", true},
+		{"time not a number", `{"time":"yesterday","event":` + string(event) + `}`, "", true},
+		{"time zero", `{"time":0,"event":` + string(event) + `}`, "", true},
+		{"not JSON", `{"time":`, "", false},
+	} {
+		got, enveloped, err := EventOf([]byte(tc.line))
+		switch {
+		case tc.event == "" && !errors.Is(err, ErrInvalidEvent):
+			t.Errorf("%s: %v, want ErrInvalidEvent", tc.name, err)
+		case tc.event != "" && (err != nil || string(got) != tc.event || enveloped != tc.enveloped):
+			t.Errorf("%s: %q, enveloped %v, %v; want the event, enveloped %v", tc.name, got, enveloped, err, tc.enveloped)
+		case tc.event != "":
+			if err := Validate(got); err != nil {
+				t.Errorf("%s: the event read back: %v", tc.name, err)
+			}
+		}
 	}
 }

@@ -210,11 +210,11 @@ func spoolLog(exp *siem.Exporter, path, keyPath string, stderr io.Writer) (int, 
 	return total + n, err
 }
 
-// runSIEMCheck checks every line of a file of OCSF events with siem.Validate and names the
-// first that fails.
+// runSIEMCheck checks every line of a file of OCSF events, bare or in HEC's envelope, with
+// siem.Validate and names the first that fails.
 func runSIEMCheck(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("siem check", stdout)
-	path := fs.String("file", "", "OCSF events, one JSON object per line `FILE`")
+	path := fs.String("file", "", "OCSF events, one JSON object per line, bare or in Splunk HEC's envelope (as `vigil siem send --hec` posts them) `FILE`")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -228,13 +228,27 @@ func runSIEMCheck(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("siem check: --file: %w", err)
 	}
-	n := 0
+	n, wrapped := 0, 0
 	for line := range bytes.Lines(data) {
 		n++
-		if err := siem.Validate(line); err != nil {
+		event, enveloped, err := siem.EventOf(line)
+		if err == nil {
+			err = siem.Validate(event)
+		}
+		if enveloped {
+			wrapped++
+			if err != nil {
+				err = fmt.Errorf("in its HEC envelope: %w", err)
+			}
+		}
+		if err != nil {
 			return fmt.Errorf("siem check: %s: line %d: %w", *path, n, err)
 		}
 	}
-	fmt.Fprintf(stdout, "%s: %d events satisfy the OCSF rules for their classes\n", *path, n)
+	fmt.Fprintf(stdout, "%s: %d events satisfy the OCSF rules for their classes", *path, n)
+	if wrapped > 0 {
+		fmt.Fprintf(stdout, " (%d in HEC envelopes)", wrapped)
+	}
+	fmt.Fprintln(stdout)
 	return nil
 }

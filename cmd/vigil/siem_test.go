@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -184,9 +185,26 @@ func TestSIEMCheck(t *testing.T) {
 	if err := runSIEM(context.Background(), []string{"check", "--file", path}, &out, &out); err != nil || !strings.Contains(out.String(), "2 events") {
 		t.Fatalf("check: %v %s", err, out.String())
 	}
-	os.WriteFile(path, append(append([]byte{}, line...), bytes.Replace(line, []byte(`"class_uid":2004`), []byte(`"class_uid":2003`), 1)...), 0o600)
+	broken := bytes.Replace(line, []byte(`"class_uid":2004`), []byte(`"class_uid":2003`), 1)
+	os.WriteFile(path, append(append([]byte{}, line...), broken...), 0o600)
 	err := runSIEM(context.Background(), []string{"check", "--file", path}, &out, &out)
 	if !errors.Is(err, siem.ErrInvalidEvent) || !strings.Contains(err.Error(), "line 2") {
 		t.Fatalf("check of a broken event: %v", err)
+	}
+
+	// Events as a HEC collector receives them: in HEC's envelope, one per line.
+	envelope := func(event []byte) []byte {
+		b, _ := json.Marshal(map[string]any{"time": 1764000000.25, "source": "vigil", "sourcetype": "ocsf", "event": json.RawMessage(bytes.TrimSpace(event))})
+		return append(b, '\n')
+	}
+	os.WriteFile(path, slices.Concat(line, envelope(line), envelope(line)), 0o600)
+	out.Reset()
+	if err := runSIEM(context.Background(), []string{"check", "--file", path}, &out, &out); err != nil || !strings.Contains(out.String(), "3 events") || !strings.Contains(out.String(), "2 in HEC envelopes") {
+		t.Fatalf("check of events in HEC envelopes: %v %s", err, out.String())
+	}
+	os.WriteFile(path, slices.Concat(envelope(line), envelope(broken)), 0o600)
+	err = runSIEM(context.Background(), []string{"check", "--file", path}, &out, &out)
+	if !errors.Is(err, siem.ErrInvalidEvent) || !strings.Contains(err.Error(), "line 2: in its HEC envelope") {
+		t.Fatalf("check of a broken event in a HEC envelope: %v", err)
 	}
 }
