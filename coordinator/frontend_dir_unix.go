@@ -3,12 +3,11 @@
 package coordinator
 
 import (
-	"errors"
-	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
-	"syscall"
+
+	"github.com/vigilauth/vigil/internal/flock"
 )
 
 // A frontend without a Dir keeps its contributions, 1.7 MB per 100,000-parameter update, in a
@@ -32,7 +31,7 @@ func newTempDir() (dir string, release func(), err error) {
 	// Locked under another name, then renamed: a sweeper never sees the lock file unlocked.
 	f, err := os.CreateTemp(dir, "lock-")
 	if err == nil {
-		if err = flock(f); err == nil {
+		if err = flock.TryLock(f); err == nil {
 			err = os.Rename(f.Name(), filepath.Join(dir, tempDirLock))
 		}
 		if err != nil {
@@ -54,7 +53,7 @@ func sweepTempDirs(log *slog.Logger) {
 		if err != nil {
 			continue // not a frontend's, or one from before the lock
 		}
-		if err := flock(f); err == nil {
+		if err := flock.TryLock(f); err == nil {
 			if err := os.RemoveAll(dir); err != nil {
 				log.Warn("a dead frontend's directory could not be removed", "dir", dir, "err", err)
 			} else {
@@ -62,18 +61,5 @@ func sweepTempDirs(log *slog.Logger) {
 			}
 		}
 		f.Close()
-	}
-}
-
-// flock takes f's exclusive lock without waiting.
-func flock(f *os.File) error {
-	for {
-		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if !errors.Is(err, syscall.EINTR) {
-			if err != nil {
-				return fmt.Errorf("lock %s: %w", f.Name(), err)
-			}
-			return nil
-		}
 	}
 }

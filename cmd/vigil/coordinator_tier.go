@@ -25,6 +25,7 @@ import (
 	"github.com/vigilauth/vigil/cluster"
 	"github.com/vigilauth/vigil/coordinator"
 	"github.com/vigilauth/vigil/crypto/he"
+	"github.com/vigilauth/vigil/internal/flock"
 	"github.com/vigilauth/vigil/internal/rpcmetrics"
 	"github.com/vigilauth/vigil/internal/transport"
 	"github.com/vigilauth/vigil/pki"
@@ -493,7 +494,7 @@ func lockState(ctx context.Context, stateDir string, stdout io.Writer) (unlock f
 	path := filepath.Join(stateDir, stateLockName)
 	for said := false; ; {
 		unlock, err := lockFile(path)
-		if !errors.Is(err, errLocked) {
+		if !errors.Is(err, flock.ErrLocked) {
 			return unlock, err
 		}
 		if !said {

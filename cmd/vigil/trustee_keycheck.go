@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/vigilauth/vigil/crypto/he"
+	"github.com/vigilauth/vigil/internal/flock"
 	"github.com/vigilauth/vigil/trustee"
 )
 
@@ -113,7 +114,7 @@ func runTrusteeRespond(ctx context.Context, args []string, stdout, stderr io.Wri
 	// Held from reading the record to writing it: two runs at once each found no record and
 	// answered two different challenges of one trustee (found by a review).
 	unlock, err := lockFile(filepath.Join(*dir, respondLockFile))
-	if errors.Is(err, errLocked) {
+	if errors.Is(err, flock.ErrLocked) {
 		return fmt.Errorf("trustee respond: another vigil trustee respond is running in %s; run this one after it", *dir)
 	} else if err != nil {
 		return fmt.Errorf("trustee respond: %w", err)

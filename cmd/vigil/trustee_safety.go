@@ -6,7 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
+
+	"github.com/vigilauth/vigil/internal/flock"
 )
 
 // trusteeLockFile is the lock a serving trustee holds in its directory.
@@ -22,7 +23,7 @@ var errTrusteeLocked = errors.New("another trustee process is serving this direc
 func lockTrusteeDir(dir string) (unlock func(), err error) {
 	path := filepath.Join(dir, trusteeLockFile)
 	unlock, err = lockFile(path)
-	if errors.Is(err, errLocked) {
+	if errors.Is(err, flock.ErrLocked) {
 		return nil, fmt.Errorf("%w (%s is locked)", errTrusteeLocked, path)
 	}
 	return unlock, err
@@ -41,34 +42,28 @@ func lockDeviceDir(flag, dir string) (unlock func(), err error) {
 	}
 	path := filepath.Join(dir, deviceLockFile)
 	unlock, err = lockFile(path)
-	if errors.Is(err, errLocked) {
+	if errors.Is(err, flock.ErrLocked) {
 		pid, _ := os.ReadFile(path)
 		return nil, fmt.Errorf("%s %s is in use by another vigil agent or client (process %s)", flag, dir, strings.TrimSpace(string(pid)))
 	}
 	return unlock, err
 }
 
-// errLocked means another process holds a lock file.
-var errLocked = errors.New("locked by another process")
-
 // lockFile takes an exclusive, non-blocking lock on path, creating it, and writes this
-// process's ID into it.
+// process's ID into it. Another process's lock is an error wrapping flock.ErrLocked.
 func lockFile(path string) (unlock func(), err error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("lock %s: %w", path, err)
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+	if err := flock.TryLock(f); err != nil {
 		f.Close()
-		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, fmt.Errorf("%s: %w", path, errLocked)
-		}
-		return nil, fmt.Errorf("lock %s: %w", path, err)
+		return nil, err
 	}
 	f.Truncate(0)
 	fmt.Fprintf(f, "%d\n", os.Getpid())
 	return func() {
-		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		flock.Unlock(f)
 		f.Close()
 	}, nil
 }
