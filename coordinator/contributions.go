@@ -40,9 +40,16 @@ type contributionLog struct {
 	round  uint64
 	f      *os.File
 	size   int64
-	count  int
 	starts []int64 // where each record of the file starts
 	mem    []*vigilv1.Contribution
+}
+
+// held is how many contributions the log holds. l.mu must be held.
+func (l *contributionLog) held() int {
+	if l.dir == "" {
+		return len(l.mem)
+	}
+	return len(l.starts)
 }
 
 // maxContributionBytes bounds one record: the c1 polynomials of the largest update plus its
@@ -58,7 +65,7 @@ func (l *contributionLog) path(round uint64) string {
 // begin starts round's log, dropping every other round's. l.mu must be held.
 func (l *contributionLog) begin(round uint64) error {
 	l.closeLocked()
-	l.round, l.size, l.count, l.starts, l.mem = round, 0, 0, nil, nil
+	l.round, l.size, l.starts, l.mem = round, 0, nil, nil
 	if l.dir == "" {
 		return nil
 	}
@@ -161,8 +168,7 @@ func (l *contributionLog) appendFor(round uint64, c *vigilv1.Contribution, rec *
 	}
 	if l.dir == "" {
 		l.mem = append(l.mem, c)
-		l.count++
-		return func() { l.mu.Lock(); l.mem = l.mem[:len(l.mem)-1]; l.count--; l.mu.Unlock() }, nil
+		return func() { l.mu.Lock(); l.mem = l.mem[:len(l.mem)-1]; l.mu.Unlock() }, nil
 	}
 	if rec == nil {
 		if rec, err = l.encode(c); err != nil {
@@ -179,14 +185,13 @@ func (l *contributionLog) appendFor(round uint64, c *vigilv1.Contribution, rec *
 	}
 	l.starts = append(l.starts, mark)
 	l.size += rec.size
-	l.count++
 	f := l.f
 	return func() {
 		l.mu.Lock()
 		defer l.mu.Unlock()
 		if l.f == f && l.size == mark+rec.size {
 			l.f.Truncate(mark)
-			l.size, l.count, l.starts = mark, l.count-1, l.starts[:len(l.starts)-1]
+			l.size, l.starts = mark, l.starts[:len(l.starts)-1]
 		}
 	}, nil
 }
@@ -212,7 +217,7 @@ func (l *contributionLog) recover(round uint64, count int) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.closeLocked()
-	l.round, l.size, l.count, l.starts, l.mem = round, 0, 0, nil, nil
+	l.round, l.size, l.starts, l.mem = round, 0, nil, nil
 	if l.dir == "" {
 		return nil
 	}
@@ -239,7 +244,7 @@ func (l *contributionLog) recover(round uint64, count int) error {
 		f.Close()
 		return fmt.Errorf("coordinator: contribution log: %w", err)
 	}
-	l.f, l.size, l.count, l.starts = f, size, count, starts
+	l.f, l.size, l.starts = f, size, starts
 	return nil
 }
 
@@ -267,8 +272,8 @@ func (l *contributionLog) of(round uint64, count int) (trustee.PartContributions
 		// Every update of a round of the tier may be in frontends' parts: nothing logged.
 		return trustee.SliceContributions(nil), nil
 	}
-	if l.round != round || l.count < count {
-		return nil, fmt.Errorf("coordinator: the contribution log holds %d updates of round %d, not %d of round %d", l.count, l.round, count, round)
+	if l.round != round || l.held() < count {
+		return nil, fmt.Errorf("coordinator: the contribution log holds %d updates of round %d, not %d of round %d", l.held(), l.round, count, round)
 	}
 	if l.dir == "" {
 		return trustee.SliceContributions(l.mem[:count]), nil
