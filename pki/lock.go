@@ -1,6 +1,7 @@
 package pki
 
 import (
+	"errors"
 	"fmt"
 	"os"
 
@@ -18,7 +19,11 @@ func lockFile(path string) (unlock func(), err error) {
 	if err != nil {
 		return nil, fmt.Errorf("pki: lock: %w", err)
 	}
-	if err := flock.Lock(f); err != nil {
+	switch err := flock.Lock(f); {
+	case errors.Is(err, errors.ErrUnsupported):
+		// No cross-process lock on this system: the store's mutex still serialises its own
+		// callers (see above).
+	case err != nil:
 		f.Close()
 		return nil, fmt.Errorf("pki: %w", err)
 	}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"regexp"
 	"strconv"
 )
 
@@ -39,6 +40,10 @@ type envelope struct {
 	Event      json.RawMessage `json:"event"`
 }
 
+// epochSeconds is a time HEC takes: seconds since 1970, not zero, with up to nanoseconds, as a
+// JSON number or a string of one.
+var epochSeconds = regexp.MustCompile(`^([1-9][0-9]{0,11}(\.[0-9]{1,9})?|"[1-9][0-9]{0,11}(\.[0-9]{1,9})?")$`)
+
 // EventOf returns the OCSF event line holds: line itself, or the event inside HEC's envelope,
 // as the HEC sender posts it and a collector's raw events read back. An envelope's event must
 // be a JSON object and its time, if any, seconds since 1970 (a number, or a string of one).
@@ -57,11 +62,8 @@ func EventOf(line []byte) (event []byte, enveloped bool, err error) {
 	if probe.Event[0] != '{' {
 		return nil, true, fmt.Errorf("%w: the HEC envelope's event is not a JSON object", ErrInvalidEvent)
 	}
-	if probe.Time != nil {
-		t, err := strconv.ParseFloat(string(bytes.Trim(probe.Time, `"`)), 64)
-		if err != nil || t <= 0 {
-			return nil, true, fmt.Errorf("%w: the HEC envelope's time %s is not seconds since 1970", ErrInvalidEvent, probe.Time)
-		}
+	if probe.Time != nil && !epochSeconds.Match(probe.Time) {
+		return nil, true, fmt.Errorf("%w: the HEC envelope's time %s is not seconds since 1970", ErrInvalidEvent, probe.Time)
 	}
 	return probe.Event, true, nil
 }

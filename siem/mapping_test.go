@@ -210,6 +210,12 @@ func TestEventOf(t *testing.T) {
 		{"event null", `{"time":1764000000,"event":null}`, "", true},
 		{"time not a number", `{"time":"yesterday","event":` + string(event) + `}`, "", true},
 		{"time zero", `{"time":0,"event":` + string(event) + `}`, "", true},
+		{"time NaN", `{"time":"NaN","event":` + string(event) + `}`, "", true},
+		{"time Inf", `{"time":"+Inf","event":` + string(event) + `}`, "", true},
+		{"time in hex", `{"time":"0x1p30","event":` + string(event) + `}`, "", true},
+		{"time negative", `{"time":-5,"event":` + string(event) + `}`, "", true},
+		{"time half quoted", `{"time":"1764000000,"event":` + string(event) + `}`, "", false},
+		{"time as an integer", `{"time":1764000000,"event":` + string(event) + `}`, string(event), true},
 		{"not JSON", `{"time":`, "", false},
 	} {
 		got, enveloped, err := EventOf([]byte(tc.line))

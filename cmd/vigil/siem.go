@@ -214,7 +214,7 @@ func spoolLog(exp *siem.Exporter, path, keyPath string, stderr io.Writer) (int, 
 // siem.Validate and names the first that fails.
 func runSIEMCheck(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("siem check", stdout)
-	path := fs.String("file", "", "OCSF events, one JSON object per line, bare or in Splunk HEC's envelope (as `vigil siem send --hec` posts them) `FILE`")
+	path := fs.String("file", "", "a `FILE` of OCSF events, one JSON object per line, bare or in Splunk HEC's envelope (as vigil siem send --hec posts them)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

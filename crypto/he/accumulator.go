@@ -34,21 +34,21 @@ const fingerprintCoeffs = 32
 
 // NewAccumulator returns an empty sum of dim-parameter updates under key epoch epoch.
 func NewAccumulator(p Params, epoch uint64, dim int) (*Accumulator, error) {
+	return newAccumulator(p, epoch, dim, true)
+}
+
+func newAccumulator(p Params, epoch uint64, dim int, withSum bool) (*Accumulator, error) {
 	if err := p.valid(); err != nil {
 		return nil, err
 	}
 	if dim < 1 || dim > MaxDimension {
 		return nil, fmt.Errorf("%w: dimension %d, want 1 to %d", ErrDimension, dim, MaxDimension)
 	}
-	k := p.Ciphertexts(dim)
-	return &Accumulator{
-		params: p,
-		epoch:  epoch,
-		dim:    dim,
-		k:      k,
-		sum:    make([]uint64, k*2*p.polyLen()),
-		seen:   newReplayFilter(),
-	}, nil
+	a := &Accumulator{params: p, epoch: epoch, dim: dim, k: p.Ciphertexts(dim), seen: newReplayFilter()}
+	if withSum {
+		a.sum = make([]uint64, a.k*2*p.polyLen())
+	}
+	return a, nil
 }
 
 // NewChecker returns an accumulator that keeps no sum: Add checks and counts updates as a
@@ -56,12 +56,7 @@ func NewAccumulator(p Params, epoch uint64, dim int) (*Accumulator, error) {
 // sum elsewhere will hold (a frontend storing updates for the round's leader). It holds the
 // replay filter and not the 32 bytes per parameter, and cannot be sealed, merged or encoded.
 func NewChecker(p Params, epoch uint64, dim int) (*Accumulator, error) {
-	a, err := NewAccumulator(p, epoch, dim)
-	if err != nil {
-		return nil, err
-	}
-	a.sum = nil
-	return a, nil
+	return newAccumulator(p, epoch, dim, false)
 }
 
 // Add adds one device's encrypted update, bound to b (see UpdateBinding). It refuses, with an

@@ -1,22 +1,26 @@
 //go:build !unix
 
 // Package flock takes advisory, exclusive locks on open files with flock(2). Where there is
-// none, every lock is granted: callers document what that leaves unprotected.
+// none it grants no lock: every call fails with errors.ErrUnsupported, and a caller that can
+// run unlocked says so itself.
 package flock
 
 import (
 	"errors"
+	"fmt"
 	"os"
 )
 
 // ErrLocked means another descriptor holds the lock.
 var ErrLocked = errors.New("locked by another process")
 
-// Lock does nothing here.
-func Lock(*os.File) error { return nil }
+// Lock fails here: there is no flock.
+func Lock(f *os.File) error { return unsupported(f) }
 
-// TryLock does nothing here.
-func TryLock(*os.File) error { return nil }
+// TryLock fails here: there is no flock.
+func TryLock(f *os.File) error { return unsupported(f) }
 
-// Unlock does nothing here.
-func Unlock(*os.File) error { return nil }
+// Unlock fails here: there is no flock.
+func Unlock(f *os.File) error { return unsupported(f) }
+
+func unsupported(f *os.File) error { return fmt.Errorf("lock %s: %w", f.Name(), errors.ErrUnsupported) }
