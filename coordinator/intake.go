@@ -14,6 +14,7 @@ import (
 	"github.com/vigilauth/vigil/aggregation"
 	"github.com/vigilauth/vigil/cluster"
 	"github.com/vigilauth/vigil/coordinator/round"
+	"github.com/vigilauth/vigil/crypto/he"
 	statev1 "github.com/vigilauth/vigil/proto/vigil/state/v1"
 	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
 	"github.com/vigilauth/vigil/store"
@@ -62,11 +63,12 @@ type checkSum struct {
 	sum aggregation.Accumulator
 	// minSum is the round's m_min, which each device signed with its update.
 	minSum uint32
-	// added holds the devices with an update in sum, and fresh makes an empty one: a device's
-	// later updates are checked each in one of its own, so that a device sending many signed
-	// updates (the tier keeps one) cannot fill sum, which counts at most he.MaxContributors,
-	// and have every honest update after it refused.
-	added map[string]bool
+	// added holds the devices with an update in sum, and its fingerprint; fresh makes an empty
+	// sum. A device's later updates are checked each in one of its own, so that a device
+	// sending many signed updates (the tier keeps one) cannot fill sum, which counts at most
+	// he.MaxContributors, and have every honest update after it refused; sum is still asked
+	// whether it saw their ciphertexts for another device.
+	added map[string][32]byte
 	fresh func() (aggregation.Accumulator, error)
 }
 
@@ -79,18 +81,19 @@ func newCheckSum(sealing Sealing, dim int, minSum uint32) (*checkSum, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &checkSum{sum: sum, minSum: minSum, added: map[string]bool{}, fresh: fresh}, nil
+	return &checkSum{sum: sum, minSum: minSum, added: map[string][32]byte{}, fresh: fresh}, nil
 }
 
 // add checks u as from sent it and returns its replay fingerprint (he.Accumulator.Fingerprint;
 // zero for a plaintext update, which has none).
 func (s *checkSum) add(from aggregation.Origin, u *vigilv1.Update) ([32]byte, error) {
 	s.mu.Lock()
-	if !s.added[from.Device] {
+	first, added := s.added[from.Device]
+	if !added {
 		defer s.mu.Unlock()
 		fp, err := admit(s.sum, from, u)
 		if err == nil {
-			s.added[from.Device] = true
+			s.added[from.Device] = fp
 		}
 		return fp, err
 	}
@@ -99,7 +102,21 @@ func (s *checkSum) add(from aggregation.Origin, u *vigilv1.Update) ([32]byte, er
 	if err != nil {
 		return [32]byte{}, err
 	}
-	return admit(alone, from, u)
+	fp, err := admit(alone, from, u)
+	if err != nil {
+		return fp, err
+	}
+	// A device whose first update was checked but not stored (the tier did not confirm it, or
+	// the device hung up) sends another: it must not be another device's ciphertexts.
+	if enc, ok := s.sum.(*aggregation.EncryptedAccumulator); ok && fp != first {
+		s.mu.Lock()
+		copied := enc.Seen(fp)
+		s.mu.Unlock()
+		if copied {
+			return fp, errors.Join(aggregation.ErrBadUpdate, fmt.Errorf("%w: this update's ciphertexts were checked here for another device", he.ErrReplay))
+		}
+	}
+	return fp, nil
 }
 
 func admit(sum aggregation.Accumulator, from aggregation.Origin, u *vigilv1.Update) ([32]byte, error) {

@@ -1,9 +1,12 @@
 package coordinator
 
 import (
+	"bytes"
+	"errors"
 	"testing"
 
 	"github.com/vigilauth/vigil/aggregation"
+	"github.com/vigilauth/vigil/crypto/he"
 	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
 )
 
@@ -35,5 +38,65 @@ func TestAttackDeviceFillsCheckSum(t *testing.T) {
 	}
 	if n := check.sum.Count(); n != 2 {
 		t.Fatalf("the check sum holds %d updates after 100 of one device and 1 of another, want 2", n)
+	}
+}
+
+// TestAttackCopyAsALaterUpdate is a compromised device whose own update a frontend checked but
+// never stored (it hung up before the tier confirmed it), and which then sends, as its next
+// update, an honest device's ciphertexts re-bound to its own task. A device's later updates
+// are checked each alone, so as not to fill the check sum; the check sum is still asked whether
+// it checked those ciphertexts for another device, and refuses the copy. The device's own first
+// update sent again passes: the tier says whether it holds it.
+func TestAttackCopyAsALaterUpdate(t *testing.T) {
+	const dim = 10
+	_, key, err := he.LocalCeremony(he.DefaultParams(), 1, []string{"a", "b", "c"}, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check, err := newCheckSum(&ThresholdHE{key: key}, dim, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc, err := he.NewEncryptor(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	update := func(device string, v float64) (aggregation.Origin, *vigilv1.Update) {
+		from := aggregation.Origin{Round: 1, Device: device, Nonce: []byte(device)}
+		vals := make([]float64, dim)
+		for i := range vals {
+			vals[i] = v
+		}
+		cts, err := enc.Encrypt(vals, 1, he.UpdateBinding(key.Epoch, from.Round, from.Device, from.Nonce))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return from, &vigilv1.Update{Encoding: vigilv1.UpdateEncoding_UPDATE_ENCODING_CKKS_THRESHOLD, Dimension: dim,
+			ParamsId: key.Params().ID(), KeyEpoch: key.Epoch, Ciphertexts: cts}
+	}
+	thiefFrom, thiefOwn := update("thief", 0)
+	if _, err := check.add(thiefFrom, thiefOwn); err != nil {
+		t.Fatalf("the thief's own update: %v", err)
+	}
+	victimFrom, victim := update("victim", 0.5)
+	if _, err := check.add(victimFrom, victim); err != nil {
+		t.Fatalf("the victim's update: %v", err)
+	}
+	binding := he.UpdateBinding(key.Epoch, thiefFrom.Round, thiefFrom.Device, thiefFrom.Nonce)
+	copied := &vigilv1.Update{Encoding: victim.Encoding, Dimension: dim, ParamsId: victim.ParamsId, KeyEpoch: victim.KeyEpoch}
+	for _, ct := range victim.GetCiphertexts() {
+		c := bytes.Clone(ct)
+		copy(c[32:64], binding[:]) // the ciphertext header's binding
+		copied.Ciphertexts = append(copied.Ciphertexts, c)
+	}
+	if _, err := check.add(thiefFrom, copied); !errors.Is(err, he.ErrReplay) || !errors.Is(err, aggregation.ErrBadUpdate) {
+		t.Fatalf("the victim's ciphertexts as the thief's later update: %v, want a replay", err)
+	}
+	if _, err := check.add(thiefFrom, thiefOwn); err != nil {
+		t.Fatalf("the thief's own first update sent again: %v", err)
+	}
+	_, other := update("thief", 0.25)
+	if _, err := check.add(thiefFrom, other); err != nil {
+		t.Fatalf("another update of the thief's own: %v", err)
 	}
 }
