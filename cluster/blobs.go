@@ -186,7 +186,7 @@ func (t *Tier) MarkBlobs(ctx context.Context) error {
 
 // CheckBlobs refuses this Tier's object store if it is not the one the round leader recorded
 // (MarkBlobs). A Tier without one always passes: its updates carry their bytes. So does any
-// before a leader recorded its store, which is why a frontend checks again at each round.
+// before a leader recorded its store, which is why a frontend checks again as rounds go.
 func (t *Tier) CheckBlobs(ctx context.Context) error {
 	if t.blobs == nil {
 		return nil

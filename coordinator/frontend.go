@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"os"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -82,9 +81,7 @@ type Frontend struct {
 	engine *round.Engine // the round's plan, for its checks; it never adds
 	check  *checkSum
 	part   *frontendPart // the round's updates kept for the trustees; nil without Trustees
-	// otherBlobsLogged is the last round for which the frontend logged that its object store
-	// is not the leader's: once a round, not once an update.
-	otherBlobsLogged atomic.Uint64
+	store  storeCheck
 
 	id       string
 	contribs *contributionLog // nil without Trustees
@@ -198,6 +195,9 @@ func (f *Frontend) submit(ctx context.Context, req *vigilv1.SubmitUpdateRequest)
 	if err != nil {
 		return err
 	}
+	if err := f.checkStore(ctx, req.GetRound()); err != nil {
+		return err
+	}
 	f.mu.Lock()
 	err = engine.Check(f.cfg.Now(), round.Submission{
 		Device: req.GetDeviceId(), Round: req.GetRound(), Nonce: req.GetNonce(), BaseVersion: req.GetBaseVersion(), Update: req.GetUpdate(),
@@ -275,15 +275,6 @@ func (f *Frontend) roundOf(ctx context.Context, id uint64) (*round.Engine, *chec
 	if err := proto.Unmarshal(raw, &plan); err != nil {
 		return nil, nil, status.Errorf(codes.Internal, "round %d's plan: %v", id, err)
 	}
-	// Checked at start too (vigil coordinator --frontend), but a frontend may have started
-	// before any leader recorded its store, or a leader with another store may have taken over
-	// since: updates stored where the leader does not read them would be lost to the round.
-	if err := f.cfg.Tier.CheckBlobs(ctx); err != nil {
-		if errors.Is(err, cluster.ErrOtherBlobs) && f.otherBlobsLogged.Swap(id) != id {
-			f.log.Error("this frontend's object store is not the round leader's: it refuses the round's updates (give it the leader's --tier-blobs)", "round", id, "err", err)
-		}
-		return nil, nil, reject(codes.Unavailable, ReasonNotDurable, "this frontend cannot store updates where the round leader reads them; send the update to another: "+err.Error())
-	}
 	engine, check, err := f.planned(&plan)
 	if err != nil {
 		return nil, nil, status.Errorf(codes.Internal, "round %d's plan: %v", id, err)
@@ -336,3 +327,52 @@ func checkForm(req *vigilv1.SubmitUpdateRequest) error {
 	}
 	return nil
 }
+
+// storeRecheck is how often a frontend checks its object store against the round leader's
+// while a round collects: a standby given another store may take over and resume the round.
+const storeRecheck = 10 * time.Second
+
+// storeCheck is the frontend's last check of its object store against the round leader's
+// (cluster.Tier.CheckBlobs). It is checked at start too (vigil coordinator --frontend), but a
+// frontend may have started before any leader recorded its store, or a leader with another
+// store may have taken over since: updates stored where the leader does not read them would
+// be lost to the round.
+type storeCheck struct {
+	// mu is held across a check, so that requests wait for it rather than pass unchecked.
+	mu    sync.Mutex
+	round uint64    // the newest round checked for
+	at    time.Time // when; zero after an error that said nothing of the store
+	err   error
+}
+
+// checkStore refuses an update of round if the frontend's object store is not the round
+// leader's, checking when the frontend first meets a round and then at most every
+// storeRecheck.
+func (f *Frontend) checkStore(ctx context.Context, round uint64) error {
+	c := &f.store
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if now := f.cfg.Now(); round > c.round || now.Sub(c.at) >= storeRecheck {
+		// Not under the request's context: a device hanging up must not stand for the store.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeCheckWait)
+		c.round, c.at, c.err = max(c.round, round), now, f.cfg.Tier.CheckBlobs(cctx)
+		cancel()
+		switch {
+		case errors.Is(c.err, cluster.ErrOtherBlobs):
+			f.log.Error("this frontend's object store is not the round leader's: it refuses updates until it is (give it the leader's --tier-blobs)", "round", round, "err", c.err)
+		case c.err != nil:
+			f.log.Warn("this frontend's object store cannot be checked against the round leader's", "round", round, "err", c.err)
+			c.at = time.Time{}
+		}
+	}
+	switch {
+	case errors.Is(c.err, cluster.ErrOtherBlobs):
+		return reject(codes.Unavailable, ReasonNotDurable, "this frontend cannot store updates where the round leader reads them; send the update to another: "+c.err.Error())
+	case c.err != nil:
+		return reject(codes.Unavailable, ReasonNotDurable, "this frontend cannot check its object store against the round leader's; send the update again: "+c.err.Error())
+	}
+	return nil
+}
+
+// storeCheckWait bounds one check of the object store.
+const storeCheckWait = 5 * time.Second

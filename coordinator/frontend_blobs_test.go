@@ -2,9 +2,11 @@ package coordinator_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,15 +16,18 @@ import (
 
 	"github.com/vigilauth/vigil/cluster"
 	"github.com/vigilauth/vigil/coordinator"
+	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
 	"github.com/vigilauth/vigil/store"
 )
 
-// TestFrontendOtherBlobsRefusedAtRound is a frontend given another object store than its
-// round leader's, started before any leader recorded its store, so that the check at start
-// had nothing to compare with. Updates it stored would be where the leader never reads them:
-// when it meets the round it checks again and refuses them UNAVAILABLE, naming the store, and
-// the device sends to a frontend with the leader's store.
-func TestFrontendOtherBlobsRefusedAtRound(t *testing.T) {
+// TestFrontendOtherBlobsRefused is a frontend given another object store than its round
+// leader's, started before any leader recorded its store, so that the check at start had
+// nothing to compare with: updates it stored would be where the leader never reads them. When
+// it meets the round it checks again and refuses them UNAVAILABLE, naming the store, logged
+// once however many it refuses until it checks again, and the device sends to a frontend with
+// the leader's store. That one refuses in turn, within storeRecheck, once a standby with
+// another store has taken over the round.
+func TestFrontendOtherBlobsRefused(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	srv, err := cluster.StartEmbedded(ctx, t.TempDir(), slog.New(slog.NewTextHandler(io.Discard, nil)))
@@ -30,11 +35,17 @@ func TestFrontendOtherBlobsRefusedAtRound(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Close() })
-	open := func(dir string) *cluster.Tier {
+	var down atomic.Bool // the store of the frontend with the leader's store answers nothing
+	open := func(dir string, flaky bool) *cluster.Tier {
 		t.Helper()
-		blobs, err := store.NewFS(dir)
+		var blobs cluster.Blobs
+		fs, err := store.NewFS(dir)
 		if err != nil {
 			t.Fatal(err)
+		}
+		blobs = fs
+		if flaky {
+			blobs = unreachable{fs, &down}
 		}
 		nc, err := nats.Connect(srv.URL())
 		if err != nil {
@@ -48,15 +59,31 @@ func TestFrontendOtherBlobsRefusedAtRound(t *testing.T) {
 		return tier
 	}
 	leaders := t.TempDir()
-	leader, other, same := open(leaders), open(t.TempDir()), open(leaders)
+	leader, other, same, standby := open(leaders, false), open(t.TempDir(), false), open(leaders, true), open(t.TempDir(), false)
 	if err := other.CheckBlobs(ctx); err != nil {
 		t.Fatalf("before any leader recorded its store: %v, want nothing to compare with", err)
 	}
 
-	devices := []string{"a", "b"}
-	f := startEncrypted(t, coordinator.Config{Rounds: 1, DevicesPerRound: len(devices), MinUpdates: len(devices), MinEnrolled: len(devices),
+	devices := []string{"a", "b", "c", "d"}
+	f := startEncrypted(t, coordinator.Config{Rounds: 1, DevicesPerRound: len(devices), MinUpdates: 2, MinEnrolled: len(devices),
 		RoundTimeout: time.Minute, Cluster: leader, StateDir: t.TempDir()}, true)
-	wrong := serveFrontend(t, f, other)
+	var clock atomic.Int64
+	clock.Store(time.Now().UnixNano())
+	var logs syncBuffer
+	frontend := func(tier *cluster.Tier, log *syncBuffer) vigilv1.CoordinatorClient {
+		t.Helper()
+		cfg := coordinator.FrontendConfig{Tier: tier, Key: f.key, VerifySignatures: f.signed,
+			Now: func() time.Time { return time.Unix(0, clock.Load()) }}
+		if log != nil {
+			cfg.Logger = slog.New(slog.NewTextHandler(log, nil))
+		}
+		fe, err := coordinator.NewFrontend(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return vigilv1.NewCoordinatorClient(serveLoopback(t, fe))
+	}
+	wrong := frontend(other, &logs)
 	if err := leader.MarkBlobs(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -65,9 +92,17 @@ func TestFrontendOtherBlobsRefusedAtRound(t *testing.T) {
 	for _, d := range devices {
 		f.enroll(t, d)
 	}
-	right := serveFrontend(t, f, same)
+	right := frontend(same, nil)
+	// A store that cannot be read says nothing of whose it is: refused, and checked again at
+	// the next update rather than in storeRecheck.
+	down.Store(true)
+	req := f.sealedUpdate(t, waitTask(t, f.api, "a"), "a", vector(0.1))
+	if _, err := right.SubmitUpdate(ctx, req); status.Code(err) != codes.Unavailable || !strings.Contains(err.Error(), "cannot check its object store") {
+		t.Fatalf("device a while the frontend's store is down: %v, want UNAVAILABLE, the store unchecked", err)
+	}
+	down.Store(false)
 	var scales []float64
-	for i, d := range devices {
+	for i, d := range devices[:2] {
 		scale := 0.1 * float64(i+1)
 		req := f.sealedUpdate(t, waitTask(t, f.api, d), d, vector(scale))
 		_, err := wrong.SubmitUpdate(ctx, req)
@@ -79,6 +114,42 @@ func TestFrontendOtherBlobsRefusedAtRound(t *testing.T) {
 		}
 		scales = append(scales, scale)
 	}
+	if n := strings.Count(logs.String(), "it refuses updates until it is"); n != 1 {
+		t.Errorf("the frontend with another store logged it %d times for two refusals, want once:\n%s", n, logs.String())
+	}
+
+	// A standby given another store takes over, and records it.
+	if err := standby.MarkBlobs(ctx); err != nil {
+		t.Fatal(err)
+	}
+	req = f.sealedUpdate(t, waitTask(t, f.api, "c"), "c", vector(0.3))
+	if _, err := right.SubmitUpdate(ctx, req); err != nil {
+		t.Fatalf("device c before the frontend checked again: %v", err)
+	}
+	scales = append(scales, 0.3)
+	clock.Add(int64(11 * time.Second))
+	req = f.sealedUpdate(t, waitTask(t, f.api, "d"), "d", vector(0.4))
+	if _, err := right.SubmitUpdate(ctx, req); status.Code(err) != codes.Unavailable || !strings.Contains(err.Error(), "object store") {
+		t.Fatalf("device d after a leader with another store took over: %v, want UNAVAILABLE naming the object store", err)
+	}
+	// The leader here still reads its own store; the device sends to it.
+	if _, err := f.api.SubmitUpdate(ctx, req); err != nil {
+		t.Fatalf("device d at the leader: %v", err)
+	}
+	scales = append(scales, 0.4)
 	waitRun(t, done, "the round did not complete")
 	checkAverage(t, f, f.coord.Global(), scales)
+}
+
+// unreachable is an object store that fails every read while down is set.
+type unreachable struct {
+	cluster.Blobs
+	down *atomic.Bool
+}
+
+func (u unreachable) Get(ctx context.Context, key string) ([]byte, error) {
+	if u.down.Load() {
+		return nil, errors.New("connection refused")
+	}
+	return u.Blobs.Get(ctx, key)
 }
