@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -32,6 +33,7 @@ type loadFlags struct {
 	hostile                              int
 	attack, attackCA                     string
 	frontends                            int
+	frontendCPU                          float64
 	tier                                 bool
 	natsServer                           string
 	tierBlobs                            string
@@ -57,6 +59,7 @@ func runLoadtest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fs.StringVar(&f.attack, "attack", "", "internal: run only --hostile attackers against this coordinator address until stdin closes (the load test's attacking process)")
 	fs.StringVar(&f.attackCA, "attack-ca", "", "internal: the CA certificate the attackers complete TLS handshakes with")
 	fs.IntVar(&f.frontends, "frontends", 0, "aggregation frontend processes (vigil coordinator --frontend) on the coordinator's embedded JetStream tier; the devices submit to them, spread by device ID, and make every other call to the coordinator")
+	fs.Float64Var(&f.frontendCPU, "frontend-cpu", 0, "cap each frontend at this many CPUs, in a Linux control group of its own (needs root): the tier as on machines with the cores, each frontend its own share while the rest has room (default: no cap)")
 	fs.BoolVar(&f.tier, "tier", false, "run the coordinator with its embedded JetStream tier (--nats embedded; --frontends implies it); without it updates go straight into the round's sum, the coordinator's default")
 	fs.StringVar(&f.natsServer, "nats-server", "", "run the tier on a `nats-server` process of its own (the binary's path; `bash .ci/nats.sh build` builds one) rather than embedded in the coordinator, which then stores every update itself; implies --tier")
 	fs.StringVar(&f.tierBlobs, "tier-blobs", "", "keep the updates' bytes in this object store, a `LOCATION` (a directory, or s3://bucket[/prefix] with VIGIL_MINIO_*), and only their hashes in the tier's streams (the coordinator's and frontends' --tier-blobs; default with the embedded tier: the coordinator's DIR/state/tier-blobs, \"off\" keeps them in the streams); implies --tier")
@@ -81,6 +84,10 @@ func runLoadtest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return fmt.Errorf("loadtest: --hostile needs --rounds of at least 2: rounds without and with attackers alternate")
 	case f.frontends < 0 || f.frontends > 16:
 		return fmt.Errorf("loadtest: --frontends %d out of range 0..16", f.frontends)
+	case f.frontendCPU < 0 || f.frontendCPU > 64 || (f.frontendCPU > 0 && f.frontendCPU < 0.01):
+		return fmt.Errorf("loadtest: --frontend-cpu %g out of range 0.01..64", f.frontendCPU)
+	case f.frontendCPU > 0 && f.frontends == 0:
+		return errors.New("loadtest: --frontend-cpu caps the frontends: give --frontends too")
 	}
 	// Frontends are the tier's.
 	f.tier = f.tier || f.frontends > 0 || f.natsServer != "" || f.tierBlobs != ""
@@ -157,6 +164,7 @@ type loadOrg struct {
 	trustees  []*exec.Cmd // the trustee processes, among procs
 	coord     *exec.Cmd   // the coordinator, the tier's round leader
 	frontends []*exec.Cmd // its aggregation frontends
+	uncap     []func()    // remove the frontends' control groups (--frontend-cpu), once they have exited
 	nats      *exec.Cmd   // the tier's nats-server, with --nats-server
 	coordOut  *bufio.Scanner
 }
@@ -254,13 +262,24 @@ func startLoad(ctx context.Context, f loadFlags, progress func(string, ...any)) 
 				return l, nil, err
 			}
 			fe := l.procs[len(l.procs)-1]
+			if f.frontendCPU > 0 {
+				remove, err := capCPU(fe.Process.Pid, fmt.Sprintf("vigil-loadtest-frontend-%d", fe.Process.Pid), f.frontendCPU)
+				if err != nil {
+					return l, nil, fmt.Errorf("--frontend-cpu: %w", err)
+				}
+				l.uncap = append(l.uncap, remove)
+			}
 			l.frontends = append(l.frontends, fe)
 			frontendPIDs = append(frontendPIDs, fe.Process.Pid)
 			frontendAddrs = append(frontendAddrs, strings.Fields(strings.TrimPrefix(line, "frontend listening on "))[0])
 		}
 	}
-	progress("coordinator (pid %d) on %s with %s, %d frontends %v, 3 trustee processes and the enrolment authority; enrolling %d devices",
-		coordPID, l.addr, tier, len(frontendAddrs), frontendPIDs, f.devices)
+	capped := ""
+	if f.frontendCPU > 0 {
+		capped = fmt.Sprintf(" (each capped at %g CPU)", f.frontendCPU)
+	}
+	progress("coordinator (pid %d) on %s with %s, %d frontends %v%s, 3 trustee processes and the enrolment authority; enrolling %d devices",
+		coordPID, l.addr, tier, len(frontendAddrs), frontendPIDs, capped, f.devices)
 	start := time.Now()
 	cfg := sim.LoadConfig{Devices: f.devices, Rounds: f.rounds, Concurrency: f.concurrency, Hostile: f.hostile,
 		Coordinator: l.addr, Frontends: frontendAddrs, Enrolment: l.enrolAddr, Progress: progress, Dir: filepath.Join(f.dir, "devices"),
@@ -411,6 +430,9 @@ func (l *loadOrg) stop() {
 	for _, p := range l.procs {
 		p.Process.Kill()
 		p.Wait()
+	}
+	for _, remove := range l.uncap {
+		remove()
 	}
 }
 

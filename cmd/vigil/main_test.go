@@ -258,6 +258,9 @@ func TestCommandErrors(t *testing.T) {
 		{[]string{"setup"}, "--dir is required"},
 		{[]string{"setup", "org"}, "did you mean --dir org?"},
 		{[]string{"loadtest", "--tier", "true"}, "--flag=true"},
+		{[]string{"loadtest", "--frontend-cpu", "0.5"}, "give --frontends too"},
+		{[]string{"loadtest", "--frontends", "2", "--frontend-cpu", "-1"}, "--frontend-cpu -1 out of range"},
+		{[]string{"loadtest", "--frontends", "2", "--frontend-cpu", "0.001"}, "--frontend-cpu 0.001 out of range"},
 		{[]string{"trustee", "serve", "trustees/audit"}, "did you mean --dir trustees/audit?"},
 		{[]string{"audit", "verify", "--log", "x", "--key", "y", "extra"}, `unexpected argument "extra"`},
 	} {
