@@ -41,7 +41,8 @@ type FrontendConfig struct {
 	// RequireDevice refuses calls not made with the certificate of the device they name, as a
 	// leader with an Enroller does (serve with pki's TLS configuration).
 	RequireDevice bool
-	// Now is the clock the deadline is checked with (default time.Now).
+	// Now is the clock the deadline, and when to check the object store again, are read from
+	// (default time.Now).
 	Now func() time.Time
 	// Logger receives structured logs (default: discard).
 	Logger *slog.Logger
@@ -338,38 +339,57 @@ const storeRecheck = 10 * time.Second
 // store may have taken over since: updates stored where the leader does not read them would
 // be lost to the round.
 type storeCheck struct {
-	// mu is held across a check, so that requests wait for it rather than pass unchecked.
-	mu    sync.Mutex
-	round uint64    // the newest round checked for
-	at    time.Time // when; zero after an error that said nothing of the store
-	err   error
+	mu      sync.Mutex
+	round   uint64        // the newest round checked for
+	at      time.Time     // when
+	err     error         // what it found
+	running chan struct{} // closed when the check under way ends; nil when none is
 }
 
 // checkStore refuses an update of round if the frontend's object store is not the round
 // leader's, checking when the frontend first meets a round and then at most every
-// storeRecheck.
+// storeRecheck (every second while the store cannot be read). One check runs at a time;
+// requests that arrive meanwhile wait for it, within their own deadlines, and take its answer.
 func (f *Frontend) checkStore(ctx context.Context, round uint64) error {
 	c := &f.store
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	for c.running != nil {
+		running := c.running
+		c.mu.Unlock()
+		select {
+		case <-running:
+		case <-ctx.Done():
+			return reject(codes.Unavailable, ReasonNotDurable, "this frontend is checking its object store against the round leader's; send the update again")
+		}
+		c.mu.Lock()
+	}
 	if now := f.cfg.Now(); round > c.round || now.Sub(c.at) >= storeRecheck {
+		running := make(chan struct{})
+		c.running = running
+		c.mu.Unlock()
 		// Not under the request's context: a device hanging up must not stand for the store.
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeCheckWait)
-		c.round, c.at, c.err = max(c.round, round), now, f.cfg.Tier.CheckBlobs(cctx)
+		err := f.cfg.Tier.CheckBlobs(cctx)
 		cancel()
 		switch {
-		case errors.Is(c.err, cluster.ErrOtherBlobs):
-			f.log.Error("this frontend's object store is not the round leader's: it refuses updates until it is (give it the leader's --tier-blobs)", "round", round, "err", c.err)
-		case c.err != nil:
-			f.log.Warn("this frontend's object store cannot be checked against the round leader's", "round", round, "err", c.err)
-			c.at = time.Time{}
+		case errors.Is(err, cluster.ErrOtherBlobs):
+			f.log.Error("this frontend's object store is not the round leader's: it refuses updates until it is (give it the leader's --tier-blobs)", "round", round, "err", err)
+		case err != nil:
+			f.log.Warn("this frontend's object store cannot be checked against the round leader's", "round", round, "err", err)
+			// Says nothing of whose the store is: checked again in a second, not in storeRecheck.
+			now = now.Add(time.Second - storeRecheck)
 		}
+		c.mu.Lock()
+		c.round, c.at, c.err, c.running = max(c.round, round), now, err, nil
+		close(running)
 	}
+	err := c.err
+	c.mu.Unlock()
 	switch {
-	case errors.Is(c.err, cluster.ErrOtherBlobs):
-		return reject(codes.Unavailable, ReasonNotDurable, "this frontend cannot store updates where the round leader reads them; send the update to another: "+c.err.Error())
-	case c.err != nil:
-		return reject(codes.Unavailable, ReasonNotDurable, "this frontend cannot check its object store against the round leader's; send the update again: "+c.err.Error())
+	case errors.Is(err, cluster.ErrOtherBlobs):
+		return reject(codes.Unavailable, ReasonNotDurable, "this frontend cannot store updates where the round leader reads them; send the update to another: "+err.Error())
+	case err != nil:
+		return reject(codes.Unavailable, ReasonNotDurable, "this frontend cannot check its object store against the round leader's; send the update again: "+err.Error())
 	}
 	return nil
 }

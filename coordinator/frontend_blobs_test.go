@@ -93,14 +93,15 @@ func TestFrontendOtherBlobsRefused(t *testing.T) {
 		f.enroll(t, d)
 	}
 	right := frontend(same, nil)
-	// A store that cannot be read says nothing of whose it is: refused, and checked again at
-	// the next update rather than in storeRecheck.
+	// A store that cannot be read says nothing of whose it is: refused, and checked again a
+	// second later rather than in storeRecheck.
 	down.Store(true)
 	req := f.sealedUpdate(t, waitTask(t, f.api, "a"), "a", vector(0.1))
 	if _, err := right.SubmitUpdate(ctx, req); status.Code(err) != codes.Unavailable || !strings.Contains(err.Error(), "cannot check its object store") {
 		t.Fatalf("device a while the frontend's store is down: %v, want UNAVAILABLE, the store unchecked", err)
 	}
 	down.Store(false)
+	clock.Add(int64(time.Second)) // a store that could not be read is checked again a second later
 	var scales []float64
 	for i, d := range devices[:2] {
 		scale := 0.1 * float64(i+1)
@@ -152,4 +153,120 @@ func (u unreachable) Get(ctx context.Context, key string) ([]byte, error) {
 		return nil, errors.New("connection refused")
 	}
 	return u.Blobs.Get(ctx, key)
+}
+
+// TestFrontendStoreCheckedOnceAtATime: while the frontend's object store is slow to answer,
+// updates arriving together wait for one check and share its answer, rather than each running
+// its own in turn (a review saw a request wait 3.5 s behind checks of 1 s); an answer that
+// says nothing of the store is kept a second, not storeRecheck.
+func TestFrontendStoreCheckedOnceAtATime(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	srv, err := cluster.StartEmbedded(ctx, t.TempDir(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	dir := t.TempDir()
+	fs, err := store.NewFS(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slow := &gatedStore{Blobs: fs, open: make(chan struct{})}
+	slow.fail.Store(true)
+	open := func(blobs cluster.Blobs) *cluster.Tier {
+		t.Helper()
+		nc, err := nats.Connect(srv.URL())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(nc.Close)
+		tier, err := cluster.Open(ctx, nc, cluster.Config{Model: "keystroke-ae", Replicas: 1, Blobs: blobs})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tier
+	}
+	leader := open(fs)
+	devices := []string{"a", "b", "c", "d"}
+	f := startEncrypted(t, coordinator.Config{Rounds: 1, DevicesPerRound: len(devices), MinUpdates: 2, MinEnrolled: len(devices),
+		RoundTimeout: time.Minute, Cluster: leader, StateDir: t.TempDir()}, true)
+	if err := leader.MarkBlobs(ctx); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- f.coord.Run(ctx) }()
+	for _, d := range devices {
+		f.enroll(t, d)
+	}
+	var clock atomic.Int64
+	clock.Store(time.Now().UnixNano())
+	fe, err := coordinator.NewFrontend(coordinator.FrontendConfig{Tier: open(slow), Key: f.key, VerifySignatures: f.signed,
+		Now: func() time.Time { return time.Unix(0, clock.Load()) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	front := vigilv1.NewCoordinatorClient(serveLoopback(t, fe))
+	reqs := map[string]*vigilv1.SubmitUpdateRequest{}
+	for i, d := range devices {
+		reqs[d] = f.sealedUpdate(t, waitTask(t, f.api, d), d, vector(0.1*float64(i+1)))
+	}
+	errs := make(chan error, len(devices))
+	for _, d := range devices {
+		go func() {
+			_, err := front.SubmitUpdate(ctx, reqs[d])
+			errs <- err
+		}()
+	}
+	for slow.reads.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(100 * time.Millisecond) // the others reach the check under way (or come after it)
+	close(slow.open)
+	for range devices {
+		if err := <-errs; status.Code(err) != codes.Unavailable || !strings.Contains(err.Error(), "cannot check its object store") {
+			t.Fatalf("an update while the store could not be read: %v, want UNAVAILABLE, the store unchecked", err)
+		}
+	}
+	if n := slow.reads.Load(); n != 1 {
+		t.Fatalf("%d checks of the store for %d updates at once, want 1", n, len(devices))
+	}
+	slow.fail.Store(false)
+	if _, err := front.SubmitUpdate(ctx, reqs["a"]); status.Code(err) != codes.Unavailable || slow.reads.Load() != 1 {
+		t.Fatalf("within a second of the failed check: %v after %d checks, want its answer again, not another check", err, slow.reads.Load())
+	}
+	clock.Add(int64(time.Second))
+	var scales []float64
+	for i, d := range devices {
+		if _, err := front.SubmitUpdate(ctx, reqs[d]); err != nil {
+			t.Fatalf("device %s once the store answers: %v", d, err)
+		}
+		scales = append(scales, 0.1*float64(i+1))
+	}
+	if n := slow.reads.Load(); n != 2 {
+		t.Fatalf("%d checks of the store, want 2", n)
+	}
+	waitRun(t, done, "the round did not complete")
+	checkAverage(t, f, f.coord.Global(), scales)
+}
+
+// gatedStore is an object store whose identity reads wait for open and then fail while fail
+// is set; reads counts them.
+type gatedStore struct {
+	cluster.Blobs
+	open  chan struct{}
+	fail  atomic.Bool
+	reads atomic.Int32
+}
+
+func (g *gatedStore) Get(ctx context.Context, key string) ([]byte, error) {
+	if !strings.HasSuffix(key, "/store-id") {
+		return g.Blobs.Get(ctx, key)
+	}
+	g.reads.Add(1)
+	<-g.open
+	if g.fail.Load() {
+		return nil, errors.New("store timed out")
+	}
+	return g.Blobs.Get(ctx, key)
 }

@@ -63,13 +63,15 @@ type checkSum struct {
 	sum aggregation.Accumulator
 	// minSum is the round's m_min, which each device signed with its update.
 	minSum uint32
-	// added holds the devices with an update in sum, and its fingerprint; fresh makes an empty
-	// sum. A device's later updates are checked each in one of its own, so that a device
-	// sending many signed updates (the tier keeps one) cannot fill sum, which counts at most
-	// he.MaxContributors, and have every honest update after it refused; sum is still asked
-	// whether it saw their ciphertexts for another device.
-	added map[string][32]byte
+	// added holds the devices with an update in sum, and fresh makes an empty one: a device's
+	// later updates are checked each in one of its own, so that a device sending many signed
+	// updates (the tier keeps one) cannot fill sum, which counts at most he.MaxContributors,
+	// and have every honest update after it refused.
+	added map[string]bool
 	fresh func() (aggregation.Accumulator, error)
+	// fps is whose each checked update's fingerprint is, whichever sum checked it: a copy of
+	// another device's ciphertexts is refused whether it comes before or after them.
+	fps map[[32]byte]string
 }
 
 func newCheckSum(sealing Sealing, dim int, minSum uint32) (*checkSum, error) {
@@ -81,21 +83,21 @@ func newCheckSum(sealing Sealing, dim int, minSum uint32) (*checkSum, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &checkSum{sum: sum, minSum: minSum, added: map[string][32]byte{}, fresh: fresh}, nil
+	return &checkSum{sum: sum, minSum: minSum, added: map[string]bool{}, fresh: fresh, fps: map[[32]byte]string{}}, nil
 }
 
 // add checks u as from sent it and returns its replay fingerprint (he.Accumulator.Fingerprint;
 // zero for a plaintext update, which has none).
 func (s *checkSum) add(from aggregation.Origin, u *vigilv1.Update) ([32]byte, error) {
 	s.mu.Lock()
-	first, added := s.added[from.Device]
-	if !added {
+	if !s.added[from.Device] {
 		defer s.mu.Unlock()
 		fp, err := admit(s.sum, from, u)
-		if err == nil {
-			s.added[from.Device] = fp
+		if err != nil {
+			return fp, err
 		}
-		return fp, err
+		s.added[from.Device] = true
+		return fp, s.claim(fp, from.Device)
 	}
 	s.mu.Unlock()
 	alone, err := s.fresh()
@@ -106,17 +108,21 @@ func (s *checkSum) add(from aggregation.Origin, u *vigilv1.Update) ([32]byte, er
 	if err != nil {
 		return fp, err
 	}
-	// A device whose first update was checked but not stored (the tier did not confirm it, or
-	// the device hung up) sends another: it must not be another device's ciphertexts.
-	if enc, ok := s.sum.(*aggregation.EncryptedAccumulator); ok && fp != first {
-		s.mu.Lock()
-		copied := enc.Seen(fp)
-		s.mu.Unlock()
-		if copied {
-			return fp, errors.Join(aggregation.ErrBadUpdate, fmt.Errorf("%w: this update's ciphertexts were checked here for another device", he.ErrReplay))
-		}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return fp, s.claim(fp, from.Device)
+}
+
+// claim records fp as device's, refusing it if it is another device's. s.mu must be held.
+func (s *checkSum) claim(fp [32]byte, device string) error {
+	if fp == ([32]byte{}) {
+		return nil // a plaintext update, which has no fingerprint
 	}
-	return fp, nil
+	if d, ok := s.fps[fp]; ok && d != device {
+		return errors.Join(aggregation.ErrBadUpdate, fmt.Errorf("%w: this update's ciphertexts were checked here for another device", he.ErrReplay))
+	}
+	s.fps[fp] = device
+	return nil
 }
 
 func admit(sum aggregation.Accumulator, from aggregation.Origin, u *vigilv1.Update) ([32]byte, error) {

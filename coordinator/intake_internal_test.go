@@ -99,4 +99,21 @@ func TestAttackCopyAsALaterUpdate(t *testing.T) {
 	if _, err := check.add(thiefFrom, other); err != nil {
 		t.Fatalf("another update of the thief's own: %v", err)
 	}
+
+	// The other order, which needs the victim's ciphertexts before this frontend saw them: the
+	// copy comes first and passes, and the victim's own update is refused, told at once rather
+	// than acknowledged and then dropped from the frontend's part as a replay.
+	check, err = newCheckSum(&ThresholdHE{key: key}, dim, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := check.add(thiefFrom, thiefOwn); err != nil {
+		t.Fatalf("the thief's own update: %v", err)
+	}
+	if _, err := check.add(thiefFrom, copied); err != nil {
+		t.Fatalf("the copy before the victim's update: %v", err)
+	}
+	if _, err := check.add(victimFrom, victim); !errors.Is(err, he.ErrReplay) {
+		t.Fatalf("the victim's update after its copy: %v, want a replay", err)
+	}
 }
