@@ -40,9 +40,8 @@ type envelope struct {
 	Event      json.RawMessage `json:"event"`
 }
 
-// epochSeconds is a time HEC takes: seconds since 1970, not zero, with up to nanoseconds, as a
-// JSON number or a string of one.
-var epochSeconds = regexp.MustCompile(`^([1-9][0-9]{0,11}(\.[0-9]{1,9})?|"[1-9][0-9]{0,11}(\.[0-9]{1,9})?")$`)
+// jsonNumber is a JSON number: no NaN, Inf, hex or leading zeros.
+var jsonNumber = regexp.MustCompile(`^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$`)
 
 // EventOf returns the OCSF event line holds: line itself, or the event inside HEC's envelope,
 // as the HEC sender posts it and a collector's raw events read back. An envelope's event must
@@ -62,10 +61,20 @@ func EventOf(line []byte) (event []byte, enveloped bool, err error) {
 	if probe.Event[0] != '{' {
 		return nil, true, fmt.Errorf("%w: the HEC envelope's event is not a JSON object", ErrInvalidEvent)
 	}
-	if probe.Time != nil && !epochSeconds.Match(probe.Time) {
+	if probe.Time != nil && !epochTime(probe.Time) {
 		return nil, true, fmt.Errorf("%w: the HEC envelope's time %s is not seconds since 1970", ErrInvalidEvent, probe.Time)
 	}
 	return probe.Event, true, nil
+}
+
+// epochTime reports whether raw, a JSON value, is a time HEC takes: seconds after 1970 and
+// before the year 33658, a JSON number or a string holding one.
+func epochTime(raw []byte) bool {
+	if len(raw) >= 2 && raw[0] == '"' && raw[len(raw)-1] == '"' {
+		raw = raw[1 : len(raw)-1]
+	}
+	t, err := strconv.ParseFloat(string(raw), 64)
+	return jsonNumber.Match(raw) && err == nil && t > 0 && t < 1e12
 }
 
 // body wraps every spooled line of batch in HEC's envelope.

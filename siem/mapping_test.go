@@ -216,6 +216,11 @@ func TestEventOf(t *testing.T) {
 		{"time negative", `{"time":-5,"event":` + string(event) + `}`, "", true},
 		{"time half quoted", `{"time":"1764000000,"event":` + string(event) + `}`, "", false},
 		{"time as an integer", `{"time":1764000000,"event":` + string(event) + `}`, string(event), true},
+		{"time with an exponent", `{"time":1.764e9,"event":` + string(event) + `}`, string(event), true},
+		{"time under a second", `{"time":0.5,"event":` + string(event) + `}`, string(event), true},
+		{"time in nanoseconds", `{"time":1764000000.123456789123,"event":` + string(event) + `}`, string(event), true},
+		{"time in milliseconds", `{"time":1764000000123,"event":` + string(event) + `}`, "", true},
+		{"time with a leading zero", `{"time":"01764000000","event":` + string(event) + `}`, "", true},
 		{"not JSON", `{"time":`, "", false},
 	} {
 		got, enveloped, err := EventOf([]byte(tc.line))

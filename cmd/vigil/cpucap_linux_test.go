@@ -10,18 +10,31 @@ import (
 )
 
 // TestCapCPU moves a process into a control group of its own with the quota asked for, and
-// removes the group once the process has exited. It needs a writable cgroup cpu controller
-// (root, outside most containers' restrictions), and says so when there is none.
+// removes the group once the process has exited; removeCPUCaps removes a killed run's groups.
+// It needs a writable cgroup cpu controller (root, outside most containers' restrictions),
+// and says so when there is none.
 func TestCapCPU(t *testing.T) {
+	root, v1, err := cpuController()
+	if err == nil {
+		probe := filepath.Join(root, fmt.Sprintf("vigil-test-probe-%d", os.Getpid()))
+		if err = os.Mkdir(probe, 0o755); err == nil {
+			os.Remove(probe)
+		}
+	}
+	if err != nil {
+		t.Skipf("no control group to cap a process in here (loadtest --frontend-cpu needs one): %v", err)
+	}
 	cmd := exec.Command("sleep", "60")
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	defer func() { cmd.Process.Kill(); cmd.Wait() }()
 	name := fmt.Sprintf("vigil-test-cap-%d", cmd.Process.Pid)
-	remove, err := capCPU(cmd.Process.Pid, name, 0.25)
+	dir := filepath.Join(root, name)
+	t.Cleanup(func() { os.Remove(dir) })
+	remove, err := capCPU(cmd.Process.Pid, name, 0.29)
 	if err != nil {
-		t.Skipf("no control group to cap a process in here (loadtest --frontend-cpu needs one): %v", err)
+		t.Fatal(err)
 	}
 	groups, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", cmd.Process.Pid))
 	if err != nil {
@@ -30,22 +43,29 @@ func TestCapCPU(t *testing.T) {
 	if !strings.Contains(string(groups), "/"+name+"\n") {
 		t.Fatalf("the process's control groups do not name %s:\n%s", name, groups)
 	}
-	quota, v1 := filepath.Join(cgroupRoot, "cpu", name, "cpu.cfs_quota_us"), true
-	if !exists(quota) {
-		quota, v1 = filepath.Join(cgroupRoot, name, "cpu.max"), false
+	quota, want := filepath.Join(dir, "cpu.max"), "29000 100000"
+	if v1 {
+		quota, want = filepath.Join(dir, "cpu.cfs_quota_us"), "29000"
 	}
-	got, err := os.ReadFile(quota)
-	if err != nil {
-		t.Fatal(err)
+	if got, err := os.ReadFile(quota); err != nil || strings.TrimSpace(string(got)) != want {
+		t.Fatalf("%s holds %q (%v), want %q", quota, got, err, want)
 	}
-	want := map[bool]string{true: "25000", false: "25000 100000"}[v1]
-	if strings.TrimSpace(string(got)) != want {
-		t.Fatalf("%s holds %q, want %q", quota, got, want)
+	removeCPUCaps("vigil-test-cap-")
+	if !exists(dir) {
+		t.Fatal("removeCPUCaps removed the group of a process still in it")
 	}
 	cmd.Process.Kill()
 	cmd.Wait()
-	remove()
-	if exists(filepath.Dir(quota)) {
-		t.Fatalf("%s is still there after the process exited", filepath.Dir(quota))
+	if err := remove(); err != nil {
+		t.Fatalf("remove the group once the process exited: %v", err)
+	}
+
+	// A group a killed run left behind.
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	removeCPUCaps("vigil-test-cap-")
+	if exists(dir) {
+		t.Fatalf("%s, which no process is in, is still there", dir)
 	}
 }

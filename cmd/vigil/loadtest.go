@@ -89,6 +89,9 @@ func runLoadtest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	case f.frontendCPU > 0 && f.frontends == 0:
 		return errors.New("loadtest: --frontend-cpu caps the frontends: give --frontends too")
 	}
+	if f.frontendCPU > 0 {
+		removeCPUCaps(cpuCapPrefix) // a killed run's
+	}
 	// Frontends are the tier's.
 	f.tier = f.tier || f.frontends > 0 || f.natsServer != "" || f.tierBlobs != ""
 	ctx, cancel := context.WithTimeout(ctx, f.timeout)
@@ -161,11 +164,11 @@ type loadOrg struct {
 	enrolAddr string
 	hidden    int
 	procs     []*exec.Cmd
-	trustees  []*exec.Cmd // the trustee processes, among procs
-	coord     *exec.Cmd   // the coordinator, the tier's round leader
-	frontends []*exec.Cmd // its aggregation frontends
-	uncap     []func()    // remove the frontends' control groups (--frontend-cpu), once they have exited
-	nats      *exec.Cmd   // the tier's nats-server, with --nats-server
+	trustees  []*exec.Cmd    // the trustee processes, among procs
+	coord     *exec.Cmd      // the coordinator, the tier's round leader
+	frontends []*exec.Cmd    // its aggregation frontends
+	uncap     []func() error // remove the frontends' control groups (--frontend-cpu), once they have exited
+	nats      *exec.Cmd      // the tier's nats-server, with --nats-server
 	coordOut  *bufio.Scanner
 }
 
@@ -263,7 +266,7 @@ func startLoad(ctx context.Context, f loadFlags, progress func(string, ...any)) 
 			}
 			fe := l.procs[len(l.procs)-1]
 			if f.frontendCPU > 0 {
-				remove, err := capCPU(fe.Process.Pid, fmt.Sprintf("vigil-loadtest-frontend-%d", fe.Process.Pid), f.frontendCPU)
+				remove, err := capCPU(fe.Process.Pid, fmt.Sprintf("%s%d", cpuCapPrefix, fe.Process.Pid), f.frontendCPU)
 				if err != nil {
 					return l, nil, fmt.Errorf("--frontend-cpu: %w", err)
 				}
@@ -432,9 +435,14 @@ func (l *loadOrg) stop() {
 		p.Wait()
 	}
 	for _, remove := range l.uncap {
-		remove()
+		if err := remove(); err != nil {
+			fmt.Fprintf(os.Stderr, "loadtest: a frontend's control group stays: %v\n", err)
+		}
 	}
 }
+
+// cpuCapPrefix names the frontends' control groups (--frontend-cpu), followed by their PIDs.
+const cpuCapPrefix = "vigil-loadtest-frontend-"
 
 // attack starts n attacking clients against the coordinator and returns the function that
 // stops them and reports what they did; it lets them ramp up for two seconds first. They run
