@@ -30,33 +30,15 @@ import (
 func TestFrontendOtherBlobsRefused(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	srv, err := cluster.StartEmbedded(ctx, t.TempDir(), slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
+	tierWith := tiersOfOneServer(t, ctx)
 	var down atomic.Bool // the store of the frontend with the leader's store answers nothing
 	open := func(dir string, flaky bool) *cluster.Tier {
 		t.Helper()
-		var blobs cluster.Blobs
-		fs, err := store.NewFS(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		blobs = fs
+		fs := dirStore(t, dir)
 		if flaky {
-			blobs = unreachable{fs, &down}
+			return tierWith(unreachable{fs, &down})
 		}
-		nc, err := nats.Connect(srv.URL())
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(nc.Close)
-		tier, err := cluster.Open(ctx, nc, cluster.Config{Model: "keystroke-ae", Replicas: 1, Blobs: blobs})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return tier
+		return tierWith(fs)
 	}
 	leaders := t.TempDir()
 	leader, other, same, standby := open(leaders, false), open(t.TempDir(), false), open(leaders, true), open(t.TempDir(), false)
@@ -162,31 +144,10 @@ func (u unreachable) Get(ctx context.Context, key string) ([]byte, error) {
 func TestFrontendStoreCheckedOnceAtATime(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	srv, err := cluster.StartEmbedded(ctx, t.TempDir(), slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	dir := t.TempDir()
-	fs, err := store.NewFS(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	open := tiersOfOneServer(t, ctx)
+	fs := dirStore(t, t.TempDir())
 	slow := &gatedStore{Blobs: fs, open: make(chan struct{})}
 	slow.fail.Store(true)
-	open := func(blobs cluster.Blobs) *cluster.Tier {
-		t.Helper()
-		nc, err := nats.Connect(srv.URL())
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(nc.Close)
-		tier, err := cluster.Open(ctx, nc, cluster.Config{Model: "keystroke-ae", Replicas: 1, Blobs: blobs})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return tier
-	}
 	leader := open(fs)
 	devices := []string{"a", "b", "c", "d"}
 	f := startEncrypted(t, coordinator.Config{Rounds: 1, DevicesPerRound: len(devices), MinUpdates: 2, MinEnrolled: len(devices),
@@ -269,4 +230,37 @@ func (g *gatedStore) Get(ctx context.Context, key string) ([]byte, error) {
 		return nil, errors.New("store timed out")
 	}
 	return g.Blobs.Get(ctx, key)
+}
+
+// tiersOfOneServer starts an embedded JetStream server and returns what opens a tier on it,
+// each with an object store of its own and a connection of its own.
+func tiersOfOneServer(t *testing.T, ctx context.Context) func(cluster.Blobs) *cluster.Tier {
+	t.Helper()
+	srv, err := cluster.StartEmbedded(ctx, t.TempDir(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	return func(blobs cluster.Blobs) *cluster.Tier {
+		t.Helper()
+		nc, err := nats.Connect(srv.URL())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(nc.Close)
+		tier, err := cluster.Open(ctx, nc, cluster.Config{Model: "keystroke-ae", Replicas: 1, Blobs: blobs})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tier
+	}
+}
+
+func dirStore(t *testing.T, dir string) *store.FS {
+	t.Helper()
+	fs, err := store.NewFS(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fs
 }
