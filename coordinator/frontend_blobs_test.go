@@ -30,7 +30,7 @@ import (
 func TestFrontendOtherBlobsRefused(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	tierWith := tiersOfOneServer(t, ctx)
+	tierWith, _ := tiersOfOneServer(t, ctx)
 	var down atomic.Bool // the store of the frontend with the leader's store answers nothing
 	open := func(dir string, flaky bool) *cluster.Tier {
 		t.Helper()
@@ -144,7 +144,7 @@ func (u unreachable) Get(ctx context.Context, key string) ([]byte, error) {
 func TestFrontendStoreCheckedOnceAtATime(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	open := tiersOfOneServer(t, ctx)
+	open, _ := tiersOfOneServer(t, ctx)
 	fs := dirStore(t, t.TempDir())
 	slow := &gatedStore{Blobs: fs, open: make(chan struct{})}
 	slow.fail.Store(true)
@@ -233,8 +233,8 @@ func (g *gatedStore) Get(ctx context.Context, key string) ([]byte, error) {
 }
 
 // tiersOfOneServer starts an embedded JetStream server and returns what opens a tier on it,
-// each with an object store of its own and a connection of its own.
-func tiersOfOneServer(t *testing.T, ctx context.Context) func(cluster.Blobs) *cluster.Tier {
+// each with an object store of its own and a connection of its own, and the server's URL.
+func tiersOfOneServer(t *testing.T, ctx context.Context) (open func(cluster.Blobs) *cluster.Tier, url string) {
 	t.Helper()
 	srv, err := cluster.StartEmbedded(ctx, t.TempDir(), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
@@ -253,7 +253,7 @@ func tiersOfOneServer(t *testing.T, ctx context.Context) func(cluster.Blobs) *cl
 			t.Fatal(err)
 		}
 		return tier
-	}
+	}, srv.URL()
 }
 
 func dirStore(t *testing.T, dir string) *store.FS {
