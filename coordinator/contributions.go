@@ -287,6 +287,8 @@ type fileContributions struct {
 	starts []int64 // where each starts in the file
 }
 
+var _ trustee.EncodedContributions = fileContributions{}
+
 // Len implements trustee.Contributions.
 func (f fileContributions) Len() int { return len(f.starts) }
 
@@ -298,6 +300,28 @@ func (f fileContributions) From(n int) trustee.Contributions {
 // All implements trustee.Contributions.
 func (f fileContributions) All() iter.Seq2[*vigilv1.Contribution, error] {
 	return func(yield func(*vigilv1.Contribution, error) bool) {
+		for raw, err := range f.Encoded() {
+			var c vigilv1.Contribution
+			if err == nil {
+				if err = proto.Unmarshal(raw, &c); err != nil {
+					err = fmt.Errorf("%s: %w", f.path, err)
+				}
+			}
+			if err != nil {
+				yield(nil, err)
+				return
+			}
+			if !yield(&c, nil) {
+				return
+			}
+		}
+	}
+}
+
+// Encoded implements trustee.EncodedContributions: each record as the log holds it, the
+// contribution's protobuf encoding.
+func (f fileContributions) Encoded() iter.Seq2[[]byte, error] {
+	return func(yield func([]byte, error) bool) {
 		file, err := os.Open(f.path)
 		if err != nil {
 			yield(nil, err)
@@ -324,12 +348,7 @@ func (f fileContributions) All() iter.Seq2[*vigilv1.Contribution, error] {
 				yield(nil, err)
 				return
 			}
-			var c vigilv1.Contribution
-			if err := proto.Unmarshal(raw, &c); err != nil {
-				yield(nil, fmt.Errorf("%s: %w", f.path, err))
-				return
-			}
-			if !yield(&c, nil) {
+			if !yield(raw, nil) {
 				return
 			}
 		}

@@ -329,11 +329,11 @@ func (c *Client) commit(ctx context.Context, a candidate, hdr *vigilv1.SumHeader
 	var out *vigilv1.SumCommitment
 	call := func(hdr *vigilv1.SumHeader, contribs Contributions) error {
 		return c.retry(ctx, func(ctx context.Context) error {
-			stream, err := a.client.CommitSum(ctx, grpc.MaxCallRecvMsgSize(MaxMessageBytes), grpc.MaxCallSendMsgSize(MaxMessageBytes))
+			stream, err := a.client.CommitSum(ctx, sumStreamOptions()...)
 			if err != nil {
 				return err
 			}
-			if err := sendContributions(stream.Send, hdr, contribs); err != nil && !errors.Is(err, errEnded) {
+			if err := sendContributions(stream, hdr, contribs); err != nil && !errors.Is(err, errEnded) {
 				return err
 			}
 			out, err = stream.CloseAndRecv()
@@ -366,23 +366,6 @@ func (c *Client) commit(ctx context.Context, a candidate, hdr *vigilv1.SumHeader
 // errEnded is a send on a stream the trustee ended: CloseAndRecv returns its status, which
 // says why.
 var errEnded = errors.New("trustee: the trustee ended the stream")
-
-// sendContributions sends hdr and then contribs on a CommitSum or CommitPart stream. It
-// returns errEnded if the trustee ended the stream, or an error reading contribs.
-func sendContributions(send func(*vigilv1.SumPart) error, hdr *vigilv1.SumHeader, contribs Contributions) error {
-	if err := send(&vigilv1.SumPart{Part: &vigilv1.SumPart_Header{Header: hdr}}); err != nil {
-		return errEnded
-	}
-	for ct, err := range contribs.All() {
-		if err != nil {
-			return fmt.Errorf("reading the round's contributions: %w", err)
-		}
-		if err := send(&vigilv1.SumPart{Part: &vigilv1.SumPart_Contribution{Contribution: ct}}); err != nil {
-			return errEnded
-		}
-	}
-	return nil
-}
 
 // share sends req to one trustee, resending it unchanged after transport failures.
 func (c *Client) share(ctx context.Context, a candidate, req *vigilv1.DecryptionShareRequest) ([][]byte, error) {

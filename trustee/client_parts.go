@@ -7,7 +7,6 @@ import (
 	"maps"
 	"sync"
 
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -113,11 +112,11 @@ func (c *Client) commitPart(ctx context.Context, a candidate, hdr *vigilv1.SumHe
 	id := a.info.GetTrusteeId()
 	var out *vigilv1.PartReceipt
 	err := c.retry(ctx, func(ctx context.Context) error {
-		stream, err := a.client.CommitPart(ctx, grpc.MaxCallRecvMsgSize(MaxMessageBytes), grpc.MaxCallSendMsgSize(MaxMessageBytes))
+		stream, err := a.client.CommitPart(ctx, sumStreamOptions()...)
 		if err != nil {
 			return err
 		}
-		if err := sendContributions(stream.Send, hdr, contribs); err != nil && !errors.Is(err, errEnded) {
+		if err := sendContributions(stream, hdr, contribs); err != nil && !errors.Is(err, errEnded) {
 			return err
 		}
 		out, err = stream.CloseAndRecv()

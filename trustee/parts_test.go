@@ -1,6 +1,7 @@
 package trustee
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"iter"
@@ -12,6 +13,7 @@ import (
 	"weak"
 
 	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/vigilauth/vigil/crypto/he"
 	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
@@ -23,7 +25,7 @@ func commitPart(tc vigilv1.TrusteeClient, hdr *vigilv1.SumHeader, contribs []*vi
 	if err != nil {
 		return nil, err
 	}
-	if err := sendContributions(stream.Send, hdr, SliceContributions(contribs)); err != nil && !errors.Is(err, errEnded) {
+	if err := sendContributions(stream, hdr, SliceContributions(contribs)); err != nil && !errors.Is(err, errEnded) {
 		return nil, err
 	}
 	return stream.CloseAndRecv()
@@ -71,12 +73,16 @@ func TestDecryptSumWithParts(t *testing.T) {
 			r := k.sealedRound(t, k.devices(t, 5), tc.round, dim)
 			of := PartOf{Round: tc.round, Dimension: dim, MinParticipants: testPrivacy.MinParticipants}
 			p := parted{all: r.contribs, ids: map[string][][]byte{}, rest: r.contribs[4:]}
-			for _, frontend := range []SliceContributions{r.contribs[:2], r.contribs[2:4]} {
-				held, why, err := client.ExtendParts(ctx, of, nil, frontend[:1])
+			// The second frontend's contributions go encoded, as a frontend's log holds them.
+			for _, frontend := range []struct{ first, both PartContributions }{
+				{SliceContributions(r.contribs[:1]), SliceContributions(r.contribs[:2])},
+				{encodedSlice{r.contribs[2:3]}, encodedSlice{r.contribs[2:4]}},
+			} {
+				held, why, err := client.ExtendParts(ctx, of, nil, frontend.first)
 				if err != nil || len(why) > 0 {
 					t.Fatalf("ExtendParts, the first update: %v %v", err, why)
 				}
-				held, why, err = client.ExtendParts(ctx, of, held, frontend)
+				held, why, err = client.ExtendParts(ctx, of, held, frontend.both)
 				if err != nil || len(why) > 0 {
 					t.Fatalf("ExtendParts, both: %v %v", err, why)
 				}
@@ -414,4 +420,45 @@ func TestPartStoreForgetsDroppedParts(t *testing.T) {
 			size, s.used+size, s.budget)
 	}
 	runtime.KeepAlive(s)
+}
+
+// encodedSlice is SliceContributions that also gives them encoded, as a frontend's log does.
+type encodedSlice struct{ SliceContributions }
+
+func (e encodedSlice) From(n int) Contributions { return encodedSlice{e.SliceContributions[n:]} }
+
+func (e encodedSlice) Encoded() iter.Seq2[[]byte, error] {
+	return func(yield func([]byte, error) bool) {
+		for _, c := range e.SliceContributions {
+			if !yield(proto.Marshal(c)) {
+				return
+			}
+		}
+	}
+}
+
+// TestEncodedPartIsSumPart: a contribution sent encoded is, on the wire, the SumPart that holds
+// it.
+func TestEncodedPartIsSumPart(t *testing.T) {
+	c := &vigilv1.Contribution{DeviceId: "dev-a", Nonce: []byte{1, 2}, C1: [][]byte{make([]byte, 300), {7}}, Signature: []byte("sig")}
+	raw, err := proto.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	codec := sumStreamCodec()
+	got, err := codec.Marshal(encodedPart(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := proto.Marshal(&vigilv1.SumPart{Part: &vigilv1.SumPart_Contribution{Contribution: c}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got.Materialize(), want) {
+		t.Fatalf("an encoded part is %x, the SumPart %x", got.Materialize(), want)
+	}
+	var back vigilv1.SumPart
+	if err := codec.Unmarshal(got, &back); err != nil || !proto.Equal(back.GetContribution(), c) {
+		t.Fatalf("decoded back: %v, %v", &back, err)
+	}
 }
