@@ -348,11 +348,32 @@ func (f fileContributions) Encoded() iter.Seq2[[]byte, error] {
 				yield(nil, err)
 				return
 			}
+			if err := wellFormed(raw); err != nil {
+				yield(nil, fmt.Errorf("%s: %w", f.path, err))
+				return
+			}
 			if !yield(raw, nil) {
 				return
 			}
 		}
 	}
+}
+
+// wellFormed checks that raw is a sequence of protobuf fields, each whole, without decoding
+// them: a damaged record is refused here, naming the log, rather than sent to every trustee.
+func wellFormed(raw []byte) error {
+	for len(raw) > 0 {
+		_, typ, n := protowire.ConsumeTag(raw)
+		if n < 0 {
+			return fmt.Errorf("a damaged record: %w", protowire.ParseError(n))
+		}
+		m := protowire.ConsumeFieldValue(0, typ, raw[n:])
+		if m < 0 {
+			return fmt.Errorf("a damaged record: %w", protowire.ParseError(m))
+		}
+		raw = raw[n+m:]
+	}
+	return nil
 }
 
 // contribution checks the update's signature, if the coordinator has a root of trust, and

@@ -20,6 +20,8 @@ import (
 type EncodedContributions interface {
 	Contributions
 	// Encoded yields every contribution's encoding, in All's order; each call is a new pass.
+	// Each slice is the caller's to keep: gRPC may still be sending it after the yield
+	// returns, so it is never reused or changed.
 	Encoded() iter.Seq2[[]byte, error]
 }
 
