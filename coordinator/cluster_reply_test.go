@@ -11,7 +11,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/nats-io/nats.go"
 	"google.golang.org/grpc/codes"
@@ -39,13 +38,7 @@ func TestClusterPublishReplyLost(t *testing.T) {
 			open, serverURL := tiersOfOneServer(t, ctx)
 			leader := open(nil)
 			devices := []string{"a", "b", "c"}
-			f := startEncrypted(t, coordinator.Config{Rounds: 1, DevicesPerRound: len(devices), MinUpdates: len(devices), MinEnrolled: len(devices),
-				RoundTimeout: time.Minute, Cluster: leader, StateDir: t.TempDir()}, true)
-			done := make(chan error, 1)
-			go func() { done <- f.coord.Run(ctx) }()
-			for _, d := range devices {
-				f.enroll(t, d)
-			}
+			f, done := clusterRoundOn(t, ctx, leader, devices, len(devices))
 
 			proxy := newAckDropper(t, serverURL)
 			nc, err := nats.Connect(proxy.url())

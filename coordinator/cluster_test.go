@@ -61,14 +61,21 @@ func embeddedTierOf(t *testing.T, cfg cluster.Config) *cluster.Tier {
 func clusterRound(t *testing.T, ctx context.Context, devices []string) (*encrypted, *cluster.Tier, <-chan error) {
 	t.Helper()
 	tier := embeddedTier(t, "keystroke-ae")
-	f := startEncrypted(t, coordinator.Config{Rounds: 1, DevicesPerRound: len(devices), MinUpdates: len(devices), MinEnrolled: len(devices),
+	f, done := clusterRoundOn(t, ctx, tier, devices, len(devices))
+	return f, tier, done
+}
+
+// clusterRoundOn is clusterRound on tier, the round released with minUpdates of them.
+func clusterRoundOn(t *testing.T, ctx context.Context, tier *cluster.Tier, devices []string, minUpdates int) (*encrypted, <-chan error) {
+	t.Helper()
+	f := startEncrypted(t, coordinator.Config{Rounds: 1, DevicesPerRound: len(devices), MinUpdates: minUpdates, MinEnrolled: len(devices),
 		RoundTimeout: time.Minute, Cluster: tier, StateDir: t.TempDir()}, true)
 	done := make(chan error, 1)
 	go func() { done <- f.coord.Run(ctx) }()
 	for _, d := range devices {
 		f.enroll(t, d)
 	}
-	return f, tier, done
+	return f, done
 }
 
 // serveFrontend serves a frontend of tier over gRPC on loopback and returns a client of it.

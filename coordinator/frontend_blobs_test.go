@@ -21,8 +21,9 @@ import (
 )
 
 // TestFrontendOtherBlobsRefused is a frontend given another object store than its round
-// leader's, started before any leader recorded its store, so that the check at start had
-// nothing to compare with: updates it stored would be where the leader never reads them. When
+// leader's, as one started before any leader recorded its store, whose check at start (vigil
+// coordinator --frontend; NewFrontend makes none) had nothing to compare with: the tier says
+// so before the leader records it. Updates it stored would be where the leader never reads them. When
 // it meets the round it checks again and refuses them UNAVAILABLE, naming the store, logged
 // once however many it refuses until it checks again, and the device sends to a frontend with
 // the leader's store. That one refuses in turn, within storeRecheck, once a standby with
@@ -46,9 +47,11 @@ func TestFrontendOtherBlobsRefused(t *testing.T) {
 		t.Fatalf("before any leader recorded its store: %v, want nothing to compare with", err)
 	}
 
+	if err := leader.MarkBlobs(ctx); err != nil {
+		t.Fatal(err)
+	}
 	devices := []string{"a", "b", "c", "d"}
-	f := startEncrypted(t, coordinator.Config{Rounds: 1, DevicesPerRound: len(devices), MinUpdates: 2, MinEnrolled: len(devices),
-		RoundTimeout: time.Minute, Cluster: leader, StateDir: t.TempDir()}, true)
+	f, done := clusterRoundOn(t, ctx, leader, devices, 2)
 	var clock atomic.Int64
 	clock.Store(time.Now().UnixNano())
 	var logs syncBuffer
@@ -65,16 +68,7 @@ func TestFrontendOtherBlobsRefused(t *testing.T) {
 		}
 		return vigilv1.NewCoordinatorClient(serveLoopback(t, fe))
 	}
-	wrong := frontend(other, &logs)
-	if err := leader.MarkBlobs(ctx); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- f.coord.Run(ctx) }()
-	for _, d := range devices {
-		f.enroll(t, d)
-	}
-	right := frontend(same, nil)
+	wrong, right := frontend(other, &logs), frontend(same, nil)
 	// A store that cannot be read says nothing of whose it is: refused, and checked again a
 	// second later rather than in storeRecheck.
 	down.Store(true)
@@ -149,17 +143,11 @@ func TestFrontendStoreCheckedOnceAtATime(t *testing.T) {
 	slow := &gatedStore{Blobs: fs, open: make(chan struct{})}
 	slow.fail.Store(true)
 	leader := open(fs)
-	devices := []string{"a", "b", "c", "d"}
-	f := startEncrypted(t, coordinator.Config{Rounds: 1, DevicesPerRound: len(devices), MinUpdates: 2, MinEnrolled: len(devices),
-		RoundTimeout: time.Minute, Cluster: leader, StateDir: t.TempDir()}, true)
 	if err := leader.MarkBlobs(ctx); err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- f.coord.Run(ctx) }()
-	for _, d := range devices {
-		f.enroll(t, d)
-	}
+	devices := []string{"a", "b", "c", "d"}
+	f, done := clusterRoundOn(t, ctx, leader, devices, 2)
 	var clock atomic.Int64
 	clock.Store(time.Now().UnixNano())
 	fe, err := coordinator.NewFrontend(coordinator.FrontendConfig{Tier: open(slow), Key: f.key, VerifySignatures: f.signed,

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"regexp"
 	"strconv"
 )
 
@@ -40,9 +39,6 @@ type envelope struct {
 	Event      json.RawMessage `json:"event"`
 }
 
-// jsonNumber is a JSON number: no NaN, Inf, hex or leading zeros.
-var jsonNumber = regexp.MustCompile(`^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$`)
-
 // EventOf returns the OCSF event line holds: line itself, or the event inside HEC's envelope,
 // as the HEC sender posts it and a collector's raw events read back. An envelope's event must
 // be a JSON object and its time, if any, seconds since 1970 (a number, or a string of one).
@@ -70,11 +66,14 @@ func EventOf(line []byte) (event []byte, enveloped bool, err error) {
 // epochTime reports whether raw, a JSON value, is a time HEC takes: seconds after 1970 and
 // before the year 33658, a JSON number or a string holding one.
 func epochTime(raw []byte) bool {
-	if len(raw) >= 2 && raw[0] == '"' && raw[len(raw)-1] == '"' {
-		raw = raw[1 : len(raw)-1]
+	// json.Number takes a JSON number, or a string holding one, and nothing else (no NaN,
+	// Inf, hex or leading zeros).
+	var n json.Number
+	if json.Unmarshal(raw, &n) != nil {
+		return false
 	}
-	t, err := strconv.ParseFloat(string(raw), 64)
-	return jsonNumber.Match(raw) && err == nil && t > 0 && t < 1e12
+	t, err := n.Float64()
+	return err == nil && t > 0 && t < 1e12
 }
 
 // body wraps every spooled line of batch in HEC's envelope.
