@@ -13,12 +13,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/minio/minio-go/v7"
 
+	"github.com/vigilauth/vigil/internal/freeport"
 	"github.com/vigilauth/vigil/store"
 )
 
@@ -50,12 +52,11 @@ func Start(t testing.TB) *Server {
 	if bin == "" {
 		t.Skip("skipping: VIGIL_MINIO_BIN is not set (source .ci/minio.sh and run vigil_minio_start)")
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	ports, err := freeport.Ports(1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := l.Addr().String()
-	l.Close()
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0]))
 	s := &Server{bin: bin, dir: t.TempDir(), addr: addr, user: "vigiltest", pass: randomHex(t, 16)}
 	if err := s.Restart(); err != nil {
 		t.Fatal(err)

@@ -10,9 +10,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,6 +23,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/vigilauth/vigil/internal/freeport"
 	"github.com/vigilauth/vigil/pki"
 )
 
@@ -105,7 +104,10 @@ func start(t testing.TB, n int, tlsCfg *TLS) *Cluster {
 		t.Fatalf("natstest: a cluster of %d nodes", n)
 	}
 	c := &Cluster{bin: bin, tls: tlsCfg}
-	ports := freePorts(t, 2*n)
+	ports, err := freeport.Ports(2 * n)
+	if err != nil {
+		t.Fatal(err)
+	}
 	routes := make([]string, n)
 	for i := range n {
 		routes[i] = fmt.Sprintf("nats-route://127.0.0.1:%d", ports[n+i])
@@ -475,26 +477,4 @@ func (c *Cluster) logTails(t testing.TB) {
 		}
 		t.Logf("natstest: last %d lines of %s:\n%s", len(lines), nd.log(), bytes.Join(lines, []byte("\n")))
 	}
-}
-
-// freePorts returns n distinct ports on 127.0.0.1 that were free a moment ago; they are all
-// held open together, so none is handed out twice.
-func freePorts(t testing.TB, n int) []int {
-	t.Helper()
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
-	ports := make([]int, n)
-	for i := range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(errors.Join(errors.New("natstest: free port"), err))
-		}
-		ls = append(ls, l)
-		ports[i] = l.Addr().(*net.TCPAddr).Port
-	}
-	return ports
 }
