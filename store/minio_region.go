@@ -16,8 +16,51 @@ import (
 type RegionUsers struct {
 	// Publisher writes releases: new objects, never deletes, never retention changes.
 	PublisherAccessKey, PublisherSecretKey string
-	// Reader (optional) is the devices' credential: read only.
+	// Reader (optional) is the devices' credential: read only. It must not be the publisher:
+	// its policy denies writes, and a deny overrides the publisher's allow.
 	ReaderAccessKey, ReaderSecretKey string
+	// PublisherSecretNew and ReaderSecretNew say that the secret was made up for this run
+	// (`init-region` generated it, its file did not exist): a user of that name that already
+	// exists is then refused with ErrUserExists, before anything is changed, rather than have
+	// its secret replaced under whoever uses it (a review made another region's publisher the
+	// reader and locked it out). With a secret given, an existing user is set to it: that is
+	// running init-region again.
+	PublisherSecretNew, ReaderSecretNew bool
+}
+
+// ErrUserExists means a user InitRegion was to create with a new secret already exists. The
+// error is a *UserExistsError.
+var ErrUserExists = errors.New("store: init region: the user already exists")
+
+// UserExistsError names the user that exists and its role ("publisher" or "reader").
+type UserExistsError struct{ Role, User string }
+
+func (e *UserExistsError) Error() string {
+	return fmt.Sprintf("%v: %s %q: its secret would be replaced by a new one; give the file that holds its secret, or another name", ErrUserExists, e.Role, e.User)
+}
+
+// Is makes the error match ErrUserExists.
+func (e *UserExistsError) Is(target error) bool { return target == ErrUserExists }
+
+// Validate checks what InitRegion can check without the server: the bucket name and the user
+// names (the publisher required, neither user the admin, the reader not the publisher).
+func (u RegionUsers) Validate(cfg MinIOConfig) error {
+	if err := cfg.validate(); err != nil {
+		return err
+	}
+	if u.PublisherAccessKey == "" || u.PublisherSecretKey == "" {
+		return errors.New("store: init region: publisher credentials are required")
+	}
+	if u.PublisherAccessKey == cfg.AccessKey || u.ReaderAccessKey == cfg.AccessKey {
+		return errors.New("store: init region: neither the publisher nor the reader may be the admin (root) user: object lock is all that binds root")
+	}
+	if u.ReaderAccessKey != "" && u.ReaderSecretKey == "" {
+		return errors.New("store: init region: the reader's secret is required")
+	}
+	if u.ReaderAccessKey == u.PublisherAccessKey {
+		return fmt.Errorf("store: init region: %q cannot be both the publisher and the reader: the reader's policy denies writes", u.ReaderAccessKey)
+	}
+	return nil
 }
 
 // readActions are what devices and the publisher may do, writeActions what only the publisher
@@ -96,24 +139,39 @@ func mustJSON(v any) []byte {
 
 // InitRegion sets up a release region with the admin's credentials in cfg: the bucket with
 // object lock and versioning, a publisher user (and optionally a reader user) with their IAM
-// policies, and the bucket policy. It is idempotent. It then checks, with the users' own
-// credentials, that the reader cannot write and that no one but the admin can delete.
+// policies, and the bucket policy. It is idempotent, and repairs a region set up otherwise: the
+// publisher loses the bucket's reader policy, the reader its publisher policy. A user whose
+// secret is new (see RegionUsers) and who already exists is refused first, with
+// ErrUserExists. It then checks, with the users' own credentials, that the publisher can
+// write, that the reader cannot, and that no one but the admin can delete.
 func InitRegion(ctx context.Context, cfg MinIOConfig, users RegionUsers) error {
-	if users.PublisherAccessKey == "" || users.PublisherSecretKey == "" {
-		return errors.New("store: init region: publisher credentials are required")
-	}
-	if users.PublisherAccessKey == cfg.AccessKey {
-		return errors.New("store: init region: the publisher must not be the admin (root) user: object lock is all that binds root")
+	if err := users.Validate(cfg); err != nil {
+		return err
 	}
 	st, err := NewMinIO(cfg)
 	if err != nil {
 		return err
 	}
-	if err := st.EnsureBucket(ctx); err != nil {
-		return err
-	}
 	admin, err := NewMinIOAdmin(cfg)
 	if err != nil {
+		return err
+	}
+	for _, u := range []struct {
+		role, name string
+		fresh      bool
+	}{{"publisher", users.PublisherAccessKey, users.PublisherSecretNew}, {"reader", users.ReaderAccessKey, users.ReaderSecretNew}} {
+		if u.name == "" || !u.fresh {
+			continue
+		}
+		exists, err := admin.UserExists(ctx, u.name)
+		if err != nil {
+			return err
+		}
+		if exists {
+			return &UserExistsError{Role: u.role, User: u.name}
+		}
+	}
+	if err := st.EnsureBucket(ctx); err != nil {
 		return err
 	}
 	pubPolicy, readPolicy := "vigil-publish-"+cfg.Bucket, "vigil-read-"+cfg.Bucket
@@ -123,7 +181,7 @@ func InitRegion(ctx context.Context, cfg MinIOConfig, users RegionUsers) error {
 	if err := admin.AddUser(ctx, users.PublisherAccessKey, users.PublisherSecretKey); err != nil {
 		return err
 	}
-	if err := admin.AttachUserPolicy(ctx, users.PublisherAccessKey, pubPolicy); err != nil {
+	if err := admin.AttachUserPolicy(ctx, users.PublisherAccessKey, pubPolicy, readPolicy); err != nil {
 		return err
 	}
 	if users.ReaderAccessKey != "" {
@@ -133,7 +191,7 @@ func InitRegion(ctx context.Context, cfg MinIOConfig, users RegionUsers) error {
 		if err := admin.AddUser(ctx, users.ReaderAccessKey, users.ReaderSecretKey); err != nil {
 			return err
 		}
-		if err := admin.AttachUserPolicy(ctx, users.ReaderAccessKey, readPolicy); err != nil {
+		if err := admin.AttachUserPolicy(ctx, users.ReaderAccessKey, readPolicy, pubPolicy); err != nil {
 			return err
 		}
 	}
@@ -147,9 +205,14 @@ func InitRegion(ctx context.Context, cfg MinIOConfig, users RegionUsers) error {
 // the publisher write.
 var ErrRegionOpen = errors.New("store: region is not locked down")
 
+// ErrPublisherDenied means a region's publisher may not write new objects with their retention.
+var ErrPublisherDenied = errors.New("store: the region's publisher cannot write")
+
 // CheckRegion checks a region's lockdown with the users' own credentials: the publisher can
-// read but cannot delete; the reader (if given) cannot write or delete. It writes nothing that
-// stays: the probes are refused, or they fail on a key that cannot exist.
+// read and write but cannot delete; the reader (if given) cannot write or delete. It writes
+// nothing: the write probes are conditional PUTs on a reserved key that does not exist, with
+// If-Match of an impossible ETag, which MinIO refuses with AccessDenied when the policy forbids
+// the write and otherwise with NoSuchKey (PreconditionFailed if the key did exist).
 func CheckRegion(ctx context.Context, cfg MinIOConfig, users RegionUsers) error {
 	probe := func(access, secret string) (*MinIO, error) {
 		c := cfg
@@ -163,6 +226,13 @@ func CheckRegion(ctx context.Context, cfg MinIOConfig, users RegionUsers) error 
 	if _, err := pub.List(ctx, "root/"); err != nil {
 		return fmt.Errorf("store: check region: the publisher cannot list %s: %w", cfg.Bucket, err)
 	}
+	switch err := probePut(ctx, pub); {
+	case err == nil:
+	case minio.ToErrorResponse(err).Code == "AccessDenied":
+		return fmt.Errorf("%w to %s (a policy of its own or of its groups denies s3:PutObject or s3:PutObjectRetention): %v", ErrPublisherDenied, cfg.Bucket, err)
+	default:
+		return fmt.Errorf("store: check region: the publisher's write probe: %w", err)
+	}
 	if err := denied(pub.client.RemoveObject(ctx, cfg.Bucket, pub.prefix+".vigil-probe", minio.RemoveObjectOptions{})); err != nil {
 		return fmt.Errorf("%w: the publisher may delete in %s: %v", ErrRegionOpen, cfg.Bucket, err)
 	}
@@ -171,17 +241,30 @@ func CheckRegion(ctx context.Context, cfg MinIOConfig, users RegionUsers) error 
 		if err != nil {
 			return err
 		}
-		// A conditional PUT on a key that exists nowhere would succeed if allowed; the check
-		// runs on a reserved key with If-Match of an impossible ETag, so even an allowed PUT
-		// writes nothing.
-		opts := minio.PutObjectOptions{DisableMultipart: true, SendContentMd5: true}
-		opts.SetMatchETag("00000000000000000000000000000000")
-		_, err = rd.client.PutObject(ctx, cfg.Bucket, rd.prefix+".vigil-probe", bytes.NewReader(nil), 0, opts)
-		if err := denied(err); err != nil {
+		if err := denied(probePut(ctx, rd)); err != nil {
 			return fmt.Errorf("%w: the reader may write to %s: %v", ErrRegionOpen, cfg.Bucket, err)
 		}
 	}
 	return nil
+}
+
+// probePut makes the write probe of CheckRegion with st's credentials: a PUT with a compliance
+// lock (as the publisher writes) on the reserved key .vigil-probe, with If-Match of an
+// impossible ETag, so that even an allowed PUT writes nothing. It returns nil when the write
+// was allowed and refused by its condition, an error otherwise: AccessDenied if the policy
+// forbids it.
+func probePut(ctx context.Context, st *MinIO) error {
+	opts := minio.PutObjectOptions{DisableMultipart: true, SendContentMd5: true,
+		Mode: minio.Compliance, RetainUntilDate: st.now().Add(st.retention)}
+	opts.SetMatchETag("00000000000000000000000000000000")
+	_, err := st.client.PutObject(ctx, st.bucket, st.prefix+".vigil-probe", bytes.NewReader(nil), 0, opts)
+	switch code := minio.ToErrorResponse(err).Code; {
+	case err == nil:
+		return errors.New("the conditional PUT succeeded")
+	case code == "NoSuchKey" || code == "PreconditionFailed":
+		return nil
+	}
+	return err
 }
 
 // denied returns nil if err is an access-denied refusal.

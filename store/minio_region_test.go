@@ -6,6 +6,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -212,5 +214,127 @@ func TestRegionsShareAServer(t *testing.T) {
 				t.Fatalf("after setting up %s: the publisher cannot write to %s: %v", cfg.Bucket, region.Bucket, err)
 			}
 		}
+	}
+}
+
+// userPolicies returns the policies MinIO has attached to user.
+func userPolicies(t *testing.T, admin *MinIOAdmin, user string) string {
+	t.Helper()
+	var info struct {
+		PolicyName string `json:"policyName"`
+	}
+	if err := admin.get(context.Background(), "user-info", url.Values{"accessKey": {user}}, &info); err != nil {
+		t.Fatal(err)
+	}
+	return info.PolicyName
+}
+
+// TestInitRegionRepairsPublisherAsReader: a review gave one user both roles. The reader policy
+// denies writes, so that publisher could not publish, yet the check passed ("lockdown
+// checked"), and init-region run again kept the reader policy, so it could not repair it. Now
+// the names are refused, the check probes the publisher's writes, and a run again takes the
+// bucket's reader policy from the publisher (and the publisher policy from the reader).
+func TestInitRegionRepairsPublisherAsReader(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cfg, users := lockedRegion(t)
+	same := users
+	same.ReaderAccessKey, same.ReaderSecretKey = users.PublisherAccessKey, users.PublisherSecretKey
+	if err := InitRegion(ctx, cfg, same); err == nil || !strings.Contains(err.Error(), "both the publisher and the reader") {
+		t.Fatalf("InitRegion with the publisher as reader: %v", err)
+	}
+	// The region as the old init-region left it: the publisher holds the bucket's reader
+	// policy too, and the reader its publisher policy.
+	admin, err := NewMinIOAdmin(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pubPolicy, readPolicy := "vigil-publish-"+cfg.Bucket, "vigil-read-"+cfg.Bucket
+	if err := admin.AttachUserPolicy(ctx, users.PublisherAccessKey, readPolicy); err != nil {
+		t.Fatal(err)
+	}
+	if err := admin.AttachUserPolicy(ctx, users.ReaderAccessKey, pubPolicy); err != nil {
+		t.Fatal(err)
+	}
+	pub := as(t, cfg, users.PublisherAccessKey, users.PublisherSecretKey)
+	if err := pub.Create(ctx, "root/1.root.json", []byte("x")); !errors.Is(err, ErrDenied) {
+		t.Fatalf("publisher holding the reader policy: Create %v, want ErrDenied", err)
+	}
+	if err := CheckRegion(ctx, cfg, users); !errors.Is(err, ErrPublisherDenied) {
+		t.Fatalf("CheckRegion of a publisher that cannot write: %v, want ErrPublisherDenied", err)
+	}
+	if err := InitRegion(ctx, cfg, users); err != nil {
+		t.Fatalf("InitRegion again: %v", err)
+	}
+	if got := userPolicies(t, admin, users.PublisherAccessKey); got != pubPolicy {
+		t.Fatalf("publisher's policies after the repair: %q", got)
+	}
+	if got := userPolicies(t, admin, users.ReaderAccessKey); got != readPolicy {
+		t.Fatalf("reader's policies after the repair: %q", got)
+	}
+	if err := pub.Create(ctx, "root/1.root.json", []byte("x")); err != nil {
+		t.Fatalf("publisher after the repair: %v", err)
+	}
+	// The write probes left nothing behind.
+	if n := len(listVersions(t, pub, "")); n != 1 {
+		t.Fatalf("%d object versions in the bucket, want the one the publisher wrote", n)
+	}
+}
+
+func listVersions(t *testing.T, s *MinIO, prefix string) []minio.ObjectInfo {
+	t.Helper()
+	var out []minio.ObjectInfo
+	for o := range s.client.ListObjects(context.Background(), s.bucket, minio.ListObjectsOptions{Prefix: prefix, WithVersions: true, Recursive: true}) {
+		if o.Err != nil {
+			t.Fatal(o.Err)
+		}
+		out = append(out, o)
+	}
+	return out
+}
+
+// TestInitRegionRefusesExistingUser: a review named another region's publisher as a new
+// region's reader, with a secret file that did not exist; init-region gave that user the new
+// secret and the other region's publishing failed. A user that exists is refused when its
+// secret is new, before anything changes; given its secret, it is set up (running again).
+func TestInitRegionRefusesExistingUser(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	eu, users := lockedRegion(t)
+	us := eu
+	us.Bucket += "-us"
+	usUsers := RegionUsers{
+		PublisherAccessKey: "pub-" + randomSecret(t, 4), PublisherSecretKey: randomSecret(t, 16), PublisherSecretNew: true,
+		ReaderAccessKey: users.PublisherAccessKey, ReaderSecretKey: randomSecret(t, 16), ReaderSecretNew: true,
+	}
+	err := InitRegion(ctx, us, usUsers)
+	var exists *UserExistsError
+	if !errors.Is(err, ErrUserExists) || !errors.As(err, &exists) || exists.Role != "reader" || exists.User != users.PublisherAccessKey {
+		t.Fatalf("InitRegion with an existing user and a new secret: %v", err)
+	}
+	admin, err := NewMinIOAdmin(eu)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := admin.UserExists(ctx, usUsers.PublisherAccessKey); ok || err != nil {
+		t.Fatalf("the refused run created the other user: %v, %v", ok, err)
+	}
+	if ok, err := as(t, us, eu.AccessKey, eu.SecretKey).client.BucketExists(ctx, us.Bucket); ok || err != nil {
+		t.Fatalf("the refused run created the bucket: %v, %v", ok, err)
+	}
+	if err := as(t, eu, users.PublisherAccessKey, users.PublisherSecretKey).Put(ctx, "probe", []byte("x")); err != nil {
+		t.Fatalf("eu's publisher after the refused run: %v", err)
+	}
+	// With the user's own secret it is running init-region again: the user is set up, as the
+	// reader of us, and still publishes to eu.
+	usUsers.ReaderSecretKey, usUsers.ReaderSecretNew = users.PublisherSecretKey, false
+	if err := InitRegion(ctx, us, usUsers); err != nil {
+		t.Fatalf("InitRegion with the existing user's secret: %v", err)
+	}
+	if err := as(t, eu, users.PublisherAccessKey, users.PublisherSecretKey).Put(ctx, "probe", []byte("y")); err != nil {
+		t.Fatalf("eu's publisher as us's reader: %v", err)
+	}
+	if ok, err := admin.UserExists(ctx, "no-such-user-"+randomSecret(t, 4)); ok || err != nil {
+		t.Fatalf("UserExists of a missing user: %v, %v", ok, err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -21,10 +22,10 @@ import (
 	"golang.org/x/crypto/chacha20poly1305"
 )
 
-// MinIOAdmin makes the three calls of MinIO's admin API (v3) that setting up a region needs:
-// add a user, add a policy, attach a policy to a user. It is run with the region's admin (root)
+// MinIOAdmin makes the calls of MinIO's admin API (v3) that setting up a region needs: look a
+// user up, add a user, add a policy, attach a policy to a user. It is run with the region's admin (root)
 // credentials, once, by `vigil release init-region`. We talk to the API directly rather than
-// through github.com/minio/madmin-go, which would add some thirty modules for these three
+// through github.com/minio/madmin-go, which would add some thirty modules for these few
 // requests; the wire format (SigV4-signed requests, the add-user body sealed as madmin's
 // EncryptData does) is tested against the pinned MinIO server.
 type MinIOAdmin struct {
@@ -79,11 +80,27 @@ func (a *MinIOAdmin) AddPolicy(ctx context.Context, name string, policy []byte) 
 	return a.do(ctx, http.MethodPut, "add-canned-policy", url.Values{"name": {name}}, policy)
 }
 
+// UserExists reports whether MinIO has a user named accessKey (its user-info call). The root
+// user is no user in this sense: it is reported absent.
+func (a *MinIOAdmin) UserExists(ctx context.Context, accessKey string) (bool, error) {
+	var info struct {
+		Status string `json:"status"`
+	}
+	err := a.get(ctx, "user-info", url.Values{"accessKey": {accessKey}}, &info)
+	var ae *adminError
+	if errors.As(err, &ae) && ae.code == "XMinioAdminNoSuchUser" {
+		return false, nil
+	}
+	return err == nil, err
+}
+
 // AttachUserPolicy gives user policy besides the other regions' policies it has (named
 // vigil-*): the publisher of two regions' buckets on one server keeps both (setting the one
-// policy took the first bucket's writes away; found by a review). Any other policy is taken
-// away, as before, so running init-region again still repairs a user given more.
-func (a *MinIOAdmin) AttachUserPolicy(ctx context.Context, user, policy string) error {
+// policy took the first bucket's writes away; found by a review). The policies named in detach
+// are taken away, and so is any policy not named vigil-*, so running init-region again repairs
+// a user given more: the publisher of a bucket loses that bucket's reader policy, whose
+// explicit deny of writes would override its own (a review set one user up as both).
+func (a *MinIOAdmin) AttachUserPolicy(ctx context.Context, user, policy string, detach ...string) error {
 	var info struct {
 		PolicyName string `json:"policyName"`
 	}
@@ -92,7 +109,7 @@ func (a *MinIOAdmin) AttachUserPolicy(ctx context.Context, user, policy string) 
 	}
 	policies := []string{policy}
 	for _, p := range strings.Split(info.PolicyName, ",") {
-		if p = strings.TrimSpace(p); strings.HasPrefix(p, "vigil-") && p != policy {
+		if p = strings.TrimSpace(p); strings.HasPrefix(p, "vigil-") && p != policy && !slices.Contains(detach, p) {
 			policies = append(policies, p)
 		}
 	}
@@ -135,9 +152,22 @@ func (a *MinIOAdmin) request(ctx context.Context, method, path string, query url
 	defer resp.Body.Close()
 	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if resp.StatusCode/100 != 2 {
-		return nil, fmt.Errorf("store: minio admin: %s: %s: %s", path, resp.Status, bytes.TrimSpace(msg[:min(len(msg), 4096)]))
+		var body struct {
+			Code string `json:"Code"`
+		}
+		_ = json.Unmarshal(msg, &body) // best effort: the code is for callers to branch on
+		return nil, &adminError{path: path, status: resp.Status, code: body.Code, msg: string(bytes.TrimSpace(msg[:min(len(msg), 4096)]))}
 	}
 	return msg, nil
+}
+
+// adminError is a refusal by the admin API, with the code its JSON body gives.
+type adminError struct {
+	path, status, code, msg string
+}
+
+func (e *adminError) Error() string {
+	return fmt.Sprintf("store: minio admin: %s: %s: %s", e.path, e.status, e.msg)
 }
 
 // seal encrypts data for the admin API as madmin.EncryptData does: a key derived from the

@@ -19,9 +19,9 @@ import (
 func runReleaseInitRegion(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("release init-region", stdout, envMinIO...)
 	to := fs.String("to", "", "the region: s3://`BUCKET`[/prefix] or s3+http(s)://HOST:PORT/BUCKET[/prefix]")
-	publisher := fs.String("publisher", "", "`NAME` of the publisher user to create (or update)")
+	publisher := fs.String("publisher", "", "`NAME` of the publisher user to create (or update: an existing user only with its secret file); not the admin")
 	pubSecret := fs.String("publisher-secret-file", "", "`FILE` holding the publisher's secret key; created with a random one (mode 0600) if missing")
-	reader := fs.String("reader", "", "`NAME` of the devices' read-only user (optional)")
+	reader := fs.String("reader", "", "`NAME` of the devices' read-only user (optional; like -publisher, and another user)")
 	readSecret := fs.String("reader-secret-file", "", "`FILE` holding the reader's secret key; created if missing")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), `usage: vigil release init-region --to s3://BUCKET --publisher NAME --publisher-secret-file FILE [--reader NAME --reader-secret-file FILE]
@@ -30,8 +30,14 @@ With the region's admin credentials in VIGIL_MINIO_ACCESS_KEY / VIGIL_MINIO_SECR
 the bucket with object lock and versioning, a publisher user whose policy allows reading and
 writing new objects and denies every delete, retention and bucket-policy change, optionally a
 read-only user for devices, and a bucket policy denying writes to everyone but the publisher.
-It then checks the lockdown with the users' own credentials. Publish with the publisher's
-credentials afterwards, never the admin's. Idempotent: run it again to repair a region.`)
+It then checks with the users' own credentials that the publisher can write but not delete and
+that the reader cannot write. A user that exists is set to the secret in its file; one whose
+secret file does not exist yet is refused (exit 2), as a new secret would lock out whoever uses
+it. Publish with the
+publisher's credentials afterwards, never the admin's. Idempotent: run it again to repair a
+region (the publisher loses the bucket's reader policy, the reader its publisher policy).
+Exit codes: 0 done; 1 the check failed; 2 usage, or a user that exists without its secret;
+4 the server could not be reached or refused a step (run again).`)
 		printFlags(fs.Output(), fs)
 		printEnv(fs.Output(), envMinIO)
 	}
@@ -52,18 +58,72 @@ credentials afterwards, never the admin's. Idempotent: run it again to repair a 
 	if *publisher == "" {
 		return fail(errors.New("flag -publisher is required"))
 	}
-	users := store.RegionUsers{PublisherAccessKey: *publisher}
-	if users.PublisherSecretKey, err = secretFile("publisher-secret-file", *pubSecret); err != nil {
-		return fail(err)
+	// What can be wrong without the server is refused before it is contacted: with exit 4 a
+	// script would retry it as an outage (found by a review).
+	if _, err := store.NewMinIO(cfg); err != nil {
+		return fail(fmt.Errorf("flag -to %s: %w", *to, err))
 	}
-	if *reader != "" {
-		users.ReaderAccessKey = *reader
-		if users.ReaderSecretKey, err = secretFile("reader-secret-file", *readSecret); err != nil {
-			return fail(err)
+	for _, u := range []struct{ flag, name string }{{"publisher", *publisher}, {"reader", *reader}} {
+		if u.name == cfg.AccessKey {
+			return fail(fmt.Errorf("flag -%s %s: that is the admin (root) user, whose credentials these are: object lock is all that binds root; name a user of its own", u.flag, u.name))
 		}
 	}
+	if *reader == *publisher {
+		return fail(fmt.Errorf("flags -reader and -publisher both name %s: the reader's policy denies writes, so that user could not publish; name two users", *reader))
+	}
+	admin, err := store.NewMinIOAdmin(cfg)
+	if err != nil {
+		return fail(fmt.Errorf("flag -to %s: %w", *to, err))
+	}
+	users := store.RegionUsers{PublisherAccessKey: *publisher, ReaderAccessKey: *reader}
+	var created []string // secret files made by this run
+	for _, u := range []struct {
+		flag, name, path string
+		secret           *string
+		fresh            *bool
+	}{
+		{"publisher", *publisher, *pubSecret, &users.PublisherSecretKey, &users.PublisherSecretNew},
+		{"reader", *reader, *readSecret, &users.ReaderSecretKey, &users.ReaderSecretNew},
+	} {
+		if u.name == "" {
+			continue
+		}
+		if *u.secret, err = readSecretFile(u.flag+"-secret-file", u.path); err != nil {
+			return fail(err)
+		}
+		if *u.secret != "" {
+			continue // running init-region again: the user gets (keeps) this secret
+		}
+		// A new secret for a user that exists would lock out whoever uses it (a review gave
+		// another region's publisher as the reader): refused before the file is made, so that
+		// the next run does not take the file for the user's own.
+		exists, err := admin.UserExists(ctx, u.name)
+		if err != nil {
+			return withCode(exitRegion, fmt.Errorf("release init-region: %s: %w", *to, err))
+		}
+		if exists {
+			return fail(fmt.Errorf("flag -%s: %w", u.flag, &store.UserExistsError{Role: u.flag, User: u.name}))
+		}
+		if *u.secret, err = newSecretFile(u.flag+"-secret-file", u.path); err != nil {
+			return fail(err)
+		}
+		*u.fresh = true
+		created = append(created, u.path)
+	}
+	if err := users.Validate(cfg); err != nil {
+		return fail(err)
+	}
 	if err := store.InitRegion(ctx, cfg, users); err != nil {
-		if errors.Is(err, store.ErrRegionOpen) {
+		var exists *store.UserExistsError
+		switch {
+		case errors.As(err, &exists):
+			// Created meanwhile; nothing was changed. The secret files this run made would
+			// make the next run replace the user's secret with theirs: they go.
+			for _, f := range created {
+				os.Remove(f)
+			}
+			return fail(fmt.Errorf("flag -%s: %w", exists.Role, err))
+		case errors.Is(err, store.ErrRegionOpen), errors.Is(err, store.ErrPublisherDenied):
 			return refusedErr(fmt.Errorf("release init-region: %w", err))
 		}
 		return withCode(exitRegion, fmt.Errorf("release init-region: %s: %w", *to, err))
@@ -76,23 +136,27 @@ credentials afterwards, never the admin's. Idempotent: run it again to repair a 
 	return nil
 }
 
-// secretFile reads a secret key from the file a flag names, creating it with a random secret
-// if it does not exist.
-func secretFile(flagName, path string) (string, error) {
+// readSecretFile reads a secret key from the file a flag names; a missing file is "", nil.
+func readSecretFile(flagName, path string) (string, error) {
 	if path == "" {
 		return "", fmt.Errorf("flag -%s is required", flagName)
 	}
 	data, err := readFileFlag(flagName, path, 1024)
-	if err == nil {
-		s := strings.TrimSpace(string(data))
-		if len(s) < 8 {
-			return "", fmt.Errorf("flag -%s: %s holds fewer than 8 characters", flagName, path)
-		}
-		return s, nil
+	if errors.Is(err, os.ErrNotExist) {
+		return "", nil
 	}
-	if !errors.Is(err, os.ErrNotExist) {
+	if err != nil {
 		return "", err
 	}
+	s := strings.TrimSpace(string(data))
+	if len(s) < 8 {
+		return "", fmt.Errorf("flag -%s: %s holds fewer than 8 characters", flagName, path)
+	}
+	return s, nil
+}
+
+// newSecretFile creates the file a flag names with a random secret key (mode 0600).
+func newSecretFile(flagName, path string) (string, error) {
 	var b [20]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		return "", err

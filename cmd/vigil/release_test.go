@@ -284,3 +284,76 @@ func TestReleaseCLIPublishAll(t *testing.T) {
 		t.Fatalf("publish -h: %v\n%s", err, out)
 	}
 }
+
+// TestReleaseInitRegionUsage: a bad bucket name and the admin as publisher were reported with
+// exit 4, "an outage: run the same command again" (a review). What can be checked without the
+// server is a usage error naming the flag, before the server is contacted (nothing listens at
+// the endpoint here, which would be exit 4) and before a secret file is made.
+func TestReleaseInitRegionUsage(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("VIGIL_MINIO_ACCESS_KEY", "adminuser")
+	t.Setenv("VIGIL_MINIO_SECRET_KEY", "adminsecret123")
+	const down = "s3+http://127.0.0.1:1/"
+	pub, rd := filepath.Join(dir, "pub.secret"), filepath.Join(dir, "reader.secret")
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+		code int
+	}{
+		{"bucket name", []string{"-to", down + "b2", "-publisher", "p"}, "flag -to", exitUsage},
+		{"bucket name with capitals", []string{"-to", down + "Releases", "-publisher", "p"}, "flag -to", exitUsage},
+		{"admin as publisher", []string{"-to", down + "bkt3", "-publisher", "adminuser"}, "flag -publisher", exitUsage},
+		{"admin as reader", []string{"-to", down + "bkt3", "-publisher", "p", "-reader", "adminuser", "-reader-secret-file", rd}, "flag -reader", exitUsage},
+		{"reader as publisher", []string{"-to", down + "bkt3", "-publisher", "same", "-reader", "same", "-reader-secret-file", rd}, "-reader and -publisher", exitUsage},
+		// The control: flags that pass reach the server, which is down.
+		{"server down", []string{"-to", down + "bkt3", "-publisher", "p", "-reader", "r", "-reader-secret-file", rd}, "127.0.0.1:1", exitRegion},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, err := release_(t, append([]string{"init-region", "-publisher-secret-file", pub}, tc.args...)...)
+			if exitCode(err) != tc.code || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("exit %d (want %d), error %v (want it to name %q)\n%s", exitCode(err), tc.code, err, tc.want, out)
+			}
+			for _, f := range []string{pub, rd} {
+				if _, err := os.Stat(f); err == nil {
+					t.Fatalf("%s was made", f)
+				}
+			}
+		})
+	}
+}
+
+// TestReleaseInitRegionExistingUser: a review named another region's publisher as a new
+// region's reader with a new secret file; init-region gave the user the new secret, locking the
+// other region's publishing out. That is refused with exit 2 naming the flag, the secret files
+// are not made, and the user keeps its secret; with the user's own secret file it is set up.
+func TestReleaseInitRegionExistingUser(t *testing.T) {
+	if os.Getenv("VIGIL_MINIO_ENDPOINT") == "" || os.Getenv("VIGIL_MINIO_ACCESS_KEY") == "" || os.Getenv("VIGIL_MINIO_SECRET_KEY") == "" {
+		t.Skip("skipping: no MinIO server; set VIGIL_MINIO_ENDPOINT, VIGIL_MINIO_ACCESS_KEY, VIGIL_MINIO_SECRET_KEY (see .ci/minio.sh)")
+	}
+	dir := t.TempDir()
+	k := func(n string) string { return filepath.Join(dir, n) }
+	var b [4]byte
+	rand.Read(b[:])
+	id := hex.EncodeToString(b[:])
+	eu, us := "s3://vigil-eu-"+id, "s3://vigil-us-"+id
+	mustRelease(t, "init-region", "-to", eu, "-publisher", "pub-eu-"+id, "-publisher-secret-file", k("eu.secret"))
+	euSecret := readFile(t, k("eu.secret"))
+	out, err := release_(t, "init-region", "-to", us, "-publisher", "pub-us-"+id, "-publisher-secret-file", k("us.secret"),
+		"-reader", "pub-eu-"+id, "-reader-secret-file", k("reader.secret"))
+	if exitCode(err) != exitUsage || !strings.Contains(err.Error(), "flag -reader") || !strings.Contains(err.Error(), "already exists") {
+		t.Fatalf("init-region with an existing user as the new reader: exit %d, %v\n%s", exitCode(err), err, out)
+	}
+	if _, err := os.Stat(k("reader.secret")); err == nil {
+		t.Fatal("the refused run made the reader's secret file: run again, it would replace the user's secret")
+	}
+	// eu's publisher still has its secret: init-region of eu, which checks with it, passes.
+	mustRelease(t, "init-region", "-to", eu, "-publisher", "pub-eu-"+id, "-publisher-secret-file", k("eu.secret"))
+	// Given the user's own secret file, the user is set up as us's reader.
+	mustRelease(t, "init-region", "-to", us, "-publisher", "pub-us-"+id, "-publisher-secret-file", k("us.secret"),
+		"-reader", "pub-eu-"+id, "-reader-secret-file", k("eu.secret"))
+	if !bytes.Equal(readFile(t, k("eu.secret")), euSecret) {
+		t.Fatal("eu.secret changed")
+	}
+	mustRelease(t, "init-region", "-to", eu, "-publisher", "pub-eu-"+id, "-publisher-secret-file", k("eu.secret"))
+}
