@@ -141,3 +141,62 @@ func TestAttackOversizedPointerMinIO(t *testing.T) {
 		t.Fatalf("allocated %d bytes refusing a 200 MiB pointer", alloc)
 	}
 }
+
+// TestAttackPlainPutOverKeyEpochMinIO: a plain PUT with the root credentials over a published
+// key epoch and its collective key. FetchKeyEpoch read only the newest version, so `vigil
+// release status` failed on the junk for as long as it stayed, while devices and publish read
+// past it (a review). Now it takes the first version that verifies, oldest first, as Fetch
+// does; and publishing again puts a copy of the genuine document back on top (settle said it
+// did, but returned at the genuine version below the junk), so that a plain GET returns it, also
+// after a delete marker. Publishing once more adds nothing.
+func TestAttackPlainPutOverKeyEpochMinIO(t *testing.T) {
+	ctx := context.Background()
+	now := t0.Add(time.Hour)
+	st := miniotest.Shared(t, "vigil-epoch")
+	tr := newTrust(t, 1, 1)
+	b1 := tr.bundle(t, 1)
+	tr.publishAll(t, st, b1)
+	p, err := NewPublisher(PublisherConfig{Attempts: 1, Root: tr.root, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	regions := []Region{{"eu", st}}
+	pk := bytes.Repeat([]byte{7}, 4096)
+	doc, err := Sign(NewKeyEpoch(1, "ckks-pn14", pk, t0, t0.Add(90*24*time.Hour)), tr.release)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.PublishKeyEpoch(ctx, regions, doc, pk); err != nil {
+		t.Fatal(err)
+	}
+	rawPut(t, st, KeyEpochKey(1), []byte(`{"junk":true}`), false)
+	rawPut(t, st, CollectiveKeyKey(1), []byte("not the key"), false)
+	if err := st.Client().RemoveObject(ctx, st.Bucket(), ManifestKey("vigil-ae", 1), minio.RemoveObjectOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	k, key, err := tr.verifier(t, 0).FetchKeyEpoch(ctx, st, 1, now)
+	if err != nil || k.Epoch != 1 || !bytes.Equal(key, pk) {
+		t.Fatalf("FetchKeyEpoch under a plain PUT: %v", err)
+	}
+	want := map[string][]byte{KeyEpochKey(1): doc, CollectiveKeyKey(1): pk, ManifestKey("vigil-ae", 1): b1.ManifestEnvelope}
+	for i := 0; i < 2; i++ {
+		if err := p.PublishKeyEpoch(ctx, regions, doc, pk); err != nil {
+			t.Fatalf("publish key epoch again: %v", err)
+		}
+		if err := p.Publish(ctx, regions, b1); err != nil {
+			t.Fatalf("publish release again: %v", err)
+		}
+		for key, data := range want {
+			if got, err := st.Get(ctx, key); err != nil || !bytes.Equal(got, data) {
+				t.Fatalf("run %d: a plain GET of %s: %.40q, %v; want the genuine document", i, key, got, err)
+			}
+			// genuine, junk or delete marker, genuine: the copy is added once.
+			if n := miniotest.Versions(t, st, key)[key]; n != 3 {
+				t.Fatalf("run %d: %s has %d versions, want 3", i, key, n)
+			}
+		}
+	}
+	if _, _, err := tr.verifier(t, 0).FetchKeyEpoch(ctx, st, 1, now); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -152,55 +152,43 @@ func (v *Verifier) updateRoots(ctx context.Context, st store.Store, budget *budg
 }
 
 // FetchKeyEpoch reads and verifies the key-epoch document of epoch and its collective public
-// key from st, and returns both.
+// key from st, and returns both. As in Fetch, both are read version by version, oldest first,
+// and the first that verifies is used: a plain PUT over either by someone holding the bucket's
+// credentials does not hide the genuine one (a review found `vigil release status` failing on
+// such junk while devices and publish read past it). The reads together, roots included, are
+// bounded by MaxFetchBytes.
 func (v *Verifier) FetchKeyEpoch(ctx context.Context, st store.Store, epoch uint64, now time.Time) (*KeyEpoch, []byte, error) {
-	if err := v.UpdateRoots(ctx, st); err != nil {
+	budget := newBudget(v.maxFetch())
+	if err := v.updateRoots(ctx, st, budget); err != nil {
 		return nil, nil, err
 	}
 	if err := v.CheckRoot(now); err != nil {
 		return nil, nil, err
 	}
 	dkey, pkey := KeyEpochKey(epoch), CollectiveKeyKey(epoch)
-	doc, err := store.GetLimit(ctx, st, dkey, MaxEnvelopeBytes)
+	var k *KeyEpoch
+	doc, err := firstVerified(ctx, st, dkey, MaxEnvelopeBytes, budget, func(data []byte) error {
+		var err error
+		if k, err = v.checkKeyEpoch(data, now); err == nil && k.Epoch != epoch {
+			err = fmt.Errorf("%w: document is for epoch %d", ErrMixAndMatch, k.Epoch)
+		}
+		return err
+	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("release: fetch %s: %w", dkey, err)
+		return nil, nil, err
 	}
 	// The signed document says how large the key is; nothing larger is read.
-	size, err := v.keyEpochSize(doc)
+	pk, err := firstVerified(ctx, st, pkey, k.PublicKeySize, budget, func(data []byte) error {
+		return k.checkPublicKey(data)
+	})
+	if errors.Is(err, store.ErrTooLarge) && !errors.Is(err, errBudget) {
+		return nil, nil, fmt.Errorf("%s: %w: larger than the signed %d bytes: %w", pkey, ErrHashMismatch, k.PublicKeySize, err)
+	}
 	if err != nil {
+		return nil, nil, err
+	}
+	if k, err = v.VerifyKeyEpoch(doc, pk, now); err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", dkey, err)
-	}
-	pk, err := store.GetLimit(ctx, st, pkey, size)
-	if errors.Is(err, store.ErrTooLarge) {
-		return nil, nil, fmt.Errorf("%s: %w: larger than the signed %d bytes: %w", pkey, ErrHashMismatch, size, err)
-	}
-	if err != nil {
-		return nil, nil, fmt.Errorf("release: fetch %s: %w", pkey, err)
-	}
-	k, err := v.VerifyKeyEpoch(doc, pk, now)
-	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", dkey, err)
-	}
-	if k.Epoch != epoch {
-		return nil, nil, fmt.Errorf("%s: %w: document is for epoch %d", dkey, ErrMixAndMatch, k.Epoch)
 	}
 	return k, pk, nil
-}
-
-// keyEpochSize returns the collective key size a key-epoch document signs, once its
-// signatures verify.
-func (v *Verifier) keyEpochSize(data []byte) (int64, error) {
-	env, err := ParseEnvelope(data)
-	if err != nil {
-		return 0, err
-	}
-	payload, err := v.root.verifyRole(env, RoleTrustees, TypeKeyEpoch)
-	if err != nil {
-		return 0, err
-	}
-	k, err := decodeKeyEpoch(payload)
-	if err != nil {
-		return 0, err
-	}
-	return k.PublicKeySize, nil
 }

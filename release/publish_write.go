@@ -90,10 +90,14 @@ func writeObject(ctx context.Context, st store.Store, o object, t storeTrust) er
 	return settle(ctx, st, o, t)
 }
 
-// settle handles a write-once key that is taken: done if a stored version is ours (readers
-// take the oldest version that verifies), a conflict if one is a different genuine document,
-// and otherwise (junk only, or our version hidden behind a plain PUT or a delete marker) our
-// version is added, locked, and read back.
+// settle handles a write-once key that is taken: a conflict if a stored version before ours is
+// a different genuine document; otherwise our version is added, locked, unless it is there
+// already and is also the newest. Devices read the versions oldest first and take the first
+// that verifies, so the copy added after a plain PUT or a delete marker that hid ours changes
+// nothing for them; it makes a plain GET (`inspect`, an operator fetching a root) return the
+// genuine document again. (The comment said so before the code did: the loop returned at our
+// version, and the plain PUT stayed on top; found by a review.) The added copy is locked like
+// the first, and comes after it, so it never stands between a device and the genuine version.
 func settle(ctx context.Context, st store.Store, o object, t storeTrust) error {
 	limit := max(int64(len(o.data)), MaxEnvelopeBytes)
 	versions, err := store.GetVersions(ctx, st, o.key, limit, MaxObjectVersions)
@@ -101,13 +105,30 @@ func settle(ctx context.Context, st store.Store, o object, t storeTrust) error {
 	if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrTooLarge) {
 		return err
 	}
+	ours := false
+versions:
 	for _, have := range versions {
 		switch t.judge(o, have) {
 		case same:
-			return nil
+			ours = true
+			break versions
 		case genuine:
 			return fmt.Errorf("%w: %s", ErrConflict, o.key)
 		}
+	}
+	if ours {
+		if _, ok := st.(store.VersionReader); !ok {
+			return nil // no history: the one version is the newest
+		}
+		newest, err := store.GetLimit(ctx, st, o.key, limit)
+		if err == nil && t.judge(o, newest) == same {
+			return nil
+		}
+		if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrTooLarge) {
+			return err
+		}
+		// Hidden behind a plain PUT or a delete marker: a copy on top.
+		return store.PutVersion(ctx, st, o.key, o.data)
 	}
 	if len(versions) >= MaxObjectVersions {
 		return fmt.Errorf("%w: %s holds %d versions that do not verify; readers would not reach a new one", ErrUnverified, o.key, len(versions))

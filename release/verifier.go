@@ -298,6 +298,19 @@ func (v *Verifier) VerifyManifest(data []byte, l *Latest, now time.Time) (*Manif
 // VerifyKeyEpoch verifies a key-epoch document and the collective public key it approves.
 // Epochs older than the newest accepted one are refused; on success the epoch is accepted.
 func (v *Verifier) VerifyKeyEpoch(data, publicKey []byte, now time.Time) (*KeyEpoch, error) {
+	k, err := v.checkKeyEpoch(data, now)
+	if err != nil {
+		return nil, err
+	}
+	if err := k.checkPublicKey(publicKey); err != nil {
+		return nil, err
+	}
+	v.keyEpoch = k.Epoch
+	return k, nil
+}
+
+// checkKeyEpoch is VerifyKeyEpoch without the collective key, and without raising the floor.
+func (v *Verifier) checkKeyEpoch(data []byte, now time.Time) (*KeyEpoch, error) {
 	env, err := ParseEnvelope(data)
 	if err != nil {
 		return nil, err
@@ -316,9 +329,13 @@ func (v *Verifier) VerifyKeyEpoch(data, publicKey []byte, now time.Time) (*KeyEp
 	if !now.Before(k.Expires) {
 		return nil, fmt.Errorf("%w: key epoch %d expired at %s", ErrExpired, k.Epoch, k.Expires.Format(time.RFC3339))
 	}
-	if int64(len(publicKey)) != k.PublicKeySize || sha256Hex(publicKey) != k.PublicKeySHA256 {
-		return nil, fmt.Errorf("%w: collective public key of epoch %d does not match the signed sha256/size", ErrHashMismatch, k.Epoch)
-	}
-	v.keyEpoch = k.Epoch
 	return k, nil
+}
+
+// checkPublicKey checks a collective public key against the size and hash k signs.
+func (k *KeyEpoch) checkPublicKey(publicKey []byte) error {
+	if int64(len(publicKey)) != k.PublicKeySize || sha256Hex(publicKey) != k.PublicKeySHA256 {
+		return fmt.Errorf("%w: collective public key of epoch %d does not match the signed sha256/size", ErrHashMismatch, k.Epoch)
+	}
+	return nil
 }
