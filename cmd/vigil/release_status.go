@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +10,7 @@ import (
 	"time"
 
 	"github.com/vigilauth/vigil/release"
+	"github.com/vigilauth/vigil/store"
 )
 
 // runReleaseStatus is `vigil release status`: what every region holds, checked as a device
@@ -23,7 +26,10 @@ func runReleaseStatus(ctx context.Context, args []string, stdout, stderr io.Writ
 
 For each region (a directory or s3://bucket[/prefix]): the newest root it holds and its expiry,
 for every model the version its pointer names with the pointer's and the manifest's expiries,
-the versions stored, and whether everything verifies as a device would check it.
+the versions stored, and whether everything verifies as a device would check it. Stored roots
+and key epochs are read as devices read them, the first version that verifies, oldest first; a
+newest version that does not verify (junk written over it, which devices skip but a plain GET
+returns) is a warning, which publishing again clears.
 Exit codes: 0 all verified; 1 something does not verify or has expired; 2 usage;
 3 everything verifies but something expires within the warning windows.`)
 		printFlags(fs.Output(), fs)
@@ -91,22 +97,20 @@ Exit codes: 0 all verified; 1 something does not verify or has expired; 2 usage;
 		expiry(fmt.Sprintf("root version %d", root.Version), root.Expires, *warnRoot)
 		// Roots up to the newest were taken from the pinned file or checked in turn by
 		// UpdateRoots; the stored copies of the older ones are what a new device or an
-		// operator fetches, so each must be whole and signed by its own keys.
+		// operator fetches, so each must be whole and signed by its own keys. As devices do,
+		// the first version that verifies is the root; junk written over it is a warning.
 		if versions, err := numbered(ctx, st, "root/", ".root.json"); err == nil {
 			for _, v := range versions {
 				if v > root.Version {
 					continue
 				}
-				data, err := st.Get(ctx, release.RootKey(v))
-				if err == nil {
-					var r *release.Root
-					if r, err = release.ParseTrustedRoot(data); err == nil && r.Version != v {
+				writeOnce(ctx, st, release.RootKey(v), release.MaxEnvelopeBytes, report, func(data []byte) error {
+					r, err := release.ParseTrustedRoot(data)
+					if err == nil && r.Version != v {
 						err = fmt.Errorf("holds root version %d", r.Version)
 					}
-				}
-				if err != nil {
-					report("FAIL", "%s: %v", release.RootKey(v), err)
-				}
+					return err
+				})
 			}
 		}
 		models, err := stagedModels(ctx, st)
@@ -137,11 +141,21 @@ Exit codes: 0 all verified; 1 something does not verify or has expired; 2 usage;
 		}
 		if epochs, err := numbered(ctx, st, "keyepochs/", ".json"); err == nil && len(epochs) > 0 {
 			e := epochs[len(epochs)-1]
-			k, _, err := rv.FetchKeyEpoch(ctx, st, e, now)
+			k, pk, err := rv.FetchKeyEpoch(ctx, st, e, now)
 			if err != nil {
 				report("FAIL", "key epoch %d: %s", e, reason(err))
 			} else {
 				expiry(fmt.Sprintf("key epoch %d", e), k.Expires, *warnManifest)
+				newestCopy(ctx, st, release.KeyEpochKey(e), release.MaxEnvelopeBytes, report, func(data []byte) error {
+					_, err := rv.VerifyKeyEpoch(data, pk, now)
+					return err
+				})
+				newestCopy(ctx, st, release.CollectiveKeyKey(e), int64(len(pk)), report, func(data []byte) error {
+					if !bytes.Equal(data, pk) {
+						return fmt.Errorf("%w: not the signed collective key", release.ErrHashMismatch)
+					}
+					return nil
+				})
 			}
 		}
 	}
@@ -152,4 +166,56 @@ Exit codes: 0 all verified; 1 something does not verify or has expired; 2 usage;
 		return withCode(exitWarn, fmt.Errorf("release status: %d warning(s)", warns))
 	}
 	return nil
+}
+
+// writeOnce reports a write-once document as devices read it: its stored versions oldest first,
+// as many as a device reads (release.MaxObjectVersions), the first that check accepts being the
+// document. None is a FAIL; junk after it is a WARN (newestCopy). Status read only the newest
+// version and failed, for good, on a plain PUT over a root that devices and publish read past
+// (a review).
+func writeOnce(ctx context.Context, st store.Store, key string, limit int64, report func(level, format string, a ...any), check func([]byte) error) {
+	vs, err := store.GetVersions(ctx, st, key, limit, release.MaxObjectVersions)
+	if err != nil {
+		report("FAIL", "%s: %v", key, err)
+		return
+	}
+	var first error
+	for _, data := range vs {
+		err := check(data)
+		if err == nil {
+			newestCopy(ctx, st, key, limit, report, check)
+			return
+		}
+		first = cmp.Or(first, err)
+	}
+	if len(vs) > 1 {
+		report("FAIL", "%s: none of its %d stored versions verifies; the oldest: %v", key, len(vs), first)
+		return
+	}
+	report("FAIL", "%s: %v", key, first)
+}
+
+// newestCopy warns when the newest version of a write-once object, which a plain GET returns
+// (`vigil release inspect`, an operator fetching a root), is not the genuine one devices read:
+// a plain PUT or a delete over it by someone holding the bucket's admin credentials. Devices
+// skip it; `vigil release publish` puts a copy of the genuine one back on top.
+func newestCopy(ctx context.Context, st store.Store, key string, limit int64, report func(level, format string, a ...any), check func([]byte) error) {
+	if _, ok := st.(store.VersionReader); !ok {
+		return // no history: the one version was checked
+	}
+	data, err := store.GetLimit(ctx, st, key, limit)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		report("WARN", "%s: the newest stored version is a delete marker: a plain GET finds nothing, devices read the versions under it; publish again to put the genuine one back on top", key)
+		return
+	case errors.Is(err, store.ErrTooLarge):
+	case err != nil:
+		report("FAIL", "%s: %v", key, err)
+		return
+	default:
+		if err = check(data); err == nil {
+			return
+		}
+	}
+	report("WARN", "%s: the newest stored version does not verify (%v): devices skip it, a plain GET returns it; publish again to put the genuine one back on top", key, err)
 }

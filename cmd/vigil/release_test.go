@@ -10,6 +10,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/vigilauth/vigil/release"
+	"github.com/vigilauth/vigil/store"
 )
 
 func release_(t *testing.T, args ...string) (string, error) {
@@ -356,4 +359,60 @@ func TestReleaseInitRegionExistingUser(t *testing.T) {
 		t.Fatal("eu.secret changed")
 	}
 	mustRelease(t, "init-region", "-to", eu, "-publisher", "pub-eu-"+id, "-publisher-secret-file", k("eu.secret"))
+}
+
+// TestReleaseStatusJunkOverWriteOnce: with the admin's credentials a plain PUT over root/1 and
+// over key epoch 1 of a published region. Status read only the newest version of each and
+// failed (exit 1) on every run, while devices and publish read past the junk and publish said
+// "published and verified" (a review). Now status reads the versions oldest first as devices
+// do and warns (exit 3) that the newest does not verify; publishing again puts the genuine
+// documents back on top, and status is clean.
+func TestReleaseStatusJunkOverWriteOnce(t *testing.T) {
+	if os.Getenv("VIGIL_MINIO_ENDPOINT") == "" || os.Getenv("VIGIL_MINIO_ACCESS_KEY") == "" || os.Getenv("VIGIL_MINIO_SECRET_KEY") == "" {
+		t.Skip("skipping: no MinIO server; set VIGIL_MINIO_ENDPOINT, VIGIL_MINIO_ACCESS_KEY, VIGIL_MINIO_SECRET_KEY (see .ci/minio.sh)")
+	}
+	dir, stage := operatorSetup(t)
+	k := func(n string) string { return filepath.Join(dir, n) }
+	if err := os.WriteFile(k("ck1.bin"), bytes.Repeat([]byte{7}, 4096), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mustRelease(t, "sign", "keyepoch", "-stage", stage, "-epoch", "1", "-params", "p1", "-public-key", k("ck1.bin"), "-key", k("trustee.key"))
+	var b [4]byte
+	rand.Read(b[:])
+	loc := "s3://vigil-junk-" + hex.EncodeToString(b[:])
+	cfg, _, err := s3Location(loc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, err := store.NewMinIO(cfg) // the admin's credentials, from the environment
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustRelease(t, "init-region", "-to", loc, "-publisher", "pub-"+hex.EncodeToString(b[:]), "-publisher-secret-file", k("pub.secret"))
+	t.Setenv("VIGIL_MINIO_ACCESS_KEY", "pub-"+hex.EncodeToString(b[:]))
+	t.Setenv("VIGIL_MINIO_SECRET_KEY", strings.TrimSpace(string(readFile(t, k("pub.secret")))))
+	mustRelease(t, "publish", "-from", stage, "-to", loc, "-attempts", "1")
+	status := func() (string, error) {
+		return release_(t, "status", "-root", filepath.Join(stage, "root/1.root.json"), "-warn-pointer", "1m", loc)
+	}
+	if out, err := status(); err != nil {
+		t.Fatalf("status after publish: %v\n%s", err, out)
+	}
+	for _, key := range []string{release.RootKey(1), release.KeyEpochKey(1)} {
+		if err := admin.Put(context.Background(), key, []byte(`{"junk":true}`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, err := status()
+	t.Logf("status after the plain PUTs:\n%s", out)
+	if exitCode(err) != exitWarn || strings.Contains(out, "FAIL") ||
+		!strings.Contains(out, "WARN "+release.RootKey(1)+": the newest stored version does not verify") ||
+		!strings.Contains(out, "WARN "+release.KeyEpochKey(1)+": the newest stored version does not verify") ||
+		!strings.Contains(out, "OK   key epoch 1 expires") {
+		t.Fatalf("status after the plain PUTs: exit %d, %v\n%s", exitCode(err), err, out)
+	}
+	mustRelease(t, "publish", "-from", stage, "-to", loc, "-attempts", "1")
+	if out, err := status(); err != nil {
+		t.Fatalf("status after publishing again: %v\n%s", err, out)
+	}
 }
