@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/vigilauth/vigil/internal/atomicfile"
@@ -76,12 +77,16 @@ Exit codes: 0 done; 1 the check failed; 2 usage, or a user that exists without i
 		return fail(fmt.Errorf("flag -to %s: %w", *to, err))
 	}
 	users := store.RegionUsers{PublisherAccessKey: *publisher, ReaderAccessKey: *reader}
-	var created []string // secret files made by this run
-	for _, u := range []struct {
+	if *reader != "" && *readSecret != "" && filepath.Clean(*readSecret) == filepath.Clean(*pubSecret) {
+		return fail(fmt.Errorf("flags -reader-secret-file and -publisher-secret-file both name %s: the devices would hold the publisher's secret", *readSecret))
+	}
+	type secret struct {
 		flag, name, path string
 		secret           *string
 		fresh            *bool
-	}{
+	}
+	var missing []secret
+	for _, u := range []secret{
 		{"publisher", *publisher, *pubSecret, &users.PublisherSecretKey, &users.PublisherSecretNew},
 		{"reader", *reader, *readSecret, &users.ReaderSecretKey, &users.ReaderSecretNew},
 	} {
@@ -95,7 +100,7 @@ Exit codes: 0 done; 1 the check failed; 2 usage, or a user that exists without i
 			continue // running init-region again: the user gets (keeps) this secret
 		}
 		// A new secret for a user that exists would lock out whoever uses it (a review gave
-		// another region's publisher as the reader): refused before the file is made, so that
+		// another region's publisher as the reader): refused before any file is made, so that
 		// the next run does not take the file for the user's own.
 		exists, err := admin.UserExists(ctx, u.name)
 		if err != nil {
@@ -104,6 +109,10 @@ Exit codes: 0 done; 1 the check failed; 2 usage, or a user that exists without i
 		if exists {
 			return fail(fmt.Errorf("flag -%s: %w", u.flag, &store.UserExistsError{Role: u.flag, User: u.name}))
 		}
+		missing = append(missing, u)
+	}
+	var created []string // secret files made by this run
+	for _, u := range missing {
 		if *u.secret, err = newSecretFile(u.flag+"-secret-file", u.path); err != nil {
 			return fail(err)
 		}

@@ -309,6 +309,7 @@ func TestReleaseInitRegionUsage(t *testing.T) {
 		{"admin as publisher", []string{"-to", down + "bkt3", "-publisher", "adminuser"}, "flag -publisher", exitUsage},
 		{"admin as reader", []string{"-to", down + "bkt3", "-publisher", "p", "-reader", "adminuser", "-reader-secret-file", rd}, "flag -reader", exitUsage},
 		{"reader as publisher", []string{"-to", down + "bkt3", "-publisher", "same", "-reader", "same", "-reader-secret-file", rd}, "-reader and -publisher", exitUsage},
+		{"one secret file for both", []string{"-to", down + "bkt3", "-publisher", "p", "-reader", "r", "-reader-secret-file", pub}, "-reader-secret-file and -publisher-secret-file", exitUsage},
 		// The control: flags that pass reach the server, which is down.
 		{"server down", []string{"-to", down + "bkt3", "-publisher", "p", "-reader", "r", "-reader-secret-file", rd}, "127.0.0.1:1", exitRegion},
 	} {
@@ -347,8 +348,10 @@ func TestReleaseInitRegionExistingUser(t *testing.T) {
 	if exitCode(err) != exitUsage || !strings.Contains(err.Error(), "flag -reader") || !strings.Contains(err.Error(), "already exists") {
 		t.Fatalf("init-region with an existing user as the new reader: exit %d, %v\n%s", exitCode(err), err, out)
 	}
-	if _, err := os.Stat(k("reader.secret")); err == nil {
-		t.Fatal("the refused run made the reader's secret file: run again, it would replace the user's secret")
+	for _, f := range []string{"reader.secret", "us.secret"} {
+		if _, err := os.Stat(k(f)); err == nil {
+			t.Fatalf("the refused run made %s: run again, it would take the file for the user's own secret", f)
+		}
 	}
 	// eu's publisher still has its secret: init-region of eu, which checks with it, passes.
 	mustRelease(t, "init-region", "-to", eu, "-publisher", "pub-eu-"+id, "-publisher-secret-file", k("eu.secret"))
