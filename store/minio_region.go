@@ -209,7 +209,7 @@ var ErrRegionOpen = errors.New("store: region is not locked down")
 var ErrPublisherDenied = errors.New("store: the region's publisher cannot write")
 
 // CheckRegion checks a region's lockdown with the users' own credentials: the publisher can
-// read and write but cannot delete; the reader (if given) cannot write or delete. It writes
+// read and write but cannot delete; the reader (if given) cannot write. It writes
 // nothing: the write probes are conditional PUTs on a reserved key that does not exist, with
 // If-Match of an impossible ETag, which MinIO refuses with AccessDenied when the policy forbids
 // the write and otherwise with NoSuchKey (PreconditionFailed if the key did exist).
