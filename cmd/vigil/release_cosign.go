@@ -61,7 +61,7 @@ func runAddSignature(ctx context.Context, args []string, stdout, stderr io.Write
 		return fail(err)
 	}
 	fmt.Fprintf(stdout, "added %d signature(s); wrote %s\n", len(signers), dest)
-	return reportSignatures(ctx, stdout, *stage, signed)
+	return reportSignatures(ctx, stdout, stderr, *stage, signed)
 }
 
 // runMergeSignatures is `vigil release sign --merge -out FILE FILE...`: the copies that
@@ -100,7 +100,7 @@ func runMergeSignatures(ctx context.Context, args []string, stdout, stderr io.Wr
 	}
 	env, _ := release.ParseEnvelope(merged)
 	fmt.Fprintf(stdout, "merged %d copies: %d signature(s); wrote %s\n", len(envs), len(env.Signatures), *out)
-	return reportSignatures(ctx, stdout, *stage, merged)
+	return reportSignatures(ctx, stdout, stderr, *stage, merged)
 }
 
 // reorder moves flags before positional arguments, so that `--add-signature FILE -key K` parses.
@@ -162,9 +162,6 @@ func describeDocument(w io.Writer, name string, data []byte) error {
 	return nil
 }
 
-// reportSignatures says how far a document is from its thresholds: for a root, its own root
-// keys' and (if the previous root is staged) the previous root's; for other documents, the
-// newest staged root's.
 // requireStageDir refuses a -stage that is not a directory, before anything is signed.
 func requireStageDir(dir string) error {
 	if dir == "" {
@@ -178,7 +175,11 @@ func requireStageDir(dir string) error {
 	return nil
 }
 
-func reportSignatures(ctx context.Context, w io.Writer, stageDir string, data []byte) error {
+// reportSignatures says how far a document is from its thresholds: for a root, its own root
+// keys' and (if the previous root is staged) the previous root's; for other documents, the
+// newest staged root's that verifies (a pending newest root is named in a warning on warn, see
+// stagedChain).
+func reportSignatures(ctx context.Context, w, warn io.Writer, stageDir string, data []byte) error {
 	_, doc, err := release.DecodeUnverified(data)
 	if err != nil {
 		return err
@@ -194,17 +195,26 @@ func reportSignatures(ctx context.Context, w io.Writer, stageDir string, data []
 		if err != nil {
 			return err
 		}
-		want := uint64(0)
+		// A root is counted against its predecessor, and only the chain up to it is read; a
+		// first root against its own keys alone.
 		r, isRoot := doc.(*release.Root)
-		if isRoot {
-			want = r.Version - 1
+		var chain *stageChain
+		switch {
+		case isRoot && r.Version > 1:
+			if chain, err = stagedChain(ctx, st, r.Version-1); err == nil {
+				prev, err = chain.at(r.Version - 1)
+			}
+		case !isRoot:
+			if chain, err = stagedChain(ctx, st, 0); err == nil {
+				prev = chain.newest()
+				chain.warn(warn, stageDir)
+			}
 		}
-		prev, _, err = stagedRoot(ctx, st, want)
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
 		if isRoot && r.Version > 1 && prev == nil {
-			return fmt.Errorf("flag -stage %s: holds no root version %d, which root version %d must be signed under", stageDir, want, r.Version)
+			return fmt.Errorf("flag -stage %s: holds no root version %d, which root version %d must be signed under", stageDir, r.Version-1, r.Version)
 		}
 	}
 	if _, ok := doc.(*release.Root); ok {

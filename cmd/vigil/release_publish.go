@@ -26,6 +26,8 @@ func runReleasePublish(ctx context.Context, args []string, stdout, stderr io.Wri
 		fmt.Fprintln(fs.Output(), `usage: vigil release publish --from DIR --to LOCATION[,LOCATION...] [--all]
 
 Verifies everything staged against the staged roots first and writes nothing if anything fails.
+A newest staged root still short of its signatures (a ceremony under way) is left out with a
+warning, and nothing above the root before it is published.
 Then publishes, per region and in order: roots, key epochs, releases (artifacts, manifest, then
 the pointer). A region that is down does not hold up the others; run the same command again
 when it is back. s3:// regions are written with the publisher credentials that
@@ -51,7 +53,7 @@ Exit codes: 0 every region verified; 1 refused (nothing written); 2 usage; 4 a r
 	if err != nil {
 		return fail(fmt.Errorf("flag -from: %w", err))
 	}
-	root, probs, err := checkStage(ctx, stage, time.Now())
+	chain, probs, err := checkStage(ctx, stage, time.Now())
 	if errors.Is(err, store.ErrNotFound) {
 		return fail(fmt.Errorf("flag -from: %w", err))
 	}
@@ -61,6 +63,7 @@ Exit codes: 0 every region verified; 1 refused (nothing written); 2 usage; 4 a r
 	if err := stageError(*from, probs); err != nil {
 		return refusedErr(fmt.Errorf("release publish: %w", err))
 	}
+	chain.warn(stderr, *from)
 	var regions []release.Region
 	for _, loc := range to {
 		// A region's bucket is made (with object lock) by `vigil release init-region`; publish
@@ -81,7 +84,7 @@ Exit codes: 0 every region verified; 1 refused (nothing written); 2 usage; 4 a r
 		Attempts:       *attempts,
 		InitialBackoff: *backoff,
 		MaxBackoff:     max(30*time.Second, *backoff),
-		Root:           root,
+		Root:           chain.newest(),
 		Sleep: func(ctx context.Context, d time.Duration) error {
 			fmt.Fprintf(stderr, "release publish: a destination failed; retrying in %v\n", d)
 			t := time.NewTimer(d)
@@ -97,7 +100,7 @@ Exit codes: 0 every region verified; 1 refused (nothing written); 2 usage; 4 a r
 	if err != nil {
 		return fail(fmt.Errorf("flags -attempts/-backoff: %w", err))
 	}
-	return publishStage(ctx, stage, p, regions, *all, stdout)
+	return publishStage(ctx, stage, chain, p, regions, *all, stdout)
 }
 
 // regionResult tracks one region through a publication: once a step fails there, later steps
@@ -159,30 +162,24 @@ func isRegionErrs(err error) bool {
 	return true
 }
 
-// publishStage publishes, in order, every staged root (oldest first), every staged key epoch,
-// and for every model the release its staged pointer names (with all, first every older staged
-// release). Then it reads each region back as a device would, and reports per region.
-func publishStage(ctx context.Context, stage store.Store, p *release.Publisher, regions []release.Region, all bool, stdout io.Writer) error {
+// publishStage publishes, in order, every root of the verified chain (oldest first; a pending
+// root above it is not published), every staged key epoch, and for every model the release its
+// staged pointer names (with all, first every older staged release). Then it reads each region
+// back as a device would, and reports per region.
+func publishStage(ctx context.Context, stage store.Store, chain *stageChain, p *release.Publisher, regions []release.Region, all bool, stdout io.Writer) error {
 	results := make([]*regionResult, len(regions))
 	for i, r := range regions {
 		results[i] = &regionResult{region: r}
 	}
-	roots, err := numbered(ctx, stage, "root/", ".root.json")
-	if err != nil {
-		return err
-	}
-	for _, v := range roots {
-		data, err := stage.Get(ctx, release.RootKey(v))
-		if err != nil {
-			return err
-		}
+	for i, r := range chain.roots {
+		data := chain.envs[i]
 		// Each root is published by a publisher that trusts its predecessor, so that what a
 		// region already holds under its key is judged as devices judge it.
 		rp := p
-		if prev, _, err := stagedRoot(ctx, stage, v-1); err == nil && v > 1 {
-			rp = p.WithRoot(prev, nil)
+		if i > 0 {
+			rp = p.WithRoot(chain.roots[i-1], nil)
 		}
-		step(results, fmt.Sprintf("root version %d", v), func(rs []release.Region) error { return rp.PublishRoot(ctx, rs, data) })
+		step(results, fmt.Sprintf("root version %d", r.Version), func(rs []release.Region) error { return rp.PublishRoot(ctx, rs, data) })
 	}
 	epochs, err := numbered(ctx, stage, "keyepochs/", ".json")
 	if err != nil {
@@ -227,12 +224,12 @@ func publishStage(ctx context.Context, stage store.Store, p *release.Publisher, 
 		step(results, fmt.Sprintf("%s version %d (%d artifact(s), pointer)", model, b.Manifest.Version, len(b.Files)),
 			func(rs []release.Region) error { return p.Publish(ctx, rs, b) })
 	}
-	if len(roots)+len(epochs)+len(models) == 0 {
+	if len(chain.roots)+len(epochs)+len(models) == 0 {
 		return usageErr(errors.New("release publish: flag -from: the staging directory holds nothing to publish"))
 	}
 	// Read every region back as a device that trusts the staged root would: success is
 	// reported only for a region whose pointers verify and name what was published.
-	rootEnv, _ := stage.Get(ctx, release.RootKey(p.Root().Version))
+	rootEnv := chain.newestEnv()
 	for _, r := range results {
 		if r.err != nil {
 			continue

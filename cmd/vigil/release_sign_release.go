@@ -143,7 +143,7 @@ func runSignRelease(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err != nil {
 		return fail(err)
 	}
-	root, _, err := stagedRoot(ctx, st, 0)
+	root, err := stagedRoot(ctx, st, *stage, stderr)
 	if err != nil {
 		return fail(fmt.Errorf("flag -stage: %w", err))
 	}
@@ -212,7 +212,7 @@ func runSignLatest(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err != nil {
 		return fail(err)
 	}
-	root, _, err := stagedRoot(ctx, st, 0)
+	root, err := stagedRoot(ctx, st, *stage, stderr)
 	if err != nil {
 		return fail(fmt.Errorf("flag -stage: %w", err))
 	}
@@ -290,7 +290,7 @@ func runSignKeyEpoch(ctx context.Context, args []string, stdout, stderr io.Write
 	if err != nil {
 		return fail(err)
 	}
-	root, _, err := stagedRoot(ctx, st, 0)
+	root, err := stagedRoot(ctx, st, *stage, stderr)
 	if err != nil {
 		return fail(fmt.Errorf("flag -stage: %w", err))
 	}

@@ -6,53 +6,133 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
+	"strings"
 	"time"
 
 	"github.com/vigilauth/vigil/release"
 	"github.com/vigilauth/vigil/store"
 )
 
-// stagedRoot verifies the chain of roots in a staging directory, oldest first (the oldest must
-// carry its own threshold, each next one its predecessor's too), and returns root version want,
-// or the newest if want is 0, with its envelope. No staged root is an error wrapping
-// store.ErrNotFound.
-func stagedRoot(ctx context.Context, st store.Store, want uint64) (*release.Root, []byte, error) {
+// stageChain is the chain of roots in a staging directory that verifies, oldest first (the
+// oldest must carry its own threshold, each next one its predecessor's too).
+type stageChain struct {
+	roots []*release.Root
+	envs  [][]byte
+	// pending is the key of the newest staged root if it has not met its thresholds yet (a
+	// ceremony under way: written with `sign root -partial`, signatures still to be added), and
+	// pendingErr why. It is left out of roots: everything works from the root before it, and
+	// publish publishes nothing above that.
+	pending    string
+	pendingErr error
+}
+
+// stagedChain verifies the roots of a staging directory up to version upTo (0: all). A root
+// that does not verify fails it, except the newest when it lacks only signatures (a
+// *release.SignatureError with no invalid signature, of the right version, with a predecessor
+// that verifies): that one is pending. No staged root is an error wrapping store.ErrNotFound.
+func stagedChain(ctx context.Context, st store.Store, upTo uint64) (*stageChain, error) {
 	versions, err := numbered(ctx, st, "root/", ".root.json")
 	if err != nil {
-		return nil, nil, err
+		return nil, err
+	}
+	for upTo > 0 && len(versions) > 0 && versions[len(versions)-1] > upTo {
+		versions = versions[:len(versions)-1]
 	}
 	if len(versions) == 0 {
-		return nil, nil, fmt.Errorf("%w: no root in the staging directory (sign or copy in root/N.root.json first)", store.ErrNotFound)
+		return nil, fmt.Errorf("%w: no root in the staging directory (sign or copy in root/N.root.json first)", store.ErrNotFound)
 	}
-	var root *release.Root
-	var env []byte
+	c := &stageChain{}
 	for i, v := range versions {
 		key := release.RootKey(v)
 		data, err := st.Get(ctx, key)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		var next *release.Root
 		if i == 0 {
 			next, err = release.ParseTrustedRoot(data)
 		} else {
-			next, err = root.VerifyNext(data)
+			next, err = c.newest().VerifyNext(data)
 		}
 		if err != nil {
-			return nil, nil, fmt.Errorf("%s: %w", key, err)
+			if i > 0 && i == len(versions)-1 && awaitsSignatures(err, c.newest(), data, v) {
+				c.pending, c.pendingErr = key, err
+				return c, nil
+			}
+			return nil, fmt.Errorf("%s: %w", key, err)
 		}
 		if next.Version != v {
-			return nil, nil, fmt.Errorf("%s: %w: holds root version %d", key, release.ErrRootVersion, next.Version)
+			return nil, fmt.Errorf("%s: %w: holds root version %d", key, release.ErrRootVersion, next.Version)
 		}
-		root, env = next, data
-		if v == want {
-			return root, env, nil
+		c.roots, c.envs = append(c.roots, next), append(c.envs, data)
+	}
+	return c, nil
+}
+
+// awaitsSignatures reports whether err, from verifying data as root version v after prev,
+// means only that signatures are missing: too few valid ones (a *release.SignatureError), a
+// document that is a root of version v, and no signature by a root key of prev or of its own
+// that fails to verify (verification stops at the first role short of its threshold, so both
+// are checked here).
+func awaitsSignatures(err error, prev *release.Root, data []byte, v uint64) bool {
+	var se *release.SignatureError
+	if !errors.As(err, &se) || len(se.Invalid) > 0 {
+		return false
+	}
+	env, doc, derr := release.DecodeUnverified(data)
+	r, ok := doc.(*release.Root)
+	if derr != nil || !ok || r.Version != v {
+		return false
+	}
+	for _, under := range []*release.Root{prev, r} {
+		checks, _ := under.CheckSignatures(env, release.RoleRoot)
+		for _, c := range checks {
+			if c.InRole && c.Err != nil {
+				return false
+			}
 		}
 	}
-	if want != 0 {
-		return nil, nil, fmt.Errorf("%w: root version %d is not staged", store.ErrNotFound, want)
+	return true
+}
+
+// newest returns the newest root that verifies.
+func (c *stageChain) newest() *release.Root { return c.roots[len(c.roots)-1] }
+
+// newestEnv returns the envelope of the newest root that verifies.
+func (c *stageChain) newestEnv() []byte { return c.envs[len(c.envs)-1] }
+
+// at returns root version v of the chain.
+func (c *stageChain) at(v uint64) (*release.Root, error) {
+	for _, r := range c.roots {
+		if r.Version == v {
+			return r, nil
+		}
 	}
-	return root, env, nil
+	if c.pending == release.RootKey(v) {
+		return nil, fmt.Errorf("%s: %w", c.pending, c.pendingErr)
+	}
+	return nil, fmt.Errorf("%w: root version %d is not staged", store.ErrNotFound, v)
+}
+
+// warn prints one line about a pending root of the staging directory dir, if there is one.
+func (c *stageChain) warn(w io.Writer, dir string) {
+	if c.pending == "" {
+		return
+	}
+	fmt.Fprintf(w, "warning: %s has not met its thresholds yet (%v); working from root version %d until it has\n",
+		strings.TrimSuffix(dir, "/")+"/"+c.pending, c.pendingErr, c.newest().Version)
+}
+
+// stagedRoot returns the newest staged root that verifies, and prints on w a warning naming a
+// pending one (see stagedChain).
+func stagedRoot(ctx context.Context, st store.Store, dir string, w io.Writer) (*release.Root, error) {
+	c, err := stagedChain(ctx, st, 0)
+	if err != nil {
+		return nil, err
+	}
+	c.warn(w, dir)
+	return c.newest(), nil
 }
 
 // stageProblem is one thing in a staging directory that would not verify on a device.
@@ -62,16 +142,18 @@ type stageProblem struct {
 }
 
 // checkStage verifies what publishing a staging directory makes devices fetch, against the
-// staged roots, as devices will: the root chain, the newest root's expiry, every pointer
+// staged roots, as devices will: the root chain (a pending newest root is left out, see
+// stagedChain), the newest root's expiry, every pointer
 // (timestamp role, unexpired) and the manifest it names (release role), and the newest key
 // epoch (trustees role). Older manifests and epochs are history, signed under the roots of their
-// time, and are not checked against the newest. It returns the newest root and every problem;
+// time, and are not checked against the newest. It returns the chain and every problem;
 // publish refuses to write anything while there is one.
-func checkStage(ctx context.Context, st store.Store, now time.Time) (*release.Root, []stageProblem, error) {
-	root, _, err := stagedRoot(ctx, st, 0)
+func checkStage(ctx context.Context, st store.Store, now time.Time) (*stageChain, []stageProblem, error) {
+	c, err := stagedChain(ctx, st, 0)
 	if err != nil {
 		return nil, nil, err
 	}
+	root := c.newest()
 	var probs []stageProblem
 	if !now.Before(root.Expires) {
 		probs = append(probs, stageProblem{release.RootKey(root.Version), fmt.Errorf("%w: root version %d expired at %s", release.ErrExpired, root.Version, root.Expires.Format(time.RFC3339))})
@@ -142,7 +224,7 @@ func checkStage(ctx context.Context, st store.Store, now time.Time) (*release.Ro
 			probs = append(probs, stageProblem{key, fmt.Errorf("%w: a %T where a release document belongs", release.ErrWrongType, doc)})
 		}
 	}
-	return root, probs, nil
+	return c, probs, nil
 }
 
 // stageError joins the problems of a staging directory into one error that names every file.

@@ -44,7 +44,8 @@ func mustRelease(t *testing.T, args ...string) string {
 }
 
 // signRoot runs `vigil release sign root` for the keys named root, rel and ts in dir (the roles
-// these tests do not exercise get operatorSetup's keys), signed with the key files signers.
+// these tests do not exercise get operatorSetup's keys), signed with the key files signers; a
+// signer starting with "-" is a flag (-partial).
 func signRoot(t *testing.T, dir, stage, version, root, rel, ts string, signers ...string) (string, error) {
 	t.Helper()
 	k := func(n string) string { return filepath.Join(dir, n) }
@@ -52,6 +53,10 @@ func signRoot(t *testing.T, dir, stage, version, root, rel, ts string, signers .
 		"-root", k(root + ".pub"), "-release", k(rel + ".pub"), "-timestamp", k(ts + ".pub"),
 		"-trustees", k("trustee.pub"), "-trustees-threshold", "1", "-enrolment", k("enrol.pub"), "-privacy", k("privacy.pub")}
 	for _, s := range signers {
+		if strings.HasPrefix(s, "-") {
+			args = append(args, s)
+			continue
+		}
 		args = append(args, "-key", k(s+".key"))
 	}
 	return release_(t, args...)
