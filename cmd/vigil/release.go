@@ -22,7 +22,7 @@ func runRelease(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}{
 		{"keygen", "make an ML-DSA-65 key pair (PREFIX.key, encrypted under a passphrase, and PREFIX.pub)", runReleaseKeygen},
 		{"sign", "sign a root, a release, a fresh latest pointer or a key epoch into a staging directory; --add-signature, --merge", runReleaseSign},
-		{"publish", "verify a staging directory against its root, then copy it to every region, retrying", runReleasePublish},
+		{"publish", "verify a staging directory against its roots, then copy it to every region, retrying", runReleasePublish},
 		{"status", "per region: what is published, whether it verifies, versions and expiries, with warnings", runReleaseStatus},
 		{"verify", "verify the newest release in a store against a pinned root; say exactly what failed", runReleaseVerify},
 		{"inspect", "print a signed document WITHOUT verifying it", runReleaseInspect},

@@ -25,9 +25,10 @@ func runReleasePublish(ctx context.Context, args []string, stdout, stderr io.Wri
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), `usage: vigil release publish --from DIR --to LOCATION[,LOCATION...] [--all]
 
-Verifies everything staged against the staged roots first and writes nothing if anything fails.
-A newest staged root still short of its signatures (a ceremony under way) is left out with a
-warning, and nothing above the root before it is published.
+Verifies everything it will write against the staged roots first (what devices fetch against the
+newest root, older key epochs and with --all older releases against the root of their time) and
+writes nothing if anything fails. A newest staged root still short of its signatures (a ceremony
+under way) is left out with a warning, and nothing above the root before it is published.
 Then publishes, per region and in order: roots, key epochs, releases (artifacts, manifest, then
 the pointer). A region that is down does not hold up the others; run the same command again
 when it is back. s3:// regions are written with the publisher credentials that
@@ -53,7 +54,7 @@ Exit codes: 0 every region verified; 1 refused (nothing written); 2 usage; 4 a r
 	if err != nil {
 		return fail(fmt.Errorf("flag -from: %w", err))
 	}
-	chain, probs, err := checkStage(ctx, stage, time.Now())
+	chain, probs, err := checkStage(ctx, stage, time.Now(), *all)
 	if errors.Is(err, store.ErrNotFound) {
 		return fail(fmt.Errorf("flag -from: %w", err))
 	}

@@ -141,14 +141,24 @@ type stageProblem struct {
 	err error
 }
 
-// checkStage verifies what publishing a staging directory makes devices fetch, against the
-// staged roots, as devices will: the root chain (a pending newest root is left out, see
-// stagedChain), the newest root's expiry, every pointer
-// (timestamp role, unexpired) and the manifest it names (release role), and the newest key
-// epoch (trustees role). Older manifests and epochs are history, signed under the roots of their
-// time, and are not checked against the newest. It returns the chain and every problem;
-// publish refuses to write anything while there is one.
-func checkStage(ctx context.Context, st store.Store, now time.Time) (*stageChain, []stageProblem, error) {
+// stagedDoc is a document checkStage verifies: one devices fetch now, against the newest root,
+// or one of history, against the root of its time.
+type stagedDoc struct {
+	key     string
+	want    string // "pointer", "manifest" or "key epoch"
+	history bool
+}
+
+// checkStage verifies everything publishing a staging directory writes, against the staged
+// roots: the root chain (a pending newest root is left out, see stagedChain), the newest root's
+// expiry; as devices will, against the newest root, every pointer (timestamp role, unexpired)
+// and the manifest it names (release role) with its artifacts, and the newest key epoch
+// (trustees role, unexpired) with its collective key; and the history publish writes beside
+// them, each against the staged root of its time (it must verify under one of the chain): every
+// older key epoch and, with all, every older manifest of each model with its artifacts. History
+// may have expired. It returns the chain and every problem; publish refuses to write anything
+// while there is one.
+func checkStage(ctx context.Context, st store.Store, now time.Time, all bool) (*stageChain, []stageProblem, error) {
 	c, err := stagedChain(ctx, st, 0)
 	if err != nil {
 		return nil, nil, err
@@ -158,35 +168,60 @@ func checkStage(ctx context.Context, st store.Store, now time.Time) (*stageChain
 	if !now.Before(root.Expires) {
 		probs = append(probs, stageProblem{release.RootKey(root.Version), fmt.Errorf("%w: root version %d expired at %s", release.ErrExpired, root.Version, root.Expires.Format(time.RFC3339))})
 	}
-	var keys []string
+	var docs []stagedDoc
 	models, err := stagedModels(ctx, st)
 	if err != nil {
 		return nil, nil, err
 	}
 	for _, model := range models {
 		key := release.LatestKey(model)
-		keys = append(keys, key)
+		docs = append(docs, stagedDoc{key: key, want: "pointer"})
 		data, err := st.Get(ctx, key)
 		if err != nil {
 			return nil, nil, err
 		}
 		if _, doc, err := release.DecodeUnverified(data); err == nil {
 			if l, ok := doc.(*release.Latest); ok {
-				keys = append(keys, release.ManifestKey(model, l.Version))
+				docs = append(docs, stagedDoc{key: release.ManifestKey(model, l.Version), want: "manifest"})
+				if all {
+					older, err := numbered(ctx, st, release.ReleasePrefix(model), "/manifest.json")
+					if err != nil {
+						return nil, nil, err
+					}
+					for _, v := range older {
+						if v < l.Version {
+							docs = append(docs, stagedDoc{key: release.ManifestKey(model, v), want: "manifest", history: true})
+						}
+					}
+				}
 			}
 		}
 	}
-	if epochs, err := numbered(ctx, st, "keyepochs/", ".json"); err == nil && len(epochs) > 0 {
-		keys = append(keys, release.KeyEpochKey(epochs[len(epochs)-1]))
+	epochs, err := numbered(ctx, st, "keyepochs/", ".json")
+	if err != nil {
+		return nil, nil, err
 	}
-	for _, key := range keys {
+	for i, e := range epochs {
+		docs = append(docs, stagedDoc{key: release.KeyEpochKey(e), want: "key epoch", history: i < len(epochs)-1})
+	}
+	for _, sd := range docs {
+		key := sd.key
 		data, err := st.Get(ctx, key)
 		if err != nil {
 			return nil, nil, err
 		}
-		doc, err := release.VerifyDocument(root, data)
+		var doc release.Document
+		if sd.history {
+			doc, err = c.verifyHistory(data)
+		} else {
+			doc, err = release.VerifyDocument(root, data)
+		}
 		if err != nil {
 			probs = append(probs, stageProblem{key, err})
+			continue
+		}
+		if got := docKind(doc); got != sd.want {
+			probs = append(probs, stageProblem{key, fmt.Errorf("%w: a %s where a %s belongs", release.ErrWrongType, got, sd.want)})
 			continue
 		}
 		switch d := doc.(type) {
@@ -217,14 +252,56 @@ func checkStage(ctx context.Context, st store.Store, now time.Time) (*stageChain
 				probs = append(probs, stageProblem{key, fmt.Errorf("%w: does not name the staged manifest of version %d", release.ErrMixAndMatch, d.Version)})
 			}
 		case *release.KeyEpoch:
-			if !now.Before(d.Expires) {
+			if want := release.KeyEpochKey(d.Epoch); want != key {
+				probs = append(probs, stageProblem{key, fmt.Errorf("%w: holds key epoch %d", release.ErrMixAndMatch, d.Epoch)})
+			}
+			if !sd.history && !now.Before(d.Expires) {
 				probs = append(probs, stageProblem{key, fmt.Errorf("%w: key epoch %d expired", release.ErrExpired, d.Epoch)})
 			}
-		default:
-			probs = append(probs, stageProblem{key, fmt.Errorf("%w: a %T where a release document belongs", release.ErrWrongType, doc)})
+			pkey := release.CollectiveKeyKey(d.Epoch)
+			pk, err := st.Get(ctx, pkey)
+			switch {
+			case err != nil:
+				probs = append(probs, stageProblem{pkey, err})
+			case int64(len(pk)) != d.PublicKeySize || sha256Hex(pk) != d.PublicKeySHA256:
+				probs = append(probs, stageProblem{pkey, fmt.Errorf("%w: %d bytes that do not match key epoch %d's size and SHA-256", release.ErrHashMismatch, len(pk), d.Epoch)})
+			}
 		}
 	}
 	return c, probs, nil
+}
+
+// docKind names the kind of a staged document as stagedDoc.want does.
+func docKind(doc release.Document) string {
+	switch doc.(type) {
+	case *release.Latest:
+		return "pointer"
+	case *release.Manifest:
+		return "manifest"
+	case *release.KeyEpoch:
+		return "key epoch"
+	}
+	return fmt.Sprintf("%T", doc)
+}
+
+// verifyHistory verifies a document published beside the current ones, signed under the root
+// of its time: it must verify under one root of the chain (newest first). Expiry is not checked.
+func (c *stageChain) verifyHistory(data []byte) (release.Document, error) {
+	var first error
+	for i := len(c.roots) - 1; i >= 0; i-- {
+		doc, err := release.VerifyDocument(c.roots[i], data)
+		if err == nil {
+			return doc, nil
+		}
+		if first == nil {
+			first = err
+		}
+	}
+	if len(c.roots) == 1 {
+		return nil, first
+	}
+	return nil, fmt.Errorf("verifies under none of the staged root versions %d to %d (under version %d: %w)",
+		c.roots[0].Version, c.newest().Version, c.newest().Version, first)
 }
 
 // stageError joins the problems of a staging directory into one error that names every file.
@@ -236,7 +313,7 @@ func stageError(dir string, probs []stageProblem) error {
 	for i, p := range probs {
 		errs[i] = fmt.Errorf("%s: %w", p.key, p.err)
 	}
-	return fmt.Errorf("%s does not verify against its root; nothing was written:\n%w", dir, errors.Join(errs...))
+	return fmt.Errorf("%s does not verify against its roots; nothing was written:\n%w", dir, errors.Join(errs...))
 }
 
 func sha256Hex(b []byte) string {

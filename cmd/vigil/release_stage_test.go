@@ -171,3 +171,93 @@ func TestReleaseCLIPendingRoot(t *testing.T) {
 		}
 	}
 }
+
+// TestReleaseCLIPublishVerifiesHistory: publish writes only what it verified (review 3,
+// finding 2). Every staged key epoch is published, and with -all every older release, so each
+// is verified first, against the staged root of its time; one that verifies under no staged
+// root, or does not match its key or files, refuses the whole publication.
+func TestReleaseCLIPublishVerifiesHistory(t *testing.T) {
+	dir, stage := operatorSetup(t)
+	k := func(n string) string { return filepath.Join(dir, n) }
+	mustRelease(t, "sign", "release", "-stage", stage, "-model", "vigil-ae", "-version", "2", "-artifacts", k("artifacts"),
+		"-release-key", k("release.key"), "-timestamp-key", k("ts.key"))
+	signKeyEpoch(t, dir, stage, "1", "trustee")
+	signKeyEpoch(t, dir, stage, "2", "trustee")
+	// A second stage rotated to root v2 (new release and timestamp keys): releases 1 and 2 and
+	// the key epochs are history signed under root v1, release 3 is signed under v2.
+	rotated := k("rotated")
+	copyDir(t, stage, rotated)
+	for _, n := range []string{"root2", "release2", "ts2"} {
+		mustRelease(t, "keygen", "-unencrypted", "-out", k(n))
+	}
+	if out, err := signRoot(t, dir, rotated, "2", "root2", "release2", "ts2", "root", "root2"); err != nil {
+		t.Fatalf("root v2: %v\n%s", err, out)
+	}
+	mustRelease(t, "sign", "release", "-stage", rotated, "-model", "vigil-ae", "-version", "3", "-artifacts", k("artifacts"),
+		"-release-key", k("release2.key"), "-timestamp-key", k("ts2.key"))
+
+	resignFile := func(path, key string) { os.WriteFile(path, resign(t, readFile(t, path), k(key+".key")), 0o644) }
+	n := 0
+	for _, tc := range []struct {
+		name   string
+		from   string
+		all    bool
+		damage func(s string)
+		bad    string // the file publish must name; "" if it publishes
+		want   string
+	}{
+		{"as signed", stage, true, nil, "", "root version 1, key epoch 1, key epoch 2, vigil-ae version 1, vigil-ae version 2"},
+		{"older key epoch signed by the release key", stage, false, func(s string) {
+			resignFile(filepath.Join(s, release.KeyEpochKey(1)), "release")
+		}, release.KeyEpochKey(1), ""},
+		{"older key epoch under another epoch's key", stage, false, func(s string) {
+			copyFile(t, filepath.Join(s, release.KeyEpochKey(2)), filepath.Join(s, release.KeyEpochKey(1)))
+		}, release.KeyEpochKey(1), ""},
+		{"older collective key damaged", stage, false, func(s string) {
+			os.WriteFile(filepath.Join(s, release.CollectiveKeyKey(1)), []byte("damaged"), 0o644)
+		}, release.CollectiveKeyKey(1), ""},
+		{"older manifest's signature flipped", stage, true, func(s string) {
+			flipSignature(t, filepath.Join(s, release.ManifestKey("vigil-ae", 1)))
+		}, release.ManifestKey("vigil-ae", 1), ""},
+		{"older manifest's signature flipped, without -all", stage, false, func(s string) {
+			flipSignature(t, filepath.Join(s, release.ManifestKey("vigil-ae", 1)))
+		}, "", "root version 1, key epoch 1, key epoch 2, vigil-ae version 2"},
+		{"older manifest signed by the timestamp key", stage, true, func(s string) {
+			resignFile(filepath.Join(s, release.ManifestKey("vigil-ae", 1)), "ts")
+		}, release.ManifestKey("vigil-ae", 1), ""},
+		{"older artifact damaged", stage, true, func(s string) {
+			os.WriteFile(filepath.Join(s, release.ArtifactKey("vigil-ae", 1, "model.bin")), []byte("damaged"), 0o644)
+		}, release.ArtifactKey("vigil-ae", 1, "model.bin"), ""},
+		{"rotated: history under root v1", rotated, true, nil, "",
+			"root version 1, root version 2, key epoch 1, key epoch 2, vigil-ae version 1, vigil-ae version 2, vigil-ae version 3"},
+		{"rotated: older manifest signed by no staged root's release key", rotated, true, func(s string) {
+			resignFile(filepath.Join(s, release.ManifestKey("vigil-ae", 1)), "ts2")
+		}, release.ManifestKey("vigil-ae", 1), ""},
+	} {
+		n++
+		s := k("case-" + string(rune('a'+n)))
+		copyDir(t, tc.from, s)
+		if tc.damage != nil {
+			tc.damage(s)
+		}
+		dest := k("region-" + string(rune('a'+n)))
+		args := []string{"publish", "-from", s, "-to", dest}
+		if tc.all {
+			args = append(args, "-all")
+		}
+		out, err := release_(t, args...)
+		t.Logf("%s: %v\n%s", tc.name, err, out)
+		if tc.bad == "" {
+			if err != nil || !strings.Contains(out, dest+": published and verified: "+tc.want) {
+				t.Errorf("%s: %v\n%s", tc.name, err, out)
+			}
+			continue
+		}
+		if exitCode(err) != exitRefused || !strings.Contains(err.Error(), tc.bad+": ") {
+			t.Errorf("%s: publish did not refuse naming %s: %v (exit %d)\n%s", tc.name, tc.bad, err, exitCode(err), out)
+		}
+		if _, err := os.Stat(dest); err == nil {
+			t.Errorf("%s: publish wrote to the region", tc.name)
+		}
+	}
+}
