@@ -108,7 +108,8 @@ func (l *listFlag) Set(v string) error {
 	return nil
 }
 
-// parseTime reads a flag that is either a duration from now ("720h") or an RFC 3339 time.
+// parseTime reads a flag that is either a duration from now ("720h") or an RFC 3339 time, and
+// refuses one that is not after now.
 func parseTime(name, v string, now time.Time) (time.Time, error) {
 	if v == "" {
 		return time.Time{}, fmt.Errorf("flag -%s is required", name)
@@ -122,6 +123,9 @@ func parseTime(name, v string, now time.Time) (time.Time, error) {
 	t, err := time.Parse(time.RFC3339, v)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("flag -%s: %q is neither a duration (720h) nor an RFC 3339 time", name, v)
+	}
+	if !t.After(now) {
+		return time.Time{}, fmt.Errorf("flag -%s: %s is not in the future", name, v)
 	}
 	return t, nil
 }

@@ -80,6 +80,16 @@ func newestStaged(ctx context.Context, st store.Store, model string) (uint64, er
 	return newest, nil
 }
 
+// checkPointerLifetime refuses a pointer expiry that devices would refuse (more than
+// release.MaxPointerLifetime after now), naming the flag, before anything is signed.
+func checkPointerLifetime(flagName string, exp, now time.Time) error {
+	if exp.After(now.Add(release.MaxPointerLifetime)) {
+		return fmt.Errorf("flag -%s: %w: %s is more than %v ahead, and devices refuse a pointer valid that long (keep it at hours)",
+			flagName, release.ErrLifetime, exp.UTC().Format(time.RFC3339), release.MaxPointerLifetime)
+	}
+	return nil
+}
+
 func runSignRelease(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("release sign release", stdout, envPassphrase...)
 	stage := fs.String("stage", "", "staging `DIR` (a filesystem store) to write the release into")
@@ -121,6 +131,9 @@ func runSignRelease(ctx context.Context, args []string, stdout, stderr io.Writer
 	}
 	lexp, err := parseTime("latest-expires", *latestExpires, now)
 	if err != nil {
+		return fail(err)
+	}
+	if err := checkPointerLifetime("latest-expires", lexp, now); err != nil {
 		return fail(err)
 	}
 	eval, err := evalFlag(*evals)
@@ -200,8 +213,12 @@ func runSignLatest(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if *model == "" {
 		return fail(errors.New("flag -model is required"))
 	}
-	exp, err := parseTime("expires", *expires, time.Now())
+	now := time.Now()
+	exp, err := parseTime("expires", *expires, now)
 	if err != nil {
+		return fail(err)
+	}
+	if err := checkPointerLifetime("expires", exp, now); err != nil {
 		return fail(err)
 	}
 	ts, err := readKey("timestamp-key", *tsKey)
@@ -216,20 +233,32 @@ func runSignLatest(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err != nil {
 		return fail(fmt.Errorf("flag -stage: %w", err))
 	}
+	// The staged pointer: its version is the default, and the floor. A pointer to a lower
+	// version would not replace it (the publisher never moves a pointer back), and devices that
+	// installed the higher one never go back anyway.
 	v := *version
-	if v == 0 {
-		data, err := st.Get(ctx, release.LatestKey(*model))
-		if err != nil {
-			return fail(fmt.Errorf("no -version given and no staged pointer: %w", err))
-		}
+	data, err := st.Get(ctx, release.LatestKey(*model))
+	switch {
+	case err == nil:
 		_, doc, err := release.DecodeUnverified(data)
 		l, ok := doc.(*release.Latest)
-		if err != nil || !ok {
+		switch {
+		case (err != nil || !ok) && v == 0:
 			return fail(fmt.Errorf("staged pointer %s: %v", release.LatestKey(*model), err))
+		case err != nil || !ok:
+			// Junk: the pointer signed now replaces it.
+		case v == 0:
+			v = l.Version
+		case v < l.Version:
+			return refusedErr(fmt.Errorf("release sign latest: flag -version: %w: the staged pointer %s names version %d; devices never go back to a lower version, so withdraw a bad version by releasing a higher one with `vigil release sign release`",
+				release.ErrRollback, release.LatestKey(*model), l.Version))
 		}
-		v = l.Version
+	case !errors.Is(err, store.ErrNotFound):
+		return fail(err)
+	case v == 0:
+		return fail(fmt.Errorf("no -version given and no staged pointer: %w", err))
 	}
-	data, err := st.Get(ctx, release.ManifestKey(*model, v))
+	data, err = st.Get(ctx, release.ManifestKey(*model, v))
 	if err != nil {
 		return fail(err)
 	}

@@ -5,8 +5,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vigilauth/vigil/release"
 )
@@ -259,5 +261,70 @@ func TestReleaseCLIPublishVerifiesHistory(t *testing.T) {
 		if _, err := os.Stat(dest); err == nil {
 			t.Errorf("%s: publish wrote to the region", tc.name)
 		}
+	}
+}
+
+// TestReleaseCLIRefusesExpiriesAndVersions: review 3, findings 5, 6 and 7. An expiry in the past
+// given as an RFC 3339 time, and a pointer lifetime devices refuse, are usage errors naming the
+// flag, found before anything is signed; `sign latest -version` below the staged pointer is
+// refused (it used to print success and write nothing). The stage is left as it was.
+func TestReleaseCLIRefusesExpiriesAndVersions(t *testing.T) {
+	dir, stage := operatorSetup(t)
+	k := func(n string) string { return filepath.Join(dir, n) }
+	mustRelease(t, "sign", "release", "-stage", stage, "-model", "vigil-ae", "-version", "2", "-artifacts", k("artifacts"),
+		"-release-key", k("release.key"), "-timestamp-key", k("ts.key"))
+	os.WriteFile(k("ck1.bin"), []byte("collective public key"), 0o644)
+	past := time.Now().Add(-time.Minute).UTC().Format(time.RFC3339)
+	tooFar := time.Now().Add(release.MaxPointerLifetime + time.Hour).UTC().Format(time.RFC3339)
+	// Each case runs in a copy of the stage ("STAGE" in its arguments), so that one wrongly
+	// accepted does not change what the next sees.
+	const S = "STAGE"
+	latest := func(extra ...string) []string {
+		return append([]string{"sign", "latest", "-stage", S, "-model", "vigil-ae", "-timestamp-key", k("ts.key")}, extra...)
+	}
+	signRelease := func(extra ...string) []string {
+		return append([]string{"sign", "release", "-stage", S, "-model", "vigil-ae", "-version", "3", "-artifacts", k("artifacts"),
+			"-release-key", k("release.key"), "-timestamp-key", k("ts.key")}, extra...)
+	}
+	for i, tc := range []struct {
+		name string
+		args []string
+		code int
+		want string
+		is   error
+	}{
+		{"sign latest below the staged pointer", latest("-version", "1"), exitRefused, "flag -version", release.ErrRollback},
+		{"sign latest in the past", latest("-expires", past), exitUsage, "flag -expires", nil},
+		{"sign latest too far ahead", latest("-expires", "200h"), exitUsage, "flag -expires", release.ErrLifetime},
+		{"sign latest too far ahead, as a time", latest("-expires", tooFar), exitUsage, "flag -expires", release.ErrLifetime},
+		{"sign release in the past", signRelease("-expires", past), exitUsage, "flag -expires", nil},
+		{"sign release pointer in the past", signRelease("-latest-expires", past), exitUsage, "flag -latest-expires", nil},
+		{"sign release pointer too far ahead", signRelease("-latest-expires", "200h"), exitUsage, "flag -latest-expires", release.ErrLifetime},
+		{"sign keyepoch in the past", []string{"sign", "keyepoch", "-stage", S, "-epoch", "1", "-params", "p1",
+			"-public-key", k("ck1.bin"), "-key", k("trustee.key"), "-expires", past}, exitUsage, "flag -expires", nil},
+		{"sign root in the past", []string{"sign", "root", "-stage", S, "-version", "2", "-expires", "2020-01-01T00:00:00Z",
+			"-root", k("root.pub"), "-release", k("release.pub"), "-timestamp", k("ts.pub"), "-trustees", k("trustee.pub"), "-trustees-threshold", "1",
+			"-enrolment", k("enrol.pub"), "-privacy", k("privacy.pub"), "-key", k("root.key"), "-partial"}, exitUsage, "flag -expires", nil},
+	} {
+		s := k("case-" + string(rune('a'+i)))
+		copyDir(t, stage, s)
+		args := slices.Clone(tc.args)
+		args[slices.Index(args, S)] = s
+		before := stageListing(t, s)
+		out, err := release_(t, args...)
+		t.Logf("%s: %v", tc.name, err)
+		if exitCode(err) != tc.code || err == nil || !strings.Contains(err.Error(), tc.want) || tc.is != nil && !errors.Is(err, tc.is) {
+			t.Errorf("%s: %v (exit %d), want exit %d naming %q\n%s", tc.name, err, exitCode(err), tc.code, tc.want, out)
+		}
+		if after := stageListing(t, s); strings.ReplaceAll(after, s, "") != strings.ReplaceAll(before, s, "") {
+			t.Errorf("%s: the stage changed", tc.name)
+		}
+	}
+	// Still accepted: the staged pointer's own version, an RFC 3339 time ahead.
+	soon := time.Now().Add(2 * time.Hour).UTC().Format(time.RFC3339)
+	args := latest("-version", "2", "-expires", soon)
+	args[slices.Index(args, S)] = stage
+	if out := mustRelease(t, args...); !strings.Contains(out, "pointer to vigil-ae version 2, expires "+soon) {
+		t.Fatalf("sign latest -version 2:\n%s", out)
 	}
 }
