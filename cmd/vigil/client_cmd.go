@@ -79,7 +79,10 @@ func runClient(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	// Locked before anything in it is read: loading the identity finishes a credentials save
 	// a crash interrupted, which would take a running client's renewal for one. A directory
-	// made here and left without an identity is removed, so that a mistaken flag leaves none.
+	// made here is removed if the run fails before the device's signing key is written, so
+	// that a mistaken flag leaves none; from then on it is kept, since the key may already be
+	// registered, and the device record the token bought can be had only once: the next run
+	// resumes from them without a new token.
 	made := firstMissing(f.dir)
 	unlock, err := lockDeviceDir("--dir", f.dir)
 	if err != nil {
@@ -88,7 +91,7 @@ func runClient(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	defer unlock()
 	conn, frontends, id, err := deviceConnection(ctx, f, root, stdout, rpcm.DialOptions()...)
 	if err != nil {
-		if made != "" {
+		if made != "" && !holdsEnrolment(filepath.Join(f.dir, "identity")) {
 			os.RemoveAll(made)
 		}
 		return err
@@ -260,6 +263,17 @@ func firstMissing(dir string) string {
 	}
 }
 
+// holdsEnrolment reports whether the identity directory idDir holds the device's signing key
+// or its device record, or may (anything but a clear "not there" counts as holding them).
+func holdsEnrolment(idDir string) bool {
+	for _, name := range []string{client.SigningKeyFile, client.RecordFile} {
+		if _, err := os.Lstat(filepath.Join(idDir, name)); !errors.Is(err, fs.ErrNotExist) {
+			return true
+		}
+	}
+	return false
+}
+
 // addFrontendFlag registers the repeatable --frontend flag of `vigil client` and `vigil agent`.
 func addFrontendFlag(fs *flag.FlagSet, l *listFlag) {
 	fs.Var(l, "frontend", "gRPC `address` of an aggregation frontend of the coordinator's tier (vigil coordinator --frontend; repeatable): "+
@@ -364,6 +378,10 @@ func enrolDevice(ctx context.Context, f clientFlags, idDir string, pinnedRoot []
 	cfg.Coordinator = vigilv1.NewCoordinatorClient(conn)
 	id, err := client.Enrol(ctx, cfg)
 	if err != nil {
+		if _, serr := os.Stat(filepath.Join(idDir, client.RecordFile)); serr == nil {
+			return nil, fmt.Errorf("%w (flags --ca, --coordinator); %s keeps the device record: run again to finish enrolling, no new token needed",
+				err, filepath.Join(idDir, client.RecordFile))
+		}
 		return nil, fmt.Errorf("%w (flags --enrol, --enrol-ca, --token, --region, --ca)", err)
 	}
 	return id, nil
