@@ -58,20 +58,29 @@ func decodeTokenFile(data []byte) ([]tokenRecord, error) {
 	if f.Version != tokenFileVersion {
 		return nil, fmt.Errorf("token file: version %d, want %d", f.Version, tokenFileVersion)
 	}
-	if len(f.Tokens) > MaxTokens {
-		return nil, fmt.Errorf("token file: %d tokens, the limit is %d", len(f.Tokens), MaxTokens)
+	if err := checkTokenRecords(f.Tokens); err != nil {
+		return nil, err
 	}
-	seen := make(map[string]bool, len(f.Tokens))
-	for i, r := range f.Tokens {
+	return f.Tokens, nil
+}
+
+// checkTokenRecords checks the records of a token file: at most MaxTokens, each well-formed,
+// with distinct hashes.
+func checkTokenRecords(recs []tokenRecord) error {
+	if len(recs) > MaxTokens {
+		return fmt.Errorf("token file: %d tokens, the limit is %d", len(recs), MaxTokens)
+	}
+	seen := make(map[string]bool, len(recs))
+	for i, r := range recs {
 		if err := r.validate(); err != nil {
-			return nil, fmt.Errorf("token file: record %d: %w", i, err)
+			return fmt.Errorf("token file: record %d: %w", i, err)
 		}
 		if seen[r.Hash] {
-			return nil, fmt.Errorf("token file: record %d: duplicate hash", i)
+			return fmt.Errorf("token file: record %d: duplicate hash", i)
 		}
 		seen[r.Hash] = true
 	}
-	return f.Tokens, nil
+	return nil
 }
 
 func (r tokenRecord) validate() error {
@@ -87,9 +96,12 @@ func (r tokenRecord) validate() error {
 	if r.Issued.IsZero() || !r.Expires.After(r.Issued) || r.Expires.Sub(r.Issued) > MaxTokenTTL {
 		return fmt.Errorf("lifetime %s to %s is not within (0, %v]", r.Issued.Format(time.RFC3339), r.Expires.Format(time.RFC3339), MaxTokenTTL)
 	}
-	if r.Redeemed != nil && (r.Redeemed.Before(r.Issued) || !r.Redeemed.Before(r.Expires)) {
-		return errors.New("redeemed outside the token's lifetime")
-	}
+	// When a token was redeemed is not checked: whatever time it shows, the token is used.
+	// Tokens.Redeem files a time within the lifetime, but earlier versions filed the
+	// redeeming host's clock as it was, before the issue if that clock had been stepped back;
+	// refusing the file for it would stop every registration and `vigil enrol token` until the
+	// file was edited by hand, and reading such a record as unused would let its token be
+	// redeemed again.
 	return nil
 }
 

@@ -93,6 +93,10 @@ func (t *Tokens) Check(token, deviceID string, now time.Time) (issued time.Time,
 // Redeem uses token up for deviceID at now. It succeeds exactly once per token, across
 // processes and restarts; the errors say why it did not: ErrTokenUnknown, ErrTokenUsed,
 // ErrTokenExpired or ErrTokenWrongDevice.
+//
+// A token is filed as redeemed at now, or at its issue time if now is earlier: a clock
+// stepped back since the token was issued (or another host's, a little behind) must not
+// write a redemption before the issue.
 func (t *Tokens) Redeem(token, deviceID string, now time.Time) error {
 	hash, err := tokenHash(token)
 	if err != nil {
@@ -104,7 +108,11 @@ func (t *Tokens) Redeem(token, deviceID string, now time.Time) error {
 		if err != nil {
 			return nil, err
 		}
-		recs[i].Redeemed = &now
+		at := now
+		if at.Before(recs[i].Issued) {
+			at = recs[i].Issued
+		}
+		recs[i].Redeemed = &at
 		return recs, nil
 	})
 }
@@ -169,6 +177,10 @@ func (t *Tokens) update(now time.Time, change func([]tokenRecord) ([]tokenRecord
 	recs, err = change(recs)
 	if err != nil {
 		return err
+	}
+	// Checked as a reader will check it: a file this writes is never one its reader refuses.
+	if err := checkTokenRecords(recs); err != nil {
+		return fmt.Errorf("pki: %s: refusing to write %w", t.path, err)
 	}
 	data, err := encodeTokenFile(recs)
 	if err != nil {

@@ -141,3 +141,67 @@ func TestCorruptTokenFileRefused(t *testing.T) {
 		t.Fatalf("corrupt token file: %v", err)
 	}
 }
+
+// TestTokenRedeemedWithClockBehindItsIssue redeems a token on a clock stepped back since it was
+// issued (an NTP step, a restored VM): the redemption is filed at the issue time, and the file
+// stays readable, the token used and the other tokens usable.
+func TestTokenRedeemedWithClockBehindItsIssue(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tokens.json")
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	tokens, _ := OpenTokens(path)
+	tok, _ := tokens.Issue("dev-a", time.Hour, now)
+	other, _ := tokens.Issue("dev-b", time.Hour, now.Add(-time.Minute))
+	back := now.Add(-2 * time.Second)
+	if err := tokens.Redeem(tok, "dev-a", back); err != nil {
+		t.Fatal(err)
+	}
+	again, err := OpenTokens(path)
+	if err != nil {
+		t.Fatalf("the token file after a redemption on a clock behind the issue: %v", err)
+	}
+	if err := again.Redeem(tok, "dev-a", now); !errors.Is(err, ErrTokenUsed) || !strings.Contains(err.Error(), now.Format(time.RFC3339)) {
+		t.Fatalf("redeem again: %v, want ErrTokenUsed at the issue time %s", err, now.Format(time.RFC3339))
+	}
+	if err := again.Redeem(other, "dev-b", back); err != nil {
+		t.Fatalf("another token: %v", err)
+	}
+	if _, err := again.Issue("dev-c", time.Hour, back); err != nil {
+		t.Fatalf("issue: %v", err)
+	}
+}
+
+// TestTokenFileRedeemedBeforeIssuedReads reads a token file as earlier versions wrote it after a
+// redemption on a clock stepped back: the whole store stays usable, and that token used.
+func TestTokenFileRedeemedBeforeIssuedReads(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tokens.json")
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	tokens, _ := OpenTokens(path)
+	tok, _ := tokens.Issue("dev-a", time.Hour, now)
+	data, _ := os.ReadFile(path)
+	var f tokenFile
+	if err := decodeStrictJSON(data, &f); err != nil {
+		t.Fatal(err)
+	}
+	back := now.Add(-2 * time.Second)
+	f.Tokens[0].Redeemed = &back
+	data, _ = encodeTokenFile(f.Tokens)
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	again, err := OpenTokens(path)
+	if err != nil {
+		t.Fatalf("a token file with a redemption before its issue: %v", err)
+	}
+	if _, err := again.Check(tok, "dev-a", now); !errors.Is(err, ErrTokenUsed) {
+		t.Fatalf("check: %v, want ErrTokenUsed", err)
+	}
+	if err := again.Redeem(tok, "dev-a", now); !errors.Is(err, ErrTokenUsed) {
+		t.Fatalf("redeem: %v, want ErrTokenUsed", err)
+	}
+	if _, err := again.Issue("dev-b", time.Hour, now); err != nil {
+		t.Fatalf("issue: %v", err)
+	}
+	if s, err := again.Stats(now); err != nil || s != (TokenStats{Outstanding: 1, Redeemed: 1}) {
+		t.Fatalf("stats %+v, %v", s, err)
+	}
+}
