@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -102,7 +103,13 @@ func runEnrolToken(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if *ttl <= 0 || *ttl > pki.MaxTokenTTL {
 		return fmt.Errorf("enrol token: flag -ttl %v is outside (0, %v]", *ttl, pki.MaxTokenTTL)
 	}
-	// Least privilege: the token store and the TLS CA certificate, never the record key.
+	// Least privilege: the token store and the TLS CA certificate, never the record key. The
+	// record key's public half is what makes -dir an authority's: the coordinator's PKI
+	// directory also holds a ca.pem, and a token filed there is one no authority accepts.
+	if _, err := os.Stat(filepath.Join(*dir, enrolment.PublicKeyFile)); err != nil {
+		return fmt.Errorf("enrol token: flag -dir %s is not an enrolment authority's directory (%w): want the one `vigil enrol init` made, with %s, %s and %s (in an organisation from `vigil setup`, ORG/%s)",
+			*dir, err, enrolment.PublicKeyFile, enrolment.KeyFile, pki.CACertFile, orgEnrol)
+	}
 	caPath := filepath.Join(*dir, pki.CACertFile)
 	caCerts, err := pki.ReadCertificates(caPath)
 	if err != nil {

@@ -6,12 +6,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/vigilauth/vigil/coordinator"
+	"github.com/vigilauth/vigil/enrolment"
 	"github.com/vigilauth/vigil/pki"
 )
 
@@ -141,8 +143,11 @@ func runPKIRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if len(set) != 1 {
 		return fmt.Errorf("pki revoke: give exactly one of -device-id, -trustee-id, -coordinator-id, -operator-id and -serial (got %d)", len(set))
 	}
-	// Only the revocation list is needed, so this works on a trustee's host too, where -dir holds
-	// just that trustee's revoked.json.
+	// Only the revocation list is needed, so this works on a trustee's host too, where -dir is
+	// the trustee's --pki-dir. The directory must be one a server reads revoked.json from.
+	if err := checkRevocationDir(*dir); err != nil {
+		return fmt.Errorf("pki revoke: %w; nothing revoked", err)
+	}
 	revs, err := pki.OpenRevocations(filepath.Join(*dir, pki.RevocationsFile))
 	if err != nil {
 		return fmt.Errorf("pki revoke: -dir: %w", err)
@@ -186,4 +191,40 @@ func runPKIRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fmt.Fprintf(stdout, "revoked %s as of %s: its certificates, and enrolments with device records issued until now, are refused\n", id, now.UTC().Format(time.RFC3339))
 	fmt.Fprintf(stdout, "a running server using %s refuses it within %v, without a restart\n", filepath.Join(*dir, pki.RevocationsFile), pki.RevocationRecheck)
 	return nil
+}
+
+// checkRevocationDir checks that dir is a directory whose revoked.json a server reads: the CA's
+// directory (ca.pem and ca-key.pem, the coordinator's: ORG/pki from `vigil setup`) or a
+// trustee's --pki-dir (ca.pem and a certificate naming a trustee: ORG/trustees/ID/tls). Any
+// other directory would take a revocation that nothing reads; a missing revoked.json cannot
+// tell, since none is written until the first revocation.
+func checkRevocationDir(dir string) error {
+	want := fmt.Sprintf("want the CA's directory (%s and %s; in an organisation from `vigil setup`, ORG/%s) or a trustee's --pki-dir (%s and a trustee's %s; ORG/%s/ID/%s)",
+		pki.CACertFile, pki.CAKeyFile, orgPKI, pki.CACertFile, pki.CertFile, orgTrustees, orgTrusteeTLS)
+	switch {
+	case !fileExists(filepath.Join(dir, pki.CACertFile)) && fileExists(filepath.Join(dir, orgPKI, pki.CACertFile)):
+		return fmt.Errorf("flag -dir %s is not a PKI directory (no %s); did you mean %s? %s",
+			dir, pki.CACertFile, filepath.Join(dir, orgPKI), want)
+	case !fileExists(filepath.Join(dir, pki.CACertFile)):
+		return fmt.Errorf("flag -dir %s is not a PKI directory (no %s): %s", dir, pki.CACertFile, want)
+	case fileExists(filepath.Join(dir, enrolment.PublicKeyFile)):
+		return fmt.Errorf("flag -dir %s is the enrolment authority's directory, whose CA only serves the authority's TLS: %s", dir, want)
+	case fileExists(filepath.Join(dir, pki.CAKeyFile)):
+		return nil
+	}
+	certs, err := pki.ReadCertificates(filepath.Join(dir, pki.CertFile))
+	if err != nil {
+		return fmt.Errorf("flag -dir %s is not a PKI directory (%w): %s", dir, err, want)
+	}
+	id, err := pki.IdentityOf(certs[0])
+	if err != nil || id.Role != pki.RoleTrustee {
+		return fmt.Errorf("flag -dir %s holds the credentials of %v, not a trustee's: no server reads its %s; %s", dir, id, pki.RevocationsFile, want)
+	}
+	return nil
+}
+
+// fileExists reports whether path names a file or directory that can be looked up.
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }

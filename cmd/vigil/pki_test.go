@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigilauth/vigil/enrolment"
 	"github.com/vigilauth/vigil/pki"
 )
 
@@ -132,5 +133,48 @@ func TestPKIErrorsNameTheFlag(t *testing.T) {
 	os.Chmod(filepath.Join(dir, pki.CAKeyFile), 0o644)
 	if _, _, err := pkiRun(t, "show", "-dir", dir); err == nil || !strings.Contains(err.Error(), pki.CAKeyFile) {
 		t.Fatalf("world-readable CA key: %v", err)
+	}
+}
+
+// TestRevokeAndTokenRefuseOtherDirectories gives `vigil pki revoke` and `vigil enrol token` the
+// directories of an organisation they must refuse, where they once wrote a revocation that
+// no server reads or a token that no authority accepts, and those they must take.
+func TestRevokeAndTokenRefuseOtherDirectories(t *testing.T) {
+	orgDir := org(t)
+	empty := t.TempDir()
+	for _, tc := range []struct {
+		dir, want string
+	}{
+		{orgDir, filepath.Join(orgDir, orgPKI)},
+		{empty, "not a PKI directory"},
+		{filepath.Join(orgDir, orgEnrol), "enrolment authority's directory"},
+		{filepath.Join(orgDir, orgEnrol, enrolment.TLSDir), "not a trustee's"},
+		{filepath.Join(orgDir, orgPKI, pki.CoordinatorDir), "not a trustee's"},
+	} {
+		_, _, err := pkiRun(t, "revoke", "-dir", tc.dir, "-device-id", "d1")
+		if err == nil || !strings.Contains(err.Error(), "flag -dir "+tc.dir) || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "nothing revoked") {
+			t.Errorf("vigil pki revoke -dir %s: %v, want an error naming the flag and %q", tc.dir, err, tc.want)
+		}
+		if _, err := os.Stat(filepath.Join(tc.dir, pki.RevocationsFile)); !os.IsNotExist(err) {
+			t.Errorf("vigil pki revoke -dir %s wrote %s", tc.dir, pki.RevocationsFile)
+		}
+	}
+	for _, dir := range []string{filepath.Join(orgDir, orgPKI), filepath.Join(orgDir, orgTrustees, "audit", orgTrusteeTLS)} {
+		if _, _, err := pkiRun(t, "revoke", "-dir", dir, "-device-id", "d1"); err != nil {
+			t.Errorf("vigil pki revoke -dir %s: %v", dir, err)
+		}
+	}
+
+	for _, dir := range []string{filepath.Join(orgDir, orgPKI), empty} {
+		_, _, err := enrolRun("token", "-dir", dir, "-device-id", "d1")
+		if err == nil || !strings.Contains(err.Error(), "flag -dir "+dir) || !strings.Contains(err.Error(), enrolment.PublicKeyFile) {
+			t.Errorf("vigil enrol token -dir %s: %v, want an error naming the flag and %s", dir, err, enrolment.PublicKeyFile)
+		}
+		if _, err := os.Stat(filepath.Join(dir, enrolment.TokensFile)); !os.IsNotExist(err) {
+			t.Errorf("vigil enrol token -dir %s wrote %s", dir, enrolment.TokensFile)
+		}
+	}
+	if _, _, err := enrolRun("token", "-dir", filepath.Join(orgDir, orgEnrol), "-device-id", "d1"); err != nil {
+		t.Errorf("vigil enrol token in the authority's directory: %v", err)
 	}
 }
