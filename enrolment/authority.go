@@ -155,9 +155,18 @@ func (a *Authority) register(req *vigilv1.RegisterRequest) ([]byte, error) {
 	// not when the token is redeemed: the coordinator refuses a record issued up to the
 	// device's revocation (pki.Enroller.Enroll), and `vigil pki revoke` must cover the tokens
 	// already handed out. Dated at redemption, a token issued before the revocation and redeemed
-	// after it would bring the revoked device back. The record's lifetime still runs from now.
-	// Truncated to the second, the date can only move earlier, towards refusal.
-	rec, err := release.Sign(release.NewDeviceRecord(req.GetDeviceId(), req.GetRegion(), key, authorised, now.Add(a.cfg.Validity)), a.cfg.Key)
+	// after it would bring the revoked device back. Tokens are dated at whole seconds
+	// (pki.TokenDate), as records are, so a token issued after a revocation buys a record
+	// dated after it; a token from an earlier version, dated within its second, is truncated,
+	// which can only move the date earlier, towards refusal. The record's lifetime runs from
+	// now, or from its date if that is later (a token dated up to a second ahead, or a clock
+	// behind the token's).
+	from := now
+	if authorised.After(from) {
+		from = authorised
+	}
+	expires := from.Add(a.cfg.Validity)
+	rec, err := release.Sign(release.NewDeviceRecord(req.GetDeviceId(), req.GetRegion(), key, authorised, expires), a.cfg.Key)
 	if err != nil {
 		return nil, invalid(ReasonInvalidArgument, err.Error())
 	}
@@ -168,6 +177,6 @@ func (a *Authority) register(req *vigilv1.RegisterRequest) ([]byte, error) {
 	}
 	a.cfg.Logger.Info("device record issued", "device", req.GetDeviceId(), "region", req.GetRegion(),
 		"key", key.ID().Short(), "authorised", authorised.UTC().Format(time.RFC3339),
-		"expires", now.Add(a.cfg.Validity).UTC().Format(time.RFC3339))
+		"expires", expires.UTC().Format(time.RFC3339))
 	return rec, nil
 }

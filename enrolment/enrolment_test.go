@@ -268,13 +268,21 @@ func TestAttackTokenOutlivesRevocation(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		issued  time.Time // of the token
+		revoked time.Time // zero: revokedAt
 		refused bool
 	}{
-		{"token issued before the revocation", t0, true},
-		{"token issued with the revocation", revokedAt, true},
-		{"token issued after the revocation", revokedAt.Add(time.Second), false},
+		{"token issued before the revocation", t0, time.Time{}, true},
+		{"token issued with the revocation", revokedAt, time.Time{}, true},
+		{"token issued after the revocation", revokedAt.Add(time.Second), time.Time{}, false},
+		// Records carry whole seconds: `vigil pki revoke` then `vigil enrol token` in one second.
+		{"token issued after the revocation in its second", revokedAt.Add(108 * time.Millisecond), revokedAt.Add(4 * time.Millisecond), false},
+		{"token issued on a second the revocation follows", revokedAt, revokedAt.Add(500 * time.Millisecond), true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			revokedAt := revokedAt
+			if !tc.revoked.IsZero() {
+				revokedAt = tc.revoked
+			}
 			dir := t.TempDir()
 			tokens, err := pki.OpenTokens(filepath.Join(dir, "tokens.json"))
 			if err != nil {
@@ -363,4 +371,40 @@ func decodeRecord(t *testing.T, key *sig.PublicKey, data []byte, now time.Time) 
 		t.Fatal(err)
 	}
 	return rec
+}
+
+// TestRecordOfTokenRedeemedBeforeItsDate redeems a token within the second it was issued in,
+// before its date (the next whole second), and on a clock stepped back: the record is dated
+// by the token, valid for RecordValidity from that date, and the token file stays readable.
+func TestRecordOfTokenRedeemedBeforeItsDate(t *testing.T) {
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	path := filepath.Join(t.TempDir(), "tokens.json")
+	tokens, err := pki.OpenTokens(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, redeemed := range []time.Time{t0.Add(400 * time.Millisecond), t0.Add(-time.Hour)} {
+		tok, err := tokens.Issue("dev-x", time.Hour, t0.Add(300*time.Millisecond))
+		if err != nil {
+			t.Fatal(err)
+		}
+		authKey, _ := sig.GenerateKey(nil)
+		a, err := New(Config{Key: authKey, Tokens: tokens, Now: func() time.Time { return redeemed }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		devKey, _ := sig.GenerateKey(nil)
+		resp, err := a.Register(context.Background(), request(t, devKey, "dev-x", tok, "eu"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec := decodeRecord(t, authKey.Public(), resp.GetDeviceRecord(), redeemed)
+		if want := t0.Add(time.Second); !rec.Issued.Equal(want) || !rec.Expires.Equal(want.Add(RecordValidity)) {
+			t.Errorf("redeemed at %s: record issued %s, expires %s; want %s and a validity of %v from it",
+				redeemed.Format(time.RFC3339Nano), rec.Issued, rec.Expires, want, RecordValidity)
+		}
+		if _, err := pki.OpenTokens(path); err != nil {
+			t.Fatal(err)
+		}
+	}
 }

@@ -41,8 +41,11 @@ func OpenTokens(path string) (*Tokens, error) {
 	return t, nil
 }
 
-// Issue creates a token that may enrol deviceID once, before now+ttl. Only its hash is stored;
-// the token itself is returned once, here.
+// Issue creates a token that may enrol deviceID once, dated TokenDate(now) and valid for ttl
+// from then. Only its hash is stored; the token itself is returned once, here. Hand it out no
+// earlier than its date (`vigil enrol token` waits for it): a revocation covers the tokens
+// dated up to it, so a token handed out before its date would outlive a revocation made in
+// between.
 func (t *Tokens) Issue(deviceID string, ttl time.Duration, now time.Time) (string, error) {
 	if err := vigilv1.ValidID("device ID", deviceID); err != nil {
 		return "", fmt.Errorf("pki: %w", err)
@@ -57,17 +60,31 @@ func (t *Tokens) Issue(deviceID string, ttl time.Duration, now time.Time) (strin
 	if err != nil {
 		return "", err
 	}
-	now = now.UTC()
-	err = t.update(now, func(recs []tokenRecord) ([]tokenRecord, error) {
+	issued := TokenDate(now)
+	err = t.update(now.UTC(), func(recs []tokenRecord) ([]tokenRecord, error) {
 		if len(recs) >= MaxTokens {
 			return nil, fmt.Errorf("%w: %d", ErrTooManyTokens, len(recs))
 		}
-		return append(recs, tokenRecord{Hash: hash, DeviceID: deviceID, Issued: now, Expires: now.Add(ttl)}), nil
+		return append(recs, tokenRecord{Hash: hash, DeviceID: deviceID, Issued: issued, Expires: issued.Add(ttl)}), nil
 	})
 	if err != nil {
 		return "", err
 	}
 	return token, nil
+}
+
+// TokenDate is the date Issue gives a token issued at now: the first whole second (UTC) not
+// before now. A token's date becomes the issue time of the device record it buys, the moment
+// the enrolment was authorised, which the coordinator compares with the device's last
+// revocation (Enroller.Enroll). Records carry whole seconds: a token dated now, with its
+// fraction of a second, would buy a record dated before a revocation made earlier in the same
+// second, and be refused after it was used up.
+func TokenDate(now time.Time) time.Time {
+	now = now.UTC()
+	if d := now.Truncate(time.Second); !d.Before(now) {
+		return d
+	}
+	return now.Truncate(time.Second).Add(time.Second)
 }
 
 // Check reports whether Redeem would accept token for deviceID at now, without redeeming it,

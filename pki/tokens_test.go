@@ -205,3 +205,33 @@ func TestTokenFileRedeemedBeforeIssuedReads(t *testing.T) {
 		t.Fatalf("stats %+v, %v", s, err)
 	}
 }
+
+// TestTokenDatedAtWholeSecond: a token is dated at the first whole second not before its issue,
+// as the device record it buys will be, and valid for its lifetime from then.
+func TestTokenDatedAtWholeSecond(t *testing.T) {
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	tokens, _ := OpenTokens(filepath.Join(t.TempDir(), "tokens.json"))
+	for _, tc := range []struct{ now, want time.Time }{
+		{t0, t0},
+		{t0.Add(time.Nanosecond), t0.Add(time.Second)},
+		{t0.Add(999 * time.Millisecond), t0.Add(time.Second)},
+		{t0.In(time.FixedZone("X", 3600)).Add(time.Second / 2), t0.Add(time.Second)},
+	} {
+		if got := TokenDate(tc.now); !got.Equal(tc.want) || got.Location() != time.UTC {
+			t.Errorf("TokenDate(%s) = %s, want %s", tc.now.Format(time.RFC3339Nano), got, tc.want)
+		}
+		tok, err := tokens.Issue("dev-a", time.Hour, tc.now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if issued, err := tokens.Check(tok, "dev-a", tc.now); err != nil || !issued.Equal(tc.want) {
+			t.Errorf("issued at %s: dated %s (%v), want %s", tc.now.Format(time.RFC3339Nano), issued, err, tc.want)
+		}
+		if _, err := tokens.Check(tok, "dev-a", tc.want.Add(time.Hour-time.Nanosecond)); err != nil {
+			t.Errorf("a token valid for an hour from %s, at the last instant: %v", tc.want, err)
+		}
+		if _, err := tokens.Check(tok, "dev-a", tc.want.Add(time.Hour)); !errors.Is(err, ErrTokenExpired) {
+			t.Errorf("a token valid for an hour from %s, an hour later: %v", tc.want, err)
+		}
+	}
+}

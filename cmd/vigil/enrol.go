@@ -124,8 +124,21 @@ func runEnrolToken(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err != nil {
 		return fmt.Errorf("enrol token: %w", err)
 	}
+	// The token is dated at the next whole second (records carry whole seconds), so that it is
+	// dated after any revocation made before it was issued. It is shown only from its date: a
+	// revocation covers the tokens dated up to it, and one made after the token was issued
+	// but before its date would not cover a token already shown.
+	issued := pki.TokenDate(now)
+	for d := time.Until(issued); d > 0; d = time.Until(issued) {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("enrol token: interrupted before the token's date %s; it was not shown and cannot be used", issued.Format(time.RFC3339))
+		case <-time.After(d):
+		}
+	}
 	fmt.Fprintln(stdout, token)
-	fmt.Fprintf(stderr, "one-time token for device %q, valid until %s; shown only now.\n", *device, now.Add(*ttl).UTC().Format(time.RFC3339))
+	fmt.Fprintf(stderr, "one-time token for device %q, issued %s, valid until %s; shown only now.\n", *device,
+		issued.Format(time.RFC3339), issued.Add(*ttl).Format(time.RFC3339))
 	fmt.Fprintf(stderr, "the device also needs %s (%s) to reach the authority\n", caPath, pki.Fingerprint(caCerts[0]))
 	return nil
 }

@@ -41,8 +41,15 @@ func TestEnrolCommands(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := tokens.Check(token, "laptop-7", time.Now()); err != nil || !strings.Contains(errOut, "ca.pem") {
+	shown := time.Now()
+	issued, err := tokens.Check(token, "laptop-7", shown)
+	if err != nil || !strings.Contains(errOut, "ca.pem") {
 		t.Fatalf("printed token %q: %v; stderr %q", token, err, errOut)
+	}
+	// Shown only from its date, a revocation made before the token is shown never dates after
+	// it (which would let the token outlive the revocation).
+	if shown.Before(issued) {
+		t.Fatalf("token dated %s shown at %s, before its date", issued.Format(time.RFC3339Nano), shown.Format(time.RFC3339Nano))
 	}
 
 	for _, tc := range []struct {
