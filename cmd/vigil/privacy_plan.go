@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
+	"strconv"
 
 	"github.com/vigilauth/vigil/dp"
 )
@@ -63,31 +65,78 @@ func runPrivacyPlan(_ context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return blameFlag(err, planFlagNames())
 	}
+	// The z printed is the search's rounded up to the digits shown, and every figure beside it
+	// is that z's: a z rounded to the nearest could fall below the minimum, and a coordinator
+	// given it would refuse the last planned round.
+	z, eps, order, err := printedNoise(res, cfg)
+	if err != nil {
+		return err
+	}
 	if asJSON {
 		return writeJSON(stdout, struct {
-			NoiseMultiplier float64 `json:"noise_multiplier"`
-			Epsilon         float64 `json:"epsilon"`
-			Order           float64 `json:"order"`
-			SamplingRate    float64 `json:"sampling_rate"`
-			Tolerance       float64 `json:"tolerance"`
-			AtLowerLimit    bool    `json:"at_lower_limit"`
-			Mechanism       string  `json:"mechanism"`
-		}{res.NoiseMultiplier, res.Epsilon, res.Order, res.SamplingRate, cfg.Tolerance, res.AtLowerLimit, mech.m.String()})
+			NoiseMultiplier       float64 `json:"noise_multiplier"`
+			Epsilon               float64 `json:"epsilon"`
+			Order                 float64 `json:"order"`
+			SamplingRate          float64 `json:"sampling_rate"`
+			SearchNoiseMultiplier float64 `json:"search_noise_multiplier"`
+			Tolerance             float64 `json:"tolerance"`
+			AtLowerLimit          bool    `json:"at_lower_limit"`
+			Mechanism             string  `json:"mechanism"`
+		}{z, eps, order, res.SamplingRate, res.NoiseMultiplier, cfg.Tolerance, res.AtLowerLimit, mech.m.String()})
 	}
-	fmt.Fprintf(stdout, "smallest noise multiplier: z = %.6g\n", res.NoiseMultiplier)
+	fmt.Fprintf(stdout, "smallest noise multiplier: z = %s\n", formatPlanNoise(z))
 	fmt.Fprintf(stdout, "  gives epsilon = %.8g <= %g at delta = %g after %d rounds (optimal RDP order %v)\n",
-		res.Epsilon, cfg.Epsilon, cfg.Delta, cfg.Rounds, res.Order)
+		eps, cfg.Epsilon, cfg.Delta, cfg.Rounds, order)
 	if cfg.MinParticipants > 1 {
 		fmt.Fprintf(stdout, "  sampling rate q = %g: a device's chance of being in a round that samples %d of %d in expectation and is drawn again below m_min = %d (%.4g x K/N; user-level: one device per user)\n",
 			res.SamplingRate, cfg.ClientsPerRound, cfg.Population, cfg.MinParticipants, res.SamplingRate*float64(cfg.Population)/float64(cfg.ClientsPerRound))
 	} else {
 		fmt.Fprintf(stdout, "  sampling rate q = %d/%d = %g (user-level: one device per user)\n", cfg.ClientsPerRound, cfg.Population, res.SamplingRate)
 	}
-	fmt.Fprintf(stdout, "  search: bisection on z, stops at a relative width of %g; z is at most that far above the true minimum\n", cfg.Tolerance)
+	fmt.Fprintf(stdout, "  search: bisection on z, stops at a relative width of %g; its z = %v is at most that far above the true minimum, "+
+		"and z above is it rounded up to %d significant digits\n", cfg.Tolerance, res.NoiseMultiplier, planDigits)
 	if res.AtLowerLimit {
-		fmt.Fprintf(stdout, "  note: even z = %g meets the budget; the search goes no lower\n", res.NoiseMultiplier)
+		fmt.Fprintf(stdout, "  note: even z = %v meets the budget; the search goes no lower\n", res.NoiseMultiplier)
 	}
 	fmt.Fprintf(stdout, "  each round: %s\n", mechanismWords(mech.m))
 	fmt.Fprintf(stdout, "  each device adds noise of stddev z*C/sqrt(m_min - t_dev); accounting: %s\n", acct.describe(opts))
 	return nil
+}
+
+// planDigits is how many significant digits `privacy plan` prints z with.
+const planDigits = 6
+
+// formatPlanNoise formats z as `privacy plan` prints it: planDigits significant digits, which
+// parse back to z when z is a value printedNoise returned.
+func formatPlanNoise(z float64) string { return strconv.FormatFloat(z, 'g', planDigits, 64) }
+
+// roundUpDigits returns the smallest number of planDigits significant digits (as the float
+// nearest to it) that is at least x > 0.
+func roundUpDigits(x float64) float64 {
+	y, _ := strconv.ParseFloat(formatPlanNoise(x), 64) // nearest
+	for y < x {
+		// One unit in the last digit shown, rounded again to those digits.
+		unit := math.Pow(10, math.Floor(math.Log10(y))-(planDigits-1))
+		y, _ = strconv.ParseFloat(formatPlanNoise(y+unit), 64)
+	}
+	return y
+}
+
+// printedNoise returns the z `privacy plan` prints, res.NoiseMultiplier rounded up to
+// planDigits significant digits, with its own epsilon and order. Epsilon falls as z grows, so
+// that z meets the budget; should rounding error in the accountant say otherwise, z goes up by
+// a unit in the last digit until it does.
+func printedNoise(res dp.PlanResult, cfg dp.PlanConfig) (z, eps, order float64, err error) {
+	z = roundUpDigits(res.NoiseMultiplier)
+	for range 100 {
+		eps, order, err = dp.Epsilon([]dp.Event{{SamplingRate: res.SamplingRate, NoiseMultiplier: z, Steps: cfg.Rounds, Mechanism: cfg.Mechanism}}, cfg.Delta, cfg.Options)
+		if err != nil {
+			return 0, 0, 0, err
+		}
+		if eps <= cfg.Epsilon {
+			return z, eps, order, nil
+		}
+		z = roundUpDigits(math.Nextafter(z, math.Inf(1)))
+	}
+	return 0, 0, 0, fmt.Errorf("z = %v found by the search meets the budget, but no z of %d significant digits above it was found that does", res.NoiseMultiplier, planDigits)
 }
