@@ -36,6 +36,11 @@ func runPrivacyLedger(_ context.Context, args []string, stdout, stderr io.Writer
 		return fmt.Errorf("--subject: %s belongs to %q, not %q: %w", path, snap.Subject, subject, dp.ErrLedgerMismatch)
 	}
 	spent, order := snap.Spent()
+	// A round without differential privacy leaves the loss unbounded: what the ledger's entries
+	// spent on its private rounds says nothing of it, and the budget (1 for a ledger begun
+	// without differential privacy) bounds nothing.
+	unprotected := snap.Unprotected()
+	unbounded := len(unprotected) > 0
 	if asJSON {
 		entries := snap.Entries
 		if entries == nil {
@@ -45,11 +50,13 @@ func runPrivacyLedger(_ context.Context, args []string, stdout, stderr io.Writer
 			Subject    string           `json:"subject"`
 			Budget     dp.Budget        `json:"budget"`
 			Accounting string           `json:"accounting"`
-			Spent      float64          `json:"spent"`
-			Order      float64          `json:"order"`
-			Remaining  float64          `json:"remaining"`
+			Unbounded  bool             `json:"unbounded"`
+			Spent      *float64         `json:"spent"`
+			Order      *float64         `json:"order"`
+			Remaining  *float64         `json:"remaining"`
 			Rounds     []dp.LedgerEntry `json:"rounds"`
-		}{snap.Subject, snap.Budget, dp.LedgerAccounting, spent, order, snap.Budget.Epsilon - spent, entries})
+		}{snap.Subject, snap.Budget, dp.LedgerAccounting, unbounded, bounded(unbounded, spent), bounded(unbounded, order),
+			bounded(unbounded, snap.Budget.Epsilon-spent), entries})
 	}
 	fmt.Fprintf(stdout, "ledger %s\n  subject:    %s\n  budget:     epsilon %g at delta %g\n  accounting: %s\n\n",
 		path, snap.Subject, snap.Budget.Epsilon, snap.Budget.Delta, dp.LedgerAccounting)
@@ -61,13 +68,20 @@ func runPrivacyLedger(_ context.Context, args []string, stdout, stderr io.Writer
 		if len(sum) > 12 {
 			sum = sum[:12]
 		}
-		fmt.Fprintf(stdout, "%10d %-19s %14.6g %10.6g %6d %8.4g %5d %5d %6d %14.6g %12.6g %6v  %-12s %s\n",
+		eps, inc, ord := fmt.Sprintf("%14.6g", e.Epsilon), fmt.Sprintf("%12.6g", e.Epsilon-prev), fmt.Sprintf("%6v", e.Order)
+		if !e.Private() {
+			eps, inc, ord = fmt.Sprintf("%14s", "unbounded"), fmt.Sprintf("%12s", "unbounded"), fmt.Sprintf("%6s", "-")
+		}
+		fmt.Fprintf(stdout, "%10d %-19s %14.6g %10.6g %6d %8.4g %5d %5d %6d %s %s %s  %-12s %s\n",
 			e.Round, e.Mechanism, e.SamplingRate, e.NoiseMultiplier, e.Steps, e.ClipNorm, e.MinParticipants, e.ToleratedDevices,
-			e.Participants, e.Epsilon, e.Epsilon-prev, e.Order, sum, e.Time)
+			e.Participants, eps, inc, ord, sum, e.Time)
 		prev = e.Epsilon
 	}
-	if r := snap.Unprotected(); len(r) > 0 {
-		fmt.Fprintf(stdout, "\nWARNING: rounds %v were released WITHOUT differential privacy: the subject's privacy loss is unbounded\n", r)
+	if unbounded {
+		fmt.Fprintf(stdout, "\nWARNING: rounds %v were released WITHOUT differential privacy: the subject's privacy loss is unbounded\n", unprotected)
+		fmt.Fprintf(stdout, "\nprivacy loss unbounded: differential privacy was off in %d of %d rounds; no epsilon is spent or remaining\n",
+			len(unprotected), len(snap.Entries))
+		return nil
 	}
 	fmt.Fprintf(stdout, "\nspent epsilon %.6g of %g (%.1f%%) in %d rounds; remaining %.6g\n",
 		spent, snap.Budget.Epsilon, 100*spent/snap.Budget.Epsilon, len(snap.Entries), snap.Budget.Epsilon-spent)

@@ -3,6 +3,7 @@ package main
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -43,17 +44,43 @@ type privacyReport struct {
 	Warnings    []string      `json:"warnings"`
 }
 
+// composed is the epsilon of every model's private rounds together. Unbounded: a round of one
+// of them had no differential privacy, so no epsilon bounds the loss; Epsilon and Order, which
+// count the private rounds only, are then null in JSON and shown nowhere.
 type composed struct {
-	Models  int     `json:"models"`
-	Epsilon float64 `json:"epsilon"`
-	Order   float64 `json:"order"`
-	Delta   float64 `json:"delta"`
+	Models    int     `json:"models"`
+	Unbounded bool    `json:"unbounded"`
+	Epsilon   float64 `json:"epsilon"`
+	Order     float64 `json:"order"`
+	Delta     float64 `json:"delta"`
 }
 
+// MarshalJSON writes epsilon and order as null when the composition is unbounded.
+func (c composed) MarshalJSON() ([]byte, error) {
+	type plain composed
+	return json.Marshal(struct {
+		plain
+		Epsilon *float64 `json:"epsilon"`
+		Order   *float64 `json:"order"`
+	}{plain(c), bounded(c.Unbounded, c.Epsilon), bounded(c.Unbounded, c.Order)})
+}
+
+// bounded returns &v, or nil (JSON null) when the loss is unbounded and v says nothing of it.
+func bounded(unbounded bool, v float64) *float64 {
+	if unbounded {
+		return nil
+	}
+	return &v
+}
+
+// modelReport is one ledger. Unbounded: a round had no differential privacy (Unprotected), so
+// the model's privacy loss is unbounded; Spent, Order and Remaining, which count its private
+// rounds only, are then null in JSON and shown nowhere.
 type modelReport struct {
 	Model       string        `json:"model"`
 	Ledger      string        `json:"ledger"`
 	Budget      dp.Budget     `json:"budget"`
+	Unbounded   bool          `json:"unbounded"`
 	Spent       float64       `json:"spent"`
 	Order       float64       `json:"order"`
 	Remaining   float64       `json:"remaining"`
@@ -65,11 +92,33 @@ type modelReport struct {
 	ByModel []modelShare `json:"by_model"`
 }
 
-// modelShare is the epsilon of the rounds of one model charged to a ledger.
+// MarshalJSON writes spent, order and remaining as null when the loss is unbounded.
+func (m modelReport) MarshalJSON() ([]byte, error) {
+	type plain modelReport
+	return json.Marshal(struct {
+		plain
+		Spent     *float64 `json:"spent"`
+		Order     *float64 `json:"order"`
+		Remaining *float64 `json:"remaining"`
+	}{plain(m), bounded(m.Unbounded, m.Spent), bounded(m.Unbounded, m.Order), bounded(m.Unbounded, m.Remaining)})
+}
+
+// modelShare is the epsilon of the rounds of one model charged to a ledger; Unbounded (epsilon
+// null in JSON) when one of them had no differential privacy.
 type modelShare struct {
-	Model   string  `json:"model"`
-	Rounds  int     `json:"rounds"`
-	Epsilon float64 `json:"epsilon"`
+	Model     string  `json:"model"`
+	Rounds    int     `json:"rounds"`
+	Unbounded bool    `json:"unbounded"`
+	Epsilon   float64 `json:"epsilon"`
+}
+
+// MarshalJSON writes epsilon as null when the share is unbounded.
+func (s modelShare) MarshalJSON() ([]byte, error) {
+	type plain modelShare
+	return json.Marshal(struct {
+		plain
+		Epsilon *float64 `json:"epsilon"`
+	}{plain(s), bounded(s.Unbounded, s.Epsilon)})
 }
 
 type roundReport struct {
@@ -202,6 +251,9 @@ func buildReport(ctx context.Context, dir, only string, population int, delta fl
 		return nil, blameFlag(err, map[string]string{"delta": "delta"})
 	}
 	rep.Composed = composed{Models: len(snaps), Epsilon: eps, Order: order, Delta: delta}
+	for _, m := range rep.Models {
+		rep.Composed.Unbounded = rep.Composed.Unbounded || m.Unbounded
+	}
 	if rep.Population > 0 {
 		for _, m := range rep.Models {
 			if m.Budget.Delta > 1/float64(rep.Population) {
@@ -221,6 +273,7 @@ func modelReportOf(ctx context.Context, st store.Store, path string, snap *dp.Le
 	if m.Unprotected == nil {
 		m.Unprotected = []uint64{}
 	}
+	m.Unbounded = len(m.Unprotected) > 0
 	var warnings []string
 	warn := func(format string, args ...any) {
 		warnings = append(warnings, m.Model+": "+fmt.Sprintf(format, args...))
@@ -301,30 +354,39 @@ func modelReportOf(ctx context.Context, st store.Store, path string, snap *dp.Le
 }
 
 // sharesByModel composes the private rounds of each model alone, in the order the models first
-// appear; a round that released nothing counts as "not released".
+// appear; a round that released nothing counts as "not released". A model with a round without
+// differential privacy has an unbounded share.
 func sharesByModel(rounds []roundReport, delta float64) ([]modelShare, error) {
 	events := map[string][]dp.Event{}
+	unbounded := map[string]bool{}
+	counts := map[string]int{}
 	var order []string
 	for _, r := range rounds {
-		if !r.Private() {
-			continue
-		}
 		name := r.Model
 		if name == "" {
 			name = "not released"
 		}
-		if _, ok := events[name]; !ok {
+		if _, ok := counts[name]; !ok {
 			order = append(order, name)
+		}
+		counts[name]++
+		if !r.Private() {
+			unbounded[name] = true
+			continue
 		}
 		events[name] = append(events[name], r.Event())
 	}
 	out := []modelShare{}
 	for _, name := range order {
-		eps, _, err := dp.Epsilon(events[name], delta, dp.Options{})
-		if err != nil {
-			return nil, fmt.Errorf("epsilon of %s's rounds: %w", name, err)
+		s := modelShare{Model: name, Rounds: counts[name], Unbounded: unbounded[name]}
+		if !s.Unbounded {
+			eps, _, err := dp.Epsilon(events[name], delta, dp.Options{})
+			if err != nil {
+				return nil, fmt.Errorf("epsilon of %s's rounds: %w", name, err)
+			}
+			s.Epsilon = eps
 		}
-		out = append(out, modelShare{Model: name, Rounds: len(events[name]), Epsilon: eps})
+		out = append(out, s)
 	}
 	return out, nil
 }

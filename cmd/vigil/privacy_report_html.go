@@ -25,13 +25,15 @@ var reportHTML = template.Must(template.New("report").Parse(`<!DOCTYPE html>
 <dt>Accounting</dt><dd>{{.Accounting}}</dd></dl>
 <h2>Trust assumptions</h2><ul>{{range .Assumptions}}<li>{{.}}</li>{{end}}</ul>
 {{range .Models}}<h2>Model {{.Model}}</h2>
-<p>Ledger <code>{{.Ledger}}</code>; {{.Versions}} stored versions; budget epsilon {{.Budget.Epsilon}} at delta {{.Budget.Delta}}; spent <b>{{printf "%.6g" .Spent}}</b>, remaining {{printf "%.6g" .Remaining}}.</p>
-{{if gt (len .ByModel) 1}}<p>Each model's rounds alone: {{range $i, $s := .ByModel}}{{if $i}}, {{end}}{{$s.Model}} {{printf "%.4g" $s.Epsilon}} ({{$s.Rounds}} round(s)){{end}}; composed, {{printf "%.6g" .Spent}}.</p>{{end}}
+{{if .Unbounded}}<p>Ledger <code>{{.Ledger}}</code>; {{.Versions}} stored versions; privacy loss <b class="warn">unbounded</b>: differential privacy was off in round(s) {{range $i, $r := .Unprotected}}{{if $i}}, {{end}}{{$r}}{{end}} of {{len .Rounds}}, so no epsilon is spent or remaining (the ledger's budget, epsilon {{.Budget.Epsilon}} at delta {{.Budget.Delta}}, bounds nothing).</p>
+{{else}}<p>Ledger <code>{{.Ledger}}</code>; {{.Versions}} stored versions; budget epsilon {{.Budget.Epsilon}} at delta {{.Budget.Delta}}; spent <b>{{printf "%.6g" .Spent}}</b>, remaining {{printf "%.6g" .Remaining}}.</p>{{end}}
+{{if gt (len .ByModel) 1}}<p>Each model's rounds alone: {{range $i, $s := .ByModel}}{{if $i}}, {{end}}{{$s.Model}} {{if $s.Unbounded}}unbounded{{else}}{{printf "%.4g" $s.Epsilon}}{{end}} ({{$s.Rounds}} round(s)){{end}}; composed, {{if .Unbounded}}unbounded{{else}}{{printf "%.6g" .Spent}}{{end}}.</p>{{end}}
 <table><tr><th>round</th><th>version</th><th>mechanism</th><th>z</th><th>q</th><th>C</th><th>m_min</th><th>t_dev</th><th>participants</th><th>epsilon</th><th>+round</th><th>time</th><th>released model SHA-256</th><th>store</th></tr>
-{{range .Rounds}}<tr><td>{{.Round}}</td><td>{{if .Version}}{{.Model}} v{{.Version}}{{end}}</td><td>{{.Mechanism}}</td><td>{{.NoiseMultiplier}}</td><td>{{printf "%.4g" .SamplingRate}}</td><td>{{.ClipNorm}}</td><td>{{.MinParticipants}}</td><td>{{.ToleratedDevices}}</td><td>{{.Participants}}</td><td>{{printf "%.6g" .Epsilon}}</td><td>{{printf "%.4g" .EpsilonIncrease}}</td><td>{{.Time}}</td><td><code>{{.ModelSHA256}}</code></td><td>{{.Store}}</td></tr>
+{{range .Rounds}}<tr><td>{{.Round}}</td><td>{{if .Version}}{{.Model}} v{{.Version}}{{end}}</td><td>{{.Mechanism}}</td><td>{{.NoiseMultiplier}}</td><td>{{printf "%.4g" .SamplingRate}}</td><td>{{.ClipNorm}}</td><td>{{.MinParticipants}}</td><td>{{.ToleratedDevices}}</td><td>{{.Participants}}</td>{{if .Private}}<td>{{printf "%.6g" .Epsilon}}</td><td>{{printf "%.4g" .EpsilonIncrease}}</td>{{else}}<td class="warn">unbounded</td><td class="warn">unbounded</td>{{end}}<td>{{.Time}}</td><td><code>{{.ModelSHA256}}</code></td><td>{{.Store}}</td></tr>
 {{end}}</table>{{end}}
 <h2>Composed across {{.Composed.Models}} model(s)</h2>
-<p>epsilon <b>{{printf "%.6g" .Composed.Epsilon}}</b> at delta {{.Composed.Delta}} (RDP order {{.Composed.Order}}).</p>
+{{if .Composed.Unbounded}}<p>privacy loss <b class="warn">unbounded</b>: differential privacy was off in some rounds, so no epsilon bounds it.</p>
+{{else}}<p>epsilon <b>{{printf "%.6g" .Composed.Epsilon}}</b> at delta {{.Composed.Delta}} (RDP order {{.Composed.Order}}).</p>{{end}}
 <h2>Warnings</h2>{{if .Warnings}}<ul>{{range .Warnings}}<li class="warn">{{.}}</li>{{end}}</ul>{{else}}<p>None.</p>{{end}}
 </body></html>
 `))

@@ -184,8 +184,8 @@ func TestPrivacyReportOnDemo(t *testing.T) {
 }
 
 // TestSharesByModel: the report breaks a ledger down by the model each round released, each
-// model's rounds composed alone; rounds without differential privacy are left out, and a
-// round that released nothing is named so.
+// model's rounds composed alone; a model with a round without differential privacy is
+// unbounded, and a round that released nothing is named so.
 func TestSharesByModel(t *testing.T) {
 	entry := func(round uint64, z, q float64) dp.LedgerEntry {
 		return dp.LedgerEntry{Round: round, Mechanism: dp.KnownParticipation.String(), SamplingRate: q, NoiseMultiplier: z, Steps: 1}
@@ -195,30 +195,99 @@ func TestSharesByModel(t *testing.T) {
 		{LedgerEntry: entry(2, 2, 0.25), Model: "keystroke-ae"},
 		{LedgerEntry: entry(3, 2, 0.25), Model: "keystroke-ae"},
 		{LedgerEntry: entry(4, 2, 0.25)},
-		{LedgerEntry: dp.LedgerEntry{Round: 5, Mechanism: dp.MechanismNone}, Model: "keystroke-ae"},
+		{LedgerEntry: dp.LedgerEntry{Round: 5, Mechanism: dp.MechanismNone}, Model: "keystroke-mouse"},
+		{LedgerEntry: dp.LedgerEntry{Round: 6, Mechanism: dp.MechanismNone}, Model: "keystroke-ae"},
 	}
 	got, err := sharesByModel(rounds, 1e-5)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := []struct {
-		model  string
-		events []dp.Event
+		model     string
+		rounds    int
+		events    []dp.Event
+		unbounded bool
 	}{
-		{"keystroke-population", []dp.Event{rounds[0].Event()}},
-		{"keystroke-ae", []dp.Event{rounds[1].Event(), rounds[2].Event()}},
-		{"not released", []dp.Event{rounds[3].Event()}},
+		{"keystroke-population", 1, []dp.Event{rounds[0].Event()}, false},
+		{"keystroke-ae", 3, nil, true},
+		{"not released", 1, []dp.Event{rounds[3].Event()}, false},
+		{"keystroke-mouse", 1, nil, true},
 	}
 	if len(got) != len(want) {
 		t.Fatalf("shares %+v, want %d", got, len(want))
 	}
 	for i, w := range want {
-		eps, _, err := dp.Epsilon(w.events, 1e-5, dp.Options{})
-		if err != nil {
+		eps := 0.0
+		if !w.unbounded {
+			if eps, _, err = dp.Epsilon(w.events, 1e-5, dp.Options{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got[i].Model != w.model || got[i].Rounds != w.rounds || got[i].Unbounded != w.unbounded || got[i].Epsilon != eps {
+			t.Errorf("share %d: %+v, want %s over %d rounds at epsilon %v, unbounded %v", i, got[i], w.model, w.rounds, eps, w.unbounded)
+		}
+	}
+}
+
+// TestPrivacyReportUnboundedEverywhere: once a round had no differential privacy, every output
+// says the loss is unbounded, as the text report does. The signed HTML page said "spent 0,
+// remaining 1" (the placeholder budget of a ledger begun without differential privacy) and
+// composed a finite epsilon over the private rounds; the JSON had no marker, and `privacy
+// ledger` ended with "spent epsilon ... remaining".
+func TestPrivacyReportUnboundedEverywhere(t *testing.T) {
+	dir := t.TempDir()
+	private := dp.RoundCharge{Round: 1, Event: dp.Event{SamplingRate: 0.5, NoiseMultiplier: 2, Steps: 1, Mechanism: dp.KnownParticipation},
+		ClipNorm: 1, MinParticipants: 10, ToleratedDevices: 1, Participants: 12}
+	writeTestLedger(t, dir, dp.Budget{Epsilon: 10, Delta: 1e-5}, private,
+		dp.RoundCharge{Round: 2, Unprotected: true, ClipNorm: 1, MinParticipants: 10, Participants: 10})
+	html := filepath.Join(t.TempDir(), "report.html")
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"privacy", "report", "--dir", dir, "--population", "1000000", "--json", "--html", html}, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	var js struct {
+		Composed map[string]any   `json:"composed"`
+		Models   []map[string]any `json:"models"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &js); err != nil || len(js.Models) != 1 {
+		t.Fatalf("%s: %v", out.String(), err)
+	}
+	if c := js.Composed; c["unbounded"] != true || c["epsilon"] != nil || c["order"] != nil {
+		t.Errorf("JSON composed %v, want unbounded and epsilon null", c)
+	}
+	if m := js.Models[0]; m["unbounded"] != true || m["spent"] != nil || m["remaining"] != nil || m["order"] != nil {
+		t.Errorf("JSON model %v, want unbounded and spent, remaining, order null", m)
+	}
+	page, err := os.ReadFile(html)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(page)
+	composedPart := text[strings.Index(text, "<h2>Composed"):]
+	if strings.Contains(text, "spent <b>") || strings.Contains(text, "remaining") && !strings.Contains(text, "no epsilon is spent or remaining") ||
+		!strings.Contains(text, `privacy loss <b class="warn">unbounded</b>: differential privacy was off in round(s) 2 of 2`) ||
+		strings.Contains(composedPart, "epsilon <b>") || !strings.Contains(composedPart, "unbounded") {
+		t.Errorf("HTML report gives an epsilon for a model without differential privacy:\n%s", text)
+	}
+	// A ledger that is unprotected only: the demo's --insecure-no-dp.
+	dir2 := t.TempDir()
+	writeTestLedger(t, dir2, dp.Budget{Epsilon: 1, Delta: 1e-5}, dp.RoundCharge{Round: 1, Unprotected: true, ClipNorm: 1, MinParticipants: 10, Participants: 10})
+	for _, d := range []string{dir, dir2} {
+		path := filepath.Join(d, "state", "model.ledger")
+		out.Reset()
+		if err := run(context.Background(), []string{"privacy", "ledger", "--path", path}, &out, io.Discard); err != nil {
 			t.Fatal(err)
 		}
-		if got[i].Model != w.model || got[i].Rounds != len(w.events) || got[i].Epsilon != eps {
-			t.Errorf("share %d: %+v, want %s over %d rounds at epsilon %v", i, got[i], w.model, len(w.events), eps)
+		if s := out.String(); strings.Contains(s, "spent epsilon") || !strings.Contains(s, "privacy loss unbounded") {
+			t.Errorf("privacy ledger %s:\n%s", path, s)
+		}
+		out.Reset()
+		if err := run(context.Background(), []string{"privacy", "ledger", "--path", path, "--json"}, &out, io.Discard); err != nil {
+			t.Fatal(err)
+		}
+		var l map[string]any
+		if err := json.Unmarshal(out.Bytes(), &l); err != nil || l["unbounded"] != true || l["spent"] != nil || l["remaining"] != nil {
+			t.Errorf("privacy ledger --json %s: %s (%v)", path, out.String(), err)
 		}
 	}
 }

@@ -37,11 +37,15 @@ func writeReportText(w io.Writer, rep *privacyReport) {
 			if r.Model != "" && r.Model != m.Model {
 				other = "  " + r.Model
 			}
-			fmt.Fprintf(w, "%7d %7s %-19s %6.4g %8.4g %6.4g %5d %5d %6d %9.5g %9.4g  %-12s %s%s\n",
+			eps, inc := fmt.Sprintf("%9.5g", r.Epsilon), fmt.Sprintf("%9.4g", r.EpsilonIncrease)
+			if !r.Private() {
+				eps, inc = fmt.Sprintf("%9s", "unbounded"), fmt.Sprintf("%9s", "unbounded")
+			}
+			fmt.Fprintf(w, "%7d %7s %-19s %6.4g %8.4g %6.4g %5d %5d %6d %s %s  %-12s %s%s\n",
 				r.Round, v, r.Mechanism, r.NoiseMultiplier, r.SamplingRate, r.ClipNorm, r.MinParticipants, r.ToleratedDevices,
-				r.Participants, r.Epsilon, r.EpsilonIncrease, sum, r.Time, other)
+				r.Participants, eps, inc, sum, r.Time, other)
 		}
-		if len(m.Unprotected) > 0 {
+		if m.Unbounded {
 			fmt.Fprintf(w, "  privacy loss unbounded: differential privacy was off in %d of %d rounds\n", len(m.Unprotected), len(m.Rounds))
 		} else {
 			fmt.Fprintf(w, "  spent epsilon %.6g of %g at delta %g (%.1f%%) in %d rounds; remaining %.6g\n",
@@ -54,16 +58,20 @@ func writeReportText(w io.Writer, rep *privacyReport) {
 				if s.Rounds == 1 {
 					rounds = "round"
 				}
-				parts = append(parts, fmt.Sprintf("%s %.4g (%d %s)", s.Model, s.Epsilon, s.Rounds, rounds))
+				eps := fmt.Sprintf("%.4g", s.Epsilon)
+				if s.Unbounded {
+					eps = "unbounded"
+				}
+				parts = append(parts, fmt.Sprintf("%s %s (%d %s)", s.Model, eps, s.Rounds, rounds))
 			}
-			fmt.Fprintf(w, "  each model's rounds alone: %s; composed, %.6g\n", strings.Join(parts, ", "), m.Spent)
+			total := fmt.Sprintf("%.6g", m.Spent)
+			if m.Unbounded {
+				total = "unbounded"
+			}
+			fmt.Fprintf(w, "  each model's rounds alone: %s; composed, %s\n", strings.Join(parts, ", "), total)
 		}
 	}
-	unbounded := false
-	for _, m := range rep.Models {
-		unbounded = unbounded || len(m.Unprotected) > 0
-	}
-	if unbounded {
+	if rep.Composed.Unbounded {
 		fmt.Fprintf(w, "\ncomposed across %d model(s): unbounded, differential privacy was off in some rounds\n", rep.Composed.Models)
 	} else {
 		fmt.Fprintf(w, "\ncomposed across %d model(s): epsilon %.6g at delta %g (RDP order %v)\n",
@@ -89,7 +97,7 @@ func printReportSummary(w io.Writer, dir string, population int) error {
 	for _, m := range rep.Models {
 		// A ledger begun without differential privacy holds a placeholder budget: no epsilon
 		// says anything about rounds released without noise.
-		if len(m.Unprotected) > 0 {
+		if m.Unbounded {
 			fmt.Fprintf(w, "  model %s: privacy loss unbounded, differential privacy off in %d of %d rounds; ledger %s\n",
 				m.Model, len(m.Unprotected), len(m.Rounds), m.Ledger)
 			continue
