@@ -32,16 +32,18 @@ const maxReportModels = 64
 
 // privacyReport is what `vigil privacy report` says about a coordinator's models.
 type privacyReport struct {
-	Generated   string        `json:"generated"`
-	Dir         string        `json:"dir"`
-	Population  int           `json:"population"`
-	Accounting  string        `json:"accounting"`
-	Mechanism   string        `json:"mechanism"`
-	Adjacency   string        `json:"adjacency"`
-	Assumptions []string      `json:"assumptions"`
-	Models      []modelReport `json:"models"`
-	Composed    composed      `json:"composed"`
-	Warnings    []string      `json:"warnings"`
+	Generated   string   `json:"generated"`
+	Dir         string   `json:"dir"`
+	Population  int      `json:"population"`
+	Accounting  string   `json:"accounting"`
+	Mechanism   string   `json:"mechanism"`
+	Adjacency   string   `json:"adjacency"`
+	Assumptions []string `json:"assumptions"`
+	// StoreMissing: dir has no store/, so no round is checked against what it released.
+	StoreMissing bool          `json:"store_missing"`
+	Models       []modelReport `json:"models"`
+	Composed     composed      `json:"composed"`
+	Warnings     []string      `json:"warnings"`
 }
 
 // composed is the epsilon of every model's private rounds together. Unbounded: a round of one
@@ -213,9 +215,23 @@ func buildReport(ctx context.Context, dir, only string, population int, delta fl
 			rep.Warnings = append(rep.Warnings, fmt.Sprintf("population unknown (%v): give --population to check delta against it", err))
 		}
 	}
-	st, err := store.NewFS(filepath.Join(dir, "store"))
-	if err != nil {
+	// A report only reads: store.NewFS would create a missing store, and an empty store would
+	// make every released round look unreleased. Without one the rounds are not checked.
+	var st store.Store
+	storeDir := filepath.Join(dir, "store")
+	switch fi, err := os.Stat(storeDir); {
+	case errors.Is(err, fs.ErrNotExist):
+		rep.StoreMissing = true
+		rep.Warnings = append(rep.Warnings, fmt.Sprintf("no model store at %s (--dir): no round is checked against the models it released, "+
+			"and the models a ledger's rounds released are not known", storeDir))
+	case err != nil:
 		return nil, fmt.Errorf("--dir: %w", err)
+	case !fi.IsDir():
+		return nil, fmt.Errorf("--dir: %s is not a directory", storeDir)
+	default:
+		if st, err = store.NewFS(storeDir); err != nil {
+			return nil, fmt.Errorf("--dir: %w", err)
+		}
 	}
 	var snaps []*dp.LedgerSnapshot
 	for _, p := range paths {
@@ -265,7 +281,8 @@ func buildReport(ctx context.Context, dir, only string, population int, delta fl
 	return rep, nil
 }
 
-// modelReportOf reports one ledger and checks every round against the store's versions.
+// modelReportOf reports one ledger and checks every round against the store's versions; st nil
+// is a missing store, against which nothing is checked.
 func modelReportOf(ctx context.Context, st store.Store, path string, snap *dp.LedgerSnapshot) (modelReport, []string, error) {
 	spent, order := snap.Spent()
 	m := modelReport{Model: snap.Subject, Ledger: path, Budget: snap.Budget, Spent: spent, Order: order,
@@ -278,18 +295,18 @@ func modelReportOf(ctx context.Context, st store.Store, path string, snap *dp.Le
 	warn := func(format string, args ...any) {
 		warnings = append(warnings, m.Model+": "+fmt.Sprintf(format, args...))
 	}
-	versions, err := coordinator.ListVersions(ctx, st, snap.Subject)
-	if err != nil {
-		return m, nil, fmt.Errorf("store: %w", err)
-	}
+	var versions []models.Meta
 	// The population rounds (and the mouse population's reference round) are charged to the
 	// same ledger and release, or keep, their own models.
-	for _, name := range []string{sim.PopulationModel, sim.MousePopulationModel, sim.MouseReferenceModel} {
-		population, err := coordinator.ListVersions(ctx, st, name)
+	for _, name := range []string{snap.Subject, sim.PopulationModel, sim.MousePopulationModel, sim.MouseReferenceModel} {
+		if st == nil {
+			break
+		}
+		stored, err := coordinator.ListVersions(ctx, st, name)
 		if err != nil {
 			return m, nil, fmt.Errorf("store: %w", err)
 		}
-		versions = append(versions, population...)
+		versions = append(versions, stored...)
 	}
 	m.Versions = len(versions)
 	// In round order, named by model: the population rounds release models of their own.
@@ -310,7 +327,17 @@ func modelReportOf(ctx context.Context, st store.Store, path string, snap *dp.Le
 		inLedger[e.Round] = true
 		r := roundReport{LedgerEntry: e, EpsilonIncrease: e.Epsilon - prev, Store: "no version in the store (round charged, not released)"}
 		prev = e.Epsilon
-		if v, ok := byRound[e.Round]; ok {
+		v, ok := byRound[e.Round]
+		switch {
+		case st == nil && e.ModelSHA256 != "":
+			r.Store = "not checked (no model store): the ledger records a release"
+		case st == nil:
+			r.Store = "not checked (no model store): the ledger records no release"
+		case !ok && e.ModelSHA256 != "":
+			r.Store = "MISSING: the ledger records a release the store does not hold"
+			warn("round %d: the ledger records a release (model SHA-256 %s) of which the store has no version", e.Round, e.ModelSHA256)
+		}
+		if ok {
 			r.Model, r.Version = v.Name, v.Version
 			switch {
 			case e.ModelSHA256 == "":
@@ -331,7 +358,7 @@ func modelReportOf(ctx context.Context, st store.Store, path string, snap *dp.Le
 		m.Rounds = []roundReport{}
 	}
 	var err2 error
-	if m.ByModel, err2 = sharesByModel(m.Rounds, snap.Budget.Delta); err2 != nil {
+	if m.ByModel, err2 = sharesByModel(m.Rounds, snap.Budget.Delta, st != nil); err2 != nil {
 		return m, nil, err2
 	}
 	rounds := make([]uint64, 0, len(byRound))
@@ -354,16 +381,23 @@ func modelReportOf(ctx context.Context, st store.Store, path string, snap *dp.Le
 }
 
 // sharesByModel composes the private rounds of each model alone, in the order the models first
-// appear; a round that released nothing counts as "not released". A model with a round without
-// differential privacy has an unbounded share.
-func sharesByModel(rounds []roundReport, delta float64) ([]modelShare, error) {
+// appear. A round without a stored version counts as "not released", or, when the ledger
+// records a release, "released, not in the store"; without a store (stored false) no round's
+// model is known. A model with a round without differential privacy has an unbounded share.
+func sharesByModel(rounds []roundReport, delta float64, stored bool) ([]modelShare, error) {
 	events := map[string][]dp.Event{}
 	unbounded := map[string]bool{}
 	counts := map[string]int{}
 	var order []string
 	for _, r := range rounds {
 		name := r.Model
-		if name == "" {
+		switch {
+		case name != "":
+		case !stored:
+			name = "model unknown (no model store)"
+		case r.ModelSHA256 != "":
+			name = "released, not in the store"
+		default:
 			name = "not released"
 		}
 		if _, ok := counts[name]; !ok {

@@ -198,7 +198,7 @@ func TestSharesByModel(t *testing.T) {
 		{LedgerEntry: dp.LedgerEntry{Round: 5, Mechanism: dp.MechanismNone}, Model: "keystroke-mouse"},
 		{LedgerEntry: dp.LedgerEntry{Round: 6, Mechanism: dp.MechanismNone}, Model: "keystroke-ae"},
 	}
-	got, err := sharesByModel(rounds, 1e-5)
+	got, err := sharesByModel(rounds, 1e-5, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -289,5 +289,70 @@ func TestPrivacyReportUnboundedEverywhere(t *testing.T) {
 		if err := json.Unmarshal(out.Bytes(), &l); err != nil || l["unbounded"] != true || l["spent"] != nil || l["remaining"] != nil {
 			t.Errorf("privacy ledger --json %s: %s (%v)", path, out.String(), err)
 		}
+	}
+}
+
+// TestPrivacyReportWithoutStore: `privacy report --dir` on a directory without store/ created
+// one, then labelled every round, released ones included, "no version in the store (round
+// charged, not released)" without a warning. It creates nothing, warns naming the store's path,
+// and says no round was checked; with an empty store, a round whose release the ledger records
+// is MISSING from it, with a warning.
+func TestPrivacyReportWithoutStore(t *testing.T) {
+	dir := t.TempDir()
+	writeTestLedger(t, dir, dp.Budget{Epsilon: 10, Delta: 1e-5})
+	l, err := dp.OpenLedger(filepath.Join(dir, "state", "model.ledger"), "keystroke-ae", dp.Budget{Epsilon: 10, Delta: 1e-5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for r := uint64(1); r <= 2; r++ {
+		if _, err := l.ChargeRound(dp.RoundCharge{Round: r, Event: dp.Event{SamplingRate: 0.5, NoiseMultiplier: 2, Steps: 1, Mechanism: dp.KnownParticipation},
+			ClipNorm: 1, MinParticipants: 10, ToleratedDevices: 1, Participants: 12}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.RecordRelease(1, strings.Repeat("ab", 32)); err != nil {
+		t.Fatal(err)
+	}
+	report := func() privacyReport {
+		t.Helper()
+		var out bytes.Buffer
+		if err := run(context.Background(), []string{"privacy", "report", "--dir", dir, "--population", "1000000", "--json"}, &out, io.Discard); err != nil {
+			t.Fatal(err)
+		}
+		var rep privacyReport
+		if err := json.Unmarshal(out.Bytes(), &rep); err != nil || len(rep.Models) != 1 || len(rep.Models[0].Rounds) != 2 {
+			t.Fatalf("%s: %v", out.String(), err)
+		}
+		return rep
+	}
+	storeDir := filepath.Join(dir, "store")
+	rep := report()
+	if _, err := os.Stat(storeDir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the report created %s (%v)", storeDir, err)
+	}
+	if w := strings.Join(rep.Warnings, "\n"); !rep.StoreMissing || !strings.Contains(w, "no model store at "+storeDir) {
+		t.Errorf("no warning naming the missing store %s: %q", storeDir, rep.Warnings)
+	}
+	for _, r := range rep.Models[0].Rounds {
+		if !strings.HasPrefix(r.Store, "not checked (no model store)") {
+			t.Errorf("round %d without a store: %q", r.Round, r.Store)
+		}
+	}
+	for _, s := range rep.Models[0].ByModel {
+		if s.Model == "not released" {
+			t.Errorf("without a store, rounds counted as not released: %+v", rep.Models[0].ByModel)
+		}
+	}
+	if err := os.Mkdir(storeDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	rep = report()
+	rounds := rep.Models[0].Rounds
+	if rep.StoreMissing || !strings.HasPrefix(rounds[0].Store, "MISSING") || !strings.Contains(rounds[1].Store, "not released") ||
+		!strings.Contains(strings.Join(rep.Warnings, "\n"), "round 1: the ledger records a release") {
+		t.Errorf("empty store: rounds %q, %q; warnings %q", rounds[0].Store, rounds[1].Store, rep.Warnings)
+	}
+	if s := rep.Models[0].ByModel; len(s) != 2 || s[0].Model != "released, not in the store" || s[1].Model != "not released" {
+		t.Errorf("empty store: shares %+v", s)
 	}
 }

@@ -21,7 +21,11 @@ func writeReportText(w io.Writer, rep *privacyReport) {
 		fmt.Fprintf(w, "    - %s\n", a)
 	}
 	for _, m := range rep.Models {
-		fmt.Fprintf(w, "\nmodel %s: ledger %s, %d stored versions\n", m.Model, m.Ledger, m.Versions)
+		if rep.StoreMissing {
+			fmt.Fprintf(w, "\nmodel %s: ledger %s, no model store: rounds not checked against released models\n", m.Model, m.Ledger)
+		} else {
+			fmt.Fprintf(w, "\nmodel %s: ledger %s, %d stored versions\n", m.Model, m.Ledger, m.Versions)
+		}
 		fmt.Fprintf(w, "%7s %7s %-19s %6s %8s %6s %5s %5s %6s %9s %9s  %-12s %s\n",
 			"round", "version", "mechanism", "z", "q", "C", "m_min", "t_dev", "parts", "epsilon", "+round", "model", "time")
 		for _, r := range m.Rounds {
