@@ -40,7 +40,8 @@ var (
 	// privacy loss is unbounded.
 	ErrNotPrivate = errors.New("dp: subject was trained without differential privacy")
 
-	// ErrLedgerFull means the ledger reached MaxLedgerEntries.
+	// ErrLedgerFull means the ledger reached MaxLedgerEntries, or that a round would make its
+	// file larger than MaxLedgerBytes, which could not be read back; nothing is recorded.
 	ErrLedgerFull = errors.New("dp: privacy ledger is full")
 )
 

@@ -352,10 +352,19 @@ func (l *Ledger) Entries() []LedgerEntry {
 	return append([]LedgerEntry(nil), l.snap.Entries...)
 }
 
+// ledgerWriteCap is the largest ledger file persist writes: what ReadLedger and OpenLedger read.
+// A variable so that a test can lower it; MaxLedgerBytes is chosen so that a ledger of
+// MaxLedgerEntries entries never reaches it.
+var ledgerWriteCap = MaxLedgerBytes
+
 func (l *Ledger) persist() error {
 	data, err := l.snap.Encode(l.key)
 	if err != nil {
 		return err
+	}
+	// Never write a file that could not be read back: the next start would call it corrupt.
+	if len(data) > ledgerWriteCap {
+		return fmt.Errorf("%w: %s would take %d bytes, over the %d a ledger file may hold", ErrLedgerFull, l.snap.Subject, len(data), ledgerWriteCap)
 	}
 	if err := writeFileAtomic(l.path, data); err != nil {
 		return fmt.Errorf("dp: writing ledger %s: %w", l.path, err)

@@ -71,15 +71,23 @@ func loadOrCreateKey(path string) ([]byte, error) {
 	return key, nil
 }
 
+// readCapped reads a ledger file of at most MaxLedgerBytes; a larger one is corrupt, and the
+// error gives its size.
 func readCapped(path string) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
+	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() && fi.Size() > MaxLedgerBytes {
+		return nil, fmt.Errorf("%s: %w", path, corrupt("%d bytes, over the cap of %d", fi.Size(), MaxLedgerBytes))
+	}
 	data, err := io.ReadAll(io.LimitReader(f, MaxLedgerBytes+1))
 	if err != nil {
 		return nil, fmt.Errorf("dp: reading ledger %s: %w", path, err)
+	}
+	if len(data) > MaxLedgerBytes { // not a regular file, or grown since: its size is unknown
+		return nil, fmt.Errorf("%s: %w", path, corrupt("more than %d bytes, over the cap", MaxLedgerBytes))
 	}
 	return data, nil
 }

@@ -20,11 +20,24 @@ const (
 	// q near 1/2 with large z and orders near 1, so the cap sits well above.
 	maxStepsSignedSeries = 200000
 
-	// MaxLedgerBytes caps the size of a ledger file read from disk.
-	MaxLedgerBytes = 32 << 20
+	// MaxLedgerBytes caps the size of a ledger file read from disk. It follows from
+	// MaxLedgerEntries, so that a ledger that reaches its entry cap can still be read:
+	// a fixed part (format, subject, budget, accounting, MAC) and the entries, each at most
+	// maxLedgerEntryBytes (about 61 MiB in all).
+	MaxLedgerBytes = maxLedgerHeaderBytes + MaxLedgerEntries*maxLedgerEntryBytes
 
 	// MaxLedgerEntries caps the number of rounds a ledger records.
 	MaxLedgerEntries = 100000
+
+	// maxLedgerEntryBytes bounds one entry in a ledger file with its separating comma. The
+	// longest an entry can encode to is 512 bytes (every integer at 20 characters, every float
+	// at 23, the longest mechanism, a time and a hash; TestLedgerSizeBounds); a coordinator's
+	// entry is about 350. The rest is margin.
+	maxLedgerEntryBytes = 640
+
+	// maxLedgerHeaderBytes bounds the rest of a ledger file: at most 1,851 bytes, with a
+	// subject of MaxSubjectLen characters that JSON escapes to six bytes each.
+	maxLedgerHeaderBytes = 4096
 
 	// MaxCurveRounds caps EpsilonCurve: one conversion per round and order,
 	// and one float per round, so 10^5 rounds cost about a second and
