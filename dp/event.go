@@ -135,7 +135,8 @@ func InclusionRate(expectedPerRound, population, minSampled int) (float64, error
 	atLeast := func(n, k int) float64 { return mathext.RegIncBeta(float64(k), float64(n-k+1), q) }
 	kept := atLeast(population, minSampled)
 	if !(kept > 0) {
-		return 0, fmt.Errorf("%w: a draw of %d of %d devices at rate %v almost never reaches %d", ErrInvalidParameter, expectedPerRound, population, q, minSampled)
+		return 0, paramErr("minimum sampled per round", minSampled,
+			fmt.Sprintf("reachable: a draw of %d of %d devices at rate %v almost never has that many", expectedPerRound, population, q))
 	}
 	return min(1, q*atLeast(population-1, minSampled-1)/kept), nil
 }

@@ -47,7 +47,8 @@ const (
 	// MaxSubjectLen caps the length of a ledger subject in bytes.
 	MaxSubjectLen = 256
 
-	// minPlanNoise and maxPlanNoise bound Plan's search for z.
+	// minPlanNoise and maxPlanNoise bound Plan's search for z, which doubles
+	// or halves z from 1: it tries z from 2^-6 to 2^13.
 	minPlanNoise = 0.01
 	maxPlanNoise = 1e4
 )

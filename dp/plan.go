@@ -36,8 +36,9 @@ type PlanResult struct {
 	NoiseMultiplier float64 // smallest z found that meets the budget
 	Epsilon         float64 // epsilon of Rounds rounds at that z (<= target)
 	Order           float64 // optimal RDP order at that z
-	// AtLowerLimit is true when even the smallest z searched (0.01) meets
-	// the budget, so the true minimum may be lower.
+	// AtLowerLimit is true when even the smallest z searched meets the
+	// budget, so the true minimum may be lower. The search halves z from 1
+	// while it stays at least 0.01, so that z is 2^-6 = 0.015625.
 	AtLowerLimit bool
 }
 
@@ -68,15 +69,17 @@ func (c PlanConfig) validate() (PlanConfig, error) {
 	return c, nil
 }
 
-// Plan finds the smallest noise multiplier z in [0.01, 10^4] such that
+// Plan finds the smallest noise multiplier z in [2^-6, 2^13] such that
 // Rounds rounds at q = InclusionRate(ClientsPerRound, Population,
 // MinParticipants) stay within the budget.
 //
 // Epsilon decreases as z grows, so Plan brackets the answer by doubling
-// (or halving) z from 1 and then bisects until the bracket is narrower than
-// Tolerance·z. The returned z always satisfies the budget; it is at most
-// Tolerance·z above the smallest z that does. An unreachable budget (even
-// z = 10^4 exceeds it) is an error.
+// (or halving) z from 1, within [0.01, 10^4]: the powers of two from
+// 2^-6 = 0.015625 to 2^13 = 8192. It then bisects until the bracket is
+// narrower than Tolerance·z. The returned z always satisfies the budget; it
+// is at most Tolerance·z above the smallest z that does. If even 2^-6 meets
+// the budget, Plan returns it with AtLowerLimit set. An unreachable budget
+// (even z = 2^13 exceeds it) is an error.
 func Plan(cfg PlanConfig) (PlanResult, error) {
 	c, err := cfg.validate()
 	if err != nil {
@@ -133,7 +136,7 @@ func Plan(cfg PlanConfig) (PlanResult, error) {
 			hi *= 2
 			if hi > maxPlanNoise {
 				return PlanResult{}, fmt.Errorf("%w: epsilon budget %g at delta %g is not reachable in %d rounds at q = %g with any noise multiplier up to %g",
-					ErrBudgetExhausted, c.Epsilon, c.Delta, c.Rounds, q, float64(maxPlanNoise))
+					ErrBudgetExhausted, c.Epsilon, c.Delta, c.Rounds, q, lo)
 			}
 			okz, r, err := meets(hi)
 			if err != nil {

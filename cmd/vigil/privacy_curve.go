@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"image/color"
 	"io"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -72,8 +73,8 @@ func runPrivacyCurve(ctx context.Context, args []string, stdout, stderr io.Write
 		// Checked before any work: each round costs a conversion per order and a float.
 		return fmt.Errorf("--rounds %d: must be in [1, %d]", rounds, dp.MaxCurveRounds)
 	}
-	if set["budget"] && !(budget > 0) {
-		return fmt.Errorf("--budget: %v is not a positive epsilon", budget)
+	if set["budget"] && (!(budget > 0) || math.IsInf(budget, 1)) {
+		return fmt.Errorf("--budget: %v is not a positive finite epsilon", budget)
 	}
 	zs, err := parseFloatList(zList)
 	if err != nil {

@@ -42,7 +42,7 @@ func runPrivacyPlan(_ context.Context, args []string, stdout, stderr io.Writer) 
 	fs.IntVar(&cfg.ClientsPerRound, "clients-per-round", 0, "expected participants per round K <= N (required)")
 	fs.IntVar(&cfg.Rounds, "rounds", 0, "rounds of training R (required)")
 	fs.IntVar(&cfg.MinParticipants, "min-participants", 0, "m_min: rounds that sample fewer are drawn again, which raises q above K/N (default min(2, K), the coordinator's; 0: q = K/N)")
-	fs.Float64Var(&cfg.Tolerance, "tolerance", 1e-6, "relative precision of the search for z")
+	fs.Float64Var(&cfg.Tolerance, "tolerance", 1e-6, "relative precision of the search for z, in (0, 0.5)")
 	acct.register(fs)
 	mech.register(fs)
 	fs.BoolVar(&asJSON, "json", false, "print the result as JSON")
@@ -55,6 +55,9 @@ func runPrivacyPlan(_ context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	if !set["min-participants"] {
 		cfg.MinParticipants = min(2, cfg.ClientsPerRound) // the coordinator's default --min-updates
+	}
+	if cfg.Tolerance == 0 { // dp.Plan would search at its default, 1e-6, and the output say 0
+		return fmt.Errorf("--tolerance: 0 is not in (0, 0.5); leave it out for the default, 1e-6")
 	}
 	opts, err := acct.options()
 	if err != nil {
@@ -87,7 +90,7 @@ func runPrivacyPlan(_ context.Context, args []string, stdout, stderr io.Writer) 
 	fmt.Fprintf(stdout, "smallest noise multiplier: z = %s\n", formatPlanNoise(z))
 	fmt.Fprintf(stdout, "  gives epsilon = %.8g <= %g at delta = %g after %d rounds (optimal RDP order %v)\n",
 		eps, cfg.Epsilon, cfg.Delta, cfg.Rounds, order)
-	if cfg.MinParticipants > 1 {
+	if res.SamplingRate != float64(cfg.ClientsPerRound)/float64(cfg.Population) { // m_min = 1 redraws the empty draw
 		fmt.Fprintf(stdout, "  sampling rate q = %g: a device's chance of being in a round that samples %d of %d in expectation and is drawn again below m_min = %d (%.4g x K/N; user-level: one device per user)\n",
 			res.SamplingRate, cfg.ClientsPerRound, cfg.Population, cfg.MinParticipants, res.SamplingRate*float64(cfg.Population)/float64(cfg.ClientsPerRound))
 	} else {

@@ -173,6 +173,13 @@ func runPrivacyReport(ctx context.Context, args []string, stdout, stderr io.Writ
 	case population < 0:
 		return fmt.Errorf("--population %d is negative", population)
 	}
+	// buildReport takes delta 0 for the ledgers' smallest: a --delta of 0, or one that parses to
+	// 0 (1e-400), must not become that default.
+	if setFlags(fs)["delta"] {
+		if err := (dp.Budget{Epsilon: 1, Delta: delta}).Validate(); err != nil {
+			return blameFlag(err, map[string]string{"delta": "delta"})
+		}
+	}
 	rep, err := buildReport(ctx, dir, model, population, delta)
 	if err != nil {
 		return err

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"image/png"
 	"math"
 	"os"
@@ -371,5 +372,56 @@ func TestRoundUpDigits(t *testing.T) {
 		if got != tc.want || got < tc.x || err != nil || back != got {
 			t.Errorf("roundUpDigits(%v) = %v printed %s, want %v", tc.x, got, formatPlanNoise(got), tc.want)
 		}
+	}
+}
+
+// TestPrivacyFlagsAreNotReplaced: a flag given a value outside its domain is refused naming the
+// flag, not replaced by its default. report --delta 0 (or 1e-400, which parses to 0) composed at
+// the ledgers' delta; plan --tolerance 0 searched at 1e-6 and printed 0; curve --budget Inf drew
+// an empty plot; an unreachable --min-participants gave an error that did not name it. And
+// plan's q line is the rate it planned with: with m_min = 1 it printed K/N beside the higher
+// rate of redrawing empty draws.
+func TestPrivacyFlagsAreNotReplaced(t *testing.T) {
+	dir := t.TempDir()
+	writeTestLedger(t, dir, dp.Budget{Epsilon: 10, Delta: 1e-5}, dp.RoundCharge{Round: 1,
+		Event: dp.Event{SamplingRate: 0.5, NoiseMultiplier: 2, Steps: 1, Mechanism: dp.KnownParticipation}, ClipNorm: 1, MinParticipants: 10, ToleratedDevices: 1, Participants: 12})
+	if _, _, err := privacy(t, "report", "--dir", dir); err != nil {
+		t.Fatal(err)
+	}
+	plan := []string{"plan", "--epsilon", "8", "--delta", "1e-5", "--population", "1000", "--clients-per-round", "10", "--rounds", "10"}
+	png := filepath.Join(t.TempDir(), "c.png")
+	for _, tc := range []struct {
+		args []string
+		flag string
+	}{
+		{[]string{"report", "--dir", dir, "--delta", "0"}, "--delta"},
+		{[]string{"report", "--dir", dir, "--delta", "1e-400"}, "--delta"},
+		{[]string{"report", "--dir", dir, "--delta", "1"}, "--delta"},
+		{append(plan, "--tolerance", "0"), "--tolerance"},
+		{append(plan, "--tolerance", "0.5"), "--tolerance"},
+		{[]string{"curve", "--sampling-rate", "0.01", "--rounds", "5", "--delta", "1e-5", "--budget", "Inf", "--png", png}, "--budget"},
+		{[]string{"curve", "--sampling-rate", "0.01", "--rounds", "5", "--delta", "1e-5", "--budget", "NaN"}, "--budget"},
+		{[]string{"plan", "--epsilon", "2", "--delta", "1e-5", "--population", "100000", "--clients-per-round", "1", "--min-participants", "1000", "--rounds", "10"}, "--min-participants"},
+	} {
+		if _, _, err := privacy(t, tc.args...); err == nil || !strings.Contains(err.Error(), tc.flag) {
+			t.Errorf("%v: err = %v, want a refusal naming %s", tc.args, err, tc.flag)
+		}
+	}
+	if _, err := os.Stat(png); err == nil {
+		t.Errorf("curve --budget Inf wrote %s", png)
+	}
+	out, _, err := privacy(t, "plan", "--epsilon", "8", "--delta", "1e-5", "--population", "10", "--clients-per-round", "1", "--rounds", "10", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var js struct {
+		SamplingRate float64 `json:"sampling_rate"`
+	}
+	if err := json.Unmarshal([]byte(out), &js); err != nil || !(js.SamplingRate > 0.1) {
+		t.Fatalf("%s: %v, want q above K/N = 0.1 with m_min = 1", out, err)
+	}
+	out, _, err = privacy(t, "plan", "--epsilon", "8", "--delta", "1e-5", "--population", "10", "--clients-per-round", "1", "--rounds", "10")
+	if want := fmt.Sprintf("sampling rate q = %v:", js.SamplingRate); err != nil || !strings.Contains(out, want) || strings.Contains(out, "q = 1/10") {
+		t.Errorf("plan with m_min = 1 (%v):\n%s\nwant %q", err, out, want)
 	}
 }
