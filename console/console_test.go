@@ -178,11 +178,14 @@ func TestPrivacyPage(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("status %d", resp.StatusCode)
 	}
-	for _, w := range []string{"model/global", "of 10 at delta 1e-05", "in 3 rounds", "Rounds 3 were released without differential privacy", bad,
+	for _, w := range []string{"model/global", "privacy loss unbounded (budget epsilon 10 at delta 1e-05)", "in 3 rounds", "Rounds 3 were released without differential privacy", bad,
 		"Composition of the models' ledgers: not computed, since " + bad + " does not read"} {
 		if !strings.Contains(body, w) {
 			t.Errorf("privacy page lacks %q\n%s", w, body)
 		}
+	}
+	if strings.Contains(body, "spent of 10") {
+		t.Errorf("the privacy page gives a spent epsilon for a ledger with a round without differential privacy\n%s", body)
 	}
 }
 

@@ -43,8 +43,9 @@ at {{time .Report.Head.Time}}; records after the last checkpoint, which nothing 
 {{template "tradeoff" .Tradeoff}}
 {{range .Ledgers}}<h2>{{.Path}}</h2>
 {{if .Err}}<p class="bad">{{.Err}}</p>{{else}}
-<p>Subject {{.Subject}}: epsilon {{printf "%.4g" .Spent}} spent of {{.Budget.Epsilon}} at delta {{.Budget.Delta}}
-({{printf "%.1f" .Percent}}%), {{printf "%.4g" .Remaining}} remaining, in {{len .Rounds}} rounds.</p>
+{{if .Unprotected}}<p class="bad">Subject {{.Subject}}: privacy loss unbounded (budget epsilon {{.Budget.Epsilon}} at delta {{.Budget.Delta}}), in {{len .Rounds}} rounds.</p>
+{{else}}<p>Subject {{.Subject}}: epsilon {{printf "%.4g" .Spent}} spent of {{.Budget.Epsilon}} at delta {{.Budget.Delta}}
+({{printf "%.1f" .Percent}}%), {{printf "%.4g" .Remaining}} remaining, in {{len .Rounds}} rounds.</p>{{end}}
 {{if .Unprotected}}<p class="bad">Rounds {{range $i, $r := .Unprotected}}{{if $i}}, {{end}}{{$r}}{{end}} were released without differential privacy: the subject's privacy loss is unbounded.</p>{{end}}
 <table><tr><th>round</th><th>mechanism</th><th>q</th><th>z</th><th>steps</th><th>C</th><th>m_min</th><th>t_dev</th><th>participants</th><th>epsilon after</th><th>this round</th><th>model SHA-256</th><th>time</th></tr>
 {{range .Rounds}}<tr{{if not .Private}} class="deny"{{end}}><td>{{.Round}}</td><td>{{.Mechanism}}</td><td>{{printf "%.4g" .SamplingRate}}</td>
