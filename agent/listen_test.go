@@ -2,8 +2,10 @@ package agent_test
 
 import (
 	"context"
+	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"google.golang.org/grpc"
@@ -49,4 +51,60 @@ func TestListen(t *testing.T) {
 	if err != nil || st.Tier != "monitor" {
 		t.Fatalf("over the unix socket: %v %v", st, err)
 	}
+}
+
+// TestAttackListenTakesOverPath gives Listen unix paths that are not a socket a previous run
+// left: an ordinary file (a typo naming a key, say) and a socket another agent serves on.
+// Both are refused and left as they were; only a socket nothing listens on is replaced.
+func TestAttackListenTakesOverPath(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "notes.txt")
+	if err := os.WriteFile(file, []byte("precious\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if l, err := agent.Listen("unix:" + file); err == nil || !strings.Contains(err.Error(), "not a unix socket") {
+		if l != nil {
+			l.Close()
+		}
+		t.Errorf("Listen on an ordinary file: %v, want a refusal", err)
+	}
+	if data, err := os.ReadFile(file); err != nil || string(data) != "precious\n" {
+		t.Errorf("the file after Listen: %q, %v", data, err)
+	}
+
+	live := filepath.Join(dir, "live.sock")
+	first, err := agent.Listen("unix:" + live)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	if l, err := agent.Listen("unix:" + live); err == nil || !strings.Contains(err.Error(), "another process listens on") {
+		if l != nil {
+			l.Close()
+		}
+		t.Errorf("Listen on a socket in use: %v, want a refusal", err)
+	}
+	go func() { // the first listener still answers
+		if c, err := first.Accept(); err == nil {
+			c.Close()
+		}
+	}()
+	c, err := net.Dial("unix", live)
+	if err != nil {
+		t.Fatalf("the first listener's socket after a second Listen: %v", err)
+	}
+	c.Close()
+
+	stale := filepath.Join(dir, "stale.sock")
+	ul, err := net.ListenUnix("unix", &net.UnixAddr{Name: stale, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ul.SetUnlinkOnClose(false) // as a killed agent leaves it
+	ul.Close()
+	l, err := agent.Listen("unix:" + stale)
+	if err != nil {
+		t.Fatalf("Listen on a stale socket: %v", err)
+	}
+	l.Close()
 }

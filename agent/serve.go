@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/http"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -17,9 +19,14 @@ import (
 // Listen opens a listener for the local API: "unix:/path" for a unix socket (created 0600, so
 // only the owner's processes can connect), otherwise a TCP address that must be on the
 // loopback: the agent is never reachable from the network.
+//
+// A socket a previous run left at the path (one nothing listens on) is replaced; anything
+// else there is refused: a socket another process serves on, or a file that is not a socket.
 func Listen(addr string) (net.Listener, error) {
 	if path, ok := strings.CutPrefix(addr, "unix:"); ok {
-		os.Remove(path) // a socket left by a previous run
+		if err := removeStaleSocket(path); err != nil {
+			return nil, err
+		}
 		l, err := net.Listen("unix", path)
 		if err != nil {
 			return nil, fmt.Errorf("agent: %w", err)
@@ -42,6 +49,34 @@ func Listen(addr string) (net.Listener, error) {
 		return nil, fmt.Errorf("agent: %w", err)
 	}
 	return l, nil
+}
+
+// removeStaleSocket removes the unix socket at path if nothing listens on it (a previous run
+// that ended without removing it); a path that does not exist is left as it is. A file that is
+// not a socket, or a socket that answers, is an error: the path is someone else's.
+func removeStaleSocket(path string) error {
+	fi, err := os.Lstat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
+	if fi.Mode().Type() != fs.ModeSocket {
+		return fmt.Errorf("agent: %s exists and is not a unix socket (%v); refusing to replace it", path, fi.Mode().Type())
+	}
+	c, err := net.DialTimeout("unix", path, time.Second)
+	if err == nil {
+		c.Close()
+		return fmt.Errorf("agent: %s is a unix socket another process listens on (another agent?); refusing to take it over", path)
+	}
+	if !errors.Is(err, syscall.ECONNREFUSED) {
+		return fmt.Errorf("agent: %s is a unix socket that may be in use; refusing to replace it: %w", path, err)
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("agent: removing the stale socket %s: %w", path, err)
+	}
+	return nil
 }
 
 // Serve runs the agent's loops and serves the gRPC face on grpcLis and the HTTP face on

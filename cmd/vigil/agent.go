@@ -84,9 +84,18 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		cfg.Policy = p
 	}
-	// Listen first: a wrong address fails before any key or state is created.
+	// Locked before anything in it is opened: opening the release streams already cleans up
+	// after a crash, which would take what a running agent is writing for a crash's leftovers.
+	// And before listening: a unix socket's path is taken over only when a previous run left
+	// it, which a second agent on the same directory must not decide while the first serves.
+	unlock, err := lockDeviceDir("--dir", *dir)
+	if err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
+	defer unlock()
+	// Listen next: a wrong address fails before any key or state is created (the lock creates
+	// only its own file).
 	var gl, hl = nilListener(), nilListener()
-	var err error
 	if *grpcAddr != "" {
 		if gl, err = agent.Listen(*grpcAddr); err != nil {
 			return fmt.Errorf("--grpc: %w", err)
@@ -99,13 +108,6 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		defer hl.Close()
 	}
-	// Locked before anything in it is opened: opening the release streams already cleans up
-	// after a crash, which would take what a running agent is writing for a crash's leftovers.
-	unlock, err := lockDeviceDir("--dir", *dir)
-	if err != nil {
-		return fmt.Errorf("agent: %w", err)
-	}
-	defer unlock()
 	// The release streams are opened before the agent, so that users' models are fitted on the
 	// running releases at once.
 	rel, err := fed.openReleases(ctx)
