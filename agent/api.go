@@ -16,7 +16,10 @@ import (
 	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
 )
 
-func (a *Agent) lookup(id string) (*session, error) {
+// lookup returns the live session id for the caller in ctx. A page's token acts only on the
+// session it was issued for: one that ended since the token was checked is refused, and a
+// later session of the same ID is not the token's.
+func (a *Agent) lookup(ctx context.Context, id string) (*session, error) {
 	a.smu.RLock()
 	s := a.sessions[id]
 	var dropped error
@@ -24,13 +27,46 @@ func (a *Agent) lookup(id string) (*session, error) {
 		dropped = a.droppedError(id)
 	}
 	a.smu.RUnlock()
+	if own := pageSession(ctx); own != nil && own != s {
+		return nil, errTokenEnded
+	}
 	if dropped != nil {
 		return nil, dropped
 	}
 	if s == nil {
-		return nil, apiError(codes.NotFound, ReasonUnknownSession, "session", "no open session "+quote(id), 0)
+		return nil, errNoSession(id)
 	}
 	return s, nil
+}
+
+func errNoSession(id string) error {
+	return apiError(codes.NotFound, ReasonUnknownSession, "session", "no open session "+quote(id), 0)
+}
+
+// live reports whether s is still the live session of its ID. A session removed from the live
+// sessions is never put back, so s was live all along from an earlier check that it was to a
+// later one: meanwhile the guard's session of its ID was s's.
+func (a *Agent) live(s *session) bool {
+	a.smu.RLock()
+	defer a.smu.RUnlock()
+	return a.sessions[s.id] == s
+}
+
+// remove takes s out of the live sessions and reports whether this call did: the one that did
+// owns the end of s and alone closes it in the guard (the guard names sessions by ID only, so
+// a second close would end a later session of the same ID). Once it returns, no batch of s's
+// events is in the guard or will be (SendEvents checks s.ended under s.mu).
+func (a *Agent) remove(s *session) bool {
+	a.smu.Lock()
+	if a.sessions[s.id] != s {
+		a.smu.Unlock()
+		return false
+	}
+	delete(a.sessions, s.id)
+	delete(a.tokens, s.token)
+	a.smu.Unlock()
+	s.markEnded()
+	return true
 }
 
 // withEnrolment adds the user's enrolment progress (published in rt) to a status.
@@ -118,14 +154,17 @@ func (a *Agent) EndSession(ctx context.Context, req *vigilv1.EndSessionRequest) 
 	if err := allowed(ctx, req.Session, strings.HasPrefix(req.Session, sitePrefix)); err != nil {
 		return nil, err
 	}
-	s, err := a.lookup(req.Session)
+	s, err := a.lookup(ctx, req.Session)
 	if err != nil {
 		return nil, err
+	}
+	if !a.remove(s) {
+		return nil, errNoSession(req.Session) // ended meanwhile, by another call
 	}
 	a.touch(time.Now())
 	st, _ := a.g.Status(s.id)
 	if err := a.g.CloseSession(s.id, a.cfg.Clock()); err != nil {
-		return nil, guardError(err, "session")
+		a.cfg.Logger.Warn("ending a session the guard did not hold", "session", s.id, "err", err)
 	}
 	a.finish(s, st)
 	a.saveSoon() // by Run's loop: the answer does not wait on the disk
@@ -135,14 +174,9 @@ func (a *Agent) EndSession(ctx context.Context, req *vigilv1.EndSessionRequest) 
 	return m, nil
 }
 
-// finish removes a session and adds it to its user's history.
+// finish adds a session that its caller removed (remove, evictSiteSessionLocked) and closed in
+// the guard to its user's history.
 func (a *Agent) finish(s *session, st guard.Status) {
-	a.smu.Lock()
-	if a.sessions[s.id] == s { // not a newer session of the same name
-		delete(a.sessions, s.id)
-	}
-	delete(a.tokens, s.token)
-	a.smu.Unlock()
 	s.mu.Lock() // never under a.mu: SendEvents takes s.mu, then a.mu
 	minTrust := s.minTrust
 	s.mu.Unlock()
@@ -164,7 +198,7 @@ func (a *Agent) SendEvents(ctx context.Context, req *vigilv1.SendEventsRequest) 
 	if err := allowed(ctx, req.Session, true); err != nil {
 		return nil, err
 	}
-	s, err := a.lookup(req.Session)
+	s, err := a.lookup(ctx, req.Session)
 	if err != nil {
 		return nil, err
 	}
@@ -182,6 +216,13 @@ func (a *Agent) SendEvents(ctx context.Context, req *vigilv1.SendEventsRequest) 
 	a.touch(now)
 	enrolled, mouseEnrolled := s.rt.enrolled.Load(), s.rt.mouseEnrolled.Load()
 	s.mu.Lock()
+	if s.ended { // by a call since the lookup: the guard's session of this ID is, or will be, another's
+		s.mu.Unlock()
+		if pageSession(ctx) != nil {
+			return nil, errTokenEnded
+		}
+		return nil, errNoSession(req.Session)
+	}
 	ok, wait := s.take(n, now)
 	if !ok {
 		s.mu.Unlock()
@@ -268,7 +309,11 @@ func (a *Agent) Authorize(ctx context.Context, req *vigilv1.AuthorizeRequest) (*
 	if len(req.Resource) > guard.MaxResourceBytes {
 		return nil, badField("resource", "%d bytes, limit %d", len(req.Resource), guard.MaxResourceBytes)
 	}
-	s, _ := a.lookup(req.Session)
+	s, err := a.lookup(ctx, req.Session)
+	own := pageSession(ctx)
+	if own != nil && s == nil {
+		return nil, err // the token's session ended
+	}
 	if s != nil && isPage(ctx) {
 		if ok, wait := s.takeAsk(time.Now()); !ok {
 			return nil, apiError(codes.ResourceExhausted, ReasonRateLimited, "", "too many Authorize calls from this session's page: at most "+
@@ -283,6 +328,10 @@ func (a *Agent) Authorize(ctx context.Context, req *vigilv1.AuthorizeRequest) (*
 		}
 	}
 	d := a.g.Authorize(ctx, req.Session, req.Resource)
+	if own != nil && !a.live(own) {
+		// Ended since the lookup: the decision may be a later session's of the same ID.
+		return nil, errTokenEnded
+	}
 	if s != nil {
 		if d.Allow {
 			s.allowed.Add(1)
@@ -333,7 +382,7 @@ func (a *Agent) AnswerChallenge(ctx context.Context, req *vigilv1.AnswerChalleng
 	if err := allowed(ctx, req.Session, false); err != nil {
 		return nil, err
 	}
-	s, err := a.lookup(req.Session)
+	s, err := a.lookup(ctx, req.Session)
 	if err != nil {
 		return nil, err
 	}
@@ -363,7 +412,7 @@ func (a *Agent) Feedback(ctx context.Context, req *vigilv1.FeedbackRequest) (*vi
 	default:
 		return nil, badField("verdict", "%q, want genuine or compromised", req.Verdict)
 	}
-	s, err := a.lookup(req.Session)
+	s, err := a.lookup(ctx, req.Session)
 	if err != nil {
 		return nil, err
 	}

@@ -16,6 +16,9 @@ type caller struct {
 	admin   bool
 	session string
 	site    string
+	// sess is the session a page's token was issued for: the token acts on that session only,
+	// never on a later one started under the same ID.
+	sess *session
 }
 
 type callerKey struct{}
@@ -45,10 +48,22 @@ func (a *Agent) authenticate(credential string) (caller, error) {
 		s := a.tokens[credential]
 		a.smu.RUnlock()
 		if s != nil {
-			return caller{session: s.id}, nil
+			return caller{session: s.id, sess: s}, nil
 		}
 	}
 	return caller{}, errNoCredential
+}
+
+// errTokenEnded refuses a page's call whose token was issued for a session that has ended
+// since the token was checked: a later session of the same ID is not the token's.
+var errTokenEnded = apiError(codes.Unauthenticated, ReasonBadSecret, "authorization",
+	"this session token's session has ended", 0)
+
+// pageSession returns the session the token of the page calling in ctx was issued for, or
+// nil for the application's call.
+func pageSession(ctx context.Context) *session {
+	c, _ := ctx.Value(callerKey{}).(caller)
+	return c.sess
 }
 
 // isPage reports whether the caller in ctx is a page (a session token), not the application.

@@ -30,6 +30,10 @@ type session struct {
 	// change. Under mu.
 	tier    guard.Tier
 	revoked bool
+	// ended is set, under mu, once the session is out of the agent's live sessions and before
+	// it is closed in the guard: a batch that finds it set must not reach the guard, whose
+	// session of this ID may be a later one.
+	ended bool
 
 	// The page's Authorize allowance (a token bucket of its own: Authorize never waits for a
 	// batch of events under mu).
@@ -86,6 +90,14 @@ func (s *session) take(n int, now time.Time) (bool, time.Duration) {
 	}
 	s.tokens -= float64(n)
 	return true, 0
+}
+
+// markEnded records that s has left the live sessions; it waits for a batch of s's events in
+// progress.
+func (s *session) markEnded() {
+	s.mu.Lock()
+	s.ended = true
+	s.mu.Unlock()
 }
 
 // notify wakes the session's watchers.

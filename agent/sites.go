@@ -149,6 +149,7 @@ func (a *Agent) evictSiteSessionLocked(site string) *session {
 
 // endEvicted ends a session evictSiteSessionLocked removed.
 func (a *Agent) endEvicted(s *session) {
+	s.markEnded()
 	st, _ := a.g.Status(s.id)
 	if err := a.g.CloseSession(s.id, a.cfg.Clock()); err != nil {
 		a.cfg.Logger.Warn("ending a site's oldest session", "session", s.id, "err", err)

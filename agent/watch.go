@@ -19,7 +19,7 @@ func (a *Agent) watch(ctx context.Context, id string, send func(*vigilv1.Session
 	if err := allowed(ctx, id, true); err != nil {
 		return err
 	}
-	s, err := a.lookup(id)
+	s, err := a.lookup(ctx, id)
 	if err != nil {
 		return err
 	}
@@ -37,7 +37,7 @@ func (a *Agent) watch(ctx context.Context, id string, send func(*vigilv1.Session
 	for {
 		changed := s.wait()
 		st, err := a.g.Status(id)
-		if err != nil { // ended
+		if err != nil || !a.live(s) { // ended (the status read may be a later session's)
 			return nil
 		}
 		m := a.withEnrolment(statusMsg(st), s.rt)
