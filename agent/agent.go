@@ -41,6 +41,9 @@ type Agent struct {
 	key     []byte
 	layout  *models.Layout
 	sites   map[string]*attest.Signer // Config.Sites by origin, with the device's key for each
+	// siteLimits are the allowances each listed site's pages share, by origin; like sites,
+	// fixed by New.
+	siteLimits map[string]*siteLimits
 
 	// mu guards the persisted state and the users' enrolment; smu the live sessions. Neither
 	// is held while the state is written to disk (saveMu serialises the writers), so a slow
@@ -120,6 +123,11 @@ func New(cfg Config) (*Agent, error) {
 	}
 	if a.sites, err = loadSites(a.key, cfg.Sites); err != nil {
 		return nil, err
+	}
+	a.siteLimits = make(map[string]*siteLimits, len(a.sites))
+	for o := range a.sites {
+		now := time.Now()
+		a.siteLimits[o] = &siteLimits{ask: newBucket(PageAuthorizePerSecond, PageAuthorizeBurst, now), start: newBucket(SiteStartsPerSecond, SiteStartBurst, now)}
 	}
 	if a.signer, err = loadAuditSigner(cfg.Dir); err != nil {
 		return nil, err

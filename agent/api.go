@@ -118,7 +118,7 @@ func (a *Agent) startSession(id, user, site string) (*vigilv1.SessionStatus, err
 	if err != nil {
 		return nil, guardError(err, "session")
 	}
-	s := newSession(id, user, token, rt, now, st.Trust, a.windowSize())
+	s := newSession(id, user, token, rt, now, st.Trust, a.windowSize(), a.siteAsk(id))
 	a.smu.Lock()
 	var evicted *session
 	if site != "" {
@@ -315,8 +315,8 @@ func (a *Agent) Authorize(ctx context.Context, req *vigilv1.AuthorizeRequest) (*
 		return nil, err // the token's session ended
 	}
 	if s != nil && isPage(ctx) {
-		if ok, wait := s.takeAsk(time.Now()); !ok {
-			return nil, apiError(codes.ResourceExhausted, ReasonRateLimited, "", "too many Authorize calls from this session's page: at most "+
+		if ok, wait := s.ask.take(time.Now()); !ok {
+			return nil, apiError(codes.ResourceExhausted, ReasonRateLimited, "", "too many Authorize calls from this session's page (a site's pages together): at most "+
 				strconv.Itoa(PageAuthorizePerSecond)+" per second", wait)
 		}
 	}

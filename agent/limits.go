@@ -13,11 +13,16 @@ const (
 	EventsPerSecond = 2000
 	EventBurst      = 8000
 	// PageAuthorizePerSecond and PageAuthorizeBurst bound the Authorize calls of one session's
-	// page (its session token): a page asks before its user's actions, and a script in it
-	// asking in a loop would otherwise fill the audit log with decisions. The application's
-	// calls (install secret) are not bounded.
+	// page (its session token), and of a listed site's pages together, whose sessions share one
+	// allowance (a page may end its session and start another): a page asks before its user's
+	// actions, and a script in it asking in a loop would otherwise fill the audit log with
+	// decisions. The application's calls (install secret) are not bounded.
 	PageAuthorizePerSecond = 20
 	PageAuthorizeBurst     = 100
+	// SiteStartsPerSecond and SiteStartBurst bound the sessions a listed site's pages start
+	// (each start and end is an audit record): a page starts one as its user signs in.
+	SiteStartsPerSecond = 1
+	SiteStartBurst      = 64
 	// MaxSessions bounds the live sessions of one agent.
 	MaxSessions = 1024
 	// MaxSessionWindows bounds the windows of a session kept for a verdict (a passed challenge,

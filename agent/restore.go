@@ -59,7 +59,7 @@ func (a *Agent) restoreSessions() {
 				break
 			}
 			_, rt := a.userState(sv.User)
-			s := newSession(sv.ID, sv.User, ss.Token, rt, now, min(ss.MinTrust, st.Trust), a.windowSize())
+			s := newSession(sv.ID, sv.User, ss.Token, rt, now, min(ss.MinTrust, st.Trust), a.windowSize(), a.siteAsk(sv.ID))
 			s.start = ss.Start
 			s.allowed.Store(ss.Allowed)
 			s.denied.Store(ss.Denied)

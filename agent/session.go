@@ -35,11 +35,11 @@ type session struct {
 	// session of this ID may be a later one.
 	ended bool
 
-	// The page's Authorize allowance (a token bucket of its own: Authorize never waits for a
-	// batch of events under mu).
-	amu       sync.Mutex
-	asks      float64
-	askFilled time.Time
+	// ask is the page's Authorize allowance (a bucket of its own lock: Authorize never waits
+	// for a batch of events under mu): the session's own, or for a listed site's session the
+	// site's, which all its sessions share, so that a page ending and starting its session
+	// again gets no fresh allowance.
+	ask *bucket
 
 	// enr cuts the session's typing into its user's enrolment windows, before the user has a
 	// model; recent into the windows a verdict may teach the model after. Both under s.mu.
@@ -55,25 +55,41 @@ type session struct {
 	mice           []guard.MouseEvent
 }
 
-func newSession(id, user, token string, rt *userRT, now time.Time, trust float64, size int) *session {
-	return &session{id: id, user: user, token: token, rt: rt, start: now, tokens: EventBurst, refilled: now,
-		asks: PageAuthorizeBurst, askFilled: now,
+// newSession returns a live session; ask is its page's Authorize allowance, nil for one of its
+// own.
+func newSession(id, user, token string, rt *userRT, now time.Time, trust float64, size int, ask *bucket) *session {
+	if ask == nil {
+		ask = newBucket(PageAuthorizePerSecond, PageAuthorizeBurst, now)
+	}
+	return &session{id: id, user: user, token: token, rt: rt, start: now, tokens: EventBurst, refilled: now, ask: ask,
 		minTrust: trust, changed: make(chan struct{}), enr: newEnroller(size, true), recent: newEnroller(size, false)}
 }
 
-// takeAsk spends one of the page's Authorize calls and reports whether there was one, and if
-// not how long until there will be.
-func (s *session) takeAsk(now time.Time) (bool, time.Duration) {
-	s.amu.Lock()
-	defer s.amu.Unlock()
-	if d := now.Sub(s.askFilled); d > 0 {
-		s.asks = min(PageAuthorizeBurst, s.asks+d.Seconds()*PageAuthorizePerSecond)
-		s.askFilled = now
+// bucket is a token bucket: an allowance of calls that refills at rate a second up to burst.
+type bucket struct {
+	mu          sync.Mutex
+	rate, burst float64
+	tokens      float64
+	filled      time.Time
+}
+
+func newBucket(rate, burst float64, now time.Time) *bucket {
+	return &bucket{rate: rate, burst: burst, tokens: burst, filled: now}
+}
+
+// take spends one call of the allowance and reports whether there was one, and if not how
+// long until there will be.
+func (b *bucket) take(now time.Time) (bool, time.Duration) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if d := now.Sub(b.filled); d > 0 {
+		b.tokens = min(b.burst, b.tokens+d.Seconds()*b.rate)
+		b.filled = now
 	}
-	if s.asks < 1 {
-		return false, max(time.Duration((1-s.asks)/PageAuthorizePerSecond*float64(time.Second)), time.Millisecond)
+	if b.tokens < 1 {
+		return false, max(time.Duration((1-b.tokens)/b.rate*float64(time.Second)), time.Millisecond)
 	}
-	s.asks--
+	b.tokens--
 	return true, 0
 }
 

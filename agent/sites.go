@@ -35,6 +35,24 @@ const (
 	MaxNonceBytes = 128
 )
 
+// siteLimits are the allowances a listed site's pages share: a page that ends its session and
+// starts another gets no fresh one, so its script cannot fill the audit log with decisions, or
+// with starts and ends, by starting over.
+type siteLimits struct {
+	ask   *bucket // the pages' Authorize calls (PageAuthorizePerSecond)
+	start *bucket // the pages' StartSession calls (SiteStartsPerSecond)
+}
+
+// siteAsk returns the Authorize allowance of session id: its site's, if a listed site's page
+// started it, else nil (a session's own).
+func (a *Agent) siteAsk(id string) *bucket {
+	origin, _, ok := splitSiteName(id)
+	if l := a.siteLimits[origin]; ok && l != nil {
+		return l.ask
+	}
+	return nil
+}
+
 // ReasonNotASite refuses a page's StartSession from an origin the device's owner did not list.
 const ReasonNotASite = "NOT_A_SITE"
 
@@ -90,6 +108,11 @@ func (a *Agent) startSiteSession(site string, req *vigilv1.StartSessionRequest) 
 	}
 	if err := a.admitSiteUser(site, siteName(site, req.User)); err != nil {
 		return nil, err
+	}
+	// Spent only by a start the guard will see: a refused one leaves no record to bound.
+	if ok, wait := a.siteLimits[site].start.take(time.Now()); !ok {
+		return nil, apiError(codes.ResourceExhausted, ReasonRateLimited, "", "too many sessions started by this site's pages: at most "+
+			strconv.Itoa(SiteStartsPerSecond)+" per second", wait)
 	}
 	m, err := a.startSession(siteName(site, req.Session), siteName(site, req.User), site)
 	if err != nil {

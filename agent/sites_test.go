@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -196,13 +197,16 @@ func TestAttackSitePageShedsItsStanding(t *testing.T) {
 }
 
 // TestAttackSiteFillsTheAgent: a site's pages start sessions without end, several at once, and
-// name new users without end. The site keeps at most MaxSiteSessions sessions (its oldest
-// ended first) and MaxSiteUsers users, and the device's applications still start theirs.
+// name new users without end. The site starts at most SiteStartBurst at once, keeps at most
+// MaxSiteSessions sessions (its oldest ended first) and MaxSiteUsers users, and the device's
+// applications still start theirs.
 func TestAttackSiteFillsTheAgent(t *testing.T) {
-	r := startAgentConfig(t, agent.Config{Dir: t.TempDir(), Sites: []string{bank}}, "", false)
+	began := time.Now()
+	r := startAgentConfig(t, agent.Config{Dir: t.TempDir(), Sites: []string{bank, shop}}, "", false)
 	api := r.httpURL + "/v1/agent/"
 	type started struct{ session, token string }
 	results := make(chan started, 200)
+	var limited atomic.Int32
 	var wg sync.WaitGroup
 	for g := range 6 { // about a browser's connections to one host
 		wg.Add(1)
@@ -218,8 +222,11 @@ func TestAttackSiteFillsTheAgent(t *testing.T) {
 				var st struct{ Session, SessionToken string }
 				json.NewDecoder(resp.Body).Decode(&st)
 				resp.Body.Close()
-				if resp.StatusCode == 200 {
+				switch resp.StatusCode {
+				case 200:
 					results <- started{st.Session, st.SessionToken}
+				case 429:
+					limited.Add(1)
 				}
 			}
 		}()
@@ -233,18 +240,24 @@ func TestAttackSiteFillsTheAgent(t *testing.T) {
 			live++
 		}
 	}
-	if n != 180 || live != agent.MaxSiteSessions {
-		t.Fatalf("%d of 180 started, %d of the site's sessions live, want %d", n, live, agent.MaxSiteSessions)
+	allowance := agent.SiteStartBurst + int(time.Since(began).Seconds()*agent.SiteStartsPerSecond) + 1
+	if n <= agent.MaxSiteSessions || n > allowance || n+int(limited.Load()) != 180 || live != agent.MaxSiteSessions {
+		t.Fatalf("%d of 180 started (allowance %d), %d refused RATE_LIMITED, %d of the site's sessions live, want %d",
+			n, allowance, limited.Load(), live, agent.MaxSiteSessions)
+	}
+	// Another site, whose starts are its own.
+	if got := startSite(t, r, shop, "u-alice", "alice"); got.Code != 200 {
+		t.Fatalf("another site's start: %v", got)
 	}
 	for i := range agent.MaxSiteUsers - 1 { // alice is one
-		if got := startSite(t, r, bank, fmt.Sprintf("u-%d", i), fmt.Sprintf("user-%d", i)); got.Code != 200 {
+		if got := startSite(t, r, shop, fmt.Sprintf("u-%d", i), fmt.Sprintf("user-%d", i)); got.Code != 200 {
 			t.Fatalf("user %d: %v", i, got)
 		}
 	}
-	if got := startSite(t, r, bank, "u-new", "user-new"); got.Code != 429 || got.Body["reason"] != agent.ReasonTooMany || got.Body["field"] != "user" {
+	if got := startSite(t, r, shop, "u-new", "user-new"); got.Code != 429 || got.Body["reason"] != agent.ReasonTooMany || got.Body["field"] != "user" {
 		t.Fatalf("the site's user beyond its maximum: %v", got)
 	}
-	if got := startSite(t, r, bank, "u-known", "alice"); got.Code != 200 {
+	if got := startSite(t, r, shop, "u-known", "alice"); got.Code != 200 {
 		t.Fatalf("a user the site already has: %v", got)
 	}
 	if got := post(t, api+"StartSession", r.secret, `{"session":"app-1","user":"carol"}`); got.Code != 200 {
@@ -258,5 +271,69 @@ func TestSitesConfig(t *testing.T) {
 		if !errors.Is(err, attest.ErrOrigin) || !strings.Contains(err.Error(), "Sites") {
 			t.Errorf("Sites %q: %v", sites, err)
 		}
+	}
+}
+
+// TestAttackSitePageRestartsAroundLimits plays a script in a listed site's page that asks
+// Authorize in a loop and, refused, ends its session and starts it again for a fresh
+// allowance. The site's pages share one allowance, so the restarts win nothing, and its starts
+// are bounded too: the audit log is not filled either way. Before, each restart brought 100
+// more answers (a review's flood got about 2,400 decisions a second into the log).
+func TestAttackSitePageRestartsAroundLimits(t *testing.T) {
+	r := startAgentConfig(t, agent.Config{Dir: t.TempDir(), Sites: []string{bank}}, "", false)
+	api := r.httpURL + "/v1/agent/"
+	started := time.Now()
+	st := startSite(t, r, bank, "s", "alice")
+	session, token := st.Body["session"].(string), st.Body["sessionToken"].(string)
+	answered, restarts := 0, 0
+	for range 1500 {
+		got := post(t, api+"Authorize", token, fmt.Sprintf(`{"session":%q,"resource":"profile.read"}`, session))
+		switch {
+		case got.Code == 200:
+			answered++
+			continue
+		case got.Code != 429 || got.Body["reason"] != agent.ReasonRateLimited:
+			t.Fatalf("Authorize: %v", got)
+		}
+		if end := post(t, api+"EndSession", token, fmt.Sprintf(`{"session":%q}`, session)); end.Code != 200 {
+			t.Fatalf("EndSession: %v", end)
+		}
+		again := startSite(t, r, bank, "s", "alice")
+		if again.Code != 200 {
+			if again.Code != 429 || again.Body["reason"] != agent.ReasonRateLimited {
+				t.Fatalf("StartSession again: %v", again)
+			}
+			break // the site's starts are spent
+		}
+		restarts++
+		token = again.Body["sessionToken"].(string)
+	}
+	elapsed := time.Since(started)
+	allowance := agent.PageAuthorizeBurst + int(elapsed.Seconds()*agent.PageAuthorizePerSecond) + 1
+	t.Logf("%d answered, %d restarts in %v", answered, restarts, elapsed.Round(time.Millisecond))
+	if answered > allowance {
+		t.Errorf("the page got %d Authorize calls answered in %v by starting its session %d times again, allowance %d",
+			answered, elapsed.Round(time.Millisecond), restarts, allowance)
+	}
+
+	// Starting and ending sessions alone: bounded too.
+	starts := 0
+	for i := range 2 * agent.SiteStartBurst {
+		got := startSite(t, r, bank, fmt.Sprintf("t-%d", i), "alice")
+		if got.Code == 429 && got.Body["reason"] == agent.ReasonRateLimited {
+			break
+		}
+		if got.Code != 200 {
+			t.Fatalf("StartSession: %v", got)
+		}
+		starts++
+		post(t, api+"EndSession", got.Body["sessionToken"].(string), fmt.Sprintf(`{"session":%q}`, got.Body["session"]))
+	}
+	if limit := agent.SiteStartBurst + int(time.Since(started).Seconds()*agent.SiteStartsPerSecond) + 1; restarts+1+starts > limit {
+		t.Errorf("the site's pages started %d sessions in %v, allowance %d", restarts+1+starts, time.Since(started).Round(time.Millisecond), limit)
+	}
+	// The application is never bounded.
+	if got := post(t, api+"StartSession", r.secret, `{"session":"app-1","user":"carol"}`); got.Code != 200 {
+		t.Fatalf("the application's StartSession: %v", got)
 	}
 }
