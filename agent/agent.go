@@ -114,11 +114,16 @@ func New(cfg Config) (*Agent, error) {
 		users: map[string]*userRT{}, sessions: map[string]*session{}, tokens: map[string]*session{}, dropped: map[string]string{}, heads: make(chan chan headResult), opened: make(chan struct{}, 1), done: make(chan struct{}),
 		shadow: make(chan []float64, 16), saveNow: make(chan struct{}, 1)}
 	a.touch(time.Now()) // a device just started is not idle yet
-	var err error
+	// Looked at before anything is created: with an earlier start's state there, a key file
+	// missing is lost, not to be made afresh.
+	held, err := heldState(cfg.Dir)
+	if err != nil {
+		return nil, err
+	}
 	if a.secret, err = loadSecret(cfg.Dir); err != nil {
 		return nil, err
 	}
-	if a.key, err = loadDeviceKey(cfg.Dir); err != nil {
+	if a.key, err = loadDeviceKey(cfg.Dir, held); err != nil {
 		return nil, err
 	}
 	if a.sites, err = loadSites(a.key, cfg.Sites); err != nil {
@@ -129,7 +134,7 @@ func New(cfg Config) (*Agent, error) {
 		now := time.Now()
 		a.siteLimits[o] = &siteLimits{ask: newBucket(PageAuthorizePerSecond, PageAuthorizeBurst, now), start: newBucket(SiteStartsPerSecond, SiteStartBurst, now)}
 	}
-	if a.signer, err = loadAuditSigner(cfg.Dir); err != nil {
+	if a.signer, err = loadAuditSigner(cfg.Dir, held); err != nil {
 		return nil, err
 	}
 	if a.state, err = loadState(cfg.Dir, a.key); err != nil {

@@ -9,7 +9,7 @@ func (a *Agent) RefitAll() error { return a.refitAll() }
 
 // ReadState exports the sealed state in dir to the tests that check what it keeps.
 func ReadState(dir string) (*State, error) {
-	key, err := loadDeviceKey(dir)
+	key, err := loadDeviceKey(dir, StateFile) // read, never made
 	if err != nil {
 		return nil, err
 	}

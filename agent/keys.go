@@ -38,12 +38,38 @@ const (
 // secretBytes is the size of the install secret and of session tokens.
 const secretBytes = 32
 
+// stateFiles are files an agent's directory holds only once an agent has started in it, after
+// it made its keys: the state sealed under the device key, the log signed with the audit key
+// and its public key.
+var stateFiles = []string{StateFile, AuditLogFile, AuditPubFile, AuditHeadFile, AuditHeadsFile}
+
+// heldState returns the first of stateFiles that dir holds, or "" for a directory no agent
+// has started in.
+func heldState(dir string) (string, error) {
+	for _, name := range stateFiles {
+		_, err := os.Lstat(filepath.Join(dir, name))
+		if err == nil {
+			return name, nil
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return "", fmt.Errorf("agent: %w", err)
+		}
+	}
+	return "", nil
+}
+
 // loadOrCreate returns the content of the owner-only file dir/name, creating it with
 // create() if absent. An existing file readable by others is refused: a key that may have
-// leaked is not a key.
-func loadOrCreate(dir, name string, create func() ([]byte, error)) ([]byte, error) {
+// leaked is not a key. With held, the name of a state file dir holds (heldState), an absent
+// key is refused, naming it: the state was made under the key, and a new one would neither
+// open it nor leave it as it was.
+func loadOrCreate(dir, name, held string, create func() ([]byte, error)) ([]byte, error) {
 	path := filepath.Join(dir, name)
 	fi, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) && held != "" {
+		return nil, fmt.Errorf("%w: %s is missing, though %s holds an agent's state (%s), made under it: restore the key from a backup "+
+			"(a new one would not open that state), or move the directory away to start afresh", ErrState, path, dir, held)
+	}
 	if errors.Is(err, fs.ErrNotExist) {
 		data, err := create()
 		if err != nil {
@@ -77,7 +103,7 @@ func randomBytes(n int) ([]byte, error) {
 
 // loadSecret returns the install secret, creating it on first start.
 func loadSecret(dir string) (string, error) {
-	data, err := loadOrCreate(dir, SecretFile, func() ([]byte, error) {
+	data, err := loadOrCreate(dir, SecretFile, "", func() ([]byte, error) { // applications read it again
 		b, err := randomBytes(secretBytes)
 		return []byte(hex.EncodeToString(b) + "\n"), err
 	})
@@ -101,9 +127,10 @@ func ReadSecret(dir string) (string, error) {
 	return strings.TrimSpace(string(data)), nil
 }
 
-// loadDeviceKey returns the key the state is encrypted under, creating it on first start.
-func loadDeviceKey(dir string) ([]byte, error) {
-	key, err := loadOrCreate(dir, DeviceKeyFile, func() ([]byte, error) { return randomBytes(32) })
+// loadDeviceKey returns the key the state is encrypted under, creating it on first start (held
+// empty, heldState's).
+func loadDeviceKey(dir, held string) ([]byte, error) {
+	key, err := loadOrCreate(dir, DeviceKeyFile, held, func() ([]byte, error) { return randomBytes(32) })
 	if err != nil {
 		return nil, err
 	}
@@ -114,9 +141,10 @@ func loadDeviceKey(dir string) ([]byte, error) {
 }
 
 // loadAuditSigner returns the audit log's signing key, creating it (and its public key file)
-// on first start.
-func loadAuditSigner(dir string) (*audit.MLDSA65Signer, error) {
-	seed, err := loadOrCreate(dir, AuditKeyFile, func() ([]byte, error) { return randomBytes(32) })
+// on first start (held empty, heldState's). A public key file that is not the key's is refused,
+// not replaced: it is what verifies the log signed so far.
+func loadAuditSigner(dir, held string) (*audit.MLDSA65Signer, error) {
+	seed, err := loadOrCreate(dir, AuditKeyFile, held, func() ([]byte, error) { return randomBytes(32) })
 	if err != nil {
 		return nil, err
 	}
@@ -125,7 +153,18 @@ func loadAuditSigner(dir string) (*audit.MLDSA65Signer, error) {
 		return nil, fmt.Errorf("%w: %s: %v", ErrState, AuditKeyFile, err)
 	}
 	pub := base64.StdEncoding.EncodeToString(s.Public().PublicKey()) + "\n"
-	if err := atomicfile.Write(filepath.Join(dir, AuditPubFile), []byte(pub), 0o644); err != nil {
+	path := filepath.Join(dir, AuditPubFile)
+	old, err := os.ReadFile(path)
+	switch {
+	case err == nil && strings.TrimSpace(string(old)) == strings.TrimSpace(pub):
+		return s, nil
+	case err == nil:
+		return nil, fmt.Errorf("%w: %s is not the public key of %s: the log may have been signed with another key; "+
+			"restore the audit key that matches it, or move the directory away to start afresh", ErrState, path, filepath.Join(dir, AuditKeyFile))
+	case !errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("agent: %s: %w", AuditPubFile, err)
+	}
+	if err := atomicfile.Write(path, []byte(pub), 0o644); err != nil {
 		return nil, fmt.Errorf("agent: %s: %w", AuditPubFile, err)
 	}
 	return s, nil
