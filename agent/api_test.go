@@ -85,6 +85,13 @@ func TestHTTPRefusesBadInput(t *testing.T) {
 		{"unknown button", "SendEvents", r.secret, `{"session":"s1","pointer":[{"atMs":` + jsonNum(now) + `,"button":"thumb","action":"move"}]}`, nil, 400, agent.ReasonInvalidField, "pointer[0].button"},
 		{"bad context IP", "SendEvents", r.secret, `{"session":"s1","context":{"ip":"nowhere","localTime":"2026-01-01T10:00:00+01:00"}}`, nil, 400, agent.ReasonInvalidField, "context.ip"},
 		{"context time in year 0 (found by fuzzing)", "SendEvents", r.secret, `{"session":"s1","context":{"ip":"10.0.0.1","localTime":"0000-01-01T00:00:00+00:00"}}`, nil, 400, agent.ReasonInvalidField, "context.local_time"},
+		// Found by a review: answered 200 with the guard's refusal in rejectedReason, or naming
+		// the body rather than the field.
+		{"context latitude Infinity", "SendEvents", r.secret, `{"session":"s1","context":` + cx(`"lat":"Infinity"`) + `}`, nil, 400, agent.ReasonInvalidField, "context.lat"},
+		{"context longitude beyond 180", "SendEvents", r.secret, `{"session":"s1","context":` + cx(`"lon":181`) + `}`, nil, 400, agent.ReasonInvalidField, "context.lon"},
+		{"context accuracy out of range", "SendEvents", r.secret, `{"session":"s1","context":` + cx(`"accuracyKm":1e9`) + `}`, nil, 400, agent.ReasonInvalidField, "context.accuracy_km"},
+		{"context without a device", "SendEvents", r.secret, `{"session":"s1","context":` + cx(`"device":""`) + `}`, nil, 400, agent.ReasonInvalidField, "context.device"},
+		{"a key time beyond a double", "SendEvents", r.secret, `{"session":"s1","keys":[{"pressMs":1e400}]}`, nil, 400, agent.ReasonInvalidField, "pressMs"},
 		{"missing user", "StartSession", r.secret, `{"session":"s3"}`, nil, 400, agent.ReasonInvalidField, "user"},
 		{"session exists", "StartSession", r.secret, `{"session":"s1","user":"alice"}`, nil, 409, agent.ReasonSessionExists, "session"},
 		{"unknown session", "SendEvents", r.secret, `{"session":"nope"}`, nil, 404, agent.ReasonUnknownSession, "session"},
@@ -106,6 +113,10 @@ func TestHTTPRefusesBadInput(t *testing.T) {
 			}
 		})
 	}
+	// The context the refused ones altered is taken as it is.
+	if got := post(t, api+"SendEvents", r.secret, `{"session":"s1","context":`+cx("")+`}`); got.Code != 200 || got.Body["rejected"] != nil {
+		t.Fatalf("a valid context: %v", got)
+	}
 	// The page's own token works for its own session.
 	if got := post(t, api+"Authorize", token, `{"session":"s1","resource":"transfer"}`); got.Code != 200 || got.Body["outcome"] == nil {
 		t.Fatalf("Authorize with the session token: %v", got)
@@ -113,6 +124,23 @@ func TestHTTPRefusesBadInput(t *testing.T) {
 }
 
 func jsonNum(f float64) string { b, _ := json.Marshal(f); return string(b) }
+
+// cx is a valid SendEvents context as JSON, with the fields in override (JSON members)
+// replacing its own.
+func cx(override string) string {
+	fields := map[string]json.RawMessage{"ip": json.RawMessage(`"10.0.0.1"`), "lat": json.RawMessage(`48.1`), "lon": json.RawMessage(`11.6`),
+		"accuracyKm": json.RawMessage(`20`), "device": json.RawMessage(`"d"`), "network": json.RawMessage(`"n"`),
+		"localTime": json.RawMessage(`"` + time.Now().Add(time.Minute).Format(time.RFC3339) + `"`)}
+	var o map[string]json.RawMessage
+	if err := json.Unmarshal([]byte("{"+override+"}"), &o); err != nil {
+		panic(err)
+	}
+	for k, v := range o {
+		fields[k] = v
+	}
+	b, _ := json.Marshal(fields)
+	return string(b)
+}
 
 // A flood of events is refused with RESOURCE_EXHAUSTED and a retry delay, and Authorize keeps
 // answering at once meanwhile.

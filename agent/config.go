@@ -93,7 +93,7 @@ func (c *Config) validate() error {
 		c.SaveInterval = 30 * time.Second
 	}
 	if c.HeadInterval < 0 || c.SaveInterval < 0 {
-		return fmt.Errorf("agent: negative interval")
+		return fmt.Errorf("agent: negative Config.HeadInterval (%v) or Config.SaveInterval (%v)", c.HeadInterval, c.SaveInterval)
 	}
 	sites := make([]string, len(c.Sites))
 	for i, o := range c.Sites {

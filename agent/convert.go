@@ -105,7 +105,7 @@ func convertBatch(req *vigilv1.SendEventsRequest) ([]event, error) {
 	}
 	if c := req.Context; c != nil {
 		ip, err := netip.ParseAddr(c.Ip)
-		if err != nil {
+		if err != nil || ip.IsUnspecified() {
 			return nil, badField("context.ip", "%q is not an IP address", c.Ip)
 		}
 		lt, err := time.Parse(time.RFC3339Nano, c.LocalTime)
@@ -115,6 +115,25 @@ func convertBatch(req *vigilv1.SendEventsRequest) ([]event, error) {
 		if y := lt.Year(); y < 2000 || y >= 2200 {
 			// As for the keys' and pointer's times: a clock that far off is not a user's.
 			return nil, badField("context.local_time", "%q is not a time between 2000 and 2200", c.LocalTime)
+		}
+		// The guard's own checks (ContextEvent), made here to name the field.
+		if !(c.Lat >= -90 && c.Lat <= 90) {
+			return nil, badField("context.lat", "%v is not a latitude in [-90, 90]", c.Lat)
+		}
+		if !(c.Lon >= -180 && c.Lon <= 180) {
+			return nil, badField("context.lon", "%v is not a longitude in [-180, 180]", c.Lon)
+		}
+		if c.Lat == 0 && c.Lon == 0 {
+			return nil, badField("context.lat", "missing location: (0, 0) is where failed IP geolocation lands")
+		}
+		if !(c.AccuracyKm >= 0 && c.AccuracyKm <= guard.MaxAccuracyKm) {
+			return nil, badField("context.accuracy_km", "%v km outside 0..%d", c.AccuracyKm, guard.MaxAccuracyKm)
+		}
+		if c.Device == "" || len(c.Device) > guard.MaxFingerprintBytes {
+			return nil, badField("context.device", "%d bytes, want 1..%d", len(c.Device), guard.MaxFingerprintBytes)
+		}
+		if c.Network == "" || len(c.Network) > guard.MaxNetworkBytes {
+			return nil, badField("context.network", "%d bytes, want 1..%d", len(c.Network), guard.MaxNetworkBytes)
 		}
 		out = append(out, event{at: lt, cx: &guard.ContextEvent{Session: req.Session, IP: ip, Lat: c.Lat, Lon: c.Lon,
 			AccuracyKm: c.AccuracyKm, DeviceFingerprint: c.Device, Network: c.Network, LocalTime: lt}})

@@ -235,9 +235,10 @@ func call[Req any, PReq interface {
 	}
 }
 
-// jsonField picks the field a protojson error names, if any.
+// jsonField picks the field a protojson error names, if any ("invalid value for double field
+// pressMs: 1e400" names pressMs).
 func jsonField(msg string) string {
-	for _, marker := range []string{"unknown field \"", "for field ", "field \""} {
+	for _, marker := range []string{"unknown field \"", "for field ", "field \"", " field "} {
 		if i := strings.Index(msg, marker); i >= 0 {
 			rest := strings.Trim(msg[i+len(marker):], "\" ")
 			if j := strings.IndexAny(rest, "\" :"); j > 0 {

@@ -102,6 +102,10 @@ func (a *Agent) siteCaller(r *http.Request) (caller, error) {
 // startSiteSession opens a session for a page of site, named within the site's origin.
 func (a *Agent) startSiteSession(site string, req *vigilv1.StartSessionRequest) (*vigilv1.SessionStatus, error) {
 	for _, f := range []struct{ field, name string }{{"session", req.Session}, {"user", req.User}} {
+		// The site's own name first: the prefixed one is never empty.
+		if err := checkName(f.field, f.name); err != nil {
+			return nil, err
+		}
 		if err := checkName(f.field, siteName(site, f.name)); err != nil {
 			return nil, err
 		}

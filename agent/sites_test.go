@@ -118,6 +118,9 @@ func TestAttackSiteReachesBeyondItsSessions(t *testing.T) {
 		{"a listed site's name over plain http", "StartSession", "", `{"session":"x","user":"alice"}`, []string{"Origin", "http://bank.example"}, 403, agent.ReasonNotASite, "origin"},
 		{"a sandboxed frame (Origin null)", "StartSession", "", `{"session":"x","user":"alice"}`, []string{"Origin", "null"}, 403, agent.ReasonNotASite, "origin"},
 		{"no Origin, no credential", "StartSession", "", `{"session":"x","user":"alice"}`, nil, 401, agent.ReasonBadSecret, "authorization"},
+		// Before, the empty names were taken: every such page shared one session and user.
+		{"a site's page names no session", "StartSession", "", `{"user":"alice"}`, []string{"Origin", bank}, 400, agent.ReasonInvalidField, "session"},
+		{"a site's page names no user", "StartSession", "", `{"session":"x","user":""}`, []string{"Origin", bank}, 400, agent.ReasonInvalidField, "user"},
 		{"a site's page asks without its token", "Authorize", "", fmt.Sprintf(`{"session":%q,"resource":"transfer"}`, bankSession), []string{"Origin", bank}, 401, agent.ReasonBadSecret, "authorization"},
 		{"a site's page on the application's session", "Authorize", bankToken, `{"session":"app-1","resource":"transfer"}`, nil, 403, agent.ReasonWrongSession, "session"},
 		{"a site's page on another site's session", "SendEvents", bankToken, fmt.Sprintf(`{"session":%q}`, shopSession), nil, 403, agent.ReasonWrongSession, "session"},
@@ -262,6 +265,15 @@ func TestAttackSiteFillsTheAgent(t *testing.T) {
 	}
 	if got := post(t, api+"StartSession", r.secret, `{"session":"app-1","user":"carol"}`); got.Code != 200 {
 		t.Fatalf("the application could not start a session: %v", got)
+	}
+}
+
+// TestSiteNotInASCII: a site listed by a host not in ASCII is the origin its browsers send,
+// in punycode. Before, the agent kept the name as given and refused the site's pages.
+func TestSiteNotInASCII(t *testing.T) {
+	r := startAgentConfig(t, agent.Config{Dir: t.TempDir(), Sites: []string{"https://bücher.example"}}, "", false)
+	if got := startSite(t, r, "https://xn--bcher-kva.example", "s", "alice"); got.Code != 200 || got.Body["session"] != "site:https://xn--bcher-kva.example/s" {
+		t.Fatalf("the site's page, as a browser sends its Origin: %v", got)
 	}
 }
 

@@ -20,6 +20,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/net/idna"
+
 	"github.com/vigilauth/vigil/crypto/sig"
 )
 
@@ -163,6 +165,8 @@ func (s *Signer) Sign(d Decision) (payload, signature []byte, err error) {
 // Origin returns the canonical form of a web origin, as browsers send it in the Origin header
 // ("https://bank.example", "http://127.0.0.1:8080"): https, or http for the loopback only (a
 // page served over plain HTTP from elsewhere could be anyone's), and no path, query or user.
+// A host not in ASCII is given in its punycode form ("https://bücher.example" is
+// "https://xn--bcher-kva.example"), which is what browsers send.
 func Origin(s string) (string, error) {
 	u, err := url.Parse(s)
 	if err != nil {
@@ -172,6 +176,11 @@ func Origin(s string) (string, error) {
 		return "", fmt.Errorf("%w %q: want scheme://host[:port] and nothing else", ErrOrigin, s)
 	}
 	scheme, host, port := strings.ToLower(u.Scheme), strings.ToLower(u.Hostname()), u.Port()
+	if !ascii(host) {
+		if host, err = idna.Lookup.ToASCII(host); err != nil {
+			return "", fmt.Errorf("%w %q: host is not a domain name: %v", ErrOrigin, s, err)
+		}
+	}
 	switch {
 	case scheme == "https" && port == "443", scheme == "http" && port == "80":
 		port = ""
@@ -192,4 +201,13 @@ func Origin(s string) (string, error) {
 		host += ":" + port
 	}
 	return scheme + "://" + host, nil
+}
+
+func ascii(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }

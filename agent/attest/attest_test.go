@@ -20,6 +20,12 @@ func TestOrigin(t *testing.T) {
 		{"http://127.0.0.1:8080", "http://127.0.0.1:8080", true},
 		{"http://localhost", "http://localhost", true},
 		{"http://[::1]:9", "http://[::1]:9", true},
+		// A host not in ASCII, as browsers send it: punycode. Before, it was kept as given and
+		// never matched a browser's Origin.
+		{"https://bücher.example", "https://xn--bcher-kva.example", true},
+		{"https://BÜCHER.example:443", "https://xn--bcher-kva.example", true},
+		{"https://xn--bcher-kva.example", "https://xn--bcher-kva.example", true},
+		{"https://bü_cher.example", "", false},
 		{"http://bank.example", "", false}, // plain http from elsewhere could be anyone's page
 		{"https://bank.example/login", "", false},
 		{"https://bank.example?x=1", "", false},

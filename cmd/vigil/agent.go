@@ -66,6 +66,11 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return usageErr(fmt.Errorf("agent: --site: %w", err))
 		}
 	}
+	// A head every few milliseconds would keep an idle agent busy signing (a review's 1ns ran a
+	// core at 97%), and 0 meant the default minute without saying so.
+	if *heads < time.Second {
+		return usageErr(fmt.Errorf("agent: --head-interval %v: want 1s or more", *heads))
+	}
 	if *eventSkew <= 0 {
 		return usageErr(fmt.Errorf("agent: --event-skew %v: want a positive duration", *eventSkew))
 	}
