@@ -172,6 +172,9 @@ func (r *Record) validate() error {
 		if r.Gap == nil || r.Gap.Dropped == 0 {
 			return bad("gap without a positive count")
 		}
+		if r.Gap.Invalid > r.Gap.Dropped {
+			return bad("gap of %d entries, %d of them invalid", r.Gap.Dropped, r.Gap.Invalid)
+		}
 	case KindCheckpoint:
 		c := r.Checkpoint
 		if c == nil {

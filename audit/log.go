@@ -94,9 +94,16 @@ func (l *Log) AppendSessionEvent(now time.Time, e SessionEvent) (Record, error) 
 	return l.appendEntry(now, Record{Kind: KindSession, Session: &e})
 }
 
-// AppendGap records that dropped entries could not be logged.
+// AppendGap records that dropped entries could not be logged because the queue in front of the
+// log was full.
 func (l *Log) AppendGap(now time.Time, dropped uint64) (Record, error) {
-	return l.appendEntry(now, Record{Kind: KindGap, Gap: &Gap{Dropped: dropped}})
+	return l.AppendGapOf(now, Gap{Dropped: dropped})
+}
+
+// AppendGapOf records that g.Dropped entries could not be logged, g.Invalid of them because the
+// log format refused them.
+func (l *Log) AppendGapOf(now time.Time, g Gap) (Record, error) {
+	return l.appendEntry(now, Record{Kind: KindGap, Gap: &g})
 }
 
 // appendEntry appends a non-checkpoint record and writes a checkpoint when CheckpointEvery

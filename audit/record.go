@@ -99,11 +99,13 @@ type SessionEvent struct {
 	Reasons   []Reason  `json:"reasons,omitempty"`
 }
 
-// Gap is the payload of a KindGap record: Dropped decisions or session events were not recorded
-// because the queue in front of the log was full. The gap sits at about the place where they were
-// lost; it makes the loss visible instead of silent.
+// Gap is the payload of a KindGap record: Dropped decisions or session events were not recorded.
+// Invalid of them were refused by the log format (a field it cannot hold, which the writer could
+// not repair); the others were dropped because the queue in front of the log was full. The gap
+// sits at about the place where they were lost; it makes the loss visible instead of silent.
 type Gap struct {
 	Dropped uint64 `json:"dropped"`
+	Invalid uint64 `json:"invalid,omitempty"` // at most Dropped
 }
 
 // Checkpoint is the payload of a KindCheckpoint record: a signature by key Key over the sequence

@@ -19,6 +19,7 @@ type Report struct {
 	LastSigned    uint64 // the last record covered by a checkpoint; 0 if none
 	Gaps          []GapAt
 	Dropped       uint64 // sum of Gaps
+	Invalid       uint64 // of Dropped, entries the log format refused (the rest found the queue full)
 }
 
 // Unsigned returns how many records follow the last record a checkpoint signed, the
@@ -52,6 +53,7 @@ func (r Report) Signed() error {
 type GapAt struct {
 	Seq     uint64
 	Dropped uint64
+	Invalid uint64 `json:",omitempty"` // of Dropped, entries the log format refused
 }
 
 // VerifyError names the first problem Verify found.
@@ -135,8 +137,9 @@ func verify(r io.Reader, v Verifier, expect *Head) (Report, error) {
 		case KindSession:
 			rep.SessionEvents++
 		case KindGap:
-			rep.Gaps = append(rep.Gaps, GapAt{Seq: rec.Seq, Dropped: rec.Gap.Dropped})
+			rep.Gaps = append(rep.Gaps, GapAt{Seq: rec.Seq, Dropped: rec.Gap.Dropped, Invalid: rec.Gap.Invalid})
 			rep.Dropped += rec.Gap.Dropped
+			rep.Invalid += rec.Gap.Invalid
 		case KindCheckpoint:
 			cp := rec.Checkpoint
 			if cp.Key != key {

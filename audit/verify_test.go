@@ -246,3 +246,33 @@ func TestVerifyReportsGaps(t *testing.T) {
 		t.Fatalf("gaps %+v", rep.Gaps)
 	}
 }
+
+// TestVerifyReportsInvalidGaps: a gap says how many of its entries the log format refused,
+// apart from those a full queue lost, and cannot claim more of them than it counts.
+func TestVerifyReportsInvalidGaps(t *testing.T) {
+	s := testSigner(t, "a")
+	var buf bytes.Buffer
+	l, err := New(&buf, Head{}, Config{Signer: s})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.AppendGap(t0, 3)
+	l.AppendGapOf(t0, Gap{Dropped: 2, Invalid: 2})
+	if _, err := l.AppendGapOf(t0, Gap{Dropped: 1, Invalid: 2}); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("a gap of 1 entry, 2 of them invalid: %v", err)
+	}
+	if err := l.Close(t0); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(buf.Bytes(), []byte(`"gap":{"dropped":3},`)) || !bytes.Contains(buf.Bytes(), []byte(`"gap":{"dropped":2,"invalid":2},`)) {
+		t.Fatalf("gap records:\n%s", buf.Bytes())
+	}
+	rep, err := Verify(&buf, s.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []GapAt{{Seq: 1, Dropped: 3}, {Seq: 2, Dropped: 2, Invalid: 2}}
+	if len(rep.Gaps) != 2 || rep.Gaps[0] != want[0] || rep.Gaps[1] != want[1] || rep.Dropped != 5 || rep.Invalid != 2 {
+		t.Fatalf("gaps %+v, dropped %d, invalid %d", rep.Gaps, rep.Dropped, rep.Invalid)
+	}
+}

@@ -150,7 +150,21 @@ func writeReport(w io.Writer, path string, rep audit.Report, key audit.KeyID) {
 		fmt.Fprintf(w, "  WARNING      %d records after record %d are not covered by a signature: cutting them off would go unnoticed\n", n, rep.LastSigned)
 	}
 	if rep.Dropped > 0 {
-		fmt.Fprintf(w, "  WARNING      %d entries were dropped before reaching the log (queue full); first gap at record %d\n", rep.Dropped, rep.Gaps[0].Seq)
+		fmt.Fprintf(w, "  WARNING      %d entries were dropped before reaching the log (%s); first gap at record %d\n", rep.Dropped, dropCauses(rep), rep.Gaps[0].Seq)
+	}
+}
+
+// dropCauses says why a log's gap records lost their entries: a full queue, or entries the log
+// format refused.
+func dropCauses(rep audit.Report) string {
+	const invalid = "invalid: the log format refused them"
+	switch full := rep.Dropped - rep.Invalid; {
+	case rep.Invalid == 0:
+		return "queue full"
+	case full == 0:
+		return invalid
+	default:
+		return fmt.Sprintf("%d queue full, %d %s", full, rep.Invalid, invalid)
 	}
 }
 
@@ -166,9 +180,10 @@ func writeReportJSON(w io.Writer, path string, rep audit.Report) error {
 		LastSigned    uint64        `json:"last_signed"`
 		Unsigned      uint64        `json:"unsigned"`
 		Dropped       uint64        `json:"dropped"`
+		Invalid       uint64        `json:"dropped_invalid"`
 		Gaps          []audit.GapAt `json:"gaps"`
 	}{path, rep.Records, rep.Decisions, rep.SessionEvents, rep.Checkpoints, rep.Head.Seq, rep.Head.Hash,
-		rep.LastSigned, rep.Uncovered(), rep.Dropped, rep.Gaps}
+		rep.LastSigned, rep.Uncovered(), rep.Dropped, rep.Invalid, rep.Gaps}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(out)

@@ -298,3 +298,59 @@ func TestAuditVerifyUnreadableLogIsUsage(t *testing.T) {
 		t.Fatalf("audit verify of a directory: %v, exit %d; want exit 2", err, exitCodeOf(err))
 	}
 }
+
+// TestAuditVerifyCLIGapCauses: entries the log format refused are not reported as lost to a
+// full queue (a review: every drop was "queue full").
+func TestAuditVerifyCLIGapCauses(t *testing.T) {
+	dir := t.TempDir()
+	priv, pub := keygen(t, dir, "device")
+	seed, err := os.ReadFile(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := audit.NewMLDSA65Signer(seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2025, 2, 24, 20, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		gaps     []audit.Gap
+		want     string
+		wantJSON uint64
+	}{
+		{[]audit.Gap{{Dropped: 3}}, "3 entries were dropped before reaching the log (queue full)", 0},
+		{[]audit.Gap{{Dropped: 2, Invalid: 2}}, "2 entries were dropped before reaching the log (invalid: the log format refused them)", 2},
+		{[]audit.Gap{{Dropped: 3}, {Dropped: 4, Invalid: 2}}, "7 entries were dropped before reaching the log (5 queue full, 2 invalid: the log format refused them)", 2},
+	} {
+		path := filepath.Join(t.TempDir(), "decisions.log")
+		l, err := audit.Open(path, audit.Config{Signer: signer})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, g := range c.gaps {
+			if _, err := l.AppendGapOf(at, g); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := l.Close(at); err != nil {
+			t.Fatal(err)
+		}
+		var out bytes.Buffer
+		if err := runAudit(context.Background(), []string{"verify", "--log", path, "--key", pub}, &out, &out); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(out.String(), c.want+"; first gap at record 1\n") {
+			t.Errorf("gaps %+v: report\n%s\nwant %q", c.gaps, out.String(), c.want)
+		}
+		out.Reset()
+		if err := runAudit(context.Background(), []string{"verify", "--json", "--log", path, "--key", pub}, &out, &out); err != nil {
+			t.Fatal(err)
+		}
+		var rep struct {
+			Invalid uint64 `json:"dropped_invalid"`
+		}
+		if err := json.Unmarshal(out.Bytes(), &rep); err != nil || rep.Invalid != c.wantJSON {
+			t.Errorf("gaps %+v: JSON dropped_invalid %d (%v), want %d", c.gaps, rep.Invalid, err, c.wantJSON)
+		}
+	}
+}
