@@ -112,7 +112,9 @@ func (l *ledger) top() []Reason {
 	all := make([]Reason, 0, len(l.items)+1)
 	all = append(all, l.items...)
 	if l.gainWindows > 0 && l.gain > 0 {
-		all = append(all, Reason{Signal: SignalBehaviour, Impact: l.gain,
+		// Gains since the last reset add up past the trust scale when trust dips and recovers
+		// again and again, yet together they never raised trust by more than the whole scale.
+		all = append(all, Reason{Signal: SignalBehaviour, Impact: min(l.gain, MaxTrust),
 			Text: fmt.Sprintf("behaviour consistent with this user's baseline in %d windows", l.gainWindows)})
 	}
 	sort.SliceStable(all, func(i, j int) bool {

@@ -26,8 +26,11 @@ type AuditQueue struct {
 	ch       chan auditItem
 	queued   chan struct{} // holds a token once entries were recorded since the last receive
 	pending  atomic.Bool   // entries recorded since Drain began: queued was notified already
-	dropped  atomic.Uint64
-	reported uint64 // drops already written as gaps; owned by the draining goroutine
+	dropped  atomic.Uint64 // entries lost: the buffer was full, or the log format refused them
+	invalid  atomic.Uint64 // of dropped, entries the log format refused; counted by the writer
+	reported uint64        // drops already written as gaps; owned by the draining goroutine
+	// invalid drops already written as gaps; owned by the draining goroutine
+	reportedInvalid uint64
 }
 
 type auditItem struct {
@@ -153,10 +156,12 @@ func (q *AuditQueue) Drain(log *audit.Log, now time.Time) error {
 
 func (q *AuditQueue) noteDrops(log *audit.Log, now time.Time) error {
 	if d := q.dropped.Load(); d > q.reported {
-		if _, err := log.AppendGap(now, d-q.reported); err != nil {
+		// Only the draining goroutine counts invalid entries, and it counts them in dropped too.
+		inv := q.invalid.Load()
+		if _, err := log.AppendGapOf(now, audit.Gap{Dropped: d - q.reported, Invalid: inv - q.reportedInvalid}); err != nil {
 			return err
 		}
-		q.reported = d
+		q.reported, q.reportedInvalid = d, inv
 	}
 	return nil
 }
@@ -172,7 +177,9 @@ func (q *AuditQueue) write(log *audit.Log, it auditItem, now time.Time) error {
 		_, err = log.AppendSessionEvent(now, it.transition.auditRecord())
 	}
 	if errors.Is(err, audit.ErrMalformed) {
-		// Nothing was written; count the entry as dropped so a gap record shows it.
+		// Nothing was written; count the entry as dropped, and as invalid rather than lost to a
+		// full queue, so a gap record shows it for what it is.
+		q.invalid.Add(1)
 		q.dropped.Add(1)
 		return nil
 	}
@@ -199,7 +206,8 @@ func auditReasons(rs []Reason) []audit.Reason {
 	}
 	out := make([]audit.Reason, len(rs))
 	for i, r := range rs {
-		out[i] = audit.Reason{Signal: r.Signal.String(), Impact: roundTrust(r.Impact), Text: r.Text}
+		// The format holds impacts within the trust scale; no signal moves trust further.
+		out[i] = audit.Reason{Signal: r.Signal.String(), Impact: roundTrust(max(-MaxTrust, min(r.Impact, MaxTrust))), Text: r.Text}
 	}
 	return out
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -198,5 +199,109 @@ func TestAuditQueueQueued(t *testing.T) {
 	}
 	if q.Dropped() != 2 {
 		t.Fatalf("dropped %d, want 2", q.Dropped())
+	}
+}
+
+// TestLongSessionStaysInTheLog: a genuine session whose trust dips and recovers again and again
+// sums its gains past the trust scale, which the audit format refuses in a reason; the reason
+// says at most +100, so every decision and change of standing of the session is logged (they
+// were all dropped, each leaving a gap said to be a full queue).
+func TestLongSessionStaysInTheLog(t *testing.T) {
+	q := NewAuditQueue(0)
+	g, err := New(Config{Recorder: q}, mustPolicy(t, testPolicy))
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Now().Add(-6 * time.Hour)
+	must(t)(g.OpenSession("s", "alice", at))
+	typeUntilFull := func() {
+		for i := 0; i < 120; i++ {
+			at = at.Add(5 * time.Second)
+			must(t)(g.ObserveBehaviour("s", at, 0, nil))
+		}
+	}
+	typeUntilFull()
+	for cycle := 0; cycle < 4; cycle++ {
+		// One odd window (too little for a challenge from 100), then the owner's typing.
+		at = at.Add(time.Second)
+		must(t)(g.ObserveBehaviour("s", at, 0.95, nil))
+		typeUntilFull()
+	}
+	st, err := g.Status("s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gained := false
+	for _, r := range st.Reasons {
+		if r.Impact > MaxTrust {
+			t.Errorf("reason %q moves trust by more than the whole scale", r)
+		}
+		gained = gained || strings.HasPrefix(r.Text, "behaviour consistent") && r.Impact >= MaxTrust
+	}
+	if !gained {
+		t.Fatalf("the summed gain did not reach the trust scale, the test no longer tests the cap: %v", st.Reasons)
+	}
+	g.Authorize(context.Background(), "s", "docs.read")
+	g.Authorize(context.Background(), "s", "billing")
+	if err := g.CloseSession("s", at); err != nil {
+		t.Fatal(err)
+	}
+	log, buf, v := testAuditLog(t)
+	if err := q.Drain(log, at); err != nil {
+		t.Fatal(err)
+	}
+	if err := log.Checkpoint(at); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := audit.Verify(bytes.NewReader(buf.Bytes()), v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Dropped != 0 || rep.Decisions != 2 || rep.SessionEvents != 2 {
+		t.Fatalf("log: %d decisions, %d session events, %d dropped; want 2, 2 (opened, closed), 0", rep.Decisions, rep.SessionEvents, rep.Dropped)
+	}
+}
+
+// TestAuditReasonsFitTheFormat: a Recorder fed by another source than the ledger still gets
+// every impact into the log's range.
+func TestAuditReasonsFitTheFormat(t *testing.T) {
+	got := auditReasons([]Reason{{Signal: SignalBehaviour, Impact: 122.4}, {Signal: SignalFeedback, Impact: -250}, {Signal: SignalNewDevice, Impact: -15.004}})
+	for i, want := range []float64{100, -100, -15} {
+		if got[i].Impact != want {
+			t.Errorf("reason %d: impact %v, want %v", i, got[i].Impact, want)
+		}
+	}
+}
+
+// TestInvalidEntryGapIsNotAFullQueue: an entry the log format refuses is dropped, and its gap
+// says so, apart from the entries a full queue lost.
+func TestInvalidEntryGapIsNotAFullQueue(t *testing.T) {
+	q := NewAuditQueue(2)
+	now := time.Now()
+	bad := Decision{Session: "s", Resource: "r", Outcome: OutcomeAllowed, Tier: TierMonitor, At: now,
+		Reasons: []Reason{{Signal: SignalBehaviour, Text: strings.Repeat("x", audit.MaxTextBytes+1)}}}
+	good := bad
+	good.Reasons = nil
+	q.RecordDecision(bad)
+	q.RecordDecision(good)
+	q.RecordDecision(good) // the queue is full
+	log, buf, v := testAuditLog(t)
+	if err := q.Drain(log, now); err != nil {
+		t.Fatal(err)
+	}
+	q.RecordDecision(bad)
+	if err := q.Drain(log, now); err != nil {
+		t.Fatal(err)
+	}
+	if err := log.Checkpoint(now); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := audit.Verify(bytes.NewReader(buf.Bytes()), v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []audit.GapAt{{Seq: 1, Dropped: 1}, {Seq: 2, Dropped: 1, Invalid: 1}, {Seq: 4, Dropped: 1, Invalid: 1}}
+	if fmt.Sprint(rep.Gaps) != fmt.Sprint(want) || rep.Dropped != 3 || rep.Invalid != 2 || rep.Decisions != 1 || q.Dropped() != 3 {
+		t.Fatalf("gaps %v (dropped %d, invalid %d, queue says %d), %d decisions; want %v, 3, 2, 3, 1", rep.Gaps, rep.Dropped, rep.Invalid, q.Dropped(), rep.Decisions, want)
 	}
 }
