@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math"
 	"time"
+	"unicode/utf8"
 )
 
 // encodeBody returns the canonical JSON of r without its hash: the bytes ComputeHash hashes.
@@ -136,8 +137,8 @@ func decodeStrict(line []byte) (Record, error) {
 	return r, nil
 }
 
-// validate checks what the JSON shape alone does not: one payload matching Kind, UTC times and
-// every cap in limits.go.
+// validate checks what the JSON shape alone does not: one payload matching Kind, UTC times,
+// strings in UTF-8 and every cap in limits.go.
 func (r *Record) validate() error {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%w: record %d: %s", ErrMalformed, r.Seq, fmt.Sprintf(format, args...))
@@ -235,6 +236,9 @@ func checkReasons(rs []Reason, bad func(string, ...any) error) error {
 		if r.Signal == "" || len(r.Signal) > MaxNameBytes || len(r.Text) > MaxTextBytes {
 			return bad("reason %d: signal must be 1..%d bytes and text at most %d", i, MaxNameBytes, MaxTextBytes)
 		}
+		if !utf8.ValidString(r.Signal) || !utf8.ValidString(r.Text) {
+			return bad("reason %d: not valid UTF-8", i)
+		}
 		if math.IsNaN(r.Impact) || math.Abs(r.Impact) > MaxTrust {
 			return bad("reason %d: impact %v outside [-%d, %d]", i, r.Impact, MaxTrust, MaxTrust)
 		}
@@ -242,10 +246,16 @@ func checkReasons(rs []Reason, bad func(string, ...any) error) error {
 	return nil
 }
 
+// checkNames checks names' lengths and that they are UTF-8: JSON would write invalid bytes as
+// U+FFFD, so the line read back would not be the line hashed and signed, and the log would
+// never verify again.
 func checkNames(names ...string) error {
 	for _, n := range names {
 		if len(n) > MaxNameBytes {
 			return fmt.Errorf("name of %d bytes, limit %d", len(n), MaxNameBytes)
+		}
+		if !utf8.ValidString(n) {
+			return fmt.Errorf("name %q is not valid UTF-8", n)
 		}
 	}
 	return nil

@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"errors"
 	"strings"
@@ -114,4 +115,69 @@ func TestEncodeRejectsOversizedAndInvalid(t *testing.T) {
 	if _, err := l.AppendDecision(t0, testDecision(1)); err != nil {
 		t.Fatalf("a valid record after rejected ones: %v", err)
 	}
+}
+
+// TestInvalidUTF8IsRefused: a string that is not UTF-8 is refused when written, whichever field
+// it is in. It was written, hashed and signed; JSON turned its bytes into U+FFFD, so the line
+// read back was not canonical and the log never verified again (nor could Open extend it).
+func TestInvalidUTF8IsRefused(t *testing.T) {
+	const bad = "a\xc3" // "aé" cut in the middle of the é
+	l, err := New(new(strings.Builder), Head{}, Config{Signer: testSigner(t, "a")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	decision := []func(*Decision){
+		func(d *Decision) { d.Session = bad }, func(d *Decision) { d.User = bad }, func(d *Decision) { d.Resource = bad },
+		func(d *Decision) { d.Outcome = bad }, func(d *Decision) { d.Tier = bad },
+		func(d *Decision) { d.Reasons[0].Signal = bad }, func(d *Decision) { d.Reasons[0].Text = bad },
+	}
+	for i, set := range decision {
+		d := testDecision(1)
+		set(&d)
+		if _, err := l.AppendDecision(t0, d); !errors.Is(err, ErrMalformed) {
+			t.Errorf("decision field %d not UTF-8: %v, want ErrMalformed", i, err)
+		}
+	}
+	event := []func(*SessionEvent){
+		func(e *SessionEvent) { e.Session = bad }, func(e *SessionEvent) { e.User = bad }, func(e *SessionEvent) { e.Event = bad },
+		func(e *SessionEvent) { e.From = bad }, func(e *SessionEvent) { e.To = bad },
+		func(e *SessionEvent) { e.Reasons[0].Signal = bad }, func(e *SessionEvent) { e.Reasons[0].Text = bad },
+	}
+	for i, set := range event {
+		e := SessionEvent{At: t0, Session: "s", User: "alice", Event: "revoked", From: "monitor", To: "terminate",
+			Reasons: []Reason{{Signal: "feedback", Impact: -100, Text: "an analyst's verdict"}}}
+		set(&e)
+		if _, err := l.AppendSessionEvent(t0, e); !errors.Is(err, ErrMalformed) {
+			t.Errorf("session event field %d not UTF-8: %v, want ErrMalformed", i, err)
+		}
+	}
+	if l.Head().Seq != 0 {
+		t.Fatalf("rejected records must not advance the chain, head %d", l.Head().Seq)
+	}
+}
+
+// FuzzWrittenLogVerifies: whatever names and text a Log accepts, the log it writes verifies.
+func FuzzWrittenLogVerifies(f *testing.F) {
+	f.Add("s-1", "alice", "billing", "typing rhythm")
+	f.Add("s", "", "a"+strings.Repeat("é", 120)+"\xc3", "x")
+	f.Add("bad\xffname", "\xed\xa0\x80", "<&>\u2028", "\x00\ufffd")
+	s := testSigner(f, "a")
+	f.Fuzz(func(t *testing.T, session, user, resource, text string) {
+		var buf bytes.Buffer
+		l, err := New(&buf, Head{}, Config{Signer: s})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := testDecision(1)
+		d.Session, d.User, d.Resource, d.Reasons[0].Text = session, user, resource, text
+		if _, err := l.AppendDecision(t0, d); err != nil {
+			return
+		}
+		if err := l.Close(t0); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Verify(&buf, s.Public()); err != nil {
+			t.Fatalf("a log the Log wrote does not verify: %v", err)
+		}
+	})
 }
