@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/vigilauth/vigil/audit"
 )
@@ -191,11 +193,25 @@ func (q *AuditQueue) write(log *audit.Log, it auditItem, now time.Time) error {
 
 // auditName fits a caller-supplied name (an unknown resource, say) into the audit format.
 func auditName(s string) string {
-	switch {
-	case s == "":
+	if s == "" {
 		return "-"
-	case len(s) > audit.MaxNameBytes:
-		return s[:audit.MaxNameBytes-8] + "…"
+	}
+	return auditString(s, audit.MaxNameBytes)
+}
+
+// auditString fits a caller-supplied string into the audit format's limit of limit bytes of
+// UTF-8, which the log refuses otherwise (and the entry would be lost): bytes that are not
+// UTF-8 become U+FFFD, and a string too long is cut at a character boundary and marked "…".
+func auditString(s string, limit int) string {
+	if !utf8.ValidString(s) {
+		s = strings.ToValidUTF8(s, "\uFFFD")
+	}
+	if len(s) > limit {
+		i := limit - 8
+		for i > 0 && !utf8.RuneStart(s[i]) {
+			i--
+		}
+		s = s[:i] + "…"
 	}
 	return s
 }
@@ -207,14 +223,15 @@ func auditReasons(rs []Reason) []audit.Reason {
 	out := make([]audit.Reason, len(rs))
 	for i, r := range rs {
 		// The format holds impacts within the trust scale; no signal moves trust further.
-		out[i] = audit.Reason{Signal: r.Signal.String(), Impact: roundTrust(max(-MaxTrust, min(r.Impact, MaxTrust))), Text: r.Text}
+		out[i] = audit.Reason{Signal: r.Signal.String(), Impact: roundTrust(max(-MaxTrust, min(r.Impact, MaxTrust))),
+			Text: auditString(r.Text, audit.MaxTextBytes)}
 	}
 	return out
 }
 
 func (d *Decision) auditRecord() audit.Decision {
 	return audit.Decision{
-		At: d.At, Session: auditName(d.Session), User: d.User, Resource: auditName(d.Resource), Allow: d.Allow,
+		At: d.At, Session: auditName(d.Session), User: auditString(d.User, audit.MaxNameBytes), Resource: auditName(d.Resource), Allow: d.Allow,
 		Outcome: d.Outcome.String(), Tier: d.Tier.String(), Trust: d.Trust, Required: d.Required,
 		Reasons: auditReasons(d.Reasons),
 	}
@@ -222,7 +239,7 @@ func (d *Decision) auditRecord() audit.Decision {
 
 func (t *Transition) auditRecord() audit.SessionEvent {
 	return audit.SessionEvent{
-		At: t.At, Session: t.Session, User: t.User, Event: t.Kind.String(),
+		At: t.At, Session: auditName(t.Session), User: auditString(t.User, audit.MaxNameBytes), Event: t.Kind.String(),
 		From: t.From.String(), To: t.To.String(), Trust: t.Trust, Challenge: t.Challenge,
 		Reasons: auditReasons(t.Reasons),
 	}

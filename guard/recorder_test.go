@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/vigilauth/vigil/audit"
 )
@@ -278,10 +279,9 @@ func TestAuditReasonsFitTheFormat(t *testing.T) {
 func TestInvalidEntryGapIsNotAFullQueue(t *testing.T) {
 	q := NewAuditQueue(2)
 	now := time.Now()
-	bad := Decision{Session: "s", Resource: "r", Outcome: OutcomeAllowed, Tier: TierMonitor, At: now,
-		Reasons: []Reason{{Signal: SignalBehaviour, Text: strings.Repeat("x", audit.MaxTextBytes+1)}}}
-	good := bad
-	good.Reasons = nil
+	good := Decision{Session: "s", Resource: "r", Outcome: OutcomeAllowed, Tier: TierMonitor, At: now, Trust: 90}
+	bad := good
+	bad.Trust = MaxTrust + 1 // no guard makes it; the log refuses it
 	q.RecordDecision(bad)
 	q.RecordDecision(good)
 	q.RecordDecision(good) // the queue is full
@@ -303,5 +303,59 @@ func TestInvalidEntryGapIsNotAFullQueue(t *testing.T) {
 	want := []audit.GapAt{{Seq: 1, Dropped: 1}, {Seq: 2, Dropped: 1, Invalid: 1}, {Seq: 4, Dropped: 1, Invalid: 1}}
 	if fmt.Sprint(rep.Gaps) != fmt.Sprint(want) || rep.Dropped != 3 || rep.Invalid != 2 || rep.Decisions != 1 || q.Dropped() != 3 {
 		t.Fatalf("gaps %v (dropped %d, invalid %d, queue says %d), %d decisions; want %v, 3, 2, 3, 1", rep.Gaps, rep.Dropped, rep.Invalid, q.Dropped(), rep.Decisions, want)
+	}
+}
+
+// TestAuditNamesAreUTF8: names that are not UTF-8, or so long that they are cut, reach the log
+// as UTF-8, and the log verifies: a cut inside a character, or bytes that are not UTF-8, were
+// written, after which the log never verified again (a review).
+func TestAuditNamesAreUTF8(t *testing.T) {
+	long := "a" + strings.Repeat("é", 200) // cut at byte 248, inside an é
+	for _, name := range []string{long, "bad\xffname", strings.Repeat("€", 100) + "\xe2\x82"} {
+		q := NewAuditQueue(0)
+		g, err := New(Config{Recorder: q}, mustPolicy(t, testPolicy))
+		if err != nil {
+			t.Fatal(err)
+		}
+		now := time.Now()
+		id := name
+		if len(id) > MaxIDBytes {
+			id = id[:MaxIDBytes-1] // cut inside a character too
+		}
+		must(t)(g.OpenSession(id, id, now))
+		g.Authorize(context.Background(), id, name)
+		g.Authorize(context.Background(), name, "docs.read") // no such session
+		if err := g.CloseSession(id, now); err != nil {
+			t.Fatal(err)
+		}
+		log, buf, v := testAuditLog(t)
+		if err := q.Drain(log, now); err != nil {
+			t.Fatal(err)
+		}
+		if err := log.Checkpoint(now); err != nil {
+			t.Fatal(err)
+		}
+		rep, err := audit.Verify(bytes.NewReader(buf.Bytes()), v)
+		if err != nil {
+			t.Fatalf("name %.12q: the log does not verify: %v", name, err)
+		}
+		if rep.Decisions != 2 || rep.SessionEvents != 2 || rep.Dropped != 0 {
+			t.Fatalf("name %.12q: %d decisions, %d session events, %d dropped; want 2, 2, 0", name, rep.Decisions, rep.SessionEvents, rep.Dropped)
+		}
+	}
+	for _, c := range []struct{ in, want string }{
+		{"", "-"},
+		{"bad\xffname", "bad\ufffdname"},
+		{long, long[:247] + "…"},
+		{strings.Repeat("x", audit.MaxNameBytes), strings.Repeat("x", audit.MaxNameBytes)},
+		{strings.Repeat("x", audit.MaxNameBytes+1), strings.Repeat("x", audit.MaxNameBytes-8) + "…"},
+	} {
+		if got := auditName(c.in); got != c.want {
+			t.Errorf("auditName(%.12q) = %.12q… (%d bytes), want %d bytes", c.in, got, len(got), len(c.want))
+		}
+	}
+	text := strings.Repeat("ü", audit.MaxTextBytes)
+	if got := auditReasons([]Reason{{Signal: SignalBehaviour, Text: text}})[0].Text; len(got) > audit.MaxTextBytes || !utf8.ValidString(got) {
+		t.Errorf("a reason of %d bytes is logged as %d bytes, valid UTF-8 %v", len(text), len(got), utf8.ValidString(got))
 	}
 }
