@@ -75,13 +75,14 @@ func (d *Decision) appendExplain(b []byte) []byte {
 	}
 	b = append(append(append(append(b, d.Resource...), " for session "...), d.Session...), ": "...)
 	switch d.Outcome {
-	case OutcomeAllowed:
-		b = appendPoints(append(b, "trust "...), d.Trust, false)
-		b = appendPoints(append(b, " meets the "...), d.Required, false)
-		b = append(b, " required"...)
-	case OutcomeLowTrust:
-		b = appendPoints(append(b, "trust "...), d.Trust, false)
-		b = appendPoints(append(b, " is below the "...), d.Required, false)
+	case OutcomeAllowed, OutcomeLowTrust:
+		verb := " meets the "
+		if d.Outcome == OutcomeLowTrust {
+			verb = " is below the "
+		}
+		n := trustDecimals(d.Trust, d.Required)
+		b = appendTrust(append(b, "trust "...), d.Trust, n)
+		b = appendTrust(append(b, verb...), d.Required, n)
 		b = append(b, " required"...)
 	case OutcomeRevoked:
 		b = append(b, "the session was terminated"...)
@@ -106,6 +107,46 @@ func (d *Decision) appendExplain(b []byte) []byte {
 	}
 	return b
 }
+
+// trustDecimals returns how many decimals trust and required need for an explanation to put
+// them in the order they are in: none, unless they round to the same whole number or the wrong
+// way round (trust 84.6 "is below the 85 required" read "trust 85 is below the 85 required"),
+// then one or two, and -1 (as many as it takes) if two are not enough. Rounding never puts a
+// trust that meets its minimum below it.
+func trustDecimals(trust, required float64) int {
+	if !(trust < required) {
+		return 0
+	}
+	var tb, rb [32]byte
+	for n := 0; n <= 2; n++ {
+		// The buffers stay on the stack: ParseFloat keeps no reference to its argument.
+		t, terr := strconv.ParseFloat(string(strconv.AppendFloat(tb[:0], trust, 'f', n, 64)), 64)
+		r, rerr := strconv.ParseFloat(string(strconv.AppendFloat(rb[:0], required, 'f', n, 64)), 64)
+		if terr == nil && rerr == nil && t < r {
+			return n
+		}
+	}
+	return -1
+}
+
+// appendTrust appends v with n decimals (-1: as many as it takes), less trailing zeros.
+func appendTrust(b []byte, v float64, n int) []byte {
+	b = strconv.AppendFloat(b, v, 'f', n, 64)
+	if n <= 0 {
+		return b
+	}
+	for b[len(b)-1] == '0' {
+		b = b[:len(b)-1]
+	}
+	if b[len(b)-1] == '.' {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+// trustText is a trust as a reason's text gives it: to two decimals, less trailing zeros, as
+// statuses round it.
+func trustText(v float64) string { return string(appendTrust(make([]byte, 0, 8), v, 2)) }
 
 // appendPoints appends v as fmt's %.0f does, or %+.0f if signed.
 func appendPoints(b []byte, v float64, signed bool) []byte {

@@ -98,7 +98,7 @@ func (g *Guard) OpenSession(id, user string, at time.Time) (Status, error) {
 		keys: newWindow[KeystrokeEvent](g.cfg.KeystrokeWindow, g.cfg.KeystrokeHop, g.cfg.Trust.Sustain),
 		mice: newWindow[MouseEvent](g.cfg.MouseWindow, g.cfg.MouseHop, g.cfg.Trust.Sustain),
 	}
-	s.eng.ledger.add(Reason{Signal: SignalSession, Text: fmt.Sprintf("session opened at trust %.0f (%d consistent windows known for this user)", start, p.maturity)})
+	s.eng.ledger.add(Reason{Signal: SignalSession, Text: fmt.Sprintf("session opened at trust %s (%d consistent windows known for this user)", trustText(start), p.maturity)})
 	s.eng.emit(TransitionOpened, at, 0)
 	return g.publish(old, s, at), nil
 }

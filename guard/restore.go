@@ -229,8 +229,8 @@ func (g *Guard) RestoreSession(sv SavedSession, at time.Time) (Status, error) {
 	}
 	e := &s.eng
 	e.risk, e.lastID = sv.Risk, max(sv.LastChallenge, sv.Challenge.ID)
-	e.ledger.add(Reason{Signal: SignalSession, Text: fmt.Sprintf("session restored after a restart at trust %.0f (standing saved at %s)",
-		sv.Trust, last.UTC().Format(time.RFC3339))})
+	e.ledger.add(Reason{Signal: SignalSession, Text: fmt.Sprintf("session restored after a restart at trust %s (standing saved at %s)",
+		trustText(sv.Trust), last.UTC().Format(time.RFC3339))})
 	if sv.Revoked || sv.Tier == TierTerminate {
 		e.revoked, e.trust = true, 0
 	} else {
