@@ -91,14 +91,15 @@ func (g *Guard) OpenSession(id, user string, at time.Time) (Status, error) {
 		return Status{}, err
 	}
 	p.mu.Lock()
-	start := p.startTrust(&g.cfg.Trust)
+	// Other sessions of the user teach it concurrently: read its maturity once, under its lock.
+	start, maturity := p.startTrust(&g.cfg.Trust), p.maturity
 	p.mu.Unlock()
 	s := &sessionState{id: id, user: p, opened: at, last: at, cfg: &g.cfg,
 		eng:  newEngine(&g.cfg, start, at),
 		keys: newWindow[KeystrokeEvent](g.cfg.KeystrokeWindow, g.cfg.KeystrokeHop, g.cfg.Trust.Sustain),
 		mice: newWindow[MouseEvent](g.cfg.MouseWindow, g.cfg.MouseHop, g.cfg.Trust.Sustain),
 	}
-	s.eng.ledger.add(Reason{Signal: SignalSession, Text: fmt.Sprintf("session opened at trust %s (%d consistent windows known for this user)", trustText(start), p.maturity)})
+	s.eng.ledger.add(Reason{Signal: SignalSession, Text: fmt.Sprintf("session opened at trust %s (%d consistent windows known for this user)", trustText(start), maturity)})
 	s.eng.emit(TransitionOpened, at, 0)
 	return g.publish(old, s, at), nil
 }
