@@ -38,11 +38,12 @@ func Open(path string, cfg Config) (*Log, error) {
 		return nil, err
 	}
 	l.buf, l.sync, l.closer = buf, f.Sync, f
-	if rep.Head.Seq > rep.LastSigned {
+	if n := rep.Uncovered(); n > 0 {
 		// Records a previous run wrote but did not sign: count them as unsigned so the next
-		// checkpoint covers them.
-		l.unsigned = int(rep.Head.Seq - rep.LastSigned)
-		l.oldest = rep.Head.Time
+		// checkpoint covers them, and as waiting since before this run, so that it is due at
+		// once. A final checkpoint is not among them: counting it, every reopening wrote a
+		// checkpoint that signed nothing but the previous one.
+		l.unsigned = int(n)
 	}
 	return l, nil
 }

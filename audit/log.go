@@ -62,7 +62,7 @@ type Log struct {
 	key      KeyID
 	head     Head
 	unsigned int       // records since the last checkpoint
-	oldest   time.Time // time of the oldest unsigned record
+	oldest   time.Time // time of the oldest unsigned record; zero for those a previous run left
 	err      error     // sticky write error
 }
 
@@ -129,7 +129,7 @@ func (l *Log) CheckpointDue(now time.Time) bool {
 
 // CheckpointAt returns when CheckpointDue turns true, the oldest unsigned record's time plus
 // CheckpointInterval, and false if no record is unsigned: the owning loop can sleep until then
-// instead of asking on a ticker.
+// instead of asking on a ticker. Records a previous run left unsigned (Open) are due at once.
 func (l *Log) CheckpointAt() (time.Time, bool) {
 	if l.unsigned == 0 {
 		return time.Time{}, false

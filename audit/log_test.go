@@ -190,3 +190,75 @@ func TestMLDSA65InteropWithCIRCL(t *testing.T) {
 		t.Fatal("a 31-byte seed was accepted")
 	}
 }
+
+// TestReopenCountsOnlyUncoveredRecords: a log that ends with its checkpoint reopens with nothing
+// to sign, so reopening and closing it writes nothing (each cycle appended a checkpoint that
+// signed only the previous one); records a crash left unsigned are counted, the final
+// checkpoint not among them, and are due at once.
+func TestReopenCountsOnlyUncoveredRecords(t *testing.T) {
+	s := testSigner(t, "a")
+	path := filepath.Join(t.TempDir(), "audit.log")
+	cfg := Config{Signer: s, CheckpointEvery: 4}
+	l, err := Open(path, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.AppendDecision(t0, testDecision(1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(t0.Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	closed, _ := os.ReadFile(path)
+	for i := 0; i < 3; i++ {
+		l, err := Open(path, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if at, ok := l.CheckpointAt(); ok || l.CheckpointDue(t0.Add(time.Hour)) {
+			t.Fatalf("reopen %d of a log that ends with its checkpoint: a checkpoint is due at %v", i, at)
+		}
+		if err := l.Close(t0.Add(time.Duration(2+i) * time.Second)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if after, _ := os.ReadFile(path); !bytes.Equal(after, closed) {
+		t.Fatalf("three reopen/close cycles with nothing written grew the log from %d to %d bytes", len(closed), len(after))
+	}
+
+	// A crash after records 3-6 (checkpoint 7 after every 4 records) and record 8.
+	l, err = Open(path, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 2; i <= 6; i++ {
+		if _, err := l.AppendDecision(t0.Add(time.Hour), testDecision(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if l.Head().Seq != 8 {
+		t.Fatalf("head %d, want 8", l.Head().Seq)
+	}
+	l, err = Open(path, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !l.CheckpointDue(t0) {
+		t.Fatal("a record a crash left unsigned is not due at once")
+	}
+	// Record 8 and three more make the four a checkpoint follows.
+	for i := 7; i <= 9; i++ {
+		if _, err := l.AppendDecision(t0.Add(time.Hour), testDecision(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, unsigned := l.CheckpointAt(); l.Head().Seq != 12 || unsigned {
+		t.Fatalf("head %d (unsigned records: %v), want checkpoint 12 after record 8 and 9-11", l.Head().Seq, unsigned)
+	}
+	if err := l.Close(t0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+}
