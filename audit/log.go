@@ -15,8 +15,9 @@ type Config struct {
 	// CheckpointEvery is how many records may follow a checkpoint before the Log writes the next
 	// one by itself. Default 256.
 	CheckpointEvery int
-	// CheckpointInterval is how long a record may wait unsigned before CheckpointDue reports true;
-	// the loop that owns the Log asks on a ticker, or sleeps until CheckpointAt. Default 10 seconds.
+	// CheckpointInterval is how long a record may wait unsigned, by the clock that gives the Log
+	// its now, before CheckpointDue reports true; the loop that owns the Log asks on a ticker, or
+	// sleeps until CheckpointAt. Default 10 seconds.
 	CheckpointInterval time.Duration
 }
 
@@ -62,7 +63,7 @@ type Log struct {
 	key      KeyID
 	head     Head
 	unsigned int       // records since the last checkpoint
-	oldest   time.Time // time of the oldest unsigned record; zero for those a previous run left
+	oldest   time.Time // the caller's now when the oldest unsigned record was appended; zero for a previous run's
 	err      error     // sticky write error
 }
 
@@ -127,9 +128,12 @@ func (l *Log) CheckpointDue(now time.Time) bool {
 	return ok && !now.Before(at)
 }
 
-// CheckpointAt returns when CheckpointDue turns true, the oldest unsigned record's time plus
-// CheckpointInterval, and false if no record is unsigned: the owning loop can sleep until then
-// instead of asking on a ticker. Records a previous run left unsigned (Open) are due at once.
+// CheckpointAt returns when CheckpointDue turns true, CheckpointInterval after the now the oldest
+// unsigned record was appended at, and false if no record is unsigned: the owning loop can sleep
+// until then instead of asking on a ticker. Records a previous run left unsigned (Open) are due
+// at once. The wait is measured on the caller's clock, not with records' times, which never go
+// back: after the clock steps back they stay ahead of it, and a checkpoint would wait until the
+// clock caught up with them.
 func (l *Log) CheckpointAt() (time.Time, bool) {
 	if l.unsigned == 0 {
 		return time.Time{}, false
@@ -176,7 +180,7 @@ func (l *Log) append(now time.Time, r Record) (Record, error) {
 		l.unsigned = 0
 	} else {
 		if l.unsigned == 0 {
-			l.oldest = r.Time
+			l.oldest = now
 		}
 		l.unsigned++
 	}

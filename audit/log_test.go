@@ -262,3 +262,41 @@ func TestReopenCountsOnlyUncoveredRecords(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestCheckpointWaitsByTheCallersClock: after the clock steps back, records are stamped with the
+// head's later time, but a timed checkpoint falls due CheckpointInterval after the caller's now:
+// it waited until the clock caught up with the head (a day, for a clock a day ahead).
+func TestCheckpointWaitsByTheCallersClock(t *testing.T) {
+	s := testSigner(t, "a")
+	var buf bytes.Buffer
+	l, err := New(&buf, Head{}, Config{Signer: s, CheckpointEvery: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ahead := t0.Add(24 * time.Hour)
+	if _, err := l.AppendDecision(ahead, testDecision(1)); err != nil { // the clock a day ahead
+		t.Fatal(err)
+	}
+	if err := l.Checkpoint(ahead); err != nil {
+		t.Fatal(err)
+	}
+	// The clock is put right; decisions go on from t0.
+	r, err := l.AppendDecision(t0, testDecision(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.Time.Equal(ahead) {
+		t.Fatalf("record time %s, want the head's %s", r.Time, ahead)
+	}
+	for i := 3; i < 10; i++ {
+		if _, err := l.AppendDecision(t0.Add(time.Duration(i)*time.Second), testDecision(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if at, ok := l.CheckpointAt(); !ok || !at.Equal(t0.Add(DefaultCheckpointInterval)) {
+		t.Fatalf("CheckpointAt = %v, %v; want %v, the interval after the first unsigned record was appended", at, ok, t0.Add(DefaultCheckpointInterval))
+	}
+	if l.CheckpointDue(t0.Add(DefaultCheckpointInterval-time.Nanosecond)) || !l.CheckpointDue(t0.Add(DefaultCheckpointInterval)) {
+		t.Fatal("the checkpoint is not due exactly the interval after the first unsigned record")
+	}
+}
