@@ -174,9 +174,9 @@ func (q *AuditQueue) write(log *audit.Log, it auditItem, now time.Time) error {
 	}
 	var err error
 	if it.isDecision {
-		_, err = log.AppendDecision(now, it.decision.auditRecord())
+		_, err = log.AppendDecision(now, it.decision.AuditRecord())
 	} else {
-		_, err = log.AppendSessionEvent(now, it.transition.auditRecord())
+		_, err = log.AppendSessionEvent(now, it.transition.AuditRecord())
 	}
 	if errors.Is(err, audit.ErrMalformed) {
 		// Nothing was written; count the entry as dropped, and as invalid rather than lost to a
@@ -229,7 +229,10 @@ func auditReasons(rs []Reason) []audit.Reason {
 	return out
 }
 
-func (d *Decision) auditRecord() audit.Decision {
+// AuditRecord is d as the decision log records it: names and reasons fitted to the log's
+// format. The SIEM exporter builds its events from it, so that a decision exported live and
+// the same decision replayed from the log carry the same identifier.
+func (d *Decision) AuditRecord() audit.Decision {
 	return audit.Decision{
 		At: d.At, Session: auditName(d.Session), User: auditString(d.User, audit.MaxNameBytes), Resource: auditName(d.Resource), Allow: d.Allow,
 		Outcome: d.Outcome.String(), Tier: d.Tier.String(), Trust: d.Trust, Required: d.Required,
@@ -237,7 +240,8 @@ func (d *Decision) auditRecord() audit.Decision {
 	}
 }
 
-func (t *Transition) auditRecord() audit.SessionEvent {
+// AuditRecord is t as the decision log records it (see Decision.AuditRecord).
+func (t *Transition) AuditRecord() audit.SessionEvent {
 	return audit.SessionEvent{
 		At: t.At, Session: auditName(t.Session), User: auditString(t.User, audit.MaxNameBytes), Event: t.Kind.String(),
 		From: t.From.String(), To: t.To.String(), Trust: t.Trust, Challenge: t.Challenge,

@@ -126,36 +126,16 @@ func (e *Exporter) event(it *item) (Event, bool) {
 	return FromRecord(e.cfg.Source, it.record)
 }
 
-// auditDecision is the decision as the audit log records it (guard/recorder.go), so an event
-// exported live and the same decision replayed from the log carry the same metadata.uid.
+// auditDecision is the decision as the audit log records it, so an event exported live and
+// the same decision replayed from the log carry the same metadata.uid.
 func auditDecision(d *guard.Decision) audit.Decision {
-	return audit.Decision{At: d.At.Round(0).UTC(), Session: auditName(d.Session), User: d.User, Resource: auditName(d.Resource),
-		Allow: d.Allow, Outcome: d.Outcome.String(), Tier: d.Tier.String(), Trust: d.Trust, Required: d.Required,
-		Reasons: auditReasons(d.Reasons)}
+	r := d.AuditRecord()
+	r.At = r.At.Round(0).UTC()
+	return r
 }
 
 func auditSession(t *guard.Transition) audit.SessionEvent {
-	return audit.SessionEvent{At: t.At.Round(0).UTC(), Session: t.Session, User: t.User, Event: t.Kind.String(),
-		From: t.From.String(), To: t.To.String(), Trust: t.Trust, Challenge: t.Challenge, Reasons: auditReasons(t.Reasons)}
-}
-
-func auditName(s string) string {
-	switch {
-	case s == "":
-		return "-"
-	case len(s) > audit.MaxNameBytes:
-		return s[:audit.MaxNameBytes-8] + "…"
-	}
-	return s
-}
-
-func auditReasons(rs []guard.Reason) []audit.Reason {
-	if len(rs) == 0 {
-		return nil
-	}
-	out := make([]audit.Reason, len(rs))
-	for i, r := range rs {
-		out[i] = audit.Reason{Signal: r.Signal.String(), Impact: r.Impact, Text: r.Text}
-	}
-	return out
+	r := t.AuditRecord()
+	r.At = r.At.Round(0).UTC()
+	return r
 }
