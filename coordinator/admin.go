@@ -56,7 +56,12 @@ func (a *adminServer) PauseRounds(ctx context.Context, _ *vigilv1.PauseRoundsReq
 
 // ResumeRounds implements vigilv1.AdminServer.
 func (a *adminServer) ResumeRounds(ctx context.Context, _ *vigilv1.ResumeRoundsRequest) (*vigilv1.ResumeRoundsResponse, error) {
-	if err := a.c.Resume(); err != nil {
+	err := a.c.Resume()
+	if errors.Is(err, ErrNotPaused) {
+		// As AbortRound without an open round: nothing was done, and the operator is told why.
+		return nil, status.Error(codes.FailedPrecondition, "rounds are not paused; nothing changed (resume only lifts a pause: rounds already start as --round-interval and the failure back-off allow; `vigil status` says when the next may)")
+	}
+	if err != nil {
 		return nil, status.Error(codes.Internal, err.Error())
 	}
 	return &vigilv1.ResumeRoundsResponse{}, nil

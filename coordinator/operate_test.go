@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -12,7 +13,9 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
 	"github.com/vigilauth/vigil/coordinator"
@@ -203,7 +206,8 @@ func (r *revocationList) RevokeIdentity(id pki.Identity, now time.Time) error {
 // left than a round samples.
 func TestRevokedDeviceIsNotSampled(t *testing.T) {
 	cfg := privateConfig(t, t.TempDir(), t.TempDir(), 1)
-	cfg.Rounds = 2 // K = 3
+	// K = 3; resuming keeps the back-off after the abort below, so it is short.
+	cfg.Rounds, cfg.FailureBackoff = 2, 50*time.Millisecond
 	revs := &revocationList{ids: map[pki.Identity]time.Time{}}
 	cfg.Revocations = revs
 	c, err := coordinator.New(context.Background(), cfg, coordinator.Insecure{})
@@ -451,4 +455,90 @@ func TestWaitingForDevicesIsLogged(t *testing.T) {
 	if n := strings.Count(got, "rounds wait for devices"); n != 1 {
 		t.Errorf("%d lines about waiting, want 1:\n%s", n, got)
 	}
+}
+
+// TestResumeOnlyLiftsAPause is review 6's first finding: `vigil admin resume` on a coordinator
+// that was not paused started a round at once, skipping --round-interval and the failure
+// back-off, so each call started another charged round. Now resume changes nothing unless
+// rounds are paused, and says so (FailedPrecondition, as abort without an open round); and
+// lifting a pause leaves the pacing and the back-off as they were.
+func TestResumeOnlyLiftsAPause(t *testing.T) {
+	cfg := privateConfig(t, t.TempDir(), t.TempDir(), 1)
+	cfg.Rounds, cfg.RoundInterval = 0, time.Hour
+	cfg.FailureBackoff, cfg.MaxBackoff = time.Hour, time.Hour
+	c, err := coordinator.New(context.Background(), cfg, coordinator.Insecure{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer(coordinator.ServerOptions()...)
+	c.Register(srv)
+	c.RegisterAdmin(srv, coordinator.AdminConfig{})
+	go srv.Serve(lis)
+	t.Cleanup(srv.Stop)
+	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	api, admin := vigilv1.NewCoordinatorClient(conn), vigilv1.NewAdminClient(conn)
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan struct{})
+	go func() {
+		c.Run(ctx)
+		close(ran)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-ran
+	})
+	enrol(t, api, "a", "b", "c")
+	first := waitTask(t, api, "a")
+	if _, err := c.Abort(""); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the aborted round to end", func() bool { return c.Status().GetLastRound().GetOutcome() == "failed" })
+	held := c.Status().GetNextRoundNotBefore().AsTime()
+	if time.Until(held) < 50*time.Minute {
+		t.Fatalf("after the failure the next round may start at %v; want about an hour from now", held)
+	}
+	noNewRound := func(when string) {
+		t.Helper()
+		time.Sleep(300 * time.Millisecond)
+		st := c.Status()
+		if st.GetLastRoundStarted() != first.GetRound() || st.GetOpenRound() != nil {
+			t.Fatalf("%s: round %d started (open %v); the pacing and back-off hold the next until %v",
+				when, st.GetLastRoundStarted(), st.GetOpenRound(), held)
+		}
+		if got := st.GetNextRoundNotBefore().AsTime(); !got.Equal(held) {
+			t.Fatalf("%s: the next round may start at %v, it was %v", when, got, held)
+		}
+		if st.GetPaused() {
+			t.Fatalf("%s: paused", when)
+		}
+	}
+
+	// Not paused: resume is refused, saying so, and changes nothing.
+	for range 3 {
+		_, err := admin.ResumeRounds(ctx, &vigilv1.ResumeRoundsRequest{})
+		if status.Code(err) != codes.FailedPrecondition || !strings.Contains(status.Convert(err).Message(), "not paused") {
+			t.Fatalf("resume without a pause = %v, want FailedPrecondition saying rounds are not paused", err)
+		}
+	}
+	if err := c.Resume(); !errors.Is(err, coordinator.ErrNotPaused) {
+		t.Fatalf("Resume without a pause = %v, want ErrNotPaused", err)
+	}
+	noNewRound("after resume without a pause")
+
+	// Paused and resumed: the pause is lifted and nothing else.
+	if _, err := admin.PauseRounds(ctx, &vigilv1.PauseRoundsRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.ResumeRounds(ctx, &vigilv1.ResumeRoundsRequest{}); err != nil {
+		t.Fatalf("resume after a pause = %v", err)
+	}
+	noNewRound("after pause and resume")
 }

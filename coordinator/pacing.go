@@ -106,22 +106,38 @@ func (c *Coordinator) pause() error {
 	return nil
 }
 
-// Resume lets rounds start again, at once: the pacing and any back-off are reset.
+// ErrNotPaused is returned by Resume when rounds are not paused: nothing is changed.
+var ErrNotPaused = errors.New("coordinator: rounds are not paused")
+
+// Resume lifts a pause, and only that: the next round still waits for the pacing
+// (RoundInterval) and any back-off after failures, as it would have without the pause, so
+// that neither resuming nor pausing and resuming can start rounds faster than they allow.
+// When rounds are not paused it changes nothing and returns ErrNotPaused.
 func (c *Coordinator) Resume() error {
 	c.mu.Lock()
+	paused := c.paused
+	c.mu.Unlock()
+	if !paused {
+		return ErrNotPaused
+	}
+	// The file goes first: a pause that could not be lifted on disk is not lifted at all,
+	// rather than come back at the next start.
+	if c.cfg.StateDir != "" {
+		if err := os.Remove(filepath.Join(c.cfg.StateDir, "paused")); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("coordinator: resume: %w", err)
+		}
+	}
+	c.mu.Lock()
 	c.paused = false
-	c.notBefore = time.Time{}
-	c.failures = 0
+	notBefore := c.notBefore
 	c.mu.Unlock()
 	c.metrics.paused.Set(0)
-	c.log.Info("rounds resumed by the operator")
+	if now := c.cfg.Now(); notBefore.After(now) {
+		c.log.Info("rounds resumed by the operator; the next round waits for the pacing or back-off", "next_round_not_before", notBefore.Format(time.RFC3339))
+	} else {
+		c.log.Info("rounds resumed by the operator")
+	}
 	c.notify()
-	if c.cfg.StateDir == "" {
-		return nil
-	}
-	if err := os.Remove(filepath.Join(c.cfg.StateDir, "paused")); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("coordinator: resume: %w", err)
-	}
 	return nil
 }
 
