@@ -542,3 +542,59 @@ func TestResumeOnlyLiftsAPause(t *testing.T) {
 	}
 	noNewRound("after pause and resume")
 }
+
+// lateSealing reports three trustees; audit does not answer the first check, so a sealing
+// that does not know its trustees' ids names it by its position, and answers from then on.
+type lateSealing struct {
+	coordinator.Insecure
+	checks atomic.Int32
+}
+
+func (f *lateSealing) Ready(ctx context.Context, round uint64, contributors int) ([]trustee.Health, error) {
+	h := []trustee.Health{{ID: "privacy", Reachable: true}, {ID: "security", Reachable: true}, {ID: "audit", Reachable: true}}
+	if f.checks.Add(1) == 1 {
+		h[2] = trustee.Health{ID: "#2", Problem: "connection refused"}
+		return h, fmt.Errorf("%w: trustee #2: connection refused", trustee.ErrNotEnoughTrustees)
+	}
+	return h, nil
+}
+
+// TestTrusteeDownAtStartRecovers is review 6's third finding, in the coordinator: a trustee
+// down when the coordinator started was named "#2", and when it answered, as audit, its
+// recovery was not logged and vigil_trustee_up{trustee="#2"} stayed at 0 for good. (The
+// coordinator's --trustee flags now name it from the start: TestTrusteeNamedAsConfigured.)
+func TestTrusteeDownAtStartRecovers(t *testing.T) {
+	var logs syncBuffer
+	cfg := privateConfig(t, t.TempDir(), t.TempDir(), 1)
+	cfg.Rounds = 0
+	cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	reg := prometheus.NewRegistry()
+	cfg.Metrics = reg
+	f := &lateSealing{}
+	api, c, _ := runWith(t, cfg, f)
+	eventually(t, "the check at the start", func() bool { return f.checks.Load() >= 1 })
+	enrol(t, api, "a", "b", "c")
+	waitTask(t, api, "a") // the check before round 1: audit answers
+	if tr := c.Status().GetTrustees(); len(tr) != 3 || tr[2].GetId() != "audit" || tr[2].GetProblem() != "" {
+		t.Fatalf("status trustees %v; want audit up", tr)
+	}
+	if !strings.Contains(logs.String(), `msg="trustee can serve rounds" trustee=audit`) {
+		t.Errorf("the recovery of the trustee down at the start is not logged:\n%s", logs.String())
+	}
+	if got := gaugeValue(t, reg, "vigil_trustee_up", "audit"); got != 1 {
+		t.Errorf("vigil_trustee_up{trustee=audit} = %v, want 1", got)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "trustee" && l.GetValue() == "#2" {
+					t.Errorf("%s{trustee=\"#2\"} is still exported after the trustee answered as audit", mf.GetName())
+				}
+			}
+		}
+	}
+}

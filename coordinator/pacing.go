@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/vigilauth/vigil/trustee"
@@ -31,17 +32,37 @@ func (c *Coordinator) preflight(ctx context.Context, round uint64, contributors 
 	}
 	health, err := r.Ready(ctx, round, contributors)
 	c.mu.Lock()
+	prev := c.trustees
 	before := map[string]string{}
-	for i, h := range c.trustees {
+	for _, h := range prev {
 		before[h.ID] = h.Problem
-		// A trustee that does not answer is named by its position only; keep the name it
-		// answered with before, so that its metrics and status stay under one name.
-		if i < len(health) && !health[i].Reachable && h.ID != "" && h.ID[0] != '#' {
-			health[i].ID = h.ID
+	}
+	// A sealing that does not know its trustees' ids (the coordinator's --trustee flags give
+	// them) names one that does not answer by its position, "#i", only.
+	var positional []string
+	for i := range health {
+		if i >= len(prev) {
+			break
+		}
+		switch was, now := prev[i].ID, health[i].ID; {
+		case isPositional(now) && was != "" && !isPositional(was):
+			// Keep the name it answered with before, so that its metrics and status stay
+			// under one name.
+			health[i].ID = was
+		case isPositional(was) && !isPositional(now):
+			// It answers for the first time: its problem was its position's, whose series
+			// must not stay behind at 0 for good, and its recovery is logged.
+			if _, known := before[now]; !known {
+				before[now] = before[was]
+			}
+			positional = append(positional, was)
 		}
 	}
 	c.trustees = health
 	c.mu.Unlock()
+	for _, id := range positional {
+		c.metrics.trusteeUp.DeleteLabelValues(id)
+	}
 	for _, h := range health {
 		// Each trustee's failure is logged when it starts and when it ends, even while the
 		// others are enough: a third trustee that is down must not go unnoticed.
@@ -66,6 +87,9 @@ func (c *Coordinator) preflight(ctx context.Context, round uint64, contributors 
 	}
 	return err
 }
+
+// isPositional says whether id is a trustee named by its position ("#i"), not by its id.
+func isPositional(id string) bool { return strings.HasPrefix(id, "#") }
 
 // backoffLocked holds the next round back after a failure: FailureBackoff doubled for every
 // failure in a row, at most MaxBackoff, so trustees or devices that are down are not hammered

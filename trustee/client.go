@@ -49,8 +49,13 @@ type ClientConfig struct {
 	// Key is the key epoch the sums are encrypted under. Required.
 	Key *he.KeyEpoch
 	// Trustees are connections to all n trustees, in any order; up to n - Quorum(n, t) may be
-	// down.
+	// down. At least Quorum(n, t) are required: a round needs commitments from that many.
 	Trustees []vigilv1.TrusteeClient
+	// IDs, if set, are the ids of the trustees that Trustees connect to, in the same order
+	// (the coordinator's --trustee flags): a trustee that does not answer is named by its id,
+	// not by its position, and one that answers with another id cannot serve. Each must be a
+	// trustee of Key, none twice.
+	IDs []string
 	// ProbeTimeout bounds the Info call that finds which trustees are up (default 2s).
 	ProbeTimeout time.Duration
 	// CallTimeout bounds one CommitSum or DecryptionShare call (default 2m: CommitSum streams
@@ -65,8 +70,26 @@ func (c *ClientConfig) validate() error {
 	if c.Key == nil {
 		return errors.New("trustee: client has no key epoch")
 	}
-	if len(c.Trustees) < c.Key.Threshold {
-		return fmt.Errorf("trustee: %d trustee connections, the threshold is %d", len(c.Trustees), c.Key.Threshold)
+	if c.IDs != nil {
+		if len(c.IDs) != len(c.Trustees) {
+			return fmt.Errorf("trustee: %d ids for %d trustee connections", len(c.IDs), len(c.Trustees))
+		}
+		for i, id := range c.IDs {
+			if !slices.ContainsFunc(c.Key.Trustees, func(t he.Trustee) bool { return t.ID == id }) {
+				return fmt.Errorf("trustee: key epoch %d has no trustee %q", c.Key.Epoch, id)
+			}
+			if slices.Contains(c.IDs[:i], id) {
+				return fmt.Errorf("trustee: trustee %q is given twice", id)
+			}
+		}
+	}
+	if need := c.need(); len(c.Trustees) < need {
+		msg := fmt.Sprintf("trustee: %d trustee connections, but a round needs commitments from %d of key epoch %d's %d trustees (%d-of-%d)",
+			len(c.Trustees), need, c.Key.Epoch, len(c.Key.Trustees), c.Key.Threshold, len(c.Key.Trustees))
+		if missing := c.unconnected(); len(missing) > 0 {
+			msg += "; not given: " + strings.Join(missing, ", ")
+		}
+		return errors.New(msg)
 	}
 	if c.ProbeTimeout == 0 {
 		c.ProbeTimeout = 2 * time.Second
@@ -81,6 +104,35 @@ func (c *ClientConfig) validate() error {
 		return errors.New("trustee: negative timeout or retry count")
 	}
 	return nil
+}
+
+// need is how many trustees must commit to a round's set: Quorum(n, t), and at least t.
+func (c *ClientConfig) need() int {
+	return max(Quorum(len(c.Key.Trustees), c.Key.Threshold), c.Key.Threshold)
+}
+
+// unconnected are the ids of the key's trustees that no connection is configured for; nil
+// without IDs (a connection's trustee is known only once it answers).
+func (c *ClientConfig) unconnected() []string {
+	if c.IDs == nil {
+		return nil
+	}
+	var out []string
+	for _, t := range c.Key.Trustees {
+		if !slices.Contains(c.IDs, t.ID) {
+			out = append(out, t.ID)
+		}
+	}
+	return out
+}
+
+// name is how the trustee of connection i is named before it answers: its configured id, or
+// "#i", its position among the connections.
+func (c *ClientConfig) name(i int) string {
+	if i < len(c.IDs) {
+		return c.IDs[i]
+	}
+	return fmt.Sprintf("#%d", i)
 }
 
 // Client is the coordinator's side of threshold decryption. For each round it streams the
@@ -243,11 +295,15 @@ func (c *Client) probe(ctx context.Context, round uint64, contributors, need int
 			defer cancel()
 			info, err := tc.Info(pctx, &vigilv1.TrusteeInfoRequest{})
 			if err != nil {
-				reasons[i] = fmt.Sprintf("trustee %d: %v", i, err)
+				reasons[i] = fmt.Sprintf("trustee %s: %v", c.cfg.name(i), err)
 				return
 			}
 			if why := c.unfit(info, round, contributors); why != "" {
-				reasons[i] = fmt.Sprintf("trustee %d (%s): %s", i, info.GetTrusteeId(), why)
+				reasons[i] = fmt.Sprintf("trustee %s: %s", c.cfg.name(i), why)
+				return
+			}
+			if i < len(c.cfg.IDs) && info.GetTrusteeId() != c.cfg.IDs[i] {
+				reasons[i] = fmt.Sprintf("trustee %s: %s", c.cfg.IDs[i], answersAs(info.GetTrusteeId()))
 				return
 			}
 			infos[i] = info
@@ -268,8 +324,9 @@ func (c *Client) probe(ctx context.Context, round uint64, contributors, need int
 				why = append(why, r)
 			}
 		}
-		return nil, fmt.Errorf("%w: %d of %d can serve round %d, %d must commit to it (%s)",
-			ErrNotEnoughTrustees, len(ok), len(c.cfg.Trustees), round, need, strings.Join(why, "; "))
+		why = append(why, c.cfg.unconnectedReasons()...)
+		return nil, fmt.Errorf("%w: %d of the key's %d trustees can serve round %d, %d must commit to it (%s)",
+			ErrNotEnoughTrustees, len(ok), len(c.cfg.Key.Trustees), round, need, strings.Join(why, "; "))
 	}
 	slices.SortFunc(ok, func(a, b candidate) int { return int(a.info.GetShamirIndex()) - int(b.info.GetShamirIndex()) })
 	return ok, nil

@@ -20,8 +20,8 @@ var ErrRoundServed = errors.New("trustee: round already served")
 
 // Health is one trustee's answer to Ready.
 type Health struct {
-	// ID is the trustee's id as it answered, or "#i" (its position among the connections) if
-	// it did not answer.
+	// ID is the trustee's configured id (ClientConfig.IDs); without IDs, its id as it
+	// answered, or "#i" (its position among the connections) if it did not answer.
 	ID string
 	// Reachable says whether Info answered within the probe timeout.
 	Reachable bool
@@ -48,13 +48,21 @@ func (c *Client) Ready(ctx context.Context, round uint64, contributors int) ([]H
 			defer cancel()
 			start := time.Now()
 			info, err := tc.Info(pctx, &vigilv1.TrusteeInfoRequest{})
-			h := Health{ID: fmt.Sprintf("#%d", i), Latency: time.Since(start)}
+			h := Health{ID: c.cfg.name(i), Latency: time.Since(start)}
 			if err != nil {
 				h.Problem = err.Error()
 				out[i] = h
 				return
 			}
-			h.ID, h.Reachable, h.LastRound = info.GetTrusteeId(), true, info.GetLastRound()
+			h.Reachable, h.LastRound = true, info.GetLastRound()
+			switch {
+			case c.cfg.IDs == nil:
+				h.ID = info.GetTrusteeId()
+			case info.GetTrusteeId() != h.ID:
+				h.Problem = answersAs(info.GetTrusteeId())
+				out[i] = h
+				return
+			}
 			h.Problem = c.unready(info, round, contributors)
 			out[i] = h
 		})
@@ -77,12 +85,29 @@ func (c *Client) Ready(ctx context.Context, round uint64, contributors int) ([]H
 	if len(served) > 0 {
 		return out, fmt.Errorf("%w: round %d is next, but %s", ErrRoundServed, round, strings.Join(served, ", "))
 	}
-	need := max(Quorum(len(key.Trustees), key.Threshold), key.Threshold)
-	if len(fit) < need {
-		return out, fmt.Errorf("%w: %d of %d can serve round %d, %d are needed (%s)",
-			ErrNotEnoughTrustees, len(fit), len(c.cfg.Trustees), round, need, strings.Join(why, "; "))
+	if need := c.cfg.need(); len(fit) < need {
+		why = append(why, c.cfg.unconnectedReasons()...)
+		return out, fmt.Errorf("%w: %d of the key's %d trustees can serve round %d, %d are needed (%s)",
+			ErrNotEnoughTrustees, len(fit), len(key.Trustees), round, need, strings.Join(why, "; "))
 	}
 	return out, nil
+}
+
+// answersAs is the problem of a trustee that answered with another id than configured.
+func answersAs(id string) string {
+	return fmt.Sprintf("answers as trustee %q: its address is another trustee's", id)
+}
+
+// unconnectedReasons says which of the key's trustees have no connection at all, as reasons a
+// round cannot be served: by id with IDs, else by count.
+func (c *ClientConfig) unconnectedReasons() []string {
+	if missing := c.unconnected(); len(missing) > 0 {
+		return []string{fmt.Sprintf("no connection to %s", strings.Join(missing, ", "))}
+	}
+	if n := len(c.Key.Trustees); c.IDs == nil && len(c.Trustees) < n {
+		return []string{fmt.Sprintf("connections to only %d of the key's %d trustees", len(c.Trustees), n)}
+	}
+	return nil
 }
 
 func servedProblem(last uint64) string { return fmt.Sprintf("has already decrypted round %d", last) }

@@ -463,6 +463,7 @@ func orgSealing(org string, trustees []string, creds pki.Credentials, auth *pki.
 func dialTrustees(key *he.KeyEpoch, trustees []string, creds pki.Credentials, auth *pki.Authority) (*trustee.Client, error) {
 	cert := creds.TLSCertificate()
 	var clients []vigilv1.TrusteeClient
+	var ids []string
 	named := map[string]bool{}
 	for _, t := range trustees {
 		id, addr, ok := strings.Cut(t, "=")
@@ -485,8 +486,21 @@ func dialTrustees(key *he.KeyEpoch, trustees []string, creds pki.Credentials, au
 			return nil, fmt.Errorf("--trustee %q: %w", t, err)
 		}
 		clients = append(clients, vigilv1.NewTrusteeClient(conn))
+		ids = append(ids, id)
 	}
-	tc, err := trustee.NewClient(trustee.ClientConfig{Key: key, Trustees: clients})
+	// As an unknown id: with fewer trustees than a round needs commitments from, the
+	// coordinator ran, its status and readiness green, and refused every round.
+	if need := max(trustee.Quorum(len(key.Trustees), key.Threshold), key.Threshold); len(ids) < need {
+		var missing []string
+		for _, k := range key.Trustees {
+			if !named[k.ID] {
+				missing = append(missing, k.ID)
+			}
+		}
+		return nil, fmt.Errorf("--trustee: key epoch %d has trustees %s, and a round needs commitments from %d of them (%d-of-%d); given %d, missing %s (give every trustee, as --trustee ID=HOST:PORT)",
+			key.Epoch, trusteeIDs(key), need, key.Threshold, len(key.Trustees), len(ids), strings.Join(missing, ", "))
+	}
+	tc, err := trustee.NewClient(trustee.ClientConfig{Key: key, Trustees: clients, IDs: ids})
 	if err != nil {
 		return nil, fmt.Errorf("--trustee: %w", err)
 	}

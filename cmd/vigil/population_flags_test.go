@@ -5,6 +5,7 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestMousePopulationFlags: the population rounds' flags are refused with a message naming
@@ -33,9 +34,10 @@ func TestMousePopulationFlags(t *testing.T) {
 	}
 }
 
-// TestCoordinatorTrusteeFlags: a --trustee the key epoch does not name, or one named twice,
-// is refused at start, naming it; before, the coordinator ran on without ever starting a
-// round.
+// TestCoordinatorTrusteeFlags: a --trustee the key epoch does not name, one named twice, or
+// fewer than a round needs commitments from (review 6: two of a 2-of-3 epoch's three, where
+// Quorum(3, 2) = 3), is refused at start, naming it; before, the coordinator ran on without
+// ever starting a round, its status and /readyz green.
 func TestCoordinatorTrusteeFlags(t *testing.T) {
 	orgDir := org(t)
 	for _, tc := range []struct {
@@ -44,14 +46,53 @@ func TestCoordinatorTrusteeFlags(t *testing.T) {
 	}{
 		{[]string{"bob=127.0.0.1:1"}, `has no trustee "bob"`},
 		{[]string{"audit=127.0.0.1:1", "audit=127.0.0.1:2"}, `"audit" is given twice`},
+		{[]string{"privacy-office=127.0.0.1:1", "security=127.0.0.1:2"},
+			"--trustee: key epoch 1 has trustees privacy-office, security, audit, and a round needs commitments from 3 of them (2-of-3); given 2, missing audit"},
+		{[]string{"audit=127.0.0.1:1"}, "needs commitments from 3 of them (2-of-3); given 1, missing privacy-office, security"},
 	} {
 		args := []string{"coordinator", "--org", orgDir, "--dir", t.TempDir(), "--listen", "127.0.0.1:0", "--metrics-listen", ""}
 		for _, tr := range tc.trustees {
 			args = append(args, "--trustee", tr)
 		}
-		err := run(context.Background(), args, io.Discard, io.Discard)
+		// Bounded: a coordinator that accepts the flags runs until stopped.
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		err := run(ctx, args, io.Discard, io.Discard)
+		cancel()
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v: %v, want a refusal mentioning %q", tc.trustees, err, tc.want)
+		}
+	}
+}
+
+// TestTrusteeNamedAsConfigured is review 6's third finding: a trustee down when the
+// coordinator started was named by its position ("#2") in vigil_trustee_up, the log and the
+// status, and kept a stale series when it came back. The coordinator's trustees are named by
+// their --trustee ids from the first check.
+func TestTrusteeNamedAsConfigured(t *testing.T) {
+	orgDir := org(t)
+	key, err := orgKey(orgDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth, creds, err := orgCoordinator(orgDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Nothing listens on port 1: every trustee is down.
+	tc, err := dialTrustees(key, []string{"audit=127.0.0.1:1", "privacy-office=127.0.0.1:1", "security=127.0.0.1:1"}, creds, auth)
+	if err != nil {
+		t.Fatal(err)
+	}
+	health, err := tc.Ready(context.Background(), 1, 3)
+	if err == nil {
+		t.Fatal("Ready with every trustee down succeeded")
+	}
+	for i, want := range []string{"audit", "privacy-office", "security"} {
+		if i >= len(health) || health[i].ID != want || health[i].Reachable {
+			t.Fatalf("health %+v, want audit, privacy-office and security, each down", health)
+		}
+		if !strings.Contains(err.Error(), "trustee "+want+": ") {
+			t.Errorf("Ready's error %q does not name %s", err, want)
 		}
 	}
 }
