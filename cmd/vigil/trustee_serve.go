@@ -58,13 +58,13 @@ func runTrusteeServe(ctx context.Context, args []string, stdout, stderr io.Write
 		return fmt.Errorf("trustee serve: --dir: %w", err)
 	}
 	defer unlock()
-	serverOpts, tlsConfig, revs, err := trusteeServerOptions(*listen, *pkiDir)
-	if err != nil {
-		return err
-	}
 	share, err := trustee.LoadShare(he.DefaultParams(), filepath.Join(*dir, trustee.ShareFile))
 	if err != nil {
 		return fmt.Errorf("trustee serve: --dir: %w", err)
+	}
+	serverOpts, tlsConfig, revs, err := trusteeServerOptions(*listen, *pkiDir, *dir, share.TrusteeID())
+	if err != nil {
+		return err
 	}
 	logger := newLogger(stderr, logLevel).With("trustee", share.TrusteeID())
 	if *plaintext {
@@ -166,7 +166,10 @@ func trusteeSigningKey(dir string) (*sig.PrivateKey, error) {
 // guard, which admits only the coordinator's certificate and checks the trustee's revocation
 // list. It returns the TLS configuration for a pki.Split, whose connections the options expect.
 // Without pkiDir the trustee serves in the clear, which is allowed only on a loopback address.
-func trusteeServerOptions(listen, pkiDir string) ([]grpc.ServerOption, *tls.Config, *pki.Revocations, error) {
+// The certificate must name trustee id, whose share dir holds, as `vigil preflight --kit`
+// checks a kit: the coordinator expects that name at the trustee's address, and under another
+// trustee's certificate the trustee would start, report ready and never be reached.
+func trusteeServerOptions(listen, pkiDir, dir, id string) ([]grpc.ServerOption, *tls.Config, *pki.Revocations, error) {
 	if pkiDir == "" {
 		host, _, err := net.SplitHostPort(listen)
 		if err != nil {
@@ -181,8 +184,13 @@ func trusteeServerOptions(listen, pkiDir string) ([]grpc.ServerOption, *tls.Conf
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("trustee serve: --pki-dir: %w", err)
 	}
-	if _, err := creds.Verify(time.Now()); err != nil {
+	owner, err := creds.Verify(time.Now())
+	if err != nil {
 		return nil, nil, nil, fmt.Errorf("trustee serve: --pki-dir %s: %w", pkiDir, err)
+	}
+	if want := pki.Trustee(id); owner != want {
+		return nil, nil, nil, fmt.Errorf("trustee serve: --pki-dir %s: its certificate names %s, but --dir %s holds trustee %q's share: the coordinator expects %s at this trustee's address and could never connect (give trustee %s's --pki-dir)",
+			pkiDir, owner, dir, id, want, id)
 	}
 	revs, err := pki.OpenRevocations(filepath.Join(pkiDir, pki.RevocationsFile))
 	if err != nil {

@@ -408,3 +408,34 @@ func TestTrusteeCLIErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestTrusteeServeRefusesAnotherTrusteesTLS is review 6's fourth finding: `trustee serve` with
+// another trustee's --pki-dir started and reported ready, though the coordinator, expecting
+// this trustee's name at its address, could never connect. It is refused at start, as
+// `vigil preflight --kit` refuses such a kit, naming both flags; the trustee's own credentials
+// still serve.
+func TestTrusteeServeRefusesAnotherTrusteesTLS(t *testing.T) {
+	orgDir := org(t)
+	dir := filepath.Join(orgDir, "trustees", "audit")
+	serve := func(pkiDir string) (string, error) {
+		// Bounded: a trustee that starts serves until stopped.
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		var out bytes.Buffer
+		err := run(ctx, []string{"trustee", "serve", "--dir", dir, "--pki-dir", pkiDir, "--root", filepath.Join(orgDir, "root.json"),
+			"--min-contributors", "3", "--listen", "127.0.0.1:0"}, &out, &out)
+		return out.String(), err
+	}
+	wrong := filepath.Join(orgDir, "trustees", "security", "tls")
+	out, err := serve(wrong)
+	if err == nil || !strings.Contains(err.Error(), "--pki-dir "+wrong) || !strings.Contains(err.Error(), "spiffe://vigil/trustee/security") ||
+		!strings.Contains(err.Error(), `--dir `+dir+` holds trustee "audit"'s share`) {
+		t.Fatalf("trustee serve with security's TLS for audit's share: %v\n%s\nwant a refusal naming --pki-dir, its certificate and --dir", err, out)
+	}
+	if strings.Contains(out, "listening") {
+		t.Errorf("refused, yet it said it was listening:\n%s", out)
+	}
+	if out, err := serve(filepath.Join(dir, "tls")); err != nil || !strings.Contains(out, "trustee audit (point 3") {
+		t.Errorf("trustee serve with its own TLS: %v\n%s", err, out)
+	}
+}
