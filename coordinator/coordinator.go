@@ -36,7 +36,7 @@ type Coordinator struct {
 	enrolling map[string]pendingEnrolment // enrolled but not yet called again: not in devices
 	completed int
 	open      openRound
-	abandoned uint64        // a round found closed at restart, to report once
+	abandoned roundSummary  // a round found closing at restart and given up, to report once
 	servable  uint64        // the open round once its start is durable: only its tasks are handed out
 	opened    chan struct{} // closed, and replaced, when a round becomes servable
 	ledger    *dp.Ledger
@@ -157,6 +157,7 @@ func New(ctx context.Context, cfg Config, sealing Sealing) (*Coordinator, error)
 		if err != nil {
 			return nil, err
 		}
+		c.loadRecentRounds() // before restore, which may add a round it gives up
 		if saved != nil {
 			if err := c.restore(saved); err != nil {
 				return nil, err

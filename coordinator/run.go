@@ -29,9 +29,10 @@ func (c *Coordinator) Run(ctx context.Context) error {
 			return fmt.Errorf("coordinator: stopping, the state could not be copied: %w", err)
 		}
 	}
-	if r := c.abandoned; r != 0 {
+	if r := c.abandoned; r.Round != 0 {
 		c.metrics.rounds.WithLabelValues("failed").Inc()
-		c.emit(Event{Kind: RoundFailed, Round: r, Err: errors.New("the coordinator stopped while the round was closing")})
+		c.emit(Event{Kind: RoundFailed, Round: r.Round, Selected: r.Selected, Accepted: r.Participants, Err: errors.New(r.Reason)})
+		c.saveRecentRounds()
 	}
 	// The trustees are checked once at the start, so that a state directory they do not
 	// match stops the coordinator at once rather than when the first devices have enrolled.
@@ -217,9 +218,17 @@ func (c *Coordinator) step(ctx context.Context) (done bool, err error) {
 		}
 	}
 	sum.Stages = stages
-	c.lastRound = sum
-	c.rememberRoundLocked(sum)
+	// A round that failed because the coordinator is stopping is not over: the state file
+	// still has it closing, and the next start gives it up and says so (giveUp).
+	stopping := err != nil && ctx.Err() != nil
+	if !stopping {
+		c.lastRound = sum
+		c.rememberRoundLocked(sum)
+	}
 	c.mu.Unlock()
+	if !stopping {
+		c.saveRecentRounds()
+	}
 
 	c.metrics.roundDuration.Observe(dur.Seconds())
 	if c.intake != nil {
@@ -254,15 +263,18 @@ func (c *Coordinator) step(ctx context.Context) (done bool, err error) {
 	return false, nil
 }
 
-// roundSummary is how the last round ended, for the operator's status.
+// roundSummary is how the last round ended, for the operator's status; the recent ones are
+// saved in the state directory as JSON (recentRoundsFile).
 type roundSummary struct {
-	Round                  uint64
-	Outcome, Reason        string
-	Selected, Participants int
-	Version                uint64
-	Ended                  time.Time
-	Duration               time.Duration
-	Stages                 []stage
+	Round        uint64        `json:"round"`
+	Outcome      string        `json:"outcome"`
+	Reason       string        `json:"reason,omitempty"`
+	Selected     int           `json:"selected"`
+	Participants int           `json:"participants"`
+	Version      uint64        `json:"version,omitempty"`
+	Ended        time.Time     `json:"ended"`
+	Duration     time.Duration `json:"duration_ns"`
+	Stages       []stage       `json:"stages,omitempty"`
 }
 
 // openRound is what the coordinator remembers about the open round besides the engine's state.

@@ -2,6 +2,13 @@ package coordinator
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"time"
@@ -9,6 +16,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/vigilauth/vigil/coordinator/round"
+	"github.com/vigilauth/vigil/internal/atomicfile"
 	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
 )
 
@@ -31,8 +39,8 @@ const maxRecentRounds = 20
 
 // stage is how long one stage of a round took.
 type stage struct {
-	Name string
-	Took time.Duration
+	Name string        `json:"name"`
+	Took time.Duration `json:"took_ns"`
 }
 
 // stageClock collects the stages of the round being released. The trustees' stages are timed
@@ -82,7 +90,6 @@ func (c *Coordinator) timedPublish(ctx context.Context, m GlobalModel, epsilon, 
 	}
 	took := stage{StagePublishing, time.Since(began)}
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.lastRound.Version == m.Meta.Version {
 		c.lastRound.Stages = append(slices.Clip(c.lastRound.Stages), took)
 	}
@@ -91,6 +98,8 @@ func (c *Coordinator) timedPublish(ctx context.Context, m GlobalModel, epsilon, 
 			r.Stages = append(slices.Clip(r.Stages), took)
 		}
 	}
+	c.mu.Unlock()
+	c.saveRecentRounds()
 	return nil
 }
 
@@ -120,4 +129,68 @@ func (c *Coordinator) recentRoundsStatusLocked() []*vigilv1.LastRoundStatus {
 		out = append(out, roundStatus(r))
 	}
 	return out
+}
+
+// recentRoundsFile, in the state directory, keeps the recent rounds' summaries, so that the
+// status has them after a restart; maxRecentRoundsBytes bounds what is read of it.
+const (
+	recentRoundsFile     = "rounds.json"
+	maxRecentRoundsBytes = 1 << 20
+)
+
+// saveRecentRounds writes the recent rounds to the state directory. They are the status's
+// only: a failure is logged and the run goes on. Only Run's goroutine calls it, so writes
+// do not overtake each other.
+func (c *Coordinator) saveRecentRounds() {
+	if c.cfg.StateDir == "" {
+		return
+	}
+	c.mu.Lock()
+	raw, err := json.Marshal(c.recentRounds)
+	c.mu.Unlock()
+	if err == nil {
+		err = atomicfile.Write(filepath.Join(c.cfg.StateDir, recentRoundsFile), raw, 0o600)
+	}
+	if err != nil {
+		c.log.Warn("the recent rounds were not saved for the status after a restart", "err", err)
+	}
+}
+
+// readRecentRounds reads the recent rounds saved in stateDir, newest first; none if there are
+// none or they cannot be read (err says why).
+func readRecentRounds(stateDir string) ([]roundSummary, error) {
+	path := filepath.Join(stateDir, recentRoundsFile)
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	raw, err := io.ReadAll(io.LimitReader(f, maxRecentRoundsBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(raw) > maxRecentRoundsBytes {
+		return nil, fmt.Errorf("%s: larger than %d bytes", path, maxRecentRoundsBytes)
+	}
+	var out []roundSummary
+	if err := json.Unmarshal(raw, &out); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return out[:min(len(out), maxRecentRounds)], nil
+}
+
+// loadRecentRounds gives the status the recent rounds of the run before the restart.
+func (c *Coordinator) loadRecentRounds() {
+	rounds, err := readRecentRounds(c.cfg.StateDir)
+	if err != nil {
+		c.log.Warn("the recent rounds before the restart are not in the status", "err", err)
+		return
+	}
+	c.recentRounds = rounds
+	if len(rounds) > 0 {
+		c.lastRound = rounds[0]
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"time"
 
@@ -122,8 +123,8 @@ func (c *Coordinator) snapshotLocked() (*statev1.CoordinatorState, error) {
 }
 
 // restore applies saved state to a new coordinator. A round saved while collecting resumes with
-// exactly the acknowledged updates; a round saved after it closed is given up (its sum may have
-// been opened already), unless the store shows that it was released.
+// exactly the acknowledged updates; a round saved after it closed is given up (giveUp), unless
+// the store shows that it was released.
 func (c *Coordinator) restore(st *statev1.CoordinatorState) error {
 	if st.GetModelName() != c.cfg.ModelName {
 		return fmt.Errorf("coordinator: state file belongs to model %q, configured is %q", st.GetModelName(), c.cfg.ModelName)
@@ -139,12 +140,11 @@ func (c *Coordinator) restore(st *statev1.CoordinatorState) error {
 		return nil
 	}
 	switch {
-	case r.GetId() <= c.global.Meta.Round:
+	case r.GetId() <= c.lastReleased():
 		c.log.Info("saved round was released before the restart", "round", r.GetId(), "version", c.global.Meta.Version)
 		return nil
 	case r.GetPhase() == statev1.Phase_PHASE_CLOSED:
-		c.log.Warn("round was closing when the coordinator stopped; it is given up", "round", r.GetId())
-		c.abandoned = r.GetId()
+		c.giveUp(r)
 		return nil
 	case r.GetBaseVersion() != c.global.Meta.Version:
 		return fmt.Errorf("coordinator: saved round %d trains version %d but the store's newest is %d", r.GetId(), r.GetBaseVersion(), c.global.Meta.Version)
@@ -198,6 +198,56 @@ func (c *Coordinator) restore(st *statev1.CoordinatorState) error {
 	c.servable = r.GetId() // no one waits yet: New has not returned
 	c.log.Info("resumed round", "round", r.GetId(), "updates", sum.Count(), "deadline", rs.Deadline.Format(time.RFC3339))
 	return nil
+}
+
+// lastReleased is the round of the newest model the store holds, of the global model or a
+// population's: the state names a round after it only while that round has not ended.
+func (c *Coordinator) lastReleased() uint64 {
+	last := c.global.Meta.Round
+	for _, p := range c.pops {
+		last = max(last, p.model.Meta.Round, p.reference.Meta.Round)
+	}
+	return last
+}
+
+// giveUp fails r, a round the state file says was closing when the coordinator stopped, and
+// records it for the status, the log and Run's event. It is not finished: its sum may have been
+// opened already, and a trustee decrypts a round once (a later request gets its share only if
+// byte-identical to the first, whose commitments and active set were not kept), so finishing it
+// would need other trustees to decrypt the same sum again; and the state does not say whether
+// the round was closing to be released or had failed or been aborted. Whatever was charged for
+// it stays charged; its acknowledged updates are discarded.
+func (c *Coordinator) giveUp(r *statev1.Round) {
+	submitted := 0
+	for _, t := range r.GetTasks() {
+		if t.GetSubmitted() {
+			submitted++
+		}
+	}
+	charged := false
+	if c.ledger != nil {
+		_, charged = c.ledger.Entry(r.GetId())
+	}
+	what := "nothing charged or released"
+	if charged {
+		what = "charged to the privacy ledger, nothing released"
+	}
+	now := c.cfg.Now()
+	sum := roundSummary{
+		Round: r.GetId(), Outcome: "failed", Selected: len(r.GetTasks()), Participants: submitted, Ended: now,
+		Duration: now.Sub(r.GetStarted().AsTime()),
+		Reason: fmt.Sprintf("the coordinator stopped while the round was closing; given up at the restart (its sum may have been opened already, and is never opened again): %s; its %d acknowledged updates are discarded",
+			what, submitted),
+	}
+	c.log.Warn("round was closing when the coordinator stopped; it is given up", "round", sum.Round, "charged", charged,
+		"updates_discarded", submitted, "reason", sum.Reason)
+	c.abandoned = sum
+	c.lastRound = sum
+	// Saved before a crash that left the state file as it was, it is given up once more:
+	// once in the status.
+	c.recentRounds = slices.DeleteFunc(c.recentRounds, func(s roundSummary) bool { return s.Round == sum.Round })
+	c.rememberRoundLocked(sum)
+	c.dirty = true // the next commit writes the state without the round
 }
 
 // maxSavedRemovals bounds the removals the state file keeps for the status: every revoked or

@@ -13,9 +13,9 @@ import (
 
 // ReadStatus builds the part of a Status that the state saved in stateDir (Config.StateDir)
 // holds: the model, the last round started, the open round with its missing devices, the
-// registry with last-seen times as of the last state write, and the removed devices. What only
-// a running coordinator knows (trustees' health, regions' publishing, the last round's
-// outcome) is left unset; read it with the Admin API. It is for
+// registry with last-seen times as of the last state write, the removed devices, and the
+// rounds that ended recently, with the last one's outcome. What only a running coordinator
+// knows (trustees' health, regions' publishing) is left unset; read it with the Admin API. It is for
 // read-only tools (vigil console) that must not need a connection to the coordinator.
 func ReadStatus(stateDir string) (*vigilv1.StatusResponse, error) {
 	f := &stateFile{path: filepath.Join(stateDir, "coordinator.state")}
@@ -49,6 +49,15 @@ func ReadStatus(stateDir string) (*vigilv1.StatusResponse, error) {
 	}
 	for _, r := range st.GetRemoved() {
 		out.Removed = append(out.Removed, &vigilv1.RemovedDeviceStatus{Id: r.GetId(), Removed: r.GetAt(), Reason: r.GetReason()})
+	}
+	// The rounds are the status's only; a file that cannot be read leaves them out (the
+	// coordinator logs why when it starts).
+	rounds, _ := readRecentRounds(stateDir)
+	for _, r := range rounds {
+		out.RecentRounds = append(out.RecentRounds, roundStatus(r))
+	}
+	if len(rounds) > 0 {
+		out.LastRound = roundStatus(rounds[0])
 	}
 	return out, nil
 }
