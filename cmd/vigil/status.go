@@ -201,7 +201,7 @@ func printStatus(w io.Writer, st *vigilv1.StatusResponse, now time.Time) error {
 func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	subs := []command{
 		{"pause", "stop new rounds from starting (the open round runs to its end); survives restarts", nil},
-		{"resume", "let rounds start again, at once", nil},
+		{"resume", "lift a pause: rounds start again as --round-interval and the failure back-off allow (not paused: nothing changes)", nil},
 		{"abort", "fail the open round now; nothing is released, and the round is charged to the privacy budget unless every device was asked (`vigil status` says which)", nil},
 		{"remove-device", "take a device out of the registry and revoke it (--device-id D)", nil},
 	}
