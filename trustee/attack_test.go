@@ -296,3 +296,40 @@ func TestAttackTrusteeJournalDeleted(t *testing.T) {
 		t.Fatalf("new trustee: %v", err)
 	}
 }
+
+// TestHeaderOutOfRange: a sum's header that no contributions could satisfy is refused as a
+// malformed request (InvalidArgument, saying what is wrong), before any contribution is read,
+// not as a contribution that failed verification; an empty message after the header is named
+// as such.
+func TestHeaderOutOfRange(t *testing.T) {
+	k := newTestKey(t, 3, 2)
+	cluster := startCluster(t, k, t.TempDir())
+	tc := cluster.Clients[0]
+	devs := k.devices(t, 3)
+	const dim = 100
+	r := k.sealedRound(t, devs, 1, dim)
+	for _, c := range []struct {
+		name string
+		hdr  *vigilv1.SumHeader
+		why  string
+	}{
+		{"round 0", header(k, 0, dim, 3), "round 0"},
+		{"dimension 0", header(k, 1, 0, 3), "dimension 0"},
+		{"dimension too large", header(k, 1, he.MaxDimension+1, 3), "dimension"},
+		{"too many contributors", header(k, 1, dim, he.MaxContributors+1), "at most"},
+	} {
+		_, err := commitSum(tc, c.hdr, r.contribs)
+		wantRefusal(t, c.name, err, codes.InvalidArgument, c.why)
+	}
+
+	stream, err := tc.CommitSum(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.Send(&vigilv1.SumPart{Part: &vigilv1.SumPart_Header{Header: header(k, 1, dim, 3)}}); err != nil {
+		t.Fatal(err)
+	}
+	_ = stream.Send(&vigilv1.SumPart{})
+	_, err = stream.CloseAndRecv()
+	wantRefusal(t, "an empty message after the header", err, codes.PermissionDenied, "neither a header nor a contribution")
+}

@@ -22,6 +22,9 @@ var (
 	// ErrContribution: a contribution that does not verify: unknown or repeated device, a
 	// device record not signed by the enrolment role, a bad update signature, malformed c1.
 	ErrContribution = errors.New("trustee: contribution refused")
+	// ErrHeader: a sum's header that no set of contributions could satisfy (no header, round
+	// 0, a dimension or a count of contributors out of range), refused before any is read.
+	ErrHeader = errors.New("trustee: malformed sum header")
 	// ErrKeyMismatch: the request names another parameter set or key epoch than the share.
 	ErrKeyMismatch = errors.New("trustee: not this trustee's key")
 )
@@ -72,8 +75,8 @@ func decide(st *State, req decrypt) (cached [][]byte, err error) {
 		return nil, fmt.Errorf("%w: round %d (this trustee's last commitment is to round %d)", ErrNotCommitted, req.round, c.Round)
 	}
 	if !bytes.Equal(req.set, c.SetDigest[:]) || req.contributors != c.Contributors {
-		return nil, fmt.Errorf("%w: round %d is committed to another set of %d updates, not the requested one of %d",
-			ErrOtherSet, req.round, c.Contributors, req.contributors)
+		return nil, fmt.Errorf("%w: round %d is committed to set %x of %d updates, the request names set %x of %d",
+			ErrOtherSet, req.round, c.SetDigest[:8], c.Contributors, req.set[:min(8, len(req.set))], req.contributors)
 	}
 	return nil, nil
 }

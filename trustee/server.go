@@ -172,7 +172,7 @@ func (s *Server) CommitSum(stream grpc.ClientStreamingServer[vigilv1.SumPart, vi
 func (s *Server) header(stream sumStream) (*vigilv1.SumHeader, uint64, error) {
 	first, err := stream.Recv()
 	if err != nil {
-		return nil, 0, fmt.Errorf("%w: no header: %v", ErrContribution, err)
+		return nil, 0, fmt.Errorf("%w: no header: %v", ErrHeader, err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -240,7 +240,11 @@ func verifyStream(stream sumStream, v *sumVerifier, workers int) error {
 		}
 		c := part.GetContribution()
 		if c == nil {
-			first = fmt.Errorf("%w: a second header in the stream", ErrContribution)
+			what := "neither a header nor a contribution"
+			if part.GetHeader() != nil {
+				what = "a second header"
+			}
+			first = fmt.Errorf("%w: a stream message with %s where a contribution was expected", ErrContribution, what)
 			break
 		}
 		if first = v.admit(c); first != nil {

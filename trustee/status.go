@@ -17,7 +17,8 @@ import (
 //	                    repeated device, forged record or signature, altered update
 //	FailedPrecondition  too few contributors, no commitment to the set, too few or invalid
 //	                    commitments, another key epoch or parameter set
-//	InvalidArgument     a request that does not decode or does not fit the key (he errors)
+//	InvalidArgument     a request that does not decode or does not fit the key (he errors), a
+//	                    sum header out of range (ErrHeader)
 //	Internal            anything else, e.g. the journal could not be saved
 func toStatus(err error) error {
 	if _, ok := status.FromError(err); ok && !isOurs(err) {
@@ -36,7 +37,7 @@ func toStatus(err error) error {
 	case errors.Is(err, ErrTooFewContributors), errors.Is(err, ErrKeyMismatch), errors.Is(err, ErrNotCommitted),
 		errors.Is(err, ErrCommitment), errors.Is(err, he.ErrParams), errors.Is(err, he.ErrEpoch):
 		code = codes.FailedPrecondition
-	case errors.Is(err, he.ErrMalformed), errors.Is(err, he.ErrBinding), errors.Is(err, he.ErrDimension),
+	case errors.Is(err, ErrHeader), errors.Is(err, he.ErrMalformed), errors.Is(err, he.ErrBinding), errors.Is(err, he.ErrDimension),
 		errors.Is(err, he.ErrThreshold):
 		code = codes.InvalidArgument
 	}
@@ -46,7 +47,7 @@ func toStatus(err error) error {
 // isOurs reports whether err wraps one of the package's or crypto/he's sentinels rather than
 // being a transport status from the stream.
 func isOurs(err error) bool {
-	for _, s := range []error{ErrRoundDone, ErrOtherSet, ErrContribution, ErrNoPart, ErrPartsFull, ErrTooFewContributors, ErrKeyMismatch,
+	for _, s := range []error{ErrRoundDone, ErrOtherSet, ErrContribution, ErrHeader, ErrNoPart, ErrPartsFull, ErrTooFewContributors, ErrKeyMismatch,
 		ErrNotCommitted, ErrCommitment, he.ErrParams, he.ErrEpoch, he.ErrMalformed, he.ErrBinding, he.ErrDimension, he.ErrThreshold} {
 		if errors.Is(err, s) {
 			return true

@@ -53,7 +53,7 @@ func newSumVerifier(sh *he.SecretShare, minContributors int, lastRound uint64, r
 		return nil, fmt.Errorf("%w: round %d announces %d updates, its devices sized their noise for at least %d",
 			ErrTooFewContributors, hdr.GetRound(), hdr.GetContributors(), hdr.GetMinParticipants())
 	case hdr.GetContributors() > he.MaxContributors:
-		return nil, fmt.Errorf("%w: %d contributors, at most %d", ErrContribution, hdr.GetContributors(), he.MaxContributors)
+		return nil, fmt.Errorf("%w: %d contributors, at most %d", ErrHeader, hdr.GetContributors(), he.MaxContributors)
 	case len(hdr.GetExtends()) > 0:
 		return nil, fmt.Errorf("%w: a sum's header names a part it extends; a sum names its parts", ErrContribution)
 	}
@@ -95,12 +95,14 @@ func checkSumHeader(sh *he.SecretShare, root *release.Root, hdr *vigilv1.SumHead
 
 func newVerifier(sh *he.SecretShare, lastRound uint64, root *release.Root, now time.Time, hdr *vigilv1.SumHeader) (*sumVerifier, error) {
 	switch {
+	case hdr.GetRound() == 0:
+		return nil, fmt.Errorf("%w: round 0; rounds are numbered from 1", ErrHeader)
 	case hdr.GetRound() < lastRound:
 		// The last decrypted round itself goes on: the same set again gets the same commitment
 		// (commitDecision), any other set is refused there.
 		return nil, fmt.Errorf("%w: round %d is before round %d, the last one this trustee decrypted", ErrRoundDone, hdr.GetRound(), lastRound)
 	case hdr.GetDimension() < 1 || hdr.GetDimension() > he.MaxDimension:
-		return nil, fmt.Errorf("%w: dimension %d, want 1 to %d", ErrContribution, hdr.GetDimension(), he.MaxDimension)
+		return nil, fmt.Errorf("%w: dimension %d, want 1 to %d", ErrHeader, hdr.GetDimension(), he.MaxDimension)
 	}
 	c1, err := he.NewC1Sum(sh.Params(), sh.Epoch, int(hdr.GetDimension()))
 	if err != nil {
