@@ -219,8 +219,9 @@ func TestAttackJunkVersions(t *testing.T) {
 		{"junk after the genuine version", append([]fakeVersion{genuine}, repeat(junk, MaxObjectVersions-1)...), 0, true, other + size},
 		{"junk before the genuine version", append(repeat(junk, MaxObjectVersions-1), genuine), 0, true, other + (MaxObjectVersions+1)*size},
 		{"junk before, over the budget", append(repeat(junk, MaxObjectVersions-1), genuine), 8 << 20, false, 8 << 20},
-		// The documents fit, the files do not: none is read.
-		{"files larger than the budget", []fakeVersion{genuine}, size, false, 0},
+		// The documents fit, the files (with the listing their reads reserve) do not: none
+		// is read.
+		{"files larger than the budget", []fakeVersion{genuine}, size + store.MaxListingBytes + 16<<10, false, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newS3Fake(t)

@@ -30,7 +30,8 @@ type Bundle struct {
 // SetInstalledManifest.
 //
 // Every read is bounded: documents by MaxEnvelopeBytes, each artifact by its signed size,
-// before a byte is read where the store can tell sizes, and all of them together by
+// before a byte is read where the store can tell sizes, the listing of a write-once object's
+// versions by store.MaxListingBytes, and all of them together, listings included, by
 // MaxFetchBytes; a manifest whose artifacts add up to more than MaxReleaseBytes, or to more
 // than the budget has left, is refused before any artifact is read. Write-once objects are
 // read version by version, oldest first (see store.VersionReader), and the first that verifies
@@ -100,9 +101,10 @@ func (v *Verifier) fetch(ctx context.Context, st store.Store, now time.Time, bud
 		return nil, err
 	}
 	// The manifest verified, so its sizes are at most MaxReleaseBytes together; what the roots and
-	// documents left of the budget must still pay for every artifact once, or none is read.
-	if need := m.filesSize() + int64(len(m.Artifacts)); need > budget.left {
-		return nil, fmt.Errorf("release: %s v%d: artifacts: %w", m.Model, m.Version, budget.refuse(m.filesSize()))
+	// documents left of the budget must still pay for every artifact once, and for the listing
+	// the last one reserves, or none is read.
+	if need := m.filesSize() + int64(len(m.Artifacts)) + listing(st); need > budget.left {
+		return nil, fmt.Errorf("release: %s v%d: artifacts: %w", m.Model, m.Version, budget.refuse(need))
 	}
 	b := &Bundle{Manifest: m, ManifestEnvelope: md, LatestEnvelope: ptr, Files: make(map[string][]byte, len(m.Artifacts))}
 	for _, a := range m.Artifacts {

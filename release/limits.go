@@ -27,8 +27,9 @@ const (
 	// files of 256 MiB (store.MaxObjectBytes) and have every device read 16 GiB per poll.
 	MaxReleaseBytes = 128 << 20
 	// MaxFetchBytes bounds what one Verifier.Fetch (one device poll) reads from the store, every
-	// read together: roots, pointer, manifest, files, and every stored version of a write-once
-	// object tried before one verified. It is the largest release's files once and as much again
+	// read together: roots, pointer, manifest, files, every stored version of a write-once
+	// object tried before one verified, and the listings of those versions (each at most
+	// store.MaxListingBytes, reserved before it is read and charged what it took). It is the largest release's files once and as much again
 	// for the documents and for junk written under a key before the genuine version, which
 	// would otherwise cost up to MaxObjectVersions times the signed size of every file.
 	MaxFetchBytes = 2 * MaxReleaseBytes

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/vigilauth/vigil/store"
 )
@@ -19,9 +20,10 @@ var errUnchecked = errors.New("not every stored version was checked")
 
 // budget is what one Fetch may still read from the store, every read together. Each read
 // reserves its worst case before it starts, limit+1 bytes for each stored version it may read
-// (a store reads one byte past the limit to find an object that is too large), and is then
-// charged what it returned: the bound holds against a store that answers every read with as
-// many bytes as it allows.
+// (a store reads one byte past the limit to find an object that is too large) and, from a
+// store that keeps versions, store.MaxListingBytes for the listing of them, and is then
+// charged what it returned and what the listing took: the bound holds against a store that
+// answers every read with as many bytes as it allows.
 type budget struct {
 	left, total int64
 }
@@ -29,12 +31,23 @@ type budget struct {
 func newBudget(total int64) *budget { return &budget{left: total, total: total} }
 
 // fits returns how many versions of at most limit bytes the budget can still pay for, at most
-// want.
-func (b *budget) fits(limit int64, want int) int {
-	if b.left <= 0 {
+// want, beside reserve bytes.
+func (b *budget) fits(limit int64, want int, reserve int64) int {
+	left := b.left - reserve
+	if left <= 0 {
 		return 0
 	}
-	return int(min(b.left/(limit+1), int64(want)))
+	return int(min(left/(limit+1), int64(want)))
+}
+
+// listing is what a read of versions of an object in st reserves for listing them: a store
+// that keeps versions lists them first (review 9 found a listing read without bound, outside
+// the budget), one that does not reads the object alone.
+func listing(st store.Store) int64 {
+	if _, ok := st.(store.VersionReader); ok {
+		return store.MaxListingBytes
+	}
+	return 0
 }
 
 // refuse is the error for a read of size bytes the budget cannot pay for.
@@ -58,7 +71,7 @@ func (b *budget) charge(data [][]byte, err error, limit int64, n int) {
 
 // get reads the mutable object key (the pointer), of at most limit bytes.
 func (b *budget) get(ctx context.Context, st store.Store, key string, limit int64) ([]byte, error) {
-	if b.fits(limit, 1) < 1 {
+	if b.fits(limit, 1, 0) < 1 {
 		return nil, b.refuse(limit)
 	}
 	data, err := store.GetLimit(ctx, st, key, limit)
@@ -68,11 +81,13 @@ func (b *budget) get(ctx context.Context, st store.Store, key string, limit int6
 
 // versions reads up to n stored versions of key, oldest first, each of at most limit bytes.
 func (b *budget) versions(ctx context.Context, st store.Store, key string, limit int64, n int) ([][]byte, error) {
-	if b.fits(limit, n) < n {
-		return nil, b.refuse(limit)
+	if b.fits(limit, n, listing(st)) < n {
+		return nil, b.refuse(limit + listing(st))
 	}
-	vs, err := store.GetVersions(ctx, st, key, limit, n)
+	var listed atomic.Int64
+	vs, err := store.GetVersions(store.WithListingCounter(ctx, &listed), st, key, limit, n)
 	b.charge(vs, err, limit, n)
+	b.left -= listed.Load()
 	return vs[:min(len(vs), n)], err // a store that returns more than asked is charged for it
 }
 
@@ -98,9 +113,9 @@ func firstVerified(ctx context.Context, st store.Store, key string, limit int64,
 	if _, ok := st.(store.VersionReader); !ok {
 		return nil, fmt.Errorf("%s: %w", key, first) // no other version to try
 	}
-	n := b.fits(limit, MaxObjectVersions)
+	n := b.fits(limit, MaxObjectVersions, listing(st))
 	if n < 2 {
-		return nil, fmt.Errorf("%s: %w; its other versions not read (%w): %w", key, first, errUnchecked, b.refuse(limit))
+		return nil, fmt.Errorf("%s: %w; its other versions not read (%w): %w", key, first, errUnchecked, b.refuse(limit+listing(st)))
 	}
 	vs, err = b.versions(ctx, st, key, limit, n)
 	if err != nil {
@@ -113,7 +128,7 @@ func firstVerified(ctx context.Context, st store.Store, key string, limit int64,
 	}
 	if len(vs) == n && n < MaxObjectVersions {
 		// The budget cut the versions short; the genuine one may be among those not read.
-		return nil, fmt.Errorf("%s: %w; versions after the oldest %d not read (%w): %w", key, first, n, errUnchecked, b.refuse(limit))
+		return nil, fmt.Errorf("%s: %w; versions after the oldest %d not read (%w): %w", key, first, n, errUnchecked, b.refuse(limit+listing(st)))
 	}
 	return nil, fmt.Errorf("%s: %w", key, first)
 }

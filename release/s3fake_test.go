@@ -33,6 +33,12 @@ type s3Fake struct {
 	// limit stops the server once it has sent this many body bytes in all, so that a device
 	// without a bound (the code before the fix) fails the test instead of exhausting memory.
 	limit int64
+	// listed counts the bytes of the listings sent; pad adds that many entries of other keys
+	// under the prefix, with long names, to every listing; endless makes every listing a
+	// <Key> that never ends (until limit).
+	listed  int64
+	pad     int
+	endless bool
 }
 
 // fakeVersion is one stored version: data, or size zero bytes when data is nil.
@@ -160,11 +166,56 @@ func (f *s3Fake) list(w http.ResponseWriter, prefix string) {
 			})
 		}
 	}
+	for i := range f.pad {
+		out.Versions = append(out.Versions, fakeListed{
+			Key: fmt.Sprintf("%s.%0400d", prefix, i), VersionID: "0", IsLatest: true, Size: 1,
+			LastModified: fakeEpoch.Format("2006-01-02T15:04:05.000Z"), ETag: fakeETag(prefix, i),
+		})
+	}
+	endless := f.endless
 	f.mu.Unlock()
 	w.Header().Set("Content-Type", "application/xml")
-	if err := xml.NewEncoder(w).Encode(out); err != nil {
+	cw := &listingWriter{f: f, w: w}
+	if endless {
+		cw.Write([]byte(`<?xml version="1.0" encoding="UTF-8"?><ListVersionsResult><Name>` + f.bucket + `</Name><Version><Key>`))
+		chunk := []byte(strings.Repeat("a", 32<<10))
+		for {
+			if _, err := cw.Write(chunk); err != nil {
+				return
+			}
+		}
+	}
+	if err := xml.NewEncoder(cw).Encode(out); err != nil {
 		f.t.Errorf("fake s3: list: %v", err)
 	}
+}
+
+// listingWriter counts the bytes of a listing, and stops at the fake's limit.
+type listingWriter struct {
+	f *s3Fake
+	w http.ResponseWriter
+}
+
+func (c *listingWriter) Write(p []byte) (int, error) {
+	c.f.mu.Lock()
+	over := c.f.total >= c.f.limit
+	c.f.mu.Unlock()
+	if over {
+		return 0, fmt.Errorf("fake s3: %d bytes sent, the device reads on", c.f.limit)
+	}
+	n, err := c.w.Write(p)
+	c.f.mu.Lock()
+	c.f.listed += int64(n)
+	c.f.total += int64(n)
+	c.f.mu.Unlock()
+	return n, err
+}
+
+// listedBytes returns the bytes of the listings sent.
+func (f *s3Fake) listedBytes() int64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.listed
 }
 
 func fakeETag(key string, i int) string {

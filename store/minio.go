@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/minio/minio-go/v7"
@@ -92,10 +93,17 @@ func NewMinIO(cfg MinIOConfig) (*MinIO, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
+	transport, err := minio.DefaultTransport(cfg.TLS)
+	if err != nil {
+		return nil, fmt.Errorf("store: minio: %w", err)
+	}
 	client, err := minio.New(cfg.Endpoint, &minio.Options{
 		Creds:  credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, ""),
 		Secure: cfg.TLS,
 		Region: cfg.Region,
+		// Every response body is bounded (see MaxListingBytes and maxResponseBytes): minio-go
+		// reads listings and other documents whole, as long as the server sends them.
+		Transport: limitTransport{next: transport},
 		// Callers (the release publisher, the device poll loop) retry with their own backoff;
 		// retrying inside too would multiply the wait while a region is down.
 		MaxRetries: 1,
@@ -172,6 +180,8 @@ func (s *MinIO) getVersion(ctx context.Context, key, versionID string, limit int
 		return nil, err
 	}
 	limit = min(limit, MaxObjectBytes)
+	// The body is read below by its announced size; the transport holds it to the limit too.
+	ctx = withBodyLimit(ctx, newBodyLimit(limit+1, "object "+key))
 	// One GET, whose response carries the size and the body of the same version. (minio-go's
 	// Client.GetObject asks for the size first and then for the body if the ETag still
 	// matches, so a reader racing a Put of the same key, a device polling latest.json while
@@ -208,22 +218,32 @@ func (s *MinIO) GetVersions(ctx context.Context, key string, limit int64, max in
 		size int64
 	}
 	var vs []version
-	lctx, cancel := context.WithCancel(ctx)
+	lim := newBodyLimit(MaxListingBytes, "the listing of "+key)
+	lctx, cancel := context.WithCancel(withBodyLimit(ctx, lim))
 	defer cancel()
+	listed, full := 0, false
 	for obj := range s.client.ListObjects(lctx, s.bucket, minio.ListObjectsOptions{Prefix: name, WithVersions: true}) {
 		if obj.Err != nil {
+			countListing(ctx, lim.used())
 			return nil, s.mapErr("list versions", key, obj.Err)
+		}
+		// Every entry counts, not only the key's versions: a server listing endless other
+		// keys under the prefix (or delete markers) is cut as soon.
+		if listed++; listed > maxListedVersions {
+			full = true
+			break
 		}
 		if obj.Key != name || obj.IsDeleteMarker {
 			continue
 		}
 		vs = append(vs, version{id: obj.VersionID, at: obj.LastModified, size: obj.Size})
-		if len(vs) > maxListedVersions {
-			break
-		}
 	}
+	countListing(ctx, lim.used())
 	if err := ctx.Err(); err != nil {
 		return nil, err
+	}
+	if len(vs) == 0 && full {
+		return nil, fmt.Errorf("%w: the listing of %s has more than %d entries, none a version of the key", ErrTooLarge, key, maxListedVersions)
 	}
 	if len(vs) == 0 {
 		return nil, fmt.Errorf("%w: %s", ErrNotFound, key)
@@ -252,8 +272,24 @@ func (s *MinIO) GetVersions(ctx context.Context, key string, limit int64, max in
 	return out, nil
 }
 
-// maxListedVersions bounds the versions of one key GetVersions lists.
+// maxListedVersions bounds the entries (versions of the key, delete markers, other keys under
+// it as a prefix) that GetVersions and Delete read from a listing of one key.
 const maxListedVersions = 1000
+
+type listingCounterKey struct{}
+
+// WithListingCounter returns a context under which GetVersions adds to n the bytes of the
+// version listings it reads, so that a caller bounding what it reads can charge them beside
+// the versions returned. A listing is at most MaxListingBytes.
+func WithListingCounter(ctx context.Context, n *atomic.Int64) context.Context {
+	return context.WithValue(ctx, listingCounterKey{}, n)
+}
+
+func countListing(ctx context.Context, bytes int64) {
+	if n, _ := ctx.Value(listingCounterKey{}).(*atomic.Int64); n != nil {
+		n.Add(bytes)
+	}
+}
 
 // Put implements Store.
 func (s *MinIO) Put(ctx context.Context, key string, data []byte) error {
@@ -341,15 +377,16 @@ func (s *MinIO) Delete(ctx context.Context, key string) error {
 	var ids []string
 	lctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	listed := 0
 	for obj := range s.client.ListObjects(lctx, s.bucket, minio.ListObjectsOptions{Prefix: name, WithVersions: true}) {
 		if obj.Err != nil {
 			return s.mapErr("list versions", key, obj.Err)
 		}
+		if listed++; listed > maxListedVersions {
+			break
+		}
 		if obj.Key == name {
 			ids = append(ids, obj.VersionID)
-		}
-		if len(ids) > maxListedVersions {
-			break
 		}
 	}
 	if err := ctx.Err(); err != nil {

@@ -58,7 +58,10 @@ type LimitedGetter interface {
 type VersionReader interface {
 	// GetVersions returns up to max versions of key, oldest first, each of at most limit
 	// bytes; delete markers are skipped. A key with no version is an error wrapping
-	// ErrNotFound. A version larger than limit is skipped, not read.
+	// ErrNotFound. A version larger than limit is skipped, not read. The listing of the
+	// versions is bounded too, by MaxListingBytes and 1000 entries; a store
+	// listing more is an error wrapping ErrTooLarge, or, when the key's versions came first,
+	// only those are read.
 	GetVersions(ctx context.Context, key string, limit int64, max int) ([][]byte, error)
 }
 
