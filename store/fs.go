@@ -75,7 +75,7 @@ func (s *FS) GetLimit(ctx context.Context, key string, limit int64) ([]byte, err
 	if err != nil {
 		return nil, err
 	}
-	f, err := os.Open(p)
+	f, err := openRead(p)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%w: %s", ErrNotFound, key)
 	}
@@ -83,8 +83,19 @@ func (s *FS) GetLimit(ctx context.Context, key string, limit int64) ([]byte, err
 		return nil, fmt.Errorf("store: %w", err)
 	}
 	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	if !info.Mode().IsRegular() {
+		// A FIFO, a device or a directory: reading it may block for ever, or never end.
+		return nil, fmt.Errorf("%w: %s is a %s", ErrNotRegular, key, fileKind(info.Mode()))
+	}
+	if err := setBlocking(f); err != nil {
+		return nil, fmt.Errorf("store: %s: %w", key, err)
+	}
 	limit = min(limit, MaxObjectBytes)
-	if info, err := f.Stat(); err == nil && info.Size() > limit {
+	if info.Size() > limit {
 		return nil, fmt.Errorf("%w: %s is %d bytes, at most %d", ErrTooLarge, key, info.Size(), limit)
 	}
 	data, err := io.ReadAll(io.LimitReader(f, limit+1))
@@ -95,6 +106,21 @@ func (s *FS) GetLimit(ctx context.Context, key string, limit int64) ([]byte, err
 		return nil, fmt.Errorf("%w: %s exceeds %d bytes", ErrTooLarge, key, limit)
 	}
 	return data, nil
+}
+
+// fileKind names what a file that is not a regular one is.
+func fileKind(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeNamedPipe != 0:
+		return "named pipe (FIFO)"
+	case m&fs.ModeDevice != 0:
+		return "device"
+	case m.IsDir():
+		return "directory"
+	case m&fs.ModeSocket != 0:
+		return "socket"
+	}
+	return "file of mode " + m.Type().String()
 }
 
 // Put implements Store.

@@ -27,6 +27,9 @@ var (
 	ErrRetained = errors.New("store: object retained")
 	// ErrDenied means the store refused the credentials the request was made with.
 	ErrDenied = errors.New("store: access denied")
+	// ErrNotRegular means a directory store holds something other than a regular file under a
+	// key (a FIFO, a device, a directory), which it refuses to read.
+	ErrNotRegular = errors.New("store: not a regular file")
 )
 
 // Store is a flat namespace of immutable-by-convention blobs.

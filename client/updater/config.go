@@ -26,6 +26,9 @@ var (
 	ErrCorrupt = errors.New("updater: state directory is corrupt")
 	// ErrBadWindow means a feature window does not fit the model (width, non-finite values).
 	ErrBadWindow = errors.New("updater: bad feature window")
+	// ErrPollStuck means a poll has run far past its PollTimeout: a store read ignores its
+	// deadline (a hung network mount under a directory store). Run reports it once per poll.
+	ErrPollStuck = errors.New("updater: poll stuck past its deadline")
 )
 
 // Config configures an Updater. Zero values take the documented defaults.

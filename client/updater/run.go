@@ -3,6 +3,7 @@ package updater
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -14,7 +15,10 @@ import (
 //
 // Polls run in their own goroutine, one at a time, each bounded by Config.PollTimeout, so a
 // store that is slow or stuck never holds up the scoring of live windows; a tick that comes
-// while a poll is still running is skipped.
+// while a poll is still running is skipped. A poll still running twice its PollTimeout after it
+// started (a store read that ignores its deadline, as a hung network mount does) is reported
+// once as an error wrapping ErrPollStuck. When ctx ends, Run waits for a running poll at most
+// stopGrace and then returns anyway, leaving the poll to finish on its own.
 func (u *Updater) Run(ctx context.Context, windows <-chan []float64, report func(Event, error)) error {
 	emit := func(ev Event, err error) {
 		if report != nil && (err != nil || ev.Kind != NoChange) {
@@ -25,10 +29,12 @@ func (u *Updater) Run(ctx context.Context, windows <-chan []float64, report func
 		ev  Event
 		err error
 	}
+	// Buffered: a poll left running when Run returns still ends, and is not kept waiting.
 	results := make(chan result, 1)
-	polling := false
+	polling, stuck := false, false
+	var started time.Time
 	poll := func() {
-		polling = true
+		polling, stuck, started = true, false, time.Now()
 		go func() {
 			ev, err := u.Poll(ctx)
 			results <- result{ev, err}
@@ -41,7 +47,15 @@ func (u *Updater) Run(ctx context.Context, windows <-chan []float64, report func
 		select {
 		case <-ctx.Done():
 			if polling {
-				<-results // Poll returns promptly once ctx is done
+				// Poll returns promptly once ctx is done, unless a store read ignores its
+				// context: review 9 found `vigil agent` still running minutes after SIGTERM,
+				// waiting for a read of a FIFO in a directory store.
+				stop := time.NewTimer(stopGrace)
+				select {
+				case <-results:
+				case <-stop.C:
+				}
+				stop.Stop()
 			}
 			return ctx.Err()
 		case r := <-results:
@@ -50,8 +64,13 @@ func (u *Updater) Run(ctx context.Context, windows <-chan []float64, report func
 				emit(r.ev, r.err)
 			}
 		case <-tick.C:
-			if !polling {
+			switch {
+			case !polling:
 				poll()
+			case !stuck && time.Since(started) > 2*u.cfg.PollTimeout:
+				stuck = true
+				emit(Event{}, fmt.Errorf("%w: started %v ago, with a deadline of %v; no other poll starts until it returns",
+					ErrPollStuck, time.Since(started).Round(time.Millisecond), u.cfg.PollTimeout))
 			}
 		case w, ok := <-windows:
 			if !ok {
@@ -66,3 +85,6 @@ func (u *Updater) Run(ctx context.Context, windows <-chan []float64, report func
 		}
 	}
 }
+
+// stopGrace is how long Run waits, once its context has ended, for a poll still running.
+const stopGrace = 2 * time.Second

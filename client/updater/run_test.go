@@ -5,6 +5,8 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/vigilauth/vigil/store"
 )
 
 // TestRunPicksUpAndPromotes runs the device loop: it installs v1 at once, picks up v2 when it
@@ -133,5 +135,68 @@ func TestRunQuietBeforeFirstInstall(t *testing.T) {
 	<-done
 	if len(reported) > 0 {
 		t.Fatalf("%d windows before the first install reported: %v", len(reported), reported[0])
+	}
+}
+
+// hangingStore is a store whose reads ignore their context until released, as a read from a
+// hung network mount does.
+type hangingStore struct {
+	store.Store
+	release chan struct{}
+}
+
+func (h *hangingStore) Get(ctx context.Context, key string) ([]byte, error) {
+	<-h.release
+	return h.Store.Get(ctx, key)
+}
+
+// TestRunReturnsWhileAPollIsStuck is review 9's finding 2 in Run: a poll whose store read
+// ignores its deadline (a hung mount under a directory store) held Run past its context's end
+// for as long as the read, so `vigil agent` did not exit on SIGTERM; and nothing was reported.
+// Run now reports the stuck poll once, and returns at most stopGrace after its context ends.
+func TestRunReturnsWhileAPollIsStuck(t *testing.T) {
+	tr := newTrust(t)
+	st := newFS(t)
+	tr.publishModel(t, st, 1, baseParams(t))
+	h := &hangingStore{Store: st, release: make(chan struct{})}
+	d := newDevice(t, tr, h)
+	d.cfg.Interval, d.cfg.PollTimeout = 10*time.Millisecond, 50*time.Millisecond
+	u := d.open()
+	reports := make(chan error, 16)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		done <- u.Run(ctx, nil, func(_ Event, err error) {
+			if err != nil {
+				reports <- err
+			}
+		})
+	}()
+	select {
+	case err := <-reports:
+		if !errors.Is(err, ErrPollStuck) {
+			t.Fatalf("report: %v, want ErrPollStuck", err)
+		}
+		t.Logf("reported: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("nothing reported 10 s into a poll with a 50 ms PollTimeout")
+	}
+	cancel()
+	start := time.Now()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("Run returned %v", err)
+		}
+		t.Logf("Run returned %v after its context ended", time.Since(start).Round(time.Millisecond))
+	case <-time.After(stopGrace + 3*time.Second):
+		t.Fatal("Run did not return after its context ended, a poll still stuck")
+	}
+	// The read ends and the poll left behind finishes on its own; this one waits for it
+	// (pollMu), so that it is done before TempDir's cleanup.
+	close(h.release)
+	if _, err := u.Poll(context.Background()); err != nil {
+		t.Fatal(err)
 	}
 }
