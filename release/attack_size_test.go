@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -137,8 +138,9 @@ func TestManifestReleaseBytes(t *testing.T) {
 // the manifest signs, and lies about it in the listing or the response's header. The device
 // reads no more than the signed size and one byte, and refuses the file with ErrHashMismatch.
 //
-// A release refused so is not fetched again by the same device until its pointer names
-// another: a thief of the release key would otherwise have every poll read it again.
+// A release refused so is not fetched again by the same device before a back-off ends (see
+// TestRefusedBackoff), and every poll meanwhile reports it refused: a thief of the release key
+// would otherwise have every poll read it again.
 func TestAttackArtifactSize(t *testing.T) {
 	ctx := context.Background()
 	now := t0.Add(time.Hour)
@@ -173,10 +175,10 @@ func TestAttackArtifactSize(t *testing.T) {
 			if n > 2*(signed+1) {
 				t.Fatalf("device read %d bytes of a file signed at %d", n, signed)
 			}
-			// The next poll reads none of it again: a copy read and refused wrote the release
-			// off (ErrUpToDate), one too large is refused again from its size.
+			// The next poll reads none of it again: a copy read and refused is refused again
+			// until its back-off ends, one too large again from its size.
 			_, err = v.Fetch(ctx, f.store(), now)
-			if !errors.Is(err, ErrUpToDate) && !errors.Is(err, ErrHashMismatch) || f.sent(key) != n {
+			if !errors.Is(err, ErrHashMismatch) || f.sent(key) != n {
 				t.Fatalf("the next poll: %v, %d more bytes of %s read; want none", err, f.sent(key)-n, key)
 			}
 		})
@@ -314,5 +316,47 @@ func TestJunkFirstThenAFailedReadKeepsTheRelease(t *testing.T) {
 				t.Fatalf("the next poll, with the store healthy: %v", err)
 			}
 		})
+	}
+}
+
+// TestRefusedBackoff: the files of a release refused again and again are read again after 10
+// minutes, then twice as long each time, at most every 6 hours; a Verifier remembers at most
+// maxRefused releases, and forgets those the floor passes.
+func TestRefusedBackoff(t *testing.T) {
+	tr := newTrust(t, 1, 1)
+	v := tr.verifier(t, 0)
+	now := t0
+	var gaps []time.Duration
+	r := ReleaseRef{Version: 5, ManifestSHA256: "ab"}
+	for range 9 {
+		if err := v.refuseFiles(r, now, ErrHashMismatch); !errors.Is(err, ErrHashMismatch) {
+			t.Fatal(err)
+		}
+		if v.refusedNow(r, now) == nil || v.refusedNow(r, now.Add(-time.Second)) != nil {
+			t.Fatal("refused at its refusal, or not read again under a clock set back")
+		}
+		next := v.Refused()[0].Retry
+		if v.refusedNow(r, next.Add(-time.Second)) == nil || v.refusedNow(r, next) != nil {
+			t.Fatalf("refused until %v: wrong at its end", next)
+		}
+		gaps = append(gaps, next.Sub(now))
+		now = next
+	}
+	m := time.Minute
+	want := []time.Duration{10 * m, 20 * m, 40 * m, 80 * m, 160 * m, 320 * m, 360 * m, 360 * m, 360 * m}
+	if !slices.Equal(gaps, want) {
+		t.Fatalf("back-off %v, want %v", gaps, want)
+	}
+	for i := range 3 * maxRefused {
+		v.refuseFiles(ReleaseRef{Version: uint64(10 + i)}, now, ErrHashMismatch)
+	}
+	if got := v.Refused(); len(got) != maxRefused || got[0].Version != 10+2*maxRefused {
+		t.Fatalf("%d refused remembered, the oldest v%d", len(got), got[0].Version)
+	}
+	if err := v.SetInstalled(10 + 3*maxRefused - 2); err != nil {
+		t.Fatal(err)
+	}
+	if got := v.Refused(); len(got) != 1 {
+		t.Fatalf("%d refused above the floor listed", len(got))
 	}
 }

@@ -24,7 +24,9 @@ type Bundle struct {
 // then the pointer, the manifest it names and every artifact. It returns an error wrapping
 // ErrUpToDate when the pointer names the installed release or one passed to Skip (the same
 // version and manifest hash), unless the installed manifest has expired: then the error wraps
-// ErrStale, on every call until a newer release is installed. A pointer naming the installed
+// ErrStale, on every call until a newer release is installed. A release whose files matched
+// no stored copy is refused (ErrHashMismatch) at every call until its back-off ends (see
+// Refused, RefusedRetryMin), and read again then. A pointer naming the installed
 // version with another manifest is ErrMixAndMatch. New roots are trusted as soon as they verify
 // (read them back with RootEnvelope); the installed version changes only through
 // SetInstalledManifest.
@@ -90,6 +92,13 @@ func (v *Verifier) fetch(ctx context.Context, st store.Store, now time.Time, bud
 		}
 		return nil, fmt.Errorf("%w: version %d", ErrUpToDate, l.Version)
 	}
+	ref := ReleaseRef{Version: l.Version, ManifestSHA256: l.ManifestSHA256}
+	if err := v.refusedNow(ref, now); err != nil {
+		// Its files matched no stored copy a short while ago: reported again at every poll,
+		// and read again after the back-off, not at every poll (review 9 found the device
+		// calling itself up to date, silently, until a restart or the next release).
+		return nil, errors.Join(err, v.checkInstalled(now))
+	}
 	key = ManifestKey(v.model, l.Version)
 	var m *Manifest
 	md, err := firstVerified(ctx, st, key, MaxEnvelopeBytes, budget, func(data []byte) error {
@@ -114,11 +123,12 @@ func (v *Verifier) fetch(ctx context.Context, st store.Store, now time.Time, bud
 			return VerifyArtifact(m, a.Name, data)
 		})
 		if errors.Is(err, ErrHashMismatch) && !errors.Is(err, errUnchecked) {
-			// Every stored copy was read and none matches what the manifest signs: a release
-			// signed with a stolen key, or tampered files. Fetched again at every poll, it
-			// would cost up to MaxReleaseBytes each time; this Verifier skips it until the
-			// pointer names another. (A copy too large is refused from its size, unread.)
-			v.Skip(ReleaseRef{Version: l.Version, ManifestSHA256: l.ManifestSHA256})
+			// Every stored copy was read and none matches what the manifest signs: tampered
+			// files, a truncated copy, or a release signed with a stolen key. Fetched again at
+			// every poll, it would cost up to MaxReleaseBytes each time; it is read again only
+			// after a back-off, and reported as refused meanwhile. (A copy too large is
+			// refused from its size, unread.)
+			err = v.refuseFiles(ref, now, err)
 		}
 		if errors.Is(err, store.ErrTooLarge) && !errors.Is(err, errBudget) {
 			// Larger than its signed size: tampered, refused before it is read.
@@ -129,6 +139,7 @@ func (v *Verifier) fetch(ctx context.Context, st store.Store, now time.Time, bud
 		}
 		b.Files[a.Name] = data
 	}
+	delete(v.refused, ref)
 	return b, nil
 }
 

@@ -50,4 +50,13 @@ const (
 	// a thief of the timestamp key would write once to hold devices on an old release until
 	// their root expires, so devices refuse it (ErrLifetime).
 	MaxPointerLifetime = 7 * 24 * time.Hour
+	// RefusedRetryMin and RefusedRetryMax bound how soon a Verifier reads again the files of a
+	// release that matched no stored copy (see Verifier.Refused): RefusedRetryMin after the
+	// first refusal, twice as long after each next one, at most RefusedRetryMax. A store that
+	// keeps serving bad files costs a device at most one release's download per back-off, four
+	// a day once it reaches the cap.
+	RefusedRetryMin = 10 * time.Minute
+	RefusedRetryMax = 6 * time.Hour
+	// maxRefused bounds the refused releases a Verifier remembers.
+	maxRefused = 16
 )

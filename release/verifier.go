@@ -66,6 +66,7 @@ type Verifier struct {
 	installedExpires time.Time
 	floorSet         bool // a root update reset the floor
 	skip             map[ReleaseRef]bool
+	refused          map[ReleaseRef]*RefusedRelease // files that matched no stored copy
 	keyEpoch         uint64
 	fetchBudget      int64 // bytes one Fetch may read; 0 means MaxFetchBytes (tests lower it)
 }

@@ -55,4 +55,10 @@
 // signed sizes and together by release.MaxFetchBytes (a manifest whose artifacts add up to more
 // than release.MaxReleaseBytes is refused before a file is read); Run polls in its own
 // goroutine, so live windows are scored while a poll waits on a slow region.
+//
+// A release whose files match no stored copy (tampered, or truncated in the store) is not
+// rejected for good: every Poll reports it (release.ErrHashMismatch, Status.Refused) until a
+// back-off ends (release.RefusedRetryMin, doubling up to release.RefusedRetryMax), and then
+// reads it again, so that a repaired store is picked up and a damaged one is not downloaded at
+// every poll.
 package updater

@@ -30,7 +30,8 @@ type Updater struct {
 	current   *Model
 	previous  *Model
 	candidate *Model
-	shadow    *shadow // nil without a candidate
+	shadow    *shadow                  // nil without a candidate
+	refused   []release.RefusedRelease // the verifier's, after the last poll
 }
 
 // New opens the state directory (creating it on first start), loads the installed models and
@@ -203,6 +204,7 @@ func (u *Updater) Poll(ctx context.Context) (Event, error) {
 	}
 	u.mu.Lock()
 	u.root, u.rootEnv = u.verifier.Root().Version, u.verifier.RootEnvelope()
+	u.refused = u.verifier.Refused()
 	u.mu.Unlock()
 	if errors.Is(err, release.ErrUpToDate) {
 		return Event{Kind: NoChange, Version: u.verifier.Version()}, nil
@@ -452,6 +454,10 @@ type Status struct {
 	ShadowWindows int
 	// RootVersion is the version of the newest trusted root.
 	RootVersion uint64
+	// Refused lists the releases whose files matched no stored copy when last read (tampered or
+	// truncated in the store), each read again at its Retry; until then every poll whose
+	// pointer names one fails with an error wrapping release.ErrHashMismatch.
+	Refused []release.RefusedRelease
 }
 
 // Status returns the updater's state.
@@ -474,5 +480,6 @@ func (u *Updater) Status() Status {
 	if u.shadow != nil {
 		s.ShadowWindows = u.shadow.n
 	}
+	s.Refused = slices.Clone(u.refused)
 	return s
 }
