@@ -10,8 +10,11 @@ import (
 // Run polls the store at once and then every Config.Interval, and scores every window received
 // from windows (see Observe), until ctx ends; it returns ctx's error. report, if not nil, is
 // called with every event other than NoChange and with every error (a failed poll is retried
-// at the next interval; a bad window is skipped), always from Run's goroutine. Windows that
-// arrive before any model is installed are dropped without a report.
+// at the next interval; a bad window is skipped), always from Run's goroutine. After one or
+// more failed polls (or one stuck past its deadline), the first that succeeds is reported as a
+// Recovered event, before its own event if it has one: a failure is thus never the last word
+// on a store that is readable again. Windows that arrive before any model is installed are
+// dropped without a report.
 //
 // Polls run in their own goroutine, one at a time, each bounded by Config.PollTimeout, so a
 // store that is slow or stuck never holds up the scoring of live windows; a tick that comes
@@ -31,7 +34,7 @@ func (u *Updater) Run(ctx context.Context, windows <-chan []float64, report func
 	}
 	// Buffered: a poll left running when Run returns still ends, and is not kept waiting.
 	results := make(chan result, 1)
-	polling, stuck := false, false
+	polling, stuck, failed := false, false, false
 	var started time.Time
 	poll := func() {
 		polling, stuck, started = true, false, time.Now()
@@ -60,15 +63,25 @@ func (u *Updater) Run(ctx context.Context, windows <-chan []float64, report func
 			return ctx.Err()
 		case r := <-results:
 			polling = false
-			if ctx.Err() == nil {
-				emit(r.ev, r.err)
+			if ctx.Err() != nil {
+				continue
 			}
+			if r.err != nil {
+				failed = true
+				emit(r.ev, r.err)
+				continue
+			}
+			if failed {
+				failed = false
+				emit(Event{Kind: Recovered, Version: u.Status().Current}, nil)
+			}
+			emit(r.ev, nil)
 		case <-tick.C:
 			switch {
 			case !polling:
 				poll()
 			case !stuck && time.Since(started) > 2*u.cfg.PollTimeout:
-				stuck = true
+				stuck, failed = true, true
 				emit(Event{}, fmt.Errorf("%w: started %v ago, with a deadline of %v; no other poll starts until it returns",
 					ErrPollStuck, time.Since(started).Round(time.Millisecond), u.cfg.PollTimeout))
 			}

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigilauth/vigil/release"
 	"github.com/vigilauth/vigil/store"
 )
 
@@ -198,5 +199,67 @@ func TestRunReturnsWhileAPollIsStuck(t *testing.T) {
 	close(h.release)
 	if _, err := u.Poll(context.Background()); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestRunReportsRecovery is review 9's finding 4 in Run: a successful poll was never reported
+// (NoChange), so whoever printed failures when they changed could not tell a store readable
+// again, and a second outage with the same message went unsaid. Run now reports the first
+// successful poll after failed ones as Recovered.
+func TestRunReportsRecovery(t *testing.T) {
+	tr := newTrust(t)
+	fs := newFS(t)
+	st := &storeFS{fs}
+	tr.publishModel(t, fs, 1, baseParams(t))
+	d := newDevice(t, tr, fs)
+	d.cfg.Interval = 10 * time.Millisecond
+	u := d.open()
+	type report struct {
+		kind EventKind
+		err  error
+	}
+	reports := make(chan report, 64)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		done <- u.Run(ctx, nil, func(ev Event, err error) { reports <- report{ev.Kind, err} })
+	}()
+	next := func() report {
+		t.Helper()
+		select {
+		case r := <-reports:
+			return r
+		case <-time.After(30 * time.Second):
+			t.Fatal("no report")
+			return report{}
+		}
+	}
+	if r := next(); r.kind != Installed || r.err != nil {
+		t.Fatalf("first report %+v", r)
+	}
+	latest := release.LatestKey(testModel)
+	genuine, err := fs.Get(ctx, latest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for outage := 1; outage <= 2; outage++ {
+		st.put(t, latest, []byte("junk"))
+		if r := next(); r.err == nil {
+			t.Fatalf("outage %d: %+v, want the failure", outage, r)
+		}
+		st.put(t, latest, genuine)
+		// Failures may come again before the store is read whole; the recovery follows them.
+		r := next()
+		for r.err != nil {
+			r = next()
+		}
+		if r.kind != Recovered {
+			t.Fatalf("outage %d over: %+v, want Recovered", outage, r)
+		}
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run returned %v", err)
 	}
 }

@@ -24,6 +24,9 @@ const (
 	Rejected
 	// RolledBack: Rollback returned to the previous model.
 	RolledBack
+	// Recovered: a poll succeeded after one or more failed (Run only); Version is the running
+	// one.
+	Recovered
 )
 
 func (k EventKind) String() string {
@@ -40,6 +43,8 @@ func (k EventKind) String() string {
 		return "rejected"
 	case RolledBack:
 		return "rolled-back"
+	case Recovered:
+		return "recovered"
 	}
 	return fmt.Sprintf("EventKind(%d)", int(k))
 }

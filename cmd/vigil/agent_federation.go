@@ -183,45 +183,10 @@ func (a *agentFederation) start(ctx context.Context, ag *agent.Agent, rel agentR
 	var wg sync.WaitGroup
 	if a.follow {
 		wg.Add(1)
-		// A failure is reported when it changes, not at every poll. Report is called from each
-		// updater's goroutine: a failing poll of two models at once wrote the map concurrently
-		// (a fatal "concurrent map writes", found by the race detector).
-		var mu sync.Mutex
-		lastErr := map[string]string{}
-		changedErr := func(model string, err error) bool {
-			mu.Lock()
-			defer mu.Unlock()
-			if err.Error() == lastErr[model] {
-				return false
-			}
-			lastErr[model] = err.Error()
-			return true
-		}
+		rep := newReleaseReports(stdout, rel)
 		go func() {
 			defer wg.Done()
-			ag.FollowReleases(ctx, agent.Releases{Autoencoder: rel.ae, Population: rel.pop, MousePopulation: rel.mouse, Report: func(model string, ev updater.Event, err error) {
-				switch {
-				case model == "":
-					a, p := rel.current()
-					fmt.Fprintf(stdout, "global model installed: %s v%d, %s v%d (refit: %v)\n", sim.AutoencoderModel, version(a), sim.PopulationModel, version(p), errText(err))
-				case model == sim.MousePopulationModel && ev.Kind == updater.Installed:
-					fmt.Fprintf(stdout, "mouse model installed: %s v%d (refit: %v)\n", model, ev.Version, errText(err))
-				case errors.Is(err, release.ErrNoRelease):
-					// Nothing published on that stream yet (an organisation without mouse
-					// rounds, or a new one): no failure, and said once.
-					if changedErr(model, err) {
-						fmt.Fprintf(stdout, "no release of %s in the region store yet\n", model)
-					}
-				case err != nil:
-					if changedErr(model, err) {
-						fmt.Fprintf(stdout, "release check of %s failed: %v\n", model, err)
-					}
-				case ev.Reason != nil:
-					fmt.Fprintf(stdout, "release %s v%d %s: %v\n", model, ev.Version, ev.Kind, ev.Reason)
-				default:
-					fmt.Fprintf(stdout, "release %s v%d %s\n", model, ev.Version, ev.Kind)
-				}
-			}})
+			ag.FollowReleases(ctx, agent.Releases{Autoencoder: rel.ae, Population: rel.pop, MousePopulation: rel.mouse, Report: rep.report})
 		}()
 	}
 	if !a.takePart {
@@ -295,6 +260,74 @@ func (a *agentFederation) start(ctx context.Context, ag *agent.Agent, rel agentR
 		}
 	}()
 	return &wg, nil
+}
+
+// releaseReports prints what the updaters report. A failure is printed when it changes, not at
+// every poll, and a recovery is printed and forgets it, so that the same failure coming back
+// later is printed again (review 9: a second outage with the same message, as "connection
+// refused" has, was silent, and a recovery never said). Report is called from each updater's
+// goroutine: a failing poll of two models at once wrote the map concurrently (a fatal
+// "concurrent map writes", found by the race detector).
+type releaseReports struct {
+	out io.Writer
+	rel agentReleases
+
+	mu   sync.Mutex
+	last map[string]error // by model: the failure or the "no release yet" last printed
+}
+
+func newReleaseReports(out io.Writer, rel agentReleases) *releaseReports {
+	return &releaseReports{out: out, rel: rel, last: map[string]error{}}
+}
+
+// changed records err as model's last failure and reports whether it differs from the one
+// before.
+func (r *releaseReports) changed(model string, err error) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if last := r.last[model]; last != nil && last.Error() == err.Error() {
+		return false
+	}
+	r.last[model] = err
+	return true
+}
+
+// recovered forgets model's last failure and returns it (nil: none).
+func (r *releaseReports) recovered(model string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	last := r.last[model]
+	delete(r.last, model)
+	return last
+}
+
+func (r *releaseReports) report(model string, ev updater.Event, err error) {
+	switch {
+	case model == "":
+		a, p := r.rel.current()
+		fmt.Fprintf(r.out, "global model installed: %s v%d, %s v%d (refit: %v)\n", sim.AutoencoderModel, version(a), sim.PopulationModel, version(p), errText(err))
+	case model == sim.MousePopulationModel && ev.Kind == updater.Installed:
+		fmt.Fprintf(r.out, "mouse model installed: %s v%d (refit: %v)\n", model, ev.Version, errText(err))
+	case errors.Is(err, release.ErrNoRelease):
+		// Nothing published on that stream yet (an organisation without mouse rounds, or a
+		// new one): no failure, and said once.
+		if r.changed(model, err) {
+			fmt.Fprintf(r.out, "no release of %s in the region store yet\n", model)
+		}
+	case err != nil:
+		if r.changed(model, err) {
+			fmt.Fprintf(r.out, "release check of %s failed: %v\n", model, err)
+		}
+	case ev.Kind == updater.Recovered:
+		// After "no release yet", the release that ends it says so itself.
+		if last := r.recovered(model); last != nil && !errors.Is(last, release.ErrNoRelease) {
+			fmt.Fprintf(r.out, "release check of %s recovered (running v%d)\n", model, ev.Version)
+		}
+	case ev.Reason != nil:
+		fmt.Fprintf(r.out, "release %s v%d %s: %v\n", model, ev.Version, ev.Kind, ev.Reason)
+	default:
+		fmt.Fprintf(r.out, "release %s v%d %s\n", model, ev.Version, ev.Kind)
+	}
 }
 
 func version(m *updater.Model) uint64 {
