@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/vigilauth/vigil/internal/miniotest"
 	"github.com/vigilauth/vigil/release"
 	"github.com/vigilauth/vigil/store"
 )
@@ -422,5 +423,45 @@ func TestReleaseStatusJunkOverWriteOnce(t *testing.T) {
 	mustRelease(t, "publish", "-from", stage, "-to", loc, "-attempts", "1")
 	if out, err := status(); err != nil {
 		t.Fatalf("status after publishing again: %v\n%s", err, out)
+	}
+}
+
+// TestReleaseInspectRegionLocations checks that inspect reads an object at the locations the
+// other release commands take, s3+http(s)://HOST:PORT/BUCKET/KEY included, where it read that
+// as a file name ("FILE ...: no such file or directory"), and names an unknown scheme.
+func TestReleaseInspectRegionLocations(t *testing.T) {
+	t.Setenv("VIGIL_MINIO_ENDPOINT", "")
+	t.Setenv("VIGIL_MINIO_ACCESS_KEY", "reader")
+	t.Setenv("VIGIL_MINIO_SECRET_KEY", "reader-secret")
+	for _, tc := range []struct{ loc, want string }{
+		{"s3+http://127.0.0.1:1/vigil-releases/root/1.root.json", "127.0.0.1:1"},
+		{"s3+https://127.0.0.1:1/vigil-releases/root/1.root.json", "127.0.0.1:1"},
+		{"s3+http://127.0.0.1:1/vigil-releases", "name an object"},
+		{"s3://vigil-releases/root/1.root.json", "VIGIL_MINIO_ENDPOINT"},
+		{"http://127.0.0.1:1/vigil-releases/root/1.root.json", "unknown scheme"},
+	} {
+		out, err := release_(t, "inspect", tc.loc)
+		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "no such file") || exitCode(err) != 2 {
+			t.Errorf("inspect %s: exit %d, error %v, want one naming %q\n%s", tc.loc, exitCode(err), err, tc.want, out)
+		}
+	}
+
+	s := miniotest.Start(t)
+	_, stage := operatorSetup(t)
+	access, secret := s.RootCredentials()
+	t.Setenv("VIGIL_MINIO_ACCESS_KEY", access)
+	t.Setenv("VIGIL_MINIO_SECRET_KEY", secret)
+	st := s.Store(t, "vigil-releases")
+	data := readFile(t, filepath.Join(stage, "releases/vigil-ae/latest.json"))
+	if err := st.Put(context.Background(), "releases/vigil-ae/latest.json", data); err != nil {
+		t.Fatal(err)
+	}
+	loc := "s3+http://" + s.Endpoint() + "/vigil-releases/releases/vigil-ae/latest.json"
+	if out := mustRelease(t, "inspect", loc); !strings.HasPrefix(out, "NOT VERIFIED: "+loc) || !strings.Contains(out, `"version": 1`) {
+		t.Fatalf("inspect %s:\n%s", loc, out)
+	}
+	t.Setenv("VIGIL_MINIO_ENDPOINT", s.Endpoint())
+	if out := mustRelease(t, "inspect", "s3://vigil-releases/releases/vigil-ae/latest.json"); !strings.Contains(out, `"version": 1`) {
+		t.Fatalf("inspect s3://:\n%s", out)
 	}
 }

@@ -113,31 +113,20 @@ func reason(err error) string {
 func runReleaseInspect(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("release inspect", stdout, envMinIO...)
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: vigil release inspect FILE | s3://bucket/key\n\nPrints a signed document and its signers WITHOUT verifying anything.")
+		fmt.Fprintln(fs.Output(), "usage: vigil release inspect FILE | s3://BUCKET/KEY | s3+http(s)://HOST:PORT/BUCKET/KEY\n\nPrints a signed document and its signers WITHOUT verifying anything.")
+		printEnv(fs.Output(), envMinIO)
 	}
 	if err := parseReleaseFlags(fs, args, stdout); err != nil {
 		return err
 	}
 	fail := func(err error) error { return usageErr(fmt.Errorf("release inspect: %w", err)) }
 	if fs.NArg() != 1 {
-		return fail(errors.New("give exactly one FILE or s3://bucket/key"))
+		return fail(errors.New("give exactly one " + inspectForms))
 	}
 	loc := fs.Arg(0)
-	var data []byte
-	if rest, ok := strings.CutPrefix(loc, "s3://"); ok {
-		bucket, key, _ := strings.Cut(rest, "/")
-		st, err := openStore(ctx, "s3://"+bucket, false)
-		if err != nil {
-			return fail(err)
-		}
-		if data, err = st.Get(ctx, key); err != nil {
-			return fail(err)
-		}
-	} else {
-		var err error
-		if data, err = readFileFlag("", loc, release.MaxEnvelopeBytes); err != nil {
-			return fail(err)
-		}
+	data, err := inspectRead(ctx, loc)
+	if err != nil {
+		return fail(err)
 	}
 	env, doc, err := release.DecodeUnverified(data)
 	if env == nil {
@@ -156,4 +145,39 @@ func runReleaseInspect(ctx context.Context, args []string, stdout, stderr io.Wri
 	}
 	fmt.Fprintf(stdout, "%s\n", pretty)
 	return nil
+}
+
+// inspectForms are the locations inspect reads.
+const inspectForms = "FILE, s3://BUCKET/KEY or s3+http(s)://HOST:PORT/BUCKET/KEY"
+
+// inspectRead reads the document inspect prints: an object of a region, named by the locations
+// the other release commands take (s3://BUCKET/KEY with VIGIL_MINIO_ENDPOINT, or
+// s3+http(s)://HOST:PORT/BUCKET/KEY, credentials from the environment) followed by its key, or
+// a file.
+func inspectRead(ctx context.Context, loc string) ([]byte, error) {
+	cfg, ok, err := s3Location(loc)
+	if !ok {
+		if strings.Contains(loc, "://") {
+			return nil, fmt.Errorf("%s: unknown scheme; give a %s", loc, inspectForms)
+		}
+		return readFileFlag("", loc, release.MaxEnvelopeBytes)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", loc, err)
+	}
+	// s3Location reads what follows the bucket as the store's prefix; here it is the key.
+	key := cfg.Prefix
+	cfg.Prefix = ""
+	if cfg.Bucket == "" || key == "" {
+		return nil, fmt.Errorf("%s: name an object: give a %s", loc, inspectForms)
+	}
+	st, err := store.NewMinIO(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", loc, err)
+	}
+	data, err := st.Get(ctx, key)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", loc, err)
+	}
+	return data, nil
 }
