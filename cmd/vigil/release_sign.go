@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -62,9 +63,19 @@ func readPubs(flagName string, paths []string) ([]*sig.PublicKey, error) {
 	return out, nil
 }
 
-func openStage(dir string) (*store.FS, error) {
+// openStage opens the staging directory. Only `sign root` makes a new one (create): the other
+// commands need a staged root, and store.NewFS would otherwise make a mistyped -stage before
+// they fail for want of one.
+func openStage(dir string, create bool) (*store.FS, error) {
 	if dir == "" {
 		return nil, errors.New("flag -stage is required")
+	}
+	if !create {
+		if info, err := os.Stat(dir); err != nil {
+			return nil, fmt.Errorf("flag -stage: %w (sign root makes a new stage)", err)
+		} else if !info.IsDir() {
+			return nil, fmt.Errorf("flag -stage %s is not a directory", dir)
+		}
 	}
 	return store.NewFS(dir)
 }
@@ -138,7 +149,7 @@ func runSignRoot(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return fail(err)
 	}
-	st, err := openStage(*stage)
+	st, err := openStage(*stage, true)
 	if err != nil {
 		return fail(err)
 	}

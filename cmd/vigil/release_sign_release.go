@@ -152,7 +152,7 @@ func runSignRelease(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err != nil {
 		return fail(err)
 	}
-	st, err := openStage(*stage)
+	st, err := openStage(*stage, false)
 	if err != nil {
 		return fail(err)
 	}
@@ -225,7 +225,7 @@ func runSignLatest(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err != nil {
 		return fail(err)
 	}
-	st, err := openStage(*stage)
+	st, err := openStage(*stage, false)
 	if err != nil {
 		return fail(err)
 	}
@@ -315,7 +315,7 @@ func runSignKeyEpoch(ctx context.Context, args []string, stdout, stderr io.Write
 	if err != nil {
 		return fail(fmt.Errorf("flags -epoch/-params: %w", err))
 	}
-	st, err := openStage(*stage)
+	st, err := openStage(*stage, false)
 	if err != nil {
 		return fail(err)
 	}

@@ -465,3 +465,32 @@ func TestReleaseInspectRegionLocations(t *testing.T) {
 		t.Fatalf("inspect s3://:\n%s", out)
 	}
 }
+
+// TestReleaseSignRefusesMissingStage checks that sign release|latest|keyepoch refuse a -stage
+// that does not exist, naming the flag, and do not make it (they made the mistyped directory and
+// then failed for want of a root in it); sign root still makes a new stage (operatorSetup).
+func TestReleaseSignRefusesMissingStage(t *testing.T) {
+	dir, stage := operatorSetup(t)
+	k := func(n string) string { return filepath.Join(dir, n) }
+	if err := os.WriteFile(k("ck1.bin"), bytes.Repeat([]byte{7}, 4096), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	typo := stage + "-typo"
+	for _, args := range [][]string{
+		{"sign", "release", "-stage", typo, "-model", "vigil-ae", "-version", "2", "-artifacts", k("artifacts"),
+			"-release-key", k("release.key"), "-timestamp-key", k("ts.key")},
+		{"sign", "latest", "-stage", typo, "-model", "vigil-ae", "-timestamp-key", k("ts.key")},
+		{"sign", "keyepoch", "-stage", typo, "-epoch", "1", "-params", "p1", "-public-key", k("ck1.bin"), "-key", k("trustee.key")},
+	} {
+		out, err := release_(t, args...)
+		if err == nil || !strings.Contains(err.Error(), "flag -stage") || exitCode(err) != 2 {
+			t.Errorf("%v: exit %d, error %v, want one naming -stage\n%s", args[:2], exitCode(err), err, out)
+		}
+		if _, err := os.Stat(typo); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("%v made the mistyped stage %s (%v)", args[:2], typo, err)
+		}
+	}
+	// The same commands on the real stage still work.
+	mustRelease(t, "sign", "latest", "-stage", stage, "-model", "vigil-ae", "-timestamp-key", k("ts.key"))
+	mustRelease(t, "sign", "keyepoch", "-stage", stage, "-epoch", "1", "-params", "p1", "-public-key", k("ck1.bin"), "-key", k("trustee.key"))
+}
