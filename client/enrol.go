@@ -5,14 +5,30 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/vigilauth/vigil/crypto/sig"
 	"github.com/vigilauth/vigil/enrolment"
+	"github.com/vigilauth/vigil/internal/atomicfile"
 	"github.com/vigilauth/vigil/pki"
 	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
 	"github.com/vigilauth/vigil/release"
+)
+
+// Errors of Enrol that need the operator.
+var (
+	// ErrRecordUnverified reports a device record from the enrolment authority that does not
+	// verify under the pinned root (EnrolConfig.Root): another organisation's root, or an old
+	// one. The record is kept, never used, in UnverifiedRecordFile, and a later Enrol whose
+	// root verifies it resumes from it without registering again.
+	ErrRecordUnverified = errors.New("client: the device record does not verify")
+	// ErrRecordRevoked reports that the coordinator refused the device record as revoked: the
+	// device was revoked. The record is moved aside (RevokedRecordPrefix), so that a later
+	// Enrol registers again with a new token.
+	ErrRecordRevoked = errors.New("client: the device was revoked")
 )
 
 // EnrolConfig configures Enrol.
@@ -36,6 +52,8 @@ type EnrolConfig struct {
 	// Root, if set, is the device's pinned root of trust: the record received must verify
 	// under its enrolment role.
 	Root *release.Root
+	// RootName names Root in errors, as "--root FILE"; empty: "the pinned root".
+	RootName string
 	// Now replaces the clock in tests.
 	Now func() time.Time
 }
@@ -69,6 +87,11 @@ func Enrol(ctx context.Context, cfg EnrolConfig) (*Identity, error) {
 		return nil, fmt.Errorf("client: %w", err)
 	}
 	if record == nil {
+		if record, err = keptRecord(cfg, key); err != nil {
+			return nil, err
+		}
+	}
+	if record == nil {
 		if record, err = register(ctx, cfg, key); err != nil {
 			return nil, err
 		}
@@ -84,6 +107,9 @@ func Enrol(ctx context.Context, cfg EnrolConfig) (*Identity, error) {
 		return nil, fmt.Errorf("client: the device record is for %q in region %q, not %q in %q", rec.DeviceID, rec.Region, cfg.DeviceID, cfg.Region)
 	}
 	creds, err := certify(ctx, cfg, rec.Region, key, record)
+	if vigilv1.Reason(err) == pki.ReasonRevoked {
+		return nil, setAsideRevoked(cfg, err)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -114,10 +140,82 @@ func register(ctx context.Context, cfg EnrolConfig, key *sig.PrivateKey) ([]byte
 	record := resp.GetDeviceRecord()
 	if cfg.Root != nil {
 		if _, err := cfg.Root.VerifyDeviceRecord(record, cfg.Now()); err != nil {
-			return nil, fmt.Errorf("client: the enrolment authority's record does not verify under the pinned root: %w", err)
+			// The token is spent on this record: keep it, unused, for a run whose root
+			// verifies it.
+			if cfg.Dir == "" {
+				return nil, fmt.Errorf("%w under %s (%w): the enrolment authority issued it", ErrRecordUnverified, cfg.rootName(), err)
+			}
+			path := filepath.Join(cfg.Dir, UnverifiedRecordFile)
+			if serr := atomicfile.Write(path, record, 0o644); serr != nil {
+				return nil, fmt.Errorf("%w under %s (%w), and the record the enrolment authority issued could not be kept: %w",
+					ErrRecordUnverified, cfg.rootName(), err, serr)
+			}
+			return nil, fmt.Errorf("%w under %s (%w): the record the enrolment authority issued is kept, unused, in %s with the signing key it names; "+
+				"run again with the root that verifies it (the organisation's current root.json), no new token needed", ErrRecordUnverified, cfg.rootName(), err, path)
 		}
 	}
 	return record, nil
+}
+
+// keptRecord returns the record a registration left in UnverifiedRecordFile, once it
+// verifies under cfg.Root, saving it as the device's record; nil if there is none. A kept
+// record that does not verify is never used, and neither does the device register again
+// while it is there: the token was spent on it.
+func keptRecord(cfg EnrolConfig, key *sig.PrivateKey) ([]byte, error) {
+	if cfg.Dir == "" {
+		return nil, nil
+	}
+	path := filepath.Join(cfg.Dir, UnverifiedRecordFile)
+	record, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	} else if err != nil {
+		return nil, fmt.Errorf("client: %w", err)
+	}
+	advice := "run with the root that verifies it (the organisation's current root.json), no new token needed; " +
+		"to register anew instead, with a new token, move it aside"
+	if cfg.Root == nil {
+		return nil, fmt.Errorf("%w: %s holds the record the enrolment authority issued, unused until a pinned root verifies it; %s",
+			ErrRecordUnverified, path, advice)
+	}
+	if _, err := cfg.Root.VerifyDeviceRecord(record, cfg.Now()); err != nil {
+		return nil, fmt.Errorf("%w under %s (%w): %s holds the record the enrolment authority issued, unused; %s",
+			ErrRecordUnverified, cfg.rootName(), err, path, advice)
+	}
+	if _, err := decodeRecord(record, key.Public()); err != nil {
+		return nil, fmt.Errorf("client: %s: %w", path, err)
+	}
+	if err := saveRecord(cfg.Dir, record); err != nil {
+		return nil, fmt.Errorf("client: %w", err)
+	}
+	if err := os.Remove(path); err != nil {
+		return nil, fmt.Errorf("client: %w", err)
+	}
+	return record, nil
+}
+
+// setAsideRevoked moves the device record the coordinator refused as revoked (refused) out of
+// the way, keeping it as RevokedRecordPrefix and the time, so that the next run registers
+// again with a new token instead of presenting it again.
+func setAsideRevoked(cfg EnrolConfig, refused error) error {
+	const why = "the coordinator refuses its device record (REVOKED): an operator must issue it a new token, after the revocation (vigil enrol token)"
+	if cfg.Dir == "" {
+		return fmt.Errorf("%w: %s: %w", ErrRecordRevoked, why, refused)
+	}
+	from := filepath.Join(cfg.Dir, RecordFile)
+	to := filepath.Join(cfg.Dir, RevokedRecordPrefix+cfg.Now().UTC().Format("20060102T150405Z")+".json")
+	if err := os.Rename(from, to); err != nil {
+		return fmt.Errorf("%w: %s; the refused record could not be moved aside (%v): move %s away before running with the new token: %w",
+			ErrRecordRevoked, why, err, from, refused)
+	}
+	return fmt.Errorf("%w: %s; the refused record is kept as %s, and the next run with the new token registers again: %w", ErrRecordRevoked, why, to, refused)
+}
+
+func (cfg EnrolConfig) rootName() string {
+	if cfg.RootName == "" {
+		return "the pinned root"
+	}
+	return cfg.RootName
 }
 
 // certify enrols with the coordinator for a TLS certificate, presenting the device record.

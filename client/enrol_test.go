@@ -59,6 +59,7 @@ func (c *enrolCoordinator) Enroll(ctx context.Context, req *vigilv1.EnrollReques
 type enrolEnv struct {
 	authority *enrolment.Dir
 	coord     *enrolCoordinator
+	revs      *pki.Revocations
 	cfg       EnrolConfig
 }
 
@@ -134,7 +135,7 @@ func newEnrolEnv(t *testing.T, device string) *enrolEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &enrolEnv{authority: dir, coord: coord, cfg: EnrolConfig{
+	return &enrolEnv{authority: dir, coord: coord, revs: revs, cfg: EnrolConfig{
 		Dir: filepath.Join(t.TempDir(), device), DeviceID: device, Region: "eu", Token: token,
 		Authority: vigilv1.NewEnrolmentClient(authConn), Coordinator: vigilv1.NewCoordinatorClient(coordConn),
 		Bootstrap: []*x509.Certificate{ca.Certificate()}, Root: root,
@@ -227,5 +228,147 @@ func TestEnrolRefusals(t *testing.T) {
 	}
 	if e.coord.calls.Load() != calls {
 		t.Fatal("the device sent a record that does not name its key")
+	}
+}
+
+// otherRoot returns a root whose enrolment key is not the test authority's: another
+// organisation's root.json, or an old one.
+func otherRoot(t *testing.T) *release.Root {
+	t.Helper()
+	k, _ := sig.GenerateKey(nil)
+	one := release.RoleSpec{Keys: []*sig.PublicKey{k.Public()}, Threshold: 1}
+	root, err := release.NewRoot(1, time.Now().Add(time.Hour), release.RootRoles{
+		Root: one, Release: one, Timestamp: one, Trustees: one, Enrolment: one, Privacy: one,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
+func redeemed(t *testing.T, e *enrolEnv) int {
+	t.Helper()
+	s, err := e.authority.Tokens.Stats(time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s.Redeemed
+}
+
+// TestEnrolKeepsRecordUnderWrongRoot registers a device pinning another root than the one
+// whose enrolment key signs its record: the token is spent, so the record must be kept (never
+// used) with its key, and a run with the right root must verify it and enrol without a new
+// token. Runs with a wrong root or none neither use the kept record nor register again.
+func TestEnrolKeepsRecordUnderWrongRoot(t *testing.T) {
+	e := newEnrolEnv(t, "laptop-7")
+	ctx := context.Background()
+	wrong := e.cfg
+	wrong.Root = otherRoot(t)
+	kept := filepath.Join(e.cfg.Dir, UnverifiedRecordFile)
+	_, err := Enrol(ctx, wrong)
+	if !errors.Is(err, ErrRecordUnverified) || !strings.Contains(err.Error(), kept) || !strings.Contains(err.Error(), "no new token needed") {
+		t.Fatalf("enrol under another root: %v, want ErrRecordUnverified naming %s", err, kept)
+	}
+	record, err := os.ReadFile(kept)
+	if err != nil {
+		t.Fatalf("the record the token bought is lost: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(e.cfg.Dir, RecordFile)); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("a record that does not verify was saved as the device's record: %v", err)
+	}
+	if e.coord.calls.Load() != 0 {
+		t.Fatal("the device presented a record that does not verify under its root")
+	}
+
+	// Again with the wrong root, and with none: the kept record is not used, and a new token
+	// is not spent.
+	fresh, err := e.authority.Tokens.Issue("laptop-7", time.Hour, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrong.Token = fresh
+	noRoot := e.cfg
+	noRoot.Root, noRoot.Token = nil, fresh
+	for _, cfg := range []EnrolConfig{wrong, noRoot} {
+		if _, err := Enrol(ctx, cfg); !errors.Is(err, ErrRecordUnverified) || !strings.Contains(err.Error(), kept) {
+			t.Fatalf("enrol again with the kept record unverified: %v", err)
+		}
+	}
+	if n := redeemed(t, e); n != 1 || e.coord.calls.Load() != 0 {
+		t.Fatalf("%d tokens redeemed, %d enrolments: the device registered again or used the unverified record", n, e.coord.calls.Load())
+	}
+
+	// The right root verifies it: no authority, no token.
+	right := e.cfg
+	right.Token, right.Authority = "", nil
+	id, err := Enrol(ctx, right)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(id.Record) != string(record) {
+		t.Fatal("the device enrolled with another record than the one it kept")
+	}
+	if _, err := os.Stat(kept); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("the verified record is still kept as unverified: %v", err)
+	}
+	if _, err := LoadIdentity(e.cfg.Dir); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestEnrolRegistersAgainAfterRevokedRecord: a device holds its record (its coordinator was
+// down) and is revoked before it enrols. The coordinator refuses the record REVOKED: the
+// device must say it was revoked and set the record aside, so that the next run with a new
+// token registers again instead of presenting the refused record for ever.
+func TestEnrolRegistersAgainAfterRevokedRecord(t *testing.T) {
+	e := newEnrolEnv(t, "laptop-7")
+	ctx := context.Background()
+	e.coord.failures.Store(1)
+	if _, err := Enrol(ctx, e.cfg); status.Code(errors.Unwrap(err)) != codes.Unavailable && status.Code(err) != codes.Unavailable {
+		t.Fatalf("enrol with the coordinator down: %v", err)
+	}
+	old, err := os.ReadFile(filepath.Join(e.cfg.Dir, RecordFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Revoked after the record's date (a whole second up to a second ahead), and a new token
+	// issued after that; the device's clock runs with them, so that the certificate, which
+	// starts after the revocation, is already valid.
+	now := time.Now()
+	if err := e.revs.RevokeIdentity(pki.Device("laptop-7"), now.Add(2*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	fresh, err := e.authority.Tokens.Issue("laptop-7", time.Hour, now.Add(3*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := e.cfg
+	cfg.Token = fresh
+	cfg.Now = func() time.Time { return time.Now().Add(5 * time.Second) }
+
+	_, err = Enrol(ctx, cfg)
+	if !errors.Is(err, ErrRecordRevoked) || vigilv1.Reason(err) != pki.ReasonRevoked || !strings.Contains(err.Error(), "vigil enrol token") {
+		t.Fatalf("enrol with a revoked record: %v, want ErrRecordRevoked asking for a new token", err)
+	}
+	if _, err := os.Stat(filepath.Join(e.cfg.Dir, RecordFile)); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("the refused record is still the device's record: %v", err)
+	}
+	aside, _ := filepath.Glob(filepath.Join(e.cfg.Dir, RevokedRecordPrefix+"*.json"))
+	if len(aside) != 1 || !strings.Contains(err.Error(), aside[0]) {
+		t.Fatalf("refused records kept %v; the error: %v", aside, err)
+	}
+	if data, _ := os.ReadFile(aside[0]); string(data) != string(old) {
+		t.Fatal("the record set aside is not the refused one")
+	}
+	if n := redeemed(t, e); n != 1 {
+		t.Fatalf("%d tokens redeemed before the new registration, want 1", n)
+	}
+
+	id, err := Enrol(ctx, cfg)
+	if err != nil {
+		t.Fatalf("enrol with a new token after the refusal: %v", err)
+	}
+	if string(id.Record) == string(old) || redeemed(t, e) != 2 {
+		t.Fatal("the device did not register again with its new token")
 	}
 }

@@ -21,6 +21,13 @@ const (
 	SigningKeyFile = "signing.key"
 	// RecordFile is the device record the enrolment authority signed.
 	RecordFile = "device-record.json"
+	// UnverifiedRecordFile keeps a device record the enrolment authority issued that does not
+	// verify under the device's pinned root, unused: the token is spent on it, and a run with
+	// the root that verifies it makes it the device's record (ErrRecordUnverified).
+	UnverifiedRecordFile = "device-record.unverified.json"
+	// RevokedRecordPrefix, followed by the UTC time and ".json", names a device record the
+	// coordinator refused as revoked, moved aside for the record (ErrRecordRevoked).
+	RevokedRecordPrefix = "device-record.revoked-"
 )
 
 // Identity is what a device holds once enrolled: the key that signs its updates, the

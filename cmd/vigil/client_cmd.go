@@ -350,6 +350,7 @@ func enrolDevice(ctx context.Context, f clientFlags, idDir string, pinnedRoot []
 	}
 	cfg := client.EnrolConfig{Dir: idDir, DeviceID: f.id, Region: f.region, Token: f.token, Bootstrap: boot}
 	if len(pinnedRoot) > 0 {
+		cfg.RootName = "--root " + f.root
 		if cfg.Root, err = release.ParseTrustedRoot(pinnedRoot); err != nil {
 			return nil, fmt.Errorf("client: --root: %w", err)
 		}
@@ -377,6 +378,14 @@ func enrolDevice(ctx context.Context, f clientFlags, idDir string, pinnedRoot []
 	defer conn.Close()
 	cfg.Coordinator = vigilv1.NewCoordinatorClient(conn)
 	id, err := client.Enrol(ctx, cfg)
+	switch {
+	case errors.Is(err, client.ErrRecordUnverified) && f.root == "":
+		return nil, fmt.Errorf("%w (give --root)", err)
+	case errors.Is(err, client.ErrRecordUnverified):
+		return nil, err
+	case errors.Is(err, client.ErrRecordRevoked):
+		return nil, fmt.Errorf("%w (flags --token, --enrol, --enrol-ca, --region)", err)
+	}
 	if err != nil {
 		if _, serr := os.Stat(filepath.Join(idDir, client.RecordFile)); serr == nil {
 			return nil, fmt.Errorf("%w (flags --ca, --coordinator); %s keeps the device record: run again to finish enrolling, no new token needed",

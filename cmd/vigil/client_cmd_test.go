@@ -73,3 +73,42 @@ func TestClientKeepsRecordWhenEnrolmentFails(t *testing.T) {
 		t.Fatalf("the second run lost the record: %v", err)
 	}
 }
+
+// TestClientKeepsRecordUnderWrongRoot runs a device's first run with another organisation's
+// root.json as --root: the record the token bought does not verify under it and must be
+// kept, unused, the error naming --root and the file; the next run with the right --root uses
+// it without a token (and fails only at the coordinator, which is down).
+func TestClientKeepsRecordUnderWrongRoot(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	orgDir, otherOrg := org(t), org(t)
+	lines, _ := inProcess(t, ctx, "enrol", "serve", "--dir", filepath.Join(orgDir, "enrol"), "--listen", "127.0.0.1:0", "--log-level", "warn")
+	addr := strings.Fields(lines.wait(t, "enrolment authority listening on "))[0]
+	go func() {
+		for range lines.lines {
+		}
+	}()
+	dir := filepath.Join(t.TempDir(), "new", "dev")
+	base := []string{"client", "--device-id", "d9", "--coordinator", "127.0.0.1:1", "--synthetic-seed", "1",
+		"--ca", filepath.Join(orgDir, "pki", "ca.pem"), "--dir", dir}
+	wrongRoot := filepath.Join(otherOrg, "root.json")
+	err := run(ctx, append(base, "--root", wrongRoot, "--enrol", addr, "--enrol-ca", filepath.Join(orgDir, "enrol", "ca.pem"),
+		"--token", token(t, orgDir, "d9"), "--region", "eu"), io.Discard, io.Discard)
+	kept := filepath.Join(dir, "identity", client.UnverifiedRecordFile)
+	if err == nil || !strings.Contains(err.Error(), "does not verify under --root "+wrongRoot) ||
+		!strings.Contains(err.Error(), kept) || !strings.Contains(err.Error(), "no new token needed") {
+		t.Fatalf("first run under another organisation's root: %v", err)
+	}
+	for _, name := range []string{client.SigningKeyFile, client.UnverifiedRecordFile} {
+		if _, err := os.Stat(filepath.Join(dir, "identity", name)); err != nil {
+			t.Fatalf("the run under the wrong root lost %s: %v", name, err)
+		}
+	}
+	err = run(ctx, append(base, "--root", filepath.Join(orgDir, "root.json")), io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "enrol d9") || strings.Contains(err.Error(), "register") {
+		t.Fatalf("second run with the right root and no token: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "identity", client.RecordFile)); err != nil {
+		t.Fatalf("the verified record was not saved as the device's: %v", err)
+	}
+}
