@@ -27,7 +27,7 @@ func (s *stuckSealing) Open(ctx context.Context, _ uint64, _ aggregation.Accumul
 	return nil, ctx.Err()
 }
 
-// TestRoundClosingAtCrashIsReported is review 6's fifth finding: a coordinator stopped while a
+// TestRoundClosingAtCrashIsReported: a coordinator stopped while a
 // round closed (charged, the trustees decrypting) gave the round up at the restart, as it must
 // (its sum may have been opened, and is never opened again), but said so only in one log line:
 // the round, charged with nothing released and its acknowledged updates discarded, was in no

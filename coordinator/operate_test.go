@@ -457,7 +457,7 @@ func TestWaitingForDevicesIsLogged(t *testing.T) {
 	}
 }
 
-// TestResumeOnlyLiftsAPause is review 6's first finding: `vigil admin resume` on a coordinator
+// TestResumeOnlyLiftsAPause: `vigil admin resume` on a coordinator
 // that was not paused started a round at once, skipping --round-interval and the failure
 // back-off, so each call started another charged round. Now resume changes nothing unless
 // rounds are paused, and says so (FailedPrecondition, as abort without an open round); and
@@ -559,7 +559,7 @@ func (f *lateSealing) Ready(ctx context.Context, round uint64, contributors int)
 	return h, nil
 }
 
-// TestTrusteeDownAtStartRecovers is review 6's third finding, in the coordinator: a trustee
+// TestTrusteeDownAtStartRecovers: a trustee
 // down when the coordinator started was named "#2", and when it answered, as audit, its
 // recovery was not logged and vigil_trustee_up{trustee="#2"} stayed at 0 for good. (The
 // coordinator's --trustee flags now name it from the start: TestTrusteeNamedAsConfigured.)

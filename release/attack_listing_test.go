@@ -11,7 +11,7 @@ import (
 	"github.com/vigilauth/vigil/store"
 )
 
-// TestAttackEndlessVersionListing is review 9's finding 1: a region server serves the genuine
+// TestAttackEndlessVersionListing: a region server serves the genuine
 // pointer and objects and answers the listing of the versions of every write-once object, which
 // a device reads before the object, with a <Key> that never ends. minio-go decodes a listing
 // whole and the budget charged only object bodies, so a device allocated 3.2 GiB from 600 MiB

@@ -95,7 +95,7 @@ func (v *Verifier) fetch(ctx context.Context, st store.Store, now time.Time, bud
 	ref := ReleaseRef{Version: l.Version, ManifestSHA256: l.ManifestSHA256}
 	if err := v.refusedNow(ref, now); err != nil {
 		// Its files matched no stored copy a short while ago: reported again at every poll,
-		// and read again after the back-off, not at every poll (review 9 found the device
+		// and read again after the back-off, not at every poll (a review found the device
 		// calling itself up to date, silently, until a restart or the next release).
 		return nil, errors.Join(err, v.checkInstalled(now))
 	}

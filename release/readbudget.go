@@ -41,7 +41,7 @@ func (b *budget) fits(limit int64, want int, reserve int64) int {
 }
 
 // listing is what a read of versions of an object in st reserves for listing them: a store
-// that keeps versions lists them first (review 9 found a listing read without bound, outside
+// that keeps versions lists them first (a review found a listing read without bound, outside
 // the budget), one that does not reads the object alone.
 func listing(st store.Store) int64 {
 	if _, ok := st.(store.VersionReader); ok {

@@ -1,6 +1,7 @@
 package release
 
 import (
+	"cmp"
 	"fmt"
 	"maps"
 	"slices"
@@ -35,7 +36,7 @@ func (v *Verifier) refuseFiles(r ReleaseRef, now time.Time, err error) error {
 		if len(v.refused) >= maxRefused {
 			// Forget the oldest version's: the pointer has moved past it.
 			oldest := slices.MinFunc(slices.Collect(maps.Keys(v.refused)), func(a, b ReleaseRef) int {
-				return cmpUint(a.Version, b.Version)
+				return cmp.Compare(a.Version, b.Version)
 			})
 			delete(v.refused, oldest)
 		}
@@ -70,16 +71,6 @@ func (v *Verifier) Refused() []RefusedRelease {
 			out = append(out, *x)
 		}
 	}
-	slices.SortFunc(out, func(a, b RefusedRelease) int { return cmpUint(a.Version, b.Version) })
+	slices.SortFunc(out, func(a, b RefusedRelease) int { return cmp.Compare(a.Version, b.Version) })
 	return out
-}
-
-func cmpUint(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }

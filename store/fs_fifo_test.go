@@ -12,7 +12,7 @@ import (
 	"time"
 )
 
-// TestAttackFIFOInDirectoryStore is review 9's finding 2 at the store: whoever writes a
+// TestAttackFIFOInDirectoryStore: whoever writes a
 // directory store (a sync tool, a shared mount) puts a named pipe, or a link to a device, where
 // an object belongs. Opening a FIFO for reading waited for a writer for ever, whatever the
 // context's deadline: the device's poll hung and `vigil agent` did not exit. A key that is not a

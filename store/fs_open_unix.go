@@ -8,7 +8,7 @@ import (
 )
 
 // openRead opens p for reading without blocking: opening a FIFO for reading waits for a
-// writer, however long (review 9: a FIFO at a release pointer hung the updater past its
+// writer, however long (a review: a FIFO at a release pointer hung the updater past its
 // deadline and kept `vigil agent` from exiting), and so may a device file. GetLimit refuses
 // what is not a regular file before it reads.
 func openRead(p string) (*os.File, error) {

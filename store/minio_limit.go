@@ -10,7 +10,7 @@ import (
 
 // MaxListingBytes bounds the version listing one GetVersions reads, every page together:
 // minio-go decodes a listing whole, with no bound of its own, so a hostile server answering
-// with an endless one made a device allocate gigabytes in seconds (review 9). A page of 1000
+// with an endless one made a device allocate gigabytes in seconds (a review). A page of 1000
 // versions of a release's file is about 450 KB.
 const MaxListingBytes = 1 << 20
 

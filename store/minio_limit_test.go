@@ -87,7 +87,7 @@ func allocated(f func()) uint64 {
 	return after.TotalAlloc - before.TotalAlloc
 }
 
-// TestAttackEndlessListing is review 9's finding 1 at the store: a region server answers the
+// TestAttackEndlessListing: a region server answers the
 // version listing a device reads before every write-once object, and a plain listing, with a
 // <Key> that never ends. minio-go decodes a listing whole; without a bound on the response the
 // device allocated 3.2 GiB from 600 MiB of listing in 9 s. Each response is now cut, the

@@ -10,7 +10,7 @@ import (
 	vigilv1 "github.com/vigilauth/vigil/proto/vigil/v1"
 )
 
-// TestClientNeedsACommitQuorum is review 6's second finding, in the client: a client with
+// TestClientNeedsACommitQuorum: a client with
 // fewer connections than a round needs commitments from (Quorum(n, t)) was accepted, since
 // only t were required, and every round then failed with a reason naming nothing. Now it is
 // refused, with the numbers and, given the ids, the trustees not given; and a round that too
@@ -53,7 +53,7 @@ func TestClientNeedsACommitQuorum(t *testing.T) {
 	}
 }
 
-// TestTrusteeNamedByConfiguredID is review 6's third finding, in the client: a trustee that
+// TestTrusteeNamedByConfiguredID: a trustee that
 // did not answer was named by its position ("#2") rather than by the id the coordinator was
 // given for it, so its metrics, log lines and status changed name when it came back. Given
 // the ids, it keeps its id; and an address that answers as another trustee (two addresses

@@ -15,7 +15,7 @@ import (
 	"github.com/vigilauth/vigil/store"
 )
 
-// TestAttackFIFOPointer is review 9's finding 2: whoever writes a directory store replaces a
+// TestAttackFIFOPointer: whoever writes a directory store replaces a
 // model's pointer with a named pipe. Opening it waited for a writer past PollTimeout, for ever:
 // the updater said nothing more for that model, and Run (so `vigil agent`, after SIGTERM) never
 // returned. Poll now fails at once, naming a file that is not a regular one.

@@ -10,7 +10,7 @@ import (
 	"github.com/vigilauth/vigil/release"
 )
 
-// TestAttackDamagedFilesAreRetried is review 9's finding 3: for one poll, whoever writes the
+// TestAttackDamagedFilesAreRetried: for one poll, whoever writes the
 // store (no keys needed), or a sync that copies a file halfway, serves a genuine release with a
 // damaged params.f64. The device refused it, and then called itself up to date at every poll,
 // with nothing in its status, even once the store was repaired, until a restart or the next

@@ -51,7 +51,7 @@ func (u *Updater) Run(ctx context.Context, windows <-chan []float64, report func
 		case <-ctx.Done():
 			if polling {
 				// Poll returns promptly once ctx is done, unless a store read ignores its
-				// context: review 9 found `vigil agent` still running minutes after SIGTERM,
+				// context: a review found `vigil agent` still running minutes after SIGTERM,
 				// waiting for a read of a FIFO in a directory store.
 				stop := time.NewTimer(stopGrace)
 				select {

@@ -151,7 +151,7 @@ func (h *hangingStore) Get(ctx context.Context, key string) ([]byte, error) {
 	return h.Store.Get(ctx, key)
 }
 
-// TestRunReturnsWhileAPollIsStuck is review 9's finding 2 in Run: a poll whose store read
+// TestRunReturnsWhileAPollIsStuck: a poll whose store read
 // ignores its deadline (a hung mount under a directory store) held Run past its context's end
 // for as long as the read, so `vigil agent` did not exit on SIGTERM; and nothing was reported.
 // Run now reports the stuck poll once, and returns at most stopGrace after its context ends.
@@ -202,7 +202,7 @@ func TestRunReturnsWhileAPollIsStuck(t *testing.T) {
 	}
 }
 
-// TestRunReportsRecovery is review 9's finding 4 in Run: a successful poll was never reported
+// TestRunReportsRecovery: a successful poll was never reported
 // (NoChange), so whoever printed failures when they changed could not tell a store readable
 // again, and a second outage with the same message went unsaid. Run now reports the first
 // successful poll after failed ones as Recovered.

@@ -264,7 +264,7 @@ func (a *agentFederation) start(ctx context.Context, ag *agent.Agent, rel agentR
 
 // releaseReports prints what the updaters report. A failure is printed when it changes, not at
 // every poll, and a recovery is printed and forgets it, so that the same failure coming back
-// later is printed again (review 9: a second outage with the same message, as "connection
+// later is printed again (a review: a second outage with the same message, as "connection
 // refused" has, was silent, and a recovery never said). Report is called from each updater's
 // goroutine: a failing poll of two models at once wrote the map concurrently (a fatal
 // "concurrent map writes", found by the race detector).

@@ -12,7 +12,7 @@ import (
 	"github.com/vigilauth/vigil/sim"
 )
 
-// TestAgentReportsReleaseCheckRecovery is review 9's finding 4: `vigil agent` printed a
+// TestAgentReportsReleaseCheckRecovery: `vigil agent` printed a
 // release check's failure once per process. With the store repaired nothing was said, and a
 // second outage with the same message ("connection refused", the same junk pointer) was
 // silent. Now the updater's recovery is printed and forgets the failure, so that the next one

@@ -18,7 +18,7 @@ const cgroupRoot = "/sys/fs/cgroup"
 // cgroup v1's cpu hierarchy where it is mounted, v2's root otherwise (its cpu controller
 // enabled for the groups under it).
 func cpuController() (dir string, v1 bool, err error) {
-	if v1 := filepath.Join(cgroupRoot, "cpu"); exists(filepath.Join(v1, "cpu.cfs_quota_us")) {
+	if v1 := filepath.Join(cgroupRoot, "cpu"); fileExists(filepath.Join(v1, "cpu.cfs_quota_us")) {
 		return v1, true, nil
 	}
 	c, err := os.ReadFile(filepath.Join(cgroupRoot, "cgroup.controllers"))
@@ -75,9 +75,4 @@ func removeCPUCaps(prefix string) {
 	for _, dir := range dirs {
 		os.Remove(dir)
 	}
-}
-
-func exists(path string) bool {
-	_, err := os.Stat(path)
-	return err == nil
 }

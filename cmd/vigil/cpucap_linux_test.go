@@ -51,7 +51,7 @@ func TestCapCPU(t *testing.T) {
 		t.Fatalf("%s holds %q (%v), want %q", quota, got, err, want)
 	}
 	removeCPUCaps("vigil-test-cap-")
-	if !exists(dir) {
+	if !fileExists(dir) {
 		t.Fatal("removeCPUCaps removed the group of a process still in it")
 	}
 	cmd.Process.Kill()
@@ -65,7 +65,7 @@ func TestCapCPU(t *testing.T) {
 		t.Fatal(err)
 	}
 	removeCPUCaps("vigil-test-cap-")
-	if exists(dir) {
+	if fileExists(dir) {
 		t.Fatalf("%s, which no process is in, is still there", dir)
 	}
 }

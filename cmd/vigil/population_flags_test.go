@@ -35,7 +35,7 @@ func TestMousePopulationFlags(t *testing.T) {
 }
 
 // TestCoordinatorTrusteeFlags: a --trustee the key epoch does not name, one named twice, or
-// fewer than a round needs commitments from (review 6: two of a 2-of-3 epoch's three, where
+// fewer than a round needs commitments from (a review: two of a 2-of-3 epoch's three, where
 // Quorum(3, 2) = 3), is refused at start, naming it; before, the coordinator ran on without
 // ever starting a round, its status and /readyz green.
 func TestCoordinatorTrusteeFlags(t *testing.T) {
@@ -64,7 +64,7 @@ func TestCoordinatorTrusteeFlags(t *testing.T) {
 	}
 }
 
-// TestTrusteeNamedAsConfigured is review 6's third finding: a trustee down when the
+// TestTrusteeNamedAsConfigured: a trustee down when the
 // coordinator started was named by its position ("#2") in vigil_trustee_up, the log and the
 // status, and kept a stale series when it came back. The coordinator's trustees are named by
 // their --trustee ids from the first check.

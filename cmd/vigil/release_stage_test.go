@@ -62,7 +62,7 @@ func signKeyEpoch(t *testing.T, dir, stage, e, keyName string, extra ...string) 
 	return mustRelease(t, args...)
 }
 
-// TestReleaseCLIPendingRoot: a root ceremony under way (review 3, finding 1). Root v2 is in the
+// TestReleaseCLIPendingRoot: a root ceremony under way. Root v2 is in the
 // stage with its own signature but not yet v1's, as after step 6's `sign root -partial`: every
 // command works from root v1 and names the pending file in a warning, publish publishes nothing
 // above root v1, and --add-signature exits 0 after writing. A pending root that is not the
@@ -174,10 +174,10 @@ func TestReleaseCLIPendingRoot(t *testing.T) {
 	}
 }
 
-// TestReleaseCLIPublishVerifiesHistory: publish writes only what it verified (review 3,
-// finding 2). Every staged key epoch is published, and with -all every older release, so each
-// is verified first, against the staged root of its time; one that verifies under no staged
-// root, or does not match its key or files, refuses the whole publication.
+// TestReleaseCLIPublishVerifiesHistory: publish writes only what it verified. Every staged key
+// epoch is published, and with -all every older release, so each is verified first, against
+// the staged root of its time; one that verifies under no staged root, or does not match its
+// key or files, refuses the whole publication.
 func TestReleaseCLIPublishVerifiesHistory(t *testing.T) {
 	dir, stage := operatorSetup(t)
 	k := func(n string) string { return filepath.Join(dir, n) }
@@ -264,7 +264,7 @@ func TestReleaseCLIPublishVerifiesHistory(t *testing.T) {
 	}
 }
 
-// TestReleaseCLIRefusesExpiriesAndVersions: review 3, findings 5, 6 and 7. An expiry in the past
+// TestReleaseCLIRefusesExpiriesAndVersions: an expiry in the past
 // given as an RFC 3339 time, and a pointer lifetime devices refuse, are usage errors naming the
 // flag, found before anything is signed; `sign latest -version` below the staged pointer is
 // refused (it used to print success and write nothing). The stage is left as it was.

@@ -409,7 +409,7 @@ func TestTrusteeCLIErrors(t *testing.T) {
 	}
 }
 
-// TestTrusteeServeRefusesAnotherTrusteesTLS is review 6's fourth finding: `trustee serve` with
+// TestTrusteeServeRefusesAnotherTrusteesTLS: `trustee serve` with
 // another trustee's --pki-dir started and reported ready, though the coordinator, expecting
 // this trustee's name at its address, could never connect. It is refused at start, as
 // `vigil preflight --kit` refuses such a kit, naming both flags; the trustee's own credentials
